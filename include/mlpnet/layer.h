@@ -1,0 +1,263 @@
+/*
+ * libmlpnet: layers.
+ *
+ * A layer is created on its own, configured, then handed to a model with
+ * mlp_model_add(), which infers its input shape from the layer before it,
+ * allocates its parameters inside the model's parameter buffer and
+ * initialises them from the model's seeded generator. From then on the model
+ * owns it. Shapes given to layers are per sample: the batch dimension is
+ * never part of them.
+ */
+#ifndef MLPNET_LAYER_H
+#define MLPNET_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlpnet/export.h"
+#include "mlpnet/status.h"
+
+MLP_EXTERN_C_BEGIN
+
+/** Opaque layer; owned by its model once added. */
+typedef struct mlp_layer mlp_layer;
+
+/** Layer kinds. Values are stable (written to model files); append only. */
+typedef enum mlp_layer_kind {
+    MLP_LAYER_DENSE = 1,      /**< y = x W + b, W [in, out] */
+    MLP_LAYER_SIGMOID = 2,    /**< y = 1 / (1 + exp(-x)) */
+    MLP_LAYER_TANH = 3,       /**< y = tanh(x) */
+    MLP_LAYER_RELU = 4,       /**< y = max(0, x) */
+    MLP_LAYER_LEAKY_RELU = 5, /**< y = x if x > 0 else alpha x */
+    MLP_LAYER_ELU = 6,        /**< y = x if x > 0 else alpha (exp(x) - 1) */
+    MLP_LAYER_SELU = 7,       /**< y = lambda * elu(x, alpha), fixed constants */
+    MLP_LAYER_RESHAPE = 8,    /**< new per-sample shape, same elements (also flatten) */
+    MLP_LAYER_BATCHNORM = 9,  /**< batch normalisation, per feature or per channel */
+    MLP_LAYER_DROPOUT = 10,   /**< inverted dropout */
+    MLP_LAYER_CONV2D = 11,    /**< 2-D convolution on [C,H,W] */
+    MLP_LAYER_MAXPOOL = 12,   /**< max pooling on [C,H,W] */
+    MLP_LAYER_AVGPOOL = 13    /**< average pooling on [C,H,W] (also global) */
+} mlp_layer_kind;
+
+/** Weight initialisers. Biases start at zero. Values are stable. */
+typedef enum mlp_init {
+    MLP_INIT_GLOROT_UNIFORM = 1, /**< U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
+    MLP_INIT_GLOROT_NORMAL = 2,  /**< N(0, 2 / (fan_in + fan_out)) */
+    MLP_INIT_HE_UNIFORM = 3,     /**< U(-a, a), a = sqrt(6 / fan_in) */
+    MLP_INIT_HE_NORMAL = 4,      /**< N(0, 2 / fan_in) */
+    MLP_INIT_CONSTANT = 5        /**< every weight equals the given value */
+} mlp_init;
+
+/**
+ * Create a fully connected (affine) layer y = x W + b. Its input is
+ * flattened: a sample of shape [C,H,W] counts as C*H*W features. Weights
+ * default to MLP_INIT_GLOROT_UNIFORM.
+ * @param out    new layer, or NULL on failure (owned until given to
+ *               mlp_model_add; mlp_layer_destroy otherwise)
+ * @param units  output features, >= 1
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_layer_create_dense(mlp_layer **out, int32_t units);
+
+/** Create a logistic sigmoid layer (same shape in and out).
+ *  @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY */
+MLP_API mlp_status mlp_layer_create_sigmoid(mlp_layer **out);
+
+/** Create a hyperbolic tangent layer. Statuses as mlp_layer_create_sigmoid. */
+MLP_API mlp_status mlp_layer_create_tanh(mlp_layer **out);
+
+/** Create a rectified linear layer. Statuses as mlp_layer_create_sigmoid. */
+MLP_API mlp_status mlp_layer_create_relu(mlp_layer **out);
+
+/**
+ * Create a leaky ReLU layer.
+ * @param alpha  slope for negative inputs, finite and >= 0 (0.01 is usual)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_layer_create_leaky_relu(mlp_layer **out, float alpha);
+
+/**
+ * Create an exponential linear unit layer.
+ * @param alpha  saturation value for negative inputs, finite and > 0 (1.0 is usual)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_layer_create_elu(mlp_layer **out, float alpha);
+
+/** Create a scaled ELU layer (Klambauer et al. 2017: lambda = 1.0507...,
+ *  alpha = 1.6733...). Statuses as mlp_layer_create_sigmoid. */
+MLP_API mlp_status mlp_layer_create_selu(mlp_layer **out);
+
+/**
+ * Create a layer that gives each sample a new shape with the same number of
+ * elements (for example [784] -> [1,28,28]).
+ * @param rank  1..3 (per-sample rank; the batch dimension is implicit)
+ * @param dims  new extents (copied)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY;
+ *         a count that differs from the input's is refused by mlp_model_add
+ */
+MLP_API mlp_status mlp_layer_create_reshape(mlp_layer **out, int rank, const int32_t *dims);
+
+/** Create a layer that flattens each sample to rank 1 (a reshape layer of
+ *  kind MLP_LAYER_RESHAPE). Statuses as mlp_layer_create_sigmoid. */
+MLP_API mlp_status mlp_layer_create_flatten(mlp_layer **out);
+
+/**
+ * Create a batch-normalisation layer over features: every element of a
+ * sample is normalised with the mean and variance of that element over the
+ * batch, then scaled by gamma and shifted by beta (learnable, starting at 1
+ * and 0). Training mode uses the batch's statistics and updates running
+ * averages; inference mode uses the running averages, so its output does
+ * not depend on the rest of the batch. Training mode refuses a batch of one
+ * sample (MLP_STATUS_INVALID_ARG from the forward pass): its variance is 0.
+ * Defaults: momentum 0.1, eps 1e-5 (see mlp_layer_set_batchnorm).
+ * @param out  new layer, NULL on failure (owned until given to a model)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_layer_create_batchnorm(mlp_layer **out);
+
+/**
+ * Create a spatial batch-normalisation layer for [C,H,W] inputs: one mean,
+ * variance, gamma and beta per channel, over the batch and all positions.
+ * Training mode needs N*H*W >= 2. Otherwise as mlp_layer_create_batchnorm;
+ * mlp_model_add refuses an input that is not of rank 3.
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_layer_create_batchnorm_spatial(mlp_layer **out);
+
+/**
+ * Set a batch-norm layer's running-average momentum (running = (1 - m)
+ * running + m batch) and the epsilon added to the variance.
+ * @param momentum  in (0, 1]
+ * @param eps       > 0
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, another kind, a
+ *         value out of range)
+ */
+MLP_API mlp_status mlp_layer_set_batchnorm(mlp_layer *layer, float momentum, float eps);
+
+/**
+ * Create an inverted-dropout layer: in training mode each value is kept
+ * with probability `keep` and scaled by 1/keep, or set to 0; in inference
+ * mode it passes values through unchanged. Masks come from the model's
+ * noise generator (mlp_model_set_noise_seed).
+ * @param keep  keep probability in (0, 1]
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_layer_create_dropout(mlp_layer **out, float keep);
+
+/**
+ * Create a 2-D convolution layer for [C,H,W] inputs: `filters` kernels of
+ * kh x kw over all input channels, plus one bias per filter; output
+ * [filters, OH, OW] with OH = (H + 2 pad_h - dil_h (kh - 1) - 1) / stride_h + 1
+ * (likewise OW). Stride, padding and dilation default to 1, 0 and 1 (see
+ * mlp_layer_set_conv2d). Weights are [filters, C, kh, kw], Glorot uniform
+ * with fan-in C kh kw and fan-out filters kh kw by default. Computed as
+ * im2col + cblas_sgemm over groups of samples.
+ * @param out          new layer, NULL on failure (owned until given to a model)
+ * @param in_channels  C the layer expects (mlp_model_add refuses another), or 0
+ *                     to take whatever the input has
+ * @param filters      output channels, >= 1
+ * @param kh, kw       kernel height and width, >= 1
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY;
+ *         mlp_model_add gives MLP_STATUS_SHAPE_MISMATCH for an input that is
+ *         not [C,H,W], has other channels, or is smaller than the kernel
+ */
+MLP_API mlp_status mlp_layer_create_conv2d(mlp_layer **out, int32_t in_channels,
+                                           int32_t filters, int32_t kh, int32_t kw);
+
+/**
+ * Set a convolution's stride, zero padding and dilation (before it is added).
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, not conv2d, stride or
+ *         dilation < 1, padding < 0) or MLP_STATUS_BAD_STATE (already added)
+ */
+MLP_API mlp_status mlp_layer_set_conv2d(mlp_layer *layer, int32_t stride_h,
+                                        int32_t stride_w, int32_t pad_h, int32_t pad_w,
+                                        int32_t dilation_h, int32_t dilation_w);
+
+/**
+ * Create a max-pooling layer for [C,H,W] inputs: each output is the largest
+ * value in its kh x kw window (ties: the first in row-major order); windows
+ * step by `stride` and may overhang the input by `pad` (padding is never
+ * the maximum). OH = (H + 2 pad - kh) / stride + 1, likewise OW.
+ * @param stride  >= 1
+ * @param pad     0..min(kh, kw)/2
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY;
+ *         mlp_model_add refuses an input the window does not fit
+ */
+MLP_API mlp_status mlp_layer_create_maxpool(mlp_layer **out, int32_t kh, int32_t kw,
+                                            int32_t stride, int32_t pad);
+
+/**
+ * Create an average-pooling layer, shaped as mlp_layer_create_maxpool; each
+ * output is the mean of the window's values inside the input (padding is
+ * not counted).
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_layer_create_avgpool(mlp_layer **out, int32_t kh, int32_t kw,
+                                            int32_t stride, int32_t pad);
+
+/**
+ * Create a global average-pooling layer: [C,H,W] -> [C], the mean of each
+ * channel. Kind MLP_LAYER_AVGPOOL.
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_layer_create_global_avgpool(mlp_layer **out);
+
+/**
+ * Turn a dense layer's bias on (1, the default) or off (0), for example
+ * before batch normalisation, whose shift makes a bias redundant.
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, not a dense layer,
+ *         value not 0 or 1) or MLP_STATUS_BAD_STATE (already in a model)
+ */
+MLP_API mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias);
+
+/**
+ * Choose how a layer's weights are initialised when it is added to a model.
+ * @param layer  a layer not yet added to a model
+ * @param init   one of mlp_init
+ * @param value  the constant for MLP_INIT_CONSTANT; ignored otherwise
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, unknown init, a layer
+ *         without weights) or MLP_STATUS_BAD_STATE (already added)
+ */
+MLP_API mlp_status mlp_layer_set_init(mlp_layer *layer, mlp_init init, float value);
+
+/** Free a layer that was never given to a model. NULL is a no-op. Layers
+ *  owned by a model are freed by mlp_model_destroy: do not pass them here. */
+MLP_API void mlp_layer_destroy(mlp_layer *layer);
+
+/** Kind of the layer, or 0 when `layer` is NULL. */
+MLP_API mlp_layer_kind mlp_layer_get_kind(const mlp_layer *layer);
+
+/** Stable lower-case name of the layer's kind ("dense", "elu", ...);
+ *  "" for NULL (borrowed: static storage). */
+MLP_API const char *mlp_layer_kind_name(const mlp_layer *layer);
+
+/** Number of trainable parameters (0 before the layer is added to a model,
+ *  and for layers without parameters). */
+MLP_API int64_t mlp_layer_param_count(const mlp_layer *layer);
+
+/**
+ * The layer's parameters inside its model's buffer: for dense layers the
+ * weights W [in, out] row-major, then the bias [out] (unless turned off);
+ * for batch norm gamma [C] then beta [C]; for conv2d the weights
+ * [filters, C, kh, kw] then the bias [filters].
+ * @return borrowed pointer (valid until the model is destroyed), or NULL
+ *         before the layer is added or when it has no parameters
+ */
+MLP_API float *mlp_layer_params(mlp_layer *layer);
+
+/** Gradients of the loss with respect to mlp_layer_params, same layout,
+ *  filled by the last backward pass (borrowed, as mlp_layer_params). */
+MLP_API float *mlp_layer_grads(mlp_layer *layer);
+
+/** Number of non-trainable state values kept for inference (batch norm:
+ *  running mean [C] then running variance [C]); 0 before the layer is
+ *  added and for kinds without state. */
+MLP_API int64_t mlp_layer_state_count(const mlp_layer *layer);
+
+/** The layer's state values (borrowed, valid until the model is destroyed),
+ *  or NULL when it has none. */
+MLP_API float *mlp_layer_state(mlp_layer *layer);
+
+MLP_EXTERN_C_END
+
+#endif /* MLPNET_LAYER_H */

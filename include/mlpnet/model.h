@@ -1,0 +1,252 @@
+/*
+ * libmlpnet: sequential models, training and evaluation.
+ *
+ * A model is a stack of layers applied in order to samples of a fixed
+ * per-sample input shape. It owns its layers, one contiguous buffer of all
+ * parameters and one of their gradients, and the activation buffers of a
+ * batch. Those buffers grow to the largest batch seen and are then reused:
+ * a training loop at a fixed batch size allocates nothing after its first
+ * step.
+ *
+ * A model is not thread-safe: use one model from one thread at a time.
+ */
+#ifndef MLPNET_MODEL_H
+#define MLPNET_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlpnet/data.h"
+#include "mlpnet/export.h"
+#include "mlpnet/layer.h"
+#include "mlpnet/optim.h"
+#include "mlpnet/status.h"
+#include "mlpnet/tensor.h"
+
+MLP_EXTERN_C_BEGIN
+
+/** Opaque sequential model. */
+typedef struct mlp_model mlp_model;
+
+/** Whether a forward pass is part of training or of inference. */
+typedef enum mlp_mode {
+    MLP_MODE_TRAIN = 1, /**< batch statistics, dropout on; keeps what backward needs */
+    MLP_MODE_EVAL = 2   /**< inference: running statistics, no dropout; backward is
+                             refused afterwards */
+} mlp_mode;
+
+/**
+ * Create an empty model.
+ * @param out         new model, NULL on failure (owned: mlp_model_destroy)
+ * @param rank        per-sample input rank, 1..3 (e.g. 1 for [784], 3 for
+ *                    [1,28,28])
+ * @param input_dims  per-sample input extents, each >= 1 (copied)
+ * @param seed        seed of the model's generators: one initialises the
+ *                    weights of every layer added, another (a separate
+ *                    stream) draws dropout masks
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_create(mlp_model **out, int rank, const int32_t *input_dims,
+                                    uint64_t seed);
+
+/** Free a model and every layer it owns. NULL is a no-op. Optimizers made
+ *  for it must be destroyed first or not used again. */
+MLP_API void mlp_model_destroy(mlp_model *model);
+
+/**
+ * Append a layer. Its input shape is the output shape of the layer before
+ * (or the model's input shape); its parameters are allocated and
+ * initialised from the model's generator.
+ * @param layer  the layer (consumed: owned by the model from now on, even
+ *               when the call fails, in which case it is freed)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, a layer already in a
+ *         model), MLP_STATUS_SHAPE_MISMATCH (the layer cannot take that
+ *         input; the message names both shapes) or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_add(mlp_model *model, mlp_layer *layer);
+
+/**
+ * Reseed the generator of random masks (dropout) without touching the
+ * weights. Forward passes in training mode draw from it in order, so the
+ * same seed gives the same masks.
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
+ */
+MLP_API mlp_status mlp_model_set_noise_seed(mlp_model *model, uint64_t seed);
+
+/** Number of layers (0 for NULL). */
+MLP_API int mlp_model_layer_count(const mlp_model *model);
+
+/** Layer i, 0-based (borrowed: owned by the model), or NULL out of range. */
+MLP_API mlp_layer *mlp_model_layer(mlp_model *model, int i);
+
+/**
+ * Per-sample output shape of layer i, or of the whole model when i is -1
+ * (the input shape for a model without layers).
+ * @param rank  receives 1..3
+ * @param dims  receives `rank` extents (caller's array of MLP_MAX_RANK)
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
+ */
+MLP_API mlp_status mlp_model_output_shape(const mlp_model *model, int i, int *rank,
+                                          int32_t *dims);
+
+/** Total number of trainable parameters (0 for NULL). */
+MLP_API int64_t mlp_model_param_count(const mlp_model *model);
+
+/**
+ * Copy all parameters out, layer after layer, in the layout of
+ * mlp_layer_params.
+ * @param dst  n floats (caller's buffer); n must equal mlp_model_param_count
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_SHAPE_MISMATCH
+ */
+MLP_API mlp_status mlp_model_get_params(const mlp_model *model, float *dst, int64_t n);
+
+/** Copy all parameters in (src copied); the inverse of mlp_model_get_params.
+ *  Same statuses. */
+MLP_API mlp_status mlp_model_set_params(mlp_model *model, const float *src, int64_t n);
+
+/**
+ * Forward pass of a batch.
+ * @param x     input [N, input dims...] or [N, product of input dims]
+ *              (borrowed for the call)
+ * @param mode  MLP_MODE_TRAIN to allow mlp_model_backward afterwards
+ * @param y     receives the output [N, output dims...] (borrowed: owned by the
+ *              model, valid until its next forward pass); may be NULL
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
+ *         MLP_STATUS_BAD_STATE (a model without layers) or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_forward(mlp_model *model, const mlp_tensor *x, mlp_mode mode,
+                                     const mlp_tensor **y);
+
+/**
+ * Backward pass: from the gradient of a loss with respect to the output of
+ * the last forward pass, compute every parameter gradient (overwriting the
+ * previous ones) and, on request, the gradient with respect to the input.
+ * @param dy  gradient, the shape of the forward output (borrowed for the call)
+ * @param dx  receives the input gradient (borrowed: valid until the next
+ *            backward pass), or NULL when not needed (saves work)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
+ *         MLP_STATUS_BAD_STATE (no training-mode forward pass before)
+ */
+MLP_API mlp_status mlp_model_backward(mlp_model *model, const mlp_tensor *dy,
+                                      const mlp_tensor **dx);
+
+/**
+ * One training step on a batch: forward in training mode, softmax
+ * cross-entropy on the output (the model's output are the logits), backward,
+ * and an optimizer step.
+ * @param opt      optimizer created for this model (borrowed)
+ * @param x        input batch (borrowed for the call)
+ * @param labels   one label per sample, 0..K-1 (borrowed for the call)
+ * @param loss     receives the batch's mean loss; may be NULL
+ * @param correct  receives the number of correct predictions; may be NULL
+ * @return MLP_STATUS_OK, the statuses of forward and backward,
+ *         MLP_STATUS_INVALID_ARG (label out of range, optimizer of another
+ *         model) or MLP_STATUS_NUMERIC (the loss is NaN or infinite; the
+ *         parameters are left as they were before the step)
+ */
+MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
+                                        const mlp_tensor *x, const int32_t *labels,
+                                        double *loss, int32_t *correct);
+
+/**
+ * Mean softmax cross-entropy ("error") and accuracy of the model on a whole
+ * dataset, in inference mode.
+ * @param ds          dataset whose images match the model's input size (borrowed)
+ * @param batch_size  images per forward pass, >= 1 (larger is faster; the
+ *                    model's buffers grow to it)
+ * @param error       receives the mean loss; may be NULL
+ * @param accuracy    receives the fraction classified correctly; may be NULL
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
+ *         (image size or class count does not fit the model),
+ *         MLP_STATUS_NUMERIC or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_evaluate(mlp_model *model, const mlp_dataset *ds,
+                                      int32_t batch_size, double *error, double *accuracy);
+
+/**
+ * Class probabilities (softmax of the output) for a batch, in inference mode.
+ * @param x      input batch [N, ...] (borrowed for the call)
+ * @param probs  receives [N, K] probabilities (caller's tensor, rank 2)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
+ *         or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_predict(mlp_model *model, const mlp_tensor *x,
+                                     mlp_tensor *probs);
+
+/**
+ * Text summary: one line per layer with kind, output shape and parameter
+ * count, then the total. Always NUL-terminated when cap > 0 (truncated if
+ * needed).
+ * @param buf  caller's buffer of `cap` bytes; may be NULL when cap is 0
+ * @param len  receives the full length without the NUL (to size a buffer);
+ *             may be NULL
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
+ */
+MLP_API mlp_status mlp_model_summary(const mlp_model *model, char *buf, size_t cap,
+                                     size_t *len);
+
+/* ---------------------------------------------------------------------- */
+/* Training driver                                                         */
+
+/** What one epoch of mlp_model_fit measured. */
+typedef struct mlp_epoch_stats {
+    int32_t epoch;        /**< 1-based */
+    double train_error;   /**< mean loss over the epoch's batches, taken while training */
+    double train_acc;     /**< accuracy over the epoch's batches, taken while training */
+    double valid_error;   /**< mean loss on the validation set after the epoch (NaN without one) */
+    double valid_acc;     /**< validation accuracy after the epoch (NaN without one) */
+    double train_seconds; /**< wall time of the training pass alone */
+    double eval_seconds;  /**< wall time of the validation pass */
+    double learning_rate; /**< the rate used during this epoch */
+} mlp_epoch_stats;
+
+/**
+ * Called after every epoch. The model may be read (e.g. to copy the
+ * parameters of the best epoch) but not changed in shape.
+ * @return 0 to go on, non-zero to stop training after this epoch
+ */
+typedef int (*mlp_epoch_fn)(const mlp_epoch_stats *stats, mlp_model *model, void *user);
+
+/** Called after every training batch (e.g. for a progress bar). */
+typedef void (*mlp_batch_fn)(int32_t epoch, int32_t batch, int32_t batches, void *user);
+
+/**
+ * Options of mlp_model_fit. Initialise with mlp_fit_options_init() and then
+ * change fields: new fields are only ever appended, and `struct_size` lets
+ * the library tell which ones a caller knows.
+ */
+typedef struct mlp_fit_options {
+    size_t struct_size;      /**< sizeof(mlp_fit_options); set by init */
+    int32_t epochs;          /**< default 10 */
+    int32_t batch_size;      /**< default 100 */
+    int32_t eval_batch_size; /**< batch of the validation pass; default 1000 */
+    uint64_t seed;           /**< shuffling seed; default 0 */
+    mlp_epoch_fn on_epoch;   /**< may be NULL */
+    mlp_batch_fn on_batch;   /**< may be NULL */
+    void *user;              /**< passed to the callbacks (borrowed) */
+} mlp_fit_options;
+
+/** Fill `opts` with the defaults. NULL is a no-op. */
+MLP_API void mlp_fit_options_init(mlp_fit_options *opts);
+
+/**
+ * Train for a number of epochs: each epoch shuffles the training set, runs
+ * mlp_model_train_step on every batch, evaluates on `valid` when given, and
+ * calls the callbacks.
+ * @param opt    optimizer created for this model (borrowed)
+ * @param train  training set (borrowed)
+ * @param valid  validation set (borrowed); may be NULL
+ * @param opts   options (borrowed); NULL for the defaults
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG; MLP_STATUS_SHAPE_MISMATCH
+ *         (data do not fit the model); MLP_STATUS_NUMERIC when the loss or a
+ *         parameter becomes NaN or infinite (the message names the epoch,
+ *         the batch and the first layer with a bad parameter);
+ *         MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_fit(mlp_model *model, mlp_optimizer *opt,
+                                 const mlp_dataset *train, const mlp_dataset *valid,
+                                 const mlp_fit_options *opts);
+
+MLP_EXTERN_C_END
+
+#endif /* MLPNET_MODEL_H */

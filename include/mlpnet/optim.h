@@ -1,0 +1,171 @@
+/*
+ * libmlpnet: optimizers (learning rules).
+ *
+ * An optimizer updates every trainable parameter of one model in place from
+ * the gradients of the last backward pass, keeping whatever per-parameter
+ * state its rule needs (allocated once, at creation). Hyper-parameters are
+ * set by key, so new ones can be added without changing any signature.
+ */
+#ifndef MLPNET_OPTIM_H
+#define MLPNET_OPTIM_H
+
+#include <stdint.h>
+
+#include "mlpnet/export.h"
+#include "mlpnet/status.h"
+
+MLP_EXTERN_C_BEGIN
+
+/** Opaque optimizer: a learning rule and its per-parameter state. */
+typedef struct mlp_optimizer mlp_optimizer;
+
+struct mlp_model;
+
+/** Learning rules. Values are stable; append only. Formulas use g for the
+ *  gradient (after clipping and the L2/L1 terms), lr for the current rate. */
+typedef enum mlp_rule {
+    MLP_RULE_SGD = 1,      /**< p -= lr g */
+    MLP_RULE_MOMENTUM = 2, /**< v = mu v - lr g;  p += v */
+    MLP_RULE_NESTEROV = 3, /**< v = mu v - lr g;  p += mu v - lr g */
+    MLP_RULE_RMSPROP = 4,  /**< s = rho s + (1 - rho) g^2;  b = mu b + g / (sqrt(s) + eps);
+                                p -= lr b  (mu = 0: no momentum buffer) */
+    MLP_RULE_ADAM = 5,     /**< m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+                                p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
+    MLP_RULE_ADAMW = 6,    /**< Adam with decoupled weight decay: p -= lr wd p first */
+    MLP_RULE_ADAGRAD = 7   /**< s += g^2;  p -= lr g / (sqrt(s) + eps) */
+} mlp_rule;
+
+/** Hyper-parameter keys. Values are stable; append only. Defaults in
+ *  brackets; a key the rule does not use gives MLP_STATUS_UNSUPPORTED. */
+typedef enum mlp_optim_param {
+    MLP_OPTIM_LEARNING_RATE = 1, /**< base rate >= 0 [0.1 SGD, momentum, Nesterov;
+                                      0.001 RMSProp, Adam, AdamW; 0.01 AdaGrad] */
+    MLP_OPTIM_MOMENTUM = 2,      /**< mu in [0, 1) [0.9; RMSProp 0] (momentum,
+                                      Nesterov, RMSProp) */
+    MLP_OPTIM_BETA1 = 3,         /**< b1 in [0, 1) [0.9] (Adam, AdamW) */
+    MLP_OPTIM_BETA2 = 4,         /**< b2 in [0, 1) [0.999] (Adam, AdamW) */
+    MLP_OPTIM_EPSILON = 5,       /**< eps > 0 [1e-8] (RMSProp, Adam, AdamW, AdaGrad) */
+    MLP_OPTIM_WEIGHT_DECAY = 6,  /**< wd >= 0 [0 (AdamW 0.01)]: L2 penalty, g += wd p;
+                                      for AdamW the decoupled decay above (all rules) */
+    MLP_OPTIM_L1 = 7,            /**< l1 >= 0 [0]: g += l1 sign(p) (all rules) */
+    MLP_OPTIM_DECAY = 8,         /**< rho in [0, 1) [0.9] (RMSProp) */
+    MLP_OPTIM_CLIP_NORM = 9,     /**< c >= 0 [0 = off]: when the global gradient
+                                      norm exceeds c, scale the gradient to norm c
+                                      (all rules) */
+    MLP_OPTIM_DECAY_ALL = 10     /**< 0 or 1 [0]: apply weight decay and L1 to biases
+                                      (and other non-weight parameters) too (all rules) */
+} mlp_optim_param;
+
+/**
+ * Create an optimizer for a model, with the rule's default hyper-parameters.
+ * @param out    new optimizer, NULL on failure (owned: mlp_optimizer_destroy)
+ * @param rule   one of mlp_rule
+ * @param model  the model to train (borrowed: must outlive the optimizer;
+ *               add every layer before creating the optimizer)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, unknown rule, a
+ *         model without parameters) or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_optimizer_create(mlp_optimizer **out, mlp_rule rule,
+                                        struct mlp_model *model);
+
+/**
+ * Set a hyper-parameter.
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, value out of range:
+ *         the message says the range) or MLP_STATUS_UNSUPPORTED (the rule
+ *         has no such parameter)
+ */
+MLP_API mlp_status mlp_optimizer_set(mlp_optimizer *opt, mlp_optim_param key, double value);
+
+/**
+ * Read a hyper-parameter.
+ * @param value  receives the value
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_UNSUPPORTED
+ */
+MLP_API mlp_status mlp_optimizer_get(const mlp_optimizer *opt, mlp_optim_param key,
+                                     double *value);
+
+/** Shorthand for mlp_optimizer_set(opt, MLP_OPTIM_LEARNING_RATE, lr): sets
+ *  the base rate, which is also the current rate until the next
+ *  mlp_optimizer_start_epoch. */
+MLP_API mlp_status mlp_optimizer_set_learning_rate(mlp_optimizer *opt, double lr);
+
+/** Current learning rate (the base rate as scheduled for the current
+ *  epoch), or NaN when `opt` is NULL. A caller's own schedule can set it
+ *  every epoch with mlp_optimizer_set_learning_rate. */
+MLP_API double mlp_optimizer_learning_rate(const mlp_optimizer *opt);
+
+/** The rule of an optimizer, or 0 for NULL. */
+MLP_API mlp_rule mlp_optimizer_rule(const mlp_optimizer *opt);
+
+/**
+ * Apply one update to the model's parameters from its current gradients
+ * (which are left unchanged). Weight decay and L1 apply to weights only
+ * (dense weights, not biases) unless MLP_OPTIM_DECAY_ALL is 1.
+ * Allocates nothing.
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_BAD_STATE (the
+ *         model changed shape since the optimizer was created)
+ */
+MLP_API mlp_status mlp_optimizer_step(mlp_optimizer *opt);
+
+/* ---------------------------------------------------------------------- */
+/* Learning-rate schedules                                                  */
+/* A schedule maps the base rate (MLP_OPTIM_LEARNING_RATE) and a 0-based
+ * epoch to the rate used during that epoch. mlp_model_fit calls
+ * mlp_optimizer_start_epoch before every epoch; a caller's own loop does the
+ * same. The default schedule is constant. */
+
+/** Constant rate (the default). @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG */
+MLP_API mlp_status mlp_optimizer_schedule_constant(mlp_optimizer *opt);
+
+/**
+ * Step decay: rate = base * gamma^floor(epoch / step_epochs).
+ * @param step_epochs  >= 1
+ * @param gamma        in (0, 1]
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
+ */
+MLP_API mlp_status mlp_optimizer_schedule_step(mlp_optimizer *opt, int32_t step_epochs,
+                                               double gamma);
+
+/**
+ * Exponential decay: rate = base * gamma^epoch.
+ * @param gamma  in (0, 1]
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
+ */
+MLP_API mlp_status mlp_optimizer_schedule_exponential(mlp_optimizer *opt, double gamma);
+
+/**
+ * Cosine annealing with warm restarts (Loshchilov and Hutter, SGDR): within
+ * a period of T epochs starting at epoch e0,
+ *   rate = min_rate + (base - min_rate) (1 + cos(pi (epoch - e0) / T)) / 2,
+ * and the next period lasts T * period_mult epochs (rounded to nearest).
+ * @param period       first period T, >= 1 epoch
+ * @param period_mult  >= 1 (1: every period is T)
+ * @param min_rate     >= 0 and not above the base rate when used
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
+ */
+MLP_API mlp_status mlp_optimizer_schedule_cosine(mlp_optimizer *opt, int32_t period,
+                                                 double period_mult, double min_rate);
+
+/**
+ * The rate the schedule gives for a 0-based epoch, without changing anything.
+ * @param rate  receives the rate
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, epoch < 0)
+ */
+MLP_API mlp_status mlp_optimizer_scheduled_rate(const mlp_optimizer *opt, int32_t epoch,
+                                                double *rate);
+
+/**
+ * Set the current rate from the schedule for a 0-based epoch.
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
+ */
+MLP_API mlp_status mlp_optimizer_start_epoch(mlp_optimizer *opt, int32_t epoch);
+
+/** Forget the rule's state (velocities, moments, step count). NULL is a no-op. */
+MLP_API void mlp_optimizer_reset(mlp_optimizer *opt);
+
+/** Free an optimizer. NULL is a no-op. The model is not touched. */
+MLP_API void mlp_optimizer_destroy(mlp_optimizer *opt);
+
+MLP_EXTERN_C_END
+
+#endif /* MLPNET_OPTIM_H */

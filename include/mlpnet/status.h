@@ -1,0 +1,65 @@
+/*
+ * libmlpnet: status codes and error messages.
+ *
+ * Every call that can fail returns an mlp_status. On failure a specific
+ * English message (which argument, which shape, which file offset) is kept
+ * in thread-local storage and can be read with mlp_last_error().
+ */
+#ifndef MLPNET_STATUS_H
+#define MLPNET_STATUS_H
+
+#include "mlpnet/export.h"
+
+MLP_EXTERN_C_BEGIN
+
+/**
+ * Result of a library call. The values are part of the ABI: they are
+ * written out and only ever appended to.
+ */
+typedef enum mlp_status {
+    MLP_STATUS_OK = 0,             /**< success */
+    MLP_STATUS_INVALID_ARG = 1,    /**< bad pointer, rank, size, enum or value */
+    MLP_STATUS_NO_MEMORY = 2,      /**< an allocation failed */
+    MLP_STATUS_SHAPE_MISMATCH = 3, /**< tensor or layer shapes do not fit */
+    MLP_STATUS_IO = 4,             /**< a read or write failed (see the message) */
+    MLP_STATUS_BAD_FORMAT = 5,     /**< not a file of the expected format, or corrupt */
+    MLP_STATUS_UNSUPPORTED = 6,    /**< a valid request this build cannot do */
+    MLP_STATUS_NUMERIC = 7,        /**< a loss or parameter became NaN or infinite */
+    MLP_STATUS_BAD_STATE = 8,      /**< call out of order (e.g. backward before forward) */
+    MLP_STATUS_INTERNAL = 9        /**< a bug in the library; please report it */
+} mlp_status;
+
+/**
+ * Short static English description of a status ("invalid argument", ...).
+ * Unknown values give "unknown status".
+ * @return never NULL (borrowed: static storage)
+ */
+MLP_API const char *mlp_status_str(mlp_status st);
+
+/**
+ * Detail of the most recent failure on the calling thread, for example
+ * "mlp_model_add: layer 3 (dense) expects input [100] but got [1,28,28]".
+ * Successful calls do not clear it.
+ * @return never NULL; "" if nothing failed yet (borrowed: valid until the
+ *         next failing call on this thread)
+ */
+MLP_API const char *mlp_last_error(void);
+
+/**
+ * Number of threads for matrix products (OpenBLAS) and for the library's own
+ * parallel loops (OpenMP, in builds with it; they never overlap an OpenBLAS
+ * call, so the two take turns on the same cores). n <= 0 selects the
+ * default (all cores). Results are reproducible bit for bit for a fixed
+ * thread count. This is process-wide; call it before training, not while
+ * another thread trains.
+ * @return MLP_STATUS_OK, or MLP_STATUS_UNSUPPORTED when the library was
+ *         built without OpenBLAS and n > 1
+ */
+MLP_API mlp_status mlp_set_num_threads(int n);
+
+/** Threads OpenBLAS uses for matrix products (1 without OpenBLAS). */
+MLP_API int mlp_get_num_threads(void);
+
+MLP_EXTERN_C_END
+
+#endif /* MLPNET_STATUS_H */

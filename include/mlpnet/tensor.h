@@ -1,0 +1,94 @@
+/*
+ * libmlpnet: tensors.
+ *
+ * A tensor is a dense float32 array of rank 1 to 4, stored contiguously in
+ * row-major order. Image batches use NCHW (batch, channels, height, width):
+ * the last dimension varies fastest.
+ */
+#ifndef MLPNET_TENSOR_H
+#define MLPNET_TENSOR_H
+
+#include <stdint.h>
+
+#include "mlpnet/export.h"
+#include "mlpnet/status.h"
+
+MLP_EXTERN_C_BEGIN
+
+/** Largest supported rank. */
+#define MLP_MAX_RANK 4
+
+/** Opaque float32 tensor. */
+typedef struct mlp_tensor mlp_tensor;
+
+/**
+ * Create a zero-filled tensor.
+ * @param out   new tensor, or NULL on failure (owned: mlp_tensor_destroy)
+ * @param rank  number of dimensions, 1..MLP_MAX_RANK
+ * @param dims  `rank` extents, outermost first, each >= 1 (copied)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL pointer, bad rank,
+ *         extent < 1, element count overflowing int64) or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_tensor_create(mlp_tensor **out, int rank, const int32_t *dims);
+
+/**
+ * Create a tensor that views caller memory instead of owning its own.
+ * @param out   new tensor, or NULL on failure (owned: mlp_tensor_destroy,
+ *              which does not free `data`)
+ * @param rank  number of dimensions, 1..MLP_MAX_RANK
+ * @param dims  extents, each >= 1 (copied)
+ * @param data  product(dims) floats (borrowed: must outlive the tensor)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_tensor_wrap(mlp_tensor **out, int rank, const int32_t *dims,
+                                   float *data);
+
+/** Free a tensor made by create or wrap. NULL is a no-op. */
+MLP_API void mlp_tensor_destroy(mlp_tensor *t);
+
+/** Rank of `t` (1..4), or 0 when `t` is NULL. */
+MLP_API int mlp_tensor_rank(const mlp_tensor *t);
+
+/** Extent of dimension `axis` (0 is outermost), or 0 when `t` is NULL or
+ *  `axis` is out of range. */
+MLP_API int32_t mlp_tensor_dim(const mlp_tensor *t, int axis);
+
+/** Number of elements, or 0 when `t` is NULL. */
+MLP_API int64_t mlp_tensor_numel(const mlp_tensor *t);
+
+/** Element pointer (borrowed: valid until the tensor is destroyed or
+ *  reshaped to more elements); NULL when `t` is NULL. */
+MLP_API float *mlp_tensor_data(mlp_tensor *t);
+
+/** Read-only element pointer; see mlp_tensor_data. */
+MLP_API const float *mlp_tensor_data_const(const mlp_tensor *t);
+
+/**
+ * Copy `n` floats from `src` into the tensor.
+ * @param src  caller's buffer (copied)
+ * @param n    must equal mlp_tensor_numel(t)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
+ *         MLP_STATUS_SHAPE_MISMATCH (n differs from the element count)
+ */
+MLP_API mlp_status mlp_tensor_copy_from(mlp_tensor *t, const float *src, int64_t n);
+
+/**
+ * Copy the tensor's elements into `dst`, which holds `n` floats.
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_SHAPE_MISMATCH
+ */
+MLP_API mlp_status mlp_tensor_copy_to(const mlp_tensor *t, float *dst, int64_t n);
+
+/**
+ * Give the tensor a new shape with the same number of elements (no data
+ * moves).
+ * @param dims  new extents (copied)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_SHAPE_MISMATCH
+ */
+MLP_API mlp_status mlp_tensor_reshape(mlp_tensor *t, int rank, const int32_t *dims);
+
+/** Set every element to `value`. NULL is a no-op. */
+MLP_API void mlp_tensor_fill(mlp_tensor *t, float value);
+
+MLP_EXTERN_C_END
+
+#endif /* MLPNET_TENSOR_H */

@@ -1,0 +1,89 @@
+/*
+ * Private core of libmlpnet: error reporting, allocation, random numbers.
+ * Every other room of lib/ may include this header; it is never installed.
+ */
+#ifndef MLPNET_CORE_H
+#define MLPNET_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlpnet/mlpnet.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define MLP__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#  define MLP__PRINTF(f, a)
+#endif
+
+/* Propagate a failure to the caller. */
+#define MLP_TRY(expr)                                                    \
+    do {                                                                 \
+        mlp_status st_ = (expr);                                         \
+        if (st_ != MLP_STATUS_OK)                                        \
+            return st_;                                                  \
+    } while (0)
+
+/* Record a message for mlp_last_error() and return `st`. The message is
+ * formatted like printf into thread-local storage. */
+mlp_status mlp__error(mlp_status st, const char *fmt, ...) MLP__PRINTF(2, 3);
+
+/* Shorthand for the most common argument check. */
+#define MLP_CHECK_ARG(cond, fn, what)                                        \
+    do {                                                                     \
+        if (!(cond))                                                         \
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s", (fn), (what)); \
+    } while (0)
+
+/* ---- allocation (core/alloc.c) --------------------------------------- */
+
+/* All heap memory of lib/ goes through these, so tests can make the n-th
+ * allocation fail. Blocks are 64-byte aligned (for vector loads). A size of
+ * zero returns a valid unique block. Failure sets the last error. */
+void *mlp__alloc(size_t size);
+void *mlp__calloc(size_t count, size_t size); /* zeroed, overflow-checked */
+void mlp__free(void *p);
+/* Copy `n` bytes of `src` into a new block; NULL on failure. */
+void *mlp__memdup(const void *src, size_t n);
+char *mlp__strdup(const char *s);
+
+/* Test hook: the n-th allocation from now fails (n >= 1); 0 disables. */
+void mlp__alloc_fail_after(long n);
+/* Number of live blocks (for leak tests). */
+long mlp__alloc_live(void);
+
+/* ---- random numbers (core/rng.c) ------------------------------------- */
+
+/* xoshiro256** seeded through splitmix64: small, fast, and good enough for
+ * initialisation, shuffling and dropout masks. Never rand(). */
+typedef struct mlp_rng {
+    uint64_t s[4];
+} mlp_rng;
+
+void mlp__rng_seed(mlp_rng *r, uint64_t seed);
+uint64_t mlp__rng_u64(mlp_rng *r);
+/* Uniform in [0, 1) with 24 random bits. */
+float mlp__rng_uniform(mlp_rng *r);
+/* Standard normal (Box-Muller, both values used in turn would need state;
+ * we draw a fresh pair each call and keep one: simple and reproducible). */
+float mlp__rng_normal(mlp_rng *r);
+/* Unbiased integer in [0, bound), bound >= 1 (Lemire's method). */
+uint32_t mlp__rng_below(mlp_rng *r, uint32_t bound);
+/* Fisher-Yates shuffle of n indices in place. */
+void mlp__rng_shuffle(mlp_rng *r, int32_t *idx, int32_t n);
+
+/* ---- misc ------------------------------------------------------------- */
+
+/* Monotonic wall clock in seconds. */
+double mlp__now(void);
+
+/* Overflow-checked size arithmetic: return 0 on overflow, else 1. */
+static inline int mlp__mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+#endif /* MLPNET_CORE_H */

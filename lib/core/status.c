@@ -1,0 +1,38 @@
+/* Status strings and the thread-local last-error message. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "core.h"
+
+static _Thread_local char last_error[512];
+
+const char *mlp_status_str(mlp_status st)
+{
+    switch (st) {
+    case MLP_STATUS_OK: return "success";
+    case MLP_STATUS_INVALID_ARG: return "invalid argument";
+    case MLP_STATUS_NO_MEMORY: return "out of memory";
+    case MLP_STATUS_SHAPE_MISMATCH: return "shape mismatch";
+    case MLP_STATUS_IO: return "input/output error";
+    case MLP_STATUS_BAD_FORMAT: return "bad file format";
+    case MLP_STATUS_UNSUPPORTED: return "unsupported";
+    case MLP_STATUS_NUMERIC: return "numeric error (NaN or infinity)";
+    case MLP_STATUS_BAD_STATE: return "call out of order";
+    case MLP_STATUS_INTERNAL: return "internal error";
+    }
+    return "unknown status";
+}
+
+const char *mlp_last_error(void)
+{
+    return last_error;
+}
+
+mlp_status mlp__error(mlp_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return st;
+}

@@ -1,0 +1,13 @@
+/* Runtime version of the loaded library and the OpenBLAS thread knob. */
+#include "core.h"
+#include "../backend/gemm.h"
+
+const char *mlp_version_string(void)
+{
+    return MLPNET_VERSION_STRING;
+}
+
+int mlp_version_number(void)
+{
+    return MLPNET_VERSION_NUMBER;
+}

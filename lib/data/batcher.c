@@ -1,0 +1,103 @@
+/*
+ * Batch iterator: walks a dataset in batches of `batch_size` images, one
+ * epoch after another, in a fresh random order per epoch when shuffling.
+ *
+ * The permutation is allocated once at creation, so iterating allocates
+ * nothing. Each epoch restarts from the identity before shuffling, which
+ * makes epoch k's order a function of the seed and k alone.
+ */
+#include "core/core.h"
+#include "dataset_impl.h"
+
+struct mlp_batcher {
+    const mlp_dataset *ds; /* borrowed */
+    int32_t batch_size;
+    int shuffle;
+    mlp_rng rng;
+    int32_t *perm; /* ds->n image indices in this epoch's order */
+    int32_t pos;   /* next position in perm */
+    int in_epoch;  /* 0: the next call starts a new epoch */
+};
+
+mlp_status mlp_batcher_create(mlp_batcher **out, const mlp_dataset *ds,
+                              int32_t batch_size, int shuffle, uint64_t seed)
+{
+    static const char fn[] = "mlp_batcher_create";
+    MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
+    *out = NULL;
+    MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
+    MLP_CHECK_ARG(batch_size >= 1, fn, "batch_size must be >= 1");
+
+    mlp_batcher *b = mlp__calloc(1, sizeof *b);
+    if (!b)
+        goto oom;
+    b->perm = mlp__calloc((size_t)ds->n, sizeof *b->perm);
+    if (!b->perm)
+        goto oom;
+    b->ds = ds;
+    b->batch_size = batch_size;
+    b->shuffle = shuffle != 0;
+    mlp__rng_seed(&b->rng, seed);
+    *out = b;
+    return MLP_STATUS_OK;
+
+oom:
+    mlp_batcher_destroy(b);
+    return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
+}
+
+static void start_epoch(mlp_batcher *b)
+{
+    for (int32_t i = 0; i < b->ds->n; i++)
+        b->perm[i] = i;
+    if (b->shuffle)
+        mlp__rng_shuffle(&b->rng, b->perm, b->ds->n);
+    b->pos = 0;
+    b->in_epoch = 1;
+}
+
+mlp_status mlp_batcher_next(mlp_batcher *b, float *x, int32_t *labels, int32_t *n)
+{
+    static const char fn[] = "mlp_batcher_next";
+    MLP_CHECK_ARG(n != NULL, fn, "n is NULL");
+    *n = 0;
+    MLP_CHECK_ARG(b != NULL, fn, "batcher is NULL");
+    MLP_CHECK_ARG(x != NULL, fn, "x is NULL");
+    MLP_CHECK_ARG(labels != NULL, fn, "labels is NULL");
+
+    if (!b->in_epoch)
+        start_epoch(b);
+    int32_t left = b->ds->n - b->pos;
+    if (left == 0) {
+        b->in_epoch = 0; /* report the end once; the next call starts over */
+        return MLP_STATUS_OK;
+    }
+    int32_t count = left < b->batch_size ? left : b->batch_size;
+    MLP_TRY(mlp_dataset_gather(b->ds, b->perm + b->pos, count, x, labels));
+    b->pos += count;
+    *n = count;
+    return MLP_STATUS_OK;
+}
+
+int32_t mlp_batcher_batch_count(const mlp_batcher *b)
+{
+    if (!b)
+        return 0;
+    /* In 64 bits: n + batch_size - 1 may overflow int32. */
+    int64_t n = b->ds->n, bs = b->batch_size;
+    return (int32_t)((n + bs - 1) / bs);
+}
+
+void mlp_batcher_reset(mlp_batcher *b)
+{
+    if (b)
+        b->in_epoch = 0;
+}
+
+void mlp_batcher_destroy(mlp_batcher *b)
+{
+    if (!b)
+        return;
+    mlp__free(b->perm);
+    mlp__free(b);
+}

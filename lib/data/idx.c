@@ -1,0 +1,373 @@
+/*
+ * IDX reader, the file format of MNIST and EMNIST: a big-endian header
+ * (magic 0x000008NN, where NN is the number of dimensions and 0x08 the
+ * unsigned-byte element type, then one 32-bit extent per dimension) followed
+ * by the elements as raw bytes. Files may be gzip-compressed; zlib's gz*
+ * functions read compressed and raw files alike.
+ *
+ * A header is never trusted. Every extent is checked for overflow and
+ * against what the file can actually hold before anything is allocated, so
+ * a corrupt or hostile file cannot make us allocate gigabytes: a raw file
+ * must be exactly header + payload bytes long, and a gzip file cannot
+ * expand beyond deflate's maximum ratio. Both files of a pair are opened
+ * and their headers checked before the first allocation.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* open, fstat, pread */
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "core/core.h"
+#include "dataset_impl.h"
+
+#define IDX_MAGIC_IMAGES 0x00000803u /* dims N, H, W */
+#define IDX_MAGIC_LABELS 0x00000801u /* dim N */
+#define IDX_TYPE_UBYTE 0x08u
+#define IDX_MAX_DIMS 3
+
+/* Deflate's largest expansion: a 258-byte match coded in about two bits,
+ * so one compressed byte never yields more than 1032 bytes (zlib FAQ). */
+#define GZ_MAX_RATIO 1032u
+/* Absolute bound on the payload of a gzip file: 2 GiB, far above any
+ * dataset of this kind (EMNIST ByClass training images are about 550 MB). */
+#define GZ_MAX_PAYLOAD ((uint64_t)1 << 31)
+
+/* Largest gzread request. gzread takes an unsigned int and returns an int,
+ * and on a corrupt stream it drops what the failing call had produced, so
+ * modest requests also keep the offsets in messages close to the damage. */
+#define GZ_MAX_CHUNK (1u << 20)
+
+/* One IDX file being read. `offset` counts uncompressed bytes consumed, so
+ * messages can point at the failing byte whatever the compression. */
+typedef struct idx_file {
+    const char *path; /* borrowed, for messages */
+    gzFile gz;
+    uint32_t dims[IDX_MAX_DIMS];
+    size_t payload; /* element bytes after the header */
+    uint64_t offset;
+} idx_file;
+
+static unsigned long long ull(uint64_t v)
+{
+    return (unsigned long long)v;
+}
+
+static uint32_t load_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void idx_close(idx_file *f)
+{
+    /* Closing a file opened for reading can only report a stream that
+     * ended early, which idx_finish has already checked. */
+    if (f->gz)
+        gzclose(f->gz);
+    f->gz = NULL;
+}
+
+/* zlib prefixes its messages with the stream's name, "<fd:N>" for a stream
+ * opened with gzdopen; our messages name the file instead. */
+static const char *zlib_detail(const char *msg)
+{
+    const char *colon = msg ? strstr(msg, ": ") : NULL;
+    if (!msg)
+        return "zlib error";
+    return colon && msg[0] == '<' ? colon + 2 : msg;
+}
+
+/* Turn a failed or empty gzread into a status. zlib reports a gzip stream
+ * that stops early as Z_BUF_ERROR, a corrupt one (bad deflate data, CRC or
+ * length mismatch) as Z_DATA_ERROR, and a failing read(2) as Z_ERRNO with
+ * the message of errno. */
+static mlp_status read_failure(const idx_file *f, size_t wanted)
+{
+    int err = Z_OK;
+    const char *msg = gzerror(f->gz, &err);
+    switch (err) {
+    case Z_OK:
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%s: truncated at byte offset %llu (%zu more bytes expected)",
+                          f->path, ull(f->offset), wanted);
+    case Z_BUF_ERROR:
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%s: truncated gzip stream at byte offset %llu", f->path,
+                          ull(f->offset));
+    case Z_ERRNO:
+        return mlp__error(MLP_STATUS_IO, "%s: read error at byte offset %llu: %s",
+                          f->path, ull(f->offset), zlib_detail(msg));
+    case Z_MEM_ERROR:
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: zlib is out of memory", f->path);
+    default:
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%s: corrupt gzip stream near byte offset %llu (%s)", f->path,
+                          ull(f->offset), zlib_detail(msg));
+    }
+}
+
+/* Read exactly `len` bytes; anything less is a truncated or corrupt file. */
+static mlp_status idx_read(idx_file *f, void *dst, size_t len)
+{
+    unsigned char *p = dst;
+    while (len > 0) {
+        unsigned chunk = len > GZ_MAX_CHUNK ? GZ_MAX_CHUNK : (unsigned)len;
+        int got = gzread(f->gz, p, chunk);
+        if (got <= 0)
+            return read_failure(f, len);
+        p += got;
+        len -= (size_t)got;
+        f->offset += (uint64_t)got;
+    }
+    return MLP_STATUS_OK;
+}
+
+/* After the payload the file must end. Reading one more byte also makes
+ * zlib check the gzip trailer (CRC-32 and length) of a compressed file. */
+static mlp_status idx_finish(idx_file *f)
+{
+    unsigned char extra;
+    int got = gzread(f->gz, &extra, 1);
+    if (got > 0)
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%s: trailing bytes after the payload at byte offset %llu",
+                          f->path, ull(f->offset));
+    int err = Z_OK;
+    gzerror(f->gz, &err);
+    if (got < 0 || err != Z_OK)
+        return read_failure(f, 0);
+    return MLP_STATUS_OK;
+}
+
+/* Check that the payload the header claims fits in the file: exactly for a
+ * raw file, within deflate's expansion bound for a gzip file. */
+static mlp_status check_payload_fits(const idx_file *f, int is_gzip, uint64_t file_size,
+                                     size_t header)
+{
+    uint64_t payload = (uint64_t)f->payload;
+    if (!is_gzip) {
+        uint64_t after = file_size > header ? file_size - header : 0;
+        if (payload > after)
+            return mlp__error(
+                MLP_STATUS_BAD_FORMAT,
+                "%s: header claims %llu payload bytes but the file has "
+                "only %llu after the header (truncated at byte offset %llu)",
+                f->path, ull(payload), ull(after), ull(file_size));
+        if (payload < after)
+            return mlp__error(
+                MLP_STATUS_BAD_FORMAT,
+                "%s: %llu trailing bytes after the payload at byte offset %llu", f->path,
+                ull(after - payload), ull(header + payload));
+        return MLP_STATUS_OK;
+    }
+    uint64_t bound = GZ_MAX_PAYLOAD;
+    if (file_size < bound / GZ_MAX_RATIO)
+        bound = file_size * GZ_MAX_RATIO;
+    if (payload > bound)
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%s: header claims %llu payload bytes, more than this "
+                          "%llu-byte gzip file can hold (at most %llu)",
+                          f->path, ull(payload), ull(file_size), ull(bound));
+    return MLP_STATUS_OK;
+}
+
+/* Open an IDX file and validate its header: magic, element type, extents
+ * (each 1..INT32_MAX), their product, and that product against the file.
+ * On success the file is positioned at the first payload byte. */
+static mlp_status idx_open(idx_file *f, const char *path, uint32_t magic, int ndims)
+{
+    const char *what = magic == IDX_MAGIC_IMAGES ? "image" : "label";
+    mlp_status st;
+
+    memset(f, 0, sizeof *f);
+    f->path = path;
+
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
+    /* Size and compression come from the descriptor we read, not from a
+     * second lookup of the name, so they describe the same file. */
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        st = mlp__error(MLP_STATUS_IO, "cannot stat %s: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return mlp__error(MLP_STATUS_IO, "cannot read %s: not a regular file", path);
+    }
+    unsigned char sig[2];
+    ssize_t nsig = pread(fd, sig, sizeof sig, 0);
+    if (nsig < 0) {
+        st = mlp__error(MLP_STATUS_IO, "cannot read %s: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    int is_gzip = nsig == 2 && sig[0] == 0x1f && sig[1] == 0x8b;
+    uint64_t file_size = (uint64_t)sb.st_size;
+
+    f->gz = gzdopen(fd, "rb"); /* owns fd from now on */
+    if (!f->gz) {
+        close(fd);
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: zlib cannot allocate a stream",
+                          path);
+    }
+
+    unsigned char hdr[4 * IDX_MAX_DIMS];
+    st = idx_read(f, hdr, 4);
+    if (st != MLP_STATUS_OK)
+        goto fail;
+    if (hdr[0] != 0 || hdr[1] != 0 || hdr[3] != (unsigned)ndims) {
+        st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                        "%s: not an IDX %s file (magic 0x%08lX at byte offset 0, "
+                        "expected 0x%08lX)",
+                        path, what, (unsigned long)load_be32(hdr), (unsigned long)magic);
+        goto fail;
+    }
+    if (hdr[2] != IDX_TYPE_UBYTE) {
+        st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                        "%s: IDX element type 0x%02X at byte offset 2 is not "
+                        "unsigned byte (0x08)",
+                        path, (unsigned)hdr[2]);
+        goto fail;
+    }
+
+    st = idx_read(f, hdr, 4 * (size_t)ndims);
+    if (st != MLP_STATUS_OK)
+        goto fail;
+    size_t payload = 1;
+    for (int d = 0; d < ndims; d++) {
+        f->dims[d] = load_be32(hdr + 4 * d);
+        if (f->dims[d] < 1 || f->dims[d] > INT32_MAX) {
+            st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                            "%s: dimension %d is %lu at byte offset %d "
+                            "(must be 1..2147483647)",
+                            path, d, (unsigned long)f->dims[d], 4 + 4 * d);
+            goto fail;
+        }
+        if (!mlp__mul_size(payload, f->dims[d], &payload)) {
+            st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                            "%s: dimensions overflow the size of memory", path);
+            goto fail;
+        }
+    }
+    f->payload = payload;
+    st = check_payload_fits(f, is_gzip, file_size, 4 + 4 * (size_t)ndims);
+    if (st != MLP_STATUS_OK)
+        goto fail;
+    return MLP_STATUS_OK;
+
+fail:
+    idx_close(f);
+    return st;
+}
+
+/* Read the label bytes through a small buffer, widening them to int32 and
+ * checking each against num_classes (0: no limit) as it goes, so an
+ * offending label is reported with its exact offset. */
+static mlp_status read_labels(idx_file *f, int32_t *labels, int32_t n,
+                              int32_t num_classes, int32_t *max_label)
+{
+    unsigned char buf[4096];
+    int32_t max = 0;
+    int32_t i = 0;
+    while (i < n) {
+        size_t chunk = (size_t)(n - i) < sizeof buf ? (size_t)(n - i) : sizeof buf;
+        uint64_t at = f->offset;
+        mlp_status st = idx_read(f, buf, chunk);
+        if (st != MLP_STATUS_OK)
+            return st;
+        for (size_t j = 0; j < chunk; j++, i++) {
+            int32_t label = buf[j];
+            if (num_classes > 0 && label >= num_classes)
+                return mlp__error(MLP_STATUS_BAD_FORMAT,
+                                  "%s: label %d at byte offset %llu is out of range "
+                                  "for %d classes",
+                                  f->path, (int)label, ull(at + j), (int)num_classes);
+            labels[i] = label;
+            if (label > max)
+                max = label;
+        }
+    }
+    *max_label = max;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_path,
+                                const char *labels_path, int32_t num_classes)
+{
+    static const char fn[] = "mlp_dataset_load_idx";
+    MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
+    *out = NULL;
+    MLP_CHECK_ARG(images_path != NULL, fn, "images_path is NULL");
+    MLP_CHECK_ARG(labels_path != NULL, fn, "labels_path is NULL");
+    MLP_CHECK_ARG(num_classes >= 0, fn, "num_classes is negative");
+
+    idx_file img, lab;
+    mlp_dataset *ds = NULL;
+    mlp_status st;
+    int32_t max_label = 0;
+
+    memset(&lab, 0, sizeof lab); /* idx_close on the fail path */
+    st = idx_open(&img, images_path, IDX_MAGIC_IMAGES, 3);
+    if (st != MLP_STATUS_OK)
+        return st;
+    st = idx_open(&lab, labels_path, IDX_MAGIC_LABELS, 1);
+    if (st != MLP_STATUS_OK)
+        goto fail;
+    if (img.dims[0] != lab.dims[0]) {
+        st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s has %lu labels but %s has %lu images",
+                        labels_path, (unsigned long)lab.dims[0], images_path,
+                        (unsigned long)img.dims[0]);
+        goto fail;
+    }
+    /* Headers agree and fit their files: only now allocate. */
+    int32_t n = (int32_t)img.dims[0];
+    ds = mlp__calloc(1, sizeof *ds);
+    if (!ds)
+        goto oom;
+    ds->labels = mlp__calloc((size_t)n, sizeof *ds->labels);
+    if (!ds->labels)
+        goto oom;
+    ds->pixels = mlp__alloc(img.payload);
+    if (!ds->pixels)
+        goto oom;
+
+    /* Labels first: the file is small, and a bad label spares us
+     * decompressing the images. */
+    st = read_labels(&lab, ds->labels, n, num_classes, &max_label);
+    if (st == MLP_STATUS_OK)
+        st = idx_finish(&lab);
+    if (st == MLP_STATUS_OK)
+        st = idx_read(&img, ds->pixels, img.payload);
+    if (st == MLP_STATUS_OK)
+        st = idx_finish(&img);
+    if (st != MLP_STATUS_OK)
+        goto fail;
+    idx_close(&img);
+    idx_close(&lab);
+
+    ds->n = n;
+    ds->c = 1;
+    ds->h = (int32_t)img.dims[1];
+    ds->w = (int32_t)img.dims[2];
+    ds->num_classes = num_classes > 0 ? num_classes : max_label + 1;
+    *out = ds;
+    return MLP_STATUS_OK;
+
+oom:
+    st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory loading %s", fn,
+                    images_path);
+fail:
+    idx_close(&img);
+    idx_close(&lab);
+    mlp_dataset_destroy(ds);
+    return st;
+}

@@ -1,0 +1,93 @@
+/*
+ * Average pooling over [C,H,W]: each output is the mean of the inputs in its
+ * window, padding excluded from the count; the global variant averages each
+ * whole channel into one value ([C,H,W] -> [C]).
+ *   y = (1/m) sum_window x,  dx[window] += dy / m,  m = valid positions
+ */
+#include <string.h>
+
+#include "layer_impl.h"
+
+static mlp_status avgpool_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                                  mlp_mode mode)
+{
+    (void)mode;
+    const int32_t H = l->in.d[1], W = l->in.d[2];
+    const int32_t OH = l->global ? 1 : l->out.d[1], OW = l->global ? 1 : l->out.d[2];
+    const int64_t planes = (int64_t)n * l->in.d[0];
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * H * W;
+        float *yp = y + pl * OH * OW;
+        for (int32_t oh = 0; oh < OH; oh++) {
+            const int32_t h0 = oh * l->sh - l->ph;
+            const int32_t i0 = h0 < 0 ? -h0 : 0, i1 = h0 + l->kh > H ? H - h0 : l->kh;
+            for (int32_t ow = 0; ow < OW; ow++) {
+                const int32_t w0 = ow * l->sw - l->pw;
+                const int32_t j0 = w0 < 0 ? -w0 : 0, j1 = w0 + l->kw > W ? W - w0 : l->kw;
+                float sum = 0.0f;
+                for (int32_t i = i0; i < i1; i++)
+                    for (int32_t j = j0; j < j1; j++)
+                        sum += xp[(h0 + i) * W + w0 + j];
+                yp[oh * OW + ow] = sum / (float)((i1 - i0) * (j1 - j0));
+            }
+        }
+    }
+    return MLP_STATUS_OK;
+}
+
+static mlp_status avgpool_backward(mlp_layer *l, const float *x, const float *y,
+                                   const float *dy, float *dx, int32_t n)
+{
+    (void)x;
+    (void)y;
+    const int32_t H = l->in.d[1], W = l->in.d[2];
+    const int32_t OH = l->global ? 1 : l->out.d[1], OW = l->global ? 1 : l->out.d[2];
+    const int64_t planes = (int64_t)n * l->in.d[0];
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dxp = dx + pl * H * W;
+        const float *dyp = dy + pl * OH * OW;
+        memset(dxp, 0, (size_t)H * W * sizeof(float));
+        for (int32_t oh = 0; oh < OH; oh++) {
+            const int32_t h0 = oh * l->sh - l->ph;
+            const int32_t i0 = h0 < 0 ? -h0 : 0, i1 = h0 + l->kh > H ? H - h0 : l->kh;
+            for (int32_t ow = 0; ow < OW; ow++) {
+                const int32_t w0 = ow * l->sw - l->pw;
+                const int32_t j0 = w0 < 0 ? -w0 : 0, j1 = w0 + l->kw > W ? W - w0 : l->kw;
+                const float g = dyp[oh * OW + ow] / (float)((i1 - i0) * (j1 - j0));
+                for (int32_t i = i0; i < i1; i++)
+                    for (int32_t j = j0; j < j1; j++)
+                        dxp[(h0 + i) * W + w0 + j] += g;
+            }
+        }
+    }
+    return MLP_STATUS_OK;
+}
+
+const mlp_layer_ops mlp__avgpool_ops = {
+    .name = "avgpool",
+    .kind = MLP_LAYER_AVGPOOL,
+    .setup = mlp__pool_setup,
+    .forward = avgpool_forward,
+    .backward = avgpool_backward,
+};
+
+mlp_status mlp_layer_create_avgpool(mlp_layer **out, int32_t kh, int32_t kw,
+                                    int32_t stride, int32_t pad)
+{
+    return mlp__pool_new(out, MLP_LAYER_AVGPOOL, kh, kw, stride, pad,
+                         "mlp_layer_create_avgpool");
+}
+
+mlp_status mlp_layer_create_global_avgpool(mlp_layer **out)
+{
+    MLP_TRY(mlp__layer_new(out, MLP_LAYER_AVGPOOL, "mlp_layer_create_global_avgpool"));
+    (*out)->global = 1;
+    (*out)->sh = (*out)->sw = 1;
+    return MLP_STATUS_OK;
+}

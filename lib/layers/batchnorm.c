@@ -1,0 +1,258 @@
+/*
+ * Batch normalisation (Ioffe and Szegedy, 2015). Per feature for dense
+ * inputs; per channel of [C,H,W] inputs in the spatial variant. With M
+ * values per channel in a batch (M = N, or N*H*W):
+ *   mean = sum x / M,  var = sum (x - mean)^2 / M,  xhat = (x - mean) / sqrt(var + eps)
+ *   y = gamma xhat + beta
+ * Backward through the batch statistics:
+ *   dbeta = sum dy,  dgamma = sum dy xhat,
+ *   dx = gamma / (M sqrt(var + eps)) * (M dy - dbeta - xhat dgamma).
+ * Inference uses running averages: r <- (1 - momentum) r + momentum * batch
+ * value, with the unbiased variance (var * M / (M - 1)), as PyTorch does.
+ *
+ * Parameters: gamma [C], beta [C] (not "weights": no weight decay by
+ * default). State: running mean [C], running variance [C]. Scratch [4C]:
+ * the batch mean and 1/sqrt(var + eps), kept for backward (xhat is
+ * recomputed from x rather than stored), and the folded per-channel scale
+ * gamma/sqrt(var + eps) and shift beta - mean * scale.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "layer_impl.h"
+
+/* Channels and values per channel per sample. */
+static void layout(const mlp_layer *l, int64_t *c, int64_t *s)
+{
+    if (l->spatial) {
+        *c = l->in.d[0];
+        *s = (int64_t)l->in.d[1] * l->in.d[2];
+    } else {
+        *c = l->in_size;
+        *s = 1;
+    }
+}
+
+static mlp_status bn_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
+{
+    if (l->spatial && in->rank != 3) {
+        char a[48];
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "spatial batch norm needs a [C,H,W] input, not %s",
+                          mlp__shape_str(in, a, sizeof a));
+    }
+    *out = *in;
+    int64_t c = l->spatial ? in->d[0] : mlp__shape_numel(in);
+    l->n_weights = 0;
+    l->n_params = 2 * c;
+    l->n_state = 2 * c;
+    l->scratch_fixed = 4 * c;
+    return MLP_STATUS_OK;
+}
+
+static void bn_init(mlp_layer *l, mlp_rng *rng)
+{
+    (void)rng;
+    const int64_t c = l->n_params / 2;
+    for (int64_t k = 0; k < c; k++) {
+        l->params[k] = 1.0f;     /* gamma */
+        l->params[c + k] = 0.0f; /* beta */
+        l->state[k] = 0.0f;      /* running mean */
+        l->state[c + k] = 1.0f;  /* running variance */
+    }
+}
+
+/* Batch mean and variance per channel into mean[], var[] (scratch). */
+static void batch_stats(const float *x, int32_t n, int64_t c, int64_t s, float *mean,
+                        float *var)
+{
+    const float inv_m = 1.0f / (float)((int64_t)n * s);
+    memset(mean, 0, (size_t)c * sizeof(float));
+    memset(var, 0, (size_t)c * sizeof(float));
+    if (s == 1) { /* rows of c features: vectorise along the features */
+        for (int32_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < c; k++)
+                mean[k] += x[i * c + k];
+        for (int64_t k = 0; k < c; k++)
+            mean[k] *= inv_m;
+        for (int32_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < c; k++) {
+                float d = x[i * c + k] - mean[k];
+                var[k] += d * d;
+            }
+    } else {
+        for (int32_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < c; k++) {
+                const float *p = x + (i * c + k) * s;
+                float acc = 0.0f;
+                for (int64_t j = 0; j < s; j++)
+                    acc += p[j];
+                mean[k] += acc;
+            }
+        for (int64_t k = 0; k < c; k++)
+            mean[k] *= inv_m;
+        for (int32_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < c; k++) {
+                const float *p = x + (i * c + k) * s;
+                float acc = 0.0f, mu = mean[k];
+                for (int64_t j = 0; j < s; j++)
+                    acc += (p[j] - mu) * (p[j] - mu);
+                var[k] += acc;
+            }
+    }
+    for (int64_t k = 0; k < c; k++)
+        var[k] *= inv_m;
+}
+
+/* y = x * a[k] + b[k] per channel k. */
+static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int64_t s,
+                            const float *a, const float *b)
+{
+    if (s == 1) {
+        for (int32_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < c; k++)
+                y[i * c + k] = x[i * c + k] * a[k] + b[k];
+        return;
+    }
+    for (int32_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < c; k++) {
+            const float *p = x + (i * c + k) * s;
+            float *q = y + (i * c + k) * s;
+            for (int64_t j = 0; j < s; j++)
+                q[j] = p[j] * a[k] + b[k];
+        }
+}
+
+static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                             mlp_mode mode)
+{
+    int64_t c, s;
+    layout(l, &c, &s);
+    const float *gamma = l->params, *beta = l->params + c;
+    float *rmean = l->state, *rvar = l->state + c;
+    float *mean = l->scratch, *istd = l->scratch + c;
+    float *scale = l->scratch + 2 * c, *shift = l->scratch + 3 * c;
+    if (mode == MLP_MODE_TRAIN) {
+        const int64_t m = (int64_t)n * s;
+        if (m < 2)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "batch norm: a batch of %d gives one value per feature; "
+                              "training needs at least 2 (use a larger batch)", (int)n);
+        batch_stats(x, n, c, s, mean, istd);
+        const float mom = l->momentum, unbias = (float)m / (float)(m - 1);
+        for (int64_t k = 0; k < c; k++) {
+            rmean[k] = (1.0f - mom) * rmean[k] + mom * mean[k];
+            rvar[k] = (1.0f - mom) * rvar[k] + mom * istd[k] * unbias;
+            istd[k] = 1.0f / sqrtf(istd[k] + l->eps);
+        }
+    } else {
+        for (int64_t k = 0; k < c; k++) {
+            mean[k] = rmean[k];
+            istd[k] = 1.0f / sqrtf(rvar[k] + l->eps);
+        }
+    }
+    for (int64_t k = 0; k < c; k++) {
+        scale[k] = gamma[k] * istd[k];
+        shift[k] = beta[k] - mean[k] * scale[k];
+    }
+    affine_channels(x, y, n, c, s, scale, shift);
+    return MLP_STATUS_OK;
+}
+
+static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
+                              const float *dy, float *dx, int32_t n)
+{
+    (void)y;
+    int64_t c, s;
+    layout(l, &c, &s);
+    const float *gamma = l->params, *mean = l->scratch, *istd = l->scratch + c;
+    float *dgamma = l->grads, *dbeta = l->grads + c;
+    const float m = (float)((int64_t)n * s);
+    memset(dgamma, 0, (size_t)c * sizeof(float));
+    memset(dbeta, 0, (size_t)c * sizeof(float));
+    if (s == 1) { /* dense input: vectorise along the features */
+        for (int32_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < c; k++) {
+                float g = dy[i * c + k];
+                dbeta[k] += g;
+                dgamma[k] += g * (x[i * c + k] - mean[k]) * istd[k];
+            }
+        if (!dx)
+            return MLP_STATUS_OK;
+        const float *scale = l->scratch + 2 * c; /* gamma * istd, from forward */
+        for (int32_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < c; k++) {
+                float xh = (x[i * c + k] - mean[k]) * istd[k];
+                dx[i * c + k] = scale[k] / m * (m * dy[i * c + k] - dbeta[k] - xh * dgamma[k]);
+            }
+        return MLP_STATUS_OK;
+    }
+    for (int32_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < c; k++) {
+            const float *p = x + (i * c + k) * s, *g = dy + (i * c + k) * s;
+            float sg = 0.0f, sgx = 0.0f, mu = mean[k], is = istd[k];
+            for (int64_t j = 0; j < s; j++) {
+                sg += g[j];
+                sgx += g[j] * (p[j] - mu) * is;
+            }
+            dbeta[k] += sg;
+            dgamma[k] += sgx;
+        }
+    if (!dx)
+        return MLP_STATUS_OK;
+    for (int32_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < c; k++) {
+            const float *p = x + (i * c + k) * s, *g = dy + (i * c + k) * s;
+            float *q = dx + (i * c + k) * s;
+            const float mu = mean[k], is = istd[k], scale = gamma[k] * is / m;
+            const float db = dbeta[k], dg = dgamma[k];
+            for (int64_t j = 0; j < s; j++)
+                q[j] = scale * (m * g[j] - db - (p[j] - mu) * is * dg);
+        }
+    return MLP_STATUS_OK;
+}
+
+const mlp_layer_ops mlp__batchnorm_ops = {
+    .name = "batchnorm",
+    .kind = MLP_LAYER_BATCHNORM,
+    .setup = bn_setup,
+    .init_params = bn_init,
+    .forward = bn_forward,
+    .backward = bn_backward,
+};
+
+static mlp_status create(mlp_layer **out, int spatial, const char *fn)
+{
+    MLP_TRY(mlp__layer_new(out, MLP_LAYER_BATCHNORM, fn));
+    (*out)->spatial = spatial;
+    (*out)->momentum = 0.1f;
+    (*out)->eps = 1e-5f;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_layer_create_batchnorm(mlp_layer **out)
+{
+    return create(out, 0, "mlp_layer_create_batchnorm");
+}
+
+mlp_status mlp_layer_create_batchnorm_spatial(mlp_layer **out)
+{
+    return create(out, 1, "mlp_layer_create_batchnorm_spatial");
+}
+
+mlp_status mlp_layer_set_batchnorm(mlp_layer *layer, float momentum, float eps)
+{
+    static const char fn[] = "mlp_layer_set_batchnorm";
+    MLP_CHECK_ARG(layer, fn, "layer is NULL");
+    if (layer->ops->kind != MLP_LAYER_BATCHNORM)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the layer is %s, not batchnorm", fn,
+                          layer->ops->name);
+    if (!(momentum > 0.0f && momentum <= 1.0f))
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: momentum %g is outside (0, 1]", fn,
+                          (double)momentum);
+    if (!(eps > 0.0f && isfinite(eps)))
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: eps %g is not > 0", fn, (double)eps);
+    layer->momentum = momentum;
+    layer->eps = eps;
+    return MLP_STATUS_OK;
+}

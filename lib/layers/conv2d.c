@@ -1,0 +1,198 @@
+/*
+ * 2-D convolution on NCHW data (cross-correlation, as in every framework):
+ *   y[n,f,oh,ow] = b[f] + sum_{c,i,j} W[f,c,i,j] x[n,c,oh*sh-ph+i*dh,ow*sw-pw+j*dw]
+ * with W [F, C, kh, kw] and zero padding.
+ *
+ * Forward, for a group of g samples at a time: im2col gives col [K, g*P]
+ * (K = C*kh*kw, P = OH*OW), one GEMM gives Z = W col [F, g*P], and one pass
+ * scatters Z into y's NCHW layout while adding the bias. Backward, per
+ * group: gather dy into Z's layout (summing the bias gradient on the way),
+ * recompute col, dW += Z col^T (one GEMM), and for dx: dcol = W^T Z (one
+ * GEMM, written over col), then col2im. Groups make the GEMMs large; their
+ * size is fixed at setup so that col and Z fit the model's shared workspace
+ * (about 4 MiB per layer), which the model sizes once for all conv layers.
+ */
+#include <string.h>
+
+#include "backend/gemm.h"
+#include "backend/im2col.h"
+#include "layer_impl.h"
+
+/* Workspace per group aimed at: col and Z of ~1M floats stay cache-friendly
+ * yet give GEMMs thousands of columns. */
+#define CONV_WS_TARGET (1 << 20)
+
+static mlp__conv_geom geom(const mlp_layer *l)
+{
+    return (mlp__conv_geom){.c = l->in.d[0], .h = l->in.d[1], .w = l->in.d[2],
+                            .kh = l->kh, .kw = l->kw, .sh = l->sh, .sw = l->sw,
+                            .ph = l->ph, .pw = l->pw, .dh = l->dh, .dw = l->dw,
+                            .oh = l->out.d[1], .ow = l->out.d[2]};
+}
+
+static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
+{
+    char a[48];
+    if (in->rank != 3)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "conv2d needs a [C,H,W] input, not %s",
+                          mlp__shape_str(in, a, sizeof a));
+    if (l->in_channels && in->d[0] != l->in_channels)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "conv2d expects %d input channels but the input %s has %d",
+                          (int)l->in_channels, mlp__shape_str(in, a, sizeof a),
+                          (int)in->d[0]);
+    int32_t oh = mlp__window_out(in->d[1], l->kh, l->sh, l->ph, l->dh);
+    int32_t ow = mlp__window_out(in->d[2], l->kw, l->sw, l->pw, l->dw);
+    if (oh < 1 || ow < 1)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "conv2d kernel %dx%d (dilation %dx%d) does not fit input %s with "
+                          "padding %dx%d", (int)l->kh, (int)l->kw, (int)l->dh, (int)l->dw,
+                          mlp__shape_str(in, a, sizeof a), (int)l->ph, (int)l->pw);
+    const int64_t k = (int64_t)in->d[0] * l->kh * l->kw, p = (int64_t)oh * ow;
+    if (k * l->filters > INT32_MAX || (k + l->filters) * p > INT32_MAX)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "conv2d: too large");
+    out->rank = 3;
+    out->d[0] = l->filters;
+    out->d[1] = oh;
+    out->d[2] = ow;
+    l->n_weights = k * l->filters;
+    l->n_params = l->n_weights + l->filters;
+    const int64_t per_sample = (k + l->filters) * p;
+    l->group = per_sample >= CONV_WS_TARGET ? 1 : (int32_t)(CONV_WS_TARGET / per_sample);
+    l->ws_floats = l->group * per_sample;
+    return MLP_STATUS_OK;
+}
+
+static void conv_init(mlp_layer *l, mlp_rng *rng)
+{
+    const int64_t area = (int64_t)l->kh * l->kw;
+    mlp__init_weights(l, rng, l->params, l->n_weights, l->in.d[0] * area,
+                      l->filters * area);
+    memset(l->params + l->n_weights, 0, (size_t)l->filters * sizeof(float));
+}
+
+static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                               mlp_mode mode)
+{
+    (void)mode;
+    const mlp__conv_geom q = geom(l);
+    const int32_t F = l->filters, K = (int32_t)(l->n_weights / F);
+    const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
+    const float *w = l->params, *bias = l->params + l->n_weights;
+    float *col = l->ws, *z = l->ws + (int64_t)l->group * K * P;
+    for (int32_t g0 = 0; g0 < n; g0 += l->group) {
+        const int32_t g = n - g0 < l->group ? n - g0 : l->group;
+        const int32_t gp = (int32_t)(g * P);
+        mlp__im2col(&q, x + g0 * in_sz, g, col);
+        mlp__sgemm(0, 0, F, gp, K, 1.0f, w, K, col, gp, 0.0f, z, gp);
+        /* Z [F, g, P] -> y [g, F, P], adding the bias. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+        for (int32_t sf = 0; sf < g * F; sf++) {
+            const int32_t s = sf / F, f = sf % F;
+            const float *src = z + (int64_t)f * gp + (int64_t)s * P;
+            float *dst = y + ((int64_t)(g0 + s) * F + f) * P;
+            const float b = bias[f];
+            for (int64_t i = 0; i < P; i++)
+                dst[i] = src[i] + b;
+        }
+    }
+    return MLP_STATUS_OK;
+}
+
+static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
+                                const float *dy, float *dx, int32_t n)
+{
+    (void)y;
+    const mlp__conv_geom q = geom(l);
+    const int32_t F = l->filters, K = (int32_t)(l->n_weights / F);
+    const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
+    float *dw = l->grads, *db = l->grads + l->n_weights;
+    float *col = l->ws, *z = l->ws + (int64_t)l->group * K * P;
+    memset(db, 0, (size_t)F * sizeof(float));
+    for (int32_t g0 = 0; g0 < n; g0 += l->group) {
+        const int32_t g = n - g0 < l->group ? n - g0 : l->group;
+        const int32_t gp = (int32_t)(g * P);
+        /* dy [g, F, P] -> Z [F, g, P], summing the bias gradient per filter. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+        for (int32_t f = 0; f < F; f++) {
+            float sum = 0.0f;
+            for (int32_t s = 0; s < g; s++) {
+                const float *src = dy + ((int64_t)(g0 + s) * F + f) * P;
+                float *dst = z + (int64_t)f * gp + (int64_t)s * P;
+                for (int64_t i = 0; i < P; i++) {
+                    dst[i] = src[i];
+                    sum += src[i];
+                }
+            }
+            db[f] += sum;
+        }
+        mlp__im2col(&q, x + g0 * in_sz, g, col);
+        mlp__sgemm(0, 1, F, K, gp, 1.0f, z, gp, col, gp, g0 ? 1.0f : 0.0f, dw, K);
+        if (dx) {
+            mlp__sgemm(1, 0, K, gp, F, 1.0f, l->params, K, z, gp, 0.0f, col, gp);
+            mlp__col2im(&q, col, g, dx + g0 * in_sz);
+        }
+    }
+    return MLP_STATUS_OK;
+}
+
+const mlp_layer_ops mlp__conv2d_ops = {
+    .name = "conv2d",
+    .kind = MLP_LAYER_CONV2D,
+    .setup = conv_setup,
+    .init_params = conv_init,
+    .forward = conv_forward,
+    .backward = conv_backward,
+};
+
+mlp_status mlp_layer_create_conv2d(mlp_layer **out, int32_t in_channels, int32_t filters,
+                                   int32_t kh, int32_t kw)
+{
+    static const char fn[] = "mlp_layer_create_conv2d";
+    if (out)
+        *out = NULL;
+    if (in_channels < 0 || filters < 1 || kh < 1 || kw < 1)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: in_channels %d, filters %d, kernel %dx%d: need in_channels "
+                          ">= 0 and the others >= 1", fn, (int)in_channels, (int)filters,
+                          (int)kh, (int)kw);
+    MLP_TRY(mlp__layer_new(out, MLP_LAYER_CONV2D, fn));
+    mlp_layer *l = *out;
+    l->in_channels = in_channels;
+    l->filters = filters;
+    l->kh = kh;
+    l->kw = kw;
+    l->sh = l->sw = l->dh = l->dw = 1;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_layer_set_conv2d(mlp_layer *layer, int32_t stride_h, int32_t stride_w,
+                                int32_t pad_h, int32_t pad_w, int32_t dilation_h,
+                                int32_t dilation_w)
+{
+    static const char fn[] = "mlp_layer_set_conv2d";
+    MLP_CHECK_ARG(layer, fn, "layer is NULL");
+    if (layer->ops->kind != MLP_LAYER_CONV2D)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the layer is %s, not conv2d", fn,
+                          layer->ops->name);
+    if (layer->owner)
+        return mlp__error(MLP_STATUS_BAD_STATE, "%s: the layer is already in a model", fn);
+    if (stride_h < 1 || stride_w < 1 || pad_h < 0 || pad_w < 0 || dilation_h < 1 ||
+        dilation_w < 1)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: stride %dx%d, padding %dx%d, dilation %dx%d: need stride "
+                          "and dilation >= 1 and padding >= 0", fn, (int)stride_h,
+                          (int)stride_w, (int)pad_h, (int)pad_w, (int)dilation_h,
+                          (int)dilation_w);
+    layer->sh = stride_h;
+    layer->sw = stride_w;
+    layer->ph = pad_h;
+    layer->pw = pad_w;
+    layer->dh = dilation_h;
+    layer->dw = dilation_w;
+    return MLP_STATUS_OK;
+}

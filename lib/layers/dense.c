@@ -1,0 +1,96 @@
+/*
+ * Dense (affine) layer:  y = x W + b,  x [n, in], W [in, out], b [out].
+ *
+ * Backward:  dW = x^T dy,  db = sum over rows of dy,  dx = dy W^T.
+ * All three products are single cblas_sgemm calls over the whole batch; the
+ * bias is written into y first so the forward product accumulates onto it
+ * (beta = 1) instead of making a second pass over y.
+ */
+#include <string.h>
+
+#include "backend/gemm.h"
+#include "layer_impl.h"
+
+static mlp_status dense_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
+{
+    int64_t fan_in = mlp__shape_numel(in);
+    if (fan_in > INT32_MAX / (l->units > 0 ? l->units : 1))
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "dense: %lld inputs x %d units is too many weights",
+                          (long long)fan_in, (int)l->units);
+    out->rank = 1;
+    out->d[0] = l->units;
+    l->n_weights = fan_in * l->units;
+    l->n_params = l->n_weights + (l->use_bias ? l->units : 0);
+    return MLP_STATUS_OK;
+}
+
+static void dense_init(mlp_layer *l, mlp_rng *rng)
+{
+    mlp__init_weights(l, rng, l->params, l->n_weights, l->in_size, l->units);
+    if (l->use_bias)
+        memset(l->params + l->n_weights, 0, (size_t)l->units * sizeof(float));
+}
+
+static mlp_status dense_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                                mlp_mode mode)
+{
+    (void)mode;
+    const int in = (int)l->in_size, out = l->units;
+    const float *w = l->params, *b = l->params + l->n_weights;
+    if (l->use_bias) {
+        for (int32_t i = 0; i < n; i++)
+            memcpy(y + (int64_t)i * out, b, (size_t)out * sizeof(float));
+    }
+    mlp__sgemm(0, 0, n, out, in, 1.0f, x, in, w, out, l->use_bias ? 1.0f : 0.0f, y, out);
+    return MLP_STATUS_OK;
+}
+
+static mlp_status dense_backward(mlp_layer *l, const float *x, const float *y,
+                                 const float *dy, float *dx, int32_t n)
+{
+    (void)y;
+    const int in = (int)l->in_size, out = l->units;
+    float *dw = l->grads, *db = l->grads + l->n_weights;
+    mlp__sgemm(1, 0, in, out, n, 1.0f, x, in, dy, out, 0.0f, dw, out);
+    if (l->use_bias)
+        mlp__col_sums(dy, n, out, db);
+    if (dx)
+        mlp__sgemm(0, 1, n, in, out, 1.0f, dy, out, l->params, out, 0.0f, dx, in);
+    return MLP_STATUS_OK;
+}
+
+const mlp_layer_ops mlp__dense_ops = {
+    .name = "dense",
+    .kind = MLP_LAYER_DENSE,
+    .setup = dense_setup,
+    .init_params = dense_init,
+    .forward = dense_forward,
+    .backward = dense_backward,
+};
+
+mlp_status mlp_layer_create_dense(mlp_layer **out, int32_t units)
+{
+    if (out)
+        *out = NULL;
+    if (units < 1)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "mlp_layer_create_dense: units = %d is not >= 1", (int)units);
+    MLP_TRY(mlp__layer_new(out, MLP_LAYER_DENSE, "mlp_layer_create_dense"));
+    (*out)->units = units;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias)
+{
+    static const char fn[] = "mlp_layer_set_use_bias";
+    MLP_CHECK_ARG(layer, fn, "layer is NULL");
+    if (layer->ops->kind != MLP_LAYER_DENSE)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: a %s layer has no bias", fn,
+                          layer->ops->name);
+    if (layer->owner)
+        return mlp__error(MLP_STATUS_BAD_STATE, "%s: the layer is already in a model", fn);
+    MLP_CHECK_ARG(use_bias == 0 || use_bias == 1, fn, "use_bias must be 0 or 1");
+    layer->use_bias = use_bias;
+    return MLP_STATUS_OK;
+}

@@ -1,0 +1,69 @@
+/*
+ * Inverted dropout: in training mode each value is kept with probability p
+ * and scaled by 1/p (so the expected activation is unchanged), or zeroed;
+ * in inference mode the layer is the identity.
+ *   y = x * mask,  dx = dy * mask,  mask in {0, 1/p}
+ * The mask comes from the model's noise generator (mlp_model_set_noise_seed)
+ * and is kept in the layer's scratch for backward.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "layer_impl.h"
+
+static mlp_status dropout_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
+{
+    *out = *in;
+    l->scratch_per_sample = mlp__shape_numel(in);
+    return MLP_STATUS_OK;
+}
+
+static mlp_status dropout_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                                  mlp_mode mode)
+{
+    const int64_t len = (int64_t)n * l->in_size;
+    if (mode != MLP_MODE_TRAIN) {
+        memcpy(y, x, (size_t)len * sizeof(float));
+        return MLP_STATUS_OK;
+    }
+    float *mask = l->scratch;
+    const float keep = l->keep, scale = 1.0f / keep;
+    for (int64_t i = 0; i < len; i++)
+        mask[i] = mlp__rng_uniform(l->noise) < keep ? scale : 0.0f;
+    for (int64_t i = 0; i < len; i++)
+        y[i] = x[i] * mask[i];
+    return MLP_STATUS_OK;
+}
+
+static mlp_status dropout_backward(mlp_layer *l, const float *x, const float *y,
+                                   const float *dy, float *dx, int32_t n)
+{
+    (void)x;
+    (void)y;
+    const int64_t len = (int64_t)n * l->in_size;
+    const float *mask = l->scratch;
+    for (int64_t i = 0; i < len; i++)
+        dx[i] = dy[i] * mask[i];
+    return MLP_STATUS_OK;
+}
+
+const mlp_layer_ops mlp__dropout_ops = {
+    .name = "dropout",
+    .kind = MLP_LAYER_DROPOUT,
+    .setup = dropout_setup,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+};
+
+mlp_status mlp_layer_create_dropout(mlp_layer **out, float keep)
+{
+    if (out)
+        *out = NULL;
+    if (!(keep > 0.0f && keep <= 1.0f))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "mlp_layer_create_dropout: keep probability %g is outside (0, 1]",
+                          (double)keep);
+    MLP_TRY(mlp__layer_new(out, MLP_LAYER_DROPOUT, "mlp_layer_create_dropout"));
+    (*out)->keep = keep;
+    return MLP_STATUS_OK;
+}

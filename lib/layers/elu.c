@@ -1,0 +1,55 @@
+/*
+ * Exponential linear unit:  y = x if x > 0 else alpha (e^x - 1).
+ * Backward uses the output: for x <= 0, dy/dx = alpha e^x = y + alpha, so
+ * no exponential is recomputed.
+ */
+#include <math.h>
+
+#include "backend/gemm.h"
+#include "layer_impl.h"
+
+static mlp_status elu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                              mlp_mode mode)
+{
+    (void)mode;
+    const int64_t len = (int64_t)n * l->in_size;
+    const float a = l->alpha;
+    for (int64_t i = 0; i < len; i++) {
+        float e = a * (mlp__expf(x[i]) - 1.0f);
+        y[i] = x[i] > 0.0f ? x[i] : e;
+    }
+    return MLP_STATUS_OK;
+}
+
+static mlp_status elu_backward(mlp_layer *l, const float *x, const float *y,
+                               const float *dy, float *dx, int32_t n)
+{
+    const int64_t len = (int64_t)n * l->in_size;
+    const float a = l->alpha;
+    for (int64_t i = 0; i < len; i++) {
+        float g = dy[i], slope = y[i] + a; /* plain loads: the loop vectorises */
+        dx[i] = x[i] > 0.0f ? g : g * slope;
+    }
+    return MLP_STATUS_OK;
+}
+
+const mlp_layer_ops mlp__elu_ops = {
+    .name = "elu",
+    .kind = MLP_LAYER_ELU,
+    .setup = mlp__same_shape_setup,
+    .forward = elu_forward,
+    .backward = elu_backward,
+};
+
+mlp_status mlp_layer_create_elu(mlp_layer **out, float alpha)
+{
+    if (out)
+        *out = NULL;
+    if (!isfinite(alpha) || alpha <= 0.0f)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "mlp_layer_create_elu: alpha = %g is not finite and > 0",
+                          (double)alpha);
+    MLP_TRY(mlp__layer_new(out, MLP_LAYER_ELU, "mlp_layer_create_elu"));
+    (*out)->alpha = alpha;
+    return MLP_STATUS_OK;
+}

@@ -1,0 +1,182 @@
+/* What all layer kinds share: creation, accessors, initialisers. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "layer_impl.h"
+
+const char *mlp__shape_str(const mlp_shape *s, char *buf, size_t cap)
+{
+    size_t len = 0;
+    len += (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < s->rank && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, i ? ",%d" : "%d", (int)s->d[i]);
+    if (len < cap)
+        snprintf(buf + len, cap - len, "]");
+    return buf;
+}
+
+mlp_status mlp__layer_new(mlp_layer **out, mlp_layer_kind kind, const char *fn)
+{
+    if (!out)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: out is NULL", fn);
+    *out = NULL;
+    mlp_layer *l = mlp__calloc(1, sizeof *l);
+    if (!l)
+        return MLP_STATUS_NO_MEMORY;
+    l->ops = mlp__layer_ops(kind);
+    l->init = MLP_INIT_GLOROT_UNIFORM;
+    l->use_bias = 1;
+    *out = l;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__same_shape_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
+{
+    (void)l;
+    *out = *in;
+    return MLP_STATUS_OK;
+}
+
+void mlp__init_weights(mlp_layer *l, mlp_rng *rng, float *w, int64_t n, int64_t fan_in,
+                       int64_t fan_out)
+{
+    double limit = 0.0, std = 0.0;
+    switch (l->init) {
+    case MLP_INIT_GLOROT_UNIFORM: limit = sqrt(6.0 / (double)(fan_in + fan_out)); break;
+    case MLP_INIT_GLOROT_NORMAL: std = sqrt(2.0 / (double)(fan_in + fan_out)); break;
+    case MLP_INIT_HE_UNIFORM: limit = sqrt(6.0 / (double)fan_in); break;
+    case MLP_INIT_HE_NORMAL: std = sqrt(2.0 / (double)fan_in); break;
+    case MLP_INIT_CONSTANT:
+        for (int64_t i = 0; i < n; i++)
+            w[i] = l->init_value;
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (limit > 0.0)
+            w[i] = (float)(limit * (2.0 * mlp__rng_uniform(rng) - 1.0));
+        else
+            w[i] = (float)std * mlp__rng_normal(rng);
+    }
+}
+
+mlp_status mlp_layer_set_init(mlp_layer *layer, mlp_init init, float value)
+{
+    static const char fn[] = "mlp_layer_set_init";
+    MLP_CHECK_ARG(layer, fn, "layer is NULL");
+    if (layer->owner)
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: the layer is already in a model (initialised)", fn);
+    if (!layer->ops->init_params)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: a %s layer has no weights", fn,
+                          layer->ops->name);
+    if (init < MLP_INIT_GLOROT_UNIFORM || init > MLP_INIT_CONSTANT)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown initialiser %d", fn,
+                          (int)init);
+    if (!isfinite(value))
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: value is not finite", fn);
+    layer->init = init;
+    layer->init_value = value;
+    return MLP_STATUS_OK;
+}
+
+void mlp_layer_destroy(mlp_layer *layer)
+{
+    if (!layer)
+        return;
+    if (layer->ops->release)
+        layer->ops->release(layer);
+    mlp__free(layer);
+}
+
+mlp_layer_kind mlp_layer_get_kind(const mlp_layer *layer)
+{
+    return layer ? layer->ops->kind : (mlp_layer_kind)0;
+}
+
+const char *mlp_layer_kind_name(const mlp_layer *layer)
+{
+    return layer ? layer->ops->name : "";
+}
+
+int64_t mlp_layer_param_count(const mlp_layer *layer)
+{
+    return layer && layer->owner ? layer->n_params : 0;
+}
+
+float *mlp_layer_params(mlp_layer *layer)
+{
+    return layer && layer->owner && layer->n_params ? layer->params : NULL;
+}
+
+float *mlp_layer_grads(mlp_layer *layer)
+{
+    return layer && layer->owner && layer->n_params ? layer->grads : NULL;
+}
+
+int64_t mlp_layer_state_count(const mlp_layer *layer)
+{
+    return layer && layer->owner ? layer->n_state : 0;
+}
+
+float *mlp_layer_state(mlp_layer *layer)
+{
+    return layer && layer->owner && layer->n_state ? layer->state : NULL;
+}
+
+int32_t mlp__window_out(int32_t n, int32_t k, int32_t stride, int32_t pad, int32_t dil)
+{
+    int64_t span = (int64_t)dil * (k - 1) + 1, padded = (int64_t)n + 2 * (int64_t)pad;
+    if (padded < span)
+        return 0;
+    return (int32_t)((padded - span) / stride + 1);
+}
+
+mlp_status mlp__pool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
+{
+    char a[48];
+    if (in->rank != 3)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s needs a [C,H,W] input, not %s",
+                          l->ops->name, mlp__shape_str(in, a, sizeof a));
+    if (l->global) {
+        l->kh = in->d[1];
+        l->kw = in->d[2];
+        out->rank = 1;
+        out->d[0] = in->d[0];
+        return MLP_STATUS_OK;
+    }
+    int32_t oh = mlp__window_out(in->d[1], l->kh, l->sh, l->ph, 1);
+    int32_t ow = mlp__window_out(in->d[2], l->kw, l->sw, l->pw, 1);
+    if (oh < 1 || ow < 1)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s window %dx%d (padding %d) does not fit input %s",
+                          l->ops->name, (int)l->kh, (int)l->kw, (int)l->ph,
+                          mlp__shape_str(in, a, sizeof a));
+    out->rank = 3;
+    out->d[0] = in->d[0];
+    out->d[1] = oh;
+    out->d[2] = ow;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32_t kw,
+                         int32_t stride, int32_t pad, const char *fn)
+{
+    if (out)
+        *out = NULL;
+    if (kh < 1 || kw < 1 || stride < 1 || pad < 0)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: window %dx%d, stride %d, padding %d: need window and stride "
+                          ">= 1 and padding >= 0", fn, (int)kh, (int)kw, (int)stride,
+                          (int)pad);
+    if (2 * pad > kh || 2 * pad > kw)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: padding %d is more than half the %dx%d window", fn, (int)pad,
+                          (int)kh, (int)kw);
+    MLP_TRY(mlp__layer_new(out, kind, fn));
+    (*out)->kh = kh;
+    (*out)->kw = kw;
+    (*out)->sh = (*out)->sw = stride;
+    (*out)->ph = (*out)->pw = pad;
+    return MLP_STATUS_OK;
+}

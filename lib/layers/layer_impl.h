@@ -1,0 +1,108 @@
+/*
+ * Private layer interface. Each layer kind is one file holding a static
+ * mlp_layer_ops table; registry.c maps kinds to tables. Adding a kind means
+ * one new file plus one registry row.
+ */
+#ifndef MLPNET_LAYER_IMPL_H
+#define MLPNET_LAYER_IMPL_H
+
+#include "core/core.h"
+
+/* Per-sample shape (the batch dimension is never part of it). */
+typedef struct mlp_shape {
+    int rank; /* 1..3 */
+    int32_t d[3];
+} mlp_shape;
+
+static inline int64_t mlp__shape_numel(const mlp_shape *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++)
+        n *= s->d[i];
+    return n;
+}
+
+/* Format a shape as "[1,28,28]" into buf (for messages). */
+const char *mlp__shape_str(const mlp_shape *s, char *buf, size_t cap);
+
+typedef struct mlp_layer_ops {
+    const char *name;    /* stable kind name, e.g. "dense" */
+    mlp_layer_kind kind;
+    /* Check the input shape, compute the output shape and set n_params,
+     * n_weights, n_state and the scratch sizes. Must not allocate. */
+    mlp_status (*setup)(mlp_layer *l, const mlp_shape *in, mlp_shape *out);
+    /* Initialise the parameters bound at l->params and the state at
+     * l->state; NULL without either. */
+    void (*init_params)(mlp_layer *l, mlp_rng *rng);
+    /* x [n, in_size] -> y [n, out_size]. */
+    mlp_status (*forward)(mlp_layer *l, const float *x, float *y, int32_t n, mlp_mode mode);
+    /* From dy [n, out_size]: write the parameter gradients at l->grads and,
+     * when dx is not NULL, dx [n, in_size]. x and y are the forward pass's. */
+    mlp_status (*backward)(mlp_layer *l, const float *x, const float *y, const float *dy,
+                           float *dx, int32_t n);
+    /* Free kind-specific memory; NULL when there is none. */
+    void (*release)(mlp_layer *l);
+} mlp_layer_ops;
+
+struct mlp_layer {
+    const mlp_layer_ops *ops;
+    const void *owner;     /* the model, once added */
+    mlp_shape in, out;
+    int64_t in_size, out_size; /* per-sample element counts */
+    int64_t n_params;      /* all trainable parameters */
+    int64_t n_weights;     /* the first n_weights of them are weights (decayable) */
+    float *params, *grads; /* slices of the model's buffers */
+    int64_t n_state;       /* non-trainable state kept for inference (e.g. running
+                              statistics), a slice of the model's state buffer */
+    float *state;
+    int64_t scratch_per_sample, scratch_fixed; /* per-batch working memory (floats) */
+    float *scratch;        /* batch_cap * scratch_per_sample + scratch_fixed floats */
+    mlp_rng *noise;        /* the model's generator for random masks */
+    int64_t ws_floats;     /* size of the model's shared workspace this layer needs */
+    float *ws;             /* that workspace (shared by all layers; never kept
+                              across calls) */
+    mlp_init init;
+    float init_value;
+    /* Kind-specific configuration; small enough to keep inline. */
+    int32_t units;         /* dense */
+    float alpha;           /* leaky relu, elu */
+    mlp_shape target;      /* reshape */
+    int use_bias;          /* dense: 1 unless turned off */
+    int spatial;           /* batch norm: per channel of [C,H,W] */
+    float momentum, eps;   /* batch norm */
+    float keep;            /* dropout: keep probability */
+    /* conv2d and pooling: filters (conv), kernel, stride, padding, dilation */
+    int32_t filters, in_channels, kh, kw, sh, sw, ph, pw, dh, dw;
+    int32_t group;         /* conv2d: samples per GEMM (the workspace holds this many) */
+    int global;            /* average pooling over the whole input */
+};
+
+/* Registry (registry.c). */
+const mlp_layer_ops *mlp__layer_ops(mlp_layer_kind kind);
+
+/* Allocate a layer of a kind with defaults (layer.c). */
+mlp_status mlp__layer_new(mlp_layer **out, mlp_layer_kind kind, const char *fn);
+
+/* setup for layers whose output shape equals the input shape. */
+mlp_status mlp__same_shape_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);
+
+/* Output size of a window sliding over n values (0 when it does not fit). */
+int32_t mlp__window_out(int32_t n, int32_t k, int32_t stride, int32_t pad, int32_t dil);
+
+/* Create a pooling layer after checking its window (layer.c). */
+mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32_t kw,
+                         int32_t stride, int32_t pad, const char *fn);
+
+/* setup for max and average pooling over [C,H,W]. */
+mlp_status mlp__pool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);
+
+/* Fill n weights from the layer's initialiser given fan-in and fan-out. */
+void mlp__init_weights(mlp_layer *l, mlp_rng *rng, float *w, int64_t n, int64_t fan_in,
+                       int64_t fan_out);
+
+/* The ops tables, one per file. */
+extern const mlp_layer_ops mlp__dense_ops, mlp__sigmoid_ops, mlp__tanh_ops, mlp__relu_ops,
+    mlp__leaky_relu_ops, mlp__elu_ops, mlp__selu_ops, mlp__reshape_ops, mlp__batchnorm_ops,
+    mlp__dropout_ops, mlp__conv2d_ops, mlp__maxpool_ops, mlp__avgpool_ops;
+
+#endif /* MLPNET_LAYER_IMPL_H */

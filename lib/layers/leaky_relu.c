@@ -1,0 +1,51 @@
+/* Leaky ReLU:  y = x if x > 0 else alpha x,  dx = dy if x > 0 else alpha dy. */
+#include <math.h>
+
+#include "layer_impl.h"
+
+static mlp_status leaky_relu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                                     mlp_mode mode)
+{
+    (void)mode;
+    const int64_t len = (int64_t)n * l->in_size;
+    const float a = l->alpha;
+    for (int64_t i = 0; i < len; i++) {
+        float v = x[i];
+        y[i] = v > 0.0f ? v : a * v;
+    }
+    return MLP_STATUS_OK;
+}
+
+static mlp_status leaky_relu_backward(mlp_layer *l, const float *x, const float *y,
+                                      const float *dy, float *dx, int32_t n)
+{
+    (void)y; /* with alpha = 0, y cannot tell x > 0 from x = 0: use x */
+    const int64_t len = (int64_t)n * l->in_size;
+    const float a = l->alpha;
+    for (int64_t i = 0; i < len; i++) {
+        float g = dy[i];
+        dx[i] = x[i] > 0.0f ? g : a * g;
+    }
+    return MLP_STATUS_OK;
+}
+
+const mlp_layer_ops mlp__leaky_relu_ops = {
+    .name = "leaky_relu",
+    .kind = MLP_LAYER_LEAKY_RELU,
+    .setup = mlp__same_shape_setup,
+    .forward = leaky_relu_forward,
+    .backward = leaky_relu_backward,
+};
+
+mlp_status mlp_layer_create_leaky_relu(mlp_layer **out, float alpha)
+{
+    if (out)
+        *out = NULL;
+    if (!isfinite(alpha) || alpha < 0.0f)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "mlp_layer_create_leaky_relu: alpha = %g is not finite and >= 0",
+                          (double)alpha);
+    MLP_TRY(mlp__layer_new(out, MLP_LAYER_LEAKY_RELU, "mlp_layer_create_leaky_relu"));
+    (*out)->alpha = alpha;
+    return MLP_STATUS_OK;
+}

@@ -1,0 +1,95 @@
+/*
+ * Max pooling over [C,H,W]: each output is the largest input in its window
+ * (padding never wins). Forward keeps the index of that input; backward
+ * sends each output gradient there. Ties go to the first position in
+ * row-major window order, so results are deterministic.
+ *   y[c,oh,ow] = max_{i,j} x[c, oh*s-p+i, ow*s-p+j],  dx[argmax] += dy
+ */
+#include <float.h>
+#include <string.h>
+
+#include "layer_impl.h"
+
+static mlp_status maxpool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
+{
+    MLP_TRY(mlp__pool_setup(l, in, out));
+    l->scratch_per_sample = mlp__shape_numel(out); /* argmax indices */
+    return MLP_STATUS_OK;
+}
+
+static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                                  mlp_mode mode)
+{
+    (void)mode;
+    const int32_t H = l->in.d[1], W = l->in.d[2], OH = l->out.d[1], OW = l->out.d[2];
+    const int64_t planes = (int64_t)n * l->in.d[0];
+    /* The scratch holds int32 indices; the model allocated it for this layer. */
+    int32_t *arg = (int32_t *)(void *)l->scratch;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * H * W;
+        float *yp = y + pl * OH * OW;
+        int32_t *ap = arg + pl * OH * OW;
+        for (int32_t oh = 0; oh < OH; oh++) {
+            const int32_t h0 = oh * l->sh - l->ph;
+            const int32_t i0 = h0 < 0 ? -h0 : 0, i1 = h0 + l->kh > H ? H - h0 : l->kh;
+            for (int32_t ow = 0; ow < OW; ow++) {
+                const int32_t w0 = ow * l->sw - l->pw;
+                const int32_t j0 = w0 < 0 ? -w0 : 0, j1 = w0 + l->kw > W ? W - w0 : l->kw;
+                float best = -FLT_MAX;
+                int32_t at = (h0 + i0) * W + w0 + j0;
+                for (int32_t i = i0; i < i1; i++)
+                    for (int32_t j = j0; j < j1; j++) {
+                        const int32_t k = (h0 + i) * W + w0 + j;
+                        if (xp[k] > best) {
+                            best = xp[k];
+                            at = k;
+                        }
+                    }
+                yp[oh * OW + ow] = xp[at];
+                ap[oh * OW + ow] = at;
+            }
+        }
+    }
+    return MLP_STATUS_OK;
+}
+
+static mlp_status maxpool_backward(mlp_layer *l, const float *x, const float *y,
+                                   const float *dy, float *dx, int32_t n)
+{
+    (void)x;
+    (void)y;
+    const int64_t in_plane = (int64_t)l->in.d[1] * l->in.d[2];
+    const int64_t out_plane = (int64_t)l->out.d[1] * l->out.d[2];
+    const int64_t planes = (int64_t)n * l->in.d[0];
+    const int32_t *arg = (const int32_t *)(const void *)l->scratch;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dxp = dx + pl * in_plane;
+        const float *dyp = dy + pl * out_plane;
+        const int32_t *ap = arg + pl * out_plane;
+        memset(dxp, 0, (size_t)in_plane * sizeof(float));
+        for (int64_t o = 0; o < out_plane; o++)
+            dxp[ap[o]] += dyp[o];
+    }
+    return MLP_STATUS_OK;
+}
+
+const mlp_layer_ops mlp__maxpool_ops = {
+    .name = "maxpool",
+    .kind = MLP_LAYER_MAXPOOL,
+    .setup = maxpool_setup,
+    .forward = maxpool_forward,
+    .backward = maxpool_backward,
+};
+
+mlp_status mlp_layer_create_maxpool(mlp_layer **out, int32_t kh, int32_t kw,
+                                    int32_t stride, int32_t pad)
+{
+    return mlp__pool_new(out, MLP_LAYER_MAXPOOL, kh, kw, stride, pad,
+                         "mlp_layer_create_maxpool");
+}

@@ -1,0 +1,31 @@
+/* The table of layer kinds. Indexed by mlp_layer_kind; row 0 is unused. */
+#include "layer_impl.h"
+
+#define MLP__LAYER_KIND_COUNT 14 /* private: one past the largest kind */
+
+static const mlp_layer_ops *const registry[] = {
+    [0] = NULL,
+    [MLP_LAYER_DENSE] = &mlp__dense_ops,
+    [MLP_LAYER_SIGMOID] = &mlp__sigmoid_ops,
+    [MLP_LAYER_TANH] = &mlp__tanh_ops,
+    [MLP_LAYER_RELU] = &mlp__relu_ops,
+    [MLP_LAYER_LEAKY_RELU] = &mlp__leaky_relu_ops,
+    [MLP_LAYER_ELU] = &mlp__elu_ops,
+    [MLP_LAYER_SELU] = &mlp__selu_ops,
+    [MLP_LAYER_RESHAPE] = &mlp__reshape_ops,
+    [MLP_LAYER_BATCHNORM] = &mlp__batchnorm_ops,
+    [MLP_LAYER_DROPOUT] = &mlp__dropout_ops,
+    [MLP_LAYER_CONV2D] = &mlp__conv2d_ops,
+    [MLP_LAYER_MAXPOOL] = &mlp__maxpool_ops,
+    [MLP_LAYER_AVGPOOL] = &mlp__avgpool_ops,
+};
+
+_Static_assert(sizeof registry / sizeof registry[0] == MLP__LAYER_KIND_COUNT,
+               "every layer kind needs a registry row");
+
+const mlp_layer_ops *mlp__layer_ops(mlp_layer_kind kind)
+{
+    if ((int)kind <= 0 || (int)kind >= MLP__LAYER_KIND_COUNT)
+        return NULL;
+    return registry[kind];
+}

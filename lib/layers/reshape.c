@@ -1,0 +1,82 @@
+/*
+ * Reshape and flatten: the same elements under a new per-sample shape.
+ * Rows are contiguous, so both passes are plain copies. A target of rank 0
+ * means "flatten".
+ */
+#include <string.h>
+
+#include "layer_impl.h"
+
+static mlp_status reshape_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
+{
+    int64_t n = mlp__shape_numel(in);
+    if (l->target.rank == 0) {
+        out->rank = 1;
+        out->d[0] = (int32_t)n;
+        return MLP_STATUS_OK;
+    }
+    if (mlp__shape_numel(&l->target) != n) {
+        char a[48], b[48];
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "reshape: cannot reshape %s (%lld elements) to %s (%lld)",
+                          mlp__shape_str(in, a, sizeof a), (long long)n,
+                          mlp__shape_str(&l->target, b, sizeof b),
+                          (long long)mlp__shape_numel(&l->target));
+    }
+    *out = l->target;
+    return MLP_STATUS_OK;
+}
+
+static mlp_status reshape_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                                  mlp_mode mode)
+{
+    (void)mode;
+    memcpy(y, x, (size_t)n * (size_t)l->in_size * sizeof(float));
+    return MLP_STATUS_OK;
+}
+
+static mlp_status reshape_backward(mlp_layer *l, const float *x, const float *y,
+                                   const float *dy, float *dx, int32_t n)
+{
+    (void)x;
+    (void)y;
+    memcpy(dx, dy, (size_t)n * (size_t)l->in_size * sizeof(float));
+    return MLP_STATUS_OK;
+}
+
+const mlp_layer_ops mlp__reshape_ops = {
+    .name = "reshape",
+    .kind = MLP_LAYER_RESHAPE,
+    .setup = reshape_setup,
+    .forward = reshape_forward,
+    .backward = reshape_backward,
+};
+
+mlp_status mlp_layer_create_reshape(mlp_layer **out, int rank, const int32_t *dims)
+{
+    static const char fn[] = "mlp_layer_create_reshape";
+    if (out)
+        *out = NULL;
+    if (rank < 1 || rank > 3)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: rank %d is outside 1..3", fn, rank);
+    MLP_CHECK_ARG(dims, fn, "dims is NULL");
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] < 1)
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: dims[%d] = %d is not >= 1", fn,
+                              i, (int)dims[i]);
+        n *= dims[i];
+        if (n > INT32_MAX)
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: too many elements", fn);
+    }
+    MLP_TRY(mlp__layer_new(out, MLP_LAYER_RESHAPE, fn));
+    (*out)->target.rank = rank;
+    for (int i = 0; i < rank; i++)
+        (*out)->target.d[i] = dims[i];
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_layer_create_flatten(mlp_layer **out)
+{
+    return mlp__layer_new(out, MLP_LAYER_RESHAPE, "mlp_layer_create_flatten");
+}

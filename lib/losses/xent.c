@@ -1,0 +1,110 @@
+/*
+ * Softmax cross-entropy, fused with its gradient.
+ *
+ * For a row z with label c:  m = max z,  s = sum_j e^(z_j - m),
+ *   loss = log s - (z_c - m),   dz_j = (e^(z_j - m) / s - [j = c]) / n.
+ * Subtracting the row maximum keeps every exponent <= 0, so nothing
+ * overflows whatever the size of the logits; the log-sum-exp form avoids
+ * taking the log of a probability that underflowed to 0.
+ */
+#include <math.h>
+
+#include "backend/gemm.h"
+#include "loss_impl.h"
+#include "tensor/tensor_impl.h"
+
+static float row_max(const float *z, int32_t k, int32_t *argmax)
+{
+    float m = z[0];
+    int32_t a = 0;
+    for (int32_t j = 1; j < k; j++) {
+        if (z[j] > m) {
+            m = z[j];
+            a = j;
+        }
+    }
+    *argmax = a;
+    return m;
+}
+
+mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t *labels,
+                             float *dz, double *loss, int32_t *correct)
+{
+    double total = 0.0;
+    int32_t hits = 0;
+    const float inv_n = 1.0f / (float)n;
+    for (int32_t i = 0; i < n; i++) {
+        const float *zi = z + (int64_t)i * k;
+        int32_t c = labels[i];
+        if (c < 0 || c >= k)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "softmax cross-entropy: label %d of row %d is outside 0..%d",
+                              (int)c, (int)i, (int)k - 1);
+        int32_t arg;
+        float m = row_max(zi, k, &arg);
+        if (!isfinite(m) || !mlp__all_finite(zi, k))
+            return mlp__error(MLP_STATUS_NUMERIC,
+                              "softmax cross-entropy: row %d has a NaN or infinite logit",
+                              (int)i);
+        float s = 0.0f;
+        if (dz) {
+            float *di = dz + (int64_t)i * k;
+            /* Two loops: the exponentials vectorise, the sum stays in order. */
+            for (int32_t j = 0; j < k; j++)
+                di[j] = mlp__expf(zi[j] - m);
+            for (int32_t j = 0; j < k; j++)
+                s += di[j];
+            const float scale = inv_n / s;
+            for (int32_t j = 0; j < k; j++)
+                di[j] *= scale;
+            di[c] -= inv_n;
+        } else {
+            for (int32_t j = 0; j < k; j++)
+                s += mlp__expf(zi[j] - m);
+        }
+        total += log((double)s) - (double)(zi[c] - m);
+        hits += arg == c;
+    }
+    if (loss)
+        *loss = total / n;
+    if (correct)
+        *correct = hits;
+    return MLP_STATUS_OK;
+}
+
+void mlp__softmax(const float *z, int32_t n, int32_t k, float *p)
+{
+    for (int32_t i = 0; i < n; i++) {
+        const float *zi = z + (int64_t)i * k;
+        float *pi = p + (int64_t)i * k;
+        int32_t arg;
+        float m = row_max(zi, k, &arg);
+        float s = 0.0f;
+        for (int32_t j = 0; j < k; j++)
+            pi[j] = mlp__expf(zi[j] - m);
+        for (int32_t j = 0; j < k; j++)
+            s += pi[j];
+        const float inv = 1.0f / s;
+        for (int32_t j = 0; j < k; j++)
+            pi[j] *= inv;
+    }
+}
+
+mlp_status mlp_loss_softmax_xent(const mlp_tensor *logits, const int32_t *labels,
+                                 double *loss, mlp_tensor *grad, int32_t *correct)
+{
+    static const char fn[] = "mlp_loss_softmax_xent";
+    MLP_CHECK_ARG(logits, fn, "logits is NULL");
+    MLP_CHECK_ARG(labels, fn, "labels is NULL");
+    if (logits->rank != 2)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: logits have rank %d, not 2", fn,
+                          logits->rank);
+    if (grad && (grad->rank != 2 || grad->dims[0] != logits->dims[0] ||
+                 grad->dims[1] != logits->dims[1]))
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: grad must be [%d,%d] like the logits", fn,
+                          (int)logits->dims[0], (int)logits->dims[1]);
+    MLP_CHECK_ARG(!grad || grad->data != logits->data, fn, "grad aliases logits");
+    return mlp__softmax_xent(logits->data, logits->dims[0], logits->dims[1], labels,
+                             grad ? grad->data : NULL, loss, correct);
+}

@@ -1,0 +1,123 @@
+/*
+ * The training driver: epochs of shuffled batches, per-epoch statistics,
+ * validation, callbacks, and a NaN/Inf watch. Everything it needs is
+ * allocated before the first epoch.
+ */
+#include <math.h>
+
+#include "model_impl.h"
+#include "optim/optim_impl.h"
+
+void mlp_fit_options_init(mlp_fit_options *o)
+{
+    if (!o)
+        return;
+    o->struct_size = sizeof *o;
+    o->epochs = 10;
+    o->batch_size = 100;
+    o->eval_batch_size = 1000;
+    o->seed = 0;
+    o->on_epoch = NULL;
+    o->on_batch = NULL;
+    o->user = NULL;
+}
+
+static mlp_status numeric_error(const mlp_model *m, int32_t epoch, int32_t batch,
+                                const char *what)
+{
+    int bad = mlp__model_first_bad_layer(m);
+    if (bad >= 0)
+        return mlp__error(MLP_STATUS_NUMERIC,
+                          "mlp_model_fit: epoch %d, batch %d: %s; layer %d (%s) has a NaN "
+                          "or infinite parameter (try a smaller learning rate)",
+                          (int)epoch, (int)batch, what, bad, m->layers[bad]->ops->name);
+    return mlp__error(MLP_STATUS_NUMERIC,
+                      "mlp_model_fit: epoch %d, batch %d: %s; the output of layer %d (%s) "
+                      "overflowed (try a smaller learning rate)", (int)epoch, (int)batch,
+                      what, m->n_layers - 1, m->layers[m->n_layers - 1]->ops->name);
+}
+
+mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *train,
+                         const mlp_dataset *valid, const mlp_fit_options *opts)
+{
+    static const char fn[] = "mlp_model_fit";
+    mlp_fit_options o;
+    mlp_fit_options_init(&o);
+    if (opts) {
+        if (opts->struct_size < sizeof o)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: opts->struct_size is %zu; initialise the options with "
+                              "mlp_fit_options_init", fn, opts->struct_size);
+        o = *opts;
+    }
+    MLP_TRY(mlp__model_check_data(m, train, fn));
+    if (valid)
+        MLP_TRY(mlp__model_check_data(m, valid, fn));
+    MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
+    if (opt->model != m)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the optimizer was created for another model", fn);
+    if (o.epochs < 1 || o.batch_size < 1 || o.eval_batch_size < 1)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: epochs (%d), batch_size (%d) and eval_batch_size (%d) must "
+                          "be >= 1", fn, (int)o.epochs, (int)o.batch_size,
+                          (int)o.eval_batch_size);
+
+    /* Size every buffer once, for the larger of the two batch sizes. */
+    int32_t eval_bs = o.eval_batch_size;
+    if (valid && eval_bs > mlp_dataset_size(valid))
+        eval_bs = mlp_dataset_size(valid);
+    MLP_TRY(mlp__model_reserve(m, o.batch_size > eval_bs ? o.batch_size : eval_bs));
+    mlp_batcher *b = NULL;
+    MLP_TRY(mlp_batcher_create(&b, train, o.batch_size, 1, o.seed));
+    const int32_t batches = mlp_batcher_batch_count(b);
+
+    mlp_status st = MLP_STATUS_OK;
+    for (int32_t epoch = 1; epoch <= o.epochs; epoch++) {
+        st = mlp_optimizer_start_epoch(opt, epoch - 1);
+        if (st != MLP_STATUS_OK)
+            break;
+        mlp_epoch_stats s = {.epoch = epoch, .learning_rate = opt->lr};
+        double sum_loss = 0.0, t0 = mlp__now();
+        int64_t hits = 0, seen = 0;
+        for (int32_t batch = 1;; batch++) {
+            int32_t n;
+            st = mlp_batcher_next(b, m->xbuf, m->lbuf, &n);
+            if (st != MLP_STATUS_OK || n == 0)
+                break;
+            double loss;
+            int32_t correct;
+            st = mlp__model_train_step(m, opt, m->lbuf, n, &loss, &correct);
+            if (st == MLP_STATUS_NUMERIC)
+                st = numeric_error(m, epoch, batch, "the loss is not finite");
+            if (st != MLP_STATUS_OK)
+                break;
+            sum_loss += loss * n;
+            hits += correct;
+            seen += n;
+            if (o.on_batch)
+                o.on_batch(epoch, batch, batches, o.user);
+        }
+        if (st != MLP_STATUS_OK)
+            break;
+        s.train_seconds = mlp__now() - t0;
+        s.train_error = sum_loss / (double)seen;
+        s.train_acc = (double)hits / (double)seen;
+        if (mlp__model_first_bad_layer(m) >= 0) {
+            st = numeric_error(m, epoch, batches, "after the epoch");
+            break;
+        }
+        s.valid_error = s.valid_acc = NAN;
+        if (valid) {
+            double t1 = mlp__now();
+            st = mlp_model_evaluate(m, valid, eval_bs, &s.valid_error, &s.valid_acc);
+            if (st != MLP_STATUS_OK)
+                break;
+            s.eval_seconds = mlp__now() - t1;
+        }
+        if (o.on_epoch && o.on_epoch(&s, m, o.user))
+            break;
+    }
+    mlp_batcher_destroy(b);
+    return st;
+}

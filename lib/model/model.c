@@ -1,0 +1,625 @@
+/*
+ * The sequential model: layer list, parameter buffers, batch buffers, and
+ * the forward/backward passes over them.
+ *
+ * Memory: parameters and gradients live in two contiguous buffers that are
+ * rebuilt only when a layer is added. Activations, gradients and the input
+ * copy are sized for the largest batch seen (mlp__model_reserve); a loop
+ * at a fixed batch size therefore allocates nothing after its first step.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/gemm.h"
+#include "losses/loss_impl.h"
+#include "model_impl.h"
+#include "optim/optim_impl.h"
+
+static int32_t out_k(const mlp_model *m)
+{
+    return (int32_t)m->layers[m->n_layers - 1]->out_size;
+}
+
+static void free_batch_buffers(mlp_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        mlp__free(m->layers[i]->scratch);
+        m->layers[i]->scratch = NULL;
+    }
+    if (m->acts) {
+        for (int i = 0; i < m->n_layers; i++)
+            mlp__free(m->acts[i]);
+        mlp__free(m->acts);
+    }
+    m->acts = NULL;
+    mlp__free(m->gbuf[0]);
+    mlp__free(m->gbuf[1]);
+    mlp__free(m->xbuf);
+    mlp__free(m->lbuf);
+    mlp__free(m->ws);
+    m->gbuf[0] = m->gbuf[1] = m->xbuf = m->ws = NULL;
+    m->lbuf = NULL;
+    m->batch_cap = 0;
+    m->fwd_state = MLP__FWD_NONE;
+}
+
+mlp_status mlp_model_create(mlp_model **out, int rank, const int32_t *input_dims,
+                            uint64_t seed)
+{
+    static const char fn[] = "mlp_model_create";
+    MLP_CHECK_ARG(out, fn, "out is NULL");
+    *out = NULL;
+    if (rank < 1 || rank > 3)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: input rank %d is outside 1..3", fn,
+                          rank);
+    MLP_CHECK_ARG(input_dims, fn, "input_dims is NULL");
+    int64_t numel;
+    MLP_TRY(mlp__check_dims(fn, rank, input_dims, &numel));
+    if (numel > INT32_MAX)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: input too large", fn);
+    mlp_model *m = mlp__calloc(1, sizeof *m);
+    if (!m)
+        return MLP_STATUS_NO_MEMORY;
+    m->in.rank = rank;
+    for (int i = 0; i < rank; i++)
+        m->in.d[i] = input_dims[i];
+    m->in_size = numel;
+    m->max_size = numel;
+    mlp__rng_seed(&m->rng, seed);
+    mlp__rng_seed(&m->noise, seed ^ 0x6E6F697365ull); /* a stream apart from init */
+    *out = m;
+    return MLP_STATUS_OK;
+}
+
+void mlp_model_destroy(mlp_model *m)
+{
+    if (!m)
+        return;
+    free_batch_buffers(m);
+    for (int i = 0; i < m->n_layers; i++)
+        mlp_layer_destroy(m->layers[i]);
+    mlp__free(m->layers);
+    mlp__free(m->params);
+    mlp__free(m->grads);
+    mlp__free(m->state);
+    mlp__free(m);
+}
+
+mlp_status mlp_model_set_noise_seed(mlp_model *m, uint64_t seed)
+{
+    MLP_CHECK_ARG(m, "mlp_model_set_noise_seed", "model is NULL");
+    mlp__rng_seed(&m->noise, seed);
+    return MLP_STATUS_OK;
+}
+
+static void bind_params(mlp_model *m)
+{
+    int64_t off = 0, soff = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        mlp_layer *l = m->layers[i];
+        l->params = m->params + off;
+        l->grads = m->grads + off;
+        l->state = m->state + soff;
+        off += l->n_params;
+        soff += l->n_state;
+    }
+}
+
+/* Grow a contiguous buffer from `old_n` to `new_n` floats, keeping the old
+ * values; *buf is replaced only on success. */
+static mlp_status grow(float **buf, int64_t old_n, int64_t new_n, int zero)
+{
+    if (new_n == old_n)
+        return MLP_STATUS_OK;
+    float *p = zero ? mlp__calloc((size_t)new_n, sizeof(float))
+                    : mlp__alloc((size_t)new_n * sizeof(float));
+    if (!p)
+        return MLP_STATUS_NO_MEMORY;
+    if (old_n)
+        memcpy(p, *buf, (size_t)old_n * sizeof(float));
+    mlp__free(*buf);
+    *buf = p;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
+{
+    static const char fn[] = "mlp_model_add";
+    if (!layer)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: layer is NULL", fn);
+    if (layer->owner)
+        /* Already owned elsewhere: freeing it would break its model. */
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the layer is already in a model", fn);
+    mlp_status st = MLP_STATUS_OK;
+    if (!m) {
+        st = mlp__error(MLP_STATUS_INVALID_ARG, "%s: model is NULL", fn);
+        goto fail;
+    }
+    const mlp_shape *in = m->n_layers ? &m->layers[m->n_layers - 1]->out : &m->in;
+    mlp_shape out = {0, {0, 0, 0}};
+    st = layer->ops->setup(layer, in, &out);
+    if (st != MLP_STATUS_OK) {
+        char a[48], detail[400];
+        snprintf(detail, sizeof detail, "%s", mlp_last_error());
+        st = mlp__error(st, "%s: layer %d (%s) cannot take input %s: %s", fn, m->n_layers,
+                        layer->ops->name, mlp__shape_str(in, a, sizeof a), detail);
+        goto fail;
+    }
+    int64_t out_size = mlp__shape_numel(&out);
+    if (out_size > INT32_MAX || m->n_params + layer->n_params > INT32_MAX) {
+        st = mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: layer %d (%s) is too large", fn,
+                        m->n_layers, layer->ops->name);
+        goto fail;
+    }
+    if (m->n_layers == m->cap_layers) {
+        int cap = m->cap_layers ? 2 * m->cap_layers : 8;
+        mlp_layer **ls = mlp__alloc((size_t)cap * sizeof *ls);
+        if (!ls) {
+            st = MLP_STATUS_NO_MEMORY;
+            goto fail;
+        }
+        if (m->n_layers)
+            memcpy(ls, m->layers, (size_t)m->n_layers * sizeof *ls);
+        mlp__free(m->layers);
+        m->layers = ls;
+        m->cap_layers = cap;
+    }
+    /* Grow the three buffers; each is replaced only once it is complete, so
+     * a failure leaves the model as it was (lengths are updated below). */
+    int64_t total = m->n_params + layer->n_params;
+    int64_t total_state = m->n_state + layer->n_state;
+    if ((st = grow(&m->params, m->n_params, total, 0)) != MLP_STATUS_OK ||
+        (st = grow(&m->grads, m->n_params, total, 1)) != MLP_STATUS_OK ||
+        (st = grow(&m->state, m->n_state, total_state, 0)) != MLP_STATUS_OK) {
+        bind_params(m);
+        goto fail;
+    }
+    /* From here on nothing can fail. */
+    free_batch_buffers(m);
+    layer->in = *in;
+    layer->out = out;
+    layer->in_size = mlp__shape_numel(in);
+    layer->out_size = out_size;
+    layer->owner = m;
+    m->layers[m->n_layers++] = layer;
+    m->n_params = total;
+    m->n_state = total_state;
+    layer->noise = &m->noise;
+    if (out_size > m->max_size)
+        m->max_size = out_size;
+    bind_params(m);
+    if (layer->ops->init_params && (layer->n_params || layer->n_state))
+        layer->ops->init_params(layer, &m->rng);
+    m->generation++;
+    return MLP_STATUS_OK;
+
+fail:
+    mlp_layer_destroy(layer);
+    return st;
+}
+
+int mlp_model_layer_count(const mlp_model *m)
+{
+    return m ? m->n_layers : 0;
+}
+
+mlp_layer *mlp_model_layer(mlp_model *m, int i)
+{
+    if (!m || i < 0 || i >= m->n_layers)
+        return NULL;
+    return m->layers[i];
+}
+
+mlp_status mlp_model_output_shape(const mlp_model *m, int i, int *rank, int32_t *dims)
+{
+    static const char fn[] = "mlp_model_output_shape";
+    MLP_CHECK_ARG(m && rank && dims, fn, "model, rank or dims is NULL");
+    if (i < -1 || i >= m->n_layers)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: layer %d does not exist (%d layers)",
+                          fn, i, m->n_layers);
+    const mlp_shape *s;
+    if (i == -1)
+        s = m->n_layers ? &m->layers[m->n_layers - 1]->out : &m->in;
+    else
+        s = &m->layers[i]->out;
+    *rank = s->rank;
+    for (int k = 0; k < s->rank; k++)
+        dims[k] = s->d[k];
+    return MLP_STATUS_OK;
+}
+
+int64_t mlp_model_param_count(const mlp_model *m)
+{
+    return m ? m->n_params : 0;
+}
+
+static mlp_status check_param_copy(const mlp_model *m, const float *buf, int64_t n,
+                                   const char *fn)
+{
+    MLP_CHECK_ARG(m && buf, fn, "model or buffer is NULL");
+    if (n != m->n_params)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: n = %lld but the model has %lld parameters", fn,
+                          (long long)n, (long long)m->n_params);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_get_params(const mlp_model *m, float *dst, int64_t n)
+{
+    MLP_TRY(check_param_copy(m, dst, n, "mlp_model_get_params"));
+    if (n)
+        memcpy(dst, m->params, (size_t)n * sizeof(float));
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_set_params(mlp_model *m, const float *src, int64_t n)
+{
+    MLP_TRY(check_param_copy(m, src, n, "mlp_model_set_params"));
+    if (n)
+        memcpy(m->params, src, (size_t)n * sizeof(float));
+    return MLP_STATUS_OK;
+}
+
+void mlp__model_param_view(mlp_model *m, float **params, float **grads, int64_t *n,
+                           uint64_t *generation)
+{
+    *params = m->params;
+    *grads = m->grads;
+    *n = m->n_params;
+    *generation = m->generation;
+}
+
+int mlp__model_param_segments(const mlp_model *m, mlp__segment *segs, int cap)
+{
+    int k = 0;
+    int64_t off = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const mlp_layer *l = m->layers[i];
+        const int64_t parts[2] = {l->n_weights, l->n_params - l->n_weights};
+        for (int w = 0; w < 2; w++) {
+            if (parts[w] == 0)
+                continue;
+            if (k < cap)
+                segs[k] = (mlp__segment){.offset = off, .count = parts[w], .weights = !w};
+            k++;
+            off += parts[w];
+        }
+    }
+    return k;
+}
+
+mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
+{
+    if (n <= m->batch_cap)
+        return MLP_STATUS_OK;
+    /* Build the new set completely before dropping the old one, so a
+     * failure leaves the model as it was. */
+    size_t nn = (size_t)n;
+    float **acts = mlp__calloc((size_t)m->n_layers, sizeof *acts);
+    float *g0 = mlp__alloc(nn * (size_t)m->max_size * sizeof(float));
+    float *g1 = mlp__alloc(nn * (size_t)m->max_size * sizeof(float));
+    float *x = mlp__alloc(nn * (size_t)m->in_size * sizeof(float));
+    int32_t *lb = mlp__alloc(nn * sizeof(int32_t));
+    float **scratch = mlp__calloc((size_t)m->n_layers, sizeof *scratch);
+    int64_t ws_n = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        ws_n = m->layers[i]->ws_floats > ws_n ? m->layers[i]->ws_floats : ws_n;
+    float *ws = ws_n ? mlp__alloc((size_t)ws_n * sizeof(float)) : NULL;
+    int ok = acts && g0 && g1 && x && lb && scratch && (ws || !ws_n);
+    for (int i = 0; ok && i < m->n_layers; i++) {
+        const mlp_layer *l = m->layers[i];
+        acts[i] = mlp__alloc(nn * (size_t)l->out_size * sizeof(float));
+        ok = acts[i] != NULL;
+        size_t scratch_n = nn * (size_t)l->scratch_per_sample + (size_t)l->scratch_fixed;
+        if (ok && scratch_n) {
+            scratch[i] = mlp__alloc(scratch_n * sizeof(float));
+            ok = scratch[i] != NULL;
+        }
+    }
+    if (!ok) {
+        for (int i = 0; acts && scratch && i < m->n_layers; i++) {
+            mlp__free(acts[i]);
+            mlp__free(scratch[i]);
+        }
+        mlp__free(scratch);
+        mlp__free(acts);
+        mlp__free(g0);
+        mlp__free(g1);
+        mlp__free(x);
+        mlp__free(lb);
+        mlp__free(ws);
+        return mlp__error(MLP_STATUS_NO_MEMORY, "out of memory for a batch of %d", (int)n);
+    }
+    free_batch_buffers(m);
+    for (int i = 0; i < m->n_layers; i++) {
+        m->layers[i]->scratch = scratch[i];
+        m->layers[i]->ws = ws;
+    }
+    mlp__free(scratch);
+    m->ws = ws;
+    m->acts = acts;
+    m->gbuf[0] = g0;
+    m->gbuf[1] = g1;
+    m->xbuf = x;
+    m->lbuf = lb;
+    m->batch_cap = n;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode)
+{
+    const float *x = m->xbuf;
+    m->fwd_state = MLP__FWD_NONE;
+    for (int i = 0; i < m->n_layers; i++) {
+        mlp_layer *l = m->layers[i];
+        MLP_TRY(l->ops->forward(l, x, m->acts[i], n, mode));
+        x = m->acts[i];
+    }
+    m->fwd_state = mode == MLP_MODE_TRAIN ? MLP__FWD_TRAIN : MLP__FWD_EVAL;
+    m->fwd_n = n;
+    return MLP_STATUS_OK;
+}
+
+/* Backward from dy (the gradient of the last layer's output) through every
+ * layer, alternating between the two gradient buffers. Returns the buffer
+ * that holds the input gradient, or NULL when it was not asked for. */
+static mlp_status backward(mlp_model *m, const float *dy, int want_dx, const float **dx_out)
+{
+    const int32_t n = m->fwd_n;
+    const float *cur = dy;
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        mlp_layer *l = m->layers[i];
+        const float *x = i ? m->acts[i - 1] : m->xbuf;
+        int need_dx = i > 0 || want_dx;
+        if (!need_dx && l->n_params == 0)
+            break;
+        float *next = need_dx ? (cur == m->gbuf[0] ? m->gbuf[1] : m->gbuf[0]) : NULL;
+        MLP_TRY(l->ops->backward(l, x, m->acts[i], cur, next, n));
+        cur = next;
+    }
+    if (dx_out)
+        *dx_out = want_dx ? cur : NULL;
+    return MLP_STATUS_OK;
+}
+
+/* Whether t is a batch of samples of shape s: [N, s...] or [N, numel(s)]. */
+static int is_batch_of(const mlp_tensor *t, const mlp_shape *s)
+{
+    if (t->rank == 2 && t->dims[1] == mlp__shape_numel(s))
+        return 1;
+    if (t->rank != s->rank + 1)
+        return 0;
+    for (int i = 0; i < s->rank; i++)
+        if (t->dims[i + 1] != s->d[i])
+            return 0;
+    return 1;
+}
+
+static mlp_status check_input(const mlp_model *m, const mlp_tensor *x, const char *fn)
+{
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    MLP_CHECK_ARG(x, fn, "x is NULL");
+    if (m->n_layers == 0)
+        return mlp__error(MLP_STATUS_BAD_STATE, "%s: the model has no layers", fn);
+    if (!is_batch_of(x, &m->in)) {
+        char a[48];
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: x must be a batch of %s samples, shaped [N, dims...] or "
+                          "[N, %lld]; got a tensor of rank %d with %lld elements", fn,
+                          mlp__shape_str(&m->in, a, sizeof a), (long long)m->in_size,
+                          x->rank, (long long)x->numel);
+    }
+    return MLP_STATUS_OK;
+}
+
+/* Copy a caller's batch into the model's input buffer. */
+static mlp_status stage_input(mlp_model *m, const mlp_tensor *x)
+{
+    int32_t n = x->dims[0];
+    MLP_TRY(mlp__model_reserve(m, n));
+    if (x->data != m->xbuf)
+        memcpy(m->xbuf, x->data, (size_t)x->numel * sizeof(float));
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_forward(mlp_model *m, const mlp_tensor *x, mlp_mode mode,
+                             const mlp_tensor **y)
+{
+    static const char fn[] = "mlp_model_forward";
+    if (y)
+        *y = NULL;
+    MLP_TRY(check_input(m, x, fn));
+    if (mode != MLP_MODE_TRAIN && mode != MLP_MODE_EVAL)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown mode %d", fn, (int)mode);
+    MLP_TRY(stage_input(m, x));
+    int32_t n = x->dims[0];
+    MLP_TRY(mlp__model_forward(m, n, mode));
+    const mlp_shape *s = &m->layers[m->n_layers - 1]->out;
+    int32_t dims[MLP_MAX_RANK] = {n, s->d[0], s->d[1], s->d[2]};
+    mlp__tensor_view(&m->out_view, m->acts[m->n_layers - 1], s->rank + 1, dims);
+    if (y)
+        *y = &m->out_view;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_backward(mlp_model *m, const mlp_tensor *dy, const mlp_tensor **dx)
+{
+    static const char fn[] = "mlp_model_backward";
+    if (dx)
+        *dx = NULL;
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    MLP_CHECK_ARG(dy, fn, "dy is NULL");
+    if (m->fwd_state != MLP__FWD_TRAIN)
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: needs a forward pass in MLP_MODE_TRAIN first (%s)", fn,
+                          m->fwd_state == MLP__FWD_EVAL ? "the last one was MLP_MODE_EVAL"
+                                                        : "there was none since the last change");
+    if (dy->dims[0] != m->fwd_n || !is_batch_of(dy, &m->layers[m->n_layers - 1]->out))
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: dy must match the forward output ([%d, %lld] elements)", fn,
+                          (int)m->fwd_n, (long long)m->layers[m->n_layers - 1]->out_size);
+    const float *g;
+    MLP_TRY(backward(m, dy->data, dx != NULL, &g));
+    if (dx) {
+        int32_t dims[MLP_MAX_RANK] = {m->fwd_n, m->in.d[0], m->in.d[1], m->in.d[2]};
+        mlp__tensor_view(&m->dx_view, (float *)g, m->in.rank + 1, dims);
+        *dx = &m->dx_view;
+    }
+    return MLP_STATUS_OK;
+}
+
+int mlp__model_first_bad_layer(const mlp_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        const mlp_layer *l = m->layers[i];
+        if (l->n_params && !mlp__all_finite(l->params, l->n_params))
+            return i;
+    }
+    return -1;
+}
+
+mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
+                                 int32_t n, double *loss, int32_t *correct)
+{
+    MLP_TRY(mlp__model_forward(m, n, MLP_MODE_TRAIN));
+    mlp_status st = mlp__softmax_xent(m->acts[m->n_layers - 1], n, out_k(m), labels,
+                                      m->gbuf[0], loss, correct);
+    if (st == MLP_STATUS_NUMERIC) {
+        int bad = mlp__model_first_bad_layer(m);
+        if (bad >= 0)
+            return mlp__error(st, "the loss is not finite: layer %d (%s) has a NaN or "
+                              "infinite parameter", bad, m->layers[bad]->ops->name);
+        return mlp__error(st, "the loss is not finite: the output of layer %d (%s) "
+                          "overflowed", m->n_layers - 1,
+                          m->layers[m->n_layers - 1]->ops->name);
+    }
+    MLP_TRY(st);
+    MLP_TRY(backward(m, m->gbuf[0], 0, NULL));
+    return mlp_optimizer_step(opt);
+}
+
+static mlp_status check_optimizer(const mlp_model *m, const mlp_optimizer *opt,
+                                  const char *fn)
+{
+    MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
+    if (opt->model != m)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the optimizer was created for another model", fn);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,
+                                const int32_t *labels, double *loss, int32_t *correct)
+{
+    static const char fn[] = "mlp_model_train_step";
+    MLP_TRY(check_input(m, x, fn));
+    MLP_TRY(check_optimizer(m, opt, fn));
+    MLP_CHECK_ARG(labels, fn, "labels is NULL");
+    MLP_TRY(stage_input(m, x));
+    return mlp__model_train_step(m, opt, labels, x->dims[0], loss, correct);
+}
+
+mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds, const char *fn)
+{
+    MLP_CHECK_ARG(m && ds, fn, "model or dataset is NULL");
+    if (m->n_layers == 0)
+        return mlp__error(MLP_STATUS_BAD_STATE, "%s: the model has no layers", fn);
+    int64_t img = (int64_t)mlp_dataset_channels(ds) * mlp_dataset_height(ds) *
+                  mlp_dataset_width(ds);
+    if (img != m->in_size)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: images have %lld values (%dx%dx%d) but the model takes %lld",
+                          fn, (long long)img, (int)mlp_dataset_channels(ds),
+                          (int)mlp_dataset_height(ds), (int)mlp_dataset_width(ds),
+                          (long long)m->in_size);
+    if (mlp_dataset_num_classes(ds) > out_k(m))
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: the dataset has %d classes but the model outputs %d", fn,
+                          (int)mlp_dataset_num_classes(ds), (int)out_k(m));
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_size,
+                              double *error, double *accuracy)
+{
+    static const char fn[] = "mlp_model_evaluate";
+    MLP_TRY(mlp__model_check_data(m, ds, fn));
+    if (batch_size < 1)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: batch_size %d is not >= 1", fn,
+                          (int)batch_size);
+    int32_t total = mlp_dataset_size(ds);
+    if (batch_size > total)
+        batch_size = total;
+    MLP_TRY(mlp__model_reserve(m, batch_size));
+    double sum_loss = 0.0;
+    int64_t hits = 0;
+    const float scale = 1.0f / 255.0f;
+    for (int32_t start = 0; start < total; start += batch_size) {
+        int32_t n = total - start < batch_size ? total - start : batch_size;
+        /* Images are stored back to back, so a run of them is one run of bytes. */
+        const uint8_t *px = mlp_dataset_image(ds, start);
+        int64_t len = (int64_t)n * m->in_size;
+        for (int64_t i = 0; i < len; i++)
+            m->xbuf[i] = (float)px[i] * scale;
+        for (int32_t i = 0; i < n; i++)
+            m->lbuf[i] = mlp_dataset_label(ds, start + i);
+        MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
+        double loss;
+        int32_t correct;
+        MLP_TRY(mlp__softmax_xent(m->acts[m->n_layers - 1], n, out_k(m), m->lbuf, NULL,
+                                  &loss, &correct));
+        sum_loss += loss * n;
+        hits += correct;
+    }
+    if (error)
+        *error = sum_loss / total;
+    if (accuracy)
+        *accuracy = (double)hits / total;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_predict(mlp_model *m, const mlp_tensor *x, mlp_tensor *probs)
+{
+    static const char fn[] = "mlp_model_predict";
+    MLP_TRY(check_input(m, x, fn));
+    MLP_CHECK_ARG(probs, fn, "probs is NULL");
+    int32_t n = x->dims[0], k = out_k(m);
+    if (probs->rank != 2 || probs->dims[0] != n || probs->dims[1] != k)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: probs must be [%d,%d]", fn,
+                          (int)n, (int)k);
+    MLP_TRY(stage_input(m, x));
+    MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
+    mlp__softmax(m->acts[m->n_layers - 1], n, k, probs->data);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_summary(const mlp_model *m, char *buf, size_t cap, size_t *len)
+{
+    static const char fn[] = "mlp_model_summary";
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    MLP_CHECK_ARG(buf || cap == 0, fn, "buf is NULL but cap > 0");
+    size_t used = 0;
+    char shape[48];
+#define EMIT(...)                                                               \
+    do {                                                                        \
+        int k_ = snprintf(used < cap ? buf + used : NULL, used < cap ? cap - used : 0, \
+                          __VA_ARGS__);                                         \
+        used += k_ > 0 ? (size_t)k_ : 0;                                        \
+    } while (0)
+    EMIT("%-5s %-12s %-16s %12s\n", "layer", "kind", "output", "parameters");
+    EMIT("%-5s %-12s %-16s %12s\n", "-", "input", mlp__shape_str(&m->in, shape, sizeof shape),
+         "");
+    for (int i = 0; i < m->n_layers; i++) {
+        const mlp_layer *l = m->layers[i];
+        EMIT("%-5d %-12s %-16s %12lld\n", i, l->ops->name,
+             mlp__shape_str(&l->out, shape, sizeof shape), (long long)l->n_params);
+    }
+    EMIT("total parameters: %lld\n", (long long)m->n_params);
+#undef EMIT
+    if (cap > 0 && used >= cap)
+        buf[cap - 1] = '\0';
+    if (len)
+        *len = used;
+    return MLP_STATUS_OK;
+}

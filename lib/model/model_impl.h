@@ -1,0 +1,56 @@
+/* Private layout of mlp_model, shared by model.c and fit.c. */
+#ifndef MLPNET_MODEL_IMPL_H
+#define MLPNET_MODEL_IMPL_H
+
+#include "core/core.h"
+#include "layers/layer_impl.h"
+#include "tensor/tensor_impl.h"
+
+enum { MLP__FWD_NONE = 0, MLP__FWD_TRAIN = 1, MLP__FWD_EVAL = 2 };
+
+struct mlp_model {
+    mlp_shape in;
+    int64_t in_size;
+    mlp_layer **layers;
+    int n_layers, cap_layers;
+    /* One contiguous buffer of all parameters and one of their gradients;
+     * each layer holds a slice (optimizers are flat loops over these). */
+    float *params, *grads;
+    int64_t n_params;
+    float *state;        /* non-trainable state of all layers, contiguous too */
+    int64_t n_state;
+    uint64_t generation; /* bumped whenever the layout changes */
+    mlp_rng rng;         /* weight initialisation */
+    mlp_rng noise;       /* dropout masks */
+
+    /* Batch buffers, sized for batch_cap samples and reused. */
+    int32_t batch_cap;
+    float **acts;        /* acts[i]: output of layer i */
+    float *gbuf[2];      /* ping-pong gradient buffers */
+    float *xbuf;         /* the input of the last forward pass */
+    int32_t *lbuf;       /* labels of a gathered batch */
+    float *ws;           /* workspace shared by all layers (im2col) */
+    int64_t max_size;    /* largest per-sample size among input and outputs */
+
+    int fwd_state;       /* MLP__FWD_* of the last forward pass */
+    int32_t fwd_n;       /* its batch size */
+    mlp_tensor out_view, dx_view;
+};
+
+/* Make the batch buffers hold at least n samples. */
+mlp_status mlp__model_reserve(mlp_model *m, int32_t n);
+
+/* Forward m->xbuf [n, in] through every layer. */
+mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode);
+
+/* Training step on m->xbuf and `labels` (n samples). */
+mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
+                                 int32_t n, double *loss, int32_t *correct);
+
+/* Check that a dataset's images and classes fit the model. */
+mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds, const char *fn);
+
+/* Index of the first layer with a NaN or infinite parameter, or -1. */
+int mlp__model_first_bad_layer(const mlp_model *m);
+
+#endif /* MLPNET_MODEL_IMPL_H */

@@ -1,0 +1,49 @@
+/*
+ * Adam (Kingma and Ba, 2015) and AdamW (Loshchilov and Hutter, 2019):
+ *   m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2
+ *   p <- p - lr (m / c1) / (sqrt(v / c2) + eps),  c1 = 1 - b1^t, c2 = 1 - b2^t
+ * AdamW first shrinks the weights, p <- p - lr wd p, instead of adding
+ * wd p to the gradient. The bias corrections are folded into two scalars
+ * per step, so the loop does one square root and one division per element.
+ */
+#include <math.h>
+
+#include "optim_impl.h"
+
+static void adam_step(const mlp_optimizer *o, const mlp__step_args *a)
+{
+    const float b1 = (float)o->beta1, b2 = (float)o->beta2;
+    const double t = (double)o->t;
+    /* p -= lr/c1 * m / (sqrt(v)/sqrt(c2) + eps) = step_size * m / (sqrt(v) + eps_hat) */
+    const double c1 = 1.0 - pow(o->beta1, t), c2 = 1.0 - pow(o->beta2, t);
+    const float step_size = (float)(a->lr * sqrt(c2) / c1);
+    const float eps_hat = (float)(o->eps * sqrt(c2));
+    const float shrink = 1.0f - a->lr * a->wd;
+    float *m = a->s0, *v = a->s1;
+    for (int64_t i = 0; i < a->n; i++) {
+        float g = mlp__eff_grad(a, i);
+        m[i] = b1 * m[i] + (1.0f - b1) * g;
+        v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+        a->p[i] = a->p[i] * shrink - step_size * m[i] / (sqrtf(v[i]) + eps_hat);
+    }
+}
+
+#define ADAM_KEYS (1u << MLP_OPTIM_BETA1 | 1u << MLP_OPTIM_BETA2 | 1u << MLP_OPTIM_EPSILON)
+
+const mlp_optim_ops mlp__adam_ops = {
+    .rule = MLP_RULE_ADAM,
+    .name = "adam",
+    .state_floats = 2,
+    .default_lr = 0.001,
+    .keys = ADAM_KEYS,
+    .step = adam_step,
+};
+
+const mlp_optim_ops mlp__adamw_ops = {
+    .rule = MLP_RULE_ADAMW,
+    .name = "adamw",
+    .state_floats = 2,
+    .default_lr = 0.001,
+    .keys = ADAM_KEYS,
+    .step = adam_step,
+};

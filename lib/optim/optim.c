@@ -1,0 +1,226 @@
+/* What all learning rules share: creation, hyper-parameters, stepping. */
+#include <math.h>
+#include <string.h>
+
+#include "optim_impl.h"
+
+/* Keys every rule accepts. */
+#define COMMON_KEYS                                                               \
+    (1u << MLP_OPTIM_LEARNING_RATE | 1u << MLP_OPTIM_WEIGHT_DECAY | 1u << MLP_OPTIM_L1 | \
+     1u << MLP_OPTIM_CLIP_NORM | 1u << MLP_OPTIM_DECAY_ALL)
+
+static const mlp_optim_ops *rule_ops(mlp_rule rule)
+{
+    switch (rule) {
+    case MLP_RULE_SGD: return &mlp__sgd_ops;
+    case MLP_RULE_MOMENTUM: return &mlp__momentum_ops;
+    case MLP_RULE_NESTEROV: return &mlp__nesterov_ops;
+    case MLP_RULE_RMSPROP: return &mlp__rmsprop_ops;
+    case MLP_RULE_ADAM: return &mlp__adam_ops;
+    case MLP_RULE_ADAMW: return &mlp__adamw_ops;
+    case MLP_RULE_ADAGRAD: return &mlp__adagrad_ops;
+    }
+    return NULL;
+}
+
+mlp_status mlp_optimizer_create(mlp_optimizer **out, mlp_rule rule, struct mlp_model *model)
+{
+    static const char fn[] = "mlp_optimizer_create";
+    MLP_CHECK_ARG(out, fn, "out is NULL");
+    *out = NULL;
+    MLP_CHECK_ARG(model, fn, "model is NULL");
+    const mlp_optim_ops *ops = rule_ops(rule);
+    if (!ops)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown rule %d", fn, (int)rule);
+    float *p, *g;
+    int64_t n;
+    uint64_t gen;
+    mlp__model_param_view(model, &p, &g, &n, &gen);
+    if (n == 0)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the model has no parameters (add its layers first)", fn);
+    int n_segs = mlp__model_param_segments(model, NULL, 0);
+    mlp_optimizer *o = mlp__calloc(1, sizeof *o);
+    if (!o)
+        return MLP_STATUS_NO_MEMORY;
+    o->segs = mlp__calloc((size_t)n_segs, sizeof *o->segs);
+    if (ops->state_floats)
+        o->state = mlp__calloc((size_t)n * (size_t)ops->state_floats, sizeof(float));
+    if (!o->segs || (ops->state_floats && !o->state)) {
+        mlp_optimizer_destroy(o);
+        return MLP_STATUS_NO_MEMORY;
+    }
+    o->n_segs = mlp__model_param_segments(model, o->segs, n_segs);
+    o->ops = ops;
+    o->model = model;
+    o->generation = gen;
+    o->n = n;
+    o->base_lr = o->lr = ops->default_lr;
+    o->momentum = rule == MLP_RULE_RMSPROP ? 0.0 : 0.9;
+    o->beta1 = 0.9;
+    o->beta2 = 0.999;
+    o->eps = 1e-8;
+    o->decay = 0.9;
+    o->weight_decay = rule == MLP_RULE_ADAMW ? 0.01 : 0.0;
+    o->sched = MLP__SCHED_CONSTANT;
+    *out = o;
+    return MLP_STATUS_OK;
+}
+
+/* Where each key lives, and its valid range. */
+static double *key_slot(mlp_optimizer *o, mlp_optim_param key)
+{
+    switch (key) {
+    case MLP_OPTIM_LEARNING_RATE: return &o->base_lr;
+    case MLP_OPTIM_MOMENTUM: return &o->momentum;
+    case MLP_OPTIM_BETA1: return &o->beta1;
+    case MLP_OPTIM_BETA2: return &o->beta2;
+    case MLP_OPTIM_EPSILON: return &o->eps;
+    case MLP_OPTIM_WEIGHT_DECAY: return &o->weight_decay;
+    case MLP_OPTIM_L1: return &o->l1;
+    case MLP_OPTIM_DECAY: return &o->decay;
+    case MLP_OPTIM_CLIP_NORM: return &o->clip;
+    case MLP_OPTIM_DECAY_ALL: return NULL;
+    }
+    return NULL;
+}
+
+static mlp_status check_key(const mlp_optimizer *o, mlp_optim_param key, const char *fn)
+{
+    if ((int)key < 1 || (int)key > MLP_OPTIM_DECAY_ALL)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown key %d", fn, (int)key);
+    if (!((COMMON_KEYS | o->ops->keys) & (1u << key)))
+        return mlp__error(MLP_STATUS_UNSUPPORTED, "%s: rule %s has no parameter %d", fn,
+                          o->ops->name, (int)key);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_optimizer_set(mlp_optimizer *opt, mlp_optim_param key, double value)
+{
+    static const char fn[] = "mlp_optimizer_set";
+    MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
+    MLP_TRY(check_key(opt, key, fn));
+    const char *range = NULL;
+    switch (key) {
+    case MLP_OPTIM_MOMENTUM:
+    case MLP_OPTIM_BETA1:
+    case MLP_OPTIM_BETA2:
+    case MLP_OPTIM_DECAY:
+        if (!(value >= 0.0 && value < 1.0))
+            range = "[0, 1)";
+        break;
+    case MLP_OPTIM_EPSILON:
+        if (!(value > 0.0 && isfinite(value)))
+            range = "> 0 and finite";
+        break;
+    case MLP_OPTIM_DECAY_ALL:
+        if (value != 0.0 && value != 1.0)
+            range = "0 or 1";
+        break;
+    default:
+        if (!(value >= 0.0 && isfinite(value)))
+            range = ">= 0 and finite";
+        break;
+    }
+    if (range)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: parameter %d = %g must be %s", fn,
+                          (int)key, value, range);
+    if (key == MLP_OPTIM_DECAY_ALL) {
+        opt->decay_all = value != 0.0;
+        return MLP_STATUS_OK;
+    }
+    *key_slot(opt, key) = value;
+    if (key == MLP_OPTIM_LEARNING_RATE)
+        opt->lr = value;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_optimizer_get(const mlp_optimizer *opt, mlp_optim_param key, double *value)
+{
+    static const char fn[] = "mlp_optimizer_get";
+    MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
+    MLP_CHECK_ARG(value, fn, "value is NULL");
+    MLP_TRY(check_key(opt, key, fn));
+    if (key == MLP_OPTIM_DECAY_ALL)
+        *value = opt->decay_all;
+    else
+        *value = *key_slot((mlp_optimizer *)opt, key);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_optimizer_set_learning_rate(mlp_optimizer *opt, double lr)
+{
+    return mlp_optimizer_set(opt, MLP_OPTIM_LEARNING_RATE, lr);
+}
+
+double mlp_optimizer_learning_rate(const mlp_optimizer *opt)
+{
+    return opt ? opt->lr : NAN;
+}
+
+mlp_rule mlp_optimizer_rule(const mlp_optimizer *opt)
+{
+    return opt ? opt->ops->rule : (mlp_rule)0;
+}
+
+/* Factor that brings the global gradient norm down to the clip value. */
+static float clip_scale(const mlp_optimizer *o, const float *g)
+{
+    if (o->clip <= 0.0)
+        return 1.0f;
+    double sq = 0.0;
+    for (int64_t i = 0; i < o->n; i++)
+        sq += (double)g[i] * g[i];
+    double norm = sqrt(sq);
+    return norm > o->clip ? (float)(o->clip / norm) : 1.0f;
+}
+
+mlp_status mlp_optimizer_step(mlp_optimizer *opt)
+{
+    static const char fn[] = "mlp_optimizer_step";
+    MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
+    float *p, *g;
+    int64_t n;
+    uint64_t gen;
+    mlp__model_param_view(opt->model, &p, &g, &n, &gen);
+    if (gen != opt->generation || n != opt->n)
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: the model changed since the optimizer was created "
+                          "(%lld parameters then, %lld now)", fn, (long long)opt->n,
+                          (long long)n);
+    opt->t++;
+    const int adamw = opt->ops->rule == MLP_RULE_ADAMW;
+    mlp__step_args a = {.lr = (float)opt->lr, .scale = clip_scale(opt, g)};
+    for (int s = 0; s < opt->n_segs; s++) {
+        const mlp__segment *seg = &opt->segs[s];
+        int decay = seg->weights || opt->decay_all;
+        a.p = p + seg->offset;
+        a.g = g + seg->offset;
+        a.n = seg->count;
+        a.s0 = opt->state ? opt->state + seg->offset : NULL;
+        a.s1 = opt->ops->state_floats > 1 ? opt->state + opt->n + seg->offset : NULL;
+        a.l2 = decay && !adamw ? (float)opt->weight_decay : 0.0f;
+        a.wd = decay && adamw ? (float)opt->weight_decay : 0.0f;
+        a.l1 = decay ? (float)opt->l1 : 0.0f;
+        opt->ops->step(opt, &a);
+    }
+    return MLP_STATUS_OK;
+}
+
+void mlp_optimizer_reset(mlp_optimizer *opt)
+{
+    if (!opt)
+        return;
+    opt->t = 0;
+    if (opt->state)
+        memset(opt->state, 0, (size_t)opt->n * (size_t)opt->ops->state_floats * sizeof(float));
+}
+
+void mlp_optimizer_destroy(mlp_optimizer *opt)
+{
+    if (!opt)
+        return;
+    mlp__free(opt->segs);
+    mlp__free(opt->state);
+    mlp__free(opt);
+}

@@ -1,0 +1,82 @@
+/*
+ * Private optimizer interface. Each learning rule is one small file with a
+ * static mlp_optim_ops table: how much state it keeps per parameter, which
+ * hyper-parameters it reads, and a flat update loop. optim.c validates the
+ * hyper-parameters, computes the gradient-clipping scale once per step, and
+ * calls the rule once per parameter segment (weights, then the rest, of each
+ * layer), so that weight decay reaches weights only.
+ */
+#ifndef MLPNET_OPTIM_IMPL_H
+#define MLPNET_OPTIM_IMPL_H
+
+#include "core/core.h"
+
+/* One call of a rule's update loop: a segment of n parameters. */
+typedef struct mlp__step_args {
+    float *p;         /* parameters */
+    const float *g;   /* raw gradients */
+    float *s0, *s1;   /* the rule's state for these parameters (or NULL) */
+    int64_t n;
+    float lr;         /* current rate */
+    float l2, l1;     /* penalty coefficients for this segment (0 when off) */
+    float wd;         /* decoupled decay for this segment (AdamW) */
+    float scale;      /* gradient-clipping factor (1 when off) */
+} mlp__step_args;
+
+/* The gradient a rule sees: clipped raw gradient plus the L2 and L1 terms. */
+static inline float mlp__eff_grad(const mlp__step_args *a, int64_t i)
+{
+    float p = a->p[i];
+    float sign = (float)((p > 0.0f) - (p < 0.0f));
+    return a->scale * a->g[i] + a->l2 * p + a->l1 * sign;
+}
+
+typedef struct mlp_optim_ops {
+    mlp_rule rule;
+    const char *name;
+    int state_floats;  /* state arrays per parameter (0, 1 or 2) */
+    double default_lr;
+    unsigned keys;     /* rule-specific keys it reads: bit (1u << key) */
+    void (*step)(const mlp_optimizer *o, const mlp__step_args *a);
+} mlp_optim_ops;
+
+typedef enum { MLP__SCHED_CONSTANT, MLP__SCHED_STEP, MLP__SCHED_EXP, MLP__SCHED_COSINE }
+    mlp__sched_kind;
+
+typedef struct mlp__segment {
+    int64_t offset, count;
+    int weights; /* 1: decayable weights */
+} mlp__segment;
+
+struct mlp_optimizer {
+    const mlp_optim_ops *ops;
+    struct mlp_model *model;  /* borrowed */
+    uint64_t generation;      /* the model's layout when created */
+    int64_t n;                /* parameters */
+    mlp__segment *segs;
+    int n_segs;
+    float *state;             /* n * ops->state_floats floats, zero at start */
+    int64_t t;                /* steps taken */
+    /* hyper-parameters */
+    double base_lr, lr, momentum, beta1, beta2, eps, weight_decay, l1, decay, clip;
+    int decay_all;
+    /* schedule */
+    mlp__sched_kind sched;
+    int32_t sched_epochs;     /* step: epochs per step; cosine: first period */
+    double sched_gamma;       /* step, exponential */
+    double sched_mult, sched_min; /* cosine */
+};
+
+extern const mlp_optim_ops mlp__sgd_ops, mlp__momentum_ops, mlp__nesterov_ops,
+    mlp__rmsprop_ops, mlp__adam_ops, mlp__adamw_ops, mlp__adagrad_ops;
+
+/* Implemented by the model: its parameter and gradient buffers and a
+ * counter that changes whenever its layout changes. */
+void mlp__model_param_view(struct mlp_model *m, float **params, float **grads, int64_t *n,
+                           uint64_t *generation);
+
+/* Implemented by the model: fill up to `cap` segments (2 per layer at most)
+ * and return how many there are. */
+int mlp__model_param_segments(const struct mlp_model *m, mlp__segment *segs, int cap);
+
+#endif /* MLPNET_OPTIM_IMPL_H */

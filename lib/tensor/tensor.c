@@ -1,0 +1,167 @@
+/* Dense float32 tensors of rank 1..4, row-major (NCHW for images). */
+#include <string.h>
+
+#include "tensor_impl.h"
+
+mlp_status mlp__check_dims(const char *fn, int rank, const int32_t *dims, int64_t *numel)
+{
+    if (rank < 1 || rank > MLP_MAX_RANK)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: rank %d is outside 1..%d", fn, rank,
+                          MLP_MAX_RANK);
+    if (!dims)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: dims is NULL", fn);
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] < 1)
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: dims[%d] = %d is not >= 1", fn,
+                              i, (int)dims[i]);
+        /* Keep the byte count representable: numel * 4 < 2^62. */
+        if (n > ((int64_t)1 << 60) / dims[i])
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: element count overflows", fn);
+        n *= dims[i];
+    }
+    *numel = n;
+    return MLP_STATUS_OK;
+}
+
+void mlp__tensor_view(mlp_tensor *t, float *data, int rank, const int32_t *dims)
+{
+    t->rank = rank;
+    t->numel = 1;
+    for (int i = 0; i < MLP_MAX_RANK; i++) {
+        t->dims[i] = i < rank ? dims[i] : 0;
+        if (i < rank)
+            t->numel *= dims[i];
+    }
+    t->data = data;
+    t->owns_data = 0;
+}
+
+static mlp_status make(mlp_tensor **out, int rank, const int32_t *dims, float *data,
+                       const char *fn)
+{
+    if (!out)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: out is NULL", fn);
+    *out = NULL;
+    int64_t numel;
+    MLP_TRY(mlp__check_dims(fn, rank, dims, &numel));
+    mlp_tensor *t = mlp__alloc(sizeof *t);
+    if (!t)
+        return MLP_STATUS_NO_MEMORY;
+    mlp__tensor_view(t, data, rank, dims);
+    if (!data) {
+        if ((uint64_t)numel > SIZE_MAX / sizeof(float)) {
+            mlp__free(t);
+            return mlp__error(MLP_STATUS_NO_MEMORY, "%s: too large", fn);
+        }
+        t->data = mlp__calloc((size_t)numel, sizeof(float));
+        if (!t->data) {
+            mlp__free(t);
+            return MLP_STATUS_NO_MEMORY;
+        }
+        t->owns_data = 1;
+    }
+    *out = t;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_tensor_create(mlp_tensor **out, int rank, const int32_t *dims)
+{
+    return make(out, rank, dims, NULL, "mlp_tensor_create");
+}
+
+mlp_status mlp_tensor_wrap(mlp_tensor **out, int rank, const int32_t *dims, float *data)
+{
+    if (!data) {
+        if (out)
+            *out = NULL;
+        return mlp__error(MLP_STATUS_INVALID_ARG, "mlp_tensor_wrap: data is NULL");
+    }
+    return make(out, rank, dims, data, "mlp_tensor_wrap");
+}
+
+void mlp_tensor_destroy(mlp_tensor *t)
+{
+    if (!t)
+        return;
+    if (t->owns_data)
+        mlp__free(t->data);
+    mlp__free(t);
+}
+
+int mlp_tensor_rank(const mlp_tensor *t)
+{
+    return t ? t->rank : 0;
+}
+
+int32_t mlp_tensor_dim(const mlp_tensor *t, int axis)
+{
+    if (!t || axis < 0 || axis >= t->rank)
+        return 0;
+    return t->dims[axis];
+}
+
+int64_t mlp_tensor_numel(const mlp_tensor *t)
+{
+    return t ? t->numel : 0;
+}
+
+float *mlp_tensor_data(mlp_tensor *t)
+{
+    return t ? t->data : NULL;
+}
+
+const float *mlp_tensor_data_const(const mlp_tensor *t)
+{
+    return t ? t->data : NULL;
+}
+
+static mlp_status check_copy(const mlp_tensor *t, const void *buf, int64_t n, const char *fn)
+{
+    if (!t || !buf)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s is NULL", fn,
+                          t ? "buffer" : "tensor");
+    if (n != t->numel)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: n = %lld but the tensor holds %lld elements", fn,
+                          (long long)n, (long long)t->numel);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_tensor_copy_from(mlp_tensor *t, const float *src, int64_t n)
+{
+    MLP_TRY(check_copy(t, src, n, "mlp_tensor_copy_from"));
+    memmove(t->data, src, (size_t)n * sizeof(float));
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_tensor_copy_to(const mlp_tensor *t, float *dst, int64_t n)
+{
+    MLP_TRY(check_copy(t, dst, n, "mlp_tensor_copy_to"));
+    memmove(dst, t->data, (size_t)n * sizeof(float));
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_tensor_reshape(mlp_tensor *t, int rank, const int32_t *dims)
+{
+    if (!t)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "mlp_tensor_reshape: tensor is NULL");
+    int64_t numel;
+    MLP_TRY(mlp__check_dims("mlp_tensor_reshape", rank, dims, &numel));
+    if (numel != t->numel)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "mlp_tensor_reshape: new shape has %lld elements, tensor %lld",
+                          (long long)numel, (long long)t->numel);
+    int owns = t->owns_data;
+    mlp__tensor_view(t, t->data, rank, dims);
+    t->owns_data = owns;
+    return MLP_STATUS_OK;
+}
+
+void mlp_tensor_fill(mlp_tensor *t, float value)
+{
+    if (!t)
+        return;
+    for (int64_t i = 0; i < t->numel; i++)
+        t->data[i] = value;
+}
