@@ -1,0 +1,186 @@
+/*
+ * Baseline-MLP training throughput (784 -> 3 x 100 ELU -> 47, batch 100,
+ * SGD), with two references measured in the same run:
+ *   - the matrix products alone: the same cblas_sgemm calls one training
+ *     epoch makes, back to back (the floor the library can approach);
+ *   - the optimizer step alone, as a share of an epoch.
+ * Data: EMNIST's training split when MLPNET_DATA_DIR holds it, otherwise
+ * 100,000 generated images. Prints samples per second and peak memory.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "backend/gemm.h"
+#include "core/core.h"
+#include "mlpnet/mlpnet.h"
+
+#define CHECK(call)                                                              \
+    do {                                                                         \
+        mlp_status st_ = (call);                                                 \
+        if (st_ != MLP_STATUS_OK) {                                              \
+            fprintf(stderr, "bench_mlp: %s: %s: %s\n", #call, mlp_status_str(st_), \
+                    mlp_last_error());                                           \
+            exit(1);                                                             \
+        }                                                                        \
+    } while (0)
+
+enum { BATCH = 100, IN = 784, HID = 100, OUT = 47, DEPTH = 3, EPOCHS = 3 };
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static mlp_dataset *load_data(const char **what)
+{
+    const char *dir = getenv("MLPNET_DATA_DIR");
+    mlp_dataset *train = NULL;
+    if (dir && mlp_dataset_exists(dir, "emnist-bymerge47")) {
+        CHECK(mlp_dataset_open(&train, NULL, NULL, dir, "emnist-bymerge47",
+                               MLP_DEFAULT_VALID_SIZE));
+        *what = "EMNIST bymerge47 train split";
+        return train;
+    }
+    const int32_t n = 100000;
+    uint8_t *px = malloc((size_t)n * IN);
+    int32_t *lb = malloc((size_t)n * sizeof *lb);
+    if (!px || !lb)
+        exit(1);
+    uint64_t s = 42;
+    for (size_t i = 0; i < (size_t)n * IN; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        px[i] = (uint8_t)(s >> 56);
+    }
+    for (int32_t i = 0; i < n; i++)
+        lb[i] = i % OUT;
+    CHECK(mlp_dataset_create(&train, n, 1, 28, 28, px, lb, OUT));
+    free(px);
+    free(lb);
+    *what = "100,000 generated images";
+    return train;
+}
+
+static double epoch_seconds[EPOCHS];
+
+static int on_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
+{
+    (void)m;
+    (void)user;
+    epoch_seconds[s->epoch - 1] = s->train_seconds;
+    return 0;
+}
+
+/* The GEMMs of one training step of the baseline, with the library's shapes. */
+static void gemm_step(float **act, float **w, float *g0, float *g1, float **dw)
+{
+    static const int dims[] = {IN, HID, HID, HID, OUT};
+    for (int l = 0; l < DEPTH + 1; l++)
+        mlp__sgemm(0, 0, BATCH, dims[l + 1], dims[l], 1.0f, act[l], dims[l], w[l],
+                   dims[l + 1], 1.0f, act[l + 1], dims[l + 1]);
+    for (int l = DEPTH; l >= 0; l--) {
+        mlp__sgemm(1, 0, dims[l], dims[l + 1], BATCH, 1.0f, act[l], dims[l], g0,
+                   dims[l + 1], 0.0f, dw[l], dims[l + 1]);
+        if (l > 0)
+            mlp__sgemm(0, 1, BATCH, dims[l], dims[l + 1], 1.0f, g0, dims[l + 1], w[l],
+                       dims[l + 1], 0.0f, g1, dims[l]);
+    }
+}
+
+int main(void)
+{
+    const char *what;
+    mlp_set_num_threads(1);
+    mlp_dataset *train = load_data(&what);
+    const int32_t n = mlp_dataset_size(train);
+
+    mlp_model *m = NULL;
+    CHECK(mlp_model_create(&m, 1, (const int32_t[]){IN}, 1));
+    for (int i = 0; i < DEPTH; i++) {
+        mlp_layer *l;
+        CHECK(mlp_layer_create_dense(&l, HID));
+        CHECK(mlp_model_add(m, l));
+        CHECK(mlp_layer_create_elu(&l, 1.0f));
+        CHECK(mlp_model_add(m, l));
+    }
+    mlp_layer *l;
+    CHECK(mlp_layer_create_dense(&l, OUT));
+    CHECK(mlp_model_add(m, l));
+    mlp_optimizer *opt = NULL;
+    CHECK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
+    CHECK(mlp_optimizer_set_learning_rate(opt, 0.01));
+
+    mlp_fit_options o;
+    mlp_fit_options_init(&o);
+    o.epochs = EPOCHS;
+    o.batch_size = BATCH;
+    o.on_epoch = on_epoch;
+    CHECK(mlp_model_fit(m, opt, train, NULL, &o));
+    double lib_s = median(epoch_seconds, EPOCHS);
+
+    /* Reference 1: the same GEMMs alone, one epoch's worth, three times. */
+    static const int dims[] = {IN, HID, HID, HID, OUT};
+    float *act[DEPTH + 2], *w[DEPTH + 1], *dw[DEPTH + 1];
+    for (int i = 0; i < DEPTH + 2; i++)
+        act[i] = calloc((size_t)BATCH * IN, sizeof(float));
+    for (int i = 0; i < DEPTH + 1; i++) {
+        w[i] = calloc((size_t)dims[i] * dims[i + 1], sizeof(float));
+        dw[i] = calloc((size_t)dims[i] * dims[i + 1], sizeof(float));
+    }
+    float *g0 = calloc((size_t)BATCH * IN, sizeof(float));
+    float *g1 = calloc((size_t)BATCH * IN, sizeof(float));
+    double gemm_times[EPOCHS];
+    for (int e = 0; e < EPOCHS; e++) {
+        double t0 = mlp__now();
+        for (int b = 0; b < n / BATCH; b++)
+            gemm_step(act, w, g0, g1, dw);
+        gemm_times[e] = mlp__now() - t0;
+    }
+    double gemm_s = median(gemm_times, EPOCHS);
+
+    /* Reference 2: optimizer steps alone, one epoch's worth. */
+    double t0 = mlp__now();
+    for (int b = 0; b < n / BATCH; b++)
+        CHECK(mlp_optimizer_step(opt));
+    double step_s = mlp__now() - t0;
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double flops = 0.0;
+    for (int i = 0; i < DEPTH + 1; i++)
+        flops += 2.0 * dims[i] * dims[i + 1] * (i ? 3 : 2);
+    flops *= (double)(n / BATCH) * BATCH;
+
+    printf("bench_mlp: data: %s (%d images), batch %d, OpenBLAS threads %d\n", what, (int)n,
+           BATCH, mlp_get_num_threads());
+    printf("library epoch (median of %d):   %.3f s  %.0f samples/s  %.1f GFLOP/s\n", EPOCHS,
+           lib_s, n / lib_s, flops / lib_s * 1e-9);
+    printf("sgemm alone, same shapes:      %.3f s  %.0f samples/s  %.1f GFLOP/s\n", gemm_s,
+           n / gemm_s, flops / gemm_s * 1e-9);
+    printf("library / sgemm-alone ratio:   %.2f\n", lib_s / gemm_s);
+    printf("optimizer steps of one epoch:  %.4f s (%.1f%% of the epoch)\n", step_s,
+           100.0 * step_s / lib_s);
+    printf("peak resident memory:          %.1f MB\n", ru.ru_maxrss / 1024.0);
+
+    for (int i = 0; i < DEPTH + 2; i++)
+        free(act[i]);
+    for (int i = 0; i < DEPTH + 1; i++) {
+        free(w[i]);
+        free(dw[i]);
+    }
+    free(g0);
+    free(g1);
+    mlp_optimizer_destroy(opt);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(train);
+    return 0;
+}

@@ -1,0 +1,1688 @@
+/*
+ * Tests of lib/data: the IDX reader, datasets, label maps and the batcher.
+ *
+ * Every test writes its own small IDX files, raw and gzip, into a fresh
+ * directory under one mkdtemp() base in /tmp; main() removes the whole base
+ * at the end, so files survive neither a passing nor a failing test. Only
+ * real_emnist reads the real dataset, and only when MLPNET_DATA_DIR is set.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, lstat, setenv */
+#endif
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <mlpnet/mlpnet.h>
+
+#include "core/core.h"
+
+#define PATH_LEN 512
+
+static char base_dir[64];
+
+/* ---- files and directories ------------------------------------------- */
+
+static void rm_tree(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return;
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                    continue;
+                char sub[PATH_LEN];
+                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+                rm_tree(sub);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* A fresh directory for one test. */
+static void make_test_dir(char *dir)
+{
+    snprintf(dir, PATH_LEN, "%s/tXXXXXX", base_dir);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static const char *join(char *buf, const char *dir, const char *name)
+{
+    int len = snprintf(buf, PATH_LEN, "%s/%s", dir, name);
+    ck_assert(len > 0 && len < PATH_LEN);
+    return buf;
+}
+
+static void write_file(const char *path, const void *buf, size_t len, int gz)
+{
+    if (gz) {
+        gzFile g = gzopen(path, "wb9");
+        ck_assert_ptr_nonnull(g);
+        if (len > 0)
+            ck_assert_int_eq(gzwrite(g, buf, (unsigned)len), (int)len);
+        ck_assert_int_eq(gzclose(g), Z_OK);
+    } else {
+        FILE *f = fopen(path, "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+        ck_assert_int_eq(fclose(f), 0);
+    }
+}
+
+/* Read a whole file (for cutting and corrupting gzip files). */
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    ck_assert_int_ge(size, 0);
+    rewind(f);
+    unsigned char *buf = malloc((size_t)size + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    *len = (size_t)size;
+    return buf;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* Header (magic + ndims big-endian extents) followed by `len` data bytes;
+ * malloc'd, length in *out_len. */
+static unsigned char *idx_blob(uint32_t magic, int ndims, const uint32_t *dims,
+                               const uint8_t *data, size_t len, size_t *out_len)
+{
+    size_t header = 4 + 4 * (size_t)ndims;
+    unsigned char *buf = malloc(header + len + 1);
+    ck_assert_ptr_nonnull(buf);
+    put_be32(buf, magic);
+    for (int d = 0; d < ndims; d++)
+        put_be32(buf + 4 + 4 * d, dims[d]);
+    if (len > 0)
+        memcpy(buf + header, data, len);
+    *out_len = header + len;
+    return buf;
+}
+
+static void write_idx(const char *path, uint32_t magic, int ndims, const uint32_t *dims,
+                      const uint8_t *data, size_t len, int gz)
+{
+    size_t total;
+    unsigned char *buf = idx_blob(magic, ndims, dims, data, len, &total);
+    write_file(path, buf, total, gz);
+    free(buf);
+}
+
+/* A small synthetic dataset: n images of h x w bytes and n labels. */
+typedef struct toy {
+    uint32_t n, h, w;
+    uint8_t *pix;
+    uint8_t *lab;
+} toy;
+
+static toy toy_make(uint32_t n, uint32_t h, uint32_t w, uint32_t classes, uint32_t seed)
+{
+    toy t = {n, h, w, malloc((size_t)n * h * w), malloc(n)};
+    ck_assert_ptr_nonnull(t.pix);
+    ck_assert_ptr_nonnull(t.lab);
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < (size_t)n * h * w; i++) {
+        x = x * 1664525u + 1013904223u;
+        t.pix[i] = (uint8_t)(x >> 24);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        t.lab[i] = (uint8_t)((i * 7 + seed) % classes);
+    return t;
+}
+
+static void toy_free(toy *t)
+{
+    free(t->pix);
+    free(t->lab);
+}
+
+static const uint8_t *toy_image(const toy *t, uint32_t i)
+{
+    return t->pix + (size_t)i * t->h * t->w;
+}
+
+static void write_toy_images(const char *path, const toy *t, int gz)
+{
+    uint32_t dims[3] = {t->n, t->h, t->w};
+    write_idx(path, 0x803, 3, dims, t->pix, (size_t)t->n * t->h * t->w, gz);
+}
+
+static void write_toy_labels(const char *path, const toy *t, int gz)
+{
+    uint32_t dims[1] = {t->n};
+    write_idx(path, 0x801, 1, dims, t->lab, t->n, gz);
+}
+
+/* Write PREFIXimages-idx3-ubyte and PREFIXlabels-idx1-ubyte (+ ".gz"). */
+static void write_split(const char *dir, const char *prefix, const toy *t, int gz)
+{
+    char name[PATH_LEN], path[PATH_LEN];
+    snprintf(name, sizeof name, "%simages-idx3-ubyte%s", prefix, gz ? ".gz" : "");
+    write_toy_images(join(path, dir, name), t, gz);
+    snprintf(name, sizeof name, "%slabels-idx1-ubyte%s", prefix, gz ? ".gz" : "");
+    write_toy_labels(join(path, dir, name), t, gz);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    write_file(path, text, strlen(text), 0);
+}
+
+/* ---- assertions -------------------------------------------------------- */
+
+static void clear_error(void)
+{
+    mlp__error(MLP_STATUS_OK, "%s", "");
+}
+
+/* The call returns `want` and, when that is a failure, leaves a message. */
+#define EXPECT_STATUS(call, want)                                                       \
+    do {                                                                                \
+        clear_error();                                                                  \
+        mlp_status got_ = (call);                                                       \
+        ck_assert_msg(got_ == (want), "%s: status %d (%s), expected %d", #call,         \
+                      (int)got_, mlp_last_error(), (int)(want));                        \
+        if ((want) != MLP_STATUS_OK)                                                    \
+            ck_assert_msg(mlp_last_error()[0] != '\0', "%s: no message", #call);        \
+    } while (0)
+
+#define EXPECT_ERROR_HAS(text)                                                          \
+    ck_assert_msg(strstr(mlp_last_error(), (text)) != NULL,                             \
+                  "message \"%s\" lacks \"%s\"", mlp_last_error(), (text))
+
+/* A pointer that is not NULL, to check that failures reset out-pointers. */
+#define POISON ((mlp_dataset *)&base_dir)
+
+/* Check that `ds` holds exactly the toy's images and labels. */
+static void assert_matches_toy(const mlp_dataset *ds, const toy *t, uint32_t first,
+                               uint32_t count)
+{
+    ck_assert_int_eq(mlp_dataset_size(ds), (int32_t)count);
+    ck_assert_int_eq(mlp_dataset_channels(ds), 1);
+    ck_assert_int_eq(mlp_dataset_height(ds), (int32_t)t->h);
+    ck_assert_int_eq(mlp_dataset_width(ds), (int32_t)t->w);
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *img = mlp_dataset_image(ds, (int32_t)i);
+        ck_assert_ptr_nonnull(img);
+        ck_assert_mem_eq(img, toy_image(t, first + i), (size_t)t->h * t->w);
+        ck_assert_int_eq(mlp_dataset_label(ds, (int32_t)i), t->lab[first + i]);
+    }
+}
+
+/* Load an images/labels pair that must fail with `want`, without leaking,
+ * and with *out reset to NULL. */
+static void expect_load_fails(const char *images, const char *labels, int32_t classes,
+                              mlp_status want)
+{
+    long live = mlp__alloc_live();
+    mlp_dataset *ds = POISON;
+    EXPECT_STATUS(mlp_dataset_load_idx(&ds, images, labels, classes), want);
+    ck_assert_ptr_null(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+
+/* As above, and prove that nothing was allocated before the file was
+ * rejected: with the very first allocation set to fail, a reader that
+ * allocated the claimed size would report NO_MEMORY instead. */
+static void expect_rejected_before_alloc(const char *images, const char *labels)
+{
+    long live = mlp__alloc_live();
+    mlp_dataset *ds = POISON;
+    clear_error();
+    mlp__alloc_fail_after(1);
+    mlp_status st = mlp_dataset_load_idx(&ds, images, labels, 0);
+    mlp__alloc_fail_after(0);
+    ck_assert_msg(st == MLP_STATUS_BAD_FORMAT, "status %d (%s)", (int)st,
+                  mlp_last_error());
+    ck_assert_ptr_null(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+
+/* ---- IDX reader -------------------------------------------------------- */
+
+static void round_trip(int gz_images, int gz_labels)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(5, 3, 4, 6, 1);
+    join(pi, dir, gz_images ? "img.gz" : "img");
+    join(pl, dir, gz_labels ? "lab.gz" : "lab");
+    write_toy_images(pi, &t, gz_images);
+    write_toy_labels(pl, &t, gz_labels);
+
+    long live = mlp__alloc_live();
+    mlp_dataset *ds = NULL;
+    EXPECT_STATUS(mlp_dataset_load_idx(&ds, pi, pl, 0), MLP_STATUS_OK);
+    assert_matches_toy(ds, &t, 0, 5);
+    uint8_t max = 0;
+    for (uint32_t i = 0; i < t.n; i++)
+        max = t.lab[i] > max ? t.lab[i] : max;
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), max + 1);
+    ck_assert_ptr_null(mlp_dataset_class_name(ds, 0)); /* no map */
+    ck_assert_ptr_null(mlp_dataset_image(ds, 5));
+    ck_assert_ptr_null(mlp_dataset_image(ds, -1));
+    ck_assert_int_eq(mlp_dataset_label(ds, 5), -1);
+    ck_assert_int_eq(mlp_dataset_label(ds, -1), -1);
+    mlp_dataset_destroy(ds);
+
+    EXPECT_STATUS(mlp_dataset_load_idx(&ds, pi, pl, 40), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 40);
+    mlp_dataset_destroy(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    toy_free(&t);
+    rm_tree(dir);
+}
+
+START_TEST(idx_raw_round_trip)
+{
+    round_trip(0, 0);
+}
+END_TEST
+
+START_TEST(idx_gz_round_trip)
+{
+    round_trip(1, 1);
+}
+END_TEST
+
+START_TEST(idx_mixed_round_trip)
+{
+    round_trip(1, 0);
+    round_trip(0, 1);
+}
+END_TEST
+
+START_TEST(idx_wrong_magic)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN], bad[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(4, 2, 2, 3, 2);
+    write_toy_images(join(pi, dir, "img"), &t, 0);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    uint32_t dims3[3] = {4, 2, 2}, dims1[1] = {4};
+    static const uint32_t bad_image_magics[] = {0x00000801, 0x12345678, 0x01000803,
+                                                0x00000802, 0x00000804};
+    for (size_t k = 0; k < sizeof bad_image_magics / sizeof *bad_image_magics; k++) {
+        for (int gz = 0; gz < 2; gz++) {
+            join(bad, dir, gz ? "bad.gz" : "bad");
+            write_idx(bad, bad_image_magics[k], 3, dims3, t.pix, 16, gz);
+            expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+            EXPECT_ERROR_HAS(bad);
+            EXPECT_ERROR_HAS("magic");
+        }
+    }
+    /* Label and image files swapped. */
+    expect_load_fails(pl, pi, 0, MLP_STATUS_BAD_FORMAT);
+    write_idx(join(bad, dir, "badlab"), 0x00000803, 1, dims1, t.lab, 4, 0);
+    expect_load_fails(pi, bad, 0, MLP_STATUS_BAD_FORMAT);
+    EXPECT_ERROR_HAS(bad);
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(idx_wrong_type_byte)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN], bad[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(4, 2, 2, 3, 3);
+    write_toy_images(join(pi, dir, "img"), &t, 0);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    uint32_t dims3[3] = {4, 2, 2}, dims1[1] = {4};
+    /* 0x09 signed byte, 0x0B short, 0x0D float: valid IDX, not ours. */
+    static const uint32_t types[] = {0x09, 0x0B, 0x0D, 0x00};
+    for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
+        join(bad, dir, "badimg");
+        write_idx(bad, types[k] << 8 | 3, 3, dims3, t.pix, 16, 0);
+        expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+        EXPECT_ERROR_HAS(bad);
+        EXPECT_ERROR_HAS("type");
+        join(bad, dir, "badlab.gz");
+        write_idx(bad, types[k] << 8 | 1, 1, dims1, t.lab, 4, 1);
+        expect_load_fails(pi, bad, 0, MLP_STATUS_BAD_FORMAT);
+        EXPECT_ERROR_HAS(bad);
+        EXPECT_ERROR_HAS("type");
+    }
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(idx_truncated)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN], bad[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(5, 3, 4, 3, 4);
+    write_toy_images(join(pi, dir, "img"), &t, 0);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    size_t ilen, llen;
+    uint32_t dims3[3] = {5, 3, 4}, dims1[1] = {5};
+    unsigned char *img = idx_blob(0x803, 3, dims3, t.pix, 60, &ilen);
+    unsigned char *lab = idx_blob(0x801, 1, dims1, t.lab, 5, &llen);
+    ck_assert_uint_eq(ilen, 76);
+    /* Inside the magic, inside the dims, at the end of the header, inside
+     * the payload, one byte short. */
+    static const size_t image_cuts[] = {0, 1, 3, 4, 6, 8, 11, 15, 16, 17, 40, 75};
+    static const size_t label_cuts[] = {0, 2, 4, 7, 8, 9, 12};
+    for (int gz = 0; gz < 2; gz++) {
+        join(bad, dir, gz ? "cut.gz" : "cut");
+        for (size_t k = 0; k < sizeof image_cuts / sizeof *image_cuts; k++) {
+            write_file(bad, img, image_cuts[k], gz);
+            expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+            EXPECT_ERROR_HAS(bad);
+            EXPECT_ERROR_HAS("truncated");
+        }
+        for (size_t k = 0; k < sizeof label_cuts / sizeof *label_cuts; k++) {
+            write_file(bad, lab, label_cuts[k], gz);
+            expect_load_fails(pi, bad, 0, MLP_STATUS_BAD_FORMAT);
+            EXPECT_ERROR_HAS(bad);
+            EXPECT_ERROR_HAS("truncated");
+        }
+    }
+    /* The message gives the offset where a gzip payload ran out. */
+    write_file(bad, img, 40, 1);
+    expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+    EXPECT_ERROR_HAS("offset 40");
+    free(img);
+    free(lab);
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(idx_truncated_gzip_stream)
+{
+    char dir[PATH_LEN], pl[PATH_LEN], good[PATH_LEN], bad[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(20, 28, 28, 5, 5);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    write_toy_images(join(good, dir, "img.gz"), &t, 1);
+    size_t len;
+    unsigned char *gz = read_file(good, &len);
+    ck_assert_uint_gt(len, 100);
+    /* Cut the compressed file itself: after the gzip header, mid-stream,
+     * before the trailer (CRC and length), inside the trailer. */
+    const size_t cuts[] = {2, 10, 30, len / 2, len - 8, len - 4, len - 1};
+    join(bad, dir, "cut.gz");
+    for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
+        write_file(bad, gz, cuts[k], 0);
+        expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+        EXPECT_ERROR_HAS(bad);
+    }
+    free(gz);
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(idx_corrupt_gzip)
+{
+    char dir[PATH_LEN], pl[PATH_LEN], good[PATH_LEN], bad[PATH_LEN];
+    make_test_dir(dir);
+    for (int compressible = 0; compressible < 2; compressible++) {
+        toy t = toy_make(20, 28, 28, 5, 6);
+        if (compressible) {
+            for (size_t i = 0; i < 20 * 28 * 28; i++)
+                t.pix[i] = (uint8_t)(t.pix[i] & 0x03);
+        }
+        write_toy_labels(join(pl, dir, "lab"), &t, 0);
+        write_toy_images(join(good, dir, "img.gz"), &t, 1);
+        size_t len;
+        unsigned char *gz = read_file(good, &len);
+        /* Deflate data (after the 10-byte header), CRC-32, length. */
+        const size_t at[] = {12, len / 3, len / 2, len - 20, len - 8, len - 2};
+        join(bad, dir, "corrupt.gz");
+        for (size_t k = 0; k < sizeof at / sizeof *at; k++) {
+            gz[at[k]] ^= 0x5A;
+            write_file(bad, gz, len, 0);
+            gz[at[k]] ^= 0x5A;
+            expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+            EXPECT_ERROR_HAS(bad);
+        }
+        /* The pristine file still loads, so the failures came from the flips. */
+        mlp_dataset *ds = NULL;
+        EXPECT_STATUS(mlp_dataset_load_idx(&ds, good, pl, 0), MLP_STATUS_OK);
+        assert_matches_toy(ds, &t, 0, 20);
+        mlp_dataset_destroy(ds);
+        free(gz);
+        toy_free(&t);
+    }
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(idx_trailing_bytes)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN], bad[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(5, 3, 4, 3, 7);
+    write_toy_images(join(pi, dir, "img"), &t, 0);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    size_t ilen, llen;
+    uint32_t dims3[3] = {5, 3, 4}, dims1[1] = {5};
+    unsigned char *img = idx_blob(0x803, 3, dims3, t.pix, 60, &ilen);
+    unsigned char *lab = idx_blob(0x801, 1, dims1, t.lab, 5, &llen);
+    img[ilen] = 0; /* idx_blob leaves room for one extra byte */
+    lab[llen] = 0;
+    for (int gz = 0; gz < 2; gz++) {
+        join(bad, dir, gz ? "extra.gz" : "extra");
+        write_file(bad, img, ilen + 1, gz);
+        expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+        EXPECT_ERROR_HAS(bad);
+        EXPECT_ERROR_HAS("trailing");
+        EXPECT_ERROR_HAS("offset 76");
+        write_file(bad, lab, llen + 1, gz);
+        expect_load_fails(pi, bad, 0, MLP_STATUS_BAD_FORMAT);
+        EXPECT_ERROR_HAS(bad);
+        EXPECT_ERROR_HAS("trailing");
+    }
+    free(img);
+    free(lab);
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(idx_dims_overflow)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN], bad[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(4, 2, 2, 3, 8);
+    write_toy_images(join(pi, dir, "img"), &t, 0);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    static const uint32_t dims[][3] = {
+        {0xFFFFFFFFu, 0xFFFFFFFFu, 28},          /* beyond int32 and size_t */
+        {0x7FFFFFFFu, 0x7FFFFFFFu, 0x7FFFFFFFu}, /* each int32, product 2^93 */
+        {0x80000000u, 1, 1},                     /* just beyond int32 */
+        {4, 0xFFFFFFFFu, 1},
+        {0, 2, 2}, /* empty */
+        {4, 0, 2},
+    };
+    for (size_t k = 0; k < sizeof dims / sizeof *dims; k++) {
+        for (int gz = 0; gz < 2; gz++) {
+            join(bad, dir, gz ? "big.gz" : "big");
+            write_idx(bad, 0x803, 3, dims[k], t.pix, 16, gz);
+            expect_rejected_before_alloc(bad, pl);
+            EXPECT_ERROR_HAS(bad);
+        }
+    }
+    uint32_t n1[1] = {0xFFFFFFFFu};
+    join(bad, dir, "biglab");
+    write_idx(bad, 0x801, 1, n1, t.lab, 4, 0);
+    expect_rejected_before_alloc(pi, bad);
+    EXPECT_ERROR_HAS(bad);
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(idx_dims_exceed_file)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN], bad[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(4, 28, 28, 3, 9);
+    /* Image files claiming more images than they hold: 2^31 - 1, 1000, and
+     * one more than present. The label file claims as many (and is short
+     * too), so only the size check of the image file can stop the reader
+     * before it allocates. */
+    static const uint32_t dims[][3] = {
+        {0x7FFFFFFFu, 28, 28},
+        {1000, 28, 28},
+        {5, 28, 28},
+    };
+    join(pl, dir, "lab");
+    for (size_t k = 0; k < sizeof dims / sizeof *dims; k++) {
+        write_idx(pl, 0x801, 1, dims[k], t.lab, 4, 0);
+        join(bad, dir, "huge");
+        write_idx(bad, 0x803, 3, dims[k], t.pix, 4 * 28 * 28, 0);
+        expect_rejected_before_alloc(bad, pl);
+        EXPECT_ERROR_HAS(bad);
+        /* Gzip: beyond 1032 x the compressed size (the first two; the
+         * third is only found truncated when read) or beyond the cap. */
+        if (k == 2)
+            continue;
+        join(bad, dir, "huge.gz");
+        write_idx(bad, 0x803, 3, dims[k], t.pix, 16, 1);
+        expect_rejected_before_alloc(bad, pl);
+        EXPECT_ERROR_HAS(bad);
+    }
+    /* 8 MiB of zeros compress to about 8 kB, which cannot expand to the
+     * 2^32 - 2 bytes claimed; 3 MB of noise could expand to 2^31 + 2
+     * bytes by that ratio, but not past the 2 GiB cap. */
+    for (int capped = 0; capped < 2; capped++) {
+        uint32_t zdims[2][3] = {{0x7FFFFFFFu, 1, 2}, {0x40000001u, 1, 2}};
+        write_idx(pl, 0x801, 1, zdims[capped], t.lab, 4, 0);
+        join(bad, dir, "big-claim.gz");
+        size_t chunk = 1 << 20;
+        unsigned char *body = calloc(1, chunk);
+        ck_assert_ptr_nonnull(body);
+        uint32_t r = 12345;
+        for (size_t i = 0; capped && i < chunk; i++) {
+            r = r * 1664525u + 1013904223u;
+            body[i] = (unsigned char)(r >> 24);
+        }
+        unsigned char hdr[16];
+        put_be32(hdr, 0x803);
+        for (int d = 0; d < 3; d++)
+            put_be32(hdr + 4 + 4 * d, zdims[capped][d]);
+        gzFile g = gzopen(bad, "wb9");
+        ck_assert_ptr_nonnull(g);
+        ck_assert_int_eq(gzwrite(g, hdr, 16), 16);
+        /* Repeating the noise does not help deflate: its window is 32 kB. */
+        for (int i = 0; i < (capped ? 3 : 8); i++)
+            ck_assert_int_eq(gzwrite(g, body, (unsigned)chunk), (int)chunk);
+        ck_assert_int_eq(gzclose(g), Z_OK);
+        free(body);
+        expect_rejected_before_alloc(bad, pl);
+        EXPECT_ERROR_HAS(bad);
+        if (capped)
+            EXPECT_ERROR_HAS("at most 2147483648");
+    }
+    /* A label file claiming 10^6 labels in a few bytes, next to an image
+     * file that really holds 10^6 images of 1 x 1. */
+    enum { NL = 1000000 };
+    uint8_t *ones = calloc(1, NL);
+    ck_assert_ptr_nonnull(ones);
+    uint32_t idims[3] = {NL, 1, 1}, n1[1] = {NL};
+    write_idx(join(pi, dir, "img"), 0x803, 3, idims, ones, NL, 0);
+    free(ones);
+    for (int gz = 0; gz < 2; gz++) {
+        join(bad, dir, gz ? "hugelab.gz" : "hugelab");
+        write_idx(bad, 0x801, 1, n1, t.lab, 4, gz);
+        expect_rejected_before_alloc(pi, bad);
+        EXPECT_ERROR_HAS(bad);
+    }
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(idx_missing_file)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN], none[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(4, 2, 2, 3, 10);
+    write_toy_images(join(pi, dir, "img"), &t, 0);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    join(none, dir, "no-such-file.gz");
+    expect_load_fails(none, pl, 0, MLP_STATUS_IO);
+    EXPECT_ERROR_HAS(none);
+    expect_load_fails(pi, none, 0, MLP_STATUS_IO);
+    EXPECT_ERROR_HAS(none);
+    expect_load_fails(dir, pl, 0, MLP_STATUS_IO); /* a directory */
+    EXPECT_ERROR_HAS(dir);
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(idx_count_mismatch)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN];
+    make_test_dir(dir);
+    toy t5 = toy_make(5, 2, 2, 3, 11), t4 = toy_make(4, 2, 2, 3, 11);
+    write_toy_images(join(pi, dir, "img"), &t5, 1);
+    write_toy_labels(join(pl, dir, "lab"), &t4, 0);
+    expect_load_fails(pi, pl, 0, MLP_STATUS_BAD_FORMAT);
+    EXPECT_ERROR_HAS(pl);
+    EXPECT_ERROR_HAS("4 labels");
+    EXPECT_ERROR_HAS("5 images");
+    write_toy_images(pi, &t4, 1);
+    write_toy_labels(pl, &t5, 0);
+    expect_load_fails(pi, pl, 0, MLP_STATUS_BAD_FORMAT);
+    EXPECT_ERROR_HAS(pi);
+    EXPECT_ERROR_HAS("5 labels");
+    EXPECT_ERROR_HAS("4 images");
+    toy_free(&t5);
+    toy_free(&t4);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(idx_label_out_of_range)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(5, 2, 2, 3, 12);
+    t.lab[2] = 9;
+    for (int gz = 0; gz < 2; gz++) {
+        join(pi, dir, gz ? "img.gz" : "img");
+        join(pl, dir, gz ? "lab.gz" : "lab");
+        write_toy_images(pi, &t, gz);
+        write_toy_labels(pl, &t, gz);
+        expect_load_fails(pi, pl, 9, MLP_STATUS_BAD_FORMAT);
+        EXPECT_ERROR_HAS(pl);
+        EXPECT_ERROR_HAS("offset 10"); /* 8-byte header + index 2 */
+        mlp_dataset *ds = NULL;
+        EXPECT_STATUS(mlp_dataset_load_idx(&ds, pi, pl, 10), MLP_STATUS_OK);
+        ck_assert_int_eq(mlp_dataset_label(ds, 2), 9);
+        mlp_dataset_destroy(ds);
+        EXPECT_STATUS(mlp_dataset_load_idx(&ds, pi, pl, 0), MLP_STATUS_OK);
+        ck_assert_int_eq(mlp_dataset_num_classes(ds), 10);
+        mlp_dataset_destroy(ds);
+    }
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+/* ---- label maps -------------------------------------------------------- */
+
+static mlp_dataset *tiny_dataset(int32_t classes)
+{
+    uint8_t pix[4] = {0, 1, 2, 3};
+    int32_t lab[4] = {0, 1, 2, 3};
+    for (int i = 0; i < 4; i++)
+        lab[i] %= classes;
+    mlp_dataset *ds = NULL;
+    EXPECT_STATUS(mlp_dataset_create(&ds, 4, 1, 1, 1, pix, lab, classes), MLP_STATUS_OK);
+    return ds;
+}
+
+START_TEST(mapping_valid)
+{
+    char dir[PATH_LEN], pm[PATH_LEN];
+    make_test_dir(dir);
+    long live = mlp__alloc_live();
+    mlp_dataset *ds = tiny_dataset(5);
+    /* Blank lines, CRLF and extra blanks are tolerated; 233 is e-acute,
+     * 8364 the euro sign, stored as UTF-8. */
+    write_text(join(pm, dir, "map.txt"), "0 48\n1 65\r\n\n  2\t97  \n3 233\n4 8364\n\n");
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "0");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "A");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "a");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "\xC3\xA9");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 4), "\xE2\x82\xAC");
+    ck_assert_ptr_null(mlp_dataset_class_name(ds, 5));
+    ck_assert_ptr_null(mlp_dataset_class_name(ds, -1));
+    ck_assert_ptr_null(mlp_dataset_class_name(NULL, 0));
+
+    /* A partial map leaves the other classes unnamed; a new map replaces
+     * the old one. */
+    write_text(pm, "0 120\n3 121\n");
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "x");
+    ck_assert_ptr_null(mlp_dataset_class_name(ds, 1));
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "y");
+    mlp_dataset_destroy(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(mapping_malformed)
+{
+    char dir[PATH_LEN], pm[PATH_LEN], good[PATH_LEN];
+    make_test_dir(dir);
+    long live = mlp__alloc_live();
+    mlp_dataset *ds = tiny_dataset(4);
+    write_text(join(good, dir, "good.txt"), "0 48\n1 65\n2 66\n3 67\n");
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, good), MLP_STATUS_OK);
+
+    static char long_line[600];
+    memset(long_line, ' ', sizeof long_line - 3);
+    memcpy(long_line + sizeof long_line - 8, "0 48", 4);
+    strcpy(long_line + sizeof long_line - 4, "\n\n");
+    static const struct {
+        const char *text, *where, *what;
+    } cases[] = {
+        {"0 48\nx 49\n", ":2:", "expected"},
+        {"0\n", ":1:", "expected"},
+        {"0 48 7\n", ":1:", "expected"},
+        {"-1 48\n", ":1:", "expected"},
+        {"0 4x\n", ":1:", "expected"},
+        {"1 48\n2 +49\n", ":2:", "expected"},
+        {"9999999999 48\n", ":1:", "expected"},
+        {"4 48\n", ":1:", "outside"},
+        {"0 48\n200 49\n", ":2:", "outside"},
+        {"0 48\n0 49\n", ":2:", "twice"},
+        {"0 0\n", ":1:", "not a character"},
+        {"0 1114112\n", ":1:", "not a character"},
+        {"0 55296\n", ":1:", "not a character"},
+        {"", "no \"label", "no \"label"},
+        {"\n \n", "no \"label", "no \"label"},
+        {long_line, ":1:", "too long"},
+    };
+    join(pm, dir, "bad.txt");
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        write_text(pm, cases[k].text);
+        EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_BAD_FORMAT);
+        EXPECT_ERROR_HAS(pm);
+        EXPECT_ERROR_HAS(cases[k].where);
+        EXPECT_ERROR_HAS(cases[k].what);
+        /* The previous map survives the failure. */
+        ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "A");
+        ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "C");
+    }
+    join(pm, dir, "missing.txt");
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_IO);
+    EXPECT_ERROR_HAS(pm);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "A");
+    mlp_dataset_destroy(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    rm_tree(dir);
+}
+END_TEST
+
+/* ---- opening named datasets -------------------------------------------- */
+
+START_TEST(open_emnist_with_valid)
+{
+    char dir[PATH_LEN], pm[PATH_LEN];
+    make_test_dir(dir);
+    toy tr = toy_make(12, 4, 3, 4, 20), va = toy_make(5, 4, 3, 4, 21);
+    toy te = toy_make(6, 4, 3, 4, 22);
+    write_split(dir, "emn-train-", &tr, 1);
+    write_split(dir, "emn-valid-", &va, 0);
+    write_split(dir, "emn-test-", &te, 1);
+    /* The map defines 6 classes although the files use only 0..3. */
+    write_text(join(pm, dir, "emn-mapping.txt"), "0 48\n1 49\n2 65\n3 66\n4 97\n5 98\n");
+    long live = mlp__alloc_live();
+    mlp_dataset *a = POISON, *b = POISON, *c = POISON;
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, &c, dir, "emn", 3), MLP_STATUS_OK);
+    assert_matches_toy(a, &tr, 0, 12);
+    assert_matches_toy(b, &va, 0, 5);
+    assert_matches_toy(c, &te, 0, 6);
+    mlp_dataset *all[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(mlp_dataset_num_classes(all[i]), 6);
+        ck_assert_str_eq(mlp_dataset_class_name(all[i], 2), "A");
+        ck_assert_str_eq(mlp_dataset_class_name(all[i], 5), "b");
+    }
+    for (int i = 0; i < 3; i++)
+        mlp_dataset_destroy(all[i]);
+    ck_assert(mlp_dataset_exists(dir, "emn"));
+    /* A trailing slash on the directory works too. */
+    char slash[PATH_LEN + 1];
+    snprintf(slash, sizeof slash, "%s/", dir);
+    EXPECT_STATUS(mlp_dataset_open(NULL, NULL, &c, slash, "emn", 3), MLP_STATUS_OK);
+    assert_matches_toy(c, &te, 0, 6);
+    mlp_dataset_destroy(c);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    toy_free(&tr);
+    toy_free(&va);
+    toy_free(&te);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(open_emnist_carves_valid)
+{
+    char dir[PATH_LEN];
+    make_test_dir(dir);
+    toy tr = toy_make(20, 3, 5, 4, 30), te = toy_make(6, 3, 5, 4, 31);
+    te.lab[0] = 6; /* only the test split has class 6 */
+    write_split(dir, "emn-train-", &tr, 0);
+    write_split(dir, "emn-test-", &te, 1);
+    long live = mlp__alloc_live();
+    mlp_dataset *a = NULL, *b = NULL, *c = NULL;
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, &c, dir, "emn", 5), MLP_STATUS_OK);
+    /* Validation is the last 5 training images, training the first 15. */
+    assert_matches_toy(a, &tr, 0, 15);
+    assert_matches_toy(b, &tr, 15, 5);
+    assert_matches_toy(c, &te, 0, 6);
+    /* Every split gets the class count of all splits: largest label + 1. */
+    ck_assert_int_eq(mlp_dataset_num_classes(a), 7);
+    ck_assert_int_eq(mlp_dataset_num_classes(b), 7);
+    ck_assert_int_eq(mlp_dataset_num_classes(c), 7);
+    ck_assert_ptr_null(mlp_dataset_class_name(a, 0));
+    mlp_dataset_destroy(a);
+    mlp_dataset_destroy(b);
+    mlp_dataset_destroy(c);
+
+    /* Training is the same whether or not validation is asked for. */
+    EXPECT_STATUS(mlp_dataset_open(&a, NULL, NULL, dir, "emn", 5), MLP_STATUS_OK);
+    assert_matches_toy(a, &tr, 0, 15);
+    mlp_dataset_destroy(a);
+
+    /* valid_size must leave training images. */
+    a = POISON;
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, NULL, dir, "emn", 20),
+                  MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(a);
+    ck_assert_ptr_null(b);
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, NULL, dir, "emn", 0), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, NULL, dir, "emn", 19), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_dataset_size(a), 1);
+    ck_assert_int_eq(mlp_dataset_size(b), 19);
+    mlp_dataset_destroy(a);
+    mlp_dataset_destroy(b);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    toy_free(&tr);
+    toy_free(&te);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(open_fashion_mnist_names)
+{
+    char dir[PATH_LEN];
+    make_test_dir(dir);
+    toy tr = toy_make(30, 28, 28, 10, 40), te = toy_make(7, 28, 28, 10, 41);
+    write_split(dir, "train-", &tr, 1);
+    write_split(dir, "t10k-", &te, 1);
+    long live = mlp__alloc_live();
+    static const char *const names[] = {"fashion-mnist", "mnist"};
+    for (int k = 0; k < 2; k++) {
+        ck_assert(mlp_dataset_exists(dir, names[k]));
+        mlp_dataset *a = NULL, *b = NULL, *c = NULL;
+        EXPECT_STATUS(mlp_dataset_open(&a, &b, &c, dir, names[k], 8), MLP_STATUS_OK);
+        assert_matches_toy(a, &tr, 0, 22);
+        assert_matches_toy(b, &tr, 22, 8);
+        assert_matches_toy(c, &te, 0, 7);
+        ck_assert_int_eq(mlp_dataset_num_classes(a), 10);
+        ck_assert_int_eq(mlp_dataset_num_classes(c), 10);
+        mlp_dataset_destroy(a);
+        mlp_dataset_destroy(b);
+        mlp_dataset_destroy(c);
+    }
+    /* Only those two names map to train-* and t10k-*. */
+    ck_assert(!mlp_dataset_exists(dir, "emnist"));
+    mlp_dataset *a = POISON;
+    EXPECT_STATUS(mlp_dataset_open(&a, NULL, NULL, dir, "emnist", 8), MLP_STATUS_IO);
+    EXPECT_ERROR_HAS(dir);
+    EXPECT_ERROR_HAS("emnist-train-images-idx3-ubyte");
+    ck_assert_ptr_null(a);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    toy_free(&tr);
+    toy_free(&te);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(open_all_or_nothing)
+{
+    char dir[PATH_LEN], p[PATH_LEN];
+    make_test_dir(dir);
+    toy tr = toy_make(12, 4, 4, 3, 50), va = toy_make(3, 4, 4, 3, 51);
+    toy te = toy_make(4, 4, 4, 3, 52);
+    write_split(dir, "emn-train-", &tr, 0);
+    write_split(dir, "emn-valid-", &va, 0);
+    write_text(join(p, dir, "emn-mapping.txt"), "0 65\n1 66\n2 67\n");
+    long live = mlp__alloc_live();
+    mlp_dataset *a = POISON, *b = POISON, *c = POISON;
+
+    /* No test files at all. */
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, &c, dir, "emn", 2), MLP_STATUS_IO);
+    EXPECT_ERROR_HAS("emn-test-images-idx3-ubyte");
+    ck_assert_ptr_null(a);
+    ck_assert_ptr_null(b);
+    ck_assert_ptr_null(c);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+
+    /* Test images without test labels. */
+    write_toy_images(join(p, dir, "emn-test-images-idx3-ubyte.gz"), &te, 1);
+    a = b = c = POISON;
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, &c, dir, "emn", 2), MLP_STATUS_IO);
+    EXPECT_ERROR_HAS("emn-test-labels-idx1-ubyte");
+    ck_assert_ptr_null(a);
+    ck_assert_ptr_null(b);
+    ck_assert_ptr_null(c);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+
+    /* Test labels beyond the map. */
+    te.lab[3] = 3;
+    write_toy_labels(join(p, dir, "emn-test-labels-idx1-ubyte"), &te, 0);
+    a = b = c = POISON;
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, &c, dir, "emn", 2), MLP_STATUS_BAD_FORMAT);
+    EXPECT_ERROR_HAS(p);
+    ck_assert_ptr_null(a);
+    ck_assert_ptr_null(b);
+    ck_assert_ptr_null(c);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+
+    /* A malformed map fails the whole open. */
+    te.lab[3] = 2;
+    write_toy_labels(p, &te, 0);
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, &c, dir, "emn", 2), MLP_STATUS_OK);
+    mlp_dataset_destroy(a);
+    mlp_dataset_destroy(b);
+    mlp_dataset_destroy(c);
+    write_text(join(p, dir, "emn-mapping.txt"), "0 65\n1 B\n");
+    a = b = c = POISON;
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, &c, dir, "emn", 2), MLP_STATUS_BAD_FORMAT);
+    EXPECT_ERROR_HAS("emn-mapping.txt:2:");
+    ck_assert_ptr_null(a);
+    ck_assert_ptr_null(b);
+    ck_assert_ptr_null(c);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    toy_free(&tr);
+    toy_free(&va);
+    toy_free(&te);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(dataset_exists_rules)
+{
+    char dir[PATH_LEN], p[PATH_LEN];
+    make_test_dir(dir);
+    ck_assert(!mlp_dataset_exists(dir, "emn"));
+    toy t = toy_make(2, 2, 2, 2, 60);
+    write_toy_images(join(p, dir, "emn-train-images-idx3-ubyte.gz"), &t, 1);
+    ck_assert(mlp_dataset_exists(dir, "emn"));
+    ck_assert(!mlp_dataset_exists(dir, "em"));
+    ck_assert(!mlp_dataset_exists(dir, "mnist"));
+    write_toy_images(join(p, dir, "train-images-idx3-ubyte"), &t, 0);
+    ck_assert(mlp_dataset_exists(dir, "mnist"));
+    ck_assert(mlp_dataset_exists(dir, "fashion-mnist"));
+    ck_assert(!mlp_dataset_exists(NULL, "mnist"));
+    ck_assert(!mlp_dataset_exists(dir, NULL));
+    ck_assert(!mlp_dataset_exists("/nonexistent-dir-of-check-data", "mnist"));
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+/* ---- create, split, gather --------------------------------------------- */
+
+START_TEST(create_and_access)
+{
+    long live = mlp__alloc_live();
+    uint8_t pix[3 * 2 * 2 * 3];
+    for (int i = 0; i < 36; i++)
+        pix[i] = (uint8_t)(i * 7);
+    int32_t lab[3] = {2, 0, 1};
+    mlp_dataset *ds = NULL;
+    EXPECT_STATUS(mlp_dataset_create(&ds, 3, 2, 2, 3, pix, lab, 3), MLP_STATUS_OK);
+    /* Copied: the caller's buffers may change. */
+    pix[12] = 99;
+    lab[1] = 2;
+    ck_assert_int_eq(mlp_dataset_size(ds), 3);
+    ck_assert_int_eq(mlp_dataset_channels(ds), 2);
+    ck_assert_int_eq(mlp_dataset_height(ds), 2);
+    ck_assert_int_eq(mlp_dataset_width(ds), 3);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 3);
+    ck_assert_int_eq(mlp_dataset_label(ds, 0), 2);
+    ck_assert_int_eq(mlp_dataset_label(ds, 1), 0);
+    ck_assert_int_eq(mlp_dataset_image(ds, 1)[0], 12 * 7);
+    ck_assert_int_eq(mlp_dataset_image(ds, 2)[11], 35 * 7 % 256);
+    ck_assert_ptr_null(mlp_dataset_image(ds, 3));
+    mlp_dataset_destroy(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
+START_TEST(create_invalid)
+{
+    uint8_t pix[8] = {0};
+    int32_t lab[2] = {0, 1};
+    mlp_dataset *ds = POISON;
+    EXPECT_STATUS(mlp_dataset_create(&ds, 0, 1, 2, 2, pix, lab, 2),
+                  MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(ds);
+    EXPECT_STATUS(mlp_dataset_create(&ds, 2, 0, 2, 2, pix, lab, 2),
+                  MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_create(&ds, 2, 1, -1, 2, pix, lab, 2),
+                  MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_create(&ds, 2, 1, 2, 0, pix, lab, 2),
+                  MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_create(&ds, 2, 1, 2, 2, pix, lab, 0),
+                  MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_create(&ds, 2, 1, 2, 2, NULL, lab, 2),
+                  MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_create(&ds, 2, 1, 2, 2, pix, NULL, 2),
+                  MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_create(NULL, 2, 1, 2, 2, pix, lab, 2),
+                  MLP_STATUS_INVALID_ARG);
+    /* Label out of range, either side. */
+    EXPECT_STATUS(mlp_dataset_create(&ds, 2, 1, 2, 2, pix, lab, 1),
+                  MLP_STATUS_INVALID_ARG);
+    EXPECT_ERROR_HAS("label 1");
+    int32_t neg[2] = {0, -1};
+    EXPECT_STATUS(mlp_dataset_create(&ds, 2, 1, 2, 2, pix, neg, 2),
+                  MLP_STATUS_INVALID_ARG);
+    /* The byte count overflows: rejected before the buffers are read. */
+    ds = POISON;
+    EXPECT_STATUS(
+        mlp_dataset_create(&ds, INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX, pix, lab, 2),
+        MLP_STATUS_INVALID_ARG);
+    EXPECT_ERROR_HAS("overflow");
+    ck_assert_ptr_null(ds);
+}
+END_TEST
+
+START_TEST(split_copies)
+{
+    char dir[PATH_LEN], pm[PATH_LEN];
+    make_test_dir(dir);
+    long live = mlp__alloc_live();
+    enum { N = 10, C = 2, H = 3, W = 2, IMG = C * H * W };
+    uint8_t pix[N * IMG];
+    int32_t lab[N];
+    for (int i = 0; i < N * IMG; i++)
+        pix[i] = (uint8_t)(i * 3 + 1);
+    for (int i = 0; i < N; i++)
+        lab[i] = i % 4;
+    mlp_dataset *ds = NULL, *a = POISON, *b = POISON;
+    EXPECT_STATUS(mlp_dataset_create(&ds, N, C, H, W, pix, lab, 5), MLP_STATUS_OK);
+    write_text(join(pm, dir, "map.txt"), "0 97\n4 101\n");
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_dataset_split(ds, 3, &a, &b), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_dataset_size(a), 3);
+    ck_assert_int_eq(mlp_dataset_size(b), 7);
+    mlp_dataset *parts[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(mlp_dataset_channels(parts[k]), C);
+        ck_assert_int_eq(mlp_dataset_height(parts[k]), H);
+        ck_assert_int_eq(mlp_dataset_width(parts[k]), W);
+        ck_assert_int_eq(mlp_dataset_num_classes(parts[k]), 5);
+        ck_assert_str_eq(mlp_dataset_class_name(parts[k], 4), "e");
+    }
+    for (int i = 0; i < N; i++) {
+        const mlp_dataset *part = i < 3 ? a : b;
+        int32_t j = i < 3 ? i : i - 3;
+        ck_assert_mem_eq(mlp_dataset_image(part, j), pix + i * IMG, IMG);
+        ck_assert_int_eq(mlp_dataset_label(part, j), lab[i]);
+    }
+    mlp_dataset_destroy(a);
+    mlp_dataset_destroy(b);
+    /* The source is independent of its parts. */
+    ck_assert_mem_eq(mlp_dataset_image(ds, 9), pix + 9 * IMG, IMG);
+
+    a = b = POISON;
+    EXPECT_STATUS(mlp_dataset_split(ds, 0, &a, &b), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(a);
+    ck_assert_ptr_null(b);
+    EXPECT_STATUS(mlp_dataset_split(ds, N, &a, &b), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_split(ds, N - 1, &a, &b), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_dataset_size(b), 1);
+    mlp_dataset_destroy(a);
+    mlp_dataset_destroy(b);
+    mlp_dataset_destroy(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(gather_normalises)
+{
+    /* Image 0 holds every byte value 0..255; image 1 its reverse. */
+    uint8_t pix[2 * 256];
+    for (int v = 0; v < 256; v++) {
+        pix[v] = (uint8_t)v;
+        pix[256 + v] = (uint8_t)(255 - v);
+    }
+    int32_t lab[2] = {3, 1};
+    mlp_dataset *ds = NULL;
+    EXPECT_STATUS(mlp_dataset_create(&ds, 2, 1, 16, 16, pix, lab, 4), MLP_STATUS_OK);
+    static float x[3 * 256];
+    int32_t idx[3] = {1, 0, 1}, got[3] = {-7, -7, -7};
+    EXPECT_STATUS(mlp_dataset_gather(ds, idx, 3, x, got), MLP_STATUS_OK);
+    ck_assert_int_eq(got[0], 1);
+    ck_assert_int_eq(got[1], 3);
+    ck_assert_int_eq(got[2], 1);
+    ck_assert(x[256] == 0.0f);
+    ck_assert(x[256 + 255] == 1.0f);
+    ck_assert(x[0] == 1.0f);
+    for (int v = 0; v < 256; v++) {
+        /* Exactly the documented product, within half an ulp or so of v/255. */
+        float want = (float)v * (1.0f / 255.0f);
+        ck_assert_msg(x[256 + v] == want, "pixel %d: %.9g != %.9g", v,
+                      (double)x[256 + v], (double)want);
+        ck_assert_double_eq_tol((double)x[256 + v], v / 255.0, 1.2e-7);
+        ck_assert(x[255 - v] == want);
+        ck_assert(x[512 + 255 - v] == want);
+    }
+    /* Labels are optional. */
+    EXPECT_STATUS(mlp_dataset_gather(ds, idx + 1, 1, x, NULL), MLP_STATUS_OK);
+    ck_assert(x[1] == 1.0f / 255.0f);
+
+    /* A bad index fails before anything is written. */
+    for (int i = 0; i < 3 * 256; i++)
+        x[i] = -1.0f;
+    int32_t bad[3] = {0, 1, 2}, neg[2] = {1, -1};
+    EXPECT_STATUS(mlp_dataset_gather(ds, bad, 3, x, got), MLP_STATUS_INVALID_ARG);
+    EXPECT_ERROR_HAS("indices[2]");
+    EXPECT_STATUS(mlp_dataset_gather(ds, neg, 2, x, got), MLP_STATUS_INVALID_ARG);
+    for (int i = 0; i < 3 * 256; i++)
+        ck_assert(x[i] == -1.0f);
+    EXPECT_STATUS(mlp_dataset_gather(ds, idx, 0, x, got), MLP_STATUS_INVALID_ARG);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
+/* ---- batcher ----------------------------------------------------------- */
+
+/* n images of 2 x 2 whose first pixel is the index (mod 256) and whose
+ * label is the index mod 7. */
+static mlp_dataset *indexed_dataset(int32_t n)
+{
+    uint8_t *pix = calloc((size_t)n, 4);
+    int32_t *lab = malloc((size_t)n * sizeof *lab);
+    ck_assert_ptr_nonnull(pix);
+    ck_assert_ptr_nonnull(lab);
+    for (int32_t i = 0; i < n; i++) {
+        pix[4 * i] = (uint8_t)i;
+        pix[4 * i + 3] = (uint8_t)(i >> 8);
+        lab[i] = i % 7;
+    }
+    mlp_dataset *ds = NULL;
+    EXPECT_STATUS(mlp_dataset_create(&ds, n, 1, 2, 2, pix, lab, 7), MLP_STATUS_OK);
+    free(pix);
+    free(lab);
+    return ds;
+}
+
+/* Recover image indices of a batch from their pixels. */
+static void batch_indices(const float *x, const int32_t *lab, int32_t n, int32_t *out)
+{
+    for (int32_t i = 0; i < n; i++) {
+        int lo = (int)(x[4 * i] * 255.0f + 0.5f),
+            hi = (int)(x[4 * i + 3] * 255.0f + 0.5f);
+        out[i] = lo + 256 * hi;
+        ck_assert_int_eq(lab[i], out[i] % 7);
+    }
+}
+
+/* Run one epoch; the order of image indices goes to `order` (n entries). */
+static void run_epoch(mlp_batcher *b, int32_t n, int32_t bs, int32_t *order)
+{
+    float x[64 * 4];
+    int32_t lab[64], got = -1, pos = 0;
+    ck_assert_int_le(bs, 64);
+    int32_t batches = mlp_batcher_batch_count(b);
+    for (int32_t k = 0; k < batches; k++) {
+        EXPECT_STATUS(mlp_batcher_next(b, x, lab, &got), MLP_STATUS_OK);
+        int32_t want = k < batches - 1 ? bs : n - bs * (batches - 1);
+        ck_assert_int_eq(got, want);
+        batch_indices(x, lab, got, order + pos);
+        pos += got;
+    }
+    ck_assert_int_eq(pos, n);
+    got = -1;
+    EXPECT_STATUS(mlp_batcher_next(b, x, lab, &got), MLP_STATUS_OK);
+    ck_assert_int_eq(got, 0); /* end of the epoch */
+}
+
+static void assert_permutation(const int32_t *order, int32_t n)
+{
+    char seen[512] = {0};
+    ck_assert_int_le(n, 512);
+    for (int32_t i = 0; i < n; i++) {
+        ck_assert_int_ge(order[i], 0);
+        ck_assert_int_lt(order[i], n);
+        ck_assert_msg(!seen[order[i]], "index %d visited twice", (int)order[i]);
+        seen[order[i]] = 1;
+    }
+}
+
+START_TEST(batcher_visits_every_image_once)
+{
+    long live = mlp__alloc_live();
+    mlp_dataset *ds = indexed_dataset(10);
+    mlp_batcher *b = NULL;
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, 3, 1, 42), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_batcher_batch_count(b), 4); /* 3 + 3 + 3 + 1 */
+    int32_t e1[10], e2[10], e3[10];
+    run_epoch(b, 10, 3, e1);
+    run_epoch(b, 10, 3, e2);
+    run_epoch(b, 10, 3, e3);
+    assert_permutation(e1, 10);
+    assert_permutation(e2, 10);
+    assert_permutation(e3, 10);
+    /* Reshuffled each epoch. */
+    ck_assert(memcmp(e1, e2, sizeof e1) != 0);
+    ck_assert(memcmp(e2, e3, sizeof e2) != 0);
+    mlp_batcher_destroy(b);
+
+    /* Batch size dividing n, and larger than n. */
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, 5, 1, 1), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_batcher_batch_count(b), 2);
+    run_epoch(b, 10, 5, e1);
+    assert_permutation(e1, 10);
+    mlp_batcher_destroy(b);
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, 64, 1, 1), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_batcher_batch_count(b), 1);
+    run_epoch(b, 10, 64, e1);
+    assert_permutation(e1, 10);
+    mlp_batcher_destroy(b);
+    mlp_dataset_destroy(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
+START_TEST(batcher_seeded_order)
+{
+    enum { N = 300, BS = 32 };
+    mlp_dataset *ds = indexed_dataset(N);
+    mlp_batcher *b1 = NULL, *b2 = NULL, *b3 = NULL;
+    EXPECT_STATUS(mlp_batcher_create(&b1, ds, BS, 1, 7), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_batcher_create(&b2, ds, BS, 1, 7), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_batcher_create(&b3, ds, BS, 1, 8), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_batcher_batch_count(b1), 10);
+    static int32_t o1[N], o2[N], o3[N];
+    for (int epoch = 0; epoch < 3; epoch++) {
+        run_epoch(b1, N, BS, o1);
+        run_epoch(b2, N, BS, o2);
+        run_epoch(b3, N, BS, o3);
+        assert_permutation(o1, N);
+        assert_permutation(o3, N);
+        ck_assert_mem_eq(o1, o2, sizeof o1);       /* same seed, same order */
+        ck_assert(memcmp(o1, o3, sizeof o1) != 0); /* other seed, other order */
+    }
+    mlp_batcher_destroy(b1);
+    mlp_batcher_destroy(b2);
+    mlp_batcher_destroy(b3);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
+START_TEST(batcher_sequential_and_reset)
+{
+    enum { N = 11, BS = 4 };
+    mlp_dataset *ds = indexed_dataset(N);
+    mlp_batcher *b = NULL;
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, BS, 0, 99), MLP_STATUS_OK);
+    int32_t order[N];
+    for (int epoch = 0; epoch < 2; epoch++) {
+        run_epoch(b, N, BS, order);
+        for (int32_t i = 0; i < N; i++)
+            ck_assert_int_eq(order[i], i);
+    }
+    /* Reset abandons an epoch half way; the next batch starts over. */
+    float x[BS * 4];
+    int32_t lab[BS], n = 0, idx[BS];
+    EXPECT_STATUS(mlp_batcher_next(b, x, lab, &n), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_batcher_next(b, x, lab, &n), MLP_STATUS_OK);
+    batch_indices(x, lab, n, idx);
+    ck_assert_int_eq(idx[0], 4);
+    mlp_batcher_reset(b);
+    EXPECT_STATUS(mlp_batcher_next(b, x, lab, &n), MLP_STATUS_OK);
+    ck_assert_int_eq(n, BS);
+    batch_indices(x, lab, n, idx);
+    ck_assert_int_eq(idx[0], 0);
+    mlp_batcher_destroy(b);
+
+    /* With shuffling, a reset draws a new order: the one the next epoch
+     * would have had after a complete pass. */
+    float xs[N * 4];
+    int32_t ls[N], first[N], second[N], again[N];
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, N, 1, 5), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_batcher_next(b, xs, ls, &n), MLP_STATUS_OK);
+    ck_assert_int_eq(n, N);
+    batch_indices(xs, ls, n, first);
+    mlp_batcher_reset(b);
+    EXPECT_STATUS(mlp_batcher_next(b, xs, ls, &n), MLP_STATUS_OK);
+    ck_assert_int_eq(n, N);
+    batch_indices(xs, ls, n, second);
+    assert_permutation(first, N);
+    assert_permutation(second, N);
+    ck_assert(memcmp(first, second, sizeof first) != 0);
+    mlp_batcher_destroy(b);
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, N, 1, 5), MLP_STATUS_OK);
+    run_epoch(b, N, N, again);
+    ck_assert_mem_eq(again, first, sizeof first);
+    run_epoch(b, N, N, again);
+    ck_assert_mem_eq(again, second, sizeof second);
+    mlp_batcher_destroy(b);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
+START_TEST(batcher_next_allocates_nothing)
+{
+    mlp_dataset *ds = indexed_dataset(20);
+    mlp_batcher *b = NULL;
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, 6, 1, 3), MLP_STATUS_OK);
+    long live = mlp__alloc_live();
+    float x[6 * 4];
+    int32_t lab[6], n = 0, total = 0, ends = 0;
+    /* Any allocation would fail: two whole epochs still work
+     * (6 + 6 + 6 + 2 images, then the end marker, twice). */
+    mlp__alloc_fail_after(1);
+    for (int k = 0; k < 10; k++) {
+        mlp_status st = mlp_batcher_next(b, x, lab, &n);
+        if (st != MLP_STATUS_OK)
+            break;
+        total += n;
+        ends += n == 0;
+    }
+    mlp__alloc_fail_after(0);
+    ck_assert_int_eq(total, 40);
+    ck_assert_int_eq(ends, 2);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    mlp_batcher_destroy(b);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
+/* ---- misuse ------------------------------------------------------------ */
+
+START_TEST(null_arguments)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(4, 2, 2, 3, 70);
+    write_toy_images(join(pi, dir, "img"), &t, 0);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    mlp_dataset *ds = tiny_dataset(4), *o = POISON, *o2 = POISON;
+    float x[16];
+    int32_t lab[4], idx[1] = {0}, n = 5;
+
+    EXPECT_STATUS(mlp_dataset_load_idx(NULL, pi, pl, 0), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_load_idx(&o, NULL, pl, 0), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(o);
+    o = POISON;
+    EXPECT_STATUS(mlp_dataset_load_idx(&o, pi, NULL, 0), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(o);
+    EXPECT_STATUS(mlp_dataset_load_idx(&o, pi, pl, -1), MLP_STATUS_INVALID_ARG);
+
+    EXPECT_STATUS(mlp_dataset_open(NULL, NULL, NULL, dir, "x", 1),
+                  MLP_STATUS_INVALID_ARG);
+    o = POISON;
+    EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, NULL, "x", 1),
+                  MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(o);
+    EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, dir, NULL, 1),
+                  MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, "", "x", 1), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, dir, "", 1), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, dir, "x", -3),
+                  MLP_STATUS_INVALID_ARG);
+
+    EXPECT_STATUS(mlp_dataset_load_mapping(NULL, pi), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, NULL), MLP_STATUS_INVALID_ARG);
+
+    o = o2 = POISON;
+    EXPECT_STATUS(mlp_dataset_split(NULL, 1, &o, &o2), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(o);
+    ck_assert_ptr_null(o2);
+    EXPECT_STATUS(mlp_dataset_split(ds, 1, NULL, &o2), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_split(ds, 1, &o, NULL), MLP_STATUS_INVALID_ARG);
+
+    EXPECT_STATUS(mlp_dataset_gather(NULL, idx, 1, x, lab), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_gather(ds, NULL, 1, x, lab), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_gather(ds, idx, 1, NULL, lab), MLP_STATUS_INVALID_ARG);
+
+    mlp_batcher *b = (mlp_batcher *)&base_dir;
+    EXPECT_STATUS(mlp_batcher_create(NULL, ds, 2, 1, 1), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_batcher_create(&b, NULL, 2, 1, 1), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(b);
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, 0, 1, 1), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, -5, 1, 1), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, 2, 1, 1), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_batcher_next(NULL, x, lab, &n), MLP_STATUS_INVALID_ARG);
+    ck_assert_int_eq(n, 0);
+    EXPECT_STATUS(mlp_batcher_next(b, NULL, lab, &n), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_batcher_next(b, x, NULL, &n), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_batcher_next(b, x, lab, NULL), MLP_STATUS_INVALID_ARG);
+    mlp_batcher_destroy(b);
+
+    /* Queries on NULL answer "nothing"; destroys of NULL do nothing. */
+    ck_assert_int_eq(mlp_dataset_size(NULL), 0);
+    ck_assert_int_eq(mlp_dataset_channels(NULL), 0);
+    ck_assert_int_eq(mlp_dataset_height(NULL), 0);
+    ck_assert_int_eq(mlp_dataset_width(NULL), 0);
+    ck_assert_int_eq(mlp_dataset_num_classes(NULL), 0);
+    ck_assert_int_eq(mlp_dataset_label(NULL, 0), -1);
+    ck_assert_ptr_null(mlp_dataset_image(NULL, 0));
+    ck_assert_ptr_null(mlp_dataset_class_name(NULL, 0));
+    ck_assert_int_eq(mlp_batcher_batch_count(NULL), 0);
+    ck_assert_int_eq(mlp_dataset_exists(NULL, NULL), 0);
+    mlp_batcher_reset(NULL);
+    mlp_batcher_destroy(NULL);
+    mlp_dataset_destroy(NULL);
+    mlp_dataset_destroy(ds);
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+/* ---- out of memory ----------------------------------------------------- */
+
+/* Run `call` with the k-th allocation failing, k = 1, 2, ... until it
+ * succeeds; every failure must be NO_MEMORY and leave nothing allocated. */
+#define OOM_LOOP(call, cleanup)                                                         \
+    do {                                                                                \
+        long live_ = mlp__alloc_live();                                                 \
+        int failures_ = 0;                                                              \
+        for (long k_ = 1;; k_++) {                                                      \
+            ck_assert_msg(k_ < 1000, "%s never succeeded", #call);                      \
+            mlp__alloc_fail_after(k_);                                                  \
+            mlp_status st_ = (call);                                                    \
+            mlp__alloc_fail_after(0);                                                   \
+            if (st_ == MLP_STATUS_OK) {                                                 \
+                cleanup;                                                                \
+                break;                                                                  \
+            }                                                                           \
+            ck_assert_msg(st_ == MLP_STATUS_NO_MEMORY, "%s, k=%ld: status %d (%s)",     \
+                          #call, k_, (int)st_, mlp_last_error());                       \
+            ck_assert_int_eq(mlp__alloc_live(), live_);                                 \
+            failures_++;                                                                \
+        }                                                                               \
+        ck_assert_int_gt(failures_, 0);                                                 \
+    } while (0)
+
+START_TEST(oom_load_idx)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(9, 5, 5, 4, 80);
+    write_toy_images(join(pi, dir, "img.gz"), &t, 1);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    mlp_dataset *ds = NULL;
+    long live = mlp__alloc_live();
+    OOM_LOOP(mlp_dataset_load_idx(&ds, pi, pl, 0), {
+        assert_matches_toy(ds, &t, 0, 9);
+        mlp_dataset_destroy(ds);
+    });
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(oom_open)
+{
+    char dir[PATH_LEN], pm[PATH_LEN];
+    make_test_dir(dir);
+    toy tr = toy_make(15, 4, 4, 5, 81), te = toy_make(5, 4, 4, 5, 82);
+    write_split(dir, "emn-train-", &tr, 1);
+    write_split(dir, "emn-test-", &te, 0);
+    write_text(join(pm, dir, "emn-mapping.txt"), "0 48\n1 49\n2 50\n3 51\n4 52\n");
+    mlp_dataset *a = NULL, *b = NULL, *c = NULL;
+    long live = mlp__alloc_live();
+    OOM_LOOP(mlp_dataset_open(&a, &b, &c, dir, "emn", 4), {
+        assert_matches_toy(a, &tr, 0, 11);
+        assert_matches_toy(b, &tr, 11, 4);
+        assert_matches_toy(c, &te, 0, 5);
+        ck_assert_str_eq(mlp_dataset_class_name(b, 4), "4");
+        mlp_dataset_destroy(a);
+        mlp_dataset_destroy(b);
+        mlp_dataset_destroy(c);
+    });
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    toy_free(&tr);
+    toy_free(&te);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(oom_create_split_mapping_batcher)
+{
+    char dir[PATH_LEN], pm[PATH_LEN];
+    make_test_dir(dir);
+    uint8_t pix[6 * 4];
+    int32_t lab[6] = {0, 1, 2, 0, 1, 2};
+    for (int i = 0; i < 24; i++)
+        pix[i] = (uint8_t)i;
+    long live = mlp__alloc_live();
+    mlp_dataset *ds = NULL, *a = NULL, *b = NULL;
+    OOM_LOOP(mlp_dataset_create(&ds, 6, 1, 2, 2, pix, lab, 3), (void)0);
+    write_text(join(pm, dir, "map.txt"), "0 65\n1 66\n2 67\n");
+    OOM_LOOP(mlp_dataset_load_mapping(ds, pm), (void)0);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "C");
+    /* A failed reload keeps the old map. */
+    write_text(pm, "0 97\n1 98\n2 99\n");
+    mlp__alloc_fail_after(1);
+    ck_assert_int_eq(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_NO_MEMORY);
+    mlp__alloc_fail_after(0);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "C");
+    OOM_LOOP(mlp_dataset_split(ds, 2, &a, &b), {
+        ck_assert_str_eq(mlp_dataset_class_name(b, 1), "B");
+        mlp_dataset_destroy(a);
+        mlp_dataset_destroy(b);
+    });
+    mlp_batcher *bt = NULL;
+    OOM_LOOP(mlp_batcher_create(&bt, ds, 4, 1, 1), mlp_batcher_destroy(bt));
+    mlp_dataset_destroy(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    rm_tree(dir);
+}
+END_TEST
+
+/* ---- the real data ----------------------------------------------------- */
+
+/* Reads the real EMNIST files from $MLPNET_DATA_DIR (for example
+ * /work/shared/data/emnist). Without that variable the test returns at
+ * once and passes trivially: unit runs must not depend on large files. */
+START_TEST(real_emnist)
+{
+    const char *dir = getenv("MLPNET_DATA_DIR");
+    if (!dir || !*dir)
+        return;
+    mlp_dataset *tr = NULL, *va = NULL, *te = NULL;
+    EXPECT_STATUS(
+        mlp_dataset_open(&tr, &va, &te, dir, "emnist-bymerge47", MLP_DEFAULT_VALID_SIZE),
+        MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_dataset_size(tr), 100000);
+    ck_assert_int_eq(mlp_dataset_size(va), 8161);
+    ck_assert_int_eq(mlp_dataset_size(te), 8162);
+    mlp_dataset *all[3] = {tr, va, te};
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(mlp_dataset_channels(all[k]), 1);
+        ck_assert_int_eq(mlp_dataset_height(all[k]), 28);
+        ck_assert_int_eq(mlp_dataset_width(all[k]), 28);
+        ck_assert_int_eq(mlp_dataset_num_classes(all[k]), 47);
+        ck_assert_str_eq(mlp_dataset_class_name(all[k], 0), "0");
+        ck_assert_str_eq(mlp_dataset_class_name(all[k], 10), "A");
+        ck_assert_str_eq(mlp_dataset_class_name(all[k], 36), "a");
+        ck_assert_str_eq(mlp_dataset_class_name(all[k], 46), "t");
+        /* Every class appears in every split; glyphs have ink. */
+        int seen[47] = {0};
+        long ink = 0;
+        for (int32_t i = 0; i < mlp_dataset_size(all[k]); i++) {
+            int32_t l = mlp_dataset_label(all[k], i);
+            ck_assert(l >= 0 && l < 47);
+            seen[l] = 1;
+        }
+        for (int c = 0; c < 47; c++)
+            ck_assert_msg(seen[c], "split %d lacks class %d", k, c);
+        const uint8_t *img = mlp_dataset_image(all[k], 0);
+        for (int j = 0; j < 28 * 28; j++)
+            ink += img[j];
+        ck_assert_int_gt(ink, 0);
+    }
+    for (int k = 0; k < 3; k++)
+        mlp_dataset_destroy(all[k]);
+}
+END_TEST
+
+/* ---- suite ------------------------------------------------------------- */
+
+static Suite *data_suite(void)
+{
+    Suite *s = suite_create("data");
+    TCase *tc = tcase_create("idx");
+    tcase_add_test(tc, idx_raw_round_trip);
+    tcase_add_test(tc, idx_gz_round_trip);
+    tcase_add_test(tc, idx_mixed_round_trip);
+    tcase_add_test(tc, idx_wrong_magic);
+    tcase_add_test(tc, idx_wrong_type_byte);
+    tcase_add_test(tc, idx_truncated);
+    tcase_add_test(tc, idx_truncated_gzip_stream);
+    tcase_add_test(tc, idx_corrupt_gzip);
+    tcase_add_test(tc, idx_trailing_bytes);
+    tcase_add_test(tc, idx_dims_overflow);
+    tcase_add_test(tc, idx_dims_exceed_file);
+    tcase_add_test(tc, idx_missing_file);
+    tcase_add_test(tc, idx_count_mismatch);
+    tcase_add_test(tc, idx_label_out_of_range);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("mapping");
+    tcase_add_test(tc, mapping_valid);
+    tcase_add_test(tc, mapping_malformed);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("open");
+    tcase_add_test(tc, open_emnist_with_valid);
+    tcase_add_test(tc, open_emnist_carves_valid);
+    tcase_add_test(tc, open_fashion_mnist_names);
+    tcase_add_test(tc, open_all_or_nothing);
+    tcase_add_test(tc, dataset_exists_rules);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("dataset");
+    tcase_add_test(tc, create_and_access);
+    tcase_add_test(tc, create_invalid);
+    tcase_add_test(tc, split_copies);
+    tcase_add_test(tc, gather_normalises);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("batcher");
+    tcase_add_test(tc, batcher_visits_every_image_once);
+    tcase_add_test(tc, batcher_seeded_order);
+    tcase_add_test(tc, batcher_sequential_and_reset);
+    tcase_add_test(tc, batcher_next_allocates_nothing);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("misuse");
+    tcase_add_test(tc, null_arguments);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("oom");
+    tcase_add_test(tc, oom_load_idx);
+    tcase_add_test(tc, oom_open);
+    tcase_add_test(tc, oom_create_split_mapping_batcher);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("real");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, real_emnist);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    snprintf(base_dir, sizeof base_dir, "/tmp/check_data_XXXXXX");
+    if (!mkdtemp(base_dir)) {
+        perror("mkdtemp");
+        return EXIT_FAILURE;
+    }
+    SRunner *sr = srunner_create(data_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    rm_tree(base_dir);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,448 @@
+/*
+ * Tests of include/mlpnet/loss.h: softmax cross-entropy and mean squared
+ * error against direct double-precision computations and finite
+ * differences, stability, counting, and argument checks.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "testutil.h"
+
+/* ---- references ---------------------------------------------------------- */
+
+/* Mean softmax cross-entropy, its gradient (may be NULL) and the number of
+ * rows whose first maximal logit is at the label, all in double. */
+static double ref_xent(const float *z, const int32_t *y, int n, int k, double *grad,
+                       int *correct)
+{
+    double total = 0.0;
+    int ok = 0;
+    for (int r = 0; r < n; r++) {
+        const float *row = z + r * k;
+        int arg = 0;
+        for (int j = 1; j < k; j++)
+            if (row[j] > row[arg])
+                arg = j;
+        ok += arg == y[r];
+        double m = row[arg], s = 0.0;
+        for (int j = 0; j < k; j++)
+            s += exp((double)row[j] - m);
+        double lse = m + log(s);
+        total += lse - row[y[r]];
+        if (grad)
+            for (int j = 0; j < k; j++)
+                grad[r * k + j] = (exp((double)row[j] - lse) - (j == y[r])) / n;
+    }
+    if (correct)
+        *correct = ok;
+    return total / n;
+}
+
+static mlp_tensor *random_logits(int n, int k, float lo, float hi, uint64_t seed)
+{
+    mlp_tensor *t = tu_tensor(2, n, k);
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    tu_fill_uniform(&r, mlp_tensor_data(t), (int64_t)n * k, lo, hi);
+    return t;
+}
+
+/* ---- softmax cross-entropy ----------------------------------------------- */
+
+START_TEST(xent_matches_reference)
+{
+    static const int shapes[][2] = {{1, 1}, {1, 4}, {6, 5}, {17, 10}, {64, 47}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        int n = shapes[c][0], k = shapes[c][1];
+        mlp_tensor *z = random_logits(n, k, -4.0f, 4.0f, 10 + c);
+        mlp_tensor *g = tu_tensor(2, n, k);
+        mlp_tensor_fill(g, 123.0f); /* must be overwritten */
+        int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
+        tu_rng r;
+        tu_rng_seed(&r, 20 + c);
+        for (int i = 0; i < n; i++)
+            y[i] = tu_rng_below(&r, k);
+        double *gref = malloc(sizeof(double) * (size_t)(n * k));
+        int cref;
+        double lref = ref_xent(mlp_tensor_data_const(z), y, n, k, gref, &cref);
+
+        double loss = -1.0;
+        int32_t correct = -1;
+        TU_OK(mlp_loss_softmax_xent(z, y, &loss, g, &correct));
+        ck_assert_msg(tu_close(loss, lref, 1e-5, 1e-7), "[%d,%d]: loss %.9g, want %.9g", n,
+                      k, loss, lref);
+        ck_assert_int_eq(correct, cref);
+        tu_assert_close_fd("dZ", mlp_tensor_data_const(g), gref, n * k, 1e-5, 1e-7);
+        /* each gradient row sums to 0 */
+        for (int i = 0; i < n; i++) {
+            double s = 0;
+            for (int j = 0; j < k; j++)
+                s += mlp_tensor_data_const(g)[i * k + j];
+            ck_assert_double_eq_tol(s, 0.0, 1e-6);
+        }
+
+        /* every output is optional and independent of the others */
+        double loss2 = -1.0;
+        TU_OK(mlp_loss_softmax_xent(z, y, &loss2, NULL, NULL));
+        ck_assert_msg(tu_close(loss2, loss, 1e-9, 0), "loss alone %.17g vs %.17g", loss2, loss);
+        int32_t correct2 = -1;
+        TU_OK(mlp_loss_softmax_xent(z, y, NULL, NULL, &correct2));
+        ck_assert_int_eq(correct2, correct);
+        mlp_tensor_fill(g, 0.0f);
+        TU_OK(mlp_loss_softmax_xent(z, y, NULL, g, NULL));
+        tu_assert_close_fd("dZ (alone)", mlp_tensor_data_const(g), gref, n * k, 1e-5, 1e-7);
+
+        free(gref);
+        free(y);
+        mlp_tensor_destroy(g);
+        mlp_tensor_destroy(z);
+    }
+}
+END_TEST
+
+/* Hand-made: logits 0 for every class gives log K whatever the label. */
+START_TEST(xent_uniform_logits)
+{
+    mlp_tensor *z = tu_tensor(2, 3, 4);
+    const int32_t y[3] = {0, 3, 2};
+    double loss;
+    mlp_tensor *g = tu_tensor(2, 3, 4);
+    TU_OK(mlp_loss_softmax_xent(z, y, &loss, g, NULL));
+    ck_assert_double_eq_tol(loss, log(4.0), 1e-6);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            ck_assert_double_eq_tol(mlp_tensor_data_const(g)[i * 4 + j],
+                                    (0.25 - (j == y[i])) / 3.0, 1e-7);
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(z);
+}
+END_TEST
+
+START_TEST(xent_gradient_finite_difference)
+{
+    const int n = 4, k = 6;
+    mlp_tensor *z = random_logits(n, k, -3.0f, 3.0f, 5);
+    const int32_t y[4] = {5, 0, 2, 2};
+    mlp_tensor *g = tu_tensor(2, n, k);
+    TU_OK(mlp_loss_softmax_xent(z, y, NULL, g, NULL));
+    float *zd = mlp_tensor_data(z);
+    const double eps = 1e-2;
+    double max_num = 0.0;
+    for (int i = 0; i < n * k; i++) {
+        float z0 = zd[i];
+        float zp = (float)(z0 + eps), zm = (float)(z0 - eps);
+        double lp, lm;
+        zd[i] = zp;
+        TU_OK(mlp_loss_softmax_xent(z, y, &lp, NULL, NULL));
+        zd[i] = zm;
+        TU_OK(mlp_loss_softmax_xent(z, y, &lm, NULL, NULL));
+        zd[i] = z0;
+        double num = (lp - lm) / ((double)zp - (double)zm);
+        max_num = fmax(max_num, fabs(num));
+        double an = mlp_tensor_data_const(g)[i];
+        ck_assert_msg(tu_close(an, num, 1e-2, 1e-4), "dZ[%d]: analytic %.7g, numerical %.7g",
+                      i, an, num);
+    }
+    ck_assert(max_num > 1e-2);
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(z);
+}
+END_TEST
+
+START_TEST(xent_large_logits_are_stable)
+{
+    /* N = 4, K = 3 */
+    const float zv[12] = {1e4f,  -1e4f, 0.0f,  /* label 0: p = 1, loss 0 */
+                          1e4f,  -1e4f, 0.0f,  /* label 1: loss 2e4 */
+                          1e4f,  1e4f,  -1e4f, /* label 1: a tie, loss log 2 */
+                          -1e4f, -1e4f, -1e4f}; /* label 2: loss log 3 */
+    const int32_t y[4] = {0, 1, 1, 2};
+    mlp_tensor *z = tu_tensor(2, 4, 3);
+    TU_OK(mlp_tensor_copy_from(z, zv, 12));
+    mlp_tensor *g = tu_tensor(2, 4, 3);
+    double loss = NAN;
+    int32_t correct = -1;
+    TU_OK(mlp_loss_softmax_xent(z, y, &loss, g, &correct));
+    ck_assert_msg(isfinite(loss), "loss %g", loss);
+    double want = (0.0 + 2e4 + log(2.0) + log(3.0)) / 4.0;
+    ck_assert_msg(tu_close(loss, want, 1e-6, 0), "loss %.9g, want %.9g", loss, want);
+    const double gw[12] = {0, 0, 0, 1, -1, 0, 0.5, -0.5, 0, 1.0 / 3, 1.0 / 3, -2.0 / 3};
+    for (int i = 0; i < 12; i++) {
+        float gi = mlp_tensor_data_const(g)[i];
+        ck_assert_msg(isfinite(gi), "dZ[%d] = %g", i, (double)gi);
+        ck_assert_msg(fabs(gi - gw[i] / 4.0) < 1e-6, "dZ[%d] = %.9g, want %.9g", i,
+                      (double)gi, gw[i] / 4.0);
+    }
+    /* row 0 right; row 1 wrong; rows 2 and 3 are ties won by index 0 */
+    ck_assert_int_eq(correct, 1);
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(z);
+}
+END_TEST
+
+START_TEST(xent_counts_ties_to_lowest_index)
+{
+    const float zv[15] = {1, 1, 0,  /* label 0: max at 0 and 1 -> 0: correct */
+                          1, 1, 0,  /* label 1: -> 0: wrong */
+                          0, 2, 2,  /* label 1: -> 1: correct */
+                          3, 3, 3,  /* label 0: -> 0: correct */
+                          3, 3, 3}; /* label 2: -> 0: wrong */
+    const int32_t y[5] = {0, 1, 1, 0, 2};
+    mlp_tensor *z = tu_tensor(2, 5, 3);
+    TU_OK(mlp_tensor_copy_from(z, zv, 15));
+    int32_t correct = -1;
+    TU_OK(mlp_loss_softmax_xent(z, y, NULL, NULL, &correct));
+    ck_assert_int_eq(correct, 3);
+    /* a clear winner at the last index */
+    const float z2[3] = {-1, 0, 5};
+    const int32_t y2[1] = {2};
+    mlp_tensor *t = tu_tensor(2, 1, 3);
+    TU_OK(mlp_tensor_copy_from(t, z2, 3));
+    TU_OK(mlp_loss_softmax_xent(t, y2, NULL, NULL, &correct));
+    ck_assert_int_eq(correct, 1);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(z);
+}
+END_TEST
+
+START_TEST(xent_misuse)
+{
+    mlp_tensor *z = random_logits(3, 4, -1, 1, 1);
+    mlp_tensor *g = tu_tensor(2, 3, 4);
+    int32_t y[3] = {0, 1, 2};
+    double loss;
+    int32_t correct;
+    TU_FAIL(mlp_loss_softmax_xent(NULL, y, &loss, g, &correct), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_loss_softmax_xent(z, NULL, &loss, g, &correct), MLP_STATUS_INVALID_ARG);
+
+    const int32_t bad[] = {-1, 4, 1000, INT32_MIN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        y[1] = bad[i];
+        TU_FAIL(mlp_loss_softmax_xent(z, y, &loss, g, &correct), MLP_STATUS_INVALID_ARG);
+        TU_FAIL(mlp_loss_softmax_xent(z, y, NULL, NULL, NULL), MLP_STATUS_INVALID_ARG);
+    }
+    y[1] = 3; /* K - 1 is fine */
+    TU_OK(mlp_loss_softmax_xent(z, y, &loss, g, &correct));
+
+    /* rank must be 2; grad must have the logits' shape */
+    mlp_tensor *r1 = tu_tensor(1, 4);
+    mlp_tensor *r3 = tu_tensor(3, 3, 2, 2);
+    mlp_tensor *gk = tu_tensor(2, 3, 5);
+    mlp_tensor *gt = tu_tensor(2, 4, 3);
+    mlp_tensor *g3 = tu_tensor(3, 3, 4, 1);
+    TU_FAIL(mlp_loss_softmax_xent(r1, y, &loss, NULL, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_loss_softmax_xent(r3, y, &loss, NULL, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_loss_softmax_xent(z, y, &loss, gk, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_loss_softmax_xent(z, y, &loss, gt, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_loss_softmax_xent(z, y, &loss, g3, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    mlp_tensor_destroy(r1);
+    mlp_tensor_destroy(r3);
+    mlp_tensor_destroy(gk);
+    mlp_tensor_destroy(gt);
+    mlp_tensor_destroy(g3);
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(z);
+}
+END_TEST
+
+START_TEST(xent_non_finite_logits)
+{
+    const float specials[3] = {NAN, INFINITY, -INFINITY};
+    const int32_t y[2] = {0, 1};
+    for (int s = 0; s < 3; s++) {
+        for (int pos = 0; pos < 6; pos++) {
+            mlp_tensor *z = random_logits(2, 3, -1, 1, 3);
+            mlp_tensor_data(z)[pos] = specials[s];
+            mlp_tensor *g = tu_tensor(2, 2, 3);
+            double loss = 0;
+            mlp_status st = mlp_loss_softmax_xent(z, y, &loss, g, NULL);
+            ck_assert_msg(st == MLP_STATUS_NUMERIC, "logit[%d] = %g -> %s, want numeric", pos,
+                          (double)specials[s], mlp_status_str(st));
+            ck_assert_str_ne(mlp_last_error(), "");
+            /* also when only the count is asked for */
+            st = mlp_loss_softmax_xent(z, y, NULL, NULL, NULL);
+            ck_assert_msg(st == MLP_STATUS_NUMERIC, "logit[%d] = %g, no outputs -> %s", pos,
+                          (double)specials[s], mlp_status_str(st));
+            mlp_tensor_destroy(g);
+            mlp_tensor_destroy(z);
+        }
+    }
+}
+END_TEST
+
+/* ---- mean squared error --------------------------------------------------- */
+
+static void check_mse(int rank, const int32_t *dims, uint64_t seed)
+{
+    int32_t n = dims[0];
+    int64_t tot = tu_prod(rank, dims);
+    mlp_tensor *p = NULL, *t = NULL, *g = NULL;
+    TU_OK(mlp_tensor_create(&p, rank, dims));
+    TU_OK(mlp_tensor_create(&t, rank, dims));
+    TU_OK(mlp_tensor_create(&g, rank, dims));
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    tu_fill_uniform(&r, mlp_tensor_data(p), tot, -2, 2);
+    tu_fill_uniform(&r, mlp_tensor_data(t), tot, -2, 2);
+    mlp_tensor_fill(g, 9.0f);
+
+    /* loss = (1/N) sum_n 0.5 ||P_n - T_n||^2, dP = (P - T) / N */
+    double want = 0.0;
+    double *gw = malloc(sizeof(double) * (size_t)tot);
+    for (int64_t i = 0; i < tot; i++) {
+        double d = (double)mlp_tensor_data_const(p)[i] - mlp_tensor_data_const(t)[i];
+        want += 0.5 * d * d;
+        gw[i] = d / n;
+    }
+    want /= n;
+    double loss = -1;
+    TU_OK(mlp_loss_mse(p, t, &loss, g));
+    ck_assert_msg(tu_close(loss, want, 1e-6, 1e-9), "mse %.9g, want %.9g", loss, want);
+    tu_assert_close_fd("mse dP", mlp_tensor_data_const(g), gw, tot, 1e-6, 1e-8);
+    double loss2 = -1;
+    TU_OK(mlp_loss_mse(p, t, &loss2, NULL));
+    ck_assert_msg(tu_close(loss2, loss, 1e-9, 0), "loss alone %.17g vs %.17g", loss2, loss);
+    mlp_tensor_fill(g, 0.0f);
+    TU_OK(mlp_loss_mse(p, t, NULL, g));
+    tu_assert_close_fd("mse dP (alone)", mlp_tensor_data_const(g), gw, tot, 1e-6, 1e-8);
+
+    /* and the gradient is the derivative of the loss */
+    float *pd = mlp_tensor_data(p);
+    for (int64_t i = 0; i < tot; i++) {
+        float p0 = pd[i];
+        float pp = (float)(p0 + 1e-2), pm = (float)(p0 - 1e-2);
+        double lp, lm;
+        pd[i] = pp;
+        TU_OK(mlp_loss_mse(p, t, &lp, NULL));
+        pd[i] = pm;
+        TU_OK(mlp_loss_mse(p, t, &lm, NULL));
+        pd[i] = p0;
+        double num = (lp - lm) / ((double)pp - (double)pm);
+        ck_assert_msg(tu_close(gw[i], num, 1e-2, 1e-5), "mse FD[%lld]: %.7g vs %.7g",
+                      (long long)i, gw[i], num);
+    }
+    free(gw);
+    mlp_tensor_destroy(p);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+}
+
+START_TEST(mse_matches_reference)
+{
+    const int32_t a[2] = {4, 3};
+    const int32_t b[3] = {2, 3, 2};
+    const int32_t c[1] = {5};
+    const int32_t d[4] = {3, 1, 2, 2};
+    check_mse(2, a, 1);
+    check_mse(3, b, 2);
+    check_mse(1, c, 3);
+    check_mse(4, d, 4);
+}
+END_TEST
+
+START_TEST(mse_hand_computed)
+{
+    /* N = 2: rows differ by (1, 2) and (0, -3): loss = (0.5*5 + 0.5*9) / 2 = 3.5 */
+    const float pv[4] = {1, 2, 0, 0};
+    const float tv[4] = {0, 0, 0, 3};
+    mlp_tensor *p = tu_tensor(2, 2, 2), *t = tu_tensor(2, 2, 2), *g = tu_tensor(2, 2, 2);
+    TU_OK(mlp_tensor_copy_from(p, pv, 4));
+    TU_OK(mlp_tensor_copy_from(t, tv, 4));
+    double loss;
+    TU_OK(mlp_loss_mse(p, t, &loss, g));
+    ck_assert_double_eq_tol(loss, 3.5, 1e-12);
+    const float gw[4] = {0.5f, 1.0f, 0.0f, -1.5f};
+    tu_assert_close_ff("dP", mlp_tensor_data_const(g), gw, 4, 0, 1e-7);
+    /* identical tensors: zero loss, zero gradient */
+    TU_OK(mlp_loss_mse(p, p, &loss, g));
+    ck_assert_double_eq(loss, 0.0);
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(mlp_tensor_data_const(g)[i], 0.0f);
+    mlp_tensor_destroy(p);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+}
+END_TEST
+
+START_TEST(mse_misuse)
+{
+    mlp_tensor *p = tu_tensor(2, 4, 3);
+    mlp_tensor *t = tu_tensor(2, 4, 3);
+    mlp_tensor *g = tu_tensor(2, 4, 3);
+    mlp_tensor *t34 = tu_tensor(2, 3, 4);  /* same count, other shape */
+    mlp_tensor *t42 = tu_tensor(2, 4, 2);
+    mlp_tensor *t431 = tu_tensor(3, 4, 3, 1);
+    double loss;
+    TU_FAIL(mlp_loss_mse(NULL, t, &loss, g), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_loss_mse(p, NULL, &loss, g), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_loss_mse(p, t34, &loss, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_loss_mse(p, t42, &loss, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_loss_mse(p, t431, &loss, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_loss_mse(p, t, &loss, t34), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_loss_mse(p, t, &loss, t42), MLP_STATUS_SHAPE_MISMATCH);
+    TU_OK(mlp_loss_mse(p, t, &loss, g));
+
+    mlp_tensor_data(p)[5] = NAN;
+    TU_FAIL(mlp_loss_mse(p, t, &loss, g), MLP_STATUS_NUMERIC);
+    mlp_tensor_data(p)[5] = 0.0f;
+    mlp_tensor_data(t)[11] = INFINITY;
+    TU_FAIL(mlp_loss_mse(p, t, &loss, NULL), MLP_STATUS_NUMERIC);
+    mlp_tensor_destroy(p);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(t34);
+    mlp_tensor_destroy(t42);
+    mlp_tensor_destroy(t431);
+}
+END_TEST
+
+START_TEST(losses_do_not_leak)
+{
+    mlp_tensor *z = random_logits(8, 5, -2, 2, 9);
+    mlp_tensor *g = tu_tensor(2, 8, 5);
+    int32_t y[8] = {0, 1, 2, 3, 4, 0, 1, 2};
+    long live = mlp__alloc_live();
+    double loss;
+    int32_t c;
+    for (int i = 0; i < 10; i++) {
+        TU_OK(mlp_loss_softmax_xent(z, y, &loss, g, &c));
+        TU_OK(mlp_loss_mse(z, g, &loss, NULL));
+    }
+    y[3] = 9;
+    TU_FAIL(mlp_loss_softmax_xent(z, y, &loss, g, &c), MLP_STATUS_INVALID_ARG);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(z);
+}
+END_TEST
+
+static Suite *loss_suite(void)
+{
+    Suite *s = suite_create("loss");
+    TCase *tc = tcase_create("xent");
+    tcase_add_test(tc, xent_matches_reference);
+    tcase_add_test(tc, xent_uniform_logits);
+    tcase_add_test(tc, xent_gradient_finite_difference);
+    tcase_add_test(tc, xent_large_logits_are_stable);
+    tcase_add_test(tc, xent_counts_ties_to_lowest_index);
+    tcase_add_test(tc, xent_misuse);
+    tcase_add_test(tc, xent_non_finite_logits);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("mse");
+    tcase_add_test(tc, mse_matches_reference);
+    tcase_add_test(tc, mse_hand_computed);
+    tcase_add_test(tc, mse_misuse);
+    tcase_add_test(tc, losses_do_not_leak);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(loss_suite());
+}

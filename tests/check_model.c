@@ -1,0 +1,1153 @@
+/*
+ * Tests of include/mlpnet/model.h: argument and state checks, layer
+ * ownership, parameters, summary, training steps, prediction, evaluation,
+ * allocation failures, and end-to-end training with mlp_model_fit on
+ * generated data (accuracy, determinism, callbacks, numeric failure).
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "testutil.h"
+
+static mlp_model *const SENTINEL = (mlp_model *)&SENTINEL;
+
+/* Images of the synthetic data: 1 x 4 x 5 = 20 features, 4 classes. */
+static const int32_t IMG[3] = {1, 4, 5};
+#define FEAT 20
+#define NCLS 4
+#define CENTRES 4242u
+
+/* [1,4,5] -> dense 16 -> relu -> dense 4 */
+static mlp_model *small_model(uint64_t seed)
+{
+    mlp_model *m = tu_model(3, IMG, seed);
+    tu_add(m, tu_dense(16));
+    tu_add(m, tu_relu());
+    tu_add(m, tu_dense(NCLS));
+    return m;
+}
+
+static mlp_tensor *random_batch(int32_t n, uint64_t seed)
+{
+    mlp_tensor *x = tu_tensor(2, n, FEAT);
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    tu_fill_uniform(&r, mlp_tensor_data(x), (int64_t)n * FEAT, 0.0f, 1.0f);
+    return x;
+}
+
+static float *params_of(mlp_model *m)
+{
+    int64_t n = mlp_model_param_count(m);
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    ck_assert_ptr_nonnull(p);
+    TU_OK(mlp_model_get_params(m, p, n));
+    return p;
+}
+
+static int params_equal(mlp_model *a, mlp_model *b)
+{
+    int64_t n = mlp_model_param_count(a);
+    if (n != mlp_model_param_count(b))
+        return 0;
+    float *pa = params_of(a), *pb = params_of(b);
+    int eq = memcmp(pa, pb, sizeof(float) * (size_t)n) == 0;
+    free(pa);
+    free(pb);
+    return eq;
+}
+
+/* ---- argument and state checks ------------------------------------------------ */
+
+START_TEST(create_misuse)
+{
+    long live = mlp__alloc_live();
+    const int32_t ok[3] = {1, 28, 28};
+    const int32_t zero[2] = {4, 0};
+    const int32_t neg[1] = {-784};
+    const int32_t four[4] = {1, 1, 28, 28};
+    mlp_model *m = SENTINEL;
+    TU_FAIL(mlp_model_create(NULL, 3, ok, 1), MLP_STATUS_INVALID_ARG);
+    struct {
+        int rank;
+        const int32_t *dims;
+    } bad[] = {{0, ok}, {-1, ok}, {4, four}, {3, NULL}, {2, zero}, {1, neg}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        m = SENTINEL;
+        mlp_status st = mlp_model_create(&m, bad[i].rank, bad[i].dims, 1);
+        ck_assert_msg(st == MLP_STATUS_INVALID_ARG, "case %d -> %s", (int)i,
+                      mlp_status_str(st));
+        ck_assert_ptr_null(m);
+        ck_assert_str_ne(mlp_last_error(), "");
+    }
+    ck_assert_int_eq(mlp__alloc_live(), live);
+
+    /* the input dims are copied */
+    int32_t dims[1] = {6};
+    m = tu_model(1, dims, 1);
+    dims[0] = 99;
+    tu_add(m, tu_dense(2));
+    ck_assert_int_eq(mlp_model_param_count(m), 6 * 2 + 2);
+    mlp_model_destroy(m);
+    mlp_model_destroy(NULL);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
+START_TEST(null_everywhere)
+{
+    mlp_model *m = small_model(1);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    mlp_tensor *x = random_batch(3, 1);
+    mlp_tensor *pr = tu_tensor(2, 3, NCLS);
+    const int32_t labels[3] = {0, 1, 2};
+    const mlp_tensor *y = NULL, *dx = NULL;
+    float buf[4];
+    double d;
+    int rank;
+    int32_t dims[MLP_MAX_RANK];
+    size_t len;
+
+    ck_assert_int_eq(mlp_model_layer_count(NULL), 0);
+    ck_assert_ptr_null(mlp_model_layer(NULL, 0));
+    ck_assert_int_eq(mlp_model_param_count(NULL), 0);
+    TU_FAIL(mlp_model_add(m, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_output_shape(NULL, -1, &rank, dims), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_get_params(NULL, buf, 4), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_get_params(m, NULL, mlp_model_param_count(m)), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_set_params(NULL, buf, 4), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_set_params(m, NULL, mlp_model_param_count(m)), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_forward(NULL, x, MLP_MODE_TRAIN, &y), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_forward(m, NULL, MLP_MODE_TRAIN, &y), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_forward(m, x, (mlp_mode)0, &y), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_forward(m, x, (mlp_mode)3, &y), MLP_STATUS_INVALID_ARG);
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL)); /* y may be NULL */
+    TU_FAIL(mlp_model_backward(NULL, pr, &dx), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_backward(m, NULL, &dx), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_train_step(NULL, o, x, labels, &d, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_train_step(m, NULL, x, labels, &d, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_train_step(m, o, NULL, labels, &d, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_train_step(m, o, x, NULL, &d, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_predict(NULL, x, pr), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_predict(m, NULL, pr), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_predict(m, x, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_evaluate(NULL, NULL, 10, &d, &d), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_evaluate(m, NULL, 10, &d, &d), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_summary(NULL, NULL, 0, &len), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_summary(m, NULL, 16, &len), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_fit(NULL, o, NULL, NULL, NULL), MLP_STATUS_INVALID_ARG);
+    mlp_dataset *ds = tu_blobs(10, NCLS, 1, 4, 5, 10, CENTRES, 1);
+    TU_FAIL(mlp_model_fit(NULL, o, ds, NULL, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_fit(m, NULL, ds, NULL, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_fit(m, o, NULL, ds, NULL), MLP_STATUS_INVALID_ARG);
+    mlp_fit_options_init(NULL);
+
+    /* a layer given to a NULL model is still consumed (freed) */
+    long live = mlp__alloc_live();
+    mlp_layer *l = tu_dense(3);
+    TU_FAIL(mlp_model_add(NULL, l), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(mlp__alloc_live() == live, "mlp_model_add(NULL, layer) leaked the layer");
+
+    mlp_dataset_destroy(ds);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(pr);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(forward_input_shapes)
+{
+    const int32_t in[2] = {2, 3};
+    mlp_model *m = tu_model(2, in, 1);
+    tu_add(m, tu_dense(4));
+    const mlp_tensor *y = NULL;
+    /* accepted: [N, 2, 3] and [N, 6] */
+    mlp_tensor *ok1 = tu_tensor(3, 5, 2, 3);
+    mlp_tensor *ok2 = tu_tensor(2, 5, 6);
+    TU_OK(mlp_model_forward(m, ok1, MLP_MODE_EVAL, &y));
+    ck_assert_int_eq(mlp_tensor_dim(y, 0), 5);
+    TU_OK(mlp_model_forward(m, ok2, MLP_MODE_TRAIN, &y));
+    ck_assert_int_eq(mlp_tensor_dim(y, 0), 5);
+    ck_assert_int_eq(mlp_tensor_dim(y, 1), 4);
+    /* refused */
+    mlp_tensor *bad[5] = {tu_tensor(2, 5, 7), tu_tensor(3, 5, 3, 2), tu_tensor(1, 6),
+                          tu_tensor(4, 5, 2, 3, 1), tu_tensor(3, 5, 2, 4)};
+    for (int i = 0; i < 5; i++) {
+        mlp_status st = mlp_model_forward(m, bad[i], MLP_MODE_TRAIN, &y);
+        ck_assert_msg(st == MLP_STATUS_SHAPE_MISMATCH, "bad input #%d -> %s: %s", i,
+                      mlp_status_str(st), mlp_last_error());
+        ck_assert_str_ne(mlp_last_error(), "");
+        mlp_tensor_destroy(bad[i]);
+    }
+    mlp_tensor_destroy(ok1);
+    mlp_tensor_destroy(ok2);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(backward_needs_training_forward)
+{
+    mlp_model *m = small_model(1);
+    mlp_tensor *x = random_batch(3, 2);
+    mlp_tensor *dy = tu_tensor(2, 3, NCLS);
+    mlp_tensor_fill(dy, 0.1f);
+    const mlp_tensor *dx = NULL;
+    TU_FAIL(mlp_model_backward(m, dy, &dx), MLP_STATUS_BAD_STATE);
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, NULL));
+    TU_FAIL(mlp_model_backward(m, dy, &dx), MLP_STATUS_BAD_STATE);
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL));
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, NULL));
+    TU_FAIL(mlp_model_backward(m, dy, &dx), MLP_STATUS_BAD_STATE);
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL));
+    /* dy must have the output's shape */
+    mlp_tensor *wrong[3] = {tu_tensor(2, 3, NCLS + 1), tu_tensor(2, 4, NCLS),
+                            tu_tensor(3, 3, 2, 2)};
+    for (int i = 0; i < 3; i++) {
+        TU_FAIL(mlp_model_backward(m, wrong[i], &dx), MLP_STATUS_SHAPE_MISMATCH);
+        mlp_tensor_destroy(wrong[i]);
+    }
+    TU_OK(mlp_model_backward(m, dy, &dx));
+    ck_assert_ptr_nonnull(dx);
+    ck_assert_int_eq(mlp_tensor_numel(dx), 3 * FEAT);
+    TU_OK(mlp_model_backward(m, dy, NULL)); /* dx is optional */
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(dy);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(empty_model)
+{
+    const int32_t in[1] = {4};
+    mlp_model *m = tu_model(1, in, 1);
+    ck_assert_int_eq(mlp_model_layer_count(m), 0);
+    ck_assert_int_eq(mlp_model_param_count(m), 0);
+    mlp_tensor *x = tu_tensor(2, 2, 4);
+    const mlp_tensor *y = NULL;
+    TU_FAIL(mlp_model_forward(m, x, MLP_MODE_EVAL, &y), MLP_STATUS_BAD_STATE);
+    TU_FAIL(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y), MLP_STATUS_BAD_STATE);
+    TU_FAIL(mlp_model_backward(m, x, NULL), MLP_STATUS_BAD_STATE);
+    size_t len = 0;
+    TU_OK(mlp_model_summary(m, NULL, 0, &len));
+    ck_assert_uint_gt(len, 0);
+    float none[1] = {0};
+    TU_OK(mlp_model_get_params(m, none, 0));
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(add_layer_that_cannot_fit)
+{
+    const int32_t in[3] = {2, 3, 4};
+    mlp_model *m = tu_model(3, in, 1);
+    long live = mlp__alloc_live();
+    const int32_t bad[2] = {5, 5};
+    mlp_layer *r = tu_reshape(2, bad);
+    TU_FAIL(mlp_model_add(m, r), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(mlp__alloc_live() == live, "refused layer not freed: %ld blocks",
+                  mlp__alloc_live() - live);
+    ck_assert_int_eq(mlp_model_layer_count(m), 0);
+
+    /* the model is unharmed */
+    const int32_t good[2] = {4, 6};
+    tu_add(m, tu_reshape(2, good));
+    tu_add(m, tu_dense(5));
+    live = mlp__alloc_live();
+    const int32_t four[2] = {2, 2};
+    TU_FAIL(mlp_model_add(m, tu_reshape(2, four)), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    ck_assert_int_eq(mlp_model_layer_count(m), 2);
+    int rank;
+    int32_t d[MLP_MAX_RANK];
+    TU_OK(mlp_model_output_shape(m, -1, &rank, d));
+    ck_assert_int_eq(rank, 1);
+    ck_assert_int_eq(d[0], 5);
+    mlp_tensor *x = tu_tensor(4, 2, 2, 3, 4);
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    ck_assert_int_eq(mlp_tensor_dim(y, 1), 5);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(add_same_layer_twice)
+{
+    const int32_t in[1] = {4};
+    mlp_model *m = tu_model(1, in, 1);
+    mlp_layer *d = tu_add(m, tu_dense(4));
+    long live = mlp__alloc_live();
+    TU_FAIL(mlp_model_add(m, d), MLP_STATUS_INVALID_ARG);
+    /* refused, and not freed: the model still owns and uses it */
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    ck_assert_int_eq(mlp_model_layer_count(m), 1);
+    ck_assert_ptr_eq(mlp_model_layer(m, 0), d);
+    ck_assert_int_eq(mlp_model_param_count(m), 20);
+
+    /* nor may a layer of another model join */
+    mlp_model *other = tu_model(1, in, 2);
+    mlp_layer *od = tu_add(other, tu_tanh());
+    TU_FAIL(mlp_model_add(m, od), MLP_STATUS_INVALID_ARG);
+    ck_assert_int_eq(mlp_model_layer_count(m), 1);
+    ck_assert_int_eq(mlp_model_layer_count(other), 1);
+
+    mlp_tensor *x = tu_tensor(2, 2, 4);
+    mlp_tensor_fill(x, 0.5f);
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL));
+    TU_OK(mlp_model_forward(other, x, MLP_MODE_TRAIN, NULL));
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(other);
+    mlp_model_destroy(m); /* valgrind/ASan catch a double free here */
+}
+END_TEST
+
+/* ---- parameters ------------------------------------------------------------------ */
+
+START_TEST(params_round_trip)
+{
+    mlp_model *m = small_model(3);
+    int64_t n = mlp_model_param_count(m);
+    ck_assert_int_eq(n, FEAT * 16 + 16 + 16 * NCLS + NCLS);
+    /* layout: layer after layer, each as mlp_layer_params */
+    float *p = params_of(m);
+    int64_t off = 0;
+    for (int i = 0; i < mlp_model_layer_count(m); i++) {
+        mlp_layer *l = mlp_model_layer(m, i);
+        int64_t c = mlp_layer_param_count(l);
+        if (c)
+            ck_assert_mem_eq(p + off, mlp_layer_params(l), sizeof(float) * (size_t)c);
+        off += c;
+    }
+    ck_assert_int_eq(off, n);
+
+    tu_rng r;
+    tu_rng_seed(&r, 8);
+    float *q = malloc(sizeof(float) * (size_t)n);
+    tu_fill_uniform(&r, q, n, -3, 3);
+    TU_OK(mlp_model_set_params(m, q, n));
+    float *back = params_of(m);
+    ck_assert_mem_eq(q, back, sizeof(float) * (size_t)n);
+    /* the values are copied in */
+    q[0] = 1e6f;
+    free(back);
+    back = params_of(m);
+    ck_assert_float_ne(back[0], 1e6f);
+
+    /* wrong counts change nothing */
+    TU_FAIL(mlp_model_set_params(m, p, n - 1), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_model_set_params(m, p, n + 1), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_model_set_params(m, p, 0), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_model_get_params(m, p, n - 1), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_model_get_params(m, p, n + 1), MLP_STATUS_SHAPE_MISMATCH);
+    float *again = params_of(m);
+    ck_assert_mem_eq(again, back, sizeof(float) * (size_t)n);
+
+    /* set_params affects forward: the first dense layer's bias shows in
+     * relu(x W1 + b1) with W1 = 0 */
+    for (int64_t i = 0; i < n; i++)
+        q[i] = 0.0f;
+    for (int j = 0; j < 16; j++)
+        q[FEAT * 16 + j] = (float)j * 0.1f;             /* b1 */
+    for (int j = 0; j < 16; j++)                        /* W2[j][k] = (k == 1) */
+        q[FEAT * 16 + 16 + j * NCLS + 1] = 1.0f;
+    q[n - 1] = -7.0f;                                   /* b2[3] */
+    TU_OK(mlp_model_set_params(m, q, n));
+    mlp_tensor *x = random_batch(2, 4);
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+    /* y = [0, sum_j 0.1 j = 12, 0, -7] for every sample */
+    const float want[NCLS] = {0.0f, 12.0f, 0.0f, -7.0f};
+    for (int s = 0; s < 2; s++)
+        tu_assert_close_ff("y", mlp_tensor_data_const(y) + s * NCLS, want, NCLS, 1e-6, 1e-6);
+
+    mlp_tensor_destroy(x);
+    free(p);
+    free(q);
+    free(back);
+    free(again);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- summary ------------------------------------------------------------------------ */
+
+START_TEST(summary_lists_layers_and_total)
+{
+    const int32_t in[1] = {13};
+    const int32_t to[2] = {1, 11};
+    mlp_model *m = tu_model(1, in, 1);
+    tu_add(m, tu_dense(11)); /* 13*11 + 11 = 154 */
+    tu_add(m, tu_sigmoid());
+    tu_add(m, tu_tanh());
+    tu_add(m, tu_relu());
+    tu_add(m, tu_leaky_relu(0.1f));
+    tu_add(m, tu_elu(1.0f));
+    tu_add(m, tu_selu());
+    tu_add(m, tu_reshape(2, to));
+    tu_add(m, tu_flatten());
+    tu_add(m, tu_dense(5)); /* 11*5 + 5 = 60; total 214 */
+    ck_assert_int_eq(mlp_model_param_count(m), 214);
+
+    size_t len = 0;
+    TU_OK(mlp_model_summary(m, NULL, 0, &len));
+    ck_assert_uint_gt(len, 0);
+    char *buf = malloc(len + 1);
+    memset(buf, 'x', len + 1);
+    size_t len2 = 0;
+    TU_OK(mlp_model_summary(m, buf, len + 1, &len2));
+    ck_assert_uint_eq(len2, len);
+    ck_assert_uint_eq(strlen(buf), len);
+
+    static const char *const kinds[] = {"dense", "sigmoid", "tanh", "relu", "leaky_relu",
+                                        "elu", "selu", "reshape"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        ck_assert_msg(strstr(buf, kinds[i]) != NULL, "summary lacks \"%s\":\n%s", kinds[i],
+                      buf);
+    for (int i = 0; i < mlp_model_layer_count(m); i++)
+        ck_assert_msg(strstr(buf, mlp_layer_kind_name(mlp_model_layer(m, i))) != NULL,
+                      "summary lacks layer %d", i);
+    ck_assert_msg(strstr(buf, "214") != NULL, "summary lacks the total 214:\n%s", buf);
+    ck_assert_msg(strstr(buf, "154") != NULL, "summary lacks 154:\n%s", buf);
+    ck_assert_msg(strstr(buf, "60") != NULL, "summary lacks 60:\n%s", buf);
+    int lines = 0;
+    for (const char *c = buf; *c; c++)
+        lines += *c == '\n';
+    ck_assert_msg(lines >= mlp_model_layer_count(m), "only %d lines:\n%s", lines, buf);
+
+    /* truncation keeps the NUL and the prefix, and still reports the full length */
+    char small[10];
+    memset(small, 'x', sizeof small);
+    len2 = 0;
+    TU_OK(mlp_model_summary(m, small, sizeof small, &len2));
+    ck_assert_uint_eq(len2, len);
+    ck_assert_uint_eq(strlen(small), sizeof small - 1);
+    ck_assert_int_eq(memcmp(small, buf, sizeof small - 1), 0);
+    char one[1] = {'x'};
+    TU_OK(mlp_model_summary(m, one, 1, NULL));
+    ck_assert_int_eq(one[0], '\0');
+    /* a buffer of exactly len bytes loses the last character only */
+    char *exact = malloc(len);
+    TU_OK(mlp_model_summary(m, exact, len, NULL));
+    ck_assert_uint_eq(strlen(exact), len - 1);
+    ck_assert_int_eq(memcmp(exact, buf, len - 1), 0);
+    free(exact);
+    free(buf);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- training step ---------------------------------------------------------------------- */
+
+START_TEST(train_step_bad_labels)
+{
+    mlp_model *m = small_model(1);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+    mlp_tensor *x = random_batch(4, 1);
+    float *before = params_of(m);
+    const int32_t bad[][4] = {{0, 1, -1, 2}, {0, NCLS, 1, 1}, {3, 3, 3, 1000}};
+    for (int i = 0; i < 3; i++) {
+        double loss;
+        int32_t correct;
+        TU_FAIL(mlp_model_train_step(m, o, x, bad[i], &loss, &correct),
+                MLP_STATUS_INVALID_ARG);
+        float *after = params_of(m);
+        ck_assert_msg(memcmp(before, after, sizeof(float) * (size_t)mlp_model_param_count(m)) == 0,
+                      "a refused step changed the parameters");
+        free(after);
+    }
+    /* an optimizer of another model is refused too */
+    mlp_model *m2 = small_model(2);
+    mlp_optimizer *o2 = NULL;
+    TU_OK(mlp_optimizer_create(&o2, MLP_RULE_SGD, m2));
+    const int32_t good[4] = {0, 1, 2, 3};
+    TU_FAIL(mlp_model_train_step(m, o2, x, good, NULL, NULL), MLP_STATUS_INVALID_ARG);
+    float *after = params_of(m);
+    ck_assert_mem_eq(before, after, sizeof(float) * (size_t)mlp_model_param_count(m));
+    /* wrong input shape */
+    mlp_tensor *xb = tu_tensor(2, 4, FEAT + 1);
+    TU_FAIL(mlp_model_train_step(m, o, xb, good, NULL, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    TU_OK(mlp_model_train_step(m, o, x, good, NULL, NULL));
+    mlp_tensor_destroy(xb);
+    free(after);
+    free(before);
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(o2);
+    mlp_model_destroy(m2);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* train_step must equal forward(train) + softmax xent + backward + step,
+ * done by hand on a twin model. */
+START_TEST(train_step_equals_manual_step)
+{
+    mlp_model *a = small_model(5), *b = small_model(5);
+    ck_assert(params_equal(a, b));
+    mlp_optimizer *oa = NULL, *ob = NULL;
+    TU_OK(mlp_optimizer_create(&oa, MLP_RULE_MOMENTUM, a));
+    TU_OK(mlp_optimizer_create(&ob, MLP_RULE_MOMENTUM, b));
+    const int32_t n = 6;
+    const int32_t labels[6] = {0, 1, 2, 3, 1, 2};
+    mlp_tensor *dz = tu_tensor(2, n, NCLS);
+    for (int step = 0; step < 3; step++) {
+        mlp_tensor *x = random_batch(n, 40 + (uint64_t)step);
+        double la = -1, lb = -2;
+        int32_t ca = -1, cb = -2;
+        TU_OK(mlp_model_train_step(a, oa, x, labels, &la, &ca));
+        const mlp_tensor *y = NULL;
+        TU_OK(mlp_model_forward(b, x, MLP_MODE_TRAIN, &y));
+        TU_OK(mlp_loss_softmax_xent(y, labels, &lb, dz, &cb));
+        TU_OK(mlp_model_backward(b, dz, NULL));
+        TU_OK(mlp_optimizer_step(ob));
+        ck_assert_msg(tu_close(la, lb, 1e-6, 0), "step %d: loss %.9g vs %.9g", step, la, lb);
+        ck_assert_int_eq(ca, cb);
+        int64_t np = mlp_model_param_count(a);
+        float *pa = params_of(a), *pb = params_of(b);
+        tu_assert_close_ff("params", pa, pb, np, 1e-6, 1e-7);
+        free(pa);
+        free(pb);
+        mlp_tensor_destroy(x);
+    }
+    mlp_tensor_destroy(dz);
+    mlp_optimizer_destroy(oa);
+    mlp_optimizer_destroy(ob);
+    mlp_model_destroy(a);
+    mlp_model_destroy(b);
+}
+END_TEST
+
+START_TEST(train_step_numeric_keeps_params)
+{
+    mlp_model *m = small_model(1);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    int64_t n = mlp_model_param_count(m);
+    float *big = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++)
+        big[i] = 1e30f; /* x W1 ~ 20 * 1e30, then * 1e30 again: infinite logits */
+    TU_OK(mlp_model_set_params(m, big, n));
+    mlp_tensor *x = random_batch(4, 1);
+    const int32_t labels[4] = {0, 1, 2, 3};
+    double loss = 0;
+    TU_FAIL(mlp_model_train_step(m, o, x, labels, &loss, NULL), MLP_STATUS_NUMERIC);
+    float *after = params_of(m);
+    ck_assert_msg(memcmp(after, big, sizeof(float) * (size_t)n) == 0,
+                  "parameters changed by a step that failed with MLP_STATUS_NUMERIC");
+    free(after);
+    free(big);
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* "A training loop at a fixed batch size allocates nothing after its first
+ * step." */
+START_TEST(train_loop_allocates_nothing)
+{
+    mlp_model *m = small_model(1);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+    mlp_tensor *x = random_batch(8, 1);
+    const int32_t labels[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+    mlp_tensor *x4 = random_batch(4, 2);
+    TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+    long live = mlp__alloc_live();
+    for (int s = 0; s < 5; s++) {
+        mlp__alloc_fail_after(1);
+        mlp_status st = mlp_model_train_step(m, o, x, labels, NULL, NULL);
+        mlp__alloc_fail_after(0);
+        TU_ST(st, MLP_STATUS_OK);
+    }
+    /* a smaller batch fits in the buffers of the larger one */
+    TU_OK(mlp_model_train_step(m, o, x4, labels, NULL, NULL));
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    mlp_tensor_destroy(x4);
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* Changing batch sizes (buffers grow, then get reused) gives the same
+ * per-sample outputs as one sample at a time. */
+START_TEST(forward_batch_sizes_agree)
+{
+    mlp_model *m = small_model(9);
+    const int32_t sizes[4] = {3, 10, 2, 10};
+    mlp_tensor *x10 = random_batch(10, 77);
+    float single[10][NCLS];
+    mlp_tensor *x1 = tu_tensor(2, 1, FEAT);
+    for (int s = 0; s < 10; s++) {
+        TU_OK(mlp_tensor_copy_from(x1, mlp_tensor_data_const(x10) + s * FEAT, FEAT));
+        const mlp_tensor *y = NULL;
+        TU_OK(mlp_model_forward(m, x1, MLP_MODE_EVAL, &y));
+        TU_OK(mlp_tensor_copy_to(y, single[s], NCLS));
+    }
+    for (int k = 0; k < 4; k++) {
+        int32_t n = sizes[k];
+        mlp_tensor *x = tu_tensor(2, n, FEAT);
+        TU_OK(mlp_tensor_copy_from(x, mlp_tensor_data_const(x10), (int64_t)n * FEAT));
+        const mlp_tensor *y = NULL;
+        TU_OK(mlp_model_forward(m, x, k % 2 ? MLP_MODE_TRAIN : MLP_MODE_EVAL, &y));
+        ck_assert_int_eq(mlp_tensor_dim(y, 0), n);
+        for (int s = 0; s < n; s++)
+            tu_assert_close_ff("batched y", mlp_tensor_data_const(y) + s * NCLS, single[s],
+                               NCLS, 1e-5, 1e-6);
+        mlp_tensor_destroy(x);
+    }
+    mlp_tensor_destroy(x1);
+    mlp_tensor_destroy(x10);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- predict and evaluate ---------------------------------------------------------------- */
+
+START_TEST(predict_gives_probabilities)
+{
+    mlp_model *m = small_model(3);
+    /* make the logits large enough that a naive softmax would overflow */
+    int64_t n = mlp_model_param_count(m);
+    float *p = params_of(m);
+    for (int64_t i = 0; i < n; i++)
+        p[i] *= 30.0f;
+    TU_OK(mlp_model_set_params(m, p, n));
+    free(p);
+    mlp_tensor *x = random_batch(7, 5);
+    mlp_tensor *pr = tu_tensor(2, 7, NCLS);
+    TU_OK(mlp_model_predict(m, x, pr));
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+    const float *z = mlp_tensor_data_const(y);
+    const float *q = mlp_tensor_data_const(pr);
+    for (int s = 0; s < 7; s++) {
+        double mx = z[s * NCLS], sum = 0, want[NCLS];
+        for (int k = 1; k < NCLS; k++)
+            mx = fmax(mx, z[s * NCLS + k]);
+        for (int k = 0; k < NCLS; k++)
+            sum += want[k] = exp((double)z[s * NCLS + k] - mx);
+        double rs = 0;
+        for (int k = 0; k < NCLS; k++) {
+            float v = q[s * NCLS + k];
+            ck_assert_msg(v >= 0.0f && v <= 1.0f, "p[%d][%d] = %g", s, k, (double)v);
+            ck_assert_msg(fabs(v - want[k] / sum) < 1e-5, "p[%d][%d] = %g, want %g", s, k,
+                          (double)v, want[k] / sum);
+            rs += v;
+        }
+        ck_assert_msg(fabs(rs - 1.0) < 1e-5, "row %d sums to %.9g", s, rs);
+    }
+    /* probs must be [N, K] */
+    mlp_tensor *bad[3] = {tu_tensor(2, 7, NCLS + 1), tu_tensor(2, 6, NCLS),
+                          tu_tensor(3, 7, NCLS, 1)};
+    for (int i = 0; i < 3; i++) {
+        TU_FAIL(mlp_model_predict(m, x, bad[i]), MLP_STATUS_SHAPE_MISMATCH);
+        mlp_tensor_destroy(bad[i]);
+    }
+    mlp_tensor *xb = tu_tensor(2, 7, FEAT - 1);
+    TU_FAIL(mlp_model_predict(m, xb, pr), MLP_STATUS_SHAPE_MISMATCH);
+    mlp_tensor_destroy(xb);
+    mlp_tensor_destroy(pr);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* Error and accuracy recomputed from gathered images and forward passes. */
+START_TEST(evaluate_matches_manual)
+{
+    mlp_model *m = small_model(4);
+    const int32_t n = 53;
+    mlp_dataset *ds = tu_blobs(n, NCLS, 1, 4, 5, 40, CENTRES, 9);
+    int32_t *idx = malloc(sizeof(int32_t) * n);
+    int32_t *lab = malloc(sizeof(int32_t) * n);
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    mlp_tensor *x = tu_tensor(2, n, FEAT);
+    TU_OK(mlp_dataset_gather(ds, idx, n, mlp_tensor_data(x), lab));
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+    const float *z = mlp_tensor_data_const(y);
+    double err = 0;
+    int ok = 0;
+    for (int s = 0; s < n; s++) {
+        const float *row = z + s * NCLS;
+        int arg = 0;
+        for (int k = 1; k < NCLS; k++)
+            if (row[k] > row[arg])
+                arg = k;
+        ok += arg == lab[s];
+        double sum = 0;
+        for (int k = 0; k < NCLS; k++)
+            sum += exp((double)row[k] - row[arg]);
+        err += row[arg] + log(sum) - row[lab[s]];
+    }
+    err /= n;
+    const int32_t batches[3] = {1, 7, 1000};
+    for (int b = 0; b < 3; b++) {
+        double e = -1, a = -1;
+        TU_OK(mlp_model_evaluate(m, ds, batches[b], &e, &a));
+        ck_assert_msg(tu_close(e, err, 1e-5, 1e-7), "batch %d: error %.9g, want %.9g",
+                      batches[b], e, err);
+        ck_assert_msg(fabs(a - (double)ok / n) < 1e-12, "batch %d: accuracy %.9g, want %.9g",
+                      batches[b], a, (double)ok / n);
+        TU_OK(mlp_model_evaluate(m, ds, batches[b], NULL, &a));
+        TU_OK(mlp_model_evaluate(m, ds, batches[b], &e, NULL));
+    }
+    TU_FAIL(mlp_model_evaluate(m, ds, 0, NULL, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_evaluate(m, ds, -5, NULL, NULL), MLP_STATUS_INVALID_ARG);
+    free(idx);
+    free(lab);
+    mlp_tensor_destroy(x);
+    mlp_dataset_destroy(ds);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(evaluate_wrong_dataset)
+{
+    mlp_model *m = small_model(4);
+    double e, a;
+    /* 1 x 5 x 5 images: 25 features for a 20-feature model */
+    mlp_dataset *wide = tu_blobs(20, NCLS, 1, 5, 5, 10, 1, 1);
+    TU_FAIL(mlp_model_evaluate(m, wide, 10, &e, &a), MLP_STATUS_SHAPE_MISMATCH);
+    /* 6 classes cannot be told apart by 4 outputs */
+    mlp_dataset *many = tu_blobs(20, 6, 1, 4, 5, 10, 1, 1);
+    TU_FAIL(mlp_model_evaluate(m, many, 10, &e, &a), MLP_STATUS_SHAPE_MISMATCH);
+    mlp_dataset_destroy(wide);
+    mlp_dataset_destroy(many);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- allocation failures --------------------------------------------------------------------- */
+
+/* Build, train, predict, fit, evaluate and summarise a small model; stop at
+ * the first failure and free everything. */
+static mlp_status build_and_train(const mlp_dataset *tr, const mlp_dataset *va)
+{
+    mlp_model *m = NULL;
+    mlp_optimizer *o = NULL;
+    mlp_tensor *x = NULL, *pr = NULL;
+    mlp_layer *l = NULL;
+    mlp_status st;
+    const int32_t xd[2] = {5, FEAT};
+    const int32_t pd[2] = {5, NCLS};
+    const int32_t labels[5] = {0, 1, 2, 3, 0};
+    double loss, err, acc;
+    int32_t correct;
+    mlp_fit_options opts;
+
+    if ((st = mlp_model_create(&m, 3, IMG, 1)))
+        goto done;
+    if ((st = mlp_layer_create_dense(&l, 8)))
+        goto done;
+    st = mlp_model_add(m, l); /* consumed, even on failure */
+    if (st)
+        goto done;
+    if ((st = mlp_layer_create_elu(&l, 1.0f)))
+        goto done;
+    if ((st = mlp_model_add(m, l)))
+        goto done;
+    if ((st = mlp_layer_create_dense(&l, NCLS)))
+        goto done;
+    if ((st = mlp_model_add(m, l)))
+        goto done;
+    if ((st = mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m)))
+        goto done;
+    if ((st = mlp_tensor_create(&x, 2, xd)))
+        goto done;
+    mlp_tensor_fill(x, 0.5f);
+    if ((st = mlp_model_train_step(m, o, x, labels, &loss, &correct)))
+        goto done;
+    if ((st = mlp_tensor_create(&pr, 2, pd)))
+        goto done;
+    if ((st = mlp_model_predict(m, x, pr)))
+        goto done;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 2;
+    opts.batch_size = 16;
+    opts.eval_batch_size = 8;
+    if ((st = mlp_model_fit(m, o, tr, va, &opts)))
+        goto done;
+    if ((st = mlp_model_evaluate(m, va, 6, &err, &acc)))
+        goto done;
+    char buf[64];
+    st = mlp_model_summary(m, buf, sizeof buf, NULL);
+done:
+    mlp_tensor_destroy(pr);
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return st;
+}
+
+START_TEST(oom_build_and_train)
+{
+    mlp_dataset *tr = tu_blobs(40, NCLS, 1, 4, 5, 20, CENTRES, 1);
+    mlp_dataset *va = tu_blobs(20, NCLS, 1, 4, 5, 20, CENTRES, 2);
+    long live = mlp__alloc_live();
+    TU_OK(build_and_train(tr, va));
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    int failures = 0, ok_in_a_row = 0;
+    long n;
+    for (n = 1; n < 5000 && ok_in_a_row < 3; n++) {
+        mlp__alloc_fail_after(n);
+        mlp_status st = build_and_train(tr, va);
+        mlp__alloc_fail_after(0);
+        if (st == MLP_STATUS_OK) {
+            ok_in_a_row++;
+        } else {
+            ok_in_a_row = 0;
+            failures++;
+            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "fail_after(%ld): %s: %s", n,
+                          mlp_status_str(st), mlp_last_error());
+        }
+        ck_assert_msg(mlp__alloc_live() == live, "fail_after(%ld): %ld blocks leaked", n,
+                      mlp__alloc_live() - live);
+    }
+    ck_assert_msg(ok_in_a_row == 3, "still failing after %ld injected failures", n);
+    ck_assert_msg(failures >= 8, "only %d allocations could be failed", failures);
+    mlp_dataset_destroy(tr);
+    mlp_dataset_destroy(va);
+}
+END_TEST
+
+/* ---- fit ------------------------------------------------------------------------------------ */
+
+typedef struct fit_log {
+    int calls;
+    int32_t epochs[64];
+    double valid_acc[64], train_acc[64], train_err[64], valid_err[64], lr[64];
+    int stop_at;          /* return non-zero at this epoch (0: never) */
+    int batch_calls;      /* on_batch calls in total */
+    int32_t batches;      /* the batches argument seen */
+    int32_t last_epoch, last_batch;
+    int batch_order_ok;
+    double best_valid;
+} fit_log;
+
+static int on_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
+{
+    fit_log *log = user;
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(s);
+    if (log->calls < 64) {
+        log->epochs[log->calls] = s->epoch;
+        log->valid_acc[log->calls] = s->valid_acc;
+        log->train_acc[log->calls] = s->train_acc;
+        log->train_err[log->calls] = s->train_error;
+        log->valid_err[log->calls] = s->valid_error;
+        log->lr[log->calls] = s->learning_rate;
+    }
+    log->calls++;
+    if (s->valid_acc > log->best_valid)
+        log->best_valid = s->valid_acc;
+    ck_assert(s->train_seconds >= 0 && s->eval_seconds >= 0);
+    return log->stop_at != 0 && s->epoch >= log->stop_at;
+}
+
+static void on_batch(int32_t epoch, int32_t batch, int32_t batches, void *user)
+{
+    fit_log *log = user;
+    if (log->batch_calls == 0 || epoch != log->last_epoch) {
+        /* a new epoch starts with the lowest batch number */
+        if (log->batch_calls > 0 && epoch < log->last_epoch)
+            log->batch_order_ok = 0;
+    } else if (batch != log->last_batch + 1) {
+        log->batch_order_ok = 0;
+    }
+    if (batch < 0 || batch > batches)
+        log->batch_order_ok = 0;
+    log->last_epoch = epoch;
+    log->last_batch = batch;
+    log->batches = batches;
+    log->batch_calls++;
+}
+
+START_TEST(fit_options_defaults)
+{
+    mlp_fit_options o;
+    memset(&o, 0xAB, sizeof o);
+    mlp_fit_options_init(&o);
+    ck_assert_uint_eq(o.struct_size, sizeof(mlp_fit_options));
+    ck_assert_int_eq(o.epochs, 10);
+    ck_assert_int_eq(o.batch_size, 100);
+    ck_assert_int_eq(o.eval_batch_size, 1000);
+    ck_assert_uint_eq(o.seed, 0);
+    ck_assert_ptr_null((void *)(uintptr_t)o.on_epoch);
+    ck_assert_ptr_null((void *)(uintptr_t)o.on_batch);
+    ck_assert_ptr_null(o.user);
+}
+END_TEST
+
+/* Four Gaussian blobs in 20 dimensions are linearly separable: a small MLP
+ * must classify held-out samples almost perfectly. */
+START_TEST(fit_separable_blobs)
+{
+    mlp_dataset *tr = tu_blobs(2000, NCLS, 1, 4, 5, 30, CENTRES, 100);
+    mlp_dataset *va = tu_blobs(500, NCLS, 1, 4, 5, 30, CENTRES, 200);
+    mlp_model *m = small_model(7);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.1));
+
+    double err0, acc0;
+    TU_OK(mlp_model_evaluate(m, va, 100, &err0, &acc0));
+
+    fit_log log;
+    memset(&log, 0, sizeof log);
+    log.batch_order_ok = 1;
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 10;
+    opts.batch_size = 32;
+    opts.seed = 3;
+    opts.on_epoch = on_epoch;
+    opts.on_batch = on_batch;
+    opts.user = &log;
+    TU_OK(mlp_model_fit(m, o, tr, va, &opts));
+
+    ck_assert_int_eq(log.calls, 10);
+    for (int e = 0; e < 10; e++) {
+        ck_assert_int_eq(log.epochs[e], e + 1);
+        ck_assert(isfinite(log.train_err[e]) && log.train_err[e] >= 0);
+        ck_assert(log.train_acc[e] >= 0 && log.train_acc[e] <= 1);
+        ck_assert(isfinite(log.valid_err[e]));
+        ck_assert(log.valid_acc[e] >= 0 && log.valid_acc[e] <= 1);
+        ck_assert_double_eq_tol(log.lr[e], 0.1, 1e-12);
+    }
+    /* ceil(2000 / 32) = 63 batches per epoch */
+    ck_assert_int_eq(log.batches, 63);
+    ck_assert_int_eq(log.batch_calls, 10 * 63);
+    ck_assert_msg(log.batch_order_ok, "on_batch numbers out of order");
+    ck_assert_msg(log.train_err[9] < log.train_err[0], "training error did not fall: %g -> %g",
+                  log.train_err[0], log.train_err[9]);
+
+    double err, acc;
+    TU_OK(mlp_model_evaluate(m, va, 128, &err, &acc));
+    ck_assert_msg(acc > 0.95, "validation accuracy %.4f (before training %.4f)", acc, acc0);
+    ck_assert_msg(err < err0, "validation error %g, before training %g", err, err0);
+    /* the last epoch's statistics describe the final model */
+    ck_assert_double_eq_tol(log.valid_acc[9], acc, 1e-9);
+    ck_assert_msg(tu_close(log.valid_err[9], err, 1e-5, 1e-7), "%g vs %g", log.valid_err[9],
+                  err);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+    mlp_dataset_destroy(va);
+}
+END_TEST
+
+START_TEST(fit_callback_stops_early)
+{
+    mlp_dataset *tr = tu_blobs(300, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    mlp_model *m = small_model(7);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.05));
+    fit_log log;
+    memset(&log, 0, sizeof log);
+    log.batch_order_ok = 1;
+    log.stop_at = 3;
+    log.best_valid = -1;
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 8;
+    opts.batch_size = 64;
+    opts.on_epoch = on_epoch;
+    opts.on_batch = on_batch;
+    opts.user = &log;
+    TU_OK(mlp_model_fit(m, o, tr, NULL, &opts));
+    ck_assert_int_eq(log.calls, 3);
+    for (int e = 0; e < 3; e++) {
+        ck_assert_int_eq(log.epochs[e], e + 1);
+        /* no validation set: NaN */
+        ck_assert_msg(isnan(log.valid_acc[e]), "valid_acc %g without a validation set",
+                      log.valid_acc[e]);
+        ck_assert(isnan(log.valid_err[e]));
+        ck_assert_double_eq_tol(log.lr[e], 0.05, 1e-12);
+    }
+    ck_assert_int_eq(log.batches, 5); /* ceil(300 / 64) */
+    ck_assert_int_eq(log.batch_calls, 3 * 5);
+    ck_assert(log.batch_order_ok);
+
+    /* the default options (no callbacks) run the default 10 epochs fine */
+    TU_OK(mlp_model_fit(m, o, tr, NULL, NULL));
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
+static float *fit_run(uint64_t model_seed, uint64_t fit_seed, int64_t *np)
+{
+    mlp_dataset *tr = tu_blobs(500, NCLS, 1, 4, 5, 30, CENTRES, 11);
+    mlp_dataset *va = tu_blobs(100, NCLS, 1, 4, 5, 30, CENTRES, 12);
+    mlp_model *m = small_model(model_seed);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 2;
+    opts.batch_size = 20;
+    opts.seed = fit_seed;
+    TU_OK(mlp_model_fit(m, o, tr, va, &opts));
+    *np = mlp_model_param_count(m);
+    float *p = params_of(m);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+    mlp_dataset_destroy(va);
+    return p;
+}
+
+START_TEST(fit_is_deterministic)
+{
+    int64_t n;
+    float *a = fit_run(1, 5, &n);
+    float *b = fit_run(1, 5, &n);
+    float *c = fit_run(2, 5, &n);
+    float *d = fit_run(1, 6, &n);
+    ck_assert_msg(memcmp(a, b, sizeof(float) * (size_t)n) == 0,
+                  "same seeds, different parameters");
+    ck_assert_msg(memcmp(a, c, sizeof(float) * (size_t)n) != 0,
+                  "model seed 1 and 2 trained to the same parameters");
+    ck_assert_msg(memcmp(a, d, sizeof(float) * (size_t)n) != 0,
+                  "shuffle seed 5 and 6 trained to the same parameters");
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+}
+END_TEST
+
+START_TEST(fit_numeric_failure_names_layer)
+{
+    mlp_dataset *tr = tu_blobs(200, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    mlp_model *m = small_model(7);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 1e30));
+    fit_log log;
+    memset(&log, 0, sizeof log);
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 5;
+    opts.batch_size = 20;
+    opts.on_epoch = on_epoch;
+    opts.user = &log;
+    TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_NUMERIC);
+    const char *msg = mlp_last_error();
+    ck_assert_msg(strstr(msg, "layer") != NULL, "message does not name a layer: \"%s\"", msg);
+    ck_assert_msg(strstr(msg, "epoch") != NULL, "message does not name the epoch: \"%s\"", msg);
+    ck_assert_msg(strstr(msg, "batch") != NULL, "message does not name the batch: \"%s\"", msg);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
+START_TEST(fit_misuse)
+{
+    mlp_model *m = small_model(7);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    mlp_dataset *good = tu_blobs(50, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    mlp_dataset *wide = tu_blobs(50, NCLS, 1, 5, 5, 30, 1, 1);
+    mlp_dataset *many = tu_blobs(50, 7, 1, 4, 5, 30, 1, 1);
+    TU_FAIL(mlp_model_fit(m, o, wide, NULL, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_model_fit(m, o, many, NULL, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_model_fit(m, o, good, wide, NULL), MLP_STATUS_SHAPE_MISMATCH);
+
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.batch_size = 0;
+    TU_FAIL(mlp_model_fit(m, o, good, NULL, &opts), MLP_STATUS_INVALID_ARG);
+    mlp_fit_options_init(&opts);
+    opts.epochs = -1;
+    TU_FAIL(mlp_model_fit(m, o, good, NULL, &opts), MLP_STATUS_INVALID_ARG);
+    mlp_fit_options_init(&opts);
+    opts.eval_batch_size = 0;
+    TU_FAIL(mlp_model_fit(m, o, good, good, &opts), MLP_STATUS_INVALID_ARG);
+
+    /* an optimizer made for another model */
+    mlp_model *m2 = small_model(8);
+    mlp_optimizer *o2 = NULL;
+    TU_OK(mlp_optimizer_create(&o2, MLP_RULE_SGD, m2));
+    mlp_fit_options_init(&opts);
+    opts.epochs = 1;
+    TU_FAIL(mlp_model_fit(m, o2, good, NULL, &opts), MLP_STATUS_INVALID_ARG);
+    TU_OK(mlp_model_fit(m, o, good, good, &opts));
+
+    mlp_optimizer_destroy(o2);
+    mlp_model_destroy(m2);
+    mlp_dataset_destroy(good);
+    mlp_dataset_destroy(wide);
+    mlp_dataset_destroy(many);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+static Suite *model_suite(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("misuse");
+    tcase_add_test(tc, create_misuse);
+    tcase_add_test(tc, null_everywhere);
+    tcase_add_test(tc, forward_input_shapes);
+    tcase_add_test(tc, backward_needs_training_forward);
+    tcase_add_test(tc, empty_model);
+    tcase_add_test(tc, add_layer_that_cannot_fit);
+    tcase_add_test(tc, add_same_layer_twice);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("params");
+    tcase_add_test(tc, params_round_trip);
+    tcase_add_test(tc, summary_lists_layers_and_total);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("steps");
+    tcase_add_test(tc, train_step_bad_labels);
+    tcase_add_test(tc, train_step_equals_manual_step);
+    tcase_add_test(tc, train_step_numeric_keeps_params);
+    tcase_add_test(tc, train_loop_allocates_nothing);
+    tcase_add_test(tc, forward_batch_sizes_agree);
+    tcase_add_test(tc, predict_gives_probabilities);
+    tcase_add_test(tc, evaluate_matches_manual);
+    tcase_add_test(tc, evaluate_wrong_dataset);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("oom");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, oom_build_and_train);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fit");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, fit_options_defaults);
+    tcase_add_test(tc, fit_separable_blobs);
+    tcase_add_test(tc, fit_callback_stops_early);
+    tcase_add_test(tc, fit_is_deterministic);
+    tcase_add_test(tc, fit_numeric_failure_names_layer);
+    tcase_add_test(tc, fit_misuse);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    mlp_set_num_threads(1);
+    return tu_run_suite(model_suite());
+}

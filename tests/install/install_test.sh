@@ -1,0 +1,44 @@
+#!/bin/sh
+# Installs the build into a temporary DESTDIR, then checks what a user gets:
+# pkg-config finds the library, a consumer program compiles and runs, the
+# shared object carries the soname and exports only the public mlp_ API, and
+# the public header compiles alone as C99, C11 and C++.
+# Usage: install_test.sh BUILD_DIR SOURCE_DIR
+set -eu
+build=$1
+here=$2
+cc=${CC:-cc}
+cxx=${CXX:-c++}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+meson install -C "$build" --destdir "$tmp/root" --no-rebuild --quiet >/dev/null
+pc=$(find "$tmp/root" -name mlpnet.pc | head -n 1)
+[ -n "$pc" ] || { echo "mlpnet.pc not installed"; exit 1; }
+PKG_CONFIG_PATH=$(dirname "$pc")
+PKG_CONFIG_SYSROOT_DIR="$tmp/root"
+export PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+flags=$(pkg-config --cflags --libs mlpnet)
+echo "pkg-config mlpnet: $flags"
+
+"$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror "$here/consumer.c" $flags -o "$tmp/consumer"
+so=$(find "$tmp/root" -name 'libmlpnet.so.0' | head -n 1)
+[ -n "$so" ] || { echo "libmlpnet.so.0 not installed"; exit 1; }
+LD_LIBRARY_PATH=$(dirname "$so") "$tmp/consumer"
+
+soname=$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+[ "$soname" = "libmlpnet.so.0" ] || { echo "soname is '$soname'"; exit 1; }
+extra=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^mlp_' || true)
+[ -z "$extra" ] || { echo "exported symbols outside the API: $extra"; exit 1; }
+echo "soname $soname; $(nm -D --defined-only "$so" | wc -l) exported symbols, all mlp_*"
+
+cflags=$(pkg-config --cflags mlpnet)
+for std in c99 c11; do
+    "$cc" -std=$std -Wall -Wextra -Wpedantic -Werror -c -x c "$here/header_alone.c" \
+        $cflags -o "$tmp/h.o"
+done
+if command -v "$cxx" >/dev/null 2>&1; then
+    "$cxx" -std=c++11 -Wall -Wextra -Wpedantic -Werror -c -x c++ "$here/header_alone.c" \
+        $cflags -o "$tmp/h.o"
+fi
+echo "header compiles alone as C99, C11 and C++"

@@ -1,0 +1,439 @@
+/*
+ * Shared helpers of the libmlpnet Check suites (see testutil.h).
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---- random numbers ---------------------------------------------------- */
+
+void tu_rng_seed(tu_rng *r, uint64_t seed)
+{
+    r->state = seed ^ 0x6A09E667F3BCC909ull;
+}
+
+uint64_t tu_rng_u64(tu_rng *r)
+{
+    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double tu_rng_uniform(tu_rng *r)
+{
+    return (double)(tu_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+double tu_rng_normal(tu_rng *r)
+{
+    double u1 = ((double)(tu_rng_u64(r) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+    double u2 = tu_rng_uniform(r);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+int32_t tu_rng_below(tu_rng *r, int32_t bound)
+{
+    /* The modulo bias is irrelevant at the sizes tests use. */
+    return (int32_t)(tu_rng_u64(r) % (uint64_t)bound);
+}
+
+void tu_fill_uniform(tu_rng *r, float *x, int64_t n, float lo, float hi)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)(lo + (hi - lo) * tu_rng_uniform(r));
+}
+
+void tu_fill_away_from_zero(tu_rng *r, float *x, int64_t n, float lo, float hi,
+                            float min_abs)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v;
+        do {
+            v = (float)(lo + (hi - lo) * tu_rng_uniform(r));
+        } while (fabsf(v) < min_abs);
+        x[i] = v;
+    }
+}
+
+void tu_fill_normal(tu_rng *r, float *x, int64_t n, float mean, float std)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)(mean + std * tu_rng_normal(r));
+}
+
+/* ---- tolerance compare ------------------------------------------------- */
+
+int tu_close(double got, double want, double rtol, double atol)
+{
+    if (isnan(got) || isnan(want))
+        return 0;
+    if (isinf(got) || isinf(want))
+        return got == want;
+    double m = fmax(fabs(got), fabs(want));
+    return fabs(got - want) <= atol + rtol * m;
+}
+
+int64_t tu_first_mismatch(const float *got, const double *want, int64_t n, double rtol,
+                          double atol)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!tu_close(got[i], want[i], rtol, atol))
+            return i;
+    return -1;
+}
+
+void tu_assert_close_fd(const char *what, const float *got, const double *want, int64_t n,
+                        double rtol, double atol)
+{
+    int64_t i = tu_first_mismatch(got, want, n, rtol, atol);
+    ck_assert_msg(i < 0, "%s[%lld]: got %.9g, want %.9g (rtol %g, atol %g)", what,
+                  (long long)i, i >= 0 ? (double)got[i] : 0.0, i >= 0 ? want[i] : 0.0,
+                  rtol, atol);
+}
+
+void tu_assert_close_ff(const char *what, const float *got, const float *want, int64_t n,
+                        double rtol, double atol)
+{
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(tu_close(got[i], want[i], rtol, atol),
+                      "%s[%lld]: got %.9g, want %.9g (rtol %g, atol %g)", what,
+                      (long long)i, (double)got[i], (double)want[i], rtol, atol);
+}
+
+/* ---- constructors ------------------------------------------------------ */
+
+mlp_tensor *tu_tensor(int rank, ...)
+{
+    int32_t dims[MLP_MAX_RANK] = {0};
+    ck_assert_msg(rank >= 1 && rank <= MLP_MAX_RANK, "tu_tensor: bad rank %d", rank);
+    va_list ap;
+    va_start(ap, rank);
+    for (int i = 0; i < rank; i++)
+        dims[i] = (int32_t)va_arg(ap, int);
+    va_end(ap);
+    mlp_tensor *t = NULL;
+    TU_OK(mlp_tensor_create(&t, rank, dims));
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+mlp_tensor *tu_tensor_batch(int32_t n, int rank, const int32_t *dims)
+{
+    int32_t d[MLP_MAX_RANK];
+    ck_assert_msg(rank >= 0 && rank < MLP_MAX_RANK, "tu_tensor_batch: bad rank %d", rank);
+    d[0] = n;
+    for (int i = 0; i < rank; i++)
+        d[i + 1] = dims[i];
+    mlp_tensor *t = NULL;
+    TU_OK(mlp_tensor_create(&t, rank + 1, d));
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+mlp_tensor *tu_tensor_clone(const mlp_tensor *src)
+{
+    int rank = mlp_tensor_rank(src);
+    int32_t d[MLP_MAX_RANK];
+    for (int i = 0; i < rank; i++)
+        d[i] = mlp_tensor_dim(src, i);
+    mlp_tensor *t = NULL;
+    TU_OK(mlp_tensor_create(&t, rank, d));
+    TU_OK(mlp_tensor_copy_from(t, mlp_tensor_data_const(src), mlp_tensor_numel(src)));
+    return t;
+}
+
+mlp_model *tu_model(int rank, const int32_t *dims, uint64_t seed)
+{
+    mlp_model *m = NULL;
+    TU_OK(mlp_model_create(&m, rank, dims, seed));
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
+mlp_layer *tu_add(mlp_model *m, mlp_layer *layer)
+{
+    TU_OK(mlp_model_add(m, layer));
+    return layer;
+}
+
+#define TU_MAKE(call)                                                            \
+    do {                                                                         \
+        mlp_layer *l_ = NULL;                                                    \
+        TU_OK(call);                                                             \
+        ck_assert_ptr_nonnull(l_);                                               \
+        return l_;                                                               \
+    } while (0)
+
+mlp_layer *tu_dense(int32_t units) { TU_MAKE(mlp_layer_create_dense(&l_, units)); }
+mlp_layer *tu_sigmoid(void) { TU_MAKE(mlp_layer_create_sigmoid(&l_)); }
+mlp_layer *tu_tanh(void) { TU_MAKE(mlp_layer_create_tanh(&l_)); }
+mlp_layer *tu_relu(void) { TU_MAKE(mlp_layer_create_relu(&l_)); }
+mlp_layer *tu_leaky_relu(float a) { TU_MAKE(mlp_layer_create_leaky_relu(&l_, a)); }
+mlp_layer *tu_elu(float a) { TU_MAKE(mlp_layer_create_elu(&l_, a)); }
+mlp_layer *tu_selu(void) { TU_MAKE(mlp_layer_create_selu(&l_)); }
+mlp_layer *tu_reshape(int rank, const int32_t *dims)
+{
+    TU_MAKE(mlp_layer_create_reshape(&l_, rank, dims));
+}
+mlp_layer *tu_flatten(void) { TU_MAKE(mlp_layer_create_flatten(&l_)); }
+
+int64_t tu_prod(int n, const int32_t *dims)
+{
+    int64_t p = 1;
+    for (int i = 0; i < n; i++)
+        p *= dims[i];
+    return p;
+}
+
+/* ---- synthetic data ---------------------------------------------------- */
+
+mlp_dataset *tu_blobs(int32_t n, int32_t classes, int32_t c, int32_t h, int32_t w,
+                      double noise, uint64_t centre_seed, uint64_t sample_seed)
+{
+    int64_t d = (int64_t)c * h * w;
+    double *centres = malloc(sizeof(double) * (size_t)(classes * d));
+    uint8_t *px = malloc((size_t)(n * d));
+    int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);
+    ck_assert(centres && px && labels);
+
+    tu_rng rc;
+    tu_rng_seed(&rc, centre_seed);
+    for (int64_t i = 0; i < classes * d; i++)
+        centres[i] = 40.0 + 175.0 * tu_rng_uniform(&rc);
+
+    tu_rng rs;
+    tu_rng_seed(&rs, sample_seed);
+    for (int32_t i = 0; i < n; i++)
+        labels[i] = i % classes;
+    for (int32_t i = n - 1; i > 0; i--) {
+        int32_t j = tu_rng_below(&rs, i + 1);
+        int32_t t = labels[i];
+        labels[i] = labels[j];
+        labels[j] = t;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const double *ctr = centres + labels[i] * d;
+        for (int64_t k = 0; k < d; k++) {
+            double v = nearbyint(ctr[k] + noise * tu_rng_normal(&rs));
+            px[i * d + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create(&ds, n, c, h, w, px, labels, classes));
+    ck_assert_ptr_nonnull(ds);
+    free(centres);
+    free(px);
+    free(labels);
+    return ds;
+}
+
+/* ---- gradient check ----------------------------------------------------- */
+
+void tu_gradcheck_cfg_init(tu_gradcheck_cfg *cfg)
+{
+    cfg->eps = 1e-2;
+    cfg->rtol = 1e-2;
+    cfg->atol = 1e-3;
+    cfg->x_lo = -1.0f;
+    cfg->x_hi = 1.0f;
+    cfg->min_abs = 0.0f;
+    cfg->dy_scale = 1.0;
+    cfg->check_params = 1;
+    cfg->seed = 12345;
+}
+
+/* L = sum(y * r) in double after an inference-mode forward pass. */
+static double projected_loss(mlp_model *model, const mlp_tensor *x, const mlp_tensor *r)
+{
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(model, x, MLP_MODE_EVAL, &y));
+    ck_assert_ptr_nonnull(y);
+    int64_t n = mlp_tensor_numel(y);
+    ck_assert_int_eq(n, mlp_tensor_numel(r));
+    const float *yd = mlp_tensor_data_const(y);
+    const float *rd = mlp_tensor_data_const(r);
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)yd[i] * (double)rd[i];
+    return s;
+}
+
+/* Central difference of L with respect to *v, perturbed in place. */
+static double central_diff(mlp_model *model, const mlp_tensor *x, const mlp_tensor *r,
+                           float *v, double eps)
+{
+    float v0 = *v;
+    float vp = (float)((double)v0 + eps);
+    float vm = (float)((double)v0 - eps);
+    *v = vp;
+    double lp = projected_loss(model, x, r);
+    *v = vm;
+    double lm = projected_loss(model, x, r);
+    *v = v0;
+    /* Divide by the step the floats actually took, not by 2 eps. */
+    return (lp - lm) / ((double)vp - (double)vm);
+}
+
+static void compare_one(tu_gradcheck_result *res, const tu_gradcheck_cfg *cfg,
+                        double analytic, double numeric, const char *what, int64_t idx)
+{
+    double m = fmax(fabs(analytic), fabs(numeric));
+    double ratio = fabs(analytic - numeric) / (cfg->atol + cfg->rtol * m);
+    if (isnan(ratio))
+        ratio = INFINITY;
+    res->checked++;
+    if (ratio > res->worst) {
+        res->worst = ratio;
+        snprintf(res->where, sizeof res->where,
+                 "%s[%lld]: analytic %.7g, numerical %.7g", what, (long long)idx,
+                 analytic, numeric);
+    }
+    if (!(ratio <= 1.0))
+        res->ok = 0;
+}
+
+void tu_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims, int32_t batch,
+                  const tu_gradcheck_cfg *cfg_in, tu_gradcheck_result *res)
+{
+    tu_gradcheck_cfg cfg;
+    if (cfg_in)
+        cfg = *cfg_in;
+    else
+        tu_gradcheck_cfg_init(&cfg);
+    memset(res, 0, sizeof *res);
+    res->ok = 1;
+
+    tu_rng rng;
+    tu_rng_seed(&rng, cfg.seed);
+
+    mlp_tensor *x = tu_tensor_batch(batch, in_rank, in_dims);
+    int64_t nx = mlp_tensor_numel(x);
+    float *xd = mlp_tensor_data(x);
+    if (cfg.min_abs > 0.0f)
+        tu_fill_away_from_zero(&rng, xd, nx, cfg.x_lo, cfg.x_hi, cfg.min_abs);
+    else
+        tu_fill_uniform(&rng, xd, nx, cfg.x_lo, cfg.x_hi);
+
+    /* The output must be [batch, output shape of the model]. */
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(model, x, MLP_MODE_TRAIN, &y));
+    ck_assert_ptr_nonnull(y);
+    int orank = 0;
+    int32_t odims[MLP_MAX_RANK] = {0};
+    TU_OK(mlp_model_output_shape(model, -1, &orank, odims));
+    ck_assert_int_eq(mlp_tensor_rank(y), orank + 1);
+    ck_assert_int_eq(mlp_tensor_dim(y, 0), batch);
+    for (int i = 0; i < orank; i++)
+        ck_assert_int_eq(mlp_tensor_dim(y, i + 1), odims[i]);
+
+    mlp_tensor *r = tu_tensor_batch(batch, orank, odims);
+    mlp_tensor *decoy = tu_tensor_batch(batch, orank, odims);
+    mlp_tensor *dy = tu_tensor_batch(batch, orank, odims);
+    int64_t ny = mlp_tensor_numel(r);
+    tu_fill_uniform(&rng, mlp_tensor_data(r), ny, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, mlp_tensor_data(decoy), ny, -3.0f, 3.0f);
+    for (int64_t i = 0; i < ny; i++)
+        mlp_tensor_data(dy)[i] = (float)(cfg.dy_scale * mlp_tensor_data(r)[i]);
+
+    /* A first backward pass with another dy: the measured pass must
+     * overwrite its gradients, not add to them. */
+    const mlp_tensor *dx = NULL;
+    TU_OK(mlp_model_backward(model, decoy, &dx));
+    TU_OK(mlp_model_forward(model, x, MLP_MODE_TRAIN, &y));
+    dx = NULL;
+    TU_OK(mlp_model_backward(model, dy, &dx));
+    ck_assert_ptr_nonnull(dx);
+    ck_assert_int_eq(mlp_tensor_numel(dx), nx);
+    ck_assert_int_eq(mlp_tensor_dim(dx, 0), batch);
+    double *ga_x = malloc(sizeof(double) * (size_t)nx);
+    ck_assert_ptr_nonnull(ga_x);
+    for (int64_t i = 0; i < nx; i++)
+        ga_x[i] = mlp_tensor_data_const(dx)[i];
+
+    /* Copy every parameter gradient before the finite-difference passes. */
+    int nl = mlp_model_layer_count(model);
+    int64_t total = mlp_model_param_count(model);
+    double *ga_p = malloc(sizeof(double) * (size_t)(total > 0 ? total : 1));
+    ck_assert_ptr_nonnull(ga_p);
+    int64_t off = 0;
+    for (int l = 0; l < nl; l++) {
+        mlp_layer *layer = mlp_model_layer(model, l);
+        ck_assert_ptr_nonnull(layer);
+        int64_t cnt = mlp_layer_param_count(layer);
+        ck_assert_msg(cnt >= 0 && off + cnt <= total, "layer %d: %lld parameters", l,
+                      (long long)cnt);
+        if (cnt == 0)
+            continue;
+        const float *g = mlp_layer_grads(layer);
+        ck_assert_msg(g != NULL && mlp_layer_params(layer) != NULL,
+                      "layer %d (%s) has %lld parameters but no buffers", l,
+                      mlp_layer_kind_name(layer), (long long)cnt);
+        for (int64_t j = 0; j < cnt; j++)
+            ga_p[off + j] = g[j];
+        off += cnt;
+    }
+    ck_assert_msg(off == total, "layer parameter counts sum to %lld, model says %lld",
+                  (long long)off, (long long)total);
+
+    char what[64];
+    for (int64_t i = 0; i < nx; i++) {
+        double num = central_diff(model, x, r, &xd[i], cfg.eps);
+        res->max_abs_dx = fmax(res->max_abs_dx, fabs(num));
+        compare_one(res, &cfg, ga_x[i], num, "dx", i);
+    }
+
+    if (cfg.check_params) {
+        off = 0;
+        for (int l = 0; l < nl; l++) {
+            mlp_layer *layer = mlp_model_layer(model, l);
+            int64_t cnt = mlp_layer_param_count(layer);
+            float *p = mlp_layer_params(layer);
+            snprintf(what, sizeof what, "layer %d (%s) dparam", l,
+                     mlp_layer_kind_name(layer));
+            for (int64_t j = 0; j < cnt; j++) {
+                double num = central_diff(model, x, r, &p[j], cfg.eps);
+                res->max_abs_dp = fmax(res->max_abs_dp, fabs(num));
+                compare_one(res, &cfg, ga_p[off + j], num, what, j);
+            }
+            off += cnt;
+        }
+    }
+
+    free(ga_x);
+    free(ga_p);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(r);
+    mlp_tensor_destroy(decoy);
+    mlp_tensor_destroy(dy);
+}
+
+void tu_assert_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims,
+                         int32_t batch, const tu_gradcheck_cfg *cfg)
+{
+    tu_gradcheck_result res;
+    tu_gradcheck(model, in_rank, in_dims, batch, cfg, &res);
+    ck_assert_msg(res.ok, "gradient check (batch %d) failed: worst %.3g x tolerance at %s",
+                  (int)batch, res.worst, res.where);
+    ck_assert_msg(res.checked > 0, "gradient check compared nothing");
+    ck_assert_msg(res.max_abs_dx > 1e-4, "vacuous check: numerical dx is ~0 (max %.3g)",
+                  res.max_abs_dx);
+    if ((!cfg || cfg->check_params) && mlp_model_param_count(model) > 0)
+        ck_assert_msg(res.max_abs_dp > 1e-4,
+                      "vacuous check: numerical dparam is ~0 (max %.3g)", res.max_abs_dp);
+}
+
+/* ---- running suites ---------------------------------------------------- */
+
+int tu_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
