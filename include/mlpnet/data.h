@@ -174,7 +174,8 @@ MLP_API mlp_status mlp_dataset_gather(const mlp_dataset *ds, const int32_t *indi
 
 /**
  * Create a batch iterator. With `shuffle`, every epoch visits the images in
- * a new order drawn from `seed`; the same seed gives the same orders.
+ * a new order drawn from `seed` and the epoch's number; the same seed gives
+ * the same orders.
  * @param out         new batcher, NULL on failure (owned: mlp_batcher_destroy)
  * @param ds          dataset (borrowed: must outlive the batcher)
  * @param batch_size  >= 1; the last batch of an epoch may be smaller
@@ -196,6 +197,14 @@ MLP_API mlp_status mlp_batcher_next(mlp_batcher *b, float *x, int32_t *labels, i
 
 /** Number of batches per epoch (0 for NULL). */
 MLP_API int32_t mlp_batcher_batch_count(const mlp_batcher *b);
+
+/**
+ * Make the next call to mlp_batcher_next start epoch `epoch` (0-based).
+ * Epoch k's order depends only on the seed and k, so a run resumed at epoch
+ * k sees the same batches as one that never stopped.
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, epoch < 0)
+ */
+MLP_API mlp_status mlp_batcher_set_epoch(mlp_batcher *b, int32_t epoch);
 
 /** Abandon the current epoch; the next call to mlp_batcher_next starts a
  *  new one. NULL is a no-op. */

@@ -217,13 +217,18 @@ typedef void (*mlp_batch_fn)(int32_t epoch, int32_t batch, int32_t batches, void
  */
 typedef struct mlp_fit_options {
     size_t struct_size;      /**< sizeof(mlp_fit_options); set by init */
-    int32_t epochs;          /**< default 10 */
+    int32_t epochs;          /**< number of epochs to run; default 10 */
     int32_t batch_size;      /**< default 100 */
     int32_t eval_batch_size; /**< batch of the validation pass; default 1000 */
     uint64_t seed;           /**< shuffling seed; default 0 */
     mlp_epoch_fn on_epoch;   /**< may be NULL */
     mlp_batch_fn on_batch;   /**< may be NULL */
     void *user;              /**< passed to the callbacks (borrowed) */
+    int32_t first_epoch;     /**< 1-based number of the first epoch to run; default 1.
+                                  Epoch numbers drive the shuffling order and the
+                                  learning-rate schedule, so a run resumed with
+                                  first_epoch = k + 1 after k epochs (and the
+                                  optimizer state restored) continues exactly. */
 } mlp_fit_options;
 
 /** Fill `opts` with the defaults. NULL is a no-op. */

@@ -3,8 +3,10 @@
  * epoch after another, in a fresh random order per epoch when shuffling.
  *
  * The permutation is allocated once at creation, so iterating allocates
- * nothing. Each epoch restarts from the identity before shuffling, which
- * makes epoch k's order a function of the seed and k alone.
+ * nothing. Each epoch restarts from the identity and shuffles with a
+ * generator seeded from (seed, epoch number), so epoch k's order is a
+ * function of the seed and k alone: a run resumed at epoch k (see
+ * mlp_batcher_set_epoch) sees the same batches as an uninterrupted one.
  */
 #include "core/core.h"
 #include "dataset_impl.h"
@@ -13,7 +15,8 @@ struct mlp_batcher {
     const mlp_dataset *ds; /* borrowed */
     int32_t batch_size;
     int shuffle;
-    mlp_rng rng;
+    uint64_t seed;
+    int32_t epoch;  /* number of the next epoch to start, 0-based */
     int32_t *perm; /* ds->n image indices in this epoch's order */
     int32_t pos;   /* next position in perm */
     int in_epoch;  /* 0: the next call starts a new epoch */
@@ -37,7 +40,7 @@ mlp_status mlp_batcher_create(mlp_batcher **out, const mlp_dataset *ds,
     b->ds = ds;
     b->batch_size = batch_size;
     b->shuffle = shuffle != 0;
-    mlp__rng_seed(&b->rng, seed);
+    b->seed = seed;
     *out = b;
     return MLP_STATUS_OK;
 
@@ -50,8 +53,12 @@ static void start_epoch(mlp_batcher *b)
 {
     for (int32_t i = 0; i < b->ds->n; i++)
         b->perm[i] = i;
-    if (b->shuffle)
-        mlp__rng_shuffle(&b->rng, b->perm, b->ds->n);
+    if (b->shuffle) {
+        mlp_rng rng;
+        mlp__rng_seed(&rng, b->seed ^ ((uint64_t)b->epoch * 0x9E3779B97F4A7C15ull));
+        mlp__rng_shuffle(&rng, b->perm, b->ds->n);
+    }
+    b->epoch++;
     b->pos = 0;
     b->in_epoch = 1;
 }
@@ -86,6 +93,16 @@ int32_t mlp_batcher_batch_count(const mlp_batcher *b)
     /* In 64 bits: n + batch_size - 1 may overflow int32. */
     int64_t n = b->ds->n, bs = b->batch_size;
     return (int32_t)((n + bs - 1) / bs);
+}
+
+mlp_status mlp_batcher_set_epoch(mlp_batcher *b, int32_t epoch)
+{
+    static const char fn[] = "mlp_batcher_set_epoch";
+    MLP_CHECK_ARG(b != NULL, fn, "batcher is NULL");
+    MLP_CHECK_ARG(epoch >= 0, fn, "epoch must be >= 0");
+    b->epoch = epoch;
+    b->in_epoch = 0;
+    return MLP_STATUS_OK;
 }
 
 void mlp_batcher_reset(mlp_batcher *b)

@@ -20,6 +20,7 @@ void mlp_fit_options_init(mlp_fit_options *o)
     o->on_epoch = NULL;
     o->on_batch = NULL;
     o->user = NULL;
+    o->first_epoch = 1;
 }
 
 static mlp_status numeric_error(const mlp_model *m, int32_t epoch, int32_t batch,
@@ -57,11 +58,12 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
     if (opt->model != m)
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: the optimizer was created for another model", fn);
-    if (o.epochs < 1 || o.batch_size < 1 || o.eval_batch_size < 1)
+    if (o.epochs < 1 || o.batch_size < 1 || o.eval_batch_size < 1 || o.first_epoch < 1 ||
+        o.first_epoch > INT32_MAX - o.epochs)
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: epochs (%d), batch_size (%d) and eval_batch_size (%d) must "
-                          "be >= 1", fn, (int)o.epochs, (int)o.batch_size,
-                          (int)o.eval_batch_size);
+                          "be >= 1, and first_epoch (%d) too", fn, (int)o.epochs,
+                          (int)o.batch_size, (int)o.eval_batch_size, (int)o.first_epoch);
 
     /* Size every buffer once, for the larger of the two batch sizes. */
     int32_t eval_bs = o.eval_batch_size;
@@ -72,8 +74,9 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
     MLP_TRY(mlp_batcher_create(&b, train, o.batch_size, 1, o.seed));
     const int32_t batches = mlp_batcher_batch_count(b);
 
-    mlp_status st = MLP_STATUS_OK;
-    for (int32_t epoch = 1; epoch <= o.epochs; epoch++) {
+    const int32_t last = o.first_epoch + o.epochs - 1;
+    mlp_status st = mlp_batcher_set_epoch(b, o.first_epoch - 1);
+    for (int32_t epoch = o.first_epoch; st == MLP_STATUS_OK && epoch <= last; epoch++) {
         st = mlp_optimizer_start_epoch(opt, epoch - 1);
         if (st != MLP_STATUS_OK)
             break;
