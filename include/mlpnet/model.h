@@ -207,7 +207,8 @@ typedef struct mlp_epoch_stats {
  */
 typedef int (*mlp_epoch_fn)(const mlp_epoch_stats *stats, mlp_model *model, void *user);
 
-/** Called after every training batch (e.g. for a progress bar). */
+/** Called after every training batch (e.g. for a progress bar), with the
+ *  1-based epoch, the 1-based batch number and the batches per epoch. */
 typedef void (*mlp_batch_fn)(int32_t epoch, int32_t batch, int32_t batches, void *user);
 
 /**

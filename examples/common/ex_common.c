@@ -1,0 +1,916 @@
+/*
+ * Shared pieces of the example programs (see ex_common.h). POSIX is used
+ * for isatty, mkdir and the monotonic clock.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "ex_common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PATH_CAP 4096
+#define HELP_WIDTH 79
+#define EVAL_BATCH 1000
+
+/* ---------------------------------------------------------------------- */
+/* Errors                                                                  */
+
+static const char *program = "mlpnet-example";
+
+void ex_set_program(const char *name)
+{
+    if (name && *name)
+        program = name;
+}
+
+const char *ex_program(void)
+{
+    return program;
+}
+
+_Noreturn void ex_die(const char *fmt, ...)
+{
+    va_list ap;
+    ex_progress_clear();
+    fflush(stdout);
+    fprintf(stderr, "%s: ", program);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+_Noreturn void ex_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", program);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", program);
+    exit(2);
+}
+
+void ex_check(mlp_status st, const char *what)
+{
+    if (st == MLP_STATUS_OK)
+        return;
+    const char *detail = mlp_last_error();
+    ex_die("%s: %s%s%s", what, mlp_status_str(st), *detail ? ": " : "", detail);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        ex_die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Command-line flags                                                      */
+
+void ex_options_init(ex_options *o, const char *default_out)
+{
+    o->data_dir = NULL;
+    o->dataset = NULL;
+    o->epochs = 20;
+    o->batch_size = 100;
+    o->valid_size = MLP_DEFAULT_VALID_SIZE;
+    o->threads = 1;
+    o->seed = 123456;
+    o->out_dir = default_out;
+    o->quiet = 0;
+}
+
+/* Print `text` from column `indent` (the cursor is at column `col`),
+ * wrapping words at HELP_WIDTH. */
+static void print_wrapped(FILE *f, const char *text, int col, int indent)
+{
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        size_t w = strcspn(p, " ");
+        if (w == 0)
+            break;
+        if (col > indent && col + 1 + (int)w > HELP_WIDTH) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(p, 1, w, f);
+        col += (int)w;
+        p += w;
+    }
+    fputc('\n', f);
+}
+
+static int flag_head(char *buf, size_t cap, const ex_flag *fl)
+{
+    if (fl->type == EX_FLAG_BOOL)
+        return snprintf(buf, cap, "--%s", fl->name);
+    return snprintf(buf, cap, "--%s %s", fl->name, fl->metavar ? fl->metavar : "VALUE");
+}
+
+/* The help line of a flag followed by its current (default) value. */
+static void flag_help(char *buf, size_t cap, const ex_flag *fl)
+{
+    int n = snprintf(buf, cap, "%s", fl->help ? fl->help : "");
+    size_t used = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+    char *rest = buf + used;
+    size_t left = cap - used;
+    switch (fl->type) {
+    case EX_FLAG_INT:
+        snprintf(rest, left, " (default: %ld)", (long)*(const int32_t *)fl->value);
+        break;
+    case EX_FLAG_U64:
+        snprintf(rest, left, " (default: %llu)",
+                 (unsigned long long)*(const uint64_t *)fl->value);
+        break;
+    case EX_FLAG_DOUBLE:
+        snprintf(rest, left, " (default: %g)", *(const double *)fl->value);
+        break;
+    case EX_FLAG_STRING: {
+        const char *v = *(const char *const *)fl->value;
+        if (v)
+            snprintf(rest, left, " (default: %s)", v);
+        break;
+    }
+    case EX_FLAG_CHOICE: {
+        int k = snprintf(rest, left, " (one of:");
+        for (int i = 0; fl->choices[i] && k >= 0 && (size_t)k < left; i++)
+            k += snprintf(rest + k, left - (size_t)k, "%s %s", i ? "," : "",
+                          fl->choices[i]);
+        if (k >= 0 && (size_t)k < left)
+            snprintf(rest + k, left - (size_t)k, "; default: %s)",
+                     fl->choices[*(const int *)fl->value]);
+        break;
+    }
+    case EX_FLAG_BOOL: break;
+    }
+}
+
+static void print_usage(FILE *f, const char *description, const ex_flag *const tables[2])
+{
+    char head[128], help[1024];
+    int width = 0;
+    for (int t = 0; t < 2; t++) {
+        for (const ex_flag *fl = tables[t]; fl && fl->name; fl++) {
+            int n = flag_head(head, sizeof head, fl);
+            if (n > width)
+                width = n;
+        }
+    }
+    fprintf(f, "Usage: %s [OPTION]...\n", program);
+    print_wrapped(f, description, 0, 0);
+    static const char *const titles[2] = {"Data and training:", "Experiment:"};
+    for (int t = 0; t < 2; t++) {
+        if (!tables[t] || !tables[t]->name)
+            continue;
+        fprintf(f, "\n%s\n", titles[t]);
+        for (const ex_flag *fl = tables[t]; fl->name; fl++) {
+            flag_head(head, sizeof head, fl);
+            flag_help(help, sizeof help, fl);
+            fprintf(f, "  %-*s  ", width, head);
+            print_wrapped(f, help, width + 4, width + 4);
+        }
+    }
+    fprintf(f, "\n  %-*s  print this help and exit\n", width, "-h, --help");
+}
+
+static const ex_flag *find_flag(const ex_flag *const tables[2], const char *name,
+                                size_t len)
+{
+    for (int t = 0; t < 2; t++) {
+        for (const ex_flag *fl = tables[t]; fl && fl->name; fl++) {
+            if (strlen(fl->name) == len && strncmp(fl->name, name, len) == 0)
+                return fl;
+        }
+    }
+    return NULL;
+}
+
+static void set_flag(const ex_flag *fl, const char *val)
+{
+    char *end = NULL;
+    if (*val == '\0')
+        ex_usage_error("option '--%s' needs a non-empty value", fl->name);
+    switch (fl->type) {
+    case EX_FLAG_INT: {
+        errno = 0;
+        long v = strtol(val, &end, 10);
+        if (errno != 0 || *end != '\0' || (double)v < fl->min || (double)v > fl->max)
+            ex_usage_error(
+                "invalid value '%s' for --%s: expected an integer from %.0f to %.0f", val,
+                fl->name, fl->min, fl->max);
+        *(int32_t *)fl->value = (int32_t)v;
+        break;
+    }
+    case EX_FLAG_U64: {
+        errno = 0;
+        unsigned long long v = strtoull(val, &end, 10);
+        if (errno != 0 || *end != '\0' || val[0] == '-' || val[0] == '+')
+            ex_usage_error("invalid value '%s' for --%s: expected a non-negative integer",
+                           val, fl->name);
+        *(uint64_t *)fl->value = (uint64_t)v;
+        break;
+    }
+    case EX_FLAG_DOUBLE: {
+        errno = 0;
+        double v = strtod(val, &end);
+        if (errno != 0 || *end != '\0' || !isfinite(v) || v < fl->min || v > fl->max)
+            ex_usage_error("invalid value '%s' for --%s: expected a number from %g to %g",
+                           val, fl->name, fl->min, fl->max);
+        *(double *)fl->value = v;
+        break;
+    }
+    case EX_FLAG_STRING: *(const char **)fl->value = val; break;
+    case EX_FLAG_CHOICE: {
+        for (int i = 0; fl->choices[i]; i++) {
+            if (strcmp(fl->choices[i], val) == 0) {
+                *(int *)fl->value = i;
+                return;
+            }
+        }
+        char list[512];
+        size_t k = 0;
+        list[0] = '\0';
+        for (int i = 0; fl->choices[i] && k < sizeof list; i++) {
+            int n = snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "",
+                             fl->choices[i]);
+            if (n < 0)
+                break;
+            k += (size_t)n;
+        }
+        ex_usage_error("invalid value '%s' for --%s: expected one of %s", val, fl->name,
+                       list);
+    }
+    case EX_FLAG_BOOL: *(int *)fl->value = 1; break;
+    }
+}
+
+void ex_parse_args(int argc, char **argv, const char *prog, const char *description,
+                   ex_options *o, const ex_flag *flags)
+{
+    ex_set_program(prog);
+    const ex_flag common[] = {
+        EX_STRING("data-dir", &o->data_dir, "DIR",
+                  "directory of the dataset files (default: $MLPNET_DATA_DIR, "
+                  "else " EX_DEFAULT_DATA_DIR ")"),
+        EX_STRING("dataset", &o->dataset, "NAME",
+                  "dataset name, e.g. emnist-bymerge47, emnist-balanced, fashion-mnist "
+                  "(default: emnist-bymerge47 when present in the data directory, "
+                  "else fashion-mnist)"),
+        EX_INT("valid-size", &o->valid_size, 1, INT32_MAX,
+               "validation images taken from the end of the training file when the "
+               "dataset has no validation file"),
+        EX_INT("epochs", &o->epochs, 1, 1000000, "training epochs"),
+        EX_INT("batch-size", &o->batch_size, 1, 1000000, "images per training batch"),
+        EX_U64("seed", &o->seed,
+               "seed of the weight initialisation and of the shuffling"),
+        EX_INT("threads", &o->threads, 0, 1024,
+               "OpenBLAS threads for matrix products (0: OpenBLAS's choice)"),
+        EX_STRING("out", &o->out_dir, "DIR",
+                  "directory for the CSV, SVG and summary files"),
+        EX_BOOL(
+            "quiet", &o->quiet,
+            "no per-epoch lines and no progress bar; the final table is still printed"),
+        EX_FLAGS_END,
+    };
+    const ex_flag *const tables[2] = {common, flags};
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            print_usage(stdout, description, tables);
+            exit(0);
+        }
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+            ex_usage_error("unexpected argument '%s'", arg);
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const ex_flag *fl = find_flag(tables, name, len);
+        if (!fl)
+            ex_usage_error("unknown option '--%.*s'", (int)len, name);
+        if (fl->type == EX_FLAG_BOOL) {
+            if (eq)
+                ex_usage_error("option '--%s' takes no value", fl->name);
+            set_flag(fl, "1");
+            continue;
+        }
+        const char *val;
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+            val = argv[++i];
+        else
+            ex_usage_error("option '--%s' needs a value", fl->name);
+        set_flag(fl, val);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Utilities                                                               */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double ex_median(const double *v, int n)
+{
+    if (n <= 0)
+        return NAN;
+    double *tmp = xmalloc((size_t)n * sizeof *tmp);
+    memcpy(tmp, v, (size_t)n * sizeof *tmp);
+    qsort(tmp, (size_t)n, sizeof *tmp, cmp_double);
+    double m = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+    free(tmp);
+    return m;
+}
+
+double ex_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int progress_len; /* characters of the bar now on the terminal line */
+
+void ex_progress_draw(const char *label, int64_t done, int64_t total, double start)
+{
+    enum { BAR = 30 };
+    char bar[BAR + 1], line[256];
+    double frac = total > 0 ? (double)done / (double)total : 0.0;
+    frac = frac < 0.0 ? 0.0 : frac > 1.0 ? 1.0 : frac;
+    int filled = (int)(frac * BAR);
+    for (int i = 0; i < BAR; i++)
+        bar[i] = i < filled ? '=' : i == filled ? '>' : ' ';
+    bar[BAR] = '\0';
+    double elapsed = ex_now() - start;
+    double eta = done > 0 ? elapsed * (double)(total - done) / (double)done : 0.0;
+    int n = snprintf(line, sizeof line, "%s [%s] %3d%%  %.1f s, eta %.1f s", label, bar,
+                     (int)(frac * 100.0), elapsed, eta);
+    if (n < 0)
+        return;
+    if (n >= (int)sizeof line)
+        n = (int)sizeof line - 1;
+    fprintf(stderr, "\r%s%*s", line, progress_len > n ? progress_len - n : 0, "");
+    fflush(stderr);
+    progress_len = n;
+}
+
+void ex_progress_clear(void)
+{
+    if (progress_len > 0) {
+        fprintf(stderr, "\r%*s\r", progress_len, "");
+        fflush(stderr);
+        progress_len = 0;
+    }
+}
+
+int ex_mkdirs(const char *path)
+{
+    char *p = xstrdup(path);
+    int rc = 0;
+    for (char *s = p + 1; rc == 0; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST)
+            rc = -1;
+        *s = c;
+        if (c == '\0')
+            break;
+    }
+    struct stat st;
+    if (rc == 0 && stat(p, &st) != 0) {
+        rc = -1;
+    } else if (rc == 0 && !S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        rc = -1;
+    }
+    int err = errno;
+    free(p);
+    errno = err;
+    return rc;
+}
+
+int ex_afile_open(ex_afile *af, const char *path)
+{
+    size_t n = strlen(path);
+    af->path = xstrdup(path);
+    af->tmp_path = xmalloc(n + 5);
+    memcpy(af->tmp_path, path, n);
+    memcpy(af->tmp_path + n, ".tmp", 5);
+    af->f = fopen(af->tmp_path, "w");
+    if (!af->f) {
+        int err = errno;
+        free(af->path);
+        free(af->tmp_path);
+        af->path = af->tmp_path = NULL;
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+int ex_afile_commit(ex_afile *af)
+{
+    int err = 0;
+    errno = 0;
+    if (fflush(af->f) != 0 || ferror(af->f))
+        err = errno ? errno : EIO;
+    if (fclose(af->f) != 0 && err == 0)
+        err = errno ? errno : EIO;
+    af->f = NULL;
+    if (err == 0 && rename(af->tmp_path, af->path) != 0)
+        err = errno;
+    if (err != 0)
+        remove(af->tmp_path);
+    free(af->path);
+    free(af->tmp_path);
+    af->path = af->tmp_path = NULL;
+    errno = err;
+    return err ? -1 : 0;
+}
+
+void ex_afile_abort(ex_afile *af)
+{
+    int err = errno;
+    if (af->f)
+        fclose(af->f);
+    if (af->tmp_path)
+        remove(af->tmp_path);
+    free(af->path);
+    free(af->tmp_path);
+    af->f = NULL;
+    af->path = af->tmp_path = NULL;
+    errno = err;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sessions                                                                */
+
+static void out_path(char *buf, const ex_session *s, const char *stem, const char *suffix)
+{
+    int n = snprintf(buf, PATH_CAP, "%s/%s%s", s->opt->out_dir, stem, suffix);
+    if (n < 0 || n >= PATH_CAP)
+        ex_die("output path too long: %s/%s%s", s->opt->out_dir, stem, suffix);
+}
+
+/* Open an output file atomically or die. */
+static void open_out(ex_afile *af, const char *path)
+{
+    if (ex_afile_open(af, path) != 0)
+        ex_die("cannot write %s: %s", path, strerror(errno));
+}
+
+static void commit_out(ex_afile *af, const char *path)
+{
+    if (ex_afile_commit(af) != 0)
+        ex_die("cannot write %s: %s", path, strerror(errno));
+}
+
+void ex_session_open(ex_session *s, const ex_options *opt)
+{
+    memset(s, 0, sizeof *s);
+    s->opt = opt;
+
+    const char *dir = opt->data_dir;
+    if (!dir) {
+        const char *env = getenv("MLPNET_DATA_DIR");
+        dir = env && *env ? env : EX_DEFAULT_DATA_DIR;
+    }
+    s->data_dir = dir;
+    s->dataset = opt->dataset;
+    if (!s->dataset) {
+        if (mlp_dataset_exists(dir, "emnist-bymerge47"))
+            s->dataset = "emnist-bymerge47";
+        else if (mlp_dataset_exists(dir, "fashion-mnist"))
+            s->dataset = "fashion-mnist";
+        else
+            ex_die(
+                "no dataset in %s (looked for emnist-bymerge47 and fashion-mnist files); "
+                "use --data-dir, $MLPNET_DATA_DIR or --dataset",
+                dir);
+    }
+
+    ex_check(mlp_set_num_threads(opt->threads), "setting the number of threads");
+    char what[PATH_CAP + 64];
+    snprintf(what, sizeof what, "opening dataset %s in %s", s->dataset, dir);
+    ex_check(mlp_dataset_open(&s->train, &s->valid, &s->test, dir, s->dataset,
+                              opt->valid_size),
+             what);
+    if (ex_mkdirs(opt->out_dir) != 0)
+        ex_die("cannot create the output directory %s: %s", opt->out_dir,
+               strerror(errno));
+    s->progress = !opt->quiet && isatty(fileno(stderr));
+
+    if (!opt->quiet) {
+        printf("dataset %s in %s: %ld train, %ld valid, %ld test images of %ldx%ldx%ld, "
+               "%ld classes\n",
+               s->dataset, dir, (long)mlp_dataset_size(s->train),
+               (long)mlp_dataset_size(s->valid), (long)mlp_dataset_size(s->test),
+               (long)mlp_dataset_channels(s->train), (long)mlp_dataset_height(s->train),
+               (long)mlp_dataset_width(s->train),
+               (long)mlp_dataset_num_classes(s->train));
+        fflush(stdout);
+    }
+}
+
+static void result_free(ex_result *r)
+{
+    if (r) {
+        free(r->epoch);
+        free(r);
+    }
+}
+
+void ex_session_close(ex_session *s)
+{
+    mlp_dataset_destroy(s->train);
+    mlp_dataset_destroy(s->valid);
+    mlp_dataset_destroy(s->test);
+    for (int i = 0; i < s->n_results; i++)
+        result_free(s->results[i]);
+    free(s->results);
+    memset(s, 0, sizeof *s);
+}
+
+int32_t ex_input_size(const ex_session *s)
+{
+    return mlp_dataset_channels(s->train) * mlp_dataset_height(s->train) *
+           mlp_dataset_width(s->train);
+}
+
+int32_t ex_num_classes(const ex_session *s)
+{
+    return mlp_dataset_num_classes(s->train);
+}
+
+const ex_result *ex_session_find(const ex_session *s, const char *name)
+{
+    for (int i = 0; i < s->n_results; i++) {
+        if (strcmp(s->results[i]->name, name) == 0)
+            return s->results[i];
+    }
+    return NULL;
+}
+
+/* Write a number for CSV or Markdown: "nan" for NaN (never "-nan"). */
+static const char *num(char *buf, size_t cap, int decimals, double v)
+{
+    if (isnan(v))
+        snprintf(buf, cap, "nan");
+    else
+        snprintf(buf, cap, "%.*f", decimals, v);
+    return buf;
+}
+
+static void write_plot(const char *path, const ex_plot *plot)
+{
+    if (ex_svg_write(path, plot) != 0)
+        ex_die("cannot write %s: %s", path, strerror(errno));
+}
+
+/* RUN.csv, RUN-error.svg and RUN-accuracy.svg from the history so far. */
+static void write_run_files(const ex_session *s, const ex_result *r)
+{
+    char path[PATH_CAP], a[32], b[32], c[32], d[32], e[32];
+    ex_afile af;
+    out_path(path, s, r->name, ".csv");
+    open_out(&af, path);
+    fputs("epoch,train_error,train_acc,valid_error,valid_acc,seconds\n", af.f);
+    for (int32_t i = 0; i < r->epochs; i++) {
+        fprintf(af.f, "%ld,%s,%s,%s,%s,%s\n", (long)r->epoch[i],
+                num(a, sizeof a, 6, r->train_error[i]),
+                num(b, sizeof b, 6, r->train_accuracy[i]),
+                num(c, sizeof c, 6, r->valid_error[i]),
+                num(d, sizeof d, 6, r->valid_accuracy[i]),
+                num(e, sizeof e, 3, r->seconds[i]));
+    }
+    commit_out(&af, path);
+
+    char title[EX_RUN_NAME_MAX + 64];
+    ex_series err[2] = {{"train", r->epoch, r->train_error, r->epochs},
+                        {"valid", r->epoch, r->valid_error, r->epochs}};
+    snprintf(title, sizeof title, "%s: error", r->name);
+    ex_plot plot = {title, "epoch", "error (cross-entropy)", 1, err, 2};
+    out_path(path, s, r->name, "-error.svg");
+    write_plot(path, &plot);
+
+    ex_series acc[2] = {{"train", r->epoch, r->train_accuracy, r->epochs},
+                        {"valid", r->epoch, r->valid_accuracy, r->epochs}};
+    snprintf(title, sizeof title, "%s: accuracy", r->name);
+    plot.ylabel = "accuracy";
+    plot.series = acc;
+    out_path(path, s, r->name, "-accuracy.svg");
+    write_plot(path, &plot);
+}
+
+/* State of one ex_session_run, shared with the fit callbacks. */
+typedef struct run_state {
+    ex_session *s;
+    ex_result *r;
+    float *best; /* parameters of the best validation epoch */
+    int64_t n_params;
+    double epoch_start; /* ex_now() when the current epoch began */
+    double last_draw;   /* ex_now() of the last progress-bar redraw */
+} run_state;
+
+static void on_batch(int32_t epoch, int32_t batch, int32_t batches, void *user)
+{
+    run_state *rs = user;
+    if (!rs->s->progress)
+        return;
+    double now = ex_now();
+    /* Redraw at most ten times a second: the terminal is slower than a batch. */
+    if (now - rs->last_draw < 0.1 && batch < batches)
+        return;
+    rs->last_draw = now;
+    char label[EX_RUN_NAME_MAX + 48];
+    snprintf(label, sizeof label, "%s epoch %ld/%ld", rs->r->name, (long)epoch,
+             (long)rs->s->opt->epochs);
+    ex_progress_draw(label, batch, batches, rs->epoch_start);
+}
+
+static int on_epoch(const mlp_epoch_stats *st, mlp_model *model, void *user)
+{
+    run_state *rs = user;
+    ex_result *r = rs->r;
+    const ex_options *o = rs->s->opt;
+    ex_progress_clear();
+    if (r->epochs >= o->epochs)
+        return 1; /* more epochs than asked for: the history is full */
+    int32_t i = r->epochs++;
+    r->epoch[i] = st->epoch;
+    r->train_error[i] = st->train_error;
+    r->train_accuracy[i] = st->train_acc;
+    r->valid_error[i] = st->valid_error;
+    r->valid_accuracy[i] = st->valid_acc;
+    r->seconds[i] = st->train_seconds;
+    if (r->best_epoch == 0 || st->valid_acc > r->best_valid_acc ||
+        isnan(r->best_valid_acc)) {
+        ex_check(mlp_model_get_params(model, rs->best, rs->n_params),
+                 "copying the parameters of the best epoch");
+        r->best_epoch = st->epoch;
+        r->best_valid_acc = st->valid_acc;
+    }
+    if (!o->quiet) {
+        printf("%s epoch %ld/%ld train_err %.4f train_acc %.4f valid_err %.4f valid_acc "
+               "%.4f "
+               "(%.2f s)\n",
+               r->name, (long)st->epoch, (long)o->epochs, st->train_error, st->train_acc,
+               st->valid_error, st->valid_acc, st->train_seconds);
+        fflush(stdout);
+    }
+    write_run_files(rs->s, r);
+    rs->epoch_start = ex_now();
+    return 0;
+}
+
+static ex_result *result_new(ex_session *s, const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= EX_RUN_NAME_MAX)
+        ex_die("run name '%s' is empty or longer than %d characters", name,
+               EX_RUN_NAME_MAX - 1);
+    if (strspn(name,
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+            len ||
+        name[0] == '.')
+        ex_die("run name '%s' is not a safe file name", name);
+    if (ex_session_find(s, name))
+        ex_die("run name '%s' used twice", name);
+
+    ex_result *r = xmalloc(sizeof *r);
+    memset(r, 0, sizeof *r);
+    memcpy(r->name, name, len + 1);
+    r->train_acc = r->valid_acc = r->best_valid_acc = r->test_acc = NAN;
+    r->seconds_per_epoch = NAN;
+    size_t n = (size_t)s->opt->epochs;
+    r->epoch = xmalloc(6 * n * sizeof(double));
+    r->train_error = r->epoch + n;
+    r->train_accuracy = r->epoch + 2 * n;
+    r->valid_error = r->epoch + 3 * n;
+    r->valid_accuracy = r->epoch + 4 * n;
+    r->seconds = r->epoch + 5 * n;
+
+    if (s->n_results == s->cap_results) {
+        int cap = s->cap_results ? 2 * s->cap_results : 16;
+        ex_result **grown = realloc(s->results, (size_t)cap * sizeof *grown);
+        if (!grown)
+            ex_die("out of memory");
+        s->results = grown;
+        s->cap_results = cap;
+    }
+    s->results[s->n_results++] = r;
+    return r;
+}
+
+static void print_model(const char *name, const mlp_model *model)
+{
+    size_t len = 0;
+    ex_check(mlp_model_summary(model, NULL, 0, &len), "describing the model");
+    char *text = xmalloc(len + 1);
+    ex_check(mlp_model_summary(model, text, len + 1, NULL), "describing the model");
+    printf("\n== %s ==\n%s%s", name, text, len > 0 && text[len - 1] == '\n' ? "" : "\n");
+    fflush(stdout);
+    free(text);
+}
+
+const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *model,
+                                mlp_optimizer *opt)
+{
+    ex_result *r = result_new(s, name);
+    const ex_options *o = s->opt;
+    if (!o->quiet)
+        print_model(name, model);
+
+    run_state rs = {s, r, NULL, mlp_model_param_count(model), 0.0, 0.0};
+    rs.best = xmalloc((size_t)rs.n_params * sizeof *rs.best);
+
+    mlp_fit_options fo;
+    mlp_fit_options_init(&fo);
+    fo.epochs = o->epochs;
+    fo.batch_size = o->batch_size;
+    fo.eval_batch_size = EVAL_BATCH;
+    fo.seed = o->seed;
+    fo.on_epoch = on_epoch;
+    fo.on_batch = on_batch;
+    fo.user = &rs;
+
+    char what[EX_RUN_NAME_MAX + 32];
+    snprintf(what, sizeof what, "training %s", name);
+    rs.epoch_start = ex_now();
+    mlp_status st = mlp_model_fit(model, opt, s->train, s->valid, &fo);
+    ex_progress_clear();
+    if (st == MLP_STATUS_NUMERIC) {
+        /* A diverging run is a result too (a learning-rate sweep may find
+         * one): keep the epochs before it and go on with the next run. */
+        fprintf(stderr, "%s: %s (stopped after %ld epoch%s): %s: %s\n", program, what,
+                (long)r->epochs, r->epochs == 1 ? "" : "s", mlp_status_str(st),
+                mlp_last_error());
+        s->diverged++;
+    } else {
+        ex_check(st, what);
+    }
+
+    if (r->epochs > 0) {
+        int32_t last = r->epochs - 1;
+        r->train_acc = r->train_accuracy[last];
+        r->valid_acc = r->valid_accuracy[last];
+        r->seconds_per_epoch = ex_median(r->seconds, r->epochs);
+    }
+    if (r->best_epoch > 0) {
+        ex_check(mlp_model_set_params(model, rs.best, rs.n_params),
+                 "restoring the parameters of the best epoch");
+        snprintf(what, sizeof what, "evaluating %s on the test set", name);
+        ex_check(mlp_model_evaluate(model, s->test, EVAL_BATCH, NULL, &r->test_acc),
+                 what);
+    }
+    free(rs.best);
+
+    write_run_files(s, r);
+    ex_session_write_summary(s);
+    if (!o->quiet) {
+        if (r->best_epoch > 0)
+            printf("%s: best valid_acc %.4f at epoch %ld, test_acc %.4f\n", name,
+                   r->best_valid_acc, (long)r->best_epoch, r->test_acc);
+        else
+            printf("%s: no epoch completed\n", name);
+        fflush(stdout);
+    }
+    return r;
+}
+
+void ex_session_compare(ex_session *s, const char *what, const ex_result *const *runs,
+                        const char *const *labels, int n)
+{
+    ex_series *series = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *series);
+    char path[PATH_CAP], stem[128], title[160];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n; i++) {
+            series[i].name = labels ? labels[i] : runs[i]->name;
+            series[i].x = runs[i]->epoch;
+            series[i].y = pass == 0 ? runs[i]->valid_error : runs[i]->valid_accuracy;
+            series[i].n = runs[i]->epochs;
+        }
+        snprintf(stem, sizeof stem, "sweep-%s-%s", what,
+                 pass == 0 ? "valid_error" : "valid_acc");
+        snprintf(title, sizeof title, "Sweep over %s: validation %s", what,
+                 pass == 0 ? "error" : "accuracy");
+        ex_plot plot = {
+            title,
+            "epoch",
+            pass == 0 ? "validation error (cross-entropy)" : "validation accuracy",
+            1,
+            series,
+            n};
+        out_path(path, s, stem, ".svg");
+        write_plot(path, &plot);
+    }
+    free(series);
+}
+
+static const char *const summary_cols[] = {
+    "run",      "epochs",           "train_acc", "valid_acc", "best_valid_acc",
+    "test_acc", "seconds_per_epoch"};
+#define N_COLS 7
+#define CELL_CAP EX_RUN_NAME_MAX
+
+/* The cells of one summary row, with `decimals` digits for accuracies. */
+static void summary_cells(const ex_result *r, int decimals, char cells[N_COLS][CELL_CAP])
+{
+    snprintf(cells[0], CELL_CAP, "%s", r->name);
+    snprintf(cells[1], CELL_CAP, "%ld", (long)r->epochs);
+    num(cells[2], CELL_CAP, decimals, r->train_acc);
+    num(cells[3], CELL_CAP, decimals, r->valid_acc);
+    num(cells[4], CELL_CAP, decimals, r->best_valid_acc);
+    num(cells[5], CELL_CAP, decimals, r->test_acc);
+    num(cells[6], CELL_CAP, 3, r->seconds_per_epoch);
+}
+
+void ex_session_print_summary(const ex_session *s, FILE *f)
+{
+    int width[N_COLS];
+    char cells[N_COLS][CELL_CAP];
+    for (int c = 0; c < N_COLS; c++)
+        width[c] = (int)strlen(summary_cols[c]);
+    for (int i = 0; i < s->n_results; i++) {
+        summary_cells(s->results[i], 4, cells);
+        for (int c = 0; c < N_COLS; c++) {
+            int w = (int)strlen(cells[c]);
+            width[c] = w > width[c] ? w : width[c];
+        }
+    }
+    fprintf(f, "Dataset `%s`, %ld epoch%s, batch size %ld, seed %llu.\n\n", s->dataset,
+            (long)s->opt->epochs, s->opt->epochs == 1 ? "" : "s",
+            (long)s->opt->batch_size, (unsigned long long)s->opt->seed);
+    for (int c = 0; c < N_COLS; c++)
+        fprintf(f, "| %-*s ", width[c], summary_cols[c]);
+    fputs("|\n", f);
+    for (int c = 0; c < N_COLS; c++) {
+        /* The run column is left-aligned, the numbers right-aligned. */
+        fputs(c == 0 ? "| :" : "| ", f);
+        for (int k = c == 0 ? 1 : 0; k < width[c] - (c == 0 ? 0 : 1); k++)
+            fputc('-', f);
+        fputs(c == 0 ? " " : ": ", f);
+    }
+    fputs("|\n", f);
+    for (int i = 0; i < s->n_results; i++) {
+        summary_cells(s->results[i], 4, cells);
+        for (int c = 0; c < N_COLS; c++)
+            fprintf(f, c == 0 ? "| %-*s " : "| %*s ", width[c], cells[c]);
+        fputs("|\n", f);
+    }
+}
+
+void ex_session_write_summary(const ex_session *s)
+{
+    char path[PATH_CAP], cells[N_COLS][CELL_CAP];
+    ex_afile af;
+
+    out_path(path, s, "summary", ".csv");
+    open_out(&af, path);
+    for (int c = 0; c < N_COLS; c++)
+        fprintf(af.f, "%s%s", c ? "," : "", summary_cols[c]);
+    fputc('\n', af.f);
+    for (int i = 0; i < s->n_results; i++) {
+        summary_cells(s->results[i], 6, cells);
+        for (int c = 0; c < N_COLS; c++)
+            fprintf(af.f, "%s%s", c ? "," : "", cells[c]);
+        fputc('\n', af.f);
+    }
+    commit_out(&af, path);
+
+    out_path(path, s, "summary", ".md");
+    open_out(&af, path);
+    fprintf(af.f, "# %s results\n\n", program);
+    ex_session_print_summary(s, af.f);
+    commit_out(&af, path);
+}
