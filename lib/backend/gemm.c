@@ -1,7 +1,17 @@
 /*
- * Matrix products. With OpenBLAS every product is one cblas_sgemm call; the
- * portable fallback is a cache-blocked triple loop, correct but much slower,
- * for builds without BLAS (-Dblas=disabled).
+ * Matrix products and the thread policy.
+ *
+ * With OpenBLAS every product is cblas_sgemm. Builds with OpenMP keep a
+ * single thread pool: OpenBLAS runs single-threaded and mlp__sgemm splits a
+ * large product into blocks of rows (or columns) of C, one per OpenMP
+ * thread. The element passes of the layers use the same OpenMP threads, so
+ * two pools never spin against each other on the same cores. Splitting C
+ * by rows or columns computes each element exactly once, with no
+ * cross-thread reduction; OpenBLAS may still pick other kernels for other
+ * block shapes, so the last bits can differ between thread counts (never
+ * between runs with the same count). Builds without OpenMP let
+ * OpenBLAS use its own threads. Without OpenBLAS, a portable blocked loop
+ * does the work (-Dblas=disabled).
  */
 #include "core/core.h"
 #include "gemm.h"
@@ -10,47 +20,23 @@
 #include <omp.h>
 #endif
 
-/* The library's own parallel loops (OpenMP, when built with it) use as many
- * threads as OpenBLAS. They never call OpenBLAS from inside a parallel
- * region, so the two pools take turns rather than compete. */
-static void set_omp_threads(int n)
-{
-#ifdef _OPENMP
-    omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
-#else
-    (void)n;
-#endif
-}
-
 #ifdef MLPNET_HAVE_OPENBLAS
 #include <cblas.h>
 
-void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                const float *a, int lda, const float *b, int ldb, float beta,
-                float *c, int ldc)
+static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb, float beta,
+                       float *c, int ldc)
 {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb,
                 beta, c, ldc);
 }
 
-mlp_status mlp_set_num_threads(int n)
-{
-    openblas_set_num_threads(n > 0 ? n : 0);
-    set_omp_threads(n);
-    return MLP_STATUS_OK;
-}
-
-int mlp_get_num_threads(void)
-{
-    return openblas_get_num_threads();
-}
-
 #else
 
-void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                const float *a, int lda, const float *b, int ldb, float beta,
-                float *c, int ldc)
+static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb, float beta,
+                       float *c, int ldc)
 {
     enum { BK = 64 };
     for (int i = 0; i < m; i++) {
@@ -87,18 +73,79 @@ void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
     }
 }
 
+#endif
+
+void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                const float *a, int lda, const float *b, int ldb, float beta,
+                float *c, int ldc)
+{
+#ifdef _OPENMP
+    const int nt = omp_get_max_threads();
+    /* Below ~2 MFLOP the fork costs more than it saves. */
+    if (nt > 1 && (double)m * n * k >= 1e6 && !omp_in_parallel()) {
+        /* Split the larger of M and N into nt blocks (multiples of 16). */
+        const int split_m = m >= n;
+        const int len = split_m ? m : n;
+        int chunk = (len + nt - 1) / nt;
+        chunk = (chunk + 15) & ~15;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int t = 0; t < nt; t++) {
+            const int lo = t * chunk, hi = lo + chunk < len ? lo + chunk : len;
+            if (lo >= hi)
+                continue;
+            if (split_m) {
+                const float *ab = trans_a ? a + lo : a + (int64_t)lo * lda;
+                blas_sgemm(trans_a, trans_b, hi - lo, n, k, alpha, ab, lda, b, ldb, beta,
+                           c + (int64_t)lo * ldc, ldc);
+            } else {
+                const float *bb = trans_b ? b + (int64_t)lo * ldb : b + lo;
+                blas_sgemm(trans_a, trans_b, m, hi - lo, k, alpha, a, lda, bb, ldb, beta,
+                           c + lo, ldc);
+            }
+        }
+        return;
+    }
+#endif
+    blas_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 mlp_status mlp_set_num_threads(int n)
 {
+#ifndef MLPNET_HAVE_OPENBLAS
+#ifndef _OPENMP
     if (n > 1)
         return mlp__error(MLP_STATUS_UNSUPPORTED,
-                          "mlp_set_num_threads: this build has no OpenBLAS; only 1 thread");
-    set_omp_threads(1);
+                          "mlp_set_num_threads: this build has neither OpenBLAS nor "
+                          "OpenMP; only 1 thread");
+#endif
+#endif
+#ifdef _OPENMP
+    omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+#ifdef MLPNET_HAVE_OPENBLAS
+    openblas_set_num_threads(1);
+#endif
+#elif defined(MLPNET_HAVE_OPENBLAS)
+    openblas_set_num_threads(n > 0 ? n : 0);
+#endif
     return MLP_STATUS_OK;
 }
 
 int mlp_get_num_threads(void)
 {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#elif defined(MLPNET_HAVE_OPENBLAS)
+    return openblas_get_num_threads();
+#else
     return 1;
+#endif
 }
 
+void mlp__threads_init(void)
+{
+#if defined(_OPENMP) && defined(MLPNET_HAVE_OPENBLAS)
+    /* One pool: ours. Cheap and idempotent, so every model creation does it. */
+    if (openblas_get_num_threads() != 1)
+        openblas_set_num_threads(1);
 #endif
+}

@@ -72,6 +72,22 @@ uint32_t mlp__rng_below(mlp_rng *r, uint32_t bound);
 /* Fisher-Yates shuffle of n indices in place. */
 void mlp__rng_shuffle(mlp_rng *r, int32_t *idx, int32_t n);
 
+/* ---- threads ---------------------------------------------------------- */
+
+/* Run the next `for` loop on the OpenMP threads when `cond` holds (a size
+ * test, so small loops stay serial), in builds with OpenMP; nothing
+ * otherwise. Iterations must be independent: results never depend on the
+ * thread count. */
+#ifdef _OPENMP
+#  define MLP__OMP(x) _Pragma(#x)
+#  define MLP_PARALLEL_FOR(cond) MLP__OMP(omp parallel for schedule(static) if (cond))
+#else
+#  define MLP_PARALLEL_FOR(cond)
+#endif
+
+/* Element counts from which a pass is worth splitting across threads. */
+#define MLP_PAR_MIN 65536
+
 /* ---- misc ------------------------------------------------------------- */
 
 /* Monotonic wall clock in seconds. */

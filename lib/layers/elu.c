@@ -14,6 +14,7 @@ static mlp_status elu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
     (void)mode;
     const int64_t len = (int64_t)n * l->in_size;
     const float a = l->alpha;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float e = a * (mlp__expf(x[i]) - 1.0f);
         y[i] = x[i] > 0.0f ? x[i] : e;
@@ -26,6 +27,7 @@ static mlp_status elu_backward(mlp_layer *l, const float *x, const float *y,
 {
     const int64_t len = (int64_t)n * l->in_size;
     const float a = l->alpha;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float g = dy[i], slope = y[i] + a; /* plain loads: the loop vectorises */
         dx[i] = x[i] > 0.0f ? g : g * slope;

@@ -9,6 +9,7 @@ static mlp_status leaky_relu_forward(mlp_layer *l, const float *x, float *y, int
     (void)mode;
     const int64_t len = (int64_t)n * l->in_size;
     const float a = l->alpha;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float v = x[i];
         y[i] = v > 0.0f ? v : a * v;
@@ -22,6 +23,7 @@ static mlp_status leaky_relu_backward(mlp_layer *l, const float *x, const float 
     (void)y; /* with alpha = 0, y cannot tell x > 0 from x = 0: use x */
     const int64_t len = (int64_t)n * l->in_size;
     const float a = l->alpha;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float g = dy[i];
         dx[i] = x[i] > 0.0f ? g : a * g;

@@ -6,6 +6,7 @@ static mlp_status relu_forward(mlp_layer *l, const float *x, float *y, int32_t n
 {
     (void)mode;
     const int64_t len = (int64_t)n * l->in_size;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float v = x[i];
         y[i] = v > 0.0f ? v : 0.0f;
@@ -18,6 +19,7 @@ static mlp_status relu_backward(mlp_layer *l, const float *x, const float *y,
 {
     (void)x;
     const int64_t len = (int64_t)n * l->in_size;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float g = dy[i];
         dx[i] = y[i] > 0.0f ? g : 0.0f;

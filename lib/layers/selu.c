@@ -15,6 +15,7 @@ static mlp_status selu_forward(mlp_layer *l, const float *x, float *y, int32_t n
 {
     (void)mode;
     const int64_t len = (int64_t)n * l->in_size;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float e = (SELU_LAMBDA * SELU_ALPHA) * (mlp__expf(x[i]) - 1.0f);
         y[i] = x[i] > 0.0f ? SELU_LAMBDA * x[i] : e;
@@ -26,6 +27,7 @@ static mlp_status selu_backward(mlp_layer *l, const float *x, const float *y,
                                 const float *dy, float *dx, int32_t n)
 {
     const int64_t len = (int64_t)n * l->in_size;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float g = dy[i], slope = y[i] + SELU_LAMBDA * SELU_ALPHA;
         dx[i] = x[i] > 0.0f ? SELU_LAMBDA * g : g * slope;

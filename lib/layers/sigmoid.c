@@ -7,6 +7,7 @@ static mlp_status sigmoid_forward(mlp_layer *l, const float *x, float *y, int32_
 {
     (void)mode;
     const int64_t len = (int64_t)n * l->in_size;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         y[i] = 1.0f / (1.0f + mlp__expf(-x[i]));
     return MLP_STATUS_OK;
@@ -17,6 +18,7 @@ static mlp_status sigmoid_backward(mlp_layer *l, const float *x, const float *y,
 {
     (void)x;
     const int64_t len = (int64_t)n * l->in_size;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         dx[i] = dy[i] * y[i] * (1.0f - y[i]);
     return MLP_STATUS_OK;

@@ -8,6 +8,7 @@ static mlp_status tanh_forward(mlp_layer *l, const float *x, float *y, int32_t n
 {
     (void)mode;
     const int64_t len = (int64_t)n * l->in_size;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         y[i] = tanhf(x[i]);
     return MLP_STATUS_OK;
@@ -18,6 +19,7 @@ static mlp_status tanh_backward(mlp_layer *l, const float *x, const float *y,
 {
     (void)x;
     const int64_t len = (int64_t)n * l->in_size;
+    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         dx[i] = dy[i] * (1.0f - y[i] * y[i]);
     return MLP_STATUS_OK;

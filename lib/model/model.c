@@ -58,6 +58,7 @@ mlp_status mlp_model_create(mlp_model **out, int rank, const int32_t *input_dims
     MLP_TRY(mlp__check_dims(fn, rank, input_dims, &numel));
     if (numel > INT32_MAX)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: input too large", fn);
+    mlp__threads_init();
     mlp_model *m = mlp__calloc(1, sizeof *m);
     if (!m)
         return MLP_STATUS_NO_MEMORY;
