@@ -1,7 +1,10 @@
 /*
- * Tests of include/mlpnet/optim.h: SGD and momentum steps against values
- * derived by hand, convergence on quadratics, hyper-parameter keys, state
- * reset, shape changes, argument checks and allocation behaviour.
+ * Tests of include/mlpnet/optim.h: every rule's steps against values derived
+ * by hand and double-precision references of the documented formulas,
+ * convergence on quadratics and a logistic regression, weight decay, L1 and
+ * gradient clipping, learning-rate schedules (also through mlp_model_fit),
+ * hyper-parameter keys, defaults and ranges, state reset, shape changes,
+ * argument checks and allocation behaviour.
  */
 #include <check.h>
 #include <math.h>
@@ -506,6 +509,1713 @@ START_TEST(destroy_after_model)
 }
 END_TEST
 
+/* ==== every rule ============================================================== */
+
+#define N_RULES 7
+static const mlp_rule RULES[N_RULES] = {
+    MLP_RULE_SGD,  MLP_RULE_MOMENTUM, MLP_RULE_NESTEROV, MLP_RULE_RMSPROP,
+    MLP_RULE_ADAM, MLP_RULE_ADAMW,    MLP_RULE_ADAGRAD};
+
+#define KEY(k) (1u << (k))
+/* Keys optim.h marks "(all rules)", and the learning rate. */
+#define ALL_RULE_KEYS                                                                    \
+    (KEY(MLP_OPTIM_LEARNING_RATE) | KEY(MLP_OPTIM_WEIGHT_DECAY) | KEY(MLP_OPTIM_L1) |    \
+     KEY(MLP_OPTIM_CLIP_NORM) | KEY(MLP_OPTIM_DECAY_ALL))
+
+/* The keys optim.h lists for each rule. */
+static unsigned rule_keys(mlp_rule r)
+{
+    switch (r) {
+    case MLP_RULE_SGD: return ALL_RULE_KEYS;
+    case MLP_RULE_MOMENTUM:
+    case MLP_RULE_NESTEROV: return ALL_RULE_KEYS | KEY(MLP_OPTIM_MOMENTUM);
+    case MLP_RULE_RMSPROP:
+        return ALL_RULE_KEYS | KEY(MLP_OPTIM_MOMENTUM) | KEY(MLP_OPTIM_DECAY) |
+               KEY(MLP_OPTIM_EPSILON);
+    case MLP_RULE_ADAM:
+    case MLP_RULE_ADAMW:
+        return ALL_RULE_KEYS | KEY(MLP_OPTIM_BETA1) | KEY(MLP_OPTIM_BETA2) |
+               KEY(MLP_OPTIM_EPSILON);
+    case MLP_RULE_ADAGRAD: return ALL_RULE_KEYS | KEY(MLP_OPTIM_EPSILON);
+    }
+    return 0;
+}
+
+/* The defaults optim.h documents, in brackets, for a key the rule has. */
+static double documented_default(mlp_rule r, mlp_optim_param k)
+{
+    switch (k) {
+    case MLP_OPTIM_LEARNING_RATE:
+        if (r == MLP_RULE_SGD || r == MLP_RULE_MOMENTUM || r == MLP_RULE_NESTEROV)
+            return 0.1;
+        return r == MLP_RULE_ADAGRAD ? 0.01 : 0.001;
+    case MLP_OPTIM_MOMENTUM: return r == MLP_RULE_RMSPROP ? 0.0 : 0.9;
+    case MLP_OPTIM_BETA1: return 0.9;
+    case MLP_OPTIM_BETA2: return 0.999;
+    case MLP_OPTIM_EPSILON: return 1e-8;
+    case MLP_OPTIM_WEIGHT_DECAY: return r == MLP_RULE_ADAMW ? 0.01 : 0.0;
+    case MLP_OPTIM_L1: return 0.0;
+    case MLP_OPTIM_DECAY: return 0.9;
+    case MLP_OPTIM_CLIP_NORM: return 0.0;
+    case MLP_OPTIM_DECAY_ALL: return 0.0;
+    }
+    return NAN;
+}
+
+#define FIRST_KEY MLP_OPTIM_LEARNING_RATE
+#define LAST_KEY MLP_OPTIM_DECAY_ALL
+
+static void init_want(double *want, const float *p0)
+{
+    for (int i = 0; i < NP; i++)
+        want[i] = p0[i];
+}
+
+/* Fail unless the model's parameters are within tolerance of `want`. */
+static void check_params(mlp_model *m, const double *want, double rtol, double atol,
+                         const char *what, int c, int step)
+{
+    float p[NP];
+    get_params(m, p);
+    for (int i = 0; i < NP; i++)
+        ck_assert_msg(tu_close(p[i], want[i], rtol, atol),
+                      "%s, case %d, step %d: p[%d] = %.9g, want %.9g", what, c, step, i,
+                      (double)p[i], want[i]);
+}
+
+/* ---- hand-computed steps of the other rules ----------------------------------- */
+
+/* Hyper-parameters of one hand-computed case. With use_defaults nothing is
+ * set: the values are the documented defaults, and apply_case checks that
+ * the optimizer reports them. Otherwise every key among these that the rule
+ * has is set. */
+typedef struct hp_case {
+    int use_defaults;
+    double lr, mu, b1, b2, eps, rho, wd;
+} hp_case;
+
+static void apply_case(mlp_optimizer *o, const hp_case *c)
+{
+    const struct {
+        mlp_optim_param key;
+        double value;
+    } kv[] = {{MLP_OPTIM_LEARNING_RATE, c->lr}, {MLP_OPTIM_MOMENTUM, c->mu},
+              {MLP_OPTIM_BETA1, c->b1},         {MLP_OPTIM_BETA2, c->b2},
+              {MLP_OPTIM_EPSILON, c->eps},      {MLP_OPTIM_DECAY, c->rho},
+              {MLP_OPTIM_WEIGHT_DECAY, c->wd}};
+    const unsigned keys = rule_keys(mlp_optimizer_rule(o));
+    for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++) {
+        if (!(keys & KEY(kv[k].key)))
+            continue;
+        if (c->use_defaults) {
+            double v = NAN;
+            TU_OK(mlp_optimizer_get(o, kv[k].key, &v));
+            ck_assert_msg(tu_close(v, kv[k].value, 1e-12, 0),
+                          "default of key %d is %g, want %g", (int)kv[k].key, v,
+                          kv[k].value);
+        } else {
+            TU_OK(mlp_optimizer_set(o, kv[k].key, kv[k].value));
+        }
+    }
+}
+
+static const double STEP_RTOL = 2e-6, STEP_ATOL = 1e-6;
+
+static const hp_case NESTEROV_CASES[] = {
+    {.use_defaults = 1, .lr = 0.1, .mu = 0.9},
+    {.lr = 0.25, .mu = 0.5},
+    {.lr = 0.05, .mu = 0.0},
+};
+
+/*
+ * Nesterov: v <- mu v - lr g;  p <- p + mu v - lr g (with the new v).
+ * Element 0 with the defaults (lr 0.1, mu 0.9) by hand:
+ *   v = -0.1,                  p = 0.5 - 0.09 - 0.1    = 0.31
+ *   v = -0.09 - 0.05 = -0.14,  p = 0.31 - 0.126 - 0.05 = 0.134
+ *   v = -0.126 + 0.2 = 0.074,  p = 0.134 + 0.0666 + 0.2 = 0.4006
+ */
+START_TEST(nesterov_three_steps)
+{
+    const hp_case *c = &NESTEROV_CASES[_i];
+    mlp_layer *d;
+    mlp_model *m = tiny_model(&d);
+    mlp_optimizer *o = make_opt(MLP_RULE_NESTEROV, m);
+    ck_assert_int_eq(mlp_optimizer_rule(o), MLP_RULE_NESTEROV);
+    apply_case(o, c);
+    double want[NP], v[NP] = {0};
+    init_want(want, P0);
+    for (int s = 0; s < 3; s++) {
+        write_grads(d, G[s]);
+        TU_OK(mlp_optimizer_step(o));
+        /* v <- mu v - lr g;  p <- p + mu v - lr g */
+        for (int i = 0; i < NP; i++) {
+            v[i] = c->mu * v[i] - c->lr * G[s][i];
+            want[i] += c->mu * v[i] - c->lr * G[s][i];
+        }
+        check_params(m, want, STEP_RTOL, STEP_ATOL, "nesterov", _i, s + 1);
+    }
+    if (c->use_defaults)
+        ck_assert_double_eq_tol(want[0], 0.4006, 1e-12);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+static const hp_case RMSPROP_CASES[] = {
+    {.use_defaults = 1, .lr = 0.001, .rho = 0.9, .eps = 1e-8, .mu = 0.0},
+    {.lr = 0.1, .rho = 0.5, .eps = 1e-3, .mu = 0.0},
+    {.lr = 0.01, .rho = 0.0, .eps = 1e-8, .mu = 0.0},
+};
+static const hp_case RMSPROP_MOMENTUM_CASES[] = {
+    {.lr = 0.05, .rho = 0.8, .eps = 1e-6, .mu = 0.9},
+    {.lr = 0.001, .rho = 0.9, .eps = 1e-8, .mu = 0.5},
+};
+
+static void rmsprop_case(const hp_case *c, int idx)
+{
+    mlp_layer *d;
+    mlp_model *m = tiny_model(&d);
+    mlp_optimizer *o = make_opt(MLP_RULE_RMSPROP, m);
+    ck_assert_int_eq(mlp_optimizer_rule(o), MLP_RULE_RMSPROP);
+    apply_case(o, c);
+    double want[NP], s2[NP] = {0}, b[NP] = {0};
+    init_want(want, P0);
+    for (int s = 0; s < 3; s++) {
+        write_grads(d, G[s]);
+        TU_OK(mlp_optimizer_step(o));
+        /* s <- rho s + (1 - rho) g^2;  b <- mu b + g / (sqrt(s) + eps);  p <- p - lr b */
+        for (int i = 0; i < NP; i++) {
+            double g = G[s][i];
+            s2[i] = c->rho * s2[i] + (1.0 - c->rho) * g * g;
+            b[i] = c->mu * b[i] + g / (sqrt(s2[i]) + c->eps);
+            want[i] -= c->lr * b[i];
+        }
+        check_params(m, want, STEP_RTOL, STEP_ATOL,
+                     c->mu > 0 ? "rmsprop+momentum" : "rmsprop", idx, s + 1);
+    }
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+
+/*
+ * RMSProp without momentum. Element 0 with lr 0.1, rho 0.5, eps 1e-3 by hand:
+ *   s = 0.5,     p = 0.5 - 0.1 * 1 / (0.7071068 + 0.001)      = 0.3587784
+ *   s = 0.375,   p = 0.3587784 - 0.1 * 0.5 / (0.6123724 + 0.001) = 0.2772618
+ *   s = 2.1875,  p = 0.2772618 + 0.1 * 2 / (1.4790199 + 0.001)   = 0.4123951
+ */
+START_TEST(rmsprop_three_steps)
+{
+    rmsprop_case(&RMSPROP_CASES[_i], _i);
+}
+END_TEST
+
+/* RMSProp with momentum on the normalised step (b keeps mu b + ...). */
+START_TEST(rmsprop_momentum_three_steps)
+{
+    rmsprop_case(&RMSPROP_MOMENTUM_CASES[_i], _i);
+}
+END_TEST
+
+static const hp_case ADAM_CASES[] = {
+    {.use_defaults = 1, .lr = 0.001, .b1 = 0.9, .b2 = 0.999, .eps = 1e-8},
+    {.lr = 0.05, .b1 = 0.8, .b2 = 0.99, .eps = 1e-3},
+    {.lr = 0.02, .b1 = 0.0, .b2 = 0.5, .eps = 1e-8},
+};
+static const hp_case ADAMW_CASES[] = {
+    {.use_defaults = 1, .lr = 0.001, .b1 = 0.9, .b2 = 0.999, .eps = 1e-8, .wd = 0.01},
+    {.lr = 0.05, .b1 = 0.8, .b2 = 0.99, .eps = 1e-3, .wd = 0.1},
+    {.lr = 0.1, .b1 = 0.5, .b2 = 0.9, .eps = 1e-8, .wd = 0.5},
+};
+
+/* Adam and AdamW share the reference: AdamW first multiplies the weights
+ * (elements 0..3, not the biases) by 1 - lr wd. */
+static void adam_case(mlp_rule rule, const hp_case *c, int idx)
+{
+    mlp_layer *d;
+    mlp_model *m = tiny_model(&d);
+    mlp_optimizer *o = make_opt(rule, m);
+    ck_assert_int_eq(mlp_optimizer_rule(o), rule);
+    apply_case(o, c);
+    const double wd = rule == MLP_RULE_ADAMW ? c->wd : 0.0;
+    double want[NP], mm[NP] = {0}, vv[NP] = {0};
+    init_want(want, P0);
+    for (int s = 0; s < 3; s++) {
+        const int t = s + 1;
+        write_grads(d, G[s]);
+        TU_OK(mlp_optimizer_step(o));
+        /* AdamW: p <- p - lr wd p (weights);
+         * m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+         * p <- p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
+        for (int i = 0; i < NP; i++) {
+            double g = G[s][i];
+            if (i < 4)
+                want[i] -= c->lr * wd * want[i];
+            mm[i] = c->b1 * mm[i] + (1.0 - c->b1) * g;
+            vv[i] = c->b2 * vv[i] + (1.0 - c->b2) * g * g;
+            double mhat = mm[i] / (1.0 - pow(c->b1, t));
+            double vhat = vv[i] / (1.0 - pow(c->b2, t));
+            want[i] -= c->lr * mhat / (sqrt(vhat) + c->eps);
+        }
+        check_params(m, want, STEP_RTOL, STEP_ATOL,
+                     rule == MLP_RULE_ADAM ? "adam" : "adamw", idx, t);
+    }
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+
+/*
+ * Adam. On the first step m/(1-b1) = g and v/(1-b2) = g^2, so every element
+ * with g != 0 moves by lr g / (|g| + eps): element 0 with lr 0.05, eps 1e-3
+ * goes 0.5 -> 0.5 - 0.05 / 1.001 = 0.4500500, then 0.4043615, 0.4191784.
+ * With the defaults element 0 goes 0.499, 0.4980678, 0.4982742.
+ */
+START_TEST(adam_three_steps)
+{
+    adam_case(MLP_RULE_ADAM, &ADAM_CASES[_i], _i);
+}
+END_TEST
+
+/*
+ * AdamW. Element 0 with lr 0.05, wd 0.1, b1 0.8, b2 0.99, eps 1e-3, step 1:
+ *   0.5 (1 - 0.005) - 0.05 / 1.001 = 0.4975 - 0.0499500 = 0.4475500
+ * then 0.3996237, 0.4124425.
+ */
+START_TEST(adamw_three_steps)
+{
+    adam_case(MLP_RULE_ADAMW, &ADAMW_CASES[_i], _i);
+}
+END_TEST
+
+static const hp_case ADAGRAD_CASES[] = {
+    {.use_defaults = 1, .lr = 0.01, .eps = 1e-8},
+    {.lr = 0.5, .eps = 0.1},
+};
+
+/*
+ * AdaGrad. Element 0 with lr 0.5, eps 0.1 by hand:
+ *   s = 1,     p = 0.5 - 0.5 / 1.1                   = 0.0454545
+ *   s = 1.25,  p = 0.0454545 - 0.25 / (1.1180340 + 0.1) = -0.1597942
+ *   s = 5.25,  p = -0.1597942 + 1 / (2.2912878 + 0.1)   = 0.2583905
+ */
+START_TEST(adagrad_three_steps)
+{
+    const hp_case *c = &ADAGRAD_CASES[_i];
+    mlp_layer *d;
+    mlp_model *m = tiny_model(&d);
+    mlp_optimizer *o = make_opt(MLP_RULE_ADAGRAD, m);
+    ck_assert_int_eq(mlp_optimizer_rule(o), MLP_RULE_ADAGRAD);
+    apply_case(o, c);
+    double want[NP], s2[NP] = {0};
+    init_want(want, P0);
+    for (int s = 0; s < 3; s++) {
+        write_grads(d, G[s]);
+        TU_OK(mlp_optimizer_step(o));
+        /* s <- s + g^2;  p <- p - lr g / (sqrt(s) + eps) */
+        for (int i = 0; i < NP; i++) {
+            double g = G[s][i];
+            s2[i] += g * g;
+            want[i] -= c->lr * g / (sqrt(s2[i]) + c->eps);
+        }
+        check_params(m, want, STEP_RTOL, STEP_ATOL, "adagrad", _i, s + 1);
+    }
+    if (!c->use_defaults)
+        ck_assert_double_eq_tol(want[0], 0.2583905, 1e-7);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* A reset forgets every rule's state, including Adam's step count: the
+ * first step after it is the first step of a fresh optimizer. */
+START_TEST(every_rule_reset_restarts)
+{
+    for (int r = 0; r < N_RULES; r++) {
+        mlp_layer *d1, *d2;
+        mlp_model *m1 = tiny_model(&d1), *m2 = tiny_model(&d2);
+        mlp_optimizer *o1 = make_opt(RULES[r], m1), *o2 = make_opt(RULES[r], m2);
+        for (int s = 0; s < 2; s++) {
+            write_grads(d1, G[s + 1]);
+            TU_OK(mlp_optimizer_step(o1));
+        }
+        mlp_optimizer_reset(o1);
+        TU_OK(mlp_model_set_params(m1, P0, NP));
+        write_grads(d1, G[0]);
+        TU_OK(mlp_optimizer_step(o1));
+        write_grads(d2, G[0]);
+        TU_OK(mlp_optimizer_step(o2));
+        float p1[NP], p2[NP];
+        get_params(m1, p1);
+        get_params(m2, p2);
+        for (int i = 0; i < NP; i++)
+            ck_assert_msg(p1[i] == p2[i], "rule %d: p[%d] = %.9g after reset, fresh %.9g",
+                          (int)RULES[r], i, (double)p1[i], (double)p2[i]);
+        mlp_optimizer_destroy(o1);
+        mlp_optimizer_destroy(o2);
+        mlp_model_destroy(m1);
+        mlp_model_destroy(m2);
+    }
+}
+END_TEST
+
+/* ---- every rule on convex problems ---------------------------------------------- */
+
+/* L(p) = 0.5 sum_i a_i (p_i - t_i)^2, curvatures 0.25..4 (condition number
+ * 16): the gradient a_i (p_i - t_i) is written into the grads each step. */
+static const float QA[NP] = {1.0f, 4.0f, 0.5f, 2.0f, 3.0f, 0.25f};
+static const float QT[NP] = {1.0f, -2.0f, 0.5f, 3.0f, -0.25f, 0.75f};
+
+typedef struct conv_case {
+    mlp_rule rule;
+    double lr;
+    double mu; /* momentum to set, or < 0 to keep the default */
+    double wd; /* weight decay to set, or < 0 to keep the default */
+    int steps;
+    double tol; /* quadratic: max |p_i - t_i|; logistic: max final mean loss */
+} conv_case;
+
+static const conv_case QUAD_CASES[] = {
+    {MLP_RULE_SGD, 0.2, -1, -1, 400, 1e-4},
+    {MLP_RULE_MOMENTUM, 0.1, -1, -1, 400, 1e-4},
+    {MLP_RULE_NESTEROV, 0.1, -1, -1, 400, 1e-4},
+    {MLP_RULE_RMSPROP, 0.01, -1, -1, 2000, 1e-4},
+    {MLP_RULE_RMSPROP, 0.003, 0.5, -1, 3000, 1e-4},
+    {MLP_RULE_ADAM, 0.05, -1, -1, 1500, 1e-4},
+    {MLP_RULE_ADAMW, 0.05, -1, 0.0, 1500, 1e-4}, /* decoupled decay off: Adam's optimum */
+    {MLP_RULE_ADAGRAD, 0.5, -1, -1, 2000, 1e-4},
+};
+
+static void setup_conv(mlp_optimizer *o, const conv_case *c)
+{
+    TU_OK(mlp_optimizer_set_learning_rate(o, c->lr));
+    if (c->mu >= 0)
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_MOMENTUM, c->mu));
+    if (c->wd >= 0)
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_WEIGHT_DECAY, c->wd));
+}
+
+/* Every rule reaches the minimiser of the weighted quadratic within c->tol. */
+START_TEST(every_rule_quadratic_optimum)
+{
+    const conv_case *c = &QUAD_CASES[_i];
+    mlp_layer *d;
+    mlp_model *m = tiny_model(&d);
+    mlp_optimizer *o = make_opt(c->rule, m);
+    setup_conv(o, c);
+    float p[NP], g[NP];
+    double err0 = 0;
+    for (int i = 0; i < NP; i++)
+        err0 = fmax(err0, fabs((double)P0[i] - QT[i]));
+    ck_assert(err0 > 1.0); /* the start is far from the optimum */
+    for (int s = 0; s < c->steps; s++) {
+        get_params(m, p);
+        for (int i = 0; i < NP; i++)
+            g[i] = QA[i] * (p[i] - QT[i]);
+        write_grads(d, g);
+        TU_OK(mlp_optimizer_step(o));
+    }
+    get_params(m, p);
+    for (int i = 0; i < NP; i++)
+        ck_assert_msg(fabs((double)p[i] - QT[i]) < c->tol,
+                      "case %d (rule %d): p[%d] = %.7g, optimum %g, tolerance %g", _i,
+                      (int)c->rule, i, (double)p[i], (double)QT[i], c->tol);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* Linearly separable 2-D points: label 1 where 2 x0 - x1 + 0.25 > 0, points
+ * closer than 0.1 to that line redrawn, so the data have a margin. */
+#define LOGIT_N 200
+static void separable_data(float *x, int32_t *labels)
+{
+    tu_rng r;
+    tu_rng_seed(&r, 42);
+    const double w0 = 2.0, w1 = -1.0, b = 0.25, norm = sqrt(w0 * w0 + w1 * w1);
+    int ones = 0;
+    for (int i = 0; i < LOGIT_N; i++) {
+        double a, c, z;
+        do {
+            a = 2.0 * tu_rng_uniform(&r) - 1.0;
+            c = 2.0 * tu_rng_uniform(&r) - 1.0;
+            z = w0 * a + w1 * c + b;
+        } while (fabs(z) / norm < 0.1);
+        x[2 * i] = (float)a;
+        x[2 * i + 1] = (float)c;
+        labels[i] = z > 0;
+        ones += labels[i];
+    }
+    /* both classes well represented */
+    ck_assert_int_gt(ones, LOGIT_N / 4);
+    ck_assert_int_lt(ones, 3 * LOGIT_N / 4);
+}
+
+static const conv_case LOGIT_CASES[] = {
+    {MLP_RULE_SGD, 1.0, -1, -1, 500, 0.1},
+    {MLP_RULE_MOMENTUM, 0.1, -1, -1, 500, 0.1},
+    {MLP_RULE_NESTEROV, 0.1, -1, -1, 500, 0.1},
+    {MLP_RULE_RMSPROP, 0.01, -1, -1, 500, 0.1},
+    {MLP_RULE_RMSPROP, 0.01, 0.5, -1, 500, 0.1},
+    {MLP_RULE_ADAM, 0.05, -1, -1, 500, 0.1},
+    {MLP_RULE_ADAMW, 0.05, -1, -1, 500, 0.1}, /* default decoupled decay 0.01 */
+    {MLP_RULE_ADAGRAD, 0.5, -1, -1, 500, 0.1},
+};
+
+/*
+ * Logistic regression through the real model: a dense 2 -> 2 layer whose
+ * two logits go through softmax cross-entropy in mlp_model_train_step
+ * (full batch), from all-zero parameters (first loss exactly ln 2). On the
+ * separable data every rule must classify all points correctly and bring
+ * the mean loss, recomputed with mlp_model_predict, below c->tol.
+ */
+START_TEST(every_rule_logistic_regression)
+{
+    const conv_case *c = &LOGIT_CASES[_i];
+    const int32_t in[1] = {2};
+    mlp_model *m = tu_model(1, in, 21);
+    tu_add(m, tu_dense(2));
+    const float zeros[NP] = {0};
+    TU_OK(mlp_model_set_params(m, zeros, NP));
+    mlp_optimizer *o = make_opt(c->rule, m);
+    setup_conv(o, c);
+    mlp_tensor *x = tu_tensor(2, LOGIT_N, 2);
+    mlp_tensor *probs = tu_tensor(2, LOGIT_N, 2);
+    int32_t labels[LOGIT_N];
+    separable_data(mlp_tensor_data(x), labels);
+
+    double loss = NAN, first = NAN;
+    int32_t correct = -1;
+    for (int s = 0; s < c->steps; s++) {
+        TU_OK(mlp_model_train_step(m, o, x, labels, &loss, &correct));
+        if (s == 0)
+            first = loss;
+    }
+    ck_assert_msg(tu_close(first, log(2.0), 1e-6, 0), "case %d: first loss %g, want ln 2",
+                  _i, first);
+    TU_OK(mlp_model_predict(m, x, probs));
+    const float *pr = mlp_tensor_data_const(probs);
+    double mean = 0;
+    int hits = 0;
+    for (int i = 0; i < LOGIT_N; i++) {
+        double pl = pr[2 * i + labels[i]];
+        mean -= log(pl);
+        hits += pl > 0.5;
+    }
+    mean /= LOGIT_N;
+    ck_assert_msg(hits == LOGIT_N, "case %d (rule %d): %d of %d correct", _i,
+                  (int)c->rule, hits, LOGIT_N);
+    ck_assert_msg(mean < c->tol, "case %d (rule %d): final loss %g, want < %g", _i,
+                  (int)c->rule, mean, c->tol);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(probs);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- weight decay, L1 and clipping ------------------------------------------------ */
+
+/* Hyper-parameters of the double-precision reference below. */
+typedef struct ref_hp {
+    mlp_rule rule;
+    double lr, mu, b1, b2, eps, rho, wd, l1, clip;
+    int decay_all;
+} ref_hp;
+
+/* The reference's state: the rule's two state arrays and its step count. */
+typedef struct ref_state {
+    double s0[NP], s1[NP];
+    int t;
+} ref_state;
+
+static double sgn(double x)
+{
+    return (double)((x > 0) - (x < 0));
+}
+
+/*
+ * One step of any rule on the tiny model's layout (elements 0..3 are the
+ * weights W, 4..5 the biases), in double, from optim.h:
+ *   scale = c / ||g_raw|| when c > 0 and ||g_raw|| > c (global norm), else 1
+ *   g = scale g_raw + wd p (not AdamW) + l1 sign(p)   penalties on weights, or
+ *                                                      on everything with DECAY_ALL
+ *   AdamW first: p <- p - lr wd p                     (same parameters)
+ * then the rule's formula from the mlp_rule comments.
+ */
+static void ref_step(const ref_hp *h, ref_state *st, double *p, const float *graw)
+{
+    double sq = 0;
+    for (int i = 0; i < NP; i++)
+        sq += (double)graw[i] * graw[i];
+    const double scale = h->clip > 0 && sqrt(sq) > h->clip ? h->clip / sqrt(sq) : 1.0;
+    const int adamw = h->rule == MLP_RULE_ADAMW;
+    st->t++;
+    for (int i = 0; i < NP; i++) {
+        const int decay = i < 4 || h->decay_all;
+        double g = scale * graw[i];
+        if (decay)
+            g += (adamw ? 0.0 : h->wd * p[i]) + h->l1 * sgn(p[i]);
+        if (decay && adamw)
+            p[i] -= h->lr * h->wd * p[i];
+        double *s0 = &st->s0[i], *s1 = &st->s1[i];
+        switch (h->rule) {
+        case MLP_RULE_SGD: p[i] -= h->lr * g; break;
+        case MLP_RULE_MOMENTUM:
+            *s0 = h->mu * *s0 - h->lr * g;
+            p[i] += *s0;
+            break;
+        case MLP_RULE_NESTEROV:
+            *s0 = h->mu * *s0 - h->lr * g;
+            p[i] += h->mu * *s0 - h->lr * g;
+            break;
+        case MLP_RULE_RMSPROP:
+            *s0 = h->rho * *s0 + (1 - h->rho) * g * g;
+            *s1 = h->mu * *s1 + g / (sqrt(*s0) + h->eps);
+            p[i] -= h->lr * *s1;
+            break;
+        case MLP_RULE_ADAM:
+        case MLP_RULE_ADAMW:
+            *s0 = h->b1 * *s0 + (1 - h->b1) * g;
+            *s1 = h->b2 * *s1 + (1 - h->b2) * g * g;
+            p[i] -= h->lr * (*s0 / (1 - pow(h->b1, st->t))) /
+                    (sqrt(*s1 / (1 - pow(h->b2, st->t))) + h->eps);
+            break;
+        case MLP_RULE_ADAGRAD:
+            *s0 += g * g;
+            p[i] -= h->lr * g / (sqrt(*s0) + h->eps);
+            break;
+        }
+    }
+}
+
+/* Reference hyper-parameters with the documented defaults of `rule`. */
+static ref_hp ref_defaults(mlp_rule rule)
+{
+    ref_hp h = {.rule = rule};
+    h.lr = documented_default(rule, MLP_OPTIM_LEARNING_RATE);
+    h.mu = documented_default(rule, MLP_OPTIM_MOMENTUM);
+    h.b1 = documented_default(rule, MLP_OPTIM_BETA1);
+    h.b2 = documented_default(rule, MLP_OPTIM_BETA2);
+    h.eps = documented_default(rule, MLP_OPTIM_EPSILON);
+    h.rho = documented_default(rule, MLP_OPTIM_DECAY);
+    h.wd = documented_default(rule, MLP_OPTIM_WEIGHT_DECAY);
+    return h;
+}
+
+/* Set the common keys of `h` on `o` (the rule's own keys keep their defaults). */
+static void apply_common(mlp_optimizer *o, const ref_hp *h)
+{
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, h->lr));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_WEIGHT_DECAY, h->wd));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_L1, h->l1));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_CLIP_NORM, h->clip));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_DECAY_ALL, h->decay_all));
+}
+
+/* Parameters for the penalty tests: no weight near zero except an exact 0,
+ * and non-zero biases (so decaying them would show). */
+static const float PD[NP] = {0.5f, -1.0f, 0.0f, 0.25f, 0.75f, -0.5f};
+static const float ZERO_G[NP] = {0};
+
+/* A learning rate per rule that keeps three penalty-only steps small next
+ * to |p| >= 0.25 (so no parameter crosses zero near a sign change). */
+static double penalty_lr(mlp_rule r)
+{
+    if (r == MLP_RULE_SGD || r == MLP_RULE_MOMENTUM || r == MLP_RULE_NESTEROV)
+        return 0.1;
+    return 0.01;
+}
+
+/*
+ * With zero gradients only the penalties act. For each rule, with L2, L1 and
+ * both, without and with DECAY_ALL, three steps match the reference; without
+ * DECAY_ALL the biases stay bit for bit, and the weight at exactly 0 never
+ * moves (its L2 and L1 terms are both 0).
+ */
+START_TEST(penalties_with_zero_gradient)
+{
+    const mlp_rule rule = RULES[_i];
+    const struct {
+        double wd, l1;
+    } pens[] = {{0.1, 0.0}, {0.0, 0.5}, {0.1, 0.5}};
+    for (size_t k = 0; k < sizeof pens / sizeof pens[0]; k++) {
+        for (int all = 0; all <= 1; all++) {
+            mlp_layer *d;
+            mlp_model *m = tiny_model(&d);
+            TU_OK(mlp_model_set_params(m, PD, NP));
+            mlp_optimizer *o = make_opt(rule, m);
+            ref_hp h = ref_defaults(rule);
+            h.lr = penalty_lr(rule);
+            h.wd = pens[k].wd;
+            h.l1 = pens[k].l1;
+            h.decay_all = all;
+            apply_common(o, &h);
+            ref_state st = {{0}, {0}, 0};
+            double want[NP];
+            init_want(want, PD);
+            const int c = (int)k * 2 + all;
+            for (int s = 0; s < 3; s++) {
+                write_grads(d, ZERO_G);
+                TU_OK(mlp_optimizer_step(o));
+                ref_step(&h, &st, want, ZERO_G);
+                check_params(m, want, 1e-5, 1e-7, "penalties", c, s + 1);
+                float p[NP];
+                get_params(m, p);
+                ck_assert_msg(p[2] == 0.0f,
+                              "rule %d, case %d: the zero weight moved to %g", (int)rule,
+                              c, (double)p[2]);
+                for (int i = 0; i < 4; i++)
+                    if (i != 2)
+                        ck_assert_msg(fabsf(p[i]) < fabsf(PD[i]),
+                                      "rule %d, case %d: |w[%d]| did not shrink",
+                                      (int)rule, c, i);
+                for (int i = 4; i < NP; i++) {
+                    if (all)
+                        ck_assert_msg(fabsf(p[i]) < fabsf(PD[i]),
+                                      "rule %d, case %d: DECAY_ALL but bias %d stays %g",
+                                      (int)rule, c, i - 4, (double)p[i]);
+                    else
+                        ck_assert_msg(p[i] == PD[i],
+                                      "rule %d, case %d: bias %d moved to %g", (int)rule,
+                                      c, i - 4, (double)p[i]);
+                }
+            }
+            mlp_optimizer_destroy(o);
+            mlp_model_destroy(m);
+        }
+    }
+}
+END_TEST
+
+/* SGD with L2 by hand: each step multiplies the weights by exactly
+ * 1 - lr wd = 1 - 0.1 * 0.3 = 0.97; biases only with DECAY_ALL. */
+START_TEST(sgd_weight_decay_exact)
+{
+    for (int all = 0; all <= 1; all++) {
+        mlp_layer *d;
+        mlp_model *m = tiny_model(&d);
+        TU_OK(mlp_model_set_params(m, PD, NP));
+        mlp_optimizer *o = make_opt(MLP_RULE_SGD, m);
+        TU_OK(mlp_optimizer_set_learning_rate(o, 0.1));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_WEIGHT_DECAY, 0.3));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_DECAY_ALL, all));
+        float p[NP];
+        for (int s = 1; s <= 3; s++) {
+            write_grads(d, ZERO_G);
+            TU_OK(mlp_optimizer_step(o));
+            get_params(m, p);
+            for (int i = 0; i < NP; i++) {
+                double want = PD[i] * (i < 4 || all ? pow(0.97, s) : 1.0);
+                ck_assert_msg(tu_close(p[i], want, 1e-6, 0),
+                              "DECAY_ALL %d, step %d: p[%d] = %.9g, want %.9g", all, s, i,
+                              (double)p[i], want);
+            }
+        }
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+/* SGD with L1 by hand: lr 0.1, l1 0.5 moves every non-zero weight by exactly
+ * 0.05 toward zero per step; the zero weight stays; biases only with
+ * DECAY_ALL. */
+START_TEST(sgd_l1_exact)
+{
+    for (int all = 0; all <= 1; all++) {
+        mlp_layer *d;
+        mlp_model *m = tiny_model(&d);
+        TU_OK(mlp_model_set_params(m, PD, NP));
+        mlp_optimizer *o = make_opt(MLP_RULE_SGD, m);
+        TU_OK(mlp_optimizer_set_learning_rate(o, 0.1));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_L1, 0.5));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_DECAY_ALL, all));
+        float p[NP];
+        for (int s = 1; s <= 3; s++) {
+            write_grads(d, ZERO_G);
+            TU_OK(mlp_optimizer_step(o));
+            get_params(m, p);
+            for (int i = 0; i < NP; i++) {
+                double want = PD[i] - (i < 4 || all ? 0.05 * s * sgn(PD[i]) : 0.0);
+                ck_assert_msg(tu_close(p[i], want, 0, 2e-7),
+                              "DECAY_ALL %d, step %d: p[%d] = %.9g, want %.9g", all, s, i,
+                              (double)p[i], want);
+            }
+            ck_assert(p[2] == 0.0f);
+        }
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+/*
+ * AdamW's default decay is 0.01 and decoupled: with zero gradients Adam's
+ * term is 0 / (0 + eps) = 0, so with lr 1 each step multiplies the weights
+ * by exactly 1 - lr wd = 0.99 (and the biases with DECAY_ALL only). Adam
+ * with the same L2 coefficient instead normalises wd p like a gradient and
+ * moves each weight by about lr on the first step.
+ */
+START_TEST(adamw_default_decay_is_decoupled)
+{
+    for (int all = 0; all <= 1; all++) {
+        mlp_layer *d;
+        mlp_model *m = tiny_model(&d);
+        TU_OK(mlp_model_set_params(m, PD, NP));
+        mlp_optimizer *o = make_opt(MLP_RULE_ADAMW, m);
+        TU_OK(mlp_optimizer_set_learning_rate(o, 1.0));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_DECAY_ALL, all));
+        float p[NP];
+        for (int s = 1; s <= 3; s++) {
+            write_grads(d, ZERO_G);
+            TU_OK(mlp_optimizer_step(o));
+            get_params(m, p);
+            for (int i = 0; i < NP; i++) {
+                double want = PD[i] * (i < 4 || all ? pow(0.99, s) : 1.0);
+                ck_assert_msg(tu_close(p[i], want, 1e-6, 0),
+                              "AdamW, DECAY_ALL %d, step %d: p[%d] = %.9g, want %.9g",
+                              all, s, i, (double)p[i], want);
+            }
+        }
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+    /* coupled L2 in Adam: |g| = wd |p| is normalised away on step 1 */
+    mlp_layer *d;
+    mlp_model *m = tiny_model(&d);
+    TU_OK(mlp_model_set_params(m, PD, NP));
+    mlp_optimizer *o = make_opt(MLP_RULE_ADAM, m);
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.01));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_WEIGHT_DECAY, 0.01));
+    write_grads(d, ZERO_G);
+    TU_OK(mlp_optimizer_step(o));
+    float p[NP];
+    get_params(m, p);
+    ck_assert_float_eq_tol(p[0], 0.49f, 1e-6f);
+    ck_assert_float_eq_tol(p[1], -0.99f, 1e-6f);
+    ck_assert_float_eq(p[4], PD[4]);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/*
+ * Decoupled for real gradients too: AdamW with wd and Adam without decay,
+ * fed the same gradients, take the same Adam step d; AdamW's weights follow
+ * p <- (1 - lr wd) p - d (the decay is not seen by m and v), its biases
+ * follow Adam's exactly.
+ */
+START_TEST(adamw_matches_adam_plus_shrink)
+{
+    const double lr = 0.05, wd = 0.2;
+    mlp_layer *da, *dw;
+    mlp_model *ma = tiny_model(&da), *mw = tiny_model(&dw);
+    mlp_optimizer *oa = make_opt(MLP_RULE_ADAM, ma), *ow = make_opt(MLP_RULE_ADAMW, mw);
+    TU_OK(mlp_optimizer_set_learning_rate(oa, lr));
+    TU_OK(mlp_optimizer_set_learning_rate(ow, lr));
+    TU_OK(mlp_optimizer_set(ow, MLP_OPTIM_WEIGHT_DECAY, wd));
+    double pw[NP];
+    init_want(pw, P0);
+    for (int s = 0; s < 3; s++) {
+        float before[NP], after[NP], got[NP];
+        get_params(ma, before);
+        write_grads(da, G[s]);
+        write_grads(dw, G[s]);
+        TU_OK(mlp_optimizer_step(oa));
+        TU_OK(mlp_optimizer_step(ow));
+        get_params(ma, after);
+        get_params(mw, got);
+        for (int i = 0; i < NP; i++) {
+            double step = (double)before[i] - after[i];
+            pw[i] = (i < 4 ? (1 - lr * wd) * pw[i] : pw[i]) - step;
+            ck_assert_msg(tu_close(got[i], pw[i], 1e-6, 1e-7),
+                          "step %d: AdamW p[%d] = %.9g, Adam step + shrink gives %.9g",
+                          s + 1, i, (double)got[i], pw[i]);
+        }
+        for (int i = 4; i < NP; i++)
+            ck_assert_float_eq_tol(got[i], after[i], 1e-7f);
+    }
+    mlp_optimizer_destroy(oa);
+    mlp_optimizer_destroy(ow);
+    mlp_model_destroy(ma);
+    mlp_model_destroy(mw);
+}
+END_TEST
+
+/* ||G[0]|| = sqrt(1 + 4 + 0.25 + 16 + 1 + 0) = sqrt(22.25) = 4.7169906. */
+START_TEST(clip_scales_sgd_step)
+{
+    const double norm = sqrt(22.25);
+    const struct {
+        double clip, factor;
+    } cases[] = {
+        {1.0, 1.0 / norm}, {2.5, 2.5 / norm}, /* above c: scaled to norm c */
+        {4.8, 1.0},        {100.0, 1.0},      /* below c: untouched */
+        {0.0, 1.0},                           /* 0: off */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        mlp_layer *d;
+        mlp_model *m = tiny_model(&d);
+        mlp_optimizer *o = make_opt(MLP_RULE_SGD, m);
+        TU_OK(mlp_optimizer_set_learning_rate(o, 0.1));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_CLIP_NORM, cases[k].clip));
+        double v;
+        TU_OK(mlp_optimizer_get(o, MLP_OPTIM_CLIP_NORM, &v));
+        ck_assert_double_eq(v, cases[k].clip);
+        write_grads(d, G[0]);
+        TU_OK(mlp_optimizer_step(o));
+        float p[NP];
+        get_params(m, p);
+        double moved = 0;
+        for (int i = 0; i < NP; i++) {
+            double want = P0[i] - 0.1 * G[0][i] * cases[k].factor;
+            ck_assert_msg(tu_close(p[i], want, 1e-6, 1e-7),
+                          "clip %g: p[%d] = %.9g, want %.9g", cases[k].clip, i,
+                          (double)p[i], want);
+            moved += ((double)p[i] - P0[i]) * ((double)p[i] - P0[i]);
+        }
+        /* the step has norm lr * min(||g||, c) */
+        double want_norm = 0.1 * (cases[k].factor < 1 ? cases[k].clip : norm);
+        ck_assert_msg(tu_close(sqrt(moved), want_norm, 1e-5, 0),
+                      "clip %g: step norm %g, want %g", cases[k].clip, sqrt(moved),
+                      want_norm);
+        /* the gradients are left as they were */
+        tu_assert_close_ff("grads after clipping", mlp_layer_grads(d), G[0], NP, 0, 0);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+/*
+ * The norm is global, over every layer: layer 1 gets G[0] (norm 4.717),
+ * layer 2 G[1] (norm sqrt(30.5) = 5.523), together sqrt(52.75) = 7.263.
+ * With c = 5 both layers are scaled by 5 / 7.263, including layer 1 whose
+ * own norm is below c.
+ */
+START_TEST(clip_norm_is_global)
+{
+    const int32_t in[1] = {2};
+    mlp_model *m = tu_model(1, in, 3);
+    mlp_layer *d1 = tu_add(m, tu_dense(2));
+    mlp_layer *d2 = tu_add(m, tu_dense(2));
+    ck_assert_int_eq(mlp_model_param_count(m), 2 * NP);
+    float p0[2 * NP], p[2 * NP];
+    TU_OK(mlp_model_get_params(m, p0, 2 * NP));
+    mlp_optimizer *o = make_opt(MLP_RULE_SGD, m);
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.1));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_CLIP_NORM, 5.0));
+    write_grads(d1, G[0]);
+    write_grads(d2, G[1]);
+    TU_OK(mlp_optimizer_step(o));
+    TU_OK(mlp_model_get_params(m, p, 2 * NP));
+    const double factor = 5.0 / sqrt(52.75);
+    for (int i = 0; i < 2 * NP; i++) {
+        double g = i < NP ? G[0][i] : G[1][i - NP];
+        double want = p0[i] - 0.1 * g * factor;
+        ck_assert_msg(tu_close(p[i], want, 1e-6, 1e-7), "p[%d] = %.9g, want %.9g", i,
+                      (double)p[i], want);
+    }
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/*
+ * Every rule: a step with CLIP_NORM c on g equals a step without clipping on
+ * g min(1, c / ||g||). With c = 3, G[0] (4.72) and G[1] (5.52) are scaled and
+ * G[2] (sqrt(8.0625) = 2.84) is not; state built from clipped gradients.
+ */
+START_TEST(clip_every_rule)
+{
+    const mlp_rule rule = RULES[_i];
+    const double c = 3.0;
+    mlp_layer *da, *db;
+    mlp_model *ma = tiny_model(&da), *mb = tiny_model(&db);
+    mlp_optimizer *oa = make_opt(rule, ma), *ob = make_opt(rule, mb);
+    const double lr = penalty_lr(rule);
+    TU_OK(mlp_optimizer_set_learning_rate(oa, lr));
+    TU_OK(mlp_optimizer_set_learning_rate(ob, lr));
+    TU_OK(mlp_optimizer_set(oa, MLP_OPTIM_CLIP_NORM, c));
+    int scaled = 0;
+    for (int s = 0; s < 3; s++) {
+        double sq = 0;
+        for (int i = 0; i < NP; i++)
+            sq += (double)G[s][i] * G[s][i];
+        const double f = sqrt(sq) > c ? c / sqrt(sq) : 1.0;
+        scaled += f < 1;
+        float gb[NP];
+        for (int i = 0; i < NP; i++)
+            gb[i] = (float)(G[s][i] * f);
+        write_grads(da, G[s]);
+        write_grads(db, gb);
+        TU_OK(mlp_optimizer_step(oa));
+        TU_OK(mlp_optimizer_step(ob));
+        float pa[NP], pb[NP];
+        get_params(ma, pa);
+        get_params(mb, pb);
+        for (int i = 0; i < NP; i++)
+            ck_assert_msg(tu_close(pa[i], pb[i], 1e-5, 1e-6),
+                          "rule %d, step %d: clipped p[%d] = %.9g, pre-scaled %.9g",
+                          (int)rule, s + 1, i, (double)pa[i], (double)pb[i]);
+    }
+    ck_assert_int_eq(scaled, 2);
+    mlp_optimizer_destroy(oa);
+    mlp_optimizer_destroy(ob);
+    mlp_model_destroy(ma);
+    mlp_model_destroy(mb);
+}
+END_TEST
+
+/*
+ * Everything at once, every rule, non-zero gradients, non-default rule
+ * hyper-parameters: clipping (c = 2, below every ||G[s]||) of the raw
+ * gradient, then L2 and L1 on weights (and biases with DECAY_ALL), or the
+ * decoupled decay for AdamW; three steps against ref_step.
+ */
+START_TEST(penalties_and_clipping_every_rule)
+{
+    const mlp_rule rule = RULES[_i];
+    for (int all = 0; all <= 1; all++) {
+        mlp_layer *d;
+        mlp_model *m = tiny_model(&d);
+        TU_OK(mlp_model_set_params(m, PD, NP));
+        mlp_optimizer *o = make_opt(rule, m);
+        ref_hp h = ref_defaults(rule);
+        h.lr = penalty_lr(rule);
+        h.wd = 0.2;
+        h.l1 = 0.1;
+        h.clip = 2.0;
+        h.decay_all = all;
+        apply_common(o, &h);
+        const unsigned keys = rule_keys(rule);
+        if (keys & KEY(MLP_OPTIM_MOMENTUM)) {
+            h.mu = 0.6;
+            TU_OK(mlp_optimizer_set(o, MLP_OPTIM_MOMENTUM, h.mu));
+        }
+        if (keys & KEY(MLP_OPTIM_BETA1)) {
+            h.b1 = 0.7;
+            h.b2 = 0.95;
+            TU_OK(mlp_optimizer_set(o, MLP_OPTIM_BETA1, h.b1));
+            TU_OK(mlp_optimizer_set(o, MLP_OPTIM_BETA2, h.b2));
+        }
+        if (keys & KEY(MLP_OPTIM_DECAY)) {
+            h.rho = 0.8;
+            TU_OK(mlp_optimizer_set(o, MLP_OPTIM_DECAY, h.rho));
+        }
+        if (keys & KEY(MLP_OPTIM_EPSILON)) {
+            h.eps = 1e-4;
+            TU_OK(mlp_optimizer_set(o, MLP_OPTIM_EPSILON, h.eps));
+        }
+        ref_state st = {{0}, {0}, 0};
+        double want[NP];
+        init_want(want, PD);
+        for (int s = 0; s < 3; s++) {
+            write_grads(d, G[s]);
+            TU_OK(mlp_optimizer_step(o));
+            ref_step(&h, &st, want, G[s]);
+            check_params(m, want, 1e-5, 1e-6, "all penalties", all, s + 1);
+        }
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+/* ---- learning-rate schedules ------------------------------------------------------ */
+
+static double rate_at(const mlp_optimizer *o, int32_t epoch)
+{
+    double r = NAN;
+    TU_OK(mlp_optimizer_scheduled_rate(o, epoch, &r));
+    return r;
+}
+
+#define ASSERT_RATE(o, epoch, want)                                                      \
+    do {                                                                                 \
+        double r_ = rate_at((o), (epoch));                                               \
+        double w_ = (want);                                                              \
+        ck_assert_msg(tu_close(r_, w_, 1e-12, 1e-15),                                    \
+                      "epoch %d: rate %.17g, want %.17g", (int)(epoch), r_, w_);         \
+    } while (0)
+
+START_TEST(schedule_constant_step_exponential)
+{
+    mlp_model *m = tiny_model(NULL);
+    mlp_optimizer *o = make_opt(MLP_RULE_SGD, m);
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.2));
+    /* the default schedule is constant */
+    const int32_t some[] = {0, 1, 7, 1000, INT32_MAX};
+    for (size_t k = 0; k < sizeof some / sizeof some[0]; k++)
+        ASSERT_RATE(o, some[k], 0.2);
+
+    /* step 3, gamma 0.5: epochs 0..2 base, 3..5 base/2, 6..8 base/4, ... */
+    TU_OK(mlp_optimizer_schedule_step(o, 3, 0.5));
+    const double step_want[] = {0.2, 0.2, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025};
+    for (int e = 0; e < 10; e++)
+        ASSERT_RATE(o, e, step_want[e]);
+    ASSERT_RATE(o, 29, 0.2 * pow(0.5, 9));
+    ASSERT_RATE(o, 30, 0.2 * pow(0.5, 10));
+    /* asking changes nothing */
+    ck_assert_double_eq(mlp_optimizer_learning_rate(o), 0.2);
+    double base;
+    TU_OK(mlp_optimizer_get(o, MLP_OPTIM_LEARNING_RATE, &base));
+    ck_assert_double_eq(base, 0.2);
+
+    /* step 1 equals exponential; gamma 1 is constant */
+    TU_OK(mlp_optimizer_schedule_step(o, 1, 0.9));
+    for (int e = 0; e < 6; e++)
+        ASSERT_RATE(o, e, 0.2 * pow(0.9, e));
+    TU_OK(mlp_optimizer_schedule_step(o, 4, 1.0));
+    ASSERT_RATE(o, 0, 0.2);
+    ASSERT_RATE(o, 100, 0.2);
+
+    /* exponential, gamma 0.9: base * 0.9^epoch */
+    TU_OK(mlp_optimizer_schedule_exponential(o, 0.9));
+    ASSERT_RATE(o, 0, 0.2);
+    ASSERT_RATE(o, 1, 0.18);
+    ASSERT_RATE(o, 2, 0.162);
+    ASSERT_RATE(o, 5, 0.2 * pow(0.9, 5));
+    ASSERT_RATE(o, 20, 0.2 * pow(0.9, 20));
+    TU_OK(mlp_optimizer_schedule_exponential(o, 1.0));
+    ASSERT_RATE(o, 50, 0.2);
+
+    /* back to constant */
+    TU_OK(mlp_optimizer_schedule_step(o, 2, 0.5));
+    TU_OK(mlp_optimizer_schedule_constant(o));
+    ASSERT_RATE(o, 9, 0.2);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* rate = lo + (base - lo) (1 + cos(pi (e - e0) / T)) / 2 within the period
+ * [e0, e0 + T). */
+static double sgdr(double base, double lo, int e, int e0, int T)
+{
+    return lo + (base - lo) * 0.5 * (1.0 + cos(acos(-1.0) * (e - e0) / T));
+}
+
+START_TEST(schedule_cosine_warm_restarts)
+{
+    mlp_model *m = tiny_model(NULL);
+    mlp_optimizer *o = make_opt(MLP_RULE_ADAM, m);
+    const double base = 0.1, lo = 0.001;
+    TU_OK(mlp_optimizer_set_learning_rate(o, base));
+
+    /* period 2, mult 2: periods [0,2), [2,6), [6,14), [14,30), [30,62) */
+    TU_OK(mlp_optimizer_schedule_cosine(o, 2, 2.0, lo));
+    const int starts[] = {0, 2, 6, 14, 30, 62};
+    for (size_t k = 0; k < sizeof starts / sizeof starts[0]; k++)
+        ASSERT_RATE(o, starts[k], base); /* every period starts at the base */
+    /* half-way through a period: (base + lo) / 2 = 0.0505 */
+    ASSERT_RATE(o, 1, 0.0505);
+    ASSERT_RATE(o, 4, 0.0505);
+    ASSERT_RATE(o, 10, 0.0505);
+    ASSERT_RATE(o, 22, 0.0505);
+    /* by hand: epoch 3 = 0.001 + 0.099 (1 + cos(pi/4)) / 2 = 0.0855018 */
+    ASSERT_RATE(o, 3, 0.001 + 0.099 * (1.0 + sqrt(0.5)) / 2.0);
+    /* other points of each period from the formula */
+    const struct {
+        int e, e0, T;
+    } pts[] = {{5, 2, 4},    {7, 6, 8},    {9, 6, 8},    {13, 6, 8},
+               {15, 14, 16}, {29, 14, 16}, {31, 30, 32}, {61, 30, 32}};
+    for (size_t k = 0; k < sizeof pts / sizeof pts[0]; k++)
+        ASSERT_RATE(o, pts[k].e, sgdr(base, lo, pts[k].e, pts[k].e0, pts[k].T));
+    /* the rate falls within each period and never reaches lo */
+    for (int e = 1; e < 62; e++) {
+        int restart = 0;
+        for (size_t k = 0; k < sizeof starts / sizeof starts[0]; k++)
+            restart |= e == starts[k];
+        double prev = rate_at(o, e - 1), cur = rate_at(o, e);
+        if (restart)
+            ck_assert_double_eq_tol(cur, base, 1e-15);
+        else
+            ck_assert_msg(cur < prev && cur > lo, "epoch %d: %g after %g", e, cur, prev);
+    }
+
+    /* mult 1: every period is T = 3 (restarts at 0, 3, 6, ...), min 0 */
+    TU_OK(mlp_optimizer_schedule_cosine(o, 3, 1.0, 0.0));
+    ASSERT_RATE(o, 0, base);
+    ASSERT_RATE(o, 1, 0.075); /* 0.1 (1 + cos(pi/3)) / 2 */
+    ASSERT_RATE(o, 2, 0.025); /* 0.1 (1 + cos(2pi/3)) / 2 */
+    ASSERT_RATE(o, 3, base);
+    ASSERT_RATE(o, 4, 0.075);
+    ASSERT_RATE(o, 3000, base);
+
+    /* mult 1.6 from T = 2: periods 2, round(3.2) = 3, round(4.8) = 5, 8:
+     * restarts at 0, 2, 5, 10, 18 */
+    TU_OK(mlp_optimizer_schedule_cosine(o, 2, 1.6, 0.01));
+    const int starts16[] = {0, 2, 5, 10, 18};
+    for (size_t k = 0; k < sizeof starts16 / sizeof starts16[0]; k++)
+        ASSERT_RATE(o, starts16[k], base);
+    ASSERT_RATE(o, 3, sgdr(base, 0.01, 3, 2, 3));
+    ASSERT_RATE(o, 7, sgdr(base, 0.01, 7, 5, 5));
+    ASSERT_RATE(o, 17, sgdr(base, 0.01, 17, 10, 8));
+
+    /* the schedule scales the base: a new base moves every value */
+    TU_OK(mlp_optimizer_schedule_cosine(o, 2, 2.0, lo));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.3));
+    ASSERT_RATE(o, 2, 0.3);
+    ASSERT_RATE(o, 4, (0.3 + lo) / 2);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/*
+ * mlp_optimizer_start_epoch sets the current rate, which the next step uses;
+ * mlp_optimizer_set_learning_rate sets the base (and the current rate until
+ * the next start_epoch).
+ */
+START_TEST(start_epoch_sets_current_rate)
+{
+    mlp_layer *d;
+    mlp_model *m = tiny_model(&d);
+    mlp_optimizer *o = make_opt(MLP_RULE_SGD, m);
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.2));
+    TU_OK(mlp_optimizer_schedule_step(o, 2, 0.5));
+    ck_assert_double_eq(mlp_optimizer_learning_rate(o), 0.2); /* not yet started */
+
+    TU_OK(mlp_optimizer_start_epoch(o, 3));
+    ck_assert_double_eq_tol(mlp_optimizer_learning_rate(o), 0.1, 1e-15);
+    double base;
+    TU_OK(mlp_optimizer_get(o, MLP_OPTIM_LEARNING_RATE, &base));
+    ck_assert_double_eq(base, 0.2); /* the base is kept */
+    /* the step uses the current rate: p = P0 - 0.1 g */
+    write_grads(d, G[0]);
+    TU_OK(mlp_optimizer_step(o));
+    float p[NP];
+    get_params(m, p);
+    for (int i = 0; i < NP; i++)
+        ck_assert_float_eq_tol(p[i], P0[i] - 0.1f * G[0][i], 1e-6f);
+
+    TU_OK(mlp_optimizer_start_epoch(o, 4));
+    ck_assert_double_eq_tol(mlp_optimizer_learning_rate(o), 0.05, 1e-15);
+    TU_OK(mlp_optimizer_start_epoch(o, 0));
+    ck_assert_double_eq_tol(mlp_optimizer_learning_rate(o), 0.2, 1e-15);
+
+    /* a new base: current until the next start_epoch, then scaled */
+    TU_OK(mlp_optimizer_start_epoch(o, 5));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.4));
+    ck_assert_double_eq(mlp_optimizer_learning_rate(o), 0.4);
+    ASSERT_RATE(o, 5, 0.1);
+    TU_OK(mlp_optimizer_start_epoch(o, 5));
+    ck_assert_double_eq_tol(mlp_optimizer_learning_rate(o), 0.1, 1e-15);
+    TU_OK(mlp_model_set_params(m, P0, NP));
+    TU_OK(mlp_optimizer_step(o));
+    get_params(m, p);
+    for (int i = 0; i < NP; i++)
+        ck_assert_float_eq_tol(p[i], P0[i] - 0.1f * G[0][i], 1e-6f);
+
+    /* the same through the key */
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, 0.8));
+    ck_assert_double_eq(mlp_optimizer_learning_rate(o), 0.8);
+    TU_OK(mlp_optimizer_start_epoch(o, 2));
+    ck_assert_double_eq_tol(mlp_optimizer_learning_rate(o), 0.4, 1e-15);
+
+    /* cosine and exponential through start_epoch */
+    TU_OK(mlp_optimizer_schedule_cosine(o, 2, 2.0, 0.0));
+    TU_OK(mlp_optimizer_start_epoch(o, 4));
+    ck_assert_double_eq_tol(mlp_optimizer_learning_rate(o), 0.4, 1e-15);
+    TU_OK(mlp_optimizer_start_epoch(o, 2));
+    ck_assert_double_eq_tol(mlp_optimizer_learning_rate(o), 0.8, 1e-15);
+    TU_OK(mlp_optimizer_schedule_exponential(o, 0.5));
+    TU_OK(mlp_optimizer_start_epoch(o, 3));
+    ck_assert_double_eq_tol(mlp_optimizer_learning_rate(o), 0.1, 1e-15);
+
+    /* a bad epoch leaves the current rate */
+    TU_FAIL(mlp_optimizer_start_epoch(o, -1), MLP_STATUS_INVALID_ARG);
+    ck_assert_double_eq_tol(mlp_optimizer_learning_rate(o), 0.1, 1e-15);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/*
+ * Every formula uses the current rate (optim.h: "lr for the current rate"),
+ * AdamW's decoupled decay included: base 0.02 under step(1, 0.5) started at
+ * epoch 1 steps exactly like a constant 0.01, with L2 (or AdamW's decay),
+ * L1 and clipping on.
+ */
+START_TEST(every_rule_steps_with_current_rate)
+{
+    const mlp_rule rule = RULES[_i];
+    mlp_layer *da, *db;
+    mlp_model *ma = tiny_model(&da), *mb = tiny_model(&db);
+    mlp_optimizer *oa = make_opt(rule, ma), *ob = make_opt(rule, mb);
+    mlp_optimizer *both[2] = {oa, ob};
+    for (int k = 0; k < 2; k++) {
+        TU_OK(mlp_optimizer_set(both[k], MLP_OPTIM_WEIGHT_DECAY, 0.5));
+        TU_OK(mlp_optimizer_set(both[k], MLP_OPTIM_L1, 0.05));
+        TU_OK(mlp_optimizer_set(both[k], MLP_OPTIM_CLIP_NORM, 3.0));
+    }
+    TU_OK(mlp_optimizer_set_learning_rate(oa, 0.02));
+    TU_OK(mlp_optimizer_schedule_step(oa, 1, 0.5));
+    TU_OK(mlp_optimizer_start_epoch(oa, 1));
+    ck_assert_double_eq_tol(mlp_optimizer_learning_rate(oa), 0.01, 1e-15);
+    TU_OK(mlp_optimizer_set_learning_rate(ob, 0.01));
+    for (int s = 0; s < 3; s++) {
+        write_grads(da, G[s]);
+        write_grads(db, G[s]);
+        TU_OK(mlp_optimizer_step(oa));
+        TU_OK(mlp_optimizer_step(ob));
+        float pa[NP], pb[NP];
+        get_params(ma, pa);
+        get_params(mb, pb);
+        for (int i = 0; i < NP; i++)
+            ck_assert_msg(
+                tu_close(pa[i], pb[i], 1e-6, 1e-7),
+                "rule %d, step %d: p[%d] = %.9g at scheduled 0.01, %.9g at constant 0.01",
+                (int)rule, s + 1, i, (double)pa[i], (double)pb[i]);
+    }
+    mlp_optimizer_destroy(oa);
+    mlp_optimizer_destroy(ob);
+    mlp_model_destroy(ma);
+    mlp_model_destroy(mb);
+}
+END_TEST
+
+#define FIT_EPOCHS 7
+typedef struct rate_log {
+    int n;
+    int32_t epoch[FIT_EPOCHS];
+    double rate[FIT_EPOCHS];
+} rate_log;
+
+static int log_rate(const mlp_epoch_stats *stats, mlp_model *model, void *user)
+{
+    (void)model;
+    rate_log *log = user;
+    if (log->n < FIT_EPOCHS) {
+        log->epoch[log->n] = stats->epoch;
+        log->rate[log->n] = stats->learning_rate;
+    }
+    log->n++;
+    return 0;
+}
+
+/*
+ * mlp_model_fit starts every epoch through the schedule: the on_epoch
+ * callback sees, for epoch k (1-based), the rate the schedule gives for
+ * 0-based epoch k - 1. Step 2, gamma 0.5 from 0.1: 0.1 0.1 0.05 0.05
+ * 0.025 0.025 0.0125; then the same for exponential and cosine schedules.
+ */
+START_TEST(fit_applies_schedule_per_epoch)
+{
+    mlp_dataset *train = tu_blobs(40, 2, 1, 1, 2, 8.0, 5, 6);
+    const int32_t in[1] = {2};
+    for (int kind = 0; kind < 3; kind++) {
+        mlp_model *m = tu_model(1, in, 7);
+        tu_add(m, tu_dense(2));
+        mlp_optimizer *o = make_opt(MLP_RULE_SGD, m);
+        TU_OK(mlp_optimizer_set_learning_rate(o, 0.1));
+        if (kind == 0)
+            TU_OK(mlp_optimizer_schedule_step(o, 2, 0.5));
+        else if (kind == 1)
+            TU_OK(mlp_optimizer_schedule_exponential(o, 0.8));
+        else
+            TU_OK(mlp_optimizer_schedule_cosine(o, 2, 2.0, 0.001));
+        rate_log log = {0};
+        mlp_fit_options opts;
+        mlp_fit_options_init(&opts);
+        opts.epochs = FIT_EPOCHS;
+        opts.batch_size = 8;
+        opts.on_epoch = log_rate;
+        opts.user = &log;
+        TU_OK(mlp_model_fit(m, o, train, NULL, &opts));
+        ck_assert_int_eq(log.n, FIT_EPOCHS);
+        const double step_want[FIT_EPOCHS] = {0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125};
+        for (int e = 0; e < FIT_EPOCHS; e++) {
+            ck_assert_int_eq(log.epoch[e], e + 1);
+            double want = kind == 0 ? step_want[e] : rate_at(o, e);
+            ck_assert_msg(tu_close(log.rate[e], want, 1e-12, 0),
+                          "schedule %d, epoch %d: learning_rate %.17g, want %.17g", kind,
+                          e + 1, log.rate[e], want);
+        }
+        /* the last epoch's rate stays current; the base is untouched */
+        ck_assert_double_eq_tol(mlp_optimizer_learning_rate(o), log.rate[FIT_EPOCHS - 1],
+                                1e-15);
+        double base;
+        TU_OK(mlp_optimizer_get(o, MLP_OPTIM_LEARNING_RATE, &base));
+        ck_assert_double_eq(base, 0.1);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+    mlp_dataset_destroy(train);
+}
+END_TEST
+
+/*
+ * The scheduled rate is the one fit's steps use: with full batches (one
+ * step per epoch), fitting 4 epochs under step(1, 0.5) from 0.4 equals
+ * four 1-epoch fits at 0.4, 0.2, 0.1, 0.05 with a constant schedule.
+ */
+START_TEST(fit_steps_use_scheduled_rate)
+{
+    mlp_dataset *train = tu_blobs(30, 2, 1, 1, 2, 8.0, 5, 6);
+    const int32_t in[1] = {2};
+    mlp_model *ma = tu_model(1, in, 9), *mb = tu_model(1, in, 9);
+    tu_add(ma, tu_dense(2));
+    tu_add(mb, tu_dense(2));
+    mlp_optimizer *oa = make_opt(MLP_RULE_SGD, ma), *ob = make_opt(MLP_RULE_SGD, mb);
+    TU_OK(mlp_optimizer_set_learning_rate(oa, 0.4));
+    TU_OK(mlp_optimizer_schedule_step(oa, 1, 0.5));
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.batch_size = 30;
+    opts.epochs = 4;
+    TU_OK(mlp_model_fit(ma, oa, train, NULL, &opts));
+    opts.epochs = 1;
+    for (int e = 0; e < 4; e++) {
+        TU_OK(mlp_optimizer_set_learning_rate(ob, 0.4 * pow(0.5, e)));
+        TU_OK(mlp_model_fit(mb, ob, train, NULL, &opts));
+    }
+    float pa[NP], pb[NP], p0[NP];
+    TU_OK(mlp_model_get_params(ma, pa, NP));
+    TU_OK(mlp_model_get_params(mb, pb, NP));
+    mlp_model *fresh = tu_model(1, in, 9);
+    tu_add(fresh, tu_dense(2));
+    TU_OK(mlp_model_get_params(fresh, p0, NP));
+    double moved = 0;
+    for (int i = 0; i < NP; i++) {
+        ck_assert_msg(tu_close(pa[i], pb[i], 1e-5, 1e-6),
+                      "p[%d]: scheduled %.9g, by hand %.9g", i, (double)pa[i],
+                      (double)pb[i]);
+        moved = fmax(moved, fabs((double)pa[i] - p0[i]));
+    }
+    ck_assert_msg(moved > 1e-3, "training did not move the parameters (%g)", moved);
+    mlp_model_destroy(fresh);
+    mlp_optimizer_destroy(oa);
+    mlp_optimizer_destroy(ob);
+    mlp_model_destroy(ma);
+    mlp_model_destroy(mb);
+    mlp_dataset_destroy(train);
+}
+END_TEST
+
+/* ---- hyper-parameters of every rule ------------------------------------------------ */
+
+/* Every rule: the documented default of each key it has; UNSUPPORTED, with a
+ * message, for get and set of every key it does not have. */
+START_TEST(every_rule_defaults_and_unsupported_keys)
+{
+    mlp_model *m = tiny_model(NULL);
+    for (int r = 0; r < N_RULES; r++) {
+        const mlp_rule rule = RULES[r];
+        mlp_optimizer *o = make_opt(rule, m);
+        ck_assert_int_eq(mlp_optimizer_rule(o), rule);
+        const unsigned keys = rule_keys(rule);
+        for (int k = FIRST_KEY; k <= LAST_KEY; k++) {
+            double v = -123.0;
+            if (keys & KEY(k)) {
+                TU_OK(mlp_optimizer_get(o, (mlp_optim_param)k, &v));
+                ck_assert_msg(v == documented_default(rule, (mlp_optim_param)k),
+                              "rule %d, key %d: default %.17g, documented %.17g",
+                              (int)rule, k, v,
+                              documented_default(rule, (mlp_optim_param)k));
+            } else {
+                TU_FAIL(mlp_optimizer_get(o, (mlp_optim_param)k, &v),
+                        MLP_STATUS_UNSUPPORTED);
+                TU_FAIL(mlp_optimizer_set(o, (mlp_optim_param)k, 0.5),
+                        MLP_STATUS_UNSUPPORTED);
+            }
+        }
+        ck_assert_double_eq(mlp_optimizer_learning_rate(o),
+                            documented_default(rule, MLP_OPTIM_LEARNING_RATE));
+        mlp_optimizer_destroy(o);
+    }
+    /* the brief's examples, spelled out */
+    mlp_optimizer *sgd = make_opt(MLP_RULE_SGD, m), *adam = make_opt(MLP_RULE_ADAM, m);
+    mlp_optimizer *mom = make_opt(MLP_RULE_MOMENTUM, m);
+    TU_FAIL(mlp_optimizer_set(sgd, MLP_OPTIM_BETA1, 0.9), MLP_STATUS_UNSUPPORTED);
+    TU_FAIL(mlp_optimizer_set(adam, MLP_OPTIM_MOMENTUM, 0.9), MLP_STATUS_UNSUPPORTED);
+    TU_FAIL(mlp_optimizer_set(adam, MLP_OPTIM_DECAY, 0.9), MLP_STATUS_UNSUPPORTED);
+    TU_FAIL(mlp_optimizer_set(mom, MLP_OPTIM_EPSILON, 1e-8), MLP_STATUS_UNSUPPORTED);
+    mlp_optimizer_destroy(sgd);
+    mlp_optimizer_destroy(adam);
+    mlp_optimizer_destroy(mom);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* Valid values of each key, in its range. */
+static size_t in_range_values(mlp_optim_param k, const double **out)
+{
+    static const double lr[] = {0.0, 1e-4, 0.37, 2.0, 1e3};
+    static const double unit[] = {0.0, 0.5, 0.99, 0.999999};
+    static const double eps[] = {1e-12, 1e-8, 0.5, 10.0};
+    static const double nonneg[] = {0.0, 1e-6, 0.3, 5.0};
+    static const double flag[] = {1.0, 0.0, 1.0};
+    switch (k) {
+    case MLP_OPTIM_LEARNING_RATE: *out = lr; return sizeof lr / sizeof lr[0];
+    case MLP_OPTIM_MOMENTUM:
+    case MLP_OPTIM_BETA1:
+    case MLP_OPTIM_BETA2:
+    case MLP_OPTIM_DECAY: *out = unit; return sizeof unit / sizeof unit[0];
+    case MLP_OPTIM_EPSILON: *out = eps; return sizeof eps / sizeof eps[0];
+    case MLP_OPTIM_WEIGHT_DECAY:
+    case MLP_OPTIM_L1:
+    case MLP_OPTIM_CLIP_NORM: *out = nonneg; return sizeof nonneg / sizeof nonneg[0];
+    case MLP_OPTIM_DECAY_ALL: *out = flag; return sizeof flag / sizeof flag[0];
+    }
+    return 0;
+}
+
+/* Out-of-range values of each key. */
+static size_t out_of_range_values(mlp_optim_param k, const double **out)
+{
+    static const double lr[] = {-1e-9, -0.1, -INFINITY, NAN};
+    static const double unit[] = {-1e-9, -0.1, 1.0, 1.5, NAN, INFINITY, -INFINITY};
+    static const double eps[] = {0.0, -0.0, -1e-8, -INFINITY, NAN};
+    static const double nonneg[] = {-1e-9, -1.0, -INFINITY, NAN};
+    static const double flag[] = {0.5, 2.0, -1.0, NAN, INFINITY};
+    switch (k) {
+    case MLP_OPTIM_LEARNING_RATE: *out = lr; return sizeof lr / sizeof lr[0];
+    case MLP_OPTIM_MOMENTUM:
+    case MLP_OPTIM_BETA1:
+    case MLP_OPTIM_BETA2:
+    case MLP_OPTIM_DECAY: *out = unit; return sizeof unit / sizeof unit[0];
+    case MLP_OPTIM_EPSILON: *out = eps; return sizeof eps / sizeof eps[0];
+    case MLP_OPTIM_WEIGHT_DECAY:
+    case MLP_OPTIM_L1:
+    case MLP_OPTIM_CLIP_NORM: *out = nonneg; return sizeof nonneg / sizeof nonneg[0];
+    case MLP_OPTIM_DECAY_ALL: *out = flag; return sizeof flag / sizeof flag[0];
+    }
+    return 0;
+}
+
+/* Compare every key the rule has with `want` (indexed by key). */
+static void check_all_keys(const mlp_optimizer *o, const double *want, const char *after,
+                           int key, double value)
+{
+    const unsigned keys = rule_keys(mlp_optimizer_rule(o));
+    for (int k = FIRST_KEY; k <= LAST_KEY; k++) {
+        if (!(keys & KEY(k)))
+            continue;
+        double v = NAN;
+        TU_OK(mlp_optimizer_get(o, (mlp_optim_param)k, &v));
+        ck_assert_msg(v == want[k],
+                      "rule %d, after %s key %d = %g: key %d is %.17g, want %.17g",
+                      (int)mlp_optimizer_rule(o), after, key, value, k, v, want[k]);
+    }
+}
+
+/* Every rule, every key it has: set then get returns the value; other keys
+ * do not move; out-of-range values are refused with a message and change
+ * nothing. */
+START_TEST(every_rule_round_trip_and_ranges)
+{
+    mlp_model *m = tiny_model(NULL);
+    const mlp_rule rule = RULES[_i];
+    mlp_optimizer *o = make_opt(rule, m);
+    const unsigned keys = rule_keys(rule);
+    double want[LAST_KEY + 1] = {0};
+    for (int k = FIRST_KEY; k <= LAST_KEY; k++)
+        if (keys & KEY(k))
+            want[k] = documented_default(rule, (mlp_optim_param)k);
+    for (int k = FIRST_KEY; k <= LAST_KEY; k++) {
+        if (!(keys & KEY(k)))
+            continue;
+        const double *vals;
+        size_t n = in_range_values((mlp_optim_param)k, &vals);
+        ck_assert_uint_gt(n, 0);
+        for (size_t j = 0; j < n; j++) {
+            TU_OK(mlp_optimizer_set(o, (mlp_optim_param)k, vals[j]));
+            want[k] = vals[j];
+            check_all_keys(o, want, "setting", k, vals[j]);
+            if (k == MLP_OPTIM_LEARNING_RATE)
+                ck_assert_double_eq(mlp_optimizer_learning_rate(o), vals[j]);
+        }
+        n = out_of_range_values((mlp_optim_param)k, &vals);
+        ck_assert_uint_gt(n, 0);
+        for (size_t j = 0; j < n; j++) {
+            TU_FAIL(mlp_optimizer_set(o, (mlp_optim_param)k, vals[j]),
+                    MLP_STATUS_INVALID_ARG);
+            check_all_keys(o, want, "refusing", k, vals[j]);
+            if (k == MLP_OPTIM_LEARNING_RATE) {
+                TU_FAIL(mlp_optimizer_set_learning_rate(o, vals[j]),
+                        MLP_STATUS_INVALID_ARG);
+                ck_assert_double_eq(mlp_optimizer_learning_rate(o), want[k]);
+            }
+        }
+    }
+    /* the boundaries: 1.0 is out of [0, 1), eps 0 is not > 0 */
+    if (keys & KEY(MLP_OPTIM_BETA1)) {
+        TU_FAIL(mlp_optimizer_set(o, MLP_OPTIM_BETA1, 1.0), MLP_STATUS_INVALID_ARG);
+        TU_FAIL(mlp_optimizer_set(o, MLP_OPTIM_BETA2, 1.0), MLP_STATUS_INVALID_ARG);
+    }
+    if (keys & KEY(MLP_OPTIM_MOMENTUM))
+        TU_FAIL(mlp_optimizer_set(o, MLP_OPTIM_MOMENTUM, 1.0), MLP_STATUS_INVALID_ARG);
+    if (keys & KEY(MLP_OPTIM_DECAY))
+        TU_FAIL(mlp_optimizer_set(o, MLP_OPTIM_DECAY, 1.0), MLP_STATUS_INVALID_ARG);
+    if (keys & KEY(MLP_OPTIM_EPSILON))
+        TU_FAIL(mlp_optimizer_set(o, MLP_OPTIM_EPSILON, 0.0), MLP_STATUS_INVALID_ARG);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* Bad schedule arguments are refused with a message and keep the schedule
+ * in force; epochs must be >= 0; NULL is refused. */
+START_TEST(schedule_misuse)
+{
+    mlp_model *m = tiny_model(NULL);
+    mlp_optimizer *o = make_opt(MLP_RULE_MOMENTUM, m);
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.2));
+    TU_OK(mlp_optimizer_schedule_step(o, 3, 0.5));
+
+    const int32_t bad_steps[] = {0, -1, INT32_MIN};
+    for (size_t k = 0; k < sizeof bad_steps / sizeof bad_steps[0]; k++)
+        TU_FAIL(mlp_optimizer_schedule_step(o, bad_steps[k], 0.5),
+                MLP_STATUS_INVALID_ARG);
+    const double bad_gamma[] = {0.0, -0.5, 1.0000001, 1.5, NAN, INFINITY, -INFINITY};
+    for (size_t k = 0; k < sizeof bad_gamma / sizeof bad_gamma[0]; k++) {
+        TU_FAIL(mlp_optimizer_schedule_step(o, 2, bad_gamma[k]), MLP_STATUS_INVALID_ARG);
+        TU_FAIL(mlp_optimizer_schedule_exponential(o, bad_gamma[k]),
+                MLP_STATUS_INVALID_ARG);
+    }
+    const int32_t bad_period[] = {0, -2, INT32_MIN};
+    for (size_t k = 0; k < sizeof bad_period / sizeof bad_period[0]; k++)
+        TU_FAIL(mlp_optimizer_schedule_cosine(o, bad_period[k], 2.0, 0.0),
+                MLP_STATUS_INVALID_ARG);
+    const double bad_mult[] = {0.0, 0.5, 0.999, -1.0, NAN, INFINITY};
+    for (size_t k = 0; k < sizeof bad_mult / sizeof bad_mult[0]; k++)
+        TU_FAIL(mlp_optimizer_schedule_cosine(o, 2, bad_mult[k], 0.0),
+                MLP_STATUS_INVALID_ARG);
+    const double bad_min[] = {-1e-9, -0.1, NAN, -INFINITY};
+    for (size_t k = 0; k < sizeof bad_min / sizeof bad_min[0]; k++)
+        TU_FAIL(mlp_optimizer_schedule_cosine(o, 2, 2.0, bad_min[k]),
+                MLP_STATUS_INVALID_ARG);
+
+    /* the step schedule set first is still in force */
+    ASSERT_RATE(o, 2, 0.2);
+    ASSERT_RATE(o, 3, 0.1);
+    ASSERT_RATE(o, 6, 0.05);
+
+    double r = -1;
+    TU_FAIL(mlp_optimizer_scheduled_rate(o, -1, &r), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_optimizer_scheduled_rate(o, INT32_MIN, &r), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_optimizer_scheduled_rate(o, 0, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_optimizer_scheduled_rate(NULL, 0, &r), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_optimizer_start_epoch(o, -1), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_optimizer_start_epoch(NULL, 0), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_optimizer_schedule_constant(NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_optimizer_schedule_step(NULL, 2, 0.5), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_optimizer_schedule_exponential(NULL, 0.5), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_optimizer_schedule_cosine(NULL, 2, 2.0, 0.0), MLP_STATUS_INVALID_ARG);
+    ck_assert_double_eq(mlp_optimizer_learning_rate(o), 0.2);
+
+    /* the edges of the valid ranges are accepted */
+    TU_OK(mlp_optimizer_schedule_step(o, 1, 1.0));
+    TU_OK(mlp_optimizer_schedule_step(o, INT32_MAX, 1e-9));
+    TU_OK(mlp_optimizer_schedule_exponential(o, 1.0));
+    TU_OK(mlp_optimizer_schedule_cosine(o, 1, 1.0, 0.0));
+    TU_OK(mlp_optimizer_scheduled_rate(o, 0, &r));
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- allocation, every rule ----------------------------------------------------------
+ */
+
+/* A step of every rule allocates nothing, with clipping, both penalties,
+ * DECAY_ALL and a schedule in use. */
+START_TEST(every_rule_step_allocates_nothing)
+{
+    for (int r = 0; r < N_RULES; r++) {
+        mlp_layer *d;
+        mlp_model *m = tiny_model(&d);
+        mlp_optimizer *o = make_opt(RULES[r], m);
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_CLIP_NORM, 1.0));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_WEIGHT_DECAY, 0.01));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_L1, 0.01));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_DECAY_ALL, 1));
+        TU_OK(mlp_optimizer_schedule_cosine(o, 2, 2.0, 0.0));
+        float before[NP], after[NP];
+        get_params(m, before);
+        long live = mlp__alloc_live();
+        for (int s = 0; s < 3; s++) {
+            write_grads(d, G[s]);
+            mlp__alloc_fail_after(1);
+            mlp_status st1 = mlp_optimizer_start_epoch(o, s);
+            mlp_status st2 = mlp_optimizer_step(o);
+            mlp__alloc_fail_after(0);
+            TU_ST(st1, MLP_STATUS_OK);
+            TU_ST(st2, MLP_STATUS_OK);
+        }
+        ck_assert_int_eq(mlp__alloc_live(), live);
+        get_params(m, after);
+        ck_assert_msg(memcmp(before, after, sizeof before) != 0, "rule %d did not step",
+                      (int)RULES[r]);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+/* Creation of every rule under allocation failure: NO_MEMORY, NULL out, no
+ * leak, until it succeeds. */
+START_TEST(every_rule_create_oom_loop)
+{
+    for (int r = 0; r < N_RULES; r++) {
+        mlp_model *m = tiny_model(NULL);
+        long live = mlp__alloc_live();
+        int done = 0;
+        for (long n = 1; n < 50 && !done; n++) {
+            mlp_optimizer *o = SENTINEL;
+            mlp__alloc_fail_after(n);
+            mlp_status st = mlp_optimizer_create(&o, RULES[r], m);
+            mlp__alloc_fail_after(0);
+            if (st == MLP_STATUS_OK) {
+                ck_assert_msg(n > 1, "created despite the first allocation failing");
+                ck_assert_ptr_nonnull(o);
+                ck_assert_int_eq(mlp_optimizer_rule(o), RULES[r]);
+                mlp_optimizer_destroy(o);
+                done = 1;
+            } else {
+                ck_assert_msg(st == MLP_STATUS_NO_MEMORY,
+                              "rule %d, fail_after(%ld): %s: %s", (int)RULES[r], n,
+                              mlp_status_str(st), mlp_last_error());
+                ck_assert_ptr_null(o);
+            }
+            ck_assert_msg(mlp__alloc_live() == live, "rule %d, fail_after(%ld): leak",
+                          (int)RULES[r], n);
+        }
+        ck_assert(done);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+/* Every rule refuses to step a model that grew, and leaves it alone. */
+START_TEST(every_rule_step_after_model_grew)
+{
+    for (int r = 0; r < N_RULES; r++) {
+        mlp_layer *d;
+        mlp_model *m = tiny_model(&d);
+        mlp_optimizer *o = make_opt(RULES[r], m);
+        write_grads(d, G[0]);
+        TU_OK(mlp_optimizer_step(o));
+        tu_add(m, tu_dense(3));
+        int64_t np = mlp_model_param_count(m);
+        float *all = malloc(sizeof(float) * (size_t)np);
+        float *again = malloc(sizeof(float) * (size_t)np);
+        ck_assert(all && again);
+        TU_OK(mlp_model_get_params(m, all, np));
+        TU_FAIL(mlp_optimizer_step(o), MLP_STATUS_BAD_STATE);
+        TU_OK(mlp_model_get_params(m, again, np));
+        ck_assert_mem_eq(all, again, sizeof(float) * (size_t)np);
+        free(all);
+        free(again);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+#define N_CASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 static Suite *optim_suite(void)
 {
     Suite *s = suite_create("optim");
@@ -516,12 +2226,51 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, degenerate_hyper_parameters);
     tcase_add_test(tc, quadratic_reaches_optimum);
     tcase_add_test(tc, linear_regression_converges);
+    tcase_add_loop_test(tc, nesterov_three_steps, 0, N_CASES(NESTEROV_CASES));
+    tcase_add_loop_test(tc, rmsprop_three_steps, 0, N_CASES(RMSPROP_CASES));
+    tcase_add_loop_test(tc, rmsprop_momentum_three_steps, 0,
+                        N_CASES(RMSPROP_MOMENTUM_CASES));
+    tcase_add_loop_test(tc, adam_three_steps, 0, N_CASES(ADAM_CASES));
+    tcase_add_loop_test(tc, adamw_three_steps, 0, N_CASES(ADAMW_CASES));
+    tcase_add_loop_test(tc, adagrad_three_steps, 0, N_CASES(ADAGRAD_CASES));
+    tcase_add_test(tc, every_rule_reset_restarts);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("convergence");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, every_rule_quadratic_optimum, 0, N_CASES(QUAD_CASES));
+    tcase_add_loop_test(tc, every_rule_logistic_regression, 0, N_CASES(LOGIT_CASES));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("penalties");
+    tcase_add_loop_test(tc, penalties_with_zero_gradient, 0, N_RULES);
+    tcase_add_test(tc, sgd_weight_decay_exact);
+    tcase_add_test(tc, sgd_l1_exact);
+    tcase_add_test(tc, adamw_default_decay_is_decoupled);
+    tcase_add_test(tc, adamw_matches_adam_plus_shrink);
+    tcase_add_test(tc, clip_scales_sgd_step);
+    tcase_add_test(tc, clip_norm_is_global);
+    tcase_add_loop_test(tc, clip_every_rule, 0, N_RULES);
+    tcase_add_loop_test(tc, penalties_and_clipping_every_rule, 0, N_RULES);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("schedules");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, schedule_constant_step_exponential);
+    tcase_add_test(tc, schedule_cosine_warm_restarts);
+    tcase_add_test(tc, start_epoch_sets_current_rate);
+    tcase_add_loop_test(tc, every_rule_steps_with_current_rate, 0, N_RULES);
+    tcase_add_test(tc, fit_applies_schedule_per_epoch);
+    tcase_add_test(tc, fit_steps_use_scheduled_rate);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("parameters");
     tcase_add_test(tc, defaults_and_round_trip);
     tcase_add_test(tc, invalid_values);
     tcase_add_test(tc, create_misuse);
+    tcase_add_test(tc, every_rule_defaults_and_unsupported_keys);
+    tcase_add_loop_test(tc, every_rule_round_trip_and_ranges, 0, N_RULES);
+    tcase_add_test(tc, schedule_misuse);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("state");
@@ -531,6 +2280,9 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, step_allocates_nothing);
     tcase_add_test(tc, create_oom_loop);
     tcase_add_test(tc, destroy_after_model);
+    tcase_add_test(tc, every_rule_step_allocates_nothing);
+    tcase_add_test(tc, every_rule_create_oom_loop);
+    tcase_add_test(tc, every_rule_step_after_model_grew);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -136,8 +136,9 @@ MLP_API mlp_status mlp_optimizer_schedule_exponential(mlp_optimizer *opt, double
 /**
  * Cosine annealing with warm restarts (Loshchilov and Hutter, SGDR): within
  * a period of T epochs starting at epoch e0,
- *   rate = min_rate + (base - min_rate) (1 + cos(pi (epoch - e0) / T)) / 2,
- * and the next period lasts T * period_mult epochs (rounded to nearest).
+ *   rate = min_rate + (base - min_rate) (1 + cos(pi (epoch - e0) / T)) / 2;
+ * period k (from 0) lasts round(period * period_mult^k) epochs. A min_rate
+ * above the base rate acts as the base rate (the rate is then constant).
  * @param period       first period T, >= 1 epoch
  * @param period_mult  >= 1 (1: every period is T)
  * @param min_rate     >= 0 and not above the base rate when used

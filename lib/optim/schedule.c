@@ -75,11 +75,19 @@ static double rate_at(const mlp_optimizer *o, int32_t epoch)
     case MLP__SCHED_STEP: return base * pow(o->sched_gamma, epoch / o->sched_epochs);
     case MLP__SCHED_EXP: return base * pow(o->sched_gamma, epoch);
     case MLP__SCHED_COSINE: {
-        /* Walk the periods to find the one holding `epoch`. */
-        double start = 0.0, period = o->sched_epochs;
-        while (epoch >= start + period) {
-            start += period;
-            period = floor(period * o->sched_mult + 0.5);
+        /* Period k lasts round(T mult^k) epochs. Equal periods have a closed
+         * form; growing ones are walked (a few dozen steps for any sane mult). */
+        double start, period = o->sched_epochs;
+        if (o->sched_mult == 1.0) {
+            start = floor(epoch / period) * period;
+        } else {
+            double exact = period;
+            start = 0.0;
+            while (epoch >= start + period) {
+                start += period;
+                exact *= o->sched_mult;
+                period = floor(exact + 0.5);
+            }
         }
         double lo = o->sched_min < base ? o->sched_min : base;
         return lo + (base - lo) * 0.5 * (1.0 + cos(3.14159265358979323846 * (epoch - start) / period));
