@@ -17,6 +17,35 @@ static mlp_status maxpool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *ou
     return MLP_STATUS_OK;
 }
 
+/* The common 2x2 window with stride 2 and no padding: four compares per
+ * output, no window bounds. Same tie rule as the general loop. */
+static void maxpool_2x2(const float *xp, float *yp, int32_t *ap, int32_t W, int32_t OH,
+                        int32_t OW)
+{
+    for (int32_t oh = 0; oh < OH; oh++) {
+        const float *r0 = xp + (int64_t)2 * oh * W, *r1 = r0 + W;
+        for (int32_t ow = 0; ow < OW; ow++) {
+            const int32_t k = 2 * oh * W + 2 * ow;
+            float best = r0[2 * ow];
+            int32_t at = k;
+            if (r0[2 * ow + 1] > best) {
+                best = r0[2 * ow + 1];
+                at = k + 1;
+            }
+            if (r1[2 * ow] > best) {
+                best = r1[2 * ow];
+                at = k + W;
+            }
+            if (r1[2 * ow + 1] > best) {
+                best = r1[2 * ow + 1];
+                at = k + W + 1;
+            }
+            yp[oh * OW + ow] = best;
+            ap[oh * OW + ow] = at;
+        }
+    }
+}
+
 static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                   mlp_mode mode)
 {
@@ -25,6 +54,12 @@ static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_
     const int64_t planes = (int64_t)n * l->in.d[0];
     /* The scratch holds int32 indices; the model allocated it for this layer. */
     int32_t *arg = (int32_t *)(void *)l->scratch;
+    if (l->kh == 2 && l->kw == 2 && l->sh == 2 && l->sw == 2 && l->ph == 0 && l->pw == 0) {
+        MLP_PARALLEL_FOR(planes * H * W >= MLP_PAR_MIN)
+        for (int64_t pl = 0; pl < planes; pl++)
+            maxpool_2x2(x + pl * H * W, y + pl * OH * OW, arg + pl * OH * OW, W, OH, OW);
+        return MLP_STATUS_OK;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
