@@ -62,6 +62,64 @@ static void bn_init(mlp_layer *l, mlp_rng *rng)
     }
 }
 
+/* Sums over one plane with eight partial sums, so the loops vectorise
+ * without -ffast-math; the order is fixed, so results are reproducible. */
+enum { LANES = 8 };
+
+static float plane_sum(const float *p, int64_t n)
+{
+    float acc[LANES] = {0};
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int t = 0; t < LANES; t++)
+            acc[t] += p[j + t];
+    float s = 0.0f;
+    for (; j < n; j++)
+        s += p[j];
+    for (int t = 0; t < LANES; t++)
+        s += acc[t];
+    return s;
+}
+
+static float plane_sq_dev(const float *p, int64_t n, float mu)
+{
+    float acc[LANES] = {0};
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int t = 0; t < LANES; t++)
+            acc[t] += (p[j + t] - mu) * (p[j + t] - mu);
+    float s = 0.0f;
+    for (; j < n; j++)
+        s += (p[j] - mu) * (p[j] - mu);
+    for (int t = 0; t < LANES; t++)
+        s += acc[t];
+    return s;
+}
+
+/* sum g and sum g * (p - mu) over one plane. */
+static void plane_grad_sums(const float *p, const float *g, int64_t n, float mu, float *sg,
+                            float *sgx)
+{
+    float a[LANES] = {0}, b[LANES] = {0};
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int t = 0; t < LANES; t++) {
+            a[t] += g[j + t];
+            b[t] += g[j + t] * (p[j + t] - mu);
+        }
+    float s0 = 0.0f, s1 = 0.0f;
+    for (; j < n; j++) {
+        s0 += g[j];
+        s1 += g[j] * (p[j] - mu);
+    }
+    for (int t = 0; t < LANES; t++) {
+        s0 += a[t];
+        s1 += b[t];
+    }
+    *sg = s0;
+    *sgx = s1;
+}
+
 /* Batch mean and variance per channel into mean[], var[] (scratch). */
 static void batch_stats(const float *x, int32_t n, int64_t c, int64_t s, float *mean,
                         float *var)
@@ -81,24 +139,19 @@ static void batch_stats(const float *x, int32_t n, int64_t c, int64_t s, float *
                 var[k] += d * d;
             }
     } else {
-        for (int32_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < c; k++) {
-                const float *p = x + (i * c + k) * s;
-                float acc = 0.0f;
-                for (int64_t j = 0; j < s; j++)
-                    acc += p[j];
-                mean[k] += acc;
-            }
-        for (int64_t k = 0; k < c; k++)
-            mean[k] *= inv_m;
-        for (int32_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < c; k++) {
-                const float *p = x + (i * c + k) * s;
-                float acc = 0.0f, mu = mean[k];
-                for (int64_t j = 0; j < s; j++)
-                    acc += (p[j] - mu) * (p[j] - mu);
-                var[k] += acc;
-            }
+        /* One channel per iteration: threads never share an accumulator. */
+        MLP_PARALLEL_FOR((int64_t)n * c * s >= MLP_PAR_MIN)
+        for (int64_t k = 0; k < c; k++) {
+            float sum = 0.0f;
+            for (int32_t i = 0; i < n; i++)
+                sum += plane_sum(x + (i * c + k) * s, s);
+            const float mu = sum * inv_m;
+            float sq = 0.0f;
+            for (int32_t i = 0; i < n; i++)
+                sq += plane_sq_dev(x + (i * c + k) * s, s, mu);
+            mean[k] = mu;
+            var[k] = sq;
+        }
     }
     for (int64_t k = 0; k < c; k++)
         var[k] *= inv_m;
@@ -114,13 +167,15 @@ static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int6
                 y[i * c + k] = x[i * c + k] * a[k] + b[k];
         return;
     }
-    for (int32_t i = 0; i < n; i++)
-        for (int64_t k = 0; k < c; k++) {
-            const float *p = x + (i * c + k) * s;
-            float *q = y + (i * c + k) * s;
-            for (int64_t j = 0; j < s; j++)
-                q[j] = p[j] * a[k] + b[k];
-        }
+    MLP_PARALLEL_FOR((int64_t)n * c * s >= MLP_PAR_MIN)
+    for (int64_t ik = 0; ik < (int64_t)n * c; ik++) {
+        const int64_t k = ik % c;
+        const float *p = x + ik * s;
+        float *q = y + ik * s;
+        const float ak = a[k], bk = b[k];
+        for (int64_t j = 0; j < s; j++)
+            q[j] = p[j] * ak + bk;
+    }
 }
 
 static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
@@ -187,28 +242,32 @@ static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
             }
         return MLP_STATUS_OK;
     }
-    for (int32_t i = 0; i < n; i++)
-        for (int64_t k = 0; k < c; k++) {
-            const float *p = x + (i * c + k) * s, *g = dy + (i * c + k) * s;
-            float sg = 0.0f, sgx = 0.0f, mu = mean[k], is = istd[k];
-            for (int64_t j = 0; j < s; j++) {
-                sg += g[j];
-                sgx += g[j] * (p[j] - mu) * is;
-            }
-            dbeta[k] += sg;
-            dgamma[k] += sgx;
+    MLP_PARALLEL_FOR((int64_t)n * c * s >= MLP_PAR_MIN)
+    for (int64_t k = 0; k < c; k++) {
+        float sg = 0.0f, sgx = 0.0f;
+        for (int32_t i = 0; i < n; i++) {
+            float a, b;
+            plane_grad_sums(x + (i * c + k) * s, dy + (i * c + k) * s, s, mean[k], &a, &b);
+            sg += a;
+            sgx += b;
         }
+        dbeta[k] = sg;
+        dgamma[k] = sgx * istd[k];
+    }
     if (!dx)
         return MLP_STATUS_OK;
-    for (int32_t i = 0; i < n; i++)
-        for (int64_t k = 0; k < c; k++) {
-            const float *p = x + (i * c + k) * s, *g = dy + (i * c + k) * s;
-            float *q = dx + (i * c + k) * s;
-            const float mu = mean[k], is = istd[k], scale = gamma[k] * is / m;
-            const float db = dbeta[k], dg = dgamma[k];
-            for (int64_t j = 0; j < s; j++)
-                q[j] = scale * (m * g[j] - db - (p[j] - mu) * is * dg);
-        }
+    /* dx = scale (m dy - dbeta - xhat dgamma) = A dy + B x + C per channel. */
+    MLP_PARALLEL_FOR((int64_t)n * c * s >= MLP_PAR_MIN)
+    for (int64_t ik = 0; ik < (int64_t)n * c; ik++) {
+        const int64_t k = ik % c;
+        const float *p = x + ik * s, *g = dy + ik * s;
+        float *q = dx + ik * s;
+        const float is = istd[k], scale = gamma[k] * is / m;
+        const float ca = scale * m, cb = -scale * is * dgamma[k];
+        const float cc = -scale * dbeta[k] - cb * mean[k];
+        for (int64_t j = 0; j < s; j++)
+            q[j] = ca * g[j] + cb * p[j] + cc;
+    }
     return MLP_STATUS_OK;
 }
 
