@@ -3,7 +3,7 @@
  * SGD), with two references measured in the same run:
  *   - the matrix products alone: the same cblas_sgemm calls one training
  *     epoch makes, back to back (the floor the library can approach);
- *   - the optimizer step alone, as a share of an epoch.
+ *   - the optimizer steps alone (SGD and Adam), as a share of an epoch.
  * Data: EMNIST's training split when MLPNET_DATA_DIR holds it, otherwise
  * 100,000 generated images. Prints samples per second and peak memory.
  */
@@ -147,11 +147,20 @@ int main(void)
     }
     double gemm_s = median(gemm_times, EPOCHS);
 
-    /* Reference 2: optimizer steps alone, one epoch's worth. */
+    /* Reference 2: optimizer steps alone, one epoch's worth, for SGD and
+     * for Adam (the costliest rule per parameter). */
     double t0 = mlp__now();
     for (int b = 0; b < n / BATCH; b++)
         CHECK(mlp_optimizer_step(opt));
     double step_s = mlp__now() - t0;
+    mlp_optimizer *adam = NULL;
+    CHECK(mlp_optimizer_create(&adam, MLP_RULE_ADAM, m));
+    CHECK(mlp_optimizer_set_learning_rate(adam, 0.0)); /* keep the weights */
+    t0 = mlp__now();
+    for (int b = 0; b < n / BATCH; b++)
+        CHECK(mlp_optimizer_step(adam));
+    double adam_s = mlp__now() - t0;
+    mlp_optimizer_destroy(adam);
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -160,15 +169,17 @@ int main(void)
         flops += 2.0 * dims[i] * dims[i + 1] * (i ? 3 : 2);
     flops *= (double)(n / BATCH) * BATCH;
 
-    printf("bench_mlp: data: %s (%d images), batch %d, OpenBLAS threads %d\n", what, (int)n,
+    printf("bench_mlp: data: %s (%d images), batch %d, threads %d\n", what, (int)n,
            BATCH, mlp_get_num_threads());
     printf("library epoch (median of %d):   %.3f s  %.0f samples/s  %.1f GFLOP/s\n", EPOCHS,
            lib_s, n / lib_s, flops / lib_s * 1e-9);
     printf("sgemm alone, same shapes:      %.3f s  %.0f samples/s  %.1f GFLOP/s\n", gemm_s,
            n / gemm_s, flops / gemm_s * 1e-9);
     printf("library / sgemm-alone ratio:   %.2f\n", lib_s / gemm_s);
-    printf("optimizer steps of one epoch:  %.4f s (%.1f%% of the epoch)\n", step_s,
+    printf("SGD steps of one epoch:        %.4f s (%.1f%% of the epoch)\n", step_s,
            100.0 * step_s / lib_s);
+    printf("Adam steps of one epoch:       %.4f s (%.1f%% of the epoch)\n", adam_s,
+           100.0 * adam_s / lib_s);
     printf("peak resident memory:          %.1f MB\n", ru.ru_maxrss / 1024.0);
 
     for (int i = 0; i < DEPTH + 2; i++)
