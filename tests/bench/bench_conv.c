@@ -1,0 +1,121 @@
+/*
+ * Convolution throughput: forward and backward GFLOP/s of single conv2d
+ * layers at batch 100, next to cblas_sgemm alone on the very GEMM shapes the
+ * layer issues (its group size included), measured in the same run. The gap
+ * between the two is what im2col, col2im and the layout passes cost.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backend/gemm.h"
+#include "core/core.h"
+#include "layers/layer_impl.h"
+#include "mlpnet/mlpnet.h"
+
+#define CHECK(call)                                                              \
+    do {                                                                         \
+        mlp_status st_ = (call);                                                 \
+        if (st_ != MLP_STATUS_OK) {                                              \
+            fprintf(stderr, "bench_conv: %s: %s: %s\n", #call, mlp_status_str(st_), \
+                    mlp_last_error());                                           \
+            exit(1);                                                             \
+        }                                                                        \
+    } while (0)
+
+enum { BATCH = 100, REPS = 20 };
+
+typedef struct {
+    const char *name;
+    int32_t c, h, w, f, k, pad;
+} conv_case;
+
+static void run(const conv_case *cc)
+{
+    mlp_model *m = NULL;
+    CHECK(mlp_model_create(&m, 3, (const int32_t[]){cc->c, cc->h, cc->w}, 1));
+    /* A 1x1 conv in front makes the measured layer a non-first layer, so its
+     * backward computes the input gradient too, as in a real network. */
+    mlp_layer *l = NULL;
+    CHECK(mlp_layer_create_conv2d(&l, cc->c, cc->c, 1, 1));
+    CHECK(mlp_model_add(m, l));
+    CHECK(mlp_layer_create_conv2d(&l, cc->c, cc->f, cc->k, cc->k));
+    CHECK(mlp_layer_set_conv2d(l, 1, 1, cc->pad, cc->pad, 1, 1));
+    CHECK(mlp_model_add(m, l));
+    mlp_layer *conv = mlp_model_layer(m, 1);
+    mlp_tensor *x = NULL, *dy = NULL;
+    CHECK(mlp_tensor_create(&x, 4, (const int32_t[]){BATCH, cc->c, cc->h, cc->w}));
+    CHECK(mlp_tensor_create(&dy, 4, (const int32_t[]){BATCH, cc->f, conv->out.d[1],
+                                                      conv->out.d[2]}));
+    mlp_tensor_fill(x, 0.5f);
+    mlp_tensor_fill(dy, 0.01f);
+    const mlp_tensor *dx;
+    CHECK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL)); /* warm up, size buffers */
+    CHECK(mlp_model_backward(m, dy, &dx));
+
+    const double K = (double)cc->c * cc->k * cc->k, P = (double)conv->out.d[1] * conv->out.d[2];
+    const double fwd_flops = 2.0 * cc->f * K * P * BATCH, bwd_flops = 2.0 * fwd_flops;
+    /* Time the measured layer alone through its ops (the 1x1 layer excluded). */
+    float *xin = malloc((size_t)BATCH * conv->in_size * sizeof(float));
+    float *yout = malloc((size_t)BATCH * conv->out_size * sizeof(float));
+    float *gin = malloc((size_t)BATCH * conv->in_size * sizeof(float));
+    for (int64_t i = 0; i < (int64_t)BATCH * conv->in_size; i++)
+        xin[i] = (float)(i % 7) * 0.1f;
+    double t0 = mlp__now();
+    for (int r = 0; r < REPS; r++)
+        CHECK(conv->ops->forward(conv, xin, yout, BATCH, MLP_MODE_TRAIN));
+    double fwd_s = (mlp__now() - t0) / REPS;
+    t0 = mlp__now();
+    for (int r = 0; r < REPS; r++)
+        CHECK(conv->ops->backward(conv, xin, yout, mlp_tensor_data(dy), gin, BATCH));
+    double bwd_s = (mlp__now() - t0) / REPS;
+
+    /* The same GEMMs alone: per group, Z = W col; dW += Z col^T; dcol = W^T Z. */
+    const int g = conv->group, F = cc->f, Ki = (int)K, gp = (int)(g * P);
+    float *a = calloc((size_t)F * Ki, sizeof(float));
+    float *col = calloc((size_t)Ki * gp, sizeof(float));
+    float *z = calloc((size_t)F * gp, sizeof(float));
+    const int groups = (BATCH + g - 1) / g;
+    t0 = mlp__now();
+    for (int r = 0; r < REPS; r++)
+        for (int q = 0; q < groups; q++)
+            mlp__sgemm(0, 0, F, gp, Ki, 1.0f, a, Ki, col, gp, 0.0f, z, gp);
+    double gf_s = (mlp__now() - t0) / REPS;
+    t0 = mlp__now();
+    for (int r = 0; r < REPS; r++)
+        for (int q = 0; q < groups; q++) {
+            mlp__sgemm(0, 1, F, Ki, gp, 1.0f, z, gp, col, gp, 1.0f, a, Ki);
+            mlp__sgemm(1, 0, Ki, gp, F, 1.0f, a, Ki, z, gp, 0.0f, col, gp);
+        }
+    double gb_s = (mlp__now() - t0) / REPS;
+    /* GEMM flops for whole groups (the last may be padded out in this timing). */
+    const double gemm_fwd = 2.0 * F * K * P * g * groups, gemm_bwd = 2.0 * gemm_fwd;
+
+    printf("%-28s group %3d  forward %6.1f GFLOP/s (sgemm alone %6.1f)  backward %6.1f "
+           "GFLOP/s (sgemm alone %6.1f)\n", cc->name, g, fwd_flops / fwd_s * 1e-9,
+           gemm_fwd / gf_s * 1e-9, bwd_flops / bwd_s * 1e-9, gemm_bwd / gb_s * 1e-9);
+    free(a);
+    free(col);
+    free(z);
+    free(xin);
+    free(yout);
+    free(gin);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(dy);
+    mlp_model_destroy(m);
+}
+
+int main(int argc, char **argv)
+{
+    int threads = argc > 1 ? atoi(argv[1]) : 2;
+    CHECK(mlp_set_num_threads(threads));
+    printf("bench_conv: batch %d, %d threads\n", BATCH, mlp_get_num_threads());
+    static const conv_case cases[] = {
+        {"report conv1 1->5 5x5 28x28", 1, 28, 28, 5, 5, 0},
+        {"report conv2 5->10 5x5 12x12", 5, 12, 12, 10, 5, 0},
+        {"convnet 1->32 3x3 p1 28x28", 1, 28, 28, 32, 3, 1},
+        {"convnet 32->64 3x3 p1 14x14", 32, 14, 14, 64, 3, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run(&cases[i]);
+    return 0;
+}
