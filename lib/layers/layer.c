@@ -169,7 +169,7 @@ mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32
                           "%s: window %dx%d, stride %d, padding %d: need window and stride "
                           ">= 1 and padding >= 0", fn, (int)kh, (int)kw, (int)stride,
                           (int)pad);
-    if (2 * pad > kh || 2 * pad > kw)
+    if (pad > kh / 2 || pad > kw / 2)
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: padding %d is more than half the %dx%d window", fn, (int)pad,
                           (int)kh, (int)kw);

@@ -99,9 +99,10 @@ static void bind_params(mlp_model *m)
     int64_t off = 0, soff = 0;
     for (int i = 0; i < m->n_layers; i++) {
         mlp_layer *l = m->layers[i];
-        l->params = m->params + off;
-        l->grads = m->grads + off;
-        l->state = m->state + soff;
+        /* Buffers stay NULL until some layer needs them; no offsets on NULL. */
+        l->params = m->params ? m->params + off : NULL;
+        l->grads = m->grads ? m->grads + off : NULL;
+        l->state = m->state ? m->state + soff : NULL;
         off += l->n_params;
         soff += l->n_state;
     }
