@@ -25,5 +25,6 @@
 #include "mlpnet/optim.h"
 #include "mlpnet/data.h"
 #include "mlpnet/model.h"
+#include "mlpnet/io.h"
 
 #endif /* MLPNET_MLPNET_H */

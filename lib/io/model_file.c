@@ -1,2 +1,1304 @@
-/* placeholder until the model-file work lands */
-typedef int mlp__placeholder_t;
+/*
+ * Model files (normative description: docs/file-format.md).
+ *
+ *   file   = magic[8] version:u32 record* END-record
+ *   record = tag[4] length:u64 payload[length] crc32:u32   (CRC of tag..payload)
+ *
+ * Records in order: HEAD, one LAYR per layer, PARM, STAT, then optionally
+ * NOIS and OPTM, then END. A record whose tag starts with a lower-case
+ * letter is ancillary: a reader that does not know it checks its CRC and
+ * skips it. Everything is little-endian and written byte by byte, never as
+ * a struct image, so files move between machines unchanged.
+ *
+ * Saving serialises into one exact-size buffer (the size is computed first)
+ * and writes it through a temporary file that is synced and renamed.
+ *
+ * Loading reads the whole file into memory, then makes two passes over it.
+ * The first checks the framing only: the preamble, every record's length
+ * against the bytes that remain and every CRC, the END record and that
+ * nothing follows it. Corruption is therefore reported as such ("checksum
+ * mismatch at byte offset N") before any value is interpreted. The second
+ * pass interprets the records in order and rebuilds the model through the
+ * public creators and mlp_model_add, so every configuration value passes
+ * the checks a program's values pass. Before a layer is added its
+ * parameter count is computed (the layer's setup hook, which does not
+ * allocate) and checked against the file's declared counts, which were
+ * themselves checked against the file's length: a small file cannot make
+ * the loader allocate a large model.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* mkstemp, fsync, fchmod, strerror_r */
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "mlpnet/io.h"
+#include "model/model_impl.h"
+#include "optim/optim_impl.h"
+
+/* "\x89MLPNET\n": the high byte catches 7-bit transfers and the newline
+ * catches line-ending conversion, as in PNG's signature. */
+static const unsigned char MAGIC[8] = {0x89, 'M', 'L', 'P', 'N', 'E', 'T', '\n'};
+
+#define PREAMBLE 12u        /* magic + version */
+#define REC_OVERHEAD 16u    /* tag + length + CRC */
+#define HEAD_LEN 36u
+#define LAYR_FIXED 40u      /* LAYR payload before the kind name */
+#define NAME_MAX_LEN 32u
+#define NOIS_LEN 64u
+#define OPTM_FIXED 140u
+#define LAYER_CONFIG_VERSION 1u
+/* The smallest LAYR record: fixed part, a one-letter name, no config. */
+#define LAYR_MIN_RECORD (REC_OVERHEAD + LAYR_FIXED + 1u)
+
+/* ---- little-endian encoding -------------------------------------------- */
+
+static void put_u16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_i32(unsigned char *p, int32_t v)
+{
+    put_u32(p, (uint32_t)v);
+}
+
+static void put_f32(unsigned char *p, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u); /* the IEEE-754 bits, not a struct image */
+    put_u32(p, u);
+}
+
+static void put_f64(unsigned char *p, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    put_u64(p, u);
+}
+
+static uint16_t get_u16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+static int32_t get_i32(const unsigned char *p)
+{
+    uint32_t u = get_u32(p);
+    int32_t v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static float get_f32(const unsigned char *p)
+{
+    uint32_t u = get_u32(p);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static double get_f64(const unsigned char *p)
+{
+    uint64_t u = get_u64(p);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static unsigned long long ull(uint64_t v)
+{
+    return (unsigned long long)v;
+}
+
+/* CRC-32 of any length (zlib's crc32 takes an unsigned int length). */
+static uLong crc_update(uLong crc, const unsigned char *p, uint64_t n)
+{
+    while (n > 0) {
+        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, p, chunk);
+        p += chunk;
+        n -= chunk;
+    }
+    return crc;
+}
+
+/* ---- layer configurations ---------------------------------------------- */
+
+/* Bytes of a kind's version-1 configuration (docs/file-format.md, table 3). */
+static uint32_t config_size(mlp_layer_kind kind)
+{
+    switch (kind) {
+    case MLP_LAYER_DENSE: return 8;
+    case MLP_LAYER_LEAKY_RELU:
+    case MLP_LAYER_ELU:
+    case MLP_LAYER_DROPOUT: return 4;
+    case MLP_LAYER_RESHAPE: return 16;
+    case MLP_LAYER_BATCHNORM: return 12;
+    case MLP_LAYER_CONV2D: return 40;
+    case MLP_LAYER_MAXPOOL: return 16;
+    case MLP_LAYER_AVGPOOL: return 20;
+    case MLP_LAYER_SIGMOID:
+    case MLP_LAYER_TANH:
+    case MLP_LAYER_RELU:
+    case MLP_LAYER_SELU: return 0;
+    }
+    return UINT32_MAX; /* a kind without a file encoding: a bug, see save */
+}
+
+/* Write the configuration of `l` (config_size bytes). Every field a kind
+ * reads when it computes is here; a new kind must add its case (saving a
+ * kind without one fails with MLP_STATUS_INTERNAL, never silently). */
+static void encode_config(const mlp_layer *l, unsigned char *p)
+{
+    switch (l->ops->kind) {
+    case MLP_LAYER_DENSE:
+        put_i32(p, l->units);
+        put_i32(p + 4, l->use_bias);
+        break;
+    case MLP_LAYER_LEAKY_RELU:
+    case MLP_LAYER_ELU: put_f32(p, l->alpha); break;
+    case MLP_LAYER_DROPOUT: put_f32(p, l->keep); break;
+    case MLP_LAYER_RESHAPE:
+        put_i32(p, l->target.rank);
+        for (int i = 0; i < 3; i++)
+            put_i32(p + 4 + 4 * i, i < l->target.rank ? l->target.d[i] : 0);
+        break;
+    case MLP_LAYER_BATCHNORM:
+        put_i32(p, l->spatial);
+        put_f32(p + 4, l->momentum);
+        put_f32(p + 8, l->eps);
+        break;
+    case MLP_LAYER_CONV2D: {
+        const int32_t v[10] = {l->in_channels, l->filters, l->kh, l->kw, l->sh,
+                               l->sw,          l->ph,      l->pw, l->dh, l->dw};
+        for (int i = 0; i < 10; i++)
+            put_i32(p + 4 * i, v[i]);
+        break;
+    }
+    case MLP_LAYER_MAXPOOL:
+        put_i32(p, l->kh);
+        put_i32(p + 4, l->kw);
+        put_i32(p + 8, l->sh);
+        put_i32(p + 12, l->ph);
+        break;
+    case MLP_LAYER_AVGPOOL:
+        /* The global variant takes its window from the input at setup, so
+         * its window fields are stored as zero. */
+        put_i32(p, l->global);
+        put_i32(p + 4, l->global ? 0 : l->kh);
+        put_i32(p + 8, l->global ? 0 : l->kw);
+        put_i32(p + 12, l->global ? 0 : l->sh);
+        put_i32(p + 16, l->global ? 0 : l->ph);
+        break;
+    case MLP_LAYER_SIGMOID:
+    case MLP_LAYER_TANH:
+    case MLP_LAYER_RELU:
+    case MLP_LAYER_SELU: break;
+    }
+}
+
+/* Pooling padding is at most half the window. Checked here as well as by the
+ * creators because their check computes 2 * pad, which overflows for the
+ * huge values a hostile file can hold. */
+static int pool_pad_ok(int32_t kh, int32_t kw, int32_t pad)
+{
+    return pad >= 0 && pad <= kh / 2 && pad <= kw / 2;
+}
+
+/* Rebuild a layer from its configuration through the public creators, so
+ * the file's values meet the same checks as a program's. On failure the
+ * creator's message is in mlp_last_error() and *out is NULL. */
+static mlp_status decode_config(mlp_layer **out, mlp_layer_kind kind, const unsigned char *p)
+{
+    *out = NULL;
+    mlp_layer *l = NULL;
+    mlp_status st = MLP_STATUS_OK;
+    switch (kind) {
+    case MLP_LAYER_DENSE: {
+        int32_t bias = get_i32(p + 4);
+        if (bias != 0 && bias != 1)
+            return mlp__error(MLP_STATUS_BAD_FORMAT, "use_bias = %d is not 0 or 1", (int)bias);
+        st = mlp_layer_create_dense(&l, get_i32(p));
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_set_use_bias(l, bias);
+        break;
+    }
+    case MLP_LAYER_SIGMOID: st = mlp_layer_create_sigmoid(&l); break;
+    case MLP_LAYER_TANH: st = mlp_layer_create_tanh(&l); break;
+    case MLP_LAYER_RELU: st = mlp_layer_create_relu(&l); break;
+    case MLP_LAYER_SELU: st = mlp_layer_create_selu(&l); break;
+    case MLP_LAYER_LEAKY_RELU: st = mlp_layer_create_leaky_relu(&l, get_f32(p)); break;
+    case MLP_LAYER_ELU: st = mlp_layer_create_elu(&l, get_f32(p)); break;
+    case MLP_LAYER_DROPOUT: st = mlp_layer_create_dropout(&l, get_f32(p)); break;
+    case MLP_LAYER_RESHAPE: {
+        int32_t rank = get_i32(p), d[3];
+        for (int i = 0; i < 3; i++)
+            d[i] = get_i32(p + 4 + 4 * i);
+        if (rank < 0 || rank > 3)
+            return mlp__error(MLP_STATUS_BAD_FORMAT, "target rank %d is outside 0..3",
+                              (int)rank);
+        for (int i = rank; i < 3; i++)
+            if (d[i] != 0)
+                return mlp__error(MLP_STATUS_BAD_FORMAT,
+                                  "target extent %d beyond rank %d is %d, not 0", i,
+                                  (int)rank, (int)d[i]);
+        st = rank == 0 ? mlp_layer_create_flatten(&l) : mlp_layer_create_reshape(&l, rank, d);
+        break;
+    }
+    case MLP_LAYER_BATCHNORM: {
+        int32_t spatial = get_i32(p);
+        if (spatial != 0 && spatial != 1)
+            return mlp__error(MLP_STATUS_BAD_FORMAT, "spatial = %d is not 0 or 1",
+                              (int)spatial);
+        st = spatial ? mlp_layer_create_batchnorm_spatial(&l) : mlp_layer_create_batchnorm(&l);
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_set_batchnorm(l, get_f32(p + 4), get_f32(p + 8));
+        break;
+    }
+    case MLP_LAYER_CONV2D: {
+        int32_t v[10];
+        for (int i = 0; i < 10; i++)
+            v[i] = get_i32(p + 4 * i);
+        st = mlp_layer_create_conv2d(&l, v[0], v[1], v[2], v[3]);
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_set_conv2d(l, v[4], v[5], v[6], v[7], v[8], v[9]);
+        break;
+    }
+    case MLP_LAYER_MAXPOOL:
+        if (!pool_pad_ok(get_i32(p), get_i32(p + 4), get_i32(p + 12)))
+            return mlp__error(MLP_STATUS_BAD_FORMAT, "padding %d does not fit a %dx%d window",
+                              (int)get_i32(p + 12), (int)get_i32(p), (int)get_i32(p + 4));
+        st = mlp_layer_create_maxpool(&l, get_i32(p), get_i32(p + 4), get_i32(p + 8),
+                                      get_i32(p + 12));
+        break;
+    case MLP_LAYER_AVGPOOL: {
+        int32_t global = get_i32(p);
+        if (global == 1) {
+            for (int i = 1; i < 5; i++)
+                if (get_i32(p + 4 * i) != 0)
+                    return mlp__error(MLP_STATUS_BAD_FORMAT,
+                                      "a global average pool stores a zero window, "
+                                      "not %d", (int)get_i32(p + 4 * i));
+            st = mlp_layer_create_global_avgpool(&l);
+        } else if (global == 0) {
+            if (!pool_pad_ok(get_i32(p + 4), get_i32(p + 8), get_i32(p + 16)))
+                return mlp__error(MLP_STATUS_BAD_FORMAT,
+                                  "padding %d does not fit a %dx%d window",
+                                  (int)get_i32(p + 16), (int)get_i32(p + 4),
+                                  (int)get_i32(p + 8));
+            st = mlp_layer_create_avgpool(&l, get_i32(p + 4), get_i32(p + 8), get_i32(p + 12),
+                                          get_i32(p + 16));
+        } else {
+            return mlp__error(MLP_STATUS_BAD_FORMAT, "global = %d is not 0 or 1",
+                              (int)global);
+        }
+        break;
+    }
+    default:
+        return mlp__error(MLP_STATUS_UNSUPPORTED, "this build cannot rebuild the kind");
+    }
+    if (st != MLP_STATUS_OK) {
+        mlp_layer_destroy(l);
+        return st;
+    }
+    *out = l;
+    return MLP_STATUS_OK;
+}
+
+static const mlp_layer_ops *ops_by_name(const unsigned char *name, uint32_t len)
+{
+    for (int k = 1; k < 256; k++) {
+        const mlp_layer_ops *ops = mlp__layer_ops((mlp_layer_kind)k);
+        if (ops && strlen(ops->name) == len && memcmp(ops->name, name, len) == 0)
+            return ops;
+    }
+    return NULL;
+}
+
+/* ---- optimizer encoding -------------------------------------------------- */
+
+/* Schedule kinds as stored (independent of the private enum's values). */
+enum { SCHED_CONSTANT = 0, SCHED_STEP = 1, SCHED_EXP = 2, SCHED_COSINE = 3 };
+
+static uint32_t sched_code(mlp__sched_kind k)
+{
+    switch (k) {
+    case MLP__SCHED_CONSTANT: return SCHED_CONSTANT;
+    case MLP__SCHED_STEP: return SCHED_STEP;
+    case MLP__SCHED_EXP: return SCHED_EXP;
+    case MLP__SCHED_COSINE: return SCHED_COSINE;
+    }
+    return SCHED_CONSTANT;
+}
+
+/* The hyper-parameters in file order (offsets 24..103 of OPTM). */
+static double *hyper_slot(mlp_optimizer *o, int i)
+{
+    double *slots[10] = {&o->base_lr, &o->lr,           &o->momentum, &o->beta1, &o->beta2,
+                         &o->eps,     &o->weight_decay, &o->l1,       &o->decay, &o->clip};
+    return slots[i];
+}
+
+/* Their keys, for validation through mlp_optimizer_set (0: no key). */
+static const mlp_optim_param hyper_key[10] = {
+    MLP_OPTIM_LEARNING_RATE, (mlp_optim_param)0, MLP_OPTIM_MOMENTUM, MLP_OPTIM_BETA1,
+    MLP_OPTIM_BETA2,         MLP_OPTIM_EPSILON,  MLP_OPTIM_WEIGHT_DECAY, MLP_OPTIM_L1,
+    MLP_OPTIM_DECAY,         MLP_OPTIM_CLIP_NORM};
+
+/* ---- serialisation ------------------------------------------------------ */
+
+/* A sink that either counts bytes (buf NULL) or writes them into an
+ * exact-size buffer, keeping the running CRC of the current record. */
+typedef struct writer {
+    unsigned char *buf;
+    size_t pos;
+    uLong crc;
+} writer;
+
+static void w_put(writer *w, const unsigned char *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (w->buf) {
+        memcpy(w->buf + w->pos, p, n);
+        w->crc = crc_update(w->crc, p, n);
+    }
+    w->pos += n;
+}
+
+static void w_begin(writer *w, const char tag[4], uint64_t len)
+{
+    unsigned char h[12];
+    memcpy(h, tag, 4);
+    put_u64(h + 4, len);
+    w->crc = crc32(0L, Z_NULL, 0);
+    w_put(w, h, sizeof h);
+}
+
+static void w_end(writer *w)
+{
+    unsigned char c[4];
+    put_u32(c, (uint32_t)w->crc);
+    w_put(w, c, sizeof c);
+}
+
+static void w_record(writer *w, const char tag[4], const unsigned char *p, size_t n)
+{
+    w_begin(w, tag, n);
+    w_put(w, p, n);
+    w_end(w);
+}
+
+/* A count (u64) followed by n floats. */
+static void w_floats(writer *w, const char tag[4], const float *v, int64_t n)
+{
+    unsigned char chunk[4096];
+    w_begin(w, tag, 8 + 4 * (uint64_t)n);
+    put_u64(chunk, (uint64_t)n);
+    w_put(w, chunk, 8);
+    for (int64_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; k < sizeof chunk / 4 && i < n; k++, i++)
+            put_f32(chunk + 4 * k, v[i]);
+        w_put(w, chunk, 4 * k);
+    }
+    w_end(w);
+}
+
+static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
+{
+    unsigned char b[OPTM_FIXED];
+    unsigned char pre[PREAMBLE];
+    memcpy(pre, MAGIC, 8);
+    put_u32(pre + 8, MLP_MODEL_FORMAT_VERSION);
+    w_put(w, pre, sizeof pre);
+
+    memset(b, 0, HEAD_LEN);
+    put_u32(b, (uint32_t)m->in.rank);
+    for (int i = 0; i < m->in.rank; i++)
+        put_i32(b + 4 + 4 * i, m->in.d[i]);
+    put_u32(b + 16, (uint32_t)m->n_layers);
+    put_u64(b + 20, (uint64_t)m->n_params);
+    put_u64(b + 28, (uint64_t)m->n_state);
+    w_record(w, "HEAD", b, HEAD_LEN);
+
+    for (int i = 0; i < m->n_layers; i++) {
+        const mlp_layer *l = m->layers[i];
+        unsigned char r[LAYR_FIXED + NAME_MAX_LEN + 64];
+        uint32_t name_len = (uint32_t)strlen(l->ops->name);
+        uint32_t csize = config_size(l->ops->kind);
+        memset(r, 0, sizeof r);
+        put_u32(r, (uint32_t)i);
+        put_u64(r + 4, (uint64_t)l->n_params);
+        put_u64(r + 12, (uint64_t)l->n_state);
+        put_u32(r + 20, (uint32_t)l->out.rank);
+        for (int k = 0; k < l->out.rank; k++)
+            put_i32(r + 24 + 4 * k, l->out.d[k]);
+        put_u16(r + 36, LAYER_CONFIG_VERSION);
+        put_u16(r + 38, (uint16_t)name_len);
+        memcpy(r + LAYR_FIXED, l->ops->name, name_len);
+        encode_config(l, r + LAYR_FIXED + name_len);
+        w_record(w, "LAYR", r, LAYR_FIXED + name_len + csize);
+    }
+    w_floats(w, "PARM", m->params, m->n_params);
+    w_floats(w, "STAT", m->state, m->n_state);
+
+    for (int i = 0; i < 4; i++) {
+        put_u64(b + 8 * i, m->rng.s[i]);
+        put_u64(b + 32 + 8 * i, m->noise.s[i]);
+    }
+    w_record(w, "NOIS", b, NOIS_LEN);
+
+    if (o) {
+        const int64_t nstate = o->n * o->ops->state_floats;
+        memset(b, 0, OPTM_FIXED);
+        put_u32(b, (uint32_t)o->ops->rule);
+        put_u32(b + 4, (uint32_t)o->ops->state_floats);
+        put_u64(b + 8, (uint64_t)o->n);
+        put_u64(b + 16, (uint64_t)o->t);
+        for (int i = 0; i < 10; i++)
+            put_f64(b + 24 + 8 * i, *hyper_slot((mlp_optimizer *)o, i));
+        put_u32(b + 104, (uint32_t)o->decay_all);
+        put_u32(b + 108, sched_code(o->sched));
+        put_i32(b + 112, o->sched_epochs);
+        put_f64(b + 116, o->sched_gamma);
+        put_f64(b + 124, o->sched_mult);
+        put_f64(b + 132, o->sched_min);
+        w_begin(w, "OPTM", OPTM_FIXED + 4 * (uint64_t)nstate);
+        w_put(w, b, OPTM_FIXED);
+        unsigned char chunk[4096];
+        for (int64_t i = 0; i < nstate;) {
+            size_t k = 0;
+            for (; k < sizeof chunk / 4 && i < nstate; k++, i++)
+                put_f32(chunk + 4 * k, o->state[i]);
+            w_put(w, chunk, 4 * k);
+        }
+        w_end(w);
+    }
+    w_record(w, "END ", NULL, 0);
+}
+
+static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o, const char *fn)
+{
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    for (int i = 0; i < m->n_layers; i++)
+        if (config_size(m->layers[i]->ops->kind) == UINT32_MAX)
+            return mlp__error(MLP_STATUS_INTERNAL,
+                              "%s: layer %d (%s) has no file encoding (lib/io/model_file.c "
+                              "lacks its case)", fn, i, m->layers[i]->ops->name);
+    if (o) {
+        if (o->model != m)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: the optimizer was created for another model", fn);
+        if (o->generation != m->generation || o->n != m->n_params)
+            return mlp__error(MLP_STATUS_BAD_STATE,
+                              "%s: the model changed since the optimizer was created", fn);
+    }
+    return MLP_STATUS_OK;
+}
+
+static mlp_status save_mem(const mlp_model *m, const mlp_optimizer *o, void **buf,
+                           size_t *len, const char *fn)
+{
+    MLP_TRY(check_save_args(m, o, fn));
+    writer w = {NULL, 0, 0};
+    serialise(&w, m, o); /* count */
+    w.buf = mlp__alloc(w.pos);
+    if (!w.buf)
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory for %zu bytes", fn, w.pos);
+    size_t total = w.pos;
+    w.pos = 0;
+    serialise(&w, m, o);
+    if (w.pos != total) { /* the two passes must agree */
+        mlp__free(w.buf);
+        return mlp__error(MLP_STATUS_INTERNAL, "%s: size changed between passes", fn);
+    }
+    *buf = w.buf;
+    *len = total;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_save_mem_with_optimizer(const mlp_model *m, const mlp_optimizer *o,
+                                             void **buf, size_t *len)
+{
+    static const char fn[] = "mlp_model_save_mem";
+    MLP_CHECK_ARG(buf && len, fn, "buf or len is NULL");
+    *buf = NULL;
+    *len = 0;
+    return save_mem(m, o, buf, len, fn);
+}
+
+mlp_status mlp_model_save_mem(const mlp_model *m, void **buf, size_t *len)
+{
+    return mlp_model_save_mem_with_optimizer(m, NULL, buf, len);
+}
+
+void mlp_buffer_free(void *buf)
+{
+    mlp__free(buf);
+}
+
+/* ---- atomic file writing -------------------------------------------------- */
+
+static const char *errno_text(int err, char *buf, size_t cap)
+{
+    if (strerror_r(err, buf, cap) != 0)
+        snprintf(buf, cap, "error %d", err);
+    return buf;
+}
+
+static mlp_status io_error(const char *fn, const char *what, const char *path, int err)
+{
+    char e[128];
+    return mlp__error(MLP_STATUS_IO, "%s: %s %s: %s", fn, what, path,
+                      errno_text(err, e, sizeof e));
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Sync the directory holding `path`, so the rename itself is durable. */
+static int sync_parent(const char *path, char *scratch)
+{
+    strcpy(scratch, path);
+    char *slash = strrchr(scratch, '/');
+    if (!slash)
+        strcpy(scratch, ".");
+    else if (slash == scratch)
+        scratch[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(scratch, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    /* Some file systems cannot sync a directory; that is not a failure of
+     * the save. */
+    if (rc != 0 && (err == EINVAL || err == EROFS || err == EBADF))
+        rc = 0;
+    errno = err;
+    return rc;
+}
+
+/* Write `len` bytes to `path` atomically: PATH.tmp.XXXXXX in the same
+ * directory, write, fsync, close, rename, fsync the directory. Any failure
+ * before the rename removes the temporary file and leaves PATH as it was. */
+static mlp_status write_atomic(const char *path, const unsigned char *data, size_t len,
+                               const char *fn)
+{
+    static const char suffix[] = ".tmp.XXXXXX";
+    size_t plen = strlen(path);
+    char *tmp = mlp__alloc(plen + sizeof suffix);
+    if (!tmp)
+        return MLP_STATUS_NO_MEMORY;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, suffix, sizeof suffix);
+    mlp_status st = MLP_STATUS_OK;
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        st = io_error(fn, "cannot create a temporary file next to", path, errno);
+        goto done;
+    }
+    /* mkstemp makes the file 0600; give a replacement its predecessor's
+     * permissions, and a new file the usual 0644. */
+    struct stat old;
+    mode_t mode = stat(path, &old) == 0 ? (old.st_mode & 07777) : 0644;
+    const char *step = NULL;
+    if (fchmod(fd, mode) != 0)
+        step = "cannot set the permissions of the temporary file for";
+    else if (write_all(fd, data, len) != 0)
+        step = "cannot write";
+    else if (fsync(fd) != 0)
+        step = "cannot sync";
+    if (step) {
+        int err = errno;
+        close(fd);
+        unlink(tmp);
+        st = io_error(fn, step, path, err);
+        goto done;
+    }
+    if (close(fd) != 0) {
+        int err = errno;
+        unlink(tmp);
+        st = io_error(fn, "cannot close the temporary file of", path, err);
+        goto done;
+    }
+    if (rename(tmp, path) != 0) {
+        int err = errno;
+        unlink(tmp);
+        st = io_error(fn, "cannot rename the temporary file over", path, err);
+        goto done;
+    }
+    if (sync_parent(path, tmp) != 0)
+        st = io_error(fn, "saved, but cannot sync the directory of", path, errno);
+done:
+    mlp__free(tmp);
+    return st;
+}
+
+mlp_status mlp_model_save_with_optimizer(const mlp_model *m, const mlp_optimizer *o,
+                                         const char *path)
+{
+    static const char fn[] = "mlp_model_save";
+    MLP_CHECK_ARG(path, fn, "path is NULL");
+    void *buf = NULL;
+    size_t len = 0;
+    MLP_TRY(save_mem(m, o, &buf, &len, fn));
+    mlp_status st = write_atomic(path, buf, len, fn);
+    mlp__free(buf);
+    return st;
+}
+
+mlp_status mlp_model_save(const mlp_model *m, const char *path)
+{
+    return mlp_model_save_with_optimizer(m, NULL, path);
+}
+
+/* ---- loading -------------------------------------------------------------- */
+
+typedef struct loader {
+    const unsigned char *p;
+    uint64_t size;
+    const char *src; /* "model file PATH" or "model buffer", for messages */
+    const char *fn;
+} loader;
+
+/* One framed record. */
+typedef struct record {
+    uint64_t at;     /* offset of the tag */
+    char tag[5];
+    uint64_t len;
+    const unsigned char *payload;
+} record;
+
+#define FMT_ERR(ld, off, ...) fmt_err((ld), MLP_STATUS_BAD_FORMAT, (off), __VA_ARGS__)
+
+static mlp_status fmt_err(const loader *ld, mlp_status st, uint64_t off, const char *fmt,
+                          ...) MLP__PRINTF(4, 5);
+
+static mlp_status fmt_err(const loader *ld, mlp_status st, uint64_t off, const char *fmt, ...)
+{
+    char detail[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return mlp__error(st, "%s: %s: byte offset %llu: %s", ld->fn, ld->src, ull(off), detail);
+}
+
+static int is_tag_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == ' ';
+}
+
+/* Frame the record at `off`: tag, length within the remaining bytes, CRC. */
+static mlp_status frame(const loader *ld, uint64_t off, record *r)
+{
+    uint64_t left = ld->size - off;
+    if (left < REC_OVERHEAD)
+        return FMT_ERR(ld, off,
+                       "truncated: a record needs at least %u bytes, %llu remain (no END "
+                       "record)", REC_OVERHEAD, ull(left));
+    const unsigned char *p = ld->p + off;
+    r->at = off;
+    memcpy(r->tag, p, 4);
+    r->tag[4] = '\0';
+    if (!is_tag_char(p[0]) || p[0] == ' ' || !is_tag_char(p[1]) || !is_tag_char(p[2]) ||
+        !is_tag_char(p[3]))
+        return FMT_ERR(ld, off, "not a record tag (bytes %02x %02x %02x %02x)", p[0], p[1],
+                       p[2], p[3]);
+    r->len = get_u64(p + 4);
+    if (r->len > left - REC_OVERHEAD)
+        return FMT_ERR(ld, off,
+                       "truncated: record '%s' declares %llu payload bytes but only %llu "
+                       "remain", r->tag, ull(r->len), ull(left - REC_OVERHEAD));
+    r->payload = p + 12;
+    uint32_t stored = get_u32(p + 12 + r->len);
+    uint32_t computed = (uint32_t)crc_update(crc32(0L, Z_NULL, 0), p, 12 + r->len);
+    if (stored != computed)
+        return FMT_ERR(ld, off + 12 + r->len,
+                       "checksum mismatch in record '%s' (stored %08lx, computed %08lx)",
+                       r->tag, (unsigned long)stored, (unsigned long)computed);
+    return MLP_STATUS_OK;
+}
+
+/* Pass 1: preamble, framing and CRCs of the whole file. */
+static mlp_status check_framing(const loader *ld)
+{
+    size_t head = ld->size < 8 ? (size_t)ld->size : 8;
+    if (memcmp(ld->p, MAGIC, head) != 0)
+        return FMT_ERR(ld, 0, "not a model file (wrong magic)");
+    if (ld->size < PREAMBLE)
+        return FMT_ERR(ld, 0, "truncated: %llu bytes, shorter than the %u-byte preamble",
+                       ull(ld->size), PREAMBLE);
+    uint32_t version = get_u32(ld->p + 8);
+    if (version == 0)
+        return FMT_ERR(ld, 8, "format version 0 does not exist");
+    if (version > MLP_MODEL_FORMAT_VERSION)
+        return fmt_err(ld, MLP_STATUS_UNSUPPORTED, 8,
+                       "format version %lu is newer than this library reads (up to %d)",
+                       (unsigned long)version, MLP_MODEL_FORMAT_VERSION);
+    uint64_t off = PREAMBLE;
+    for (;;) {
+        record r;
+        MLP_TRY(frame(ld, off, &r));
+        off += REC_OVERHEAD + r.len;
+        if (memcmp(r.tag, "END ", 4) == 0) {
+            if (off != ld->size)
+                return FMT_ERR(ld, off, "%llu bytes after the END record",
+                               ull(ld->size - off));
+            return MLP_STATUS_OK;
+        }
+    }
+}
+
+/* Pass 2 state: records are taken in order, skipping ancillary ones. */
+typedef struct cursor {
+    const loader *ld;
+    uint64_t off;
+} cursor;
+
+static int is_ancillary(const record *r)
+{
+    return r->tag[0] >= 'a' && r->tag[0] <= 'z';
+}
+
+/* The next critical record (framing was checked by pass 1). */
+static void next_record(cursor *c, record *r)
+{
+    for (;;) {
+        frame(c->ld, c->off, r);
+        c->off += REC_OVERHEAD + r->len;
+        if (!is_ancillary(r))
+            return;
+    }
+}
+
+static int tag_is(const record *r, const char *tag)
+{
+    return memcmp(r->tag, tag, 4) == 0;
+}
+
+static mlp_status unexpected(const loader *ld, const record *r, const char *wanted)
+{
+    static const char *const known[] = {"HEAD", "LAYR", "PARM", "STAT", "NOIS", "OPTM", "END "};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (tag_is(r, known[i]))
+            return FMT_ERR(ld, r->at, "record '%s' where %s was expected", r->tag, wanted);
+    return FMT_ERR(ld, r->at, "unknown record '%s' (where %s was expected)", r->tag, wanted);
+}
+
+static mlp_status length_is(const loader *ld, const record *r, uint64_t want)
+{
+    if (r->len != want)
+        return FMT_ERR(ld, r->at, "record '%s' has %llu payload bytes; it must have %llu",
+                       r->tag, ull(r->len), ull(want));
+    return MLP_STATUS_OK;
+}
+
+/* Copy the message of a failed library call before formatting a new one
+ * around it (the two share one buffer). */
+static mlp_status wrap_error(const loader *ld, mlp_status st, uint64_t off, const char *what)
+{
+    char inner[300];
+    snprintf(inner, sizeof inner, "%s", mlp_last_error());
+    if (st == MLP_STATUS_NO_MEMORY)
+        return mlp__error(st, "%s: %s: out of memory (%s)", ld->fn, ld->src, inner);
+    if (st != MLP_STATUS_UNSUPPORTED)
+        st = MLP_STATUS_BAD_FORMAT;
+    return fmt_err(ld, st, off, "%s: %s", what, inner);
+}
+
+static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, int index,
+                             uint64_t *params_left, uint64_t *state_left)
+{
+    const unsigned char *p = r->payload;
+    if (r->len < LAYR_FIXED + 1)
+        return FMT_ERR(ld, r->at, "LAYR record of %llu bytes is shorter than %u",
+                       ull(r->len), LAYR_FIXED + 1);
+    uint32_t idx = get_u32(p);
+    uint64_t n_params = get_u64(p + 4), n_state = get_u64(p + 12);
+    uint32_t out_rank = get_u32(p + 20);
+    uint16_t cfg_version = get_u16(p + 36), name_len = get_u16(p + 38);
+    if (idx != (uint32_t)index)
+        return FMT_ERR(ld, r->at + 12, "layer record numbered %lu where layer %d was expected",
+                       (unsigned long)idx, index);
+    if (name_len < 1 || name_len > NAME_MAX_LEN || LAYR_FIXED + name_len > r->len)
+        return FMT_ERR(ld, r->at + 12 + 38, "layer %d: kind name length %u is outside 1..%u "
+                       "or exceeds the record", index, (unsigned)name_len, NAME_MAX_LEN);
+    const unsigned char *name = p + LAYR_FIXED;
+    char shown[NAME_MAX_LEN + 1];
+    for (uint16_t i = 0; i < name_len; i++) {
+        unsigned char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
+            return FMT_ERR(ld, r->at + 12 + LAYR_FIXED + i,
+                           "layer %d: kind name has byte 0x%02x (names are [a-z0-9_])", index,
+                           ch);
+        shown[i] = (char)ch;
+    }
+    shown[name_len] = '\0';
+    const mlp_layer_ops *ops = ops_by_name(name, name_len);
+    if (!ops)
+        return FMT_ERR(ld, r->at + 12 + LAYR_FIXED, "layer %d: unknown layer kind '%s'", index,
+                       shown);
+    if (cfg_version != LAYER_CONFIG_VERSION)
+        return fmt_err(ld, MLP_STATUS_UNSUPPORTED, r->at + 12 + 36,
+                       "layer %d (%s): configuration version %u is not one this library "
+                       "reads (%u)", index, shown, (unsigned)cfg_version, LAYER_CONFIG_VERSION);
+    uint64_t csize = r->len - LAYR_FIXED - name_len;
+    if (csize != config_size(ops->kind))
+        return FMT_ERR(ld, r->at, "layer %d (%s): configuration of %llu bytes; version %u has %lu",
+                       index, shown, ull(csize), LAYER_CONFIG_VERSION,
+                       (unsigned long)config_size(ops->kind));
+    uint64_t cfg_off = r->at + 12 + LAYR_FIXED + name_len;
+
+    mlp_layer *l = NULL;
+    mlp_status st = decode_config(&l, ops->kind, name + name_len);
+    if (st != MLP_STATUS_OK) {
+        char what[128];
+        snprintf(what, sizeof what, "layer %d (%s)", index, shown);
+        return wrap_error(ld, st, cfg_off, what);
+    }
+    /* Size the layer before the model allocates for it: setup computes the
+     * output shape and counts without allocating (mlp_model_add repeats it). */
+    const mlp_shape *in = m->n_layers ? &m->layers[m->n_layers - 1]->out : &m->in;
+    mlp_shape out = {0, {0, 0, 0}};
+    st = l->ops->setup(l, in, &out);
+    if (st != MLP_STATUS_OK) {
+        mlp_layer_destroy(l);
+        char what[128];
+        snprintf(what, sizeof what, "layer %d (%s) does not fit its input", index, shown);
+        return wrap_error(ld, st, cfg_off, what);
+    }
+    if ((uint64_t)l->n_params != n_params || (uint64_t)l->n_state != n_state ||
+        n_params > *params_left || n_state > *state_left) {
+        const int64_t have_params = l->n_params, have_state = l->n_state;
+        mlp_layer_destroy(l);
+        return FMT_ERR(ld, r->at + 12 + 4,
+                       "layer %d (%s): the record declares %llu parameters and %llu state "
+                       "values, the architecture gives %lld and %lld (%llu and %llu left of "
+                       "the header's totals)", index, shown, ull(n_params), ull(n_state),
+                       (long long)have_params, (long long)have_state, ull(*params_left),
+                       ull(*state_left));
+    }
+    int shape_ok = out_rank == (uint32_t)out.rank;
+    for (int k = 0; k < 3; k++)
+        shape_ok = shape_ok && get_i32(p + 24 + 4 * k) == (k < out.rank ? out.d[k] : 0);
+    if (!shape_ok) {
+        char a[48];
+        mlp_layer_destroy(l);
+        return FMT_ERR(ld, r->at + 12 + 20,
+                       "layer %d (%s): the stored output shape differs from the computed %s",
+                       index, shown, mlp__shape_str(&out, a, sizeof a));
+    }
+    /* The stored weights replace whatever the initialiser draws: a constant
+     * fill is far cheaper than random draws (the generator states are
+     * restored from NOIS afterwards, and initialisers are not stored). */
+    if (ops->kind == MLP_LAYER_DENSE || ops->kind == MLP_LAYER_CONV2D)
+        mlp_layer_set_init(l, MLP_INIT_CONSTANT, 0.0f);
+    st = mlp_model_add(m, l); /* consumes l */
+    if (st != MLP_STATUS_OK) {
+        char what[128];
+        snprintf(what, sizeof what, "layer %d (%s)", index, shown);
+        return wrap_error(ld, st, cfg_off, what);
+    }
+    *params_left -= n_params;
+    *state_left -= n_state;
+    return MLP_STATUS_OK;
+}
+
+/* A count (u64) then that many floats, decoded into dst of `want` floats. */
+static mlp_status read_floats(const loader *ld, const record *r, float *dst, int64_t want,
+                              const char *what)
+{
+    if (r->len < 8)
+        return FMT_ERR(ld, r->at, "record '%s' is shorter than its count", r->tag);
+    uint64_t n = get_u64(r->payload);
+    if (n != (uint64_t)want)
+        return FMT_ERR(ld, r->at + 12, "record '%s' holds %llu %s; the architecture has %lld",
+                       r->tag, ull(n), what, (long long)want);
+    MLP_TRY(length_is(ld, r, 8 + 4 * (uint64_t)want));
+    const unsigned char *p = r->payload + 8;
+    for (int64_t i = 0; i < want; i++)
+        dst[i] = get_f32(p + 4 * i);
+    return MLP_STATUS_OK;
+}
+
+static mlp_status read_noise(const loader *ld, const record *r, mlp_model *m)
+{
+    MLP_TRY(length_is(ld, r, NOIS_LEN));
+    mlp_rng g[2];
+    for (int k = 0; k < 2; k++) {
+        uint64_t any = 0;
+        for (int i = 0; i < 4; i++) {
+            g[k].s[i] = get_u64(r->payload + 32 * k + 8 * i);
+            any |= g[k].s[i];
+        }
+        if (!any) /* xoshiro's one forbidden state */
+            return FMT_ERR(ld, r->at + 12 + 32 * (uint64_t)k,
+                           "generator state %d is all zero", k);
+    }
+    m->rng = g[0];
+    m->noise = g[1];
+    return MLP_STATUS_OK;
+}
+
+static mlp_status read_optimizer(const loader *ld, const record *r, mlp_model *m,
+                                 mlp_optimizer **out)
+{
+    const unsigned char *p = r->payload;
+    const uint64_t at = r->at + 12;
+    if (r->len < OPTM_FIXED)
+        return FMT_ERR(ld, r->at, "OPTM record of %llu bytes is shorter than %u", ull(r->len),
+                       OPTM_FIXED);
+    uint32_t rule = get_u32(p), floats = get_u32(p + 4);
+    uint64_t n = get_u64(p + 8), t = get_u64(p + 16);
+    if (n != (uint64_t)m->n_params)
+        return FMT_ERR(ld, at + 8, "the optimizer is for %llu parameters; the model has %lld",
+                       ull(n), (long long)m->n_params);
+    if (floats > 2)
+        return FMT_ERR(ld, at + 4, "%lu state arrays per parameter (at most 2)",
+                       (unsigned long)floats);
+    MLP_TRY(length_is(ld, r, OPTM_FIXED + 4 * (uint64_t)floats * n));
+    if (t > (uint64_t)INT64_MAX)
+        return FMT_ERR(ld, at + 16, "step count %llu is out of range", ull(t));
+
+    mlp_optimizer *o = NULL;
+    mlp_status st = mlp_optimizer_create(&o, (mlp_rule)rule, m);
+    if (st != MLP_STATUS_OK)
+        return wrap_error(ld, st, at, "optimizer");
+    if ((uint32_t)o->ops->state_floats != floats) {
+        st = FMT_ERR(ld, at + 4, "rule %s keeps %d state arrays, the record %lu",
+                     o->ops->name, o->ops->state_floats, (unsigned long)floats);
+        mlp_optimizer_destroy(o);
+        return st;
+    }
+    /* Hyper-parameters: through mlp_optimizer_set where the rule has the key
+     * (the same range checks as a program's values), as stored otherwise. */
+    for (int i = 0; i < 10 && st == MLP_STATUS_OK; i++) {
+        double v = get_f64(p + 24 + 8 * i);
+        double probe;
+        if (hyper_key[i] && mlp_optimizer_get(o, hyper_key[i], &probe) == MLP_STATUS_OK) {
+            st = mlp_optimizer_set(o, hyper_key[i], v);
+            if (st != MLP_STATUS_OK)
+                st = wrap_error(ld, st, at + 24 + 8 * (uint64_t)i, "optimizer");
+        } else if (!isfinite(v) || v < 0.0) {
+            st = FMT_ERR(ld, at + 24 + 8 * (uint64_t)i,
+                         "optimizer hyper-parameter %d is %g (not finite and >= 0)", i, v);
+        }
+        if (st == MLP_STATUS_OK)
+            *hyper_slot(o, i) = v; /* also the current rate, set last */
+    }
+    uint32_t decay_all = get_u32(p + 104), sched = get_u32(p + 108);
+    int32_t sched_epochs = get_i32(p + 112);
+    double gamma = get_f64(p + 116), mult = get_f64(p + 124), min_rate = get_f64(p + 132);
+    if (st == MLP_STATUS_OK && decay_all > 1)
+        st = FMT_ERR(ld, at + 104, "decay_all = %lu is not 0 or 1", (unsigned long)decay_all);
+    if (st == MLP_STATUS_OK)
+        st = mlp_optimizer_set(o, MLP_OPTIM_DECAY_ALL, decay_all);
+    if (st == MLP_STATUS_OK) {
+        switch (sched) {
+        case SCHED_CONSTANT: st = mlp_optimizer_schedule_constant(o); break;
+        case SCHED_STEP: st = mlp_optimizer_schedule_step(o, sched_epochs, gamma); break;
+        case SCHED_EXP: st = mlp_optimizer_schedule_exponential(o, gamma); break;
+        case SCHED_COSINE:
+            st = mlp_optimizer_schedule_cosine(o, sched_epochs, mult, min_rate);
+            break;
+        default:
+            st = FMT_ERR(ld, at + 108, "unknown schedule %lu", (unsigned long)sched);
+            break;
+        }
+        if (st != MLP_STATUS_OK && sched <= SCHED_COSINE)
+            st = wrap_error(ld, st, at + 108, "optimizer schedule");
+    }
+    /* Fields the schedule does not use are kept as stored (when sane), so
+     * that loading and saving again gives the same bytes. */
+    if (st == MLP_STATUS_OK && (!isfinite(gamma) || !isfinite(mult) || !isfinite(min_rate) ||
+                                sched_epochs < 0))
+        st = FMT_ERR(ld, at + 112, "schedule fields out of range");
+    if (st == MLP_STATUS_OK) {
+        o->sched_epochs = sched_epochs;
+        o->sched_gamma = gamma;
+        o->sched_mult = mult;
+        o->sched_min = min_rate;
+        o->t = (int64_t)t;
+        const unsigned char *s = p + OPTM_FIXED;
+        const int64_t total = (int64_t)n * (int64_t)floats;
+        for (int64_t i = 0; i < total; i++)
+            o->state[i] = get_f32(s + 4 * i);
+        *out = o;
+        return MLP_STATUS_OK;
+    }
+    mlp_optimizer_destroy(o);
+    return st;
+}
+
+/* Pass 2: interpret the records and build the model (and optimizer). */
+static mlp_status build(const loader *ld, mlp_model **out_m, mlp_optimizer **out_o)
+{
+    cursor c = {ld, PREAMBLE};
+    record r;
+    next_record(&c, &r);
+    if (!tag_is(&r, "HEAD"))
+        return unexpected(ld, &r, "HEAD");
+    MLP_TRY(length_is(ld, &r, HEAD_LEN));
+    const unsigned char *h = r.payload;
+    uint32_t rank = get_u32(h), n_layers = get_u32(h + 16);
+    int32_t dims[3];
+    for (int i = 0; i < 3; i++)
+        dims[i] = get_i32(h + 4 + 4 * i);
+    uint64_t n_params = get_u64(h + 20), n_state = get_u64(h + 28);
+    if (rank < 1 || rank > 3)
+        return FMT_ERR(ld, r.at + 12, "input rank %lu is outside 1..3", (unsigned long)rank);
+    for (uint32_t i = rank; i < 3; i++)
+        if (dims[i] != 0)
+            return FMT_ERR(ld, r.at + 16 + 4 * i, "input extent %u beyond rank %lu is %d, not 0",
+                           (unsigned)i, (unsigned long)rank, (int)dims[i]);
+    /* Absurd counts: what the header announces must fit in the file. */
+    const uint64_t left = ld->size - c.off;
+    if (n_layers > left / LAYR_MIN_RECORD)
+        return FMT_ERR(ld, r.at + 12 + 16, "%lu layers cannot fit in the %llu bytes that remain",
+                       (unsigned long)n_layers, ull(left));
+    if (n_params > left / 4 || n_state > left / 4 || n_params + n_state > left / 4)
+        return FMT_ERR(ld, r.at + 12 + 20,
+                       "%llu parameters and %llu state values cannot fit in the %llu bytes "
+                       "that remain", ull(n_params), ull(n_state), ull(left));
+
+    mlp_model *m = NULL;
+    mlp_optimizer *o = NULL;
+    mlp_status st = mlp_model_create(&m, (int)rank, dims, 0);
+    if (st != MLP_STATUS_OK)
+        return wrap_error(ld, st, r.at + 12, "input shape");
+    uint64_t params_left = n_params, state_left = n_state;
+    for (uint32_t i = 0; i < n_layers; i++) {
+        next_record(&c, &r);
+        if (!tag_is(&r, "LAYR")) {
+            char want[48];
+            snprintf(want, sizeof want, "LAYR (layer %lu of %lu)", (unsigned long)i,
+                     (unsigned long)n_layers);
+            st = unexpected(ld, &r, want);
+            goto fail;
+        }
+        st = read_layer(ld, &r, m, (int)i, &params_left, &state_left);
+        if (st != MLP_STATUS_OK)
+            goto fail;
+    }
+    next_record(&c, &r);
+    if (params_left || state_left) {
+        st = FMT_ERR(ld, r.at, "the header announces %llu parameters and %llu state values; "
+                     "the layers have %lld and %lld", ull(n_params), ull(n_state),
+                     (long long)m->n_params, (long long)m->n_state);
+        goto fail;
+    }
+    if (!tag_is(&r, "PARM")) {
+        st = unexpected(ld, &r, "PARM");
+        goto fail;
+    }
+    if ((st = read_floats(ld, &r, m->params, m->n_params, "parameters")) != MLP_STATUS_OK)
+        goto fail;
+    next_record(&c, &r);
+    if (!tag_is(&r, "STAT")) {
+        st = unexpected(ld, &r, "STAT");
+        goto fail;
+    }
+    if ((st = read_floats(ld, &r, m->state, m->n_state, "state values")) != MLP_STATUS_OK)
+        goto fail;
+    next_record(&c, &r);
+    if (tag_is(&r, "NOIS")) {
+        if ((st = read_noise(ld, &r, m)) != MLP_STATUS_OK)
+            goto fail;
+        next_record(&c, &r);
+    }
+    if (tag_is(&r, "OPTM")) {
+        if ((st = read_optimizer(ld, &r, m, &o)) != MLP_STATUS_OK)
+            goto fail;
+        next_record(&c, &r);
+    }
+    if (!tag_is(&r, "END ")) {
+        st = unexpected(ld, &r, "NOIS, OPTM or END");
+        goto fail;
+    }
+    st = length_is(ld, &r, 0);
+    if (st != MLP_STATUS_OK)
+        goto fail;
+    *out_m = m;
+    if (out_o)
+        *out_o = o;
+    else
+        mlp_optimizer_destroy(o);
+    return MLP_STATUS_OK;
+fail:
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return st;
+}
+
+static mlp_status load_mem(mlp_model **out, mlp_optimizer **opt, const void *buf, size_t len,
+                           const char *src, const char *fn)
+{
+    loader ld = {buf, len, src, fn};
+    MLP_TRY(check_framing(&ld));
+    return build(&ld, out, opt);
+}
+
+mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimizer **opt,
+                                             const void *buf, size_t len)
+{
+    static const char fn[] = "mlp_model_load_mem";
+    MLP_CHECK_ARG(out, fn, "out is NULL");
+    *out = NULL;
+    if (opt)
+        *opt = NULL;
+    MLP_CHECK_ARG(buf || len == 0, fn, "buf is NULL");
+    static const unsigned char empty[1] = {0};
+    return load_mem(out, opt, buf ? buf : empty, len, "model buffer", fn);
+}
+
+mlp_status mlp_model_load_mem(mlp_model **out, const void *buf, size_t len)
+{
+    return mlp_model_load_mem_with_optimizer(out, NULL, buf, len);
+}
+
+/* Read a whole regular file into a new block. */
+static mlp_status slurp(const char *path, unsigned char **data, size_t *len, size_t max,
+                        const char *fn)
+{
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return io_error(fn, "cannot open", path, errno);
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int err = errno;
+        close(fd);
+        return io_error(fn, "cannot stat", path, err);
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return mlp__error(MLP_STATUS_IO, "%s: %s is not a regular file", fn, path);
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size > SIZE_MAX) {
+        close(fd);
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: %s is too large to load", fn, path);
+    }
+    size_t want = max && size > max ? max : (size_t)size;
+    unsigned char *p = mlp__alloc(want);
+    if (!p) {
+        close(fd);
+        return MLP_STATUS_NO_MEMORY;
+    }
+    size_t got = 0;
+    while (got < want) {
+        ssize_t k = read(fd, p + got, want - got > (1u << 30) ? (1u << 30) : want - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            int err = errno;
+            close(fd);
+            mlp__free(p);
+            return io_error(fn, "cannot read", path, err);
+        }
+        if (k == 0)
+            break; /* shrank while we read: the parser reports truncation */
+        got += (size_t)k;
+    }
+    close(fd);
+    *data = p;
+    *len = got;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_load_with_optimizer(mlp_model **out, mlp_optimizer **opt,
+                                         const char *path)
+{
+    static const char fn[] = "mlp_model_load";
+    MLP_CHECK_ARG(out, fn, "out is NULL");
+    *out = NULL;
+    if (opt)
+        *opt = NULL;
+    MLP_CHECK_ARG(path, fn, "path is NULL");
+    unsigned char *data;
+    size_t len;
+    MLP_TRY(slurp(path, &data, &len, 0, fn));
+    char src[300];
+    snprintf(src, sizeof src, "%s", path);
+    mlp_status st = load_mem(out, opt, data, len, src, fn);
+    mlp__free(data);
+    return st;
+}
+
+mlp_status mlp_model_load(mlp_model **out, const char *path)
+{
+    return mlp_model_load_with_optimizer(out, NULL, path);
+}
+
+mlp_status mlp_model_file_version(const char *path, uint32_t *version)
+{
+    static const char fn[] = "mlp_model_file_version";
+    MLP_CHECK_ARG(path && version, fn, "path or version is NULL");
+    *version = 0;
+    unsigned char *data;
+    size_t len;
+    MLP_TRY(slurp(path, &data, &len, PREAMBLE, fn));
+    mlp_status st = MLP_STATUS_OK;
+    if (len < 8 || memcmp(data, MAGIC, 8) != 0)
+        st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s: %s: not a model file (wrong magic)", fn,
+                        path);
+    else if (len < PREAMBLE)
+        st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s: %s: truncated preamble", fn, path);
+    else
+        *version = get_u32(data + 8);
+    mlp__free(data);
+    return st;
+}

@@ -1,0 +1,1055 @@
+/*
+ * mlpnet: train, evaluate, inspect and run libmlpnet models from the shell.
+ *
+ *   mlpnet train   --arch SPEC --save FILE [data and training flags]
+ *   mlpnet eval    --model FILE (--dataset NAME [--split S] | --images F [--labels F])
+ *   mlpnet predict --model FILE --images F
+ *   mlpnet info    --model FILE
+ *
+ * Only the public API is used. Exit status: 0 on success, 1 when something
+ * fails at run time (a file, the data, the library), 2 for a bad command
+ * line (unknown flag, bad value, a SPEC that does not parse or does not fit
+ * the data). The manual page is docs/mlpnet.1.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <zlib.h>
+
+#include <mlpnet/io.h>
+#include <mlpnet/mlpnet.h>
+
+#define PATH_CAP 4096
+#define EVAL_BATCH 1000
+
+/* ---- messages and exits ------------------------------------------------- */
+
+static const char *command = "mlpnet";
+
+static _Noreturn void die(const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "%s: ", command);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static _Noreturn void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "%s: ", command);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", command);
+    exit(2);
+}
+
+/* Exit with 1 (or `code`) when a library call failed. */
+static void check_code(mlp_status st, int code, const char *fmt, ...)
+{
+    if (st == MLP_STATUS_OK)
+        return;
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    fprintf(stderr, "%s: %s: %s: %s\n", command, what, mlp_status_str(st), mlp_last_error());
+    if (code == 2)
+        fprintf(stderr, "Try '%s --help' for more information.\n", command);
+    exit(code);
+}
+
+#define CHECK(st, ...) check_code((st), 1, __VA_ARGS__)
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- flags ------------------------------------------------------------------ */
+
+typedef enum { F_STR, F_INT, F_U64, F_DBL, F_BOOL } flag_kind;
+
+typedef struct flag {
+    const char *name; /* without "--" */
+    flag_kind kind;
+    void *dst;
+    const char *meta;
+    const char *help;
+} flag;
+
+static void print_help(const char *usage, const char *about, const flag *flags)
+{
+    printf("Usage: %s\n\n%s\n", usage, about);
+    if (flags[0].name)
+        printf("\nOptions:\n");
+    for (const flag *f = flags; f->name; f++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", f->name, f->meta ? " " : "",
+                 f->meta ? f->meta : "");
+        printf("  %-24s %s\n", left, f->help);
+    }
+    printf("  %-24s %s\n", "--help", "show this help and exit");
+}
+
+static void parse_value(const flag *f, const char *v)
+{
+    char *end = NULL;
+    errno = 0;
+    switch (f->kind) {
+    case F_STR: *(const char **)f->dst = v; return;
+    case F_INT: {
+        long x = strtol(v, &end, 10);
+        if (errno || end == v || *end || x < INT32_MIN || x > INT32_MAX)
+            usage_error("--%s: '%s' is not an integer", f->name, v);
+        *(int32_t *)f->dst = (int32_t)x;
+        return;
+    }
+    case F_U64: {
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-')
+            usage_error("--%s: '%s' is not a non-negative integer", f->name, v);
+        *(uint64_t *)f->dst = (uint64_t)x;
+        return;
+    }
+    case F_DBL: {
+        double x = strtod(v, &end);
+        if (errno || end == v || *end || !isfinite(x))
+            usage_error("--%s: '%s' is not a number", f->name, v);
+        *(double *)f->dst = x;
+        return;
+    }
+    case F_BOOL: return;
+    }
+}
+
+/* Parse argv[1..] (argv[0] is the subcommand) into `flags`. */
+static void parse_flags(int argc, char **argv, const flag *flags, const char *usage,
+                        const char *about)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_help(usage, about, flags);
+            exit(0);
+        }
+        if (strncmp(a, "--", 2) != 0)
+            usage_error("unexpected argument '%s'", a);
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const flag *f = flags;
+        while (f->name && (strlen(f->name) != len || strncmp(f->name, name, len) != 0))
+            f++;
+        if (!f->name)
+            usage_error("unknown option '--%.*s'", (int)len, name);
+        if (f->kind == F_BOOL) {
+            if (eq)
+                usage_error("--%s takes no value", f->name);
+            *(int *)f->dst = 1;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : NULL;
+        if (!v) {
+            if (i + 1 >= argc)
+                usage_error("--%s needs a value (%s)", f->name, f->meta);
+            v = argv[++i];
+        }
+        parse_value(f, v);
+    }
+}
+
+/* ---- files and data ------------------------------------------------------- */
+
+static int is_file(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static const char *data_dir_or_default(const char *dir)
+{
+    if (dir)
+        return dir;
+    const char *env = getenv("MLPNET_DATA_DIR");
+    if (env && *env)
+        return env;
+    usage_error("no data directory: pass --data-dir DIR or set MLPNET_DATA_DIR");
+}
+
+static int npz_exists(const char *dir, const char *name, const char *split)
+{
+    char p[PATH_CAP];
+    snprintf(p, sizeof p, "%s/%s-%s.npz", dir, name, split);
+    return is_file(p);
+}
+
+static const char *default_dataset(const char *dir)
+{
+    static const char *const names[] = {"emnist-bymerge47", "emnist", "fashion-mnist",
+                                        "mnist"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (mlp_dataset_exists(dir, names[i]) || npz_exists(dir, names[i], "train"))
+            return names[i];
+    usage_error("no dataset in %s (looked for emnist-bymerge47, emnist, fashion-mnist and "
+                "mnist files); pass --dataset NAME", dir);
+}
+
+/* Load a label map when the file exists. */
+static void maybe_mapping(mlp_dataset *ds, const char *path)
+{
+    if (ds && path && is_file(path))
+        CHECK(mlp_dataset_load_mapping(ds, path), "reading the label map %s", path);
+}
+
+/* Open the splits of a dataset: IDX files through mlp_dataset_open, or the
+ * course's NAME-{train,valid,test}.npz archives. Any of the out-pointers
+ * may be NULL. */
+static void open_dataset(const char *dir, const char *name, int32_t valid_size,
+                         mlp_dataset **train, mlp_dataset **valid, mlp_dataset **test)
+{
+    if (mlp_dataset_exists(dir, name)) {
+        CHECK(mlp_dataset_open(train, valid, test, dir, name, valid_size),
+              "opening dataset %s in %s", name, dir);
+        return;
+    }
+    if (!npz_exists(dir, name, "train"))
+        die("no dataset %s in %s (no %s-train-images-idx3-ubyte[.gz] nor %s-train.npz)",
+            name, dir, name, name);
+    char p[PATH_CAP], map[PATH_CAP];
+    snprintf(map, sizeof map, "%s/%s-mapping.txt", dir, name);
+    mlp_dataset *tr = NULL, *va = NULL, *te = NULL;
+    snprintf(p, sizeof p, "%s/%s-train.npz", dir, name);
+    CHECK(mlp_dataset_load_npz(&tr, p, 0), "reading %s", p);
+    const int32_t k = mlp_dataset_num_classes(tr);
+    if (valid) {
+        if (npz_exists(dir, name, "valid")) {
+            snprintf(p, sizeof p, "%s/%s-valid.npz", dir, name);
+            CHECK(mlp_dataset_load_npz(&va, p, k), "reading %s", p);
+        } else {
+            mlp_dataset *a = NULL, *b = NULL;
+            if (valid_size < 1 || valid_size >= mlp_dataset_size(tr))
+                usage_error("--valid-size %d: the training file has %d images", (int)valid_size,
+                            (int)mlp_dataset_size(tr));
+            CHECK(mlp_dataset_split(tr, mlp_dataset_size(tr) - valid_size, &a, &b),
+                  "carving a validation split");
+            mlp_dataset_destroy(tr);
+            tr = a;
+            va = b;
+        }
+        maybe_mapping(va, map);
+        *valid = va;
+    }
+    if (test) {
+        snprintf(p, sizeof p, "%s/%s-test.npz", dir, name);
+        CHECK(mlp_dataset_load_npz(&te, p, k), "reading %s", p);
+        maybe_mapping(te, map);
+        *test = te;
+    }
+    maybe_mapping(tr, map);
+    if (train)
+        *train = tr;
+    else
+        mlp_dataset_destroy(tr);
+}
+
+/* IDX images alone (magic 0x00000803), raw or gzip, for `predict`; the
+ * library's reader wants a label file too. Labels are set to 0. */
+static mlp_dataset *read_idx_images(const char *path, int32_t num_classes)
+{
+    gzFile gz = gzopen(path, "rb");
+    if (!gz)
+        die("cannot open %s: %s", path, strerror(errno));
+    unsigned char h[16];
+    if (gzread(gz, h, 16) != 16)
+        die("%s: not an IDX image file (too short)", path);
+    uint32_t v[4];
+    for (int i = 0; i < 4; i++)
+        v[i] = (uint32_t)h[4 * i] << 24 | (uint32_t)h[4 * i + 1] << 16 |
+               (uint32_t)h[4 * i + 2] << 8 | h[4 * i + 3];
+    if (v[0] != 0x00000803u || v[1] < 1 || v[2] < 1 || v[3] < 1 || v[1] > INT32_MAX ||
+        (uint64_t)v[1] * v[2] * v[3] > ((uint64_t)1 << 31))
+        die("%s: not an IDX image file (magic %08lx, %lu x %lu x %lu)", path,
+            (unsigned long)v[0], (unsigned long)v[1], (unsigned long)v[2],
+            (unsigned long)v[3]);
+    size_t bytes = (size_t)v[1] * v[2] * v[3];
+    uint8_t *px = malloc(bytes);
+    int32_t *labels = calloc(v[1], sizeof *labels);
+    if (!px || !labels)
+        die("out of memory for %zu bytes of images", bytes);
+    size_t got = 0;
+    while (got < bytes) {
+        unsigned chunk = bytes - got > (1u << 30) ? (1u << 30) : (unsigned)(bytes - got);
+        int k = gzread(gz, px + got, chunk);
+        if (k <= 0)
+            die("%s: truncated or corrupt after %zu of %zu image bytes", path, got, bytes);
+        got += (size_t)k;
+    }
+    gzclose(gz);
+    mlp_dataset *ds = NULL;
+    CHECK(mlp_dataset_create(&ds, (int32_t)v[1], 1, (int32_t)v[2], (int32_t)v[3], px, labels,
+                             num_classes),
+          "storing the images of %s", path);
+    free(px);
+    free(labels);
+    return ds;
+}
+
+/* DIR/NAME-mapping.txt beside an image file named NAME-{train,valid,test}-...
+ * or NAME-{train,valid,test}.npz, when it exists. */
+static const char *guess_mapping(const char *images, char *buf, size_t cap)
+{
+    static const char *const splits[] = {"-train", "-valid", "-test"};
+    const char *base = strrchr(images, '/');
+    base = base ? base + 1 : images;
+    for (size_t i = 0; i < 3; i++) {
+        const char *at = strstr(base, splits[i]);
+        if (at) {
+            snprintf(buf, cap, "%.*s-mapping.txt", (int)(at - images), images);
+            if (is_file(buf))
+                return buf;
+        }
+    }
+    return NULL;
+}
+
+/* ---- models ----------------------------------------------------------------- */
+
+static const char *const rule_names[] = {"sgd",  "momentum", "nesterov", "rmsprop",
+                                         "adam", "adamw",    "adagrad"};
+static const mlp_rule rule_values[] = {MLP_RULE_SGD,  MLP_RULE_MOMENTUM, MLP_RULE_NESTEROV,
+                                       MLP_RULE_RMSPROP, MLP_RULE_ADAM, MLP_RULE_ADAMW,
+                                       MLP_RULE_ADAGRAD};
+
+static const char *rule_name(mlp_rule r)
+{
+    for (size_t i = 0; i < sizeof rule_values / sizeof rule_values[0]; i++)
+        if (rule_values[i] == r)
+            return rule_names[i];
+    return "unknown";
+}
+
+static mlp_model *load_model(const char *path, mlp_optimizer **opt)
+{
+    if (!path)
+        usage_error("--model FILE is required");
+    mlp_model *m = NULL;
+    CHECK(mlp_model_load_with_optimizer(&m, opt, path), "loading %s", path);
+    return m;
+}
+
+static int32_t model_classes(mlp_model *m)
+{
+    int rank;
+    int32_t d[MLP_MAX_RANK];
+    CHECK(mlp_model_output_shape(m, -1, &rank, d), "reading the model's output shape");
+    if (mlp_model_layer_count(m) == 0 || rank != 1)
+        die("the model's output is not a vector of class scores");
+    return d[0];
+}
+
+/* Fail unless the dataset's images have the model's input size: a forward
+ * pass on one image tells, with the library's own message. */
+static void check_fit(mlp_model *m, const mlp_dataset *ds, const char *what)
+{
+    if (mlp_model_layer_count(m) == 0)
+        die("the model has no layers");
+    const int32_t dims[2] = {1, mlp_dataset_channels(ds) * mlp_dataset_height(ds) *
+                                    mlp_dataset_width(ds)};
+    mlp_tensor *x = NULL;
+    CHECK(mlp_tensor_create(&x, 2, dims), "allocating");
+    const mlp_tensor *y = NULL;
+    mlp_status st = mlp_model_forward(m, x, MLP_MODE_EVAL, &y);
+    mlp_tensor_destroy(x);
+    if (st == MLP_STATUS_SHAPE_MISMATCH)
+        die("%s: images of %dx%dx%d do not fit the model (%s)", what,
+            (int)mlp_dataset_channels(ds), (int)mlp_dataset_height(ds),
+            (int)mlp_dataset_width(ds), mlp_last_error());
+    CHECK(st, "running the model");
+}
+
+/* Argmax and probability of every image, in batches. */
+static void predict_all(mlp_model *m, const mlp_dataset *ds, int32_t k, int32_t *label,
+                        float *prob)
+{
+    const int32_t n = mlp_dataset_size(ds);
+    const int32_t img = mlp_dataset_channels(ds) * mlp_dataset_height(ds) *
+                        mlp_dataset_width(ds);
+    const int32_t bs = n < EVAL_BATCH ? n : EVAL_BATCH;
+    mlp_tensor *x = NULL, *p = NULL;
+    int32_t xd[2] = {bs, img}, pd[2] = {bs, k};
+    CHECK(mlp_tensor_create(&x, 2, xd), "allocating a batch");
+    CHECK(mlp_tensor_create(&p, 2, pd), "allocating a batch");
+    int32_t *idx = malloc(sizeof *idx * (size_t)bs);
+    if (!idx)
+        die("out of memory");
+    for (int32_t start = 0; start < n; start += bs) {
+        int32_t cnt = n - start < bs ? n - start : bs;
+        if (cnt != bs) { /* the last, smaller batch */
+            mlp_tensor_destroy(x);
+            mlp_tensor_destroy(p);
+            xd[0] = pd[0] = cnt;
+            CHECK(mlp_tensor_create(&x, 2, xd), "allocating a batch");
+            CHECK(mlp_tensor_create(&p, 2, pd), "allocating a batch");
+        }
+        for (int32_t i = 0; i < cnt; i++)
+            idx[i] = start + i;
+        CHECK(mlp_dataset_gather(ds, idx, cnt, mlp_tensor_data(x), NULL), "gathering images");
+        CHECK(mlp_model_predict(m, x, p), "predicting");
+        const float *pr = mlp_tensor_data_const(p);
+        for (int32_t i = 0; i < cnt; i++) {
+            int32_t best = 0;
+            for (int32_t c = 1; c < k; c++)
+                if (pr[(int64_t)i * k + c] > pr[(int64_t)i * k + best])
+                    best = c;
+            label[start + i] = best;
+            prob[start + i] = pr[(int64_t)i * k + best];
+        }
+    }
+    free(idx);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(p);
+}
+
+/* ---- the SPEC grammar ----------------------------------------------------------- */
+
+/* Parse "N" (>= lo) from *s, advancing it. */
+static int take_int(const char **s, int32_t lo, int32_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(*s, &end, 10);
+    if (end == *s || errno || v < lo || v > INT32_MAX || **s == '+' || **s == '-')
+        return 0;
+    *out = (int32_t)v;
+    *s = end;
+    return 1;
+}
+
+static int take_float(const char **s, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(*s, &end);
+    if (end == *s || errno || !isfinite(v))
+        return 0;
+    *out = (float)v;
+    *s = end;
+    return 1;
+}
+
+/* "/sS", "/pP", "/dD" modifiers after a window. */
+static int take_modifiers(const char **s, int32_t *stride, int32_t *pad, int32_t *dil)
+{
+    while (**s == '/') {
+        char c = (*s)[1];
+        *s += 2;
+        int32_t *dst = c == 's' ? stride : c == 'p' ? pad : c == 'd' && dil ? dil : NULL;
+        if (!dst || !take_int(s, c == 'p' ? 0 : 1, dst))
+            return 0;
+    }
+    return 1;
+}
+
+/* Build one layer from a token; `rank` is the current output rank (for bn).
+ * Returns NULL with *why set when the token does not parse. */
+static mlp_layer *layer_from_token(const char *tok, int rank, const char **why)
+{
+    mlp_layer *l = NULL;
+    mlp_status st = MLP_STATUS_OK;
+    const char *colon = strchr(tok, ':');
+    size_t nlen = colon ? (size_t)(colon - tok) : strlen(tok);
+    const char *a = colon ? colon + 1 : NULL;
+#define IS(name) (strlen(name) == nlen && strncmp(tok, name, nlen) == 0)
+    *why = "unknown layer";
+    if (IS("dense")) {
+        int32_t units;
+        *why = "want dense:N";
+        if (!a || !take_int(&a, 1, &units))
+            return NULL;
+        int bias = 1;
+        if (strcmp(a, "/nobias") == 0) {
+            bias = 0;
+            a += 7;
+        }
+        if (*a)
+            return NULL;
+        st = mlp_layer_create_dense(&l, units);
+        if (st == MLP_STATUS_OK && !bias)
+            st = mlp_layer_set_use_bias(l, 0);
+    } else if (IS("conv")) {
+        int32_t f, kh, kw, s = 1, p = 0, d = 1;
+        *why = "want conv:FxKHxKW[/sS][/pP][/dD] or conv:FxK";
+        if (!a || !take_int(&a, 1, &f) || *a++ != 'x' || !take_int(&a, 1, &kh))
+            return NULL;
+        kw = kh;
+        if (*a == 'x') {
+            a++;
+            if (!take_int(&a, 1, &kw))
+                return NULL;
+        }
+        if (!take_modifiers(&a, &s, &p, &d) || *a)
+            return NULL;
+        st = mlp_layer_create_conv2d(&l, 0, f, kh, kw);
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_set_conv2d(l, s, s, p, p, d, d);
+    } else if (IS("maxpool") || IS("avgpool")) {
+        int32_t k, s, p = 0;
+        *why = "want maxpool:K[/sS][/pP] (or avgpool)";
+        if (!a || !take_int(&a, 1, &k))
+            return NULL;
+        s = k;
+        if (!take_modifiers(&a, &s, &p, NULL) || *a)
+            return NULL;
+        st = tok[0] == 'm' ? mlp_layer_create_maxpool(&l, k, k, s, p)
+                           : mlp_layer_create_avgpool(&l, k, k, s, p);
+    } else if (IS("gap") && !a) {
+        st = mlp_layer_create_global_avgpool(&l);
+    } else if (IS("bn") && !a) {
+        st = rank == 3 ? mlp_layer_create_batchnorm_spatial(&l) : mlp_layer_create_batchnorm(&l);
+    } else if (IS("dropout")) {
+        float p;
+        *why = "want dropout:P with P, the probability of dropping, in [0, 1)";
+        if (!a || !take_float(&a, &p) || *a || !(p >= 0.0f && p < 1.0f))
+            return NULL;
+        st = mlp_layer_create_dropout(&l, 1.0f - p);
+    } else if (IS("relu") && !a) {
+        st = mlp_layer_create_relu(&l);
+    } else if (IS("selu") && !a) {
+        st = mlp_layer_create_selu(&l);
+    } else if (IS("tanh") && !a) {
+        st = mlp_layer_create_tanh(&l);
+    } else if (IS("sigmoid") && !a) {
+        st = mlp_layer_create_sigmoid(&l);
+    } else if (IS("flatten") && !a) {
+        st = mlp_layer_create_flatten(&l);
+    } else if (IS("elu") || IS("leaky_relu")) {
+        float alpha = tok[0] == 'e' ? 1.0f : 0.01f;
+        *why = "want elu[:A] or leaky_relu[:A]";
+        if (a && (!take_float(&a, &alpha) || *a))
+            return NULL;
+        st = tok[0] == 'e' ? mlp_layer_create_elu(&l, alpha)
+                           : mlp_layer_create_leaky_relu(&l, alpha);
+    } else {
+        if (a && (IS("gap") || IS("bn") || IS("relu") || IS("selu") || IS("tanh") ||
+                  IS("sigmoid") || IS("flatten")))
+            *why = "this layer takes no argument";
+        return NULL;
+    }
+#undef IS
+    if (st != MLP_STATUS_OK) {
+        *why = mlp_last_error();
+        return NULL;
+    }
+    return l;
+}
+
+/* Check a SPEC's syntax before any data are read (exit 2 on an error). */
+static void check_spec(const char *spec)
+{
+    char *copy = strdup(spec);
+    if (!copy)
+        die("out of memory");
+    int i = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save), i++) {
+        while (*tok == ' ')
+            tok++;
+        const char *why = NULL;
+        mlp_layer *l = layer_from_token(tok, 1, &why);
+        if (!l)
+            usage_error("--arch: layer %d '%s': %s", i + 1, tok, why);
+        mlp_layer_destroy(l);
+    }
+    free(copy);
+    if (i == 0)
+        usage_error("--arch: empty SPEC");
+}
+
+/* The model a SPEC describes, for samples of `in` (rank 3). Exit 2 when the
+ * SPEC does not parse or a layer does not fit its input. */
+static mlp_model *build_model(const char *spec, const int32_t in[3], uint64_t seed)
+{
+    mlp_model *m = NULL;
+    CHECK(mlp_model_create(&m, 3, in, seed), "creating the model");
+    char *copy = strdup(spec);
+    if (!copy)
+        die("out of memory");
+    int i = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save), i++) {
+        while (*tok == ' ')
+            tok++;
+        int rank;
+        int32_t d[MLP_MAX_RANK];
+        CHECK(mlp_model_output_shape(m, -1, &rank, d), "reading the model");
+        const char *why = NULL;
+        mlp_layer *l = layer_from_token(tok, rank, &why);
+        if (!l)
+            usage_error("--arch: layer %d '%s': %s", i + 1, tok, why);
+        check_code(mlp_model_add(m, l), 2, "--arch: layer %d '%s' does not fit", i + 1, tok);
+    }
+    free(copy);
+    if (i == 0)
+        usage_error("--arch: empty SPEC");
+    return m;
+}
+
+/* ---- train ----------------------------------------------------------------------- */
+
+typedef struct train_state {
+    const char *save;
+    double best;
+    int32_t best_epoch;
+    int quiet;
+} train_state;
+
+static int on_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
+{
+    train_state *t = user;
+    int better = s->valid_acc > t->best;
+    if (better) {
+        t->best = s->valid_acc;
+        t->best_epoch = s->epoch;
+        CHECK(mlp_model_save(m, t->save), "saving %s", t->save);
+    }
+    if (!t->quiet) {
+        printf("epoch %3d  train error %.4f acc %.4f  valid error %.4f acc %.4f  "
+               "lr %.3g  %.1f s%s\n", (int)s->epoch, s->train_error, s->train_acc,
+               s->valid_error, s->valid_acc, s->learning_rate,
+               s->train_seconds + s->eval_seconds, better ? "  (saved)" : "");
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    const char *arch = NULL, *data_dir = NULL, *dataset = NULL, *save = NULL, *rule = "sgd";
+    int32_t epochs = 20, batch = 100, threads = 0, valid_size = MLP_DEFAULT_VALID_SIZE;
+    double lr = -1.0, momentum = -1.0, wd = -1.0;
+    uint64_t seed = 123456;
+    int quiet = 0;
+    const flag flags[] = {
+        {"arch", F_STR, &arch, "SPEC", "layers, e.g. conv:32x3x3/p1,relu,maxpool:2,dense:47 "
+                                       "(see mlpnet(1))"},
+        {"save", F_STR, &save, "FILE", "where to save the model of the best validation epoch"},
+        {"data-dir", F_STR, &data_dir, "DIR", "data directory [$MLPNET_DATA_DIR]"},
+        {"dataset", F_STR, &dataset, "NAME", "dataset name [emnist-bymerge47, emnist, "
+                                             "fashion-mnist or mnist: the first present]"},
+        {"epochs", F_INT, &epochs, "N", "epochs to train [20]"},
+        {"batch-size", F_INT, &batch, "N", "images per training step [100]"},
+        {"rule", F_STR, &rule, "NAME", "sgd, momentum, nesterov, rmsprop, adam, adamw or "
+                                       "adagrad [sgd]"},
+        {"lr", F_DBL, &lr, "X", "learning rate [the rule's default]"},
+        {"momentum", F_DBL, &momentum, "X", "momentum (momentum, nesterov, rmsprop)"},
+        {"weight-decay", F_DBL, &wd, "X", "L2 weight decay (decoupled for adamw)"},
+        {"seed", F_U64, &seed, "N", "initialisation, shuffling and dropout seed [123456]"},
+        {"threads", F_INT, &threads, "N", "threads for matrix products, 0 = all cores [0]"},
+        {"valid-size", F_INT, &valid_size, "N", "validation images carved from the training "
+                                                "set when there is no validation file [15800]"},
+        {"quiet", F_BOOL, &quiet, NULL, "print only the final summary"},
+        {NULL, F_BOOL, NULL, NULL, NULL}};
+    parse_flags(argc, argv, flags, "mlpnet train --arch SPEC --save FILE [OPTIONS]",
+                "Train a model on a dataset and save the model of the epoch with the best\n"
+                "validation accuracy; then report that model's test accuracy.");
+    if (!arch)
+        usage_error("--arch SPEC is required");
+    if (!save)
+        usage_error("--save FILE is required");
+    if (epochs < 1 || batch < 1 || threads < 0)
+        usage_error("--epochs and --batch-size must be >= 1 and --threads >= 0");
+    mlp_rule r = 0;
+    for (size_t i = 0; i < sizeof rule_names / sizeof rule_names[0]; i++)
+        if (strcmp(rule, rule_names[i]) == 0)
+            r = rule_values[i];
+    if (!r)
+        usage_error("--rule: unknown rule '%s'", rule);
+    check_spec(arch);
+    data_dir = data_dir_or_default(data_dir);
+    if (!dataset)
+        dataset = default_dataset(data_dir);
+    mlp_status st = mlp_set_num_threads(threads);
+    if (st != MLP_STATUS_OK && threads > 1)
+        fprintf(stderr, "%s: warning: %s; using one thread\n", command, mlp_last_error());
+
+    mlp_dataset *train = NULL, *valid = NULL, *test = NULL;
+    open_dataset(data_dir, dataset, valid_size, &train, &valid, &test);
+    const int32_t in[3] = {mlp_dataset_channels(train), mlp_dataset_height(train),
+                           mlp_dataset_width(train)};
+    const int32_t k = mlp_dataset_num_classes(train);
+    mlp_model *m = build_model(arch, in, seed);
+    int orank;
+    int32_t od[MLP_MAX_RANK];
+    CHECK(mlp_model_output_shape(m, -1, &orank, od), "reading the model");
+    if (orank != 1 || od[0] != k)
+        usage_error("--arch: the model outputs %s%d values but %s has %d classes "
+                    "(end the SPEC with dense:%d)", orank == 1 ? "" : "a tensor, not ",
+                    (int)od[0], dataset, (int)k, (int)k);
+
+    mlp_optimizer *opt = NULL;
+    CHECK(mlp_optimizer_create(&opt, r, m), "creating the optimizer");
+    if (lr >= 0.0)
+        check_code(mlp_optimizer_set_learning_rate(opt, lr), 2, "--lr");
+    if (momentum >= 0.0)
+        check_code(mlp_optimizer_set(opt, MLP_OPTIM_MOMENTUM, momentum), 2, "--momentum");
+    if (wd >= 0.0)
+        check_code(mlp_optimizer_set(opt, MLP_OPTIM_WEIGHT_DECAY, wd), 2, "--weight-decay");
+    CHECK(mlp_model_set_noise_seed(m, seed ^ 0x5eedull), "seeding dropout");
+
+    if (!quiet) {
+        char sum[8192];
+        CHECK(mlp_model_summary(m, sum, sizeof sum, NULL), "summarising the model");
+        printf("dataset %s in %s: %d train, %d valid, %d test images of %dx%dx%d, %d classes\n"
+               "%srule %s, learning rate %g, batch %d, %d epochs\n",
+               dataset, data_dir, (int)mlp_dataset_size(train), (int)mlp_dataset_size(valid),
+               (int)mlp_dataset_size(test), (int)in[0], (int)in[1], (int)in[2], (int)k, sum,
+               rule, mlp_optimizer_learning_rate(opt), (int)batch, (int)epochs);
+        fflush(stdout);
+    }
+    train_state ts = {save, -1.0, 0, quiet};
+    mlp_fit_options fo;
+    mlp_fit_options_init(&fo);
+    fo.epochs = epochs;
+    fo.batch_size = batch;
+    fo.seed = seed;
+    fo.on_epoch = on_epoch;
+    fo.user = &ts;
+    double t0 = now();
+    st = mlp_model_fit(m, opt, train, valid, &fo);
+    if (st == MLP_STATUS_NUMERIC && ts.best_epoch > 0)
+        fprintf(stderr, "%s: training diverged (%s); keeping epoch %d\n", command,
+                mlp_last_error(), (int)ts.best_epoch);
+    else
+        CHECK(st, "training");
+    mlp_optimizer_destroy(opt);
+    mlp_model_destroy(m);
+
+    /* Test the saved model as a user will load it. */
+    mlp_model *best = load_model(save, NULL);
+    double err, acc;
+    CHECK(mlp_model_evaluate(best, test, EVAL_BATCH, &err, &acc), "evaluating on the test set");
+    printf("best epoch %d: valid accuracy %.4f, test accuracy %.4f, test error %.4f "
+           "(%.1f s); saved %s\n", (int)ts.best_epoch, ts.best, acc, err, now() - t0, save);
+    mlp_model_destroy(best);
+    mlp_dataset_destroy(train);
+    mlp_dataset_destroy(valid);
+    mlp_dataset_destroy(test);
+    return 0;
+}
+
+/* ---- eval -------------------------------------------------------------------------- */
+
+typedef struct pair {
+    int32_t t, p, count;
+} pair;
+
+static int by_count(const void *a, const void *b)
+{
+    const pair *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return x->t != y->t ? (x->t > y->t) - (x->t < y->t) : (x->p > y->p) - (x->p < y->p);
+}
+
+static const char *class_label(const mlp_dataset *ds, int32_t k, char *buf, size_t cap)
+{
+    const char *name = mlp_dataset_class_name(ds, k);
+    if (name)
+        return name;
+    snprintf(buf, cap, "%d", (int)k);
+    return buf;
+}
+
+/* The images (and labels) an eval or predict command names. */
+static mlp_dataset *open_eval_data(const char *data_dir, const char *dataset, const char *split,
+                                   int32_t valid_size, const char *images, const char *labels,
+                                   const char *mapping, int32_t k, int need_labels)
+{
+    mlp_dataset *ds = NULL;
+    char guessed[PATH_CAP];
+    if (images) {
+        if (dataset || split)
+            usage_error("give either --images or --dataset/--split, not both");
+        if (ends_with(images, ".npz")) {
+            CHECK(mlp_dataset_load_npz(&ds, images, k), "reading %s", images);
+        } else if (labels) {
+            CHECK(mlp_dataset_load_idx(&ds, images, labels, k), "reading %s and %s", images,
+                  labels);
+        } else if (need_labels) {
+            usage_error("--labels F is needed with IDX --images");
+        } else {
+            ds = read_idx_images(images, k);
+        }
+        if (!mapping)
+            mapping = guess_mapping(images, guessed, sizeof guessed);
+        maybe_mapping(ds, mapping);
+        return ds;
+    }
+    if (!need_labels)
+        usage_error("--images F is required");
+    data_dir = data_dir_or_default(data_dir);
+    if (!dataset)
+        dataset = default_dataset(data_dir);
+    if (!split)
+        split = "test";
+    mlp_dataset **want[3] = {NULL, NULL, NULL};
+    mlp_dataset *tr = NULL, *va = NULL, *te = NULL;
+    if (strcmp(split, "train") == 0)
+        want[0] = &tr;
+    else if (strcmp(split, "valid") == 0)
+        want[1] = &va;
+    else if (strcmp(split, "test") == 0)
+        want[2] = &te;
+    else
+        usage_error("--split: '%s' is not train, valid or test", split);
+    open_dataset(data_dir, dataset, valid_size, want[0], want[1], want[2]);
+    ds = tr ? tr : va ? va : te;
+    maybe_mapping(ds, mapping);
+    return ds;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    const char *model = NULL, *data_dir = NULL, *dataset = NULL, *split = NULL;
+    const char *images = NULL, *labels = NULL, *mapping = NULL;
+    int32_t top = 10, threads = 0, valid_size = MLP_DEFAULT_VALID_SIZE;
+    const flag flags[] = {
+        {"model", F_STR, &model, "FILE", "the model file"},
+        {"data-dir", F_STR, &data_dir, "DIR", "data directory [$MLPNET_DATA_DIR]"},
+        {"dataset", F_STR, &dataset, "NAME", "dataset name (as for train)"},
+        {"split", F_STR, &split, "NAME", "train, valid or test [test]"},
+        {"valid-size", F_INT, &valid_size, "N", "as for train: the validation images carved "
+                                                "from the training file [15800]"},
+        {"images", F_STR, &images, "F", "IDX image file (with --labels) or a .npz archive"},
+        {"labels", F_STR, &labels, "F", "IDX label file"},
+        {"mapping", F_STR, &mapping, "F", "label map (\"label code\" lines) [guessed]"},
+        {"top", F_INT, &top, "N", "most confused pairs to list [10]"},
+        {"threads", F_INT, &threads, "N", "threads for matrix products, 0 = all cores [0]"},
+        {NULL, F_BOOL, NULL, NULL, NULL}};
+    parse_flags(argc, argv, flags,
+                "mlpnet eval --model FILE (--data-dir DIR --dataset NAME --split S | "
+                "--images F [--labels F])",
+                "Measure a model on labelled images: accuracy, mean error (softmax\n"
+                "cross-entropy), per-class accuracy and the most confused pairs.");
+    if (top < 0 || threads < 0)
+        usage_error("--top and --threads must be >= 0");
+    mlp_model *m = load_model(model, NULL);
+    mlp_set_num_threads(threads);
+    const int32_t k = model_classes(m);
+    mlp_dataset *ds =
+        open_eval_data(data_dir, dataset, split, valid_size, images, labels, mapping, k, 1);
+    check_fit(m, ds, "the data");
+    if (mlp_dataset_num_classes(ds) > k)
+        die("the data have %d classes but the model outputs %d",
+            (int)mlp_dataset_num_classes(ds), (int)k);
+
+    double err, acc;
+    CHECK(mlp_model_evaluate(m, ds, EVAL_BATCH, &err, &acc), "evaluating");
+    const int32_t n = mlp_dataset_size(ds);
+    int32_t *pred = malloc(sizeof *pred * (size_t)n);
+    float *prob = malloc(sizeof *prob * (size_t)n);
+    int64_t *conf = calloc((size_t)k * (size_t)k, sizeof *conf);
+    if (!pred || !prob || !conf)
+        die("out of memory");
+    predict_all(m, ds, k, pred, prob);
+    int64_t hits = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t t = mlp_dataset_label(ds, i);
+        conf[(int64_t)t * k + pred[i]]++;
+        hits += pred[i] == t;
+    }
+    printf("accuracy %.4f (%lld/%d)\n", (double)hits / n, (long long)hits, (int)n);
+    printf("error %.4f\n", err);
+    printf("\nper-class accuracy:\n  %5s %-6s %8s %8s %9s\n", "class", "name", "correct",
+           "total", "accuracy");
+    char b1[16], b2[16];
+    for (int32_t c = 0; c < k; c++) {
+        int64_t total = 0;
+        for (int32_t p = 0; p < k; p++)
+            total += conf[(int64_t)c * k + p];
+        if (total == 0)
+            continue;
+        printf("  %5d %-6s %8lld %8lld %9.4f\n", (int)c, class_label(ds, c, b1, sizeof b1),
+               (long long)conf[(int64_t)c * k + c], (long long)total,
+               (double)conf[(int64_t)c * k + c] / (double)total);
+    }
+    /* The off-diagonal cells, largest first. */
+    int64_t cells = 0;
+    for (int64_t i = 0; i < (int64_t)k * k; i++)
+        cells += conf[i] > 0 && i / k != i % k;
+    pair *pairs = malloc(sizeof *pairs * (size_t)(cells ? cells : 1));
+    if (!pairs)
+        die("out of memory");
+    int64_t np = 0;
+    for (int32_t t = 0; t < k; t++)
+        for (int32_t p = 0; p < k; p++)
+            if (t != p && conf[(int64_t)t * k + p] > 0)
+                pairs[np++] = (pair){t, p, (int32_t)conf[(int64_t)t * k + p]};
+    qsort(pairs, (size_t)np, sizeof *pairs, by_count);
+    printf("\nmost confused pairs (true -> predicted):\n");
+    if (np == 0)
+        printf("  none\n");
+    for (int64_t i = 0; i < np && i < top; i++) {
+        int64_t total = 0;
+        for (int32_t p = 0; p < k; p++)
+            total += conf[(int64_t)pairs[i].t * k + p];
+        printf("  %-4s -> %-4s %7d  (%.1f%% of %s)\n", class_label(ds, pairs[i].t, b1, sizeof b1),
+               class_label(ds, pairs[i].p, b2, sizeof b2), (int)pairs[i].count,
+               100.0 * pairs[i].count / (double)total, class_label(ds, pairs[i].t, b1, sizeof b1));
+    }
+    free(pairs);
+    free(pred);
+    free(prob);
+    free(conf);
+    mlp_dataset_destroy(ds);
+    mlp_model_destroy(m);
+    return 0;
+}
+
+/* ---- predict ----------------------------------------------------------------------------- */
+
+static int cmd_predict(int argc, char **argv)
+{
+    const char *model = NULL, *images = NULL, *mapping = NULL;
+    int32_t threads = 0;
+    const flag flags[] = {
+        {"model", F_STR, &model, "FILE", "the model file"},
+        {"images", F_STR, &images, "F", "IDX image file (raw or .gz) or a .npz archive"},
+        {"mapping", F_STR, &mapping, "F", "label map (\"label code\" lines) [guessed]"},
+        {"threads", F_INT, &threads, "N", "threads for matrix products, 0 = all cores [0]"},
+        {NULL, F_BOOL, NULL, NULL, NULL}};
+    parse_flags(argc, argv, flags, "mlpnet predict --model FILE --images F",
+                "Print one line per image: its index, the predicted label, the label's\n"
+                "character from the label map (or '-'), and the predicted probability.");
+    if (threads < 0)
+        usage_error("--threads must be >= 0");
+    mlp_model *m = load_model(model, NULL);
+    mlp_set_num_threads(threads);
+    const int32_t k = model_classes(m);
+    mlp_dataset *ds = open_eval_data(NULL, NULL, NULL, 0, images, NULL, mapping, k, 0);
+    check_fit(m, ds, images);
+    const int32_t n = mlp_dataset_size(ds);
+    int32_t *pred = malloc(sizeof *pred * (size_t)n);
+    float *prob = malloc(sizeof *prob * (size_t)n);
+    if (!pred || !prob)
+        die("out of memory");
+    predict_all(m, ds, k, pred, prob);
+    for (int32_t i = 0; i < n; i++) {
+        const char *name = mlp_dataset_class_name(ds, pred[i]);
+        printf("%d %d %s %.4f\n", (int)i, (int)pred[i], name ? name : "-", (double)prob[i]);
+    }
+    if (fflush(stdout) != 0)
+        die("cannot write the predictions: %s", strerror(errno));
+    free(pred);
+    free(prob);
+    mlp_dataset_destroy(ds);
+    mlp_model_destroy(m);
+    return 0;
+}
+
+/* ---- info ---------------------------------------------------------------------------------- */
+
+static int cmd_info(int argc, char **argv)
+{
+    const char *model = NULL;
+    const flag flags[] = {{"model", F_STR, &model, "FILE", "the model file"},
+                          {NULL, F_BOOL, NULL, NULL, NULL}};
+    parse_flags(argc, argv, flags, "mlpnet info --model FILE",
+                "Describe a model file: format version, layers, parameters, optimizer.");
+    if (!model)
+        usage_error("--model FILE is required");
+    uint32_t version = 0;
+    CHECK(mlp_model_file_version(model, &version), "reading %s", model);
+    if (version > MLP_MODEL_FORMAT_VERSION)
+        die("%s: format version %lu is newer than this mlpnet reads (%d)", model,
+            (unsigned long)version, MLP_MODEL_FORMAT_VERSION);
+    mlp_optimizer *opt = NULL;
+    mlp_model *m = load_model(model, &opt);
+    struct stat sb;
+    long long bytes = stat(model, &sb) == 0 ? (long long)sb.st_size : -1;
+    size_t len = 0;
+    CHECK(mlp_model_summary(m, NULL, 0, &len), "summarising");
+    char *sum = malloc(len + 1);
+    if (!sum)
+        die("out of memory");
+    CHECK(mlp_model_summary(m, sum, len + 1, NULL), "summarising");
+    printf("file %s (%lld bytes)\nformat version %lu\n%s", model, bytes,
+           (unsigned long)version, sum);
+    printf("parameters %lld\n", (long long)mlp_model_param_count(m));
+    if (opt)
+        printf("optimizer %s (state saved: training can resume)\n",
+               rule_name(mlp_optimizer_rule(opt)));
+    else
+        printf("optimizer none\n");
+    free(sum);
+    mlp_optimizer_destroy(opt);
+    mlp_model_destroy(m);
+    return 0;
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+static void main_help(void)
+{
+    printf("Usage: mlpnet COMMAND [OPTIONS]\n\n"
+           "Train, evaluate, inspect and run libmlpnet models.\n\n"
+           "Commands:\n"
+           "  train     train a model described by --arch SPEC and save the best epoch\n"
+           "  eval      accuracy, error, per-class accuracy and confusions on labelled data\n"
+           "  predict   one predicted label and probability per image\n"
+           "  info      format version, architecture and parameter count of a model file\n\n"
+           "Run 'mlpnet COMMAND --help' for a command's options, 'man mlpnet' for the\n"
+           "SPEC grammar. Data come from --data-dir or $MLPNET_DATA_DIR.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        usage_error("a command is required (train, eval, predict or info)");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        main_help();
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("mlpnet %s (model format %d)\n", MLPNET_VERSION_STRING, MLP_MODEL_FORMAT_VERSION);
+        return 0;
+    }
+    static char name[64];
+    snprintf(name, sizeof name, "mlpnet %s", cmd);
+    command = name;
+    if (strcmp(cmd, "train") == 0)
+        return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0)
+        return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "predict") == 0)
+        return cmd_predict(argc - 1, argv + 1);
+    if (strcmp(cmd, "info") == 0)
+        return cmd_info(argc - 1, argv + 1);
+    command = "mlpnet";
+    usage_error("unknown command '%s'", cmd);
+}

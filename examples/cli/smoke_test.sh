@@ -1,0 +1,131 @@
+#!/bin/sh
+# Smoke test of the mlpnet command: a toy dataset of 8x8 IDX images (class 0
+# bright on top, class 1 bright below, label map A/B) is generated here, then
+# every subcommand runs and its output and exit status are checked.
+# Usage: smoke_test.sh PATH-TO-mlpnet
+# The binary files are written with printf escapes in its format argument:
+# shellcheck disable=SC2059
+set -eu
+MLPNET=$1
+T=$(mktemp -d "${TMPDIR:-/tmp}/mlpnet-cli.XXXXXX")
+trap 'rm -rf "$T"' EXIT INT TERM
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# Run a command that must exit with status $1; its output goes to $T/out.
+expect_status() {
+    want=$1
+    shift
+    set +e
+    "$@" >"$T/out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" -eq "$want" ] || { cat "$T/out" >&2; fail "exit $rc, want $want: $*"; }
+}
+
+# Four big-endian bytes of $1.
+be32() {
+    printf "\\$(printf %03o $((($1 >> 24) & 255)))\\$(printf %03o $((($1 >> 16) & 255)))"
+    printf "\\$(printf %03o $((($1 >> 8) & 255)))\\$(printf %03o $(($1 & 255)))"
+}
+
+BRIGHT='\377\377\377\377\377\377\377\377'
+DARK='\000\000\000\000\000\000\000\000'
+TOP="$BRIGHT$BRIGHT$BRIGHT$BRIGHT$DARK$DARK$DARK$DARK"
+BOTTOM="$DARK$DARK$DARK$DARK$BRIGHT$BRIGHT$BRIGHT$BRIGHT"
+
+make_split() { # name count
+    {
+        printf '\000\000\010\003'
+        be32 "$2"
+        be32 8
+        be32 8
+        i=0
+        while [ "$i" -lt "$2" ]; do
+            if [ $((i % 2)) -eq 0 ]; then printf "$TOP"; else printf "$BOTTOM"; fi
+            i=$((i + 1))
+        done
+    } >"$T/toy-$1-images-idx3-ubyte"
+    {
+        printf '\000\000\010\001'
+        be32 "$2"
+        i=0
+        while [ "$i" -lt "$2" ]; do
+            printf "\\00$((i % 2))"
+            i=$((i + 1))
+        done
+    } >"$T/toy-$1-labels-idx1-ubyte"
+}
+make_split train 200
+make_split test 60
+printf '0 65\n1 66\n' >"$T/toy-mapping.txt"
+
+# Help and usage errors.
+"$MLPNET" --help | grep -q 'Usage: mlpnet COMMAND' || fail "mlpnet --help"
+for c in train eval predict info; do
+    "$MLPNET" "$c" --help | grep -q "Usage: mlpnet $c" || fail "mlpnet $c --help"
+done
+expect_status 2 "$MLPNET"
+expect_status 2 "$MLPNET" bogus
+expect_status 2 "$MLPNET" train --no-such-flag
+expect_status 2 "$MLPNET" train --arch dense:x --data-dir "$T" --dataset toy --save "$T/x"
+grep -q "layer 1 'dense:x'" "$T/out" || fail "bad SPEC message: $(cat "$T/out")"
+expect_status 2 "$MLPNET" train --arch flatten,dense:3 --data-dir "$T" --dataset toy \
+    --valid-size 40 --save "$T/x"
+grep -q 'dense:2' "$T/out" || fail "class-count message: $(cat "$T/out")"
+expect_status 2 "$MLPNET" train --arch maxpool:9 --data-dir "$T" --dataset toy \
+    --valid-size 40 --save "$T/x"
+
+# Train a small ConvNet with every kind of SPEC token that fits 8x8 images.
+M="$T/toy.mlpnet"
+"$MLPNET" train --arch 'conv:4x3x3/p1,bn,relu,maxpool:2,conv:4x3/s1/p1/d1,elu:0.5,avgpool:2/s2,flatten,dropout:0.1,dense:8,leaky_relu,dense:6,tanh,dense:4,selu,dense:3,sigmoid,dense:2' \
+    --data-dir "$T" --dataset toy --epochs 3 --batch-size 20 --valid-size 40 \
+    --rule adam --lr 0.01 --seed 7 --threads 1 --save "$M" >"$T/train.out" ||
+    { cat "$T/train.out" >&2; fail "train"; }
+grep -q '^best epoch [1-3]: valid accuracy' "$T/train.out" || fail "train summary"
+[ -s "$M" ] || fail "no model file"
+"$MLPNET" train --arch 'flatten,dense:16,relu,gap' --data-dir "$T" --dataset toy \
+    --valid-size 40 --save "$T/x" >/dev/null 2>&1 && fail "gap after flatten must fail"
+"$MLPNET" train --arch 'conv:2x3,gap,dense:2' --data-dir "$T" --dataset toy --epochs 1 \
+    --valid-size 40 --rule momentum --momentum 0.8 --weight-decay 1e-4 --quiet \
+    --save "$T/gap.mlpnet" >/dev/null || fail "gap model"
+
+# info
+"$MLPNET" info --model "$M" >"$T/info.out" || fail "info"
+grep -q '^format version 1$' "$T/info.out" || fail "info: format version"
+grep -q '^parameters [0-9][0-9]*$' "$T/info.out" || fail "info: parameters"
+grep -q 'conv2d' "$T/info.out" || fail "info: summary"
+
+# eval on the named split and on explicit files: same accuracy line.
+"$MLPNET" eval --model "$M" --data-dir "$T" --dataset toy --split test --valid-size 40 \
+    >"$T/eval1.out" ||
+    fail "eval --dataset"
+grep -Eq '^accuracy [01]\.[0-9]{4} \([0-9]+/60\)$' "$T/eval1.out" ||
+    fail "eval accuracy line: $(head -1 "$T/eval1.out")"
+grep -Eq '^error [0-9]+\.[0-9]{4}$' "$T/eval1.out" || fail "eval error line"
+grep -q 'per-class accuracy' "$T/eval1.out" || fail "eval per-class"
+grep -Eq '^ +0 A +[0-9]+ +30 ' "$T/eval1.out" || fail "eval class names"
+grep -q 'most confused pairs' "$T/eval1.out" || fail "eval confusions"
+"$MLPNET" eval --model "$M" --images "$T/toy-test-images-idx3-ubyte" \
+    --labels "$T/toy-test-labels-idx1-ubyte" >"$T/eval2.out" || fail "eval --images"
+[ "$(head -1 "$T/eval1.out")" = "$(head -1 "$T/eval2.out")" ] || fail "eval paths disagree"
+expect_status 2 "$MLPNET" eval --model "$M" --images "$T/toy-test-images-idx3-ubyte"
+
+# predict: one line per image, with the guessed label map's characters.
+"$MLPNET" predict --model "$M" --images "$T/toy-test-images-idx3-ubyte" >"$T/pred.out" ||
+    fail "predict"
+[ "$(wc -l <"$T/pred.out")" -eq 60 ] || fail "predict: $(wc -l <"$T/pred.out") lines"
+grep -Eq '^0 [01] [AB] [01]\.[0-9]{4}$' "$T/pred.out" || fail "predict line: $(head -1 "$T/pred.out")"
+
+# Runtime failures exit with 1 and say why.
+expect_status 1 "$MLPNET" info --model "$T/missing.mlpnet"
+head -c 100 "$M" >"$T/cut.mlpnet"
+expect_status 1 "$MLPNET" eval --model "$T/cut.mlpnet" --data-dir "$T" --dataset toy \
+    --valid-size 40
+grep -q 'bad file format' "$T/out" || fail "truncated model message: $(cat "$T/out")"
+expect_status 1 "$MLPNET" predict --model "$M" --images "$T/toy-mapping.txt"
+
+echo "cli smoke test: all checks passed"

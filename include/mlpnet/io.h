@@ -1,0 +1,178 @@
+/*
+ * libmlpnet: model files and the course's .npz data.
+ *
+ * A model file holds everything inference needs (the input shape, every
+ * layer's kind and configuration, all parameters, the batch-norm running
+ * statistics) and the model's random-number generator states, optionally
+ * followed by an optimizer's complete state so that training can resume
+ * exactly where it stopped. The format is specified in docs/file-format.md:
+ * an 8-byte magic, a format version, then records (tag, length, payload,
+ * CRC-32), all little-endian whatever the machine.
+ *
+ * Loading never trusts the file: every record's checksum is verified, every
+ * length is checked against the bytes that remain before anything is
+ * allocated, and the model is rebuilt through the public layer creators so
+ * that every configuration value passes the same checks as in a program.
+ * On any failure nothing is returned: the out-pointers are NULL and nothing
+ * leaks. mlp_last_error() then names the problem and its byte offset.
+ *
+ * Saving to a path is atomic: the data go to a temporary file in the same
+ * directory, which is flushed, synced and renamed over the target; a save
+ * that fails leaves an earlier file of that name untouched.
+ *
+ * The functions here keep no global state and may be called from several
+ * threads at once on different models (a model itself is not thread-safe).
+ */
+#ifndef MLPNET_IO_H
+#define MLPNET_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlpnet/data.h"
+#include "mlpnet/export.h"
+#include "mlpnet/model.h"
+#include "mlpnet/optim.h"
+#include "mlpnet/status.h"
+
+MLP_EXTERN_C_BEGIN
+
+/** Format version written by this library, and the newest one it reads.
+ *  Files of a newer version are refused with MLP_STATUS_UNSUPPORTED. */
+#define MLP_MODEL_FORMAT_VERSION 1
+
+/**
+ * Save a model to a file (atomically, see above). The file holds the
+ * architecture, the parameters, the layers' state and the generator states;
+ * layer initialisers are not kept (the weights are).
+ * @param model  the model (borrowed for the call); it may have no layers
+ * @param path   file to create or replace (borrowed for the call); its
+ *               directory must exist and be writable
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL); MLP_STATUS_IO
+ *         (the temporary file cannot be created, written, synced or renamed:
+ *         the message names the step and the system's reason; any earlier
+ *         file at `path` is unchanged); MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_save(const mlp_model *model, const char *path);
+
+/**
+ * Save a model and, when `opt` is not NULL, the complete state of its
+ * optimizer (rule, hyper-parameters, schedule, step count and per-parameter
+ * state), so that mlp_model_load_with_optimizer can resume training
+ * exactly. With `opt` NULL this is mlp_model_save.
+ * @param opt  optimizer created for `model` (borrowed for the call), or NULL
+ * @return as mlp_model_save, and MLP_STATUS_INVALID_ARG when `opt` belongs to
+ *         another model, or MLP_STATUS_BAD_STATE when the model changed shape
+ *         since `opt` was created
+ */
+MLP_API mlp_status mlp_model_save_with_optimizer(const mlp_model *model,
+                                                 const mlp_optimizer *opt,
+                                                 const char *path);
+
+/**
+ * Load a model saved by mlp_model_save (an optimizer record in the file is
+ * checked and ignored).
+ * @param out   new model, or NULL on failure (owned: mlp_model_destroy)
+ * @param path  file to read (borrowed for the call); must be a regular file
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL); MLP_STATUS_IO
+ *         (cannot open or read, not a regular file); MLP_STATUS_BAD_FORMAT
+ *         (not a model file, wrong magic, checksum mismatch, truncated,
+ *         unknown layer kind or record, a configuration the layer creators
+ *         refuse, sizes that disagree with the architecture or exceed the
+ *         file, bytes after the end record: the message names the byte
+ *         offset); MLP_STATUS_UNSUPPORTED (a newer format version, or a
+ *         layer configuration version this library does not know);
+ *         MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_load(mlp_model **out, const char *path);
+
+/**
+ * Load a model and, when the file holds one, its optimizer.
+ * @param out  new model, or NULL on failure (owned: mlp_model_destroy)
+ * @param opt  receives the optimizer restored for the new model (owned:
+ *             mlp_optimizer_destroy, before the model), or NULL when the
+ *             file holds no optimizer state (not an error) or on failure
+ * @return as mlp_model_load
+ */
+MLP_API mlp_status mlp_model_load_with_optimizer(mlp_model **out, mlp_optimizer **opt,
+                                                 const char *path);
+
+/**
+ * Serialise a model into a new memory buffer, byte for byte what
+ * mlp_model_save writes.
+ * @param buf  receives the buffer, or NULL on failure (owned: mlp_buffer_free)
+ * @param len  receives its length in bytes (0 on failure)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_save_mem(const mlp_model *model, void **buf, size_t *len);
+
+/** Like mlp_model_save_mem, with the optimizer's state when `opt` is not
+ *  NULL (see mlp_model_save_with_optimizer for its statuses). */
+MLP_API mlp_status mlp_model_save_mem_with_optimizer(const mlp_model *model,
+                                                     const mlp_optimizer *opt, void **buf,
+                                                     size_t *len);
+
+/**
+ * Load a model from a memory buffer holding the bytes of a model file, for
+ * example one embedded in a program.
+ * @param out  new model, or NULL on failure (owned: mlp_model_destroy)
+ * @param buf  `len` bytes (borrowed for the call; nothing keeps a pointer
+ *             into it)
+ * @return as mlp_model_load, without MLP_STATUS_IO
+ */
+MLP_API mlp_status mlp_model_load_mem(mlp_model **out, const void *buf, size_t len);
+
+/** Like mlp_model_load_mem, also restoring the optimizer as
+ *  mlp_model_load_with_optimizer does. */
+MLP_API mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimizer **opt,
+                                                     const void *buf, size_t len);
+
+/** Free a buffer returned by mlp_model_save_mem. NULL is a no-op. */
+MLP_API void mlp_buffer_free(void *buf);
+
+/**
+ * Read the format version of a model file without loading it (for tools that
+ * want to tell "too new" from "corrupt").
+ * @param path     file to read (borrowed for the call)
+ * @param version  receives the version stored in the file, even one newer
+ *                 than MLP_MODEL_FORMAT_VERSION
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG; MLP_STATUS_IO;
+ *         MLP_STATUS_BAD_FORMAT (shorter than the preamble, wrong magic)
+ */
+MLP_API mlp_status mlp_model_file_version(const char *path, uint32_t *version);
+
+/**
+ * Read a NumPy .npz archive with the arrays `inputs` and `targets`, as the
+ * course's `emnist-{train,valid,test}.npz` files.
+ *   - The archive may store its members or deflate them (np.savez,
+ *     np.savez_compressed), with or without ZIP64 fields; each member's
+ *     CRC-32 and sizes are checked. Encrypted or otherwise compressed
+ *     members are refused.
+ *   - `inputs`: dtype uint8 ('|u1'), float32 or float64 (either byte
+ *     order); shape [N,D] (a square D becomes a 1 x sqrt(D) x sqrt(D)
+ *     image, any other D a 1 x 1 x D one), [N,H,W] or [N,C,H,W]. Float
+ *     values must lie in [0, 1] and are stored as round(x * 255).
+ *   - `targets`: an integer dtype of 1 to 8 bytes, shape [N], values in
+ *     0..num_classes-1.
+ *   - Both in C order (fortran_order False); other members are ignored.
+ * Every size is checked against the archive's length (and deflate's
+ * largest expansion) before anything is allocated.
+ * @param out          new dataset, or NULL on failure (owned: mlp_dataset_destroy);
+ *                     it has no label map (see mlp_dataset_load_mapping)
+ * @param path         the .npz file (borrowed for the call)
+ * @param num_classes  number of classes, or 0 for the largest label + 1
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, negative classes);
+ *         MLP_STATUS_IO (cannot open or read); MLP_STATUS_BAD_FORMAT (not a
+ *         zip archive, a missing member, a bad .npy header, dtype or shape,
+ *         inputs and targets of different lengths, a CRC or size mismatch,
+ *         truncation, a value out of range: the message names the member
+ *         and the offset); MLP_STATUS_UNSUPPORTED (encryption, compression
+ *         other than deflate, a multi-disk archive, Fortran order);
+ *         MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_dataset_load_npz(mlp_dataset **out, const char *path,
+                                        int32_t num_classes);
+
+MLP_EXTERN_C_END
+
+#endif /* MLPNET_IO_H */

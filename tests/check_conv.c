@@ -1,0 +1,1530 @@
+/*
+ * Tests of 2-D convolution and pooling: forward and backward passes against
+ * direct naive loops written here from the definitions (not from im2col),
+ * finite-difference gradient checks, max-pooling ties and padding, output
+ * shapes, argument checks, thread-count independence, allocation failures.
+ *
+ * All tensors are NCHW. The convolution reference is
+ *   y[n,f,oh,ow] = b[f] + sum_{c,i,j} W[f,c,i,j] x[n,c,oh*sh-ph+i*dh, ow*sw-pw+j*dw]
+ * with x read as zero outside the input.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "layers/layer_impl.h" /* the GEMM group size, to prove coverage */
+#include "testutil.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static mlp_layer *const SENTINEL = (mlp_layer *)&SENTINEL;
+
+/* ---- geometry --------------------------------------------------------------------- */
+
+typedef struct conv_case {
+    int32_t c, h, w; /* input [C,H,W] */
+    int32_t f;       /* filters */
+    int32_t kh, kw;  /* kernel */
+    int32_t sh, sw;  /* stride */
+    int32_t ph, pw;  /* zero padding */
+    int32_t dh, dw;  /* dilation */
+    int32_t n;       /* batch */
+} conv_case;
+
+/* Output extent, straight from layer.h: (H + 2p - d (k - 1) - 1) / s + 1, or
+ * 0 when the (dilated) kernel does not fit the padded input. */
+static int32_t out_extent(int32_t h, int32_t k, int32_t s, int32_t p, int32_t d)
+{
+    int32_t span = d * (k - 1) + 1;
+    if (h + 2 * p < span)
+        return 0;
+    return (h + 2 * p - span) / s + 1;
+}
+
+static void case_str(const conv_case *q, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "x [%d,%d,%d,%d], %d filters %dx%d, stride %dx%d, pad %dx%d, dilation %dx%d",
+             (int)q->n, (int)q->c, (int)q->h, (int)q->w, (int)q->f, (int)q->kh,
+             (int)q->kw, (int)q->sh, (int)q->sw, (int)q->ph, (int)q->pw, (int)q->dh,
+             (int)q->dw);
+}
+
+/* ---- naive references ------------------------------------------------------------- */
+
+static void ref_conv_forward(const conv_case *q, const float *x, const float *wt,
+                             const float *b, double *y)
+{
+    const int32_t OH = out_extent(q->h, q->kh, q->sh, q->ph, q->dh);
+    const int32_t OW = out_extent(q->w, q->kw, q->sw, q->pw, q->dw);
+    for (int32_t n = 0; n < q->n; n++)
+        for (int32_t f = 0; f < q->f; f++)
+            for (int32_t oh = 0; oh < OH; oh++)
+                for (int32_t ow = 0; ow < OW; ow++) {
+                    double acc = b[f];
+                    for (int32_t c = 0; c < q->c; c++)
+                        for (int32_t i = 0; i < q->kh; i++)
+                            for (int32_t j = 0; j < q->kw; j++) {
+                                int32_t ih = oh * q->sh - q->ph + i * q->dh;
+                                int32_t iw = ow * q->sw - q->pw + j * q->dw;
+                                if (ih < 0 || ih >= q->h || iw < 0 || iw >= q->w)
+                                    continue;
+                                const int64_t xi =
+                                    (((int64_t)n * q->c + c) * q->h + ih) * q->w + iw;
+                                const int64_t wi =
+                                    ((f * q->c + c) * q->kh + i) * q->kw + j;
+                                acc += (double)wt[wi] * (double)x[xi];
+                            }
+                    y[(((int64_t)n * q->f + f) * OH + oh) * OW + ow] = acc;
+                }
+}
+
+/* dW, db, dx of L = sum(y * dy), by the same loops. */
+static void ref_conv_backward(const conv_case *q, const float *x, const float *wt,
+                              const float *dy, double *dw, double *db, double *dx)
+{
+    const int32_t OH = out_extent(q->h, q->kh, q->sh, q->ph, q->dh);
+    const int32_t OW = out_extent(q->w, q->kw, q->sw, q->pw, q->dw);
+    memset(dw, 0, sizeof(double) * (size_t)(q->f * q->c * q->kh * q->kw));
+    memset(db, 0, sizeof(double) * (size_t)q->f);
+    memset(dx, 0, sizeof(double) * (size_t)((int64_t)q->n * q->c * q->h * q->w));
+    for (int32_t n = 0; n < q->n; n++)
+        for (int32_t f = 0; f < q->f; f++)
+            for (int32_t oh = 0; oh < OH; oh++)
+                for (int32_t ow = 0; ow < OW; ow++) {
+                    double g = dy[(((int64_t)n * q->f + f) * OH + oh) * OW + ow];
+                    db[f] += g;
+                    for (int32_t c = 0; c < q->c; c++)
+                        for (int32_t i = 0; i < q->kh; i++)
+                            for (int32_t j = 0; j < q->kw; j++) {
+                                int32_t ih = oh * q->sh - q->ph + i * q->dh;
+                                int32_t iw = ow * q->sw - q->pw + j * q->dw;
+                                if (ih < 0 || ih >= q->h || iw < 0 || iw >= q->w)
+                                    continue;
+                                int64_t xi =
+                                    (((int64_t)n * q->c + c) * q->h + ih) * q->w + iw;
+                                int64_t wi = ((f * q->c + c) * q->kh + i) * q->kw + j;
+                                dw[wi] += g * x[xi];
+                                dx[xi] += g * wt[wi];
+                            }
+                }
+}
+
+/* Pooling over [C,H,W] planes, windows kh x kw, one stride and padding.
+ * Max: the first largest in-range value in row-major window order; arg[]
+ * receives its input index. Average: mean of the in-range values. */
+static void ref_pool(int is_max, int32_t planes, int32_t H, int32_t W, int32_t kh,
+                     int32_t kw, int32_t s, int32_t p, const float *x, double *y,
+                     int64_t *arg)
+{
+    const int32_t OH = out_extent(H, kh, s, p, 1), OW = out_extent(W, kw, s, p, 1);
+    for (int32_t pl = 0; pl < planes; pl++)
+        for (int32_t oh = 0; oh < OH; oh++)
+            for (int32_t ow = 0; ow < OW; ow++) {
+                double best = 0, sum = 0;
+                int64_t at = -1;
+                int cnt = 0;
+                for (int32_t i = 0; i < kh; i++)
+                    for (int32_t j = 0; j < kw; j++) {
+                        int32_t ih = oh * s - p + i, iw = ow * s - p + j;
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                            continue;
+                        int64_t xi = ((int64_t)pl * H + ih) * W + iw;
+                        if (at < 0 || x[xi] > best) {
+                            best = x[xi];
+                            at = xi;
+                        }
+                        sum += x[xi];
+                        cnt++;
+                    }
+                ck_assert_msg(cnt > 0, "reference: window of padding only");
+                int64_t o = ((int64_t)pl * OH + oh) * OW + ow;
+                y[o] = is_max ? best : sum / cnt;
+                if (arg)
+                    arg[o] = at;
+            }
+}
+
+/* ---- model helpers ---------------------------------------------------------------- */
+
+static mlp_layer *make_conv(int32_t in_c, int32_t f, int32_t kh, int32_t kw)
+{
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_conv2d(&l, in_c, f, kh, kw));
+    ck_assert_ptr_nonnull(l);
+    return l;
+}
+
+static mlp_layer *make_conv_case(const conv_case *q)
+{
+    mlp_layer *l = make_conv(q->c, q->f, q->kh, q->kw);
+    TU_OK(mlp_layer_set_conv2d(l, q->sh, q->sw, q->ph, q->pw, q->dh, q->dw));
+    return l;
+}
+
+static mlp_layer *make_maxpool(int32_t kh, int32_t kw, int32_t s, int32_t p)
+{
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_maxpool(&l, kh, kw, s, p));
+    ck_assert_ptr_nonnull(l);
+    return l;
+}
+
+static mlp_layer *make_avgpool(int32_t kh, int32_t kw, int32_t s, int32_t p)
+{
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_avgpool(&l, kh, kw, s, p));
+    ck_assert_ptr_nonnull(l);
+    return l;
+}
+
+static mlp_layer *make_gap(void)
+{
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_global_avgpool(&l));
+    ck_assert_ptr_nonnull(l);
+    return l;
+}
+
+/* Largest |v| of a double array (for tolerances relative to the scale). */
+static double max_abs(const double *v, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++)
+        m = fmax(m, fabs(v[i]));
+    return m;
+}
+
+/* ---- convolution against the naive loops ------------------------------------------ */
+
+/* Forward (both modes) and backward of one case against the references;
+ * the layer must split the batch into at least `min_groups` GEMM groups. */
+static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups)
+{
+    char desc[160];
+    case_str(q, desc, sizeof desc);
+    const int32_t in[3] = {q->c, q->h, q->w};
+    const int32_t OH = out_extent(q->h, q->kh, q->sh, q->ph, q->dh);
+    const int32_t OW = out_extent(q->w, q->kw, q->sw, q->pw, q->dw);
+    ck_assert_msg(OH >= 1 && OW >= 1, "bad test case: %s", desc);
+    mlp_model *m = tu_model(3, in, seed);
+    mlp_layer *conv = tu_add(m, make_conv_case(q));
+    const int64_t nw = (int64_t)q->f * q->c * q->kh * q->kw;
+    ck_assert_int_eq(mlp_layer_param_count(conv), nw + q->f);
+    ck_assert_msg(conv->group >= 1 &&
+                      (q->n + conv->group - 1) / conv->group >= min_groups,
+                  "%s: %d samples per GEMM group, wanted %d groups", desc,
+                  (int)conv->group, min_groups);
+    int r = 0;
+    int32_t od[MLP_MAX_RANK] = {0};
+    TU_OK(mlp_model_output_shape(m, -1, &r, od));
+    ck_assert_msg(r == 3 && od[0] == q->f && od[1] == OH && od[2] == OW,
+                  "%s: output shape rank %d [%d,%d,%d], want [%d,%d,%d]", desc, r, od[0],
+                  od[1], od[2], q->f, OH, OW);
+
+    tu_rng rng;
+    tu_rng_seed(&rng, seed);
+    float *p = mlp_layer_params(conv);
+    tu_fill_uniform(&rng, p, nw + q->f, -1.0f, 1.0f); /* the bias too */
+    const int64_t nx = (int64_t)q->n * q->c * q->h * q->w;
+    const int64_t ny = (int64_t)q->n * q->f * OH * OW;
+    mlp_tensor *x = tu_tensor_batch(q->n, 3, in);
+    tu_fill_uniform(&rng, mlp_tensor_data(x), nx, -1.0f, 1.0f);
+    double *ref = malloc(sizeof(double) * (size_t)ny);
+    ck_assert_ptr_nonnull(ref);
+    ref_conv_forward(q, mlp_tensor_data_const(x), p, p + nw, ref);
+    const double ytol = 1e-5 * max_abs(ref, ny) + 1e-6;
+    const mlp_tensor *y = NULL;
+    char what[200];
+    for (int mode = MLP_MODE_TRAIN; mode <= MLP_MODE_EVAL; mode++) {
+        TU_OK(mlp_model_forward(m, x, (mlp_mode)mode, &y));
+        ck_assert_int_eq(mlp_tensor_rank(y), 4);
+        ck_assert_int_eq(mlp_tensor_dim(y, 0), q->n);
+        ck_assert_int_eq(mlp_tensor_dim(y, 1), q->f);
+        ck_assert_int_eq(mlp_tensor_dim(y, 2), OH);
+        ck_assert_int_eq(mlp_tensor_dim(y, 3), OW);
+        snprintf(what, sizeof what, "conv y (%s, %s)", desc,
+                 mode == MLP_MODE_TRAIN ? "train" : "eval");
+        tu_assert_close_fd(what, mlp_tensor_data_const(y), ref, ny, 1e-4, ytol);
+    }
+
+    /* backward */
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    int32_t yd[3] = {q->f, OH, OW};
+    mlp_tensor *dy = tu_tensor_batch(q->n, 3, yd);
+    tu_fill_uniform(&rng, mlp_tensor_data(dy), ny, -1.0f, 1.0f);
+    double *rdw = malloc(sizeof(double) * (size_t)nw);
+    double *rdb = malloc(sizeof(double) * (size_t)q->f);
+    double *rdx = malloc(sizeof(double) * (size_t)nx);
+    ck_assert(rdw && rdb && rdx);
+    ref_conv_backward(q, mlp_tensor_data_const(x), p, mlp_tensor_data_const(dy), rdw, rdb,
+                      rdx);
+    /* twice: the second pass must overwrite, not accumulate */
+    const mlp_tensor *dx = NULL;
+    for (int rep = 0; rep < 2; rep++) {
+        TU_OK(mlp_model_backward(m, dy, &dx));
+        ck_assert_int_eq(mlp_tensor_numel(dx), nx);
+        const float *g = mlp_layer_grads(conv);
+        snprintf(what, sizeof what, "conv dW (%s)", desc);
+        tu_assert_close_fd(what, g, rdw, nw, 1e-4, 1e-5 * max_abs(rdw, nw) + 1e-6);
+        snprintf(what, sizeof what, "conv db (%s)", desc);
+        tu_assert_close_fd(what, g + nw, rdb, q->f, 1e-4,
+                           1e-5 * max_abs(rdb, q->f) + 1e-6);
+        snprintf(what, sizeof what, "conv dx (%s)", desc);
+        tu_assert_close_fd(what, mlp_tensor_data_const(dx), rdx, nx, 1e-4,
+                           1e-5 * max_abs(rdx, nx) + 1e-6);
+    }
+    /* without dx (a first layer need not compute it) the parameter
+     * gradients are the same */
+    TU_OK(mlp_model_backward(m, dy, NULL));
+    snprintf(what, sizeof what, "conv dW without dx (%s)", desc);
+    tu_assert_close_fd(what, mlp_layer_grads(conv), rdw, nw, 1e-4,
+                       1e-5 * max_abs(rdw, nw) + 1e-6);
+    free(rdw);
+    free(rdb);
+    free(rdx);
+    mlp_tensor_destroy(dy);
+    free(ref);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+
+/* clang-format off */
+/*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
+static const conv_case CONV_GRID[] = {
+    {1, 5, 5, 1, 3, 3, 1, 1, 0, 0, 1, 1, 1},   /* the plainest case */
+    {1, 7, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 5},   /* odd sizes, padding 1 */
+    {3, 7, 9, 2, 3, 3, 2, 2, 0, 0, 1, 1, 5},   /* stride 2, three channels */
+    {3, 7, 9, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1},   /* non-square 3x2 kernel */
+    {1, 8, 8, 2, 1, 5, 1, 1, 0, 2, 1, 1, 2},   /* 1x5 kernel, padding 0x2 */
+    {3, 9, 7, 5, 3, 3, 1, 2, 2, 1, 1, 1, 3},   /* stride 1x2, padding 2x1 */
+    {2, 9, 9, 3, 3, 3, 1, 1, 0, 0, 2, 2, 2},   /* dilation 2 */
+    {3, 10, 11, 4, 3, 2, 2, 1, 1, 0, 2, 1, 3}, /* dilation 2x1, stride 2x1 */
+    {3, 7, 9, 2, 3, 3, 3, 3, 1, 1, 2, 2, 2},   /* stride 3 with dilation and padding */
+    {3, 6, 6, 8, 5, 5, 1, 1, 2, 2, 1, 1, 2},   /* 5x5 "same" */
+    {1, 4, 4, 6, 4, 4, 1, 1, 0, 0, 1, 1, 3},   /* kernel = input: 1x1 output */
+    {2, 5, 5, 3, 1, 1, 1, 1, 0, 0, 1, 1, 4},   /* 1x1 convolution */
+    {1, 4, 4, 2, 2, 2, 1, 1, 2, 2, 1, 1, 2},   /* rows and columns of padding only */
+    {2, 6, 5, 3, 2, 3, 2, 2, 1, 2, 1, 2, 3},   /* everything mixed */
+    {3, 5, 5, 2, 2, 2, 3, 3, 0, 0, 1, 1, 2},   /* stride > kernel: skipped inputs */
+};
+/* clang-format on */
+#define N_CONV_GRID ((int)(sizeof CONV_GRID / sizeof CONV_GRID[0]))
+
+START_TEST(conv_reference_grid)
+{
+    check_conv_case(&CONV_GRID[_i], 100 + (uint64_t)_i, 1);
+}
+END_TEST
+
+/* Batches that the layer splits into several GEMM groups (it sizes a group
+ * so that its columns and products fit a workspace of ~1M floats), down to
+ * one sample per group, and for contrast one that fits a single group. */
+START_TEST(conv_reference_large)
+{
+    /* [8,32,32], 16 filters 3x3: K = 72, P = 1024, (K + F) P = 90112 floats
+     * per sample, so groups of 11 in the ~1M-float workspace: 11+11+11+7 */
+    const conv_case many = {8, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 40};
+    check_conv_case(&many, 7, 4);
+    /* 5x5 stride 2: P = 400, (100 + 12) 400 = 44800: groups of 23, 23+14 */
+    const conv_case strided = {4, 40, 40, 12, 5, 5, 2, 2, 2, 2, 1, 1, 37};
+    check_conv_case(&strided, 10, 2);
+    /* one sample per group: a 254x254 output plane fills the workspace */
+    const conv_case big_plane = {1, 256, 256, 8, 3, 3, 1, 1, 0, 0, 1, 1, 3};
+    check_conv_case(&big_plane, 9, 3);
+    /* 40 samples of [3,16,16] with 16 filters fit one group */
+    const conv_case one_group = {3, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 40};
+    check_conv_case(&one_group, 8, 1);
+}
+END_TEST
+
+/* in_channels 0 takes the input's channels; weights [F, C, kh, kw] then the
+ * bias [F], Glorot uniform over fan-in C kh kw and fan-out F kh kw, bias 0. */
+START_TEST(conv_params_layout_and_init)
+{
+    const int32_t in[3] = {16, 6, 6};
+    mlp_model *m = tu_model(3, in, 3);
+    mlp_layer *conv = tu_add(m, make_conv(0, 32, 3, 3));
+    ck_assert_int_eq(mlp_layer_get_kind(conv), MLP_LAYER_CONV2D);
+    ck_assert_str_eq(mlp_layer_kind_name(conv), "conv2d");
+    const int64_t nw = 32 * 16 * 9;
+    ck_assert_int_eq(mlp_layer_param_count(conv), nw + 32);
+    ck_assert_int_eq(mlp_layer_state_count(conv), 0);
+    const float *p = mlp_layer_params(conv);
+    const double bound = sqrt(6.0 / (16 * 9 + 32 * 9));
+    double mx = 0;
+    for (int64_t i = 0; i < nw; i++)
+        mx = fmax(mx, fabs(p[i]));
+    ck_assert_msg(mx <= bound * (1 + 1e-6) && mx > 0.98 * bound,
+                  "conv weights up to %g, Glorot bound %g", mx, bound);
+    for (int i = 0; i < 32; i++)
+        ck_assert_float_eq(p[nw + i], 0.0f);
+
+    /* the bias is not a weight: weight decay on zero gradients leaves it */
+    tu_add(m, tu_flatten());
+    tu_add(m, tu_dense(2));
+    float *pp = mlp_layer_params(conv);
+    for (int i = 0; i < 32; i++)
+        pp[nw + i] = 0.25f + 0.01f * (float)i;
+    const int64_t total = mlp_model_param_count(m);
+    float *before = malloc(sizeof(float) * (size_t)total);
+    float *after = malloc(sizeof(float) * (size_t)total);
+    ck_assert(before && after);
+    TU_OK(mlp_model_get_params(m, before, total));
+    mlp_tensor *x = tu_tensor_batch(2, 3, in);
+    mlp_tensor *dy = tu_tensor(2, 2, 2);
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL));
+    TU_OK(mlp_model_backward(m, dy, NULL));
+    mlp_optimizer *opt = NULL;
+    TU_OK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
+    TU_OK(mlp_optimizer_set(opt, MLP_OPTIM_LEARNING_RATE, 1.0));
+    TU_OK(mlp_optimizer_set(opt, MLP_OPTIM_WEIGHT_DECAY, 0.5));
+    TU_OK(mlp_optimizer_step(opt));
+    TU_OK(mlp_model_get_params(m, after, total));
+    for (int64_t i = 0; i < nw + 32; i++) {
+        float want = i < nw ? 0.5f * before[i] : before[i];
+        ck_assert_msg(fabsf(after[i] - want) <= 1e-6f * fabsf(want),
+                      "conv parameter %lld: %g -> %g, want %g", (long long)i,
+                      (double)before[i], (double)after[i], (double)want);
+    }
+    mlp_optimizer_destroy(opt);
+    free(before);
+    free(after);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(dy);
+    mlp_model_destroy(m);
+
+    /* a constant initialiser applies to the weights, not the bias */
+    mlp_layer *c2 = make_conv(2, 3, 2, 2);
+    TU_OK(mlp_layer_set_init(c2, MLP_INIT_CONSTANT, 0.125f));
+    const int32_t in2[3] = {2, 4, 4};
+    m = tu_model(3, in2, 1);
+    tu_add(m, c2);
+    for (int i = 0; i < 24; i++)
+        ck_assert_float_eq(mlp_layer_params(c2)[i], 0.125f);
+    for (int i = 24; i < 27; i++)
+        ck_assert_float_eq(mlp_layer_params(c2)[i], 0.0f);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- gradient checks -------------------------------------------------------------- */
+
+static const int32_t GC_BATCHES[2] = {1, 3};
+
+START_TEST(conv_gradcheck)
+{
+    /* clang-format off */
+    /*      C  H  W  F kh kw sh sw ph pw dh dw  N (set below) */
+    static const conv_case cases[] = {
+        {1, 5, 6, 2, 3, 3, 1, 1, 0, 0, 1, 1, 0},
+        {3, 5, 5, 2, 3, 2, 2, 2, 1, 1, 1, 1, 0},
+        {2, 6, 7, 3, 1, 5, 1, 2, 0, 2, 1, 1, 0},
+        {3, 7, 7, 2, 3, 3, 1, 1, 1, 1, 2, 2, 0},
+        {1, 6, 6, 2, 2, 3, 2, 1, 1, 0, 1, 2, 0},
+        {3, 6, 5, 4, 2, 2, 2, 2, 0, 0, 1, 1, 0},
+    };
+    /* clang-format on */
+    const int32_t batch = GC_BATCHES[_i];
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        conv_case q = cases[k];
+        q.n = batch;
+        const int32_t in[3] = {q.c, q.h, q.w};
+        mlp_model *m = tu_model(3, in, 40 + k);
+        mlp_layer *conv = tu_add(m, make_conv_case(&q));
+        /* a non-zero bias, so that forward errors in it would show too */
+        float *p = mlp_layer_params(conv);
+        const int64_t nw = (int64_t)q.f * q.c * q.kh * q.kw;
+        for (int32_t f = 0; f < q.f; f++)
+            p[nw + f] = 0.1f * (float)(f + 1);
+        tu_gradcheck_cfg cfg;
+        tu_gradcheck_cfg_init(&cfg);
+        cfg.seed = 500 + k * 10 + (uint64_t)_i;
+        tu_gradcheck_result res;
+        tu_gradcheck(m, 3, in, batch, &cfg, &res);
+        char desc[160];
+        case_str(&q, desc, sizeof desc);
+        ck_assert_msg(res.ok, "%s: worst %.3g x tolerance at %s", desc, res.worst,
+                      res.where);
+        ck_assert_msg(res.max_abs_dx > 1e-3 && res.max_abs_dp > 1e-3, "%s: vacuous",
+                      desc);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+/* L = sum(y * r) in double after an inference-mode pass (the layers here
+ * compute the same in both modes). */
+static double proj_loss(mlp_model *m, const mlp_tensor *x, const mlp_tensor *r)
+{
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+    const int64_t ny = mlp_tensor_numel(y);
+    ck_assert_int_eq(ny, mlp_tensor_numel(r));
+    double l = 0;
+    for (int64_t k = 0; k < ny; k++)
+        l += (double)mlp_tensor_data_const(y)[k] * mlp_tensor_data_const(r)[k];
+    return l;
+}
+
+/*
+ * A finite-difference check on a given input (tu_gradcheck draws its own)
+ * for piecewise-linear models (convolution, relu, pooling, dense). Each
+ * element v is stepped to v + k e / 4 for k = -4..4; where the eight
+ * segment slopes agree, L is linear over [v - e, v + e] and the difference
+ * quotient is the exact derivative. Elsewhere a kink (a relu crossing 0,
+ * two max-pool candidates swapping) lies within the step and the element is
+ * skipped: that depends on the forward pass alone, so it cannot hide a
+ * wrong gradient, but in each group (dx, each layer's parameters) at least
+ * `min_checked` of the elements must be compared. Max pooling on inputs
+ * without near-ties must skip none (min_checked 1). Tolerances are
+ * testutil's defaults. As in testutil, a backward pass with another dy runs
+ * first, so gradients that accumulate instead of being overwritten show.
+ */
+static void gradcheck_on(mlp_model *m, const mlp_tensor *x_in, double eps, uint64_t seed,
+                         double min_checked, const char *label)
+{
+    mlp_tensor *x = tu_tensor_clone(x_in);
+    float *xd = mlp_tensor_data(x);
+    const int64_t nx = mlp_tensor_numel(x);
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    const int64_t ny = mlp_tensor_numel(y);
+    int rank = mlp_tensor_rank(y);
+    int32_t d[MLP_MAX_RANK];
+    for (int i = 0; i < rank; i++)
+        d[i] = mlp_tensor_dim(y, i);
+    mlp_tensor *r = NULL, *decoy = NULL;
+    TU_OK(mlp_tensor_create(&r, rank, d));
+    TU_OK(mlp_tensor_create(&decoy, rank, d));
+    tu_rng rng;
+    tu_rng_seed(&rng, seed);
+    tu_fill_uniform(&rng, mlp_tensor_data(r), ny, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, mlp_tensor_data(decoy), ny, -3.0f, 3.0f);
+    const mlp_tensor *dx = NULL;
+    TU_OK(mlp_model_backward(m, decoy, &dx));
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    TU_OK(mlp_model_backward(m, r, &dx));
+    const int64_t np = mlp_model_param_count(m);
+    double *ga = malloc(sizeof(double) * (size_t)(nx + np));
+    ck_assert_ptr_nonnull(ga);
+    for (int64_t i = 0; i < nx; i++)
+        ga[i] = mlp_tensor_data_const(dx)[i];
+    int64_t off = nx;
+    for (int l = 0; l < mlp_model_layer_count(m); l++) {
+        mlp_layer *layer = mlp_model_layer(m, l);
+        for (int64_t j = 0; j < mlp_layer_param_count(layer); j++)
+            ga[off++] = mlp_layer_grads(layer)[j];
+    }
+    const double l0 = proj_loss(m, x, r);
+    double maxnum = 0;
+    int64_t checked_all = 0;
+    off = 0;
+    for (int l = -1; l < mlp_model_layer_count(m); l++) {
+        float *v = l < 0 ? xd : mlp_layer_params(mlp_model_layer(m, l));
+        const int64_t cnt = l < 0 ? nx : mlp_layer_param_count(mlp_model_layer(m, l));
+        const char *what = l < 0 ? "dx" : mlp_layer_kind_name(mlp_model_layer(m, l));
+        int64_t checked = 0;
+        for (int64_t j = 0; j < cnt; j++, off++) {
+            /* L at v + k e / 4, k = -4..4: eight segment slopes */
+            const float v0 = v[j];
+            float at[9];
+            double lk[9];
+            for (int k = 0; k < 9; k++) {
+                at[k] = (float)((double)v0 + (k - 4) * eps / 4);
+                if (k == 4) {
+                    lk[k] = l0;
+                    continue;
+                }
+                v[j] = at[k];
+                lk[k] = proj_loss(m, x, r);
+            }
+            v[j] = v0;
+            const double s0 = (lk[1] - lk[0]) / ((double)at[1] - at[0]);
+            int linear = 1;
+            for (int k = 1; k < 8 && linear; k++)
+                linear = tu_close((lk[k + 1] - lk[k]) / ((double)at[k + 1] - at[k]), s0,
+                                  1e-2, 1e-3);
+            if (!linear)
+                continue; /* a kink within the step */
+            const double num = (lk[8] - lk[0]) / ((double)at[8] - (double)at[0]);
+            maxnum = fmax(maxnum, fabs(num));
+            checked++;
+            ck_assert_msg(tu_close(ga[off], num, 1e-2, 1e-3),
+                          "%s: %s (layer %d) [%lld]: analytic %.7g, numerical %.7g",
+                          label, what, l, (long long)j, ga[off], num);
+        }
+        ck_assert_msg(
+            (double)checked >= min_checked * (double)cnt,
+            "%s: %s (layer %d): only %lld of %lld elements without a kink within "
+            "the step",
+            label, what, l, (long long)checked, (long long)cnt);
+        checked_all += checked;
+    }
+    ck_assert_msg(checked_all > 0 && maxnum > 1e-3, "%s: vacuous check", label);
+    free(ga);
+    mlp_tensor_destroy(r);
+    mlp_tensor_destroy(decoy);
+    mlp_tensor_destroy(x);
+}
+
+/* Distinct values 0.05 apart in a shuffled order: no two elements of a
+ * window are within twice the step 0.01 of each other. */
+static void fill_distinct(float *x, int64_t n, uint64_t seed)
+{
+    tu_rng rng;
+    tu_rng_seed(&rng, seed);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)(0.05 * ((double)i - (double)n / 2));
+    for (int64_t i = n - 1; i > 0; i--) {
+        int32_t j = tu_rng_below(&rng, (int32_t)(i + 1));
+        float t = x[i];
+        x[i] = x[j];
+        x[j] = t;
+    }
+}
+
+typedef struct pool_case {
+    int32_t c, h, w, kh, kw, s, p;
+} pool_case;
+
+/* clang-format off */
+/*     C  H  W kh kw  s  p */
+static const pool_case POOL_GRID[] = {
+    {2, 6, 6, 2, 2, 2, 0}, /* the usual 2x2/2 */
+    {1, 7, 7, 3, 3, 2, 1}, /* overlapping windows, padding */
+    {2, 5, 6, 3, 2, 1, 1}, /* non-square, stride 1 */
+    {3, 5, 7, 3, 3, 1, 0}, /* heavy overlap */
+    {1, 9, 8, 4, 2, 3, 1}, /* stride 3 */
+    {2, 4, 4, 4, 4, 1, 2}, /* padding = half the window */
+    {1, 5, 5, 1, 1, 2, 0}, /* 1x1 window, stride 2: subsampling */
+    {2, 7, 5, 2, 3, 2, 1},
+};
+/* clang-format on */
+#define N_POOL_GRID ((int)(sizeof POOL_GRID / sizeof POOL_GRID[0]))
+
+START_TEST(maxpool_gradcheck)
+{
+    const int32_t batch = GC_BATCHES[_i % 2];
+    const pool_case *q = &POOL_GRID[_i / 2];
+    const int32_t in[3] = {q->c, q->h, q->w};
+    mlp_model *m = tu_model(3, in, 1);
+    tu_add(m, make_maxpool(q->kh, q->kw, q->s, q->p));
+    mlp_tensor *x = tu_tensor_batch(batch, 3, in);
+    fill_distinct(mlp_tensor_data(x), mlp_tensor_numel(x), 60 + (uint64_t)_i);
+    char label[96];
+    snprintf(label, sizeof label, "maxpool %dx%d/%d pad %d on [%d,%d,%d,%d]", q->kh,
+             q->kw, q->s, q->p, batch, q->c, q->h, q->w);
+    gradcheck_on(m, x, 1e-2, 70 + (uint64_t)_i, 1.0, label);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(avgpool_gradcheck)
+{
+    const int32_t batch = GC_BATCHES[_i % 2];
+    const pool_case *q = &POOL_GRID[_i / 2];
+    const int32_t in[3] = {q->c, q->h, q->w};
+    mlp_model *m = tu_model(3, in, 1);
+    tu_add(m, make_avgpool(q->kh, q->kw, q->s, q->p));
+    tu_gradcheck_cfg cfg;
+    tu_gradcheck_cfg_init(&cfg);
+    cfg.seed = 80 + (uint64_t)_i;
+    tu_assert_gradcheck(m, 3, in, batch, &cfg);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(global_avgpool_gradcheck)
+{
+    static const int32_t shapes[3][3] = {{3, 4, 5}, {1, 1, 1}, {2, 7, 3}};
+    for (int s = 0; s < 3; s++)
+        for (int b = 0; b < 2; b++) {
+            mlp_model *m = tu_model(3, shapes[s], 1);
+            tu_add(m, make_gap());
+            tu_gradcheck_cfg cfg;
+            tu_gradcheck_cfg_init(&cfg);
+            cfg.seed = 90 + (uint64_t)(s * 2 + b);
+            tu_assert_gradcheck(m, 3, shapes[s], GC_BATCHES[b], &cfg);
+            mlp_model_destroy(m);
+        }
+}
+END_TEST
+
+/* conv -> relu -> maxpool -> conv -> avgpool -> flatten -> dense */
+START_TEST(stack_gradcheck)
+{
+    const int32_t in[3] = {2, 8, 8};
+    mlp_model *m = tu_model(3, in, 11);
+    mlp_layer *c1 = make_conv(2, 4, 3, 3);
+    TU_OK(mlp_layer_set_conv2d(c1, 1, 1, 1, 1, 1, 1));
+    tu_add(m, c1);
+    tu_add(m, tu_relu());
+    tu_add(m, make_maxpool(2, 2, 2, 0)); /* [4,4,4] */
+    tu_add(m, make_conv(0, 3, 2, 2));    /* [3,3,3] */
+    tu_add(m, make_avgpool(2, 2, 1, 0)); /* [3,2,2] */
+    tu_add(m, tu_flatten());
+    tu_add(m, tu_dense(3));
+    int r;
+    int32_t d[MLP_MAX_RANK];
+    TU_OK(mlp_model_output_shape(m, 4, &r, d));
+    ck_assert(r == 3 && d[0] == 3 && d[1] == 2 && d[2] == 2);
+    ck_assert_int_eq(mlp_model_param_count(m),
+                     (4 * 2 * 9 + 4) + (3 * 4 * 4 + 3) + (12 * 3 + 3));
+    /* non-zero conv biases */
+    for (int k = 0; k < 4; k++)
+        mlp_layer_params(c1)[72 + k] = 0.05f * (float)(k - 1);
+    /* All of it is piecewise linear: the checker skips the elements whose
+     * step crosses a kink. Weights shared by every position make that common
+     * for the first convolution (~15% of its weights at this step; over 60
+     * inputs never more than 45%); smaller steps drown in float noise. */
+    mlp_tensor *x = tu_tensor_batch(GC_BATCHES[_i], 3, in);
+    tu_rng rng;
+    tu_rng_seed(&rng, 91 + (uint64_t)_i);
+    tu_fill_uniform(&rng, mlp_tensor_data(x), mlp_tensor_numel(x), -1.0f, 1.0f);
+    gradcheck_on(m, x, 3e-3, 92 + (uint64_t)_i, 0.4,
+                 "conv-relu-maxpool-conv-avgpool-dense");
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- pooling against the naive loops ---------------------------------------------- */
+
+static void check_pool_case(int is_max, const pool_case *q, int32_t n, int tie_heavy,
+                            uint64_t seed)
+{
+    const int32_t in[3] = {q->c, q->h, q->w};
+    const int32_t OH = out_extent(q->h, q->kh, q->s, q->p, 1);
+    const int32_t OW = out_extent(q->w, q->kw, q->s, q->p, 1);
+    mlp_model *m = tu_model(3, in, 1);
+    mlp_layer *l = tu_add(m, is_max ? make_maxpool(q->kh, q->kw, q->s, q->p)
+                                    : make_avgpool(q->kh, q->kw, q->s, q->p));
+    ck_assert_int_eq(mlp_layer_get_kind(l),
+                     is_max ? MLP_LAYER_MAXPOOL : MLP_LAYER_AVGPOOL);
+    ck_assert_str_eq(mlp_layer_kind_name(l), is_max ? "maxpool" : "avgpool");
+    ck_assert_int_eq(mlp_layer_param_count(l), 0);
+    const int64_t nx = (int64_t)n * q->c * q->h * q->w, ny = (int64_t)n * q->c * OH * OW;
+    mlp_tensor *x = tu_tensor_batch(n, 3, in);
+    float *xd = mlp_tensor_data(x);
+    tu_rng rng;
+    tu_rng_seed(&rng, seed);
+    for (int64_t i = 0; i < nx; i++)
+        xd[i] = tie_heavy ? (float)tu_rng_below(&rng, 3) - 4.0f /* -4..-2, all < 0 */
+                          : (float)(4.0 * tu_rng_uniform(&rng) - 2.0);
+    double *ref = malloc(sizeof(double) * (size_t)ny);
+    int64_t *arg = malloc(sizeof(int64_t) * (size_t)ny);
+    double *rdx = calloc((size_t)nx, sizeof(double));
+    ck_assert(ref && arg && rdx);
+    ref_pool(is_max, n * q->c, q->h, q->w, q->kh, q->kw, q->s, q->p, xd, ref, arg);
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    ck_assert_int_eq(mlp_tensor_rank(y), 4);
+    ck_assert_int_eq(mlp_tensor_dim(y, 1), q->c);
+    ck_assert_int_eq(mlp_tensor_dim(y, 2), OH);
+    ck_assert_int_eq(mlp_tensor_dim(y, 3), OW);
+    char what[128];
+    snprintf(what, sizeof what, "%s %dx%d/%d pad %d on [%d,%d,%d,%d]%s y",
+             is_max ? "maxpool" : "avgpool", q->kh, q->kw, q->s, q->p, n, q->c, q->h,
+             q->w, tie_heavy ? " (ties)" : "");
+    tu_assert_close_fd(what, mlp_tensor_data_const(y), ref, ny, is_max ? 0.0 : 1e-6,
+                       is_max ? 0.0 : 1e-6);
+    int32_t od[3] = {q->c, OH, OW};
+    mlp_tensor *dy = tu_tensor_batch(n, 3, od);
+    tu_fill_uniform(&rng, mlp_tensor_data(dy), ny, -1.0f, 1.0f);
+    const float *g = mlp_tensor_data_const(dy);
+    /* backward reference: max to the chosen position, average spread evenly */
+    for (int32_t pl = 0; pl < n * q->c; pl++)
+        for (int32_t oh = 0; oh < OH; oh++)
+            for (int32_t ow = 0; ow < OW; ow++) {
+                int64_t o = ((int64_t)pl * OH + oh) * OW + ow;
+                if (is_max) {
+                    rdx[arg[o]] += g[o];
+                    continue;
+                }
+                int cnt = 0;
+                for (int pass = 0; pass < 2; pass++)
+                    for (int32_t i = 0; i < q->kh; i++)
+                        for (int32_t j = 0; j < q->kw; j++) {
+                            int32_t ih = oh * q->s - q->p + i, iw = ow * q->s - q->p + j;
+                            if (ih < 0 || ih >= q->h || iw < 0 || iw >= q->w)
+                                continue;
+                            if (pass == 0)
+                                cnt++;
+                            else
+                                rdx[((int64_t)pl * q->h + ih) * q->w + iw] += g[o] / cnt;
+                        }
+            }
+    const mlp_tensor *dx = NULL;
+    TU_OK(mlp_model_backward(m, dy, &dx));
+    snprintf(what, sizeof what, "%s %dx%d/%d pad %d on [%d,%d,%d,%d]%s dx",
+             is_max ? "maxpool" : "avgpool", q->kh, q->kw, q->s, q->p, n, q->c, q->h,
+             q->w, tie_heavy ? " (ties)" : "");
+    tu_assert_close_fd(what, mlp_tensor_data_const(dx), rdx, nx, 1e-6, 1e-6);
+    free(ref);
+    free(arg);
+    free(rdx);
+    mlp_tensor_destroy(dy);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+
+START_TEST(pool_reference_grid)
+{
+    const pool_case *q = &POOL_GRID[_i];
+    check_pool_case(1, q, 3, 0, 200 + (uint64_t)_i);
+    check_pool_case(1, q, 2, 1, 300 + (uint64_t)_i); /* many ties, all negative */
+    check_pool_case(0, q, 3, 0, 400 + (uint64_t)_i);
+    check_pool_case(0, q, 1, 1, 500 + (uint64_t)_i);
+}
+END_TEST
+
+START_TEST(global_avgpool_reference)
+{
+    const int32_t in[3] = {3, 5, 7};
+    mlp_model *m = tu_model(3, in, 1);
+    mlp_layer *l = tu_add(m, make_gap());
+    ck_assert_int_eq(mlp_layer_get_kind(l), MLP_LAYER_AVGPOOL);
+    int r;
+    int32_t d[MLP_MAX_RANK];
+    TU_OK(mlp_model_output_shape(m, -1, &r, d));
+    ck_assert_int_eq(r, 1);
+    ck_assert_int_eq(d[0], 3);
+    mlp_tensor *x = tu_tensor_batch(4, 3, in);
+    tu_rng rng;
+    tu_rng_seed(&rng, 3);
+    tu_fill_uniform(&rng, mlp_tensor_data(x), 4 * 105, -1.0f, 3.0f);
+    double ref[12];
+    for (int pl = 0; pl < 12; pl++) {
+        double s = 0;
+        for (int i = 0; i < 35; i++)
+            s += mlp_tensor_data_const(x)[pl * 35 + i];
+        ref[pl] = s / 35.0;
+    }
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+    ck_assert_int_eq(mlp_tensor_rank(y), 2);
+    ck_assert_int_eq(mlp_tensor_dim(y, 1), 3);
+    tu_assert_close_fd("global average y", mlp_tensor_data_const(y), ref, 12, 1e-6, 1e-6);
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    mlp_tensor *dy = tu_tensor(2, 4, 3);
+    for (int i = 0; i < 12; i++)
+        mlp_tensor_data(dy)[i] = (float)(i - 5);
+    const mlp_tensor *dx = NULL;
+    TU_OK(mlp_model_backward(m, dy, &dx));
+    for (int pl = 0; pl < 12; pl++)
+        for (int i = 0; i < 35; i++)
+            ck_assert_float_eq_tol(mlp_tensor_data_const(dx)[pl * 35 + i],
+                                   (float)(pl - 5) / 35.0f, 1e-6f);
+    mlp_tensor_destroy(dy);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- max pooling ties and padding, average pooling's count ------------------------ */
+
+/* One plane through maxpool: x [1,1,h,w] -> dx for the given dy. */
+static void maxpool_plane(int32_t h, int32_t w, int32_t kh, int32_t kw, int32_t s,
+                          int32_t p, const float *x, const float *dy, float *y, float *dx)
+{
+    const int32_t in[3] = {1, h, w};
+    mlp_model *m = tu_model(3, in, 1);
+    tu_add(m, make_maxpool(kh, kw, s, p));
+    const int32_t OH = out_extent(h, kh, s, p, 1), OW = out_extent(w, kw, s, p, 1);
+    mlp_tensor *xt = tu_tensor(4, 1, 1, h, w), *dyt = tu_tensor(4, 1, 1, OH, OW);
+    TU_OK(mlp_tensor_copy_from(xt, x, h * w));
+    TU_OK(mlp_tensor_copy_from(dyt, dy, OH * OW));
+    const mlp_tensor *yt = NULL, *dxt = NULL;
+    TU_OK(mlp_model_forward(m, xt, MLP_MODE_TRAIN, &yt));
+    if (y)
+        TU_OK(mlp_tensor_copy_to(yt, y, OH * OW));
+    TU_OK(mlp_model_backward(m, dyt, &dxt));
+    TU_OK(mlp_tensor_copy_to(dxt, dx, h * w));
+    mlp_tensor_destroy(xt);
+    mlp_tensor_destroy(dyt);
+    mlp_model_destroy(m);
+}
+
+static void expect_plane(const char *what, const float *got, const float *want, int n)
+{
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(got[i] == want[i], "%s: element %d (row-major) is %g, want %g",
+                      what, i, (double)got[i], (double)want[i]);
+}
+
+START_TEST(maxpool_ties_go_first)
+{
+    float x[16], dx[16], y[9];
+    /* all equal, 2x2 stride 2: each window's gradient to its top-left */
+    for (int i = 0; i < 16; i++)
+        x[i] = 1.0f;
+    const float dy4[4] = {1, 2, 3, 4};
+    maxpool_plane(4, 4, 2, 2, 2, 0, x, dy4, y, dx);
+    const float want1[16] = {1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0};
+    expect_plane("4x4 of ones, 2x2/2", dx, want1, 16);
+
+    /* overlapping windows 2x2 stride 1 over equal values: to each window's
+     * own top-left, i.e. dx[i][j] = dy[i][j] for the 2x3 output */
+    for (int i = 0; i < 12; i++)
+        x[i] = 5.0f;
+    const float dy6[6] = {1, 2, 4, 8, 16, 32};
+    maxpool_plane(3, 4, 2, 2, 1, 0, x, dy6, y, dx);
+    const float want2[12] = {1, 2, 4, 0, 8, 16, 32, 0, 0, 0, 0, 0};
+    expect_plane("3x4 of fives, 2x2/1", dx, want2, 12);
+
+    /* partial ties: the first maximum in row-major order wins */
+    const float xa[4] = {1, 3, 3, 2};     /* -> (0,1) */
+    const float xb[4] = {0, 1, 2, 2};     /* -> (1,0) */
+    const float xc[4] = {7, 7, 7, 7};     /* -> (0,0) */
+    const float xd[4] = {-1, -3, -1, -1}; /* -> (0,0) */
+    const float g[1] = {1.5f};
+    const float *xs[4] = {xa, xb, xc, xd};
+    const int at[4] = {1, 2, 0, 0};
+    for (int k = 0; k < 4; k++) {
+        float w[4] = {0, 0, 0, 0}, d[4];
+        w[at[k]] = 1.5f;
+        maxpool_plane(2, 2, 2, 2, 1, 0, xs[k], g, y, d);
+        char what[48];
+        snprintf(what, sizeof what, "2x2 tie case %d", k);
+        expect_plane(what, d, w, 4);
+        ck_assert_float_eq(y[0], xs[k][at[k]]);
+    }
+
+    /* with padding 1, 3x3 stride 1 over equal values: the first in-range
+     * position of each window (padding comes first but cannot win) */
+    for (int i = 0; i < 9; i++)
+        x[i] = -2.0f;
+    float dy9[9];
+    for (int i = 0; i < 9; i++)
+        dy9[i] = (float)(1 << i);
+    maxpool_plane(3, 3, 3, 3, 1, 1, x, dy9, y, dx);
+    /* windows with top-left in-range (r0, c0) = (max(oh-1,0), max(ow-1,0)) */
+    float want3[9] = {0};
+    for (int oh = 0; oh < 3; oh++)
+        for (int ow = 0; ow < 3; ow++) {
+            int r0 = oh > 0 ? oh - 1 : 0, c0 = ow > 0 ? ow - 1 : 0;
+            want3[r0 * 3 + c0] += dy9[oh * 3 + ow];
+        }
+    expect_plane("3x3 of -2, 3x3/1 pad 1", dx, want3, 9);
+    for (int i = 0; i < 9; i++)
+        ck_assert_float_eq(y[i], -2.0f);
+
+    /* deterministic: again, and in a batch, the same bits */
+    float dx2[9];
+    maxpool_plane(3, 3, 3, 3, 1, 1, x, dy9, NULL, dx2);
+    ck_assert(memcmp(dx, dx2, sizeof dx2) == 0);
+}
+END_TEST
+
+START_TEST(maxpool_padding_never_wins)
+{
+    /* all negative: padding (read as 0 by a naive zero-padded max) must
+     * never be the answer */
+    float x[25], dx[25], y[64], dy[64];
+    for (int i = 0; i < 25; i++)
+        x[i] = -1.0f - 0.1f * (float)((i * 7) % 25);
+    for (int i = 0; i < 64; i++)
+        dy[i] = 1.0f;
+    static const struct {
+        int32_t k, s, p;
+    } cfgs[] = {{3, 1, 1}, {2, 2, 1}, {2, 1, 1}, {4, 3, 2}};
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        const int32_t OH = out_extent(5, cfgs[c].k, cfgs[c].s, cfgs[c].p, 1);
+        maxpool_plane(5, 5, cfgs[c].k, cfgs[c].k, cfgs[c].s, cfgs[c].p, x, dy, y, dx);
+        ck_assert_int_le(OH * OH, 64);
+        double ref[64];
+        ref_pool(1, 1, 5, 5, cfgs[c].k, cfgs[c].k, cfgs[c].s, cfgs[c].p, x, ref, NULL);
+        for (int o = 0; o < OH * OH; o++) {
+            ck_assert_msg(y[o] < 0.0f && y[o] == (float)ref[o],
+                          "window %dx%d/%d pad %d, output %d: %g, want %g", cfgs[c].k,
+                          cfgs[c].k, cfgs[c].s, cfgs[c].p, o, (double)y[o], ref[o]);
+        }
+        /* every output's gradient lands on a real input */
+        double sum = 0;
+        for (int i = 0; i < 25; i++)
+            sum += dx[i];
+        ck_assert_msg(sum == OH * OH, "gradient mass %g, want %d", sum, OH * OH);
+    }
+}
+END_TEST
+
+START_TEST(avgpool_excludes_padding)
+{
+    /* x = 1..9 on a 3x3 plane, 3x3 window, stride 1, padding 1 */
+    const int32_t in[3] = {1, 3, 3};
+    mlp_model *m = tu_model(3, in, 1);
+    tu_add(m, make_avgpool(3, 3, 1, 1));
+    mlp_tensor *x = tu_tensor(4, 1, 1, 3, 3);
+    for (int i = 0; i < 9; i++)
+        mlp_tensor_data(x)[i] = (float)(i + 1);
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    const float *yd = mlp_tensor_data_const(y);
+    /* corner: (1+2+4+5)/4 = 3, not 12/9; edge (0,1): 21/6 = 3.5; centre 5 */
+    ck_assert_float_eq_tol(yd[0], 3.0f, 1e-6f);
+    ck_assert_float_eq_tol(yd[1], 3.5f, 1e-6f);
+    ck_assert_float_eq_tol(yd[4], 5.0f, 1e-6f);
+    ck_assert_float_eq_tol(yd[8], (5.0f + 6 + 8 + 9) / 4.0f, 1e-6f);
+    /* backward: the corner output's gradient splits four ways */
+    mlp_tensor *dy = tu_tensor(4, 1, 1, 3, 3);
+    mlp_tensor_data(dy)[0] = 1.0f;
+    const mlp_tensor *dx = NULL;
+    TU_OK(mlp_model_backward(m, dy, &dx));
+    const float want[9] = {0.25f, 0.25f, 0, 0.25f, 0.25f, 0, 0, 0, 0};
+    for (int i = 0; i < 9; i++)
+        ck_assert_float_eq_tol(mlp_tensor_data_const(dx)[i], want[i], 1e-7f);
+    mlp_tensor_destroy(dy);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- output shapes ---------------------------------------------------------------- */
+
+START_TEST(conv_output_shapes)
+{
+    static const int32_t Hs[] = {5, 8}, Ws[] = {7, 4};
+    static const int32_t khs[] = {1, 2, 3, 5}, kws[] = {1, 3, 4};
+    static const int32_t ss[4][2] = {{1, 1}, {2, 1}, {1, 3}, {2, 2}};
+    static const int32_t ps[4][2] = {{0, 0}, {1, 0}, {0, 2}, {1, 1}};
+    static const int32_t ds[3][2] = {{1, 1}, {2, 1}, {1, 2}};
+    const long live = mlp__alloc_live();
+    int fits = 0, refused = 0, ran = 0;
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 3; c++)
+                for (int s = 0; s < 4; s++)
+                    for (int p = 0; p < 4; p++)
+                        for (int d = 0; d < 3; d++) {
+                            const int32_t in[3] = {2, Hs[a], Ws[a]};
+                            const int32_t OH =
+                                out_extent(Hs[a], khs[b], ss[s][0], ps[p][0], ds[d][0]);
+                            const int32_t OW =
+                                out_extent(Ws[a], kws[c], ss[s][1], ps[p][1], ds[d][1]);
+                            mlp_model *m = tu_model(3, in, 1);
+                            mlp_layer *l = make_conv(2, 3, khs[b], kws[c]);
+                            TU_OK(mlp_layer_set_conv2d(l, ss[s][0], ss[s][1], ps[p][0],
+                                                       ps[p][1], ds[d][0], ds[d][1]));
+                            mlp_status st = mlp_model_add(m, l);
+                            if (OH < 1 || OW < 1) {
+                                ck_assert_msg(
+                                    st == MLP_STATUS_SHAPE_MISMATCH,
+                                    "[2,%d,%d] k %dx%d s %dx%d p %dx%d d %dx%d: %s, "
+                                    "but the kernel does not fit",
+                                    Hs[a], Ws[a], khs[b], kws[c], ss[s][0], ss[s][1],
+                                    ps[p][0], ps[p][1], ds[d][0], ds[d][1],
+                                    mlp_status_str(st));
+                                refused++;
+                            } else {
+                                ck_assert_msg(st == MLP_STATUS_OK, "add: %s",
+                                              mlp_last_error());
+                                int r = 0;
+                                int32_t od[MLP_MAX_RANK] = {0};
+                                TU_OK(mlp_model_output_shape(m, 0, &r, od));
+                                ck_assert_msg(
+                                    r == 3 && od[0] == 3 && od[1] == OH && od[2] == OW,
+                                    "[2,%d,%d] k %dx%d s %dx%d p %dx%d d %dx%d: "
+                                    "got [%d,%d,%d], want [3,%d,%d]",
+                                    Hs[a], Ws[a], khs[b], kws[c], ss[s][0], ss[s][1],
+                                    ps[p][0], ps[p][1], ds[d][0], ds[d][1], od[0], od[1],
+                                    od[2], OH, OW);
+                                fits++;
+                                if ((fits % 13) == 0) { /* and a pass agrees */
+                                    mlp_tensor *x = tu_tensor_batch(2, 3, in);
+                                    const mlp_tensor *y = NULL;
+                                    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+                                    ck_assert_int_eq(mlp_tensor_dim(y, 2), OH);
+                                    ck_assert_int_eq(mlp_tensor_dim(y, 3), OW);
+                                    mlp_tensor_destroy(x);
+                                    ran++;
+                                }
+                            }
+                            mlp_model_destroy(m);
+                        }
+    ck_assert(fits > 100 && refused > 20 && ran > 5);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
+START_TEST(pool_output_shapes)
+{
+    static const int32_t sizes[3][2] = {{4, 4}, {5, 7}, {7, 3}};
+    int fits = 0, refused = 0;
+    for (int z = 0; z < 3; z++)
+        for (int32_t kh = 1; kh <= 5; kh++)
+            for (int32_t kw = 1; kw <= 4; kw++)
+                for (int32_t s = 1; s <= 3; s++)
+                    for (int32_t p = 0; 2 * p <= kh && 2 * p <= kw; p++)
+                        for (int is_max = 0; is_max < 2; is_max++) {
+                            const int32_t in[3] = {3, sizes[z][0], sizes[z][1]};
+                            /* (H + 2 pad - k) / stride + 1 */
+                            const int32_t OH =
+                                in[1] + 2 * p >= kh ? (in[1] + 2 * p - kh) / s + 1 : 0;
+                            const int32_t OW =
+                                in[2] + 2 * p >= kw ? (in[2] + 2 * p - kw) / s + 1 : 0;
+                            mlp_model *m = tu_model(3, in, 1);
+                            mlp_layer *l = is_max ? make_maxpool(kh, kw, s, p)
+                                                  : make_avgpool(kh, kw, s, p);
+                            mlp_status st = mlp_model_add(m, l);
+                            if (OH < 1 || OW < 1) {
+                                ck_assert_msg(st == MLP_STATUS_SHAPE_MISMATCH,
+                                              "pool %dx%d/%d pad %d on [3,%d,%d]: %s", kh,
+                                              kw, s, p, in[1], in[2], mlp_status_str(st));
+                                refused++;
+                            } else {
+                                ck_assert_msg(st == MLP_STATUS_OK, "%s",
+                                              mlp_last_error());
+                                int r = 0;
+                                int32_t od[MLP_MAX_RANK] = {0};
+                                TU_OK(mlp_model_output_shape(m, -1, &r, od));
+                                ck_assert_msg(
+                                    r == 3 && od[0] == 3 && od[1] == OH && od[2] == OW,
+                                    "pool %dx%d/%d pad %d on [3,%d,%d]: [%d,%d,%d], "
+                                    "want [3,%d,%d]",
+                                    kh, kw, s, p, in[1], in[2], od[0], od[1], od[2], OH,
+                                    OW);
+                                fits++;
+                            }
+                            mlp_model_destroy(m);
+                        }
+    ck_assert(fits > 100 && refused > 10);
+    /* global average pooling: [C,H,W] -> [C] */
+    const int32_t in[3] = {6, 5, 3};
+    mlp_model *m = tu_model(3, in, 1);
+    tu_add(m, make_gap());
+    tu_add(m, tu_dense(2));
+    int r;
+    int32_t od[MLP_MAX_RANK];
+    TU_OK(mlp_model_output_shape(m, 0, &r, od));
+    ck_assert(r == 1 && od[0] == 6);
+    ck_assert_int_eq(mlp_model_param_count(m), 6 * 2 + 2);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- misuse ----------------------------------------------------------------------- */
+
+START_TEST(conv_misuse)
+{
+    const long live = mlp__alloc_live();
+    mlp_layer *l;
+    /* create */
+    TU_FAIL(mlp_layer_create_conv2d(NULL, 1, 2, 3, 3), MLP_STATUS_INVALID_ARG);
+    static const int32_t bad[][4] = {{-1, 2, 3, 3}, {1, 0, 3, 3},  {1, 2, 0, 3},
+                                     {1, 2, 3, 0},  {1, -2, 3, 3}, {1, 2, -3, 3}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        l = SENTINEL;
+        mlp_status st =
+            mlp_layer_create_conv2d(&l, bad[i][0], bad[i][1], bad[i][2], bad[i][3]);
+        ck_assert_msg(st == MLP_STATUS_INVALID_ARG, "conv2d(%d, %d, %d, %d) -> %s",
+                      bad[i][0], bad[i][1], bad[i][2], bad[i][3], mlp_status_str(st));
+        ck_assert_ptr_null(l);
+    }
+    /* set_conv2d */
+    mlp_layer *c = make_conv(1, 2, 3, 3);
+    TU_FAIL(mlp_layer_set_conv2d(NULL, 1, 1, 0, 0, 1, 1), MLP_STATUS_INVALID_ARG);
+    static const int32_t badset[][6] = {{0, 1, 0, 0, 1, 1},  {1, 0, 0, 0, 1, 1},
+                                        {-1, 1, 0, 0, 1, 1}, {1, 1, -1, 0, 1, 1},
+                                        {1, 1, 0, -1, 1, 1}, {1, 1, 0, 0, 0, 1},
+                                        {1, 1, 0, 0, 1, 0},  {1, 1, 0, 0, -2, 1}};
+    for (size_t i = 0; i < sizeof badset / sizeof badset[0]; i++) {
+        const int32_t *v = badset[i];
+        mlp_status st = mlp_layer_set_conv2d(c, v[0], v[1], v[2], v[3], v[4], v[5]);
+        ck_assert_msg(st == MLP_STATUS_INVALID_ARG,
+                      "set_conv2d(stride %dx%d, pad %dx%d, dilation %dx%d) -> %s", v[0],
+                      v[1], v[2], v[3], v[4], v[5], mlp_status_str(st));
+        ck_assert_str_ne(mlp_last_error(), "");
+    }
+    mlp_layer *d = tu_dense(3), *mp = make_maxpool(2, 2, 2, 0);
+    TU_FAIL(mlp_layer_set_conv2d(d, 1, 1, 0, 0, 1, 1), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_layer_set_conv2d(mp, 1, 1, 0, 0, 1, 1), MLP_STATUS_INVALID_ARG);
+    mlp_layer_destroy(d);
+    mlp_layer_destroy(mp);
+    /* refused settings change nothing: a 3x3 kernel on [1,3,3] gives 1x1 */
+    const int32_t in133[3] = {1, 3, 3};
+    mlp_model *m = tu_model(3, in133, 1);
+    tu_add(m, c);
+    int r;
+    int32_t od[MLP_MAX_RANK];
+    TU_OK(mlp_model_output_shape(m, -1, &r, od));
+    ck_assert(r == 3 && od[0] == 2 && od[1] == 1 && od[2] == 1);
+    /* once added: BAD_STATE, and nothing changes */
+    TU_FAIL(mlp_layer_set_conv2d(c, 1, 1, 1, 1, 1, 1), MLP_STATUS_BAD_STATE);
+    TU_OK(mlp_model_output_shape(m, -1, &r, od));
+    ck_assert(od[1] == 1 && od[2] == 1);
+    mlp_model_destroy(m);
+
+    /* kernel larger than the padded input: SHAPE_MISMATCH naming the shapes */
+    m = tu_model(3, in133, 1);
+    TU_FAIL(mlp_model_add(m, make_conv(1, 2, 5, 5)), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "[1,3,3]") && strstr(mlp_last_error(), "5x5"),
+                  "message does not name the shapes: %s", mlp_last_error());
+    ck_assert_int_eq(mlp_model_layer_count(m), 0);
+    l = make_conv(1, 2, 5, 5);
+    TU_OK(mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1)); /* padded to 5x5: fits */
+    tu_add(m, l);
+    mlp_model_destroy(m);
+    m = tu_model(3, in133, 1);
+    l = make_conv(1, 2, 2, 2);
+    TU_OK(mlp_layer_set_conv2d(l, 1, 1, 0, 0, 3, 1)); /* dilated span 4 > 3 */
+    TU_FAIL(mlp_model_add(m, l), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "[1,3,3]"), "message: %s", mlp_last_error());
+    l = make_conv(1, 2, 1, 4); /* only the width does not fit */
+    TU_FAIL(mlp_model_add(m, l), MLP_STATUS_SHAPE_MISMATCH);
+    mlp_model_destroy(m);
+
+    /* channels */
+    m = tu_model(3, in133, 1);
+    TU_FAIL(mlp_model_add(m, make_conv(3, 2, 3, 3)), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "[1,3,3]"), "message: %s", mlp_last_error());
+    tu_add(m, make_conv(1, 2, 2, 2)); /* -> [2,2,2] */
+    TU_FAIL(mlp_model_add(m, make_conv(1, 2, 1, 1)), MLP_STATUS_SHAPE_MISMATCH);
+    tu_add(m, make_conv(2, 2, 1, 1));
+    tu_add(m, make_conv(0, 5, 2, 2)); /* any channel count */
+    TU_OK(mlp_model_output_shape(m, -1, &r, od));
+    ck_assert(r == 3 && od[0] == 5 && od[1] == 1 && od[2] == 1);
+    mlp_model_destroy(m);
+
+    /* rank-1 and rank-2 inputs, also after a flatten */
+    const int32_t flat[1] = {9}, two[2] = {3, 3};
+    m = tu_model(1, flat, 1);
+    TU_FAIL(mlp_model_add(m, make_conv(0, 2, 1, 1)), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "[9]"), "message: %s", mlp_last_error());
+    mlp_model_destroy(m);
+    m = tu_model(2, two, 1);
+    TU_FAIL(mlp_model_add(m, make_conv(0, 2, 1, 1)), MLP_STATUS_SHAPE_MISMATCH);
+    mlp_model_destroy(m);
+    m = tu_model(3, in133, 1);
+    tu_add(m, tu_flatten());
+    TU_FAIL(mlp_model_add(m, make_conv(0, 2, 1, 1)), MLP_STATUS_SHAPE_MISMATCH);
+    mlp_model_destroy(m);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
+START_TEST(pool_misuse)
+{
+    const long live = mlp__alloc_live();
+    typedef mlp_status (*pool_fn)(mlp_layer **, int32_t, int32_t, int32_t, int32_t);
+    const pool_fn fns[2] = {mlp_layer_create_maxpool, mlp_layer_create_avgpool};
+    static const int32_t bad[][4] = {
+        {0, 2, 1, 0}, {2, 0, 1, 0}, {2, 2, 0, 0}, {2, 2, -1, 0}, {2, 2, 1, -1},
+        {2, 2, 1, 2}, /* padding more than half the window */
+        {3, 3, 1, 2}, {3, 1, 1, 1}, {1, 3, 1, 1}, {4, 5, 1, 3},  {-2, 2, 1, 0}};
+    for (int f = 0; f < 2; f++) {
+        TU_FAIL(fns[f](NULL, 2, 2, 2, 0), MLP_STATUS_INVALID_ARG);
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            mlp_layer *l = SENTINEL;
+            mlp_status st = fns[f](&l, bad[i][0], bad[i][1], bad[i][2], bad[i][3]);
+            ck_assert_msg(st == MLP_STATUS_INVALID_ARG,
+                          "%s(%d, %d, stride %d, pad %d) -> %s",
+                          f ? "avgpool" : "maxpool", bad[i][0], bad[i][1], bad[i][2],
+                          bad[i][3], mlp_status_str(st));
+            ck_assert_ptr_null(l);
+            ck_assert_str_ne(mlp_last_error(), "");
+        }
+        /* exactly half is fine */
+        mlp_layer *l = NULL;
+        TU_OK(fns[f](&l, 2, 2, 1, 1));
+        mlp_layer_destroy(l);
+        l = NULL;
+        TU_OK(fns[f](&l, 4, 5, 1, 2));
+        mlp_layer_destroy(l);
+    }
+    TU_FAIL(mlp_layer_create_global_avgpool(NULL), MLP_STATUS_INVALID_ARG);
+
+    /* window larger than the input; rank-1 input */
+    const int32_t in[3] = {2, 3, 4};
+    mlp_model *m = tu_model(3, in, 1);
+    TU_FAIL(mlp_model_add(m, make_maxpool(4, 2, 1, 0)), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "[2,3,4]"), "message: %s", mlp_last_error());
+    TU_FAIL(mlp_model_add(m, make_avgpool(2, 5, 1, 0)), MLP_STATUS_SHAPE_MISMATCH);
+    tu_add(m, make_maxpool(4, 2, 1, 1)); /* padding makes it fit: [2,2,5] */
+    tu_add(m, tu_flatten());
+    TU_FAIL(mlp_model_add(m, make_maxpool(1, 1, 1, 0)), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_model_add(m, make_avgpool(1, 1, 1, 0)), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_model_add(m, make_gap()), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_int_eq(mlp_model_layer_count(m), 2);
+    mlp_model_destroy(m);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+
+    /* a pooling layer has no weights to initialise */
+    mlp_layer *p = make_maxpool(2, 2, 2, 0);
+    TU_FAIL(mlp_layer_set_init(p, MLP_INIT_CONSTANT, 1.0f), MLP_STATUS_INVALID_ARG);
+    mlp_layer_destroy(p);
+}
+END_TEST
+
+/* ---- thread count ----------------------------------------------------------------- */
+
+enum {
+    TH_N = 32,
+    TH_X = TH_N * 3 * 24 * 24,
+    TH_MAXP = 16 * 27 + 16 + 16 * 144 * 10 + 10
+};
+
+typedef struct th_run {
+    float y[TH_N * 10];
+    float dx[TH_X];
+    float pg[2 * TH_MAXP]; /* parameters, then gradients */
+    int64_t ny, np;
+} th_run;
+
+/* Output, input gradient, parameters and gradients of a model for a thread
+ * count: conv(3x3, pad 1) -> maxpool -> dense when `gemm`, else pooling and
+ * relu only (no matrix product). */
+static void run_threaded(int threads, int gemm, th_run *out)
+{
+    const int32_t in[3] = {3, 24, 24};
+    mlp_model *m = tu_model(3, in, 77);
+    if (gemm) {
+        mlp_layer *c = make_conv(3, 16, 3, 3);
+        TU_OK(mlp_layer_set_conv2d(c, 1, 1, 1, 1, 1, 1));
+        tu_add(m, c);
+        tu_add(m, make_maxpool(2, 2, 2, 0));
+        tu_add(m, tu_dense(10));
+    } else {
+        tu_add(m, make_maxpool(3, 3, 2, 1)); /* [3,12,12] */
+        tu_add(m, tu_relu());
+        tu_add(m, make_avgpool(3, 2, 1, 1)); /* [3,12,13] */
+        tu_add(m, make_gap());               /* [3] */
+    }
+    mlp_tensor *x = tu_tensor_batch(TH_N, 3, in);
+    tu_rng rng;
+    tu_rng_seed(&rng, 5);
+    tu_fill_uniform(&rng, mlp_tensor_data(x), TH_X, -1.0f, 1.0f);
+    int orank;
+    int32_t od[MLP_MAX_RANK];
+    TU_OK(mlp_model_output_shape(m, -1, &orank, od));
+    mlp_tensor *dy = tu_tensor_batch(TH_N, orank, od);
+    out->ny = mlp_tensor_numel(dy);
+    tu_fill_uniform(&rng, mlp_tensor_data(dy), out->ny, -1.0f, 1.0f);
+    TU_OK(mlp_set_num_threads(threads));
+    const mlp_tensor *yt = NULL, *dxt = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &yt));
+    TU_OK(mlp_tensor_copy_to(yt, out->y, out->ny));
+    TU_OK(mlp_model_backward(m, dy, &dxt));
+    TU_OK(mlp_tensor_copy_to(dxt, out->dx, TH_X));
+    out->np = mlp_model_param_count(m);
+    ck_assert_int_le(out->np, TH_MAXP);
+    if (out->np)
+        TU_OK(mlp_model_get_params(m, out->pg, out->np));
+    int64_t off = out->np;
+    for (int l = 0; l < mlp_model_layer_count(m); l++) {
+        mlp_layer *layer = mlp_model_layer(m, l);
+        const int64_t cnt = mlp_layer_param_count(layer);
+        if (cnt)
+            memcpy(out->pg + off, mlp_layer_grads(layer), sizeof(float) * (size_t)cnt);
+        off += cnt;
+    }
+    TU_OK(mlp_set_num_threads(1));
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(dy);
+    mlp_model_destroy(m);
+}
+
+/* Every |a - b| <= tol * max|a|: a relative error of the whole array (an
+ * element-wise relative test is meaningless for values that cancel to ~0). */
+static void expect_near(const char *what, const float *a, const float *b, int64_t n,
+                        double tol)
+{
+    double scale = 0, worst = 0;
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(a[i]));
+    for (int64_t i = 0; i < n; i++)
+        if (fabs((double)a[i] - b[i]) > worst) {
+            worst = fabs((double)a[i] - b[i]);
+            at = i;
+        }
+    ck_assert_msg(scale > 0 && worst <= tol * scale,
+                  "%s: element %lld: %.9g vs %.9g (difference %.3g of scale %.3g)", what,
+                  (long long)at, (double)a[at], (double)b[at], worst, scale);
+}
+
+START_TEST(thread_count_independence)
+{
+    mlp_status st = mlp_set_num_threads(2);
+    if (st == MLP_STATUS_UNSUPPORTED) { /* a build with one thread only */
+        ck_assert_int_eq(mlp_get_num_threads(), 1);
+        return;
+    }
+    TU_OK(st);
+    ck_assert_int_eq(mlp_get_num_threads(), 2);
+    TU_OK(mlp_set_num_threads(1));
+    ck_assert_int_eq(mlp_get_num_threads(), 1);
+    th_run *a = malloc(sizeof *a), *b = malloc(sizeof *b), *c = malloc(sizeof *c);
+    ck_assert(a && b && c);
+
+    /* Without matrix products: bitwise. The library's own parallel loops
+     * (pooling, activations) give each output element to one thread. */
+    run_threaded(1, 0, a);
+    run_threaded(2, 0, b);
+    ck_assert_int_eq(a->ny, TH_N * 3);
+    ck_assert_msg(memcmp(a->y, b->y, sizeof(float) * (size_t)a->ny) == 0,
+                  "pooling outputs differ between 1 and 2 threads");
+    ck_assert_msg(memcmp(a->dx, b->dx, sizeof a->dx) == 0,
+                  "pooling input gradients differ between 1 and 2 threads");
+
+    /* With convolution and dense products. For a fixed thread count the
+     * results are reproducible bit for bit (status.h). Between thread counts
+     * they agree to ~1e-7 of their scale but not bitwise: a product split
+     * into column blocks runs as several OpenBLAS calls, and OpenBLAS 0.3.21
+     * rounds some elements of a block differently from the same columns
+     * inside one larger call (its kernels block N internally), so 1 vs 2
+     * threads is compared within 1e-6 relative to each array's scale. */
+    run_threaded(1, 1, a);
+    run_threaded(1, 1, c);
+    ck_assert_int_eq(a->np, TH_MAXP);
+    ck_assert_msg(memcmp(a, c, sizeof *a) == 0, "1 thread: two runs differ");
+    run_threaded(2, 1, b);
+    run_threaded(2, 1, c);
+    ck_assert_msg(memcmp(b, c, sizeof *b) == 0, "2 threads: two runs differ");
+    expect_near("y, 1 vs 2 threads", a->y, b->y, a->ny, 1e-6);
+    expect_near("dx, 1 vs 2 threads", a->dx, b->dx, TH_X, 1e-6);
+    ck_assert(memcmp(a->pg, b->pg, sizeof(float) * (size_t)a->np) == 0); /* same init */
+    const int64_t nw = 16 * 27, nd = 16 * 144 * 10;
+    expect_near("conv dW, 1 vs 2 threads", a->pg + a->np, b->pg + b->np, nw, 1e-6);
+    expect_near("conv db, 1 vs 2 threads", a->pg + a->np + nw, b->pg + b->np + nw, 16,
+                1e-6);
+    expect_near("dense dW, 1 vs 2 threads", a->pg + a->np + nw + 16,
+                b->pg + b->np + nw + 16, nd, 1e-6);
+    expect_near("dense db, 1 vs 2 threads", a->pg + a->np + nw + 16 + nd,
+                b->pg + b->np + nw + 16 + nd, 10, 1e-6);
+    free(a);
+    free(b);
+    free(c);
+#ifdef _OPENMP
+    /* End OpenMP's idle worker, so that a CK_FORK=no run under valgrind does
+     * not report its thread stack as "possibly lost". */
+    omp_pause_resource_all(omp_pause_hard);
+#endif
+}
+END_TEST
+
+/* ---- allocation failures ---------------------------------------------------------- */
+
+START_TEST(conv_oom_loop)
+{
+    const long live = mlp__alloc_live();
+    const int32_t img[3] = {2, 9, 8};
+    int done = 0;
+    for (long k = 1; k < 300 && !done; k++) {
+        mlp_model *m = NULL;
+        mlp_tensor *x = NULL, *x5 = NULL, *dy = NULL;
+        mlp_layer *l = NULL;
+        const mlp_tensor *dx = NULL;
+        mlp_status st;
+        mlp__alloc_fail_after(k);
+        st = mlp_model_create(&m, 3, img, 1);
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_create_conv2d(&l, 2, 4, 3, 3);
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1);
+        if (st == MLP_STATUS_OK)
+            st = mlp_model_add(m, l); /* [4,9,8] */
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_create_maxpool(&l, 2, 2, 2, 0);
+        if (st == MLP_STATUS_OK)
+            st = mlp_model_add(m, l); /* [4,4,4] */
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_create_conv2d(&l, 0, 3, 2, 2);
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_set_conv2d(l, 2, 2, 0, 0, 1, 1);
+        if (st == MLP_STATUS_OK)
+            st = mlp_model_add(m, l); /* [3,2,2] */
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_create_avgpool(&l, 2, 2, 1, 1);
+        if (st == MLP_STATUS_OK)
+            st = mlp_model_add(m, l); /* [3,3,3] */
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_create_global_avgpool(&l);
+        if (st == MLP_STATUS_OK)
+            st = mlp_model_add(m, l); /* [3] */
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_create_dense(&l, 2);
+        if (st == MLP_STATUS_OK)
+            st = mlp_model_add(m, l);
+        const int32_t xd[4] = {3, 2, 9, 8}, yd[2] = {3, 2};
+        if (st == MLP_STATUS_OK)
+            st = mlp_tensor_create(&x, 4, xd);
+        if (st == MLP_STATUS_OK)
+            st = mlp_tensor_create(&dy, 2, yd);
+        if (st == MLP_STATUS_OK)
+            st = mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL);
+        if (st == MLP_STATUS_OK)
+            st = mlp_model_backward(m, dy, &dx);
+        const int32_t x5d[4] = {5, 2, 9, 8};
+        if (st == MLP_STATUS_OK)
+            st = mlp_tensor_create(&x5, 4, x5d);
+        if (st == MLP_STATUS_OK) /* a larger batch: the buffers grow */
+            st = mlp_model_forward(m, x5, MLP_MODE_EVAL, NULL);
+        mlp__alloc_fail_after(0);
+        if (st == MLP_STATUS_OK)
+            done = 1;
+        else
+            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "fail_after(%ld): %s: %s", k,
+                          mlp_status_str(st), mlp_last_error());
+        mlp_tensor_destroy(x);
+        mlp_tensor_destroy(x5);
+        mlp_tensor_destroy(dy);
+        mlp_model_destroy(m);
+        ck_assert_msg(mlp__alloc_live() == live, "fail_after(%ld): %ld blocks leaked", k,
+                      mlp__alloc_live() - live);
+    }
+    ck_assert_msg(done, "never succeeded");
+}
+END_TEST
+
+static Suite *conv_suite(void)
+{
+    Suite *s = suite_create("conv");
+    TCase *tc = tcase_create("conv");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, conv_reference_grid, 0, N_CONV_GRID);
+    tcase_add_test(tc, conv_reference_large);
+    tcase_add_test(tc, conv_params_layout_and_init);
+    tcase_add_loop_test(tc, conv_gradcheck, 0, 2);
+    tcase_add_loop_test(tc, stack_gradcheck, 0, 2);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("pool");
+    tcase_add_loop_test(tc, pool_reference_grid, 0, N_POOL_GRID);
+    tcase_add_loop_test(tc, maxpool_gradcheck, 0, 2 * N_POOL_GRID);
+    tcase_add_loop_test(tc, avgpool_gradcheck, 0, 2 * N_POOL_GRID);
+    tcase_add_test(tc, global_avgpool_gradcheck);
+    tcase_add_test(tc, global_avgpool_reference);
+    tcase_add_test(tc, maxpool_ties_go_first);
+    tcase_add_test(tc, maxpool_padding_never_wins);
+    tcase_add_test(tc, avgpool_excludes_padding);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("shapes_and_misuse");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, conv_output_shapes);
+    tcase_add_test(tc, pool_output_shapes);
+    tcase_add_test(tc, conv_misuse);
+    tcase_add_test(tc, pool_misuse);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("system");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, thread_count_independence);
+    tcase_add_test(tc, conv_oom_loop);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    mlp_set_num_threads(1);
+    return tu_run_suite(conv_suite());
+}

@@ -1,0 +1,1535 @@
+/*
+ * Tests of include/mlpnet/io.h: model files (round trip of every layer
+ * kind, memory buffers, resumed training, corrupt and hostile files, atomic
+ * saves that fail, allocation failures) and the .npz dataset reader (on
+ * archives built here, stored and deflated, and corrupt ones).
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "core/core.h"
+#include "io/io_impl.h"
+#include "mlpnet/io.h"
+#include "testutil.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static char tmp_dir[256];
+
+static void make_tmp_dir(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/check_io.XXXXXX", base && *base ? base : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
+}
+
+/* Remove the files of tmp_dir (one level deep) and the directory. */
+static void remove_tmp_dir(void)
+{
+    DIR *d = opendir(tmp_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", tmp_dir, e->d_name);
+        chmod(p, 0755);
+        if (unlink(p) != 0)
+            rmdir(p);
+    }
+    closedir(d);
+    rmdir(tmp_dir);
+}
+
+static const char *tmp_path(const char *name)
+{
+    static char p[512];
+    snprintf(p, sizeof p, "%s/%s", tmp_dir, name);
+    return p;
+}
+
+static int count_dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static unsigned char *model_bytes(const mlp_model *m, const mlp_optimizer *o, size_t *len)
+{
+    void *buf = NULL;
+    TU_OK(mlp_model_save_mem_with_optimizer(m, o, &buf, len));
+    unsigned char *copy = malloc(*len);
+    ck_assert_ptr_nonnull(copy);
+    memcpy(copy, buf, *len);
+    mlp_buffer_free(buf);
+    return copy;
+}
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static void wr32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void wr64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Offset of the n-th record with this tag (0-based), or 0 if none. Walks
+ * the framing as docs/file-format.md describes it. */
+static size_t find_record(const unsigned char *b, size_t len, const char *tag, int nth)
+{
+    size_t off = 12;
+    while (off + 16 <= len) {
+        uint64_t l = rd64(b + off + 4);
+        if (memcmp(b + off, tag, 4) == 0 && nth-- == 0)
+            return off;
+        if (l > len - off - 16)
+            return 0;
+        off += 16 + (size_t)l;
+    }
+    return 0;
+}
+
+/* Recompute every record's CRC, so a test can change a value and reach the
+ * semantic checks behind the checksum. Stops at a broken framing. */
+static void fix_crcs(unsigned char *b, size_t len)
+{
+    size_t off = 12;
+    while (off + 16 <= len) {
+        uint64_t l = rd64(b + off + 4);
+        if (l > len - off - 16)
+            return;
+        uLong c = crc32(0L, Z_NULL, 0);
+        c = crc32(c, b + off, (uInt)(12 + l));
+        wr32(b + off + 12 + l, (uint32_t)c);
+        off += 16 + (size_t)l;
+    }
+}
+
+/* Load from memory; on failure the model must be NULL and nothing leaked. */
+static mlp_status try_load_mem(const unsigned char *b, size_t len)
+{
+    long live = mlp__alloc_live();
+    mlp_model *m = (mlp_model *)&live;
+    mlp_optimizer *o = (mlp_optimizer *)&live;
+    mlp_status st = mlp_model_load_mem_with_optimizer(&m, &o, b, len);
+    if (st == MLP_STATUS_OK) {
+        ck_assert_ptr_nonnull(m);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    } else {
+        ck_assert_ptr_null(m);
+        ck_assert_ptr_null(o);
+        ck_assert_msg(mlp_last_error()[0] != '\0', "failure without a message");
+    }
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    return st;
+}
+
+static mlp_tensor *random_input(int32_t n, int rank, const int32_t *dims, uint64_t seed)
+{
+    mlp_tensor *x = tu_tensor_batch(n, rank, dims);
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    tu_fill_uniform(&r, mlp_tensor_data(x), mlp_tensor_numel(x), 0.0f, 1.0f);
+    return x;
+}
+
+/* Output of a forward pass, copied. */
+static float *forward_copy(mlp_model *m, const mlp_tensor *x, mlp_mode mode, int64_t *n)
+{
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, mode, &y));
+    *n = mlp_tensor_numel(y);
+    float *out = malloc(sizeof(float) * (size_t)*n);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, mlp_tensor_data_const(y), sizeof(float) * (size_t)*n);
+    return out;
+}
+
+/* A few training steps, so parameters and batch-norm statistics move. */
+static void train_a_little(mlp_model *m, int rank, const int32_t *dims, int32_t classes)
+{
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.05));
+    int32_t labels[8];
+    for (int i = 0; i < 8; i++)
+        labels[i] = i % classes;
+    for (int step = 0; step < 3; step++) {
+        mlp_tensor *x = random_input(8, rank, dims, 100 + (uint64_t)step);
+        TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+        mlp_tensor_destroy(x);
+    }
+    mlp_optimizer_destroy(o);
+}
+
+/* Two models that together use every layer kind and option. */
+static const int32_t CONV_IN[3] = {2, 9, 9};
+static const int32_t MLP_IN[1] = {12};
+
+static mlp_model *conv_model(void)
+{
+    mlp_model *m = tu_model(3, CONV_IN, 11);
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_conv2d(&l, 2, 4, 3, 3));
+    TU_OK(mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1));
+    tu_add(m, l);                                   /* [4,9,9] */
+    TU_OK(mlp_layer_create_batchnorm_spatial(&l));
+    TU_OK(mlp_layer_set_batchnorm(l, 0.3f, 1e-3f));
+    tu_add(m, l);
+    tu_add(m, tu_relu());
+    TU_OK(mlp_layer_create_maxpool(&l, 2, 2, 2, 0)); /* [4,4,4] */
+    tu_add(m, l);
+    TU_OK(mlp_layer_create_conv2d(&l, 0, 5, 2, 3));
+    TU_OK(mlp_layer_set_conv2d(l, 1, 1, 0, 1, 1, 2)); /* [5,3,2] */
+    tu_add(m, l);
+    tu_add(m, tu_elu(0.7f));
+    TU_OK(mlp_layer_create_avgpool(&l, 2, 2, 1, 1)); /* [5,4,3] */
+    tu_add(m, l);
+    tu_add(m, tu_leaky_relu(0.05f));
+    TU_OK(mlp_layer_create_dropout(&l, 0.75f));
+    tu_add(m, l);
+    TU_OK(mlp_layer_create_global_avgpool(&l)); /* [5] */
+    tu_add(m, l);
+    tu_add(m, tu_dense(3));
+    return m;
+}
+
+static mlp_model *mlp_model_all(void)
+{
+    mlp_model *m = tu_model(1, MLP_IN, 12);
+    const int32_t d[2] = {3, 4};
+    tu_add(m, tu_reshape(2, d));
+    tu_add(m, tu_flatten());
+    mlp_layer *l = tu_dense(10);
+    TU_OK(mlp_layer_set_use_bias(l, 0));
+    TU_OK(mlp_layer_set_init(l, MLP_INIT_HE_NORMAL, 0.0f));
+    tu_add(m, l);
+    TU_OK(mlp_layer_create_batchnorm(&l));
+    tu_add(m, l);
+    tu_add(m, tu_tanh());
+    tu_add(m, tu_dense(8));
+    tu_add(m, tu_sigmoid());
+    tu_add(m, tu_dense(6));
+    tu_add(m, tu_selu());
+    TU_OK(mlp_layer_create_dropout(&l, 0.5f));
+    tu_add(m, l);
+    tu_add(m, tu_dense(4));
+    return m;
+}
+
+/* Everything a loaded model must share with the original. */
+static void assert_same_model(mlp_model *a, mlp_model *b, int rank, const int32_t *dims)
+{
+    ck_assert_int_eq(mlp_model_layer_count(a), mlp_model_layer_count(b));
+    for (int i = 0; i < mlp_model_layer_count(a); i++) {
+        mlp_layer *la = mlp_model_layer(a, i), *lb = mlp_model_layer(b, i);
+        ck_assert_int_eq(mlp_layer_get_kind(la), mlp_layer_get_kind(lb));
+        ck_assert_int_eq(mlp_layer_param_count(la), mlp_layer_param_count(lb));
+        ck_assert_int_eq(mlp_layer_state_count(la), mlp_layer_state_count(lb));
+        if (mlp_layer_param_count(la))
+            ck_assert(memcmp(mlp_layer_params(la), mlp_layer_params(lb),
+                             sizeof(float) * (size_t)mlp_layer_param_count(la)) == 0);
+        if (mlp_layer_state_count(la))
+            ck_assert(memcmp(mlp_layer_state(la), mlp_layer_state(lb),
+                             sizeof(float) * (size_t)mlp_layer_state_count(la)) == 0);
+        int ra, rb;
+        int32_t da[MLP_MAX_RANK], db[MLP_MAX_RANK];
+        TU_OK(mlp_model_output_shape(a, i, &ra, da));
+        TU_OK(mlp_model_output_shape(b, i, &rb, db));
+        ck_assert_int_eq(ra, rb);
+        ck_assert(memcmp(da, db, sizeof(int32_t) * (size_t)ra) == 0);
+    }
+    /* Inference, bit for bit; then training-mode passes, which draw dropout
+     * masks from the restored noise generator. */
+    mlp_tensor *x = random_input(5, rank, dims, 77);
+    int64_t na, nb;
+    for (int mode = 0; mode < 2; mode++) {
+        mlp_mode md = mode ? MLP_MODE_TRAIN : MLP_MODE_EVAL;
+        float *ya = forward_copy(a, x, md, &na), *yb = forward_copy(b, x, md, &nb);
+        ck_assert_int_eq(na, nb);
+        ck_assert_msg(memcmp(ya, yb, sizeof(float) * (size_t)na) == 0,
+                      "outputs differ after loading (%s mode)", mode ? "train" : "eval");
+        free(ya);
+        free(yb);
+    }
+    mlp_tensor_destroy(x);
+}
+
+/* ---- round trips ------------------------------------------------------- */
+
+static void round_trip(mlp_model *m, int rank, const int32_t *dims, int32_t classes)
+{
+    make_tmp_dir();
+    train_a_little(m, rank, dims, classes);
+    const char *path = tmp_path("model.mlpnet");
+    TU_OK(mlp_model_save(m, path));
+    mlp_model *b = NULL;
+    TU_OK(mlp_model_load(&b, path));
+
+    /* Saving what was loaded gives the same bytes (every field restored,
+     * generator states included). */
+    size_t la, lb;
+    unsigned char *fa = read_file(path, &la);
+    unsigned char *fb = model_bytes(b, NULL, &lb);
+    ck_assert_uint_eq(la, lb);
+    ck_assert(memcmp(fa, fb, la) == 0);
+    assert_same_model(m, b, rank, dims);
+
+    /* The memory path gives the file's bytes and the same model. */
+    unsigned char *fm = model_bytes(m, NULL, &lb);
+    mlp_model *c = NULL;
+    TU_OK(mlp_model_load_mem(&c, fm, lb));
+    mlp_model_destroy(c);
+    free(fm);
+    free(fa);
+    free(fb);
+    mlp_model_destroy(b);
+    remove_tmp_dir();
+}
+
+START_TEST(round_trip_conv_kinds)
+{
+    mlp_model *m = conv_model();
+    round_trip(m, 3, CONV_IN, 3);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(round_trip_dense_kinds)
+{
+    mlp_model *m = mlp_model_all();
+    round_trip(m, 1, MLP_IN, 4);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(round_trip_covers_every_kind)
+{
+    /* Guard: the two models above hold every kind; a new kind must be added
+     * to them (its kind string is then frozen by this suite). */
+    int seen[32] = {0};
+    mlp_model *ms[2] = {conv_model(), mlp_model_all()};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < mlp_model_layer_count(ms[k]); i++)
+            seen[mlp_layer_get_kind(mlp_model_layer(ms[k], i))] = 1;
+    for (int kind = MLP_LAYER_DENSE; kind <= MLP_LAYER_AVGPOOL; kind++)
+        ck_assert_msg(seen[kind], "layer kind %d is not in the round-trip models", kind);
+    mlp_model_destroy(ms[0]);
+    mlp_model_destroy(ms[1]);
+}
+END_TEST
+
+START_TEST(round_trip_empty_and_stateless_models)
+{
+    /* No layers at all, and layers without parameters: legal models. */
+    const int32_t in[3] = {1, 4, 4};
+    mlp_model *m = tu_model(3, in, 1), *b = NULL;
+    size_t len;
+    unsigned char *buf = model_bytes(m, NULL, &len);
+    TU_OK(mlp_model_load_mem(&b, buf, len));
+    ck_assert_int_eq(mlp_model_layer_count(b), 0);
+    mlp_model_destroy(b);
+    free(buf);
+    tu_add(m, tu_relu());
+    tu_add(m, tu_flatten());
+    buf = model_bytes(m, NULL, &len);
+    TU_OK(mlp_model_load_mem(&b, buf, len));
+    ck_assert_int_eq(mlp_model_layer_count(b), 2);
+    ck_assert_int_eq(mlp_model_param_count(b), 0);
+    mlp_model_destroy(b);
+    mlp_model_destroy(m);
+    free(buf);
+}
+END_TEST
+
+START_TEST(save_mem_matches_file_and_optimizer_round_trips)
+{
+    make_tmp_dir();
+    mlp_model *m = mlp_model_all();
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAMW, m));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_BETA2, 0.95));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_CLIP_NORM, 2.5));
+    TU_OK(mlp_optimizer_schedule_cosine(o, 3, 2.0, 1e-4));
+    TU_OK(mlp_optimizer_start_epoch(o, 4));
+    int32_t labels[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+    mlp_tensor *x = random_input(8, 1, MLP_IN, 5);
+    TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+    TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+
+    const char *path = tmp_path("with-opt.mlpnet");
+    TU_OK(mlp_model_save_with_optimizer(m, o, path));
+    size_t lf, lm;
+    unsigned char *f = read_file(path, &lf);
+    unsigned char *mem = model_bytes(m, o, &lm);
+    ck_assert_uint_eq(lf, lm);
+    ck_assert(memcmp(f, mem, lf) == 0);
+
+    mlp_model *b = NULL;
+    mlp_optimizer *ob = NULL;
+    TU_OK(mlp_model_load_with_optimizer(&b, &ob, path));
+    ck_assert_ptr_nonnull(ob);
+    ck_assert_int_eq(mlp_optimizer_rule(ob), MLP_RULE_ADAMW);
+    double v;
+    TU_OK(mlp_optimizer_get(ob, MLP_OPTIM_BETA2, &v));
+    ck_assert(v == 0.95);
+    ck_assert(mlp_optimizer_learning_rate(ob) == mlp_optimizer_learning_rate(o));
+    size_t lb;
+    unsigned char *again = model_bytes(b, ob, &lb);
+    ck_assert_uint_eq(lb, lf);
+    ck_assert_msg(memcmp(again, f, lf) == 0, "load + save changed the bytes");
+
+    /* One more identical step on both. */
+    TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+    TU_OK(mlp_model_train_step(b, ob, x, labels, NULL, NULL));
+    assert_same_model(m, b, 1, MLP_IN);
+
+    /* A plain load ignores the optimizer; a file without one gives NULL. */
+    mlp_model *c = NULL;
+    TU_OK(mlp_model_load(&c, path));
+    mlp_model_destroy(c);
+    TU_OK(mlp_model_save(m, path));
+    mlp_optimizer *none = (mlp_optimizer *)&v;
+    TU_OK(mlp_model_load_with_optimizer(&c, &none, path));
+    ck_assert_ptr_null(none);
+    mlp_model_destroy(c);
+
+    /* An optimizer of another model is refused. */
+    mlp_optimizer_destroy(ob);
+    TU_FAIL(mlp_model_save_with_optimizer(b, o, path), MLP_STATUS_INVALID_ARG);
+    mlp_tensor_destroy(x);
+    free(f);
+    free(mem);
+    free(again);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(b);
+    mlp_model_destroy(m);
+    remove_tmp_dir();
+}
+END_TEST
+
+START_TEST(arguments_are_checked)
+{
+    mlp_model *m = tu_model(1, MLP_IN, 1), *out = (mlp_model *)&out;
+    void *buf = &buf;
+    size_t len = 7;
+    uint32_t ver;
+    TU_FAIL(mlp_model_save(NULL, "x"), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_save(m, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_save_mem(m, NULL, &len), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_save_mem(NULL, &buf, &len), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(buf);
+    ck_assert_uint_eq(len, 0);
+    TU_FAIL(mlp_model_load(NULL, "x"), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_load(&out, NULL), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(out);
+    out = (mlp_model *)&out;
+    TU_FAIL(mlp_model_load_mem(&out, NULL, 5), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(out);
+    TU_FAIL(mlp_model_load(&out, "/nonexistent/dir/model.mlpnet"), MLP_STATUS_IO);
+    TU_FAIL(mlp_model_load(&out, "/"), MLP_STATUS_IO);
+    TU_FAIL(mlp_model_file_version(NULL, &ver), MLP_STATUS_INVALID_ARG);
+    mlp_buffer_free(NULL);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- resumed training ---------------------------------------------------- */
+
+static const int32_t BLOB[3] = {1, 4, 5};
+
+static mlp_model *resume_model(void)
+{
+    mlp_model *m = tu_model(3, BLOB, 7);
+    tu_add(m, tu_dense(16));
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_batchnorm(&l));
+    tu_add(m, l);
+    tu_add(m, tu_relu());
+    TU_OK(mlp_layer_create_dropout(&l, 0.8f));
+    tu_add(m, l);
+    tu_add(m, tu_dense(4));
+    return m;
+}
+
+static mlp_optimizer *resume_optimizer(mlp_model *m, mlp_rule rule)
+{
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, rule, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, rule == MLP_RULE_ADAM ? 0.01 : 0.05));
+    TU_OK(mlp_optimizer_schedule_step(o, 1, 0.7));
+    return o;
+}
+
+static void fit(mlp_model *m, mlp_optimizer *o, const mlp_dataset *train,
+                const mlp_dataset *valid, int32_t first, int32_t epochs)
+{
+    mlp_fit_options fo;
+    mlp_fit_options_init(&fo);
+    fo.epochs = epochs;
+    fo.first_epoch = first;
+    fo.batch_size = 16;
+    fo.seed = 99;
+    TU_OK(mlp_model_fit(m, o, train, valid, &fo));
+}
+
+static void resume_case(mlp_rule rule)
+{
+    make_tmp_dir();
+    mlp_dataset *train = tu_blobs(150, 4, 1, 4, 5, 30.0, 4242, 1);
+    mlp_dataset *valid = tu_blobs(40, 4, 1, 4, 5, 30.0, 4242, 2);
+
+    mlp_model *a = resume_model();
+    mlp_optimizer *oa = resume_optimizer(a, rule);
+    fit(a, oa, train, valid, 1, 4);
+
+    mlp_model *b = resume_model();
+    mlp_optimizer *ob = resume_optimizer(b, rule);
+    fit(b, ob, train, valid, 1, 2);
+    const char *path = tmp_path("resume.mlpnet");
+    TU_OK(mlp_model_save_with_optimizer(b, ob, path));
+    mlp_optimizer_destroy(ob);
+    mlp_model_destroy(b);
+
+    mlp_model *c = NULL;
+    mlp_optimizer *oc = NULL;
+    TU_OK(mlp_model_load_with_optimizer(&c, &oc, path));
+    ck_assert_ptr_nonnull(oc);
+    fit(c, oc, train, valid, 3, 2);
+
+    int64_t n = mlp_model_param_count(a);
+    ck_assert_int_eq(n, mlp_model_param_count(c));
+    for (int i = 0; i < mlp_model_layer_count(a); i++) {
+        mlp_layer *la = mlp_model_layer(a, i), *lc = mlp_model_layer(c, i);
+        if (mlp_layer_param_count(la))
+            ck_assert_msg(memcmp(mlp_layer_params(la), mlp_layer_params(lc),
+                                 sizeof(float) * (size_t)mlp_layer_param_count(la)) == 0,
+                          "layer %d: resumed parameters differ", i);
+        if (mlp_layer_state_count(la))
+            ck_assert_msg(memcmp(mlp_layer_state(la), mlp_layer_state(lc),
+                                 sizeof(float) * (size_t)mlp_layer_state_count(la)) == 0,
+                          "layer %d: resumed state differs", i);
+    }
+    ck_assert(mlp_optimizer_learning_rate(oa) == mlp_optimizer_learning_rate(oc));
+    /* The whole training state, optimizer included, ends identical. */
+    size_t la, lc;
+    unsigned char *ba = model_bytes(a, oa, &la), *bc = model_bytes(c, oc, &lc);
+    ck_assert_uint_eq(la, lc);
+    ck_assert(memcmp(ba, bc, la) == 0);
+    free(ba);
+    free(bc);
+    mlp_optimizer_destroy(oa);
+    mlp_optimizer_destroy(oc);
+    mlp_model_destroy(a);
+    mlp_model_destroy(c);
+    mlp_dataset_destroy(train);
+    mlp_dataset_destroy(valid);
+    remove_tmp_dir();
+}
+
+START_TEST(resume_adam_equals_uninterrupted)
+{
+    resume_case(MLP_RULE_ADAM);
+}
+END_TEST
+
+START_TEST(resume_momentum_equals_uninterrupted)
+{
+    resume_case(MLP_RULE_MOMENTUM);
+}
+END_TEST
+
+/* ---- corrupt files ----------------------------------------------------- */
+
+/* A small model with every record kind (OPTM included). */
+static unsigned char *small_file(size_t *len)
+{
+    const int32_t in[1] = {3};
+    mlp_model *m = tu_model(1, in, 3);
+    tu_add(m, tu_dense(2));
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_batchnorm(&l));
+    tu_add(m, l);
+    tu_add(m, tu_elu(1.0f));
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+    unsigned char *b = model_bytes(m, o, len);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return b;
+}
+
+START_TEST(every_flipped_byte_is_refused)
+{
+    size_t len;
+    unsigned char *b = small_file(&len);
+    ck_assert_int_eq(try_load_mem(b, len), MLP_STATUS_OK);
+    for (size_t i = 0; i < len; i++) {
+        for (int k = 0; k < 2; k++) {
+            unsigned char mask = k ? 0xFF : 0x01;
+            b[i] ^= mask;
+            mlp_status st = try_load_mem(b, len);
+            ck_assert_msg(st == MLP_STATUS_BAD_FORMAT || st == MLP_STATUS_UNSUPPORTED,
+                          "byte %zu ^ 0x%02x: status %d (%s)", i, mask, (int)st,
+                          mlp_last_error());
+            b[i] ^= mask;
+        }
+    }
+    free(b);
+}
+END_TEST
+
+START_TEST(every_truncation_is_refused)
+{
+    size_t len;
+    unsigned char *b = small_file(&len);
+    for (size_t n = 0; n < len; n++) {
+        unsigned char *copy = malloc(n ? n : 1); /* exact size: ASan sees overreads */
+        memcpy(copy, b, n);
+        TU_FAIL(try_load_mem(copy, n), MLP_STATUS_BAD_FORMAT);
+        free(copy);
+    }
+    free(b);
+}
+END_TEST
+
+START_TEST(appended_bytes_are_refused)
+{
+    size_t len;
+    unsigned char *b = small_file(&len);
+    unsigned char *big = calloc(len + 64, 1);
+    memcpy(big, b, len);
+    const size_t extra[] = {1, 4, 16, 64};
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+        TU_FAIL(try_load_mem(big, len + extra[i]), MLP_STATUS_BAD_FORMAT);
+        ck_assert_msg(strstr(mlp_last_error(), "after the END record"), "%s",
+                      mlp_last_error());
+    }
+    /* A second END record (a well-formed one) is refused too. */
+    memcpy(big + len, b + len - 16, 16);
+    TU_FAIL(try_load_mem(big, len + 16), MLP_STATUS_BAD_FORMAT);
+    free(big);
+    free(b);
+}
+END_TEST
+
+START_TEST(bad_preambles)
+{
+    size_t len;
+    unsigned char *b = small_file(&len);
+    b[1] = 'X';
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    ck_assert_msg(strstr(mlp_last_error(), "magic"), "%s", mlp_last_error());
+    b[1] = 'M';
+    wr32(b + 8, MLP_MODEL_FORMAT_VERSION + 1);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_UNSUPPORTED);
+    ck_assert_msg(strstr(mlp_last_error(), "newer"), "%s", mlp_last_error());
+    wr32(b + 8, 0);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    free(b);
+
+    /* mlp_model_file_version reads the version of newer files too. */
+    make_tmp_dir();
+    b = small_file(&len);
+    wr32(b + 8, 7);
+    write_file(tmp_path("v7"), b, len);
+    uint32_t v = 0;
+    TU_OK(mlp_model_file_version(tmp_path("v7"), &v));
+    ck_assert_uint_eq(v, 7);
+    mlp_model *m = NULL;
+    TU_FAIL(mlp_model_load(&m, tmp_path("v7")), MLP_STATUS_UNSUPPORTED);
+    write_file(tmp_path("short"), b, 5);
+    TU_FAIL(mlp_model_file_version(tmp_path("short"), &v), MLP_STATUS_BAD_FORMAT);
+    free(b);
+    remove_tmp_dir();
+}
+END_TEST
+
+START_TEST(checksum_mismatch_is_named)
+{
+    size_t len;
+    unsigned char *b = small_file(&len);
+    size_t parm = find_record(b, len, "PARM", 0);
+    ck_assert_uint_gt(parm, 0);
+    b[parm + 12 + 8] ^= 0x40; /* first parameter */
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    ck_assert_msg(strstr(mlp_last_error(), "checksum mismatch in record 'PARM'") &&
+                      strstr(mlp_last_error(), "byte offset"),
+                  "%s", mlp_last_error());
+    free(b);
+}
+END_TEST
+
+/* Semantic corruption behind valid checksums. */
+START_TEST(unknown_kind_and_records)
+{
+    size_t len;
+    unsigned char *b = small_file(&len);
+    size_t layr = find_record(b, len, "LAYR", 2); /* elu */
+    ck_assert_uint_gt(layr, 0);
+    ck_assert(memcmp(b + layr + 12 + 40, "elu", 3) == 0);
+    memcpy(b + layr + 12 + 40, "ulu", 3);
+    fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    ck_assert_msg(strstr(mlp_last_error(), "unknown layer kind 'ulu'"), "%s",
+                  mlp_last_error());
+    memcpy(b + layr + 12 + 40, "ELU", 3); /* not a valid name character */
+    fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    free(b);
+
+    /* An unknown critical record is refused; an ancillary one is skipped. */
+    b = small_file(&len);
+    size_t nois = find_record(b, len, "NOIS", 0);
+    unsigned char *c = malloc(len + 20);
+    memcpy(c, b, nois);
+    memcpy(c + nois, "XTRA", 4);
+    wr64(c + nois + 4, 4);
+    memcpy(c + nois + 12, "abcd", 4);
+    memcpy(c + nois + 20, b + nois, len - nois);
+    fix_crcs(c, len + 20);
+    TU_FAIL(try_load_mem(c, len + 20), MLP_STATUS_BAD_FORMAT);
+    ck_assert_msg(strstr(mlp_last_error(), "unknown record 'XTRA'"), "%s", mlp_last_error());
+    memcpy(c + nois, "xtra", 4);
+    fix_crcs(c, len + 20);
+    TU_OK(try_load_mem(c, len + 20));
+    free(c);
+    free(b);
+}
+END_TEST
+
+START_TEST(sizes_that_disagree_are_refused)
+{
+    size_t len;
+    unsigned char *b;
+    /* HEAD: parameter count one off, absurd counts, absurd layer count. */
+    const struct {
+        size_t at; /* offset in the HEAD payload */
+        uint64_t value;
+        int wide;
+    } head_edits[] = {{20, 0, 1}, {20, 1ull << 60, 1}, {28, 1ull << 40, 1},
+                      {16, 0xFFFFFFFFu, 0}, {16, 2, 0}, {0, 0, 0}, {0, 4, 0}, {8, 5, 0}};
+    for (size_t i = 0; i < sizeof head_edits / sizeof head_edits[0]; i++) {
+        b = small_file(&len);
+        unsigned char *p = b + 12 + 12 + head_edits[i].at;
+        if (head_edits[i].wide)
+            wr64(p, head_edits[i].value);
+        else
+            wr32(p, (uint32_t)head_edits[i].value);
+        fix_crcs(b, len);
+        TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+        free(b);
+    }
+    /* LAYR: a dense layer of 2^28 units (2^30 parameters) must be refused
+     * before anything is allocated for it. */
+    b = small_file(&len);
+    size_t layr = find_record(b, len, "LAYR", 0);
+    wr32(b + layr + 12 + 40 + 5, 1u << 28);
+    fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    /* ... and so must its declared count, changed to match. */
+    wr64(b + layr + 12 + 4, (uint64_t)1 << 30);
+    fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    free(b);
+    /* A configuration the creators refuse, and a newer configuration version. */
+    b = small_file(&len);
+    layr = find_record(b, len, "LAYR", 2); /* elu: alpha */
+    unsigned char saved[4];
+    memcpy(saved, b + layr + 12 + 43, 4);
+    wr32(b + layr + 12 + 43, 0xBF800000u); /* -1.0f */
+    fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    ck_assert_msg(strstr(mlp_last_error(), "alpha"), "%s", mlp_last_error());
+    memcpy(b + layr + 12 + 43, saved, 4);
+    b[layr + 12 + 36] = 2;
+    fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_UNSUPPORTED);
+    free(b);
+    /* A stored output shape that disagrees; a layer index out of order. */
+    b = small_file(&len);
+    layr = find_record(b, len, "LAYR", 1);
+    b[layr + 12 + 24] ^= 1;
+    fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    b[layr + 12 + 24] ^= 1;
+    b[layr + 12] = 5;
+    fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    free(b);
+    /* OPTM: wrong rule, wrong count, a rate out of range; all-zero generator. */
+    const size_t optm_edits[] = {0, 4, 8, 24 + 16};
+    for (size_t i = 0; i < sizeof optm_edits / sizeof optm_edits[0]; i++) {
+        b = small_file(&len);
+        size_t optm = find_record(b, len, "OPTM", 0);
+        ck_assert_uint_gt(optm, 0);
+        if (optm_edits[i] == 24 + 16)
+            wr64(b + optm + 12 + optm_edits[i], 0x3FF0000000000000ull); /* momentum 1.0 */
+        else
+            wr32(b + optm + 12 + optm_edits[i], 99);
+        fix_crcs(b, len);
+        TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+        free(b);
+    }
+    b = small_file(&len);
+    size_t nois = find_record(b, len, "NOIS", 0);
+    memset(b + nois + 12 + 32, 0, 32);
+    fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    free(b);
+}
+END_TEST
+
+START_TEST(flipped_bytes_behind_valid_checksums_never_crash)
+{
+    /* Every byte changed and the CRCs recomputed: whatever the loader
+     * decides, it must not crash, leak or return a partial model. */
+    size_t len;
+    unsigned char *b = small_file(&len);
+    int ok = 0, refused = 0;
+    for (size_t i = 12; i < len; i++) {
+        for (int k = 0; k < 3; k++) {
+            unsigned char mask = (unsigned char)(k == 0 ? 0x01 : k == 1 ? 0x80 : 0xFF);
+            unsigned char *c = malloc(len);
+            memcpy(c, b, len);
+            c[i] ^= mask;
+            fix_crcs(c, len);
+            if (try_load_mem(c, len) == MLP_STATUS_OK)
+                ok++;
+            else
+                refused++;
+            free(c);
+        }
+    }
+    ck_assert_int_gt(refused, 0);
+    ck_assert_int_gt(ok, 0); /* parameter values may change freely */
+    free(b);
+}
+END_TEST
+
+/* ---- failing saves ------------------------------------------------------- */
+
+START_TEST(failed_save_leaves_earlier_file)
+{
+    make_tmp_dir();
+    mlp_model *small = mlp_model_all(), *big = conv_model();
+    const char *p = tmp_path("model.mlpnet");
+    char path[512];
+    snprintf(path, sizeof path, "%s", p);
+    TU_OK(mlp_model_save(small, path));
+    size_t n0, n1;
+    unsigned char *before = read_file(path, &n0);
+
+    /* A read-only directory (only meaningful when not root). */
+    if (geteuid() != 0) {
+        ck_assert_int_eq(chmod(tmp_dir, 0555), 0);
+        TU_FAIL(mlp_model_save(big, path), MLP_STATUS_IO);
+        ck_assert_int_eq(chmod(tmp_dir, 0755), 0);
+        unsigned char *after = read_file(path, &n1);
+        ck_assert_uint_eq(n0, n1);
+        ck_assert(memcmp(before, after, n0) == 0);
+        free(after);
+    }
+    /* A directory that is a regular file fails for root too. */
+    char bogus[600];
+    snprintf(bogus, sizeof bogus, "%s/model.mlpnet", path);
+    TU_FAIL(mlp_model_save(big, bogus), MLP_STATUS_IO);
+    ck_assert_msg(strstr(mlp_last_error(), "temporary"), "%s", mlp_last_error());
+
+    /* A full disk: the file-size limit makes write(2) fail with EFBIG. */
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 300;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    mlp_status st = mlp_model_save(big, path);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    ck_assert_msg(st == MLP_STATUS_IO, "save beyond the size limit: %d (%s)", (int)st,
+                  mlp_last_error());
+    ck_assert_msg(strstr(mlp_last_error(), "cannot write"), "%s", mlp_last_error());
+    unsigned char *after = read_file(path, &n1);
+    ck_assert_uint_eq(n0, n1);
+    ck_assert(memcmp(before, after, n0) == 0);
+    ck_assert_int_eq(count_dir_entries(tmp_dir), 1); /* no temporary file left */
+    free(after);
+
+    /* A save that works replaces the file and keeps its permissions. */
+    ck_assert_int_eq(chmod(path, 0640), 0);
+    TU_OK(mlp_model_save(big, path));
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0640);
+    mlp_model *back = NULL;
+    TU_OK(mlp_model_load(&back, path));
+    ck_assert_int_eq(mlp_model_layer_count(back), mlp_model_layer_count(big));
+    ck_assert_int_eq(count_dir_entries(tmp_dir), 1);
+    mlp_model_destroy(back);
+    free(before);
+    mlp_model_destroy(small);
+    mlp_model_destroy(big);
+    remove_tmp_dir();
+}
+END_TEST
+
+/* ---- allocation failures --------------------------------------------------- */
+
+START_TEST(oom_loop_over_load_and_save)
+{
+    make_tmp_dir();
+    mlp_model *m = conv_model();
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    const char *p = tmp_path("oom.mlpnet");
+    char path[512];
+    snprintf(path, sizeof path, "%s", p);
+    TU_OK(mlp_model_save_with_optimizer(m, o, path));
+    size_t len;
+    unsigned char *b = read_file(path, &len);
+    int loads = 0;
+    for (int via_file = 0; via_file < 2; via_file++) {
+        for (long k = 1;; k++) {
+            long live = mlp__alloc_live();
+            mlp_model *out = NULL;
+            mlp_optimizer *oo = NULL;
+            mlp__alloc_fail_after(k);
+            mlp_status st = via_file ? mlp_model_load_with_optimizer(&out, &oo, path)
+                                     : mlp_model_load_mem_with_optimizer(&out, &oo, b, len);
+            mlp__alloc_fail_after(0);
+            if (st == MLP_STATUS_OK) {
+                ck_assert_ptr_nonnull(oo);
+                mlp_optimizer_destroy(oo);
+                mlp_model_destroy(out);
+                loads++;
+                ck_assert_int_gt(k, 5);
+                break;
+            }
+            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "k = %ld: %d (%s)", k, (int)st,
+                          mlp_last_error());
+            ck_assert_ptr_null(out);
+            ck_assert_ptr_null(oo);
+            ck_assert_int_eq(mlp__alloc_live(), live);
+        }
+    }
+    ck_assert_int_eq(loads, 2);
+    for (long k = 1;; k++) {
+        long live = mlp__alloc_live();
+        mlp__alloc_fail_after(k);
+        mlp_status st = mlp_model_save_with_optimizer(m, o, path);
+        mlp__alloc_fail_after(0);
+        ck_assert_int_eq(mlp__alloc_live(), live);
+        if (st == MLP_STATUS_OK)
+            break;
+        ck_assert_int_eq(st, MLP_STATUS_NO_MEMORY);
+    }
+    free(b);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    remove_tmp_dir();
+}
+END_TEST
+
+/* ---- .npz fixtures --------------------------------------------------------- */
+
+typedef struct bytes {
+    unsigned char *p;
+    size_t n, cap;
+} bytes;
+
+static void put(bytes *b, const void *p, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        ck_assert_ptr_nonnull(b->p);
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+static void put16(bytes *b, uint32_t v)
+{
+    unsigned char x[2] = {(unsigned char)v, (unsigned char)(v >> 8)};
+    put(b, x, 2);
+}
+
+static void put32(bytes *b, uint32_t v)
+{
+    unsigned char x[4];
+    wr32(x, v);
+    put(b, x, 4);
+}
+
+static void put64(bytes *b, uint64_t v)
+{
+    unsigned char x[8];
+    wr64(x, v);
+    put(b, x, 8);
+}
+
+/* A .npy array: header dict padded to a multiple of 64, then the data. */
+static bytes npy(const char *descr, const char *shape, const void *data, size_t n,
+                 int version)
+{
+    char dict[256];
+    int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, "
+                       "'shape': %s, }", descr, shape);
+    size_t pre = version == 1 ? 10 : 12;
+    size_t total = pre + (size_t)len + 1;
+    size_t pad = (64 - total % 64) % 64;
+    bytes b = {0};
+    put(&b, "\x93NUMPY", 6);
+    unsigned char v[2] = {(unsigned char)version, 0};
+    put(&b, v, 2);
+    if (version == 1)
+        put16(&b, (uint32_t)(len + pad + 1));
+    else
+        put32(&b, (uint32_t)(len + pad + 1));
+    put(&b, dict, (size_t)len);
+    for (size_t i = 0; i < pad; i++)
+        put(&b, " ", 1);
+    put(&b, "\n", 1);
+    put(&b, data, n);
+    return b;
+}
+
+typedef struct zmember {
+    const char *name;
+    bytes data;
+    int deflate;
+} zmember;
+
+enum { ZIP_PLAIN = 0, ZIP_64 = 1 };
+
+/* A zip archive of the members, as np.savez(_compressed) writes one; with
+ * ZIP_64, ZIP64 extra fields everywhere and a ZIP64 end record. */
+static bytes make_zip(const zmember *ms, int n, int flags)
+{
+    bytes z = {0}, cd = {0};
+    for (int i = 0; i < n; i++) {
+        const bytes *d = &ms[i].data;
+        unsigned char *comp = NULL;
+        size_t clen = d->n;
+        if (ms[i].deflate) {
+            z_stream s;
+            memset(&s, 0, sizeof s);
+            ck_assert_int_eq(deflateInit2(&s, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+            clen = deflateBound(&s, (uLong)d->n);
+            comp = malloc(clen);
+            s.next_in = d->p;
+            s.avail_in = (uInt)d->n;
+            s.next_out = comp;
+            s.avail_out = (uInt)clen;
+            ck_assert_int_eq(deflate(&s, Z_FINISH), Z_STREAM_END);
+            clen = s.total_out;
+            deflateEnd(&s);
+        }
+        uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), d->p, (uInt)d->n);
+        uint32_t off = (uint32_t)z.n;
+        uint16_t nlen = (uint16_t)strlen(ms[i].name);
+        int z64 = flags & ZIP_64;
+        put32(&z, 0x04034b50u);
+        put16(&z, z64 ? 45 : 20);
+        put16(&z, 0);
+        put16(&z, ms[i].deflate ? 8 : 0);
+        put16(&z, 0);
+        put16(&z, 0x21);
+        put32(&z, crc);
+        put32(&z, z64 ? 0xFFFFFFFFu : (uint32_t)clen);
+        put32(&z, z64 ? 0xFFFFFFFFu : (uint32_t)d->n);
+        put16(&z, nlen);
+        put16(&z, z64 ? 20 : 0);
+        put(&z, ms[i].name, nlen);
+        if (z64) {
+            put16(&z, 1);
+            put16(&z, 16);
+            put64(&z, d->n);
+            put64(&z, clen);
+        }
+        put(&z, comp ? comp : d->p, clen);
+        free(comp);
+
+        put32(&cd, 0x02014b50u);
+        put16(&cd, 45);
+        put16(&cd, z64 ? 45 : 20);
+        put16(&cd, 0);
+        put16(&cd, ms[i].deflate ? 8 : 0);
+        put16(&cd, 0);
+        put16(&cd, 0x21);
+        put32(&cd, crc);
+        put32(&cd, z64 ? 0xFFFFFFFFu : (uint32_t)clen);
+        put32(&cd, z64 ? 0xFFFFFFFFu : (uint32_t)d->n);
+        put16(&cd, nlen);
+        put16(&cd, z64 ? 28 : 0);
+        put16(&cd, 0);
+        put16(&cd, 0);
+        put16(&cd, 0);
+        put32(&cd, 0);
+        put32(&cd, z64 ? 0xFFFFFFFFu : off);
+        put(&cd, ms[i].name, nlen);
+        if (z64) {
+            put16(&cd, 1);
+            put16(&cd, 24);
+            put64(&cd, d->n);
+            put64(&cd, clen);
+            put64(&cd, off);
+        }
+    }
+    uint64_t cd_off = z.n;
+    put(&z, cd.p, cd.n);
+    if (flags & ZIP_64) {
+        uint64_t z64_off = z.n;
+        put32(&z, 0x06064b50u);
+        put64(&z, 44);
+        put16(&z, 45);
+        put16(&z, 45);
+        put32(&z, 0);
+        put32(&z, 0);
+        put64(&z, (uint64_t)n);
+        put64(&z, (uint64_t)n);
+        put64(&z, cd.n);
+        put64(&z, cd_off);
+        put32(&z, 0x07064b50u);
+        put32(&z, 0);
+        put64(&z, z64_off);
+        put32(&z, 1);
+    }
+    put32(&z, 0x06054b50u);
+    put16(&z, 0);
+    put16(&z, 0);
+    put16(&z, flags & ZIP_64 ? 0xFFFF : (uint32_t)n);
+    put16(&z, flags & ZIP_64 ? 0xFFFF : (uint32_t)n);
+    put32(&z, flags & ZIP_64 ? 0xFFFFFFFFu : (uint32_t)cd.n);
+    put32(&z, flags & ZIP_64 ? 0xFFFFFFFFu : (uint32_t)cd_off);
+    put16(&z, 0);
+    free(cd.p);
+    return z;
+}
+
+static void free_members(zmember *ms, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(ms[i].data.p);
+}
+
+/* Pixels p(i) = (7 i + 3) mod 256 and labels i mod 5, for N images of D. */
+static bytes u8_inputs(int n, const char *shape, int d)
+{
+    unsigned char *px = malloc((size_t)(n * d));
+    for (int i = 0; i < n * d; i++)
+        px[i] = (unsigned char)((7 * i + 3) % 256);
+    bytes b = npy("|u1", shape, px, (size_t)(n * d), 1);
+    free(px);
+    return b;
+}
+
+static bytes i64_targets(int n, const char *shape)
+{
+    unsigned char *t = malloc((size_t)n * 8);
+    for (int i = 0; i < n; i++)
+        wr64(t + 8 * i, (uint64_t)(i % 5));
+    bytes b = npy("<i8", shape, t, (size_t)n * 8, 1);
+    free(t);
+    return b;
+}
+
+static mlp_status load_npz_mem(const bytes *z, int32_t k, mlp_dataset **out)
+{
+    long live = mlp__alloc_live();
+    *out = (mlp_dataset *)&live;
+    mlp_status st = mlp__dataset_load_npz_mem(out, z->p, z->n, k);
+    if (st != MLP_STATUS_OK) {
+        ck_assert_ptr_null(*out);
+        ck_assert_int_eq(mlp__alloc_live(), live);
+        ck_assert(mlp_last_error()[0] != '\0');
+    }
+    return st;
+}
+
+static void assert_u8_dataset(const mlp_dataset *ds, int n, int c, int h, int w)
+{
+    ck_assert_int_eq(mlp_dataset_size(ds), n);
+    ck_assert_int_eq(mlp_dataset_channels(ds), c);
+    ck_assert_int_eq(mlp_dataset_height(ds), h);
+    ck_assert_int_eq(mlp_dataset_width(ds), w);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 5);
+    int d = c * h * w;
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(mlp_dataset_label(ds, i), i % 5);
+        const uint8_t *px = mlp_dataset_image(ds, i);
+        for (int j = 0; j < d; j++)
+            ck_assert_int_eq(px[j], (7 * (i * d + j) + 3) % 256);
+    }
+}
+
+START_TEST(npz_stored_and_deflated)
+{
+    for (int variant = 0; variant < 4; variant++) {
+        int deflate = variant & 1, flags = variant & 2 ? ZIP_64 : ZIP_PLAIN;
+        zmember ms[3] = {{"other.npy", u8_inputs(2, "(2, 3)", 3), 0},
+                         {"targets.npy", i64_targets(7, "(7,)"), deflate},
+                         {"inputs.npy", u8_inputs(7, "(7, 4, 6)", 24), deflate}};
+        bytes z = make_zip(ms, 3, flags);
+        mlp_dataset *ds = NULL;
+        TU_OK(load_npz_mem(&z, 0, &ds));
+        assert_u8_dataset(ds, 7, 1, 4, 6);
+        mlp_dataset_destroy(ds);
+        free(z.p);
+        free_members(ms, 3);
+    }
+}
+END_TEST
+
+START_TEST(npz_shapes_dtypes_and_files)
+{
+    make_tmp_dir();
+    /* float32 [N, 9] (square: 1x3x3), deflated, labels int32; values k/255. */
+    float f[4 * 9];
+    unsigned char fb[sizeof f];
+    for (int i = 0; i < 36; i++) {
+        f[i] = (float)((i * 11) % 256) / 255.0f;
+        uint32_t u;
+        memcpy(&u, &f[i], 4);
+        wr32(fb + 4 * i, u);
+    }
+    unsigned char t32[16];
+    for (int i = 0; i < 4; i++)
+        wr32(t32 + 4 * i, (uint32_t)(3 - i));
+    zmember ms[2] = {{"inputs.npy", npy("<f4", "(4, 9)", fb, sizeof fb, 2), 1},
+                     {"targets.npy", npy("<i4", "(4,)", t32, sizeof t32, 3), 0}};
+    bytes z = make_zip(ms, 2, ZIP_PLAIN);
+    write_file(tmp_path("f32.npz"), z.p, z.n);
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_load_npz(&ds, tmp_path("f32.npz"), 10));
+    ck_assert_int_eq(mlp_dataset_channels(ds), 1);
+    ck_assert_int_eq(mlp_dataset_height(ds), 3);
+    ck_assert_int_eq(mlp_dataset_width(ds), 3);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 10);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(mlp_dataset_label(ds, i), 3 - i);
+        for (int j = 0; j < 9; j++)
+            ck_assert_int_eq(mlp_dataset_image(ds, i)[j], ((i * 9 + j) * 11) % 256);
+    }
+    mlp_dataset_destroy(ds);
+    free(z.p);
+    free_members(ms, 2);
+
+    /* float64 big-endian [N, 5] (not square: 1x1x5), stored, labels uint8, file path. */
+    unsigned char d8[3 * 5 * 8];
+    for (int i = 0; i < 15; i++) {
+        double v = i / 14.0;
+        uint64_t u;
+        memcpy(&u, &v, 8);
+        for (int k = 0; k < 8; k++)
+            d8[8 * i + k] = (unsigned char)(u >> (56 - 8 * k));
+    }
+    unsigned char lab[3] = {2, 0, 1};
+    zmember ms2[2] = {{"inputs.npy", npy(">f8", "(3L, 5L)", d8, sizeof d8, 1), 0},
+                      {"targets.npy", npy("|u1", "(3,)", lab, 3, 1), 1}};
+    z = make_zip(ms2, 2, ZIP_64);
+    write_file(tmp_path("f64.npz"), z.p, z.n);
+    TU_OK(mlp_dataset_load_npz(&ds, tmp_path("f64.npz"), 0));
+    ck_assert_int_eq(mlp_dataset_height(ds), 1);
+    ck_assert_int_eq(mlp_dataset_width(ds), 5);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 3);
+    ck_assert_int_eq(mlp_dataset_image(ds, 2)[4], 255);
+    ck_assert_int_eq(mlp_dataset_image(ds, 0)[0], 0);
+    ck_assert_int_eq(mlp_dataset_image(ds, 1)[2], (int)(7.0 / 14.0 * 255.0 + 0.5));
+    mlp_dataset_destroy(ds);
+    free(z.p);
+    free_members(ms2, 2);
+
+    TU_FAIL(mlp_dataset_load_npz(&ds, tmp_path("missing.npz"), 0), MLP_STATUS_IO);
+    TU_FAIL(mlp_dataset_load_npz(&ds, tmp_dir, 0), MLP_STATUS_IO);
+    TU_FAIL(mlp_dataset_load_npz(NULL, tmp_path("f64.npz"), 0), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_load_npz(&ds, tmp_path("f64.npz"), -1), MLP_STATUS_INVALID_ARG);
+    remove_tmp_dir();
+}
+END_TEST
+
+/* One corrupt variant: build members from these parts and expect `want`. */
+static void npz_expect(const char *in_descr, const char *in_shape, const void *in_data,
+                       size_t in_n, const char *t_descr, const char *t_shape,
+                       const void *t_data, size_t t_n, int32_t k, mlp_status want,
+                       const char *needle)
+{
+    zmember ms[2] = {{"inputs.npy", npy(in_descr, in_shape, in_data, in_n, 1), 1},
+                     {"targets.npy", npy(t_descr, t_shape, t_data, t_n, 1), 0}};
+    bytes z = make_zip(ms, 2, ZIP_PLAIN);
+    mlp_dataset *ds = NULL;
+    mlp_status st = load_npz_mem(&z, k, &ds);
+    ck_assert_msg(st == want, "%s / %s: %d, want %d (%s)", in_descr, t_descr, (int)st,
+                  (int)want, mlp_last_error());
+    if (needle)
+        ck_assert_msg(strstr(mlp_last_error(), needle), "'%s' not in: %s", needle,
+                      mlp_last_error());
+    mlp_dataset_destroy(ds);
+    free(z.p);
+    free_members(ms, 2);
+}
+
+START_TEST(npz_bad_contents)
+{
+    unsigned char px[4 * 4] = {0}, lab8[4 * 8] = {0};
+    unsigned char f2[4 * 4 * 4] = {0};
+    const uint32_t neg = 0xFFFFFFFFu, two = 0x40000000u;
+    /* dtypes */
+    npz_expect("<i2", "(4, 2)", px, 16, "<i8", "(4,)", lab8, 32, 0, MLP_STATUS_BAD_FORMAT,
+               "dtype");
+    npz_expect("<c8", "(4, 4)", px, 16, "<i8", "(4,)", lab8, 32, 0, MLP_STATUS_BAD_FORMAT,
+               "dtype");
+    npz_expect("|u1", "(4, 4)", px, 16, "<f8", "(4,)", lab8, 32, 0, MLP_STATUS_BAD_FORMAT,
+               "integer");
+    /* shapes */
+    npz_expect("|u1", "(4, 4)", px, 16, "<i8", "(3,)", lab8, 24, 0, MLP_STATUS_BAD_FORMAT,
+               "match");
+    npz_expect("|u1", "(16,)", px, 16, "<i8", "(4,)", lab8, 32, 0, MLP_STATUS_BAD_FORMAT,
+               "rank");
+    npz_expect("|u1", "(4, 5)", px, 16, "<i8", "(4,)", lab8, 32, 0, MLP_STATUS_BAD_FORMAT,
+               "bytes");
+    npz_expect("|u1", "(0, 4)", px, 0, "<i8", "(0,)", lab8, 0, 0, MLP_STATUS_BAD_FORMAT,
+               NULL);
+    npz_expect("|u1", "(4, 99999999999999999999)", px, 16, "<i8", "(4,)", lab8, 32, 0,
+               MLP_STATUS_BAD_FORMAT, "header");
+    /* values */
+    memcpy(f2 + 20, &two, 4); /* 2.0f */
+    npz_expect("<f4", "(4, 4)", f2, 64, "<i8", "(4,)", lab8, 32, 0, MLP_STATUS_BAD_FORMAT,
+               "outside [0, 1]");
+    unsigned char labs[16] = {0};
+    memcpy(labs + 8, &neg, 4);
+    npz_expect("|u1", "(4, 4)", px, 16, "<i4", "(4,)", labs, 16, 0, MLP_STATUS_BAD_FORMAT,
+               "label -1");
+    lab8[8] = 9;
+    npz_expect("|u1", "(4, 4)", px, 16, "<i8", "(4,)", lab8, 32, 5, MLP_STATUS_BAD_FORMAT,
+               "label 9");
+    npz_expect("|u1", "(4, 4)", px, 16, "<i8", "(4,)", lab8, 32, 0, MLP_STATUS_OK, NULL);
+}
+END_TEST
+
+START_TEST(npz_bad_archives)
+{
+    zmember ms[2] = {{"inputs.npy", u8_inputs(6, "(6, 16)", 16), 1},
+                     {"targets.npy", i64_targets(6, "(6,)"), 0}};
+    bytes z = make_zip(ms, 2, ZIP_PLAIN);
+    mlp_dataset *ds = NULL;
+    TU_OK(load_npz_mem(&z, 0, &ds));
+    mlp_dataset_destroy(ds);
+
+    /* Every truncation and every flipped byte: refused or harmless, never a
+     * crash or a leak. Flips in member data are caught by the CRC-32. */
+    for (size_t n = 0; n < z.n; n++) {
+        bytes t = {malloc(n ? n : 1), n, n};
+        memcpy(t.p, z.p, n);
+        ck_assert_int_ne(load_npz_mem(&t, 0, &ds), MLP_STATUS_OK);
+        free(t.p);
+    }
+    for (size_t i = 0; i < z.n; i++) {
+        z.p[i] ^= 0x55;
+        if (load_npz_mem(&z, 0, &ds) == MLP_STATUS_OK)
+            mlp_dataset_destroy(ds);
+        z.p[i] ^= 0x55;
+    }
+
+    /* The targets member is stored: a changed label byte breaks its CRC. */
+    unsigned char *hit = NULL;
+    for (size_t i = 0; i + 6 < z.n; i++)
+        if (memcmp(z.p + i, "\x93NUMPY", 6) == 0)
+            hit = z.p + i; /* the last one: the stored targets member */
+    ck_assert_ptr_nonnull(hit);
+    hit[ms[1].data.n - 8] ^= 1;
+    TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
+    ck_assert_msg(strstr(mlp_last_error(), "CRC-32 mismatch"), "%s", mlp_last_error());
+    hit[ms[1].data.n - 8] ^= 1;
+    /* The bad .npy magic in the stored member. */
+    hit[1] = 'X';
+    TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
+    ck_assert_msg(strstr(mlp_last_error(), "magic"), "%s", mlp_last_error());
+    hit[1] = 'N';
+
+    /* Central directory edits: absurd sizes, encryption, other methods,
+     * a missing member. The first entry is inputs.npy. */
+    size_t cd = rd32(z.p + z.n - 22 + 16);
+    ck_assert_uint_eq(rd32(z.p + cd), 0x02014b50u);
+    unsigned char saved[64];
+    memcpy(saved, z.p + cd, sizeof saved);
+    wr32(z.p + cd + 24, 0xFFFFFFF0u); /* plain size: beyond deflate's ratio */
+    TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
+    memcpy(z.p + cd, saved, sizeof saved);
+    wr32(z.p + cd + 20, 0x7FFFFFF0u); /* compressed size: beyond the archive */
+    TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
+    memcpy(z.p + cd, saved, sizeof saved);
+    wr32(z.p + cd + 42, 0x7FFFFFF0u); /* local header offset */
+    TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
+    memcpy(z.p + cd, saved, sizeof saved);
+    z.p[cd + 8] |= 1; /* encrypted */
+    TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_UNSUPPORTED);
+    memcpy(z.p + cd, saved, sizeof saved);
+    z.p[cd + 10] = 12; /* bzip2 */
+    TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_UNSUPPORTED);
+    memcpy(z.p + cd, saved, sizeof saved);
+    z.p[cd + 46] = 'o'; /* "onputs.npy": no inputs member */
+    TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
+    ck_assert_msg(strstr(mlp_last_error(), "no member 'inputs.npy'"), "%s", mlp_last_error());
+    memcpy(z.p + cd, saved, sizeof saved);
+    wr32(z.p + z.n - 22 + 12, 0x7FFFFFFFu); /* central directory size */
+    TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
+    free(z.p);
+    free_members(ms, 2);
+
+    /* Fortran order is refused as unsupported. */
+    unsigned char px[8] = {0}, lab[16] = {0};
+    bytes fo = npy("|u1", "(2, 4)", px, 8, 1);
+    char *f = memchr(fo.p, 'F', fo.n);
+    memcpy(f, "True, ", 6); /* "False," -> "True, " */
+    zmember mf[2] = {{"inputs.npy", fo, 0}, {"targets.npy", npy("<i8", "(2,)", lab, 16, 1), 0}};
+    z = make_zip(mf, 2, ZIP_PLAIN);
+    TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_UNSUPPORTED);
+    free(z.p);
+    free_members(mf, 2);
+
+    /* Not an archive at all. */
+    bytes junk = {(unsigned char *)"PK\x05\x06 not really", 16, 16};
+    TU_FAIL(load_npz_mem(&junk, 0, &ds), MLP_STATUS_BAD_FORMAT);
+}
+END_TEST
+
+START_TEST(npz_oom_loop)
+{
+    make_tmp_dir();
+    zmember ms[2] = {{"inputs.npy", u8_inputs(9, "(9, 3, 3)", 9), 1},
+                     {"targets.npy", i64_targets(9, "(9,)"), 1}};
+    bytes z = make_zip(ms, 2, ZIP_64);
+    write_file(tmp_path("oom.npz"), z.p, z.n);
+    for (int via_file = 0; via_file < 2; via_file++) {
+        for (long k = 1;; k++) {
+            long live = mlp__alloc_live();
+            mlp_dataset *ds = NULL;
+            mlp__alloc_fail_after(k);
+            mlp_status st = via_file ? mlp_dataset_load_npz(&ds, tmp_path("oom.npz"), 0)
+                                     : mlp__dataset_load_npz_mem(&ds, z.p, z.n, 0);
+            mlp__alloc_fail_after(0);
+            if (st == MLP_STATUS_OK) {
+                assert_u8_dataset(ds, 9, 1, 3, 3);
+                mlp_dataset_destroy(ds);
+                break;
+            }
+            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "k = %ld: %d (%s)", k, (int)st,
+                          mlp_last_error());
+            ck_assert_ptr_null(ds);
+            ck_assert_int_eq(mlp__alloc_live(), live);
+        }
+    }
+    free(z.p);
+    free_members(ms, 2);
+    remove_tmp_dir();
+}
+END_TEST
+
+/* ---- suite ---------------------------------------------------------------- */
+
+static Suite *io_suite(void)
+{
+    Suite *s = suite_create("io");
+    TCase *t = tcase_create("model files");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, round_trip_conv_kinds);
+    tcase_add_test(t, round_trip_dense_kinds);
+    tcase_add_test(t, round_trip_covers_every_kind);
+    tcase_add_test(t, round_trip_empty_and_stateless_models);
+    tcase_add_test(t, save_mem_matches_file_and_optimizer_round_trips);
+    tcase_add_test(t, arguments_are_checked);
+    tcase_add_test(t, resume_adam_equals_uninterrupted);
+    tcase_add_test(t, resume_momentum_equals_uninterrupted);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("corrupt model files");
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, every_flipped_byte_is_refused);
+    tcase_add_test(t, every_truncation_is_refused);
+    tcase_add_test(t, appended_bytes_are_refused);
+    tcase_add_test(t, bad_preambles);
+    tcase_add_test(t, checksum_mismatch_is_named);
+    tcase_add_test(t, unknown_kind_and_records);
+    tcase_add_test(t, sizes_that_disagree_are_refused);
+    tcase_add_test(t, flipped_bytes_behind_valid_checksums_never_crash);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("saving and allocation failures");
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, failed_save_leaves_earlier_file);
+    tcase_add_test(t, oom_loop_over_load_and_save);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("npz");
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, npz_stored_and_deflated);
+    tcase_add_test(t, npz_shapes_dtypes_and_files);
+    tcase_add_test(t, npz_bad_contents);
+    tcase_add_test(t, npz_bad_archives);
+    tcase_add_test(t, npz_oom_loop);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(io_suite());
+}
