@@ -42,3 +42,11 @@ if command -v "$cxx" >/dev/null 2>&1; then
         $cflags -o "$tmp/h.o"
 fi
 echo "header compiles alone as C99, C11 and C++"
+
+# The command and its manual page, when the examples were built.
+cli=$(find "$tmp/root" -path '*/bin/mlpnet' | head -n 1)
+if [ -n "$cli" ]; then
+    LD_LIBRARY_PATH=$(dirname "$so") "$cli" --help >/dev/null
+    find "$tmp/root" -name mlpnet.1 | grep -q . || { echo "mlpnet.1 not installed"; exit 1; }
+    echo "mlpnet command and manual page installed"
+fi
