@@ -20,6 +20,7 @@ static void adam_step(const mlp_optimizer *o, const mlp__step_args *a)
     const float eps_hat = (float)(o->eps * sqrt(c2));
     const float shrink = 1.0f - a->lr * a->wd;
     float *m = a->s0, *v = a->s1;
+    MLP_PARALLEL_FOR(a->n >= MLP_PAR_MIN)
     for (int64_t i = 0; i < a->n; i++) {
         float g = mlp__eff_grad(a, i);
         m[i] = b1 * m[i] + (1.0f - b1) * g;

@@ -15,6 +15,7 @@
 
 #include "backend/gemm.h"
 #include "core/core.h"
+#include "layers/layer_impl.h"
 #include "mlpnet/mlpnet.h"
 
 #define CHECK(call)                                                              \
@@ -94,6 +95,51 @@ static void gemm_step(float **act, float **w, float *g0, float *g1, float **dw)
             mlp__sgemm(0, 1, BATCH, dims[l], dims[l + 1], 1.0f, g0, dims[l + 1], w[l],
                        dims[l + 1], 0.0f, g1, dims[l]);
     }
+}
+
+/* Seconds per forward+backward of a layer's ops on a [BATCH, 100] input. */
+static double layer_seconds(mlp_layer *l, int reps)
+{
+    const int64_t len = (int64_t)BATCH * HID;
+    float *x = malloc((size_t)len * sizeof(float)), *y = malloc((size_t)len * sizeof(float));
+    float *dy = malloc((size_t)len * sizeof(float)), *dx = malloc((size_t)len * sizeof(float));
+    for (int64_t i = 0; i < len; i++) {
+        x[i] = (float)((i * 37) % 101) * 0.01f - 0.5f;
+        dy[i] = (float)((i * 53) % 97) * 0.001f;
+    }
+    double t0 = mlp__now();
+    for (int r = 0; r < reps; r++) {
+        CHECK(l->ops->forward(l, x, y, BATCH, MLP_MODE_TRAIN));
+        CHECK(l->ops->backward(l, x, y, dy, dx, BATCH));
+    }
+    double s = (mlp__now() - t0) / reps;
+    free(x);
+    free(y);
+    free(dy);
+    free(dx);
+    return s;
+}
+
+/* Batch norm after a 100 -> 100 affine layer, against that affine layer. */
+static void bench_batchnorm(void)
+{
+    mlp_model *m = NULL;
+    CHECK(mlp_model_create(&m, 1, (const int32_t[]){HID}, 1));
+    mlp_layer *l;
+    CHECK(mlp_layer_create_dense(&l, HID));
+    CHECK(mlp_model_add(m, l));
+    CHECK(mlp_layer_create_batchnorm(&l));
+    CHECK(mlp_model_add(m, l));
+    mlp_tensor *x = NULL;
+    CHECK(mlp_tensor_create(&x, 2, (const int32_t[]){BATCH, HID}));
+    CHECK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL)); /* sizes the scratch */
+    const int reps = 20000;
+    double dense_s = layer_seconds(mlp_model_layer(m, 0), reps);
+    double bn_s = layer_seconds(mlp_model_layer(m, 1), reps);
+    printf("batch norm fwd+bwd [100x100]:  %.2f us, %.1f%% of the 100->100 affine layer's "
+           "%.2f us\n", bn_s * 1e6, 100.0 * bn_s / dense_s, dense_s * 1e6);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
 }
 
 int main(void)
@@ -181,6 +227,8 @@ int main(void)
     printf("Adam steps of one epoch:       %.4f s (%.1f%% of the epoch)\n", adam_s,
            100.0 * adam_s / lib_s);
     printf("peak resident memory:          %.1f MB\n", ru.ru_maxrss / 1024.0);
+
+    bench_batchnorm();
 
     for (int i = 0; i < DEPTH + 2; i++)
         free(act[i]);
