@@ -53,11 +53,12 @@ MLP_API const char *mlp_last_error(void);
  * thread count. This is process-wide; call it before training, not while
  * another thread trains.
  * @return MLP_STATUS_OK, or MLP_STATUS_UNSUPPORTED when the library was
- *         built without OpenBLAS and n > 1
+ *         built with neither OpenBLAS nor OpenMP and n > 1
  */
 MLP_API mlp_status mlp_set_num_threads(int n);
 
-/** Threads OpenBLAS uses for matrix products (1 without OpenBLAS). */
+/** Threads used for matrix products and parallel loops (1 in a build with
+ *  neither OpenBLAS nor OpenMP). */
 MLP_API int mlp_get_num_threads(void);
 
 MLP_EXTERN_C_END
