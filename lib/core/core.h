@@ -85,6 +85,18 @@ void mlp__rng_shuffle(mlp_rng *r, int32_t *idx, int32_t n);
 #  define MLP_PARALLEL_FOR(cond)
 #endif
 
+/* Hot element loops get an AVX2 clone beside the baseline one, picked at
+ * load time from the CPU (GCC and clang on x86-64 Linux). FMA stays off in
+ * both, so the two clones round identically and results do not depend on
+ * the machine. */
+#if defined(__x86_64__) && defined(__linux__) && !defined(MLPNET_NO_CLONES) &&           \
+    ((defined(__clang__) && __clang_major__ >= 14) ||                                   \
+     (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8))
+#  define MLP_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#  define MLP_VECTOR_CLONES
+#endif
+
 /* Element counts from which a pass is worth splitting across threads. */
 #define MLP_PAR_MIN 65536
 

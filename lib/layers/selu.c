@@ -10,6 +10,7 @@
 #define SELU_LAMBDA 1.0507009873554804934f
 #define SELU_ALPHA 1.6732632423543772848f
 
+MLP_VECTOR_CLONES
 static mlp_status selu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                mlp_mode mode)
 {
@@ -23,6 +24,7 @@ static mlp_status selu_forward(mlp_layer *l, const float *x, float *y, int32_t n
     return MLP_STATUS_OK;
 }
 
+MLP_VECTOR_CLONES
 static mlp_status selu_backward(mlp_layer *l, const float *x, const float *y,
                                 const float *dy, float *dx, int32_t n)
 {

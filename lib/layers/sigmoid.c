@@ -2,6 +2,7 @@
 #include "backend/gemm.h"
 #include "layer_impl.h"
 
+MLP_VECTOR_CLONES
 static mlp_status sigmoid_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                   mlp_mode mode)
 {
@@ -13,6 +14,7 @@ static mlp_status sigmoid_forward(mlp_layer *l, const float *x, float *y, int32_
     return MLP_STATUS_OK;
 }
 
+MLP_VECTOR_CLONES
 static mlp_status sigmoid_backward(mlp_layer *l, const float *x, const float *y,
                                    const float *dy, float *dx, int32_t n)
 {

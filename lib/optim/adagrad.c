@@ -6,6 +6,7 @@
 
 #include "optim_impl.h"
 
+MLP_VECTOR_CLONES
 static void adagrad_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float eps = (float)o->eps;

@@ -10,6 +10,7 @@
 
 #include "optim_impl.h"
 
+MLP_VECTOR_CLONES
 static void adam_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float b1 = (float)o->beta1, b2 = (float)o->beta2;

@@ -4,6 +4,7 @@
  */
 #include "optim_impl.h"
 
+MLP_VECTOR_CLONES
 static void momentum_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float mu = (float)o->momentum;

@@ -5,6 +5,7 @@
  */
 #include "optim_impl.h"
 
+MLP_VECTOR_CLONES
 static void nesterov_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float mu = (float)o->momentum;

@@ -202,6 +202,7 @@ mlp_status mlp_optimizer_step(mlp_optimizer *opt)
         a.l2 = decay && !adamw ? (float)opt->weight_decay : 0.0f;
         a.wd = decay && adamw ? (float)opt->weight_decay : 0.0f;
         a.l1 = decay ? (float)opt->l1 : 0.0f;
+        a.plain = a.scale == 1.0f && a.l2 == 0.0f && a.l1 == 0.0f;
         opt->ops->step(opt, &a);
     }
     return MLP_STATUS_OK;

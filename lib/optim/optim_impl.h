@@ -21,11 +21,16 @@ typedef struct mlp__step_args {
     float l2, l1;     /* penalty coefficients for this segment (0 when off) */
     float wd;         /* decoupled decay for this segment (AdamW) */
     float scale;      /* gradient-clipping factor (1 when off) */
+    int plain;        /* 1: no clipping, L2 or L1, so the gradient is g as is */
 } mlp__step_args;
 
-/* The gradient a rule sees: clipped raw gradient plus the L2 and L1 terms. */
+/* The gradient a rule sees: clipped raw gradient plus the L2 and L1 terms.
+ * `plain` does not change inside a loop, so the compiler makes two copies of
+ * each rule's loop and the common case skips the extra terms. */
 static inline float mlp__eff_grad(const mlp__step_args *a, int64_t i)
 {
+    if (a->plain)
+        return a->g[i];
     float p = a->p[i];
     float sign = (float)((p > 0.0f) - (p < 0.0f));
     return a->scale * a->g[i] + a->l2 * p + a->l1 * sign;

@@ -9,6 +9,7 @@
 
 #include "optim_impl.h"
 
+MLP_VECTOR_CLONES
 static void rmsprop_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float rho = (float)o->decay, eps = (float)o->eps, mu = (float)o->momentum;

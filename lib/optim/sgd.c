@@ -1,6 +1,7 @@
 /* Plain stochastic gradient descent:  p <- p - lr g. */
 #include "optim_impl.h"
 
+MLP_VECTOR_CLONES
 static void sgd_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     (void)o;
