@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "core/core.h"
 #include "im2col.h"
 
 /* Output columns ow whose input column ow*s - p + j*d lies in [0, w). */
@@ -24,6 +25,7 @@ static void valid_range(int32_t ow_n, int32_t s, int32_t p, int32_t off, int32_t
         *hi = *lo;
 }
 
+MLP_VECTOR_CLONES
 void mlp__im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
 {
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
@@ -64,6 +66,7 @@ void mlp__im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
     }
 }
 
+MLP_VECTOR_CLONES
 void mlp__col2im(const mlp__conv_geom *q, const float *col, int32_t g, float *dx)
 {
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;

@@ -66,6 +66,7 @@ static void bn_init(mlp_layer *l, mlp_rng *rng)
  * without -ffast-math; the order is fixed, so results are reproducible. */
 enum { LANES = 8 };
 
+MLP_VECTOR_CLONES
 static float plane_sum(const float *p, int64_t n)
 {
     float acc[LANES] = {0};
@@ -81,6 +82,7 @@ static float plane_sum(const float *p, int64_t n)
     return s;
 }
 
+MLP_VECTOR_CLONES
 static float plane_sq_dev(const float *p, int64_t n, float mu)
 {
     float acc[LANES] = {0};
@@ -97,6 +99,7 @@ static float plane_sq_dev(const float *p, int64_t n, float mu)
 }
 
 /* sum g and sum g * (p - mu) over one plane. */
+MLP_VECTOR_CLONES
 static void plane_grad_sums(const float *p, const float *g, int64_t n, float mu, float *sg,
                             float *sgx)
 {
@@ -158,6 +161,7 @@ static void batch_stats(const float *x, int32_t n, int64_t c, int64_t s, float *
 }
 
 /* y = x * a[k] + b[k] per channel k. */
+MLP_VECTOR_CLONES
 static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int64_t s,
                             const float *a, const float *b)
 {
@@ -214,6 +218,7 @@ static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
     return MLP_STATUS_OK;
 }
 
+MLP_VECTOR_CLONES
 static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
                               const float *dy, float *dx, int32_t n)
 {

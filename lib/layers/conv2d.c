@@ -71,6 +71,7 @@ static void conv_init(mlp_layer *l, mlp_rng *rng)
     memset(l->params + l->n_weights, 0, (size_t)l->filters * sizeof(float));
 }
 
+MLP_VECTOR_CLONES
 static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                mlp_mode mode)
 {
@@ -101,6 +102,7 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
     return MLP_STATUS_OK;
 }
 
+MLP_VECTOR_CLONES
 static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
                                 const float *dy, float *dx, int32_t n)
 {

@@ -35,6 +35,7 @@ static mlp_status dropout_forward(mlp_layer *l, const float *x, float *y, int32_
     return MLP_STATUS_OK;
 }
 
+MLP_VECTOR_CLONES
 static mlp_status dropout_backward(mlp_layer *l, const float *x, const float *y,
                                    const float *dy, float *dx, int32_t n)
 {

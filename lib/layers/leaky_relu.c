@@ -3,6 +3,7 @@
 
 #include "layer_impl.h"
 
+MLP_VECTOR_CLONES
 static mlp_status leaky_relu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                      mlp_mode mode)
 {
@@ -17,6 +18,7 @@ static mlp_status leaky_relu_forward(mlp_layer *l, const float *x, float *y, int
     return MLP_STATUS_OK;
 }
 
+MLP_VECTOR_CLONES
 static mlp_status leaky_relu_backward(mlp_layer *l, const float *x, const float *y,
                                       const float *dy, float *dx, int32_t n)
 {

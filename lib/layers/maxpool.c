@@ -19,6 +19,7 @@ static mlp_status maxpool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *ou
 
 /* The common 2x2 window with stride 2 and no padding: four compares per
  * output, no window bounds. Same tie rule as the general loop. */
+MLP_VECTOR_CLONES
 static void maxpool_2x2(const float *xp, float *yp, int32_t *ap, int32_t W, int32_t OH,
                         int32_t OW)
 {
@@ -91,6 +92,7 @@ static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_
     return MLP_STATUS_OK;
 }
 
+MLP_VECTOR_CLONES
 static mlp_status maxpool_backward(mlp_layer *l, const float *x, const float *y,
                                    const float *dy, float *dx, int32_t n)
 {

@@ -1,6 +1,7 @@
 /* Rectified linear unit:  y = max(0, x),  dx = dy * [y > 0]. */
 #include "layer_impl.h"
 
+MLP_VECTOR_CLONES
 static mlp_status relu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                mlp_mode mode)
 {
@@ -14,6 +15,7 @@ static mlp_status relu_forward(mlp_layer *l, const float *x, float *y, int32_t n
     return MLP_STATUS_OK;
 }
 
+MLP_VECTOR_CLONES
 static mlp_status relu_backward(mlp_layer *l, const float *x, const float *y,
                                 const float *dy, float *dx, int32_t n)
 {
