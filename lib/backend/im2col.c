@@ -25,8 +25,10 @@ static void valid_range(int32_t ow_n, int32_t s, int32_t p, int32_t off, int32_t
         *hi = *lo;
 }
 
+/* Cloned functions stay static: clang makes the dispatcher only for callers
+ * in the same file. */
 MLP_VECTOR_CLONES
-void mlp__im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
+static void im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
 {
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     const int32_t rows = q->c * q->kh * q->kw;
@@ -67,7 +69,7 @@ void mlp__im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
 }
 
 MLP_VECTOR_CLONES
-void mlp__col2im(const mlp__conv_geom *q, const float *col, int32_t g, float *dx)
+static void col2im(const mlp__conv_geom *q, const float *col, int32_t g, float *dx)
 {
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     const int32_t kk = q->kh * q->kw;
@@ -103,4 +105,14 @@ void mlp__col2im(const mlp__conv_geom *q, const float *col, int32_t g, float *dx
             }
         }
     }
+}
+
+void mlp__im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
+{
+    im2col(q, x, g, col);
+}
+
+void mlp__col2im(const mlp__conv_geom *q, const float *col, int32_t g, float *dx)
+{
+    col2im(q, col, g, dx);
 }
