@@ -97,6 +97,10 @@ void ex_options_init(ex_options *o, const char *default_out)
     o->seed = 123456;
     o->out_dir = default_out;
     o->quiet = 0;
+    o->rule.rule = EX_RULE_INDEX(MLP_RULE_SGD);
+    o->rule.lr = o->rule.momentum = o->rule.beta1 = o->rule.beta2 = NAN;
+    o->rule.epsilon = o->rule.decay = o->rule.weight_decay = NAN;
+    o->rule_flags = EX_RULE_FLAGS_ALL;
 }
 
 /* Print `text` from column `indent` (the cursor is at column `col`),
@@ -131,6 +135,16 @@ static int flag_head(char *buf, size_t cap, const ex_flag *fl)
     return snprintf(buf, cap, "--%s %s", fl->name, fl->metavar ? fl->metavar : "VALUE");
 }
 
+/* "a, b, c": the names of a list of choices; returns the length written. */
+static int flag_choices(char *buf, size_t cap, const ex_flag *fl)
+{
+    int k = 0;
+    buf[0] = '\0';
+    for (int i = 0; fl->choices[i] && k >= 0 && (size_t)k < cap; i++)
+        k += snprintf(buf + k, cap - (size_t)k, "%s%s", i ? ", " : "", fl->choices[i]);
+    return k;
+}
+
 /* The help line of a flag followed by its current (default) value. */
 static void flag_help(char *buf, size_t cap, const ex_flag *fl)
 {
@@ -146,9 +160,36 @@ static void flag_help(char *buf, size_t cap, const ex_flag *fl)
         snprintf(rest, left, " (default: %llu)",
                  (unsigned long long)*(const uint64_t *)fl->value);
         break;
-    case EX_FLAG_DOUBLE:
-        snprintf(rest, left, " (default: %g)", *(const double *)fl->value);
+    case EX_FLAG_DOUBLE: {
+        double v = *(const double *)fl->value;
+        if (!isnan(v)) /* NaN: "not given", the help text says the default */
+            snprintf(rest, left, " (default: %g)", v);
         break;
+    }
+    case EX_FLAG_DOUBLES:
+    case EX_FLAG_CHOICES: {
+        int k = snprintf(rest, left, " (");
+        if (fl->type == EX_FLAG_CHOICES && k >= 0 && (size_t)k < left) {
+            k += flag_choices(rest + k, left - (size_t)k, fl);
+            if (k >= 0 && (size_t)k < left)
+                k += snprintf(rest + k, left - (size_t)k, "; ");
+        }
+        if (k >= 0 && (size_t)k < left)
+            k += snprintf(rest + k, left - (size_t)k, "default: ");
+        int n = fl->type == EX_FLAG_DOUBLES ? ((const ex_doubles *)fl->value)->n
+                                            : ((const ex_choices *)fl->value)->n;
+        for (int i = 0; i < n && k >= 0 && (size_t)k < left; i++) {
+            if (fl->type == EX_FLAG_DOUBLES)
+                k += snprintf(rest + k, left - (size_t)k, "%s%g", i ? "," : "",
+                              ((const ex_doubles *)fl->value)->v[i]);
+            else
+                k += snprintf(rest + k, left - (size_t)k, "%s%s", i ? "," : "",
+                              fl->choices[((const ex_choices *)fl->value)->v[i]]);
+        }
+        if (k >= 0 && (size_t)k < left)
+            snprintf(rest + k, left - (size_t)k, ")");
+        break;
+    }
     case EX_FLAG_STRING: {
         const char *v = *(const char *const *)fl->value;
         if (v)
@@ -169,11 +210,14 @@ static void flag_help(char *buf, size_t cap, const ex_flag *fl)
     }
 }
 
-static void print_usage(FILE *f, const char *description, const ex_flag *const tables[2])
+#define N_TABLES 3
+
+static void print_usage(FILE *f, const char *description,
+                        const ex_flag *const tables[N_TABLES])
 {
     char head[128], help[1024];
     int width = 0;
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < N_TABLES; t++) {
         for (const ex_flag *fl = tables[t]; fl && fl->name; fl++) {
             int n = flag_head(head, sizeof head, fl);
             if (n > width)
@@ -182,8 +226,9 @@ static void print_usage(FILE *f, const char *description, const ex_flag *const t
     }
     fprintf(f, "Usage: %s [OPTION]...\n", program);
     print_wrapped(f, description, 0, 0);
-    static const char *const titles[2] = {"Data and training:", "Experiment:"};
-    for (int t = 0; t < 2; t++) {
+    static const char *const titles[N_TABLES] = {
+        "Data and training:", "Learning rule:", "Experiment:"};
+    for (int t = 0; t < N_TABLES; t++) {
         if (!tables[t] || !tables[t]->name)
             continue;
         fprintf(f, "\n%s\n", titles[t]);
@@ -197,16 +242,74 @@ static void print_usage(FILE *f, const char *description, const ex_flag *const t
     fprintf(f, "\n  %-*s  print this help and exit\n", width, "-h, --help");
 }
 
-static const ex_flag *find_flag(const ex_flag *const tables[2], const char *name,
+static const ex_flag *find_flag(const ex_flag *const tables[N_TABLES], const char *name,
                                 size_t len)
 {
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < N_TABLES; t++) {
         for (const ex_flag *fl = tables[t]; fl && fl->name; fl++) {
             if (strlen(fl->name) == len && strncmp(fl->name, name, len) == 0)
                 return fl;
         }
     }
     return NULL;
+}
+
+static int choice_index(const ex_flag *fl, const char *val, size_t len)
+{
+    for (int i = 0; fl->choices[i]; i++) {
+        if (strlen(fl->choices[i]) == len && strncmp(fl->choices[i], val, len) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* A comma-separated list: numbers within [min, max] or choice names. */
+static void set_list(const ex_flag *fl, const char *val)
+{
+    ex_doubles nums = {0, {0}};
+    ex_choices picks = {0, {0}};
+    const char *p = val;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0)
+            ex_usage_error("invalid value '%s' for --%s: empty item", val, fl->name);
+        if (nums.n == EX_LIST_MAX || picks.n == EX_LIST_MAX)
+            ex_usage_error("invalid value '%s' for --%s: more than %d items", val,
+                           fl->name, EX_LIST_MAX);
+        if (fl->type == EX_FLAG_DOUBLES) {
+            char item[64], *end = NULL;
+            snprintf(item, sizeof item, "%.*s", (int)len, p);
+            errno = 0;
+            double v = strtod(item, &end);
+            if (len >= sizeof item || errno != 0 || *end != '\0' || !isfinite(v) ||
+                v < fl->min || v > fl->max)
+                ex_usage_error("invalid value '%.*s' in --%s: expected numbers from %g "
+                               "to %g, separated by commas",
+                               (int)len, p, fl->name, fl->min, fl->max);
+            nums.v[nums.n++] = v;
+        } else {
+            int i = choice_index(fl, p, len);
+            if (i < 0) {
+                char help[512];
+                flag_choices(help, sizeof help, fl);
+                ex_usage_error("invalid value '%.*s' in --%s: expected names from %s, "
+                               "separated by commas",
+                               (int)len, p, fl->name, help);
+            }
+            for (int k = 0; k < picks.n; k++) {
+                if (picks.v[k] == i)
+                    ex_usage_error("'%.*s' given twice in --%s", (int)len, p, fl->name);
+            }
+            picks.v[picks.n++] = i;
+        }
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    if (fl->type == EX_FLAG_DOUBLES)
+        *(ex_doubles *)fl->value = nums;
+    else
+        *(ex_choices *)fl->value = picks;
 }
 
 static void set_flag(const ex_flag *fl, const char *val)
@@ -244,12 +347,13 @@ static void set_flag(const ex_flag *fl, const char *val)
         break;
     }
     case EX_FLAG_STRING: *(const char **)fl->value = val; break;
+    case EX_FLAG_DOUBLES:
+    case EX_FLAG_CHOICES: set_list(fl, val); break;
     case EX_FLAG_CHOICE: {
-        for (int i = 0; fl->choices[i]; i++) {
-            if (strcmp(fl->choices[i], val) == 0) {
-                *(int *)fl->value = i;
-                return;
-            }
+        int i = choice_index(fl, val, strlen(val));
+        if (i >= 0) {
+            *(int *)fl->value = i;
+            return;
         }
         char list[512];
         size_t k = 0;
@@ -265,6 +369,84 @@ static void set_flag(const ex_flag *fl, const char *val)
                        list);
     }
     case EX_FLAG_BOOL: *(int *)fl->value = 1; break;
+    }
+}
+
+/* The command line, quoted for a POSIX shell where needed (for summary.md). */
+static char command[2048];
+
+static void record_command(int argc, char **argv)
+{
+    size_t k = 0;
+    command[0] = '\0';
+    for (int i = 0; i < argc && k + 4 < sizeof command; i++) {
+        const char *a = i == 0 ? program : argv[i];
+        int plain = *a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789._-+=/,:@%") == strlen(a);
+        if (i > 0)
+            command[k++] = ' ';
+        if (!plain)
+            command[k++] = '\'';
+        for (; *a && k + 6 < sizeof command; a++) {
+            if (*a == '\'' && !plain) { /* ' -> '\'' */
+                memcpy(command + k, "'\\''", 4);
+                k += 4;
+            } else {
+                command[k++] = *a;
+            }
+        }
+        if (!plain)
+            command[k++] = '\'';
+        command[k] = '\0';
+    }
+}
+
+/* Which hyper-parameters each rule has (index: mlp_rule - 1). */
+enum { HP_MOMENTUM = 1, HP_BETAS = 2, HP_EPSILON = 4, HP_DECAY = 8 };
+static const unsigned rule_params[] = {
+    0,                                   /* sgd */
+    HP_MOMENTUM,                         /* momentum */
+    HP_MOMENTUM,                         /* nesterov */
+    HP_MOMENTUM | HP_EPSILON | HP_DECAY, /* rmsprop */
+    HP_BETAS | HP_EPSILON,               /* adam */
+    HP_BETAS | HP_EPSILON,               /* adamw */
+    HP_EPSILON,                          /* adagrad */
+};
+
+/* Ranges the flag table cannot express, the baseline's "--momentum selects
+ * the momentum rule", and (when the program lets the user choose the rule)
+ * hyper-parameters the rule does not have. */
+static void check_rule(ex_options *o)
+{
+    ex_rule_options *r = &o->rule;
+    if (o->rule_flags == EX_RULE_FLAGS_ALL && EX_RULE(r->rule) == MLP_RULE_SGD &&
+        !isnan(r->momentum)) {
+        if (r->momentum > 0.0)
+            r->rule = EX_RULE_INDEX(MLP_RULE_MOMENTUM);
+        else
+            r->momentum = NAN; /* plain SGD, as asked */
+    }
+    const struct {
+        const char *flag;
+        double v;
+        unsigned param;
+    } given[] = {{"momentum", r->momentum, HP_MOMENTUM},
+                 {"beta1", r->beta1, HP_BETAS},
+                 {"beta2", r->beta2, HP_BETAS},
+                 {"decay", r->decay, HP_DECAY},
+                 {"epsilon", r->epsilon, HP_EPSILON}};
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++) {
+        if (given[i].param == HP_EPSILON ? given[i].v <= 0.0 : given[i].v >= 1.0)
+            ex_usage_error("invalid value '%g' for --%s: expected a number %s",
+                           given[i].v, given[i].flag,
+                           given[i].param == HP_EPSILON ? "above 0" : "in [0, 1)");
+    }
+    if (o->rule_flags != EX_RULE_FLAGS_ALL)
+        return;
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++) {
+        if (!isnan(given[i].v) && !(rule_params[r->rule] & given[i].param))
+            ex_usage_error("--%s does not apply to the learning rule %s", given[i].flag,
+                           ex_rule_names[r->rule]);
     }
 }
 
@@ -288,7 +470,8 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
         EX_U64("seed", &o->seed,
                "seed of the weight initialisation and of the shuffling"),
         EX_INT("threads", &o->threads, 0, 1024,
-               "OpenBLAS threads for matrix products (0: OpenBLAS's choice)"),
+               "threads for matrix products (OpenBLAS) and for the library's own "
+               "parallel loops (OpenMP), which take turns (0: all cores)"),
         EX_STRING("out", &o->out_dir, "DIR",
                   "directory for the CSV, SVG and summary files"),
         EX_BOOL(
@@ -296,7 +479,35 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
             "no per-epoch lines and no progress bar; the final table is still printed"),
         EX_FLAGS_END,
     };
-    const ex_flag *const tables[2] = {common, flags};
+    ex_rule_options *r = &o->rule;
+    const ex_flag rule[] = {
+        EX_CHOICE("learning-rule", &r->rule, ex_rule_names, "learning rule"),
+        EX_DOUBLE("lr", &r->lr, 0.0, 1e6,
+                  "learning rate (default: the rule's: 0.1 for sgd, 0.02 for momentum "
+                  "and nesterov, 5e-4 for rmsprop, 1e-3 for adam and adamw, 0.01 for "
+                  "adagrad)"),
+        EX_DOUBLE("momentum", &r->momentum, 0.0, 1.0,
+                  "momentum coefficient mu in [0, 1) of momentum, nesterov and rmsprop "
+                  "(default: 0.9; rmsprop 0, no momentum); with --learning-rule sgd, "
+                  "a value above 0 selects the momentum rule"),
+        EX_DOUBLE("beta1", &r->beta1, 0.0, 1.0,
+                  "Adam's first-moment decay in [0, 1) (default: 0.9)"),
+        EX_DOUBLE("beta2", &r->beta2, 0.0, 1.0,
+                  "Adam's second-moment decay in [0, 1) (default: 0.999)"),
+        EX_DOUBLE("epsilon", &r->epsilon, 0.0, 1.0,
+                  "epsilon > 0 of rmsprop, adam, adamw, adagrad (default: 1e-8)"),
+        EX_DOUBLE("decay", &r->decay, 0.0, 1.0,
+                  "RMSProp's decay rho of the mean square in [0, 1) (default: 0.9)"),
+        EX_DOUBLE("weight-decay", &r->weight_decay, 0.0, 1e6,
+                  "L2 penalty on the weights, every rule; decoupled for adamw (default: "
+                  "0; adamw 0.01)"),
+        EX_FLAGS_END,
+    };
+    const ex_flag *rule_table = o->rule_flags == EX_RULE_FLAGS_ALL      ? rule
+                                : o->rule_flags == EX_RULE_FLAGS_PARAMS ? rule + 2
+                                                                        : NULL;
+    const ex_flag *const tables[N_TABLES] = {common, rule_table, flags};
+    record_command(argc, argv);
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -327,6 +538,8 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
             ex_usage_error("option '--%s' needs a value", fl->name);
         set_flag(fl, val);
     }
+    if (rule_table)
+        check_rule(o);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -348,6 +561,23 @@ double ex_median(const double *v, int n)
     double m = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
     free(tmp);
     return m;
+}
+
+double ex_valid_noise(const ex_result *r, int from, int *rises)
+{
+    double sum = 0.0, sq = 0.0;
+    int n = 0;
+    *rises = 0;
+    for (int i = from > 1 ? from - 1 : 0; i + 1 < r->epochs; i++, n++) {
+        double d = r->valid_error[i + 1] - r->valid_error[i];
+        sum += d;
+        sq += d * d;
+        *rises += d > 0.0;
+    }
+    if (n < 2)
+        return NAN;
+    double mean = sum / n;
+    return sqrt(fmax(0.0, sq / n - mean * mean));
 }
 
 double ex_now(void)
@@ -561,6 +791,18 @@ void ex_session_close(ex_session *s)
     memset(s, 0, sizeof *s);
 }
 
+int ex_session_finish(ex_session *s)
+{
+    int diverged = s->diverged;
+    ex_session_write_summary(s);
+    printf("\n");
+    ex_session_print_summary(s, stdout);
+    printf("\nResults in %s/\n", s->opt->out_dir);
+    fflush(stdout);
+    ex_session_close(s);
+    return diverged;
+}
+
 int32_t ex_input_size(const ex_session *s)
 {
     return mlp_dataset_channels(s->train) * mlp_dataset_height(s->train) *
@@ -615,17 +857,19 @@ static void write_run_files(const ex_session *s, const ex_result *r)
     }
     commit_out(&af, path);
 
-    char title[EX_RUN_NAME_MAX + 64];
+    char title[EX_RUN_NAME_MAX + 64], note[48] = "";
+    if (r->diverged)
+        snprintf(note, sizeof note, " (diverged in epoch %ld)", (long)r->epochs + 1);
     ex_series err[2] = {{"train", r->epoch, r->train_error, r->epochs},
                         {"valid", r->epoch, r->valid_error, r->epochs}};
-    snprintf(title, sizeof title, "%s: error", r->name);
+    snprintf(title, sizeof title, "%s: error%s", r->name, note);
     ex_plot plot = {title, "epoch", "error (cross-entropy)", 1, err, 2};
     out_path(path, s, r->name, "-error.svg");
     write_plot(path, &plot);
 
     ex_series acc[2] = {{"train", r->epoch, r->train_accuracy, r->epochs},
                         {"valid", r->epoch, r->valid_accuracy, r->epochs}};
-    snprintf(title, sizeof title, "%s: accuracy", r->name);
+    snprintf(title, sizeof title, "%s: accuracy%s", r->name, note);
     plot.ylabel = "accuracy";
     plot.series = acc;
     out_path(path, s, r->name, "-accuracy.svg");
@@ -748,6 +992,7 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
 {
     ex_result *r = result_new(s, name);
     const ex_options *o = s->opt;
+    r->params = mlp_model_param_count(model);
     if (!o->quiet)
         print_model(name, model);
 
@@ -776,6 +1021,7 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
                 (long)r->epochs, r->epochs == 1 ? "" : "s", mlp_status_str(st),
                 mlp_last_error());
         s->diverged++;
+        r->diverged = 1;
     } else {
         ex_check(st, what);
     }
@@ -808,32 +1054,91 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
     return r;
 }
 
-void ex_session_compare(ex_session *s, const char *what, const ex_result *const *runs,
-                        const char *const *labels, int n)
+const ex_result *ex_session_train(ex_session *s, const char *name, mlp_model *model,
+                                  mlp_optimizer *opt)
 {
+    const ex_result *r = ex_session_run(s, name, model, opt);
+    mlp_optimizer_destroy(opt);
+    mlp_model_destroy(model);
+    return r;
+}
+
+char *ex_run_name(char *buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, EX_RUN_NAME_MAX, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= EX_RUN_NAME_MAX)
+        ex_die("run name '%s...' is longer than %d characters", buf, EX_RUN_NAME_MAX - 1);
+    return buf;
+}
+
+void ex_session_set_notes(ex_session *s,
+                          void (*fn)(const ex_session *s, FILE *f, void *user),
+                          void *user)
+{
+    s->notes = fn;
+    s->notes_user = user;
+}
+
+void ex_session_compare(ex_session *s, const char *stem, const char *title,
+                        const ex_result *const *runs, const char *const *labels, int n)
+{
+    enum { LABEL_CAP = 128 };
     ex_series *series = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *series);
-    char path[PATH_CAP], stem[128], title[160];
+    char *names = xmalloc((size_t)(n > 0 ? n : 1) * LABEL_CAP);
+    char path[PATH_CAP], file[PATH_CAP], heading[256];
+    for (int i = 0; i < n; i++) /* a diverged run says so in the legend */
+        snprintf(names + (size_t)i * LABEL_CAP, LABEL_CAP, "%s%s",
+                 labels ? labels[i] : runs[i]->name,
+                 runs[i]->diverged ? " (diverged)" : "");
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < n; i++) {
-            series[i].name = labels ? labels[i] : runs[i]->name;
+            series[i].name = names + (size_t)i * LABEL_CAP;
             series[i].x = runs[i]->epoch;
             series[i].y = pass == 0 ? runs[i]->valid_error : runs[i]->valid_accuracy;
             series[i].n = runs[i]->epochs;
         }
-        snprintf(stem, sizeof stem, "sweep-%s-%s", what,
+        snprintf(file, sizeof file, "%s-%s", stem,
                  pass == 0 ? "valid_error" : "valid_acc");
-        snprintf(title, sizeof title, "Sweep over %s: validation %s", what,
+        snprintf(heading, sizeof heading, "%s: validation %s", title,
                  pass == 0 ? "error" : "accuracy");
         ex_plot plot = {
-            title,
+            heading,
             "epoch",
             pass == 0 ? "validation error (cross-entropy)" : "validation accuracy",
             1,
             series,
             n};
-        out_path(path, s, stem, ".svg");
+        out_path(path, s, file, ".svg");
         write_plot(path, &plot);
     }
+    free(names);
+    free(series);
+}
+
+void ex_session_compare_time(ex_session *s, const char *stem, const char *title,
+                             const ex_result *const *runs, int n)
+{
+    ex_series *series = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *series);
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += (size_t)runs[i]->epochs;
+    double *t = xmalloc((total > 0 ? total : 1) * sizeof *t), *at = t;
+    for (int i = 0; i < n; i++) {
+        series[i] =
+            (ex_series){runs[i]->name, at, runs[i]->valid_accuracy, runs[i]->epochs};
+        for (int32_t e = 0; e < runs[i]->epochs; e++, at++)
+            *at = (e > 0 ? at[-1] : 0.0) + runs[i]->seconds[e];
+    }
+    char path[PATH_CAP], file[PATH_CAP], heading[256];
+    snprintf(file, sizeof file, "%s-valid_acc-time", stem);
+    snprintf(heading, sizeof heading, "%s: validation accuracy over time", title);
+    ex_plot plot = {heading, "training time (s)", "validation accuracy", 0, series, n};
+    out_path(path, s, file, ".svg");
+    write_plot(path, &plot);
+    free(t);
     free(series);
 }
 
@@ -843,50 +1148,43 @@ static const char *const summary_cols[] = {
 #define N_COLS 7
 #define CELL_CAP EX_RUN_NAME_MAX
 
-/* The cells of one summary row, with `decimals` digits for accuracies. */
-static void summary_cells(const ex_result *r, int decimals, char cells[N_COLS][CELL_CAP])
+/* The cells of one summary.csv row. */
+static void summary_cells(const ex_result *r, char cells[N_COLS][CELL_CAP])
 {
     snprintf(cells[0], CELL_CAP, "%s", r->name);
     snprintf(cells[1], CELL_CAP, "%ld", (long)r->epochs);
-    num(cells[2], CELL_CAP, decimals, r->train_acc);
-    num(cells[3], CELL_CAP, decimals, r->valid_acc);
-    num(cells[4], CELL_CAP, decimals, r->best_valid_acc);
-    num(cells[5], CELL_CAP, decimals, r->test_acc);
+    num(cells[2], CELL_CAP, 6, r->train_acc);
+    num(cells[3], CELL_CAP, 6, r->valid_acc);
+    num(cells[4], CELL_CAP, 6, r->best_valid_acc);
+    num(cells[5], CELL_CAP, 6, r->test_acc);
     num(cells[6], CELL_CAP, 3, r->seconds_per_epoch);
 }
 
 void ex_session_print_summary(const ex_session *s, FILE *f)
 {
-    int width[N_COLS];
-    char cells[N_COLS][CELL_CAP];
-    for (int c = 0; c < N_COLS; c++)
-        width[c] = (int)strlen(summary_cols[c]);
+    fprintf(f, "Dataset `%s`, %ld epoch%s, batch size %ld, seed %llu, %ld thread%s.\n\n",
+            s->dataset, (long)s->opt->epochs, s->opt->epochs == 1 ? "" : "s",
+            (long)s->opt->batch_size, (unsigned long long)s->opt->seed,
+            (long)s->opt->threads, s->opt->threads == 1 ? "" : "s");
+    if (command[0])
+        fprintf(f, "Command: `%s`\n\n", command);
+    ex_table *t = ex_table_new(summary_cols[0], summary_cols[1], summary_cols[2],
+                               summary_cols[3], summary_cols[4], summary_cols[5],
+                               summary_cols[6], (const char *)NULL);
     for (int i = 0; i < s->n_results; i++) {
-        summary_cells(s->results[i], 4, cells);
-        for (int c = 0; c < N_COLS; c++) {
-            int w = (int)strlen(cells[c]);
-            width[c] = w > width[c] ? w : width[c];
-        }
+        const ex_result *r = s->results[i];
+        ex_table_cell(t, "%s", r->name);
+        ex_table_cell(t, "%ld", (long)r->epochs);
+        ex_table_num(t, 4, r->train_acc);
+        ex_table_num(t, 4, r->valid_acc);
+        ex_table_num(t, 4, r->best_valid_acc);
+        ex_table_num(t, 4, r->test_acc);
+        ex_table_num(t, 3, r->seconds_per_epoch);
     }
-    fprintf(f, "Dataset `%s`, %ld epoch%s, batch size %ld, seed %llu.\n\n", s->dataset,
-            (long)s->opt->epochs, s->opt->epochs == 1 ? "" : "s",
-            (long)s->opt->batch_size, (unsigned long long)s->opt->seed);
-    for (int c = 0; c < N_COLS; c++)
-        fprintf(f, "| %-*s ", width[c], summary_cols[c]);
-    fputs("|\n", f);
-    for (int c = 0; c < N_COLS; c++) {
-        /* The run column is left-aligned, the numbers right-aligned. */
-        fputs(c == 0 ? "| :" : "| ", f);
-        for (int k = c == 0 ? 1 : 0; k < width[c] - (c == 0 ? 0 : 1); k++)
-            fputc('-', f);
-        fputs(c == 0 ? " " : ": ", f);
-    }
-    fputs("|\n", f);
-    for (int i = 0; i < s->n_results; i++) {
-        summary_cells(s->results[i], 4, cells);
-        for (int c = 0; c < N_COLS; c++)
-            fprintf(f, c == 0 ? "| %-*s " : "| %*s ", width[c], cells[c]);
-        fputs("|\n", f);
+    ex_table_end(t, f);
+    if (s->notes) {
+        fputc('\n', f);
+        s->notes(s, f, s->notes_user);
     }
 }
 
@@ -901,7 +1199,7 @@ void ex_session_write_summary(const ex_session *s)
         fprintf(af.f, "%s%s", c ? "," : "", summary_cols[c]);
     fputc('\n', af.f);
     for (int i = 0; i < s->n_results; i++) {
-        summary_cells(s->results[i], 6, cells);
+        summary_cells(s->results[i], cells);
         for (int c = 0; c < N_COLS; c++)
             fprintf(af.f, "%s%s", c ? "," : "", cells[c]);
         fputc('\n', af.f);

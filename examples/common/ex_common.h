@@ -1,8 +1,11 @@
 /*
- * Shared pieces of the libmlpnet example programs: flag parsing, dataset
- * resolution, a "run one experiment" helper that trains a model and writes
- * its history (CSV and SVG plots), the summary writers, a progress bar and
- * atomic file writing.
+ * Shared pieces of the libmlpnet example programs: flag parsing (with the
+ * learning-rule flags every program shares), dataset resolution, model and
+ * optimizer builders, a "run one experiment" helper that trains a model and
+ * writes its history (CSV and SVG plots), comparison plots, the summary
+ * writers with program-specific notes, Markdown tables, a progress bar and
+ * atomic file writing. Files: ex_common.c (flags, sessions, summaries),
+ * build.c (rules and models), table.c, svg.c.
  *
  * Unlike the library, these helpers may print and exit: a failing library
  * call prints "PROG: <what>: <status>: <detail>" on stderr and exits with
@@ -15,10 +18,11 @@
  *     ex_parse_args(argc, argv, "mlpnet-baseline", "what it does", &opt, own_flags);
  *     ex_session s;
  *     ex_session_open(&s, &opt);
- *     ... build a model and an optimizer ...
- *     ex_session_run(&s, "run-name", model, optimizer);
- *     ex_session_write_summary(&s);
- *     ex_session_close(&s);
+ *     mlp_model *m = ex_build_mlp(&s, &mlp);
+ *     ex_session_train(&s, "run-name", m,
+ *                      ex_optimizer(m, ex_rule_of(&opt.rule), ex_lr_of(&opt.rule),
+ *                                   &opt.rule));
+ *     return ex_session_finish(&s) ? 1 : 0;
  */
 #ifndef EX_COMMON_H
 #define EX_COMMON_H
@@ -66,13 +70,31 @@ void ex_check(mlp_status st, const char *what);
 
 /** What a flag's value pointer points to. */
 typedef enum ex_flag_type {
-    EX_FLAG_BOOL,   /**< int, set to 1; the flag takes no value */
-    EX_FLAG_INT,    /**< int32_t within [min, max] */
-    EX_FLAG_U64,    /**< uint64_t */
-    EX_FLAG_DOUBLE, /**< finite double within [min, max] */
-    EX_FLAG_STRING, /**< const char * (points into argv) */
-    EX_FLAG_CHOICE  /**< int: index of the value in `choices` */
+    EX_FLAG_BOOL,    /**< int, set to 1; the flag takes no value */
+    EX_FLAG_INT,     /**< int32_t within [min, max] */
+    EX_FLAG_U64,     /**< uint64_t */
+    EX_FLAG_DOUBLE,  /**< finite double within [min, max] */
+    EX_FLAG_STRING,  /**< const char * (points into argv) */
+    EX_FLAG_CHOICE,  /**< int: index of the value in `choices` */
+    EX_FLAG_DOUBLES, /**< ex_doubles: comma-separated numbers within [min, max] */
+    EX_FLAG_CHOICES  /**< ex_choices: comma-separated names from `choices` */
 } ex_flag_type;
+
+/** Most values a list flag takes. */
+#define EX_LIST_MAX 16
+
+/** Value of an EX_DOUBLES flag ("0.05,0.1,0.2"); at least one number. */
+typedef struct ex_doubles {
+    int n;
+    double v[EX_LIST_MAX];
+} ex_doubles;
+
+/** Value of an EX_CHOICES flag ("sgd,adam"): indices into the choices, in
+ *  the order given, at least one, no repeats. */
+typedef struct ex_choices {
+    int n;
+    int v[EX_LIST_MAX];
+} ex_choices;
 
 /** One long flag, "--name VALUE" or "--name=VALUE". Build tables with the
  *  EX_* macros below and end them with EX_FLAGS_END. */
@@ -82,7 +104,7 @@ typedef struct ex_flag {
     void *value;                /**< where the parsed value goes (its current
                                  *   value is shown as the default in --help) */
     const char *metavar;        /**< placeholder shown in --help */
-    double min, max;            /**< inclusive range of INT and DOUBLE flags */
+    double min, max;            /**< inclusive range of INT, DOUBLE(S) flags */
     const char *const *choices; /**< NULL-terminated names of a CHOICE flag */
     const char *help;           /**< one line of help */
 } ex_flag;
@@ -102,8 +124,38 @@ typedef struct ex_flag {
     {(name), EX_FLAG_STRING, EX_PTR_(const char *, p), (metavar), 0, 0, NULL, (help)}
 #define EX_CHOICE(name, p, choices, help) \
     {(name), EX_FLAG_CHOICE, EX_PTR_(int, p), "NAME", 0, 0, (choices), (help)}
+#define EX_DOUBLES(name, p, lo, hi, help) \
+    {(name), EX_FLAG_DOUBLES, EX_PTR_(ex_doubles, p), "X,...", (lo), (hi), NULL, (help)}
+#define EX_CHOICES(name, p, choices, help) \
+    {(name), EX_FLAG_CHOICES, EX_PTR_(ex_choices, p), "NAME,...", 0, 0, (choices), (help)}
 #define EX_FLAGS_END {NULL, EX_FLAG_BOOL, NULL, NULL, 0, 0, NULL, NULL}
 /* clang-format on */
+
+/** Names of the learning rules, NULL-terminated: entry i is mlp_rule i + 1
+ *  ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad"). */
+extern const char *const ex_rule_names[];
+
+/** The learning rule and its hyper-parameters, from the shared flags
+ *  --learning-rule, --lr, --momentum, --beta1, --beta2, --epsilon, --decay
+ *  and --weight-decay. NaN means "not given": the rule's default. */
+typedef struct ex_rule_options {
+    int rule;            /**< index into ex_rule_names; default sgd */
+    double lr;           /**< NaN: ex_default_lr(rule) */
+    double momentum;     /**< mu of momentum, Nesterov (and RMSProp) */
+    double beta1;        /**< Adam, AdamW */
+    double beta2;        /**< Adam, AdamW */
+    double epsilon;      /**< RMSProp, Adam, AdamW, AdaGrad */
+    double decay;        /**< RMSProp's rho */
+    double weight_decay; /**< L2 (AdamW: decoupled), every rule */
+} ex_rule_options;
+
+/** Which learning-rule flags a program offers (ex_options.rule_flags). */
+enum {
+    EX_RULE_FLAGS_ALL,    /**< --learning-rule, --lr and the hyper-parameters */
+    EX_RULE_FLAGS_PARAMS, /**< the hyper-parameters only (the program picks
+                               rules and rates itself) */
+    EX_RULE_FLAGS_NONE
+};
 
 /** Settings every experiment program shares. */
 typedef struct ex_options {
@@ -116,16 +168,23 @@ typedef struct ex_options {
     uint64_t seed;        /**< initialisation and shuffling; default 123456 */
     const char *out_dir;  /**< default given to ex_options_init */
     int quiet;            /**< no per-epoch lines and no progress bar */
+    ex_rule_options rule; /**< learning rule (default: SGD at its default rate) */
+    int rule_flags;       /**< EX_RULE_FLAGS_*; default EX_RULE_FLAGS_ALL */
 } ex_options;
 
-/** Fill `o` with the defaults; `default_out` is the output directory. */
+/** Fill `o` with the defaults; `default_out` is the output directory. A
+ *  program may change a default (threads, epochs, rule) before parsing:
+ *  --help shows the value at parse time. */
 void ex_options_init(ex_options *o, const char *default_out);
 
 /**
  * Parse the command line into `o` (the shared flags) and into the program's
  * own `flags` (a table ended by EX_FLAGS_END; may be NULL). Also sets the
  * program name. --help prints the usage and exits with 0; an unknown flag,
- * a missing or bad value, or a positional argument exits with 2.
+ * a missing or bad value, or a positional argument exits with 2. With
+ * EX_RULE_FLAGS_ALL, a hyper-parameter the chosen rule does not have is a
+ * usage error, and --momentum above 0 turns the default rule sgd into
+ * momentum (as the baseline's --momentum always did).
  * @param description  one or two sentences shown by --help
  */
 void ex_parse_args(int argc, char **argv, const char *program, const char *description,
@@ -145,12 +204,15 @@ typedef struct ex_result {
     double best_valid_acc;
     double test_acc;          /**< with the parameters of best_epoch */
     double seconds_per_epoch; /**< median training-pass time */
+    int64_t params;           /**< trainable parameters of the model */
+    int diverged;             /**< stopped by MLP_STATUS_NUMERIC */
     /* Per-epoch history, `epochs` entries each (one allocation). */
     double *epoch, *train_error, *train_accuracy, *valid_error, *valid_accuracy, *seconds;
 } ex_result;
 
 /** Data and results shared by the runs of one program invocation. */
-typedef struct ex_session {
+typedef struct ex_session ex_session;
+struct ex_session {
     const ex_options *opt; /**< borrowed: must outlive the session */
     const char *data_dir;  /**< resolved directory */
     const char *dataset;   /**< resolved dataset name */
@@ -159,7 +221,11 @@ typedef struct ex_session {
     int diverged;        /**< runs stopped by MLP_STATUS_NUMERIC */
     ex_result **results; /**< every run so far, in order */
     int n_results, cap_results;
-} ex_session;
+    /** Extra Markdown printed after the summary table (see
+     *  ex_session_set_notes); NULL for none. */
+    void (*notes)(const ex_session *s, FILE *f, void *user);
+    void *notes_user;
+};
 
 /**
  * Resolve the data directory and dataset, open its three splits, set the
@@ -169,6 +235,14 @@ void ex_session_open(ex_session *s, const ex_options *opt);
 
 /** Free the datasets and every result. */
 void ex_session_close(ex_session *s);
+
+/**
+ * End a program's runs: rewrite OUT/summary.{csv,md} (so the notes see
+ * every run), print the summary and where the results are on stdout, and
+ * close the session.
+ * @return the number of runs that diverged (s->diverged)
+ */
+int ex_session_finish(ex_session *s);
 
 /** Per-sample input size C*H*W, and number of classes, of the dataset. */
 int32_t ex_input_size(const ex_session *s);
@@ -191,25 +265,175 @@ int32_t ex_num_classes(const ex_session *s);
 const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *model,
                                 mlp_optimizer *opt);
 
+/** ex_session_run, then destroy the optimizer and the model (both owned
+ *  by the call). The recipe form: ex_session_train(s, name, m, ex_optimizer(...)). */
+const ex_result *ex_session_train(ex_session *s, const char *name, mlp_model *model,
+                                  mlp_optimizer *opt);
+
 /** The result of an earlier run of that name, or NULL (borrowed). */
 const ex_result *ex_session_find(const ex_session *s, const char *name);
 
 /**
- * Write OUT/sweep-WHAT-valid_error.svg and OUT/sweep-WHAT-valid_acc.svg
- * comparing the validation curves of `n` runs.
+ * Write OUT/STEM-valid_error.svg and OUT/STEM-valid_acc.svg comparing the
+ * validation curves of `n` runs, titled "TITLE: validation error" and
+ * "TITLE: validation accuracy".
  * @param labels  legend entries, one per run; NULL to use the run names
  */
-void ex_session_compare(ex_session *s, const char *what, const ex_result *const *runs,
-                        const char *const *labels, int n);
+void ex_session_compare(ex_session *s, const char *stem, const char *title,
+                        const ex_result *const *runs, const char *const *labels, int n);
+
+/**
+ * Write OUT/STEM-valid_acc-time.svg: validation accuracy against the
+ * cumulative training time in seconds (training passes only), for
+ * comparing runs whose epochs cost different times.
+ */
+void ex_session_compare_time(ex_session *s, const char *stem, const char *title,
+                             const ex_result *const *runs, int n);
+
+/**
+ * Have `fn` append Markdown to the summary (summary.md and the table
+ * ex_session_print_summary prints) after the table of runs. It is called
+ * after every run, so it must cope with runs that have not happened yet.
+ */
+void ex_session_set_notes(ex_session *s,
+                          void (*fn)(const ex_session *s, FILE *f, void *user),
+                          void *user);
 
 /** Rewrite OUT/summary.csv and OUT/summary.md from every run so far. */
 void ex_session_write_summary(const ex_session *s);
 
-/** Print the summary table (the body of summary.md) to `f`. */
+/** Print the summary (the body of summary.md: the command line, the table
+ *  of runs and the notes) to `f`. */
 void ex_session_print_summary(const ex_session *s, FILE *f);
+
+/**
+ * Format a run name into `buf` (EX_RUN_NAME_MAX bytes); exits when it does
+ * not fit. Returns `buf`.
+ */
+char *ex_run_name(char *buf, const char *fmt, ...) EX_PRINTF(2, 3);
+
+/* ---------------------------------------------------------------------- */
+/* Learning rules and models (build.c)                                     */
+
+/** Number of learning rules (entries of ex_rule_names). */
+#define EX_RULE_COUNT 7
+
+/** The mlp_rule of a rule index, and the index of an mlp_rule. */
+#define EX_RULE(index) ((mlp_rule)((index) + 1))
+#define EX_RULE_INDEX(rule) ((int)(rule)-1)
+
+/** Rate used when --lr is not given: 0.1 for sgd, 0.02 for momentum and
+ *  nesterov, 5e-4 for rmsprop, 1e-3 for adam and adamw, 0.01 for adagrad. */
+double ex_default_lr(mlp_rule rule);
+
+/** The rule and the rate the options select (--lr, else the default). */
+mlp_rule ex_rule_of(const ex_rule_options *r);
+double ex_lr_of(const ex_rule_options *r);
+
+/** For run names: "" for sgd, else the rule's name and a dash ("adam-"). */
+const char *ex_rule_infix(const ex_rule_options *r);
+
+/**
+ * Create an optimizer for `model` with `rule` at rate `lr`, then set every
+ * hyper-parameter of `hp` that was given (not NaN) and that the rule has;
+ * the others are skipped, so one set of flags can serve several rules.
+ * @param hp  may be NULL: the rule's defaults
+ */
+mlp_optimizer *ex_optimizer(mlp_model *model, mlp_rule rule, double lr,
+                            const ex_rule_options *hp);
+
+/** Activation functions: index into ex_activation_names. */
+enum {
+    EX_ACT_SIGMOID,
+    EX_ACT_TANH,
+    EX_ACT_RELU,
+    EX_ACT_LEAKY_RELU,
+    EX_ACT_ELU,
+    EX_ACT_SELU,
+    EX_ACT_COUNT
+};
+extern const char *const ex_activation_names[]; /**< NULL-terminated */
+
+/** A multi-layer perceptron: hidden_layers x (dense [-> batch norm] ->
+ *  activation [-> dropout]), then the dense output layer. */
+typedef struct ex_mlp {
+    int activation;        /**< EX_ACT_* */
+    int32_t hidden_layers; /**< may be 0 */
+    int32_t hidden_units;
+    int batchnorm; /**< dense without bias -> batch norm -> activation */
+    double keep;   /**< dropout keep probability after each activation; 1: none */
+} ex_mlp;
+
+/** The report's baseline: 3 hidden layers of 100 ELU units. */
+#define EX_MLP_BASELINE                                                                  \
+    {                                                                                    \
+        EX_ACT_ELU, 3, 100, 0, 1.0                                                       \
+    }
+
+/** Flag table entries --activation, --hidden-layers, --hidden-units for an
+ *  ex_mlp pointer `p`. */
+#define EX_MLP_FLAGS(p)                                                                  \
+    EX_CHOICE("activation", &(p)->activation, ex_activation_names,                       \
+              "activation function of the hidden layers"),                               \
+        EX_INT("hidden-layers", &(p)->hidden_layers, 0, 100, "hidden layers"),           \
+        EX_INT("hidden-units", &(p)->hidden_units, 1, 100000, "units per hidden layer")
+
+/** A new empty model taking the dataset's images, flattened ([C*H*W],
+ *  image = 0) or as they are ([C,H,W], image = 1). */
+mlp_model *ex_model_new(const ex_session *s, int image);
+
+/* Each adds one layer to `m` or exits with a message. */
+void ex_add_dense(mlp_model *m, int32_t units, int use_bias);
+void ex_add_activation(mlp_model *m, int activation);
+void ex_add_batchnorm(mlp_model *m);         /**< per feature */
+void ex_add_batchnorm_spatial(mlp_model *m); /**< per channel of [C,H,W] */
+void ex_add_dropout(mlp_model *m, double keep);
+/** `filters` k x k kernels, stride 1, zero padding `pad` on each side. */
+void ex_add_conv(mlp_model *m, int32_t filters, int32_t k, int32_t pad);
+/** k x k windows, stride k. */
+void ex_add_maxpool(mlp_model *m, int32_t k);
+
+/** Add the hidden layers and the output layer (one unit per class) of `mlp`
+ *  to `m`, which may already hold other layers (e.g. convolutions). */
+void ex_add_mlp(const ex_session *s, mlp_model *m, const ex_mlp *mlp);
+
+/** ex_model_new (flattened input) + ex_add_mlp. */
+mlp_model *ex_build_mlp(const ex_session *s, const ex_mlp *mlp);
+
+/* ---------------------------------------------------------------------- */
+/* Markdown tables (table.c)                                               */
+
+/** A table filled cell by cell, row after row, then printed as Markdown
+ *  with padded columns (the first and those of text left-aligned, those of
+ *  numbers right-aligned). */
+typedef struct ex_table ex_table;
+
+/** A table with the given column headers (NULL-terminated list). */
+ex_table *ex_table_new(const char *header, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((sentinel))
+#endif
+    ;
+
+/** Append the next cell (cells longer than 63 characters are cut). */
+void ex_table_cell(ex_table *t, const char *fmt, ...) EX_PRINTF(2, 3);
+
+/** Append a number with `decimals` digits, "nan" when it is NaN. */
+void ex_table_num(ex_table *t, int decimals, double v);
+
+/** Print the table to `f` and free it. */
+void ex_table_end(ex_table *t, FILE *f);
 
 /* ---------------------------------------------------------------------- */
 /* Utilities                                                               */
+
+/**
+ * How noisy a validation curve is: the standard deviation of the
+ * epoch-to-epoch changes of the validation error from the 1-based epoch
+ * `from` on (NaN for fewer than two changes).
+ * @param rises  receives how many of those changes were rises
+ */
+double ex_valid_noise(const ex_result *r, int from, int *rises);
 
 /** Median of n values (NaN for n == 0); `v` is not modified. */
 double ex_median(const double *v, int n);
