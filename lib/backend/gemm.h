@@ -42,6 +42,19 @@ static inline float mlp__expf(float x)
     return y * p.f;
 }
 
+/* Arguments of an element pass over `n` values (unused fields stay 0). */
+typedef struct mlp__span_args {
+    const float *x, *y, *dy; /* layer input, output, output gradient */
+    float *out;              /* what the pass writes: y or dx */
+    float alpha;             /* the activation's parameter */
+} mlp__span_args;
+
+/* Call fn on [lo, hi) spans covering [0, n): one span per OpenMP thread when
+ * n >= MLP_PAR_MIN, else one span. Keeping the loop itself in `fn` lets it
+ * be a vectorised (and target-cloned) function of its own. */
+void mlp__spans(int64_t n, void (*fn)(const mlp__span_args *a, int64_t lo, int64_t hi),
+                const mlp__span_args *a);
+
 /* Column sums of a row-major [rows, cols] matrix into out[cols]
  * (overwrites out). Used for bias gradients. */
 void mlp__col_sums(const float *a, int64_t rows, int64_t cols, float *out);

@@ -1,6 +1,10 @@
 /* Small memory-bound kernels shared by layers and the model. */
 #include <math.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "core/core.h"
 #include "gemm.h"
 
@@ -23,4 +27,23 @@ int mlp__all_finite(const float *a, int64_t n)
     for (int64_t i = 0; i < n; i++)
         acc += a[i] - a[i];
     return acc == 0.0f;
+}
+
+void mlp__spans(int64_t n, void (*fn)(const mlp__span_args *a, int64_t lo, int64_t hi),
+                const mlp__span_args *a)
+{
+#ifdef _OPENMP
+    if (n >= MLP_PAR_MIN && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+        const int nt = omp_get_max_threads();
+        const int64_t chunk = (n + nt - 1) / nt;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int t = 0; t < nt; t++) {
+            const int64_t lo = t * chunk, hi = lo + chunk < n ? lo + chunk : n;
+            if (lo < hi)
+                fn(a, lo, hi);
+        }
+        return;
+    }
+#endif
+    fn(a, 0, n);
 }

@@ -10,7 +10,6 @@
 #define SELU_LAMBDA 1.0507009873554804934f
 #define SELU_ALPHA 1.6732632423543772848f
 
-MLP_VECTOR_CLONES
 static mlp_status selu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                mlp_mode mode)
 {

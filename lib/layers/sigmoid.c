@@ -2,7 +2,6 @@
 #include "backend/gemm.h"
 #include "layer_impl.h"
 
-MLP_VECTOR_CLONES
 static mlp_status sigmoid_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                   mlp_mode mode)
 {
