@@ -474,6 +474,9 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
                "parallel loops (OpenMP), which take turns (0: all cores)"),
         EX_STRING("out", &o->out_dir, "DIR",
                   "directory for the CSV, SVG and summary files"),
+        EX_STRING("save", &o->save, "FILE",
+                  "save the model of the best validation epoch over all runs to FILE "
+                  "(libmlpnet model file; see `mlpnet info`)"),
         EX_BOOL(
             "quiet", &o->quiet,
             "no per-epoch lines and no progress bar; the final table is still printed"),
@@ -729,6 +732,7 @@ void ex_session_open(ex_session *s, const ex_options *opt)
 {
     memset(s, 0, sizeof *s);
     s->opt = opt;
+    s->saved_valid_acc = -1.0;
 
     const char *dir = opt->data_dir;
     if (!dir) {
@@ -1038,6 +1042,11 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
         snprintf(what, sizeof what, "evaluating %s on the test set", name);
         ex_check(mlp_model_evaluate(model, s->test, EVAL_BATCH, NULL, &r->test_acc),
                  what);
+        if (o->save && !(r->best_valid_acc <= s->saved_valid_acc)) {
+            snprintf(what, sizeof what, "saving %s to %s", name, o->save);
+            ex_check(mlp_model_save(model, o->save), what);
+            s->saved_valid_acc = r->best_valid_acc;
+        }
     }
     free(rs.best);
 

@@ -167,6 +167,7 @@ typedef struct ex_options {
     int32_t threads;      /**< OpenBLAS threads; default 1, 0 = OpenBLAS's choice */
     uint64_t seed;        /**< initialisation and shuffling; default 123456 */
     const char *out_dir;  /**< default given to ex_options_init */
+    const char *save;     /**< --save FILE: the best-validation model, or NULL */
     int quiet;            /**< no per-epoch lines and no progress bar */
     ex_rule_options rule; /**< learning rule (default: SGD at its default rate) */
     int rule_flags;       /**< EX_RULE_FLAGS_*; default EX_RULE_FLAGS_ALL */
@@ -219,6 +220,7 @@ struct ex_session {
     mlp_dataset *train, *valid, *test;
     int progress;        /**< draw a progress bar (stderr is a terminal) */
     int diverged;        /**< runs stopped by MLP_STATUS_NUMERIC */
+    double saved_valid_acc; /**< best validation accuracy saved to --save so far */
     ex_result **results; /**< every run so far, in order */
     int n_results, cap_results;
     /** Extra Markdown printed after the summary table (see
