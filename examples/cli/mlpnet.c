@@ -1030,7 +1030,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2)
         usage_error("a command is required (train, eval, predict or info)");
-    const char *cmd = argv[1];
+    const char *cmd = argv[1] ? argv[1] : ""; /* never NULL: argc >= 2 */
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         main_help();
         return 0;
