@@ -311,6 +311,51 @@ END_TEST
 
 /* ---- parameters ------------------------------------------------------------------ */
 
+/* Batch-norm running statistics travel with mlp_model_get/set_state, so a
+ * saved "best epoch" (parameters + state) reproduces its outputs exactly. */
+START_TEST(state_round_trip)
+{
+    mlp_model *m = NULL;
+    TU_OK(mlp_model_create(&m, 1, (const int32_t[]){4}, 3));
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_dense(&l, 3));
+    TU_OK(mlp_model_add(m, l));
+    TU_OK(mlp_layer_create_batchnorm(&l));
+    TU_OK(mlp_model_add(m, l));
+    ck_assert_int_eq(mlp_model_state_count(m), 6); /* running mean [3], variance [3] */
+    ck_assert_int_eq(mlp_model_state_count(NULL), 0);
+
+    mlp_tensor *x = NULL;
+    TU_OK(mlp_tensor_create(&x, 2, (const int32_t[]){5, 4}));
+    float *xd = mlp_tensor_data(x);
+    for (int i = 0; i < 20; i++)
+        xd[i] = (float)(i % 7) - 2.5f;
+    float saved[6], now[6];
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL));
+    TU_OK(mlp_model_get_state(m, saved, 6));
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+    float before[15];
+    TU_OK(mlp_tensor_copy_to(y, before, 15));
+    /* More training moves the statistics; restoring them restores the outputs. */
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL));
+    TU_OK(mlp_model_get_state(m, now, 6));
+    ck_assert(memcmp(now, saved, sizeof now) != 0);
+    TU_OK(mlp_model_set_state(m, saved, 6));
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+    float after[15];
+    TU_OK(mlp_tensor_copy_to(y, after, 15));
+    ck_assert(memcmp(before, after, sizeof before) == 0);
+
+    TU_FAIL(mlp_model_get_state(m, now, 5), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_model_set_state(m, saved, 7), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_model_get_state(NULL, now, 6), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_set_state(m, NULL, 6), MLP_STATUS_INVALID_ARG);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 START_TEST(params_round_trip)
 {
     mlp_model *m = small_model(3);
@@ -1115,6 +1160,7 @@ static Suite *model_suite(void)
 
     tc = tcase_create("params");
     tcase_add_test(tc, params_round_trip);
+    tcase_add_test(tc, state_round_trip);
     tcase_add_test(tc, summary_lists_layers_and_total);
     suite_add_tcase(s, tc);
 

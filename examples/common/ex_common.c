@@ -884,8 +884,9 @@ static void write_run_files(const ex_session *s, const ex_result *r)
 typedef struct run_state {
     ex_session *s;
     ex_result *r;
-    float *best; /* parameters of the best validation epoch */
-    int64_t n_params;
+    float *best; /* parameters, then state (batch-norm statistics), of the
+                    best validation epoch */
+    int64_t n_params, n_state;
     double epoch_start; /* ex_now() when the current epoch began */
     double last_draw;   /* ex_now() of the last progress-bar redraw */
 } run_state;
@@ -925,6 +926,8 @@ static int on_epoch(const mlp_epoch_stats *st, mlp_model *model, void *user)
         isnan(r->best_valid_acc)) {
         ex_check(mlp_model_get_params(model, rs->best, rs->n_params),
                  "copying the parameters of the best epoch");
+        ex_check(mlp_model_get_state(model, rs->best + rs->n_params, rs->n_state),
+                 "copying the batch-norm statistics of the best epoch");
         r->best_epoch = st->epoch;
         r->best_valid_acc = st->valid_acc;
     }
@@ -1000,8 +1003,9 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
     if (!o->quiet)
         print_model(name, model);
 
-    run_state rs = {s, r, NULL, mlp_model_param_count(model), 0.0, 0.0};
-    rs.best = xmalloc((size_t)rs.n_params * sizeof *rs.best);
+    run_state rs = {s, r, NULL, mlp_model_param_count(model), mlp_model_state_count(model),
+                    0.0, 0.0};
+    rs.best = xmalloc((size_t)(rs.n_params + rs.n_state + 1) * sizeof *rs.best);
 
     mlp_fit_options fo;
     mlp_fit_options_init(&fo);
@@ -1039,6 +1043,8 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
     if (r->best_epoch > 0) {
         ex_check(mlp_model_set_params(model, rs.best, rs.n_params),
                  "restoring the parameters of the best epoch");
+        ex_check(mlp_model_set_state(model, rs.best + rs.n_params, rs.n_state),
+                 "restoring the batch-norm statistics of the best epoch");
         snprintf(what, sizeof what, "evaluating %s on the test set", name);
         ex_check(mlp_model_evaluate(model, s->test, EVAL_BATCH, NULL, &r->test_acc),
                  what);

@@ -104,6 +104,23 @@ MLP_API mlp_status mlp_model_get_params(const mlp_model *model, float *dst, int6
  *  Same statuses. */
 MLP_API mlp_status mlp_model_set_params(mlp_model *model, const float *src, int64_t n);
 
+/** Total number of non-trainable state values (batch-norm running
+ *  statistics), layer after layer (0 for NULL). */
+MLP_API int64_t mlp_model_state_count(const mlp_model *model);
+
+/**
+ * Copy all state values out, layer after layer, in the layout of
+ * mlp_layer_state. With mlp_model_get_params this captures everything
+ * inference needs (for example the model of the best epoch).
+ * @param dst  n floats (caller's buffer); n must equal mlp_model_state_count
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_SHAPE_MISMATCH
+ */
+MLP_API mlp_status mlp_model_get_state(const mlp_model *model, float *dst, int64_t n);
+
+/** Copy all state values in (src copied); the inverse of mlp_model_get_state.
+ *  Same statuses. */
+MLP_API mlp_status mlp_model_set_state(mlp_model *model, const float *src, int64_t n);
+
 /**
  * Forward pass of a batch.
  * @param x     input [N, input dims...] or [N, product of input dims]

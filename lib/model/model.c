@@ -263,6 +263,38 @@ mlp_status mlp_model_set_params(mlp_model *m, const float *src, int64_t n)
     return MLP_STATUS_OK;
 }
 
+int64_t mlp_model_state_count(const mlp_model *m)
+{
+    return m ? m->n_state : 0;
+}
+
+static mlp_status check_state_copy(const mlp_model *m, const float *buf, int64_t n,
+                                   const char *fn)
+{
+    MLP_CHECK_ARG(m && (buf || n == 0), fn, "model or buffer is NULL");
+    if (n != m->n_state)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: n = %lld but the model has %lld state values", fn,
+                          (long long)n, (long long)m->n_state);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_get_state(const mlp_model *m, float *dst, int64_t n)
+{
+    MLP_TRY(check_state_copy(m, dst, n, "mlp_model_get_state"));
+    if (n)
+        memcpy(dst, m->state, (size_t)n * sizeof(float));
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_set_state(mlp_model *m, const float *src, int64_t n)
+{
+    MLP_TRY(check_state_copy(m, src, n, "mlp_model_set_state"));
+    if (n)
+        memcpy(m->state, src, (size_t)n * sizeof(float));
+    return MLP_STATUS_OK;
+}
+
 void mlp__model_param_view(mlp_model *m, float **params, float **grads, int64_t *n,
                            uint64_t *generation)
 {
