@@ -21,12 +21,25 @@ static void adam_step(const mlp_optimizer *o, const mlp__step_args *a)
     const float eps_hat = (float)(o->eps * sqrt(c2));
     const float shrink = 1.0f - a->lr * a->wd;
     float *m = a->s0, *v = a->s1;
+    float *p = a->p;
+    if (shrink == 1.0f) { /* Adam, or AdamW on a segment without decay */
+        MLP_PARALLEL_FOR(a->n >= MLP_PAR_MIN)
+        for (int64_t i = 0; i < a->n; i++) {
+            float g = mlp__eff_grad(a, i);
+            float mi = b1 * m[i] + (1.0f - b1) * g;
+            float vi = b2 * v[i] + (1.0f - b2) * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] -= step_size * mi / (sqrtf(vi) + eps_hat);
+        }
+        return;
+    }
     MLP_PARALLEL_FOR(a->n >= MLP_PAR_MIN)
     for (int64_t i = 0; i < a->n; i++) {
         float g = mlp__eff_grad(a, i);
         m[i] = b1 * m[i] + (1.0f - b1) * g;
         v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-        a->p[i] = a->p[i] * shrink - step_size * m[i] / (sqrtf(v[i]) + eps_hat);
+        p[i] = p[i] * shrink - step_size * m[i] / (sqrtf(v[i]) + eps_hat);
     }
 }
 
