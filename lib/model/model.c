@@ -236,31 +236,31 @@ int64_t mlp_model_param_count(const mlp_model *m)
     return m ? m->n_params : 0;
 }
 
-static mlp_status check_param_copy(const mlp_model *m, const float *buf, int64_t n,
-                                   const char *fn)
+/* Copy n floats between a caller's buffer and one of the model's, whose
+ * length is `have`; `what` names it in the message. */
+static mlp_status copy_checked(float *dst, const float *src, int64_t n, int64_t have,
+                               const char *what, const char *fn)
 {
-    MLP_CHECK_ARG(m && buf, fn, "model or buffer is NULL");
-    if (n != m->n_params)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: n = %lld but the model has %lld parameters", fn,
-                          (long long)n, (long long)m->n_params);
+    if (n != have)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: n = %lld but the model has %lld %s",
+                          fn, (long long)n, (long long)have, what);
+    if (n)
+        memcpy(dst, src, (size_t)n * sizeof(float));
     return MLP_STATUS_OK;
 }
 
 mlp_status mlp_model_get_params(const mlp_model *m, float *dst, int64_t n)
 {
-    MLP_TRY(check_param_copy(m, dst, n, "mlp_model_get_params"));
-    if (n)
-        memcpy(dst, m->params, (size_t)n * sizeof(float));
-    return MLP_STATUS_OK;
+    static const char fn[] = "mlp_model_get_params";
+    MLP_CHECK_ARG(m && dst, fn, "model or dst is NULL");
+    return copy_checked(dst, m->params, n, m->n_params, "parameters", fn);
 }
 
 mlp_status mlp_model_set_params(mlp_model *m, const float *src, int64_t n)
 {
-    MLP_TRY(check_param_copy(m, src, n, "mlp_model_set_params"));
-    if (n)
-        memcpy(m->params, src, (size_t)n * sizeof(float));
-    return MLP_STATUS_OK;
+    static const char fn[] = "mlp_model_set_params";
+    MLP_CHECK_ARG(m && src, fn, "model or src is NULL");
+    return copy_checked(m->params, src, n, m->n_params, "parameters", fn);
 }
 
 int64_t mlp_model_state_count(const mlp_model *m)
@@ -268,31 +268,18 @@ int64_t mlp_model_state_count(const mlp_model *m)
     return m ? m->n_state : 0;
 }
 
-static mlp_status check_state_copy(const mlp_model *m, const float *buf, int64_t n,
-                                   const char *fn)
-{
-    MLP_CHECK_ARG(m && (buf || n == 0), fn, "model or buffer is NULL");
-    if (n != m->n_state)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: n = %lld but the model has %lld state values", fn,
-                          (long long)n, (long long)m->n_state);
-    return MLP_STATUS_OK;
-}
-
 mlp_status mlp_model_get_state(const mlp_model *m, float *dst, int64_t n)
 {
-    MLP_TRY(check_state_copy(m, dst, n, "mlp_model_get_state"));
-    if (n)
-        memcpy(dst, m->state, (size_t)n * sizeof(float));
-    return MLP_STATUS_OK;
+    static const char fn[] = "mlp_model_get_state";
+    MLP_CHECK_ARG(m && dst, fn, "model or dst is NULL");
+    return copy_checked(dst, m->state, n, m->n_state, "state values", fn);
 }
 
 mlp_status mlp_model_set_state(mlp_model *m, const float *src, int64_t n)
 {
-    MLP_TRY(check_state_copy(m, src, n, "mlp_model_set_state"));
-    if (n)
-        memcpy(m->state, src, (size_t)n * sizeof(float));
-    return MLP_STATUS_OK;
+    static const char fn[] = "mlp_model_set_state";
+    MLP_CHECK_ARG(m && src, fn, "model or src is NULL");
+    return copy_checked(m->state, src, n, m->n_state, "state values", fn);
 }
 
 void mlp__model_param_view(mlp_model *m, float **params, float **grads, int64_t *n,
