@@ -88,6 +88,7 @@ static char *xstrdup(const char *s)
 
 void ex_options_init(ex_options *o, const char *default_out)
 {
+    memset(o, 0, sizeof *o); /* every field not set below starts at 0 / NULL */
     o->data_dir = NULL;
     o->dataset = NULL;
     o->epochs = 20;
