@@ -46,19 +46,22 @@ MLP_API const char *mlp_status_str(mlp_status st);
 MLP_API const char *mlp_last_error(void);
 
 /**
- * Number of threads for matrix products (OpenBLAS) and for the library's own
- * parallel loops (OpenMP, in builds with it; they never overlap an OpenBLAS
- * call, so the two take turns on the same cores). n <= 0 selects the
- * default (all cores). Results are reproducible bit for bit for a fixed
- * thread count. This is process-wide; call it before training, not while
- * another thread trains.
+ * Number of threads the library uses for matrix products and its own
+ * parallel loops. Until this is called the library runs on 1 thread (the
+ * fastest setting for small MLPs, and safe on a busy machine); n <= 0 means
+ * all cores. In builds with OpenMP the library runs one pool: OpenBLAS stays
+ * single-threaded and the library splits large products itself; its count
+ * is its own and leaves the caller's OpenMP settings alone. Without OpenMP
+ * the count goes to OpenBLAS. Results are reproducible bit for bit for a
+ * fixed thread count. This is process-wide; call it before training, not
+ * while another thread trains.
  * @return MLP_STATUS_OK, or MLP_STATUS_UNSUPPORTED when the library was
  *         built with neither OpenBLAS nor OpenMP and n > 1
  */
 MLP_API mlp_status mlp_set_num_threads(int n);
 
-/** Threads used for matrix products and parallel loops (1 in a build with
- *  neither OpenBLAS nor OpenMP). */
+/** Threads the library uses (1 until mlp_set_num_threads is called, and
+ *  always 1 in a build with neither OpenBLAS nor OpenMP). */
 MLP_API int mlp_get_num_threads(void);
 
 MLP_EXTERN_C_END

@@ -80,7 +80,7 @@ void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 float *c, int ldc)
 {
 #ifdef _OPENMP
-    const int nt = omp_get_max_threads();
+    const int nt = mlp__threads();
     /* Below ~2 MFLOP the fork costs more than it saves. */
     if (nt > 1 && (double)m * n * k >= 1e6 && !omp_in_parallel()) {
         /* Split the larger of M and N into nt blocks (multiples of 16). */
@@ -109,43 +109,52 @@ void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
     blas_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+static _Atomic int lib_threads = 1;
+static _Atomic int threads_chosen; /* mlp_set_num_threads was called */
+
+int mlp__threads(void)
+{
+    return lib_threads;
+}
+
 mlp_status mlp_set_num_threads(int n)
 {
-#ifndef MLPNET_HAVE_OPENBLAS
-#ifndef _OPENMP
+    threads_chosen = 1;
+#if !defined(MLPNET_HAVE_OPENBLAS) && !defined(_OPENMP)
     if (n > 1)
         return mlp__error(MLP_STATUS_UNSUPPORTED,
                           "mlp_set_num_threads: this build has neither OpenBLAS nor "
                           "OpenMP; only 1 thread");
-#endif
-#endif
-#ifdef _OPENMP
-    omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+    lib_threads = 1;
+#elif defined(_OPENMP)
+    lib_threads = n > 0 ? n : omp_get_num_procs();
 #ifdef MLPNET_HAVE_OPENBLAS
     openblas_set_num_threads(1);
 #endif
-#elif defined(MLPNET_HAVE_OPENBLAS)
+#else
     openblas_set_num_threads(n > 0 ? n : 0);
+    lib_threads = openblas_get_num_threads();
 #endif
     return MLP_STATUS_OK;
 }
 
 int mlp_get_num_threads(void)
 {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#elif defined(MLPNET_HAVE_OPENBLAS)
-    return openblas_get_num_threads();
-#else
-    return 1;
-#endif
+    return lib_threads;
 }
 
 void mlp__threads_init(void)
 {
-#if defined(_OPENMP) && defined(MLPNET_HAVE_OPENBLAS)
-    /* One pool: ours. Cheap and idempotent, so every model creation does it. */
-    if (openblas_get_num_threads() != 1)
-        openblas_set_num_threads(1);
+#ifdef MLPNET_HAVE_OPENBLAS
+    /* OpenMP builds: one pool, ours, so OpenBLAS always runs single-threaded.
+     * Otherwise OpenBLAS is the pool, and it too starts at 1 thread until
+     * the caller chooses. Cheap and idempotent: every model creation does it. */
+#ifdef _OPENMP
+    const int want = 1;
+#else
+    const int want = threads_chosen ? lib_threads : 1;
+#endif
+    if (openblas_get_num_threads() != want)
+        openblas_set_num_threads(want);
 #endif
 }

@@ -32,9 +32,7 @@ static void im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *co
 {
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     const int32_t rows = q->c * q->kh * q->kw;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
+    MLP_PARALLEL_FOR(1)
     for (int32_t r = 0; r < rows; r++) {
         const int32_t c = r / (q->kh * q->kw), i = (r / q->kw) % q->kh, j = r % q->kw;
         int32_t lo, hi;
@@ -73,9 +71,7 @@ static void col2im(const mlp__conv_geom *q, const float *col, int32_t g, float *
 {
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     const int32_t kk = q->kh * q->kw;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
+    MLP_PARALLEL_FOR(1)
     for (int32_t c = 0; c < q->c; c++) {
         for (int32_t s = 0; s < g; s++)
             memset(dx + ((int64_t)s * q->c + c) * plane, 0, (size_t)plane * sizeof(float));

@@ -33,8 +33,8 @@ void mlp__spans(int64_t n, void (*fn)(const mlp__span_args *a, int64_t lo, int64
                 const mlp__span_args *a)
 {
 #ifdef _OPENMP
-    if (n >= MLP_PAR_MIN && omp_get_max_threads() > 1 && !omp_in_parallel()) {
-        const int nt = omp_get_max_threads();
+    if (n >= MLP_PAR_MIN && mlp__threads() > 1 && !omp_in_parallel()) {
+        const int nt = mlp__threads();
         const int64_t chunk = (n + nt - 1) / nt;
 #pragma omp parallel for schedule(static) num_threads(nt)
         for (int t = 0; t < nt; t++) {

@@ -78,9 +78,16 @@ void mlp__rng_shuffle(mlp_rng *r, int32_t *idx, int32_t n);
  * test, so small loops stay serial), in builds with OpenMP; nothing
  * otherwise. Iterations must be independent: results never depend on the
  * thread count. */
+/* The library's own thread count (mlp_set_num_threads; 1 until set). It is
+ * kept apart from OpenMP's global setting so that the library neither
+ * changes nor inherits the thread count of a caller's own OpenMP code. */
+int mlp__threads(void);
+
 #ifdef _OPENMP
 #  define MLP__OMP(x) _Pragma(#x)
-#  define MLP_PARALLEL_FOR(cond) MLP__OMP(omp parallel for schedule(static) if (cond))
+#  define MLP_PARALLEL_FOR(cond)                                                 \
+      MLP__OMP(omp parallel for schedule(static) num_threads(mlp__threads())    \
+                   if ((cond) && mlp__threads() > 1))
 #else
 #  define MLP_PARALLEL_FOR(cond)
 #endif

@@ -15,9 +15,7 @@ static mlp_status avgpool_forward(mlp_layer *l, const float *x, float *y, int32_
     const int32_t H = l->in.d[1], W = l->in.d[2];
     const int32_t OH = l->global ? 1 : l->out.d[1], OW = l->global ? 1 : l->out.d[2];
     const int64_t planes = (int64_t)n * l->in.d[0];
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
+    MLP_PARALLEL_FOR(1)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * H * W;
         float *yp = y + pl * OH * OW;
@@ -46,9 +44,7 @@ static mlp_status avgpool_backward(mlp_layer *l, const float *x, const float *y,
     const int32_t H = l->in.d[1], W = l->in.d[2];
     const int32_t OH = l->global ? 1 : l->out.d[1], OW = l->global ? 1 : l->out.d[2];
     const int64_t planes = (int64_t)n * l->in.d[0];
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
+    MLP_PARALLEL_FOR(1)
     for (int64_t pl = 0; pl < planes; pl++) {
         float *dxp = dx + pl * H * W;
         const float *dyp = dy + pl * OH * OW;

@@ -87,9 +87,7 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
         mlp__im2col(&q, x + g0 * in_sz, g, col);
         mlp__sgemm(0, 0, F, gp, K, 1.0f, w, K, col, gp, 0.0f, z, gp);
         /* Z [F, g, P] -> y [g, F, P], adding the bias. */
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
+        MLP_PARALLEL_FOR(1)
         for (int32_t sf = 0; sf < g * F; sf++) {
             const int32_t s = sf / F, f = sf % F;
             const float *src = z + (int64_t)f * gp + (int64_t)s * P;
@@ -117,9 +115,7 @@ static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
         const int32_t g = n - g0 < l->group ? n - g0 : l->group;
         const int32_t gp = (int32_t)(g * P);
         /* dy [g, F, P] -> Z [F, g, P], summing the bias gradient per filter. */
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
+        MLP_PARALLEL_FOR(1)
         for (int32_t f = 0; f < F; f++) {
             float sum = 0.0f;
             for (int32_t s = 0; s < g; s++) {

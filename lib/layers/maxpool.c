@@ -61,9 +61,7 @@ static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_
             maxpool_2x2(x + pl * H * W, y + pl * OH * OW, arg + pl * OH * OW, W, OH, OW);
         return MLP_STATUS_OK;
     }
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
+    MLP_PARALLEL_FOR(1)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * H * W;
         float *yp = y + pl * OH * OW;
@@ -102,9 +100,7 @@ static mlp_status maxpool_backward(mlp_layer *l, const float *x, const float *y,
     const int64_t out_plane = (int64_t)l->out.d[1] * l->out.d[2];
     const int64_t planes = (int64_t)n * l->in.d[0];
     const int32_t *arg = (const int32_t *)(const void *)l->scratch;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
+    MLP_PARALLEL_FOR(1)
     for (int64_t pl = 0; pl < planes; pl++) {
         float *dxp = dx + pl * in_plane;
         const float *dyp = dy + pl * out_plane;
