@@ -142,10 +142,11 @@ static void bench_batchnorm(void)
     mlp_model_destroy(m);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const char *what;
-    mlp_set_num_threads(1);
+    /* 1 thread by default: the baseline MLP's fastest setting on a busy machine. */
+    CHECK(mlp_set_num_threads(argc > 1 ? atoi(argv[1]) : 1));
     mlp_dataset *train = load_data(&what);
     const int32_t n = mlp_dataset_size(train);
 
