@@ -64,8 +64,8 @@ void mlp__rng_seed(mlp_rng *r, uint64_t seed);
 uint64_t mlp__rng_u64(mlp_rng *r);
 /* Uniform in [0, 1) with 24 random bits. */
 float mlp__rng_uniform(mlp_rng *r);
-/* Standard normal (Box-Muller, both values used in turn would need state;
- * we draw a fresh pair each call and keep one: simple and reproducible). */
+/* Standard normal by Box-Muller. Each call draws a fresh pair of uniforms
+ * and returns one normal, so the generator needs no extra state. */
 float mlp__rng_normal(mlp_rng *r);
 /* Unbiased integer in [0, bound), bound >= 1 (Lemire's method). */
 uint32_t mlp__rng_below(mlp_rng *r, uint32_t bound);

@@ -21,10 +21,12 @@ static mlp_status avgpool_forward(mlp_layer *l, const float *x, float *y, int32_
         float *yp = y + pl * OH * OW;
         for (int32_t oh = 0; oh < OH; oh++) {
             const int32_t h0 = oh * l->sh - l->ph;
-            const int32_t i0 = h0 < 0 ? -h0 : 0, i1 = h0 + l->kh > H ? H - h0 : l->kh;
+            int32_t i0, i1;
+            mlp__window_clip(h0, l->kh, H, &i0, &i1);
             for (int32_t ow = 0; ow < OW; ow++) {
                 const int32_t w0 = ow * l->sw - l->pw;
-                const int32_t j0 = w0 < 0 ? -w0 : 0, j1 = w0 + l->kw > W ? W - w0 : l->kw;
+                int32_t j0, j1;
+                mlp__window_clip(w0, l->kw, W, &j0, &j1);
                 float sum = 0.0f;
                 for (int32_t i = i0; i < i1; i++)
                     for (int32_t j = j0; j < j1; j++)
@@ -51,10 +53,12 @@ static mlp_status avgpool_backward(mlp_layer *l, const float *x, const float *y,
         memset(dxp, 0, (size_t)H * W * sizeof(float));
         for (int32_t oh = 0; oh < OH; oh++) {
             const int32_t h0 = oh * l->sh - l->ph;
-            const int32_t i0 = h0 < 0 ? -h0 : 0, i1 = h0 + l->kh > H ? H - h0 : l->kh;
+            int32_t i0, i1;
+            mlp__window_clip(h0, l->kh, H, &i0, &i1);
             for (int32_t ow = 0; ow < OW; ow++) {
                 const int32_t w0 = ow * l->sw - l->pw;
-                const int32_t j0 = w0 < 0 ? -w0 : 0, j1 = w0 + l->kw > W ? W - w0 : l->kw;
+                int32_t j0, j1;
+                mlp__window_clip(w0, l->kw, W, &j0, &j1);
                 const float g = dyp[oh * OW + ow] / (float)((i1 - i0) * (j1 - j0));
                 for (int32_t i = i0; i < i1; i++)
                     for (int32_t j = j0; j < j1; j++)

@@ -93,6 +93,15 @@ int32_t mlp__window_out(int32_t n, int32_t k, int32_t stride, int32_t pad, int32
 mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32_t kw,
                          int32_t stride, int32_t pad, const char *fn);
 
+/* The part [lo, hi) of a k-wide window starting at `start` (possibly
+ * negative: padding) that lies inside [0, n), as offsets into the window. */
+static inline void mlp__window_clip(int32_t start, int32_t k, int32_t n, int32_t *lo,
+                                    int32_t *hi)
+{
+    *lo = start < 0 ? -start : 0;
+    *hi = start + k > n ? n - start : k;
+}
+
 /* setup for max and average pooling over [C,H,W]. */
 mlp_status mlp__pool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);
 

@@ -68,10 +68,12 @@ static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_
         int32_t *ap = arg + pl * OH * OW;
         for (int32_t oh = 0; oh < OH; oh++) {
             const int32_t h0 = oh * l->sh - l->ph;
-            const int32_t i0 = h0 < 0 ? -h0 : 0, i1 = h0 + l->kh > H ? H - h0 : l->kh;
+            int32_t i0, i1;
+            mlp__window_clip(h0, l->kh, H, &i0, &i1);
             for (int32_t ow = 0; ow < OW; ow++) {
                 const int32_t w0 = ow * l->sw - l->pw;
-                const int32_t j0 = w0 < 0 ? -w0 : 0, j1 = w0 + l->kw > W ? W - w0 : l->kw;
+                int32_t j0, j1;
+                mlp__window_clip(w0, l->kw, W, &j0, &j1);
                 float best = -FLT_MAX;
                 int32_t at = (h0 + i0) * W + w0 + j0;
                 for (int32_t i = i0; i < i1; i++)
