@@ -248,12 +248,12 @@ START_TEST(defaults_and_round_trip)
     mlp_optimizer *sgd = make_opt(MLP_RULE_SGD, m);
     mlp_optimizer *mom = make_opt(MLP_RULE_MOMENTUM, m);
     double v = -1;
-    /* documented defaults: lr 0.1 for both, mu 0.9 */
+    /* documented defaults: lr 0.1 for SGD, 0.01 and mu 0.9 for momentum */
     TU_OK(mlp_optimizer_get(sgd, MLP_OPTIM_LEARNING_RATE, &v));
     ck_assert_double_eq_tol(v, 0.1, 1e-12);
     ck_assert_double_eq_tol(mlp_optimizer_learning_rate(sgd), 0.1, 1e-12);
     TU_OK(mlp_optimizer_get(mom, MLP_OPTIM_LEARNING_RATE, &v));
-    ck_assert_double_eq_tol(v, 0.1, 1e-12);
+    ck_assert_double_eq_tol(v, 0.01, 1e-12);
     TU_OK(mlp_optimizer_get(mom, MLP_OPTIM_MOMENTUM, &v));
     ck_assert_double_eq_tol(v, 0.9, 1e-12);
 
@@ -546,9 +546,11 @@ static double documented_default(mlp_rule r, mlp_optim_param k)
 {
     switch (k) {
     case MLP_OPTIM_LEARNING_RATE:
-        if (r == MLP_RULE_SGD || r == MLP_RULE_MOMENTUM || r == MLP_RULE_NESTEROV)
+        if (r == MLP_RULE_SGD)
             return 0.1;
-        return r == MLP_RULE_ADAGRAD ? 0.01 : 0.001;
+        if (r == MLP_RULE_MOMENTUM || r == MLP_RULE_NESTEROV || r == MLP_RULE_ADAGRAD)
+            return 0.01;
+        return 0.001;
     case MLP_OPTIM_MOMENTUM: return r == MLP_RULE_RMSPROP ? 0.0 : 0.9;
     case MLP_OPTIM_BETA1: return 0.9;
     case MLP_OPTIM_BETA2: return 0.999;
@@ -622,17 +624,19 @@ static void apply_case(mlp_optimizer *o, const hp_case *c)
 static const double STEP_RTOL = 2e-6, STEP_ATOL = 1e-6;
 
 static const hp_case NESTEROV_CASES[] = {
-    {.use_defaults = 1, .lr = 0.1, .mu = 0.9},
+    {.use_defaults = 1, .lr = 0.01, .mu = 0.9},
+    {.lr = 0.1, .mu = 0.9},
     {.lr = 0.25, .mu = 0.5},
     {.lr = 0.05, .mu = 0.0},
 };
 
 /*
  * Nesterov: v <- mu v - lr g;  p <- p + mu v - lr g (with the new v).
- * Element 0 with the defaults (lr 0.1, mu 0.9) by hand:
- *   v = -0.1,                  p = 0.5 - 0.09 - 0.1    = 0.31
- *   v = -0.09 - 0.05 = -0.14,  p = 0.31 - 0.126 - 0.05 = 0.134
- *   v = -0.126 + 0.2 = 0.074,  p = 0.134 + 0.0666 + 0.2 = 0.4006
+ * Element 0 (p = 0.5; g = 1, 0.5, -2) with the defaults (lr 0.01, mu 0.9)
+ * by hand:
+ *   v = -0.01,                     p = 0.5 - 0.009 - 0.01      = 0.481
+ *   v = -0.009 - 0.005 = -0.014,   p = 0.481 - 0.0126 - 0.005  = 0.4634
+ *   v = -0.0126 + 0.02 = 0.0074,   p = 0.4634 + 0.00666 + 0.02 = 0.49006
  */
 START_TEST(nesterov_three_steps)
 {
@@ -655,7 +659,7 @@ START_TEST(nesterov_three_steps)
         check_params(m, want, STEP_RTOL, STEP_ATOL, "nesterov", _i, s + 1);
     }
     if (c->use_defaults)
-        ck_assert_double_eq_tol(want[0], 0.4006, 1e-12);
+        ck_assert_double_eq_tol(want[0], 0.49006, 1e-12);
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
 }

@@ -38,8 +38,10 @@ typedef enum mlp_rule {
 /** Hyper-parameter keys. Values are stable; append only. Defaults in
  *  brackets; a key the rule does not use gives MLP_STATUS_UNSUPPORTED. */
 typedef enum mlp_optim_param {
-    MLP_OPTIM_LEARNING_RATE = 1, /**< base rate >= 0 [0.1 SGD, momentum, Nesterov;
-                                      0.001 RMSProp, Adam, AdamW; 0.01 AdaGrad] */
+    MLP_OPTIM_LEARNING_RATE = 1, /**< base rate >= 0 [0.1 SGD; 0.01 momentum,
+                                      Nesterov (with mu 0.9, the same long-run step
+                                      as SGD's 0.1); 0.001 RMSProp, Adam, AdamW;
+                                      0.01 AdaGrad] */
     MLP_OPTIM_MOMENTUM = 2,      /**< mu in [0, 1) [0.9; RMSProp 0] (momentum,
                                       Nesterov, RMSProp) */
     MLP_OPTIM_BETA1 = 3,         /**< b1 in [0, 1) [0.9] (Adam, AdamW) */

@@ -20,7 +20,7 @@ const mlp_optim_ops mlp__momentum_ops = {
     .rule = MLP_RULE_MOMENTUM,
     .name = "momentum",
     .state_floats = 1,
-    .default_lr = 0.1,
+    .default_lr = 0.01,
     .keys = 1u << MLP_OPTIM_MOMENTUM,
     .step = momentum_step,
 };

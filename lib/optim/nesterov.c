@@ -22,7 +22,7 @@ const mlp_optim_ops mlp__nesterov_ops = {
     .rule = MLP_RULE_NESTEROV,
     .name = "nesterov",
     .state_floats = 1,
-    .default_lr = 0.1,
+    .default_lr = 0.01,
     .keys = 1u << MLP_OPTIM_MOMENTUM,
     .step = nesterov_step,
 };
