@@ -466,6 +466,8 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
         EX_INT("valid-size", &o->valid_size, 1, INT32_MAX,
                "validation images taken from the end of the training file when the "
                "dataset has no validation file"),
+        EX_INT("train-size", &o->train_size, 0, INT32_MAX,
+               "train on the first N training images only, for quick runs (0: all)"),
         EX_INT("epochs", &o->epochs, 1, 1000000, "training epochs"),
         EX_INT("batch-size", &o->batch_size, 1, 1000000, "images per training batch"),
         EX_U64("seed", &o->seed,
@@ -760,6 +762,14 @@ void ex_session_open(ex_session *s, const ex_options *opt)
     ex_check(mlp_dataset_open(&s->train, &s->valid, &s->test, dir, s->dataset,
                               opt->valid_size),
              what);
+    if (opt->train_size > 0 && opt->train_size < mlp_dataset_size(s->train)) {
+        mlp_dataset *first = NULL, *rest = NULL;
+        ex_check(mlp_dataset_split(s->train, opt->train_size, &first, &rest),
+                 "taking the first --train-size images");
+        mlp_dataset_destroy(rest);
+        mlp_dataset_destroy(s->train);
+        s->train = first;
+    }
     if (ex_mkdirs(opt->out_dir) != 0)
         ex_die("cannot create the output directory %s: %s", opt->out_dir,
                strerror(errno));
@@ -1182,6 +1192,9 @@ void ex_session_print_summary(const ex_session *s, FILE *f)
             s->dataset, (long)s->opt->epochs, s->opt->epochs == 1 ? "" : "s",
             (long)s->opt->batch_size, (unsigned long long)s->opt->seed,
             (long)s->opt->threads, s->opt->threads == 1 ? "" : "s");
+    if (s->opt->train_size > 0)
+        fprintf(f, "Trained on the first %ld training images only (--train-size).\n\n",
+                (long)mlp_dataset_size(s->train));
     if (command[0])
         fprintf(f, "Command: `%s`\n\n", command);
     ex_table *t = ex_table_new(summary_cols[0], summary_cols[1], summary_cols[2],

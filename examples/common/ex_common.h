@@ -164,6 +164,7 @@ typedef struct ex_options {
     int32_t epochs;       /**< default 20 */
     int32_t batch_size;   /**< default 100 */
     int32_t valid_size;   /**< default MLP_DEFAULT_VALID_SIZE */
+    int32_t train_size;   /**< train on the first N images only; 0 (default): all */
     int32_t threads;      /**< OpenBLAS threads; default 1, 0 = OpenBLAS's choice */
     uint64_t seed;        /**< initialisation and shuffling; default 123456 */
     const char *out_dir;  /**< default given to ex_options_init */
@@ -500,5 +501,19 @@ int ex_svg_plot(FILE *f, const ex_plot *plot);
 
 /** Write the plot atomically to `path`. 0, or -1 with errno set. */
 int ex_svg_write(const char *path, const ex_plot *plot);
+
+/**
+ * Write `n` plots as the panels of one figure, `cols` panels per row, under
+ * the figure's `title`, with one legend to the right of the grid. The
+ * legend is that of the first panel: give every panel the same runs in the
+ * same order, so that a run has the same colour in each. A panel without
+ * data shows "no data". Self-contained SVG 1.1 as ex_svg_plot. 0, or -1
+ * (EINVAL when n or cols is below 1).
+ */
+int ex_svg_grid(FILE *f, const char *title, const ex_plot *panels, int n, int cols);
+
+/** Write the figure of ex_svg_grid atomically to `path`. 0, or -1 with errno set. */
+int ex_svg_grid_write(const char *path, const char *title, const ex_plot *panels, int n,
+                      int cols);
 
 #endif /* EX_COMMON_H */
