@@ -1,0 +1,130 @@
+#!/bin/sh
+# End-to-end test of examples/reproduce.sh in --quick mode on a generated
+# dataset (make_toy): every promised file is written and REPORT.md has every
+# section; a second invocation redoes nothing; a failing run is reported in
+# REPORT.md without stopping the others, and a rerun redoes only that run;
+# bad command lines exit with 2.
+# Usage: reproduce_test.sh BUILD-ROOT SOURCE-ROOT MAKE-TOY
+set -eu
+BUILD=$1
+SRC=$2
+MAKE_TOY=$3
+REPRODUCE=$SRC/examples/reproduce.sh
+T=$(mktemp -d "${TMPDIR:-/tmp}/mlpnet-reproduce.XXXXXX")
+trap 'rm -rf "$T"' EXIT INT TERM
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+must_exist() {
+    for f in "$@"; do
+        [ -s "$f" ] || fail "missing or empty: ${f#"$T"/}"
+    done
+}
+
+mkdir "$T/data"
+"$MAKE_TOY" "$T/data"
+
+reproduce() { # build out [more options]
+    b=$1
+    o=$2
+    shift 2
+    bash "$REPRODUCE" --build "$b" --quick --data-dir "$T/data" --dataset toy --jobs 2 \
+        --out "$o" "$@"
+}
+
+# ---- 1. A whole quick run writes everything it promises ---------------------------
+OUT=$T/out
+reproduce "$BUILD" "$OUT" >"$T/log1" 2>&1 || { cat "$T/log1" >&2; fail "first run failed"; }
+must_exist "$OUT/REPORT.md" "$OUT/manifest.tsv" "$OUT/models/test-results.tsv"
+for fig in fig1-baseline-lr fig2-baseline-depth fig3-baseline-activation fig4-learning-rules \
+    fig5-batchnorm fig6-convnets; do
+    must_exist "$OUT/figures/$fig.svg"
+    grep -q '</svg>' "$OUT/figures/$fig.svg" || fail "$fig.svg is not a whole SVG file"
+done
+for exp in baseline learning-rules batchnorm convnets; do
+    must_exist "$OUT/models/$exp.mlpn"
+    grep -q "^$exp	" "$OUT/models/test-results.tsv" || fail "no test result for $exp"
+done
+# The test accuracies were measured (a number, not "-").
+awk -F'\t' 'NR > 1 && $5 !~ /^[01]\.[0-9]+$/ { bad = 1 } END { exit bad }' \
+    "$OUT/models/test-results.tsv" || fail "a test accuracy is missing: $(cat "$OUT/models/test-results.tsv")"
+# Every task wrote its summary, and every run its CSV and two SVG curves.
+tasks=0
+for d in "$OUT"/runs/*/; do
+    tasks=$((tasks + 1))
+    must_exist "$d/summary.csv" "$d/summary.md" "$d/.done"
+    for run in $(awk -F, 'NR > 1 { print $1 }' "$d/summary.csv"); do
+        must_exist "$d/$run.csv" "$d/$run-error.svg" "$d/$run-accuracy.svg"
+    done
+done
+[ "$tasks" -ge 9 ] || fail "only $tasks task folders"
+for section in '## Report said / we measured' '## 1. Baseline' '## 2. Learning rules' \
+    '## 3. Batch normalisation' '## 4. ConvNets' '## 5. Final test-set results' \
+    '## Seconds per epoch of every run' '## Runs that failed' 'Every run finished.'; do
+    grep -qF "$section" "$OUT/REPORT.md" || fail "REPORT.md lacks '$section'"
+done
+for fig in fig1-baseline-lr fig4-learning-rules fig6-convnets; do
+    grep -qF "(figures/$fig.svg)" "$OUT/REPORT.md" || fail "REPORT.md does not show $fig"
+done
+
+# ---- 2. A second invocation redoes nothing --------------------------------------------
+ls -l --time-style=full-iso "$OUT"/runs/*/summary.csv "$OUT"/runs/*/*.mlpn >"$T/before"
+reproduce "$BUILD" "$OUT" >"$T/log2" 2>&1 || { cat "$T/log2" >&2; fail "second run failed"; }
+grep -q '^reproduce.sh: 0 task(s) run' "$T/log2" || { cat "$T/log2" >&2; fail "second run redid tasks"; }
+ls -l --time-style=full-iso "$OUT"/runs/*/summary.csv "$OUT"/runs/*/*.mlpn >"$T/after"
+cmp -s "$T/before" "$T/after" || fail "second run rewrote finished runs"
+must_exist "$OUT/REPORT.md"
+
+# ---- 3. A failing run is reported and does not stop the others -----------------------
+# A build folder whose ConvNet program fails for the conv1 run only.
+FB=$T/failing-build/examples
+mkdir -p "$FB/cli"
+for p in mlpnet-baseline mlpnet-learning-rules mlpnet-batchnorm mlpnet-report; do
+    ln -s "$BUILD/examples/$p" "$FB/$p"
+done
+ln -s "$BUILD/examples/cli/mlpnet" "$FB/cli/mlpnet"
+cat >"$FB/mlpnet-convnets" <<EOF
+#!/bin/sh
+case " \$* " in *" conv1 "*) echo "simulated failure" >&2; exit 3 ;; esac
+exec "$BUILD/examples/mlpnet-convnets" "\$@"
+EOF
+chmod +x "$FB/mlpnet-convnets"
+OUT2=$T/out2
+set +e
+reproduce "$T/failing-build" "$OUT2" >"$T/log3" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || { cat "$T/log3" >&2; fail "a failed run should exit 1, got $rc"; }
+grep -q 'conv-conv1: FAILED (exit 3)' "$T/log3" || fail "the failure was not announced"
+must_exist "$OUT2/REPORT.md" "$OUT2/runs/conv-convnet/.done" "$OUT2/runs/batchnorm/.done" \
+    "$OUT2/models/convnets.mlpn" "$OUT2/runs/conv-conv1/log.txt"
+[ ! -e "$OUT2/runs/conv-conv1/.done" ] || fail "the failed run is marked done"
+grep -q 'simulated failure' "$OUT2/runs/conv-conv1/log.txt" || fail "the log lacks the error"
+sed -n '/^## Runs that failed/,$p' "$OUT2/REPORT.md" >"$T/failed-section"
+grep -q 'conv-conv1' "$T/failed-section" || fail "REPORT.md does not list the failed run"
+grep -q 'runs/conv-conv1/log.txt' "$T/failed-section" || fail "REPORT.md does not link the log"
+! grep -q 'Every run finished' "$T/failed-section" || fail "REPORT.md says every run finished"
+
+# Rerun with the working build: only the failed run is redone.
+reproduce "$BUILD" "$OUT2" >"$T/log4" 2>&1 || { cat "$T/log4" >&2; fail "the rerun failed"; }
+grep -q '^reproduce.sh: 1 task(s) run' "$T/log4" || { cat "$T/log4" >&2; fail "the rerun did not redo exactly the failed run"; }
+grep -q 'Every run finished.' "$OUT2/REPORT.md" || fail "REPORT.md still lists a failure"
+
+# ---- 4. Bad command lines -------------------------------------------------------------
+for args in "--jobs 0" "--jobs x" "--epochs 0" "--no-such-option" "--out"; do
+    set +e
+    # shellcheck disable=SC2086 # the words are split on purpose
+    bash "$REPRODUCE" --build "$BUILD" $args >"$T/out-usage" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" -eq 2 ] || fail "'$args' should exit 2, got $rc"
+done
+set +e
+bash "$REPRODUCE" --build "$T/nowhere" --out "$T/out3" >"$T/out-nobuild" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 1 ] && grep -q 'build first' "$T/out-nobuild" || fail "a missing build should exit 1 with a hint"
+bash "$REPRODUCE" --help | grep -q '^Usage: examples/reproduce.sh' || fail "--help"
+echo "reproduce.sh: all checks passed"
