@@ -2220,6 +2220,51 @@ END_TEST
 
 #define N_CASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* Every rule, plain and with weight decay, L1 and clipping: three steps on a
+ * segment large enough to be split across threads (an odd size, so a span
+ * ends mid-line) give bit-identical parameters with 1 and with 2 threads. */
+START_TEST(every_rule_same_with_two_threads)
+{
+    enum { IN = 301, OUT = 257 }; /* 77,357 weights: above the split threshold */
+    const int32_t in[1] = {IN};
+    for (int r = 0; r < N_RULES; r++) {
+        for (int extras = 0; extras < 2; extras++) {
+            float *result[2] = {NULL, NULL};
+            int64_t n = 0;
+            for (int threads = 1; threads <= 2; threads++) {
+                TU_OK(mlp_set_num_threads(threads));
+                mlp_model *m = tu_model(1, in, 7);
+                mlp_layer *d = tu_add(m, tu_dense(OUT));
+                n = mlp_layer_param_count(d);
+                mlp_optimizer *o = make_opt(RULES[r], m);
+                if (extras) {
+                    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_WEIGHT_DECAY, 1e-3));
+                    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_L1, 1e-4));
+                    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_CLIP_NORM, 5.0));
+                }
+                float *g = mlp_layer_grads(d);
+                for (int step = 0; step < 3; step++) {
+                    for (int64_t i = 0; i < n; i++)
+                        g[i] = (float)((i * 7919 + step * 104729) % 2001 - 1000) * 1e-3f;
+                    TU_OK(mlp_optimizer_step(o));
+                }
+                result[threads - 1] = malloc((size_t)n * sizeof(float));
+                ck_assert_ptr_nonnull(result[threads - 1]);
+                TU_OK(mlp_model_get_params(m, result[threads - 1], n));
+                mlp_optimizer_destroy(o);
+                mlp_model_destroy(m);
+            }
+            ck_assert_msg(memcmp(result[0], result[1], (size_t)n * sizeof(float)) == 0,
+                          "rule %d (extras %d): 1 and 2 threads differ", (int)RULES[r],
+                          extras);
+            free(result[0]);
+            free(result[1]);
+        }
+    }
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
 static Suite *optim_suite(void)
 {
     Suite *s = suite_create("optim");
@@ -2287,6 +2332,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, every_rule_step_allocates_nothing);
     tcase_add_test(tc, every_rule_create_oom_loop);
     tcase_add_test(tc, every_rule_step_after_model_grew);
+    tcase_add_test(tc, every_rule_same_with_two_threads);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,7 +11,6 @@ static void adagrad_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float eps = (float)o->eps;
     float *s = a->s0;
-    MLP_PARALLEL_FOR(a->n >= MLP_PAR_MIN)
     for (int64_t i = 0; i < a->n; i++) {
         float g = mlp__eff_grad(a, i);
         s[i] += g * g;

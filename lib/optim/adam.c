@@ -23,7 +23,6 @@ static void adam_step(const mlp_optimizer *o, const mlp__step_args *a)
     float *m = a->s0, *v = a->s1;
     float *p = a->p;
     if (shrink == 1.0f) { /* Adam, or AdamW on a segment without decay */
-        MLP_PARALLEL_FOR(a->n >= MLP_PAR_MIN)
         for (int64_t i = 0; i < a->n; i++) {
             float g = mlp__eff_grad(a, i);
             float mi = b1 * m[i] + (1.0f - b1) * g;
@@ -34,7 +33,6 @@ static void adam_step(const mlp_optimizer *o, const mlp__step_args *a)
         }
         return;
     }
-    MLP_PARALLEL_FOR(a->n >= MLP_PAR_MIN)
     for (int64_t i = 0; i < a->n; i++) {
         float g = mlp__eff_grad(a, i);
         m[i] = b1 * m[i] + (1.0f - b1) * g;

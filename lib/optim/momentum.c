@@ -9,7 +9,6 @@ static void momentum_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float mu = (float)o->momentum;
     float *v = a->s0;
-    MLP_PARALLEL_FOR(a->n >= MLP_PAR_MIN)
     for (int64_t i = 0; i < a->n; i++) {
         v[i] = mu * v[i] - a->lr * mlp__eff_grad(a, i);
         a->p[i] += v[i];

@@ -10,7 +10,6 @@ static void nesterov_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float mu = (float)o->momentum;
     float *v = a->s0;
-    MLP_PARALLEL_FOR(a->n >= MLP_PAR_MIN)
     for (int64_t i = 0; i < a->n; i++) {
         float step = a->lr * mlp__eff_grad(a, i);
         v[i] = mu * v[i] - step;

@@ -4,7 +4,8 @@
  * hyper-parameters it reads, and a flat update loop. optim.c validates the
  * hyper-parameters, computes the gradient-clipping scale once per step, and
  * calls the rule once per parameter segment (weights, then the rest, of each
- * layer), so that weight decay reaches weights only.
+ * layer), so that weight decay reaches weights only. A large segment is cut
+ * into one span per thread there, so a rule's loop is plain serial code.
  */
 #ifndef MLPNET_OPTIM_IMPL_H
 #define MLPNET_OPTIM_IMPL_H
@@ -42,6 +43,7 @@ typedef struct mlp_optim_ops {
     int state_floats;  /* state arrays per parameter (0, 1 or 2) */
     double default_lr;
     unsigned keys;     /* rule-specific keys it reads: bit (1u << key) */
+    /* update a->n parameters; called on a span of a segment, on any thread */
     void (*step)(const mlp_optimizer *o, const mlp__step_args *a);
 } mlp_optim_ops;
 

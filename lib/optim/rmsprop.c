@@ -14,7 +14,6 @@ static void rmsprop_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float rho = (float)o->decay, eps = (float)o->eps, mu = (float)o->momentum;
     float *s = a->s0, *b = a->s1;
-    MLP_PARALLEL_FOR(a->n >= MLP_PAR_MIN)
     for (int64_t i = 0; i < a->n; i++) {
         float g = mlp__eff_grad(a, i);
         s[i] = rho * s[i] + (1.0f - rho) * g * g;

@@ -5,7 +5,6 @@ MLP_VECTOR_CLONES
 static void sgd_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     (void)o;
-    MLP_PARALLEL_FOR(a->n >= MLP_PAR_MIN)
     for (int64_t i = 0; i < a->n; i++)
         a->p[i] -= a->lr * mlp__eff_grad(a, i);
 }
