@@ -2054,7 +2054,7 @@ static const char *model_link(const report *r, const final *fi, char *buf, size_
     base = base ? base + 1 : fi->model;
     if (!safe_name(base, EX_RUN_NAME_MAX))
         return NULL;
-    snprintf(buf, cap, "models/%s", base);
+    snprintf(buf, cap, "models/%.*s", EX_RUN_NAME_MAX, base); /* safe_name bounds it */
     char path[PATH_CAP];
     FILE *m = fopen(dir_path(path, r, "%s", buf), "rb");
     if (!m)
