@@ -225,20 +225,6 @@ done
 wait
 echo "$PROG: $ran task(s) run, $((${#TASKS[@]} - ran)) kept from before"
 
-# The wall time of the reproduction: that of every invocation that ran
-# tasks into this folder, so a resumed run reports its whole cost.
-WALL_FILE=$OUT/.wall-seconds
-WALL=$(($(date +%s) - T0))
-before=
-[ -f "$WALL_FILE" ] && read -r before <"$WALL_FILE"
-case $before in '' | *[!0-9]*) before= ;; esac
-if [ "$ran" -gt 0 ] || [ -z "$before" ]; then
-    WALL=$((${before:-0} + WALL))
-    echo "$WALL" >"$WALL_FILE"
-else
-    WALL=$before
-fi
-
 # ---- manifest -------------------------------------------------------------------
 # One row per (task, section) for mlpnet-report.
 MANIFEST=$OUT/manifest.tsv
@@ -302,11 +288,26 @@ RESULTS=$OUT/models/test-results.tsv
 mv "$RESULTS.tmp" "$RESULTS" || die "cannot write $RESULTS"
 
 # ---- REPORT.md and the figures --------------------------------------------------
+# The wall time of the reproduction: that of every invocation that ran
+# tasks into this folder (up to here), so a resumed run reports its whole cost.
+WALL_FILE=$OUT/.wall-seconds
+WALL=$(($(date +%s) - T0))
+before=
+[ -f "$WALL_FILE" ] && read -r before <"$WALL_FILE"
+case $before in '' | *[!0-9]*) before= ;; esac
+if [ "$ran" -gt 0 ] || [ -z "$before" ]; then
+    WALL=$((${before:-0} + WALL))
+    echo "$WALL" >"$WALL_FILE"
+    date -u +%Y-%m-%d >"$OUT/.date" # the day the runs last ran, not the day of a re-report
+else
+    WALL=$before
+fi
+RAN_ON=$(cat "$OUT/.date" 2>/dev/null || date -u +%Y-%m-%d)
 MACHINE="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1), $CORES cores"
-REPORT_ARGS=(--out "$OUT" --wall-seconds "$WALL" --date "$(date -u +%Y-%m-%d)" --machine "$MACHINE")
+REPORT_ARGS=(--out "$OUT" --wall-seconds "$WALL" --date "$RAN_ON" --machine "$MACHINE")
 [ "$QUICK" = 1 ] && REPORT_ARGS+=(--quick)
 "$EX/mlpnet-report" "${REPORT_ARGS[@]}" || die "mlpnet-report failed"
-echo "$PROG: report in $OUT/REPORT.md ($(($(date +%s) - T0)) s; $WALL s in all)"
+echo "$PROG: report in $OUT/REPORT.md ($(($(date +%s) - T0)) s now, $WALL s over every invocation)"
 if [ "$failed" -gt 0 ]; then
     echo "$PROG: $failed task(s) did not finish; REPORT.md lists them" >&2
     exit 1
