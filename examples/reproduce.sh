@@ -167,8 +167,12 @@ run_task() { # id program arguments
     rm -rf "$dir" && mkdir -p "$dir" || return 1
     mapfile -t cmd < <(task_command "$prog" "$args" "$dir")
     start=$EPOCHREALTIME
-    "$EX/${cmd[0]}" "${cmd[@]:1}" >"$dir/log.txt" 2>&1 </dev/null
+    # In the background, so that a signal to this subshell can stop it.
+    "$EX/${cmd[0]}" "${cmd[@]:1}" >"$dir/log.txt" 2>&1 </dev/null &
+    CHILD=$!
+    wait "$CHILD"
     rc=$?
+    CHILD=
     end=$EPOCHREALTIME
     awk -v rc="$rc" -v a="$start" -v b="$end" 'BEGIN { printf "%d %.2f\n", rc, b - a }' \
         >"$dir/.status"
@@ -212,7 +216,9 @@ for t in "${TASKS[@]}"; do
     done
     echo "  $id: started"
     (
-        trap - INT TERM
+        # Stopped by the driver: stop the program too, and leave no .status.
+        CHILD=
+        trap '[ -n "$CHILD" ] && kill "$CHILD" 2>/dev/null; exit 143' INT TERM
         if run_task "$id" "$prog" "$args"; then
             echo "  $id: finished"
         else

@@ -3,7 +3,8 @@
 # dataset (make_toy): every promised file is written and REPORT.md has every
 # section; a second invocation redoes nothing; a failing run is reported in
 # REPORT.md without stopping the others, and a rerun redoes only that run;
-# bad command lines exit with 2.
+# an interrupted run stops its programs and resumes where it stopped; bad
+# command lines exit with 2.
 # Usage: reproduce_test.sh BUILD-ROOT SOURCE-ROOT MAKE-TOY
 set -eu
 BUILD=$1
@@ -55,9 +56,10 @@ tasks=0
 for d in "$OUT"/runs/*/; do
     tasks=$((tasks + 1))
     must_exist "$d/summary.csv" "$d/summary.md" "$d/.done"
-    for run in $(awk -F, 'NR > 1 { print $1 }' "$d/summary.csv"); do
+    awk -F, 'NR > 1 { print $1 }' "$d/summary.csv" >"$T/runs"
+    while read -r run; do
         must_exist "$d/$run.csv" "$d/$run-error.svg" "$d/$run-accuracy.svg"
-    done
+    done <"$T/runs"
 done
 [ "$tasks" -ge 9 ] || fail "only $tasks task folders"
 for section in '## Report said / we measured' '## 1. Baseline' '## 2. Learning rules' \
@@ -112,7 +114,52 @@ reproduce "$BUILD" "$OUT2" >"$T/log4" 2>&1 || { cat "$T/log4" >&2; fail "the rer
 grep -q '^reproduce.sh: 1 task(s) run' "$T/log4" || { cat "$T/log4" >&2; fail "the rerun did not redo exactly the failed run"; }
 grep -q 'Every run finished.' "$OUT2/REPORT.md" || fail "REPORT.md still lists a failure"
 
-# ---- 4. Bad command lines -------------------------------------------------------------
+# ---- 4. An interrupted run resumes ---------------------------------------------------
+# A build folder whose conv1 run takes a minute: stop the driver while it
+# runs, then rerun with the working build, which redoes that run only.
+SB=$T/slow-build/examples
+mkdir -p "$SB/cli"
+for p in mlpnet-baseline mlpnet-learning-rules mlpnet-batchnorm mlpnet-report; do
+    ln -s "$BUILD/examples/$p" "$SB/$p"
+done
+ln -s "$BUILD/examples/cli/mlpnet" "$SB/cli/mlpnet"
+cat >"$SB/mlpnet-convnets" <<EOF
+#!/bin/sh
+case " \$* " in *" conv1 "*) exec sleep 67 ;; esac
+exec "$BUILD/examples/mlpnet-convnets" "\$@"
+EOF
+chmod +x "$SB/mlpnet-convnets"
+OUT3=$T/out3
+bash "$REPRODUCE" --build "$T/slow-build" --quick --data-dir "$T/data" --dataset toy --jobs 2 \
+    --out "$OUT3" >"$T/log5" 2>&1 &
+driver=$!
+tries=0
+until [ "$(find "$OUT3/runs" -name .done 2>/dev/null | wc -l)" -ge 8 ]; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 1200 ]; then
+        kill "$driver"
+        fail "the other runs did not finish"
+    fi
+    sleep 0.1
+done
+kill -TERM "$driver"
+set +e
+wait "$driver"
+rc=$?
+set -e
+[ "$rc" -eq 130 ] || { cat "$T/log5" >&2; fail "an interrupted driver should exit 130, got $rc"; }
+grep -q 'interrupted; rerun the same command to resume' "$T/log5" || fail "no resume hint"
+if [ -e "$OUT3/runs/conv-conv1/.done" ] || [ -e "$OUT3/runs/conv-conv1/.status" ]; then
+    fail "the interrupted run left a .done or .status"
+fi
+sleep 0.5
+! pgrep -f 'sleep 67' >/dev/null || fail "the interrupted run's program is still running"
+reproduce "$BUILD" "$OUT3" >"$T/log6" 2>&1 || { cat "$T/log6" >&2; fail "the resumed run failed"; }
+grep -q '^reproduce.sh: 1 task(s) run, 8 kept from before' "$T/log6" ||
+    { cat "$T/log6" >&2; fail "the resumed run did not redo exactly the interrupted run"; }
+grep -q 'Every run finished.' "$OUT3/REPORT.md" || fail "the resumed REPORT.md lists a failure"
+
+# ---- 5. Bad command lines -------------------------------------------------------------
 for args in "--jobs 0" "--jobs x" "--epochs 0" "--no-such-option" "--out"; do
     set +e
     # shellcheck disable=SC2086 # the words are split on purpose
@@ -125,6 +172,8 @@ set +e
 bash "$REPRODUCE" --build "$T/nowhere" --out "$T/out3" >"$T/out-nobuild" 2>&1
 rc=$?
 set -e
-[ "$rc" -eq 1 ] && grep -q 'build first' "$T/out-nobuild" || fail "a missing build should exit 1 with a hint"
+if [ "$rc" -ne 1 ] || ! grep -q 'build first' "$T/out-nobuild"; then
+    fail "a missing build should exit 1 with a hint"
+fi
 bash "$REPRODUCE" --help | grep -q '^Usage: examples/reproduce.sh' || fail "--help"
 echo "reproduce.sh: all checks passed"
