@@ -6,7 +6,8 @@
  *
  * All tensors are NCHW. The convolution reference is
  *   y[n,f,oh,ow] = b[f] + sum_{c,i,j} W[f,c,i,j] x[n,c,oh*sh-ph+i*dh, ow*sw-pw+j*dw]
- * with x read as zero outside the input.
+ * with x read as zero outside the input, and b = 0 for a layer whose bias is
+ * turned off (mlp_layer_set_use_bias), which then has the weights W only.
  */
 #include <check.h>
 #include <math.h>
@@ -58,6 +59,7 @@ static void case_str(const conv_case *q, char *buf, size_t cap)
 
 /* ---- naive references ------------------------------------------------------------- */
 
+/* b NULL: no bias. */
 static void ref_conv_forward(const conv_case *q, const float *x, const float *wt,
                              const float *b, double *y)
 {
@@ -67,7 +69,7 @@ static void ref_conv_forward(const conv_case *q, const float *x, const float *wt
         for (int32_t f = 0; f < q->f; f++)
             for (int32_t oh = 0; oh < OH; oh++)
                 for (int32_t ow = 0; ow < OW; ow++) {
-                    double acc = b[f];
+                    double acc = b ? b[f] : 0.0;
                     for (int32_t c = 0; c < q->c; c++)
                         for (int32_t i = 0; i < q->kh; i++)
                             for (int32_t j = 0; j < q->kw; j++) {
@@ -203,20 +205,26 @@ static double max_abs(const double *v, int64_t n)
 
 /* ---- convolution against the naive loops ------------------------------------------ */
 
-/* Forward (both modes) and backward of one case against the references;
- * the layer must split the batch into at least `min_groups` GEMM groups. */
-static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups)
+/* Forward (both modes) and backward of one case against the references,
+ * with the bias on or off; the layer must split the batch into at least
+ * `min_groups` GEMM groups. */
+static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups, int use_bias)
 {
-    char desc[160];
+    char desc[180];
     case_str(q, desc, sizeof desc);
+    if (!use_bias)
+        strcat(desc, ", no bias");
     const int32_t in[3] = {q->c, q->h, q->w};
     const int32_t OH = out_extent(q->h, q->kh, q->sh, q->ph, q->dh);
     const int32_t OW = out_extent(q->w, q->kw, q->sw, q->pw, q->dw);
     ck_assert_msg(OH >= 1 && OW >= 1, "bad test case: %s", desc);
     mlp_model *m = tu_model(3, in, seed);
-    mlp_layer *conv = tu_add(m, make_conv_case(q));
-    const int64_t nw = (int64_t)q->f * q->c * q->kh * q->kw;
-    ck_assert_int_eq(mlp_layer_param_count(conv), nw + q->f);
+    mlp_layer *conv = make_conv_case(q);
+    TU_OK(mlp_layer_set_use_bias(conv, use_bias));
+    tu_add(m, conv);
+    const int64_t nw = (int64_t)q->f * q->c * q->kh * q->kw, nb = use_bias ? q->f : 0;
+    ck_assert_int_eq(mlp_layer_param_count(conv), nw + nb);
+    ck_assert_int_eq(mlp_model_param_count(m), nw + nb); /* no hidden bias slot */
     ck_assert_msg(conv->group >= 1 &&
                       (q->n + conv->group - 1) / conv->group >= min_groups,
                   "%s: %d samples per GEMM group, wanted %d groups", desc,
@@ -231,14 +239,14 @@ static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups)
     tu_rng rng;
     tu_rng_seed(&rng, seed);
     float *p = mlp_layer_params(conv);
-    tu_fill_uniform(&rng, p, nw + q->f, -1.0f, 1.0f); /* the bias too */
+    tu_fill_uniform(&rng, p, nw + nb, -1.0f, 1.0f); /* the bias too */
     const int64_t nx = (int64_t)q->n * q->c * q->h * q->w;
     const int64_t ny = (int64_t)q->n * q->f * OH * OW;
     mlp_tensor *x = tu_tensor_batch(q->n, 3, in);
     tu_fill_uniform(&rng, mlp_tensor_data(x), nx, -1.0f, 1.0f);
     double *ref = malloc(sizeof(double) * (size_t)ny);
     ck_assert_ptr_nonnull(ref);
-    ref_conv_forward(q, mlp_tensor_data_const(x), p, p + nw, ref);
+    ref_conv_forward(q, mlp_tensor_data_const(x), p, use_bias ? p + nw : NULL, ref);
     const double ytol = 1e-5 * max_abs(ref, ny) + 1e-6;
     const mlp_tensor *y = NULL;
     char what[200];
@@ -273,9 +281,11 @@ static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups)
         const float *g = mlp_layer_grads(conv);
         snprintf(what, sizeof what, "conv dW (%s)", desc);
         tu_assert_close_fd(what, g, rdw, nw, 1e-4, 1e-5 * max_abs(rdw, nw) + 1e-6);
-        snprintf(what, sizeof what, "conv db (%s)", desc);
-        tu_assert_close_fd(what, g + nw, rdb, q->f, 1e-4,
-                           1e-5 * max_abs(rdb, q->f) + 1e-6);
+        if (use_bias) {
+            snprintf(what, sizeof what, "conv db (%s)", desc);
+            tu_assert_close_fd(what, g + nw, rdb, q->f, 1e-4,
+                               1e-5 * max_abs(rdb, q->f) + 1e-6);
+        }
         snprintf(what, sizeof what, "conv dx (%s)", desc);
         tu_assert_close_fd(what, mlp_tensor_data_const(dx), rdx, nx, 1e-4,
                            1e-5 * max_abs(rdx, nx) + 1e-6);
@@ -319,7 +329,25 @@ static const conv_case CONV_GRID[] = {
 
 START_TEST(conv_reference_grid)
 {
-    check_conv_case(&CONV_GRID[_i], 100 + (uint64_t)_i, 1);
+    check_conv_case(&CONV_GRID[_i], 100 + (uint64_t)_i, 1, 1);
+}
+END_TEST
+
+/* Without a bias, on a spread of the grid (padding, strides, dilation, 1x1,
+ * padding-only rows) and on a batch of several GEMM groups, where the copy
+ * that replaces the bias pass must place every group. */
+static const int CONV_GRID_NOBIAS[] = {0, 1, 2, 6, 7, 11, 12, 13};
+#define N_CONV_GRID_NOBIAS ((int)(sizeof CONV_GRID_NOBIAS / sizeof CONV_GRID_NOBIAS[0]))
+
+START_TEST(conv_reference_grid_nobias)
+{
+    if (_i < N_CONV_GRID_NOBIAS) {
+        const int k = CONV_GRID_NOBIAS[_i];
+        check_conv_case(&CONV_GRID[k], 300 + (uint64_t)k, 1, 0);
+    } else {
+        const conv_case strided = {4, 40, 40, 12, 5, 5, 2, 2, 2, 2, 1, 1, 37};
+        check_conv_case(&strided, 11, 2, 0);
+    }
 }
 END_TEST
 
@@ -331,16 +359,16 @@ START_TEST(conv_reference_large)
     /* [8,32,32], 16 filters 3x3: K = 72, P = 1024, (K + F) P = 90112 floats
      * per sample, so groups of 11 in the ~1M-float workspace: 11+11+11+7 */
     const conv_case many = {8, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 40};
-    check_conv_case(&many, 7, 4);
+    check_conv_case(&many, 7, 4, 1);
     /* 5x5 stride 2: P = 400, (100 + 12) 400 = 44800: groups of 23, 23+14 */
     const conv_case strided = {4, 40, 40, 12, 5, 5, 2, 2, 2, 2, 1, 1, 37};
-    check_conv_case(&strided, 10, 2);
+    check_conv_case(&strided, 10, 2, 1);
     /* one sample per group: a 254x254 output plane fills the workspace */
     const conv_case big_plane = {1, 256, 256, 8, 3, 3, 1, 1, 0, 0, 1, 1, 3};
-    check_conv_case(&big_plane, 9, 3);
+    check_conv_case(&big_plane, 9, 3, 1);
     /* 40 samples of [3,16,16] with 16 filters fit one group */
     const conv_case one_group = {3, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 40};
-    check_conv_case(&one_group, 8, 1);
+    check_conv_case(&one_group, 8, 1, 1);
 }
 END_TEST
 
@@ -414,6 +442,96 @@ START_TEST(conv_params_layout_and_init)
 }
 END_TEST
 
+/* Without a bias a conv layer's parameters are its weights alone: the next
+ * layer's parameters and gradients follow them directly, and a constant
+ * initialiser fills the whole slot. The forward pass adds nothing and the
+ * backward pass writes nothing beyond the weight gradients: in a model
+ * conv (no bias) -> conv, where a stray bias would be read from and written
+ * over the second layer's weights, the output and every gradient equal
+ * those of the second layer run on its own on the first one's output, and
+ * the naive reference for the first. */
+START_TEST(conv_params_without_bias)
+{
+    const conv_case q1 = {3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}; /* -> [4,5,5] */
+    const int32_t in[3] = {3, 5, 5}, mid[3] = {4, 5, 5}, outd[3] = {2, 5, 5};
+    const int64_t nw1 = 4 * 3 * 9, np2 = 2 * 4 + 2;
+    mlp_model *m = tu_model(3, in, 5), *m1 = tu_model(3, in, 5), *m2 = tu_model(3, mid, 6);
+    mlp_layer *c1 = NULL;
+    for (int k = 0; k < 2; k++) { /* c1 in m, its twin alone in m1 */
+        mlp_layer *l = make_conv_case(&q1);
+        TU_OK(mlp_layer_set_use_bias(l, 0));
+        TU_OK(mlp_layer_set_init(l, MLP_INIT_CONSTANT, 0.125f));
+        tu_add(k ? m1 : m, l);
+        if (k == 0)
+            c1 = l;
+    }
+    mlp_layer *c2 = tu_add(m, make_conv(4, 2, 1, 1)); /* with a bias */
+    mlp_layer *e2 = tu_add(m2, make_conv(4, 2, 1, 1)); /* its twin alone */
+    ck_assert_int_eq(mlp_layer_param_count(c1), nw1);
+    ck_assert_int_eq(mlp_layer_param_count(c2), np2);
+    ck_assert_int_eq(mlp_model_param_count(m), nw1 + np2);
+    ck_assert_ptr_eq(mlp_layer_params(c2), mlp_layer_params(c1) + nw1);
+    ck_assert_ptr_eq(mlp_layer_grads(c2), mlp_layer_grads(c1) + nw1);
+    for (int64_t i = 0; i < nw1; i++)
+        ck_assert_float_eq(mlp_layer_params(c1)[i], 0.125f);
+    float *p2 = mlp_layer_params(c2);
+    p2[np2 - 2] = 0.5f; /* a non-zero bias for the second layer */
+    p2[np2 - 1] = -0.25f;
+    memcpy(mlp_layer_params(e2), p2, sizeof(float) * (size_t)np2);
+
+    /* c1 alone on ones: 0.125 per kernel tap inside the input, nothing else */
+    mlp_tensor *x = tu_tensor_batch(2, 3, in);
+    for (int64_t i = 0; i < mlp_tensor_numel(x); i++)
+        mlp_tensor_data(x)[i] = 1.0f;
+    const mlp_tensor *y1 = NULL;
+    TU_OK(mlp_model_forward(m1, x, MLP_MODE_EVAL, &y1));
+    const float *y1d = mlp_tensor_data_const(y1);
+    for (int64_t i = 0; i < mlp_tensor_numel(y1); i++) {
+        const int h = (int)(i / 5 % 5), w = (int)(i % 5);
+        const int rows = h == 0 || h == 4 ? 2 : 3, cols = w == 0 || w == 4 ? 2 : 3;
+        ck_assert_msg(y1d[i] == 0.125f * 3 * rows * cols, "conv without bias: y[%lld] = %g",
+                      (long long)i, (double)y1d[i]);
+    }
+    mlp_tensor *y1c = tu_tensor_clone(y1);
+
+    tu_rng rng;
+    tu_rng_seed(&rng, 17);
+    mlp_tensor *dy = tu_tensor_batch(2, 3, outd);
+    tu_fill_uniform(&rng, mlp_tensor_data(dy), mlp_tensor_numel(dy), -1.0f, 1.0f);
+    const mlp_tensor *y = NULL, *y2 = NULL, *dx2 = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    TU_OK(mlp_model_backward(m, dy, NULL));
+    TU_OK(mlp_model_forward(m2, y1c, MLP_MODE_TRAIN, &y2));
+    TU_OK(mlp_model_backward(m2, dy, &dx2));
+    const int64_t ny = mlp_tensor_numel(y2);
+    ck_assert_int_eq(mlp_tensor_numel(y), ny);
+    tu_assert_close_ff("conv (no bias) -> conv: y", mlp_tensor_data_const(y),
+                       mlp_tensor_data_const(y2), ny, 1e-6, 1e-6);
+    tu_assert_close_ff("conv (no bias) -> conv: second layer's gradients",
+                       mlp_layer_grads(c2), mlp_layer_grads(e2), np2, 1e-6, 1e-6);
+    double rdw[4 * 3 * 9], rdb[4], rdx[2 * 3 * 5 * 5];
+    ref_conv_backward(&q1, mlp_tensor_data_const(x), mlp_layer_params(c1),
+                      mlp_tensor_data_const(dx2), rdw, rdb, rdx);
+    tu_assert_close_fd("conv (no bias) -> conv: first layer's dW", mlp_layer_grads(c1), rdw,
+                       nw1, 1e-4, 1e-5 * max_abs(rdw, nw1) + 1e-6);
+    mlp_tensor_destroy(dy);
+    mlp_tensor_destroy(y1c);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m2);
+    mlp_model_destroy(m1);
+    mlp_model_destroy(m);
+
+    /* turned off, then on again: the bias is back */
+    mlp_layer *c = make_conv(3, 4, 3, 3);
+    TU_OK(mlp_layer_set_use_bias(c, 0));
+    TU_OK(mlp_layer_set_use_bias(c, 1));
+    m = tu_model(3, in, 1);
+    tu_add(m, c);
+    ck_assert_int_eq(mlp_layer_param_count(c), nw1 + 4);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 /* ---- gradient checks -------------------------------------------------------------- */
 
 static const int32_t GC_BATCHES[2] = {1, 3};
@@ -431,25 +549,32 @@ START_TEST(conv_gradcheck)
         {3, 6, 5, 4, 2, 2, 2, 2, 0, 0, 1, 1, 0},
     };
     /* clang-format on */
-    const int32_t batch = GC_BATCHES[_i];
+    /* _i: the batch (bit 0), the bias turned off (bit 1) */
+    const int32_t batch = GC_BATCHES[_i % 2];
+    const int use_bias = _i < 2;
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         conv_case q = cases[k];
         q.n = batch;
         const int32_t in[3] = {q.c, q.h, q.w};
         mlp_model *m = tu_model(3, in, 40 + k);
-        mlp_layer *conv = tu_add(m, make_conv_case(&q));
+        mlp_layer *conv = make_conv_case(&q);
+        TU_OK(mlp_layer_set_use_bias(conv, use_bias));
+        tu_add(m, conv);
         /* a non-zero bias, so that forward errors in it would show too */
         float *p = mlp_layer_params(conv);
         const int64_t nw = (int64_t)q.f * q.c * q.kh * q.kw;
-        for (int32_t f = 0; f < q.f; f++)
+        ck_assert_int_eq(mlp_layer_param_count(conv), nw + (use_bias ? q.f : 0));
+        for (int32_t f = 0; use_bias && f < q.f; f++)
             p[nw + f] = 0.1f * (float)(f + 1);
         tu_gradcheck_cfg cfg;
         tu_gradcheck_cfg_init(&cfg);
         cfg.seed = 500 + k * 10 + (uint64_t)_i;
         tu_gradcheck_result res;
         tu_gradcheck(m, 3, in, batch, &cfg, &res);
-        char desc[160];
+        char desc[180];
         case_str(&q, desc, sizeof desc);
+        if (!use_bias)
+            strcat(desc, ", no bias");
         ck_assert_msg(res.ok, "%s: worst %.3g x tolerance at %s", desc, res.worst,
                       res.where);
         ck_assert_msg(res.max_abs_dx > 1e-3 && res.max_abs_dp > 1e-3, "%s: vacuous",
@@ -1210,6 +1335,53 @@ START_TEST(conv_misuse)
 }
 END_TEST
 
+START_TEST(conv_use_bias_misuse)
+{
+    const long live = mlp__alloc_live();
+    TU_FAIL(mlp_layer_set_use_bias(NULL, 0), MLP_STATUS_INVALID_ARG);
+    ck_assert_str_ne(mlp_last_error(), "");
+    /* values other than 0 and 1 */
+    mlp_layer *c = make_conv(1, 2, 2, 2);
+    static const int bad[] = {2, -1, 255};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        TU_FAIL(mlp_layer_set_use_bias(c, bad[i]), MLP_STATUS_INVALID_ARG);
+        ck_assert_msg(strstr(mlp_last_error(), "mlp_layer_set_use_bias"), "message: %s",
+                      mlp_last_error());
+    }
+    /* kinds without a bias, for either value; the message names the kind */
+    mlp_layer *others[4] = {tu_relu(), make_maxpool(2, 2, 2, 0), make_avgpool(2, 2, 1, 0),
+                            make_gap()};
+    for (int k = 0; k < 4; k++) {
+        for (int v = 0; v < 2; v++) {
+            TU_FAIL(mlp_layer_set_use_bias(others[k], v), MLP_STATUS_INVALID_ARG);
+            ck_assert_msg(strstr(mlp_last_error(), mlp_layer_kind_name(others[k])),
+                          "message does not name the kind: %s", mlp_last_error());
+        }
+        mlp_layer_destroy(others[k]);
+    }
+    /* the refused values changed nothing: the bias is still on */
+    const int32_t in[3] = {1, 3, 3};
+    mlp_model *m = tu_model(3, in, 1);
+    tu_add(m, c);
+    ck_assert_int_eq(mlp_layer_param_count(c), 8 + 2);
+    /* once in a model: BAD_STATE for either value, and nothing changes */
+    mlp_layer *nb = make_conv(2, 3, 1, 1);
+    TU_OK(mlp_layer_set_use_bias(nb, 0));
+    tu_add(m, nb);
+    for (int v = 0; v < 2; v++) {
+        TU_FAIL(mlp_layer_set_use_bias(c, v), MLP_STATUS_BAD_STATE);
+        ck_assert_msg(strstr(mlp_last_error(), "already in a model"), "message: %s",
+                      mlp_last_error());
+        TU_FAIL(mlp_layer_set_use_bias(nb, v), MLP_STATUS_BAD_STATE);
+    }
+    ck_assert_int_eq(mlp_layer_param_count(c), 8 + 2);
+    ck_assert_int_eq(mlp_layer_param_count(nb), 6);
+    ck_assert_int_eq(mlp_model_param_count(m), 8 + 2 + 6);
+    mlp_model_destroy(m);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
 START_TEST(pool_misuse)
 {
     const long live = mlp__alloc_live();
@@ -1490,9 +1662,11 @@ static Suite *conv_suite(void)
     TCase *tc = tcase_create("conv");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, conv_reference_grid, 0, N_CONV_GRID);
+    tcase_add_loop_test(tc, conv_reference_grid_nobias, 0, N_CONV_GRID_NOBIAS + 1);
     tcase_add_test(tc, conv_reference_large);
     tcase_add_test(tc, conv_params_layout_and_init);
-    tcase_add_loop_test(tc, conv_gradcheck, 0, 2);
+    tcase_add_test(tc, conv_params_without_bias);
+    tcase_add_loop_test(tc, conv_gradcheck, 0, 4);
     tcase_add_loop_test(tc, stack_gradcheck, 0, 2);
     suite_add_tcase(s, tc);
 
@@ -1512,6 +1686,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, conv_output_shapes);
     tcase_add_test(tc, pool_output_shapes);
     tcase_add_test(tc, conv_misuse);
+    tcase_add_test(tc, conv_use_bias_misuse);
     tcase_add_test(tc, pool_misuse);
     suite_add_tcase(s, tc);
 

@@ -162,6 +162,36 @@ static void fix_crcs(unsigned char *b, size_t len)
     }
 }
 
+/* Offsets in a conv2d LAYR record (kind name "conv2d": K = 6), from the
+ * record's tag: the configuration version, and the configuration's use_bias
+ * (version 2, after the 40 bytes of version 1). */
+#define CONV_VERSION_AT (12 + 36)
+#define CONV_USE_BIAS_AT (12 + 40 + 6 + 40)
+
+static unsigned conv_record_version(const unsigned char *b, size_t at)
+{
+    ck_assert_msg(memcmp(b + at + 12 + 40, "conv2d", 6) == 0, "not a conv2d record");
+    return (unsigned)b[at + CONV_VERSION_AT] | (unsigned)b[at + CONV_VERSION_AT + 1] << 8;
+}
+
+/* Rewrite the conv2d LAYR record at `at`, of configuration version 2, as an
+ * older library wrote it: configuration version 1, without the last 4 bytes
+ * of the configuration (use_bias), the record length fixed, the CRCs
+ * recomputed. The file shrinks by 4 bytes. */
+static void conv_record_to_version_1(unsigned char *b, size_t *len, size_t at)
+{
+    const uint64_t l = rd64(b + at + 4);
+    ck_assert_uint_eq(conv_record_version(b, at), 2);
+    ck_assert_uint_eq(l, 40 + 6 + 44);
+    const size_t end = at + 12 + (size_t)l; /* where the record's CRC starts */
+    memmove(b + end - 4, b + end, *len - end);
+    *len -= 4;
+    wr64(b + at + 4, l - 4);
+    b[at + CONV_VERSION_AT] = 1;
+    b[at + CONV_VERSION_AT + 1] = 0;
+    fix_crcs(b, *len);
+}
+
 /* Load from memory; on failure the model must be NULL and nothing leaked. */
 static mlp_status try_load_mem(const unsigned char *b, size_t len)
 {
@@ -230,6 +260,7 @@ static mlp_model *conv_model(void)
     mlp_layer *l = NULL;
     TU_OK(mlp_layer_create_conv2d(&l, 2, 4, 3, 3));
     TU_OK(mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1));
+    TU_OK(mlp_layer_set_use_bias(l, 0));            /* batch norm follows */
     tu_add(m, l);                                   /* [4,9,9] */
     TU_OK(mlp_layer_create_batchnorm_spatial(&l));
     TU_OK(mlp_layer_set_batchnorm(l, 0.3f, 1e-3f));
@@ -357,6 +388,120 @@ START_TEST(round_trip_dense_kinds)
 {
     mlp_model *m = mlp_model_all();
     round_trip(m, 1, MLP_IN, 4);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* conv2d layers without a bias, before batch norm and in the middle: the
+ * records are configuration version 2 with use_bias 0, the counts are the
+ * weights only, and the loaded model is the saved one (round_trip). */
+START_TEST(round_trip_conv_without_bias)
+{
+    mlp_model *m = tu_model(3, CONV_IN, 21);
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_conv2d(&l, 2, 4, 3, 3));
+    TU_OK(mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1));
+    TU_OK(mlp_layer_set_use_bias(l, 0));
+    mlp_layer *c1 = tu_add(m, l); /* [4,9,9] */
+    TU_OK(mlp_layer_create_batchnorm_spatial(&l));
+    tu_add(m, l);
+    tu_add(m, tu_relu());
+    TU_OK(mlp_layer_create_conv2d(&l, 0, 3, 2, 2));
+    TU_OK(mlp_layer_set_conv2d(l, 2, 2, 0, 0, 1, 1)); /* [3,4,4] */
+    TU_OK(mlp_layer_set_use_bias(l, 0));
+    mlp_layer *c2 = tu_add(m, l);
+    tu_add(m, tu_flatten());
+    tu_add(m, tu_dense(3));
+    ck_assert_int_eq(mlp_layer_param_count(c1), 4 * 2 * 9);
+    ck_assert_int_eq(mlp_layer_param_count(c2), 3 * 4 * 4);
+    ck_assert_int_eq(mlp_model_param_count(m), 72 + 8 + 48 + 48 * 3 + 3);
+
+    size_t len;
+    unsigned char *b = model_bytes(m, NULL, &len);
+    const int conv_records[2] = {0, 3};
+    for (int k = 0; k < 2; k++) {
+        size_t at = find_record(b, len, "LAYR", conv_records[k]);
+        ck_assert_uint_gt(at, 0);
+        ck_assert_uint_eq(conv_record_version(b, at), 2);
+        ck_assert_uint_eq(rd64(b + at + 4), 40 + 6 + 44);
+        ck_assert_uint_eq(rd32(b + at + CONV_USE_BIAS_AT), 0);
+        ck_assert_uint_eq(rd64(b + at + 12 + 4), k ? 48 : 72); /* declared parameters */
+    }
+    /* every other kind stays at configuration version 1 */
+    for (int i = 0; i < mlp_model_layer_count(m); i++) {
+        size_t at = find_record(b, len, "LAYR", i);
+        if (i != 0 && i != 3)
+            ck_assert_uint_eq(b[at + CONV_VERSION_AT] | b[at + CONV_VERSION_AT + 1] << 8, 1);
+    }
+    free(b);
+
+    mlp_model *c = NULL;
+    round_trip(m, 3, CONV_IN, 3);
+    b = model_bytes(m, NULL, &len);
+    TU_OK(mlp_model_load_mem(&c, b, len));
+    ck_assert_int_eq(mlp_layer_param_count(mlp_model_layer(c, 0)), 72);
+    ck_assert_int_eq(mlp_layer_param_count(mlp_model_layer(c, 3)), 48);
+    ck_assert_int_eq(mlp_model_param_count(c), mlp_model_param_count(m));
+    mlp_model_destroy(c);
+    free(b);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* A conv2d record of configuration version 1 (40 bytes, before use_bias
+ * existed) still loads, with its bias: a file of an older library is made
+ * from a new one by byte surgery, loads as the same model, and saves again
+ * as the new file. Version 1 means a bias, so it cannot stand for a layer
+ * without one: the counts then disagree. */
+START_TEST(conv2d_version_1_still_loads)
+{
+    const int32_t in[3] = {2, 6, 6};
+    mlp_model *m = tu_model(3, in, 31);
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_conv2d(&l, 2, 3, 3, 3));
+    TU_OK(mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1)); /* [3,6,6], with a bias */
+    tu_add(m, l);
+    tu_add(m, tu_relu());
+    TU_OK(mlp_layer_create_conv2d(&l, 0, 2, 2, 2)); /* [2,5,5], without */
+    TU_OK(mlp_layer_set_use_bias(l, 0));
+    tu_add(m, l);
+    tu_add(m, tu_flatten());
+    tu_add(m, tu_dense(2));
+    train_a_little(m, 3, in, 2); /* biases away from their initial zeros */
+    const float *bias = mlp_layer_params(mlp_model_layer(m, 0)) + 3 * 2 * 9;
+    ck_assert(bias[0] != 0.0f || bias[1] != 0.0f || bias[2] != 0.0f);
+
+    size_t len;
+    unsigned char *orig = model_bytes(m, NULL, &len);
+    unsigned char *b = malloc(len);
+    ck_assert_ptr_nonnull(b);
+    memcpy(b, orig, len);
+    size_t at = find_record(b, len, "LAYR", 0);
+    ck_assert_uint_eq(rd32(b + at + CONV_USE_BIAS_AT), 1);
+    size_t n = len;
+    conv_record_to_version_1(b, &n, at);
+    ck_assert_uint_eq(n, len - 4);
+    mlp_model *old = NULL;
+    TU_OK(mlp_model_load_mem(&old, b, n));
+    ck_assert_int_eq(mlp_layer_param_count(mlp_model_layer(old, 0)), 3 * 2 * 9 + 3);
+    assert_same_model(m, old, 3, in);
+    size_t again_len;
+    unsigned char *again = model_bytes(old, NULL, &again_len);
+    ck_assert_uint_eq(again_len, len);
+    ck_assert_msg(memcmp(again, orig, len) == 0, "a version-1 file saved again differs");
+    free(again);
+    mlp_model_destroy(old);
+
+    /* the bias-free layer written as version 1 would need a bias */
+    memcpy(b, orig, len);
+    n = len;
+    conv_record_to_version_1(b, &n, find_record(b, len, "LAYR", 2));
+    TU_FAIL(try_load_mem(b, n), MLP_STATUS_BAD_FORMAT);
+    ck_assert_msg(strstr(mlp_last_error(), "layer 2 (conv2d)") &&
+                      strstr(mlp_last_error(), "parameters"),
+                  "%s", mlp_last_error());
+    free(b);
+    free(orig);
     mlp_model_destroy(m);
 }
 END_TEST
@@ -835,6 +980,83 @@ START_TEST(sizes_that_disagree_are_refused)
     fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
     free(b);
+}
+END_TEST
+
+/* conv2d configurations behind valid checksums: use_bias not 0 or 1, an
+ * unknown configuration version, a size that is not the version's. */
+START_TEST(conv2d_bad_configurations_are_refused)
+{
+    const int32_t in[3] = {1, 5, 5};
+    mlp_model *m = tu_model(3, in, 41);
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_conv2d(&l, 1, 2, 3, 3));
+    tu_add(m, l);
+    TU_OK(mlp_layer_create_conv2d(&l, 0, 2, 2, 2));
+    TU_OK(mlp_layer_set_use_bias(l, 0));
+    tu_add(m, l);
+    size_t len;
+    unsigned char *orig = model_bytes(m, NULL, &len);
+    mlp_model_destroy(m);
+    unsigned char *b = malloc(len);
+    ck_assert_ptr_nonnull(b);
+    for (int rec = 0; rec < 2; rec++) {
+        const size_t at = find_record(orig, len, "LAYR", rec);
+        ck_assert_uint_eq(conv_record_version(orig, at), 2);
+        ck_assert_uint_eq(rd32(orig + at + CONV_USE_BIAS_AT), rec ? 0u : 1u);
+        /* use_bias other than 0 or 1: BAD_FORMAT naming the field */
+        static const uint32_t bad_bias[] = {2, 0xFFFFFFFFu, 0x100u};
+        for (size_t i = 0; i < sizeof bad_bias / sizeof bad_bias[0]; i++) {
+            memcpy(b, orig, len);
+            wr32(b + at + CONV_USE_BIAS_AT, bad_bias[i]);
+            fix_crcs(b, len);
+            TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+            ck_assert_msg(strstr(mlp_last_error(), "use_bias"), "%s", mlp_last_error());
+        }
+        /* configuration versions 0, 3 and above: UNSUPPORTED, as for any kind */
+        static const uint16_t bad_version[] = {0, 3, 0x100, 0xFFFF};
+        for (size_t i = 0; i < sizeof bad_version / sizeof bad_version[0]; i++) {
+            memcpy(b, orig, len);
+            b[at + CONV_VERSION_AT] = (unsigned char)bad_version[i];
+            b[at + CONV_VERSION_AT + 1] = (unsigned char)(bad_version[i] >> 8);
+            fix_crcs(b, len);
+            TU_FAIL(try_load_mem(b, len), MLP_STATUS_UNSUPPORTED);
+            char want[64];
+            snprintf(want, sizeof want, "configuration version %u is not one",
+                     (unsigned)bad_version[i]);
+            ck_assert_msg(strstr(mlp_last_error(), want) && strstr(mlp_last_error(), "1..2"),
+                          "%s", mlp_last_error());
+        }
+        /* version 1 with version 2's 44 bytes, and version 2 with 40 */
+        memcpy(b, orig, len);
+        b[at + CONV_VERSION_AT] = 1;
+        fix_crcs(b, len);
+        TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+        ck_assert_msg(strstr(mlp_last_error(), "44 bytes; version 1 has 40"), "%s",
+                      mlp_last_error());
+        memcpy(b, orig, len);
+        size_t n = len;
+        conv_record_to_version_1(b, &n, at);
+        b[at + CONV_VERSION_AT] = 2;
+        fix_crcs(b, n);
+        TU_FAIL(try_load_mem(b, n), MLP_STATUS_BAD_FORMAT);
+        ck_assert_msg(strstr(mlp_last_error(), "40 bytes; version 2 has 44"), "%s",
+                      mlp_last_error());
+    }
+    /* Every byte of the conv records changed behind valid checksums: no
+     * crash, leak or partial model, whatever the loader decides. */
+    const size_t first = find_record(orig, len, "LAYR", 0);
+    const size_t last = find_record(orig, len, "PARM", 0);
+    for (size_t i = first; i < last; i++) {
+        for (int k = 0; k < 3; k++) {
+            memcpy(b, orig, len);
+            b[i] ^= (unsigned char)(k == 0 ? 0x01 : k == 1 ? 0x80 : 0xFF);
+            fix_crcs(b, len);
+            try_load_mem(b, len);
+        }
+    }
+    free(b);
+    free(orig);
 }
 END_TEST
 
@@ -1492,6 +1714,8 @@ static Suite *io_suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, round_trip_conv_kinds);
     tcase_add_test(t, round_trip_dense_kinds);
+    tcase_add_test(t, round_trip_conv_without_bias);
+    tcase_add_test(t, conv2d_version_1_still_loads);
     tcase_add_test(t, round_trip_covers_every_kind);
     tcase_add_test(t, round_trip_empty_and_stateless_models);
     tcase_add_test(t, save_mem_matches_file_and_optimizer_round_trips);
@@ -1509,6 +1733,7 @@ static Suite *io_suite(void)
     tcase_add_test(t, checksum_mismatch_is_named);
     tcase_add_test(t, unknown_kind_and_records);
     tcase_add_test(t, sizes_that_disagree_are_refused);
+    tcase_add_test(t, conv2d_bad_configurations_are_refused);
     tcase_add_test(t, flipped_bytes_behind_valid_checksums_never_crash);
     suite_add_tcase(s, t);
 

@@ -461,10 +461,21 @@ static int take_float(const char **s, float *out)
     return 1;
 }
 
-/* "/sS", "/pP", "/dD" modifiers after a window. */
+/* A trailing "/nobias" at *a: consume it and return 0; otherwise return 1
+ * (the layer keeps its bias). */
+static int take_bias(const char **a)
+{
+    if (strcmp(*a, "/nobias") != 0)
+        return 1;
+    *a += strlen("/nobias");
+    return 0;
+}
+
+/* "/sS", "/pP", "/dD" modifiers after a window, up to the end or to a final
+ * "/nobias" (left for the caller: a convolution takes it, a pool refuses it). */
 static int take_modifiers(const char **s, int32_t *stride, int32_t *pad, int32_t *dil)
 {
-    while (**s == '/') {
+    while (**s == '/' && strcmp(*s, "/nobias") != 0) {
         char c = (*s)[1];
         *s += 2;
         int32_t *dst = c == 's' ? stride : c == 'p' ? pad : c == 'd' && dil ? dil : NULL;
@@ -487,14 +498,10 @@ static mlp_layer *layer_from_token(const char *tok, int rank, const char **why)
     *why = "unknown layer";
     if (IS("dense")) {
         int32_t units;
-        *why = "want dense:N";
+        *why = "want dense:N[/nobias]";
         if (!a || !take_int(&a, 1, &units))
             return NULL;
-        int bias = 1;
-        if (strcmp(a, "/nobias") == 0) {
-            bias = 0;
-            a += 7;
-        }
+        const int bias = take_bias(&a);
         if (*a)
             return NULL;
         st = mlp_layer_create_dense(&l, units);
@@ -502,7 +509,7 @@ static mlp_layer *layer_from_token(const char *tok, int rank, const char **why)
             st = mlp_layer_set_use_bias(l, 0);
     } else if (IS("conv")) {
         int32_t f, kh, kw, s = 1, p = 0, d = 1;
-        *why = "want conv:FxKHxKW[/sS][/pP][/dD] or conv:FxK";
+        *why = "want conv:FxKHxKW or conv:FxK, then [/sS][/pP][/dD][/nobias]";
         if (!a || !take_int(&a, 1, &f) || *a++ != 'x' || !take_int(&a, 1, &kh))
             return NULL;
         kw = kh;
@@ -511,11 +518,16 @@ static mlp_layer *layer_from_token(const char *tok, int rank, const char **why)
             if (!take_int(&a, 1, &kw))
                 return NULL;
         }
-        if (!take_modifiers(&a, &s, &p, &d) || *a)
+        if (!take_modifiers(&a, &s, &p, &d))
+            return NULL;
+        const int bias = take_bias(&a);
+        if (*a)
             return NULL;
         st = mlp_layer_create_conv2d(&l, 0, f, kh, kw);
         if (st == MLP_STATUS_OK)
             st = mlp_layer_set_conv2d(l, s, s, p, p, d, d);
+        if (st == MLP_STATUS_OK && !bias)
+            st = mlp_layer_set_use_bias(l, 0);
     } else if (IS("maxpool") || IS("avgpool")) {
         int32_t k, s, p = 0;
         *why = "want maxpool:K[/sS][/pP] (or avgpool)";

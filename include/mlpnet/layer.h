@@ -146,7 +146,8 @@ MLP_API mlp_status mlp_layer_create_dropout(mlp_layer **out, float keep);
 
 /**
  * Create a 2-D convolution layer for [C,H,W] inputs: `filters` kernels of
- * kh x kw over all input channels, plus one bias per filter; output
+ * kh x kw over all input channels, plus one bias per filter unless turned
+ * off (mlp_layer_set_use_bias); output
  * [filters, OH, OW] with OH = (H + 2 pad_h - dil_h (kh - 1) - 1) / stride_h + 1
  * (likewise OW). Stride, padding and dilation default to 1, 0 and 1 (see
  * mlp_layer_set_conv2d). Weights are [filters, C, kh, kw], Glorot uniform
@@ -203,10 +204,17 @@ MLP_API mlp_status mlp_layer_create_avgpool(mlp_layer **out, int32_t kh, int32_t
 MLP_API mlp_status mlp_layer_create_global_avgpool(mlp_layer **out);
 
 /**
- * Turn a dense layer's bias on (1, the default) or off (0), for example
- * before batch normalisation, whose shift makes a bias redundant.
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, not a dense layer,
- *         value not 0 or 1) or MLP_STATUS_BAD_STATE (already in a model)
+ * Turn the bias of a dense or conv2d layer on (1, the default) or off (0),
+ * before the layer is added to a model; for example before batch
+ * normalisation, whose shift makes a bias redundant. Without a bias the
+ * layer's parameters are its weights only (see mlp_layer_params), the
+ * forward pass adds no bias and the backward pass computes no bias gradient.
+ * Model files keep the setting.
+ * @param layer     a dense or conv2d layer not yet added to a model
+ * @param use_bias  1 (bias) or 0 (none)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, a layer of another
+ *         kind, a value other than 0 or 1) or MLP_STATUS_BAD_STATE (already
+ *         in a model)
  */
 MLP_API mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias);
 
@@ -239,7 +247,7 @@ MLP_API int64_t mlp_layer_param_count(const mlp_layer *layer);
  * The layer's parameters inside its model's buffer: for dense layers the
  * weights W [in, out] row-major, then the bias [out] (unless turned off);
  * for batch norm gamma [C] then beta [C]; for conv2d the weights
- * [filters, C, kh, kw] then the bias [filters].
+ * [filters, C, kh, kw] then the bias [filters] (unless turned off).
  * @return borrowed pointer (valid until the model is destroyed), or NULL
  *         before the layer is added or when it has no parameters
  */

@@ -57,7 +57,6 @@ static const unsigned char MAGIC[8] = {0x89, 'M', 'L', 'P', 'N', 'E', 'T', '\n'}
 #define NAME_MAX_LEN 32u
 #define NOIS_LEN 64u
 #define OPTM_FIXED 140u
-#define LAYER_CONFIG_VERSION 1u
 /* The smallest LAYR record: fixed part, a one-letter name, no config. */
 #define LAYR_MIN_RECORD (REC_OVERHEAD + LAYR_FIXED + 1u)
 
@@ -159,9 +158,29 @@ static uLong crc_update(uLong crc, const unsigned char *p, uint64_t n)
 
 /* ---- layer configurations ---------------------------------------------- */
 
-/* Bytes of a kind's version-1 configuration (docs/file-format.md, table 3). */
-static uint32_t config_size(mlp_layer_kind kind)
+/*
+ * Configuration versions. Each kind's configuration has its own version (the
+ * u16 in LAYR); changing what a kind stores adds a version for that kind
+ * alone, never a format version (docs/file-format.md, "Compatibility
+ * rules"). Writers write a kind's newest version; readers read every
+ * version from 1 to the newest, each with its own size. History:
+ *   conv2d 2: version 1 plus use_bias (bias off possible); 1 means bias on.
+ */
+static uint16_t config_newest(mlp_layer_kind kind)
 {
+    switch (kind) {
+    case MLP_LAYER_CONV2D: return 2;
+    default: return 1;
+    }
+}
+
+/* Bytes of a kind's configuration of a given version (docs/file-format.md,
+ * the table of configurations), or UINT32_MAX for a version outside
+ * 1..config_newest and for a kind without a file encoding. */
+static uint32_t config_size(mlp_layer_kind kind, uint16_t version)
+{
+    if (version < 1 || version > config_newest(kind))
+        return UINT32_MAX;
     switch (kind) {
     case MLP_LAYER_DENSE: return 8;
     case MLP_LAYER_LEAKY_RELU:
@@ -169,7 +188,7 @@ static uint32_t config_size(mlp_layer_kind kind)
     case MLP_LAYER_DROPOUT: return 4;
     case MLP_LAYER_RESHAPE: return 16;
     case MLP_LAYER_BATCHNORM: return 12;
-    case MLP_LAYER_CONV2D: return 40;
+    case MLP_LAYER_CONV2D: return version == 1 ? 40 : 44;
     case MLP_LAYER_MAXPOOL: return 16;
     case MLP_LAYER_AVGPOOL: return 20;
     case MLP_LAYER_SIGMOID:
@@ -180,9 +199,10 @@ static uint32_t config_size(mlp_layer_kind kind)
     return UINT32_MAX; /* a kind without a file encoding: a bug, see save */
 }
 
-/* Write the configuration of `l` (config_size bytes). Every field a kind
- * reads when it computes is here; a new kind must add its case (saving a
- * kind without one fails with MLP_STATUS_INTERNAL, never silently). */
+/* Write the newest configuration version of `l` (config_size bytes). Every
+ * field a kind reads when it computes is here; a new kind must add its case
+ * (saving a kind without one fails with MLP_STATUS_INTERNAL, never
+ * silently). */
 static void encode_config(const mlp_layer *l, unsigned char *p)
 {
     switch (l->ops->kind) {
@@ -208,6 +228,7 @@ static void encode_config(const mlp_layer *l, unsigned char *p)
                                l->sw,          l->ph,      l->pw, l->dh, l->dw};
         for (int i = 0; i < 10; i++)
             put_i32(p + 4 * i, v[i]);
+        put_i32(p + 40, l->use_bias); /* version 2 */
         break;
     }
     case MLP_LAYER_MAXPOOL:
@@ -240,10 +261,12 @@ static int pool_pad_ok(int32_t kh, int32_t kw, int32_t pad)
     return pad >= 0 && pad <= kh / 2 && pad <= kw / 2;
 }
 
-/* Rebuild a layer from its configuration through the public creators, so
- * the file's values meet the same checks as a program's. On failure the
- * creator's message is in mlp_last_error() and *out is NULL. */
-static mlp_status decode_config(mlp_layer **out, mlp_layer_kind kind, const unsigned char *p)
+/* Rebuild a layer from its configuration (of a version read_layer checked,
+ * config_size bytes at p) through the public creators, so the file's values
+ * meet the same checks as a program's. On failure the creator's message is
+ * in mlp_last_error() and *out is NULL. */
+static mlp_status decode_config(mlp_layer **out, mlp_layer_kind kind, uint16_t version,
+                                const unsigned char *p)
 {
     *out = NULL;
     mlp_layer *l = NULL;
@@ -294,9 +317,15 @@ static mlp_status decode_config(mlp_layer **out, mlp_layer_kind kind, const unsi
         int32_t v[10];
         for (int i = 0; i < 10; i++)
             v[i] = get_i32(p + 4 * i);
+        /* Version 1 predates use_bias: its layers all have a bias. */
+        int32_t bias = version >= 2 ? get_i32(p + 40) : 1;
+        if (bias != 0 && bias != 1)
+            return mlp__error(MLP_STATUS_BAD_FORMAT, "use_bias = %d is not 0 or 1", (int)bias);
         st = mlp_layer_create_conv2d(&l, v[0], v[1], v[2], v[3]);
         if (st == MLP_STATUS_OK)
             st = mlp_layer_set_conv2d(l, v[4], v[5], v[6], v[7], v[8], v[9]);
+        if (st == MLP_STATUS_OK)
+            st = mlp_layer_set_use_bias(l, bias);
         break;
     }
     case MLP_LAYER_MAXPOOL:
@@ -461,7 +490,8 @@ static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
         const mlp_layer *l = m->layers[i];
         unsigned char r[LAYR_FIXED + NAME_MAX_LEN + 64];
         uint32_t name_len = (uint32_t)strlen(l->ops->name);
-        uint32_t csize = config_size(l->ops->kind);
+        const uint16_t version = config_newest(l->ops->kind);
+        uint32_t csize = config_size(l->ops->kind, version);
         memset(r, 0, sizeof r);
         put_u32(r, (uint32_t)i);
         put_u64(r + 4, (uint64_t)l->n_params);
@@ -469,7 +499,7 @@ static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
         put_u32(r + 20, (uint32_t)l->out.rank);
         for (int k = 0; k < l->out.rank; k++)
             put_i32(r + 24 + 4 * k, l->out.d[k]);
-        put_u16(r + 36, LAYER_CONFIG_VERSION);
+        put_u16(r + 36, version);
         put_u16(r + 38, (uint16_t)name_len);
         memcpy(r + LAYR_FIXED, l->ops->name, name_len);
         encode_config(l, r + LAYR_FIXED + name_len);
@@ -516,11 +546,13 @@ static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
 static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o, const char *fn)
 {
     MLP_CHECK_ARG(m, fn, "model is NULL");
-    for (int i = 0; i < m->n_layers; i++)
-        if (config_size(m->layers[i]->ops->kind) == UINT32_MAX)
+    for (int i = 0; i < m->n_layers; i++) {
+        const mlp_layer_kind kind = m->layers[i]->ops->kind;
+        if (config_size(kind, config_newest(kind)) == UINT32_MAX)
             return mlp__error(MLP_STATUS_INTERNAL,
                               "%s: layer %d (%s) has no file encoding (lib/io/model_file.c "
                               "lacks its case)", fn, i, m->layers[i]->ops->name);
+    }
     if (o) {
         if (o->model != m)
             return mlp__error(MLP_STATUS_INVALID_ARG,
@@ -890,19 +922,23 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
     if (!ops)
         return FMT_ERR(ld, r->at + 12 + LAYR_FIXED, "layer %d: unknown layer kind '%s'", index,
                        shown);
-    if (cfg_version != LAYER_CONFIG_VERSION)
+    const uint16_t newest = config_newest(ops->kind);
+    if (cfg_version < 1 || cfg_version > newest) {
+        char known[16];
+        snprintf(known, sizeof known, newest == 1 ? "%u" : "1..%u", (unsigned)newest);
         return fmt_err(ld, MLP_STATUS_UNSUPPORTED, r->at + 12 + 36,
                        "layer %d (%s): configuration version %u is not one this library "
-                       "reads (%u)", index, shown, (unsigned)cfg_version, LAYER_CONFIG_VERSION);
+                       "reads (%s)", index, shown, (unsigned)cfg_version, known);
+    }
     uint64_t csize = r->len - LAYR_FIXED - name_len;
-    if (csize != config_size(ops->kind))
+    if (csize != config_size(ops->kind, cfg_version))
         return FMT_ERR(ld, r->at, "layer %d (%s): configuration of %llu bytes; version %u has %lu",
-                       index, shown, ull(csize), LAYER_CONFIG_VERSION,
-                       (unsigned long)config_size(ops->kind));
+                       index, shown, ull(csize), (unsigned)cfg_version,
+                       (unsigned long)config_size(ops->kind, cfg_version));
     uint64_t cfg_off = r->at + 12 + LAYR_FIXED + name_len;
 
     mlp_layer *l = NULL;
-    mlp_status st = decode_config(&l, ops->kind, name + name_len);
+    mlp_status st = decode_config(&l, ops->kind, cfg_version, name + name_len);
     if (st != MLP_STATUS_OK) {
         char what[128];
         snprintf(what, sizeof what, "layer %d (%s)", index, shown);

@@ -1,12 +1,16 @@
 /*
  * 2-D convolution on NCHW data (cross-correlation, as in every framework):
  *   y[n,f,oh,ow] = b[f] + sum_{c,i,j} W[f,c,i,j] x[n,c,oh*sh-ph+i*dh,ow*sw-pw+j*dw]
- * with W [F, C, kh, kw] and zero padding.
+ * with W [F, C, kh, kw] and zero padding. The bias b [F] follows W in the
+ * parameters unless it is turned off (mlp_layer_set_use_bias, for example
+ * before batch norm, whose shift makes it redundant); then the layer has W
+ * only, and the passes below skip the bias work (a NULL bias pointer, tested
+ * outside the element loops, which stay as they are with a bias).
  *
  * Forward, for a group of g samples at a time: im2col gives col [K, g*P]
  * (K = C*kh*kw, P = OH*OW), one GEMM gives Z = W col [F, g*P], and one pass
- * scatters Z into y's NCHW layout while adding the bias. Backward, per
- * group: gather dy into Z's layout (summing the bias gradient on the way),
+ * scatters Z into y's NCHW layout while adding the bias (if any). Backward,
+ * per group: gather dy into Z's layout (summing the bias gradient on the way),
  * recompute col, dW += Z col^T (one GEMM), and for dx: dcol = W^T Z (one
  * GEMM, written over col), then col2im. Groups make the GEMMs large; their
  * size is fixed at setup so that col and Z fit the model's shared workspace
@@ -56,7 +60,7 @@ static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
     out->d[1] = oh;
     out->d[2] = ow;
     l->n_weights = k * l->filters;
-    l->n_params = l->n_weights + l->filters;
+    l->n_params = l->n_weights + (l->use_bias ? l->filters : 0);
     const int64_t per_sample = (k + l->filters) * p;
     l->group = per_sample >= CONV_WS_TARGET ? 1 : (int32_t)(CONV_WS_TARGET / per_sample);
     l->ws_floats = l->group * per_sample;
@@ -68,7 +72,8 @@ static void conv_init(mlp_layer *l, mlp_rng *rng)
     const int64_t area = (int64_t)l->kh * l->kw;
     mlp__init_weights(l, rng, l->params, l->n_weights, l->in.d[0] * area,
                       l->filters * area);
-    memset(l->params + l->n_weights, 0, (size_t)l->filters * sizeof(float));
+    if (l->use_bias)
+        memset(l->params + l->n_weights, 0, (size_t)l->filters * sizeof(float));
 }
 
 MLP_VECTOR_CLONES
@@ -79,22 +84,26 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
     const mlp__conv_geom q = geom(l);
     const int32_t F = l->filters, K = (int32_t)(l->n_weights / F);
     const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
-    const float *w = l->params, *bias = l->params + l->n_weights;
+    const float *w = l->params, *bias = l->use_bias ? l->params + l->n_weights : NULL;
     float *col = l->ws, *z = l->ws + (int64_t)l->group * K * P;
     for (int32_t g0 = 0; g0 < n; g0 += l->group) {
         const int32_t g = n - g0 < l->group ? n - g0 : l->group;
         const int32_t gp = (int32_t)(g * P);
         mlp__im2col(&q, x + g0 * in_sz, g, col);
         mlp__sgemm(0, 0, F, gp, K, 1.0f, w, K, col, gp, 0.0f, z, gp);
-        /* Z [F, g, P] -> y [g, F, P], adding the bias. */
+        /* Z [F, g, P] -> y [g, F, P], adding the bias when there is one. */
         MLP_PARALLEL_FOR(1)
         for (int32_t sf = 0; sf < g * F; sf++) {
             const int32_t s = sf / F, f = sf % F;
             const float *src = z + (int64_t)f * gp + (int64_t)s * P;
             float *dst = y + ((int64_t)(g0 + s) * F + f) * P;
-            const float b = bias[f];
-            for (int64_t i = 0; i < P; i++)
-                dst[i] = src[i] + b;
+            if (bias) {
+                const float b = bias[f];
+                for (int64_t i = 0; i < P; i++)
+                    dst[i] = src[i] + b;
+            } else {
+                memcpy(dst, src, (size_t)P * sizeof(float));
+            }
         }
     }
     return MLP_STATUS_OK;
@@ -108,25 +117,37 @@ static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
     const mlp__conv_geom q = geom(l);
     const int32_t F = l->filters, K = (int32_t)(l->n_weights / F);
     const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
-    float *dw = l->grads, *db = l->grads + l->n_weights;
+    float *dw = l->grads, *db = l->use_bias ? l->grads + l->n_weights : NULL;
     float *col = l->ws, *z = l->ws + (int64_t)l->group * K * P;
-    memset(db, 0, (size_t)F * sizeof(float));
+    if (db)
+        memset(db, 0, (size_t)F * sizeof(float));
     for (int32_t g0 = 0; g0 < n; g0 += l->group) {
         const int32_t g = n - g0 < l->group ? n - g0 : l->group;
         const int32_t gp = (int32_t)(g * P);
-        /* dy [g, F, P] -> Z [F, g, P], summing the bias gradient per filter. */
-        MLP_PARALLEL_FOR(1)
-        for (int32_t f = 0; f < F; f++) {
-            float sum = 0.0f;
-            for (int32_t s = 0; s < g; s++) {
-                const float *src = dy + ((int64_t)(g0 + s) * F + f) * P;
-                float *dst = z + (int64_t)f * gp + (int64_t)s * P;
-                for (int64_t i = 0; i < P; i++) {
-                    dst[i] = src[i];
-                    sum += src[i];
+        /* dy [g, F, P] -> Z [F, g, P], summing the bias gradient per filter
+         * (one filter per iteration, so that each sum has a single owner);
+         * without a bias, a plain copy row by row. */
+        if (db) {
+            MLP_PARALLEL_FOR(1)
+            for (int32_t f = 0; f < F; f++) {
+                float sum = 0.0f;
+                for (int32_t s = 0; s < g; s++) {
+                    const float *src = dy + ((int64_t)(g0 + s) * F + f) * P;
+                    float *dst = z + (int64_t)f * gp + (int64_t)s * P;
+                    for (int64_t i = 0; i < P; i++) {
+                        dst[i] = src[i];
+                        sum += src[i];
+                    }
                 }
+                db[f] += sum;
             }
-            db[f] += sum;
+        } else {
+            MLP_PARALLEL_FOR(1)
+            for (int32_t sf = 0; sf < g * F; sf++) {
+                const int32_t s = sf / F, f = sf % F;
+                memcpy(z + (int64_t)f * gp + (int64_t)s * P,
+                       dy + ((int64_t)(g0 + s) * F + f) * P, (size_t)P * sizeof(float));
+            }
         }
         mlp__im2col(&q, x + g0 * in_sz, g, col);
         mlp__sgemm(0, 1, F, K, gp, 1.0f, z, gp, col, gp, g0 ? 1.0f : 0.0f, dw, K);

@@ -80,17 +80,3 @@ mlp_status mlp_layer_create_dense(mlp_layer **out, int32_t units)
     (*out)->units = units;
     return MLP_STATUS_OK;
 }
-
-mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias)
-{
-    static const char fn[] = "mlp_layer_set_use_bias";
-    MLP_CHECK_ARG(layer, fn, "layer is NULL");
-    if (layer->ops->kind != MLP_LAYER_DENSE)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: a %s layer has no bias", fn,
-                          layer->ops->name);
-    if (layer->owner)
-        return mlp__error(MLP_STATUS_BAD_STATE, "%s: the layer is already in a model", fn);
-    MLP_CHECK_ARG(use_bias == 0 || use_bias == 1, fn, "use_bias must be 0 or 1");
-    layer->use_bias = use_bias;
-    return MLP_STATUS_OK;
-}

@@ -80,6 +80,25 @@ mlp_status mlp_layer_set_init(mlp_layer *layer, mlp_init init, float value)
     return MLP_STATUS_OK;
 }
 
+/* The kinds with a bias: dense and conv2d. Their setup hooks size the
+ * parameters from use_bias, so it can only change before the layer is added. */
+mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias)
+{
+    static const char fn[] = "mlp_layer_set_use_bias";
+    MLP_CHECK_ARG(layer, fn, "layer is NULL");
+    if (layer->ops->kind != MLP_LAYER_DENSE && layer->ops->kind != MLP_LAYER_CONV2D)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: a %s layer has no bias (only dense and conv2d layers have one)",
+                          fn, layer->ops->name);
+    if (layer->owner)
+        return mlp__error(MLP_STATUS_BAD_STATE, "%s: the layer is already in a model", fn);
+    if (use_bias != 0 && use_bias != 1)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: use_bias = %d is not 0 or 1", fn,
+                          use_bias);
+    layer->use_bias = use_bias;
+    return MLP_STATUS_OK;
+}
+
 void mlp_layer_destroy(mlp_layer *layer)
 {
     if (!layer)

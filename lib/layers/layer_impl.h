@@ -67,7 +67,7 @@ struct mlp_layer {
     int32_t units;         /* dense */
     float alpha;           /* leaky relu, elu */
     mlp_shape target;      /* reshape */
-    int use_bias;          /* dense: 1 unless turned off */
+    int use_bias;          /* dense, conv2d: 1 unless turned off */
     int spatial;           /* batch norm: per channel of [C,H,W] */
     float momentum, eps;   /* batch norm */
     float keep;            /* dropout: keep probability */
