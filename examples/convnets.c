@@ -8,7 +8,7 @@
  *   conv2     two such blocks, 5 then 10 maps;
  *   conv2-fc  conv2 plus fully connected hidden layers before the output
  *             (--fc-layers x --fc-units ELU units), the report's suggested fix;
- *   convnet   conv 3x3, 32 maps, padding 1 -> spatial batch norm -> ReLU ->
+ *   convnet   conv 3x3, 32 maps, padding 1, no bias -> spatial batch norm -> ReLU ->
  *             2x2 max pool; the same with 64 maps; dense 128 + ReLU (dropout
  *             with --keep below 1); softmax output;
  *   baseline  the baseline MLP (3 x 100 ELU, SGD at 0.1, on --mlp-threads,
@@ -43,10 +43,11 @@ typedef struct study {
 } study;
 
 /* conv k x k (stride 1, zero padding `pad`) -> [spatial batch norm] -> ReLU
- * -> 2x2 max pool. */
+ * -> 2x2 max pool. Before batch norm the convolution has no bias: the
+ * norm's shift replaces it. */
 static void conv_block(mlp_model *m, int32_t filters, int32_t k, int32_t pad, int bn)
 {
-    ex_add_conv(m, filters, k, pad);
+    ex_add_conv(m, filters, k, pad, !bn);
     if (bn)
         ex_add_batchnorm_spatial(m);
     ex_add_activation(m, EX_ACT_RELU);

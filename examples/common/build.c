@@ -141,12 +141,14 @@ void ex_add_dropout(mlp_model *m, double keep)
     add(m, st, l, "dropout");
 }
 
-void ex_add_conv(mlp_model *m, int32_t filters, int32_t k, int32_t pad)
+void ex_add_conv(mlp_model *m, int32_t filters, int32_t k, int32_t pad, int use_bias)
 {
     mlp_layer *l = NULL;
     mlp_status st = mlp_layer_create_conv2d(&l, 0, filters, k, k);
     if (st == MLP_STATUS_OK)
         st = mlp_layer_set_conv2d(l, 1, 1, pad, pad, 1, 1);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_set_use_bias(l, use_bias);
     add(m, st, l, "convolution");
 }
 

@@ -391,8 +391,9 @@ void ex_add_activation(mlp_model *m, int activation);
 void ex_add_batchnorm(mlp_model *m);         /**< per feature */
 void ex_add_batchnorm_spatial(mlp_model *m); /**< per channel of [C,H,W] */
 void ex_add_dropout(mlp_model *m, double keep);
-/** `filters` k x k kernels, stride 1, zero padding `pad` on each side. */
-void ex_add_conv(mlp_model *m, int32_t filters, int32_t k, int32_t pad);
+/** `filters` k x k kernels, stride 1, zero padding `pad` on each side, with
+ *  a bias per filter or (use_bias 0, before batch norm) without. */
+void ex_add_conv(mlp_model *m, int32_t filters, int32_t k, int32_t pad, int use_bias);
 /** k x k windows, stride k. */
 void ex_add_maxpool(mlp_model *m, int32_t k);
 
