@@ -125,7 +125,7 @@ done
 ln -s "$BUILD/examples/cli/mlpnet" "$SB/cli/mlpnet"
 cat >"$SB/mlpnet-convnets" <<EOF
 #!/bin/sh
-case " \$* " in *" conv1 "*) exec sleep 67 ;; esac
+case " \$* " in *" conv1 "*) echo \$\$ >"$T/slow.pid"; exec sleep 67 ;; esac
 exec "$BUILD/examples/mlpnet-convnets" "\$@"
 EOF
 chmod +x "$SB/mlpnet-convnets"
@@ -153,7 +153,8 @@ if [ -e "$OUT3/runs/conv-conv1/.done" ] || [ -e "$OUT3/runs/conv-conv1/.status" 
     fail "the interrupted run left a .done or .status"
 fi
 sleep 0.5
-! pgrep -f 'sleep 67' >/dev/null || fail "the interrupted run's program is still running"
+slow=$(cat "$T/slow.pid")
+! kill -0 "$slow" 2>/dev/null || fail "the interrupted run's program ($slow) is still running"
 reproduce "$BUILD" "$OUT3" >"$T/log6" 2>&1 || { cat "$T/log6" >&2; fail "the resumed run failed"; }
 grep -q '^reproduce.sh: 1 task(s) run, 8 kept from before' "$T/log6" ||
     { cat "$T/log6" >&2; fail "the resumed run did not redo exactly the interrupted run"; }
