@@ -216,9 +216,10 @@ for t in "${TASKS[@]}"; do
     done
     echo "  $id: started"
     (
-        # Stopped by the driver: stop the program too, and leave no .status.
+        # Stopped by the driver: stop the program too (and reap it, so that
+        # no zombie outlives the driver), and leave no .status.
         CHILD=
-        trap '[ -n "$CHILD" ] && kill "$CHILD" 2>/dev/null; exit 143' INT TERM
+        trap '[ -n "$CHILD" ] && kill "$CHILD" 2>/dev/null && wait "$CHILD"; exit 143' INT TERM
         if run_task "$id" "$prog" "$args"; then
             echo "  $id: finished"
         else
