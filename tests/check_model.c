@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +147,8 @@ START_TEST(null_everywhere)
     TU_FAIL(mlp_model_fit(NULL, o, ds, NULL, NULL), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_fit(m, NULL, ds, NULL, NULL), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_fit(m, o, NULL, ds, NULL), MLP_STATUS_INVALID_ARG);
-    mlp_fit_options_init(NULL);
+    TU_FAIL(mlp_fit_options_init(NULL), MLP_STATUS_INVALID_ARG);
+    (mlp_fit_options_init)(NULL); /* the 0.1 initialiser: a no-op */
 
     /* a layer given to a NULL model is still consumed (freed) */
     long live = mlp__alloc_live();
@@ -933,6 +935,139 @@ START_TEST(fit_options_defaults)
     ck_assert_ptr_null((void *)(uintptr_t)o.on_epoch);
     ck_assert_ptr_null((void *)(uintptr_t)o.on_batch);
     ck_assert_ptr_null(o.user);
+    ck_assert_int_eq(o.first_epoch, 1);
+    ck_assert(o.max_train_loss == 0.0);
+}
+END_TEST
+
+/* The size of mlp_fit_options in release 0.1: cut after first_epoch. */
+#define FIT_OPTIONS_SIZE_0_1 offsetof(mlp_fit_options, max_train_loss)
+
+/* A caller built against an older header has a smaller struct: the
+ * initialisers write exactly its size and nothing beyond. */
+START_TEST(fit_options_init_writes_only_the_callers_size)
+{
+    enum { SENTINEL = 0x5A };
+    unsigned char buf[sizeof(mlp_fit_options) + 32];
+    const size_t sizes[] = {FIT_OPTIONS_SIZE_0_1, sizeof(mlp_fit_options)};
+    for (size_t k = 0; k < 2; k++) {
+        memset(buf, SENTINEL, sizeof buf);
+        mlp_fit_options *o = (mlp_fit_options *)(void *)buf;
+        TU_OK(mlp_fit_options_init_size(o, sizes[k]));
+        ck_assert_uint_eq(o->struct_size, sizes[k]);
+        ck_assert_int_eq(o->epochs, 10);
+        ck_assert_int_eq(o->first_epoch, 1);
+        for (size_t i = sizes[k]; i < sizeof buf; i++)
+            ck_assert_msg(buf[i] == SENTINEL, "size %zu: byte %zu written", sizes[k], i);
+    }
+    /* the 0.1 initialiser, which old binaries call, writes the 0.1 layout */
+    memset(buf, SENTINEL, sizeof buf);
+    (mlp_fit_options_init)((mlp_fit_options *)(void *)buf);
+    ck_assert_uint_eq(((mlp_fit_options *)(void *)buf)->struct_size, FIT_OPTIONS_SIZE_0_1);
+    for (size_t i = FIT_OPTIONS_SIZE_0_1; i < sizeof buf; i++)
+        ck_assert_msg(buf[i] == SENTINEL, "mlp_fit_options_init wrote byte %zu", i);
+}
+END_TEST
+
+START_TEST(fit_options_bad_sizes)
+{
+    const size_t bad[] = {0, 1, sizeof(size_t), FIT_OPTIONS_SIZE_0_1 - 8,
+                          FIT_OPTIONS_SIZE_0_1 + 4, sizeof(mlp_fit_options) + 8, SIZE_MAX};
+    mlp_model *m = small_model(7);
+    mlp_optimizer *opt = NULL;
+    TU_OK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
+    mlp_dataset *tr = tu_blobs(40, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        mlp_fit_options o;
+        memset(&o, 0x5A, sizeof o);
+        TU_FAIL(mlp_fit_options_init_size(&o, bad[k]), MLP_STATUS_INVALID_ARG);
+        ck_assert_msg(strstr(mlp_last_error(), "mlp_fit_options_init") != NULL,
+                      "the message does not say how to initialise: %s", mlp_last_error());
+        size_t untouched;
+        memset(&untouched, 0x5A, sizeof untouched);
+        ck_assert_msg(o.struct_size == untouched && o.epochs == 0x5A5A5A5A,
+                      "a refused init wrote the struct");
+        mlp_fit_options_init(&o);
+        o.epochs = 1;
+        o.struct_size = bad[k];
+        TU_FAIL(mlp_model_fit(m, opt, tr, NULL, &o), MLP_STATUS_INVALID_ARG);
+        ck_assert_msg(strstr(mlp_last_error(), "struct_size") != NULL, "%s", mlp_last_error());
+    }
+    TU_FAIL(mlp_fit_options_init_size(NULL, sizeof(mlp_fit_options)), MLP_STATUS_INVALID_ARG);
+    mlp_optimizer_destroy(opt);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
+/* Options of the 0.1 size: the library reads nothing past them, so
+ * whatever lies there (here a guard that would stop the first batch) has
+ * no effect, and the defaults apply instead. */
+START_TEST(fit_options_old_size_reads_no_further)
+{
+    mlp_model *m = small_model(7);
+    mlp_optimizer *opt = NULL;
+    TU_OK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
+    mlp_dataset *tr = tu_blobs(100, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    fit_log log;
+    memset(&log, 0, sizeof log);
+    mlp_fit_options o;
+    TU_OK(mlp_fit_options_init_size(&o, FIT_OPTIONS_SIZE_0_1));
+    o.epochs = 2;
+    o.on_epoch = on_epoch;
+    o.user = &log;
+    o.max_train_loss = 1e-9; /* beyond the 0.1 size: must be ignored */
+    TU_OK(mlp_model_fit(m, opt, tr, NULL, &o));
+    ck_assert_int_eq(log.calls, 2);
+    o.struct_size = sizeof o; /* now the guard is read, and trips */
+    TU_FAIL(mlp_model_fit(m, opt, tr, NULL, &o), MLP_STATUS_NUMERIC);
+    mlp_optimizer_destroy(opt);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
+/* max_train_loss stops a run whose loss grows without becoming infinite. */
+START_TEST(fit_max_train_loss_stops_divergence)
+{
+    mlp_dataset *tr = tu_blobs(200, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    mlp_model *m = small_model(7);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.1));
+    fit_log log;
+    memset(&log, 0, sizeof log);
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 3;
+    opts.batch_size = 20;
+    opts.on_epoch = on_epoch;
+    opts.user = &log;
+    /* a sane run stays under a loose guard */
+    opts.max_train_loss = 100.0;
+    TU_OK(mlp_model_fit(m, o, tr, NULL, &opts));
+    ck_assert_int_eq(log.calls, 3);
+    /* a guard below the loss at chance (ln 4 = 1.39) trips on the first batch */
+    log.calls = 0;
+    opts.max_train_loss = 0.5;
+    mlp_model *fresh = small_model(8);
+    mlp_optimizer *o2 = NULL;
+    TU_OK(mlp_optimizer_create(&o2, MLP_RULE_SGD, fresh));
+    TU_FAIL(mlp_model_fit(fresh, o2, tr, NULL, &opts), MLP_STATUS_NUMERIC);
+    const char *msg = mlp_last_error();
+    ck_assert_msg(strstr(msg, "max_train_loss") && strstr(msg, "epoch 1, batch 1"),
+                  "message: %s", msg);
+    ck_assert_int_eq(log.calls, 0);
+    /* a negative or NaN guard is a mistake */
+    opts.max_train_loss = -1.0;
+    TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG);
+    opts.max_train_loss = NAN;
+    TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG);
+    mlp_optimizer_destroy(o2);
+    mlp_model_destroy(fresh);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
 }
 END_TEST
 
@@ -1183,6 +1318,10 @@ static Suite *model_suite(void)
     tc = tcase_create("fit");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, fit_options_defaults);
+    tcase_add_test(tc, fit_options_init_writes_only_the_callers_size);
+    tcase_add_test(tc, fit_options_bad_sizes);
+    tcase_add_test(tc, fit_options_old_size_reads_no_further);
+    tcase_add_test(tc, fit_max_train_loss_stops_divergence);
     tcase_add_test(tc, fit_separable_blobs);
     tcase_add_test(tc, fit_callback_stops_early);
     tcase_add_test(tc, fit_is_deterministic);

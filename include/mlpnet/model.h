@@ -205,7 +205,9 @@ MLP_API mlp_status mlp_model_summary(const mlp_model *model, char *buf, size_t c
 /* ---------------------------------------------------------------------- */
 /* Training driver                                                         */
 
-/** What one epoch of mlp_model_fit measured. */
+/** What one epoch of mlp_model_fit measured. Filled by the library and
+ *  passed to the mlp_epoch_fn callback; fields are only appended (see
+ *  mlp_fit_options for the rule). */
 typedef struct mlp_epoch_stats {
     int32_t epoch;        /**< 1-based */
     double train_error;   /**< mean loss over the epoch's batches, taken while training */
@@ -229,28 +231,84 @@ typedef int (*mlp_epoch_fn)(const mlp_epoch_stats *stats, mlp_model *model, void
 typedef void (*mlp_batch_fn)(int32_t epoch, int32_t batch, int32_t batches, void *user);
 
 /**
- * Options of mlp_model_fit. Initialise with mlp_fit_options_init() and then
- * change fields: new fields are only ever appended, and `struct_size` lets
- * the library tell which ones a caller knows.
+ * Options of mlp_model_fit.
+ *
+ * **Structs the caller allocates** (this one, and any added later) follow one
+ * rule, so that a program keeps working, without recompiling, with any newer
+ * library of the same soname:
+ *
+ * - The first field, `struct_size`, is the size of the struct as the
+ *   caller's header declares it. mlp_fit_options_init() sets it (the macro
+ *   passes `sizeof(mlp_fit_options)` of the header the caller compiled with) and fills
+ *   in the defaults; then change the fields you need.
+ * - Fields are only ever appended, and every release that appends some makes
+ *   the struct larger. The library reads exactly `struct_size` bytes of the
+ *   caller's struct and uses its defaults for the fields beyond.
+ * - A `struct_size` that is not the size of this struct in some release
+ *   (0, a size no release had, or larger than this library knows) is
+ *   refused with MLP_STATUS_INVALID_ARG before anything past the size field
+ *   is read.
+ *
+ * Structs the library fills for a callback (mlp_epoch_stats) grow the same
+ * way: the library always passes its own, complete version, whose first
+ * fields are those of every older header at the same offsets, so an older
+ * caller reads the fields it knows. A program built against a newer header
+ * needs a library at least as new: it calls mlp_fit_options_init_size(),
+ * which older libraries lack, so the loader refuses the pair instead of
+ * letting it misread a struct.
  */
 typedef struct mlp_fit_options {
-    size_t struct_size;      /**< sizeof(mlp_fit_options); set by init */
+    size_t struct_size;      /**< size of the caller's struct; set by mlp_fit_options_init */
     int32_t epochs;          /**< number of epochs to run; default 10 */
-    int32_t batch_size;      /**< default 100 */
+    int32_t batch_size;      /**< training batch size; default 100 */
     int32_t eval_batch_size; /**< batch of the validation pass; default 1000 */
     uint64_t seed;           /**< shuffling seed; default 0 */
-    mlp_epoch_fn on_epoch;   /**< may be NULL */
-    mlp_batch_fn on_batch;   /**< may be NULL */
-    void *user;              /**< passed to the callbacks (borrowed) */
+    mlp_epoch_fn on_epoch;   /**< called after every epoch; may be NULL (the default) */
+    mlp_batch_fn on_batch;   /**< called after every batch; may be NULL (the default) */
+    void *user;              /**< passed to the callbacks (borrowed); default NULL */
     int32_t first_epoch;     /**< 1-based number of the first epoch to run; default 1.
                                   Epoch numbers drive the shuffling order and the
                                   learning-rate schedule, so a run resumed with
                                   first_epoch = k + 1 after k epochs (and the
                                   optimizer state restored) continues exactly. */
+    /* Added in 0.2.0. */
+    double max_train_loss;   /**< divergence guard: training stops with
+                                  MLP_STATUS_NUMERIC as soon as a batch's mean
+                                  training loss exceeds this value (for example
+                                  100 for softmax cross-entropy, whose loss at
+                                  chance is ln K). Default 0: off, and only a NaN
+                                  or infinite loss or parameter stops training. */
 } mlp_fit_options;
 
-/** Fill `opts` with the defaults. NULL is a no-op. */
-MLP_API void mlp_fit_options_init(mlp_fit_options *opts);
+/**
+ * Fill the first `struct_size` bytes of `opts` with the defaults and set
+ * `opts->struct_size`. Call it through the mlp_fit_options_init() macro,
+ * which passes the size of the caller's own header version.
+ * @param opts         the caller's options (borrowed for the call)
+ * @param struct_size  sizeof(mlp_fit_options) as the caller's header declares it
+ * @return MLP_STATUS_OK, or MLP_STATUS_INVALID_ARG when `opts` is NULL or
+ *         `struct_size` is not the size of mlp_fit_options in any release
+ *         this library knows (nothing is written then)
+ */
+MLP_API mlp_status mlp_fit_options_init_size(mlp_fit_options *opts, size_t struct_size);
+
+/**
+ * Fill `opts` with the defaults: mlp_fit_options_init_size(opts,
+ * sizeof(mlp_fit_options)), the size from the caller's header.
+ * @param opts  pointer to the caller's mlp_fit_options
+ * @return the status of mlp_fit_options_init_size()
+ */
+#define mlp_fit_options_init(opts) mlp_fit_options_init_size((opts), sizeof(mlp_fit_options))
+
+/**
+ * The initialiser of release 0.1, kept for programs built against it:
+ * fills the fields of that release (up to `first_epoch`) with the defaults.
+ * New code calls the mlp_fit_options_init() macro instead (the parentheses
+ * around the name here keep the macro from expanding).
+ * @param opts  options of the 0.1 layout (borrowed for the call); NULL is a no-op
+ * @deprecated use mlp_fit_options_init()
+ */
+MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
 
 /**
  * Train for a number of epochs: each epoch shuffles the training set, runs
@@ -259,12 +317,14 @@ MLP_API void mlp_fit_options_init(mlp_fit_options *opts);
  * @param opt    optimizer created for this model (borrowed)
  * @param train  training set (borrowed)
  * @param valid  validation set (borrowed); may be NULL
- * @param opts   options (borrowed); NULL for the defaults
- * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG; MLP_STATUS_SHAPE_MISMATCH
+ * @param opts   options (borrowed; read only up to `opts->struct_size`); NULL
+ *               for the defaults
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (among others, an
+ *         `opts->struct_size` that no release had); MLP_STATUS_SHAPE_MISMATCH
  *         (data do not fit the model); MLP_STATUS_NUMERIC when the loss or a
- *         parameter becomes NaN or infinite (the message names the epoch,
- *         the batch and the first layer with a bad parameter);
- *         MLP_STATUS_NO_MEMORY
+ *         parameter becomes NaN or infinite, or the loss exceeds
+ *         `opts->max_train_loss` (the message names the epoch, the batch and
+ *         the first layer with a bad parameter); MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_fit(mlp_model *model, mlp_optimizer *opt,
                                  const mlp_dataset *train, const mlp_dataset *valid,

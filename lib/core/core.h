@@ -35,6 +35,22 @@ mlp_status mlp__error(mlp_status st, const char *fmt, ...) MLP__PRINTF(2, 3);
             return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s", (fn), (what)); \
     } while (0)
 
+/* Structs the caller allocates start with a `struct_size` (see
+ * mlp_fit_options). Return OK when `size` is one of the `n` sizes the struct
+ * had in successive releases (`sizes`, ascending: the last is this build's
+ * sizeof), else INVALID_ARG with a message naming `fn` and how to
+ * initialise a `type`. */
+mlp_status mlp__check_struct_size(size_t size, const size_t *sizes, size_t n,
+                                  const char *fn, const char *type);
+
+/* sizeof(type) as it was when `field` was its last field: the end of the
+ * field rounded up to the struct's alignment, which is what a compiler gives
+ * the struct cut after that field (every member older than the cut keeps its
+ * offset). Used to list the sizes of a struct across releases. */
+#define MLP__SIZE_UP_TO(type, field)                                             \
+    ((offsetof(type, field) + sizeof(((type *)0)->field) + _Alignof(type) - 1) / \
+     _Alignof(type) * _Alignof(type))
+
 /* ---- allocation (core/alloc.c) --------------------------------------- */
 
 /* All heap memory of lib/ goes through these, so tests can make the n-th

@@ -36,3 +36,16 @@ mlp_status mlp__error(mlp_status st, const char *fmt, ...)
     va_end(ap);
     return st;
 }
+
+mlp_status mlp__check_struct_size(size_t size, const size_t *sizes, size_t n,
+                                  const char *fn, const char *type)
+{
+    for (size_t i = 0; i < n; i++)
+        if (size == sizes[i])
+            return MLP_STATUS_OK;
+    return mlp__error(MLP_STATUS_INVALID_ARG,
+                      "%s: struct_size %zu is not the size of %s in any release this "
+                      "library knows (this one's is %zu); initialise the struct with "
+                      "%s_init(&opts) from the header you compile with",
+                      fn, size, type, sizes[n - 1], type);
+}

@@ -4,23 +4,69 @@
  * allocated before the first epoch.
  */
 #include <math.h>
+#include <string.h>
 
 #include "model_impl.h"
 #include "optim/optim_impl.h"
 
-void mlp_fit_options_init(mlp_fit_options *o)
+/* The size of mlp_fit_options in every release, oldest first. A release that
+ * appends fields adds a line; the assertions below keep the list honest. */
+static const size_t fit_options_sizes[] = {
+    MLP__SIZE_UP_TO(mlp_fit_options, first_epoch),    /* 0.1 */
+    MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss), /* 0.2 */
+};
+#define N_FIT_SIZES (sizeof fit_options_sizes / sizeof fit_options_sizes[0])
+_Static_assert(MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss) == sizeof(mlp_fit_options),
+               "a field was appended to mlp_fit_options: list the new size");
+_Static_assert(MLP__SIZE_UP_TO(mlp_fit_options, first_epoch) <
+                   MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss),
+               "every release must make mlp_fit_options larger (pad the new fields)");
+
+/* Defaults of every field. */
+static void fit_defaults(mlp_fit_options *o)
 {
-    if (!o)
-        return;
+    *o = (mlp_fit_options){
+        .struct_size = sizeof *o,
+        .epochs = 10,
+        .batch_size = 100,
+        .eval_batch_size = 1000,
+        .first_epoch = 1,
+    };
+}
+
+mlp_status mlp_fit_options_init_size(mlp_fit_options *opts, size_t struct_size)
+{
+    static const char fn[] = "mlp_fit_options_init";
+    MLP_CHECK_ARG(opts, fn, "opts is NULL");
+    MLP_TRY(mlp__check_struct_size(struct_size, fit_options_sizes, N_FIT_SIZES, fn,
+                                   "mlp_fit_options"));
+    mlp_fit_options d;
+    fit_defaults(&d);
+    d.struct_size = struct_size;
+    memcpy(opts, &d, struct_size);
+    return MLP_STATUS_OK;
+}
+
+/* Release 0.1's initialiser, still exported for programs built against it:
+ * it knows nothing of later fields, so it writes the 0.1 layout only. */
+void(mlp_fit_options_init)(mlp_fit_options *opts)
+{
+    if (opts)
+        (void)mlp_fit_options_init_size(opts, fit_options_sizes[0]);
+}
+
+/* The caller's options, `struct_size` bytes of them, over the defaults. */
+static mlp_status read_options(mlp_fit_options *o, const mlp_fit_options *opts,
+                               const char *fn)
+{
+    fit_defaults(o);
+    if (!opts)
+        return MLP_STATUS_OK;
+    MLP_TRY(mlp__check_struct_size(opts->struct_size, fit_options_sizes, N_FIT_SIZES, fn,
+                                   "mlp_fit_options"));
+    memcpy(o, opts, opts->struct_size);
     o->struct_size = sizeof *o;
-    o->epochs = 10;
-    o->batch_size = 100;
-    o->eval_batch_size = 1000;
-    o->seed = 0;
-    o->on_epoch = NULL;
-    o->on_batch = NULL;
-    o->user = NULL;
-    o->first_epoch = 1;
+    return MLP_STATUS_OK;
 }
 
 static mlp_status numeric_error(const mlp_model *m, int32_t epoch, int32_t batch,
@@ -43,14 +89,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
 {
     static const char fn[] = "mlp_model_fit";
     mlp_fit_options o;
-    mlp_fit_options_init(&o);
-    if (opts) {
-        if (opts->struct_size < sizeof o)
-            return mlp__error(MLP_STATUS_INVALID_ARG,
-                              "%s: opts->struct_size is %zu; initialise the options with "
-                              "mlp_fit_options_init", fn, opts->struct_size);
-        o = *opts;
-    }
+    MLP_TRY(read_options(&o, opts, fn));
     MLP_TRY(mlp__model_check_data(m, train, fn));
     if (valid)
         MLP_TRY(mlp__model_check_data(m, valid, fn));
@@ -64,6 +103,10 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
                           "%s: epochs (%d), batch_size (%d) and eval_batch_size (%d) must "
                           "be >= 1, and first_epoch (%d) too", fn, (int)o.epochs,
                           (int)o.batch_size, (int)o.eval_batch_size, (int)o.first_epoch);
+    if (!(o.max_train_loss >= 0.0))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: max_train_loss is %g; it must be >= 0 (0 turns the guard off)",
+                          fn, o.max_train_loss);
 
     /* Size every buffer once, for the larger of the two batch sizes. */
     int32_t eval_bs = o.eval_batch_size;
@@ -93,6 +136,12 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             st = mlp__model_train_step(m, opt, m->lbuf, n, &loss, &correct);
             if (st == MLP_STATUS_NUMERIC)
                 st = numeric_error(m, epoch, batch, "the loss is not finite");
+            else if (st == MLP_STATUS_OK && o.max_train_loss > 0.0 && loss > o.max_train_loss)
+                st = mlp__error(MLP_STATUS_NUMERIC,
+                                "%s: epoch %d, batch %d: the training loss %g exceeds "
+                                "max_train_loss %g: training diverges (try a smaller "
+                                "learning rate)", fn, (int)epoch, (int)batch, loss,
+                                o.max_train_loss);
             if (st != MLP_STATUS_OK)
                 break;
             sum_loss += loss * n;
