@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlpnet: image datasets.
  *
  * A dataset holds N images of C x H x W unsigned bytes plus N integer

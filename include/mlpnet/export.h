@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlpnet: symbol export macro.
  *
  * The library is built with hidden visibility; only declarations marked

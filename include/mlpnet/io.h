@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlpnet: model files and the course's .npz data.
  *
  * A model file holds everything inference needs (the input shape, every

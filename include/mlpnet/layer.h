@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlpnet: layers.
  *
  * A layer is created on its own, configured, then handed to a model with

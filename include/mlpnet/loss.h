@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlpnet: loss functions.
  *
  * Both losses average over the batch (the first dimension) and can write

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlpnet: a small neural-network library for C.
  *
  * Include only this header. Conventions used by every declaration:

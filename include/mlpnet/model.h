@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlpnet: sequential models, training and evaluation.
  *
  * A model is a stack of layers applied in order to samples of a fixed

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlpnet: optimizers (learning rules).
  *
  * An optimizer updates every trainable parameter of one model in place from

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlpnet: status codes and error messages.
  *
  * Every call that can fail returns an mlp_status. On failure a specific

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libmlpnet: tensors.
  *
  * A tensor is a dense float32 array of rank 1 to 4, stored contiguously in
