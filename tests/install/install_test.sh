@@ -28,9 +28,13 @@ LD_LIBRARY_PATH=$(dirname "$so") "$tmp/consumer"
 
 soname=$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 [ "$soname" = "libmlpnet.so.0" ] || { echo "soname is '$soname'"; exit 1; }
-extra=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^mlp_' || true)
+# Defined symbols but the version nodes (type A, MLPNET_x.y), without versions.
+exported=$(nm -D --defined-only "$so" | awk '$2 != "A" {sub(/@.*/, "", $3); print $3}')
+extra=$(echo "$exported" | grep -v '^mlp_' || true)
 [ -z "$extra" ] || { echo "exported symbols outside the API: $extra"; exit 1; }
-echo "soname $soname; $(nm -D --defined-only "$so" | wc -l) exported symbols, all mlp_*"
+unversioned=$(nm -D --defined-only "$so" | awk '$2 != "A" && $3 !~ /@MLPNET_/ {print $3}')
+[ -z "$unversioned" ] || { echo "symbols without a version node: $unversioned"; exit 1; }
+echo "soname $soname; $(echo "$exported" | wc -l) exported symbols, all mlp_*, all versioned"
 
 cflags=$(pkg-config --cflags mlpnet)
 for std in c99 c11; do
