@@ -74,7 +74,8 @@ mlp_status mlp_layer_set_init(mlp_layer *layer, mlp_init init, float value)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown initialiser %d", fn,
                           (int)init);
     if (!isfinite(value))
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: value is not finite", fn);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: value %g is not finite", fn,
+                          (double)value);
     layer->init = init;
     layer->init_value = value;
     return MLP_STATUS_OK;
