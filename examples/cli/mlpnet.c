@@ -547,7 +547,7 @@ static mlp_layer *layer_from_token(const char *tok, int rank, const char **why)
         *why = "want dropout:P with P, the probability of dropping, in [0, 1)";
         if (!a || !take_float(&a, &p) || *a || !(p >= 0.0f && p < 1.0f))
             return NULL;
-        st = mlp_layer_create_dropout(&l, 1.0f - p);
+        st = mlp_layer_create_dropout_p(&l, p);
     } else if (IS("relu") && !a) {
         st = mlp_layer_create_relu(&l);
     } else if (IS("selu") && !a) {
