@@ -337,8 +337,10 @@ START_TEST(idx_wrong_magic)
             EXPECT_ERROR_HAS("magic");
         }
     }
-    /* Label and image files swapped. */
+    /* Label and image files swapped: each is named for what it is. */
     expect_load_fails(pl, pi, 0, MLP_STATUS_BAD_FORMAT);
+    EXPECT_ERROR_HAS("a labels file (idx1, ubyte: magic 0x00000801), expected an images "
+                     "file (idx3, ubyte: magic 0x00000803)");
     write_idx(join(bad, dir, "badlab"), 0x00000803, 1, dims1, t.lab, 4, 0);
     expect_load_fails(pi, bad, 0, MLP_STATUS_BAD_FORMAT);
     EXPECT_ERROR_HAS(bad);
