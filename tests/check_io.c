@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -1253,6 +1254,63 @@ START_TEST(failed_save_leaves_earlier_file)
 }
 END_TEST
 
+/* A writer killed in the middle of a save (here by SIGXFSZ, the file-size
+ * limit's default action) leaves the earlier file intact and its temporary
+ * file under the documented name PATH.mlpnet-tmp.XXXXXX; a later save that
+ * works leaves no temporary of its own. */
+START_TEST(killed_save_leaves_a_recognisable_temporary)
+{
+    make_tmp_dir();
+    mlp_model *small = mlp_model_all(), *big = conv_model();
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("model.mlpnet"));
+    TU_OK(mlp_model_save(small, path));
+    ck_assert_int_eq(count_dir_entries(tmp_dir), 1);
+    size_t n0, n1;
+    unsigned char *before = read_file(path, &n0);
+
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit lim = {0, 0};
+        setrlimit(RLIMIT_CORE, &lim);
+        getrlimit(RLIMIT_FSIZE, &lim);
+        lim.rlim_cur = 300;
+        setrlimit(RLIMIT_FSIZE, &lim);
+        signal(SIGXFSZ, SIG_DFL);
+        mlp_model_save(big, path);
+        _exit(0); /* not reached: the write beyond 300 bytes kills us */
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ,
+                  "the writer was not killed by SIGXFSZ (status %d)", status);
+
+    unsigned char *after = read_file(path, &n1);
+    ck_assert_uint_eq(n0, n1);
+    ck_assert(memcmp(before, after, n0) == 0);
+    free(after);
+    free(before);
+    ck_assert_int_eq(count_dir_entries(tmp_dir), 2);
+    DIR *d = opendir(tmp_dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    int named = 0;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "model.mlpnet.mlpnet-tmp.", 24) == 0 &&
+            strlen(e->d_name) == 24 + 6)
+            named++;
+    closedir(d);
+    ck_assert_int_eq(named, 1);
+
+    TU_OK(mlp_model_save(big, path));
+    ck_assert_int_eq(count_dir_entries(tmp_dir), 2); /* the new save left none */
+    mlp_model_destroy(small);
+    mlp_model_destroy(big);
+    remove_tmp_dir();
+}
+END_TEST
+
 /* ---- allocation failures --------------------------------------------------- */
 
 START_TEST(oom_loop_over_load_and_save)
@@ -1843,6 +1901,7 @@ static Suite *io_suite(void)
     t = tcase_create("saving and allocation failures");
     tcase_set_timeout(t, 300);
     tcase_add_test(t, failed_save_leaves_earlier_file);
+    tcase_add_test(t, killed_save_leaves_a_recognisable_temporary);
     tcase_add_test(t, oom_loop_over_load_and_save);
     suite_add_tcase(s, t);
 
