@@ -260,11 +260,15 @@ MLP_API void mlp_fit_options_init(mlp_fit_options *opts);
  * @param train  training set (borrowed)
  * @param valid  validation set (borrowed); may be NULL
  * @param opts   options (borrowed); NULL for the defaults
+ * Divergence is caught only once it reaches NaN or infinity: a loss that
+ * grows but stays finite (1e30 is possible with ReLU) trains on and the
+ * call returns MLP_STATUS_OK; watch stats->train_error in `on_epoch` and
+ * return non-zero to stop (docs/tutorial.md shows how).
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG; MLP_STATUS_SHAPE_MISMATCH
- *         (data do not fit the model); MLP_STATUS_NUMERIC when the loss or a
- *         parameter becomes NaN or infinite (the message names the epoch,
- *         the batch and the first layer with a bad parameter);
- *         MLP_STATUS_NO_MEMORY
+ *         (data do not fit the model); MLP_STATUS_NUMERIC when a batch's
+ *         loss is NaN or infinite, or a parameter is NaN or infinite after
+ *         an epoch (the message names the epoch, the batch and the first
+ *         layer with a bad parameter or output); MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_fit(mlp_model *model, mlp_optimizer *opt,
                                  const mlp_dataset *train, const mlp_dataset *valid,
