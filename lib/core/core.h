@@ -35,6 +35,15 @@ mlp_status mlp__error(mlp_status st, const char *fmt, ...) MLP__PRINTF(2, 3);
             return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s", (fn), (what)); \
     } while (0)
 
+/* A range check on an integer argument that prints the value it refuses:
+ * "fn: batch_size = 0 must be >= 1". */
+#define MLP_CHECK_RANGE(cond, fn, name, value, rule)                              \
+    do {                                                                          \
+        if (!(cond))                                                              \
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s = %lld must be %s", \
+                              (fn), (name), (long long)(value), (rule));          \
+    } while (0)
+
 /* ---- allocation (core/alloc.c) --------------------------------------- */
 
 /* All heap memory of lib/ goes through these, so tests can make the n-th

@@ -347,7 +347,7 @@ mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_path,
     *out = NULL;
     MLP_CHECK_ARG(images_path != NULL, fn, "images_path is NULL");
     MLP_CHECK_ARG(labels_path != NULL, fn, "labels_path is NULL");
-    MLP_CHECK_ARG(num_classes >= 0, fn, "num_classes is negative");
+    MLP_CHECK_RANGE(num_classes >= 0, fn, "num_classes", num_classes, ">= 0");
 
     idx_file img, lab;
     mlp_dataset *ds = NULL;
