@@ -5,8 +5,8 @@
  * and with ("bn") batch normalisation after each hidden affine layer (affine
  * without bias -> batch norm -> activation), at the baseline's learning
  * rate (--lr, 0.1) and at a rate 5 times higher (--high-lr, 0.5), plus the
- * plain network with dropout after each hidden activation ("dropout", keep
- * probability --keep) at the baseline rate.
+ * plain network with dropout after each hidden activation ("dropout", drop
+ * probability --dropout) at the baseline rate.
  *
  * Outputs as the other examples: OUT/RUN.csv, OUT/RUN-{error,accuracy}.svg,
  * comparison plots OUT/compare-{lr,high-lr,all}-valid_{error,acc}.svg and
@@ -28,7 +28,7 @@ static const char *const tags[N_RUNS] = {"plain", "plain", "bn", "bn", "dropout"
 
 typedef struct study {
     ex_mlp mlp;
-    double lr, high_lr, keep;
+    double lr, high_lr, dropout;
     const ex_result *runs[N_RUNS]; /* NULL until trained */
 } study;
 
@@ -129,9 +129,9 @@ static void notes(const ex_session *s, FILE *f, void *user)
         fprintf(f, ".\n");
     }
     fprintf(f,
-            "- Dropout (keep %g) at lr %g is %s plain (%.4f vs %.4f); its train-valid "
+            "- Dropout (p %g) at lr %g is %s plain (%.4f vs %.4f); its train-valid "
             "accuracy gap at the last epoch is %.4f vs %.4f.\n",
-            st->keep, st->lr, versus(d, p), d->best_valid_acc, p->best_valid_acc,
+            st->dropout, st->lr, versus(d, p), d->best_valid_acc, p->best_valid_acc,
             d->train_acc - d->valid_acc, p->train_acc - p->valid_acc);
 
     /* Why, in one sentence whose clauses follow the numbers above. */
@@ -163,7 +163,7 @@ static void train(ex_session *s, study *st, int which, double lr)
     const ex_rule_options *rule = &s->opt->rule;
     ex_mlp mlp = st->mlp;
     mlp.batchnorm = which == BN || which == BN_HIGH;
-    mlp.keep = which == DROPOUT ? st->keep : 1.0;
+    mlp.dropout = which == DROPOUT ? st->dropout : 0.0;
     char name[EX_RUN_NAME_MAX];
     ex_run_name(name, "%s-%slr%g", tags[which], ex_rule_infix(rule), lr);
     mlp_model *model = ex_build_mlp(s, &mlp);
@@ -173,14 +173,15 @@ static void train(ex_session *s, study *st, int which, double lr)
 
 int main(int argc, char **argv)
 {
-    study st = {.mlp = EX_MLP_BASELINE, .high_lr = 0.5, .keep = 0.8};
+    study st = {.mlp = EX_MLP_BASELINE, .high_lr = 0.5, .dropout = 0.2};
     ex_options opt;
     ex_options_init(&opt, "results/batchnorm");
     const ex_flag flags[] = {
         EX_MLP_FLAGS(&st.mlp),
         EX_DOUBLE("high-lr", &st.high_lr, 0.0, 1e6,
                   "the higher learning rate (5 to 10 times --lr)"),
-        EX_DOUBLE("keep", &st.keep, 0.01, 1.0, "keep probability of the dropout run"),
+        EX_DOUBLE("dropout", &st.dropout, 0.0, 0.99,
+                  "probability of dropping a value, in the dropout run"),
         EX_FLAGS_END,
     };
     ex_parse_args(argc, argv, "mlpnet-batchnorm",

@@ -10,7 +10,7 @@
  *             (--fc-layers x --fc-units ELU units), the report's suggested fix;
  *   convnet   conv 3x3, 32 maps, padding 1, no bias -> spatial batch norm -> ReLU ->
  *             2x2 max pool; the same with 64 maps; dense 128 + ReLU (dropout
- *             with --keep below 1); softmax output;
+ *             with --dropout above 0); softmax output;
  *   baseline  the baseline MLP (3 x 100 ELU, SGD at 0.1, on --mlp-threads,
  *             1 by default, its fastest setting), for the comparison of speed
  *             and accuracy.
@@ -38,7 +38,7 @@ typedef struct study {
     ex_choices which;
     int32_t fc_layers, fc_units;
     int32_t mlp_threads; /* the baseline MLP's, usually fastest at 1 */
-    double keep;
+    double dropout;
     const ex_result *runs[N_RUNS]; /* NULL unless trained */
 } study;
 
@@ -70,7 +70,7 @@ static mlp_model *build(const ex_session *s, const study *st, int which)
     case CONVNET:
         conv_block(m, 32, 3, 1, 1);
         conv_block(m, 64, 3, 1, 1);
-        head = (ex_mlp){EX_ACT_RELU, 1, 128, 0, st->keep};
+        head = (ex_mlp){EX_ACT_RELU, 1, 128, 0, st->dropout};
         break;
     }
     ex_add_mlp(s, m, &head);
@@ -154,7 +154,7 @@ int main(int argc, char **argv)
                 .fc_layers = 2,
                 .fc_units = 100,
                 .mlp_threads = 1,
-                .keep = 1.0};
+                .dropout = 0.0};
     ex_options opt;
     ex_options_init(&opt, "results/convnets");
     opt.epochs = 10;
@@ -167,9 +167,9 @@ int main(int argc, char **argv)
         EX_INT("mlp-threads", &st.mlp_threads, 0, 1024,
                "threads of the baseline run (0: all cores); --threads is for the "
                "ConvNets"),
-        EX_DOUBLE("keep", &st.keep, 0.01, 1.0,
-                  "keep probability of a dropout layer after convnet's dense layer "
-                  "(1: no dropout)"),
+        EX_DOUBLE("dropout", &st.dropout, 0.0, 0.99,
+                  "probability of dropping, for a dropout layer after convnet's dense "
+                  "layer (0: no dropout)"),
         EX_FLAGS_END,
     };
     ex_parse_args(argc, argv, "mlpnet-convnets",

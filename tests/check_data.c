@@ -337,8 +337,10 @@ START_TEST(idx_wrong_magic)
             EXPECT_ERROR_HAS("magic");
         }
     }
-    /* Label and image files swapped. */
+    /* Label and image files swapped: each is named for what it is. */
     expect_load_fails(pl, pi, 0, MLP_STATUS_BAD_FORMAT);
+    EXPECT_ERROR_HAS("a labels file (idx1, ubyte: magic 0x00000801), expected an images "
+                     "file (idx3, ubyte: magic 0x00000803)");
     write_idx(join(bad, dir, "badlab"), 0x00000803, 1, dims1, t.lab, 4, 0);
     expect_load_fails(pi, bad, 0, MLP_STATUS_BAD_FORMAT);
     EXPECT_ERROR_HAS(bad);
@@ -1042,6 +1044,7 @@ START_TEST(create_invalid)
                   MLP_STATUS_INVALID_ARG);
     EXPECT_STATUS(mlp_dataset_create(&ds, 2, 1, -1, 2, pix, lab, 2),
                   MLP_STATUS_INVALID_ARG);
+    EXPECT_ERROR_HAS("channels x height x width = 1 x -1 x 2");
     EXPECT_STATUS(mlp_dataset_create(&ds, 2, 1, 2, 0, pix, lab, 2),
                   MLP_STATUS_INVALID_ARG);
     EXPECT_STATUS(mlp_dataset_create(&ds, 2, 1, 2, 2, pix, lab, 0),
@@ -1428,6 +1431,7 @@ START_TEST(null_arguments)
     ck_assert_ptr_null(b);
     EXPECT_STATUS(mlp_batcher_create(&b, ds, 0, 1, 1), MLP_STATUS_INVALID_ARG);
     EXPECT_STATUS(mlp_batcher_create(&b, ds, -5, 1, 1), MLP_STATUS_INVALID_ARG);
+    EXPECT_ERROR_HAS("mlp_batcher_create: batch_size = -5 must be >= 1");
     EXPECT_STATUS(mlp_batcher_create(&b, ds, 2, 1, 1), MLP_STATUS_OK);
     EXPECT_STATUS(mlp_batcher_next(NULL, x, lab, &n), MLP_STATUS_INVALID_ARG);
     ck_assert_int_eq(n, 0);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -106,6 +107,16 @@ static unsigned char *model_bytes(const mlp_model *m, const mlp_optimizer *o, si
     memcpy(copy, buf, *len);
     mlp_buffer_free(buf);
     return copy;
+}
+
+/* The model must save to exactly these bytes. */
+static void assert_saves_as(const mlp_model *m, const unsigned char *want, size_t len,
+                            const char *what)
+{
+    size_t got_len;
+    unsigned char *got = model_bytes(m, NULL, &got_len);
+    ck_assert_msg(got_len == len && memcmp(got, want, len) == 0, "%s differs", what);
+    free(got);
 }
 
 static uint32_t rd32(const unsigned char *p)
@@ -485,11 +496,7 @@ START_TEST(conv2d_version_1_still_loads)
     TU_OK(mlp_model_load_mem(&old, b, n));
     ck_assert_int_eq(mlp_layer_param_count(mlp_model_layer(old, 0)), 3 * 2 * 9 + 3);
     assert_same_model(m, old, 3, in);
-    size_t again_len;
-    unsigned char *again = model_bytes(old, NULL, &again_len);
-    ck_assert_uint_eq(again_len, len);
-    ck_assert_msg(memcmp(again, orig, len) == 0, "a version-1 file saved again differs");
-    free(again);
+    assert_saves_as(old, orig, len, "a version-1 file saved again");
     mlp_model_destroy(old);
 
     /* the bias-free layer written as version 1 would need a bias */
@@ -503,6 +510,101 @@ START_TEST(conv2d_version_1_still_loads)
     free(b);
     free(orig);
     mlp_model_destroy(m);
+}
+END_TEST
+
+/* A dropout record stores the KEEP probability, as it always has, so files
+ * of older libraries load with the same behaviour: a record with keep 0.6
+ * (what mlp_layer_create_dropout(&l, 0.6f) writes, built here byte by byte
+ * from a new file) loads as a layer that drops 40% of the values, reports
+ * drop probability 0.4 and saves back to the same bytes; a layer made with
+ * mlp_layer_create_dropout_p(&l, 0.3f) is written as keep 0.7. */
+START_TEST(dropout_record_stores_keep_probability)
+{
+    const int32_t in[1] = {400};
+    mlp_model *m = tu_model(1, in, 41);
+    tu_add(m, tu_dense(500));
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_dropout_p(&l, 0.3f));
+    tu_add(m, l);
+    size_t len;
+    unsigned char *b = model_bytes(m, NULL, &len);
+    size_t at = find_record(b, len, "LAYR", 1);
+    ck_assert_uint_gt(at, 0);
+    ck_assert(memcmp(b + at + 12 + 40, "dropout", 7) == 0);
+    ck_assert_uint_eq(rd64(b + at + 4), 40 + 7 + 4);
+    const size_t cfg = at + 12 + 40 + 7;
+    float keep;
+    uint32_t bits = rd32(b + cfg);
+    memcpy(&keep, &bits, 4);
+    ck_assert_float_eq(keep, 1.0f - 0.3f);
+
+    /* the older library's record for keep 0.6 */
+    const float old_keep = 0.6f;
+    memcpy(&bits, &old_keep, 4);
+    wr32(b + cfg, bits);
+    fix_crcs(b, len);
+    mlp_model *old = NULL;
+    TU_OK(mlp_model_load_mem(&old, b, len));
+    double p;
+    TU_OK(mlp_layer_get_attr(mlp_model_layer(old, 1), MLP_LAYER_ATTR_DROP_PROBABILITY, &p));
+    ck_assert_double_eq(p, (double)(1.0f - 0.6f));
+
+    /* In training mode it drops 40% of its inputs, which are all positive
+     * once the dense weights are 1 and the biases 0. */
+    const int64_t np = mlp_model_param_count(old);
+    float *params = calloc((size_t)np, sizeof *params);
+    ck_assert_ptr_nonnull(params);
+    for (int64_t i = 0; i < 400 * 500; i++)
+        params[i] = 1.0f;
+    TU_OK(mlp_model_set_params(old, params, np));
+    free(params);
+    mlp_tensor *x = tu_tensor(2, 20, 400);
+    mlp_tensor_fill(x, 0.5f);
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(old, x, MLP_MODE_TRAIN, &y));
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < mlp_tensor_numel(y); i++)
+        zeros += mlp_tensor_data_const(y)[i] == 0.0f;
+    double frac = (double)zeros / (double)mlp_tensor_numel(y);
+    ck_assert_msg(fabs(frac - 0.4) < 0.02, "keep 0.6 dropped %.4f", frac);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(old);
+
+    /* saved again, a loaded model writes the older record unchanged */
+    TU_OK(mlp_model_load_mem(&old, b, len));
+    assert_saves_as(old, b, len, "a keep-0.6 file saved again");
+    mlp_model_destroy(old);
+    free(b);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* Every configuration attribute of every kind survives a save and load. */
+START_TEST(attributes_survive_a_round_trip)
+{
+    mlp_model *ms[2] = {conv_model(), mlp_model_all()};
+    for (int k = 0; k < 2; k++) {
+        size_t len;
+        unsigned char *b = model_bytes(ms[k], NULL, &len);
+        mlp_model *back = NULL;
+        TU_OK(mlp_model_load_mem(&back, b, len));
+        for (int i = 0; i < mlp_model_layer_count(ms[k]); i++)
+            for (int a = MLP_LAYER_ATTR_UNITS; a <= MLP_LAYER_ATTR_GLOBAL; a++) {
+                double v1 = -1, v2 = -2;
+                mlp_status s1 = mlp_layer_get_attr(mlp_model_layer(ms[k], i),
+                                                   (mlp_layer_attr)a, &v1);
+                mlp_status s2 = mlp_layer_get_attr(mlp_model_layer(back, i),
+                                                   (mlp_layer_attr)a, &v2);
+                ck_assert_int_eq(s1, s2);
+                ck_assert_msg(s1 != MLP_STATUS_OK || v1 == v2,
+                              "model %d layer %d attribute %d: %g, loaded %g", k, i, a, v1,
+                              v2);
+            }
+        mlp_model_destroy(back);
+        free(b);
+        mlp_model_destroy(ms[k]);
+    }
 }
 END_TEST
 
@@ -1152,6 +1254,63 @@ START_TEST(failed_save_leaves_earlier_file)
 }
 END_TEST
 
+/* A writer killed in the middle of a save (here by SIGXFSZ, the file-size
+ * limit's default action) leaves the earlier file intact and its temporary
+ * file under the documented name PATH.mlpnet-tmp.XXXXXX; a later save that
+ * works leaves no temporary of its own. */
+START_TEST(killed_save_leaves_a_recognisable_temporary)
+{
+    make_tmp_dir();
+    mlp_model *small = mlp_model_all(), *big = conv_model();
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("model.mlpnet"));
+    TU_OK(mlp_model_save(small, path));
+    ck_assert_int_eq(count_dir_entries(tmp_dir), 1);
+    size_t n0, n1;
+    unsigned char *before = read_file(path, &n0);
+
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit lim = {0, 0};
+        setrlimit(RLIMIT_CORE, &lim);
+        getrlimit(RLIMIT_FSIZE, &lim);
+        lim.rlim_cur = 300;
+        setrlimit(RLIMIT_FSIZE, &lim);
+        signal(SIGXFSZ, SIG_DFL);
+        mlp_model_save(big, path);
+        _exit(0); /* not reached: the write beyond 300 bytes kills us */
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ,
+                  "the writer was not killed by SIGXFSZ (status %d)", status);
+
+    unsigned char *after = read_file(path, &n1);
+    ck_assert_uint_eq(n0, n1);
+    ck_assert(memcmp(before, after, n0) == 0);
+    free(after);
+    free(before);
+    ck_assert_int_eq(count_dir_entries(tmp_dir), 2);
+    DIR *d = opendir(tmp_dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    int named = 0;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "model.mlpnet.mlpnet-tmp.", 24) == 0 &&
+            strlen(e->d_name) == 24 + 6)
+            named++;
+    closedir(d);
+    ck_assert_int_eq(named, 1);
+
+    TU_OK(mlp_model_save(big, path));
+    ck_assert_int_eq(count_dir_entries(tmp_dir), 2); /* the new save left none */
+    mlp_model_destroy(small);
+    mlp_model_destroy(big);
+    remove_tmp_dir();
+}
+END_TEST
+
 /* ---- allocation failures --------------------------------------------------- */
 
 START_TEST(oom_loop_over_load_and_save)
@@ -1716,6 +1875,8 @@ static Suite *io_suite(void)
     tcase_add_test(t, round_trip_dense_kinds);
     tcase_add_test(t, round_trip_conv_without_bias);
     tcase_add_test(t, conv2d_version_1_still_loads);
+    tcase_add_test(t, dropout_record_stores_keep_probability);
+    tcase_add_test(t, attributes_survive_a_round_trip);
     tcase_add_test(t, round_trip_covers_every_kind);
     tcase_add_test(t, round_trip_empty_and_stateless_models);
     tcase_add_test(t, save_mem_matches_file_and_optimizer_round_trips);
@@ -1740,6 +1901,7 @@ static Suite *io_suite(void)
     t = tcase_create("saving and allocation failures");
     tcase_set_timeout(t, 300);
     tcase_add_test(t, failed_save_leaves_earlier_file);
+    tcase_add_test(t, killed_save_leaves_a_recognisable_temporary);
     tcase_add_test(t, oom_loop_over_load_and_save);
     suite_add_tcase(s, t);
 

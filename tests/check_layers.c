@@ -989,6 +989,67 @@ START_TEST(set_init_misuse)
 }
 END_TEST
 
+/* mlp_layer_get_attr reads each kind's configuration, before and after the
+ * layer is added, and refuses attributes a kind does not have. */
+START_TEST(attributes_read_back)
+{
+    double v = -1;
+    mlp_layer *c = NULL;
+    TU_OK(mlp_layer_create_conv2d(&c, 2, 5, 3, 4));
+    TU_OK(mlp_layer_set_conv2d(c, 2, 1, 1, 0, 1, 2));
+    TU_OK(mlp_layer_set_use_bias(c, 0));
+    const struct {
+        mlp_layer_attr a;
+        double want;
+    } conv[] = {{MLP_LAYER_ATTR_IN_CHANNELS, 2}, {MLP_LAYER_ATTR_FILTERS, 5},
+                {MLP_LAYER_ATTR_KERNEL_H, 3},    {MLP_LAYER_ATTR_KERNEL_W, 4},
+                {MLP_LAYER_ATTR_STRIDE_H, 2},    {MLP_LAYER_ATTR_STRIDE_W, 1},
+                {MLP_LAYER_ATTR_PAD_H, 1},       {MLP_LAYER_ATTR_PAD_W, 0},
+                {MLP_LAYER_ATTR_DILATION_H, 1},  {MLP_LAYER_ATTR_DILATION_W, 2},
+                {MLP_LAYER_ATTR_USE_BIAS, 0}};
+    for (size_t i = 0; i < sizeof conv / sizeof conv[0]; i++) {
+        TU_OK(mlp_layer_get_attr(c, conv[i].a, &v));
+        ck_assert_msg(v == conv[i].want, "conv attribute %d = %g, want %g", (int)conv[i].a, v,
+                      conv[i].want);
+    }
+    TU_FAIL(mlp_layer_get_attr(c, MLP_LAYER_ATTR_UNITS, &v), MLP_STATUS_UNSUPPORTED);
+    ck_assert_msg(strstr(mlp_last_error(), "a conv2d layer has no attribute 1"), "%s",
+                  mlp_last_error());
+    TU_FAIL(mlp_layer_get_attr(c, (mlp_layer_attr)0, &v), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_layer_get_attr(c, (mlp_layer_attr)99, &v), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_layer_get_attr(c, MLP_LAYER_ATTR_FILTERS, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_layer_get_attr(NULL, MLP_LAYER_ATTR_FILTERS, &v), MLP_STATUS_INVALID_ARG);
+    mlp_layer_destroy(c);
+
+    const int32_t in[1] = {6};
+    mlp_model *m = tu_model(1, in, 1);
+    mlp_layer *d = tu_add(m, tu_dense(7)), *e = tu_add(m, tu_elu(0.5f));
+    TU_OK(mlp_layer_get_attr(d, MLP_LAYER_ATTR_UNITS, &v));
+    ck_assert_double_eq(v, 7);
+    TU_OK(mlp_layer_get_attr(d, MLP_LAYER_ATTR_USE_BIAS, &v));
+    ck_assert_double_eq(v, 1);
+    TU_OK(mlp_layer_get_attr(e, MLP_LAYER_ATTR_ALPHA, &v));
+    ck_assert_double_eq(v, 0.5);
+    TU_FAIL(mlp_layer_get_attr(e, MLP_LAYER_ATTR_DROP_PROBABILITY, &v),
+            MLP_STATUS_UNSUPPORTED);
+    mlp_layer *bn = NULL, *gap = NULL;
+    TU_OK(mlp_layer_create_batchnorm(&bn));
+    TU_OK(mlp_layer_set_batchnorm(bn, 0.25f, 1e-3f));
+    TU_OK(mlp_layer_get_attr(bn, MLP_LAYER_ATTR_MOMENTUM, &v));
+    ck_assert_double_eq(v, 0.25);
+    TU_OK(mlp_layer_get_attr(bn, MLP_LAYER_ATTR_EPSILON, &v));
+    ck_assert_double_eq(v, (double)1e-3f);
+    TU_OK(mlp_layer_get_attr(bn, MLP_LAYER_ATTR_SPATIAL, &v));
+    ck_assert_double_eq(v, 0);
+    TU_OK(mlp_layer_create_global_avgpool(&gap));
+    TU_OK(mlp_layer_get_attr(gap, MLP_LAYER_ATTR_GLOBAL, &v));
+    ck_assert_double_eq(v, 1);
+    mlp_layer_destroy(bn);
+    mlp_layer_destroy(gap);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 static Suite *layers_suite(void)
 {
     Suite *s = suite_create("layers");
@@ -1015,6 +1076,7 @@ static Suite *layers_suite(void)
     tc = tcase_create("misuse");
     tcase_add_test(tc, create_misuse);
     tcase_add_test(tc, set_init_misuse);
+    tcase_add_test(tc, attributes_read_back);
     tcase_add_test(tc, unused_layers_do_not_leak);
     tcase_add_test(tc, create_oom_loop);
     tcase_add_test(tc, add_oom_loop);

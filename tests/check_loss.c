@@ -400,6 +400,54 @@ START_TEST(mse_misuse)
 }
 END_TEST
 
+/* The common mistake, targets [N] against predictions [N,1]: the message
+ * gives both shapes. A read-only tensor serves as input, never as grad. */
+START_TEST(mse_messages_name_the_shapes)
+{
+    mlp_tensor *p = tu_tensor(2, 4, 1), *t = tu_tensor(1, 4), *g = tu_tensor(2, 4, 3);
+    double loss;
+    TU_FAIL(mlp_loss_mse(p, t, &loss, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "target has shape [4]") &&
+                      strstr(mlp_last_error(), "pred has shape [4,1]"),
+                  "%s", mlp_last_error());
+    mlp_tensor_destroy(t);
+    t = tu_tensor(2, 4, 1);
+    TU_FAIL(mlp_loss_mse(p, t, &loss, g), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "grad has shape [4,3]") &&
+                      strstr(mlp_last_error(), "[4,1]"),
+                  "%s", mlp_last_error());
+
+    static const float four[4] = {1, 2, 3, 4};
+    const int32_t d[2] = {4, 1};
+    mlp_tensor *ro = NULL;
+    TU_OK(mlp_tensor_wrap_const(&ro, 2, d, four));
+    TU_OK(mlp_loss_mse(ro, t, &loss, NULL));
+    ck_assert(loss > 0.0);
+    TU_FAIL(mlp_loss_mse(p, t, &loss, ro), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_loss_mse: grad is a read-only tensor"), "%s",
+                  mlp_last_error());
+
+    mlp_tensor *logits = tu_tensor(2, 4, 1);
+    int32_t labels[4] = {0, 0, 0, 0};
+    TU_FAIL(mlp_loss_softmax_xent(logits, labels, &loss, ro, NULL), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "grad is a read-only tensor"), "%s",
+                  mlp_last_error());
+    TU_FAIL(mlp_loss_softmax_xent(logits, labels, &loss, g, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "grad has shape [4,3] but must be [4,1]"), "%s",
+                  mlp_last_error());
+    mlp_tensor *flat = tu_tensor(1, 4);
+    TU_FAIL(mlp_loss_softmax_xent(flat, labels, &loss, NULL, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "logits have shape [4], not [N,K]"), "%s",
+                  mlp_last_error());
+    mlp_tensor_destroy(flat);
+    mlp_tensor_destroy(logits);
+    mlp_tensor_destroy(ro);
+    mlp_tensor_destroy(p);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+}
+END_TEST
+
 START_TEST(losses_do_not_leak)
 {
     mlp_tensor *z = random_logits(8, 5, -2, 2, 9);
@@ -437,6 +485,7 @@ static Suite *loss_suite(void)
     tcase_add_test(tc, mse_matches_reference);
     tcase_add_test(tc, mse_hand_computed);
     tcase_add_test(tc, mse_misuse);
+    tcase_add_test(tc, mse_messages_name_the_shapes);
     tcase_add_test(tc, losses_do_not_leak);
     suite_add_tcase(s, tc);
     return s;

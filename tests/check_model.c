@@ -211,8 +211,15 @@ START_TEST(backward_needs_training_forward)
     /* dy must have the output's shape */
     mlp_tensor *wrong[3] = {tu_tensor(2, 3, NCLS + 1), tu_tensor(2, 4, NCLS),
                             tu_tensor(3, 3, 2, 2)};
+    static const char *const said[3] = {"dy has shape [3,%d]", "dy has shape [4,%d]",
+                                        "dy has shape [3,2,2]"};
     for (int i = 0; i < 3; i++) {
         TU_FAIL(mlp_model_backward(m, wrong[i], &dx), MLP_STATUS_SHAPE_MISMATCH);
+        char want[64], expected[64];
+        snprintf(want, sizeof want, said[i], i ? NCLS : NCLS + 1);
+        snprintf(expected, sizeof expected, "a batch of 3 samples of [%d]", NCLS);
+        ck_assert_msg(strstr(mlp_last_error(), want) && strstr(mlp_last_error(), expected),
+                      "%s", mlp_last_error());
         mlp_tensor_destroy(wrong[i]);
     }
     TU_OK(mlp_model_backward(m, dy, &dx));
@@ -703,6 +710,19 @@ START_TEST(predict_gives_probabilities)
     }
     mlp_tensor *xb = tu_tensor(2, 7, FEAT - 1);
     TU_FAIL(mlp_model_predict(m, xb, pr), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "got shape [7,19]"), "%s", mlp_last_error());
+
+    /* a read-only input works; a read-only output is refused */
+    mlp_tensor *xc = NULL, *pc = NULL;
+    const int32_t xd[2] = {7, FEAT}, pd[2] = {7, NCLS};
+    TU_OK(mlp_tensor_wrap_const(&xc, 2, xd, mlp_tensor_data_const(x)));
+    TU_OK(mlp_model_predict(m, xc, pr));
+    TU_OK(mlp_tensor_wrap_const(&pc, 2, pd, mlp_tensor_data_const(pr)));
+    TU_FAIL(mlp_model_predict(m, x, pc), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_model_predict: probs is a read-only tensor"),
+                  "%s", mlp_last_error());
+    mlp_tensor_destroy(xc);
+    mlp_tensor_destroy(pc);
     mlp_tensor_destroy(xb);
     mlp_tensor_destroy(pr);
     mlp_tensor_destroy(x);

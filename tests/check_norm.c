@@ -1315,6 +1315,80 @@ START_TEST(dropout_create_misuse)
 }
 END_TEST
 
+/* mlp_layer_create_dropout_p takes the probability of DROPPING: p = 0.25
+ * zeroes a quarter of the values and is the same layer, mask for mask, as
+ * the deprecated mlp_layer_create_dropout with keep 0.75. */
+START_TEST(dropout_p_is_drop_probability)
+{
+    long live = mlp__alloc_live();
+    const float bad[] = {-1e-6f, -0.5f, 1.0f, 1.5f, NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mlp_layer *l = SENTINEL;
+        TU_FAIL(mlp_layer_create_dropout_p(&l, bad[i]), MLP_STATUS_INVALID_ARG);
+        ck_assert_ptr_null(l);
+        ck_assert_msg(strstr(mlp_last_error(), "mlp_layer_create_dropout_p: drop probability"),
+                      "%s", mlp_last_error());
+    }
+    TU_FAIL(mlp_layer_create_dropout_p(NULL, 0.5f), MLP_STATUS_INVALID_ARG);
+    /* the old call's message says which meaning it has */
+    mlp_layer *l = NULL;
+    TU_FAIL(mlp_layer_create_dropout(&l, 0.0f), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "probability of keeping"), "%s", mlp_last_error());
+
+    const int32_t in[1] = {1000};
+    const int32_t n = 100;
+    mlp_model *a = tu_model(1, in, 5), *b = tu_model(1, in, 5);
+    TU_OK(mlp_layer_create_dropout_p(&l, 0.25f));
+    double v = -1;
+    TU_OK(mlp_layer_get_attr(l, MLP_LAYER_ATTR_DROP_PROBABILITY, &v));
+    ck_assert_double_eq(v, 0.25);
+    tu_add(a, l);
+    l = tu_add(b, make_dropout(0.75f));
+    TU_OK(mlp_layer_get_attr(l, MLP_LAYER_ATTR_DROP_PROBABILITY, &v));
+    ck_assert_double_eq(v, 0.25);
+    mlp_tensor *x = tu_tensor(2, n, 1000);
+    mlp_tensor_fill(x, 1.0f);
+    const mlp_tensor *ya = NULL, *yb = NULL;
+    TU_OK(mlp_model_forward(a, x, MLP_MODE_TRAIN, &ya));
+    TU_OK(mlp_model_forward(b, x, MLP_MODE_TRAIN, &yb));
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < (int64_t)n * 1000; i++) {
+        ck_assert(mlp_tensor_data_const(ya)[i] == mlp_tensor_data_const(yb)[i]);
+        zeros += mlp_tensor_data_const(ya)[i] == 0.0f;
+    }
+    double frac = (double)zeros / (n * 1000.0);
+    ck_assert_msg(fabs(frac - 0.25) < 0.01, "dropout_p(0.25) dropped %.4f", frac);
+    mlp_model_destroy(a);
+    mlp_model_destroy(b);
+
+    /* 0 drops nothing, even in training mode */
+    mlp_model *z = tu_model(1, in, 6);
+    TU_OK(mlp_layer_create_dropout_p(&l, 0.0f));
+    tu_add(z, l);
+    TU_OK(mlp_model_forward(z, x, MLP_MODE_TRAIN, &ya));
+    ck_assert(memcmp(mlp_tensor_data_const(ya), mlp_tensor_data_const(x),
+                     sizeof(float) * (size_t)n * 1000) == 0);
+    mlp_model_destroy(z);
+    mlp_tensor_destroy(x);
+
+    /* the attribute read back makes the same layer again */
+    const float ps[] = {0.1f, 0.3f, 0.5f, 0.123456789f, 0.99f};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        mlp_layer *p = NULL, *q = NULL;
+        double pv, qv;
+        TU_OK(mlp_layer_create_dropout_p(&p, ps[i]));
+        TU_OK(mlp_layer_get_attr(p, MLP_LAYER_ATTR_DROP_PROBABILITY, &pv));
+        ck_assert_msg(fabs(pv - ps[i]) < 1e-6, "p %g read back as %g", (double)ps[i], pv);
+        TU_OK(mlp_layer_create_dropout_p(&q, (float)pv));
+        TU_OK(mlp_layer_get_attr(q, MLP_LAYER_ATTR_DROP_PROBABILITY, &qv));
+        ck_assert_double_eq(pv, qv);
+        mlp_layer_destroy(p);
+        mlp_layer_destroy(q);
+    }
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
 /* ---- dense without bias ----------------------------------------------------------- */
 
 START_TEST(dense_no_bias_forward)
@@ -1616,6 +1690,7 @@ static Suite *norm_suite(void)
     tcase_add_test(tc, dropout_keep_one_is_identity);
     tcase_add_test(tc, dropout_noise_seeds);
     tcase_add_test(tc, dropout_create_misuse);
+    tcase_add_test(tc, dropout_p_is_drop_probability);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bias");

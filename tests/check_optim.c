@@ -2061,6 +2061,51 @@ END_TEST
 
 /* Bad schedule arguments are refused with a message and keep the schedule
  * in force; epochs must be >= 0; NULL is refused. */
+/* Messages name keys ("momentum"), not numbers, and say which call failed. */
+START_TEST(messages_name_keys_and_calls)
+{
+    static const char *const names[] = {"learning_rate", "momentum", "beta1", "beta2",
+                                        "epsilon", "weight_decay", "l1", "decay",
+                                        "clip_norm", "decay_all"};
+    for (int k = MLP_OPTIM_LEARNING_RATE; k <= MLP_OPTIM_DECAY_ALL; k++)
+        ck_assert_str_eq(mlp_optim_param_str((mlp_optim_param)k), names[k - 1]);
+    ck_assert_str_eq(mlp_optim_param_str((mlp_optim_param)0), "unknown parameter");
+    ck_assert_str_eq(mlp_optim_param_str((mlp_optim_param)99), "unknown parameter");
+    ck_assert_str_eq(mlp_optim_param_str((mlp_optim_param)-1), "unknown parameter");
+
+    mlp_model *m = tiny_model(NULL);
+    mlp_optimizer *sgd = make_opt(MLP_RULE_SGD, m), *adam = make_opt(MLP_RULE_ADAM, m);
+    TU_FAIL(mlp_optimizer_set(sgd, MLP_OPTIM_MOMENTUM, 0.9), MLP_STATUS_UNSUPPORTED);
+    ck_assert_msg(strstr(mlp_last_error(), "rule sgd has no parameter momentum"), "%s",
+                  mlp_last_error());
+    double v;
+    TU_FAIL(mlp_optimizer_get(sgd, MLP_OPTIM_BETA2, &v), MLP_STATUS_UNSUPPORTED);
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_optimizer_get: rule sgd has no parameter "
+                                           "beta2"),
+                  "%s", mlp_last_error());
+    TU_FAIL(mlp_optimizer_set(adam, MLP_OPTIM_BETA2, 1.0), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_optimizer_set: beta2 = 1 must be [0, 1)"),
+                  "%s", mlp_last_error());
+    TU_FAIL(mlp_optimizer_set(adam, (mlp_optim_param)42, 1.0), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "unknown parameter key 42"), "%s",
+                  mlp_last_error());
+
+    TU_FAIL(mlp_optimizer_start_epoch(sgd, -1), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_optimizer_start_epoch: epoch -1 is negative"),
+                  "%s", mlp_last_error());
+    TU_FAIL(mlp_optimizer_start_epoch(NULL, 0), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_optimizer_start_epoch"), "%s",
+                  mlp_last_error());
+    TU_FAIL(mlp_optimizer_scheduled_rate(sgd, -2, &v), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_optimizer_scheduled_rate: epoch -2"), "%s",
+                  mlp_last_error());
+    TU_FAIL(mlp_optimizer_scheduled_rate(sgd, 0, NULL), MLP_STATUS_INVALID_ARG);
+    mlp_optimizer_destroy(sgd);
+    mlp_optimizer_destroy(adam);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 START_TEST(schedule_misuse)
 {
     mlp_model *m = tiny_model(NULL);
@@ -2320,6 +2365,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, every_rule_defaults_and_unsupported_keys);
     tcase_add_loop_test(tc, every_rule_round_trip_and_ranges, 0, N_RULES);
     tcase_add_test(tc, schedule_misuse);
+    tcase_add_test(tc, messages_name_keys_and_calls);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("state");

@@ -335,6 +335,59 @@ START_TEST(no_leaks)
 }
 END_TEST
 
+/* A read-only view reads like any tensor and refuses every write, with a
+ * message that names it; the caller's const data never change. */
+START_TEST(wrap_const_is_read_only)
+{
+    static const float data[6] = {1, 2, 3, 4, 5, 6};
+    const int32_t dims[2] = {2, 3};
+    mlp_tensor *t = SENTINEL;
+    TU_FAIL(mlp_tensor_wrap_const(&t, 2, dims, NULL), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(t);
+    TU_FAIL(mlp_tensor_wrap_const(&t, 0, dims, data), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(t);
+    TU_FAIL(mlp_tensor_wrap_const(NULL, 2, dims, data), MLP_STATUS_INVALID_ARG);
+
+    TU_OK(mlp_tensor_wrap_const(&t, 2, dims, data));
+    ck_assert_int_eq(mlp_tensor_is_read_only(t), 1);
+    ck_assert_int_eq(mlp_tensor_is_read_only(NULL), 0);
+    ck_assert_int_eq(mlp_tensor_numel(t), 6);
+    ck_assert_ptr_eq(mlp_tensor_data_const(t), data);
+    float out[6];
+    TU_OK(mlp_tensor_copy_to(t, out, 6));
+    ck_assert(memcmp(out, data, sizeof out) == 0);
+
+    /* writes are refused */
+    ck_assert_ptr_null(mlp_tensor_data(t));
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_tensor_data") &&
+                      strstr(mlp_last_error(), "read-only") &&
+                      strstr(mlp_last_error(), "mlp_tensor_wrap_const"),
+                  "%s", mlp_last_error());
+    const float src[6] = {0};
+    TU_FAIL(mlp_tensor_copy_from(t, src, 6), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_tensor_copy_from: the tensor is a read-only"),
+                  "%s", mlp_last_error());
+    mlp_tensor_fill(t, 9.0f);
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_tensor_fill") &&
+                      strstr(mlp_last_error(), "read-only"),
+                  "%s", mlp_last_error());
+    ck_assert(data[0] == 1.0f && data[5] == 6.0f);
+
+    /* a reshape changes only the shape, and the view stays read-only */
+    const int32_t flat[1] = {6};
+    TU_OK(mlp_tensor_reshape(t, 1, flat));
+    ck_assert_int_eq(mlp_tensor_is_read_only(t), 1);
+    ck_assert_ptr_null(mlp_tensor_data(t));
+    mlp_tensor_destroy(t); /* does not free the static data */
+
+    /* tensors of create and wrap are writable */
+    mlp_tensor *w = tu_tensor(1, 3);
+    ck_assert_int_eq(mlp_tensor_is_read_only(w), 0);
+    ck_assert_ptr_nonnull(mlp_tensor_data(w));
+    mlp_tensor_destroy(w);
+}
+END_TEST
+
 static Suite *tensor_suite(void)
 {
     Suite *s = suite_create("tensor");
@@ -351,6 +404,7 @@ static Suite *tensor_suite(void)
     tc = tcase_create("misuse");
     tcase_add_test(tc, create_misuse);
     tcase_add_test(tc, create_byte_size_overflow);
+    tcase_add_test(tc, wrap_const_is_read_only);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("memory");

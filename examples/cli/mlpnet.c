@@ -29,6 +29,9 @@
 
 #define PATH_CAP 4096
 #define EVAL_BATCH 1000
+/* One thread by default, as the library: OpenMP threads that spin on a
+ * busy machine can make a run many times slower (README, "Threads"). */
+#define THREADS_HELP "threads; 0 = all cores, faster for ConvNets on an idle machine [1]"
 
 /* ---- messages and exits ------------------------------------------------- */
 
@@ -276,25 +279,49 @@ static void open_dataset(const char *dir, const char *name, int32_t valid_size,
         mlp_dataset_destroy(tr);
 }
 
+/* What the first four bytes of an IDX file say it is, for a message about a
+ * file given in the wrong place: "a labels file (idx1, ubyte)". */
+static const char *idx_kind(const unsigned char *h, char *buf, size_t cap)
+{
+    static const char *const types[8] = {"ubyte", "byte", NULL, "short",
+                                         "int",   "float", "double", NULL};
+    const char *type = h[2] >= 0x08 && h[2] <= 0x0F ? types[h[2] - 0x08] : NULL;
+    if (h[0] || h[1] || !type || !h[3])
+        snprintf(buf, cap, "not an IDX file (first bytes %02x %02x %02x %02x)", h[0], h[1],
+                 h[2], h[3]);
+    else
+        snprintf(buf, cap, "%s (idx%d, %s)",
+                 h[3] == 1 ? "a labels file" : h[3] == 3 ? "an images file" : "an IDX file",
+                 h[3], type);
+    return buf;
+}
+
 /* IDX images alone (magic 0x00000803), raw or gzip, for `predict`; the
- * library's reader wants a label file too. Labels are set to 0. */
+ * library's reader wants a label file too. Labels are set to 0. The magic
+ * is checked before any dimension is read, so that a labels file given as
+ * images is named as such instead of printing its bytes as dimensions. */
 static mlp_dataset *read_idx_images(const char *path, int32_t num_classes)
 {
     gzFile gz = gzopen(path, "rb");
     if (!gz)
         die("cannot open %s: %s", path, strerror(errno));
-    unsigned char h[16];
-    if (gzread(gz, h, 16) != 16)
-        die("%s: not an IDX image file (too short)", path);
+    unsigned char h[16] = {0};
+    const int got_header = gzread(gz, h, 16);
+    char kind[96];
+    if (got_header < 4)
+        die("%s: not an IDX image file (%d bytes)", path, got_header < 0 ? 0 : got_header);
+    if (h[0] || h[1] || h[2] != 0x08 || h[3] != 3)
+        die("%s: %s, expected images (idx3, ubyte)", path, idx_kind(h, kind, sizeof kind));
+    if (got_header != 16)
+        die("%s: an images file (idx3, ubyte) cut short in its header", path);
     uint32_t v[4];
     for (int i = 0; i < 4; i++)
         v[i] = (uint32_t)h[4 * i] << 24 | (uint32_t)h[4 * i + 1] << 16 |
                (uint32_t)h[4 * i + 2] << 8 | h[4 * i + 3];
-    if (v[0] != 0x00000803u || v[1] < 1 || v[2] < 1 || v[3] < 1 || v[1] > INT32_MAX ||
+    if (v[1] < 1 || v[2] < 1 || v[3] < 1 || v[1] > INT32_MAX ||
         (uint64_t)v[1] * v[2] * v[3] > ((uint64_t)1 << 31))
-        die("%s: not an IDX image file (magic %08lx, %lu x %lu x %lu)", path,
-            (unsigned long)v[0], (unsigned long)v[1], (unsigned long)v[2],
-            (unsigned long)v[3]);
+        die("%s: an images file (idx3, ubyte) with impossible dimensions %lu x %lu x %lu",
+            path, (unsigned long)v[1], (unsigned long)v[2], (unsigned long)v[3]);
     size_t bytes = (size_t)v[1] * v[2] * v[3];
     uint8_t *px = malloc(bytes);
     int32_t *labels = calloc(v[1], sizeof *labels);
@@ -547,7 +574,7 @@ static mlp_layer *layer_from_token(const char *tok, int rank, const char **why)
         *why = "want dropout:P with P, the probability of dropping, in [0, 1)";
         if (!a || !take_float(&a, &p) || *a || !(p >= 0.0f && p < 1.0f))
             return NULL;
-        st = mlp_layer_create_dropout(&l, 1.0f - p);
+        st = mlp_layer_create_dropout_p(&l, p);
     } else if (IS("relu") && !a) {
         st = mlp_layer_create_relu(&l);
     } else if (IS("selu") && !a) {
@@ -661,7 +688,7 @@ static int on_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
 static int cmd_train(int argc, char **argv)
 {
     const char *arch = NULL, *data_dir = NULL, *dataset = NULL, *save = NULL, *rule = "sgd";
-    int32_t epochs = 20, batch = 100, threads = 0, valid_size = MLP_DEFAULT_VALID_SIZE;
+    int32_t epochs = 20, batch = 100, threads = 1, valid_size = MLP_DEFAULT_VALID_SIZE;
     double lr = -1.0, momentum = -1.0, wd = -1.0;
     uint64_t seed = 123456;
     int quiet = 0;
@@ -680,7 +707,7 @@ static int cmd_train(int argc, char **argv)
         {"momentum", F_DBL, &momentum, "X", "momentum (momentum, nesterov, rmsprop)"},
         {"weight-decay", F_DBL, &wd, "X", "L2 weight decay (decoupled for adamw)"},
         {"seed", F_U64, &seed, "N", "initialisation, shuffling and dropout seed [123456]"},
-        {"threads", F_INT, &threads, "N", "threads for matrix products, 0 = all cores [0]"},
+        {"threads", F_INT, &threads, "N", THREADS_HELP},
         {"valid-size", F_INT, &valid_size, "N", "validation images carved from the training "
                                                 "set when there is no validation file [15800]"},
         {"quiet", F_BOOL, &quiet, NULL, "print only the final summary"},
@@ -736,10 +763,11 @@ static int cmd_train(int argc, char **argv)
         char sum[8192];
         CHECK(mlp_model_summary(m, sum, sizeof sum, NULL), "summarising the model");
         printf("dataset %s in %s: %d train, %d valid, %d test images of %dx%dx%d, %d classes\n"
-               "%srule %s, learning rate %g, batch %d, %d epochs\n",
+               "%srule %s, learning rate %g, batch %d, %d epoch%s\n",
                dataset, data_dir, (int)mlp_dataset_size(train), (int)mlp_dataset_size(valid),
                (int)mlp_dataset_size(test), (int)in[0], (int)in[1], (int)in[2], (int)k, sum,
-               rule, mlp_optimizer_learning_rate(opt), (int)batch, (int)epochs);
+               rule, mlp_optimizer_learning_rate(opt), (int)batch, (int)epochs,
+               epochs == 1 ? "" : "s");
         fflush(stdout);
     }
     train_state ts = {save, -1.0, 0, quiet};
@@ -848,7 +876,7 @@ static int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *data_dir = NULL, *dataset = NULL, *split = NULL;
     const char *images = NULL, *labels = NULL, *mapping = NULL;
-    int32_t top = 10, threads = 0, valid_size = MLP_DEFAULT_VALID_SIZE;
+    int32_t top = 10, threads = 1, valid_size = MLP_DEFAULT_VALID_SIZE;
     const flag flags[] = {
         {"model", F_STR, &model, "FILE", "the model file"},
         {"data-dir", F_STR, &data_dir, "DIR", "data directory [$MLPNET_DATA_DIR]"},
@@ -860,7 +888,7 @@ static int cmd_eval(int argc, char **argv)
         {"labels", F_STR, &labels, "F", "IDX label file"},
         {"mapping", F_STR, &mapping, "F", "label map (\"label code\" lines) [guessed]"},
         {"top", F_INT, &top, "N", "most confused pairs to list [10]"},
-        {"threads", F_INT, &threads, "N", "threads for matrix products, 0 = all cores [0]"},
+        {"threads", F_INT, &threads, "N", THREADS_HELP},
         {NULL, F_BOOL, NULL, NULL, NULL}};
     parse_flags(argc, argv, flags,
                 "mlpnet eval --model FILE (--data-dir DIR --dataset NAME --split S | "
@@ -947,12 +975,12 @@ static int cmd_eval(int argc, char **argv)
 static int cmd_predict(int argc, char **argv)
 {
     const char *model = NULL, *images = NULL, *mapping = NULL;
-    int32_t threads = 0;
+    int32_t threads = 1;
     const flag flags[] = {
         {"model", F_STR, &model, "FILE", "the model file"},
         {"images", F_STR, &images, "F", "IDX image file (raw or .gz) or a .npz archive"},
         {"mapping", F_STR, &mapping, "F", "label map (\"label code\" lines) [guessed]"},
-        {"threads", F_INT, &threads, "N", "threads for matrix products, 0 = all cores [0]"},
+        {"threads", F_INT, &threads, "N", THREADS_HELP},
         {NULL, F_BOOL, NULL, NULL, NULL}};
     parse_flags(argc, argv, flags, "mlpnet predict --model FILE --images F",
                 "Print one line per image: its index, the predicted label, the label's\n"
@@ -985,13 +1013,142 @@ static int cmd_predict(int argc, char **argv)
 
 /* ---- info ---------------------------------------------------------------------------------- */
 
+/* A growing text buffer, for the SPEC that info prints. */
+typedef struct text {
+    char buf[8192];
+    size_t len;
+} text;
+
+static void put(text *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(t->buf + t->len, sizeof t->buf - t->len, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= sizeof t->buf - t->len)
+        die("the architecture is too long to print");
+    t->len += (size_t)k;
+}
+
+/* The shortest decimal that gives the layer the same float setting when a
+ * SPEC is parsed: the value itself, or for dropout (drop = 1) the keep
+ * probability 1 - value that the layer stores. */
+static void put_float(text *t, double v, int drop)
+{
+    char b[32];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(b, sizeof b, "%.*g", prec, v);
+        const float got = (float)strtod(b, NULL);
+        if (drop ? 1.0f - got == 1.0f - (float)v : got == (float)v)
+            break;
+    }
+    put(t, "%s", b);
+}
+
+static double attr(const mlp_layer *l, mlp_layer_attr a)
+{
+    double v = 0.0;
+    CHECK(mlp_layer_get_attr(l, a, &v), "reading the configuration of a %s layer",
+          mlp_layer_kind_name(l));
+    return v;
+}
+
+/* The SPEC token of layer i, whose input has rank `in_rank`, appended to
+ * `t`; returns NULL, or why the token cannot rebuild the layer exactly. */
+static const char *spec_token(text *t, mlp_model *m, int i, int in_rank)
+{
+    const mlp_layer *l = mlp_model_layer(m, i);
+    const mlp_layer_kind kind = mlp_layer_get_kind(l);
+    switch (kind) {
+    case MLP_LAYER_DENSE:
+        put(t, "dense:%.0f%s", attr(l, MLP_LAYER_ATTR_UNITS),
+            attr(l, MLP_LAYER_ATTR_USE_BIAS) ? "" : "/nobias");
+        return NULL;
+    case MLP_LAYER_CONV2D: {
+        const double kh = attr(l, MLP_LAYER_ATTR_KERNEL_H), kw = attr(l, MLP_LAYER_ATTR_KERNEL_W);
+        const double sh = attr(l, MLP_LAYER_ATTR_STRIDE_H), ph = attr(l, MLP_LAYER_ATTR_PAD_H);
+        const double dh = attr(l, MLP_LAYER_ATTR_DILATION_H);
+        put(t, "conv:%.0fx%.0fx%.0f/s%.0f/p%.0f/d%.0f%s", attr(l, MLP_LAYER_ATTR_FILTERS), kh,
+            kw, sh, ph, dh, attr(l, MLP_LAYER_ATTR_USE_BIAS) ? "" : "/nobias");
+        if (sh != attr(l, MLP_LAYER_ATTR_STRIDE_W) || ph != attr(l, MLP_LAYER_ATTR_PAD_W) ||
+            dh != attr(l, MLP_LAYER_ATTR_DILATION_W))
+            return "its stride, padding or dilation differs between height and width";
+        return NULL;
+    }
+    case MLP_LAYER_MAXPOOL:
+    case MLP_LAYER_AVGPOOL: {
+        if (kind == MLP_LAYER_AVGPOOL && attr(l, MLP_LAYER_ATTR_GLOBAL)) {
+            put(t, "gap");
+            return NULL;
+        }
+        const double kh = attr(l, MLP_LAYER_ATTR_KERNEL_H);
+        put(t, "%s:%.0f/s%.0f/p%.0f", kind == MLP_LAYER_MAXPOOL ? "maxpool" : "avgpool", kh,
+            attr(l, MLP_LAYER_ATTR_STRIDE_H), attr(l, MLP_LAYER_ATTR_PAD_H));
+        return kh != attr(l, MLP_LAYER_ATTR_KERNEL_W) ? "its window is not square" : NULL;
+    }
+    case MLP_LAYER_BATCHNORM:
+        put(t, "bn");
+        if ((attr(l, MLP_LAYER_ATTR_SPATIAL) != 0) != (in_rank == 3))
+            return "bn at this point of a SPEC would normalise per channel of [C,H,W] "
+                   "inputs and per feature otherwise";
+        if ((float)attr(l, MLP_LAYER_ATTR_MOMENTUM) != 0.1f ||
+            (float)attr(l, MLP_LAYER_ATTR_EPSILON) != 1e-5f)
+            return "its momentum or epsilon is not the default (0.1, 1e-5)";
+        return NULL;
+    case MLP_LAYER_DROPOUT:
+        put(t, "dropout:");
+        put_float(t, attr(l, MLP_LAYER_ATTR_DROP_PROBABILITY), 1);
+        return NULL;
+    case MLP_LAYER_ELU:
+    case MLP_LAYER_LEAKY_RELU:
+        put(t, "%s:", mlp_layer_kind_name(l));
+        put_float(t, attr(l, MLP_LAYER_ATTR_ALPHA), 0);
+        return NULL;
+    case MLP_LAYER_RESHAPE: {
+        int rank;
+        int32_t d[MLP_MAX_RANK];
+        CHECK(mlp_model_output_shape(m, i, &rank, d), "reading the model");
+        put(t, "flatten");
+        return rank == 1 ? NULL : "the SPEC has no reshape to more than one dimension";
+    }
+    case MLP_LAYER_SIGMOID:
+    case MLP_LAYER_TANH:
+    case MLP_LAYER_RELU:
+    case MLP_LAYER_SELU: put(t, "%s", mlp_layer_kind_name(l)); return NULL;
+    }
+    put(t, "%s", mlp_layer_kind_name(l));
+    return "this mlpnet does not know the layer's kind";
+}
+
+/* Print "arch SPEC", the --arch that rebuilds the model (layer sizes,
+ * kernels, strides, padding, dilation, dropout, bias), and a note for any
+ * layer a SPEC cannot express exactly. */
+static void print_arch(mlp_model *m)
+{
+    text t = {.len = 0}, notes = {.len = 0};
+    int in_rank = 3;
+    int32_t d[MLP_MAX_RANK];
+    const int n = mlp_model_layer_count(m);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            put(&t, ",");
+        const char *why = spec_token(&t, m, i, in_rank);
+        if (why)
+            put(&notes, "note: layer %d (%s) is not rebuilt exactly by this SPEC: %s\n", i,
+                mlp_layer_kind_name(mlp_model_layer(m, i)), why);
+        CHECK(mlp_model_output_shape(m, i, &in_rank, d), "reading the model");
+    }
+    printf("arch %s\n%s", n ? t.buf : "(no layers)", notes.buf);
+}
+
 static int cmd_info(int argc, char **argv)
 {
     const char *model = NULL;
     const flag flags[] = {{"model", F_STR, &model, "FILE", "the model file"},
                           {NULL, F_BOOL, NULL, NULL, NULL}};
     parse_flags(argc, argv, flags, "mlpnet info --model FILE",
-                "Describe a model file: format version, layers, parameters, optimizer.");
+                "Describe a model file: format version, layers, parameters, the --arch\n"
+                "SPEC that rebuilds it, optimizer.");
     if (!model)
         usage_error("--model FILE is required");
     uint32_t version = 0;
@@ -1011,7 +1168,7 @@ static int cmd_info(int argc, char **argv)
     CHECK(mlp_model_summary(m, sum, len + 1, NULL), "summarising");
     printf("file %s (%lld bytes)\nformat version %lu\n%s", model, bytes,
            (unsigned long)version, sum);
-    printf("parameters %lld\n", (long long)mlp_model_param_count(m));
+    print_arch(m);
     if (opt)
         printf("optimizer %s (state saved: training can resume)\n",
                rule_name(mlp_optimizer_rule(opt)));

@@ -96,8 +96,27 @@ grep -q '^best epoch [1-3]: valid accuracy' "$T/train.out" || fail "train summar
 # info
 "$MLPNET" info --model "$M" >"$T/info.out" || fail "info"
 grep -q '^format version 1$' "$T/info.out" || fail "info: format version"
-grep -q '^parameters [0-9][0-9]*$' "$T/info.out" || fail "info: parameters"
+[ "$(grep -c 'parameters: [0-9][0-9]*$' "$T/info.out")" -eq 1 ] ||
+    fail "info: the parameter count once: $(cat "$T/info.out")"
 grep -q 'conv2d' "$T/info.out" || fail "info: summary"
+# The arch line rebuilds the model: kernels, strides, padding, dilation and
+# the dropout rate are all there, and a model trained from it has the same
+# layers, shapes and parameter counts.
+ARCH=$(sed -n 's/^arch //p' "$T/info.out")
+[ "$ARCH" = 'conv:4x3x3/s1/p1/d1,bn,relu,maxpool:2/s2/p0,conv:4x3x3/s1/p1/d1,elu:0.5,avgpool:2/s2/p0,flatten,dropout:0.1,dense:8,leaky_relu:0.01,dense:6,tanh,dense:4,selu,dense:3,sigmoid,dense:2' ] ||
+    fail "info: arch line: $ARCH"
+grep -q '^note:' "$T/info.out" && fail "info: unexpected note: $(cat "$T/info.out")"
+"$MLPNET" train --arch "$ARCH" --data-dir "$T" --dataset toy --epochs 1 --batch-size 20 \
+    --valid-size 40 --seed 9 --save "$T/again.mlpnet" >"$T/again.out" ||
+    { cat "$T/again.out" >&2; fail "train from the arch line"; }
+grep -q ', 1 epoch$' "$T/again.out" || fail "train: '1 epoch': $(cat "$T/again.out")"
+"$MLPNET" info --model "$T/again.mlpnet" >"$T/info2.out" || fail "info of the rebuilt model"
+sed -n '/^layer/,/^arch/p' "$T/info.out" >"$T/arch1"
+sed -n '/^layer/,/^arch/p' "$T/info2.out" >"$T/arch2"
+cmp -s "$T/arch1" "$T/arch2" ||
+    fail "the rebuilt model differs: $(diff "$T/arch1" "$T/arch2")"
+# --threads defaults to 1, as the library and the README advise.
+"$MLPNET" train --help | grep -q -- '--threads N.*\[1\]$' || fail "train --threads default"
 
 # eval on the named split and on explicit files: same accuracy line.
 "$MLPNET" eval --model "$M" --data-dir "$T" --dataset toy --split test --valid-size 40 \
@@ -127,5 +146,10 @@ expect_status 1 "$MLPNET" eval --model "$T/cut.mlpnet" --data-dir "$T" --dataset
     --valid-size 40
 grep -q 'bad file format' "$T/out" || fail "truncated model message: $(cat "$T/out")"
 expect_status 1 "$MLPNET" predict --model "$M" --images "$T/toy-mapping.txt"
+grep -q 'not an IDX file' "$T/out" || fail "text as images: $(cat "$T/out")"
+# A labels file given as images is named as such, not read as dimensions.
+expect_status 1 "$MLPNET" predict --model "$M" --images "$T/toy-test-labels-idx1-ubyte"
+grep -q 'a labels file (idx1, ubyte), expected images (idx3' "$T/out" ||
+    fail "labels as images: $(cat "$T/out")"
 
 echo "cli smoke test: all checks passed"

@@ -134,10 +134,10 @@ void ex_add_batchnorm_spatial(mlp_model *m)
     add(m, st, l, "spatial batch-norm");
 }
 
-void ex_add_dropout(mlp_model *m, double keep)
+void ex_add_dropout(mlp_model *m, double drop_p)
 {
     mlp_layer *l = NULL;
-    mlp_status st = mlp_layer_create_dropout(&l, (float)keep);
+    mlp_status st = mlp_layer_create_dropout_p(&l, (float)drop_p);
     add(m, st, l, "dropout");
 }
 
@@ -166,8 +166,8 @@ void ex_add_mlp(const ex_session *s, mlp_model *m, const ex_mlp *mlp)
         if (mlp->batchnorm)
             ex_add_batchnorm(m);
         ex_add_activation(m, mlp->activation);
-        if (mlp->keep < 1.0)
-            ex_add_dropout(m, mlp->keep);
+        if (mlp->dropout > 0.0)
+            ex_add_dropout(m, mlp->dropout);
     }
     ex_add_dense(m, ex_num_classes(s), 1);
 }

@@ -364,13 +364,14 @@ typedef struct ex_mlp {
     int32_t hidden_layers; /**< may be 0 */
     int32_t hidden_units;
     int batchnorm; /**< dense without bias -> batch norm -> activation */
-    double keep;   /**< dropout keep probability after each activation; 1: none */
+    double dropout; /**< probability of dropping, for a dropout layer after each
+                         activation; 0: none */
 } ex_mlp;
 
 /** The report's baseline: 3 hidden layers of 100 ELU units. */
 #define EX_MLP_BASELINE                                                                  \
     {                                                                                    \
-        EX_ACT_ELU, 3, 100, 0, 1.0                                                       \
+        EX_ACT_ELU, 3, 100, 0, 0.0                                                       \
     }
 
 /** Flag table entries --activation, --hidden-layers, --hidden-units for an
@@ -390,7 +391,7 @@ void ex_add_dense(mlp_model *m, int32_t units, int use_bias);
 void ex_add_activation(mlp_model *m, int activation);
 void ex_add_batchnorm(mlp_model *m);         /**< per feature */
 void ex_add_batchnorm_spatial(mlp_model *m); /**< per channel of [C,H,W] */
-void ex_add_dropout(mlp_model *m, double keep);
+void ex_add_dropout(mlp_model *m, double drop_p); /**< drop probability drop_p */
 /** `filters` k x k kernels, stride 1, zero padding `pad` on each side, with
  *  a bias per filter or (use_bias 0, before batch norm) without. */
 void ex_add_conv(mlp_model *m, int32_t filters, int32_t k, int32_t pad, int use_bias);

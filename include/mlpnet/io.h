@@ -18,8 +18,11 @@
  * leaks. mlp_last_error() then names the problem and its byte offset.
  *
  * Saving to a path is atomic: the data go to a temporary file in the same
- * directory, which is flushed, synced and renamed over the target; a save
- * that fails leaves an earlier file of that name untouched.
+ * directory, PATH.mlpnet-tmp.XXXXXX (six random characters), which is
+ * flushed, synced and renamed over the target; a save that fails removes
+ * it and leaves an earlier file of that name untouched. Only a process
+ * killed during a save leaves its temporary file behind, under that
+ * recognisable name (docs/file-format.md, "Saving").
  *
  * The functions here keep no global state and may be called from several
  * threads at once on different models (a model itself is not thread-safe).

@@ -136,10 +136,30 @@ MLP_API mlp_status mlp_layer_create_batchnorm_spatial(mlp_layer **out);
 MLP_API mlp_status mlp_layer_set_batchnorm(mlp_layer *layer, float momentum, float eps);
 
 /**
- * Create an inverted-dropout layer: in training mode each value is kept
- * with probability `keep` and scaled by 1/keep, or set to 0; in inference
- * mode it passes values through unchanged. Masks come from the model's
- * noise generator (mlp_model_set_noise_seed).
+ * Create an inverted-dropout layer: in training mode each value is dropped
+ * (set to 0) with probability `drop_p`, or kept and scaled by
+ * 1 / (1 - drop_p); in inference mode it passes values through unchanged.
+ * `drop_p` means what PyTorch's `p` and Keras's `rate` mean, and what the
+ * `dropout:P` token of the mlpnet command means. Masks come from the
+ * model's noise generator (mlp_model_set_noise_seed).
+ * @param out     new layer, or NULL on failure (owned until given to
+ *                mlp_model_add; mlp_layer_destroy otherwise)
+ * @param drop_p  probability of dropping a value, in [0, 1) (0: the layer
+ *                passes everything; 0.5 is usual for hidden layers)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (out NULL, drop_p outside
+ *         [0, 1) or NaN) or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_layer_create_dropout_p(mlp_layer **out, float drop_p);
+
+/**
+ * Deprecated: use mlp_layer_create_dropout_p, which takes the probability of
+ * DROPPING a value. This older call takes the probability of KEEPING one,
+ * the opposite of most frameworks; it still works as it always did, and
+ * stays exported until the next soname change:
+ * mlp_layer_create_dropout(&l, keep) equals
+ * mlp_layer_create_dropout_p(&l, 1 - keep).
+ * @deprecated use mlp_layer_create_dropout_p
+ * @param out   new layer, or NULL on failure (owned until given to a model)
  * @param keep  keep probability in (0, 1]
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
  */
@@ -228,6 +248,53 @@ MLP_API mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias);
  *         without weights) or MLP_STATUS_BAD_STATE (already added)
  */
 MLP_API mlp_status mlp_layer_set_init(mlp_layer *layer, mlp_init init, float value);
+
+/** Configuration attributes of a layer, read with mlp_layer_get_attr (for
+ *  example to describe or rebuild a loaded model). Values are stable;
+ *  append only. The kinds that have each attribute are in brackets. */
+typedef enum mlp_layer_attr {
+    MLP_LAYER_ATTR_UNITS = 1,            /**< output features [dense] */
+    MLP_LAYER_ATTR_USE_BIAS = 2,         /**< 1 with a bias, 0 without [dense, conv2d] */
+    MLP_LAYER_ATTR_ALPHA = 3,            /**< alpha [leaky_relu, elu] */
+    MLP_LAYER_ATTR_DROP_PROBABILITY = 4, /**< probability of dropping a value, as
+                                              mlp_layer_create_dropout_p takes it
+                                              [dropout] */
+    MLP_LAYER_ATTR_MOMENTUM = 5,         /**< running-average momentum [batchnorm] */
+    MLP_LAYER_ATTR_EPSILON = 6,          /**< epsilon added to the variance [batchnorm] */
+    MLP_LAYER_ATTR_SPATIAL = 7,          /**< 1 per channel of [C,H,W], 0 per feature
+                                              [batchnorm] */
+    MLP_LAYER_ATTR_IN_CHANNELS = 8,      /**< input channels asked for at creation,
+                                              0 for any [conv2d] */
+    MLP_LAYER_ATTR_FILTERS = 9,          /**< output channels [conv2d] */
+    MLP_LAYER_ATTR_KERNEL_H = 10,        /**< window height (a global pool: the
+                                              input's, once added; 0 before)
+                                              [conv2d, maxpool, avgpool] */
+    MLP_LAYER_ATTR_KERNEL_W = 11,        /**< window width, likewise */
+    MLP_LAYER_ATTR_STRIDE_H = 12,        /**< vertical stride [conv2d, maxpool, avgpool] */
+    MLP_LAYER_ATTR_STRIDE_W = 13,        /**< horizontal stride, likewise */
+    MLP_LAYER_ATTR_PAD_H = 14,           /**< zero padding above and below, likewise */
+    MLP_LAYER_ATTR_PAD_W = 15,           /**< zero padding left and right, likewise */
+    MLP_LAYER_ATTR_DILATION_H = 16,      /**< vertical dilation [conv2d] */
+    MLP_LAYER_ATTR_DILATION_W = 17,      /**< horizontal dilation [conv2d] */
+    MLP_LAYER_ATTR_GLOBAL = 18           /**< 1 for global average pooling [avgpool] */
+} mlp_layer_attr;
+
+/**
+ * Read one configuration attribute of a layer, whether or not it has been
+ * added to a model (a layer of a loaded model included). Integers, alpha,
+ * momentum and epsilon come back exactly as the layer stores them, so a
+ * creator given the value makes the same layer. A dropout layer stores its
+ * keep probability; the drop probability is computed from it in float, so
+ * it reproduces the layer exactly for drop probabilities up to 0.5 and to
+ * within float rounding (about 1e-7) above.
+ * @param layer  the layer (borrowed for the call)
+ * @param attr   one of mlp_layer_attr
+ * @param value  receives the value (caller's variable)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, an unknown attribute)
+ *         or MLP_STATUS_UNSUPPORTED (the layer's kind has no such attribute)
+ */
+MLP_API mlp_status mlp_layer_get_attr(const mlp_layer *layer, mlp_layer_attr attr,
+                                      double *value);
 
 /** Free a layer that was never given to a model. NULL is a no-op. Layers
  *  owned by a model are freed by mlp_model_destroy: do not pass them here. */

@@ -320,12 +320,18 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
  * @param valid  validation set (borrowed); may be NULL
  * @param opts   options (borrowed; read only up to `opts->struct_size`); NULL
  *               for the defaults
+ *
+ * What stops training: a batch whose loss is NaN or infinite, a parameter
+ * that is NaN or infinite after an epoch, and, when `opts->max_train_loss`
+ * is set, a batch whose finite loss exceeds it. Without that guard a loss
+ * that grows but stays finite (1e30 is possible with ReLU) trains on and
+ * the call returns MLP_STATUS_OK.
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (among others, an
  *         `opts->struct_size` that no release had); MLP_STATUS_SHAPE_MISMATCH
- *         (data do not fit the model); MLP_STATUS_NUMERIC when the loss or a
- *         parameter becomes NaN or infinite, or the loss exceeds
- *         `opts->max_train_loss` (the message names the epoch, the batch and
- *         the first layer with a bad parameter); MLP_STATUS_NO_MEMORY
+ *         (data do not fit the model); MLP_STATUS_NUMERIC in the cases above
+ *         (the message names the epoch, the batch and the first layer with a
+ *         bad parameter or output, or the loss and the guard);
+ *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_fit(mlp_model *model, mlp_optimizer *opt,
                                  const mlp_dataset *train, const mlp_dataset *valid,

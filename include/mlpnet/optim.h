@@ -60,6 +60,17 @@ typedef enum mlp_optim_param {
 } mlp_optim_param;
 
 /**
+ * Stable lower-case name of a hyper-parameter key, as error messages print
+ * it: "learning_rate", "momentum", "beta1", "beta2", "epsilon",
+ * "weight_decay", "l1", "decay", "clip_norm", "decay_all". Useful to name
+ * keys in a program's own messages and tables. Thread-safe; sets no error.
+ * @param key  any value; keys this library does not know (including ones
+ *             appended by a later version) give "unknown parameter"
+ * @return never NULL (borrowed: static storage, never freed)
+ */
+MLP_API const char *mlp_optim_param_str(mlp_optim_param key);
+
+/**
  * Create an optimizer for a model, with the rule's default hyper-parameters.
  * @param out    new optimizer, NULL on failure (owned: mlp_optimizer_destroy)
  * @param rule   one of mlp_rule

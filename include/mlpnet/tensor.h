@@ -44,7 +44,36 @@ MLP_API mlp_status mlp_tensor_create(mlp_tensor **out, int rank, const int32_t *
 MLP_API mlp_status mlp_tensor_wrap(mlp_tensor **out, int rank, const int32_t *dims,
                                    float *data);
 
-/** Free a tensor made by create or wrap. NULL is a no-op. */
+/**
+ * Create a read-only tensor that views caller memory, for inputs held in
+ * const storage (a `static const float[]`, a memory-mapped file) without a
+ * cast. The library only reads through it: passing it where the library
+ * would write (mlp_tensor_copy_from, mlp_tensor_fill, the `grad` of a loss,
+ * the `probs` of mlp_model_predict) is refused with MLP_STATUS_INVALID_ARG
+ * and a message naming the read-only tensor, and mlp_tensor_data returns
+ * NULL for it (use mlp_tensor_data_const). mlp_tensor_reshape works: it
+ * changes only the shape. It can be the input of every call that takes a
+ * `const mlp_tensor *`.
+ * @param out   new tensor, or NULL on failure (owned: mlp_tensor_destroy,
+ *              which does not free `data`)
+ * @param rank  number of dimensions, 1..MLP_MAX_RANK
+ * @param dims  extents, each >= 1 (copied)
+ * @param data  product(dims) floats (borrowed: must outlive the tensor;
+ *              never written)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL pointer, bad rank or
+ *         extent) or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_tensor_wrap_const(mlp_tensor **out, int rank, const int32_t *dims,
+                                         const float *data);
+
+/**
+ * Whether a tensor is read-only (made by mlp_tensor_wrap_const).
+ * @param t  the tensor (borrowed for the call); may be NULL
+ * @return 1 for a read-only tensor, 0 otherwise and for NULL
+ */
+MLP_API int mlp_tensor_is_read_only(const mlp_tensor *t);
+
+/** Free a tensor made by create, wrap or wrap_const. NULL is a no-op. */
 MLP_API void mlp_tensor_destroy(mlp_tensor *t);
 
 /** Rank of `t` (1..4), or 0 when `t` is NULL. */
@@ -57,18 +86,21 @@ MLP_API int32_t mlp_tensor_dim(const mlp_tensor *t, int axis);
 /** Number of elements, or 0 when `t` is NULL. */
 MLP_API int64_t mlp_tensor_numel(const mlp_tensor *t);
 
-/** Element pointer (borrowed: valid until the tensor is destroyed or
- *  reshaped to more elements); NULL when `t` is NULL. */
+/** Writable element pointer (borrowed: valid until the tensor is destroyed);
+ *  NULL when `t` is NULL, and NULL for a read-only tensor (made by
+ *  mlp_tensor_wrap_const; mlp_last_error() then says so): read those
+ *  through mlp_tensor_data_const. */
 MLP_API float *mlp_tensor_data(mlp_tensor *t);
 
-/** Read-only element pointer; see mlp_tensor_data. */
+/** Read-only element pointer of any tensor, read-only ones included
+ *  (borrowed: valid until the tensor is destroyed); NULL when `t` is NULL. */
 MLP_API const float *mlp_tensor_data_const(const mlp_tensor *t);
 
 /**
  * Copy `n` floats from `src` into the tensor.
  * @param src  caller's buffer (copied)
  * @param n    must equal mlp_tensor_numel(t)
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, a read-only tensor) or
  *         MLP_STATUS_SHAPE_MISMATCH (n differs from the element count)
  */
 MLP_API mlp_status mlp_tensor_copy_from(mlp_tensor *t, const float *src, int64_t n);
@@ -87,7 +119,9 @@ MLP_API mlp_status mlp_tensor_copy_to(const mlp_tensor *t, float *dst, int64_t n
  */
 MLP_API mlp_status mlp_tensor_reshape(mlp_tensor *t, int rank, const int32_t *dims);
 
-/** Set every element to `value`. NULL is a no-op. */
+/** Set every element to `value`. NULL is a no-op; so is a read-only tensor
+ *  (made by mlp_tensor_wrap_const), which is left unchanged with a message
+ *  in mlp_last_error() (this call returns no status). */
 MLP_API void mlp_tensor_fill(mlp_tensor *t, float value);
 
 MLP_EXTERN_C_END

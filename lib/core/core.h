@@ -51,6 +51,15 @@ mlp_status mlp__check_struct_size(size_t size, const size_t *sizes, size_t n,
     ((offsetof(type, field) + sizeof(((type *)0)->field) + _Alignof(type) - 1) / \
      _Alignof(type) * _Alignof(type))
 
+/* A range check on an integer argument that prints the value it refuses:
+ * "fn: batch_size = 0 must be >= 1". */
+#define MLP_CHECK_RANGE(cond, fn, name, value, rule)                              \
+    do {                                                                          \
+        if (!(cond))                                                              \
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s = %lld must be %s", \
+                              (fn), (name), (long long)(value), (rule));          \
+    } while (0)
+
 /* ---- allocation (core/alloc.c) --------------------------------------- */
 
 /* All heap memory of lib/ goes through these, so tests can make the n-th

@@ -29,7 +29,7 @@ mlp_status mlp_batcher_create(mlp_batcher **out, const mlp_dataset *ds,
     MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
     *out = NULL;
     MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
-    MLP_CHECK_ARG(batch_size >= 1, fn, "batch_size must be >= 1");
+    MLP_CHECK_RANGE(batch_size >= 1, fn, "batch_size", batch_size, ">= 1");
 
     mlp_batcher *b = mlp__calloc(1, sizeof *b);
     if (!b)
@@ -99,7 +99,7 @@ mlp_status mlp_batcher_set_epoch(mlp_batcher *b, int32_t epoch)
 {
     static const char fn[] = "mlp_batcher_set_epoch";
     MLP_CHECK_ARG(b != NULL, fn, "batcher is NULL");
-    MLP_CHECK_ARG(epoch >= 0, fn, "epoch must be >= 0");
+    MLP_CHECK_RANGE(epoch >= 0, fn, "epoch", epoch, ">= 0");
     b->epoch = epoch;
     b->in_epoch = 0;
     return MLP_STATUS_OK;

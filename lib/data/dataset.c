@@ -42,10 +42,12 @@ mlp_status mlp_dataset_create(mlp_dataset **out, int32_t n, int32_t channels,
     static const char fn[] = "mlp_dataset_create";
     MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
     *out = NULL;
-    MLP_CHECK_ARG(n >= 1, fn, "n must be >= 1");
-    MLP_CHECK_ARG(channels >= 1 && height >= 1 && width >= 1, fn,
-                  "channels, height and width must be >= 1");
-    MLP_CHECK_ARG(num_classes >= 1, fn, "num_classes must be >= 1");
+    MLP_CHECK_RANGE(n >= 1, fn, "n", n, ">= 1");
+    if (channels < 1 || height < 1 || width < 1)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: channels x height x width = %d x %d x %d: each must be >= 1",
+                          fn, (int)channels, (int)height, (int)width);
+    MLP_CHECK_RANGE(num_classes >= 1, fn, "num_classes", num_classes, ">= 1");
     MLP_CHECK_ARG(pixels != NULL, fn, "pixels is NULL");
     MLP_CHECK_ARG(labels != NULL, fn, "labels is NULL");
 
@@ -369,7 +371,7 @@ mlp_status mlp_dataset_gather(const mlp_dataset *ds, const int32_t *indices, int
     MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
     MLP_CHECK_ARG(indices != NULL, fn, "indices is NULL");
     MLP_CHECK_ARG(x != NULL, fn, "x is NULL");
-    MLP_CHECK_ARG(n >= 1, fn, "n must be >= 1");
+    MLP_CHECK_RANGE(n >= 1, fn, "n", n, ">= 1");
     /* Check every index first so a bad one leaves the buffers untouched. */
     for (int32_t i = 0; i < n; i++) {
         if (indices[i] < 0 || indices[i] >= ds->n)
@@ -517,7 +519,7 @@ mlp_status mlp_dataset_open(mlp_dataset **train, mlp_dataset **valid, mlp_datase
     MLP_CHECK_ARG(train || valid || test, fn, "train, valid and test are all NULL");
     MLP_CHECK_ARG(dir != NULL && *dir != '\0', fn, "dir is NULL or empty");
     MLP_CHECK_ARG(name != NULL && *name != '\0', fn, "name is NULL or empty");
-    MLP_CHECK_ARG(valid_size >= 1, fn, "valid_size must be >= 1");
+    MLP_CHECK_RANGE(valid_size >= 1, fn, "valid_size", valid_size, ">= 1");
 
     mlp_dataset *tr = NULL, *va = NULL, *te = NULL;
     class_name_t *names = NULL;

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -177,6 +178,36 @@ static mlp_status check_payload_fits(const idx_file *f, int is_gzip, uint64_t fi
     return MLP_STATUS_OK;
 }
 
+/* Name of an IDX element type code, or NULL for a code IDX does not define. */
+static const char *idx_type_name(unsigned code)
+{
+    switch (code) {
+    case 0x08: return "ubyte";
+    case 0x09: return "byte";
+    case 0x0B: return "short";
+    case 0x0C: return "int";
+    case 0x0D: return "float";
+    case 0x0E: return "double";
+    }
+    return NULL;
+}
+
+/* What an IDX magic describes, e.g. "a labels file (idx1, ubyte: magic
+ * 0x00000801)", so that a file given in the wrong place is named for what it
+ * is; "" when the magic is not an IDX magic at all. */
+static const char *idx_describe(const unsigned char *hdr, char *buf, size_t cap)
+{
+    const char *type = idx_type_name(hdr[2]);
+    if (hdr[0] != 0 || hdr[1] != 0 || !type || hdr[3] < 1) {
+        buf[0] = '\0';
+        return buf;
+    }
+    snprintf(buf, cap, "%s (idx%u, %s: magic 0x%08lX)",
+             hdr[3] == 1 ? "a labels file" : hdr[3] == 3 ? "an images file" : "an IDX file",
+             (unsigned)hdr[3], type, (unsigned long)load_be32(hdr));
+    return buf;
+}
+
 /* Open an IDX file and validate its header: magic, element type, extents
  * (each 1..INT32_MAX), their product, and that product against the file.
  * On success the file is positioned at the first payload byte. */
@@ -224,6 +255,14 @@ static mlp_status idx_open(idx_file *f, const char *path, uint32_t magic, int nd
     st = idx_read(f, hdr, 4);
     if (st != MLP_STATUS_OK)
         goto fail;
+    char is[80];
+    if (hdr[3] != (unsigned)ndims && idx_describe(hdr, is, sizeof is)[0]) {
+        st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                        "%s: %s, expected %s (idx%d, ubyte: magic 0x%08lX)", path, is,
+                        ndims == 1 ? "a labels file" : "an images file", ndims,
+                        (unsigned long)magic);
+        goto fail;
+    }
     if (hdr[0] != 0 || hdr[1] != 0 || hdr[3] != (unsigned)ndims) {
         st = mlp__error(MLP_STATUS_BAD_FORMAT,
                         "%s: not an IDX %s file (magic 0x%08lX at byte offset 0, "
@@ -308,7 +347,7 @@ mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_path,
     *out = NULL;
     MLP_CHECK_ARG(images_path != NULL, fn, "images_path is NULL");
     MLP_CHECK_ARG(labels_path != NULL, fn, "labels_path is NULL");
-    MLP_CHECK_ARG(num_classes >= 0, fn, "num_classes is negative");
+    MLP_CHECK_RANGE(num_classes >= 0, fn, "num_classes", num_classes, ">= 0");
 
     idx_file img, lab;
     mlp_dataset *ds = NULL;

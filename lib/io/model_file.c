@@ -661,13 +661,16 @@ static int sync_parent(const char *path, char *scratch)
     return rc;
 }
 
-/* Write `len` bytes to `path` atomically: PATH.tmp.XXXXXX in the same
- * directory, write, fsync, close, rename, fsync the directory. Any failure
- * before the rename removes the temporary file and leaves PATH as it was. */
+/* Write `len` bytes to `path` atomically: PATH.mlpnet-tmp.XXXXXX in the
+ * same directory, write, fsync, close, rename, fsync the directory. Any
+ * failure before the rename removes the temporary file and leaves PATH as it
+ * was. Only a writer killed before the rename leaves the temporary behind;
+ * its name says whose it is and which file it was to become, so it can be
+ * recognised and deleted (docs/file-format.md, "Saving"). */
 static mlp_status write_atomic(const char *path, const unsigned char *data, size_t len,
                                const char *fn)
 {
-    static const char suffix[] = ".tmp.XXXXXX";
+    static const char suffix[] = ".mlpnet-tmp.XXXXXX";
     size_t plen = strlen(path);
     char *tmp = mlp__alloc(plen + sizeof suffix);
     if (!tmp)

@@ -884,7 +884,7 @@ mlp_status mlp__dataset_load_npz_mem(mlp_dataset **out, const void *buf, size_t 
     MLP_CHECK_ARG(out, fn, "out is NULL");
     *out = NULL;
     MLP_CHECK_ARG(buf || len == 0, fn, "buf is NULL");
-    MLP_CHECK_ARG(num_classes >= 0, fn, "num_classes is negative");
+    MLP_CHECK_RANGE(num_classes >= 0, fn, "num_classes", num_classes, ">= 0");
     static const unsigned char empty[1] = {0};
     npz_src s = {buf ? buf : empty, -1, len, "npz buffer"};
     return load(&s, num_classes, out);
@@ -896,7 +896,7 @@ mlp_status mlp_dataset_load_npz(mlp_dataset **out, const char *path, int32_t num
     MLP_CHECK_ARG(out, fn, "out is NULL");
     *out = NULL;
     MLP_CHECK_ARG(path, fn, "path is NULL");
-    MLP_CHECK_ARG(num_classes >= 0, fn, "num_classes is negative");
+    MLP_CHECK_RANGE(num_classes >= 0, fn, "num_classes", num_classes, ">= 0");
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
         char e[128];

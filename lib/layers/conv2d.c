@@ -54,7 +54,11 @@ static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
                           mlp__shape_str(in, a, sizeof a), (int)l->ph, (int)l->pw);
     const int64_t k = (int64_t)in->d[0] * l->kh * l->kw, p = (int64_t)oh * ow;
     if (k * l->filters > INT32_MAX || (k + l->filters) * p > INT32_MAX)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "conv2d: too large");
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "conv2d: %d filters of %lld weights over %lld output positions "
+                          "(input %s) exceed %d elements per sample", (int)l->filters,
+                          (long long)k, (long long)p, mlp__shape_str(in, a, sizeof a),
+                          (int)INT32_MAX);
     out->rank = 3;
     out->d[0] = l->filters;
     out->d[1] = oh;

@@ -1,8 +1,11 @@
 /*
- * Inverted dropout: in training mode each value is kept with probability p
- * and scaled by 1/p (so the expected activation is unchanged), or zeroed;
- * in inference mode the layer is the identity.
- *   y = x * mask,  dx = dy * mask,  mask in {0, 1/p}
+ * Inverted dropout: in training mode each value is dropped (zeroed) with
+ * probability p, or kept and scaled by 1/q with q = 1 - p, the keep
+ * probability (so the expected activation is unchanged); in inference mode
+ * the layer is the identity.
+ *   y = x * mask,  dx = dy * mask,  mask in {0, 1/q}
+ * The layer stores q, as it always has: model files hold q too, so files of
+ * every library version agree (docs/file-format.md).
  * The mask comes from the model's noise generator (mlp_model_set_noise_seed)
  * and is kept in the layer's scratch for backward.
  */
@@ -56,15 +59,34 @@ const mlp_layer_ops mlp__dropout_ops = {
     .backward = dropout_backward,
 };
 
+static mlp_status new_dropout(mlp_layer **out, float keep, const char *fn)
+{
+    MLP_TRY(mlp__layer_new(out, MLP_LAYER_DROPOUT, fn));
+    (*out)->keep = keep;
+    return MLP_STATUS_OK;
+}
+
+/* Deprecated: takes the keep probability (see layer.h). */
 mlp_status mlp_layer_create_dropout(mlp_layer **out, float keep)
 {
+    static const char fn[] = "mlp_layer_create_dropout";
     if (out)
         *out = NULL;
     if (!(keep > 0.0f && keep <= 1.0f))
         return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "mlp_layer_create_dropout: keep probability %g is outside (0, 1]",
-                          (double)keep);
-    MLP_TRY(mlp__layer_new(out, MLP_LAYER_DROPOUT, "mlp_layer_create_dropout"));
-    (*out)->keep = keep;
-    return MLP_STATUS_OK;
+                          "%s: keep probability %g is outside (0, 1] (this deprecated call "
+                          "takes the probability of keeping; mlp_layer_create_dropout_p "
+                          "takes the probability of dropping)", fn, (double)keep);
+    return new_dropout(out, keep, fn);
+}
+
+mlp_status mlp_layer_create_dropout_p(mlp_layer **out, float drop_p)
+{
+    static const char fn[] = "mlp_layer_create_dropout_p";
+    if (out)
+        *out = NULL;
+    if (!(drop_p >= 0.0f && drop_p < 1.0f))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: drop probability %g is outside [0, 1)", fn, (double)drop_p);
+    return new_dropout(out, 1.0f - drop_p, fn);
 }

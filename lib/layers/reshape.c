@@ -67,7 +67,9 @@ mlp_status mlp_layer_create_reshape(mlp_layer **out, int rank, const int32_t *di
                               i, (int)dims[i]);
         n *= dims[i];
         if (n > INT32_MAX)
-            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: too many elements", fn);
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: dims[0..%d] hold more than %d elements", fn, i,
+                              (int)INT32_MAX);
     }
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_RESHAPE, fn));
     (*out)->target.rank = rank;

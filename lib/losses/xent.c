@@ -96,14 +96,17 @@ mlp_status mlp_loss_softmax_xent(const mlp_tensor *logits, const int32_t *labels
     static const char fn[] = "mlp_loss_softmax_xent";
     MLP_CHECK_ARG(logits, fn, "logits is NULL");
     MLP_CHECK_ARG(labels, fn, "labels is NULL");
+    char a[64];
     if (logits->rank != 2)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: logits have rank %d, not 2", fn,
-                          logits->rank);
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: logits have shape %s, not [N,K]",
+                          fn, mlp__tensor_shape_str(logits, a, sizeof a));
     if (grad && (grad->rank != 2 || grad->dims[0] != logits->dims[0] ||
                  grad->dims[1] != logits->dims[1]))
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: grad must be [%d,%d] like the logits", fn,
-                          (int)logits->dims[0], (int)logits->dims[1]);
+                          "%s: grad has shape %s but must be [%d,%d] like the logits", fn,
+                          mlp__tensor_shape_str(grad, a, sizeof a), (int)logits->dims[0],
+                          (int)logits->dims[1]);
+    MLP_TRY(mlp__check_writable(grad, fn, "grad"));
     MLP_CHECK_ARG(!grad || grad->data != logits->data, fn, "grad aliases logits");
     return mlp__softmax_xent(logits->data, logits->dims[0], logits->dims[1], labels,
                              grad ? grad->data : NULL, loss, correct);

@@ -57,7 +57,9 @@ mlp_status mlp_model_create(mlp_model **out, int rank, const int32_t *input_dims
     int64_t numel;
     MLP_TRY(mlp__check_dims(fn, rank, input_dims, &numel));
     if (numel > INT32_MAX)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: input too large", fn);
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the input has %lld values per sample, more than %d", fn,
+                          (long long)numel, (int)INT32_MAX);
     mlp__threads_init();
     mlp_model *m = mlp__calloc(1, sizeof *m);
     if (!m)
@@ -150,8 +152,11 @@ mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
     }
     int64_t out_size = mlp__shape_numel(&out);
     if (out_size > INT32_MAX || m->n_params + layer->n_params > INT32_MAX) {
-        st = mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: layer %d (%s) is too large", fn,
-                        m->n_layers, layer->ops->name);
+        st = mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                        "%s: layer %d (%s) is too large: %lld outputs per sample and %lld "
+                        "parameters in the model with it (each must stay <= %d)", fn,
+                        m->n_layers, layer->ops->name, (long long)out_size,
+                        (long long)(m->n_params + layer->n_params), (int)INT32_MAX);
         goto fail;
     }
     if (m->n_layers == m->cap_layers) {
@@ -424,12 +429,12 @@ static mlp_status check_input(const mlp_model *m, const mlp_tensor *x, const cha
     if (m->n_layers == 0)
         return mlp__error(MLP_STATUS_BAD_STATE, "%s: the model has no layers", fn);
     if (!is_batch_of(x, &m->in)) {
-        char a[48];
+        char a[48], b[64];
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "%s: x must be a batch of %s samples, shaped [N, dims...] or "
-                          "[N, %lld]; got a tensor of rank %d with %lld elements", fn,
+                          "[N, %lld]; got shape %s", fn,
                           mlp__shape_str(&m->in, a, sizeof a), (long long)m->in_size,
-                          x->rank, (long long)x->numel);
+                          mlp__tensor_shape_str(x, b, sizeof b));
     }
     return MLP_STATUS_OK;
 }
@@ -476,10 +481,16 @@ mlp_status mlp_model_backward(mlp_model *m, const mlp_tensor *dy, const mlp_tens
                           "%s: needs a forward pass in MLP_MODE_TRAIN first (%s)", fn,
                           m->fwd_state == MLP__FWD_EVAL ? "the last one was MLP_MODE_EVAL"
                                                         : "there was none since the last change");
-    if (dy->dims[0] != m->fwd_n || !is_batch_of(dy, &m->layers[m->n_layers - 1]->out))
+    const mlp_shape *os = &m->layers[m->n_layers - 1]->out;
+    if (dy->dims[0] != m->fwd_n || !is_batch_of(dy, os)) {
+        char got[64], want[48];
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: dy must match the forward output ([%d, %lld] elements)", fn,
+                          "%s: dy has shape %s but must match the forward output: a batch "
+                          "of %d samples of %s, shaped [%d, dims...] or [%d,%lld]", fn,
+                          mlp__tensor_shape_str(dy, got, sizeof got), (int)m->fwd_n,
+                          mlp__shape_str(os, want, sizeof want), (int)m->fwd_n,
                           (int)m->fwd_n, (long long)m->layers[m->n_layers - 1]->out_size);
+    }
     const float *g;
     MLP_TRY(backward(m, dy->data, dx != NULL, &g));
     if (dx) {
@@ -606,9 +617,12 @@ mlp_status mlp_model_predict(mlp_model *m, const mlp_tensor *x, mlp_tensor *prob
     MLP_TRY(check_input(m, x, fn));
     MLP_CHECK_ARG(probs, fn, "probs is NULL");
     int32_t n = x->dims[0], k = out_k(m);
-    if (probs->rank != 2 || probs->dims[0] != n || probs->dims[1] != k)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: probs must be [%d,%d]", fn,
-                          (int)n, (int)k);
+    if (probs->rank != 2 || probs->dims[0] != n || probs->dims[1] != k) {
+        char got[64];
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: probs has shape %s but must be [%d,%d]",
+                          fn, mlp__tensor_shape_str(probs, got, sizeof got), (int)n, (int)k);
+    }
+    MLP_TRY(mlp__check_writable(probs, fn, "probs"));
     MLP_TRY(stage_input(m, x));
     MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
     mlp__softmax(m->acts[m->n_layers - 1], n, k, probs->data);

@@ -89,13 +89,31 @@ static double *key_slot(mlp_optimizer *o, mlp_optim_param key)
     return NULL;
 }
 
+const char *mlp_optim_param_str(mlp_optim_param key)
+{
+    switch (key) {
+    case MLP_OPTIM_LEARNING_RATE: return "learning_rate";
+    case MLP_OPTIM_MOMENTUM: return "momentum";
+    case MLP_OPTIM_BETA1: return "beta1";
+    case MLP_OPTIM_BETA2: return "beta2";
+    case MLP_OPTIM_EPSILON: return "epsilon";
+    case MLP_OPTIM_WEIGHT_DECAY: return "weight_decay";
+    case MLP_OPTIM_L1: return "l1";
+    case MLP_OPTIM_DECAY: return "decay";
+    case MLP_OPTIM_CLIP_NORM: return "clip_norm";
+    case MLP_OPTIM_DECAY_ALL: return "decay_all";
+    }
+    return "unknown parameter";
+}
+
 static mlp_status check_key(const mlp_optimizer *o, mlp_optim_param key, const char *fn)
 {
     if ((int)key < 1 || (int)key > MLP_OPTIM_DECAY_ALL)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown key %d", fn, (int)key);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown parameter key %d", fn,
+                          (int)key);
     if (!((COMMON_KEYS | o->ops->keys) & (1u << key)))
-        return mlp__error(MLP_STATUS_UNSUPPORTED, "%s: rule %s has no parameter %d", fn,
-                          o->ops->name, (int)key);
+        return mlp__error(MLP_STATUS_UNSUPPORTED, "%s: rule %s has no parameter %s (key %d)",
+                          fn, o->ops->name, mlp_optim_param_str(key), (int)key);
     return MLP_STATUS_OK;
 }
 
@@ -127,8 +145,8 @@ mlp_status mlp_optimizer_set(mlp_optimizer *opt, mlp_optim_param key, double val
         break;
     }
     if (range)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: parameter %d = %g must be %s", fn,
-                          (int)key, value, range);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s = %g must be %s", fn,
+                          mlp_optim_param_str(key), value, range);
     if (key == MLP_OPTIM_DECAY_ALL) {
         opt->decay_all = value != 0.0;
         return MLP_STATUS_OK;

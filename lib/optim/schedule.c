@@ -96,22 +96,30 @@ static double rate_at(const mlp_optimizer *o, int32_t epoch)
     return base;
 }
 
+/* The checks both entry points share; `fn` names the caller's entry point
+ * in the message. */
+static mlp_status check_epoch(const mlp_optimizer *opt, int32_t epoch, const char *fn)
+{
+    MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
+    if (epoch < 0)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: epoch %d is negative (epochs count "
+                          "from 0)", fn, (int)epoch);
+    return MLP_STATUS_OK;
+}
+
 mlp_status mlp_optimizer_scheduled_rate(const mlp_optimizer *opt, int32_t epoch,
                                         double *rate)
 {
     static const char fn[] = "mlp_optimizer_scheduled_rate";
-    MLP_CHECK_ARG(opt && rate, fn, "optimizer or rate is NULL");
-    if (epoch < 0)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: epoch %d is negative", fn,
-                          (int)epoch);
+    MLP_TRY(check_epoch(opt, epoch, fn));
+    MLP_CHECK_ARG(rate, fn, "rate is NULL");
     *rate = rate_at(opt, epoch);
     return MLP_STATUS_OK;
 }
 
 mlp_status mlp_optimizer_start_epoch(mlp_optimizer *opt, int32_t epoch)
 {
-    double rate;
-    MLP_TRY(mlp_optimizer_scheduled_rate(opt, epoch, &rate));
-    opt->lr = rate;
+    MLP_TRY(check_epoch(opt, epoch, "mlp_optimizer_start_epoch"));
+    opt->lr = rate_at(opt, epoch);
     return MLP_STATUS_OK;
 }

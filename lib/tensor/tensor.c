@@ -1,4 +1,5 @@
 /* Dense float32 tensors of rank 1..4, row-major (NCHW for images). */
+#include <stdio.h>
 #include <string.h>
 
 #include "tensor_impl.h"
@@ -17,7 +18,8 @@ mlp_status mlp__check_dims(const char *fn, int rank, const int32_t *dims, int64_
                               i, (int)dims[i]);
         /* Keep the byte count representable: numel * 4 < 2^62. */
         if (n > ((int64_t)1 << 60) / dims[i])
-            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: element count overflows", fn);
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: dims[0..%d] hold more than 2^60 elements", fn, i);
         n *= dims[i];
     }
     *numel = n;
@@ -35,6 +37,30 @@ void mlp__tensor_view(mlp_tensor *t, float *data, int rank, const int32_t *dims)
     }
     t->data = data;
     t->owns_data = 0;
+    t->read_only = 0;
+}
+
+mlp_status mlp__check_writable(const mlp_tensor *t, const char *fn, const char *what)
+{
+    if (t && t->read_only)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: %s is a read-only tensor (made by mlp_tensor_wrap_const); "
+                          "pass one made by mlp_tensor_create or mlp_tensor_wrap", fn, what);
+    return MLP_STATUS_OK;
+}
+
+const char *mlp__tensor_shape_str(const mlp_tensor *t, char *buf, size_t cap)
+{
+    size_t used = 0;
+    int k = snprintf(buf, cap, "[");
+    used = k > 0 ? (size_t)k : 0;
+    for (int i = 0; i < t->rank && used < cap; i++) {
+        k = snprintf(buf + used, cap - used, "%s%d", i ? "," : "", (int)t->dims[i]);
+        used += k > 0 ? (size_t)k : 0;
+    }
+    if (used < cap)
+        snprintf(buf + used, cap - used, "]");
+    return buf;
 }
 
 static mlp_status make(mlp_tensor **out, int rank, const int32_t *dims, float *data,
@@ -80,6 +106,27 @@ mlp_status mlp_tensor_wrap(mlp_tensor **out, int rank, const int32_t *dims, floa
     return make(out, rank, dims, data, "mlp_tensor_wrap");
 }
 
+mlp_status mlp_tensor_wrap_const(mlp_tensor **out, int rank, const int32_t *dims,
+                                 const float *data)
+{
+    static const char fn[] = "mlp_tensor_wrap_const";
+    if (!data) {
+        if (out)
+            *out = NULL;
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: data is NULL", fn);
+    }
+    /* The cast is safe: read_only makes every writing path refuse the tensor,
+     * so the library only ever reads through this pointer. */
+    MLP_TRY(make(out, rank, dims, (float *)(uintptr_t)data, fn));
+    (*out)->read_only = 1;
+    return MLP_STATUS_OK;
+}
+
+int mlp_tensor_is_read_only(const mlp_tensor *t)
+{
+    return t ? t->read_only : 0;
+}
+
 void mlp_tensor_destroy(mlp_tensor *t)
 {
     if (!t)
@@ -108,6 +155,10 @@ int64_t mlp_tensor_numel(const mlp_tensor *t)
 
 float *mlp_tensor_data(mlp_tensor *t)
 {
+    if (t && t->read_only) {
+        mlp__check_writable(t, "mlp_tensor_data", "the tensor");
+        return NULL;
+    }
     return t ? t->data : NULL;
 }
 
@@ -131,6 +182,7 @@ static mlp_status check_copy(const mlp_tensor *t, const void *buf, int64_t n, co
 mlp_status mlp_tensor_copy_from(mlp_tensor *t, const float *src, int64_t n)
 {
     MLP_TRY(check_copy(t, src, n, "mlp_tensor_copy_from"));
+    MLP_TRY(mlp__check_writable(t, "mlp_tensor_copy_from", "the tensor"));
     memmove(t->data, src, (size_t)n * sizeof(float));
     return MLP_STATUS_OK;
 }
@@ -152,15 +204,16 @@ mlp_status mlp_tensor_reshape(mlp_tensor *t, int rank, const int32_t *dims)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "mlp_tensor_reshape: new shape has %lld elements, tensor %lld",
                           (long long)numel, (long long)t->numel);
-    int owns = t->owns_data;
+    int owns = t->owns_data, read_only = t->read_only;
     mlp__tensor_view(t, t->data, rank, dims);
     t->owns_data = owns;
+    t->read_only = read_only;
     return MLP_STATUS_OK;
 }
 
 void mlp_tensor_fill(mlp_tensor *t, float value)
 {
-    if (!t)
+    if (!t || mlp__check_writable(t, "mlp_tensor_fill", "the tensor") != MLP_STATUS_OK)
         return;
     for (int64_t i = 0; i < t->numel; i++)
         t->data[i] = value;

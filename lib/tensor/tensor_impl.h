@@ -10,6 +10,7 @@ struct mlp_tensor {
     int64_t numel;
     float *data;
     int owns_data; /* 1: data came from mlp__alloc with this tensor */
+    int read_only; /* 1: made by mlp_tensor_wrap_const; nothing may write to data */
 };
 
 /* Point an embedded (never heap-allocated) tensor header at `data`. The
@@ -19,5 +20,12 @@ void mlp__tensor_view(mlp_tensor *t, float *data, int rank, const int32_t *dims)
 /* Validate rank and dims and compute the element count; `fn` names the
  * caller in the error message. */
 mlp_status mlp__check_dims(const char *fn, int rank, const int32_t *dims, int64_t *numel);
+
+/* Refuse a read-only tensor where the library would write into it (an
+ * output or gradient argument); `what` names the argument in the message. */
+mlp_status mlp__check_writable(const mlp_tensor *t, const char *fn, const char *what);
+
+/* Format a tensor's full shape as "[4,1]" into buf (for messages). */
+const char *mlp__tensor_shape_str(const mlp_tensor *t, char *buf, size_t cap);
 
 #endif /* MLPNET_TENSOR_IMPL_H */
