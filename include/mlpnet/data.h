@@ -29,9 +29,9 @@ typedef struct mlp_batcher mlp_batcher;
 
 /** Which part of a dataset to open. */
 typedef enum mlp_split {
-    MLP_SPLIT_TRAIN = 1,
-    MLP_SPLIT_VALID = 2,
-    MLP_SPLIT_TEST = 3
+    MLP_SPLIT_TRAIN = 1, /**< the training split */
+    MLP_SPLIT_VALID = 2, /**< the validation split */
+    MLP_SPLIT_TEST = 3   /**< the test split */
 } mlp_split;
 
 /** Validation images carved from the end of the training file when a
@@ -109,41 +109,84 @@ MLP_API mlp_status mlp_dataset_open(mlp_dataset **train, mlp_dataset **valid,
 /**
  * Whether `dir` holds the training images of dataset `name` (under the
  * naming rules of mlp_dataset_open). Never fails: NULL arguments give 0.
+ * @param dir   directory (borrowed for the call); may be NULL
+ * @param name  dataset name (borrowed for the call); may be NULL
  * @return 1 if present, 0 otherwise
  */
 MLP_API int mlp_dataset_exists(const char *dir, const char *name);
 
-/** Free a dataset. NULL is a no-op. */
+/**
+ * Free a dataset. NULL is a no-op.
+ * @param ds  the dataset (consumed: freed here); may be NULL
+ */
 MLP_API void mlp_dataset_destroy(mlp_dataset *ds);
 
-/** Number of images (0 for NULL). */
+/**
+ * Number of images (0 for NULL).
+ * @param ds  the dataset (borrowed for the call); may be NULL
+ * @return the number of images, or 0 when `ds` is NULL
+ */
 MLP_API int32_t mlp_dataset_size(const mlp_dataset *ds);
-/** Channels per image (0 for NULL). */
+/**
+ * Channels per image (0 for NULL).
+ * @param ds  the dataset (borrowed for the call); may be NULL
+ * @return C, or 0 when `ds` is NULL
+ */
 MLP_API int32_t mlp_dataset_channels(const mlp_dataset *ds);
-/** Image height (0 for NULL). */
+/**
+ * Image height (0 for NULL).
+ * @param ds  the dataset (borrowed for the call); may be NULL
+ * @return H, or 0 when `ds` is NULL
+ */
 MLP_API int32_t mlp_dataset_height(const mlp_dataset *ds);
-/** Image width (0 for NULL). */
+/**
+ * Image width (0 for NULL).
+ * @param ds  the dataset (borrowed for the call); may be NULL
+ * @return W, or 0 when `ds` is NULL
+ */
 MLP_API int32_t mlp_dataset_width(const mlp_dataset *ds);
-/** Number of classes (0 for NULL). */
+/**
+ * Number of classes (0 for NULL).
+ * @param ds  the dataset (borrowed for the call); may be NULL
+ * @return the number of classes, or 0 when `ds` is NULL
+ */
 MLP_API int32_t mlp_dataset_num_classes(const mlp_dataset *ds);
 
-/** Label of image i, or -1 when `ds` is NULL or i is out of range. */
+/**
+ * Label of image i, or -1 when `ds` is NULL or i is out of range.
+ * @param ds  the dataset (borrowed for the call); may be NULL
+ * @param i   image index, 0..size-1
+ * @return the label (0..num_classes-1), or -1 when `ds` is NULL or i is out
+ *         of range
+ */
 MLP_API int32_t mlp_dataset_label(const mlp_dataset *ds, int32_t i);
 
-/** Pixels of image i (C*H*W bytes), or NULL when out of range (borrowed:
- *  valid until the dataset is destroyed). */
+/**
+ * Pixels of image i (C*H*W bytes), or NULL when out of range (borrowed:
+ * valid until the dataset is destroyed).
+ * @param ds  the dataset (borrowed for the call); may be NULL
+ * @param i   image index, 0..size-1
+ * @return the image's first byte, CHW (borrowed, as above), or NULL when
+ *         `ds` is NULL or i is out of range
+ */
 MLP_API const uint8_t *mlp_dataset_image(const mlp_dataset *ds, int32_t i);
 
 /**
  * Name of class k from the dataset's label map ("A", "7", ...), or NULL
  * when there is no map, the map does not name class k, or k is out of range
  * (borrowed: valid until the dataset is destroyed).
+ * @param ds  the dataset (borrowed for the call); may be NULL
+ * @param k   class index, 0..num_classes-1
+ * @return the name, a NUL-terminated string (borrowed, as above), or NULL
+ *         when `ds` is NULL or in the cases above
  */
 MLP_API const char *mlp_dataset_class_name(const mlp_dataset *ds, int32_t k);
 
 /**
  * Read a label map file: one "label ascii-code" pair per line, as the
  * official EMNIST `*-mapping.txt` files.
+ * @param ds    the dataset that receives the map (borrowed for the call)
+ * @param path  the map file (borrowed for the call)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_IO,
  *         MLP_STATUS_BAD_FORMAT (malformed line, label out of range: the
  *         message names the line) or MLP_STATUS_NO_MEMORY; on failure the
@@ -153,6 +196,7 @@ MLP_API mlp_status mlp_dataset_load_mapping(mlp_dataset *ds, const char *path);
 
 /**
  * Split a dataset in two copies: the first `n_first` images and the rest.
+ * @param src      the dataset to split (borrowed for the call; unchanged)
  * @param first    receives the first n_first images (owned), NULL on failure
  * @param second   receives the rest (owned), NULL on failure
  * @param n_first  1..size-1
@@ -164,9 +208,11 @@ MLP_API mlp_status mlp_dataset_split(const mlp_dataset *src, int32_t n_first,
 /**
  * Gather images into a float batch: each pixel p becomes p * (1.0f / 255)
  * (0 and 255 map exactly to 0 and 1).
+ * @param ds       the dataset (borrowed for the call)
  * @param indices  n image indices (borrowed for the call)
  * @param n        number of images, >= 1
- * @param x        receives n*C*H*W floats, NCHW (caller's buffer)
+ * @param x        receives n*C*H*W floats, NCHW (caller's buffer, borrowed
+ *                 for the call)
  * @param labels   receives n labels; may be NULL
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, index out of range)
  */
@@ -180,6 +226,9 @@ MLP_API mlp_status mlp_dataset_gather(const mlp_dataset *ds, const int32_t *indi
  * @param out         new batcher, NULL on failure (owned: mlp_batcher_destroy)
  * @param ds          dataset (borrowed: must outlive the batcher)
  * @param batch_size  >= 1; the last batch of an epoch may be smaller
+ * @param shuffle     non-zero to visit the images in a new order every epoch,
+ *                    0 to visit them in the dataset's order
+ * @param seed        seed of the shuffled orders (unused without `shuffle`)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_batcher_create(mlp_batcher **out, const mlp_dataset *ds,
@@ -189,29 +238,44 @@ MLP_API mlp_status mlp_batcher_create(mlp_batcher **out, const mlp_dataset *ds,
  * Gather the next batch of the current epoch. When the epoch is exhausted
  * it sets *n to 0 and the next call starts a new epoch (reshuffled).
  * Allocates nothing.
- * @param x       receives up to batch_size*C*H*W floats (caller's buffer)
- * @param labels  receives up to batch_size labels (caller's buffer; not NULL)
+ * @param b       the batcher (borrowed for the call)
+ * @param x       receives up to batch_size*C*H*W floats (caller's buffer,
+ *                borrowed for the call)
+ * @param labels  receives up to batch_size labels (caller's buffer, borrowed
+ *                for the call; not NULL)
  * @param n       receives the number of images in this batch
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
  */
 MLP_API mlp_status mlp_batcher_next(mlp_batcher *b, float *x, int32_t *labels, int32_t *n);
 
-/** Number of batches per epoch (0 for NULL). */
+/**
+ * Number of batches per epoch (0 for NULL).
+ * @param b  the batcher (borrowed for the call); may be NULL
+ * @return size / batch_size rounded up, or 0 when `b` is NULL
+ */
 MLP_API int32_t mlp_batcher_batch_count(const mlp_batcher *b);
 
 /**
  * Make the next call to mlp_batcher_next start epoch `epoch` (0-based).
  * Epoch k's order depends only on the seed and k, so a run resumed at epoch
  * k sees the same batches as one that never stopped.
+ * @param b      the batcher (borrowed for the call)
+ * @param epoch  0-based epoch number, >= 0
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, epoch < 0)
  */
 MLP_API mlp_status mlp_batcher_set_epoch(mlp_batcher *b, int32_t epoch);
 
-/** Abandon the current epoch; the next call to mlp_batcher_next starts a
- *  new one. NULL is a no-op. */
+/**
+ * Abandon the current epoch; the next call to mlp_batcher_next starts a
+ * new one. NULL is a no-op.
+ * @param b  the batcher (borrowed for the call); may be NULL
+ */
 MLP_API void mlp_batcher_reset(mlp_batcher *b);
 
-/** Free a batcher. NULL is a no-op. */
+/**
+ * Free a batcher. NULL is a no-op. The dataset is not touched.
+ * @param b  the batcher (consumed: freed here); may be NULL
+ */
 MLP_API void mlp_batcher_destroy(mlp_batcher *b);
 
 MLP_EXTERN_C_END

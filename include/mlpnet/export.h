@@ -26,4 +26,19 @@
 #  define MLP_EXTERN_C_END
 #endif
 
+/**
+ * @def MLP_API
+ * Marks a declaration as part of the library's interface: default visibility
+ * with GCC and Clang; on Windows dllexport while the library itself is built
+ * (MLPNET_BUILDING) and dllimport otherwise, unless MLPNET_STATIC is defined.
+ */
+/**
+ * @def MLP_EXTERN_C_BEGIN
+ * Opens an extern "C" block when the header is compiled as C++; empty in C.
+ */
+/**
+ * @def MLP_EXTERN_C_END
+ * Closes the block opened by MLP_EXTERN_C_BEGIN; empty in C.
+ */
+
 #endif /* MLPNET_EXPORT_H */

@@ -64,7 +64,10 @@ MLP_API mlp_status mlp_model_save(const mlp_model *model, const char *path);
  * optimizer (rule, hyper-parameters, schedule, step count and per-parameter
  * state), so that mlp_model_load_with_optimizer can resume training
  * exactly. With `opt` NULL this is mlp_model_save.
- * @param opt  optimizer created for `model` (borrowed for the call), or NULL
+ * @param model  the model (borrowed for the call)
+ * @param opt    optimizer created for `model` (borrowed for the call), or NULL
+ * @param path   file to create or replace (borrowed for the call), as for
+ *               mlp_model_save
  * @return as mlp_model_save, and MLP_STATUS_INVALID_ARG when `opt` belongs to
  *         another model, or MLP_STATUS_BAD_STATE when the model changed shape
  *         since `opt` was created
@@ -92,10 +95,11 @@ MLP_API mlp_status mlp_model_load(mlp_model **out, const char *path);
 
 /**
  * Load a model and, when the file holds one, its optimizer.
- * @param out  new model, or NULL on failure (owned: mlp_model_destroy)
- * @param opt  receives the optimizer restored for the new model (owned:
- *             mlp_optimizer_destroy, before the model), or NULL when the
- *             file holds no optimizer state (not an error) or on failure
+ * @param out   new model, or NULL on failure (owned: mlp_model_destroy)
+ * @param opt   receives the optimizer restored for the new model (owned:
+ *              mlp_optimizer_destroy, before the model), or NULL when the
+ *              file holds no optimizer state (not an error) or on failure
+ * @param path  file to read (borrowed for the call); must be a regular file
  * @return as mlp_model_load
  */
 MLP_API mlp_status mlp_model_load_with_optimizer(mlp_model **out, mlp_optimizer **opt,
@@ -104,14 +108,24 @@ MLP_API mlp_status mlp_model_load_with_optimizer(mlp_model **out, mlp_optimizer 
 /**
  * Serialise a model into a new memory buffer, byte for byte what
  * mlp_model_save writes.
- * @param buf  receives the buffer, or NULL on failure (owned: mlp_buffer_free)
- * @param len  receives its length in bytes (0 on failure)
+ * @param model  the model (borrowed for the call)
+ * @param buf    receives the buffer, or NULL on failure (owned: mlp_buffer_free)
+ * @param len    receives its length in bytes (0 on failure)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_save_mem(const mlp_model *model, void **buf, size_t *len);
 
-/** Like mlp_model_save_mem, with the optimizer's state when `opt` is not
- *  NULL (see mlp_model_save_with_optimizer for its statuses). */
+/**
+ * Like mlp_model_save_mem, with the optimizer's state when `opt` is not
+ * NULL (see mlp_model_save_with_optimizer for its statuses).
+ * @param model  the model (borrowed for the call)
+ * @param opt    optimizer created for `model` (borrowed for the call), or NULL
+ * @param buf    receives the buffer, or NULL on failure (owned: mlp_buffer_free)
+ * @param len    receives its length in bytes (0 on failure)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, `opt` belongs to
+ *         another model), MLP_STATUS_BAD_STATE (the model changed shape since
+ *         `opt` was created) or MLP_STATUS_NO_MEMORY
+ */
 MLP_API mlp_status mlp_model_save_mem_with_optimizer(const mlp_model *model,
                                                      const mlp_optimizer *opt, void **buf,
                                                      size_t *len);
@@ -122,16 +136,31 @@ MLP_API mlp_status mlp_model_save_mem_with_optimizer(const mlp_model *model,
  * @param out  new model, or NULL on failure (owned: mlp_model_destroy)
  * @param buf  `len` bytes (borrowed for the call; nothing keeps a pointer
  *             into it)
+ * @param len  length of `buf` in bytes
  * @return as mlp_model_load, without MLP_STATUS_IO
  */
 MLP_API mlp_status mlp_model_load_mem(mlp_model **out, const void *buf, size_t len);
 
-/** Like mlp_model_load_mem, also restoring the optimizer as
- *  mlp_model_load_with_optimizer does. */
+/**
+ * Like mlp_model_load_mem, also restoring the optimizer as
+ * mlp_model_load_with_optimizer does.
+ * @param out  new model, or NULL on failure (owned: mlp_model_destroy)
+ * @param opt  receives the optimizer restored for the new model (owned:
+ *             mlp_optimizer_destroy, before the model), or NULL when the
+ *             buffer holds no optimizer state (not an error) or on failure
+ * @param buf  `len` bytes (borrowed for the call; nothing keeps a pointer
+ *             into it)
+ * @param len  length of `buf` in bytes
+ * @return as mlp_model_load, without MLP_STATUS_IO
+ */
 MLP_API mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimizer **opt,
                                                      const void *buf, size_t len);
 
-/** Free a buffer returned by mlp_model_save_mem. NULL is a no-op. */
+/**
+ * Free a buffer returned by mlp_model_save_mem. NULL is a no-op.
+ * @param buf  a buffer from mlp_model_save_mem or
+ *             mlp_model_save_mem_with_optimizer (consumed: freed here); may be NULL
+ */
 MLP_API void mlp_buffer_free(void *buf);
 
 /**

@@ -60,18 +60,37 @@ typedef enum mlp_init {
  */
 MLP_API mlp_status mlp_layer_create_dense(mlp_layer **out, int32_t units);
 
-/** Create a logistic sigmoid layer (same shape in and out).
- *  @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY */
+/**
+ * Create a logistic sigmoid layer (same shape in and out).
+ * @param out  new layer, or NULL on failure (owned until given to
+ *             mlp_model_add; mlp_layer_destroy otherwise)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (`out` is NULL) or
+ *         MLP_STATUS_NO_MEMORY
+ */
 MLP_API mlp_status mlp_layer_create_sigmoid(mlp_layer **out);
 
-/** Create a hyperbolic tangent layer. Statuses as mlp_layer_create_sigmoid. */
+/**
+ * Create a hyperbolic tangent layer (same shape in and out).
+ * @param out  new layer, or NULL on failure (owned until given to
+ *             mlp_model_add; mlp_layer_destroy otherwise)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (`out` is NULL) or
+ *         MLP_STATUS_NO_MEMORY
+ */
 MLP_API mlp_status mlp_layer_create_tanh(mlp_layer **out);
 
-/** Create a rectified linear layer. Statuses as mlp_layer_create_sigmoid. */
+/**
+ * Create a rectified linear layer (same shape in and out).
+ * @param out  new layer, or NULL on failure (owned until given to
+ *             mlp_model_add; mlp_layer_destroy otherwise)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (`out` is NULL) or
+ *         MLP_STATUS_NO_MEMORY
+ */
 MLP_API mlp_status mlp_layer_create_relu(mlp_layer **out);
 
 /**
  * Create a leaky ReLU layer.
+ * @param out    new layer, or NULL on failure (owned until given to
+ *               mlp_model_add; mlp_layer_destroy otherwise)
  * @param alpha  slope for negative inputs, finite and >= 0 (0.01 is usual)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
  */
@@ -79,18 +98,28 @@ MLP_API mlp_status mlp_layer_create_leaky_relu(mlp_layer **out, float alpha);
 
 /**
  * Create an exponential linear unit layer.
+ * @param out    new layer, or NULL on failure (owned until given to
+ *               mlp_model_add; mlp_layer_destroy otherwise)
  * @param alpha  saturation value for negative inputs, finite and > 0 (1.0 is usual)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_layer_create_elu(mlp_layer **out, float alpha);
 
-/** Create a scaled ELU layer (Klambauer et al. 2017: lambda = 1.0507...,
- *  alpha = 1.6733...). Statuses as mlp_layer_create_sigmoid. */
+/**
+ * Create a scaled ELU layer (Klambauer et al. 2017: lambda = 1.0507...,
+ * alpha = 1.6733...).
+ * @param out  new layer, or NULL on failure (owned until given to
+ *             mlp_model_add; mlp_layer_destroy otherwise)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (`out` is NULL) or
+ *         MLP_STATUS_NO_MEMORY
+ */
 MLP_API mlp_status mlp_layer_create_selu(mlp_layer **out);
 
 /**
  * Create a layer that gives each sample a new shape with the same number of
  * elements (for example [784] -> [1,28,28]).
+ * @param out   new layer, or NULL on failure (owned until given to
+ *              mlp_model_add; mlp_layer_destroy otherwise)
  * @param rank  1..3 (per-sample rank; the batch dimension is implicit)
  * @param dims  new extents (copied)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY;
@@ -98,8 +127,14 @@ MLP_API mlp_status mlp_layer_create_selu(mlp_layer **out);
  */
 MLP_API mlp_status mlp_layer_create_reshape(mlp_layer **out, int rank, const int32_t *dims);
 
-/** Create a layer that flattens each sample to rank 1 (a reshape layer of
- *  kind MLP_LAYER_RESHAPE). Statuses as mlp_layer_create_sigmoid. */
+/**
+ * Create a layer that flattens each sample to rank 1 (a reshape layer of
+ * kind MLP_LAYER_RESHAPE).
+ * @param out  new layer, or NULL on failure (owned until given to
+ *             mlp_model_add; mlp_layer_destroy otherwise)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (`out` is NULL) or
+ *         MLP_STATUS_NO_MEMORY
+ */
 MLP_API mlp_status mlp_layer_create_flatten(mlp_layer **out);
 
 /**
@@ -121,6 +156,7 @@ MLP_API mlp_status mlp_layer_create_batchnorm(mlp_layer **out);
  * variance, gamma and beta per channel, over the batch and all positions.
  * Training mode needs N*H*W >= 2. Otherwise as mlp_layer_create_batchnorm;
  * mlp_model_add refuses an input that is not of rank 3.
+ * @param out  new layer, NULL on failure (owned until given to a model)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_layer_create_batchnorm_spatial(mlp_layer **out);
@@ -128,6 +164,7 @@ MLP_API mlp_status mlp_layer_create_batchnorm_spatial(mlp_layer **out);
 /**
  * Set a batch-norm layer's running-average momentum (running = (1 - m)
  * running + m batch) and the epsilon added to the variance.
+ * @param layer     a batch-norm layer, plain or spatial (borrowed for the call)
  * @param momentum  in (0, 1]
  * @param eps       > 0
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, another kind, a
@@ -159,7 +196,7 @@ MLP_API mlp_status mlp_layer_create_dropout_p(mlp_layer **out, float drop_p);
  * mlp_layer_create_dropout(&l, keep) equals
  * mlp_layer_create_dropout_p(&l, 1 - keep).
  * @deprecated use mlp_layer_create_dropout_p
- * @param out   new layer, or NULL on failure (owned until given to a model)
+ * @param out   new layer, NULL on failure (owned until given to a model)
  * @param keep  keep probability in (0, 1]
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
  */
@@ -188,6 +225,12 @@ MLP_API mlp_status mlp_layer_create_conv2d(mlp_layer **out, int32_t in_channels,
 
 /**
  * Set a convolution's stride, zero padding and dilation (before it is added).
+ * @param layer                   a conv2d layer not yet added to a model
+ *                                (borrowed for the call)
+ * @param stride_h, stride_w      vertical and horizontal stride, >= 1
+ * @param pad_h, pad_w            rows of zeros added above and below, columns
+ *                                left and right, >= 0
+ * @param dilation_h, dilation_w  vertical and horizontal dilation, >= 1
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, not conv2d, stride or
  *         dilation < 1, padding < 0) or MLP_STATUS_BAD_STATE (already added)
  */
@@ -200,6 +243,8 @@ MLP_API mlp_status mlp_layer_set_conv2d(mlp_layer *layer, int32_t stride_h,
  * value in its kh x kw window (ties: the first in row-major order); windows
  * step by `stride` and may overhang the input by `pad` (padding is never
  * the maximum). OH = (H + 2 pad - kh) / stride + 1, likewise OW.
+ * @param out     new layer, NULL on failure (owned until given to a model)
+ * @param kh, kw  window height and width, >= 1
  * @param stride  >= 1
  * @param pad     0..min(kh, kw)/2
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY;
@@ -212,6 +257,10 @@ MLP_API mlp_status mlp_layer_create_maxpool(mlp_layer **out, int32_t kh, int32_t
  * Create an average-pooling layer, shaped as mlp_layer_create_maxpool; each
  * output is the mean of the window's values inside the input (padding is
  * not counted).
+ * @param out     new layer, NULL on failure (owned until given to a model)
+ * @param kh, kw  window height and width, >= 1
+ * @param stride  >= 1
+ * @param pad     0..min(kh, kw)/2
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_layer_create_avgpool(mlp_layer **out, int32_t kh, int32_t kw,
@@ -220,6 +269,7 @@ MLP_API mlp_status mlp_layer_create_avgpool(mlp_layer **out, int32_t kh, int32_t
 /**
  * Create a global average-pooling layer: [C,H,W] -> [C], the mean of each
  * channel. Kind MLP_LAYER_AVGPOOL.
+ * @param out  new layer, NULL on failure (owned until given to a model)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_layer_create_global_avgpool(mlp_layer **out);
@@ -231,7 +281,8 @@ MLP_API mlp_status mlp_layer_create_global_avgpool(mlp_layer **out);
  * layer's parameters are its weights only (see mlp_layer_params), the
  * forward pass adds no bias and the backward pass computes no bias gradient.
  * Model files keep the setting.
- * @param layer     a dense or conv2d layer not yet added to a model
+ * @param layer     a dense or conv2d layer not yet added to a model (borrowed
+ *                  for the call)
  * @param use_bias  1 (bias) or 0 (none)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, a layer of another
  *         kind, a value other than 0 or 1) or MLP_STATUS_BAD_STATE (already
@@ -241,7 +292,7 @@ MLP_API mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias);
 
 /**
  * Choose how a layer's weights are initialised when it is added to a model.
- * @param layer  a layer not yet added to a model
+ * @param layer  a layer not yet added to a model (borrowed for the call)
  * @param init   one of mlp_init
  * @param value  the constant for MLP_INIT_CONSTANT; ignored otherwise
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, unknown init, a layer
@@ -296,19 +347,35 @@ typedef enum mlp_layer_attr {
 MLP_API mlp_status mlp_layer_get_attr(const mlp_layer *layer, mlp_layer_attr attr,
                                       double *value);
 
-/** Free a layer that was never given to a model. NULL is a no-op. Layers
- *  owned by a model are freed by mlp_model_destroy: do not pass them here. */
+/**
+ * Free a layer that was never given to a model. NULL is a no-op. Layers
+ * owned by a model are freed by mlp_model_destroy: do not pass them here.
+ * @param layer  the layer (consumed: freed here); may be NULL
+ */
 MLP_API void mlp_layer_destroy(mlp_layer *layer);
 
-/** Kind of the layer, or 0 when `layer` is NULL. */
+/**
+ * Kind of the layer, or 0 when `layer` is NULL.
+ * @param layer  the layer (borrowed for the call); may be NULL
+ * @return one of mlp_layer_kind, or 0 when `layer` is NULL
+ */
 MLP_API mlp_layer_kind mlp_layer_get_kind(const mlp_layer *layer);
 
-/** Stable lower-case name of the layer's kind ("dense", "elu", ...);
- *  "" for NULL (borrowed: static storage). */
+/**
+ * Stable lower-case name of the layer's kind ("dense", "elu", ...);
+ * "" for NULL (borrowed: static storage).
+ * @param layer  the layer (borrowed for the call); may be NULL
+ * @return never NULL (borrowed: static storage)
+ */
 MLP_API const char *mlp_layer_kind_name(const mlp_layer *layer);
 
-/** Number of trainable parameters (0 before the layer is added to a model,
- *  and for layers without parameters). */
+/**
+ * Number of trainable parameters (0 before the layer is added to a model,
+ * and for layers without parameters).
+ * @param layer  the layer (borrowed for the call); may be NULL
+ * @return the count, or 0 when `layer` is NULL, not in a model or without
+ *         parameters
+ */
 MLP_API int64_t mlp_layer_param_count(const mlp_layer *layer);
 
 /**
@@ -316,22 +383,39 @@ MLP_API int64_t mlp_layer_param_count(const mlp_layer *layer);
  * weights W [in, out] row-major, then the bias [out] (unless turned off);
  * for batch norm gamma [C] then beta [C]; for conv2d the weights
  * [filters, C, kh, kw] then the bias [filters] (unless turned off).
+ * @param layer  the layer (borrowed for the call); may be NULL
  * @return borrowed pointer (valid until the model is destroyed), or NULL
- *         before the layer is added or when it has no parameters
+ *         before the layer is added or when it has no parameters (and when
+ *         `layer` is NULL)
  */
 MLP_API float *mlp_layer_params(mlp_layer *layer);
 
-/** Gradients of the loss with respect to mlp_layer_params, same layout,
- *  filled by the last backward pass (borrowed, as mlp_layer_params). */
+/**
+ * Gradients of the loss with respect to mlp_layer_params, same layout,
+ * filled by the last backward pass (borrowed, as mlp_layer_params).
+ * @param layer  the layer (borrowed for the call); may be NULL
+ * @return borrowed pointer (valid until the model is destroyed), or NULL in
+ *         the cases where mlp_layer_params gives NULL
+ */
 MLP_API float *mlp_layer_grads(mlp_layer *layer);
 
-/** Number of non-trainable state values kept for inference (batch norm:
- *  running mean [C] then running variance [C]); 0 before the layer is
- *  added and for kinds without state. */
+/**
+ * Number of non-trainable state values kept for inference (batch norm:
+ * running mean [C] then running variance [C]); 0 before the layer is
+ * added and for kinds without state.
+ * @param layer  the layer (borrowed for the call); may be NULL
+ * @return the count, or 0 when `layer` is NULL, not in a model or without
+ *         state
+ */
 MLP_API int64_t mlp_layer_state_count(const mlp_layer *layer);
 
-/** The layer's state values (borrowed, valid until the model is destroyed),
- *  or NULL when it has none. */
+/**
+ * The layer's state values (borrowed, valid until the model is destroyed),
+ * or NULL when it has none.
+ * @param layer  the layer (borrowed for the call); may be NULL
+ * @return borrowed pointer (valid until the model is destroyed), or NULL
+ *         when `layer` is NULL, not in a model or without state
+ */
 MLP_API float *mlp_layer_state(mlp_layer *layer);
 
 MLP_EXTERN_C_END

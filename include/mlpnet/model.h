@@ -50,14 +50,18 @@ typedef enum mlp_mode {
 MLP_API mlp_status mlp_model_create(mlp_model **out, int rank, const int32_t *input_dims,
                                     uint64_t seed);
 
-/** Free a model and every layer it owns. NULL is a no-op. Optimizers made
- *  for it must be destroyed first or not used again. */
+/**
+ * Free a model and every layer it owns. NULL is a no-op. Optimizers made
+ * for it must be destroyed first or not used again.
+ * @param model  the model (consumed: freed here with its layers); may be NULL
+ */
 MLP_API void mlp_model_destroy(mlp_model *model);
 
 /**
  * Append a layer. Its input shape is the output shape of the layer before
  * (or the model's input shape); its parameters are allocated and
  * initialised from the model's generator.
+ * @param model  the model (borrowed for the call)
  * @param layer  the layer (consumed: owned by the model from now on, even
  *               when the call fails, in which case it is freed)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, a layer already in a
@@ -70,65 +74,109 @@ MLP_API mlp_status mlp_model_add(mlp_model *model, mlp_layer *layer);
  * Reseed the generator of random masks (dropout) without touching the
  * weights. Forward passes in training mode draw from it in order, so the
  * same seed gives the same masks.
+ * @param model  the model (borrowed for the call)
+ * @param seed   new seed of the mask generator
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
  */
 MLP_API mlp_status mlp_model_set_noise_seed(mlp_model *model, uint64_t seed);
 
-/** Number of layers (0 for NULL). */
+/**
+ * Number of layers (0 for NULL).
+ * @param model  the model (borrowed for the call); may be NULL
+ * @return the number of layers, or 0 when `model` is NULL
+ */
 MLP_API int mlp_model_layer_count(const mlp_model *model);
 
-/** Layer i, 0-based (borrowed: owned by the model), or NULL out of range. */
+/**
+ * Layer i, 0-based (borrowed: owned by the model), or NULL out of range.
+ * @param model  the model (borrowed for the call); may be NULL
+ * @param i      layer index, 0..layers-1
+ * @return the layer (borrowed: owned by the model, valid until it is
+ *         destroyed), or NULL when `model` is NULL or i is out of range
+ */
 MLP_API mlp_layer *mlp_model_layer(mlp_model *model, int i);
 
 /**
  * Per-sample output shape of layer i, or of the whole model when i is -1
  * (the input shape for a model without layers).
- * @param rank  receives 1..3
- * @param dims  receives `rank` extents (caller's array of MLP_MAX_RANK)
+ * @param model  the model (borrowed for the call)
+ * @param i      layer index, 0..layers-1, or -1 for the whole model
+ * @param rank   receives 1..3
+ * @param dims   receives `rank` extents (caller's array of MLP_MAX_RANK,
+ *               borrowed for the call)
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
  */
 MLP_API mlp_status mlp_model_output_shape(const mlp_model *model, int i, int *rank,
                                           int32_t *dims);
 
-/** Total number of trainable parameters (0 for NULL). */
+/**
+ * Total number of trainable parameters (0 for NULL).
+ * @param model  the model (borrowed for the call); may be NULL
+ * @return the number of parameters, or 0 when `model` is NULL
+ */
 MLP_API int64_t mlp_model_param_count(const mlp_model *model);
 
 /**
  * Copy all parameters out, layer after layer, in the layout of
  * mlp_layer_params.
- * @param dst  n floats (caller's buffer); n must equal mlp_model_param_count
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_SHAPE_MISMATCH
+ * @param model  the model (borrowed for the call)
+ * @param dst    n floats (caller's buffer, borrowed for the call); n must
+ *               equal mlp_model_param_count
+ * @param n      number of floats in `dst`
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
+ *         MLP_STATUS_SHAPE_MISMATCH (n differs from the parameter count)
  */
 MLP_API mlp_status mlp_model_get_params(const mlp_model *model, float *dst, int64_t n);
 
-/** Copy all parameters in (src copied); the inverse of mlp_model_get_params.
- *  Same statuses. */
+/**
+ * Copy all parameters in (src copied); the inverse of mlp_model_get_params.
+ * @param model  the model (borrowed for the call)
+ * @param src    n floats in the layout of mlp_model_get_params (copied)
+ * @param n      must equal mlp_model_param_count
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
+ *         MLP_STATUS_SHAPE_MISMATCH (n differs from the parameter count)
+ */
 MLP_API mlp_status mlp_model_set_params(mlp_model *model, const float *src, int64_t n);
 
-/** Total number of non-trainable state values (batch-norm running
- *  statistics), layer after layer (0 for NULL). */
+/**
+ * Total number of non-trainable state values (batch-norm running
+ * statistics), layer after layer (0 for NULL).
+ * @param model  the model (borrowed for the call); may be NULL
+ * @return the number of state values, or 0 when `model` is NULL
+ */
 MLP_API int64_t mlp_model_state_count(const mlp_model *model);
 
 /**
  * Copy all state values out, layer after layer, in the layout of
  * mlp_layer_state. With mlp_model_get_params this captures everything
  * inference needs (for example the model of the best epoch).
- * @param dst  n floats (caller's buffer); n must equal mlp_model_state_count
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_SHAPE_MISMATCH
+ * @param model  the model (borrowed for the call)
+ * @param dst    n floats (caller's buffer, borrowed for the call); n must
+ *               equal mlp_model_state_count
+ * @param n      number of floats in `dst`
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
+ *         MLP_STATUS_SHAPE_MISMATCH (n differs from the state count)
  */
 MLP_API mlp_status mlp_model_get_state(const mlp_model *model, float *dst, int64_t n);
 
-/** Copy all state values in (src copied); the inverse of mlp_model_get_state.
- *  Same statuses. */
+/**
+ * Copy all state values in (src copied); the inverse of mlp_model_get_state.
+ * @param model  the model (borrowed for the call)
+ * @param src    n floats in the layout of mlp_model_get_state (copied)
+ * @param n      must equal mlp_model_state_count
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
+ *         MLP_STATUS_SHAPE_MISMATCH (n differs from the state count)
+ */
 MLP_API mlp_status mlp_model_set_state(mlp_model *model, const float *src, int64_t n);
 
 /**
  * Forward pass of a batch.
- * @param x     input [N, input dims...] or [N, product of input dims]
- *              (borrowed for the call)
- * @param mode  MLP_MODE_TRAIN to allow mlp_model_backward afterwards
- * @param y     receives the output [N, output dims...] (borrowed: owned by the
- *              model, valid until its next forward pass); may be NULL
+ * @param model  the model (borrowed for the call)
+ * @param x      input [N, input dims...] or [N, product of input dims]
+ *               (borrowed for the call)
+ * @param mode   MLP_MODE_TRAIN to allow mlp_model_backward afterwards
+ * @param y      receives the output [N, output dims...] (borrowed: owned by the
+ *               model, valid until its next forward pass); may be NULL
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
  *         MLP_STATUS_BAD_STATE (a model without layers) or MLP_STATUS_NO_MEMORY
  */
@@ -139,9 +187,10 @@ MLP_API mlp_status mlp_model_forward(mlp_model *model, const mlp_tensor *x, mlp_
  * Backward pass: from the gradient of a loss with respect to the output of
  * the last forward pass, compute every parameter gradient (overwriting the
  * previous ones) and, on request, the gradient with respect to the input.
- * @param dy  gradient, the shape of the forward output (borrowed for the call)
- * @param dx  receives the input gradient (borrowed: valid until the next
- *            backward pass), or NULL when not needed (saves work)
+ * @param model  the model (borrowed for the call)
+ * @param dy     gradient, the shape of the forward output (borrowed for the call)
+ * @param dx     receives the input gradient (borrowed: valid until the next
+ *               backward pass), or NULL when not needed (saves work)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
  *         MLP_STATUS_BAD_STATE (no training-mode forward pass before)
  */
@@ -152,6 +201,7 @@ MLP_API mlp_status mlp_model_backward(mlp_model *model, const mlp_tensor *dy,
  * One training step on a batch: forward in training mode, softmax
  * cross-entropy on the output (the model's output are the logits), backward,
  * and an optimizer step.
+ * @param model    the model (borrowed for the call)
  * @param opt      optimizer created for this model (borrowed)
  * @param x        input batch (borrowed for the call)
  * @param labels   one label per sample, 0..K-1 (borrowed for the call)
@@ -169,6 +219,7 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
 /**
  * Mean softmax cross-entropy ("error") and accuracy of the model on a whole
  * dataset, in inference mode.
+ * @param model       the model (borrowed for the call)
  * @param ds          dataset whose images match the model's input size (borrowed)
  * @param batch_size  images per forward pass, >= 1 (larger is faster; the
  *                    model's buffers grow to it)
@@ -183,8 +234,10 @@ MLP_API mlp_status mlp_model_evaluate(mlp_model *model, const mlp_dataset *ds,
 
 /**
  * Class probabilities (softmax of the output) for a batch, in inference mode.
+ * @param model  the model (borrowed for the call)
  * @param x      input batch [N, ...] (borrowed for the call)
- * @param probs  receives [N, K] probabilities (caller's tensor, rank 2)
+ * @param probs  receives [N, K] probabilities (caller's tensor, rank 2,
+ *               borrowed for the call)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
  *         or MLP_STATUS_NO_MEMORY
  */
@@ -195,9 +248,12 @@ MLP_API mlp_status mlp_model_predict(mlp_model *model, const mlp_tensor *x,
  * Text summary: one line per layer with kind, output shape and parameter
  * count, then the total. Always NUL-terminated when cap > 0 (truncated if
  * needed).
- * @param buf  caller's buffer of `cap` bytes; may be NULL when cap is 0
- * @param len  receives the full length without the NUL (to size a buffer);
- *             may be NULL
+ * @param model  the model (borrowed for the call)
+ * @param buf    caller's buffer of `cap` bytes (borrowed for the call); may be
+ *               NULL when cap is 0
+ * @param cap    size of `buf` in bytes
+ * @param len    receives the full length without the NUL (to size a buffer);
+ *               may be NULL
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
  */
 MLP_API mlp_status mlp_model_summary(const mlp_model *model, char *buf, size_t cap,
@@ -296,11 +352,18 @@ MLP_API mlp_status mlp_fit_options_init_size(mlp_fit_options *opts, size_t struc
 /**
  * Fill `opts` with the defaults: mlp_fit_options_init_size(opts,
  * sizeof(mlp_fit_options)), the size from the caller's header.
+ * The library also exports a deprecated function of the same name, the
+ * initialiser of release 0.1, declared below.
  * @param opts  pointer to the caller's mlp_fit_options
  * @return the status of mlp_fit_options_init_size()
  */
 #define mlp_fit_options_init(opts) mlp_fit_options_init_size((opts), sizeof(mlp_fit_options))
 
+/* Doxygen reads the parenthesised name below as a function type, void(), and
+ * would ask for a return value; the conditional section keeps this
+ * declaration out of the API reference, where the macro above is the
+ * documented interface. */
+/** @cond */
 /**
  * The initialiser of release 0.1, kept for programs built against it:
  * fills the fields of that release (up to `first_epoch`) with the defaults.
@@ -310,11 +373,13 @@ MLP_API mlp_status mlp_fit_options_init_size(mlp_fit_options *opts, size_t struc
  * @deprecated use mlp_fit_options_init()
  */
 MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
+/** @endcond */
 
 /**
  * Train for a number of epochs: each epoch shuffles the training set, runs
  * mlp_model_train_step on every batch, evaluates on `valid` when given, and
  * calls the callbacks.
+ * @param model  the model (borrowed for the call)
  * @param opt    optimizer created for this model (borrowed)
  * @param train  training set (borrowed)
  * @param valid  validation set (borrowed); may be NULL

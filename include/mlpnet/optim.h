@@ -84,31 +84,50 @@ MLP_API mlp_status mlp_optimizer_create(mlp_optimizer **out, mlp_rule rule,
 
 /**
  * Set a hyper-parameter.
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, value out of range:
- *         the message says the range) or MLP_STATUS_UNSUPPORTED (the rule
- *         has no such parameter)
+ * @param opt    the optimizer (borrowed for the call)
+ * @param key    one of mlp_optim_param
+ * @param value  the new value, in the key's range (see mlp_optim_param)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, unknown key, value
+ *         out of range: the message says the range) or MLP_STATUS_UNSUPPORTED
+ *         (the rule has no such parameter)
  */
 MLP_API mlp_status mlp_optimizer_set(mlp_optimizer *opt, mlp_optim_param key, double value);
 
 /**
  * Read a hyper-parameter.
+ * @param opt    the optimizer (borrowed for the call)
+ * @param key    one of mlp_optim_param
  * @param value  receives the value
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_UNSUPPORTED
  */
 MLP_API mlp_status mlp_optimizer_get(const mlp_optimizer *opt, mlp_optim_param key,
                                      double *value);
 
-/** Shorthand for mlp_optimizer_set(opt, MLP_OPTIM_LEARNING_RATE, lr): sets
- *  the base rate, which is also the current rate until the next
- *  mlp_optimizer_start_epoch. */
+/**
+ * Shorthand for mlp_optimizer_set(opt, MLP_OPTIM_LEARNING_RATE, lr): sets
+ * the base rate, which is also the current rate until the next
+ * mlp_optimizer_start_epoch.
+ * @param opt  the optimizer (borrowed for the call)
+ * @param lr   the new base rate, finite and >= 0
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, lr negative or not
+ *         finite)
+ */
 MLP_API mlp_status mlp_optimizer_set_learning_rate(mlp_optimizer *opt, double lr);
 
-/** Current learning rate (the base rate as scheduled for the current
- *  epoch), or NaN when `opt` is NULL. A caller's own schedule can set it
- *  every epoch with mlp_optimizer_set_learning_rate. */
+/**
+ * Current learning rate (the base rate as scheduled for the current
+ * epoch), or NaN when `opt` is NULL. A caller's own schedule can set it
+ * every epoch with mlp_optimizer_set_learning_rate.
+ * @param opt  the optimizer (borrowed for the call); may be NULL
+ * @return the current rate, or NaN when `opt` is NULL
+ */
 MLP_API double mlp_optimizer_learning_rate(const mlp_optimizer *opt);
 
-/** The rule of an optimizer, or 0 for NULL. */
+/**
+ * The rule of an optimizer, or 0 for NULL.
+ * @param opt  the optimizer (borrowed for the call); may be NULL
+ * @return one of mlp_rule, or 0 when `opt` is NULL
+ */
 MLP_API mlp_rule mlp_optimizer_rule(const mlp_optimizer *opt);
 
 /**
@@ -116,8 +135,10 @@ MLP_API mlp_rule mlp_optimizer_rule(const mlp_optimizer *opt);
  * (which are left unchanged). Weight decay and L1 apply to weights only
  * (dense weights, not biases) unless MLP_OPTIM_DECAY_ALL is 1.
  * Allocates nothing.
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_BAD_STATE (the
- *         model changed shape since the optimizer was created)
+ * @param opt  the optimizer (borrowed for the call)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
+ *         MLP_STATUS_BAD_STATE (the model changed shape since the optimizer
+ *         was created)
  */
 MLP_API mlp_status mlp_optimizer_step(mlp_optimizer *opt);
 
@@ -128,11 +149,16 @@ MLP_API mlp_status mlp_optimizer_step(mlp_optimizer *opt);
  * mlp_optimizer_start_epoch before every epoch; a caller's own loop does the
  * same. The default schedule is constant. */
 
-/** Constant rate (the default). @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG */
+/**
+ * Constant rate (the default).
+ * @param opt  the optimizer (borrowed for the call)
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL)
+ */
 MLP_API mlp_status mlp_optimizer_schedule_constant(mlp_optimizer *opt);
 
 /**
  * Step decay: rate = base * gamma^floor(epoch / step_epochs).
+ * @param opt          the optimizer (borrowed for the call)
  * @param step_epochs  >= 1
  * @param gamma        in (0, 1]
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
@@ -142,6 +168,7 @@ MLP_API mlp_status mlp_optimizer_schedule_step(mlp_optimizer *opt, int32_t step_
 
 /**
  * Exponential decay: rate = base * gamma^epoch.
+ * @param opt    the optimizer (borrowed for the call)
  * @param gamma  in (0, 1]
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
  */
@@ -153,6 +180,7 @@ MLP_API mlp_status mlp_optimizer_schedule_exponential(mlp_optimizer *opt, double
  *   rate = min_rate + (base - min_rate) (1 + cos(pi (epoch - e0) / T)) / 2;
  * period k (from 0) lasts round(period * period_mult^k) epochs. A min_rate
  * above the base rate acts as the base rate (the rate is then constant).
+ * @param opt          the optimizer (borrowed for the call)
  * @param period       first period T, >= 1 epoch
  * @param period_mult  >= 1 (1: every period is T)
  * @param min_rate     >= 0 and not above the base rate when used
@@ -163,7 +191,9 @@ MLP_API mlp_status mlp_optimizer_schedule_cosine(mlp_optimizer *opt, int32_t per
 
 /**
  * The rate the schedule gives for a 0-based epoch, without changing anything.
- * @param rate  receives the rate
+ * @param opt    the optimizer (borrowed for the call)
+ * @param epoch  0-based epoch, >= 0
+ * @param rate   receives the rate
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, epoch < 0)
  */
 MLP_API mlp_status mlp_optimizer_scheduled_rate(const mlp_optimizer *opt, int32_t epoch,
@@ -171,14 +201,22 @@ MLP_API mlp_status mlp_optimizer_scheduled_rate(const mlp_optimizer *opt, int32_
 
 /**
  * Set the current rate from the schedule for a 0-based epoch.
- * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
+ * @param opt    the optimizer (borrowed for the call)
+ * @param epoch  0-based epoch, >= 0
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, epoch < 0)
  */
 MLP_API mlp_status mlp_optimizer_start_epoch(mlp_optimizer *opt, int32_t epoch);
 
-/** Forget the rule's state (velocities, moments, step count). NULL is a no-op. */
+/**
+ * Forget the rule's state (velocities, moments, step count). NULL is a no-op.
+ * @param opt  the optimizer (borrowed for the call); may be NULL
+ */
 MLP_API void mlp_optimizer_reset(mlp_optimizer *opt);
 
-/** Free an optimizer. NULL is a no-op. The model is not touched. */
+/**
+ * Free an optimizer. NULL is a no-op. The model is not touched.
+ * @param opt  the optimizer (consumed: freed here); may be NULL
+ */
 MLP_API void mlp_optimizer_destroy(mlp_optimizer *opt);
 
 MLP_EXTERN_C_END

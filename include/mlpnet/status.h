@@ -33,6 +33,7 @@ typedef enum mlp_status {
 /**
  * Short static English description of a status ("invalid argument", ...).
  * Unknown values give "unknown status".
+ * @param st  any value, including one outside mlp_status
  * @return never NULL (borrowed: static storage)
  */
 MLP_API const char *mlp_status_str(mlp_status st);
@@ -56,13 +57,17 @@ MLP_API const char *mlp_last_error(void);
  * the count goes to OpenBLAS. Results are reproducible bit for bit for a
  * fixed thread count. This is process-wide; call it before training, not
  * while another thread trains.
+ * @param n  number of threads, or <= 0 for all cores
  * @return MLP_STATUS_OK, or MLP_STATUS_UNSUPPORTED when the library was
  *         built with neither OpenBLAS nor OpenMP and n > 1
  */
 MLP_API mlp_status mlp_set_num_threads(int n);
 
-/** Threads the library uses (1 until mlp_set_num_threads is called, and
- *  always 1 in a build with neither OpenBLAS nor OpenMP). */
+/**
+ * Threads the library uses (1 until mlp_set_num_threads is called, and
+ * always 1 in a build with neither OpenBLAS nor OpenMP).
+ * @return the thread count, >= 1
+ */
 MLP_API int mlp_get_num_threads(void);
 
 MLP_EXTERN_C_END

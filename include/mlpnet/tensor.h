@@ -73,31 +73,59 @@ MLP_API mlp_status mlp_tensor_wrap_const(mlp_tensor **out, int rank, const int32
  */
 MLP_API int mlp_tensor_is_read_only(const mlp_tensor *t);
 
-/** Free a tensor made by create, wrap or wrap_const. NULL is a no-op. */
+/**
+ * Free a tensor made by create, wrap or wrap_const (the memory a wrapped
+ * tensor views stays the caller's). NULL is a no-op.
+ * @param t  the tensor (consumed: freed here); may be NULL
+ */
 MLP_API void mlp_tensor_destroy(mlp_tensor *t);
 
-/** Rank of `t` (1..4), or 0 when `t` is NULL. */
+/**
+ * Rank of `t` (1..4), or 0 when `t` is NULL.
+ * @param t  the tensor (borrowed for the call); may be NULL
+ * @return the rank, or 0 when `t` is NULL
+ */
 MLP_API int mlp_tensor_rank(const mlp_tensor *t);
 
-/** Extent of dimension `axis` (0 is outermost), or 0 when `t` is NULL or
- *  `axis` is out of range. */
+/**
+ * Extent of dimension `axis` (0 is outermost), or 0 when `t` is NULL or
+ * `axis` is out of range.
+ * @param t     the tensor (borrowed for the call); may be NULL
+ * @param axis  0..rank-1
+ * @return the extent (>= 1), or 0 when `t` is NULL or `axis` is out of range
+ */
 MLP_API int32_t mlp_tensor_dim(const mlp_tensor *t, int axis);
 
-/** Number of elements, or 0 when `t` is NULL. */
+/**
+ * Number of elements, or 0 when `t` is NULL.
+ * @param t  the tensor (borrowed for the call); may be NULL
+ * @return the product of the extents, or 0 when `t` is NULL
+ */
 MLP_API int64_t mlp_tensor_numel(const mlp_tensor *t);
 
-/** Writable element pointer (borrowed: valid until the tensor is destroyed);
- *  NULL when `t` is NULL, and NULL for a read-only tensor (made by
- *  mlp_tensor_wrap_const; mlp_last_error() then says so): read those
- *  through mlp_tensor_data_const. */
+/**
+ * Writable element pointer (borrowed: valid until the tensor is destroyed
+ * or reshaped to more elements). NULL for a read-only tensor (made by
+ * mlp_tensor_wrap_const; mlp_last_error() then says so): read those through
+ * mlp_tensor_data_const.
+ * @param t  the tensor (borrowed for the call); may be NULL
+ * @return the first element, row-major (borrowed, as above), or NULL when
+ *         `t` is NULL or read-only
+ */
 MLP_API float *mlp_tensor_data(mlp_tensor *t);
 
-/** Read-only element pointer of any tensor, read-only ones included
- *  (borrowed: valid until the tensor is destroyed); NULL when `t` is NULL. */
+/**
+ * Read-only element pointer of any tensor, read-only ones included; see
+ * mlp_tensor_data.
+ * @param t  the tensor (borrowed for the call); may be NULL
+ * @return the first element (borrowed, as for mlp_tensor_data), or NULL
+ *         when `t` is NULL
+ */
 MLP_API const float *mlp_tensor_data_const(const mlp_tensor *t);
 
 /**
  * Copy `n` floats from `src` into the tensor.
+ * @param t    destination tensor (borrowed for the call)
  * @param src  caller's buffer (copied)
  * @param n    must equal mlp_tensor_numel(t)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, a read-only tensor) or
@@ -107,21 +135,31 @@ MLP_API mlp_status mlp_tensor_copy_from(mlp_tensor *t, const float *src, int64_t
 
 /**
  * Copy the tensor's elements into `dst`, which holds `n` floats.
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_SHAPE_MISMATCH
+ * @param t    source tensor (borrowed for the call)
+ * @param dst  caller's buffer of `n` floats (borrowed for the call)
+ * @param n    must equal mlp_tensor_numel(t)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
+ *         MLP_STATUS_SHAPE_MISMATCH (n differs from the element count)
  */
 MLP_API mlp_status mlp_tensor_copy_to(const mlp_tensor *t, float *dst, int64_t n);
 
 /**
  * Give the tensor a new shape with the same number of elements (no data
  * moves).
+ * @param t     the tensor (borrowed for the call)
+ * @param rank  new number of dimensions, 1..MLP_MAX_RANK
  * @param dims  new extents (copied)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_SHAPE_MISMATCH
  */
 MLP_API mlp_status mlp_tensor_reshape(mlp_tensor *t, int rank, const int32_t *dims);
 
-/** Set every element to `value`. NULL is a no-op; so is a read-only tensor
- *  (made by mlp_tensor_wrap_const), which is left unchanged with a message
- *  in mlp_last_error() (this call returns no status). */
+/**
+ * Set every element to `value`. NULL is a no-op; so is a read-only tensor
+ * (made by mlp_tensor_wrap_const), which is left unchanged with a message in
+ * mlp_last_error() (this call returns no status).
+ * @param t      the tensor (borrowed for the call); may be NULL
+ * @param value  the value written to every element
+ */
 MLP_API void mlp_tensor_fill(mlp_tensor *t, float value);
 
 MLP_EXTERN_C_END
