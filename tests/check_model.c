@@ -1090,6 +1090,10 @@ START_TEST(fit_first_epoch_bounds)
         mlp_fit_options_init(&opts);
         opts.first_epoch = bad[i];
         TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG);
+        ck_assert_msg(strstr(mlp_last_error(), "mlp_model_fit") &&
+                          strstr(mlp_last_error(), "first_epoch"),
+                      "first_epoch %d: \"%s\" does not name fit's first_epoch",
+                      (int)bad[i], mlp_last_error());
     }
     mlp_fit_options_init(&opts);
     opts.epochs = 2;
