@@ -135,22 +135,28 @@ EOF
 chmod +x "$SB/mlpnet-convnets"
 OUT3=$T/out3
 # The driver's progress lines come through a FIFO: wait for the eight
-# other runs' "finished" lines and for the slow program's pid, each read
-# bounded by a timeout, instead of polling with fixed delays.
+# other runs' "finished" lines, then for the slow program's pid, each wait
+# bounded by timeout(1), instead of polling with fixed delays. The lines are
+# read by sh's read, which takes no more than a line from a pipe (awk and
+# head may wait to fill a buffer); the test runs under dash, whose read
+# has no -t.
 bash "$REPRODUCE" --build "$T/slow-build" --quick --data-dir "$T/data" --dataset toy --jobs 2 \
     --out "$OUT3" >"$T/progress" 2>"$T/log5" &
 driver=$!
 exec 3<"$T/progress"
-finished=0
-while [ "$finished" -lt 8 ]; do
-    if ! IFS= read -r -t 300 -u 3 line; then
-        kill "$driver"
-        fail "the other runs did not finish: $(cat "$T/log5.out" "$T/log5" 2>/dev/null)"
-    fi
-    printf '%s\n' "$line" >>"$T/log5.out"
-    case "$line" in *": finished") finished=$((finished + 1)) ;; esac
-done
-IFS= read -r -t 300 -u 4 slow || { kill "$driver"; fail "the slow conv1 run did not start"; }
+# shellcheck disable=SC2016 # expanded by the inner sh
+if ! timeout 300 sh -c 'n=0
+    while [ "$n" -lt 8 ] && IFS= read -r line; do
+        printf "%s\n" "$line"
+        case "$line" in *": finished") n=$((n + 1)) ;; esac
+    done
+    [ "$n" -eq 8 ]' <&3 >>"$T/log5.out"; then
+    kill "$driver"
+    fail "the other runs did not finish: $(cat "$T/log5.out" "$T/log5" 2>/dev/null)"
+fi
+# shellcheck disable=SC2016
+slow=$(timeout 300 sh -c 'IFS= read -r pid && echo "$pid"' <&4) ||
+    { kill "$driver"; fail "the slow conv1 run did not start"; }
 kill -TERM "$driver"
 cat <&3 >>"$T/log5.out" # to the end, so the driver never writes to a closed pipe
 exec 3<&- 4<&-
