@@ -656,14 +656,14 @@ static const fx_expected FIXTURES_0_1_0[] = {
 };
 
 static void fixture_probs(mlp_model *m, const fx_expected *e, const mlp_tensor *x,
-                          const float *want, const char *what)
+                          const float *want, const char *what, double rtol)
 {
     mlp_tensor *p = tu_tensor(2, FX_BATCH, e->k);
     TU_OK(mlp_model_predict(m, x, p));
     char label[160];
     snprintf(label, sizeof label, "%s: %s", e->name, what);
     tu_assert_close_ff(label, mlp_tensor_data_const(p), want, (int64_t)FX_BATCH * e->k,
-                       1e-5, 1e-6);
+                       rtol, rtol / 10);
     mlp_tensor_destroy(p);
 }
 
@@ -712,7 +712,7 @@ START_TEST(fixtures_of_0_1_0_load)
         mlp_tensor *xt = tu_tensor(2, FX_TRAIN_BATCH, (int32_t)e->in_size);
         fx_fill_input(mlp_tensor_data(x), FX_BATCH, e->in_size, 0);
         fx_fill_input(mlp_tensor_data(xt), FX_TRAIN_BATCH, e->in_size, 1);
-        fixture_probs(m, e, x, e->probs, "predictions");
+        fixture_probs(m, e, x, e->probs, "predictions", 1e-5);
 
         /* its optimizer */
         if (e->rule == 0) {
@@ -751,7 +751,11 @@ START_TEST(fixtures_of_0_1_0_load)
                           "%s: the next step's loss is %.9g, want %.9g", e->name, loss,
                           e->step_loss);
             ck_assert_int_eq(correct, e->step_correct);
-            fixture_probs(m, e, x, e->probs_after_step, "predictions after a step");
+            /* Adam divides by sqrt(v) + 1e-6, so gradients that differ in
+             * their last bits between matrix-product implementations move
+             * the predictions by up to ~1e-4; a wrong state moves them far
+             * more */
+            fixture_probs(m, e, x, e->probs_after_step, "predictions after a step", 1e-3);
         }
         mlp_tensor_destroy(xt);
         mlp_tensor_destroy(x);
