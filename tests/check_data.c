@@ -3,8 +3,8 @@
  *
  * Every test writes its own small IDX files, raw and gzip, into a fresh
  * directory under one mkdtemp() base in /tmp; main() removes the whole base
- * at the end, so files survive neither a passing nor a failing test. Only
- * real_emnist reads the real dataset, and only when MLPNET_DATA_DIR is set.
+ * at the end, so files survive neither a passing nor a failing test. The
+ * real dataset is read by check_emnist.c (a skip without MLPNET_DATA_DIR).
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, lstat, setenv */
@@ -1350,6 +1350,38 @@ START_TEST(batcher_sequential_and_reset)
 }
 END_TEST
 
+/* set_epoch picks the shuffle order of the next epoch: a negative epoch is
+ * refused (and changes nothing), NULL too; epoch k gives the order a batcher
+ * shows in its (k+1)-th epoch. */
+START_TEST(batcher_set_epoch_rules)
+{
+    enum { N = 9 };
+    mlp_dataset *ds = indexed_dataset(N);
+    mlp_batcher *b = NULL;
+    int32_t orders[3][N], got[N];
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, 4, 1, 77), MLP_STATUS_OK);
+    for (int e = 0; e < 3; e++) {
+        run_epoch(b, N, 4, orders[e]);
+        assert_permutation(orders[e], N);
+    }
+    ck_assert(memcmp(orders[0], orders[1], sizeof orders[0]) != 0);
+    ck_assert(memcmp(orders[1], orders[2], sizeof orders[0]) != 0);
+    EXPECT_STATUS(mlp_batcher_set_epoch(b, -1), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_batcher_set_epoch(b, INT32_MIN), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_batcher_set_epoch(NULL, 0), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_batcher_set_epoch(b, 1), MLP_STATUS_OK);
+    run_epoch(b, N, 4, got);
+    ck_assert_mem_eq(got, orders[1], sizeof got);
+    run_epoch(b, N, 4, got); /* and on from there */
+    ck_assert_mem_eq(got, orders[2], sizeof got);
+    EXPECT_STATUS(mlp_batcher_set_epoch(b, 0), MLP_STATUS_OK);
+    run_epoch(b, N, 4, got);
+    ck_assert_mem_eq(got, orders[0], sizeof got);
+    mlp_batcher_destroy(b);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
 START_TEST(batcher_next_allocates_nothing)
 {
     mlp_dataset *ds = indexed_dataset(20);
@@ -1563,53 +1595,6 @@ START_TEST(oom_create_split_mapping_batcher)
 }
 END_TEST
 
-/* ---- the real data ----------------------------------------------------- */
-
-/* Reads the real EMNIST files from $MLPNET_DATA_DIR (for example
- * /work/shared/data/emnist). Without that variable the test returns at
- * once and passes trivially: unit runs must not depend on large files. */
-START_TEST(real_emnist)
-{
-    const char *dir = getenv("MLPNET_DATA_DIR");
-    if (!dir || !*dir)
-        return;
-    mlp_dataset *tr = NULL, *va = NULL, *te = NULL;
-    EXPECT_STATUS(
-        mlp_dataset_open(&tr, &va, &te, dir, "emnist-bymerge47", MLP_DEFAULT_VALID_SIZE),
-        MLP_STATUS_OK);
-    ck_assert_int_eq(mlp_dataset_size(tr), 100000);
-    ck_assert_int_eq(mlp_dataset_size(va), 8161);
-    ck_assert_int_eq(mlp_dataset_size(te), 8162);
-    mlp_dataset *all[3] = {tr, va, te};
-    for (int k = 0; k < 3; k++) {
-        ck_assert_int_eq(mlp_dataset_channels(all[k]), 1);
-        ck_assert_int_eq(mlp_dataset_height(all[k]), 28);
-        ck_assert_int_eq(mlp_dataset_width(all[k]), 28);
-        ck_assert_int_eq(mlp_dataset_num_classes(all[k]), 47);
-        ck_assert_str_eq(mlp_dataset_class_name(all[k], 0), "0");
-        ck_assert_str_eq(mlp_dataset_class_name(all[k], 10), "A");
-        ck_assert_str_eq(mlp_dataset_class_name(all[k], 36), "a");
-        ck_assert_str_eq(mlp_dataset_class_name(all[k], 46), "t");
-        /* Every class appears in every split; glyphs have ink. */
-        int seen[47] = {0};
-        long ink = 0;
-        for (int32_t i = 0; i < mlp_dataset_size(all[k]); i++) {
-            int32_t l = mlp_dataset_label(all[k], i);
-            ck_assert(l >= 0 && l < 47);
-            seen[l] = 1;
-        }
-        for (int c = 0; c < 47; c++)
-            ck_assert_msg(seen[c], "split %d lacks class %d", k, c);
-        const uint8_t *img = mlp_dataset_image(all[k], 0);
-        for (int j = 0; j < 28 * 28; j++)
-            ink += img[j];
-        ck_assert_int_gt(ink, 0);
-    }
-    for (int k = 0; k < 3; k++)
-        mlp_dataset_destroy(all[k]);
-}
-END_TEST
-
 /* ---- suite ------------------------------------------------------------- */
 
 static Suite *data_suite(void)
@@ -1656,6 +1641,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, batcher_visits_every_image_once);
     tcase_add_test(tc, batcher_seeded_order);
     tcase_add_test(tc, batcher_sequential_and_reset);
+    tcase_add_test(tc, batcher_set_epoch_rules);
     tcase_add_test(tc, batcher_next_allocates_nothing);
     suite_add_tcase(s, tc);
 
@@ -1669,10 +1655,6 @@ static Suite *data_suite(void)
     tcase_add_test(tc, oom_create_split_mapping_batcher);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("real");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, real_emnist);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -1,6 +1,7 @@
 /*
- * End-to-end check on real data: the coursework's baseline MLP on the
- * EMNIST "bymerge47" split. Needs MLPNET_DATA_DIR pointing at a directory
+ * End-to-end check on real data: the EMNIST "bymerge47" files (sizes,
+ * classes, splits), then the coursework's baseline MLP trained on them.
+ * Needs MLPNET_DATA_DIR pointing at a directory
  * with emnist-bymerge47-* files; without it the test is skipped (exit 77,
  * Meson's skip code).
  */
@@ -33,6 +34,46 @@ static int on_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
     fflush(stdout);
     return 0;
 }
+
+/* The real EMNIST files of $MLPNET_DATA_DIR: sizes, shapes, class names,
+ * every class in every split, ink in the glyphs. (Without the data the whole
+ * program reports a skip, exit status 77.) */
+START_TEST(real_emnist_splits)
+{
+    mlp_dataset *tr = NULL, *va = NULL, *te = NULL;
+    TU_OK(mlp_dataset_open(&tr, &va, &te, data_dir, DATASET, MLP_DEFAULT_VALID_SIZE));
+    ck_assert_int_eq(mlp_dataset_size(tr), 100000);
+    ck_assert_int_eq(mlp_dataset_size(va), 8161);
+    ck_assert_int_eq(mlp_dataset_size(te), 8162);
+    mlp_dataset *all[3] = {tr, va, te};
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(mlp_dataset_channels(all[k]), 1);
+        ck_assert_int_eq(mlp_dataset_height(all[k]), 28);
+        ck_assert_int_eq(mlp_dataset_width(all[k]), 28);
+        ck_assert_int_eq(mlp_dataset_num_classes(all[k]), 47);
+        ck_assert_str_eq(mlp_dataset_class_name(all[k], 0), "0");
+        ck_assert_str_eq(mlp_dataset_class_name(all[k], 10), "A");
+        ck_assert_str_eq(mlp_dataset_class_name(all[k], 36), "a");
+        ck_assert_str_eq(mlp_dataset_class_name(all[k], 46), "t");
+        /* Every class appears in every split; glyphs have ink. */
+        int seen[47] = {0};
+        long ink = 0;
+        for (int32_t i = 0; i < mlp_dataset_size(all[k]); i++) {
+            int32_t l = mlp_dataset_label(all[k], i);
+            ck_assert(l >= 0 && l < 47);
+            seen[l] = 1;
+        }
+        for (int c = 0; c < 47; c++)
+            ck_assert_msg(seen[c], "split %d lacks class %d", k, c);
+        const uint8_t *img = mlp_dataset_image(all[k], 0);
+        for (int j = 0; j < 28 * 28; j++)
+            ink += img[j];
+        ck_assert_int_gt(ink, 0);
+    }
+    for (int k = 0; k < 3; k++)
+        mlp_dataset_destroy(all[k]);
+}
+END_TEST
 
 /* input [784], 3 x (dense 100 + elu(1)), dense 47; SGD lr 0.1, batch 100 */
 START_TEST(baseline_mlp_reaches_078)
@@ -89,7 +130,11 @@ int main(void)
     }
     mlp_set_num_threads(1);
     Suite *s = suite_create("emnist");
-    TCase *tc = tcase_create("baseline");
+    TCase *tc = tcase_create("files");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, real_emnist_splits);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("baseline");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, baseline_mlp_reaches_078);
     suite_add_tcase(s, tc);

@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "core/core.h"
+#include "fixtures/fixture_input.h"
 #include "io/io_impl.h"
 #include "mlpnet/io.h"
 #include "testutil.h"
@@ -710,6 +711,162 @@ START_TEST(save_mem_matches_file_and_optimizer_round_trips)
     mlp_model_destroy(b);
     mlp_model_destroy(m);
     remove_tmp_dir();
+}
+END_TEST
+
+/* An optimizer whose model changed after its creation (a layer added, so
+ * other parameters) cannot be saved with it: BAD_STATE, and no file. */
+START_TEST(save_optimizer_of_changed_model)
+{
+    make_tmp_dir();
+    const int32_t in[1] = {6};
+    mlp_model *m = tu_model(1, in, 3);
+    tu_add(m, tu_dense(4));
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+    tu_add(m, tu_relu()); /* no new parameters, but a new architecture */
+    const char *path = tmp_path("changed.mlpnet");
+    TU_FAIL(mlp_model_save_with_optimizer(m, o, path), MLP_STATUS_BAD_STATE);
+    ck_assert_msg(access(path, F_OK) != 0, "a refused save left %s", path);
+    void *buf = (void *)&buf;
+    size_t len = 123;
+    TU_FAIL(mlp_model_save_mem_with_optimizer(m, o, &buf, &len), MLP_STATUS_BAD_STATE);
+    ck_assert_ptr_null(buf);
+    tu_add(m, tu_dense(3)); /* and with new parameters */
+    TU_FAIL(mlp_model_save_with_optimizer(m, o, path), MLP_STATUS_BAD_STATE);
+    TU_OK(mlp_model_save(m, path)); /* the model alone is fine */
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    remove_tmp_dir();
+}
+END_TEST
+
+/* ---- compatibility fixtures --------------------------------------------- */
+
+/*
+ * Model files written by release 0.1.0 (model format 1), committed under
+ * tests/fixtures/model-0.1.0/ by tests/fixtures/make_fixtures.c, with the
+ * values recorded when they were written. Every later reader must load
+ * them to the same architecture, the same predictions, the same optimizer
+ * (rule, keys, schedule) and the same next training step (which uses the
+ * optimizer's per-parameter state, step count, and dropout's noise state).
+ * A failure here means old files no longer load as they were: do not
+ * regenerate the fixtures to make it pass.
+ */
+static const fx_expected FIXTURES_0_1_0[] = {
+#include "fixtures/model-0.1.0/expected.inc"
+};
+
+static void fixture_probs(mlp_model *m, const fx_expected *e, const mlp_tensor *x,
+                          const float *want, const char *what, double rtol)
+{
+    mlp_tensor *p = tu_tensor(2, FX_BATCH, e->k);
+    TU_OK(mlp_model_predict(m, x, p));
+    char label[160];
+    snprintf(label, sizeof label, "%s: %s", e->name, what);
+    tu_assert_close_ff(label, mlp_tensor_data_const(p), want, (int64_t)FX_BATCH * e->k,
+                       rtol, rtol / 10);
+    mlp_tensor_destroy(p);
+}
+
+START_TEST(fixtures_of_0_1_0_load)
+{
+    const int n = (int)(sizeof FIXTURES_0_1_0 / sizeof FIXTURES_0_1_0[0]);
+    unsigned kinds_seen = 0, rules_seen = 0;
+    for (int f = 0; f < n; f++) {
+        const fx_expected *e = &FIXTURES_0_1_0[f];
+        char path[1024];
+        snprintf(path, sizeof path, "%s/fixtures/model-0.1.0/%s.mlpnet", TU_SOURCE_DIR,
+                 e->name);
+        uint32_t version = 0;
+        TU_OK(mlp_model_file_version(path, &version));
+        ck_assert_msg(version == 1, "%s: format %u, want 1", e->name, (unsigned)version);
+        mlp_model *m = NULL;
+        mlp_optimizer *o = NULL;
+        TU_OK(mlp_model_load_with_optimizer(&m, &o, path));
+
+        /* the architecture */
+        ck_assert_int_eq(mlp_model_layer_count(m), e->n_layers);
+        char kinds[256] = "", shapes[256] = "";
+        size_t kl = 0, sl = 0;
+        for (int l = 0; l < e->n_layers; l++) {
+            mlp_layer *layer = mlp_model_layer(m, l);
+            kinds_seen |= 1u << mlp_layer_get_kind(layer);
+            kl += (size_t)snprintf(kinds + kl, sizeof kinds - kl, "%s%s", l ? " " : "",
+                                   mlp_layer_kind_name(layer));
+            int rank;
+            int32_t dims[MLP_MAX_RANK];
+            TU_OK(mlp_model_output_shape(m, l, &rank, dims));
+            for (int d = 0; d < rank; d++)
+                sl += (size_t)snprintf(shapes + sl, sizeof shapes - sl, "%s%d",
+                                       d ? "x" : (l ? " " : ""), (int)dims[d]);
+            ck_assert_msg(mlp_layer_param_count(layer) == e->params[l],
+                          "%s: layer %d has %lld parameters, want %lld", e->name, l,
+                          (long long)mlp_layer_param_count(layer), e->params[l]);
+        }
+        ck_assert_str_eq(kinds, e->kinds);
+        ck_assert_str_eq(shapes, e->shapes);
+        ck_assert_int_eq(mlp_model_param_count(m), e->n_params);
+        ck_assert_int_eq(mlp_model_state_count(m), e->n_state);
+
+        /* its predictions */
+        mlp_tensor *x = tu_tensor(2, FX_BATCH, (int32_t)e->in_size);
+        mlp_tensor *xt = tu_tensor(2, FX_TRAIN_BATCH, (int32_t)e->in_size);
+        fx_fill_input(mlp_tensor_data(x), FX_BATCH, e->in_size, 0);
+        fx_fill_input(mlp_tensor_data(xt), FX_TRAIN_BATCH, e->in_size, 1);
+        fixture_probs(m, e, x, e->probs, "predictions", 1e-5);
+
+        /* its optimizer */
+        if (e->rule == 0) {
+            ck_assert_msg(o == NULL, "%s was saved without an optimizer", e->name);
+        } else {
+            ck_assert_msg(o != NULL, "%s: the optimizer did not load", e->name);
+            rules_seen |= 1u << e->rule;
+            ck_assert_int_eq(mlp_optimizer_rule(o), e->rule);
+            for (int key = 1; key <= FX_KEYS; key++) {
+                double v = -1.0;
+                mlp_status st = mlp_optimizer_get(o, (mlp_optim_param)key, &v);
+                ck_assert_msg(st == (e->keys[key - 1] < 0 ? MLP_STATUS_UNSUPPORTED
+                                                          : MLP_STATUS_OK),
+                              "%s: key %d -> %s", e->name, key, mlp_status_str(st));
+                if (st == MLP_STATUS_OK)
+                    ck_assert_msg(v == e->keys[key - 1], "%s: key %d = %.17g, want %.17g",
+                                  e->name, key, v, e->keys[key - 1]);
+            }
+            ck_assert_msg(mlp_optimizer_learning_rate(o) == e->lr,
+                          "%s: learning rate %.17g, want %.17g", e->name,
+                          mlp_optimizer_learning_rate(o), e->lr);
+            for (int ep = 0; ep < FX_RATES; ep++) {
+                double r;
+                TU_OK(mlp_optimizer_scheduled_rate(o, ep, &r));
+                ck_assert_msg(tu_close(r, e->rates[ep], 1e-12, 0),
+                              "%s: epoch %d rate %.17g, want %.17g", e->name, ep, r,
+                              e->rates[ep]);
+            }
+            /* the next step continues from the saved state */
+            int32_t labels[FX_TRAIN_BATCH];
+            fx_labels(labels, FX_TRAIN_BATCH, e->k);
+            double loss;
+            int32_t correct;
+            TU_OK(mlp_model_train_step(m, o, xt, labels, &loss, &correct));
+            ck_assert_msg(tu_close(loss, e->step_loss, 1e-5, 1e-7),
+                          "%s: the next step's loss is %.9g, want %.9g", e->name, loss,
+                          e->step_loss);
+            ck_assert_int_eq(correct, e->step_correct);
+            /* Adam divides by sqrt(v) + 1e-6, so gradients that differ in
+             * their last bits between matrix-product implementations move
+             * the predictions by up to ~1e-4; a wrong state moves them far
+             * more */
+            fixture_probs(m, e, x, e->probs_after_step, "predictions after a step", 1e-3);
+        }
+        mlp_tensor_destroy(xt);
+        mlp_tensor_destroy(x);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+    /* every layer kind (1..13) and every rule (1..7) is covered */
+    ck_assert_msg(kinds_seen == 0x3FFEu, "layer kinds covered: mask 0x%x", kinds_seen);
+    ck_assert_msg(rules_seen == 0xFEu, "rules covered: mask 0x%x", rules_seen);
 }
 END_TEST
 
@@ -1881,6 +2038,8 @@ static Suite *io_suite(void)
     tcase_add_test(t, round_trip_empty_and_stateless_models);
     tcase_add_test(t, save_mem_matches_file_and_optimizer_round_trips);
     tcase_add_test(t, arguments_are_checked);
+    tcase_add_test(t, save_optimizer_of_changed_model);
+    tcase_add_test(t, fixtures_of_0_1_0_load);
     tcase_add_test(t, resume_adam_equals_uninterrupted);
     tcase_add_test(t, resume_momentum_equals_uninterrupted);
     suite_add_tcase(s, t);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "testutil.h"
@@ -66,6 +67,25 @@ static double ref_act(act_kind k, double x)
     case ACT_ELU_1: return x > 0 ? x : 1.0 * (exp(x) - 1.0);
     case ACT_ELU_05: return x > 0 ? x : 0.5 * (exp(x) - 1.0);
     case ACT_SELU: return SELU_LAMBDA * (x > 0 ? x : SELU_ALPHA * (exp(x) - 1.0));
+    default: return NAN;
+    }
+}
+
+/* Their derivatives, in double, from the definitions (not from y). */
+static double ref_act_deriv(act_kind k, double x)
+{
+    switch (k) {
+    case ACT_SIGMOID: {
+        double y = 1.0 / (1.0 + exp(-x));
+        return y * (1.0 - y);
+    }
+    case ACT_TANH: return 1.0 - tanh(x) * tanh(x);
+    case ACT_RELU: return x > 0 ? 1.0 : 0.0;
+    case ACT_LEAKY_01: return x > 0 ? 1.0 : 0.1;
+    case ACT_LEAKY_0: return x > 0 ? 1.0 : 0.0;
+    case ACT_ELU_1: return x > 0 ? 1.0 : 1.0 * exp(x);
+    case ACT_ELU_05: return x > 0 ? 1.0 : 0.5 * exp(x);
+    case ACT_SELU: return SELU_LAMBDA * (x > 0 ? 1.0 : SELU_ALPHA * exp(x));
     default: return NAN;
     }
 }
@@ -302,6 +322,86 @@ START_TEST(dense_forward_reference)
 }
 END_TEST
 
+/* A dense layer on 2 threads against a double reference, forward and
+ * backward. Products of >= 1e6 multiply-adds are split across threads: by
+ * rows of C when M >= N, else by columns; the extents are not multiples of
+ * 32, so a block boundary falls inside a 16-row chunk's rounding. */
+static void check_dense_threads(int32_t batch, int32_t in, int32_t units)
+{
+    const int32_t dims[1] = {in};
+    mlp_model *m = tu_model(1, dims, 3);
+    mlp_layer *d = tu_add(m, tu_dense(units));
+    mlp_tensor *x = tu_tensor_batch(batch, 1, dims);
+    const int32_t od[1] = {units};
+    mlp_tensor *dy = tu_tensor_batch(batch, 1, od);
+    tu_rng rng;
+    tu_rng_seed(&rng, (uint64_t)batch * 1000 + (uint64_t)units);
+    const float *xd = mlp_tensor_data(x), *dyd = mlp_tensor_data(dy);
+    tu_fill_uniform(&rng, mlp_tensor_data(x), (int64_t)batch * in, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, mlp_tensor_data(dy), (int64_t)batch * units, -1.0f, 1.0f);
+    float *p = mlp_layer_params(d);
+    tu_fill_uniform(&rng, p, (int64_t)in * units + units, -0.5f, 0.5f);
+    const float *w = p, *bias = p + (int64_t)in * units;
+
+    double *y = calloc((size_t)batch * units, sizeof *y);
+    double *dw = calloc((size_t)in * units + units, sizeof *dw);
+    double *dx = calloc((size_t)batch * in, sizeof *dx);
+    ck_assert(y && dw && dx);
+    for (int32_t i = 0; i < batch; i++)
+        for (int32_t j = 0; j < units; j++) {
+            double acc = bias[j], g = dyd[(int64_t)i * units + j];
+            for (int32_t k = 0; k < in; k++) {
+                acc += (double)xd[(int64_t)i * in + k] * w[(int64_t)k * units + j];
+                dw[(int64_t)k * units + j] += (double)xd[(int64_t)i * in + k] * g;
+                dx[(int64_t)i * in + k] += g * w[(int64_t)k * units + j];
+            }
+            y[(int64_t)i * units + j] = acc;
+            dw[(int64_t)in * units + j] += g;
+        }
+
+    mlp_status st = mlp_set_num_threads(2);
+    if (st != MLP_STATUS_UNSUPPORTED)
+        TU_OK(st);
+    const mlp_tensor *yt = NULL, *dxt = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &yt));
+    TU_OK(mlp_model_backward(m, dy, &dxt));
+    TU_OK(mlp_set_num_threads(1));
+    tu_assert_close_fd("y on 2 threads", mlp_tensor_data_const(yt), y,
+                       (int64_t)batch * units, 1e-4, 1e-4);
+    tu_assert_close_fd("dW, db on 2 threads", mlp_layer_grads(d), dw,
+                       (int64_t)in * units + units, 1e-4, 1e-4);
+    tu_assert_close_fd("dx on 2 threads", mlp_tensor_data_const(dxt), dx,
+                       (int64_t)batch * in, 1e-4, 1e-4);
+    free(dx);
+    free(dw);
+    free(y);
+    mlp_tensor_destroy(dy);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+
+START_TEST(dense_split_products)
+{
+    check_dense_threads(200, 128, 48); /* batch >= units: forward splits rows */
+    check_dense_threads(40, 130, 200); /* batch < units: forward splits columns */
+}
+END_TEST
+
+/* n <= 0 asks for every core. */
+START_TEST(num_threads_zero_means_all_cores)
+{
+    ck_assert_int_eq(mlp_get_num_threads(), 1);
+    mlp_status st = mlp_set_num_threads(2);
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    TU_OK(mlp_set_num_threads(0));
+    ck_assert_int_eq(mlp_get_num_threads(), st == MLP_STATUS_UNSUPPORTED ? 1 : (int)cores);
+    TU_OK(mlp_set_num_threads(-3));
+    ck_assert_int_eq(mlp_get_num_threads(), st == MLP_STATUS_UNSUPPORTED ? 1 : (int)cores);
+    TU_OK(mlp_set_num_threads(1));
+    ck_assert_int_eq(mlp_get_num_threads(), 1);
+}
+END_TEST
+
 /* Feeding [N, in] to a model whose input is [2,3,4] is the documented
  * alternative input form; it must give the same output. */
 START_TEST(dense_accepts_flat_input)
@@ -370,6 +470,52 @@ START_TEST(activation_forward_reference)
             }
         }
         free(ref);
+        mlp_tensor_destroy(x);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+/* Backward of each activation against its exact derivative: dx = dy * f'(x)
+ * to float precision (finite differences at 1% cannot see a 0.5% slip).
+ * Inputs stay in [-4, 4], where every derivative is well above the float
+ * rounding of y; the kinks are tested at x = +-1e-3 and at 0 (where the
+ * library takes the left derivative). */
+START_TEST(activation_backward_exact)
+{
+    static const float corners[] = {1e-3f, -1e-3f, 0.0f, 0.5f, -0.5f, 1.0f, -1.0f, 4.0f,
+                                    -4.0f};
+    const int ncorner = (int)(sizeof corners / sizeof corners[0]);
+    const int32_t in[1] = {33};
+    const int32_t n = 3;
+    const int64_t total = n * in[0];
+    for (int k = 0; k < ACT_COUNT; k++) {
+        mlp_model *m = tu_model(1, in, 1);
+        tu_add(m, make_act((act_kind)k));
+        mlp_tensor *x = tu_tensor_batch(n, 1, in), *dy = tu_tensor_batch(n, 1, in);
+        float *xd = mlp_tensor_data(x), *dyd = mlp_tensor_data(dy);
+        tu_rng rng;
+        tu_rng_seed(&rng, 77 + (uint64_t)k);
+        tu_fill_uniform(&rng, xd, total, -4.0f, 4.0f);
+        memcpy(xd, corners, sizeof corners);
+        tu_fill_uniform(&rng, dyd, total, 0.5f, 2.0f);
+        double *ref = malloc(sizeof(double) * (size_t)total);
+        ck_assert_ptr_nonnull(ref);
+        for (int64_t i = 0; i < total; i++)
+            ref[i] = (double)dyd[i] * (xd[i] == 0.0f && act_has_kink((act_kind)k)
+                                           ? ref_act_deriv((act_kind)k, -1e-30)
+                                           : ref_act_deriv((act_kind)k, xd[i]));
+        const mlp_tensor *dx = NULL;
+        TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL));
+        TU_OK(mlp_model_backward(m, dy, &dx));
+        const float *dxd = mlp_tensor_data_const(dx);
+        for (int64_t i = 0; i < total; i++)
+            ck_assert_msg(tu_close(dxd[i], ref[i], 2e-5, 2e-6),
+                          "%s'(%.9g) * %.6g = %.9g, want %.9g (element %lld%s)",
+                          ACT_NAMES[k], (double)xd[i], (double)dyd[i], (double)dxd[i],
+                          ref[i], (long long)i, i < ncorner ? ", a corner value" : "");
+        free(ref);
+        mlp_tensor_destroy(dy);
         mlp_tensor_destroy(x);
         mlp_model_destroy(m);
     }
@@ -1065,7 +1211,10 @@ static Suite *layers_suite(void)
     tc = tcase_create("forward");
     tcase_add_test(tc, dense_forward_reference);
     tcase_add_test(tc, dense_accepts_flat_input);
+    tcase_add_test(tc, dense_split_products);
+    tcase_add_test(tc, num_threads_zero_means_all_cores);
     tcase_add_test(tc, activation_forward_reference);
+    tcase_add_test(tc, activation_backward_exact);
     tcase_add_test(tc, activation_parameters_are_used);
     tcase_add_test(tc, reshape_forward_copies_values);
     tcase_add_test(tc, stack_forward_reference);

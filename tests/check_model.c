@@ -730,14 +730,15 @@ START_TEST(predict_gives_probabilities)
 }
 END_TEST
 
-/* Error and accuracy recomputed from gathered images and forward passes. */
-START_TEST(evaluate_matches_manual)
+/* Mean softmax cross-entropy and the count of correct predictions over a
+ * whole dataset, from gathered images, one forward pass and arithmetic in
+ * double here: a reference independent of mlp_model_evaluate and fit. */
+static void manual_eval(mlp_model *m, const mlp_dataset *ds, double *err, int *ok)
 {
-    mlp_model *m = small_model(4);
-    const int32_t n = 53;
-    mlp_dataset *ds = tu_blobs(n, NCLS, 1, 4, 5, 40, CENTRES, 9);
-    int32_t *idx = malloc(sizeof(int32_t) * n);
-    int32_t *lab = malloc(sizeof(int32_t) * n);
+    const int32_t n = mlp_dataset_size(ds);
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)n);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)n);
+    ck_assert(idx && lab);
     for (int i = 0; i < n; i++)
         idx[i] = i;
     mlp_tensor *x = tu_tensor(2, n, FEAT);
@@ -745,21 +746,35 @@ START_TEST(evaluate_matches_manual)
     const mlp_tensor *y = NULL;
     TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
     const float *z = mlp_tensor_data_const(y);
-    double err = 0;
-    int ok = 0;
+    *err = 0;
+    *ok = 0;
     for (int s = 0; s < n; s++) {
         const float *row = z + s * NCLS;
         int arg = 0;
         for (int k = 1; k < NCLS; k++)
             if (row[k] > row[arg])
                 arg = k;
-        ok += arg == lab[s];
+        *ok += arg == lab[s];
         double sum = 0;
         for (int k = 0; k < NCLS; k++)
             sum += exp((double)row[k] - row[arg]);
-        err += row[arg] + log(sum) - row[lab[s]];
+        *err += row[arg] + log(sum) - row[lab[s]];
     }
-    err /= n;
+    *err /= n;
+    free(idx);
+    free(lab);
+    mlp_tensor_destroy(x);
+}
+
+/* Error and accuracy recomputed from gathered images and forward passes. */
+START_TEST(evaluate_matches_manual)
+{
+    mlp_model *m = small_model(4);
+    const int32_t n = 53;
+    mlp_dataset *ds = tu_blobs(n, NCLS, 1, 4, 5, 40, CENTRES, 9);
+    double err;
+    int ok;
+    manual_eval(m, ds, &err, &ok);
     const int32_t batches[3] = {1, 7, 1000};
     for (int b = 0; b < 3; b++) {
         double e = -1, a = -1;
@@ -773,9 +788,23 @@ START_TEST(evaluate_matches_manual)
     }
     TU_FAIL(mlp_model_evaluate(m, ds, 0, NULL, NULL), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_evaluate(m, ds, -5, NULL, NULL), MLP_STATUS_INVALID_ARG);
-    free(idx);
-    free(lab);
-    mlp_tensor_destroy(x);
+    mlp_dataset_destroy(ds);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* A NaN bias makes the logits NaN: evaluate must say so, not return a
+ * number. (A NaN weight need not reach the logits: the portable product,
+ * like the reference BLAS, skips zero inputs such as a dead ReLU's.) */
+START_TEST(evaluate_reports_numeric)
+{
+    mlp_model *m = small_model(4);
+    mlp_dataset *ds = tu_blobs(30, NCLS, 1, 4, 5, 40, CENTRES, 9);
+    mlp_layer *last = mlp_model_layer(m, 2);
+    mlp_layer_params(last)[mlp_layer_param_count(last) - 1] = NAN;
+    double e = -1, a = -1;
+    TU_FAIL(mlp_model_evaluate(m, ds, 7, &e, &a), MLP_STATUS_NUMERIC);
+    TU_FAIL(mlp_model_evaluate(m, ds, 100, NULL, NULL), MLP_STATUS_NUMERIC);
     mlp_dataset_destroy(ds);
     mlp_model_destroy(m);
 }
@@ -1149,6 +1178,110 @@ START_TEST(fit_separable_blobs)
 }
 END_TEST
 
+/*
+ * The per-epoch figures against values computed here. With learning rate 0
+ * the parameters never move, so the epoch's training loss (the batch losses
+ * weighted by batch size) is the mean loss over the training set and the
+ * training accuracy its fraction correct, whatever the order; 53 samples in
+ * batches of 10 end with a batch of 3, so an unweighted mean differs. The
+ * validation figures come from manual_eval too, not from
+ * mlp_model_evaluate (which fit calls).
+ */
+START_TEST(fit_epoch_figures_exact)
+{
+    mlp_dataset *tr = tu_blobs(53, NCLS, 1, 4, 5, 60, CENTRES, 21);
+    mlp_dataset *va = tu_blobs(29, NCLS, 1, 4, 5, 60, CENTRES, 22);
+    mlp_model *m = small_model(5);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.0));
+    double tr_err, va_err;
+    int tr_ok, va_ok;
+    manual_eval(m, tr, &tr_err, &tr_ok);
+    manual_eval(m, va, &va_err, &va_ok);
+    ck_assert_msg(tr_ok > 0 && tr_ok < 53, "a vacuous accuracy: %d of 53", tr_ok);
+
+    fit_log log;
+    memset(&log, 0, sizeof log);
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 2;
+    opts.batch_size = 10;
+    opts.eval_batch_size = 8;
+    opts.on_epoch = on_epoch;
+    opts.user = &log;
+    TU_OK(mlp_model_fit(m, o, tr, va, &opts));
+    ck_assert_int_eq(log.calls, 2);
+    for (int e = 0; e < 2; e++) {
+        ck_assert_msg(tu_close(log.train_err[e], tr_err, 1e-5, 1e-7),
+                      "epoch %d: train_error %.9g, want %.9g", e + 1, log.train_err[e],
+                      tr_err);
+        ck_assert_msg(fabs(log.train_acc[e] - tr_ok / 53.0) < 1e-12,
+                      "epoch %d: train_acc %.9g, want %d/53", e + 1, log.train_acc[e], tr_ok);
+        ck_assert_msg(tu_close(log.valid_err[e], va_err, 1e-5, 1e-7),
+                      "epoch %d: valid_error %.9g, want %.9g", e + 1, log.valid_err[e],
+                      va_err);
+        ck_assert_msg(fabs(log.valid_acc[e] - va_ok / 29.0) < 1e-12,
+                      "epoch %d: valid_acc %.9g, want %d/29", e + 1, log.valid_acc[e], va_ok);
+    }
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+    mlp_dataset_destroy(va);
+}
+END_TEST
+
+/* first_epoch numbers the epochs (and picks their rates); it must be >= 1
+ * and leave room for the last epoch number in an int32. */
+START_TEST(fit_first_epoch_bounds)
+{
+    mlp_dataset *tr = tu_blobs(20, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    mlp_model *m = small_model(7);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.1));
+    TU_OK(mlp_optimizer_schedule_step(o, 1, 0.5));
+    mlp_fit_options opts;
+    const int32_t bad[] = {0, -1, INT32_MIN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mlp_fit_options_init(&opts);
+        opts.first_epoch = bad[i];
+        TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG);
+        ck_assert_msg(strstr(mlp_last_error(), "mlp_model_fit") &&
+                          strstr(mlp_last_error(), "first_epoch"),
+                      "first_epoch %d: \"%s\" does not name fit's first_epoch",
+                      (int)bad[i], mlp_last_error());
+    }
+    mlp_fit_options_init(&opts);
+    opts.epochs = 2;
+    opts.first_epoch = INT32_MAX - 1; /* the last epoch would be INT32_MAX + 1 */
+    TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG);
+    opts.first_epoch = INT32_MAX;
+    opts.epochs = 1;
+    TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG);
+
+    /* first_epoch 3 of a step(1, 0.5) schedule from 0.1: epochs 3 and 4 at
+     * 0.025 and 0.0125 */
+    fit_log log;
+    memset(&log, 0, sizeof log);
+    mlp_fit_options_init(&opts);
+    opts.epochs = 2;
+    opts.first_epoch = 3;
+    opts.batch_size = 5;
+    opts.on_epoch = on_epoch;
+    opts.user = &log;
+    TU_OK(mlp_model_fit(m, o, tr, NULL, &opts));
+    ck_assert_int_eq(log.calls, 2);
+    ck_assert_int_eq(log.epochs[0], 3);
+    ck_assert_int_eq(log.epochs[1], 4);
+    ck_assert_double_eq_tol(log.lr[0], 0.025, 1e-15);
+    ck_assert_double_eq_tol(log.lr[1], 0.0125, 1e-15);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
 START_TEST(fit_callback_stops_early)
 {
     mlp_dataset *tr = tu_blobs(300, NCLS, 1, 4, 5, 30, CENTRES, 1);
@@ -1252,6 +1385,21 @@ START_TEST(fit_numeric_failure_names_layer)
     ck_assert_msg(strstr(msg, "layer") != NULL, "message does not name a layer: \"%s\"", msg);
     ck_assert_msg(strstr(msg, "epoch") != NULL, "message does not name the epoch: \"%s\"", msg);
     ck_assert_msg(strstr(msg, "batch") != NULL, "message does not name the batch: \"%s\"", msg);
+
+    /* a NaN put into the last layer: the first batch's loss is NaN and the
+     * message names layer 2 (dense), epoch 1, batch 1 */
+    mlp_model *m2 = small_model(7);
+    mlp_optimizer *o2 = NULL;
+    TU_OK(mlp_optimizer_create(&o2, MLP_RULE_SGD, m2));
+    mlp_layer *last = mlp_model_layer(m2, 2);
+    mlp_layer_params(last)[mlp_layer_param_count(last) - 1] = NAN; /* a bias */
+    TU_FAIL(mlp_model_fit(m2, o2, tr, NULL, &opts), MLP_STATUS_NUMERIC);
+    msg = mlp_last_error();
+    ck_assert_msg(strstr(msg, "epoch 1, batch 1:") != NULL, "\"%s\"", msg);
+    ck_assert_msg(strstr(msg, "layer 2 (dense)") != NULL, "\"%s\" names another layer",
+                  msg);
+    mlp_optimizer_destroy(o2);
+    mlp_model_destroy(m2);
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
     mlp_dataset_destroy(tr);
@@ -1328,6 +1476,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, predict_gives_probabilities);
     tcase_add_test(tc, evaluate_matches_manual);
     tcase_add_test(tc, evaluate_wrong_dataset);
+    tcase_add_test(tc, evaluate_reports_numeric);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("oom");
@@ -1343,6 +1492,8 @@ static Suite *model_suite(void)
     tcase_add_test(tc, fit_options_old_size_reads_no_further);
     tcase_add_test(tc, fit_max_train_loss_stops_divergence);
     tcase_add_test(tc, fit_separable_blobs);
+    tcase_add_test(tc, fit_epoch_figures_exact);
+    tcase_add_test(tc, fit_first_epoch_bounds);
     tcase_add_test(tc, fit_callback_stops_early);
     tcase_add_test(tc, fit_is_deterministic);
     tcase_add_test(tc, fit_numeric_failure_names_layer);

@@ -735,11 +735,16 @@ START_TEST(bn_running_stats_converge)
 END_TEST
 
 /* Inference: y = gamma (x - running mean) / sqrt(running var + eps) + beta,
- * the same for a sample alone or in any batch, and no statistics change. */
-static void check_bn_eval(int spatial, int rank, const int32_t *dims, uint64_t seed)
+ * the same for a sample alone or in any batch, and no statistics change.
+ * Any eps other than the default is set with momentum 0.3, so the inference
+ * path must read both from the layer. */
+static void check_bn_eval(int spatial, int rank, const int32_t *dims, uint64_t seed,
+                          double eps)
 {
     mlp_model *m = tu_model(rank, dims, seed);
     mlp_layer *bn = tu_add(m, spatial ? make_bn_spatial() : make_bn());
+    if (eps != BN_EPS)
+        TU_OK(mlp_layer_set_batchnorm(bn, 0.3f, (float)eps));
     const int64_t per = tu_prod(rank, dims);
     const int64_t c = spatial ? dims[0] : per, s = spatial ? per / dims[0] : 1;
     const int32_t n = 5;
@@ -755,7 +760,7 @@ static void check_bn_eval(int spatial, int rank, const int32_t *dims, uint64_t s
     double *ref = malloc(sizeof(double) * (size_t)(n * per));
     ck_assert_ptr_nonnull(ref);
     for (int64_t e = 0; e < n * per; e++)
-        ref[e] = xd[e] / sqrt(1.0 + BN_EPS);
+        ref[e] = xd[e] / sqrt(1.0 + (double)(float)eps);
     tu_assert_close_fd("eval y of a fresh layer", mlp_tensor_data_const(y), ref, n * per,
                        1e-6, 1e-7);
 
@@ -779,7 +784,7 @@ static void check_bn_eval(int spatial, int rank, const int32_t *dims, uint64_t s
         for (int64_t k = 0; k < c; k++)
             for (int64_t j = 0; j < s; j++) {
                 int64_t e = (i * c + k) * s + j;
-                ref[e] = p[k] * (xd[e] - st[k]) / sqrt(st[c + k] + BN_EPS) + p[c + k];
+                ref[e] = p[k] * (xd[e] - st[k]) / sqrt(st[c + k] + (double)(float)eps) + p[c + k];
             }
     TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
     tu_assert_close_fd("eval y from the running statistics", mlp_tensor_data_const(y),
@@ -839,9 +844,13 @@ START_TEST(bn_eval_mode)
     const int32_t a[1] = {5};
     const int32_t b[2] = {2, 3};
     const int32_t c[3] = {3, 4, 5};
-    check_bn_eval(0, 1, a, 1);
-    check_bn_eval(0, 2, b, 2);
-    check_bn_eval(1, 3, c, 3);
+    check_bn_eval(0, 1, a, 1, BN_EPS);
+    check_bn_eval(0, 2, b, 2, BN_EPS);
+    check_bn_eval(1, 3, c, 3, BN_EPS);
+    /* non-default settings: a large eps changes every output visibly */
+    check_bn_eval(0, 1, a, 4, 0.1);
+    check_bn_eval(0, 2, b, 5, 0.5);
+    check_bn_eval(1, 3, c, 6, 1e-3);
 }
 END_TEST
 

@@ -1831,7 +1831,13 @@ START_TEST(fit_applies_schedule_per_epoch)
         const double step_want[FIT_EPOCHS] = {0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125};
         for (int e = 0; e < FIT_EPOCHS; e++) {
             ck_assert_int_eq(log.epoch[e], e + 1);
-            double want = kind == 0 ? step_want[e] : rate_at(o, e);
+            /* computed here, not asked of mlp_optimizer_scheduled_rate:
+             * exponential 0.1 * 0.8^e; cosine periods [0,2) [2,6) [6,14) */
+            double want = kind == 0   ? step_want[e]
+                          : kind == 1 ? 0.1 * pow(0.8, e)
+                          : e < 2     ? sgdr(0.1, 0.001, e, 0, 2)
+                          : e < 6     ? sgdr(0.1, 0.001, e, 2, 4)
+                                      : sgdr(0.1, 0.001, e, 6, 8);
             ck_assert_msg(tu_close(log.rate[e], want, 1e-12, 0),
                           "schedule %d, epoch %d: learning_rate %.17g, want %.17g", kind,
                           e + 1, log.rate[e], want);

@@ -6,6 +6,12 @@
  * must also save, reload, and run a forward pass (when its shapes are
  * small), so a configuration the loader accepts but the layers cannot run
  * is found too.
+ *
+ * With MLPNET_FUZZ_VALID_INPUTS=1 (set by `meson test --suite fuzz`, which
+ * replays the seed corpus) every input must be a valid file that loads: the
+ * seeds are files the library wrote, so a reader that no longer loads them
+ * is a bug, not a rejected input. (libFuzzer also runs the empty input
+ * first; that one may fail.)
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,6 +49,16 @@ static void fix_crcs(uint8_t *b, size_t len)
 
 static void one(const uint8_t *data, size_t size);
 
+static int valid_inputs(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("MLPNET_FUZZ_VALID_INPUTS");
+        v = e && strcmp(e, "1") == 0;
+    }
+    return v;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     one(data, size);
@@ -63,6 +79,8 @@ static void one(const uint8_t *data, size_t size)
     if (mlp_model_load_mem_with_optimizer(&m, &o, data, size) != MLP_STATUS_OK) {
         if (m || o)
             abort(); /* a failed load returns nothing */
+        if (size > 0 && valid_inputs())
+            abort(); /* a seed that no longer loads */
         return;
     }
     void *buf = NULL;

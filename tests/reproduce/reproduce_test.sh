@@ -123,37 +123,55 @@ for p in mlpnet-baseline mlpnet-learning-rules mlpnet-batchnorm mlpnet-report; d
     ln -s "$BUILD/examples/$p" "$SB/$p"
 done
 ln -s "$BUILD/examples/cli/mlpnet" "$SB/cli/mlpnet"
+# The slow program reports its pid through a FIFO, which the test holds
+# open for reading and writing, so neither side blocks on opening it.
+mkfifo "$T/slow.fifo" "$T/progress"
+exec 4<>"$T/slow.fifo"
 cat >"$SB/mlpnet-convnets" <<EOF
 #!/bin/sh
-case " \$* " in *" conv1 "*) echo \$\$ >"$T/slow.pid"; exec sleep 67 ;; esac
+case " \$* " in *" conv1 "*) echo \$\$ >"$T/slow.fifo"; exec sleep 67 ;; esac
 exec "$BUILD/examples/mlpnet-convnets" "\$@"
 EOF
 chmod +x "$SB/mlpnet-convnets"
 OUT3=$T/out3
+# The driver's progress lines come through a FIFO: wait for the eight
+# other runs' "finished" lines, then for the slow program's pid, each wait
+# bounded by timeout(1), instead of polling with fixed delays. The lines are
+# read by sh's read, which takes no more than a line from a pipe (awk and
+# head may wait to fill a buffer); the test runs under dash, whose read
+# has no -t.
 bash "$REPRODUCE" --build "$T/slow-build" --quick --data-dir "$T/data" --dataset toy --jobs 2 \
-    --out "$OUT3" >"$T/log5" 2>&1 &
+    --out "$OUT3" >"$T/progress" 2>"$T/log5" &
 driver=$!
-tries=0
-until [ "$(find "$OUT3/runs" -name .done 2>/dev/null | wc -l)" -ge 8 ]; do
-    tries=$((tries + 1))
-    if [ "$tries" -ge 1200 ]; then
-        kill "$driver"
-        fail "the other runs did not finish"
-    fi
-    sleep 0.1
-done
+exec 3<"$T/progress"
+# shellcheck disable=SC2016 # expanded by the inner sh
+if ! timeout 300 sh -c 'n=0
+    while [ "$n" -lt 8 ] && IFS= read -r line; do
+        printf "%s\n" "$line"
+        case "$line" in *": finished") n=$((n + 1)) ;; esac
+    done
+    [ "$n" -eq 8 ]' <&3 >>"$T/log5.out"; then
+    kill "$driver"
+    fail "the other runs did not finish: $(cat "$T/log5.out" "$T/log5" 2>/dev/null)"
+fi
+# shellcheck disable=SC2016
+slow=$(timeout 300 sh -c 'IFS= read -r pid && echo "$pid"' <&4) ||
+    { kill "$driver"; fail "the slow conv1 run did not start"; }
 kill -TERM "$driver"
+cat <&3 >>"$T/log5.out" # to the end, so the driver never writes to a closed pipe
+exec 3<&- 4<&-
 set +e
 wait "$driver"
 rc=$?
 set -e
+cat "$T/log5.out" >>"$T/log5"
 [ "$rc" -eq 130 ] || { cat "$T/log5" >&2; fail "an interrupted driver should exit 130, got $rc"; }
 grep -q 'interrupted; rerun the same command to resume' "$T/log5" || fail "no resume hint"
 if [ -e "$OUT3/runs/conv-conv1/.done" ] || [ -e "$OUT3/runs/conv-conv1/.status" ]; then
     fail "the interrupted run left a .done or .status"
 fi
-sleep 0.5
-slow=$(cat "$T/slow.pid")
+# The driver waits for its tasks, and each task for the program it stopped:
+# once the driver has exited, the program is gone (no delay needed).
 ! kill -0 "$slow" 2>/dev/null || fail "the interrupted run's program ($slow) is still running"
 reproduce "$BUILD" "$OUT3" >"$T/log6" 2>&1 || { cat "$T/log6" >&2; fail "the resumed run failed"; }
 grep -q '^reproduce.sh: 1 task(s) run, 8 kept from before' "$T/log6" ||

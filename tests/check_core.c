@@ -1,0 +1,142 @@
+/*
+ * Tests of include/mlpnet/status.h and version.h, and of the core room's
+ * allocation-failure hook: status texts, the last-error message of a thread
+ * that has not failed yet, the version functions, the thread count.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "testutil.h"
+
+/* Each status has its own text, naming what went wrong. */
+START_TEST(status_strings)
+{
+    static const struct {
+        mlp_status st;
+        const char *word;
+    } want[] = {
+        {MLP_STATUS_OK, "success"},
+        {MLP_STATUS_INVALID_ARG, "argument"},
+        {MLP_STATUS_NO_MEMORY, "memory"},
+        {MLP_STATUS_SHAPE_MISMATCH, "shape"},
+        {MLP_STATUS_IO, "input/output"},
+        {MLP_STATUS_BAD_FORMAT, "format"},
+        {MLP_STATUS_UNSUPPORTED, "unsupported"},
+        {MLP_STATUS_NUMERIC, "NaN"},
+        {MLP_STATUS_BAD_STATE, "order"},
+        {MLP_STATUS_INTERNAL, "internal"},
+    };
+    const int n = (int)(sizeof want / sizeof want[0]);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq((int)want[i].st, i); /* the values are ABI */
+        const char *s = mlp_status_str(want[i].st);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_msg(strstr(s, want[i].word) != NULL, "status %d: \"%s\" lacks \"%s\"", i,
+                      s, want[i].word);
+        for (int j = 0; j < i; j++)
+            ck_assert_msg(strcmp(s, mlp_status_str(want[j].st)) != 0,
+                          "statuses %d and %d share the text \"%s\"", j, i, s);
+    }
+    ck_assert_str_eq(mlp_status_str((mlp_status)10), "unknown status");
+    ck_assert_str_eq(mlp_status_str((mlp_status)-1), "unknown status");
+    ck_assert_str_eq(mlp_status_str((mlp_status)1000), "unknown status");
+}
+END_TEST
+
+typedef struct thread_msgs {
+    char before[512]; /* mlp_last_error() when the thread starts */
+    char after[512];  /* after a failure on that thread */
+} thread_msgs;
+
+static void *thread_messages(void *arg)
+{
+    thread_msgs *m = arg;
+    snprintf(m->before, sizeof m->before, "%s", mlp_last_error());
+    mlp_tensor *t = NULL;
+    mlp_tensor_create(&t, 1, NULL);
+    snprintf(m->after, sizeof m->after, "%s", mlp_last_error());
+    return NULL;
+}
+
+/* Before any failure the message is "" (checked on a fresh thread, so that
+ * earlier tests in this process cannot have set it); a failure sets the
+ * message of its own thread only, and a later success does not clear it. */
+START_TEST(last_error_per_thread)
+{
+    mlp_tensor *t = NULL;
+    TU_FAIL(mlp_tensor_create(&t, 0, NULL), MLP_STATUS_INVALID_ARG);
+    char mine[512];
+    snprintf(mine, sizeof mine, "%s", mlp_last_error());
+    ck_assert_msg(strstr(mine, "mlp_tensor_create") != NULL, "\"%s\"", mine);
+
+    thread_msgs m = {"not read", "not read"};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, thread_messages, &m), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_msg(m.before[0] == '\0', "a fresh thread's mlp_last_error() is \"%s\", not \"\"",
+                  m.before);
+    ck_assert_msg(strstr(m.after, "dims is NULL") != NULL, "\"%s\"", m.after);
+    ck_assert_str_eq(mlp_last_error(), mine);
+
+    TU_OK(mlp_tensor_create(&t, 1, (const int32_t[]){3}));
+    ck_assert_str_eq(mlp_last_error(), mine);
+    mlp_tensor_destroy(t);
+}
+END_TEST
+
+/* The loaded library is the one the headers describe. */
+START_TEST(version_functions)
+{
+    ck_assert_int_eq(mlp_version_number(), MLPNET_VERSION_NUMBER);
+    ck_assert_int_eq(MLPNET_VERSION_NUMBER, MLPNET_VERSION_MAJOR * 10000 +
+                                                MLPNET_VERSION_MINOR * 100 +
+                                                MLPNET_VERSION_PATCH);
+    ck_assert_str_eq(mlp_version_string(), MLPNET_VERSION_STRING);
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", MLPNET_VERSION_MAJOR, MLPNET_VERSION_MINOR,
+             MLPNET_VERSION_PATCH);
+    ck_assert_str_eq(mlp_version_string(), want);
+}
+END_TEST
+
+/* mlp__alloc_fail_after(n): the n-th allocation from now fails, not the
+ * one after. A wrapped tensor makes exactly one allocation. */
+START_TEST(alloc_fail_after_counts_exactly)
+{
+    float data[4];
+    const int32_t dims[1] = {4};
+    mlp_tensor *t = NULL;
+    mlp__alloc_fail_after(1);
+    TU_FAIL(mlp_tensor_wrap(&t, 1, dims, data), MLP_STATUS_NO_MEMORY);
+    ck_assert_ptr_null(t);
+    TU_OK(mlp_tensor_wrap(&t, 1, dims, data)); /* the hook fired once */
+    mlp_tensor_destroy(t);
+    mlp__alloc_fail_after(2);
+    TU_OK(mlp_tensor_wrap(&t, 1, dims, data));
+    mlp_tensor_destroy(t);
+    mlp_tensor *u = NULL;
+    TU_FAIL(mlp_tensor_wrap(&u, 1, dims, data), MLP_STATUS_NO_MEMORY);
+    mlp__alloc_fail_after(0);
+}
+END_TEST
+
+static Suite *core_suite(void)
+{
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, status_strings);
+    tcase_add_test(tc, last_error_per_thread);
+    tcase_add_test(tc, version_functions);
+    tcase_add_test(tc, alloc_fail_after_counts_exactly);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(core_suite());
+}
