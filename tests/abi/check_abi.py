@@ -36,6 +36,12 @@ def abidw(lib, header_dirs, out):
     for d in header_dirs:
         cmd[1:1] = ["--headers-dir", d]
     subprocess.run(cmd, check=True)
+    # Translation units carry the path of their source relative to the build
+    # directory: keep only the part inside the project.
+    text = open(out, encoding="utf-8").read()
+    text = re.sub(r"path='[^']*?/(lib/[^']*)'", r"path='\1'", text)
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def unversioned(abi_file, out):
