@@ -694,6 +694,113 @@ START_TEST(idx_label_out_of_range)
 }
 END_TEST
 
+/* ---- IDX images without labels ---------------------------------------- */
+
+/* Load an images-only file that must fail with `want`, without leaking,
+ * with *out reset to NULL and a message naming the file. */
+static void expect_images_fail(const char *images, mlp_status want)
+{
+    long live = mlp__alloc_live();
+    mlp_dataset *ds = POISON;
+    EXPECT_STATUS(mlp_dataset_load_idx_images(&ds, images, 0), want);
+    ck_assert_ptr_null(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    EXPECT_ERROR_HAS(images);
+}
+
+START_TEST(idx_images_only_valid)
+{
+    char dir[PATH_LEN], pi[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(6, 3, 5, 4, 21);
+    for (int gz = 0; gz < 2; gz++) {
+        write_toy_images(join(pi, dir, gz ? "img.gz" : "img"), &t, gz);
+        long live = mlp__alloc_live();
+        mlp_dataset *ds = NULL;
+        EXPECT_STATUS(mlp_dataset_load_idx_images(&ds, pi, 10), MLP_STATUS_OK);
+        ck_assert_int_eq(mlp_dataset_num_classes(ds), 10);
+        for (uint32_t i = 0; i < t.n; i++)
+            t.lab[i] = 0; /* every label reads 0 */
+        assert_matches_toy(ds, &t, 0, 6);
+        mlp_dataset_destroy(ds);
+        EXPECT_STATUS(mlp_dataset_load_idx_images(&ds, pi, 0), MLP_STATUS_OK);
+        ck_assert_int_eq(mlp_dataset_num_classes(ds), 1);
+        mlp_dataset_destroy(ds);
+        ck_assert_int_eq(mlp__alloc_live(), live);
+    }
+    mlp_dataset *ds = POISON;
+    EXPECT_STATUS(mlp_dataset_load_idx_images(&ds, pi, -1), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(ds);
+    ds = POISON;
+    EXPECT_STATUS(mlp_dataset_load_idx_images(&ds, NULL, 0), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(ds);
+    EXPECT_STATUS(mlp_dataset_load_idx_images(NULL, pi, 0), MLP_STATUS_INVALID_ARG);
+    join(pi, dir, "missing");
+    expect_images_fail(pi, MLP_STATUS_IO);
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
+/* Truncated files, trailing bytes, wrong magics and absurd sizes, each
+ * raw and gzip-compressed. */
+START_TEST(idx_images_only_bad_files)
+{
+    char dir[PATH_LEN], bad[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(5, 3, 4, 3, 22);
+    uint32_t dims3[3] = {5, 3, 4};
+    size_t len;
+    unsigned char *img = idx_blob(0x803, 3, dims3, t.pix, 60, &len);
+    static const size_t cuts[] = {0, 2, 4, 9, 15, 16, 40, 75};
+    static const uint32_t absurd[][3] = {
+        {0xFFFFFFFFu, 0xFFFFFFFFu, 28},          /* beyond int32 and size_t */
+        {0x7FFFFFFFu, 0x7FFFFFFFu, 0x7FFFFFFFu}, /* product 2^93 */
+        {0x7FFFFFFFu, 28, 28},                   /* far more than the file holds */
+        {0, 2, 2},                               /* empty */
+        {4, 0, 2},
+    };
+    for (int gz = 0; gz < 2; gz++) {
+        join(bad, dir, gz ? "bad.gz" : "bad");
+        for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
+            write_file(bad, img, cuts[k], gz);
+            expect_images_fail(bad, MLP_STATUS_BAD_FORMAT);
+            EXPECT_ERROR_HAS("truncated");
+        }
+        write_file(bad, img, len + 1, gz);
+        expect_images_fail(bad, MLP_STATUS_BAD_FORMAT);
+        EXPECT_ERROR_HAS("trailing");
+
+        /* A labels file is named for what it is. */
+        write_toy_labels(bad, &t, gz);
+        expect_images_fail(bad, MLP_STATUS_BAD_FORMAT);
+        EXPECT_ERROR_HAS("a labels file (idx1, ubyte: magic 0x00000801), expected an "
+                         "images file (idx3, ubyte: magic 0x00000803)");
+        write_idx(bad, 0x12345678, 3, dims3, t.pix, 60, gz);
+        expect_images_fail(bad, MLP_STATUS_BAD_FORMAT);
+        EXPECT_ERROR_HAS("not an IDX image file (magic 0x12345678");
+        write_idx(bad, 0x0D03, 3, dims3, t.pix, 60, gz); /* floats */
+        expect_images_fail(bad, MLP_STATUS_BAD_FORMAT);
+        EXPECT_ERROR_HAS("type");
+
+        for (size_t k = 0; k < sizeof absurd / sizeof *absurd; k++) {
+            write_idx(bad, 0x803, 3, absurd[k], t.pix, 16, gz);
+            /* Refused before the first allocation: with that one set to
+             * fail, a reader that trusted the header would say NO_MEMORY. */
+            mlp__alloc_fail_after(1);
+            expect_images_fail(bad, MLP_STATUS_BAD_FORMAT);
+            mlp__alloc_fail_after(0);
+        }
+    }
+    write_text(bad, "0 65\n1 66\n");
+    expect_images_fail(bad, MLP_STATUS_BAD_FORMAT);
+    EXPECT_ERROR_HAS("not an IDX image file");
+    free(img);
+    toy_free(&t);
+    rm_tree(dir);
+}
+END_TEST
+
 /* ---- label maps -------------------------------------------------------- */
 
 static mlp_dataset *tiny_dataset(int32_t classes)
@@ -1530,6 +1637,12 @@ START_TEST(oom_load_idx)
         assert_matches_toy(ds, &t, 0, 9);
         mlp_dataset_destroy(ds);
     });
+    for (uint32_t i = 0; i < t.n; i++)
+        t.lab[i] = 0; /* the images alone: every label reads 0 */
+    OOM_LOOP(mlp_dataset_load_idx_images(&ds, pi, 4), {
+        assert_matches_toy(ds, &t, 0, 9);
+        mlp_dataset_destroy(ds);
+    });
     ck_assert_int_eq(mlp__alloc_live(), live);
     toy_free(&t);
     rm_tree(dir);
@@ -1615,6 +1728,8 @@ static Suite *data_suite(void)
     tcase_add_test(tc, idx_missing_file);
     tcase_add_test(tc, idx_count_mismatch);
     tcase_add_test(tc, idx_label_out_of_range);
+    tcase_add_test(tc, idx_images_only_valid);
+    tcase_add_test(tc, idx_images_only_bad_files);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("mapping");

@@ -21,7 +21,7 @@
 
 #include "core/core.h"
 #include "fixtures/fixture_input.h"
-#include "io/io_impl.h"
+#include "data/dataset_impl.h"
 #include "mlpnet/io.h"
 #include "testutil.h"
 

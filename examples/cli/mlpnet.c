@@ -22,8 +22,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <zlib.h>
-
 #include <mlpnet/io.h>
 #include <mlpnet/mlpnet.h>
 
@@ -277,72 +275,6 @@ static void open_dataset(const char *dir, const char *name, int32_t valid_size,
         *train = tr;
     else
         mlp_dataset_destroy(tr);
-}
-
-/* What the first four bytes of an IDX file say it is, for a message about a
- * file given in the wrong place: "a labels file (idx1, ubyte)". */
-static const char *idx_kind(const unsigned char *h, char *buf, size_t cap)
-{
-    static const char *const types[8] = {"ubyte", "byte", NULL, "short",
-                                         "int",   "float", "double", NULL};
-    const char *type = h[2] >= 0x08 && h[2] <= 0x0F ? types[h[2] - 0x08] : NULL;
-    if (h[0] || h[1] || !type || !h[3])
-        snprintf(buf, cap, "not an IDX file (first bytes %02x %02x %02x %02x)", h[0], h[1],
-                 h[2], h[3]);
-    else
-        snprintf(buf, cap, "%s (idx%d, %s)",
-                 h[3] == 1 ? "a labels file" : h[3] == 3 ? "an images file" : "an IDX file",
-                 h[3], type);
-    return buf;
-}
-
-/* IDX images alone (magic 0x00000803), raw or gzip, for `predict`; the
- * library's reader wants a label file too. Labels are set to 0. The magic
- * is checked before any dimension is read, so that a labels file given as
- * images is named as such instead of printing its bytes as dimensions. */
-static mlp_dataset *read_idx_images(const char *path, int32_t num_classes)
-{
-    gzFile gz = gzopen(path, "rb");
-    if (!gz)
-        die("cannot open %s: %s", path, strerror(errno));
-    unsigned char h[16] = {0};
-    const int got_header = gzread(gz, h, 16);
-    char kind[96];
-    if (got_header < 4)
-        die("%s: not an IDX image file (%d bytes)", path, got_header < 0 ? 0 : got_header);
-    if (h[0] || h[1] || h[2] != 0x08 || h[3] != 3)
-        die("%s: %s, expected images (idx3, ubyte)", path, idx_kind(h, kind, sizeof kind));
-    if (got_header != 16)
-        die("%s: an images file (idx3, ubyte) cut short in its header", path);
-    uint32_t v[4];
-    for (int i = 0; i < 4; i++)
-        v[i] = (uint32_t)h[4 * i] << 24 | (uint32_t)h[4 * i + 1] << 16 |
-               (uint32_t)h[4 * i + 2] << 8 | h[4 * i + 3];
-    if (v[1] < 1 || v[2] < 1 || v[3] < 1 || v[1] > INT32_MAX ||
-        (uint64_t)v[1] * v[2] * v[3] > ((uint64_t)1 << 31))
-        die("%s: an images file (idx3, ubyte) with impossible dimensions %lu x %lu x %lu",
-            path, (unsigned long)v[1], (unsigned long)v[2], (unsigned long)v[3]);
-    size_t bytes = (size_t)v[1] * v[2] * v[3];
-    uint8_t *px = malloc(bytes);
-    int32_t *labels = calloc(v[1], sizeof *labels);
-    if (!px || !labels)
-        die("out of memory for %zu bytes of images", bytes);
-    size_t got = 0;
-    while (got < bytes) {
-        unsigned chunk = bytes - got > (1u << 30) ? (1u << 30) : (unsigned)(bytes - got);
-        int k = gzread(gz, px + got, chunk);
-        if (k <= 0)
-            die("%s: truncated or corrupt after %zu of %zu image bytes", path, got, bytes);
-        got += (size_t)k;
-    }
-    gzclose(gz);
-    mlp_dataset *ds = NULL;
-    CHECK(mlp_dataset_create(&ds, (int32_t)v[1], 1, (int32_t)v[2], (int32_t)v[3], px, labels,
-                             num_classes),
-          "storing the images of %s", path);
-    free(px);
-    free(labels);
-    return ds;
 }
 
 /* DIR/NAME-mapping.txt beside an image file named NAME-{train,valid,test}-...
@@ -842,7 +774,9 @@ static mlp_dataset *open_eval_data(const char *data_dir, const char *dataset, co
         } else if (need_labels) {
             usage_error("--labels F is needed with IDX --images");
         } else {
-            ds = read_idx_images(images, k);
+            /* Images without labels; the library's message says what kind of
+             * file it got when it is not an images file. */
+            CHECK(mlp_dataset_load_idx_images(&ds, images, k), "reading %s", images);
         }
         if (!mapping)
             mapping = guess_mapping(images, guessed, sizeof guessed);

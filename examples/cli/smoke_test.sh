@@ -138,6 +138,13 @@ expect_status 2 "$MLPNET" eval --model "$M" --images "$T/toy-test-images-idx3-ub
     fail "predict"
 [ "$(wc -l <"$T/pred.out")" -eq 60 ] || fail "predict: $(wc -l <"$T/pred.out") lines"
 grep -Eq '^0 [01] [AB] [01]\.[0-9]{4}$' "$T/pred.out" || fail "predict line: $(head -1 "$T/pred.out")"
+# gzip-compressed images give the same predictions (the library reads both).
+if command -v gzip >/dev/null 2>&1; then
+    gzip -c "$T/toy-test-images-idx3-ubyte" >"$T/toy-test-images.gz"
+    "$MLPNET" predict --model "$M" --images "$T/toy-test-images.gz" \
+        --mapping "$T/toy-mapping.txt" >"$T/predgz.out" || fail "predict .gz"
+    cmp -s "$T/pred.out" "$T/predgz.out" || fail "predict .gz differs"
+fi
 
 # Runtime failures exit with 1 and say why.
 expect_status 1 "$MLPNET" info --model "$T/missing.mlpnet"
@@ -146,10 +153,10 @@ expect_status 1 "$MLPNET" eval --model "$T/cut.mlpnet" --data-dir "$T" --dataset
     --valid-size 40
 grep -q 'bad file format' "$T/out" || fail "truncated model message: $(cat "$T/out")"
 expect_status 1 "$MLPNET" predict --model "$M" --images "$T/toy-mapping.txt"
-grep -q 'not an IDX file' "$T/out" || fail "text as images: $(cat "$T/out")"
+grep -q 'not an IDX image file (magic 0x' "$T/out" || fail "text as images: $(cat "$T/out")"
 # A labels file given as images is named as such, not read as dimensions.
 expect_status 1 "$MLPNET" predict --model "$M" --images "$T/toy-test-labels-idx1-ubyte"
-grep -q 'a labels file (idx1, ubyte), expected images (idx3' "$T/out" ||
+grep -q 'a labels file (idx1, ubyte: magic 0x00000801), expected an images file (idx3' "$T/out" ||
     fail "labels as images: $(cat "$T/out")"
 
 echo "cli smoke test: all checks passed"

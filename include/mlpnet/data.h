@@ -76,6 +76,26 @@ MLP_API mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_pa
                                         const char *labels_path, int32_t num_classes);
 
 /**
+ * Read an IDX image file on its own (magic 0x00000803, dims N,H,W), raw or
+ * gzip-compressed, for predicting on images that come without labels. The
+ * checks are those of mlp_dataset_load_idx: the magic is read first, so a
+ * labels file (or any other IDX file) given here is named for what it is;
+ * every dimension must be >= 1 and the payload must fit the file.
+ * @param out          new dataset with C = 1 and every label 0, or NULL on
+ *                     failure (owned: mlp_dataset_destroy)
+ * @param images_path  path of the image file (borrowed for the call)
+ * @param num_classes  class count the dataset reports (e.g. a model's
+ *                     output count, so that a label map fits); 0 means 1
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, negative classes);
+ *         MLP_STATUS_IO (cannot open or read; the message names the file);
+ *         MLP_STATUS_BAD_FORMAT (not an images file, truncated, trailing
+ *         bytes, sizes that overflow or exceed the file: the message names
+ *         the file and the offset); MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_dataset_load_idx_images(mlp_dataset **out, const char *images_path,
+                                               int32_t num_classes);
+
+/**
  * Open the train, validation and test splits of a named dataset in a
  * directory. Files tried, each raw or with ".gz":
  *   - `DIR/NAME-{train,valid,test}-{images-idx3,labels-idx1}-ubyte` (the

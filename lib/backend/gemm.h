@@ -15,9 +15,6 @@ void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 const float *a, int lda, const float *b, int ldb, float beta,
                 float *c, int ldc);
 
-/* Make OpenBLAS single-threaded in OpenMP builds (see gemm.c). */
-void mlp__threads_init(void);
-
 /* e^x for float, branch-free so that loops over it vectorise (Cephes
  * polynomial; relative error below 2e-7 on [-87, 88], saturating outside). */
 static inline float mlp__expf(float x)

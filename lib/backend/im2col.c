@@ -10,6 +10,7 @@
 
 #include "core/core.h"
 #include "im2col.h"
+#include "threads.h"
 
 /* Output columns ow whose input column ow*s - p + j*d lies in [0, w). */
 static void valid_range(int32_t ow_n, int32_t s, int32_t p, int32_t off, int32_t w,

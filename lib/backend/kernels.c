@@ -7,6 +7,7 @@
 
 #include "core/core.h"
 #include "gemm.h"
+#include "threads.h"
 
 void mlp__col_sums(const float *a, int64_t rows, int64_t cols, float *out)
 {

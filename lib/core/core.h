@@ -97,25 +97,7 @@ uint32_t mlp__rng_below(mlp_rng *r, uint32_t bound);
 /* Fisher-Yates shuffle of n indices in place. */
 void mlp__rng_shuffle(mlp_rng *r, int32_t *idx, int32_t n);
 
-/* ---- threads ---------------------------------------------------------- */
-
-/* Run the next `for` loop on the OpenMP threads when `cond` holds (a size
- * test, so small loops stay serial), in builds with OpenMP; nothing
- * otherwise. Iterations must be independent: results never depend on the
- * thread count. */
-/* The library's own thread count (mlp_set_num_threads; 1 until set). It is
- * kept apart from OpenMP's global setting so that the library neither
- * changes nor inherits the thread count of a caller's own OpenMP code. */
-int mlp__threads(void);
-
-#ifdef _OPENMP
-#  define MLP__OMP(x) _Pragma(#x)
-#  define MLP_PARALLEL_FOR(cond)                                                 \
-      MLP__OMP(omp parallel for schedule(static) num_threads(mlp__threads())    \
-                   if ((cond) && mlp__threads() > 1))
-#else
-#  define MLP_PARALLEL_FOR(cond)
-#endif
+/* ---- vector clones ---------------------------------------------------- */
 
 /* Hot element loops get an AVX2 clone beside the baseline one, picked at
  * load time from the CPU (GCC and clang on x86-64 Linux). FMA stays off in
@@ -133,9 +115,6 @@ int mlp__threads(void);
 #else
 #  define MLP_VECTOR_CLONES
 #endif
-
-/* Element counts from which a pass is worth splitting across threads. */
-#define MLP_PAR_MIN 65536
 
 /* ---- misc ------------------------------------------------------------- */
 

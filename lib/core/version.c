@@ -1,6 +1,5 @@
-/* Runtime version of the loaded library and the OpenBLAS thread knob. */
+/* Runtime version of the loaded library. */
 #include "core.h"
-#include "../backend/gemm.h"
 
 const char *mlp_version_string(void)
 {

@@ -10,7 +10,9 @@
  * a corrupt or hostile file cannot make us allocate gigabytes: a raw file
  * must be exactly header + payload bytes long, and a gzip file cannot
  * expand beyond deflate's maximum ratio. Both files of a pair are opened
- * and their headers checked before the first allocation.
+ * and their headers checked before the first allocation. An images file
+ * can also be read alone (mlp_dataset_load_idx_images, labels 0). The
+ * dataset itself comes from mlp__dataset_build (dataset.c).
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* open, fstat, pread */
@@ -339,6 +341,13 @@ static mlp_status read_labels(idx_file *f, int32_t *labels, int32_t n,
     return MLP_STATUS_OK;
 }
 
+/* Read the whole payload into `dst` and check that the file ends there. */
+static mlp_status read_payload(idx_file *f, uint8_t *dst)
+{
+    MLP_TRY(idx_read(f, dst, f->payload));
+    return idx_finish(f);
+}
+
 mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_path,
                                 const char *labels_path, int32_t num_classes)
 {
@@ -368,36 +377,24 @@ mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_path,
         goto fail;
     }
     /* Headers agree and fit their files: only now allocate. */
-    int32_t n = (int32_t)img.dims[0];
-    ds = mlp__calloc(1, sizeof *ds);
-    if (!ds)
-        goto oom;
-    ds->labels = mlp__calloc((size_t)n, sizeof *ds->labels);
-    if (!ds->labels)
-        goto oom;
-    ds->pixels = mlp__alloc(img.payload);
-    if (!ds->pixels)
+    st = mlp__dataset_build(&ds, (int32_t)img.dims[0], 1, (int32_t)img.dims[1],
+                            (int32_t)img.dims[2], num_classes);
+    if (st != MLP_STATUS_OK)
         goto oom;
 
     /* Labels first: the file is small, and a bad label spares us
      * decompressing the images. */
-    st = read_labels(&lab, ds->labels, n, num_classes, &max_label);
+    st = read_labels(&lab, ds->labels, ds->n, num_classes, &max_label);
     if (st == MLP_STATUS_OK)
         st = idx_finish(&lab);
     if (st == MLP_STATUS_OK)
-        st = idx_read(&img, ds->pixels, img.payload);
-    if (st == MLP_STATUS_OK)
-        st = idx_finish(&img);
+        st = read_payload(&img, ds->pixels);
     if (st != MLP_STATUS_OK)
         goto fail;
     idx_close(&img);
     idx_close(&lab);
-
-    ds->n = n;
-    ds->c = 1;
-    ds->h = (int32_t)img.dims[1];
-    ds->w = (int32_t)img.dims[2];
-    ds->num_classes = num_classes > 0 ? num_classes : max_label + 1;
+    if (num_classes == 0)
+        ds->num_classes = max_label + 1;
     *out = ds;
     return MLP_STATUS_OK;
 
@@ -409,4 +406,32 @@ fail:
     idx_close(&lab);
     mlp_dataset_destroy(ds);
     return st;
+}
+
+mlp_status mlp_dataset_load_idx_images(mlp_dataset **out, const char *images_path,
+                                       int32_t num_classes)
+{
+    static const char fn[] = "mlp_dataset_load_idx_images";
+    MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
+    *out = NULL;
+    MLP_CHECK_ARG(images_path != NULL, fn, "images_path is NULL");
+    MLP_CHECK_RANGE(num_classes >= 0, fn, "num_classes", num_classes, ">= 0");
+
+    idx_file img;
+    mlp_dataset *ds = NULL;
+    MLP_TRY(idx_open(&img, images_path, IDX_MAGIC_IMAGES, 3));
+    mlp_status st = mlp__dataset_build(&ds, (int32_t)img.dims[0], 1, (int32_t)img.dims[1],
+                                       (int32_t)img.dims[2], num_classes > 0 ? num_classes : 1);
+    if (st != MLP_STATUS_OK)
+        st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory loading %s", fn,
+                        images_path);
+    else
+        st = read_payload(&img, ds->pixels); /* the labels stay 0 */
+    idx_close(&img);
+    if (st != MLP_STATUS_OK) {
+        mlp_dataset_destroy(ds);
+        return st;
+    }
+    *out = ds;
+    return MLP_STATUS_OK;
 }

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "backend/threads.h"
 #include "layer_impl.h"
 
 static mlp_status avgpool_forward(mlp_layer *l, const float *x, float *y, int32_t n,

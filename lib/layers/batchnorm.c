@@ -19,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/threads.h"
 #include "layer_impl.h"
 
 /* Channels and values per channel per sample. */

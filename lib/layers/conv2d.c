@@ -20,6 +20,7 @@
 
 #include "backend/gemm.h"
 #include "backend/im2col.h"
+#include "backend/threads.h"
 #include "layer_impl.h"
 
 /* Workspace per group aimed at: col and Z of ~1M floats stay cache-friendly

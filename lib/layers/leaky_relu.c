@@ -1,6 +1,7 @@
 /* Leaky ReLU:  y = x if x > 0 else alpha x,  dx = dy if x > 0 else alpha dy. */
 #include <math.h>
 
+#include "backend/threads.h"
 #include "layer_impl.h"
 
 MLP_VECTOR_CLONES

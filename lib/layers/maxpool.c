@@ -8,6 +8,7 @@
 #include <float.h>
 #include <string.h>
 
+#include "backend/threads.h"
 #include "layer_impl.h"
 
 static mlp_status maxpool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)

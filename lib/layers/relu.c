@@ -1,4 +1,5 @@
 /* Rectified linear unit:  y = max(0, x),  dx = dy * [y > 0]. */
+#include "backend/threads.h"
 #include "layer_impl.h"
 
 MLP_VECTOR_CLONES

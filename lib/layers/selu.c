@@ -5,6 +5,7 @@
  * dy/dx = lambda alpha e^x = y + lambda alpha.
  */
 #include "backend/gemm.h"
+#include "backend/threads.h"
 #include "layer_impl.h"
 
 #define SELU_LAMBDA 1.0507009873554804934f

@@ -1,5 +1,6 @@
 /* Logistic sigmoid:  y = 1 / (1 + e^-x),  dx = dy * y * (1 - y). */
 #include "backend/gemm.h"
+#include "backend/threads.h"
 #include "layer_impl.h"
 
 static mlp_status sigmoid_forward(mlp_layer *l, const float *x, float *y, int32_t n,

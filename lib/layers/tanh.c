@@ -1,6 +1,7 @@
 /* Hyperbolic tangent:  y = tanh(x),  dx = dy * (1 - y^2). */
 #include <math.h>
 
+#include "backend/threads.h"
 #include "layer_impl.h"
 
 static mlp_status tanh_forward(mlp_layer *l, const float *x, float *y, int32_t n,

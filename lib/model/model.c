@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "backend/gemm.h"
+#include "backend/threads.h"
 #include "losses/loss_impl.h"
 #include "model_impl.h"
 #include "optim/optim_impl.h"

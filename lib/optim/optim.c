@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/threads.h"
 #include "optim_impl.h"
 
 #ifdef _OPENMP

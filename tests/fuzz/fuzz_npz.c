@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "io/io_impl.h"
+#include "data/dataset_impl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -37,8 +37,9 @@
 
 #include <zlib.h>
 
-#include "data/dataset_impl.h"
-#include "io_impl.h"
+#include "mlpnet/io.h"
+
+#include "dataset_impl.h"
 
 #define SIG_LOCAL 0x04034b50u
 #define SIG_CENTRAL 0x02014b50u
@@ -841,19 +842,10 @@ static mlp_status load(const npz_src *s, int32_t num_classes, mlp_dataset **out)
         goto done;
     }
 
-    ds = mlp__calloc(1, sizeof *ds);
-    if (!ds) {
-        st = MLP_STATUS_NO_MEMORY;
-        goto done;
-    }
     /* ai.count == n*c*h*w fits in memory: it equals the member's plain
      * size, which the archive's length and deflate's ratio bound. */
-    ds->pixels = mlp__alloc((size_t)ai.count);
-    ds->labels = mlp__alloc((size_t)n * sizeof(int32_t));
-    if (!ds->pixels || !ds->labels) {
-        st = MLP_STATUS_NO_MEMORY;
+    if ((st = mlp__dataset_build(&ds, (int32_t)n, c, h, w, num_classes)) != MLP_STATUS_OK)
         goto done;
-    }
     int32_t top = 0;
     const int32_t limit = num_classes > 0 ? num_classes : INT32_MAX;
     if ((st = read_inputs(&mi, &ai, ds->pixels)) != MLP_STATUS_OK ||
@@ -861,11 +853,8 @@ static mlp_status load(const npz_src *s, int32_t num_classes, mlp_dataset **out)
         (st = read_targets(&mt, &at, ds->labels, limit, &top)) != MLP_STATUS_OK ||
         (st = member_finish(&mt)) != MLP_STATUS_OK)
         goto done;
-    ds->n = (int32_t)n;
-    ds->c = c;
-    ds->h = h;
-    ds->w = w;
-    ds->num_classes = num_classes > 0 ? num_classes : top + 1;
+    if (num_classes == 0)
+        ds->num_classes = top + 1;
 done:
     member_close(&mi);
     member_close(&mt);
