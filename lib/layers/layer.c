@@ -268,3 +268,20 @@ mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32
     (*out)->ph = (*out)->pw = pad;
     return MLP_STATUS_OK;
 }
+
+uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version)
+{
+    if (!ops->read_config || version < 1 || version > ops->config_version)
+        return UINT32_MAX;
+    return ops->config_size ? ops->config_size(version) : ops->config_bytes;
+}
+
+mlp_status mlp__config_done(mlp_layer **out, mlp_layer *l, mlp_status st)
+{
+    if (st != MLP_STATUS_OK) {
+        mlp_layer_destroy(l);
+        l = NULL;
+    }
+    *out = l;
+    return st;
+}
