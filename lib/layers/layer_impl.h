@@ -181,9 +181,4 @@ mlp_status mlp__pool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);
 void mlp__init_weights(mlp_layer *l, mlp_rng *rng, float *w, int64_t n, int64_t fan_in,
                        int64_t fan_out);
 
-/* The ops tables, one per file. */
-extern const mlp_layer_ops mlp__dense_ops, mlp__sigmoid_ops, mlp__tanh_ops, mlp__relu_ops,
-    mlp__leaky_relu_ops, mlp__elu_ops, mlp__selu_ops, mlp__reshape_ops, mlp__batchnorm_ops,
-    mlp__dropout_ops, mlp__conv2d_ops, mlp__maxpool_ops, mlp__avgpool_ops;
-
 #endif /* MLPNET_LAYER_IMPL_H */
