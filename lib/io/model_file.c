@@ -347,8 +347,8 @@ static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o, co
         const mlp_layer_ops *ops = m->layers[i]->ops;
         if (mlp__config_size(ops, ops->config_version) == UINT32_MAX)
             return mlp__error(MLP_STATUS_INTERNAL,
-                              "%s: layer %d (%s) has no file encoding (its ops table lacks "
-                              "read_config)", fn, i, ops->name);
+                              "%s: layer %d (%s) has no file encoding (its ops table has "
+                              "no config_version)", fn, i, ops->name);
     }
     if (o) {
         if (o->model != m)
@@ -738,7 +738,7 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
     uint64_t cfg_off = r->at + 12 + LAYR_FIXED + name_len;
 
     mlp_layer *l = NULL;
-    mlp_status st = ops->read_config(&l, cfg_version, name + name_len);
+    mlp_status st = mlp__layer_read_config(ops, &l, cfg_version, name + name_len);
     if (st != MLP_STATUS_OK) {
         char what[128];
         snprintf(what, sizeof what, "layer %d (%s)", index, shown);

@@ -271,9 +271,18 @@ mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32
 
 uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version)
 {
-    if (!ops->read_config || version < 1 || version > ops->config_version)
+    if (version < 1 || version > ops->config_version)
         return UINT32_MAX;
     return ops->config_size ? ops->config_size(version) : ops->config_bytes;
+}
+
+mlp_status mlp__layer_read_config(const mlp_layer_ops *ops, mlp_layer **out, uint16_t version,
+                                  const unsigned char *p)
+{
+    if (ops->read_config)
+        return ops->read_config(out, version, p);
+    /* A kind without settings: its creator only allocates. */
+    return mlp__layer_new(out, ops->kind, "mlp_model_load");
 }
 
 mlp_status mlp__config_done(mlp_layer **out, mlp_layer *l, mlp_status st)

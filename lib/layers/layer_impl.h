@@ -48,10 +48,12 @@ typedef struct mlp_layer_ops {
      * versions its own configuration: config_version is the newest version
      * (written by write_config; 1 unless the settings ever changed), and
      * readers accept 1..config_version. A version holds config_bytes bytes
-     * unless config_size gives a size per version. write_config is NULL
-     * when there are no bytes. read_config rebuilds a layer from a checked
-     * version's bytes through the public creators, so a file's values meet
-     * a program's checks; on failure *out is NULL (see mlp__config_done). */
+     * unless config_size gives a size per version; 0 means the kind has no
+     * file encoding (saving it fails). write_config is NULL when there are
+     * no bytes. read_config rebuilds a layer from a checked version's bytes
+     * through the public creators, so a file's values meet a program's
+     * checks; on failure *out is NULL (see mlp__config_done). It is NULL for
+     * a kind without settings (see mlp__layer_read_config). */
     uint16_t config_version;
     uint32_t config_bytes;
     uint32_t (*config_size)(uint16_t version);
@@ -95,6 +97,11 @@ struct mlp_layer {
 /* Bytes of a kind's configuration of a version, or UINT32_MAX for a version
  * outside 1..config_version and for a kind without a file encoding (layer.c). */
 uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version);
+
+/* Rebuild a layer of kind `ops` from its configuration bytes (of a version
+ * mlp__config_size accepts) (layer.c). */
+mlp_status mlp__layer_read_config(const mlp_layer_ops *ops, mlp_layer **out, uint16_t version,
+                                  const unsigned char *p);
 
 /* End of a read_config: on failure destroy `l` and leave *out NULL (layer.c). */
 mlp_status mlp__config_done(mlp_layer **out, mlp_layer *l, mlp_status st);

@@ -29,14 +29,6 @@ static mlp_status relu_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
-/* Model-file configuration: none. */
-static mlp_status relu_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
-{
-    (void)version;
-    (void)p;
-    return mlp_layer_create_relu(out);
-}
-
 const mlp_layer_ops mlp__relu_ops = {
     .name = "relu",
     .kind = MLP_LAYER_RELU,
@@ -44,7 +36,6 @@ const mlp_layer_ops mlp__relu_ops = {
     .forward = relu_forward,
     .backward = relu_backward,
     .config_version = 1,
-    .read_config = relu_read_config,
 };
 
 mlp_status mlp_layer_create_relu(mlp_layer **out)

@@ -36,14 +36,6 @@ static mlp_status selu_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
-/* Model-file configuration: none. */
-static mlp_status selu_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
-{
-    (void)version;
-    (void)p;
-    return mlp_layer_create_selu(out);
-}
-
 const mlp_layer_ops mlp__selu_ops = {
     .name = "selu",
     .kind = MLP_LAYER_SELU,
@@ -51,7 +43,6 @@ const mlp_layer_ops mlp__selu_ops = {
     .forward = selu_forward,
     .backward = selu_backward,
     .config_version = 1,
-    .read_config = selu_read_config,
 };
 
 mlp_status mlp_layer_create_selu(mlp_layer **out)

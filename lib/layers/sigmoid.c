@@ -25,14 +25,6 @@ static mlp_status sigmoid_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
-/* Model-file configuration: none. */
-static mlp_status sigmoid_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
-{
-    (void)version;
-    (void)p;
-    return mlp_layer_create_sigmoid(out);
-}
-
 const mlp_layer_ops mlp__sigmoid_ops = {
     .name = "sigmoid",
     .kind = MLP_LAYER_SIGMOID,
@@ -40,7 +32,6 @@ const mlp_layer_ops mlp__sigmoid_ops = {
     .forward = sigmoid_forward,
     .backward = sigmoid_backward,
     .config_version = 1,
-    .read_config = sigmoid_read_config,
 };
 
 mlp_status mlp_layer_create_sigmoid(mlp_layer **out)

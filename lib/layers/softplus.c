@@ -34,15 +34,6 @@ static mlp_status softplus_backward(mlp_layer *l, const float *x, const float *y
     return MLP_STATUS_OK;
 }
 
-/* Model-file configuration, version 1: none. */
-static mlp_status softplus_read_config(mlp_layer **out, uint16_t version,
-                                       const unsigned char *p)
-{
-    (void)version;
-    (void)p;
-    return mlp_layer_create_softplus(out);
-}
-
 const mlp_layer_ops mlp__softplus_ops = {
     .name = "softplus",
     .kind = MLP_LAYER_SOFTPLUS,
@@ -50,7 +41,6 @@ const mlp_layer_ops mlp__softplus_ops = {
     .forward = softplus_forward,
     .backward = softplus_backward,
     .config_version = 1,
-    .read_config = softplus_read_config,
 };
 
 mlp_status mlp_layer_create_softplus(mlp_layer **out)

@@ -25,14 +25,6 @@ static mlp_status tanh_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
-/* Model-file configuration: none. */
-static mlp_status tanh_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
-{
-    (void)version;
-    (void)p;
-    return mlp_layer_create_tanh(out);
-}
-
 const mlp_layer_ops mlp__tanh_ops = {
     .name = "tanh",
     .kind = MLP_LAYER_TANH,
@@ -40,7 +32,6 @@ const mlp_layer_ops mlp__tanh_ops = {
     .forward = tanh_forward,
     .backward = tanh_backward,
     .config_version = 1,
-    .read_config = tanh_read_config,
 };
 
 mlp_status mlp_layer_create_tanh(mlp_layer **out)
