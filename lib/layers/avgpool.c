@@ -104,6 +104,15 @@ static mlp_status avgpool_read_config(mlp_layer **out, uint16_t version, const u
     return mlp_layer_create_avgpool(out, v[0], v[1], v[2], v[3]);
 }
 
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int avgpool_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_GLOBAL: *v = l->global; return 1;
+    default: return mlp__window_attr(l, a, v);
+    }
+}
+
 const mlp_layer_ops mlp__avgpool_ops = {
     .name = "avgpool",
     .kind = MLP_LAYER_AVGPOOL,
@@ -114,6 +123,7 @@ const mlp_layer_ops mlp__avgpool_ops = {
     .config_bytes = 20,
     .write_config = avgpool_write_config,
     .read_config = avgpool_read_config,
+    .get_attr = avgpool_get_attr,
 };
 
 mlp_status mlp_layer_create_avgpool(mlp_layer **out, int32_t kh, int32_t kw,

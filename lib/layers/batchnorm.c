@@ -300,6 +300,17 @@ static mlp_status batchnorm_read_config(mlp_layer **out, uint16_t version,
     return mlp__config_done(out, l, st);
 }
 
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int batchnorm_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_MOMENTUM: *v = l->momentum; return 1;
+    case MLP_LAYER_ATTR_EPSILON: *v = l->eps; return 1;
+    case MLP_LAYER_ATTR_SPATIAL: *v = l->spatial; return 1;
+    default: return 0;
+    }
+}
+
 const mlp_layer_ops mlp__batchnorm_ops = {
     .name = "batchnorm",
     .kind = MLP_LAYER_BATCHNORM,
@@ -311,6 +322,7 @@ const mlp_layer_ops mlp__batchnorm_ops = {
     .config_bytes = 12,
     .write_config = batchnorm_write_config,
     .read_config = batchnorm_read_config,
+    .get_attr = batchnorm_get_attr,
 };
 
 static mlp_status create(mlp_layer **out, int spatial, const char *fn)

@@ -200,6 +200,20 @@ static mlp_status conv2d_read_config(mlp_layer **out, uint16_t version, const un
     return mlp__config_done(out, l, st);
 }
 
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int conv2d_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_USE_BIAS: *v = l->use_bias; break;
+    case MLP_LAYER_ATTR_IN_CHANNELS: *v = l->in_channels; break;
+    case MLP_LAYER_ATTR_FILTERS: *v = l->filters; break;
+    case MLP_LAYER_ATTR_DILATION_H: *v = l->dh; break;
+    case MLP_LAYER_ATTR_DILATION_W: *v = l->dw; break;
+    default: return mlp__window_attr(l, a, v); /* kernel, stride, padding */
+    }
+    return 1;
+}
+
 const mlp_layer_ops mlp__conv2d_ops = {
     .name = "conv2d",
     .kind = MLP_LAYER_CONV2D,
@@ -211,6 +225,7 @@ const mlp_layer_ops mlp__conv2d_ops = {
     .config_size = conv2d_config_size,
     .write_config = conv2d_write_config,
     .read_config = conv2d_read_config,
+    .get_attr = conv2d_get_attr,
 };
 
 mlp_status mlp_layer_create_conv2d(mlp_layer **out, int32_t in_channels, int32_t filters,

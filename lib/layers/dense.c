@@ -81,6 +81,16 @@ static mlp_status dense_read_config(mlp_layer **out, uint16_t version, const uns
     return mlp__config_done(out, l, st);
 }
 
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int dense_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_UNITS: *v = l->units; return 1;
+    case MLP_LAYER_ATTR_USE_BIAS: *v = l->use_bias; return 1;
+    default: return 0;
+    }
+}
+
 const mlp_layer_ops mlp__dense_ops = {
     .name = "dense",
     .kind = MLP_LAYER_DENSE,
@@ -92,6 +102,7 @@ const mlp_layer_ops mlp__dense_ops = {
     .config_bytes = 8,
     .write_config = dense_write_config,
     .read_config = dense_read_config,
+    .get_attr = dense_get_attr,
 };
 
 mlp_status mlp_layer_create_dense(mlp_layer **out, int32_t units)

@@ -60,6 +60,15 @@ static mlp_status elu_read_config(mlp_layer **out, uint16_t version, const unsig
     return mlp_layer_create_elu(out, mlp__cfg_get_f32(p));
 }
 
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int elu_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_ALPHA: *v = l->alpha; return 1;
+    default: return 0;
+    }
+}
+
 const mlp_layer_ops mlp__elu_ops = {
     .name = "elu",
     .kind = MLP_LAYER_ELU,
@@ -70,6 +79,7 @@ const mlp_layer_ops mlp__elu_ops = {
     .config_bytes = 4,
     .write_config = elu_write_config,
     .read_config = elu_read_config,
+    .get_attr = elu_get_attr,
 };
 
 mlp_status mlp_layer_create_elu(mlp_layer **out, float alpha)

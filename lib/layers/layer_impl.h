@@ -59,6 +59,9 @@ typedef struct mlp_layer_ops {
     uint32_t (*config_size)(uint16_t version);
     void (*write_config)(const mlp_layer *l, unsigned char *p);
     mlp_status (*read_config)(mlp_layer **out, uint16_t version, const unsigned char *p);
+    /* Set *v and return 1 when the kind has attribute `a` (a known value);
+     * return 0 otherwise. NULL for a kind without attributes. */
+    int (*get_attr)(const mlp_layer *l, mlp_layer_attr a, double *v);
 } mlp_layer_ops;
 
 struct mlp_layer {
@@ -180,6 +183,9 @@ static inline int mlp__pool_pad_ok(int32_t kh, int32_t kw, int32_t pad)
 {
     return pad >= 0 && pad <= kh / 2 && pad <= kw / 2;
 }
+
+/* get_attr for the window of conv2d and pooling: kernel, stride, padding. */
+int mlp__window_attr(const mlp_layer *l, mlp_layer_attr a, double *v);
 
 /* setup for max and average pooling over [C,H,W]. */
 mlp_status mlp__pool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);

@@ -45,6 +45,15 @@ static mlp_status leaky_relu_read_config(mlp_layer **out, uint16_t version, cons
     return mlp_layer_create_leaky_relu(out, mlp__cfg_get_f32(p));
 }
 
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int leaky_relu_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_ALPHA: *v = l->alpha; return 1;
+    default: return 0;
+    }
+}
+
 const mlp_layer_ops mlp__leaky_relu_ops = {
     .name = "leaky_relu",
     .kind = MLP_LAYER_LEAKY_RELU,
@@ -55,6 +64,7 @@ const mlp_layer_ops mlp__leaky_relu_ops = {
     .config_bytes = 4,
     .write_config = leaky_relu_write_config,
     .read_config = leaky_relu_read_config,
+    .get_attr = leaky_relu_get_attr,
 };
 
 mlp_status mlp_layer_create_leaky_relu(mlp_layer **out, float alpha)

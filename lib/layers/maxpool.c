@@ -135,6 +135,14 @@ static mlp_status maxpool_read_config(mlp_layer **out, uint16_t version, const u
     return mlp_layer_create_maxpool(out, kh, kw, mlp__cfg_get_i32(p + 8), pad);
 }
 
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int maxpool_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    default: return mlp__window_attr(l, a, v);
+    }
+}
+
 const mlp_layer_ops mlp__maxpool_ops = {
     .name = "maxpool",
     .kind = MLP_LAYER_MAXPOOL,
@@ -145,6 +153,7 @@ const mlp_layer_ops mlp__maxpool_ops = {
     .config_bytes = 16,
     .write_config = maxpool_write_config,
     .read_config = maxpool_read_config,
+    .get_attr = maxpool_get_attr,
 };
 
 mlp_status mlp_layer_create_maxpool(mlp_layer **out, int32_t kh, int32_t kw,
