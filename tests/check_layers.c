@@ -33,12 +33,13 @@ typedef enum act_kind {
     ACT_ELU_1,
     ACT_ELU_05,
     ACT_SELU,
+    ACT_SOFTPLUS,
     ACT_COUNT
 } act_kind;
 
 static const char *const ACT_NAMES[ACT_COUNT] = {
     "sigmoid", "tanh", "relu", "leaky_relu(0.1)", "leaky_relu(0)", "elu(1)", "elu(0.5)",
-    "selu"};
+    "selu", "softplus"};
 
 static mlp_layer *make_act(act_kind k)
 {
@@ -51,6 +52,11 @@ static mlp_layer *make_act(act_kind k)
     case ACT_ELU_1: return tu_elu(1.0f);
     case ACT_ELU_05: return tu_elu(0.5f);
     case ACT_SELU: return tu_selu();
+    case ACT_SOFTPLUS: {
+        mlp_layer *l = NULL;
+        TU_OK(mlp_layer_create_softplus(&l));
+        return l;
+    }
     default: ck_abort_msg("bad act kind"); return NULL;
     }
 }
@@ -67,6 +73,9 @@ static double ref_act(act_kind k, double x)
     case ACT_ELU_1: return x > 0 ? x : 1.0 * (exp(x) - 1.0);
     case ACT_ELU_05: return x > 0 ? x : 0.5 * (exp(x) - 1.0);
     case ACT_SELU: return SELU_LAMBDA * (x > 0 ? x : SELU_ALPHA * (exp(x) - 1.0));
+    /* log(1 + e^x), rewritten for x > 0 only so that double does not
+     * overflow at x = 1000 */
+    case ACT_SOFTPLUS: return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
     default: return NAN;
     }
 }
@@ -86,6 +95,7 @@ static double ref_act_deriv(act_kind k, double x)
     case ACT_ELU_1: return x > 0 ? 1.0 : 1.0 * exp(x);
     case ACT_ELU_05: return x > 0 ? 1.0 : 0.5 * exp(x);
     case ACT_SELU: return SELU_LAMBDA * (x > 0 ? 1.0 : SELU_ALPHA * exp(x));
+    case ACT_SOFTPLUS: return 1.0 / (1.0 + exp(-x)); /* sigmoid */
     default: return NAN;
     }
 }
@@ -108,6 +118,7 @@ static mlp_layer_kind act_layer_kind(act_kind k)
     case ACT_ELU_1:
     case ACT_ELU_05: return MLP_LAYER_ELU;
     case ACT_SELU: return MLP_LAYER_SELU;
+    case ACT_SOFTPLUS: return MLP_LAYER_SOFTPLUS;
     default: return 0;
     }
 }
@@ -793,6 +804,7 @@ START_TEST(create_misuse)
     TU_FAIL(mlp_layer_create_leaky_relu(NULL, 0.1f), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_layer_create_elu(NULL, 1.0f), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_layer_create_selu(NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_layer_create_softplus(NULL), MLP_STATUS_INVALID_ARG);
     const int32_t d[3] = {2, 3, 4};
     TU_FAIL(mlp_layer_create_reshape(NULL, 3, d), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_layer_create_flatten(NULL), MLP_STATUS_INVALID_ARG);
@@ -854,6 +866,45 @@ START_TEST(create_misuse)
 }
 END_TEST
 
+/* softplus: the kind string is frozen once saved; a loaded layer computes
+ * the same values, and y stays finite and exact far out on both sides. */
+START_TEST(softplus_round_trip_and_extremes)
+{
+    const int32_t in[1] = {6};
+    mlp_model *m = tu_model(1, in, 1), *back = NULL;
+    tu_add(m, make_act(ACT_SOFTPLUS));
+    void *buf = NULL;
+    size_t len = 0;
+    TU_OK(mlp_model_save_mem(m, &buf, &len));
+    TU_OK(mlp_model_load_mem(&back, buf, len));
+    mlp_buffer_free(buf);
+    ck_assert_int_eq(mlp_model_layer_count(back), 1);
+    ck_assert_int_eq(mlp_layer_get_kind(mlp_model_layer(back, 0)), MLP_LAYER_SOFTPLUS);
+    ck_assert_str_eq(mlp_layer_kind_name(mlp_model_layer(back, 0)), "softplus");
+    double v;
+    TU_FAIL(mlp_layer_get_attr(mlp_model_layer(back, 0), MLP_LAYER_ATTR_ALPHA, &v),
+            MLP_STATUS_UNSUPPORTED);
+    mlp_tensor *x = tu_tensor_batch(1, 1, in);
+    static const float xs[6] = {-1e4f, -50.0f, 0.0f, 1e-6f, 50.0f, 1e4f};
+    static const double want[6] = {0.0, 1.9287498479639178e-22, 0.69314718055994531,
+                                   0.6931476805600703, 50.0, 1e4};
+    memcpy(mlp_tensor_data(x), xs, sizeof xs);
+    const mlp_tensor *y1 = NULL, *y2 = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y1));
+    TU_OK(mlp_model_forward(back, x, MLP_MODE_EVAL, &y2));
+    for (int i = 0; i < 6; i++) {
+        const float a = mlp_tensor_data_const(y1)[i], b = mlp_tensor_data_const(y2)[i];
+        ck_assert_msg(a == b, "softplus(%g): %g, loaded %g", (double)xs[i], (double)a,
+                      (double)b);
+        ck_assert_msg(tu_close(a, want[i], 1e-6, 1e-30), "softplus(%g) = %.9g, want %.9g",
+                      (double)xs[i], (double)a, want[i]);
+    }
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(back);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 START_TEST(unused_layers_do_not_leak)
 {
     long live = mlp__alloc_live();
@@ -880,6 +931,7 @@ static mlp_status create_kind(int k, mlp_layer **out)
     case 5: return mlp_layer_create_elu(out, 1.0f);
     case 6: return mlp_layer_create_selu(out);
     case 7: return mlp_layer_create_reshape(out, 2, d);
+    case 8: return mlp_layer_create_softplus(out);
     default: return mlp_layer_create_flatten(out);
     }
 }
@@ -887,7 +939,7 @@ static mlp_status create_kind(int k, mlp_layer **out)
 START_TEST(create_oom_loop)
 {
     long live = mlp__alloc_live();
-    for (int k = 0; k < 9; k++) {
+    for (int k = 0; k < 10; k++) {
         int done = 0;
         for (long n = 1; n < 50 && !done; n++) {
             mlp_layer *l = SENTINEL;
@@ -1227,6 +1279,7 @@ static Suite *layers_suite(void)
     tcase_add_test(tc, set_init_misuse);
     tcase_add_test(tc, attributes_read_back);
     tcase_add_test(tc, unused_layers_do_not_leak);
+    tcase_add_test(tc, softplus_round_trip_and_extremes);
     tcase_add_test(tc, create_oom_loop);
     tcase_add_test(tc, add_oom_loop);
     suite_add_tcase(s, tc);

@@ -37,7 +37,8 @@ typedef enum mlp_layer_kind {
     MLP_LAYER_DROPOUT = 10,   /**< inverted dropout */
     MLP_LAYER_CONV2D = 11,    /**< 2-D convolution on [C,H,W] */
     MLP_LAYER_MAXPOOL = 12,   /**< max pooling on [C,H,W] */
-    MLP_LAYER_AVGPOOL = 13    /**< average pooling on [C,H,W] (also global) */
+    MLP_LAYER_AVGPOOL = 13,   /**< average pooling on [C,H,W] (also global) */
+    MLP_LAYER_SOFTPLUS = 14   /**< y = log(1 + exp(x)) */
 } mlp_layer_kind;
 
 /** Weight initialisers. Biases start at zero. Values are stable. */
@@ -114,6 +115,17 @@ MLP_API mlp_status mlp_layer_create_elu(mlp_layer **out, float alpha);
  *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_layer_create_selu(mlp_layer **out);
+
+/**
+ * Create a softplus layer, y = log(1 + exp(x)) (same shape in and out), a
+ * smooth ReLU whose derivative is the logistic sigmoid. It is computed
+ * without overflow for any finite input.
+ * @param out  new layer, or NULL on failure (owned until given to
+ *             mlp_model_add; mlp_layer_destroy otherwise)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (`out` is NULL) or
+ *         MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_layer_create_softplus(mlp_layer **out);
 
 /**
  * Create a layer that gives each sample a new shape with the same number of

@@ -156,219 +156,15 @@ static uLong crc_update(uLong crc, const unsigned char *p, uint64_t n)
     return crc;
 }
 
-/* ---- layer configurations ---------------------------------------------- */
+/* ---- layer records ------------------------------------------------------ */
 
 /*
- * Configuration versions. Each kind's configuration has its own version (the
- * u16 in LAYR); changing what a kind stores adds a version for that kind
- * alone, never a format version (docs/file-format.md, "Compatibility
- * rules"). Writers write a kind's newest version; readers read every
- * version from 1 to the newest, each with its own size. History:
- *   conv2d 2: version 1 plus use_bias (bias off possible); 1 means bias on.
+ * A LAYR record holds the kind's name and its configuration, which the kind
+ * itself writes and reads through its ops table (write_config, read_config)
+ * with its own version (the u16 in LAYR): changing what a kind stores adds a
+ * version for that kind alone, never a format version (docs/file-format.md,
+ * "Compatibility rules"). This file names no kind.
  */
-static uint16_t config_newest(mlp_layer_kind kind)
-{
-    switch (kind) {
-    case MLP_LAYER_CONV2D: return 2;
-    default: return 1;
-    }
-}
-
-/* Bytes of a kind's configuration of a given version (docs/file-format.md,
- * the table of configurations), or UINT32_MAX for a version outside
- * 1..config_newest and for a kind without a file encoding. */
-static uint32_t config_size(mlp_layer_kind kind, uint16_t version)
-{
-    if (version < 1 || version > config_newest(kind))
-        return UINT32_MAX;
-    switch (kind) {
-    case MLP_LAYER_DENSE: return 8;
-    case MLP_LAYER_LEAKY_RELU:
-    case MLP_LAYER_ELU:
-    case MLP_LAYER_DROPOUT: return 4;
-    case MLP_LAYER_RESHAPE: return 16;
-    case MLP_LAYER_BATCHNORM: return 12;
-    case MLP_LAYER_CONV2D: return version == 1 ? 40 : 44;
-    case MLP_LAYER_MAXPOOL: return 16;
-    case MLP_LAYER_AVGPOOL: return 20;
-    case MLP_LAYER_SIGMOID:
-    case MLP_LAYER_TANH:
-    case MLP_LAYER_RELU:
-    case MLP_LAYER_SELU: return 0;
-    }
-    return UINT32_MAX; /* a kind without a file encoding: a bug, see save */
-}
-
-/* Write the newest configuration version of `l` (config_size bytes). Every
- * field a kind reads when it computes is here; a new kind must add its case
- * (saving a kind without one fails with MLP_STATUS_INTERNAL, never
- * silently). */
-static void encode_config(const mlp_layer *l, unsigned char *p)
-{
-    switch (l->ops->kind) {
-    case MLP_LAYER_DENSE:
-        put_i32(p, l->units);
-        put_i32(p + 4, l->use_bias);
-        break;
-    case MLP_LAYER_LEAKY_RELU:
-    case MLP_LAYER_ELU: put_f32(p, l->alpha); break;
-    case MLP_LAYER_DROPOUT: put_f32(p, l->keep); break;
-    case MLP_LAYER_RESHAPE:
-        put_i32(p, l->target.rank);
-        for (int i = 0; i < 3; i++)
-            put_i32(p + 4 + 4 * i, i < l->target.rank ? l->target.d[i] : 0);
-        break;
-    case MLP_LAYER_BATCHNORM:
-        put_i32(p, l->spatial);
-        put_f32(p + 4, l->momentum);
-        put_f32(p + 8, l->eps);
-        break;
-    case MLP_LAYER_CONV2D: {
-        const int32_t v[10] = {l->in_channels, l->filters, l->kh, l->kw, l->sh,
-                               l->sw,          l->ph,      l->pw, l->dh, l->dw};
-        for (int i = 0; i < 10; i++)
-            put_i32(p + 4 * i, v[i]);
-        put_i32(p + 40, l->use_bias); /* version 2 */
-        break;
-    }
-    case MLP_LAYER_MAXPOOL:
-        put_i32(p, l->kh);
-        put_i32(p + 4, l->kw);
-        put_i32(p + 8, l->sh);
-        put_i32(p + 12, l->ph);
-        break;
-    case MLP_LAYER_AVGPOOL:
-        /* The global variant takes its window from the input at setup, so
-         * its window fields are stored as zero. */
-        put_i32(p, l->global);
-        put_i32(p + 4, l->global ? 0 : l->kh);
-        put_i32(p + 8, l->global ? 0 : l->kw);
-        put_i32(p + 12, l->global ? 0 : l->sh);
-        put_i32(p + 16, l->global ? 0 : l->ph);
-        break;
-    case MLP_LAYER_SIGMOID:
-    case MLP_LAYER_TANH:
-    case MLP_LAYER_RELU:
-    case MLP_LAYER_SELU: break;
-    }
-}
-
-/* Pooling padding is at most half the window. Checked here as well as by the
- * creators because their check computes 2 * pad, which overflows for the
- * huge values a hostile file can hold. */
-static int pool_pad_ok(int32_t kh, int32_t kw, int32_t pad)
-{
-    return pad >= 0 && pad <= kh / 2 && pad <= kw / 2;
-}
-
-/* Rebuild a layer from its configuration (of a version read_layer checked,
- * config_size bytes at p) through the public creators, so the file's values
- * meet the same checks as a program's. On failure the creator's message is
- * in mlp_last_error() and *out is NULL. */
-static mlp_status decode_config(mlp_layer **out, mlp_layer_kind kind, uint16_t version,
-                                const unsigned char *p)
-{
-    *out = NULL;
-    mlp_layer *l = NULL;
-    mlp_status st = MLP_STATUS_OK;
-    switch (kind) {
-    case MLP_LAYER_DENSE: {
-        int32_t bias = get_i32(p + 4);
-        if (bias != 0 && bias != 1)
-            return mlp__error(MLP_STATUS_BAD_FORMAT, "use_bias = %d is not 0 or 1", (int)bias);
-        st = mlp_layer_create_dense(&l, get_i32(p));
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_set_use_bias(l, bias);
-        break;
-    }
-    case MLP_LAYER_SIGMOID: st = mlp_layer_create_sigmoid(&l); break;
-    case MLP_LAYER_TANH: st = mlp_layer_create_tanh(&l); break;
-    case MLP_LAYER_RELU: st = mlp_layer_create_relu(&l); break;
-    case MLP_LAYER_SELU: st = mlp_layer_create_selu(&l); break;
-    case MLP_LAYER_LEAKY_RELU: st = mlp_layer_create_leaky_relu(&l, get_f32(p)); break;
-    case MLP_LAYER_ELU: st = mlp_layer_create_elu(&l, get_f32(p)); break;
-    case MLP_LAYER_DROPOUT: st = mlp_layer_create_dropout(&l, get_f32(p)); break;
-    case MLP_LAYER_RESHAPE: {
-        int32_t rank = get_i32(p), d[3];
-        for (int i = 0; i < 3; i++)
-            d[i] = get_i32(p + 4 + 4 * i);
-        if (rank < 0 || rank > 3)
-            return mlp__error(MLP_STATUS_BAD_FORMAT, "target rank %d is outside 0..3",
-                              (int)rank);
-        for (int i = rank; i < 3; i++)
-            if (d[i] != 0)
-                return mlp__error(MLP_STATUS_BAD_FORMAT,
-                                  "target extent %d beyond rank %d is %d, not 0", i,
-                                  (int)rank, (int)d[i]);
-        st = rank == 0 ? mlp_layer_create_flatten(&l) : mlp_layer_create_reshape(&l, rank, d);
-        break;
-    }
-    case MLP_LAYER_BATCHNORM: {
-        int32_t spatial = get_i32(p);
-        if (spatial != 0 && spatial != 1)
-            return mlp__error(MLP_STATUS_BAD_FORMAT, "spatial = %d is not 0 or 1",
-                              (int)spatial);
-        st = spatial ? mlp_layer_create_batchnorm_spatial(&l) : mlp_layer_create_batchnorm(&l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_set_batchnorm(l, get_f32(p + 4), get_f32(p + 8));
-        break;
-    }
-    case MLP_LAYER_CONV2D: {
-        int32_t v[10];
-        for (int i = 0; i < 10; i++)
-            v[i] = get_i32(p + 4 * i);
-        /* Version 1 predates use_bias: its layers all have a bias. */
-        int32_t bias = version >= 2 ? get_i32(p + 40) : 1;
-        if (bias != 0 && bias != 1)
-            return mlp__error(MLP_STATUS_BAD_FORMAT, "use_bias = %d is not 0 or 1", (int)bias);
-        st = mlp_layer_create_conv2d(&l, v[0], v[1], v[2], v[3]);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_set_conv2d(l, v[4], v[5], v[6], v[7], v[8], v[9]);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_set_use_bias(l, bias);
-        break;
-    }
-    case MLP_LAYER_MAXPOOL:
-        if (!pool_pad_ok(get_i32(p), get_i32(p + 4), get_i32(p + 12)))
-            return mlp__error(MLP_STATUS_BAD_FORMAT, "padding %d does not fit a %dx%d window",
-                              (int)get_i32(p + 12), (int)get_i32(p), (int)get_i32(p + 4));
-        st = mlp_layer_create_maxpool(&l, get_i32(p), get_i32(p + 4), get_i32(p + 8),
-                                      get_i32(p + 12));
-        break;
-    case MLP_LAYER_AVGPOOL: {
-        int32_t global = get_i32(p);
-        if (global == 1) {
-            for (int i = 1; i < 5; i++)
-                if (get_i32(p + 4 * i) != 0)
-                    return mlp__error(MLP_STATUS_BAD_FORMAT,
-                                      "a global average pool stores a zero window, "
-                                      "not %d", (int)get_i32(p + 4 * i));
-            st = mlp_layer_create_global_avgpool(&l);
-        } else if (global == 0) {
-            if (!pool_pad_ok(get_i32(p + 4), get_i32(p + 8), get_i32(p + 16)))
-                return mlp__error(MLP_STATUS_BAD_FORMAT,
-                                  "padding %d does not fit a %dx%d window",
-                                  (int)get_i32(p + 16), (int)get_i32(p + 4),
-                                  (int)get_i32(p + 8));
-            st = mlp_layer_create_avgpool(&l, get_i32(p + 4), get_i32(p + 8), get_i32(p + 12),
-                                          get_i32(p + 16));
-        } else {
-            return mlp__error(MLP_STATUS_BAD_FORMAT, "global = %d is not 0 or 1",
-                              (int)global);
-        }
-        break;
-    }
-    default:
-        return mlp__error(MLP_STATUS_UNSUPPORTED, "this build cannot rebuild the kind");
-    }
-    if (st != MLP_STATUS_OK) {
-        mlp_layer_destroy(l);
-        return st;
-    }
-    *out = l;
-    return MLP_STATUS_OK;
-}
-
 static const mlp_layer_ops *ops_by_name(const unsigned char *name, uint32_t len)
 {
     for (int k = 1; k < 256; k++) {
@@ -490,8 +286,8 @@ static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
         const mlp_layer *l = m->layers[i];
         unsigned char r[LAYR_FIXED + NAME_MAX_LEN + 64];
         uint32_t name_len = (uint32_t)strlen(l->ops->name);
-        const uint16_t version = config_newest(l->ops->kind);
-        uint32_t csize = config_size(l->ops->kind, version);
+        const uint16_t version = l->ops->config_version;
+        uint32_t csize = mlp__config_size(l->ops, version);
         memset(r, 0, sizeof r);
         put_u32(r, (uint32_t)i);
         put_u64(r + 4, (uint64_t)l->n_params);
@@ -502,7 +298,8 @@ static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
         put_u16(r + 36, version);
         put_u16(r + 38, (uint16_t)name_len);
         memcpy(r + LAYR_FIXED, l->ops->name, name_len);
-        encode_config(l, r + LAYR_FIXED + name_len);
+        if (l->ops->write_config)
+            l->ops->write_config(l, r + LAYR_FIXED + name_len);
         w_record(w, "LAYR", r, LAYR_FIXED + name_len + csize);
     }
     w_floats(w, "PARM", m->params, m->n_params);
@@ -547,11 +344,11 @@ static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o, co
 {
     MLP_CHECK_ARG(m, fn, "model is NULL");
     for (int i = 0; i < m->n_layers; i++) {
-        const mlp_layer_kind kind = m->layers[i]->ops->kind;
-        if (config_size(kind, config_newest(kind)) == UINT32_MAX)
+        const mlp_layer_ops *ops = m->layers[i]->ops;
+        if (mlp__config_size(ops, ops->config_version) == UINT32_MAX)
             return mlp__error(MLP_STATUS_INTERNAL,
-                              "%s: layer %d (%s) has no file encoding (lib/io/model_file.c "
-                              "lacks its case)", fn, i, m->layers[i]->ops->name);
+                              "%s: layer %d (%s) has no file encoding (its ops table has "
+                              "no config_version)", fn, i, ops->name);
     }
     if (o) {
         if (o->model != m)
@@ -925,7 +722,7 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
     if (!ops)
         return FMT_ERR(ld, r->at + 12 + LAYR_FIXED, "layer %d: unknown layer kind '%s'", index,
                        shown);
-    const uint16_t newest = config_newest(ops->kind);
+    const uint16_t newest = ops->config_version;
     if (cfg_version < 1 || cfg_version > newest) {
         char known[16];
         snprintf(known, sizeof known, newest == 1 ? "%u" : "1..%u", (unsigned)newest);
@@ -934,14 +731,14 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
                        "reads (%s)", index, shown, (unsigned)cfg_version, known);
     }
     uint64_t csize = r->len - LAYR_FIXED - name_len;
-    if (csize != config_size(ops->kind, cfg_version))
+    if (csize != mlp__config_size(ops, cfg_version))
         return FMT_ERR(ld, r->at, "layer %d (%s): configuration of %llu bytes; version %u has %lu",
                        index, shown, ull(csize), (unsigned)cfg_version,
-                       (unsigned long)config_size(ops->kind, cfg_version));
+                       (unsigned long)mlp__config_size(ops, cfg_version));
     uint64_t cfg_off = r->at + 12 + LAYR_FIXED + name_len;
 
     mlp_layer *l = NULL;
-    mlp_status st = decode_config(&l, ops->kind, cfg_version, name + name_len);
+    mlp_status st = mlp__layer_read_config(ops, &l, cfg_version, name + name_len);
     if (st != MLP_STATUS_OK) {
         char what[128];
         snprintf(what, sizeof what, "layer %d (%s)", index, shown);
@@ -979,10 +776,11 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
                        "layer %d (%s): the stored output shape differs from the computed %s",
                        index, shown, mlp__shape_str(&out, a, sizeof a));
     }
-    /* The stored weights replace whatever the initialiser draws: a constant
-     * fill is far cheaper than random draws (the generator states are
-     * restored from NOIS afterwards, and initialisers are not stored). */
-    if (ops->kind == MLP_LAYER_DENSE || ops->kind == MLP_LAYER_CONV2D)
+    /* The stored weights replace whatever the initialiser draws (kinds with
+     * weights have one): a constant fill is far cheaper than random draws
+     * (the generator states are restored from NOIS afterwards, and
+     * initialisers are not stored). */
+    if (l->n_weights > 0)
         mlp_layer_set_init(l, MLP_INIT_CONSTANT, 0.0f);
     st = mlp_model_add(m, l); /* consumes l */
     if (st != MLP_STATUS_OK) {

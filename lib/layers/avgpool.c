@@ -70,12 +70,61 @@ static mlp_status avgpool_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
+/* Model-file configuration, version 1: global, kh, kw, stride, pad (i32
+ * each). The global variant takes its window from the input at setup, so
+ * its window fields are stored as zero. */
+static void avgpool_write_config(const mlp_layer *l, unsigned char *p)
+{
+    mlp__cfg_put_i32(p, l->global);
+    mlp__cfg_put_i32(p + 4, l->global ? 0 : l->kh);
+    mlp__cfg_put_i32(p + 8, l->global ? 0 : l->kw);
+    mlp__cfg_put_i32(p + 12, l->global ? 0 : l->sh);
+    mlp__cfg_put_i32(p + 16, l->global ? 0 : l->ph);
+}
+
+static mlp_status avgpool_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+{
+    (void)version;
+    *out = NULL;
+    int32_t global = mlp__cfg_get_i32(p), v[4];
+    for (int i = 0; i < 4; i++)
+        v[i] = mlp__cfg_get_i32(p + 4 + 4 * i);
+    if (global == 1) {
+        for (int i = 0; i < 4; i++)
+            if (v[i] != 0)
+                return mlp__error(MLP_STATUS_BAD_FORMAT,
+                                  "a global average pool stores a zero window, not %d",
+                                  (int)v[i]);
+        return mlp_layer_create_global_avgpool(out);
+    }
+    if (global != 0)
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "global = %d is not 0 or 1", (int)global);
+    if (!mlp__pool_pad_ok(v[0], v[1], v[3]))
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "padding %d does not fit a %dx%d window",
+                          (int)v[3], (int)v[0], (int)v[1]);
+    return mlp_layer_create_avgpool(out, v[0], v[1], v[2], v[3]);
+}
+
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int avgpool_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_GLOBAL: *v = l->global; return 1;
+    default: return mlp__window_attr(l, a, v);
+    }
+}
+
 const mlp_layer_ops mlp__avgpool_ops = {
     .name = "avgpool",
     .kind = MLP_LAYER_AVGPOOL,
     .setup = mlp__pool_setup,
     .forward = avgpool_forward,
     .backward = avgpool_backward,
+    .config_version = 1,
+    .config_bytes = 20,
+    .write_config = avgpool_write_config,
+    .read_config = avgpool_read_config,
+    .get_attr = avgpool_get_attr,
 };
 
 mlp_status mlp_layer_create_avgpool(mlp_layer **out, int32_t kh, int32_t kw,

@@ -277,6 +277,41 @@ static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
+/* Model-file configuration, version 1: spatial (i32), momentum, eps (f32). */
+static void batchnorm_write_config(const mlp_layer *l, unsigned char *p)
+{
+    mlp__cfg_put_i32(p, l->spatial);
+    mlp__cfg_put_f32(p + 4, l->momentum);
+    mlp__cfg_put_f32(p + 8, l->eps);
+}
+
+static mlp_status batchnorm_read_config(mlp_layer **out, uint16_t version,
+                                        const unsigned char *p)
+{
+    (void)version;
+    *out = NULL;
+    int32_t spatial = mlp__cfg_get_i32(p);
+    if (spatial != 0 && spatial != 1)
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "spatial = %d is not 0 or 1", (int)spatial);
+    mlp_layer *l = NULL;
+    mlp_status st = spatial ? mlp_layer_create_batchnorm_spatial(&l)
+                            : mlp_layer_create_batchnorm(&l);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_set_batchnorm(l, mlp__cfg_get_f32(p + 4), mlp__cfg_get_f32(p + 8));
+    return mlp__config_done(out, l, st);
+}
+
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int batchnorm_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_MOMENTUM: *v = l->momentum; return 1;
+    case MLP_LAYER_ATTR_EPSILON: *v = l->eps; return 1;
+    case MLP_LAYER_ATTR_SPATIAL: *v = l->spatial; return 1;
+    default: return 0;
+    }
+}
+
 const mlp_layer_ops mlp__batchnorm_ops = {
     .name = "batchnorm",
     .kind = MLP_LAYER_BATCHNORM,
@@ -284,6 +319,11 @@ const mlp_layer_ops mlp__batchnorm_ops = {
     .init_params = bn_init,
     .forward = bn_forward,
     .backward = bn_backward,
+    .config_version = 1,
+    .config_bytes = 12,
+    .write_config = batchnorm_write_config,
+    .read_config = batchnorm_read_config,
+    .get_attr = batchnorm_get_attr,
 };
 
 static mlp_status create(mlp_layer **out, int spatial, const char *fn)

@@ -164,6 +164,57 @@ static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
+/*
+ * Model-file configuration: in_channels, filters, kh, kw, sh, sw, ph, pw,
+ * dh, dw (i32 each, 40 bytes), and from version 2 use_bias (i32). Version 1
+ * predates use_bias: its layers all have a bias.
+ */
+static uint32_t conv2d_config_size(uint16_t version)
+{
+    return version == 1 ? 40 : 44;
+}
+
+static void conv2d_write_config(const mlp_layer *l, unsigned char *p)
+{
+    const int32_t v[10] = {l->in_channels, l->filters, l->kh, l->kw, l->sh,
+                           l->sw,          l->ph,      l->pw, l->dh, l->dw};
+    for (int i = 0; i < 10; i++)
+        mlp__cfg_put_i32(p + 4 * i, v[i]);
+    mlp__cfg_put_i32(p + 40, l->use_bias);
+}
+
+static mlp_status conv2d_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+{
+    *out = NULL;
+    int32_t v[10];
+    for (int i = 0; i < 10; i++)
+        v[i] = mlp__cfg_get_i32(p + 4 * i);
+    int32_t bias = version >= 2 ? mlp__cfg_get_i32(p + 40) : 1;
+    if (bias != 0 && bias != 1)
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "use_bias = %d is not 0 or 1", (int)bias);
+    mlp_layer *l = NULL;
+    mlp_status st = mlp_layer_create_conv2d(&l, v[0], v[1], v[2], v[3]);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_set_conv2d(l, v[4], v[5], v[6], v[7], v[8], v[9]);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_set_use_bias(l, bias);
+    return mlp__config_done(out, l, st);
+}
+
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int conv2d_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_USE_BIAS: *v = l->use_bias; break;
+    case MLP_LAYER_ATTR_IN_CHANNELS: *v = l->in_channels; break;
+    case MLP_LAYER_ATTR_FILTERS: *v = l->filters; break;
+    case MLP_LAYER_ATTR_DILATION_H: *v = l->dh; break;
+    case MLP_LAYER_ATTR_DILATION_W: *v = l->dw; break;
+    default: return mlp__window_attr(l, a, v); /* kernel, stride, padding */
+    }
+    return 1;
+}
+
 const mlp_layer_ops mlp__conv2d_ops = {
     .name = "conv2d",
     .kind = MLP_LAYER_CONV2D,
@@ -171,6 +222,11 @@ const mlp_layer_ops mlp__conv2d_ops = {
     .init_params = conv_init,
     .forward = conv_forward,
     .backward = conv_backward,
+    .config_version = 2,
+    .config_size = conv2d_config_size,
+    .write_config = conv2d_write_config,
+    .read_config = conv2d_read_config,
+    .get_attr = conv2d_get_attr,
 };
 
 mlp_status mlp_layer_create_conv2d(mlp_layer **out, int32_t in_channels, int32_t filters,

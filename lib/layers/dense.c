@@ -60,6 +60,37 @@ static mlp_status dense_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
+/* Model-file configuration, version 1: units, use_bias (i32 each). */
+static void dense_write_config(const mlp_layer *l, unsigned char *p)
+{
+    mlp__cfg_put_i32(p, l->units);
+    mlp__cfg_put_i32(p + 4, l->use_bias);
+}
+
+static mlp_status dense_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+{
+    (void)version;
+    *out = NULL;
+    int32_t bias = mlp__cfg_get_i32(p + 4);
+    if (bias != 0 && bias != 1)
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "use_bias = %d is not 0 or 1", (int)bias);
+    mlp_layer *l = NULL;
+    mlp_status st = mlp_layer_create_dense(&l, mlp__cfg_get_i32(p));
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_set_use_bias(l, bias);
+    return mlp__config_done(out, l, st);
+}
+
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int dense_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_UNITS: *v = l->units; return 1;
+    case MLP_LAYER_ATTR_USE_BIAS: *v = l->use_bias; return 1;
+    default: return 0;
+    }
+}
+
 const mlp_layer_ops mlp__dense_ops = {
     .name = "dense",
     .kind = MLP_LAYER_DENSE,
@@ -67,6 +98,11 @@ const mlp_layer_ops mlp__dense_ops = {
     .init_params = dense_init,
     .forward = dense_forward,
     .backward = dense_backward,
+    .config_version = 1,
+    .config_bytes = 8,
+    .write_config = dense_write_config,
+    .read_config = dense_read_config,
+    .get_attr = dense_get_attr,
 };
 
 mlp_status mlp_layer_create_dense(mlp_layer **out, int32_t units)

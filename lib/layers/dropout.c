@@ -51,12 +51,40 @@ static mlp_status dropout_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
+/* Model-file configuration, version 1: the keep probability (f32). */
+static void dropout_write_config(const mlp_layer *l, unsigned char *p)
+{
+    mlp__cfg_put_f32(p, l->keep);
+}
+
+static mlp_status dropout_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+{
+    (void)version;
+    return mlp_layer_create_dropout(out, mlp__cfg_get_f32(p));
+}
+
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int dropout_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    /* Computed in float, as mlp_layer_create_dropout_p computes the keep
+     * probability, so that creating a layer from the value gives it back. */
+    case MLP_LAYER_ATTR_DROP_PROBABILITY: *v = 1.0f - l->keep; return 1;
+    default: return 0;
+    }
+}
+
 const mlp_layer_ops mlp__dropout_ops = {
     .name = "dropout",
     .kind = MLP_LAYER_DROPOUT,
     .setup = dropout_setup,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .config_version = 1,
+    .config_bytes = 4,
+    .write_config = dropout_write_config,
+    .read_config = dropout_read_config,
+    .get_attr = dropout_get_attr,
 };
 
 static mlp_status new_dropout(mlp_layer **out, float keep, const char *fn)

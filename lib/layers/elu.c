@@ -48,12 +48,38 @@ static mlp_status elu_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
+/* Model-file configuration, version 1: alpha (f32). */
+static void elu_write_config(const mlp_layer *l, unsigned char *p)
+{
+    mlp__cfg_put_f32(p, l->alpha);
+}
+
+static mlp_status elu_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+{
+    (void)version;
+    return mlp_layer_create_elu(out, mlp__cfg_get_f32(p));
+}
+
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int elu_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_ALPHA: *v = l->alpha; return 1;
+    default: return 0;
+    }
+}
+
 const mlp_layer_ops mlp__elu_ops = {
     .name = "elu",
     .kind = MLP_LAYER_ELU,
     .setup = mlp__same_shape_setup,
     .forward = elu_forward,
     .backward = elu_backward,
+    .config_version = 1,
+    .config_bytes = 4,
+    .write_config = elu_write_config,
+    .read_config = elu_read_config,
+    .get_attr = elu_get_attr,
 };
 
 mlp_status mlp_layer_create_elu(mlp_layer **out, float alpha)

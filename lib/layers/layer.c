@@ -119,70 +119,34 @@ const char *mlp_layer_kind_name(const mlp_layer *layer)
     return layer ? layer->ops->name : "";
 }
 
-/* Which kinds have an attribute: a bit per kind. */
-#define KIND(k) (1u << (k))
-#define WINDOW_KINDS (KIND(MLP_LAYER_CONV2D) | KIND(MLP_LAYER_MAXPOOL) | KIND(MLP_LAYER_AVGPOOL))
-
-static unsigned attr_kinds(mlp_layer_attr attr)
+int mlp__window_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 {
-    switch (attr) {
-    case MLP_LAYER_ATTR_UNITS: return KIND(MLP_LAYER_DENSE);
-    case MLP_LAYER_ATTR_USE_BIAS: return KIND(MLP_LAYER_DENSE) | KIND(MLP_LAYER_CONV2D);
-    case MLP_LAYER_ATTR_ALPHA: return KIND(MLP_LAYER_LEAKY_RELU) | KIND(MLP_LAYER_ELU);
-    case MLP_LAYER_ATTR_DROP_PROBABILITY: return KIND(MLP_LAYER_DROPOUT);
-    case MLP_LAYER_ATTR_MOMENTUM:
-    case MLP_LAYER_ATTR_EPSILON:
-    case MLP_LAYER_ATTR_SPATIAL: return KIND(MLP_LAYER_BATCHNORM);
-    case MLP_LAYER_ATTR_IN_CHANNELS:
-    case MLP_LAYER_ATTR_FILTERS:
-    case MLP_LAYER_ATTR_DILATION_H:
-    case MLP_LAYER_ATTR_DILATION_W: return KIND(MLP_LAYER_CONV2D);
-    case MLP_LAYER_ATTR_KERNEL_H:
-    case MLP_LAYER_ATTR_KERNEL_W:
-    case MLP_LAYER_ATTR_STRIDE_H:
-    case MLP_LAYER_ATTR_STRIDE_W:
-    case MLP_LAYER_ATTR_PAD_H:
-    case MLP_LAYER_ATTR_PAD_W: return WINDOW_KINDS;
-    case MLP_LAYER_ATTR_GLOBAL: return KIND(MLP_LAYER_AVGPOOL);
+    switch (a) {
+    case MLP_LAYER_ATTR_KERNEL_H: *v = l->kh; return 1;
+    case MLP_LAYER_ATTR_KERNEL_W: *v = l->kw; return 1;
+    case MLP_LAYER_ATTR_STRIDE_H: *v = l->sh; return 1;
+    case MLP_LAYER_ATTR_STRIDE_W: *v = l->sw; return 1;
+    case MLP_LAYER_ATTR_PAD_H: *v = l->ph; return 1;
+    case MLP_LAYER_ATTR_PAD_W: *v = l->pw; return 1;
+    default: return 0;
     }
-    return 0;
 }
+
+/* The attributes are numbered 1..ATTR_LAST; each kind answers for its own
+ * through its ops table. */
+#define ATTR_LAST MLP_LAYER_ATTR_GLOBAL
 
 mlp_status mlp_layer_get_attr(const mlp_layer *layer, mlp_layer_attr attr, double *value)
 {
     static const char fn[] = "mlp_layer_get_attr";
     MLP_CHECK_ARG(layer, fn, "layer is NULL");
     MLP_CHECK_ARG(value, fn, "value is NULL");
-    const unsigned kinds = attr_kinds(attr);
-    if (!kinds)
+    if ((int)attr < 1 || (int)attr > ATTR_LAST)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown attribute %d", fn, (int)attr);
-    if (!(kinds & KIND(layer->ops->kind)))
+    double v = 0.0;
+    if (!layer->ops->get_attr || !layer->ops->get_attr(layer, attr, &v))
         return mlp__error(MLP_STATUS_UNSUPPORTED, "%s: a %s layer has no attribute %d", fn,
                           layer->ops->name, (int)attr);
-    const mlp_layer *l = layer;
-    double v = 0.0;
-    switch (attr) {
-    case MLP_LAYER_ATTR_UNITS: v = l->units; break;
-    case MLP_LAYER_ATTR_USE_BIAS: v = l->use_bias; break;
-    case MLP_LAYER_ATTR_ALPHA: v = l->alpha; break;
-    /* Computed in float, as mlp_layer_create_dropout_p computes the keep
-     * probability, so that creating a layer from the value gives it back. */
-    case MLP_LAYER_ATTR_DROP_PROBABILITY: v = 1.0f - l->keep; break;
-    case MLP_LAYER_ATTR_MOMENTUM: v = l->momentum; break;
-    case MLP_LAYER_ATTR_EPSILON: v = l->eps; break;
-    case MLP_LAYER_ATTR_SPATIAL: v = l->spatial; break;
-    case MLP_LAYER_ATTR_IN_CHANNELS: v = l->in_channels; break;
-    case MLP_LAYER_ATTR_FILTERS: v = l->filters; break;
-    case MLP_LAYER_ATTR_KERNEL_H: v = l->kh; break;
-    case MLP_LAYER_ATTR_KERNEL_W: v = l->kw; break;
-    case MLP_LAYER_ATTR_STRIDE_H: v = l->sh; break;
-    case MLP_LAYER_ATTR_STRIDE_W: v = l->sw; break;
-    case MLP_LAYER_ATTR_PAD_H: v = l->ph; break;
-    case MLP_LAYER_ATTR_PAD_W: v = l->pw; break;
-    case MLP_LAYER_ATTR_DILATION_H: v = l->dh; break;
-    case MLP_LAYER_ATTR_DILATION_W: v = l->dw; break;
-    case MLP_LAYER_ATTR_GLOBAL: v = l->global; break;
-    }
     *value = v;
     return MLP_STATUS_OK;
 }
@@ -267,4 +231,30 @@ mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32
     (*out)->sh = (*out)->sw = stride;
     (*out)->ph = (*out)->pw = pad;
     return MLP_STATUS_OK;
+}
+
+uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version)
+{
+    if (version < 1 || version > ops->config_version)
+        return UINT32_MAX;
+    return ops->config_size ? ops->config_size(version) : ops->config_bytes;
+}
+
+mlp_status mlp__layer_read_config(const mlp_layer_ops *ops, mlp_layer **out, uint16_t version,
+                                  const unsigned char *p)
+{
+    if (ops->read_config)
+        return ops->read_config(out, version, p);
+    /* A kind without settings: its creator only allocates. */
+    return mlp__layer_new(out, ops->kind, "mlp_model_load");
+}
+
+mlp_status mlp__config_done(mlp_layer **out, mlp_layer *l, mlp_status st)
+{
+    if (st != MLP_STATUS_OK) {
+        mlp_layer_destroy(l);
+        l = NULL;
+    }
+    *out = l;
+    return st;
 }

@@ -6,6 +6,8 @@
 #ifndef MLPNET_LAYER_IMPL_H
 #define MLPNET_LAYER_IMPL_H
 
+#include <string.h>
+
 #include "core/core.h"
 
 /* Per-sample shape (the batch dimension is never part of it). */
@@ -42,6 +44,24 @@ typedef struct mlp_layer_ops {
                            float *dx, int32_t n);
     /* Free kind-specific memory; NULL when there is none. */
     void (*release)(mlp_layer *l);
+    /* The kind's record in model files (docs/file-format.md). Each kind
+     * versions its own configuration: config_version is the newest version
+     * (written by write_config; 1 unless the settings ever changed), and
+     * readers accept 1..config_version. A version holds config_bytes bytes
+     * unless config_size gives a size per version; 0 means the kind has no
+     * file encoding (saving it fails). write_config is NULL when there are
+     * no bytes. read_config rebuilds a layer from a checked version's bytes
+     * through the public creators, so a file's values meet a program's
+     * checks; on failure *out is NULL (see mlp__config_done). It is NULL for
+     * a kind without settings (see mlp__layer_read_config). */
+    uint16_t config_version;
+    uint32_t config_bytes;
+    uint32_t (*config_size)(uint16_t version);
+    void (*write_config)(const mlp_layer *l, unsigned char *p);
+    mlp_status (*read_config)(mlp_layer **out, uint16_t version, const unsigned char *p);
+    /* Set *v and return 1 when the kind has attribute `a` (a known value);
+     * return 0 otherwise. NULL for a kind without attributes. */
+    int (*get_attr)(const mlp_layer *l, mlp_layer_attr a, double *v);
 } mlp_layer_ops;
 
 struct mlp_layer {
@@ -77,6 +97,60 @@ struct mlp_layer {
     int global;            /* average pooling over the whole input */
 };
 
+/* Bytes of a kind's configuration of a version, or UINT32_MAX for a version
+ * outside 1..config_version and for a kind without a file encoding (layer.c). */
+uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version);
+
+/* Rebuild a layer of kind `ops` from its configuration bytes (of a version
+ * mlp__config_size accepts) (layer.c). */
+mlp_status mlp__layer_read_config(const mlp_layer_ops *ops, mlp_layer **out, uint16_t version,
+                                  const unsigned char *p);
+
+/* End of a read_config: on failure destroy `l` and leave *out NULL (layer.c). */
+mlp_status mlp__config_done(mlp_layer **out, mlp_layer *l, mlp_status st);
+
+/* Little-endian fields of configuration records (two's complement and
+ * IEEE-754 bits, as the rest of the model file). */
+static inline void mlp__cfg_put_u32(unsigned char *p, uint32_t u)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(u >> (8 * i));
+}
+
+static inline uint32_t mlp__cfg_get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static inline void mlp__cfg_put_i32(unsigned char *p, int32_t v)
+{
+    mlp__cfg_put_u32(p, (uint32_t)v);
+}
+
+static inline int32_t mlp__cfg_get_i32(const unsigned char *p)
+{
+    int32_t v;
+    uint32_t u = mlp__cfg_get_u32(p);
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static inline void mlp__cfg_put_f32(unsigned char *p, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    mlp__cfg_put_u32(p, u);
+}
+
+static inline float mlp__cfg_get_f32(const unsigned char *p)
+{
+    float f;
+    uint32_t u = mlp__cfg_get_u32(p);
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
 /* Registry (registry.c). */
 const mlp_layer_ops *mlp__layer_ops(mlp_layer_kind kind);
 
@@ -102,16 +176,22 @@ static inline void mlp__window_clip(int32_t start, int32_t k, int32_t n, int32_t
     *hi = start + k > n ? n - start : k;
 }
 
+/* Pooling padding is at most half the window. The model-file readers check
+ * it before the creators, whose check computes 2 * pad and overflows for the
+ * huge values a hostile file can hold. */
+static inline int mlp__pool_pad_ok(int32_t kh, int32_t kw, int32_t pad)
+{
+    return pad >= 0 && pad <= kh / 2 && pad <= kw / 2;
+}
+
+/* get_attr for the window of conv2d and pooling: kernel, stride, padding. */
+int mlp__window_attr(const mlp_layer *l, mlp_layer_attr a, double *v);
+
 /* setup for max and average pooling over [C,H,W]. */
 mlp_status mlp__pool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);
 
 /* Fill n weights from the layer's initialiser given fan-in and fan-out. */
 void mlp__init_weights(mlp_layer *l, mlp_rng *rng, float *w, int64_t n, int64_t fan_in,
                        int64_t fan_out);
-
-/* The ops tables, one per file. */
-extern const mlp_layer_ops mlp__dense_ops, mlp__sigmoid_ops, mlp__tanh_ops, mlp__relu_ops,
-    mlp__leaky_relu_ops, mlp__elu_ops, mlp__selu_ops, mlp__reshape_ops, mlp__batchnorm_ops,
-    mlp__dropout_ops, mlp__conv2d_ops, mlp__maxpool_ops, mlp__avgpool_ops;
 
 #endif /* MLPNET_LAYER_IMPL_H */

@@ -34,12 +34,38 @@ static mlp_status leaky_relu_backward(mlp_layer *l, const float *x, const float 
     return MLP_STATUS_OK;
 }
 
+/* Model-file configuration, version 1: alpha (f32). */
+static void leaky_relu_write_config(const mlp_layer *l, unsigned char *p)
+{
+    mlp__cfg_put_f32(p, l->alpha);
+}
+
+static mlp_status leaky_relu_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+{
+    (void)version;
+    return mlp_layer_create_leaky_relu(out, mlp__cfg_get_f32(p));
+}
+
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int leaky_relu_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    case MLP_LAYER_ATTR_ALPHA: *v = l->alpha; return 1;
+    default: return 0;
+    }
+}
+
 const mlp_layer_ops mlp__leaky_relu_ops = {
     .name = "leaky_relu",
     .kind = MLP_LAYER_LEAKY_RELU,
     .setup = mlp__same_shape_setup,
     .forward = leaky_relu_forward,
     .backward = leaky_relu_backward,
+    .config_version = 1,
+    .config_bytes = 4,
+    .write_config = leaky_relu_write_config,
+    .read_config = leaky_relu_read_config,
+    .get_attr = leaky_relu_get_attr,
 };
 
 mlp_status mlp_layer_create_leaky_relu(mlp_layer **out, float alpha)

@@ -115,12 +115,46 @@ static mlp_status maxpool_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
+/* Model-file configuration, version 1: kh, kw, stride, pad (i32 each). */
+static void maxpool_write_config(const mlp_layer *l, unsigned char *p)
+{
+    mlp__cfg_put_i32(p, l->kh);
+    mlp__cfg_put_i32(p + 4, l->kw);
+    mlp__cfg_put_i32(p + 8, l->sh);
+    mlp__cfg_put_i32(p + 12, l->ph);
+}
+
+static mlp_status maxpool_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+{
+    (void)version;
+    *out = NULL;
+    const int32_t kh = mlp__cfg_get_i32(p), kw = mlp__cfg_get_i32(p + 4);
+    const int32_t pad = mlp__cfg_get_i32(p + 12);
+    if (!mlp__pool_pad_ok(kh, kw, pad))
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "padding %d does not fit a %dx%d window",
+                          (int)pad, (int)kh, (int)kw);
+    return mlp_layer_create_maxpool(out, kh, kw, mlp__cfg_get_i32(p + 8), pad);
+}
+
+/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
+static int maxpool_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    switch (a) {
+    default: return mlp__window_attr(l, a, v);
+    }
+}
+
 const mlp_layer_ops mlp__maxpool_ops = {
     .name = "maxpool",
     .kind = MLP_LAYER_MAXPOOL,
     .setup = maxpool_setup,
     .forward = maxpool_forward,
     .backward = maxpool_backward,
+    .config_version = 1,
+    .config_bytes = 16,
+    .write_config = maxpool_write_config,
+    .read_config = maxpool_read_config,
+    .get_attr = maxpool_get_attr,
 };
 
 mlp_status mlp_layer_create_maxpool(mlp_layer **out, int32_t kh, int32_t kw,

@@ -36,6 +36,7 @@ const mlp_layer_ops mlp__relu_ops = {
     .setup = mlp__same_shape_setup,
     .forward = relu_forward,
     .backward = relu_backward,
+    .config_version = 1,
 };
 
 mlp_status mlp_layer_create_relu(mlp_layer **out)

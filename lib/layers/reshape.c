@@ -44,12 +44,42 @@ static mlp_status reshape_backward(mlp_layer *l, const float *x, const float *y,
     return MLP_STATUS_OK;
 }
 
+/* Model-file configuration, version 1: rank (0 for flatten), then three
+ * extents, zero beyond the rank (i32 each). */
+static void reshape_write_config(const mlp_layer *l, unsigned char *p)
+{
+    mlp__cfg_put_i32(p, l->target.rank);
+    for (int i = 0; i < 3; i++)
+        mlp__cfg_put_i32(p + 4 + 4 * i, i < l->target.rank ? l->target.d[i] : 0);
+}
+
+static mlp_status reshape_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+{
+    (void)version;
+    *out = NULL;
+    int32_t rank = mlp__cfg_get_i32(p), d[3];
+    for (int i = 0; i < 3; i++)
+        d[i] = mlp__cfg_get_i32(p + 4 + 4 * i);
+    if (rank < 0 || rank > 3)
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "target rank %d is outside 0..3", (int)rank);
+    for (int i = rank; i < 3; i++)
+        if (d[i] != 0)
+            return mlp__error(MLP_STATUS_BAD_FORMAT,
+                              "target extent %d beyond rank %d is %d, not 0", i, (int)rank,
+                              (int)d[i]);
+    return rank == 0 ? mlp_layer_create_flatten(out) : mlp_layer_create_reshape(out, rank, d);
+}
+
 const mlp_layer_ops mlp__reshape_ops = {
     .name = "reshape",
     .kind = MLP_LAYER_RESHAPE,
     .setup = reshape_setup,
     .forward = reshape_forward,
     .backward = reshape_backward,
+    .config_version = 1,
+    .config_bytes = 16,
+    .write_config = reshape_write_config,
+    .read_config = reshape_read_config,
 };
 
 mlp_status mlp_layer_create_reshape(mlp_layer **out, int rank, const int32_t *dims)

@@ -43,6 +43,7 @@ const mlp_layer_ops mlp__selu_ops = {
     .setup = mlp__same_shape_setup,
     .forward = selu_forward,
     .backward = selu_backward,
+    .config_version = 1,
 };
 
 mlp_status mlp_layer_create_selu(mlp_layer **out)

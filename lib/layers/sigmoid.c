@@ -32,6 +32,7 @@ const mlp_layer_ops mlp__sigmoid_ops = {
     .setup = mlp__same_shape_setup,
     .forward = sigmoid_forward,
     .backward = sigmoid_backward,
+    .config_version = 1,
 };
 
 mlp_status mlp_layer_create_sigmoid(mlp_layer **out)

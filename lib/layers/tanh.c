@@ -32,6 +32,7 @@ const mlp_layer_ops mlp__tanh_ops = {
     .setup = mlp__same_shape_setup,
     .forward = tanh_forward,
     .backward = tanh_backward,
+    .config_version = 1,
 };
 
 mlp_status mlp_layer_create_tanh(mlp_layer **out)
