@@ -120,7 +120,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         st = mlp_optimizer_start_epoch(opt, epoch - 1);
         if (st != MLP_STATUS_OK)
             break;
-        mlp_epoch_stats s = {.epoch = epoch, .learning_rate = opt->lr};
+        mlp_epoch_stats s = {.epoch = epoch,
+                             .learning_rate = mlp_optimizer_learning_rate(opt)};
         double sum_loss = 0.0, t0 = mlp__now();
         int64_t hits = 0, seen = 0;
         for (int32_t batch = 1;; batch++) {
