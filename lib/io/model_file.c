@@ -351,10 +351,8 @@ static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o, co
                               "no config_version)", fn, i, ops->name);
     }
     if (o) {
-        if (o->model != m)
-            return mlp__error(MLP_STATUS_INVALID_ARG,
-                              "%s: the optimizer was created for another model", fn);
-        if (o->generation != m->generation || o->n != m->n_params)
+        MLP_TRY(mlp__optimizer_check_block(o, &m->pb, fn));
+        if (mlp__optimizer_is_stale(o))
             return mlp__error(MLP_STATUS_BAD_STATE,
                               "%s: the model changed since the optimizer was created", fn);
     }

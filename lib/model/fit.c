@@ -93,10 +93,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
     MLP_TRY(mlp__model_check_data(m, train, fn));
     if (valid)
         MLP_TRY(mlp__model_check_data(m, valid, fn));
-    MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
-    if (opt->model != m)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: the optimizer was created for another model", fn);
+    MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     if (o.epochs < 1 || o.batch_size < 1 || o.eval_batch_size < 1 || o.first_epoch < 1 ||
         o.first_epoch > INT32_MAX - o.epochs)
         return mlp__error(MLP_STATUS_INVALID_ARG,
@@ -123,7 +120,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         st = mlp_optimizer_start_epoch(opt, epoch - 1);
         if (st != MLP_STATUS_OK)
             break;
-        mlp_epoch_stats s = {.epoch = epoch, .learning_rate = opt->lr};
+        mlp_epoch_stats s = {.epoch = epoch,
+                             .learning_rate = mlp_optimizer_learning_rate(opt)};
         double sum_loss = 0.0, t0 = mlp__now();
         int64_t hits = 0, seen = 0;
         for (int32_t batch = 1;; batch++) {

@@ -87,6 +87,7 @@ void mlp_model_destroy(mlp_model *m)
     mlp__free(m->params);
     mlp__free(m->grads);
     mlp__free(m->state);
+    mlp__free(m->pb.segs);
     mlp__free(m);
 }
 
@@ -183,6 +184,30 @@ mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
         bind_params(m);
         goto fail;
     }
+    /* One segment for the weights and one for the rest, where not empty. */
+    const int64_t parts[2] = {layer->n_weights, layer->n_params - layer->n_weights};
+    const int new_segs = (parts[0] > 0) + (parts[1] > 0);
+    if (new_segs) {
+        mlp__segment *segs =
+            mlp__alloc((size_t)(m->pb.n_segs + new_segs) * sizeof *segs);
+        if (!segs) {
+            bind_params(m);
+            st = MLP_STATUS_NO_MEMORY;
+            goto fail;
+        }
+        if (m->pb.n_segs)
+            memcpy(segs, m->pb.segs, (size_t)m->pb.n_segs * sizeof *segs);
+        mlp__free(m->pb.segs);
+        m->pb.segs = segs;
+        int64_t off = m->n_params;
+        for (int w = 0; w < 2; w++) {
+            if (parts[w] == 0)
+                continue;
+            segs[m->pb.n_segs++] =
+                (mlp__segment){.offset = off, .count = parts[w], .weights = !w};
+            off += parts[w];
+        }
+    }
     /* From here on nothing can fail. */
     free_batch_buffers(m);
     layer->in = *in;
@@ -199,7 +224,10 @@ mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
     bind_params(m);
     if (layer->ops->init_params && (layer->n_params || layer->n_state))
         layer->ops->init_params(layer, &m->rng);
-    m->generation++;
+    m->pb.params = m->params;
+    m->pb.grads = m->grads;
+    m->pb.n = m->n_params;
+    m->pb.generation++;
     return MLP_STATUS_OK;
 
 fail:
@@ -288,32 +316,13 @@ mlp_status mlp_model_set_state(mlp_model *m, const float *src, int64_t n)
     return copy_checked(m->state, src, n, m->n_state, "state values", fn);
 }
 
-void mlp__model_param_view(mlp_model *m, float **params, float **grads, int64_t *n,
-                           uint64_t *generation)
+mlp_status mlp_optimizer_create(mlp_optimizer **out, mlp_rule rule, mlp_model *model)
 {
-    *params = m->params;
-    *grads = m->grads;
-    *n = m->n_params;
-    *generation = m->generation;
-}
-
-int mlp__model_param_segments(const mlp_model *m, mlp__segment *segs, int cap)
-{
-    int k = 0;
-    int64_t off = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        const mlp_layer *l = m->layers[i];
-        const int64_t parts[2] = {l->n_weights, l->n_params - l->n_weights};
-        for (int w = 0; w < 2; w++) {
-            if (parts[w] == 0)
-                continue;
-            if (k < cap)
-                segs[k] = (mlp__segment){.offset = off, .count = parts[w], .weights = !w};
-            k++;
-            off += parts[w];
-        }
-    }
-    return k;
+    static const char fn[] = "mlp_optimizer_create";
+    MLP_CHECK_ARG(out, fn, "out is NULL");
+    *out = NULL;
+    MLP_CHECK_ARG(model, fn, "model is NULL");
+    return mlp__optimizer_create(out, rule, &model->pb, fn);
 }
 
 mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
@@ -532,22 +541,12 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
     return mlp_optimizer_step(opt);
 }
 
-static mlp_status check_optimizer(const mlp_model *m, const mlp_optimizer *opt,
-                                  const char *fn)
-{
-    MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
-    if (opt->model != m)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: the optimizer was created for another model", fn);
-    return MLP_STATUS_OK;
-}
-
 mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,
                                 const int32_t *labels, double *loss, int32_t *correct)
 {
     static const char fn[] = "mlp_model_train_step";
     MLP_TRY(check_input(m, x, fn));
-    MLP_TRY(check_optimizer(m, opt, fn));
+    MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     MLP_CHECK_ARG(labels, fn, "labels is NULL");
     MLP_TRY(stage_input(m, x));
     return mlp__model_train_step(m, opt, labels, x->dims[0], loss, correct);

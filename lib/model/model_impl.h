@@ -4,6 +4,7 @@
 
 #include "core/core.h"
 #include "layers/layer_impl.h"
+#include "optim/param_block.h"
 #include "tensor/tensor_impl.h"
 
 enum { MLP__FWD_NONE = 0, MLP__FWD_TRAIN = 1, MLP__FWD_EVAL = 2 };
@@ -19,7 +20,10 @@ struct mlp_model {
     int64_t n_params;
     float *state;        /* non-trainable state of all layers, contiguous too */
     int64_t n_state;
-    uint64_t generation; /* bumped whenever the layout changes */
+    /* What an optimizer sees of the model: views of params, grads and
+     * n_params, the segments (owned here) and the generation, bumped
+     * whenever the layout changes. Kept current by mlp_model_add. */
+    mlp__param_block pb;
     mlp_rng rng;         /* weight initialisation */
     mlp_rng noise;       /* dropout masks */
 

@@ -28,23 +28,17 @@ static const mlp_optim_ops *rule_ops(mlp_rule rule)
     return NULL;
 }
 
-mlp_status mlp_optimizer_create(mlp_optimizer **out, mlp_rule rule, struct mlp_model *model)
+mlp_status mlp__optimizer_create(mlp_optimizer **out, mlp_rule rule,
+                                 const mlp__param_block *block, const char *fn)
 {
-    static const char fn[] = "mlp_optimizer_create";
-    MLP_CHECK_ARG(out, fn, "out is NULL");
-    *out = NULL;
-    MLP_CHECK_ARG(model, fn, "model is NULL");
     const mlp_optim_ops *ops = rule_ops(rule);
     if (!ops)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown rule %d", fn, (int)rule);
-    float *p, *g;
-    int64_t n;
-    uint64_t gen;
-    mlp__model_param_view(model, &p, &g, &n, &gen);
+    const int64_t n = block->n;
     if (n == 0)
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: the model has no parameters (add its layers first)", fn);
-    int n_segs = mlp__model_param_segments(model, NULL, 0);
+    const int n_segs = block->n_segs;
     mlp_optimizer *o = mlp__calloc(1, sizeof *o);
     if (!o)
         return MLP_STATUS_NO_MEMORY;
@@ -55,10 +49,11 @@ mlp_status mlp_optimizer_create(mlp_optimizer **out, mlp_rule rule, struct mlp_m
         mlp_optimizer_destroy(o);
         return MLP_STATUS_NO_MEMORY;
     }
-    o->n_segs = mlp__model_param_segments(model, o->segs, n_segs);
+    memcpy(o->segs, block->segs, (size_t)n_segs * sizeof *o->segs);
+    o->n_segs = n_segs;
     o->ops = ops;
-    o->model = model;
-    o->generation = gen;
+    o->block = block;
+    o->generation = block->generation;
     o->n = n;
     o->base_lr = o->lr = ops->default_lr;
     o->momentum = rule == MLP_RULE_RMSPROP ? 0.0 : 0.9;
@@ -70,6 +65,21 @@ mlp_status mlp_optimizer_create(mlp_optimizer **out, mlp_rule rule, struct mlp_m
     o->sched = MLP__SCHED_CONSTANT;
     *out = o;
     return MLP_STATUS_OK;
+}
+
+mlp_status mlp__optimizer_check_block(const mlp_optimizer *opt,
+                                      const mlp__param_block *block, const char *fn)
+{
+    MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
+    if (opt->block != block)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the optimizer was created for another model", fn);
+    return MLP_STATUS_OK;
+}
+
+int mlp__optimizer_is_stale(const mlp_optimizer *opt)
+{
+    return opt->block->generation != opt->generation || opt->block->n != opt->n;
 }
 
 /* Where each key lives, and its valid range. */
@@ -232,15 +242,13 @@ mlp_status mlp_optimizer_step(mlp_optimizer *opt)
 {
     static const char fn[] = "mlp_optimizer_step";
     MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
-    float *p, *g;
-    int64_t n;
-    uint64_t gen;
-    mlp__model_param_view(opt->model, &p, &g, &n, &gen);
-    if (gen != opt->generation || n != opt->n)
+    if (mlp__optimizer_is_stale(opt))
         return mlp__error(MLP_STATUS_BAD_STATE,
                           "%s: the model changed since the optimizer was created "
                           "(%lld parameters then, %lld now)", fn, (long long)opt->n,
-                          (long long)n);
+                          (long long)opt->block->n);
+    float *p = opt->block->params;
+    const float *g = opt->block->grads;
     opt->t++;
     const int adamw = opt->ops->rule == MLP_RULE_ADAMW;
     mlp__step_args a = {.lr = (float)opt->lr, .scale = clip_scale(opt, g)};

@@ -11,6 +11,7 @@
 #define MLPNET_OPTIM_IMPL_H
 
 #include "core/core.h"
+#include "param_block.h"
 
 /* One call of a rule's update loop: a segment of n parameters. */
 typedef struct mlp__step_args {
@@ -50,15 +51,10 @@ typedef struct mlp_optim_ops {
 typedef enum { MLP__SCHED_CONSTANT, MLP__SCHED_STEP, MLP__SCHED_EXP, MLP__SCHED_COSINE }
     mlp__sched_kind;
 
-typedef struct mlp__segment {
-    int64_t offset, count;
-    int weights; /* 1: decayable weights */
-} mlp__segment;
-
 struct mlp_optimizer {
     const mlp_optim_ops *ops;
-    struct mlp_model *model;  /* borrowed */
-    uint64_t generation;      /* the model's layout when created */
+    const mlp__param_block *block; /* borrowed: the model's, used while it lives */
+    uint64_t generation;      /* the block's generation when created */
     int64_t n;                /* parameters */
     mlp__segment *segs;
     int n_segs;
@@ -77,13 +73,18 @@ struct mlp_optimizer {
 extern const mlp_optim_ops mlp__sgd_ops, mlp__momentum_ops, mlp__nesterov_ops,
     mlp__rmsprop_ops, mlp__adam_ops, mlp__adamw_ops, mlp__adagrad_ops;
 
-/* Implemented by the model: its parameter and gradient buffers and a
- * counter that changes whenever its layout changes. */
-void mlp__model_param_view(struct mlp_model *m, float **params, float **grads, int64_t *n,
-                           uint64_t *generation);
+/* Create an optimizer for a parameter block (the model's; borrowed). The
+ * public mlp_optimizer_create (lib/model/) checks `out` and the model and
+ * hands its block over; `fn` names it in messages. */
+mlp_status mlp__optimizer_create(mlp_optimizer **out, mlp_rule rule,
+                                 const mlp__param_block *block, const char *fn);
 
-/* Implemented by the model: fill up to `cap` segments (2 per layer at most)
- * and return how many there are. */
-int mlp__model_param_segments(const struct mlp_model *m, mlp__segment *segs, int cap);
+/* The one check that `opt` is not NULL and was created for `block`
+ * (INVALID_ARG otherwise, naming `fn`). */
+mlp_status mlp__optimizer_check_block(const mlp_optimizer *opt,
+                                      const mlp__param_block *block, const char *fn);
+
+/* 1 when the block's layout changed since the optimizer was created. */
+int mlp__optimizer_is_stale(const mlp_optimizer *opt);
 
 #endif /* MLPNET_OPTIM_IMPL_H */
