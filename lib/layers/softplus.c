@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "backend/gemm.h"
+#include "backend/threads.h"
 #include "layer_impl.h"
 
 static mlp_status softplus_forward(mlp_layer *l, const float *x, float *y, int32_t n,
