@@ -1016,8 +1016,8 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
     if (st == MLP_STATUS_NUMERIC) {
         /* A diverging run is a result too (a learning-rate sweep may find
          * one): keep the epochs before it and go on with the next run. */
-        fprintf(stderr, "%s: %s (stopped after %ld epoch%s): %s: %s\n", program, what,
-                (long)r->epochs, r->epochs == 1 ? "" : "s", mlp_status_str(st),
+        fprintf(stderr, "%s: %s " EX_STOPPED_AFTER "%ld epoch%s): %s: %s\n", program,
+                what, (long)r->epochs, r->epochs == 1 ? "" : "s", mlp_status_str(st),
                 mlp_last_error());
         s->diverged++;
         r->diverged = 1;
@@ -1150,7 +1150,9 @@ void ex_session_compare_time(ex_session *s, const char *stem, const char *title,
 
 void ex_session_print_summary(const ex_session *s, FILE *f)
 {
-    fprintf(f, "Dataset `%s`, %ld epoch%s, batch size %ld, seed %llu, %ld thread%s.\n\n",
+    fprintf(f,
+            EX_SUMMARY_DATASET "%s`, %ld epoch%s, batch size %ld, seed %llu, "
+                               "%ld thread%s.\n\n",
             s->dataset, (long)s->opt->epochs, s->opt->epochs == 1 ? "" : "s",
             (long)s->opt->batch_size, (unsigned long long)s->opt->seed,
             (long)s->opt->threads, s->opt->threads == 1 ? "" : "s");

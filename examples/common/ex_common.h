@@ -560,6 +560,17 @@ void ex_summary_cells(const ex_result *r, char cells[EX_SUM_COLS][EX_RUN_NAME_MA
 /** Write summary.csv: the header, then one row per run. */
 void ex_summary_write_csv(FILE *f, const ex_result *const *runs, int n);
 
+/** The start of summary.md's first line after the title,
+ *  "Dataset `NAME`, N epochs, batch size ...": mlpnet-report reads the
+ *  dataset and the epochs asked for from it (reproduce.sh the dataset). */
+#define EX_SUMMARY_DATASET "Dataset `"
+
+/** What a program prints on stderr when a run stops early, "PROG: WHAT
+ *  (stopped after N epochs): STATUS: DETAIL": in a failed task's log,
+ *  mlpnet-report takes it with the status of MLP_STATUS_NUMERIC for a run
+ *  that diverged. */
+#define EX_STOPPED_AFTER "(stopped after "
+
 /** Whether `s` is a safe run or task name: one path component of 1 to
  *  cap - 1 letters, digits, '.', '_' or '-', not starting with '.'. */
 int ex_safe_name(const char *s, size_t cap);

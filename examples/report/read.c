@@ -347,7 +347,7 @@ static void read_summary_md(report *r, task *t)
     reader rd;
     if (reader_open(&rd, rp_dir_path(path, r, "runs/%s/summary.md", t->name)) != 0)
         return; /* optional: the epochs then come from the command or the runs */
-    static const char key[] = "Dataset `";
+    static const char key[] = EX_SUMMARY_DATASET;
     while (rd.lineno < 20 && next_line(&rd)) {
         if (strncmp(rd.line, key, sizeof key - 1) != 0)
             continue;
@@ -560,7 +560,7 @@ static int log_shows_divergence(const report *r, const task *t)
     const char *numeric = mlp_status_str(MLP_STATUS_NUMERIC);
     int found = 0;
     while (!found && next_line(&rd))
-        found = strstr(rd.line, "(stopped after ") && strstr(rd.line, numeric);
+        found = strstr(rd.line, EX_STOPPED_AFTER) && strstr(rd.line, numeric);
     reader_close(&rd);
     return found;
 }
