@@ -28,14 +28,15 @@ void rp_remove_pending_output(void)
 /* ---------------------------------------------------------------------- */
 /* Figures                                                                 */
 
-/* Legend entry: the run name and, when it did not train to the end, why. */
-static void legend_label(char *buf, const run *u, const char *tag)
+/* The run name, `tag` and, when the run did not train to the end, why; in
+ * a legend entry (legend 1) also when its curves are missing. */
+static void run_label(char *buf, const run *u, const char *tag, int legend)
 {
     snprintf(buf, LABEL_CAP, "%s%s%s%s", u->r.name, tag ? tag : "",
              u->r.diverged ? " (diverged)"
              : u->stopped  ? " (stopped)"
                            : "",
-             u->has_history || u->done_epochs == 0 ? "" : " (no CSV)");
+             legend && !u->has_history && u->done_epochs != 0 ? " (no CSV)" : "");
 }
 
 /* Twice the largest finite error of the runs that trained to the end:
@@ -95,7 +96,7 @@ static int write_figure(const report *r, const char *file, const char *title,
         const double *y[PANELS] = {at, at + e->epochs, e->train_accuracy,
                                    e->valid_accuracy};
         at += 2 * (size_t)e->epochs;
-        legend_label(labels + (size_t)i * LABEL_CAP, runs[i], i == tagged ? tag : NULL);
+        run_label(labels + (size_t)i * LABEL_CAP, runs[i], i == tagged ? tag : NULL, 1);
         for (int p = 0; p < PANELS; p++)
             series[(size_t)p * sn + (size_t)i] =
                 (ex_series){labels + (size_t)i * LABEL_CAP, e->epoch, y[p], e->epochs};
@@ -220,10 +221,18 @@ static double last(const run *u, const double *v)
 
 static void cell_run_name(ex_table *t, const run *u, const char *tag)
 {
-    ex_table_cell(t, "%s%s%s", u->r.name, tag ? tag : "",
-                  u->r.diverged ? " (diverged)"
-                  : u->stopped  ? " (stopped)"
-                                : "");
+    char label[LABEL_CAP];
+    run_label(label, u, tag, 0);
+    ex_table_cell(t, "%s", label);
+}
+
+/* The threads of a task, "-" when unknown. */
+static void cell_threads(ex_table *t, long threads)
+{
+    if (threads >= 0)
+        ex_table_cell(t, "%ld", threads);
+    else
+        ex_table_cell(t, "-");
 }
 
 /* One row of a Markdown table whose cells may be long (ex_table cuts them
@@ -509,10 +518,7 @@ static void convnet_row(ex_table *t, const run *u, const run *mlp, const run *be
     ex_table_num(t, 4, u->r.best_valid_acc);
     ex_table_num(t, 4, u->r.test_acc);
     ex_table_num(t, 3, u->r.seconds_per_epoch);
-    if (u->task->threads >= 0)
-        ex_table_cell(t, "%ld", u->task->threads);
-    else
-        ex_table_cell(t, "-");
+    cell_threads(t, u->task->threads);
     double ratio = mlp ? u->r.seconds_per_epoch / mlp->r.seconds_per_epoch : NAN;
     cell_num(t, 1, ratio, isfinite(ratio));
     double d = best_mlp ? 100.0 * (u->r.test_acc - best_mlp->r.test_acc) : NAN;
@@ -624,10 +630,7 @@ static void write_seconds(FILE *f, const report *r)
             const run *u = &k->runs[j];
             ex_table_cell(t, "%s%s", k->name, k->status == ST_FAILED ? " (failed)" : "");
             ex_table_cell(t, "%s", u->r.name);
-            if (k->threads >= 0)
-                ex_table_cell(t, "%ld", k->threads);
-            else
-                ex_table_cell(t, "-");
+            cell_threads(t, k->threads);
             ex_table_num(t, 3, u->r.seconds_per_epoch);
             ex_table_cell(t, "%ld", (long)u->done_epochs);
             cell_num(t, 1, k->seconds, !isnan(k->seconds));
