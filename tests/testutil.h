@@ -138,6 +138,21 @@ typedef struct tu_gradcheck_cfg {
                          anything else must make the check fail (self-test) */
     int check_params; /* compare parameter gradients (default 1) */
     uint64_t seed;    /* input and projection draws */
+    /* Appended; tu_gradcheck_cfg_init sets them to 0/NULL except nonvacuous. */
+    int train_mode;      /* finite differences over training-mode passes */
+    int reseed;          /* mlp_model_set_noise_seed(noise_seed) before every
+                            forward pass, so dropout draws one mask */
+    uint64_t noise_seed; /* the seed used when reseeding */
+    const float *x;      /* given input (batch * sample floats, copied) or NULL
+                            for a draw; with a given input no x is drawn */
+    int kink_skip;       /* for piecewise-linear models: step each element to
+                            v + k eps / 4, k = -4..4, and skip it unless the
+                            eight segment slopes agree (a kink in the step) */
+    double min_checked;  /* with kink_skip: the share of each group (dx, each
+                            layer's parameters) that must be compared */
+    double nonvacuous;   /* tu_assert_gradcheck: the largest |numerical dx|
+                            (and dparam) must exceed this (default 1e-4) */
+    const char *label;   /* names the model in failure messages, or NULL */
 } tu_gradcheck_cfg;
 
 typedef struct tu_gradcheck_result {
@@ -147,6 +162,10 @@ typedef struct tu_gradcheck_result {
     double max_abs_dx;    /* largest |numerical dL/dx| (non-vacuity) */
     double max_abs_dp;    /* largest |numerical dL/dp| (0 without parameters) */
     char where[256];      /* the worst element, for the failure message */
+    int64_t skipped;      /* kink_skip: elements with a kink within the step */
+    double min_share;     /* kink_skip: smallest compared share of a group (1
+                             without kink_skip) */
+    char share_where[128]; /* the group with that share */
 } tu_gradcheck_result;
 
 void tu_gradcheck_cfg_init(tu_gradcheck_cfg *cfg);
@@ -154,19 +173,25 @@ void tu_gradcheck_cfg_init(tu_gradcheck_cfg *cfg);
 /*
  * Check the gradients of `model` (built with mlp_model_create and its
  * layers; the per-sample input shape is passed again because the API has
- * no getter for it). Draws x [batch, in_dims...] and a projection r of the
- * output's shape, defines L = sum(y * r) accumulated in double, and
- * compares (a) dx from mlp_model_backward(dy = r) with central differences
- * on each input element, (b) each layer's mlp_layer_grads with central
- * differences over mlp_layer_params, perturbed in place and restored.
- * Before the measured backward pass a backward with another dy is run, so
+ * no getter for it). Draws x [batch, in_dims...] (unless cfg->x gives it),
+ * then a projection r of the output's shape, then a decoy dy, defines
+ * L = sum(y * r) accumulated in double, and compares (a) dx from
+ * mlp_model_backward(dy = r) with central differences on each input
+ * element, (b) each layer's mlp_layer_grads with central differences over
+ * mlp_layer_params, perturbed in place and restored. The differences use
+ * inference-mode passes, or training-mode ones with cfg->train_mode.
+ * Before the measured backward pass a backward with the decoy dy is run, so
  * gradients that accumulate instead of being overwritten are caught.
+ * With cfg->kink_skip, an element whose step crosses a kink is skipped:
+ * that depends on the forward pass alone, so it cannot hide a wrong
+ * gradient, and res->min_share says how much of each group was compared.
  * Library failures fail the test; mismatches are reported in `res`.
  */
 void tu_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims, int32_t batch,
                   const tu_gradcheck_cfg *cfg, tu_gradcheck_result *res);
 
-/* Run tu_gradcheck and fail the test on a mismatch or a vacuous check. */
+/* Run tu_gradcheck and fail the test on a mismatch, a vacuous check or
+ * (kink_skip) a group compared below cfg->min_checked. */
 void tu_assert_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims,
                          int32_t batch, const tu_gradcheck_cfg *cfg);
 
