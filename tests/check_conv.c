@@ -1494,75 +1494,85 @@ END_TEST
 
 /* ---- allocation failures ---------------------------------------------------------- */
 
+typedef struct oom_ctx {
+    mlp_model *m;
+    mlp_tensor *x, *x5, *dy;
+} oom_ctx;
+
+/* Build conv-maxpool-conv-avgpool-global_avgpool-dense, run a training pass
+ * forward and back, then a larger batch forward (the buffers grow); stop at
+ * the first failure. */
+static mlp_status oom_build_and_run(void *ctx)
+{
+    oom_ctx *c = ctx;
+    const int32_t img[3] = {2, 9, 8};
+    mlp_layer *l = NULL;
+    const mlp_tensor *dx = NULL;
+    mlp_status st = mlp_model_create(&c->m, 3, img, 1);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_create_conv2d(&l, 2, 4, 3, 3);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_add(c->m, l); /* [4,9,8] */
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_create_maxpool(&l, 2, 2, 2, 0);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_add(c->m, l); /* [4,4,4] */
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_create_conv2d(&l, 0, 3, 2, 2);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_set_conv2d(l, 2, 2, 0, 0, 1, 1);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_add(c->m, l); /* [3,2,2] */
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_create_avgpool(&l, 2, 2, 1, 1);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_add(c->m, l); /* [3,3,3] */
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_create_global_avgpool(&l);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_add(c->m, l); /* [3] */
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_create_dense(&l, 2);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_add(c->m, l);
+    const int32_t xd[4] = {3, 2, 9, 8}, yd[2] = {3, 2};
+    if (st == MLP_STATUS_OK)
+        st = mlp_tensor_create(&c->x, 4, xd);
+    if (st == MLP_STATUS_OK)
+        st = mlp_tensor_create(&c->dy, 2, yd);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_forward(c->m, c->x, MLP_MODE_TRAIN, NULL);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_backward(c->m, c->dy, &dx);
+    const int32_t x5d[4] = {5, 2, 9, 8};
+    if (st == MLP_STATUS_OK)
+        st = mlp_tensor_create(&c->x5, 4, x5d);
+    if (st == MLP_STATUS_OK) /* a larger batch: the buffers grow */
+        st = mlp_model_forward(c->m, c->x5, MLP_MODE_EVAL, NULL);
+    return st;
+}
+
+static void oom_free(void *ctx, mlp_status st)
+{
+    oom_ctx *c = ctx;
+    (void)st;
+    mlp_tensor_destroy(c->x);
+    mlp_tensor_destroy(c->x5);
+    mlp_tensor_destroy(c->dy);
+    mlp_model_destroy(c->m);
+    *c = (oom_ctx){0};
+}
+
 START_TEST(conv_oom_loop)
 {
-    const long live = mlp__alloc_live();
-    const int32_t img[3] = {2, 9, 8};
-    int done = 0;
-    for (long k = 1; k < 300 && !done; k++) {
-        mlp_model *m = NULL;
-        mlp_tensor *x = NULL, *x5 = NULL, *dy = NULL;
-        mlp_layer *l = NULL;
-        const mlp_tensor *dx = NULL;
-        mlp_status st;
-        mlp__alloc_fail_after(k);
-        st = mlp_model_create(&m, 3, img, 1);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_conv2d(&l, 2, 4, 3, 3);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l); /* [4,9,8] */
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_maxpool(&l, 2, 2, 2, 0);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l); /* [4,4,4] */
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_conv2d(&l, 0, 3, 2, 2);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_set_conv2d(l, 2, 2, 0, 0, 1, 1);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l); /* [3,2,2] */
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_avgpool(&l, 2, 2, 1, 1);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l); /* [3,3,3] */
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_global_avgpool(&l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l); /* [3] */
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_dense(&l, 2);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l);
-        const int32_t xd[4] = {3, 2, 9, 8}, yd[2] = {3, 2};
-        if (st == MLP_STATUS_OK)
-            st = mlp_tensor_create(&x, 4, xd);
-        if (st == MLP_STATUS_OK)
-            st = mlp_tensor_create(&dy, 2, yd);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_backward(m, dy, &dx);
-        const int32_t x5d[4] = {5, 2, 9, 8};
-        if (st == MLP_STATUS_OK)
-            st = mlp_tensor_create(&x5, 4, x5d);
-        if (st == MLP_STATUS_OK) /* a larger batch: the buffers grow */
-            st = mlp_model_forward(m, x5, MLP_MODE_EVAL, NULL);
-        mlp__alloc_fail_after(0);
-        if (st == MLP_STATUS_OK)
-            done = 1;
-        else
-            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "fail_after(%ld): %s: %s", k,
-                          mlp_status_str(st), mlp_last_error());
-        mlp_tensor_destroy(x);
-        mlp_tensor_destroy(x5);
-        mlp_tensor_destroy(dy);
-        mlp_model_destroy(m);
-        ck_assert_msg(mlp__alloc_live() == live, "fail_after(%ld): %ld blocks leaked", k,
-                      mlp__alloc_live() - live);
-    }
-    ck_assert_msg(done, "never succeeded");
+    oom_ctx c = {0};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.max_attempts = 300;
+    cfg.after = oom_free;
+    tu_oom_loop("conv model", oom_build_and_run, &c, &cfg);
 }
 END_TEST
 

@@ -1433,58 +1433,67 @@ END_TEST
 
 /* ---- allocation failures ---------------------------------------------------------- */
 
+typedef struct oom_ctx {
+    mlp_model *m;
+    mlp_tensor *x, *dy;
+} oom_ctx;
+
+/* Build batchnorm_spatial-dropout-dense(no bias)-batchnorm and run a
+ * training pass forward and back; stop at the first failure. */
+static mlp_status oom_build_and_run(void *ctx)
+{
+    oom_ctx *c = ctx;
+    const int32_t img[3] = {2, 3, 3};
+    mlp_layer *l = NULL;
+    mlp_status st = mlp_model_create(&c->m, 3, img, 1);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_create_batchnorm_spatial(&l);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_add(c->m, l);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_create_dropout(&l, 0.5f);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_add(c->m, l);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_create_dense(&l, 3);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_set_use_bias(l, 0);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_add(c->m, l);
+    if (st == MLP_STATUS_OK)
+        st = mlp_layer_create_batchnorm(&l);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_add(c->m, l);
+    const int32_t xd[4] = {4, 2, 3, 3}, yd[2] = {4, 3};
+    if (st == MLP_STATUS_OK)
+        st = mlp_tensor_create(&c->x, 4, xd);
+    if (st == MLP_STATUS_OK)
+        st = mlp_tensor_create(&c->dy, 2, yd);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_forward(c->m, c->x, MLP_MODE_TRAIN, NULL);
+    if (st == MLP_STATUS_OK)
+        st = mlp_model_backward(c->m, c->dy, NULL);
+    return st;
+}
+
+static void oom_free(void *ctx, mlp_status st)
+{
+    oom_ctx *c = ctx;
+    (void)st;
+    mlp_tensor_destroy(c->x);
+    mlp_tensor_destroy(c->dy);
+    mlp_model_destroy(c->m);
+    *c = (oom_ctx){0};
+}
+
 START_TEST(oom_loop)
 {
-    const long live = mlp__alloc_live();
-    const int32_t img[3] = {2, 3, 3};
-    int done = 0;
-    for (long k = 1; k < 200 && !done; k++) {
-        mlp_model *m = NULL;
-        mlp_tensor *x = NULL, *dy = NULL;
-        mlp_layer *l = NULL;
-        mlp_status st;
-        mlp__alloc_fail_after(k);
-        st = mlp_model_create(&m, 3, img, 1);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_batchnorm_spatial(&l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_dropout(&l, 0.5f);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_dense(&l, 3);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_set_use_bias(l, 0);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_batchnorm(&l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l);
-        const int32_t xd[4] = {4, 2, 3, 3}, yd[2] = {4, 3};
-        if (st == MLP_STATUS_OK)
-            st = mlp_tensor_create(&x, 4, xd);
-        if (st == MLP_STATUS_OK)
-            st = mlp_tensor_create(&dy, 2, yd);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_backward(m, dy, NULL);
-        mlp__alloc_fail_after(0);
-        if (st == MLP_STATUS_OK)
-            done = 1;
-        else
-            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "fail_after(%ld): %s: %s", k,
-                          mlp_status_str(st), mlp_last_error());
-        mlp_tensor_destroy(x);
-        mlp_tensor_destroy(dy);
-        mlp_model_destroy(m);
-        ck_assert_msg(mlp__alloc_live() == live, "fail_after(%ld): %ld blocks leaked", k,
-                      mlp__alloc_live() - live);
-    }
-    ck_assert_msg(done, "never succeeded");
+    oom_ctx c = {0};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.max_attempts = 200;
+    cfg.after = oom_free;
+    tu_oom_loop("norm model", oom_build_and_run, &c, &cfg);
 }
 END_TEST
 

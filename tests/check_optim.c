@@ -9,6 +9,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -462,35 +463,6 @@ START_TEST(step_allocates_nothing)
         }
         ck_assert_int_eq(mlp__alloc_live(), live);
         mlp_optimizer_destroy(o);
-        mlp_model_destroy(m);
-    }
-}
-END_TEST
-
-START_TEST(create_oom_loop)
-{
-    for (int rule = MLP_RULE_SGD; rule <= MLP_RULE_MOMENTUM; rule++) {
-        mlp_model *m = tiny_model(NULL);
-        long live = mlp__alloc_live();
-        int done = 0;
-        for (long n = 1; n < 50 && !done; n++) {
-            mlp_optimizer *o = SENTINEL;
-            mlp__alloc_fail_after(n);
-            mlp_status st = mlp_optimizer_create(&o, (mlp_rule)rule, m);
-            mlp__alloc_fail_after(0);
-            if (st == MLP_STATUS_OK) {
-                ck_assert_msg(n > 1, "created despite the first allocation failing");
-                ck_assert_ptr_nonnull(o);
-                mlp_optimizer_destroy(o);
-                done = 1;
-            } else {
-                ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "fail_after(%ld): %s: %s", n,
-                              mlp_status_str(st), mlp_last_error());
-                ck_assert_ptr_null(o);
-            }
-            ck_assert_msg(mlp__alloc_live() == live, "rule %d, fail_after(%ld): leak", rule, n);
-        }
-        ck_assert(done);
         mlp_model_destroy(m);
     }
 }
@@ -2211,34 +2183,43 @@ END_TEST
 
 /* Creation of every rule under allocation failure: NO_MEMORY, NULL out, no
  * leak, until it succeeds. */
+typedef struct oom_ctx {
+    mlp_model *m;
+    mlp_rule rule;
+    mlp_optimizer *o;
+} oom_ctx;
+
+static mlp_status oom_create(void *ctx)
+{
+    oom_ctx *c = ctx;
+    c->o = SENTINEL;
+    return mlp_optimizer_create(&c->o, c->rule, c->m);
+}
+
+static void oom_created(void *ctx, mlp_status st)
+{
+    oom_ctx *c = ctx;
+    if (st != MLP_STATUS_OK) {
+        ck_assert_ptr_null(c->o);
+        return;
+    }
+    ck_assert_ptr_nonnull(c->o);
+    ck_assert_int_eq(mlp_optimizer_rule(c->o), c->rule);
+    mlp_optimizer_destroy(c->o);
+}
+
 START_TEST(every_rule_create_oom_loop)
 {
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.max_attempts = 50;
+    cfg.after = oom_created;
     for (int r = 0; r < N_RULES; r++) {
-        mlp_model *m = tiny_model(NULL);
-        long live = mlp__alloc_live();
-        int done = 0;
-        for (long n = 1; n < 50 && !done; n++) {
-            mlp_optimizer *o = SENTINEL;
-            mlp__alloc_fail_after(n);
-            mlp_status st = mlp_optimizer_create(&o, RULES[r], m);
-            mlp__alloc_fail_after(0);
-            if (st == MLP_STATUS_OK) {
-                ck_assert_msg(n > 1, "created despite the first allocation failing");
-                ck_assert_ptr_nonnull(o);
-                ck_assert_int_eq(mlp_optimizer_rule(o), RULES[r]);
-                mlp_optimizer_destroy(o);
-                done = 1;
-            } else {
-                ck_assert_msg(st == MLP_STATUS_NO_MEMORY,
-                              "rule %d, fail_after(%ld): %s: %s", (int)RULES[r], n,
-                              mlp_status_str(st), mlp_last_error());
-                ck_assert_ptr_null(o);
-            }
-            ck_assert_msg(mlp__alloc_live() == live, "rule %d, fail_after(%ld): leak",
-                          (int)RULES[r], n);
-        }
-        ck_assert(done);
-        mlp_model_destroy(m);
+        oom_ctx c = {.m = tiny_model(NULL), .rule = RULES[r]};
+        char what[48];
+        snprintf(what, sizeof what, "mlp_optimizer_create, rule %d", (int)RULES[r]);
+        tu_oom_loop(what, oom_create, &c, &cfg);
+        mlp_model_destroy(c.m);
     }
 }
 END_TEST
@@ -2379,7 +2360,6 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, step_after_model_grew);
     tcase_add_test(tc, step_after_activation_added);
     tcase_add_test(tc, step_allocates_nothing);
-    tcase_add_test(tc, create_oom_loop);
     tcase_add_test(tc, destroy_after_model);
     tcase_add_test(tc, every_rule_step_allocates_nothing);
     tcase_add_test(tc, every_rule_create_oom_loop);

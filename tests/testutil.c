@@ -1,12 +1,21 @@
 /*
  * Shared helpers of the libmlpnet Check suites (see testutil.h).
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, lstat */
+#endif
+
 #include "testutil.h"
 
+#include "core/core.h"
+
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- random numbers ---------------------------------------------------- */
 
@@ -495,6 +504,115 @@ void tu_assert_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims,
     if (cfg->kink_skip)
         ck_assert_msg(res.min_share >= cfg->min_checked, "%s: %s (%.0f%% required)",
                       label, res.share_where, 100.0 * cfg->min_checked);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+char *tu_tmp_dir(char *buf, size_t size, const char *prefix)
+{
+    const char *base = getenv("TMPDIR");
+    int len = snprintf(buf, size, "%s/%s.XXXXXX", base && *base ? base : "/tmp", prefix);
+    ck_assert_msg(len > 0 && (size_t)len < size, "tu_tmp_dir: path too long");
+    ck_assert_msg(mkdtemp(buf) != NULL, "mkdtemp(%s) failed", buf);
+    return buf;
+}
+
+void tu_rm_tree(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return;
+    if (!S_ISDIR(sb.st_mode)) {
+        unlink(path);
+        return;
+    }
+    chmod(path, 0755); /* a test may have made it read-only */
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            tu_rm_tree(sub);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+unsigned char *tu_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    ck_assert_int_ge(n, 0);
+    rewind(f);
+    unsigned char *p = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+void tu_write_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* ---- allocation failures ------------------------------------------------ */
+
+void tu_oom_cfg_init(tu_oom_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_attempts = 1000;
+    cfg->ok_in_a_row = 1;
+    cfg->min_failures = 1;
+}
+
+long tu_oom_loop(const char *what, mlp_status (*fn)(void *ctx), void *ctx,
+                 const tu_oom_cfg *cfg_in)
+{
+    tu_oom_cfg cfg;
+    if (cfg_in)
+        cfg = *cfg_in;
+    else
+        tu_oom_cfg_init(&cfg);
+    const long live = mlp__alloc_live();
+    long failures = 0;
+    int ok_run = 0;
+    for (long n = 1; ok_run < cfg.ok_in_a_row; n++) {
+        ck_assert_msg(n < cfg.max_attempts, "%s: still failing after %ld injected failures",
+                      what, n - 1);
+        if (cfg.before)
+            cfg.before(ctx);
+        mlp__alloc_fail_after(n);
+        mlp_status st = fn(ctx);
+        mlp__alloc_fail_after(0);
+        if (st == MLP_STATUS_OK) {
+            ok_run++;
+        } else {
+            ok_run = 0;
+            failures++;
+            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "%s, fail_after(%ld): %s (%d): %s",
+                          what, n, mlp_status_str(st), (int)st, mlp_last_error());
+        }
+        if (cfg.after)
+            cfg.after(ctx, st);
+        if (st != MLP_STATUS_OK || !cfg.keep_on_ok)
+            ck_assert_msg(mlp__alloc_live() == live, "%s, fail_after(%ld): %ld blocks leaked",
+                          what, n, mlp__alloc_live() - live);
+    }
+    ck_assert_msg(failures >= cfg.min_failures,
+                  "%s: only %ld allocations could be failed (want %ld)", what, failures,
+                  cfg.min_failures);
+    return failures;
 }
 
 /* ---- running suites ---------------------------------------------------- */

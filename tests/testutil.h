@@ -195,6 +195,50 @@ void tu_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims, int32_t
 void tu_assert_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims,
                          int32_t batch, const tu_gradcheck_cfg *cfg);
 
+/* ---- files ------------------------------------------------------------- */
+
+/* Make a fresh directory $TMPDIR/<prefix>.XXXXXX (TMPDIR unset: /tmp) and
+ * write its path to buf; returns buf. */
+char *tu_tmp_dir(char *buf, size_t size, const char *prefix);
+/* Remove a file, or a directory with everything below it (making each
+ * directory writable first). A missing path is no error. */
+void tu_rm_tree(const char *path);
+/* The whole file, malloc'd (the caller frees it), its length in *len. */
+unsigned char *tu_read_file(const char *path, size_t *len);
+/* Create or replace the file with n bytes. */
+void tu_write_file(const char *path, const void *p, size_t n);
+
+/* ---- allocation failures ------------------------------------------------ */
+
+typedef struct tu_oom_cfg {
+    long max_attempts; /* fail the test if attempt n = max_attempts is reached
+                          (default 1000) */
+    int ok_in_a_row;   /* stop after this many successes in a row (default 1) */
+    long min_failures; /* at least this many attempts must fail (default 1:
+                          the first allocation failing must fail the call) */
+    int keep_on_ok;    /* a success keeps what it made (the caller frees it):
+                          no leak check after a success */
+    void (*before)(void *ctx);               /* optional, before each attempt,
+                                                 with no failure injected */
+    void (*after)(void *ctx, mlp_status st); /* optional, after each attempt,
+                                                 with no failure injected:
+                                                 checks of the result, cleanup */
+} tu_oom_cfg;
+
+void tu_oom_cfg_init(tu_oom_cfg *cfg);
+
+/*
+ * Call fn(ctx) with the n-th allocation from its start failing, for
+ * n = 1, 2, ... (mlp__alloc_fail_after), until it succeeds cfg->ok_in_a_row
+ * times in a row. Each failing attempt must return MLP_STATUS_NO_MEMORY and,
+ * once cfg->after has run, leave as many blocks live as before the loop
+ * (after a success too, unless keep_on_ok). `what` names the call in failure
+ * messages; cfg may be NULL for the defaults. Returns the number of failing
+ * attempts, which must be at least cfg->min_failures.
+ */
+long tu_oom_loop(const char *what, mlp_status (*fn)(void *ctx), void *ctx,
+                 const tu_oom_cfg *cfg);
+
 /* ---- running suites ---------------------------------------------------- */
 
 /* Run a suite in CK_NORMAL mode; return EXIT_SUCCESS or EXIT_FAILURE. */
