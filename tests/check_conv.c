@@ -1494,85 +1494,49 @@ END_TEST
 
 /* ---- allocation failures ---------------------------------------------------------- */
 
-typedef struct oom_ctx {
-    mlp_model *m;
-    mlp_tensor *x, *x5, *dy;
-} oom_ctx;
-
 /* Build conv-maxpool-conv-avgpool-global_avgpool-dense, run a training pass
  * forward and back, then a larger batch forward (the buffers grow); stop at
  * the first failure. */
 static mlp_status oom_build_and_run(void *ctx)
 {
-    oom_ctx *c = ctx;
-    const int32_t img[3] = {2, 9, 8};
+    tu_built *b = ctx;
+    const int32_t img[3] = {2, 9, 8}, xd[4] = {3, 2, 9, 8}, yd[2] = {3, 2};
+    const int32_t x5d[4] = {5, 2, 9, 8};
     mlp_layer *l = NULL;
     const mlp_tensor *dx = NULL;
-    mlp_status st = mlp_model_create(&c->m, 3, img, 1);
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_create_conv2d(&l, 2, 4, 3, 3);
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_add(c->m, l); /* [4,9,8] */
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_create_maxpool(&l, 2, 2, 2, 0);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_add(c->m, l); /* [4,4,4] */
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_create_conv2d(&l, 0, 3, 2, 2);
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_set_conv2d(l, 2, 2, 0, 0, 1, 1);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_add(c->m, l); /* [3,2,2] */
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_create_avgpool(&l, 2, 2, 1, 1);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_add(c->m, l); /* [3,3,3] */
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_create_global_avgpool(&l);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_add(c->m, l); /* [3] */
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_create_dense(&l, 2);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_add(c->m, l);
-    const int32_t xd[4] = {3, 2, 9, 8}, yd[2] = {3, 2};
-    if (st == MLP_STATUS_OK)
-        st = mlp_tensor_create(&c->x, 4, xd);
-    if (st == MLP_STATUS_OK)
-        st = mlp_tensor_create(&c->dy, 2, yd);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_forward(c->m, c->x, MLP_MODE_TRAIN, NULL);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_backward(c->m, c->dy, &dx);
-    const int32_t x5d[4] = {5, 2, 9, 8};
-    if (st == MLP_STATUS_OK)
-        st = mlp_tensor_create(&c->x5, 4, x5d);
-    if (st == MLP_STATUS_OK) /* a larger batch: the buffers grow */
-        st = mlp_model_forward(c->m, c->x5, MLP_MODE_EVAL, NULL);
+    mlp_status st = mlp_model_create(&b->model, 3, img, 1);
+    TU_THEN(st, mlp_layer_create_conv2d(&l, 2, 4, 3, 3));
+    TU_THEN(st, mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1));
+    TU_THEN(st, mlp_model_add(b->model, l)); /* [4,9,8] */
+    TU_THEN(st, mlp_layer_create_maxpool(&l, 2, 2, 2, 0));
+    TU_THEN(st, mlp_model_add(b->model, l)); /* [4,4,4] */
+    TU_THEN(st, mlp_layer_create_conv2d(&l, 0, 3, 2, 2));
+    TU_THEN(st, mlp_layer_set_conv2d(l, 2, 2, 0, 0, 1, 1));
+    TU_THEN(st, mlp_model_add(b->model, l)); /* [3,2,2] */
+    TU_THEN(st, mlp_layer_create_avgpool(&l, 2, 2, 1, 1));
+    TU_THEN(st, mlp_model_add(b->model, l)); /* [3,3,3] */
+    TU_THEN(st, mlp_layer_create_global_avgpool(&l));
+    TU_THEN(st, mlp_model_add(b->model, l)); /* [3] */
+    TU_THEN(st, mlp_layer_create_dense(&l, 2));
+    TU_THEN(st, mlp_model_add(b->model, l));
+    TU_THEN(st, mlp_tensor_create(&b->t[0], 4, xd));
+    TU_THEN(st, mlp_tensor_create(&b->t[1], 2, yd));
+    TU_THEN(st, mlp_model_forward(b->model, b->t[0], MLP_MODE_TRAIN, NULL));
+    TU_THEN(st, mlp_model_backward(b->model, b->t[1], &dx));
+    TU_THEN(st, mlp_tensor_create(&b->t[2], 4, x5d));
+    /* a larger batch: the buffers grow */
+    TU_THEN(st, mlp_model_forward(b->model, b->t[2], MLP_MODE_EVAL, NULL));
     return st;
-}
-
-static void oom_free(void *ctx, mlp_status st)
-{
-    oom_ctx *c = ctx;
-    (void)st;
-    mlp_tensor_destroy(c->x);
-    mlp_tensor_destroy(c->x5);
-    mlp_tensor_destroy(c->dy);
-    mlp_model_destroy(c->m);
-    *c = (oom_ctx){0};
 }
 
 START_TEST(conv_oom_loop)
 {
-    oom_ctx c = {0};
+    tu_built b = {0};
     tu_oom_cfg cfg;
     tu_oom_cfg_init(&cfg);
     cfg.max_attempts = 300;
-    cfg.after = oom_free;
-    tu_oom_loop("conv model", oom_build_and_run, &c, &cfg);
+    cfg.after = tu_oom_free_built;
+    tu_oom_loop("conv model", oom_build_and_run, &b, &cfg);
 }
 END_TEST
 

@@ -1433,67 +1433,38 @@ END_TEST
 
 /* ---- allocation failures ---------------------------------------------------------- */
 
-typedef struct oom_ctx {
-    mlp_model *m;
-    mlp_tensor *x, *dy;
-} oom_ctx;
-
 /* Build batchnorm_spatial-dropout-dense(no bias)-batchnorm and run a
  * training pass forward and back; stop at the first failure. */
 static mlp_status oom_build_and_run(void *ctx)
 {
-    oom_ctx *c = ctx;
-    const int32_t img[3] = {2, 3, 3};
+    tu_built *b = ctx;
+    const int32_t img[3] = {2, 3, 3}, xd[4] = {4, 2, 3, 3}, yd[2] = {4, 3};
     mlp_layer *l = NULL;
-    mlp_status st = mlp_model_create(&c->m, 3, img, 1);
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_create_batchnorm_spatial(&l);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_add(c->m, l);
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_create_dropout(&l, 0.5f);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_add(c->m, l);
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_create_dense(&l, 3);
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_set_use_bias(l, 0);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_add(c->m, l);
-    if (st == MLP_STATUS_OK)
-        st = mlp_layer_create_batchnorm(&l);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_add(c->m, l);
-    const int32_t xd[4] = {4, 2, 3, 3}, yd[2] = {4, 3};
-    if (st == MLP_STATUS_OK)
-        st = mlp_tensor_create(&c->x, 4, xd);
-    if (st == MLP_STATUS_OK)
-        st = mlp_tensor_create(&c->dy, 2, yd);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_forward(c->m, c->x, MLP_MODE_TRAIN, NULL);
-    if (st == MLP_STATUS_OK)
-        st = mlp_model_backward(c->m, c->dy, NULL);
+    mlp_status st = mlp_model_create(&b->model, 3, img, 1);
+    TU_THEN(st, mlp_layer_create_batchnorm_spatial(&l));
+    TU_THEN(st, mlp_model_add(b->model, l));
+    TU_THEN(st, mlp_layer_create_dropout(&l, 0.5f));
+    TU_THEN(st, mlp_model_add(b->model, l));
+    TU_THEN(st, mlp_layer_create_dense(&l, 3));
+    TU_THEN(st, mlp_layer_set_use_bias(l, 0));
+    TU_THEN(st, mlp_model_add(b->model, l));
+    TU_THEN(st, mlp_layer_create_batchnorm(&l));
+    TU_THEN(st, mlp_model_add(b->model, l));
+    TU_THEN(st, mlp_tensor_create(&b->t[0], 4, xd));
+    TU_THEN(st, mlp_tensor_create(&b->t[1], 2, yd));
+    TU_THEN(st, mlp_model_forward(b->model, b->t[0], MLP_MODE_TRAIN, NULL));
+    TU_THEN(st, mlp_model_backward(b->model, b->t[1], NULL));
     return st;
-}
-
-static void oom_free(void *ctx, mlp_status st)
-{
-    oom_ctx *c = ctx;
-    (void)st;
-    mlp_tensor_destroy(c->x);
-    mlp_tensor_destroy(c->dy);
-    mlp_model_destroy(c->m);
-    *c = (oom_ctx){0};
 }
 
 START_TEST(oom_loop)
 {
-    oom_ctx c = {0};
+    tu_built b = {0};
     tu_oom_cfg cfg;
     tu_oom_cfg_init(&cfg);
     cfg.max_attempts = 200;
-    cfg.after = oom_free;
-    tu_oom_loop("norm model", oom_build_and_run, &c, &cfg);
+    cfg.after = tu_oom_free_built;
+    tu_oom_loop("norm model", oom_build_and_run, &b, &cfg);
 }
 END_TEST
 

@@ -576,6 +576,16 @@ void tu_oom_cfg_init(tu_oom_cfg *cfg)
     cfg->min_failures = 1;
 }
 
+void tu_oom_free_built(void *ctx, mlp_status st)
+{
+    tu_built *b = ctx;
+    (void)st;
+    for (size_t i = 0; i < sizeof b->t / sizeof b->t[0]; i++)
+        mlp_tensor_destroy(b->t[i]);
+    mlp_model_destroy(b->model);
+    memset(b, 0, sizeof *b);
+}
+
 long tu_oom_loop(const char *what, mlp_status (*fn)(void *ctx), void *ctx,
                  const tu_oom_cfg *cfg_in)
 {

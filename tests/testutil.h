@@ -227,6 +227,23 @@ typedef struct tu_oom_cfg {
 
 void tu_oom_cfg_init(tu_oom_cfg *cfg);
 
+/* Run `call` only while `st` is MLP_STATUS_OK: a chain of calls that stops
+ * at the first failure, for the function a tu_oom_loop attempts. */
+#define TU_THEN(st, call)                                                        \
+    do {                                                                         \
+        if ((st) == MLP_STATUS_OK)                                               \
+            (st) = (call);                                                       \
+    } while (0)
+
+/* What such a chain builds: tu_oom_free_built (a tu_oom_cfg.after hook, ctx
+ * a tu_built) destroys all of it and clears it for the next attempt. */
+typedef struct tu_built {
+    mlp_model *model;
+    mlp_tensor *t[4];
+} tu_built;
+
+void tu_oom_free_built(void *ctx, mlp_status st);
+
 /*
  * Call fn(ctx) with the n-th allocation from its start failing, for
  * n = 1, 2, ... (mlp__alloc_fail_after), until it succeeds cfg->ok_in_a_row
