@@ -7,16 +7,13 @@
  * real dataset is read by check_emnist.c (a skip without MLPNET_DATA_DIR).
  */
 #ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* mkdtemp, lstat, setenv */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #endif
 
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "core/core.h"
