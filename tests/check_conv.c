@@ -724,7 +724,8 @@ START_TEST(stack_gradcheck)
     tu_rng_seed(&rng, 91 + (uint64_t)_i);
     tu_fill_uniform(&rng, mlp_tensor_data(x), mlp_tensor_numel(x), -1.0f, 1.0f);
     tu_gradcheck_cfg cfg;
-    kink_cfg(&cfg, x, 3e-3, 92 + (uint64_t)_i, 0.4, "conv-relu-maxpool-conv-avgpool-dense");
+    kink_cfg(&cfg, x, 3e-3, 92 + (uint64_t)_i, 0.4,
+             "conv-relu-maxpool-conv-avgpool-dense");
     tu_assert_gradcheck(m, 3, in, GC_BATCHES[_i], &cfg);
     mlp_tensor_destroy(x);
     mlp_model_destroy(m);

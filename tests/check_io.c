@@ -1455,8 +1455,9 @@ static mlp_status oom_load(void *ctx)
     oom_io *c = ctx;
     c->out = NULL;
     c->oo = NULL;
-    return c->via_file ? mlp_model_load_with_optimizer(&c->out, &c->oo, c->path)
-                       : mlp_model_load_mem_with_optimizer(&c->out, &c->oo, c->bytes, c->len);
+    if (c->via_file)
+        return mlp_model_load_with_optimizer(&c->out, &c->oo, c->path);
+    return mlp_model_load_mem_with_optimizer(&c->out, &c->oo, c->bytes, c->len);
 }
 
 static void oom_loaded(void *ctx, mlp_status st)

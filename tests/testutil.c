@@ -598,8 +598,8 @@ long tu_oom_loop(const char *what, mlp_status (*fn)(void *ctx), void *ctx,
     long failures = 0;
     int ok_run = 0;
     for (long n = 1; ok_run < cfg.ok_in_a_row; n++) {
-        ck_assert_msg(n < cfg.max_attempts, "%s: still failing after %ld injected failures",
-                      what, n - 1);
+        ck_assert_msg(n < cfg.max_attempts,
+                      "%s: still failing after %ld injected failures", what, n - 1);
         if (cfg.before)
             cfg.before(ctx);
         mlp__alloc_fail_after(n);
@@ -616,8 +616,9 @@ long tu_oom_loop(const char *what, mlp_status (*fn)(void *ctx), void *ctx,
         if (cfg.after)
             cfg.after(ctx, st);
         if (st != MLP_STATUS_OK || !cfg.keep_on_ok)
-            ck_assert_msg(mlp__alloc_live() == live, "%s, fail_after(%ld): %ld blocks leaked",
-                          what, n, mlp__alloc_live() - live);
+            ck_assert_msg(mlp__alloc_live() == live,
+                          "%s, fail_after(%ld): %ld blocks leaked", what, n,
+                          mlp__alloc_live() - live);
     }
     ck_assert_msg(failures >= cfg.min_failures,
                   "%s: only %ld allocations could be failed (want %ld)", what, failures,

@@ -2,7 +2,9 @@
  * Shared helpers of the libmlpnet Check suites: a seeded random generator
  * (independent of the library's own), tolerance comparisons, small
  * constructors that fail the current test on error, a synthetic dataset of
- * Gaussian blobs, and a finite-difference gradient checker for whole models.
+ * Gaussian blobs, a finite-difference gradient checker for whole models,
+ * temporary files and directories, and the allocation-failure loop. Every
+ * suite uses these rather than a copy of its own.
  *
  * Helpers whose name ends in an assertion verb (tu_assert_*, TU_*) fail the
  * running Check test with a message that includes mlp_last_error().
