@@ -1532,12 +1532,7 @@ static mlp_status oom_build_and_run(void *ctx)
 
 START_TEST(conv_oom_loop)
 {
-    tu_built b = {0};
-    tu_oom_cfg cfg;
-    tu_oom_cfg_init(&cfg);
-    cfg.max_attempts = 300;
-    cfg.after = tu_oom_free_built;
-    tu_oom_loop("conv model", oom_build_and_run, &b, &cfg);
+    tu_oom_loop_built("conv model", oom_build_and_run, 300);
 }
 END_TEST
 

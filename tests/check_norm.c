@@ -1459,12 +1459,7 @@ static mlp_status oom_build_and_run(void *ctx)
 
 START_TEST(oom_loop)
 {
-    tu_built b = {0};
-    tu_oom_cfg cfg;
-    tu_oom_cfg_init(&cfg);
-    cfg.max_attempts = 200;
-    cfg.after = tu_oom_free_built;
-    tu_oom_loop("norm model", oom_build_and_run, &b, &cfg);
+    tu_oom_loop_built("norm model", oom_build_and_run, 200);
 }
 END_TEST
 

@@ -576,7 +576,9 @@ void tu_oom_cfg_init(tu_oom_cfg *cfg)
     cfg->min_failures = 1;
 }
 
-void tu_oom_free_built(void *ctx, mlp_status st)
+/* A tu_oom_cfg.after hook: destroy what a tu_built holds and clear it for
+ * the next attempt. */
+static void free_built(void *ctx, mlp_status st)
 {
     tu_built *b = ctx;
     (void)st;
@@ -624,6 +626,17 @@ long tu_oom_loop(const char *what, mlp_status (*fn)(void *ctx), void *ctx,
                   "%s: only %ld allocations could be failed (want %ld)", what, failures,
                   cfg.min_failures);
     return failures;
+}
+
+long tu_oom_loop_built(const char *what, mlp_status (*build)(void *ctx),
+                       long max_attempts)
+{
+    tu_built b = {0};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.max_attempts = max_attempts;
+    cfg.after = free_built;
+    return tu_oom_loop(what, build, &b, &cfg);
 }
 
 /* ---- running suites ---------------------------------------------------- */

@@ -237,14 +237,16 @@ void tu_oom_cfg_init(tu_oom_cfg *cfg);
             (st) = (call);                                                       \
     } while (0)
 
-/* What such a chain builds: tu_oom_free_built (a tu_oom_cfg.after hook, ctx
- * a tu_built) destroys all of it and clears it for the next attempt. */
+/* What such a chain builds (a model and up to four tensors). */
 typedef struct tu_built {
     mlp_model *model;
     mlp_tensor *t[4];
 } tu_built;
 
-void tu_oom_free_built(void *ctx, mlp_status st);
+/* tu_oom_loop over such a chain: `build` (ctx a zeroed tu_built) runs at most
+ * max_attempts - 1 times, and all it built is destroyed after each attempt. */
+long tu_oom_loop_built(const char *what, mlp_status (*build)(void *ctx),
+                       long max_attempts);
 
 /*
  * Call fn(ctx) with the n-th allocation from its start failing, for
