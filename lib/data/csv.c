@@ -606,7 +606,7 @@ static mlp_status seed_classes(csv_reader *r)
 {
     for (int32_t k = 0; k < r->o.num_class_names; k++)
         MLP_TRY(add_label(r, r->o.class_names[k]));
-    r->frozen = r->o.task == MLP_CSV_CLASSIFY;
+    r->frozen = r->o.task == MLP_CSV_CLASSIFY && r->o.num_class_names > 0;
     return MLP_STATUS_OK;
 }
 
