@@ -190,8 +190,9 @@ MLP_API mlp_status mlp_dataset_load_idx_images(mlp_dataset **out, const char *im
  * (also when `valid` is NULL, so the training split never depends on what
  * else is asked for). The training file is always read: it gives the
  * carved split and the class count. A `DIR/NAME-mapping.txt` file ("label
- * ascii-code" per line), when present, gives class names (see
- * mlp_dataset_class_name) and the class count; without one the class count
+ * ascii-code" or 'label "name"' per line, see mlp_dataset_load_mapping), when
+ * present, gives class names (see mlp_dataset_class_name) and the class
+ * count; without one the class count
  * is the largest label + 1 over the splits read.
  * @param train       receives the training split (owned), or NULL if not wanted
  * @param valid       receives the validation split (owned), or NULL
