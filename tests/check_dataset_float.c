@@ -387,6 +387,83 @@ START_TEST(batcher_float_targets)
 }
 END_TEST
 
+/* A random validation split: shuffled indices, two subsets; every sample
+ * lands in exactly one, with its target, for both storages. */
+START_TEST(subset_random_split)
+{
+    long live = mlp__alloc_live();
+    enum { N = 11 };
+    const int32_t shape[1] = {2};
+    float x[N * 2], y[N];
+    uint8_t px[N];
+    int32_t lab[N];
+    for (int i = 0; i < N; i++) {
+        x[2 * i] = (float)i;
+        x[2 * i + 1] = 0.5f;
+        y[i] = (float)(3 * i);
+        px[i] = (uint8_t)i;
+        lab[i] = i % 2;
+    }
+    mlp_dataset *v = NULL, *u = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&v, N, 1, shape, x, 1, y, MLP_DATASET_BORROW));
+    TU_OK(mlp_dataset_create(&u, N, 1, 1, 1, px, lab, 2));
+    const char *names[2] = {"even", "odd"};
+    TU_OK(mlp_dataset_set_class_names(u, names, 2));
+    int32_t idx[N];
+    tu_rng r;
+    tu_rng_seed(&r, 5);
+    for (int i = 0; i < N; i++)
+        idx[i] = i;
+    for (int i = N - 1; i > 0; i--) {
+        int j = tu_rng_below(&r, i + 1), t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    mlp_dataset *va = NULL, *tr = NULL, *ua = NULL;
+    TU_OK(mlp_dataset_subset(v, idx, 3, &va));
+    TU_OK(mlp_dataset_subset(v, idx + 3, N - 3, &tr));
+    TU_OK(mlp_dataset_subset(u, idx, N, &ua));
+    x[0] = -1.0f; /* the subsets own their data */
+    int seen[N] = {0};
+    float s[2];
+    for (int i = 0; i < N; i++) {
+        const mlp_dataset *d = i < 3 ? va : tr;
+        int32_t k = i < 3 ? i : i - 3;
+        TU_OK(mlp_dataset_sample(d, k, s));
+        int id = (int)s[0];
+        ck_assert_int_eq(id, idx[i] == 0 ? 0 : idx[i]);
+        ck_assert(mlp_dataset_target_values(d, k)[0] == (float)(3 * idx[i]));
+        seen[idx[i]]++;
+        ck_assert_int_eq(mlp_dataset_label(ua, i), idx[i] % 2);
+        ck_assert_int_eq(mlp_dataset_image(ua, i)[0], idx[i]);
+    }
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(seen[i], 1);
+    ck_assert_str_eq(mlp_dataset_class_name(ua, 1), "odd");
+    /* Repeats are allowed; out of range is not. */
+    const int32_t rep[3] = {4, 4, 4}, bad[2] = {0, N};
+    mlp_dataset *d = NULL;
+    TU_OK(mlp_dataset_subset(v, rep, 3, &d));
+    ck_assert(mlp_dataset_target_values(d, 2)[0] == 12.0f);
+    mlp_dataset_destroy(d);
+    d = (mlp_dataset *)&d;
+    TU_FAIL(mlp_dataset_subset(v, bad, 2, &d), MLP_STATUS_INVALID_ARG);
+    ERROR_HAS("indices[1] = 11");
+    ck_assert_ptr_null(d);
+    TU_FAIL(mlp_dataset_subset(v, rep, 0, &d), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_subset(NULL, rep, 1, &d), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_subset(v, NULL, 1, &d), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_subset(v, rep, 1, NULL), MLP_STATUS_INVALID_ARG);
+    OOM_LOOP(mlp_dataset_subset(u, idx, 5, &d), mlp_dataset_destroy(d));
+    mlp_dataset_destroy(va);
+    mlp_dataset_destroy(tr);
+    mlp_dataset_destroy(ua);
+    mlp_dataset_destroy(u);
+    mlp_dataset_destroy(v);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
 START_TEST(gather_and_rows)
 {
     const int32_t shape[1] = {3};
@@ -610,6 +687,7 @@ static Suite *dataset_float_suite(void)
     tc = tcase_create("batches");
     tcase_add_test(tc, batcher_float_same_order_as_uint8);
     tcase_add_test(tc, batcher_float_targets);
+    tcase_add_test(tc, subset_random_split);
     tcase_add_test(tc, gather_and_rows);
     tcase_add_test(tc, evaluate_same_on_both_storages);
     suite_add_tcase(s, tc);

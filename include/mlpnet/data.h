@@ -412,6 +412,22 @@ MLP_API mlp_status mlp_dataset_split(const mlp_dataset *src, int32_t n_first,
                                      mlp_dataset **first, mlp_dataset **second);
 
 /**
+ * Copy chosen samples into a new dataset, in the order given: for example
+ * a random validation split (shuffle the indices 0..size-1, take the first
+ * k for one subset and the rest for the other), or a bootstrap sample
+ * (indices may repeat). The copy keeps the storage, shape, targets and
+ * class names of `src` and owns its data, also when `src` borrows.
+ * @param src      the dataset (borrowed for the call; unchanged)
+ * @param indices  n sample indices, each 0..size-1 (borrowed for the call)
+ * @param n        number of samples, >= 1
+ * @param out      new dataset, or NULL on failure (owned: mlp_dataset_destroy)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, n < 1, an index out
+ *         of range: the message names it) or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_dataset_subset(const mlp_dataset *src, const int32_t *indices,
+                                      int32_t n, mlp_dataset **out);
+
+/**
  * Gather samples into a float batch: each pixel p of a uint8 dataset
  * becomes p * (1.0f / 255) (0 and 255 map exactly to 0 and 1); float32
  * samples are copied as they are.

@@ -431,11 +431,14 @@ mlp_status mlp_dataset_set_class_names(mlp_dataset *ds, const char *const *names
 
 /* ---- copies ----------------------------------------------------------- */
 
-mlp_status mlp__dataset_copy_range(const mlp_dataset *src, int32_t start, int32_t count,
-                                   mlp_dataset **out)
+/* New dataset of the rows `indices` (or, when NULL, start..start+count) of
+ * `src`, with its shape, storage, targets and names; owned data. */
+static mlp_status copy_rows(const mlp_dataset *src, const int32_t *indices, int32_t start,
+                            int32_t count, mlp_dataset **out)
 {
     size_t per = mlp__dataset_sample_size(src);
     size_t tdim = (size_t)src->target_dim;
+    size_t xsize = src->is_float ? per * sizeof(float) : per;
     mlp__dataset_spec spec = {.n = count, .rank = src->rank, .is_float = src->is_float,
                               .num_classes = src->num_classes,
                               .target_dim = src->target_dim};
@@ -443,16 +446,19 @@ mlp_status mlp__dataset_copy_range(const mlp_dataset *src, int32_t start, int32_
     mlp_dataset *ds;
     if (mlp__dataset_build(&ds, &spec) != MLP_STATUS_OK)
         goto oom;
-    if (ds->pixels)
-        memcpy(ds->pixels, src->pixels + (size_t)start * per, (size_t)count * per);
-    else
-        memcpy(ds->values_buf, src->values + (size_t)start * per,
-               (size_t)count * per * sizeof(float));
-    if (ds->labels)
-        memcpy(ds->labels, src->labels + start, (size_t)count * sizeof *ds->labels);
-    else
-        memcpy(ds->targets_buf, src->targets + (size_t)start * tdim,
-               (size_t)count * tdim * sizeof(float));
+    unsigned char *xd = ds->pixels ? (unsigned char *)ds->pixels
+                                   : (unsigned char *)ds->values_buf;
+    const unsigned char *xs = src->pixels ? (const unsigned char *)src->pixels
+                                          : (const unsigned char *)src->values;
+    for (int32_t i = 0; i < count; i++) {
+        size_t r = (size_t)(indices ? indices[i] : start + i);
+        memcpy(xd + (size_t)i * xsize, xs + r * xsize, xsize);
+        if (ds->labels)
+            ds->labels[i] = src->labels[r];
+        else
+            memcpy(ds->targets_buf + (size_t)i * tdim, src->targets + r * tdim,
+                   tdim * sizeof(float));
+    }
     if (src->class_names) {
         ds->class_names = mlp__memdup(src->class_names, src->class_names->bytes);
         if (!ds->class_names)
@@ -466,6 +472,30 @@ oom:
     *out = NULL;
     return mlp__error(MLP_STATUS_NO_MEMORY, "out of memory copying %d images",
                       (int)count);
+}
+
+mlp_status mlp__dataset_copy_range(const mlp_dataset *src, int32_t start, int32_t count,
+                                   mlp_dataset **out)
+{
+    return copy_rows(src, NULL, start, count, out);
+}
+
+mlp_status mlp_dataset_subset(const mlp_dataset *src, const int32_t *indices, int32_t n,
+                              mlp_dataset **out)
+{
+    static const char fn[] = "mlp_dataset_subset";
+    MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
+    *out = NULL;
+    MLP_CHECK_ARG(src != NULL, fn, "src is NULL");
+    MLP_CHECK_ARG(indices != NULL, fn, "indices is NULL");
+    MLP_CHECK_RANGE(n >= 1, fn, "n", n, ">= 1");
+    for (int32_t i = 0; i < n; i++) {
+        if (indices[i] < 0 || indices[i] >= src->n)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: indices[%d] = %d is outside 0..%d", fn, (int)i,
+                              (int)indices[i], (int)src->n - 1);
+    }
+    return copy_rows(src, indices, 0, n, out);
 }
 
 mlp_status mlp_dataset_split(const mlp_dataset *src, int32_t n_first,
