@@ -531,6 +531,51 @@ START_TEST(evaluate_same_on_both_storages)
 }
 END_TEST
 
+/* mlp_model_fit on a float dataset of the scaled pixels trains exactly as
+ * on the uint8 dataset: same batches, same order, same parameters. */
+START_TEST(fit_same_on_both_storages)
+{
+    enum { N = 40 };
+    mlp_dataset *u = tu_blobs(N, 3, 1, 2, 2, 25.0, 8, 9);
+    float x[N * 4];
+    int32_t lab[N];
+    for (int i = 0; i < N; i++) {
+        TU_OK(mlp_dataset_sample(u, i, x + i * 4));
+        lab[i] = mlp_dataset_label(u, i);
+    }
+    const int32_t shape[3] = {1, 2, 2};
+    mlp_dataset *f = NULL;
+    TU_OK(mlp_dataset_create_f32(&f, N, 3, shape, x, lab, 3, MLP_DATASET_COPY));
+    float *params[2];
+    int64_t np = 0;
+    for (int run = 0; run < 2; run++) {
+        mlp_model *m = tu_model(3, shape, 11);
+        tu_add(m, tu_flatten());
+        tu_add(m, tu_dense(6));
+        tu_add(m, tu_relu());
+        tu_add(m, tu_dense(3));
+        mlp_optimizer *opt = NULL;
+        TU_OK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
+        mlp_fit_options o;
+        TU_OK(mlp_fit_options_init(&o));
+        o.epochs = 3;
+        o.batch_size = 7;
+        o.seed = 21;
+        TU_OK(mlp_model_fit(m, opt, run ? f : u, run ? f : u, &o));
+        np = mlp_model_param_count(m);
+        params[run] = malloc((size_t)np * sizeof(float));
+        TU_OK(mlp_model_get_params(m, params[run], np));
+        mlp_optimizer_destroy(opt);
+        mlp_model_destroy(m);
+    }
+    ck_assert(memcmp(params[0], params[1], (size_t)np * sizeof(float)) == 0);
+    free(params[0]);
+    free(params[1]);
+    mlp_dataset_destroy(f);
+    mlp_dataset_destroy(u);
+}
+END_TEST
+
 START_TEST(class_names_setter)
 {
     long live = mlp__alloc_live();
@@ -690,6 +735,7 @@ static Suite *dataset_float_suite(void)
     tcase_add_test(tc, subset_random_split);
     tcase_add_test(tc, gather_and_rows);
     tcase_add_test(tc, evaluate_same_on_both_storages);
+    tcase_add_test(tc, fit_same_on_both_storages);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");
     tcase_add_test(tc, class_names_setter);

@@ -638,6 +638,29 @@ static mlp_status finish(csv_reader *r, mlp_dataset **out)
     return MLP_STATUS_OK;
 }
 
+/* Size the row arrays once for an upper bound on the rows still to come:
+ * the line breaks left (a row ends in one, or in the end of the text), and
+ * no more than a row per `ncols` bytes (a row has ncols - 1 separators and
+ * an end), so even a hostile file cannot ask for more than four floats per
+ * byte of text. Growing by doubling stays as the fallback. */
+static mlp_status reserve_rows(csv_reader *r)
+{
+    size_t left = (size_t)(r->end - r->p), rows = 1;
+    for (const char *q = r->p; (q = memchr(q, '\n', (size_t)(r->end - q))) != NULL; q++)
+        rows++;
+    if (rows > left / (size_t)r->ncols + 1)
+        rows = left / (size_t)r->ncols + 1;
+    rows += !r->o.header; /* the first record was a row too */
+    size_t F = (size_t)r->nfeat, xs;
+    if (!mlp__mul_size(rows, F, &xs) || !grow((void **)&r->x, &r->x_cap, xs, sizeof *r->x))
+        return oom(r);
+    if (r->o.task == MLP_CSV_REGRESS ? !grow((void **)&r->y, &r->y_cap, rows, sizeof *r->y)
+                                     : !grow((void **)&r->lab, &r->lab_cap, rows,
+                                             sizeof *r->lab))
+        return oom(r);
+    return MLP_STATUS_OK;
+}
+
 static mlp_status parse(csv_reader *r, mlp_dataset **out)
 {
     /* Fields and their NULs fit in the record's bytes plus one. */
@@ -658,6 +681,7 @@ static mlp_status parse(csv_reader *r, mlp_dataset **out)
     if (r->o.header)
         MLP_TRY(keep_header(r));
     MLP_TRY(assign_columns(r, first_line));
+    MLP_TRY(reserve_rows(r));
     if (!r->o.header)
         MLP_TRY(add_row(r));
     for (;;) {
