@@ -500,21 +500,34 @@ START_TEST(gather_and_rows)
 }
 END_TEST
 
+/* The float32 twin of a uint8 class dataset: its samples as
+ * mlp_dataset_sample reads them (byte / 255), copied, of shape `shape`. */
+static mlp_dataset *float_twin(const mlp_dataset *u, int rank, const int32_t *shape)
+{
+    int32_t n = mlp_dataset_size(u);
+    int64_t per = mlp_dataset_sample_size(u);
+    float *x = malloc((size_t)(n * per) * sizeof *x);
+    int32_t *lab = malloc((size_t)n * sizeof *lab);
+    ck_assert(x && lab);
+    for (int32_t i = 0; i < n; i++) {
+        TU_OK(mlp_dataset_sample(u, i, x + i * per));
+        lab[i] = mlp_dataset_label(u, i);
+    }
+    mlp_dataset *f = NULL;
+    TU_OK(mlp_dataset_create_f32(&f, n, rank, shape, x, lab, mlp_dataset_num_classes(u),
+                                 MLP_DATASET_COPY));
+    free(x);
+    free(lab);
+    return f;
+}
+
 /* mlp_model_evaluate gathers through mlp__dataset_rows: a uint8 dataset
  * and the float dataset of its scaled pixels give the same numbers. */
 START_TEST(evaluate_same_on_both_storages)
 {
-    enum { N = 23 };
-    mlp_dataset *u = tu_blobs(N, 3, 1, 2, 3, 20.0, 5, 6);
-    float x[N * 6];
-    int32_t lab[N];
-    for (int i = 0; i < N; i++) {
-        TU_OK(mlp_dataset_sample(u, i, x + i * 6));
-        lab[i] = mlp_dataset_label(u, i);
-    }
+    mlp_dataset *u = tu_blobs(23, 3, 1, 2, 3, 20.0, 5, 6);
     const int32_t shape[1] = {6};
-    mlp_dataset *f = NULL;
-    TU_OK(mlp_dataset_create_f32(&f, N, 1, shape, x, lab, 3, MLP_DATASET_BORROW));
+    mlp_dataset *f = float_twin(u, 1, shape);
     const int32_t in[3] = {1, 2, 3};
     mlp_model *m = tu_model(3, in, 7);
     tu_add(m, tu_flatten());
@@ -535,17 +548,9 @@ END_TEST
  * on the uint8 dataset: same batches, same order, same parameters. */
 START_TEST(fit_same_on_both_storages)
 {
-    enum { N = 40 };
-    mlp_dataset *u = tu_blobs(N, 3, 1, 2, 2, 25.0, 8, 9);
-    float x[N * 4];
-    int32_t lab[N];
-    for (int i = 0; i < N; i++) {
-        TU_OK(mlp_dataset_sample(u, i, x + i * 4));
-        lab[i] = mlp_dataset_label(u, i);
-    }
+    mlp_dataset *u = tu_blobs(40, 3, 1, 2, 2, 25.0, 8, 9);
     const int32_t shape[3] = {1, 2, 2};
-    mlp_dataset *f = NULL;
-    TU_OK(mlp_dataset_create_f32(&f, N, 3, shape, x, lab, 3, MLP_DATASET_COPY));
+    mlp_dataset *f = float_twin(u, 3, shape);
     float *params[2];
     int64_t np = 0;
     for (int run = 0; run < 2; run++) {
