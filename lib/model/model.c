@@ -13,6 +13,7 @@
 
 #include "backend/gemm.h"
 #include "backend/threads.h"
+#include "data/dataset_impl.h"
 #include "losses/loss_impl.h"
 #include "model_impl.h"
 #include "optim/optim_impl.h"
@@ -586,16 +587,9 @@ mlp_status mlp_model_evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch
     MLP_TRY(mlp__model_reserve(m, batch_size));
     double sum_loss = 0.0;
     int64_t hits = 0;
-    const float scale = 1.0f / 255.0f;
     for (int32_t start = 0; start < total; start += batch_size) {
         int32_t n = total - start < batch_size ? total - start : batch_size;
-        /* Images are stored back to back, so a run of them is one run of bytes. */
-        const uint8_t *px = mlp_dataset_image(ds, start);
-        int64_t len = (int64_t)n * m->in_size;
-        for (int64_t i = 0; i < len; i++)
-            m->xbuf[i] = (float)px[i] * scale;
-        for (int32_t i = 0; i < n; i++)
-            m->lbuf[i] = mlp_dataset_label(ds, start + i);
+        MLP_TRY(mlp__dataset_rows(ds, start, n, m->xbuf, m->lbuf, NULL));
         MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
         double loss;
         int32_t correct;
