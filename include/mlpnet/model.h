@@ -337,6 +337,38 @@ MLP_API mlp_status mlp_model_set_class_weights(mlp_model *model, const float *we
                                                int32_t k);
 
 /**
+ * Name the model's classes (for example the label map of a dataset or the
+ * string labels of a CSV file), so that predictions can print them. They
+ * are saved in the model file.
+ * @param model  the model (borrowed for the call)
+ * @param names  k UTF-8 strings of 1..255 bytes without control characters
+ *               (copied); NULL (with k = 0) removes the names
+ * @param k      the number of names: the model's output count (checked when
+ *               the model has layers)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model or name, a count
+ *         that is not the output count, an empty, overlong or control
+ *         character name) or MLP_STATUS_NO_MEMORY (the old names are kept)
+ */
+MLP_API mlp_status mlp_model_set_class_names(mlp_model *model, const char *const *names,
+                                             int32_t k);
+
+/**
+ * The name of class i.
+ * @param model  the model (borrowed for the call)
+ * @param i      class index, 0..mlp_model_class_count()-1
+ * @return the name (owned by the model, valid until the names change or the
+ *         model is destroyed), or NULL without names or for i out of range
+ */
+MLP_API const char *mlp_model_class_name(const mlp_model *model, int32_t i);
+
+/**
+ * How many class names the model has.
+ * @param model  the model (borrowed for the call); NULL gives 0
+ * @return the count, 0 without names
+ */
+MLP_API int32_t mlp_model_class_count(const mlp_model *model);
+
+/**
  * One training step on a batch against float targets, for a model whose
  * loss takes them (MSE, BCE on logits, Huber, MAE): forward in training
  * mode, the loss, backward, and an optimizer step.

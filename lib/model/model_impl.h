@@ -44,6 +44,8 @@ struct mlp_model {
     mlp__loss loss;
     float *class_w;
     int32_t n_class_w;
+    char **class_names;  /* n_class_names owned strings, or NULL */
+    int32_t n_class_names;
 
     int fwd_state;       /* MLP__FWD_* of the last forward pass */
     int32_t fwd_n;       /* its batch size */
@@ -77,6 +79,12 @@ mlp_status mlp__model_loss(const mlp_model *m, const char *fn, const mlp__loss *
 
 /* Check that a dataset's images and classes fit the model. */
 mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds, const char *fn);
+
+/* Longest class name, in bytes (task.c). */
+#define MLP__CLASS_NAME_MAX 255
+
+/* Free the model's class names (task.c). */
+void mlp__model_free_class_names(mlp_model *m);
 
 /* The public figures from loss sums over k outputs (task.c). */
 void mlp__metrics_from_sums(const mlp__loss_sums *s, int32_t k, mlp_metrics *out);

@@ -95,6 +95,74 @@ mlp_status mlp_model_set_class_weights(mlp_model *m, const float *weights, int32
     return MLP_STATUS_OK;
 }
 
+void mlp__model_free_class_names(mlp_model *m)
+{
+    for (int32_t i = 0; i < m->n_class_names; i++)
+        mlp__free(m->class_names[i]);
+    mlp__free(m->class_names);
+    m->class_names = NULL;
+    m->n_class_names = 0;
+}
+
+mlp_status mlp_model_set_class_names(mlp_model *m, const char *const *names, int32_t k)
+{
+    static const char fn[] = "mlp_model_set_class_names";
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    if (!names) {
+        MLP_CHECK_ARG(k == 0, fn, "names is NULL but k is not 0 (NULL, 0 clears them)");
+        mlp__model_free_class_names(m);
+        return MLP_STATUS_OK;
+    }
+    if (k < 1 || (m->n_layers && k != mlp__model_outputs(m)))
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d names for a model with %d outputs",
+                          fn, (int)k, m->n_layers ? (int)mlp__model_outputs(m) : 0);
+    for (int32_t i = 0; i < k; i++) {
+        if (!names[i])
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: name %d is NULL", fn, (int)i);
+        size_t len = strlen(names[i]);
+        if (len < 1 || len > MLP__CLASS_NAME_MAX)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: name %d has %zu bytes (1..%d allowed)", fn, (int)i, len,
+                              MLP__CLASS_NAME_MAX);
+        for (size_t j = 0; j < len; j++)
+            if ((unsigned char)names[i][j] < 0x20 || names[i][j] == 0x7f)
+                return mlp__error(MLP_STATUS_INVALID_ARG,
+                                  "%s: name %d has a control character (byte %zu)", fn,
+                                  (int)i, j);
+    }
+    char **copy = mlp__calloc((size_t)k, sizeof *copy);
+    int ok = copy != NULL;
+    for (int32_t i = 0; ok && i < k; i++) {
+        size_t len = strlen(names[i]);
+        copy[i] = mlp__alloc(len + 1);
+        ok = copy[i] != NULL;
+        if (ok)
+            memcpy(copy[i], names[i], len + 1);
+    }
+    if (!ok) {
+        for (int32_t i = 0; copy && i < k; i++)
+            mlp__free(copy[i]);
+        mlp__free(copy);
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
+    }
+    mlp__model_free_class_names(m);
+    m->class_names = copy;
+    m->n_class_names = k;
+    return MLP_STATUS_OK;
+}
+
+const char *mlp_model_class_name(const mlp_model *m, int32_t i)
+{
+    if (!m || i < 0 || i >= m->n_class_names)
+        return NULL;
+    return m->class_names[i];
+}
+
+int32_t mlp_model_class_count(const mlp_model *m)
+{
+    return m ? m->n_class_names : 0;
+}
+
 mlp_status mlp__model_loss(const mlp_model *m, const char *fn, const mlp__loss **out)
 {
     if (m->class_w && m->n_class_w != mlp__model_outputs(m))
