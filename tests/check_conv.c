@@ -225,10 +225,10 @@ static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups, i
     const int64_t nw = (int64_t)q->f * q->c * q->kh * q->kw, nb = use_bias ? q->f : 0;
     ck_assert_int_eq(mlp_layer_param_count(conv), nw + nb);
     ck_assert_int_eq(mlp_model_param_count(m), nw + nb); /* no hidden bias slot */
-    ck_assert_msg(conv->group >= 1 &&
-                      (q->n + conv->group - 1) / conv->group >= min_groups,
-                  "%s: %d samples per GEMM group, wanted %d groups", desc,
-                  (int)conv->group, min_groups);
+    const int32_t group = mlp__conv2d_group(conv);
+    ck_assert_msg(group >= 1 && (q->n + group - 1) / group >= min_groups,
+                  "%s: %d samples per GEMM group, wanted %d groups", desc, (int)group,
+                  min_groups);
     int r = 0;
     int32_t od[MLP_MAX_RANK] = {0};
     TU_OK(mlp_model_output_shape(m, -1, &r, od));

@@ -2022,6 +2022,39 @@ START_TEST(npz_oom_loop)
 }
 END_TEST
 
+/* The optimizer checks its own record (lib/optim/optim_file.c); the loader
+ * adds where the fault lies: the field's offset in the file, or the
+ * record's own offset when its length is wrong. */
+START_TEST(optimizer_faults_carry_file_offsets)
+{
+    size_t len;
+    unsigned char *b = small_file(&len);
+    const size_t optm = find_record(b, len, "OPTM", 0);
+    ck_assert_uint_gt(optm, 0);
+    wr64(b + optm + 12 + 40, 0x3FF0000000000000ull); /* momentum 1.0 */
+    fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    char want[128];
+    snprintf(want, sizeof want, "byte offset %zu: optimizer: mlp_optimizer_set: momentum",
+             optm + 12 + 40);
+    ck_assert_msg(strstr(mlp_last_error(), want), "%s", mlp_last_error());
+    free(b);
+    /* one float short, behind a valid length and checksums */
+    b = small_file(&len);
+    const uint64_t l = rd64(b + optm + 4);
+    const size_t end = optm + 12 + (size_t)l;
+    memmove(b + end - 4, b + end, len - end);
+    len -= 4;
+    wr64(b + optm + 4, l - 4);
+    fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    snprintf(want, sizeof want, "byte offset %zu: record 'OPTM' has %llu payload bytes", optm,
+             (unsigned long long)(l - 4));
+    ck_assert_msg(strstr(mlp_last_error(), want), "%s", mlp_last_error());
+    free(b);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------- */
 
 static Suite *io_suite(void)
@@ -2056,6 +2089,7 @@ static Suite *io_suite(void)
     tcase_add_test(t, sizes_that_disagree_are_refused);
     tcase_add_test(t, conv2d_bad_configurations_are_refused);
     tcase_add_test(t, flipped_bytes_behind_valid_checksums_never_crash);
+    tcase_add_test(t, optimizer_faults_carry_file_offsets);
     suite_add_tcase(s, t);
 
     t = tcase_create("saving and allocation failures");

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "optim/optim_impl.h"
 #include "testutil.h"
 
 static mlp_optimizer *const SENTINEL = (mlp_optimizer *)&SENTINEL;
@@ -2316,6 +2317,138 @@ START_TEST(every_rule_same_with_two_threads)
 }
 END_TEST
 
+/* ---- the optimizer's own file record (lib/optim/optim_file.c) ---------- */
+
+/* A parameter block made by hand, as a model hands its own over: the
+ * record needs no model. Weights W [2,2], then biases b [2]. */
+typedef struct hand_block {
+    float p[NP], g[NP];
+    mlp__segment segs[2];
+    mlp__param_block pb;
+} hand_block;
+
+static void hand_block_init(hand_block *h)
+{
+    memcpy(h->p, P0, sizeof h->p);
+    memcpy(h->g, G[0], sizeof h->g);
+    h->segs[0] = (mlp__segment){0, 4, 1};
+    h->segs[1] = (mlp__segment){4, 2, 0};
+    h->pb = (mlp__param_block){h->p, h->g, NP, h->segs, 2, 1};
+}
+
+/* An mlp__put_bytes sink into a fixed buffer. */
+typedef struct byte_sink {
+    unsigned char b[256];
+    size_t n;
+} byte_sink;
+
+static void sink_put(void *sink, const unsigned char *p, size_t n)
+{
+    byte_sink *k = sink;
+    ck_assert_uint_le(k->n + n, sizeof k->b);
+    memcpy(k->b + k->n, p, n);
+    k->n += n;
+}
+
+static mlp_optimizer *stepped_opt(hand_block *h, mlp_rule rule)
+{
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp__optimizer_create(&o, rule, &h->pb, "test"));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_CLIP_NORM, 3.0));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_DECAY_ALL, 1.0));
+    TU_OK(mlp_optimizer_schedule_step(o, 2, 0.5));
+    TU_OK(mlp_optimizer_start_epoch(o, 3));
+    for (int k = 0; k < 2; k++) {
+        memcpy(h->g, G[k], sizeof h->g);
+        TU_OK(mlp_optimizer_step(o));
+    }
+    memcpy(h->g, G[2], sizeof h->g);
+    return o;
+}
+
+/* Write, read back, write again: the same bytes, and the copy takes the
+ * same next step as the original. */
+START_TEST(state_record_round_trip_every_rule)
+{
+    const mlp_rule rule = RULES[_i];
+    hand_block h;
+    hand_block_init(&h);
+    mlp_optimizer *o = stepped_opt(&h, rule);
+    byte_sink a = {{0}, 0}, b = {{0}, 0};
+    mlp__optimizer_write_state(o, sink_put, &a);
+    ck_assert_uint_eq(a.n, mlp__optimizer_state_size(o));
+    ck_assert_uint_ge(a.n, 140);
+    ck_assert_uint_eq((a.n - 140) % (4 * NP), 0);
+    mlp_optimizer *r = SENTINEL;
+    uint64_t at = 0;
+    TU_OK(mlp__optimizer_read_state(&r, &h.pb, a.b, a.n, &at));
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(mlp_optimizer_rule(r), rule);
+    mlp__optimizer_write_state(r, sink_put, &b);
+    ck_assert_uint_eq(b.n, a.n);
+    ck_assert(memcmp(a.b, b.b, a.n) == 0);
+    float before[NP], after_o[NP];
+    memcpy(before, h.p, sizeof before);
+    TU_OK(mlp_optimizer_step(o));
+    memcpy(after_o, h.p, sizeof after_o);
+    memcpy(h.p, before, sizeof before);
+    TU_OK(mlp_optimizer_step(r));
+    ck_assert(memcmp(after_o, h.p, sizeof after_o) == 0);
+    mlp_optimizer_destroy(r);
+    mlp_optimizer_destroy(o);
+}
+END_TEST
+
+/* Read a corrupt record: the status, where the fault lies, no optimizer
+ * and nothing leaked. */
+static void refuse_state(const mlp__param_block *pb, const unsigned char *p, size_t n,
+                         uint64_t want_at, const char *want_text)
+{
+    long live = mlp__alloc_live();
+    mlp_optimizer *r = SENTINEL;
+    uint64_t at = 12345;
+    TU_FAIL(mlp__optimizer_read_state(&r, pb, p, n, &at), MLP_STATUS_BAD_FORMAT);
+    ck_assert_ptr_null(r);
+    ck_assert_msg(at == want_at, "fault at %llu, expected %llu (%s)", (unsigned long long)at,
+                  (unsigned long long)want_at, mlp_last_error());
+    ck_assert_msg(strstr(mlp_last_error(), want_text), "%s", mlp_last_error());
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+
+START_TEST(state_record_truncated_or_foreign)
+{
+    hand_block h;
+    hand_block_init(&h);
+    mlp_optimizer *o = stepped_opt(&h, MLP_RULE_MOMENTUM);
+    byte_sink a = {{0}, 0};
+    mlp__optimizer_write_state(o, sink_put, &a);
+    mlp_optimizer_destroy(o);
+    ck_assert_uint_eq(a.n, 140 + 4 * NP); /* one state array: the velocity */
+    /* every truncation, and one byte too many: the length is at fault */
+    for (size_t n = 0; n < 140; n++)
+        refuse_state(&h.pb, a.b, n, MLP__STATE_AT_RECORD, "is shorter than 140");
+    for (size_t n = 140; n <= a.n + 1; n++)
+        if (n != a.n)
+            refuse_state(&h.pb, a.b, n, MLP__STATE_AT_RECORD, "it must have 164");
+    /* a record for a block of another size */
+    hand_block small;
+    hand_block_init(&small);
+    small.pb.n = 4;
+    small.pb.n_segs = 1;
+    refuse_state(&small.pb, a.b, a.n, 8, "the model has 4");
+    /* an unknown rule, and a momentum out of range: named, with the field */
+    unsigned char c[sizeof a.b];
+    memcpy(c, a.b, a.n);
+    c[0] = 99;
+    refuse_state(&h.pb, c, a.n, 0, "unknown rule 99");
+    memcpy(c, a.b, a.n);
+    memset(c + 40, 0, 8);
+    c[46] = 0xF0; /* 1.0 as little-endian f64 */
+    c[47] = 0x3F;
+    refuse_state(&h.pb, c, a.n, 40, "momentum");
+}
+END_TEST
+
 static Suite *optim_suite(void)
 {
     Suite *s = suite_create("optim");
@@ -2385,6 +2518,11 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, every_rule_create_oom_loop);
     tcase_add_test(tc, every_rule_step_after_model_grew);
     tcase_add_test(tc, every_rule_same_with_two_threads);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("file record");
+    tcase_add_loop_test(tc, state_record_round_trip_every_rule, 0, N_RULES);
+    tcase_add_test(tc, state_record_truncated_or_foreign);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -69,7 +69,7 @@ void ex_check(mlp_status st, const char *what)
     ex_die("%s: %s%s%s", what, mlp_status_str(st), *detail ? ": " : "", detail);
 }
 
-static void *xmalloc(size_t n)
+void *ex_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (!p)
@@ -77,10 +77,24 @@ static void *xmalloc(size_t n)
     return p;
 }
 
-static char *xstrdup(const char *s)
+char *ex_xstrdup(const char *s)
 {
     size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
+    return memcpy(ex_xmalloc(n), s, n);
+}
+
+void *ex_xgrow(void *p, int *cap, int need, size_t size)
+{
+    if (need <= *cap)
+        return p;
+    int cap2 = *cap ? 2 * *cap : 16;
+    while (cap2 < need)
+        cap2 *= 2;
+    void *q = realloc(p, (size_t)cap2 * size);
+    if (!q)
+        ex_die("out of memory");
+    *cap = cap2;
+    return q;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -561,7 +575,7 @@ double ex_median(const double *v, int n)
 {
     if (n <= 0)
         return NAN;
-    double *tmp = xmalloc((size_t)n * sizeof *tmp);
+    double *tmp = ex_xmalloc((size_t)n * sizeof *tmp);
     memcpy(tmp, v, (size_t)n * sizeof *tmp);
     qsort(tmp, (size_t)n, sizeof *tmp, cmp_double);
     double m = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
@@ -629,7 +643,7 @@ void ex_progress_clear(void)
 
 int ex_mkdirs(const char *path)
 {
-    char *p = xstrdup(path);
+    char *p = ex_xstrdup(path);
     int rc = 0;
     for (char *s = p + 1; rc == 0; s++) {
         if (*s != '/' && *s != '\0')
@@ -658,8 +672,8 @@ int ex_mkdirs(const char *path)
 int ex_afile_open(ex_afile *af, const char *path)
 {
     size_t n = strlen(path);
-    af->path = xstrdup(path);
-    af->tmp_path = xmalloc(n + 5);
+    af->path = ex_xstrdup(path);
+    af->tmp_path = ex_xmalloc(n + 5);
     memcpy(af->tmp_path, path, n);
     memcpy(af->tmp_path + n, ".tmp", 5);
     af->f = fopen(af->tmp_path, "w");
@@ -838,16 +852,6 @@ const ex_result *ex_session_find(const ex_session *s, const char *name)
     return NULL;
 }
 
-/* Write a number for CSV or Markdown: "nan" for NaN (never "-nan"). */
-static const char *num(char *buf, size_t cap, int decimals, double v)
-{
-    if (isnan(v))
-        snprintf(buf, cap, "nan");
-    else
-        snprintf(buf, cap, "%.*f", decimals, v);
-    return buf;
-}
-
 static void write_plot(const char *path, const ex_plot *plot)
 {
     if (ex_svg_write(path, plot) != 0)
@@ -857,19 +861,11 @@ static void write_plot(const char *path, const ex_plot *plot)
 /* RUN.csv, RUN-error.svg and RUN-accuracy.svg from the history so far. */
 static void write_run_files(const ex_session *s, const ex_result *r)
 {
-    char path[PATH_CAP], a[32], b[32], c[32], d[32], e[32];
+    char path[PATH_CAP];
     ex_afile af;
     out_path(path, s, r->name, ".csv");
     open_out(&af, path);
-    fputs("epoch,train_error,train_acc,valid_error,valid_acc,seconds\n", af.f);
-    for (int32_t i = 0; i < r->epochs; i++) {
-        fprintf(af.f, "%ld,%s,%s,%s,%s,%s\n", (long)r->epoch[i],
-                num(a, sizeof a, 6, r->train_error[i]),
-                num(b, sizeof b, 6, r->train_accuracy[i]),
-                num(c, sizeof c, 6, r->valid_error[i]),
-                num(d, sizeof d, 6, r->valid_accuracy[i]),
-                num(e, sizeof e, 3, r->seconds[i]));
-    }
+    ex_history_write_csv(af.f, r);
     commit_out(&af, path);
 
     char title[EX_RUN_NAME_MAX + 64], note[48] = "";
@@ -961,35 +957,19 @@ static ex_result *result_new(ex_session *s, const char *name)
     if (len == 0 || len >= EX_RUN_NAME_MAX)
         ex_die("run name '%s' is empty or longer than %d characters", name,
                EX_RUN_NAME_MAX - 1);
-    if (strspn(name,
-               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-            len ||
-        name[0] == '.')
+    if (!ex_safe_name(name, EX_RUN_NAME_MAX))
         ex_die("run name '%s' is not a safe file name", name);
     if (ex_session_find(s, name))
         ex_die("run name '%s' used twice", name);
 
-    ex_result *r = xmalloc(sizeof *r);
+    ex_result *r = ex_xmalloc(sizeof *r);
     memset(r, 0, sizeof *r);
     memcpy(r->name, name, len + 1);
     r->train_acc = r->valid_acc = r->best_valid_acc = r->test_acc = NAN;
     r->seconds_per_epoch = NAN;
-    size_t n = (size_t)s->opt->epochs;
-    r->epoch = xmalloc(6 * n * sizeof(double));
-    r->train_error = r->epoch + n;
-    r->train_accuracy = r->epoch + 2 * n;
-    r->valid_error = r->epoch + 3 * n;
-    r->valid_accuracy = r->epoch + 4 * n;
-    r->seconds = r->epoch + 5 * n;
-
-    if (s->n_results == s->cap_results) {
-        int cap = s->cap_results ? 2 * s->cap_results : 16;
-        ex_result **grown = realloc(s->results, (size_t)cap * sizeof *grown);
-        if (!grown)
-            ex_die("out of memory");
-        s->results = grown;
-        s->cap_results = cap;
-    }
+    ex_result_alloc_history(r, (size_t)s->opt->epochs);
+    s->results =
+        ex_xgrow(s->results, &s->cap_results, s->n_results + 1, sizeof *s->results);
     s->results[s->n_results++] = r;
     return r;
 }
@@ -998,7 +978,7 @@ static void print_model(const char *name, const mlp_model *model)
 {
     size_t len = 0;
     ex_check(mlp_model_summary(model, NULL, 0, &len), "describing the model");
-    char *text = xmalloc(len + 1);
+    char *text = ex_xmalloc(len + 1);
     ex_check(mlp_model_summary(model, text, len + 1, NULL), "describing the model");
     printf("\n== %s ==\n%s%s", name, text, len > 0 && text[len - 1] == '\n' ? "" : "\n");
     fflush(stdout);
@@ -1016,7 +996,7 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
 
     run_state rs = {s, r, NULL, mlp_model_param_count(model), mlp_model_state_count(model),
                     0.0, 0.0};
-    rs.best = xmalloc((size_t)(rs.n_params + rs.n_state + 1) * sizeof *rs.best);
+    rs.best = ex_xmalloc((size_t)(rs.n_params + rs.n_state + 1) * sizeof *rs.best);
 
     mlp_fit_options fo;
     mlp_fit_options_init(&fo);
@@ -1036,8 +1016,8 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
     if (st == MLP_STATUS_NUMERIC) {
         /* A diverging run is a result too (a learning-rate sweep may find
          * one): keep the epochs before it and go on with the next run. */
-        fprintf(stderr, "%s: %s (stopped after %ld epoch%s): %s: %s\n", program, what,
-                (long)r->epochs, r->epochs == 1 ? "" : "s", mlp_status_str(st),
+        fprintf(stderr, "%s: %s " EX_STOPPED_AFTER "%ld epoch%s): %s: %s\n", program,
+                what, (long)r->epochs, r->epochs == 1 ? "" : "s", mlp_status_str(st),
                 mlp_last_error());
         s->diverged++;
         r->diverged = 1;
@@ -1112,8 +1092,8 @@ void ex_session_compare(ex_session *s, const char *stem, const char *title,
                         const ex_result *const *runs, const char *const *labels, int n)
 {
     enum { LABEL_CAP = 128 };
-    ex_series *series = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *series);
-    char *names = xmalloc((size_t)(n > 0 ? n : 1) * LABEL_CAP);
+    ex_series *series = ex_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *series);
+    char *names = ex_xmalloc((size_t)(n > 0 ? n : 1) * LABEL_CAP);
     char path[PATH_CAP], file[PATH_CAP], heading[256];
     for (int i = 0; i < n; i++) /* a diverged run says so in the legend */
         snprintf(names + (size_t)i * LABEL_CAP, LABEL_CAP, "%s%s",
@@ -1147,11 +1127,11 @@ void ex_session_compare(ex_session *s, const char *stem, const char *title,
 void ex_session_compare_time(ex_session *s, const char *stem, const char *title,
                              const ex_result *const *runs, int n)
 {
-    ex_series *series = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *series);
+    ex_series *series = ex_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *series);
     size_t total = 0;
     for (int i = 0; i < n; i++)
         total += (size_t)runs[i]->epochs;
-    double *t = xmalloc((total > 0 ? total : 1) * sizeof *t), *at = t;
+    double *t = ex_xmalloc((total > 0 ? total : 1) * sizeof *t), *at = t;
     for (int i = 0; i < n; i++) {
         series[i] =
             (ex_series){runs[i]->name, at, runs[i]->valid_accuracy, runs[i]->epochs};
@@ -1168,27 +1148,11 @@ void ex_session_compare_time(ex_session *s, const char *stem, const char *title,
     free(series);
 }
 
-static const char *const summary_cols[] = {
-    "run",      "epochs",           "train_acc", "valid_acc", "best_valid_acc",
-    "test_acc", "seconds_per_epoch"};
-#define N_COLS 7
-#define CELL_CAP EX_RUN_NAME_MAX
-
-/* The cells of one summary.csv row. */
-static void summary_cells(const ex_result *r, char cells[N_COLS][CELL_CAP])
-{
-    snprintf(cells[0], CELL_CAP, "%s", r->name);
-    snprintf(cells[1], CELL_CAP, "%ld", (long)r->epochs);
-    num(cells[2], CELL_CAP, 6, r->train_acc);
-    num(cells[3], CELL_CAP, 6, r->valid_acc);
-    num(cells[4], CELL_CAP, 6, r->best_valid_acc);
-    num(cells[5], CELL_CAP, 6, r->test_acc);
-    num(cells[6], CELL_CAP, 3, r->seconds_per_epoch);
-}
-
 void ex_session_print_summary(const ex_session *s, FILE *f)
 {
-    fprintf(f, "Dataset `%s`, %ld epoch%s, batch size %ld, seed %llu, %ld thread%s.\n\n",
+    fprintf(f,
+            EX_SUMMARY_DATASET "%s`, %ld epoch%s, batch size %ld, seed %llu, "
+                               "%ld thread%s.\n\n",
             s->dataset, (long)s->opt->epochs, s->opt->epochs == 1 ? "" : "s",
             (long)s->opt->batch_size, (unsigned long long)s->opt->seed,
             (long)s->opt->threads, s->opt->threads == 1 ? "" : "s");
@@ -1197,9 +1161,10 @@ void ex_session_print_summary(const ex_session *s, FILE *f)
                 (long)mlp_dataset_size(s->train));
     if (command[0])
         fprintf(f, "Command: `%s`\n\n", command);
-    ex_table *t = ex_table_new(summary_cols[0], summary_cols[1], summary_cols[2],
-                               summary_cols[3], summary_cols[4], summary_cols[5],
-                               summary_cols[6], (const char *)NULL);
+    _Static_assert(EX_SUM_COLS == 7, "the table below names every summary column");
+    const ex_column *c = ex_summary_columns;
+    ex_table *t = ex_table_new(c[0].name, c[1].name, c[2].name, c[3].name, c[4].name,
+                               c[5].name, c[6].name, (const char *)NULL);
     for (int i = 0; i < s->n_results; i++) {
         const ex_result *r = s->results[i];
         ex_table_cell(t, "%s", r->name);
@@ -1219,20 +1184,12 @@ void ex_session_print_summary(const ex_session *s, FILE *f)
 
 void ex_session_write_summary(const ex_session *s)
 {
-    char path[PATH_CAP], cells[N_COLS][CELL_CAP];
+    char path[PATH_CAP];
     ex_afile af;
 
     out_path(path, s, "summary", ".csv");
     open_out(&af, path);
-    for (int c = 0; c < N_COLS; c++)
-        fprintf(af.f, "%s%s", c ? "," : "", summary_cols[c]);
-    fputc('\n', af.f);
-    for (int i = 0; i < s->n_results; i++) {
-        summary_cells(s->results[i], cells);
-        for (int c = 0; c < N_COLS; c++)
-            fprintf(af.f, "%s%s", c ? "," : "", cells[c]);
-        fputc('\n', af.f);
-    }
+    ex_summary_write_csv(af.f, (const ex_result *const *)s->results, s->n_results);
     commit_out(&af, path);
 
     out_path(path, s, "summary", ".md");

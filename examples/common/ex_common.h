@@ -4,8 +4,10 @@
  * optimizer builders, a "run one experiment" helper that trains a model and
  * writes its history (CSV and SVG plots), comparison plots, the summary
  * writers with program-specific notes, Markdown tables, a progress bar and
- * atomic file writing. Files: ex_common.c (flags, sessions, summaries),
- * build.c (rules and models), table.c, svg.c.
+ * atomic file writing, and the columns of the run files (RUN.csv,
+ * summary.csv) that mlpnet-report reads back. Files: ex_common.c (flags,
+ * sessions, summaries), build.c (rules and models), schema.c (run files),
+ * table.c, svg.c.
  *
  * Unlike the library, these helpers may print and exit: a failing library
  * call prints "PROG: <what>: <status>: <detail>" on stderr and exits with
@@ -455,6 +457,17 @@ double ex_now(void);
 void ex_progress_draw(const char *label, int64_t done, int64_t total, double start);
 void ex_progress_clear(void);
 
+/** malloc that exits with a message when out of memory; 0 bytes is 1. */
+void *ex_xmalloc(size_t n);
+/** A copy of `s` from ex_xmalloc (owned: free). */
+char *ex_xstrdup(const char *s);
+/**
+ * Make room for `need` elements of `size` bytes in the array `p` of
+ * capacity `*cap` (doubling, at least 16); exits when out of memory.
+ * @return the array, perhaps moved (the old pointer is then invalid)
+ */
+void *ex_xgrow(void *p, int *cap, int need, size_t size);
+
 /** Create a directory and its parents (like mkdir -p). 0, or -1 with errno. */
 int ex_mkdirs(const char *path);
 
@@ -476,6 +489,91 @@ int ex_afile_open(ex_afile *af, const char *path);
 int ex_afile_commit(ex_afile *af);
 /** Close and remove the temporary file. */
 void ex_afile_abort(ex_afile *af);
+
+/* ---------------------------------------------------------------------- */
+/* Run files (schema.c)                                                    */
+
+/*
+ * Every run writes OUT/RUN.csv, its per-epoch history, and every program
+ * OUT/summary.csv, one row per run; mlpnet-report reads both back. Their
+ * columns are defined here once, for the writers and the reader: comma-
+ * separated, a header line of the column names, numbers with a fixed
+ * number of decimals and "nan" for NaN.
+ */
+
+/** One CSV column: its name in the header and the decimals of its numbers
+ *  (0: a whole number; -1: text). */
+typedef struct ex_column {
+    const char *name;
+    int decimals;
+} ex_column;
+
+/** Columns of RUN.csv, in order: one row per epoch. */
+enum {
+    EX_HIST_EPOCH,       /**< 1-based epoch */
+    EX_HIST_TRAIN_ERROR, /**< cross-entropy on the training set */
+    EX_HIST_TRAIN_ACC,
+    EX_HIST_VALID_ERROR,
+    EX_HIST_VALID_ACC,
+    EX_HIST_SECONDS, /**< of the training pass */
+    EX_HIST_COLS
+};
+extern const ex_column ex_history_columns[EX_HIST_COLS];
+
+/** Columns of summary.csv, in order: one row per run (see ex_result). */
+enum {
+    EX_SUM_RUN,
+    EX_SUM_EPOCHS, /**< epochs completed */
+    EX_SUM_TRAIN_ACC,
+    EX_SUM_VALID_ACC,
+    EX_SUM_BEST_VALID_ACC,
+    EX_SUM_TEST_ACC,
+    EX_SUM_SECONDS_PER_EPOCH,
+    EX_SUM_COLS
+};
+extern const ex_column ex_summary_columns[EX_SUM_COLS];
+
+/** Room for the header line of either file, with its NUL. */
+#define EX_HEADER_CAP 128
+
+/** The header line of `n` columns ("epoch,train_error,..."), without a
+ *  newline, into `buf` (`cap` bytes, EX_HEADER_CAP is enough). Returns `buf`. */
+const char *ex_csv_header(char *buf, size_t cap, const ex_column *cols, int n);
+
+/** A number as the run files and summaries write it: `decimals` decimals,
+ *  "nan" for NaN (never "-nan"). Returns `buf`. */
+const char *ex_format_num(char *buf, size_t cap, int decimals, double v);
+
+/** Give `r` room for `n` epochs of history: its six arrays share one
+ *  allocation, freed with free(r->epoch). Exits when out of memory. */
+void ex_result_alloc_history(ex_result *r, size_t n);
+
+/** The history array of column `col` (EX_HIST_*) of `r` (borrowed). */
+double *ex_result_history(const ex_result *r, int col);
+
+/** Write RUN.csv: the header, then one row per epoch of `r`'s history. */
+void ex_history_write_csv(FILE *f, const ex_result *r);
+
+/** The cells of one summary.csv row of `r`. */
+void ex_summary_cells(const ex_result *r, char cells[EX_SUM_COLS][EX_RUN_NAME_MAX]);
+
+/** Write summary.csv: the header, then one row per run. */
+void ex_summary_write_csv(FILE *f, const ex_result *const *runs, int n);
+
+/** The start of summary.md's first line after the title,
+ *  "Dataset `NAME`, N epochs, batch size ...": mlpnet-report reads the
+ *  dataset and the epochs asked for from it (reproduce.sh the dataset). */
+#define EX_SUMMARY_DATASET "Dataset `"
+
+/** What a program prints on stderr when a run stops early, "PROG: WHAT
+ *  (stopped after N epochs): STATUS: DETAIL": in a failed task's log,
+ *  mlpnet-report takes it with the status of MLP_STATUS_NUMERIC for a run
+ *  that diverged. */
+#define EX_STOPPED_AFTER "(stopped after "
+
+/** Whether `s` is a safe run or task name: one path component of 1 to
+ *  cap - 1 letters, digits, '.', '_' or '-', not starting with '.'. */
+int ex_safe_name(const char *s, size_t cap);
 
 /* ---------------------------------------------------------------------- */
 /* SVG line plots (svg.c)                                                  */

@@ -23,14 +23,7 @@ struct ex_table {
 
 static void push(ex_table *t, const char *text)
 {
-    if (t->ncells == t->cap) {
-        int cap = t->cap ? 2 * t->cap : 64;
-        char(*grown)[CELL_CAP] = realloc(t->cells, (size_t)cap * sizeof *grown);
-        if (!grown)
-            ex_die("out of memory");
-        t->cells = grown;
-        t->cap = cap;
-    }
+    t->cells = ex_xgrow(t->cells, &t->cap, t->ncells + 1, sizeof *t->cells);
     snprintf(t->cells[t->ncells++], CELL_CAP, "%s", text);
 }
 

@@ -5,7 +5,10 @@
  *   record = tag[4] length:u64 payload[length] crc32:u32   (CRC of tag..payload)
  *
  * Records in order: HEAD, one LAYR per layer, PARM, STAT, then optionally
- * NOIS and OPTM, then END. A record whose tag starts with a lower-case
+ * NOIS and OPTM, then END. This file frames every record, but two kinds of
+ * payload belong to others: a layer kind encodes its configuration inside
+ * LAYR (its ops table), and the optimizer encodes all of OPTM
+ * (lib/optim/optim_file.c). A record whose tag starts with a lower-case
  * letter is ancillary: a reader that does not know it checks its CRC and
  * skips it. Everything is little-endian and written byte by byte, never as
  * a struct image, so files move between machines unchanged.
@@ -32,7 +35,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +44,10 @@
 
 #include <zlib.h>
 
+#include "core/bytes.h"
 #include "mlpnet/io.h"
 #include "model/model_impl.h"
-#include "optim/optim_impl.h"
+#include "optim/optim_file.h"
 
 /* "\x89MLPNET\n": the high byte catches 7-bit transfers and the newline
  * catches line-ending conversion, as in PNG's signature. */
@@ -56,88 +59,8 @@ static const unsigned char MAGIC[8] = {0x89, 'M', 'L', 'P', 'N', 'E', 'T', '\n'}
 #define LAYR_FIXED 40u      /* LAYR payload before the kind name */
 #define NAME_MAX_LEN 32u
 #define NOIS_LEN 64u
-#define OPTM_FIXED 140u
 /* The smallest LAYR record: fixed part, a one-letter name, no config. */
 #define LAYR_MIN_RECORD (REC_OVERHEAD + LAYR_FIXED + 1u)
-
-/* ---- little-endian encoding -------------------------------------------- */
-
-static void put_u16(unsigned char *p, uint16_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_i32(unsigned char *p, int32_t v)
-{
-    put_u32(p, (uint32_t)v);
-}
-
-static void put_f32(unsigned char *p, float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u); /* the IEEE-754 bits, not a struct image */
-    put_u32(p, u);
-}
-
-static void put_f64(unsigned char *p, double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    put_u64(p, u);
-}
-
-static uint16_t get_u16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static int32_t get_i32(const unsigned char *p)
-{
-    uint32_t u = get_u32(p);
-    int32_t v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
-static float get_f32(const unsigned char *p)
-{
-    uint32_t u = get_u32(p);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static double get_f64(const unsigned char *p)
-{
-    uint64_t u = get_u64(p);
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
 
 static unsigned long long ull(uint64_t v)
 {
@@ -175,36 +98,6 @@ static const mlp_layer_ops *ops_by_name(const unsigned char *name, uint32_t len)
     return NULL;
 }
 
-/* ---- optimizer encoding -------------------------------------------------- */
-
-/* Schedule kinds as stored (independent of the private enum's values). */
-enum { SCHED_CONSTANT = 0, SCHED_STEP = 1, SCHED_EXP = 2, SCHED_COSINE = 3 };
-
-static uint32_t sched_code(mlp__sched_kind k)
-{
-    switch (k) {
-    case MLP__SCHED_CONSTANT: return SCHED_CONSTANT;
-    case MLP__SCHED_STEP: return SCHED_STEP;
-    case MLP__SCHED_EXP: return SCHED_EXP;
-    case MLP__SCHED_COSINE: return SCHED_COSINE;
-    }
-    return SCHED_CONSTANT;
-}
-
-/* The hyper-parameters in file order (offsets 24..103 of OPTM). */
-static double *hyper_slot(mlp_optimizer *o, int i)
-{
-    double *slots[10] = {&o->base_lr, &o->lr,           &o->momentum, &o->beta1, &o->beta2,
-                         &o->eps,     &o->weight_decay, &o->l1,       &o->decay, &o->clip};
-    return slots[i];
-}
-
-/* Their keys, for validation through mlp_optimizer_set (0: no key). */
-static const mlp_optim_param hyper_key[10] = {
-    MLP_OPTIM_LEARNING_RATE, (mlp_optim_param)0, MLP_OPTIM_MOMENTUM, MLP_OPTIM_BETA1,
-    MLP_OPTIM_BETA2,         MLP_OPTIM_EPSILON,  MLP_OPTIM_WEIGHT_DECAY, MLP_OPTIM_L1,
-    MLP_OPTIM_DECAY,         MLP_OPTIM_CLIP_NORM};
-
 /* ---- serialisation ------------------------------------------------------ */
 
 /* A sink that either counts bytes (buf NULL) or writes them into an
@@ -226,11 +119,17 @@ static void w_put(writer *w, const unsigned char *p, size_t n)
     w->pos += n;
 }
 
+/* w_put as an mlp__put_bytes, for encoders of other rooms (the optimizer). */
+static void w_sink(void *w, const unsigned char *p, size_t n)
+{
+    w_put(w, p, n);
+}
+
 static void w_begin(writer *w, const char tag[4], uint64_t len)
 {
     unsigned char h[12];
     memcpy(h, tag, 4);
-    put_u64(h + 4, len);
+    mlp__put_u64(h + 4, len);
     w->crc = crc32(0L, Z_NULL, 0);
     w_put(w, h, sizeof h);
 }
@@ -238,7 +137,7 @@ static void w_begin(writer *w, const char tag[4], uint64_t len)
 static void w_end(writer *w)
 {
     unsigned char c[4];
-    put_u32(c, (uint32_t)w->crc);
+    mlp__put_u32(c, (uint32_t)w->crc);
     w_put(w, c, sizeof c);
 }
 
@@ -254,12 +153,12 @@ static void w_floats(writer *w, const char tag[4], const float *v, int64_t n)
 {
     unsigned char chunk[4096];
     w_begin(w, tag, 8 + 4 * (uint64_t)n);
-    put_u64(chunk, (uint64_t)n);
+    mlp__put_u64(chunk, (uint64_t)n);
     w_put(w, chunk, 8);
     for (int64_t i = 0; i < n;) {
         size_t k = 0;
         for (; k < sizeof chunk / 4 && i < n; k++, i++)
-            put_f32(chunk + 4 * k, v[i]);
+            mlp__put_f32(chunk + 4 * k, v[i]);
         w_put(w, chunk, 4 * k);
     }
     w_end(w);
@@ -267,19 +166,19 @@ static void w_floats(writer *w, const char tag[4], const float *v, int64_t n)
 
 static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
 {
-    unsigned char b[OPTM_FIXED];
+    unsigned char b[NOIS_LEN]; /* HEAD and NOIS */
     unsigned char pre[PREAMBLE];
     memcpy(pre, MAGIC, 8);
-    put_u32(pre + 8, MLP_MODEL_FORMAT_VERSION);
+    mlp__put_u32(pre + 8, MLP_MODEL_FORMAT_VERSION);
     w_put(w, pre, sizeof pre);
 
     memset(b, 0, HEAD_LEN);
-    put_u32(b, (uint32_t)m->in.rank);
+    mlp__put_u32(b, (uint32_t)m->in.rank);
     for (int i = 0; i < m->in.rank; i++)
-        put_i32(b + 4 + 4 * i, m->in.d[i]);
-    put_u32(b + 16, (uint32_t)m->n_layers);
-    put_u64(b + 20, (uint64_t)m->n_params);
-    put_u64(b + 28, (uint64_t)m->n_state);
+        mlp__put_i32(b + 4 + 4 * i, m->in.d[i]);
+    mlp__put_u32(b + 16, (uint32_t)m->n_layers);
+    mlp__put_u64(b + 20, (uint64_t)m->n_params);
+    mlp__put_u64(b + 28, (uint64_t)m->n_state);
     w_record(w, "HEAD", b, HEAD_LEN);
 
     for (int i = 0; i < m->n_layers; i++) {
@@ -289,14 +188,14 @@ static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
         const uint16_t version = l->ops->config_version;
         uint32_t csize = mlp__config_size(l->ops, version);
         memset(r, 0, sizeof r);
-        put_u32(r, (uint32_t)i);
-        put_u64(r + 4, (uint64_t)l->n_params);
-        put_u64(r + 12, (uint64_t)l->n_state);
-        put_u32(r + 20, (uint32_t)l->out.rank);
+        mlp__put_u32(r, (uint32_t)i);
+        mlp__put_u64(r + 4, (uint64_t)l->n_params);
+        mlp__put_u64(r + 12, (uint64_t)l->n_state);
+        mlp__put_u32(r + 20, (uint32_t)l->out.rank);
         for (int k = 0; k < l->out.rank; k++)
-            put_i32(r + 24 + 4 * k, l->out.d[k]);
-        put_u16(r + 36, version);
-        put_u16(r + 38, (uint16_t)name_len);
+            mlp__put_i32(r + 24 + 4 * k, l->out.d[k]);
+        mlp__put_u16(r + 36, version);
+        mlp__put_u16(r + 38, (uint16_t)name_len);
         memcpy(r + LAYR_FIXED, l->ops->name, name_len);
         if (l->ops->write_config)
             l->ops->write_config(l, r + LAYR_FIXED + name_len);
@@ -306,35 +205,14 @@ static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
     w_floats(w, "STAT", m->state, m->n_state);
 
     for (int i = 0; i < 4; i++) {
-        put_u64(b + 8 * i, m->rng.s[i]);
-        put_u64(b + 32 + 8 * i, m->noise.s[i]);
+        mlp__put_u64(b + 8 * i, m->rng.s[i]);
+        mlp__put_u64(b + 32 + 8 * i, m->noise.s[i]);
     }
     w_record(w, "NOIS", b, NOIS_LEN);
 
-    if (o) {
-        const int64_t nstate = o->n * o->ops->state_floats;
-        memset(b, 0, OPTM_FIXED);
-        put_u32(b, (uint32_t)o->ops->rule);
-        put_u32(b + 4, (uint32_t)o->ops->state_floats);
-        put_u64(b + 8, (uint64_t)o->n);
-        put_u64(b + 16, (uint64_t)o->t);
-        for (int i = 0; i < 10; i++)
-            put_f64(b + 24 + 8 * i, *hyper_slot((mlp_optimizer *)o, i));
-        put_u32(b + 104, (uint32_t)o->decay_all);
-        put_u32(b + 108, sched_code(o->sched));
-        put_i32(b + 112, o->sched_epochs);
-        put_f64(b + 116, o->sched_gamma);
-        put_f64(b + 124, o->sched_mult);
-        put_f64(b + 132, o->sched_min);
-        w_begin(w, "OPTM", OPTM_FIXED + 4 * (uint64_t)nstate);
-        w_put(w, b, OPTM_FIXED);
-        unsigned char chunk[4096];
-        for (int64_t i = 0; i < nstate;) {
-            size_t k = 0;
-            for (; k < sizeof chunk / 4 && i < nstate; k++, i++)
-                put_f32(chunk + 4 * k, o->state[i]);
-            w_put(w, chunk, 4 * k);
-        }
+    if (o) { /* the optimizer encodes its own record */
+        w_begin(w, "OPTM", mlp__optimizer_state_size(o));
+        mlp__optimizer_write_state(o, w_sink, w);
         w_end(w);
     }
     w_record(w, "END ", NULL, 0);
@@ -586,13 +464,13 @@ static mlp_status frame(const loader *ld, uint64_t off, record *r)
         !is_tag_char(p[3]))
         return FMT_ERR(ld, off, "not a record tag (bytes %02x %02x %02x %02x)", p[0], p[1],
                        p[2], p[3]);
-    r->len = get_u64(p + 4);
+    r->len = mlp__get_u64(p + 4);
     if (r->len > left - REC_OVERHEAD)
         return FMT_ERR(ld, off,
                        "truncated: record '%s' declares %llu payload bytes but only %llu "
                        "remain", r->tag, ull(r->len), ull(left - REC_OVERHEAD));
     r->payload = p + 12;
-    uint32_t stored = get_u32(p + 12 + r->len);
+    uint32_t stored = mlp__get_u32(p + 12 + r->len);
     uint32_t computed = (uint32_t)crc_update(crc32(0L, Z_NULL, 0), p, 12 + r->len);
     if (stored != computed)
         return FMT_ERR(ld, off + 12 + r->len,
@@ -610,7 +488,7 @@ static mlp_status check_framing(const loader *ld)
     if (ld->size < PREAMBLE)
         return FMT_ERR(ld, 0, "truncated: %llu bytes, shorter than the %u-byte preamble",
                        ull(ld->size), PREAMBLE);
-    uint32_t version = get_u32(ld->p + 8);
+    uint32_t version = mlp__get_u32(ld->p + 8);
     if (version == 0)
         return FMT_ERR(ld, 8, "format version 0 does not exist");
     if (version > MLP_MODEL_FORMAT_VERSION)
@@ -695,10 +573,10 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
     if (r->len < LAYR_FIXED + 1)
         return FMT_ERR(ld, r->at, "LAYR record of %llu bytes is shorter than %u",
                        ull(r->len), LAYR_FIXED + 1);
-    uint32_t idx = get_u32(p);
-    uint64_t n_params = get_u64(p + 4), n_state = get_u64(p + 12);
-    uint32_t out_rank = get_u32(p + 20);
-    uint16_t cfg_version = get_u16(p + 36), name_len = get_u16(p + 38);
+    uint32_t idx = mlp__get_u32(p);
+    uint64_t n_params = mlp__get_u64(p + 4), n_state = mlp__get_u64(p + 12);
+    uint32_t out_rank = mlp__get_u32(p + 20);
+    uint16_t cfg_version = mlp__get_u16(p + 36), name_len = mlp__get_u16(p + 38);
     if (idx != (uint32_t)index)
         return FMT_ERR(ld, r->at + 12, "layer record numbered %lu where layer %d was expected",
                        (unsigned long)idx, index);
@@ -766,7 +644,8 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
     }
     int shape_ok = out_rank == (uint32_t)out.rank;
     for (int k = 0; k < 3; k++)
-        shape_ok = shape_ok && get_i32(p + 24 + 4 * k) == (k < out.rank ? out.d[k] : 0);
+        shape_ok =
+            shape_ok && mlp__get_i32(p + 24 + 4 * k) == (k < out.rank ? out.d[k] : 0);
     if (!shape_ok) {
         char a[48];
         mlp_layer_destroy(l);
@@ -797,14 +676,14 @@ static mlp_status read_floats(const loader *ld, const record *r, float *dst, int
 {
     if (r->len < 8)
         return FMT_ERR(ld, r->at, "record '%s' is shorter than its count", r->tag);
-    uint64_t n = get_u64(r->payload);
+    uint64_t n = mlp__get_u64(r->payload);
     if (n != (uint64_t)want)
         return FMT_ERR(ld, r->at + 12, "record '%s' holds %llu %s; the architecture has %lld",
                        r->tag, ull(n), what, (long long)want);
     MLP_TRY(length_is(ld, r, 8 + 4 * (uint64_t)want));
     const unsigned char *p = r->payload + 8;
     for (int64_t i = 0; i < want; i++)
-        dst[i] = get_f32(p + 4 * i);
+        dst[i] = mlp__get_f32(p + 4 * i);
     return MLP_STATUS_OK;
 }
 
@@ -815,7 +694,7 @@ static mlp_status read_noise(const loader *ld, const record *r, mlp_model *m)
     for (int k = 0; k < 2; k++) {
         uint64_t any = 0;
         for (int i = 0; i < 4; i++) {
-            g[k].s[i] = get_u64(r->payload + 32 * k + 8 * i);
+            g[k].s[i] = mlp__get_u64(r->payload + 32 * k + 8 * i);
             any |= g[k].s[i];
         }
         if (!any) /* xoshiro's one forbidden state */
@@ -827,94 +706,21 @@ static mlp_status read_noise(const loader *ld, const record *r, mlp_model *m)
     return MLP_STATUS_OK;
 }
 
-static mlp_status read_optimizer(const loader *ld, const record *r, mlp_model *m,
+/* The optimizer decodes and checks its own record; its messages gain the
+ * function, the source and the offset of the field at fault here. */
+static mlp_status read_optimizer(const loader *ld, const record *r, const mlp_model *m,
                                  mlp_optimizer **out)
 {
-    const unsigned char *p = r->payload;
-    const uint64_t at = r->at + 12;
-    if (r->len < OPTM_FIXED)
-        return FMT_ERR(ld, r->at, "OPTM record of %llu bytes is shorter than %u", ull(r->len),
-                       OPTM_FIXED);
-    uint32_t rule = get_u32(p), floats = get_u32(p + 4);
-    uint64_t n = get_u64(p + 8), t = get_u64(p + 16);
-    if (n != (uint64_t)m->n_params)
-        return FMT_ERR(ld, at + 8, "the optimizer is for %llu parameters; the model has %lld",
-                       ull(n), (long long)m->n_params);
-    if (floats > 2)
-        return FMT_ERR(ld, at + 4, "%lu state arrays per parameter (at most 2)",
-                       (unsigned long)floats);
-    MLP_TRY(length_is(ld, r, OPTM_FIXED + 4 * (uint64_t)floats * n));
-    if (t > (uint64_t)INT64_MAX)
-        return FMT_ERR(ld, at + 16, "step count %llu is out of range", ull(t));
-
-    mlp_optimizer *o = NULL;
-    mlp_status st = mlp_optimizer_create(&o, (mlp_rule)rule, m);
-    if (st != MLP_STATUS_OK)
-        return wrap_error(ld, st, at, "optimizer");
-    if ((uint32_t)o->ops->state_floats != floats) {
-        st = FMT_ERR(ld, at + 4, "rule %s keeps %d state arrays, the record %lu",
-                     o->ops->name, o->ops->state_floats, (unsigned long)floats);
-        mlp_optimizer_destroy(o);
-        return st;
-    }
-    /* Hyper-parameters: through mlp_optimizer_set where the rule has the key
-     * (the same range checks as a program's values), as stored otherwise. */
-    for (int i = 0; i < 10 && st == MLP_STATUS_OK; i++) {
-        double v = get_f64(p + 24 + 8 * i);
-        double probe;
-        if (hyper_key[i] && mlp_optimizer_get(o, hyper_key[i], &probe) == MLP_STATUS_OK) {
-            st = mlp_optimizer_set(o, hyper_key[i], v);
-            if (st != MLP_STATUS_OK)
-                st = wrap_error(ld, st, at + 24 + 8 * (uint64_t)i, "optimizer");
-        } else if (!isfinite(v) || v < 0.0) {
-            st = FMT_ERR(ld, at + 24 + 8 * (uint64_t)i,
-                         "optimizer hyper-parameter %d is %g (not finite and >= 0)", i, v);
-        }
-        if (st == MLP_STATUS_OK)
-            *hyper_slot(o, i) = v; /* also the current rate, set last */
-    }
-    uint32_t decay_all = get_u32(p + 104), sched = get_u32(p + 108);
-    int32_t sched_epochs = get_i32(p + 112);
-    double gamma = get_f64(p + 116), mult = get_f64(p + 124), min_rate = get_f64(p + 132);
-    if (st == MLP_STATUS_OK && decay_all > 1)
-        st = FMT_ERR(ld, at + 104, "decay_all = %lu is not 0 or 1", (unsigned long)decay_all);
+    uint64_t err_at = 0;
+    mlp_status st = mlp__optimizer_read_state(out, &m->pb, r->payload, r->len, &err_at);
     if (st == MLP_STATUS_OK)
-        st = mlp_optimizer_set(o, MLP_OPTIM_DECAY_ALL, decay_all);
-    if (st == MLP_STATUS_OK) {
-        switch (sched) {
-        case SCHED_CONSTANT: st = mlp_optimizer_schedule_constant(o); break;
-        case SCHED_STEP: st = mlp_optimizer_schedule_step(o, sched_epochs, gamma); break;
-        case SCHED_EXP: st = mlp_optimizer_schedule_exponential(o, gamma); break;
-        case SCHED_COSINE:
-            st = mlp_optimizer_schedule_cosine(o, sched_epochs, mult, min_rate);
-            break;
-        default:
-            st = FMT_ERR(ld, at + 108, "unknown schedule %lu", (unsigned long)sched);
-            break;
-        }
-        if (st != MLP_STATUS_OK && sched <= SCHED_COSINE)
-            st = wrap_error(ld, st, at + 108, "optimizer schedule");
-    }
-    /* Fields the schedule does not use are kept as stored (when sane), so
-     * that loading and saving again gives the same bytes. */
-    if (st == MLP_STATUS_OK && (!isfinite(gamma) || !isfinite(mult) || !isfinite(min_rate) ||
-                                sched_epochs < 0))
-        st = FMT_ERR(ld, at + 112, "schedule fields out of range");
-    if (st == MLP_STATUS_OK) {
-        o->sched_epochs = sched_epochs;
-        o->sched_gamma = gamma;
-        o->sched_mult = mult;
-        o->sched_min = min_rate;
-        o->t = (int64_t)t;
-        const unsigned char *s = p + OPTM_FIXED;
-        const int64_t total = (int64_t)n * (int64_t)floats;
-        for (int64_t i = 0; i < total; i++)
-            o->state[i] = get_f32(s + 4 * i);
-        *out = o;
-        return MLP_STATUS_OK;
-    }
-    mlp_optimizer_destroy(o);
-    return st;
+        return st;
+    if (st == MLP_STATUS_NO_MEMORY)
+        return wrap_error(ld, st, r->at, "optimizer");
+    char detail[400]; /* the message buffer is shared: copy it first */
+    snprintf(detail, sizeof detail, "%s", mlp_last_error());
+    const uint64_t off = err_at == MLP__STATE_AT_RECORD ? r->at : r->at + 12 + err_at;
+    return fmt_err(ld, st, off, "%s", detail);
 }
 
 /* Pass 2: interpret the records and build the model (and optimizer). */
@@ -927,11 +733,11 @@ static mlp_status build(const loader *ld, mlp_model **out_m, mlp_optimizer **out
         return unexpected(ld, &r, "HEAD");
     MLP_TRY(length_is(ld, &r, HEAD_LEN));
     const unsigned char *h = r.payload;
-    uint32_t rank = get_u32(h), n_layers = get_u32(h + 16);
+    uint32_t rank = mlp__get_u32(h), n_layers = mlp__get_u32(h + 16);
     int32_t dims[3];
     for (int i = 0; i < 3; i++)
-        dims[i] = get_i32(h + 4 + 4 * i);
-    uint64_t n_params = get_u64(h + 20), n_state = get_u64(h + 28);
+        dims[i] = mlp__get_i32(h + 4 + 4 * i);
+    uint64_t n_params = mlp__get_u64(h + 20), n_state = mlp__get_u64(h + 28);
     if (rank < 1 || rank > 3)
         return FMT_ERR(ld, r.at + 12, "input rank %lu is outside 1..3", (unsigned long)rank);
     for (uint32_t i = rank; i < 3; i++)
@@ -1133,7 +939,7 @@ mlp_status mlp_model_file_version(const char *path, uint32_t *version)
     else if (len < PREAMBLE)
         st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s: %s: truncated preamble", fn, path);
     else
-        *version = get_u32(data + 8);
+        *version = mlp__get_u32(data + 8);
     mlp__free(data);
     return st;
 }

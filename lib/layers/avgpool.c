@@ -8,26 +8,80 @@
 
 #include "backend/threads.h"
 #include "layer_impl.h"
+#include "window.h"
+
+/* What max and average pooling share (window.h): setup and creation. */
+mlp_status mlp__pool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
+{
+    mlp__pool_settings *s = l->settings;
+    mlp__window *w = &s->win;
+    char a[48];
+    if (in->rank != 3)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s needs a [C,H,W] input, not %s",
+                          l->ops->name, mlp__shape_str(in, a, sizeof a));
+    if (s->global) {
+        w->kh = in->d[1];
+        w->kw = in->d[2];
+        out->rank = 1;
+        out->d[0] = in->d[0];
+        return MLP_STATUS_OK;
+    }
+    int32_t oh = mlp__window_out(in->d[1], w->kh, w->sh, w->ph, 1);
+    int32_t ow = mlp__window_out(in->d[2], w->kw, w->sw, w->pw, 1);
+    if (oh < 1 || ow < 1)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s window %dx%d (padding %d) does not fit input %s",
+                          l->ops->name, (int)w->kh, (int)w->kw, (int)w->ph,
+                          mlp__shape_str(in, a, sizeof a));
+    out->rank = 3;
+    out->d[0] = in->d[0];
+    out->d[1] = oh;
+    out->d[2] = ow;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32_t kw,
+                         int32_t stride, int32_t pad, const char *fn)
+{
+    if (out)
+        *out = NULL;
+    if (kh < 1 || kw < 1 || stride < 1 || pad < 0)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: window %dx%d, stride %d, padding %d: need window and stride "
+                          ">= 1 and padding >= 0", fn, (int)kh, (int)kw, (int)stride,
+                          (int)pad);
+    if (pad > kh / 2 || pad > kw / 2)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: padding %d is more than half the %dx%d window", fn, (int)pad,
+                          (int)kh, (int)kw);
+    MLP_TRY(mlp__layer_new(out, kind, fn));
+    mlp__pool_settings *s = (*out)->settings;
+    s->win = (mlp__window){.kh = kh, .kw = kw, .sh = stride, .sw = stride, .ph = pad,
+                           .pw = pad};
+    return MLP_STATUS_OK;
+}
 
 static mlp_status avgpool_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                   mlp_mode mode)
 {
     (void)mode;
+    const mlp__pool_settings *s = l->settings;
+    const mlp__window *win = &s->win;
     const int32_t H = l->in.d[1], W = l->in.d[2];
-    const int32_t OH = l->global ? 1 : l->out.d[1], OW = l->global ? 1 : l->out.d[2];
+    const int32_t OH = s->global ? 1 : l->out.d[1], OW = s->global ? 1 : l->out.d[2];
     const int64_t planes = (int64_t)n * l->in.d[0];
     MLP_PARALLEL_FOR(1)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * H * W;
         float *yp = y + pl * OH * OW;
         for (int32_t oh = 0; oh < OH; oh++) {
-            const int32_t h0 = oh * l->sh - l->ph;
+            const int32_t h0 = oh * win->sh - win->ph;
             int32_t i0, i1;
-            mlp__window_clip(h0, l->kh, H, &i0, &i1);
+            mlp__window_clip(h0, win->kh, H, &i0, &i1);
             for (int32_t ow = 0; ow < OW; ow++) {
-                const int32_t w0 = ow * l->sw - l->pw;
+                const int32_t w0 = ow * win->sw - win->pw;
                 int32_t j0, j1;
-                mlp__window_clip(w0, l->kw, W, &j0, &j1);
+                mlp__window_clip(w0, win->kw, W, &j0, &j1);
                 float sum = 0.0f;
                 for (int32_t i = i0; i < i1; i++)
                     for (int32_t j = j0; j < j1; j++)
@@ -44,8 +98,10 @@ static mlp_status avgpool_backward(mlp_layer *l, const float *x, const float *y,
 {
     (void)x;
     (void)y;
+    const mlp__pool_settings *s = l->settings;
+    const mlp__window *win = &s->win;
     const int32_t H = l->in.d[1], W = l->in.d[2];
-    const int32_t OH = l->global ? 1 : l->out.d[1], OW = l->global ? 1 : l->out.d[2];
+    const int32_t OH = s->global ? 1 : l->out.d[1], OW = s->global ? 1 : l->out.d[2];
     const int64_t planes = (int64_t)n * l->in.d[0];
     MLP_PARALLEL_FOR(1)
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -53,13 +109,13 @@ static mlp_status avgpool_backward(mlp_layer *l, const float *x, const float *y,
         const float *dyp = dy + pl * OH * OW;
         memset(dxp, 0, (size_t)H * W * sizeof(float));
         for (int32_t oh = 0; oh < OH; oh++) {
-            const int32_t h0 = oh * l->sh - l->ph;
+            const int32_t h0 = oh * win->sh - win->ph;
             int32_t i0, i1;
-            mlp__window_clip(h0, l->kh, H, &i0, &i1);
+            mlp__window_clip(h0, win->kh, H, &i0, &i1);
             for (int32_t ow = 0; ow < OW; ow++) {
-                const int32_t w0 = ow * l->sw - l->pw;
+                const int32_t w0 = ow * win->sw - win->pw;
                 int32_t j0, j1;
-                mlp__window_clip(w0, l->kw, W, &j0, &j1);
+                mlp__window_clip(w0, win->kw, W, &j0, &j1);
                 const float g = dyp[oh * OW + ow] / (float)((i1 - i0) * (j1 - j0));
                 for (int32_t i = i0; i < i1; i++)
                     for (int32_t j = j0; j < j1; j++)
@@ -75,11 +131,12 @@ static mlp_status avgpool_backward(mlp_layer *l, const float *x, const float *y,
  * its window fields are stored as zero. */
 static void avgpool_write_config(const mlp_layer *l, unsigned char *p)
 {
-    mlp__cfg_put_i32(p, l->global);
-    mlp__cfg_put_i32(p + 4, l->global ? 0 : l->kh);
-    mlp__cfg_put_i32(p + 8, l->global ? 0 : l->kw);
-    mlp__cfg_put_i32(p + 12, l->global ? 0 : l->sh);
-    mlp__cfg_put_i32(p + 16, l->global ? 0 : l->ph);
+    const mlp__pool_settings *s = l->settings;
+    mlp__cfg_put_i32(p, s->global);
+    mlp__cfg_put_i32(p + 4, s->global ? 0 : s->win.kh);
+    mlp__cfg_put_i32(p + 8, s->global ? 0 : s->win.kw);
+    mlp__cfg_put_i32(p + 12, s->global ? 0 : s->win.sh);
+    mlp__cfg_put_i32(p + 16, s->global ? 0 : s->win.ph);
 }
 
 static mlp_status avgpool_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
@@ -108,9 +165,10 @@ static mlp_status avgpool_read_config(mlp_layer **out, uint16_t version, const u
 /* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
 static int avgpool_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 {
+    const mlp__pool_settings *s = l->settings;
     switch (a) {
-    case MLP_LAYER_ATTR_GLOBAL: *v = l->global; return 1;
-    default: return mlp__window_attr(l, a, v);
+    case MLP_LAYER_ATTR_GLOBAL: *v = s->global; return 1;
+    default: return mlp__window_attr(&s->win, a, v);
     }
 }
 
@@ -125,6 +183,7 @@ const mlp_layer_ops mlp__avgpool_ops = {
     .write_config = avgpool_write_config,
     .read_config = avgpool_read_config,
     .get_attr = avgpool_get_attr,
+    .settings_size = sizeof(mlp__pool_settings),
 };
 
 mlp_status mlp_layer_create_avgpool(mlp_layer **out, int32_t kh, int32_t kw,
@@ -137,7 +196,8 @@ mlp_status mlp_layer_create_avgpool(mlp_layer **out, int32_t kh, int32_t kw,
 mlp_status mlp_layer_create_global_avgpool(mlp_layer **out)
 {
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_AVGPOOL, "mlp_layer_create_global_avgpool"));
-    (*out)->global = 1;
-    (*out)->sh = (*out)->sw = 1;
+    mlp__pool_settings *s = (*out)->settings;
+    s->global = 1;
+    s->win.sh = s->win.sw = 1;
     return MLP_STATUS_OK;
 }

@@ -22,10 +22,17 @@
 #include "backend/threads.h"
 #include "layer_impl.h"
 
+/* The settings of a batch-norm layer (l->settings). */
+struct batchnorm_settings {
+    int spatial; /* per channel of [C,H,W] inputs */
+    float momentum, eps;
+};
+
 /* Channels and values per channel per sample. */
 static void layout(const mlp_layer *l, int64_t *c, int64_t *s)
 {
-    if (l->spatial) {
+    const struct batchnorm_settings *bn = l->settings;
+    if (bn->spatial) {
         *c = l->in.d[0];
         *s = (int64_t)l->in.d[1] * l->in.d[2];
     } else {
@@ -36,14 +43,15 @@ static void layout(const mlp_layer *l, int64_t *c, int64_t *s)
 
 static mlp_status bn_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
 {
-    if (l->spatial && in->rank != 3) {
+    const struct batchnorm_settings *bn = l->settings;
+    if (bn->spatial && in->rank != 3) {
         char a[48];
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "spatial batch norm needs a [C,H,W] input, not %s",
                           mlp__shape_str(in, a, sizeof a));
     }
     *out = *in;
-    int64_t c = l->spatial ? in->d[0] : mlp__shape_numel(in);
+    int64_t c = bn->spatial ? in->d[0] : mlp__shape_numel(in);
     l->n_weights = 0;
     l->n_params = 2 * c;
     l->n_state = 2 * c;
@@ -186,6 +194,7 @@ static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int6
 static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                              mlp_mode mode)
 {
+    const struct batchnorm_settings *bn = l->settings;
     int64_t c, s;
     layout(l, &c, &s);
     const float *gamma = l->params, *beta = l->params + c;
@@ -199,16 +208,16 @@ static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                               "batch norm: a batch of %d gives one value per feature; "
                               "training needs at least 2 (use a larger batch)", (int)n);
         batch_stats(x, n, c, s, mean, istd);
-        const float mom = l->momentum, unbias = (float)m / (float)(m - 1);
+        const float mom = bn->momentum, unbias = (float)m / (float)(m - 1);
         for (int64_t k = 0; k < c; k++) {
             rmean[k] = (1.0f - mom) * rmean[k] + mom * mean[k];
             rvar[k] = (1.0f - mom) * rvar[k] + mom * istd[k] * unbias;
-            istd[k] = 1.0f / sqrtf(istd[k] + l->eps);
+            istd[k] = 1.0f / sqrtf(istd[k] + bn->eps);
         }
     } else {
         for (int64_t k = 0; k < c; k++) {
             mean[k] = rmean[k];
-            istd[k] = 1.0f / sqrtf(rvar[k] + l->eps);
+            istd[k] = 1.0f / sqrtf(rvar[k] + bn->eps);
         }
     }
     for (int64_t k = 0; k < c; k++) {
@@ -280,9 +289,10 @@ static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
 /* Model-file configuration, version 1: spatial (i32), momentum, eps (f32). */
 static void batchnorm_write_config(const mlp_layer *l, unsigned char *p)
 {
-    mlp__cfg_put_i32(p, l->spatial);
-    mlp__cfg_put_f32(p + 4, l->momentum);
-    mlp__cfg_put_f32(p + 8, l->eps);
+    const struct batchnorm_settings *s = l->settings;
+    mlp__cfg_put_i32(p, s->spatial);
+    mlp__cfg_put_f32(p + 4, s->momentum);
+    mlp__cfg_put_f32(p + 8, s->eps);
 }
 
 static mlp_status batchnorm_read_config(mlp_layer **out, uint16_t version,
@@ -304,10 +314,11 @@ static mlp_status batchnorm_read_config(mlp_layer **out, uint16_t version,
 /* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
 static int batchnorm_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 {
+    const struct batchnorm_settings *s = l->settings;
     switch (a) {
-    case MLP_LAYER_ATTR_MOMENTUM: *v = l->momentum; return 1;
-    case MLP_LAYER_ATTR_EPSILON: *v = l->eps; return 1;
-    case MLP_LAYER_ATTR_SPATIAL: *v = l->spatial; return 1;
+    case MLP_LAYER_ATTR_MOMENTUM: *v = s->momentum; return 1;
+    case MLP_LAYER_ATTR_EPSILON: *v = s->eps; return 1;
+    case MLP_LAYER_ATTR_SPATIAL: *v = s->spatial; return 1;
     default: return 0;
     }
 }
@@ -324,14 +335,14 @@ const mlp_layer_ops mlp__batchnorm_ops = {
     .write_config = batchnorm_write_config,
     .read_config = batchnorm_read_config,
     .get_attr = batchnorm_get_attr,
+    .settings_size = sizeof(struct batchnorm_settings),
 };
 
 static mlp_status create(mlp_layer **out, int spatial, const char *fn)
 {
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_BATCHNORM, fn));
-    (*out)->spatial = spatial;
-    (*out)->momentum = 0.1f;
-    (*out)->eps = 1e-5f;
+    *(struct batchnorm_settings *)(*out)->settings =
+        (struct batchnorm_settings){.spatial = spatial, .momentum = 0.1f, .eps = 1e-5f};
     return MLP_STATUS_OK;
 }
 
@@ -357,7 +368,8 @@ mlp_status mlp_layer_set_batchnorm(mlp_layer *layer, float momentum, float eps)
                           (double)momentum);
     if (!(eps > 0.0f && isfinite(eps)))
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: eps %g is not > 0", fn, (double)eps);
-    layer->momentum = momentum;
-    layer->eps = eps;
+    struct batchnorm_settings *s = layer->settings;
+    s->momentum = momentum;
+    s->eps = eps;
     return MLP_STATUS_OK;
 }

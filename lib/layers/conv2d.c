@@ -22,6 +22,17 @@
 #include "backend/im2col.h"
 #include "backend/threads.h"
 #include "layer_impl.h"
+#include "window.h"
+
+/* The settings of a conv2d layer (l->settings). */
+struct conv2d_settings {
+    mlp__window win;              /* kernel, stride, padding */
+    int32_t dh, dw;               /* dilation */
+    int32_t filters, in_channels; /* in_channels 0: whatever the input has */
+    int use_bias;                 /* 1 unless turned off (mlp_layer_set_use_bias) */
+    int32_t group;                /* samples per GEMM, fixed at setup (the
+                                     workspace holds this many) */
+};
 
 /* Workspace per group aimed at: col and Z of ~1M floats stay cache-friendly
  * yet give GEMMs thousands of columns. */
@@ -29,56 +40,61 @@
 
 static mlp__conv_geom geom(const mlp_layer *l)
 {
+    const struct conv2d_settings *s = l->settings;
+    const mlp__window *w = &s->win;
     return (mlp__conv_geom){.c = l->in.d[0], .h = l->in.d[1], .w = l->in.d[2],
-                            .kh = l->kh, .kw = l->kw, .sh = l->sh, .sw = l->sw,
-                            .ph = l->ph, .pw = l->pw, .dh = l->dh, .dw = l->dw,
+                            .kh = w->kh, .kw = w->kw, .sh = w->sh, .sw = w->sw,
+                            .ph = w->ph, .pw = w->pw, .dh = s->dh, .dw = s->dw,
                             .oh = l->out.d[1], .ow = l->out.d[2]};
 }
 
 static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
 {
+    struct conv2d_settings *s = l->settings;
+    const mlp__window *w = &s->win;
     char a[48];
     if (in->rank != 3)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "conv2d needs a [C,H,W] input, not %s",
                           mlp__shape_str(in, a, sizeof a));
-    if (l->in_channels && in->d[0] != l->in_channels)
+    if (s->in_channels && in->d[0] != s->in_channels)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "conv2d expects %d input channels but the input %s has %d",
-                          (int)l->in_channels, mlp__shape_str(in, a, sizeof a),
+                          (int)s->in_channels, mlp__shape_str(in, a, sizeof a),
                           (int)in->d[0]);
-    int32_t oh = mlp__window_out(in->d[1], l->kh, l->sh, l->ph, l->dh);
-    int32_t ow = mlp__window_out(in->d[2], l->kw, l->sw, l->pw, l->dw);
+    int32_t oh = mlp__window_out(in->d[1], w->kh, w->sh, w->ph, s->dh);
+    int32_t ow = mlp__window_out(in->d[2], w->kw, w->sw, w->pw, s->dw);
     if (oh < 1 || ow < 1)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "conv2d kernel %dx%d (dilation %dx%d) does not fit input %s with "
-                          "padding %dx%d", (int)l->kh, (int)l->kw, (int)l->dh, (int)l->dw,
-                          mlp__shape_str(in, a, sizeof a), (int)l->ph, (int)l->pw);
-    const int64_t k = (int64_t)in->d[0] * l->kh * l->kw, p = (int64_t)oh * ow;
-    if (k * l->filters > INT32_MAX || (k + l->filters) * p > INT32_MAX)
+                          "padding %dx%d", (int)w->kh, (int)w->kw, (int)s->dh, (int)s->dw,
+                          mlp__shape_str(in, a, sizeof a), (int)w->ph, (int)w->pw);
+    const int64_t k = (int64_t)in->d[0] * w->kh * w->kw, p = (int64_t)oh * ow;
+    if (k * s->filters > INT32_MAX || (k + s->filters) * p > INT32_MAX)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "conv2d: %d filters of %lld weights over %lld output positions "
-                          "(input %s) exceed %d elements per sample", (int)l->filters,
+                          "(input %s) exceed %d elements per sample", (int)s->filters,
                           (long long)k, (long long)p, mlp__shape_str(in, a, sizeof a),
                           (int)INT32_MAX);
     out->rank = 3;
-    out->d[0] = l->filters;
+    out->d[0] = s->filters;
     out->d[1] = oh;
     out->d[2] = ow;
-    l->n_weights = k * l->filters;
-    l->n_params = l->n_weights + (l->use_bias ? l->filters : 0);
-    const int64_t per_sample = (k + l->filters) * p;
-    l->group = per_sample >= CONV_WS_TARGET ? 1 : (int32_t)(CONV_WS_TARGET / per_sample);
-    l->ws_floats = l->group * per_sample;
+    l->n_weights = k * s->filters;
+    l->n_params = l->n_weights + (s->use_bias ? s->filters : 0);
+    const int64_t per_sample = (k + s->filters) * p;
+    s->group = per_sample >= CONV_WS_TARGET ? 1 : (int32_t)(CONV_WS_TARGET / per_sample);
+    l->ws_floats = s->group * per_sample;
     return MLP_STATUS_OK;
 }
 
 static void conv_init(mlp_layer *l, mlp_rng *rng)
 {
-    const int64_t area = (int64_t)l->kh * l->kw;
+    const struct conv2d_settings *s = l->settings;
+    const int64_t area = (int64_t)s->win.kh * s->win.kw;
     mlp__init_weights(l, rng, l->params, l->n_weights, l->in.d[0] * area,
-                      l->filters * area);
-    if (l->use_bias)
-        memset(l->params + l->n_weights, 0, (size_t)l->filters * sizeof(float));
+                      s->filters * area);
+    if (s->use_bias)
+        memset(l->params + l->n_weights, 0, (size_t)s->filters * sizeof(float));
 }
 
 MLP_VECTOR_CLONES
@@ -86,13 +102,14 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
                                mlp_mode mode)
 {
     (void)mode;
+    const struct conv2d_settings *s = l->settings;
     const mlp__conv_geom q = geom(l);
-    const int32_t F = l->filters, K = (int32_t)(l->n_weights / F);
+    const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
     const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
-    const float *w = l->params, *bias = l->use_bias ? l->params + l->n_weights : NULL;
-    float *col = l->ws, *z = l->ws + (int64_t)l->group * K * P;
-    for (int32_t g0 = 0; g0 < n; g0 += l->group) {
-        const int32_t g = n - g0 < l->group ? n - g0 : l->group;
+    const float *w = l->params, *bias = s->use_bias ? l->params + l->n_weights : NULL;
+    float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
+    for (int32_t g0 = 0; g0 < n; g0 += G) {
+        const int32_t g = n - g0 < G ? n - g0 : G;
         const int32_t gp = (int32_t)(g * P);
         mlp__im2col(&q, x + g0 * in_sz, g, col);
         mlp__sgemm(0, 0, F, gp, K, 1.0f, w, K, col, gp, 0.0f, z, gp);
@@ -119,15 +136,16 @@ static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
                                 const float *dy, float *dx, int32_t n)
 {
     (void)y;
+    const struct conv2d_settings *s = l->settings;
     const mlp__conv_geom q = geom(l);
-    const int32_t F = l->filters, K = (int32_t)(l->n_weights / F);
+    const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
     const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
-    float *dw = l->grads, *db = l->use_bias ? l->grads + l->n_weights : NULL;
-    float *col = l->ws, *z = l->ws + (int64_t)l->group * K * P;
+    float *dw = l->grads, *db = s->use_bias ? l->grads + l->n_weights : NULL;
+    float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
     if (db)
         memset(db, 0, (size_t)F * sizeof(float));
-    for (int32_t g0 = 0; g0 < n; g0 += l->group) {
-        const int32_t g = n - g0 < l->group ? n - g0 : l->group;
+    for (int32_t g0 = 0; g0 < n; g0 += G) {
+        const int32_t g = n - g0 < G ? n - g0 : G;
         const int32_t gp = (int32_t)(g * P);
         /* dy [g, F, P] -> Z [F, g, P], summing the bias gradient per filter
          * (one filter per iteration, so that each sum has a single owner);
@@ -176,11 +194,13 @@ static uint32_t conv2d_config_size(uint16_t version)
 
 static void conv2d_write_config(const mlp_layer *l, unsigned char *p)
 {
-    const int32_t v[10] = {l->in_channels, l->filters, l->kh, l->kw, l->sh,
-                           l->sw,          l->ph,      l->pw, l->dh, l->dw};
+    const struct conv2d_settings *s = l->settings;
+    const mlp__window *w = &s->win;
+    const int32_t v[10] = {s->in_channels, s->filters, w->kh, w->kw, w->sh,
+                           w->sw,          w->ph,      w->pw, s->dh, s->dw};
     for (int i = 0; i < 10; i++)
         mlp__cfg_put_i32(p + 4 * i, v[i]);
-    mlp__cfg_put_i32(p + 40, l->use_bias);
+    mlp__cfg_put_i32(p + 40, s->use_bias);
 }
 
 static mlp_status conv2d_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
@@ -204,15 +224,21 @@ static mlp_status conv2d_read_config(mlp_layer **out, uint16_t version, const un
 /* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
 static int conv2d_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 {
+    const struct conv2d_settings *s = l->settings;
     switch (a) {
-    case MLP_LAYER_ATTR_USE_BIAS: *v = l->use_bias; break;
-    case MLP_LAYER_ATTR_IN_CHANNELS: *v = l->in_channels; break;
-    case MLP_LAYER_ATTR_FILTERS: *v = l->filters; break;
-    case MLP_LAYER_ATTR_DILATION_H: *v = l->dh; break;
-    case MLP_LAYER_ATTR_DILATION_W: *v = l->dw; break;
-    default: return mlp__window_attr(l, a, v); /* kernel, stride, padding */
+    case MLP_LAYER_ATTR_USE_BIAS: *v = s->use_bias; break;
+    case MLP_LAYER_ATTR_IN_CHANNELS: *v = s->in_channels; break;
+    case MLP_LAYER_ATTR_FILTERS: *v = s->filters; break;
+    case MLP_LAYER_ATTR_DILATION_H: *v = s->dh; break;
+    case MLP_LAYER_ATTR_DILATION_W: *v = s->dw; break;
+    default: return mlp__window_attr(&s->win, a, v); /* kernel, stride, padding */
     }
     return 1;
+}
+
+static void conv2d_set_use_bias(mlp_layer *l, int use_bias)
+{
+    ((struct conv2d_settings *)l->settings)->use_bias = use_bias;
 }
 
 const mlp_layer_ops mlp__conv2d_ops = {
@@ -227,7 +253,14 @@ const mlp_layer_ops mlp__conv2d_ops = {
     .write_config = conv2d_write_config,
     .read_config = conv2d_read_config,
     .get_attr = conv2d_get_attr,
+    .settings_size = sizeof(struct conv2d_settings),
+    .set_use_bias = conv2d_set_use_bias,
 };
+
+int32_t mlp__conv2d_group(const mlp_layer *l)
+{
+    return ((const struct conv2d_settings *)l->settings)->group;
+}
 
 mlp_status mlp_layer_create_conv2d(mlp_layer **out, int32_t in_channels, int32_t filters,
                                    int32_t kh, int32_t kw)
@@ -241,12 +274,13 @@ mlp_status mlp_layer_create_conv2d(mlp_layer **out, int32_t in_channels, int32_t
                           ">= 0 and the others >= 1", fn, (int)in_channels, (int)filters,
                           (int)kh, (int)kw);
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_CONV2D, fn));
-    mlp_layer *l = *out;
-    l->in_channels = in_channels;
-    l->filters = filters;
-    l->kh = kh;
-    l->kw = kw;
-    l->sh = l->sw = l->dh = l->dw = 1;
+    struct conv2d_settings *s = (*out)->settings;
+    s->in_channels = in_channels;
+    s->filters = filters;
+    s->win.kh = kh;
+    s->win.kw = kw;
+    s->win.sh = s->win.sw = s->dh = s->dw = 1;
+    s->use_bias = 1;
     return MLP_STATUS_OK;
 }
 
@@ -268,11 +302,12 @@ mlp_status mlp_layer_set_conv2d(mlp_layer *layer, int32_t stride_h, int32_t stri
                           "and dilation >= 1 and padding >= 0", fn, (int)stride_h,
                           (int)stride_w, (int)pad_h, (int)pad_w, (int)dilation_h,
                           (int)dilation_w);
-    layer->sh = stride_h;
-    layer->sw = stride_w;
-    layer->ph = pad_h;
-    layer->pw = pad_w;
-    layer->dh = dilation_h;
-    layer->dw = dilation_w;
+    struct conv2d_settings *s = layer->settings;
+    s->win.sh = stride_h;
+    s->win.sw = stride_w;
+    s->win.ph = pad_h;
+    s->win.pw = pad_w;
+    s->dh = dilation_h;
+    s->dw = dilation_w;
     return MLP_STATUS_OK;
 }

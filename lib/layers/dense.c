@@ -11,38 +11,47 @@
 #include "backend/gemm.h"
 #include "layer_impl.h"
 
+/* The settings of a dense layer (l->settings). */
+struct dense_settings {
+    int32_t units;
+    int use_bias; /* 1 unless turned off (mlp_layer_set_use_bias) */
+};
+
 static mlp_status dense_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
 {
+    const struct dense_settings *s = l->settings;
     int64_t fan_in = mlp__shape_numel(in);
-    if (fan_in > INT32_MAX / (l->units > 0 ? l->units : 1))
+    if (fan_in > INT32_MAX / (s->units > 0 ? s->units : 1))
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "dense: %lld inputs x %d units is too many weights",
-                          (long long)fan_in, (int)l->units);
+                          (long long)fan_in, (int)s->units);
     out->rank = 1;
-    out->d[0] = l->units;
-    l->n_weights = fan_in * l->units;
-    l->n_params = l->n_weights + (l->use_bias ? l->units : 0);
+    out->d[0] = s->units;
+    l->n_weights = fan_in * s->units;
+    l->n_params = l->n_weights + (s->use_bias ? s->units : 0);
     return MLP_STATUS_OK;
 }
 
 static void dense_init(mlp_layer *l, mlp_rng *rng)
 {
-    mlp__init_weights(l, rng, l->params, l->n_weights, l->in_size, l->units);
-    if (l->use_bias)
-        memset(l->params + l->n_weights, 0, (size_t)l->units * sizeof(float));
+    const struct dense_settings *s = l->settings;
+    mlp__init_weights(l, rng, l->params, l->n_weights, l->in_size, s->units);
+    if (s->use_bias)
+        memset(l->params + l->n_weights, 0, (size_t)s->units * sizeof(float));
 }
 
 static mlp_status dense_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                 mlp_mode mode)
 {
     (void)mode;
-    const int in = (int)l->in_size, out = l->units;
+    const struct dense_settings *s = l->settings;
+    const int in = (int)l->in_size, out = s->units;
     const float *w = l->params, *b = l->params + l->n_weights;
-    if (l->use_bias) {
+    if (s->use_bias) {
         for (int32_t i = 0; i < n; i++)
             memcpy(y + (int64_t)i * out, b, (size_t)out * sizeof(float));
     }
-    mlp__sgemm(0, 0, n, out, in, 1.0f, x, in, w, out, l->use_bias ? 1.0f : 0.0f, y, out);
+    mlp__sgemm(0, 0, n, out, in, 1.0f, x, in, w, out, s->use_bias ? 1.0f : 0.0f, y, out);
     return MLP_STATUS_OK;
 }
 
@@ -50,10 +59,11 @@ static mlp_status dense_backward(mlp_layer *l, const float *x, const float *y,
                                  const float *dy, float *dx, int32_t n)
 {
     (void)y;
-    const int in = (int)l->in_size, out = l->units;
+    const struct dense_settings *s = l->settings;
+    const int in = (int)l->in_size, out = s->units;
     float *dw = l->grads, *db = l->grads + l->n_weights;
     mlp__sgemm(1, 0, in, out, n, 1.0f, x, in, dy, out, 0.0f, dw, out);
-    if (l->use_bias)
+    if (s->use_bias)
         mlp__col_sums(dy, n, out, db);
     if (dx)
         mlp__sgemm(0, 1, n, in, out, 1.0f, dy, out, l->params, out, 0.0f, dx, in);
@@ -63,8 +73,9 @@ static mlp_status dense_backward(mlp_layer *l, const float *x, const float *y,
 /* Model-file configuration, version 1: units, use_bias (i32 each). */
 static void dense_write_config(const mlp_layer *l, unsigned char *p)
 {
-    mlp__cfg_put_i32(p, l->units);
-    mlp__cfg_put_i32(p + 4, l->use_bias);
+    const struct dense_settings *s = l->settings;
+    mlp__cfg_put_i32(p, s->units);
+    mlp__cfg_put_i32(p + 4, s->use_bias);
 }
 
 static mlp_status dense_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
@@ -84,11 +95,17 @@ static mlp_status dense_read_config(mlp_layer **out, uint16_t version, const uns
 /* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
 static int dense_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 {
+    const struct dense_settings *s = l->settings;
     switch (a) {
-    case MLP_LAYER_ATTR_UNITS: *v = l->units; return 1;
-    case MLP_LAYER_ATTR_USE_BIAS: *v = l->use_bias; return 1;
+    case MLP_LAYER_ATTR_UNITS: *v = s->units; return 1;
+    case MLP_LAYER_ATTR_USE_BIAS: *v = s->use_bias; return 1;
     default: return 0;
     }
+}
+
+static void dense_set_use_bias(mlp_layer *l, int use_bias)
+{
+    ((struct dense_settings *)l->settings)->use_bias = use_bias;
 }
 
 const mlp_layer_ops mlp__dense_ops = {
@@ -103,6 +120,8 @@ const mlp_layer_ops mlp__dense_ops = {
     .write_config = dense_write_config,
     .read_config = dense_read_config,
     .get_attr = dense_get_attr,
+    .settings_size = sizeof(struct dense_settings),
+    .set_use_bias = dense_set_use_bias,
 };
 
 mlp_status mlp_layer_create_dense(mlp_layer **out, int32_t units)
@@ -113,6 +132,8 @@ mlp_status mlp_layer_create_dense(mlp_layer **out, int32_t units)
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "mlp_layer_create_dense: units = %d is not >= 1", (int)units);
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_DENSE, "mlp_layer_create_dense"));
-    (*out)->units = units;
+    struct dense_settings *s = (*out)->settings;
+    s->units = units;
+    s->use_bias = 1;
     return MLP_STATUS_OK;
 }

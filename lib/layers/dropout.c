@@ -14,6 +14,16 @@
 
 #include "layer_impl.h"
 
+/* The settings of a dropout layer (l->settings). */
+struct dropout_settings {
+    float keep; /* the keep probability q */
+};
+
+static float keep_of(const mlp_layer *l)
+{
+    return ((const struct dropout_settings *)l->settings)->keep;
+}
+
 static mlp_status dropout_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
 {
     *out = *in;
@@ -30,7 +40,7 @@ static mlp_status dropout_forward(mlp_layer *l, const float *x, float *y, int32_
         return MLP_STATUS_OK;
     }
     float *mask = l->scratch;
-    const float keep = l->keep, scale = 1.0f / keep;
+    const float keep = keep_of(l), scale = 1.0f / keep;
     for (int64_t i = 0; i < len; i++)
         mask[i] = mlp__rng_uniform(l->noise) < keep ? scale : 0.0f;
     for (int64_t i = 0; i < len; i++)
@@ -54,7 +64,7 @@ static mlp_status dropout_backward(mlp_layer *l, const float *x, const float *y,
 /* Model-file configuration, version 1: the keep probability (f32). */
 static void dropout_write_config(const mlp_layer *l, unsigned char *p)
 {
-    mlp__cfg_put_f32(p, l->keep);
+    mlp__cfg_put_f32(p, keep_of(l));
 }
 
 static mlp_status dropout_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
@@ -69,7 +79,7 @@ static int dropout_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
     switch (a) {
     /* Computed in float, as mlp_layer_create_dropout_p computes the keep
      * probability, so that creating a layer from the value gives it back. */
-    case MLP_LAYER_ATTR_DROP_PROBABILITY: *v = 1.0f - l->keep; return 1;
+    case MLP_LAYER_ATTR_DROP_PROBABILITY: *v = 1.0f - keep_of(l); return 1;
     default: return 0;
     }
 }
@@ -85,12 +95,13 @@ const mlp_layer_ops mlp__dropout_ops = {
     .write_config = dropout_write_config,
     .read_config = dropout_read_config,
     .get_attr = dropout_get_attr,
+    .settings_size = sizeof(struct dropout_settings),
 };
 
 static mlp_status new_dropout(mlp_layer **out, float keep, const char *fn)
 {
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_DROPOUT, fn));
-    (*out)->keep = keep;
+    ((struct dropout_settings *)(*out)->settings)->keep = keep;
     return MLP_STATUS_OK;
 }
 

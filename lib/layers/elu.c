@@ -8,6 +8,16 @@
 #include "backend/gemm.h"
 #include "layer_impl.h"
 
+/* The settings of an ELU layer (l->settings). */
+struct elu_settings {
+    float alpha;
+};
+
+static float alpha_of(const mlp_layer *l)
+{
+    return ((const struct elu_settings *)l->settings)->alpha;
+}
+
 /* No AVX2 clone here: GCC will not vectorise the inlined exponential's
  * selects inside a clone; the baseline SSE loop is vectorised. */
 static void elu_fwd_span(const mlp__span_args *a, int64_t lo, int64_t hi)
@@ -36,7 +46,7 @@ static mlp_status elu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
 {
     (void)mode;
     mlp__spans((int64_t)n * l->in_size, elu_fwd_span,
-               &(mlp__span_args){.x = x, .out = y, .alpha = l->alpha});
+               &(mlp__span_args){.x = x, .out = y, .alpha = alpha_of(l)});
     return MLP_STATUS_OK;
 }
 
@@ -44,14 +54,15 @@ static mlp_status elu_backward(mlp_layer *l, const float *x, const float *y,
                                const float *dy, float *dx, int32_t n)
 {
     mlp__spans((int64_t)n * l->in_size, elu_bwd_span,
-               &(mlp__span_args){.x = x, .y = y, .dy = dy, .out = dx, .alpha = l->alpha});
+               &(mlp__span_args){.x = x, .y = y, .dy = dy, .out = dx,
+                                 .alpha = alpha_of(l)});
     return MLP_STATUS_OK;
 }
 
 /* Model-file configuration, version 1: alpha (f32). */
 static void elu_write_config(const mlp_layer *l, unsigned char *p)
 {
-    mlp__cfg_put_f32(p, l->alpha);
+    mlp__cfg_put_f32(p, alpha_of(l));
 }
 
 static mlp_status elu_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
@@ -64,7 +75,7 @@ static mlp_status elu_read_config(mlp_layer **out, uint16_t version, const unsig
 static int elu_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 {
     switch (a) {
-    case MLP_LAYER_ATTR_ALPHA: *v = l->alpha; return 1;
+    case MLP_LAYER_ATTR_ALPHA: *v = alpha_of(l); return 1;
     default: return 0;
     }
 }
@@ -80,6 +91,7 @@ const mlp_layer_ops mlp__elu_ops = {
     .write_config = elu_write_config,
     .read_config = elu_read_config,
     .get_attr = elu_get_attr,
+    .settings_size = sizeof(struct elu_settings),
 };
 
 mlp_status mlp_layer_create_elu(mlp_layer **out, float alpha)
@@ -91,6 +103,6 @@ mlp_status mlp_layer_create_elu(mlp_layer **out, float alpha)
                           "mlp_layer_create_elu: alpha = %g is not finite and > 0",
                           (double)alpha);
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_ELU, "mlp_layer_create_elu"));
-    (*out)->alpha = alpha;
+    ((struct elu_settings *)(*out)->settings)->alpha = alpha;
     return MLP_STATUS_OK;
 }

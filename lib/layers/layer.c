@@ -1,5 +1,6 @@
 /* What all layer kinds share: creation, accessors, initialisers. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,17 +17,26 @@ const char *mlp__shape_str(const mlp_shape *s, char *buf, size_t cap)
     return buf;
 }
 
+/* A layer and its kind's settings, in one allocation (freed as the layer). */
+struct layer_block {
+    mlp_layer layer;
+    max_align_t settings[];
+};
+
 mlp_status mlp__layer_new(mlp_layer **out, mlp_layer_kind kind, const char *fn)
 {
     if (!out)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: out is NULL", fn);
     *out = NULL;
-    mlp_layer *l = mlp__calloc(1, sizeof *l);
-    if (!l)
+    const mlp_layer_ops *ops = mlp__layer_ops(kind);
+    struct layer_block *b = mlp__calloc(1, sizeof *b + ops->settings_size);
+    if (!b)
         return MLP_STATUS_NO_MEMORY;
-    l->ops = mlp__layer_ops(kind);
+    mlp_layer *l = &b->layer;
+    l->ops = ops;
     l->init = MLP_INIT_GLOROT_UNIFORM;
-    l->use_bias = 1;
+    if (ops->settings_size)
+        l->settings = b->settings;
     *out = l;
     return MLP_STATUS_OK;
 }
@@ -81,13 +91,14 @@ mlp_status mlp_layer_set_init(mlp_layer *layer, mlp_init init, float value)
     return MLP_STATUS_OK;
 }
 
-/* The kinds with a bias: dense and conv2d. Their setup hooks size the
- * parameters from use_bias, so it can only change before the layer is added. */
+/* The kinds with a bias (dense and conv2d) store it through their ops table.
+ * Their setup hooks size the parameters from use_bias, so it can only change
+ * before the layer is added. */
 mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias)
 {
     static const char fn[] = "mlp_layer_set_use_bias";
     MLP_CHECK_ARG(layer, fn, "layer is NULL");
-    if (layer->ops->kind != MLP_LAYER_DENSE && layer->ops->kind != MLP_LAYER_CONV2D)
+    if (!layer->ops->set_use_bias)
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: a %s layer has no bias (only dense and conv2d layers have one)",
                           fn, layer->ops->name);
@@ -96,7 +107,7 @@ mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias)
     if (use_bias != 0 && use_bias != 1)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: use_bias = %d is not 0 or 1", fn,
                           use_bias);
-    layer->use_bias = use_bias;
+    layer->ops->set_use_bias(layer, use_bias);
     return MLP_STATUS_OK;
 }
 
@@ -117,19 +128,6 @@ mlp_layer_kind mlp_layer_get_kind(const mlp_layer *layer)
 const char *mlp_layer_kind_name(const mlp_layer *layer)
 {
     return layer ? layer->ops->name : "";
-}
-
-int mlp__window_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
-{
-    switch (a) {
-    case MLP_LAYER_ATTR_KERNEL_H: *v = l->kh; return 1;
-    case MLP_LAYER_ATTR_KERNEL_W: *v = l->kw; return 1;
-    case MLP_LAYER_ATTR_STRIDE_H: *v = l->sh; return 1;
-    case MLP_LAYER_ATTR_STRIDE_W: *v = l->sw; return 1;
-    case MLP_LAYER_ATTR_PAD_H: *v = l->ph; return 1;
-    case MLP_LAYER_ATTR_PAD_W: *v = l->pw; return 1;
-    default: return 0;
-    }
 }
 
 /* The attributes are numbered 1..ATTR_LAST; each kind answers for its own
@@ -174,63 +172,6 @@ int64_t mlp_layer_state_count(const mlp_layer *layer)
 float *mlp_layer_state(mlp_layer *layer)
 {
     return layer && layer->owner && layer->n_state ? layer->state : NULL;
-}
-
-int32_t mlp__window_out(int32_t n, int32_t k, int32_t stride, int32_t pad, int32_t dil)
-{
-    int64_t span = (int64_t)dil * (k - 1) + 1, padded = (int64_t)n + 2 * (int64_t)pad;
-    if (padded < span)
-        return 0;
-    return (int32_t)((padded - span) / stride + 1);
-}
-
-mlp_status mlp__pool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
-{
-    char a[48];
-    if (in->rank != 3)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s needs a [C,H,W] input, not %s",
-                          l->ops->name, mlp__shape_str(in, a, sizeof a));
-    if (l->global) {
-        l->kh = in->d[1];
-        l->kw = in->d[2];
-        out->rank = 1;
-        out->d[0] = in->d[0];
-        return MLP_STATUS_OK;
-    }
-    int32_t oh = mlp__window_out(in->d[1], l->kh, l->sh, l->ph, 1);
-    int32_t ow = mlp__window_out(in->d[2], l->kw, l->sw, l->pw, 1);
-    if (oh < 1 || ow < 1)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s window %dx%d (padding %d) does not fit input %s",
-                          l->ops->name, (int)l->kh, (int)l->kw, (int)l->ph,
-                          mlp__shape_str(in, a, sizeof a));
-    out->rank = 3;
-    out->d[0] = in->d[0];
-    out->d[1] = oh;
-    out->d[2] = ow;
-    return MLP_STATUS_OK;
-}
-
-mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32_t kw,
-                         int32_t stride, int32_t pad, const char *fn)
-{
-    if (out)
-        *out = NULL;
-    if (kh < 1 || kw < 1 || stride < 1 || pad < 0)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: window %dx%d, stride %d, padding %d: need window and stride "
-                          ">= 1 and padding >= 0", fn, (int)kh, (int)kw, (int)stride,
-                          (int)pad);
-    if (pad > kh / 2 || pad > kw / 2)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: padding %d is more than half the %dx%d window", fn, (int)pad,
-                          (int)kh, (int)kw);
-    MLP_TRY(mlp__layer_new(out, kind, fn));
-    (*out)->kh = kh;
-    (*out)->kw = kw;
-    (*out)->sh = (*out)->sw = stride;
-    (*out)->ph = (*out)->pw = pad;
-    return MLP_STATUS_OK;
 }
 
 uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version)

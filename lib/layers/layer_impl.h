@@ -1,7 +1,8 @@
 /*
  * Private layer interface. Each layer kind is one file holding a static
- * mlp_layer_ops table; registry.c maps kinds to tables. Adding a kind means
- * one new file plus one registry row.
+ * mlp_layer_ops table and its settings struct; registry.c maps kinds to
+ * tables. Adding a kind means one new file plus one registry row. The
+ * struct below holds only what every kind shares.
  */
 #ifndef MLPNET_LAYER_IMPL_H
 #define MLPNET_LAYER_IMPL_H
@@ -62,6 +63,11 @@ typedef struct mlp_layer_ops {
     /* Set *v and return 1 when the kind has attribute `a` (a known value);
      * return 0 otherwise. NULL for a kind without attributes. */
     int (*get_attr)(const mlp_layer *l, mlp_layer_attr a, double *v);
+    /* Bytes of the kind's settings struct (l->settings); 0 without settings. */
+    size_t settings_size;
+    /* Store use_bias (0 or 1) for mlp_layer_set_use_bias, which checks it
+     * and the layer's state; NULL for a kind without a bias. */
+    void (*set_use_bias)(mlp_layer *l, int use_bias);
 } mlp_layer_ops;
 
 struct mlp_layer {
@@ -81,20 +87,11 @@ struct mlp_layer {
     int64_t ws_floats;     /* size of the model's shared workspace this layer needs */
     float *ws;             /* that workspace (shared by all layers; never kept
                               across calls) */
-    mlp_init init;
+    mlp_init init;         /* weight initialiser of the kinds with weights */
     float init_value;
-    /* Kind-specific configuration; small enough to keep inline. */
-    int32_t units;         /* dense */
-    float alpha;           /* leaky relu, elu */
-    mlp_shape target;      /* reshape */
-    int use_bias;          /* dense, conv2d: 1 unless turned off */
-    int spatial;           /* batch norm: per channel of [C,H,W] */
-    float momentum, eps;   /* batch norm */
-    float keep;            /* dropout: keep probability */
-    /* conv2d and pooling: filters (conv), kernel, stride, padding, dilation */
-    int32_t filters, in_channels, kh, kw, sh, sw, ph, pw, dh, dw;
-    int32_t group;         /* conv2d: samples per GEMM (the workspace holds this many) */
-    int global;            /* average pooling over the whole input */
+    void *settings;        /* the kind's own settings: a struct defined in its file,
+                              ops->settings_size bytes allocated (zeroed) with the
+                              layer, NULL when the kind has none */
 };
 
 /* Bytes of a kind's configuration of a version, or UINT32_MAX for a version
@@ -160,35 +157,9 @@ mlp_status mlp__layer_new(mlp_layer **out, mlp_layer_kind kind, const char *fn);
 /* setup for layers whose output shape equals the input shape. */
 mlp_status mlp__same_shape_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);
 
-/* Output size of a window sliding over n values (0 when it does not fit). */
-int32_t mlp__window_out(int32_t n, int32_t k, int32_t stride, int32_t pad, int32_t dil);
-
-/* Create a pooling layer after checking its window (layer.c). */
-mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32_t kw,
-                         int32_t stride, int32_t pad, const char *fn);
-
-/* The part [lo, hi) of a k-wide window starting at `start` (possibly
- * negative: padding) that lies inside [0, n), as offsets into the window. */
-static inline void mlp__window_clip(int32_t start, int32_t k, int32_t n, int32_t *lo,
-                                    int32_t *hi)
-{
-    *lo = start < 0 ? -start : 0;
-    *hi = start + k > n ? n - start : k;
-}
-
-/* Pooling padding is at most half the window. The model-file readers check
- * it before the creators, whose check computes 2 * pad and overflows for the
- * huge values a hostile file can hold. */
-static inline int mlp__pool_pad_ok(int32_t kh, int32_t kw, int32_t pad)
-{
-    return pad >= 0 && pad <= kh / 2 && pad <= kw / 2;
-}
-
-/* get_attr for the window of conv2d and pooling: kernel, stride, padding. */
-int mlp__window_attr(const mlp_layer *l, mlp_layer_attr a, double *v);
-
-/* setup for max and average pooling over [C,H,W]. */
-mlp_status mlp__pool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);
+/* conv2d's samples per GEMM, fixed at setup (conv2d.c; for tests and
+ * benchmarks). */
+int32_t mlp__conv2d_group(const mlp_layer *l);
 
 /* Fill n weights from the layer's initialiser given fan-in and fan-out. */
 void mlp__init_weights(mlp_layer *l, mlp_rng *rng, float *w, int64_t n, int64_t fan_in,

@@ -4,13 +4,23 @@
 #include "backend/threads.h"
 #include "layer_impl.h"
 
+/* The settings of a leaky ReLU layer (l->settings). */
+struct leaky_relu_settings {
+    float alpha;
+};
+
+static float alpha_of(const mlp_layer *l)
+{
+    return ((const struct leaky_relu_settings *)l->settings)->alpha;
+}
+
 MLP_VECTOR_CLONES
 static mlp_status leaky_relu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                      mlp_mode mode)
 {
     (void)mode;
     const int64_t len = (int64_t)n * l->in_size;
-    const float a = l->alpha;
+    const float a = alpha_of(l);
     MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float v = x[i];
@@ -25,7 +35,7 @@ static mlp_status leaky_relu_backward(mlp_layer *l, const float *x, const float 
 {
     (void)y; /* with alpha = 0, y cannot tell x > 0 from x = 0: use x */
     const int64_t len = (int64_t)n * l->in_size;
-    const float a = l->alpha;
+    const float a = alpha_of(l);
     MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float g = dy[i];
@@ -37,7 +47,7 @@ static mlp_status leaky_relu_backward(mlp_layer *l, const float *x, const float 
 /* Model-file configuration, version 1: alpha (f32). */
 static void leaky_relu_write_config(const mlp_layer *l, unsigned char *p)
 {
-    mlp__cfg_put_f32(p, l->alpha);
+    mlp__cfg_put_f32(p, alpha_of(l));
 }
 
 static mlp_status leaky_relu_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
@@ -50,7 +60,7 @@ static mlp_status leaky_relu_read_config(mlp_layer **out, uint16_t version, cons
 static int leaky_relu_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 {
     switch (a) {
-    case MLP_LAYER_ATTR_ALPHA: *v = l->alpha; return 1;
+    case MLP_LAYER_ATTR_ALPHA: *v = alpha_of(l); return 1;
     default: return 0;
     }
 }
@@ -66,6 +76,7 @@ const mlp_layer_ops mlp__leaky_relu_ops = {
     .write_config = leaky_relu_write_config,
     .read_config = leaky_relu_read_config,
     .get_attr = leaky_relu_get_attr,
+    .settings_size = sizeof(struct leaky_relu_settings),
 };
 
 mlp_status mlp_layer_create_leaky_relu(mlp_layer **out, float alpha)
@@ -77,6 +88,6 @@ mlp_status mlp_layer_create_leaky_relu(mlp_layer **out, float alpha)
                           "mlp_layer_create_leaky_relu: alpha = %g is not finite and >= 0",
                           (double)alpha);
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_LEAKY_RELU, "mlp_layer_create_leaky_relu"));
-    (*out)->alpha = alpha;
+    ((struct leaky_relu_settings *)(*out)->settings)->alpha = alpha;
     return MLP_STATUS_OK;
 }

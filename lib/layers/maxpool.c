@@ -10,6 +10,13 @@
 
 #include "backend/threads.h"
 #include "layer_impl.h"
+#include "window.h"
+
+/* The window of the layer's settings (mlp__pool_settings, window.h). */
+static const mlp__window *window(const mlp_layer *l)
+{
+    return &((const mlp__pool_settings *)l->settings)->win;
+}
 
 static mlp_status maxpool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
 {
@@ -52,11 +59,13 @@ static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_
                                   mlp_mode mode)
 {
     (void)mode;
+    const mlp__window *win = window(l);
     const int32_t H = l->in.d[1], W = l->in.d[2], OH = l->out.d[1], OW = l->out.d[2];
     const int64_t planes = (int64_t)n * l->in.d[0];
     /* The scratch holds int32 indices; the model allocated it for this layer. */
     int32_t *arg = (int32_t *)(void *)l->scratch;
-    if (l->kh == 2 && l->kw == 2 && l->sh == 2 && l->sw == 2 && l->ph == 0 && l->pw == 0) {
+    if (win->kh == 2 && win->kw == 2 && win->sh == 2 && win->sw == 2 && win->ph == 0 &&
+        win->pw == 0) {
         MLP_PARALLEL_FOR(planes * H * W >= MLP_PAR_MIN)
         for (int64_t pl = 0; pl < planes; pl++)
             maxpool_2x2(x + pl * H * W, y + pl * OH * OW, arg + pl * OH * OW, W, OH, OW);
@@ -68,13 +77,13 @@ static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_
         float *yp = y + pl * OH * OW;
         int32_t *ap = arg + pl * OH * OW;
         for (int32_t oh = 0; oh < OH; oh++) {
-            const int32_t h0 = oh * l->sh - l->ph;
+            const int32_t h0 = oh * win->sh - win->ph;
             int32_t i0, i1;
-            mlp__window_clip(h0, l->kh, H, &i0, &i1);
+            mlp__window_clip(h0, win->kh, H, &i0, &i1);
             for (int32_t ow = 0; ow < OW; ow++) {
-                const int32_t w0 = ow * l->sw - l->pw;
+                const int32_t w0 = ow * win->sw - win->pw;
                 int32_t j0, j1;
-                mlp__window_clip(w0, l->kw, W, &j0, &j1);
+                mlp__window_clip(w0, win->kw, W, &j0, &j1);
                 float best = -FLT_MAX;
                 int32_t at = (h0 + i0) * W + w0 + j0;
                 for (int32_t i = i0; i < i1; i++)
@@ -118,10 +127,11 @@ static mlp_status maxpool_backward(mlp_layer *l, const float *x, const float *y,
 /* Model-file configuration, version 1: kh, kw, stride, pad (i32 each). */
 static void maxpool_write_config(const mlp_layer *l, unsigned char *p)
 {
-    mlp__cfg_put_i32(p, l->kh);
-    mlp__cfg_put_i32(p + 4, l->kw);
-    mlp__cfg_put_i32(p + 8, l->sh);
-    mlp__cfg_put_i32(p + 12, l->ph);
+    const mlp__window *win = window(l);
+    mlp__cfg_put_i32(p, win->kh);
+    mlp__cfg_put_i32(p + 4, win->kw);
+    mlp__cfg_put_i32(p + 8, win->sh);
+    mlp__cfg_put_i32(p + 12, win->ph);
 }
 
 static mlp_status maxpool_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
@@ -139,9 +149,7 @@ static mlp_status maxpool_read_config(mlp_layer **out, uint16_t version, const u
 /* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
 static int maxpool_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 {
-    switch (a) {
-    default: return mlp__window_attr(l, a, v);
-    }
+    return mlp__window_attr(window(l), a, v);
 }
 
 const mlp_layer_ops mlp__maxpool_ops = {
@@ -155,6 +163,7 @@ const mlp_layer_ops mlp__maxpool_ops = {
     .write_config = maxpool_write_config,
     .read_config = maxpool_read_config,
     .get_attr = maxpool_get_attr,
+    .settings_size = sizeof(mlp__pool_settings),
 };
 
 mlp_status mlp_layer_create_maxpool(mlp_layer **out, int32_t kh, int32_t kw,

@@ -7,23 +7,34 @@
 
 #include "layer_impl.h"
 
+/* The settings of a reshape layer (l->settings). */
+struct reshape_settings {
+    mlp_shape target; /* rank 0: flatten */
+};
+
+static const mlp_shape *target_of(const mlp_layer *l)
+{
+    return &((const struct reshape_settings *)l->settings)->target;
+}
+
 static mlp_status reshape_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
 {
+    const mlp_shape *target = target_of(l);
     int64_t n = mlp__shape_numel(in);
-    if (l->target.rank == 0) {
+    if (target->rank == 0) {
         out->rank = 1;
         out->d[0] = (int32_t)n;
         return MLP_STATUS_OK;
     }
-    if (mlp__shape_numel(&l->target) != n) {
+    if (mlp__shape_numel(target) != n) {
         char a[48], b[48];
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "reshape: cannot reshape %s (%lld elements) to %s (%lld)",
                           mlp__shape_str(in, a, sizeof a), (long long)n,
-                          mlp__shape_str(&l->target, b, sizeof b),
-                          (long long)mlp__shape_numel(&l->target));
+                          mlp__shape_str(target, b, sizeof b),
+                          (long long)mlp__shape_numel(target));
     }
-    *out = l->target;
+    *out = *target;
     return MLP_STATUS_OK;
 }
 
@@ -48,9 +59,10 @@ static mlp_status reshape_backward(mlp_layer *l, const float *x, const float *y,
  * extents, zero beyond the rank (i32 each). */
 static void reshape_write_config(const mlp_layer *l, unsigned char *p)
 {
-    mlp__cfg_put_i32(p, l->target.rank);
+    const mlp_shape *target = target_of(l);
+    mlp__cfg_put_i32(p, target->rank);
     for (int i = 0; i < 3; i++)
-        mlp__cfg_put_i32(p + 4 + 4 * i, i < l->target.rank ? l->target.d[i] : 0);
+        mlp__cfg_put_i32(p + 4 + 4 * i, i < target->rank ? target->d[i] : 0);
 }
 
 static mlp_status reshape_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
@@ -80,6 +92,7 @@ const mlp_layer_ops mlp__reshape_ops = {
     .config_bytes = 16,
     .write_config = reshape_write_config,
     .read_config = reshape_read_config,
+    .settings_size = sizeof(struct reshape_settings),
 };
 
 mlp_status mlp_layer_create_reshape(mlp_layer **out, int rank, const int32_t *dims)
@@ -102,9 +115,10 @@ mlp_status mlp_layer_create_reshape(mlp_layer **out, int rank, const int32_t *di
                               (int)INT32_MAX);
     }
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_RESHAPE, fn));
-    (*out)->target.rank = rank;
+    mlp_shape *target = &((struct reshape_settings *)(*out)->settings)->target;
+    target->rank = rank;
     for (int i = 0; i < rank; i++)
-        (*out)->target.d[i] = dims[i];
+        target->d[i] = dims[i];
     return MLP_STATUS_OK;
 }
 

@@ -11,6 +11,7 @@
 #define MLPNET_OPTIM_IMPL_H
 
 #include "core/core.h"
+#include "optim_file.h" /* the block check, staleness, the file record */
 #include "param_block.h"
 
 /* One call of a rule's update loop: a segment of n parameters. */
@@ -78,13 +79,5 @@ extern const mlp_optim_ops mlp__sgd_ops, mlp__momentum_ops, mlp__nesterov_ops,
  * hands its block over; `fn` names it in messages. */
 mlp_status mlp__optimizer_create(mlp_optimizer **out, mlp_rule rule,
                                  const mlp__param_block *block, const char *fn);
-
-/* The one check that `opt` is not NULL and was created for `block`
- * (INVALID_ARG otherwise, naming `fn`). */
-mlp_status mlp__optimizer_check_block(const mlp_optimizer *opt,
-                                      const mlp__param_block *block, const char *fn);
-
-/* 1 when the block's layout changed since the optimizer was created. */
-int mlp__optimizer_is_stale(const mlp_optimizer *opt);
 
 #endif /* MLPNET_OPTIM_IMPL_H */

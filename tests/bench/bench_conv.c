@@ -70,7 +70,7 @@ static void run(const conv_case *cc)
     double bwd_s = (mlp__now() - t0) / REPS;
 
     /* The same GEMMs alone: per group, Z = W col; dW += Z col^T; dcol = W^T Z. */
-    const int g = conv->group, F = cc->f, Ki = (int)K, gp = (int)(g * P);
+    const int g = mlp__conv2d_group(conv), F = cc->f, Ki = (int)K, gp = (int)(g * P);
     float *a = calloc((size_t)F * Ki, sizeof(float));
     float *col = calloc((size_t)Ki * gp, sizeof(float));
     float *z = calloc((size_t)F * gp, sizeof(float));

@@ -1,0 +1,223 @@
+/*
+ * The optimizer's record in model files (docs/file-format.md, OPTM): the
+ * optimizer writes and reads its own state, so lib/io/ knows nothing of its
+ * fields. The payload, all little-endian:
+ *
+ *   0   rule:u32  state_floats:u32  n:u64  t:u64
+ *   24  ten hyper-parameters:f64 (base rate, current rate, momentum, beta1,
+ *       beta2, epsilon, weight decay, l1, decay, clip norm)
+ *   104 decay_all:u32  schedule:u32  sched_epochs:i32  gamma:f64  mult:f64
+ *       min_rate:f64
+ *   140 n * state_floats floats of per-parameter state
+ *
+ * Reading rebuilds the optimizer through mlp__optimizer_create and the
+ * public setters, so a file's values pass the checks a program's values
+ * pass; what no setter covers is checked here.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "optim_impl.h"
+
+#define STATE_FIXED 140u /* bytes before the per-parameter state */
+
+/* Schedule kinds as stored (independent of the private enum's values). */
+enum { SCHED_CONSTANT = 0, SCHED_STEP = 1, SCHED_EXP = 2, SCHED_COSINE = 3 };
+
+static uint32_t sched_code(mlp__sched_kind k)
+{
+    switch (k) {
+    case MLP__SCHED_CONSTANT: return SCHED_CONSTANT;
+    case MLP__SCHED_STEP: return SCHED_STEP;
+    case MLP__SCHED_EXP: return SCHED_EXP;
+    case MLP__SCHED_COSINE: return SCHED_COSINE;
+    }
+    return SCHED_CONSTANT;
+}
+
+/* The hyper-parameters in file order (offsets 24..103). */
+static double *hyper_slot(mlp_optimizer *o, int i)
+{
+    double *slots[10] = {&o->base_lr, &o->lr,  &o->momentum,     &o->beta1,
+                         &o->beta2,   &o->eps, &o->weight_decay, &o->l1,
+                         &o->decay,   &o->clip};
+    return slots[i];
+}
+
+/* Their keys, for validation through mlp_optimizer_set (0: no key). */
+static const mlp_optim_param hyper_key[10] = {
+    MLP_OPTIM_LEARNING_RATE, (mlp_optim_param)0, MLP_OPTIM_MOMENTUM,     MLP_OPTIM_BETA1,
+    MLP_OPTIM_BETA2,         MLP_OPTIM_EPSILON,  MLP_OPTIM_WEIGHT_DECAY, MLP_OPTIM_L1,
+    MLP_OPTIM_DECAY,         MLP_OPTIM_CLIP_NORM};
+
+static unsigned long long ull(uint64_t v)
+{
+    return (unsigned long long)v;
+}
+
+uint64_t mlp__optimizer_state_size(const mlp_optimizer *o)
+{
+    return STATE_FIXED + 4 * (uint64_t)o->n * (uint64_t)o->ops->state_floats;
+}
+
+void mlp__optimizer_write_state(const mlp_optimizer *o, mlp__put_bytes put, void *sink)
+{
+    unsigned char b[STATE_FIXED];
+    const int64_t nstate = o->n * o->ops->state_floats;
+    memset(b, 0, sizeof b);
+    mlp__put_u32(b, (uint32_t)o->ops->rule);
+    mlp__put_u32(b + 4, (uint32_t)o->ops->state_floats);
+    mlp__put_u64(b + 8, (uint64_t)o->n);
+    mlp__put_u64(b + 16, (uint64_t)o->t);
+    for (int i = 0; i < 10; i++)
+        mlp__put_f64(b + 24 + 8 * i, *hyper_slot((mlp_optimizer *)o, i));
+    mlp__put_u32(b + 104, (uint32_t)o->decay_all);
+    mlp__put_u32(b + 108, sched_code(o->sched));
+    mlp__put_i32(b + 112, o->sched_epochs);
+    mlp__put_f64(b + 116, o->sched_gamma);
+    mlp__put_f64(b + 124, o->sched_mult);
+    mlp__put_f64(b + 132, o->sched_min);
+    put(sink, b, sizeof b);
+    unsigned char chunk[4096];
+    for (int64_t i = 0; i < nstate;) {
+        size_t k = 0;
+        for (; k < sizeof chunk / 4 && i < nstate; k++, i++)
+            mlp__put_f32(chunk + 4 * k, o->state[i]);
+        put(sink, chunk, 4 * k);
+    }
+}
+
+/* A setter refused a stored value: keep its message behind `what`, as a
+ * format error unless the build cannot do it. Running out of memory stays
+ * what it is, with the allocator's message (the caller says so). */
+static mlp_status refused(mlp_status st, const char *what)
+{
+    if (st == MLP_STATUS_NO_MEMORY)
+        return st;
+    char inner[300]; /* the message buffer is shared: copy it first */
+    snprintf(inner, sizeof inner, "%s", mlp_last_error());
+    if (st != MLP_STATUS_UNSUPPORTED)
+        st = MLP_STATUS_BAD_FORMAT;
+    return mlp__error(st, "%s: %s", what, inner);
+}
+
+mlp_status mlp__optimizer_read_state(mlp_optimizer **out, const mlp__param_block *block,
+                                     const unsigned char *p, uint64_t len,
+                                     uint64_t *err_at)
+{
+    *out = NULL;
+    *err_at = MLP__STATE_AT_RECORD;
+    if (len < STATE_FIXED)
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "OPTM record of %llu bytes is shorter than %u", ull(len),
+                          STATE_FIXED);
+    uint32_t rule = mlp__get_u32(p), floats = mlp__get_u32(p + 4);
+    uint64_t n = mlp__get_u64(p + 8), t = mlp__get_u64(p + 16);
+    if (n != (uint64_t)block->n) {
+        *err_at = 8;
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "the optimizer is for %llu parameters; the model has %lld",
+                          ull(n), (long long)block->n);
+    }
+    if (floats > 2) {
+        *err_at = 4;
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%lu state arrays per parameter (at most 2)",
+                          (unsigned long)floats);
+    }
+    const uint64_t want = STATE_FIXED + 4 * (uint64_t)floats * n;
+    if (len != want)
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "record 'OPTM' has %llu payload bytes; it must have %llu",
+                          ull(len), ull(want));
+    if (t > (uint64_t)INT64_MAX) {
+        *err_at = 16;
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "step count %llu is out of range",
+                          ull(t));
+    }
+
+    mlp_optimizer *o = NULL;
+    mlp_status st =
+        mlp__optimizer_create(&o, (mlp_rule)rule, block, "mlp_optimizer_create");
+    if (st != MLP_STATUS_OK) {
+        *err_at = 0;
+        return refused(st, "optimizer");
+    }
+    if ((uint32_t)o->ops->state_floats != floats) {
+        *err_at = 4;
+        st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                        "rule %s keeps %d state arrays, the record %lu", o->ops->name,
+                        o->ops->state_floats, (unsigned long)floats);
+        goto fail;
+    }
+    /* Hyper-parameters: through mlp_optimizer_set where the rule has the key
+     * (the same range checks as a program's values), as stored otherwise. */
+    for (int i = 0; i < 10; i++) {
+        double v = mlp__get_f64(p + 24 + 8 * i);
+        double probe;
+        *err_at = 24 + 8 * (uint64_t)i;
+        if (hyper_key[i] && mlp_optimizer_get(o, hyper_key[i], &probe) == MLP_STATUS_OK) {
+            st = mlp_optimizer_set(o, hyper_key[i], v);
+            if (st != MLP_STATUS_OK) {
+                st = refused(st, "optimizer");
+                goto fail;
+            }
+        } else if (!isfinite(v) || v < 0.0) {
+            st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                            "optimizer hyper-parameter %d is %g (not finite and >= 0)", i,
+                            v);
+            goto fail;
+        }
+        *hyper_slot(o, i) = v; /* also the current rate, set last */
+    }
+    uint32_t decay_all = mlp__get_u32(p + 104), sched = mlp__get_u32(p + 108);
+    int32_t sched_epochs = mlp__get_i32(p + 112);
+    double gamma = mlp__get_f64(p + 116), mult = mlp__get_f64(p + 124),
+           min_rate = mlp__get_f64(p + 132);
+    if (decay_all > 1) {
+        *err_at = 104;
+        st = mlp__error(MLP_STATUS_BAD_FORMAT, "decay_all = %lu is not 0 or 1",
+                        (unsigned long)decay_all);
+        goto fail;
+    }
+    o->decay_all = (int)decay_all;
+    *err_at = 108;
+    switch (sched) {
+    case SCHED_CONSTANT: st = mlp_optimizer_schedule_constant(o); break;
+    case SCHED_STEP: st = mlp_optimizer_schedule_step(o, sched_epochs, gamma); break;
+    case SCHED_EXP: st = mlp_optimizer_schedule_exponential(o, gamma); break;
+    case SCHED_COSINE:
+        st = mlp_optimizer_schedule_cosine(o, sched_epochs, mult, min_rate);
+        break;
+    default:
+        st = mlp__error(MLP_STATUS_BAD_FORMAT, "unknown schedule %lu",
+                        (unsigned long)sched);
+        goto fail;
+    }
+    if (st != MLP_STATUS_OK) {
+        st = refused(st, "optimizer schedule");
+        goto fail;
+    }
+    /* Fields the schedule does not use are kept as stored (when sane), so
+     * that loading and saving again gives the same bytes. */
+    if (!isfinite(gamma) || !isfinite(mult) || !isfinite(min_rate) || sched_epochs < 0) {
+        *err_at = 112;
+        st = mlp__error(MLP_STATUS_BAD_FORMAT, "schedule fields out of range");
+        goto fail;
+    }
+    o->sched_epochs = sched_epochs;
+    o->sched_gamma = gamma;
+    o->sched_mult = mult;
+    o->sched_min = min_rate;
+    o->t = (int64_t)t;
+    const unsigned char *s = p + STATE_FIXED;
+    const int64_t total = (int64_t)n * (int64_t)floats;
+    for (int64_t i = 0; i < total; i++)
+        o->state[i] = mlp__get_f32(s + 4 * i);
+    *out = o;
+    return MLP_STATUS_OK;
+fail:
+    mlp_optimizer_destroy(o);
+    return st;
+}

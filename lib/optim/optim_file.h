@@ -1,0 +1,53 @@
+/*
+ * What the rooms that hold an optimizer (model/, io/) need of it beyond the
+ * public API, and all lib/io/ sees of one: the check that an optimizer
+ * belongs to a parameter block and is current, and the optimizer's record
+ * in model files. The optimizer writes and reads that record itself
+ * (optim_file.c; layout: docs/file-format.md, OPTM); io/ only frames it
+ * (tag, length, checksum) and places it among the other records.
+ */
+#ifndef MLPNET_OPTIM_FILE_H
+#define MLPNET_OPTIM_FILE_H
+
+#include "core/bytes.h"
+#include "core/core.h"
+#include "param_block.h"
+
+/* The one check that `opt` is not NULL and was created for `block`
+ * (INVALID_ARG otherwise, naming `fn`). */
+mlp_status mlp__optimizer_check_block(const mlp_optimizer *opt,
+                                      const mlp__param_block *block, const char *fn);
+
+/* 1 when the block's layout changed since the optimizer was created. */
+int mlp__optimizer_is_stale(const mlp_optimizer *opt);
+
+/* Bytes of the optimizer's record: its fixed fields (rule, counts, step,
+ * hyper-parameters, schedule), then its per-parameter state. */
+uint64_t mlp__optimizer_state_size(const mlp_optimizer *opt);
+
+/* Encode the record: exactly mlp__optimizer_state_size(opt) bytes, handed
+ * to put(sink, ...) in order, in pieces of at most a few kilobytes. */
+void mlp__optimizer_write_state(const mlp_optimizer *opt, mlp__put_bytes put, void *sink);
+
+/* The offset mlp__optimizer_read_state gives for a record whose length,
+ * rather than one of its fields, is at fault. */
+#define MLP__STATE_AT_RECORD UINT64_MAX
+
+/*
+ * Rebuild an optimizer for `block` (borrowed, as for creation) from the
+ * `len` bytes of its record at `p`. Every value is checked: counts against
+ * the block and the length, hyper-parameters and the schedule through the
+ * public setters (the checks a program's values pass).
+ * @param out     new optimizer, or NULL on failure (owned: mlp_optimizer_destroy)
+ * @param err_at  on failure, the offset in `p` of the field at fault, or
+ *                MLP__STATE_AT_RECORD when the length is
+ * @return MLP_STATUS_OK; MLP_STATUS_BAD_FORMAT or MLP_STATUS_UNSUPPORTED with
+ *         the bare detail in mlp_last_error() (no function name or offset,
+ *         which the caller adds); MLP_STATUS_NO_MEMORY with the allocator's
+ *         message
+ */
+mlp_status mlp__optimizer_read_state(mlp_optimizer **out, const mlp__param_block *block,
+                                     const unsigned char *p, uint64_t len,
+                                     uint64_t *err_at);
+
+#endif /* MLPNET_OPTIM_FILE_H */
