@@ -427,6 +427,190 @@ START_TEST(fit_fills_the_new_epoch_figures)
 }
 END_TEST
 
+
+/* ---- the model file ----------------------------------------------------------- */
+
+static mlp_model *round_trip(const mlp_model *m, void **buf, size_t *len)
+{
+    TU_OK(mlp_model_save_mem(m, buf, len));
+    mlp_model *back = NULL;
+    TU_OK(mlp_model_load_mem(&back, *buf, *len));
+    return back;
+}
+
+START_TEST(file_keeps_the_task)
+{
+    mlp_model *m = linear(3, 2, 4);
+    void *buf;
+    size_t len;
+    /* Default: neither record is written, so older readers read the file. */
+    mlp_model *back = round_trip(m, &buf, &len);
+    ck_assert_uint_eq(tu_find_record(buf, len, "LOSS", 0), 0);
+    ck_assert_uint_eq(tu_find_record(buf, len, "clsn", 0), 0);
+    ck_assert_int_eq(mlp_model_get_loss(back, NULL), MLP_LOSS_SOFTMAX_XENT);
+    ck_assert_int_eq(mlp_model_class_count(back), 0);
+    mlp_model_destroy(back);
+    mlp_buffer_free(buf);
+
+    /* Huber with its delta. */
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, 0.75));
+    back = round_trip(m, &buf, &len);
+    ck_assert_uint_ne(tu_find_record(buf, len, "LOSS", 0), 0);
+    double p;
+    ck_assert_int_eq(mlp_model_get_loss(back, &p), MLP_LOSS_HUBER);
+    ck_assert(p == 0.75);
+    ck_assert_int_eq(mlp_model_task(back), MLP_TASK_REGRESS);
+    mlp_model_destroy(back);
+    mlp_buffer_free(buf);
+
+    /* Class weights and names (with a name longer than the 0.1 label map's
+     * single character, and UTF-8). */
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
+    TU_OK(mlp_model_set_class_weights(m, (float[]){0.25f, 4}, 2));
+    const char *names[] = {"T-shirt/top", "Ankle boot \xc3\xa9"};
+    TU_OK(mlp_model_set_class_names(m, names, 2));
+    back = round_trip(m, &buf, &len);
+    ck_assert_int_eq(mlp_model_class_count(back), 2);
+    ck_assert_str_eq(mlp_model_class_name(back, 0), names[0]);
+    ck_assert_str_eq(mlp_model_class_name(back, 1), names[1]);
+    ck_assert_ptr_null(mlp_model_class_name(back, 2));
+    ck_assert_ptr_null(mlp_model_class_name(back, -1));
+    /* The weights came back: the loaded model's loss equals the original's. */
+    mlp_tensor *x = tu_tensor(2, 2, 3);
+    mlp_tensor_fill(x, 0.5f);
+    mlp_optimizer *o1 = sgd(m, 0.1), *o2 = sgd(back, 0.1);
+    double l1, l2;
+    TU_OK(mlp_model_train_step(m, o1, x, (int32_t[]){0, 1}, &l1, NULL));
+    TU_OK(mlp_model_train_step(back, o2, x, (int32_t[]){0, 1}, &l2, NULL));
+    ck_assert(l1 == l2);
+    mlp_optimizer_destroy(o1);
+    mlp_optimizer_destroy(o2);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(back);
+    mlp_buffer_free(buf);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* Save m, let `edit` change the bytes, fix the CRCs and expect the load to
+ * fail with `want` in the message. */
+static void expect_refused(const mlp_model *m, void (*edit)(unsigned char *, size_t),
+                           const char *want)
+{
+    void *buf;
+    size_t len;
+    TU_OK(mlp_model_save_mem(m, &buf, &len));
+    edit(buf, len);
+    tu_fix_crcs(buf, len);
+    mlp_model *back = (mlp_model *)1;
+    long live = mlp__alloc_live();
+    EXPECT(mlp_model_load_mem(&back, buf, len), MLP_STATUS_BAD_FORMAT, want);
+    ck_assert_ptr_null(back);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    mlp_buffer_free(buf);
+}
+
+static void unknown_loss(unsigned char *b, size_t len)
+{
+    b[tu_find_record(b, len, "LOSS", 0) + 14] = 'z'; /* "huber" -> "zuber" */
+}
+
+static void nonzero_param(unsigned char *b, size_t len)
+{
+    /* the MAE model: name "mae" (3 bytes), then the parameter */
+    size_t at = tu_find_record(b, len, "LOSS", 0) + 12 + 2 + 3;
+    b[at + 3] = 0x3f; /* 0.5f is 0x3f000000 */
+}
+
+static void weight_count(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "LOSS", 0) + 12 + 2 + 12 + 4;
+    b[at] = 3; /* "softmax_xent" has 12 bytes; 3 weights for 2 outputs */
+}
+
+static void negative_weight(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "LOSS", 0) + 12 + 2 + 12 + 8;
+    b[at + 3] |= 0x80;
+}
+
+static void name_past_record(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "clsn", 0) + 12 + 4;
+    b[at] = 200;
+}
+
+static void name_with_control(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "clsn", 0) + 12 + 4 + 2;
+    b[at] = '\n';
+}
+
+static void name_count(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "clsn", 0) + 12;
+    b[at] = 0;
+}
+
+START_TEST(file_refuses_bad_task_records)
+{
+    mlp_model *m = linear(3, 2, 4);
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, 2));
+    expect_refused(m, unknown_loss, "unknown loss 'zuber'");
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MAE, 0));
+    expect_refused(m, nonzero_param, "loss mae has parameter 0.5; it must be 0");
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
+    TU_OK(mlp_model_set_class_weights(m, (float[]){1, 2}, 2));
+    expect_refused(m, weight_count, "3 class weights for a model with 2 outputs");
+    expect_refused(m, negative_weight, "class weights: mlp_model_set_class_weights: class "
+                                       "weight 0 is -1");
+    TU_OK(mlp_model_set_class_weights(m, NULL, 0));
+    TU_OK(mlp_model_set_class_names(m, (const char *[]){"cat", "dog"}, 2));
+    expect_refused(m, name_past_record, "class name 0 runs past the record");
+    expect_refused(m, name_with_control, "has a control character");
+    expect_refused(m, name_count, "0 class names cannot fit in the record");
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(class_names_rules)
+{
+    mlp_model *m = linear(3, 2, 4);
+    EXPECT(mlp_model_set_class_names(NULL, (const char *[]){"a", "b"}, 2),
+           MLP_STATUS_INVALID_ARG, "model is NULL");
+    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a", "b", "c"}, 3),
+           MLP_STATUS_INVALID_ARG, "3 names for a model with 2 outputs");
+    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a", NULL}, 2),
+           MLP_STATUS_INVALID_ARG, "name 1 is NULL");
+    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a", ""}, 2),
+           MLP_STATUS_INVALID_ARG, "name 1 has 0 bytes");
+    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a\tb", "c"}, 2),
+           MLP_STATUS_INVALID_ARG, "name 0 has a control character (byte 1)");
+    char big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    EXPECT(mlp_model_set_class_names(m, (const char *[]){big, "c"}, 2),
+           MLP_STATUS_INVALID_ARG, "name 0 has 299 bytes (1..255 allowed)");
+    EXPECT(mlp_model_set_class_names(m, NULL, 2), MLP_STATUS_INVALID_ARG,
+           "names is NULL but k is not 0");
+    TU_OK(mlp_model_set_class_names(m, (const char *[]){"a", "b"}, 2));
+    /* Out of memory at every allocation: refused, the old names kept. */
+    for (long n = 1; n <= 3; n++) {
+        long live = mlp__alloc_live();
+        mlp__alloc_fail_after(n);
+        mlp_status st = mlp_model_set_class_names(m, (const char *[]){"cc", "dd"}, 2);
+        mlp__alloc_fail_after(0);
+        ck_assert_int_eq(st, MLP_STATUS_NO_MEMORY);
+        ck_assert_int_eq(mlp__alloc_live(), live);
+        ck_assert_str_eq(mlp_model_class_name(m, 1), "b");
+    }
+    TU_OK(mlp_model_set_class_names(m, NULL, 0));
+    ck_assert_int_eq(mlp_model_class_count(m), 0);
+    ck_assert_int_eq(mlp_model_class_count(NULL), 0);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 static Suite *task_suite(void)
 {
     Suite *s = suite_create("task");
@@ -446,6 +630,11 @@ static Suite *task_suite(void)
     tc = tcase_create("metrics");
     tcase_add_test(tc, metrics_of_a_classifier);
     tcase_add_test(tc, fit_fills_the_new_epoch_figures);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("file");
+    tcase_add_test(tc, file_keeps_the_task);
+    tcase_add_test(tc, file_refuses_bad_task_records);
+    tcase_add_test(tc, class_names_rules);
     suite_add_tcase(s, tc);
     return s;
 }
