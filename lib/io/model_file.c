@@ -789,14 +789,13 @@ static mlp_status read_loss(const loader *ld, const record *r, mlp_model *m)
     if (st != MLP_STATUS_OK)
         return wrap_error(ld, st, r->at + 14 + k, "loss");
     if (nw) {
-        float w[1024], *wp = nw <= 1024 ? w : mlp__alloc(4u * (size_t)nw);
+        float *wp = mlp__alloc(4u * (size_t)nw);
         if (!wp)
             return wrap_error(ld, MLP_STATUS_NO_MEMORY, r->at, "class weights");
         for (uint32_t i = 0; i < nw; i++)
             wp[i] = mlp__get_f32(p + 10 + k + 4 * (uint64_t)i);
         st = mlp_model_set_class_weights(m, wp, (int32_t)nw);
-        if (wp != w)
-            mlp__free(wp);
+        mlp__free(wp);
         if (st != MLP_STATUS_OK)
             return wrap_error(ld, st, r->at + 22 + k, "class weights");
     }
