@@ -337,6 +337,21 @@ MLP_API mlp_status mlp_model_set_class_weights(mlp_model *model, const float *we
                                                int32_t k);
 
 /**
+ * Set the model's first layer, a standardisation layer
+ * (mlp_layer_create_standardize()), from data: its mean and scale become
+ * the mean and the population standard deviation of every input feature
+ * over `ds` (a constant feature gets scale 1). Call it once, on the
+ * training set, before training; the values are saved with the model.
+ * @param model  the model (borrowed for the call)
+ * @param ds     the data, whose samples fit the model's input (borrowed)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL),
+ *         MLP_STATUS_BAD_STATE (the first layer is not a standardisation
+ *         layer), MLP_STATUS_SHAPE_MISMATCH (samples of another size) or
+ *         MLP_STATUS_NO_MEMORY; on failure the layer is unchanged
+ */
+MLP_API mlp_status mlp_model_fit_standardize(mlp_model *model, const mlp_dataset *ds);
+
+/**
  * Name the model's classes (for example the label map of a dataset or the
  * string labels of a CSV file), so that predictions can print them. They
  * are saved in the model file.
