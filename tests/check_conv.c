@@ -584,119 +584,26 @@ START_TEST(conv_gradcheck)
 }
 END_TEST
 
-/* L = sum(y * r) in double after an inference-mode pass (the layers here
- * compute the same in both modes). */
-static double proj_loss(mlp_model *m, const mlp_tensor *x, const mlp_tensor *r)
-{
-    const mlp_tensor *y = NULL;
-    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
-    const int64_t ny = mlp_tensor_numel(y);
-    ck_assert_int_eq(ny, mlp_tensor_numel(r));
-    double l = 0;
-    for (int64_t k = 0; k < ny; k++)
-        l += (double)mlp_tensor_data_const(y)[k] * mlp_tensor_data_const(r)[k];
-    return l;
-}
-
 /*
- * A finite-difference check on a given input (tu_gradcheck draws its own)
- * for piecewise-linear models (convolution, relu, pooling, dense). Each
- * element v is stepped to v + k e / 4 for k = -4..4; where the eight
- * segment slopes agree, L is linear over [v - e, v + e] and the difference
- * quotient is the exact derivative. Elsewhere a kink (a relu crossing 0,
- * two max-pool candidates swapping) lies within the step and the element is
- * skipped: that depends on the forward pass alone, so it cannot hide a
- * wrong gradient, but in each group (dx, each layer's parameters) at least
- * `min_checked` of the elements must be compared. Max pooling on inputs
- * without near-ties must skip none (min_checked 1). Tolerances are
- * testutil's defaults. As in testutil, a backward pass with another dy runs
- * first, so gradients that accumulate instead of being overwritten show.
+ * The finite-difference check on a given input `x` for piecewise-linear
+ * models (convolution, relu, pooling, dense): tu_gradcheck in its kink-skip
+ * mode, which skips the elements whose step crosses a kink, but in each
+ * group (dx, each layer's parameters) at least `min_checked` of the
+ * elements must be compared. Max pooling on inputs without near-ties must
+ * skip none (min_checked 1). Tolerances are testutil's defaults; the largest
+ * numerical derivative of each group must exceed 1e-3.
  */
-static void gradcheck_on(mlp_model *m, const mlp_tensor *x_in, double eps, uint64_t seed,
-                         double min_checked, const char *label)
+static void kink_cfg(tu_gradcheck_cfg *cfg, const mlp_tensor *x, double eps, uint64_t seed,
+                     double min_checked, const char *label)
 {
-    mlp_tensor *x = tu_tensor_clone(x_in);
-    float *xd = mlp_tensor_data(x);
-    const int64_t nx = mlp_tensor_numel(x);
-    const mlp_tensor *y = NULL;
-    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
-    const int64_t ny = mlp_tensor_numel(y);
-    int rank = mlp_tensor_rank(y);
-    int32_t d[MLP_MAX_RANK];
-    for (int i = 0; i < rank; i++)
-        d[i] = mlp_tensor_dim(y, i);
-    mlp_tensor *r = NULL, *decoy = NULL;
-    TU_OK(mlp_tensor_create(&r, rank, d));
-    TU_OK(mlp_tensor_create(&decoy, rank, d));
-    tu_rng rng;
-    tu_rng_seed(&rng, seed);
-    tu_fill_uniform(&rng, mlp_tensor_data(r), ny, -1.0f, 1.0f);
-    tu_fill_uniform(&rng, mlp_tensor_data(decoy), ny, -3.0f, 3.0f);
-    const mlp_tensor *dx = NULL;
-    TU_OK(mlp_model_backward(m, decoy, &dx));
-    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
-    TU_OK(mlp_model_backward(m, r, &dx));
-    const int64_t np = mlp_model_param_count(m);
-    double *ga = malloc(sizeof(double) * (size_t)(nx + np));
-    ck_assert_ptr_nonnull(ga);
-    for (int64_t i = 0; i < nx; i++)
-        ga[i] = mlp_tensor_data_const(dx)[i];
-    int64_t off = nx;
-    for (int l = 0; l < mlp_model_layer_count(m); l++) {
-        mlp_layer *layer = mlp_model_layer(m, l);
-        for (int64_t j = 0; j < mlp_layer_param_count(layer); j++)
-            ga[off++] = mlp_layer_grads(layer)[j];
-    }
-    const double l0 = proj_loss(m, x, r);
-    double maxnum = 0;
-    int64_t checked_all = 0;
-    off = 0;
-    for (int l = -1; l < mlp_model_layer_count(m); l++) {
-        float *v = l < 0 ? xd : mlp_layer_params(mlp_model_layer(m, l));
-        const int64_t cnt = l < 0 ? nx : mlp_layer_param_count(mlp_model_layer(m, l));
-        const char *what = l < 0 ? "dx" : mlp_layer_kind_name(mlp_model_layer(m, l));
-        int64_t checked = 0;
-        for (int64_t j = 0; j < cnt; j++, off++) {
-            /* L at v + k e / 4, k = -4..4: eight segment slopes */
-            const float v0 = v[j];
-            float at[9];
-            double lk[9];
-            for (int k = 0; k < 9; k++) {
-                at[k] = (float)((double)v0 + (k - 4) * eps / 4);
-                if (k == 4) {
-                    lk[k] = l0;
-                    continue;
-                }
-                v[j] = at[k];
-                lk[k] = proj_loss(m, x, r);
-            }
-            v[j] = v0;
-            const double s0 = (lk[1] - lk[0]) / ((double)at[1] - at[0]);
-            int linear = 1;
-            for (int k = 1; k < 8 && linear; k++)
-                linear = tu_close((lk[k + 1] - lk[k]) / ((double)at[k + 1] - at[k]), s0,
-                                  1e-2, 1e-3);
-            if (!linear)
-                continue; /* a kink within the step */
-            const double num = (lk[8] - lk[0]) / ((double)at[8] - (double)at[0]);
-            maxnum = fmax(maxnum, fabs(num));
-            checked++;
-            ck_assert_msg(tu_close(ga[off], num, 1e-2, 1e-3),
-                          "%s: %s (layer %d) [%lld]: analytic %.7g, numerical %.7g",
-                          label, what, l, (long long)j, ga[off], num);
-        }
-        ck_assert_msg(
-            (double)checked >= min_checked * (double)cnt,
-            "%s: %s (layer %d): only %lld of %lld elements without a kink within "
-            "the step",
-            label, what, l, (long long)checked, (long long)cnt);
-        checked_all += checked;
-    }
-    ck_assert_msg(checked_all > 0 && maxnum > 1e-3, "%s: vacuous check", label);
-    free(ga);
-    mlp_tensor_destroy(r);
-    mlp_tensor_destroy(decoy);
-    mlp_tensor_destroy(x);
+    tu_gradcheck_cfg_init(cfg);
+    cfg->x = mlp_tensor_data_const(x);
+    cfg->eps = eps;
+    cfg->seed = seed;
+    cfg->kink_skip = 1;
+    cfg->min_checked = min_checked;
+    cfg->nonvacuous = 1e-3;
+    cfg->label = label;
 }
 
 /* Distinct values 0.05 apart in a shuffled order: no two elements of a
@@ -746,7 +653,9 @@ START_TEST(maxpool_gradcheck)
     char label[96];
     snprintf(label, sizeof label, "maxpool %dx%d/%d pad %d on [%d,%d,%d,%d]", q->kh,
              q->kw, q->s, q->p, batch, q->c, q->h, q->w);
-    gradcheck_on(m, x, 1e-2, 70 + (uint64_t)_i, 1.0, label);
+    tu_gradcheck_cfg cfg;
+    kink_cfg(&cfg, x, 1e-2, 70 + (uint64_t)_i, 1.0, label);
+    tu_assert_gradcheck(m, 3, in, batch, &cfg);
     mlp_tensor_destroy(x);
     mlp_model_destroy(m);
 }
@@ -814,8 +723,10 @@ START_TEST(stack_gradcheck)
     tu_rng rng;
     tu_rng_seed(&rng, 91 + (uint64_t)_i);
     tu_fill_uniform(&rng, mlp_tensor_data(x), mlp_tensor_numel(x), -1.0f, 1.0f);
-    gradcheck_on(m, x, 3e-3, 92 + (uint64_t)_i, 0.4,
-                 "conv-relu-maxpool-conv-avgpool-dense");
+    tu_gradcheck_cfg cfg;
+    kink_cfg(&cfg, x, 3e-3, 92 + (uint64_t)_i, 0.4,
+             "conv-relu-maxpool-conv-avgpool-dense");
+    tu_assert_gradcheck(m, 3, in, GC_BATCHES[_i], &cfg);
     mlp_tensor_destroy(x);
     mlp_model_destroy(m);
 }
@@ -1584,75 +1495,44 @@ END_TEST
 
 /* ---- allocation failures ---------------------------------------------------------- */
 
+/* Build conv-maxpool-conv-avgpool-global_avgpool-dense, run a training pass
+ * forward and back, then a larger batch forward (the buffers grow); stop at
+ * the first failure. */
+static mlp_status oom_build_and_run(void *ctx)
+{
+    tu_built *b = ctx;
+    const int32_t img[3] = {2, 9, 8}, xd[4] = {3, 2, 9, 8}, yd[2] = {3, 2};
+    const int32_t x5d[4] = {5, 2, 9, 8};
+    mlp_layer *l = NULL;
+    const mlp_tensor *dx = NULL;
+    mlp_status st = mlp_model_create(&b->model, 3, img, 1);
+    TU_THEN(st, mlp_layer_create_conv2d(&l, 2, 4, 3, 3));
+    TU_THEN(st, mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1));
+    TU_THEN(st, mlp_model_add(b->model, l)); /* [4,9,8] */
+    TU_THEN(st, mlp_layer_create_maxpool(&l, 2, 2, 2, 0));
+    TU_THEN(st, mlp_model_add(b->model, l)); /* [4,4,4] */
+    TU_THEN(st, mlp_layer_create_conv2d(&l, 0, 3, 2, 2));
+    TU_THEN(st, mlp_layer_set_conv2d(l, 2, 2, 0, 0, 1, 1));
+    TU_THEN(st, mlp_model_add(b->model, l)); /* [3,2,2] */
+    TU_THEN(st, mlp_layer_create_avgpool(&l, 2, 2, 1, 1));
+    TU_THEN(st, mlp_model_add(b->model, l)); /* [3,3,3] */
+    TU_THEN(st, mlp_layer_create_global_avgpool(&l));
+    TU_THEN(st, mlp_model_add(b->model, l)); /* [3] */
+    TU_THEN(st, mlp_layer_create_dense(&l, 2));
+    TU_THEN(st, mlp_model_add(b->model, l));
+    TU_THEN(st, mlp_tensor_create(&b->t[0], 4, xd));
+    TU_THEN(st, mlp_tensor_create(&b->t[1], 2, yd));
+    TU_THEN(st, mlp_model_forward(b->model, b->t[0], MLP_MODE_TRAIN, NULL));
+    TU_THEN(st, mlp_model_backward(b->model, b->t[1], &dx));
+    TU_THEN(st, mlp_tensor_create(&b->t[2], 4, x5d));
+    /* a larger batch: the buffers grow */
+    TU_THEN(st, mlp_model_forward(b->model, b->t[2], MLP_MODE_EVAL, NULL));
+    return st;
+}
+
 START_TEST(conv_oom_loop)
 {
-    const long live = mlp__alloc_live();
-    const int32_t img[3] = {2, 9, 8};
-    int done = 0;
-    for (long k = 1; k < 300 && !done; k++) {
-        mlp_model *m = NULL;
-        mlp_tensor *x = NULL, *x5 = NULL, *dy = NULL;
-        mlp_layer *l = NULL;
-        const mlp_tensor *dx = NULL;
-        mlp_status st;
-        mlp__alloc_fail_after(k);
-        st = mlp_model_create(&m, 3, img, 1);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_conv2d(&l, 2, 4, 3, 3);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l); /* [4,9,8] */
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_maxpool(&l, 2, 2, 2, 0);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l); /* [4,4,4] */
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_conv2d(&l, 0, 3, 2, 2);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_set_conv2d(l, 2, 2, 0, 0, 1, 1);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l); /* [3,2,2] */
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_avgpool(&l, 2, 2, 1, 1);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l); /* [3,3,3] */
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_global_avgpool(&l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l); /* [3] */
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_dense(&l, 2);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l);
-        const int32_t xd[4] = {3, 2, 9, 8}, yd[2] = {3, 2};
-        if (st == MLP_STATUS_OK)
-            st = mlp_tensor_create(&x, 4, xd);
-        if (st == MLP_STATUS_OK)
-            st = mlp_tensor_create(&dy, 2, yd);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_backward(m, dy, &dx);
-        const int32_t x5d[4] = {5, 2, 9, 8};
-        if (st == MLP_STATUS_OK)
-            st = mlp_tensor_create(&x5, 4, x5d);
-        if (st == MLP_STATUS_OK) /* a larger batch: the buffers grow */
-            st = mlp_model_forward(m, x5, MLP_MODE_EVAL, NULL);
-        mlp__alloc_fail_after(0);
-        if (st == MLP_STATUS_OK)
-            done = 1;
-        else
-            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "fail_after(%ld): %s: %s", k,
-                          mlp_status_str(st), mlp_last_error());
-        mlp_tensor_destroy(x);
-        mlp_tensor_destroy(x5);
-        mlp_tensor_destroy(dy);
-        mlp_model_destroy(m);
-        ck_assert_msg(mlp__alloc_live() == live, "fail_after(%ld): %ld blocks leaked", k,
-                      mlp__alloc_live() - live);
-    }
-    ck_assert_msg(done, "never succeeded");
+    tu_oom_loop_built("conv model", oom_build_and_run, 300);
 }
 END_TEST
 

@@ -7,51 +7,23 @@
  * real dataset is read by check_emnist.c (a skip without MLPNET_DATA_DIR).
  */
 #ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* mkdtemp, lstat, setenv */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #endif
 
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#include <mlpnet/mlpnet.h>
-
 #include "core/core.h"
+#include "testutil.h"
 
 #define PATH_LEN 512
 
 static char base_dir[64];
 
 /* ---- files and directories ------------------------------------------- */
-
-static void rm_tree(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                    continue;
-                char sub[PATH_LEN];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                rm_tree(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 /* A fresh directory for one test. */
 static void make_test_dir(char *dir)
@@ -69,35 +41,15 @@ static const char *join(char *buf, const char *dir, const char *name)
 
 static void write_file(const char *path, const void *buf, size_t len, int gz)
 {
-    if (gz) {
-        gzFile g = gzopen(path, "wb9");
-        ck_assert_ptr_nonnull(g);
-        if (len > 0)
-            ck_assert_int_eq(gzwrite(g, buf, (unsigned)len), (int)len);
-        ck_assert_int_eq(gzclose(g), Z_OK);
-    } else {
-        FILE *f = fopen(path, "wb");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
-        ck_assert_int_eq(fclose(f), 0);
+    if (!gz) {
+        tu_write_file(path, buf, len);
+        return;
     }
-}
-
-/* Read a whole file (for cutting and corrupting gzip files). */
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long size = ftell(f);
-    ck_assert_int_ge(size, 0);
-    rewind(f);
-    unsigned char *buf = malloc((size_t)size + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
+    gzFile g = gzopen(path, "wb9");
+    ck_assert_ptr_nonnull(g);
+    if (len > 0)
+        ck_assert_int_eq(gzwrite(g, buf, (unsigned)len), (int)len);
+    ck_assert_int_eq(gzclose(g), Z_OK);
 }
 
 static void put_be32(unsigned char *p, uint32_t v)
@@ -146,11 +98,10 @@ static toy toy_make(uint32_t n, uint32_t h, uint32_t w, uint32_t classes, uint32
     toy t = {n, h, w, malloc((size_t)n * h * w), malloc(n)};
     ck_assert_ptr_nonnull(t.pix);
     ck_assert_ptr_nonnull(t.lab);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < (size_t)n * h * w; i++) {
-        x = x * 1664525u + 1013904223u;
-        t.pix[i] = (uint8_t)(x >> 24);
-    }
+    tu_rng rng;
+    tu_rng_seed(&rng, seed);
+    for (size_t i = 0; i < (size_t)n * h * w; i++)
+        t.pix[i] = (uint8_t)tu_rng_below(&rng, 256);
     for (uint32_t i = 0; i < n; i++)
         t.lab[i] = (uint8_t)((i * 7 + seed) % classes);
     return t;
@@ -201,15 +152,15 @@ static void clear_error(void)
     mlp__error(MLP_STATUS_OK, "%s", "");
 }
 
-/* The call returns `want` and, when that is a failure, leaves a message. */
+/* The call returns `want` and, when that is a failure, leaves a message
+ * (the last error is cleared first, so an old one does not count). */
 #define EXPECT_STATUS(call, want)                                                       \
     do {                                                                                \
         clear_error();                                                                  \
-        mlp_status got_ = (call);                                                       \
-        ck_assert_msg(got_ == (want), "%s: status %d (%s), expected %d", #call,         \
-                      (int)got_, mlp_last_error(), (int)(want));                        \
-        if ((want) != MLP_STATUS_OK)                                                    \
-            ck_assert_msg(mlp_last_error()[0] != '\0', "%s: no message", #call);        \
+        if ((want) == MLP_STATUS_OK)                                                    \
+            TU_OK(call);                                                                \
+        else                                                                            \
+            TU_FAIL(call, want);                                                        \
     } while (0)
 
 #define EXPECT_ERROR_HAS(text)                                                          \
@@ -296,7 +247,7 @@ static void round_trip(int gz_images, int gz_labels)
     mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 START_TEST(idx_raw_round_trip)
@@ -345,7 +296,7 @@ START_TEST(idx_wrong_magic)
     expect_load_fails(pi, bad, 0, MLP_STATUS_BAD_FORMAT);
     EXPECT_ERROR_HAS(bad);
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -372,7 +323,7 @@ START_TEST(idx_wrong_type_byte)
         EXPECT_ERROR_HAS("type");
     }
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -414,7 +365,7 @@ START_TEST(idx_truncated)
     free(img);
     free(lab);
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -426,7 +377,7 @@ START_TEST(idx_truncated_gzip_stream)
     write_toy_labels(join(pl, dir, "lab"), &t, 0);
     write_toy_images(join(good, dir, "img.gz"), &t, 1);
     size_t len;
-    unsigned char *gz = read_file(good, &len);
+    unsigned char *gz = tu_read_file(good, &len);
     ck_assert_uint_gt(len, 100);
     /* Cut the compressed file itself: after the gzip header, mid-stream,
      * before the trailer (CRC and length), inside the trailer. */
@@ -439,7 +390,7 @@ START_TEST(idx_truncated_gzip_stream)
     }
     free(gz);
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -456,7 +407,7 @@ START_TEST(idx_corrupt_gzip)
         write_toy_labels(join(pl, dir, "lab"), &t, 0);
         write_toy_images(join(good, dir, "img.gz"), &t, 1);
         size_t len;
-        unsigned char *gz = read_file(good, &len);
+        unsigned char *gz = tu_read_file(good, &len);
         /* Deflate data (after the 10-byte header), CRC-32, length. */
         const size_t at[] = {12, len / 3, len / 2, len - 20, len - 8, len - 2};
         join(bad, dir, "corrupt.gz");
@@ -475,7 +426,7 @@ START_TEST(idx_corrupt_gzip)
         free(gz);
         toy_free(&t);
     }
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -507,7 +458,7 @@ START_TEST(idx_trailing_bytes)
     free(img);
     free(lab);
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -540,7 +491,7 @@ START_TEST(idx_dims_overflow)
     expect_rejected_before_alloc(pi, bad);
     EXPECT_ERROR_HAS(bad);
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -621,7 +572,7 @@ START_TEST(idx_dims_exceed_file)
         EXPECT_ERROR_HAS(bad);
     }
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -640,7 +591,7 @@ START_TEST(idx_missing_file)
     expect_load_fails(dir, pl, 0, MLP_STATUS_IO); /* a directory */
     EXPECT_ERROR_HAS(dir);
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -663,7 +614,7 @@ START_TEST(idx_count_mismatch)
     EXPECT_ERROR_HAS("4 images");
     toy_free(&t5);
     toy_free(&t4);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -690,7 +641,7 @@ START_TEST(idx_label_out_of_range)
         mlp_dataset_destroy(ds);
     }
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -738,7 +689,7 @@ START_TEST(idx_images_only_valid)
     join(pi, dir, "missing");
     expect_images_fail(pi, MLP_STATUS_IO);
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -797,7 +748,7 @@ START_TEST(idx_images_only_bad_files)
     EXPECT_ERROR_HAS("not an IDX image file");
     free(img);
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -842,7 +793,7 @@ START_TEST(mapping_valid)
     ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "y");
     mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -896,7 +847,7 @@ START_TEST(mapping_malformed)
     ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "A");
     mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -938,7 +889,7 @@ START_TEST(open_emnist_with_valid)
     toy_free(&tr);
     toy_free(&va);
     toy_free(&te);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -986,7 +937,7 @@ START_TEST(open_emnist_carves_valid)
     ck_assert_int_eq(mlp__alloc_live(), live);
     toy_free(&tr);
     toy_free(&te);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -1022,7 +973,7 @@ START_TEST(open_fashion_mnist_names)
     ck_assert_int_eq(mlp__alloc_live(), live);
     toy_free(&tr);
     toy_free(&te);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -1085,7 +1036,7 @@ START_TEST(open_all_or_nothing)
     toy_free(&tr);
     toy_free(&va);
     toy_free(&te);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -1106,7 +1057,7 @@ START_TEST(dataset_exists_rules)
     ck_assert(!mlp_dataset_exists(dir, NULL));
     ck_assert(!mlp_dataset_exists("/nonexistent-dir-of-check-data", "mnist"));
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -1228,7 +1179,7 @@ START_TEST(split_copies)
     mlp_dataset_destroy(b);
     mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -1595,34 +1546,43 @@ START_TEST(null_arguments)
     mlp_dataset_destroy(NULL);
     mlp_dataset_destroy(ds);
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
 /* ---- out of memory ----------------------------------------------------- */
 
-/* Run `call` with the k-th allocation failing, k = 1, 2, ... until it
- * succeeds; every failure must be NO_MEMORY and leave nothing allocated. */
-#define OOM_LOOP(call, cleanup)                                                         \
-    do {                                                                                \
-        long live_ = mlp__alloc_live();                                                 \
-        int failures_ = 0;                                                              \
-        for (long k_ = 1;; k_++) {                                                      \
-            ck_assert_msg(k_ < 1000, "%s never succeeded", #call);                      \
-            mlp__alloc_fail_after(k_);                                                  \
-            mlp_status st_ = (call);                                                    \
-            mlp__alloc_fail_after(0);                                                   \
-            if (st_ == MLP_STATUS_OK) {                                                 \
-                cleanup;                                                                \
-                break;                                                                  \
-            }                                                                           \
-            ck_assert_msg(st_ == MLP_STATUS_NO_MEMORY, "%s, k=%ld: status %d (%s)",     \
-                          #call, k_, (int)st_, mlp_last_error());                       \
-            ck_assert_int_eq(mlp__alloc_live(), live_);                                 \
-            failures_++;                                                                \
-        }                                                                               \
-        ck_assert_int_gt(failures_, 0);                                                 \
-    } while (0)
+/* The calls under allocation failure (tu_oom_loop), their arguments and
+ * their results. */
+typedef struct oom_data {
+    const char *pi, *pl, *dir, *pm; /* image and label files, directory, map */
+    const toy *t, *te;              /* what the files hold */
+    const uint8_t *pix;
+    const int32_t *lab;
+    mlp_dataset *ds, *a, *b, *c;
+    mlp_batcher *bt;
+} oom_data;
+
+static mlp_status try_load_idx(void *ctx)
+{
+    oom_data *d = ctx;
+    return mlp_dataset_load_idx(&d->ds, d->pi, d->pl, 0);
+}
+
+static mlp_status try_load_idx_images(void *ctx)
+{
+    oom_data *d = ctx;
+    return mlp_dataset_load_idx_images(&d->ds, d->pi, 4);
+}
+
+static void oom_loaded(void *ctx, mlp_status st)
+{
+    oom_data *d = ctx;
+    if (st != MLP_STATUS_OK)
+        return;
+    assert_matches_toy(d->ds, d->t, 0, 9);
+    mlp_dataset_destroy(d->ds);
+}
 
 START_TEST(oom_load_idx)
 {
@@ -1631,23 +1591,40 @@ START_TEST(oom_load_idx)
     toy t = toy_make(9, 5, 5, 4, 80);
     write_toy_images(join(pi, dir, "img.gz"), &t, 1);
     write_toy_labels(join(pl, dir, "lab"), &t, 0);
-    mlp_dataset *ds = NULL;
+    oom_data d = {.pi = pi, .pl = pl, .t = &t};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.after = oom_loaded;
     long live = mlp__alloc_live();
-    OOM_LOOP(mlp_dataset_load_idx(&ds, pi, pl, 0), {
-        assert_matches_toy(ds, &t, 0, 9);
-        mlp_dataset_destroy(ds);
-    });
+    tu_oom_loop("mlp_dataset_load_idx", try_load_idx, &d, &cfg);
     for (uint32_t i = 0; i < t.n; i++)
         t.lab[i] = 0; /* the images alone: every label reads 0 */
-    OOM_LOOP(mlp_dataset_load_idx_images(&ds, pi, 4), {
-        assert_matches_toy(ds, &t, 0, 9);
-        mlp_dataset_destroy(ds);
-    });
+    tu_oom_loop("mlp_dataset_load_idx_images", try_load_idx_images, &d, &cfg);
     ck_assert_int_eq(mlp__alloc_live(), live);
     toy_free(&t);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
+
+static mlp_status try_open(void *ctx)
+{
+    oom_data *d = ctx;
+    return mlp_dataset_open(&d->a, &d->b, &d->c, d->dir, "emn", 4);
+}
+
+static void oom_opened(void *ctx, mlp_status st)
+{
+    oom_data *d = ctx;
+    if (st != MLP_STATUS_OK)
+        return;
+    assert_matches_toy(d->a, d->t, 0, 11);
+    assert_matches_toy(d->b, d->t, 11, 4);
+    assert_matches_toy(d->c, d->te, 0, 5);
+    ck_assert_str_eq(mlp_dataset_class_name(d->b, 4), "4");
+    mlp_dataset_destroy(d->a);
+    mlp_dataset_destroy(d->b);
+    mlp_dataset_destroy(d->c);
+}
 
 START_TEST(oom_open)
 {
@@ -1657,23 +1634,58 @@ START_TEST(oom_open)
     write_split(dir, "emn-train-", &tr, 1);
     write_split(dir, "emn-test-", &te, 0);
     write_text(join(pm, dir, "emn-mapping.txt"), "0 48\n1 49\n2 50\n3 51\n4 52\n");
-    mlp_dataset *a = NULL, *b = NULL, *c = NULL;
+    oom_data d = {.dir = dir, .t = &tr, .te = &te};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.after = oom_opened;
     long live = mlp__alloc_live();
-    OOM_LOOP(mlp_dataset_open(&a, &b, &c, dir, "emn", 4), {
-        assert_matches_toy(a, &tr, 0, 11);
-        assert_matches_toy(b, &tr, 11, 4);
-        assert_matches_toy(c, &te, 0, 5);
-        ck_assert_str_eq(mlp_dataset_class_name(b, 4), "4");
-        mlp_dataset_destroy(a);
-        mlp_dataset_destroy(b);
-        mlp_dataset_destroy(c);
-    });
+    tu_oom_loop("mlp_dataset_open", try_open, &d, &cfg);
     ck_assert_int_eq(mlp__alloc_live(), live);
     toy_free(&tr);
     toy_free(&te);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
+
+static mlp_status try_create(void *ctx)
+{
+    oom_data *d = ctx;
+    return mlp_dataset_create(&d->ds, 6, 1, 2, 2, d->pix, d->lab, 3);
+}
+
+static mlp_status try_load_mapping(void *ctx)
+{
+    oom_data *d = ctx;
+    return mlp_dataset_load_mapping(d->ds, d->pm);
+}
+
+static mlp_status try_split(void *ctx)
+{
+    oom_data *d = ctx;
+    return mlp_dataset_split(d->ds, 2, &d->a, &d->b);
+}
+
+static void oom_split_done(void *ctx, mlp_status st)
+{
+    oom_data *d = ctx;
+    if (st != MLP_STATUS_OK)
+        return;
+    ck_assert_str_eq(mlp_dataset_class_name(d->b, 1), "B");
+    mlp_dataset_destroy(d->a);
+    mlp_dataset_destroy(d->b);
+}
+
+static mlp_status try_batcher(void *ctx)
+{
+    oom_data *d = ctx;
+    return mlp_batcher_create(&d->bt, d->ds, 4, 1, 1);
+}
+
+static void oom_batcher_done(void *ctx, mlp_status st)
+{
+    if (st == MLP_STATUS_OK)
+        mlp_batcher_destroy(((oom_data *)ctx)->bt);
+}
 
 START_TEST(oom_create_split_mapping_batcher)
 {
@@ -1683,28 +1695,31 @@ START_TEST(oom_create_split_mapping_batcher)
     int32_t lab[6] = {0, 1, 2, 0, 1, 2};
     for (int i = 0; i < 24; i++)
         pix[i] = (uint8_t)i;
+    oom_data d = {.pix = pix, .lab = lab, .pm = join(pm, dir, "map.txt")};
     long live = mlp__alloc_live();
-    mlp_dataset *ds = NULL, *a = NULL, *b = NULL;
-    OOM_LOOP(mlp_dataset_create(&ds, 6, 1, 2, 2, pix, lab, 3), (void)0);
-    write_text(join(pm, dir, "map.txt"), "0 65\n1 66\n2 67\n");
-    OOM_LOOP(mlp_dataset_load_mapping(ds, pm), (void)0);
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "C");
+    /* The dataset and its map stay: no leak check after a success. */
+    tu_oom_cfg keep;
+    tu_oom_cfg_init(&keep);
+    keep.keep_on_ok = 1;
+    tu_oom_loop("mlp_dataset_create", try_create, &d, &keep);
+    write_text(pm, "0 65\n1 66\n2 67\n");
+    tu_oom_loop("mlp_dataset_load_mapping", try_load_mapping, &d, &keep);
+    ck_assert_str_eq(mlp_dataset_class_name(d.ds, 2), "C");
     /* A failed reload keeps the old map. */
     write_text(pm, "0 97\n1 98\n2 99\n");
     mlp__alloc_fail_after(1);
-    ck_assert_int_eq(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_NO_MEMORY);
+    ck_assert_int_eq(mlp_dataset_load_mapping(d.ds, pm), MLP_STATUS_NO_MEMORY);
     mlp__alloc_fail_after(0);
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "C");
-    OOM_LOOP(mlp_dataset_split(ds, 2, &a, &b), {
-        ck_assert_str_eq(mlp_dataset_class_name(b, 1), "B");
-        mlp_dataset_destroy(a);
-        mlp_dataset_destroy(b);
-    });
-    mlp_batcher *bt = NULL;
-    OOM_LOOP(mlp_batcher_create(&bt, ds, 4, 1, 1), mlp_batcher_destroy(bt));
-    mlp_dataset_destroy(ds);
+    ck_assert_str_eq(mlp_dataset_class_name(d.ds, 2), "C");
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.after = oom_split_done;
+    tu_oom_loop("mlp_dataset_split", try_split, &d, &cfg);
+    cfg.after = oom_batcher_done;
+    tu_oom_loop("mlp_batcher_create", try_batcher, &d, &cfg);
+    mlp_dataset_destroy(d.ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -1780,10 +1795,7 @@ int main(void)
         perror("mkdtemp");
         return EXIT_FAILURE;
     }
-    SRunner *sr = srunner_create(data_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    rm_tree(base_dir);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    int rc = tu_run_suite(data_suite());
+    tu_rm_tree(base_dir);
+    return rc;
 }

@@ -31,29 +31,12 @@ static char tmp_dir[256];
 
 static void make_tmp_dir(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/check_io.XXXXXX", base && *base ? base : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
+    tu_tmp_dir(tmp_dir, sizeof tmp_dir, "check_io");
 }
 
-/* Remove the files of tmp_dir (one level deep) and the directory. */
 static void remove_tmp_dir(void)
 {
-    DIR *d = opendir(tmp_dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", tmp_dir, e->d_name);
-        chmod(p, 0755);
-        if (unlink(p) != 0)
-            rmdir(p);
-    }
-    closedir(d);
-    rmdir(tmp_dir);
+    tu_rm_tree(tmp_dir);
 }
 
 static const char *tmp_path(const char *name)
@@ -78,25 +61,12 @@ static int count_dir_entries(const char *dir)
 
 static unsigned char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
+    return tu_read_file(path, len);
 }
 
 static void write_file(const char *path, const void *p, size_t n)
 {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
+    tu_write_file(path, p, n);
 }
 
 static unsigned char *model_bytes(const mlp_model *m, const mlp_optimizer *o, size_t *len)
@@ -1471,57 +1441,69 @@ END_TEST
 
 /* ---- allocation failures --------------------------------------------------- */
 
+typedef struct oom_io {
+    const char *path;    /* a saved model with an Adam optimizer */
+    const unsigned char *bytes; /* its contents */
+    size_t len;
+    int via_file;        /* load from the path, not from memory */
+    mlp_model *m, *out;
+    mlp_optimizer *o, *oo;
+} oom_io;
+
+static mlp_status oom_load(void *ctx)
+{
+    oom_io *c = ctx;
+    c->out = NULL;
+    c->oo = NULL;
+    if (c->via_file)
+        return mlp_model_load_with_optimizer(&c->out, &c->oo, c->path);
+    return mlp_model_load_mem_with_optimizer(&c->out, &c->oo, c->bytes, c->len);
+}
+
+static void oom_loaded(void *ctx, mlp_status st)
+{
+    oom_io *c = ctx;
+    if (st != MLP_STATUS_OK) {
+        ck_assert_ptr_null(c->out);
+        ck_assert_ptr_null(c->oo);
+        return;
+    }
+    ck_assert_ptr_nonnull(c->oo);
+    mlp_optimizer_destroy(c->oo);
+    mlp_model_destroy(c->out);
+}
+
+static mlp_status oom_save(void *ctx)
+{
+    oom_io *c = ctx;
+    return mlp_model_save_with_optimizer(c->m, c->o, c->path);
+}
+
 START_TEST(oom_loop_over_load_and_save)
 {
     make_tmp_dir();
-    mlp_model *m = conv_model();
-    mlp_optimizer *o = NULL;
-    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    oom_io c = {.m = conv_model()};
+    TU_OK(mlp_optimizer_create(&c.o, MLP_RULE_ADAM, c.m));
     const char *p = tmp_path("oom.mlpnet");
     char path[512];
     snprintf(path, sizeof path, "%s", p);
-    TU_OK(mlp_model_save_with_optimizer(m, o, path));
-    size_t len;
-    unsigned char *b = read_file(path, &len);
-    int loads = 0;
-    for (int via_file = 0; via_file < 2; via_file++) {
-        for (long k = 1;; k++) {
-            long live = mlp__alloc_live();
-            mlp_model *out = NULL;
-            mlp_optimizer *oo = NULL;
-            mlp__alloc_fail_after(k);
-            mlp_status st = via_file ? mlp_model_load_with_optimizer(&out, &oo, path)
-                                     : mlp_model_load_mem_with_optimizer(&out, &oo, b, len);
-            mlp__alloc_fail_after(0);
-            if (st == MLP_STATUS_OK) {
-                ck_assert_ptr_nonnull(oo);
-                mlp_optimizer_destroy(oo);
-                mlp_model_destroy(out);
-                loads++;
-                ck_assert_int_gt(k, 5);
-                break;
-            }
-            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "k = %ld: %d (%s)", k, (int)st,
-                          mlp_last_error());
-            ck_assert_ptr_null(out);
-            ck_assert_ptr_null(oo);
-            ck_assert_int_eq(mlp__alloc_live(), live);
-        }
-    }
-    ck_assert_int_eq(loads, 2);
-    for (long k = 1;; k++) {
-        long live = mlp__alloc_live();
-        mlp__alloc_fail_after(k);
-        mlp_status st = mlp_model_save_with_optimizer(m, o, path);
-        mlp__alloc_fail_after(0);
-        ck_assert_int_eq(mlp__alloc_live(), live);
-        if (st == MLP_STATUS_OK)
-            break;
-        ck_assert_int_eq(st, MLP_STATUS_NO_MEMORY);
-    }
+    c.path = path;
+    TU_OK(mlp_model_save_with_optimizer(c.m, c.o, path));
+    unsigned char *b = read_file(path, &c.len);
+    c.bytes = b;
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.min_failures = 5;
+    cfg.after = oom_loaded;
+    for (c.via_file = 0; c.via_file < 2; c.via_file++)
+        tu_oom_loop(c.via_file ? "load from a file" : "load from memory", oom_load, &c,
+                    &cfg);
+    tu_oom_cfg_init(&cfg);
+    cfg.min_failures = 0;
+    tu_oom_loop("save", oom_save, &c, &cfg);
     free(b);
-    mlp_optimizer_destroy(o);
-    mlp_model_destroy(m);
+    mlp_optimizer_destroy(c.o);
+    mlp_model_destroy(c.m);
     remove_tmp_dir();
 }
 END_TEST
@@ -1990,6 +1972,31 @@ START_TEST(npz_bad_archives)
 }
 END_TEST
 
+typedef struct oom_npz {
+    const bytes *z; /* the archive, also written to oom.npz */
+    int via_file;
+    mlp_dataset *ds;
+} oom_npz;
+
+static mlp_status oom_load_npz(void *ctx)
+{
+    oom_npz *c = ctx;
+    c->ds = NULL;
+    return c->via_file ? mlp_dataset_load_npz(&c->ds, tmp_path("oom.npz"), 0)
+                       : mlp__dataset_load_npz_mem(&c->ds, c->z->p, c->z->n, 0);
+}
+
+static void oom_loaded_npz(void *ctx, mlp_status st)
+{
+    oom_npz *c = ctx;
+    if (st != MLP_STATUS_OK) {
+        ck_assert_ptr_null(c->ds);
+        return;
+    }
+    assert_u8_dataset(c->ds, 9, 1, 3, 3);
+    mlp_dataset_destroy(c->ds);
+}
+
 START_TEST(npz_oom_loop)
 {
     make_tmp_dir();
@@ -1997,24 +2004,13 @@ START_TEST(npz_oom_loop)
                      {"targets.npy", i64_targets(9, "(9,)"), 1}};
     bytes z = make_zip(ms, 2, ZIP_64);
     write_file(tmp_path("oom.npz"), z.p, z.n);
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.after = oom_loaded_npz;
     for (int via_file = 0; via_file < 2; via_file++) {
-        for (long k = 1;; k++) {
-            long live = mlp__alloc_live();
-            mlp_dataset *ds = NULL;
-            mlp__alloc_fail_after(k);
-            mlp_status st = via_file ? mlp_dataset_load_npz(&ds, tmp_path("oom.npz"), 0)
-                                     : mlp__dataset_load_npz_mem(&ds, z.p, z.n, 0);
-            mlp__alloc_fail_after(0);
-            if (st == MLP_STATUS_OK) {
-                assert_u8_dataset(ds, 9, 1, 3, 3);
-                mlp_dataset_destroy(ds);
-                break;
-            }
-            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "k = %ld: %d (%s)", k, (int)st,
-                          mlp_last_error());
-            ck_assert_ptr_null(ds);
-            ck_assert_int_eq(mlp__alloc_live(), live);
-        }
+        oom_npz c = {.z = &z, .via_file = via_file};
+        tu_oom_loop(via_file ? "npz from a file" : "npz from memory", oom_load_npz, &c,
+                    &cfg);
     }
     free(z.p);
     free_members(ms, 2);

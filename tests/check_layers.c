@@ -936,63 +936,80 @@ static mlp_status create_kind(int k, mlp_layer **out)
     }
 }
 
+typedef struct oom_ctx {
+    int kind;        /* create_oom_loop: the create_kind case */
+    mlp_layer *l;    /* the new layer */
+    mlp_model *m;    /* add_oom_loop: the model, and its parameters before */
+    int64_t before;
+} oom_ctx;
+
+static mlp_status oom_create(void *ctx)
+{
+    oom_ctx *c = ctx;
+    c->l = SENTINEL;
+    return create_kind(c->kind, &c->l);
+}
+
+static void oom_created(void *ctx, mlp_status st)
+{
+    oom_ctx *c = ctx;
+    if (st != MLP_STATUS_OK) {
+        ck_assert_ptr_null(c->l);
+        return;
+    }
+    ck_assert_ptr_nonnull(c->l);
+    mlp_layer_destroy(c->l);
+}
+
 START_TEST(create_oom_loop)
 {
-    long live = mlp__alloc_live();
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.max_attempts = 50;
+    cfg.after = oom_created;
     for (int k = 0; k < 10; k++) {
-        int done = 0;
-        for (long n = 1; n < 50 && !done; n++) {
-            mlp_layer *l = SENTINEL;
-            mlp__alloc_fail_after(n);
-            mlp_status st = create_kind(k, &l);
-            mlp__alloc_fail_after(0);
-            if (st == MLP_STATUS_OK) {
-                ck_assert_msg(n > 1, "kind %d: created despite the first allocation failing",
-                              k);
-                ck_assert_ptr_nonnull(l);
-                mlp_layer_destroy(l);
-                done = 1;
-            } else {
-                ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "kind %d, fail_after(%ld): %s: %s",
-                              k, n, mlp_status_str(st), mlp_last_error());
-                ck_assert_ptr_null(l);
-            }
-            ck_assert_msg(mlp__alloc_live() == live, "kind %d, fail_after(%ld): leak", k, n);
-        }
-        ck_assert_msg(done, "kind %d never created", k);
+        oom_ctx c = {.kind = k};
+        char what[32];
+        snprintf(what, sizeof what, "create kind %d", k);
+        tu_oom_loop(what, oom_create, &c, &cfg);
     }
 }
 END_TEST
 
 /* An allocation failure inside mlp_model_add frees the layer (it is
  * consumed) and leaves the model as it was. */
+static void oom_new_dense(void *ctx)
+{
+    ((oom_ctx *)ctx)->l = tu_dense(4);
+}
+
+static mlp_status oom_add(void *ctx)
+{
+    oom_ctx *c = ctx;
+    return mlp_model_add(c->m, c->l);
+}
+
+static void oom_added(void *ctx, mlp_status st)
+{
+    oom_ctx *c = ctx;
+    const int ok = st == MLP_STATUS_OK;
+    ck_assert_int_eq(mlp_model_layer_count(c->m), ok ? 2 : 1);
+    ck_assert_int_eq(mlp_model_param_count(c->m), c->before + (ok ? 6 * 4 + 4 : 0));
+}
+
 START_TEST(add_oom_loop)
 {
     const int32_t in[1] = {10};
     mlp_model *m = tu_model(1, in, 3);
     tu_add(m, tu_dense(6));
-    int64_t before = mlp_model_param_count(m);
-    long live = mlp__alloc_live();
-    int done = 0;
-    for (long n = 1; n < 100 && !done; n++) {
-        mlp_layer *l = tu_dense(4);
-        mlp__alloc_fail_after(n);
-        mlp_status st = mlp_model_add(m, l);
-        mlp__alloc_fail_after(0);
-        if (st == MLP_STATUS_OK) {
-            done = 1;
-            ck_assert_int_eq(mlp_model_layer_count(m), 2);
-            ck_assert_int_eq(mlp_model_param_count(m), before + 6 * 4 + 4);
-        } else {
-            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "fail_after(%ld): %s: %s", n,
-                          mlp_status_str(st), mlp_last_error());
-            ck_assert_int_eq(mlp_model_layer_count(m), 1);
-            ck_assert_int_eq(mlp_model_param_count(m), before);
-            ck_assert_msg(mlp__alloc_live() == live, "fail_after(%ld): %ld blocks leaked", n,
-                          mlp__alloc_live() - live);
-        }
-    }
-    ck_assert(done);
+    oom_ctx c = {.m = m, .before = mlp_model_param_count(m)};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.max_attempts = 100;
+    cfg.keep_on_ok = 1;
+    cfg.before = oom_new_dense;
+    cfg.after = oom_added;
+    tu_oom_loop("mlp_model_add", oom_add, &c, &cfg);
     /* and the model still works */
     mlp_tensor *x = tu_tensor(2, 2, 10);
     const mlp_tensor *y = NULL;

@@ -828,10 +828,15 @@ END_TEST
 
 /* ---- allocation failures --------------------------------------------------------------------- */
 
-/* Build, train, predict, fit, evaluate and summarise a small model; stop at
- * the first failure and free everything. */
-static mlp_status build_and_train(const mlp_dataset *tr, const mlp_dataset *va)
+typedef struct oom_data {
+    mlp_dataset *tr, *va;
+} oom_data;
+
+/* Build, train, predict, fit, evaluate and summarise a small model on the
+ * oom_data sets; stop at the first failure and free everything. */
+static mlp_status build_and_train(void *ctx)
 {
+    const mlp_dataset *tr = ((oom_data *)ctx)->tr, *va = ((oom_data *)ctx)->va;
     mlp_model *m = NULL;
     mlp_optimizer *o = NULL;
     mlp_tensor *x = NULL, *pr = NULL;
@@ -890,32 +895,19 @@ done:
 
 START_TEST(oom_build_and_train)
 {
-    mlp_dataset *tr = tu_blobs(40, NCLS, 1, 4, 5, 20, CENTRES, 1);
-    mlp_dataset *va = tu_blobs(20, NCLS, 1, 4, 5, 20, CENTRES, 2);
+    oom_data d = {tu_blobs(40, NCLS, 1, 4, 5, 20, CENTRES, 1),
+                  tu_blobs(20, NCLS, 1, 4, 5, 20, CENTRES, 2)};
     long live = mlp__alloc_live();
-    TU_OK(build_and_train(tr, va));
+    TU_OK(build_and_train(&d));
     ck_assert_int_eq(mlp__alloc_live(), live);
-    int failures = 0, ok_in_a_row = 0;
-    long n;
-    for (n = 1; n < 5000 && ok_in_a_row < 3; n++) {
-        mlp__alloc_fail_after(n);
-        mlp_status st = build_and_train(tr, va);
-        mlp__alloc_fail_after(0);
-        if (st == MLP_STATUS_OK) {
-            ok_in_a_row++;
-        } else {
-            ok_in_a_row = 0;
-            failures++;
-            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "fail_after(%ld): %s: %s", n,
-                          mlp_status_str(st), mlp_last_error());
-        }
-        ck_assert_msg(mlp__alloc_live() == live, "fail_after(%ld): %ld blocks leaked", n,
-                      mlp__alloc_live() - live);
-    }
-    ck_assert_msg(ok_in_a_row == 3, "still failing after %ld injected failures", n);
-    ck_assert_msg(failures >= 8, "only %d allocations could be failed", failures);
-    mlp_dataset_destroy(tr);
-    mlp_dataset_destroy(va);
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.max_attempts = 5000;
+    cfg.ok_in_a_row = 3;
+    cfg.min_failures = 8;
+    tu_oom_loop("build and train", build_and_train, &d, &cfg);
+    mlp_dataset_destroy(d.tr);
+    mlp_dataset_destroy(d.va);
 }
 END_TEST
 

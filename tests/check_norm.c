@@ -80,199 +80,14 @@ static void randomise_bn(mlp_layer *bn, uint64_t seed)
     tu_fill_away_from_zero(&rng, p + c, c, -0.8f, 0.8f, 0.1f);
 }
 
-/* ---- a gradient checker over training-mode passes --------------------------------- */
-
-typedef struct gc_cfg {
-    double eps;          /* finite-difference step */
-    double rtol, atol;   /* tolerance: |a - n| <= atol + rtol max(|a|, |n|) */
-    float x_lo, x_hi;    /* input range */
-    double dy_scale;     /* 1; anything else must make the check fail */
-    int reseed;          /* reseed the noise generator before every forward */
-    uint64_t noise_seed; /* the seed used when reseeding */
-    uint64_t seed;       /* input and projection draws */
-} gc_cfg;
-
-typedef struct gc_result {
-    int ok;
-    double worst;
-    int64_t checked;
-    double max_abs_dx, max_abs_dp;
-    char where[256];
-} gc_result;
-
-static void gc_cfg_init(gc_cfg *c)
+/* The gradient checks here run tu_gradcheck over training-mode passes (batch
+ * statistics, dropout masks) with r uniform in [-1, 1) (generic: not of mean
+ * zero per feature, which would make beta's gradient vanish). */
+static void train_cfg(tu_gradcheck_cfg *c)
 {
-    c->eps = 1e-2;
-    c->rtol = 1e-2;
-    c->atol = 1e-3;
-    c->x_lo = -1.0f;
-    c->x_hi = 1.0f;
-    c->dy_scale = 1.0;
-    c->reseed = 0;
-    c->noise_seed = 0;
+    tu_gradcheck_cfg_init(c);
+    c->train_mode = 1;
     c->seed = 1;
-}
-
-static const mlp_tensor *train_forward(mlp_model *m, const mlp_tensor *x, const gc_cfg *c)
-{
-    if (c->reseed)
-        TU_OK(mlp_model_set_noise_seed(m, c->noise_seed));
-    const mlp_tensor *y = NULL;
-    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
-    ck_assert_ptr_nonnull(y);
-    return y;
-}
-
-/* L = sum(y * r) in double after a training-mode forward pass. */
-static double train_loss(mlp_model *m, const mlp_tensor *x, const mlp_tensor *r,
-                         const gc_cfg *c)
-{
-    const mlp_tensor *y = train_forward(m, x, c);
-    int64_t n = mlp_tensor_numel(y);
-    ck_assert_int_eq(n, mlp_tensor_numel(r));
-    const float *yd = mlp_tensor_data_const(y), *rd = mlp_tensor_data_const(r);
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        s += (double)yd[i] * (double)rd[i];
-    return s;
-}
-
-static double gc_diff(mlp_model *m, const mlp_tensor *x, const mlp_tensor *r, float *v,
-                      const gc_cfg *c)
-{
-    const float v0 = *v;
-    const float vp = (float)((double)v0 + c->eps), vm = (float)((double)v0 - c->eps);
-    *v = vp;
-    double lp = train_loss(m, x, r, c);
-    *v = vm;
-    double lm = train_loss(m, x, r, c);
-    *v = v0;
-    return (lp - lm) / ((double)vp - (double)vm);
-}
-
-static void gc_compare(gc_result *res, const gc_cfg *c, double a, double n,
-                       const char *what, int64_t i)
-{
-    double ratio = fabs(a - n) / (c->atol + c->rtol * fmax(fabs(a), fabs(n)));
-    if (isnan(ratio))
-        ratio = INFINITY;
-    res->checked++;
-    if (ratio > res->worst) {
-        res->worst = ratio;
-        snprintf(res->where, sizeof res->where, "%s[%lld]: analytic %.7g, numerical %.7g",
-                 what, (long long)i, a, n);
-    }
-    if (!(ratio <= 1.0))
-        res->ok = 0;
-}
-
-/*
- * Compare dx and every parameter gradient of `m` with central differences of
- * L = sum(y * r) over training-mode passes, r uniform in [-1, 1) (generic:
- * not of mean zero per feature, which would make beta's gradient vanish).
- * `x0` gives the input (batch * sample floats) or NULL for a uniform draw.
- * As in testutil, a backward pass with another dy runs first, so gradients
- * that accumulate rather than overwrite are caught.
- */
-static void gc_run(mlp_model *m, int in_rank, const int32_t *in_dims, int32_t batch,
-                   const float *x0, const gc_cfg *c, gc_result *res)
-{
-    memset(res, 0, sizeof *res);
-    res->ok = 1;
-    tu_rng rng;
-    tu_rng_seed(&rng, c->seed);
-    mlp_tensor *x = tu_tensor_batch(batch, in_rank, in_dims);
-    const int64_t nx = mlp_tensor_numel(x);
-    float *xd = mlp_tensor_data(x);
-    if (x0)
-        memcpy(xd, x0, (size_t)nx * sizeof(float));
-    else
-        tu_fill_uniform(&rng, xd, nx, c->x_lo, c->x_hi);
-
-    int orank = 0;
-    int32_t od[MLP_MAX_RANK] = {0};
-    TU_OK(mlp_model_output_shape(m, -1, &orank, od));
-    mlp_tensor *r = tu_tensor_batch(batch, orank, od);
-    mlp_tensor *decoy = tu_tensor_batch(batch, orank, od);
-    mlp_tensor *dy = tu_tensor_batch(batch, orank, od);
-    const int64_t ny = mlp_tensor_numel(r);
-    tu_fill_uniform(&rng, mlp_tensor_data(r), ny, -1.0f, 1.0f);
-    tu_fill_uniform(&rng, mlp_tensor_data(decoy), ny, -3.0f, 3.0f);
-    for (int64_t i = 0; i < ny; i++)
-        mlp_tensor_data(dy)[i] = (float)(c->dy_scale * mlp_tensor_data(r)[i]);
-
-    const mlp_tensor *dx = NULL;
-    train_forward(m, x, c);
-    TU_OK(mlp_model_backward(m, decoy, &dx));
-    const mlp_tensor *y = train_forward(m, x, c);
-    ck_assert_int_eq(mlp_tensor_numel(y), ny);
-    TU_OK(mlp_model_backward(m, dy, &dx));
-    ck_assert_ptr_nonnull(dx);
-    ck_assert_int_eq(mlp_tensor_numel(dx), nx);
-    double *ga_x = malloc(sizeof(double) * (size_t)nx);
-    ck_assert_ptr_nonnull(ga_x);
-    for (int64_t i = 0; i < nx; i++)
-        ga_x[i] = mlp_tensor_data_const(dx)[i];
-    const int64_t total = mlp_model_param_count(m);
-    double *ga_p = malloc(sizeof(double) * (size_t)(total > 0 ? total : 1));
-    ck_assert_ptr_nonnull(ga_p);
-    const int nl = mlp_model_layer_count(m);
-    int64_t off = 0;
-    for (int l = 0; l < nl; l++) {
-        mlp_layer *layer = mlp_model_layer(m, l);
-        const int64_t cnt = mlp_layer_param_count(layer);
-        if (!cnt)
-            continue;
-        const float *g = mlp_layer_grads(layer);
-        ck_assert_ptr_nonnull(g);
-        for (int64_t j = 0; j < cnt; j++)
-            ga_p[off + j] = g[j];
-        off += cnt;
-    }
-    ck_assert_int_eq(off, total);
-
-    for (int64_t i = 0; i < nx; i++) {
-        double num = gc_diff(m, x, r, &xd[i], c);
-        res->max_abs_dx = fmax(res->max_abs_dx, fabs(num));
-        gc_compare(res, c, ga_x[i], num, "dx", i);
-    }
-    off = 0;
-    for (int l = 0; l < nl; l++) {
-        mlp_layer *layer = mlp_model_layer(m, l);
-        const int64_t cnt = mlp_layer_param_count(layer);
-        float *p = mlp_layer_params(layer);
-        char what[64];
-        snprintf(what, sizeof what, "layer %d (%s) dparam", l,
-                 mlp_layer_kind_name(layer));
-        for (int64_t j = 0; j < cnt; j++) {
-            double num = gc_diff(m, x, r, &p[j], c);
-            res->max_abs_dp = fmax(res->max_abs_dp, fabs(num));
-            gc_compare(res, c, ga_p[off + j], num, what, j);
-        }
-        off += cnt;
-    }
-    free(ga_x);
-    free(ga_p);
-    mlp_tensor_destroy(x);
-    mlp_tensor_destroy(r);
-    mlp_tensor_destroy(decoy);
-    mlp_tensor_destroy(dy);
-}
-
-static void gc_assert(mlp_model *m, int in_rank, const int32_t *in_dims, int32_t batch,
-                      const float *x0, const gc_cfg *c, const char *label)
-{
-    gc_result res;
-    gc_run(m, in_rank, in_dims, batch, x0, c, &res);
-    ck_assert_msg(res.ok,
-                  "%s, batch %d: gradient check failed: worst %.3g x tolerance at %s",
-                  label, (int)batch, res.worst, res.where);
-    ck_assert_msg(res.checked > 0, "%s: compared nothing", label);
-    ck_assert_msg(res.max_abs_dx > 1e-4, "%s: vacuous check, numerical dx ~0 (%.3g)",
-                  label, res.max_abs_dx);
-    if (mlp_model_param_count(m) > 0)
-        ck_assert_msg(res.max_abs_dp > 1e-4, "%s: vacuous check, numerical dparam ~0",
-                      label);
 }
 
 /* ---- gradient checks -------------------------------------------------------------- */
@@ -282,28 +97,28 @@ static void gc_assert(mlp_model *m, int in_rank, const int32_t *in_dims, int32_t
 START_TEST(gradcheck_self_test)
 {
     const int32_t in[1] = {4};
-    gc_cfg c;
-    gc_cfg_init(&c);
-    gc_result res;
+    tu_gradcheck_cfg c;
+    train_cfg(&c);
+    tu_gradcheck_result res;
     mlp_model *m = tu_model(1, in, 3);
     randomise_bn(tu_add(m, make_bn()), 5);
-    gc_run(m, 1, in, 5, NULL, &c, &res);
+    tu_gradcheck(m, 1, in, 5, &c, &res);
     ck_assert_msg(res.ok, "baseline fails: %s", res.where);
     c.dy_scale = 1.05;
-    gc_run(m, 1, in, 5, NULL, &c, &res);
+    tu_gradcheck(m, 1, in, 5, &c, &res);
     ck_assert_msg(!res.ok, "a 5%% gradient error went unnoticed (worst %.3g)", res.worst);
     mlp_model_destroy(m);
 
     const int32_t in12[1] = {12};
     m = tu_model(1, in12, 3);
     tu_add(m, make_dropout(0.5f));
-    gc_cfg_init(&c);
+    train_cfg(&c);
     c.reseed = 1;
     c.noise_seed = 77;
-    gc_run(m, 1, in12, 3, NULL, &c, &res);
+    tu_gradcheck(m, 1, in12, 3, &c, &res);
     ck_assert_msg(res.ok, "dropout baseline fails: %s", res.where);
     c.reseed = 0; /* every pass draws a new mask: the differences disagree */
-    gc_run(m, 1, in12, 3, NULL, &c, &res);
+    tu_gradcheck(m, 1, in12, 3, &c, &res);
     ck_assert_msg(!res.ok, "dropout checked without a fixed mask passed (worst %.3g)",
                   res.worst);
     mlp_model_destroy(m);
@@ -323,8 +138,8 @@ START_TEST(bn_grad_dense)
         const int64_t c = tu_prod(shapes[s].rank, shapes[s].dims);
         ck_assert_int_eq(mlp_layer_param_count(bn), 2 * c);
         randomise_bn(bn, 20 + s);
-        gc_cfg cfg;
-        gc_cfg_init(&cfg);
+        tu_gradcheck_cfg cfg;
+        train_cfg(&cfg);
         cfg.seed = 100 + s * 10 + (uint64_t)_i;
         /* With two samples every feature's variance is set by one difference
          * d = x1 - x2 and y = gamma d / sqrt(d^2 + 4 eps) + beta bends
@@ -333,7 +148,8 @@ START_TEST(bn_grad_dense)
             cfg.eps = 1e-3;
         char label[64];
         snprintf(label, sizeof label, "dense batch norm, shape #%d", (int)s);
-        gc_assert(m, shapes[s].rank, shapes[s].dims, batch, NULL, &cfg, label);
+        cfg.label = label;
+        tu_assert_gradcheck(m, shapes[s].rank, shapes[s].dims, batch, &cfg);
         mlp_model_destroy(m);
     }
 }
@@ -348,13 +164,14 @@ START_TEST(bn_grad_spatial)
         mlp_layer *bn = tu_add(m, make_bn_spatial());
         ck_assert_int_eq(mlp_layer_param_count(bn), 2 * shapes[s][0]);
         randomise_bn(bn, 40 + (uint64_t)s);
-        gc_cfg cfg;
-        gc_cfg_init(&cfg);
+        tu_gradcheck_cfg cfg;
+        train_cfg(&cfg);
         cfg.seed = 200 + (uint64_t)(s * 10 + _i);
         char label[64];
         snprintf(label, sizeof label, "spatial batch norm [%d,%d,%d]", shapes[s][0],
                  shapes[s][1], shapes[s][2]);
-        gc_assert(m, 3, shapes[s], batch, NULL, &cfg, label);
+        cfg.label = label;
+        tu_assert_gradcheck(m, 3, shapes[s], batch, &cfg);
         mlp_model_destroy(m);
     }
 }
@@ -366,10 +183,11 @@ START_TEST(bn_grad_spatial_batch_of_one)
     const int32_t in[3] = {2, 3, 3};
     mlp_model *m = tu_model(3, in, 31);
     randomise_bn(tu_add(m, make_bn_spatial()), 41);
-    gc_cfg cfg;
-    gc_cfg_init(&cfg);
+    tu_gradcheck_cfg cfg;
+    train_cfg(&cfg);
     cfg.seed = 250;
-    gc_assert(m, 3, in, 1, NULL, &cfg, "spatial batch norm, one sample");
+    cfg.label = "spatial batch norm, one sample";
+    tu_assert_gradcheck(m, 3, in, 1, &cfg);
     mlp_model_destroy(m);
 }
 END_TEST
@@ -386,11 +204,12 @@ START_TEST(bn_grad_stack)
     tu_add(m, tu_elu(1.0f));
     tu_add(m, tu_dense(3));
     ck_assert_int_eq(mlp_model_param_count(m), 20 + 8 + 4 * 3 + 3);
-    gc_cfg cfg;
-    gc_cfg_init(&cfg);
+    tu_gradcheck_cfg cfg;
+    train_cfg(&cfg);
     cfg.eps = 3e-3; /* elu(1) is only C1 at 0 */
     cfg.seed = 300 + (uint64_t)_i;
-    gc_assert(m, 1, in, batch, NULL, &cfg, "dense-batchnorm-elu-dense");
+    cfg.label = "dense-batchnorm-elu-dense";
+    tu_assert_gradcheck(m, 1, in, batch, &cfg);
     mlp_model_destroy(m);
 }
 END_TEST
@@ -461,15 +280,16 @@ END_TEST
 
 START_TEST(dropout_grad_fixed_mask)
 {
-    gc_cfg cfg;
-    gc_cfg_init(&cfg);
+    tu_gradcheck_cfg cfg;
+    train_cfg(&cfg);
     cfg.reseed = 1;
     cfg.noise_seed = 4242;
     cfg.seed = 17;
     const int32_t in[1] = {12};
     mlp_model *m = tu_model(1, in, 5);
     tu_add(m, make_dropout(0.6f));
-    gc_assert(m, 1, in, 3, NULL, &cfg, "dropout(0.6)");
+    cfg.label = "dropout(0.6)";
+    tu_assert_gradcheck(m, 1, in, 3, &cfg);
     mlp_model_destroy(m);
 
     const int32_t in5[1] = {5};
@@ -478,7 +298,8 @@ START_TEST(dropout_grad_fixed_mask)
     tu_add(m, make_dropout(0.5f));
     tu_add(m, tu_dense(3));
     cfg.noise_seed = 99;
-    gc_assert(m, 1, in5, 4, NULL, &cfg, "dense-dropout(0.5)-dense");
+    cfg.label = "dense-dropout(0.5)-dense";
+    tu_assert_gradcheck(m, 1, in5, 4, &cfg);
     mlp_model_destroy(m);
 
     const int32_t img[3] = {2, 3, 3};
@@ -486,7 +307,8 @@ START_TEST(dropout_grad_fixed_mask)
     tu_add(m, make_dropout(0.3f));
     tu_add(m, tu_dense(2));
     cfg.noise_seed = 5;
-    gc_assert(m, 3, img, 2, NULL, &cfg, "dropout(0.3)-dense on [2,3,3]");
+    cfg.label = "dropout(0.3)-dense on [2,3,3]";
+    tu_assert_gradcheck(m, 3, img, 2, &cfg);
     mlp_model_destroy(m);
 }
 END_TEST
@@ -1611,58 +1433,33 @@ END_TEST
 
 /* ---- allocation failures ---------------------------------------------------------- */
 
+/* Build batchnorm_spatial-dropout-dense(no bias)-batchnorm and run a
+ * training pass forward and back; stop at the first failure. */
+static mlp_status oom_build_and_run(void *ctx)
+{
+    tu_built *b = ctx;
+    const int32_t img[3] = {2, 3, 3}, xd[4] = {4, 2, 3, 3}, yd[2] = {4, 3};
+    mlp_layer *l = NULL;
+    mlp_status st = mlp_model_create(&b->model, 3, img, 1);
+    TU_THEN(st, mlp_layer_create_batchnorm_spatial(&l));
+    TU_THEN(st, mlp_model_add(b->model, l));
+    TU_THEN(st, mlp_layer_create_dropout(&l, 0.5f));
+    TU_THEN(st, mlp_model_add(b->model, l));
+    TU_THEN(st, mlp_layer_create_dense(&l, 3));
+    TU_THEN(st, mlp_layer_set_use_bias(l, 0));
+    TU_THEN(st, mlp_model_add(b->model, l));
+    TU_THEN(st, mlp_layer_create_batchnorm(&l));
+    TU_THEN(st, mlp_model_add(b->model, l));
+    TU_THEN(st, mlp_tensor_create(&b->t[0], 4, xd));
+    TU_THEN(st, mlp_tensor_create(&b->t[1], 2, yd));
+    TU_THEN(st, mlp_model_forward(b->model, b->t[0], MLP_MODE_TRAIN, NULL));
+    TU_THEN(st, mlp_model_backward(b->model, b->t[1], NULL));
+    return st;
+}
+
 START_TEST(oom_loop)
 {
-    const long live = mlp__alloc_live();
-    const int32_t img[3] = {2, 3, 3};
-    int done = 0;
-    for (long k = 1; k < 200 && !done; k++) {
-        mlp_model *m = NULL;
-        mlp_tensor *x = NULL, *dy = NULL;
-        mlp_layer *l = NULL;
-        mlp_status st;
-        mlp__alloc_fail_after(k);
-        st = mlp_model_create(&m, 3, img, 1);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_batchnorm_spatial(&l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_dropout(&l, 0.5f);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_dense(&l, 3);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_set_use_bias(l, 0);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_layer_create_batchnorm(&l);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_add(m, l);
-        const int32_t xd[4] = {4, 2, 3, 3}, yd[2] = {4, 3};
-        if (st == MLP_STATUS_OK)
-            st = mlp_tensor_create(&x, 4, xd);
-        if (st == MLP_STATUS_OK)
-            st = mlp_tensor_create(&dy, 2, yd);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL);
-        if (st == MLP_STATUS_OK)
-            st = mlp_model_backward(m, dy, NULL);
-        mlp__alloc_fail_after(0);
-        if (st == MLP_STATUS_OK)
-            done = 1;
-        else
-            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "fail_after(%ld): %s: %s", k,
-                          mlp_status_str(st), mlp_last_error());
-        mlp_tensor_destroy(x);
-        mlp_tensor_destroy(dy);
-        mlp_model_destroy(m);
-        ck_assert_msg(mlp__alloc_live() == live, "fail_after(%ld): %ld blocks leaked", k,
-                      mlp__alloc_live() - live);
-    }
-    ck_assert_msg(done, "never succeeded");
+    tu_oom_loop_built("norm model", oom_build_and_run, 200);
 }
 END_TEST
 

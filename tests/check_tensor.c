@@ -274,51 +274,53 @@ START_TEST(create_byte_size_overflow)
 }
 END_TEST
 
+typedef struct oom_ctx {
+    mlp_tensor *t;
+    float buf[120];
+    int wrapped; /* mlp_tensor_wrap of buf */
+} oom_ctx;
+
+static const int32_t OOM_DIMS[3] = {4, 5, 6};
+
+static mlp_status oom_create(void *ctx)
+{
+    oom_ctx *c = ctx;
+    c->t = SENTINEL;
+    return mlp_tensor_create(&c->t, 3, OOM_DIMS);
+}
+
+static mlp_status oom_wrap(void *ctx)
+{
+    oom_ctx *c = ctx;
+    c->t = SENTINEL;
+    c->wrapped = 1;
+    return mlp_tensor_wrap(&c->t, 3, OOM_DIMS, c->buf);
+}
+
+/* A failure leaves NULL; a success is the tensor asked for, then freed. */
+static void oom_check(void *ctx, mlp_status st)
+{
+    oom_ctx *c = ctx;
+    if (st != MLP_STATUS_OK) {
+        ck_assert_ptr_null(c->t);
+        return;
+    }
+    ck_assert_ptr_nonnull(c->t);
+    ck_assert_int_eq(mlp_tensor_numel(c->t), 120);
+    if (c->wrapped)
+        ck_assert_ptr_eq(mlp_tensor_data(c->t), c->buf);
+    mlp_tensor_destroy(c->t);
+}
+
 START_TEST(create_oom_loop)
 {
-    const int32_t dims[3] = {4, 5, 6};
-    long live = mlp__alloc_live();
-    int n, succeeded = 0;
-    for (n = 1; n < 100 && !succeeded; n++) {
-        mlp_tensor *t = SENTINEL;
-        mlp__alloc_fail_after(n);
-        mlp_status st = mlp_tensor_create(&t, 3, dims);
-        mlp__alloc_fail_after(0);
-        if (st == MLP_STATUS_OK) {
-            ck_assert_ptr_nonnull(t);
-            ck_assert_int_eq(mlp_tensor_numel(t), 120);
-            mlp_tensor_destroy(t);
-            succeeded = 1;
-        } else {
-            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "fail_after(%d): %s: %s", n,
-                          mlp_status_str(st), mlp_last_error());
-            ck_assert_ptr_null(t);
-        }
-        ck_assert_msg(mlp__alloc_live() == live, "fail_after(%d): %ld blocks leaked", n,
-                      mlp__alloc_live() - live);
-    }
-    ck_assert_msg(succeeded, "create never succeeded");
-    /* the first allocation failing must fail the call */
-    ck_assert_int_gt(n, 2);
-
-    float buf[120];
-    succeeded = 0;
-    for (n = 1; n < 100 && !succeeded; n++) {
-        mlp_tensor *t = SENTINEL;
-        mlp__alloc_fail_after(n);
-        mlp_status st = mlp_tensor_wrap(&t, 3, dims, buf);
-        mlp__alloc_fail_after(0);
-        if (st == MLP_STATUS_OK) {
-            ck_assert_ptr_eq(mlp_tensor_data(t), buf);
-            mlp_tensor_destroy(t);
-            succeeded = 1;
-        } else {
-            ck_assert_int_eq(st, MLP_STATUS_NO_MEMORY);
-            ck_assert_ptr_null(t);
-        }
-        ck_assert_int_eq(mlp__alloc_live(), live);
-    }
-    ck_assert(succeeded);
+    oom_ctx c = {.wrapped = 0};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.max_attempts = 100;
+    cfg.after = oom_check;
+    tu_oom_loop("mlp_tensor_create", oom_create, &c, &cfg);
+    tu_oom_loop("mlp_tensor_wrap", oom_wrap, &c, &cfg);
 }
 END_TEST
 

@@ -1,12 +1,21 @@
 /*
  * Shared helpers of the libmlpnet Check suites (see testutil.h).
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, lstat */
+#endif
+
 #include "testutil.h"
 
+#include "core/core.h"
+
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* ---- random numbers ---------------------------------------------------- */
@@ -237,6 +246,7 @@ mlp_dataset *tu_blobs(int32_t n, int32_t classes, int32_t c, int32_t h, int32_t 
 
 void tu_gradcheck_cfg_init(tu_gradcheck_cfg *cfg)
 {
+    memset(cfg, 0, sizeof *cfg);
     cfg->eps = 1e-2;
     cfg->rtol = 1e-2;
     cfg->atol = 1e-3;
@@ -246,14 +256,28 @@ void tu_gradcheck_cfg_init(tu_gradcheck_cfg *cfg)
     cfg->dy_scale = 1.0;
     cfg->check_params = 1;
     cfg->seed = 12345;
+    cfg->nonvacuous = 1e-4;
 }
 
-/* L = sum(y * r) in double after an inference-mode forward pass. */
-static double projected_loss(mlp_model *model, const mlp_tensor *x, const mlp_tensor *r)
+/* A forward pass in `mode`, after reseeding the noise generator if asked. */
+static const mlp_tensor *gc_forward(mlp_model *model, const mlp_tensor *x,
+                                    const tu_gradcheck_cfg *cfg, mlp_mode mode)
 {
+    if (cfg->reseed)
+        TU_OK(mlp_model_set_noise_seed(model, cfg->noise_seed));
     const mlp_tensor *y = NULL;
-    TU_OK(mlp_model_forward(model, x, MLP_MODE_EVAL, &y));
+    TU_OK(mlp_model_forward(model, x, mode, &y));
     ck_assert_ptr_nonnull(y);
+    return y;
+}
+
+/* L = sum(y * r) in double after an inference-mode (or, with train_mode,
+ * training-mode) forward pass. */
+static double projected_loss(mlp_model *model, const mlp_tensor *x, const mlp_tensor *r,
+                             const tu_gradcheck_cfg *cfg)
+{
+    const mlp_tensor *y =
+        gc_forward(model, x, cfg, cfg->train_mode ? MLP_MODE_TRAIN : MLP_MODE_EVAL);
     int64_t n = mlp_tensor_numel(y);
     ck_assert_int_eq(n, mlp_tensor_numel(r));
     const float *yd = mlp_tensor_data_const(y);
@@ -264,20 +288,42 @@ static double projected_loss(mlp_model *model, const mlp_tensor *x, const mlp_te
     return s;
 }
 
-/* Central difference of L with respect to *v, perturbed in place. */
-static double central_diff(mlp_model *model, const mlp_tensor *x, const mlp_tensor *r,
-                           float *v, double eps)
+/*
+ * The numerical dL/d(*v), *v perturbed in place and restored: a central
+ * difference. With kink_skip, L is also taken at v + k eps / 4 for
+ * k = -3..3 (k = 0 is `l0`): where the eight segment slopes agree, L is
+ * linear over [v - eps, v + eps] and the quotient is the exact derivative;
+ * elsewhere a kink (a relu crossing 0, two max-pool candidates swapping)
+ * lies within the step and the element is skipped (return 0).
+ */
+static int numeric_diff(mlp_model *model, const mlp_tensor *x, const mlp_tensor *r,
+                        const tu_gradcheck_cfg *cfg, float *v, double l0, double *num)
 {
-    float v0 = *v;
-    float vp = (float)((double)v0 + eps);
-    float vm = (float)((double)v0 - eps);
-    *v = vp;
-    double lp = projected_loss(model, x, r);
-    *v = vm;
-    double lm = projected_loss(model, x, r);
+    const float v0 = *v;
+    float at[9];
+    double lk[9];
+    const int kmax = cfg->kink_skip ? 4 : 1;
+    for (int k = -kmax; k <= kmax; k++) {
+        at[k + kmax] = (float)((double)v0 + k * cfg->eps / kmax);
+        if (k == 0) {
+            lk[kmax] = l0;
+            continue;
+        }
+        *v = at[k + kmax];
+        lk[k + kmax] = projected_loss(model, x, r, cfg);
+    }
     *v = v0;
+    const int last = 2 * kmax;
+    if (cfg->kink_skip) {
+        const double s0 = (lk[1] - lk[0]) / ((double)at[1] - at[0]);
+        for (int k = 1; k < last; k++)
+            if (!tu_close((lk[k + 1] - lk[k]) / ((double)at[k + 1] - at[k]), s0, 1e-2,
+                          1e-3))
+                return 0;
+    }
     /* Divide by the step the floats actually took, not by 2 eps. */
-    return (lp - lm) / ((double)vp - (double)vm);
+    *num = (lk[last] - lk[0]) / ((double)at[last] - (double)at[0]);
+    return 1;
 }
 
 static void compare_one(tu_gradcheck_result *res, const tu_gradcheck_cfg *cfg,
@@ -298,6 +344,32 @@ static void compare_one(tu_gradcheck_result *res, const tu_gradcheck_cfg *cfg,
         res->ok = 0;
 }
 
+/* Compare one group (dx, or one layer's parameters) of `cnt` values `v`
+ * with their analytic gradients `ga`. */
+static void check_group(mlp_model *model, const mlp_tensor *x, const mlp_tensor *r,
+                        const tu_gradcheck_cfg *cfg, double l0, float *v, const double *ga,
+                        int64_t cnt, const char *what, double *max_abs,
+                        tu_gradcheck_result *res)
+{
+    int64_t checked = 0;
+    for (int64_t j = 0; j < cnt; j++) {
+        double num = 0.0;
+        if (!numeric_diff(model, x, r, cfg, &v[j], l0, &num)) {
+            res->skipped++;
+            continue;
+        }
+        *max_abs = fmax(*max_abs, fabs(num));
+        checked++;
+        compare_one(res, cfg, ga[j], num, what, j);
+    }
+    if (cnt > 0 && (double)checked < res->min_share * (double)cnt) {
+        res->min_share = (double)checked / (double)cnt;
+        snprintf(res->share_where, sizeof res->share_where,
+                 "%s: only %lld of %lld elements without a kink within the step", what,
+                 (long long)checked, (long long)cnt);
+    }
+}
+
 void tu_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims, int32_t batch,
                   const tu_gradcheck_cfg *cfg_in, tu_gradcheck_result *res)
 {
@@ -308,6 +380,7 @@ void tu_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims, int32_t
         tu_gradcheck_cfg_init(&cfg);
     memset(res, 0, sizeof *res);
     res->ok = 1;
+    res->min_share = 1.0;
 
     tu_rng rng;
     tu_rng_seed(&rng, cfg.seed);
@@ -315,15 +388,15 @@ void tu_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims, int32_t
     mlp_tensor *x = tu_tensor_batch(batch, in_rank, in_dims);
     int64_t nx = mlp_tensor_numel(x);
     float *xd = mlp_tensor_data(x);
-    if (cfg.min_abs > 0.0f)
+    if (cfg.x)
+        memcpy(xd, cfg.x, sizeof(float) * (size_t)nx);
+    else if (cfg.min_abs > 0.0f)
         tu_fill_away_from_zero(&rng, xd, nx, cfg.x_lo, cfg.x_hi, cfg.min_abs);
     else
         tu_fill_uniform(&rng, xd, nx, cfg.x_lo, cfg.x_hi);
 
     /* The output must be [batch, output shape of the model]. */
-    const mlp_tensor *y = NULL;
-    TU_OK(mlp_model_forward(model, x, MLP_MODE_TRAIN, &y));
-    ck_assert_ptr_nonnull(y);
+    const mlp_tensor *y = gc_forward(model, x, &cfg, MLP_MODE_TRAIN);
     int orank = 0;
     int32_t odims[MLP_MAX_RANK] = {0};
     TU_OK(mlp_model_output_shape(model, -1, &orank, odims));
@@ -345,7 +418,8 @@ void tu_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims, int32_t
      * overwrite its gradients, not add to them. */
     const mlp_tensor *dx = NULL;
     TU_OK(mlp_model_backward(model, decoy, &dx));
-    TU_OK(mlp_model_forward(model, x, MLP_MODE_TRAIN, &y));
+    y = gc_forward(model, x, &cfg, MLP_MODE_TRAIN);
+    ck_assert_int_eq(mlp_tensor_numel(y), ny);
     dx = NULL;
     TU_OK(mlp_model_backward(model, dy, &dx));
     ck_assert_ptr_nonnull(dx);
@@ -381,26 +455,20 @@ void tu_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims, int32_t
     ck_assert_msg(off == total, "layer parameter counts sum to %lld, model says %lld",
                   (long long)off, (long long)total);
 
-    char what[64];
-    for (int64_t i = 0; i < nx; i++) {
-        double num = central_diff(model, x, r, &xd[i], cfg.eps);
-        res->max_abs_dx = fmax(res->max_abs_dx, fabs(num));
-        compare_one(res, &cfg, ga_x[i], num, "dx", i);
-    }
+    /* The unperturbed loss: the middle point of the kink test. */
+    const double l0 = cfg.kink_skip ? projected_loss(model, x, r, &cfg) : 0.0;
+    check_group(model, x, r, &cfg, l0, xd, ga_x, nx, "dx", &res->max_abs_dx, res);
 
     if (cfg.check_params) {
         off = 0;
         for (int l = 0; l < nl; l++) {
             mlp_layer *layer = mlp_model_layer(model, l);
             int64_t cnt = mlp_layer_param_count(layer);
-            float *p = mlp_layer_params(layer);
+            char what[64];
             snprintf(what, sizeof what, "layer %d (%s) dparam", l,
                      mlp_layer_kind_name(layer));
-            for (int64_t j = 0; j < cnt; j++) {
-                double num = central_diff(model, x, r, &p[j], cfg.eps);
-                res->max_abs_dp = fmax(res->max_abs_dp, fabs(num));
-                compare_one(res, &cfg, ga_p[off + j], num, what, j);
-            }
+            check_group(model, x, r, &cfg, l0, mlp_layer_params(layer), ga_p + off, cnt,
+                        what, &res->max_abs_dp, res);
             off += cnt;
         }
     }
@@ -416,16 +484,160 @@ void tu_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims, int32_t
 void tu_assert_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims,
                          int32_t batch, const tu_gradcheck_cfg *cfg)
 {
+    tu_gradcheck_cfg def;
+    if (!cfg) {
+        tu_gradcheck_cfg_init(&def);
+        cfg = &def;
+    }
+    const char *label = cfg->label ? cfg->label : "gradient check";
     tu_gradcheck_result res;
     tu_gradcheck(model, in_rank, in_dims, batch, cfg, &res);
-    ck_assert_msg(res.ok, "gradient check (batch %d) failed: worst %.3g x tolerance at %s",
+    ck_assert_msg(res.ok, "%s (batch %d) failed: worst %.3g x tolerance at %s", label,
                   (int)batch, res.worst, res.where);
-    ck_assert_msg(res.checked > 0, "gradient check compared nothing");
-    ck_assert_msg(res.max_abs_dx > 1e-4, "vacuous check: numerical dx is ~0 (max %.3g)",
+    ck_assert_msg(res.checked > 0, "%s compared nothing", label);
+    ck_assert_msg(res.max_abs_dx > cfg->nonvacuous,
+                  "%s: vacuous check: numerical dx is ~0 (max %.3g)", label,
                   res.max_abs_dx);
-    if ((!cfg || cfg->check_params) && mlp_model_param_count(model) > 0)
-        ck_assert_msg(res.max_abs_dp > 1e-4,
-                      "vacuous check: numerical dparam is ~0 (max %.3g)", res.max_abs_dp);
+    if (cfg->check_params && mlp_model_param_count(model) > 0)
+        ck_assert_msg(res.max_abs_dp > cfg->nonvacuous,
+                      "%s: vacuous check: numerical dparam is ~0 (max %.3g)", label,
+                      res.max_abs_dp);
+    if (cfg->kink_skip)
+        ck_assert_msg(res.min_share >= cfg->min_checked, "%s: %s (%.0f%% required)",
+                      label, res.share_where, 100.0 * cfg->min_checked);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+char *tu_tmp_dir(char *buf, size_t size, const char *prefix)
+{
+    const char *base = getenv("TMPDIR");
+    int len = snprintf(buf, size, "%s/%s.XXXXXX", base && *base ? base : "/tmp", prefix);
+    ck_assert_msg(len > 0 && (size_t)len < size, "tu_tmp_dir: path too long");
+    ck_assert_msg(mkdtemp(buf) != NULL, "mkdtemp(%s) failed", buf);
+    return buf;
+}
+
+void tu_rm_tree(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return;
+    if (!S_ISDIR(sb.st_mode)) {
+        unlink(path);
+        return;
+    }
+    chmod(path, 0755); /* a test may have made it read-only */
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            tu_rm_tree(sub);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+unsigned char *tu_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    ck_assert_int_ge(n, 0);
+    rewind(f);
+    unsigned char *p = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+void tu_write_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* ---- allocation failures ------------------------------------------------ */
+
+void tu_oom_cfg_init(tu_oom_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_attempts = 1000;
+    cfg->ok_in_a_row = 1;
+    cfg->min_failures = 1;
+}
+
+/* A tu_oom_cfg.after hook: destroy what a tu_built holds and clear it for
+ * the next attempt. */
+static void free_built(void *ctx, mlp_status st)
+{
+    tu_built *b = ctx;
+    (void)st;
+    for (size_t i = 0; i < sizeof b->t / sizeof b->t[0]; i++)
+        mlp_tensor_destroy(b->t[i]);
+    mlp_model_destroy(b->model);
+    memset(b, 0, sizeof *b);
+}
+
+long tu_oom_loop(const char *what, mlp_status (*fn)(void *ctx), void *ctx,
+                 const tu_oom_cfg *cfg_in)
+{
+    tu_oom_cfg cfg;
+    if (cfg_in)
+        cfg = *cfg_in;
+    else
+        tu_oom_cfg_init(&cfg);
+    const long live = mlp__alloc_live();
+    long failures = 0;
+    int ok_run = 0;
+    for (long n = 1; ok_run < cfg.ok_in_a_row; n++) {
+        ck_assert_msg(n < cfg.max_attempts,
+                      "%s: still failing after %ld injected failures", what, n - 1);
+        if (cfg.before)
+            cfg.before(ctx);
+        mlp__alloc_fail_after(n);
+        mlp_status st = fn(ctx);
+        mlp__alloc_fail_after(0);
+        if (st == MLP_STATUS_OK) {
+            ok_run++;
+        } else {
+            ok_run = 0;
+            failures++;
+            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "%s, fail_after(%ld): %s (%d): %s",
+                          what, n, mlp_status_str(st), (int)st, mlp_last_error());
+        }
+        if (cfg.after)
+            cfg.after(ctx, st);
+        if (st != MLP_STATUS_OK || !cfg.keep_on_ok)
+            ck_assert_msg(mlp__alloc_live() == live,
+                          "%s, fail_after(%ld): %ld blocks leaked", what, n,
+                          mlp__alloc_live() - live);
+    }
+    ck_assert_msg(failures >= cfg.min_failures,
+                  "%s: only %ld allocations could be failed (want %ld)", what, failures,
+                  cfg.min_failures);
+    return failures;
+}
+
+long tu_oom_loop_built(const char *what, mlp_status (*build)(void *ctx),
+                       long max_attempts)
+{
+    tu_built b = {0};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.max_attempts = max_attempts;
+    cfg.after = free_built;
+    return tu_oom_loop(what, build, &b, &cfg);
 }
 
 /* ---- running suites ---------------------------------------------------- */

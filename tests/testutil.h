@@ -2,7 +2,9 @@
  * Shared helpers of the libmlpnet Check suites: a seeded random generator
  * (independent of the library's own), tolerance comparisons, small
  * constructors that fail the current test on error, a synthetic dataset of
- * Gaussian blobs, and a finite-difference gradient checker for whole models.
+ * Gaussian blobs, a finite-difference gradient checker for whole models,
+ * temporary files and directories, and the allocation-failure loop. Every
+ * suite uses these rather than a copy of its own.
  *
  * Helpers whose name ends in an assertion verb (tu_assert_*, TU_*) fail the
  * running Check test with a message that includes mlp_last_error().
@@ -138,6 +140,21 @@ typedef struct tu_gradcheck_cfg {
                          anything else must make the check fail (self-test) */
     int check_params; /* compare parameter gradients (default 1) */
     uint64_t seed;    /* input and projection draws */
+    /* Appended; tu_gradcheck_cfg_init sets them to 0/NULL except nonvacuous. */
+    int train_mode;      /* finite differences over training-mode passes */
+    int reseed;          /* mlp_model_set_noise_seed(noise_seed) before every
+                            forward pass, so dropout draws one mask */
+    uint64_t noise_seed; /* the seed used when reseeding */
+    const float *x;      /* given input (batch * sample floats, copied) or NULL
+                            for a draw; with a given input no x is drawn */
+    int kink_skip;       /* for piecewise-linear models: step each element to
+                            v + k eps / 4, k = -4..4, and skip it unless the
+                            eight segment slopes agree (a kink in the step) */
+    double min_checked;  /* with kink_skip: the share of each group (dx, each
+                            layer's parameters) that must be compared */
+    double nonvacuous;   /* tu_assert_gradcheck: the largest |numerical dx|
+                            (and dparam) must exceed this (default 1e-4) */
+    const char *label;   /* names the model in failure messages, or NULL */
 } tu_gradcheck_cfg;
 
 typedef struct tu_gradcheck_result {
@@ -147,6 +164,10 @@ typedef struct tu_gradcheck_result {
     double max_abs_dx;    /* largest |numerical dL/dx| (non-vacuity) */
     double max_abs_dp;    /* largest |numerical dL/dp| (0 without parameters) */
     char where[256];      /* the worst element, for the failure message */
+    int64_t skipped;      /* kink_skip: elements with a kink within the step */
+    double min_share;     /* kink_skip: smallest compared share of a group (1
+                             without kink_skip) */
+    char share_where[128]; /* the group with that share */
 } tu_gradcheck_result;
 
 void tu_gradcheck_cfg_init(tu_gradcheck_cfg *cfg);
@@ -154,21 +175,90 @@ void tu_gradcheck_cfg_init(tu_gradcheck_cfg *cfg);
 /*
  * Check the gradients of `model` (built with mlp_model_create and its
  * layers; the per-sample input shape is passed again because the API has
- * no getter for it). Draws x [batch, in_dims...] and a projection r of the
- * output's shape, defines L = sum(y * r) accumulated in double, and
- * compares (a) dx from mlp_model_backward(dy = r) with central differences
- * on each input element, (b) each layer's mlp_layer_grads with central
- * differences over mlp_layer_params, perturbed in place and restored.
- * Before the measured backward pass a backward with another dy is run, so
+ * no getter for it). Draws x [batch, in_dims...] (unless cfg->x gives it),
+ * then a projection r of the output's shape, then a decoy dy, defines
+ * L = sum(y * r) accumulated in double, and compares (a) dx from
+ * mlp_model_backward(dy = r) with central differences on each input
+ * element, (b) each layer's mlp_layer_grads with central differences over
+ * mlp_layer_params, perturbed in place and restored. The differences use
+ * inference-mode passes, or training-mode ones with cfg->train_mode.
+ * Before the measured backward pass a backward with the decoy dy is run, so
  * gradients that accumulate instead of being overwritten are caught.
+ * With cfg->kink_skip, an element whose step crosses a kink is skipped:
+ * that depends on the forward pass alone, so it cannot hide a wrong
+ * gradient, and res->min_share says how much of each group was compared.
  * Library failures fail the test; mismatches are reported in `res`.
  */
 void tu_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims, int32_t batch,
                   const tu_gradcheck_cfg *cfg, tu_gradcheck_result *res);
 
-/* Run tu_gradcheck and fail the test on a mismatch or a vacuous check. */
+/* Run tu_gradcheck and fail the test on a mismatch, a vacuous check or
+ * (kink_skip) a group compared below cfg->min_checked. */
 void tu_assert_gradcheck(mlp_model *model, int in_rank, const int32_t *in_dims,
                          int32_t batch, const tu_gradcheck_cfg *cfg);
+
+/* ---- files ------------------------------------------------------------- */
+
+/* Make a fresh directory $TMPDIR/<prefix>.XXXXXX (TMPDIR unset: /tmp) and
+ * write its path to buf; returns buf. */
+char *tu_tmp_dir(char *buf, size_t size, const char *prefix);
+/* Remove a file, or a directory with everything below it (making each
+ * directory writable first). A missing path is no error. */
+void tu_rm_tree(const char *path);
+/* The whole file, malloc'd (the caller frees it), its length in *len. */
+unsigned char *tu_read_file(const char *path, size_t *len);
+/* Create or replace the file with n bytes. */
+void tu_write_file(const char *path, const void *p, size_t n);
+
+/* ---- allocation failures ------------------------------------------------ */
+
+typedef struct tu_oom_cfg {
+    long max_attempts; /* fail the test if attempt n = max_attempts is reached
+                          (default 1000) */
+    int ok_in_a_row;   /* stop after this many successes in a row (default 1) */
+    long min_failures; /* at least this many attempts must fail (default 1:
+                          the first allocation failing must fail the call) */
+    int keep_on_ok;    /* a success keeps what it made (the caller frees it):
+                          no leak check after a success */
+    void (*before)(void *ctx);               /* optional, before each attempt,
+                                                 with no failure injected */
+    void (*after)(void *ctx, mlp_status st); /* optional, after each attempt,
+                                                 with no failure injected:
+                                                 checks of the result, cleanup */
+} tu_oom_cfg;
+
+void tu_oom_cfg_init(tu_oom_cfg *cfg);
+
+/* Run `call` only while `st` is MLP_STATUS_OK: a chain of calls that stops
+ * at the first failure, for the function a tu_oom_loop attempts. */
+#define TU_THEN(st, call)                                                        \
+    do {                                                                         \
+        if ((st) == MLP_STATUS_OK)                                               \
+            (st) = (call);                                                       \
+    } while (0)
+
+/* What such a chain builds (a model and up to four tensors). */
+typedef struct tu_built {
+    mlp_model *model;
+    mlp_tensor *t[4];
+} tu_built;
+
+/* tu_oom_loop over such a chain: `build` (ctx a zeroed tu_built) runs at most
+ * max_attempts - 1 times, and all it built is destroyed after each attempt. */
+long tu_oom_loop_built(const char *what, mlp_status (*build)(void *ctx),
+                       long max_attempts);
+
+/*
+ * Call fn(ctx) with the n-th allocation from its start failing, for
+ * n = 1, 2, ... (mlp__alloc_fail_after), until it succeeds cfg->ok_in_a_row
+ * times in a row. Each failing attempt must return MLP_STATUS_NO_MEMORY and,
+ * once cfg->after has run, leave as many blocks live as before the loop
+ * (after a success too, unless keep_on_ok). `what` names the call in failure
+ * messages; cfg may be NULL for the defaults. Returns the number of failing
+ * attempts, which must be at least cfg->min_failures.
+ */
+long tu_oom_loop(const char *what, mlp_status (*fn)(void *ctx), void *ctx,
+                 const tu_oom_cfg *cfg);
 
 /* ---- running suites ---------------------------------------------------- */
 

@@ -1,5 +1,5 @@
 /*
- * Batch iterator: walks a dataset in batches of `batch_size` images, one
+ * Batch iterator: walks a dataset in batches of `batch_size` samples, one
  * epoch after another, in a fresh random order per epoch when shuffling.
  *
  * The permutation is allocated once at creation, so iterating allocates
@@ -63,14 +63,14 @@ static void start_epoch(mlp_batcher *b)
     b->in_epoch = 1;
 }
 
-mlp_status mlp_batcher_next(mlp_batcher *b, float *x, int32_t *labels, int32_t *n)
+/* The next batch of either entry point; `fn` names it in messages. */
+static mlp_status next_batch(mlp_batcher *b, float *x, int32_t *labels, float *targets,
+                             int32_t *n, const char *fn)
 {
-    static const char fn[] = "mlp_batcher_next";
     MLP_CHECK_ARG(n != NULL, fn, "n is NULL");
     *n = 0;
     MLP_CHECK_ARG(b != NULL, fn, "batcher is NULL");
     MLP_CHECK_ARG(x != NULL, fn, "x is NULL");
-    MLP_CHECK_ARG(labels != NULL, fn, "labels is NULL");
 
     if (!b->in_epoch)
         start_epoch(b);
@@ -80,10 +80,26 @@ mlp_status mlp_batcher_next(mlp_batcher *b, float *x, int32_t *labels, int32_t *
         return MLP_STATUS_OK;
     }
     int32_t count = left < b->batch_size ? left : b->batch_size;
-    MLP_TRY(mlp_dataset_gather(b->ds, b->perm + b->pos, count, x, labels));
+    MLP_TRY(mlp__dataset_gather_batch(b->ds, b->perm + b->pos, count, x, labels, targets,
+                                      fn));
     b->pos += count;
     *n = count;
     return MLP_STATUS_OK;
+}
+
+mlp_status mlp_batcher_next(mlp_batcher *b, float *x, int32_t *labels, int32_t *n)
+{
+    static const char fn[] = "mlp_batcher_next";
+    if (n)
+        *n = 0;
+    MLP_CHECK_ARG(labels != NULL, fn, "labels is NULL");
+    return next_batch(b, x, labels, NULL, n, fn);
+}
+
+mlp_status mlp_batcher_next_batch(mlp_batcher *b, float *x, int32_t *labels,
+                                  float *targets, int32_t *n)
+{
+    return next_batch(b, x, labels, targets, n, "mlp_batcher_next_batch");
 }
 
 int32_t mlp_batcher_batch_count(const mlp_batcher *b)

@@ -1,48 +1,85 @@
 /*
  * In-memory datasets: the one constructor every reader uses
- * (mlp__dataset_build), creation from memory, access, splitting and
- * gathering float batches. Readers of files are idx.c and npz.c; label maps
- * and opening the splits of a named dataset are in open.c.
+ * (mlp__dataset_build), creation from memory, access, class names,
+ * splitting and gathering float batches. Readers of files are idx.c, npz.c
+ * and csv.c; label maps and opening the splits of a named dataset are in
+ * open.c.
  *
  * Pixels stay uint8 (a quarter of the float size) and are scaled to [0, 1]
- * only when gathered into a batch.
+ * only when gathered into a batch. Float32 samples are gathered as they
+ * are; a borrowing dataset reads the caller's arrays in place.
  */
+#include <math.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "dataset_impl.h"
 
-/* ---- the constructor -------------------------------------------------- */
-
-static size_t image_bytes(const mlp_dataset *ds)
+/* Labels must lie in 0..num_classes-1; the message names the first that
+ * does not. */
+static mlp_status check_labels(const int32_t *labels, int32_t n, int32_t num_classes,
+                               const char *fn)
 {
-    return (size_t)ds->c * (size_t)ds->h * (size_t)ds->w;
+    for (int32_t i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= num_classes)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: label %d of image %d is outside 0..%d", fn,
+                              (int)labels[i], (int)i, (int)num_classes - 1);
+    }
+    return MLP_STATUS_OK;
 }
+
+/* ---- the constructor -------------------------------------------------- */
 
 /* The one place a dataset is put together: every reader and copy comes
  * here, so the layout of struct mlp_dataset is filled in only once. */
-mlp_status mlp__dataset_build(mlp_dataset **out, int32_t n, int32_t c, int32_t h, int32_t w,
-                              int32_t num_classes)
+mlp_status mlp__dataset_build(mlp_dataset **out, const mlp__dataset_spec *sp)
 {
     *out = NULL;
-    size_t bytes = 1;
-    if (!mlp__mul_size(bytes, (size_t)n, &bytes) || !mlp__mul_size(bytes, (size_t)c, &bytes) ||
-        !mlp__mul_size(bytes, (size_t)h, &bytes) || !mlp__mul_size(bytes, (size_t)w, &bytes))
+    size_t elems = (size_t)sp->n;
+    for (int a = 0; a < sp->rank; a++)
+        if (!mlp__mul_size(elems, (size_t)sp->shape[a], &elems))
+            return MLP_STATUS_NO_MEMORY;
+    size_t tbytes = 0;
+    if (sp->target_dim > 0 &&
+        (!mlp__mul_size((size_t)sp->n, (size_t)sp->target_dim, &tbytes) ||
+         !mlp__mul_size(tbytes, sizeof(float), &tbytes)))
+        return MLP_STATUS_NO_MEMORY;
+    size_t xbytes = elems;
+    if (sp->is_float && !mlp__mul_size(elems, sizeof(float), &xbytes))
         return MLP_STATUS_NO_MEMORY;
     mlp_dataset *ds = mlp__calloc(1, sizeof *ds);
     if (!ds)
         return MLP_STATUS_NO_MEMORY;
-    ds->pixels = mlp__alloc(bytes);
-    ds->labels = mlp__calloc((size_t)n, sizeof *ds->labels);
-    if (!ds->pixels || !ds->labels) {
+    ds->n = sp->n;
+    ds->rank = sp->rank;
+    ds->c = ds->h = ds->w = 1;
+    int32_t *chw[3] = {&ds->c, &ds->h, &ds->w};
+    for (int a = 0; a < sp->rank; a++) {
+        ds->shape[a] = sp->shape[a];
+        *chw[3 - sp->rank + a] = sp->shape[a];
+    }
+    ds->is_float = sp->is_float != 0;
+    ds->num_classes = sp->target_dim > 0 ? 0 : sp->num_classes;
+    ds->target_dim = sp->target_dim;
+    int ok = 1;
+    if (!sp->is_float) {
+        ok = (ds->pixels = mlp__alloc(xbytes)) != NULL;
+    } else if (sp->borrow_values) {
+        ds->values = sp->borrow_values;
+    } else {
+        ok = (ds->values = ds->values_buf = mlp__alloc(xbytes)) != NULL;
+    }
+    if (ok && sp->target_dim == 0)
+        ok = (ds->labels = mlp__calloc((size_t)sp->n, sizeof *ds->labels)) != NULL;
+    else if (ok && sp->borrow_targets)
+        ds->targets = sp->borrow_targets;
+    else if (ok)
+        ok = (ds->targets = ds->targets_buf = mlp__alloc(tbytes)) != NULL;
+    if (!ok) {
         mlp_dataset_destroy(ds);
         return MLP_STATUS_NO_MEMORY;
     }
-    ds->n = n;
-    ds->c = c;
-    ds->h = h;
-    ds->w = w;
-    ds->num_classes = num_classes;
     *out = ds;
     return MLP_STATUS_OK;
 }
@@ -72,15 +109,11 @@ mlp_status mlp_dataset_create(mlp_dataset **out, int32_t n, int32_t channels,
         !mlp__mul_size(bytes, (size_t)width, &bytes))
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d x %d x %d x %d bytes overflow",
                           fn, (int)n, (int)channels, (int)height, (int)width);
-    for (int32_t i = 0; i < n; i++) {
-        if (labels[i] < 0 || labels[i] >= num_classes)
-            return mlp__error(MLP_STATUS_INVALID_ARG,
-                              "%s: label %d of image %d is outside 0..%d", fn,
-                              (int)labels[i], (int)i, (int)num_classes - 1);
-    }
+    MLP_TRY(check_labels(labels, n, num_classes, fn));
 
     mlp_dataset *ds;
-    if (mlp__dataset_build(&ds, n, channels, height, width, num_classes) != MLP_STATUS_OK)
+    mlp__dataset_spec spec = mlp__images_spec(n, channels, height, width, num_classes);
+    if (mlp__dataset_build(&ds, &spec) != MLP_STATUS_OK)
         return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory for %d images", fn,
                           (int)n);
     memcpy(ds->pixels, pixels, bytes);
@@ -89,12 +122,123 @@ mlp_status mlp_dataset_create(mlp_dataset **out, int32_t n, int32_t channels,
     return MLP_STATUS_OK;
 }
 
+/* Check the arguments shared by the two float creators and compute the
+ * sample size; the message names `fn`. */
+static mlp_status check_f32_args(mlp_dataset **out, int32_t n, int rank,
+                                 const int32_t *shape, const float *x, unsigned flags,
+                                 size_t *sample, const char *fn)
+{
+    MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
+    *out = NULL;
+    MLP_CHECK_RANGE(n >= 1, fn, "n", n, ">= 1");
+    MLP_CHECK_RANGE(rank >= 1 && rank <= 3, fn, "rank", rank, "in 1..3");
+    MLP_CHECK_ARG(shape != NULL, fn, "shape is NULL");
+    MLP_CHECK_ARG(x != NULL, fn, "x is NULL");
+    if (flags != MLP_DATASET_COPY && flags != MLP_DATASET_BORROW)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: flags = %u: use MLP_DATASET_COPY or MLP_DATASET_BORROW", fn,
+                          flags);
+    size_t size = 1, total;
+    for (int a = 0; a < rank; a++) {
+        if (shape[a] < 1)
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: shape[%d] = %d must be >= 1", fn,
+                              a, (int)shape[a]);
+        if (!mlp__mul_size(size, (size_t)shape[a], &size))
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the sample size overflows", fn);
+    }
+    if (!mlp__mul_size(size, (size_t)n, &total) ||
+        !mlp__mul_size(total, sizeof(float), &total) || size > (size_t)INT64_MAX)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: %d samples of %zu floats overflow the address space", fn,
+                          (int)n, size);
+    *sample = size;
+    return MLP_STATUS_OK;
+}
+
+/* Refuse NaN and infinity: the first one found is named by sample and
+ * element, under the name `what` ("feature" or "target"). */
+static mlp_status check_finite(const float *v, int32_t n, size_t per, const char *what,
+                               const char *fn)
+{
+    for (int32_t i = 0; i < n; i++)
+        for (size_t j = 0; j < per; j++)
+            if (!isfinite(v[(size_t)i * per + j]))
+                return mlp__error(MLP_STATUS_INVALID_ARG,
+                                  "%s: sample %d, %s %zu is %s", fn, (int)i, what, j,
+                                  isnan(v[(size_t)i * per + j]) ? "NaN" : "infinite");
+    return MLP_STATUS_OK;
+}
+
+/* Build a float dataset and copy in what it does not borrow: x, and the
+ * labels or the targets (whichever is non-NULL). */
+static mlp_status build_f32(mlp_dataset **out, mlp__dataset_spec *spec,
+                            const int32_t *shape, const float *x, const int32_t *labels,
+                            const float *targets, size_t sample, const char *fn)
+{
+    memcpy(spec->shape, shape, (size_t)spec->rank * sizeof *shape);
+    mlp_dataset *ds;
+    if (mlp__dataset_build(&ds, spec) != MLP_STATUS_OK)
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory for %d samples", fn,
+                          (int)spec->n);
+    size_t n = (size_t)spec->n;
+    if (ds->values_buf)
+        memcpy(ds->values_buf, x, n * sample * sizeof *x);
+    if (labels)
+        memcpy(ds->labels, labels, n * sizeof *labels);
+    if (targets && ds->targets_buf)
+        memcpy(ds->targets_buf, targets, n * (size_t)spec->target_dim * sizeof *targets);
+    *out = ds;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_dataset_create_f32(mlp_dataset **out, int32_t n, int rank,
+                                  const int32_t *shape, const float *x,
+                                  const int32_t *labels, int32_t num_classes, unsigned flags)
+{
+    static const char fn[] = "mlp_dataset_create_f32";
+    size_t sample;
+    MLP_TRY(check_f32_args(out, n, rank, shape, x, flags, &sample, fn));
+    MLP_CHECK_RANGE(num_classes >= 1, fn, "num_classes", num_classes, ">= 1");
+    MLP_CHECK_ARG(labels != NULL, fn, "labels is NULL");
+    MLP_TRY(check_labels(labels, n, num_classes, fn));
+    MLP_TRY(check_finite(x, n, sample, "feature", fn));
+    mlp__dataset_spec spec = {.n = n, .rank = rank, .is_float = 1,
+                              .num_classes = num_classes,
+                              .borrow_values = flags == MLP_DATASET_BORROW ? x : NULL};
+    return build_f32(out, &spec, shape, x, labels, NULL, sample, fn);
+}
+
+mlp_status mlp_dataset_create_f32_values(mlp_dataset **out, int32_t n, int rank,
+                                         const int32_t *shape, const float *x,
+                                         int32_t target_dim, const float *targets,
+                                         unsigned flags)
+{
+    static const char fn[] = "mlp_dataset_create_f32_values";
+    size_t sample, tsize;
+    MLP_TRY(check_f32_args(out, n, rank, shape, x, flags, &sample, fn));
+    MLP_CHECK_RANGE(target_dim >= 1, fn, "target_dim", target_dim, ">= 1");
+    MLP_CHECK_ARG(targets != NULL, fn, "targets is NULL");
+    if (!mlp__mul_size((size_t)n, (size_t)target_dim, &tsize) ||
+        !mlp__mul_size(tsize, sizeof(float), &tsize))
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d targets of %d floats overflow",
+                          fn, (int)n, (int)target_dim);
+    MLP_TRY(check_finite(x, n, sample, "feature", fn));
+    MLP_TRY(check_finite(targets, n, (size_t)target_dim, "target", fn));
+    int borrow = flags == MLP_DATASET_BORROW;
+    mlp__dataset_spec spec = {.n = n, .rank = rank, .is_float = 1, .target_dim = target_dim,
+                              .borrow_values = borrow ? x : NULL,
+                              .borrow_targets = borrow ? targets : NULL};
+    return build_f32(out, &spec, shape, x, NULL, targets, sample, fn);
+}
+
 void mlp_dataset_destroy(mlp_dataset *ds)
 {
     if (!ds)
         return;
     mlp__free(ds->pixels);
+    mlp__free(ds->values_buf);
     mlp__free(ds->labels);
+    mlp__free(ds->targets_buf);
     mlp__free(ds->class_names);
     mlp__free(ds);
 }
@@ -124,44 +268,199 @@ int32_t mlp_dataset_num_classes(const mlp_dataset *ds)
     return ds ? ds->num_classes : 0;
 }
 
+int mlp_dataset_storage(const mlp_dataset *ds)
+{
+    return !ds ? 0 : ds->is_float ? MLP_STORAGE_FLOAT32 : MLP_STORAGE_UINT8;
+}
+
+int mlp_dataset_target_kind(const mlp_dataset *ds)
+{
+    return !ds ? 0 : ds->target_dim > 0 ? MLP_TARGET_VALUES : MLP_TARGET_CLASS;
+}
+
+int32_t mlp_dataset_target_dim(const mlp_dataset *ds)
+{
+    return ds ? ds->target_dim : 0;
+}
+
+int mlp_dataset_sample_rank(const mlp_dataset *ds)
+{
+    return ds ? ds->rank : 0;
+}
+
+int32_t mlp_dataset_sample_dim(const mlp_dataset *ds, int axis)
+{
+    if (!ds || axis < 0 || axis >= ds->rank)
+        return 0;
+    return ds->shape[axis];
+}
+
+int64_t mlp_dataset_sample_size(const mlp_dataset *ds)
+{
+    return ds ? (int64_t)mlp__dataset_sample_size(ds) : 0;
+}
+
 int32_t mlp_dataset_label(const mlp_dataset *ds, int32_t i)
 {
-    if (!ds || i < 0 || i >= ds->n)
+    if (!ds || !ds->labels || i < 0 || i >= ds->n)
         return -1;
     return ds->labels[i];
 }
 
 const uint8_t *mlp_dataset_image(const mlp_dataset *ds, int32_t i)
 {
-    if (!ds || i < 0 || i >= ds->n)
+    if (!ds || !ds->pixels || i < 0 || i >= ds->n)
         return NULL;
-    return ds->pixels + (size_t)i * image_bytes(ds);
+    return ds->pixels + (size_t)i * mlp__dataset_sample_size(ds);
+}
+
+const float *mlp_dataset_target_values(const mlp_dataset *ds, int32_t i)
+{
+    if (!ds || !ds->targets || i < 0 || i >= ds->n)
+        return NULL;
+    return ds->targets + (size_t)i * (size_t)ds->target_dim;
+}
+
+/* ---- class names ------------------------------------------------------ */
+
+const char *mlp__class_name_problem(const char *s, size_t len)
+{
+    _Static_assert(MLP_CLASS_NAME_MAX == 255, "say the new limit in the message below");
+    if (len > MLP_CLASS_NAME_MAX)
+        return "is longer than 255 bytes";
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned c = *p;
+        if (c < 0x20 || c == 0x7F)
+            return "holds a control character";
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        /* A UTF-8 sequence: its length from the lead byte, then the
+         * shortest-form, surrogate and range rules of RFC 3629. */
+        int k = c >= 0xF0 && c <= 0xF4 ? 3 : c >= 0xE0 && c <= 0xEF ? 2
+                : c >= 0xC2 && c <= 0xDF ? 1 : -1;
+        if (k < 0 || end - p <= k)
+            return "is not valid UTF-8";
+        uint32_t cp = c & (0x3Fu >> k);
+        for (int j = 1; j <= k; j++) {
+            if ((p[j] & 0xC0) != 0x80)
+                return "is not valid UTF-8";
+            cp = cp << 6 | (p[j] & 0x3Fu);
+        }
+        if ((k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return "is not valid UTF-8";
+        if (cp >= 0x80 && cp < 0xA0)
+            return "holds a control character";
+        p += k + 1;
+    }
+    return NULL;
+}
+
+mlp__names *mlp__names_make(const char *const *names, int32_t count)
+{
+    size_t head = offsetof(mlp__names, off) + (size_t)count * sizeof(size_t);
+    size_t bytes = head;
+    for (int32_t k = 0; k < count; k++)
+        bytes += (names[k] ? strlen(names[k]) : 0) + 1;
+    mlp__names *b = mlp__alloc(bytes);
+    if (!b)
+        return NULL;
+    b->bytes = bytes;
+    b->count = count;
+    size_t pos = head;
+    for (int32_t k = 0; k < count; k++) {
+        size_t len = names[k] ? strlen(names[k]) : 0;
+        b->off[k] = pos;
+        memcpy((char *)b + pos, names[k] ? names[k] : "", len + 1);
+        pos += len + 1;
+    }
+    return b;
+}
+
+const char *mlp__names_get(const mlp__names *names, int32_t k)
+{
+    if (!names || k < 0 || k >= names->count)
+        return NULL;
+    const char *s = (const char *)names + names->off[k];
+    return *s ? s : NULL;
 }
 
 const char *mlp_dataset_class_name(const mlp_dataset *ds, int32_t k)
 {
     /* A map may leave classes unnamed; those read as empty and give NULL. */
-    if (!ds || !ds->class_names || k < 0 || k >= ds->num_classes ||
-        ds->class_names[k][0] == '\0')
+    if (!ds || k < 0 || k >= ds->num_classes)
         return NULL;
-    return ds->class_names[k];
+    return mlp__names_get(ds->class_names, k);
+}
+
+mlp_status mlp_dataset_set_class_names(mlp_dataset *ds, const char *const *names, int32_t k)
+{
+    static const char fn[] = "mlp_dataset_set_class_names";
+    MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
+    MLP_CHECK_ARG(ds->labels != NULL, fn, "the dataset has float targets, not classes");
+    if (k != 0 && k != ds->num_classes)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: k = %d must be 0 or the class count %d", fn, (int)k,
+                          (int)ds->num_classes);
+    MLP_CHECK_ARG(names != NULL || k == 0, fn, "names is NULL");
+    for (int32_t i = 0; i < k; i++) {
+        if (!names[i])
+            continue;
+        const char *why = mlp__class_name_problem(names[i], strlen(names[i]));
+        if (why)
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: names[%d] %s", fn, (int)i, why);
+    }
+    /* Names identify classes (a CSV file's labels are looked up by name),
+     * so two classes may not share one. Quadratic, but run once. */
+    for (int32_t i = 0; i < k; i++)
+        for (int32_t j = 0; names[i] && names[i][0] && j < i; j++)
+            if (names[j] && strcmp(names[i], names[j]) == 0)
+                return mlp__error(MLP_STATUS_INVALID_ARG,
+                                  "%s: names[%d] and names[%d] are both \"%s\"", fn,
+                                  (int)j, (int)i, names[i]);
+    mlp__names *b = NULL;
+    if (k > 0 && !(b = mlp__names_make(names, k)))
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
+    mlp__free(ds->class_names);
+    ds->class_names = b;
+    return MLP_STATUS_OK;
 }
 
 /* ---- copies ----------------------------------------------------------- */
 
-mlp_status mlp__dataset_copy_range(const mlp_dataset *src, int32_t start, int32_t count,
-                                   mlp_dataset **out)
+/* New dataset of the rows `indices` (or, when NULL, start..start+count) of
+ * `src`, with its shape, storage, targets and names; owned data. */
+static mlp_status copy_rows(const mlp_dataset *src, const int32_t *indices, int32_t start,
+                            int32_t count, mlp_dataset **out)
 {
-    size_t img = image_bytes(src);
+    size_t per = mlp__dataset_sample_size(src);
+    size_t tdim = (size_t)src->target_dim;
+    size_t xsize = src->is_float ? per * sizeof(float) : per;
+    mlp__dataset_spec spec = {.n = count, .rank = src->rank, .is_float = src->is_float,
+                              .num_classes = src->num_classes,
+                              .target_dim = src->target_dim};
+    memcpy(spec.shape, src->shape, sizeof spec.shape);
     mlp_dataset *ds;
-    if (mlp__dataset_build(&ds, count, src->c, src->h, src->w, src->num_classes) !=
-        MLP_STATUS_OK)
+    if (mlp__dataset_build(&ds, &spec) != MLP_STATUS_OK)
         goto oom;
-    memcpy(ds->pixels, src->pixels + (size_t)start * img, (size_t)count * img);
-    memcpy(ds->labels, src->labels + start, (size_t)count * sizeof *ds->labels);
+    unsigned char *xd = ds->pixels ? (unsigned char *)ds->pixels
+                                   : (unsigned char *)ds->values_buf;
+    const unsigned char *xs = src->pixels ? (const unsigned char *)src->pixels
+                                          : (const unsigned char *)src->values;
+    for (int32_t i = 0; i < count; i++) {
+        size_t r = (size_t)(indices ? indices[i] : start + i);
+        memcpy(xd + (size_t)i * xsize, xs + r * xsize, xsize);
+        if (ds->labels)
+            ds->labels[i] = src->labels[r];
+        else
+            memcpy(ds->targets_buf + (size_t)i * tdim, src->targets + r * tdim,
+                   tdim * sizeof(float));
+    }
     if (src->class_names) {
-        ds->class_names = mlp__memdup(src->class_names, (size_t)src->num_classes *
-                                                            sizeof *src->class_names);
+        ds->class_names = mlp__memdup(src->class_names, src->class_names->bytes);
         if (!ds->class_names)
             goto oom;
     }
@@ -173,6 +472,30 @@ oom:
     *out = NULL;
     return mlp__error(MLP_STATUS_NO_MEMORY, "out of memory copying %d images",
                       (int)count);
+}
+
+mlp_status mlp__dataset_copy_range(const mlp_dataset *src, int32_t start, int32_t count,
+                                   mlp_dataset **out)
+{
+    return copy_rows(src, NULL, start, count, out);
+}
+
+mlp_status mlp_dataset_subset(const mlp_dataset *src, const int32_t *indices, int32_t n,
+                              mlp_dataset **out)
+{
+    static const char fn[] = "mlp_dataset_subset";
+    MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
+    *out = NULL;
+    MLP_CHECK_ARG(src != NULL, fn, "src is NULL");
+    MLP_CHECK_ARG(indices != NULL, fn, "indices is NULL");
+    MLP_CHECK_RANGE(n >= 1, fn, "n", n, ">= 1");
+    for (int32_t i = 0; i < n; i++) {
+        if (indices[i] < 0 || indices[i] >= src->n)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: indices[%d] = %d is outside 0..%d", fn, (int)i,
+                              (int)indices[i], (int)src->n - 1);
+    }
+    return copy_rows(src, indices, 0, n, out);
 }
 
 mlp_status mlp_dataset_split(const mlp_dataset *src, int32_t n_first,
@@ -200,14 +523,62 @@ mlp_status mlp_dataset_split(const mlp_dataset *src, int32_t n_first,
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp_dataset_gather(const mlp_dataset *ds, const int32_t *indices, int32_t n,
-                              float *x, int32_t *labels)
+/* ---- gathering batches ------------------------------------------------ */
+
+/* Sample `idx` as floats into dst: bytes scaled to [0, 1], floats copied. */
+static void put_sample(const mlp_dataset *ds, int32_t idx, float *dst)
 {
-    static const char fn[] = "mlp_dataset_gather";
+    const size_t per = mlp__dataset_sample_size(ds);
+    if (ds->is_float) {
+        memcpy(dst, ds->values + (size_t)idx * per, per * sizeof *dst);
+        return;
+    }
+    const float scale = 1.0f / 255.0f;
+    const uint8_t *src = ds->pixels + (size_t)idx * per;
+    for (size_t j = 0; j < per; j++)
+        dst[j] = (float)src[j] * scale;
+}
+
+/* Samples [indices or start..start+n) with the targets asked for; the
+ * arguments are checked by the callers. */
+static void put_rows(const mlp_dataset *ds, const int32_t *indices, int32_t start,
+                     int32_t n, float *x, int32_t *labels, float *targets)
+{
+    const size_t per = mlp__dataset_sample_size(ds), tdim = (size_t)ds->target_dim;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t idx = indices ? indices[i] : start + i;
+        put_sample(ds, idx, x + (size_t)i * per);
+        if (labels)
+            labels[i] = ds->labels[idx];
+        if (targets)
+            memcpy(targets + (size_t)i * tdim, ds->targets + (size_t)idx * tdim,
+                   tdim * sizeof *targets);
+    }
+}
+
+/* The targets asked for must be the kind the dataset has. */
+static mlp_status check_target_buffers(const mlp_dataset *ds, const int32_t *labels,
+                                       const float *targets, const char *fn)
+{
+    if (labels && !ds->labels)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: labels asked of a dataset with float targets (target_dim %d)",
+                          fn, (int)ds->target_dim);
+    if (targets && !ds->targets)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: float targets asked of a dataset with class labels", fn);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__dataset_gather_batch(const mlp_dataset *ds, const int32_t *indices,
+                                     int32_t n, float *x, int32_t *labels, float *targets,
+                                     const char *fn)
+{
     MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
     MLP_CHECK_ARG(indices != NULL, fn, "indices is NULL");
     MLP_CHECK_ARG(x != NULL, fn, "x is NULL");
     MLP_CHECK_RANGE(n >= 1, fn, "n", n, ">= 1");
+    MLP_TRY(check_target_buffers(ds, labels, targets, fn));
     /* Check every index first so a bad one leaves the buffers untouched. */
     for (int32_t i = 0; i < n; i++) {
         if (indices[i] < 0 || indices[i] >= ds->n)
@@ -215,15 +586,37 @@ mlp_status mlp_dataset_gather(const mlp_dataset *ds, const int32_t *indices, int
                               "%s: indices[%d] = %d is outside 0..%d", fn, (int)i,
                               (int)indices[i], (int)ds->n - 1);
     }
-    const size_t img = image_bytes(ds);
-    const float scale = 1.0f / 255.0f;
-    for (int32_t i = 0; i < n; i++) {
-        const uint8_t *src = ds->pixels + (size_t)indices[i] * img;
-        float *dst = x + (size_t)i * img;
-        for (size_t j = 0; j < img; j++)
-            dst[j] = (float)src[j] * scale;
-        if (labels)
-            labels[i] = ds->labels[indices[i]];
-    }
+    put_rows(ds, indices, 0, n, x, labels, targets);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_dataset_gather(const mlp_dataset *ds, const int32_t *indices, int32_t n,
+                              float *x, int32_t *labels)
+{
+    return mlp__dataset_gather_batch(ds, indices, n, x, labels, NULL, "mlp_dataset_gather");
+}
+
+mlp_status mlp__dataset_rows(const mlp_dataset *ds, int32_t start, int32_t n, float *x,
+                             int32_t *labels, float *targets)
+{
+    static const char fn[] = "mlp__dataset_rows";
+    MLP_CHECK_ARG(ds != NULL && x != NULL, fn, "ds or x is NULL");
+    if (start < 0 || n < 1 || n > ds->n - start)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: rows %d..%d are outside 0..%d", fn,
+                          (int)start, (int)start + (int)n - 1, (int)ds->n - 1);
+    MLP_TRY(check_target_buffers(ds, labels, targets, fn));
+    put_rows(ds, NULL, start, n, x, labels, targets);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_dataset_sample(const mlp_dataset *ds, int32_t i, float *out)
+{
+    static const char fn[] = "mlp_dataset_sample";
+    MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
+    MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
+    if (i < 0 || i >= ds->n)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: i = %d is outside 0..%d", fn, (int)i,
+                          (int)ds->n - 1);
+    put_sample(ds, i, out);
     return MLP_STATUS_OK;
 }

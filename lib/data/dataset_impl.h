@@ -1,44 +1,130 @@
 /*
  * Private layout of mlp_dataset and the entry points shared by the files of
- * lib/data/. Every dataset is made by mlp__dataset_build (dataset.c); the
- * readers (idx.c, npz.c) and the opening code (open.c) call it and fill
- * the buffers it returns.
+ * lib/data/ (and the batch gathering lib/model/ calls). Every dataset is
+ * made by mlp__dataset_build (dataset.c); the readers (idx.c, npz.c,
+ * csv.c) and the opening code (open.c) call it and fill the buffers it
+ * returns.
  */
 #ifndef MLPNET_DATASET_IMPL_H
 #define MLPNET_DATASET_IMPL_H
 
 #include "core/core.h"
 
-/* One class name: a character of at most 4 UTF-8 bytes, NUL-terminated. */
-typedef char mlp__class_name[8];
+/*
+ * Class names: one block, so a copy is one memdup. It holds `count`
+ * offsets from the block's start, then the NUL-terminated UTF-8 names; an
+ * unnamed class is "". `bytes` is the size of the whole block.
+ */
+typedef struct mlp__names {
+    size_t bytes;
+    int32_t count;
+    size_t off[];
+} mlp__names;
 
 struct mlp_dataset {
-    int32_t n, c, h, w;    /* n images of c x h x w bytes */
-    int32_t num_classes;
-    uint8_t *pixels;       /* n*c*h*w bytes, image after image */
-    int32_t *labels;       /* n labels in 0..num_classes-1 */
-    mlp__class_name *class_names; /* num_classes UTF-8 names, or NULL without a map */
+    int32_t n;             /* samples */
+    int rank;              /* per-sample rank, 1..3 (3 for uint8 images) */
+    int32_t shape[3];      /* per-sample extents, outermost first */
+    int32_t c, h, w;       /* the shape right-aligned into C x H x W ([F] is 1 x 1 x F),
+                              so c*h*w is always the sample size */
+    int is_float;          /* 0: uint8 pixels, 1: float32 values */
+    int32_t num_classes;   /* class targets: K >= 1; float targets: 0 */
+    int32_t target_dim;    /* float targets: >= 1; class targets: 0 */
+    uint8_t *pixels;       /* uint8: n samples, one after the other */
+    const float *values;   /* float32: n samples (values_buf, or the caller's) */
+    float *values_buf;     /* owned copy of the samples, NULL when borrowed */
+    int32_t *labels;       /* class targets: n labels in 0..num_classes-1 */
+    const float *targets;  /* float targets: n * target_dim (targets_buf, or borrowed) */
+    float *targets_buf;    /* owned copy of the targets, NULL when borrowed */
+    mlp__names *class_names; /* names of the classes, or NULL without a map */
 };
 
-/*
- * New dataset of n images of c x h x w bytes and num_classes classes, its
- * pixels uninitialised and its labels 0, for the caller to fill; no map.
- * Sizes must be >= 1 (checked by the caller). Returns MLP_STATUS_OK or
- * MLP_STATUS_NO_MEMORY without a message (the caller writes one that names
- * what it was reading); *out is NULL on failure.
- */
-mlp_status mlp__dataset_build(mlp_dataset **out, int32_t n, int32_t c, int32_t h, int32_t w,
-                              int32_t num_classes);
+/* What mlp__dataset_build makes. */
+typedef struct mlp__dataset_spec {
+    int32_t n;                  /* samples, >= 1 */
+    int rank;                   /* 1..3 */
+    int32_t shape[3];           /* `rank` extents, each >= 1 */
+    int is_float;               /* 0: uint8 samples, 1: float32 */
+    int32_t num_classes;        /* class targets (target_dim 0): >= 0 */
+    int32_t target_dim;         /* float targets: >= 1 (then num_classes is 0) */
+    const float *borrow_values; /* float32 only: samples to borrow, or NULL to allocate */
+    const float *borrow_targets; /* float targets only: borrow, or NULL to allocate */
+} mlp__dataset_spec;
 
-/* New dataset holding images [start, start + count) of `src`, with the
- * same shape, class count and map (dataset.c). */
+/* The spec of a uint8 image dataset of n images C x H x W with class labels. */
+static inline mlp__dataset_spec mlp__images_spec(int32_t n, int32_t c, int32_t h, int32_t w,
+                                                 int32_t num_classes)
+{
+    return (mlp__dataset_spec){.n = n, .rank = 3, .shape = {c, h, w},
+                               .num_classes = num_classes};
+}
+
+/*
+ * New dataset as `spec` says, for the caller to fill: samples not borrowed
+ * are allocated uninitialised (pixels or values_buf), labels are 0, float
+ * targets not borrowed are allocated uninitialised; no class names. Sizes
+ * are checked by the caller (>= 1). Returns MLP_STATUS_OK or
+ * MLP_STATUS_NO_MEMORY (also when a size overflows) without a message (the
+ * caller writes one that names what it was reading); *out is NULL on
+ * failure.
+ */
+mlp_status mlp__dataset_build(mlp_dataset **out, const mlp__dataset_spec *spec);
+
+/* Elements in one sample (c*h*w). */
+static inline size_t mlp__dataset_sample_size(const mlp_dataset *ds)
+{
+    return (size_t)ds->c * (size_t)ds->h * (size_t)ds->w;
+}
+
+/* New dataset holding samples [start, start + count) of `src`, with the
+ * same shape, storage, targets and names; always an owned copy, also of a
+ * borrowing dataset (dataset.c). */
 mlp_status mlp__dataset_copy_range(const mlp_dataset *src, int32_t start, int32_t count,
                                    mlp_dataset **out);
+
+/* mlp_dataset_gather with float targets too (either target pointer may be
+ * NULL); messages name `fn` (the batcher's entry points). */
+mlp_status mlp__dataset_gather_batch(const mlp_dataset *ds, const int32_t *indices,
+                                     int32_t n, float *x, int32_t *labels, float *targets,
+                                     const char *fn);
+
+/*
+ * Gather `n` consecutive samples from `start` as floats into x (n * sample
+ * size; uint8 scaled by 1/255), with their labels (class datasets) or
+ * float targets (n * target_dim). `labels` and `targets` may be NULL when
+ * not wanted; asking for the kind of target the dataset does not have is
+ * MLP_STATUS_INVALID_ARG, as is a range outside the dataset. The model
+ * room calls it for evaluation (lib/model/model.c).
+ */
+mlp_status mlp__dataset_rows(const mlp_dataset *ds, int32_t start, int32_t n, float *x,
+                             int32_t *labels, float *targets);
+
+/* ---- class names (dataset.c) ------------------------------------------- */
+
+/* Check one class name of `len` bytes: at most MLP_CLASS_NAME_MAX bytes of
+ * valid UTF-8 without control characters. Returns NULL when valid, else a
+ * static phrase saying what is wrong ("is not valid UTF-8"). */
+const char *mlp__class_name_problem(const char *s, size_t len);
+
+/* New names block of `count` names (a NULL entry is unnamed); NULL when
+ * out of memory. The names are not checked here. */
+mlp__names *mlp__names_make(const char *const *names, int32_t count);
+
+/* Name k, or NULL when out of range or unnamed. */
+const char *mlp__names_get(const mlp__names *names, int32_t k);
+
+/* ---- readers of memory (for the tests and fuzz targets) ---------------- */
 
 /* mlp_dataset_load_npz on an archive held in memory (`len` bytes at `buf`,
  * borrowed for the call); messages name it "npz buffer" (npz.c; for the
  * tests and fuzz targets). */
 mlp_status mlp__dataset_load_npz_mem(mlp_dataset **out, const void *buf, size_t len,
                                      int32_t num_classes);
+
+/* mlp_dataset_load_csv on text held in memory (`len` bytes at `buf`,
+ * borrowed for the call, raw, not gzip); messages name the file `name`
+ * (csv.c; for the tests and fuzz targets). */
+mlp_status mlp__dataset_load_csv_mem(mlp_dataset **out, const void *buf, size_t len,
+                                     const char *name, const mlp_csv_options *opts);
 
 #endif /* MLPNET_DATASET_IMPL_H */

@@ -377,8 +377,9 @@ mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_path,
         goto fail;
     }
     /* Headers agree and fit their files: only now allocate. */
-    st = mlp__dataset_build(&ds, (int32_t)img.dims[0], 1, (int32_t)img.dims[1],
-                            (int32_t)img.dims[2], num_classes);
+    mlp__dataset_spec spec = mlp__images_spec((int32_t)img.dims[0], 1, (int32_t)img.dims[1],
+                                              (int32_t)img.dims[2], num_classes);
+    st = mlp__dataset_build(&ds, &spec);
     if (st != MLP_STATUS_OK)
         goto oom;
 
@@ -420,8 +421,10 @@ mlp_status mlp_dataset_load_idx_images(mlp_dataset **out, const char *images_pat
     idx_file img;
     mlp_dataset *ds = NULL;
     MLP_TRY(idx_open(&img, images_path, IDX_MAGIC_IMAGES, 3));
-    mlp_status st = mlp__dataset_build(&ds, (int32_t)img.dims[0], 1, (int32_t)img.dims[1],
-                                       (int32_t)img.dims[2], num_classes > 0 ? num_classes : 1);
+    mlp__dataset_spec spec = mlp__images_spec((int32_t)img.dims[0], 1, (int32_t)img.dims[1],
+                                              (int32_t)img.dims[2],
+                                              num_classes > 0 ? num_classes : 1);
+    mlp_status st = mlp__dataset_build(&ds, &spec);
     if (st != MLP_STATUS_OK)
         st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory loading %s", fn,
                         images_path);

@@ -844,7 +844,8 @@ static mlp_status load(const npz_src *s, int32_t num_classes, mlp_dataset **out)
 
     /* ai.count == n*c*h*w fits in memory: it equals the member's plain
      * size, which the archive's length and deflate's ratio bound. */
-    if ((st = mlp__dataset_build(&ds, (int32_t)n, c, h, w, num_classes)) != MLP_STATUS_OK)
+    mlp__dataset_spec spec = mlp__images_spec((int32_t)n, c, h, w, num_classes);
+    if ((st = mlp__dataset_build(&ds, &spec)) != MLP_STATUS_OK)
         goto done;
     int32_t top = 0;
     const int32_t limit = num_classes > 0 ? num_classes : INT32_MAX;

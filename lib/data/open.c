@@ -21,8 +21,10 @@
 /* IDX labels are single bytes, so a map for a dataset opened from IDX
  * files never needs more than 256 classes. */
 #define IDX_MAX_CLASSES 256
-/* Longest line of a mapping file ("label code" needs about 16). */
-#define MAP_LINE_CAP 256
+/* Longest line of a mapping file plus its NUL: "label code" needs about
+ * 16 bytes, 'label "name"' up to 522 (a name of MLP_CLASS_NAME_MAX bytes,
+ * all escaped). */
+#define MAP_LINE_CAP 560
 
 /* ---- label maps ------------------------------------------------------- */
 
@@ -71,9 +73,37 @@ static const char *parse_uint(const char *s, uint32_t *v)
     return s;
 }
 
-/* Parse one mapping line "label code" into label and code point. Returns 0
- * for a blank line, 1 for a pair, -1 when malformed. */
-static int parse_map_line(const char *line, uint32_t *label, uint32_t *code)
+/* Parse a quoted name at s (just past the opening quote) into `name` (at
+ * least MAP_LINE_CAP bytes): `\"` is a quote, `\\` a backslash. Returns
+ * the position after the closing quote, or NULL when there is none or an
+ * escape is unknown. */
+static const char *parse_quoted(const char *s, char *name, size_t *len)
+{
+    size_t n = 0;
+    for (;;) {
+        char c = *s++;
+        if (c == '\0')
+            return NULL;
+        if (c == '"')
+            break;
+        if (c == '\\') {
+            c = *s++;
+            if (c != '"' && c != '\\')
+                return NULL;
+        }
+        name[n++] = c;
+    }
+    name[n] = '\0';
+    *len = n;
+    return s;
+}
+
+/* Parse one mapping line, "label code" or "label \"name\"", into the label
+ * and the name (`name`: at least MAP_LINE_CAP bytes). Returns 0 for a blank
+ * line, 1 for a pair, -1 when malformed, -2 when the code names no
+ * character, -3 when the name is not acceptable (*why says why). */
+static int parse_map_line(const char *line, uint32_t *label, char *name, uint32_t *code,
+                          const char **why)
 {
     const char *s = skip_blanks(line);
     if (*s == '\0')
@@ -81,19 +111,30 @@ static int parse_map_line(const char *line, uint32_t *label, uint32_t *code)
     s = parse_uint(s, label);
     if (!s || (*s != ' ' && *s != '\t'))
         return -1;
-    s = parse_uint(skip_blanks(s), code);
+    s = skip_blanks(s);
+    if (*s == '"') {
+        size_t len;
+        s = parse_quoted(s + 1, name, &len);
+        if (!s || *skip_blanks(s) != '\0')
+            return -1;
+        *why = len == 0 ? "is empty" : mlp__class_name_problem(name, len);
+        return *why ? -3 : 1;
+    }
+    s = parse_uint(s, code);
     if (!s || *skip_blanks(s) != '\0')
         return -1;
+    if (*code == 0 || *code > 0x10FFFF || (*code >= 0xD800 && *code <= 0xDFFF))
+        return -2;
+    utf8_encode(*code, name);
     return 1;
 }
 
 /*
- * Read a mapping file into a new array of `limit` names (owned by the
- * caller) and report the number of classes it defines (largest label + 1).
- * Labels must be below `limit`, appear once, and name a Unicode scalar value.
+ * Read a mapping file into a new block of names (owned by the caller) for
+ * the classes it defines (largest label + 1). Labels must be below
+ * `limit` and appear once; names are characters by code or quoted text.
  */
-static mlp_status read_mapping(const char *path, int32_t limit, mlp__class_name **names_out,
-                               int32_t *count)
+static mlp_status read_mapping(const char *path, int32_t limit, mlp__names **names_out)
 {
     *names_out = NULL;
     FILE *fp = fopen(path, "r");
@@ -101,14 +142,16 @@ static mlp_status read_mapping(const char *path, int32_t limit, mlp__class_name 
         return mlp__error(MLP_STATUS_IO, "cannot open mapping %s: %s", path,
                           strerror(errno));
     mlp_status st = MLP_STATUS_OK;
-    mlp__class_name *names = mlp__calloc((size_t)limit, sizeof *names);
+    int32_t classes = 0;
+    /* One pointer per possible label, each name its own block until the
+     * names are packed at the end. */
+    char **names = mlp__calloc((size_t)limit, sizeof *names);
     if (!names) {
         st = mlp__error(MLP_STATUS_NO_MEMORY, "out of memory reading mapping %s", path);
         goto fail;
     }
-    char line[MAP_LINE_CAP];
+    char line[MAP_LINE_CAP], name[MAP_LINE_CAP];
     long lineno = 0;
-    int32_t classes = 0;
     while (fgets(line, sizeof line, fp)) {
         lineno++;
         size_t len = strlen(line);
@@ -117,13 +160,15 @@ static mlp_status read_mapping(const char *path, int32_t limit, mlp__class_name 
                 mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: line too long", path, lineno);
             goto fail;
         }
-        uint32_t label, code;
-        int kind = parse_map_line(line, &label, &code);
+        uint32_t label, code = 0;
+        const char *why = NULL;
+        int kind = parse_map_line(line, &label, name, &code, &why);
         if (kind == 0)
             continue;
-        if (kind < 0) {
+        if (kind == -1) {
             st = mlp__error(MLP_STATUS_BAD_FORMAT,
-                            "%s:%ld: expected \"label ascii-code\"", path, lineno);
+                            "%s:%ld: expected \"label ascii-code\" or 'label \"name\"'",
+                            path, lineno);
             goto fail;
         }
         if (label >= (uint32_t)limit) {
@@ -131,17 +176,25 @@ static mlp_status read_mapping(const char *path, int32_t limit, mlp__class_name 
                             path, lineno, (unsigned long)label, (int)limit - 1);
             goto fail;
         }
-        if (code == 0 || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+        if (kind == -2) {
             st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: %lu is not a character code",
                             path, lineno, (unsigned long)code);
             goto fail;
         }
-        if (names[label][0] != '\0') {
+        if (kind == -3) {
+            st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: the name of label %lu %s",
+                            path, lineno, (unsigned long)label, why);
+            goto fail;
+        }
+        if (names[label]) {
             st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: label %lu is mapped twice",
                             path, lineno, (unsigned long)label);
             goto fail;
         }
-        utf8_encode(code, names[label]);
+        if (!(names[label] = mlp__strdup(name))) {
+            st = mlp__error(MLP_STATUS_NO_MEMORY, "out of memory reading mapping %s", path);
+            goto fail;
+        }
         if ((int32_t)label >= classes)
             classes = (int32_t)label + 1;
     }
@@ -154,13 +207,13 @@ static mlp_status read_mapping(const char *path, int32_t limit, mlp__class_name 
             mlp__error(MLP_STATUS_BAD_FORMAT, "%s: no \"label ascii-code\" lines", path);
         goto fail;
     }
-    fclose(fp);
-    *names_out = names;
-    *count = classes;
-    return MLP_STATUS_OK;
+    if (!(*names_out = mlp__names_make((const char *const *)names, classes)))
+        st = mlp__error(MLP_STATUS_NO_MEMORY, "out of memory reading mapping %s", path);
 
 fail:
     fclose(fp);
+    for (int32_t k = 0; names && k < classes; k++)
+        mlp__free(names[k]);
     mlp__free(names);
     return st;
 }
@@ -170,9 +223,9 @@ mlp_status mlp_dataset_load_mapping(mlp_dataset *ds, const char *path)
     static const char fn[] = "mlp_dataset_load_mapping";
     MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
     MLP_CHECK_ARG(path != NULL, fn, "path is NULL");
-    mlp__class_name *names;
-    int32_t count;
-    MLP_TRY(read_mapping(path, ds->num_classes, &names, &count));
+    MLP_CHECK_ARG(ds->labels != NULL, fn, "the dataset has float targets, not classes");
+    mlp__names *names;
+    MLP_TRY(read_mapping(path, ds->num_classes, &names));
     /* Replace only on success, so a bad file leaves the old map. */
     mlp__free(ds->class_names);
     ds->class_names = names;
@@ -309,7 +362,7 @@ mlp_status mlp_dataset_open(mlp_dataset **train, mlp_dataset **valid, mlp_datase
     MLP_CHECK_RANGE(valid_size >= 1, fn, "valid_size", valid_size, ">= 1");
 
     mlp_dataset *tr = NULL, *va = NULL, *te = NULL;
-    mlp__class_name *names = NULL;
+    mlp__names *names = NULL;
     int32_t map_classes = 0;
     mlp_status st;
     char path[PATH_CAP];
@@ -319,7 +372,8 @@ mlp_status mlp_dataset_open(mlp_dataset **train, mlp_dataset **valid, mlp_datase
     if (len < 0 || len >= (int)sizeof stem || !join_path(path, dir, stem, ".txt"))
         return path_too_long(dir);
     if (is_regular_file(path)) {
-        MLP_TRY(read_mapping(path, IDX_MAX_CLASSES, &names, &map_classes));
+        MLP_TRY(read_mapping(path, IDX_MAX_CLASSES, &names));
+        map_classes = names->count;
     }
 
     st = load_split(dir, name, "train", map_classes, &tr);
@@ -374,7 +428,7 @@ mlp_status mlp_dataset_open(mlp_dataset **train, mlp_dataset **valid, mlp_datase
             continue;
         all[i]->num_classes = classes;
         if (names && !all[i]->class_names) {
-            all[i]->class_names = mlp__memdup(names, (size_t)classes * sizeof *names);
+            all[i]->class_names = mlp__memdup(names, names->bytes);
             if (!all[i]->class_names) {
                 st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
                 goto fail;

@@ -133,7 +133,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         double t0 = mlp__now();
         for (int32_t batch = 1;; batch++) {
             int32_t n;
-            st = mlp_batcher_next(b, m->xbuf, m->lbuf, &n);
+            st = mlp_batcher_next_batch(b, m->xbuf, labels ? m->lbuf : NULL,
+                                        labels ? NULL : m->tbuf, &n);
             if (st != MLP_STATUS_OK || n == 0)
                 break;
             double loss;

@@ -13,6 +13,7 @@
 
 #include "backend/gemm.h"
 #include "backend/threads.h"
+#include "data/dataset_impl.h"
 #include "losses/loss_impl.h"
 #include "model_impl.h"
 #include "optim/optim_impl.h"
@@ -606,18 +607,41 @@ mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds, cons
     MLP_CHECK_ARG(m && ds, fn, "model or dataset is NULL");
     if (m->n_layers == 0)
         return mlp__error(MLP_STATUS_BAD_STATE, "%s: the model has no layers", fn);
-    int64_t img = (int64_t)mlp_dataset_channels(ds) * mlp_dataset_height(ds) *
-                  mlp_dataset_width(ds);
-    if (img != m->in_size)
+    int64_t img = mlp_dataset_sample_size(ds);
+    if (img != m->in_size) {
+        if (mlp_dataset_storage(ds) == MLP_STORAGE_UINT8)
+            return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                              "%s: images have %lld values (%dx%dx%d) but the model takes "
+                              "%lld", fn, (long long)img, (int)mlp_dataset_channels(ds),
+                              (int)mlp_dataset_height(ds), (int)mlp_dataset_width(ds),
+                              (long long)m->in_size);
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: images have %lld values (%dx%dx%d) but the model takes %lld",
-                          fn, (long long)img, (int)mlp_dataset_channels(ds),
-                          (int)mlp_dataset_height(ds), (int)mlp_dataset_width(ds),
-                          (long long)m->in_size);
-    if (mlp_dataset_num_classes(ds) > out_k(m))
+                          "%s: samples have %lld values but the model takes %lld", fn,
+                          (long long)img, (long long)m->in_size);
+    }
+    const char *loss = mlp_loss_kind_name(m->loss.kind);
+    if (mlp__loss_uses_labels(m->loss.kind)) {
+        if (mlp_dataset_target_kind(ds) != MLP_TARGET_CLASS)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: the model's loss, %s, takes class labels but the dataset "
+                              "has float targets (%d per sample); a regression needs a "
+                              "regression loss (mlp_model_set_loss)", fn, loss,
+                              (int)mlp_dataset_target_dim(ds));
+        if (mlp_dataset_num_classes(ds) > out_k(m))
+            return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                              "%s: the dataset has %d classes but the model outputs %d", fn,
+                              (int)mlp_dataset_num_classes(ds), (int)out_k(m));
+        return MLP_STATUS_OK;
+    }
+    if (mlp_dataset_target_kind(ds) != MLP_TARGET_VALUES)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the model's loss, %s, takes float targets but the dataset has "
+                          "class labels; a classifier needs softmax_xent (mlp_model_set_loss)",
+                          fn, loss);
+    if (mlp_dataset_target_dim(ds) != out_k(m))
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: the dataset has %d classes but the model outputs %d", fn,
-                          (int)mlp_dataset_num_classes(ds), (int)out_k(m));
+                          "%s: the dataset's targets have %d values but the model outputs %d",
+                          fn, (int)mlp_dataset_target_dim(ds), (int)out_k(m));
     return MLP_STATUS_OK;
 }
 

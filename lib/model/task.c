@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backend/gemm.h"
+#include "data/dataset_impl.h"
 #include "model_impl.h"
 #include "optim/optim_impl.h"
 
@@ -208,19 +209,6 @@ mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
 
 /* ---- evaluation ------------------------------------------------------------ */
 
-/* Fill m->xbuf and m->lbuf with samples [start, start + n) of ds. */
-static void gather_rows(mlp_model *m, const mlp_dataset *ds, int32_t start, int32_t n)
-{
-    const float scale = 1.0f / 255.0f;
-    /* Images are stored back to back, so a run of them is one run of bytes. */
-    const uint8_t *px = mlp_dataset_image(ds, start);
-    int64_t len = (int64_t)n * m->in_size;
-    for (int64_t i = 0; i < len; i++)
-        m->xbuf[i] = (float)px[i] * scale;
-    for (int32_t i = 0; i < n; i++)
-        m->lbuf[i] = mlp_dataset_label(ds, start + i);
-}
-
 /* Sums of the model's loss over a whole dataset, in inference mode. */
 static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_size,
                            mlp__loss_sums *s, const char *fn)
@@ -243,7 +231,9 @@ static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_si
     s->sse_k = m->out_sums + 2 * k;
     for (int32_t start = 0; start < total; start += batch_size) {
         int32_t n = total - start < batch_size ? total - start : batch_size;
-        gather_rows(m, ds, start, n);
+        const int labels = mlp__loss_uses_labels(L->kind);
+        MLP_TRY(mlp__dataset_rows(ds, start, n, m->xbuf, labels ? m->lbuf : NULL,
+                                  labels ? NULL : m->tbuf));
         MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
         MLP_TRY(mlp__loss_batch(L, m->acts[m->n_layers - 1], n, k, m->lbuf, m->tbuf, NULL,
                                 s));

@@ -1,0 +1,867 @@
+/*
+ * CSV reader: a table of numbers (RFC 4180 text, raw or gzip) into a
+ * float32 dataset of per-sample shape [F], with class labels or a float
+ * target from one column.
+ *
+ * The file is read whole into memory (through zlib, which reads plain
+ * files too), then parsed in one pass: each record is split into fields in
+ * a buffer of the record's size (quotes removed, fields NUL-terminated),
+ * the chosen columns are converted, and the rows grow arrays of their own.
+ * Only at the end is the dataset built (mlp__dataset_build) and filled, so
+ * a failure anywhere returns nothing.
+ *
+ * Class labels are kept in a small open-addressing hash table of their
+ * first-seen ids; sorting, when asked, happens once at the end and remaps
+ * the ids of the rows.
+ */
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "core/core.h"
+#include "dataset_impl.h"
+
+/* The size of mlp_csv_options in every release, oldest first (see
+ * mlp_fit_options in model.h for the rule). */
+static const size_t csv_options_sizes[] = {
+    MLP__SIZE_UP_TO(mlp_csv_options, num_class_names), /* 0.3 */
+};
+#define N_CSV_SIZES (sizeof csv_options_sizes / sizeof csv_options_sizes[0])
+_Static_assert(MLP__SIZE_UP_TO(mlp_csv_options, num_class_names) == sizeof(mlp_csv_options),
+               "a field was appended to mlp_csv_options: list the new size");
+
+/* deflate cannot expand more than 1032 times, and nothing we read needs
+ * more than 2 GiB of text (as in idx.c). */
+#define GZ_MAX_RATIO 1032u
+#define CSV_MAX_TEXT ((size_t)1 << 31)
+#define GZ_CHUNK (1u << 20)
+
+/* Role of a column. */
+#define COL_SKIP (-1)
+#define COL_TARGET (-2)
+
+static void csv_defaults(mlp_csv_options *o)
+{
+    *o = (mlp_csv_options){
+        .struct_size = sizeof *o,
+        .separator = ',',
+        .header = 1,
+        .target_index = -1,
+        .label_order = MLP_LABELS_SORTED,
+    };
+}
+
+mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struct_size)
+{
+    static const char fn[] = "mlp_csv_options_init";
+    MLP_CHECK_ARG(opts, fn, "opts is NULL");
+    MLP_TRY(mlp__check_struct_size(struct_size, csv_options_sizes, N_CSV_SIZES, fn,
+                                   "mlp_csv_options"));
+    mlp_csv_options d;
+    csv_defaults(&d);
+    d.struct_size = struct_size;
+    memcpy(opts, &d, struct_size);
+    return MLP_STATUS_OK;
+}
+
+/* ---- growing arrays ---------------------------------------------------- */
+
+/* Make room for `need` elements of `elem` bytes in *buf (capacity *cap),
+ * doubling. 0 when out of memory (the old block stays). */
+static int grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 1;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    size_t bytes;
+    if (!mlp__mul_size(n, elem, &bytes))
+        return 0;
+    void *p = mlp__alloc(bytes);
+    if (!p)
+        return 0;
+    if (*buf)
+        memcpy(p, *buf, *cap * elem);
+    mlp__free(*buf);
+    *buf = p;
+    *cap = n;
+    return 1;
+}
+
+/* ---- the reader's state ------------------------------------------------ */
+
+typedef struct csv_field {
+    size_t off, len; /* in rec: the unquoted text, NUL-terminated */
+    long line;       /* line where the field starts */
+} csv_field;
+
+typedef struct label_entry {
+    char *name; /* owned */
+    int32_t id; /* first-seen id (or index in the given list) */
+} label_entry;
+
+typedef struct csv_reader {
+    const char *name; /* the file, for messages */
+    mlp_csv_options o;
+    const char *p, *end;
+    long line;
+    char *rec; /* the current record's fields */
+    size_t rec_cap;
+    csv_field *f;
+    size_t f_cap;
+    int32_t nf;
+    /* header */
+    char *head;
+    csv_field *head_f;
+    int32_t ncols;
+    int32_t *role; /* per column: feature slot, COL_SKIP or COL_TARGET */
+    int32_t nfeat;
+    /* rows */
+    int32_t rows;
+    float *x;
+    size_t x_cap;
+    float *y;
+    size_t y_cap;
+    int32_t *lab;
+    size_t lab_cap;
+    /* labels */
+    label_entry *tab; /* hash table, tab_cap slots (a power of 2) */
+    size_t tab_cap;
+    char **by_id; /* names by first-seen id */
+    size_t by_id_cap;
+    int32_t nlabels;
+    int frozen; /* labels come from the given list only */
+} csv_reader;
+
+static void reader_free(csv_reader *r)
+{
+    mlp__free(r->rec);
+    mlp__free(r->f);
+    mlp__free(r->head);
+    mlp__free(r->head_f);
+    mlp__free(r->role);
+    mlp__free(r->x);
+    mlp__free(r->y);
+    mlp__free(r->lab);
+    for (int32_t i = 0; i < r->nlabels; i++)
+        mlp__free(r->by_id[i]);
+    mlp__free(r->by_id);
+    mlp__free(r->tab);
+}
+
+static mlp_status oom(const csv_reader *r)
+{
+    return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory reading CSV", r->name);
+}
+
+/* A message about field `col` (0-based) at `line`: "file:line:col (name): ...". */
+static mlp_status MLP__PRINTF(5, 6) at(const csv_reader *r, mlp_status st, long line,
+                                       int32_t col, const char *fmt, ...)
+{
+    char msg[512], head[96] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (r->head && col < r->ncols)
+        snprintf(head, sizeof head, " (%.64s)", r->head + r->head_f[col].off);
+    return mlp__error(st, "%s:%ld:%d%s: %s", r->name, line, (int)col + 1, head, msg);
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+static int at_eol(const csv_reader *r, const char *p)
+{
+    return *p == '\n' || (*p == '\r' && p + 1 < r->end && p[1] == '\n');
+}
+
+/* Split the next record into fields (r->f, r->nf). *got is 0 at the end of
+ * the text. Empty lines between records are skipped. */
+static mlp_status next_record(csv_reader *r, int *got)
+{
+    *got = 0;
+    while (r->p < r->end && at_eol(r, r->p)) {
+        r->p += *r->p == '\r' ? 2 : 1;
+        r->line++;
+    }
+    if (r->p == r->end)
+        return MLP_STATUS_OK;
+    const char *start = r->p;
+    const char sep = (char)r->o.separator;
+    size_t used = 0;
+    r->nf = 0;
+    for (;;) {
+        if (!grow((void **)&r->f, &r->f_cap, (size_t)r->nf + 1, sizeof *r->f))
+            return oom(r);
+        csv_field *fd = &r->f[r->nf];
+        int32_t col = r->nf;
+        fd->off = used;
+        fd->line = r->line;
+        const char *p = r->p;
+        if (p < r->end && *p == '"') {
+            for (p++;;) {
+                if (p == r->end)
+                    return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                              "the quoted field never ends");
+                if (*p == '"') {
+                    if (p + 1 < r->end && p[1] == '"') {
+                        r->rec[used++] = '"';
+                        p += 2;
+                    } else {
+                        p++;
+                        break;
+                    }
+                } else {
+                    if (*p == '\n')
+                        r->line++;
+                    r->rec[used++] = *p++;
+                }
+                if (used - fd->off > MLP_CSV_MAX_FIELD || (size_t)(p - start) > MLP_CSV_MAX_RECORD)
+                    break;
+            }
+            if (p < r->end && *p != sep && !at_eol(r, p) && used - fd->off <= MLP_CSV_MAX_FIELD &&
+                (size_t)(p - start) <= MLP_CSV_MAX_RECORD)
+                return at(r, MLP_STATUS_BAD_FORMAT, r->line, col,
+                          "text after the closing quote");
+        } else {
+            while (p < r->end && *p != sep && !at_eol(r, p)) {
+                if (*p == '"')
+                    return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                              "a quote inside an unquoted field (quote the whole field "
+                              "and double the quote)");
+                r->rec[used++] = *p++;
+                if (used - fd->off > MLP_CSV_MAX_FIELD || (size_t)(p - start) > MLP_CSV_MAX_RECORD)
+                    break;
+            }
+        }
+        fd->len = used - fd->off;
+        if (fd->len > MLP_CSV_MAX_FIELD)
+            return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                      "field longer than %d bytes", MLP_CSV_MAX_FIELD);
+        if ((size_t)(p - start) > MLP_CSV_MAX_RECORD)
+            return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                      "record longer than %d bytes", MLP_CSV_MAX_RECORD);
+        r->rec[used++] = '\0';
+        r->nf++;
+        if (p == r->end) {
+            r->p = p;
+            break;
+        }
+        if (*p == sep) {
+            r->p = p + 1;
+            continue;
+        }
+        r->p = p + (*p == '\r' ? 2 : 1); /* end of line */
+        r->line++;
+        break;
+    }
+    *got = 1;
+    return MLP_STATUS_OK;
+}
+
+/* ---- fields ------------------------------------------------------------ */
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int ieq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char c = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        if (c != *b)
+            return 0;
+    }
+    return *a == *b;
+}
+
+/* Field `col` of the current record as a finite float. The field's own
+ * buffer is edited in place (blanks cut, the decimal point localised). */
+static mlp_status field_number(csv_reader *r, int32_t col, float *out)
+{
+    const csv_field *fd = &r->f[col];
+    char *s = r->rec + fd->off, *e = s + fd->len;
+    while (s < e && is_blank(*s))
+        s++;
+    while (e > s && is_blank(e[-1]))
+        e--;
+    if (s == e)
+        return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "empty field");
+    char save = *e;
+    *e = '\0';
+    const char *body = s + (*s == '+' || *s == '-');
+    if (ieq(body, "nan") || ieq(body, "inf") || ieq(body, "infinity"))
+        return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                  "\"%.40s\": NaN and infinity are not allowed", s);
+    /* Only decimal notation: strtod would also take hexadecimal, and NUL
+     * bytes would end the text early. */
+    for (const char *c = s; c < e; c++)
+        if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == 'E' || *c == '+' ||
+              *c == '-'))
+            return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "\"%.40s\" is not a number",
+                      s);
+    /* strtod follows the program's locale; files use '.' whatever it is. */
+    const char *dp = localeconv()->decimal_point;
+    if (dp && dp[0] != '.' && dp[0] != '\0' && dp[1] == '\0')
+        for (char *c = s; c < e; c++)
+            if (*c == '.')
+                *c = dp[0];
+    char *stop;
+    errno = 0;
+    double v = strtod(s, &stop);
+    int whole = stop == e;
+    *e = save;
+    if (!whole)
+        return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "\"%.*s\" is not a number",
+                  (int)(e - s > 40 ? 40 : e - s), s);
+    float f = (float)v;
+    if (!isfinite(f))
+        return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                  "%.*s is beyond the range of float", (int)(e - s > 40 ? 40 : e - s), s);
+    *out = f;
+    return MLP_STATUS_OK;
+}
+
+/* ---- labels ------------------------------------------------------------ */
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The slot of `name`, or the empty slot where it would go. */
+static label_entry *find_slot(label_entry *tab, size_t cap, const char *name)
+{
+    size_t i = (size_t)hash_name(name) & (cap - 1);
+    while (tab[i].name && strcmp(tab[i].name, name) != 0)
+        i = (i + 1) & (cap - 1);
+    return &tab[i];
+}
+
+/* Add a new label (not in the table) with the next id. */
+static mlp_status add_label(csv_reader *r, const char *name)
+{
+    if ((size_t)r->nlabels * 2 + 2 > r->tab_cap) {
+        size_t cap = r->tab_cap ? r->tab_cap * 2 : 64;
+        label_entry *t = mlp__calloc(cap, sizeof *t);
+        if (!t)
+            return oom(r);
+        for (size_t i = 0; i < r->tab_cap; i++)
+            if (r->tab[i].name)
+                *find_slot(t, cap, r->tab[i].name) = r->tab[i];
+        mlp__free(r->tab);
+        r->tab = t;
+        r->tab_cap = cap;
+    }
+    if (!grow((void **)&r->by_id, &r->by_id_cap, (size_t)r->nlabels + 1, sizeof *r->by_id))
+        return oom(r);
+    char *copy = mlp__strdup(name);
+    if (!copy)
+        return oom(r);
+    label_entry *e = find_slot(r->tab, r->tab_cap, name);
+    e->name = copy;
+    e->id = r->nlabels;
+    r->by_id[r->nlabels++] = copy;
+    return MLP_STATUS_OK;
+}
+
+/* The id of the label in field `col`. */
+static mlp_status field_label(csv_reader *r, int32_t col, int32_t *id)
+{
+    const csv_field *fd = &r->f[col];
+    const char *s = r->rec + fd->off;
+    if (fd->len == 0)
+        return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "empty field");
+    const char *why = mlp__class_name_problem(s, fd->len);
+    if (why)
+        return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "the label %s", why);
+    if (r->tab_cap) {
+        const label_entry *e = find_slot(r->tab, r->tab_cap, s);
+        if (e->name) {
+            *id = e->id;
+            return MLP_STATUS_OK;
+        }
+    }
+    if (r->frozen)
+        return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                  "label \"%.64s\" is not one of the %d classes given", s, (int)r->nlabels);
+    if (r->nlabels == INT32_MAX)
+        return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "too many classes");
+    *id = r->nlabels;
+    return add_label(r, s);
+}
+
+typedef struct sort_key {
+    const char *name;
+    long long v;
+    int ints; /* every label is an integer: compare v first */
+    int32_t id;
+} sort_key;
+
+static int cmp_keys(const void *pa, const void *pb)
+{
+    const sort_key *a = pa, *b = pb;
+    if (a->ints && a->v != b->v)
+        return a->v < b->v ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+/* Whether s is an integer of at most 18 digits, and its value. */
+static int parse_int(const char *s, long long *v)
+{
+    int neg = *s == '-';
+    s += neg || *s == '+';
+    long long x = 0;
+    int digits = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (++digits > 18)
+            return 0;
+        x = x * 10 + (*s - '0');
+    }
+    if (digits == 0 || *s)
+        return 0;
+    *v = neg ? -x : x;
+    return 1;
+}
+
+/* Give the labels their sorted ids: sort, then remap the rows and reorder
+ * the names. */
+static mlp_status sort_labels(csv_reader *r)
+{
+    int32_t k = r->nlabels;
+    sort_key *keys = mlp__calloc((size_t)k, sizeof *keys);
+    int32_t *rank = mlp__calloc((size_t)k, sizeof *rank);
+    char **names = mlp__calloc((size_t)k, sizeof *names);
+    if (!keys || !rank || !names) {
+        mlp__free(keys);
+        mlp__free(rank);
+        mlp__free(names);
+        return oom(r);
+    }
+    int ints = 1;
+    for (int32_t i = 0; i < k; i++) {
+        keys[i] = (sort_key){.name = r->by_id[i], .id = i};
+        ints = ints && parse_int(r->by_id[i], &keys[i].v);
+    }
+    for (int32_t i = 0; i < k; i++)
+        keys[i].ints = ints; /* qsort passes no context: each key carries it */
+    qsort(keys, (size_t)k, sizeof *keys, cmp_keys);
+    for (int32_t i = 0; i < k; i++) {
+        rank[keys[i].id] = i;
+        names[i] = r->by_id[keys[i].id];
+    }
+    for (int32_t i = 0; i < r->rows; i++)
+        r->lab[i] = rank[r->lab[i]];
+    memcpy(r->by_id, names, (size_t)k * sizeof *names);
+    mlp__free(keys);
+    mlp__free(rank);
+    mlp__free(names);
+    return MLP_STATUS_OK;
+}
+
+/* ---- columns ----------------------------------------------------------- */
+
+/* The column named `name` in the header, or -1; -2 when two are. */
+static int32_t find_column(const csv_reader *r, const char *name)
+{
+    int32_t found = -1;
+    for (int32_t c = 0; c < r->ncols; c++) {
+        if (strcmp(r->head + r->head_f[c].off, name) == 0) {
+            if (found >= 0)
+                return -2;
+            found = c;
+        }
+    }
+    return found;
+}
+
+static mlp_status column_by_name(const csv_reader *r, const char *name, const char *what,
+                                 int32_t *col)
+{
+    *col = find_column(r, name);
+    if (*col == -1)
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: no %s column named \"%.64s\"",
+                          r->name, r->head_f[0].line, what, name);
+    if (*col == -2)
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: two columns are named \"%.64s\"",
+                          r->name, r->head_f[0].line, name);
+    return MLP_STATUS_OK;
+}
+
+/* Decide the role of every column from the first record (header or not). */
+static mlp_status assign_columns(csv_reader *r, long first_line)
+{
+    const mlp_csv_options *o = &r->o;
+    r->role = mlp__alloc((size_t)r->ncols * sizeof *r->role);
+    if (!r->role)
+        return oom(r);
+    int32_t target = -1;
+    if (o->task != MLP_CSV_FEATURES_ONLY) {
+        if (o->target_name) {
+            MLP_TRY(column_by_name(r, o->target_name, "target", &target));
+        } else {
+            target = o->target_index < 0 ? r->ncols - 1 : o->target_index;
+            if (target >= r->ncols)
+                return mlp__error(MLP_STATUS_BAD_FORMAT,
+                                  "%s:%ld: no target column %d: the file has %d columns",
+                                  r->name, first_line, (int)o->target_index, (int)r->ncols);
+        }
+    }
+    for (int32_t c = 0; c < r->ncols; c++)
+        r->role[c] = c == target ? COL_TARGET : COL_SKIP;
+    r->nfeat = 0;
+    if (o->num_features == 0) {
+        for (int32_t c = 0; c < r->ncols; c++)
+            if (r->role[c] != COL_TARGET)
+                r->role[c] = r->nfeat++;
+    } else {
+        for (int32_t k = 0; k < o->num_features; k++) {
+            int32_t c;
+            if (o->feature_names) {
+                MLP_TRY(column_by_name(r, o->feature_names[k], "feature", &c));
+            } else {
+                c = o->feature_indices[k];
+                if (c >= r->ncols)
+                    return mlp__error(MLP_STATUS_BAD_FORMAT,
+                                      "%s:%ld: no feature column %d: the file has %d columns",
+                                      r->name, first_line, (int)c, (int)r->ncols);
+            }
+            if (r->role[c] == COL_TARGET)
+                return mlp__error(MLP_STATUS_INVALID_ARG,
+                                  "mlp_dataset_load_csv: feature %d is the target column %d",
+                                  (int)k, (int)c + 1);
+            if (r->role[c] >= 0)
+                return mlp__error(MLP_STATUS_INVALID_ARG,
+                                  "mlp_dataset_load_csv: column %d is listed twice as a "
+                                  "feature", (int)c + 1);
+            r->role[c] = r->nfeat++;
+        }
+    }
+    if (r->nfeat == 0)
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: no feature columns", r->name,
+                          first_line);
+    return MLP_STATUS_OK;
+}
+
+/* Convert the current record into row r->rows. */
+static mlp_status add_row(csv_reader *r)
+{
+    if (r->nf != r->ncols) {
+        /* Point at the first missing or extra field. */
+        int32_t col = r->nf < r->ncols ? r->nf : r->ncols;
+        long line = r->f[r->nf < r->ncols ? r->nf - 1 : r->ncols].line;
+        return at(r, MLP_STATUS_BAD_FORMAT, line, col,
+                  "%d fields, but the first record has %d", (int)r->nf, (int)r->ncols);
+    }
+    if (r->rows == INT32_MAX)
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: more than %d rows", r->name,
+                          r->f[0].line, INT32_MAX);
+    size_t row = (size_t)r->rows, F = (size_t)r->nfeat;
+    if (!grow((void **)&r->x, &r->x_cap, (row + 1) * F, sizeof *r->x))
+        return oom(r);
+    if (r->o.task == MLP_CSV_REGRESS) {
+        if (!grow((void **)&r->y, &r->y_cap, row + 1, sizeof *r->y))
+            return oom(r);
+    } else if (!grow((void **)&r->lab, &r->lab_cap, row + 1, sizeof *r->lab)) {
+        return oom(r);
+    }
+    int32_t id = 0;
+    for (int32_t c = 0; c < r->ncols; c++) {
+        int32_t role = r->role[c];
+        if (role >= 0)
+            MLP_TRY(field_number(r, c, &r->x[row * F + (size_t)role]));
+        else if (role == COL_TARGET && r->o.task == MLP_CSV_REGRESS)
+            MLP_TRY(field_number(r, c, &r->y[row]));
+        else if (role == COL_TARGET)
+            MLP_TRY(field_label(r, c, &id));
+    }
+    if (r->lab)
+        r->lab[row] = id;
+    r->rows++;
+    return MLP_STATUS_OK;
+}
+
+/* Keep the first record as the header. */
+static mlp_status keep_header(csv_reader *r)
+{
+    size_t bytes = r->f[r->nf - 1].off + r->f[r->nf - 1].len + 1;
+    r->head = mlp__memdup(r->rec, bytes);
+    r->head_f = mlp__memdup(r->f, (size_t)r->nf * sizeof *r->f);
+    return r->head && r->head_f ? MLP_STATUS_OK : oom(r);
+}
+
+/* The given class list becomes the label table, frozen. */
+static mlp_status seed_classes(csv_reader *r)
+{
+    for (int32_t k = 0; k < r->o.num_class_names; k++)
+        MLP_TRY(add_label(r, r->o.class_names[k]));
+    r->frozen = r->o.task == MLP_CSV_CLASSIFY && r->o.num_class_names > 0;
+    return MLP_STATUS_OK;
+}
+
+/* Build the dataset from the rows. */
+static mlp_status finish(csv_reader *r, mlp_dataset **out)
+{
+    const mlp_csv_options *o = &r->o;
+    if (o->task == MLP_CSV_CLASSIFY && !r->frozen && o->label_order == MLP_LABELS_SORTED)
+        MLP_TRY(sort_labels(r));
+    mlp__dataset_spec spec = {.n = r->rows, .rank = 1, .shape = {r->nfeat}, .is_float = 1};
+    if (o->task == MLP_CSV_REGRESS)
+        spec.target_dim = 1;
+    else
+        spec.num_classes = r->nlabels > 0 ? r->nlabels : 1;
+    mlp_dataset *ds;
+    if (mlp__dataset_build(&ds, &spec) != MLP_STATUS_OK)
+        return oom(r);
+    if (r->nlabels > 0 &&
+        !(ds->class_names = mlp__names_make((const char *const *)r->by_id, r->nlabels))) {
+        mlp_dataset_destroy(ds);
+        return oom(r);
+    }
+    memcpy(ds->values_buf, r->x, (size_t)r->rows * (size_t)r->nfeat * sizeof *r->x);
+    if (ds->targets_buf)
+        memcpy(ds->targets_buf, r->y, (size_t)r->rows * sizeof *r->y);
+    else
+        memcpy(ds->labels, r->lab, (size_t)r->rows * sizeof *r->lab);
+    *out = ds;
+    return MLP_STATUS_OK;
+}
+
+/* Size the row arrays once for an upper bound on the rows still to come:
+ * the line breaks left (a row ends in one, or in the end of the text), and
+ * no more than a row per `ncols` bytes (a row has ncols - 1 separators and
+ * an end), so even a hostile file cannot ask for more than four floats per
+ * byte of text. Growing by doubling stays as the fallback. */
+static mlp_status reserve_rows(csv_reader *r)
+{
+    size_t left = (size_t)(r->end - r->p), rows = 1;
+    for (const char *q = r->p; (q = memchr(q, '\n', (size_t)(r->end - q))) != NULL; q++)
+        rows++;
+    if (rows > left / (size_t)r->ncols + 1)
+        rows = left / (size_t)r->ncols + 1;
+    rows += !r->o.header; /* the first record was a row too */
+    size_t F = (size_t)r->nfeat, xs;
+    if (!mlp__mul_size(rows, F, &xs) || !grow((void **)&r->x, &r->x_cap, xs, sizeof *r->x))
+        return oom(r);
+    if (r->o.task == MLP_CSV_REGRESS ? !grow((void **)&r->y, &r->y_cap, rows, sizeof *r->y)
+                                     : !grow((void **)&r->lab, &r->lab_cap, rows,
+                                             sizeof *r->lab))
+        return oom(r);
+    return MLP_STATUS_OK;
+}
+
+static mlp_status parse(csv_reader *r, mlp_dataset **out)
+{
+    /* Fields and their NULs fit in the record's bytes plus one. */
+    r->rec_cap = (size_t)(r->end - r->p) < MLP_CSV_MAX_RECORD ? (size_t)(r->end - r->p) + 2
+                                                              : MLP_CSV_MAX_RECORD + 2;
+    r->rec = mlp__alloc(r->rec_cap);
+    if (!r->rec)
+        return oom(r);
+    if (r->end - r->p >= 3 && memcmp(r->p, "\xEF\xBB\xBF", 3) == 0)
+        r->p += 3; /* UTF-8 byte-order mark */
+    MLP_TRY(seed_classes(r));
+    int got;
+    MLP_TRY(next_record(r, &got));
+    if (!got)
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:1: empty file", r->name);
+    r->ncols = r->nf;
+    long first_line = r->f[0].line;
+    if (r->o.header)
+        MLP_TRY(keep_header(r));
+    MLP_TRY(assign_columns(r, first_line));
+    MLP_TRY(reserve_rows(r));
+    if (!r->o.header)
+        MLP_TRY(add_row(r));
+    for (;;) {
+        MLP_TRY(next_record(r, &got));
+        if (!got)
+            break;
+        MLP_TRY(add_row(r));
+    }
+    if (r->rows == 0)
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: a header but no data rows", r->name,
+                          r->line);
+    return finish(r, out);
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+static mlp_status read_options(mlp_csv_options *o, const mlp_csv_options *opts,
+                               const char *fn)
+{
+    csv_defaults(o);
+    MLP_CHECK_ARG(opts != NULL, fn, "opts is NULL (its task must be set)");
+    MLP_TRY(mlp__check_struct_size(opts->struct_size, csv_options_sizes, N_CSV_SIZES, fn,
+                                   "mlp_csv_options"));
+    memcpy(o, opts, opts->struct_size);
+    o->struct_size = sizeof *o;
+    if (o->task < MLP_CSV_CLASSIFY || o->task > MLP_CSV_FEATURES_ONLY)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: opts->task = %d: set MLP_CSV_CLASSIFY, MLP_CSV_REGRESS or "
+                          "MLP_CSV_FEATURES_ONLY (integers alone cannot say which)",
+                          fn, (int)o->task);
+    if (o->separator < 1 || o->separator > 127 || o->separator == '"' ||
+        o->separator == '\r' || o->separator == '\n')
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: opts->separator = %d must be an ASCII byte other than a "
+                          "quote, CR or LF", fn, (int)o->separator);
+    if (o->label_order != MLP_LABELS_SORTED && o->label_order != MLP_LABELS_FIRST_SEEN)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: opts->label_order = %d is unknown",
+                          fn, (int)o->label_order);
+    MLP_CHECK_RANGE(o->target_index >= -1, fn, "opts->target_index", o->target_index,
+                    ">= -1");
+    MLP_CHECK_ARG(o->header || !o->target_name, fn,
+                  "opts->target_name needs a header (opts->header is 0)");
+    MLP_CHECK_ARG(o->header || !o->feature_names, fn,
+                  "opts->feature_names needs a header (opts->header is 0)");
+    MLP_CHECK_ARG(!(o->feature_names && o->feature_indices), fn,
+                  "give feature_names or feature_indices, not both");
+    MLP_CHECK_RANGE(o->num_features >= 0, fn, "opts->num_features", o->num_features, ">= 0");
+    MLP_CHECK_ARG((o->num_features > 0) == (o->feature_names || o->feature_indices), fn,
+                  "opts->num_features must be >= 1 with a feature list, 0 without");
+    for (int32_t k = 0; k < o->num_features; k++) {
+        if (o->feature_names && !o->feature_names[k])
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: feature_names[%d] is NULL", fn,
+                              (int)k);
+        if (o->feature_indices && o->feature_indices[k] < 0)
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: feature_indices[%d] = %d < 0",
+                              fn, (int)k, (int)o->feature_indices[k]);
+    }
+    MLP_CHECK_RANGE(o->num_class_names >= 0, fn, "opts->num_class_names",
+                    o->num_class_names, ">= 0");
+    MLP_CHECK_ARG((o->num_class_names > 0) == (o->class_names != NULL), fn,
+                  "opts->num_class_names must be >= 1 with class_names, 0 without");
+    MLP_CHECK_ARG(o->task != MLP_CSV_REGRESS || !o->class_names, fn,
+                  "opts->class_names given for a regression target");
+    for (int32_t k = 0; k < o->num_class_names; k++) {
+        const char *s = o->class_names[k];
+        const char *why = !s ? "is NULL" : !*s ? "is empty" : mlp__class_name_problem(s, strlen(s));
+        if (why)
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: class_names[%d] %s", fn, (int)k,
+                              why);
+        for (int32_t j = 0; j < k; j++)
+            if (strcmp(o->class_names[j], s) == 0)
+                return mlp__error(MLP_STATUS_INVALID_ARG,
+                                  "%s: class_names[%d] and [%d] are both \"%.64s\"", fn,
+                                  (int)j, (int)k, s);
+    }
+    return MLP_STATUS_OK;
+}
+
+/* Parse `len` bytes of text at `buf` named `name`. */
+static mlp_status load_text(mlp_dataset **out, const char *buf, size_t len, const char *name,
+                            const mlp_csv_options *o)
+{
+    csv_reader r = {.name = name, .o = *o, .p = buf, .end = buf + len, .line = 1};
+    mlp_status st = parse(&r, out);
+    reader_free(&r);
+    return st;
+}
+
+mlp_status mlp__dataset_load_csv_mem(mlp_dataset **out, const void *buf, size_t len,
+                                     const char *name, const mlp_csv_options *opts)
+{
+    static const char fn[] = "mlp_dataset_load_csv";
+    MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
+    *out = NULL;
+    MLP_CHECK_ARG(buf != NULL || len == 0, fn, "buf is NULL");
+    mlp_csv_options o;
+    MLP_TRY(read_options(&o, opts, fn));
+    return load_text(out, buf ? buf : "", len, name ? name : "CSV buffer", &o);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+/* Read a whole file, raw or gzip, into a new block (*len bytes, owned). */
+static mlp_status read_file(const char *path, char **text, size_t *len)
+{
+    *text = NULL;
+    *len = 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
+    size_t fsize = (size_t)sb.st_size;
+    size_t limit = fsize > CSV_MAX_TEXT / GZ_MAX_RATIO ? CSV_MAX_TEXT : fsize * GZ_MAX_RATIO;
+    gzFile gz = gzopen(path, "rb");
+    if (!gz)
+        return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path,
+                          errno ? strerror(errno) : "zlib is out of memory");
+    char *buf = NULL;
+    size_t cap = 0, used = 0;
+    mlp_status st = MLP_STATUS_OK;
+    for (;;) {
+        if (used == cap) {
+            if (cap >= limit) {
+                char probe;
+                if (gzread(gz, &probe, 1) == 0)
+                    break; /* exactly at the limit */
+                st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                                "%s: more than %zu bytes of text (%s)", path, limit,
+                                limit == CSV_MAX_TEXT ? "the reader's limit"
+                                                      : "beyond deflate's ratio");
+                goto done;
+            }
+            size_t want = cap ? cap * 2 : (fsize + 1 < 65536 ? 65536 : fsize + 1);
+            if (want > limit)
+                want = limit;
+            if (!grow((void **)&buf, &cap, want, 1)) {
+                st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory reading CSV", path);
+                goto done;
+            }
+            if (cap > limit)
+                cap = limit;
+        }
+        size_t room = cap - used;
+        int got = gzread(gz, buf + used, room > GZ_CHUNK ? GZ_CHUNK : (unsigned)room);
+        if (got > 0) {
+            used += (size_t)got;
+            continue;
+        }
+        int err = Z_OK;
+        const char *msg = gzerror(gz, &err);
+        if (got < 0 || (err != Z_OK && err != Z_STREAM_END))
+            st = mlp__error(err == Z_ERRNO ? MLP_STATUS_IO : MLP_STATUS_BAD_FORMAT,
+                            "%s: %s after %zu bytes of text (%s)", path,
+                            err == Z_ERRNO ? "read error" : "corrupt or truncated gzip data",
+                            used, msg ? msg : "zlib error");
+        break;
+    }
+done:
+    gzclose(gz);
+    if (st != MLP_STATUS_OK) {
+        mlp__free(buf);
+        return st;
+    }
+    *text = buf;
+    *len = used;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_dataset_load_csv(mlp_dataset **out, const char *path,
+                                const mlp_csv_options *opts)
+{
+    static const char fn[] = "mlp_dataset_load_csv";
+    MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
+    *out = NULL;
+    MLP_CHECK_ARG(path != NULL, fn, "path is NULL");
+    mlp_csv_options o;
+    MLP_TRY(read_options(&o, opts, fn));
+    char *text;
+    size_t len;
+    MLP_TRY(read_file(path, &text, &len));
+    mlp_status st = load_text(out, text ? text : "", len, path, &o);
+    mlp__free(text);
+    return st;
+}

@@ -1,0 +1,651 @@
+/*
+ * Tests of the CSV reader (lib/data/csv.c): options, RFC 4180 quoting,
+ * line endings, byte-order mark, gzip, separators, header or none, the
+ * target by name or index, label orders and given class lists, feature
+ * lists; every kind of bad input with the exact file:line:column of its
+ * message; and the allocation-failure loops.
+ *
+ * Unit tests parse text from memory (mlp__dataset_load_csv_mem) or from
+ * temporary files they write. Run with the argument `--tabular`, the
+ * program instead reads the real data sets of MLPNET_TABULAR_DIR (or
+ * MLPNET_DATA_DIR/../tabular) and exits 77 (skip) when there are none.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* mkstemp */
+#endif
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <mlpnet/mlpnet.h>
+
+#include "core/core.h"
+#include "data/dataset_impl.h"
+#include "testutil.h"
+
+#define ERROR_HAS(s)                                                                     \
+    ck_assert_msg(strstr(mlp_last_error(), (s)) != NULL, "message \"%s\" lacks \"%s\"",  \
+                  mlp_last_error(), (s))
+
+static mlp_csv_options classify(void)
+{
+    mlp_csv_options o;
+    ck_assert_int_eq(mlp_csv_options_init(&o), MLP_STATUS_OK);
+    o.task = MLP_CSV_CLASSIFY;
+    return o;
+}
+
+static mlp_csv_options regress(void)
+{
+    mlp_csv_options o = classify();
+    o.task = MLP_CSV_REGRESS;
+    return o;
+}
+
+/* Parse `text` as the file "t.csv". */
+static mlp_status load(mlp_dataset **ds, const char *text, const mlp_csv_options *o)
+{
+    return mlp__dataset_load_csv_mem(ds, text, strlen(text), "t.csv", o);
+}
+
+/* Load that must succeed. */
+static mlp_dataset *load_ok(const char *text, const mlp_csv_options *o)
+{
+    mlp_dataset *ds = NULL;
+    TU_OK(load(&ds, text, o));
+    ck_assert_ptr_nonnull(ds);
+    return ds;
+}
+
+/* Load that must fail with `st` and a message holding `where`. */
+static void load_bad(const char *text, const mlp_csv_options *o, mlp_status st,
+                     const char *where)
+{
+    mlp_dataset *ds = (mlp_dataset *)&ds;
+    long live = mlp__alloc_live();
+    mlp_status got = load(&ds, text, o);
+    ck_assert_msg(got == st, "status %d, want %d, for [%s]: %s", (int)got, (int)st, text,
+                  mlp_last_error());
+    ck_assert_ptr_null(ds);
+    ERROR_HAS(where);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+
+/* Feature j of sample i. */
+static float feat(const mlp_dataset *ds, int32_t i, int32_t j)
+{
+    float buf[64];
+    ck_assert_int_le(mlp_dataset_sample_size(ds), 64);
+    TU_OK(mlp_dataset_sample(ds, i, buf));
+    return buf[j];
+}
+
+/* A temporary file of `len` bytes, gzip-compressed when `gz`. */
+static void temp_file(char *path, const char *text, size_t len, int gz)
+{
+    strcpy(path, "/tmp/mlpnet-csv-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    if (gz) {
+        close(fd);
+        gzFile g = gzopen(path, "wb6");
+        ck_assert_ptr_nonnull(g);
+        ck_assert_int_eq(gzwrite(g, text, (unsigned)len), (int)len);
+        ck_assert_int_eq(gzclose(g), Z_OK);
+    } else {
+        ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+        close(fd);
+    }
+}
+
+static const char IRIS[] = "sl,sw,pl,pw,species\n"
+                           "6.7,3.3,5.7,2.5,virginica\n"
+                           "5.1,3.5,1.4,0.2,setosa\n"
+                           "6.4,3.2,4.5,1.5,versicolor\n"
+                           "4.9,3,1.4,0.2,setosa\n";
+
+START_TEST(classify_sorted_and_first_seen)
+{
+    long live = mlp__alloc_live();
+    mlp_csv_options o = classify();
+    mlp_dataset *ds = load_ok(IRIS, &o);
+    ck_assert_int_eq(mlp_dataset_size(ds), 4);
+    ck_assert_int_eq(mlp_dataset_storage(ds), MLP_STORAGE_FLOAT32);
+    ck_assert_int_eq(mlp_dataset_target_kind(ds), MLP_TARGET_CLASS);
+    ck_assert_int_eq(mlp_dataset_sample_rank(ds), 1);
+    ck_assert_int_eq(mlp_dataset_sample_dim(ds, 0), 4);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 3);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "setosa");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "versicolor");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "virginica");
+    ck_assert_int_eq(mlp_dataset_label(ds, 0), 2);
+    ck_assert_int_eq(mlp_dataset_label(ds, 1), 0);
+    ck_assert_int_eq(mlp_dataset_label(ds, 2), 1);
+    ck_assert(feat(ds, 0, 0) == 6.7f && feat(ds, 3, 1) == 3.0f && feat(ds, 2, 3) == 1.5f);
+    mlp_dataset_destroy(ds);
+
+    o.label_order = MLP_LABELS_FIRST_SEEN;
+    ds = load_ok(IRIS, &o);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "virginica");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "setosa");
+    ck_assert_int_eq(mlp_dataset_label(ds, 3), 1);
+    mlp_dataset_destroy(ds);
+
+    /* Integer labels sort as numbers, not as text. */
+    o.label_order = MLP_LABELS_SORTED;
+    ds = load_ok("x,y\n1,10\n2,2\n3,-1\n4,2\n", &o);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 3);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "-1");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "10");
+    ck_assert_int_eq(mlp_dataset_label(ds, 0), 2);
+    ck_assert_int_eq(mlp_dataset_label(ds, 1), 1);
+    mlp_dataset_destroy(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
+START_TEST(given_class_list)
+{
+    mlp_csv_options o = classify();
+    const char *names[3] = {"virginica", "versicolor", "setosa"};
+    o.class_names = names;
+    o.num_class_names = 3;
+    mlp_dataset *ds = load_ok("a,species\n1,setosa\n2,setosa\n", &o);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 3);
+    ck_assert_int_eq(mlp_dataset_label(ds, 0), 2);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "virginica");
+    mlp_dataset_destroy(ds);
+    load_bad("a,species\n1,setosa\n2,tulip\n", &o, MLP_STATUS_BAD_FORMAT,
+             "t.csv:3:2 (species): label \"tulip\" is not one of the 3 classes given");
+    const char *twice[2] = {"a", "a"};
+    o.class_names = twice;
+    o.num_class_names = 2;
+    load_bad("a,y\n1,a\n", &o, MLP_STATUS_INVALID_ARG, "class_names[0] and [1]");
+    const char *empty[2] = {"a", ""};
+    o.class_names = empty;
+    load_bad("a,y\n1,a\n", &o, MLP_STATUS_INVALID_ARG, "class_names[1] is empty");
+    o.num_class_names = 0;
+    load_bad("a,y\n1,a\n", &o, MLP_STATUS_INVALID_ARG, "num_class_names");
+}
+END_TEST
+
+START_TEST(regress_and_columns)
+{
+    mlp_csv_options o = regress();
+    static const char text[] = "age,sex,bmi,progression,id\n"
+                               "48,1,21.6,75,a\n"
+                               "24,2,25.3,206,b\n";
+    o.target_name = "progression";
+    o.feature_names = (const char *const[]){"bmi", "age"};
+    o.num_features = 2;
+    mlp_dataset *ds = load_ok(text, &o);
+    ck_assert_int_eq(mlp_dataset_target_kind(ds), MLP_TARGET_VALUES);
+    ck_assert_int_eq(mlp_dataset_target_dim(ds), 1);
+    ck_assert_int_eq(mlp_dataset_sample_size(ds), 2);
+    ck_assert(feat(ds, 0, 0) == 21.6f && feat(ds, 0, 1) == 48.0f);
+    ck_assert(mlp_dataset_target_values(ds, 1)[0] == 206.0f);
+    ck_assert_ptr_null(mlp_dataset_class_name(ds, 0));
+    mlp_dataset_destroy(ds);
+
+    /* By index; a feature list by index. */
+    o.target_name = NULL;
+    o.target_index = 3;
+    o.feature_names = NULL;
+    o.feature_indices = (const int32_t[]){1, 0};
+    ds = load_ok(text, &o);
+    ck_assert(feat(ds, 1, 0) == 2.0f && feat(ds, 1, 1) == 24.0f);
+    mlp_dataset_destroy(ds);
+
+    /* The default: every column but the target (the last). */
+    o = regress();
+    ds = load_ok("a,b,c\n1,2,3\n4,5,6\n", &o);
+    ck_assert_int_eq(mlp_dataset_sample_size(ds), 2);
+    ck_assert(mlp_dataset_target_values(ds, 1)[0] == 6.0f);
+    mlp_dataset_destroy(ds);
+    /* Target in the middle by index, the rest in file order. */
+    o.target_index = 1;
+    ds = load_ok("a,b,c\n1,2,3\n4,5,6\n", &o);
+    ck_assert(feat(ds, 1, 0) == 4.0f && feat(ds, 1, 1) == 6.0f);
+    ck_assert(mlp_dataset_target_values(ds, 0)[0] == 2.0f);
+    mlp_dataset_destroy(ds);
+
+    /* Rows to predict: no target column. */
+    o = classify();
+    o.task = MLP_CSV_FEATURES_ONLY;
+    ds = load_ok("a,b\n1,2\n3,4\n", &o);
+    ck_assert_int_eq(mlp_dataset_sample_size(ds), 2);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 1);
+    ck_assert_int_eq(mlp_dataset_label(ds, 1), 0);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
+START_TEST(quoting_endings_bom_separators)
+{
+    mlp_csv_options o = classify();
+    /* Quoted header names with separators, quotes and a line break; quoted
+     * numbers; CRLF; a BOM; blank lines skipped. */
+    static const char text[] = "\xEF\xBB\xBF\"a,1\",\"say \"\"b\"\"\",\"multi\nline\"\r\n"
+                               "\"1.5\",2,\"x \"\"y\"\"\"\r\n"
+                               "\r\n"
+                               "3,\" 4 \",\"z,w\"\r\n";
+    mlp_dataset *ds = load_ok(text, &o);
+    ck_assert_int_eq(mlp_dataset_size(ds), 2);
+    ck_assert(feat(ds, 0, 0) == 1.5f && feat(ds, 1, 1) == 4.0f);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "x \"y\"");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "z,w");
+    mlp_dataset_destroy(ds);
+    /* A line break inside quotes counts: the bad field is on line 4. */
+    load_bad("\"h\na\",y\n1,c\n\"2\n\",c\n", &o, MLP_STATUS_BAD_FORMAT,
+             "t.csv:4:1 (h\na): \"2\n\" is not a number");
+
+    o.separator = ';';
+    ds = load_ok("a;b;y\n1.5;2;k\n", &o);
+    ck_assert_int_eq(mlp_dataset_size(ds), 1);
+    mlp_dataset_destroy(ds);
+    load_bad("a;b;y\n1,5;2;k\n", &o, MLP_STATUS_BAD_FORMAT, "\"1,5\" is not a number");
+    o.separator = '\t';
+    ds = load_ok("a\tb\ty\n1\t 2 \tk\n", &o);
+    ck_assert(feat(ds, 0, 1) == 2.0f);
+    mlp_dataset_destroy(ds);
+
+    /* No header: the target by index, no trailing newline. */
+    o = classify();
+    o.header = 0;
+    o.target_index = 0;
+    ds = load_ok("cat,1,2\ndog,3,4", &o);
+    ck_assert_int_eq(mlp_dataset_size(ds), 2);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "dog");
+    ck_assert(feat(ds, 1, 1) == 4.0f);
+    mlp_dataset_destroy(ds);
+    /* Without a header, messages have no column names. */
+    load_bad("cat,1,2\ndog,x,4", &o, MLP_STATUS_BAD_FORMAT, "t.csv:2:2: \"x\" is not");
+}
+END_TEST
+
+START_TEST(files_plain_and_gzip)
+{
+    long live = mlp__alloc_live();
+    char plain[64], gz[64];
+    temp_file(plain, IRIS, strlen(IRIS), 0);
+    temp_file(gz, IRIS, strlen(IRIS), 1);
+    mlp_csv_options o = classify();
+    o.target_name = "species";
+    mlp_dataset *a = NULL, *b = NULL;
+    TU_OK(mlp_dataset_load_csv(&a, plain, &o));
+    TU_OK(mlp_dataset_load_csv(&b, gz, &o));
+    ck_assert_int_eq(mlp_dataset_size(a), 4);
+    ck_assert_int_eq(mlp_dataset_size(b), 4);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(mlp_dataset_label(a, i), mlp_dataset_label(b, i));
+        for (int j = 0; j < 4; j++)
+            ck_assert(feat(a, i, j) == feat(b, i, j));
+    }
+    mlp_dataset_destroy(a);
+    mlp_dataset_destroy(b);
+
+    /* Messages name the path. */
+    o.target_name = NULL;
+    char bad[64];
+    temp_file(bad, "a,y\n1,k\nq,k\n", 12, 1);
+    a = (mlp_dataset *)&a;
+    TU_FAIL(mlp_dataset_load_csv(&a, bad, &o), MLP_STATUS_BAD_FORMAT);
+    ck_assert_ptr_null(a);
+    ERROR_HAS(bad);
+    ERROR_HAS(":3:1 (a)");
+
+    /* A truncated and a corrupt gzip stream. */
+    gzFile g = gzopen(bad, "wb");
+    char big[4096];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = "0123456789,\n"[i % 12];
+    gzwrite(g, big, sizeof big);
+    gzclose(g);
+    FILE *f = fopen(bad, "r+b");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    ck_assert_int_eq(truncate(bad, size - 6), 0);
+    fclose(f);
+    TU_FAIL(mlp_dataset_load_csv(&a, bad, &o), MLP_STATUS_BAD_FORMAT);
+    ERROR_HAS("gzip");
+    f = fopen(bad, "r+b");
+    fseek(f, 20, SEEK_SET);
+    fputc(0xFF, f);
+    fputc(0x00, f);
+    fclose(f);
+    TU_FAIL(mlp_dataset_load_csv(&a, bad, &o), MLP_STATUS_BAD_FORMAT);
+    unlink(bad);
+    TU_FAIL(mlp_dataset_load_csv(&a, "/nonexistent/x.csv", &o), MLP_STATUS_IO);
+    ERROR_HAS("/nonexistent/x.csv");
+    TU_FAIL(mlp_dataset_load_csv(&a, NULL, &o), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_load_csv(NULL, plain, &o), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_load_csv(&a, plain, NULL), MLP_STATUS_INVALID_ARG);
+    unlink(plain);
+    unlink(gz);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
+START_TEST(bad_input_positions)
+{
+    mlp_csv_options o = classify();
+    static const struct {
+        const char *text, *where;
+    } cases[] = {
+        {"a,b,c\n1,2,x\n3,4\n", "t.csv:3:3 (c): 2 fields, but the first record has 3"},
+        {"a,b,c\n1,2,x\n3,4,x,5\n", "t.csv:3:4: 4 fields, but the first record has 3"},
+        {"a,b,y\n1,zz,0\n", "t.csv:2:2 (b): \"zz\" is not a number"},
+        {"a,b,y\n1,,0\n", "t.csv:2:2 (b): empty field"},
+        {"a,b,y\n1,  ,0\n", "t.csv:2:2 (b): empty field"},
+        {"a,b,y\n1,nan,0\n", "t.csv:2:2 (b): \"nan\": NaN and infinity are not allowed"},
+        {"a,b,y\n1,-Inf,0\n", "t.csv:2:2 (b): \"-Inf\": NaN and infinity"},
+        {"a,b,y\n1,2,0\n1,INFINITY,0\n", "t.csv:3:2 (b): \"INFINITY\": NaN"},
+        {"a,b,y\n1,1e39,0\n", "t.csv:2:2 (b): 1e39 is beyond the range of float"},
+        {"a,b,y\n1,0x10,0\n", "t.csv:2:2 (b): \"0x10\" is not a number"},
+        {"a,b,y\n1,1.5.2,0\n", "t.csv:2:2 (b): \"1.5.2\" is not a number"},
+        {"a,b,y\n1,2,\n", "t.csv:2:3 (y): empty field"},
+        {"a,b,y\n1,2,a\x01\n", "t.csv:2:3 (y): the label holds a control character"},
+        {"a,b,y\n1,2,\xC3\n", "t.csv:2:3 (y): the label is not valid UTF-8"},
+        {"", "t.csv:1: empty file"},
+        {"\n\r\n\n", "t.csv:1: empty file"},
+        {"a,b,y\n", "t.csv:2: a header but no data rows"},
+        {"a,b,y\n\n\n", "t.csv:4: a header but no data rows"},
+        {"a,y\n\"1,0\n", "t.csv:2:1 (a): the quoted field never ends"},
+        {"a,y\n\"1\"2,0\n", "t.csv:2:1 (a): text after the closing quote"},
+        {"a,y\n1\"2,0\n", "t.csv:2:1 (a): a quote inside an unquoted field"},
+        {"y\n1\n", "t.csv:1: no feature columns"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+        load_bad(cases[k].text, &o, MLP_STATUS_BAD_FORMAT, cases[k].where);
+
+    /* A NUL byte inside a number. */
+    mlp_dataset *ds = (mlp_dataset *)&ds;
+    TU_FAIL(mlp__dataset_load_csv_mem(&ds, "a,y\n1\0002,k\n", 11, "t.csv", &o),
+            MLP_STATUS_BAD_FORMAT);
+    ERROR_HAS("t.csv:2:1 (a):");
+    ck_assert_ptr_null(ds);
+
+    /* Missing columns. */
+    o.target_name = "zz";
+    load_bad("a,b,y\n1,2,0\n", &o, MLP_STATUS_BAD_FORMAT,
+             "t.csv:1: no target column named \"zz\"");
+    o.target_name = "b";
+    load_bad("a,b,b\n1,2,0\n", &o, MLP_STATUS_BAD_FORMAT, "t.csv:1: two columns are named");
+    o.target_name = NULL;
+    o.target_index = 5;
+    load_bad("a,b,y\n1,2,0\n", &o, MLP_STATUS_BAD_FORMAT,
+             "t.csv:1: no target column 5: the file has 3 columns");
+    o.target_index = -1;
+    o.feature_names = (const char *const[]){"a", "q"};
+    o.num_features = 2;
+    load_bad("a,b,y\n1,2,0\n", &o, MLP_STATUS_BAD_FORMAT,
+             "t.csv:1: no feature column named \"q\"");
+    o.feature_names = NULL;
+    o.feature_indices = (const int32_t[]){0, 9};
+    load_bad("a,b,y\n1,2,0\n", &o, MLP_STATUS_BAD_FORMAT, "t.csv:1: no feature column 9");
+    /* A regression target must be a number. */
+    o = regress();
+    load_bad("a,y\n1,2\n3,big\n", &o, MLP_STATUS_BAD_FORMAT,
+             "t.csv:3:2 (y): \"big\" is not a number");
+}
+END_TEST
+
+START_TEST(limits)
+{
+    mlp_csv_options o = classify();
+    /* A field of MLP_CSV_MAX_FIELD bytes passes; one more does not. */
+    size_t cap = MLP_CSV_MAX_RECORD + 4096;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    strcpy(text, "a,y\n");
+    size_t len = strlen(text);
+    memset(text + len, '1', MLP_CSV_MAX_FIELD);
+    len += MLP_CSV_MAX_FIELD;
+    strcpy(text + len, ",k\n");
+    mlp_dataset *ds = NULL;
+    TU_FAIL(load(&ds, text, &o), MLP_STATUS_BAD_FORMAT); /* 1111... is beyond float */
+    ERROR_HAS("beyond the range of float");
+    text[4] = '0';
+    text[5] = '.';
+    ds = load_ok(text, &o);
+    mlp_dataset_destroy(ds);
+    memmove(text + 5, text + 4, strlen(text + 4) + 1);
+    load_bad(text, &o, MLP_STATUS_BAD_FORMAT, "t.csv:2:1 (a): field longer than 4096 bytes");
+    /* A quoted field beyond the limit too. */
+    strcpy(text, "a,y\n\"");
+    len = strlen(text);
+    memset(text + len, '1', MLP_CSV_MAX_FIELD + 10);
+    strcpy(text + len + MLP_CSV_MAX_FIELD + 10, "\",k\n");
+    load_bad(text, &o, MLP_STATUS_BAD_FORMAT, "t.csv:2:1 (a): field longer than 4096 bytes");
+    /* A record beyond MLP_CSV_MAX_RECORD: many short fields on one line. */
+    len = 0;
+    while (len < (size_t)MLP_CSV_MAX_RECORD + 10) {
+        memcpy(text + len, "1,", 2);
+        len += 2;
+    }
+    strcpy(text + len, "k\n");
+    load_bad(text, &o, MLP_STATUS_BAD_FORMAT, "record longer than 1048576 bytes");
+    free(text);
+}
+END_TEST
+
+START_TEST(bad_options)
+{
+    mlp_csv_options o;
+    mlp_dataset *ds = NULL;
+    TU_FAIL(mlp_csv_options_init_size(&o, 3), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_csv_options_init_size(NULL, sizeof o), MLP_STATUS_INVALID_ARG);
+    TU_OK(mlp_csv_options_init(&o));
+    ck_assert_int_eq(o.separator, ',');
+    ck_assert_int_eq(o.header, 1);
+    ck_assert_int_eq(o.target_index, -1);
+    ck_assert_int_eq(o.label_order, MLP_LABELS_SORTED);
+    ck_assert_int_eq(o.task, 0);
+    const char *t = "a,y\n1,2\n";
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "opts->task = 0");
+    TU_FAIL(load(&ds, t, NULL), MLP_STATUS_INVALID_ARG);
+    o.task = MLP_CSV_CLASSIFY;
+    o.struct_size = 8;
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "mlp_csv_options");
+    o = classify();
+    o.separator = '"';
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "separator");
+    o.separator = 300;
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "separator");
+    o = classify();
+    o.label_order = 9;
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "label_order");
+    o = classify();
+    o.target_index = -2;
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "target_index");
+    o = classify();
+    o.header = 0;
+    o.target_name = "y";
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "target_name needs a header");
+    o = classify();
+    o.feature_names = (const char *const[]){"a"};
+    o.feature_indices = (const int32_t[]){0};
+    o.num_features = 1;
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "not both");
+    o.feature_names = NULL;
+    o.feature_indices = (const int32_t[]){1};
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "is the target column");
+    o.feature_indices = (const int32_t[]){0, 0};
+    o.num_features = 2;
+    load_bad("a,b,y\n1,2,3\n", &o, MLP_STATUS_INVALID_ARG, "listed twice");
+    o.feature_indices = (const int32_t[]){-1};
+    o.num_features = 1;
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "feature_indices[0] = -1");
+    o.num_features = 0;
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "num_features");
+    o = regress();
+    o.class_names = (const char *const[]){"a"};
+    o.num_class_names = 1;
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "regression");
+}
+END_TEST
+
+START_TEST(oom_loops)
+{
+    long live = mlp__alloc_live();
+    mlp_csv_options o = classify();
+    mlp_dataset *ds = NULL;
+    /* Enough distinct labels to grow the table and the arrays. */
+    char text[8192];
+    size_t len = (size_t)snprintf(text, sizeof text, "a,b,label\n");
+    for (int i = 0; i < 150; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%d,%d.5,c%d\n", i, i, i % 90);
+    for (long k = 1;; k++) {
+        ck_assert_int_lt(k, 1000);
+        mlp__alloc_fail_after(k);
+        mlp_status st = mlp__dataset_load_csv_mem(&ds, text, len, "t.csv", &o);
+        mlp__alloc_fail_after(0);
+        if (st == MLP_STATUS_OK)
+            break;
+        ck_assert_int_eq(st, MLP_STATUS_NO_MEMORY);
+        ck_assert_ptr_null(ds);
+        ck_assert_int_eq(mlp__alloc_live(), live);
+    }
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 90);
+    ck_assert_int_eq(mlp_dataset_size(ds), 150);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "c0");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "c1");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "c10");
+    mlp_dataset_destroy(ds);
+
+    char path[64];
+    temp_file(path, text, len, 1);
+    o = regress();
+    o.target_index = 0;
+    o.feature_indices = (const int32_t[]){1};
+    o.num_features = 1;
+    for (long k = 1;; k++) {
+        ck_assert_int_lt(k, 1000);
+        mlp__alloc_fail_after(k);
+        mlp_status st = mlp_dataset_load_csv(&ds, path, &o);
+        mlp__alloc_fail_after(0);
+        if (st == MLP_STATUS_OK)
+            break;
+        ck_assert_int_eq(st, MLP_STATUS_NO_MEMORY);
+        ck_assert_int_eq(mlp__alloc_live(), live);
+    }
+    ck_assert(mlp_dataset_target_values(ds, 149)[0] == 149.0f);
+    ck_assert(feat(ds, 149, 0) == 149.5f);
+    mlp_dataset_destroy(ds);
+    unlink(path);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
+static Suite *csv_suite(void)
+{
+    Suite *s = suite_create("csv");
+    TCase *tc = tcase_create("valid");
+    tcase_add_test(tc, classify_sorted_and_first_seen);
+    tcase_add_test(tc, given_class_list);
+    tcase_add_test(tc, regress_and_columns);
+    tcase_add_test(tc, quoting_endings_bom_separators);
+    tcase_add_test(tc, files_plain_and_gzip);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("bad");
+    tcase_add_test(tc, bad_input_positions);
+    tcase_add_test(tc, limits);
+    tcase_add_test(tc, bad_options);
+    tcase_add_test(tc, oom_loops);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* ---- the real tabular data sets ---------------------------------------- */
+
+static char tabular_dir[1024];
+
+static mlp_dataset *load_real(const char *file, mlp_csv_options *o, double *seconds)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", tabular_dir, file);
+    mlp_dataset *ds = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    TU_OK(mlp_dataset_load_csv(&ds, path, o));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    printf("csv: %s: %d rows, %lld features, %.2f ms\n", file, (int)mlp_dataset_size(ds),
+           (long long)mlp_dataset_sample_size(ds), *seconds * 1e3);
+    return ds;
+}
+
+START_TEST(real_tabular_sets)
+{
+    double s;
+    mlp_csv_options o = classify();
+    o.target_name = "species";
+    mlp_dataset *tr = load_real("iris-train.csv", &o, &s);
+    ck_assert_int_eq(mlp_dataset_size(tr), 120);
+    ck_assert_int_eq(mlp_dataset_sample_size(tr), 4);
+    ck_assert_int_eq(mlp_dataset_num_classes(tr), 3);
+    ck_assert_str_eq(mlp_dataset_class_name(tr, 0), "setosa");
+    ck_assert_str_eq(mlp_dataset_class_name(tr, 2), "virginica");
+    const char *names[3];
+    for (int k = 0; k < 3; k++)
+        names[k] = mlp_dataset_class_name(tr, k);
+    o.class_names = names;
+    o.num_class_names = 3;
+    mlp_dataset *te = load_real("iris-test.csv", &o, &s);
+    ck_assert_int_eq(mlp_dataset_size(te), 30);
+    mlp_dataset_destroy(te);
+    mlp_dataset_destroy(tr);
+
+    o = classify();
+    o.target_name = "diagnosis";
+    tr = load_real("breast-cancer-train.csv", &o, &s);
+    ck_assert_int_eq(mlp_dataset_size(tr), 456);
+    ck_assert_int_eq(mlp_dataset_sample_size(tr), 30);
+    ck_assert_str_eq(mlp_dataset_class_name(tr, 0), "benign");
+    ck_assert_str_eq(mlp_dataset_class_name(tr, 1), "malignant");
+    ck_assert(s < 1.0);
+    mlp_dataset_destroy(tr);
+
+    o = regress();
+    o.target_name = "progression";
+    tr = load_real("diabetes-train.csv", &o, &s);
+    ck_assert_int_eq(mlp_dataset_size(tr), 354);
+    ck_assert_int_eq(mlp_dataset_sample_size(tr), 10);
+    ck_assert(mlp_dataset_target_values(tr, 0)[0] == 129.0f);
+    ck_assert(feat(tr, 0, 4) == 182.0f);
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
+static int run_tabular(void)
+{
+    const char *dir = getenv("MLPNET_TABULAR_DIR");
+    const char *data = getenv("MLPNET_DATA_DIR");
+    if (dir && *dir)
+        snprintf(tabular_dir, sizeof tabular_dir, "%s", dir);
+    else if (data && *data)
+        snprintf(tabular_dir, sizeof tabular_dir, "%s/../tabular", data);
+    char probe[1200];
+    snprintf(probe, sizeof probe, "%s/iris-train.csv", tabular_dir);
+    if (!tabular_dir[0] || access(probe, R_OK) != 0) {
+        printf("skip: no iris-train.csv in MLPNET_TABULAR_DIR or MLPNET_DATA_DIR/../tabular\n");
+        return 77;
+    }
+    Suite *s = suite_create("csv_tabular");
+    TCase *tc = tcase_create("real");
+    tcase_add_test(tc, real_tabular_sets);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--tabular") == 0)
+        return run_tabular();
+    return tu_run_suite(csv_suite());
+}
