@@ -611,6 +611,214 @@ START_TEST(class_names_rules)
 }
 END_TEST
 
+/* ---- standardisation ---------------------------------------------------------- */
+
+START_TEST(standardize_forward_and_gradients)
+{
+    mlp_model *m = tu_model(1, (int32_t[]){3}, 2);
+    mlp_layer *sl = NULL;
+    TU_OK(mlp_layer_create_standardize(&sl));
+    tu_add(m, sl);
+    ck_assert_int_eq(mlp_layer_get_kind(sl), MLP_LAYER_STANDARDIZE);
+    ck_assert_str_eq(mlp_layer_kind_name(sl), "standardize");
+    ck_assert_int_eq(mlp_layer_param_count(sl), 0);
+    ck_assert_int_eq(mlp_layer_state_count(sl), 6);
+    /* New: the identity. */
+    mlp_tensor *x = tu_tensor(2, 2, 3);
+    memcpy(mlp_tensor_data(x), (float[]){1, 2, 3, -4, 5, 6}, 6 * sizeof(float));
+    const mlp_tensor *y;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+    tu_assert_close_ff("identity", mlp_tensor_data_const(y), mlp_tensor_data_const(x), 6, 0, 0);
+    /* Mean (1, 0, -2), scale (2, 0.5, 4). */
+    TU_OK(mlp_model_set_state(m, (float[]){1, 0, -2, 2, 0.5f, 4}, 6));
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    const float want[] = {0, 4, 1.25f, -2.5f, 10, 2};
+    tu_assert_close_ff("standardized", mlp_tensor_data_const(y), want, 6, 1e-7, 0);
+    mlp_tensor_destroy(x);
+
+    /* Gradients through it, into a dense layer behind. */
+    tu_add(m, tu_dense(2));
+    tu_gradcheck_cfg cfg;
+    tu_gradcheck_cfg_init(&cfg);
+    tu_assert_gradcheck(m, 1, (int32_t[]){3}, 4, &cfg);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(standardize_from_data)
+{
+    /* Feature 0: 1, 2, 3, 6 (mean 3, population sd sqrt(3.5)); feature 1
+     * constant 7 (scale 1). */
+    const float xv[] = {1, 7, 2, 7, 3, 7, 6, 7};
+    const float tv[] = {0, 1, 2, 3};
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&ds, 4, 1, (int32_t[]){2}, xv, 1, tv,
+                                        MLP_DATASET_COPY));
+    mlp_model *m = tu_model(1, (int32_t[]){2}, 2);
+    EXPECT(mlp_model_fit_standardize(m, ds), MLP_STATUS_BAD_STATE,
+           "the model's first layer is not a standardize layer");
+    mlp_layer *sl = NULL;
+    TU_OK(mlp_layer_create_standardize(&sl));
+    tu_add(m, sl);
+    tu_add(m, tu_dense(1));
+    TU_OK(mlp_model_fit_standardize(m, ds));
+    float st[4];
+    TU_OK(mlp_model_get_state(m, st, 4));
+    const float want[] = {3, 7, (float)sqrt(3.5), 1};
+    tu_assert_close_ff("mean and scale", st, want, 4, 1e-6, 0);
+
+    /* Out of memory: refused, the state as it was. */
+    TU_OK(mlp_model_set_state(m, (float[]){0, 0, 1, 1}, 4));
+    for (long n = 1; n <= 2; n++) {
+        long live = mlp__alloc_live();
+        mlp__alloc_fail_after(n);
+        mlp_status s = mlp_model_fit_standardize(m, ds);
+        mlp__alloc_fail_after(0);
+        ck_assert_int_eq(s, MLP_STATUS_NO_MEMORY);
+        ck_assert_int_eq(mlp__alloc_live(), live);
+        TU_OK(mlp_model_get_state(m, st, 4));
+        ck_assert(st[0] == 0 && st[2] == 1);
+    }
+    /* Samples of another size. */
+    mlp_dataset *wide = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&wide, 2, 1, (int32_t[]){4}, xv, 1, tv,
+                                        MLP_DATASET_COPY));
+    EXPECT(mlp_model_fit_standardize(m, wide), MLP_STATUS_SHAPE_MISMATCH,
+           "the samples have 4 values but the model takes 2");
+    EXPECT(mlp_model_fit_standardize(NULL, ds), MLP_STATUS_INVALID_ARG, "NULL");
+
+    /* Saved and loaded with the model. */
+    TU_OK(mlp_model_fit_standardize(m, ds));
+    TU_OK(mlp_model_get_state(m, st, 4));
+    tu_assert_close_ff("mean and scale again", st, want, 4, 1e-6, 0);
+    void *buf;
+    size_t len;
+    TU_OK(mlp_model_save_mem(m, &buf, &len));
+    mlp_model *back = NULL;
+    TU_OK(mlp_model_load_mem(&back, buf, len));
+    ck_assert_int_eq(mlp_layer_get_kind(mlp_model_layer(back, 0)), MLP_LAYER_STANDARDIZE);
+    float st2[4];
+    TU_OK(mlp_model_get_state(back, st2, 4));
+    ck_assert(memcmp(st, st2, sizeof st) == 0);
+    mlp_buffer_free(buf);
+    mlp_model_destroy(back);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ds);
+    mlp_dataset_destroy(wide);
+}
+END_TEST
+
+/* ---- regression through the driver -------------------------------------------- */
+
+/* y0 = 3 a - 2 b + 0.5, y1 = a b on a grid, as a float dataset. */
+static mlp_dataset *plane_data(int32_t n, uint64_t seed)
+{
+    float x[2 * 400], t[2 * 400];
+    ck_assert(n <= 400);
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    tu_fill_uniform(&r, x, 2 * n, -1, 1);
+    for (int i = 0; i < n; i++) {
+        t[2 * i] = 3 * x[2 * i] - 2 * x[2 * i + 1] + 0.5f;
+        t[2 * i + 1] = x[2 * i] * x[2 * i + 1];
+    }
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&ds, n, 1, (int32_t[]){2}, x, 2, t,
+                                        MLP_DATASET_COPY));
+    return ds;
+}
+
+static int last_epoch_ok;
+static mlp_epoch_stats last_stats;
+static int keep_stats(const mlp_epoch_stats *s, mlp_model *m, void *user)
+{
+    (void)m;
+    (void)user;
+    last_stats = *s;
+    last_epoch_ok = 1;
+    return 0;
+}
+
+START_TEST(fit_regression_with_metrics)
+{
+    mlp_dataset *tr = plane_data(400, 1), *va = plane_data(100, 2);
+    mlp_model *m = tu_model(1, (int32_t[]){2}, 3);
+    tu_add(m, tu_dense(32));
+    tu_add(m, tu_tanh());
+    tu_add(m, tu_dense(2));
+    /* The default loss refuses float targets, with a clear message. */
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.01));
+    EXPECT(mlp_model_fit(m, o, tr, va, NULL), MLP_STATUS_INVALID_ARG,
+           "the model's loss, softmax_xent, takes class labels but the dataset has float "
+           "targets (2 per sample)");
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
+    mlp_fit_options f;
+    TU_OK(mlp_fit_options_init(&f));
+    f.epochs = 60;
+    f.batch_size = 20;
+    f.on_epoch = keep_stats;
+    last_epoch_ok = 0;
+    TU_OK(mlp_model_fit(m, o, tr, va, &f));
+    ck_assert(last_epoch_ok);
+    ck_assert(isnan(last_stats.train_acc) && isnan(last_stats.valid_acc));
+    ck_assert_msg(last_stats.valid_r2 > 0.95, "valid R^2 %g", last_stats.valid_r2);
+    ck_assert(tu_close(last_stats.valid_rmse, sqrt(last_stats.valid_mse), 1e-12, 0));
+    ck_assert(tu_close(last_stats.valid_error, last_stats.valid_mse, 1e-9, 0));
+    ck_assert(last_stats.train_r2 > 0.9 && last_stats.train_mae > 0);
+
+    /* evaluate_metrics agrees with an evaluation written out by hand. */
+    mlp_metrics mt;
+    TU_OK(mlp_model_evaluate_metrics(m, va, 33, &mt));
+    ck_assert(tu_close(mt.mse, last_stats.valid_mse, 1e-9, 0));
+    double sse = 0, sae = 0, sum[2] = {0}, sq[2] = {0}, sse_k[2] = {0};
+    float out[2];
+    for (int i = 0; i < 100; i++) {
+        float xi[2];
+        TU_OK(mlp_dataset_sample(va, i, xi));
+        TU_OK(mlp_model_predict_one(m, xi, 2, MLP_OUTPUT_RAW, out, 2));
+        const float *ti = mlp_dataset_target_values(va, i);
+        for (int j = 0; j < 2; j++) {
+            double d = (double)out[j] - ti[j];
+            sse += d * d;
+            sae += fabs(d);
+            sse_k[j] += d * d;
+            sum[j] += ti[j];
+            sq[j] += (double)ti[j] * ti[j];
+        }
+    }
+    double r2 = 0;
+    for (int j = 0; j < 2; j++)
+        r2 += 1 - sse_k[j] / (sq[j] - sum[j] * sum[j] / 100);
+    ck_assert(tu_close(mt.mse, sse / 200, 1e-5, 0));
+    ck_assert(tu_close(mt.mae, sae / 200, 1e-5, 0));
+    ck_assert(tu_close(mt.r2, r2 / 2, 1e-5, 0));
+    ck_assert(isnan(mt.accuracy));
+    ck_assert_int_eq(mt.count, 100);
+    double err, acc;
+    TU_OK(mlp_model_evaluate(m, va, 100, &err, &acc));
+    ck_assert(tu_close(err, mt.loss, 1e-9, 0) && isnan(acc));
+
+    /* A classification set for a regression model: refused. */
+    mlp_dataset *cls = tu_blobs(10, 2, 1, 1, 2, 5, 1, 1);
+    EXPECT(mlp_model_evaluate(m, cls, 10, &err, &acc), MLP_STATUS_INVALID_ARG,
+           "the model's loss, mse, takes float targets but the dataset has class labels");
+    /* Targets of another width. */
+    mlp_model *one = tu_model(1, (int32_t[]){2}, 3);
+    tu_add(one, tu_dense(1));
+    TU_OK(mlp_model_set_loss(one, MLP_LOSS_MAE, 0));
+    EXPECT(mlp_model_evaluate(one, va, 10, &err, &acc), MLP_STATUS_SHAPE_MISMATCH,
+           "the dataset's targets have 2 values but the model outputs 1");
+    mlp_model_destroy(one);
+    mlp_dataset_destroy(cls);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+    mlp_dataset_destroy(va);
+}
+END_TEST
+
 static Suite *task_suite(void)
 {
     Suite *s = suite_create("task");
@@ -630,6 +838,13 @@ static Suite *task_suite(void)
     tc = tcase_create("metrics");
     tcase_add_test(tc, metrics_of_a_classifier);
     tcase_add_test(tc, fit_fills_the_new_epoch_figures);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("standardize");
+    tcase_add_test(tc, standardize_forward_and_gradients);
+    tcase_add_test(tc, standardize_from_data);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("regression");
+    tcase_add_test(tc, fit_regression_with_metrics);
     suite_add_tcase(s, tc);
     tc = tcase_create("file");
     tcase_add_test(tc, file_keeps_the_task);
