@@ -327,8 +327,10 @@ START_TEST(predictions_follow_the_task)
     EXPECT(mlp_model_predict_one(m, NULL, 3, MLP_OUTPUT_RAW, out, 2), MLP_STATUS_INVALID_ARG,
            "sample or out is NULL");
     EXPECT(mlp_model_predict_raw(m, x, NULL), MLP_STATUS_INVALID_ARG, "out is NULL");
-    EXPECT(mlp_model_predict_raw(m, x, tu_tensor(2, 4, 3)), MLP_STATUS_SHAPE_MISMATCH,
+    mlp_tensor *wide = tu_tensor(2, 4, 3);
+    EXPECT(mlp_model_predict_raw(m, x, wide), MLP_STATUS_SHAPE_MISMATCH,
            "out has shape [4,3] but must be [4,2]");
+    mlp_tensor_destroy(wide);
 
     /* A softmax over one output is always 1: refused. */
     mlp_model *one = linear(3, 1, 1);
