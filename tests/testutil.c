@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* ---- random numbers ---------------------------------------------------- */
 
@@ -648,4 +649,43 @@ int tu_run_suite(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* ---- model files --------------------------------------------------------- */
+
+static uint64_t tu_rd64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+size_t tu_find_record(const unsigned char *b, size_t len, const char *tag, int nth)
+{
+    size_t off = 12;
+    while (off + 16 <= len) {
+        uint64_t l = tu_rd64(b + off + 4);
+        if (memcmp(b + off, tag, 4) == 0 && nth-- == 0)
+            return off;
+        if (l > len - off - 16)
+            return 0;
+        off += 16 + (size_t)l;
+    }
+    return 0;
+}
+
+void tu_fix_crcs(unsigned char *b, size_t len)
+{
+    size_t off = 12;
+    while (off + 16 <= len) {
+        uint64_t l = tu_rd64(b + off + 4);
+        if (l > len - off - 16)
+            return;
+        uLong c = crc32(0L, Z_NULL, 0);
+        c = crc32(c, b + off, (uInt)(12 + l));
+        for (int i = 0; i < 4; i++)
+            b[off + 12 + l + (size_t)i] = (unsigned char)(c >> (8 * i));
+        off += 16 + (size_t)l;
+    }
 }

@@ -262,6 +262,16 @@ long tu_oom_loop(const char *what, mlp_status (*fn)(void *ctx), void *ctx,
 
 /* ---- running suites ---------------------------------------------------- */
 
+/* ---- model files ------------------------------------------------------ */
+
+/* Offset of the n-th record with this tag (0-based) in a model file of
+ * `len` bytes, or 0 if none; walks the framing of docs/file-format.md. */
+size_t tu_find_record(const unsigned char *b, size_t len, const char *tag, int nth);
+
+/* Recompute every record's CRC, so a test can change a value and reach the
+ * checks behind the checksum. Stops at a broken framing. */
+void tu_fix_crcs(unsigned char *b, size_t len);
+
 /* Run a suite in CK_NORMAL mode; return EXIT_SUCCESS or EXIT_FAILURE. */
 int tu_run_suite(Suite *s);
 

@@ -517,6 +517,8 @@ static mlp_layer *layer_from_token(const char *tok, int rank, const char **why)
         st = mlp_layer_create_sigmoid(&l);
     } else if (IS("softplus") && !a) {
         st = mlp_layer_create_softplus(&l);
+    } else if (IS("standardize") && !a) {
+        st = mlp_layer_create_standardize(&l);
     } else if (IS("flatten") && !a) {
         st = mlp_layer_create_flatten(&l);
     } else if (IS("elu") || IS("leaky_relu")) {
@@ -528,7 +530,8 @@ static mlp_layer *layer_from_token(const char *tok, int rank, const char **why)
                            : mlp_layer_create_leaky_relu(&l, alpha);
     } else {
         if (a && (IS("gap") || IS("bn") || IS("relu") || IS("selu") || IS("tanh") ||
-                  IS("sigmoid") || IS("softplus") || IS("flatten")))
+                  IS("sigmoid") || IS("softplus") || IS("standardize") ||
+                  IS("flatten")))
             *why = "this layer takes no argument";
         return NULL;
     }
@@ -1051,7 +1054,8 @@ static const char *spec_token(text *t, mlp_model *m, int i, int in_rank)
     case MLP_LAYER_TANH:
     case MLP_LAYER_RELU:
     case MLP_LAYER_SELU:
-    case MLP_LAYER_SOFTPLUS: put(t, "%s", mlp_layer_kind_name(l)); return NULL;
+    case MLP_LAYER_SOFTPLUS:
+    case MLP_LAYER_STANDARDIZE: put(t, "%s", mlp_layer_kind_name(l)); return NULL;
     }
     put(t, "%s", mlp_layer_kind_name(l));
     return "this mlpnet does not know the layer's kind";

@@ -38,7 +38,8 @@ typedef enum mlp_layer_kind {
     MLP_LAYER_CONV2D = 11,    /**< 2-D convolution on [C,H,W] */
     MLP_LAYER_MAXPOOL = 12,   /**< max pooling on [C,H,W] */
     MLP_LAYER_AVGPOOL = 13,   /**< average pooling on [C,H,W] (also global) */
-    MLP_LAYER_SOFTPLUS = 14   /**< y = log(1 + exp(x)) */
+    MLP_LAYER_SOFTPLUS = 14,  /**< y = log(1 + exp(x)) */
+    MLP_LAYER_STANDARDIZE = 15 /**< y = (x - mean) / scale per feature, from data */
 } mlp_layer_kind;
 
 /** Weight initialisers. Biases start at zero. Values are stable. */
@@ -126,6 +127,20 @@ MLP_API mlp_status mlp_layer_create_selu(mlp_layer **out);
  *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_layer_create_softplus(mlp_layer **out);
+
+/**
+ * Create a standardisation layer: y = (x - mean) / scale for every input
+ * element (feature), with a mean and a scale per feature kept as the
+ * layer's state (not trained; saved in the model file, so predictions
+ * apply the same transform). A new layer is the identity (mean 0, scale
+ * 1); mlp_model_fit_standardize() sets both from a training set. Put it
+ * first, so that raw features go in.
+ * @param out  new layer, or NULL on failure (owned until given to
+ *             mlp_model_add; mlp_layer_destroy otherwise)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (`out` is NULL) or
+ *         MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_layer_create_standardize(mlp_layer **out);
 
 /**
  * Create a layer that gives each sample a new shape with the same number of

@@ -2,10 +2,17 @@
  * @file
  * libmlpnet: loss functions.
  *
- * Both losses average over the batch (the first dimension) and can write
- * their gradient with respect to the prediction in the same pass.
- * mlp_model_train_step() and mlp_model_fit() use the softmax cross-entropy
- * on the model's output; the functions here serve custom training loops.
+ * Every loss averages over the batch (the first dimension) and can write
+ * its gradient with respect to the prediction in the same pass. A model
+ * trains with the loss it was given (softmax cross-entropy unless told
+ * otherwise); the functions here serve custom training loops.
+ *
+ * Two squared errors exist, on purpose, and they differ:
+ * - mlp_loss_mse() (the course's sum-of-squares error, kept from 0.1) is
+ *   halved and sums over a sample's outputs: (1/N) sum_n 0.5 ||P_n - T_n||^2.
+ * - ::MLP_LOSS_MSE (mlp_loss_compute() and models) is the mean over samples
+ *   and outputs and is NOT halved: (1/(N K)) sum (P - T)^2, the same number
+ *   as the MSE metric and as PyTorch's `MSELoss`.
  */
 #ifndef MLPNET_LOSS_H
 #define MLPNET_LOSS_H
@@ -53,6 +60,75 @@ MLP_API mlp_status mlp_loss_softmax_xent(const mlp_tensor *logits, const int32_t
  */
 MLP_API mlp_status mlp_loss_mse(const mlp_tensor *pred, const mlp_tensor *target,
                                 double *loss, mlp_tensor *grad);
+
+/** The losses a model can train with (mlp_model_set_loss()). */
+typedef enum mlp_loss_kind {
+    /** Softmax cross-entropy on logits against class labels; optional class
+     *  weights (a weighted mean, as PyTorch's `CrossEntropyLoss`). */
+    MLP_LOSS_SOFTMAX_XENT = 1,
+    /** Mean squared error against float targets: the mean over samples and
+     *  outputs of (P - T)^2, not halved. */
+    MLP_LOSS_MSE = 2,
+    /** Binary cross-entropy on logits against float targets in [0, 1], one
+     *  independent yes/no per output (binary and multi-label tasks), computed
+     *  as max(z,0) - z t + log(1 + e^-|z|): finite for any finite logit. */
+    MLP_LOSS_BCE_LOGITS = 3,
+    /** Huber loss against float targets, mean over samples and outputs:
+     *  0.5 d^2 where |d| <= delta, delta (|d| - 0.5 delta) beyond (PyTorch's
+     *  `HuberLoss`); robust to outliers in the targets. */
+    MLP_LOSS_HUBER = 4,
+    /** Mean absolute error against float targets, mean over samples and
+     *  outputs of |P - T|; its gradient at P = T is taken as 0. */
+    MLP_LOSS_MAE = 5
+} mlp_loss_kind;
+
+/**
+ * The name of a loss kind: "softmax_xent", "mse", "bce_logits", "huber" or
+ * "mae" (the names `mlpnet --loss` takes).
+ * @param kind  a loss kind
+ * @return a static string, or NULL for a value that is no loss kind
+ */
+MLP_API const char *mlp_loss_kind_name(mlp_loss_kind kind);
+
+/**
+ * Whether a loss kind trains against class labels (softmax cross-entropy)
+ * or against float targets (every other kind).
+ * @param kind  a loss kind
+ * @return 1 for class labels, 0 for float targets, -1 for a value that is no
+ *         loss kind
+ */
+MLP_API int mlp_loss_kind_uses_labels(mlp_loss_kind kind);
+
+/**
+ * Any loss of ::mlp_loss_kind on a batch of predictions P [N, K] (for
+ * softmax cross-entropy: logits), with its gradient dP.
+ * @param kind           the loss
+ * @param param          ::MLP_LOSS_HUBER: delta > 0 (0 picks 1.0); every other
+ *                       kind: must be 0
+ * @param class_weights  ::MLP_LOSS_SOFTMAX_XENT: K finite weights >= 0 (the
+ *                       loss is sum w[y_n] l_n / sum w[y_n]), or NULL for
+ *                       all 1; every other kind: must be NULL (borrowed for
+ *                       the call)
+ * @param pred           predictions, rank 2 [N, K] (borrowed for the call)
+ * @param labels         for ::MLP_LOSS_SOFTMAX_XENT: N labels in 0..K-1, else
+ *                       NULL (borrowed for the call)
+ * @param target         for the other kinds: targets of pred's shape (for
+ *                       ::MLP_LOSS_BCE_LOGITS in [0, 1]), else NULL (borrowed
+ *                       for the call)
+ * @param loss           receives the mean loss; may be NULL
+ * @param grad           receives dP, pred's shape; may be NULL; may not alias
+ *                       pred
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (unknown kind, a NULL that is
+ *         needed or a pointer that must be NULL, bad param or weights, label
+ *         out of range, BCE target outside [0, 1], weights of the batch's
+ *         labels summing to 0), MLP_STATUS_SHAPE_MISMATCH (pred not rank 2,
+ *         target or grad of another shape) or MLP_STATUS_NUMERIC (a NaN or
+ *         infinite prediction or target)
+ */
+MLP_API mlp_status mlp_loss_compute(mlp_loss_kind kind, double param,
+                                    const float *class_weights, const mlp_tensor *pred,
+                                    const int32_t *labels, const mlp_tensor *target,
+                                    double *loss, mlp_tensor *grad);
 
 MLP_EXTERN_C_END
 

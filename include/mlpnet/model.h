@@ -20,6 +20,7 @@
 #include "mlpnet/data.h"
 #include "mlpnet/export.h"
 #include "mlpnet/layer.h"
+#include "mlpnet/loss.h"
 #include "mlpnet/optim.h"
 #include "mlpnet/status.h"
 #include "mlpnet/tensor.h"
@@ -198,9 +199,11 @@ MLP_API mlp_status mlp_model_backward(mlp_model *model, const mlp_tensor *dy,
                                       const mlp_tensor **dx);
 
 /**
- * One training step on a batch: forward in training mode, softmax
- * cross-entropy on the output (the model's output are the logits), backward,
- * and an optimizer step.
+ * One training step on a batch against class labels: forward in training
+ * mode, the model's loss on the output (softmax cross-entropy unless
+ * mlp_model_set_loss() chose another loss that takes labels), backward, and
+ * an optimizer step. A model whose loss takes float targets trains with
+ * mlp_model_train_step_targets().
  * @param model    the model (borrowed for the call)
  * @param opt      optimizer created for this model (borrowed)
  * @param x        input batch (borrowed for the call)
@@ -209,16 +212,18 @@ MLP_API mlp_status mlp_model_backward(mlp_model *model, const mlp_tensor *dy,
  * @param correct  receives the number of correct predictions; may be NULL
  * @return MLP_STATUS_OK, the statuses of forward and backward,
  *         MLP_STATUS_INVALID_ARG (label out of range, optimizer of another
- *         model) or MLP_STATUS_NUMERIC (the loss is NaN or infinite; the
- *         parameters are left as they were before the step)
+ *         model, a loss that takes float targets) or MLP_STATUS_NUMERIC (the
+ *         loss is NaN or infinite; the parameters are left as they were
+ *         before the step)
  */
 MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
                                         const mlp_tensor *x, const int32_t *labels,
                                         double *loss, int32_t *correct);
 
 /**
- * Mean softmax cross-entropy ("error") and accuracy of the model on a whole
- * dataset, in inference mode.
+ * Mean loss ("error", the model's loss) and accuracy of the model on a
+ * whole dataset, in inference mode. For a model that regresses, the
+ * accuracy is NaN: mlp_model_evaluate_metrics() gives its metrics.
  * @param model       the model (borrowed for the call)
  * @param ds          dataset whose images match the model's input size (borrowed)
  * @param batch_size  images per forward pass, >= 1 (larger is faster; the
@@ -233,12 +238,18 @@ MLP_API mlp_status mlp_model_evaluate(mlp_model *model, const mlp_dataset *ds,
                                       int32_t batch_size, double *error, double *accuracy);
 
 /**
- * Class probabilities (softmax of the output) for a batch, in inference mode.
+ * Class probabilities for a batch, in inference mode: the softmax of the
+ * output for a model trained with softmax cross-entropy (K >= 2 outputs),
+ * the sigmoid of every output for one trained with ::MLP_LOSS_BCE_LOGITS.
+ * A model that regresses has no probabilities: it gets
+ * MLP_STATUS_BAD_STATE (use mlp_model_predict_raw()).
  * @param model  the model (borrowed for the call)
  * @param x      input batch [N, ...] (borrowed for the call)
  * @param probs  receives [N, K] probabilities (caller's tensor, rank 2,
  *               borrowed for the call)
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
+ *         MLP_STATUS_BAD_STATE (the model regresses, or is a softmax
+ *         classifier with a single output, whose probability is always 1)
  *         or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_predict(mlp_model *model, const mlp_tensor *x,
@@ -260,6 +271,234 @@ MLP_API mlp_status mlp_model_summary(const mlp_model *model, char *buf, size_t c
                                      size_t *len);
 
 /* ---------------------------------------------------------------------- */
+/* What the model is trained for: its loss, metrics and predictions        */
+
+/** What a model's loss makes of it (mlp_model_task()). */
+typedef enum mlp_task {
+    /** Softmax cross-entropy or binary cross-entropy: it has class
+     *  probabilities and an accuracy. */
+    MLP_TASK_CLASSIFY = 1,
+    /** MSE, Huber or MAE: it predicts values, judged by MSE, RMSE, MAE and
+     *  R^2. */
+    MLP_TASK_REGRESS = 2
+} mlp_task;
+
+/** What mlp_model_predict_one() returns. */
+typedef enum mlp_output {
+    MLP_OUTPUT_RAW = 0,          /**< the model's outputs as they are */
+    MLP_OUTPUT_PROBABILITIES = 1 /**< class probabilities (classifiers only) */
+} mlp_output;
+
+/**
+ * Choose the loss the model trains with and is evaluated by. A new model
+ * uses ::MLP_LOSS_SOFTMAX_XENT. The loss is saved in the model file, so a
+ * loaded model knows its task. It may be changed at any time; an optimizer
+ * keeps working.
+ * @param model  the model (borrowed for the call)
+ * @param kind   the loss
+ * @param param  ::MLP_LOSS_HUBER: delta > 0, or 0 for 1.0; other kinds: 0
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL model, unknown
+ *         kind, bad param, or class weights set and a loss other than
+ *         softmax cross-entropy)
+ */
+MLP_API mlp_status mlp_model_set_loss(mlp_model *model, mlp_loss_kind kind, double param);
+
+/**
+ * The model's loss.
+ * @param model  the model (borrowed for the call); NULL gives 0
+ * @param param  receives the Huber delta, or 0 for the other kinds; may be
+ *               NULL
+ * @return the loss kind, or 0 when `model` is NULL
+ */
+MLP_API mlp_loss_kind mlp_model_get_loss(const mlp_model *model, double *param);
+
+/**
+ * Whether the model classifies or regresses, from its loss.
+ * @param model  the model (borrowed for the call)
+ * @return ::MLP_TASK_CLASSIFY, ::MLP_TASK_REGRESS, or 0 when `model` is NULL
+ */
+MLP_API mlp_task mlp_model_task(const mlp_model *model);
+
+/**
+ * Weight the classes of the softmax cross-entropy: the loss becomes
+ * sum_n w[y_n] l_n / sum_n w[y_n] (a weighted mean, as PyTorch's
+ * `CrossEntropyLoss(weight=...)`). Training batches and evaluation both use
+ * them; accuracy counts every sample alike. They are saved in the model
+ * file.
+ * @param model    the model (borrowed for the call)
+ * @param weights  k finite weights >= 0, at least one of each batch's labels
+ *                 > 0 (copied); NULL (with k = 0) removes the weights
+ * @param k        the number of weights: the model's output count
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, weights of
+ *         another count, a negative or non-finite weight, a loss other than
+ *         softmax cross-entropy) or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_set_class_weights(mlp_model *model, const float *weights,
+                                               int32_t k);
+
+/**
+ * Set the model's first layer, a standardisation layer
+ * (mlp_layer_create_standardize()), from data: its mean and scale become
+ * the mean and the population standard deviation of every input feature
+ * over `ds` (a constant feature gets scale 1). Call it once, on the
+ * training set, before training; the values are saved with the model.
+ * @param model  the model (borrowed for the call)
+ * @param ds     the data, whose samples fit the model's input (borrowed)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL),
+ *         MLP_STATUS_BAD_STATE (the first layer is not a standardisation
+ *         layer), MLP_STATUS_SHAPE_MISMATCH (samples of another size) or
+ *         MLP_STATUS_NO_MEMORY; on failure the layer is unchanged
+ */
+MLP_API mlp_status mlp_model_fit_standardize(mlp_model *model, const mlp_dataset *ds);
+
+/**
+ * Name the model's classes (for example the label map of a dataset or the
+ * string labels of a CSV file), so that predictions can print them. They
+ * are saved in the model file.
+ * @param model  the model (borrowed for the call)
+ * @param names  k UTF-8 strings of 1..255 bytes without control characters
+ *               (copied); NULL (with k = 0) removes the names
+ * @param k      the number of names: the model's output count (checked when
+ *               the model has layers)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model or name, a count
+ *         that is not the output count, an empty, overlong or control
+ *         character name) or MLP_STATUS_NO_MEMORY (the old names are kept)
+ */
+MLP_API mlp_status mlp_model_set_class_names(mlp_model *model, const char *const *names,
+                                             int32_t k);
+
+/**
+ * The name of class i.
+ * @param model  the model (borrowed for the call)
+ * @param i      class index, 0..mlp_model_class_count()-1
+ * @return the name (owned by the model, valid until the names change or the
+ *         model is destroyed), or NULL without names or for i out of range
+ */
+MLP_API const char *mlp_model_class_name(const mlp_model *model, int32_t i);
+
+/**
+ * How many class names the model has.
+ * @param model  the model (borrowed for the call); NULL gives 0
+ * @return the count, 0 without names
+ */
+MLP_API int32_t mlp_model_class_count(const mlp_model *model);
+
+/**
+ * One training step on a batch against float targets, for a model whose
+ * loss takes them (MSE, BCE on logits, Huber, MAE): forward in training
+ * mode, the loss, backward, and an optimizer step.
+ * @param model    the model (borrowed for the call)
+ * @param opt      optimizer created for this model (borrowed)
+ * @param x        input batch [N, ...] (borrowed for the call)
+ * @param targets  [N, K] targets, K the model's outputs ([N] when K is 1)
+ *                 (borrowed for the call)
+ * @param loss     receives the batch's mean loss; may be NULL
+ * @return MLP_STATUS_OK, the statuses of forward and backward,
+ *         MLP_STATUS_INVALID_ARG (NULL, optimizer of another model, a loss
+ *         that takes labels, a BCE target outside [0, 1]),
+ *         MLP_STATUS_SHAPE_MISMATCH (targets of another shape) or
+ *         MLP_STATUS_NUMERIC (a NaN or infinite target or loss; the
+ *         parameters are left as they were)
+ */
+MLP_API mlp_status mlp_model_train_step_targets(mlp_model *model, mlp_optimizer *opt,
+                                                const mlp_tensor *x,
+                                                const mlp_tensor *targets, double *loss);
+
+/**
+ * A model's figures on a dataset (mlp_model_evaluate_metrics()). The library
+ * fills it; fields are only appended (see mlp_fit_options for the rule).
+ * Figures that do not apply to the model's task are NaN.
+ */
+typedef struct mlp_metrics {
+    size_t struct_size; /**< bytes the library wrote (the caller's size) */
+    int64_t count;      /**< samples evaluated */
+    double loss;        /**< mean of the model's loss */
+    double accuracy;    /**< classifiers: the share right (for BCE, of all outputs:
+                             an output is right when logit > 0 matches target
+                             >= 0.5); NaN for regression */
+    double mse;         /**< float targets: mean over samples and outputs of
+                             (prediction - target)^2 (for BCE the prediction is
+                             the probability); NaN for softmax classifiers */
+    double rmse;        /**< the square root of mse */
+    double mae;         /**< mean absolute error, as mse */
+    double r2;          /**< coefficient of determination, 1 - SSE/SST per output,
+                             averaged over outputs (scikit-learn's default); an
+                             output whose targets are all equal counts 1 if
+                             predicted exactly and 0 otherwise */
+} mlp_metrics;
+
+/**
+ * Evaluate the model on a whole dataset, in inference mode, with the
+ * metrics of its task. Call it through the mlp_model_evaluate_metrics()
+ * macro, which passes the size of the caller's mlp_metrics.
+ * @param model       the model (borrowed for the call)
+ * @param ds          dataset whose samples fit the model (borrowed)
+ * @param batch_size  samples per forward pass, >= 1
+ * @param out         receives the figures (caller's struct, borrowed for the
+ *                    call; `out_size` bytes are written)
+ * @param out_size    sizeof(mlp_metrics) of the caller's header
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, an
+ *         out_size no release had), MLP_STATUS_SHAPE_MISMATCH (data do not fit
+ *         the model), MLP_STATUS_NUMERIC or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_evaluate_metrics_size(mlp_model *model, const mlp_dataset *ds,
+                                                   int32_t batch_size, mlp_metrics *out,
+                                                   size_t out_size);
+
+/**
+ * Evaluate with metrics: mlp_model_evaluate_metrics_size() with the size of
+ * the caller's mlp_metrics.
+ * @param model       the model
+ * @param ds          the dataset
+ * @param batch_size  samples per forward pass
+ * @param out         pointer to the caller's mlp_metrics
+ * @return the status of mlp_model_evaluate_metrics_size()
+ */
+#define mlp_model_evaluate_metrics(model, ds, batch_size, out)                     \
+    mlp_model_evaluate_metrics_size((model), (ds), (batch_size), (out), sizeof(mlp_metrics))
+
+/**
+ * The model's raw outputs for a batch, in inference mode, for any model
+ * (the logits of a classifier, the values of a regression).
+ * @param model  the model (borrowed for the call)
+ * @param x      input batch [N, ...] (borrowed for the call)
+ * @param out    receives [N, K] (caller's tensor, borrowed for the call)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
+ *         MLP_STATUS_BAD_STATE (no layers) or MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_predict_raw(mlp_model *model, const mlp_tensor *x,
+                                         mlp_tensor *out);
+
+/**
+ * Predict one sample from a plain array, without building tensors.
+ * @param model       the model (borrowed for the call)
+ * @param sample      the sample's values in the model's input layout
+ *                    (borrowed for the call)
+ * @param sample_len  their count: the model's input size
+ * @param what        ::MLP_OUTPUT_RAW, or ::MLP_OUTPUT_PROBABILITIES for a
+ *                    classifier (as mlp_model_predict())
+ * @param out         receives the K outputs (caller's array, borrowed)
+ * @param out_len     its length: K, the model's output count
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
+ *         (a length that is not the model's), MLP_STATUS_BAD_STATE (no
+ *         layers; probabilities of a model that regresses) or
+ *         MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_predict_one(mlp_model *model, const float *sample,
+                                         int64_t sample_len, mlp_output what, float *out,
+                                         int64_t out_len);
+
+/**
+ * The per-sample input shape the model takes (also of a loaded model).
+ * @param model  the model (borrowed for the call)
+ * @param rank   receives 1..3
+ * @param dims   receives `rank` extents, the rest of its MLP_MAX_RANK
+ *               entries 0 (caller's array, borrowed for the call)
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
+ */
+MLP_API mlp_status mlp_model_input_shape(const mlp_model *model, int *rank, int32_t *dims);
+
+/* ---------------------------------------------------------------------- */
 /* Training driver                                                         */
 
 /** What one epoch of mlp_model_fit measured. Filled by the library and
@@ -274,6 +513,18 @@ typedef struct mlp_epoch_stats {
     double train_seconds; /**< wall time of the training pass alone */
     double eval_seconds;  /**< wall time of the validation pass */
     double learning_rate; /**< the rate used during this epoch */
+    /* Added in 0.3.0: the metrics of mlp_metrics, over the epoch's training
+     * batches (taken while training) and on the validation set; NaN where
+     * they do not apply to the model's task, or without a validation set.
+     * train_acc and valid_acc are NaN for a model that regresses. */
+    double train_mse;     /**< mean squared error while training (float targets) */
+    double train_rmse;    /**< its square root */
+    double train_mae;     /**< mean absolute error while training */
+    double train_r2;      /**< R^2 over the epoch's training batches */
+    double valid_mse;     /**< validation mean squared error */
+    double valid_rmse;    /**< its square root */
+    double valid_mae;     /**< validation mean absolute error */
+    double valid_r2;      /**< validation R^2 */
 } mlp_epoch_stats;
 
 /**

@@ -5,7 +5,8 @@
  *   record = tag[4] length:u64 payload[length] crc32:u32   (CRC of tag..payload)
  *
  * Records in order: HEAD, one LAYR per layer, PARM, STAT, then optionally
- * NOIS and OPTM, then END. This file frames every record, but two kinds of
+ * NOIS, LOSS and OPTM, then END; the ancillary clsn (class names) may sit
+ * anywhere between HEAD and END. This file frames every record, but two kinds of
  * payload belong to others: a layer kind encodes its configuration inside
  * LAYR (its ops table), and the optimizer encodes all of OPTM
  * (lib/optim/optim_file.c). A record whose tag starts with a lower-case
@@ -164,6 +165,47 @@ static void w_floats(writer *w, const char tag[4], const float *v, int64_t n)
     w_end(w);
 }
 
+/* The model's task: LOSS when it is not the default (softmax cross-entropy
+ * without class weights), so files of default models stay readable by
+ * readers that predate the record; and the ancillary `clsn` with the class
+ * names, which such readers skip. */
+static void write_task(writer *w, const mlp_model *m)
+{
+    unsigned char b[8];
+    if (m->loss.kind != MLP_LOSS_SOFTMAX_XENT || m->class_w) {
+        const char *name = mlp_loss_kind_name(m->loss.kind);
+        const uint16_t k = (uint16_t)strlen(name);
+        const uint32_t nw = m->class_w ? (uint32_t)m->n_class_w : 0;
+        w_begin(w, "LOSS", 10u + k + 4u * (uint64_t)nw);
+        mlp__put_u16(b, k);
+        w_put(w, b, 2);
+        w_put(w, (const unsigned char *)name, k);
+        mlp__put_f32(b, m->loss.kind == MLP_LOSS_HUBER ? m->loss.delta : 0.0f);
+        mlp__put_u32(b + 4, nw);
+        w_put(w, b, 8);
+        for (uint32_t i = 0; i < nw; i++) {
+            mlp__put_f32(b, m->class_w[i]);
+            w_put(w, b, 4);
+        }
+        w_end(w);
+    }
+    if (m->n_class_names) {
+        uint64_t len = 4;
+        for (int32_t i = 0; i < m->n_class_names; i++)
+            len += 2 + strlen(m->class_names[i]);
+        w_begin(w, "clsn", len);
+        mlp__put_u32(b, (uint32_t)m->n_class_names);
+        w_put(w, b, 4);
+        for (int32_t i = 0; i < m->n_class_names; i++) {
+            const uint16_t n = (uint16_t)strlen(m->class_names[i]);
+            mlp__put_u16(b, n);
+            w_put(w, b, 2);
+            w_put(w, (const unsigned char *)m->class_names[i], n);
+        }
+        w_end(w);
+    }
+}
+
 static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
 {
     unsigned char b[NOIS_LEN]; /* HEAD and NOIS */
@@ -209,6 +251,7 @@ static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
         mlp__put_u64(b + 32 + 8 * i, m->noise.s[i]);
     }
     w_record(w, "NOIS", b, NOIS_LEN);
+    write_task(w, m);
 
     if (o) { /* the optimizer encodes its own record */
         w_begin(w, "OPTM", mlp__optimizer_state_size(o));
@@ -538,7 +581,8 @@ static int tag_is(const record *r, const char *tag)
 
 static mlp_status unexpected(const loader *ld, const record *r, const char *wanted)
 {
-    static const char *const known[] = {"HEAD", "LAYR", "PARM", "STAT", "NOIS", "OPTM", "END "};
+    static const char *const known[] = {"HEAD", "LAYR", "PARM", "STAT", "NOIS",
+                                        "LOSS", "OPTM", "END "};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (tag_is(r, known[i]))
             return FMT_ERR(ld, r->at, "record '%s' where %s was expected", r->tag, wanted);
@@ -706,6 +750,122 @@ static mlp_status read_noise(const loader *ld, const record *r, mlp_model *m)
     return MLP_STATUS_OK;
 }
 
+/* LOSS: rebuilt through the public setters, so a file's values meet the
+ * checks a program's values meet. */
+static mlp_status read_loss(const loader *ld, const record *r, mlp_model *m)
+{
+    const unsigned char *p = r->payload;
+    if (r->len < 10)
+        return FMT_ERR(ld, r->at, "LOSS record of %llu bytes is shorter than 10", ull(r->len));
+    const uint16_t k = mlp__get_u16(p);
+    if (k < 1 || k > NAME_MAX_LEN || r->len < 10u + k)
+        return FMT_ERR(ld, r->at + 12, "loss name length %u is outside 1..%u or the record",
+                       (unsigned)k, NAME_MAX_LEN);
+    char name[NAME_MAX_LEN + 1];
+    memcpy(name, p + 2, k);
+    name[k] = '\0';
+    mlp_loss_kind kind = (mlp_loss_kind)0;
+    for (int i = MLP_LOSS_SOFTMAX_XENT; i <= MLP_LOSS_MAE; i++)
+        if (strcmp(name, mlp_loss_kind_name((mlp_loss_kind)i)) == 0)
+            kind = (mlp_loss_kind)i;
+    if (!kind) {
+        for (char *c = name; *c; c++)
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+                *c = '?';
+        return FMT_ERR(ld, r->at + 14, "unknown loss '%s'", name);
+    }
+    const float param = mlp__get_f32(p + 2 + k);
+    const uint32_t nw = mlp__get_u32(p + 6 + k);
+    const uint32_t outs = m->n_layers ? (uint32_t)mlp__model_outputs(m) : 0;
+    if (nw != 0 && nw != outs)
+        return FMT_ERR(ld, r->at + 12 + 6 + k,
+                       "%lu class weights for a model with %lu outputs", (unsigned long)nw,
+                       (unsigned long)outs);
+    MLP_TRY(length_is(ld, r, 10u + k + 4u * (uint64_t)nw));
+    mlp_status st = mlp_model_set_loss(m, kind, kind == MLP_LOSS_HUBER ? param : 0.0);
+    if (st == MLP_STATUS_OK && kind != MLP_LOSS_HUBER && param != 0.0f)
+        return FMT_ERR(ld, r->at + 14 + k, "loss %s has parameter %g; it must be 0", name,
+                       (double)param);
+    if (st != MLP_STATUS_OK)
+        return wrap_error(ld, st, r->at + 14 + k, "loss");
+    if (nw) {
+        float *wp = mlp__alloc(4u * (size_t)nw);
+        if (!wp)
+            return wrap_error(ld, MLP_STATUS_NO_MEMORY, r->at, "class weights");
+        for (uint32_t i = 0; i < nw; i++)
+            wp[i] = mlp__get_f32(p + 10 + k + 4 * (uint64_t)i);
+        st = mlp_model_set_class_weights(m, wp, (int32_t)nw);
+        mlp__free(wp);
+        if (st != MLP_STATUS_OK)
+            return wrap_error(ld, st, r->at + 22 + k, "class weights");
+    }
+    return MLP_STATUS_OK;
+}
+
+/* clsn: the class names, checked through mlp_model_set_class_names. */
+static mlp_status read_class_names(const loader *ld, const record *r, mlp_model *m)
+{
+    const unsigned char *p = r->payload;
+    if (r->len < 4)
+        return FMT_ERR(ld, r->at, "clsn record of %llu bytes is shorter than 4", ull(r->len));
+    const uint32_t n = mlp__get_u32(p);
+    if (n < 1 || n > (r->len - 4) / 3) /* each name takes 3 bytes or more */
+        return FMT_ERR(ld, r->at + 12, "%lu class names cannot fit in the record",
+                       (unsigned long)n);
+    const char **names = mlp__calloc(n, sizeof *names);
+    char *text = mlp__alloc((size_t)r->len); /* every name, each NUL-terminated */
+    mlp_status st = MLP_STATUS_OK;
+    if (!names || !text) {
+        st = wrap_error(ld, MLP_STATUS_NO_MEMORY, r->at, "class names");
+        goto done;
+    }
+    uint64_t off = 4;
+    char *t = text;
+    for (uint32_t i = 0; i < n; i++) {
+        uint16_t len = r->len - off >= 2 ? mlp__get_u16(p + off) : 0;
+        if (r->len - off < 2 || len > r->len - off - 2) {
+            st = FMT_ERR(ld, r->at + 12 + off, "class name %lu runs past the record",
+                         (unsigned long)i);
+            goto done;
+        }
+        memcpy(t, p + off + 2, len);
+        t[len] = '\0';
+        if (strlen(t) != len) {
+            st = FMT_ERR(ld, r->at + 12 + off, "class name %lu holds a NUL byte",
+                         (unsigned long)i);
+            goto done;
+        }
+        names[i] = t;
+        t += len + 1;
+        off += 2u + len;
+    }
+    if (off != r->len) {
+        st = FMT_ERR(ld, r->at + 12 + off, "%llu bytes after the last class name",
+                     ull(r->len - off));
+        goto done;
+    }
+    st = mlp_model_set_class_names(m, names, (int32_t)n);
+    if (st != MLP_STATUS_OK)
+        st = wrap_error(ld, st, r->at + 12, "class names");
+done:
+    mlp__free(names);
+    mlp__free(text);
+    return st;
+}
+
+/* The ancillary records this reader knows (framing was checked by pass 1;
+ * others are skipped). */
+static mlp_status read_ancillary(const loader *ld, mlp_model *m)
+{
+    record r;
+    for (uint64_t off = PREAMBLE; off < ld->size; off += REC_OVERHEAD + r.len) {
+        frame(ld, off, &r);
+        if (tag_is(&r, "clsn"))
+            MLP_TRY(read_class_names(ld, &r, m));
+    }
+    return MLP_STATUS_OK;
+}
+
 /* The optimizer decodes and checks its own record; its messages gain the
  * function, the source and the offset of the field at fault here. */
 static mlp_status read_optimizer(const loader *ld, const record *r, const mlp_model *m,
@@ -799,16 +959,23 @@ static mlp_status build(const loader *ld, mlp_model **out_m, mlp_optimizer **out
             goto fail;
         next_record(&c, &r);
     }
+    if (tag_is(&r, "LOSS")) {
+        if ((st = read_loss(ld, &r, m)) != MLP_STATUS_OK)
+            goto fail;
+        next_record(&c, &r);
+    }
     if (tag_is(&r, "OPTM")) {
         if ((st = read_optimizer(ld, &r, m, &o)) != MLP_STATUS_OK)
             goto fail;
         next_record(&c, &r);
     }
     if (!tag_is(&r, "END ")) {
-        st = unexpected(ld, &r, "NOIS, OPTM or END");
+        st = unexpected(ld, &r, "NOIS, LOSS, OPTM or END");
         goto fail;
     }
     st = length_is(ld, &r, 0);
+    if (st == MLP_STATUS_OK)
+        st = read_ancillary(ld, m);
     if (st != MLP_STATUS_OK)
         goto fail;
     *out_m = m;

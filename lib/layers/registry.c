@@ -1,13 +1,13 @@
 /* The table of layer kinds. Indexed by mlp_layer_kind; row 0 is unused. */
 #include "layer_impl.h"
 
-#define MLP__LAYER_KIND_COUNT 15 /* private: one past the largest kind */
+#define MLP__LAYER_KIND_COUNT 16 /* private: one past the largest kind */
 
 /* The ops tables, one per kind's file; only this table names them. */
 extern const mlp_layer_ops mlp__dense_ops, mlp__sigmoid_ops, mlp__tanh_ops, mlp__relu_ops,
     mlp__leaky_relu_ops, mlp__elu_ops, mlp__selu_ops, mlp__reshape_ops, mlp__batchnorm_ops,
     mlp__dropout_ops, mlp__conv2d_ops, mlp__maxpool_ops, mlp__avgpool_ops,
-    mlp__softplus_ops;
+    mlp__softplus_ops, mlp__standardize_ops;
 
 static const mlp_layer_ops *const registry[] = {
     [0] = NULL,
@@ -25,6 +25,7 @@ static const mlp_layer_ops *const registry[] = {
     [MLP_LAYER_MAXPOOL] = &mlp__maxpool_ops,
     [MLP_LAYER_AVGPOOL] = &mlp__avgpool_ops,
     [MLP_LAYER_SOFTPLUS] = &mlp__softplus_ops,
+    [MLP_LAYER_STANDARDIZE] = &mlp__standardize_ops,
 };
 
 _Static_assert(sizeof registry / sizeof registry[0] == MLP__LAYER_KIND_COUNT,

@@ -3,6 +3,7 @@
 #define MLPNET_LOSS_IMPL_H
 
 #include "core/core.h"
+#include "mlpnet/loss.h"
 
 /* Softmax cross-entropy over z [n, k] (see loss.h). dz may be NULL; loss and
  * correct may be NULL. Labels are checked. scale multiplies dz (1/n for a
@@ -12,5 +13,60 @@ mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t
 
 /* Row-wise softmax of z [n, k] into p (may alias z). */
 void mlp__softmax(const float *z, int32_t n, int32_t k, float *p);
+
+/* Element-wise logistic sigmoid of z [len] into p (may alias z). */
+void mlp__sigmoid_vec(const float *z, int64_t len, float *p);
+
+/* A loss as a model uses it: its kind and settings (settings checked by
+ * the caller with mlp__loss_check). */
+typedef struct mlp__loss {
+    mlp_loss_kind kind;
+    float delta;          /* Huber: where the square turns linear, > 0 */
+    const float *class_w; /* softmax cross-entropy: k weights >= 0, or NULL */
+} mlp__loss;
+
+/*
+ * Sums over any number of batches, from which the mean loss and the metrics
+ * follow (mlp__loss_sums_*). Zero it before the first batch. The per-output
+ * arrays (k each) are the caller's and optional: with them, R^2 can be
+ * computed; they must be zeroed too.
+ */
+typedef struct mlp__loss_sums {
+    double loss;      /* weighted sum of the per-row or per-element losses */
+    double weight;    /* the sum of their weights (the loss's denominator) */
+    int64_t correct;  /* classification: rows (softmax) or elements (BCE) right */
+    int64_t judged;   /* ... out of this many */
+    double sse, sae;  /* every kind with float targets: squared and absolute */
+    int64_t elems;    /* errors summed over this many elements */
+    double *t_sum, *t_sq, *sse_k; /* per output: sum t, sum t^2, sum (p - t)^2 */
+    int64_t rows;     /* rows seen (the count behind t_sum and t_sq) */
+} mlp__loss_sums;
+
+/* 1 when the loss takes class labels, 0 when it takes float targets. */
+int mlp__loss_uses_labels(mlp_loss_kind kind);
+
+/* OK when `kind` is a loss and its settings fit k outputs; else INVALID_ARG
+ * with a message that starts with `fn`. */
+mlp_status mlp__loss_check(const mlp__loss *L, int32_t k, const char *fn);
+
+/*
+ * One batch: z [n, k] against labels [n] (loss kinds that take labels) or
+ * targets t [n, k]; adds the batch's sums to acc and, when dz is not NULL,
+ * writes the gradient of the batch's mean loss (the batch's loss sum over
+ * its weight) with respect to z. Returns OK, INVALID_ARG (label outside
+ * 0..k-1, a BCE target outside [0, 1], a batch whose class weights sum to
+ * 0) or NUMERIC (a NaN or infinite output or target).
+ */
+mlp_status mlp__loss_batch(const mlp__loss *L, const float *z, int32_t n, int32_t k,
+                           const int32_t *labels, const float *t, float *dz,
+                           mlp__loss_sums *acc);
+
+/* The mean loss of the sums (0 when nothing was summed). */
+double mlp__loss_sums_mean(const mlp__loss_sums *s);
+
+/* The mean R^2 over the k outputs (scikit-learn's uniform average); an
+ * output whose targets are all equal counts 1 when predicted exactly and 0
+ * otherwise. NaN without the per-output arrays or rows. */
+double mlp__loss_sums_r2(const mlp__loss_sums *s, int32_t k);
 
 #endif /* MLPNET_LOSS_IMPL_H */

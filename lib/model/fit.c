@@ -122,16 +122,24 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             break;
         mlp_epoch_stats s = {.epoch = epoch,
                              .learning_rate = mlp_optimizer_learning_rate(opt)};
-        double sum_loss = 0.0, t0 = mlp__now();
-        int64_t hits = 0, seen = 0;
+        const int32_t k = mlp__model_outputs(m);
+        mlp__loss_sums acc;
+        memset(&acc, 0, sizeof acc);
+        memset(m->out_sums, 0, 3 * (size_t)k * sizeof(double));
+        acc.t_sum = m->out_sums;
+        acc.t_sq = m->out_sums + k;
+        acc.sse_k = m->out_sums + 2 * k;
+        const int labels = mlp__loss_uses_labels(m->loss.kind);
+        double t0 = mlp__now();
         for (int32_t batch = 1;; batch++) {
             int32_t n;
-            st = mlp_batcher_next(b, m->xbuf, m->lbuf, &n);
+            st = mlp_batcher_next_batch(b, m->xbuf, labels ? m->lbuf : NULL,
+                                        labels ? NULL : m->tbuf, &n);
             if (st != MLP_STATUS_OK || n == 0)
                 break;
             double loss;
-            int32_t correct;
-            st = mlp__model_train_step(m, opt, m->lbuf, n, &loss, &correct);
+            st = mlp__model_train_step(m, opt, labels ? m->lbuf : NULL,
+                                       labels ? NULL : m->tbuf, n, &loss, &acc);
             if (st == MLP_STATUS_NUMERIC)
                 st = numeric_error(m, epoch, batch, "the loss is not finite");
             else if (st == MLP_STATUS_OK && o.max_train_loss > 0.0 && loss > o.max_train_loss)
@@ -142,28 +150,39 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
                                 o.max_train_loss);
             if (st != MLP_STATUS_OK)
                 break;
-            sum_loss += loss * n;
-            hits += correct;
-            seen += n;
             if (o.on_batch)
                 o.on_batch(epoch, batch, batches, o.user);
         }
         if (st != MLP_STATUS_OK)
             break;
         s.train_seconds = mlp__now() - t0;
-        s.train_error = sum_loss / (double)seen;
-        s.train_acc = (double)hits / (double)seen;
+        mlp_metrics tm = {0};
+        mlp__metrics_from_sums(&acc, k, &tm);
+        s.train_error = tm.loss;
+        s.train_acc = tm.accuracy;
+        s.train_mse = tm.mse;
+        s.train_rmse = tm.rmse;
+        s.train_mae = tm.mae;
+        s.train_r2 = tm.r2;
         if (mlp__model_first_bad_layer(m) >= 0) {
             st = numeric_error(m, epoch, batches, "after the epoch");
             break;
         }
         s.valid_error = s.valid_acc = NAN;
+        s.valid_mse = s.valid_rmse = s.valid_mae = s.valid_r2 = NAN;
         if (valid) {
             double t1 = mlp__now();
-            st = mlp_model_evaluate(m, valid, eval_bs, &s.valid_error, &s.valid_acc);
+            mlp_metrics vm;
+            st = mlp_model_evaluate_metrics(m, valid, eval_bs, &vm);
             if (st != MLP_STATUS_OK)
                 break;
             s.eval_seconds = mlp__now() - t1;
+            s.valid_error = vm.loss;
+            s.valid_acc = vm.accuracy;
+            s.valid_mse = vm.mse;
+            s.valid_rmse = vm.rmse;
+            s.valid_mae = vm.mae;
+            s.valid_r2 = vm.r2;
         }
         if (o.on_epoch && o.on_epoch(&s, m, o.user))
             break;

@@ -18,10 +18,12 @@
 #include "model_impl.h"
 #include "optim/optim_impl.h"
 
-static int32_t out_k(const mlp_model *m)
+int32_t mlp__model_outputs(const mlp_model *m)
 {
     return (int32_t)m->layers[m->n_layers - 1]->out_size;
 }
+
+#define out_k mlp__model_outputs
 
 static void free_batch_buffers(mlp_model *m)
 {
@@ -39,9 +41,12 @@ static void free_batch_buffers(mlp_model *m)
     mlp__free(m->gbuf[1]);
     mlp__free(m->xbuf);
     mlp__free(m->lbuf);
+    mlp__free(m->tbuf);
+    mlp__free(m->out_sums);
     mlp__free(m->ws);
-    m->gbuf[0] = m->gbuf[1] = m->xbuf = m->ws = NULL;
+    m->gbuf[0] = m->gbuf[1] = m->xbuf = m->ws = m->tbuf = NULL;
     m->lbuf = NULL;
+    m->out_sums = NULL;
     m->batch_cap = 0;
     m->fwd_state = MLP__FWD_NONE;
 }
@@ -73,6 +78,7 @@ mlp_status mlp_model_create(mlp_model **out, int rank, const int32_t *input_dims
     m->max_size = numel;
     mlp__rng_seed(&m->rng, seed);
     mlp__rng_seed(&m->noise, seed ^ 0x6E6F697365ull); /* a stream apart from init */
+    m->loss = (mlp__loss){.kind = MLP_LOSS_SOFTMAX_XENT, .delta = 1.0f};
     *out = m;
     return MLP_STATUS_OK;
 }
@@ -89,6 +95,8 @@ void mlp_model_destroy(mlp_model *m)
     mlp__free(m->grads);
     mlp__free(m->state);
     mlp__free(m->pb.segs);
+    mlp__free(m->class_w);
+    mlp__model_free_class_names(m);
     mlp__free(m);
 }
 
@@ -338,12 +346,15 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
     float *g1 = mlp__alloc(nn * (size_t)m->max_size * sizeof(float));
     float *x = mlp__alloc(nn * (size_t)m->in_size * sizeof(float));
     int32_t *lb = mlp__alloc(nn * sizeof(int32_t));
+    const size_t k = m->n_layers ? (size_t)out_k(m) : 1;
+    float *tb = mlp__alloc(nn * k * sizeof(float));
+    double *sums = mlp__alloc(3 * k * sizeof(double));
     float **scratch = mlp__calloc((size_t)m->n_layers, sizeof *scratch);
     int64_t ws_n = 0;
     for (int i = 0; i < m->n_layers; i++)
         ws_n = m->layers[i]->ws_floats > ws_n ? m->layers[i]->ws_floats : ws_n;
     float *ws = ws_n ? mlp__alloc((size_t)ws_n * sizeof(float)) : NULL;
-    int ok = acts && g0 && g1 && x && lb && scratch && (ws || !ws_n);
+    int ok = acts && g0 && g1 && x && lb && tb && sums && scratch && (ws || !ws_n);
     for (int i = 0; ok && i < m->n_layers; i++) {
         const mlp_layer *l = m->layers[i];
         acts[i] = mlp__alloc(nn * (size_t)l->out_size * sizeof(float));
@@ -365,6 +376,8 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
         mlp__free(g1);
         mlp__free(x);
         mlp__free(lb);
+        mlp__free(tb);
+        mlp__free(sums);
         mlp__free(ws);
         return mlp__error(MLP_STATUS_NO_MEMORY, "out of memory for a batch of %d", (int)n);
     }
@@ -380,6 +393,8 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
     m->gbuf[1] = g1;
     m->xbuf = x;
     m->lbuf = lb;
+    m->tbuf = tb;
+    m->out_sums = sums;
     m->batch_cap = n;
     return MLP_STATUS_OK;
 }
@@ -433,7 +448,7 @@ static int is_batch_of(const mlp_tensor *t, const mlp_shape *s)
     return 1;
 }
 
-static mlp_status check_input(const mlp_model *m, const mlp_tensor *x, const char *fn)
+mlp_status mlp__model_check_input(const mlp_model *m, const mlp_tensor *x, const char *fn)
 {
     MLP_CHECK_ARG(m, fn, "model is NULL");
     MLP_CHECK_ARG(x, fn, "x is NULL");
@@ -451,7 +466,7 @@ static mlp_status check_input(const mlp_model *m, const mlp_tensor *x, const cha
 }
 
 /* Copy a caller's batch into the model's input buffer. */
-static mlp_status stage_input(mlp_model *m, const mlp_tensor *x)
+mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x)
 {
     int32_t n = x->dims[0];
     MLP_TRY(mlp__model_reserve(m, n));
@@ -466,10 +481,10 @@ mlp_status mlp_model_forward(mlp_model *m, const mlp_tensor *x, mlp_mode mode,
     static const char fn[] = "mlp_model_forward";
     if (y)
         *y = NULL;
-    MLP_TRY(check_input(m, x, fn));
+    MLP_TRY(mlp__model_check_input(m, x, fn));
     if (mode != MLP_MODE_TRAIN && mode != MLP_MODE_EVAL)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown mode %d", fn, (int)mode);
-    MLP_TRY(stage_input(m, x));
+    MLP_TRY(mlp__model_stage_input(m, x));
     int32_t n = x->dims[0];
     MLP_TRY(mlp__model_forward(m, n, mode));
     const mlp_shape *s = &m->layers[m->n_layers - 1]->out;
@@ -523,12 +538,23 @@ int mlp__model_first_bad_layer(const mlp_model *m)
 }
 
 mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
-                                 int32_t n, double *loss, int32_t *correct)
+                                 const float *targets, int32_t n, double *loss,
+                                 mlp__loss_sums *acc)
 {
+    const mlp__loss *L = NULL;
+    MLP_TRY(mlp__model_loss(m, "training", &L));
     MLP_TRY(mlp__model_forward(m, n, MLP_MODE_TRAIN));
-    mlp_status st = mlp__softmax_xent(m->acts[m->n_layers - 1], n, out_k(m), labels,
-                                      m->gbuf[0], loss, correct);
-    if (st == MLP_STATUS_NUMERIC) {
+    mlp__loss_sums s;
+    memset(&s, 0, sizeof s);
+    if (acc) {
+        s.t_sum = acc->t_sum;
+        s.t_sq = acc->t_sq;
+        s.sse_k = acc->sse_k;
+    }
+    mlp_status st = mlp__loss_batch(L, m->acts[m->n_layers - 1], n, out_k(m), labels,
+                                    targets, m->gbuf[0], &s);
+    if (st == MLP_STATUS_NUMERIC && !(targets && mlp__all_finite(m->acts[m->n_layers - 1],
+                                                                 (int64_t)n * out_k(m)))) {
         int bad = mlp__model_first_bad_layer(m);
         if (bad >= 0)
             return mlp__error(st, "the loss is not finite: layer %d (%s) has a NaN or "
@@ -539,18 +565,41 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
     }
     MLP_TRY(st);
     MLP_TRY(backward(m, m->gbuf[0], 0, NULL));
-    return mlp_optimizer_step(opt);
+    MLP_TRY(mlp_optimizer_step(opt));
+    if (loss)
+        *loss = mlp__loss_sums_mean(&s);
+    if (acc) {
+        acc->loss += s.loss;
+        acc->weight += s.weight;
+        acc->correct += s.correct;
+        acc->judged += s.judged;
+        acc->sse += s.sse;
+        acc->sae += s.sae;
+        acc->elems += s.elems;
+        acc->rows += s.rows;
+    }
+    return MLP_STATUS_OK;
 }
 
 mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,
                                 const int32_t *labels, double *loss, int32_t *correct)
 {
     static const char fn[] = "mlp_model_train_step";
-    MLP_TRY(check_input(m, x, fn));
+    MLP_TRY(mlp__model_check_input(m, x, fn));
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     MLP_CHECK_ARG(labels, fn, "labels is NULL");
-    MLP_TRY(stage_input(m, x));
-    return mlp__model_train_step(m, opt, labels, x->dims[0], loss, correct);
+    if (!mlp__loss_uses_labels(m->loss.kind))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the model's loss, %s, takes float targets, not labels "
+                          "(use mlp_model_train_step_targets)", fn,
+                          mlp_loss_kind_name(m->loss.kind));
+    MLP_TRY(mlp__model_stage_input(m, x));
+    mlp__loss_sums s;
+    memset(&s, 0, sizeof s);
+    MLP_TRY(mlp__model_train_step(m, opt, labels, NULL, x->dims[0], loss, &s));
+    if (correct)
+        *correct = (int32_t)s.correct;
+    return MLP_STATUS_OK;
 }
 
 mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds, const char *fn)
@@ -558,68 +607,41 @@ mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds, cons
     MLP_CHECK_ARG(m && ds, fn, "model or dataset is NULL");
     if (m->n_layers == 0)
         return mlp__error(MLP_STATUS_BAD_STATE, "%s: the model has no layers", fn);
-    int64_t img = (int64_t)mlp_dataset_channels(ds) * mlp_dataset_height(ds) *
-                  mlp_dataset_width(ds);
-    if (img != m->in_size)
+    int64_t img = mlp_dataset_sample_size(ds);
+    if (img != m->in_size) {
+        if (mlp_dataset_storage(ds) == MLP_STORAGE_UINT8)
+            return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                              "%s: images have %lld values (%dx%dx%d) but the model takes "
+                              "%lld", fn, (long long)img, (int)mlp_dataset_channels(ds),
+                              (int)mlp_dataset_height(ds), (int)mlp_dataset_width(ds),
+                              (long long)m->in_size);
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: images have %lld values (%dx%dx%d) but the model takes %lld",
-                          fn, (long long)img, (int)mlp_dataset_channels(ds),
-                          (int)mlp_dataset_height(ds), (int)mlp_dataset_width(ds),
-                          (long long)m->in_size);
-    if (mlp_dataset_num_classes(ds) > out_k(m))
+                          "%s: samples have %lld values but the model takes %lld", fn,
+                          (long long)img, (long long)m->in_size);
+    }
+    const char *loss = mlp_loss_kind_name(m->loss.kind);
+    if (mlp__loss_uses_labels(m->loss.kind)) {
+        if (mlp_dataset_target_kind(ds) != MLP_TARGET_CLASS)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: the model's loss, %s, takes class labels but the dataset "
+                              "has float targets (%d per sample); a regression needs a "
+                              "regression loss (mlp_model_set_loss)", fn, loss,
+                              (int)mlp_dataset_target_dim(ds));
+        if (mlp_dataset_num_classes(ds) > out_k(m))
+            return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                              "%s: the dataset has %d classes but the model outputs %d", fn,
+                              (int)mlp_dataset_num_classes(ds), (int)out_k(m));
+        return MLP_STATUS_OK;
+    }
+    if (mlp_dataset_target_kind(ds) != MLP_TARGET_VALUES)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the model's loss, %s, takes float targets but the dataset has "
+                          "class labels; a classifier needs softmax_xent (mlp_model_set_loss)",
+                          fn, loss);
+    if (mlp_dataset_target_dim(ds) != out_k(m))
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: the dataset has %d classes but the model outputs %d", fn,
-                          (int)mlp_dataset_num_classes(ds), (int)out_k(m));
-    return MLP_STATUS_OK;
-}
-
-mlp_status mlp_model_evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_size,
-                              double *error, double *accuracy)
-{
-    static const char fn[] = "mlp_model_evaluate";
-    MLP_TRY(mlp__model_check_data(m, ds, fn));
-    if (batch_size < 1)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: batch_size %d is not >= 1", fn,
-                          (int)batch_size);
-    int32_t total = mlp_dataset_size(ds);
-    if (batch_size > total)
-        batch_size = total;
-    MLP_TRY(mlp__model_reserve(m, batch_size));
-    double sum_loss = 0.0;
-    int64_t hits = 0;
-    for (int32_t start = 0; start < total; start += batch_size) {
-        int32_t n = total - start < batch_size ? total - start : batch_size;
-        MLP_TRY(mlp__dataset_rows(ds, start, n, m->xbuf, m->lbuf, NULL));
-        MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
-        double loss;
-        int32_t correct;
-        MLP_TRY(mlp__softmax_xent(m->acts[m->n_layers - 1], n, out_k(m), m->lbuf, NULL,
-                                  &loss, &correct));
-        sum_loss += loss * n;
-        hits += correct;
-    }
-    if (error)
-        *error = sum_loss / total;
-    if (accuracy)
-        *accuracy = (double)hits / total;
-    return MLP_STATUS_OK;
-}
-
-mlp_status mlp_model_predict(mlp_model *m, const mlp_tensor *x, mlp_tensor *probs)
-{
-    static const char fn[] = "mlp_model_predict";
-    MLP_TRY(check_input(m, x, fn));
-    MLP_CHECK_ARG(probs, fn, "probs is NULL");
-    int32_t n = x->dims[0], k = out_k(m);
-    if (probs->rank != 2 || probs->dims[0] != n || probs->dims[1] != k) {
-        char got[64];
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: probs has shape %s but must be [%d,%d]",
-                          fn, mlp__tensor_shape_str(probs, got, sizeof got), (int)n, (int)k);
-    }
-    MLP_TRY(mlp__check_writable(probs, fn, "probs"));
-    MLP_TRY(stage_input(m, x));
-    MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
-    mlp__softmax(m->acts[m->n_layers - 1], n, k, probs->data);
+                          "%s: the dataset's targets have %d values but the model outputs %d",
+                          fn, (int)mlp_dataset_target_dim(ds), (int)out_k(m));
     return MLP_STATUS_OK;
 }
 

@@ -4,6 +4,7 @@
 
 #include "core/core.h"
 #include "layers/layer_impl.h"
+#include "losses/loss_impl.h"
 #include "optim/param_block.h"
 #include "tensor/tensor_impl.h"
 
@@ -33,8 +34,18 @@ struct mlp_model {
     float *gbuf[2];      /* ping-pong gradient buffers */
     float *xbuf;         /* the input of the last forward pass */
     int32_t *lbuf;       /* labels of a gathered batch */
+    float *tbuf;         /* float targets of a gathered batch (batch_cap x outputs) */
+    double *out_sums;    /* 3 x outputs: per-output sums for R^2 (mlp__loss_sums) */
     float *ws;           /* workspace shared by all layers (im2col) */
     int64_t max_size;    /* largest per-sample size among input and outputs */
+
+    /* What the model is trained for (task.c): the loss and its settings;
+     * loss.class_w points at class_w (owned, n_class_w weights) or is NULL. */
+    mlp__loss loss;
+    float *class_w;
+    int32_t n_class_w;
+    char **class_names;  /* n_class_names owned strings, or NULL */
+    int32_t n_class_names;
 
     int fwd_state;       /* MLP__FWD_* of the last forward pass */
     int32_t fwd_n;       /* its batch size */
@@ -47,12 +58,36 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n);
 /* Forward m->xbuf [n, in] through every layer. */
 mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode);
 
-/* Training step on m->xbuf and `labels` (n samples). */
+/* Training step on m->xbuf [n, in] against `labels` (a loss that takes
+ * labels) or `targets` [n, outputs] (one that takes float targets): the
+ * batch's mean loss goes to *loss (may be NULL) and its sums are added to
+ * acc (may be NULL; its per-output arrays, when set, accumulate too). */
 mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
-                                 int32_t n, double *loss, int32_t *correct);
+                                 const float *targets, int32_t n, double *loss,
+                                 mlp__loss_sums *acc);
+
+/* Check a caller's input batch against the model / copy it into m->xbuf. */
+mlp_status mlp__model_check_input(const mlp_model *m, const mlp_tensor *x, const char *fn);
+mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x);
+
+/* The number of outputs per sample (the model has layers). */
+int32_t mlp__model_outputs(const mlp_model *m);
+
+/* The model's loss, its class weights checked against its outputs; `fn`
+ * names the caller in messages. */
+mlp_status mlp__model_loss(const mlp_model *m, const char *fn, const mlp__loss **out);
 
 /* Check that a dataset's images and classes fit the model. */
 mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds, const char *fn);
+
+/* Longest class name, in bytes (task.c). */
+#define MLP__CLASS_NAME_MAX 255
+
+/* Free the model's class names (task.c). */
+void mlp__model_free_class_names(mlp_model *m);
+
+/* The public figures from loss sums over k outputs (task.c). */
+void mlp__metrics_from_sums(const mlp__loss_sums *s, int32_t k, mlp_metrics *out);
 
 /* Index of the first layer with a NaN or infinite parameter, or -1. */
 int mlp__model_first_bad_layer(const mlp_model *m);

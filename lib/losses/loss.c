@@ -1,0 +1,308 @@
+/*
+ * The losses a model trains with, over raw buffers, and their running sums.
+ *
+ * Each kind maps a batch of outputs z [n, k] (logits for the classifying
+ * kinds) and its labels or float targets to per-row (softmax) or
+ * per-element (every other kind) losses, adds them to mlp__loss_sums with
+ * their weights, and writes the gradient of the batch's mean. The same
+ * sums give the metrics: accuracy for the classifying kinds; squared and
+ * absolute errors and R^2 for kinds with float targets (for BCE they are
+ * the errors of the probabilities).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "backend/gemm.h"
+#include "loss_impl.h"
+#include "tensor/tensor_impl.h"
+
+static const char *const loss_names[] = {
+    [MLP_LOSS_SOFTMAX_XENT] = "softmax_xent", [MLP_LOSS_MSE] = "mse",
+    [MLP_LOSS_BCE_LOGITS] = "bce_logits",     [MLP_LOSS_HUBER] = "huber",
+    [MLP_LOSS_MAE] = "mae",
+};
+
+static int known(mlp_loss_kind kind)
+{
+    return kind >= MLP_LOSS_SOFTMAX_XENT && kind <= MLP_LOSS_MAE;
+}
+
+const char *mlp_loss_kind_name(mlp_loss_kind kind)
+{
+    return known(kind) ? loss_names[kind] : NULL;
+}
+
+int mlp__loss_uses_labels(mlp_loss_kind kind)
+{
+    return kind == MLP_LOSS_SOFTMAX_XENT;
+}
+
+int mlp_loss_kind_uses_labels(mlp_loss_kind kind)
+{
+    return known(kind) ? mlp__loss_uses_labels(kind) : -1;
+}
+
+mlp_status mlp__loss_check(const mlp__loss *L, int32_t k, const char *fn)
+{
+    if (!known(L->kind))
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d is not a loss kind (1..%d)", fn,
+                          (int)L->kind, (int)MLP_LOSS_MAE);
+    if (L->kind == MLP_LOSS_HUBER && !(L->delta > 0.0f && isfinite(L->delta)))
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: Huber delta %g is not > 0", fn,
+                          (double)L->delta);
+    if (L->class_w) {
+        if (L->kind != MLP_LOSS_SOFTMAX_XENT)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: class weights apply to softmax_xent only, not %s", fn,
+                              loss_names[L->kind]);
+        for (int32_t j = 0; j < k; j++)
+            if (!(L->class_w[j] >= 0.0f && isfinite(L->class_w[j])))
+                return mlp__error(MLP_STATUS_INVALID_ARG,
+                                  "%s: class weight %d is %g (weights must be finite "
+                                  "and >= 0)", fn, (int)j, (double)L->class_w[j]);
+    }
+    return MLP_STATUS_OK;
+}
+
+/* Softmax cross-entropy with optional class weights: the fused kernel
+ * writes unweighted rows scaled by 1/n; weights rescale each row. */
+static mlp_status xent_batch(const mlp__loss *L, const float *z, int32_t n, int32_t k,
+                             const int32_t *labels, float *dz, mlp__loss_sums *acc)
+{
+    double wsum = n;
+    if (L->class_w) {
+        wsum = 0.0;
+        for (int32_t i = 0; i < n; i++) {
+            if (labels[i] < 0 || labels[i] >= k)
+                break; /* reported by the kernel below */
+            wsum += L->class_w[labels[i]];
+        }
+    }
+    double mean;
+    int32_t correct;
+    MLP_TRY(mlp__softmax_xent(z, n, k, labels, dz, &mean, &correct));
+    if (!(wsum > 0.0))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "softmax cross-entropy: the class weights of this batch's %d "
+                          "labels sum to 0", (int)n);
+    double total = mean * n;
+    if (L->class_w) {
+        /* Row losses again, weighted: the kernel only returned their mean. */
+        total = 0.0;
+        const float f = (float)(n / wsum);
+        for (int32_t i = 0; i < n; i++) {
+            const float *zi = z + (int64_t)i * k;
+            float m = zi[0];
+            for (int32_t j = 1; j < k; j++)
+                m = zi[j] > m ? zi[j] : m;
+            double s = 0.0;
+            for (int32_t j = 0; j < k; j++)
+                s += exp((double)(zi[j] - m));
+            const float w = L->class_w[labels[i]];
+            total += w * (log(s) - (double)(zi[labels[i]] - m));
+            if (dz) {
+                float *di = dz + (int64_t)i * k;
+                for (int32_t j = 0; j < k; j++)
+                    di[j] *= w * f;
+            }
+        }
+    }
+    acc->loss += total;
+    acc->weight += wsum;
+    acc->correct += correct;
+    acc->judged += n;
+    acc->rows += n;
+    return MLP_STATUS_OK;
+}
+
+/* The element losses with float targets: d = z - t. */
+static double elem_loss(const mlp__loss *L, float z, float t, float *g)
+{
+    const float d = z - t;
+    switch (L->kind) {
+    case MLP_LOSS_MSE:
+        *g = 2.0f * d;
+        return (double)d * d;
+    case MLP_LOSS_HUBER: {
+        const float a = fabsf(d);
+        if (a <= L->delta) {
+            *g = d;
+            return 0.5 * (double)d * d;
+        }
+        *g = d > 0.0f ? L->delta : -L->delta;
+        return (double)L->delta * ((double)a - 0.5 * (double)L->delta);
+    }
+    case MLP_LOSS_MAE:
+        *g = d > 0.0f ? 1.0f : d < 0.0f ? -1.0f : 0.0f;
+        return fabs((double)d);
+    default: { /* MLP_LOSS_BCE_LOGITS */
+        const float e = mlp__expf(-fabsf(z));
+        const float p = z >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+        *g = p - t;
+        return (double)(z > 0.0f ? z : 0.0f) - (double)z * t + log1p((double)e);
+    }
+    }
+}
+
+static mlp_status value_batch(const mlp__loss *L, const float *z, int32_t n, int32_t k,
+                              const float *t, float *dz, mlp__loss_sums *acc)
+{
+    const int64_t len = (int64_t)n * k;
+    const int bce = L->kind == MLP_LOSS_BCE_LOGITS;
+    for (int64_t i = 0; i < len; i++) {
+        if (!isfinite(z[i]) || !isfinite(t[i]))
+            return mlp__error(MLP_STATUS_NUMERIC,
+                              "%s loss: row %d, output %d: %s is %g", loss_names[L->kind],
+                              (int)(i / k), (int)(i % k),
+                              isfinite(z[i]) ? "the target" : "the prediction",
+                              isfinite(z[i]) ? (double)t[i] : (double)z[i]);
+        if (bce && !(t[i] >= 0.0f && t[i] <= 1.0f))
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "bce_logits loss: row %d, output %d: target %g is outside "
+                              "[0, 1]", (int)(i / k), (int)(i % k), (double)t[i]);
+    }
+    const float scale = 1.0f / (float)len;
+    double total = 0.0, sse = 0.0, sae = 0.0;
+    int64_t correct = 0;
+    for (int32_t r = 0; r < n; r++) {
+        for (int32_t j = 0; j < k; j++) {
+            const int64_t i = (int64_t)r * k + j;
+            float g;
+            total += elem_loss(L, z[i], t[i], &g);
+            if (dz)
+                dz[i] = g * scale;
+            /* The errors of what the model predicts: the value, or for BCE
+             * the probability. */
+            float p = z[i];
+            if (bce) {
+                p = g + t[i];
+                correct += (z[i] > 0.0f) == (t[i] >= 0.5f);
+            }
+            const double d = (double)p - t[i];
+            sse += d * d;
+            sae += fabs(d);
+            if (acc->sse_k) {
+                acc->sse_k[j] += d * d;
+                acc->t_sum[j] += t[i];
+                acc->t_sq[j] += (double)t[i] * t[i];
+            }
+        }
+    }
+    acc->loss += total;
+    acc->weight += (double)len;
+    acc->sse += sse;
+    acc->sae += sae;
+    acc->elems += len;
+    acc->rows += n;
+    if (bce) {
+        acc->correct += correct;
+        acc->judged += len;
+    }
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__loss_batch(const mlp__loss *L, const float *z, int32_t n, int32_t k,
+                           const int32_t *labels, const float *t, float *dz,
+                           mlp__loss_sums *acc)
+{
+    if (L->kind == MLP_LOSS_SOFTMAX_XENT)
+        return xent_batch(L, z, n, k, labels, dz, acc);
+    return value_batch(L, z, n, k, t, dz, acc);
+}
+
+double mlp__loss_sums_mean(const mlp__loss_sums *s)
+{
+    return s->weight > 0.0 ? s->loss / s->weight : 0.0;
+}
+
+double mlp__loss_sums_r2(const mlp__loss_sums *s, int32_t k)
+{
+    if (!s->sse_k || s->rows < 1 || k < 1)
+        return NAN;
+    double r2 = 0.0;
+    for (int32_t j = 0; j < k; j++) {
+        double sst = s->t_sq[j] - s->t_sum[j] * s->t_sum[j] / (double)s->rows;
+        if (sst > 0.0)
+            r2 += 1.0 - s->sse_k[j] / sst;
+        else
+            r2 += s->sse_k[j] == 0.0 ? 1.0 : 0.0;
+    }
+    return r2 / k;
+}
+
+void mlp__sigmoid_vec(const float *z, int64_t len, float *p)
+{
+    for (int64_t i = 0; i < len; i++) {
+        const float e = mlp__expf(-fabsf(z[i]));
+        p[i] = z[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    }
+}
+
+static int same_shape(const mlp_tensor *a, const mlp_tensor *b)
+{
+    if (a->rank != b->rank)
+        return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return 0;
+    return 1;
+}
+
+mlp_status mlp_loss_compute(mlp_loss_kind kind, double param, const float *class_weights,
+                            const mlp_tensor *pred, const int32_t *labels,
+                            const mlp_tensor *target, double *loss, mlp_tensor *grad)
+{
+    static const char fn[] = "mlp_loss_compute";
+    MLP_CHECK_ARG(pred, fn, "pred is NULL");
+    char a[64], b[64];
+    if (pred->rank != 2)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: pred has shape %s, not [N,K]", fn,
+                          mlp__tensor_shape_str(pred, a, sizeof a));
+    const int32_t n = pred->dims[0], k = pred->dims[1];
+    if (!known(kind))
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d is not a loss kind (1..%d)", fn,
+                          (int)kind, (int)MLP_LOSS_MAE);
+    const char *name = loss_names[kind];
+    if (kind == MLP_LOSS_HUBER) {
+        if (param == 0.0)
+            param = 1.0;
+        if (!(param > 0.0 && param < 3.4e38))
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: Huber delta %g is not > 0", fn,
+                              param);
+    } else if (param != 0.0) {
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s takes no parameter (param %g, "
+                          "must be 0)", fn, name, param);
+    }
+    mlp__loss L = {kind, (float)param, class_weights};
+    MLP_TRY(mlp__loss_check(&L, k, fn));
+    if (mlp__loss_uses_labels(kind)) {
+        MLP_CHECK_ARG(labels, fn, "labels is NULL (softmax_xent needs N labels)");
+        MLP_CHECK_ARG(!target, fn, "target must be NULL for softmax_xent (it takes labels)");
+    } else {
+        if (!target || labels)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              target ? "%s: labels must be NULL for %s (it takes float "
+                                       "targets)"
+                                     : "%s: target is NULL (%s needs float targets)",
+                              fn, name);
+        if (!same_shape(pred, target))
+            return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                              "%s: target has shape %s but pred has shape %s (they must be "
+                              "equal)", fn, mlp__tensor_shape_str(target, a, sizeof a),
+                              mlp__tensor_shape_str(pred, b, sizeof b));
+    }
+    if (grad && !same_shape(pred, grad))
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: grad has shape %s but pred has shape %s (they must be equal)",
+                          fn, mlp__tensor_shape_str(grad, a, sizeof a),
+                          mlp__tensor_shape_str(pred, b, sizeof b));
+    MLP_TRY(mlp__check_writable(grad, fn, "grad"));
+    MLP_CHECK_ARG(!grad || grad->data != pred->data, fn, "grad aliases pred");
+    mlp__loss_sums s;
+    memset(&s, 0, sizeof s);
+    MLP_TRY(mlp__loss_batch(&L, pred->data, n, k, labels, target ? target->data : NULL,
+                            grad ? grad->data : NULL, &s));
+    if (loss)
+        *loss = mlp__loss_sums_mean(&s);
+    return MLP_STATUS_OK;
+}

@@ -1,0 +1,388 @@
+/*
+ * What a model is trained for: its loss (softmax cross-entropy unless told
+ * otherwise) and class weights, training against float targets, the
+ * evaluation of a dataset with the metrics of its task, and predictions
+ * that only give probabilities where the loss defines them.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "backend/gemm.h"
+#include "data/dataset_impl.h"
+#include "model_impl.h"
+#include "optim/optim_impl.h"
+
+/* The size of mlp_metrics in every release, oldest first. */
+static const size_t metrics_sizes[] = {
+    MLP__SIZE_UP_TO(mlp_metrics, r2), /* 0.3 */
+};
+#define N_METRICS_SIZES (sizeof metrics_sizes / sizeof metrics_sizes[0])
+_Static_assert(MLP__SIZE_UP_TO(mlp_metrics, r2) == sizeof(mlp_metrics),
+               "a field was appended to mlp_metrics: list the new size");
+
+mlp_status mlp_model_set_loss(mlp_model *m, mlp_loss_kind kind, double param)
+{
+    static const char fn[] = "mlp_model_set_loss";
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    const char *name = mlp_loss_kind_name(kind);
+    if (!name)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d is not a loss kind (1..%d)", fn,
+                          (int)kind, (int)MLP_LOSS_MAE);
+    if (kind == MLP_LOSS_HUBER) {
+        if (param == 0.0)
+            param = 1.0;
+        if (!(param > 0.0 && param < 3.4e38))
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: Huber delta %g is not > 0", fn,
+                              param);
+    } else if (param != 0.0) {
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: %s takes no parameter (param %g, must be 0)", fn, name, param);
+    }
+    if (m->class_w && kind != MLP_LOSS_SOFTMAX_XENT)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the model has class weights, which only softmax_xent uses; "
+                          "clear them first (mlp_model_set_class_weights with NULL)", fn);
+    m->loss.kind = kind;
+    m->loss.delta = kind == MLP_LOSS_HUBER ? (float)param : 1.0f;
+    return MLP_STATUS_OK;
+}
+
+mlp_loss_kind mlp_model_get_loss(const mlp_model *m, double *param)
+{
+    if (param)
+        *param = m && m->loss.kind == MLP_LOSS_HUBER ? (double)m->loss.delta : 0.0;
+    return m ? m->loss.kind : (mlp_loss_kind)0;
+}
+
+mlp_task mlp_model_task(const mlp_model *m)
+{
+    if (!m)
+        return (mlp_task)0;
+    return m->loss.kind == MLP_LOSS_SOFTMAX_XENT || m->loss.kind == MLP_LOSS_BCE_LOGITS
+               ? MLP_TASK_CLASSIFY
+               : MLP_TASK_REGRESS;
+}
+
+mlp_status mlp_model_set_class_weights(mlp_model *m, const float *weights, int32_t k)
+{
+    static const char fn[] = "mlp_model_set_class_weights";
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    if (!weights) {
+        MLP_CHECK_ARG(k == 0, fn, "weights is NULL but k is not 0 (NULL, 0 clears them)");
+        mlp__free(m->class_w);
+        m->class_w = NULL;
+        m->n_class_w = 0;
+        m->loss.class_w = NULL;
+        return MLP_STATUS_OK;
+    }
+    if (m->loss.kind != MLP_LOSS_SOFTMAX_XENT)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: class weights apply to softmax_xent only; the model's loss "
+                          "is %s", fn, mlp_loss_kind_name(m->loss.kind));
+    if (k < 1 || (m->n_layers && k != mlp__model_outputs(m)))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: %d weights for a model with %d outputs", fn, (int)k,
+                          m->n_layers ? (int)mlp__model_outputs(m) : 0);
+    mlp__loss probe = {MLP_LOSS_SOFTMAX_XENT, 1.0f, weights};
+    MLP_TRY(mlp__loss_check(&probe, k, fn));
+    float *w = mlp__alloc((size_t)k * sizeof *w);
+    if (!w)
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
+    memcpy(w, weights, (size_t)k * sizeof *w);
+    mlp__free(m->class_w);
+    m->class_w = w;
+    m->n_class_w = k;
+    m->loss.class_w = w;
+    return MLP_STATUS_OK;
+}
+
+void mlp__model_free_class_names(mlp_model *m)
+{
+    for (int32_t i = 0; i < m->n_class_names; i++)
+        mlp__free(m->class_names[i]);
+    mlp__free(m->class_names);
+    m->class_names = NULL;
+    m->n_class_names = 0;
+}
+
+mlp_status mlp_model_set_class_names(mlp_model *m, const char *const *names, int32_t k)
+{
+    static const char fn[] = "mlp_model_set_class_names";
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    if (!names) {
+        MLP_CHECK_ARG(k == 0, fn, "names is NULL but k is not 0 (NULL, 0 clears them)");
+        mlp__model_free_class_names(m);
+        return MLP_STATUS_OK;
+    }
+    if (k < 1 || (m->n_layers && k != mlp__model_outputs(m)))
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d names for a model with %d outputs",
+                          fn, (int)k, m->n_layers ? (int)mlp__model_outputs(m) : 0);
+    for (int32_t i = 0; i < k; i++) {
+        if (!names[i])
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: name %d is NULL", fn, (int)i);
+        size_t len = strlen(names[i]);
+        if (len < 1 || len > MLP__CLASS_NAME_MAX)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: name %d has %zu bytes (1..%d allowed)", fn, (int)i, len,
+                              MLP__CLASS_NAME_MAX);
+        for (size_t j = 0; j < len; j++)
+            if ((unsigned char)names[i][j] < 0x20 || names[i][j] == 0x7f)
+                return mlp__error(MLP_STATUS_INVALID_ARG,
+                                  "%s: name %d has a control character (byte %zu)", fn,
+                                  (int)i, j);
+    }
+    char **copy = mlp__calloc((size_t)k, sizeof *copy);
+    int ok = copy != NULL;
+    for (int32_t i = 0; ok && i < k; i++) {
+        size_t len = strlen(names[i]);
+        copy[i] = mlp__alloc(len + 1);
+        ok = copy[i] != NULL;
+        if (ok)
+            memcpy(copy[i], names[i], len + 1);
+    }
+    if (!ok) {
+        for (int32_t i = 0; copy && i < k; i++)
+            mlp__free(copy[i]);
+        mlp__free(copy);
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
+    }
+    mlp__model_free_class_names(m);
+    m->class_names = copy;
+    m->n_class_names = k;
+    return MLP_STATUS_OK;
+}
+
+const char *mlp_model_class_name(const mlp_model *m, int32_t i)
+{
+    if (!m || i < 0 || i >= m->n_class_names)
+        return NULL;
+    return m->class_names[i];
+}
+
+int32_t mlp_model_class_count(const mlp_model *m)
+{
+    return m ? m->n_class_names : 0;
+}
+
+mlp_status mlp__model_loss(const mlp_model *m, const char *fn, const mlp__loss **out)
+{
+    if (m->class_w && m->n_class_w != mlp__model_outputs(m))
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: the model has %d class weights but %d outputs", fn,
+                          (int)m->n_class_w, (int)mlp__model_outputs(m));
+    *out = &m->loss;
+    return MLP_STATUS_OK;
+}
+
+/* A caller's targets [N, K] (or [N] for K = 1) against the model's output. */
+static mlp_status check_targets(const mlp_model *m, const mlp_tensor *t, int32_t n,
+                                const char *fn)
+{
+    MLP_CHECK_ARG(t, fn, "targets is NULL");
+    const int32_t k = mlp__model_outputs(m);
+    if (!(t->dims[0] == n && ((t->rank == 2 && t->dims[1] == k) || (t->rank == 1 && k == 1)))) {
+        char got[64];
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: targets have shape %s but must be [%d,%d] (one row of %d "
+                          "per sample)", fn, mlp__tensor_shape_str(t, got, sizeof got),
+                          (int)n, (int)k, (int)k);
+    }
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
+                                        const mlp_tensor *x, const mlp_tensor *targets,
+                                        double *loss)
+{
+    static const char fn[] = "mlp_model_train_step_targets";
+    MLP_TRY(mlp__model_check_input(m, x, fn));
+    MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
+    if (mlp__loss_uses_labels(m->loss.kind))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the model's loss, %s, takes class labels, not float targets "
+                          "(use mlp_model_train_step, or mlp_model_set_loss)", fn,
+                          mlp_loss_kind_name(m->loss.kind));
+    MLP_TRY(check_targets(m, targets, x->dims[0], fn));
+    MLP_TRY(mlp__model_stage_input(m, x));
+    return mlp__model_train_step(m, opt, NULL, targets->data, x->dims[0], loss, NULL);
+}
+
+/* ---- evaluation ------------------------------------------------------------ */
+
+/* Sums of the model's loss over a whole dataset, in inference mode. */
+static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_size,
+                           mlp__loss_sums *s, const char *fn)
+{
+    MLP_TRY(mlp__model_check_data(m, ds, fn));
+    if (batch_size < 1)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: batch_size %d is not >= 1", fn,
+                          (int)batch_size);
+    const mlp__loss *L = NULL;
+    MLP_TRY(mlp__model_loss(m, fn, &L));
+    int32_t total = mlp_dataset_size(ds);
+    if (batch_size > total)
+        batch_size = total;
+    MLP_TRY(mlp__model_reserve(m, batch_size));
+    const int32_t k = mlp__model_outputs(m);
+    memset(s, 0, sizeof *s);
+    memset(m->out_sums, 0, 3 * (size_t)k * sizeof(double));
+    s->t_sum = m->out_sums;
+    s->t_sq = m->out_sums + k;
+    s->sse_k = m->out_sums + 2 * k;
+    for (int32_t start = 0; start < total; start += batch_size) {
+        int32_t n = total - start < batch_size ? total - start : batch_size;
+        const int labels = mlp__loss_uses_labels(L->kind);
+        MLP_TRY(mlp__dataset_rows(ds, start, n, m->xbuf, labels ? m->lbuf : NULL,
+                                  labels ? NULL : m->tbuf));
+        MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
+        MLP_TRY(mlp__loss_batch(L, m->acts[m->n_layers - 1], n, k, m->lbuf, m->tbuf, NULL,
+                                s));
+    }
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_size,
+                              double *error, double *accuracy)
+{
+    mlp__loss_sums s;
+    MLP_TRY(evaluate(m, ds, batch_size, &s, "mlp_model_evaluate"));
+    if (error)
+        *error = mlp__loss_sums_mean(&s);
+    if (accuracy)
+        *accuracy = s.judged ? (double)s.correct / (double)s.judged : NAN;
+    return MLP_STATUS_OK;
+}
+
+void mlp__metrics_from_sums(const mlp__loss_sums *s, int32_t k, mlp_metrics *out)
+{
+    out->count = s->rows;
+    out->loss = mlp__loss_sums_mean(s);
+    out->accuracy = s->judged ? (double)s->correct / (double)s->judged : NAN;
+    if (s->elems) {
+        out->mse = s->sse / (double)s->elems;
+        out->rmse = sqrt(out->mse);
+        out->mae = s->sae / (double)s->elems;
+        out->r2 = mlp__loss_sums_r2(s, k);
+    } else {
+        out->mse = out->rmse = out->mae = out->r2 = NAN;
+    }
+}
+
+mlp_status mlp_model_evaluate_metrics_size(mlp_model *m, const mlp_dataset *ds,
+                                           int32_t batch_size, mlp_metrics *out,
+                                           size_t out_size)
+{
+    static const char fn[] = "mlp_model_evaluate_metrics";
+    MLP_CHECK_ARG(out, fn, "out is NULL");
+    MLP_TRY(mlp__check_struct_size(out_size, metrics_sizes, N_METRICS_SIZES, fn,
+                                   "mlp_metrics"));
+    mlp__loss_sums s;
+    MLP_TRY(evaluate(m, ds, batch_size, &s, fn));
+    mlp_metrics r = {.struct_size = out_size};
+    mlp__metrics_from_sums(&s, mlp__model_outputs(m), &r);
+    memcpy(out, &r, out_size);
+    return MLP_STATUS_OK;
+}
+
+/* ---- prediction ------------------------------------------------------------ */
+
+/* Whether the model's loss defines probabilities; if not, why (for `fn`). */
+static mlp_status can_give_probabilities(const mlp_model *m, const char *fn)
+{
+    if (mlp_model_task(m) != MLP_TASK_CLASSIFY)
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: the model regresses (loss %s): it has no class "
+                          "probabilities; ask for its raw outputs (mlp_model_predict_raw)",
+                          fn, mlp_loss_kind_name(m->loss.kind));
+    if (m->loss.kind == MLP_LOSS_SOFTMAX_XENT && mlp__model_outputs(m) < 2)
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: a softmax over the model's single output is always 1; a "
+                          "one-output classifier needs the bce_logits loss, a regression "
+                          "a regression loss (mlp_model_set_loss)", fn);
+    return MLP_STATUS_OK;
+}
+
+static void probabilities(const mlp_model *m, const float *z, int32_t n, float *p)
+{
+    const int32_t k = mlp__model_outputs(m);
+    if (m->loss.kind == MLP_LOSS_BCE_LOGITS)
+        mlp__sigmoid_vec(z, (int64_t)n * k, p);
+    else
+        mlp__softmax(z, n, k, p);
+}
+
+static mlp_status predict(mlp_model *m, const mlp_tensor *x, mlp_tensor *out,
+                          mlp_output what, const char *fn)
+{
+    MLP_TRY(mlp__model_check_input(m, x, fn));
+    MLP_CHECK_ARG(out, fn, "out is NULL");
+    int32_t n = x->dims[0], k = mlp__model_outputs(m);
+    if (out->rank != 2 || out->dims[0] != n || out->dims[1] != k) {
+        char got[64];
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: %s has shape %s but must be [%d,%d]",
+                          fn, what == MLP_OUTPUT_PROBABILITIES ? "probs" : "out",
+                          mlp__tensor_shape_str(out, got, sizeof got), (int)n, (int)k);
+    }
+    MLP_TRY(mlp__check_writable(out, fn, what == MLP_OUTPUT_PROBABILITIES ? "probs" : "out"));
+    if (what == MLP_OUTPUT_PROBABILITIES)
+        MLP_TRY(can_give_probabilities(m, fn));
+    MLP_TRY(mlp__model_stage_input(m, x));
+    MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
+    const float *z = m->acts[m->n_layers - 1];
+    if (what == MLP_OUTPUT_PROBABILITIES)
+        probabilities(m, z, n, out->data);
+    else
+        memcpy(out->data, z, (size_t)n * (size_t)k * sizeof(float));
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_predict(mlp_model *m, const mlp_tensor *x, mlp_tensor *probs)
+{
+    return predict(m, x, probs, MLP_OUTPUT_PROBABILITIES, "mlp_model_predict");
+}
+
+mlp_status mlp_model_predict_raw(mlp_model *m, const mlp_tensor *x, mlp_tensor *out)
+{
+    return predict(m, x, out, MLP_OUTPUT_RAW, "mlp_model_predict_raw");
+}
+
+mlp_status mlp_model_predict_one(mlp_model *m, const float *sample, int64_t sample_len,
+                                 mlp_output what, float *out, int64_t out_len)
+{
+    static const char fn[] = "mlp_model_predict_one";
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    MLP_CHECK_ARG(sample && out, fn, "sample or out is NULL");
+    if (m->n_layers == 0)
+        return mlp__error(MLP_STATUS_BAD_STATE, "%s: the model has no layers", fn);
+    if (what != MLP_OUTPUT_RAW && what != MLP_OUTPUT_PROBABILITIES)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: what = %d is not an mlp_output", fn,
+                          (int)what);
+    const int32_t k = mlp__model_outputs(m);
+    if (sample_len != m->in_size || out_len != k)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: the model takes %lld values and gives %d; got sample_len "
+                          "%lld and out_len %lld", fn, (long long)m->in_size, (int)k,
+                          (long long)sample_len, (long long)out_len);
+    if (what == MLP_OUTPUT_PROBABILITIES)
+        MLP_TRY(can_give_probabilities(m, fn));
+    MLP_TRY(mlp__model_reserve(m, 1));
+    memcpy(m->xbuf, sample, (size_t)sample_len * sizeof(float));
+    MLP_TRY(mlp__model_forward(m, 1, MLP_MODE_EVAL));
+    const float *z = m->acts[m->n_layers - 1];
+    if (what == MLP_OUTPUT_PROBABILITIES)
+        probabilities(m, z, 1, out);
+    else
+        memcpy(out, z, (size_t)k * sizeof(float));
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_input_shape(const mlp_model *m, int *rank, int32_t *dims)
+{
+    static const char fn[] = "mlp_model_input_shape";
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    MLP_CHECK_ARG(rank && dims, fn, "rank or dims is NULL");
+    *rank = m->in.rank;
+    for (int i = 0; i < MLP_MAX_RANK; i++)
+        dims[i] = i < m->in.rank ? m->in.d[i] : 0;
+    return MLP_STATUS_OK;
+}

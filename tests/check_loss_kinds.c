@@ -1,0 +1,391 @@
+/*
+ * Tests of the chosen losses (mlp_loss_compute, mlp_loss_kind) and of the
+ * private sums the model builds its metrics from: hand-computed values,
+ * finite differences, stability, R^2, and argument checks.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "losses/loss_impl.h"
+#include "testutil.h"
+
+static mlp_tensor *from(int32_t n, int32_t k, const float *v)
+{
+    mlp_tensor *t = tu_tensor(2, n, k);
+    memcpy(mlp_tensor_data(t), v, sizeof(float) * (size_t)n * (size_t)k);
+    return t;
+}
+
+static double compute(mlp_loss_kind kind, double param, const float *w,
+                      const mlp_tensor *p, const int32_t *y, const mlp_tensor *t,
+                      mlp_tensor *g)
+{
+    double loss = -1.0;
+    TU_OK(mlp_loss_compute(kind, param, w, p, y, t, &loss, g));
+    return loss;
+}
+
+/* ---- values worked out by hand ------------------------------------------- */
+
+START_TEST(regression_losses_hand_computed)
+{
+    /* d = p - t = [1, 0, 0, 2] */
+    const float pv[] = {1, 2, 3, 5}, tv[] = {0, 2, 3, 3};
+    mlp_tensor *p = from(2, 2, pv), *t = from(2, 2, tv), *g = tu_tensor(2, 2, 2);
+    const float *gd = mlp_tensor_data_const(g);
+
+    /* MSE: (1 + 4) / 4, not halved; dP = 2 d / 4. */
+    ck_assert(tu_close(compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, g), 1.25, 1e-12, 0));
+    const float g_mse[] = {0.5f, 0, 0, 1.0f};
+    tu_assert_close_ff("mse dP", gd, g_mse, 4, 1e-6, 0);
+
+    /* MAE: 3 / 4; dP = sign(d) / 4, 0 where d = 0. */
+    ck_assert(tu_close(compute(MLP_LOSS_MAE, 0, NULL, p, NULL, t, g), 0.75, 1e-12, 0));
+    const float g_mae[] = {0.25f, 0, 0, 0.25f};
+    tu_assert_close_ff("mae dP", gd, g_mae, 4, 1e-6, 0);
+
+    /* Huber, delta 1 (param 0 picks it): 0.5 * 1 + 1 * (2 - 0.5) = 2, / 4. */
+    ck_assert(tu_close(compute(MLP_LOSS_HUBER, 0, NULL, p, NULL, t, g), 0.5, 1e-12, 0));
+    const float g_hub[] = {0.25f, 0, 0, 0.25f};
+    tu_assert_close_ff("huber dP", gd, g_hub, 4, 1e-6, 0);
+    ck_assert(tu_close(compute(MLP_LOSS_HUBER, 1.0, NULL, p, NULL, t, NULL), 0.5, 1e-12, 0));
+
+    /* Huber, delta 0.5: 0.5 (1 - 0.25) + 0.5 (2 - 0.25) = 1.25, / 4; both
+     * errors are past delta, so dP = 0.5 sign(d) / 4. */
+    ck_assert(tu_close(compute(MLP_LOSS_HUBER, 0.5, NULL, p, NULL, t, g), 0.3125, 1e-7, 0));
+    const float g_hub2[] = {0.125f, 0, 0, 0.125f};
+    tu_assert_close_ff("huber(0.5) dP", gd, g_hub2, 4, 1e-6, 0);
+    mlp_tensor_destroy(p);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+}
+END_TEST
+
+START_TEST(bce_hand_computed)
+{
+    /* z = 0 with t = 1: log 2; z = log 3 with t = 0: log 3 + log(4/3) = log 4. */
+    const float zv[] = {0.0f, (float)log(3.0)}, tv[] = {1, 0};
+    mlp_tensor *z = from(1, 2, zv), *t = from(1, 2, tv), *g = tu_tensor(2, 1, 2);
+    double loss = compute(MLP_LOSS_BCE_LOGITS, 0, NULL, z, NULL, t, g);
+    ck_assert_msg(tu_close(loss, 1.5 * log(2.0), 1e-6, 0), "loss %.9g", loss);
+    /* dz = (sigmoid(z) - t) / 2 = (0.5 - 1) / 2, (0.75 - 0) / 2 */
+    const float want[] = {-0.25f, 0.375f};
+    tu_assert_close_ff("bce dz", mlp_tensor_data_const(g), want, 2, 1e-6, 0);
+    mlp_tensor_destroy(z);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+}
+END_TEST
+
+START_TEST(weighted_xent_hand_computed)
+{
+    /* Row 0: z = (0, 0), label 0: loss log 2, p = (1/2, 1/2).
+     * Row 1: z = (0, log 3), label 1: loss log(4/3), p = (1/4, 3/4).
+     * Weights (1, 3): loss (log 2 + 3 log(4/3)) / 4;
+     * dz = w / 4 * (p - onehot). */
+    const float zv[] = {0, 0, 0, (float)log(3.0)}, w[] = {1, 3};
+    const int32_t y[] = {0, 1};
+    mlp_tensor *z = from(2, 2, zv), *g = tu_tensor(2, 2, 2);
+    double loss = compute(MLP_LOSS_SOFTMAX_XENT, 0, w, z, y, NULL, g);
+    ck_assert_msg(tu_close(loss, (log(2.0) + 3 * log(4.0 / 3.0)) / 4, 1e-6, 0), "loss %.9g",
+                  loss);
+    const float want[] = {-0.125f, 0.125f, 0.1875f, -0.1875f};
+    tu_assert_close_ff("weighted xent dz", mlp_tensor_data_const(g), want, 4, 1e-6, 0);
+
+    /* Weights of 1 are the plain loss, bit for bit. */
+    const float ones[] = {1, 1};
+    mlp_tensor *g1 = tu_tensor(2, 2, 2), *g2 = tu_tensor(2, 2, 2);
+    double a = compute(MLP_LOSS_SOFTMAX_XENT, 0, ones, z, y, NULL, g1), b;
+    TU_OK(mlp_loss_softmax_xent(z, y, &b, g2, NULL));
+    ck_assert(tu_close(a, b, 1e-6, 0));
+    tu_assert_close_ff("weights 1", mlp_tensor_data_const(g1), mlp_tensor_data_const(g2), 4,
+                       1e-6, 0);
+    /* A zero weight drops a row. */
+    const float w01[] = {0, 1};
+    loss = compute(MLP_LOSS_SOFTMAX_XENT, 0, w01, z, y, NULL, g);
+    ck_assert(tu_close(loss, log(4.0 / 3.0), 1e-6, 0));
+    ck_assert(mlp_tensor_data_const(g)[0] == 0.0f && mlp_tensor_data_const(g)[1] == 0.0f);
+    mlp_tensor_destroy(z);
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(g1);
+    mlp_tensor_destroy(g2);
+}
+END_TEST
+
+/* ---- finite differences --------------------------------------------------- */
+
+static const mlp_loss_kind all_kinds[] = {MLP_LOSS_SOFTMAX_XENT, MLP_LOSS_MSE,
+                                          MLP_LOSS_BCE_LOGITS, MLP_LOSS_HUBER, MLP_LOSS_MAE};
+
+START_TEST(gradients_match_finite_differences)
+{
+    const mlp_loss_kind kind = all_kinds[_i];
+    const int32_t n = 5, k = 3;
+    tu_rng r;
+    tu_rng_seed(&r, 40 + (uint64_t)_i);
+    mlp_tensor *z = tu_tensor(2, n, k), *t = tu_tensor(2, n, k), *g = tu_tensor(2, n, k);
+    float *zd = mlp_tensor_data(z), *td = mlp_tensor_data(t);
+    tu_fill_uniform(&r, zd, n * k, -2, 2);
+    tu_fill_uniform(&r, td, n * k, kind == MLP_LOSS_BCE_LOGITS ? 0 : -2,
+                    kind == MLP_LOSS_BCE_LOGITS ? 1 : 2);
+    /* Keep Huber and MAE away from their kinks (d = 0 and |d| = delta):
+     * d = +-(0.2 + 0.3 j) never comes near 0 or 1. */
+    if (kind == MLP_LOSS_HUBER || kind == MLP_LOSS_MAE)
+        for (int i = 0; i < n * k; i++)
+            zd[i] = td[i] + (i % 2 ? 1.0f : -1.0f) * (0.2f + 0.3f * (float)(i % 5));
+    int32_t y[5] = {0, 2, 1, 1, 0};
+    const float w[3] = {0.5f, 2.0f, 1.0f};
+    const float *wk = kind == MLP_LOSS_SOFTMAX_XENT ? w : NULL;
+    const int32_t *yk = kind == MLP_LOSS_SOFTMAX_XENT ? y : NULL;
+    const mlp_tensor *tk = kind == MLP_LOSS_SOFTMAX_XENT ? NULL : t;
+    compute(kind, 0, wk, z, yk, tk, g);
+    const float eps = 1e-2f;
+    double num[15];
+    for (int i = 0; i < n * k; i++) {
+        const float v = zd[i];
+        zd[i] = v + eps;
+        double up = compute(kind, 0, wk, z, yk, tk, NULL);
+        zd[i] = v - eps;
+        double down = compute(kind, 0, wk, z, yk, tk, NULL);
+        zd[i] = v;
+        num[i] = (up - down) / (2.0 * eps);
+    }
+    tu_assert_close_fd(mlp_loss_kind_name(kind), mlp_tensor_data_const(g), num, n * k, 2e-3,
+                       2e-5);
+    mlp_tensor_destroy(z);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+}
+END_TEST
+
+START_TEST(bce_is_stable_for_large_logits)
+{
+    const float zv[] = {1e4f, -1e4f, 1e4f, -1e4f}, tv[] = {1, 0, 0, 1};
+    mlp_tensor *z = from(1, 4, zv), *t = from(1, 4, tv), *g = tu_tensor(2, 1, 4);
+    double loss = compute(MLP_LOSS_BCE_LOGITS, 0, NULL, z, NULL, t, g);
+    /* Right with certainty costs 0; wrong costs |z|. */
+    ck_assert_msg(tu_close(loss, (1e4 + 1e4) / 4, 1e-9, 0), "loss %.9g", loss);
+    const float want[] = {0, 0, 0.25f, -0.25f};
+    tu_assert_close_ff("bce dz", mlp_tensor_data_const(g), want, 4, 0, 1e-7);
+    mlp_tensor_destroy(z);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+}
+END_TEST
+
+/* ---- sums and metrics ------------------------------------------------------ */
+
+START_TEST(sums_give_r2_and_errors)
+{
+    /* Two outputs, four rows. Output 0 predicted exactly; output 1 predicted
+     * as its mean (R^2 0). */
+    const float t[] = {1, 0, 2, 2, 3, 4, 4, 6};
+    const float z[] = {1, 3, 2, 3, 3, 3, 4, 3};
+    double t_sum[2] = {0}, t_sq[2] = {0}, sse_k[2] = {0};
+    mlp__loss_sums s;
+    memset(&s, 0, sizeof s);
+    s.t_sum = t_sum;
+    s.t_sq = t_sq;
+    s.sse_k = sse_k;
+    mlp__loss L = {MLP_LOSS_MSE, 0, NULL};
+    /* Two batches of two rows: the sums do not depend on the batching. */
+    TU_OK(mlp__loss_batch(&L, z, 2, 2, NULL, t, NULL, &s));
+    TU_OK(mlp__loss_batch(&L, z + 4, 2, 2, NULL, t + 4, NULL, &s));
+    ck_assert_int_eq(s.rows, 4);
+    ck_assert_int_eq(s.elems, 8);
+    /* errors of output 1: 3, 1, -1, -3: squares 9 + 1 + 1 + 9 = 20 */
+    ck_assert(tu_close(s.sse, 20.0, 1e-12, 0));
+    ck_assert(tu_close(s.sae, 8.0, 1e-12, 0));
+    ck_assert(tu_close(mlp__loss_sums_mean(&s), 20.0 / 8, 1e-12, 0));
+    ck_assert(tu_close(mlp__loss_sums_r2(&s, 2), 0.5, 1e-12, 1e-12));
+
+    /* A constant target: exact is 1, anything else 0. */
+    const float tc[] = {2, 2, 2}, zc_exact[] = {2, 2, 2}, zc_off[] = {2, 2.5f, 2};
+    double a[1], b[1], c[1];
+    for (int off = 0; off < 2; off++) {
+        a[0] = b[0] = c[0] = 0;
+        memset(&s, 0, sizeof s);
+        s.t_sum = a;
+        s.t_sq = b;
+        s.sse_k = c;
+        TU_OK(mlp__loss_batch(&L, off ? zc_off : zc_exact, 3, 1, NULL, tc, NULL, &s));
+        ck_assert(mlp__loss_sums_r2(&s, 1) == (off ? 0.0 : 1.0));
+    }
+    /* Without the per-output sums there is no R^2. */
+    s.sse_k = NULL;
+    ck_assert(isnan(mlp__loss_sums_r2(&s, 1)));
+}
+END_TEST
+
+START_TEST(sums_count_accuracy)
+{
+    /* BCE: elements right when (z > 0) == (t >= 0.5). */
+    const float z[] = {2, -1, 0.5f, -3}, t[] = {1, 1, 0, 0};
+    mlp__loss_sums s;
+    memset(&s, 0, sizeof s);
+    mlp__loss L = {MLP_LOSS_BCE_LOGITS, 0, NULL};
+    TU_OK(mlp__loss_batch(&L, z, 2, 2, NULL, t, NULL, &s));
+    ck_assert_int_eq(s.correct, 2);
+    ck_assert_int_eq(s.judged, 4);
+    /* Softmax: rows right at their arg max; weights do not change counts. */
+    const float zx[] = {3, 1, 0, 1, 0, 2};
+    const int32_t y[] = {0, 0};
+    const float w[] = {2, 1, 1};
+    memset(&s, 0, sizeof s);
+    mlp__loss X = {MLP_LOSS_SOFTMAX_XENT, 0, w};
+    TU_OK(mlp__loss_batch(&X, zx, 2, 3, y, NULL, NULL, &s));
+    ck_assert_int_eq(s.correct, 1);
+    ck_assert_int_eq(s.judged, 2);
+    ck_assert(tu_close(s.weight, 4.0, 0, 0));
+    /* Regression kinds judge nothing. */
+    memset(&s, 0, sizeof s);
+    mlp__loss M = {MLP_LOSS_MAE, 0, NULL};
+    TU_OK(mlp__loss_batch(&M, z, 2, 2, NULL, t, NULL, &s));
+    ck_assert_int_eq(s.judged, 0);
+}
+END_TEST
+
+/* ---- names and misuse ------------------------------------------------------ */
+
+START_TEST(kind_names)
+{
+    const char *names[] = {"softmax_xent", "mse", "bce_logits", "huber", "mae"};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_str_eq(mlp_loss_kind_name(all_kinds[i]), names[i]);
+        ck_assert_int_eq(mlp_loss_kind_uses_labels(all_kinds[i]), i == 0);
+    }
+    ck_assert_ptr_null(mlp_loss_kind_name((mlp_loss_kind)0));
+    ck_assert_ptr_null(mlp_loss_kind_name((mlp_loss_kind)6));
+    ck_assert_int_eq(mlp_loss_kind_uses_labels((mlp_loss_kind)6), -1);
+}
+END_TEST
+
+#define EXPECT(call, status, text)                                                  \
+    do {                                                                            \
+        TU_FAIL(call, status);                                                      \
+        ck_assert_msg(strstr(mlp_last_error(), text), "want \"%s\" in \"%s\"", text, \
+                      mlp_last_error());                                            \
+    } while (0)
+
+START_TEST(compute_misuse)
+{
+    const float pv[] = {0.1f, 0.2f, 0.3f, 0.4f};
+    mlp_tensor *p = from(2, 2, pv), *t = from(2, 2, pv), *g = tu_tensor(2, 2, 2);
+    mlp_tensor *flat = tu_tensor(1, 4), *wide = tu_tensor(2, 2, 3);
+    mlp_tensor *ro = NULL;
+    TU_OK(mlp_tensor_wrap_const(&ro, 2, (const int32_t[]){2, 2}, pv));
+    int32_t y[2] = {0, 1}, ybad[2] = {0, 2};
+    double loss;
+    const float w[2] = {1, 1}, wneg[2] = {1, -1}, wnan[2] = {NAN, 1}, w0[2] = {0, 1};
+    const mlp_status A = MLP_STATUS_INVALID_ARG, S = MLP_STATUS_SHAPE_MISMATCH;
+
+    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, NULL, NULL, t, &loss, g), A,
+           "pred is NULL");
+    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, flat, NULL, t, &loss, NULL), S,
+           "pred has shape [4], not [N,K]");
+    EXPECT(mlp_loss_compute((mlp_loss_kind)0, 0, NULL, p, NULL, t, &loss, g), A,
+           "0 is not a loss kind");
+    EXPECT(mlp_loss_compute((mlp_loss_kind)6, 0, NULL, p, NULL, t, &loss, g), A,
+           "6 is not a loss kind");
+    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0.5, NULL, p, NULL, t, &loss, g), A,
+           "mse takes no parameter");
+    EXPECT(mlp_loss_compute(MLP_LOSS_HUBER, -1, NULL, p, NULL, t, &loss, g), A,
+           "Huber delta -1 is not > 0");
+    EXPECT(mlp_loss_compute(MLP_LOSS_HUBER, NAN, NULL, p, NULL, t, &loss, g), A,
+           "Huber delta");
+    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, w, p, NULL, t, &loss, g), A,
+           "class weights apply to softmax_xent only, not mse");
+    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, wneg, p, y, NULL, &loss, g), A,
+           "class weight 1 is -1");
+    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, wnan, p, y, NULL, &loss, g), A,
+           "class weight 0 is nan");
+    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, w0, p, (int32_t[]){0, 0}, NULL, &loss,
+                            g),
+           A, "sum to 0");
+    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, NULL, NULL, &loss, g), A,
+           "labels is NULL");
+    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, y, t, &loss, g), A,
+           "target must be NULL for softmax_xent");
+    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, ybad, NULL, &loss, g), A,
+           "label 2 of row 1 is outside 0..1");
+    EXPECT(mlp_loss_compute(MLP_LOSS_MAE, 0, NULL, p, NULL, NULL, &loss, g), A,
+           "target is NULL (mae needs float targets)");
+    EXPECT(mlp_loss_compute(MLP_LOSS_MAE, 0, NULL, p, y, t, &loss, g), A,
+           "labels must be NULL for mae");
+    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, wide, &loss, g), S,
+           "target has shape [2,3] but pred has shape [2,2]");
+    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, wide), S,
+           "grad has shape [2,3]");
+    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, p), A,
+           "grad aliases pred");
+    TU_FAIL(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, ro),
+            MLP_STATUS_INVALID_ARG);
+
+    /* Values: BCE targets in [0, 1], nothing NaN or infinite. */
+    mlp_tensor_data(t)[3] = 1.5f;
+    EXPECT(mlp_loss_compute(MLP_LOSS_BCE_LOGITS, 0, NULL, p, NULL, t, &loss, g), A,
+           "row 1, output 1: target 1.5 is outside [0, 1]");
+    mlp_tensor_data(t)[3] = NAN;
+    EXPECT(mlp_loss_compute(MLP_LOSS_HUBER, 0, NULL, p, NULL, t, &loss, g),
+           MLP_STATUS_NUMERIC, "huber loss: row 1, output 1: the target is nan");
+    mlp_tensor_data(t)[3] = 0.5f;
+    mlp_tensor_data(p)[2] = INFINITY;
+    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, g), MLP_STATUS_NUMERIC,
+           "mse loss: row 1, output 0: the prediction is inf");
+    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, y, NULL, &loss, g),
+           MLP_STATUS_NUMERIC, "row 1 has a NaN or infinite logit");
+
+    mlp_tensor_destroy(p);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(flat);
+    mlp_tensor_destroy(wide);
+    mlp_tensor_destroy(ro);
+}
+END_TEST
+
+START_TEST(compute_allocates_nothing)
+{
+    const float pv[] = {0.1f, 0.2f, 0.3f, 0.4f};
+    mlp_tensor *p = from(2, 2, pv), *t = from(2, 2, pv), *g = tu_tensor(2, 2, 2);
+    long live = mlp__alloc_live();
+    mlp__alloc_fail_after(1); /* any allocation would fail */
+    for (int i = 0; i < 5; i++)
+        compute(all_kinds[i], 0, NULL, p, i == 0 ? (int32_t[]){0, 1} : NULL,
+                i == 0 ? NULL : t, g);
+    mlp__alloc_fail_after(0);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    mlp_tensor_destroy(p);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+}
+END_TEST
+
+static Suite *loss_kinds_suite(void)
+{
+    Suite *s = suite_create("loss_kinds");
+    TCase *tc = tcase_create("values");
+    tcase_add_test(tc, regression_losses_hand_computed);
+    tcase_add_test(tc, bce_hand_computed);
+    tcase_add_test(tc, weighted_xent_hand_computed);
+    tcase_add_loop_test(tc, gradients_match_finite_differences, 0, 5);
+    tcase_add_test(tc, bce_is_stable_for_large_logits);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("sums");
+    tcase_add_test(tc, sums_give_r2_and_errors);
+    tcase_add_test(tc, sums_count_accuracy);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("misuse");
+    tcase_add_test(tc, kind_names);
+    tcase_add_test(tc, compute_misuse);
+    tcase_add_test(tc, compute_allocates_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(loss_kinds_suite());
+}

@@ -1,0 +1,862 @@
+/*
+ * Tests of what a model is trained for (lib/model/task.c): choosing the
+ * loss, class weights, training against float targets, metrics, and
+ * predictions that give probabilities only where the loss defines them.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "testutil.h"
+
+#define EXPECT(call, status, text)                                                  \
+    do {                                                                            \
+        TU_FAIL(call, status);                                                      \
+        ck_assert_msg(strstr(mlp_last_error(), text), "want \"%s\" in \"%s\"", text, \
+                      mlp_last_error());                                            \
+    } while (0)
+
+/* A model y = W x + b of `in` inputs and `out` outputs. */
+static mlp_model *linear(int32_t in, int32_t out, uint64_t seed)
+{
+    mlp_model *m = tu_model(1, (int32_t[]){in}, seed);
+    tu_add(m, tu_dense(out));
+    return m;
+}
+
+static mlp_optimizer *sgd(mlp_model *m, double lr)
+{
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, lr));
+    return o;
+}
+
+/* ---- choosing the loss ----------------------------------------------------- */
+
+START_TEST(loss_defaults_and_choice)
+{
+    mlp_model *m = linear(3, 2, 1);
+    double p = -1;
+    ck_assert_int_eq(mlp_model_get_loss(m, &p), MLP_LOSS_SOFTMAX_XENT);
+    ck_assert(p == 0.0);
+    ck_assert_int_eq(mlp_model_task(m), MLP_TASK_CLASSIFY);
+    const mlp_loss_kind kinds[] = {MLP_LOSS_MSE, MLP_LOSS_BCE_LOGITS, MLP_LOSS_HUBER,
+                                   MLP_LOSS_MAE, MLP_LOSS_SOFTMAX_XENT};
+    const mlp_task tasks[] = {MLP_TASK_REGRESS, MLP_TASK_CLASSIFY, MLP_TASK_REGRESS,
+                              MLP_TASK_REGRESS, MLP_TASK_CLASSIFY};
+    for (int i = 0; i < 5; i++) {
+        TU_OK(mlp_model_set_loss(m, kinds[i], 0));
+        ck_assert_int_eq(mlp_model_get_loss(m, &p), kinds[i]);
+        ck_assert(p == (kinds[i] == MLP_LOSS_HUBER ? 1.0 : 0.0));
+        ck_assert_int_eq(mlp_model_task(m), tasks[i]);
+    }
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, 0.25));
+    ck_assert_int_eq(mlp_model_get_loss(m, &p), MLP_LOSS_HUBER);
+    ck_assert(p == 0.25);
+    ck_assert_int_eq(mlp_model_get_loss(m, NULL), MLP_LOSS_HUBER);
+
+    EXPECT(mlp_model_set_loss(NULL, MLP_LOSS_MSE, 0), MLP_STATUS_INVALID_ARG,
+           "model is NULL");
+    EXPECT(mlp_model_set_loss(m, (mlp_loss_kind)9, 0), MLP_STATUS_INVALID_ARG,
+           "9 is not a loss kind");
+    EXPECT(mlp_model_set_loss(m, MLP_LOSS_MAE, 2), MLP_STATUS_INVALID_ARG,
+           "mae takes no parameter");
+    EXPECT(mlp_model_set_loss(m, MLP_LOSS_HUBER, -0.5), MLP_STATUS_INVALID_ARG,
+           "Huber delta -0.5 is not > 0");
+    /* A refused call changes nothing. */
+    ck_assert_int_eq(mlp_model_get_loss(m, &p), MLP_LOSS_HUBER);
+    ck_assert(p == 0.25);
+    ck_assert_int_eq(mlp_model_get_loss(NULL, &p), 0);
+    ck_assert(p == 0.0);
+    ck_assert_int_eq(mlp_model_task(NULL), 0);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(class_weights_rules)
+{
+    mlp_model *m = linear(3, 2, 1);
+    const float w[] = {1, 2}, wneg[] = {1, -2}, w3[] = {1, 1, 1};
+    EXPECT(mlp_model_set_class_weights(NULL, w, 2), MLP_STATUS_INVALID_ARG, "model is NULL");
+    EXPECT(mlp_model_set_class_weights(m, w3, 3), MLP_STATUS_INVALID_ARG,
+           "3 weights for a model with 2 outputs");
+    EXPECT(mlp_model_set_class_weights(m, wneg, 2), MLP_STATUS_INVALID_ARG,
+           "class weight 1 is -2");
+    EXPECT(mlp_model_set_class_weights(m, NULL, 2), MLP_STATUS_INVALID_ARG,
+           "weights is NULL but k is not 0");
+    TU_OK(mlp_model_set_class_weights(m, w, 2));
+    EXPECT(mlp_model_set_loss(m, MLP_LOSS_MSE, 0), MLP_STATUS_INVALID_ARG,
+           "the model has class weights");
+    TU_OK(mlp_model_set_class_weights(m, NULL, 0));
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
+    EXPECT(mlp_model_set_class_weights(m, w, 2), MLP_STATUS_INVALID_ARG,
+           "class weights apply to softmax_xent only; the model's loss is mse");
+
+    /* Out of memory: refused cleanly, the old weights kept. */
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
+    TU_OK(mlp_model_set_class_weights(m, w, 2));
+    long live = mlp__alloc_live();
+    mlp__alloc_fail_after(1);
+    TU_FAIL(mlp_model_set_class_weights(m, w, 2), MLP_STATUS_NO_MEMORY);
+    mlp__alloc_fail_after(0);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(class_weights_shape_the_training_step)
+{
+    /* The step's loss is the weighted loss of the forward output, and the
+     * step moves the parameters as the weighted gradient says. */
+    const int32_t n = 6, in = 4, k = 3;
+    mlp_model *a = linear(in, k, 7), *b = linear(in, k, 7);
+    const float w[] = {0.5f, 3.0f, 1.0f};
+    TU_OK(mlp_model_set_class_weights(a, w, k));
+    mlp_optimizer *oa = sgd(a, 0.5), *ob = sgd(b, 0.5);
+    mlp_tensor *x = tu_tensor(2, n, in);
+    tu_rng r;
+    tu_rng_seed(&r, 3);
+    tu_fill_uniform(&r, mlp_tensor_data(x), n * in, -1, 1);
+    const int32_t y[] = {0, 1, 2, 1, 1, 0};
+    const mlp_tensor *z;
+    TU_OK(mlp_model_forward(a, x, MLP_MODE_EVAL, &z));
+    double want;
+    TU_OK(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, w, z, y, NULL, &want, NULL));
+    double la, lb;
+    int32_t ca, cb;
+    TU_OK(mlp_model_train_step(a, oa, x, y, &la, &ca));
+    TU_OK(mlp_model_train_step(b, ob, x, y, &lb, &cb));
+    ck_assert_msg(tu_close(la, want, 1e-6, 0), "loss %.9g, want %.9g", la, want);
+    ck_assert_int_eq(ca, cb); /* weights do not change what is counted */
+    float pa[15], pb[15];
+    TU_OK(mlp_model_get_params(a, pa, 15));
+    TU_OK(mlp_model_get_params(b, pb, 15));
+    ck_assert_msg(memcmp(pa, pb, sizeof pa) != 0, "weights changed nothing");
+
+    /* Weights of 1 are the plain loss. */
+    mlp_model *c = linear(in, k, 7), *d = linear(in, k, 7);
+    TU_OK(mlp_model_set_class_weights(c, (float[]){1, 1, 1}, k));
+    mlp_optimizer *oc = sgd(c, 0.5), *od = sgd(d, 0.5);
+    double lc, ld;
+    TU_OK(mlp_model_train_step(c, oc, x, y, &lc, NULL));
+    TU_OK(mlp_model_train_step(d, od, x, y, &ld, NULL));
+    ck_assert(tu_close(lc, ld, 1e-7, 0));
+    float pc[15], pd[15];
+    TU_OK(mlp_model_get_params(c, pc, 15));
+    TU_OK(mlp_model_get_params(d, pd, 15));
+    tu_assert_close_ff("params", pc, pd, 15, 1e-6, 1e-7);
+
+    /* Weights set before the last layer: checked when training. */
+    mlp_model *e = tu_model(1, (int32_t[]){in}, 1);
+    TU_OK(mlp_model_set_class_weights(e, w, k));
+    tu_add(e, tu_dense(2));
+    mlp_optimizer *oe = sgd(e, 0.1);
+    EXPECT(mlp_model_train_step(e, oe, x, (int32_t[]){0, 1, 0, 1, 0, 1}, NULL, NULL),
+           MLP_STATUS_SHAPE_MISMATCH, "the model has 3 class weights but 2 outputs");
+
+    mlp_optimizer *opts[] = {oa, ob, oc, od, oe};
+    mlp_model *models[] = {a, b, c, d, e};
+    for (int i = 0; i < 5; i++) {
+        mlp_optimizer_destroy(opts[i]);
+        mlp_model_destroy(models[i]);
+    }
+    mlp_tensor_destroy(x);
+}
+END_TEST
+
+/* ---- float targets ---------------------------------------------------------- */
+
+START_TEST(mse_step_hand_computed)
+{
+    /* One output, two inputs, W = (1, 0), b = 0; samples x = (1, 2) with
+     * t = 3 and x = (2, 0) with t = 2: predictions 1 and 2, errors -2, 0.
+     * MSE = 4 / 2 = 2; dW = 2/2 sum d x = (-2, -4); db = -2. SGD 0.1:
+     * W = (1.2, 0.4), b = 0.2. */
+    mlp_model *m = linear(2, 1, 1);
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
+    const float p0[] = {1, 0, 0};
+    TU_OK(mlp_model_set_params(m, p0, 3));
+    mlp_optimizer *o = sgd(m, 0.1);
+    mlp_tensor *x = tu_tensor(2, 2, 2), *t = tu_tensor(1, 2);
+    memcpy(mlp_tensor_data(x), (float[]){1, 2, 2, 0}, 4 * sizeof(float));
+    memcpy(mlp_tensor_data(t), (float[]){3, 2}, 2 * sizeof(float));
+    double loss;
+    TU_OK(mlp_model_train_step_targets(m, o, x, t, &loss));
+    ck_assert_msg(tu_close(loss, 2.0, 1e-7, 0), "loss %g", loss);
+    float p[3];
+    TU_OK(mlp_model_get_params(m, p, 3));
+    const float want[] = {1.2f, 0.4f, 0.2f};
+    tu_assert_close_ff("params after one step", p, want, 3, 1e-6, 1e-7);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(t);
+}
+END_TEST
+
+START_TEST(regression_learns_a_plane)
+{
+    /* y = 2 x0 - 3 x1 + 1, learnt with each regression loss. */
+    const mlp_loss_kind kinds[] = {MLP_LOSS_MSE, MLP_LOSS_HUBER, MLP_LOSS_MAE};
+    const mlp_loss_kind kind = kinds[_i];
+    const int32_t n = 32;
+    mlp_model *m = linear(2, 1, 5);
+    TU_OK(mlp_model_set_loss(m, kind, 0));
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.05));
+    mlp_tensor *x = tu_tensor(2, n, 2), *t = tu_tensor(2, n, 1);
+    tu_rng r;
+    tu_rng_seed(&r, 11);
+    float *xd = mlp_tensor_data(x), *td = mlp_tensor_data(t);
+    tu_fill_uniform(&r, xd, 2 * n, -1, 1);
+    for (int i = 0; i < n; i++)
+        td[i] = 2 * xd[2 * i] - 3 * xd[2 * i + 1] + 1;
+    double loss = 0;
+    for (int s = 0; s < 1500; s++)
+        TU_OK(mlp_model_train_step_targets(m, o, x, t, &loss));
+    float p[3];
+    TU_OK(mlp_model_get_params(m, p, 3));
+    const float want[] = {2, -3, 1};
+    tu_assert_close_ff(mlp_loss_kind_name(kind), p, want, 3, 0, 0.02);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(t);
+}
+END_TEST
+
+START_TEST(targets_misuse)
+{
+    mlp_model *m = linear(2, 2, 1);
+    mlp_optimizer *o = sgd(m, 0.1);
+    mlp_tensor *x = tu_tensor(2, 3, 2), *t = tu_tensor(2, 3, 2), *t1 = tu_tensor(2, 3, 1);
+    mlp_tensor_fill(x, 0.5f);
+    mlp_tensor_fill(t, 0.25f);
+    EXPECT(mlp_model_train_step_targets(m, o, x, t, NULL), MLP_STATUS_INVALID_ARG,
+           "the model's loss, softmax_xent, takes class labels");
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
+    EXPECT(mlp_model_train_step(m, o, x, (int32_t[]){0, 1, 0}, NULL, NULL),
+           MLP_STATUS_INVALID_ARG, "the model's loss, mse, takes float targets");
+    EXPECT(mlp_model_train_step_targets(m, o, x, NULL, NULL), MLP_STATUS_INVALID_ARG,
+           "targets is NULL");
+    EXPECT(mlp_model_train_step_targets(m, o, x, t1, NULL), MLP_STATUS_SHAPE_MISMATCH,
+           "targets have shape [3,1] but must be [3,2]");
+    EXPECT(mlp_model_train_step_targets(NULL, o, x, t, NULL), MLP_STATUS_INVALID_ARG,
+           "model is NULL");
+    mlp_model *other = linear(2, 2, 1);
+    TU_FAIL(mlp_model_train_step_targets(other, o, x, t, NULL), MLP_STATUS_INVALID_ARG);
+    mlp_model_destroy(other);
+
+    /* A NaN target: refused, the parameters unchanged. */
+    float before[6], after[6];
+    TU_OK(mlp_model_get_params(m, before, 6));
+    mlp_tensor_data(t)[3] = NAN;
+    EXPECT(mlp_model_train_step_targets(m, o, x, t, NULL), MLP_STATUS_NUMERIC,
+           "row 1, output 1: the target is nan");
+    TU_OK(mlp_model_get_params(m, after, 6));
+    ck_assert(memcmp(before, after, sizeof before) == 0);
+    /* BCE targets outside [0, 1]. */
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_BCE_LOGITS, 0));
+    mlp_tensor_data(t)[3] = 2.0f;
+    EXPECT(mlp_model_train_step_targets(m, o, x, t, NULL), MLP_STATUS_INVALID_ARG,
+           "target 2 is outside [0, 1]");
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(t1);
+}
+END_TEST
+
+/* ---- predictions ------------------------------------------------------------ */
+
+START_TEST(predictions_follow_the_task)
+{
+    mlp_model *m = linear(3, 2, 9);
+    mlp_tensor *x = tu_tensor(2, 4, 3), *raw = tu_tensor(2, 4, 2), *pr = tu_tensor(2, 4, 2);
+    tu_rng r;
+    tu_rng_seed(&r, 2);
+    tu_fill_uniform(&r, mlp_tensor_data(x), 12, -2, 2);
+    const mlp_tensor *z;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &z));
+    float zc[8];
+    memcpy(zc, mlp_tensor_data_const(z), sizeof zc);
+    TU_OK(mlp_model_predict_raw(m, x, raw));
+    tu_assert_close_ff("raw", mlp_tensor_data_const(raw), zc, 8, 0, 0);
+
+    /* Softmax classifier: rows of softmax. */
+    TU_OK(mlp_model_predict(m, x, pr));
+    for (int i = 0; i < 4; i++) {
+        double e0 = exp(zc[2 * i]), e1 = exp(zc[2 * i + 1]);
+        ck_assert(tu_close(mlp_tensor_data_const(pr)[2 * i], e0 / (e0 + e1), 1e-6, 1e-7));
+    }
+    /* BCE: the sigmoid of each output. */
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_BCE_LOGITS, 0));
+    TU_OK(mlp_model_predict(m, x, pr));
+    for (int i = 0; i < 8; i++)
+        ck_assert(tu_close(mlp_tensor_data_const(pr)[i], 1 / (1 + exp(-zc[i])), 1e-6, 1e-7));
+    /* Regression: no probabilities, but raw outputs. */
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
+    EXPECT(mlp_model_predict(m, x, pr), MLP_STATUS_BAD_STATE,
+           "the model regresses (loss mse): it has no class probabilities");
+    TU_OK(mlp_model_predict_raw(m, x, raw));
+    tu_assert_close_ff("raw (regression)", mlp_tensor_data_const(raw), zc, 8, 0, 0);
+
+    /* One sample from a plain array. */
+    float out[2];
+    TU_OK(mlp_model_predict_one(m, mlp_tensor_data_const(x) + 3, 3, MLP_OUTPUT_RAW, out, 2));
+    tu_assert_close_ff("one raw", out, zc + 2, 2, 1e-6, 1e-7);
+    EXPECT(mlp_model_predict_one(m, mlp_tensor_data_const(x), 3, MLP_OUTPUT_PROBABILITIES,
+                                 out, 2),
+           MLP_STATUS_BAD_STATE, "the model regresses");
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
+    TU_OK(mlp_model_predict(m, x, pr));
+    TU_OK(mlp_model_predict_one(m, mlp_tensor_data_const(x) + 9, 3, MLP_OUTPUT_PROBABILITIES,
+                                out, 2));
+    tu_assert_close_ff("one probs", out, mlp_tensor_data_const(pr) + 6, 2, 1e-6, 1e-7);
+    EXPECT(mlp_model_predict_one(m, mlp_tensor_data_const(x), 4, MLP_OUTPUT_RAW, out, 2),
+           MLP_STATUS_SHAPE_MISMATCH, "takes 3 values and gives 2; got sample_len 4");
+    EXPECT(mlp_model_predict_one(m, mlp_tensor_data_const(x), 3, MLP_OUTPUT_RAW, out, 3),
+           MLP_STATUS_SHAPE_MISMATCH, "out_len 3");
+    EXPECT(mlp_model_predict_one(m, mlp_tensor_data_const(x), 3, (mlp_output)7, out, 2),
+           MLP_STATUS_INVALID_ARG, "what = 7");
+    EXPECT(mlp_model_predict_one(m, NULL, 3, MLP_OUTPUT_RAW, out, 2), MLP_STATUS_INVALID_ARG,
+           "sample or out is NULL");
+    EXPECT(mlp_model_predict_raw(m, x, NULL), MLP_STATUS_INVALID_ARG, "out is NULL");
+    mlp_tensor *wide = tu_tensor(2, 4, 3);
+    EXPECT(mlp_model_predict_raw(m, x, wide), MLP_STATUS_SHAPE_MISMATCH,
+           "out has shape [4,3] but must be [4,2]");
+    mlp_tensor_destroy(wide);
+
+    /* A softmax over one output is always 1: refused. */
+    mlp_model *one = linear(3, 1, 1);
+    mlp_tensor *p1 = tu_tensor(2, 4, 1);
+    EXPECT(mlp_model_predict(one, x, p1), MLP_STATUS_BAD_STATE,
+           "a softmax over the model's single output is always 1");
+    TU_OK(mlp_model_set_loss(one, MLP_LOSS_BCE_LOGITS, 0));
+    TU_OK(mlp_model_predict(one, x, p1));
+    mlp_model_destroy(one);
+    mlp_tensor_destroy(p1);
+
+    int rank = 0;
+    int32_t dims[MLP_MAX_RANK] = {9, 9, 9, 9};
+    TU_OK(mlp_model_input_shape(m, &rank, dims));
+    ck_assert_int_eq(rank, 1);
+    ck_assert(dims[0] == 3 && dims[1] == 0 && dims[2] == 0 && dims[3] == 0);
+    EXPECT(mlp_model_input_shape(NULL, &rank, dims), MLP_STATUS_INVALID_ARG, "model is NULL");
+    EXPECT(mlp_model_input_shape(m, NULL, dims), MLP_STATUS_INVALID_ARG, "rank or dims");
+    mlp_model_destroy(m);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(raw);
+    mlp_tensor_destroy(pr);
+}
+END_TEST
+
+/* ---- metrics on a dataset ------------------------------------------------------ */
+
+START_TEST(metrics_of_a_classifier)
+{
+    mlp_dataset *ds = tu_blobs(60, 3, 1, 4, 4, 20, 1, 2);
+    mlp_model *m = tu_model(3, (int32_t[]){1, 4, 4}, 3);
+    tu_add(m, tu_flatten());
+    tu_add(m, tu_dense(3));
+    double err, acc;
+    TU_OK(mlp_model_evaluate(m, ds, 7, &err, &acc));
+    mlp_metrics mt;
+    memset(&mt, 0xAB, sizeof mt);
+    TU_OK(mlp_model_evaluate_metrics(m, ds, 13, &mt));
+    ck_assert_uint_eq(mt.struct_size, sizeof mt);
+    ck_assert_int_eq(mt.count, 60);
+    ck_assert(tu_close(mt.loss, err, 1e-9, 0));
+    ck_assert(mt.accuracy == acc);
+    ck_assert(isnan(mt.mse) && isnan(mt.rmse) && isnan(mt.mae) && isnan(mt.r2));
+
+    /* Weighted: the loss changes, the accuracy does not. */
+    TU_OK(mlp_model_set_class_weights(m, (float[]){1, 5, 1}, 3));
+    mlp_metrics w;
+    TU_OK(mlp_model_evaluate_metrics(m, ds, 60, &w));
+    ck_assert(w.accuracy == acc);
+    ck_assert(!tu_close(w.loss, err, 1e-6, 0));
+
+    EXPECT(mlp_model_evaluate_metrics_size(m, ds, 10, &mt, 8), MLP_STATUS_INVALID_ARG,
+           "mlp_metrics");
+    EXPECT(mlp_model_evaluate_metrics_size(m, ds, 10, NULL, sizeof mt), MLP_STATUS_INVALID_ARG,
+           "out is NULL");
+    EXPECT(mlp_model_evaluate_metrics(m, ds, 0, &mt), MLP_STATUS_INVALID_ARG,
+           "batch_size 0 is not >= 1");
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
+static int stats_seen;
+static int check_stats(const mlp_epoch_stats *s, mlp_model *m, void *user)
+{
+    (void)m;
+    (void)user;
+    stats_seen++;
+    ck_assert(isfinite(s->train_error) && isfinite(s->train_acc));
+    ck_assert(isnan(s->train_mse) && isnan(s->train_rmse) && isnan(s->train_mae) &&
+              isnan(s->train_r2));
+    ck_assert(isfinite(s->valid_error) && isfinite(s->valid_acc));
+    ck_assert(isnan(s->valid_mse) && isnan(s->valid_r2));
+    return 0;
+}
+
+START_TEST(fit_fills_the_new_epoch_figures)
+{
+    mlp_dataset *tr = tu_blobs(60, 3, 1, 4, 4, 20, 1, 2), *va = tu_blobs(30, 3, 1, 4, 4, 20, 1, 3);
+    mlp_model *m = tu_model(3, (int32_t[]){1, 4, 4}, 3);
+    tu_add(m, tu_flatten());
+    tu_add(m, tu_dense(3));
+    mlp_optimizer *o = sgd(m, 0.1);
+    mlp_fit_options f;
+    TU_OK(mlp_fit_options_init(&f));
+    f.epochs = 2;
+    f.batch_size = 10;
+    f.on_epoch = check_stats;
+    stats_seen = 0;
+    TU_OK(mlp_model_fit(m, o, tr, va, &f));
+    ck_assert_int_eq(stats_seen, 2);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+    mlp_dataset_destroy(va);
+}
+END_TEST
+
+
+/* ---- the model file ----------------------------------------------------------- */
+
+static mlp_model *round_trip(const mlp_model *m, void **buf, size_t *len)
+{
+    TU_OK(mlp_model_save_mem(m, buf, len));
+    mlp_model *back = NULL;
+    TU_OK(mlp_model_load_mem(&back, *buf, *len));
+    return back;
+}
+
+START_TEST(file_keeps_the_task)
+{
+    mlp_model *m = linear(3, 2, 4);
+    void *buf;
+    size_t len;
+    /* Default: neither record is written, so older readers read the file. */
+    mlp_model *back = round_trip(m, &buf, &len);
+    ck_assert_uint_eq(tu_find_record(buf, len, "LOSS", 0), 0);
+    ck_assert_uint_eq(tu_find_record(buf, len, "clsn", 0), 0);
+    ck_assert_int_eq(mlp_model_get_loss(back, NULL), MLP_LOSS_SOFTMAX_XENT);
+    ck_assert_int_eq(mlp_model_class_count(back), 0);
+    mlp_model_destroy(back);
+    mlp_buffer_free(buf);
+
+    /* Huber with its delta. */
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, 0.75));
+    back = round_trip(m, &buf, &len);
+    ck_assert_uint_ne(tu_find_record(buf, len, "LOSS", 0), 0);
+    double p;
+    ck_assert_int_eq(mlp_model_get_loss(back, &p), MLP_LOSS_HUBER);
+    ck_assert(p == 0.75);
+    ck_assert_int_eq(mlp_model_task(back), MLP_TASK_REGRESS);
+    mlp_model_destroy(back);
+    mlp_buffer_free(buf);
+
+    /* Class weights and names (with a name longer than the 0.1 label map's
+     * single character, and UTF-8). */
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
+    TU_OK(mlp_model_set_class_weights(m, (float[]){0.25f, 4}, 2));
+    const char *names[] = {"T-shirt/top", "Ankle boot \xc3\xa9"};
+    TU_OK(mlp_model_set_class_names(m, names, 2));
+    back = round_trip(m, &buf, &len);
+    ck_assert_int_eq(mlp_model_class_count(back), 2);
+    ck_assert_str_eq(mlp_model_class_name(back, 0), names[0]);
+    ck_assert_str_eq(mlp_model_class_name(back, 1), names[1]);
+    ck_assert_ptr_null(mlp_model_class_name(back, 2));
+    ck_assert_ptr_null(mlp_model_class_name(back, -1));
+    /* The weights came back: the loaded model's loss equals the original's. */
+    mlp_tensor *x = tu_tensor(2, 2, 3);
+    mlp_tensor_fill(x, 0.5f);
+    mlp_optimizer *o1 = sgd(m, 0.1), *o2 = sgd(back, 0.1);
+    double l1, l2;
+    TU_OK(mlp_model_train_step(m, o1, x, (int32_t[]){0, 1}, &l1, NULL));
+    TU_OK(mlp_model_train_step(back, o2, x, (int32_t[]){0, 1}, &l2, NULL));
+    ck_assert(l1 == l2);
+    mlp_optimizer_destroy(o1);
+    mlp_optimizer_destroy(o2);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(back);
+    mlp_buffer_free(buf);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* Save m, let `edit` change the bytes, fix the CRCs and expect the load to
+ * fail with `want` in the message. */
+static void expect_refused(const mlp_model *m, void (*edit)(unsigned char *, size_t),
+                           const char *want)
+{
+    void *buf;
+    size_t len;
+    TU_OK(mlp_model_save_mem(m, &buf, &len));
+    edit(buf, len);
+    tu_fix_crcs(buf, len);
+    mlp_model *back = (mlp_model *)1;
+    long live = mlp__alloc_live();
+    EXPECT(mlp_model_load_mem(&back, buf, len), MLP_STATUS_BAD_FORMAT, want);
+    ck_assert_ptr_null(back);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    mlp_buffer_free(buf);
+}
+
+static void unknown_loss(unsigned char *b, size_t len)
+{
+    b[tu_find_record(b, len, "LOSS", 0) + 14] = 'z'; /* "huber" -> "zuber" */
+}
+
+static void nonzero_param(unsigned char *b, size_t len)
+{
+    /* the MAE model: name "mae" (3 bytes), then the parameter */
+    size_t at = tu_find_record(b, len, "LOSS", 0) + 12 + 2 + 3;
+    b[at + 3] = 0x3f; /* 0.5f is 0x3f000000 */
+}
+
+static void weight_count(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "LOSS", 0) + 12 + 2 + 12 + 4;
+    b[at] = 3; /* "softmax_xent" has 12 bytes; 3 weights for 2 outputs */
+}
+
+static void negative_weight(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "LOSS", 0) + 12 + 2 + 12 + 8;
+    b[at + 3] |= 0x80;
+}
+
+static void name_past_record(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "clsn", 0) + 12 + 4;
+    b[at] = 200;
+}
+
+static void name_with_control(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "clsn", 0) + 12 + 4 + 2;
+    b[at] = '\n';
+}
+
+static void name_count(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "clsn", 0) + 12;
+    b[at] = 0;
+}
+
+START_TEST(file_refuses_bad_task_records)
+{
+    mlp_model *m = linear(3, 2, 4);
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, 2));
+    expect_refused(m, unknown_loss, "unknown loss 'zuber'");
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MAE, 0));
+    expect_refused(m, nonzero_param, "loss mae has parameter 0.5; it must be 0");
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
+    TU_OK(mlp_model_set_class_weights(m, (float[]){1, 2}, 2));
+    expect_refused(m, weight_count, "3 class weights for a model with 2 outputs");
+    expect_refused(m, negative_weight, "class weights: mlp_model_set_class_weights: class "
+                                       "weight 0 is -1");
+    TU_OK(mlp_model_set_class_weights(m, NULL, 0));
+    TU_OK(mlp_model_set_class_names(m, (const char *[]){"cat", "dog"}, 2));
+    expect_refused(m, name_past_record, "class name 0 runs past the record");
+    expect_refused(m, name_with_control, "has a control character");
+    expect_refused(m, name_count, "0 class names cannot fit in the record");
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(class_names_rules)
+{
+    mlp_model *m = linear(3, 2, 4);
+    EXPECT(mlp_model_set_class_names(NULL, (const char *[]){"a", "b"}, 2),
+           MLP_STATUS_INVALID_ARG, "model is NULL");
+    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a", "b", "c"}, 3),
+           MLP_STATUS_INVALID_ARG, "3 names for a model with 2 outputs");
+    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a", NULL}, 2),
+           MLP_STATUS_INVALID_ARG, "name 1 is NULL");
+    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a", ""}, 2),
+           MLP_STATUS_INVALID_ARG, "name 1 has 0 bytes");
+    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a\tb", "c"}, 2),
+           MLP_STATUS_INVALID_ARG, "name 0 has a control character (byte 1)");
+    char big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    EXPECT(mlp_model_set_class_names(m, (const char *[]){big, "c"}, 2),
+           MLP_STATUS_INVALID_ARG, "name 0 has 299 bytes (1..255 allowed)");
+    EXPECT(mlp_model_set_class_names(m, NULL, 2), MLP_STATUS_INVALID_ARG,
+           "names is NULL but k is not 0");
+    TU_OK(mlp_model_set_class_names(m, (const char *[]){"a", "b"}, 2));
+    /* Out of memory at every allocation: refused, the old names kept. */
+    for (long n = 1; n <= 3; n++) {
+        long live = mlp__alloc_live();
+        mlp__alloc_fail_after(n);
+        mlp_status st = mlp_model_set_class_names(m, (const char *[]){"cc", "dd"}, 2);
+        mlp__alloc_fail_after(0);
+        ck_assert_int_eq(st, MLP_STATUS_NO_MEMORY);
+        ck_assert_int_eq(mlp__alloc_live(), live);
+        ck_assert_str_eq(mlp_model_class_name(m, 1), "b");
+    }
+    TU_OK(mlp_model_set_class_names(m, NULL, 0));
+    ck_assert_int_eq(mlp_model_class_count(m), 0);
+    ck_assert_int_eq(mlp_model_class_count(NULL), 0);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* ---- standardisation ---------------------------------------------------------- */
+
+START_TEST(standardize_forward_and_gradients)
+{
+    mlp_model *m = tu_model(1, (int32_t[]){3}, 2);
+    mlp_layer *sl = NULL;
+    TU_OK(mlp_layer_create_standardize(&sl));
+    tu_add(m, sl);
+    ck_assert_int_eq(mlp_layer_get_kind(sl), MLP_LAYER_STANDARDIZE);
+    ck_assert_str_eq(mlp_layer_kind_name(sl), "standardize");
+    ck_assert_int_eq(mlp_layer_param_count(sl), 0);
+    ck_assert_int_eq(mlp_layer_state_count(sl), 6);
+    /* New: the identity. */
+    mlp_tensor *x = tu_tensor(2, 2, 3);
+    memcpy(mlp_tensor_data(x), (float[]){1, 2, 3, -4, 5, 6}, 6 * sizeof(float));
+    const mlp_tensor *y;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+    tu_assert_close_ff("identity", mlp_tensor_data_const(y), mlp_tensor_data_const(x), 6, 0, 0);
+    /* Mean (1, 0, -2), scale (2, 0.5, 4). */
+    TU_OK(mlp_model_set_state(m, (float[]){1, 0, -2, 2, 0.5f, 4}, 6));
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    const float want[] = {0, 4, 1.25f, -2.5f, 10, 2};
+    tu_assert_close_ff("standardized", mlp_tensor_data_const(y), want, 6, 1e-7, 0);
+    mlp_tensor_destroy(x);
+
+    /* Gradients through it, into a dense layer behind. */
+    tu_add(m, tu_dense(2));
+    tu_gradcheck_cfg cfg;
+    tu_gradcheck_cfg_init(&cfg);
+    tu_assert_gradcheck(m, 1, (int32_t[]){3}, 4, &cfg);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+START_TEST(standardize_from_data)
+{
+    /* Feature 0: 1, 2, 3, 6 (mean 3, population sd sqrt(3.5)); feature 1
+     * constant 7 (scale 1). */
+    const float xv[] = {1, 7, 2, 7, 3, 7, 6, 7};
+    const float tv[] = {0, 1, 2, 3};
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&ds, 4, 1, (int32_t[]){2}, xv, 1, tv,
+                                        MLP_DATASET_COPY));
+    mlp_model *m = tu_model(1, (int32_t[]){2}, 2);
+    EXPECT(mlp_model_fit_standardize(m, ds), MLP_STATUS_BAD_STATE,
+           "the model's first layer is not a standardize layer");
+    mlp_layer *sl = NULL;
+    TU_OK(mlp_layer_create_standardize(&sl));
+    tu_add(m, sl);
+    tu_add(m, tu_dense(1));
+    TU_OK(mlp_model_fit_standardize(m, ds));
+    float st[4];
+    TU_OK(mlp_model_get_state(m, st, 4));
+    const float want[] = {3, 7, (float)sqrt(3.5), 1};
+    tu_assert_close_ff("mean and scale", st, want, 4, 1e-6, 0);
+
+    /* Out of memory: refused, the state as it was. */
+    TU_OK(mlp_model_set_state(m, (float[]){0, 0, 1, 1}, 4));
+    for (long n = 1; n <= 2; n++) {
+        long live = mlp__alloc_live();
+        mlp__alloc_fail_after(n);
+        mlp_status s = mlp_model_fit_standardize(m, ds);
+        mlp__alloc_fail_after(0);
+        ck_assert_int_eq(s, MLP_STATUS_NO_MEMORY);
+        ck_assert_int_eq(mlp__alloc_live(), live);
+        TU_OK(mlp_model_get_state(m, st, 4));
+        ck_assert(st[0] == 0 && st[2] == 1);
+    }
+    /* Samples of another size. */
+    mlp_dataset *wide = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&wide, 2, 1, (int32_t[]){4}, xv, 1, tv,
+                                        MLP_DATASET_COPY));
+    EXPECT(mlp_model_fit_standardize(m, wide), MLP_STATUS_SHAPE_MISMATCH,
+           "the samples have 4 values but the model takes 2");
+    EXPECT(mlp_model_fit_standardize(NULL, ds), MLP_STATUS_INVALID_ARG, "NULL");
+
+    /* Saved and loaded with the model. */
+    TU_OK(mlp_model_fit_standardize(m, ds));
+    TU_OK(mlp_model_get_state(m, st, 4));
+    tu_assert_close_ff("mean and scale again", st, want, 4, 1e-6, 0);
+    void *buf;
+    size_t len;
+    TU_OK(mlp_model_save_mem(m, &buf, &len));
+    mlp_model *back = NULL;
+    TU_OK(mlp_model_load_mem(&back, buf, len));
+    ck_assert_int_eq(mlp_layer_get_kind(mlp_model_layer(back, 0)), MLP_LAYER_STANDARDIZE);
+    float st2[4];
+    TU_OK(mlp_model_get_state(back, st2, 4));
+    ck_assert(memcmp(st, st2, sizeof st) == 0);
+    mlp_buffer_free(buf);
+    mlp_model_destroy(back);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ds);
+    mlp_dataset_destroy(wide);
+}
+END_TEST
+
+/* ---- regression through the driver -------------------------------------------- */
+
+/* y0 = 3 a - 2 b + 0.5, y1 = a b on a grid, as a float dataset. */
+static mlp_dataset *plane_data(int32_t n, uint64_t seed)
+{
+    float x[2 * 400], t[2 * 400];
+    ck_assert(n <= 400);
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    tu_fill_uniform(&r, x, 2 * n, -1, 1);
+    for (int i = 0; i < n; i++) {
+        t[2 * i] = 3 * x[2 * i] - 2 * x[2 * i + 1] + 0.5f;
+        t[2 * i + 1] = x[2 * i] * x[2 * i + 1];
+    }
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&ds, n, 1, (int32_t[]){2}, x, 2, t,
+                                        MLP_DATASET_COPY));
+    return ds;
+}
+
+static int last_epoch_ok;
+static mlp_epoch_stats last_stats;
+static int keep_stats(const mlp_epoch_stats *s, mlp_model *m, void *user)
+{
+    (void)m;
+    (void)user;
+    last_stats = *s;
+    last_epoch_ok = 1;
+    return 0;
+}
+
+START_TEST(fit_regression_with_metrics)
+{
+    mlp_dataset *tr = plane_data(400, 1), *va = plane_data(100, 2);
+    mlp_model *m = tu_model(1, (int32_t[]){2}, 3);
+    tu_add(m, tu_dense(32));
+    tu_add(m, tu_tanh());
+    tu_add(m, tu_dense(2));
+    /* The default loss refuses float targets, with a clear message. */
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.01));
+    EXPECT(mlp_model_fit(m, o, tr, va, NULL), MLP_STATUS_INVALID_ARG,
+           "the model's loss, softmax_xent, takes class labels but the dataset has float "
+           "targets (2 per sample)");
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
+    mlp_fit_options f;
+    TU_OK(mlp_fit_options_init(&f));
+    f.epochs = 60;
+    f.batch_size = 20;
+    f.on_epoch = keep_stats;
+    last_epoch_ok = 0;
+    TU_OK(mlp_model_fit(m, o, tr, va, &f));
+    ck_assert(last_epoch_ok);
+    ck_assert(isnan(last_stats.train_acc) && isnan(last_stats.valid_acc));
+    ck_assert_msg(last_stats.valid_r2 > 0.95, "valid R^2 %g", last_stats.valid_r2);
+    ck_assert(tu_close(last_stats.valid_rmse, sqrt(last_stats.valid_mse), 1e-12, 0));
+    ck_assert(tu_close(last_stats.valid_error, last_stats.valid_mse, 1e-9, 0));
+    ck_assert(last_stats.train_r2 > 0.9 && last_stats.train_mae > 0);
+
+    /* evaluate_metrics agrees with an evaluation written out by hand. */
+    mlp_metrics mt;
+    TU_OK(mlp_model_evaluate_metrics(m, va, 33, &mt));
+    ck_assert(tu_close(mt.mse, last_stats.valid_mse, 1e-9, 0));
+    double sse = 0, sae = 0, sum[2] = {0}, sq[2] = {0}, sse_k[2] = {0};
+    float out[2];
+    for (int i = 0; i < 100; i++) {
+        float xi[2];
+        TU_OK(mlp_dataset_sample(va, i, xi));
+        TU_OK(mlp_model_predict_one(m, xi, 2, MLP_OUTPUT_RAW, out, 2));
+        const float *ti = mlp_dataset_target_values(va, i);
+        for (int j = 0; j < 2; j++) {
+            double d = (double)out[j] - ti[j];
+            sse += d * d;
+            sae += fabs(d);
+            sse_k[j] += d * d;
+            sum[j] += ti[j];
+            sq[j] += (double)ti[j] * ti[j];
+        }
+    }
+    double r2 = 0;
+    for (int j = 0; j < 2; j++)
+        r2 += 1 - sse_k[j] / (sq[j] - sum[j] * sum[j] / 100);
+    ck_assert(tu_close(mt.mse, sse / 200, 1e-5, 0));
+    ck_assert(tu_close(mt.mae, sae / 200, 1e-5, 0));
+    ck_assert(tu_close(mt.r2, r2 / 2, 1e-5, 0));
+    ck_assert(isnan(mt.accuracy));
+    ck_assert_int_eq(mt.count, 100);
+    double err, acc;
+    TU_OK(mlp_model_evaluate(m, va, 100, &err, &acc));
+    ck_assert(tu_close(err, mt.loss, 1e-9, 0) && isnan(acc));
+
+    /* A classification set for a regression model: refused. */
+    mlp_dataset *cls = tu_blobs(10, 2, 1, 1, 2, 5, 1, 1);
+    EXPECT(mlp_model_evaluate(m, cls, 10, &err, &acc), MLP_STATUS_INVALID_ARG,
+           "the model's loss, mse, takes float targets but the dataset has class labels");
+    /* Targets of another width. */
+    mlp_model *one = tu_model(1, (int32_t[]){2}, 3);
+    tu_add(one, tu_dense(1));
+    TU_OK(mlp_model_set_loss(one, MLP_LOSS_MAE, 0));
+    EXPECT(mlp_model_evaluate(one, va, 10, &err, &acc), MLP_STATUS_SHAPE_MISMATCH,
+           "the dataset's targets have 2 values but the model outputs 1");
+    mlp_model_destroy(one);
+    mlp_dataset_destroy(cls);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+    mlp_dataset_destroy(va);
+}
+END_TEST
+
+static Suite *task_suite(void)
+{
+    Suite *s = suite_create("task");
+    TCase *tc = tcase_create("loss");
+    tcase_add_test(tc, loss_defaults_and_choice);
+    tcase_add_test(tc, class_weights_rules);
+    tcase_add_test(tc, class_weights_shape_the_training_step);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("targets");
+    tcase_add_test(tc, mse_step_hand_computed);
+    tcase_add_loop_test(tc, regression_learns_a_plane, 0, 3);
+    tcase_add_test(tc, targets_misuse);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("predict");
+    tcase_add_test(tc, predictions_follow_the_task);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("metrics");
+    tcase_add_test(tc, metrics_of_a_classifier);
+    tcase_add_test(tc, fit_fills_the_new_epoch_figures);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("standardize");
+    tcase_add_test(tc, standardize_forward_and_gradients);
+    tcase_add_test(tc, standardize_from_data);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("regression");
+    tcase_add_test(tc, fit_regression_with_metrics);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("file");
+    tcase_add_test(tc, file_keeps_the_task);
+    tcase_add_test(tc, file_refuses_bad_task_records);
+    tcase_add_test(tc, class_names_rules);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(task_suite());
+}
