@@ -208,7 +208,8 @@ static double max_abs(const double *v, int64_t n)
 /* Forward (both modes) and backward of one case against the references,
  * with the bias on or off; the layer must split the batch into at least
  * `min_groups` GEMM groups. */
-static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups, int use_bias)
+static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
+                            int use_bias)
 {
     char desc[180];
     case_str(q, desc, sizeof desc);
@@ -455,7 +456,8 @@ START_TEST(conv_params_without_bias)
     const conv_case q1 = {3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}; /* -> [4,5,5] */
     const int32_t in[3] = {3, 5, 5}, mid[3] = {4, 5, 5}, outd[3] = {2, 5, 5};
     const int64_t nw1 = 4 * 3 * 9, np2 = 2 * 4 + 2;
-    mlp_model *m = tu_model(3, in, 5), *m1 = tu_model(3, in, 5), *m2 = tu_model(3, mid, 6);
+    mlp_model *m = tu_model(3, in, 5), *m1 = tu_model(3, in, 5),
+              *m2 = tu_model(3, mid, 6);
     mlp_layer *c1 = NULL;
     for (int k = 0; k < 2; k++) { /* c1 in m, its twin alone in m1 */
         mlp_layer *l = make_conv_case(&q1);
@@ -465,7 +467,7 @@ START_TEST(conv_params_without_bias)
         if (k == 0)
             c1 = l;
     }
-    mlp_layer *c2 = tu_add(m, make_conv(4, 2, 1, 1)); /* with a bias */
+    mlp_layer *c2 = tu_add(m, make_conv(4, 2, 1, 1));  /* with a bias */
     mlp_layer *e2 = tu_add(m2, make_conv(4, 2, 1, 1)); /* its twin alone */
     ck_assert_int_eq(mlp_layer_param_count(c1), nw1);
     ck_assert_int_eq(mlp_layer_param_count(c2), np2);
@@ -489,8 +491,8 @@ START_TEST(conv_params_without_bias)
     for (int64_t i = 0; i < mlp_tensor_numel(y1); i++) {
         const int h = (int)(i / 5 % 5), w = (int)(i % 5);
         const int rows = h == 0 || h == 4 ? 2 : 3, cols = w == 0 || w == 4 ? 2 : 3;
-        ck_assert_msg(y1d[i] == 0.125f * 3 * rows * cols, "conv without bias: y[%lld] = %g",
-                      (long long)i, (double)y1d[i]);
+        ck_assert_msg(y1d[i] == 0.125f * 3 * rows * cols,
+                      "conv without bias: y[%lld] = %g", (long long)i, (double)y1d[i]);
     }
     mlp_tensor *y1c = tu_tensor_clone(y1);
 
@@ -512,8 +514,8 @@ START_TEST(conv_params_without_bias)
     double rdw[4 * 3 * 9], rdb[4], rdx[2 * 3 * 5 * 5];
     ref_conv_backward(&q1, mlp_tensor_data_const(x), mlp_layer_params(c1),
                       mlp_tensor_data_const(dx2), rdw, rdb, rdx);
-    tu_assert_close_fd("conv (no bias) -> conv: first layer's dW", mlp_layer_grads(c1), rdw,
-                       nw1, 1e-4, 1e-5 * max_abs(rdw, nw1) + 1e-6);
+    tu_assert_close_fd("conv (no bias) -> conv: first layer's dW", mlp_layer_grads(c1),
+                       rdw, nw1, 1e-4, 1e-5 * max_abs(rdw, nw1) + 1e-6);
     mlp_tensor_destroy(dy);
     mlp_tensor_destroy(y1c);
     mlp_tensor_destroy(x);
@@ -593,8 +595,8 @@ END_TEST
  * skip none (min_checked 1). Tolerances are testutil's defaults; the largest
  * numerical derivative of each group must exceed 1e-3.
  */
-static void kink_cfg(tu_gradcheck_cfg *cfg, const mlp_tensor *x, double eps, uint64_t seed,
-                     double min_checked, const char *label)
+static void kink_cfg(tu_gradcheck_cfg *cfg, const mlp_tensor *x, double eps,
+                     uint64_t seed, double min_checked, const char *label)
 {
     tu_gradcheck_cfg_init(cfg);
     cfg->x = mlp_tensor_data_const(x);

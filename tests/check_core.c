@@ -35,8 +35,8 @@ START_TEST(status_strings)
         ck_assert_int_eq((int)want[i].st, i); /* the values are ABI */
         const char *s = mlp_status_str(want[i].st);
         ck_assert_ptr_nonnull(s);
-        ck_assert_msg(strstr(s, want[i].word) != NULL, "status %d: \"%s\" lacks \"%s\"", i,
-                      s, want[i].word);
+        ck_assert_msg(strstr(s, want[i].word) != NULL, "status %d: \"%s\" lacks \"%s\"",
+                      i, s, want[i].word);
         for (int j = 0; j < i; j++)
             ck_assert_msg(strcmp(s, mlp_status_str(want[j].st)) != 0,
                           "statuses %d and %d share the text \"%s\"", j, i, s);
@@ -77,8 +77,8 @@ START_TEST(last_error_per_thread)
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, thread_messages, &m), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
-    ck_assert_msg(m.before[0] == '\0', "a fresh thread's mlp_last_error() is \"%s\", not \"\"",
-                  m.before);
+    ck_assert_msg(m.before[0] == '\0',
+                  "a fresh thread's mlp_last_error() is \"%s\", not \"\"", m.before);
     ck_assert_msg(strstr(m.after, "dims is NULL") != NULL, "\"%s\"", m.after);
     ck_assert_str_eq(mlp_last_error(), mine);
 

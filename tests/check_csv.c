@@ -375,7 +375,8 @@ START_TEST(bad_input_positions)
     load_bad("a,b,y\n1,2,0\n", &o, MLP_STATUS_BAD_FORMAT,
              "t.csv:1: no target column named \"zz\"");
     o.target_name = "b";
-    load_bad("a,b,b\n1,2,0\n", &o, MLP_STATUS_BAD_FORMAT, "t.csv:1: two columns are named");
+    load_bad("a,b,b\n1,2,0\n", &o, MLP_STATUS_BAD_FORMAT,
+             "t.csv:1: two columns are named");
     o.target_name = NULL;
     o.target_index = 5;
     load_bad("a,b,y\n1,2,0\n", &o, MLP_STATUS_BAD_FORMAT,
@@ -415,13 +416,15 @@ START_TEST(limits)
     ds = load_ok(text, &o);
     mlp_dataset_destroy(ds);
     memmove(text + 5, text + 4, strlen(text + 4) + 1);
-    load_bad(text, &o, MLP_STATUS_BAD_FORMAT, "t.csv:2:1 (a): field longer than 4096 bytes");
+    load_bad(text, &o, MLP_STATUS_BAD_FORMAT,
+             "t.csv:2:1 (a): field longer than 4096 bytes");
     /* A quoted field beyond the limit too. */
     strcpy(text, "a,y\n\"");
     len = strlen(text);
     memset(text + len, '1', MLP_CSV_MAX_FIELD + 10);
     strcpy(text + len + MLP_CSV_MAX_FIELD + 10, "\",k\n");
-    load_bad(text, &o, MLP_STATUS_BAD_FORMAT, "t.csv:2:1 (a): field longer than 4096 bytes");
+    load_bad(text, &o, MLP_STATUS_BAD_FORMAT,
+             "t.csv:2:1 (a): field longer than 4096 bytes");
     /* A record beyond MLP_CSV_MAX_RECORD: many short fields on one line. */
     len = 0;
     while (len < (size_t)MLP_CSV_MAX_RECORD + 10) {
@@ -499,7 +502,8 @@ START_TEST(oom_loops)
     char text[8192];
     size_t len = (size_t)snprintf(text, sizeof text, "a,b,label\n");
     for (int i = 0; i < 150; i++)
-        len += (size_t)snprintf(text + len, sizeof text - len, "%d,%d.5,c%d\n", i, i, i % 90);
+        len += (size_t)snprintf(text + len, sizeof text - len, "%d,%d.5,c%d\n", i, i,
+                                i % 90);
     for (long k = 1;; k++) {
         ck_assert_int_lt(k, 1000);
         mlp__alloc_fail_after(k);
@@ -633,7 +637,8 @@ static int run_tabular(void)
     char probe[1200];
     snprintf(probe, sizeof probe, "%s/iris-train.csv", tabular_dir);
     if (!tabular_dir[0] || access(probe, R_OK) != 0) {
-        printf("skip: no iris-train.csv in MLPNET_TABULAR_DIR or MLPNET_DATA_DIR/../tabular\n");
+        printf("skip: no iris-train.csv in MLPNET_TABULAR_DIR or "
+               "MLPNET_DATA_DIR/../tabular\n");
         return 77;
     }
     Suite *s = suite_create("csv_tabular");

@@ -154,17 +154,17 @@ static void clear_error(void)
 
 /* The call returns `want` and, when that is a failure, leaves a message
  * (the last error is cleared first, so an old one does not count). */
-#define EXPECT_STATUS(call, want)                                                       \
-    do {                                                                                \
-        clear_error();                                                                  \
-        if ((want) == MLP_STATUS_OK)                                                    \
-            TU_OK(call);                                                                \
-        else                                                                            \
-            TU_FAIL(call, want);                                                        \
+#define EXPECT_STATUS(call, want)                                                        \
+    do {                                                                                 \
+        clear_error();                                                                   \
+        if ((want) == MLP_STATUS_OK)                                                     \
+            TU_OK(call);                                                                 \
+        else                                                                             \
+            TU_FAIL(call, want);                                                         \
     } while (0)
 
-#define EXPECT_ERROR_HAS(text)                                                          \
-    ck_assert_msg(strstr(mlp_last_error(), (text)) != NULL,                             \
+#define EXPECT_ERROR_HAS(text)                                                           \
+    ck_assert_msg(strstr(mlp_last_error(), (text)) != NULL,                              \
                   "message \"%s\" lacks \"%s\"", mlp_last_error(), (text))
 
 /* A pointer that is not NULL, to check that failures reset out-pointers. */
@@ -924,8 +924,7 @@ START_TEST(open_emnist_carves_valid)
 
     /* valid_size must leave training images. */
     a = POISON;
-    EXPECT_STATUS(mlp_dataset_open(&a, &b, NULL, dir, "emn", 20),
-                  MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, NULL, dir, "emn", 20), MLP_STATUS_INVALID_ARG);
     ck_assert_ptr_null(a);
     ck_assert_ptr_null(b);
     EXPECT_STATUS(mlp_dataset_open(&a, &b, NULL, dir, "emn", 0), MLP_STATUS_INVALID_ARG);
@@ -1206,8 +1205,8 @@ START_TEST(gather_normalises)
     for (int v = 0; v < 256; v++) {
         /* Exactly the documented product, within half an ulp or so of v/255. */
         float want = (float)v * (1.0f / 255.0f);
-        ck_assert_msg(x[256 + v] == want, "pixel %d: %.9g != %.9g", v,
-                      (double)x[256 + v], (double)want);
+        ck_assert_msg(x[256 + v] == want, "pixel %d: %.9g != %.9g", v, (double)x[256 + v],
+                      (double)want);
         ck_assert_double_eq_tol((double)x[256 + v], v / 255.0, 1.2e-7);
         ck_assert(x[255 - v] == want);
         ck_assert(x[512 + 255 - v] == want);
@@ -1491,15 +1490,12 @@ START_TEST(null_arguments)
     EXPECT_STATUS(mlp_dataset_open(NULL, NULL, NULL, dir, "x", 1),
                   MLP_STATUS_INVALID_ARG);
     o = POISON;
-    EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, NULL, "x", 1),
-                  MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, NULL, "x", 1), MLP_STATUS_INVALID_ARG);
     ck_assert_ptr_null(o);
-    EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, dir, NULL, 1),
-                  MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, dir, NULL, 1), MLP_STATUS_INVALID_ARG);
     EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, "", "x", 1), MLP_STATUS_INVALID_ARG);
     EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, dir, "", 1), MLP_STATUS_INVALID_ARG);
-    EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, dir, "x", -3),
-                  MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_dataset_open(&o, NULL, NULL, dir, "x", -3), MLP_STATUS_INVALID_ARG);
 
     EXPECT_STATUS(mlp_dataset_load_mapping(NULL, pi), MLP_STATUS_INVALID_ARG);
     EXPECT_STATUS(mlp_dataset_load_mapping(ds, NULL), MLP_STATUS_INVALID_ARG);

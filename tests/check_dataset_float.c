@@ -28,25 +28,25 @@
 
 /* Run `call` with the k-th allocation failing, k = 1, 2, ... until it
  * succeeds; every failure must be NO_MEMORY and leave nothing allocated. */
-#define OOM_LOOP(call, cleanup)                                                         \
-    do {                                                                                \
-        long live_ = mlp__alloc_live();                                                 \
-        int failures_ = 0;                                                              \
-        for (long k_ = 1;; k_++) {                                                      \
-            ck_assert_msg(k_ < 1000, "%s never succeeded", #call);                      \
-            mlp__alloc_fail_after(k_);                                                  \
-            mlp_status st_ = (call);                                                    \
-            mlp__alloc_fail_after(0);                                                   \
-            if (st_ == MLP_STATUS_OK) {                                                 \
-                cleanup;                                                                \
-                break;                                                                  \
-            }                                                                           \
-            ck_assert_msg(st_ == MLP_STATUS_NO_MEMORY, "%s, k=%ld: status %d (%s)",     \
-                          #call, k_, (int)st_, mlp_last_error());                       \
-            ck_assert_int_eq(mlp__alloc_live(), live_);                                 \
-            failures_++;                                                                \
-        }                                                                               \
-        ck_assert_int_gt(failures_, 0);                                                 \
+#define OOM_LOOP(call, cleanup)                                                          \
+    do {                                                                                 \
+        long live_ = mlp__alloc_live();                                                  \
+        int failures_ = 0;                                                               \
+        for (long k_ = 1;; k_++) {                                                       \
+            ck_assert_msg(k_ < 1000, "%s never succeeded", #call);                       \
+            mlp__alloc_fail_after(k_);                                                   \
+            mlp_status st_ = (call);                                                     \
+            mlp__alloc_fail_after(0);                                                    \
+            if (st_ == MLP_STATUS_OK) {                                                  \
+                cleanup;                                                                 \
+                break;                                                                   \
+            }                                                                            \
+            ck_assert_msg(st_ == MLP_STATUS_NO_MEMORY, "%s, k=%ld: status %d (%s)",      \
+                          #call, k_, (int)st_, mlp_last_error());                        \
+            ck_assert_int_eq(mlp__alloc_live(), live_);                                  \
+            failures_++;                                                                 \
+        }                                                                                \
+        ck_assert_int_gt(failures_, 0);                                                  \
     } while (0)
 
 /* A temporary file holding `text`; its name goes to `path` (64 bytes). */
@@ -214,23 +214,33 @@ START_TEST(create_invalid)
     int32_t lab[3] = {0, 1, 1};
     float y[3] = {1, 2, 3};
     mlp_dataset *ds = (mlp_dataset *)&ds;
-    TU_FAIL(mlp_dataset_create_f32(NULL, 3, 2, shape, x, lab, 2, 0), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_create_f32(NULL, 3, 2, shape, x, lab, 2, 0),
+            MLP_STATUS_INVALID_ARG);
     TU_OK(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 2, 0));
     mlp_dataset_destroy(ds);
     ds = (mlp_dataset *)&ds;
-    TU_FAIL(mlp_dataset_create_f32(&ds, 0, 2, shape, x, lab, 2, 0), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_create_f32(&ds, 0, 2, shape, x, lab, 2, 0),
+            MLP_STATUS_INVALID_ARG);
     ck_assert_ptr_null(ds);
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 0, shape, x, lab, 2, 0), MLP_STATUS_INVALID_ARG);
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 4, shape, x, lab, 2, 0), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 0, shape, x, lab, 2, 0),
+            MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 4, shape, x, lab, 2, 0),
+            MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, bad, x, lab, 2, 0), MLP_STATUS_INVALID_ARG);
     ERROR_HAS("shape[1]");
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, NULL, x, lab, 2, 0), MLP_STATUS_INVALID_ARG);
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, NULL, lab, 2, 0), MLP_STATUS_INVALID_ARG);
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, NULL, 2, 0), MLP_STATUS_INVALID_ARG);
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 0, 0), MLP_STATUS_INVALID_ARG);
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 1, 0), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, NULL, x, lab, 2, 0),
+            MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, NULL, lab, 2, 0),
+            MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, NULL, 2, 0),
+            MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 0, 0),
+            MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 1, 0),
+            MLP_STATUS_INVALID_ARG);
     ERROR_HAS("label 1 of image 1");
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 2, 7), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 2, 7),
+            MLP_STATUS_INVALID_ARG);
     ERROR_HAS("flags");
     /* Absurd sizes overflow cleanly. */
     const int32_t huge[3] = {INT32_MAX, INT32_MAX, INT32_MAX};
@@ -252,7 +262,8 @@ START_TEST(nan_and_inf_refused)
     float y[3] = {1, 2, 3};
     mlp_dataset *ds = NULL;
     x[2 * 4 + 3] = NAN;
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 1, shape, x, lab, 1, 0), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 1, shape, x, lab, 1, 0),
+            MLP_STATUS_INVALID_ARG);
     ERROR_HAS("sample 2, feature 3 is NaN");
     TU_FAIL(mlp_dataset_create_f32(&ds, 3, 1, shape, x, lab, 1, MLP_DATASET_BORROW),
             MLP_STATUS_INVALID_ARG);
@@ -606,8 +617,9 @@ START_TEST(class_names_setter)
     static const struct {
         const char *name, *what;
     } bad[] = {
-        {"tab\there", "control"},   {"\xC3", "UTF-8"},        {"\xC0\x80", "UTF-8"},
-        {"\xED\xA0\x80", "UTF-8"}, {"\xF5\x80\x80\x80", "UTF-8"}, {"\xC2\x85", "control"},
+        {"tab\there", "control"},      {"\xC3", "UTF-8"},
+        {"\xC0\x80", "UTF-8"},         {"\xED\xA0\x80", "UTF-8"},
+        {"\xF5\x80\x80\x80", "UTF-8"}, {"\xC2\x85", "control"},
         {"\x7F", "control"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
@@ -699,7 +711,8 @@ START_TEST(oom_float_paths)
     int32_t lab[5] = {0, 1, 0, 1, 0};
     float y[10] = {0};
     mlp_dataset *ds = NULL, *a = NULL, *b = NULL;
-    OOM_LOOP(mlp_dataset_create_f32(&ds, 5, 2, shape, x, lab, 2, 0), mlp_dataset_destroy(ds));
+    OOM_LOOP(mlp_dataset_create_f32(&ds, 5, 2, shape, x, lab, 2, 0),
+             mlp_dataset_destroy(ds));
     OOM_LOOP(mlp_dataset_create_f32(&ds, 5, 2, shape, x, lab, 2, MLP_DATASET_BORROW),
              mlp_dataset_destroy(ds));
     OOM_LOOP(mlp_dataset_create_f32_values(&ds, 5, 2, shape, x, 2, y, 0), (void)0);

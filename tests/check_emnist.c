@@ -79,7 +79,8 @@ END_TEST
 START_TEST(baseline_mlp_reaches_078)
 {
     mlp_dataset *train = NULL, *valid = NULL;
-    TU_OK(mlp_dataset_open(&train, &valid, NULL, data_dir, DATASET, MLP_DEFAULT_VALID_SIZE));
+    TU_OK(mlp_dataset_open(&train, &valid, NULL, data_dir, DATASET,
+                           MLP_DEFAULT_VALID_SIZE));
     ck_assert_ptr_nonnull(train);
     ck_assert_ptr_nonnull(valid);
     ck_assert_int_eq(mlp_dataset_num_classes(train), 47);
@@ -94,8 +95,8 @@ START_TEST(baseline_mlp_reaches_078)
         tu_add(m, tu_elu(1.0f));
     }
     tu_add(m, tu_dense(47));
-    ck_assert_int_eq(mlp_model_param_count(m), 784 * 100 + 100 + 2 * (100 * 100 + 100) +
-                                                   100 * 47 + 47);
+    ck_assert_int_eq(mlp_model_param_count(m),
+                     784 * 100 + 100 + 2 * (100 * 100 + 100) + 100 * 47 + 47);
     mlp_optimizer *o = NULL;
     TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
     TU_OK(mlp_optimizer_set_learning_rate(o, 0.1));
@@ -110,7 +111,8 @@ START_TEST(baseline_mlp_reaches_078)
     opts.user = &p;
     TU_OK(mlp_model_fit(m, o, train, valid, &opts));
     ck_assert_int_eq(p.calls, 3);
-    ck_assert_msg(p.best_valid >= 0.78, "best validation accuracy %.4f < 0.78", p.best_valid);
+    ck_assert_msg(p.best_valid >= 0.78, "best validation accuracy %.4f < 0.78",
+                  p.best_valid);
 
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);

@@ -20,8 +20,8 @@
 #include <zlib.h>
 
 #include "core/core.h"
-#include "fixtures/fixture_input.h"
 #include "data/dataset_impl.h"
+#include "fixtures/fixture_input.h"
 #include "mlpnet/io.h"
 #include "testutil.h"
 
@@ -92,7 +92,8 @@ static void assert_saves_as(const mlp_model *m, const unsigned char *want, size_
 
 static uint32_t rd32(const unsigned char *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
 }
 
 static uint64_t rd64(const unsigned char *p)
@@ -242,8 +243,8 @@ static mlp_model *conv_model(void)
     mlp_layer *l = NULL;
     TU_OK(mlp_layer_create_conv2d(&l, 2, 4, 3, 3));
     TU_OK(mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1));
-    TU_OK(mlp_layer_set_use_bias(l, 0));            /* batch norm follows */
-    tu_add(m, l);                                   /* [4,9,9] */
+    TU_OK(mlp_layer_set_use_bias(l, 0)); /* batch norm follows */
+    tu_add(m, l);                        /* [4,9,9] */
     TU_OK(mlp_layer_create_batchnorm_spatial(&l));
     TU_OK(mlp_layer_set_batchnorm(l, 0.3f, 1e-3f));
     tu_add(m, l);
@@ -413,7 +414,8 @@ START_TEST(round_trip_conv_without_bias)
     for (int i = 0; i < mlp_model_layer_count(m); i++) {
         size_t at = find_record(b, len, "LAYR", i);
         if (i != 0 && i != 3)
-            ck_assert_uint_eq(b[at + CONV_VERSION_AT] | b[at + CONV_VERSION_AT + 1] << 8, 1);
+            ck_assert_uint_eq(b[at + CONV_VERSION_AT] | b[at + CONV_VERSION_AT + 1] << 8,
+                              1);
     }
     free(b);
 
@@ -518,7 +520,8 @@ START_TEST(dropout_record_stores_keep_probability)
     mlp_model *old = NULL;
     TU_OK(mlp_model_load_mem(&old, b, len));
     double p;
-    TU_OK(mlp_layer_get_attr(mlp_model_layer(old, 1), MLP_LAYER_ATTR_DROP_PROBABILITY, &p));
+    TU_OK(
+        mlp_layer_get_attr(mlp_model_layer(old, 1), MLP_LAYER_ATTR_DROP_PROBABILITY, &p));
     ck_assert_double_eq(p, (double)(1.0f - 0.6f));
 
     /* In training mode it drops 40% of its inputs, which are all positive
@@ -563,14 +566,14 @@ START_TEST(attributes_survive_a_round_trip)
         for (int i = 0; i < mlp_model_layer_count(ms[k]); i++)
             for (int a = MLP_LAYER_ATTR_UNITS; a <= MLP_LAYER_ATTR_GLOBAL; a++) {
                 double v1 = -1, v2 = -2;
-                mlp_status s1 = mlp_layer_get_attr(mlp_model_layer(ms[k], i),
-                                                   (mlp_layer_attr)a, &v1);
-                mlp_status s2 = mlp_layer_get_attr(mlp_model_layer(back, i),
-                                                   (mlp_layer_attr)a, &v2);
+                mlp_status s1 =
+                    mlp_layer_get_attr(mlp_model_layer(ms[k], i), (mlp_layer_attr)a, &v1);
+                mlp_status s2 =
+                    mlp_layer_get_attr(mlp_model_layer(back, i), (mlp_layer_attr)a, &v2);
                 ck_assert_int_eq(s1, s2);
                 ck_assert_msg(s1 != MLP_STATUS_OK || v1 == v2,
-                              "model %d layer %d attribute %d: %g, loaded %g", k, i, a, v1,
-                              v2);
+                              "model %d layer %d attribute %d: %g, loaded %g", k, i, a,
+                              v1, v2);
             }
         mlp_model_destroy(back);
         free(b);
@@ -797,9 +800,9 @@ START_TEST(fixtures_of_0_1_0_load)
             for (int key = 1; key <= FX_KEYS; key++) {
                 double v = -1.0;
                 mlp_status st = mlp_optimizer_get(o, (mlp_optim_param)key, &v);
-                ck_assert_msg(st == (e->keys[key - 1] < 0 ? MLP_STATUS_UNSUPPORTED
-                                                          : MLP_STATUS_OK),
-                              "%s: key %d -> %s", e->name, key, mlp_status_str(st));
+                ck_assert_msg(
+                    st == (e->keys[key - 1] < 0 ? MLP_STATUS_UNSUPPORTED : MLP_STATUS_OK),
+                    "%s: key %d -> %s", e->name, key, mlp_status_str(st));
                 if (st == MLP_STATUS_OK)
                     ck_assert_msg(v == e->keys[key - 1], "%s: key %d = %.17g, want %.17g",
                                   e->name, key, v, e->keys[key - 1]);
@@ -1122,7 +1125,8 @@ START_TEST(unknown_kind_and_records)
     memcpy(c + nois + 20, b + nois, len - nois);
     fix_crcs(c, len + 20);
     TU_FAIL(try_load_mem(c, len + 20), MLP_STATUS_BAD_FORMAT);
-    ck_assert_msg(strstr(mlp_last_error(), "unknown record 'XTRA'"), "%s", mlp_last_error());
+    ck_assert_msg(strstr(mlp_last_error(), "unknown record 'XTRA'"), "%s",
+                  mlp_last_error());
     memcpy(c + nois, "xtra", 4);
     fix_crcs(c, len + 20);
     TU_OK(try_load_mem(c, len + 20));
@@ -1140,8 +1144,9 @@ START_TEST(sizes_that_disagree_are_refused)
         size_t at; /* offset in the HEAD payload */
         uint64_t value;
         int wide;
-    } head_edits[] = {{20, 0, 1}, {20, 1ull << 60, 1}, {28, 1ull << 40, 1},
-                      {16, 0xFFFFFFFFu, 0}, {16, 2, 0}, {0, 0, 0}, {0, 4, 0}, {8, 5, 0}};
+    } head_edits[] = {
+        {20, 0, 1}, {20, 1ull << 60, 1}, {28, 1ull << 40, 1}, {16, 0xFFFFFFFFu, 0},
+        {16, 2, 0}, {0, 0, 0},           {0, 4, 0},           {8, 5, 0}};
     for (size_t i = 0; i < sizeof head_edits / sizeof head_edits[0]; i++) {
         b = small_file(&len);
         unsigned char *p = b + 12 + 12 + head_edits[i].at;
@@ -1254,7 +1259,8 @@ START_TEST(conv2d_bad_configurations_are_refused)
             char want[64];
             snprintf(want, sizeof want, "configuration version %u is not one",
                      (unsigned)bad_version[i]);
-            ck_assert_msg(strstr(mlp_last_error(), want) && strstr(mlp_last_error(), "1..2"),
+            ck_assert_msg(strstr(mlp_last_error(), want) &&
+                              strstr(mlp_last_error(), "1..2"),
                           "%s", mlp_last_error());
         }
         /* version 1 with version 2's 44 bytes, and version 2 with 40 */
@@ -1442,10 +1448,10 @@ END_TEST
 /* ---- allocation failures --------------------------------------------------- */
 
 typedef struct oom_io {
-    const char *path;    /* a saved model with an Adam optimizer */
+    const char *path;           /* a saved model with an Adam optimizer */
     const unsigned char *bytes; /* its contents */
     size_t len;
-    int via_file;        /* load from the path, not from memory */
+    int via_file; /* load from the path, not from memory */
     mlp_model *m, *out;
     mlp_optimizer *o, *oo;
 } oom_io;
@@ -1551,8 +1557,10 @@ static bytes npy(const char *descr, const char *shape, const void *data, size_t 
                  int version)
 {
     char dict[256];
-    int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, "
-                       "'shape': %s, }", descr, shape);
+    int len = snprintf(dict, sizeof dict,
+                       "{'descr': '%s', 'fortran_order': False, "
+                       "'shape': %s, }",
+                       descr, shape);
     size_t pre = version == 1 ? 10 : 12;
     size_t total = pre + (size_t)len + 1;
     size_t pad = (64 - total % 64) % 64;
@@ -1592,7 +1600,8 @@ static bytes make_zip(const zmember *ms, int n, int flags)
         if (ms[i].deflate) {
             z_stream s;
             memset(&s, 0, sizeof s);
-            ck_assert_int_eq(deflateInit2(&s, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+            ck_assert_int_eq(deflateInit2(&s, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY),
+                             Z_OK);
             clen = deflateBound(&s, (uLong)d->n);
             comp = malloc(clen);
             s.next_in = d->p;
@@ -1948,7 +1957,8 @@ START_TEST(npz_bad_archives)
     memcpy(z.p + cd, saved, sizeof saved);
     z.p[cd + 46] = 'o'; /* "onputs.npy": no inputs member */
     TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
-    ck_assert_msg(strstr(mlp_last_error(), "no member 'inputs.npy'"), "%s", mlp_last_error());
+    ck_assert_msg(strstr(mlp_last_error(), "no member 'inputs.npy'"), "%s",
+                  mlp_last_error());
     memcpy(z.p + cd, saved, sizeof saved);
     wr32(z.p + z.n - 22 + 12, 0x7FFFFFFFu); /* central directory size */
     TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
@@ -1960,7 +1970,8 @@ START_TEST(npz_bad_archives)
     bytes fo = npy("|u1", "(2, 4)", px, 8, 1);
     char *f = memchr(fo.p, 'F', fo.n);
     memcpy(f, "True, ", 6); /* "False," -> "True, " */
-    zmember mf[2] = {{"inputs.npy", fo, 0}, {"targets.npy", npy("<i8", "(2,)", lab, 16, 1), 0}};
+    zmember mf[2] = {{"inputs.npy", fo, 0},
+                     {"targets.npy", npy("<i8", "(2,)", lab, 16, 1), 0}};
     z = make_zip(mf, 2, ZIP_PLAIN);
     TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_UNSUPPORTED);
     free(z.p);
@@ -2044,8 +2055,8 @@ START_TEST(optimizer_faults_carry_file_offsets)
     wr64(b + optm + 4, l - 4);
     fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
-    snprintf(want, sizeof want, "byte offset %zu: record 'OPTM' has %llu payload bytes", optm,
-             (unsigned long long)(l - 4));
+    snprintf(want, sizeof want, "byte offset %zu: record 'OPTM' has %llu payload bytes",
+             optm, (unsigned long long)(l - 4));
     ck_assert_msg(strstr(mlp_last_error(), want), "%s", mlp_last_error());
     free(b);
 }

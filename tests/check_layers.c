@@ -38,8 +38,8 @@ typedef enum act_kind {
 } act_kind;
 
 static const char *const ACT_NAMES[ACT_COUNT] = {
-    "sigmoid", "tanh", "relu", "leaky_relu(0.1)", "leaky_relu(0)", "elu(1)", "elu(0.5)",
-    "selu", "softplus"};
+    "sigmoid", "tanh",     "relu", "leaky_relu(0.1)", "leaky_relu(0)",
+    "elu(1)",  "elu(0.5)", "selu", "softplus"};
 
 static mlp_layer *make_act(act_kind k)
 {
@@ -161,7 +161,8 @@ START_TEST(grad_dense)
         int rank;
         int32_t dims[3];
         int32_t units;
-    } cases[] = {{1, {5}, 3}, {1, {1}, 1}, {1, {3}, 6}, {3, {2, 3, 4}, 4}, {2, {3, 2}, 2}};
+    } cases[] = {
+        {1, {5}, 3}, {1, {1}, 1}, {1, {3}, 6}, {3, {2, 3, 4}, 4}, {2, {3, 2}, 2}};
     int32_t batch = BATCHES[_i];
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         mlp_model *m = tu_model(cases[c].rank, cases[c].dims, 100 + c);
@@ -273,8 +274,8 @@ END_TEST
 
 /* ---- forward against naive references ------------------------------------ */
 
-static void check_dense_forward(int rank, const int32_t *in_dims, int32_t units, int32_t n,
-                                uint64_t seed)
+static void check_dense_forward(int rank, const int32_t *in_dims, int32_t units,
+                                int32_t n, uint64_t seed)
 {
     int64_t in = tu_prod(rank, in_dims);
     mlp_model *m = tu_model(rank, in_dims, seed);
@@ -328,7 +329,7 @@ START_TEST(dense_forward_reference)
     const int32_t c[1] = {64};
     check_dense_forward(1, a, 3, 1, 1);
     check_dense_forward(1, a, 3, 4, 2);
-    check_dense_forward(3, b, 4, 3, 3); /* rank-3 samples are flattened */
+    check_dense_forward(3, b, 4, 3, 3);   /* rank-3 samples are flattened */
     check_dense_forward(1, c, 33, 17, 4); /* large enough for a real GEMM */
 }
 END_TEST
@@ -405,9 +406,11 @@ START_TEST(num_threads_zero_means_all_cores)
     mlp_status st = mlp_set_num_threads(2);
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
     TU_OK(mlp_set_num_threads(0));
-    ck_assert_int_eq(mlp_get_num_threads(), st == MLP_STATUS_UNSUPPORTED ? 1 : (int)cores);
+    ck_assert_int_eq(mlp_get_num_threads(),
+                     st == MLP_STATUS_UNSUPPORTED ? 1 : (int)cores);
     TU_OK(mlp_set_num_threads(-3));
-    ck_assert_int_eq(mlp_get_num_threads(), st == MLP_STATUS_UNSUPPORTED ? 1 : (int)cores);
+    ck_assert_int_eq(mlp_get_num_threads(),
+                     st == MLP_STATUS_UNSUPPORTED ? 1 : (int)cores);
     TU_OK(mlp_set_num_threads(1));
     ck_assert_int_eq(mlp_get_num_threads(), 1);
 }
@@ -441,8 +444,8 @@ END_TEST
 START_TEST(activation_forward_reference)
 {
     /* random values plus the corners: 0, tiny, moderate, saturating */
-    static const float corners[] = {0.0f,   1e-3f,  -1e-3f, 0.5f,   -0.5f,  1.0f,
-                                    -1.0f,  5.0f,   -5.0f,  20.0f,  -20.0f, 88.0f,
+    static const float corners[] = {0.0f,   1e-3f,  -1e-3f,  0.5f,    -0.5f,    1.0f,
+                                    -1.0f,  5.0f,   -5.0f,   20.0f,   -20.0f,   88.0f,
                                     -88.0f, 100.0f, -100.0f, 1000.0f, -1000.0f, -0.0f};
     const int ncorner = (int)(sizeof corners / sizeof corners[0]);
     const int32_t in[2] = {5, 8};
@@ -494,8 +497,8 @@ END_TEST
  * library takes the left derivative). */
 START_TEST(activation_backward_exact)
 {
-    static const float corners[] = {1e-3f, -1e-3f, 0.0f, 0.5f, -0.5f, 1.0f, -1.0f, 4.0f,
-                                    -4.0f};
+    static const float corners[] = {1e-3f, -1e-3f, 0.0f, 0.5f, -0.5f,
+                                    1.0f,  -1.0f,  4.0f, -4.0f};
     const int ncorner = (int)(sizeof corners / sizeof corners[0]);
     const int32_t in[1] = {33};
     const int32_t n = 3;
@@ -586,8 +589,8 @@ START_TEST(reshape_forward_copies_values)
     ck_assert_int_eq(mlp_tensor_dim(y, 0), 3);
     ck_assert_int_eq(mlp_tensor_dim(y, 1), 6);
     ck_assert_int_eq(mlp_tensor_dim(y, 2), 4);
-    tu_assert_close_ff("reshape y", mlp_tensor_data_const(y), mlp_tensor_data_const(x), 72,
-                       0.0, 0.0);
+    tu_assert_close_ff("reshape y", mlp_tensor_data_const(y), mlp_tensor_data_const(x),
+                       72, 0.0, 0.0);
     /* backward hands dy back unchanged, in the input's layout */
     mlp_tensor *dy = tu_tensor(3, 3, 6, 4);
     for (int i = 0; i < 72; i++)
@@ -611,8 +614,8 @@ START_TEST(reshape_forward_copies_values)
     TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
     ck_assert_int_eq(mlp_tensor_rank(y), 2);
     ck_assert_int_eq(mlp_tensor_dim(y, 1), 24);
-    tu_assert_close_ff("flatten y", mlp_tensor_data_const(y), mlp_tensor_data_const(x), 48,
-                       0.0, 0.0);
+    tu_assert_close_ff("flatten y", mlp_tensor_data_const(y), mlp_tensor_data_const(x),
+                       48, 0.0, 0.0);
     mlp_tensor_destroy(x);
     mlp_model_destroy(m);
 }
@@ -749,12 +752,16 @@ START_TEST(layer_introspection)
     static const struct {
         mlp_layer_kind kind;
         const char *name;
-    } want[] = {{MLP_LAYER_DENSE, "dense"},     {MLP_LAYER_SIGMOID, "sigmoid"},
-                {MLP_LAYER_TANH, "tanh"},       {MLP_LAYER_RELU, "relu"},
-                {MLP_LAYER_LEAKY_RELU, "leaky_relu"}, {MLP_LAYER_ELU, "elu"},
-                {MLP_LAYER_SELU, "selu"},       {MLP_LAYER_RESHAPE, "reshape"}};
+    } want[] = {{MLP_LAYER_DENSE, "dense"},
+                {MLP_LAYER_SIGMOID, "sigmoid"},
+                {MLP_LAYER_TANH, "tanh"},
+                {MLP_LAYER_RELU, "relu"},
+                {MLP_LAYER_LEAKY_RELU, "leaky_relu"},
+                {MLP_LAYER_ELU, "elu"},
+                {MLP_LAYER_SELU, "selu"},
+                {MLP_LAYER_RESHAPE, "reshape"}};
     const int32_t to[2] = {2, 2}; /* the dense layer's [4], regrouped */
-    mlp_layer *ls[8] = {tu_dense(4), tu_sigmoid(), tu_tanh(), tu_relu(),
+    mlp_layer *ls[8] = {tu_dense(4),          tu_sigmoid(), tu_tanh(), tu_relu(),
                         tu_leaky_relu(0.01f), tu_elu(1.0f), tu_selu(), tu_reshape(2, to)};
     for (int i = 0; i < 8; i++) {
         ck_assert_int_eq(mlp_layer_get_kind(ls[i]), want[i].kind);
@@ -855,7 +862,8 @@ START_TEST(create_misuse)
     } bad_reshape[] = {{0, d}, {-1, d}, {4, four}, {2, NULL}, {2, zero}, {2, neg}};
     for (size_t i = 0; i < sizeof bad_reshape / sizeof bad_reshape[0]; i++) {
         l = SENTINEL;
-        mlp_status st = mlp_layer_create_reshape(&l, bad_reshape[i].rank, bad_reshape[i].dims);
+        mlp_status st =
+            mlp_layer_create_reshape(&l, bad_reshape[i].rank, bad_reshape[i].dims);
         ck_assert_msg(st == MLP_STATUS_INVALID_ARG, "reshape case %d -> %s", (int)i,
                       mlp_status_str(st));
         ck_assert_ptr_null(l);
@@ -886,8 +894,8 @@ START_TEST(softplus_round_trip_and_extremes)
             MLP_STATUS_UNSUPPORTED);
     mlp_tensor *x = tu_tensor_batch(1, 1, in);
     static const float xs[6] = {-1e4f, -50.0f, 0.0f, 1e-6f, 50.0f, 1e4f};
-    static const double want[6] = {0.0, 1.9287498479639178e-22, 0.69314718055994531,
-                                   0.6931476805600703, 50.0, 1e4};
+    static const double want[6] = {
+        0.0, 1.9287498479639178e-22, 0.69314718055994531, 0.6931476805600703, 50.0, 1e4};
     memcpy(mlp_tensor_data(x), xs, sizeof xs);
     const mlp_tensor *y1 = NULL, *y2 = NULL;
     TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y1));
@@ -909,8 +917,9 @@ START_TEST(unused_layers_do_not_leak)
 {
     long live = mlp__alloc_live();
     const int32_t d[2] = {3, 4};
-    mlp_layer *ls[9] = {tu_dense(8), tu_sigmoid(), tu_tanh(), tu_relu(), tu_leaky_relu(0.2f),
-                        tu_elu(1.0f), tu_selu(), tu_reshape(2, d), tu_flatten()};
+    mlp_layer *ls[9] = {tu_dense(8), tu_sigmoid(),        tu_tanh(),
+                        tu_relu(),   tu_leaky_relu(0.2f), tu_elu(1.0f),
+                        tu_selu(),   tu_reshape(2, d),    tu_flatten()};
     ck_assert_int_gt(mlp__alloc_live(), live);
     for (int i = 0; i < 9; i++)
         mlp_layer_destroy(ls[i]);
@@ -937,9 +946,9 @@ static mlp_status create_kind(int k, mlp_layer **out)
 }
 
 typedef struct oom_ctx {
-    int kind;        /* create_oom_loop: the create_kind case */
-    mlp_layer *l;    /* the new layer */
-    mlp_model *m;    /* add_oom_loop: the model, and its parameters before */
+    int kind;     /* create_oom_loop: the create_kind case */
+    mlp_layer *l; /* the new layer */
+    mlp_model *m; /* add_oom_loop: the model, and its parameters before */
     int64_t before;
 } oom_ctx;
 
@@ -1045,8 +1054,8 @@ static wstats weight_stats(const float *w, int64_t n)
 }
 
 /* Build [in] -> dense(out) with an initialiser and return the model. */
-static mlp_model *init_model(int rank, const int32_t *in, int32_t out, int init, float value,
-                             uint64_t seed)
+static mlp_model *init_model(int rank, const int32_t *in, int32_t out, int init,
+                             float value, uint64_t seed)
 {
     mlp_model *m = tu_model(rank, in, seed);
     mlp_layer *d = tu_dense(out);
@@ -1072,8 +1081,8 @@ START_TEST(init_constant)
         mlp_layer *d = mlp_model_layer(m, 0);
         const float *w = mlp_layer_params(d);
         for (int i = 0; i < 24; i++)
-            ck_assert_msg(w[i] == values[v], "w[%d] = %g, want exactly %g", i, (double)w[i],
-                          (double)values[v]);
+            ck_assert_msg(w[i] == values[v], "w[%d] = %g, want exactly %g", i,
+                          (double)w[i], (double)values[v]);
         expect_biases_zero(d, 24, 4);
         mlp_model_destroy(m);
     }
@@ -1093,18 +1102,18 @@ static void check_distribution(int init, int rank, const int32_t *in, int32_t ou
     wstats s = weight_stats(mlp_layer_params(d), nw);
     double se_mean = sqrt(want_var / (double)nw);
     ck_assert_msg(fabs(s.mean) < 5 * se_mean, "init %d: mean %g", init, s.mean);
-    ck_assert_msg(fabs(s.var / want_var - 1.0) < 0.05, "init %d: variance %g, want %g", init,
-                  s.var, want_var);
+    ck_assert_msg(fabs(s.var / want_var - 1.0) < 0.05, "init %d: variance %g, want %g",
+                  init, s.var, want_var);
     if (normal) {
-        ck_assert_msg(fabs(s.kurt - 3.0) < 0.3, "init %d: kurtosis %g, want 3 (normal)", init,
-                      s.kurt);
-    } else {
-        ck_assert_msg(s.maxabs <= bound * (1 + 1e-6), "init %d: |w| up to %g > bound %g", init,
-                      s.maxabs, bound);
-        ck_assert_msg(s.maxabs > 0.99 * bound, "init %d: |w| only up to %g, bound %g", init,
-                      s.maxabs, bound);
-        ck_assert_msg(fabs(s.kurt - 1.8) < 0.15, "init %d: kurtosis %g, want 1.8 (uniform)",
+        ck_assert_msg(fabs(s.kurt - 3.0) < 0.3, "init %d: kurtosis %g, want 3 (normal)",
                       init, s.kurt);
+    } else {
+        ck_assert_msg(s.maxabs <= bound * (1 + 1e-6), "init %d: |w| up to %g > bound %g",
+                      init, s.maxabs, bound);
+        ck_assert_msg(s.maxabs > 0.99 * bound, "init %d: |w| only up to %g, bound %g",
+                      init, s.maxabs, bound);
+        ck_assert_msg(fabs(s.kurt - 1.8) < 0.15,
+                      "init %d: kurtosis %g, want 1.8 (uniform)", init, s.kurt);
     }
     expect_biases_zero(d, nw, out);
     mlp_model_destroy(m);
@@ -1115,7 +1124,8 @@ START_TEST(init_distributions)
     const int32_t in[1] = {200};
     const int32_t img[3] = {2, 5, 10}; /* fan_in 100 after flattening */
     /* Glorot uniform: a = sqrt(6 / (in + out)), variance a^2 / 3 = 2 / (in + out) */
-    check_distribution(MLP_INIT_GLOROT_UNIFORM, 1, in, 100, 2.0 / 300, sqrt(6.0 / 300), 0);
+    check_distribution(MLP_INIT_GLOROT_UNIFORM, 1, in, 100, 2.0 / 300, sqrt(6.0 / 300),
+                       0);
     /* the default is Glorot uniform */
     check_distribution(0, 1, in, 100, 2.0 / 300, sqrt(6.0 / 300), 0);
     /* Glorot normal: N(0, 2 / (in + out)) */
@@ -1125,7 +1135,8 @@ START_TEST(init_distributions)
     check_distribution(MLP_INIT_HE_UNIFORM, 3, img, 200, 2.0 / 100, sqrt(6.0 / 100), 0);
     /* He normal: std sqrt(2 / in) */
     check_distribution(MLP_INIT_HE_NORMAL, 1, in, 100, 2.0 / 200, 0, 1);
-    check_distribution(MLP_INIT_GLOROT_UNIFORM, 3, img, 200, 2.0 / 300, sqrt(6.0 / 300), 0);
+    check_distribution(MLP_INIT_GLOROT_UNIFORM, 3, img, 200, 2.0 / 300, sqrt(6.0 / 300),
+                       0);
 }
 END_TEST
 
@@ -1161,7 +1172,8 @@ START_TEST(init_seeds)
     mlp_model *mm = tu_model(1, in10, 5);
     mlp_layer *a = tu_add(mm, tu_dense(10));
     mlp_layer *b = tu_add(mm, tu_dense(10));
-    ck_assert_msg(memcmp(mlp_layer_params(a), mlp_layer_params(b), 100 * sizeof(float)) != 0,
+    ck_assert_msg(memcmp(mlp_layer_params(a), mlp_layer_params(b), 100 * sizeof(float)) !=
+                      0,
                   "two layers drew the same weights");
     mlp_model_destroy(mm);
     for (int i = 0; i < 3; i++) {
@@ -1224,8 +1236,8 @@ START_TEST(attributes_read_back)
                 {MLP_LAYER_ATTR_USE_BIAS, 0}};
     for (size_t i = 0; i < sizeof conv / sizeof conv[0]; i++) {
         TU_OK(mlp_layer_get_attr(c, conv[i].a, &v));
-        ck_assert_msg(v == conv[i].want, "conv attribute %d = %g, want %g", (int)conv[i].a, v,
-                      conv[i].want);
+        ck_assert_msg(v == conv[i].want, "conv attribute %d = %g, want %g",
+                      (int)conv[i].a, v, conv[i].want);
     }
     TU_FAIL(mlp_layer_get_attr(c, MLP_LAYER_ATTR_UNITS, &v), MLP_STATUS_UNSUPPORTED);
     ck_assert_msg(strstr(mlp_last_error(), "a conv2d layer has no attribute 1"), "%s",

@@ -73,8 +73,8 @@ START_TEST(xent_matches_reference)
         double loss = -1.0;
         int32_t correct = -1;
         TU_OK(mlp_loss_softmax_xent(z, y, &loss, g, &correct));
-        ck_assert_msg(tu_close(loss, lref, 1e-5, 1e-7), "[%d,%d]: loss %.9g, want %.9g", n,
-                      k, loss, lref);
+        ck_assert_msg(tu_close(loss, lref, 1e-5, 1e-7), "[%d,%d]: loss %.9g, want %.9g",
+                      n, k, loss, lref);
         ck_assert_int_eq(correct, cref);
         tu_assert_close_fd("dZ", mlp_tensor_data_const(g), gref, n * k, 1e-5, 1e-7);
         /* each gradient row sums to 0 */
@@ -88,13 +88,15 @@ START_TEST(xent_matches_reference)
         /* every output is optional and independent of the others */
         double loss2 = -1.0;
         TU_OK(mlp_loss_softmax_xent(z, y, &loss2, NULL, NULL));
-        ck_assert_msg(tu_close(loss2, loss, 1e-9, 0), "loss alone %.17g vs %.17g", loss2, loss);
+        ck_assert_msg(tu_close(loss2, loss, 1e-9, 0), "loss alone %.17g vs %.17g", loss2,
+                      loss);
         int32_t correct2 = -1;
         TU_OK(mlp_loss_softmax_xent(z, y, NULL, NULL, &correct2));
         ck_assert_int_eq(correct2, correct);
         mlp_tensor_fill(g, 0.0f);
         TU_OK(mlp_loss_softmax_xent(z, y, NULL, g, NULL));
-        tu_assert_close_fd("dZ (alone)", mlp_tensor_data_const(g), gref, n * k, 1e-5, 1e-7);
+        tu_assert_close_fd("dZ (alone)", mlp_tensor_data_const(g), gref, n * k, 1e-5,
+                           1e-7);
 
         free(gref);
         free(y);
@@ -144,8 +146,8 @@ START_TEST(xent_gradient_finite_difference)
         double num = (lp - lm) / ((double)zp - (double)zm);
         max_num = fmax(max_num, fabs(num));
         double an = mlp_tensor_data_const(g)[i];
-        ck_assert_msg(tu_close(an, num, 1e-2, 1e-4), "dZ[%d]: analytic %.7g, numerical %.7g",
-                      i, an, num);
+        ck_assert_msg(tu_close(an, num, 1e-2, 1e-4),
+                      "dZ[%d]: analytic %.7g, numerical %.7g", i, an, num);
     }
     ck_assert(max_num > 1e-2);
     mlp_tensor_destroy(g);
@@ -156,9 +158,9 @@ END_TEST
 START_TEST(xent_large_logits_are_stable)
 {
     /* N = 4, K = 3 */
-    const float zv[12] = {1e4f,  -1e4f, 0.0f,  /* label 0: p = 1, loss 0 */
-                          1e4f,  -1e4f, 0.0f,  /* label 1: loss 2e4 */
-                          1e4f,  1e4f,  -1e4f, /* label 1: a tie, loss log 2 */
+    const float zv[12] = {1e4f,  -1e4f, 0.0f,   /* label 0: p = 1, loss 0 */
+                          1e4f,  -1e4f, 0.0f,   /* label 1: loss 2e4 */
+                          1e4f,  1e4f,  -1e4f,  /* label 1: a tie, loss log 2 */
                           -1e4f, -1e4f, -1e4f}; /* label 2: loss log 3 */
     const int32_t y[4] = {0, 1, 1, 2};
     mlp_tensor *z = tu_tensor(2, 4, 3);
@@ -260,13 +262,13 @@ START_TEST(xent_non_finite_logits)
             mlp_tensor *g = tu_tensor(2, 2, 3);
             double loss = 0;
             mlp_status st = mlp_loss_softmax_xent(z, y, &loss, g, NULL);
-            ck_assert_msg(st == MLP_STATUS_NUMERIC, "logit[%d] = %g -> %s, want numeric", pos,
-                          (double)specials[s], mlp_status_str(st));
+            ck_assert_msg(st == MLP_STATUS_NUMERIC, "logit[%d] = %g -> %s, want numeric",
+                          pos, (double)specials[s], mlp_status_str(st));
             ck_assert_str_ne(mlp_last_error(), "");
             /* also when only the count is asked for */
             st = mlp_loss_softmax_xent(z, y, NULL, NULL, NULL);
-            ck_assert_msg(st == MLP_STATUS_NUMERIC, "logit[%d] = %g, no outputs -> %s", pos,
-                          (double)specials[s], mlp_status_str(st));
+            ck_assert_msg(st == MLP_STATUS_NUMERIC, "logit[%d] = %g, no outputs -> %s",
+                          pos, (double)specials[s], mlp_status_str(st));
             mlp_tensor_destroy(g);
             mlp_tensor_destroy(z);
         }
@@ -305,7 +307,8 @@ static void check_mse(int rank, const int32_t *dims, uint64_t seed)
     tu_assert_close_fd("mse dP", mlp_tensor_data_const(g), gw, tot, 1e-6, 1e-8);
     double loss2 = -1;
     TU_OK(mlp_loss_mse(p, t, &loss2, NULL));
-    ck_assert_msg(tu_close(loss2, loss, 1e-9, 0), "loss alone %.17g vs %.17g", loss2, loss);
+    ck_assert_msg(tu_close(loss2, loss, 1e-9, 0), "loss alone %.17g vs %.17g", loss2,
+                  loss);
     mlp_tensor_fill(g, 0.0f);
     TU_OK(mlp_loss_mse(p, t, NULL, g));
     tu_assert_close_fd("mse dP (alone)", mlp_tensor_data_const(g), gw, tot, 1e-6, 1e-8);
@@ -373,7 +376,7 @@ START_TEST(mse_misuse)
     mlp_tensor *p = tu_tensor(2, 4, 3);
     mlp_tensor *t = tu_tensor(2, 4, 3);
     mlp_tensor *g = tu_tensor(2, 4, 3);
-    mlp_tensor *t34 = tu_tensor(2, 3, 4);  /* same count, other shape */
+    mlp_tensor *t34 = tu_tensor(2, 3, 4); /* same count, other shape */
     mlp_tensor *t42 = tu_tensor(2, 4, 2);
     mlp_tensor *t431 = tu_tensor(3, 4, 3, 1);
     double loss;
@@ -424,19 +427,22 @@ START_TEST(mse_messages_name_the_shapes)
     TU_OK(mlp_loss_mse(ro, t, &loss, NULL));
     ck_assert(loss > 0.0);
     TU_FAIL(mlp_loss_mse(p, t, &loss, ro), MLP_STATUS_INVALID_ARG);
-    ck_assert_msg(strstr(mlp_last_error(), "mlp_loss_mse: grad is a read-only tensor"), "%s",
-                  mlp_last_error());
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_loss_mse: grad is a read-only tensor"),
+                  "%s", mlp_last_error());
 
     mlp_tensor *logits = tu_tensor(2, 4, 1);
     int32_t labels[4] = {0, 0, 0, 0};
-    TU_FAIL(mlp_loss_softmax_xent(logits, labels, &loss, ro, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_loss_softmax_xent(logits, labels, &loss, ro, NULL),
+            MLP_STATUS_INVALID_ARG);
     ck_assert_msg(strstr(mlp_last_error(), "grad is a read-only tensor"), "%s",
                   mlp_last_error());
-    TU_FAIL(mlp_loss_softmax_xent(logits, labels, &loss, g, NULL), MLP_STATUS_SHAPE_MISMATCH);
-    ck_assert_msg(strstr(mlp_last_error(), "grad has shape [4,3] but must be [4,1]"), "%s",
-                  mlp_last_error());
+    TU_FAIL(mlp_loss_softmax_xent(logits, labels, &loss, g, NULL),
+            MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "grad has shape [4,3] but must be [4,1]"),
+                  "%s", mlp_last_error());
     mlp_tensor *flat = tu_tensor(1, 4);
-    TU_FAIL(mlp_loss_softmax_xent(flat, labels, &loss, NULL, NULL), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_loss_softmax_xent(flat, labels, &loss, NULL, NULL),
+            MLP_STATUS_SHAPE_MISMATCH);
     ck_assert_msg(strstr(mlp_last_error(), "logits have shape [4], not [N,K]"), "%s",
                   mlp_last_error());
     mlp_tensor_destroy(flat);

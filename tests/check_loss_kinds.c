@@ -50,11 +50,13 @@ START_TEST(regression_losses_hand_computed)
     ck_assert(tu_close(compute(MLP_LOSS_HUBER, 0, NULL, p, NULL, t, g), 0.5, 1e-12, 0));
     const float g_hub[] = {0.25f, 0, 0, 0.25f};
     tu_assert_close_ff("huber dP", gd, g_hub, 4, 1e-6, 0);
-    ck_assert(tu_close(compute(MLP_LOSS_HUBER, 1.0, NULL, p, NULL, t, NULL), 0.5, 1e-12, 0));
+    ck_assert(
+        tu_close(compute(MLP_LOSS_HUBER, 1.0, NULL, p, NULL, t, NULL), 0.5, 1e-12, 0));
 
     /* Huber, delta 0.5: 0.5 (1 - 0.25) + 0.5 (2 - 0.25) = 1.25, / 4; both
      * errors are past delta, so dP = 0.5 sign(d) / 4. */
-    ck_assert(tu_close(compute(MLP_LOSS_HUBER, 0.5, NULL, p, NULL, t, g), 0.3125, 1e-7, 0));
+    ck_assert(
+        tu_close(compute(MLP_LOSS_HUBER, 0.5, NULL, p, NULL, t, g), 0.3125, 1e-7, 0));
     const float g_hub2[] = {0.125f, 0, 0, 0.125f};
     tu_assert_close_ff("huber(0.5) dP", gd, g_hub2, 4, 1e-6, 0);
     mlp_tensor_destroy(p);
@@ -89,8 +91,8 @@ START_TEST(weighted_xent_hand_computed)
     const int32_t y[] = {0, 1};
     mlp_tensor *z = from(2, 2, zv), *g = tu_tensor(2, 2, 2);
     double loss = compute(MLP_LOSS_SOFTMAX_XENT, 0, w, z, y, NULL, g);
-    ck_assert_msg(tu_close(loss, (log(2.0) + 3 * log(4.0 / 3.0)) / 4, 1e-6, 0), "loss %.9g",
-                  loss);
+    ck_assert_msg(tu_close(loss, (log(2.0) + 3 * log(4.0 / 3.0)) / 4, 1e-6, 0),
+                  "loss %.9g", loss);
     const float want[] = {-0.125f, 0.125f, 0.1875f, -0.1875f};
     tu_assert_close_ff("weighted xent dz", mlp_tensor_data_const(g), want, 4, 1e-6, 0);
 
@@ -100,8 +102,8 @@ START_TEST(weighted_xent_hand_computed)
     double a = compute(MLP_LOSS_SOFTMAX_XENT, 0, ones, z, y, NULL, g1), b;
     TU_OK(mlp_loss_softmax_xent(z, y, &b, g2, NULL));
     ck_assert(tu_close(a, b, 1e-6, 0));
-    tu_assert_close_ff("weights 1", mlp_tensor_data_const(g1), mlp_tensor_data_const(g2), 4,
-                       1e-6, 0);
+    tu_assert_close_ff("weights 1", mlp_tensor_data_const(g1), mlp_tensor_data_const(g2),
+                       4, 1e-6, 0);
     /* A zero weight drops a row. */
     const float w01[] = {0, 1};
     loss = compute(MLP_LOSS_SOFTMAX_XENT, 0, w01, z, y, NULL, g);
@@ -117,7 +119,8 @@ END_TEST
 /* ---- finite differences --------------------------------------------------- */
 
 static const mlp_loss_kind all_kinds[] = {MLP_LOSS_SOFTMAX_XENT, MLP_LOSS_MSE,
-                                          MLP_LOSS_BCE_LOGITS, MLP_LOSS_HUBER, MLP_LOSS_MAE};
+                                          MLP_LOSS_BCE_LOGITS, MLP_LOSS_HUBER,
+                                          MLP_LOSS_MAE};
 
 START_TEST(gradients_match_finite_differences)
 {
@@ -152,8 +155,8 @@ START_TEST(gradients_match_finite_differences)
         zd[i] = v;
         num[i] = (up - down) / (2.0 * eps);
     }
-    tu_assert_close_fd(mlp_loss_kind_name(kind), mlp_tensor_data_const(g), num, n * k, 2e-3,
-                       2e-5);
+    tu_assert_close_fd(mlp_loss_kind_name(kind), mlp_tensor_data_const(g), num, n * k,
+                       2e-3, 2e-5);
     mlp_tensor_destroy(z);
     mlp_tensor_destroy(t);
     mlp_tensor_destroy(g);
@@ -262,11 +265,11 @@ START_TEST(kind_names)
 }
 END_TEST
 
-#define EXPECT(call, status, text)                                                  \
-    do {                                                                            \
-        TU_FAIL(call, status);                                                      \
-        ck_assert_msg(strstr(mlp_last_error(), text), "want \"%s\" in \"%s\"", text, \
-                      mlp_last_error());                                            \
+#define EXPECT(call, status, text)                                                       \
+    do {                                                                                 \
+        TU_FAIL(call, status);                                                           \
+        ck_assert_msg(strstr(mlp_last_error(), text), "want \"%s\" in \"%s\"", text,     \
+                      mlp_last_error());                                                 \
     } while (0)
 
 START_TEST(compute_misuse)
@@ -301,8 +304,8 @@ START_TEST(compute_misuse)
            "class weight 1 is -1");
     EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, wnan, p, y, NULL, &loss, g), A,
            "class weight 0 is nan");
-    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, w0, p, (int32_t[]){0, 0}, NULL, &loss,
-                            g),
+    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, w0, p, (int32_t[]){0, 0}, NULL,
+                            &loss, g),
            A, "sum to 0");
     EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, NULL, NULL, &loss, g), A,
            "labels is NULL");
@@ -332,8 +335,8 @@ START_TEST(compute_misuse)
            MLP_STATUS_NUMERIC, "huber loss: row 1, output 1: the target is nan");
     mlp_tensor_data(t)[3] = 0.5f;
     mlp_tensor_data(p)[2] = INFINITY;
-    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, g), MLP_STATUS_NUMERIC,
-           "mse loss: row 1, output 0: the prediction is inf");
+    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, g),
+           MLP_STATUS_NUMERIC, "mse loss: row 1, output 0: the prediction is inf");
     EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, y, NULL, &loss, g),
            MLP_STATUS_NUMERIC, "row 1 has a NaN or infinite logit");
 

@@ -121,9 +121,11 @@ START_TEST(null_everywhere)
     TU_FAIL(mlp_model_add(m, NULL), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_output_shape(NULL, -1, &rank, dims), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_get_params(NULL, buf, 4), MLP_STATUS_INVALID_ARG);
-    TU_FAIL(mlp_model_get_params(m, NULL, mlp_model_param_count(m)), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_get_params(m, NULL, mlp_model_param_count(m)),
+            MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_set_params(NULL, buf, 4), MLP_STATUS_INVALID_ARG);
-    TU_FAIL(mlp_model_set_params(m, NULL, mlp_model_param_count(m)), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_model_set_params(m, NULL, mlp_model_param_count(m)),
+            MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_forward(NULL, x, MLP_MODE_TRAIN, &y), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_forward(m, NULL, MLP_MODE_TRAIN, &y), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_forward(m, x, (mlp_mode)0, &y), MLP_STATUS_INVALID_ARG);
@@ -154,7 +156,8 @@ START_TEST(null_everywhere)
     long live = mlp__alloc_live();
     mlp_layer *l = tu_dense(3);
     TU_FAIL(mlp_model_add(NULL, l), MLP_STATUS_INVALID_ARG);
-    ck_assert_msg(mlp__alloc_live() == live, "mlp_model_add(NULL, layer) leaked the layer");
+    ck_assert_msg(mlp__alloc_live() == live,
+                  "mlp_model_add(NULL, layer) leaked the layer");
 
     mlp_dataset_destroy(ds);
     mlp_tensor_destroy(x);
@@ -218,7 +221,8 @@ START_TEST(backward_needs_training_forward)
         char want[64], expected[64];
         snprintf(want, sizeof want, said[i], i ? NCLS : NCLS + 1);
         snprintf(expected, sizeof expected, "a batch of 3 samples of [%d]", NCLS);
-        ck_assert_msg(strstr(mlp_last_error(), want) && strstr(mlp_last_error(), expected),
+        ck_assert_msg(strstr(mlp_last_error(), want) &&
+                          strstr(mlp_last_error(), expected),
                       "%s", mlp_last_error());
         mlp_tensor_destroy(wrong[i]);
     }
@@ -409,10 +413,10 @@ START_TEST(params_round_trip)
     for (int64_t i = 0; i < n; i++)
         q[i] = 0.0f;
     for (int j = 0; j < 16; j++)
-        q[FEAT * 16 + j] = (float)j * 0.1f;             /* b1 */
-    for (int j = 0; j < 16; j++)                        /* W2[j][k] = (k == 1) */
+        q[FEAT * 16 + j] = (float)j * 0.1f; /* b1 */
+    for (int j = 0; j < 16; j++)            /* W2[j][k] = (k == 1) */
         q[FEAT * 16 + 16 + j * NCLS + 1] = 1.0f;
-    q[n - 1] = -7.0f;                                   /* b2[3] */
+    q[n - 1] = -7.0f; /* b2[3] */
     TU_OK(mlp_model_set_params(m, q, n));
     mlp_tensor *x = random_batch(2, 4);
     const mlp_tensor *y = NULL;
@@ -420,7 +424,8 @@ START_TEST(params_round_trip)
     /* y = [0, sum_j 0.1 j = 12, 0, -7] for every sample */
     const float want[NCLS] = {0.0f, 12.0f, 0.0f, -7.0f};
     for (int s = 0; s < 2; s++)
-        tu_assert_close_ff("y", mlp_tensor_data_const(y) + s * NCLS, want, NCLS, 1e-6, 1e-6);
+        tu_assert_close_ff("y", mlp_tensor_data_const(y) + s * NCLS, want, NCLS, 1e-6,
+                           1e-6);
 
     mlp_tensor_destroy(x);
     free(p);
@@ -431,7 +436,8 @@ START_TEST(params_round_trip)
 }
 END_TEST
 
-/* ---- summary ------------------------------------------------------------------------ */
+/* ---- summary ------------------------------------------------------------------------
+ */
 
 START_TEST(summary_lists_layers_and_total)
 {
@@ -460,11 +466,11 @@ START_TEST(summary_lists_layers_and_total)
     ck_assert_uint_eq(len2, len);
     ck_assert_uint_eq(strlen(buf), len);
 
-    static const char *const kinds[] = {"dense", "sigmoid", "tanh", "relu", "leaky_relu",
-                                        "elu", "selu", "reshape"};
+    static const char *const kinds[] = {"dense",      "sigmoid", "tanh", "relu",
+                                        "leaky_relu", "elu",     "selu", "reshape"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        ck_assert_msg(strstr(buf, kinds[i]) != NULL, "summary lacks \"%s\":\n%s", kinds[i],
-                      buf);
+        ck_assert_msg(strstr(buf, kinds[i]) != NULL, "summary lacks \"%s\":\n%s",
+                      kinds[i], buf);
     for (int i = 0; i < mlp_model_layer_count(m); i++)
         ck_assert_msg(strstr(buf, mlp_layer_kind_name(mlp_model_layer(m, i))) != NULL,
                       "summary lacks layer %d", i);
@@ -498,7 +504,8 @@ START_TEST(summary_lists_layers_and_total)
 }
 END_TEST
 
-/* ---- training step ---------------------------------------------------------------------- */
+/* ---- training step
+ * ---------------------------------------------------------------------- */
 
 START_TEST(train_step_bad_labels)
 {
@@ -514,8 +521,9 @@ START_TEST(train_step_bad_labels)
         TU_FAIL(mlp_model_train_step(m, o, x, bad[i], &loss, &correct),
                 MLP_STATUS_INVALID_ARG);
         float *after = params_of(m);
-        ck_assert_msg(memcmp(before, after, sizeof(float) * (size_t)mlp_model_param_count(m)) == 0,
-                      "a refused step changed the parameters");
+        ck_assert_msg(
+            memcmp(before, after, sizeof(float) * (size_t)mlp_model_param_count(m)) == 0,
+            "a refused step changed the parameters");
         free(after);
     }
     /* an optimizer of another model is refused too */
@@ -563,7 +571,8 @@ START_TEST(train_step_equals_manual_step)
         TU_OK(mlp_loss_softmax_xent(y, labels, &lb, dz, &cb));
         TU_OK(mlp_model_backward(b, dz, NULL));
         TU_OK(mlp_optimizer_step(ob));
-        ck_assert_msg(tu_close(la, lb, 1e-6, 0), "step %d: loss %.9g vs %.9g", step, la, lb);
+        ck_assert_msg(tu_close(la, lb, 1e-6, 0), "step %d: loss %.9g vs %.9g", step, la,
+                      lb);
         ck_assert_int_eq(ca, cb);
         int64_t np = mlp_model_param_count(a);
         float *pa = params_of(a), *pb = params_of(b);
@@ -656,8 +665,8 @@ START_TEST(forward_batch_sizes_agree)
         TU_OK(mlp_model_forward(m, x, k % 2 ? MLP_MODE_TRAIN : MLP_MODE_EVAL, &y));
         ck_assert_int_eq(mlp_tensor_dim(y, 0), n);
         for (int s = 0; s < n; s++)
-            tu_assert_close_ff("batched y", mlp_tensor_data_const(y) + s * NCLS, single[s],
-                               NCLS, 1e-5, 1e-6);
+            tu_assert_close_ff("batched y", mlp_tensor_data_const(y) + s * NCLS,
+                               single[s], NCLS, 1e-5, 1e-6);
         mlp_tensor_destroy(x);
     }
     mlp_tensor_destroy(x1);
@@ -666,7 +675,8 @@ START_TEST(forward_batch_sizes_agree)
 }
 END_TEST
 
-/* ---- predict and evaluate ---------------------------------------------------------------- */
+/* ---- predict and evaluate
+ * ---------------------------------------------------------------- */
 
 START_TEST(predict_gives_probabilities)
 {
@@ -719,8 +729,9 @@ START_TEST(predict_gives_probabilities)
     TU_OK(mlp_model_predict(m, xc, pr));
     TU_OK(mlp_tensor_wrap_const(&pc, 2, pd, mlp_tensor_data_const(pr)));
     TU_FAIL(mlp_model_predict(m, x, pc), MLP_STATUS_INVALID_ARG);
-    ck_assert_msg(strstr(mlp_last_error(), "mlp_model_predict: probs is a read-only tensor"),
-                  "%s", mlp_last_error());
+    ck_assert_msg(
+        strstr(mlp_last_error(), "mlp_model_predict: probs is a read-only tensor"), "%s",
+        mlp_last_error());
     mlp_tensor_destroy(xc);
     mlp_tensor_destroy(pc);
     mlp_tensor_destroy(xb);
@@ -781,8 +792,9 @@ START_TEST(evaluate_matches_manual)
         TU_OK(mlp_model_evaluate(m, ds, batches[b], &e, &a));
         ck_assert_msg(tu_close(e, err, 1e-5, 1e-7), "batch %d: error %.9g, want %.9g",
                       batches[b], e, err);
-        ck_assert_msg(fabs(a - (double)ok / n) < 1e-12, "batch %d: accuracy %.9g, want %.9g",
-                      batches[b], a, (double)ok / n);
+        ck_assert_msg(fabs(a - (double)ok / n) < 1e-12,
+                      "batch %d: accuracy %.9g, want %.9g", batches[b], a,
+                      (double)ok / n);
         TU_OK(mlp_model_evaluate(m, ds, batches[b], NULL, &a));
         TU_OK(mlp_model_evaluate(m, ds, batches[b], &e, NULL));
     }
@@ -826,7 +838,8 @@ START_TEST(evaluate_wrong_dataset)
 }
 END_TEST
 
-/* ---- allocation failures --------------------------------------------------------------------- */
+/* ---- allocation failures
+ * --------------------------------------------------------------------- */
 
 typedef struct oom_data {
     mlp_dataset *tr, *va;
@@ -911,15 +924,16 @@ START_TEST(oom_build_and_train)
 }
 END_TEST
 
-/* ---- fit ------------------------------------------------------------------------------------ */
+/* ---- fit
+ * ------------------------------------------------------------------------------------ */
 
 typedef struct fit_log {
     int calls;
     int32_t epochs[64];
     double valid_acc[64], train_acc[64], train_err[64], valid_err[64], lr[64];
-    int stop_at;          /* return non-zero at this epoch (0: never) */
-    int batch_calls;      /* on_batch calls in total */
-    int32_t batches;      /* the batches argument seen */
+    int stop_at;     /* return non-zero at this epoch (0: never) */
+    int batch_calls; /* on_batch calls in total */
+    int32_t batches; /* the batches argument seen */
     int32_t last_epoch, last_batch;
     int batch_order_ok;
     double best_valid;
@@ -1004,7 +1018,8 @@ START_TEST(fit_options_init_writes_only_the_callers_size)
     /* the 0.1 initialiser, which old binaries call, writes the 0.1 layout */
     memset(buf, SENTINEL, sizeof buf);
     (mlp_fit_options_init)((mlp_fit_options *)(void *)buf);
-    ck_assert_uint_eq(((mlp_fit_options *)(void *)buf)->struct_size, FIT_OPTIONS_SIZE_0_1);
+    ck_assert_uint_eq(((mlp_fit_options *)(void *)buf)->struct_size,
+                      FIT_OPTIONS_SIZE_0_1);
     for (size_t i = FIT_OPTIONS_SIZE_0_1; i < sizeof buf; i++)
         ck_assert_msg(buf[i] == SENTINEL, "mlp_fit_options_init wrote byte %zu", i);
 }
@@ -1012,8 +1027,13 @@ END_TEST
 
 START_TEST(fit_options_bad_sizes)
 {
-    const size_t bad[] = {0, 1, sizeof(size_t), FIT_OPTIONS_SIZE_0_1 - 8,
-                          FIT_OPTIONS_SIZE_0_1 + 4, sizeof(mlp_fit_options) + 8, SIZE_MAX};
+    const size_t bad[] = {0,
+                          1,
+                          sizeof(size_t),
+                          FIT_OPTIONS_SIZE_0_1 - 8,
+                          FIT_OPTIONS_SIZE_0_1 + 4,
+                          sizeof(mlp_fit_options) + 8,
+                          SIZE_MAX};
     mlp_model *m = small_model(7);
     mlp_optimizer *opt = NULL;
     TU_OK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
@@ -1032,9 +1052,11 @@ START_TEST(fit_options_bad_sizes)
         o.epochs = 1;
         o.struct_size = bad[k];
         TU_FAIL(mlp_model_fit(m, opt, tr, NULL, &o), MLP_STATUS_INVALID_ARG);
-        ck_assert_msg(strstr(mlp_last_error(), "struct_size") != NULL, "%s", mlp_last_error());
+        ck_assert_msg(strstr(mlp_last_error(), "struct_size") != NULL, "%s",
+                      mlp_last_error());
     }
-    TU_FAIL(mlp_fit_options_init_size(NULL, sizeof(mlp_fit_options)), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_fit_options_init_size(NULL, sizeof(mlp_fit_options)),
+            MLP_STATUS_INVALID_ARG);
     mlp_optimizer_destroy(opt);
     mlp_model_destroy(m);
     mlp_dataset_destroy(tr);
@@ -1152,17 +1174,19 @@ START_TEST(fit_separable_blobs)
     ck_assert_int_eq(log.batches, 63);
     ck_assert_int_eq(log.batch_calls, 10 * 63);
     ck_assert_msg(log.batch_order_ok, "on_batch numbers out of order");
-    ck_assert_msg(log.train_err[9] < log.train_err[0], "training error did not fall: %g -> %g",
-                  log.train_err[0], log.train_err[9]);
+    ck_assert_msg(log.train_err[9] < log.train_err[0],
+                  "training error did not fall: %g -> %g", log.train_err[0],
+                  log.train_err[9]);
 
     double err, acc;
     TU_OK(mlp_model_evaluate(m, va, 128, &err, &acc));
-    ck_assert_msg(acc > 0.95, "validation accuracy %.4f (before training %.4f)", acc, acc0);
+    ck_assert_msg(acc > 0.95, "validation accuracy %.4f (before training %.4f)", acc,
+                  acc0);
     ck_assert_msg(err < err0, "validation error %g, before training %g", err, err0);
     /* the last epoch's statistics describe the final model */
     ck_assert_double_eq_tol(log.valid_acc[9], acc, 1e-9);
-    ck_assert_msg(tu_close(log.valid_err[9], err, 1e-5, 1e-7), "%g vs %g", log.valid_err[9],
-                  err);
+    ck_assert_msg(tu_close(log.valid_err[9], err, 1e-5, 1e-7), "%g vs %g",
+                  log.valid_err[9], err);
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
     mlp_dataset_destroy(tr);
@@ -1209,12 +1233,14 @@ START_TEST(fit_epoch_figures_exact)
                       "epoch %d: train_error %.9g, want %.9g", e + 1, log.train_err[e],
                       tr_err);
         ck_assert_msg(fabs(log.train_acc[e] - tr_ok / 53.0) < 1e-12,
-                      "epoch %d: train_acc %.9g, want %d/53", e + 1, log.train_acc[e], tr_ok);
+                      "epoch %d: train_acc %.9g, want %d/53", e + 1, log.train_acc[e],
+                      tr_ok);
         ck_assert_msg(tu_close(log.valid_err[e], va_err, 1e-5, 1e-7),
                       "epoch %d: valid_error %.9g, want %.9g", e + 1, log.valid_err[e],
                       va_err);
         ck_assert_msg(fabs(log.valid_acc[e] - va_ok / 29.0) < 1e-12,
-                      "epoch %d: valid_acc %.9g, want %d/29", e + 1, log.valid_acc[e], va_ok);
+                      "epoch %d: valid_acc %.9g, want %d/29", e + 1, log.valid_acc[e],
+                      va_ok);
     }
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
@@ -1374,9 +1400,12 @@ START_TEST(fit_numeric_failure_names_layer)
     opts.user = &log;
     TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_NUMERIC);
     const char *msg = mlp_last_error();
-    ck_assert_msg(strstr(msg, "layer") != NULL, "message does not name a layer: \"%s\"", msg);
-    ck_assert_msg(strstr(msg, "epoch") != NULL, "message does not name the epoch: \"%s\"", msg);
-    ck_assert_msg(strstr(msg, "batch") != NULL, "message does not name the batch: \"%s\"", msg);
+    ck_assert_msg(strstr(msg, "layer") != NULL, "message does not name a layer: \"%s\"",
+                  msg);
+    ck_assert_msg(strstr(msg, "epoch") != NULL, "message does not name the epoch: \"%s\"",
+                  msg);
+    ck_assert_msg(strstr(msg, "batch") != NULL, "message does not name the batch: \"%s\"",
+                  msg);
 
     /* a NaN put into the last layer: the first batch's loss is NaN and the
      * message names layer 2 (dense), epoch 1, batch 1 */

@@ -606,7 +606,8 @@ static void check_bn_eval(int spatial, int rank, const int32_t *dims, uint64_t s
         for (int64_t k = 0; k < c; k++)
             for (int64_t j = 0; j < s; j++) {
                 int64_t e = (i * c + k) * s + j;
-                ref[e] = p[k] * (xd[e] - st[k]) / sqrt(st[c + k] + (double)(float)eps) + p[c + k];
+                ref[e] = p[k] * (xd[e] - st[k]) / sqrt(st[c + k] + (double)(float)eps) +
+                         p[c + k];
             }
     TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
     tu_assert_close_fd("eval y from the running statistics", mlp_tensor_data_const(y),
@@ -1157,14 +1158,16 @@ START_TEST(dropout_p_is_drop_probability)
         mlp_layer *l = SENTINEL;
         TU_FAIL(mlp_layer_create_dropout_p(&l, bad[i]), MLP_STATUS_INVALID_ARG);
         ck_assert_ptr_null(l);
-        ck_assert_msg(strstr(mlp_last_error(), "mlp_layer_create_dropout_p: drop probability"),
-                      "%s", mlp_last_error());
+        ck_assert_msg(
+            strstr(mlp_last_error(), "mlp_layer_create_dropout_p: drop probability"),
+            "%s", mlp_last_error());
     }
     TU_FAIL(mlp_layer_create_dropout_p(NULL, 0.5f), MLP_STATUS_INVALID_ARG);
     /* the old call's message says which meaning it has */
     mlp_layer *l = NULL;
     TU_FAIL(mlp_layer_create_dropout(&l, 0.0f), MLP_STATUS_INVALID_ARG);
-    ck_assert_msg(strstr(mlp_last_error(), "probability of keeping"), "%s", mlp_last_error());
+    ck_assert_msg(strstr(mlp_last_error(), "probability of keeping"), "%s",
+                  mlp_last_error());
 
     const int32_t in[1] = {1000};
     const int32_t n = 100;

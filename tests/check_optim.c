@@ -85,7 +85,8 @@ START_TEST(sgd_three_steps)
         get_params(m, p);
         for (int i = 0; i < NP; i++)
             ck_assert_msg(tu_close(p[i], want[i], 1e-6, 1e-7),
-                          "step %d, p[%d] = %.9g, want %.9g", s + 1, i, (double)p[i], want[i]);
+                          "step %d, p[%d] = %.9g, want %.9g", s + 1, i, (double)p[i],
+                          want[i]);
         /* the layer's view of its parameters agrees with the model's */
         tu_assert_close_ff("layer params", mlp_layer_params(d), p, NP, 0, 0);
     }
@@ -125,7 +126,8 @@ START_TEST(momentum_three_steps)
         get_params(m, p);
         for (int i = 0; i < NP; i++)
             ck_assert_msg(tu_close(p[i], want[i], 1e-5, 1e-6),
-                          "step %d, p[%d] = %.9g, want %.9g", s + 1, i, (double)p[i], want[i]);
+                          "step %d, p[%d] = %.9g, want %.9g", s + 1, i, (double)p[i],
+                          want[i]);
     }
     ck_assert_float_eq_tol(p[0], 0.334f, 1e-6f);
     mlp_optimizer_destroy(o);
@@ -183,8 +185,8 @@ static void drive_quadratic(mlp_rule rule, double lr, int steps)
     }
     get_params(m, p);
     for (int i = 0; i < NP; i++)
-        ck_assert_msg(fabsf(p[i] - t[i]) < 1e-4f, "rule %d: p[%d] = %g, optimum %g", rule, i,
-                      (double)p[i], (double)t[i]);
+        ck_assert_msg(fabsf(p[i] - t[i]) < 1e-4f, "rule %d: p[%d] = %g, optimum %g", rule,
+                      i, (double)p[i], (double)t[i]);
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
 }
@@ -216,7 +218,8 @@ START_TEST(linear_regression_converges)
         tu_fill_uniform(&r, mlp_tensor_data(x), n * 3, -1, 1);
         for (int i = 0; i < n; i++) {
             const float *xi = mlp_tensor_data_const(x) + 3 * i;
-            mlp_tensor_data(t)[i] = xi[0] * wstar[0] + xi[1] * wstar[1] + xi[2] * wstar[2] + bstar;
+            mlp_tensor_data(t)[i] =
+                xi[0] * wstar[0] + xi[1] * wstar[1] + xi[2] * wstar[2] + bstar;
         }
         double loss = 1e9;
         for (int s = 0; s < 1500; s++) {
@@ -229,8 +232,8 @@ START_TEST(linear_regression_converges)
         float p[4];
         TU_OK(mlp_model_get_params(m, p, 4));
         for (int i = 0; i < 3; i++)
-            ck_assert_msg(fabsf(p[i] - wstar[i]) < 1e-3f, "rule %d: w[%d] = %g, want %g", rule,
-                          i, (double)p[i], (double)wstar[i]);
+            ck_assert_msg(fabsf(p[i] - wstar[i]) < 1e-3f, "rule %d: w[%d] = %g, want %g",
+                          rule, i, (double)p[i], (double)wstar[i]);
         ck_assert_msg(fabsf(p[3] - bstar) < 1e-3f, "rule %d: b = %g", rule, (double)p[3]);
         ck_assert_msg(loss < 1e-6, "rule %d: final loss %g", rule, loss);
         mlp_tensor_destroy(x);
@@ -298,7 +301,8 @@ START_TEST(invalid_values)
     }
     const double bad_mu[] = {-0.1, 1.0, 1.5, NAN, INFINITY, -INFINITY};
     for (size_t i = 0; i < sizeof bad_mu / sizeof bad_mu[0]; i++)
-        TU_FAIL(mlp_optimizer_set(mom, MLP_OPTIM_MOMENTUM, bad_mu[i]), MLP_STATUS_INVALID_ARG);
+        TU_FAIL(mlp_optimizer_set(mom, MLP_OPTIM_MOMENTUM, bad_mu[i]),
+                MLP_STATUS_INVALID_ARG);
 
     /* failed sets leave the values alone */
     ck_assert_double_eq(mlp_optimizer_learning_rate(sgd), 0.02);
@@ -320,9 +324,11 @@ START_TEST(invalid_values)
     ck_assert_double_eq(mlp_optimizer_learning_rate(sgd), 0.02);
 
     /* NULL handling */
-    TU_FAIL(mlp_optimizer_set(NULL, MLP_OPTIM_LEARNING_RATE, 0.1), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_optimizer_set(NULL, MLP_OPTIM_LEARNING_RATE, 0.1),
+            MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_optimizer_get(NULL, MLP_OPTIM_LEARNING_RATE, &v), MLP_STATUS_INVALID_ARG);
-    TU_FAIL(mlp_optimizer_get(sgd, MLP_OPTIM_LEARNING_RATE, NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_optimizer_get(sgd, MLP_OPTIM_LEARNING_RATE, NULL),
+            MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_optimizer_set_learning_rate(NULL, 0.1), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_optimizer_step(NULL), MLP_STATUS_INVALID_ARG);
     ck_assert(isnan(mlp_optimizer_learning_rate(NULL)));
@@ -346,7 +352,8 @@ START_TEST(create_misuse)
     const int bad_rules[] = {0, -1, 8, 99}; /* 1..7 are rules */
     for (size_t i = 0; i < sizeof bad_rules / sizeof bad_rules[0]; i++) {
         o = SENTINEL;
-        TU_FAIL(mlp_optimizer_create(&o, (mlp_rule)bad_rules[i], m), MLP_STATUS_INVALID_ARG);
+        TU_FAIL(mlp_optimizer_create(&o, (mlp_rule)bad_rules[i], m),
+                MLP_STATUS_INVALID_ARG);
         ck_assert_ptr_null(o);
     }
     /* models without parameters: empty, or activations only */
@@ -2018,9 +2025,9 @@ END_TEST
 /* Messages name keys ("momentum"), not numbers, and say which call failed. */
 START_TEST(messages_name_keys_and_calls)
 {
-    static const char *const names[] = {"learning_rate", "momentum", "beta1", "beta2",
-                                        "epsilon", "weight_decay", "l1", "decay",
-                                        "clip_norm", "decay_all"};
+    static const char *const names[] = {"learning_rate", "momentum",     "beta1", "beta2",
+                                        "epsilon",       "weight_decay", "l1",    "decay",
+                                        "clip_norm",     "decay_all"};
     for (int k = MLP_OPTIM_LEARNING_RATE; k <= MLP_OPTIM_DECAY_ALL; k++)
         ck_assert_str_eq(mlp_optim_param_str((mlp_optim_param)k), names[k - 1]);
     ck_assert_str_eq(mlp_optim_param_str((mlp_optim_param)0), "unknown parameter");
@@ -2045,14 +2052,15 @@ START_TEST(messages_name_keys_and_calls)
                   mlp_last_error());
 
     TU_FAIL(mlp_optimizer_start_epoch(sgd, -1), MLP_STATUS_INVALID_ARG);
-    ck_assert_msg(strstr(mlp_last_error(), "mlp_optimizer_start_epoch: epoch -1 is negative"),
-                  "%s", mlp_last_error());
+    ck_assert_msg(
+        strstr(mlp_last_error(), "mlp_optimizer_start_epoch: epoch -1 is negative"), "%s",
+        mlp_last_error());
     TU_FAIL(mlp_optimizer_start_epoch(NULL, 0), MLP_STATUS_INVALID_ARG);
     ck_assert_msg(strstr(mlp_last_error(), "mlp_optimizer_start_epoch"), "%s",
                   mlp_last_error());
     TU_FAIL(mlp_optimizer_scheduled_rate(sgd, -2, &v), MLP_STATUS_INVALID_ARG);
-    ck_assert_msg(strstr(mlp_last_error(), "mlp_optimizer_scheduled_rate: epoch -2"), "%s",
-                  mlp_last_error());
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_optimizer_scheduled_rate: epoch -2"),
+                  "%s", mlp_last_error());
     TU_FAIL(mlp_optimizer_scheduled_rate(sgd, 0, NULL), MLP_STATUS_INVALID_ARG);
     mlp_optimizer_destroy(sgd);
     mlp_optimizer_destroy(adam);
@@ -2366,8 +2374,8 @@ static void refuse_state(const mlp__param_block *pb, const unsigned char *p, siz
     uint64_t at = 12345;
     TU_FAIL(mlp__optimizer_read_state(&r, pb, p, n, &at), MLP_STATUS_BAD_FORMAT);
     ck_assert_ptr_null(r);
-    ck_assert_msg(at == want_at, "fault at %llu, expected %llu (%s)", (unsigned long long)at,
-                  (unsigned long long)want_at, mlp_last_error());
+    ck_assert_msg(at == want_at, "fault at %llu, expected %llu (%s)",
+                  (unsigned long long)at, (unsigned long long)want_at, mlp_last_error());
     ck_assert_msg(strstr(mlp_last_error(), want_text), "%s", mlp_last_error());
     ck_assert_int_eq(mlp__alloc_live(), live);
 }

@@ -11,11 +11,11 @@
 #include "core/core.h"
 #include "testutil.h"
 
-#define EXPECT(call, status, text)                                                  \
-    do {                                                                            \
-        TU_FAIL(call, status);                                                      \
-        ck_assert_msg(strstr(mlp_last_error(), text), "want \"%s\" in \"%s\"", text, \
-                      mlp_last_error());                                            \
+#define EXPECT(call, status, text)                                                       \
+    do {                                                                                 \
+        TU_FAIL(call, status);                                                           \
+        ck_assert_msg(strstr(mlp_last_error(), text), "want \"%s\" in \"%s\"", text,     \
+                      mlp_last_error());                                                 \
     } while (0)
 
 /* A model y = W x + b of `in` inputs and `out` outputs. */
@@ -80,7 +80,8 @@ START_TEST(class_weights_rules)
 {
     mlp_model *m = linear(3, 2, 1);
     const float w[] = {1, 2}, wneg[] = {1, -2}, w3[] = {1, 1, 1};
-    EXPECT(mlp_model_set_class_weights(NULL, w, 2), MLP_STATUS_INVALID_ARG, "model is NULL");
+    EXPECT(mlp_model_set_class_weights(NULL, w, 2), MLP_STATUS_INVALID_ARG,
+           "model is NULL");
     EXPECT(mlp_model_set_class_weights(m, w3, 3), MLP_STATUS_INVALID_ARG,
            "3 weights for a model with 2 outputs");
     EXPECT(mlp_model_set_class_weights(m, wneg, 2), MLP_STATUS_INVALID_ARG,
@@ -277,7 +278,8 @@ END_TEST
 START_TEST(predictions_follow_the_task)
 {
     mlp_model *m = linear(3, 2, 9);
-    mlp_tensor *x = tu_tensor(2, 4, 3), *raw = tu_tensor(2, 4, 2), *pr = tu_tensor(2, 4, 2);
+    mlp_tensor *x = tu_tensor(2, 4, 3), *raw = tu_tensor(2, 4, 2),
+               *pr = tu_tensor(2, 4, 2);
     tu_rng r;
     tu_rng_seed(&r, 2);
     tu_fill_uniform(&r, mlp_tensor_data(x), 12, -2, 2);
@@ -298,7 +300,8 @@ START_TEST(predictions_follow_the_task)
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_BCE_LOGITS, 0));
     TU_OK(mlp_model_predict(m, x, pr));
     for (int i = 0; i < 8; i++)
-        ck_assert(tu_close(mlp_tensor_data_const(pr)[i], 1 / (1 + exp(-zc[i])), 1e-6, 1e-7));
+        ck_assert(
+            tu_close(mlp_tensor_data_const(pr)[i], 1 / (1 + exp(-zc[i])), 1e-6, 1e-7));
     /* Regression: no probabilities, but raw outputs. */
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
     EXPECT(mlp_model_predict(m, x, pr), MLP_STATUS_BAD_STATE,
@@ -308,15 +311,16 @@ START_TEST(predictions_follow_the_task)
 
     /* One sample from a plain array. */
     float out[2];
-    TU_OK(mlp_model_predict_one(m, mlp_tensor_data_const(x) + 3, 3, MLP_OUTPUT_RAW, out, 2));
+    TU_OK(mlp_model_predict_one(m, mlp_tensor_data_const(x) + 3, 3, MLP_OUTPUT_RAW, out,
+                                2));
     tu_assert_close_ff("one raw", out, zc + 2, 2, 1e-6, 1e-7);
     EXPECT(mlp_model_predict_one(m, mlp_tensor_data_const(x), 3, MLP_OUTPUT_PROBABILITIES,
                                  out, 2),
            MLP_STATUS_BAD_STATE, "the model regresses");
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
     TU_OK(mlp_model_predict(m, x, pr));
-    TU_OK(mlp_model_predict_one(m, mlp_tensor_data_const(x) + 9, 3, MLP_OUTPUT_PROBABILITIES,
-                                out, 2));
+    TU_OK(mlp_model_predict_one(m, mlp_tensor_data_const(x) + 9, 3,
+                                MLP_OUTPUT_PROBABILITIES, out, 2));
     tu_assert_close_ff("one probs", out, mlp_tensor_data_const(pr) + 6, 2, 1e-6, 1e-7);
     EXPECT(mlp_model_predict_one(m, mlp_tensor_data_const(x), 4, MLP_OUTPUT_RAW, out, 2),
            MLP_STATUS_SHAPE_MISMATCH, "takes 3 values and gives 2; got sample_len 4");
@@ -324,8 +328,8 @@ START_TEST(predictions_follow_the_task)
            MLP_STATUS_SHAPE_MISMATCH, "out_len 3");
     EXPECT(mlp_model_predict_one(m, mlp_tensor_data_const(x), 3, (mlp_output)7, out, 2),
            MLP_STATUS_INVALID_ARG, "what = 7");
-    EXPECT(mlp_model_predict_one(m, NULL, 3, MLP_OUTPUT_RAW, out, 2), MLP_STATUS_INVALID_ARG,
-           "sample or out is NULL");
+    EXPECT(mlp_model_predict_one(m, NULL, 3, MLP_OUTPUT_RAW, out, 2),
+           MLP_STATUS_INVALID_ARG, "sample or out is NULL");
     EXPECT(mlp_model_predict_raw(m, x, NULL), MLP_STATUS_INVALID_ARG, "out is NULL");
     mlp_tensor *wide = tu_tensor(2, 4, 3);
     EXPECT(mlp_model_predict_raw(m, x, wide), MLP_STATUS_SHAPE_MISMATCH,
@@ -347,7 +351,8 @@ START_TEST(predictions_follow_the_task)
     TU_OK(mlp_model_input_shape(m, &rank, dims));
     ck_assert_int_eq(rank, 1);
     ck_assert(dims[0] == 3 && dims[1] == 0 && dims[2] == 0 && dims[3] == 0);
-    EXPECT(mlp_model_input_shape(NULL, &rank, dims), MLP_STATUS_INVALID_ARG, "model is NULL");
+    EXPECT(mlp_model_input_shape(NULL, &rank, dims), MLP_STATUS_INVALID_ARG,
+           "model is NULL");
     EXPECT(mlp_model_input_shape(m, NULL, dims), MLP_STATUS_INVALID_ARG, "rank or dims");
     mlp_model_destroy(m);
     mlp_tensor_destroy(x);
@@ -384,8 +389,8 @@ START_TEST(metrics_of_a_classifier)
 
     EXPECT(mlp_model_evaluate_metrics_size(m, ds, 10, &mt, 8), MLP_STATUS_INVALID_ARG,
            "mlp_metrics");
-    EXPECT(mlp_model_evaluate_metrics_size(m, ds, 10, NULL, sizeof mt), MLP_STATUS_INVALID_ARG,
-           "out is NULL");
+    EXPECT(mlp_model_evaluate_metrics_size(m, ds, 10, NULL, sizeof mt),
+           MLP_STATUS_INVALID_ARG, "out is NULL");
     EXPECT(mlp_model_evaluate_metrics(m, ds, 0, &mt), MLP_STATUS_INVALID_ARG,
            "batch_size 0 is not >= 1");
     mlp_model_destroy(m);
@@ -409,7 +414,8 @@ static int check_stats(const mlp_epoch_stats *s, mlp_model *m, void *user)
 
 START_TEST(fit_fills_the_new_epoch_figures)
 {
-    mlp_dataset *tr = tu_blobs(60, 3, 1, 4, 4, 20, 1, 2), *va = tu_blobs(30, 3, 1, 4, 4, 20, 1, 3);
+    mlp_dataset *tr = tu_blobs(60, 3, 1, 4, 4, 20, 1, 2),
+                *va = tu_blobs(30, 3, 1, 4, 4, 20, 1, 3);
     mlp_model *m = tu_model(3, (int32_t[]){1, 4, 4}, 3);
     tu_add(m, tu_flatten());
     tu_add(m, tu_dense(3));
@@ -428,7 +434,6 @@ START_TEST(fit_fills_the_new_epoch_figures)
     mlp_dataset_destroy(va);
 }
 END_TEST
-
 
 /* ---- the model file ----------------------------------------------------------- */
 
@@ -564,8 +569,9 @@ START_TEST(file_refuses_bad_task_records)
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
     TU_OK(mlp_model_set_class_weights(m, (float[]){1, 2}, 2));
     expect_refused(m, weight_count, "3 class weights for a model with 2 outputs");
-    expect_refused(m, negative_weight, "class weights: mlp_model_set_class_weights: class "
-                                       "weight 0 is -1");
+    expect_refused(m, negative_weight,
+                   "class weights: mlp_model_set_class_weights: class "
+                   "weight 0 is -1");
     TU_OK(mlp_model_set_class_weights(m, NULL, 0));
     TU_OK(mlp_model_set_class_names(m, (const char *[]){"cat", "dog"}, 2));
     expect_refused(m, name_past_record, "class name 0 runs past the record");
@@ -630,7 +636,8 @@ START_TEST(standardize_forward_and_gradients)
     memcpy(mlp_tensor_data(x), (float[]){1, 2, 3, -4, 5, 6}, 6 * sizeof(float));
     const mlp_tensor *y;
     TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
-    tu_assert_close_ff("identity", mlp_tensor_data_const(y), mlp_tensor_data_const(x), 6, 0, 0);
+    tu_assert_close_ff("identity", mlp_tensor_data_const(y), mlp_tensor_data_const(x), 6,
+                       0, 0);
     /* Mean (1, 0, -2), scale (2, 0.5, 4). */
     TU_OK(mlp_model_set_state(m, (float[]){1, 0, -2, 2, 0.5f, 4}, 6));
     TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));

@@ -16,8 +16,8 @@ static mlp_tensor *const SENTINEL = (mlp_tensor *)&SENTINEL;
 
 START_TEST(create_sets_shape_and_zero_fills)
 {
-    static const int32_t shapes[4][4] = {{7, 0, 0, 0}, {3, 5, 0, 0}, {2, 3, 4, 0},
-                                         {2, 1, 3, 5}};
+    static const int32_t shapes[4][4] = {
+        {7, 0, 0, 0}, {3, 5, 0, 0}, {2, 3, 4, 0}, {2, 1, 3, 5}};
     for (int rank = 1; rank <= 4; rank++) {
         int32_t dims[4];
         memcpy(dims, shapes[rank - 1], sizeof dims);
@@ -268,7 +268,8 @@ START_TEST(create_byte_size_overflow)
     mlp_tensor *t = SENTINEL;
     mlp_status st = mlp_tensor_create(&t, 3, dims);
     ck_assert_msg(st == MLP_STATUS_INVALID_ARG || st == MLP_STATUS_NO_MEMORY,
-                  "create of 2^62 floats -> %s: %s", mlp_status_str(st), mlp_last_error());
+                  "create of 2^62 floats -> %s: %s", mlp_status_str(st),
+                  mlp_last_error());
     ck_assert_ptr_null(t);
     ck_assert_int_eq(mlp__alloc_live(), live);
 }
@@ -367,8 +368,9 @@ START_TEST(wrap_const_is_read_only)
                   "%s", mlp_last_error());
     const float src[6] = {0};
     TU_FAIL(mlp_tensor_copy_from(t, src, 6), MLP_STATUS_INVALID_ARG);
-    ck_assert_msg(strstr(mlp_last_error(), "mlp_tensor_copy_from: the tensor is a read-only"),
-                  "%s", mlp_last_error());
+    ck_assert_msg(
+        strstr(mlp_last_error(), "mlp_tensor_copy_from: the tensor is a read-only"), "%s",
+        mlp_last_error());
     mlp_tensor_fill(t, 9.0f);
     ck_assert_msg(strstr(mlp_last_error(), "mlp_tensor_fill") &&
                       strstr(mlp_last_error(), "read-only"),

@@ -170,26 +170,50 @@ mlp_layer *tu_add(mlp_model *m, mlp_layer *layer)
     return layer;
 }
 
-#define TU_MAKE(call)                                                            \
-    do {                                                                         \
-        mlp_layer *l_ = NULL;                                                    \
-        TU_OK(call);                                                             \
-        ck_assert_ptr_nonnull(l_);                                               \
-        return l_;                                                               \
+#define TU_MAKE(call)                                                                    \
+    do {                                                                                 \
+        mlp_layer *l_ = NULL;                                                            \
+        TU_OK(call);                                                                     \
+        ck_assert_ptr_nonnull(l_);                                                       \
+        return l_;                                                                       \
     } while (0)
 
-mlp_layer *tu_dense(int32_t units) { TU_MAKE(mlp_layer_create_dense(&l_, units)); }
-mlp_layer *tu_sigmoid(void) { TU_MAKE(mlp_layer_create_sigmoid(&l_)); }
-mlp_layer *tu_tanh(void) { TU_MAKE(mlp_layer_create_tanh(&l_)); }
-mlp_layer *tu_relu(void) { TU_MAKE(mlp_layer_create_relu(&l_)); }
-mlp_layer *tu_leaky_relu(float a) { TU_MAKE(mlp_layer_create_leaky_relu(&l_, a)); }
-mlp_layer *tu_elu(float a) { TU_MAKE(mlp_layer_create_elu(&l_, a)); }
-mlp_layer *tu_selu(void) { TU_MAKE(mlp_layer_create_selu(&l_)); }
+mlp_layer *tu_dense(int32_t units)
+{
+    TU_MAKE(mlp_layer_create_dense(&l_, units));
+}
+mlp_layer *tu_sigmoid(void)
+{
+    TU_MAKE(mlp_layer_create_sigmoid(&l_));
+}
+mlp_layer *tu_tanh(void)
+{
+    TU_MAKE(mlp_layer_create_tanh(&l_));
+}
+mlp_layer *tu_relu(void)
+{
+    TU_MAKE(mlp_layer_create_relu(&l_));
+}
+mlp_layer *tu_leaky_relu(float a)
+{
+    TU_MAKE(mlp_layer_create_leaky_relu(&l_, a));
+}
+mlp_layer *tu_elu(float a)
+{
+    TU_MAKE(mlp_layer_create_elu(&l_, a));
+}
+mlp_layer *tu_selu(void)
+{
+    TU_MAKE(mlp_layer_create_selu(&l_));
+}
 mlp_layer *tu_reshape(int rank, const int32_t *dims)
 {
     TU_MAKE(mlp_layer_create_reshape(&l_, rank, dims));
 }
-mlp_layer *tu_flatten(void) { TU_MAKE(mlp_layer_create_flatten(&l_)); }
+mlp_layer *tu_flatten(void)
+{
+    TU_MAKE(mlp_layer_create_flatten(&l_));
+}
 
 int64_t tu_prod(int n, const int32_t *dims)
 {
@@ -336,9 +360,8 @@ static void compare_one(tu_gradcheck_result *res, const tu_gradcheck_cfg *cfg,
     res->checked++;
     if (ratio > res->worst) {
         res->worst = ratio;
-        snprintf(res->where, sizeof res->where,
-                 "%s[%lld]: analytic %.7g, numerical %.7g", what, (long long)idx,
-                 analytic, numeric);
+        snprintf(res->where, sizeof res->where, "%s[%lld]: analytic %.7g, numerical %.7g",
+                 what, (long long)idx, analytic, numeric);
     }
     if (!(ratio <= 1.0))
         res->ok = 0;
@@ -347,8 +370,8 @@ static void compare_one(tu_gradcheck_result *res, const tu_gradcheck_cfg *cfg,
 /* Compare one group (dx, or one layer's parameters) of `cnt` values `v`
  * with their analytic gradients `ga`. */
 static void check_group(mlp_model *model, const mlp_tensor *x, const mlp_tensor *r,
-                        const tu_gradcheck_cfg *cfg, double l0, float *v, const double *ga,
-                        int64_t cnt, const char *what, double *max_abs,
+                        const tu_gradcheck_cfg *cfg, double l0, float *v,
+                        const double *ga, int64_t cnt, const char *what, double *max_abs,
                         tu_gradcheck_result *res)
 {
     int64_t checked = 0;

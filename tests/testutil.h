@@ -22,29 +22,29 @@
 /* ---- status assertions ------------------------------------------------ */
 
 /* The call must succeed. */
-#define TU_OK(expr)                                                              \
-    do {                                                                         \
-        mlp_status tu_st_ = (expr);                                              \
-        ck_assert_msg(tu_st_ == MLP_STATUS_OK, "%s -> %s (%d): %s", #expr,       \
-                      mlp_status_str(tu_st_), (int)tu_st_, mlp_last_error());    \
+#define TU_OK(expr)                                                                      \
+    do {                                                                                 \
+        mlp_status tu_st_ = (expr);                                                      \
+        ck_assert_msg(tu_st_ == MLP_STATUS_OK, "%s -> %s (%d): %s", #expr,               \
+                      mlp_status_str(tu_st_), (int)tu_st_, mlp_last_error());            \
     } while (0)
 
 /* The call must return exactly `want`. */
-#define TU_ST(expr, want)                                                        \
-    do {                                                                         \
-        mlp_status tu_st_ = (expr);                                              \
-        mlp_status tu_want_ = (want);                                            \
-        ck_assert_msg(tu_st_ == tu_want_, "%s -> %s (%d), want %s (%d): %s", #expr, \
-                      mlp_status_str(tu_st_), (int)tu_st_, mlp_status_str(tu_want_), \
-                      (int)tu_want_, mlp_last_error());                          \
+#define TU_ST(expr, want)                                                                \
+    do {                                                                                 \
+        mlp_status tu_st_ = (expr);                                                      \
+        mlp_status tu_want_ = (want);                                                    \
+        ck_assert_msg(tu_st_ == tu_want_, "%s -> %s (%d), want %s (%d): %s", #expr,      \
+                      mlp_status_str(tu_st_), (int)tu_st_, mlp_status_str(tu_want_),     \
+                      (int)tu_want_, mlp_last_error());                                  \
     } while (0)
 
 /* The call must fail with `want` and leave a non-empty message. */
-#define TU_FAIL(expr, want)                                                      \
-    do {                                                                         \
-        TU_ST(expr, want);                                                       \
-        ck_assert_msg(mlp_last_error() != NULL && mlp_last_error()[0] != '\0',  \
-                      "%s failed as expected but mlp_last_error() is empty", #expr); \
+#define TU_FAIL(expr, want)                                                              \
+    do {                                                                                 \
+        TU_ST(expr, want);                                                               \
+        ck_assert_msg(mlp_last_error() != NULL && mlp_last_error()[0] != '\0',           \
+                      "%s failed as expected but mlp_last_error() is empty", #expr);     \
     } while (0)
 
 /* ---- random numbers ---------------------------------------------------- */
@@ -158,15 +158,15 @@ typedef struct tu_gradcheck_cfg {
 } tu_gradcheck_cfg;
 
 typedef struct tu_gradcheck_result {
-    int ok;               /* every element within tolerance */
-    double worst;         /* largest |a - n| / (atol + rtol * max(|a|, |n|)) */
-    int64_t checked;      /* elements compared (inputs + parameters) */
-    double max_abs_dx;    /* largest |numerical dL/dx| (non-vacuity) */
-    double max_abs_dp;    /* largest |numerical dL/dp| (0 without parameters) */
-    char where[256];      /* the worst element, for the failure message */
-    int64_t skipped;      /* kink_skip: elements with a kink within the step */
-    double min_share;     /* kink_skip: smallest compared share of a group (1
-                             without kink_skip) */
+    int ok;                /* every element within tolerance */
+    double worst;          /* largest |a - n| / (atol + rtol * max(|a|, |n|)) */
+    int64_t checked;       /* elements compared (inputs + parameters) */
+    double max_abs_dx;     /* largest |numerical dL/dx| (non-vacuity) */
+    double max_abs_dp;     /* largest |numerical dL/dp| (0 without parameters) */
+    char where[256];       /* the worst element, for the failure message */
+    int64_t skipped;       /* kink_skip: elements with a kink within the step */
+    double min_share;      /* kink_skip: smallest compared share of a group (1
+                              without kink_skip) */
     char share_where[128]; /* the group with that share */
 } tu_gradcheck_result;
 
@@ -213,15 +213,15 @@ void tu_write_file(const char *path, const void *p, size_t n);
 /* ---- allocation failures ------------------------------------------------ */
 
 typedef struct tu_oom_cfg {
-    long max_attempts; /* fail the test if attempt n = max_attempts is reached
-                          (default 1000) */
-    int ok_in_a_row;   /* stop after this many successes in a row (default 1) */
-    long min_failures; /* at least this many attempts must fail (default 1:
-                          the first allocation failing must fail the call) */
-    int keep_on_ok;    /* a success keeps what it made (the caller frees it):
-                          no leak check after a success */
-    void (*before)(void *ctx);               /* optional, before each attempt,
-                                                 with no failure injected */
+    long max_attempts;         /* fail the test if attempt n = max_attempts is reached
+                                  (default 1000) */
+    int ok_in_a_row;           /* stop after this many successes in a row (default 1) */
+    long min_failures;         /* at least this many attempts must fail (default 1:
+                                  the first allocation failing must fail the call) */
+    int keep_on_ok;            /* a success keeps what it made (the caller frees it):
+                                  no leak check after a success */
+    void (*before)(void *ctx); /* optional, before each attempt,
+                                   with no failure injected */
     void (*after)(void *ctx, mlp_status st); /* optional, after each attempt,
                                                  with no failure injected:
                                                  checks of the result, cleanup */
@@ -231,10 +231,10 @@ void tu_oom_cfg_init(tu_oom_cfg *cfg);
 
 /* Run `call` only while `st` is MLP_STATUS_OK: a chain of calls that stops
  * at the first failure, for the function a tu_oom_loop attempts. */
-#define TU_THEN(st, call)                                                        \
-    do {                                                                         \
-        if ((st) == MLP_STATUS_OK)                                               \
-            (st) = (call);                                                       \
+#define TU_THEN(st, call)                                                                \
+    do {                                                                                 \
+        if ((st) == MLP_STATUS_OK)                                                       \
+            (st) = (call);                                                               \
     } while (0)
 
 /* What such a chain builds (a model and up to four tensors). */

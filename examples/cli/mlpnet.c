@@ -70,7 +70,8 @@ static void check_code(mlp_status st, int code, const char *fmt, ...)
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     fflush(stdout);
-    fprintf(stderr, "%s: %s: %s: %s\n", command, what, mlp_status_str(st), mlp_last_error());
+    fprintf(stderr, "%s: %s: %s: %s\n", command, what, mlp_status_str(st),
+            mlp_last_error());
     if (code == 2)
         fprintf(stderr, "Try '%s --help' for more information.\n", command);
     exit(code);
@@ -215,8 +216,10 @@ static const char *default_dataset(const char *dir)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (mlp_dataset_exists(dir, names[i]) || npz_exists(dir, names[i], "train"))
             return names[i];
-    usage_error("no dataset in %s (looked for emnist-bymerge47, emnist, fashion-mnist and "
-                "mnist files); pass --dataset NAME", dir);
+    usage_error(
+        "no dataset in %s (looked for emnist-bymerge47, emnist, fashion-mnist and "
+        "mnist files); pass --dataset NAME",
+        dir);
 }
 
 /* Load a label map when the file exists. */
@@ -253,8 +256,8 @@ static void open_dataset(const char *dir, const char *name, int32_t valid_size,
         } else {
             mlp_dataset *a = NULL, *b = NULL;
             if (valid_size < 1 || valid_size >= mlp_dataset_size(tr))
-                usage_error("--valid-size %d: the training file has %d images", (int)valid_size,
-                            (int)mlp_dataset_size(tr));
+                usage_error("--valid-size %d: the training file has %d images",
+                            (int)valid_size, (int)mlp_dataset_size(tr));
             CHECK(mlp_dataset_split(tr, mlp_dataset_size(tr) - valid_size, &a, &b),
                   "carving a validation split");
             mlp_dataset_destroy(tr);
@@ -299,9 +302,9 @@ static const char *guess_mapping(const char *images, char *buf, size_t cap)
 
 static const char *const rule_names[] = {"sgd",  "momentum", "nesterov", "rmsprop",
                                          "adam", "adamw",    "adagrad"};
-static const mlp_rule rule_values[] = {MLP_RULE_SGD,  MLP_RULE_MOMENTUM, MLP_RULE_NESTEROV,
-                                       MLP_RULE_RMSPROP, MLP_RULE_ADAM, MLP_RULE_ADAMW,
-                                       MLP_RULE_ADAGRAD};
+static const mlp_rule rule_values[] = {
+    MLP_RULE_SGD,  MLP_RULE_MOMENTUM, MLP_RULE_NESTEROV, MLP_RULE_RMSPROP,
+    MLP_RULE_ADAM, MLP_RULE_ADAMW,    MLP_RULE_ADAGRAD};
 
 static const char *rule_name(mlp_rule r)
 {
@@ -355,8 +358,8 @@ static void predict_all(mlp_model *m, const mlp_dataset *ds, int32_t k, int32_t 
                         float *prob)
 {
     const int32_t n = mlp_dataset_size(ds);
-    const int32_t img = mlp_dataset_channels(ds) * mlp_dataset_height(ds) *
-                        mlp_dataset_width(ds);
+    const int32_t img =
+        mlp_dataset_channels(ds) * mlp_dataset_height(ds) * mlp_dataset_width(ds);
     const int32_t bs = n < EVAL_BATCH ? n : EVAL_BATCH;
     mlp_tensor *x = NULL, *p = NULL;
     int32_t xd[2] = {bs, img}, pd[2] = {bs, k};
@@ -376,7 +379,8 @@ static void predict_all(mlp_model *m, const mlp_dataset *ds, int32_t k, int32_t 
         }
         for (int32_t i = 0; i < cnt; i++)
             idx[i] = start + i;
-        CHECK(mlp_dataset_gather(ds, idx, cnt, mlp_tensor_data(x), NULL), "gathering images");
+        CHECK(mlp_dataset_gather(ds, idx, cnt, mlp_tensor_data(x), NULL),
+              "gathering images");
         CHECK(mlp_model_predict(m, x, p), "predicting");
         const float *pr = mlp_tensor_data_const(p);
         for (int32_t i = 0; i < cnt; i++) {
@@ -500,7 +504,8 @@ static mlp_layer *layer_from_token(const char *tok, int rank, const char **why)
     } else if (IS("gap") && !a) {
         st = mlp_layer_create_global_avgpool(&l);
     } else if (IS("bn") && !a) {
-        st = rank == 3 ? mlp_layer_create_batchnorm_spatial(&l) : mlp_layer_create_batchnorm(&l);
+        st = rank == 3 ? mlp_layer_create_batchnorm_spatial(&l)
+                       : mlp_layer_create_batchnorm(&l);
     } else if (IS("dropout")) {
         float p;
         *why = "want dropout:P with P, the probability of dropping, in [0, 1)";
@@ -530,8 +535,7 @@ static mlp_layer *layer_from_token(const char *tok, int rank, const char **why)
                            : mlp_layer_create_leaky_relu(&l, alpha);
     } else {
         if (a && (IS("gap") || IS("bn") || IS("relu") || IS("selu") || IS("tanh") ||
-                  IS("sigmoid") || IS("softplus") || IS("standardize") ||
-                  IS("flatten")))
+                  IS("sigmoid") || IS("softplus") || IS("standardize") || IS("flatten")))
             *why = "this layer takes no argument";
         return NULL;
     }
@@ -586,7 +590,8 @@ static mlp_model *build_model(const char *spec, const int32_t in[3], uint64_t se
         mlp_layer *l = layer_from_token(tok, rank, &why);
         if (!l)
             usage_error("--arch: layer %d '%s': %s", i + 1, tok, why);
-        check_code(mlp_model_add(m, l), 2, "--arch: layer %d '%s' does not fit", i + 1, tok);
+        check_code(mlp_model_add(m, l), 2, "--arch: layer %d '%s' does not fit", i + 1,
+                   tok);
     }
     free(copy);
     if (i == 0)
@@ -614,9 +619,10 @@ static int on_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
     }
     if (!t->quiet) {
         printf("epoch %3d  train error %.4f acc %.4f  valid error %.4f acc %.4f  "
-               "lr %.3g  %.1f s%s\n", (int)s->epoch, s->train_error, s->train_acc,
-               s->valid_error, s->valid_acc, s->learning_rate,
-               s->train_seconds + s->eval_seconds, better ? "  (saved)" : "");
+               "lr %.3g  %.1f s%s\n",
+               (int)s->epoch, s->train_error, s->train_acc, s->valid_error, s->valid_acc,
+               s->learning_rate, s->train_seconds + s->eval_seconds,
+               better ? "  (saved)" : "");
         fflush(stdout);
     }
     return 0;
@@ -624,34 +630,42 @@ static int on_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
 
 static int cmd_train(int argc, char **argv)
 {
-    const char *arch = NULL, *data_dir = NULL, *dataset = NULL, *save = NULL, *rule = "sgd";
+    const char *arch = NULL, *data_dir = NULL, *dataset = NULL, *save = NULL,
+               *rule = "sgd";
     int32_t epochs = 20, batch = 100, threads = 1, valid_size = MLP_DEFAULT_VALID_SIZE;
     double lr = -1.0, momentum = -1.0, wd = -1.0;
     uint64_t seed = 123456;
     int quiet = 0;
     const flag flags[] = {
-        {"arch", F_STR, &arch, "SPEC", "layers, e.g. conv:32x3x3/p1,relu,maxpool:2,dense:47 "
-                                       "(see mlpnet(1))"},
-        {"save", F_STR, &save, "FILE", "where to save the model of the best validation epoch"},
+        {"arch", F_STR, &arch, "SPEC",
+         "layers, e.g. conv:32x3x3/p1,relu,maxpool:2,dense:47 "
+         "(see mlpnet(1))"},
+        {"save", F_STR, &save, "FILE",
+         "where to save the model of the best validation epoch"},
         {"data-dir", F_STR, &data_dir, "DIR", "data directory [$MLPNET_DATA_DIR]"},
-        {"dataset", F_STR, &dataset, "NAME", "dataset name [emnist-bymerge47, emnist, "
-                                             "fashion-mnist or mnist: the first present]"},
+        {"dataset", F_STR, &dataset, "NAME",
+         "dataset name [emnist-bymerge47, emnist, "
+         "fashion-mnist or mnist: the first present]"},
         {"epochs", F_INT, &epochs, "N", "epochs to train [20]"},
         {"batch-size", F_INT, &batch, "N", "images per training step [100]"},
-        {"rule", F_STR, &rule, "NAME", "sgd, momentum, nesterov, rmsprop, adam, adamw or "
-                                       "adagrad [sgd]"},
+        {"rule", F_STR, &rule, "NAME",
+         "sgd, momentum, nesterov, rmsprop, adam, adamw or "
+         "adagrad [sgd]"},
         {"lr", F_DBL, &lr, "X", "learning rate [the rule's default]"},
         {"momentum", F_DBL, &momentum, "X", "momentum (momentum, nesterov, rmsprop)"},
         {"weight-decay", F_DBL, &wd, "X", "L2 weight decay (decoupled for adamw)"},
-        {"seed", F_U64, &seed, "N", "initialisation, shuffling and dropout seed [123456]"},
+        {"seed", F_U64, &seed, "N",
+         "initialisation, shuffling and dropout seed [123456]"},
         {"threads", F_INT, &threads, "N", THREADS_HELP},
-        {"valid-size", F_INT, &valid_size, "N", "validation images carved from the training "
-                                                "set when there is no validation file [15800]"},
+        {"valid-size", F_INT, &valid_size, "N",
+         "validation images carved from the training "
+         "set when there is no validation file [15800]"},
         {"quiet", F_BOOL, &quiet, NULL, "print only the final summary"},
         {NULL, F_BOOL, NULL, NULL, NULL}};
-    parse_flags(argc, argv, flags, "mlpnet train --arch SPEC --save FILE [OPTIONS]",
-                "Train a model on a dataset and save the model of the epoch with the best\n"
-                "validation accuracy; then report that model's test accuracy.");
+    parse_flags(
+        argc, argv, flags, "mlpnet train --arch SPEC --save FILE [OPTIONS]",
+        "Train a model on a dataset and save the model of the epoch with the best\n"
+        "validation accuracy; then report that model's test accuracy.");
     if (!arch)
         usage_error("--arch SPEC is required");
     if (!save)
@@ -683,8 +697,9 @@ static int cmd_train(int argc, char **argv)
     CHECK(mlp_model_output_shape(m, -1, &orank, od), "reading the model");
     if (orank != 1 || od[0] != k)
         usage_error("--arch: the model outputs %s%d values but %s has %d classes "
-                    "(end the SPEC with dense:%d)", orank == 1 ? "" : "a tensor, not ",
-                    (int)od[0], dataset, (int)k, (int)k);
+                    "(end the SPEC with dense:%d)",
+                    orank == 1 ? "" : "a tensor, not ", (int)od[0], dataset, (int)k,
+                    (int)k);
 
     mlp_optimizer *opt = NULL;
     CHECK(mlp_optimizer_create(&opt, r, m), "creating the optimizer");
@@ -693,17 +708,20 @@ static int cmd_train(int argc, char **argv)
     if (momentum >= 0.0)
         check_code(mlp_optimizer_set(opt, MLP_OPTIM_MOMENTUM, momentum), 2, "--momentum");
     if (wd >= 0.0)
-        check_code(mlp_optimizer_set(opt, MLP_OPTIM_WEIGHT_DECAY, wd), 2, "--weight-decay");
+        check_code(mlp_optimizer_set(opt, MLP_OPTIM_WEIGHT_DECAY, wd), 2,
+                   "--weight-decay");
     CHECK(mlp_model_set_noise_seed(m, seed ^ 0x5eedull), "seeding dropout");
 
     if (!quiet) {
         char sum[8192];
         CHECK(mlp_model_summary(m, sum, sizeof sum, NULL), "summarising the model");
-        printf("dataset %s in %s: %d train, %d valid, %d test images of %dx%dx%d, %d classes\n"
+        printf("dataset %s in %s: %d train, %d valid, %d test images of %dx%dx%d, %d "
+               "classes\n"
                "%srule %s, learning rate %g, batch %d, %d epoch%s\n",
-               dataset, data_dir, (int)mlp_dataset_size(train), (int)mlp_dataset_size(valid),
-               (int)mlp_dataset_size(test), (int)in[0], (int)in[1], (int)in[2], (int)k, sum,
-               rule, mlp_optimizer_learning_rate(opt), (int)batch, (int)epochs,
+               dataset, data_dir, (int)mlp_dataset_size(train),
+               (int)mlp_dataset_size(valid), (int)mlp_dataset_size(test), (int)in[0],
+               (int)in[1], (int)in[2], (int)k, sum, rule,
+               mlp_optimizer_learning_rate(opt), (int)batch, (int)epochs,
                epochs == 1 ? "" : "s");
         fflush(stdout);
     }
@@ -728,9 +746,11 @@ static int cmd_train(int argc, char **argv)
     /* Test the saved model as a user will load it. */
     mlp_model *best = load_model(save, NULL);
     double err, acc;
-    CHECK(mlp_model_evaluate(best, test, EVAL_BATCH, &err, &acc), "evaluating on the test set");
+    CHECK(mlp_model_evaluate(best, test, EVAL_BATCH, &err, &acc),
+          "evaluating on the test set");
     printf("best epoch %d: valid accuracy %.4f, test accuracy %.4f, test error %.4f "
-           "(%.1f s); saved %s\n", (int)ts.best_epoch, ts.best, acc, err, now() - t0, save);
+           "(%.1f s); saved %s\n",
+           (int)ts.best_epoch, ts.best, acc, err, now() - t0, save);
     mlp_model_destroy(best);
     mlp_dataset_destroy(train);
     mlp_dataset_destroy(valid);
@@ -762,8 +782,9 @@ static const char *class_label(const mlp_dataset *ds, int32_t k, char *buf, size
 }
 
 /* The images (and labels) an eval or predict command names. */
-static mlp_dataset *open_eval_data(const char *data_dir, const char *dataset, const char *split,
-                                   int32_t valid_size, const char *images, const char *labels,
+static mlp_dataset *open_eval_data(const char *data_dir, const char *dataset,
+                                   const char *split, int32_t valid_size,
+                                   const char *images, const char *labels,
                                    const char *mapping, int32_t k, int need_labels)
 {
     mlp_dataset *ds = NULL;
@@ -774,8 +795,8 @@ static mlp_dataset *open_eval_data(const char *data_dir, const char *dataset, co
         if (ends_with(images, ".npz")) {
             CHECK(mlp_dataset_load_npz(&ds, images, k), "reading %s", images);
         } else if (labels) {
-            CHECK(mlp_dataset_load_idx(&ds, images, labels, k), "reading %s and %s", images,
-                  labels);
+            CHECK(mlp_dataset_load_idx(&ds, images, labels, k), "reading %s and %s",
+                  images, labels);
         } else if (need_labels) {
             usage_error("--labels F is needed with IDX --images");
         } else {
@@ -821,9 +842,11 @@ static int cmd_eval(int argc, char **argv)
         {"data-dir", F_STR, &data_dir, "DIR", "data directory [$MLPNET_DATA_DIR]"},
         {"dataset", F_STR, &dataset, "NAME", "dataset name (as for train)"},
         {"split", F_STR, &split, "NAME", "train, valid or test [test]"},
-        {"valid-size", F_INT, &valid_size, "N", "as for train: the validation images carved "
-                                                "from the training file [15800]"},
-        {"images", F_STR, &images, "F", "IDX image file (with --labels) or a .npz archive"},
+        {"valid-size", F_INT, &valid_size, "N",
+         "as for train: the validation images carved "
+         "from the training file [15800]"},
+        {"images", F_STR, &images, "F",
+         "IDX image file (with --labels) or a .npz archive"},
         {"labels", F_STR, &labels, "F", "IDX label file"},
         {"mapping", F_STR, &mapping, "F", "label map (\"label code\" lines) [guessed]"},
         {"top", F_INT, &top, "N", "most confused pairs to list [10]"},
@@ -839,8 +862,8 @@ static int cmd_eval(int argc, char **argv)
     mlp_model *m = load_model(model, NULL);
     mlp_set_num_threads(threads);
     const int32_t k = model_classes(m);
-    mlp_dataset *ds =
-        open_eval_data(data_dir, dataset, split, valid_size, images, labels, mapping, k, 1);
+    mlp_dataset *ds = open_eval_data(data_dir, dataset, split, valid_size, images, labels,
+                                     mapping, k, 1);
     check_fit(m, ds, "the data");
     if (mlp_dataset_num_classes(ds) > k)
         die("the data have %d classes but the model outputs %d",
@@ -872,9 +895,9 @@ static int cmd_eval(int argc, char **argv)
             total += conf[(int64_t)c * k + p];
         if (total == 0)
             continue;
-        printf("  %5d %-6s %8lld %8lld %9.4f\n", (int)c, class_label(ds, c, b1, sizeof b1),
-               (long long)conf[(int64_t)c * k + c], (long long)total,
-               (double)conf[(int64_t)c * k + c] / (double)total);
+        printf("  %5d %-6s %8lld %8lld %9.4f\n", (int)c,
+               class_label(ds, c, b1, sizeof b1), (long long)conf[(int64_t)c * k + c],
+               (long long)total, (double)conf[(int64_t)c * k + c] / (double)total);
     }
     /* The off-diagonal cells, largest first. */
     int64_t cells = 0;
@@ -896,9 +919,11 @@ static int cmd_eval(int argc, char **argv)
         int64_t total = 0;
         for (int32_t p = 0; p < k; p++)
             total += conf[(int64_t)pairs[i].t * k + p];
-        printf("  %-4s -> %-4s %7d  (%.1f%% of %s)\n", class_label(ds, pairs[i].t, b1, sizeof b1),
+        printf("  %-4s -> %-4s %7d  (%.1f%% of %s)\n",
+               class_label(ds, pairs[i].t, b1, sizeof b1),
                class_label(ds, pairs[i].p, b2, sizeof b2), (int)pairs[i].count,
-               100.0 * pairs[i].count / (double)total, class_label(ds, pairs[i].t, b1, sizeof b1));
+               100.0 * pairs[i].count / (double)total,
+               class_label(ds, pairs[i].t, b1, sizeof b1));
     }
     free(pairs);
     free(pred);
@@ -909,7 +934,8 @@ static int cmd_eval(int argc, char **argv)
     return 0;
 }
 
-/* ---- predict ----------------------------------------------------------------------------- */
+/* ---- predict
+ * ----------------------------------------------------------------------------- */
 
 static int cmd_predict(int argc, char **argv)
 {
@@ -939,7 +965,8 @@ static int cmd_predict(int argc, char **argv)
     predict_all(m, ds, k, pred, prob);
     for (int32_t i = 0; i < n; i++) {
         const char *name = mlp_dataset_class_name(ds, pred[i]);
-        printf("%d %d %s %.4f\n", (int)i, (int)pred[i], name ? name : "-", (double)prob[i]);
+        printf("%d %d %s %.4f\n", (int)i, (int)pred[i], name ? name : "-",
+               (double)prob[i]);
     }
     if (fflush(stdout) != 0)
         die("cannot write the predictions: %s", strerror(errno));
@@ -950,7 +977,8 @@ static int cmd_predict(int argc, char **argv)
     return 0;
 }
 
-/* ---- info ---------------------------------------------------------------------------------- */
+/* ---- info
+ * ---------------------------------------------------------------------------------- */
 
 /* A growing text buffer, for the SPEC that info prints. */
 typedef struct text {
@@ -1004,12 +1032,15 @@ static const char *spec_token(text *t, mlp_model *m, int i, int in_rank)
             attr(l, MLP_LAYER_ATTR_USE_BIAS) ? "" : "/nobias");
         return NULL;
     case MLP_LAYER_CONV2D: {
-        const double kh = attr(l, MLP_LAYER_ATTR_KERNEL_H), kw = attr(l, MLP_LAYER_ATTR_KERNEL_W);
-        const double sh = attr(l, MLP_LAYER_ATTR_STRIDE_H), ph = attr(l, MLP_LAYER_ATTR_PAD_H);
+        const double kh = attr(l, MLP_LAYER_ATTR_KERNEL_H),
+                     kw = attr(l, MLP_LAYER_ATTR_KERNEL_W);
+        const double sh = attr(l, MLP_LAYER_ATTR_STRIDE_H),
+                     ph = attr(l, MLP_LAYER_ATTR_PAD_H);
         const double dh = attr(l, MLP_LAYER_ATTR_DILATION_H);
-        put(t, "conv:%.0fx%.0fx%.0f/s%.0f/p%.0f/d%.0f%s", attr(l, MLP_LAYER_ATTR_FILTERS), kh,
-            kw, sh, ph, dh, attr(l, MLP_LAYER_ATTR_USE_BIAS) ? "" : "/nobias");
-        if (sh != attr(l, MLP_LAYER_ATTR_STRIDE_W) || ph != attr(l, MLP_LAYER_ATTR_PAD_W) ||
+        put(t, "conv:%.0fx%.0fx%.0f/s%.0f/p%.0f/d%.0f%s", attr(l, MLP_LAYER_ATTR_FILTERS),
+            kh, kw, sh, ph, dh, attr(l, MLP_LAYER_ATTR_USE_BIAS) ? "" : "/nobias");
+        if (sh != attr(l, MLP_LAYER_ATTR_STRIDE_W) ||
+            ph != attr(l, MLP_LAYER_ATTR_PAD_W) ||
             dh != attr(l, MLP_LAYER_ATTR_DILATION_W))
             return "its stride, padding or dilation differs between height and width";
         return NULL;
@@ -1021,8 +1052,8 @@ static const char *spec_token(text *t, mlp_model *m, int i, int in_rank)
             return NULL;
         }
         const double kh = attr(l, MLP_LAYER_ATTR_KERNEL_H);
-        put(t, "%s:%.0f/s%.0f/p%.0f", kind == MLP_LAYER_MAXPOOL ? "maxpool" : "avgpool", kh,
-            attr(l, MLP_LAYER_ATTR_STRIDE_H), attr(l, MLP_LAYER_ATTR_PAD_H));
+        put(t, "%s:%.0f/s%.0f/p%.0f", kind == MLP_LAYER_MAXPOOL ? "maxpool" : "avgpool",
+            kh, attr(l, MLP_LAYER_ATTR_STRIDE_H), attr(l, MLP_LAYER_ATTR_PAD_H));
         return kh != attr(l, MLP_LAYER_ATTR_KERNEL_W) ? "its window is not square" : NULL;
     }
     case MLP_LAYER_BATCHNORM:
@@ -1075,8 +1106,8 @@ static void print_arch(mlp_model *m)
             put(&t, ",");
         const char *why = spec_token(&t, m, i, in_rank);
         if (why)
-            put(&notes, "note: layer %d (%s) is not rebuilt exactly by this SPEC: %s\n", i,
-                mlp_layer_kind_name(mlp_model_layer(m, i)), why);
+            put(&notes, "note: layer %d (%s) is not rebuilt exactly by this SPEC: %s\n",
+                i, mlp_layer_kind_name(mlp_model_layer(m, i)), why);
         CHECK(mlp_model_output_shape(m, i, &in_rank, d), "reading the model");
     }
     printf("arch %s\n%s", n ? t.buf : "(no layers)", notes.buf);
@@ -1121,19 +1152,22 @@ static int cmd_info(int argc, char **argv)
     return 0;
 }
 
-/* ---- main ------------------------------------------------------------------------------------ */
+/* ---- main
+ * ------------------------------------------------------------------------------------ */
 
 static void main_help(void)
 {
-    printf("Usage: mlpnet COMMAND [OPTIONS]\n\n"
-           "Train, evaluate, inspect and run libmlpnet models.\n\n"
-           "Commands:\n"
-           "  train     train a model described by --arch SPEC and save the best epoch\n"
-           "  eval      accuracy, error, per-class accuracy and confusions on labelled data\n"
-           "  predict   one predicted label and probability per image\n"
-           "  info      format version, architecture and parameter count of a model file\n\n"
-           "Run 'mlpnet COMMAND --help' for a command's options, 'man mlpnet' for the\n"
-           "SPEC grammar. Data come from --data-dir or $MLPNET_DATA_DIR.\n");
+    printf(
+        "Usage: mlpnet COMMAND [OPTIONS]\n\n"
+        "Train, evaluate, inspect and run libmlpnet models.\n\n"
+        "Commands:\n"
+        "  train     train a model described by --arch SPEC and save the best epoch\n"
+        "  eval      accuracy, error, per-class accuracy and confusions on labelled "
+        "data\n"
+        "  predict   one predicted label and probability per image\n"
+        "  info      format version, architecture and parameter count of a model file\n\n"
+        "Run 'mlpnet COMMAND --help' for a command's options, 'man mlpnet' for the\n"
+        "SPEC grammar. Data come from --data-dir or $MLPNET_DATA_DIR.\n");
 }
 
 int main(int argc, char **argv)
@@ -1141,12 +1175,14 @@ int main(int argc, char **argv)
     if (argc < 2)
         usage_error("a command is required (train, eval, predict or info)");
     const char *cmd = argv[1] ? argv[1] : ""; /* never NULL: argc >= 2 */
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        strcmp(cmd, "help") == 0) {
         main_help();
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
-        printf("mlpnet %s (model format %d)\n", MLPNET_VERSION_STRING, MLP_MODEL_FORMAT_VERSION);
+        printf("mlpnet %s (model format %d)\n", MLPNET_VERSION_STRING,
+               MLP_MODEL_FORMAT_VERSION);
         return 0;
     }
     static char name[64];

@@ -994,8 +994,8 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
     if (!o->quiet)
         print_model(name, model);
 
-    run_state rs = {s, r, NULL, mlp_model_param_count(model), mlp_model_state_count(model),
-                    0.0, 0.0};
+    run_state rs = {
+        s, r, NULL, mlp_model_param_count(model), mlp_model_state_count(model), 0.0, 0.0};
     rs.best = ex_xmalloc((size_t)(rs.n_params + rs.n_state + 1) * sizeof *rs.best);
 
     mlp_fit_options fo;

@@ -221,10 +221,10 @@ struct ex_session {
     const char *data_dir;  /**< resolved directory */
     const char *dataset;   /**< resolved dataset name */
     mlp_dataset *train, *valid, *test;
-    int progress;        /**< draw a progress bar (stderr is a terminal) */
-    int diverged;        /**< runs stopped by MLP_STATUS_NUMERIC */
+    int progress;           /**< draw a progress bar (stderr is a terminal) */
+    int diverged;           /**< runs stopped by MLP_STATUS_NUMERIC */
     double saved_valid_acc; /**< best validation accuracy saved to --save so far */
-    ex_result **results; /**< every run so far, in order */
+    ex_result **results;    /**< every run so far, in order */
     int n_results, cap_results;
     /** Extra Markdown printed after the summary table (see
      *  ex_session_set_notes); NULL for none. */
@@ -365,7 +365,7 @@ typedef struct ex_mlp {
     int activation;        /**< EX_ACT_* */
     int32_t hidden_layers; /**< may be 0 */
     int32_t hidden_units;
-    int batchnorm; /**< dense without bias -> batch norm -> activation */
+    int batchnorm;  /**< dense without bias -> batch norm -> activation */
     double dropout; /**< probability of dropping, for a dropout layer after each
                          activation; 0: none */
 } ex_mlp;
@@ -391,8 +391,8 @@ mlp_model *ex_model_new(const ex_session *s, int image);
 /* Each adds one layer to `m` or exits with a message. */
 void ex_add_dense(mlp_model *m, int32_t units, int use_bias);
 void ex_add_activation(mlp_model *m, int activation);
-void ex_add_batchnorm(mlp_model *m);         /**< per feature */
-void ex_add_batchnorm_spatial(mlp_model *m); /**< per channel of [C,H,W] */
+void ex_add_batchnorm(mlp_model *m);              /**< per feature */
+void ex_add_batchnorm_spatial(mlp_model *m);      /**< per channel of [C,H,W] */
 void ex_add_dropout(mlp_model *m, double drop_p); /**< drop probability drop_p */
 /** `filters` k x k kernels, stride 1, zero padding `pad` on each side, with
  *  a bias per filter or (use_bias 0, before batch norm) without. */

@@ -61,8 +61,9 @@ typedef enum mlp_split {
  *         label out of range) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_dataset_create(mlp_dataset **out, int32_t n, int32_t channels,
-                                      int32_t height, int32_t width, const uint8_t *pixels,
-                                      const int32_t *labels, int32_t num_classes);
+                                      int32_t height, int32_t width,
+                                      const uint8_t *pixels, const int32_t *labels,
+                                      int32_t num_classes);
 
 /** How a dataset stores its samples (mlp_dataset_storage()). */
 typedef enum mlp_dataset_storage_kind {
@@ -473,33 +474,33 @@ typedef enum mlp_label_order {
  * call.
  */
 typedef struct mlp_csv_options {
-    size_t struct_size;          /**< size of the caller's struct; set by mlp_csv_options_init */
-    int32_t task;                /**< an mlp_csv_task; default 0, which is refused: integers
-                                      alone cannot tell a class from a quantity (the
-                                      diabetes target is whole numbers), so say it */
-    int32_t separator;           /**< field separator, one ASCII byte other than a quote,
-                                      CR or LF; default ',' */
-    int32_t header;              /**< non-zero: the first record names the columns;
-                                      default 1 */
-    const char *target_name;     /**< target column by header name; default NULL: use
-                                      target_index */
-    int32_t target_index;        /**< target column by 0-based index, or -1 for the last
-                                      column (the default); used when target_name is NULL */
-    int32_t label_order;         /**< an mlp_label_order; default MLP_LABELS_SORTED,
-                                      which does not depend on the order of the rows:
-                                      a shuffled file, or the train and test files of
-                                      one data set, give the same ids */
+    size_t struct_size; /**< size of the caller's struct; set by mlp_csv_options_init */
+    int32_t task;       /**< an mlp_csv_task; default 0, which is refused: integers
+                             alone cannot tell a class from a quantity (the
+                             diabetes target is whole numbers), so say it */
+    int32_t separator;  /**< field separator, one ASCII byte other than a quote,
+                             CR or LF; default ',' */
+    int32_t header;     /**< non-zero: the first record names the columns;
+                             default 1 */
+    const char *target_name; /**< target column by header name; default NULL: use
+                                  target_index */
+    int32_t target_index;    /**< target column by 0-based index, or -1 for the last
+                                  column (the default); used when target_name is NULL */
+    int32_t label_order;     /**< an mlp_label_order; default MLP_LABELS_SORTED,
+                                  which does not depend on the order of the rows:
+                                  a shuffled file, or the train and test files of
+                                  one data set, give the same ids */
     const char *const *feature_names; /**< feature columns by header name, in the order
                                       the samples get them; or NULL */
-    const int32_t *feature_indices; /**< feature columns by 0-based index; or NULL.
-                                      When both lists are NULL (the default), every
-                                      column but the target is a feature, in file order */
-    int32_t num_features;        /**< length of the list given; default 0 */
-    const char *const *class_names; /**< the class names in id order (for example those
-                                      of the training file, so a test file gets the same
-                                      ids); a label not in the list is an error. Default
-                                      NULL: the labels found, in `label_order` */
-    int32_t num_class_names;     /**< length of class_names; default 0 */
+    const int32_t *feature_indices;   /**< feature columns by 0-based index; or NULL.
+                                        When both lists are NULL (the default), every
+                                        column but the target is a feature, in file order */
+    int32_t num_features;             /**< length of the list given; default 0 */
+    const char *const *class_names;   /**< the class names in id order (for example those
+                                        of the training file, so a test file gets the same
+                                        ids); a label not in the list is an error. Default
+                                        NULL: the labels found, in `label_order` */
+    int32_t num_class_names;          /**< length of class_names; default 0 */
 } mlp_csv_options;
 
 /**
@@ -519,7 +520,8 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * @param opts  pointer to the caller's mlp_csv_options
  * @return the status of mlp_csv_options_init_size()
  */
-#define mlp_csv_options_init(opts) mlp_csv_options_init_size((opts), sizeof(mlp_csv_options))
+#define mlp_csv_options_init(opts)                                                       \
+    mlp_csv_options_init_size((opts), sizeof(mlp_csv_options))
 
 /**
  * Read a table of numbers from a CSV file into a float32 dataset of
@@ -591,7 +593,8 @@ MLP_API mlp_status mlp_batcher_create(mlp_batcher **out, const mlp_dataset *ds,
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, a dataset with
  *         float targets)
  */
-MLP_API mlp_status mlp_batcher_next(mlp_batcher *b, float *x, int32_t *labels, int32_t *n);
+MLP_API mlp_status mlp_batcher_next(mlp_batcher *b, float *x, int32_t *labels,
+                                    int32_t *n);
 
 /**
  * Gather the next batch of the current epoch with the targets of either

@@ -9,21 +9,21 @@
 #define MLPNET_EXPORT_H
 
 #if defined(_WIN32) && !defined(MLPNET_STATIC) && defined(MLPNET_BUILDING)
-#  define MLP_API __declspec(dllexport)
+#define MLP_API __declspec(dllexport)
 #elif defined(_WIN32) && !defined(MLPNET_STATIC)
-#  define MLP_API __declspec(dllimport)
+#define MLP_API __declspec(dllimport)
 #elif defined(__GNUC__) || defined(__clang__)
-#  define MLP_API __attribute__((visibility("default")))
+#define MLP_API __attribute__((visibility("default")))
 #else
-#  define MLP_API
+#define MLP_API
 #endif
 
 #ifdef __cplusplus
-#  define MLP_EXTERN_C_BEGIN extern "C" {
-#  define MLP_EXTERN_C_END }
+#define MLP_EXTERN_C_BEGIN extern "C" {
+#define MLP_EXTERN_C_END }
 #else
-#  define MLP_EXTERN_C_BEGIN
-#  define MLP_EXTERN_C_END
+#define MLP_EXTERN_C_BEGIN
+#define MLP_EXTERN_C_END
 #endif
 
 /**

@@ -25,20 +25,20 @@ typedef struct mlp_layer mlp_layer;
 
 /** Layer kinds. Values are stable (written to model files); append only. */
 typedef enum mlp_layer_kind {
-    MLP_LAYER_DENSE = 1,      /**< y = x W + b, W [in, out] */
-    MLP_LAYER_SIGMOID = 2,    /**< y = 1 / (1 + exp(-x)) */
-    MLP_LAYER_TANH = 3,       /**< y = tanh(x) */
-    MLP_LAYER_RELU = 4,       /**< y = max(0, x) */
-    MLP_LAYER_LEAKY_RELU = 5, /**< y = x if x > 0 else alpha x */
-    MLP_LAYER_ELU = 6,        /**< y = x if x > 0 else alpha (exp(x) - 1) */
-    MLP_LAYER_SELU = 7,       /**< y = lambda * elu(x, alpha), fixed constants */
-    MLP_LAYER_RESHAPE = 8,    /**< new per-sample shape, same elements (also flatten) */
-    MLP_LAYER_BATCHNORM = 9,  /**< batch normalisation, per feature or per channel */
-    MLP_LAYER_DROPOUT = 10,   /**< inverted dropout */
-    MLP_LAYER_CONV2D = 11,    /**< 2-D convolution on [C,H,W] */
-    MLP_LAYER_MAXPOOL = 12,   /**< max pooling on [C,H,W] */
-    MLP_LAYER_AVGPOOL = 13,   /**< average pooling on [C,H,W] (also global) */
-    MLP_LAYER_SOFTPLUS = 14,  /**< y = log(1 + exp(x)) */
+    MLP_LAYER_DENSE = 1,       /**< y = x W + b, W [in, out] */
+    MLP_LAYER_SIGMOID = 2,     /**< y = 1 / (1 + exp(-x)) */
+    MLP_LAYER_TANH = 3,        /**< y = tanh(x) */
+    MLP_LAYER_RELU = 4,        /**< y = max(0, x) */
+    MLP_LAYER_LEAKY_RELU = 5,  /**< y = x if x > 0 else alpha x */
+    MLP_LAYER_ELU = 6,         /**< y = x if x > 0 else alpha (exp(x) - 1) */
+    MLP_LAYER_SELU = 7,        /**< y = lambda * elu(x, alpha), fixed constants */
+    MLP_LAYER_RESHAPE = 8,     /**< new per-sample shape, same elements (also flatten) */
+    MLP_LAYER_BATCHNORM = 9,   /**< batch normalisation, per feature or per channel */
+    MLP_LAYER_DROPOUT = 10,    /**< inverted dropout */
+    MLP_LAYER_CONV2D = 11,     /**< 2-D convolution on [C,H,W] */
+    MLP_LAYER_MAXPOOL = 12,    /**< max pooling on [C,H,W] */
+    MLP_LAYER_AVGPOOL = 13,    /**< average pooling on [C,H,W] (also global) */
+    MLP_LAYER_SOFTPLUS = 14,   /**< y = log(1 + exp(x)) */
     MLP_LAYER_STANDARDIZE = 15 /**< y = (x - mean) / scale per feature, from data */
 } mlp_layer_kind;
 
@@ -152,7 +152,8 @@ MLP_API mlp_status mlp_layer_create_standardize(mlp_layer **out);
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY;
  *         a count that differs from the input's is refused by mlp_model_add
  */
-MLP_API mlp_status mlp_layer_create_reshape(mlp_layer **out, int rank, const int32_t *dims);
+MLP_API mlp_status mlp_layer_create_reshape(mlp_layer **out, int rank,
+                                            const int32_t *dims);
 
 /**
  * Create a layer that flattens each sample to rank 1 (a reshape layer of
@@ -348,13 +349,13 @@ typedef enum mlp_layer_attr {
                                               input's, once added; 0 before)
                                               [conv2d, maxpool, avgpool] */
     MLP_LAYER_ATTR_KERNEL_W = 11,        /**< window width, likewise */
-    MLP_LAYER_ATTR_STRIDE_H = 12,        /**< vertical stride [conv2d, maxpool, avgpool] */
-    MLP_LAYER_ATTR_STRIDE_W = 13,        /**< horizontal stride, likewise */
-    MLP_LAYER_ATTR_PAD_H = 14,           /**< zero padding above and below, likewise */
-    MLP_LAYER_ATTR_PAD_W = 15,           /**< zero padding left and right, likewise */
-    MLP_LAYER_ATTR_DILATION_H = 16,      /**< vertical dilation [conv2d] */
-    MLP_LAYER_ATTR_DILATION_W = 17,      /**< horizontal dilation [conv2d] */
-    MLP_LAYER_ATTR_GLOBAL = 18           /**< 1 for global average pooling [avgpool] */
+    MLP_LAYER_ATTR_STRIDE_H = 12,   /**< vertical stride [conv2d, maxpool, avgpool] */
+    MLP_LAYER_ATTR_STRIDE_W = 13,   /**< horizontal stride, likewise */
+    MLP_LAYER_ATTR_PAD_H = 14,      /**< zero padding above and below, likewise */
+    MLP_LAYER_ATTR_PAD_W = 15,      /**< zero padding left and right, likewise */
+    MLP_LAYER_ATTR_DILATION_H = 16, /**< vertical dilation [conv2d] */
+    MLP_LAYER_ATTR_DILATION_W = 17, /**< horizontal dilation [conv2d] */
+    MLP_LAYER_ATTR_GLOBAL = 18      /**< 1 for global average pooling [avgpool] */
 } mlp_layer_attr;
 
 /**

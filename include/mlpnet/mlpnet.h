@@ -17,15 +17,15 @@
 #ifndef MLPNET_MLPNET_H
 #define MLPNET_MLPNET_H
 
+#include "mlpnet/data.h"
 #include "mlpnet/export.h"
-#include "mlpnet/version.h"
-#include "mlpnet/status.h"
-#include "mlpnet/tensor.h"
+#include "mlpnet/io.h"
 #include "mlpnet/layer.h"
 #include "mlpnet/loss.h"
-#include "mlpnet/optim.h"
-#include "mlpnet/data.h"
 #include "mlpnet/model.h"
-#include "mlpnet/io.h"
+#include "mlpnet/optim.h"
+#include "mlpnet/status.h"
+#include "mlpnet/tensor.h"
+#include "mlpnet/version.h"
 
 #endif /* MLPNET_MLPNET_H */

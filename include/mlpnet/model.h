@@ -235,7 +235,8 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
  *         MLP_STATUS_NUMERIC or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_evaluate(mlp_model *model, const mlp_dataset *ds,
-                                      int32_t batch_size, double *error, double *accuracy);
+                                      int32_t batch_size, double *error,
+                                      double *accuracy);
 
 /**
  * Class probabilities for a batch, in inference mode: the softmax of the
@@ -441,7 +442,8 @@ typedef struct mlp_metrics {
  *         out_size no release had), MLP_STATUS_SHAPE_MISMATCH (data do not fit
  *         the model), MLP_STATUS_NUMERIC or MLP_STATUS_NO_MEMORY
  */
-MLP_API mlp_status mlp_model_evaluate_metrics_size(mlp_model *model, const mlp_dataset *ds,
+MLP_API mlp_status mlp_model_evaluate_metrics_size(mlp_model *model,
+                                                   const mlp_dataset *ds,
                                                    int32_t batch_size, mlp_metrics *out,
                                                    size_t out_size);
 
@@ -454,8 +456,9 @@ MLP_API mlp_status mlp_model_evaluate_metrics_size(mlp_model *model, const mlp_d
  * @param out         pointer to the caller's mlp_metrics
  * @return the status of mlp_model_evaluate_metrics_size()
  */
-#define mlp_model_evaluate_metrics(model, ds, batch_size, out)                     \
-    mlp_model_evaluate_metrics_size((model), (ds), (batch_size), (out), sizeof(mlp_metrics))
+#define mlp_model_evaluate_metrics(model, ds, batch_size, out)                           \
+    mlp_model_evaluate_metrics_size((model), (ds), (batch_size), (out),                  \
+                                    sizeof(mlp_metrics))
 
 /**
  * The model's raw outputs for a batch, in inference mode, for any model
@@ -496,7 +499,8 @@ MLP_API mlp_status mlp_model_predict_one(mlp_model *model, const float *sample,
  *               entries 0 (caller's array, borrowed for the call)
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
  */
-MLP_API mlp_status mlp_model_input_shape(const mlp_model *model, int *rank, int32_t *dims);
+MLP_API mlp_status mlp_model_input_shape(const mlp_model *model, int *rank,
+                                         int32_t *dims);
 
 /* ---------------------------------------------------------------------- */
 /* Training driver                                                         */
@@ -505,11 +509,12 @@ MLP_API mlp_status mlp_model_input_shape(const mlp_model *model, int *rank, int3
  *  passed to the mlp_epoch_fn callback; fields are only appended (see
  *  mlp_fit_options for the rule). */
 typedef struct mlp_epoch_stats {
-    int32_t epoch;        /**< 1-based */
-    double train_error;   /**< mean loss over the epoch's batches, taken while training */
-    double train_acc;     /**< accuracy over the epoch's batches, taken while training */
-    double valid_error;   /**< mean loss on the validation set after the epoch (NaN without one) */
-    double valid_acc;     /**< validation accuracy after the epoch (NaN without one) */
+    int32_t epoch;      /**< 1-based */
+    double train_error; /**< mean loss over the epoch's batches, taken while training */
+    double train_acc;   /**< accuracy over the epoch's batches, taken while training */
+    double valid_error; /**< mean loss on the validation set after the epoch (NaN without
+                           one) */
+    double valid_acc;   /**< validation accuracy after the epoch (NaN without one) */
     double train_seconds; /**< wall time of the training pass alone */
     double eval_seconds;  /**< wall time of the validation pass */
     double learning_rate; /**< the rate used during this epoch */
@@ -517,14 +522,14 @@ typedef struct mlp_epoch_stats {
      * batches (taken while training) and on the validation set; NaN where
      * they do not apply to the model's task, or without a validation set.
      * train_acc and valid_acc are NaN for a model that regresses. */
-    double train_mse;     /**< mean squared error while training (float targets) */
-    double train_rmse;    /**< its square root */
-    double train_mae;     /**< mean absolute error while training */
-    double train_r2;      /**< R^2 over the epoch's training batches */
-    double valid_mse;     /**< validation mean squared error */
-    double valid_rmse;    /**< its square root */
-    double valid_mae;     /**< validation mean absolute error */
-    double valid_r2;      /**< validation R^2 */
+    double train_mse;  /**< mean squared error while training (float targets) */
+    double train_rmse; /**< its square root */
+    double train_mae;  /**< mean absolute error while training */
+    double train_r2;   /**< R^2 over the epoch's training batches */
+    double valid_mse;  /**< validation mean squared error */
+    double valid_rmse; /**< its square root */
+    double valid_mae;  /**< validation mean absolute error */
+    double valid_r2;   /**< validation R^2 */
 } mlp_epoch_stats;
 
 /**
@@ -566,9 +571,9 @@ typedef void (*mlp_batch_fn)(int32_t epoch, int32_t batch, int32_t batches, void
  * letting it misread a struct.
  */
 typedef struct mlp_fit_options {
-    size_t struct_size;      /**< size of the caller's struct; set by mlp_fit_options_init */
-    int32_t epochs;          /**< number of epochs to run; default 10 */
-    int32_t batch_size;      /**< training batch size; default 100 */
+    size_t struct_size; /**< size of the caller's struct; set by mlp_fit_options_init */
+    int32_t epochs;     /**< number of epochs to run; default 10 */
+    int32_t batch_size; /**< training batch size; default 100 */
     int32_t eval_batch_size; /**< batch of the validation pass; default 1000 */
     uint64_t seed;           /**< shuffling seed; default 0 */
     mlp_epoch_fn on_epoch;   /**< called after every epoch; may be NULL (the default) */
@@ -580,12 +585,12 @@ typedef struct mlp_fit_options {
                                   first_epoch = k + 1 after k epochs (and the
                                   optimizer state restored) continues exactly. */
     /* Added in 0.2.0. */
-    double max_train_loss;   /**< divergence guard: training stops with
-                                  MLP_STATUS_NUMERIC as soon as a batch's mean
-                                  training loss exceeds this value (for example
-                                  100 for softmax cross-entropy, whose loss at
-                                  chance is ln K). Default 0: off, and only a NaN
-                                  or infinite loss or parameter stops training. */
+    double max_train_loss; /**< divergence guard: training stops with
+                                MLP_STATUS_NUMERIC as soon as a batch's mean
+                                training loss exceeds this value (for example
+                                100 for softmax cross-entropy, whose loss at
+                                chance is ln K). Default 0: off, and only a NaN
+                                or infinite loss or parameter stops training. */
 } mlp_fit_options;
 
 /**
@@ -608,7 +613,8 @@ MLP_API mlp_status mlp_fit_options_init_size(mlp_fit_options *opts, size_t struc
  * @param opts  pointer to the caller's mlp_fit_options
  * @return the status of mlp_fit_options_init_size()
  */
-#define mlp_fit_options_init(opts) mlp_fit_options_init_size((opts), sizeof(mlp_fit_options))
+#define mlp_fit_options_init(opts)                                                       \
+    mlp_fit_options_init_size((opts), sizeof(mlp_fit_options))
 
 /* Doxygen reads the parenthesised name below as a function type, void(), and
  * would ask for a return value; the conditional section keeps this

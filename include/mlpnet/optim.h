@@ -28,12 +28,12 @@ typedef enum mlp_rule {
     MLP_RULE_SGD = 1,      /**< p -= lr g */
     MLP_RULE_MOMENTUM = 2, /**< v = mu v - lr g;  p += v */
     MLP_RULE_NESTEROV = 3, /**< v = mu v - lr g;  p += mu v - lr g */
-    MLP_RULE_RMSPROP = 4,  /**< s = rho s + (1 - rho) g^2;  b = mu b + g / (sqrt(s) + eps);
-                                p -= lr b  (mu = 0: no momentum buffer) */
-    MLP_RULE_ADAM = 5,     /**< m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
-                                p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
-    MLP_RULE_ADAMW = 6,    /**< Adam with decoupled weight decay: p -= lr wd p first */
-    MLP_RULE_ADAGRAD = 7   /**< s += g^2;  p -= lr g / (sqrt(s) + eps) */
+    MLP_RULE_RMSPROP = 4, /**< s = rho s + (1 - rho) g^2;  b = mu b + g / (sqrt(s) + eps);
+                               p -= lr b  (mu = 0: no momentum buffer) */
+    MLP_RULE_ADAM = 5,    /**< m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+                               p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
+    MLP_RULE_ADAMW = 6,   /**< Adam with decoupled weight decay: p -= lr wd p first */
+    MLP_RULE_ADAGRAD = 7  /**< s += g^2;  p -= lr g / (sqrt(s) + eps) */
 } mlp_rule;
 
 /** Hyper-parameter keys. Values are stable; append only. Defaults in
@@ -91,7 +91,8 @@ MLP_API mlp_status mlp_optimizer_create(mlp_optimizer **out, mlp_rule rule,
  *         out of range: the message says the range) or MLP_STATUS_UNSUPPORTED
  *         (the rule has no such parameter)
  */
-MLP_API mlp_status mlp_optimizer_set(mlp_optimizer *opt, mlp_optim_param key, double value);
+MLP_API mlp_status mlp_optimizer_set(mlp_optimizer *opt, mlp_optim_param key,
+                                     double value);
 
 /**
  * Read a hyper-parameter.

@@ -13,8 +13,8 @@
  * OpenBLAS use its own threads. Without OpenBLAS, a portable blocked loop
  * does the work (-Dblas=disabled).
  */
-#include "core/core.h"
 #include "gemm.h"
+#include "core/core.h"
 #include "threads.h"
 
 #ifdef _OPENMP
@@ -29,8 +29,8 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
                        float *c, int ldc)
 {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb,
-                beta, c, ldc);
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta,
+                c, ldc);
 }
 
 #else
@@ -77,8 +77,8 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 #endif
 
 void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                const float *a, int lda, const float *b, int ldb, float beta,
-                float *c, int ldc)
+                const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                int ldc)
 {
 #ifdef _OPENMP
     const int nt = mlp__threads();

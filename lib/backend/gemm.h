@@ -12,8 +12,8 @@
  * OpenBLAS cblas_sgemm when the library is built with it, else to a
  * portable blocked loop. */
 void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                const float *a, int lda, const float *b, int ldb, float beta,
-                float *c, int ldc);
+                const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                int ldc);
 
 /* e^x for float, branch-free so that loops over it vectorise (Cephes
  * polynomial; relative error below 2e-7 on [-87, 88], saturating outside). */
@@ -34,7 +34,10 @@ static inline float mlp__expf(float x)
     y = y * x + 1.6666665459e-1f;
     y = y * x + 5.0000001201e-1f;
     y = y * x * x + x + 1.0f;
-    union { int32_t i; float f; } p;
+    union {
+        int32_t i;
+        float f;
+    } p;
     p.i = (i + 127) << 23;
     return y * p.f;
 }

@@ -75,7 +75,8 @@ static void col2im(const mlp__conv_geom *q, const float *col, int32_t g, float *
     MLP_PARALLEL_FOR(1)
     for (int32_t c = 0; c < q->c; c++) {
         for (int32_t s = 0; s < g; s++)
-            memset(dx + ((int64_t)s * q->c + c) * plane, 0, (size_t)plane * sizeof(float));
+            memset(dx + ((int64_t)s * q->c + c) * plane, 0,
+                   (size_t)plane * sizeof(float));
         for (int32_t k = 0; k < kk; k++) {
             const int32_t i = k / q->kw, j = k % q->kw, r = c * kk + k;
             int32_t lo, hi;

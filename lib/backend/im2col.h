@@ -13,9 +13,9 @@
 #include <stdint.h>
 
 typedef struct mlp__conv_geom {
-    int32_t c, h, w;        /* input channels and size */
+    int32_t c, h, w; /* input channels and size */
     int32_t kh, kw, sh, sw, ph, pw, dh, dw;
-    int32_t oh, ow;         /* output size */
+    int32_t oh, ow; /* output size */
 } mlp__conv_geom;
 
 /* x: g samples [C,H,W] back to back -> col [C*kh*kw, g*P]. */

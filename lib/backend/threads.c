@@ -3,8 +3,8 @@
  * element passes and the optimizer follow, and the OpenBLAS policy that
  * goes with it (gemm.c explains why OpenMP builds keep one pool).
  */
-#include "core/core.h"
 #include "threads.h"
+#include "core/core.h"
 
 #ifdef _OPENMP
 #include <omp.h>

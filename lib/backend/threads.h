@@ -19,12 +19,12 @@ void mlp__threads_init(void);
  * otherwise. Iterations must be independent: results never depend on the
  * thread count. */
 #ifdef _OPENMP
-#  define MLP__OMP(x) _Pragma(#x)
-#  define MLP_PARALLEL_FOR(cond)                                                 \
+#define MLP__OMP(x) _Pragma(#x)
+#define MLP_PARALLEL_FOR(cond)                                                           \
       MLP__OMP(omp parallel for schedule(static) num_threads(mlp__threads())    \
                    if ((cond) && mlp__threads() > 1))
 #else
-#  define MLP_PARALLEL_FOR(cond)
+#define MLP_PARALLEL_FOR(cond)
 #endif
 
 /* Element counts from which a pass is worth splitting across threads. */

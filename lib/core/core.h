@@ -11,17 +11,17 @@
 #include "mlpnet/mlpnet.h"
 
 #if defined(__GNUC__) || defined(__clang__)
-#  define MLP__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define MLP__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
-#  define MLP__PRINTF(f, a)
+#define MLP__PRINTF(f, a)
 #endif
 
 /* Propagate a failure to the caller. */
-#define MLP_TRY(expr)                                                    \
-    do {                                                                 \
-        mlp_status st_ = (expr);                                         \
-        if (st_ != MLP_STATUS_OK)                                        \
-            return st_;                                                  \
+#define MLP_TRY(expr)                                                                    \
+    do {                                                                                 \
+        mlp_status st_ = (expr);                                                         \
+        if (st_ != MLP_STATUS_OK)                                                        \
+            return st_;                                                                  \
     } while (0)
 
 /* Record a message for mlp_last_error() and return `st`. The message is
@@ -29,10 +29,10 @@
 mlp_status mlp__error(mlp_status st, const char *fmt, ...) MLP__PRINTF(2, 3);
 
 /* Shorthand for the most common argument check. */
-#define MLP_CHECK_ARG(cond, fn, what)                                        \
-    do {                                                                     \
-        if (!(cond))                                                         \
-            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s", (fn), (what)); \
+#define MLP_CHECK_ARG(cond, fn, what)                                                    \
+    do {                                                                                 \
+        if (!(cond))                                                                     \
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s", (fn), (what));           \
     } while (0)
 
 /* Structs the caller allocates start with a `struct_size` (see
@@ -47,17 +47,17 @@ mlp_status mlp__check_struct_size(size_t size, const size_t *sizes, size_t n,
  * field rounded up to the struct's alignment, which is what a compiler gives
  * the struct cut after that field (every member older than the cut keeps its
  * offset). Used to list the sizes of a struct across releases. */
-#define MLP__SIZE_UP_TO(type, field)                                             \
-    ((offsetof(type, field) + sizeof(((type *)0)->field) + _Alignof(type) - 1) / \
+#define MLP__SIZE_UP_TO(type, field)                                                     \
+    ((offsetof(type, field) + sizeof(((type *)0)->field) + _Alignof(type) - 1) /         \
      _Alignof(type) * _Alignof(type))
 
 /* A range check on an integer argument that prints the value it refuses:
  * "fn: batch_size = 0 must be >= 1". */
-#define MLP_CHECK_RANGE(cond, fn, name, value, rule)                              \
-    do {                                                                          \
-        if (!(cond))                                                              \
-            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s = %lld must be %s", \
-                              (fn), (name), (long long)(value), (rule));          \
+#define MLP_CHECK_RANGE(cond, fn, name, value, rule)                                     \
+    do {                                                                                 \
+        if (!(cond))                                                                     \
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s = %lld must be %s", (fn),  \
+                              (name), (long long)(value), (rule));                       \
     } while (0)
 
 /* ---- allocation (core/alloc.c) --------------------------------------- */
@@ -105,15 +105,15 @@ void mlp__rng_shuffle(mlp_rng *r, int32_t *idx, int32_t n);
  * the machine. */
 #if defined(__x86_64__) && defined(__linux__) && !defined(MLPNET_NO_CLONES) &&           \
     defined(__clang__) && __clang_major__ >= 14
-#  define MLP_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#define MLP_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #elif defined(__x86_64__) && defined(__linux__) && !defined(MLPNET_NO_CLONES) &&         \
     !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8
 /* GCC compiles a target clone without the command line's -fno-trapping-math,
  * which stops it from vectorising loops with selects; say it again here. */
-#  define MLP_VECTOR_CLONES                                                      \
-      __attribute__((target_clones("avx2", "default"), optimize("no-trapping-math")))
+#define MLP_VECTOR_CLONES                                                                \
+    __attribute__((target_clones("avx2", "default"), optimize("no-trapping-math")))
 #else
-#  define MLP_VECTOR_CLONES
+#define MLP_VECTOR_CLONES
 #endif
 
 /* ---- misc ------------------------------------------------------------- */

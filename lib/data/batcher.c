@@ -16,7 +16,7 @@ struct mlp_batcher {
     int32_t batch_size;
     int shuffle;
     uint64_t seed;
-    int32_t epoch;  /* number of the next epoch to start, 0-based */
+    int32_t epoch; /* number of the next epoch to start, 0-based */
     int32_t *perm; /* ds->n image indices in this epoch's order */
     int32_t pos;   /* next position in perm */
     int in_epoch;  /* 0: the next call starts a new epoch */

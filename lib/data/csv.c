@@ -33,7 +33,8 @@ static const size_t csv_options_sizes[] = {
     MLP__SIZE_UP_TO(mlp_csv_options, num_class_names), /* 0.3 */
 };
 #define N_CSV_SIZES (sizeof csv_options_sizes / sizeof csv_options_sizes[0])
-_Static_assert(MLP__SIZE_UP_TO(mlp_csv_options, num_class_names) == sizeof(mlp_csv_options),
+_Static_assert(MLP__SIZE_UP_TO(mlp_csv_options, num_class_names) ==
+                   sizeof(mlp_csv_options),
                "a field was appended to mlp_csv_options: list the new size");
 
 /* deflate cannot expand more than 1032 times, and nothing we read needs
@@ -162,8 +163,8 @@ static mlp_status oom(const csv_reader *r)
 }
 
 /* A message about field `col` (0-based) at `line`: "file:line:col (name): ...". */
-static mlp_status MLP__PRINTF(5, 6) at(const csv_reader *r, mlp_status st, long line,
-                                       int32_t col, const char *fmt, ...)
+static mlp_status MLP__PRINTF(5, 6)
+    at(const csv_reader *r, mlp_status st, long line, int32_t col, const char *fmt, ...)
 {
     char msg[512], head[96] = "";
     va_list ap;
@@ -223,10 +224,12 @@ static mlp_status next_record(csv_reader *r, int *got)
                         r->line++;
                     r->rec[used++] = *p++;
                 }
-                if (used - fd->off > MLP_CSV_MAX_FIELD || (size_t)(p - start) > MLP_CSV_MAX_RECORD)
+                if (used - fd->off > MLP_CSV_MAX_FIELD ||
+                    (size_t)(p - start) > MLP_CSV_MAX_RECORD)
                     break;
             }
-            if (p < r->end && *p != sep && !at_eol(r, p) && used - fd->off <= MLP_CSV_MAX_FIELD &&
+            if (p < r->end && *p != sep && !at_eol(r, p) &&
+                used - fd->off <= MLP_CSV_MAX_FIELD &&
                 (size_t)(p - start) <= MLP_CSV_MAX_RECORD)
                 return at(r, MLP_STATUS_BAD_FORMAT, r->line, col,
                           "text after the closing quote");
@@ -237,7 +240,8 @@ static mlp_status next_record(csv_reader *r, int *got)
                               "a quote inside an unquoted field (quote the whole field "
                               "and double the quote)");
                 r->rec[used++] = *p++;
-                if (used - fd->off > MLP_CSV_MAX_FIELD || (size_t)(p - start) > MLP_CSV_MAX_RECORD)
+                if (used - fd->off > MLP_CSV_MAX_FIELD ||
+                    (size_t)(p - start) > MLP_CSV_MAX_RECORD)
                     break;
             }
         }
@@ -304,10 +308,10 @@ static mlp_status field_number(csv_reader *r, int32_t col, float *out)
     /* Only decimal notation: strtod would also take hexadecimal, and NUL
      * bytes would end the text early. */
     for (const char *c = s; c < e; c++)
-        if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == 'E' || *c == '+' ||
-              *c == '-'))
-            return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "\"%.40s\" is not a number",
-                      s);
+        if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == 'E' ||
+              *c == '+' || *c == '-'))
+            return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                      "\"%.40s\" is not a number", s);
     /* strtod follows the program's locale; files use '.' whatever it is. */
     const char *dp = localeconv()->decimal_point;
     if (dp && dp[0] != '.' && dp[0] != '\0' && dp[1] == '\0')
@@ -364,7 +368,8 @@ static mlp_status add_label(csv_reader *r, const char *name)
         r->tab = t;
         r->tab_cap = cap;
     }
-    if (!grow((void **)&r->by_id, &r->by_id_cap, (size_t)r->nlabels + 1, sizeof *r->by_id))
+    if (!grow((void **)&r->by_id, &r->by_id_cap, (size_t)r->nlabels + 1,
+              sizeof *r->by_id))
         return oom(r);
     char *copy = mlp__strdup(name);
     if (!copy)
@@ -395,7 +400,8 @@ static mlp_status field_label(csv_reader *r, int32_t col, int32_t *id)
     }
     if (r->frozen)
         return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
-                  "label \"%.64s\" is not one of the %d classes given", s, (int)r->nlabels);
+                  "label \"%.64s\" is not one of the %d classes given", s,
+                  (int)r->nlabels);
     if (r->nlabels == INT32_MAX)
         return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "too many classes");
     *id = r->nlabels;
@@ -494,8 +500,9 @@ static mlp_status column_by_name(const csv_reader *r, const char *name, const ch
         return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: no %s column named \"%.64s\"",
                           r->name, r->head_f[0].line, what, name);
     if (*col == -2)
-        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: two columns are named \"%.64s\"",
-                          r->name, r->head_f[0].line, name);
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%s:%ld: two columns are named \"%.64s\"", r->name,
+                          r->head_f[0].line, name);
     return MLP_STATUS_OK;
 }
 
@@ -515,7 +522,8 @@ static mlp_status assign_columns(csv_reader *r, long first_line)
             if (target >= r->ncols)
                 return mlp__error(MLP_STATUS_BAD_FORMAT,
                                   "%s:%ld: no target column %d: the file has %d columns",
-                                  r->name, first_line, (int)o->target_index, (int)r->ncols);
+                                  r->name, first_line, (int)o->target_index,
+                                  (int)r->ncols);
         }
     }
     for (int32_t c = 0; c < r->ncols; c++)
@@ -533,18 +541,21 @@ static mlp_status assign_columns(csv_reader *r, long first_line)
             } else {
                 c = o->feature_indices[k];
                 if (c >= r->ncols)
-                    return mlp__error(MLP_STATUS_BAD_FORMAT,
-                                      "%s:%ld: no feature column %d: the file has %d columns",
-                                      r->name, first_line, (int)c, (int)r->ncols);
+                    return mlp__error(
+                        MLP_STATUS_BAD_FORMAT,
+                        "%s:%ld: no feature column %d: the file has %d columns", r->name,
+                        first_line, (int)c, (int)r->ncols);
             }
             if (r->role[c] == COL_TARGET)
-                return mlp__error(MLP_STATUS_INVALID_ARG,
-                                  "mlp_dataset_load_csv: feature %d is the target column %d",
-                                  (int)k, (int)c + 1);
+                return mlp__error(
+                    MLP_STATUS_INVALID_ARG,
+                    "mlp_dataset_load_csv: feature %d is the target column %d", (int)k,
+                    (int)c + 1);
             if (r->role[c] >= 0)
                 return mlp__error(MLP_STATUS_INVALID_ARG,
                                   "mlp_dataset_load_csv: column %d is listed twice as a "
-                                  "feature", (int)c + 1);
+                                  "feature",
+                                  (int)c + 1);
             r->role[c] = r->nfeat++;
         }
     }
@@ -616,7 +627,8 @@ static mlp_status finish(csv_reader *r, mlp_dataset **out)
     const mlp_csv_options *o = &r->o;
     if (o->task == MLP_CSV_CLASSIFY && !r->frozen && o->label_order == MLP_LABELS_SORTED)
         MLP_TRY(sort_labels(r));
-    mlp__dataset_spec spec = {.n = r->rows, .rank = 1, .shape = {r->nfeat}, .is_float = 1};
+    mlp__dataset_spec spec = {
+        .n = r->rows, .rank = 1, .shape = {r->nfeat}, .is_float = 1};
     if (o->task == MLP_CSV_REGRESS)
         spec.target_dim = 1;
     else
@@ -652,11 +664,12 @@ static mlp_status reserve_rows(csv_reader *r)
         rows = left / (size_t)r->ncols + 1;
     rows += !r->o.header; /* the first record was a row too */
     size_t F = (size_t)r->nfeat, xs;
-    if (!mlp__mul_size(rows, F, &xs) || !grow((void **)&r->x, &r->x_cap, xs, sizeof *r->x))
+    if (!mlp__mul_size(rows, F, &xs) ||
+        !grow((void **)&r->x, &r->x_cap, xs, sizeof *r->x))
         return oom(r);
-    if (r->o.task == MLP_CSV_REGRESS ? !grow((void **)&r->y, &r->y_cap, rows, sizeof *r->y)
-                                     : !grow((void **)&r->lab, &r->lab_cap, rows,
-                                             sizeof *r->lab))
+    if (r->o.task == MLP_CSV_REGRESS
+            ? !grow((void **)&r->y, &r->y_cap, rows, sizeof *r->y)
+            : !grow((void **)&r->lab, &r->lab_cap, rows, sizeof *r->lab))
         return oom(r);
     return MLP_STATUS_OK;
 }
@@ -664,8 +677,9 @@ static mlp_status reserve_rows(csv_reader *r)
 static mlp_status parse(csv_reader *r, mlp_dataset **out)
 {
     /* Fields and their NULs fit in the record's bytes plus one. */
-    r->rec_cap = (size_t)(r->end - r->p) < MLP_CSV_MAX_RECORD ? (size_t)(r->end - r->p) + 2
-                                                              : MLP_CSV_MAX_RECORD + 2;
+    r->rec_cap = (size_t)(r->end - r->p) < MLP_CSV_MAX_RECORD
+                     ? (size_t)(r->end - r->p) + 2
+                     : MLP_CSV_MAX_RECORD + 2;
     r->rec = mlp__alloc(r->rec_cap);
     if (!r->rec)
         return oom(r);
@@ -691,8 +705,8 @@ static mlp_status parse(csv_reader *r, mlp_dataset **out)
         MLP_TRY(add_row(r));
     }
     if (r->rows == 0)
-        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: a header but no data rows", r->name,
-                          r->line);
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: a header but no data rows",
+                          r->name, r->line);
     return finish(r, out);
 }
 
@@ -716,7 +730,8 @@ static mlp_status read_options(mlp_csv_options *o, const mlp_csv_options *opts,
         o->separator == '\r' || o->separator == '\n')
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: opts->separator = %d must be an ASCII byte other than a "
-                          "quote, CR or LF", fn, (int)o->separator);
+                          "quote, CR or LF",
+                          fn, (int)o->separator);
     if (o->label_order != MLP_LABELS_SORTED && o->label_order != MLP_LABELS_FIRST_SEEN)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: opts->label_order = %d is unknown",
                           fn, (int)o->label_order);
@@ -728,7 +743,8 @@ static mlp_status read_options(mlp_csv_options *o, const mlp_csv_options *opts,
                   "opts->feature_names needs a header (opts->header is 0)");
     MLP_CHECK_ARG(!(o->feature_names && o->feature_indices), fn,
                   "give feature_names or feature_indices, not both");
-    MLP_CHECK_RANGE(o->num_features >= 0, fn, "opts->num_features", o->num_features, ">= 0");
+    MLP_CHECK_RANGE(o->num_features >= 0, fn, "opts->num_features", o->num_features,
+                    ">= 0");
     MLP_CHECK_ARG((o->num_features > 0) == (o->feature_names || o->feature_indices), fn,
                   "opts->num_features must be >= 1 with a feature list, 0 without");
     for (int32_t k = 0; k < o->num_features; k++) {
@@ -747,10 +763,12 @@ static mlp_status read_options(mlp_csv_options *o, const mlp_csv_options *opts,
                   "opts->class_names given for a regression target");
     for (int32_t k = 0; k < o->num_class_names; k++) {
         const char *s = o->class_names[k];
-        const char *why = !s ? "is NULL" : !*s ? "is empty" : mlp__class_name_problem(s, strlen(s));
+        const char *why = !s    ? "is NULL"
+                          : !*s ? "is empty"
+                                : mlp__class_name_problem(s, strlen(s));
         if (why)
-            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: class_names[%d] %s", fn, (int)k,
-                              why);
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: class_names[%d] %s", fn,
+                              (int)k, why);
         for (int32_t j = 0; j < k; j++)
             if (strcmp(o->class_names[j], s) == 0)
                 return mlp__error(MLP_STATUS_INVALID_ARG,
@@ -761,8 +779,8 @@ static mlp_status read_options(mlp_csv_options *o, const mlp_csv_options *opts,
 }
 
 /* Parse `len` bytes of text at `buf` named `name`. */
-static mlp_status load_text(mlp_dataset **out, const char *buf, size_t len, const char *name,
-                            const mlp_csv_options *o)
+static mlp_status load_text(mlp_dataset **out, const char *buf, size_t len,
+                            const char *name, const mlp_csv_options *o)
 {
     csv_reader r = {.name = name, .o = *o, .p = buf, .end = buf + len, .line = 1};
     mlp_status st = parse(&r, out);
@@ -793,7 +811,8 @@ static mlp_status read_file(const char *path, char **text, size_t *len)
     if (stat(path, &sb) != 0)
         return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
     size_t fsize = (size_t)sb.st_size;
-    size_t limit = fsize > CSV_MAX_TEXT / GZ_MAX_RATIO ? CSV_MAX_TEXT : fsize * GZ_MAX_RATIO;
+    size_t limit =
+        fsize > CSV_MAX_TEXT / GZ_MAX_RATIO ? CSV_MAX_TEXT : fsize * GZ_MAX_RATIO;
     gzFile gz = gzopen(path, "rb");
     if (!gz)
         return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path,
@@ -817,7 +836,8 @@ static mlp_status read_file(const char *path, char **text, size_t *len)
             if (want > limit)
                 want = limit;
             if (!grow((void **)&buf, &cap, want, 1)) {
-                st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory reading CSV", path);
+                st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory reading CSV",
+                                path);
                 goto done;
             }
             if (cap > limit)
@@ -834,7 +854,8 @@ static mlp_status read_file(const char *path, char **text, size_t *len)
         if (got < 0 || (err != Z_OK && err != Z_STREAM_END))
             st = mlp__error(err == Z_ERRNO ? MLP_STATUS_IO : MLP_STATUS_BAD_FORMAT,
                             "%s: %s after %zu bytes of text (%s)", path,
-                            err == Z_ERRNO ? "read error" : "corrupt or truncated gzip data",
+                            err == Z_ERRNO ? "read error"
+                                           : "corrupt or truncated gzip data",
                             used, msg ? msg : "zlib error");
         break;
     }

@@ -95,9 +95,10 @@ mlp_status mlp_dataset_create(mlp_dataset **out, int32_t n, int32_t channels,
     *out = NULL;
     MLP_CHECK_RANGE(n >= 1, fn, "n", n, ">= 1");
     if (channels < 1 || height < 1 || width < 1)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: channels x height x width = %d x %d x %d: each must be >= 1",
-                          fn, (int)channels, (int)height, (int)width);
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: channels x height x width = %d x %d x %d: each must be >= 1", fn,
+            (int)channels, (int)height, (int)width);
     MLP_CHECK_RANGE(num_classes >= 1, fn, "num_classes", num_classes, ">= 1");
     MLP_CHECK_ARG(pixels != NULL, fn, "pixels is NULL");
     MLP_CHECK_ARG(labels != NULL, fn, "labels is NULL");
@@ -136,15 +137,16 @@ static mlp_status check_f32_args(mlp_dataset **out, int32_t n, int rank,
     MLP_CHECK_ARG(x != NULL, fn, "x is NULL");
     if (flags != MLP_DATASET_COPY && flags != MLP_DATASET_BORROW)
         return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: flags = %u: use MLP_DATASET_COPY or MLP_DATASET_BORROW", fn,
-                          flags);
+                          "%s: flags = %u: use MLP_DATASET_COPY or MLP_DATASET_BORROW",
+                          fn, flags);
     size_t size = 1, total;
     for (int a = 0; a < rank; a++) {
         if (shape[a] < 1)
-            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: shape[%d] = %d must be >= 1", fn,
-                              a, (int)shape[a]);
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: shape[%d] = %d must be >= 1",
+                              fn, a, (int)shape[a]);
         if (!mlp__mul_size(size, (size_t)shape[a], &size))
-            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the sample size overflows", fn);
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the sample size overflows",
+                              fn);
     }
     if (!mlp__mul_size(size, (size_t)n, &total) ||
         !mlp__mul_size(total, sizeof(float), &total) || size > (size_t)INT64_MAX)
@@ -163,8 +165,8 @@ static mlp_status check_finite(const float *v, int32_t n, size_t per, const char
     for (int32_t i = 0; i < n; i++)
         for (size_t j = 0; j < per; j++)
             if (!isfinite(v[(size_t)i * per + j]))
-                return mlp__error(MLP_STATUS_INVALID_ARG,
-                                  "%s: sample %d, %s %zu is %s", fn, (int)i, what, j,
+                return mlp__error(MLP_STATUS_INVALID_ARG, "%s: sample %d, %s %zu is %s",
+                                  fn, (int)i, what, j,
                                   isnan(v[(size_t)i * per + j]) ? "NaN" : "infinite");
     return MLP_STATUS_OK;
 }
@@ -193,7 +195,8 @@ static mlp_status build_f32(mlp_dataset **out, mlp__dataset_spec *spec,
 
 mlp_status mlp_dataset_create_f32(mlp_dataset **out, int32_t n, int rank,
                                   const int32_t *shape, const float *x,
-                                  const int32_t *labels, int32_t num_classes, unsigned flags)
+                                  const int32_t *labels, int32_t num_classes,
+                                  unsigned flags)
 {
     static const char fn[] = "mlp_dataset_create_f32";
     size_t sample;
@@ -202,7 +205,9 @@ mlp_status mlp_dataset_create_f32(mlp_dataset **out, int32_t n, int rank,
     MLP_CHECK_ARG(labels != NULL, fn, "labels is NULL");
     MLP_TRY(check_labels(labels, n, num_classes, fn));
     MLP_TRY(check_finite(x, n, sample, "feature", fn));
-    mlp__dataset_spec spec = {.n = n, .rank = rank, .is_float = 1,
+    mlp__dataset_spec spec = {.n = n,
+                              .rank = rank,
+                              .is_float = 1,
                               .num_classes = num_classes,
                               .borrow_values = flags == MLP_DATASET_BORROW ? x : NULL};
     return build_f32(out, &spec, shape, x, labels, NULL, sample, fn);
@@ -225,7 +230,10 @@ mlp_status mlp_dataset_create_f32_values(mlp_dataset **out, int32_t n, int rank,
     MLP_TRY(check_finite(x, n, sample, "feature", fn));
     MLP_TRY(check_finite(targets, n, (size_t)target_dim, "target", fn));
     int borrow = flags == MLP_DATASET_BORROW;
-    mlp__dataset_spec spec = {.n = n, .rank = rank, .is_float = 1, .target_dim = target_dim,
+    mlp__dataset_spec spec = {.n = n,
+                              .rank = rank,
+                              .is_float = 1,
+                              .target_dim = target_dim,
                               .borrow_values = borrow ? x : NULL,
                               .borrow_targets = borrow ? targets : NULL};
     return build_f32(out, &spec, shape, x, NULL, targets, sample, fn);
@@ -339,8 +347,10 @@ const char *mlp__class_name_problem(const char *s, size_t len)
         }
         /* A UTF-8 sequence: its length from the lead byte, then the
          * shortest-form, surrogate and range rules of RFC 3629. */
-        int k = c >= 0xF0 && c <= 0xF4 ? 3 : c >= 0xE0 && c <= 0xEF ? 2
-                : c >= 0xC2 && c <= 0xDF ? 1 : -1;
+        int k = c >= 0xF0 && c <= 0xF4   ? 3
+                : c >= 0xE0 && c <= 0xEF ? 2
+                : c >= 0xC2 && c <= 0xDF ? 1
+                                         : -1;
         if (k < 0 || end - p <= k)
             return "is not valid UTF-8";
         uint32_t cp = c & (0x3Fu >> k);
@@ -396,7 +406,8 @@ const char *mlp_dataset_class_name(const mlp_dataset *ds, int32_t k)
     return mlp__names_get(ds->class_names, k);
 }
 
-mlp_status mlp_dataset_set_class_names(mlp_dataset *ds, const char *const *names, int32_t k)
+mlp_status mlp_dataset_set_class_names(mlp_dataset *ds, const char *const *names,
+                                       int32_t k)
 {
     static const char fn[] = "mlp_dataset_set_class_names";
     MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
@@ -411,7 +422,8 @@ mlp_status mlp_dataset_set_class_names(mlp_dataset *ds, const char *const *names
             continue;
         const char *why = mlp__class_name_problem(names[i], strlen(names[i]));
         if (why)
-            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: names[%d] %s", fn, (int)i, why);
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: names[%d] %s", fn, (int)i,
+                              why);
     }
     /* Names identify classes (a CSV file's labels are looked up by name),
      * so two classes may not share one. Quadratic, but run once. */
@@ -439,15 +451,17 @@ static mlp_status copy_rows(const mlp_dataset *src, const int32_t *indices, int3
     size_t per = mlp__dataset_sample_size(src);
     size_t tdim = (size_t)src->target_dim;
     size_t xsize = src->is_float ? per * sizeof(float) : per;
-    mlp__dataset_spec spec = {.n = count, .rank = src->rank, .is_float = src->is_float,
+    mlp__dataset_spec spec = {.n = count,
+                              .rank = src->rank,
+                              .is_float = src->is_float,
                               .num_classes = src->num_classes,
                               .target_dim = src->target_dim};
     memcpy(spec.shape, src->shape, sizeof spec.shape);
     mlp_dataset *ds;
     if (mlp__dataset_build(&ds, &spec) != MLP_STATUS_OK)
         goto oom;
-    unsigned char *xd = ds->pixels ? (unsigned char *)ds->pixels
-                                   : (unsigned char *)ds->values_buf;
+    unsigned char *xd =
+        ds->pixels ? (unsigned char *)ds->pixels : (unsigned char *)ds->values_buf;
     const unsigned char *xs = src->pixels ? (const unsigned char *)src->pixels
                                           : (const unsigned char *)src->values;
     for (int32_t i = 0; i < count; i++) {
@@ -498,8 +512,8 @@ mlp_status mlp_dataset_subset(const mlp_dataset *src, const int32_t *indices, in
     return copy_rows(src, indices, 0, n, out);
 }
 
-mlp_status mlp_dataset_split(const mlp_dataset *src, int32_t n_first,
-                             mlp_dataset **first, mlp_dataset **second)
+mlp_status mlp_dataset_split(const mlp_dataset *src, int32_t n_first, mlp_dataset **first,
+                             mlp_dataset **second)
 {
     static const char fn[] = "mlp_dataset_split";
     if (first)
@@ -561,9 +575,10 @@ static mlp_status check_target_buffers(const mlp_dataset *ds, const int32_t *lab
                                        const float *targets, const char *fn)
 {
     if (labels && !ds->labels)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: labels asked of a dataset with float targets (target_dim %d)",
-                          fn, (int)ds->target_dim);
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: labels asked of a dataset with float targets (target_dim %d)", fn,
+            (int)ds->target_dim);
     if (targets && !ds->targets)
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: float targets asked of a dataset with class labels", fn);
@@ -593,7 +608,8 @@ mlp_status mlp__dataset_gather_batch(const mlp_dataset *ds, const int32_t *indic
 mlp_status mlp_dataset_gather(const mlp_dataset *ds, const int32_t *indices, int32_t n,
                               float *x, int32_t *labels)
 {
-    return mlp__dataset_gather_batch(ds, indices, n, x, labels, NULL, "mlp_dataset_gather");
+    return mlp__dataset_gather_batch(ds, indices, n, x, labels, NULL,
+                                     "mlp_dataset_gather");
 }
 
 mlp_status mlp__dataset_rows(const mlp_dataset *ds, int32_t start, int32_t n, float *x,
@@ -615,8 +631,8 @@ mlp_status mlp_dataset_sample(const mlp_dataset *ds, int32_t i, float *out)
     MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
     MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
     if (i < 0 || i >= ds->n)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: i = %d is outside 0..%d", fn, (int)i,
-                          (int)ds->n - 1);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: i = %d is outside 0..%d", fn,
+                          (int)i, (int)ds->n - 1);
     put_sample(ds, i, out);
     return MLP_STATUS_OK;
 }

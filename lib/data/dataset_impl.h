@@ -22,20 +22,20 @@ typedef struct mlp__names {
 } mlp__names;
 
 struct mlp_dataset {
-    int32_t n;             /* samples */
-    int rank;              /* per-sample rank, 1..3 (3 for uint8 images) */
-    int32_t shape[3];      /* per-sample extents, outermost first */
-    int32_t c, h, w;       /* the shape right-aligned into C x H x W ([F] is 1 x 1 x F),
-                              so c*h*w is always the sample size */
-    int is_float;          /* 0: uint8 pixels, 1: float32 values */
-    int32_t num_classes;   /* class targets: K >= 1; float targets: 0 */
-    int32_t target_dim;    /* float targets: >= 1; class targets: 0 */
-    uint8_t *pixels;       /* uint8: n samples, one after the other */
-    const float *values;   /* float32: n samples (values_buf, or the caller's) */
-    float *values_buf;     /* owned copy of the samples, NULL when borrowed */
-    int32_t *labels;       /* class targets: n labels in 0..num_classes-1 */
-    const float *targets;  /* float targets: n * target_dim (targets_buf, or borrowed) */
-    float *targets_buf;    /* owned copy of the targets, NULL when borrowed */
+    int32_t n;            /* samples */
+    int rank;             /* per-sample rank, 1..3 (3 for uint8 images) */
+    int32_t shape[3];     /* per-sample extents, outermost first */
+    int32_t c, h, w;      /* the shape right-aligned into C x H x W ([F] is 1 x 1 x F),
+                             so c*h*w is always the sample size */
+    int is_float;         /* 0: uint8 pixels, 1: float32 values */
+    int32_t num_classes;  /* class targets: K >= 1; float targets: 0 */
+    int32_t target_dim;   /* float targets: >= 1; class targets: 0 */
+    uint8_t *pixels;      /* uint8: n samples, one after the other */
+    const float *values;  /* float32: n samples (values_buf, or the caller's) */
+    float *values_buf;    /* owned copy of the samples, NULL when borrowed */
+    int32_t *labels;      /* class targets: n labels in 0..num_classes-1 */
+    const float *targets; /* float targets: n * target_dim (targets_buf, or borrowed) */
+    float *targets_buf;   /* owned copy of the targets, NULL when borrowed */
     mlp__names *class_names; /* names of the classes, or NULL without a map */
 };
 
@@ -52,11 +52,11 @@ typedef struct mlp__dataset_spec {
 } mlp__dataset_spec;
 
 /* The spec of a uint8 image dataset of n images C x H x W with class labels. */
-static inline mlp__dataset_spec mlp__images_spec(int32_t n, int32_t c, int32_t h, int32_t w,
-                                                 int32_t num_classes)
+static inline mlp__dataset_spec mlp__images_spec(int32_t n, int32_t c, int32_t h,
+                                                 int32_t w, int32_t num_classes)
 {
-    return (mlp__dataset_spec){.n = n, .rank = 3, .shape = {c, h, w},
-                               .num_classes = num_classes};
+    return (mlp__dataset_spec){
+        .n = n, .rank = 3, .shape = {c, h, w}, .num_classes = num_classes};
 }
 
 /*

@@ -205,7 +205,9 @@ static const char *idx_describe(const unsigned char *hdr, char *buf, size_t cap)
         return buf;
     }
     snprintf(buf, cap, "%s (idx%u, %s: magic 0x%08lX)",
-             hdr[3] == 1 ? "a labels file" : hdr[3] == 3 ? "an images file" : "an IDX file",
+             hdr[3] == 1   ? "a labels file"
+             : hdr[3] == 3 ? "an images file"
+                           : "an IDX file",
              (unsigned)hdr[3], type, (unsigned long)load_be32(hdr));
     return buf;
 }
@@ -377,8 +379,8 @@ mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_path,
         goto fail;
     }
     /* Headers agree and fit their files: only now allocate. */
-    mlp__dataset_spec spec = mlp__images_spec((int32_t)img.dims[0], 1, (int32_t)img.dims[1],
-                                              (int32_t)img.dims[2], num_classes);
+    mlp__dataset_spec spec = mlp__images_spec(
+        (int32_t)img.dims[0], 1, (int32_t)img.dims[1], (int32_t)img.dims[2], num_classes);
     st = mlp__dataset_build(&ds, &spec);
     if (st != MLP_STATUS_OK)
         goto oom;
@@ -400,8 +402,8 @@ mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_path,
     return MLP_STATUS_OK;
 
 oom:
-    st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory loading %s", fn,
-                    images_path);
+    st =
+        mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory loading %s", fn, images_path);
 fail:
     idx_close(&img);
     idx_close(&lab);
@@ -421,9 +423,9 @@ mlp_status mlp_dataset_load_idx_images(mlp_dataset **out, const char *images_pat
     idx_file img;
     mlp_dataset *ds = NULL;
     MLP_TRY(idx_open(&img, images_path, IDX_MAGIC_IMAGES, 3));
-    mlp__dataset_spec spec = mlp__images_spec((int32_t)img.dims[0], 1, (int32_t)img.dims[1],
-                                              (int32_t)img.dims[2],
-                                              num_classes > 0 ? num_classes : 1);
+    mlp__dataset_spec spec =
+        mlp__images_spec((int32_t)img.dims[0], 1, (int32_t)img.dims[1],
+                         (int32_t)img.dims[2], num_classes > 0 ? num_classes : 1);
     mlp_status st = mlp__dataset_build(&ds, &spec);
     if (st != MLP_STATUS_OK)
         st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory loading %s", fn,

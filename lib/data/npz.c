@@ -64,7 +64,8 @@ static uint16_t le16(const unsigned char *p)
 
 static uint32_t le32(const unsigned char *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
 }
 
 static uint64_t le64(const unsigned char *p)
@@ -105,8 +106,9 @@ static mlp_status fail(const npz_src *s, mlp_status st, const char *fmt, ...)
 static mlp_status src_read(const npz_src *s, uint64_t off, void *dst, size_t n)
 {
     if (off > s->size || n > s->size - off)
-        return BAD(s, "truncated: %zu bytes wanted at byte offset %llu of a %llu-byte archive",
-                   n, ull(off), ull(s->size));
+        return BAD(
+            s, "truncated: %zu bytes wanted at byte offset %llu of a %llu-byte archive",
+            n, ull(off), ull(s->size));
     if (s->mem) {
         memcpy(dst, s->mem + off, n);
         return MLP_STATUS_OK;
@@ -120,7 +122,8 @@ static mlp_status src_read(const npz_src *s, uint64_t off, void *dst, size_t n)
             char e[128];
             if (strerror_r(errno, e, sizeof e) != 0)
                 snprintf(e, sizeof e, "error %d", errno);
-            return fail(s, MLP_STATUS_IO, "read error at byte offset %llu: %s", ull(off), e);
+            return fail(s, MLP_STATUS_IO, "read error at byte offset %llu: %s", ull(off),
+                        e);
         }
         if (k == 0)
             return BAD(s, "truncated at byte offset %llu (the file shrank?)", ull(off));
@@ -160,7 +163,8 @@ static mlp_status find_eocd(const npz_src *s, zdir *d)
     /* The EOCD is the last signature whose comment reaches exactly the end. */
     int64_t at = -1;
     for (int64_t i = (int64_t)tail - EOCD_LEN; i >= 0; i--) {
-        if (le32(buf + i) == SIG_EOCD && (uint64_t)i + EOCD_LEN + le16(buf + i + 20) == tail) {
+        if (le32(buf + i) == SIG_EOCD &&
+            (uint64_t)i + EOCD_LEN + le16(buf + i + 20) == tail) {
             at = i;
             break;
         }
@@ -179,9 +183,11 @@ static mlp_status find_eocd(const npz_src *s, zdir *d)
     uint64_t limit = eocd_off; /* the central directory ends before the EOCD */
     if (n_total == 0xFFFF || d->cd_size == 0xFFFFFFFFu || d->cd_off == 0xFFFFFFFFu) {
         unsigned char loc[20], z[56];
-        if (eocd_off < 20 || (st = src_read(s, eocd_off - 20, loc, 20)) != MLP_STATUS_OK ||
+        if (eocd_off < 20 ||
+            (st = src_read(s, eocd_off - 20, loc, 20)) != MLP_STATUS_OK ||
             le32(loc) != SIG_LOCATOR64) {
-            st = BAD(s, "saturated EOCD fields at byte offset %llu without a ZIP64 locator",
+            st = BAD(s,
+                     "saturated EOCD fields at byte offset %llu without a ZIP64 locator",
                      ull(eocd_off));
             goto done;
         }
@@ -213,7 +219,8 @@ static mlp_status find_eocd(const npz_src *s, zdir *d)
         goto done;
     }
     if (d->cd_off > limit || d->cd_size > limit - d->cd_off)
-        st = BAD(s, "central directory (%llu bytes at offset %llu) lies outside the archive",
+        st = BAD(s,
+                 "central directory (%llu bytes at offset %llu) lies outside the archive",
                  ull(d->cd_size), ull(d->cd_off));
     else if (d->entries > d->cd_size / CENTRAL_LEN)
         st = BAD(s, "%llu members cannot fit in a %llu-byte central directory",
@@ -230,7 +237,8 @@ static mlp_status apply_zip64(const npz_src *s, zentry *e, const unsigned char *
     while (xlen >= 4) {
         uint16_t id = le16(x), len = le16(x + 2);
         if ((uint32_t)len + 4 > xlen)
-            return BAD(s, "extra field overruns its member entry at byte offset %llu", ull(at));
+            return BAD(s, "extra field overruns its member entry at byte offset %llu",
+                       ull(at));
         if (id == 0x0001) {
             const unsigned char *p = x + 4;
             uint32_t left = len;
@@ -264,8 +272,8 @@ static mlp_status read_directory(const npz_src *s, zentry *inputs, zentry *targe
     for (uint64_t i = 0; st == MLP_STATUS_OK && i < d.entries; i++) {
         const uint64_t at = d.cd_off + pos;
         if (d.cd_size - pos < CENTRAL_LEN || le32(cd + pos) != SIG_CENTRAL) {
-            st = BAD(s, "member %llu: no central directory entry at byte offset %llu", ull(i),
-                     ull(at));
+            st = BAD(s, "member %llu: no central directory entry at byte offset %llu",
+                     ull(i), ull(at));
             break;
         }
         const unsigned char *c = cd + pos;
@@ -319,13 +327,16 @@ static mlp_status read_directory(const npz_src *s, zentry *inputs, zentry *targe
         if (e->method != 0 && e->method != 8)
             return fail(s, MLP_STATUS_UNSUPPORTED,
                         "member %s uses compression method %u (only stored and deflate "
-                        "are supported)", names[k], (unsigned)e->method);
+                        "are supported)",
+                        names[k], (unsigned)e->method);
         if (e->method == 0 && e->csize != e->usize)
             return BAD(s, "stored member %s has %llu compressed but %llu plain bytes",
                        names[k], ull(e->csize), ull(e->usize));
         if (e->method == 8 && e->usize / DEFLATE_MAX_RATIO > e->csize)
-            return BAD(s, "member %s claims %llu bytes from %llu deflated ones (more than "
-                       "deflate can expand)", names[k], ull(e->usize), ull(e->csize));
+            return BAD(s,
+                       "member %s claims %llu bytes from %llu deflated ones (more than "
+                       "deflate can expand)",
+                       names[k], ull(e->usize), ull(e->csize));
         unsigned char h[LOCAL_LEN + 11];
         if (e->local_off > d.cd_off || d.cd_off - e->local_off < LOCAL_LEN + nlen)
             return BAD(s, "member %s: local header offset %llu is out of range", names[k],
@@ -336,12 +347,16 @@ static mlp_status read_directory(const npz_src *s, zentry *inputs, zentry *targe
                        ull(e->local_off));
         if (le16(h + 8) != e->method || le16(h + 26) != nlen ||
             memcmp(h + LOCAL_LEN, names[k], nlen) != 0)
-            return BAD(s, "member %s: the local header at byte offset %llu disagrees with "
-                       "the central directory", names[k], ull(e->local_off));
+            return BAD(s,
+                       "member %s: the local header at byte offset %llu disagrees with "
+                       "the central directory",
+                       names[k], ull(e->local_off));
         e->data_off = e->local_off + LOCAL_LEN + nlen + le16(h + 28);
         if (e->data_off > d.cd_off || e->csize > d.cd_off - e->data_off)
-            return BAD(s, "member %s: %llu bytes of data at byte offset %llu overrun the "
-                       "archive", names[k], ull(e->csize), ull(e->data_off));
+            return BAD(s,
+                       "member %s: %llu bytes of data at byte offset %llu overrun the "
+                       "archive",
+                       names[k], ull(e->csize), ull(e->data_off));
     }
     return MLP_STATUS_OK;
 }
@@ -373,7 +388,8 @@ typedef struct member {
     unsigned char *inbuf; /* file sources: compressed bytes in flight */
 } member;
 
-static mlp_status member_open(member *m, const npz_src *s, const zentry *e, const char *name)
+static mlp_status member_open(member *m, const npz_src *s, const zentry *e,
+                              const char *name)
 {
     memset(m, 0, sizeof *m);
     m->src = s;
@@ -393,8 +409,9 @@ static mlp_status member_open(member *m, const npz_src *s, const zentry *e, cons
     if (zr != Z_OK) {
         mlp__free(m->inbuf);
         m->inbuf = NULL;
-        return zr == Z_MEM_ERROR ? mlp__error(MLP_STATUS_NO_MEMORY, "zlib is out of memory")
-                                 : fail(s, MLP_STATUS_INTERNAL, "inflateInit2 failed");
+        return zr == Z_MEM_ERROR
+                   ? mlp__error(MLP_STATUS_NO_MEMORY, "zlib is out of memory")
+                   : fail(s, MLP_STATUS_INTERNAL, "inflateInit2 failed");
     }
     m->z_live = 1;
     return MLP_STATUS_OK;
@@ -429,7 +446,8 @@ static mlp_status inflate_error(member *m, int zr)
 {
     if (zr == Z_MEM_ERROR)
         return mlp__error(MLP_STATUS_NO_MEMORY, "zlib is out of memory");
-    return BAD(m->src, "member %s: corrupt deflate data near byte %llu of the member (%s)",
+    return BAD(m->src,
+               "member %s: corrupt deflate data near byte %llu of the member (%s)",
                m->name, ull(m->out_pos), m->z.msg ? m->z.msg : "zlib error");
 }
 
@@ -437,7 +455,8 @@ static mlp_status inflate_error(member *m, int zr)
 static mlp_status member_read(member *m, unsigned char *dst, size_t n)
 {
     if (n > m->e->usize - m->out_pos)
-        return BAD(m->src, "member %s ends after %llu bytes; %zu more are needed at byte %llu",
+        return BAD(m->src,
+                   "member %s ends after %llu bytes; %zu more are needed at byte %llu",
                    m->name, ull(m->e->usize), n, ull(m->out_pos));
     if (m->e->method == 0) {
         MLP_TRY(src_read(m->src, m->e->data_off + m->out_pos, dst, n));
@@ -454,14 +473,16 @@ static mlp_status member_read(member *m, unsigned char *dst, size_t n)
                     MLP_TRY(refill(m));
                 int zr = inflate(&m->z, Z_NO_FLUSH);
                 if (zr == Z_STREAM_END && m->z.avail_out > 0)
-                    return BAD(m->src, "member %s: deflate stream ends after %llu bytes, "
-                               "%llu expected", m->name,
-                               ull(m->out_pos + done + part - m->z.avail_out),
+                    return BAD(m->src,
+                               "member %s: deflate stream ends after %llu bytes, "
+                               "%llu expected",
+                               m->name, ull(m->out_pos + done + part - m->z.avail_out),
                                ull(m->e->usize));
                 if (zr == Z_BUF_ERROR && m->z.avail_in == 0 && m->in_pos == m->e->csize)
-                    return BAD(m->src, "member %s: truncated deflate stream at byte %llu of "
-                               "the member", m->name,
-                               ull(m->out_pos + done + part - m->z.avail_out));
+                    return BAD(m->src,
+                               "member %s: truncated deflate stream at byte %llu of "
+                               "the member",
+                               m->name, ull(m->out_pos + done + part - m->z.avail_out));
                 if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
                     return inflate_error(m, zr);
             }
@@ -502,12 +523,13 @@ static mlp_status member_finish(member *m)
                 return inflate_error(m, zr);
         }
         if (m->z.avail_in != 0 || m->in_pos != m->e->csize)
-            return BAD(m->src, "member %s: compressed data continue after the deflate stream",
+            return BAD(m->src,
+                       "member %s: compressed data continue after the deflate stream",
                        m->name);
     }
     if ((uint32_t)m->crc != m->e->crc)
-        return BAD(m->src, "member %s: CRC-32 mismatch (stored %08lx, computed %08lx)", m->name,
-                   (unsigned long)m->e->crc, (unsigned long)m->crc);
+        return BAD(m->src, "member %s: CRC-32 mismatch (stored %08lx, computed %08lx)",
+                   m->name, (unsigned long)m->e->crc, (unsigned long)m->crc);
     return MLP_STATUS_OK;
 }
 
@@ -529,7 +551,8 @@ typedef struct dict_parser {
 
 static void skip_ws(dict_parser *d)
 {
-    while (d->p < d->end && (*d->p == ' ' || *d->p == '\t' || *d->p == '\n' || *d->p == '\r'))
+    while (d->p < d->end &&
+           (*d->p == ' ' || *d->p == '\t' || *d->p == '\n' || *d->p == '\r'))
         d->p++;
 }
 
@@ -634,8 +657,8 @@ static mlp_status read_npy_header(member *m, npy *a)
         hlen = le32(pre + 8);
         a->header_bytes = 12 + hlen;
     } else {
-        return BAD(m->src, "member %s: .npy version %u.%u is not 1, 2 or 3", m->name, major,
-                   (unsigned)pre[7]);
+        return BAD(m->src, "member %s: .npy version %u.%u is not 1, 2 or 3", m->name,
+                   major, (unsigned)pre[7]);
     }
     if (hlen > NPY_MAX_HEADER)
         return BAD(m->src, "member %s: .npy header of %llu bytes is too long", m->name,
@@ -678,8 +701,10 @@ static mlp_status read_npy_header(member *m, npy *a)
     ok = ok && d.p == d.end && have_descr && have_order && have_shape;
     mlp__free(h);
     if (!ok)
-        return BAD(m->src, "member %s: malformed .npy header (want descr, fortran_order and "
-                   "shape)", m->name);
+        return BAD(m->src,
+                   "member %s: malformed .npy header (want descr, fortran_order and "
+                   "shape)",
+                   m->name);
     if (!parse_descr(descr, a))
         return BAD(m->src, "member %s: unsupported dtype '%s'", m->name, descr);
     if (fortran)
@@ -694,9 +719,10 @@ static mlp_status read_npy_header(member *m, npy *a)
     a->count = count;
     if (count > (UINT64_MAX - a->header_bytes) / (uint64_t)a->size ||
         a->header_bytes + count * (uint64_t)a->size != m->e->usize)
-        return BAD(m->src, "member %s: header and shape describe %llu elements of %d bytes "
-                   "but the member has %llu bytes", m->name, ull(count), a->size,
-                   ull(m->e->usize));
+        return BAD(m->src,
+                   "member %s: header and shape describe %llu elements of %d bytes "
+                   "but the member has %llu bytes",
+                   m->name, ull(count), a->size, ull(m->e->usize));
     return MLP_STATUS_OK;
 }
 
@@ -731,9 +757,10 @@ static mlp_status read_inputs(member *m, const npy *a, uint8_t *px)
                 memcpy(&v, &bits, sizeof v);
             }
             if (!(v >= 0.0 && v <= 1.0))
-                return BAD(m->src, "member %s: value %g of element %llu is outside [0, 1] "
-                           "(float inputs are scaled pixels; store uint8 otherwise)", m->name,
-                           v, ull(i));
+                return BAD(m->src,
+                           "member %s: value %g of element %llu is outside [0, 1] "
+                           "(float inputs are scaled pixels; store uint8 otherwise)",
+                           m->name, v, ull(i));
             px[i] = (uint8_t)(v * 255.0 + 0.5);
         }
     }
@@ -828,7 +855,8 @@ static mlp_status load(const npz_src *s, int32_t num_classes, mlp_dataset **out)
             w = (int32_t)ai.shape[ai.rank - 1];
         }
     } else {
-        st = BAD(s, "member inputs.npy: shape of rank %d; want [N,D], [N,H,W] or [N,C,H,W]",
+        st = BAD(s,
+                 "member inputs.npy: shape of rank %d; want [N,D], [N,H,W] or [N,C,H,W]",
                  ai.rank);
         goto done;
     }
@@ -837,8 +865,10 @@ static mlp_status load(const npz_src *s, int32_t num_classes, mlp_dataset **out)
         goto done;
     }
     if (at.rank != 1 || at.shape[0] != n) {
-        st = BAD(s, "member targets.npy: shape of rank %d with %llu labels; want [%llu] to "
-                 "match the inputs", at.rank, ull(at.rank ? at.shape[0] : 0), ull(n));
+        st = BAD(s,
+                 "member targets.npy: shape of rank %d with %llu labels; want [%llu] to "
+                 "match the inputs",
+                 at.rank, ull(at.rank ? at.shape[0] : 0), ull(n));
         goto done;
     }
 

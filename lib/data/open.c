@@ -156,8 +156,7 @@ static mlp_status read_mapping(const char *path, int32_t limit, mlp__names **nam
         lineno++;
         size_t len = strlen(line);
         if (len + 1 == sizeof line && line[len - 1] != '\n') {
-            st =
-                mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: line too long", path, lineno);
+            st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: line too long", path, lineno);
             goto fail;
         }
         uint32_t label, code = 0;
@@ -192,7 +191,8 @@ static mlp_status read_mapping(const char *path, int32_t limit, mlp__names **nam
             goto fail;
         }
         if (!(names[label] = mlp__strdup(name))) {
-            st = mlp__error(MLP_STATUS_NO_MEMORY, "out of memory reading mapping %s", path);
+            st = mlp__error(MLP_STATUS_NO_MEMORY, "out of memory reading mapping %s",
+                            path);
             goto fail;
         }
         if ((int32_t)label >= classes)
@@ -203,8 +203,7 @@ static mlp_status read_mapping(const char *path, int32_t limit, mlp__names **nam
         goto fail;
     }
     if (classes == 0) {
-        st =
-            mlp__error(MLP_STATUS_BAD_FORMAT, "%s: no \"label ascii-code\" lines", path);
+        st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s: no \"label ascii-code\" lines", path);
         goto fail;
     }
     if (!(*names_out = mlp__names_make((const char *const *)names, classes)))

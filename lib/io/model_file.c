@@ -54,10 +54,10 @@
  * catches line-ending conversion, as in PNG's signature. */
 static const unsigned char MAGIC[8] = {0x89, 'M', 'L', 'P', 'N', 'E', 'T', '\n'};
 
-#define PREAMBLE 12u        /* magic + version */
-#define REC_OVERHEAD 16u    /* tag + length + CRC */
+#define PREAMBLE 12u     /* magic + version */
+#define REC_OVERHEAD 16u /* tag + length + CRC */
 #define HEAD_LEN 36u
-#define LAYR_FIXED 40u      /* LAYR payload before the kind name */
+#define LAYR_FIXED 40u /* LAYR payload before the kind name */
 #define NAME_MAX_LEN 32u
 #define NOIS_LEN 64u
 /* The smallest LAYR record: fixed part, a one-letter name, no config. */
@@ -261,7 +261,8 @@ static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
     w_record(w, "END ", NULL, 0);
 }
 
-static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o, const char *fn)
+static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o,
+                                  const char *fn)
 {
     MLP_CHECK_ARG(m, fn, "model is NULL");
     for (int i = 0; i < m->n_layers; i++) {
@@ -269,13 +270,15 @@ static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o, co
         if (mlp__config_size(ops, ops->config_version) == UINT32_MAX)
             return mlp__error(MLP_STATUS_INTERNAL,
                               "%s: layer %d (%s) has no file encoding (its ops table has "
-                              "no config_version)", fn, i, ops->name);
+                              "no config_version)",
+                              fn, i, ops->name);
     }
     if (o) {
         MLP_TRY(mlp__optimizer_check_block(o, &m->pb, fn));
         if (mlp__optimizer_is_stale(o))
             return mlp__error(MLP_STATUS_BAD_STATE,
-                              "%s: the model changed since the optimizer was created", fn);
+                              "%s: the model changed since the optimizer was created",
+                              fn);
     }
     return MLP_STATUS_OK;
 }
@@ -288,7 +291,8 @@ static mlp_status save_mem(const mlp_model *m, const mlp_optimizer *o, void **bu
     serialise(&w, m, o); /* count */
     w.buf = mlp__alloc(w.pos);
     if (!w.buf)
-        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory for %zu bytes", fn, w.pos);
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory for %zu bytes", fn,
+                          w.pos);
     size_t total = w.pos;
     w.pos = 0;
     serialise(&w, m, o);
@@ -465,7 +469,7 @@ typedef struct loader {
 
 /* One framed record. */
 typedef struct record {
-    uint64_t at;     /* offset of the tag */
+    uint64_t at; /* offset of the tag */
     char tag[5];
     uint64_t len;
     const unsigned char *payload;
@@ -476,14 +480,16 @@ typedef struct record {
 static mlp_status fmt_err(const loader *ld, mlp_status st, uint64_t off, const char *fmt,
                           ...) MLP__PRINTF(4, 5);
 
-static mlp_status fmt_err(const loader *ld, mlp_status st, uint64_t off, const char *fmt, ...)
+static mlp_status fmt_err(const loader *ld, mlp_status st, uint64_t off, const char *fmt,
+                          ...)
 {
     char detail[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    return mlp__error(st, "%s: %s: byte offset %llu: %s", ld->fn, ld->src, ull(off), detail);
+    return mlp__error(st, "%s: %s: byte offset %llu: %s", ld->fn, ld->src, ull(off),
+                      detail);
 }
 
 static int is_tag_char(unsigned char c)
@@ -498,20 +504,22 @@ static mlp_status frame(const loader *ld, uint64_t off, record *r)
     if (left < REC_OVERHEAD)
         return FMT_ERR(ld, off,
                        "truncated: a record needs at least %u bytes, %llu remain (no END "
-                       "record)", REC_OVERHEAD, ull(left));
+                       "record)",
+                       REC_OVERHEAD, ull(left));
     const unsigned char *p = ld->p + off;
     r->at = off;
     memcpy(r->tag, p, 4);
     r->tag[4] = '\0';
     if (!is_tag_char(p[0]) || p[0] == ' ' || !is_tag_char(p[1]) || !is_tag_char(p[2]) ||
         !is_tag_char(p[3]))
-        return FMT_ERR(ld, off, "not a record tag (bytes %02x %02x %02x %02x)", p[0], p[1],
-                       p[2], p[3]);
+        return FMT_ERR(ld, off, "not a record tag (bytes %02x %02x %02x %02x)", p[0],
+                       p[1], p[2], p[3]);
     r->len = mlp__get_u64(p + 4);
     if (r->len > left - REC_OVERHEAD)
         return FMT_ERR(ld, off,
                        "truncated: record '%s' declares %llu payload bytes but only %llu "
-                       "remain", r->tag, ull(r->len), ull(left - REC_OVERHEAD));
+                       "remain",
+                       r->tag, ull(r->len), ull(left - REC_OVERHEAD));
     r->payload = p + 12;
     uint32_t stored = mlp__get_u32(p + 12 + r->len);
     uint32_t computed = (uint32_t)crc_update(crc32(0L, Z_NULL, 0), p, 12 + r->len);
@@ -581,12 +589,14 @@ static int tag_is(const record *r, const char *tag)
 
 static mlp_status unexpected(const loader *ld, const record *r, const char *wanted)
 {
-    static const char *const known[] = {"HEAD", "LAYR", "PARM", "STAT", "NOIS",
-                                        "LOSS", "OPTM", "END "};
+    static const char *const known[] = {"HEAD", "LAYR", "PARM", "STAT",
+                                        "NOIS", "LOSS", "OPTM", "END "};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (tag_is(r, known[i]))
-            return FMT_ERR(ld, r->at, "record '%s' where %s was expected", r->tag, wanted);
-    return FMT_ERR(ld, r->at, "unknown record '%s' (where %s was expected)", r->tag, wanted);
+            return FMT_ERR(ld, r->at, "record '%s' where %s was expected", r->tag,
+                           wanted);
+    return FMT_ERR(ld, r->at, "unknown record '%s' (where %s was expected)", r->tag,
+                   wanted);
 }
 
 static mlp_status length_is(const loader *ld, const record *r, uint64_t want)
@@ -599,7 +609,8 @@ static mlp_status length_is(const loader *ld, const record *r, uint64_t want)
 
 /* Copy the message of a failed library call before formatting a new one
  * around it (the two share one buffer). */
-static mlp_status wrap_error(const loader *ld, mlp_status st, uint64_t off, const char *what)
+static mlp_status wrap_error(const loader *ld, mlp_status st, uint64_t off,
+                             const char *what)
 {
     char inner[300];
     snprintf(inner, sizeof inner, "%s", mlp_last_error());
@@ -622,37 +633,42 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
     uint32_t out_rank = mlp__get_u32(p + 20);
     uint16_t cfg_version = mlp__get_u16(p + 36), name_len = mlp__get_u16(p + 38);
     if (idx != (uint32_t)index)
-        return FMT_ERR(ld, r->at + 12, "layer record numbered %lu where layer %d was expected",
+        return FMT_ERR(ld, r->at + 12,
+                       "layer record numbered %lu where layer %d was expected",
                        (unsigned long)idx, index);
     if (name_len < 1 || name_len > NAME_MAX_LEN || LAYR_FIXED + name_len > r->len)
-        return FMT_ERR(ld, r->at + 12 + 38, "layer %d: kind name length %u is outside 1..%u "
-                       "or exceeds the record", index, (unsigned)name_len, NAME_MAX_LEN);
+        return FMT_ERR(ld, r->at + 12 + 38,
+                       "layer %d: kind name length %u is outside 1..%u "
+                       "or exceeds the record",
+                       index, (unsigned)name_len, NAME_MAX_LEN);
     const unsigned char *name = p + LAYR_FIXED;
     char shown[NAME_MAX_LEN + 1];
     for (uint16_t i = 0; i < name_len; i++) {
         unsigned char ch = name[i];
         if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
             return FMT_ERR(ld, r->at + 12 + LAYR_FIXED + i,
-                           "layer %d: kind name has byte 0x%02x (names are [a-z0-9_])", index,
-                           ch);
+                           "layer %d: kind name has byte 0x%02x (names are [a-z0-9_])",
+                           index, ch);
         shown[i] = (char)ch;
     }
     shown[name_len] = '\0';
     const mlp_layer_ops *ops = ops_by_name(name, name_len);
     if (!ops)
-        return FMT_ERR(ld, r->at + 12 + LAYR_FIXED, "layer %d: unknown layer kind '%s'", index,
-                       shown);
+        return FMT_ERR(ld, r->at + 12 + LAYR_FIXED, "layer %d: unknown layer kind '%s'",
+                       index, shown);
     const uint16_t newest = ops->config_version;
     if (cfg_version < 1 || cfg_version > newest) {
         char known[16];
         snprintf(known, sizeof known, newest == 1 ? "%u" : "1..%u", (unsigned)newest);
         return fmt_err(ld, MLP_STATUS_UNSUPPORTED, r->at + 12 + 36,
                        "layer %d (%s): configuration version %u is not one this library "
-                       "reads (%s)", index, shown, (unsigned)cfg_version, known);
+                       "reads (%s)",
+                       index, shown, (unsigned)cfg_version, known);
     }
     uint64_t csize = r->len - LAYR_FIXED - name_len;
     if (csize != mlp__config_size(ops, cfg_version))
-        return FMT_ERR(ld, r->at, "layer %d (%s): configuration of %llu bytes; version %u has %lu",
+        return FMT_ERR(ld, r->at,
+                       "layer %d (%s): configuration of %llu bytes; version %u has %lu",
                        index, shown, ull(csize), (unsigned)cfg_version,
                        (unsigned long)mlp__config_size(ops, cfg_version));
     uint64_t cfg_off = r->at + 12 + LAYR_FIXED + name_len;
@@ -679,12 +695,13 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
         n_params > *params_left || n_state > *state_left) {
         const int64_t have_params = l->n_params, have_state = l->n_state;
         mlp_layer_destroy(l);
-        return FMT_ERR(ld, r->at + 12 + 4,
-                       "layer %d (%s): the record declares %llu parameters and %llu state "
-                       "values, the architecture gives %lld and %lld (%llu and %llu left of "
-                       "the header's totals)", index, shown, ull(n_params), ull(n_state),
-                       (long long)have_params, (long long)have_state, ull(*params_left),
-                       ull(*state_left));
+        return FMT_ERR(
+            ld, r->at + 12 + 4,
+            "layer %d (%s): the record declares %llu parameters and %llu state "
+            "values, the architecture gives %lld and %lld (%llu and %llu left of "
+            "the header's totals)",
+            index, shown, ull(n_params), ull(n_state), (long long)have_params,
+            (long long)have_state, ull(*params_left), ull(*state_left));
     }
     int shape_ok = out_rank == (uint32_t)out.rank;
     for (int k = 0; k < 3; k++)
@@ -693,9 +710,10 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
     if (!shape_ok) {
         char a[48];
         mlp_layer_destroy(l);
-        return FMT_ERR(ld, r->at + 12 + 20,
-                       "layer %d (%s): the stored output shape differs from the computed %s",
-                       index, shown, mlp__shape_str(&out, a, sizeof a));
+        return FMT_ERR(
+            ld, r->at + 12 + 20,
+            "layer %d (%s): the stored output shape differs from the computed %s", index,
+            shown, mlp__shape_str(&out, a, sizeof a));
     }
     /* The stored weights replace whatever the initialiser draws (kinds with
      * weights have one): a constant fill is far cheaper than random draws
@@ -722,8 +740,9 @@ static mlp_status read_floats(const loader *ld, const record *r, float *dst, int
         return FMT_ERR(ld, r->at, "record '%s' is shorter than its count", r->tag);
     uint64_t n = mlp__get_u64(r->payload);
     if (n != (uint64_t)want)
-        return FMT_ERR(ld, r->at + 12, "record '%s' holds %llu %s; the architecture has %lld",
-                       r->tag, ull(n), what, (long long)want);
+        return FMT_ERR(ld, r->at + 12,
+                       "record '%s' holds %llu %s; the architecture has %lld", r->tag,
+                       ull(n), what, (long long)want);
     MLP_TRY(length_is(ld, r, 8 + 4 * (uint64_t)want));
     const unsigned char *p = r->payload + 8;
     for (int64_t i = 0; i < want; i++)
@@ -756,11 +775,13 @@ static mlp_status read_loss(const loader *ld, const record *r, mlp_model *m)
 {
     const unsigned char *p = r->payload;
     if (r->len < 10)
-        return FMT_ERR(ld, r->at, "LOSS record of %llu bytes is shorter than 10", ull(r->len));
+        return FMT_ERR(ld, r->at, "LOSS record of %llu bytes is shorter than 10",
+                       ull(r->len));
     const uint16_t k = mlp__get_u16(p);
     if (k < 1 || k > NAME_MAX_LEN || r->len < 10u + k)
-        return FMT_ERR(ld, r->at + 12, "loss name length %u is outside 1..%u or the record",
-                       (unsigned)k, NAME_MAX_LEN);
+        return FMT_ERR(ld, r->at + 12,
+                       "loss name length %u is outside 1..%u or the record", (unsigned)k,
+                       NAME_MAX_LEN);
     char name[NAME_MAX_LEN + 1];
     memcpy(name, p + 2, k);
     name[k] = '\0';
@@ -779,8 +800,8 @@ static mlp_status read_loss(const loader *ld, const record *r, mlp_model *m)
     const uint32_t outs = m->n_layers ? (uint32_t)mlp__model_outputs(m) : 0;
     if (nw != 0 && nw != outs)
         return FMT_ERR(ld, r->at + 12 + 6 + k,
-                       "%lu class weights for a model with %lu outputs", (unsigned long)nw,
-                       (unsigned long)outs);
+                       "%lu class weights for a model with %lu outputs",
+                       (unsigned long)nw, (unsigned long)outs);
     MLP_TRY(length_is(ld, r, 10u + k + 4u * (uint64_t)nw));
     mlp_status st = mlp_model_set_loss(m, kind, kind == MLP_LOSS_HUBER ? param : 0.0);
     if (st == MLP_STATUS_OK && kind != MLP_LOSS_HUBER && param != 0.0f)
@@ -807,7 +828,8 @@ static mlp_status read_class_names(const loader *ld, const record *r, mlp_model 
 {
     const unsigned char *p = r->payload;
     if (r->len < 4)
-        return FMT_ERR(ld, r->at, "clsn record of %llu bytes is shorter than 4", ull(r->len));
+        return FMT_ERR(ld, r->at, "clsn record of %llu bytes is shorter than 4",
+                       ull(r->len));
     const uint32_t n = mlp__get_u32(p);
     if (n < 1 || n > (r->len - 4) / 3) /* each name takes 3 bytes or more */
         return FMT_ERR(ld, r->at + 12, "%lu class names cannot fit in the record",
@@ -899,20 +921,25 @@ static mlp_status build(const loader *ld, mlp_model **out_m, mlp_optimizer **out
         dims[i] = mlp__get_i32(h + 4 + 4 * i);
     uint64_t n_params = mlp__get_u64(h + 20), n_state = mlp__get_u64(h + 28);
     if (rank < 1 || rank > 3)
-        return FMT_ERR(ld, r.at + 12, "input rank %lu is outside 1..3", (unsigned long)rank);
+        return FMT_ERR(ld, r.at + 12, "input rank %lu is outside 1..3",
+                       (unsigned long)rank);
     for (uint32_t i = rank; i < 3; i++)
         if (dims[i] != 0)
-            return FMT_ERR(ld, r.at + 16 + 4 * i, "input extent %u beyond rank %lu is %d, not 0",
-                           (unsigned)i, (unsigned long)rank, (int)dims[i]);
+            return FMT_ERR(ld, r.at + 16 + 4 * i,
+                           "input extent %u beyond rank %lu is %d, not 0", (unsigned)i,
+                           (unsigned long)rank, (int)dims[i]);
     /* Absurd counts: what the header announces must fit in the file. */
     const uint64_t left = ld->size - c.off;
     if (n_layers > left / LAYR_MIN_RECORD)
-        return FMT_ERR(ld, r.at + 12 + 16, "%lu layers cannot fit in the %llu bytes that remain",
+        return FMT_ERR(ld, r.at + 12 + 16,
+                       "%lu layers cannot fit in the %llu bytes that remain",
                        (unsigned long)n_layers, ull(left));
     if (n_params > left / 4 || n_state > left / 4 || n_params + n_state > left / 4)
-        return FMT_ERR(ld, r.at + 12 + 20,
-                       "%llu parameters and %llu state values cannot fit in the %llu bytes "
-                       "that remain", ull(n_params), ull(n_state), ull(left));
+        return FMT_ERR(
+            ld, r.at + 12 + 20,
+            "%llu parameters and %llu state values cannot fit in the %llu bytes "
+            "that remain",
+            ull(n_params), ull(n_state), ull(left));
 
     mlp_model *m = NULL;
     mlp_optimizer *o = NULL;
@@ -935,9 +962,11 @@ static mlp_status build(const loader *ld, mlp_model **out_m, mlp_optimizer **out
     }
     next_record(&c, &r);
     if (params_left || state_left) {
-        st = FMT_ERR(ld, r.at, "the header announces %llu parameters and %llu state values; "
-                     "the layers have %lld and %lld", ull(n_params), ull(n_state),
-                     (long long)m->n_params, (long long)m->n_state);
+        st = FMT_ERR(ld, r.at,
+                     "the header announces %llu parameters and %llu state values; "
+                     "the layers have %lld and %lld",
+                     ull(n_params), ull(n_state), (long long)m->n_params,
+                     (long long)m->n_state);
         goto fail;
     }
     if (!tag_is(&r, "PARM")) {
@@ -990,8 +1019,8 @@ fail:
     return st;
 }
 
-static mlp_status load_mem(mlp_model **out, mlp_optimizer **opt, const void *buf, size_t len,
-                           const char *src, const char *fn)
+static mlp_status load_mem(mlp_model **out, mlp_optimizer **opt, const void *buf,
+                           size_t len, const char *src, const char *fn)
 {
     loader ld = {buf, len, src, fn};
     MLP_TRY(check_framing(&ld));
@@ -1101,8 +1130,8 @@ mlp_status mlp_model_file_version(const char *path, uint32_t *version)
     MLP_TRY(slurp(path, &data, &len, PREAMBLE, fn));
     mlp_status st = MLP_STATUS_OK;
     if (len < 8 || memcmp(data, MAGIC, 8) != 0)
-        st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s: %s: not a model file (wrong magic)", fn,
-                        path);
+        st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s: %s: not a model file (wrong magic)",
+                        fn, path);
     else if (len < PREAMBLE)
         st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s: %s: truncated preamble", fn, path);
     else

@@ -46,18 +46,19 @@ mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32
     if (out)
         *out = NULL;
     if (kh < 1 || kw < 1 || stride < 1 || pad < 0)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: window %dx%d, stride %d, padding %d: need window and stride "
-                          ">= 1 and padding >= 0", fn, (int)kh, (int)kw, (int)stride,
-                          (int)pad);
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: window %dx%d, stride %d, padding %d: need window and stride "
+            ">= 1 and padding >= 0",
+            fn, (int)kh, (int)kw, (int)stride, (int)pad);
     if (pad > kh / 2 || pad > kw / 2)
         return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: padding %d is more than half the %dx%d window", fn, (int)pad,
-                          (int)kh, (int)kw);
+                          "%s: padding %d is more than half the %dx%d window", fn,
+                          (int)pad, (int)kh, (int)kw);
     MLP_TRY(mlp__layer_new(out, kind, fn));
     mlp__pool_settings *s = (*out)->settings;
-    s->win = (mlp__window){.kh = kh, .kw = kw, .sh = stride, .sw = stride, .ph = pad,
-                           .pw = pad};
+    s->win = (mlp__window){
+        .kh = kh, .kw = kw, .sh = stride, .sw = stride, .ph = pad, .pw = pad};
     return MLP_STATUS_OK;
 }
 
@@ -139,7 +140,8 @@ static void avgpool_write_config(const mlp_layer *l, unsigned char *p)
     mlp__cfg_put_i32(p + 16, s->global ? 0 : s->win.ph);
 }
 
-static mlp_status avgpool_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+static mlp_status avgpool_read_config(mlp_layer **out, uint16_t version,
+                                      const unsigned char *p)
 {
     (void)version;
     *out = NULL;
@@ -155,7 +157,8 @@ static mlp_status avgpool_read_config(mlp_layer **out, uint16_t version, const u
         return mlp_layer_create_global_avgpool(out);
     }
     if (global != 0)
-        return mlp__error(MLP_STATUS_BAD_FORMAT, "global = %d is not 0 or 1", (int)global);
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "global = %d is not 0 or 1",
+                          (int)global);
     if (!mlp__pool_pad_ok(v[0], v[1], v[3]))
         return mlp__error(MLP_STATUS_BAD_FORMAT, "padding %d does not fit a %dx%d window",
                           (int)v[3], (int)v[0], (int)v[1]);

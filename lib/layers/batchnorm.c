@@ -109,8 +109,8 @@ static float plane_sq_dev(const float *p, int64_t n, float mu)
 
 /* sum g and sum g * (p - mu) over one plane. */
 MLP_VECTOR_CLONES
-static void plane_grad_sums(const float *p, const float *g, int64_t n, float mu, float *sg,
-                            float *sgx)
+static void plane_grad_sums(const float *p, const float *g, int64_t n, float mu,
+                            float *sg, float *sgx)
 {
     float a[LANES] = {0}, b[LANES] = {0};
     int64_t j = 0;
@@ -206,7 +206,8 @@ static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
         if (m < 2)
             return mlp__error(MLP_STATUS_INVALID_ARG,
                               "batch norm: a batch of %d gives one value per feature; "
-                              "training needs at least 2 (use a larger batch)", (int)n);
+                              "training needs at least 2 (use a larger batch)",
+                              (int)n);
         batch_stats(x, n, c, s, mean, istd);
         const float mom = bn->momentum, unbias = (float)m / (float)(m - 1);
         for (int64_t k = 0; k < c; k++) {
@@ -253,7 +254,8 @@ static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
         for (int32_t i = 0; i < n; i++)
             for (int64_t k = 0; k < c; k++) {
                 float xh = (x[i * c + k] - mean[k]) * istd[k];
-                dx[i * c + k] = scale[k] / m * (m * dy[i * c + k] - dbeta[k] - xh * dgamma[k]);
+                dx[i * c + k] =
+                    scale[k] / m * (m * dy[i * c + k] - dbeta[k] - xh * dgamma[k]);
             }
         return MLP_STATUS_OK;
     }
@@ -262,7 +264,8 @@ static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
         float sg = 0.0f, sgx = 0.0f;
         for (int32_t i = 0; i < n; i++) {
             float a, b;
-            plane_grad_sums(x + (i * c + k) * s, dy + (i * c + k) * s, s, mean[k], &a, &b);
+            plane_grad_sums(x + (i * c + k) * s, dy + (i * c + k) * s, s, mean[k], &a,
+                            &b);
             sg += a;
             sgx += b;
         }
@@ -302,10 +305,11 @@ static mlp_status batchnorm_read_config(mlp_layer **out, uint16_t version,
     *out = NULL;
     int32_t spatial = mlp__cfg_get_i32(p);
     if (spatial != 0 && spatial != 1)
-        return mlp__error(MLP_STATUS_BAD_FORMAT, "spatial = %d is not 0 or 1", (int)spatial);
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "spatial = %d is not 0 or 1",
+                          (int)spatial);
     mlp_layer *l = NULL;
-    mlp_status st = spatial ? mlp_layer_create_batchnorm_spatial(&l)
-                            : mlp_layer_create_batchnorm(&l);
+    mlp_status st =
+        spatial ? mlp_layer_create_batchnorm_spatial(&l) : mlp_layer_create_batchnorm(&l);
     if (st == MLP_STATUS_OK)
         st = mlp_layer_set_batchnorm(l, mlp__cfg_get_f32(p + 4), mlp__cfg_get_f32(p + 8));
     return mlp__config_done(out, l, st);
@@ -361,13 +365,14 @@ mlp_status mlp_layer_set_batchnorm(mlp_layer *layer, float momentum, float eps)
     static const char fn[] = "mlp_layer_set_batchnorm";
     MLP_CHECK_ARG(layer, fn, "layer is NULL");
     if (layer->ops->kind != MLP_LAYER_BATCHNORM)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the layer is %s, not batchnorm", fn,
-                          layer->ops->name);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the layer is %s, not batchnorm",
+                          fn, layer->ops->name);
     if (!(momentum > 0.0f && momentum <= 1.0f))
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: momentum %g is outside (0, 1]", fn,
                           (double)momentum);
     if (!(eps > 0.0f && isfinite(eps)))
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: eps %g is not > 0", fn, (double)eps);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: eps %g is not > 0", fn,
+                          (double)eps);
     struct batchnorm_settings *s = layer->settings;
     s->momentum = momentum;
     s->eps = eps;

@@ -42,10 +42,19 @@ static mlp__conv_geom geom(const mlp_layer *l)
 {
     const struct conv2d_settings *s = l->settings;
     const mlp__window *w = &s->win;
-    return (mlp__conv_geom){.c = l->in.d[0], .h = l->in.d[1], .w = l->in.d[2],
-                            .kh = w->kh, .kw = w->kw, .sh = w->sh, .sw = w->sw,
-                            .ph = w->ph, .pw = w->pw, .dh = s->dh, .dw = s->dw,
-                            .oh = l->out.d[1], .ow = l->out.d[2]};
+    return (mlp__conv_geom){.c = l->in.d[0],
+                            .h = l->in.d[1],
+                            .w = l->in.d[2],
+                            .kh = w->kh,
+                            .kw = w->kw,
+                            .sh = w->sh,
+                            .sw = w->sw,
+                            .ph = w->ph,
+                            .pw = w->pw,
+                            .dh = s->dh,
+                            .dw = s->dw,
+                            .oh = l->out.d[1],
+                            .ow = l->out.d[2]};
 }
 
 static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
@@ -54,7 +63,8 @@ static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
     const mlp__window *w = &s->win;
     char a[48];
     if (in->rank != 3)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "conv2d needs a [C,H,W] input, not %s",
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "conv2d needs a [C,H,W] input, not %s",
                           mlp__shape_str(in, a, sizeof a));
     if (s->in_channels && in->d[0] != s->in_channels)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
@@ -64,17 +74,19 @@ static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
     int32_t oh = mlp__window_out(in->d[1], w->kh, w->sh, w->ph, s->dh);
     int32_t ow = mlp__window_out(in->d[2], w->kw, w->sw, w->pw, s->dw);
     if (oh < 1 || ow < 1)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "conv2d kernel %dx%d (dilation %dx%d) does not fit input %s with "
-                          "padding %dx%d", (int)w->kh, (int)w->kw, (int)s->dh, (int)s->dw,
-                          mlp__shape_str(in, a, sizeof a), (int)w->ph, (int)w->pw);
+        return mlp__error(
+            MLP_STATUS_SHAPE_MISMATCH,
+            "conv2d kernel %dx%d (dilation %dx%d) does not fit input %s with "
+            "padding %dx%d",
+            (int)w->kh, (int)w->kw, (int)s->dh, (int)s->dw,
+            mlp__shape_str(in, a, sizeof a), (int)w->ph, (int)w->pw);
     const int64_t k = (int64_t)in->d[0] * w->kh * w->kw, p = (int64_t)oh * ow;
     if (k * s->filters > INT32_MAX || (k + s->filters) * p > INT32_MAX)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "conv2d: %d filters of %lld weights over %lld output positions "
-                          "(input %s) exceed %d elements per sample", (int)s->filters,
-                          (long long)k, (long long)p, mlp__shape_str(in, a, sizeof a),
-                          (int)INT32_MAX);
+                          "(input %s) exceed %d elements per sample",
+                          (int)s->filters, (long long)k, (long long)p,
+                          mlp__shape_str(in, a, sizeof a), (int)INT32_MAX);
     out->rank = 3;
     out->d[0] = s->filters;
     out->d[1] = oh;
@@ -203,7 +215,8 @@ static void conv2d_write_config(const mlp_layer *l, unsigned char *p)
     mlp__cfg_put_i32(p + 40, s->use_bias);
 }
 
-static mlp_status conv2d_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+static mlp_status conv2d_read_config(mlp_layer **out, uint16_t version,
+                                     const unsigned char *p)
 {
     *out = NULL;
     int32_t v[10];
@@ -211,7 +224,8 @@ static mlp_status conv2d_read_config(mlp_layer **out, uint16_t version, const un
         v[i] = mlp__cfg_get_i32(p + 4 * i);
     int32_t bias = version >= 2 ? mlp__cfg_get_i32(p + 40) : 1;
     if (bias != 0 && bias != 1)
-        return mlp__error(MLP_STATUS_BAD_FORMAT, "use_bias = %d is not 0 or 1", (int)bias);
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "use_bias = %d is not 0 or 1",
+                          (int)bias);
     mlp_layer *l = NULL;
     mlp_status st = mlp_layer_create_conv2d(&l, v[0], v[1], v[2], v[3]);
     if (st == MLP_STATUS_OK)
@@ -269,10 +283,11 @@ mlp_status mlp_layer_create_conv2d(mlp_layer **out, int32_t in_channels, int32_t
     if (out)
         *out = NULL;
     if (in_channels < 0 || filters < 1 || kh < 1 || kw < 1)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: in_channels %d, filters %d, kernel %dx%d: need in_channels "
-                          ">= 0 and the others >= 1", fn, (int)in_channels, (int)filters,
-                          (int)kh, (int)kw);
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: in_channels %d, filters %d, kernel %dx%d: need in_channels "
+            ">= 0 and the others >= 1",
+            fn, (int)in_channels, (int)filters, (int)kh, (int)kw);
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_CONV2D, fn));
     struct conv2d_settings *s = (*out)->settings;
     s->in_channels = in_channels;
@@ -294,14 +309,15 @@ mlp_status mlp_layer_set_conv2d(mlp_layer *layer, int32_t stride_h, int32_t stri
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the layer is %s, not conv2d", fn,
                           layer->ops->name);
     if (layer->owner)
-        return mlp__error(MLP_STATUS_BAD_STATE, "%s: the layer is already in a model", fn);
+        return mlp__error(MLP_STATUS_BAD_STATE, "%s: the layer is already in a model",
+                          fn);
     if (stride_h < 1 || stride_w < 1 || pad_h < 0 || pad_w < 0 || dilation_h < 1 ||
         dilation_w < 1)
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: stride %dx%d, padding %dx%d, dilation %dx%d: need stride "
-                          "and dilation >= 1 and padding >= 0", fn, (int)stride_h,
-                          (int)stride_w, (int)pad_h, (int)pad_w, (int)dilation_h,
-                          (int)dilation_w);
+                          "and dilation >= 1 and padding >= 0",
+                          fn, (int)stride_h, (int)stride_w, (int)pad_h, (int)pad_w,
+                          (int)dilation_h, (int)dilation_w);
     struct conv2d_settings *s = layer->settings;
     s->win.sh = stride_h;
     s->win.sw = stride_w;

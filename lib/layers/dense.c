@@ -78,13 +78,15 @@ static void dense_write_config(const mlp_layer *l, unsigned char *p)
     mlp__cfg_put_i32(p + 4, s->use_bias);
 }
 
-static mlp_status dense_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+static mlp_status dense_read_config(mlp_layer **out, uint16_t version,
+                                    const unsigned char *p)
 {
     (void)version;
     *out = NULL;
     int32_t bias = mlp__cfg_get_i32(p + 4);
     if (bias != 0 && bias != 1)
-        return mlp__error(MLP_STATUS_BAD_FORMAT, "use_bias = %d is not 0 or 1", (int)bias);
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "use_bias = %d is not 0 or 1",
+                          (int)bias);
     mlp_layer *l = NULL;
     mlp_status st = mlp_layer_create_dense(&l, mlp__cfg_get_i32(p));
     if (st == MLP_STATUS_OK)

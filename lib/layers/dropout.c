@@ -67,7 +67,8 @@ static void dropout_write_config(const mlp_layer *l, unsigned char *p)
     mlp__cfg_put_f32(p, keep_of(l));
 }
 
-static mlp_status dropout_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+static mlp_status dropout_read_config(mlp_layer **out, uint16_t version,
+                                      const unsigned char *p)
 {
     (void)version;
     return mlp_layer_create_dropout(out, mlp__cfg_get_f32(p));
@@ -112,10 +113,12 @@ mlp_status mlp_layer_create_dropout(mlp_layer **out, float keep)
     if (out)
         *out = NULL;
     if (!(keep > 0.0f && keep <= 1.0f))
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: keep probability %g is outside (0, 1] (this deprecated call "
-                          "takes the probability of keeping; mlp_layer_create_dropout_p "
-                          "takes the probability of dropping)", fn, (double)keep);
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: keep probability %g is outside (0, 1] (this deprecated call "
+            "takes the probability of keeping; mlp_layer_create_dropout_p "
+            "takes the probability of dropping)",
+            fn, (double)keep);
     return new_dropout(out, keep, fn);
 }
 
@@ -126,6 +129,7 @@ mlp_status mlp_layer_create_dropout_p(mlp_layer **out, float drop_p)
         *out = NULL;
     if (!(drop_p >= 0.0f && drop_p < 1.0f))
         return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: drop probability %g is outside [0, 1)", fn, (double)drop_p);
+                          "%s: drop probability %g is outside [0, 1)", fn,
+                          (double)drop_p);
     return new_dropout(out, 1.0f - drop_p, fn);
 }

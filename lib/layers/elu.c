@@ -53,9 +53,9 @@ static mlp_status elu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
 static mlp_status elu_backward(mlp_layer *l, const float *x, const float *y,
                                const float *dy, float *dx, int32_t n)
 {
-    mlp__spans((int64_t)n * l->in_size, elu_bwd_span,
-               &(mlp__span_args){.x = x, .y = y, .dy = dy, .out = dx,
-                                 .alpha = alpha_of(l)});
+    mlp__spans(
+        (int64_t)n * l->in_size, elu_bwd_span,
+        &(mlp__span_args){.x = x, .y = y, .dy = dy, .out = dx, .alpha = alpha_of(l)});
     return MLP_STATUS_OK;
 }
 
@@ -65,7 +65,8 @@ static void elu_write_config(const mlp_layer *l, unsigned char *p)
     mlp__cfg_put_f32(p, alpha_of(l));
 }
 
-static mlp_status elu_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+static mlp_status elu_read_config(mlp_layer **out, uint16_t version,
+                                  const unsigned char *p)
 {
     (void)version;
     return mlp_layer_create_elu(out, mlp__cfg_get_f32(p));

@@ -99,11 +99,13 @@ mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias)
     static const char fn[] = "mlp_layer_set_use_bias";
     MLP_CHECK_ARG(layer, fn, "layer is NULL");
     if (!layer->ops->set_use_bias)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: a %s layer has no bias (only dense and conv2d layers have one)",
-                          fn, layer->ops->name);
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: a %s layer has no bias (only dense and conv2d layers have one)", fn,
+            layer->ops->name);
     if (layer->owner)
-        return mlp__error(MLP_STATUS_BAD_STATE, "%s: the layer is already in a model", fn);
+        return mlp__error(MLP_STATUS_BAD_STATE, "%s: the layer is already in a model",
+                          fn);
     if (use_bias != 0 && use_bias != 1)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: use_bias = %d is not 0 or 1", fn,
                           use_bias);
@@ -140,11 +142,12 @@ mlp_status mlp_layer_get_attr(const mlp_layer *layer, mlp_layer_attr attr, doubl
     MLP_CHECK_ARG(layer, fn, "layer is NULL");
     MLP_CHECK_ARG(value, fn, "value is NULL");
     if ((int)attr < 1 || (int)attr > ATTR_LAST)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown attribute %d", fn, (int)attr);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown attribute %d", fn,
+                          (int)attr);
     double v = 0.0;
     if (!layer->ops->get_attr || !layer->ops->get_attr(layer, attr, &v))
-        return mlp__error(MLP_STATUS_UNSUPPORTED, "%s: a %s layer has no attribute %d", fn,
-                          layer->ops->name, (int)attr);
+        return mlp__error(MLP_STATUS_UNSUPPORTED, "%s: a %s layer has no attribute %d",
+                          fn, layer->ops->name, (int)attr);
     *value = v;
     return MLP_STATUS_OK;
 }
@@ -181,8 +184,8 @@ uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version)
     return ops->config_size ? ops->config_size(version) : ops->config_bytes;
 }
 
-mlp_status mlp__layer_read_config(const mlp_layer_ops *ops, mlp_layer **out, uint16_t version,
-                                  const unsigned char *p)
+mlp_status mlp__layer_read_config(const mlp_layer_ops *ops, mlp_layer **out,
+                                  uint16_t version, const unsigned char *p)
 {
     if (ops->read_config)
         return ops->read_config(out, version, p);

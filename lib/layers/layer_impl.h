@@ -29,7 +29,7 @@ static inline int64_t mlp__shape_numel(const mlp_shape *s)
 const char *mlp__shape_str(const mlp_shape *s, char *buf, size_t cap);
 
 typedef struct mlp_layer_ops {
-    const char *name;    /* stable kind name, e.g. "dense" */
+    const char *name; /* stable kind name, e.g. "dense" */
     mlp_layer_kind kind;
     /* Check the input shape, compute the output shape and set n_params,
      * n_weights, n_state and the scratch sizes. Must not allocate. */
@@ -38,7 +38,8 @@ typedef struct mlp_layer_ops {
      * l->state; NULL without either. */
     void (*init_params)(mlp_layer *l, mlp_rng *rng);
     /* x [n, in_size] -> y [n, out_size]. */
-    mlp_status (*forward)(mlp_layer *l, const float *x, float *y, int32_t n, mlp_mode mode);
+    mlp_status (*forward)(mlp_layer *l, const float *x, float *y, int32_t n,
+                          mlp_mode mode);
     /* From dy [n, out_size]: write the parameter gradients at l->grads and,
      * when dx is not NULL, dx [n, in_size]. x and y are the forward pass's. */
     mlp_status (*backward)(mlp_layer *l, const float *x, const float *y, const float *dy,
@@ -72,26 +73,26 @@ typedef struct mlp_layer_ops {
 
 struct mlp_layer {
     const mlp_layer_ops *ops;
-    const void *owner;     /* the model, once added */
+    const void *owner; /* the model, once added */
     mlp_shape in, out;
     int64_t in_size, out_size; /* per-sample element counts */
-    int64_t n_params;      /* all trainable parameters */
-    int64_t n_weights;     /* the first n_weights of them are weights (decayable) */
-    float *params, *grads; /* slices of the model's buffers */
-    int64_t n_state;       /* non-trainable state kept for inference (e.g. running
-                              statistics), a slice of the model's state buffer */
+    int64_t n_params;          /* all trainable parameters */
+    int64_t n_weights;         /* the first n_weights of them are weights (decayable) */
+    float *params, *grads;     /* slices of the model's buffers */
+    int64_t n_state;           /* non-trainable state kept for inference (e.g. running
+                                  statistics), a slice of the model's state buffer */
     float *state;
     int64_t scratch_per_sample, scratch_fixed; /* per-batch working memory (floats) */
-    float *scratch;        /* batch_cap * scratch_per_sample + scratch_fixed floats */
-    mlp_rng *noise;        /* the model's generator for random masks */
-    int64_t ws_floats;     /* size of the model's shared workspace this layer needs */
-    float *ws;             /* that workspace (shared by all layers; never kept
-                              across calls) */
-    mlp_init init;         /* weight initialiser of the kinds with weights */
+    float *scratch;    /* batch_cap * scratch_per_sample + scratch_fixed floats */
+    mlp_rng *noise;    /* the model's generator for random masks */
+    int64_t ws_floats; /* size of the model's shared workspace this layer needs */
+    float *ws;         /* that workspace (shared by all layers; never kept
+                          across calls) */
+    mlp_init init;     /* weight initialiser of the kinds with weights */
     float init_value;
-    void *settings;        /* the kind's own settings: a struct defined in its file,
-                              ops->settings_size bytes allocated (zeroed) with the
-                              layer, NULL when the kind has none */
+    void *settings; /* the kind's own settings: a struct defined in its file,
+                       ops->settings_size bytes allocated (zeroed) with the
+                       layer, NULL when the kind has none */
 };
 
 /* Bytes of a kind's configuration of a version, or UINT32_MAX for a version
@@ -100,8 +101,8 @@ uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version);
 
 /* Rebuild a layer of kind `ops` from its configuration bytes (of a version
  * mlp__config_size accepts) (layer.c). */
-mlp_status mlp__layer_read_config(const mlp_layer_ops *ops, mlp_layer **out, uint16_t version,
-                                  const unsigned char *p);
+mlp_status mlp__layer_read_config(const mlp_layer_ops *ops, mlp_layer **out,
+                                  uint16_t version, const unsigned char *p);
 
 /* End of a read_config: on failure destroy `l` and leave *out NULL (layer.c). */
 mlp_status mlp__config_done(mlp_layer **out, mlp_layer *l, mlp_status st);

@@ -50,7 +50,8 @@ static void leaky_relu_write_config(const mlp_layer *l, unsigned char *p)
     mlp__cfg_put_f32(p, alpha_of(l));
 }
 
-static mlp_status leaky_relu_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+static mlp_status leaky_relu_read_config(mlp_layer **out, uint16_t version,
+                                         const unsigned char *p)
 {
     (void)version;
     return mlp_layer_create_leaky_relu(out, mlp__cfg_get_f32(p));
@@ -84,9 +85,10 @@ mlp_status mlp_layer_create_leaky_relu(mlp_layer **out, float alpha)
     if (out)
         *out = NULL;
     if (!isfinite(alpha) || alpha < 0.0f)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "mlp_layer_create_leaky_relu: alpha = %g is not finite and >= 0",
-                          (double)alpha);
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "mlp_layer_create_leaky_relu: alpha = %g is not finite and >= 0",
+            (double)alpha);
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_LEAKY_RELU, "mlp_layer_create_leaky_relu"));
     ((struct leaky_relu_settings *)(*out)->settings)->alpha = alpha;
     return MLP_STATUS_OK;

@@ -134,7 +134,8 @@ static void maxpool_write_config(const mlp_layer *l, unsigned char *p)
     mlp__cfg_put_i32(p + 12, win->ph);
 }
 
-static mlp_status maxpool_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+static mlp_status maxpool_read_config(mlp_layer **out, uint16_t version,
+                                      const unsigned char *p)
 {
     (void)version;
     *out = NULL;

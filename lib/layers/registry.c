@@ -5,9 +5,9 @@
 
 /* The ops tables, one per kind's file; only this table names them. */
 extern const mlp_layer_ops mlp__dense_ops, mlp__sigmoid_ops, mlp__tanh_ops, mlp__relu_ops,
-    mlp__leaky_relu_ops, mlp__elu_ops, mlp__selu_ops, mlp__reshape_ops, mlp__batchnorm_ops,
-    mlp__dropout_ops, mlp__conv2d_ops, mlp__maxpool_ops, mlp__avgpool_ops,
-    mlp__softplus_ops, mlp__standardize_ops;
+    mlp__leaky_relu_ops, mlp__elu_ops, mlp__selu_ops, mlp__reshape_ops,
+    mlp__batchnorm_ops, mlp__dropout_ops, mlp__conv2d_ops, mlp__maxpool_ops,
+    mlp__avgpool_ops, mlp__softplus_ops, mlp__standardize_ops;
 
 static const mlp_layer_ops *const registry[] = {
     [0] = NULL,

@@ -65,7 +65,8 @@ static void reshape_write_config(const mlp_layer *l, unsigned char *p)
         mlp__cfg_put_i32(p + 4 + 4 * i, i < target->rank ? target->d[i] : 0);
 }
 
-static mlp_status reshape_read_config(mlp_layer **out, uint16_t version, const unsigned char *p)
+static mlp_status reshape_read_config(mlp_layer **out, uint16_t version,
+                                      const unsigned char *p)
 {
     (void)version;
     *out = NULL;
@@ -73,13 +74,15 @@ static mlp_status reshape_read_config(mlp_layer **out, uint16_t version, const u
     for (int i = 0; i < 3; i++)
         d[i] = mlp__cfg_get_i32(p + 4 + 4 * i);
     if (rank < 0 || rank > 3)
-        return mlp__error(MLP_STATUS_BAD_FORMAT, "target rank %d is outside 0..3", (int)rank);
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "target rank %d is outside 0..3",
+                          (int)rank);
     for (int i = rank; i < 3; i++)
         if (d[i] != 0)
             return mlp__error(MLP_STATUS_BAD_FORMAT,
-                              "target extent %d beyond rank %d is %d, not 0", i, (int)rank,
-                              (int)d[i]);
-    return rank == 0 ? mlp_layer_create_flatten(out) : mlp_layer_create_reshape(out, rank, d);
+                              "target extent %d beyond rank %d is %d, not 0", i,
+                              (int)rank, (int)d[i]);
+    return rank == 0 ? mlp_layer_create_flatten(out)
+                     : mlp_layer_create_reshape(out, rank, d);
 }
 
 const mlp_layer_ops mlp__reshape_ops = {
@@ -101,7 +104,8 @@ mlp_status mlp_layer_create_reshape(mlp_layer **out, int rank, const int32_t *di
     if (out)
         *out = NULL;
     if (rank < 1 || rank > 3)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: rank %d is outside 1..3", fn, rank);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: rank %d is outside 1..3", fn,
+                          rank);
     MLP_CHECK_ARG(dims, fn, "dims is NULL");
     int64_t n = 1;
     for (int i = 0; i < rank; i++) {

@@ -41,8 +41,8 @@ static mlp_status std_forward(mlp_layer *l, const float *x, float *y, int32_t n,
     return MLP_STATUS_OK;
 }
 
-static mlp_status std_backward(mlp_layer *l, const float *x, const float *y, const float *dy,
-                               float *dx, int32_t n)
+static mlp_status std_backward(mlp_layer *l, const float *x, const float *y,
+                               const float *dy, float *dx, int32_t n)
 {
     (void)x;
     (void)y;

@@ -17,8 +17,10 @@
 #include "tensor/tensor_impl.h"
 
 static const char *const loss_names[] = {
-    [MLP_LOSS_SOFTMAX_XENT] = "softmax_xent", [MLP_LOSS_MSE] = "mse",
-    [MLP_LOSS_BCE_LOGITS] = "bce_logits",     [MLP_LOSS_HUBER] = "huber",
+    [MLP_LOSS_SOFTMAX_XENT] = "softmax_xent",
+    [MLP_LOSS_MSE] = "mse",
+    [MLP_LOSS_BCE_LOGITS] = "bce_logits",
+    [MLP_LOSS_HUBER] = "huber",
     [MLP_LOSS_MAE] = "mae",
 };
 
@@ -59,7 +61,8 @@ mlp_status mlp__loss_check(const mlp__loss *L, int32_t k, const char *fn)
             if (!(L->class_w[j] >= 0.0f && isfinite(L->class_w[j])))
                 return mlp__error(MLP_STATUS_INVALID_ARG,
                                   "%s: class weight %d is %g (weights must be finite "
-                                  "and >= 0)", fn, (int)j, (double)L->class_w[j]);
+                                  "and >= 0)",
+                                  fn, (int)j, (double)L->class_w[j]);
     }
     return MLP_STATUS_OK;
 }
@@ -84,7 +87,8 @@ static mlp_status xent_batch(const mlp__loss *L, const float *z, int32_t n, int3
     if (!(wsum > 0.0))
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "softmax cross-entropy: the class weights of this batch's %d "
-                          "labels sum to 0", (int)n);
+                          "labels sum to 0",
+                          (int)n);
     double total = mean * n;
     if (L->class_w) {
         /* Row losses again, weighted: the kernel only returned their mean. */
@@ -120,9 +124,7 @@ static double elem_loss(const mlp__loss *L, float z, float t, float *g)
 {
     const float d = z - t;
     switch (L->kind) {
-    case MLP_LOSS_MSE:
-        *g = 2.0f * d;
-        return (double)d * d;
+    case MLP_LOSS_MSE: *g = 2.0f * d; return (double)d * d;
     case MLP_LOSS_HUBER: {
         const float a = fabsf(d);
         if (a <= L->delta) {
@@ -151,15 +153,15 @@ static mlp_status value_batch(const mlp__loss *L, const float *z, int32_t n, int
     const int bce = L->kind == MLP_LOSS_BCE_LOGITS;
     for (int64_t i = 0; i < len; i++) {
         if (!isfinite(z[i]) || !isfinite(t[i]))
-            return mlp__error(MLP_STATUS_NUMERIC,
-                              "%s loss: row %d, output %d: %s is %g", loss_names[L->kind],
-                              (int)(i / k), (int)(i % k),
+            return mlp__error(MLP_STATUS_NUMERIC, "%s loss: row %d, output %d: %s is %g",
+                              loss_names[L->kind], (int)(i / k), (int)(i % k),
                               isfinite(z[i]) ? "the target" : "the prediction",
                               isfinite(z[i]) ? (double)t[i] : (double)z[i]);
         if (bce && !(t[i] >= 0.0f && t[i] <= 1.0f))
             return mlp__error(MLP_STATUS_INVALID_ARG,
                               "bce_logits loss: row %d, output %d: target %g is outside "
-                              "[0, 1]", (int)(i / k), (int)(i % k), (double)t[i]);
+                              "[0, 1]",
+                              (int)(i / k), (int)(i % k), (double)t[i]);
     }
     const float scale = 1.0f / (float)len;
     double total = 0.0, sse = 0.0, sae = 0.0;
@@ -256,8 +258,8 @@ mlp_status mlp_loss_compute(mlp_loss_kind kind, double param, const float *class
     MLP_CHECK_ARG(pred, fn, "pred is NULL");
     char a[64], b[64];
     if (pred->rank != 2)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: pred has shape %s, not [N,K]", fn,
-                          mlp__tensor_shape_str(pred, a, sizeof a));
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: pred has shape %s, not [N,K]",
+                          fn, mlp__tensor_shape_str(pred, a, sizeof a));
     const int32_t n = pred->dims[0], k = pred->dims[1];
     if (!known(kind))
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d is not a loss kind (1..%d)", fn,
@@ -270,14 +272,17 @@ mlp_status mlp_loss_compute(mlp_loss_kind kind, double param, const float *class
             return mlp__error(MLP_STATUS_INVALID_ARG, "%s: Huber delta %g is not > 0", fn,
                               param);
     } else if (param != 0.0) {
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s takes no parameter (param %g, "
-                          "must be 0)", fn, name, param);
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: %s takes no parameter (param %g, "
+                          "must be 0)",
+                          fn, name, param);
     }
     mlp__loss L = {kind, (float)param, class_weights};
     MLP_TRY(mlp__loss_check(&L, k, fn));
     if (mlp__loss_uses_labels(kind)) {
         MLP_CHECK_ARG(labels, fn, "labels is NULL (softmax_xent needs N labels)");
-        MLP_CHECK_ARG(!target, fn, "target must be NULL for softmax_xent (it takes labels)");
+        MLP_CHECK_ARG(!target, fn,
+                      "target must be NULL for softmax_xent (it takes labels)");
     } else {
         if (!target || labels)
             return mlp__error(MLP_STATUS_INVALID_ARG,
@@ -286,16 +291,19 @@ mlp_status mlp_loss_compute(mlp_loss_kind kind, double param, const float *class
                                      : "%s: target is NULL (%s needs float targets)",
                               fn, name);
         if (!same_shape(pred, target))
-            return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                              "%s: target has shape %s but pred has shape %s (they must be "
-                              "equal)", fn, mlp__tensor_shape_str(target, a, sizeof a),
-                              mlp__tensor_shape_str(pred, b, sizeof b));
+            return mlp__error(
+                MLP_STATUS_SHAPE_MISMATCH,
+                "%s: target has shape %s but pred has shape %s (they must be "
+                "equal)",
+                fn, mlp__tensor_shape_str(target, a, sizeof a),
+                mlp__tensor_shape_str(pred, b, sizeof b));
     }
     if (grad && !same_shape(pred, grad))
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: grad has shape %s but pred has shape %s (they must be equal)",
-                          fn, mlp__tensor_shape_str(grad, a, sizeof a),
-                          mlp__tensor_shape_str(pred, b, sizeof b));
+        return mlp__error(
+            MLP_STATUS_SHAPE_MISMATCH,
+            "%s: grad has shape %s but pred has shape %s (they must be equal)", fn,
+            mlp__tensor_shape_str(grad, a, sizeof a),
+            mlp__tensor_shape_str(pred, b, sizeof b));
     MLP_TRY(mlp__check_writable(grad, fn, "grad"));
     MLP_CHECK_ARG(!grad || grad->data != pred->data, fn, "grad aliases pred");
     mlp__loss_sums s;

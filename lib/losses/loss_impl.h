@@ -32,14 +32,14 @@ typedef struct mlp__loss {
  * computed; they must be zeroed too.
  */
 typedef struct mlp__loss_sums {
-    double loss;      /* weighted sum of the per-row or per-element losses */
-    double weight;    /* the sum of their weights (the loss's denominator) */
-    int64_t correct;  /* classification: rows (softmax) or elements (BCE) right */
-    int64_t judged;   /* ... out of this many */
-    double sse, sae;  /* every kind with float targets: squared and absolute */
-    int64_t elems;    /* errors summed over this many elements */
+    double loss;     /* weighted sum of the per-row or per-element losses */
+    double weight;   /* the sum of their weights (the loss's denominator) */
+    int64_t correct; /* classification: rows (softmax) or elements (BCE) right */
+    int64_t judged;  /* ... out of this many */
+    double sse, sae; /* every kind with float targets: squared and absolute */
+    int64_t elems;   /* errors summed over this many elements */
     double *t_sum, *t_sq, *sse_k; /* per output: sum t, sum t^2, sum (p - t)^2 */
-    int64_t rows;     /* rows seen (the count behind t_sum and t_sq) */
+    int64_t rows;                 /* rows seen (the count behind t_sum and t_sq) */
 } mlp__loss_sums;
 
 /* 1 when the loss takes class labels, 0 when it takes float targets. */

@@ -26,14 +26,15 @@ mlp_status mlp_loss_mse(const mlp_tensor *pred, const mlp_tensor *target, double
     if (!same_shape(pred, target))
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "%s: target has shape %s but pred has shape %s (they must be "
-                          "equal; [N] and [N,1] differ)", fn,
-                          mlp__tensor_shape_str(target, a, sizeof a),
+                          "equal; [N] and [N,1] differ)",
+                          fn, mlp__tensor_shape_str(target, a, sizeof a),
                           mlp__tensor_shape_str(pred, b, sizeof b));
     if (grad && !same_shape(pred, grad))
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: grad has shape %s but pred has shape %s (they must be equal)",
-                          fn, mlp__tensor_shape_str(grad, a, sizeof a),
-                          mlp__tensor_shape_str(pred, b, sizeof b));
+        return mlp__error(
+            MLP_STATUS_SHAPE_MISMATCH,
+            "%s: grad has shape %s but pred has shape %s (they must be equal)", fn,
+            mlp__tensor_shape_str(grad, a, sizeof a),
+            mlp__tensor_shape_str(pred, b, sizeof b));
     MLP_TRY(mlp__check_writable(grad, fn, "grad"));
     const float inv_n = 1.0f / (float)pred->dims[0];
     double total = 0.0;

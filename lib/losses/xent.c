@@ -37,9 +37,10 @@ mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t
         const float *zi = z + (int64_t)i * k;
         int32_t c = labels[i];
         if (c < 0 || c >= k)
-            return mlp__error(MLP_STATUS_INVALID_ARG,
-                              "softmax cross-entropy: label %d of row %d is outside 0..%d",
-                              (int)c, (int)i, (int)k - 1);
+            return mlp__error(
+                MLP_STATUS_INVALID_ARG,
+                "softmax cross-entropy: label %d of row %d is outside 0..%d", (int)c,
+                (int)i, (int)k - 1);
         int32_t arg;
         float m = row_max(zi, k, &arg);
         if (!isfinite(m) || !mlp__all_finite(zi, k))
@@ -98,8 +99,9 @@ mlp_status mlp_loss_softmax_xent(const mlp_tensor *logits, const int32_t *labels
     MLP_CHECK_ARG(labels, fn, "labels is NULL");
     char a[64];
     if (logits->rank != 2)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: logits have shape %s, not [N,K]",
-                          fn, mlp__tensor_shape_str(logits, a, sizeof a));
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: logits have shape %s, not [N,K]", fn,
+                          mlp__tensor_shape_str(logits, a, sizeof a));
     if (grad && (grad->rank != 2 || grad->dims[0] != logits->dims[0] ||
                  grad->dims[1] != logits->dims[1]))
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,

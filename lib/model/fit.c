@@ -16,7 +16,8 @@ static const size_t fit_options_sizes[] = {
     MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss), /* 0.2 */
 };
 #define N_FIT_SIZES (sizeof fit_options_sizes / sizeof fit_options_sizes[0])
-_Static_assert(MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss) == sizeof(mlp_fit_options),
+_Static_assert(MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss) ==
+                   sizeof(mlp_fit_options),
                "a field was appended to mlp_fit_options: list the new size");
 _Static_assert(MLP__SIZE_UP_TO(mlp_fit_options, first_epoch) <
                    MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss),
@@ -74,14 +75,17 @@ static mlp_status numeric_error(const mlp_model *m, int32_t epoch, int32_t batch
 {
     int bad = mlp__model_first_bad_layer(m);
     if (bad >= 0)
-        return mlp__error(MLP_STATUS_NUMERIC,
-                          "mlp_model_fit: epoch %d, batch %d: %s; layer %d (%s) has a NaN "
-                          "or infinite parameter (try a smaller learning rate)",
-                          (int)epoch, (int)batch, what, bad, m->layers[bad]->ops->name);
-    return mlp__error(MLP_STATUS_NUMERIC,
-                      "mlp_model_fit: epoch %d, batch %d: %s; the output of layer %d (%s) "
-                      "overflowed (try a smaller learning rate)", (int)epoch, (int)batch,
-                      what, m->n_layers - 1, m->layers[m->n_layers - 1]->ops->name);
+        return mlp__error(
+            MLP_STATUS_NUMERIC,
+            "mlp_model_fit: epoch %d, batch %d: %s; layer %d (%s) has a NaN "
+            "or infinite parameter (try a smaller learning rate)",
+            (int)epoch, (int)batch, what, bad, m->layers[bad]->ops->name);
+    return mlp__error(
+        MLP_STATUS_NUMERIC,
+        "mlp_model_fit: epoch %d, batch %d: %s; the output of layer %d (%s) "
+        "overflowed (try a smaller learning rate)",
+        (int)epoch, (int)batch, what, m->n_layers - 1,
+        m->layers[m->n_layers - 1]->ops->name);
 }
 
 mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *train,
@@ -96,14 +100,17 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     if (o.epochs < 1 || o.batch_size < 1 || o.eval_batch_size < 1 || o.first_epoch < 1 ||
         o.first_epoch > INT32_MAX - o.epochs)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: epochs (%d), batch_size (%d) and eval_batch_size (%d) must "
-                          "be >= 1, and first_epoch (%d) too", fn, (int)o.epochs,
-                          (int)o.batch_size, (int)o.eval_batch_size, (int)o.first_epoch);
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: epochs (%d), batch_size (%d) and eval_batch_size (%d) must "
+            "be >= 1, and first_epoch (%d) too",
+            fn, (int)o.epochs, (int)o.batch_size, (int)o.eval_batch_size,
+            (int)o.first_epoch);
     if (!(o.max_train_loss >= 0.0))
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: max_train_loss is %g; it must be >= 0 (0 turns the guard off)",
-                          fn, o.max_train_loss);
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: max_train_loss is %g; it must be >= 0 (0 turns the guard off)", fn,
+            o.max_train_loss);
 
     /* Size every buffer once, for the larger of the two batch sizes. */
     int32_t eval_bs = o.eval_batch_size;
@@ -142,12 +149,13 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
                                        labels ? NULL : m->tbuf, n, &loss, &acc);
             if (st == MLP_STATUS_NUMERIC)
                 st = numeric_error(m, epoch, batch, "the loss is not finite");
-            else if (st == MLP_STATUS_OK && o.max_train_loss > 0.0 && loss > o.max_train_loss)
+            else if (st == MLP_STATUS_OK && o.max_train_loss > 0.0 &&
+                     loss > o.max_train_loss)
                 st = mlp__error(MLP_STATUS_NUMERIC,
                                 "%s: epoch %d, batch %d: the training loss %g exceeds "
                                 "max_train_loss %g: training diverges (try a smaller "
-                                "learning rate)", fn, (int)epoch, (int)batch, loss,
-                                o.max_train_loss);
+                                "learning rate)",
+                                fn, (int)epoch, (int)batch, loss, o.max_train_loss);
             if (st != MLP_STATUS_OK)
                 break;
             if (o.on_batch)

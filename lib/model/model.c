@@ -145,7 +145,8 @@ mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: layer is NULL", fn);
     if (layer->owner)
         /* Already owned elsewhere: freeing it would break its model. */
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the layer is already in a model", fn);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the layer is already in a model",
+                          fn);
     mlp_status st = MLP_STATUS_OK;
     if (!m) {
         st = mlp__error(MLP_STATUS_INVALID_ARG, "%s: model is NULL", fn);
@@ -163,11 +164,12 @@ mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
     }
     int64_t out_size = mlp__shape_numel(&out);
     if (out_size > INT32_MAX || m->n_params + layer->n_params > INT32_MAX) {
-        st = mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                        "%s: layer %d (%s) is too large: %lld outputs per sample and %lld "
-                        "parameters in the model with it (each must stay <= %d)", fn,
-                        m->n_layers, layer->ops->name, (long long)out_size,
-                        (long long)(m->n_params + layer->n_params), (int)INT32_MAX);
+        st =
+            mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                       "%s: layer %d (%s) is too large: %lld outputs per sample and %lld "
+                       "parameters in the model with it (each must stay <= %d)",
+                       fn, m->n_layers, layer->ops->name, (long long)out_size,
+                       (long long)(m->n_params + layer->n_params), (int)INT32_MAX);
         goto fail;
     }
     if (m->n_layers == m->cap_layers) {
@@ -197,8 +199,7 @@ mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
     const int64_t parts[2] = {layer->n_weights, layer->n_params - layer->n_weights};
     const int new_segs = (parts[0] > 0) + (parts[1] > 0);
     if (new_segs) {
-        mlp__segment *segs =
-            mlp__alloc((size_t)(m->pb.n_segs + new_segs) * sizeof *segs);
+        mlp__segment *segs = mlp__alloc((size_t)(m->pb.n_segs + new_segs) * sizeof *segs);
         if (!segs) {
             bind_params(m);
             st = MLP_STATUS_NO_MEMORY;
@@ -261,8 +262,8 @@ mlp_status mlp_model_output_shape(const mlp_model *m, int i, int *rank, int32_t 
     static const char fn[] = "mlp_model_output_shape";
     MLP_CHECK_ARG(m && rank && dims, fn, "model, rank or dims is NULL");
     if (i < -1 || i >= m->n_layers)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: layer %d does not exist (%d layers)",
-                          fn, i, m->n_layers);
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: layer %d does not exist (%d layers)", fn, i, m->n_layers);
     const mlp_shape *s;
     if (i == -1)
         s = m->n_layers ? &m->layers[m->n_layers - 1]->out : &m->in;
@@ -285,8 +286,9 @@ static mlp_status copy_checked(float *dst, const float *src, int64_t n, int64_t 
                                const char *what, const char *fn)
 {
     if (n != have)
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: n = %lld but the model has %lld %s",
-                          fn, (long long)n, (long long)have, what);
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: n = %lld but the model has %lld %s", fn, (long long)n,
+                          (long long)have, what);
     if (n)
         memcpy(dst, src, (size_t)n * sizeof(float));
     return MLP_STATUS_OK;
@@ -379,7 +381,8 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
         mlp__free(tb);
         mlp__free(sums);
         mlp__free(ws);
-        return mlp__error(MLP_STATUS_NO_MEMORY, "out of memory for a batch of %d", (int)n);
+        return mlp__error(MLP_STATUS_NO_MEMORY, "out of memory for a batch of %d",
+                          (int)n);
     }
     free_batch_buffers(m);
     for (int i = 0; i < m->n_layers; i++) {
@@ -416,7 +419,8 @@ mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode)
 /* Backward from dy (the gradient of the last layer's output) through every
  * layer, alternating between the two gradient buffers. Returns the buffer
  * that holds the input gradient, or NULL when it was not asked for. */
-static mlp_status backward(mlp_model *m, const float *dy, int want_dx, const float **dx_out)
+static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
+                           const float **dx_out)
 {
     const int32_t n = m->fwd_n;
     const float *cur = dy;
@@ -458,8 +462,8 @@ mlp_status mlp__model_check_input(const mlp_model *m, const mlp_tensor *x, const
         char a[48], b[64];
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "%s: x must be a batch of %s samples, shaped [N, dims...] or "
-                          "[N, %lld]; got shape %s", fn,
-                          mlp__shape_str(&m->in, a, sizeof a), (long long)m->in_size,
+                          "[N, %lld]; got shape %s",
+                          fn, mlp__shape_str(&m->in, a, sizeof a), (long long)m->in_size,
                           mlp__tensor_shape_str(x, b, sizeof b));
     }
     return MLP_STATUS_OK;
@@ -505,17 +509,19 @@ mlp_status mlp_model_backward(mlp_model *m, const mlp_tensor *dy, const mlp_tens
     if (m->fwd_state != MLP__FWD_TRAIN)
         return mlp__error(MLP_STATUS_BAD_STATE,
                           "%s: needs a forward pass in MLP_MODE_TRAIN first (%s)", fn,
-                          m->fwd_state == MLP__FWD_EVAL ? "the last one was MLP_MODE_EVAL"
-                                                        : "there was none since the last change");
+                          m->fwd_state == MLP__FWD_EVAL
+                              ? "the last one was MLP_MODE_EVAL"
+                              : "there was none since the last change");
     const mlp_shape *os = &m->layers[m->n_layers - 1]->out;
     if (dy->dims[0] != m->fwd_n || !is_batch_of(dy, os)) {
         char got[64], want[48];
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: dy has shape %s but must match the forward output: a batch "
-                          "of %d samples of %s, shaped [%d, dims...] or [%d,%lld]", fn,
-                          mlp__tensor_shape_str(dy, got, sizeof got), (int)m->fwd_n,
-                          mlp__shape_str(os, want, sizeof want), (int)m->fwd_n,
-                          (int)m->fwd_n, (long long)m->layers[m->n_layers - 1]->out_size);
+        return mlp__error(
+            MLP_STATUS_SHAPE_MISMATCH,
+            "%s: dy has shape %s but must match the forward output: a batch "
+            "of %d samples of %s, shaped [%d, dims...] or [%d,%lld]",
+            fn, mlp__tensor_shape_str(dy, got, sizeof got), (int)m->fwd_n,
+            mlp__shape_str(os, want, sizeof want), (int)m->fwd_n, (int)m->fwd_n,
+            (long long)m->layers[m->n_layers - 1]->out_size);
     }
     const float *g;
     MLP_TRY(backward(m, dy->data, dx != NULL, &g));
@@ -553,15 +559,18 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
     }
     mlp_status st = mlp__loss_batch(L, m->acts[m->n_layers - 1], n, out_k(m), labels,
                                     targets, m->gbuf[0], &s);
-    if (st == MLP_STATUS_NUMERIC && !(targets && mlp__all_finite(m->acts[m->n_layers - 1],
-                                                                 (int64_t)n * out_k(m)))) {
+    if (st == MLP_STATUS_NUMERIC &&
+        !(targets && mlp__all_finite(m->acts[m->n_layers - 1], (int64_t)n * out_k(m)))) {
         int bad = mlp__model_first_bad_layer(m);
         if (bad >= 0)
-            return mlp__error(st, "the loss is not finite: layer %d (%s) has a NaN or "
-                              "infinite parameter", bad, m->layers[bad]->ops->name);
-        return mlp__error(st, "the loss is not finite: the output of layer %d (%s) "
-                          "overflowed", m->n_layers - 1,
-                          m->layers[m->n_layers - 1]->ops->name);
+            return mlp__error(st,
+                              "the loss is not finite: layer %d (%s) has a NaN or "
+                              "infinite parameter",
+                              bad, m->layers[bad]->ops->name);
+        return mlp__error(st,
+                          "the loss is not finite: the output of layer %d (%s) "
+                          "overflowed",
+                          m->n_layers - 1, m->layers[m->n_layers - 1]->ops->name);
     }
     MLP_TRY(st);
     MLP_TRY(backward(m, m->gbuf[0], 0, NULL));
@@ -591,8 +600,8 @@ mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tens
     if (!mlp__loss_uses_labels(m->loss.kind))
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: the model's loss, %s, takes float targets, not labels "
-                          "(use mlp_model_train_step_targets)", fn,
-                          mlp_loss_kind_name(m->loss.kind));
+                          "(use mlp_model_train_step_targets)",
+                          fn, mlp_loss_kind_name(m->loss.kind));
     MLP_TRY(mlp__model_stage_input(m, x));
     mlp__loss_sums s;
     memset(&s, 0, sizeof s);
@@ -602,7 +611,8 @@ mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tens
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds, const char *fn)
+mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds,
+                                 const char *fn)
 {
     MLP_CHECK_ARG(m && ds, fn, "model or dataset is NULL");
     if (m->n_layers == 0)
@@ -610,11 +620,13 @@ mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds, cons
     int64_t img = mlp_dataset_sample_size(ds);
     if (img != m->in_size) {
         if (mlp_dataset_storage(ds) == MLP_STORAGE_UINT8)
-            return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                              "%s: images have %lld values (%dx%dx%d) but the model takes "
-                              "%lld", fn, (long long)img, (int)mlp_dataset_channels(ds),
-                              (int)mlp_dataset_height(ds), (int)mlp_dataset_width(ds),
-                              (long long)m->in_size);
+            return mlp__error(
+                MLP_STATUS_SHAPE_MISMATCH,
+                "%s: images have %lld values (%dx%dx%d) but the model takes "
+                "%lld",
+                fn, (long long)img, (int)mlp_dataset_channels(ds),
+                (int)mlp_dataset_height(ds), (int)mlp_dataset_width(ds),
+                (long long)m->in_size);
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "%s: samples have %lld values but the model takes %lld", fn,
                           (long long)img, (long long)m->in_size);
@@ -622,26 +634,29 @@ mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds, cons
     const char *loss = mlp_loss_kind_name(m->loss.kind);
     if (mlp__loss_uses_labels(m->loss.kind)) {
         if (mlp_dataset_target_kind(ds) != MLP_TARGET_CLASS)
-            return mlp__error(MLP_STATUS_INVALID_ARG,
-                              "%s: the model's loss, %s, takes class labels but the dataset "
-                              "has float targets (%d per sample); a regression needs a "
-                              "regression loss (mlp_model_set_loss)", fn, loss,
-                              (int)mlp_dataset_target_dim(ds));
+            return mlp__error(
+                MLP_STATUS_INVALID_ARG,
+                "%s: the model's loss, %s, takes class labels but the dataset "
+                "has float targets (%d per sample); a regression needs a "
+                "regression loss (mlp_model_set_loss)",
+                fn, loss, (int)mlp_dataset_target_dim(ds));
         if (mlp_dataset_num_classes(ds) > out_k(m))
             return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                              "%s: the dataset has %d classes but the model outputs %d", fn,
-                              (int)mlp_dataset_num_classes(ds), (int)out_k(m));
+                              "%s: the dataset has %d classes but the model outputs %d",
+                              fn, (int)mlp_dataset_num_classes(ds), (int)out_k(m));
         return MLP_STATUS_OK;
     }
     if (mlp_dataset_target_kind(ds) != MLP_TARGET_VALUES)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: the model's loss, %s, takes float targets but the dataset has "
-                          "class labels; a classifier needs softmax_xent (mlp_model_set_loss)",
-                          fn, loss);
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: the model's loss, %s, takes float targets but the dataset has "
+            "class labels; a classifier needs softmax_xent (mlp_model_set_loss)",
+            fn, loss);
     if (mlp_dataset_target_dim(ds) != out_k(m))
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: the dataset's targets have %d values but the model outputs %d",
-                          fn, (int)mlp_dataset_target_dim(ds), (int)out_k(m));
+        return mlp__error(
+            MLP_STATUS_SHAPE_MISMATCH,
+            "%s: the dataset's targets have %d values but the model outputs %d", fn,
+            (int)mlp_dataset_target_dim(ds), (int)out_k(m));
     return MLP_STATUS_OK;
 }
 
@@ -652,15 +667,15 @@ mlp_status mlp_model_summary(const mlp_model *m, char *buf, size_t cap, size_t *
     MLP_CHECK_ARG(buf || cap == 0, fn, "buf is NULL but cap > 0");
     size_t used = 0;
     char shape[48];
-#define EMIT(...)                                                               \
-    do {                                                                        \
-        int k_ = snprintf(used < cap ? buf + used : NULL, used < cap ? cap - used : 0, \
-                          __VA_ARGS__);                                         \
-        used += k_ > 0 ? (size_t)k_ : 0;                                        \
+#define EMIT(...)                                                                        \
+    do {                                                                                 \
+        int k_ = snprintf(used < cap ? buf + used : NULL, used < cap ? cap - used : 0,   \
+                          __VA_ARGS__);                                                  \
+        used += k_ > 0 ? (size_t)k_ : 0;                                                 \
     } while (0)
     EMIT("%-5s %-12s %-16s %12s\n", "layer", "kind", "output", "parameters");
-    EMIT("%-5s %-12s %-16s %12s\n", "-", "input", mlp__shape_str(&m->in, shape, sizeof shape),
-         "");
+    EMIT("%-5s %-12s %-16s %12s\n", "-", "input",
+         mlp__shape_str(&m->in, shape, sizeof shape), "");
     for (int i = 0; i < m->n_layers; i++) {
         const mlp_layer *l = m->layers[i];
         EMIT("%-5d %-12s %-16s %12lld\n", i, l->ops->name,

@@ -19,36 +19,36 @@ struct mlp_model {
      * each layer holds a slice (optimizers are flat loops over these). */
     float *params, *grads;
     int64_t n_params;
-    float *state;        /* non-trainable state of all layers, contiguous too */
+    float *state; /* non-trainable state of all layers, contiguous too */
     int64_t n_state;
     /* What an optimizer sees of the model: views of params, grads and
      * n_params, the segments (owned here) and the generation, bumped
      * whenever the layout changes. Kept current by mlp_model_add. */
     mlp__param_block pb;
-    mlp_rng rng;         /* weight initialisation */
-    mlp_rng noise;       /* dropout masks */
+    mlp_rng rng;   /* weight initialisation */
+    mlp_rng noise; /* dropout masks */
 
     /* Batch buffers, sized for batch_cap samples and reused. */
     int32_t batch_cap;
-    float **acts;        /* acts[i]: output of layer i */
-    float *gbuf[2];      /* ping-pong gradient buffers */
-    float *xbuf;         /* the input of the last forward pass */
-    int32_t *lbuf;       /* labels of a gathered batch */
-    float *tbuf;         /* float targets of a gathered batch (batch_cap x outputs) */
-    double *out_sums;    /* 3 x outputs: per-output sums for R^2 (mlp__loss_sums) */
-    float *ws;           /* workspace shared by all layers (im2col) */
-    int64_t max_size;    /* largest per-sample size among input and outputs */
+    float **acts;     /* acts[i]: output of layer i */
+    float *gbuf[2];   /* ping-pong gradient buffers */
+    float *xbuf;      /* the input of the last forward pass */
+    int32_t *lbuf;    /* labels of a gathered batch */
+    float *tbuf;      /* float targets of a gathered batch (batch_cap x outputs) */
+    double *out_sums; /* 3 x outputs: per-output sums for R^2 (mlp__loss_sums) */
+    float *ws;        /* workspace shared by all layers (im2col) */
+    int64_t max_size; /* largest per-sample size among input and outputs */
 
     /* What the model is trained for (task.c): the loss and its settings;
      * loss.class_w points at class_w (owned, n_class_w weights) or is NULL. */
     mlp__loss loss;
     float *class_w;
     int32_t n_class_w;
-    char **class_names;  /* n_class_names owned strings, or NULL */
+    char **class_names; /* n_class_names owned strings, or NULL */
     int32_t n_class_names;
 
-    int fwd_state;       /* MLP__FWD_* of the last forward pass */
-    int32_t fwd_n;       /* its batch size */
+    int fwd_state; /* MLP__FWD_* of the last forward pass */
+    int32_t fwd_n; /* its batch size */
     mlp_tensor out_view, dx_view;
 };
 
@@ -67,7 +67,8 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
                                  mlp__loss_sums *acc);
 
 /* Check a caller's input batch against the model / copy it into m->xbuf. */
-mlp_status mlp__model_check_input(const mlp_model *m, const mlp_tensor *x, const char *fn);
+mlp_status mlp__model_check_input(const mlp_model *m, const mlp_tensor *x,
+                                  const char *fn);
 mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x);
 
 /* The number of outputs per sample (the model has layers). */
@@ -78,7 +79,8 @@ int32_t mlp__model_outputs(const mlp_model *m);
 mlp_status mlp__model_loss(const mlp_model *m, const char *fn, const mlp__loss **out);
 
 /* Check that a dataset's images and classes fit the model. */
-mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds, const char *fn);
+mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds,
+                                 const char *fn);
 
 /* Longest class name, in bytes (task.c). */
 #define MLP__CLASS_NAME_MAX 255

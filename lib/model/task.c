@@ -36,12 +36,15 @@ mlp_status mlp_model_set_loss(mlp_model *m, mlp_loss_kind kind, double param)
                               param);
     } else if (param != 0.0) {
         return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: %s takes no parameter (param %g, must be 0)", fn, name, param);
+                          "%s: %s takes no parameter (param %g, must be 0)", fn, name,
+                          param);
     }
     if (m->class_w && kind != MLP_LOSS_SOFTMAX_XENT)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: the model has class weights, which only softmax_xent uses; "
-                          "clear them first (mlp_model_set_class_weights with NULL)", fn);
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: the model has class weights, which only softmax_xent uses; "
+            "clear them first (mlp_model_set_class_weights with NULL)",
+            fn);
     m->loss.kind = kind;
     m->loss.delta = kind == MLP_LOSS_HUBER ? (float)param : 1.0f;
     return MLP_STATUS_OK;
@@ -76,9 +79,11 @@ mlp_status mlp_model_set_class_weights(mlp_model *m, const float *weights, int32
         return MLP_STATUS_OK;
     }
     if (m->loss.kind != MLP_LOSS_SOFTMAX_XENT)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: class weights apply to softmax_xent only; the model's loss "
-                          "is %s", fn, mlp_loss_kind_name(m->loss.kind));
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: class weights apply to softmax_xent only; the model's loss "
+            "is %s",
+            fn, mlp_loss_kind_name(m->loss.kind));
     if (k < 1 || (m->n_layers && k != mlp__model_outputs(m)))
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: %d weights for a model with %d outputs", fn, (int)k,
@@ -115,16 +120,17 @@ mlp_status mlp_model_set_class_names(mlp_model *m, const char *const *names, int
         return MLP_STATUS_OK;
     }
     if (k < 1 || (m->n_layers && k != mlp__model_outputs(m)))
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d names for a model with %d outputs",
-                          fn, (int)k, m->n_layers ? (int)mlp__model_outputs(m) : 0);
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: %d names for a model with %d outputs", fn, (int)k,
+                          m->n_layers ? (int)mlp__model_outputs(m) : 0);
     for (int32_t i = 0; i < k; i++) {
         if (!names[i])
             return mlp__error(MLP_STATUS_INVALID_ARG, "%s: name %d is NULL", fn, (int)i);
         size_t len = strlen(names[i]);
         if (len < 1 || len > MLP__CLASS_NAME_MAX)
             return mlp__error(MLP_STATUS_INVALID_ARG,
-                              "%s: name %d has %zu bytes (1..%d allowed)", fn, (int)i, len,
-                              MLP__CLASS_NAME_MAX);
+                              "%s: name %d has %zu bytes (1..%d allowed)", fn, (int)i,
+                              len, MLP__CLASS_NAME_MAX);
         for (size_t j = 0; j < len; j++)
             if ((unsigned char)names[i][j] < 0x20 || names[i][j] == 0x7f)
                 return mlp__error(MLP_STATUS_INVALID_ARG,
@@ -180,12 +186,14 @@ static mlp_status check_targets(const mlp_model *m, const mlp_tensor *t, int32_t
 {
     MLP_CHECK_ARG(t, fn, "targets is NULL");
     const int32_t k = mlp__model_outputs(m);
-    if (!(t->dims[0] == n && ((t->rank == 2 && t->dims[1] == k) || (t->rank == 1 && k == 1)))) {
+    if (!(t->dims[0] == n &&
+          ((t->rank == 2 && t->dims[1] == k) || (t->rank == 1 && k == 1)))) {
         char got[64];
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "%s: targets have shape %s but must be [%d,%d] (one row of %d "
-                          "per sample)", fn, mlp__tensor_shape_str(t, got, sizeof got),
-                          (int)n, (int)k, (int)k);
+                          "per sample)",
+                          fn, mlp__tensor_shape_str(t, got, sizeof got), (int)n, (int)k,
+                          (int)k);
     }
     return MLP_STATUS_OK;
 }
@@ -198,10 +206,11 @@ mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
     MLP_TRY(mlp__model_check_input(m, x, fn));
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     if (mlp__loss_uses_labels(m->loss.kind))
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: the model's loss, %s, takes class labels, not float targets "
-                          "(use mlp_model_train_step, or mlp_model_set_loss)", fn,
-                          mlp_loss_kind_name(m->loss.kind));
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "%s: the model's loss, %s, takes class labels, not float targets "
+            "(use mlp_model_train_step, or mlp_model_set_loss)",
+            fn, mlp_loss_kind_name(m->loss.kind));
     MLP_TRY(check_targets(m, targets, x->dims[0], fn));
     MLP_TRY(mlp__model_stage_input(m, x));
     return mlp__model_train_step(m, opt, NULL, targets->data, x->dims[0], loss, NULL);
@@ -290,15 +299,17 @@ mlp_status mlp_model_evaluate_metrics_size(mlp_model *m, const mlp_dataset *ds,
 static mlp_status can_give_probabilities(const mlp_model *m, const char *fn)
 {
     if (mlp_model_task(m) != MLP_TASK_CLASSIFY)
-        return mlp__error(MLP_STATUS_BAD_STATE,
-                          "%s: the model regresses (loss %s): it has no class "
-                          "probabilities; ask for its raw outputs (mlp_model_predict_raw)",
-                          fn, mlp_loss_kind_name(m->loss.kind));
+        return mlp__error(
+            MLP_STATUS_BAD_STATE,
+            "%s: the model regresses (loss %s): it has no class "
+            "probabilities; ask for its raw outputs (mlp_model_predict_raw)",
+            fn, mlp_loss_kind_name(m->loss.kind));
     if (m->loss.kind == MLP_LOSS_SOFTMAX_XENT && mlp__model_outputs(m) < 2)
         return mlp__error(MLP_STATUS_BAD_STATE,
                           "%s: a softmax over the model's single output is always 1; a "
                           "one-output classifier needs the bce_logits loss, a regression "
-                          "a regression loss (mlp_model_set_loss)", fn);
+                          "a regression loss (mlp_model_set_loss)",
+                          fn);
     return MLP_STATUS_OK;
 }
 
@@ -319,11 +330,13 @@ static mlp_status predict(mlp_model *m, const mlp_tensor *x, mlp_tensor *out,
     int32_t n = x->dims[0], k = mlp__model_outputs(m);
     if (out->rank != 2 || out->dims[0] != n || out->dims[1] != k) {
         char got[64];
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: %s has shape %s but must be [%d,%d]",
-                          fn, what == MLP_OUTPUT_PROBABILITIES ? "probs" : "out",
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: %s has shape %s but must be [%d,%d]", fn,
+                          what == MLP_OUTPUT_PROBABILITIES ? "probs" : "out",
                           mlp__tensor_shape_str(out, got, sizeof got), (int)n, (int)k);
     }
-    MLP_TRY(mlp__check_writable(out, fn, what == MLP_OUTPUT_PROBABILITIES ? "probs" : "out"));
+    MLP_TRY(
+        mlp__check_writable(out, fn, what == MLP_OUTPUT_PROBABILITIES ? "probs" : "out"));
     if (what == MLP_OUTPUT_PROBABILITIES)
         MLP_TRY(can_give_probabilities(m, fn));
     MLP_TRY(mlp__model_stage_input(m, x));
@@ -355,14 +368,15 @@ mlp_status mlp_model_predict_one(mlp_model *m, const float *sample, int64_t samp
     if (m->n_layers == 0)
         return mlp__error(MLP_STATUS_BAD_STATE, "%s: the model has no layers", fn);
     if (what != MLP_OUTPUT_RAW && what != MLP_OUTPUT_PROBABILITIES)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: what = %d is not an mlp_output", fn,
-                          (int)what);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: what = %d is not an mlp_output",
+                          fn, (int)what);
     const int32_t k = mlp__model_outputs(m);
     if (sample_len != m->in_size || out_len != k)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "%s: the model takes %lld values and gives %d; got sample_len "
-                          "%lld and out_len %lld", fn, (long long)m->in_size, (int)k,
-                          (long long)sample_len, (long long)out_len);
+                          "%lld and out_len %lld",
+                          fn, (long long)m->in_size, (int)k, (long long)sample_len,
+                          (long long)out_len);
     if (what == MLP_OUTPUT_PROBABILITIES)
         MLP_TRY(can_give_probabilities(m, fn));
     MLP_TRY(mlp__model_reserve(m, 1));

@@ -41,7 +41,8 @@ static void adam_step(const mlp_optimizer *o, const mlp__step_args *a)
     }
 }
 
-#define ADAM_KEYS (1u << MLP_OPTIM_BETA1 | 1u << MLP_OPTIM_BETA2 | 1u << MLP_OPTIM_EPSILON)
+#define ADAM_KEYS                                                                        \
+    (1u << MLP_OPTIM_BETA1 | 1u << MLP_OPTIM_BETA2 | 1u << MLP_OPTIM_EPSILON)
 
 const mlp_optim_ops mlp__adam_ops = {
     .rule = MLP_RULE_ADAM,

@@ -10,7 +10,7 @@
 #endif
 
 /* Keys every rule accepts. */
-#define COMMON_KEYS                                                               \
+#define COMMON_KEYS                                                                      \
     (1u << MLP_OPTIM_LEARNING_RATE | 1u << MLP_OPTIM_WEIGHT_DECAY | 1u << MLP_OPTIM_L1 | \
      1u << MLP_OPTIM_CLIP_NORM | 1u << MLP_OPTIM_DECAY_ALL)
 
@@ -123,8 +123,9 @@ static mlp_status check_key(const mlp_optimizer *o, mlp_optim_param key, const c
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown parameter key %d", fn,
                           (int)key);
     if (!((COMMON_KEYS | o->ops->keys) & (1u << key)))
-        return mlp__error(MLP_STATUS_UNSUPPORTED, "%s: rule %s has no parameter %s (key %d)",
-                          fn, o->ops->name, mlp_optim_param_str(key), (int)key);
+        return mlp__error(MLP_STATUS_UNSUPPORTED,
+                          "%s: rule %s has no parameter %s (key %d)", fn, o->ops->name,
+                          mlp_optim_param_str(key), (int)key);
     return MLP_STATUS_OK;
 }
 
@@ -245,8 +246,8 @@ mlp_status mlp_optimizer_step(mlp_optimizer *opt)
     if (mlp__optimizer_is_stale(opt))
         return mlp__error(MLP_STATUS_BAD_STATE,
                           "%s: the model changed since the optimizer was created "
-                          "(%lld parameters then, %lld now)", fn, (long long)opt->n,
-                          (long long)opt->block->n);
+                          "(%lld parameters then, %lld now)",
+                          fn, (long long)opt->n, (long long)opt->block->n);
     float *p = opt->block->params;
     const float *g = opt->block->grads;
     opt->t++;
@@ -275,7 +276,8 @@ void mlp_optimizer_reset(mlp_optimizer *opt)
         return;
     opt->t = 0;
     if (opt->state)
-        memset(opt->state, 0, (size_t)opt->n * (size_t)opt->ops->state_floats * sizeof(float));
+        memset(opt->state, 0,
+               (size_t)opt->n * (size_t)opt->ops->state_floats * sizeof(float));
 }
 
 void mlp_optimizer_destroy(mlp_optimizer *opt)

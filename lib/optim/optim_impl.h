@@ -16,15 +16,15 @@
 
 /* One call of a rule's update loop: a segment of n parameters. */
 typedef struct mlp__step_args {
-    float *p;         /* parameters */
-    const float *g;   /* raw gradients */
-    float *s0, *s1;   /* the rule's state for these parameters (or NULL) */
+    float *p;       /* parameters */
+    const float *g; /* raw gradients */
+    float *s0, *s1; /* the rule's state for these parameters (or NULL) */
     int64_t n;
-    float lr;         /* current rate */
-    float l2, l1;     /* penalty coefficients for this segment (0 when off) */
-    float wd;         /* decoupled decay for this segment (AdamW) */
-    float scale;      /* gradient-clipping factor (1 when off) */
-    int plain;        /* 1: no clipping, L2 or L1, so the gradient is g as is */
+    float lr;     /* current rate */
+    float l2, l1; /* penalty coefficients for this segment (0 when off) */
+    float wd;     /* decoupled decay for this segment (AdamW) */
+    float scale;  /* gradient-clipping factor (1 when off) */
+    int plain;    /* 1: no clipping, L2 or L1, so the gradient is g as is */
 } mlp__step_args;
 
 /* The gradient a rule sees: clipped raw gradient plus the L2 and L1 terms.
@@ -42,32 +42,36 @@ static inline float mlp__eff_grad(const mlp__step_args *a, int64_t i)
 typedef struct mlp_optim_ops {
     mlp_rule rule;
     const char *name;
-    int state_floats;  /* state arrays per parameter (0, 1 or 2) */
+    int state_floats; /* state arrays per parameter (0, 1 or 2) */
     double default_lr;
-    unsigned keys;     /* rule-specific keys it reads: bit (1u << key) */
+    unsigned keys; /* rule-specific keys it reads: bit (1u << key) */
     /* update a->n parameters; called on a span of a segment, on any thread */
     void (*step)(const mlp_optimizer *o, const mlp__step_args *a);
 } mlp_optim_ops;
 
-typedef enum { MLP__SCHED_CONSTANT, MLP__SCHED_STEP, MLP__SCHED_EXP, MLP__SCHED_COSINE }
-    mlp__sched_kind;
+typedef enum {
+    MLP__SCHED_CONSTANT,
+    MLP__SCHED_STEP,
+    MLP__SCHED_EXP,
+    MLP__SCHED_COSINE
+} mlp__sched_kind;
 
 struct mlp_optimizer {
     const mlp_optim_ops *ops;
     const mlp__param_block *block; /* borrowed: the model's, used while it lives */
-    uint64_t generation;      /* the block's generation when created */
-    int64_t n;                /* parameters */
+    uint64_t generation;           /* the block's generation when created */
+    int64_t n;                     /* parameters */
     mlp__segment *segs;
     int n_segs;
-    float *state;             /* n * ops->state_floats floats, zero at start */
-    int64_t t;                /* steps taken */
+    float *state; /* n * ops->state_floats floats, zero at start */
+    int64_t t;    /* steps taken */
     /* hyper-parameters */
     double base_lr, lr, momentum, beta1, beta2, eps, weight_decay, l1, decay, clip;
     int decay_all;
     /* schedule */
     mlp__sched_kind sched;
-    int32_t sched_epochs;     /* step: epochs per step; cosine: first period */
-    double sched_gamma;       /* step, exponential */
+    int32_t sched_epochs;         /* step: epochs per step; cosine: first period */
+    double sched_gamma;           /* step, exponential */
     double sched_mult, sched_min; /* cosine */
 };
 

@@ -19,9 +19,9 @@ typedef struct mlp__segment {
 typedef struct mlp__param_block {
     float *params, *grads; /* n floats each (NULL while n == 0) */
     int64_t n;
-    mlp__segment *segs;    /* n_segs segments covering [0, n) in order */
+    mlp__segment *segs; /* n_segs segments covering [0, n) in order */
     int n_segs;
-    uint64_t generation;   /* changes whenever the layout changes */
+    uint64_t generation; /* changes whenever the layout changes */
 } mlp__param_block;
 
 #endif /* MLPNET_PARAM_BLOCK_H */

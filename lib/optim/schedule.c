@@ -22,7 +22,8 @@ static mlp_status check_gamma(double gamma, const char *fn)
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp_optimizer_schedule_step(mlp_optimizer *opt, int32_t step_epochs, double gamma)
+mlp_status mlp_optimizer_schedule_step(mlp_optimizer *opt, int32_t step_epochs,
+                                       double gamma)
 {
     static const char fn[] = "mlp_optimizer_schedule_step";
     MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
@@ -90,7 +91,8 @@ static double rate_at(const mlp_optimizer *o, int32_t epoch)
             }
         }
         double lo = o->sched_min < base ? o->sched_min : base;
-        return lo + (base - lo) * 0.5 * (1.0 + cos(3.14159265358979323846 * (epoch - start) / period));
+        return lo + (base - lo) * 0.5 *
+                        (1.0 + cos(3.14159265358979323846 * (epoch - start) / period));
     }
     }
     return base;
@@ -102,8 +104,10 @@ static mlp_status check_epoch(const mlp_optimizer *opt, int32_t epoch, const cha
 {
     MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
     if (epoch < 0)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: epoch %d is negative (epochs count "
-                          "from 0)", fn, (int)epoch);
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: epoch %d is negative (epochs count "
+                          "from 0)",
+                          fn, (int)epoch);
     return MLP_STATUS_OK;
 }
 

@@ -7,8 +7,8 @@
 mlp_status mlp__check_dims(const char *fn, int rank, const int32_t *dims, int64_t *numel)
 {
     if (rank < 1 || rank > MLP_MAX_RANK)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: rank %d is outside 1..%d", fn, rank,
-                          MLP_MAX_RANK);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: rank %d is outside 1..%d", fn,
+                          rank, MLP_MAX_RANK);
     if (!dims)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: dims is NULL", fn);
     int64_t n = 1;
@@ -45,7 +45,8 @@ mlp_status mlp__check_writable(const mlp_tensor *t, const char *fn, const char *
     if (t && t->read_only)
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: %s is a read-only tensor (made by mlp_tensor_wrap_const); "
-                          "pass one made by mlp_tensor_create or mlp_tensor_wrap", fn, what);
+                          "pass one made by mlp_tensor_create or mlp_tensor_wrap",
+                          fn, what);
     return MLP_STATUS_OK;
 }
 
@@ -167,7 +168,8 @@ const float *mlp_tensor_data_const(const mlp_tensor *t)
     return t ? t->data : NULL;
 }
 
-static mlp_status check_copy(const mlp_tensor *t, const void *buf, int64_t n, const char *fn)
+static mlp_status check_copy(const mlp_tensor *t, const void *buf, int64_t n,
+                             const char *fn)
 {
     if (!t || !buf)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s is NULL", fn,

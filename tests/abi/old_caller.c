@@ -14,13 +14,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "old_caller: line %d: %s failed: %s\n", __LINE__, \
-                    #cond, mlp_last_error());                                \
-            return 1;                                                        \
-        }                                                                    \
+#define CHECK(cond)                                                                      \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "old_caller: line %d: %s failed: %s\n", __LINE__, #cond,     \
+                    mlp_last_error());                                                   \
+            return 1;                                                                    \
+        }                                                                                \
     } while (0)
 
 typedef struct seen {
@@ -48,7 +48,8 @@ static mlp_status make_data(mlp_dataset **ds)
         labels[i] = i % 2;
         for (int p = 0; p < SIDE * SIDE; p++)
             pixels[i * SIDE * SIDE + p] =
-                (uint8_t)(((p < SIDE * SIDE / 2) == (labels[i] == 0)) ? 200 + i % 50 : i % 40);
+                (uint8_t)(((p < SIDE * SIDE / 2) == (labels[i] == 0)) ? 200 + i % 50
+                                                                      : i % 40);
     }
     return mlp_dataset_create(ds, N, 1, SIDE, SIDE, pixels, labels, 2);
 }
@@ -103,7 +104,8 @@ int main(void)
     CHECK(strstr(mlp_last_error(), "mlp_fit_options_init") != NULL);
 
     printf("old_caller: sizeof(mlp_fit_options) %zu in this program's header: "
-           "two fits of one epoch ran\n", sizeof o);
+           "two fits of one epoch ran\n",
+           sizeof o);
     mlp_optimizer_destroy(opt);
     mlp_model_destroy(m);
     mlp_dataset_destroy(ds);

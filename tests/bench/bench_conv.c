@@ -12,14 +12,14 @@
 #include "layers/layer_impl.h"
 #include "mlpnet/mlpnet.h"
 
-#define CHECK(call)                                                              \
-    do {                                                                         \
-        mlp_status st_ = (call);                                                 \
-        if (st_ != MLP_STATUS_OK) {                                              \
-            fprintf(stderr, "bench_conv: %s: %s: %s\n", #call, mlp_status_str(st_), \
-                    mlp_last_error());                                           \
-            exit(1);                                                             \
-        }                                                                        \
+#define CHECK(call)                                                                      \
+    do {                                                                                 \
+        mlp_status st_ = (call);                                                         \
+        if (st_ != MLP_STATUS_OK) {                                                      \
+            fprintf(stderr, "bench_conv: %s: %s: %s\n", #call, mlp_status_str(st_),      \
+                    mlp_last_error());                                                   \
+            exit(1);                                                                     \
+        }                                                                                \
     } while (0)
 
 enum { BATCH = 100, REPS = 20 };
@@ -44,15 +44,16 @@ static void run(const conv_case *cc)
     mlp_layer *conv = mlp_model_layer(m, 1);
     mlp_tensor *x = NULL, *dy = NULL;
     CHECK(mlp_tensor_create(&x, 4, (const int32_t[]){BATCH, cc->c, cc->h, cc->w}));
-    CHECK(mlp_tensor_create(&dy, 4, (const int32_t[]){BATCH, cc->f, conv->out.d[1],
-                                                      conv->out.d[2]}));
+    CHECK(mlp_tensor_create(
+        &dy, 4, (const int32_t[]){BATCH, cc->f, conv->out.d[1], conv->out.d[2]}));
     mlp_tensor_fill(x, 0.5f);
     mlp_tensor_fill(dy, 0.01f);
     const mlp_tensor *dx;
     CHECK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL)); /* warm up, size buffers */
     CHECK(mlp_model_backward(m, dy, &dx));
 
-    const double K = (double)cc->c * cc->k * cc->k, P = (double)conv->out.d[1] * conv->out.d[2];
+    const double K = (double)cc->c * cc->k * cc->k,
+                 P = (double)conv->out.d[1] * conv->out.d[2];
     const double fwd_flops = 2.0 * cc->f * K * P * BATCH, bwd_flops = 2.0 * fwd_flops;
     /* Time the measured layer alone through its ops (the 1x1 layer excluded). */
     float *xin = malloc((size_t)BATCH * conv->in_size * sizeof(float));
@@ -91,8 +92,9 @@ static void run(const conv_case *cc)
     const double gemm_fwd = 2.0 * F * K * P * g * groups, gemm_bwd = 2.0 * gemm_fwd;
 
     printf("%-28s group %3d  forward %6.1f GFLOP/s (sgemm alone %6.1f)  backward %6.1f "
-           "GFLOP/s (sgemm alone %6.1f)\n", cc->name, g, fwd_flops / fwd_s * 1e-9,
-           gemm_fwd / gf_s * 1e-9, bwd_flops / bwd_s * 1e-9, gemm_bwd / gb_s * 1e-9);
+           "GFLOP/s (sgemm alone %6.1f)\n",
+           cc->name, g, fwd_flops / fwd_s * 1e-9, gemm_fwd / gf_s * 1e-9,
+           bwd_flops / bwd_s * 1e-9, gemm_bwd / gb_s * 1e-9);
     free(a);
     free(col);
     free(z);

@@ -20,17 +20,25 @@
 #include "mlpnet/io.h"
 #include "mlpnet/mlpnet.h"
 
-#define CHECK(call)                                                              \
-    do {                                                                         \
-        mlp_status st_ = (call);                                                 \
-        if (st_ != MLP_STATUS_OK) {                                              \
-            fprintf(stderr, "bench_io: %s: %s: %s\n", #call, mlp_status_str(st_), \
-                    mlp_last_error());                                           \
-            exit(1);                                                             \
-        }                                                                        \
+#define CHECK(call)                                                                      \
+    do {                                                                                 \
+        mlp_status st_ = (call);                                                         \
+        if (st_ != MLP_STATUS_OK) {                                                      \
+            fprintf(stderr, "bench_io: %s: %s: %s\n", #call, mlp_status_str(st_),        \
+                    mlp_last_error());                                                   \
+            exit(1);                                                                     \
+        }                                                                                \
     } while (0)
 
-enum { IN = 784, HID = 100, OUT = 47, DEPTH = 3, IMAGES = 10000, LOADS = 300, SAVES = 20 };
+enum {
+    IN = 784,
+    HID = 100,
+    OUT = 47,
+    DEPTH = 3,
+    IMAGES = 10000,
+    LOADS = 300,
+    SAVES = 20
+};
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -177,17 +185,21 @@ int main(void)
     double g1000 = gemm_rate(1000), g100 = gemm_rate(100);
 
     printf("bench_io: baseline MLP %d-%dx%d ELU-%d, %lld parameters, file %zu bytes, "
-           "OpenBLAS threads %d\n", IN, HID, DEPTH, OUT, (long long)mlp_model_param_count(m),
-           len, mlp_get_num_threads());
-    printf("load from file (median of %d):  %.3f ms   [read(2) of the file alone: %.3f ms]\n",
+           "OpenBLAS threads %d\n",
+           IN, HID, DEPTH, OUT, (long long)mlp_model_param_count(m), len,
+           mlp_get_num_threads());
+    printf("load from file (median of %d):  %.3f ms   [read(2) of the file alone: %.3f "
+           "ms]\n",
            LOADS, 1e3 * median(t_load, LOADS), 1e3 * median(t_read, LOADS));
     printf("load from memory:               %.3f ms\n", 1e3 * median(t_mem, LOADS));
-    printf("atomic save (median of %d):     %.3f ms   [serialising alone: %.3f ms]\n", SAVES,
-           1e3 * median(t_save, SAVES), 1e3 * median(t_ser, SAVES));
-    printf("predict %d images, batch 1000: %.0f images/s   [forward sgemm alone: %.0f/s]\n",
-           IMAGES, p1000, g1000);
-    printf("predict %d images, batch 100:  %.0f images/s   [forward sgemm alone: %.0f/s]\n",
-           IMAGES, p100, g100);
+    printf("atomic save (median of %d):     %.3f ms   [serialising alone: %.3f ms]\n",
+           SAVES, 1e3 * median(t_save, SAVES), 1e3 * median(t_ser, SAVES));
+    printf(
+        "predict %d images, batch 1000: %.0f images/s   [forward sgemm alone: %.0f/s]\n",
+        IMAGES, p1000, g1000);
+    printf(
+        "predict %d images, batch 100:  %.0f images/s   [forward sgemm alone: %.0f/s]\n",
+        IMAGES, p100, g100);
 
     unlink(path);
     rmdir(dir);

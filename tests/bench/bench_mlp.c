@@ -18,14 +18,14 @@
 #include "layers/layer_impl.h"
 #include "mlpnet/mlpnet.h"
 
-#define CHECK(call)                                                              \
-    do {                                                                         \
-        mlp_status st_ = (call);                                                 \
-        if (st_ != MLP_STATUS_OK) {                                              \
-            fprintf(stderr, "bench_mlp: %s: %s: %s\n", #call, mlp_status_str(st_), \
-                    mlp_last_error());                                           \
-            exit(1);                                                             \
-        }                                                                        \
+#define CHECK(call)                                                                      \
+    do {                                                                                 \
+        mlp_status st_ = (call);                                                         \
+        if (st_ != MLP_STATUS_OK) {                                                      \
+            fprintf(stderr, "bench_mlp: %s: %s: %s\n", #call, mlp_status_str(st_),       \
+                    mlp_last_error());                                                   \
+            exit(1);                                                                     \
+        }                                                                                \
     } while (0)
 
 enum { BATCH = 100, IN = 784, HID = 100, OUT = 47, DEPTH = 3, EPOCHS = 3 };
@@ -115,8 +115,10 @@ static void gemm_step(float **act, float **w, float *g0, float *g1, float **dw)
 static double layer_seconds(mlp_layer *l, int reps)
 {
     const int64_t len = (int64_t)BATCH * HID;
-    float *x = malloc((size_t)len * sizeof(float)), *y = malloc((size_t)len * sizeof(float));
-    float *dy = malloc((size_t)len * sizeof(float)), *dx = malloc((size_t)len * sizeof(float));
+    float *x = malloc((size_t)len * sizeof(float)),
+          *y = malloc((size_t)len * sizeof(float));
+    float *dy = malloc((size_t)len * sizeof(float)),
+          *dx = malloc((size_t)len * sizeof(float));
     for (int64_t i = 0; i < len; i++) {
         x[i] = (float)((i * 37) % 101) * 0.01f - 0.5f;
         dy[i] = (float)((i * 53) % 97) * 0.001f;
@@ -150,8 +152,10 @@ static void bench_batchnorm(void)
     const int reps = 20000;
     double dense_s = layer_seconds(mlp_model_layer(m, 0), reps);
     double bn_s = layer_seconds(mlp_model_layer(m, 1), reps);
-    printf("batch norm fwd+bwd [100x100]:  %.2f us, %.1f%% of the 100->100 affine layer's "
-           "%.2f us\n", bn_s * 1e6, 100.0 * bn_s / dense_s, dense_s * 1e6);
+    printf(
+        "batch norm fwd+bwd [100x100]:  %.2f us, %.1f%% of the 100->100 affine layer's "
+        "%.2f us\n",
+        bn_s * 1e6, 100.0 * bn_s / dense_s, dense_s * 1e6);
     mlp_tensor_destroy(x);
     mlp_model_destroy(m);
 }
@@ -237,12 +241,12 @@ int main(int argc, char **argv)
         flops += 2.0 * dims[i] * dims[i + 1] * (i ? 3 : 2);
     flops *= (double)(n / BATCH) * BATCH;
 
-    printf("bench_mlp: data: %s (%d images), batch %d, threads %d\n", what, (int)n,
-           BATCH, mlp_get_num_threads());
-    printf("library epoch (median of %d):   %.3f s  %.0f samples/s  %.1f GFLOP/s\n", EPOCHS,
-           lib_s, n / lib_s, flops / lib_s * 1e-9);
-    printf("sgemm alone, same shapes:      %.3f s  %.0f samples/s  %.1f GFLOP/s\n", gemm_s,
-           n / gemm_s, flops / gemm_s * 1e-9);
+    printf("bench_mlp: data: %s (%d images), batch %d, threads %d\n", what, (int)n, BATCH,
+           mlp_get_num_threads());
+    printf("library epoch (median of %d):   %.3f s  %.0f samples/s  %.1f GFLOP/s\n",
+           EPOCHS, lib_s, n / lib_s, flops / lib_s * 1e-9);
+    printf("sgemm alone, same shapes:      %.3f s  %.0f samples/s  %.1f GFLOP/s\n",
+           gemm_s, n / gemm_s, flops / gemm_s * 1e-9);
     printf("library / sgemm-alone ratio:   %.2f\n", lib_s / gemm_s);
     printf("SGD steps of one epoch:        %.4f s (%.1f%% of the epoch)\n", step_s,
            100.0 * step_s / lib_s);

@@ -19,8 +19,8 @@
 
 #include <zlib.h>
 
-#include "model/model_impl.h"
 #include "mlpnet/io.h"
+#include "model/model_impl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

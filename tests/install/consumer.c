@@ -7,14 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHECK(call)                                                              \
-    do {                                                                         \
-        mlp_status st_ = (call);                                                 \
-        if (st_ != MLP_STATUS_OK) {                                              \
-            fprintf(stderr, "%s: %s (%s)\n", #call, mlp_status_str(st_),          \
-                    mlp_last_error());                                           \
-            return 1;                                                            \
-        }                                                                        \
+#define CHECK(call)                                                                      \
+    do {                                                                                 \
+        mlp_status st_ = (call);                                                         \
+        if (st_ != MLP_STATUS_OK) {                                                      \
+            fprintf(stderr, "%s: %s (%s)\n", #call, mlp_status_str(st_),                 \
+                    mlp_last_error());                                                   \
+            return 1;                                                                    \
+        }                                                                                \
     } while (0)
 
 int main(void)

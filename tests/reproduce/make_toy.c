@@ -48,7 +48,8 @@ static int write_split(const char *dir, const char *split, uint32_t n)
                 img[y * SIDE + x] = (unsigned char)(v > 255 ? 255 : v);
             }
         unsigned char label = (unsigned char)k;
-        err = fwrite(img, 1, sizeof img, fi) != sizeof img || fwrite(&label, 1, 1, fl) != 1;
+        err =
+            fwrite(img, 1, sizeof img, fi) != sizeof img || fwrite(&label, 1, 1, fl) != 1;
     }
     if (fi && fclose(fi) != 0)
         err = 1;
