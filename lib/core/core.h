@@ -43,6 +43,13 @@ mlp_status mlp__error(mlp_status st, const char *fmt, ...) MLP__PRINTF(2, 3);
 mlp_status mlp__check_struct_size(size_t size, const size_t *sizes, size_t n,
                                   const char *fn, const char *type);
 
+/* The _init_size of such a struct: check `struct_size` as above (and that
+ * `out` is not NULL), set the `struct_size` field (the first) of the
+ * library's `defaults` to it, and copy that many bytes of them to `out`. */
+mlp_status mlp__init_sized(void *out, void *defaults, size_t struct_size,
+                           const size_t *sizes, size_t n, const char *fn,
+                           const char *type);
+
 /* sizeof(type) as it was when `field` was its last field: the end of the
  * field rounded up to the struct's alignment, which is what a compiler gives
  * the struct cut after that field (every member older than the cut keeps its

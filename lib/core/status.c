@@ -2,6 +2,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <string.h>
+
 #include "core.h"
 
 static _Thread_local char last_error[512];
@@ -35,6 +37,17 @@ mlp_status mlp__error(mlp_status st, const char *fmt, ...)
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
     return st;
+}
+
+mlp_status mlp__init_sized(void *out, void *defaults, size_t struct_size,
+                           const size_t *sizes, size_t n, const char *fn,
+                           const char *type)
+{
+    MLP_CHECK_ARG(out, fn, "opts is NULL");
+    MLP_TRY(mlp__check_struct_size(struct_size, sizes, n, fn, type));
+    memcpy(defaults, &struct_size, sizeof struct_size); /* the first field */
+    memcpy(out, defaults, struct_size);
+    return MLP_STATUS_OK;
 }
 
 mlp_status mlp__check_struct_size(size_t size, const size_t *sizes, size_t n,

@@ -60,15 +60,10 @@ static void csv_defaults(mlp_csv_options *o)
 
 mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struct_size)
 {
-    static const char fn[] = "mlp_csv_options_init";
-    MLP_CHECK_ARG(opts, fn, "opts is NULL");
-    MLP_TRY(mlp__check_struct_size(struct_size, csv_options_sizes, N_CSV_SIZES, fn,
-                                   "mlp_csv_options"));
     mlp_csv_options d;
     csv_defaults(&d);
-    d.struct_size = struct_size;
-    memcpy(opts, &d, struct_size);
-    return MLP_STATUS_OK;
+    return mlp__init_sized(opts, &d, struct_size, csv_options_sizes, N_CSV_SIZES,
+                           "mlp_csv_options_init", "mlp_csv_options");
 }
 
 /* ---- growing arrays ---------------------------------------------------- */

@@ -89,16 +89,6 @@ static uLong crc_update(uLong crc, const unsigned char *p, uint64_t n)
  * version for that kind alone, never a format version (docs/file-format.md,
  * "Compatibility rules"). This file names no kind.
  */
-static const mlp_layer_ops *ops_by_name(const unsigned char *name, uint32_t len)
-{
-    for (int k = 1; k < 256; k++) {
-        const mlp_layer_ops *ops = mlp__layer_ops((mlp_layer_kind)k);
-        if (ops && strlen(ops->name) == len && memcmp(ops->name, name, len) == 0)
-            return ops;
-    }
-    return NULL;
-}
-
 /* ---- serialisation ------------------------------------------------------ */
 
 /* A sink that either counts bytes (buf NULL) or writes them into an
@@ -227,7 +217,7 @@ static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
         const mlp_layer *l = m->layers[i];
         unsigned char r[LAYR_FIXED + NAME_MAX_LEN + 64];
         uint32_t name_len = (uint32_t)strlen(l->ops->name);
-        const uint16_t version = l->ops->config_version;
+        const uint16_t version = mlp__config_newest(l->ops);
         uint32_t csize = mlp__config_size(l->ops, version);
         memset(r, 0, sizeof r);
         mlp__put_u32(r, (uint32_t)i);
@@ -267,7 +257,7 @@ static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o,
     MLP_CHECK_ARG(m, fn, "model is NULL");
     for (int i = 0; i < m->n_layers; i++) {
         const mlp_layer_ops *ops = m->layers[i]->ops;
-        if (mlp__config_size(ops, ops->config_version) == UINT32_MAX)
+        if (mlp__config_size(ops, mlp__config_newest(ops)) == UINT32_MAX)
             return mlp__error(MLP_STATUS_INTERNAL,
                               "%s: layer %d (%s) has no file encoding (its ops table has "
                               "no config_version)",
@@ -652,11 +642,12 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
         shown[i] = (char)ch;
     }
     shown[name_len] = '\0';
-    const mlp_layer_ops *ops = ops_by_name(name, name_len);
+    const mlp_layer_kind kind = mlp__layer_kind_named((const char *)name, name_len);
+    const mlp_layer_ops *ops = mlp__layer_ops(kind);
     if (!ops)
         return FMT_ERR(ld, r->at + 12 + LAYR_FIXED, "layer %d: unknown layer kind '%s'",
                        index, shown);
-    const uint16_t newest = ops->config_version;
+    const uint16_t newest = mlp__config_newest(ops);
     if (cfg_version < 1 || cfg_version > newest) {
         char known[16];
         snprintf(known, sizeof known, newest == 1 ? "%u" : "1..%u", (unsigned)newest);
@@ -674,7 +665,7 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
     uint64_t cfg_off = r->at + 12 + LAYR_FIXED + name_len;
 
     mlp_layer *l = NULL;
-    mlp_status st = mlp__layer_read_config(ops, &l, cfg_version, name + name_len);
+    mlp_status st = mlp__layer_read_config(kind, &l, cfg_version, name + name_len);
     if (st != MLP_STATUS_OK) {
         char what[128];
         snprintf(what, sizeof what, "layer %d (%s)", index, shown);
@@ -684,7 +675,7 @@ static mlp_status read_layer(const loader *ld, const record *r, mlp_model *m, in
      * output shape and counts without allocating (mlp_model_add repeats it). */
     const mlp_shape *in = m->n_layers ? &m->layers[m->n_layers - 1]->out : &m->in;
     mlp_shape out = {0, {0, 0, 0}};
-    st = l->ops->setup(l, in, &out);
+    st = mlp__layer_setup(l, in, &out);
     if (st != MLP_STATUS_OK) {
         mlp_layer_destroy(l);
         char what[128];

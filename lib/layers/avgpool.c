@@ -177,11 +177,9 @@ static int avgpool_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 
 const mlp_layer_ops mlp__avgpool_ops = {
     .name = "avgpool",
-    .kind = MLP_LAYER_AVGPOOL,
     .setup = mlp__pool_setup,
     .forward = avgpool_forward,
     .backward = avgpool_backward,
-    .config_version = 1,
     .config_bytes = 20,
     .write_config = avgpool_write_config,
     .read_config = avgpool_read_config,

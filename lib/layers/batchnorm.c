@@ -329,12 +329,10 @@ static int batchnorm_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 
 const mlp_layer_ops mlp__batchnorm_ops = {
     .name = "batchnorm",
-    .kind = MLP_LAYER_BATCHNORM,
     .setup = bn_setup,
     .init_params = bn_init,
     .forward = bn_forward,
     .backward = bn_backward,
-    .config_version = 1,
     .config_bytes = 12,
     .write_config = batchnorm_write_config,
     .read_config = batchnorm_read_config,
@@ -364,7 +362,7 @@ mlp_status mlp_layer_set_batchnorm(mlp_layer *layer, float momentum, float eps)
 {
     static const char fn[] = "mlp_layer_set_batchnorm";
     MLP_CHECK_ARG(layer, fn, "layer is NULL");
-    if (layer->ops->kind != MLP_LAYER_BATCHNORM)
+    if (layer->kind != MLP_LAYER_BATCHNORM)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the layer is %s, not batchnorm",
                           fn, layer->ops->name);
     if (!(momentum > 0.0f && momentum <= 1.0f))

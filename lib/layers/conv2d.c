@@ -257,7 +257,6 @@ static void conv2d_set_use_bias(mlp_layer *l, int use_bias)
 
 const mlp_layer_ops mlp__conv2d_ops = {
     .name = "conv2d",
-    .kind = MLP_LAYER_CONV2D,
     .setup = conv_setup,
     .init_params = conv_init,
     .forward = conv_forward,
@@ -305,7 +304,7 @@ mlp_status mlp_layer_set_conv2d(mlp_layer *layer, int32_t stride_h, int32_t stri
 {
     static const char fn[] = "mlp_layer_set_conv2d";
     MLP_CHECK_ARG(layer, fn, "layer is NULL");
-    if (layer->ops->kind != MLP_LAYER_CONV2D)
+    if (layer->kind != MLP_LAYER_CONV2D)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the layer is %s, not conv2d", fn,
                           layer->ops->name);
     if (layer->owner)

@@ -112,12 +112,10 @@ static void dense_set_use_bias(mlp_layer *l, int use_bias)
 
 const mlp_layer_ops mlp__dense_ops = {
     .name = "dense",
-    .kind = MLP_LAYER_DENSE,
     .setup = dense_setup,
     .init_params = dense_init,
     .forward = dense_forward,
     .backward = dense_backward,
-    .config_version = 1,
     .config_bytes = 8,
     .write_config = dense_write_config,
     .read_config = dense_read_config,

@@ -87,11 +87,9 @@ static int dropout_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 
 const mlp_layer_ops mlp__dropout_ops = {
     .name = "dropout",
-    .kind = MLP_LAYER_DROPOUT,
     .setup = dropout_setup,
     .forward = dropout_forward,
     .backward = dropout_backward,
-    .config_version = 1,
     .config_bytes = 4,
     .write_config = dropout_write_config,
     .read_config = dropout_read_config,

@@ -83,11 +83,8 @@ static int elu_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 
 const mlp_layer_ops mlp__elu_ops = {
     .name = "elu",
-    .kind = MLP_LAYER_ELU,
-    .setup = mlp__same_shape_setup,
     .forward = elu_forward,
     .backward = elu_backward,
-    .config_version = 1,
     .config_bytes = 4,
     .write_config = elu_write_config,
     .read_config = elu_read_config,

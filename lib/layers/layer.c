@@ -34,6 +34,7 @@ mlp_status mlp__layer_new(mlp_layer **out, mlp_layer_kind kind, const char *fn)
         return MLP_STATUS_NO_MEMORY;
     mlp_layer *l = &b->layer;
     l->ops = ops;
+    l->kind = kind;
     l->init = MLP_INIT_GLOROT_UNIFORM;
     if (ops->settings_size)
         l->settings = b->settings;
@@ -46,6 +47,11 @@ mlp_status mlp__same_shape_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *o
     (void)l;
     *out = *in;
     return MLP_STATUS_OK;
+}
+
+mlp_status mlp__layer_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
+{
+    return l->ops->setup ? l->ops->setup(l, in, out) : mlp__same_shape_setup(l, in, out);
 }
 
 void mlp__init_weights(mlp_layer *l, mlp_rng *rng, float *w, int64_t n, int64_t fan_in,
@@ -124,7 +130,7 @@ void mlp_layer_destroy(mlp_layer *layer)
 
 mlp_layer_kind mlp_layer_get_kind(const mlp_layer *layer)
 {
-    return layer ? layer->ops->kind : (mlp_layer_kind)0;
+    return layer ? layer->kind : (mlp_layer_kind)0;
 }
 
 const char *mlp_layer_kind_name(const mlp_layer *layer)
@@ -179,18 +185,19 @@ float *mlp_layer_state(mlp_layer *layer)
 
 uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version)
 {
-    if (version < 1 || version > ops->config_version)
+    if (version < 1 || version > mlp__config_newest(ops))
         return UINT32_MAX;
     return ops->config_size ? ops->config_size(version) : ops->config_bytes;
 }
 
-mlp_status mlp__layer_read_config(const mlp_layer_ops *ops, mlp_layer **out,
-                                  uint16_t version, const unsigned char *p)
+mlp_status mlp__layer_read_config(mlp_layer_kind kind, mlp_layer **out, uint16_t version,
+                                  const unsigned char *p)
 {
+    const mlp_layer_ops *ops = mlp__layer_ops(kind);
     if (ops->read_config)
         return ops->read_config(out, version, p);
     /* A kind without settings: its creator only allocates. */
-    return mlp__layer_new(out, ops->kind, "mlp_model_load");
+    return mlp__layer_new(out, kind, "mlp_model_load");
 }
 
 mlp_status mlp__config_done(mlp_layer **out, mlp_layer *l, mlp_status st)

@@ -48,7 +48,8 @@ typedef struct mlp_layer_ops {
     void (*release)(mlp_layer *l);
     /* The kind's record in model files (docs/file-format.md). Each kind
      * versions its own configuration: config_version is the newest version
-     * (written by write_config; 1 unless the settings ever changed), and
+     * (written by write_config; 0 stands for 1, the version of a kind whose
+     * settings never changed: see mlp__config_newest), and
      * readers accept 1..config_version. A version holds config_bytes bytes
      * unless config_size gives a size per version; 0 means the kind has no
      * file encoding (saving it fails). write_config is NULL when there are
@@ -73,6 +74,7 @@ typedef struct mlp_layer_ops {
 
 struct mlp_layer {
     const mlp_layer_ops *ops;
+    mlp_layer_kind kind;
     const void *owner; /* the model, once added */
     mlp_shape in, out;
     int64_t in_size, out_size; /* per-sample element counts */
@@ -101,8 +103,8 @@ uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version);
 
 /* Rebuild a layer of kind `ops` from its configuration bytes (of a version
  * mlp__config_size accepts) (layer.c). */
-mlp_status mlp__layer_read_config(const mlp_layer_ops *ops, mlp_layer **out,
-                                  uint16_t version, const unsigned char *p);
+mlp_status mlp__layer_read_config(mlp_layer_kind kind, mlp_layer **out, uint16_t version,
+                                  const unsigned char *p);
 
 /* End of a read_config: on failure destroy `l` and leave *out NULL (layer.c). */
 mlp_status mlp__config_done(mlp_layer **out, mlp_layer *l, mlp_status st);
@@ -149,8 +151,19 @@ static inline float mlp__cfg_get_f32(const unsigned char *p)
     return f;
 }
 
-/* Registry (registry.c). */
+/* Registry (registry.c): the table of a kind, or NULL; the kind whose
+ * stable name is the `len` bytes at `name`, or 0. */
 const mlp_layer_ops *mlp__layer_ops(mlp_layer_kind kind);
+mlp_layer_kind mlp__layer_kind_named(const char *name, size_t len);
+
+/* The newest configuration version of a kind (config_version, 0 read as 1). */
+static inline uint16_t mlp__config_newest(const mlp_layer_ops *ops)
+{
+    return ops->config_version ? ops->config_version : 1;
+}
+
+/* ops->setup, or the same-shape default when the kind has none (layer.c). */
+mlp_status mlp__layer_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);
 
 /* Allocate a layer of a kind with defaults (layer.c). */
 mlp_status mlp__layer_new(mlp_layer **out, mlp_layer_kind kind, const char *fn);

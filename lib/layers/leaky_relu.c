@@ -1,8 +1,7 @@
 /* Leaky ReLU:  y = x if x > 0 else alpha x,  dx = dy if x > 0 else alpha dy. */
 #include <math.h>
 
-#include "backend/threads.h"
-#include "layer_impl.h"
+#include "elementwise.h"
 
 /* The settings of a leaky ReLU layer (l->settings). */
 struct leaky_relu_settings {
@@ -14,35 +13,10 @@ static float alpha_of(const mlp_layer *l)
     return ((const struct leaky_relu_settings *)l->settings)->alpha;
 }
 
-MLP_VECTOR_CLONES
-static mlp_status leaky_relu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
-                                     mlp_mode mode)
-{
-    (void)mode;
-    const int64_t len = (int64_t)n * l->in_size;
-    const float a = alpha_of(l);
-    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
-    for (int64_t i = 0; i < len; i++) {
-        float v = x[i];
-        y[i] = v > 0.0f ? v : a * v;
-    }
-    return MLP_STATUS_OK;
-}
-
-MLP_VECTOR_CLONES
-static mlp_status leaky_relu_backward(mlp_layer *l, const float *x, const float *y,
-                                      const float *dy, float *dx, int32_t n)
-{
-    (void)y; /* with alpha = 0, y cannot tell x > 0 from x = 0: use x */
-    const int64_t len = (int64_t)n * l->in_size;
-    const float a = alpha_of(l);
-    MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)
-    for (int64_t i = 0; i < len; i++) {
-        float g = dy[i];
-        dx[i] = x[i] > 0.0f ? g : a * g;
-    }
-    return MLP_STATUS_OK;
-}
+/* Backward reads x: with alpha = 0, y cannot tell x > 0 from x = 0. */
+MLP__ELEMENTWISE_PASSES(leaky_relu, alpha_of(l), MLP_VECTOR_CLONES,
+                        xi > 0.0f ? xi : p * xi, MLP_VECTOR_CLONES,
+                        xi > 0.0f ? gi : p * gi)
 
 /* Model-file configuration, version 1: alpha (f32). */
 static void leaky_relu_write_config(const mlp_layer *l, unsigned char *p)
@@ -68,11 +42,8 @@ static int leaky_relu_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 
 const mlp_layer_ops mlp__leaky_relu_ops = {
     .name = "leaky_relu",
-    .kind = MLP_LAYER_LEAKY_RELU,
-    .setup = mlp__same_shape_setup,
     .forward = leaky_relu_forward,
     .backward = leaky_relu_backward,
-    .config_version = 1,
     .config_bytes = 4,
     .write_config = leaky_relu_write_config,
     .read_config = leaky_relu_read_config,

@@ -155,11 +155,9 @@ static int maxpool_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
 
 const mlp_layer_ops mlp__maxpool_ops = {
     .name = "maxpool",
-    .kind = MLP_LAYER_MAXPOOL,
     .setup = maxpool_setup,
     .forward = maxpool_forward,
     .backward = maxpool_backward,
-    .config_version = 1,
     .config_bytes = 16,
     .write_config = maxpool_write_config,
     .read_config = maxpool_read_config,

@@ -37,3 +37,11 @@ const mlp_layer_ops *mlp__layer_ops(mlp_layer_kind kind)
         return NULL;
     return registry[kind];
 }
+
+mlp_layer_kind mlp__layer_kind_named(const char *name, size_t len)
+{
+    for (int k = 1; k < MLP__LAYER_KIND_COUNT; k++)
+        if (strlen(registry[k]->name) == len && memcmp(registry[k]->name, name, len) == 0)
+            return (mlp_layer_kind)k;
+    return (mlp_layer_kind)0;
+}

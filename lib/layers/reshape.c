@@ -87,11 +87,9 @@ static mlp_status reshape_read_config(mlp_layer **out, uint16_t version,
 
 const mlp_layer_ops mlp__reshape_ops = {
     .name = "reshape",
-    .kind = MLP_LAYER_RESHAPE,
     .setup = reshape_setup,
     .forward = reshape_forward,
     .backward = reshape_backward,
-    .config_version = 1,
     .config_bytes = 16,
     .write_config = reshape_write_config,
     .read_config = reshape_read_config,

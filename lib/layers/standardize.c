@@ -62,12 +62,10 @@ static mlp_status std_backward(mlp_layer *l, const float *x, const float *y,
 
 const mlp_layer_ops mlp__standardize_ops = {
     .name = "standardize",
-    .kind = MLP_LAYER_STANDARDIZE,
     .setup = std_setup,
     .init_params = std_init,
     .forward = std_forward,
     .backward = std_backward,
-    .config_version = 1,
 };
 
 mlp_status mlp_layer_create_standardize(mlp_layer **out)

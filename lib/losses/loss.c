@@ -240,14 +240,41 @@ void mlp__sigmoid_vec(const float *z, int64_t len, float *p)
     }
 }
 
-static int same_shape(const mlp_tensor *a, const mlp_tensor *b)
+mlp_status mlp__loss_setting(mlp_loss_kind kind, double param, const char *fn,
+                             float *delta)
 {
-    if (a->rank != b->rank)
-        return 0;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return 0;
-    return 1;
+    if (!known(kind))
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d is not a loss kind (1..%d)", fn,
+                          (int)kind, (int)MLP_LOSS_MAE);
+    *delta = 1.0f;
+    if (kind == MLP_LOSS_HUBER) {
+        if (param == 0.0)
+            param = 1.0;
+        if (!(param > 0.0 && param < 3.4e38))
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: Huber delta %g is not > 0", fn,
+                              param);
+        *delta = (float)param;
+    } else if (param != 0.0) {
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: %s takes no parameter (param %g, must be 0)", fn,
+                          loss_names[kind], param);
+    }
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__loss_same_shape(const mlp_tensor *pred, const mlp_tensor *t,
+                                const char *what, const char *note, const char *fn)
+{
+    int same = pred->rank == t->rank;
+    for (int i = 0; same && i < t->rank; i++)
+        same = pred->dims[i] == t->dims[i];
+    if (same)
+        return MLP_STATUS_OK;
+    char a[64], b[64];
+    return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                      "%s: %s has shape %s but pred has shape %s (they must be equal%s)",
+                      fn, what, mlp__tensor_shape_str(t, a, sizeof a),
+                      mlp__tensor_shape_str(pred, b, sizeof b), note);
 }
 
 mlp_status mlp_loss_compute(mlp_loss_kind kind, double param, const float *class_weights,
@@ -256,28 +283,15 @@ mlp_status mlp_loss_compute(mlp_loss_kind kind, double param, const float *class
 {
     static const char fn[] = "mlp_loss_compute";
     MLP_CHECK_ARG(pred, fn, "pred is NULL");
-    char a[64], b[64];
+    char a[64];
     if (pred->rank != 2)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH, "%s: pred has shape %s, not [N,K]",
                           fn, mlp__tensor_shape_str(pred, a, sizeof a));
     const int32_t n = pred->dims[0], k = pred->dims[1];
-    if (!known(kind))
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d is not a loss kind (1..%d)", fn,
-                          (int)kind, (int)MLP_LOSS_MAE);
+    float delta;
+    MLP_TRY(mlp__loss_setting(kind, param, fn, &delta));
     const char *name = loss_names[kind];
-    if (kind == MLP_LOSS_HUBER) {
-        if (param == 0.0)
-            param = 1.0;
-        if (!(param > 0.0 && param < 3.4e38))
-            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: Huber delta %g is not > 0", fn,
-                              param);
-    } else if (param != 0.0) {
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: %s takes no parameter (param %g, "
-                          "must be 0)",
-                          fn, name, param);
-    }
-    mlp__loss L = {kind, (float)param, class_weights};
+    mlp__loss L = {kind, delta, class_weights};
     MLP_TRY(mlp__loss_check(&L, k, fn));
     if (mlp__loss_uses_labels(kind)) {
         MLP_CHECK_ARG(labels, fn, "labels is NULL (softmax_xent needs N labels)");
@@ -290,20 +304,10 @@ mlp_status mlp_loss_compute(mlp_loss_kind kind, double param, const float *class
                                        "targets)"
                                      : "%s: target is NULL (%s needs float targets)",
                               fn, name);
-        if (!same_shape(pred, target))
-            return mlp__error(
-                MLP_STATUS_SHAPE_MISMATCH,
-                "%s: target has shape %s but pred has shape %s (they must be "
-                "equal)",
-                fn, mlp__tensor_shape_str(target, a, sizeof a),
-                mlp__tensor_shape_str(pred, b, sizeof b));
+        MLP_TRY(mlp__loss_same_shape(pred, target, "target", "", fn));
     }
-    if (grad && !same_shape(pred, grad))
-        return mlp__error(
-            MLP_STATUS_SHAPE_MISMATCH,
-            "%s: grad has shape %s but pred has shape %s (they must be equal)", fn,
-            mlp__tensor_shape_str(grad, a, sizeof a),
-            mlp__tensor_shape_str(pred, b, sizeof b));
+    if (grad)
+        MLP_TRY(mlp__loss_same_shape(pred, grad, "grad", "", fn));
     MLP_TRY(mlp__check_writable(grad, fn, "grad"));
     MLP_CHECK_ARG(!grad || grad->data != pred->data, fn, "grad aliases pred");
     mlp__loss_sums s;

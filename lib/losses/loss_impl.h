@@ -4,6 +4,7 @@
 
 #include "core/core.h"
 #include "mlpnet/loss.h"
+#include "tensor/tensor_impl.h"
 
 /* Softmax cross-entropy over z [n, k] (see loss.h). dz may be NULL; loss and
  * correct may be NULL. Labels are checked. scale multiplies dz (1/n for a
@@ -41,6 +42,17 @@ typedef struct mlp__loss_sums {
     double *t_sum, *t_sq, *sse_k; /* per output: sum t, sum t^2, sum (p - t)^2 */
     int64_t rows;                 /* rows seen (the count behind t_sum and t_sq) */
 } mlp__loss_sums;
+
+/* Check a loss kind and its parameter (mlp_loss_compute, mlp_model_set_loss):
+ * OK with *delta the Huber delta (param, or 1.0 for 0) or 1.0 for the
+ * other kinds, which take no parameter; else INVALID_ARG naming `fn`. */
+mlp_status mlp__loss_setting(mlp_loss_kind kind, double param, const char *fn,
+                             float *delta);
+
+/* OK when `t` (called `what`) has pred's shape; else SHAPE_MISMATCH, the
+ * message ending in `note` ("" for none) inside its parentheses. */
+mlp_status mlp__loss_same_shape(const mlp_tensor *pred, const mlp_tensor *t,
+                                const char *what, const char *note, const char *fn);
 
 /* 1 when the loss takes class labels, 0 when it takes float targets. */
 int mlp__loss_uses_labels(mlp_loss_kind kind);

@@ -4,17 +4,7 @@
  */
 #include <math.h>
 
-#include "tensor/tensor_impl.h"
-
-static int same_shape(const mlp_tensor *a, const mlp_tensor *b)
-{
-    if (a->rank != b->rank)
-        return 0;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return 0;
-    return 1;
-}
+#include "loss_impl.h"
 
 mlp_status mlp_loss_mse(const mlp_tensor *pred, const mlp_tensor *target, double *loss,
                         mlp_tensor *grad)
@@ -22,19 +12,9 @@ mlp_status mlp_loss_mse(const mlp_tensor *pred, const mlp_tensor *target, double
     static const char fn[] = "mlp_loss_mse";
     MLP_CHECK_ARG(pred, fn, "pred is NULL");
     MLP_CHECK_ARG(target, fn, "target is NULL");
-    char a[64], b[64];
-    if (!same_shape(pred, target))
-        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
-                          "%s: target has shape %s but pred has shape %s (they must be "
-                          "equal; [N] and [N,1] differ)",
-                          fn, mlp__tensor_shape_str(target, a, sizeof a),
-                          mlp__tensor_shape_str(pred, b, sizeof b));
-    if (grad && !same_shape(pred, grad))
-        return mlp__error(
-            MLP_STATUS_SHAPE_MISMATCH,
-            "%s: grad has shape %s but pred has shape %s (they must be equal)", fn,
-            mlp__tensor_shape_str(grad, a, sizeof a),
-            mlp__tensor_shape_str(pred, b, sizeof b));
+    MLP_TRY(mlp__loss_same_shape(pred, target, "target", "; [N] and [N,1] differ", fn));
+    if (grad)
+        MLP_TRY(mlp__loss_same_shape(pred, grad, "grad", "", fn));
     MLP_TRY(mlp__check_writable(grad, fn, "grad"));
     const float inv_n = 1.0f / (float)pred->dims[0];
     double total = 0.0;

@@ -37,15 +37,10 @@ static void fit_defaults(mlp_fit_options *o)
 
 mlp_status mlp_fit_options_init_size(mlp_fit_options *opts, size_t struct_size)
 {
-    static const char fn[] = "mlp_fit_options_init";
-    MLP_CHECK_ARG(opts, fn, "opts is NULL");
-    MLP_TRY(mlp__check_struct_size(struct_size, fit_options_sizes, N_FIT_SIZES, fn,
-                                   "mlp_fit_options"));
     mlp_fit_options d;
     fit_defaults(&d);
-    d.struct_size = struct_size;
-    memcpy(opts, &d, struct_size);
-    return MLP_STATUS_OK;
+    return mlp__init_sized(opts, &d, struct_size, fit_options_sizes, N_FIT_SIZES,
+                           "mlp_fit_options_init", "mlp_fit_options");
 }
 
 /* Release 0.1's initialiser, still exported for programs built against it:
@@ -68,6 +63,18 @@ static mlp_status read_options(mlp_fit_options *o, const mlp_fit_options *opts,
     memcpy(o, opts, opts->struct_size);
     o->struct_size = sizeof *o;
     return MLP_STATUS_OK;
+}
+
+/* An epoch's figures from the metrics of the training pass or validation. */
+static void figures(const mlp_metrics *mt, double *error, double *acc, double *mse,
+                    double *rmse, double *mae, double *r2)
+{
+    *error = mt->loss;
+    *acc = mt->accuracy;
+    *mse = mt->mse;
+    *rmse = mt->rmse;
+    *mae = mt->mae;
+    *r2 = mt->r2;
 }
 
 static mlp_status numeric_error(const mlp_model *m, int32_t epoch, int32_t batch,
@@ -166,32 +173,23 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         s.train_seconds = mlp__now() - t0;
         mlp_metrics tm = {0};
         mlp__metrics_from_sums(&acc, k, &tm);
-        s.train_error = tm.loss;
-        s.train_acc = tm.accuracy;
-        s.train_mse = tm.mse;
-        s.train_rmse = tm.rmse;
-        s.train_mae = tm.mae;
-        s.train_r2 = tm.r2;
+        figures(&tm, &s.train_error, &s.train_acc, &s.train_mse, &s.train_rmse,
+                &s.train_mae, &s.train_r2);
         if (mlp__model_first_bad_layer(m) >= 0) {
             st = numeric_error(m, epoch, batches, "after the epoch");
             break;
         }
-        s.valid_error = s.valid_acc = NAN;
-        s.valid_mse = s.valid_rmse = s.valid_mae = s.valid_r2 = NAN;
+        mlp_metrics vm = {
+            .loss = NAN, .accuracy = NAN, .mse = NAN, .rmse = NAN, .mae = NAN, .r2 = NAN};
         if (valid) {
             double t1 = mlp__now();
-            mlp_metrics vm;
             st = mlp_model_evaluate_metrics(m, valid, eval_bs, &vm);
             if (st != MLP_STATUS_OK)
                 break;
             s.eval_seconds = mlp__now() - t1;
-            s.valid_error = vm.loss;
-            s.valid_acc = vm.accuracy;
-            s.valid_mse = vm.mse;
-            s.valid_rmse = vm.rmse;
-            s.valid_mae = vm.mae;
-            s.valid_r2 = vm.r2;
         }
+        figures(&vm, &s.valid_error, &s.valid_acc, &s.valid_mse, &s.valid_rmse,
+                &s.valid_mae, &s.valid_r2);
         if (o.on_epoch && o.on_epoch(&s, m, o.user))
             break;
     }

@@ -154,7 +154,7 @@ mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
     }
     const mlp_shape *in = m->n_layers ? &m->layers[m->n_layers - 1]->out : &m->in;
     mlp_shape out = {0, {0, 0, 0}};
-    st = layer->ops->setup(layer, in, &out);
+    st = mlp__layer_setup(layer, in, &out);
     if (st != MLP_STATUS_OK) {
         char a[48], detail[400];
         snprintf(detail, sizeof detail, "%s", mlp_last_error());

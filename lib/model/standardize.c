@@ -15,7 +15,7 @@ mlp_status mlp_model_fit_standardize(mlp_model *m, const mlp_dataset *ds)
 {
     static const char fn[] = "mlp_model_fit_standardize";
     MLP_CHECK_ARG(m && ds, fn, "model or dataset is NULL");
-    if (m->n_layers == 0 || m->layers[0]->ops->kind != MLP_LAYER_STANDARDIZE)
+    if (m->n_layers == 0 || m->layers[0]->kind != MLP_LAYER_STANDARDIZE)
         return mlp__error(MLP_STATUS_BAD_STATE,
                           "%s: the model's first layer is not a standardize layer", fn);
     const int64_t f = m->in_size;

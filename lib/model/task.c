@@ -24,21 +24,8 @@ mlp_status mlp_model_set_loss(mlp_model *m, mlp_loss_kind kind, double param)
 {
     static const char fn[] = "mlp_model_set_loss";
     MLP_CHECK_ARG(m, fn, "model is NULL");
-    const char *name = mlp_loss_kind_name(kind);
-    if (!name)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d is not a loss kind (1..%d)", fn,
-                          (int)kind, (int)MLP_LOSS_MAE);
-    if (kind == MLP_LOSS_HUBER) {
-        if (param == 0.0)
-            param = 1.0;
-        if (!(param > 0.0 && param < 3.4e38))
-            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: Huber delta %g is not > 0", fn,
-                              param);
-    } else if (param != 0.0) {
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: %s takes no parameter (param %g, must be 0)", fn, name,
-                          param);
-    }
+    float delta;
+    MLP_TRY(mlp__loss_setting(kind, param, fn, &delta));
     if (m->class_w && kind != MLP_LOSS_SOFTMAX_XENT)
         return mlp__error(
             MLP_STATUS_INVALID_ARG,
@@ -46,7 +33,7 @@ mlp_status mlp_model_set_loss(mlp_model *m, mlp_loss_kind kind, double param)
             "clear them first (mlp_model_set_class_weights with NULL)",
             fn);
     m->loss.kind = kind;
-    m->loss.delta = kind == MLP_LOSS_HUBER ? (float)param : 1.0f;
+    m->loss.delta = delta;
     return MLP_STATUS_OK;
 }
 
