@@ -672,7 +672,7 @@ static int on_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
  * usual rate, small batches so that a few hundred rows still make a few
  * hundred steps, and enough epochs for the best validation epoch to come
  * before the end; each run takes well under a second. */
-#define CSV_EPOCHS 200
+#define CSV_EPOCHS 300
 #define CSV_BATCH 16
 #define CSV_RULE "adam"
 /* A sixth of the rows: on the small tables this is for, 0.10 leaves too few
@@ -909,8 +909,11 @@ static int train_csv(const train_args *a, const csv_args *c)
         valid = load_csv(c->valid_csv, &o);
     if (c->test_csv)
         test = load_csv(c->test_csv, &o);
-    if (!c->valid_csv && fraction > 0.0)
+    if (!c->valid_csv && fraction > 0.0) {
         carve_valid(&train, &valid, fraction, a->seed);
+        for (int32_t i = 0; names && i < k; i++) /* the old training set is gone */
+            names[i] = mlp_dataset_class_name(train, i);
+    }
 
     /* The model: a standardize layer first (unless the SPEC has one or
      * --no-standardize), then the SPEC, whose last layer gives the outputs. */
@@ -1049,7 +1052,7 @@ static int cmd_train(int argc, char **argv)
         {"no-standardize", F_BOOL, &c.no_standardize, NULL,
          "--csv: feed the features as they are"},
         {"separator", F_STR, &c.sep, "C", "--csv: the field separator [,]"},
-        {"epochs", F_INT, &epochs, "N", "epochs to train [20; 200 with --csv]"},
+        {"epochs", F_INT, &epochs, "N", "epochs to train [20; 300 with --csv]"},
         {"batch-size", F_INT, &batch, "N",
          "samples per training step [100; 16 with --csv]"},
         {"rule", F_STR, &rule, "NAME",
