@@ -589,11 +589,20 @@ static mlp_model *build_model(const char *spec, int in_rank, const int32_t *in,
         int32_t d[MLP_MAX_RANK];
         CHECK(mlp_model_output_shape(m, -1, &rank, d), "reading the model");
         const char *why = NULL;
+        char msg[1200];
         mlp_layer *l = layer_from_token(tok, rank, &why);
+        mlp_status st = l ? mlp_model_add(m, l) : MLP_STATUS_OK;
         if (!l)
-            usage_error("--arch: layer %d '%s': %s", i + 1, tok, why);
-        check_code(mlp_model_add(m, l), 2, "--arch: layer %d '%s' does not fit", i + 1,
-                   tok);
+            snprintf(msg, sizeof msg, "--arch: layer %d '%.100s': %s", i + 1, tok, why);
+        else if (st != MLP_STATUS_OK)
+            snprintf(msg, sizeof msg, "--arch: layer %d '%.100s' does not fit: %s: %s",
+                     i + 1, tok, mlp_status_str(st), mlp_last_error());
+        if (!l || st != MLP_STATUS_OK) {
+            /* Free everything first: LeakSanitizer checks the exits too. */
+            mlp_model_destroy(m);
+            free(copy);
+            usage_error("%s", msg);
+        }
     }
     free(copy);
     if (i == 0)
@@ -881,11 +890,11 @@ static int train_csv(const train_args *a, const csv_args *c)
         usage_error("--task: '%s' is not classify or regress", c->task);
     if (!c->target)
         usage_error("--target COLUMN is required with --csv");
-    if (c->valid_csv && c->valid_fraction >= 0.0)
+    if (c->valid_csv && !isnan(c->valid_fraction))
         usage_error("give --valid-csv or --valid-fraction, not both");
     const double fraction =
-        c->valid_fraction >= 0.0 ? c->valid_fraction : CSV_VALID_FRACTION;
-    if (!(fraction < 1.0))
+        isnan(c->valid_fraction) ? CSV_VALID_FRACTION : c->valid_fraction;
+    if (!(fraction >= 0.0 && fraction < 1.0))
         usage_error("--valid-fraction %g: want a fraction in [0, 1)", fraction);
     const mlp_loss_kind loss = parse_loss(c->loss, regress);
     (void)parse_rule(a->rule);
@@ -934,6 +943,7 @@ static int train_csv(const train_args *a, const csv_args *c)
             snprintf(why, sizeof why, "a regression has one target");
         else
             snprintf(why, sizeof why, "the target has %d classes", (int)k);
+        mlp_model_destroy(m); /* LeakSanitizer checks the exits too */
         usage_error("--arch: the model outputs %s%d values but %s (end the SPEC with "
                     "dense:%d)",
                     orank == 1 ? "" : "a tensor, not ", (int)od[0], why, (int)k);
@@ -1028,7 +1038,7 @@ static int cmd_train(int argc, char **argv)
     double lr = -1.0, momentum = -1.0, wd = -1.0;
     uint64_t seed = 123456;
     int quiet = 0;
-    csv_args c = {.valid_fraction = -1.0};
+    csv_args c = {.valid_fraction = NAN};
     const flag flags[] = {
         {"arch", F_STR, &arch, "SPEC",
          "layers, e.g. conv:32x3x3/p1,relu,maxpool:2,dense:47 "
@@ -1098,7 +1108,7 @@ static int cmd_train(int argc, char **argv)
         return train_csv(&ta, &c);
     }
     if (c.target || c.task || c.loss || c.valid_csv || c.test_csv || c.sep ||
-        c.no_standardize || c.valid_fraction >= 0.0)
+        c.no_standardize || !isnan(c.valid_fraction))
         usage_error("--target, --task, --loss, --valid-csv, --valid-fraction, "
                     "--test-csv, --no-standardize and --separator need --csv");
     if (valid_size == INT32_MIN)
@@ -1118,11 +1128,13 @@ static int cmd_train(int argc, char **argv)
     int orank;
     int32_t od[MLP_MAX_RANK];
     CHECK(mlp_model_output_shape(m, -1, &orank, od), "reading the model");
-    if (orank != 1 || od[0] != k)
+    if (orank != 1 || od[0] != k) {
+        mlp_model_destroy(m); /* LeakSanitizer checks the exits too */
         usage_error("--arch: the model outputs %s%d values but %s has %d classes "
                     "(end the SPEC with dense:%d)",
                     orank == 1 ? "" : "a tensor, not ", (int)od[0], dataset, (int)k,
                     (int)k);
+    }
 
     mlp_optimizer *opt = make_optimizer(m, &ta);
 
@@ -1378,16 +1390,21 @@ static int cmd_eval(int argc, char **argv)
     }
     printf("accuracy %.4f (%lld/%d)\n", (double)hits / n, (long long)hits, (int)n);
     printf("error %.4f\n", err);
-    printf("\nper-class accuracy:\n  %5s %-6s %8s %8s %9s\n", "class", "name", "correct",
-           "total", "accuracy");
     char b1[16], b2[16];
+    int w = 6; /* the name column fits the longest name */
+    for (int32_t c = 0; c < k; c++) {
+        const int len = (int)strlen(class_label(ds, c, b1, sizeof b1));
+        w = len > w ? len : w;
+    }
+    printf("\nper-class accuracy:\n  %5s %-*s %8s %8s %9s\n", "class", w, "name",
+           "correct", "total", "accuracy");
     for (int32_t c = 0; c < k; c++) {
         int64_t total = 0;
         for (int32_t p = 0; p < k; p++)
             total += conf[(int64_t)c * k + p];
         if (total == 0)
             continue;
-        printf("  %5d %-6s %8lld %8lld %9.4f\n", (int)c,
+        printf("  %5d %-*s %8lld %8lld %9.4f\n", (int)c, w,
                class_label(ds, c, b1, sizeof b1), (long long)conf[(int64_t)c * k + c],
                (long long)total, (double)conf[(int64_t)c * k + c] / (double)total);
     }
@@ -1739,10 +1756,12 @@ static void main_help(void)
         "Usage: mlpnet COMMAND [OPTIONS]\n\n"
         "Train, evaluate, inspect and run libmlpnet models.\n\n"
         "Commands:\n"
-        "  train     train a model described by --arch SPEC and save the best epoch\n"
+        "  train     train a model described by --arch SPEC on images or a CSV table\n"
+        "            (--csv) and save the best epoch\n"
         "  eval      accuracy, error, per-class accuracy and confusions on labelled "
         "data\n"
-        "  predict   one predicted label and probability per image\n"
+        "  predict   one predicted label and probability per image or row (or a\n"
+        "            regression's outputs)\n"
         "  info      format version, architecture and parameter count of a model file\n\n"
         "Run 'mlpnet COMMAND --help' for a command's options, 'man mlpnet' for the\n"
         "SPEC grammar. Data come from --data-dir or $MLPNET_DATA_DIR.\n");
