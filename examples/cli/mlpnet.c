@@ -1080,7 +1080,9 @@ static int cmd_train(int argc, char **argv)
         {"quiet", F_BOOL, &quiet, NULL, "print only the final summary"},
         {NULL, F_BOOL, NULL, NULL, NULL}};
     parse_flags(
-        argc, argv, flags, "mlpnet train --arch SPEC --save FILE [OPTIONS]",
+        argc, argv, flags,
+        "mlpnet train --arch SPEC --save FILE [--csv F --target COLUMN --task TASK] "
+        "[OPTIONS]",
         "Train a model on a dataset of images, or on a CSV table (--csv), and save\n"
         "the model of the epoch with the best validation figures; then report\n"
         "that model's test figures.");
