@@ -159,4 +159,111 @@ expect_status 1 "$MLPNET" predict --model "$M" --images "$T/toy-test-labels-idx1
 grep -q 'a labels file (idx1, ubyte: magic 0x00000801), expected an images file (idx3' "$T/out" ||
     fail "labels as images: $(cat "$T/out")"
 
+# ---- CSV tables ---------------------------------------------------------------
+# A classification table sorted by class (all "blue" rows, then all "red":
+# the carved validation rows must be drawn at random), a regression table,
+# and rows to predict without the target column.
+awk 'BEGIN { srand(3); print "x1,x2,colour"
+    for (k = 0; k < 2; k++) for (i = 0; i < 100; i++) {
+        do { a = rand() * 4 - 2; b = rand() * 4 - 2 } while ((a + b > 0) != k)
+        printf "%.4f,%.4f,%s\n", a, b, k ? "red" : "blue" } }' >"$T/cls.csv"
+awk 'BEGIN { srand(4); print "x1,x2,colour"
+    for (i = 0; i < 40; i++) { a = rand() * 4 - 2; b = rand() * 4 - 2
+        printf "%.4f,%.4f,%s\n", a, b, (a + b > 0) ? "red" : "blue" } }' >"$T/cls-test.csv"
+cut -d, -f1,2 "$T/cls-test.csv" >"$T/cls-rows.csv"
+for n in 1 2; do
+    awk -v seed="$n" 'BEGIN { srand(seed); print "a;b;y"
+        for (i = 0; i < 150; i++) { a = rand() * 10; b = rand() * 100
+            printf "%.4f;%.4f;%.4f\n", a, b, 3 * a - 0.2 * b + 5 } }' >"$T/reg$n.csv"
+done
+
+C="$T/cls.mlpnet"
+"$MLPNET" train --csv "$T/cls.csv" --target colour --task classify --arch dense:8,relu,dense:2 \
+    --epochs 40 --valid-fraction 0.2 --save "$C" >"$T/ctrain.out" ||
+    { cat "$T/ctrain.out" >&2; fail "train --csv classify"; }
+grep -q '^table .*: 160 train, 40 valid (carved) rows of 2 features, target colour, 2 classes' \
+    "$T/ctrain.out" || fail "train --csv header: $(head -1 "$T/ctrain.out")"
+grep -Eq '^best epoch [0-9]+: valid accuracy (0\.9|1\.0)' "$T/ctrain.out" ||
+    fail "train --csv summary: $(tail -1 "$T/ctrain.out")"
+grep -Eq '^0 +standardize' "$T/ctrain.out" || fail "train --csv: no standardize layer first"
+"$MLPNET" eval --model "$C" --csv "$T/cls-test.csv" --target colour >"$T/ceval.out" ||
+    fail "eval --csv"
+grep -Eq '^accuracy (0\.9|1\.0)[0-9]* \([0-9]+/40\)$' "$T/ceval.out" ||
+    fail "eval --csv accuracy: $(head -1 "$T/ceval.out")"
+grep -Eq '^ +[01] (blue|red) ' "$T/ceval.out" || fail "eval --csv class names"
+# The target column by its 0-based index gives the same figures.
+"$MLPNET" eval --model "$C" --csv "$T/cls-test.csv" --target 2 >"$T/ceval2.out" ||
+    fail "eval --csv --target 2"
+cmp -s "$T/ceval.out" "$T/ceval2.out" || fail "--target by index differs"
+"$MLPNET" predict --model "$C" --csv "$T/cls-test.csv" --target colour >"$T/cpred.out" ||
+    fail "predict --csv"
+[ "$(wc -l <"$T/cpred.out")" -eq 40 ] || fail "predict --csv: $(wc -l <"$T/cpred.out") lines"
+grep -Eq '^0 [01] (blue|red) [01]\.[0-9]{4}$' "$T/cpred.out" ||
+    fail "predict --csv line: $(head -1 "$T/cpred.out")"
+"$MLPNET" predict --model "$C" --csv "$T/cls-rows.csv" >"$T/cpred2.out" ||
+    fail "predict --csv without a target column"
+cmp -s "$T/cpred.out" "$T/cpred2.out" || fail "predict with and without the target differ"
+"$MLPNET" info --model "$C" >"$T/cinfo.out" || fail "info of a CSV model"
+grep -q '^arch standardize,dense:8,relu,dense:2$' "$T/cinfo.out" || fail "info arch: $(cat "$T/cinfo.out")"
+grep -q '^loss softmax_xent (task classify)$' "$T/cinfo.out" || fail "info loss"
+grep -q '^classes 2: blue red$' "$T/cinfo.out" || fail "info classes"
+
+R="$T/reg.mlpnet"
+"$MLPNET" train --csv "$T/reg1.csv" --separator ';' --target y --task regress \
+    --arch dense:16,relu,dense:1 --loss huber --valid-csv "$T/reg2.csv" --lr 0.01 --epochs 100 \
+    --quiet --save "$R" >"$T/rtrain.out" || { cat "$T/rtrain.out" >&2; fail "train --csv regress"; }
+grep -Eq '^best epoch [0-9]+: valid loss .*, rmse .*, r2 (0\.9|1\.0)' "$T/rtrain.out" ||
+    fail "train --csv regress summary: $(cat "$T/rtrain.out")"
+"$MLPNET" eval --model "$R" --csv "$T/reg2.csv" --separator ';' --target y >"$T/reval.out" ||
+    fail "eval --csv regress"
+for w in rmse mae; do
+    grep -Eq "^$w [0-9]+\.[0-9]{4}$" "$T/reval.out" || fail "eval: no $w line: $(cat "$T/reval.out")"
+done
+grep -Eq '^r2 (0\.9|1\.0)[0-9]{3}$' "$T/reval.out" || fail "eval: r2: $(cat "$T/reval.out")"
+"$MLPNET" predict --model "$R" --csv "$T/reg2.csv" --separator ';' --target y >"$T/rpred.out" ||
+    fail "predict --csv regress"
+[ "$(wc -l <"$T/rpred.out")" -eq 150 ] || fail "predict regress lines"
+grep -Eq '^0 -?[0-9.e+-]+$' "$T/rpred.out" || fail "predict regress: $(head -1 "$T/rpred.out")"
+"$MLPNET" info --model "$R" | grep -q '^loss huber (delta 1) (task regress)$' ||
+    fail "info: regression loss"
+
+# Usage errors (exit 2) leave no file.
+rm -f "$T/x"
+expect_status 2 "$MLPNET" train --csv "$T/cls.csv" --target colour --arch dense:2 --save "$T/x"
+grep -q -- '--task classify or --task regress is required' "$T/out" || fail "no --task: $(cat "$T/out")"
+expect_status 2 "$MLPNET" train --csv "$T/cls.csv" --target colour --task regress \
+    --loss softmax_xent --arch dense:1 --save "$T/x"
+grep -q 'does not fit --task regress' "$T/out" || fail "loss for task: $(cat "$T/out")"
+expect_status 2 "$MLPNET" train --csv "$T/cls.csv" --target colour --task classify \
+    --arch dense:8,relu,dense:3 --save "$T/x"
+grep -q 'the target has 2 classes (end the SPEC with dense:2)' "$T/out" ||
+    fail "output size message: $(cat "$T/out")"
+expect_status 2 "$MLPNET" train --csv "$T/cls.csv" --target colour --task classify \
+    --arch dense:2 --valid-fraction 0.999 --save "$T/x"
+[ -e "$T/x" ] && fail "a usage error left a model file"
+
+# Bad tables (exit 1): the library's message names file:line:column; no model file.
+printf 'x1,x2,colour\n1,2,red\n3,4,blue\n5,6\n' >"$T/ragged.csv"
+printf 'x1,x2,colour\n1,2,red\n3,abc,blue\n' >"$T/text.csv"
+printf 'x1,x2,colour\n1,2,red\n3,4,green\n' >"$T/green.csv"
+expect_status 1 "$MLPNET" train --csv "$T/ragged.csv" --target colour --task classify \
+    --arch dense:2 --save "$T/x"
+grep -q "ragged.csv:4:3 (colour): 2 fields, but the first record has 3" "$T/out" ||
+    fail "ragged message: $(cat "$T/out")"
+expect_status 1 "$MLPNET" train --csv "$T/text.csv" --target colour --task classify \
+    --arch dense:2 --save "$T/x"
+grep -q 'text.csv:3:2 (x2)' "$T/out" || fail "text feature message: $(cat "$T/out")"
+expect_status 1 "$MLPNET" train --csv "$T/cls.csv" --target hue --task classify \
+    --arch dense:2 --save "$T/x"
+grep -q 'cls.csv:1' "$T/out" || fail "missing target message: $(cat "$T/out")"
+[ -e "$T/x" ] && fail "a bad table left a model file"
+expect_status 1 "$MLPNET" eval --model "$C" --csv "$T/green.csv" --target colour
+grep -q 'green.csv:3:3 (colour)' "$T/out" || fail "unknown label message: $(cat "$T/out")"
+expect_status 1 "$MLPNET" eval --model "$C" --csv "$T/reg1.csv" --separator ';' --target y
+grep -q 'reg1.csv:2:3 (y)' "$T/out" || fail "regression target for a classifier: $(cat "$T/out")"
+expect_status 1 "$MLPNET" eval --model "$R" --csv "$T/cls.csv" --target colour
+grep -q 'cls.csv:2:3 (colour)' "$T/out" || fail "class labels for a regression: $(cat "$T/out")"
+expect_status 1 "$MLPNET" predict --model "$C" --csv "$T/reg1.csv" --separator ';'
+grep -q 'rows of 3 features, but the model takes 2' "$T/out" || fail "feature count: $(cat "$T/out")"
+
 echo "cli smoke test: all checks passed"
