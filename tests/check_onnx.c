@@ -5,7 +5,6 @@
  * runtime in tests/onnx/roundtrip.py (suite onnx).
  */
 #include <check.h>
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,19 +23,6 @@ static const char *tmp_path(const char *name)
     static char p[600];
     snprintf(p, sizeof p, "%s/%s", tmp_dir, name);
     return p;
-}
-
-static int count_dir_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
 }
 
 static void add(mlp_model *m, mlp_layer *l)
@@ -203,7 +189,7 @@ START_TEST(exported_bytes_are_well_formed)
     unsigned char *file = tu_read_file(tmp_path("m.onnx"), &flen);
     ck_assert_uint_eq(flen, len);
     ck_assert(memcmp(file, buf, len) == 0);
-    ck_assert_int_eq(count_dir_entries(tmp_dir), 1);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
     free(file);
     tu_rm_tree(tmp_dir);
     mlp_buffer_free(again);
@@ -271,13 +257,13 @@ START_TEST(misuse_is_refused)
     ck_assert_ptr_null(buf);
     TU_FAIL(mlp_model_export_onnx(empty, tmp_path("a.onnx")), MLP_STATUS_BAD_STATE);
     ck_assert(strstr(mlp_last_error(), "no layers"));
-    ck_assert_int_eq(count_dir_entries(tmp_dir), 0);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 0);
 
     /* A directory that does not exist, or is a file. */
     TU_FAIL(mlp_model_export_onnx(m, tmp_path("none/a.onnx")), MLP_STATUS_IO);
     tu_write_file(tmp_path("file"), "x", 1);
     TU_FAIL(mlp_model_export_onnx(m, tmp_path("file/a.onnx")), MLP_STATUS_IO);
-    ck_assert_int_eq(count_dir_entries(tmp_dir), 1);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
     mlp_model_destroy(empty);
     mlp_model_destroy(m);
     tu_rm_tree(tmp_dir);
@@ -308,11 +294,11 @@ START_TEST(unsupported_kind_is_named_and_leaves_no_file)
     unsigned char *after = tu_read_file(p, &n);
     ck_assert_uint_eq(n, 7);
     ck_assert(memcmp(after, "earlier", 7) == 0);
-    ck_assert_int_eq(count_dir_entries(tmp_dir), 1);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
     free(after);
     l->kind = kind;
     TU_OK(mlp_model_export_onnx(m, p));
-    ck_assert_int_eq(count_dir_entries(tmp_dir), 1);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
     mlp_model_destroy(m);
     tu_rm_tree(tmp_dir);
 }
@@ -342,7 +328,7 @@ static void oom_after(void *ctx, mlp_status st)
     oom_ctx *c = ctx;
     /* A failed export leaves no file and no temporary behind. */
     if (c->to_file)
-        ck_assert_int_eq(count_dir_entries(tmp_dir), st == MLP_STATUS_OK);
+        ck_assert_int_eq(tu_count_dir_entries(tmp_dir), st == MLP_STATUS_OK);
     if (st == MLP_STATUS_OK && c->to_file)
         remove(c->path);
 }

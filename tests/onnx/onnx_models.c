@@ -162,7 +162,7 @@ static void finish(mlp_model *m, const char *dir, const char *name, int with_inp
     CHECK(mlp_tensor_wrap(&rt, 2, ydims, raw));
     CHECK(mlp_tensor_wrap(&pt, 2, ydims, probs));
     CHECK(mlp_model_predict_raw(m, xt, rt)); /* warm-up: buffers, caches */
-    double t_predict = 1e30; /* the best of five runs */
+    double t_predict = 1e30;                 /* the best of five runs */
     for (int r = 0; r < 5; r++) {
         t0 = now();
         CHECK(mlp_model_predict_raw(m, xt, rt));
