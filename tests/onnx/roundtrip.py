@@ -10,7 +10,8 @@ ONNX Runtime (npm package onnxruntime-node, run by run_ort.js with one
 thread) runs each model on the same samples. Per model: the same class for
 every sample (argmax of the logits, and of the probabilities), the
 probabilities within 1e-4, the raw outputs within 1e-4 relative to their
-scale. Exits 77 (skip) with a message when python3-onnx, numpy, node or
+scale. The models see synthetic images, or EMNIST test images after a short
+training when $MLPNET_DATA_DIR holds emnist-bymerge47. Exits 77 (skip) with a message when python3-onnx, numpy, node or
 onnxruntime-node is missing. onnxruntime-node is looked for in
 $MLPNET_ORT_DIR, then $HOME/.cache/mlpnet-ort (.ci/run installs it there
 with `npm install --ignore-scripts onnxruntime-node`).
@@ -52,7 +53,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     lines = subprocess.run([exe, work], check=True, capture_output=True,
                            text=True).stdout.split()
-    models = [lines[i:i + 6] for i in range(0, len(lines), 6)]
+    models = [lines[i:i + 7] for i in range(0, len(lines), 7)]
 
     for name, *_ in models:
         model = onnx.load(os.path.join(work, name + ".onnx"))
@@ -68,9 +69,9 @@ def main():
     ort_runs = {r["name"]: r for r in map(json.loads, run.stdout.splitlines())}
 
     failed = False
-    print("%-9s %9s %9s %10s %12s %12s" % ("model", "max|dp|", "max|dz|", "export ms",
-                                          "mlpnet img/s", "ORT img/s"))
-    for name, dims, k, has_probs, t_export, t_predict in models:
+    print("%-9s %-9s %9s %9s %10s %12s %12s" % ("model", "data", "max|dp|", "max|dz|",
+                                                "export ms", "mlpnet img/s", "ORT img/s"))
+    for name, dims, k, has_probs, t_export, t_predict, data in models:
         k = int(k)
         r = ort_runs[name]
         load = lambda f: np.fromfile(os.path.join(work, f), dtype="<f4").reshape(-1, k)
@@ -101,8 +102,8 @@ def main():
             print("%s: the argmax of the raw outputs differs" % name)
             failed = True
         n = raw.shape[0]
-        print("%-9s %9.2e %9.2e %10.2f %12.0f %12.0f" %
-              (name, dp, dz, 1e3 * float(t_export), n / float(t_predict),
+        print("%-9s %-9s %9s %9.2e %10.2f %12.0f %12.0f" %
+              (name, data, "-" if dp != dp else "%.2e" % dp, dz, 1e3 * float(t_export), n / float(t_predict),
                n / r["seconds"]))
     sys.exit(1 if failed else 0)
 
