@@ -46,19 +46,6 @@ static const char *tmp_path(const char *name)
     return p;
 }
 
-static int count_dir_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
-}
-
 static unsigned char *read_file(const char *path, size_t *len)
 {
     return tu_read_file(path, len);
@@ -1367,7 +1354,7 @@ START_TEST(failed_save_leaves_earlier_file)
     unsigned char *after = read_file(path, &n1);
     ck_assert_uint_eq(n0, n1);
     ck_assert(memcmp(before, after, n0) == 0);
-    ck_assert_int_eq(count_dir_entries(tmp_dir), 1); /* no temporary file left */
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1); /* no temporary file left */
     free(after);
 
     /* A save that works replaces the file and keeps its permissions. */
@@ -1379,7 +1366,7 @@ START_TEST(failed_save_leaves_earlier_file)
     mlp_model *back = NULL;
     TU_OK(mlp_model_load(&back, path));
     ck_assert_int_eq(mlp_model_layer_count(back), mlp_model_layer_count(big));
-    ck_assert_int_eq(count_dir_entries(tmp_dir), 1);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
     mlp_model_destroy(back);
     free(before);
     mlp_model_destroy(small);
@@ -1399,7 +1386,7 @@ START_TEST(killed_save_leaves_a_recognisable_temporary)
     char path[512];
     snprintf(path, sizeof path, "%s", tmp_path("model.mlpnet"));
     TU_OK(mlp_model_save(small, path));
-    ck_assert_int_eq(count_dir_entries(tmp_dir), 1);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
     size_t n0, n1;
     unsigned char *before = read_file(path, &n0);
 
@@ -1425,7 +1412,7 @@ START_TEST(killed_save_leaves_a_recognisable_temporary)
     ck_assert(memcmp(before, after, n0) == 0);
     free(after);
     free(before);
-    ck_assert_int_eq(count_dir_entries(tmp_dir), 2);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 2);
     DIR *d = opendir(tmp_dir);
     ck_assert_ptr_nonnull(d);
     struct dirent *e;
@@ -1438,7 +1425,7 @@ START_TEST(killed_save_leaves_a_recognisable_temporary)
     ck_assert_int_eq(named, 1);
 
     TU_OK(mlp_model_save(big, path));
-    ck_assert_int_eq(count_dir_entries(tmp_dir), 2); /* the new save left none */
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 2); /* the new save left none */
     mlp_model_destroy(small);
     mlp_model_destroy(big);
     remove_tmp_dir();

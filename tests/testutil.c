@@ -541,6 +541,19 @@ char *tu_tmp_dir(char *buf, size_t size, const char *prefix)
     return buf;
 }
 
+int tu_count_dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
 void tu_rm_tree(const char *path)
 {
     struct stat sb;

@@ -205,6 +205,10 @@ char *tu_tmp_dir(char *buf, size_t size, const char *prefix);
 /* Remove a file, or a directory with everything below it (making each
  * directory writable first). A missing path is no error. */
 void tu_rm_tree(const char *path);
+
+/* Entries of a directory other than "." and ".." (fails the test when it
+ * cannot be opened). */
+int tu_count_dir_entries(const char *dir);
 /* The whole file, malloc'd (the caller frees it), its length in *len. */
 unsigned char *tu_read_file(const char *path, size_t *len);
 /* Create or replace the file with n bytes. */

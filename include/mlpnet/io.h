@@ -1,6 +1,6 @@
 /**
  * @file
- * libmlpnet: model files and the course's .npz data.
+ * libmlpnet: model files, ONNX export and the course's .npz data.
  *
  * A model file holds everything inference needs (the input shape, every
  * layer's kind and configuration, all parameters, the batch-norm running
@@ -157,9 +157,48 @@ MLP_API mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimi
                                                      const void *buf, size_t len);
 
 /**
- * Free a buffer returned by mlp_model_save_mem. NULL is a no-op.
- * @param buf  a buffer from mlp_model_save_mem or
- *             mlp_model_save_mem_with_optimizer (consumed: freed here); may be NULL
+ * Export a model to ONNX, for ONNX Runtime and other inference engines
+ * (docs/deploy.md: how to run it, and which ONNX operator each layer kind
+ * becomes). The file declares opset 14 of the default domain and has one
+ * input, "input" [N, input shape...] with N a symbolic batch dimension,
+ * and these outputs, each [N, K]: "logits" and "probabilities" (softmax on
+ * the last axis for ::MLP_LOSS_SOFTMAX_XENT with K >= 2, sigmoid for
+ * ::MLP_LOSS_BCE_LOGITS) for a classifier, or "outputs" for a model that
+ * regresses. Metadata: `mlpnet_version`, `loss`, `task` ("classify" or
+ * "regress"), `outputs` (K) and, when the model has class names,
+ * `class_names` as a JSON array of strings. The model is exported as it
+ * infers (mlp_model_predict_raw): dropout becomes the identity and batch
+ * normalisation uses its running statistics.
+ *
+ * The file is written atomically, as by mlp_model_save: a failed export
+ * leaves no file and an earlier file at `path` untouched.
+ * @param model  the model (borrowed for the call); it needs at least one layer
+ * @param path   file to create or replace (borrowed for the call)
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL); MLP_STATUS_BAD_STATE
+ *         (no layers); MLP_STATUS_UNSUPPORTED (a layer kind without an ONNX
+ *         mapping: the message names the layer and its kind); MLP_STATUS_IO
+ *         (as mlp_model_save); MLP_STATUS_NO_MEMORY
+ */
+MLP_API mlp_status mlp_model_export_onnx(const mlp_model *model, const char *path);
+
+/**
+ * Export a model to ONNX into a new memory buffer, byte for byte what
+ * mlp_model_export_onnx writes (for example to hand it to ONNX Runtime's
+ * create-from-memory call).
+ * @param model  the model (borrowed for the call); it needs at least one layer
+ * @param buf    receives the buffer, or NULL on failure (owned: mlp_buffer_free)
+ * @param len    receives its length in bytes (0 on failure)
+ * @return as mlp_model_export_onnx, without MLP_STATUS_IO
+ */
+MLP_API mlp_status mlp_model_export_onnx_mem(const mlp_model *model, void **buf,
+                                             size_t *len);
+
+/**
+ * Free a buffer returned by mlp_model_save_mem or mlp_model_export_onnx_mem.
+ * NULL is a no-op.
+ * @param buf  a buffer from mlp_model_save_mem,
+ *             mlp_model_save_mem_with_optimizer or mlp_model_export_onnx_mem
+ *             (consumed: freed here); may be NULL
  */
 MLP_API void mlp_buffer_free(void *buf);
 

@@ -1,0 +1,131 @@
+/*
+ * Writing whole files atomically, for every writer of the io room (model
+ * files, ONNX exports): the bytes are produced in memory first, then go
+ * through a temporary file that is synced and renamed over the target.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* mkstemp, fsync, fchmod, strerror_r */
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/atomic_file.h"
+
+static const char *errno_text(int err, char *buf, size_t cap)
+{
+    if (strerror_r(err, buf, cap) != 0)
+        snprintf(buf, cap, "error %d", err);
+    return buf;
+}
+
+mlp_status mlp__io_error(const char *fn, const char *what, const char *path, int err)
+{
+    char e[128];
+    return mlp__error(MLP_STATUS_IO, "%s: %s %s: %s", fn, what, path,
+                      errno_text(err, e, sizeof e));
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Sync the directory holding `path`, so the rename itself is durable. */
+static int sync_parent(const char *path, char *scratch)
+{
+    strcpy(scratch, path);
+    char *slash = strrchr(scratch, '/');
+    if (!slash)
+        strcpy(scratch, ".");
+    else if (slash == scratch)
+        scratch[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(scratch, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    /* Some file systems cannot sync a directory; that is not a failure of
+     * the save. */
+    if (rc != 0 && (err == EINVAL || err == EROFS || err == EBADF))
+        rc = 0;
+    errno = err;
+    return rc;
+}
+
+/* Write `len` bytes to `path` atomically: PATH.mlpnet-tmp.XXXXXX in the
+ * same directory, write, fsync, close, rename, fsync the directory. Any
+ * failure before the rename removes the temporary file and leaves PATH as it
+ * was. Only a writer killed before the rename leaves the temporary behind;
+ * its name says whose it is and which file it was to become, so it can be
+ * recognised and deleted (docs/file-format.md, "Saving"). */
+mlp_status mlp__write_atomic(const char *path, const void *data, size_t len,
+                             const char *fn)
+{
+    static const char suffix[] = ".mlpnet-tmp.XXXXXX";
+    size_t plen = strlen(path);
+    char *tmp = mlp__alloc(plen + sizeof suffix);
+    if (!tmp)
+        return MLP_STATUS_NO_MEMORY;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, suffix, sizeof suffix);
+    mlp_status st = MLP_STATUS_OK;
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        st = mlp__io_error(fn, "cannot create a temporary file next to", path, errno);
+        goto done;
+    }
+    /* mkstemp makes the file 0600; give a replacement its predecessor's
+     * permissions, and a new file the usual 0644. */
+    struct stat old;
+    mode_t mode = stat(path, &old) == 0 ? (old.st_mode & 07777) : 0644;
+    const char *step = NULL;
+    if (fchmod(fd, mode) != 0)
+        step = "cannot set the permissions of the temporary file for";
+    else if (write_all(fd, (const unsigned char *)data, len) != 0)
+        step = "cannot write";
+    else if (fsync(fd) != 0)
+        step = "cannot sync";
+    if (step) {
+        int err = errno;
+        close(fd);
+        unlink(tmp);
+        st = mlp__io_error(fn, step, path, err);
+        goto done;
+    }
+    if (close(fd) != 0) {
+        int err = errno;
+        unlink(tmp);
+        st = mlp__io_error(fn, "cannot close the temporary file of", path, err);
+        goto done;
+    }
+    if (rename(tmp, path) != 0) {
+        int err = errno;
+        unlink(tmp);
+        st = mlp__io_error(fn, "cannot rename the temporary file over", path, err);
+        goto done;
+    }
+    if (sync_parent(path, tmp) != 0)
+        st = mlp__io_error(fn, "saved, but cannot sync the directory of", path, errno);
+done:
+    mlp__free(tmp);
+    return st;
+}
