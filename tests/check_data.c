@@ -66,7 +66,8 @@ static unsigned char *idx_blob(uint32_t magic, int ndims, const uint32_t *dims,
                                const uint8_t *data, size_t len, size_t *out_len)
 {
     size_t header = 4 + 4 * (size_t)ndims;
-    unsigned char *buf = malloc(header + len + 1);
+    unsigned char *buf = calloc(1, header + len + 1); /* the spare byte is a defined 0:
+                                                          a test writes it as trailing */
     ck_assert_ptr_nonnull(buf);
     put_be32(buf, magic);
     for (int d = 0; d < ndims; d++)
