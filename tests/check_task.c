@@ -69,6 +69,28 @@ START_TEST(loss_defaults_and_choice)
 }
 END_TEST
 
+/* A model setter a tu_oom_loop attempts, and its arguments. */
+typedef struct oom_task {
+    mlp_model *m;
+    const float *weights;     /* set_class_weights: one a class */
+    const char *const *names; /* set_class_names: one a class */
+    const mlp_dataset *ds;    /* fit_standardize */
+} oom_task;
+
+static mlp_status try_class_weights(void *ctx)
+{
+    oom_task *c = ctx;
+    return mlp_model_set_class_weights(c->m, c->weights, 2);
+}
+
+/* A failure keeps the old weights: the loss still cannot become mse. */
+static void weights_kept(void *ctx, mlp_status st)
+{
+    if (st != MLP_STATUS_OK)
+        TU_FAIL_MSG(mlp_model_set_loss(((oom_task *)ctx)->m, MLP_LOSS_MSE, 0),
+                    MLP_STATUS_INVALID_ARG, "the model has class weights");
+}
+
 START_TEST(class_weights_rules)
 {
     mlp_model *m = linear(3, 2, 1);
@@ -89,14 +111,15 @@ START_TEST(class_weights_rules)
     TU_FAIL_MSG(mlp_model_set_class_weights(m, w, 2), MLP_STATUS_INVALID_ARG,
                 "class weights apply to softmax_xent only; the model's loss is mse");
 
-    /* Out of memory: refused cleanly, the old weights kept. */
+    /* Out of memory at every allocation: refused cleanly, the old weights
+     * kept. */
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
     TU_OK(mlp_model_set_class_weights(m, w, 2));
-    long live = mlp__alloc_live();
-    mlp__alloc_fail_after(1);
-    TU_FAIL(mlp_model_set_class_weights(m, w, 2), MLP_STATUS_NO_MEMORY);
-    mlp__alloc_fail_after(0);
-    ck_assert_int_eq(mlp__alloc_live(), live);
+    oom_task c = {.m = m, .weights = w};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.after = weights_kept;
+    tu_oom_loop("mlp_model_set_class_weights", try_class_weights, &c, &cfg);
     mlp_model_destroy(m);
 }
 END_TEST
@@ -578,6 +601,20 @@ START_TEST(file_refuses_bad_task_records)
 }
 END_TEST
 
+static mlp_status try_class_names(void *ctx)
+{
+    oom_task *c = ctx;
+    return mlp_model_set_class_names(c->m, c->names, 2);
+}
+
+/* A failure keeps the old names ("a", "b"); a success sets the new ones. */
+static void names_kept(void *ctx, mlp_status st)
+{
+    const oom_task *c = ctx;
+    ck_assert_str_eq(mlp_model_class_name(c->m, 1),
+                     st == MLP_STATUS_OK ? c->names[1] : "b");
+}
+
 START_TEST(class_names_rules)
 {
     mlp_model *m = linear(3, 2, 4);
@@ -599,16 +636,14 @@ START_TEST(class_names_rules)
     TU_FAIL_MSG(mlp_model_set_class_names(m, NULL, 2), MLP_STATUS_INVALID_ARG,
                 "names is NULL but k is not 0");
     TU_OK(mlp_model_set_class_names(m, (const char *[]){"a", "b"}, 2));
-    /* Out of memory at every allocation: refused, the old names kept. */
-    for (long n = 1; n <= 3; n++) {
-        long live = mlp__alloc_live();
-        mlp__alloc_fail_after(n);
-        mlp_status st = mlp_model_set_class_names(m, (const char *[]){"cc", "dd"}, 2);
-        mlp__alloc_fail_after(0);
-        ck_assert_int_eq(st, MLP_STATUS_NO_MEMORY);
-        ck_assert_int_eq(mlp__alloc_live(), live);
-        ck_assert_str_eq(mlp_model_class_name(m, 1), "b");
-    }
+    /* Out of memory at every allocation (the first three at least):
+     * refused, the old names kept. */
+    oom_task c = {.m = m, .names = (const char *[]){"cc", "dd"}};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.min_failures = 3;
+    cfg.after = names_kept;
+    tu_oom_loop("mlp_model_set_class_names", try_class_names, &c, &cfg);
     TU_OK(mlp_model_set_class_names(m, NULL, 0));
     ck_assert_int_eq(mlp_model_class_count(m), 0);
     ck_assert_int_eq(mlp_model_class_count(NULL), 0);
@@ -651,6 +686,22 @@ START_TEST(standardize_forward_and_gradients)
 }
 END_TEST
 
+static mlp_status try_fit_standardize(void *ctx)
+{
+    oom_task *c = ctx;
+    return mlp_model_fit_standardize(c->m, c->ds);
+}
+
+/* A failure keeps the state set before the loop: mean 0, scale 1. */
+static void state_kept(void *ctx, mlp_status st)
+{
+    float s[4];
+    if (st == MLP_STATUS_OK)
+        return;
+    TU_OK(mlp_model_get_state(((oom_task *)ctx)->m, s, 4));
+    ck_assert(s[0] == 0 && s[2] == 1);
+}
+
 START_TEST(standardize_from_data)
 {
     /* Feature 0: 1, 2, 3, 6 (mean 3, population sd sqrt(3.5)); feature 1
@@ -675,16 +726,12 @@ START_TEST(standardize_from_data)
 
     /* Out of memory: refused, the state as it was. */
     TU_OK(mlp_model_set_state(m, (float[]){0, 0, 1, 1}, 4));
-    for (long n = 1; n <= 2; n++) {
-        long live = mlp__alloc_live();
-        mlp__alloc_fail_after(n);
-        mlp_status s = mlp_model_fit_standardize(m, ds);
-        mlp__alloc_fail_after(0);
-        ck_assert_int_eq(s, MLP_STATUS_NO_MEMORY);
-        ck_assert_int_eq(mlp__alloc_live(), live);
-        TU_OK(mlp_model_get_state(m, st, 4));
-        ck_assert(st[0] == 0 && st[2] == 1);
-    }
+    oom_task c = {.m = m, .ds = ds};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.min_failures = 2;
+    cfg.after = state_kept;
+    tu_oom_loop("mlp_model_fit_standardize", try_fit_standardize, &c, &cfg);
     /* Samples of another size. */
     mlp_dataset *wide = NULL;
     TU_OK(mlp_dataset_create_f32_values(&wide, 2, 1, (int32_t[]){4}, xv, 1, tv,
