@@ -22,33 +22,6 @@
 #include "data/dataset_impl.h"
 #include "testutil.h"
 
-#define ERROR_HAS(s)                                                                     \
-    ck_assert_msg(strstr(mlp_last_error(), (s)) != NULL, "message \"%s\" lacks \"%s\"",  \
-                  mlp_last_error(), (s))
-
-/* Run `call` with the k-th allocation failing, k = 1, 2, ... until it
- * succeeds; every failure must be NO_MEMORY and leave nothing allocated. */
-#define OOM_LOOP(call, cleanup)                                                          \
-    do {                                                                                 \
-        long live_ = mlp__alloc_live();                                                  \
-        int failures_ = 0;                                                               \
-        for (long k_ = 1;; k_++) {                                                       \
-            ck_assert_msg(k_ < 1000, "%s never succeeded", #call);                       \
-            mlp__alloc_fail_after(k_);                                                   \
-            mlp_status st_ = (call);                                                     \
-            mlp__alloc_fail_after(0);                                                    \
-            if (st_ == MLP_STATUS_OK) {                                                  \
-                cleanup;                                                                 \
-                break;                                                                   \
-            }                                                                            \
-            ck_assert_msg(st_ == MLP_STATUS_NO_MEMORY, "%s, k=%ld: status %d (%s)",      \
-                          #call, k_, (int)st_, mlp_last_error());                        \
-            ck_assert_int_eq(mlp__alloc_live(), live_);                                  \
-            failures_++;                                                                 \
-        }                                                                                \
-        ck_assert_int_gt(failures_, 0);                                                  \
-    } while (0)
-
 /* A temporary file holding `text`; its name goes to `path` (64 bytes). */
 static void temp_text(char *path, const char *text)
 {
@@ -69,6 +42,110 @@ static float *ramp(int32_t n, int32_t per)
         for (int32_t j = 0; j < per; j++)
             x[i * per + j] = (float)i + (float)j / 100.0f;
     return x;
+}
+
+/* ---- allocation failures --------------------------------------------------- */
+
+/* One call a tu_oom_loop attempts: its arguments, and what a success made.
+ * The attempts set the out-pointers to a poison first, so a failure that
+ * leaves one set is caught. */
+typedef struct oom_ds {
+    mlp_dataset *src;     /* the dataset the call reads or changes */
+    const int32_t *shape; /* create: 5 samples of [2, 2] in x, lab or y */
+    const float *x, *y;
+    const int32_t *lab, *idx; /* subset: idx[0..n) */
+    int flags;                /* create: copy or borrow */
+    int32_t n;                /* split: size of the first part; subset: count */
+    const char *const *names; /* set_class_names: two names */
+    const char *path;         /* load_mapping */
+    const char *b_name1;      /* split: class 1 of b must have this name, or NULL */
+    const char *kept_name0;   /* a failure must leave class 0 of src this name */
+    int keep;                 /* a success keeps what it made (in ds) */
+    mlp_dataset *ds, *a, *b;  /* what a success made */
+    mlp_batcher *bt;
+} oom_ds;
+
+#define POISON_DS ((mlp_dataset *)&poison_ds)
+static char poison_ds;
+
+static mlp_status try_create(void *ctx)
+{
+    oom_ds *c = ctx;
+    c->ds = POISON_DS;
+    return mlp_dataset_create_f32(&c->ds, 5, 2, c->shape, c->x, c->lab, 2, c->flags);
+}
+
+static mlp_status try_create_values(void *ctx)
+{
+    oom_ds *c = ctx;
+    c->ds = POISON_DS;
+    return mlp_dataset_create_f32_values(&c->ds, 5, 2, c->shape, c->x, 2, c->y, 0);
+}
+
+static mlp_status try_split(void *ctx)
+{
+    oom_ds *c = ctx;
+    c->a = c->b = POISON_DS;
+    return mlp_dataset_split(c->src, c->n, &c->a, &c->b);
+}
+
+static mlp_status try_subset(void *ctx)
+{
+    oom_ds *c = ctx;
+    c->ds = POISON_DS;
+    return mlp_dataset_subset(c->src, c->idx, c->n, &c->ds);
+}
+
+static mlp_status try_set_names(void *ctx)
+{
+    oom_ds *c = ctx;
+    return mlp_dataset_set_class_names(c->src, c->names, 2);
+}
+
+static mlp_status try_load_mapping(void *ctx)
+{
+    oom_ds *c = ctx;
+    return mlp_dataset_load_mapping(c->src, c->path);
+}
+
+static mlp_status try_batcher(void *ctx)
+{
+    oom_ds *c = ctx;
+    c->bt = (mlp_batcher *)POISON_DS;
+    return mlp_batcher_create(&c->bt, c->src, 2, 1, 3);
+}
+
+/* After each attempt: a failure made nothing and kept the state of src; a
+ * success is checked and, unless c->keep, freed. */
+static void oom_ds_after(void *ctx, mlp_status st)
+{
+    oom_ds *c = ctx;
+    if (st != MLP_STATUS_OK) {
+        ck_assert(c->ds == NULL && c->a == NULL && c->b == NULL && c->bt == NULL);
+        if (c->kept_name0)
+            ck_assert_str_eq(mlp_dataset_class_name(c->src, 0), c->kept_name0);
+        return;
+    }
+    if (c->b_name1)
+        ck_assert_str_eq(mlp_dataset_class_name(c->b, 1), c->b_name1);
+    if (c->keep)
+        return;
+    mlp_dataset_destroy(c->ds);
+    mlp_dataset_destroy(c->a);
+    mlp_dataset_destroy(c->b);
+    mlp_batcher_destroy(c->bt);
+    c->ds = c->a = c->b = NULL;
+    c->bt = NULL;
+}
+
+/* tu_oom_loop over `try` with oom_ds_after; `keep`: the success stays in c. */
+static void oom_ds_loop(const char *what, mlp_status (*try)(void *), oom_ds *c, int keep)
+{
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    c->keep = cfg.keep_on_ok = keep;
+    cfg.after = oom_ds_after;
+    tu_oom_loop(what, try, c, &cfg);
 }
 
 START_TEST(create_copy_and_queries)
@@ -226,8 +303,8 @@ START_TEST(create_invalid)
             MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_create_f32(&ds, 3, 4, shape, x, lab, 2, 0),
             MLP_STATUS_INVALID_ARG);
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, bad, x, lab, 2, 0), MLP_STATUS_INVALID_ARG);
-    ERROR_HAS("shape[1]");
+    TU_FAIL_MSG(mlp_dataset_create_f32(&ds, 3, 2, bad, x, lab, 2, 0),
+                MLP_STATUS_INVALID_ARG, "shape[1]");
     TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, NULL, x, lab, 2, 0),
             MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, NULL, lab, 2, 0),
@@ -236,12 +313,10 @@ START_TEST(create_invalid)
             MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 0, 0),
             MLP_STATUS_INVALID_ARG);
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 1, 0),
-            MLP_STATUS_INVALID_ARG);
-    ERROR_HAS("label 1 of image 1");
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 2, 7),
-            MLP_STATUS_INVALID_ARG);
-    ERROR_HAS("flags");
+    TU_FAIL_MSG(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 1, 0),
+                MLP_STATUS_INVALID_ARG, "label 1 of image 1");
+    TU_FAIL_MSG(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 2, 7),
+                MLP_STATUS_INVALID_ARG, "flags");
     /* Absurd sizes overflow cleanly. */
     const int32_t huge[3] = {INT32_MAX, INT32_MAX, INT32_MAX};
     TU_FAIL(mlp_dataset_create_f32(&ds, INT32_MAX, 3, huge, x, lab, 2, 0),
@@ -262,21 +337,18 @@ START_TEST(nan_and_inf_refused)
     float y[3] = {1, 2, 3};
     mlp_dataset *ds = NULL;
     x[2 * 4 + 3] = NAN;
-    TU_FAIL(mlp_dataset_create_f32(&ds, 3, 1, shape, x, lab, 1, 0),
-            MLP_STATUS_INVALID_ARG);
-    ERROR_HAS("sample 2, feature 3 is NaN");
+    TU_FAIL_MSG(mlp_dataset_create_f32(&ds, 3, 1, shape, x, lab, 1, 0),
+                MLP_STATUS_INVALID_ARG, "sample 2, feature 3 is NaN");
     TU_FAIL(mlp_dataset_create_f32(&ds, 3, 1, shape, x, lab, 1, MLP_DATASET_BORROW),
             MLP_STATUS_INVALID_ARG);
     x[2 * 4 + 3] = 0.0f;
     x[1] = -INFINITY;
-    TU_FAIL(mlp_dataset_create_f32_values(&ds, 3, 1, shape, x, 1, y, 0),
-            MLP_STATUS_INVALID_ARG);
-    ERROR_HAS("sample 0, feature 1 is infinite");
+    TU_FAIL_MSG(mlp_dataset_create_f32_values(&ds, 3, 1, shape, x, 1, y, 0),
+                MLP_STATUS_INVALID_ARG, "sample 0, feature 1 is infinite");
     x[1] = 0.0f;
     y[1] = INFINITY;
-    TU_FAIL(mlp_dataset_create_f32_values(&ds, 3, 1, shape, x, 1, y, 0),
-            MLP_STATUS_INVALID_ARG);
-    ERROR_HAS("sample 1, target 0 is infinite");
+    TU_FAIL_MSG(mlp_dataset_create_f32_values(&ds, 3, 1, shape, x, 1, y, 0),
+                MLP_STATUS_INVALID_ARG, "sample 1, target 0 is infinite");
     ck_assert_ptr_null(ds);
     free(x);
 }
@@ -335,7 +407,7 @@ START_TEST(batcher_float_same_order_as_uint8)
     float xb[B * 2];
     TU_FAIL(mlp_batcher_next_batch(bf, xb, NULL, t, &got), MLP_STATUS_INVALID_ARG);
     ck_assert_int_eq(got, 0);
-    ERROR_HAS("float targets asked");
+    TU_ERROR_HAS("float targets asked");
     TU_FAIL(mlp_batcher_next_batch(NULL, xb, NULL, NULL, &got), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_batcher_next_batch(bf, NULL, NULL, NULL, &got), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_batcher_next_batch(bf, xb, NULL, NULL, NULL), MLP_STATUS_INVALID_ARG);
@@ -381,8 +453,8 @@ START_TEST(batcher_float_targets)
     for (int i = 0; i < N; i++)
         ck_assert_int_eq(seen[i], 1);
     /* Labels of a dataset with float targets are refused, by both calls. */
-    TU_FAIL(mlp_batcher_next(b, xb, lb, &n), MLP_STATUS_INVALID_ARG);
-    ERROR_HAS("labels asked of a dataset with float targets");
+    TU_FAIL_MSG(mlp_batcher_next(b, xb, lb, &n), MLP_STATUS_INVALID_ARG,
+                "labels asked of a dataset with float targets");
     TU_FAIL(mlp_batcher_next_batch(b, xb, lb, yb, &n), MLP_STATUS_INVALID_ARG);
     /* Without targets, only the samples. */
     mlp_batcher_reset(b);
@@ -458,14 +530,15 @@ START_TEST(subset_random_split)
     ck_assert(mlp_dataset_target_values(d, 2)[0] == 12.0f);
     mlp_dataset_destroy(d);
     d = (mlp_dataset *)&d;
-    TU_FAIL(mlp_dataset_subset(v, bad, 2, &d), MLP_STATUS_INVALID_ARG);
-    ERROR_HAS("indices[1] = 11");
+    TU_FAIL_MSG(mlp_dataset_subset(v, bad, 2, &d), MLP_STATUS_INVALID_ARG,
+                "indices[1] = 11");
     ck_assert_ptr_null(d);
     TU_FAIL(mlp_dataset_subset(v, rep, 0, &d), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_subset(NULL, rep, 1, &d), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_subset(v, NULL, 1, &d), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_subset(v, rep, 1, NULL), MLP_STATUS_INVALID_ARG);
-    OOM_LOOP(mlp_dataset_subset(u, idx, 5, &d), mlp_dataset_destroy(d));
+    oom_ds c = {.src = u, .idx = idx, .n = 5};
+    oom_ds_loop("mlp_dataset_subset", try_subset, &c, 0);
     mlp_dataset_destroy(va);
     mlp_dataset_destroy(tr);
     mlp_dataset_destroy(ua);
@@ -625,15 +698,15 @@ START_TEST(class_names_setter)
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         const char *set[4] = {"a", "b", bad[k].name, "d"};
         TU_FAIL(mlp_dataset_set_class_names(ds, set, 4), MLP_STATUS_INVALID_ARG);
-        ERROR_HAS("names[2]");
-        ERROR_HAS(bad[k].what);
+        TU_ERROR_HAS("names[2]");
+        TU_ERROR_HAS(bad[k].what);
     }
     const char *too_long[4] = {"a", longest, "c", "d"};
-    TU_FAIL(mlp_dataset_set_class_names(ds, too_long, 4), MLP_STATUS_INVALID_ARG);
-    ERROR_HAS("longer than 255");
+    TU_FAIL_MSG(mlp_dataset_set_class_names(ds, too_long, 4), MLP_STATUS_INVALID_ARG,
+                "longer than 255");
     const char *twice[4] = {"a", "b", "a", "d"};
-    TU_FAIL(mlp_dataset_set_class_names(ds, twice, 4), MLP_STATUS_INVALID_ARG);
-    ERROR_HAS("names[0] and names[2]");
+    TU_FAIL_MSG(mlp_dataset_set_class_names(ds, twice, 4), MLP_STATUS_INVALID_ARG,
+                "names[0] and names[2]");
     TU_FAIL(mlp_dataset_set_class_names(ds, names, 3), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_set_class_names(ds, NULL, 4), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_set_class_names(NULL, names, 4), MLP_STATUS_INVALID_ARG);
@@ -690,12 +763,12 @@ START_TEST(mapping_with_string_names)
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         char p2[64];
         temp_text(p2, bad[k].text);
-        TU_FAIL(mlp_dataset_load_mapping(ds, p2), MLP_STATUS_BAD_FORMAT);
-        ERROR_HAS(bad[k].what);
+        TU_FAIL_MSG(mlp_dataset_load_mapping(ds, p2), MLP_STATUS_BAD_FORMAT, bad[k].what);
         ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "T-shirt/top");
         unlink(p2);
     }
-    OOM_LOOP(mlp_dataset_load_mapping(ds, path), (void)0);
+    oom_ds c = {.src = ds, .path = path, .kept_name0 = "T-shirt/top"};
+    oom_ds_loop("mlp_dataset_load_mapping", try_load_mapping, &c, 0);
     ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "Ankle boot");
     unlink(path);
     mlp_dataset_destroy(ds);
@@ -710,27 +783,26 @@ START_TEST(oom_float_paths)
     float *x = ramp(5, 4);
     int32_t lab[5] = {0, 1, 0, 1, 0};
     float y[10] = {0};
-    mlp_dataset *ds = NULL, *a = NULL, *b = NULL;
-    OOM_LOOP(mlp_dataset_create_f32(&ds, 5, 2, shape, x, lab, 2, 0),
-             mlp_dataset_destroy(ds));
-    OOM_LOOP(mlp_dataset_create_f32(&ds, 5, 2, shape, x, lab, 2, MLP_DATASET_BORROW),
-             mlp_dataset_destroy(ds));
-    OOM_LOOP(mlp_dataset_create_f32_values(&ds, 5, 2, shape, x, 2, y, 0), (void)0);
-    OOM_LOOP(mlp_dataset_split(ds, 2, &a, &b), {
-        mlp_dataset_destroy(a);
-        mlp_dataset_destroy(b);
-    });
+    oom_ds c = {.shape = shape, .x = x, .lab = lab, .y = y};
+    oom_ds_loop("mlp_dataset_create_f32, copied", try_create, &c, 0);
+    c.flags = MLP_DATASET_BORROW;
+    oom_ds_loop("mlp_dataset_create_f32, borrowed", try_create, &c, 0);
+    oom_ds_loop("mlp_dataset_create_f32_values", try_create_values, &c, 1);
+    mlp_dataset *ds = c.src = c.ds;
+    c.ds = NULL;
+    c.n = 2;
+    oom_ds_loop("mlp_dataset_split, float targets", try_split, &c, 0);
     mlp_dataset_destroy(ds);
     TU_OK(mlp_dataset_create_f32(&ds, 5, 2, shape, x, lab, 2, 0));
     const char *names[2] = {"yes", "no"};
-    OOM_LOOP(mlp_dataset_set_class_names(ds, names, 2), (void)0);
-    OOM_LOOP(mlp_dataset_split(ds, 4, &a, &b), {
-        ck_assert_str_eq(mlp_dataset_class_name(b, 1), "no");
-        mlp_dataset_destroy(a);
-        mlp_dataset_destroy(b);
-    });
-    mlp_batcher *bt = NULL;
-    OOM_LOOP(mlp_batcher_create(&bt, ds, 2, 1, 3), mlp_batcher_destroy(bt));
+    c.src = ds;
+    c.names = names;
+    oom_ds_loop("mlp_dataset_set_class_names", try_set_names, &c, 1);
+    c.n = 4;
+    c.b_name1 = "no";
+    oom_ds_loop("mlp_dataset_split, class names", try_split, &c, 0);
+    c.b_name1 = NULL;
+    oom_ds_loop("mlp_batcher_create", try_batcher, &c, 0);
     mlp_dataset_destroy(ds);
     free(x);
     ck_assert_int_eq(mlp__alloc_live(), live);

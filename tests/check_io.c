@@ -100,38 +100,6 @@ static void wr64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Offset of the n-th record with this tag (0-based), or 0 if none. Walks
- * the framing as docs/file-format.md describes it. */
-static size_t find_record(const unsigned char *b, size_t len, const char *tag, int nth)
-{
-    size_t off = 12;
-    while (off + 16 <= len) {
-        uint64_t l = rd64(b + off + 4);
-        if (memcmp(b + off, tag, 4) == 0 && nth-- == 0)
-            return off;
-        if (l > len - off - 16)
-            return 0;
-        off += 16 + (size_t)l;
-    }
-    return 0;
-}
-
-/* Recompute every record's CRC, so a test can change a value and reach the
- * semantic checks behind the checksum. Stops at a broken framing. */
-static void fix_crcs(unsigned char *b, size_t len)
-{
-    size_t off = 12;
-    while (off + 16 <= len) {
-        uint64_t l = rd64(b + off + 4);
-        if (l > len - off - 16)
-            return;
-        uLong c = crc32(0L, Z_NULL, 0);
-        c = crc32(c, b + off, (uInt)(12 + l));
-        wr32(b + off + 12 + l, (uint32_t)c);
-        off += 16 + (size_t)l;
-    }
-}
-
 /* Offsets in a conv2d LAYR record (kind name "conv2d": K = 6), from the
  * record's tag: the configuration version, and the configuration's use_bias
  * (version 2, after the 40 bytes of version 1). */
@@ -159,7 +127,7 @@ static void conv_record_to_version_1(unsigned char *b, size_t *len, size_t at)
     wr64(b + at + 4, l - 4);
     b[at + CONV_VERSION_AT] = 1;
     b[at + CONV_VERSION_AT + 1] = 0;
-    fix_crcs(b, *len);
+    tu_fix_crcs(b, *len);
 }
 
 /* Load from memory; on failure the model must be NULL and nothing leaked. */
@@ -390,7 +358,7 @@ START_TEST(round_trip_conv_without_bias)
     unsigned char *b = model_bytes(m, NULL, &len);
     const int conv_records[2] = {0, 3};
     for (int k = 0; k < 2; k++) {
-        size_t at = find_record(b, len, "LAYR", conv_records[k]);
+        size_t at = tu_find_record(b, len, "LAYR", conv_records[k]);
         ck_assert_uint_gt(at, 0);
         ck_assert_uint_eq(conv_record_version(b, at), 2);
         ck_assert_uint_eq(rd64(b + at + 4), 40 + 6 + 44);
@@ -399,7 +367,7 @@ START_TEST(round_trip_conv_without_bias)
     }
     /* every other kind stays at configuration version 1 */
     for (int i = 0; i < mlp_model_layer_count(m); i++) {
-        size_t at = find_record(b, len, "LAYR", i);
+        size_t at = tu_find_record(b, len, "LAYR", i);
         if (i != 0 && i != 3)
             ck_assert_uint_eq(b[at + CONV_VERSION_AT] | b[at + CONV_VERSION_AT + 1] << 8,
                               1);
@@ -447,7 +415,7 @@ START_TEST(conv2d_version_1_still_loads)
     unsigned char *b = malloc(len);
     ck_assert_ptr_nonnull(b);
     memcpy(b, orig, len);
-    size_t at = find_record(b, len, "LAYR", 0);
+    size_t at = tu_find_record(b, len, "LAYR", 0);
     ck_assert_uint_eq(rd32(b + at + CONV_USE_BIAS_AT), 1);
     size_t n = len;
     conv_record_to_version_1(b, &n, at);
@@ -462,7 +430,7 @@ START_TEST(conv2d_version_1_still_loads)
     /* the bias-free layer written as version 1 would need a bias */
     memcpy(b, orig, len);
     n = len;
-    conv_record_to_version_1(b, &n, find_record(b, len, "LAYR", 2));
+    conv_record_to_version_1(b, &n, tu_find_record(b, len, "LAYR", 2));
     TU_FAIL(try_load_mem(b, n), MLP_STATUS_BAD_FORMAT);
     ck_assert_msg(strstr(mlp_last_error(), "layer 2 (conv2d)") &&
                       strstr(mlp_last_error(), "parameters"),
@@ -489,7 +457,7 @@ START_TEST(dropout_record_stores_keep_probability)
     tu_add(m, l);
     size_t len;
     unsigned char *b = model_bytes(m, NULL, &len);
-    size_t at = find_record(b, len, "LAYR", 1);
+    size_t at = tu_find_record(b, len, "LAYR", 1);
     ck_assert_uint_gt(at, 0);
     ck_assert(memcmp(b + at + 12 + 40, "dropout", 7) == 0);
     ck_assert_uint_eq(rd64(b + at + 4), 40 + 7 + 4);
@@ -503,7 +471,7 @@ START_TEST(dropout_record_stores_keep_probability)
     const float old_keep = 0.6f;
     memcpy(&bits, &old_keep, 4);
     wr32(b + cfg, bits);
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     mlp_model *old = NULL;
     TU_OK(mlp_model_load_mem(&old, b, len));
     double p;
@@ -1072,7 +1040,7 @@ START_TEST(checksum_mismatch_is_named)
 {
     size_t len;
     unsigned char *b = small_file(&len);
-    size_t parm = find_record(b, len, "PARM", 0);
+    size_t parm = tu_find_record(b, len, "PARM", 0);
     ck_assert_uint_gt(parm, 0);
     b[parm + 12 + 8] ^= 0x40; /* first parameter */
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
@@ -1088,34 +1056,34 @@ START_TEST(unknown_kind_and_records)
 {
     size_t len;
     unsigned char *b = small_file(&len);
-    size_t layr = find_record(b, len, "LAYR", 2); /* elu */
+    size_t layr = tu_find_record(b, len, "LAYR", 2); /* elu */
     ck_assert_uint_gt(layr, 0);
     ck_assert(memcmp(b + layr + 12 + 40, "elu", 3) == 0);
     memcpy(b + layr + 12 + 40, "ulu", 3);
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
     ck_assert_msg(strstr(mlp_last_error(), "unknown layer kind 'ulu'"), "%s",
                   mlp_last_error());
     memcpy(b + layr + 12 + 40, "ELU", 3); /* not a valid name character */
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
     free(b);
 
     /* An unknown critical record is refused; an ancillary one is skipped. */
     b = small_file(&len);
-    size_t nois = find_record(b, len, "NOIS", 0);
+    size_t nois = tu_find_record(b, len, "NOIS", 0);
     unsigned char *c = malloc(len + 20);
     memcpy(c, b, nois);
     memcpy(c + nois, "XTRA", 4);
     wr64(c + nois + 4, 4);
     memcpy(c + nois + 12, "abcd", 4);
     memcpy(c + nois + 20, b + nois, len - nois);
-    fix_crcs(c, len + 20);
+    tu_fix_crcs(c, len + 20);
     TU_FAIL(try_load_mem(c, len + 20), MLP_STATUS_BAD_FORMAT);
     ck_assert_msg(strstr(mlp_last_error(), "unknown record 'XTRA'"), "%s",
                   mlp_last_error());
     memcpy(c + nois, "xtra", 4);
-    fix_crcs(c, len + 20);
+    tu_fix_crcs(c, len + 20);
     TU_OK(try_load_mem(c, len + 20));
     free(c);
     free(b);
@@ -1141,65 +1109,65 @@ START_TEST(sizes_that_disagree_are_refused)
             wr64(p, head_edits[i].value);
         else
             wr32(p, (uint32_t)head_edits[i].value);
-        fix_crcs(b, len);
+        tu_fix_crcs(b, len);
         TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
         free(b);
     }
     /* LAYR: a dense layer of 2^28 units (2^30 parameters) must be refused
      * before anything is allocated for it. */
     b = small_file(&len);
-    size_t layr = find_record(b, len, "LAYR", 0);
+    size_t layr = tu_find_record(b, len, "LAYR", 0);
     wr32(b + layr + 12 + 40 + 5, 1u << 28);
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
     /* ... and so must its declared count, changed to match. */
     wr64(b + layr + 12 + 4, (uint64_t)1 << 30);
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
     free(b);
     /* A configuration the creators refuse, and a newer configuration version. */
     b = small_file(&len);
-    layr = find_record(b, len, "LAYR", 2); /* elu: alpha */
+    layr = tu_find_record(b, len, "LAYR", 2); /* elu: alpha */
     unsigned char saved[4];
     memcpy(saved, b + layr + 12 + 43, 4);
     wr32(b + layr + 12 + 43, 0xBF800000u); /* -1.0f */
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
     ck_assert_msg(strstr(mlp_last_error(), "alpha"), "%s", mlp_last_error());
     memcpy(b + layr + 12 + 43, saved, 4);
     b[layr + 12 + 36] = 2;
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_UNSUPPORTED);
     free(b);
     /* A stored output shape that disagrees; a layer index out of order. */
     b = small_file(&len);
-    layr = find_record(b, len, "LAYR", 1);
+    layr = tu_find_record(b, len, "LAYR", 1);
     b[layr + 12 + 24] ^= 1;
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
     b[layr + 12 + 24] ^= 1;
     b[layr + 12] = 5;
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
     free(b);
     /* OPTM: wrong rule, wrong count, a rate out of range; all-zero generator. */
     const size_t optm_edits[] = {0, 4, 8, 24 + 16};
     for (size_t i = 0; i < sizeof optm_edits / sizeof optm_edits[0]; i++) {
         b = small_file(&len);
-        size_t optm = find_record(b, len, "OPTM", 0);
+        size_t optm = tu_find_record(b, len, "OPTM", 0);
         ck_assert_uint_gt(optm, 0);
         if (optm_edits[i] == 24 + 16)
             wr64(b + optm + 12 + optm_edits[i], 0x3FF0000000000000ull); /* momentum 1.0 */
         else
             wr32(b + optm + 12 + optm_edits[i], 99);
-        fix_crcs(b, len);
+        tu_fix_crcs(b, len);
         TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
         free(b);
     }
     b = small_file(&len);
-    size_t nois = find_record(b, len, "NOIS", 0);
+    size_t nois = tu_find_record(b, len, "NOIS", 0);
     memset(b + nois + 12 + 32, 0, 32);
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
     free(b);
 }
@@ -1223,7 +1191,7 @@ START_TEST(conv2d_bad_configurations_are_refused)
     unsigned char *b = malloc(len);
     ck_assert_ptr_nonnull(b);
     for (int rec = 0; rec < 2; rec++) {
-        const size_t at = find_record(orig, len, "LAYR", rec);
+        const size_t at = tu_find_record(orig, len, "LAYR", rec);
         ck_assert_uint_eq(conv_record_version(orig, at), 2);
         ck_assert_uint_eq(rd32(orig + at + CONV_USE_BIAS_AT), rec ? 0u : 1u);
         /* use_bias other than 0 or 1: BAD_FORMAT naming the field */
@@ -1231,7 +1199,7 @@ START_TEST(conv2d_bad_configurations_are_refused)
         for (size_t i = 0; i < sizeof bad_bias / sizeof bad_bias[0]; i++) {
             memcpy(b, orig, len);
             wr32(b + at + CONV_USE_BIAS_AT, bad_bias[i]);
-            fix_crcs(b, len);
+            tu_fix_crcs(b, len);
             TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
             ck_assert_msg(strstr(mlp_last_error(), "use_bias"), "%s", mlp_last_error());
         }
@@ -1241,7 +1209,7 @@ START_TEST(conv2d_bad_configurations_are_refused)
             memcpy(b, orig, len);
             b[at + CONV_VERSION_AT] = (unsigned char)bad_version[i];
             b[at + CONV_VERSION_AT + 1] = (unsigned char)(bad_version[i] >> 8);
-            fix_crcs(b, len);
+            tu_fix_crcs(b, len);
             TU_FAIL(try_load_mem(b, len), MLP_STATUS_UNSUPPORTED);
             char want[64];
             snprintf(want, sizeof want, "configuration version %u is not one",
@@ -1253,7 +1221,7 @@ START_TEST(conv2d_bad_configurations_are_refused)
         /* version 1 with version 2's 44 bytes, and version 2 with 40 */
         memcpy(b, orig, len);
         b[at + CONV_VERSION_AT] = 1;
-        fix_crcs(b, len);
+        tu_fix_crcs(b, len);
         TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
         ck_assert_msg(strstr(mlp_last_error(), "44 bytes; version 1 has 40"), "%s",
                       mlp_last_error());
@@ -1261,20 +1229,20 @@ START_TEST(conv2d_bad_configurations_are_refused)
         size_t n = len;
         conv_record_to_version_1(b, &n, at);
         b[at + CONV_VERSION_AT] = 2;
-        fix_crcs(b, n);
+        tu_fix_crcs(b, n);
         TU_FAIL(try_load_mem(b, n), MLP_STATUS_BAD_FORMAT);
         ck_assert_msg(strstr(mlp_last_error(), "40 bytes; version 2 has 44"), "%s",
                       mlp_last_error());
     }
     /* Every byte of the conv records changed behind valid checksums: no
      * crash, leak or partial model, whatever the loader decides. */
-    const size_t first = find_record(orig, len, "LAYR", 0);
-    const size_t last = find_record(orig, len, "PARM", 0);
+    const size_t first = tu_find_record(orig, len, "LAYR", 0);
+    const size_t last = tu_find_record(orig, len, "PARM", 0);
     for (size_t i = first; i < last; i++) {
         for (int k = 0; k < 3; k++) {
             memcpy(b, orig, len);
             b[i] ^= (unsigned char)(k == 0 ? 0x01 : k == 1 ? 0x80 : 0xFF);
-            fix_crcs(b, len);
+            tu_fix_crcs(b, len);
             try_load_mem(b, len);
         }
     }
@@ -1296,7 +1264,7 @@ START_TEST(flipped_bytes_behind_valid_checksums_never_crash)
             unsigned char *c = malloc(len);
             memcpy(c, b, len);
             c[i] ^= mask;
-            fix_crcs(c, len);
+            tu_fix_crcs(c, len);
             if (try_load_mem(c, len) == MLP_STATUS_OK)
                 ok++;
             else
@@ -2023,10 +1991,10 @@ START_TEST(optimizer_faults_carry_file_offsets)
 {
     size_t len;
     unsigned char *b = small_file(&len);
-    const size_t optm = find_record(b, len, "OPTM", 0);
+    const size_t optm = tu_find_record(b, len, "OPTM", 0);
     ck_assert_uint_gt(optm, 0);
     wr64(b + optm + 12 + 40, 0x3FF0000000000000ull); /* momentum 1.0 */
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
     char want[128];
     snprintf(want, sizeof want, "byte offset %zu: optimizer: mlp_optimizer_set: momentum",
@@ -2040,7 +2008,7 @@ START_TEST(optimizer_faults_carry_file_offsets)
     memmove(b + end - 4, b + end, len - end);
     len -= 4;
     wr64(b + optm + 4, l - 4);
-    fix_crcs(b, len);
+    tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
     snprintf(want, sizeof want, "byte offset %zu: record 'OPTM' has %llu payload bytes",
              optm, (unsigned long long)(l - 4));

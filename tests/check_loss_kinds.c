@@ -265,13 +265,6 @@ START_TEST(kind_names)
 }
 END_TEST
 
-#define EXPECT(call, status, text)                                                       \
-    do {                                                                                 \
-        TU_FAIL(call, status);                                                           \
-        ck_assert_msg(strstr(mlp_last_error(), text), "want \"%s\" in \"%s\"", text,     \
-                      mlp_last_error());                                                 \
-    } while (0)
-
 START_TEST(compute_misuse)
 {
     const float pv[] = {0.1f, 0.2f, 0.3f, 0.4f};
@@ -284,61 +277,61 @@ START_TEST(compute_misuse)
     const float w[2] = {1, 1}, wneg[2] = {1, -1}, wnan[2] = {NAN, 1}, w0[2] = {0, 1};
     const mlp_status A = MLP_STATUS_INVALID_ARG, S = MLP_STATUS_SHAPE_MISMATCH;
 
-    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, NULL, NULL, t, &loss, g), A,
-           "pred is NULL");
-    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, flat, NULL, t, &loss, NULL), S,
-           "pred has shape [4], not [N,K]");
-    EXPECT(mlp_loss_compute((mlp_loss_kind)0, 0, NULL, p, NULL, t, &loss, g), A,
-           "0 is not a loss kind");
-    EXPECT(mlp_loss_compute((mlp_loss_kind)6, 0, NULL, p, NULL, t, &loss, g), A,
-           "6 is not a loss kind");
-    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0.5, NULL, p, NULL, t, &loss, g), A,
-           "mse takes no parameter");
-    EXPECT(mlp_loss_compute(MLP_LOSS_HUBER, -1, NULL, p, NULL, t, &loss, g), A,
-           "Huber delta -1 is not > 0");
-    EXPECT(mlp_loss_compute(MLP_LOSS_HUBER, NAN, NULL, p, NULL, t, &loss, g), A,
-           "Huber delta");
-    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, w, p, NULL, t, &loss, g), A,
-           "class weights apply to softmax_xent only, not mse");
-    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, wneg, p, y, NULL, &loss, g), A,
-           "class weight 1 is -1");
-    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, wnan, p, y, NULL, &loss, g), A,
-           "class weight 0 is nan");
-    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, w0, p, (int32_t[]){0, 0}, NULL,
-                            &loss, g),
-           A, "sum to 0");
-    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, NULL, NULL, &loss, g), A,
-           "labels is NULL");
-    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, y, t, &loss, g), A,
-           "target must be NULL for softmax_xent");
-    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, ybad, NULL, &loss, g), A,
-           "label 2 of row 1 is outside 0..1");
-    EXPECT(mlp_loss_compute(MLP_LOSS_MAE, 0, NULL, p, NULL, NULL, &loss, g), A,
-           "target is NULL (mae needs float targets)");
-    EXPECT(mlp_loss_compute(MLP_LOSS_MAE, 0, NULL, p, y, t, &loss, g), A,
-           "labels must be NULL for mae");
-    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, wide, &loss, g), S,
-           "target has shape [2,3] but pred has shape [2,2]");
-    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, wide), S,
-           "grad has shape [2,3]");
-    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, p), A,
-           "grad aliases pred");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, NULL, NULL, t, &loss, g), A,
+                "pred is NULL");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, flat, NULL, t, &loss, NULL), S,
+                "pred has shape [4], not [N,K]");
+    TU_FAIL_MSG(mlp_loss_compute((mlp_loss_kind)0, 0, NULL, p, NULL, t, &loss, g), A,
+                "0 is not a loss kind");
+    TU_FAIL_MSG(mlp_loss_compute((mlp_loss_kind)6, 0, NULL, p, NULL, t, &loss, g), A,
+                "6 is not a loss kind");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0.5, NULL, p, NULL, t, &loss, g), A,
+                "mse takes no parameter");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_HUBER, -1, NULL, p, NULL, t, &loss, g), A,
+                "Huber delta -1 is not > 0");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_HUBER, NAN, NULL, p, NULL, t, &loss, g), A,
+                "Huber delta");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0, w, p, NULL, t, &loss, g), A,
+                "class weights apply to softmax_xent only, not mse");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, wneg, p, y, NULL, &loss, g), A,
+                "class weight 1 is -1");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, wnan, p, y, NULL, &loss, g), A,
+                "class weight 0 is nan");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, w0, p, (int32_t[]){0, 0}, NULL,
+                                 &loss, g),
+                A, "sum to 0");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, NULL, NULL, &loss, g),
+                A, "labels is NULL");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, y, t, &loss, g), A,
+                "target must be NULL for softmax_xent");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, ybad, NULL, &loss, g),
+                A, "label 2 of row 1 is outside 0..1");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MAE, 0, NULL, p, NULL, NULL, &loss, g), A,
+                "target is NULL (mae needs float targets)");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MAE, 0, NULL, p, y, t, &loss, g), A,
+                "labels must be NULL for mae");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, wide, &loss, g), S,
+                "target has shape [2,3] but pred has shape [2,2]");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, wide), S,
+                "grad has shape [2,3]");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, p), A,
+                "grad aliases pred");
     TU_FAIL(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, ro),
             MLP_STATUS_INVALID_ARG);
 
     /* Values: BCE targets in [0, 1], nothing NaN or infinite. */
     mlp_tensor_data(t)[3] = 1.5f;
-    EXPECT(mlp_loss_compute(MLP_LOSS_BCE_LOGITS, 0, NULL, p, NULL, t, &loss, g), A,
-           "row 1, output 1: target 1.5 is outside [0, 1]");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_BCE_LOGITS, 0, NULL, p, NULL, t, &loss, g), A,
+                "row 1, output 1: target 1.5 is outside [0, 1]");
     mlp_tensor_data(t)[3] = NAN;
-    EXPECT(mlp_loss_compute(MLP_LOSS_HUBER, 0, NULL, p, NULL, t, &loss, g),
-           MLP_STATUS_NUMERIC, "huber loss: row 1, output 1: the target is nan");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_HUBER, 0, NULL, p, NULL, t, &loss, g),
+                MLP_STATUS_NUMERIC, "huber loss: row 1, output 1: the target is nan");
     mlp_tensor_data(t)[3] = 0.5f;
     mlp_tensor_data(p)[2] = INFINITY;
-    EXPECT(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, g),
-           MLP_STATUS_NUMERIC, "mse loss: row 1, output 0: the prediction is inf");
-    EXPECT(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, y, NULL, &loss, g),
-           MLP_STATUS_NUMERIC, "row 1 has a NaN or infinite logit");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, g),
+                MLP_STATUS_NUMERIC, "mse loss: row 1, output 0: the prediction is inf");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, p, y, NULL, &loss, g),
+                MLP_STATUS_NUMERIC, "row 1 has a NaN or infinite logit");
 
     mlp_tensor_destroy(p);
     mlp_tensor_destroy(t);

@@ -11,13 +11,6 @@
 #include "core/core.h"
 #include "testutil.h"
 
-#define EXPECT(call, status, text)                                                       \
-    do {                                                                                 \
-        TU_FAIL(call, status);                                                           \
-        ck_assert_msg(strstr(mlp_last_error(), text), "want \"%s\" in \"%s\"", text,     \
-                      mlp_last_error());                                                 \
-    } while (0)
-
 /* A model y = W x + b of `in` inputs and `out` outputs. */
 static mlp_model *linear(int32_t in, int32_t out, uint64_t seed)
 {
@@ -58,14 +51,14 @@ START_TEST(loss_defaults_and_choice)
     ck_assert(p == 0.25);
     ck_assert_int_eq(mlp_model_get_loss(m, NULL), MLP_LOSS_HUBER);
 
-    EXPECT(mlp_model_set_loss(NULL, MLP_LOSS_MSE, 0), MLP_STATUS_INVALID_ARG,
-           "model is NULL");
-    EXPECT(mlp_model_set_loss(m, (mlp_loss_kind)9, 0), MLP_STATUS_INVALID_ARG,
-           "9 is not a loss kind");
-    EXPECT(mlp_model_set_loss(m, MLP_LOSS_MAE, 2), MLP_STATUS_INVALID_ARG,
-           "mae takes no parameter");
-    EXPECT(mlp_model_set_loss(m, MLP_LOSS_HUBER, -0.5), MLP_STATUS_INVALID_ARG,
-           "Huber delta -0.5 is not > 0");
+    TU_FAIL_MSG(mlp_model_set_loss(NULL, MLP_LOSS_MSE, 0), MLP_STATUS_INVALID_ARG,
+                "model is NULL");
+    TU_FAIL_MSG(mlp_model_set_loss(m, (mlp_loss_kind)9, 0), MLP_STATUS_INVALID_ARG,
+                "9 is not a loss kind");
+    TU_FAIL_MSG(mlp_model_set_loss(m, MLP_LOSS_MAE, 2), MLP_STATUS_INVALID_ARG,
+                "mae takes no parameter");
+    TU_FAIL_MSG(mlp_model_set_loss(m, MLP_LOSS_HUBER, -0.5), MLP_STATUS_INVALID_ARG,
+                "Huber delta -0.5 is not > 0");
     /* A refused call changes nothing. */
     ck_assert_int_eq(mlp_model_get_loss(m, &p), MLP_LOSS_HUBER);
     ck_assert(p == 0.25);
@@ -76,34 +69,57 @@ START_TEST(loss_defaults_and_choice)
 }
 END_TEST
 
+/* A model setter a tu_oom_loop attempts, and its arguments. */
+typedef struct oom_task {
+    mlp_model *m;
+    const float *weights;     /* set_class_weights: one a class */
+    const char *const *names; /* set_class_names: one a class */
+    const mlp_dataset *ds;    /* fit_standardize */
+} oom_task;
+
+static mlp_status try_class_weights(void *ctx)
+{
+    oom_task *c = ctx;
+    return mlp_model_set_class_weights(c->m, c->weights, 2);
+}
+
+/* A failure keeps the old weights: the loss still cannot become mse. */
+static void weights_kept(void *ctx, mlp_status st)
+{
+    if (st != MLP_STATUS_OK)
+        TU_FAIL_MSG(mlp_model_set_loss(((oom_task *)ctx)->m, MLP_LOSS_MSE, 0),
+                    MLP_STATUS_INVALID_ARG, "the model has class weights");
+}
+
 START_TEST(class_weights_rules)
 {
     mlp_model *m = linear(3, 2, 1);
     const float w[] = {1, 2}, wneg[] = {1, -2}, w3[] = {1, 1, 1};
-    EXPECT(mlp_model_set_class_weights(NULL, w, 2), MLP_STATUS_INVALID_ARG,
-           "model is NULL");
-    EXPECT(mlp_model_set_class_weights(m, w3, 3), MLP_STATUS_INVALID_ARG,
-           "3 weights for a model with 2 outputs");
-    EXPECT(mlp_model_set_class_weights(m, wneg, 2), MLP_STATUS_INVALID_ARG,
-           "class weight 1 is -2");
-    EXPECT(mlp_model_set_class_weights(m, NULL, 2), MLP_STATUS_INVALID_ARG,
-           "weights is NULL but k is not 0");
+    TU_FAIL_MSG(mlp_model_set_class_weights(NULL, w, 2), MLP_STATUS_INVALID_ARG,
+                "model is NULL");
+    TU_FAIL_MSG(mlp_model_set_class_weights(m, w3, 3), MLP_STATUS_INVALID_ARG,
+                "3 weights for a model with 2 outputs");
+    TU_FAIL_MSG(mlp_model_set_class_weights(m, wneg, 2), MLP_STATUS_INVALID_ARG,
+                "class weight 1 is -2");
+    TU_FAIL_MSG(mlp_model_set_class_weights(m, NULL, 2), MLP_STATUS_INVALID_ARG,
+                "weights is NULL but k is not 0");
     TU_OK(mlp_model_set_class_weights(m, w, 2));
-    EXPECT(mlp_model_set_loss(m, MLP_LOSS_MSE, 0), MLP_STATUS_INVALID_ARG,
-           "the model has class weights");
+    TU_FAIL_MSG(mlp_model_set_loss(m, MLP_LOSS_MSE, 0), MLP_STATUS_INVALID_ARG,
+                "the model has class weights");
     TU_OK(mlp_model_set_class_weights(m, NULL, 0));
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
-    EXPECT(mlp_model_set_class_weights(m, w, 2), MLP_STATUS_INVALID_ARG,
-           "class weights apply to softmax_xent only; the model's loss is mse");
+    TU_FAIL_MSG(mlp_model_set_class_weights(m, w, 2), MLP_STATUS_INVALID_ARG,
+                "class weights apply to softmax_xent only; the model's loss is mse");
 
-    /* Out of memory: refused cleanly, the old weights kept. */
+    /* Out of memory at every allocation: refused cleanly, the old weights
+     * kept. */
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
     TU_OK(mlp_model_set_class_weights(m, w, 2));
-    long live = mlp__alloc_live();
-    mlp__alloc_fail_after(1);
-    TU_FAIL(mlp_model_set_class_weights(m, w, 2), MLP_STATUS_NO_MEMORY);
-    mlp__alloc_fail_after(0);
-    ck_assert_int_eq(mlp__alloc_live(), live);
+    oom_task c = {.m = m, .weights = w};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.after = weights_kept;
+    tu_oom_loop("mlp_model_set_class_weights", try_class_weights, &c, &cfg);
     mlp_model_destroy(m);
 }
 END_TEST
@@ -155,8 +171,8 @@ START_TEST(class_weights_shape_the_training_step)
     TU_OK(mlp_model_set_class_weights(e, w, k));
     tu_add(e, tu_dense(2));
     mlp_optimizer *oe = sgd(e, 0.1);
-    EXPECT(mlp_model_train_step(e, oe, x, (int32_t[]){0, 1, 0, 1, 0, 1}, NULL, NULL),
-           MLP_STATUS_SHAPE_MISMATCH, "the model has 3 class weights but 2 outputs");
+    TU_FAIL_MSG(mlp_model_train_step(e, oe, x, (int32_t[]){0, 1, 0, 1, 0, 1}, NULL, NULL),
+                MLP_STATUS_SHAPE_MISMATCH, "the model has 3 class weights but 2 outputs");
 
     mlp_optimizer *opts[] = {oa, ob, oc, od, oe};
     mlp_model *models[] = {a, b, c, d, e};
@@ -237,17 +253,17 @@ START_TEST(targets_misuse)
     mlp_tensor *x = tu_tensor(2, 3, 2), *t = tu_tensor(2, 3, 2), *t1 = tu_tensor(2, 3, 1);
     mlp_tensor_fill(x, 0.5f);
     mlp_tensor_fill(t, 0.25f);
-    EXPECT(mlp_model_train_step_targets(m, o, x, t, NULL), MLP_STATUS_INVALID_ARG,
-           "the model's loss, softmax_xent, takes class labels");
+    TU_FAIL_MSG(mlp_model_train_step_targets(m, o, x, t, NULL), MLP_STATUS_INVALID_ARG,
+                "the model's loss, softmax_xent, takes class labels");
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
-    EXPECT(mlp_model_train_step(m, o, x, (int32_t[]){0, 1, 0}, NULL, NULL),
-           MLP_STATUS_INVALID_ARG, "the model's loss, mse, takes float targets");
-    EXPECT(mlp_model_train_step_targets(m, o, x, NULL, NULL), MLP_STATUS_INVALID_ARG,
-           "targets is NULL");
-    EXPECT(mlp_model_train_step_targets(m, o, x, t1, NULL), MLP_STATUS_SHAPE_MISMATCH,
-           "targets have shape [3,1] but must be [3,2]");
-    EXPECT(mlp_model_train_step_targets(NULL, o, x, t, NULL), MLP_STATUS_INVALID_ARG,
-           "model is NULL");
+    TU_FAIL_MSG(mlp_model_train_step(m, o, x, (int32_t[]){0, 1, 0}, NULL, NULL),
+                MLP_STATUS_INVALID_ARG, "the model's loss, mse, takes float targets");
+    TU_FAIL_MSG(mlp_model_train_step_targets(m, o, x, NULL, NULL), MLP_STATUS_INVALID_ARG,
+                "targets is NULL");
+    TU_FAIL_MSG(mlp_model_train_step_targets(m, o, x, t1, NULL),
+                MLP_STATUS_SHAPE_MISMATCH, "targets have shape [3,1] but must be [3,2]");
+    TU_FAIL_MSG(mlp_model_train_step_targets(NULL, o, x, t, NULL), MLP_STATUS_INVALID_ARG,
+                "model is NULL");
     mlp_model *other = linear(2, 2, 1);
     TU_FAIL(mlp_model_train_step_targets(other, o, x, t, NULL), MLP_STATUS_INVALID_ARG);
     mlp_model_destroy(other);
@@ -256,15 +272,15 @@ START_TEST(targets_misuse)
     float before[6], after[6];
     TU_OK(mlp_model_get_params(m, before, 6));
     mlp_tensor_data(t)[3] = NAN;
-    EXPECT(mlp_model_train_step_targets(m, o, x, t, NULL), MLP_STATUS_NUMERIC,
-           "row 1, output 1: the target is nan");
+    TU_FAIL_MSG(mlp_model_train_step_targets(m, o, x, t, NULL), MLP_STATUS_NUMERIC,
+                "row 1, output 1: the target is nan");
     TU_OK(mlp_model_get_params(m, after, 6));
     ck_assert(memcmp(before, after, sizeof before) == 0);
     /* BCE targets outside [0, 1]. */
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_BCE_LOGITS, 0));
     mlp_tensor_data(t)[3] = 2.0f;
-    EXPECT(mlp_model_train_step_targets(m, o, x, t, NULL), MLP_STATUS_INVALID_ARG,
-           "target 2 is outside [0, 1]");
+    TU_FAIL_MSG(mlp_model_train_step_targets(m, o, x, t, NULL), MLP_STATUS_INVALID_ARG,
+                "target 2 is outside [0, 1]");
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
     mlp_tensor_destroy(x);
@@ -304,8 +320,8 @@ START_TEST(predictions_follow_the_task)
             tu_close(mlp_tensor_data_const(pr)[i], 1 / (1 + exp(-zc[i])), 1e-6, 1e-7));
     /* Regression: no probabilities, but raw outputs. */
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
-    EXPECT(mlp_model_predict(m, x, pr), MLP_STATUS_BAD_STATE,
-           "the model regresses (loss mse): it has no class probabilities");
+    TU_FAIL_MSG(mlp_model_predict(m, x, pr), MLP_STATUS_BAD_STATE,
+                "the model regresses (loss mse): it has no class probabilities");
     TU_OK(mlp_model_predict_raw(m, x, raw));
     tu_assert_close_ff("raw (regression)", mlp_tensor_data_const(raw), zc, 8, 0, 0);
 
@@ -314,33 +330,36 @@ START_TEST(predictions_follow_the_task)
     TU_OK(mlp_model_predict_one(m, mlp_tensor_data_const(x) + 3, 3, MLP_OUTPUT_RAW, out,
                                 2));
     tu_assert_close_ff("one raw", out, zc + 2, 2, 1e-6, 1e-7);
-    EXPECT(mlp_model_predict_one(m, mlp_tensor_data_const(x), 3, MLP_OUTPUT_PROBABILITIES,
-                                 out, 2),
-           MLP_STATUS_BAD_STATE, "the model regresses");
+    TU_FAIL_MSG(mlp_model_predict_one(m, mlp_tensor_data_const(x), 3,
+                                      MLP_OUTPUT_PROBABILITIES, out, 2),
+                MLP_STATUS_BAD_STATE, "the model regresses");
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
     TU_OK(mlp_model_predict(m, x, pr));
     TU_OK(mlp_model_predict_one(m, mlp_tensor_data_const(x) + 9, 3,
                                 MLP_OUTPUT_PROBABILITIES, out, 2));
     tu_assert_close_ff("one probs", out, mlp_tensor_data_const(pr) + 6, 2, 1e-6, 1e-7);
-    EXPECT(mlp_model_predict_one(m, mlp_tensor_data_const(x), 4, MLP_OUTPUT_RAW, out, 2),
-           MLP_STATUS_SHAPE_MISMATCH, "takes 3 values and gives 2; got sample_len 4");
-    EXPECT(mlp_model_predict_one(m, mlp_tensor_data_const(x), 3, MLP_OUTPUT_RAW, out, 3),
-           MLP_STATUS_SHAPE_MISMATCH, "out_len 3");
-    EXPECT(mlp_model_predict_one(m, mlp_tensor_data_const(x), 3, (mlp_output)7, out, 2),
-           MLP_STATUS_INVALID_ARG, "what = 7");
-    EXPECT(mlp_model_predict_one(m, NULL, 3, MLP_OUTPUT_RAW, out, 2),
-           MLP_STATUS_INVALID_ARG, "sample or out is NULL");
-    EXPECT(mlp_model_predict_raw(m, x, NULL), MLP_STATUS_INVALID_ARG, "out is NULL");
+    TU_FAIL_MSG(
+        mlp_model_predict_one(m, mlp_tensor_data_const(x), 4, MLP_OUTPUT_RAW, out, 2),
+        MLP_STATUS_SHAPE_MISMATCH, "takes 3 values and gives 2; got sample_len 4");
+    TU_FAIL_MSG(
+        mlp_model_predict_one(m, mlp_tensor_data_const(x), 3, MLP_OUTPUT_RAW, out, 3),
+        MLP_STATUS_SHAPE_MISMATCH, "out_len 3");
+    TU_FAIL_MSG(
+        mlp_model_predict_one(m, mlp_tensor_data_const(x), 3, (mlp_output)7, out, 2),
+        MLP_STATUS_INVALID_ARG, "what = 7");
+    TU_FAIL_MSG(mlp_model_predict_one(m, NULL, 3, MLP_OUTPUT_RAW, out, 2),
+                MLP_STATUS_INVALID_ARG, "sample or out is NULL");
+    TU_FAIL_MSG(mlp_model_predict_raw(m, x, NULL), MLP_STATUS_INVALID_ARG, "out is NULL");
     mlp_tensor *wide = tu_tensor(2, 4, 3);
-    EXPECT(mlp_model_predict_raw(m, x, wide), MLP_STATUS_SHAPE_MISMATCH,
-           "out has shape [4,3] but must be [4,2]");
+    TU_FAIL_MSG(mlp_model_predict_raw(m, x, wide), MLP_STATUS_SHAPE_MISMATCH,
+                "out has shape [4,3] but must be [4,2]");
     mlp_tensor_destroy(wide);
 
     /* A softmax over one output is always 1: refused. */
     mlp_model *one = linear(3, 1, 1);
     mlp_tensor *p1 = tu_tensor(2, 4, 1);
-    EXPECT(mlp_model_predict(one, x, p1), MLP_STATUS_BAD_STATE,
-           "a softmax over the model's single output is always 1");
+    TU_FAIL_MSG(mlp_model_predict(one, x, p1), MLP_STATUS_BAD_STATE,
+                "a softmax over the model's single output is always 1");
     TU_OK(mlp_model_set_loss(one, MLP_LOSS_BCE_LOGITS, 0));
     TU_OK(mlp_model_predict(one, x, p1));
     mlp_model_destroy(one);
@@ -351,9 +370,10 @@ START_TEST(predictions_follow_the_task)
     TU_OK(mlp_model_input_shape(m, &rank, dims));
     ck_assert_int_eq(rank, 1);
     ck_assert(dims[0] == 3 && dims[1] == 0 && dims[2] == 0 && dims[3] == 0);
-    EXPECT(mlp_model_input_shape(NULL, &rank, dims), MLP_STATUS_INVALID_ARG,
-           "model is NULL");
-    EXPECT(mlp_model_input_shape(m, NULL, dims), MLP_STATUS_INVALID_ARG, "rank or dims");
+    TU_FAIL_MSG(mlp_model_input_shape(NULL, &rank, dims), MLP_STATUS_INVALID_ARG,
+                "model is NULL");
+    TU_FAIL_MSG(mlp_model_input_shape(m, NULL, dims), MLP_STATUS_INVALID_ARG,
+                "rank or dims");
     mlp_model_destroy(m);
     mlp_tensor_destroy(x);
     mlp_tensor_destroy(raw);
@@ -387,12 +407,12 @@ START_TEST(metrics_of_a_classifier)
     ck_assert(w.accuracy == acc);
     ck_assert(!tu_close(w.loss, err, 1e-6, 0));
 
-    EXPECT(mlp_model_evaluate_metrics_size(m, ds, 10, &mt, 8), MLP_STATUS_INVALID_ARG,
-           "mlp_metrics");
-    EXPECT(mlp_model_evaluate_metrics_size(m, ds, 10, NULL, sizeof mt),
-           MLP_STATUS_INVALID_ARG, "out is NULL");
-    EXPECT(mlp_model_evaluate_metrics(m, ds, 0, &mt), MLP_STATUS_INVALID_ARG,
-           "batch_size 0 is not >= 1");
+    TU_FAIL_MSG(mlp_model_evaluate_metrics_size(m, ds, 10, &mt, 8),
+                MLP_STATUS_INVALID_ARG, "mlp_metrics");
+    TU_FAIL_MSG(mlp_model_evaluate_metrics_size(m, ds, 10, NULL, sizeof mt),
+                MLP_STATUS_INVALID_ARG, "out is NULL");
+    TU_FAIL_MSG(mlp_model_evaluate_metrics(m, ds, 0, &mt), MLP_STATUS_INVALID_ARG,
+                "batch_size 0 is not >= 1");
     mlp_model_destroy(m);
     mlp_dataset_destroy(ds);
 }
@@ -511,7 +531,7 @@ static void expect_refused(const mlp_model *m, void (*edit)(unsigned char *, siz
     tu_fix_crcs(buf, len);
     mlp_model *back = (mlp_model *)1;
     long live = mlp__alloc_live();
-    EXPECT(mlp_model_load_mem(&back, buf, len), MLP_STATUS_BAD_FORMAT, want);
+    TU_FAIL_MSG(mlp_model_load_mem(&back, buf, len), MLP_STATUS_BAD_FORMAT, want);
     ck_assert_ptr_null(back);
     ck_assert_int_eq(mlp__alloc_live(), live);
     mlp_buffer_free(buf);
@@ -581,37 +601,49 @@ START_TEST(file_refuses_bad_task_records)
 }
 END_TEST
 
+static mlp_status try_class_names(void *ctx)
+{
+    oom_task *c = ctx;
+    return mlp_model_set_class_names(c->m, c->names, 2);
+}
+
+/* A failure keeps the old names ("a", "b"); a success sets the new ones. */
+static void names_kept(void *ctx, mlp_status st)
+{
+    const oom_task *c = ctx;
+    ck_assert_str_eq(mlp_model_class_name(c->m, 1),
+                     st == MLP_STATUS_OK ? c->names[1] : "b");
+}
+
 START_TEST(class_names_rules)
 {
     mlp_model *m = linear(3, 2, 4);
-    EXPECT(mlp_model_set_class_names(NULL, (const char *[]){"a", "b"}, 2),
-           MLP_STATUS_INVALID_ARG, "model is NULL");
-    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a", "b", "c"}, 3),
-           MLP_STATUS_INVALID_ARG, "3 names for a model with 2 outputs");
-    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a", NULL}, 2),
-           MLP_STATUS_INVALID_ARG, "name 1 is NULL");
-    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a", ""}, 2),
-           MLP_STATUS_INVALID_ARG, "name 1 has 0 bytes");
-    EXPECT(mlp_model_set_class_names(m, (const char *[]){"a\tb", "c"}, 2),
-           MLP_STATUS_INVALID_ARG, "name 0 has a control character (byte 1)");
+    TU_FAIL_MSG(mlp_model_set_class_names(NULL, (const char *[]){"a", "b"}, 2),
+                MLP_STATUS_INVALID_ARG, "model is NULL");
+    TU_FAIL_MSG(mlp_model_set_class_names(m, (const char *[]){"a", "b", "c"}, 3),
+                MLP_STATUS_INVALID_ARG, "3 names for a model with 2 outputs");
+    TU_FAIL_MSG(mlp_model_set_class_names(m, (const char *[]){"a", NULL}, 2),
+                MLP_STATUS_INVALID_ARG, "name 1 is NULL");
+    TU_FAIL_MSG(mlp_model_set_class_names(m, (const char *[]){"a", ""}, 2),
+                MLP_STATUS_INVALID_ARG, "name 1 has 0 bytes");
+    TU_FAIL_MSG(mlp_model_set_class_names(m, (const char *[]){"a\tb", "c"}, 2),
+                MLP_STATUS_INVALID_ARG, "name 0 has a control character (byte 1)");
     char big[300];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    EXPECT(mlp_model_set_class_names(m, (const char *[]){big, "c"}, 2),
-           MLP_STATUS_INVALID_ARG, "name 0 has 299 bytes (1..255 allowed)");
-    EXPECT(mlp_model_set_class_names(m, NULL, 2), MLP_STATUS_INVALID_ARG,
-           "names is NULL but k is not 0");
+    TU_FAIL_MSG(mlp_model_set_class_names(m, (const char *[]){big, "c"}, 2),
+                MLP_STATUS_INVALID_ARG, "name 0 has 299 bytes (1..255 allowed)");
+    TU_FAIL_MSG(mlp_model_set_class_names(m, NULL, 2), MLP_STATUS_INVALID_ARG,
+                "names is NULL but k is not 0");
     TU_OK(mlp_model_set_class_names(m, (const char *[]){"a", "b"}, 2));
-    /* Out of memory at every allocation: refused, the old names kept. */
-    for (long n = 1; n <= 3; n++) {
-        long live = mlp__alloc_live();
-        mlp__alloc_fail_after(n);
-        mlp_status st = mlp_model_set_class_names(m, (const char *[]){"cc", "dd"}, 2);
-        mlp__alloc_fail_after(0);
-        ck_assert_int_eq(st, MLP_STATUS_NO_MEMORY);
-        ck_assert_int_eq(mlp__alloc_live(), live);
-        ck_assert_str_eq(mlp_model_class_name(m, 1), "b");
-    }
+    /* Out of memory at every allocation (the first three at least):
+     * refused, the old names kept. */
+    oom_task c = {.m = m, .names = (const char *[]){"cc", "dd"}};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.min_failures = 3;
+    cfg.after = names_kept;
+    tu_oom_loop("mlp_model_set_class_names", try_class_names, &c, &cfg);
     TU_OK(mlp_model_set_class_names(m, NULL, 0));
     ck_assert_int_eq(mlp_model_class_count(m), 0);
     ck_assert_int_eq(mlp_model_class_count(NULL), 0);
@@ -654,6 +686,22 @@ START_TEST(standardize_forward_and_gradients)
 }
 END_TEST
 
+static mlp_status try_fit_standardize(void *ctx)
+{
+    oom_task *c = ctx;
+    return mlp_model_fit_standardize(c->m, c->ds);
+}
+
+/* A failure keeps the state set before the loop: mean 0, scale 1. */
+static void state_kept(void *ctx, mlp_status st)
+{
+    float s[4];
+    if (st == MLP_STATUS_OK)
+        return;
+    TU_OK(mlp_model_get_state(((oom_task *)ctx)->m, s, 4));
+    ck_assert(s[0] == 0 && s[2] == 1);
+}
+
 START_TEST(standardize_from_data)
 {
     /* Feature 0: 1, 2, 3, 6 (mean 3, population sd sqrt(3.5)); feature 1
@@ -664,8 +712,8 @@ START_TEST(standardize_from_data)
     TU_OK(mlp_dataset_create_f32_values(&ds, 4, 1, (int32_t[]){2}, xv, 1, tv,
                                         MLP_DATASET_COPY));
     mlp_model *m = tu_model(1, (int32_t[]){2}, 2);
-    EXPECT(mlp_model_fit_standardize(m, ds), MLP_STATUS_BAD_STATE,
-           "the model's first layer is not a standardize layer");
+    TU_FAIL_MSG(mlp_model_fit_standardize(m, ds), MLP_STATUS_BAD_STATE,
+                "the model's first layer is not a standardize layer");
     mlp_layer *sl = NULL;
     TU_OK(mlp_layer_create_standardize(&sl));
     tu_add(m, sl);
@@ -678,23 +726,19 @@ START_TEST(standardize_from_data)
 
     /* Out of memory: refused, the state as it was. */
     TU_OK(mlp_model_set_state(m, (float[]){0, 0, 1, 1}, 4));
-    for (long n = 1; n <= 2; n++) {
-        long live = mlp__alloc_live();
-        mlp__alloc_fail_after(n);
-        mlp_status s = mlp_model_fit_standardize(m, ds);
-        mlp__alloc_fail_after(0);
-        ck_assert_int_eq(s, MLP_STATUS_NO_MEMORY);
-        ck_assert_int_eq(mlp__alloc_live(), live);
-        TU_OK(mlp_model_get_state(m, st, 4));
-        ck_assert(st[0] == 0 && st[2] == 1);
-    }
+    oom_task c = {.m = m, .ds = ds};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.min_failures = 2;
+    cfg.after = state_kept;
+    tu_oom_loop("mlp_model_fit_standardize", try_fit_standardize, &c, &cfg);
     /* Samples of another size. */
     mlp_dataset *wide = NULL;
     TU_OK(mlp_dataset_create_f32_values(&wide, 2, 1, (int32_t[]){4}, xv, 1, tv,
                                         MLP_DATASET_COPY));
-    EXPECT(mlp_model_fit_standardize(m, wide), MLP_STATUS_SHAPE_MISMATCH,
-           "the samples have 4 values but the model takes 2");
-    EXPECT(mlp_model_fit_standardize(NULL, ds), MLP_STATUS_INVALID_ARG, "NULL");
+    TU_FAIL_MSG(mlp_model_fit_standardize(m, wide), MLP_STATUS_SHAPE_MISMATCH,
+                "the samples have 4 values but the model takes 2");
+    TU_FAIL_MSG(mlp_model_fit_standardize(NULL, ds), MLP_STATUS_INVALID_ARG, "NULL");
 
     /* Saved and loaded with the model. */
     TU_OK(mlp_model_fit_standardize(m, ds));
@@ -759,9 +803,10 @@ START_TEST(fit_regression_with_metrics)
     mlp_optimizer *o = NULL;
     TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
     TU_OK(mlp_optimizer_set_learning_rate(o, 0.01));
-    EXPECT(mlp_model_fit(m, o, tr, va, NULL), MLP_STATUS_INVALID_ARG,
-           "the model's loss, softmax_xent, takes class labels but the dataset has float "
-           "targets (2 per sample)");
+    TU_FAIL_MSG(
+        mlp_model_fit(m, o, tr, va, NULL), MLP_STATUS_INVALID_ARG,
+        "the model's loss, softmax_xent, takes class labels but the dataset has float "
+        "targets (2 per sample)");
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
     mlp_fit_options f;
     TU_OK(mlp_fit_options_init(&f));
@@ -811,14 +856,15 @@ START_TEST(fit_regression_with_metrics)
 
     /* A classification set for a regression model: refused. */
     mlp_dataset *cls = tu_blobs(10, 2, 1, 1, 2, 5, 1, 1);
-    EXPECT(mlp_model_evaluate(m, cls, 10, &err, &acc), MLP_STATUS_INVALID_ARG,
-           "the model's loss, mse, takes float targets but the dataset has class labels");
+    TU_FAIL_MSG(
+        mlp_model_evaluate(m, cls, 10, &err, &acc), MLP_STATUS_INVALID_ARG,
+        "the model's loss, mse, takes float targets but the dataset has class labels");
     /* Targets of another width. */
     mlp_model *one = tu_model(1, (int32_t[]){2}, 3);
     tu_add(one, tu_dense(1));
     TU_OK(mlp_model_set_loss(one, MLP_LOSS_MAE, 0));
-    EXPECT(mlp_model_evaluate(one, va, 10, &err, &acc), MLP_STATUS_SHAPE_MISMATCH,
-           "the dataset's targets have 2 values but the model outputs 1");
+    TU_FAIL_MSG(mlp_model_evaluate(one, va, 10, &err, &acc), MLP_STATUS_SHAPE_MISMATCH,
+                "the dataset's targets have 2 values but the model outputs 1");
     mlp_model_destroy(one);
     mlp_dataset_destroy(cls);
     mlp_optimizer_destroy(o);

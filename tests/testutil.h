@@ -47,6 +47,18 @@
                       "%s failed as expected but mlp_last_error() is empty", #expr);     \
     } while (0)
 
+/* mlp_last_error() must contain `text`. */
+#define TU_ERROR_HAS(text)                                                               \
+    ck_assert_msg(strstr(mlp_last_error(), (text)) != NULL,                              \
+                  "mlp_last_error() \"%s\" lacks \"%s\"", mlp_last_error(), (text))
+
+/* The call must fail with `want` and leave a message that contains `text`. */
+#define TU_FAIL_MSG(expr, want, text)                                                    \
+    do {                                                                                 \
+        TU_FAIL(expr, want);                                                             \
+        TU_ERROR_HAS(text);                                                              \
+    } while (0)
+
 /* ---- random numbers ---------------------------------------------------- */
 
 /* splitmix64: tiny, seeded, and unrelated to the library's generator. */
