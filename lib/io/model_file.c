@@ -85,7 +85,7 @@ static uLong crc_update(uLong crc, const unsigned char *p, uint64_t n)
 
 /*
  * A LAYR record holds the kind's name and its configuration, which the kind
- * itself writes and reads through its ops table (write_config, read_config)
+ * itself writes and reads through its ops table (its record: write, read)
  * with its own version (the u16 in LAYR): changing what a kind stores adds a
  * version for that kind alone, never a format version (docs/file-format.md,
  * "Compatibility rules"). This file names no kind.
@@ -230,8 +230,8 @@ static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
         mlp__put_u16(r + 36, version);
         mlp__put_u16(r + 38, (uint16_t)name_len);
         memcpy(r + LAYR_FIXED, l->ops->name, name_len);
-        if (l->ops->write_config)
-            l->ops->write_config(l, r + LAYR_FIXED + name_len);
+        if (l->ops->record.write)
+            l->ops->record.write(l, r + LAYR_FIXED + name_len);
         w_record(w, "LAYR", r, LAYR_FIXED + name_len + csize);
     }
     w_floats(w, "PARM", m->params, m->n_params);

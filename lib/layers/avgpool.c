@@ -180,9 +180,7 @@ const mlp_layer_ops mlp__avgpool_ops = {
     .setup = mlp__pool_setup,
     .forward = avgpool_forward,
     .backward = avgpool_backward,
-    .config_bytes = 20,
-    .write_config = avgpool_write_config,
-    .read_config = avgpool_read_config,
+    .record = {.bytes = 20, .write = avgpool_write_config, .read = avgpool_read_config},
     .get_attr = avgpool_get_attr,
     .settings_size = sizeof(mlp__pool_settings),
 };

@@ -333,9 +333,9 @@ const mlp_layer_ops mlp__batchnorm_ops = {
     .init_params = bn_init,
     .forward = bn_forward,
     .backward = bn_backward,
-    .config_bytes = 12,
-    .write_config = batchnorm_write_config,
-    .read_config = batchnorm_read_config,
+    .record = {.bytes = 12,
+               .write = batchnorm_write_config,
+               .read = batchnorm_read_config},
     .get_attr = batchnorm_get_attr,
     .settings_size = sizeof(struct batchnorm_settings),
 };

@@ -90,9 +90,7 @@ const mlp_layer_ops mlp__dropout_ops = {
     .setup = dropout_setup,
     .forward = dropout_forward,
     .backward = dropout_backward,
-    .config_bytes = 4,
-    .write_config = dropout_write_config,
-    .read_config = dropout_read_config,
+    .record = {.bytes = 4, .write = dropout_write_config, .read = dropout_read_config},
     .get_attr = dropout_get_attr,
     .settings_size = sizeof(struct dropout_settings),
 };

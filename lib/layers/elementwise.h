@@ -1,6 +1,7 @@
 /*
  * The two passes of an element-wise layer kind (private to the kinds that
- * use it: relu, leaky_relu, sigmoid, tanh, selu, softplus).
+ * use it: relu, leaky_relu, elu, sigmoid, tanh, selu, softplus), and what
+ * the kinds with one setting, alpha, share.
  *
  * MLP__ELEMENTWISE_PASSES(prefix, PARAM, FATTR, FWD, BATTR, BWD) defines
  * prefix_forward and prefix_backward for the kind's ops table. Each pass is
@@ -52,5 +53,43 @@
         }                                                                                \
         return MLP_STATUS_OK;                                                            \
     }
+
+/*
+ * MLP__ELEMENTWISE_KIND(prefix, FATTR, FWD, BATTR, BWD) is the whole of a
+ * kind without settings: its two passes as above (no parameter) and its ops
+ * table, mlp__prefix_ops, named "prefix" (the name registry.c and model
+ * files use). The kind's file adds its public creator.
+ */
+#define MLP__ELEMENTWISE_KIND(prefix, FATTR, FWD, BATTR, BWD)                            \
+    MLP__ELEMENTWISE_PASSES(prefix, 0.0f, FATTR, FWD, BATTR, BWD)                        \
+    const mlp_layer_ops mlp__##prefix##_ops = {                                          \
+        .name = #prefix, .forward = prefix##_forward, .backward = prefix##_backward};
+
+/* ---- kinds with one setting, alpha (elu, leaky_relu) ----------------------- */
+
+/* Their settings (l->settings). */
+typedef struct mlp__alpha_settings {
+    float alpha;
+} mlp__alpha_settings;
+
+static inline float mlp__alpha_of(const mlp_layer *l)
+{
+    return ((const mlp__alpha_settings *)l->settings)->alpha;
+}
+
+/* Model-file configuration, version 1: alpha (f32). */
+static inline void mlp__alpha_write(const mlp_layer *l, unsigned char *p)
+{
+    mlp__cfg_put_f32(p, mlp__alpha_of(l));
+}
+
+/* mlp_layer_get_attr: alpha is their one attribute. */
+static inline int mlp__alpha_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
+{
+    if (a != MLP_LAYER_ATTR_ALPHA)
+        return 0;
+    *v = mlp__alpha_of(l);
+    return 1;
+}
 
 #endif /* MLPNET_LAYERS_ELEMENTWISE_H */

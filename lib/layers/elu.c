@@ -6,17 +6,7 @@
 #include <math.h>
 
 #include "backend/gemm.h"
-#include "layer_impl.h"
-
-/* The settings of an ELU layer (l->settings). */
-struct elu_settings {
-    float alpha;
-};
-
-static float alpha_of(const mlp_layer *l)
-{
-    return ((const struct elu_settings *)l->settings)->alpha;
-}
+#include "elementwise.h"
 
 /* No AVX2 clone here: GCC will not vectorise the inlined exponential's
  * selects inside a clone; the baseline SSE loop is vectorised. */
@@ -46,25 +36,20 @@ static mlp_status elu_forward(mlp_layer *l, const float *x, float *y, int32_t n,
 {
     (void)mode;
     mlp__spans((int64_t)n * l->in_size, elu_fwd_span,
-               &(mlp__span_args){.x = x, .out = y, .alpha = alpha_of(l)});
+               &(mlp__span_args){.x = x, .out = y, .alpha = mlp__alpha_of(l)});
     return MLP_STATUS_OK;
 }
 
 static mlp_status elu_backward(mlp_layer *l, const float *x, const float *y,
                                const float *dy, float *dx, int32_t n)
 {
-    mlp__spans(
-        (int64_t)n * l->in_size, elu_bwd_span,
-        &(mlp__span_args){.x = x, .y = y, .dy = dy, .out = dx, .alpha = alpha_of(l)});
+    mlp__spans((int64_t)n * l->in_size, elu_bwd_span,
+               &(mlp__span_args){
+                   .x = x, .y = y, .dy = dy, .out = dx, .alpha = mlp__alpha_of(l)});
     return MLP_STATUS_OK;
 }
 
-/* Model-file configuration, version 1: alpha (f32). */
-static void elu_write_config(const mlp_layer *l, unsigned char *p)
-{
-    mlp__cfg_put_f32(p, alpha_of(l));
-}
-
+/* Model-file configuration, version 1: alpha (f32), written by mlp__alpha_write. */
 static mlp_status elu_read_config(mlp_layer **out, uint16_t version,
                                   const unsigned char *p)
 {
@@ -72,24 +57,13 @@ static mlp_status elu_read_config(mlp_layer **out, uint16_t version,
     return mlp_layer_create_elu(out, mlp__cfg_get_f32(p));
 }
 
-/* Attributes (mlp_layer_get_attr): 1 when the kind has `a`. */
-static int elu_get_attr(const mlp_layer *l, mlp_layer_attr a, double *v)
-{
-    switch (a) {
-    case MLP_LAYER_ATTR_ALPHA: *v = alpha_of(l); return 1;
-    default: return 0;
-    }
-}
-
 const mlp_layer_ops mlp__elu_ops = {
     .name = "elu",
     .forward = elu_forward,
     .backward = elu_backward,
-    .config_bytes = 4,
-    .write_config = elu_write_config,
-    .read_config = elu_read_config,
-    .get_attr = elu_get_attr,
-    .settings_size = sizeof(struct elu_settings),
+    .record = {.bytes = 4, .write = mlp__alpha_write, .read = elu_read_config},
+    .get_attr = mlp__alpha_get_attr,
+    .settings_size = sizeof(mlp__alpha_settings),
 };
 
 mlp_status mlp_layer_create_elu(mlp_layer **out, float alpha)
@@ -101,6 +75,6 @@ mlp_status mlp_layer_create_elu(mlp_layer **out, float alpha)
                           "mlp_layer_create_elu: alpha = %g is not finite and > 0",
                           (double)alpha);
     MLP_TRY(mlp__layer_new(out, MLP_LAYER_ELU, "mlp_layer_create_elu"));
-    ((struct elu_settings *)(*out)->settings)->alpha = alpha;
+    ((mlp__alpha_settings *)(*out)->settings)->alpha = alpha;
     return MLP_STATUS_OK;
 }

@@ -187,15 +187,15 @@ uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version)
 {
     if (version < 1 || version > mlp__config_newest(ops))
         return UINT32_MAX;
-    return ops->config_size ? ops->config_size(version) : ops->config_bytes;
+    return ops->record.size ? ops->record.size(version) : ops->record.bytes;
 }
 
 mlp_status mlp__layer_read_config(mlp_layer_kind kind, mlp_layer **out, uint16_t version,
                                   const unsigned char *p)
 {
     const mlp_layer_ops *ops = mlp__layer_ops(kind);
-    if (ops->read_config)
-        return ops->read_config(out, version, p);
+    if (ops->record.read)
+        return ops->record.read(out, version, p);
     /* A kind without settings: its creator only allocates. */
     return mlp__layer_new(out, kind, "mlp_model_load");
 }

@@ -28,6 +28,26 @@ static inline int64_t mlp__shape_numel(const mlp_shape *s)
 /* Format a shape as "[1,28,28]" into buf (for messages). */
 const char *mlp__shape_str(const mlp_shape *s, char *buf, size_t cap);
 
+/*
+ * A layer kind's record in model files (docs/file-format.md). Each kind
+ * versions its own configuration: `version` is the newest version, written
+ * by `write` (0 stands for 1, the version of a kind whose settings never
+ * changed: see mlp__config_newest), and readers accept 1..version. A
+ * version holds `bytes` bytes unless `size` gives a size per version; a
+ * kind with settings and neither has no file encoding (saving it fails).
+ * `write` is NULL when there are no bytes. `read` rebuilds a layer from a
+ * checked version's bytes through the public creators, so a file's values
+ * meet a program's checks; on failure *out is NULL (see mlp__config_done).
+ * It is NULL for a kind without settings (see mlp__layer_read_config).
+ */
+typedef struct mlp_layer_record {
+    uint16_t version;
+    uint32_t bytes;
+    uint32_t (*size)(uint16_t version);
+    void (*write)(const mlp_layer *l, unsigned char *p);
+    mlp_status (*read)(mlp_layer **out, uint16_t version, const unsigned char *p);
+} mlp_layer_record;
+
 typedef struct mlp_layer_ops {
     const char *name; /* stable kind name, e.g. "dense" */
     mlp_layer_kind kind;
@@ -46,22 +66,8 @@ typedef struct mlp_layer_ops {
                            float *dx, int32_t n);
     /* Free kind-specific memory; NULL when there is none. */
     void (*release)(mlp_layer *l);
-    /* The kind's record in model files (docs/file-format.md). Each kind
-     * versions its own configuration: config_version is the newest version
-     * (written by write_config; 0 stands for 1, the version of a kind whose
-     * settings never changed: see mlp__config_newest), and
-     * readers accept 1..config_version. A version holds config_bytes bytes
-     * unless config_size gives a size per version; 0 means the kind has no
-     * file encoding (saving it fails). write_config is NULL when there are
-     * no bytes. read_config rebuilds a layer from a checked version's bytes
-     * through the public creators, so a file's values meet a program's
-     * checks; on failure *out is NULL (see mlp__config_done). It is NULL for
-     * a kind without settings (see mlp__layer_read_config). */
-    uint16_t config_version;
-    uint32_t config_bytes;
-    uint32_t (*config_size)(uint16_t version);
-    void (*write_config)(const mlp_layer *l, unsigned char *p);
-    mlp_status (*read_config)(mlp_layer **out, uint16_t version, const unsigned char *p);
+    /* The kind's record in model files (mlp_layer_record). */
+    mlp_layer_record record;
     /* Set *v and return 1 when the kind has attribute `a` (a known value);
      * return 0 otherwise. NULL for a kind without attributes. */
     int (*get_attr)(const mlp_layer *l, mlp_layer_attr a, double *v);
@@ -98,7 +104,7 @@ struct mlp_layer {
 };
 
 /* Bytes of a kind's configuration of a version, or UINT32_MAX for a version
- * outside 1..config_version and for a kind without a file encoding (layer.c). */
+ * outside 1..record.version and for a kind without a file encoding (layer.c). */
 uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version);
 
 /* Rebuild a layer of kind `ops` from its configuration bytes (of a version
@@ -106,7 +112,7 @@ uint32_t mlp__config_size(const mlp_layer_ops *ops, uint16_t version);
 mlp_status mlp__layer_read_config(mlp_layer_kind kind, mlp_layer **out, uint16_t version,
                                   const unsigned char *p);
 
-/* End of a read_config: on failure destroy `l` and leave *out NULL (layer.c). */
+/* End of a record.read: on failure destroy `l` and leave *out NULL (layer.c). */
 mlp_status mlp__config_done(mlp_layer **out, mlp_layer *l, mlp_status st);
 
 /* Little-endian fields of configuration records (two's complement and
@@ -156,10 +162,10 @@ static inline float mlp__cfg_get_f32(const unsigned char *p)
 const mlp_layer_ops *mlp__layer_ops(mlp_layer_kind kind);
 mlp_layer_kind mlp__layer_kind_named(const char *name, size_t len);
 
-/* The newest configuration version of a kind (config_version, 0 read as 1). */
+/* The newest configuration version of a kind (record.version, 0 read as 1). */
 static inline uint16_t mlp__config_newest(const mlp_layer_ops *ops)
 {
-    return ops->config_version ? ops->config_version : 1;
+    return ops->record.version ? ops->record.version : 1;
 }
 
 /* ops->setup, or the same-shape default when the kind has none (layer.c). */

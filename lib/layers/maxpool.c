@@ -158,9 +158,7 @@ const mlp_layer_ops mlp__maxpool_ops = {
     .setup = maxpool_setup,
     .forward = maxpool_forward,
     .backward = maxpool_backward,
-    .config_bytes = 16,
-    .write_config = maxpool_write_config,
-    .read_config = maxpool_read_config,
+    .record = {.bytes = 16, .write = maxpool_write_config, .read = maxpool_read_config},
     .get_attr = maxpool_get_attr,
     .settings_size = sizeof(mlp__pool_settings),
 };

@@ -1,14 +1,8 @@
 /* Rectified linear unit:  y = max(0, x),  dx = dy * [y > 0]. */
 #include "elementwise.h"
 
-MLP__ELEMENTWISE_PASSES(relu, 0.0f, MLP_VECTOR_CLONES, xi > 0.0f ? xi : 0.0f,
-                        MLP_VECTOR_CLONES, yi > 0.0f ? gi : 0.0f)
-
-const mlp_layer_ops mlp__relu_ops = {
-    .name = "relu",
-    .forward = relu_forward,
-    .backward = relu_backward,
-};
+MLP__ELEMENTWISE_KIND(relu, MLP_VECTOR_CLONES, xi > 0.0f ? xi : 0.0f, MLP_VECTOR_CLONES,
+                      yi > 0.0f ? gi : 0.0f)
 
 mlp_status mlp_layer_create_relu(mlp_layer **out)
 {

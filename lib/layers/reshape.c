@@ -90,9 +90,7 @@ const mlp_layer_ops mlp__reshape_ops = {
     .setup = reshape_setup,
     .forward = reshape_forward,
     .backward = reshape_backward,
-    .config_bytes = 16,
-    .write_config = reshape_write_config,
-    .read_config = reshape_read_config,
+    .record = {.bytes = 16, .write = reshape_write_config, .read = reshape_read_config},
     .settings_size = sizeof(struct reshape_settings),
 };
 

@@ -11,18 +11,11 @@
 #define SELU_ALPHA 1.6732632423543772848f
 
 /* For x <= 0 the backward slope is y + lambda alpha (no exponential). */
-MLP__ELEMENTWISE_PASSES(selu, 0.0f, ,
-                        xi > 0.0f ? SELU_LAMBDA * xi
-                                  : (SELU_LAMBDA * SELU_ALPHA) * (mlp__expf(xi) - 1.0f),
-                        MLP_VECTOR_CLONES,
-                        xi > 0.0f ? SELU_LAMBDA * gi
-                                  : gi * (yi + SELU_LAMBDA * SELU_ALPHA))
-
-const mlp_layer_ops mlp__selu_ops = {
-    .name = "selu",
-    .forward = selu_forward,
-    .backward = selu_backward,
-};
+MLP__ELEMENTWISE_KIND(selu, ,
+                      xi > 0.0f ? SELU_LAMBDA * xi
+                                : (SELU_LAMBDA * SELU_ALPHA) * (mlp__expf(xi) - 1.0f),
+                      MLP_VECTOR_CLONES,
+                      xi > 0.0f ? SELU_LAMBDA * gi : gi * (yi + SELU_LAMBDA * SELU_ALPHA))
 
 mlp_status mlp_layer_create_selu(mlp_layer **out)
 {

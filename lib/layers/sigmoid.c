@@ -2,14 +2,8 @@
 #include "backend/gemm.h"
 #include "elementwise.h"
 
-MLP__ELEMENTWISE_PASSES(sigmoid, 0.0f, , 1.0f / (1.0f + mlp__expf(-xi)),
-                        MLP_VECTOR_CLONES, gi *yi *(1.0f - yi))
-
-const mlp_layer_ops mlp__sigmoid_ops = {
-    .name = "sigmoid",
-    .forward = sigmoid_forward,
-    .backward = sigmoid_backward,
-};
+MLP__ELEMENTWISE_KIND(sigmoid, , 1.0f / (1.0f + mlp__expf(-xi)), MLP_VECTOR_CLONES,
+                      (gi * yi * (1.0f - yi)))
 
 mlp_status mlp_layer_create_sigmoid(mlp_layer **out)
 {

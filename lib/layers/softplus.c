@@ -10,16 +10,9 @@
 #include "backend/gemm.h"
 #include "elementwise.h"
 
-MLP__ELEMENTWISE_PASSES(softplus, 0.0f, , fmaxf(xi, 0.0f) + log1pf(mlp__expf(-fabsf(xi))),
-                        ,
-                        gi *(xi >= 0.0f ? 1.0f : mlp__expf(-fabsf(xi))) /
-                            (1.0f + mlp__expf(-fabsf(xi))))
-
-const mlp_layer_ops mlp__softplus_ops = {
-    .name = "softplus",
-    .forward = softplus_forward,
-    .backward = softplus_backward,
-};
+MLP__ELEMENTWISE_KIND(softplus, , fmaxf(xi, 0.0f) + log1pf(mlp__expf(-fabsf(xi))), ,
+                      gi *(xi >= 0.0f ? 1.0f : mlp__expf(-fabsf(xi))) /
+                          (1.0f + mlp__expf(-fabsf(xi))))
 
 mlp_status mlp_layer_create_softplus(mlp_layer **out)
 {

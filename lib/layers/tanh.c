@@ -3,13 +3,7 @@
 
 #include "elementwise.h"
 
-MLP__ELEMENTWISE_PASSES(tanh, 0.0f, , tanhf(xi), , gi *(1.0f - yi * yi))
-
-const mlp_layer_ops mlp__tanh_ops = {
-    .name = "tanh",
-    .forward = tanh_forward,
-    .backward = tanh_backward,
-};
+MLP__ELEMENTWISE_KIND(tanh, , tanhf(xi), , (gi * (1.0f - yi * yi)))
 
 mlp_status mlp_layer_create_tanh(mlp_layer **out)
 {
