@@ -169,7 +169,7 @@ void ex_add_mlp(const ex_session *s, mlp_model *m, const ex_mlp *mlp)
         if (mlp->dropout > 0.0)
             ex_add_dropout(m, mlp->dropout);
     }
-    ex_add_dense(m, ex_num_classes(s), 1);
+    ex_add_dense(m, ex_num_outputs(s), 1);
 }
 
 mlp_model *ex_build_mlp(const ex_session *s, const ex_mlp *mlp)

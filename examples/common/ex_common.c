@@ -745,6 +745,38 @@ static void commit_out(ex_afile *af, const char *path)
         ex_die("cannot write %s: %s", path, strerror(errno));
 }
 
+/* The output directory, and whether to draw a progress bar. */
+static void make_out_dir(ex_session *s)
+{
+    if (ex_mkdirs(s->opt->out_dir) != 0)
+        ex_die("cannot create the output directory %s: %s", s->opt->out_dir,
+               strerror(errno));
+    s->progress = !s->opt->quiet && isatty(fileno(stderr));
+}
+
+void ex_session_open_custom(ex_session *s, const ex_options *opt, const char *data_dir,
+                            const char *label)
+{
+    memset(s, 0, sizeof *s);
+    s->opt = opt;
+    s->saved_valid_acc = -1.0;
+    s->data_dir = data_dir;
+    s->dataset = label;
+    ex_check(mlp_set_num_threads(opt->threads), "setting the number of threads");
+    make_out_dir(s);
+}
+
+void ex_session_set_data(ex_session *s, mlp_dataset *train, mlp_dataset *valid,
+                         mlp_dataset *test)
+{
+    mlp_dataset_destroy(s->train);
+    mlp_dataset_destroy(s->valid);
+    mlp_dataset_destroy(s->test);
+    s->train = train;
+    s->valid = valid;
+    s->test = test;
+}
+
 void ex_session_open(ex_session *s, const ex_options *opt)
 {
     memset(s, 0, sizeof *s);
@@ -784,10 +816,7 @@ void ex_session_open(ex_session *s, const ex_options *opt)
         mlp_dataset_destroy(s->train);
         s->train = first;
     }
-    if (ex_mkdirs(opt->out_dir) != 0)
-        ex_die("cannot create the output directory %s: %s", opt->out_dir,
-               strerror(errno));
-    s->progress = !opt->quiet && isatty(fileno(stderr));
+    make_out_dir(s);
 
     if (!opt->quiet) {
         printf("dataset %s in %s: %ld train, %ld valid, %ld test images of %ldx%ldx%ld, "
@@ -843,6 +872,13 @@ int32_t ex_num_classes(const ex_session *s)
     return mlp_dataset_num_classes(s->train);
 }
 
+int32_t ex_num_outputs(const ex_session *s)
+{
+    return mlp_dataset_target_kind(s->train) == MLP_TARGET_VALUES
+               ? mlp_dataset_target_dim(s->train)
+               : mlp_dataset_num_classes(s->train);
+}
+
 const ex_result *ex_session_find(const ex_session *s, const char *name)
 {
     for (int i = 0; i < s->n_results; i++) {
@@ -874,16 +910,24 @@ static void write_run_files(const ex_session *s, const ex_result *r)
     ex_series err[2] = {{"train", r->epoch, r->train_error, r->epochs},
                         {"valid", r->epoch, r->valid_error, r->epochs}};
     snprintf(title, sizeof title, "%s: error%s", r->name, note);
-    ex_plot plot = {title, "epoch", "error (cross-entropy)", 1, err, 2};
+    ex_plot plot = {title,
+                    "epoch",
+                    r->regress ? "error (mean squared error)" : "error (cross-entropy)",
+                    1,
+                    err,
+                    2};
     out_path(path, s, r->name, "-error.svg");
     write_plot(path, &plot);
 
-    ex_series acc[2] = {{"train", r->epoch, r->train_accuracy, r->epochs},
-                        {"valid", r->epoch, r->valid_accuracy, r->epochs}};
-    snprintf(title, sizeof title, "%s: accuracy%s", r->name, note);
-    plot.ylabel = "accuracy";
+    /* The second plot: accuracy, or R^2 for a run that regresses. */
+    ex_series acc[2] = {
+        {"train", r->epoch, r->regress ? r->train_r2 : r->train_accuracy, r->epochs},
+        {"valid", r->epoch, r->regress ? r->valid_r2 : r->valid_accuracy, r->epochs}};
+    snprintf(title, sizeof title, "%s: %s%s", r->name, r->regress ? "R^2" : "accuracy",
+             note);
+    plot.ylabel = r->regress ? "R^2" : "accuracy";
     plot.series = acc;
-    out_path(path, s, r->name, "-accuracy.svg");
+    out_path(path, s, r->name, r->regress ? "-r2.svg" : "-accuracy.svg");
     write_plot(path, &plot);
 }
 
@@ -929,16 +973,29 @@ static int on_epoch(const mlp_epoch_stats *st, mlp_model *model, void *user)
     r->valid_error[i] = st->valid_error;
     r->valid_accuracy[i] = st->valid_acc;
     r->seconds[i] = st->train_seconds;
-    if (r->best_epoch == 0 || st->valid_acc > r->best_valid_acc ||
-        isnan(r->best_valid_acc)) {
+    r->train_r2[i] = st->train_r2;
+    r->valid_rmse[i] = st->valid_rmse;
+    r->valid_mae[i] = st->valid_mae;
+    r->valid_r2[i] = st->valid_r2;
+    /* The best epoch: of the best validation accuracy, or R^2. */
+    const double score = r->regress ? st->valid_r2 : st->valid_acc;
+    const double best = r->regress ? r->best_valid_r2 : r->best_valid_acc;
+    if (r->best_epoch == 0 || score > best || isnan(best)) {
         ex_check(mlp_model_get_params(model, rs->best, rs->n_params),
                  "copying the parameters of the best epoch");
         ex_check(mlp_model_get_state(model, rs->best + rs->n_params, rs->n_state),
                  "copying the batch-norm statistics of the best epoch");
         r->best_epoch = st->epoch;
         r->best_valid_acc = st->valid_acc;
+        r->best_valid_r2 = st->valid_r2;
     }
-    if (!o->quiet) {
+    if (!o->quiet && r->regress) {
+        printf("%s epoch %ld/%ld train_mse %.4g train_r2 %.4f valid_rmse %.4g valid_r2 "
+               "%.4f (%.2f s)\n",
+               r->name, (long)st->epoch, (long)o->epochs, st->train_error, st->train_r2,
+               st->valid_rmse, st->valid_r2, st->train_seconds);
+        fflush(stdout);
+    } else if (!o->quiet) {
         printf("%s epoch %ld/%ld train_err %.4f train_acc %.4f valid_err %.4f valid_acc "
                "%.4f "
                "(%.2f s)\n",
@@ -967,6 +1024,7 @@ static ex_result *result_new(ex_session *s, const char *name)
     memcpy(r->name, name, len + 1);
     r->train_acc = r->valid_acc = r->best_valid_acc = r->test_acc = NAN;
     r->seconds_per_epoch = NAN;
+    r->best_valid_r2 = r->test_rmse = r->test_mae = r->test_r2 = NAN;
     ex_result_alloc_history(r, (size_t)s->opt->epochs);
     s->results =
         ex_xgrow(s->results, &s->cap_results, s->n_results + 1, sizeof *s->results);
@@ -991,6 +1049,7 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
     ex_result *r = result_new(s, name);
     const ex_options *o = s->opt;
     r->params = mlp_model_param_count(model);
+    r->regress = mlp_model_task(model) == MLP_TASK_REGRESS;
     if (!o->quiet)
         print_model(name, model);
 
@@ -1037,12 +1096,23 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
         ex_check(mlp_model_set_state(model, rs.best + rs.n_params, rs.n_state),
                  "restoring the batch-norm statistics of the best epoch");
         snprintf(what, sizeof what, "evaluating %s on the test set", name);
-        ex_check(mlp_model_evaluate(model, s->test, EVAL_BATCH, NULL, &r->test_acc),
-                 what);
-        if (o->save && !(r->best_valid_acc <= s->saved_valid_acc)) {
+        if (r->regress) {
+            mlp_metrics m;
+            ex_check(mlp_model_evaluate_metrics(model, s->test, EVAL_BATCH, &m), what);
+            r->test_rmse = m.rmse;
+            r->test_mae = m.mae;
+            r->test_r2 = m.r2;
+        } else {
+            ex_check(mlp_model_evaluate(model, s->test, EVAL_BATCH, NULL, &r->test_acc),
+                     what);
+        }
+        /* --save keeps the best validation score of all runs (R^2 for a
+         * regression; a program mixing tasks had better not rely on it). */
+        const double score = r->regress ? r->best_valid_r2 : r->best_valid_acc;
+        if (o->save && !(score <= s->saved_valid_acc)) {
             snprintf(what, sizeof what, "saving %s to %s", name, o->save);
             ex_check(mlp_model_save(model, o->save), what);
-            s->saved_valid_acc = r->best_valid_acc;
+            s->saved_valid_acc = score;
         }
     }
     free(rs.best);
@@ -1050,7 +1120,10 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
     write_run_files(s, r);
     ex_session_write_summary(s);
     if (!o->quiet) {
-        if (r->best_epoch > 0)
+        if (r->best_epoch > 0 && r->regress)
+            printf("%s: best valid_r2 %.4f at epoch %ld, test_rmse %.4g test_r2 %.4f\n",
+                   name, r->best_valid_r2, (long)r->best_epoch, r->test_rmse, r->test_r2);
+        else if (r->best_epoch > 0)
             printf("%s: best valid_acc %.4f at epoch %ld, test_acc %.4f\n", name,
                    r->best_valid_acc, (long)r->best_epoch, r->test_acc);
         else
@@ -1161,10 +1234,17 @@ void ex_session_print_summary(const ex_session *s, FILE *f)
                 (long)mlp_dataset_size(s->train));
     if (command[0])
         fprintf(f, "Command: `%s`\n\n", command);
-    _Static_assert(EX_SUM_COLS == 7, "the table below names every summary column");
+    _Static_assert(EX_SUM_ALL_COLS == 11, "the table below names every summary column");
     const ex_column *c = ex_summary_columns;
-    ex_table *t = ex_table_new(c[0].name, c[1].name, c[2].name, c[3].name, c[4].name,
-                               c[5].name, c[6].name, (const char *)NULL);
+    /* The regression columns only when a run regresses, as in summary.csv. */
+    const int regress = ex_summary_column_count((const ex_result *const *)s->results,
+                                                s->n_results) > EX_SUM_COLS;
+    ex_table *t = regress
+                      ? ex_table_new(c[0].name, c[1].name, c[2].name, c[3].name,
+                                     c[4].name, c[5].name, c[6].name, c[7].name,
+                                     c[8].name, c[9].name, c[10].name, (const char *)NULL)
+                      : ex_table_new(c[0].name, c[1].name, c[2].name, c[3].name,
+                                     c[4].name, c[5].name, c[6].name, (const char *)NULL);
     for (int i = 0; i < s->n_results; i++) {
         const ex_result *r = s->results[i];
         ex_table_cell(t, "%s", r->name);
@@ -1174,6 +1254,12 @@ void ex_session_print_summary(const ex_session *s, FILE *f)
         ex_table_num(t, 4, r->best_valid_acc);
         ex_table_num(t, 4, r->test_acc);
         ex_table_num(t, 3, r->seconds_per_epoch);
+        if (regress) {
+            ex_table_num(t, 4, r->best_valid_r2);
+            ex_table_num(t, 4, r->test_rmse);
+            ex_table_num(t, 4, r->test_mae);
+            ex_table_num(t, 4, r->test_r2);
+        }
     }
     ex_table_end(t, f);
     if (s->notes) {

@@ -212,6 +212,14 @@ typedef struct ex_result {
     int diverged;             /**< stopped by MLP_STATUS_NUMERIC */
     /* Per-epoch history, `epochs` entries each (one allocation). */
     double *epoch, *train_error, *train_accuracy, *valid_error, *valid_accuracy, *seconds;
+    /* A model that regresses (MLP_TASK_REGRESS): its best epoch is the one
+     * of the best validation R^2, the accuracies are NaN, and the run files
+     * get the regression columns (EX_HIST_TRAIN_R2.., EX_SUM_BEST_VALID_R2..).
+     * The figures below are NaN for a classifier. */
+    int regress;
+    double best_valid_r2;
+    double test_rmse, test_mae, test_r2; /**< with the parameters of best_epoch */
+    double *train_r2, *valid_rmse, *valid_mae, *valid_r2; /**< history, as above */
 } ex_result;
 
 /** Data and results shared by the runs of one program invocation. */
@@ -238,6 +246,22 @@ struct ex_session {
  */
 void ex_session_open(ex_session *s, const ex_options *opt);
 
+/**
+ * Open a session whose data the program supplies (ex_session_set_data)
+ * instead of an image dataset: set the thread count and create the output
+ * directory. `data_dir` and `label` (the dataset name the summary shows)
+ * are borrowed and must outlive the session. Exits on failure.
+ */
+void ex_session_open_custom(ex_session *s, const ex_options *opt, const char *data_dir,
+                            const char *label);
+
+/**
+ * Give the session the splits the next runs train, validate and test on
+ * (all three consumed; `valid` may be NULL), freeing those it had.
+ */
+void ex_session_set_data(ex_session *s, mlp_dataset *train, mlp_dataset *valid,
+                         mlp_dataset *test);
+
 /** Free the datasets and every result. */
 void ex_session_close(ex_session *s);
 
@@ -252,6 +276,9 @@ int ex_session_finish(ex_session *s);
 /** Per-sample input size C*H*W, and number of classes, of the dataset. */
 int32_t ex_input_size(const ex_session *s);
 int32_t ex_num_classes(const ex_session *s);
+/** Outputs a model of the training set needs: its classes, or the floats
+ *  per target of a dataset with float targets. */
+int32_t ex_num_outputs(const ex_session *s);
 
 /**
  * Train `model` with `opt` for opt->epochs epochs, printing one line per
@@ -400,7 +427,8 @@ void ex_add_conv(mlp_model *m, int32_t filters, int32_t k, int32_t pad, int use_
 /** k x k windows, stride k. */
 void ex_add_maxpool(mlp_model *m, int32_t k);
 
-/** Add the hidden layers and the output layer (one unit per class) of `mlp`
+/** Add the hidden layers and the output layer (one unit per class, or per
+ *  target value: ex_num_outputs) of `mlp`
  *  to `m`, which may already hold other layers (e.g. convolutions). */
 void ex_add_mlp(const ex_session *s, mlp_model *m, const ex_mlp *mlp);
 
@@ -516,9 +544,16 @@ enum {
     EX_HIST_VALID_ERROR,
     EX_HIST_VALID_ACC,
     EX_HIST_SECONDS, /**< of the training pass */
-    EX_HIST_COLS
+    EX_HIST_COLS,    /**< the columns of every run */
+    /* Columns only a run that regresses (ex_result.regress) writes, after
+     * the others: the files of the classifiers keep their six columns. */
+    EX_HIST_TRAIN_R2 = EX_HIST_COLS, /**< R^2 over the epoch's training batches */
+    EX_HIST_VALID_RMSE,
+    EX_HIST_VALID_MAE,
+    EX_HIST_VALID_R2,
+    EX_HIST_ALL_COLS
 };
-extern const ex_column ex_history_columns[EX_HIST_COLS];
+extern const ex_column ex_history_columns[EX_HIST_ALL_COLS];
 
 /** Columns of summary.csv, in order: one row per run (see ex_result). */
 enum {
@@ -529,12 +564,18 @@ enum {
     EX_SUM_BEST_VALID_ACC,
     EX_SUM_TEST_ACC,
     EX_SUM_SECONDS_PER_EPOCH,
-    EX_SUM_COLS
+    EX_SUM_COLS, /**< the columns of every summary */
+    /* Columns a summary has only when one of its runs regresses. */
+    EX_SUM_BEST_VALID_R2 = EX_SUM_COLS,
+    EX_SUM_TEST_RMSE,
+    EX_SUM_TEST_MAE,
+    EX_SUM_TEST_R2,
+    EX_SUM_ALL_COLS
 };
-extern const ex_column ex_summary_columns[EX_SUM_COLS];
+extern const ex_column ex_summary_columns[EX_SUM_ALL_COLS];
 
 /** Room for the header line of either file, with its NUL. */
-#define EX_HEADER_CAP 128
+#define EX_HEADER_CAP 192
 
 /** The header line of `n` columns ("epoch,train_error,..."), without a
  *  newline, into `buf` (`cap` bytes, EX_HEADER_CAP is enough). Returns `buf`. */
@@ -544,18 +585,28 @@ const char *ex_csv_header(char *buf, size_t cap, const ex_column *cols, int n);
  *  "nan" for NaN (never "-nan"). Returns `buf`. */
 const char *ex_format_num(char *buf, size_t cap, int decimals, double v);
 
-/** Give `r` room for `n` epochs of history: its six arrays share one
- *  allocation, freed with free(r->epoch). Exits when out of memory. */
+/** Give `r` room for `n` epochs of history: its arrays (every EX_HIST_*
+ *  column) share one allocation, freed with free(r->epoch). Exits when out
+ *  of memory. */
 void ex_result_alloc_history(ex_result *r, size_t n);
 
 /** The history array of column `col` (EX_HIST_*) of `r` (borrowed). */
 double *ex_result_history(const ex_result *r, int col);
 
+/** Columns of `r`'s RUN.csv: EX_HIST_ALL_COLS when it regresses, else
+ *  EX_HIST_COLS. */
+int ex_history_column_count(const ex_result *r);
+
+/** Columns of a summary of these runs: EX_SUM_ALL_COLS when one of them
+ *  regresses, else EX_SUM_COLS. */
+int ex_summary_column_count(const ex_result *const *runs, int n);
+
 /** Write RUN.csv: the header, then one row per epoch of `r`'s history. */
 void ex_history_write_csv(FILE *f, const ex_result *r);
 
-/** The cells of one summary.csv row of `r`. */
-void ex_summary_cells(const ex_result *r, char cells[EX_SUM_COLS][EX_RUN_NAME_MAX]);
+/** The cells of one summary.csv row of `r` (every column; a summary
+ *  writes the first ex_summary_column_count of them). */
+void ex_summary_cells(const ex_result *r, char cells[EX_SUM_ALL_COLS][EX_RUN_NAME_MAX]);
 
 /** Write summary.csv: the header, then one row per run. */
 void ex_summary_write_csv(FILE *f, const ex_result *const *runs, int n);
