@@ -1749,6 +1749,32 @@ static int cmd_info(int argc, char **argv)
     return 0;
 }
 
+static int cmd_export(int argc, char **argv)
+{
+    const char *model = NULL, *onnx = NULL;
+    const flag flags[] = {{"model", F_STR, &model, "FILE", "the model file"},
+                          {"onnx", F_STR, &onnx, "OUT", "the ONNX file to write"},
+                          {NULL, F_BOOL, NULL, NULL, NULL}};
+    parse_flags(argc, argv, flags, "mlpnet export --model FILE --onnx OUT",
+                "Write a model as ONNX (opset 14, dynamic batch; outputs logits, and\n"
+                "probabilities for a classifier), for ONNX Runtime and other engines.\n"
+                "See docs/deploy.md.");
+    if (!model)
+        usage_error("--model FILE is required");
+    if (!onnx)
+        usage_error("--onnx OUT is required");
+    mlp_model *m = load_model(model, NULL);
+    const double t0 = now();
+    mlp_status st = mlp_model_export_onnx(m, onnx);
+    if (st != MLP_STATUS_OK)
+        mlp_model_destroy(m);
+    CHECK(st, "exporting %s", model);
+    printf("wrote %s (%lld parameters, %.1f ms)\n", onnx,
+           (long long)mlp_model_param_count(m), 1000.0 * (now() - t0));
+    mlp_model_destroy(m);
+    return 0;
+}
+
 /* ---- main
  * ------------------------------------------------------------------------------------ */
 
@@ -1764,7 +1790,8 @@ static void main_help(void)
         "data\n"
         "  predict   one predicted label and probability per image or row (or a\n"
         "            regression's outputs)\n"
-        "  info      format version, architecture and parameter count of a model file\n\n"
+        "  info      format version, architecture and parameter count of a model file\n"
+        "  export    write a model as ONNX (--onnx OUT)\n\n"
         "Run 'mlpnet COMMAND --help' for a command's options, 'man mlpnet' for the\n"
         "SPEC grammar. Data come from --data-dir or $MLPNET_DATA_DIR.\n");
 }
@@ -1772,7 +1799,7 @@ static void main_help(void)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        usage_error("a command is required (train, eval, predict or info)");
+        usage_error("a command is required (train, eval, predict, info or export)");
     const char *cmd = argv[1] ? argv[1] : ""; /* never NULL: argc >= 2 */
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
         strcmp(cmd, "help") == 0) {
@@ -1795,6 +1822,8 @@ int main(int argc, char **argv)
         return cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0)
         return cmd_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(argc - 1, argv + 1);
     command = "mlpnet";
     usage_error("unknown command '%s'", cmd);
 }

@@ -266,4 +266,16 @@ grep -q 'cls.csv:2:3 (colour)' "$T/out" || fail "class labels for a regression: 
 expect_status 1 "$MLPNET" predict --model "$C" --csv "$T/reg1.csv" --separator ';'
 grep -q 'rows of 3 features, but the model takes 2' "$T/out" || fail "feature count: $(cat "$T/out")"
 
+# export: an ONNX file (protobuf: its first field is ir_version, tag 0x08), from
+# an image model and a CSV model; usage errors and a bad path leave no file.
+"$MLPNET" export --model "$M" --onnx "$T/m.onnx" >"$T/out" || fail "export"
+grep -q "^wrote $T/m.onnx (" "$T/out" || fail "export output: $(cat "$T/out")"
+[ "$(od -An -tx1 -N1 "$T/m.onnx" | tr -d ' ')" = 08 ] || fail "export: not an ONNX model"
+"$MLPNET" export --model "$R" --onnx "$T/r.onnx" >/dev/null || fail "export of a regression"
+expect_status 2 "$MLPNET" export --model "$M"
+expect_status 2 "$MLPNET" export --onnx "$T/x.onnx"
+expect_status 1 "$MLPNET" export --model "$T/missing.mlpnet" --onnx "$T/x.onnx"
+expect_status 1 "$MLPNET" export --model "$M" --onnx "$T/no/such/dir/x.onnx"
+[ -e "$T/x.onnx" ] && fail "a failed export left a file"
+
 echo "cli smoke test: all checks passed"
