@@ -564,7 +564,9 @@ static void put_rows(const mlp_dataset *ds, const int32_t *indices, int32_t star
         put_sample(ds, idx, x + (size_t)i * per);
         if (labels)
             labels[i] = ds->labels[idx];
-        if (targets)
+        if (targets && tdim == 1) /* the usual regression: no call per row */
+            targets[i] = ds->targets[idx];
+        else if (targets)
             memcpy(targets + (size_t)i * tdim, ds->targets + (size_t)idx * tdim,
                    tdim * sizeof *targets);
     }
