@@ -1580,8 +1580,4 @@ static Suite *conv_suite(void)
     return s;
 }
 
-int main(void)
-{
-    mlp_set_num_threads(1);
-    return tu_run_suite(conv_suite());
-}
+TU_MAIN(conv_suite, 1)

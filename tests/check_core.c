@@ -136,7 +136,4 @@ static Suite *core_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return tu_run_suite(core_suite());
-}
+TU_MAIN(core_suite, 0)

@@ -837,7 +837,4 @@ static Suite *dataset_float_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return tu_run_suite(dataset_float_suite());
-}
+TU_MAIN(dataset_float_suite, 0)

@@ -2072,7 +2072,4 @@ static Suite *io_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return tu_run_suite(io_suite());
-}
+TU_MAIN(io_suite, 0)

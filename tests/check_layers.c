@@ -1321,8 +1321,4 @@ static Suite *layers_suite(void)
     return s;
 }
 
-int main(void)
-{
-    mlp_set_num_threads(1);
-    return tu_run_suite(layers_suite());
-}
+TU_MAIN(layers_suite, 1)

@@ -497,7 +497,4 @@ static Suite *loss_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return tu_run_suite(loss_suite());
-}
+TU_MAIN(loss_suite, 0)

@@ -381,7 +381,4 @@ static Suite *loss_kinds_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return tu_run_suite(loss_kinds_suite());
-}
+TU_MAIN(loss_kinds_suite, 0)

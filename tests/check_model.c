@@ -1523,8 +1523,4 @@ static Suite *model_suite(void)
     return s;
 }
 
-int main(void)
-{
-    mlp_set_num_threads(1);
-    return tu_run_suite(model_suite());
-}
+TU_MAIN(model_suite, 1)

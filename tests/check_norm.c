@@ -1515,8 +1515,4 @@ static Suite *norm_suite(void)
     return s;
 }
 
-int main(void)
-{
-    mlp_set_num_threads(1);
-    return tu_run_suite(norm_suite());
-}
+TU_MAIN(norm_suite, 1)

@@ -362,7 +362,4 @@ static Suite *onnx_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return tu_run_suite(onnx_suite());
-}
+TU_MAIN(onnx_suite, 0)

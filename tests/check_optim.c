@@ -2490,8 +2490,4 @@ static Suite *optim_suite(void)
     return s;
 }
 
-int main(void)
-{
-    mlp_set_num_threads(1);
-    return tu_run_suite(optim_suite());
-}
+TU_MAIN(optim_suite, 1)

@@ -909,7 +909,4 @@ static Suite *task_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return tu_run_suite(task_suite());
-}
+TU_MAIN(task_suite, 0)

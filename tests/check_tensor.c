@@ -418,7 +418,4 @@ static Suite *tensor_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return tu_run_suite(tensor_suite());
-}
+TU_MAIN(tensor_suite, 0)

@@ -291,4 +291,16 @@ void tu_fix_crcs(unsigned char *b, size_t len);
 /* Run a suite in CK_NORMAL mode; return EXIT_SUCCESS or EXIT_FAILURE. */
 int tu_run_suite(Suite *s);
 
+/* The main function of a suite's program: runs the suite `make_suite()`
+ * builds, first pinning the library to `threads` threads when it is > 0
+ * (0 leaves the library's default). A suite with needs of its own, such as
+ * data or arguments, writes its main. */
+#define TU_MAIN(make_suite, threads)                                                     \
+    int main(void)                                                                       \
+    {                                                                                    \
+        if ((threads) > 0)                                                               \
+            mlp_set_num_threads(threads);                                                \
+        return tu_run_suite(make_suite());                                               \
+    }
+
 #endif /* MLPNET_TESTUTIL_H */

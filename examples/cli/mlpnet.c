@@ -1314,6 +1314,21 @@ static void eval_regression(mlp_model *m, const mlp_dataset *ds)
            (long long)mt.count, mt.rmse, mt.mae, mt.r2, mt.mse, mt.loss);
 }
 
+/* The start of eval and predict: the model with the thread count set, its
+ * class count, and for --csv the table read against it (*names: the class
+ * names it maps the labels to; *ds stays NULL without --csv). */
+static mlp_model *open_model(const char *model, int threads, const char *csv,
+                             const char *target, const char *sep, int predict,
+                             mlp_dataset **ds, const char ***names, int32_t *k)
+{
+    mlp_model *m = load_model(model, NULL);
+    mlp_set_num_threads(threads);
+    *k = model_classes(m);
+    if (csv)
+        *ds = open_table(m, csv, target, sep, predict, names);
+    return m;
+}
+
 static int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *data_dir = NULL, *dataset = NULL, *split = NULL;
@@ -1353,13 +1368,11 @@ static int cmd_eval(int argc, char **argv)
         usage_error("--target COLUMN is required with --csv");
     if (!csv && (target || sep))
         usage_error("--target and --separator need --csv");
-    mlp_model *m = load_model(model, NULL);
-    mlp_set_num_threads(threads);
-    const int32_t k = model_classes(m);
     const char **names = NULL;
     mlp_dataset *ds = NULL;
+    int32_t k;
+    mlp_model *m = open_model(model, threads, csv, target, sep, 0, &ds, &names, &k);
     if (csv) {
-        ds = open_table(m, csv, target, sep, 0, &names);
         if (mlp_model_task(m) == MLP_TASK_REGRESS) {
             eval_regression(m, ds);
             mlp_dataset_destroy(ds);
@@ -1511,13 +1524,11 @@ static int cmd_predict(int argc, char **argv)
         usage_error("give either --csv or --images, not both");
     if (!csv && (target || sep))
         usage_error("--target and --separator need --csv");
-    mlp_model *m = load_model(model, NULL);
-    mlp_set_num_threads(threads);
-    const int32_t k = model_classes(m);
     const char **names = NULL;
     mlp_dataset *ds = NULL;
+    int32_t k;
+    mlp_model *m = open_model(model, threads, csv, target, sep, 1, &ds, &names, &k);
     if (csv) {
-        ds = open_table(m, csv, target, sep, 1, &names);
         if (mlp_model_task(m) == MLP_TASK_REGRESS) {
             predict_values(m, ds, k);
             if (fflush(stdout) != 0)
