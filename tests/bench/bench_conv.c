@@ -12,15 +12,8 @@
 #include "layers/layer_impl.h"
 #include "mlpnet/mlpnet.h"
 
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        mlp_status st_ = (call);                                                         \
-        if (st_ != MLP_STATUS_OK) {                                                      \
-            fprintf(stderr, "bench_conv: %s: %s: %s\n", #call, mlp_status_str(st_),      \
-                    mlp_last_error());                                                   \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
+#define BENCH_NAME "bench_conv"
+#include "bench_util.h"
 
 enum { BATCH = 100, REPS = 20 };
 

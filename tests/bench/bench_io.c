@@ -20,15 +20,8 @@
 #include "mlpnet/io.h"
 #include "mlpnet/mlpnet.h"
 
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        mlp_status st_ = (call);                                                         \
-        if (st_ != MLP_STATUS_OK) {                                                      \
-            fprintf(stderr, "bench_io: %s: %s: %s\n", #call, mlp_status_str(st_),        \
-                    mlp_last_error());                                                   \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
+#define BENCH_NAME "bench_io"
+#include "bench_util.h"
 
 enum {
     IN = 784,

@@ -18,15 +18,8 @@
 #include "layers/layer_impl.h"
 #include "mlpnet/mlpnet.h"
 
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        mlp_status st_ = (call);                                                         \
-        if (st_ != MLP_STATUS_OK) {                                                      \
-            fprintf(stderr, "bench_mlp: %s: %s: %s\n", #call, mlp_status_str(st_),       \
-                    mlp_last_error());                                                   \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
+#define BENCH_NAME "bench_mlp"
+#include "bench_util.h"
 
 enum { BATCH = 100, IN = 784, HID = 100, OUT = 47, DEPTH = 3, EPOCHS = 3 };
 

@@ -29,15 +29,8 @@
 
 #include "mlpnet/mlpnet.h"
 
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        mlp_status st_ = (call);                                                         \
-        if (st_ != MLP_STATUS_OK) {                                                      \
-            fprintf(stderr, "bench_tabular: %s: %s: %s\n", #call, mlp_status_str(st_),   \
-                    mlp_last_error());                                                   \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
+#define BENCH_NAME "bench_tabular"
+#include "bench_util.h"
 
 enum { ROWS = 50000, FEATURES = 30, HIDDEN = 64, CLASSES = 3, BATCH = 32, REPEATS = 21 };
 
