@@ -862,7 +862,7 @@ static mlp_loss_kind parse_loss(const char *name, int regress)
 
 typedef struct csv_args {
     const char *csv, *target, *task, *loss, *valid_csv, *test_csv, *sep;
-    double valid_fraction;
+    double valid_fraction, huber_delta;
     int no_standardize;
 } csv_args;
 
@@ -897,6 +897,10 @@ static int train_csv(const train_args *a, const csv_args *c)
     if (!(fraction >= 0.0 && fraction < 1.0))
         usage_error("--valid-fraction %g: want a fraction in [0, 1)", fraction);
     const mlp_loss_kind loss = parse_loss(c->loss, regress);
+    if (!isnan(c->huber_delta) && loss != MLP_LOSS_HUBER)
+        usage_error("--huber-delta needs --loss huber");
+    if (!isnan(c->huber_delta) && !(c->huber_delta > 0.0))
+        usage_error("--huber-delta %g: want a number > 0", c->huber_delta);
     (void)parse_rule(a->rule);
     check_spec(a->arch);
 
@@ -950,7 +954,8 @@ static int train_csv(const train_args *a, const csv_args *c)
     }
     if (mlp_layer_get_kind(mlp_model_layer(m, 0)) == MLP_LAYER_STANDARDIZE)
         CHECK(mlp_model_fit_standardize(m, train), "standardising the features");
-    CHECK(mlp_model_set_loss(m, loss, 0.0), "setting the loss");
+    CHECK(mlp_model_set_loss(m, loss, isnan(c->huber_delta) ? 0.0 : c->huber_delta),
+          "setting the loss");
     if (names)
         CHECK(mlp_model_set_class_names(m, names, k), "naming the classes");
     mlp_optimizer *opt = make_optimizer(m, a);
@@ -1038,7 +1043,7 @@ static int cmd_train(int argc, char **argv)
     double lr = -1.0, momentum = -1.0, wd = -1.0;
     uint64_t seed = 123456;
     int quiet = 0;
-    csv_args c = {.valid_fraction = NAN};
+    csv_args c = {.valid_fraction = NAN, .huber_delta = NAN};
     const flag flags[] = {
         {"arch", F_STR, &arch, "SPEC",
          "layers, e.g. conv:32x3x3/p1,relu,maxpool:2,dense:47 "
@@ -1055,6 +1060,8 @@ static int cmd_train(int argc, char **argv)
         {"task", F_STR, &c.task, "TASK", "--csv: classify or regress (required)"},
         {"loss", F_STR, &c.loss, "NAME",
          "--csv: softmax_xent (classify); mse, huber or mae (regress) [the first]"},
+        {"huber-delta", F_DBL, &c.huber_delta, "X",
+         "--csv with --loss huber: where the square turns linear [1]"},
         {"valid-csv", F_STR, &c.valid_csv, "F", "--csv: the validation table"},
         {"valid-fraction", F_DBL, &c.valid_fraction, "P",
          "--csv: share of the rows, drawn at random, that validate instead [0.15]"},
@@ -1110,9 +1117,10 @@ static int cmd_train(int argc, char **argv)
         return train_csv(&ta, &c);
     }
     if (c.target || c.task || c.loss || c.valid_csv || c.test_csv || c.sep ||
-        c.no_standardize || !isnan(c.valid_fraction))
-        usage_error("--target, --task, --loss, --valid-csv, --valid-fraction, "
-                    "--test-csv, --no-standardize and --separator need --csv");
+        c.no_standardize || !isnan(c.valid_fraction) || !isnan(c.huber_delta))
+        usage_error("--target, --task, --loss, --huber-delta, --valid-csv, "
+                    "--valid-fraction, --test-csv, --no-standardize and --separator need "
+                    "--csv");
     if (valid_size == INT32_MIN)
         valid_size = MLP_DEFAULT_VALID_SIZE;
     (void)parse_rule(rule);

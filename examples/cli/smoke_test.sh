@@ -226,6 +226,17 @@ grep -Eq '^r2 (0\.9|1\.0)[0-9]{3}$' "$T/reval.out" || fail "eval: r2: $(cat "$T/
 grep -Eq '^0 -?[0-9.e+-]+$' "$T/rpred.out" || fail "predict regress: $(head -1 "$T/rpred.out")"
 "$MLPNET" info --model "$R" | grep -q '^loss huber (delta 1) (task regress)$' ||
     fail "info: regression loss"
+"$MLPNET" train --csv "$T/reg1.csv" --separator ';' --target y --task regress \
+    --arch dense:1 --loss huber --huber-delta 0.25 --epochs 2 --quiet --save "$T/h.mlpnet" \
+    >/dev/null || fail "train --huber-delta"
+"$MLPNET" info --model "$T/h.mlpnet" | grep -q '^loss huber (delta 0.25) (task regress)$' ||
+    fail "info: the Huber delta"
+expect_status 2 "$MLPNET" train --csv "$T/reg1.csv" --separator ';' --target y --task regress \
+    --arch dense:1 --huber-delta 0.5 --save "$T/x"
+grep -q 'huber-delta needs --loss huber' "$T/out" || fail "--huber-delta without huber"
+expect_status 2 "$MLPNET" train --csv "$T/reg1.csv" --separator ';' --target y --task regress \
+    --arch dense:1 --loss huber --huber-delta -1 --save "$T/x"
+[ -e "$T/x" ] && fail "a usage error left a model file"
 
 # Usage errors (exit 2) leave no file.
 rm -f "$T/x"
