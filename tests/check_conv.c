@@ -1244,6 +1244,20 @@ START_TEST(conv_misuse)
     tu_add(m, tu_flatten());
     TU_FAIL(mlp_model_add(m, make_conv(0, 2, 1, 1)), MLP_STATUS_SHAPE_MISMATCH);
     mlp_model_destroy(m);
+
+    /* Sizes whose products pass 2^63 (a model file may ask for any): a
+     * 65536x65536 kernel, padded to fit a 1x1 input, with 2^31 - 1 filters,
+     * refused without arithmetic overflow (UBSan watches), as is an output
+     * of more than 2^31 positions. */
+    m = tu_model(3, (int32_t[]){1, 1, 1}, 1);
+    mlp_layer *huge = make_conv(0, INT32_MAX, 131072, 131072);
+    TU_OK(mlp_layer_set_conv2d(huge, 1, 1, 65536, 65536, 1, 1));
+    TU_FAIL_MSG(mlp_model_add(m, huge), MLP_STATUS_SHAPE_MISMATCH,
+                "a 131072x131072 kernel over 1 channels");
+    mlp_layer *wide = make_conv(0, 1, 1, 1);
+    TU_OK(mlp_layer_set_conv2d(wide, 1, 1, INT32_MAX, INT32_MAX, 1, 1));
+    TU_FAIL_MSG(mlp_model_add(m, wide), MLP_STATUS_SHAPE_MISMATCH, "exceed 2147483647");
+    mlp_model_destroy(m);
     ck_assert_int_eq(mlp__alloc_live(), live);
 }
 END_TEST

@@ -80,7 +80,16 @@ static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
             "padding %dx%d",
             (int)w->kh, (int)w->kw, (int)s->dh, (int)s->dw,
             mlp__shape_str(in, a, sizeof a), (int)w->ph, (int)w->pw);
-    const int64_t k = (int64_t)in->d[0] * w->kh * w->kw, p = (int64_t)oh * ow;
+    /* Each factor is below 2^31; test the products in an order that cannot
+     * overflow 64 bits (a model file may ask for any sizes). */
+    const int64_t kk = (int64_t)w->kh * w->kw, p = (int64_t)oh * ow;
+    if (kk > INT32_MAX || in->d[0] * kk > INT32_MAX || p > INT32_MAX)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "conv2d: a %dx%d kernel over %d channels and %lld output "
+                          "positions (input %s) exceed %d elements per sample",
+                          (int)w->kh, (int)w->kw, (int)in->d[0], (long long)p,
+                          mlp__shape_str(in, a, sizeof a), (int)INT32_MAX);
+    const int64_t k = in->d[0] * kk;
     if (k * s->filters > INT32_MAX || (k + s->filters) * p > INT32_MAX)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "conv2d: %d filters of %lld weights over %lld output positions "

@@ -26,7 +26,8 @@ static inline int32_t mlp__window_out(int32_t n, int32_t k, int32_t stride, int3
     int64_t span = (int64_t)dil * (k - 1) + 1, padded = (int64_t)n + 2 * (int64_t)pad;
     if (padded < span)
         return 0;
-    return (int32_t)((padded - span) / stride + 1);
+    const int64_t o = (padded - span) / stride + 1; /* up to 3 * 2^31: clamp */
+    return o > INT32_MAX ? INT32_MAX : (int32_t)o;
 }
 
 /* The part [lo, hi) of a k-wide window starting at `start` (possibly
