@@ -662,10 +662,7 @@ static mlp_status read_loss(const loader *ld, const record *r, mlp_model *m)
     char name[NAME_MAX_LEN + 1];
     memcpy(name, p + 2, k);
     name[k] = '\0';
-    mlp_loss_kind kind = (mlp_loss_kind)0;
-    for (int i = MLP_LOSS_SOFTMAX_XENT; i <= MLP_LOSS_MAE; i++)
-        if (strcmp(name, mlp_loss_kind_name((mlp_loss_kind)i)) == 0)
-            kind = (mlp_loss_kind)i;
+    const mlp_loss_kind kind = mlp__loss_kind_named((const char *)p + 2, k);
     if (!kind) {
         for (char *c = name; *c; c++)
             if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
@@ -680,10 +677,10 @@ static mlp_status read_loss(const loader *ld, const record *r, mlp_model *m)
                        "%lu class weights for a model with %lu outputs",
                        (unsigned long)nw, (unsigned long)outs);
     MLP_TRY(length_is(ld, r, 10u + k + 4u * (uint64_t)nw));
-    mlp_status st = mlp_model_set_loss(m, kind, kind == MLP_LOSS_HUBER ? param : 0.0);
-    if (st == MLP_STATUS_OK && kind != MLP_LOSS_HUBER && param != 0.0f)
+    if (kind != MLP_LOSS_HUBER && param != 0.0f)
         return FMT_ERR(ld, r->at + 14 + k, "loss %s has parameter %g; it must be 0", name,
                        (double)param);
+    mlp_status st = mlp_model_set_loss(m, kind, param);
     if (st != MLP_STATUS_OK)
         return wrap_error(ld, st, r->at + 14 + k, "loss");
     if (nw) {

@@ -34,6 +34,14 @@ const char *mlp_loss_kind_name(mlp_loss_kind kind)
     return known(kind) ? loss_names[kind] : NULL;
 }
 
+mlp_loss_kind mlp__loss_kind_named(const char *name, size_t len)
+{
+    for (int k = MLP_LOSS_SOFTMAX_XENT; k <= MLP_LOSS_MAE; k++)
+        if (strlen(loss_names[k]) == len && memcmp(loss_names[k], name, len) == 0)
+            return (mlp_loss_kind)k;
+    return (mlp_loss_kind)0;
+}
+
 int mlp__loss_uses_labels(mlp_loss_kind kind)
 {
     return kind == MLP_LOSS_SOFTMAX_XENT;
@@ -72,46 +80,10 @@ mlp_status mlp__loss_check(const mlp__loss *L, int32_t k, const char *fn)
 static mlp_status xent_batch(const mlp__loss *L, const float *z, int32_t n, int32_t k,
                              const int32_t *labels, float *dz, mlp__loss_sums *acc)
 {
-    double wsum = n;
-    if (L->class_w) {
-        wsum = 0.0;
-        for (int32_t i = 0; i < n; i++) {
-            if (labels[i] < 0 || labels[i] >= k)
-                break; /* reported by the kernel below */
-            wsum += L->class_w[labels[i]];
-        }
-    }
-    double mean;
+    double mean, wsum;
     int32_t correct;
-    MLP_TRY(mlp__softmax_xent(z, n, k, labels, dz, &mean, &correct));
-    if (!(wsum > 0.0))
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "softmax cross-entropy: the class weights of this batch's %d "
-                          "labels sum to 0",
-                          (int)n);
-    double total = mean * n;
-    if (L->class_w) {
-        /* Row losses again, weighted: the kernel only returned their mean. */
-        total = 0.0;
-        const float f = (float)(n / wsum);
-        for (int32_t i = 0; i < n; i++) {
-            const float *zi = z + (int64_t)i * k;
-            float m = zi[0];
-            for (int32_t j = 1; j < k; j++)
-                m = zi[j] > m ? zi[j] : m;
-            double s = 0.0;
-            for (int32_t j = 0; j < k; j++)
-                s += exp((double)(zi[j] - m));
-            const float w = L->class_w[labels[i]];
-            total += w * (log(s) - (double)(zi[labels[i]] - m));
-            if (dz) {
-                float *di = dz + (int64_t)i * k;
-                for (int32_t j = 0; j < k; j++)
-                    di[j] *= w * f;
-            }
-        }
-    }
-    acc->loss += total;
+    MLP_TRY(mlp__softmax_xent(z, n, k, labels, L->class_w, dz, &mean, &wsum, &correct));
+    acc->loss += mean * wsum;
     acc->weight += wsum;
     acc->correct += correct;
     acc->judged += n;

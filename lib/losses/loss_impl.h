@@ -6,11 +6,15 @@
 #include "mlpnet/loss.h"
 #include "tensor/tensor_impl.h"
 
-/* Softmax cross-entropy over z [n, k] (see loss.h). dz may be NULL; loss and
- * correct may be NULL. Labels are checked. scale multiplies dz (1/n for a
- * mean). Returns OK, INVALID_ARG (label) or NUMERIC (non-finite logit). */
+/* Softmax cross-entropy over z [n, k] (see loss.h), with optional class
+ * weights (k of them, checked by the caller): the loss is the weighted mean
+ * sum w[y] l / sum w[y] and dz its gradient (the plain mean without
+ * weights). dz, loss, weight (receives sum w[y], or n) and correct may be
+ * NULL. Labels are checked. Returns OK, INVALID_ARG (label; weights of the
+ * batch's labels summing to 0) or NUMERIC (non-finite logit). */
 mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t *labels,
-                             float *dz, double *loss, int32_t *correct);
+                             const float *class_w, float *dz, double *loss,
+                             double *weight, int32_t *correct);
 
 /* Row-wise softmax of z [n, k] into p (may alias z). */
 void mlp__softmax(const float *z, int32_t n, int32_t k, float *p);
@@ -53,6 +57,10 @@ mlp_status mlp__loss_setting(mlp_loss_kind kind, double param, const char *fn,
  * message ending in `note` ("" for none) inside its parentheses. */
 mlp_status mlp__loss_same_shape(const mlp_tensor *pred, const mlp_tensor *t,
                                 const char *what, const char *note, const char *fn);
+
+/* The loss kind whose name (mlp_loss_kind_name) is the `len` bytes at
+ * `name`, or 0. */
+mlp_loss_kind mlp__loss_kind_named(const char *name, size_t len);
 
 /* 1 when the loss takes class labels, 0 when it takes float targets. */
 int mlp__loss_uses_labels(mlp_loss_kind kind);

@@ -28,11 +28,20 @@ static float row_max(const float *z, int32_t k, int32_t *argmax)
 }
 
 mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t *labels,
-                             float *dz, double *loss, int32_t *correct)
+                             const float *class_w, float *dz, double *loss,
+                             double *weight, int32_t *correct)
 {
-    double total = 0.0;
+    double total = 0.0, wsum = n;
     int32_t hits = 0;
-    const float inv_n = 1.0f / (float)n;
+    if (class_w) {
+        wsum = 0.0;
+        for (int32_t i = 0; i < n && labels[i] >= 0 && labels[i] < k; i++)
+            wsum += class_w[labels[i]]; /* a bad label is reported below */
+    }
+    /* Row i's gradient is w_i (softmax - onehot) / sum w (w = 1 unweighted). */
+    const float inv_n = !class_w     ? 1.0f / (float)n
+                        : wsum > 0.0 ? (float)(1.0 / wsum)
+                                     : 0.0f;
     for (int32_t i = 0; i < n; i++) {
         const float *zi = z + (int64_t)i * k;
         int32_t c = labels[i];
@@ -55,19 +64,28 @@ mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t
                 di[j] = mlp__expf(zi[j] - m);
             for (int32_t j = 0; j < k; j++)
                 s += di[j];
-            const float scale = inv_n / s;
+            const float row = class_w ? class_w[c] * inv_n : inv_n;
+            const float scale = row / s;
             for (int32_t j = 0; j < k; j++)
                 di[j] *= scale;
-            di[c] -= inv_n;
+            di[c] -= row;
         } else {
             for (int32_t j = 0; j < k; j++)
                 s += mlp__expf(zi[j] - m);
         }
-        total += log((double)s) - (double)(zi[c] - m);
+        const double l = log((double)s) - (double)(zi[c] - m);
+        total += class_w ? class_w[c] * l : l;
         hits += arg == c;
     }
+    if (!(wsum > 0.0))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "softmax cross-entropy: the class weights of this batch's %d "
+                          "labels sum to 0",
+                          (int)n);
     if (loss)
-        *loss = total / n;
+        *loss = total / wsum;
+    if (weight)
+        *weight = wsum;
     if (correct)
         *correct = hits;
     return MLP_STATUS_OK;
@@ -110,6 +128,6 @@ mlp_status mlp_loss_softmax_xent(const mlp_tensor *logits, const int32_t *labels
                           (int)logits->dims[1]);
     MLP_TRY(mlp__check_writable(grad, fn, "grad"));
     MLP_CHECK_ARG(!grad || grad->data != logits->data, fn, "grad aliases logits");
-    return mlp__softmax_xent(logits->data, logits->dims[0], logits->dims[1], labels,
-                             grad ? grad->data : NULL, loss, correct);
+    return mlp__softmax_xent(logits->data, logits->dims[0], logits->dims[1], labels, NULL,
+                             grad ? grad->data : NULL, loss, NULL, correct);
 }
