@@ -133,6 +133,7 @@ typedef struct run {
     int32_t epochs, batch;
     uint64_t model_seed;
     int64_t bucket_floats;
+    int norm; /* batch norm and dropout after the first layer */
     /* out */
     mlp_status st;
     char msg[512];
@@ -164,6 +165,13 @@ static void *train_one(void *arg)
     uint64_t seed = u->model_seed + (u->r ? (uint64_t)u->r->rank : 0);
     mlp_model *m = tu_model(3, IMG, seed);
     tu_add(m, tu_dense(32));
+    if (u->norm) {
+        mlp_layer *l = NULL;
+        TU_OK(mlp_layer_create_batchnorm(&l));
+        tu_add(m, l);
+        TU_OK(mlp_layer_create_dropout_p(&l, 0.2f));
+        tu_add(m, l);
+    }
     tu_add(m, tu_relu());
     tu_add(m, tu_dense(16));
     tu_add(m, tu_relu());
@@ -393,6 +401,32 @@ START_TEST(set_distributed_checks_its_arguments)
 }
 END_TEST
 
+/* Batch norm and dropout: each rank normalises with its own statistics and
+ * draws its own masks, but the ranks still hold one model: the same
+ * parameters, and running statistics averaged after every epoch. */
+START_TEST(batch_norm_statistics_are_averaged)
+{
+    mlp_dataset *train = tu_blobs(600, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    sim_comm c = {0};
+    sim_rank rk[2];
+    run runs[2];
+    for (int i = 0; i < 2; i++)
+        runs[i] =
+            (run){.train = train, .epochs = 2, .batch = 100, .model_seed = 5, .norm = 1};
+    run_ranks(&c, rk, runs, 2);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(runs[i].st == MLP_STATUS_OK, "rank %d: %s", i, runs[i].msg);
+    ck_assert_int_gt(runs[0].n_state, 0);
+    ck_assert(memcmp(runs[0].params, runs[1].params,
+                     (size_t)runs[0].n_params * sizeof(float)) == 0);
+    ck_assert(memcmp(runs[0].state, runs[1].state,
+                     (size_t)runs[0].n_state * sizeof(float)) == 0);
+    free_run(&runs[0]);
+    free_run(&runs[1]);
+    mlp_dataset_destroy(train);
+}
+END_TEST
+
 static Suite *dist_suite(void)
 {
     Suite *s = suite_create("dist");
@@ -402,6 +436,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, uneven_shares_and_small_buckets);
     tcase_add_test(tc, a_rank_with_an_empty_share_takes_part);
     tcase_add_test(tc, one_rank_alone_is_one_process);
+    tcase_add_test(tc, batch_norm_statistics_are_averaged);
     tcase_add_test(tc, a_failing_rank_stops_every_rank);
     tcase_add_test(tc, a_nan_on_one_rank_stops_every_rank);
     tcase_add_test(tc, set_distributed_checks_its_arguments);
