@@ -142,6 +142,7 @@ typedef struct run {
     float *state;
     int64_t n_state;
     double train_error[4], train_acc[4], valid_acc[4];
+    mlp_metrics eval; /* of the trained model on `valid` */
 } run;
 
 static int record_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
@@ -193,6 +194,8 @@ static void *train_one(void *arg)
     fo.user = u;
     u->st = mlp_model_fit(m, o, u->train, u->valid, &fo);
     snprintf(u->msg, sizeof u->msg, "%s", mlp_last_error());
+    if (u->st == MLP_STATUS_OK && u->valid)
+        TU_OK(mlp_model_evaluate_metrics(m, u->valid, 64, &u->eval));
     u->n_params = mlp_model_param_count(m);
     u->params = malloc((size_t)u->n_params * sizeof *u->params);
     TU_OK(mlp_model_get_params(m, u->params, u->n_params));
@@ -269,6 +272,10 @@ static void check_equivalence(int32_t p, int32_t n_train, int64_t bucket_floats)
         double rel = max_rel_diff(runs[i].params, one.params, one.n_params);
         ck_assert_msg(rel <= 1e-4, "P=%d rank %d: a parameter differs by %g relative",
                       (int)p, (int)i, rel);
+        /* Evaluation: every rank its share, the figures of the whole set. */
+        ck_assert_int_eq(runs[i].eval.count, 300);
+        ck_assert_double_eq_tol(runs[i].eval.loss, one.eval.loss, 1e-5);
+        ck_assert_double_eq_tol(runs[i].eval.accuracy, one.eval.accuracy, 0.002);
         for (int e = 0; e < 2; e++) {
             ck_assert_double_eq_tol(runs[i].train_error[e], one.train_error[e], 1e-5);
             ck_assert_double_eq_tol(runs[i].train_acc[e], one.train_acc[e], 1e-12);

@@ -33,8 +33,11 @@
  *   (each rank keeps its own mask generator).
  * - The epoch's training figures (mlp_epoch_stats) are summed over all
  *   ranks, so every rank reports the same figures, those of the whole
- *   epoch. Validation in this release runs the whole validation set on
- *   every rank (same figures on all ranks).
+ *   epoch. Evaluation (mlp_model_evaluate(), mlp_model_evaluate_metrics()
+ *   and the validation pass of mlp_model_fit()) is shared too: rank r
+ *   evaluates rows [n r / P, n (r + 1) / P) of the dataset and the sums
+ *   are added across ranks, so every rank returns the figures of the whole
+ *   dataset. Predictions (mlp_model_predict() and the like) stay local.
  * - Gradients are reduced in buckets of about `bucket_floats` floats: a
  *   bucket's reduction is started as soon as the backward passes of its
  *   layers have finished, while the layers below it are still computing,
@@ -50,8 +53,12 @@
  *   on rank 0 only.
  *
  * All ranks must make the same calls in the same order (mlp_model_fit with
- * the same options, or the same number of mlp_model_train_step calls):
- * every such call is a collective operation.
+ * the same options, or the same number of mlp_model_train_step calls, and
+ * the same evaluations): on a model with the hook, mlp_model_fit(), the
+ * training steps and the evaluations are collective operations. With
+ * mlp_model_train_step() the `correct` count is this rank's, the loss that
+ * of the global batch; running statistics are averaged only by
+ * mlp_model_fit().
  */
 #ifndef MLPNET_DIST_H
 #define MLPNET_DIST_H

@@ -221,19 +221,13 @@ mlp_status mlp__dist_finish(mlp_model *m)
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp__dist_end_epoch(mlp_model *m, mlp__loss_sums *acc, int32_t k)
+mlp_status mlp__dist_reduce_sums(mlp_model *m, mlp_status local, const char *what,
+                                 mlp__loss_sums *acc, int32_t k)
 {
-    const int32_t p = m->dist.size;
-    double *tmp = NULL;
-    mlp_status local = MLP_STATUS_OK;
-    if (m->n_state > 0 && !(tmp = mlp__calloc((size_t)m->n_state, sizeof *tmp)))
-        local = mlp__error(MLP_STATUS_NO_MEMORY, "mlp_model_fit: out of memory");
     double v[MLP__AGREE_VALS] = {
         acc->loss, acc->weight, (double)acc->correct, (double)acc->judged,
         acc->sse,  acc->sae,    (double)acc->elems,   (double)acc->rows};
-    mlp_status st = mlp__dist_agree(m, local, "mlp_model_fit: the end of the epoch", v);
-    if (st != MLP_STATUS_OK)
-        goto done;
+    MLP_TRY(mlp__dist_agree(m, local, what, v));
     acc->loss = v[0];
     acc->weight = v[1];
     acc->correct = (int64_t)v[2];
@@ -242,11 +236,24 @@ mlp_status mlp__dist_end_epoch(mlp_model *m, mlp__loss_sums *acc, int32_t k)
     acc->sae = v[5];
     acc->elems = (int64_t)v[6];
     acc->rows = (int64_t)v[7];
+    mlp_status st;
     if (acc->t_sum &&
-        (st = m->dist.sum(m->dist.user, acc->t_sum, 3 * (int64_t)k)) != MLP_STATUS_OK) {
-        st = comm_error(m, st, "the sum of the epoch's figures");
+        (st = m->dist.sum(m->dist.user, acc->t_sum, 3 * (int64_t)k)) != MLP_STATUS_OK)
+        return comm_error(m, st, "the sum of the figures");
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__dist_end_epoch(mlp_model *m, mlp__loss_sums *acc, int32_t k)
+{
+    const int32_t p = m->dist.size;
+    double *tmp = NULL;
+    mlp_status local = MLP_STATUS_OK;
+    if (m->n_state > 0 && !(tmp = mlp__calloc((size_t)m->n_state, sizeof *tmp)))
+        local = mlp__error(MLP_STATUS_NO_MEMORY, "mlp_model_fit: out of memory");
+    mlp_status st =
+        mlp__dist_reduce_sums(m, local, "mlp_model_fit: the end of the epoch", acc, k);
+    if (st != MLP_STATUS_OK)
         goto done;
-    }
     /* Running statistics: the mean over ranks, summed in doubles. */
     if (m->n_state > 0) {
         for (int64_t i = 0; i < m->n_state; i++)

@@ -134,6 +134,11 @@ mlp_status mlp__dist_finish(mlp_model *m);
 /* Broadcast rank 0's parameters and state. */
 mlp_status mlp__dist_broadcast_model(mlp_model *m);
 
+/* Agree (this rank's status `local`; `what` names the caller) and sum loss
+ * sums of k outputs across ranks in place (evaluation, the epoch's figures). */
+mlp_status mlp__dist_reduce_sums(mlp_model *m, mlp_status local, const char *what,
+                                 mlp__loss_sums *acc, int32_t k);
+
 /* The end of an epoch: agree, sum the epoch's loss sums (k outputs) and
  * average the running statistics across ranks. */
 mlp_status mlp__dist_end_epoch(mlp_model *m, mlp__loss_sums *acc, int32_t k);
