@@ -434,6 +434,91 @@ START_TEST(batch_norm_statistics_are_averaged)
 }
 END_TEST
 
+/* mlp_model_train_step by hand: each of 2 ranks passes its half of a
+ * global batch of 10; then rank 1 passes no labels, and both stop. */
+typedef struct hand {
+    sim_rank *r;
+    const float *x; /* 10 x FEAT */
+    const int32_t *y;
+    float params[1024];
+    int64_t n_params;
+    mlp_status refused;
+    char msg[512];
+} hand;
+
+static mlp_model *hand_model(uint64_t seed)
+{
+    mlp_model *m = tu_model(3, IMG, seed);
+    tu_add(m, tu_dense(8));
+    tu_add(m, tu_relu());
+    tu_add(m, tu_dense(NCLS));
+    return m;
+}
+
+static void *hand_steps(void *arg)
+{
+    hand *h = arg;
+    mlp_model *m = hand_model(21);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    int32_t lo = 0, n = 10;
+    if (h->r) {
+        mlp_dist_ops ops;
+        sim_ops(&ops, h->r, 0);
+        TU_OK(mlp_model_set_distributed(m, &ops));
+        lo = 5 * h->r->rank;
+        n = 5;
+    }
+    mlp_tensor *x = tu_tensor(2, n, FEAT);
+    memcpy(mlp_tensor_data(x), h->x + (size_t)lo * FEAT,
+           (size_t)n * FEAT * sizeof(float));
+    for (int step = 0; step < 3; step++)
+        TU_OK(mlp_model_train_step(m, o, x, h->y + lo, NULL, NULL));
+    h->n_params = mlp_model_param_count(m);
+    TU_OK(mlp_model_get_params(m, h->params, h->n_params));
+    if (h->r) {
+        h->refused = mlp_model_train_step(m, o, x, h->r->rank ? NULL : h->y, NULL, NULL);
+        snprintf(h->msg, sizeof h->msg, "%s", mlp_last_error());
+    }
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return NULL;
+}
+
+START_TEST(train_step_takes_this_ranks_share)
+{
+    float x[10 * FEAT];
+    int32_t y[10];
+    tu_rng g;
+    tu_rng_seed(&g, 8);
+    tu_fill_uniform(&g, x, 10 * FEAT, 0.0f, 1.0f);
+    for (int i = 0; i < 10; i++)
+        y[i] = (i * 7) % NCLS;
+    hand one = {.x = x, .y = y};
+    hand_steps(&one);
+    ck_assert_int_le(one.n_params, 1024);
+    sim_comm c = {.size = 2};
+    ck_assert_int_eq(pthread_barrier_init(&c.bar, NULL, 2), 0);
+    sim_rank rk[2] = {{.c = &c, .rank = 0}, {.c = &c, .rank = 1}};
+    hand h[2] = {{.r = &rk[0], .x = x, .y = y}, {.r = &rk[1], .x = x, .y = y}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, hand_steps, &h[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&c.bar);
+    ck_assert(!c.mismatch);
+    for (int i = 0; i < 2; i++) {
+        double rel = max_rel_diff(h[i].params, one.params, one.n_params);
+        ck_assert_msg(rel <= 1e-5, "rank %d: %g", i, rel);
+    }
+    ck_assert_int_eq(h[1].refused, MLP_STATUS_INVALID_ARG);
+    ck_assert_int_eq(h[0].refused, MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(h[0].msg, "rank 1 failed") != NULL, "%s", h[0].msg);
+}
+END_TEST
+
 static Suite *dist_suite(void)
 {
     Suite *s = suite_create("dist");
@@ -444,6 +529,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, a_rank_with_an_empty_share_takes_part);
     tcase_add_test(tc, one_rank_alone_is_one_process);
     tcase_add_test(tc, batch_norm_statistics_are_averaged);
+    tcase_add_test(tc, train_step_takes_this_ranks_share);
     tcase_add_test(tc, a_failing_rank_stops_every_rank);
     tcase_add_test(tc, a_nan_on_one_rank_stops_every_rank);
     tcase_add_test(tc, set_distributed_checks_its_arguments);

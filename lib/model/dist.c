@@ -269,3 +269,11 @@ done:
     mlp__free(tmp);
     return st;
 }
+
+mlp_status mlp__dist_refuse(mlp_model *m, mlp_status st, const char *fn)
+{
+    if (!m || !m->dist_on || m->n_layers == 0)
+        return st;
+    double v[MLP__AGREE_VALS] = {0};
+    return mlp__dist_agree(m, st, fn, v);
+}

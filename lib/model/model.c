@@ -646,10 +646,10 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,
-                                const int32_t *labels, double *loss, int32_t *correct)
+/* The checks of mlp_model_train_step, then the batch staged. */
+static mlp_status stage_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,
+                             const int32_t *labels, const char *fn)
 {
-    static const char fn[] = "mlp_model_train_step";
     MLP_TRY(mlp__model_check_input(m, x, fn));
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     MLP_CHECK_ARG(labels, fn, "labels is NULL");
@@ -658,7 +658,16 @@ mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tens
                           "%s: the model's loss, %s, takes float targets, not labels "
                           "(use mlp_model_train_step_targets)",
                           fn, mlp_loss_kind_name(m->loss.kind));
-    MLP_TRY(mlp__model_stage_input(m, x));
+    return mlp__model_stage_input(m, x);
+}
+
+mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,
+                                const int32_t *labels, double *loss, int32_t *correct)
+{
+    static const char fn[] = "mlp_model_train_step";
+    mlp_status st = stage_step(m, opt, x, labels, fn);
+    if (st != MLP_STATUS_OK)
+        return mlp__dist_refuse(m, st, fn);
     mlp__loss_sums s;
     memset(&s, 0, sizeof s);
     MLP_TRY(mlp__model_train_step(m, opt, labels, NULL, x->dims[0], loss, &s));

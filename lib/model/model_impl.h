@@ -121,6 +121,11 @@ int mlp__model_first_bad_layer(const mlp_model *m);
 mlp_status mlp__dist_agree(mlp_model *m, mlp_status local, const char *what,
                            double *vals);
 
+/* A training step refused before its agreement (its arguments): on a
+ * distributed model, report `st` in the agreement the other ranks make,
+ * so that they stop too; returns `st` with its message. */
+mlp_status mlp__dist_refuse(mlp_model *m, mlp_status st, const char *fn);
+
 /* Plan the buckets of this step's gradients (allocates only when the layer
  * count grew). */
 mlp_status mlp__dist_plan(mlp_model *m);

@@ -185,11 +185,11 @@ static mlp_status check_targets(const mlp_model *m, const mlp_tensor *t, int32_t
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
-                                        const mlp_tensor *x, const mlp_tensor *targets,
-                                        double *loss)
+/* The checks of mlp_model_train_step_targets, then the batch staged. */
+static mlp_status stage_step_targets(mlp_model *m, mlp_optimizer *opt,
+                                     const mlp_tensor *x, const mlp_tensor *targets,
+                                     const char *fn)
 {
-    static const char fn[] = "mlp_model_train_step_targets";
     MLP_TRY(mlp__model_check_input(m, x, fn));
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     if (mlp__loss_uses_labels(m->loss.kind))
@@ -199,7 +199,17 @@ mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
             "(use mlp_model_train_step, or mlp_model_set_loss)",
             fn, mlp_loss_kind_name(m->loss.kind));
     MLP_TRY(check_targets(m, targets, x->dims[0], fn));
-    MLP_TRY(mlp__model_stage_input(m, x));
+    return mlp__model_stage_input(m, x);
+}
+
+mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
+                                        const mlp_tensor *x, const mlp_tensor *targets,
+                                        double *loss)
+{
+    static const char fn[] = "mlp_model_train_step_targets";
+    mlp_status st = stage_step_targets(m, opt, x, targets, fn);
+    if (st != MLP_STATUS_OK)
+        return mlp__dist_refuse(m, st, fn);
     return mlp__model_train_step(m, opt, NULL, targets->data, x->dims[0], loss, NULL);
 }
 
