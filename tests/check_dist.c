@@ -141,7 +141,7 @@ typedef struct run {
     int64_t n_params;
     float *state;
     int64_t n_state;
-    double train_error[4], train_acc[4], valid_acc[4];
+    double train_error[4], train_acc[4], valid_acc[4], wait[4];
     mlp_metrics eval; /* of the trained model on `valid` */
 } run;
 
@@ -153,6 +153,7 @@ static int record_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
         u->train_error[s->epoch - 1] = s->train_error;
         u->train_acc[s->epoch - 1] = s->train_acc;
         u->valid_acc[s->epoch - 1] = s->valid_acc;
+        u->wait[s->epoch - 1] = s->comm_wait_seconds;
     }
     return 0;
 }
@@ -280,6 +281,7 @@ static void check_equivalence(int32_t p, int32_t n_train, int64_t bucket_floats)
             ck_assert_double_eq_tol(runs[i].train_error[e], one.train_error[e], 1e-5);
             ck_assert_double_eq_tol(runs[i].train_acc[e], one.train_acc[e], 1e-12);
             ck_assert_double_eq_tol(runs[i].valid_acc[e], one.valid_acc[e], 0.002);
+            ck_assert(runs[i].wait[e] >= 0.0 && one.wait[e] == 0.0);
         }
     }
     if (bucket_floats > 0 && bucket_floats < one.n_params)

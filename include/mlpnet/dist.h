@@ -42,7 +42,8 @@
  *   bucket's reduction is started as soon as the backward passes of its
  *   layers have finished, while the layers below it are still computing,
  *   and every bucket is completed before the optimizer step (as DDP's
- *   reducer).
+ *   reducer). The time a rank spends waiting for them is reported per
+ *   epoch in mlp_epoch_stats::comm_wait_seconds.
  * - A failure on one rank (bad data, a NaN loss, no memory) stops every
  *   rank: before each step's gradients are exchanged the ranks agree on
  *   whether any of them failed. The rank that failed returns its own

@@ -213,8 +213,11 @@ mlp_status mlp__dist_finish(mlp_model *m)
 {
     while (m->dist_started < m->dist_nb)
         MLP_TRY(mlp__dist_start(m, m->dist_started));
+    double t0 = mlp__now();
     for (int32_t b = 0; b < m->dist_nb; b++) {
         mlp_status st = m->dist.reduce_wait(m->dist.user, b);
+        m->dist_wait += mlp__now() - t0;
+        t0 = mlp__now();
         if (st != MLP_STATUS_OK)
             return comm_error(m, st, "waiting for a gradient bucket");
     }

@@ -181,6 +181,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         acc.t_sq = m->out_sums + k;
         acc.sse_k = m->out_sums + 2 * k;
         const int labels = mlp__loss_uses_labels(m->loss.kind);
+        m->dist_wait = 0.0;
         double t0 = mlp__now();
         for (int32_t batch = 1;; batch++) {
             int32_t n, n_local;
@@ -227,6 +228,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             break;
         }
         s.train_seconds = mlp__now() - t0;
+        s.comm_wait_seconds = m->dist_wait;
         mlp_metrics tm = {0};
         mlp__metrics_from_sums(&acc, k, &tm);
         figures(&tm, &s.train_error, &s.train_acc, &s.train_mse, &s.train_rmse,

@@ -59,6 +59,7 @@ struct mlp_model {
     int64_t *dist_boff, *dist_bn;
     double *dist_agree; /* MLP__AGREE_VALS + dist.size doubles */
     int32_t dist_cap, dist_nb, dist_started;
+    double dist_wait; /* seconds in reduce_wait since fit's epoch began */
 
     int fwd_state; /* MLP__FWD_* of the last forward pass */
     int32_t fwd_n; /* its batch size */
