@@ -18,6 +18,7 @@
 #define MLPNET_MLPNET_H
 
 #include "mlpnet/data.h"
+#include "mlpnet/dist.h"
 #include "mlpnet/export.h"
 #include "mlpnet/io.h"
 #include "mlpnet/layer.h"

@@ -530,6 +530,11 @@ typedef struct mlp_epoch_stats {
     double valid_rmse; /**< its square root */
     double valid_mae;  /**< validation mean absolute error */
     double valid_r2;   /**< validation R^2 */
+    /* Added in 0.4.0. */
+    double comm_wait_seconds; /**< data-parallel training (mlpnet/dist.h): the
+                                   seconds this rank spent waiting for gradient
+                                   buckets in the epoch, the communication
+                                   backward did not hide; 0 without the hook */
 } mlp_epoch_stats;
 
 /**

@@ -87,6 +87,33 @@ static mlp_status next_batch(mlp_batcher *b, float *x, int32_t *labels, float *t
     return MLP_STATUS_OK;
 }
 
+mlp_status mlp__batcher_next_share(mlp_batcher *b, int32_t rank, int32_t size, float *x,
+                                   int32_t *labels, float *targets, int32_t *n_global,
+                                   int32_t *n_local)
+{
+    static const char fn[] = "mlp_model_fit";
+    *n_global = 0;
+    *n_local = 0;
+    if (!b->in_epoch)
+        start_epoch(b);
+    int32_t left = b->ds->n - b->pos;
+    if (left == 0) {
+        b->in_epoch = 0;
+        return MLP_STATUS_OK;
+    }
+    int32_t count = left < b->batch_size ? left : b->batch_size;
+    /* Balanced shares in 64 bits: count * size may overflow int32. */
+    int32_t lo = (int32_t)((int64_t)count * rank / size);
+    int32_t hi = (int32_t)((int64_t)count * (rank + 1) / size);
+    if (hi > lo)
+        MLP_TRY(mlp__dataset_gather_batch(b->ds, b->perm + b->pos + lo, hi - lo, x,
+                                          labels, targets, fn));
+    b->pos += count;
+    *n_global = count;
+    *n_local = hi - lo;
+    return MLP_STATUS_OK;
+}
+
 mlp_status mlp_batcher_next(mlp_batcher *b, float *x, int32_t *labels, int32_t *n)
 {
     static const char fn[] = "mlp_batcher_next";

@@ -88,6 +88,15 @@ mlp_status mlp__dataset_gather_batch(const mlp_dataset *ds, const int32_t *indic
                                      int32_t n, float *x, int32_t *labels, float *targets,
                                      const char *fn);
 
+/* The next global batch of a batcher walking the same order on `size`
+ * ranks: *n_global receives its size (0 at the end of an epoch, as
+ * mlp_batcher_next_batch), and this rank gathers only its share, samples
+ * [n r / size, n (r + 1) / size) of the batch, *n_local of them (possibly
+ * 0) into x and labels or targets (data-parallel training, lib/model/). */
+mlp_status mlp__batcher_next_share(mlp_batcher *b, int32_t rank, int32_t size, float *x,
+                                   int32_t *labels, float *targets, int32_t *n_global,
+                                   int32_t *n_local);
+
 /*
  * Gather `n` consecutive samples from `start` as floats into x (n * sample
  * size; uint8 scaled by 1/255), with their labels (class datasets) or

@@ -4,8 +4,10 @@
  * allocated before the first epoch.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "data/dataset_impl.h"
 #include "model_impl.h"
 #include "optim/optim_impl.h"
 
@@ -95,41 +97,76 @@ static mlp_status numeric_error(const mlp_model *m, int32_t epoch, int32_t batch
         m->layers[m->n_layers - 1]->ops->name);
 }
 
-mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *train,
-                         const mlp_dataset *valid, const mlp_fit_options *opts)
+/* A failure of another rank, with the epoch and batch where it stopped. */
+static mlp_status remote_error(mlp_status st, int32_t epoch, int32_t batch)
 {
-    static const char fn[] = "mlp_model_fit";
-    mlp_fit_options o;
-    MLP_TRY(read_options(&o, opts, fn));
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", mlp_last_error());
+    return mlp__error(st, "mlp_model_fit: epoch %d, batch %d: %s", (int)epoch, (int)batch,
+                      msg);
+}
+
+/* The arguments of mlp_model_fit, read into *o. */
+static mlp_status check_fit(mlp_fit_options *o, mlp_model *m, mlp_optimizer *opt,
+                            const mlp_dataset *train, const mlp_dataset *valid,
+                            const mlp_fit_options *opts, const char *fn)
+{
+    MLP_TRY(read_options(o, opts, fn));
     MLP_TRY(mlp__model_check_data(m, train, fn));
     if (valid)
         MLP_TRY(mlp__model_check_data(m, valid, fn));
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
-    if (o.epochs < 1 || o.batch_size < 1 || o.eval_batch_size < 1 || o.first_epoch < 1 ||
-        o.first_epoch > INT32_MAX - o.epochs)
+    if (o->epochs < 1 || o->batch_size < 1 || o->eval_batch_size < 1 ||
+        o->first_epoch < 1 || o->first_epoch > INT32_MAX - o->epochs)
         return mlp__error(
             MLP_STATUS_INVALID_ARG,
             "%s: epochs (%d), batch_size (%d) and eval_batch_size (%d) must "
             "be >= 1, and first_epoch (%d) too",
-            fn, (int)o.epochs, (int)o.batch_size, (int)o.eval_batch_size,
-            (int)o.first_epoch);
-    if (!(o.max_train_loss >= 0.0))
+            fn, (int)o->epochs, (int)o->batch_size, (int)o->eval_batch_size,
+            (int)o->first_epoch);
+    if (!(o->max_train_loss >= 0.0))
         return mlp__error(
             MLP_STATUS_INVALID_ARG,
             "%s: max_train_loss is %g; it must be >= 0 (0 turns the guard off)", fn,
-            o.max_train_loss);
+            o->max_train_loss);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *train,
+                         const mlp_dataset *valid, const mlp_fit_options *opts)
+{
+    static const char fn[] = "mlp_model_fit";
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    mlp_fit_options o;
+    mlp_status st = check_fit(&o, m, opt, train, valid, opts, fn);
+    if (st != MLP_STATUS_OK && !m->dist_on)
+        return st;
 
     /* Size every buffer once, for the larger of the two batch sizes. */
     int32_t eval_bs = o.eval_batch_size;
-    if (valid && eval_bs > mlp_dataset_size(valid))
+    if (st == MLP_STATUS_OK && valid && eval_bs > mlp_dataset_size(valid))
         eval_bs = mlp_dataset_size(valid);
-    MLP_TRY(mlp__model_reserve(m, o.batch_size > eval_bs ? o.batch_size : eval_bs));
     mlp_batcher *b = NULL;
-    MLP_TRY(mlp_batcher_create(&b, train, o.batch_size, 1, o.seed));
+    if (st == MLP_STATUS_OK)
+        st = mlp__model_reserve(m, o.batch_size > eval_bs ? o.batch_size : eval_bs);
+    if (st == MLP_STATUS_OK)
+        st = mlp_batcher_create(&b, train, o.batch_size, 1, o.seed);
+    if (m->dist_on) {
+        /* Every rank starts from rank 0's model, or every rank stops (also
+         * when another rank's arguments were wrong). */
+        double v[MLP__AGREE_VALS] = {0};
+        st = mlp__dist_agree(m, st, fn, v);
+        if (st == MLP_STATUS_OK)
+            st = mlp__dist_broadcast_model(m);
+    }
+    if (st != MLP_STATUS_OK) {
+        mlp_batcher_destroy(b);
+        return st;
+    }
     const int32_t batches = mlp_batcher_batch_count(b);
 
     const int32_t last = o.first_epoch + o.epochs - 1;
-    mlp_status st = mlp_batcher_set_epoch(b, o.first_epoch - 1);
+    st = mlp_batcher_set_epoch(b, o.first_epoch - 1);
     for (int32_t epoch = o.first_epoch; st == MLP_STATUS_OK && epoch <= last; epoch++) {
         st = mlp_optimizer_start_epoch(opt, epoch - 1);
         if (st != MLP_STATUS_OK)
@@ -144,17 +181,32 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         acc.t_sq = m->out_sums + k;
         acc.sse_k = m->out_sums + 2 * k;
         const int labels = mlp__loss_uses_labels(m->loss.kind);
+        m->dist_wait = 0.0;
         double t0 = mlp__now();
         for (int32_t batch = 1;; batch++) {
-            int32_t n;
-            st = mlp_batcher_next_batch(b, m->xbuf, labels ? m->lbuf : NULL,
-                                        labels ? NULL : m->tbuf, &n);
+            int32_t n, n_local;
+            if (m->dist_on) {
+                st = mlp__batcher_next_share(b, m->dist.rank, m->dist.size, m->xbuf,
+                                             labels ? m->lbuf : NULL,
+                                             labels ? NULL : m->tbuf, &n, &n_local);
+                if (st != MLP_STATUS_OK) {
+                    /* Stop the other ranks at the agreement of this step. */
+                    double v[MLP__AGREE_VALS] = {0};
+                    st = mlp__dist_agree(m, st, fn, v);
+                }
+            } else {
+                st = mlp_batcher_next_batch(b, m->xbuf, labels ? m->lbuf : NULL,
+                                            labels ? NULL : m->tbuf, &n);
+                n_local = n;
+            }
             if (st != MLP_STATUS_OK || n == 0)
                 break;
             double loss;
             st = mlp__model_train_step(m, opt, labels ? m->lbuf : NULL,
-                                       labels ? NULL : m->tbuf, n, &loss, &acc);
-            if (st == MLP_STATUS_NUMERIC)
+                                       labels ? NULL : m->tbuf, n_local, &loss, &acc);
+            if (st != MLP_STATUS_OK && m->dist_on && m->dist_remote)
+                st = remote_error(st, epoch, batch);
+            else if (st == MLP_STATUS_NUMERIC)
                 st = numeric_error(m, epoch, batch, "the loss is not finite");
             else if (st == MLP_STATUS_OK && o.max_train_loss > 0.0 &&
                      loss > o.max_train_loss)
@@ -170,7 +222,13 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         }
         if (st != MLP_STATUS_OK)
             break;
+        if (m->dist_on && (st = mlp__dist_end_epoch(m, &acc, k)) != MLP_STATUS_OK) {
+            if (m->dist_remote)
+                st = remote_error(st, epoch, batches);
+            break;
+        }
         s.train_seconds = mlp__now() - t0;
+        s.comm_wait_seconds = m->dist_wait;
         mlp_metrics tm = {0};
         mlp__metrics_from_sums(&acc, k, &tm);
         figures(&tm, &s.train_error, &s.train_acc, &s.train_mse, &s.train_rmse,
@@ -190,7 +248,14 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         }
         figures(&vm, &s.valid_error, &s.valid_acc, &s.valid_mse, &s.valid_rmse,
                 &s.valid_mae, &s.valid_r2);
-        if (o.on_epoch && o.on_epoch(&s, m, o.user))
+        int stop = o.on_epoch && o.on_epoch(&s, m, o.user);
+        if (m->dist_on) {
+            /* One rank's callback stops every rank. */
+            double v[MLP__AGREE_VALS] = {stop ? 1.0 : 0.0};
+            st = mlp__dist_agree(m, MLP_STATUS_OK, fn, v);
+            stop = v[0] > 0.0;
+        }
+        if (st != MLP_STATUS_OK || stop)
             break;
     }
     mlp_batcher_destroy(b);

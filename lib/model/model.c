@@ -93,6 +93,7 @@ void mlp_model_destroy(mlp_model *m)
     mlp__free(m->layers);
     mlp__free(m->params);
     mlp__free(m->grads);
+    mlp__dist_release(m);
     mlp__free(m->state);
     mlp__free(m->pb.segs);
     mlp__free(m->class_w);
@@ -419,8 +420,10 @@ mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode)
 /* Backward from dy (the gradient of the last layer's output) through every
  * layer, alternating between the two gradient buffers. Returns the buffer
  * that holds the input gradient, or NULL when it was not asked for. */
+/* `reduce`: a data-parallel step, which starts each gradient bucket as soon
+ * as its layers are done (dist.c). */
 static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
-                           const float **dx_out)
+                           const float **dx_out, int reduce)
 {
     const int32_t n = m->fwd_n;
     const float *cur = dy;
@@ -432,6 +435,8 @@ static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
             break;
         float *next = need_dx ? (cur == m->gbuf[0] ? m->gbuf[1] : m->gbuf[0]) : NULL;
         MLP_TRY(l->ops->backward(l, x, m->acts[i], cur, next, n));
+        if (reduce && m->dist_bucket_at[i] >= 0)
+            MLP_TRY(mlp__dist_start(m, m->dist_bucket_at[i]));
         cur = next;
     }
     if (dx_out)
@@ -524,7 +529,7 @@ mlp_status mlp_model_backward(mlp_model *m, const mlp_tensor *dy, const mlp_tens
             (long long)m->layers[m->n_layers - 1]->out_size);
     }
     const float *g;
-    MLP_TRY(backward(m, dy->data, dx != NULL, &g));
+    MLP_TRY(backward(m, dy->data, dx != NULL, &g, 0));
     if (dx) {
         int32_t dims[MLP_MAX_RANK] = {m->fwd_n, m->in.d[0], m->in.d[1], m->in.d[2]};
         mlp__tensor_view(&m->dx_view, (float *)g, m->in.rank + 1, dims);
@@ -543,22 +548,13 @@ int mlp__model_first_bad_layer(const mlp_model *m)
     return -1;
 }
 
-mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
-                                 const float *targets, int32_t n, double *loss,
-                                 mlp__loss_sums *acc)
+/* Forward and loss of a training step; the loss sums go to *s. */
+static mlp_status forward_loss(mlp_model *m, const mlp__loss *L, const int32_t *labels,
+                               const float *targets, int32_t n, mlp__loss_sums *s)
 {
-    const mlp__loss *L = NULL;
-    MLP_TRY(mlp__model_loss(m, "training", &L));
     MLP_TRY(mlp__model_forward(m, n, MLP_MODE_TRAIN));
-    mlp__loss_sums s;
-    memset(&s, 0, sizeof s);
-    if (acc) {
-        s.t_sum = acc->t_sum;
-        s.t_sq = acc->t_sq;
-        s.sse_k = acc->sse_k;
-    }
     mlp_status st = mlp__loss_batch(L, m->acts[m->n_layers - 1], n, out_k(m), labels,
-                                    targets, m->gbuf[0], &s);
+                                    targets, m->gbuf[0], s);
     if (st == MLP_STATUS_NUMERIC &&
         !(targets && mlp__all_finite(m->acts[m->n_layers - 1], (int64_t)n * out_k(m)))) {
         int bad = mlp__model_first_bad_layer(m);
@@ -572,11 +568,71 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
                           "overflowed",
                           m->n_layers - 1, m->layers[m->n_layers - 1]->ops->name);
     }
-    MLP_TRY(st);
-    MLP_TRY(backward(m, m->gbuf[0], 0, NULL));
+    return st;
+}
+
+/*
+ * The data-parallel step (include/mlpnet/dist.h): this rank's share of n
+ * samples (maybe none), an agreement that gives the global loss weight W,
+ * then the gradient of this rank's mean loss scaled by w_rank / W, so that
+ * the sum over ranks is the gradient of the global batch's mean loss, and
+ * the buckets summed while backward runs.
+ */
+static mlp_status train_step_dist(mlp_model *m, mlp_optimizer *opt, const mlp__loss *L,
+                                  const int32_t *labels, const float *targets, int32_t n,
+                                  double *loss, mlp__loss_sums *s)
+{
+    mlp_status st = n > 0 ? forward_loss(m, L, labels, targets, n, s) : MLP_STATUS_OK;
+    if (st == MLP_STATUS_OK)
+        st = mlp__dist_plan(m);
+    double v[MLP__AGREE_VALS] = {s->loss, s->weight};
+    MLP_TRY(mlp__dist_agree(m, st, "training", v));
+    const double w = v[1];
+    if (n > 0) {
+        const float scale = w > 0.0 ? (float)(s->weight / w) : 0.0f;
+        const int64_t len = (int64_t)n * out_k(m);
+        for (int64_t i = 0; i < len; i++)
+            m->gbuf[0][i] *= scale;
+        st = backward(m, m->gbuf[0], 0, NULL, 1);
+    } else if (m->n_params > 0) {
+        memset(m->grads, 0, (size_t)m->n_params * sizeof *m->grads);
+    }
+    mlp_status fin = mlp__dist_finish(m);
+    if (fin != MLP_STATUS_OK)
+        return fin;
+    if (st != MLP_STATUS_OK) {
+        /* The other ranks go on to their next agreement: tell them there. */
+        (void)mlp__dist_agree(m, st, "training", v);
+        return st;
+    }
     MLP_TRY(mlp_optimizer_step(opt));
     if (loss)
-        *loss = mlp__loss_sums_mean(&s);
+        *loss = w > 0.0 ? v[0] / w : 0.0;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
+                                 const float *targets, int32_t n, double *loss,
+                                 mlp__loss_sums *acc)
+{
+    const mlp__loss *L = NULL;
+    MLP_TRY(mlp__model_loss(m, "training", &L));
+    mlp__loss_sums s;
+    memset(&s, 0, sizeof s);
+    if (acc) {
+        s.t_sum = acc->t_sum;
+        s.t_sq = acc->t_sq;
+        s.sse_k = acc->sse_k;
+    }
+    if (m->dist_on) {
+        MLP_TRY(train_step_dist(m, opt, L, labels, targets, n, loss, &s));
+    } else {
+        MLP_TRY(forward_loss(m, L, labels, targets, n, &s));
+        MLP_TRY(backward(m, m->gbuf[0], 0, NULL, 0));
+        MLP_TRY(mlp_optimizer_step(opt));
+        if (loss)
+            *loss = mlp__loss_sums_mean(&s);
+    }
     if (acc) {
         acc->loss += s.loss;
         acc->weight += s.weight;
@@ -590,10 +646,10 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,
-                                const int32_t *labels, double *loss, int32_t *correct)
+/* The checks of mlp_model_train_step, then the batch staged. */
+static mlp_status stage_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,
+                             const int32_t *labels, const char *fn)
 {
-    static const char fn[] = "mlp_model_train_step";
     MLP_TRY(mlp__model_check_input(m, x, fn));
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     MLP_CHECK_ARG(labels, fn, "labels is NULL");
@@ -602,7 +658,16 @@ mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tens
                           "%s: the model's loss, %s, takes float targets, not labels "
                           "(use mlp_model_train_step_targets)",
                           fn, mlp_loss_kind_name(m->loss.kind));
-    MLP_TRY(mlp__model_stage_input(m, x));
+    return mlp__model_stage_input(m, x);
+}
+
+mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,
+                                const int32_t *labels, double *loss, int32_t *correct)
+{
+    static const char fn[] = "mlp_model_train_step";
+    mlp_status st = stage_step(m, opt, x, labels, fn);
+    if (st != MLP_STATUS_OK)
+        return mlp__dist_refuse(m, st, fn);
     mlp__loss_sums s;
     memset(&s, 0, sizeof s);
     MLP_TRY(mlp__model_train_step(m, opt, labels, NULL, x->dims[0], loss, &s));

@@ -5,6 +5,7 @@
 #include "core/core.h"
 #include "layers/layer_impl.h"
 #include "losses/loss_impl.h"
+#include "mlpnet/dist.h"
 #include "optim/param_block.h"
 #include "tensor/tensor_impl.h"
 
@@ -46,6 +47,19 @@ struct mlp_model {
     int32_t n_class_w;
     char **class_names; /* n_class_names owned strings, or NULL */
     int32_t n_class_names;
+
+    /* Data-parallel training (dist.c): the hook, in use when dist_on. The
+     * bucket plan is rebuilt before every step (a loop over the layers):
+     * bucket_at[i] is the bucket started once layer i's backward is done,
+     * or -1; bucket b covers grads[boff[b], boff[b] + bn[b]). */
+    mlp_dist_ops dist;
+    int dist_on;
+    int dist_remote;         /* 1: the last agreement failed because of another rank */
+    int32_t *dist_bucket_at; /* dist_cap entries, one per layer */
+    int64_t *dist_boff, *dist_bn;
+    double *dist_agree; /* MLP__AGREE_VALS + dist.size doubles */
+    int32_t dist_cap, dist_nb, dist_started;
+    double dist_wait; /* seconds in reduce_wait since fit's epoch began */
 
     int fwd_state; /* MLP__FWD_* of the last forward pass */
     int32_t fwd_n; /* its batch size */
@@ -93,5 +107,49 @@ void mlp__metrics_from_sums(const mlp__loss_sums *s, int32_t k, mlp_metrics *out
 
 /* Index of the first layer with a NaN or infinite parameter, or -1. */
 int mlp__model_first_bad_layer(const mlp_model *m);
+
+/* ---- data-parallel training (dist.c) ----------------------------------- */
+
+/* Values an agreement carries besides the failure flags. */
+#define MLP__AGREE_VALS 8
+
+/* The agreement every rank makes before exchanging gradients and at the end
+ * of an epoch: this rank's status `local` and MLP__AGREE_VALS values `vals`
+ * (summed across ranks in place; unused ones 0) go to every rank. Returns
+ * `local` when it is not OK (its message kept), the status of the first
+ * failing rank with a message naming it and `what` when another rank
+ * failed (m->dist_remote set), or the status of the sum callback. */
+mlp_status mlp__dist_agree(mlp_model *m, mlp_status local, const char *what,
+                           double *vals);
+
+/* A training step refused before its agreement (its arguments): on a
+ * distributed model, report `st` in the agreement the other ranks make,
+ * so that they stop too; returns `st` with its message. */
+mlp_status mlp__dist_refuse(mlp_model *m, mlp_status st, const char *fn);
+
+/* Plan the buckets of this step's gradients (allocates only when the layer
+ * count grew). */
+mlp_status mlp__dist_plan(mlp_model *m);
+
+/* Start bucket b's sum (the next one in order). */
+mlp_status mlp__dist_start(mlp_model *m, int32_t b);
+
+/* Start the buckets not started yet, then wait for all of them. */
+mlp_status mlp__dist_finish(mlp_model *m);
+
+/* Broadcast rank 0's parameters and state. */
+mlp_status mlp__dist_broadcast_model(mlp_model *m);
+
+/* Agree (this rank's status `local`; `what` names the caller) and sum loss
+ * sums of k outputs across ranks in place (evaluation, the epoch's figures). */
+mlp_status mlp__dist_reduce_sums(mlp_model *m, mlp_status local, const char *what,
+                                 mlp__loss_sums *acc, int32_t k);
+
+/* The end of an epoch: agree, sum the epoch's loss sums (k outputs) and
+ * average the running statistics across ranks. */
+mlp_status mlp__dist_end_epoch(mlp_model *m, mlp__loss_sums *acc, int32_t k);
+
+/* Free the hook's buffers (mlp_model_destroy). */
+void mlp__dist_release(mlp_model *m);
 
 #endif /* MLPNET_MODEL_IMPL_H */

@@ -185,11 +185,11 @@ static mlp_status check_targets(const mlp_model *m, const mlp_tensor *t, int32_t
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
-                                        const mlp_tensor *x, const mlp_tensor *targets,
-                                        double *loss)
+/* The checks of mlp_model_train_step_targets, then the batch staged. */
+static mlp_status stage_step_targets(mlp_model *m, mlp_optimizer *opt,
+                                     const mlp_tensor *x, const mlp_tensor *targets,
+                                     const char *fn)
 {
-    static const char fn[] = "mlp_model_train_step_targets";
     MLP_TRY(mlp__model_check_input(m, x, fn));
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     if (mlp__loss_uses_labels(m->loss.kind))
@@ -199,34 +199,32 @@ mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
             "(use mlp_model_train_step, or mlp_model_set_loss)",
             fn, mlp_loss_kind_name(m->loss.kind));
     MLP_TRY(check_targets(m, targets, x->dims[0], fn));
-    MLP_TRY(mlp__model_stage_input(m, x));
+    return mlp__model_stage_input(m, x);
+}
+
+mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
+                                        const mlp_tensor *x, const mlp_tensor *targets,
+                                        double *loss)
+{
+    static const char fn[] = "mlp_model_train_step_targets";
+    mlp_status st = stage_step_targets(m, opt, x, targets, fn);
+    if (st != MLP_STATUS_OK)
+        return mlp__dist_refuse(m, st, fn);
     return mlp__model_train_step(m, opt, NULL, targets->data, x->dims[0], loss, NULL);
 }
 
 /* ---- evaluation ------------------------------------------------------------ */
 
 /* Sums of the model's loss over a whole dataset, in inference mode. */
-static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_size,
-                           mlp__loss_sums *s, const char *fn)
+/* The loss sums of rows [lo, hi) of ds, in batches of batch_size. */
+static mlp_status evaluate_rows(mlp_model *m, const mlp_dataset *ds, int32_t batch_size,
+                                int32_t lo, int32_t hi, mlp__loss_sums *s, const char *fn)
 {
-    MLP_TRY(mlp__model_check_data(m, ds, fn));
-    if (batch_size < 1)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: batch_size %d is not >= 1", fn,
-                          (int)batch_size);
     const mlp__loss *L = NULL;
     MLP_TRY(mlp__model_loss(m, fn, &L));
-    int32_t total = mlp_dataset_size(ds);
-    if (batch_size > total)
-        batch_size = total;
-    MLP_TRY(mlp__model_reserve(m, batch_size));
     const int32_t k = mlp__model_outputs(m);
-    memset(s, 0, sizeof *s);
-    memset(m->out_sums, 0, 3 * (size_t)k * sizeof(double));
-    s->t_sum = m->out_sums;
-    s->t_sq = m->out_sums + k;
-    s->sse_k = m->out_sums + 2 * k;
-    for (int32_t start = 0; start < total; start += batch_size) {
-        int32_t n = total - start < batch_size ? total - start : batch_size;
+    for (int32_t start = lo; start < hi; start += batch_size) {
+        int32_t n = hi - start < batch_size ? hi - start : batch_size;
         const int labels = mlp__loss_uses_labels(L->kind);
         MLP_TRY(mlp__dataset_rows(ds, start, n, m->xbuf, labels ? m->lbuf : NULL,
                                   labels ? NULL : m->tbuf));
@@ -235,6 +233,41 @@ static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_si
                                 s));
     }
     return MLP_STATUS_OK;
+}
+
+/* Evaluate a whole dataset; on a distributed model every rank takes its
+ * share of the rows, [total r / P, total (r + 1) / P), and the sums are
+ * added across ranks (include/mlpnet/dist.h). */
+static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_size,
+                           mlp__loss_sums *s, const char *fn)
+{
+    memset(s, 0, sizeof *s);
+    mlp_status st = mlp__model_check_data(m, ds, fn);
+    if (st == MLP_STATUS_OK && batch_size < 1)
+        st = mlp__error(MLP_STATUS_INVALID_ARG, "%s: batch_size %d is not >= 1", fn,
+                        (int)batch_size);
+    if (st != MLP_STATUS_OK && !(m && m->dist_on && m->n_layers > 0))
+        return st;
+    int32_t total = st == MLP_STATUS_OK ? mlp_dataset_size(ds) : 0;
+    int32_t lo = 0, hi = total;
+    if (m->dist_on) {
+        lo = (int32_t)((int64_t)total * m->dist.rank / m->dist.size);
+        hi = (int32_t)((int64_t)total * (m->dist.rank + 1) / m->dist.size);
+    }
+    if (batch_size > hi - lo)
+        batch_size = hi - lo > 0 ? hi - lo : 1;
+    if (st == MLP_STATUS_OK)
+        st = mlp__model_reserve(m, batch_size);
+    const int32_t k = mlp__model_outputs(m);
+    memset(m->out_sums, 0, 3 * (size_t)k * sizeof(double));
+    s->t_sum = m->out_sums;
+    s->t_sq = m->out_sums + k;
+    s->sse_k = m->out_sums + 2 * k;
+    if (st == MLP_STATUS_OK)
+        st = evaluate_rows(m, ds, batch_size, lo, hi, s, fn);
+    if (m->dist_on)
+        return mlp__dist_reduce_sums(m, st, fn, s, k);
+    return st;
 }
 
 mlp_status mlp_model_evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_size,

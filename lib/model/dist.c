@@ -1,0 +1,282 @@
+/*
+ * Data-parallel training through the caller's collective operations
+ * (include/mlpnet/dist.h): the hook's set-up, the agreement that makes a
+ * failure on one rank stop every rank, the gradient buckets and the
+ * reductions at the end of an epoch.
+ *
+ * Every rank issues the same collectives in the same order. A training
+ * step is one agreement (a fixed-length sum of doubles: the values of the
+ * step, then one status slot per rank) followed by the step's buckets; the
+ * end of an epoch is one agreement followed by the sums of the figures and
+ * the running statistics. A rank that fails before an agreement reports
+ * its status in it and stops; every rank sees the slot and stops too. A
+ * rank that fails after an agreement finishes that step's buckets (so the
+ * sequence of collectives stays aligned) and reports the failure in the
+ * next agreement, which the other ranks make at their next step or epoch
+ * end.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "model_impl.h"
+
+/* The size of mlp_dist_ops in every release, oldest first. */
+static const size_t dist_ops_sizes[] = {
+    MLP__SIZE_UP_TO(mlp_dist_ops, error_message), /* 0.4 */
+};
+#define N_DIST_SIZES (sizeof dist_ops_sizes / sizeof dist_ops_sizes[0])
+_Static_assert(MLP__SIZE_UP_TO(mlp_dist_ops, error_message) == sizeof(mlp_dist_ops),
+               "a field was appended to mlp_dist_ops: list the new size");
+
+/* 25 MiB of floats, DDP's default bucket. */
+#define DEFAULT_BUCKET_FLOATS ((int64_t)25 * 1024 * 1024 / 4)
+
+static void dist_defaults(mlp_dist_ops *o)
+{
+    *o = (mlp_dist_ops){
+        .struct_size = sizeof *o, .size = 1, .bucket_floats = DEFAULT_BUCKET_FLOATS};
+}
+
+mlp_status mlp_dist_ops_init_size(mlp_dist_ops *ops, size_t struct_size)
+{
+    mlp_dist_ops d;
+    dist_defaults(&d);
+    return mlp__init_sized(ops, &d, struct_size, dist_ops_sizes, N_DIST_SIZES,
+                           "mlp_dist_ops_init", "mlp_dist_ops");
+}
+
+/* A failed callback's status, with its message when it gives one. */
+static mlp_status comm_error(const mlp_model *m, mlp_status st, const char *what)
+{
+    const char *msg = m->dist.error_message ? m->dist.error_message(m->dist.user) : NULL;
+    return mlp__error(st, "distributed training: rank %d: %s failed: %s",
+                      (int)m->dist.rank, what, msg ? msg : mlp_status_str(st));
+}
+
+void mlp__dist_release(mlp_model *m)
+{
+    mlp__free(m->dist_bucket_at);
+    mlp__free(m->dist_boff);
+    mlp__free(m->dist_bn);
+    mlp__free(m->dist_agree);
+    m->dist_bucket_at = NULL;
+    m->dist_boff = m->dist_bn = NULL;
+    m->dist_agree = NULL;
+    m->dist_cap = 0;
+    m->dist_on = 0;
+}
+
+mlp_status mlp__dist_broadcast_model(mlp_model *m)
+{
+    mlp_status st;
+    if (m->n_params > 0 &&
+        (st = m->dist.broadcast(m->dist.user, m->params, m->n_params)) != MLP_STATUS_OK)
+        return comm_error(m, st, "the broadcast of the parameters");
+    if (m->n_state > 0 &&
+        (st = m->dist.broadcast(m->dist.user, m->state, m->n_state)) != MLP_STATUS_OK)
+        return comm_error(m, st, "the broadcast of the state");
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp_model_set_distributed(mlp_model *m, const mlp_dist_ops *ops)
+{
+    static const char fn[] = "mlp_model_set_distributed";
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    if (!ops) {
+        mlp__dist_release(m);
+        return MLP_STATUS_OK;
+    }
+    MLP_TRY(mlp__check_struct_size(ops->struct_size, dist_ops_sizes, N_DIST_SIZES, fn,
+                                   "mlp_dist_ops"));
+    mlp_dist_ops o;
+    dist_defaults(&o);
+    memcpy(&o, ops, ops->struct_size);
+    o.struct_size = sizeof o;
+    MLP_CHECK_RANGE(o.size >= 1, fn, "ops->size", o.size, ">= 1");
+    MLP_CHECK_RANGE(o.rank >= 0 && o.rank < o.size, fn, "ops->rank", o.rank,
+                    "in 0..size-1");
+    MLP_CHECK_RANGE(o.bucket_floats >= 0, fn, "ops->bucket_floats", o.bucket_floats,
+                    ">= 0");
+    MLP_CHECK_ARG(o.broadcast && o.reduce_start && o.reduce_wait && o.sum, fn,
+                  "ops->broadcast, reduce_start, reduce_wait and sum must all be set");
+    if (o.bucket_floats == 0)
+        o.bucket_floats = DEFAULT_BUCKET_FLOATS;
+    double *agree = mlp__calloc((size_t)MLP__AGREE_VALS + (size_t)o.size, sizeof *agree);
+    if (!agree)
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
+    mlp__dist_release(m);
+    m->dist = o;
+    m->dist_agree = agree;
+    m->dist_on = 1;
+    return mlp__dist_broadcast_model(m);
+}
+
+mlp_status mlp__dist_agree(mlp_model *m, mlp_status local, const char *what, double *vals)
+{
+    const int32_t p = m->dist.size;
+    double *a = m->dist_agree;
+    m->dist_remote = 0;
+    memset(a, 0, ((size_t)MLP__AGREE_VALS + (size_t)p) * sizeof *a);
+    if (local == MLP_STATUS_OK)
+        memcpy(a, vals, MLP__AGREE_VALS * sizeof *a);
+    else
+        a[MLP__AGREE_VALS + m->dist.rank] = (double)local;
+    /* The callback must not overwrite a failing rank's message: keep it. */
+    char msg[512] = "";
+    if (local != MLP_STATUS_OK)
+        snprintf(msg, sizeof msg, "%s", mlp_last_error());
+    mlp_status st = m->dist.sum(m->dist.user, a, MLP__AGREE_VALS + (int64_t)p);
+    if (local != MLP_STATUS_OK)
+        return mlp__error(local, "%s", msg);
+    if (st != MLP_STATUS_OK)
+        return comm_error(m, st, "the agreement");
+    for (int32_t r = 0; r < p; r++)
+        if (a[MLP__AGREE_VALS + r] != 0.0) {
+            mlp_status theirs = (mlp_status)(int)a[MLP__AGREE_VALS + r];
+            m->dist_remote = 1;
+            return mlp__error(theirs,
+                              "%s: rank %d stopped because rank %d failed (%s; that "
+                              "rank's message says why)",
+                              what, (int)m->dist.rank, (int)r, mlp_status_str(theirs));
+        }
+    memcpy(vals, a, MLP__AGREE_VALS * sizeof *a);
+    return MLP_STATUS_OK;
+}
+
+/* Grow the per-layer plan arrays to the model's layer count. */
+static mlp_status reserve_plan(mlp_model *m)
+{
+    if (m->dist_cap >= m->n_layers)
+        return MLP_STATUS_OK;
+    int32_t cap = m->n_layers;
+    int32_t *at = mlp__calloc((size_t)cap, sizeof *at);
+    int64_t *off = mlp__calloc((size_t)cap, sizeof *off);
+    int64_t *len = mlp__calloc((size_t)cap, sizeof *len);
+    if (!at || !off || !len) {
+        mlp__free(at);
+        mlp__free(off);
+        mlp__free(len);
+        return mlp__error(MLP_STATUS_NO_MEMORY, "distributed training: out of memory");
+    }
+    mlp__free(m->dist_bucket_at);
+    mlp__free(m->dist_boff);
+    mlp__free(m->dist_bn);
+    m->dist_bucket_at = at;
+    m->dist_boff = off;
+    m->dist_bn = len;
+    m->dist_cap = cap;
+    return MLP_STATUS_OK;
+}
+
+/*
+ * Buckets in the order backward finishes the layers: from the last layer
+ * down, a bucket closes at the first layer (going down) that brings it to
+ * bucket_floats, or at the lowest layer with parameters. A layer's
+ * gradients lie at its offset in the flat buffer, so every bucket is one
+ * contiguous range, handed to the callbacks without copying.
+ */
+mlp_status mlp__dist_plan(mlp_model *m)
+{
+    MLP_TRY(reserve_plan(m));
+    int64_t end = m->n_params, off = m->n_params;
+    int32_t nb = 0;
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        const mlp_layer *l = m->layers[i];
+        m->dist_bucket_at[i] = -1;
+        if (l->n_params == 0)
+            continue;
+        off -= l->n_params;
+        if (end - off >= m->dist.bucket_floats || off == 0) {
+            m->dist_bucket_at[i] = nb;
+            m->dist_boff[nb] = off;
+            m->dist_bn[nb] = end - off;
+            nb++;
+            end = off;
+        }
+    }
+    m->dist_nb = nb;
+    m->dist_started = 0;
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__dist_start(mlp_model *m, int32_t b)
+{
+    mlp_status st = m->dist.reduce_start(m->dist.user, b, m->dist_nb,
+                                         m->grads + m->dist_boff[b], m->dist_bn[b]);
+    m->dist_started = b + 1;
+    if (st != MLP_STATUS_OK)
+        return comm_error(m, st, "starting a gradient bucket");
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__dist_finish(mlp_model *m)
+{
+    while (m->dist_started < m->dist_nb)
+        MLP_TRY(mlp__dist_start(m, m->dist_started));
+    double t0 = mlp__now();
+    for (int32_t b = 0; b < m->dist_nb; b++) {
+        mlp_status st = m->dist.reduce_wait(m->dist.user, b);
+        m->dist_wait += mlp__now() - t0;
+        t0 = mlp__now();
+        if (st != MLP_STATUS_OK)
+            return comm_error(m, st, "waiting for a gradient bucket");
+    }
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__dist_reduce_sums(mlp_model *m, mlp_status local, const char *what,
+                                 mlp__loss_sums *acc, int32_t k)
+{
+    double v[MLP__AGREE_VALS] = {
+        acc->loss, acc->weight, (double)acc->correct, (double)acc->judged,
+        acc->sse,  acc->sae,    (double)acc->elems,   (double)acc->rows};
+    MLP_TRY(mlp__dist_agree(m, local, what, v));
+    acc->loss = v[0];
+    acc->weight = v[1];
+    acc->correct = (int64_t)v[2];
+    acc->judged = (int64_t)v[3];
+    acc->sse = v[4];
+    acc->sae = v[5];
+    acc->elems = (int64_t)v[6];
+    acc->rows = (int64_t)v[7];
+    mlp_status st;
+    if (acc->t_sum &&
+        (st = m->dist.sum(m->dist.user, acc->t_sum, 3 * (int64_t)k)) != MLP_STATUS_OK)
+        return comm_error(m, st, "the sum of the figures");
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__dist_end_epoch(mlp_model *m, mlp__loss_sums *acc, int32_t k)
+{
+    const int32_t p = m->dist.size;
+    double *tmp = NULL;
+    mlp_status local = MLP_STATUS_OK;
+    if (m->n_state > 0 && !(tmp = mlp__calloc((size_t)m->n_state, sizeof *tmp)))
+        local = mlp__error(MLP_STATUS_NO_MEMORY, "mlp_model_fit: out of memory");
+    mlp_status st =
+        mlp__dist_reduce_sums(m, local, "mlp_model_fit: the end of the epoch", acc, k);
+    if (st != MLP_STATUS_OK)
+        goto done;
+    /* Running statistics: the mean over ranks, summed in doubles. */
+    if (m->n_state > 0) {
+        for (int64_t i = 0; i < m->n_state; i++)
+            tmp[i] = m->state[i];
+        if ((st = m->dist.sum(m->dist.user, tmp, m->n_state)) != MLP_STATUS_OK) {
+            st = comm_error(m, st, "the sum of the running statistics");
+            goto done;
+        }
+        for (int64_t i = 0; i < m->n_state; i++)
+            m->state[i] = (float)(tmp[i] / p);
+    }
+done:
+    mlp__free(tmp);
+    return st;
+}
+
+mlp_status mlp__dist_refuse(mlp_model *m, mlp_status st, const char *fn)
+{
+    if (!m || !m->dist_on || m->n_layers == 0)
+        return st;
+    double v[MLP__AGREE_VALS] = {0};
+    return mlp__dist_agree(m, st, fn, v);
+}

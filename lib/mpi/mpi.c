@@ -1,0 +1,160 @@
+/*
+ * The MPI implementation of the gradient-reduction hook (mlpnet/mpi.h).
+ * A library of its own, on the public API of libmlpnet only: every MPI
+ * call goes through a duplicate communicator with MPI_ERRORS_RETURN, and a
+ * failure becomes MLP_STATUS_IO with MPI's error string, kept here until
+ * libmlpnet asks for it (error_message).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mlpnet/mpi.h"
+
+struct mlp_mpi {
+    MPI_Comm comm;
+    int rank, size;
+    MPI_Request *req; /* one per bucket of a step */
+    int32_t n_req;
+    double wait_seconds;
+    char msg[MPI_MAX_ERROR_STRING + 64];
+};
+
+/* A failed MPI call: its error string, kept for error_message. */
+static mlp_status mpi_fail(mlp_mpi *c, int rc, const char *call)
+{
+    char text[MPI_MAX_ERROR_STRING] = "";
+    int len = 0;
+    if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS)
+        snprintf(text, sizeof text, "MPI error %d", rc);
+    snprintf(c->msg, sizeof c->msg, "%s: %s", call, text);
+    return MLP_STATUS_IO;
+}
+
+static mlp_status mpi_broadcast(void *user, float *data, int64_t n)
+{
+    mlp_mpi *c = user;
+    /* MPI counts are int: send longer buffers in pieces. */
+    for (int64_t off = 0; off < n; off += INT_MAX) {
+        int count = (int)(n - off < INT_MAX ? n - off : INT_MAX);
+        int rc = MPI_Bcast(data + off, count, MPI_FLOAT, 0, c->comm);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(c, rc, "MPI_Bcast");
+    }
+    return MLP_STATUS_OK;
+}
+
+static mlp_status mpi_reduce_start(void *user, int32_t bucket, int32_t n_buckets,
+                                   float *data, int64_t n)
+{
+    mlp_mpi *c = user;
+    if (n_buckets > c->n_req) {
+        MPI_Request *r = realloc(c->req, (size_t)n_buckets * sizeof *r);
+        if (!r) {
+            snprintf(c->msg, sizeof c->msg, "out of memory for %d requests",
+                     (int)n_buckets);
+            return MLP_STATUS_NO_MEMORY;
+        }
+        c->req = r;
+        c->n_req = n_buckets;
+    }
+    if (n > INT_MAX) {
+        snprintf(c->msg, sizeof c->msg,
+                 "a gradient bucket of %lld floats is beyond MPI's int counts",
+                 (long long)n);
+        return MLP_STATUS_UNSUPPORTED;
+    }
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, data, (int)n, MPI_FLOAT, MPI_SUM, c->comm,
+                            &c->req[bucket]);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(c, rc, "MPI_Iallreduce");
+    return MLP_STATUS_OK;
+}
+
+static mlp_status mpi_reduce_wait(void *user, int32_t bucket)
+{
+    mlp_mpi *c = user;
+    double t0 = MPI_Wtime();
+    int rc = MPI_Wait(&c->req[bucket], MPI_STATUS_IGNORE);
+    c->wait_seconds += MPI_Wtime() - t0;
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(c, rc, "MPI_Wait");
+    return MLP_STATUS_OK;
+}
+
+static mlp_status mpi_sum(void *user, double *data, int64_t n)
+{
+    mlp_mpi *c = user;
+    for (int64_t off = 0; off < n; off += INT_MAX) {
+        int count = (int)(n - off < INT_MAX ? n - off : INT_MAX);
+        int rc =
+            MPI_Allreduce(MPI_IN_PLACE, data + off, count, MPI_DOUBLE, MPI_SUM, c->comm);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(c, rc, "MPI_Allreduce");
+    }
+    return MLP_STATUS_OK;
+}
+
+static const char *mpi_error_message(void *user)
+{
+    const mlp_mpi *c = user;
+    return c->msg[0] ? c->msg : NULL;
+}
+
+mlp_status mlp_mpi_create(mlp_mpi **out, MPI_Comm comm)
+{
+    if (!out)
+        return MLP_STATUS_INVALID_ARG;
+    *out = NULL;
+    int init = 0;
+    MPI_Initialized(&init);
+    if (!init)
+        return MLP_STATUS_BAD_STATE;
+    mlp_mpi *c = calloc(1, sizeof *c);
+    if (!c)
+        return MLP_STATUS_NO_MEMORY;
+    /* Errors on the caller's communicator still follow its own handler;
+     * the duplicate returns them. */
+    if (MPI_Comm_dup(comm, &c->comm) != MPI_SUCCESS) {
+        free(c);
+        return MLP_STATUS_IO;
+    }
+    if (MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN) != MPI_SUCCESS ||
+        MPI_Comm_rank(c->comm, &c->rank) != MPI_SUCCESS ||
+        MPI_Comm_size(c->comm, &c->size) != MPI_SUCCESS) {
+        MPI_Comm_free(&c->comm);
+        free(c);
+        return MLP_STATUS_IO;
+    }
+    *out = c;
+    return MLP_STATUS_OK;
+}
+
+void mlp_mpi_destroy(mlp_mpi *c)
+{
+    if (!c)
+        return;
+    MPI_Comm_free(&c->comm);
+    free(c->req);
+    free(c);
+}
+
+mlp_status mlp_mpi_ops(mlp_mpi *c, mlp_dist_ops *ops)
+{
+    if (!c || !ops || ops->struct_size < sizeof *ops)
+        return MLP_STATUS_INVALID_ARG;
+    ops->user = c;
+    ops->rank = c->rank;
+    ops->size = c->size;
+    ops->broadcast = mpi_broadcast;
+    ops->reduce_start = mpi_reduce_start;
+    ops->reduce_wait = mpi_reduce_wait;
+    ops->sum = mpi_sum;
+    ops->error_message = mpi_error_message;
+    return MLP_STATUS_OK;
+}
+
+double mlp_mpi_wait_seconds(const mlp_mpi *c)
+{
+    return c ? c->wait_seconds : 0.0;
+}

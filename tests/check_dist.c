@@ -1,0 +1,542 @@
+/*
+ * Data-parallel training (include/mlpnet/dist.h) without MPI: P "ranks" are
+ * threads of this process, each with its own model, joined by a simulated
+ * communicator (a barrier and one shared slot per rank). Its sums add the
+ * ranks' values in rank order, so every rank gets the same bits, as the
+ * contract asks.
+ *
+ * The measure of issue 14: P ranks with a global batch of 100 train the
+ * same model as one process with batch 100 (SGD, a small MLP, 2 epochs),
+ * every parameter within 1e-4 relative; with shares that are uneven and
+ * empty; and a failure on one rank stops every rank.
+ */
+#include <check.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#define FEAT 20
+#define NCLS 4
+#define CENTRES 4242u
+#define MAXP 8
+
+static const int32_t IMG[3] = {1, 4, 5};
+
+/* ---- the simulated communicator ----------------------------------------- */
+
+typedef struct sim_comm {
+    int32_t size;
+    pthread_barrier_t bar;
+    void *slot[MAXP];
+    int64_t n[MAXP];
+    int mismatch; /* a collective with different lengths on two ranks */
+} sim_comm;
+
+typedef struct sim_rank {
+    sim_comm *c;
+    int32_t rank;
+    int64_t buckets; /* buckets started, for the overlap check */
+    int32_t max_nb;
+} sim_rank;
+
+/* Publish this rank's buffer and wait for every rank's. */
+static void publish(sim_rank *r, void *data, int64_t n)
+{
+    r->c->slot[r->rank] = data;
+    r->c->n[r->rank] = n;
+    pthread_barrier_wait(&r->c->bar);
+    for (int32_t i = 0; i < r->c->size; i++)
+        if (r->c->n[i] != n)
+            r->c->mismatch = 1;
+}
+
+static mlp_status sim_broadcast(void *user, float *data, int64_t n)
+{
+    sim_rank *r = user;
+    publish(r, data, n);
+    float *tmp = malloc((size_t)n * sizeof *tmp);
+    memcpy(tmp, r->c->slot[0], (size_t)n * sizeof *tmp);
+    pthread_barrier_wait(&r->c->bar);
+    memcpy(data, tmp, (size_t)n * sizeof *tmp);
+    free(tmp);
+    return MLP_STATUS_OK;
+}
+
+/* The whole sum happens here; the wait has nothing left to do. */
+static mlp_status sim_reduce_start(void *user, int32_t bucket, int32_t n_buckets,
+                                   float *data, int64_t n)
+{
+    sim_rank *r = user;
+    r->buckets++;
+    if (n_buckets > r->max_nb)
+        r->max_nb = n_buckets;
+    (void)bucket;
+    publish(r, data, n);
+    float *tmp = calloc((size_t)n, sizeof *tmp);
+    for (int32_t k = 0; k < r->c->size; k++) {
+        const float *s = r->c->slot[k];
+        for (int64_t i = 0; i < n; i++)
+            tmp[i] += s[i];
+    }
+    pthread_barrier_wait(&r->c->bar);
+    memcpy(data, tmp, (size_t)n * sizeof *tmp);
+    free(tmp);
+    return MLP_STATUS_OK;
+}
+
+static mlp_status sim_reduce_wait(void *user, int32_t bucket)
+{
+    (void)user;
+    (void)bucket;
+    return MLP_STATUS_OK;
+}
+
+static mlp_status sim_sum(void *user, double *data, int64_t n)
+{
+    sim_rank *r = user;
+    publish(r, data, n);
+    double *tmp = calloc((size_t)n, sizeof *tmp);
+    for (int32_t k = 0; k < r->c->size; k++) {
+        const double *s = r->c->slot[k];
+        for (int64_t i = 0; i < n; i++)
+            tmp[i] += s[i];
+    }
+    pthread_barrier_wait(&r->c->bar);
+    memcpy(data, tmp, (size_t)n * sizeof *tmp);
+    free(tmp);
+    return MLP_STATUS_OK;
+}
+
+static void sim_ops(mlp_dist_ops *o, sim_rank *r, int64_t bucket_floats)
+{
+    TU_OK(mlp_dist_ops_init(o));
+    o->user = r;
+    o->rank = r->rank;
+    o->size = r->c->size;
+    o->bucket_floats = bucket_floats;
+    o->broadcast = sim_broadcast;
+    o->reduce_start = sim_reduce_start;
+    o->reduce_wait = sim_reduce_wait;
+    o->sum = sim_sum;
+}
+
+/* ---- one training run per rank ------------------------------------------- */
+
+typedef struct run {
+    /* in */
+    sim_rank *r; /* NULL: one process, no hook */
+    const mlp_dataset *train, *valid;
+    int32_t epochs, batch;
+    uint64_t model_seed;
+    int64_t bucket_floats;
+    int norm; /* batch norm and dropout after the first layer */
+    /* out */
+    mlp_status st;
+    char msg[512];
+    float *params;
+    int64_t n_params;
+    float *state;
+    int64_t n_state;
+    double train_error[4], train_acc[4], valid_acc[4], wait[4];
+    mlp_metrics eval; /* of the trained model on `valid` */
+} run;
+
+static int record_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
+{
+    (void)m;
+    run *u = user;
+    if (s->epoch <= 4) {
+        u->train_error[s->epoch - 1] = s->train_error;
+        u->train_acc[s->epoch - 1] = s->train_acc;
+        u->valid_acc[s->epoch - 1] = s->valid_acc;
+        u->wait[s->epoch - 1] = s->comm_wait_seconds;
+    }
+    return 0;
+}
+
+/* [1,4,5] -> dense 32 -> relu -> dense 16 -> relu -> dense 4; each rank
+ * draws its own weights (the model seed plus its rank), so the test also
+ * checks the broadcast from rank 0. */
+static void *train_one(void *arg)
+{
+    run *u = arg;
+    uint64_t seed = u->model_seed + (u->r ? (uint64_t)u->r->rank : 0);
+    mlp_model *m = tu_model(3, IMG, seed);
+    tu_add(m, tu_dense(32));
+    if (u->norm) {
+        mlp_layer *l = NULL;
+        TU_OK(mlp_layer_create_batchnorm(&l));
+        tu_add(m, l);
+        TU_OK(mlp_layer_create_dropout_p(&l, 0.2f));
+        tu_add(m, l);
+    }
+    tu_add(m, tu_relu());
+    tu_add(m, tu_dense(16));
+    tu_add(m, tu_relu());
+    tu_add(m, tu_dense(NCLS));
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, 0.1));
+    if (u->r) {
+        mlp_dist_ops ops;
+        sim_ops(&ops, u->r, u->bucket_floats);
+        TU_OK(mlp_model_set_distributed(m, &ops));
+    }
+    mlp_fit_options fo;
+    TU_OK(mlp_fit_options_init(&fo));
+    fo.epochs = u->epochs;
+    fo.batch_size = u->batch;
+    fo.seed = 77;
+    fo.on_epoch = record_epoch;
+    fo.user = u;
+    u->st = mlp_model_fit(m, o, u->train, u->valid, &fo);
+    snprintf(u->msg, sizeof u->msg, "%s", mlp_last_error());
+    if (u->st == MLP_STATUS_OK && u->valid)
+        TU_OK(mlp_model_evaluate_metrics(m, u->valid, 64, &u->eval));
+    u->n_params = mlp_model_param_count(m);
+    u->params = malloc((size_t)u->n_params * sizeof *u->params);
+    TU_OK(mlp_model_get_params(m, u->params, u->n_params));
+    u->n_state = mlp_model_state_count(m);
+    u->state = malloc((size_t)(u->n_state + 1) * sizeof *u->state);
+    TU_OK(mlp_model_get_state(m, u->state, u->n_state));
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return NULL;
+}
+
+/* Run P ranks as threads (rank r trains on train[r]) and one process. */
+static void run_ranks(sim_comm *c, sim_rank *rk, run *runs, int32_t p)
+{
+    c->size = p;
+    ck_assert_int_eq(pthread_barrier_init(&c->bar, NULL, (unsigned)p), 0);
+    pthread_t th[MAXP];
+    for (int32_t i = 0; i < p; i++) {
+        rk[i] = (sim_rank){.c = c, .rank = i};
+        runs[i].r = &rk[i];
+        ck_assert_int_eq(pthread_create(&th[i], NULL, train_one, &runs[i]), 0);
+    }
+    for (int32_t i = 0; i < p; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&c->bar);
+    ck_assert(!c->mismatch);
+}
+
+static double max_rel_diff(const float *a, const float *b, int64_t n)
+{
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        double s = fmax(fabs((double)a[i]), fabs((double)b[i]));
+        double rel = d / fmax(s, 1e-3); /* values near 0: an absolute 1e-7 */
+        if (rel > worst)
+            worst = rel;
+    }
+    return worst;
+}
+
+static void free_run(run *u)
+{
+    free(u->params);
+    free(u->state);
+}
+
+/* P ranks against one process, both with a global batch of 100. */
+static void check_equivalence(int32_t p, int32_t n_train, int64_t bucket_floats)
+{
+    mlp_dataset *train = tu_blobs(n_train, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    mlp_dataset *valid = tu_blobs(300, NCLS, 1, 4, 5, 40, CENTRES, 6);
+    run one = {.train = train,
+               .valid = valid,
+               .epochs = 2,
+               .batch = 100,
+               .model_seed = 11,
+               .bucket_floats = bucket_floats};
+    train_one(&one);
+    ck_assert_msg(one.st == MLP_STATUS_OK, "%s", one.msg);
+
+    sim_comm c = {0};
+    sim_rank rk[MAXP];
+    run runs[MAXP];
+    for (int32_t i = 0; i < p; i++)
+        runs[i] = one, runs[i].params = NULL, runs[i].state = NULL;
+    run_ranks(&c, rk, runs, p);
+    for (int32_t i = 0; i < p; i++) {
+        ck_assert_msg(runs[i].st == MLP_STATUS_OK, "rank %d: %s", (int)i, runs[i].msg);
+        ck_assert_int_eq(runs[i].n_params, one.n_params);
+        /* Every rank holds the same model. */
+        ck_assert(memcmp(runs[i].params, runs[0].params,
+                         (size_t)one.n_params * sizeof(float)) == 0);
+        double rel = max_rel_diff(runs[i].params, one.params, one.n_params);
+        ck_assert_msg(rel <= 1e-4, "P=%d rank %d: a parameter differs by %g relative",
+                      (int)p, (int)i, rel);
+        /* Evaluation: every rank its share, the figures of the whole set. */
+        ck_assert_int_eq(runs[i].eval.count, 300);
+        ck_assert_double_eq_tol(runs[i].eval.loss, one.eval.loss, 1e-5);
+        ck_assert_double_eq_tol(runs[i].eval.accuracy, one.eval.accuracy, 0.002);
+        for (int e = 0; e < 2; e++) {
+            ck_assert_double_eq_tol(runs[i].train_error[e], one.train_error[e], 1e-5);
+            ck_assert_double_eq_tol(runs[i].train_acc[e], one.train_acc[e], 1e-12);
+            ck_assert_double_eq_tol(runs[i].valid_acc[e], one.valid_acc[e], 0.002);
+            ck_assert(runs[i].wait[e] >= 0.0 && one.wait[e] == 0.0);
+        }
+    }
+    if (bucket_floats > 0 && bucket_floats < one.n_params)
+        ck_assert_int_gt(rk[0].max_nb, 1);
+    for (int32_t i = 0; i < p; i++)
+        free_run(&runs[i]);
+    free_run(&one);
+    mlp_dataset_destroy(train);
+    mlp_dataset_destroy(valid);
+}
+
+START_TEST(two_ranks_train_as_one_process)
+{
+    /* 1000 samples: ten even batches of 50 + 50. */
+    check_equivalence(2, 1000, 0);
+}
+END_TEST
+
+START_TEST(uneven_shares_and_small_buckets)
+{
+    /* 100 on 3 ranks: 33 + 33 + 34; 1050 samples: a last batch of 50;
+     * buckets of at least 200 floats: two buckets per step. */
+    check_equivalence(3, 1050, 200);
+}
+END_TEST
+
+START_TEST(a_rank_with_an_empty_share_takes_part)
+{
+    /* 1003 samples on 4 ranks: the last global batch has 3 samples, so one
+     * rank has none. */
+    check_equivalence(4, 1003, 100);
+}
+END_TEST
+
+START_TEST(one_rank_alone_is_one_process)
+{
+    check_equivalence(1, 500, 0);
+}
+END_TEST
+
+/* A failure on rank 1 before training (its data do not fit the model)
+ * stops rank 0 too, with a message naming rank 1. */
+START_TEST(a_failing_rank_stops_every_rank)
+{
+    mlp_dataset *good = tu_blobs(400, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    mlp_dataset *bad = tu_blobs(400, NCLS + 3, 1, 4, 5, 40, CENTRES, 5);
+    sim_comm c = {0};
+    sim_rank rk[2];
+    run runs[2] = {{.train = good, .epochs = 2, .batch = 100, .model_seed = 3},
+                   {.train = bad, .epochs = 2, .batch = 100, .model_seed = 3}};
+    run_ranks(&c, rk, runs, 2);
+    ck_assert_int_eq(runs[1].st, MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(runs[1].msg, "classes") != NULL, "%s", runs[1].msg);
+    ck_assert_int_eq(runs[0].st, MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(runs[0].msg, "rank 1 failed") != NULL, "%s", runs[0].msg);
+    free_run(&runs[0]);
+    free_run(&runs[1]);
+    mlp_dataset_destroy(good);
+    mlp_dataset_destroy(bad);
+}
+END_TEST
+
+/* A NaN loss on rank 1 in the middle of an epoch stops both ranks at the
+ * same step: rank 1's samples are huge, so its outputs overflow. */
+START_TEST(a_nan_on_one_rank_stops_every_rank)
+{
+    const int32_t n = 400;
+    float *x = malloc((size_t)n * FEAT * sizeof *x);
+    int32_t *y = malloc((size_t)n * sizeof *y);
+    for (int32_t i = 0; i < n; i++) {
+        y[i] = i % NCLS;
+        for (int j = 0; j < FEAT; j++)
+            x[i * FEAT + j] = 3e38f;
+    }
+    mlp_dataset *bad = NULL;
+    TU_OK(mlp_dataset_create_f32(&bad, n, 3, IMG, x, y, NCLS, MLP_DATASET_COPY));
+    mlp_dataset *good = tu_blobs(n, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    sim_comm c = {0};
+    sim_rank rk[2];
+    run runs[2] = {{.train = good, .epochs = 2, .batch = 100, .model_seed = 3},
+                   {.train = bad, .epochs = 2, .batch = 100, .model_seed = 3}};
+    run_ranks(&c, rk, runs, 2);
+    ck_assert_msg(runs[1].st == MLP_STATUS_NUMERIC, "%s", runs[1].msg);
+    ck_assert_msg(runs[0].st == MLP_STATUS_NUMERIC, "%s", runs[0].msg);
+    ck_assert_msg(strstr(runs[0].msg, "rank 1 failed") != NULL, "%s", runs[0].msg);
+    ck_assert_msg(strstr(runs[0].msg, "epoch 1, batch 1") != NULL, "%s", runs[0].msg);
+    free_run(&runs[0]);
+    free_run(&runs[1]);
+    mlp_dataset_destroy(good);
+    mlp_dataset_destroy(bad);
+    free(x);
+    free(y);
+}
+END_TEST
+
+START_TEST(set_distributed_checks_its_arguments)
+{
+    mlp_model *m = tu_model(3, IMG, 1);
+    tu_add(m, tu_dense(NCLS));
+    sim_comm c = {.size = 1};
+    ck_assert_int_eq(pthread_barrier_init(&c.bar, NULL, 1), 0);
+    sim_rank r = {.c = &c};
+    mlp_dist_ops o;
+    sim_ops(&o, &r, 0);
+    TU_FAIL(mlp_model_set_distributed(NULL, &o), MLP_STATUS_INVALID_ARG);
+    o.rank = 1;
+    TU_FAIL(mlp_model_set_distributed(m, &o), MLP_STATUS_INVALID_ARG);
+    o.rank = 0;
+    o.sum = NULL;
+    TU_FAIL(mlp_model_set_distributed(m, &o), MLP_STATUS_INVALID_ARG);
+    o.sum = sim_sum;
+    o.bucket_floats = -1;
+    TU_FAIL(mlp_model_set_distributed(m, &o), MLP_STATUS_INVALID_ARG);
+    o.bucket_floats = 0;
+    o.struct_size = 3;
+    TU_FAIL(mlp_model_set_distributed(m, &o), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_dist_ops_init_size(&o, 3), MLP_STATUS_INVALID_ARG);
+    TU_OK(mlp_dist_ops_init(&o));
+    ck_assert_int_eq(o.size, 1);
+    ck_assert_int_gt(o.bucket_floats, 0);
+    sim_ops(&o, &r, 0);
+    TU_OK(mlp_model_set_distributed(m, &o));
+    TU_OK(mlp_model_set_distributed(m, NULL));
+    pthread_barrier_destroy(&c.bar);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* Batch norm and dropout: each rank normalises with its own statistics and
+ * draws its own masks, but the ranks still hold one model: the same
+ * parameters, and running statistics averaged after every epoch. */
+START_TEST(batch_norm_statistics_are_averaged)
+{
+    mlp_dataset *train = tu_blobs(600, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    sim_comm c = {0};
+    sim_rank rk[2];
+    run runs[2];
+    for (int i = 0; i < 2; i++)
+        runs[i] =
+            (run){.train = train, .epochs = 2, .batch = 100, .model_seed = 5, .norm = 1};
+    run_ranks(&c, rk, runs, 2);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(runs[i].st == MLP_STATUS_OK, "rank %d: %s", i, runs[i].msg);
+    ck_assert_int_gt(runs[0].n_state, 0);
+    ck_assert(memcmp(runs[0].params, runs[1].params,
+                     (size_t)runs[0].n_params * sizeof(float)) == 0);
+    ck_assert(memcmp(runs[0].state, runs[1].state,
+                     (size_t)runs[0].n_state * sizeof(float)) == 0);
+    free_run(&runs[0]);
+    free_run(&runs[1]);
+    mlp_dataset_destroy(train);
+}
+END_TEST
+
+/* mlp_model_train_step by hand: each of 2 ranks passes its half of a
+ * global batch of 10; then rank 1 passes no labels, and both stop. */
+typedef struct hand {
+    sim_rank *r;
+    const float *x; /* 10 x FEAT */
+    const int32_t *y;
+    float params[1024];
+    int64_t n_params;
+    mlp_status refused;
+    char msg[512];
+} hand;
+
+static mlp_model *hand_model(uint64_t seed)
+{
+    mlp_model *m = tu_model(3, IMG, seed);
+    tu_add(m, tu_dense(8));
+    tu_add(m, tu_relu());
+    tu_add(m, tu_dense(NCLS));
+    return m;
+}
+
+static void *hand_steps(void *arg)
+{
+    hand *h = arg;
+    mlp_model *m = hand_model(21);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    int32_t lo = 0, n = 10;
+    if (h->r) {
+        mlp_dist_ops ops;
+        sim_ops(&ops, h->r, 0);
+        TU_OK(mlp_model_set_distributed(m, &ops));
+        lo = 5 * h->r->rank;
+        n = 5;
+    }
+    mlp_tensor *x = tu_tensor(2, n, FEAT);
+    memcpy(mlp_tensor_data(x), h->x + (size_t)lo * FEAT,
+           (size_t)n * FEAT * sizeof(float));
+    for (int step = 0; step < 3; step++)
+        TU_OK(mlp_model_train_step(m, o, x, h->y + lo, NULL, NULL));
+    h->n_params = mlp_model_param_count(m);
+    TU_OK(mlp_model_get_params(m, h->params, h->n_params));
+    if (h->r) {
+        h->refused = mlp_model_train_step(m, o, x, h->r->rank ? NULL : h->y, NULL, NULL);
+        snprintf(h->msg, sizeof h->msg, "%s", mlp_last_error());
+    }
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return NULL;
+}
+
+START_TEST(train_step_takes_this_ranks_share)
+{
+    float x[10 * FEAT];
+    int32_t y[10];
+    tu_rng g;
+    tu_rng_seed(&g, 8);
+    tu_fill_uniform(&g, x, 10 * FEAT, 0.0f, 1.0f);
+    for (int i = 0; i < 10; i++)
+        y[i] = (i * 7) % NCLS;
+    hand one = {.x = x, .y = y};
+    hand_steps(&one);
+    ck_assert_int_le(one.n_params, 1024);
+    sim_comm c = {.size = 2};
+    ck_assert_int_eq(pthread_barrier_init(&c.bar, NULL, 2), 0);
+    sim_rank rk[2] = {{.c = &c, .rank = 0}, {.c = &c, .rank = 1}};
+    hand h[2] = {{.r = &rk[0], .x = x, .y = y}, {.r = &rk[1], .x = x, .y = y}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, hand_steps, &h[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&c.bar);
+    ck_assert(!c.mismatch);
+    for (int i = 0; i < 2; i++) {
+        double rel = max_rel_diff(h[i].params, one.params, one.n_params);
+        ck_assert_msg(rel <= 1e-5, "rank %d: %g", i, rel);
+    }
+    ck_assert_int_eq(h[1].refused, MLP_STATUS_INVALID_ARG);
+    ck_assert_int_eq(h[0].refused, MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(h[0].msg, "rank 1 failed") != NULL, "%s", h[0].msg);
+}
+END_TEST
+
+static Suite *dist_suite(void)
+{
+    Suite *s = suite_create("dist");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, two_ranks_train_as_one_process);
+    tcase_add_test(tc, uneven_shares_and_small_buckets);
+    tcase_add_test(tc, a_rank_with_an_empty_share_takes_part);
+    tcase_add_test(tc, one_rank_alone_is_one_process);
+    tcase_add_test(tc, batch_norm_statistics_are_averaged);
+    tcase_add_test(tc, train_step_takes_this_ranks_share);
+    tcase_add_test(tc, a_failing_rank_stops_every_rank);
+    tcase_add_test(tc, a_nan_on_one_rank_stops_every_rank);
+    tcase_add_test(tc, set_distributed_checks_its_arguments);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TU_MAIN(dist_suite, 1)
