@@ -43,11 +43,7 @@ static const char *command = "mlpnet";
  * once and every rank exits with `code`. */
 static _Noreturn void leave(int code, const char *msg)
 {
-    fflush(stdout);
-    if (exd_active())
-        exd_fail(code, msg);
-    fprintf(stderr, "%s\n", msg);
-    exit(code);
+    exd_exit(code, msg);
 }
 
 static _Noreturn void die(const char *fmt, ...)

@@ -10,6 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+void exd_exit(int status, const char *msg)
+{
+    fflush(stdout);
+    if (exd_active())
+        exd_fail(status, msg);
+    fprintf(stderr, "%s\n", msg);
+    exit(status);
+}
+
 int exd_requested(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)

@@ -72,6 +72,10 @@ void exd_agree(int status, const char *msg);
 /** exd_agree with a failure: never returns. */
 _Noreturn void exd_fail(int status, const char *msg);
 
+/** The end of a program that failed: flush stdout, then exd_fail when
+ *  active, else print `msg` and a newline on stderr and exit with `status`. */
+_Noreturn void exd_exit(int status, const char *msg);
+
 /** End of a successful run: exd_agree(0), free the communicator, finalize
  *  MPI (every rank). A no-op when not active. */
 void exd_finish(void);
