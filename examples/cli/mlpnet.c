@@ -364,14 +364,17 @@ static void check_fit(mlp_model *m, const mlp_dataset *ds, const char *what)
     CHECK(st, "running the model");
 }
 
-/* Argmax and probability of every image, in batches. */
-static void predict_all(mlp_model *m, const mlp_dataset *ds, int32_t k, int32_t *label,
-                        float *prob)
+/* Argmax and probability of the images [from, to), in batches (label[i] and
+ * prob[i] for image i). */
+static void predict_all(mlp_model *m, const mlp_dataset *ds, int32_t k, int32_t from,
+                        int32_t to, int32_t *label, float *prob)
 {
-    const int32_t n = mlp_dataset_size(ds);
+    if (from >= to)
+        return;
+    const int32_t n = to;
     const int32_t img =
         mlp_dataset_channels(ds) * mlp_dataset_height(ds) * mlp_dataset_width(ds);
-    const int32_t bs = n < EVAL_BATCH ? n : EVAL_BATCH;
+    const int32_t bs = to - from < EVAL_BATCH ? to - from : EVAL_BATCH;
     mlp_tensor *x = NULL, *p = NULL;
     int32_t xd[2] = {bs, img}, pd[2] = {bs, k};
     CHECK(mlp_tensor_create(&x, 2, xd), "allocating a batch");
@@ -379,7 +382,7 @@ static void predict_all(mlp_model *m, const mlp_dataset *ds, int32_t k, int32_t 
     int32_t *idx = malloc(sizeof *idx * (size_t)bs);
     if (!idx)
         die("out of memory");
-    for (int32_t start = 0; start < n; start += bs) {
+    for (int32_t start = from; start < n; start += bs) {
         int32_t cnt = n - start < bs ? n - start : bs;
         if (cnt != bs) { /* the last, smaller batch */
             mlp_tensor_destroy(x);
@@ -1378,6 +1381,7 @@ static int cmd_eval(int argc, char **argv)
     const char *images = NULL, *labels = NULL, *mapping = NULL;
     const char *csv = NULL, *target = NULL, *sep = NULL;
     int32_t top = 10, threads = 1, valid_size = MLP_DEFAULT_VALID_SIZE;
+    int distributed = 0;
     const flag flags[] = {
         {"model", F_STR, &model, "FILE", "the model file"},
         {"data-dir", F_STR, &data_dir, "DIR", "data directory [$MLPNET_DATA_DIR]"},
@@ -1396,6 +1400,8 @@ static int cmd_eval(int argc, char **argv)
         {"separator", F_STR, &sep, "C", "--csv: the field separator [,]"},
         {"top", F_INT, &top, "N", "most confused pairs to list [10]"},
         {"threads", F_INT, &threads, "N", THREADS_HELP},
+        {"distributed", F_BOOL, &distributed, NULL,
+         "share the rows among the ranks of an MPI job; rank 0 prints"},
         {NULL, F_BOOL, NULL, NULL, NULL}};
     parse_flags(argc, argv, flags,
                 "mlpnet eval --model FILE (--data-dir DIR --dataset NAME --split S | "
@@ -1417,6 +1423,7 @@ static int cmd_eval(int argc, char **argv)
     mlp_model *m = open_model(model, threads, csv, target, sep, 0, &ds, &names, &k);
     if (csv) {
         if (mlp_model_task(m) == MLP_TASK_REGRESS) {
+            distribute(m);
             eval_regression(m, ds);
             mlp_dataset_destroy(ds);
             mlp_model_destroy(m);
@@ -1431,6 +1438,7 @@ static int cmd_eval(int argc, char **argv)
         die("the data have %d classes but the model outputs %d",
             (int)mlp_dataset_num_classes(ds), (int)k);
 
+    distribute(m);
     double err, acc;
     CHECK(mlp_model_evaluate(m, ds, EVAL_BATCH, &err, &acc), "evaluating");
     const int32_t n = mlp_dataset_size(ds);
@@ -1439,13 +1447,19 @@ static int cmd_eval(int argc, char **argv)
     int64_t *conf = calloc((size_t)k * (size_t)k, sizeof *conf);
     if (!pred || !prob || !conf)
         die("out of memory");
-    predict_all(m, ds, k, pred, prob);
+    /* Under --distributed each rank predicts its share of the rows and the
+     * confusion matrices are added up. */
+    const int32_t from = (int32_t)((int64_t)n * exd_rank() / exd_size()),
+                  to = (int32_t)((int64_t)n * (exd_rank() + 1) / exd_size());
+    predict_all(m, ds, k, from, to, pred, prob);
+    for (int32_t i = from; i < to; i++)
+        conf[(int64_t)mlp_dataset_label(ds, i) * k + pred[i]]++;
+    exd_agree(0, NULL); /* every rank predicted (or stops here) */
+    if (exd_sum_i64(conf, (int64_t)k * k) != 0)
+        die("adding up the confusion matrices failed");
     int64_t hits = 0;
-    for (int32_t i = 0; i < n; i++) {
-        int32_t t = mlp_dataset_label(ds, i);
-        conf[(int64_t)t * k + pred[i]]++;
-        hits += pred[i] == t;
-    }
+    for (int32_t t = 0; t < k; t++)
+        hits += conf[(int64_t)t * k + t];
     printf("accuracy %.4f (%lld/%d)\n", (double)hits / n, (long long)hits, (int)n);
     printf("error %.4f\n", err);
     char b1[16], b2[16];
@@ -1589,7 +1603,7 @@ static int cmd_predict(int argc, char **argv)
     float *prob = malloc(sizeof *prob * (size_t)n);
     if (!pred || !prob)
         die("out of memory");
-    predict_all(m, ds, k, pred, prob);
+    predict_all(m, ds, k, 0, n, pred, prob);
     for (int32_t i = 0; i < n; i++) {
         const char *name = mlp_model_class_name(m, pred[i]);
         if (!name)
@@ -1868,13 +1882,15 @@ int main(int argc, char **argv)
     static char name[64];
     snprintf(name, sizeof name, "mlpnet %s", cmd);
     command = name;
-    if (strcmp(cmd, "train") == 0 && exd_requested(argc - 1, argv + 1)) {
+    const int train = strcmp(cmd, "train") == 0, eval = strcmp(cmd, "eval") == 0;
+    if ((train || eval) && exd_requested(argc - 1, argv + 1)) {
         char err[256];
         if (!exd_available())
             usage_error("--distributed: this mlpnet was built without MPI");
         if (exd_start(&argc, &argv, err, sizeof err) != 0)
             die("%s", err);
-        const int rc = cmd_train(argc - 1, argv + 1);
+        const int rc =
+            train ? cmd_train(argc - 1, argv + 1) : cmd_eval(argc - 1, argv + 1);
         exd_finish();
         return rc;
     }

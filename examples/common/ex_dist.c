@@ -6,6 +6,8 @@
 
 #include "ex_dist.h"
 
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +115,17 @@ double exd_wait_seconds(void)
     return active ? mlp_mpi_wait_seconds(comm) : 0.0;
 }
 
+int exd_sum_i64(int64_t *v, int64_t n)
+{
+    for (int64_t at = 0; active && at < n; at += INT_MAX) {
+        const int cnt = n - at < INT_MAX ? (int)(n - at) : INT_MAX;
+        if (MPI_Allreduce(MPI_IN_PLACE, v + at, cnt, MPI_INT64_T, MPI_SUM,
+                          MPI_COMM_WORLD) != MPI_SUCCESS)
+            return -1;
+    }
+    return 0;
+}
+
 void exd_agree(int status, const char *msg)
 {
     if (!active)
@@ -209,6 +222,13 @@ mlp_status exd_attach(mlp_model *m)
 double exd_wait_seconds(void)
 {
     return 0.0;
+}
+
+int exd_sum_i64(int64_t *v, int64_t n)
+{
+    (void)v;
+    (void)n;
+    return 0;
 }
 
 void exd_agree(int status, const char *msg)

@@ -55,6 +55,10 @@ int exd_writes(void);
  *  parameters; collective). MLP_STATUS_OK and nothing done when not active. */
 mlp_status exd_attach(mlp_model *m);
 
+/** Sum `v[0..n)` across the ranks, in place (collective; call it after an
+ *  exd_agree). 0, or -1 when MPI failed. Nothing to do when not active. */
+int exd_sum_i64(int64_t *v, int64_t n);
+
 /** Seconds waited for gradient buckets so far (0 when not active). */
 double exd_wait_seconds(void);
 

@@ -4,6 +4,7 @@
 # - `mlpnet train --distributed` saves a model that evaluates as the model of
 #   one process does; only rank 0 prints and writes (every rank runs in a
 #   directory of its own and saves to a relative path: rank 1's stays empty);
+#   `mlpnet eval --distributed` prints one process's report;
 # - a bad flag value, a data file missing on rank 1 only and a model file
 #   that rank 0 cannot write end every rank with a non-zero status and one
 #   message, without a hang (each mpirun runs under `timeout`);
@@ -103,6 +104,16 @@ acc2=$(cat "$T/m.acc")
 echo "test accuracy: 1 process $acc1, 2 ranks $acc2"
 awk -v a="$acc1" -v b="$acc2" 'BEGIN { d = a - b; exit !(a > 0.5 && d < 0.012 && d > -0.012) }' ||
     fail "test accuracy $acc2 on 2 ranks, $acc1 on one process"
+
+# eval --distributed: each rank its share of the rows, the same report.
+"$MLPNET" eval --model "$T/one.mlpn" --csv "$T/test.csv" --target label >"$T/eval1.out"
+export TEST_CSV="$T/test.csv" MODEL="$T/one.mlpn"
+# shellcheck disable=SC2016
+on_two_ranks '"$MLPNET" eval --distributed --model "$MODEL" --csv "$TEST_CSV" --target label'
+[ "$rc" -eq 0 ] || fail "eval on 2 ranks: exit $rc: $(cat "$T"/rank*.err)"
+cmp -s "$T/eval1.out" "$T/rank0.out" ||
+    fail "eval on 2 ranks: $(cat "$T/rank0.out") / one process: $(cat "$T/eval1.out")"
+rank1_silent
 
 # ---- 2. failures end every rank, with one message ----------------------------------
 # A bad flag value: every rank finds it; exit 2; the message once.
