@@ -693,11 +693,18 @@ static int on_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
 }
 
 /* Under --distributed: check that every rank got this far (each read the
- * data and built the model on its own), then give the model the MPI hook,
- * which makes rank 0's parameters everyone's. */
-static void distribute(mlp_model *m)
+ * data and built the model on its own) with the same model and row counts
+ * (the datasets may be NULL), then give the model the MPI hook, which makes
+ * rank 0's parameters everyone's. */
+static void distribute(mlp_model *m, const mlp_dataset *a, const mlp_dataset *b,
+                       const mlp_dataset *c)
 {
     exd_agree(0, NULL);
+    exd_same(command, "the model's parameters", mlp_model_param_count(m));
+    exd_same(command, "the model's state", mlp_model_state_count(m));
+    exd_same(command, "the rows of the data", a ? mlp_dataset_size(a) : 0);
+    exd_same(command, "the validation rows", b ? mlp_dataset_size(b) : 0);
+    exd_same(command, "the test rows", c ? mlp_dataset_size(c) : 0);
     CHECK(exd_attach(m), "distributing the model");
 }
 
@@ -1030,7 +1037,7 @@ static int train_csv(const train_args *a, const csv_args *c)
     fo.seed = a->seed;
     fo.on_epoch = on_epoch;
     fo.user = &ts;
-    distribute(m);
+    distribute(m, train, valid, test);
     double t0 = now();
     check_training(mlp_model_fit(m, opt, train, valid, &fo), ts.best_epoch);
     CHECK(mlp_model_set_params(m, ts.params, ts.n_params), "restoring the best epoch");
@@ -1209,7 +1216,7 @@ static int cmd_train(int argc, char **argv)
     fo.seed = seed;
     fo.on_epoch = on_epoch;
     fo.user = &ts;
-    distribute(m);
+    distribute(m, train, valid, NULL); /* rank 0 alone tests the saved file */
     double t0 = now();
     check_training(mlp_model_fit(m, opt, train, valid, &fo), ts.best_epoch);
     mlp_optimizer_destroy(opt);
@@ -1423,7 +1430,7 @@ static int cmd_eval(int argc, char **argv)
     mlp_model *m = open_model(model, threads, csv, target, sep, 0, &ds, &names, &k);
     if (csv) {
         if (mlp_model_task(m) == MLP_TASK_REGRESS) {
-            distribute(m);
+            distribute(m, ds, NULL, NULL);
             eval_regression(m, ds);
             mlp_dataset_destroy(ds);
             mlp_model_destroy(m);
@@ -1438,7 +1445,7 @@ static int cmd_eval(int argc, char **argv)
         die("the data have %d classes but the model outputs %d",
             (int)mlp_dataset_num_classes(ds), (int)k);
 
-    distribute(m);
+    distribute(m, ds, NULL, NULL);
     double err, acc;
     CHECK(mlp_model_evaluate(m, ds, EVAL_BATCH, &err, &acc), "evaluating");
     const int32_t n = mlp_dataset_size(ds);

@@ -1102,6 +1102,11 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
     /* --distributed: every rank got this far (data read, model built), then
      * the model gets the MPI hook, which makes rank 0's parameters everyone's. */
     exd_agree(0, NULL);
+    exd_same(program, "the model's parameters", mlp_model_param_count(model));
+    exd_same(program, "the model's state", mlp_model_state_count(model));
+    exd_same(program, "the training rows", mlp_dataset_size(s->train));
+    exd_same(program, "the validation rows", s->valid ? mlp_dataset_size(s->valid) : 0);
+    exd_same(program, "the test rows", s->test ? mlp_dataset_size(s->test) : 0);
     ex_check(exd_attach(model), "distributing the model");
     rs.epoch_start = ex_now();
     mlp_status st = mlp_model_fit(model, opt, s->train, s->valid, &fo);

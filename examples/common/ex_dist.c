@@ -161,6 +161,22 @@ void exd_agree(int status, const char *msg)
     exit(worst);
 }
 
+void exd_same(const char *prog, const char *what, int64_t value)
+{
+    if (!active)
+        return;
+    int64_t most[2] = {value, -value}; /* the largest and minus the smallest */
+    MPI_Allreduce(MPI_IN_PLACE, most, 2, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    if (most[0] == -most[1])
+        return;
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "%s: the ranks disagree on %s (from %lld to %lld): every rank must read "
+             "the same data and build the same model",
+             prog, what, (long long)-most[1], (long long)most[0]);
+    exd_fail(1, msg);
+}
+
 void exd_fail(int status, const char *msg)
 {
     exd_agree(status > 0 ? status : 1, msg);
@@ -235,6 +251,13 @@ void exd_agree(int status, const char *msg)
 {
     (void)status;
     (void)msg;
+}
+
+void exd_same(const char *prog, const char *what, int64_t value)
+{
+    (void)prog;
+    (void)what;
+    (void)value;
 }
 
 void exd_fail(int status, const char *msg)

@@ -26,6 +26,8 @@
 #ifndef EX_DIST_H
 #define EX_DIST_H
 
+#include <stdint.h>
+
 #include <mlpnet/mlpnet.h>
 
 /** 1 when this program was built with MPI (libmlpnet-mpi). */
@@ -72,6 +74,14 @@ double exd_wait_seconds(void);
  * finalizes MPI and exits with the largest status.
  */
 void exd_agree(int status, const char *msg);
+
+/**
+ * Collective, after an exd_agree: when the ranks passed different `value`s
+ * (a model or dataset size: ranks that read different data would otherwise
+ * run different collectives and hang), every rank fails with "PROG: the
+ * ranks disagree on WHAT (from MIN to MAX): ...". A no-op when not active.
+ */
+void exd_same(const char *prog, const char *what, int64_t value);
 
 /** exd_agree with a failure: never returns. */
 _Noreturn void exd_fail(int status, const char *msg);

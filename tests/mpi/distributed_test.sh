@@ -5,8 +5,8 @@
 #   one process does; only rank 0 prints and writes (every rank runs in a
 #   directory of its own and saves to a relative path: rank 1's stays empty);
 #   `mlpnet eval --distributed` prints one process's report;
-# - a bad flag value, a data file missing on rank 1 only and a model file
-#   that rank 0 cannot write end every rank with a non-zero status and one
+# - a bad flag value, a data file missing on rank 1 only, a shorter table on
+#   rank 1 and a model file that rank 0 cannot write end every rank with a non-zero status and one
 #   message, without a hang (each mpirun runs under `timeout`);
 # - mlpnet-convnets --distributed (run conv2: no batch norm, no dropout)
 #   writes the files of a single process once, and its CSV matches one
@@ -131,6 +131,17 @@ on_two_ranks '
 grep -q '^rank 1: mlpnet train: reading .*missing.csv' "$T/rank0.err" ||
     fail "file missing on rank 1: rank 0 says: $(cat "$T/rank0.err")"
 [ -z "$(find "$T/rank0" "$T/rank1" -name '*.mlpn')" ] || fail "a model file was written"
+# Rank 1 reads a shorter table: the ranks would run different collectives
+# (and hang); they find out before training and stop.
+head -n 200 "$T/train.csv" >"$T/short.csv"
+# shellcheck disable=SC2016
+on_two_ranks '
+    if [ "$r" = 1 ]; then t=$(echo "$TRAIN" | sed "s|train.csv|short.csv|"); else t=$TRAIN; fi
+    "$MLPNET" train --distributed $t --save m.mlpn'
+[ "$rc" -eq 1 ] || fail "different data on rank 1: exit $rc, want 1"
+[ "$(grep -c 'the ranks disagree on the rows of the data' "$T/rank0.err")" -eq 1 ] ||
+    fail "different data on rank 1: rank 0 says: $(cat "$T/rank0.err")"
+rank1_silent
 # Rank 0 cannot write the model file: every rank stops, rank 0 says why.
 # shellcheck disable=SC2016
 on_two_ranks '"$MLPNET" train --distributed $TRAIN --save no/m.mlpn'
