@@ -56,12 +56,12 @@ static void conv_block(mlp_model *m, int32_t filters, int32_t k, int32_t pad, in
 
 static mlp_model *build(const ex_session *s, const study *st, int which)
 {
-    ex_mlp head = {EX_ACT_ELU, 0, 0, 0, 1.0}; /* the softmax output layer alone */
+    ex_mlp head = {EX_ACT_ELU, 0, 0, 0, 0.0}; /* the softmax output layer alone */
     mlp_model *m = ex_model_new(s, 1);
     switch (which) {
     case CONV1: conv_block(m, 5, 5, 0, 0); break;
     case CONV2_FC:
-        head = (ex_mlp){EX_ACT_ELU, st->fc_layers, st->fc_units, 0, 1.0};
+        head = (ex_mlp){EX_ACT_ELU, st->fc_layers, st->fc_units, 0, 0.0};
         /* fall through */
     case CONV2:
         conv_block(m, 5, 5, 0, 0);

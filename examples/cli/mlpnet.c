@@ -25,6 +25,8 @@
 #include <mlpnet/io.h>
 #include <mlpnet/mlpnet.h>
 
+#include "ex_dist.h"
+
 #define PATH_CAP 4096
 #define EVAL_BATCH 1000
 /* One thread by default, as the library: OpenMP threads that spin on a
@@ -35,28 +37,38 @@
 
 static const char *command = "mlpnet";
 
+/* Print `msg` (a whole message, without the final newline) and exit with
+ * `code`. Under --distributed every rank goes through exd_fail, which meets
+ * the other ranks at their next check: rank 0 prints each distinct message
+ * once and every rank exits with `code`. */
+static _Noreturn void leave(int code, const char *msg)
+{
+    exd_exit(code, msg);
+}
+
 static _Noreturn void die(const char *fmt, ...)
 {
+    char msg[1536];
+    int n = snprintf(msg, sizeof msg, "%s: ", command);
     va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "%s: ", command);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
+    leave(1, msg);
 }
 
 static _Noreturn void usage_error(const char *fmt, ...)
 {
+    char msg[1536];
+    int n = snprintf(msg, sizeof msg, "%s: ", command);
     va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "%s: ", command);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    n += vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry '%s --help' for more information.\n", command);
-    exit(2);
+    if (n >= 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n,
+                 "\nTry '%s --help' for more information.", command);
+    leave(2, msg);
 }
 
 /* Exit with 1 (or `code`) when a library call failed. */
@@ -69,12 +81,11 @@ static void check_code(mlp_status st, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    fflush(stdout);
-    fprintf(stderr, "%s: %s: %s: %s\n", command, what, mlp_status_str(st),
-            mlp_last_error());
-    if (code == 2)
-        fprintf(stderr, "Try '%s --help' for more information.\n", command);
-    exit(code);
+    char msg[1536];
+    snprintf(msg, sizeof msg, "%s: %s: %s: %s%s%s%s", command, what, mlp_status_str(st),
+             mlp_last_error(), code == 2 ? "\nTry '" : "", code == 2 ? command : "",
+             code == 2 ? " --help' for more information." : "");
+    leave(code, msg);
 }
 
 #define CHECK(st, ...) check_code((st), 1, __VA_ARGS__)
@@ -353,14 +364,17 @@ static void check_fit(mlp_model *m, const mlp_dataset *ds, const char *what)
     CHECK(st, "running the model");
 }
 
-/* Argmax and probability of every image, in batches. */
-static void predict_all(mlp_model *m, const mlp_dataset *ds, int32_t k, int32_t *label,
-                        float *prob)
+/* Argmax and probability of the images [from, to), in batches (label[i] and
+ * prob[i] for image i). */
+static void predict_all(mlp_model *m, const mlp_dataset *ds, int32_t k, int32_t from,
+                        int32_t to, int32_t *label, float *prob)
 {
-    const int32_t n = mlp_dataset_size(ds);
+    if (from >= to)
+        return;
+    const int32_t n = to;
     const int32_t img =
         mlp_dataset_channels(ds) * mlp_dataset_height(ds) * mlp_dataset_width(ds);
-    const int32_t bs = n < EVAL_BATCH ? n : EVAL_BATCH;
+    const int32_t bs = to - from < EVAL_BATCH ? to - from : EVAL_BATCH;
     mlp_tensor *x = NULL, *p = NULL;
     int32_t xd[2] = {bs, img}, pd[2] = {bs, k};
     CHECK(mlp_tensor_create(&x, 2, xd), "allocating a batch");
@@ -368,7 +382,7 @@ static void predict_all(mlp_model *m, const mlp_dataset *ds, int32_t k, int32_t 
     int32_t *idx = malloc(sizeof *idx * (size_t)bs);
     if (!idx)
         die("out of memory");
-    for (int32_t start = 0; start < n; start += bs) {
+    for (int32_t start = from; start < n; start += bs) {
         int32_t cnt = n - start < bs ? n - start : bs;
         if (cnt != bs) { /* the last, smaller batch */
             mlp_tensor_destroy(x);
@@ -652,26 +666,58 @@ static int on_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
         if (t->params) {
             CHECK(mlp_model_get_params(m, t->params, t->n_params), "copying the model");
             CHECK(mlp_model_get_state(m, t->state, t->n_state), "copying the model");
-        } else {
+        } else if (exd_writes()) {
             CHECK(mlp_model_save(m, t->save), "saving %s", t->save);
         }
     }
+    char wait[48] = ""; /* the time this rank waited for the gradients' sums */
+    if (exd_active())
+        snprintf(wait, sizeof wait, "  (all-reduce wait %.2f s)", s->comm_wait_seconds);
     if (!t->quiet) {
         if (t->regress)
             printf("epoch %3d  train loss %.4f rmse %.4f  valid loss %.4f rmse %.4f "
-                   "r2 %.4f  %.2f s%s\n",
+                   "r2 %.4f  %.2f s%s%s\n",
                    (int)s->epoch, s->train_error, s->train_rmse, s->valid_error,
-                   s->valid_rmse, s->valid_r2, s->train_seconds + s->eval_seconds,
+                   s->valid_rmse, s->valid_r2, s->train_seconds + s->eval_seconds, wait,
                    better ? "  (best)" : "");
         else
             printf("epoch %3d  train error %.4f acc %.4f  valid error %.4f acc %.4f  "
-                   "lr %.3g  %.1f s%s\n",
+                   "lr %.3g  %.1f s%s%s\n",
                    (int)s->epoch, s->train_error, s->train_acc, s->valid_error,
                    s->valid_acc, s->learning_rate, s->train_seconds + s->eval_seconds,
-                   better ? (t->params ? "  (best)" : "  (saved)") : "");
+                   wait, better ? (t->params ? "  (best)" : "  (saved)") : "");
         fflush(stdout);
     }
+    exd_agree(0, NULL); /* meets rank 0 when saving the file failed there */
     return 0;
+}
+
+/* Under --distributed: check that every rank got this far (each read the
+ * data and built the model on its own) with the same model and row counts
+ * (the datasets may be NULL), then give the model the MPI hook, which makes
+ * rank 0's parameters everyone's. */
+static void distribute(mlp_model *m, const mlp_dataset *a, const mlp_dataset *b,
+                       const mlp_dataset *c)
+{
+    exd_agree(0, NULL);
+    exd_same(command, "the model's parameters", mlp_model_param_count(m));
+    exd_same(command, "the model's state", mlp_model_state_count(m));
+    exd_same(command, "the rows of the data", a ? mlp_dataset_size(a) : 0);
+    exd_same(command, "the validation rows", b ? mlp_dataset_size(b) : 0);
+    exd_same(command, "the test rows", c ? mlp_dataset_size(c) : 0);
+    CHECK(exd_attach(m), "distributing the model");
+}
+
+/* A training that diverged keeps its best epoch: say so (rank 0). */
+static void check_training(mlp_status st, int32_t best_epoch)
+{
+    if (st == MLP_STATUS_NUMERIC && best_epoch > 0) {
+        if (exd_writes())
+            fprintf(stderr, "%s: training diverged (%s); keeping epoch %d\n", command,
+                    mlp_last_error(), (int)best_epoch);
+    } else {
+        CHECK(st, "training");
+    }
 }
 
 /* ---- tables (CSV) ---------------------------------------------------------------- */
@@ -991,16 +1037,14 @@ static int train_csv(const train_args *a, const csv_args *c)
     fo.seed = a->seed;
     fo.on_epoch = on_epoch;
     fo.user = &ts;
+    distribute(m, train, valid, test);
     double t0 = now();
-    mlp_status st = mlp_model_fit(m, opt, train, valid, &fo);
-    if (st == MLP_STATUS_NUMERIC && ts.best_epoch > 0)
-        fprintf(stderr, "%s: training diverged (%s); keeping epoch %d\n", command,
-                mlp_last_error(), (int)ts.best_epoch);
-    else
-        CHECK(st, "training");
+    check_training(mlp_model_fit(m, opt, train, valid, &fo), ts.best_epoch);
     CHECK(mlp_model_set_params(m, ts.params, ts.n_params), "restoring the best epoch");
     CHECK(mlp_model_set_state(m, ts.state, ts.n_state), "restoring the best epoch");
-    CHECK(mlp_model_save(m, a->save), "saving %s", a->save);
+    if (exd_writes())
+        CHECK(mlp_model_save(m, a->save), "saving %s", a->save);
+    exd_agree(0, NULL); /* the test figures below are computed by every rank */
     const double secs = now() - t0;
 
     printf("best epoch %d: ", (int)ts.best_epoch);
@@ -1042,7 +1086,7 @@ static int cmd_train(int argc, char **argv)
     int32_t epochs = 0, batch = 0, threads = 1, valid_size = INT32_MIN;
     double lr = -1.0, momentum = -1.0, wd = -1.0;
     uint64_t seed = 123456;
-    int quiet = 0;
+    int quiet = 0, distributed = 0;
     csv_args c = {.valid_fraction = NAN, .huber_delta = NAN};
     const flag flags[] = {
         {"arch", F_STR, &arch, "SPEC",
@@ -1085,6 +1129,9 @@ static int cmd_train(int argc, char **argv)
          "validation images carved from the training "
          "set when there is no validation file [15800]"},
         {"quiet", F_BOOL, &quiet, NULL, "print only the final summary"},
+        {"distributed", F_BOOL, &distributed, NULL,
+         "train on every rank of an MPI job (mpirun -np P, srun -n P); "
+         "rank 0 prints and writes"},
         {NULL, F_BOOL, NULL, NULL, NULL}};
     parse_flags(
         argc, argv, flags,
@@ -1106,7 +1153,7 @@ static int cmd_train(int argc, char **argv)
     if (!rule)
         rule = c.csv ? CSV_RULE : "sgd";
     mlp_status st = mlp_set_num_threads(threads);
-    if (st != MLP_STATUS_OK && threads > 1)
+    if (st != MLP_STATUS_OK && threads > 1 && exd_writes())
         fprintf(stderr, "%s: warning: %s; using one thread\n", command, mlp_last_error());
     const train_args ta = {arch, save,     rule, epochs, batch,
                            lr,   momentum, wd,   seed,   quiet};
@@ -1169,25 +1216,23 @@ static int cmd_train(int argc, char **argv)
     fo.seed = seed;
     fo.on_epoch = on_epoch;
     fo.user = &ts;
+    distribute(m, train, valid, NULL); /* rank 0 alone tests the saved file */
     double t0 = now();
-    st = mlp_model_fit(m, opt, train, valid, &fo);
-    if (st == MLP_STATUS_NUMERIC && ts.best_epoch > 0)
-        fprintf(stderr, "%s: training diverged (%s); keeping epoch %d\n", command,
-                mlp_last_error(), (int)ts.best_epoch);
-    else
-        CHECK(st, "training");
+    check_training(mlp_model_fit(m, opt, train, valid, &fo), ts.best_epoch);
     mlp_optimizer_destroy(opt);
     mlp_model_destroy(m);
 
-    /* Test the saved model as a user will load it. */
-    mlp_model *best = load_model(save, NULL);
-    double err, acc;
-    CHECK(mlp_model_evaluate(best, test, EVAL_BATCH, &err, &acc),
-          "evaluating on the test set");
-    printf("best epoch %d: valid accuracy %.4f, test accuracy %.4f, test error %.4f "
-           "(%.1f s); saved %s\n",
-           (int)ts.best_epoch, ts.best_acc, acc, err, now() - t0, save);
-    mlp_model_destroy(best);
+    /* Test the saved model as a user will load it (rank 0, which wrote it). */
+    if (exd_writes()) {
+        mlp_model *best = load_model(save, NULL);
+        double err, acc;
+        CHECK(mlp_model_evaluate(best, test, EVAL_BATCH, &err, &acc),
+              "evaluating on the test set");
+        printf("best epoch %d: valid accuracy %.4f, test accuracy %.4f, test error %.4f "
+               "(%.1f s); saved %s\n",
+               (int)ts.best_epoch, ts.best_acc, acc, err, now() - t0, save);
+        mlp_model_destroy(best);
+    }
     mlp_dataset_destroy(train);
     mlp_dataset_destroy(valid);
     mlp_dataset_destroy(test);
@@ -1343,6 +1388,7 @@ static int cmd_eval(int argc, char **argv)
     const char *images = NULL, *labels = NULL, *mapping = NULL;
     const char *csv = NULL, *target = NULL, *sep = NULL;
     int32_t top = 10, threads = 1, valid_size = MLP_DEFAULT_VALID_SIZE;
+    int distributed = 0;
     const flag flags[] = {
         {"model", F_STR, &model, "FILE", "the model file"},
         {"data-dir", F_STR, &data_dir, "DIR", "data directory [$MLPNET_DATA_DIR]"},
@@ -1361,6 +1407,8 @@ static int cmd_eval(int argc, char **argv)
         {"separator", F_STR, &sep, "C", "--csv: the field separator [,]"},
         {"top", F_INT, &top, "N", "most confused pairs to list [10]"},
         {"threads", F_INT, &threads, "N", THREADS_HELP},
+        {"distributed", F_BOOL, &distributed, NULL,
+         "share the rows among the ranks of an MPI job; rank 0 prints"},
         {NULL, F_BOOL, NULL, NULL, NULL}};
     parse_flags(argc, argv, flags,
                 "mlpnet eval --model FILE (--data-dir DIR --dataset NAME --split S | "
@@ -1382,6 +1430,7 @@ static int cmd_eval(int argc, char **argv)
     mlp_model *m = open_model(model, threads, csv, target, sep, 0, &ds, &names, &k);
     if (csv) {
         if (mlp_model_task(m) == MLP_TASK_REGRESS) {
+            distribute(m, ds, NULL, NULL);
             eval_regression(m, ds);
             mlp_dataset_destroy(ds);
             mlp_model_destroy(m);
@@ -1396,6 +1445,7 @@ static int cmd_eval(int argc, char **argv)
         die("the data have %d classes but the model outputs %d",
             (int)mlp_dataset_num_classes(ds), (int)k);
 
+    distribute(m, ds, NULL, NULL);
     double err, acc;
     CHECK(mlp_model_evaluate(m, ds, EVAL_BATCH, &err, &acc), "evaluating");
     const int32_t n = mlp_dataset_size(ds);
@@ -1404,13 +1454,19 @@ static int cmd_eval(int argc, char **argv)
     int64_t *conf = calloc((size_t)k * (size_t)k, sizeof *conf);
     if (!pred || !prob || !conf)
         die("out of memory");
-    predict_all(m, ds, k, pred, prob);
+    /* Under --distributed each rank predicts its share of the rows and the
+     * confusion matrices are added up. */
+    const int32_t from = (int32_t)((int64_t)n * exd_rank() / exd_size()),
+                  to = (int32_t)((int64_t)n * (exd_rank() + 1) / exd_size());
+    predict_all(m, ds, k, from, to, pred, prob);
+    for (int32_t i = from; i < to; i++)
+        conf[(int64_t)mlp_dataset_label(ds, i) * k + pred[i]]++;
+    exd_agree(0, NULL); /* every rank predicted (or stops here) */
+    if (exd_sum_i64(conf, (int64_t)k * k) != 0)
+        die("adding up the confusion matrices failed");
     int64_t hits = 0;
-    for (int32_t i = 0; i < n; i++) {
-        int32_t t = mlp_dataset_label(ds, i);
-        conf[(int64_t)t * k + pred[i]]++;
-        hits += pred[i] == t;
-    }
+    for (int32_t t = 0; t < k; t++)
+        hits += conf[(int64_t)t * k + t];
     printf("accuracy %.4f (%lld/%d)\n", (double)hits / n, (long long)hits, (int)n);
     printf("error %.4f\n", err);
     char b1[16], b2[16];
@@ -1554,7 +1610,7 @@ static int cmd_predict(int argc, char **argv)
     float *prob = malloc(sizeof *prob * (size_t)n);
     if (!pred || !prob)
         die("out of memory");
-    predict_all(m, ds, k, pred, prob);
+    predict_all(m, ds, k, 0, n, pred, prob);
     for (int32_t i = 0; i < n; i++) {
         const char *name = mlp_model_class_name(m, pred[i]);
         if (!name)
@@ -1833,6 +1889,18 @@ int main(int argc, char **argv)
     static char name[64];
     snprintf(name, sizeof name, "mlpnet %s", cmd);
     command = name;
+    const int train = strcmp(cmd, "train") == 0, eval = strcmp(cmd, "eval") == 0;
+    if ((train || eval) && exd_requested(argc - 1, argv + 1)) {
+        char err[256];
+        if (!exd_available())
+            usage_error("--distributed: this mlpnet was built without MPI");
+        if (exd_start(&argc, &argv, err, sizeof err) != 0)
+            die("%s", err);
+        const int rc =
+            train ? cmd_train(argc - 1, argv + 1) : cmd_eval(argc - 1, argv + 1);
+        exd_finish();
+        return rc;
+    }
     if (strcmp(cmd, "train") == 0)
         return cmd_train(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0)

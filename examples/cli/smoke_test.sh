@@ -2,11 +2,14 @@
 # Smoke test of the mlpnet command: a toy dataset of 8x8 IDX images (class 0
 # bright on top, class 1 bright below, label map A/B) is generated here, then
 # every subcommand runs and its output and exit status are checked.
-# Usage: smoke_test.sh PATH-TO-mlpnet
+# Usage: smoke_test.sh PATH-TO-mlpnet [mpi|no-mpi]
+# (the second argument: whether mlpnet was built with MPI, for --distributed;
+# runs under mpirun are tests/mpi/distributed_test.sh)
 # The binary files are written with printf escapes in its format argument:
 # shellcheck disable=SC2059
 set -eu
 MLPNET=$1
+BUILT_WITH=${2:-}
 T=$(mktemp -d "${TMPDIR:-/tmp}/mlpnet-cli.XXXXXX")
 trap 'rm -rf "$T"' EXIT INT TERM
 
@@ -71,6 +74,14 @@ done
 expect_status 2 "$MLPNET"
 expect_status 2 "$MLPNET" bogus
 expect_status 2 "$MLPNET" train --no-such-flag
+"$MLPNET" train --help | grep -q -- '--distributed' || fail "train --help: no --distributed"
+expect_status 2 "$MLPNET" predict --distributed --model "$T/x" --images "$T/x"
+grep -q "unknown option '--distributed'" "$T/out" || fail "predict --distributed: $(cat "$T/out")"
+if [ "$BUILT_WITH" = no-mpi ]; then
+    expect_status 2 "$MLPNET" train --distributed --arch dense:2 --save "$T/x"
+    grep -q 'this mlpnet was built without MPI' "$T/out" || fail "no MPI: $(cat "$T/out")"
+    [ -e "$T/x" ] && fail "--distributed without MPI wrote a file"
+fi
 expect_status 2 "$MLPNET" train --arch dense:x --data-dir "$T" --dataset toy --save "$T/x"
 grep -q "layer 1 'dense:x'" "$T/out" || fail "bad SPEC message: $(cat "$T/out")"
 expect_status 2 "$MLPNET" train --arch flatten,dense:3 --data-dir "$T" --dataset toy \

@@ -37,28 +37,34 @@ const char *ex_program(void)
     return program;
 }
 
+/* Messages are made whole first: under --distributed the failing ranks hand
+ * them to rank 0, which prints each distinct one once (ex_dist.h). */
+#define MSG_CAP 1536
+
 _Noreturn void ex_die(const char *fmt, ...)
 {
+    char msg[MSG_CAP];
+    int n = snprintf(msg, sizeof msg, "%s: ", program);
     va_list ap;
     ex_progress_clear();
-    fflush(stdout);
-    fprintf(stderr, "%s: ", program);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
+    exd_exit(1, msg);
 }
 
 _Noreturn void ex_usage_error(const char *fmt, ...)
 {
+    char msg[MSG_CAP];
+    int n = snprintf(msg, sizeof msg, "%s: ", program);
     va_list ap;
-    fprintf(stderr, "%s: ", program);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    n += vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry '%s --help' for more information.\n", program);
-    exit(2);
+    if (n >= 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n,
+                 "\nTry '%s --help' for more information.", program);
+    exd_exit(2, msg);
 }
 
 void ex_check(mlp_status st, const char *what)
@@ -497,6 +503,10 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
         EX_BOOL(
             "quiet", &o->quiet,
             "no per-epoch lines and no progress bar; the final table is still printed"),
+        EX_BOOL("distributed", &o->distributed,
+                "train every run on all the ranks of an MPI job (mpirun -np P, srun -n "
+                "P), data-parallel; --threads applies per rank; rank 0 prints and "
+                "writes the files"),
         EX_FLAGS_END,
     };
     ex_rule_options *r = &o->rule;
@@ -528,6 +538,14 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
                                                                         : NULL;
     const ex_flag *const tables[N_TABLES] = {common, rule_table, flags};
     record_command(argc, argv);
+    /* MPI starts before anything can fail on one rank only. */
+    if (exd_requested(argc, argv)) {
+        char err[256];
+        if (!exd_available())
+            ex_usage_error("--distributed: this %s was built without MPI", prog);
+        if (exd_start(&argc, &argv, err, sizeof err) != 0)
+            ex_die("%s", err);
+    }
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -671,6 +689,11 @@ int ex_mkdirs(const char *path)
 
 int ex_afile_open(ex_afile *af, const char *path)
 {
+    if (!exd_writes()) { /* ranks other than 0 write to nowhere */
+        af->path = af->tmp_path = NULL;
+        af->f = fopen("/dev/null", "w");
+        return af->f ? 0 : -1;
+    }
     size_t n = strlen(path);
     af->path = ex_xstrdup(path);
     af->tmp_path = ex_xmalloc(n + 5);
@@ -697,6 +720,8 @@ int ex_afile_commit(ex_afile *af)
     if (fclose(af->f) != 0 && err == 0)
         err = errno ? errno : EIO;
     af->f = NULL;
+    if (!af->path) /* the /dev/null of exd_writes() == 0 */
+        return err ? (errno = err, -1) : 0;
     if (err == 0 && rename(af->tmp_path, af->path) != 0)
         err = errno;
     if (err != 0)
@@ -748,10 +773,10 @@ static void commit_out(ex_afile *af, const char *path)
 /* The output directory, and whether to draw a progress bar. */
 static void make_out_dir(ex_session *s)
 {
-    if (ex_mkdirs(s->opt->out_dir) != 0)
+    if (exd_writes() && ex_mkdirs(s->opt->out_dir) != 0)
         ex_die("cannot create the output directory %s: %s", s->opt->out_dir,
                strerror(errno));
-    s->progress = !s->opt->quiet && isatty(fileno(stderr));
+    s->progress = !s->opt->quiet && exd_writes() && isatty(fileno(stderr));
 }
 
 void ex_session_open_custom(ex_session *s, const ex_options *opt, const char *data_dir,
@@ -858,6 +883,7 @@ int ex_session_finish(ex_session *s)
     printf("\nResults in %s/\n", s->opt->out_dir);
     fflush(stdout);
     ex_session_close(s);
+    exd_finish(); /* --distributed: every rank ends here, MPI with it */
     return diverged;
 }
 
@@ -989,21 +1015,25 @@ static int on_epoch(const mlp_epoch_stats *st, mlp_model *model, void *user)
         r->best_valid_acc = st->valid_acc;
         r->best_valid_r2 = st->valid_r2;
     }
+    char wait[48] = ""; /* the time this rank waited for the gradients' sums */
+    if (exd_active())
+        snprintf(wait, sizeof wait, ", all-reduce wait %.2f s", st->comm_wait_seconds);
     if (!o->quiet && r->regress) {
         printf("%s epoch %ld/%ld train_mse %.4g train_r2 %.4f valid_rmse %.4g valid_r2 "
-               "%.4f (%.2f s)\n",
+               "%.4f (%.2f s%s)\n",
                r->name, (long)st->epoch, (long)o->epochs, st->train_error, st->train_r2,
-               st->valid_rmse, st->valid_r2, st->train_seconds);
+               st->valid_rmse, st->valid_r2, st->train_seconds, wait);
         fflush(stdout);
     } else if (!o->quiet) {
         printf("%s epoch %ld/%ld train_err %.4f train_acc %.4f valid_err %.4f valid_acc "
                "%.4f "
-               "(%.2f s)\n",
+               "(%.2f s%s)\n",
                r->name, (long)st->epoch, (long)o->epochs, st->train_error, st->train_acc,
-               st->valid_error, st->valid_acc, st->train_seconds);
+               st->valid_error, st->valid_acc, st->train_seconds, wait);
         fflush(stdout);
     }
     write_run_files(rs->s, r);
+    exd_agree(0, NULL); /* meets rank 0 when writing failed there */
     rs->epoch_start = ex_now();
     return 0;
 }
@@ -1069,15 +1099,25 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
 
     char what[EX_RUN_NAME_MAX + 32];
     snprintf(what, sizeof what, "training %s", name);
+    /* --distributed: every rank got this far (data read, model built), then
+     * the model gets the MPI hook, which makes rank 0's parameters everyone's. */
+    exd_agree(0, NULL);
+    exd_same(program, "the model's parameters", mlp_model_param_count(model));
+    exd_same(program, "the model's state", mlp_model_state_count(model));
+    exd_same(program, "the training rows", mlp_dataset_size(s->train));
+    exd_same(program, "the validation rows", s->valid ? mlp_dataset_size(s->valid) : 0);
+    exd_same(program, "the test rows", s->test ? mlp_dataset_size(s->test) : 0);
+    ex_check(exd_attach(model), "distributing the model");
     rs.epoch_start = ex_now();
     mlp_status st = mlp_model_fit(model, opt, s->train, s->valid, &fo);
     ex_progress_clear();
     if (st == MLP_STATUS_NUMERIC) {
         /* A diverging run is a result too (a learning-rate sweep may find
          * one): keep the epochs before it and go on with the next run. */
-        fprintf(stderr, "%s: %s " EX_STOPPED_AFTER "%ld epoch%s): %s: %s\n", program,
-                what, (long)r->epochs, r->epochs == 1 ? "" : "s", mlp_status_str(st),
-                mlp_last_error());
+        if (exd_writes())
+            fprintf(stderr, "%s: %s " EX_STOPPED_AFTER "%ld epoch%s): %s: %s\n", program,
+                    what, (long)r->epochs, r->epochs == 1 ? "" : "s", mlp_status_str(st),
+                    mlp_last_error());
         s->diverged++;
         r->diverged = 1;
     } else {
@@ -1111,7 +1151,8 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
         const double score = r->regress ? r->best_valid_r2 : r->best_valid_acc;
         if (o->save && !(score <= s->saved_valid_acc)) {
             snprintf(what, sizeof what, "saving %s to %s", name, o->save);
-            ex_check(mlp_model_save(model, o->save), what);
+            if (exd_writes())
+                ex_check(mlp_model_save(model, o->save), what);
             s->saved_valid_acc = score;
         }
     }
@@ -1119,6 +1160,7 @@ const ex_result *ex_session_run(ex_session *s, const char *name, mlp_model *mode
 
     write_run_files(s, r);
     ex_session_write_summary(s);
+    exd_agree(0, NULL); /* meets rank 0 when saving or writing failed there */
     if (!o->quiet) {
         if (r->best_epoch > 0 && r->regress)
             printf("%s: best valid_r2 %.4f at epoch %ld, test_rmse %.4g test_r2 %.4f\n",

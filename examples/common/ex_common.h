@@ -35,6 +35,8 @@
 
 #include <mlpnet/mlpnet.h>
 
+#include "ex_dist.h"
+
 #if defined(__GNUC__) || defined(__clang__)
 #define EX_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
@@ -174,6 +176,8 @@ typedef struct ex_options {
     int quiet;            /**< no per-epoch lines and no progress bar */
     ex_rule_options rule; /**< learning rule (default: SGD at its default rate) */
     int rule_flags;       /**< EX_RULE_FLAGS_*; default EX_RULE_FLAGS_ALL */
+    int distributed;      /**< --distributed: data-parallel on the ranks of an MPI
+                               job, started by ex_parse_args (ex_dist.h) */
 } ex_options;
 
 /** Fill `o` with the defaults; `default_out` is the output directory. A
