@@ -40,7 +40,11 @@ typedef struct sim_rank {
     sim_comm *c;
     int32_t rank;
     int64_t buckets; /* buckets started, for the overlap check */
+    int64_t waits;
     int32_t max_nb;
+    /* Fail (MLP_STATUS_IO, after taking part) the fail_start-th start or the
+     * fail_wait-th wait of a bucket; 0: never. */
+    int64_t fail_start, fail_wait;
 } sim_rank;
 
 /* Publish this rank's buffer and wait for every rank's. */
@@ -85,14 +89,20 @@ static mlp_status sim_reduce_start(void *user, int32_t bucket, int32_t n_buckets
     pthread_barrier_wait(&r->c->bar);
     memcpy(data, tmp, (size_t)n * sizeof *tmp);
     free(tmp);
-    return MLP_STATUS_OK;
+    return r->buckets == r->fail_start ? MLP_STATUS_IO : MLP_STATUS_OK;
 }
 
 static mlp_status sim_reduce_wait(void *user, int32_t bucket)
 {
-    (void)user;
+    sim_rank *r = user;
     (void)bucket;
-    return MLP_STATUS_OK;
+    return ++r->waits == r->fail_wait ? MLP_STATUS_IO : MLP_STATUS_OK;
+}
+
+static const char *sim_error_message(void *user)
+{
+    (void)user;
+    return "simulated failure";
 }
 
 static mlp_status sim_sum(void *user, double *data, int64_t n)
@@ -122,6 +132,7 @@ static void sim_ops(mlp_dist_ops *o, sim_rank *r, int64_t bucket_floats)
     o->reduce_start = sim_reduce_start;
     o->reduce_wait = sim_reduce_wait;
     o->sum = sim_sum;
+    o->error_message = sim_error_message;
 }
 
 /* ---- one training run per rank ------------------------------------------- */
@@ -143,6 +154,7 @@ typedef struct run {
     const void *ckpt;
     size_t ckpt_len;
     int save;
+    int64_t fail_start, fail_wait; /* for this rank's sim_rank */
     /* out */
     mlp_status st;
     char msg[512];
@@ -242,7 +254,10 @@ static void run_ranks(sim_comm *c, sim_rank *rk, run *runs, int32_t p)
     ck_assert_int_eq(pthread_barrier_init(&c->bar, NULL, (unsigned)p), 0);
     pthread_t th[MAXP];
     for (int32_t i = 0; i < p; i++) {
-        rk[i] = (sim_rank){.c = c, .rank = i};
+        rk[i] = (sim_rank){.c = c,
+                           .rank = i,
+                           .fail_start = runs[i].fail_start,
+                           .fail_wait = runs[i].fail_wait};
         runs[i].r = &rk[i];
         ck_assert_int_eq(pthread_create(&th[i], NULL, train_one, &runs[i]), 0);
     }
@@ -526,6 +541,113 @@ START_TEST(ranks_with_different_rules_stop)
 }
 END_TEST
 
+/* A bucket's start or wait fails on rank 1 in the middle of the second
+ * step (after the agreement, while backward runs): rank 1 completes the
+ * step's buckets and reports its failure in the next agreement, so both
+ * ranks stop there, rank 1 with the callback's message. */
+static void check_bucket_failure(int64_t fail_start, int64_t fail_wait)
+{
+    mlp_dataset *train = tu_blobs(400, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    sim_comm c = {0};
+    sim_rank rk[2];
+    run runs[2];
+    for (int i = 0; i < 2; i++)
+        runs[i] = (run){.train = train,
+                        .epochs = 2,
+                        .batch = 100,
+                        .model_seed = 3,
+                        .bucket_floats = 200};
+    runs[1].fail_start = fail_start;
+    runs[1].fail_wait = fail_wait;
+    run_ranks(&c, rk, runs, 2);
+    ck_assert_int_eq(rk[0].max_nb, 2);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(runs[i].st == MLP_STATUS_IO, "rank %d: %s", i, runs[i].msg);
+    const char *what = fail_start ? "starting a gradient bucket" : "waiting for a";
+    ck_assert_msg(strstr(runs[1].msg, what) && strstr(runs[1].msg, "simulated failure"),
+                  "%s", runs[1].msg);
+    ck_assert_msg(strstr(runs[0].msg, "epoch 1, batch 3") &&
+                      strstr(runs[0].msg, "rank 1 failed"),
+                  "%s", runs[0].msg);
+    /* Every bucket of the failing step was started and waited for. */
+    ck_assert_int_eq(rk[1].buckets, rk[0].buckets);
+    ck_assert_int_eq(rk[1].waits, rk[0].waits);
+    free_run(&runs[0]);
+    free_run(&runs[1]);
+    mlp_dataset_destroy(train);
+}
+
+START_TEST(a_bucket_that_fails_to_start_stops_every_rank)
+{
+    check_bucket_failure(3, 0); /* the first bucket of step 2 */
+}
+END_TEST
+
+START_TEST(a_bucket_that_fails_to_complete_stops_every_rank)
+{
+    check_bucket_failure(0, 4); /* the last bucket of step 2 */
+}
+END_TEST
+
+/* Out of memory in set_distributed and anywhere in a distributed fit (one
+ * rank): every failure is MLP_STATUS_NO_MEMORY and leaks nothing. */
+typedef struct oom_fit {
+    sim_comm c;
+    sim_rank r;
+    mlp_dataset *train;
+    mlp_model *m;
+    void *file; /* m saved, for a new copy in every attempt */
+    size_t file_len;
+} oom_fit;
+
+static mlp_status try_set_distributed(void *ctx)
+{
+    oom_fit *f = ctx;
+    mlp_dist_ops ops;
+    sim_ops(&ops, &f->r, 0);
+    mlp_status st = mlp_model_set_distributed(f->m, &ops);
+    mlp_model_set_distributed(f->m, NULL);
+    return st;
+}
+
+static mlp_status try_dist_fit(void *ctx)
+{
+    oom_fit *f = ctx;
+    mlp_model *m = NULL;
+    mlp_optimizer *o = NULL;
+    mlp_dist_ops ops;
+    sim_ops(&ops, &f->r, 100);
+    mlp_fit_options fo;
+    mlp_fit_options_init(&fo);
+    fo.epochs = 1;
+    fo.batch_size = 50;
+    mlp_status st = mlp_model_load_mem(&m, f->file, f->file_len);
+    TU_THEN(st, mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    TU_THEN(st, mlp_model_set_distributed(m, &ops));
+    TU_THEN(st, mlp_model_fit(m, o, f->train, f->train, &fo));
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return st;
+}
+
+START_TEST(out_of_memory_in_distributed_training)
+{
+    oom_fit f = {.c = {.size = 1}};
+    ck_assert_int_eq(pthread_barrier_init(&f.c.bar, NULL, 1), 0);
+    f.r = (sim_rank){.c = &f.c};
+    f.train = tu_blobs(100, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    run proto = {.model_seed = 4, .norm = 1};
+    f.m = build_model(&proto);
+    TU_OK(mlp_model_save_mem(f.m, &f.file, &f.file_len));
+    tu_oom_loop("mlp_model_set_distributed", try_set_distributed, &f, NULL);
+    tu_oom_loop("a distributed mlp_model_fit", try_dist_fit, &f, NULL);
+    mlp_buffer_free(f.file);
+    mlp_model_destroy(f.m);
+    mlp_dataset_destroy(f.train);
+    pthread_barrier_destroy(&f.c.bar);
+}
+END_TEST
+
 START_TEST(set_distributed_checks_its_arguments)
 {
     mlp_model *m = tu_model(3, IMG, 1);
@@ -687,6 +809,9 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, resume_with_adam_on_any_number_of_ranks);
     tcase_add_test(tc, resume_with_momentum_on_any_number_of_ranks);
     tcase_add_test(tc, ranks_with_different_rules_stop);
+    tcase_add_test(tc, a_bucket_that_fails_to_start_stops_every_rank);
+    tcase_add_test(tc, a_bucket_that_fails_to_complete_stops_every_rank);
+    tcase_add_test(tc, out_of_memory_in_distributed_training);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -52,8 +52,15 @@
  *   rank: before each step's gradients are exchanged the ranks agree on
  *   whether any of them failed. The rank that failed returns its own
  *   status and message; the others return the same status with a message
- *   naming that rank. A failing collective (a callback returning an
- *   error) is returned at once with the callback's message.
+ *   naming that rank. A failure after that agreement (in backward, or a
+ *   gradient bucket's `reduce_start` or `reduce_wait` returning an error)
+ *   is reported at the next agreement: the rank still starts and waits for
+ *   every bucket of the step, so the ranks' collectives stay in step, and
+ *   every rank stops there (the other ranks may have applied that step).
+ *   A failing `broadcast` or `sum` is returned at once with the callback's
+ *   message; the other ranks then rely on the collective library failing
+ *   for them too (an MPI program ends the job: MPI_Abort, or mpirun's end
+ *   of the job when a rank exits).
  * - The library never prints or writes files; a program writes and prints
  *   on rank 0 only.
  *

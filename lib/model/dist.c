@@ -254,18 +254,32 @@ mlp_status mlp__dist_start(mlp_model *m, int32_t b)
     return MLP_STATUS_OK;
 }
 
+/* Every bucket is started and waited for, also after a failure, so that
+ * the collectives of the ranks stay aligned; the first failure is
+ * returned, with its message. */
 mlp_status mlp__dist_finish(mlp_model *m)
 {
-    while (m->dist_started < m->dist_nb)
-        MLP_TRY(mlp__dist_start(m, m->dist_started));
+    mlp_status first = MLP_STATUS_OK;
+    char msg[512] = "";
+    while (m->dist_started < m->dist_nb) {
+        mlp_status st = mlp__dist_start(m, m->dist_started);
+        if (st != MLP_STATUS_OK && first == MLP_STATUS_OK) {
+            first = st;
+            snprintf(msg, sizeof msg, "%s", mlp_last_error());
+        }
+    }
     double t0 = mlp__now();
     for (int32_t b = 0; b < m->dist_nb; b++) {
         mlp_status st = m->dist.reduce_wait(m->dist.user, b);
         m->dist_wait += mlp__now() - t0;
         t0 = mlp__now();
-        if (st != MLP_STATUS_OK)
-            return comm_error(m, st, "waiting for a gradient bucket");
+        if (st != MLP_STATUS_OK && first == MLP_STATUS_OK) {
+            first = comm_error(m, st, "waiting for a gradient bucket");
+            snprintf(msg, sizeof msg, "%s", mlp_last_error());
+        }
     }
+    if (first != MLP_STATUS_OK)
+        return mlp__error(first, "%s", msg);
     return MLP_STATUS_OK;
 }
 
