@@ -1,8 +1,9 @@
 /*
  * Data-parallel training through the caller's collective operations
- * (include/mlpnet/dist.h): the hook's set-up, the agreement that makes a
- * failure on one rank stop every rank, the gradient buckets and the
- * reductions at the end of an epoch.
+ * (include/mlpnet/dist.h): the hook's set-up, the copy of rank 0's model
+ * and optimizer at the start of a fit, the agreement that makes a failure
+ * on one rank stop every rank, the gradient buckets and the reductions at
+ * the end of an epoch.
  *
  * Every rank issues the same collectives in the same order. A training
  * step is one agreement (a fixed-length sum of doubles: the values of the
