@@ -40,7 +40,11 @@ typedef struct sim_rank {
     sim_comm *c;
     int32_t rank;
     int64_t buckets; /* buckets started, for the overlap check */
+    int64_t waits;
     int32_t max_nb;
+    /* Fail (MLP_STATUS_IO, after taking part) the fail_start-th start or the
+     * fail_wait-th wait of a bucket; 0: never. */
+    int64_t fail_start, fail_wait;
 } sim_rank;
 
 /* Publish this rank's buffer and wait for every rank's. */
@@ -85,14 +89,20 @@ static mlp_status sim_reduce_start(void *user, int32_t bucket, int32_t n_buckets
     pthread_barrier_wait(&r->c->bar);
     memcpy(data, tmp, (size_t)n * sizeof *tmp);
     free(tmp);
-    return MLP_STATUS_OK;
+    return r->buckets == r->fail_start ? MLP_STATUS_IO : MLP_STATUS_OK;
 }
 
 static mlp_status sim_reduce_wait(void *user, int32_t bucket)
 {
-    (void)user;
+    sim_rank *r = user;
     (void)bucket;
-    return MLP_STATUS_OK;
+    return ++r->waits == r->fail_wait ? MLP_STATUS_IO : MLP_STATUS_OK;
+}
+
+static const char *sim_error_message(void *user)
+{
+    (void)user;
+    return "simulated failure";
 }
 
 static mlp_status sim_sum(void *user, double *data, int64_t n)
@@ -122,6 +132,7 @@ static void sim_ops(mlp_dist_ops *o, sim_rank *r, int64_t bucket_floats)
     o->reduce_start = sim_reduce_start;
     o->reduce_wait = sim_reduce_wait;
     o->sum = sim_sum;
+    o->error_message = sim_error_message;
 }
 
 /* ---- one training run per rank ------------------------------------------- */
@@ -133,7 +144,17 @@ typedef struct run {
     int32_t epochs, batch;
     uint64_t model_seed;
     int64_t bucket_floats;
-    int norm; /* batch norm and dropout after the first layer */
+    int norm;            /* batch norm and dropout after the first layer */
+    mlp_rule rule;       /* 0: SGD */
+    double lr;           /* 0: 0.1 */
+    int32_t first_epoch; /* 0: 1 */
+    /* A checkpoint (model and optimizer) to start from instead of a new
+     * model, or NULL; `save` asks for one after training. Both on rank 0
+     * (or the single process) only. */
+    const void *ckpt;
+    size_t ckpt_len;
+    int save;
+    int64_t fail_start, fail_wait; /* for this rank's sim_rank */
     /* out */
     mlp_status st;
     char msg[512];
@@ -143,6 +164,8 @@ typedef struct run {
     int64_t n_state;
     double train_error[4], train_acc[4], valid_acc[4], wait[4];
     mlp_metrics eval; /* of the trained model on `valid` */
+    void *saved;      /* the checkpoint asked for by `save` (mlp_buffer_free) */
+    size_t saved_len;
 } run;
 
 static int record_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
@@ -161,9 +184,8 @@ static int record_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
 /* [1,4,5] -> dense 32 -> relu -> dense 16 -> relu -> dense 4; each rank
  * draws its own weights (the model seed plus its rank), so the test also
  * checks the broadcast from rank 0. */
-static void *train_one(void *arg)
+static mlp_model *build_model(const run *u)
 {
-    run *u = arg;
     uint64_t seed = u->model_seed + (u->r ? (uint64_t)u->r->rank : 0);
     mlp_model *m = tu_model(3, IMG, seed);
     tu_add(m, tu_dense(32));
@@ -178,9 +200,23 @@ static void *train_one(void *arg)
     tu_add(m, tu_dense(16));
     tu_add(m, tu_relu());
     tu_add(m, tu_dense(NCLS));
+    return m;
+}
+
+static void *train_one(void *arg)
+{
+    run *u = arg;
+    const int root = !u->r || u->r->rank == 0;
+    mlp_model *m = NULL;
     mlp_optimizer *o = NULL;
-    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
-    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, 0.1));
+    if (u->ckpt && root) {
+        TU_OK(mlp_model_load_mem_with_optimizer(&m, &o, u->ckpt, u->ckpt_len));
+        ck_assert_ptr_nonnull(o);
+    } else {
+        m = build_model(u);
+        TU_OK(mlp_optimizer_create(&o, u->rule ? u->rule : MLP_RULE_SGD, m));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, u->lr > 0.0 ? u->lr : 0.1));
+    }
     if (u->r) {
         mlp_dist_ops ops;
         sim_ops(&ops, u->r, u->bucket_floats);
@@ -190,6 +226,7 @@ static void *train_one(void *arg)
     TU_OK(mlp_fit_options_init(&fo));
     fo.epochs = u->epochs;
     fo.batch_size = u->batch;
+    fo.first_epoch = u->first_epoch ? u->first_epoch : 1;
     fo.seed = 77;
     fo.on_epoch = record_epoch;
     fo.user = u;
@@ -203,6 +240,8 @@ static void *train_one(void *arg)
     u->n_state = mlp_model_state_count(m);
     u->state = malloc((size_t)(u->n_state + 1) * sizeof *u->state);
     TU_OK(mlp_model_get_state(m, u->state, u->n_state));
+    if (u->save && root && u->st == MLP_STATUS_OK)
+        TU_OK(mlp_model_save_mem_with_optimizer(m, o, &u->saved, &u->saved_len));
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
     return NULL;
@@ -215,7 +254,10 @@ static void run_ranks(sim_comm *c, sim_rank *rk, run *runs, int32_t p)
     ck_assert_int_eq(pthread_barrier_init(&c->bar, NULL, (unsigned)p), 0);
     pthread_t th[MAXP];
     for (int32_t i = 0; i < p; i++) {
-        rk[i] = (sim_rank){.c = c, .rank = i};
+        rk[i] = (sim_rank){.c = c,
+                           .rank = i,
+                           .fail_start = runs[i].fail_start,
+                           .fail_wait = runs[i].fail_wait};
         runs[i].r = &rk[i];
         ck_assert_int_eq(pthread_create(&th[i], NULL, train_one, &runs[i]), 0);
     }
@@ -242,6 +284,7 @@ static void free_run(run *u)
 {
     free(u->params);
     free(u->state);
+    mlp_buffer_free(u->saved);
 }
 
 /* P ranks against one process, both with a global batch of 100. */
@@ -374,6 +417,234 @@ START_TEST(a_nan_on_one_rank_stops_every_rank)
     mlp_dataset_destroy(bad);
     free(x);
     free(y);
+}
+END_TEST
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+/* Run `p` ranks (p == 0: one process without the hook), each a copy of
+ * `proto`; ranks other than 0 draw their own weights and get three times
+ * the learning rate, which rank 0's model and optimizer must override. */
+static void run_copies(const run *proto, run *runs, int32_t p)
+{
+    sim_comm c = {0};
+    sim_rank rk[MAXP];
+    for (int32_t i = 0; i < (p ? p : 1); i++) {
+        runs[i] = *proto;
+        if (i > 0) {
+            runs[i].lr = 3.0 * proto->lr;
+            runs[i].ckpt = NULL;
+        }
+    }
+    if (p == 0)
+        train_one(&runs[0]);
+    else
+        run_ranks(&c, rk, runs, p);
+    for (int32_t i = 0; i < (p ? p : 1); i++)
+        ck_assert_msg(runs[i].st == MLP_STATUS_OK, "P=%d rank %d: %s", (int)p, (int)i,
+                      runs[i].msg);
+}
+
+/*
+ * Issue 14's checkpoints: 2 epochs on 2 ranks without a break, against 1
+ * epoch on 2 ranks, a checkpoint saved by rank 0 (model and optimizer),
+ * and the second epoch resumed from it on 2 ranks, on 3, and in one
+ * process. Only rank 0 loads the checkpoint; the other ranks start from a
+ * new model with other weights, a zero optimizer state and another rate.
+ * On the same P the resumed run is the same bits as the unbroken one; on
+ * another P it is the same up to the order of summation.
+ */
+static void check_resume(mlp_rule rule, double lr)
+{
+    mlp_dataset *train = tu_blobs(1000, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    const run proto = {.train = train,
+                       .epochs = 2,
+                       .batch = 100,
+                       .model_seed = 11,
+                       .rule = rule,
+                       .lr = lr};
+    run full[2], half[2], res[MAXP];
+    run_copies(&proto, full, 2);
+    run first = proto;
+    first.epochs = 1;
+    first.save = 1;
+    run_copies(&first, half, 2);
+    ck_assert_ptr_nonnull(half[0].saved);
+    run second = proto;
+    second.epochs = 1;
+    second.first_epoch = 2;
+    second.model_seed = 99;
+    second.ckpt = half[0].saved;
+    second.ckpt_len = half[0].saved_len;
+    const int32_t ps[] = {2, 3, 0};
+    for (int k = 0; k < 3; k++) {
+        const int32_t p = ps[k];
+        run_copies(&second, res, p);
+        for (int32_t i = 0; i < (p ? p : 1); i++) {
+            ck_assert_int_eq(res[i].n_params, full[0].n_params);
+            double rel = max_rel_diff(res[i].params, full[0].params, full[0].n_params);
+            ck_assert_msg(rel <= 1e-4,
+                          "rule %d, resumed on P=%d: rank %d differs by %g relative",
+                          (int)rule, (int)p, (int)i, rel);
+            if (p == 2) /* the same ranks: the same sums in the same order */
+                ck_assert_msg(memcmp(res[i].params, full[0].params,
+                                     (size_t)full[0].n_params * sizeof(float)) == 0,
+                              "rule %d, resumed on the same P: rank %d differs by %g",
+                              (int)rule, (int)i, rel);
+            ck_assert_double_eq_tol(res[i].train_error[1], full[0].train_error[1], 1e-5);
+        }
+        for (int32_t i = 0; i < (p ? p : 1); i++)
+            free_run(&res[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        free_run(&full[i]);
+        free_run(&half[i]);
+    }
+    mlp_dataset_destroy(train);
+}
+
+START_TEST(resume_with_adam_on_any_number_of_ranks)
+{
+    check_resume(MLP_RULE_ADAM, 0.01);
+}
+END_TEST
+
+START_TEST(resume_with_momentum_on_any_number_of_ranks)
+{
+    check_resume(MLP_RULE_MOMENTUM, 0.05);
+}
+END_TEST
+
+/* Ranks whose optimizers have different rules stop before training. */
+START_TEST(ranks_with_different_rules_stop)
+{
+    mlp_dataset *train = tu_blobs(400, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    sim_comm c = {0};
+    sim_rank rk[2];
+    run runs[2] = {{.train = train,
+                    .epochs = 1,
+                    .batch = 100,
+                    .model_seed = 3,
+                    .rule = MLP_RULE_ADAM},
+                   {.train = train,
+                    .epochs = 1,
+                    .batch = 100,
+                    .model_seed = 3,
+                    .rule = MLP_RULE_MOMENTUM}};
+    run_ranks(&c, rk, runs, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(runs[i].st, MLP_STATUS_INVALID_ARG);
+        ck_assert_msg(strstr(runs[i].msg, "different rules") != NULL, "%s", runs[i].msg);
+        free_run(&runs[i]);
+    }
+    mlp_dataset_destroy(train);
+}
+END_TEST
+
+/* A bucket's start or wait fails on rank 1 in the middle of the second
+ * step (after the agreement, while backward runs): rank 1 completes the
+ * step's buckets and reports its failure in the next agreement, so both
+ * ranks stop there, rank 1 with the callback's message. */
+static void check_bucket_failure(int64_t fail_start, int64_t fail_wait)
+{
+    mlp_dataset *train = tu_blobs(400, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    sim_comm c = {0};
+    sim_rank rk[2];
+    run runs[2];
+    for (int i = 0; i < 2; i++)
+        runs[i] = (run){.train = train,
+                        .epochs = 2,
+                        .batch = 100,
+                        .model_seed = 3,
+                        .bucket_floats = 200};
+    runs[1].fail_start = fail_start;
+    runs[1].fail_wait = fail_wait;
+    run_ranks(&c, rk, runs, 2);
+    ck_assert_int_eq(rk[0].max_nb, 2);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(runs[i].st == MLP_STATUS_IO, "rank %d: %s", i, runs[i].msg);
+    const char *what = fail_start ? "starting a gradient bucket" : "waiting for a";
+    ck_assert_msg(strstr(runs[1].msg, what) && strstr(runs[1].msg, "simulated failure"),
+                  "%s", runs[1].msg);
+    ck_assert_msg(strstr(runs[0].msg, "epoch 1, batch 3") &&
+                      strstr(runs[0].msg, "rank 1 failed"),
+                  "%s", runs[0].msg);
+    /* Every bucket of the failing step was started and waited for. */
+    ck_assert_int_eq(rk[1].buckets, rk[0].buckets);
+    ck_assert_int_eq(rk[1].waits, rk[0].waits);
+    free_run(&runs[0]);
+    free_run(&runs[1]);
+    mlp_dataset_destroy(train);
+}
+
+START_TEST(a_bucket_that_fails_to_start_stops_every_rank)
+{
+    check_bucket_failure(3, 0); /* the first bucket of step 2 */
+}
+END_TEST
+
+START_TEST(a_bucket_that_fails_to_complete_stops_every_rank)
+{
+    check_bucket_failure(0, 4); /* the last bucket of step 2 */
+}
+END_TEST
+
+/* Out of memory in set_distributed and anywhere in a distributed fit (one
+ * rank): every failure is MLP_STATUS_NO_MEMORY and leaks nothing. */
+typedef struct oom_fit {
+    sim_comm c;
+    sim_rank r;
+    mlp_dataset *train;
+    mlp_model *m;
+    void *file; /* m saved, for a new copy in every attempt */
+    size_t file_len;
+} oom_fit;
+
+static mlp_status try_set_distributed(void *ctx)
+{
+    oom_fit *f = ctx;
+    mlp_dist_ops ops;
+    sim_ops(&ops, &f->r, 0);
+    mlp_status st = mlp_model_set_distributed(f->m, &ops);
+    mlp_model_set_distributed(f->m, NULL);
+    return st;
+}
+
+static mlp_status try_dist_fit(void *ctx)
+{
+    oom_fit *f = ctx;
+    mlp_model *m = NULL;
+    mlp_optimizer *o = NULL;
+    mlp_dist_ops ops;
+    sim_ops(&ops, &f->r, 100);
+    mlp_fit_options fo;
+    mlp_fit_options_init(&fo);
+    fo.epochs = 1;
+    fo.batch_size = 50;
+    mlp_status st = mlp_model_load_mem(&m, f->file, f->file_len);
+    TU_THEN(st, mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    TU_THEN(st, mlp_model_set_distributed(m, &ops));
+    TU_THEN(st, mlp_model_fit(m, o, f->train, f->train, &fo));
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return st;
+}
+
+START_TEST(out_of_memory_in_distributed_training)
+{
+    oom_fit f = {.c = {.size = 1}};
+    ck_assert_int_eq(pthread_barrier_init(&f.c.bar, NULL, 1), 0);
+    f.r = (sim_rank){.c = &f.c};
+    f.train = tu_blobs(100, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    run proto = {.model_seed = 4, .norm = 1};
+    f.m = build_model(&proto);
+    TU_OK(mlp_model_save_mem(f.m, &f.file, &f.file_len));
+    tu_oom_loop("mlp_model_set_distributed", try_set_distributed, &f, NULL);
+    tu_oom_loop("a distributed mlp_model_fit", try_dist_fit, &f, NULL);
+    mlp_buffer_free(f.file);
+    mlp_model_destroy(f.m);
+    mlp_dataset_destroy(f.train);
+    pthread_barrier_destroy(&f.c.bar);
 }
 END_TEST
 
@@ -535,6 +806,12 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, a_failing_rank_stops_every_rank);
     tcase_add_test(tc, a_nan_on_one_rank_stops_every_rank);
     tcase_add_test(tc, set_distributed_checks_its_arguments);
+    tcase_add_test(tc, resume_with_adam_on_any_number_of_ranks);
+    tcase_add_test(tc, resume_with_momentum_on_any_number_of_ranks);
+    tcase_add_test(tc, ranks_with_different_rules_stop);
+    tcase_add_test(tc, a_bucket_that_fails_to_start_stops_every_rank);
+    tcase_add_test(tc, a_bucket_that_fails_to_complete_stops_every_rank);
+    tcase_add_test(tc, out_of_memory_in_distributed_training);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "optim/optim_file.h"
 #include "optim/optim_impl.h"
 #include "testutil.h"
 
@@ -58,6 +59,70 @@ static void get_params(mlp_model *m, float *p)
 {
     TU_OK(mlp_model_get_params(m, p, NP));
 }
+
+/* ---- the flat state (data-parallel training copies it between ranks) ---- */
+
+/* An optimizer given another's scalars and per-parameter state steps as
+ * that one does; values that no optimizer of its rule has are refused. */
+START_TEST(flat_state_copies_an_optimizer)
+{
+    mlp_layer *d1, *d2;
+    mlp_model *m1 = tiny_model(&d1), *m2 = tiny_model(&d2);
+    mlp_optimizer *a = make_opt(MLP_RULE_ADAM, m1), *b = make_opt(MLP_RULE_ADAM, m2);
+    TU_OK(mlp_optimizer_set(a, MLP_OPTIM_BETA1, 0.8));
+    TU_OK(mlp_optimizer_set(a, MLP_OPTIM_LEARNING_RATE, 0.05));
+    TU_OK(mlp_optimizer_schedule_cosine(a, 3, 2.0, 0.001));
+    TU_OK(mlp_optimizer_start_epoch(a, 1));
+    for (int s = 0; s < 2; s++) {
+        write_grads(d1, G[s]);
+        TU_OK(mlp_optimizer_step(a));
+    }
+    double sa[MLP__OPTIM_SCALARS], sb[MLP__OPTIM_SCALARS];
+    mlp__optimizer_get_scalars(a, sa);
+    TU_OK(mlp__optimizer_set_scalars(b, sa, "test"));
+    mlp__optimizer_get_scalars(b, sb);
+    ck_assert(memcmp(sa, sb, sizeof sa) == 0);
+    int64_t na, nb;
+    float *fa = mlp__optimizer_flat_state(a, &na),
+          *fb = mlp__optimizer_flat_state(b, &nb);
+    ck_assert_int_eq(na, 2 * NP);
+    ck_assert_int_eq(nb, na);
+    memcpy(fb, fa, (size_t)na * sizeof *fa);
+    float p1[NP], p2[NP];
+    get_params(m1, p1);
+    TU_OK(mlp_model_set_params(m2, p1, NP));
+    write_grads(d1, G[2]);
+    write_grads(d2, G[2]);
+    TU_OK(mlp_optimizer_step(a));
+    TU_OK(mlp_optimizer_step(b));
+    get_params(m1, p1);
+    get_params(m2, p2);
+    ck_assert(memcmp(p1, p2, sizeof p1) == 0);
+    ck_assert_double_eq(mlp_optimizer_learning_rate(b), mlp_optimizer_learning_rate(a));
+
+    /* Another rule's values, a negative step count, an unknown schedule. */
+    mlp_optimizer *c = make_opt(MLP_RULE_MOMENTUM, m2);
+    TU_FAIL(mlp__optimizer_set_scalars(c, sa, "test"), MLP_STATUS_INVALID_ARG);
+    double bad[MLP__OPTIM_SCALARS];
+    memcpy(bad, sa, sizeof bad);
+    bad[1] = -1.0;
+    TU_FAIL(mlp__optimizer_set_scalars(b, bad, "test"), MLP_STATUS_INVALID_ARG);
+    memcpy(bad, sa, sizeof bad);
+    bad[3] = 9.0;
+    TU_FAIL(mlp__optimizer_set_scalars(b, bad, "test"), MLP_STATUS_INVALID_ARG);
+    mlp__optimizer_get_scalars(b, sb);
+    ck_assert_double_eq(sb[1], sa[1] + 1.0);
+    mlp_optimizer *sgd = make_opt(MLP_RULE_SGD, m2);
+    ck_assert_ptr_null(mlp__optimizer_flat_state(sgd, &na));
+    ck_assert_int_eq(na, 0);
+    mlp_optimizer_destroy(sgd);
+    mlp_optimizer_destroy(c);
+    mlp_optimizer_destroy(a);
+    mlp_optimizer_destroy(b);
+    mlp_model_destroy(m1);
+    mlp_model_destroy(m2);
+}
+END_TEST
 
 /* ---- hand-computed steps --------------------------------------------------- */
 
@@ -2477,6 +2542,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, step_after_activation_added);
     tcase_add_test(tc, step_allocates_nothing);
     tcase_add_test(tc, destroy_after_model);
+    tcase_add_test(tc, flat_state_copies_an_optimizer);
     tcase_add_test(tc, every_rule_step_allocates_nothing);
     tcase_add_test(tc, every_rule_create_oom_loop);
     tcase_add_test(tc, every_rule_step_after_model_grew);

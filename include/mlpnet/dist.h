@@ -13,7 +13,11 @@
  *
  * - mlp_model_set_distributed() and mlp_model_fit() broadcast the
  *   parameters and the state (batch-norm running statistics) of rank 0 to
- *   every rank, so all ranks start from the same model.
+ *   every rank, so all ranks start from the same model. mlp_model_fit()
+ *   also gives every rank rank 0's optimizer state: the step count, the
+ *   hyper-parameters and schedule, and the per-parameter state (momentum
+ *   velocities, Adam's moments). The optimizers of all ranks must have the
+ *   same rule (else every rank returns MLP_STATUS_INVALID_ARG).
  * - mlp_model_fit() shuffles every epoch in the same order on all ranks
  *   (the order depends on `seed` and the epoch only) and cuts every global
  *   batch of `batch_size` samples into P shares: rank r takes samples
@@ -48,10 +52,39 @@
  *   rank: before each step's gradients are exchanged the ranks agree on
  *   whether any of them failed. The rank that failed returns its own
  *   status and message; the others return the same status with a message
- *   naming that rank. A failing collective (a callback returning an
- *   error) is returned at once with the callback's message.
+ *   naming that rank. A failure after that agreement (in backward, or a
+ *   gradient bucket's `reduce_start` or `reduce_wait` returning an error)
+ *   is reported at the next agreement: the rank still starts and waits for
+ *   every bucket of the step, so the ranks' collectives stay in step, and
+ *   every rank stops there (the other ranks may have applied that step).
+ *   A failing `broadcast` or `sum` is returned at once with the callback's
+ *   message; the other ranks then rely on the collective library failing
+ *   for them too (an MPI program ends the job: MPI_Abort, or mpirun's end
+ *   of the job when a rank exits).
  * - The library never prints or writes files; a program writes and prints
  *   on rank 0 only.
+ *
+ * **Checkpoints.** Every rank holds the same model and optimizer, so rank 0
+ * saves alone (mlp_model_save_with_optimizer()). To resume, rank 0 loads
+ * the file (mlp_model_load_with_optimizer()); the other ranks may load it
+ * too or build the same architecture with a new optimizer of the same
+ * rule, since mlp_model_fit() copies rank 0's model and optimizer to them.
+ * Then every rank calls mlp_model_fit() with `first_epoch` = k + 1 after k
+ * epochs (the shuffled order depends on the epoch, not on P):
+ * - on the same number of ranks, the resumed run is the unbroken run: the
+ *   same shares and the same sums in the same order (the tests find the
+ *   same bits, with SGD, momentum and Adam);
+ * - on another number of ranks, or in one process without the hook, only
+ *   who computes which sample changes, so the result is the unbroken run's
+ *   up to the order of floating-point summation (the tests: 2 epochs of a
+ *   small MLP, broken after the first on 2 ranks and resumed on 3 or in one
+ *   process, every parameter within 1e-5 relative of the unbroken run).
+ *
+ * With batch norm or dropout the results depend on P, resumed or not (the
+ * per-rank statistics and masks). With mlp_model_train_step() by hand no
+ * optimizer state is copied: start every rank from the same optimizer (the
+ * same checkpoint loaded on every rank, or new optimizers with the same
+ * settings).
  *
  * All ranks must make the same calls in the same order (mlp_model_fit with
  * the same options, or the same number of mlp_model_train_step calls, and

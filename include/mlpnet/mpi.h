@@ -55,7 +55,7 @@ typedef struct mlp_mpi mlp_mpi;
  * library makes every MPI call from the thread that calls it.
  * @param out   new communicator, NULL on failure (owned: mlp_mpi_destroy)
  * @param comm  the ranks that train together, e.g. MPI_COMM_WORLD (borrowed)
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL out),
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL out, MPI_COMM_NULL),
  *         MLP_STATUS_BAD_STATE (MPI not initialised), MLP_STATUS_IO (an
  *         MPI call failed) or MLP_STATUS_NO_MEMORY
  */

@@ -1,8 +1,9 @@
 /*
  * Data-parallel training through the caller's collective operations
- * (include/mlpnet/dist.h): the hook's set-up, the agreement that makes a
- * failure on one rank stop every rank, the gradient buckets and the
- * reductions at the end of an epoch.
+ * (include/mlpnet/dist.h): the hook's set-up, the copy of rank 0's model
+ * and optimizer at the start of a fit, the agreement that makes a failure
+ * on one rank stop every rank, the gradient buckets and the reductions at
+ * the end of an epoch.
  *
  * Every rank issues the same collectives in the same order. A training
  * step is one agreement (a fixed-length sum of doubles: the values of the
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "model_impl.h"
+#include "optim/optim_file.h"
 
 /* The size of mlp_dist_ops in every release, oldest first. */
 static const size_t dist_ops_sizes[] = {
@@ -76,6 +78,50 @@ mlp_status mlp__dist_broadcast_model(mlp_model *m)
         (st = m->dist.broadcast(m->dist.user, m->state, m->n_state)) != MLP_STATUS_OK)
         return comm_error(m, st, "the broadcast of the state");
     return MLP_STATUS_OK;
+}
+
+/*
+ * Rank 0's optimizer on every rank: its scalars (step count,
+ * hyper-parameters, schedule) through a sum to which the other ranks add
+ * zeros (exact), then its per-parameter state (momentum, moments) by
+ * broadcast. So a checkpoint that only rank 0 loaded resumes exactly.
+ */
+static mlp_status broadcast_optimizer(mlp_model *m, mlp_optimizer *opt, const char *fn)
+{
+    double s[MLP__OPTIM_SCALARS] = {0};
+    if (m->dist.rank == 0)
+        mlp__optimizer_get_scalars(opt, s);
+    mlp_status st = m->dist.sum(m->dist.user, s, MLP__OPTIM_SCALARS);
+    if (st != MLP_STATUS_OK)
+        return comm_error(m, st, "the broadcast of the optimizer's scalars");
+    /* Cannot fail: the ranks agreed on the rule and rank 0's counts are valid. */
+    MLP_TRY(mlp__optimizer_set_scalars(opt, s, fn));
+    int64_t n;
+    float *state = mlp__optimizer_flat_state(opt, &n);
+    if (n > 0 && (st = m->dist.broadcast(m->dist.user, state, n)) != MLP_STATUS_OK)
+        return comm_error(m, st, "the broadcast of the optimizer's state");
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__dist_start_fit(mlp_model *m, mlp_status local, mlp_optimizer *opt,
+                               const char *fn)
+{
+    /* Every rank's rule r: the sum of r, of r^2 and rank 0's r. The P rules
+     * are equal exactly when (sum r)^2 = P sum r^2 (small integers: exact). */
+    double v[MLP__AGREE_VALS] = {0};
+    const double rule = local == MLP_STATUS_OK ? (double)mlp_optimizer_rule(opt) : 0.0;
+    v[0] = rule;
+    v[1] = rule * rule;
+    v[2] = m->dist.rank == 0 ? rule : 0.0;
+    MLP_TRY(mlp__dist_agree(m, local, fn, v));
+    if (v[0] * v[0] != (double)m->dist.size * v[1])
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the ranks' optimizers have different rules (rank 0's is "
+                          "rule %d, rank %d's rule %d): every rank must create its "
+                          "optimizer with the same rule",
+                          fn, (int)v[2], (int)m->dist.rank, (int)rule);
+    MLP_TRY(mlp__dist_broadcast_model(m));
+    return broadcast_optimizer(m, opt, fn);
 }
 
 mlp_status mlp_model_set_distributed(mlp_model *m, const mlp_dist_ops *ops)
@@ -209,18 +255,32 @@ mlp_status mlp__dist_start(mlp_model *m, int32_t b)
     return MLP_STATUS_OK;
 }
 
+/* Every bucket is started and waited for, also after a failure, so that
+ * the collectives of the ranks stay aligned; the first failure is
+ * returned, with its message. */
 mlp_status mlp__dist_finish(mlp_model *m)
 {
-    while (m->dist_started < m->dist_nb)
-        MLP_TRY(mlp__dist_start(m, m->dist_started));
+    mlp_status first = MLP_STATUS_OK;
+    char msg[512] = "";
+    while (m->dist_started < m->dist_nb) {
+        mlp_status st = mlp__dist_start(m, m->dist_started);
+        if (st != MLP_STATUS_OK && first == MLP_STATUS_OK) {
+            first = st;
+            snprintf(msg, sizeof msg, "%s", mlp_last_error());
+        }
+    }
     double t0 = mlp__now();
     for (int32_t b = 0; b < m->dist_nb; b++) {
         mlp_status st = m->dist.reduce_wait(m->dist.user, b);
         m->dist_wait += mlp__now() - t0;
         t0 = mlp__now();
-        if (st != MLP_STATUS_OK)
-            return comm_error(m, st, "waiting for a gradient bucket");
+        if (st != MLP_STATUS_OK && first == MLP_STATUS_OK) {
+            first = comm_error(m, st, "waiting for a gradient bucket");
+            snprintf(msg, sizeof msg, "%s", mlp_last_error());
+        }
     }
+    if (first != MLP_STATUS_OK)
+        return mlp__error(first, "%s", msg);
     return MLP_STATUS_OK;
 }
 

@@ -152,12 +152,9 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
     if (st == MLP_STATUS_OK)
         st = mlp_batcher_create(&b, train, o.batch_size, 1, o.seed);
     if (m->dist_on) {
-        /* Every rank starts from rank 0's model, or every rank stops (also
-         * when another rank's arguments were wrong). */
-        double v[MLP__AGREE_VALS] = {0};
-        st = mlp__dist_agree(m, st, fn, v);
-        if (st == MLP_STATUS_OK)
-            st = mlp__dist_broadcast_model(m);
+        /* Every rank starts from rank 0's model and optimizer, or every
+         * rank stops (also when another rank's arguments were wrong). */
+        st = mlp__dist_start_fit(m, st, opt, fn);
     }
     if (st != MLP_STATUS_OK) {
         mlp_batcher_destroy(b);

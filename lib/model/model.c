@@ -597,11 +597,18 @@ static mlp_status train_step_dist(mlp_model *m, mlp_optimizer *opt, const mlp__l
     } else if (m->n_params > 0) {
         memset(m->grads, 0, (size_t)m->n_params * sizeof *m->grads);
     }
+    /* A failure in backward or in a bucket (this rank's own): the rank
+     * completes the buckets, and the other ranks, which go on to their next
+     * agreement, hear of it there. */
+    char msg[512] = "";
+    if (st != MLP_STATUS_OK)
+        snprintf(msg, sizeof msg, "%s", mlp_last_error());
     mlp_status fin = mlp__dist_finish(m);
-    if (fin != MLP_STATUS_OK)
-        return fin;
+    if (st != MLP_STATUS_OK)
+        st = mlp__error(st, "%s", msg);
+    else
+        st = fin;
     if (st != MLP_STATUS_OK) {
-        /* The other ranks go on to their next agreement: tell them there. */
         (void)mlp__dist_agree(m, st, "training", v);
         return st;
     }

@@ -140,6 +140,13 @@ mlp_status mlp__dist_finish(mlp_model *m);
 /* Broadcast rank 0's parameters and state. */
 mlp_status mlp__dist_broadcast_model(mlp_model *m);
 
+/* The start of mlp_model_fit on a distributed model: the agreement (this
+ * rank's status `local`, and that every rank's optimizer has the same
+ * rule), then rank 0's parameters, state and optimizer state (`opt`,
+ * checked by the caller when `local` is OK) on every rank. */
+mlp_status mlp__dist_start_fit(mlp_model *m, mlp_status local, mlp_optimizer *opt,
+                               const char *fn);
+
 /* Agree (this rank's status `local`; `what` names the caller) and sum loss
  * sums of k outputs across ranks in place (evaluation, the epoch's figures). */
 mlp_status mlp__dist_reduce_sums(mlp_model *m, mlp_status local, const char *what,

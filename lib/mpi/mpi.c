@@ -106,6 +106,9 @@ mlp_status mlp_mpi_create(mlp_mpi **out, MPI_Comm comm)
     if (!out)
         return MLP_STATUS_INVALID_ARG;
     *out = NULL;
+    /* MPI would report it on MPI_COMM_WORLD, whose handler aborts. */
+    if (comm == MPI_COMM_NULL)
+        return MLP_STATUS_INVALID_ARG;
     int init = 0;
     MPI_Initialized(&init);
     if (!init)

@@ -288,3 +288,59 @@ void mlp_optimizer_destroy(mlp_optimizer *opt)
     mlp__free(opt->state);
     mlp__free(opt);
 }
+
+/* The double fields among the scalars, in their order after the first five. */
+#define N_DOUBLES 13
+static void double_fields(mlp_optimizer *o, double *f[N_DOUBLES])
+{
+    double *all[N_DOUBLES] = {&o->base_lr,  &o->lr,   &o->momentum,     &o->beta1,
+                              &o->beta2,    &o->eps,  &o->weight_decay, &o->l1,
+                              &o->decay,    &o->clip, &o->sched_gamma,  &o->sched_mult,
+                              &o->sched_min};
+    memcpy(f, all, sizeof all);
+}
+
+void mlp__optimizer_get_scalars(const mlp_optimizer *opt, double *out)
+{
+    out[0] = (double)opt->ops->rule;
+    out[1] = (double)opt->t;
+    out[2] = (double)opt->decay_all;
+    out[3] = (double)opt->sched;
+    out[4] = (double)opt->sched_epochs;
+    double *f[N_DOUBLES];
+    double_fields((mlp_optimizer *)opt, f);
+    for (int i = 0; i < N_DOUBLES; i++)
+        out[5 + i] = *f[i];
+}
+
+mlp_status mlp__optimizer_set_scalars(mlp_optimizer *opt, const double *in,
+                                      const char *fn)
+{
+    if (in[0] != (double)opt->ops->rule)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the optimizer's state is that of rule %g, not %s", fn,
+                          in[0], opt->ops->name);
+    if (!(in[1] >= 0.0 && in[1] <= 9007199254740992.0) ||
+        !(in[3] >= MLP__SCHED_CONSTANT && in[3] <= MLP__SCHED_COSINE) ||
+        !(in[4] >= 0.0 && in[4] <= INT32_MAX))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the optimizer's state has a count out of range", fn);
+    opt->t = (int64_t)in[1];
+    opt->decay_all = in[2] != 0.0;
+    opt->sched = (mlp__sched_kind)(int)in[3];
+    opt->sched_epochs = (int32_t)in[4];
+    double *f[N_DOUBLES];
+    double_fields(opt, f);
+    for (int i = 0; i < N_DOUBLES; i++)
+        *f[i] = in[5 + i];
+    return MLP_STATUS_OK;
+}
+
+_Static_assert(MLP__OPTIM_SCALARS == 5 + N_DOUBLES,
+               "MLP__OPTIM_SCALARS counts every scalar");
+
+float *mlp__optimizer_flat_state(mlp_optimizer *opt, int64_t *n)
+{
+    *n = opt->n * opt->ops->state_floats;
+    return opt->state;
+}

@@ -50,4 +50,26 @@ mlp_status mlp__optimizer_read_state(mlp_optimizer **out, const mlp__param_block
                                      const unsigned char *p, uint64_t len,
                                      uint64_t *err_at);
 
+/*
+ * The optimizer's whole state as flat arrays, for a caller that copies one
+ * optimizer's state into another's in another process (data-parallel
+ * training, lib/model/dist.c): MLP__OPTIM_SCALARS doubles (rule, step
+ * count, hyper-parameters, current rate, schedule) and the per-parameter
+ * state in place.
+ */
+#define MLP__OPTIM_SCALARS 18
+
+/* Write the scalars into out[0..MLP__OPTIM_SCALARS); out[0] is the rule. */
+void mlp__optimizer_get_scalars(const mlp_optimizer *opt, double *out);
+
+/* Set the scalars from in[0..MLP__OPTIM_SCALARS), values another optimizer
+ * of the same rule gave. INVALID_ARG (nothing changed) when in[0] is not
+ * this optimizer's rule or a count is out of range. */
+mlp_status mlp__optimizer_set_scalars(mlp_optimizer *opt, const double *in,
+                                      const char *fn);
+
+/* The per-parameter state (*n floats, 0 and NULL for a rule without
+ * state), borrowed while the optimizer lives. */
+float *mlp__optimizer_flat_state(mlp_optimizer *opt, int64_t *n);
+
 #endif /* MLPNET_OPTIM_FILE_H */

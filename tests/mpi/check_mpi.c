@@ -5,7 +5,10 @@
  * several MPI_Iallreduce run per step), then checks that every parameter is
  * within 1e-4 relative of the reference and the same bits on every rank,
  * with the validation accuracy within 0.002. Then a rank whose data do not
- * fit the model makes every rank stop, with no hang. Rank 0 prints.
+ * fit the model, and a rank whose loss is not finite, make every rank
+ * stop, with no hang and a message naming that rank; a checkpoint saved by
+ * rank 0 resumes on the same and on another number of ranks; a null
+ * communicator is refused with a status. Rank 0 prints.
  * Exit status 0 on every rank when all holds.
  */
 #include <math.h>
@@ -146,12 +149,12 @@ static void equivalence(mlp_mpi *comm, int32_t n_train)
     mlp_dataset_destroy(tr), mlp_dataset_destroy(va);
 }
 
-/* The last rank's data have more classes than the model outputs. */
-static void failing_rank(mlp_mpi *comm)
+/* Train on `tr`, in which the last rank's data are bad: every rank returns
+ * `want`, the others with a message naming the last rank, that rank with
+ * a message holding `why`. */
+static void last_rank_fails(mlp_mpi *comm, mlp_dataset *tr, mlp_status want,
+                            const char *why)
 {
-    if (size < 2)
-        return;
-    mlp_dataset *tr = blobs(400, rank == size - 1 ? NCLS + 3 : NCLS, 5);
     mlp_model *m = mlp(3);
     mlp_dist_ops ops;
     mlp_dist_ops_init(&ops);
@@ -160,12 +163,144 @@ static void failing_rank(mlp_mpi *comm)
     float *p = NULL;
     double acc;
     mlp_status st = train(m, tr, NULL, &p, &acc);
-    CHECK(st == MLP_STATUS_SHAPE_MISMATCH, "status %d: %s", (int)st, mlp_last_error());
+    CHECK(st == want, "status %d: %s", (int)st, mlp_last_error());
+    char who[64];
+    snprintf(who, sizeof who, "rank %d failed", size - 1);
+    CHECK(rank == size - 1 || strstr(mlp_last_error(), who), "%s", mlp_last_error());
+    CHECK(rank != size - 1 || strstr(mlp_last_error(), why), "%s", mlp_last_error());
     if (rank == 0)
-        printf("a failing rank stops rank 0: %s\n", mlp_last_error());
+        printf("rank %d fails (%s), rank 0 stops: %s\n", size - 1, why, mlp_last_error());
     free(p);
     mlp_model_destroy(m);
     mlp_dataset_destroy(tr);
+}
+
+/* The last rank's data have more classes than the model outputs; then
+ * its samples are so large that its loss is not finite. */
+static void failing_rank(mlp_mpi *comm)
+{
+    if (size < 2)
+        return;
+    last_rank_fails(comm, blobs(400, rank == size - 1 ? NCLS + 3 : NCLS, 5),
+                    MLP_STATUS_SHAPE_MISMATCH, "classes");
+    const int32_t n = 400, shape[3] = {1, 4, 5};
+    float *x = malloc((size_t)n * FEAT * sizeof *x);
+    int32_t *y = malloc((size_t)n * sizeof *y);
+    for (int32_t i = 0; i < n; i++) {
+        y[i] = i % NCLS;
+        for (int j = 0; j < FEAT; j++)
+            x[i * FEAT + j] = rank == size - 1 ? 3e38f : (float)((i + j) % 7) / 7.0f;
+    }
+    mlp_dataset *tr = NULL;
+    CHECK(mlp_dataset_create_f32(&tr, n, 3, shape, x, y, NCLS, MLP_DATASET_COPY) ==
+              MLP_STATUS_OK,
+          "%s", mlp_last_error());
+    free(x), free(y);
+    last_rank_fails(comm, tr, MLP_STATUS_NUMERIC, "not finite");
+}
+
+/* One run with Adam on the ranks of `c`: from the checkpoint `ck` (rank 0
+ * only; the others build a new model with other weights and another rate)
+ * or a new model; its parameters go to `out`, and with `save` rank 0 keeps
+ * a checkpoint (model and optimizer) in *save. */
+static void adam_run(mlp_mpi *c, const mlp_dataset *tr, const void *ck, size_t ck_len,
+                     uint64_t seed, int32_t epochs, int32_t first_epoch, float *out,
+                     void **save, size_t *save_len)
+{
+    mlp_model *m = NULL;
+    mlp_optimizer *o = NULL;
+    if (ck) {
+        CHECK(mlp_model_load_mem_with_optimizer(&m, &o, ck, ck_len) == MLP_STATUS_OK,
+              "%s", mlp_last_error());
+    } else {
+        m = mlp(seed + (uint64_t)rank);
+        CHECK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m) == MLP_STATUS_OK, "%s",
+              mlp_last_error());
+        mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, rank == 0 ? 0.01 : 0.03);
+    }
+    mlp_dist_ops ops;
+    mlp_dist_ops_init(&ops);
+    ops.bucket_floats = 200;
+    mlp_mpi_ops(c, &ops);
+    CHECK(mlp_model_set_distributed(m, &ops) == MLP_STATUS_OK, "%s", mlp_last_error());
+    mlp_fit_options fo;
+    mlp_fit_options_init(&fo);
+    fo.epochs = epochs;
+    fo.first_epoch = first_epoch;
+    fo.batch_size = 100;
+    fo.seed = 77;
+    CHECK(mlp_model_fit(m, o, tr, NULL, &fo) == MLP_STATUS_OK, "%s", mlp_last_error());
+    mlp_model_get_params(m, out, mlp_model_param_count(m));
+    if (save && rank == 0)
+        CHECK(mlp_model_save_mem_with_optimizer(m, o, save, save_len) == MLP_STATUS_OK,
+              "%s", mlp_last_error());
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+
+static double max_rel(const float *a, const float *b, int64_t n)
+{
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        double rel = d / fmax(fmax(fabs((double)a[i]), fabs((double)b[i])), 1e-3);
+        worst = rel > worst ? rel : worst;
+    }
+    return worst;
+}
+
+/*
+ * Checkpoints: the first q ranks (all but the last; 1 when alone) train 2
+ * epochs unbroken, then 1 epoch after which rank 0 keeps a checkpoint; the
+ * second epoch resumes from it on those q ranks (the same P: the same
+ * bits) and on all ranks (another P: within 1e-4 relative). Only rank 0
+ * loads the checkpoint.
+ */
+static void resume(mlp_mpi *world)
+{
+    const int q = size > 1 ? size - 1 : 1;
+    MPI_Comm sub;
+    MPI_Comm_split(MPI_COMM_WORLD, rank < q ? 0 : MPI_UNDEFINED, rank, &sub);
+    mlp_dataset *tr = blobs(1000, NCLS, 5);
+    mlp_model *probe = mlp(1);
+    const int64_t n = mlp_model_param_count(probe);
+    mlp_model_destroy(probe);
+    float *ref = calloc((size_t)n, sizeof *ref), *got = calloc((size_t)n, sizeof *got);
+    void *ck = NULL;
+    size_t ck_len = 0;
+    if (sub != MPI_COMM_NULL) {
+        mlp_mpi *c = NULL;
+        CHECK(mlp_mpi_create(&c, sub) == MLP_STATUS_OK, "mlp_mpi_create");
+        adam_run(c, tr, NULL, 0, 11, 2, 1, ref, NULL, NULL);
+        adam_run(c, tr, NULL, 0, 11, 1, 1, got, &ck, &ck_len);
+        adam_run(c, tr, ck, ck_len, 99, 1, 2, got, NULL, NULL);
+        CHECK(memcmp(ref, got, (size_t)n * sizeof *ref) == 0,
+              "resumed on the same %d ranks: a parameter differs by %g relative", q,
+              max_rel(ref, got, n));
+        mlp_mpi_destroy(c);
+        MPI_Comm_free(&sub);
+    }
+    MPI_Bcast(ref, (int)n, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    adam_run(world, tr, ck, ck_len, 99, 1, 2, got, NULL, NULL);
+    double rel = max_rel(ref, got, n), worst = 0.0;
+    MPI_Allreduce(&rel, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    CHECK(worst <= 1e-4, "resumed on %d ranks after %d: a parameter differs by %g", size,
+          q, worst);
+    if (rank == 0)
+        printf("Adam, broken after epoch 1 on %d ranks: resumed on %d the same bits, on "
+               "%d within %.3g relative\n",
+               q, q, size, worst);
+    mlp_buffer_free(ck);
+    free(ref), free(got);
+    mlp_dataset_destroy(tr);
+}
+
+/* A null communicator is refused with a status, not MPI's abort. */
+static void null_comm(void)
+{
+    mlp_mpi *c = (mlp_mpi *)&c;
+    CHECK(mlp_mpi_create(&c, MPI_COMM_NULL) == MLP_STATUS_INVALID_ARG && c == NULL,
+          "mlp_mpi_create(MPI_COMM_NULL)");
 }
 
 int main(int argc, char **argv)
@@ -178,6 +313,8 @@ int main(int argc, char **argv)
     equivalence(comm, 1000);
     equivalence(comm, 1003); /* uneven shares; a last batch of 3 */
     failing_rank(comm);
+    resume(comm);
+    null_comm();
     mlp_mpi_destroy(comm);
     int any = 0;
     MPI_Allreduce(&failures, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
