@@ -45,11 +45,13 @@ typedef struct sim_rank {
     /* Fail (MLP_STATUS_IO, after taking part) the fail_start-th start or the
      * fail_wait-th wait of a bucket; 0: never. */
     int64_t fail_start, fail_wait;
+    int64_t calls; /* collectives this rank took part in */
 } sim_rank;
 
 /* Publish this rank's buffer and wait for every rank's. */
 static void publish(sim_rank *r, void *data, int64_t n)
 {
+    r->calls++;
     r->c->slot[r->rank] = data;
     r->c->n[r->rank] = n;
     pthread_barrier_wait(&r->c->bar);
@@ -534,10 +536,103 @@ START_TEST(ranks_with_different_rules_stop)
     run_ranks(&c, rk, runs, 2);
     for (int i = 0; i < 2; i++) {
         ck_assert_int_eq(runs[i].st, MLP_STATUS_INVALID_ARG);
-        ck_assert_msg(strstr(runs[i].msg, "different rules") != NULL, "%s", runs[i].msg);
+        ck_assert_msg(strstr(runs[i].msg, "the ranks differ in the optimizer's rule") !=
+                          NULL,
+                      "%s", runs[i].msg);
         free_run(&runs[i]);
     }
     mlp_dataset_destroy(train);
+}
+END_TEST
+
+/* Ranks whose fits would make different collectives (another data size,
+ * batch size or epoch count) stop at the start, every rank alike, with the
+ * difference named, instead of waiting for each other forever. */
+START_TEST(ranks_whose_fits_differ_stop)
+{
+    mlp_dataset *train = tu_blobs(400, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    mlp_dataset *fewer = tu_blobs(300, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    static const struct {
+        const char *what;
+        int32_t epochs, batch, small;
+    } cases[] = {{"the training set's size", 1, 100, 1},
+                 {"the batch size", 1, 50, 0},
+                 {"the number of epochs", 2, 100, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sim_comm c = {0};
+        sim_rank rk[2];
+        run runs[2] = {{.train = train, .epochs = 1, .batch = 100, .model_seed = 3},
+                       {.train = cases[i].small ? fewer : train,
+                        .epochs = cases[i].epochs,
+                        .batch = cases[i].batch,
+                        .model_seed = 3}};
+        run_ranks(&c, rk, runs, 2);
+        for (int r = 0; r < 2; r++) {
+            ck_assert_int_eq(runs[r].st, MLP_STATUS_INVALID_ARG);
+            ck_assert_msg(strstr(runs[r].msg, "the ranks differ in") &&
+                              strstr(runs[r].msg, cases[i].what),
+                          "%s: rank %d: %s", cases[i].what, r, runs[r].msg);
+            free_run(&runs[r]);
+        }
+        ck_assert_msg(strstr(runs[1].msg, "rank 1: ") != NULL, "%s", runs[1].msg);
+    }
+    mlp_dataset_destroy(train);
+    mlp_dataset_destroy(fewer);
+}
+END_TEST
+
+/* Ranks holding different models: mlp_model_set_distributed stops on every
+ * rank before the broadcast, and leaves the models without the hook. */
+typedef struct set_run {
+    sim_rank *r;
+    int norm;
+    mlp_status st;
+    char msg[512];
+    int still_distributed;
+} set_run;
+
+static void *set_one(void *arg)
+{
+    set_run *u = arg;
+    run proto = {.model_seed = 2, .norm = u->norm};
+    mlp_model *m = build_model(&proto);
+    mlp_dist_ops ops;
+    sim_ops(&ops, u->r, 0);
+    u->st = mlp_model_set_distributed(m, &ops);
+    snprintf(u->msg, sizeof u->msg, "%s", mlp_last_error());
+    /* Without the hook, evaluation makes no collective. */
+    mlp_metrics mt;
+    mlp_dataset *d = tu_blobs(10, NCLS, 1, 4, 5, 40, CENTRES, 1);
+    const int64_t calls = u->r->calls;
+    TU_OK(mlp_model_evaluate_metrics(m, d, 10, &mt));
+    u->still_distributed = u->r->calls != calls;
+    mlp_dataset_destroy(d);
+    mlp_model_destroy(m);
+    return NULL;
+}
+
+START_TEST(ranks_with_different_models_stop)
+{
+    sim_comm c = {.size = 2};
+    sim_rank rk[2];
+    set_run runs[2] = {{.norm = 0}, {.norm = 1}};
+    ck_assert_int_eq(pthread_barrier_init(&c.bar, NULL, 2), 0);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        rk[i] = (sim_rank){.c = &c, .rank = i};
+        runs[i].r = &rk[i];
+        ck_assert_int_eq(pthread_create(&th[i], NULL, set_one, &runs[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&c.bar);
+    ck_assert(!c.mismatch);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(runs[i].st, MLP_STATUS_INVALID_ARG);
+        ck_assert_msg(strstr(runs[i].msg, "the ranks differ in the layer count") != NULL,
+                      "rank %d: %s", i, runs[i].msg);
+        ck_assert(!runs[i].still_distributed);
+    }
 }
 END_TEST
 
@@ -809,6 +904,8 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, resume_with_adam_on_any_number_of_ranks);
     tcase_add_test(tc, resume_with_momentum_on_any_number_of_ranks);
     tcase_add_test(tc, ranks_with_different_rules_stop);
+    tcase_add_test(tc, ranks_whose_fits_differ_stop);
+    tcase_add_test(tc, ranks_with_different_models_stop);
     tcase_add_test(tc, a_bucket_that_fails_to_start_stops_every_rank);
     tcase_add_test(tc, a_bucket_that_fails_to_complete_stops_every_rank);
     tcase_add_test(tc, out_of_memory_in_distributed_training);

@@ -46,8 +46,9 @@
  *   bucket's reduction is started as soon as the backward passes of its
  *   layers have finished, while the layers below it are still computing,
  *   and every bucket is completed before the optimizer step (as DDP's
- *   reducer). The time a rank spends waiting for them is reported per
- *   epoch in mlp_epoch_stats::comm_wait_seconds.
+ *   reducer). The time a rank spends waiting for them, and in each step's
+ *   agreement (below), is reported per epoch in
+ *   mlp_epoch_stats::comm_wait_seconds.
  * - A failure on one rank (bad data, a NaN loss, no memory) stops every
  *   rank: before each step's gradients are exchanged the ranks agree on
  *   whether any of them failed. The rank that failed returns its own
@@ -204,9 +205,19 @@ MLP_API mlp_status mlp_dist_ops_init_size(mlp_dist_ops *ops, size_t struct_size)
  * @param model  the model (borrowed for the call)
  * @param ops    the hook (copied; `ops->user` borrowed until the model is
  *               destroyed or the hook replaced), or NULL to remove it
+ * The ranks first check that their models have the same layer, parameter
+ * and state counts (one sum), so that differing models stop every rank
+ * instead of leaving one waiting; mlp_model_fit() checks its sizes and
+ * options likewise (the training and validation sets' sizes and sample
+ * sizes, batch sizes, epochs, first epoch, seed and optimizer rule).
+ * @param model  the model (borrowed for the call)
+ * @param ops    the hook (copied; `ops->user` borrowed until the model is
+ *               destroyed or the hook replaced), or NULL to remove it
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, a struct_size
  *         no release had, rank or size out of range, a missing callback, a
- *         negative bucket_floats) or the status of the broadcast
+ *         negative bucket_floats; or, on every rank, models whose counts
+ *         differ between the ranks: the message names the count) or the
+ *         status of a callback. On failure the model has no hook.
  */
 MLP_API mlp_status mlp_model_set_distributed(mlp_model *model, const mlp_dist_ops *ops);
 

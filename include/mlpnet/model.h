@@ -532,9 +532,12 @@ typedef struct mlp_epoch_stats {
     double valid_r2;   /**< validation R^2 */
     /* Added in 0.4.0. */
     double comm_wait_seconds; /**< data-parallel training (mlpnet/dist.h): the
-                                   seconds this rank spent waiting for gradient
-                                   buckets in the epoch, the communication
-                                   backward did not hide; 0 without the hook */
+                                   seconds this rank spent in the training
+                                   pass's collectives: waiting for gradient
+                                   buckets (the communication backward did not
+                                   hide) and in each step's agreement (where
+                                   a slower rank is waited for); 0 without
+                                   the hook */
 } mlp_epoch_stats;
 
 /**

@@ -103,23 +103,57 @@ static mlp_status broadcast_optimizer(mlp_model *m, mlp_optimizer *opt, const ch
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp__dist_start_fit(mlp_model *m, mlp_status local, mlp_optimizer *opt,
-                               const char *fn)
+/* Each value is cut into 8 pieces of 8 bits. The ranks' pieces x_r are all
+ * equal exactly when (sum x_r)^2 = P sum x_r^2 (Cauchy-Schwarz), and with
+ * pieces below 256 both sides stay exact in doubles up to 2^17 ranks. Rank
+ * 0's values ride along for the message. */
+enum { PIECES = 8, SAME_DOUBLES = MLP__DIST_SAME_MAX * (2 * PIECES + 1) };
+
+mlp_status mlp__dist_same(mlp_model *m, const mlp__dist_value *v, int n, const char *fn)
 {
-    /* Every rank's rule r: the sum of r, of r^2 and rank 0's r. The P rules
-     * are equal exactly when (sum r)^2 = P sum r^2 (small integers: exact). */
+    double a[SAME_DOUBLES] = {0};
+    const int w = 2 * PIECES + 1;
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < PIECES; k++) {
+            double piece = (double)((v[i].value >> (8 * k)) & 0xff);
+            a[i * w + k] = piece;
+            a[i * w + PIECES + k] = piece * piece;
+        }
+        /* Exact below 2^53; larger values (a seed) are only compared. */
+        a[i * w + 2 * PIECES] = m->dist.rank == 0 ? (double)v[i].value : 0.0;
+    }
+    mlp_status st = m->dist.sum(m->dist.user, a, (int64_t)n * w);
+    if (st != MLP_STATUS_OK)
+        return comm_error(m, st, "the check that the ranks agree");
+    const double p = (double)m->dist.size;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < PIECES; k++) {
+            if (a[i * w + k] * a[i * w + k] == p * a[i * w + PIECES + k])
+                continue;
+            char mine[64] = "";
+            if (m->dist.rank != 0)
+                snprintf(mine, sizeof mine, ", rank %d: %llu", (int)m->dist.rank,
+                         (unsigned long long)v[i].value);
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: the ranks differ in %s (rank 0: %.17g%s): every rank "
+                              "must train the same model on data of the same size with "
+                              "the same options",
+                              fn, v[i].what, a[i * w + 2 * PIECES], mine);
+        }
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__dist_start_fit(mlp_model *m, mlp_status local, mlp_optimizer *opt,
+                               const mlp__dist_value *same, int n, const char *fn)
+{
     double v[MLP__AGREE_VALS] = {0};
-    const double rule = local == MLP_STATUS_OK ? (double)mlp_optimizer_rule(opt) : 0.0;
-    v[0] = rule;
-    v[1] = rule * rule;
-    v[2] = m->dist.rank == 0 ? rule : 0.0;
     MLP_TRY(mlp__dist_agree(m, local, fn, v));
-    if (v[0] * v[0] != (double)m->dist.size * v[1])
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: the ranks' optimizers have different rules (rank 0's is "
-                          "rule %d, rank %d's rule %d): every rank must create its "
-                          "optimizer with the same rule",
-                          fn, (int)v[2], (int)m->dist.rank, (int)rule);
+    mlp__dist_value all[MLP__DIST_SAME_MAX] = {
+        {"the optimizer's rule", (uint64_t)mlp_optimizer_rule(opt)}};
+    if (n > MLP__DIST_SAME_MAX - 1)
+        n = MLP__DIST_SAME_MAX - 1;
+    memcpy(all + 1, same, (size_t)n * sizeof *same);
+    MLP_TRY(mlp__dist_same(m, all, n + 1, fn));
     MLP_TRY(mlp__dist_broadcast_model(m));
     return broadcast_optimizer(m, opt, fn);
 }
@@ -154,7 +188,15 @@ mlp_status mlp_model_set_distributed(mlp_model *m, const mlp_dist_ops *ops)
     m->dist = o;
     m->dist_agree = agree;
     m->dist_on = 1;
-    return mlp__dist_broadcast_model(m);
+    const mlp__dist_value sizes[] = {{"the layer count", (uint64_t)m->n_layers},
+                                     {"the parameter count", (uint64_t)m->n_params},
+                                     {"the state count", (uint64_t)m->n_state}};
+    mlp_status st = mlp__dist_same(m, sizes, 3, fn);
+    if (st == MLP_STATUS_OK)
+        st = mlp__dist_broadcast_model(m);
+    if (st != MLP_STATUS_OK)
+        mlp__dist_release(m); /* the message stays: release sets none */
+    return st;
 }
 
 mlp_status mlp__dist_agree(mlp_model *m, mlp_status local, const char *what, double *vals)
@@ -171,7 +213,9 @@ mlp_status mlp__dist_agree(mlp_model *m, mlp_status local, const char *what, dou
     char msg[512] = "";
     if (local != MLP_STATUS_OK)
         snprintf(msg, sizeof msg, "%s", mlp_last_error());
+    const double t0 = mlp__now();
     mlp_status st = m->dist.sum(m->dist.user, a, MLP__AGREE_VALS + (int64_t)p);
+    m->dist_wait += mlp__now() - t0; /* a slower rank is waited for here */
     if (local != MLP_STATUS_OK)
         return mlp__error(local, "%s", msg);
     if (st != MLP_STATUS_OK)

@@ -153,8 +153,22 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         st = mlp_batcher_create(&b, train, o.batch_size, 1, o.seed);
     if (m->dist_on) {
         /* Every rank starts from rank 0's model and optimizer, or every
-         * rank stops (also when another rank's arguments were wrong). */
-        st = mlp__dist_start_fit(m, st, opt, fn);
+         * rank stops (also when another rank's arguments were wrong, or
+         * its data or options differ: the ranks would make different
+         * collectives). Read only when st is OK. */
+        const mlp__dist_value same[] = {
+            {"the parameter count", (uint64_t)m->n_params},
+            {"the state count", (uint64_t)m->n_state},
+            {"the training set's size", (uint64_t)mlp_dataset_size(train)},
+            {"the training samples' size", (uint64_t)mlp_dataset_sample_size(train)},
+            {"the validation set's size", valid ? (uint64_t)mlp_dataset_size(valid) : 0},
+            {"the batch size", (uint64_t)o.batch_size},
+            {"the validation batch size", (uint64_t)eval_bs},
+            {"the number of epochs", (uint64_t)o.epochs},
+            {"the first epoch", (uint64_t)o.first_epoch},
+            {"the shuffling seed", o.seed}};
+        st = mlp__dist_start_fit(m, st, opt, same, (int)(sizeof same / sizeof same[0]),
+                                 fn);
     }
     if (st != MLP_STATUS_OK) {
         mlp_batcher_destroy(b);

@@ -140,12 +140,29 @@ mlp_status mlp__dist_finish(mlp_model *m);
 /* Broadcast rank 0's parameters and state. */
 mlp_status mlp__dist_broadcast_model(mlp_model *m);
 
+/* A quantity every rank must hold the same value of: a size, a count or
+ * an option whose difference would make the ranks' collectives differ. */
+typedef struct mlp__dist_value {
+    const char *what; /* "the training set's size": for the message */
+    uint64_t value;
+} mlp__dist_value;
+
+/* The most values one mlp__dist_same call checks. */
+#define MLP__DIST_SAME_MAX 16
+
+/* Check, with one sum, that every rank holds the same n (<=
+ * MLP__DIST_SAME_MAX) values; each rank learns it alike. Returns
+ * MLP_STATUS_INVALID_ARG naming the first value that differs (rank 0's and
+ * this rank's), or the status of the sum callback. */
+mlp_status mlp__dist_same(mlp_model *m, const mlp__dist_value *v, int n, const char *fn);
+
 /* The start of mlp_model_fit on a distributed model: the agreement (this
- * rank's status `local`, and that every rank's optimizer has the same
- * rule), then rank 0's parameters, state and optimizer state (`opt`,
- * checked by the caller when `local` is OK) on every rank. */
+ * rank's status `local`), then that every rank has the same optimizer rule
+ * and the same n values `same` (sizes and options of the fit), then rank
+ * 0's parameters, state and optimizer state (`opt`, checked by the caller
+ * when `local` is OK) on every rank. */
 mlp_status mlp__dist_start_fit(mlp_model *m, mlp_status local, mlp_optimizer *opt,
-                               const char *fn);
+                               const mlp__dist_value *same, int n, const char *fn);
 
 /* Agree (this rank's status `local`; `what` names the caller) and sum loss
  * sums of k outputs across ranks in place (evaluation, the epoch's figures). */
