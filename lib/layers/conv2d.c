@@ -15,6 +15,9 @@
  * GEMM, written over col), then col2im. Groups make the GEMMs large; their
  * size is fixed at setup so that col and Z fit the model's shared workspace
  * (about 4 MiB per layer), which the model sizes once for all conv layers.
+ * A layer with a single input channel or a pointwise kernel computes its
+ * forward products straight into y instead, one per sample (see
+ * direct_output).
  */
 #include <string.h>
 
@@ -118,6 +121,60 @@ static void conv_init(mlp_layer *l, mlp_rng *rng)
         memset(l->params + l->n_weights, 0, (size_t)s->filters * sizeof(float));
 }
 
+/* A 1x1 kernel with stride 1, no padding: the input of a sample is its own
+ * column matrix [C, P] (im2col would only copy it). */
+static int pointwise(const mlp__conv_geom *q)
+{
+    return q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 &&
+           q->pw == 0;
+}
+
+/* Layers whose forward products write straight into y, one GEMM per sample,
+ * instead of one GEMM per group into Z followed by a copy into y's layout:
+ * a single input channel (K = kh kw is small, so the product is bound by
+ * writing its output, and the copy would double that traffic) and pointwise
+ * kernels (no im2col at all). */
+static int direct_output(const mlp__conv_geom *q)
+{
+    return q->c == 1 || pointwise(q);
+}
+
+/* y [F, P] of each sample = W [F, K] col_s [K, P] (+ bias: y is filled with
+ * it, then the product added), one sample per iteration so that every
+ * sample's product is the same call at any thread count. */
+MLP_VECTOR_CLONES
+static mlp_status forward_direct(mlp_layer *l, const mlp__conv_geom *q, const float *x,
+                                 float *y, int32_t n)
+{
+    const struct conv2d_settings *s = l->settings;
+    const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
+    const int32_t P = q->oh * q->ow;
+    const int64_t in_sz = l->in_size;
+    const float *w = l->params, *bias = s->use_bias ? l->params + l->n_weights : NULL;
+    const int pw = pointwise(q);
+    for (int32_t g0 = 0; g0 < n; g0 += G) {
+        const int32_t g = pw ? n : n - g0 < G ? n - g0 : G;
+        if (!pw)
+            mlp__im2col(q, x + g0 * in_sz, g, l->ws);
+        /* Split by samples only when there are several: a single sample's
+         * product is split by mlp__sgemm itself. */
+        MLP_PARALLEL_FOR(g > 1)
+        for (int32_t i = 0; i < g; i++) {
+            float *ys = y + (int64_t)(g0 + i) * F * P;
+            if (bias)
+                for (int32_t f = 0; f < F; f++)
+                    for (int32_t p = 0; p < P; p++)
+                        ys[(int64_t)f * P + p] = bias[f];
+            const float *b = pw ? x + (g0 + i) * in_sz : l->ws + (int64_t)i * P;
+            mlp__sgemm(0, 0, F, P, K, 1.0f, w, K, b, pw ? P : g * P, bias ? 1.0f : 0.0f,
+                       ys, P);
+        }
+        if (pw)
+            break;
+    }
+    return MLP_STATUS_OK;
+}
+
 MLP_VECTOR_CLONES
 static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                mlp_mode mode)
@@ -129,6 +186,8 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
     const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
     const float *w = l->params, *bias = s->use_bias ? l->params + l->n_weights : NULL;
     float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
+    if (direct_output(&q))
+        return forward_direct(l, &q, x, y, n);
     for (int32_t g0 = 0; g0 < n; g0 += G) {
         const int32_t g = n - g0 < G ? n - g0 : G;
         const int32_t gp = (int32_t)(g * P);
