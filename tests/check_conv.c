@@ -387,10 +387,11 @@ START_TEST(conv_reference_direct)
         {1, 13, 10, 5, 4, 3, 1, 3, 2, 0, 1, 1, 3},   /* even kernel rows, stride 3 */
         {1, 61, 59, 16, 3, 3, 1, 1, 1, 1, 1, 1, 25}, /* groups of 11: 11 + 11 + 3 */
         {5, 7, 6, 4, 1, 1, 1, 1, 0, 0, 1, 1, 9},     /* pointwise */
+        {16, 64, 64, 8, 1, 1, 1, 1, 0, 0, 1, 1, 25}, /* pointwise, groups of 10 */
         {4, 7, 7, 3, 1, 1, 2, 2, 0, 0, 1, 1, 3},     /* 1x1 with stride: im2col */
     };
     /* clang-format on */
-    const int min_groups[] = {1, 1, 3, 1, 1};
+    const int min_groups[] = {1, 1, 3, 1, 3, 1};
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
         for (int bias = 0; bias <= 1; bias++)
             check_conv_case(&cases[i], 600 + (uint64_t)(2 * i + bias), min_groups[i],
@@ -421,21 +422,32 @@ START_TEST(conv_reference_flat)
 END_TEST
 
 /* The direct path runs one product per sample, the same call at any thread
- * count: its output is the same bit for bit at 1 and 2 threads. */
-static void direct_output_at(int threads, const conv_case *q, float *y, int64_t ny)
+ * count, and sums the weight gradient in blocks of filters fixed whatever
+ * the count: y, dx and the gradients are the same bit for bit at 1 and 2
+ * threads. out: y [ny], then dx [nx], then the gradients [np]. */
+static void direct_output_at(int threads, const conv_case *q, float *out, int64_t ny)
 {
     const int32_t in[3] = {q->c, q->h, q->w};
     mlp_model *m = tu_model(3, in, 3);
-    tu_add(m, make_conv_case(q));
+    mlp_layer *conv = tu_add(m, make_conv_case(q));
     mlp_tensor *x = tu_tensor_batch(q->n, 3, in);
+    const int64_t nx = mlp_tensor_numel(x);
     tu_rng rng;
     tu_rng_seed(&rng, 4);
-    tu_fill_uniform(&rng, mlp_tensor_data(x), mlp_tensor_numel(x), -1.0f, 1.0f);
+    tu_fill_uniform(&rng, mlp_tensor_data(x), nx, -1.0f, 1.0f);
+    const int32_t yd[3] = {q->f, q->h, q->w};
+    mlp_tensor *dy = tu_tensor_batch(q->n, 3, yd);
+    tu_fill_uniform(&rng, mlp_tensor_data(dy), ny, -1.0f, 1.0f);
     TU_OK(mlp_set_num_threads(threads));
-    const mlp_tensor *yt = NULL;
+    const mlp_tensor *yt = NULL, *dxt = NULL;
     TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &yt));
-    TU_OK(mlp_tensor_copy_to(yt, y, ny));
+    TU_OK(mlp_tensor_copy_to(yt, out, ny));
+    TU_OK(mlp_model_backward(m, dy, &dxt));
+    TU_OK(mlp_tensor_copy_to(dxt, out + ny, nx));
+    memcpy(out + ny + nx, mlp_layer_grads(conv),
+           sizeof(float) * (size_t)mlp_layer_param_count(conv));
     TU_OK(mlp_set_num_threads(1));
+    mlp_tensor_destroy(dy);
     mlp_tensor_destroy(x);
     mlp_model_destroy(m);
 }
@@ -451,13 +463,17 @@ START_TEST(conv_direct_thread_independence)
     for (int i = 0; i < 2; i++) {
         const conv_case *q = &cases[i];
         const int64_t ny = (int64_t)q->n * q->f * q->h * q->w;
-        float *y12 = malloc(2 * sizeof(float) * (size_t)ny); /* 1 thread, then 2 */
-        ck_assert_ptr_nonnull(y12);
-        direct_output_at(1, q, y12, ny);
-        direct_output_at(2, q, y12 + ny, ny);
-        ck_assert_msg(memcmp(y12, y12 + ny, sizeof(float) * (size_t)ny) == 0,
-                      "direct conv case %d: outputs differ between 1 and 2 threads", i);
-        free(y12);
+        const int64_t len = ny + (int64_t)q->n * q->c * q->h * q->w +    /* y, dx, */
+                            (int64_t)q->f * q->c * q->kh * q->kw + q->f; /* dW, db */
+        float *r12 = calloc(2 * (size_t)len, sizeof(float)); /* 1 thread, then 2 */
+        ck_assert_ptr_nonnull(r12);
+        direct_output_at(1, q, r12, ny);
+        direct_output_at(2, q, r12 + len, ny);
+        ck_assert_msg(memcmp(r12, r12 + len, sizeof(float) * (size_t)len) == 0,
+                      "direct conv case %d: y, dx or gradients differ between 1 and 2 "
+                      "threads",
+                      i);
+        free(r12);
     }
 #ifdef _OPENMP
     omp_pause_resource_all(omp_pause_hard);

@@ -211,6 +211,69 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
     return MLP_STATUS_OK;
 }
 
+/* Backward of the direct path, reading dy in place (no copy into Z's
+ * layout): per sample, dW += dy_s col_s^T and dcol_s = W^T dy_s (for a
+ * pointwise kernel, dx_s itself). The weight gradient is cut into
+ * DW_BLOCKS blocks of filters whatever the thread count, each summed over
+ * the samples in order by one thread, so it is the same at any count. */
+enum { DW_BLOCKS = 2 };
+
+MLP_VECTOR_CLONES
+static mlp_status backward_direct(mlp_layer *l, const mlp__conv_geom *q, const float *x,
+                                  const float *dy, float *dx, int32_t n)
+{
+    const struct conv2d_settings *s = l->settings;
+    const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
+    const int32_t P = q->oh * q->ow, fb = (F + DW_BLOCKS - 1) / DW_BLOCKS;
+    const int64_t in_sz = l->in_size;
+    const float *w = l->params;
+    float *dw = l->grads, *db = s->use_bias ? l->grads + l->n_weights : NULL;
+    const int pw = pointwise(q);
+    if (db) {
+        MLP_PARALLEL_FOR((int64_t)n * F * P >= MLP_PAR_MIN)
+        for (int32_t f = 0; f < F; f++) {
+            float sum = 0.0f;
+            for (int32_t i = 0; i < n; i++) {
+                const float *g = dy + ((int64_t)i * F + f) * P;
+                for (int32_t p = 0; p < P; p++)
+                    sum += g[p];
+            }
+            db[f] = sum;
+        }
+    }
+    for (int32_t g0 = 0, g; g0 < n; g0 += g) {
+        g = pw ? n : n - g0 < G ? n - g0 : G;
+        const float *col = pw ? x + g0 * in_sz : l->ws;
+        const int32_t ldc = pw ? P : g * P;  /* leading dimension of col_s */
+        const int64_t step = pw ? in_sz : P; /* from col_s to col_{s+1} */
+        if (!pw)
+            mlp__im2col(q, x + g0 * in_sz, g, l->ws);
+        MLP_PARALLEL_FOR(1)
+        for (int32_t b = 0; b < DW_BLOCKS; b++) {
+            const int32_t f0 = b * fb, fn = F - f0 < fb ? F - f0 : fb;
+            for (int32_t i = 0; fn > 0 && i < g; i++)
+                mlp__sgemm(0, 1, fn, K, P, 1.0f, dy + ((int64_t)(g0 + i) * F + f0) * P, P,
+                           col + i * step, ldc, g0 + i ? 1.0f : 0.0f,
+                           dw + (int64_t)f0 * K, K);
+        }
+        if (!dx)
+            continue;
+        MLP_PARALLEL_FOR(g > 1)
+        for (int32_t i = 0; i < g; i++) {
+            const float *dys = dy + (int64_t)(g0 + i) * F * P;
+            if (pw)
+                mlp__sgemm(1, 0, K, P, F, 1.0f, w, K, dys, P, 0.0f, dx + (g0 + i) * in_sz,
+                           P);
+            else
+                mlp__sgemm(1, 0, K, P, F, 1.0f, w, K, dys, P, 0.0f,
+                           l->ws + (int64_t)i * P, g * P);
+        }
+        if (!pw)
+            mlp__col2im(q, l->ws, g, dx + g0 * in_sz);
+    }
+    return MLP_STATUS_OK;
+}
+
 MLP_VECTOR_CLONES
 static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
                                 const float *dy, float *dx, int32_t n)
@@ -222,6 +285,8 @@ static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
     const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
     float *dw = l->grads, *db = s->use_bias ? l->grads + l->n_weights : NULL;
     float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
+    if (direct_output(&q))
+        return backward_direct(l, &q, x, dy, dx, n);
     if (db)
         memset(db, 0, (size_t)F * sizeof(float));
     for (int32_t g0 = 0; g0 < n; g0 += G) {
