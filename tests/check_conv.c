@@ -388,10 +388,12 @@ START_TEST(conv_reference_direct)
         {1, 61, 59, 16, 3, 3, 1, 1, 1, 1, 1, 1, 25}, /* groups of 11: 11 + 11 + 3 */
         {5, 7, 6, 4, 1, 1, 1, 1, 0, 0, 1, 1, 9},     /* pointwise */
         {16, 64, 64, 8, 1, 1, 1, 1, 0, 0, 1, 1, 25}, /* pointwise, groups of 10 */
+        {1, 12, 11, 4, 5, 5, 1, 1, 2, 2, 1, 1, 3},   /* 5x5, padding 2 */
+        {24, 6, 5, 7, 1, 1, 1, 1, 0, 0, 1, 1, 4},    /* pointwise, 24 channels */
         {4, 7, 7, 3, 1, 1, 2, 2, 0, 0, 1, 1, 3},     /* 1x1 with stride: im2col */
     };
     /* clang-format on */
-    const int min_groups[] = {1, 1, 3, 1, 3, 1};
+    const int min_groups[] = {1, 1, 3, 1, 3, 1, 1, 1};
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
         for (int bias = 0; bias <= 1; bias++)
             check_conv_case(&cases[i], 600 + (uint64_t)(2 * i + bias), min_groups[i],
