@@ -414,7 +414,7 @@ START_TEST(conv_reference_flat)
         {3, 6, 9, 2, 3, 5, 1, 1, 1, 2, 1, 1, 2},      /* 3x5, padding 1x2 */
         {2, 5, 6, 3, 3, 3, 1, 1, 3, 1, 1, 1, 2},      /* rows of padding only */
         {2, 4, 5, 2, 2, 3, 1, 1, 1, 1, 1, 1, 3},      /* even kernel rows */
-        {32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 40}, /* groups of 15 */
+        {32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 31}, /* groups of 15: 15 + 15 + 1 */
     };
     /* clang-format on */
     const int min_groups[] = {1, 1, 1, 1, 3};
