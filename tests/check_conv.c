@@ -373,6 +373,116 @@ START_TEST(conv_reference_large)
 }
 END_TEST
 
+/* The direct-output forward path (one GEMM per sample straight into y):
+ * single-channel inputs with stride, padding and dilation on odd sizes, over
+ * several GEMM groups, and pointwise (1x1, stride 1, no padding) kernels
+ * over several samples; each with and without a bias. A 1x1 kernel with a
+ * stride is not pointwise and takes the im2col path beside them. */
+START_TEST(conv_reference_direct)
+{
+    /* clang-format off */
+    /*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
+    static const conv_case cases[] = {
+        {1, 9, 11, 3, 3, 3, 2, 1, 1, 2, 1, 2, 4},    /* strides, padding, dilation */
+        {1, 13, 10, 5, 4, 3, 1, 3, 2, 0, 1, 1, 3},   /* even kernel rows, stride 3 */
+        {1, 61, 59, 16, 3, 3, 1, 1, 1, 1, 1, 1, 25}, /* groups of 11: 11 + 11 + 3 */
+        {5, 7, 6, 4, 1, 1, 1, 1, 0, 0, 1, 1, 9},     /* pointwise */
+        {16, 64, 64, 8, 1, 1, 1, 1, 0, 0, 1, 1, 25}, /* pointwise, groups of 10 */
+        {1, 12, 11, 4, 5, 5, 1, 1, 2, 2, 1, 1, 3},   /* 5x5, padding 2 */
+        {24, 6, 5, 7, 1, 1, 1, 1, 0, 0, 1, 1, 4},    /* pointwise, 24 channels */
+        {4, 7, 7, 3, 1, 1, 2, 2, 0, 0, 1, 1, 3},     /* 1x1 with stride: im2col */
+    };
+    /* clang-format on */
+    const int min_groups[] = {1, 1, 3, 1, 3, 1, 1, 1};
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
+        for (int bias = 0; bias <= 1; bias++)
+            check_conv_case(&cases[i], 600 + (uint64_t)(2 * i + bias), min_groups[i],
+                            bias);
+}
+END_TEST
+
+/* im2col and col2im with stride 1 and as many output columns as input
+ * columns copy each plane in one stretch and then zero what wrapped:
+ * dilation, kernels wider than tall, padding past the kernel (rows of
+ * padding only), and the ConvNet's second layer over several groups. */
+START_TEST(conv_reference_flat)
+{
+    /* clang-format off */
+    /*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
+    static const conv_case cases[] = {
+        {2, 8, 7, 3, 3, 3, 1, 1, 2, 2, 2, 2, 3},      /* dilation 2, padding 2 */
+        {3, 6, 9, 2, 3, 5, 1, 1, 1, 2, 1, 1, 2},      /* 3x5, padding 1x2 */
+        {2, 5, 6, 3, 3, 3, 1, 1, 3, 1, 1, 1, 2},      /* rows of padding only */
+        {2, 4, 5, 2, 2, 3, 1, 1, 1, 1, 1, 1, 3},      /* even kernel rows */
+        {32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 31}, /* groups of 15: 15 + 15 + 1 */
+    };
+    /* clang-format on */
+    const int min_groups[] = {1, 1, 1, 1, 3};
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
+        check_conv_case(&cases[i], 700 + (uint64_t)i, min_groups[i], i % 2);
+}
+END_TEST
+
+/* The direct path runs one product per sample, the same call at any thread
+ * count, and sums the weight gradient in blocks of filters fixed whatever
+ * the count: y, dx and the gradients are the same bit for bit at 1 and 2
+ * threads. out: y [ny], then dx [nx], then the gradients [np]. */
+static void direct_output_at(int threads, const conv_case *q, float *out, int64_t ny)
+{
+    const int32_t in[3] = {q->c, q->h, q->w};
+    mlp_model *m = tu_model(3, in, 3);
+    mlp_layer *conv = tu_add(m, make_conv_case(q));
+    mlp_tensor *x = tu_tensor_batch(q->n, 3, in);
+    const int64_t nx = mlp_tensor_numel(x);
+    tu_rng rng;
+    tu_rng_seed(&rng, 4);
+    tu_fill_uniform(&rng, mlp_tensor_data(x), nx, -1.0f, 1.0f);
+    const int32_t yd[3] = {q->f, q->h, q->w};
+    mlp_tensor *dy = tu_tensor_batch(q->n, 3, yd);
+    tu_fill_uniform(&rng, mlp_tensor_data(dy), ny, -1.0f, 1.0f);
+    TU_OK(mlp_set_num_threads(threads));
+    const mlp_tensor *yt = NULL, *dxt = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &yt));
+    TU_OK(mlp_tensor_copy_to(yt, out, ny));
+    TU_OK(mlp_model_backward(m, dy, &dxt));
+    TU_OK(mlp_tensor_copy_to(dxt, out + ny, nx));
+    memcpy(out + ny + nx, mlp_layer_grads(conv),
+           sizeof(float) * (size_t)mlp_layer_param_count(conv));
+    TU_OK(mlp_set_num_threads(1));
+    mlp_tensor_destroy(dy);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
+}
+
+START_TEST(conv_direct_thread_independence)
+{
+    if (mlp_set_num_threads(2) == MLP_STATUS_UNSUPPORTED)
+        return; /* a build with one thread only */
+    TU_OK(mlp_set_num_threads(1));
+    /* 1->32 3x3 pad 1 on 28x28 (the ConvNet's first layer), and pointwise */
+    const conv_case cases[2] = {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 40},
+                                {16, 14, 14, 24, 1, 1, 1, 1, 0, 0, 1, 1, 40}};
+    for (int i = 0; i < 2; i++) {
+        const conv_case *q = &cases[i];
+        const int64_t ny = (int64_t)q->n * q->f * q->h * q->w;
+        const int64_t len = ny + (int64_t)q->n * q->c * q->h * q->w +    /* y, dx, */
+                            (int64_t)q->f * q->c * q->kh * q->kw + q->f; /* dW, db */
+        float *r12 = calloc(2 * (size_t)len, sizeof(float)); /* 1 thread, then 2 */
+        ck_assert_ptr_nonnull(r12);
+        direct_output_at(1, q, r12, ny);
+        direct_output_at(2, q, r12 + len, ny);
+        ck_assert_msg(memcmp(r12, r12 + len, sizeof(float) * (size_t)len) == 0,
+                      "direct conv case %d: y, dx or gradients differ between 1 and 2 "
+                      "threads",
+                      i);
+        free(r12);
+    }
+#ifdef _OPENMP
+    omp_pause_resource_all(omp_pause_hard);
+#endif
+}
+END_TEST
+
 /* in_channels 0 takes the input's channels; weights [F, C, kh, kw] then the
  * bias [F], Glorot uniform over fan-in C kh kw and fan-out F kh kw, bias 0. */
 START_TEST(conv_params_layout_and_init)
@@ -639,6 +749,7 @@ static const pool_case POOL_GRID[] = {
     {2, 4, 4, 4, 4, 1, 2}, /* padding = half the window */
     {1, 5, 5, 1, 1, 2, 0}, /* 1x1 window, stride 2: subsampling */
     {2, 7, 5, 2, 3, 2, 1},
+    {3, 7, 5, 2, 2, 2, 0}, /* 2x2/2 on odd sizes: a last row and column in no window */
 };
 /* clang-format on */
 #define N_POOL_GRID ((int)(sizeof POOL_GRID / sizeof POOL_GRID[0]))
@@ -1560,6 +1671,8 @@ static Suite *conv_suite(void)
     tcase_add_loop_test(tc, conv_reference_grid, 0, N_CONV_GRID);
     tcase_add_loop_test(tc, conv_reference_grid_nobias, 0, N_CONV_GRID_NOBIAS + 1);
     tcase_add_test(tc, conv_reference_large);
+    tcase_add_test(tc, conv_reference_direct);
+    tcase_add_test(tc, conv_reference_flat);
     tcase_add_test(tc, conv_params_layout_and_init);
     tcase_add_test(tc, conv_params_without_bias);
     tcase_add_loop_test(tc, conv_gradcheck, 0, 4);
@@ -1589,6 +1702,7 @@ static Suite *conv_suite(void)
     tc = tcase_create("system");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, thread_count_independence);
+    tcase_add_test(tc, conv_direct_thread_independence);
     tcase_add_test(tc, conv_oom_loop);
     suite_add_tcase(s, tc);
     return s;

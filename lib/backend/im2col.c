@@ -26,8 +26,80 @@ static void valid_range(int32_t ow_n, int32_t s, int32_t p, int32_t off, int32_t
         *hi = *lo;
 }
 
+/*
+ * Stride 1 with as many output columns as input columns (3x3 with padding
+ * 1, 5x5 with padding 2, ...): output row oh of a kernel offset reads input
+ * row oh + di shifted by dj, so over the valid rows the whole stretch of a
+ * column-matrix plane is the input plane shifted by one constant offset.
+ * One long copy moves it; the entries it wrongly fills (columns outside
+ * [lo, hi), which wrap to the neighbouring input row) are then zeroed.
+ * This replaces a short loop per output row, whose set-up cost dominates
+ * on small planes.
+ */
+typedef struct flat_span {
+    int32_t r0, r1, lo, hi; /* valid output rows and columns */
+    int64_t a, b, off;      /* the stretch [a, b) of a plane reads input at +off */
+} flat_span;
+
+static int flat_case(const mlp__conv_geom *q)
+{
+    return q->sh == 1 && q->sw == 1 && q->ow == q->w;
+}
+
+/* The span of kernel offset (i, j); 0 when it reads padding only. */
+static int flat_span_of(const mlp__conv_geom *q, int32_t i, int32_t j, flat_span *f)
+{
+    valid_range(q->oh, 1, q->ph, i * q->dh, q->h, &f->r0, &f->r1);
+    valid_range(q->ow, 1, q->pw, j * q->dw, q->w, &f->lo, &f->hi);
+    if (f->r0 >= f->r1 || f->lo >= f->hi)
+        return 0;
+    f->a = (int64_t)f->r0 * q->ow + f->lo;
+    f->b = (int64_t)(f->r1 - 1) * q->ow + f->hi;
+    f->off = (int64_t)(i * q->dh - q->ph) * q->w + (j * q->dw - q->pw);
+    return 1;
+}
+
+/* Zero, in one plane of the column matrix, the entries of valid rows
+ * outside the valid columns. */
+static void flat_zero_edges(const mlp__conv_geom *q, const flat_span *f, float *dst)
+{
+    for (int32_t oh = f->r0; oh < f->r1; oh++) {
+        float *row = dst + (int64_t)oh * q->ow;
+        for (int32_t ow = 0; ow < f->lo; ow++)
+            row[ow] = 0.0f;
+        for (int32_t ow = f->hi; ow < q->ow; ow++)
+            row[ow] = 0.0f;
+    }
+}
+
 /* Cloned functions stay static: clang makes the dispatcher only for callers
  * in the same file. */
+MLP_VECTOR_CLONES
+static void im2col_flat(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
+{
+    const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
+    const int32_t kk = q->kh * q->kw, rows = q->c * kk;
+    MLP_PARALLEL_FOR(1)
+    for (int32_t r = 0; r < rows; r++) {
+        const int32_t c = r / kk, i = (r % kk) / q->kw, j = r % q->kw;
+        flat_span f;
+        const int any = flat_span_of(q, i, j, &f);
+        for (int32_t s = 0; s < g; s++) {
+            float *dst = col + (int64_t)r * g * P + (int64_t)s * P;
+            if (!any) {
+                memset(dst, 0, (size_t)P * sizeof(float));
+                continue;
+            }
+            const float *src = x + ((int64_t)s * q->c + c) * plane + f.off;
+            memset(dst, 0, (size_t)f.a * sizeof(float));
+            for (int64_t k = f.a; k < f.b; k++)
+                dst[k] = src[k];
+            memset(dst + f.b, 0, (size_t)(P - f.b) * sizeof(float));
+            flat_zero_edges(q, &f, dst);
+        }
+    }
+}
+
 MLP_VECTOR_CLONES
 static void im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
 {
@@ -67,17 +139,48 @@ static void im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *co
     }
 }
 
+/* Zero channel c of g samples of dx (col2im adds into it). */
+static void clear_channel(const mlp__conv_geom *q, int32_t c, int32_t g, float *dx)
+{
+    const int64_t plane = (int64_t)q->h * q->w;
+    for (int32_t s = 0; s < g; s++)
+        memset(dx + ((int64_t)s * q->c + c) * plane, 0, (size_t)plane * sizeof(float));
+}
+
+/* col2im of kernel offset k of channel c in the flat case: zero the
+ * entries of col that read padding, then one long sum per plane (adding
+ * those zeros where the stretch wraps into a neighbouring row leaves dx as
+ * it was). */
+static void col2im_flat(const mlp__conv_geom *q, int32_t c, int32_t k, float *col,
+                        int32_t g, float *dx)
+{
+    const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
+    flat_span f;
+    if (!flat_span_of(q, k / q->kw, k % q->kw, &f))
+        return;
+    for (int32_t s = 0; s < g; s++) {
+        float *src = col + (int64_t)(c * q->kh * q->kw + k) * g * P + (int64_t)s * P;
+        float *dst = dx + ((int64_t)s * q->c + c) * plane + f.off;
+        flat_zero_edges(q, &f, src);
+        for (int64_t i = f.a; i < f.b; i++)
+            dst[i] += src[i];
+    }
+}
+
 MLP_VECTOR_CLONES
-static void col2im(const mlp__conv_geom *q, const float *col, int32_t g, float *dx)
+static void col2im(const mlp__conv_geom *q, float *col, int32_t g, float *dx)
 {
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     const int32_t kk = q->kh * q->kw;
+    const int flat = flat_case(q);
     MLP_PARALLEL_FOR(1)
     for (int32_t c = 0; c < q->c; c++) {
-        for (int32_t s = 0; s < g; s++)
-            memset(dx + ((int64_t)s * q->c + c) * plane, 0,
-                   (size_t)plane * sizeof(float));
+        clear_channel(q, c, g, dx);
         for (int32_t k = 0; k < kk; k++) {
+            if (flat) {
+                col2im_flat(q, c, k, col, g, dx);
+                continue;
+            }
             const int32_t i = k / q->kw, j = k % q->kw, r = c * kk + k;
             int32_t lo, hi;
             valid_range(q->ow, q->sw, q->pw, j * q->dw, q->w, &lo, &hi);
@@ -107,10 +210,13 @@ static void col2im(const mlp__conv_geom *q, const float *col, int32_t g, float *
 
 void mlp__im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
 {
-    im2col(q, x, g, col);
+    if (flat_case(q))
+        im2col_flat(q, x, g, col);
+    else
+        im2col(q, x, g, col);
 }
 
-void mlp__col2im(const mlp__conv_geom *q, const float *col, int32_t g, float *dx)
+void mlp__col2im(const mlp__conv_geom *q, float *col, int32_t g, float *dx)
 {
     col2im(q, col, g, dx);
 }

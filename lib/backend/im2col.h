@@ -22,7 +22,9 @@ typedef struct mlp__conv_geom {
 void mlp__im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col);
 
 /* The adjoint: dx (g samples, overwritten) = sum of col entries over the
- * positions they were read from. */
-void mlp__col2im(const mlp__conv_geom *q, const float *col, int32_t g, float *dx);
+ * positions they were read from. col is the caller's scratch and may be
+ * changed: its entries that read padding (which add nothing) may be set to
+ * 0 on the way. */
+void mlp__col2im(const mlp__conv_geom *q, float *col, int32_t g, float *dx);
 
 #endif /* MLPNET_IM2COL_H */

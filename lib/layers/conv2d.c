@@ -15,6 +15,9 @@
  * GEMM, written over col), then col2im. Groups make the GEMMs large; their
  * size is fixed at setup so that col and Z fit the model's shared workspace
  * (about 4 MiB per layer), which the model sizes once for all conv layers.
+ * A layer with a single input channel or a pointwise kernel computes its
+ * forward products straight into y instead, one per sample (see
+ * direct_output).
  */
 #include <string.h>
 
@@ -118,6 +121,60 @@ static void conv_init(mlp_layer *l, mlp_rng *rng)
         memset(l->params + l->n_weights, 0, (size_t)s->filters * sizeof(float));
 }
 
+/* A 1x1 kernel with stride 1, no padding: the input of a sample is its own
+ * column matrix [C, P] (im2col would only copy it). */
+static int pointwise(const mlp__conv_geom *q)
+{
+    return q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 &&
+           q->pw == 0;
+}
+
+/* Layers whose forward products write straight into y, one GEMM per sample,
+ * instead of one GEMM per group into Z followed by a copy into y's layout:
+ * a single input channel (K = kh kw is small, so the product is bound by
+ * writing its output, and the copy would double that traffic) and pointwise
+ * kernels (no im2col at all). */
+static int direct_output(const mlp__conv_geom *q)
+{
+    return q->c == 1 || pointwise(q);
+}
+
+/* y [F, P] of each sample = W [F, K] col_s [K, P] (+ bias: y is filled with
+ * it, then the product added), one sample per iteration so that every
+ * sample's product is the same call at any thread count. */
+MLP_VECTOR_CLONES
+static mlp_status forward_direct(mlp_layer *l, const mlp__conv_geom *q, const float *x,
+                                 float *y, int32_t n)
+{
+    const struct conv2d_settings *s = l->settings;
+    const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
+    const int32_t P = q->oh * q->ow;
+    const int64_t in_sz = l->in_size;
+    const float *w = l->params, *bias = s->use_bias ? l->params + l->n_weights : NULL;
+    const int pw = pointwise(q);
+    for (int32_t g0 = 0; g0 < n; g0 += G) {
+        const int32_t g = pw ? n : n - g0 < G ? n - g0 : G;
+        if (!pw)
+            mlp__im2col(q, x + g0 * in_sz, g, l->ws);
+        /* Split by samples only when there are several: a single sample's
+         * product is split by mlp__sgemm itself. */
+        MLP_PARALLEL_FOR(g > 1)
+        for (int32_t i = 0; i < g; i++) {
+            float *ys = y + (int64_t)(g0 + i) * F * P;
+            if (bias)
+                for (int32_t f = 0; f < F; f++)
+                    for (int32_t p = 0; p < P; p++)
+                        ys[(int64_t)f * P + p] = bias[f];
+            const float *b = pw ? x + (g0 + i) * in_sz : l->ws + (int64_t)i * P;
+            mlp__sgemm(0, 0, F, P, K, 1.0f, w, K, b, pw ? P : g * P, bias ? 1.0f : 0.0f,
+                       ys, P);
+        }
+        if (pw)
+            break;
+    }
+    return MLP_STATUS_OK;
+}
+
 MLP_VECTOR_CLONES
 static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                mlp_mode mode)
@@ -129,6 +186,8 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
     const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
     const float *w = l->params, *bias = s->use_bias ? l->params + l->n_weights : NULL;
     float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
+    if (direct_output(&q))
+        return forward_direct(l, &q, x, y, n);
     for (int32_t g0 = 0; g0 < n; g0 += G) {
         const int32_t g = n - g0 < G ? n - g0 : G;
         const int32_t gp = (int32_t)(g * P);
@@ -152,6 +211,69 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
     return MLP_STATUS_OK;
 }
 
+/* Backward of the direct path, reading dy in place (no copy into Z's
+ * layout): per sample, dW += dy_s col_s^T and dcol_s = W^T dy_s (for a
+ * pointwise kernel, dx_s itself). The weight gradient is cut into
+ * DW_BLOCKS blocks of filters whatever the thread count, each summed over
+ * the samples in order by one thread, so it is the same at any count. */
+enum { DW_BLOCKS = 2 };
+
+MLP_VECTOR_CLONES
+static mlp_status backward_direct(mlp_layer *l, const mlp__conv_geom *q, const float *x,
+                                  const float *dy, float *dx, int32_t n)
+{
+    const struct conv2d_settings *s = l->settings;
+    const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
+    const int32_t P = q->oh * q->ow, fb = (F + DW_BLOCKS - 1) / DW_BLOCKS;
+    const int64_t in_sz = l->in_size;
+    const float *w = l->params;
+    float *dw = l->grads, *db = s->use_bias ? l->grads + l->n_weights : NULL;
+    const int pw = pointwise(q);
+    if (db) {
+        MLP_PARALLEL_FOR((int64_t)n * F * P >= MLP_PAR_MIN)
+        for (int32_t f = 0; f < F; f++) {
+            float sum = 0.0f;
+            for (int32_t i = 0; i < n; i++) {
+                const float *g = dy + ((int64_t)i * F + f) * P;
+                for (int32_t p = 0; p < P; p++)
+                    sum += g[p];
+            }
+            db[f] = sum;
+        }
+    }
+    for (int32_t g0 = 0, g; g0 < n; g0 += g) {
+        g = pw ? n : n - g0 < G ? n - g0 : G;
+        const float *col = pw ? x + g0 * in_sz : l->ws;
+        const int32_t ldc = pw ? P : g * P;  /* leading dimension of col_s */
+        const int64_t step = pw ? in_sz : P; /* from col_s to col_{s+1} */
+        if (!pw)
+            mlp__im2col(q, x + g0 * in_sz, g, l->ws);
+        MLP_PARALLEL_FOR(1)
+        for (int32_t b = 0; b < DW_BLOCKS; b++) {
+            const int32_t f0 = b * fb, fn = F - f0 < fb ? F - f0 : fb;
+            for (int32_t i = 0; fn > 0 && i < g; i++)
+                mlp__sgemm(0, 1, fn, K, P, 1.0f, dy + ((int64_t)(g0 + i) * F + f0) * P, P,
+                           col + i * step, ldc, g0 + i ? 1.0f : 0.0f,
+                           dw + (int64_t)f0 * K, K);
+        }
+        if (!dx)
+            continue;
+        MLP_PARALLEL_FOR(g > 1)
+        for (int32_t i = 0; i < g; i++) {
+            const float *dys = dy + (int64_t)(g0 + i) * F * P;
+            if (pw)
+                mlp__sgemm(1, 0, K, P, F, 1.0f, w, K, dys, P, 0.0f, dx + (g0 + i) * in_sz,
+                           P);
+            else
+                mlp__sgemm(1, 0, K, P, F, 1.0f, w, K, dys, P, 0.0f,
+                           l->ws + (int64_t)i * P, g * P);
+        }
+        if (!pw)
+            mlp__col2im(q, l->ws, g, dx + g0 * in_sz);
+    }
+    return MLP_STATUS_OK;
+}
+
 MLP_VECTOR_CLONES
 static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
                                 const float *dy, float *dx, int32_t n)
@@ -163,6 +285,8 @@ static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
     const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
     float *dw = l->grads, *db = s->use_bias ? l->grads + l->n_weights : NULL;
     float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
+    if (direct_output(&q))
+        return backward_direct(l, &q, x, dy, dx, n);
     if (db)
         memset(db, 0, (size_t)F * sizeof(float));
     for (int32_t g0 = 0; g0 < n; g0 += G) {

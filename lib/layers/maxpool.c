@@ -25,32 +25,28 @@ static mlp_status maxpool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *ou
     return MLP_STATUS_OK;
 }
 
-/* The common 2x2 window with stride 2 and no padding: four compares per
- * output, no window bounds. Same tie rule as the general loop. */
+/* The common 2x2 window with stride 2 and no padding: the larger of each
+ * row's pair, then of the two rows, all in selects and integer arithmetic
+ * so that no branch depends on the data (the winner's position is random
+ * and mispredicts). For finite values the tie rule is the general loop's:
+ * the first largest in row-major order. */
 MLP_VECTOR_CLONES
 static void maxpool_2x2(const float *xp, float *yp, int32_t *ap, int32_t W, int32_t OH,
                         int32_t OW)
 {
     for (int32_t oh = 0; oh < OH; oh++) {
         const float *r0 = xp + (int64_t)2 * oh * W, *r1 = r0 + W;
+        float *yr = yp + (int64_t)oh * OW;
+        int32_t *ar = ap + (int64_t)oh * OW;
         for (int32_t ow = 0; ow < OW; ow++) {
-            const int32_t k = 2 * oh * W + 2 * ow;
-            float best = r0[2 * ow];
-            int32_t at = k;
-            if (r0[2 * ow + 1] > best) {
-                best = r0[2 * ow + 1];
-                at = k + 1;
-            }
-            if (r1[2 * ow] > best) {
-                best = r1[2 * ow];
-                at = k + W;
-            }
-            if (r1[2 * ow + 1] > best) {
-                best = r1[2 * ow + 1];
-                at = k + W + 1;
-            }
-            yp[oh * OW + ow] = best;
-            ap[oh * OW + ow] = at;
+            const float a = r0[2 * ow], b = r0[2 * ow + 1];
+            const float c = r1[2 * ow], d = r1[2 * ow + 1];
+            const int32_t right0 = b > a, right1 = d > c;
+            const float top = b > a ? b : a, bot = d > c ? d : c;
+            const int32_t low = bot > top;
+            yr[ow] = bot > top ? bot : top;
+            ar[ow] =
+                2 * oh * W + 2 * ow + low * W + (right0 ^ ((right0 ^ right1) & -low));
         }
     }
 }

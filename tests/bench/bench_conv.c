@@ -1,8 +1,11 @@
 /*
  * Convolution throughput: forward and backward GFLOP/s of single conv2d
- * layers at batch 100, next to cblas_sgemm alone on the very GEMM shapes the
- * layer issues (its group size included), measured in the same run. The gap
- * between the two is what im2col, col2im and the layout passes cost.
+ * layers at batch 100, next to cblas_sgemm alone on the GEMM shapes of the
+ * layer's im2col path (its group size included), measured in the same run,
+ * and the layer's share of it. The gap between the two is what im2col,
+ * col2im and the layout passes cost. Run it under OPENBLAS_CORETYPE=...
+ * to compare OpenBLAS's kernels (the line printed first names the setting).
+ * Usage: bench_conv [threads] (default 2).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,40 +57,46 @@ static void run(const conv_case *cc)
     float *gin = malloc((size_t)BATCH * conv->in_size * sizeof(float));
     for (int64_t i = 0; i < (int64_t)BATCH * conv->in_size; i++)
         xin[i] = (float)(i % 7) * 0.1f;
-    double t0 = mlp__now();
-    for (int r = 0; r < REPS; r++)
-        CHECK(conv->ops->forward(conv, xin, yout, BATCH, MLP_MODE_TRAIN));
-    double fwd_s = (mlp__now() - t0) / REPS;
-    t0 = mlp__now();
-    for (int r = 0; r < REPS; r++)
-        CHECK(conv->ops->backward(conv, xin, yout, mlp_tensor_data(dy), gin, BATCH));
-    double bwd_s = (mlp__now() - t0) / REPS;
-
-    /* The same GEMMs alone: per group, Z = W col; dW += Z col^T; dcol = W^T Z. */
+    /* The same GEMMs alone: per group, Z = W col; dW += Z col^T; dcol = W^T Z.
+     * Layers on the direct path (one input channel, pointwise kernels)
+     * issue per-sample products instead; the reference stays the group
+     * GEMM, the larger and faster shape. */
     const int g = mlp__conv2d_group(conv), F = cc->f, Ki = (int)K, gp = (int)(g * P);
     float *a = calloc((size_t)F * Ki, sizeof(float));
     float *col = calloc((size_t)Ki * gp, sizeof(float));
     float *z = calloc((size_t)F * gp, sizeof(float));
     const int groups = (BATCH + g - 1) / g;
-    t0 = mlp__now();
-    for (int r = 0; r < REPS; r++)
+    /* Each repetition times the layer and its GEMMs back to back, so that
+     * both see the same load; the figures are medians. */
+    double t_fwd[REPS], t_bwd[REPS], t_gf[REPS], t_gb[REPS];
+    for (int r = 0; r < REPS; r++) {
+        double t0 = mlp__now();
+        CHECK(conv->ops->forward(conv, xin, yout, BATCH, MLP_MODE_TRAIN));
+        t_fwd[r] = mlp__now() - t0;
+        t0 = mlp__now();
         for (int q = 0; q < groups; q++)
             mlp__sgemm(0, 0, F, gp, Ki, 1.0f, a, Ki, col, gp, 0.0f, z, gp);
-    double gf_s = (mlp__now() - t0) / REPS;
-    t0 = mlp__now();
-    for (int r = 0; r < REPS; r++)
+        t_gf[r] = mlp__now() - t0;
+        t0 = mlp__now();
+        CHECK(conv->ops->backward(conv, xin, yout, mlp_tensor_data(dy), gin, BATCH));
+        t_bwd[r] = mlp__now() - t0;
+        t0 = mlp__now();
         for (int q = 0; q < groups; q++) {
             mlp__sgemm(0, 1, F, Ki, gp, 1.0f, z, gp, col, gp, 1.0f, a, Ki);
             mlp__sgemm(1, 0, Ki, gp, F, 1.0f, a, Ki, z, gp, 0.0f, col, gp);
         }
-    double gb_s = (mlp__now() - t0) / REPS;
+        t_gb[r] = mlp__now() - t0;
+    }
     /* GEMM flops for whole groups (the last may be padded out in this timing). */
     const double gemm_fwd = 2.0 * F * K * P * g * groups, gemm_bwd = 2.0 * gemm_fwd;
-
-    printf("%-28s group %3d  forward %6.1f GFLOP/s (sgemm alone %6.1f)  backward %6.1f "
-           "GFLOP/s (sgemm alone %6.1f)\n",
-           cc->name, g, fwd_flops / fwd_s * 1e-9, gemm_fwd / gf_s * 1e-9,
-           bwd_flops / bwd_s * 1e-9, gemm_bwd / gb_s * 1e-9);
+    const double lf = fwd_flops / bench_median(t_fwd, REPS) * 1e-9,
+                 lb = bwd_flops / bench_median(t_bwd, REPS) * 1e-9;
+    const double gf = gemm_fwd / bench_median(t_gf, REPS) * 1e-9,
+                 gb = gemm_bwd / bench_median(t_gb, REPS) * 1e-9;
+    printf(
+        "%-28s group %3d  forward %6.1f GFLOP/s (sgemm alone %6.1f: %3.0f%%)  backward "
+        "%6.1f GFLOP/s (sgemm alone %6.1f: %3.0f%%)\n",
+        cc->name, g, lf, gf, 100.0 * lf / gf, lb, gb, 100.0 * lb / gb);
     free(a);
     free(col);
     free(z);
@@ -103,7 +112,11 @@ int main(int argc, char **argv)
 {
     int threads = argc > 1 ? atoi(argv[1]) : 2;
     CHECK(mlp_set_num_threads(threads));
-    printf("bench_conv: batch %d, %d threads\n", BATCH, mlp_get_num_threads());
+    const char *core = getenv("OPENBLAS_CORETYPE");
+    printf("bench_conv: batch %d, %d threads, OPENBLAS_CORETYPE=%s; medians of %d "
+           "repetitions, each layer next to its GEMMs alone in the same repetition\n",
+           BATCH, mlp_get_num_threads(), core ? core : "(unset: OpenBLAS's choice)",
+           REPS);
     static const conv_case cases[] = {
         {"report conv1 1->5 5x5 28x28", 1, 28, 28, 5, 5, 0},
         {"report conv2 5->10 5x5 12x12", 5, 12, 12, 10, 5, 0},

@@ -20,4 +20,17 @@
         }                                                                                \
     } while (0)
 
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of n >= 1 values (sorts them in place). */
+static inline double bench_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    return 0.5 * (v[(n - 1) / 2] + v[n / 2]);
+}
+
 #endif /* MLPNET_BENCH_UTIL_H */

@@ -1,0 +1,220 @@
+/*
+ * The 32/64-map ConvNet of examples/convnets.c (conv 3x3 32 maps pad 1 no
+ * bias -> spatial batch norm -> ReLU -> 2x2 max pool; the same with 64 maps;
+ * dense 128 ReLU; dense 47 with softmax cross-entropy) on 28x28 inputs at
+ * batch 100: training-step GFLOP/s next to a large cblas_sgemm measured in
+ * the same run, at 1 and 2 threads, and the time of each layer's forward
+ * and backward pass and of the optimizer step (the profile by phase).
+ * Usage: bench_convnet [steps [threads...]] (default 30 steps, threads 1 2).
+ * With BENCH_CPU_CLOCK=1 in the environment the times are the process's CPU
+ * time instead of wall time: at 1 thread on a loaded machine, that leaves
+ * out the time the process waited for a core (at 2 threads it would count
+ * a waiting thread's spinning, so use it at 1 thread only).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "backend/gemm.h"
+#include "core/core.h"
+#include "layers/layer_impl.h"
+#include "mlpnet/mlpnet.h"
+
+#define BENCH_NAME "bench_convnet"
+#include "bench_util.h"
+
+enum { BATCH = 100, CLASSES = 47, LAYERS = 11, BIG = 1536 };
+
+static int cpu_clock;
+
+static double now(void)
+{
+    if (!cpu_clock)
+        return mlp__now();
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void add(mlp_model *m, mlp_layer *l)
+{
+    CHECK(mlp_model_add(m, l));
+}
+
+static void conv_block(mlp_model *m, int32_t filters)
+{
+    mlp_layer *l = NULL;
+    CHECK(mlp_layer_create_conv2d(&l, 0, filters, 3, 3));
+    CHECK(mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1));
+    CHECK(mlp_layer_set_use_bias(l, 0));
+    add(m, l);
+    CHECK(mlp_layer_create_batchnorm_spatial(&l));
+    add(m, l);
+    CHECK(mlp_layer_create_relu(&l));
+    add(m, l);
+    CHECK(mlp_layer_create_maxpool(&l, 2, 2, 2, 0));
+    add(m, l);
+}
+
+static mlp_model *convnet(void)
+{
+    mlp_model *m = NULL;
+    CHECK(mlp_model_create(&m, 3, (const int32_t[]){1, 28, 28}, 1));
+    conv_block(m, 32);
+    conv_block(m, 64);
+    mlp_layer *l = NULL;
+    CHECK(mlp_layer_create_dense(&l, 128));
+    add(m, l);
+    CHECK(mlp_layer_create_relu(&l));
+    add(m, l);
+    CHECK(mlp_layer_create_dense(&l, CLASSES));
+    add(m, l);
+    return m;
+}
+
+/* Multiply-adds x 2 of one sample's forward pass and of its backward pass
+ * (the first layer computes no input gradient). */
+static void flops(mlp_model *m, double *fwd, double *bwd)
+{
+    *fwd = *bwd = 0.0;
+    for (int i = 0; i < mlp_model_layer_count(m); i++) {
+        const mlp_layer *l = mlp_model_layer(m, i);
+        double f = 0.0;
+        if (l->kind == MLP_LAYER_CONV2D || l->kind == MLP_LAYER_DENSE)
+            f = 2.0 * (double)l->n_weights *
+                (l->kind == MLP_LAYER_CONV2D ? (double)l->out.d[1] * l->out.d[2] : 1.0);
+        *fwd += f;
+        *bwd += i == 0 ? f : 2.0 * f;
+    }
+}
+
+static double big_sgemm_gflops(void)
+{
+    float *a = calloc((size_t)BIG * BIG, sizeof(float));
+    float *b = calloc((size_t)BIG * BIG, sizeof(float));
+    float *c = calloc((size_t)BIG * BIG, sizeof(float));
+    double t[5];
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        mlp__sgemm(0, 0, BIG, BIG, BIG, 1.0f, a, BIG, b, BIG, 0.0f, c, BIG);
+        t[r] = now() - t0;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return 2.0 * BIG * BIG * (double)BIG / bench_median(t, 5) * 1e-9;
+}
+
+/* Run `steps` training steps at `threads`; returns the median step time (s). */
+static double run(int threads, int steps)
+{
+    CHECK(mlp_set_num_threads(threads));
+    mlp_model *m = convnet();
+    mlp_optimizer *opt = NULL;
+    CHECK(mlp_optimizer_create(&opt, MLP_RULE_ADAM, m));
+    mlp_tensor *x = NULL;
+    CHECK(mlp_tensor_create(&x, 4, (const int32_t[]){BATCH, 1, 28, 28}));
+    float *xd = mlp_tensor_data(x);
+    int32_t labels[BATCH];
+    mlp_rng rng;
+    mlp__rng_seed(&rng, 7);
+    for (int64_t i = 0; i < (int64_t)BATCH * 784; i++)
+        xd[i] = (float)mlp__rng_uniform(&rng);
+    for (int i = 0; i < BATCH; i++)
+        labels[i] = i % CLASSES;
+    CHECK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));
+
+    double fwd, bwd;
+    flops(m, &fwd, &bwd);
+    const int nl = mlp_model_layer_count(m);
+    double *t_step = calloc((size_t)steps, sizeof(double));
+    double *t_f = calloc((size_t)steps * nl, sizeof(double));
+    double *t_b = calloc((size_t)steps * nl, sizeof(double));
+    double *t_o = calloc((size_t)steps, sizeof(double));
+    /* Own activation and gradient buffers for the per-layer timing. */
+    float *acts[LAYERS + 1], *grads[LAYERS + 1];
+    acts[0] = xd;
+    grads[0] = NULL;
+    for (int i = 0; i < nl; i++) {
+        const mlp_layer *l = mlp_model_layer(m, i);
+        acts[i + 1] = calloc((size_t)BATCH * l->out_size, sizeof(float));
+        grads[i + 1] = calloc((size_t)BATCH * l->out_size, sizeof(float));
+    }
+    for (int64_t i = 0; i < (int64_t)BATCH * CLASSES; i++)
+        grads[nl][i] = 0.01f * (float)(mlp__rng_uniform(&rng) - 0.5);
+    double t_big = big_sgemm_gflops();
+    for (int r = 0; r < steps; r++) {
+        double t0 = now();
+        CHECK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));
+        t_step[r] = now() - t0;
+        for (int i = 0; i < nl; i++) {
+            mlp_layer *l = mlp_model_layer(m, i);
+            t0 = now();
+            CHECK(l->ops->forward(l, acts[i], acts[i + 1], BATCH, MLP_MODE_TRAIN));
+            t_f[i * steps + r] = now() - t0;
+        }
+        for (int i = nl - 1; i >= 0; i--) {
+            mlp_layer *l = mlp_model_layer(m, i);
+            t0 = now();
+            CHECK(l->ops->backward(l, acts[i], acts[i + 1], grads[i + 1],
+                                   i ? grads[i] : NULL, BATCH));
+            t_b[i * steps + r] = now() - t0;
+        }
+        t0 = now();
+        CHECK(mlp_optimizer_step(opt));
+        t_o[r] = now() - t0;
+    }
+    const double step = bench_median(t_step, steps), flop = (fwd + bwd) * BATCH;
+    printf("\n%d thread%s: large sgemm (%dx%dx%d) %.1f GFLOP/s\n", threads,
+           threads == 1 ? "" : "s", BIG, BIG, BIG, t_big);
+    printf("  training step (batch %d, %.2f MFLOP/sample): %.2f ms, %.1f GFLOP/s = "
+           "%.0f%% of large sgemm\n",
+           BATCH, (fwd + bwd) * 1e-6, step * 1e3, flop / step * 1e-9,
+           100.0 * flop / step * 1e-9 / t_big);
+    printf("  %-3s %-10s %10s %10s\n", "#", "layer", "fwd ms", "bwd ms");
+    double sum = 0.0;
+    for (int i = 0; i < nl; i++) {
+        const mlp_layer *l = mlp_model_layer(m, i);
+        const double f = bench_median(t_f + i * steps, steps),
+                     b = bench_median(t_b + i * steps, steps);
+        printf("  %-3d %-10s %10.3f %10.3f\n", i, l->ops->name, f * 1e3, b * 1e3);
+        sum += f + b;
+    }
+    const double o = bench_median(t_o, steps);
+    printf("  optimizer step %.3f ms; layers + optimizer %.3f ms; the rest of the step "
+           "(loss, copies) %.3f ms\n",
+           o * 1e3, (sum + o) * 1e3, (step - sum - o) * 1e3);
+    for (int i = 0; i < nl; i++) {
+        free(acts[i + 1]);
+        free(grads[i + 1]);
+    }
+    free(t_step);
+    free(t_f);
+    free(t_b);
+    free(t_o);
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(opt);
+    mlp_model_destroy(m);
+    return step;
+}
+
+int main(int argc, char **argv)
+{
+    const int steps = argc > 1 ? atoi(argv[1]) : 30;
+    if (steps < 1) {
+        fprintf(stderr, "usage: bench_convnet [steps [threads...]]\n");
+        return 2;
+    }
+    cpu_clock = getenv("BENCH_CPU_CLOCK") != NULL;
+    printf("bench_convnet: batch %d, %d steps per thread count, %s time\n", BATCH, steps,
+           cpu_clock ? "CPU" : "wall");
+    if (argc > 2) {
+        for (int i = 2; i < argc; i++)
+            run(atoi(argv[i]), steps);
+    } else {
+        const double one = run(1, steps), two = run(2, steps);
+        printf("\n2 threads against 1: training step %.2fx faster (%.2f ms vs %.2f ms)\n",
+               one / two, two * 1e3, one * 1e3);
+    }
+    return 0;
+}
