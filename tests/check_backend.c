@@ -303,6 +303,49 @@ START_TEST(sgemm_split_matches_naive)
 }
 END_TEST
 
+/* Parts run by hand, last first, give mlp__sgemm_run's bits; with a bias
+ * row, the bits of beta = 1 on C filled with the bias; column-sum blocks
+ * give mlp__col_sums's bits. */
+START_TEST(sgemm_parts_and_bias)
+{
+    enum { M = 100, N = 60, K = 90 };
+    static float a[M * K], b[K * N], bias[N], c0[M * N], c1[M * N], s0[N], s1[N];
+    tu_rng rng;
+    tu_rng_seed(&rng, 9);
+    tu_fill_uniform(&rng, a, M * K, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, b, K * N, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, bias, N, -1.0f, 1.0f);
+    for (int threads = 1; threads <= 3; threads++) {
+        TU_OK(mlp_set_num_threads(threads));
+        for (int by_cols = 0; by_cols < 2; by_cols++) {
+            /* by_cols: C^T's shape [N, M] is wider than tall */
+            const int m = by_cols ? N : M, n = by_cols ? M : N;
+            const float *bb = by_cols ? a : b, *aa = by_cols ? b : a;
+            mlp__gemm g = {
+                by_cols, by_cols,         m,    n,  K, 1.0f, aa, by_cols ? m : K,
+                bb,      by_cols ? K : n, 1.0f, c0, n, NULL};
+            for (int i = 0; i < m; i++)
+                memcpy(c0 + i * n, by_cols ? a : bias, (size_t)n * sizeof(float));
+            mlp__sgemm_run(&g);
+            const int parts = mlp__sgemm_parts(&g);
+            ck_assert_int_eq(parts, threads);
+            g.c = c1;
+            g.bias = by_cols ? a : bias;
+            g.beta = 0.0f; /* ignored with a bias */
+            for (int t = parts - 1; t >= 0; t--)
+                mlp__sgemm_part(&g, t, parts);
+            ck_assert_msg(memcmp(c0, c1, (size_t)m * n * sizeof(float)) == 0,
+                          "threads %d by_cols %d", threads, by_cols);
+        }
+    }
+    mlp__col_sums(a, M, N, s0);
+    mlp__col_sums_block(a, M, N, 0, 16, s1);
+    mlp__col_sums_block(a, M, N, 16, N, s1);
+    ck_assert(memcmp(s0, s1, sizeof s0) == 0);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
 static Suite *backend_suite(void)
 {
     Suite *s = suite_create("backend");
@@ -317,6 +360,7 @@ static Suite *backend_suite(void)
     TCase *tk = tcase_create("kernels");
     tcase_add_test(tk, expf_vec_same_bits);
     tcase_add_test(tk, sgemm_split_matches_naive);
+    tcase_add_test(tk, sgemm_parts_and_bias);
     tcase_set_timeout(tk, 300);
     suite_add_tcase(s, tk);
     return s;

@@ -13,6 +13,9 @@
  * (-Dblas=disabled), split the same way.
  */
 #include "gemm.h"
+
+#include <string.h>
+
 #include "core/core.h"
 #include "pool.h"
 #include "threads.h"
@@ -72,22 +75,35 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 
 #endif
 
-/* A product and how it is split: blocks of rows of C (split_m) or of
- * columns, one per part of the pool. */
-typedef struct gemm_job {
-    int trans_a, trans_b, m, n, k, lda, ldb, ldc, split_m;
-    float alpha, beta;
-    const float *a, *b;
-    float *c;
-} gemm_job;
-
-static void gemm_part(void *arg, int64_t lo, int64_t hi)
+/* The rows (split_m) or columns of C that part t of `parts` computes. */
+static void part_block(const mlp__gemm *g, int t, int parts, int *split_m, int64_t *lo,
+                       int64_t *hi)
 {
-    const gemm_job *g = arg;
+    *split_m = g->m >= g->n;
+    mlp__pool_range(*split_m ? g->m : g->n, parts, 8, t, lo, hi);
+}
+
+int mlp__sgemm_parts(const mlp__gemm *g)
+{
+    /* Below MLP_GEMM_SPLIT_MIN multiply-adds a part would cost less than
+     * handing it to a worker; blocks are at least 8 rows or columns, cut at
+     * multiples of 8 so each part keeps OpenBLAS's full-width kernels. */
+    if ((double)g->m * g->n * g->k < MLP_GEMM_SPLIT_MIN)
+        return 1;
+    return mlp__pool_parts(g->m >= g->n ? g->m : g->n, 8);
+}
+
+void mlp__sgemm_part(const mlp__gemm *g, int t, int parts)
+{
+    int split_m;
+    int64_t lo, hi;
+    part_block(g, t, parts, &split_m, &lo, &hi);
+    if (lo >= hi)
+        return;
     const float *a = g->a, *b = g->b;
     float *c = g->c;
     int m = g->m, n = g->n;
-    if (g->split_m) {
+    if (split_m) {
         a += g->trans_a ? lo : lo * g->lda;
         c += lo * g->ldc;
         m = (int)(hi - lo);
@@ -96,36 +112,37 @@ static void gemm_part(void *arg, int64_t lo, int64_t hi)
         c += lo;
         n = (int)(hi - lo);
     }
+    if (g->bias) /* this block of C starts as the bias */
+        for (int i = 0; i < m; i++)
+            memcpy(c + (int64_t)i * g->ldc, g->bias + (split_m ? 0 : lo),
+                   (size_t)n * sizeof *c);
     blas_sgemm(g->trans_a, g->trans_b, m, n, g->k, g->alpha, a, g->lda, b, g->ldb,
-               g->beta, c, g->ldc);
+               g->bias ? 1.0f : g->beta, c, g->ldc);
+}
+
+/* A product and its part count, for the pool. */
+typedef struct gemm_job {
+    const mlp__gemm *g;
+    int parts;
+} gemm_job;
+
+static void gemm_parts(void *arg, int64_t lo, int64_t hi)
+{
+    const gemm_job *j = arg;
+    for (int64_t t = lo; t < hi; t++)
+        mlp__sgemm_part(j->g, (int)t, j->parts);
+}
+
+void mlp__sgemm_run(const mlp__gemm *g)
+{
+    gemm_job j = {g, mlp__sgemm_parts(g)};
+    mlp__pool_for(j.parts, 1, 1, gemm_parts, &j);
 }
 
 void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 const float *a, int lda, const float *b, int ldb, float beta, float *c,
                 int ldc)
 {
-    /* Below MLP_GEMM_SPLIT_MIN multiply-adds a part would cost less than
-     * handing it to a worker; blocks are at least 8 rows or columns, cut at
-     * multiples of 8 so each part keeps OpenBLAS's full-width kernels. */
-    const int split_m = m >= n;
-    const int len = split_m ? m : n;
-    if ((double)m * n * k < MLP_GEMM_SPLIT_MIN || mlp__pool_parts(len, 8) == 1) {
-        blas_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
-    }
-    gemm_job g = {.trans_a = trans_a,
-                  .trans_b = trans_b,
-                  .m = m,
-                  .n = n,
-                  .k = k,
-                  .lda = lda,
-                  .ldb = ldb,
-                  .ldc = ldc,
-                  .split_m = split_m,
-                  .alpha = alpha,
-                  .beta = beta,
-                  .a = a,
-                  .b = b,
-                  .c = c};
-    mlp__pool_for(len, 8, 8, gemm_part, &g);
+    mlp__gemm g = {trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL};
+    mlp__sgemm_run(&g);
 }

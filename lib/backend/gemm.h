@@ -16,6 +16,33 @@ void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 const float *a, int lda, const float *b, int ldb, float beta, float *c,
                 int ldc);
 
+/* A product C = alpha op(A) op(B) + beta C as mlp__sgemm takes it; with
+ * `bias` (a row of N values, or NULL) C starts as the bias on every row
+ * and beta is ignored: C = alpha op(A) op(B) + bias. */
+typedef struct mlp__gemm {
+    int trans_a, trans_b, m, n, k;
+    float alpha;
+    const float *a;
+    int lda;
+    const float *b;
+    int ldb;
+    float beta;
+    float *c;
+    int ldc;
+    const float *bias;
+} mlp__gemm;
+
+/* The product on the pool (mlp__sgemm is this with bias NULL). */
+void mlp__sgemm_run(const mlp__gemm *g);
+
+/* How many parts mlp__sgemm_run cuts g into (1 for a small product or at 1
+ * thread): blocks of rows of C when M >= N, else of columns. A caller that
+ * runs several products in one pool job runs part t of `parts` with
+ * mlp__sgemm_part, from t = 0 to parts - 1 (any order, any threads: the
+ * parts write disjoint blocks of C), and gets mlp__sgemm_run's bits. */
+int mlp__sgemm_parts(const mlp__gemm *g);
+void mlp__sgemm_part(const mlp__gemm *g, int t, int parts);
+
 /* e^(x - f ln 2) 2^f for x clamped to [-87.3, 88.4] and f = floor(x log2(e) +
  * 1/2) given: the shared tail of mlp__expf and mlp__expf_vec. */
 static inline float mlp__expf_tail(float x, float f)
@@ -80,6 +107,12 @@ void mlp__spans(int64_t n, void (*fn)(const mlp__span_args *a, int64_t lo, int64
 /* Column sums of a row-major [rows, cols] matrix into out[cols]
  * (overwrites out). Used for bias gradients. */
 void mlp__col_sums(const float *a, int64_t rows, int64_t cols, float *out);
+
+/* Columns [c0, c1) of those sums into out[c0..c1) (the rest untouched):
+ * each column is summed down the rows in order, so a block's sums have the
+ * bits of mlp__col_sums's. */
+void mlp__col_sums_block(const float *a, int64_t rows, int64_t cols, int64_t c0,
+                         int64_t c1, float *out);
 
 /* 1 if every element is finite. */
 int mlp__all_finite(const float *a, int64_t n);

@@ -6,15 +6,22 @@
 #include "pool.h"
 #include "threads.h"
 
-void mlp__col_sums(const float *a, int64_t rows, int64_t cols, float *out)
+MLP_VECTOR_CLONES
+void mlp__col_sums_block(const float *a, int64_t rows, int64_t cols, int64_t c0,
+                         int64_t c1, float *out)
 {
-    for (int64_t j = 0; j < cols; j++)
+    for (int64_t j = c0; j < c1; j++)
         out[j] = 0.0f;
     for (int64_t i = 0; i < rows; i++) {
         const float *ai = a + i * cols;
-        for (int64_t j = 0; j < cols; j++)
+        for (int64_t j = c0; j < c1; j++)
             out[j] += ai[j];
     }
+}
+
+void mlp__col_sums(const float *a, int64_t rows, int64_t cols, float *out)
+{
+    mlp__col_sums_block(a, rows, cols, 0, cols, out);
 }
 
 int mlp__all_finite(const float *a, int64_t n)

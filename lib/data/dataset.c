@@ -570,11 +570,17 @@ static void prefetch_sample(const mlp_dataset *ds, int32_t idx)
     const char *p = ds->is_float ? (const char *)(ds->values + (size_t)idx * per)
                                  : (const char *)(ds->pixels + (size_t)idx * per);
     for (size_t o = 0; o < bytes; o += 64)
-        __builtin_prefetch(p + o, 0, 0);
+        __builtin_prefetch(p + o, 0, 2);
 #else
     (void)ds;
     (void)idx;
 #endif
+}
+
+void mlp__dataset_prefetch(const mlp_dataset *ds, const int32_t *indices, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++)
+        prefetch_sample(ds, indices[i]);
 }
 
 /* Rows of a gather, for the pool. */
