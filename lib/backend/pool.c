@@ -35,13 +35,16 @@ static struct {
     atomic_flag busy;     /* a caller is running a job */
     _Atomic unsigned gen; /* job number */
     _Atomic int sleepers; /* workers waiting on `wake` */
-    _Atomic int pending;  /* workers not done with the job */
     unsigned start_gen;   /* the generation before a new worker's first job */
     /* the job */
     mlp__pool_fn fn;
     void *arg;
     int64_t n, align;
     int parts;
+    /* written by the workers, read by the caller: a cache line of its own,
+     * so the workers' count-down does not take the job's line away */
+    _Alignas(64) _Atomic int pending; /* workers not done with the job */
+    char pad[64 - sizeof(int)];
 } pool = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
