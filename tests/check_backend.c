@@ -107,6 +107,16 @@ START_TEST(pool_range_bounds)
     ck_assert_int_eq(mlp__pool_parts(7, 8), 1);
     ck_assert_int_eq(mlp__pool_parts(0, 8), 1);
     ck_assert_int_eq(mlp__pool_parts(100, 0), 3);
+#ifdef _OPENMP
+    /* Inside an OpenMP loop the work stays whole on its thread. */
+    int inside = 0;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp critical
+        inside += mlp__pool_parts(100, 8);
+    }
+    ck_assert_int_le(inside, 2);
+#endif
     TU_OK(mlp_set_num_threads(1));
     ck_assert_int_eq(mlp__pool_parts(100000, 1), 1);
 }

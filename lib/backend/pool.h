@@ -19,7 +19,9 @@
 typedef void (*mlp__pool_fn)(void *arg, int64_t lo, int64_t hi);
 
 /* The number of parts mlp__pool_for cuts [0, n) into: the thread count,
- * fewer when a part would hold less than `grain` items (at least 1). */
+ * fewer when a part would hold less than `grain` items (at least 1); 1
+ * inside an OpenMP parallel region (MLP_PARALLEL_FOR), whose loop already
+ * splits the work. */
 int mlp__pool_parts(int64_t n, int64_t grain);
 
 /* The bounds of part t of `parts` over [0, n): balanced, every inner
