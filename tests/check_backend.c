@@ -9,6 +9,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "backend/gemm.h"
 #include "backend/pool.h"
@@ -240,6 +242,33 @@ START_TEST(pool_start_failure_and_shutdown)
 }
 END_TEST
 
+/* A child forked after the workers started has none: it starts its own at
+ * its first parallel call instead of waiting for the parent's. */
+START_TEST(pool_after_fork)
+{
+    TU_OK(mlp_set_num_threads(2));
+    check_cover(1000, 1, 1);
+    ck_assert_int_ge(mlp__pool_workers(), 1);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        visit_job j;
+        memset(&j, 0, sizeof j);
+        static _Atomic int hits[1000];
+        j.hits = hits;
+        mlp__pool_for(1000, 1, 1, visit, &j);
+        int ok = j.calls == 2;
+        for (int i = 0; i < 1000; i++)
+            ok = ok && hits[i] == 1;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
 /* ---- kernels -------------------------------------------------------------- */
 
 /* mlp__expf_vec gives mlp__expf's bits: the floor is the only difference. */
@@ -366,6 +395,7 @@ static Suite *backend_suite(void)
     tcase_add_test(tc, pool_nested_runs_serially);
     tcase_add_test(tc, pool_concurrent_callers);
     tcase_add_test(tc, pool_start_failure_and_shutdown);
+    tcase_add_test(tc, pool_after_fork);
     suite_add_tcase(s, tc);
     TCase *tk = tcase_create("kernels");
     tcase_add_test(tk, expf_vec_same_bits);

@@ -150,12 +150,35 @@ static void *worker_main(void *p)
     }
 }
 
+/* In the child of a fork only the forking thread exists: forget the
+ * workers (their table stays allocated: a worker might have held the
+ * allocator's lock) and start afresh at the next parallel call. */
+static void forget_workers_after_fork(void)
+{
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pool.threads = NULL;
+    pool.n_workers = 0;
+    atomic_store(&pool.sleepers, 0);
+    atomic_store(&pool.stop, 0);
+    atomic_flag_clear(&pool.busy);
+    in_part = 0;
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void register_atfork(void)
+{
+    (void)pthread_atfork(NULL, NULL, forget_workers_after_fork);
+}
+
 /* Start workers up to `want` (the caller holds the busy flag); 1 when at
  * least that many run. A failure leaves the ones started. */
 static int ensure_workers(int want)
 {
     if (pool.n_workers >= want)
         return 1;
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&pool.lock);
     pthread_t *th = mlp__alloc((size_t)want * sizeof *th);
     if (th) {
