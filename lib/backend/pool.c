@@ -151,12 +151,13 @@ static void *worker_main(void *p)
 }
 
 /* In the child of a fork only the forking thread exists: forget the
- * workers (their table stays allocated: a worker might have held the
- * allocator's lock) and start afresh at the next parallel call. */
+ * workers (the C library makes its allocator usable in the child) and
+ * start afresh at the next parallel call. */
 static void forget_workers_after_fork(void)
 {
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.wake, NULL);
+    mlp__free(pool.threads);
     pool.threads = NULL;
     pool.n_workers = 0;
     atomic_store(&pool.sleepers, 0);
