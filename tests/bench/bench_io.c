@@ -21,7 +21,6 @@
 #include "mlpnet/mlpnet.h"
 
 #define BENCH_NAME "bench_io"
-#include "bench_baseline.h"
 #include "bench_util.h"
 
 enum {
@@ -48,7 +47,19 @@ static double median(double *v, int n)
 
 static mlp_model *baseline(void)
 {
-    return bench_baseline_model();
+    mlp_model *m = NULL;
+    CHECK(mlp_model_create(&m, 1, (const int32_t[]){IN}, 1));
+    for (int i = 0; i < DEPTH; i++) {
+        mlp_layer *l;
+        CHECK(mlp_layer_create_dense(&l, HID));
+        CHECK(mlp_model_add(m, l));
+        CHECK(mlp_layer_create_elu(&l, 1.0f));
+        CHECK(mlp_model_add(m, l));
+    }
+    mlp_layer *l;
+    CHECK(mlp_layer_create_dense(&l, OUT));
+    CHECK(mlp_model_add(m, l));
+    return m;
 }
 
 /* Read a whole file with read(2): the floor of any loader. */
