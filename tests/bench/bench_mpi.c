@@ -265,7 +265,7 @@ static void study(const char *name, mlp_model *(*build)(void), mlp_rule rule, do
            threads.seconds, one.seconds / threads.seconds);
     printf(
         "  %d ranks x 1 thread  %8.3f s  (%.2fx faster than 1 x 1, %.2fx than 1 x %d); "
-        "bucket wait %.3f s an epoch, %.1f us a step\n",
+        "wait in collectives %.3f s an epoch, %.1f us a step\n",
         size, dist.seconds, one.seconds / dist.seconds, threads.seconds / dist.seconds,
         size, dist.wait, 1e6 * dist.wait / steps);
     printf("  cost model: step compute %.3f ms on one core; one all-reduce of the "
