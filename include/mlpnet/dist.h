@@ -202,9 +202,7 @@ MLP_API mlp_status mlp_dist_ops_init_size(mlp_dist_ops *ops, size_t struct_size)
  * rank's share of a global batch (every rank calls them once per global
  * batch) and mlp_model_fit() shares its batches itself (see the top of
  * this header).
- * @param model  the model (borrowed for the call)
- * @param ops    the hook (copied; `ops->user` borrowed until the model is
- *               destroyed or the hook replaced), or NULL to remove it
+ *
  * The ranks first check that their models have the same layer, parameter
  * and state counts (one sum), so that differing models stop every rank
  * instead of leaving one waiting; mlp_model_fit() checks its sizes and
