@@ -51,21 +51,22 @@ MLP_API const char *mlp_last_error(void);
  * Number of threads the library uses for matrix products and its own
  * parallel loops. Until this is called the library runs on 1 thread (the
  * fastest setting for small MLPs, and safe on a busy machine); n <= 0 means
- * all cores. In builds with OpenMP the library runs one pool: OpenBLAS stays
- * single-threaded and the library splits large products itself; its count
- * is its own and leaves the caller's OpenMP settings alone. Without OpenMP
- * the count goes to OpenBLAS. Results are reproducible bit for bit for a
- * fixed thread count. This is process-wide; call it before training, not
- * while another thread trains.
+ * all cores. The library runs one pool of its own threads, started at the
+ * first call that can use them: OpenBLAS stays single-threaded, the library
+ * splits products, element passes, batch gathering and optimizer steps
+ * itself; its count is its own and leaves the caller's OpenMP and OpenBLAS
+ * settings alone. Idle threads spin for a fraction of a millisecond, then
+ * sleep. Results are reproducible bit for bit for a fixed thread count.
+ * This is process-wide; call it before training, not while another thread
+ * trains.
  * @param n  number of threads, or <= 0 for all cores
- * @return MLP_STATUS_OK, or MLP_STATUS_UNSUPPORTED when the library was
- *         built with neither OpenBLAS nor OpenMP and n > 1
+ * @return MLP_STATUS_OK (releases before 0.4.0 returned
+ *         MLP_STATUS_UNSUPPORTED in builds with neither OpenBLAS nor OpenMP)
  */
 MLP_API mlp_status mlp_set_num_threads(int n);
 
 /**
- * Threads the library uses (1 until mlp_set_num_threads is called, and
- * always 1 in a build with neither OpenBLAS nor OpenMP).
+ * Threads the library uses (1 until mlp_set_num_threads is called).
  * @return the thread count, >= 1
  */
 MLP_API int mlp_get_num_threads(void);

@@ -1,25 +1,24 @@
 /*
  * Matrix products (the thread setting they follow is in threads.c).
  *
- * With OpenBLAS every product is cblas_sgemm. Builds with OpenMP keep a
- * single thread pool: OpenBLAS runs single-threaded and mlp__sgemm splits a
- * large product into blocks of rows (or columns) of C, one per OpenMP
- * thread. The element passes of the layers use the same OpenMP threads, so
- * two pools never spin against each other on the same cores. Splitting C
- * by rows or columns computes each element exactly once, with no
- * cross-thread reduction; OpenBLAS may still pick other kernels for other
- * block shapes, so the last bits can differ between thread counts (never
- * between runs with the same count). Builds without OpenMP let
- * OpenBLAS use its own threads. Without OpenBLAS, a portable blocked loop
- * does the work (-Dblas=disabled).
+ * With OpenBLAS every product is cblas_sgemm. OpenBLAS runs
+ * single-threaded and mlp__sgemm splits a product into blocks of rows (or
+ * columns) of C, one per part of the library's pool (pool.h), whose
+ * threads also run the element passes, so two pools never spin against
+ * each other on the same cores. Splitting C by rows or columns computes
+ * each element exactly once, with no cross-thread reduction; OpenBLAS may
+ * still pick other kernels for other block shapes, so the last bits can
+ * differ between thread counts (never between runs with the same count).
+ * Without OpenBLAS, a portable blocked loop does the work
+ * (-Dblas=disabled), split the same way.
  */
 #include "gemm.h"
-#include "core/core.h"
-#include "threads.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <string.h>
+
+#include "core/core.h"
+#include "pool.h"
+#include "threads.h"
 
 #ifdef MLPNET_HAVE_OPENBLAS
 #include <cblas.h>
@@ -76,36 +75,74 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 
 #endif
 
+/* The rows (split_m) or columns of C that part t of `parts` computes. */
+static void part_block(const mlp__gemm *g, int t, int parts, int *split_m, int64_t *lo,
+                       int64_t *hi)
+{
+    *split_m = g->m >= g->n;
+    mlp__pool_range(*split_m ? g->m : g->n, parts, 8, t, lo, hi);
+}
+
+int mlp__sgemm_parts(const mlp__gemm *g)
+{
+    /* Below MLP_GEMM_SPLIT_MIN multiply-adds a part would cost less than
+     * handing it to a worker; blocks are at least 8 rows or columns, cut at
+     * multiples of 8 so each part keeps OpenBLAS's full-width kernels. */
+    if ((double)g->m * g->n * g->k < MLP_GEMM_SPLIT_MIN)
+        return 1;
+    return mlp__pool_parts(g->m >= g->n ? g->m : g->n, 8);
+}
+
+void mlp__sgemm_part(const mlp__gemm *g, int t, int parts)
+{
+    int split_m;
+    int64_t lo, hi;
+    part_block(g, t, parts, &split_m, &lo, &hi);
+    if (lo >= hi)
+        return;
+    const float *a = g->a, *b = g->b;
+    float *c = g->c;
+    int m = g->m, n = g->n;
+    if (split_m) {
+        a += g->trans_a ? lo : lo * g->lda;
+        c += lo * g->ldc;
+        m = (int)(hi - lo);
+    } else {
+        b += g->trans_b ? lo * g->ldb : lo;
+        c += lo;
+        n = (int)(hi - lo);
+    }
+    if (g->bias) /* this block of C starts as the bias */
+        for (int i = 0; i < m; i++)
+            memcpy(c + (int64_t)i * g->ldc, g->bias + (split_m ? 0 : lo),
+                   (size_t)n * sizeof *c);
+    blas_sgemm(g->trans_a, g->trans_b, m, n, g->k, g->alpha, a, g->lda, b, g->ldb,
+               g->bias ? 1.0f : g->beta, c, g->ldc);
+}
+
+/* A product and its part count, for the pool. */
+typedef struct gemm_job {
+    const mlp__gemm *g;
+    int parts;
+} gemm_job;
+
+static void gemm_parts(void *arg, int64_t lo, int64_t hi)
+{
+    const gemm_job *j = arg;
+    for (int64_t t = lo; t < hi; t++)
+        mlp__sgemm_part(j->g, (int)t, j->parts);
+}
+
+void mlp__sgemm_run(const mlp__gemm *g)
+{
+    gemm_job j = {g, mlp__sgemm_parts(g)};
+    mlp__pool_for(j.parts, 1, 1, gemm_parts, &j);
+}
+
 void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 const float *a, int lda, const float *b, int ldb, float beta, float *c,
                 int ldc)
 {
-#ifdef _OPENMP
-    const int nt = mlp__threads();
-    /* Below ~2 MFLOP the fork costs more than it saves. */
-    if (nt > 1 && (double)m * n * k >= 1e6 && !omp_in_parallel()) {
-        /* Split the larger of M and N into nt blocks (multiples of 16). */
-        const int split_m = m >= n;
-        const int len = split_m ? m : n;
-        int chunk = (len + nt - 1) / nt;
-        chunk = (chunk + 15) & ~15;
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int t = 0; t < nt; t++) {
-            const int lo = t * chunk, hi = lo + chunk < len ? lo + chunk : len;
-            if (lo >= hi)
-                continue;
-            if (split_m) {
-                const float *ab = trans_a ? a + lo : a + (int64_t)lo * lda;
-                blas_sgemm(trans_a, trans_b, hi - lo, n, k, alpha, ab, lda, b, ldb, beta,
-                           c + (int64_t)lo * ldc, ldc);
-            } else {
-                const float *bb = trans_b ? b + (int64_t)lo * ldb : b + lo;
-                blas_sgemm(trans_a, trans_b, m, hi - lo, k, alpha, a, lda, bb, ldb, beta,
-                           c + lo, ldc);
-            }
-        }
-        return;
-    }
-#endif
-    blas_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    mlp__gemm g = {trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL};
+    mlp__sgemm_run(&g);
 }

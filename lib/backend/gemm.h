@@ -5,6 +5,7 @@
 #ifndef MLPNET_GEMM_H
 #define MLPNET_GEMM_H
 
+#include <math.h>
 #include <stdint.h>
 
 /* Row-major C[M,N] = alpha * op(A) op(B) + beta * C, where op(A) is [M,K]
@@ -15,16 +16,37 @@ void mlp__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 const float *a, int lda, const float *b, int ldb, float beta, float *c,
                 int ldc);
 
-/* e^x for float, branch-free so that loops over it vectorise (Cephes
- * polynomial; relative error below 2e-7 on [-87, 88], saturating outside). */
-static inline float mlp__expf(float x)
+/* A product C = alpha op(A) op(B) + beta C as mlp__sgemm takes it; with
+ * `bias` (a row of N values, or NULL) C starts as the bias on every row
+ * and beta is ignored: C = alpha op(A) op(B) + bias. */
+typedef struct mlp__gemm {
+    int trans_a, trans_b, m, n, k;
+    float alpha;
+    const float *a;
+    int lda;
+    const float *b;
+    int ldb;
+    float beta;
+    float *c;
+    int ldc;
+    const float *bias;
+} mlp__gemm;
+
+/* The product on the pool (mlp__sgemm is this with bias NULL). */
+void mlp__sgemm_run(const mlp__gemm *g);
+
+/* How many parts mlp__sgemm_run cuts g into (1 for a small product or at 1
+ * thread): blocks of rows of C when M >= N, else of columns. A caller that
+ * runs several products in one pool job runs part t of `parts` with
+ * mlp__sgemm_part, from t = 0 to parts - 1 (any order, any threads: the
+ * parts write disjoint blocks of C), and gets mlp__sgemm_run's bits. */
+int mlp__sgemm_parts(const mlp__gemm *g);
+void mlp__sgemm_part(const mlp__gemm *g, int t, int parts);
+
+/* e^(x - f ln 2) 2^f for x clamped to [-87.3, 88.4] and f = floor(x log2(e) +
+ * 1/2) given: the shared tail of mlp__expf and mlp__expf_vec. */
+static inline float mlp__expf_tail(float x, float f)
 {
-    x = x < 88.3762626647949f ? x : 88.3762626647949f;
-    x = x > -87.3365447505531f ? x : -87.3365447505531f;
-    float t = x * 1.44269504088896341f + 0.5f;
-    int32_t i = (int32_t)t;
-    i -= (t < (float)i); /* floor for negative t */
-    float f = (float)i;
     x -= f * 0.693359375f;
     x -= f * -2.12194440e-4f;
     float y = 1.9875691500e-4f;
@@ -38,8 +60,35 @@ static inline float mlp__expf(float x)
         int32_t i;
         float f;
     } p;
-    p.i = (i + 127) << 23;
+    p.i = ((int32_t)f + 127) << 23;
     return y * p.f;
+}
+
+static inline float mlp__expf_clamp(float x)
+{
+    x = x < 88.3762626647949f ? x : 88.3762626647949f;
+    return x > -87.3365447505531f ? x : -87.3365447505531f;
+}
+
+/* e^x for float, branch-free so that loops over it vectorise (Cephes
+ * polynomial; relative error below 2e-7 on [-87, 88], saturating outside). */
+static inline float mlp__expf(float x)
+{
+    x = mlp__expf_clamp(x);
+    float t = x * 1.44269504088896341f + 0.5f;
+    int32_t i = (int32_t)t;
+    i -= (t < (float)i); /* floor for negative t */
+    return mlp__expf_tail(x, (float)i);
+}
+
+/* The same bits as mlp__expf, with the floor taken by floorf: GCC vectorises
+ * loops over it inside an AVX2 clone (MLP_VECTOR_CLONES), where floorf is one
+ * rounding instruction, but not loops over mlp__expf. Without SSE4.1 floorf
+ * may be a call: use it only in functions with the clones. */
+static inline float mlp__expf_vec(float x)
+{
+    x = mlp__expf_clamp(x);
+    return mlp__expf_tail(x, floorf(x * 1.44269504088896341f + 0.5f));
 }
 
 /* Arguments of an element pass over `n` values (unused fields stay 0). */
@@ -49,15 +98,21 @@ typedef struct mlp__span_args {
     float alpha;             /* the activation's parameter */
 } mlp__span_args;
 
-/* Call fn on [lo, hi) spans covering [0, n): one span per OpenMP thread when
- * n >= MLP_PAR_MIN, else one span. Keeping the loop itself in `fn` lets it
- * be a vectorised (and target-cloned) function of its own. */
+/* Call fn on [lo, hi) spans covering [0, n): one span per thread of the
+ * pool (pool.h) when n >= 2 MLP_POOL_MIN, else one span. Keeping the loop itself in `fn`
+ * lets it be a vectorised (and target-cloned) function of its own. */
 void mlp__spans(int64_t n, void (*fn)(const mlp__span_args *a, int64_t lo, int64_t hi),
                 const mlp__span_args *a);
 
 /* Column sums of a row-major [rows, cols] matrix into out[cols]
  * (overwrites out). Used for bias gradients. */
 void mlp__col_sums(const float *a, int64_t rows, int64_t cols, float *out);
+
+/* Columns [c0, c1) of those sums into out[c0..c1) (the rest untouched):
+ * each column is summed down the rows in order, so a block's sums have the
+ * bits of mlp__col_sums's. */
+void mlp__col_sums_block(const float *a, int64_t rows, int64_t cols, int64_t c0,
+                         int64_t c1, float *out);
 
 /* 1 if every element is finite. */
 int mlp__all_finite(const float *a, int64_t n);

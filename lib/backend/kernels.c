@@ -1,23 +1,27 @@
 /* Small memory-bound kernels shared by layers and the model. */
 #include <math.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "core/core.h"
 #include "gemm.h"
+#include "pool.h"
 #include "threads.h"
 
-void mlp__col_sums(const float *a, int64_t rows, int64_t cols, float *out)
+MLP_VECTOR_CLONES
+void mlp__col_sums_block(const float *a, int64_t rows, int64_t cols, int64_t c0,
+                         int64_t c1, float *out)
 {
-    for (int64_t j = 0; j < cols; j++)
+    for (int64_t j = c0; j < c1; j++)
         out[j] = 0.0f;
     for (int64_t i = 0; i < rows; i++) {
         const float *ai = a + i * cols;
-        for (int64_t j = 0; j < cols; j++)
+        for (int64_t j = c0; j < c1; j++)
             out[j] += ai[j];
     }
+}
+
+void mlp__col_sums(const float *a, int64_t rows, int64_t cols, float *out)
+{
+    mlp__col_sums_block(a, rows, cols, 0, cols, out);
 }
 
 int mlp__all_finite(const float *a, int64_t n)
@@ -30,21 +34,22 @@ int mlp__all_finite(const float *a, int64_t n)
     return acc == 0.0f;
 }
 
+/* An element pass and its arguments, for the pool. */
+typedef struct span_job {
+    void (*fn)(const mlp__span_args *a, int64_t lo, int64_t hi);
+    const mlp__span_args *a;
+} span_job;
+
+static void span_part(void *arg, int64_t lo, int64_t hi)
+{
+    const span_job *j = arg;
+    j->fn(j->a, lo, hi);
+}
+
 void mlp__spans(int64_t n, void (*fn)(const mlp__span_args *a, int64_t lo, int64_t hi),
                 const mlp__span_args *a)
 {
-#ifdef _OPENMP
-    if (n >= MLP_PAR_MIN && mlp__threads() > 1 && !omp_in_parallel()) {
-        const int nt = mlp__threads();
-        const int64_t chunk = (n + nt - 1) / nt;
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int t = 0; t < nt; t++) {
-            const int64_t lo = t * chunk, hi = lo + chunk < n ? lo + chunk : n;
-            if (lo < hi)
-                fn(a, lo, hi);
-        }
-        return;
-    }
-#endif
-    fn(a, 0, n);
+    /* spans of whole 64-byte lines, so threads never write to one line */
+    span_job j = {fn, a};
+    mlp__pool_for(n, MLP_POOL_MIN, 16, span_part, &j);
 }

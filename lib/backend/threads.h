@@ -30,4 +30,12 @@ void mlp__threads_init(void);
 /* Element counts from which a pass is worth splitting across threads. */
 #define MLP_PAR_MIN 65536
 
+/* Element counts from which a pass is worth splitting across the pool's
+ * threads (pool.h; its workers stay warm between passes, so splitting pays
+ * off far sooner than for an OpenMP region). */
+#define MLP_POOL_MIN 4096
+
+/* Multiply-adds from which mlp__sgemm splits a product across the pool. */
+#define MLP_GEMM_SPLIT_MIN 2.0e5
+
 #endif /* MLPNET_THREADS_H */

@@ -84,6 +84,12 @@ static mlp_status next_batch(mlp_batcher *b, float *x, int32_t *labels, float *t
                                       fn));
     b->pos += count;
     *n = count;
+    /* The next batch's rows, scattered over the dataset when shuffled, load
+     * while the caller trains on this one. */
+    left = b->ds->n - b->pos;
+    if (b->shuffle)
+        mlp__dataset_prefetch(b->ds, b->perm + b->pos,
+                              left < b->batch_size ? left : b->batch_size);
     return MLP_STATUS_OK;
 }
 

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/pool.h"
 #include "core/core.h"
 #include "dataset_impl.h"
 
@@ -539,37 +540,93 @@ mlp_status mlp_dataset_split(const mlp_dataset *src, int32_t n_first, mlp_datase
 
 /* ---- gathering batches ------------------------------------------------ */
 
+/* Bytes scaled to [0, 1]: the AVX2 clone converts 8 a step. */
+MLP_VECTOR_CLONES
+static void bytes_to_unit(const uint8_t *src, size_t n, float *dst)
+{
+    const float scale = 1.0f / 255.0f;
+    for (size_t j = 0; j < n; j++)
+        dst[j] = (float)src[j] * scale;
+}
+
 /* Sample `idx` as floats into dst: bytes scaled to [0, 1], floats copied. */
 static void put_sample(const mlp_dataset *ds, int32_t idx, float *dst)
 {
     const size_t per = mlp__dataset_sample_size(ds);
-    if (ds->is_float) {
+    if (ds->is_float)
         memcpy(dst, ds->values + (size_t)idx * per, per * sizeof *dst);
-        return;
-    }
-    const float scale = 1.0f / 255.0f;
-    const uint8_t *src = ds->pixels + (size_t)idx * per;
-    for (size_t j = 0; j < per; j++)
-        dst[j] = (float)src[j] * scale;
+    else
+        bytes_to_unit(ds->pixels + (size_t)idx * per, per, dst);
 }
 
-/* Samples [indices or start..start+n) with the targets asked for; the
- * arguments are checked by the callers. */
+/* Ask for sample idx's bytes ahead of their use: a shuffled batch reads
+ * rows scattered over the dataset, and the row after next is in flight
+ * while this one is converted. */
+static void prefetch_sample(const mlp_dataset *ds, int32_t idx)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const size_t per = mlp__dataset_sample_size(ds),
+                 bytes = per * (ds->is_float ? sizeof(float) : 1);
+    const char *p = ds->is_float ? (const char *)(ds->values + (size_t)idx * per)
+                                 : (const char *)(ds->pixels + (size_t)idx * per);
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(p + o, 0, 2);
+#else
+    (void)ds;
+    (void)idx;
+#endif
+}
+
+void mlp__dataset_prefetch(const mlp_dataset *ds, const int32_t *indices, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++)
+        prefetch_sample(ds, indices[i]);
+}
+
+/* Rows of a gather, for the pool. */
+typedef struct rows_job {
+    const mlp_dataset *ds;
+    const int32_t *indices; /* or NULL: rows start.. */
+    int32_t start;
+    float *x;
+    int32_t *labels;
+    float *targets;
+} rows_job;
+
+/* Rows [lo, hi) of a gather. */
+static void put_rows_part(void *arg, int64_t lo64, int64_t hi64)
+{
+    const rows_job *j = arg;
+    const mlp_dataset *ds = j->ds;
+    const int32_t *indices = j->indices;
+    const int32_t lo = (int32_t)lo64, hi = (int32_t)hi64;
+    const size_t per = mlp__dataset_sample_size(ds), tdim = (size_t)ds->target_dim;
+    enum { AHEAD = 8 }; /* rows prefetched ahead of the one converted */
+    for (int32_t i = lo; indices && i < lo + AHEAD && i < hi; i++)
+        prefetch_sample(ds, indices[i]);
+    for (int32_t i = lo; i < hi; i++) {
+        int32_t idx = indices ? indices[i] : j->start + i;
+        if (indices && i + AHEAD < hi)
+            prefetch_sample(ds, indices[i + AHEAD]);
+        put_sample(ds, idx, j->x + (size_t)i * per);
+        if (j->labels)
+            j->labels[i] = ds->labels[idx];
+        if (j->targets && tdim == 1) /* the usual regression: no call per row */
+            j->targets[i] = ds->targets[idx];
+        else if (j->targets)
+            memcpy(j->targets + (size_t)i * tdim, ds->targets + (size_t)idx * tdim,
+                   tdim * sizeof *j->targets);
+    }
+}
+
+/* Samples [indices or start..start+n) with the targets asked for, split
+ * across the thread pool from 16 rows a part (a copy: the result is the
+ * same at any thread count); the arguments are checked by the callers. */
 static void put_rows(const mlp_dataset *ds, const int32_t *indices, int32_t start,
                      int32_t n, float *x, int32_t *labels, float *targets)
 {
-    const size_t per = mlp__dataset_sample_size(ds), tdim = (size_t)ds->target_dim;
-    for (int32_t i = 0; i < n; i++) {
-        int32_t idx = indices ? indices[i] : start + i;
-        put_sample(ds, idx, x + (size_t)i * per);
-        if (labels)
-            labels[i] = ds->labels[idx];
-        if (targets && tdim == 1) /* the usual regression: no call per row */
-            targets[i] = ds->targets[idx];
-        else if (targets)
-            memcpy(targets + (size_t)i * tdim, ds->targets + (size_t)idx * tdim,
-                   tdim * sizeof *targets);
-    }
+    rows_job j = {ds, indices, start, x, labels, targets};
+    mlp__pool_for(n, 16, 1, put_rows_part, &j);
 }
 
 /* The targets asked for must be the kind the dataset has. */

@@ -82,6 +82,11 @@ static inline size_t mlp__dataset_sample_size(const mlp_dataset *ds)
 mlp_status mlp__dataset_copy_range(const mlp_dataset *src, int32_t start, int32_t count,
                                    mlp_dataset **out);
 
+/* Ask the memory system for the samples at indices[0..n) (valid indices),
+ * ahead of a gather: the batcher names the next batch's rows while the
+ * model trains on this one. Changes nothing a caller can observe. */
+void mlp__dataset_prefetch(const mlp_dataset *ds, const int32_t *indices, int32_t n);
+
 /* mlp_dataset_gather with float targets too (either target pointer may be
  * NULL); messages name `fn` (the batcher's entry points). */
 mlp_status mlp__dataset_gather_batch(const mlp_dataset *ds, const int32_t *indices,

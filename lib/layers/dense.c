@@ -2,13 +2,16 @@
  * Dense (affine) layer:  y = x W + b,  x [n, in], W [in, out], b [out].
  *
  * Backward:  dW = x^T dy,  db = sum over rows of dy,  dx = dy W^T.
- * All three products are single cblas_sgemm calls over the whole batch; the
- * bias is written into y first so the forward product accumulates onto it
- * (beta = 1) instead of making a second pass over y.
+ * Each product is one cblas_sgemm call per part of the thread pool; the
+ * bias is written into each part's block of y first so the forward product
+ * accumulates onto it (beta = 1) instead of making a second pass over y.
+ * The backward pass is one pool job: each part computes its blocks of dW,
+ * db and dx.
  */
 #include <string.h>
 
 #include "backend/gemm.h"
+#include "backend/pool.h"
 #include "layer_impl.h"
 
 /* The settings of a dense layer (l->settings). */
@@ -46,13 +49,43 @@ static mlp_status dense_forward(mlp_layer *l, const float *x, float *y, int32_t 
     (void)mode;
     const struct dense_settings *s = l->settings;
     const int in = (int)l->in_size, out = s->units;
-    const float *w = l->params, *b = l->params + l->n_weights;
-    if (s->use_bias) {
-        for (int32_t i = 0; i < n; i++)
-            memcpy(y + (int64_t)i * out, b, (size_t)out * sizeof(float));
-    }
-    mlp__sgemm(0, 0, n, out, in, 1.0f, x, in, w, out, s->use_bias ? 1.0f : 0.0f, y, out);
+    mlp__gemm g = {0,         0,
+                   n,         out,
+                   in,        1.0f,
+                   x,         in,
+                   l->params, out,
+                   0.0f,      y,
+                   out,       s->use_bias ? l->params + l->n_weights : NULL};
+    mlp__sgemm_run(&g);
     return MLP_STATUS_OK;
+}
+
+/* The backward pass as one pool job: part t computes its block of each
+ * product (as mlp__sgemm_run would cut it) and its block of the bias
+ * gradient's columns. */
+typedef struct dense_bwd_job {
+    mlp__gemm dw, dx;
+    int parts, parts_dw, parts_dx;
+    const float *dy;
+    float *db;
+    int n, out;
+} dense_bwd_job;
+
+static void dense_bwd_part(void *arg, int64_t lo, int64_t hi)
+{
+    const dense_bwd_job *j = arg;
+    for (int t = (int)lo; t < (int)hi; t++) {
+        if (t < j->parts_dw)
+            mlp__sgemm_part(&j->dw, t, j->parts_dw);
+        if (j->db) {
+            int64_t c0, c1;
+            mlp__pool_range(j->out, j->parts, 16, t, &c0, &c1);
+            if (c0 < c1)
+                mlp__col_sums_block(j->dy, j->n, j->out, c0, c1, j->db);
+        }
+        if (t < j->parts_dx)
+            mlp__sgemm_part(&j->dx, t, j->parts_dx);
+    }
 }
 
 static mlp_status dense_backward(mlp_layer *l, const float *x, const float *y,
@@ -61,12 +94,18 @@ static mlp_status dense_backward(mlp_layer *l, const float *x, const float *y,
     (void)y;
     const struct dense_settings *s = l->settings;
     const int in = (int)l->in_size, out = s->units;
-    float *dw = l->grads, *db = l->grads + l->n_weights;
-    mlp__sgemm(1, 0, in, out, n, 1.0f, x, in, dy, out, 0.0f, dw, out);
-    if (s->use_bias)
-        mlp__col_sums(dy, n, out, db);
-    if (dx)
-        mlp__sgemm(0, 1, n, in, out, 1.0f, dy, out, l->params, out, 0.0f, dx, in);
+    dense_bwd_job j = {
+        .dw = {1, 0, in, out, n, 1.0f, x, in, dy, out, 0.0f, l->grads, out, NULL},
+        .dx = {0, 1, n, in, out, 1.0f, dy, out, l->params, out, 0.0f, dx, in, NULL},
+        .dy = dy,
+        .db = s->use_bias ? l->grads + l->n_weights : NULL,
+        .n = n,
+        .out = out,
+    };
+    j.parts_dw = mlp__sgemm_parts(&j.dw);
+    j.parts_dx = dx ? mlp__sgemm_parts(&j.dx) : 0;
+    j.parts = j.parts_dw > j.parts_dx ? j.parts_dw : j.parts_dx;
+    mlp__pool_for(j.parts, 1, 1, dense_bwd_part, &j);
     return MLP_STATUS_OK;
 }
 

@@ -2,12 +2,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/pool.h"
 #include "backend/threads.h"
 #include "optim_impl.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Keys every rule accepts. */
 #define COMMON_KEYS                                                                      \
@@ -209,34 +206,32 @@ static float clip_scale(const mlp_optimizer *o, const float *g)
     return norm > o->clip ? (float)(o->clip / norm) : 1.0f;
 }
 
-/* Run the rule over one segment. A large segment is cut into one span per
- * thread (the rules are element-wise, so the result does not depend on the
- * thread count); a small one is stepped directly, without entering an
- * OpenMP region, whose set-up alone costs about half a microsecond. */
+/* A rule and the segment it steps, for the pool. */
+typedef struct step_job {
+    const mlp_optimizer *o;
+    const mlp__step_args *a;
+} step_job;
+
+static void step_part(void *arg, int64_t lo, int64_t hi)
+{
+    const step_job *j = arg;
+    mlp__step_args span = *j->a;
+    span.p += lo;
+    span.g += lo;
+    span.s0 = span.s0 ? span.s0 + lo : NULL;
+    span.s1 = span.s1 ? span.s1 + lo : NULL;
+    span.n = hi - lo;
+    j->o->ops->step(j->o, &span);
+}
+
+/* Run the rule over one segment, cut into one span per thread of the pool
+ * when large enough (spans of whole 64-byte lines, so threads never share
+ * one). The rules are element-wise: the result does not depend on the
+ * thread count. */
 static void step_segment(const mlp_optimizer *o, const mlp__step_args *a)
 {
-#ifdef _OPENMP
-    const int nt = mlp__threads();
-    if (a->n >= MLP_PAR_MIN && nt > 1 && !omp_in_parallel()) {
-        /* spans of whole 64-byte lines, so threads never share one */
-        const int64_t chunk = ((a->n + nt - 1) / nt + 15) & ~(int64_t)15;
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int t = 0; t < nt; t++) {
-            const int64_t lo = t * chunk, hi = lo + chunk < a->n ? lo + chunk : a->n;
-            if (lo >= hi)
-                continue;
-            mlp__step_args span = *a;
-            span.p += lo;
-            span.g += lo;
-            span.s0 = a->s0 ? a->s0 + lo : NULL;
-            span.s1 = a->s1 ? a->s1 + lo : NULL;
-            span.n = hi - lo;
-            o->ops->step(o, &span);
-        }
-        return;
-    }
-#endif
-    o->ops->step(o, a);
+    step_job j = {o, a};
+    mlp__pool_for(a->n, MLP_POOL_MIN, 16, step_part, &j);
 }
 
 mlp_status mlp_optimizer_step(mlp_optimizer *opt)

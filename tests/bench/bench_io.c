@@ -21,6 +21,7 @@
 #include "mlpnet/mlpnet.h"
 
 #define BENCH_NAME "bench_io"
+#include "bench_baseline.h"
 #include "bench_util.h"
 
 enum {
@@ -47,19 +48,7 @@ static double median(double *v, int n)
 
 static mlp_model *baseline(void)
 {
-    mlp_model *m = NULL;
-    CHECK(mlp_model_create(&m, 1, (const int32_t[]){IN}, 1));
-    for (int i = 0; i < DEPTH; i++) {
-        mlp_layer *l;
-        CHECK(mlp_layer_create_dense(&l, HID));
-        CHECK(mlp_model_add(m, l));
-        CHECK(mlp_layer_create_elu(&l, 1.0f));
-        CHECK(mlp_model_add(m, l));
-    }
-    mlp_layer *l;
-    CHECK(mlp_layer_create_dense(&l, OUT));
-    CHECK(mlp_model_add(m, l));
-    return m;
+    return bench_baseline_model();
 }
 
 /* Read a whole file with read(2): the floor of any loader. */

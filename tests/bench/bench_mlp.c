@@ -19,6 +19,7 @@
 #include "mlpnet/mlpnet.h"
 
 #define BENCH_NAME "bench_mlp"
+#include "bench_baseline.h"
 #include "bench_util.h"
 
 enum { BATCH = 100, IN = 784, HID = 100, OUT = 47, DEPTH = 3, EPOCHS = 3 };
@@ -33,35 +34,6 @@ static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static mlp_dataset *load_data(const char **what)
-{
-    const char *dir = getenv("MLPNET_DATA_DIR");
-    mlp_dataset *train = NULL;
-    if (dir && mlp_dataset_exists(dir, "emnist-bymerge47")) {
-        CHECK(mlp_dataset_open(&train, NULL, NULL, dir, "emnist-bymerge47",
-                               MLP_DEFAULT_VALID_SIZE));
-        *what = "EMNIST bymerge47 train split";
-        return train;
-    }
-    const int32_t n = 100000;
-    uint8_t *px = malloc((size_t)n * IN);
-    int32_t *lb = malloc((size_t)n * sizeof *lb);
-    if (!px || !lb)
-        exit(1);
-    uint64_t s = 42;
-    for (size_t i = 0; i < (size_t)n * IN; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        px[i] = (uint8_t)(s >> 56);
-    }
-    for (int32_t i = 0; i < n; i++)
-        lb[i] = i % OUT;
-    CHECK(mlp_dataset_create(&train, n, 1, 28, 28, px, lb, OUT));
-    free(px);
-    free(lb);
-    *what = "100,000 generated images";
-    return train;
 }
 
 /* Training-pass seconds of the last epoch mlp_model_fit ran. */
@@ -158,21 +130,9 @@ int main(int argc, char **argv)
     const char *what;
     /* 1 thread by default: the baseline MLP's fastest setting on a busy machine. */
     CHECK(mlp_set_num_threads(argc > 1 ? atoi(argv[1]) : 1));
-    mlp_dataset *train = load_data(&what);
+    mlp_dataset *train = bench_baseline_data(&what);
     const int32_t n = mlp_dataset_size(train);
-
-    mlp_model *m = NULL;
-    CHECK(mlp_model_create(&m, 1, (const int32_t[]){IN}, 1));
-    for (int i = 0; i < DEPTH; i++) {
-        mlp_layer *l;
-        CHECK(mlp_layer_create_dense(&l, HID));
-        CHECK(mlp_model_add(m, l));
-        CHECK(mlp_layer_create_elu(&l, 1.0f));
-        CHECK(mlp_model_add(m, l));
-    }
-    mlp_layer *l;
-    CHECK(mlp_layer_create_dense(&l, OUT));
-    CHECK(mlp_model_add(m, l));
+    mlp_model *m = bench_baseline_model();
     mlp_optimizer *opt = NULL;
     CHECK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
     CHECK(mlp_optimizer_set_learning_rate(opt, 0.01));

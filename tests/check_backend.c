@@ -1,0 +1,409 @@
+/*
+ * Tests of the compute backend's private pieces: the thread pool
+ * (backend/pool.h), the split matrix product against a naive loop, the
+ * vectorisable exponential against the scalar one.
+ */
+#include <check.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend/gemm.h"
+#include "backend/pool.h"
+#include "core/core.h"
+#include "testutil.h"
+
+/* ---- the pool ----------------------------------------------------------- */
+
+/* What a job records: how often each index was visited, and its parts. */
+typedef struct visit_job {
+    _Atomic int *hits;
+    _Atomic int calls;
+    int64_t lo[64], hi[64];
+    int nested; /* 1: each part runs a pool_for of its own over `inner` */
+    _Atomic int *inner;
+    int64_t inner_n;
+} visit_job;
+
+static void visit(void *arg, int64_t lo, int64_t hi)
+{
+    visit_job *j = arg;
+    int c = atomic_fetch_add(&j->calls, 1);
+    if (c < 64) {
+        j->lo[c] = lo;
+        j->hi[c] = hi;
+    }
+    for (int64_t i = lo; i < hi; i++)
+        atomic_fetch_add(&j->hits[i], 1);
+}
+
+/* Run a job over [0, n) and check that every index was visited once, in
+ * the parts mlp__pool_range names. */
+static void check_cover(int64_t n, int64_t grain, int64_t align)
+{
+    visit_job j;
+    memset(&j, 0, sizeof j);
+    j.hits = calloc((size_t)(n > 0 ? n : 1), sizeof *j.hits);
+    ck_assert_ptr_nonnull(j.hits);
+    mlp__pool_for(n, grain, align, visit, &j);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(j.hits[i] == 1, "n %lld grain %lld align %lld: index %lld hit %d",
+                      (long long)n, (long long)grain, (long long)align, (long long)i,
+                      (int)j.hits[i]);
+    const int parts = mlp__pool_parts(n, grain);
+    ck_assert_int_le(parts, mlp_get_num_threads());
+    ck_assert_int_le(j.calls, parts);
+    for (int c = 0; c < j.calls && c < 64; c++) {
+        ck_assert(j.lo[c] < j.hi[c]);
+        int found = 0;
+        for (int t = 0; t < parts; t++) {
+            int64_t lo, hi;
+            mlp__pool_range(n, parts, align, t, &lo, &hi);
+            found += lo == j.lo[c] && hi == j.hi[c];
+        }
+        ck_assert_int_eq(found, 1);
+    }
+    free(j.hits);
+}
+
+/* Every thread count from 1 to 5 (more than this machine's cores too):
+ * each index exactly once, for sizes around the grain and the alignment. */
+START_TEST(pool_ranges_cover_once)
+{
+    static const int64_t sizes[] = {0, 1, 2, 7, 16, 17, 100, 1000, 4097, 20011};
+    for (int threads = 1; threads <= 5; threads++) {
+        TU_OK(mlp_set_num_threads(threads));
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            check_cover(sizes[s], 1, 1);
+            check_cover(sizes[s], 8, 8);
+            check_cover(sizes[s], 3, 16);
+            check_cover(sizes[s], 4096, 16);
+        }
+    }
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* The bounds: balanced, inner bounds on the alignment, increasing, and
+ * the part count limited by the grain. */
+START_TEST(pool_range_bounds)
+{
+    int64_t lo, hi;
+    mlp__pool_range(100, 2, 8, 0, &lo, &hi);
+    ck_assert(lo == 0 && hi == 48);
+    mlp__pool_range(100, 2, 8, 1, &lo, &hi);
+    ck_assert(lo == 48 && hi == 100);
+    mlp__pool_range(100, 4, 1, 3, &lo, &hi);
+    ck_assert(lo == 75 && hi == 100);
+    mlp__pool_range(5, 4, 16, 2, &lo, &hi); /* every inner bound rounds to 0 */
+    ck_assert(lo == 0 && hi == 0);
+    mlp__pool_range(5, 4, 16, 3, &lo, &hi);
+    ck_assert(lo == 0 && hi == 5);
+    TU_OK(mlp_set_num_threads(3));
+    ck_assert_int_eq(mlp__pool_parts(100, 8), 3);
+    ck_assert_int_eq(mlp__pool_parts(20, 8), 2);
+    ck_assert_int_eq(mlp__pool_parts(7, 8), 1);
+    ck_assert_int_eq(mlp__pool_parts(0, 8), 1);
+    ck_assert_int_eq(mlp__pool_parts(100, 0), 3);
+#ifdef _OPENMP
+    /* Inside an OpenMP loop the work stays whole on its thread. */
+    int inside = 0;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp critical
+        inside += mlp__pool_parts(100, 8);
+    }
+    ck_assert_int_le(inside, 2);
+#endif
+    TU_OK(mlp_set_num_threads(1));
+    ck_assert_int_eq(mlp__pool_parts(100000, 1), 1);
+}
+END_TEST
+
+/* Parts run on workers when there are threads: the caller's own thread
+ * runs one part, the workers the others. */
+typedef struct who_job {
+    pthread_t who[8];
+    _Atomic int calls;
+} who_job;
+
+static void record_thread(void *arg, int64_t lo, int64_t hi)
+{
+    who_job *j = arg;
+    (void)hi;
+    j->who[lo] = pthread_self();
+    atomic_fetch_add(&j->calls, 1);
+}
+
+START_TEST(pool_uses_workers)
+{
+    TU_OK(mlp_set_num_threads(3));
+    who_job j;
+    memset(&j, 0, sizeof j);
+    mlp__pool_for(3, 1, 1, record_thread, &j);
+    ck_assert_int_eq(j.calls, 3);
+    ck_assert_int_ge(mlp__pool_workers(), 2);
+    ck_assert(pthread_equal(j.who[0], pthread_self()));
+    ck_assert(!pthread_equal(j.who[1], pthread_self()));
+    ck_assert(!pthread_equal(j.who[2], pthread_self()));
+    ck_assert(!pthread_equal(j.who[1], j.who[2]));
+    /* At 1 thread the caller runs the whole range in one call. */
+    TU_OK(mlp_set_num_threads(1));
+    memset(&j, 0, sizeof j);
+    mlp__pool_for(3, 1, 1, record_thread, &j);
+    ck_assert_int_eq(j.calls, 1);
+    ck_assert(pthread_equal(j.who[0], pthread_self()));
+}
+END_TEST
+
+/* A pool_for inside a part runs serially on that part's thread, and still
+ * covers its range once. */
+static void nested_part(void *arg, int64_t lo, int64_t hi)
+{
+    visit_job *j = arg;
+    for (int64_t i = lo; i < hi; i++) {
+        visit_job inner;
+        memset(&inner, 0, sizeof inner);
+        inner.hits = j->inner + i * j->inner_n;
+        mlp__pool_for(j->inner_n, 1, 1, visit, &inner);
+        ck_assert_int_eq(inner.calls, mlp__pool_parts(j->inner_n, 1));
+        for (int c = 0; c < inner.calls; c++) /* in order: serial */
+            ck_assert(c == 0 || inner.lo[c] == inner.hi[c - 1]);
+    }
+}
+
+START_TEST(pool_nested_runs_serially)
+{
+    TU_OK(mlp_set_num_threads(2));
+    enum { OUTER = 6, INNER = 50 };
+    visit_job j;
+    memset(&j, 0, sizeof j);
+    j.inner_n = INNER;
+    j.inner = calloc(OUTER * INNER, sizeof *j.inner);
+    ck_assert_ptr_nonnull(j.inner);
+    mlp__pool_for(OUTER, 1, 1, nested_part, &j);
+    for (int i = 0; i < OUTER * INNER; i++)
+        ck_assert_int_eq(j.inner[i], 1);
+    free(j.inner);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* Two application threads using the library at once: one gets the pool,
+ * the other runs its parts itself; both cover their ranges once. */
+static void *hammer(void *arg)
+{
+    (void)arg;
+    for (int r = 0; r < 100; r++)
+        check_cover(1000 + r, 1, 4);
+    return NULL;
+}
+
+START_TEST(pool_concurrent_callers)
+{
+    TU_OK(mlp_set_num_threads(2));
+    pthread_t a, b;
+    ck_assert_int_eq(pthread_create(&a, NULL, hammer, NULL), 0);
+    ck_assert_int_eq(pthread_create(&b, NULL, hammer, NULL), 0);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* Workers that cannot be started: the caller runs every part itself, the
+ * same parts; the next call starts them. Shutdown joins them; the next
+ * parallel call starts them again. */
+START_TEST(pool_start_failure_and_shutdown)
+{
+    mlp__pool_shutdown();
+    ck_assert_int_eq(mlp__pool_workers(), 0);
+    TU_OK(mlp_set_num_threads(3));
+    mlp__alloc_fail_after(1); /* the pool's thread table */
+    who_job j;
+    memset(&j, 0, sizeof j);
+    mlp__pool_for(3, 1, 1, record_thread, &j);
+    mlp__alloc_fail_after(0);
+    ck_assert_int_eq(mlp__pool_workers(), 0);
+    ck_assert_int_eq(j.calls, 3);
+    for (int t = 0; t < 3; t++)
+        ck_assert(pthread_equal(j.who[t], pthread_self()));
+    check_cover(1000, 1, 1);
+    ck_assert_int_eq(mlp__pool_workers(), 2);
+    mlp__pool_shutdown();
+    ck_assert_int_eq(mlp__pool_workers(), 0);
+    check_cover(1000, 1, 1);
+    ck_assert_int_eq(mlp__pool_workers(), 2);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* A child forked after the workers started has none: it starts its own at
+ * its first parallel call instead of waiting for the parent's. */
+START_TEST(pool_after_fork)
+{
+    TU_OK(mlp_set_num_threads(2));
+    check_cover(1000, 1, 1);
+    ck_assert_int_ge(mlp__pool_workers(), 1);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        visit_job j;
+        memset(&j, 0, sizeof j);
+        static _Atomic int hits[1000];
+        j.hits = hits;
+        mlp__pool_for(1000, 1, 1, visit, &j);
+        int ok = j.calls == 2;
+        for (int i = 0; i < 1000; i++)
+            ok = ok && hits[i] == 1;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* ---- kernels -------------------------------------------------------------- */
+
+/* mlp__expf_vec gives mlp__expf's bits: the floor is the only difference. */
+START_TEST(expf_vec_same_bits)
+{
+    for (int i = -200000; i <= 200000; i++) {
+        const float x = (float)i * 1e-3f;
+        const float a = mlp__expf(x), b = mlp__expf_vec(x);
+        ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "x = %.9g: %.9g != %.9g", (double)x,
+                      (double)a, (double)b);
+    }
+    static const float edges[] = {-1e30f, -88.0f, -87.5f, 88.5f, 1e30f, -0.0f, 0.5f};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        const float a = mlp__expf(edges[i]), b = mlp__expf_vec(edges[i]);
+        ck_assert(memcmp(&a, &b, sizeof a) == 0);
+    }
+}
+END_TEST
+
+/* mlp__sgemm, split across 1, 2 and 3 threads, every transposition, beta 0
+ * and 1, against a loop in double; the split and unsplit results agree to
+ * rounding. */
+START_TEST(sgemm_split_matches_naive)
+{
+    static const int shapes[][3] = {{100, 100, 784}, {784, 100, 100}, {100, 47, 100},
+                                    {37, 203, 61},   {203, 37, 61},   {9, 9, 3000}};
+    tu_rng rng;
+    tu_rng_seed(&rng, 5);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        float *a = malloc((size_t)m * k * sizeof *a),
+              *b = malloc((size_t)k * n * sizeof *b);
+        float *c = malloc((size_t)m * n * sizeof *c),
+              *c0 = malloc((size_t)m * n * sizeof *c0);
+        ck_assert(a && b && c && c0);
+        tu_fill_uniform(&rng, a, (int64_t)m * k, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, b, (int64_t)k * n, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, c0, (int64_t)m * n, -1.0f, 1.0f);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int beta = 0; beta < 2; beta++)
+                    for (int threads = 1; threads <= 3; threads++) {
+                        TU_OK(mlp_set_num_threads(threads));
+                        memcpy(c, c0, (size_t)m * n * sizeof *c);
+                        const int lda = ta ? m : k, ldb = tb ? k : n;
+                        mlp__sgemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, (float)beta, c,
+                                   n);
+                        for (int i = 0; i < m; i++)
+                            for (int j = 0; j < n; j++) {
+                                double acc = 0.0;
+                                for (int p = 0; p < k; p++)
+                                    acc += (double)(ta ? a[(int64_t)p * lda + i]
+                                                       : a[(int64_t)i * lda + p]) *
+                                           (tb ? b[(int64_t)j * ldb + p]
+                                               : b[(int64_t)p * ldb + j]);
+                                const double want = 0.5 * acc + beta * c0[i * n + j];
+                                ck_assert_msg(fabs(c[i * n + j] - want) <=
+                                                  1e-5 * sqrt((double)k) * 4.0,
+                                              "%dx%dx%d ta %d tb %d beta %d threads %d "
+                                              "(%d,%d): %g != %g",
+                                              m, n, k, ta, tb, beta, threads, i, j,
+                                              (double)c[i * n + j], want);
+                            }
+                    }
+        free(a);
+        free(b);
+        free(c);
+        free(c0);
+    }
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* Parts run by hand, last first, give mlp__sgemm_run's bits; with a bias
+ * row, the bits of beta = 1 on C filled with the bias; column-sum blocks
+ * give mlp__col_sums's bits. */
+START_TEST(sgemm_parts_and_bias)
+{
+    enum { M = 100, N = 60, K = 90 };
+    static float a[M * K], b[K * N], bias[N], c0[M * N], c1[M * N], s0[N], s1[N];
+    tu_rng rng;
+    tu_rng_seed(&rng, 9);
+    tu_fill_uniform(&rng, a, M * K, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, b, K * N, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, bias, N, -1.0f, 1.0f);
+    for (int threads = 1; threads <= 3; threads++) {
+        TU_OK(mlp_set_num_threads(threads));
+        for (int by_cols = 0; by_cols < 2; by_cols++) {
+            /* by_cols: C^T's shape [N, M] is wider than tall */
+            const int m = by_cols ? N : M, n = by_cols ? M : N;
+            const float *bb = by_cols ? a : b, *aa = by_cols ? b : a;
+            mlp__gemm g = {
+                by_cols, by_cols,         m,    n,  K, 1.0f, aa, by_cols ? m : K,
+                bb,      by_cols ? K : n, 1.0f, c0, n, NULL};
+            for (int i = 0; i < m; i++)
+                memcpy(c0 + i * n, by_cols ? a : bias, (size_t)n * sizeof(float));
+            mlp__sgemm_run(&g);
+            const int parts = mlp__sgemm_parts(&g);
+            ck_assert_int_eq(parts, threads);
+            g.c = c1;
+            g.bias = by_cols ? a : bias;
+            g.beta = 0.0f; /* ignored with a bias */
+            for (int t = parts - 1; t >= 0; t--)
+                mlp__sgemm_part(&g, t, parts);
+            ck_assert_msg(memcmp(c0, c1, (size_t)m * n * sizeof(float)) == 0,
+                          "threads %d by_cols %d", threads, by_cols);
+        }
+    }
+    mlp__col_sums(a, M, N, s0);
+    mlp__col_sums_block(a, M, N, 0, 16, s1);
+    mlp__col_sums_block(a, M, N, 16, N, s1);
+    ck_assert(memcmp(s0, s1, sizeof s0) == 0);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+static Suite *backend_suite(void)
+{
+    Suite *s = suite_create("backend");
+    TCase *tc = tcase_create("pool");
+    tcase_add_test(tc, pool_ranges_cover_once);
+    tcase_add_test(tc, pool_range_bounds);
+    tcase_add_test(tc, pool_uses_workers);
+    tcase_add_test(tc, pool_nested_runs_serially);
+    tcase_add_test(tc, pool_concurrent_callers);
+    tcase_add_test(tc, pool_start_failure_and_shutdown);
+    tcase_add_test(tc, pool_after_fork);
+    suite_add_tcase(s, tc);
+    TCase *tk = tcase_create("kernels");
+    tcase_add_test(tk, expf_vec_same_bits);
+    tcase_add_test(tk, sgemm_split_matches_naive);
+    tcase_add_test(tk, sgemm_parts_and_bias);
+    tcase_set_timeout(tk, 300);
+    suite_add_tcase(s, tk);
+    return s;
+}
+
+TU_MAIN(backend_suite, 0)
