@@ -20,10 +20,6 @@
 #include "layers/layer_impl.h" /* the GEMM group size, to prove coverage */
 #include "testutil.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 static mlp_layer *const SENTINEL = (mlp_layer *)&SENTINEL;
 
 /* ---- geometry --------------------------------------------------------------------- */
@@ -477,9 +473,6 @@ START_TEST(conv_direct_thread_independence)
                       i);
         free(r12);
     }
-#ifdef _OPENMP
-    omp_pause_resource_all(omp_pause_hard);
-#endif
 }
 END_TEST
 
@@ -1612,11 +1605,6 @@ START_TEST(thread_count_independence)
     free(a);
     free(b);
     free(c);
-#ifdef _OPENMP
-    /* End OpenMP's idle worker, so that a CK_FORK=no run under valgrind does
-     * not report its thread stack as "possibly lost". */
-    omp_pause_resource_all(omp_pause_hard);
-#endif
 }
 END_TEST
 

@@ -21,10 +21,6 @@
 #include "core/core.h"
 #include "testutil.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #define BN_EPS 1e-5 /* the documented default */
 
 static mlp_layer *const SENTINEL = (mlp_layer *)&SENTINEL;
@@ -1426,11 +1422,6 @@ START_TEST(bn_dropout_large_and_threads)
     ck_assert_msg(memcmp(a->drop, b->drop, sizeof a->drop) == 0, "dropout masks differ");
     free(a);
     free(b);
-#ifdef _OPENMP
-    /* End OpenMP's idle worker, so that a CK_FORK=no run under valgrind does
-     * not report its thread stack as "possibly lost". */
-    omp_pause_resource_all(omp_pause_hard);
-#endif
 }
 END_TEST
 

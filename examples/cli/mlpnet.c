@@ -29,8 +29,9 @@
 
 #define PATH_CAP 4096
 #define EVAL_BATCH 1000
-/* One thread by default, as the library: OpenMP threads that spin on a
- * busy machine can make a run many times slower (README, "Threads"). */
+/* One thread by default, as the library: a synchronous step waits for its
+ * slowest thread, so on a busy machine more threads can make a run slower
+ * (README, "Threads"). */
 #define THREADS_HELP "threads; 0 = all cores, faster for ConvNets on an idle machine [1]"
 
 /* ---- messages and exits ------------------------------------------------- */

@@ -493,8 +493,8 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
         EX_U64("seed", &o->seed,
                "seed of the weight initialisation and of the shuffling"),
         EX_INT("threads", &o->threads, 0, 1024,
-               "threads for matrix products (OpenBLAS) and for the library's own "
-               "parallel loops (OpenMP), which take turns (0: all cores)"),
+               "threads of the library's pool, which runs the matrix products "
+               "and every parallel pass (0: all cores)"),
         EX_STRING("out", &o->out_dir, "DIR",
                   "directory for the CSV, SVG and summary files"),
         EX_STRING("save", &o->save, "FILE",

@@ -54,14 +54,16 @@ MLP_API const char *mlp_last_error(void);
  * all cores. The library runs one pool of its own threads, started at the
  * first call that can use them: OpenBLAS stays single-threaded, the library
  * splits products, element passes, batch gathering and optimizer steps
- * itself; its count is its own and leaves the caller's OpenMP and OpenBLAS
- * settings alone. Idle threads spin for a fraction of a millisecond, then
- * sleep. Results are reproducible bit for bit for a fixed thread count.
+ * itself, on every build (with or without OpenBLAS); its count is its own
+ * and leaves the caller's OpenMP and OpenBLAS settings alone. Idle threads
+ * spin for a fraction of a millisecond, then sleep. Results are
+ * reproducible bit for bit for a fixed thread count.
  * This is process-wide; call it before training, not while another thread
  * trains.
  * @param n  number of threads, or <= 0 for all cores
  * @return MLP_STATUS_OK (releases before 0.4.0 returned
- *         MLP_STATUS_UNSUPPORTED in builds with neither OpenBLAS nor OpenMP)
+ *         MLP_STATUS_UNSUPPORTED for n > 1 in builds with neither OpenBLAS
+ *         nor OpenMP)
  */
 MLP_API mlp_status mlp_set_num_threads(int n);
 

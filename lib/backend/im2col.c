@@ -10,7 +10,16 @@
 
 #include "core/core.h"
 #include "im2col.h"
-#include "threads.h"
+#include "pool.h"
+
+/* The arguments of an im2col or col2im, for the pool's parts. */
+typedef struct col_job {
+    const mlp__conv_geom *q;
+    const float *x; /* im2col's input */
+    float *col;
+    int32_t g;
+    float *dx; /* col2im's output */
+} col_job;
 
 /* Output columns ow whose input column ow*s - p + j*d lies in [0, w). */
 static void valid_range(int32_t ow_n, int32_t s, int32_t p, int32_t off, int32_t w,
@@ -75,12 +84,16 @@ static void flat_zero_edges(const mlp__conv_geom *q, const flat_span *f, float *
 /* Cloned functions stay static: clang makes the dispatcher only for callers
  * in the same file. */
 MLP_VECTOR_CLONES
-static void im2col_flat(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
+static void im2col_flat(void *arg, int64_t r0, int64_t r1)
 {
+    const col_job *jb = arg;
+    const mlp__conv_geom *q = jb->q;
+    const float *x = jb->x;
+    float *col = jb->col;
+    const int32_t g = jb->g;
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
-    const int32_t kk = q->kh * q->kw, rows = q->c * kk;
-    MLP_PARALLEL_FOR(1)
-    for (int32_t r = 0; r < rows; r++) {
+    const int32_t kk = q->kh * q->kw;
+    for (int32_t r = (int32_t)r0; r < r1; r++) {
         const int32_t c = r / kk, i = (r % kk) / q->kw, j = r % q->kw;
         flat_span f;
         const int any = flat_span_of(q, i, j, &f);
@@ -101,12 +114,15 @@ static void im2col_flat(const mlp__conv_geom *q, const float *x, int32_t g, floa
 }
 
 MLP_VECTOR_CLONES
-static void im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
+static void im2col(void *arg, int64_t r0, int64_t r1)
 {
+    const col_job *jb = arg;
+    const mlp__conv_geom *q = jb->q;
+    const float *x = jb->x;
+    float *col = jb->col;
+    const int32_t g = jb->g;
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
-    const int32_t rows = q->c * q->kh * q->kw;
-    MLP_PARALLEL_FOR(1)
-    for (int32_t r = 0; r < rows; r++) {
+    for (int32_t r = (int32_t)r0; r < r1; r++) {
         const int32_t c = r / (q->kh * q->kw), i = (r / q->kw) % q->kh, j = r % q->kw;
         int32_t lo, hi;
         valid_range(q->ow, q->sw, q->pw, j * q->dw, q->w, &lo, &hi);
@@ -168,13 +184,16 @@ static void col2im_flat(const mlp__conv_geom *q, int32_t c, int32_t k, float *co
 }
 
 MLP_VECTOR_CLONES
-static void col2im(const mlp__conv_geom *q, float *col, int32_t g, float *dx)
+static void col2im(void *arg, int64_t c0, int64_t c1)
 {
+    const col_job *jb = arg;
+    const mlp__conv_geom *q = jb->q;
+    float *col = jb->col, *dx = jb->dx;
+    const int32_t g = jb->g;
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     const int32_t kk = q->kh * q->kw;
     const int flat = flat_case(q);
-    MLP_PARALLEL_FOR(1)
-    for (int32_t c = 0; c < q->c; c++) {
+    for (int32_t c = (int32_t)c0; c < c1; c++) {
         clear_channel(q, c, g, dx);
         for (int32_t k = 0; k < kk; k++) {
             if (flat) {
@@ -210,13 +229,13 @@ static void col2im(const mlp__conv_geom *q, float *col, int32_t g, float *dx)
 
 void mlp__im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
 {
-    if (flat_case(q))
-        im2col_flat(q, x, g, col);
-    else
-        im2col(q, x, g, col);
+    col_job jb = {.q = q, .x = x, .col = col, .g = g};
+    mlp__pool_for((int64_t)q->c * q->kh * q->kw, 1, 1,
+                  flat_case(q) ? im2col_flat : im2col, &jb);
 }
 
 void mlp__col2im(const mlp__conv_geom *q, float *col, int32_t g, float *dx)
 {
-    col2im(q, col, g, dx);
+    col_job jb = {.q = q, .col = col, .g = g, .dx = dx};
+    mlp__pool_for(q->c, 1, 1, col2im, &jb);
 }

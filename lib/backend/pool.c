@@ -14,10 +14,6 @@
 #include "core/core.h"
 #include "threads.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
@@ -63,12 +59,10 @@ int mlp__pool_parts(int64_t n, int64_t grain)
     const int nt = mlp__threads();
     if (n <= 0 || nt <= 1)
         return 1;
-#ifdef _OPENMP
-    /* Inside a loop of MLP_PARALLEL_FOR the work is already split: a
-     * product or pass there stays whole on its OpenMP thread. */
-    if (omp_in_parallel())
+    /* Inside a part the work is already split: a product or pass there
+     * stays whole on its thread (conv2d's per-sample products). */
+    if (in_part)
         return 1;
-#endif
     if (grain < 1)
         grain = 1;
     const int64_t most = n / grain;

@@ -20,8 +20,7 @@ typedef void (*mlp__pool_fn)(void *arg, int64_t lo, int64_t hi);
 
 /* The number of parts mlp__pool_for cuts [0, n) into: the thread count,
  * fewer when a part would hold less than `grain` items (at least 1); 1
- * inside an OpenMP parallel region (MLP_PARALLEL_FOR), whose loop already
- * splits the work. */
+ * when called from inside a part, whose work is already split. */
 int mlp__pool_parts(int64_t n, int64_t grain);
 
 /* The bounds of part t of `parts` over [0, n): balanced, every inner
@@ -40,6 +39,15 @@ void mlp__pool_range(int64_t n, int parts, int64_t align, int t, int64_t *lo,
  * nothing.
  */
 void mlp__pool_for(int64_t n, int64_t grain, int64_t align, mlp__pool_fn fn, void *arg);
+
+/* The grain (items a part holds at least) for items of `per_item` elements
+ * each, so that a part holds at least `min_elems` elements. */
+static inline int64_t mlp__pool_grain(int64_t per_item, int64_t min_elems)
+{
+    if (per_item < 1)
+        per_item = 1;
+    return (min_elems + per_item - 1) / per_item;
+}
 
 /* Workers running (0 before the first parallel call); for tests. */
 int mlp__pool_workers(void);

@@ -8,10 +8,6 @@
 
 #include <unistd.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #ifdef MLPNET_HAVE_OPENBLAS
 #include <cblas.h>
 #endif
@@ -26,12 +22,8 @@ int mlp__threads(void)
 /* The cores this process may run on (at least 1). */
 static int online_cores(void)
 {
-#ifdef _OPENMP
-    return omp_get_num_procs();
-#else
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     return c > 0 && c < 4096 ? (int)c : 1;
-#endif
 }
 
 mlp_status mlp_set_num_threads(int n)

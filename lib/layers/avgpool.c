@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "backend/threads.h"
+#include "backend/pool.h"
 #include "layer_impl.h"
 #include "window.h"
 
@@ -62,19 +62,22 @@ mlp_status mlp__pool_new(mlp_layer **out, mlp_layer_kind kind, int32_t kh, int32
     return MLP_STATUS_OK;
 }
 
-static mlp_status avgpool_forward(mlp_layer *l, const float *x, float *y, int32_t n,
-                                  mlp_mode mode)
+/* A pass over planes, for the pool's parts. */
+typedef struct avgpool_job {
+    const mlp__window *win;
+    const float *in;
+    float *out;
+    int32_t H, W, OH, OW;
+} avgpool_job;
+
+static void fwd_part(void *p, int64_t p0, int64_t p1)
 {
-    (void)mode;
-    const mlp__pool_settings *s = l->settings;
-    const mlp__window *win = &s->win;
-    const int32_t H = l->in.d[1], W = l->in.d[2];
-    const int32_t OH = s->global ? 1 : l->out.d[1], OW = s->global ? 1 : l->out.d[2];
-    const int64_t planes = (int64_t)n * l->in.d[0];
-    MLP_PARALLEL_FOR(1)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * H * W;
-        float *yp = y + pl * OH * OW;
+    const avgpool_job *jb = p;
+    const mlp__window *win = jb->win;
+    const int32_t H = jb->H, W = jb->W, OH = jb->OH, OW = jb->OW;
+    for (int64_t pl = p0; pl < p1; pl++) {
+        const float *xp = jb->in + pl * H * W;
+        float *yp = jb->out + pl * OH * OW;
         for (int32_t oh = 0; oh < OH; oh++) {
             const int32_t h0 = oh * win->sh - win->ph;
             int32_t i0, i1;
@@ -91,23 +94,16 @@ static mlp_status avgpool_forward(mlp_layer *l, const float *x, float *y, int32_
             }
         }
     }
-    return MLP_STATUS_OK;
 }
 
-static mlp_status avgpool_backward(mlp_layer *l, const float *x, const float *y,
-                                   const float *dy, float *dx, int32_t n)
+static void bwd_part(void *p, int64_t p0, int64_t p1)
 {
-    (void)x;
-    (void)y;
-    const mlp__pool_settings *s = l->settings;
-    const mlp__window *win = &s->win;
-    const int32_t H = l->in.d[1], W = l->in.d[2];
-    const int32_t OH = s->global ? 1 : l->out.d[1], OW = s->global ? 1 : l->out.d[2];
-    const int64_t planes = (int64_t)n * l->in.d[0];
-    MLP_PARALLEL_FOR(1)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        float *dxp = dx + pl * H * W;
-        const float *dyp = dy + pl * OH * OW;
+    const avgpool_job *jb = p;
+    const mlp__window *win = jb->win;
+    const int32_t H = jb->H, W = jb->W, OH = jb->OH, OW = jb->OW;
+    for (int64_t pl = p0; pl < p1; pl++) {
+        float *dxp = jb->out + pl * H * W;
+        const float *dyp = jb->in + pl * OH * OW;
         memset(dxp, 0, (size_t)H * W * sizeof(float));
         for (int32_t oh = 0; oh < OH; oh++) {
             const int32_t h0 = oh * win->sh - win->ph;
@@ -124,6 +120,37 @@ static mlp_status avgpool_backward(mlp_layer *l, const float *x, const float *y,
             }
         }
     }
+}
+
+/* The job of layer l over its planes (in: x or dy, out: y or dx). */
+static avgpool_job job_of(const mlp_layer *l, const float *in, float *out)
+{
+    const mlp__pool_settings *s = l->settings;
+    return (avgpool_job){.win = &s->win,
+                         .in = in,
+                         .out = out,
+                         .H = l->in.d[1],
+                         .W = l->in.d[2],
+                         .OH = s->global ? 1 : l->out.d[1],
+                         .OW = s->global ? 1 : l->out.d[2]};
+}
+
+static mlp_status avgpool_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                                  mlp_mode mode)
+{
+    (void)mode;
+    avgpool_job j = job_of(l, x, y);
+    mlp__pool_for((int64_t)n * l->in.d[0], 1, 1, fwd_part, &j);
+    return MLP_STATUS_OK;
+}
+
+static mlp_status avgpool_backward(mlp_layer *l, const float *x, const float *y,
+                                   const float *dy, float *dx, int32_t n)
+{
+    (void)x;
+    (void)y;
+    avgpool_job j = job_of(l, dy, dx);
+    mlp__pool_for((int64_t)n * l->in.d[0], 1, 1, bwd_part, &j);
     return MLP_STATUS_OK;
 }
 

@@ -19,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/pool.h"
 #include "backend/threads.h"
 #include "layer_impl.h"
 
@@ -132,6 +133,36 @@ static void plane_grad_sums(const float *p, const float *g, int64_t n, float mu,
     *sgx = s1;
 }
 
+/* The arguments of a per-channel pass, for the pool's parts. */
+typedef struct bn_job {
+    const float *x, *dy, *a, *b;
+    float *y, *mean, *var;
+    const float *gamma, *istd, *cmean;
+    float *dx, *dgamma, *dbeta;
+    float m;
+    int32_t n;
+    int64_t c, s;
+} bn_job;
+
+/* Mean and sum of squared deviations of channels [k0, k1). */
+static void stats_part(void *arg, int64_t k0, int64_t k1)
+{
+    const bn_job *j = arg;
+    const int64_t c = j->c, s = j->s;
+    const float inv_m = 1.0f / (float)((int64_t)j->n * s);
+    for (int64_t k = k0; k < k1; k++) {
+        float sum = 0.0f;
+        for (int32_t i = 0; i < j->n; i++)
+            sum += plane_sum(j->x + (i * c + k) * s, s);
+        const float mu = sum * inv_m;
+        float sq = 0.0f;
+        for (int32_t i = 0; i < j->n; i++)
+            sq += plane_sq_dev(j->x + (i * c + k) * s, s, mu);
+        j->mean[k] = mu;
+        j->var[k] = sq;
+    }
+}
+
 /* Batch mean and variance per channel into mean[], var[] (scratch). */
 static void batch_stats(const float *x, int32_t n, int64_t c, int64_t s, float *mean,
                         float *var)
@@ -151,22 +182,29 @@ static void batch_stats(const float *x, int32_t n, int64_t c, int64_t s, float *
                 var[k] += d * d;
             }
     } else {
-        /* One channel per iteration: threads never share an accumulator. */
-        MLP_PARALLEL_FOR((int64_t)n * c * s >= MLP_PAR_MIN)
-        for (int64_t k = 0; k < c; k++) {
-            float sum = 0.0f;
-            for (int32_t i = 0; i < n; i++)
-                sum += plane_sum(x + (i * c + k) * s, s);
-            const float mu = sum * inv_m;
-            float sq = 0.0f;
-            for (int32_t i = 0; i < n; i++)
-                sq += plane_sq_dev(x + (i * c + k) * s, s, mu);
-            mean[k] = mu;
-            var[k] = sq;
-        }
+        /* Channels split across the pool: threads never share an accumulator. */
+        bn_job jb = {.x = x, .n = n, .c = c, .s = s, .mean = mean, .var = var};
+        mlp__pool_for(c, mlp__pool_grain((int64_t)n * s, MLP_POOL_MIN), 1, stats_part,
+                      &jb);
     }
     for (int64_t k = 0; k < c; k++)
         var[k] *= inv_m;
+}
+
+/* y = x * a[k] + b[k] on planes [p0, p1) (plane ik has channel ik % c). */
+MLP_VECTOR_CLONES
+static void affine_part(void *arg, int64_t p0, int64_t p1)
+{
+    const bn_job *j = arg;
+    const int64_t c = j->c, s = j->s;
+    for (int64_t ik = p0; ik < p1; ik++) {
+        const int64_t k = ik % c;
+        const float *p = j->x + ik * s;
+        float *q = j->y + ik * s;
+        const float ak = j->a[k], bk = j->b[k];
+        for (int64_t e = 0; e < s; e++)
+            q[e] = p[e] * ak + bk;
+    }
 }
 
 /* y = x * a[k] + b[k] per channel k. */
@@ -180,15 +218,8 @@ static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int6
                 y[i * c + k] = x[i * c + k] * a[k] + b[k];
         return;
     }
-    MLP_PARALLEL_FOR((int64_t)n * c * s >= MLP_PAR_MIN)
-    for (int64_t ik = 0; ik < (int64_t)n * c; ik++) {
-        const int64_t k = ik % c;
-        const float *p = x + ik * s;
-        float *q = y + ik * s;
-        const float ak = a[k], bk = b[k];
-        for (int64_t j = 0; j < s; j++)
-            q[j] = p[j] * ak + bk;
-    }
+    bn_job jb = {.x = x, .y = y, .a = a, .b = b, .n = n, .c = c, .s = s};
+    mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, affine_part, &jb);
 }
 
 static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
@@ -229,6 +260,45 @@ static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
     return MLP_STATUS_OK;
 }
 
+/* dbeta and dgamma of channels [k0, k1). */
+static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
+{
+    const bn_job *j = arg;
+    const int64_t c = j->c, s = j->s;
+    for (int64_t k = k0; k < k1; k++) {
+        float sg = 0.0f, sgx = 0.0f;
+        for (int32_t i = 0; i < j->n; i++) {
+            float a, b;
+            plane_grad_sums(j->x + (i * c + k) * s, j->dy + (i * c + k) * s, s,
+                            j->cmean[k], &a, &b);
+            sg += a;
+            sgx += b;
+        }
+        j->dbeta[k] = sg;
+        j->dgamma[k] = sgx * j->istd[k];
+    }
+}
+
+/* dx = scale (m dy - dbeta - xhat dgamma) = A dy + B x + C per channel, on
+ * planes [p0, p1). */
+MLP_VECTOR_CLONES
+static void dx_part(void *arg, int64_t p0, int64_t p1)
+{
+    const bn_job *j = arg;
+    const int64_t c = j->c, s = j->s;
+    const float m = j->m;
+    for (int64_t ik = p0; ik < p1; ik++) {
+        const int64_t k = ik % c;
+        const float *p = j->x + ik * s, *g = j->dy + ik * s;
+        float *q = j->dx + ik * s;
+        const float is = j->istd[k], scale = j->gamma[k] * is / m;
+        const float ca = scale * m, cb = -scale * is * j->dgamma[k];
+        const float cc = -scale * j->dbeta[k] - cb * j->cmean[k];
+        for (int64_t e = 0; e < s; e++)
+            q[e] = ca * g[e] + cb * p[e] + cc;
+    }
+}
+
 MLP_VECTOR_CLONES
 static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
                               const float *dy, float *dx, int32_t n)
@@ -259,33 +329,22 @@ static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
             }
         return MLP_STATUS_OK;
     }
-    MLP_PARALLEL_FOR((int64_t)n * c * s >= MLP_PAR_MIN)
-    for (int64_t k = 0; k < c; k++) {
-        float sg = 0.0f, sgx = 0.0f;
-        for (int32_t i = 0; i < n; i++) {
-            float a, b;
-            plane_grad_sums(x + (i * c + k) * s, dy + (i * c + k) * s, s, mean[k], &a,
-                            &b);
-            sg += a;
-            sgx += b;
-        }
-        dbeta[k] = sg;
-        dgamma[k] = sgx * istd[k];
-    }
-    if (!dx)
-        return MLP_STATUS_OK;
-    /* dx = scale (m dy - dbeta - xhat dgamma) = A dy + B x + C per channel. */
-    MLP_PARALLEL_FOR((int64_t)n * c * s >= MLP_PAR_MIN)
-    for (int64_t ik = 0; ik < (int64_t)n * c; ik++) {
-        const int64_t k = ik % c;
-        const float *p = x + ik * s, *g = dy + ik * s;
-        float *q = dx + ik * s;
-        const float is = istd[k], scale = gamma[k] * is / m;
-        const float ca = scale * m, cb = -scale * is * dgamma[k];
-        const float cc = -scale * dbeta[k] - cb * mean[k];
-        for (int64_t j = 0; j < s; j++)
-            q[j] = ca * g[j] + cb * p[j] + cc;
-    }
+    bn_job jb = {.x = x,
+                 .dy = dy,
+                 .gamma = gamma,
+                 .istd = istd,
+                 .cmean = mean,
+                 .dx = dx,
+                 .dgamma = dgamma,
+                 .dbeta = dbeta,
+                 .m = m,
+                 .n = n,
+                 .c = c,
+                 .s = s};
+    mlp__pool_for(c, mlp__pool_grain((int64_t)n * s, MLP_POOL_MIN), 1, grad_sums_part,
+                  &jb);
+    if (dx)
+        mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, dx_part, &jb);
     return MLP_STATUS_OK;
 }
 

@@ -23,6 +23,7 @@
 
 #include "backend/gemm.h"
 #include "backend/im2col.h"
+#include "backend/pool.h"
 #include "backend/threads.h"
 #include "layer_impl.h"
 #include "window.h"
@@ -139,6 +140,33 @@ static int direct_output(const mlp__conv_geom *q)
     return q->c == 1 || pointwise(q);
 }
 
+/* The arguments of a conv pass, for the pool's parts. */
+typedef struct conv_job {
+    const float *w, *bias, *x, *dy, *src;
+    float *y, *dw, *db, *dx, *ws, *dst;
+    int32_t F, K, P, g, g0, fb, ldc;
+    int64_t in_sz, step;
+    int pw;
+} conv_job;
+
+/* Direct forward of samples [i0, i1) of the group (see forward_direct). */
+MLP_VECTOR_CLONES
+static void fwd_direct_part(void *arg, int64_t i0, int64_t i1)
+{
+    const conv_job *j = arg;
+    const int32_t F = j->F, P = j->P;
+    for (int64_t i = i0; i < i1; i++) {
+        float *ys = j->y + (j->g0 + i) * F * P;
+        if (j->bias)
+            for (int32_t f = 0; f < F; f++)
+                for (int32_t p = 0; p < P; p++)
+                    ys[(int64_t)f * P + p] = j->bias[f];
+        const float *b = j->pw ? j->x + (j->g0 + i) * j->in_sz : j->ws + i * P;
+        mlp__sgemm(0, 0, F, P, j->K, 1.0f, j->w, j->K, b, j->pw ? P : j->g * P,
+                   j->bias ? 1.0f : 0.0f, ys, P);
+    }
+}
+
 /* y [F, P] of each sample = W [F, K] col_s [K, P] (+ bias: y is filled with
  * it, then the product added), one sample per iteration so that every
  * sample's product is the same call at any thread count. */
@@ -158,21 +186,45 @@ static mlp_status forward_direct(mlp_layer *l, const mlp__conv_geom *q, const fl
             mlp__im2col(q, x + g0 * in_sz, g, l->ws);
         /* Split by samples only when there are several: a single sample's
          * product is split by mlp__sgemm itself. */
-        MLP_PARALLEL_FOR(g > 1)
-        for (int32_t i = 0; i < g; i++) {
-            float *ys = y + (int64_t)(g0 + i) * F * P;
-            if (bias)
-                for (int32_t f = 0; f < F; f++)
-                    for (int32_t p = 0; p < P; p++)
-                        ys[(int64_t)f * P + p] = bias[f];
-            const float *b = pw ? x + (g0 + i) * in_sz : l->ws + (int64_t)i * P;
-            mlp__sgemm(0, 0, F, P, K, 1.0f, w, K, b, pw ? P : g * P, bias ? 1.0f : 0.0f,
-                       ys, P);
-        }
+        conv_job j = {.w = w,
+                      .bias = bias,
+                      .x = x,
+                      .y = y,
+                      .ws = l->ws,
+                      .F = F,
+                      .K = K,
+                      .P = P,
+                      .g = g,
+                      .g0 = g0,
+                      .in_sz = in_sz,
+                      .pw = pw};
+        mlp__pool_for(g, 1, 1, fwd_direct_part, &j);
         if (pw)
             break;
     }
     return MLP_STATUS_OK;
+}
+
+/* Rows sf = s F + f in [r0, r1) of Z [F, g, P] into [g, F, P] (dst),
+ * adding bias[f] when there is a bias. */
+MLP_VECTOR_CLONES
+static void scatter_part(void *arg, int64_t r0, int64_t r1)
+{
+    const conv_job *j = arg;
+    const int32_t F = j->F, P = j->P;
+    const int64_t gp = (int64_t)j->g * P;
+    for (int64_t sf = r0; sf < r1; sf++) {
+        const int64_t s = sf / F, f = sf % F;
+        const float *src = j->src + f * gp + s * P;
+        float *dst = j->dst + sf * P;
+        if (j->bias) {
+            const float b = j->bias[f];
+            for (int64_t i = 0; i < P; i++)
+                dst[i] = src[i] + b;
+        } else {
+            memcpy(dst, src, (size_t)P * sizeof(float));
+        }
+    }
 }
 
 MLP_VECTOR_CLONES
@@ -194,19 +246,14 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
         mlp__im2col(&q, x + g0 * in_sz, g, col);
         mlp__sgemm(0, 0, F, gp, K, 1.0f, w, K, col, gp, 0.0f, z, gp);
         /* Z [F, g, P] -> y [g, F, P], adding the bias when there is one. */
-        MLP_PARALLEL_FOR(1)
-        for (int32_t sf = 0; sf < g * F; sf++) {
-            const int32_t s = sf / F, f = sf % F;
-            const float *src = z + (int64_t)f * gp + (int64_t)s * P;
-            float *dst = y + ((int64_t)(g0 + s) * F + f) * P;
-            if (bias) {
-                const float b = bias[f];
-                for (int64_t i = 0; i < P; i++)
-                    dst[i] = src[i] + b;
-            } else {
-                memcpy(dst, src, (size_t)P * sizeof(float));
-            }
-        }
+        conv_job j = {.bias = bias,
+                      .src = z,
+                      .dst = y + (int64_t)g0 * F * P,
+                      .F = F,
+                      .P = (int32_t)P,
+                      .g = g};
+        mlp__pool_for((int64_t)g * F, mlp__pool_grain(P, MLP_POOL_MIN), 1, scatter_part,
+                      &j);
     }
     return MLP_STATUS_OK;
 }
@@ -217,6 +264,55 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
  * DW_BLOCKS blocks of filters whatever the thread count, each summed over
  * the samples in order by one thread, so it is the same at any count. */
 enum { DW_BLOCKS = 2 };
+
+/* db[f] for filters [f0, f1): sums of dy over the g samples (j->g). */
+MLP_VECTOR_CLONES
+static void bias_grad_part(void *arg, int64_t f0, int64_t f1)
+{
+    const conv_job *j = arg;
+    const int32_t F = j->F, P = j->P;
+    for (int64_t f = f0; f < f1; f++) {
+        float sum = 0.0f;
+        for (int32_t i = 0; i < j->g; i++) {
+            const float *g = j->dy + ((int64_t)i * F + f) * P;
+            for (int32_t p = 0; p < P; p++)
+                sum += g[p];
+        }
+        j->db[f] = sum;
+    }
+}
+
+/* Blocks [b0, b1) of DW_BLOCKS blocks of filters of dW, each summed over
+ * the group's samples in order. */
+static void dw_block_part(void *arg, int64_t b0, int64_t b1)
+{
+    const conv_job *j = arg;
+    const int32_t F = j->F, K = j->K, P = j->P, fb = j->fb;
+    for (int64_t b = b0; b < b1; b++) {
+        const int32_t f0 = (int32_t)b * fb, fn = F - f0 < fb ? F - f0 : fb;
+        for (int32_t i = 0; fn > 0 && i < j->g; i++)
+            mlp__sgemm(0, 1, fn, K, P, 1.0f, j->dy + ((int64_t)(j->g0 + i) * F + f0) * P,
+                       P, j->src + i * j->step, j->ldc, j->g0 + i ? 1.0f : 0.0f,
+                       j->dw + (int64_t)f0 * K, K);
+    }
+}
+
+/* dcol_s = W^T dy_s for samples [i0, i1) of the group (dx_s itself for a
+ * pointwise kernel). */
+static void dx_direct_part(void *arg, int64_t i0, int64_t i1)
+{
+    const conv_job *j = arg;
+    const int32_t F = j->F, K = j->K, P = j->P;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *dys = j->dy + (j->g0 + i) * F * P;
+        if (j->pw)
+            mlp__sgemm(1, 0, K, P, F, 1.0f, j->w, K, dys, P, 0.0f,
+                       j->dx + (j->g0 + i) * j->in_sz, P);
+        else
+            mlp__sgemm(1, 0, K, P, F, 1.0f, j->w, K, dys, P, 0.0f, j->ws + i * P,
+                       j->g * P);
+    }
+}
 
 MLP_VECTOR_CLONES
 static mlp_status backward_direct(mlp_layer *l, const mlp__conv_geom *q, const float *x,
@@ -229,49 +325,75 @@ static mlp_status backward_direct(mlp_layer *l, const mlp__conv_geom *q, const f
     const float *w = l->params;
     float *dw = l->grads, *db = s->use_bias ? l->grads + l->n_weights : NULL;
     const int pw = pointwise(q);
+    conv_job j = {.w = w,
+                  .x = x,
+                  .dy = dy,
+                  .dw = dw,
+                  .db = db,
+                  .dx = dx,
+                  .ws = l->ws,
+                  .F = F,
+                  .K = K,
+                  .P = P,
+                  .fb = fb,
+                  .in_sz = in_sz,
+                  .pw = pw};
     if (db) {
-        MLP_PARALLEL_FOR((int64_t)n * F * P >= MLP_PAR_MIN)
-        for (int32_t f = 0; f < F; f++) {
-            float sum = 0.0f;
-            for (int32_t i = 0; i < n; i++) {
-                const float *g = dy + ((int64_t)i * F + f) * P;
-                for (int32_t p = 0; p < P; p++)
-                    sum += g[p];
-            }
-            db[f] = sum;
-        }
+        j.g = n;
+        mlp__pool_for(F, mlp__pool_grain((int64_t)n * P, MLP_POOL_MIN), 1, bias_grad_part,
+                      &j);
     }
     for (int32_t g0 = 0, g; g0 < n; g0 += g) {
         g = pw ? n : n - g0 < G ? n - g0 : G;
-        const float *col = pw ? x + g0 * in_sz : l->ws;
-        const int32_t ldc = pw ? P : g * P;  /* leading dimension of col_s */
-        const int64_t step = pw ? in_sz : P; /* from col_s to col_{s+1} */
+        j.g = g;
+        j.g0 = g0;
+        j.src = pw ? x + g0 * in_sz : l->ws;
+        j.ldc = pw ? P : g * P;  /* leading dimension of col_s */
+        j.step = pw ? in_sz : P; /* from col_s to col_{s+1} */
         if (!pw)
             mlp__im2col(q, x + g0 * in_sz, g, l->ws);
-        MLP_PARALLEL_FOR(1)
-        for (int32_t b = 0; b < DW_BLOCKS; b++) {
-            const int32_t f0 = b * fb, fn = F - f0 < fb ? F - f0 : fb;
-            for (int32_t i = 0; fn > 0 && i < g; i++)
-                mlp__sgemm(0, 1, fn, K, P, 1.0f, dy + ((int64_t)(g0 + i) * F + f0) * P, P,
-                           col + i * step, ldc, g0 + i ? 1.0f : 0.0f,
-                           dw + (int64_t)f0 * K, K);
-        }
+        mlp__pool_for(DW_BLOCKS, 1, 1, dw_block_part, &j);
         if (!dx)
             continue;
-        MLP_PARALLEL_FOR(g > 1)
-        for (int32_t i = 0; i < g; i++) {
-            const float *dys = dy + (int64_t)(g0 + i) * F * P;
-            if (pw)
-                mlp__sgemm(1, 0, K, P, F, 1.0f, w, K, dys, P, 0.0f, dx + (g0 + i) * in_sz,
-                           P);
-            else
-                mlp__sgemm(1, 0, K, P, F, 1.0f, w, K, dys, P, 0.0f,
-                           l->ws + (int64_t)i * P, g * P);
-        }
+        mlp__pool_for(g, 1, 1, dx_direct_part, &j);
         if (!pw)
             mlp__col2im(q, l->ws, g, dx + g0 * in_sz);
     }
     return MLP_STATUS_OK;
+}
+
+/* dy [g, F, P] (j->dy, the group's first sample) -> Z [F, g, P] (j->dst)
+ * for filters [f0, f1), adding each filter's sum to db[f]. */
+MLP_VECTOR_CLONES
+static void gather_sum_part(void *arg, int64_t f0, int64_t f1)
+{
+    const conv_job *j = arg;
+    const int32_t F = j->F, P = j->P;
+    const int64_t gp = (int64_t)j->g * P;
+    for (int64_t f = f0; f < f1; f++) {
+        float sum = 0.0f;
+        for (int32_t s = 0; s < j->g; s++) {
+            const float *src = j->dy + ((int64_t)s * F + f) * P;
+            float *dst = j->dst + f * gp + (int64_t)s * P;
+            for (int64_t i = 0; i < P; i++) {
+                dst[i] = src[i];
+                sum += src[i];
+            }
+        }
+        j->db[f] += sum;
+    }
+}
+
+/* The same copy without a bias, for rows sf = s F + f in [r0, r1). */
+static void gather_part(void *arg, int64_t r0, int64_t r1)
+{
+    const conv_job *j = arg;
+    const int32_t F = j->F, P = j->P;
+    const int64_t gp = (int64_t)j->g * P;
+    for (int64_t sf = r0; sf < r1; sf++) {
+        const int64_t s = sf / F, f = sf % F;
+        memcpy(j->dst + f * gp + s * P, j->dy + sf * P, (size_t)P * sizeof(float));
+    }
 }
 
 MLP_VECTOR_CLONES
@@ -295,28 +417,17 @@ static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
         /* dy [g, F, P] -> Z [F, g, P], summing the bias gradient per filter
          * (one filter per iteration, so that each sum has a single owner);
          * without a bias, a plain copy row by row. */
-        if (db) {
-            MLP_PARALLEL_FOR(1)
-            for (int32_t f = 0; f < F; f++) {
-                float sum = 0.0f;
-                for (int32_t s = 0; s < g; s++) {
-                    const float *src = dy + ((int64_t)(g0 + s) * F + f) * P;
-                    float *dst = z + (int64_t)f * gp + (int64_t)s * P;
-                    for (int64_t i = 0; i < P; i++) {
-                        dst[i] = src[i];
-                        sum += src[i];
-                    }
-                }
-                db[f] += sum;
-            }
-        } else {
-            MLP_PARALLEL_FOR(1)
-            for (int32_t sf = 0; sf < g * F; sf++) {
-                const int32_t s = sf / F, f = sf % F;
-                memcpy(z + (int64_t)f * gp + (int64_t)s * P,
-                       dy + ((int64_t)(g0 + s) * F + f) * P, (size_t)P * sizeof(float));
-            }
-        }
+        conv_job j = {.dy = dy + (int64_t)g0 * F * P,
+                      .db = db,
+                      .dst = z,
+                      .F = F,
+                      .P = (int32_t)P,
+                      .g = g};
+        if (db)
+            mlp__pool_for(F, mlp__pool_grain(gp, MLP_POOL_MIN), 1, gather_sum_part, &j);
+        else
+            mlp__pool_for((int64_t)g * F, mlp__pool_grain(P, MLP_POOL_MIN), 1,
+                          gather_part, &j);
         mlp__im2col(&q, x + g0 * in_sz, g, col);
         mlp__sgemm(0, 1, F, K, gp, 1.0f, z, gp, col, gp, g0 ? 1.0f : 0.0f, dw, K);
         if (dx) {

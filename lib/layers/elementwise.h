@@ -5,8 +5,8 @@
  *
  * MLP__ELEMENTWISE_PASSES(prefix, PARAM, FATTR, FWD, BATTR, BWD) defines
  * prefix_forward and prefix_backward for the kind's ops table. Each pass is
- * one loop over the batch's elements, split across threads above
- * MLP_PAR_MIN. The expressions see, per element:
+ * one loop over the batch's elements, split across the thread pool from
+ * MLP_POOL_MIN elements (mlp__spans). The expressions see, per element:
  *   FWD:  xi, the input, and p, the kind's parameter;
  *   BWD:  xi, yi (the forward output), gi (dy) and p;
  * PARAM is evaluated once per call (for example the kind's alpha from its
@@ -18,39 +18,49 @@
 #ifndef MLPNET_LAYERS_ELEMENTWISE_H
 #define MLPNET_LAYERS_ELEMENTWISE_H
 
-#include "backend/threads.h"
+#include "backend/gemm.h"
 #include "layer_impl.h"
 
 #define MLP__ELEMENTWISE_PASSES(prefix, PARAM, FATTR, FWD, BATTR, BWD)                   \
-    FATTR static mlp_status prefix##_forward(mlp_layer *l, const float *x, float *y,     \
-                                             int32_t n, mlp_mode mode)                   \
+    FATTR static void prefix##_fwd_span(const mlp__span_args *a, int64_t lo, int64_t hi) \
     {                                                                                    \
-        (void)mode;                                                                      \
-        const int64_t len = (int64_t)n * l->in_size;                                     \
-        const float p = (PARAM);                                                         \
+        const float *x = a->x, p = a->alpha;                                             \
+        float *y = a->out;                                                               \
         (void)p;                                                                         \
-        MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)                                             \
-        for (int64_t i = 0; i < len; i++) {                                              \
+        for (int64_t i = lo; i < hi; i++) {                                              \
             const float xi = x[i];                                                       \
             y[i] = (FWD);                                                                \
         }                                                                                \
+    }                                                                                    \
+                                                                                         \
+    static mlp_status prefix##_forward(mlp_layer *l, const float *x, float *y,           \
+                                       int32_t n, mlp_mode mode)                         \
+    {                                                                                    \
+        (void)mode;                                                                      \
+        const mlp__span_args a = {.x = x, .out = y, .alpha = (PARAM)};                   \
+        mlp__spans((int64_t)n * l->in_size, prefix##_fwd_span, &a);                      \
         return MLP_STATUS_OK;                                                            \
     }                                                                                    \
                                                                                          \
-    BATTR static mlp_status prefix##_backward(mlp_layer *l, const float *x,              \
-                                              const float *y, const float *dy,           \
-                                              float *dx, int32_t n)                      \
+    BATTR static void prefix##_bwd_span(const mlp__span_args *a, int64_t lo, int64_t hi) \
     {                                                                                    \
-        const int64_t len = (int64_t)n * l->in_size;                                     \
-        const float p = (PARAM);                                                         \
+        const float *x = a->x, *y = a->y, *dy = a->dy, p = a->alpha;                     \
+        float *dx = a->out;                                                              \
         (void)p;                                                                         \
-        MLP_PARALLEL_FOR(len >= MLP_PAR_MIN)                                             \
-        for (int64_t i = 0; i < len; i++) {                                              \
+        for (int64_t i = lo; i < hi; i++) {                                              \
             const float xi = x[i], yi = y[i], gi = dy[i];                                \
             (void)xi;                                                                    \
             (void)yi;                                                                    \
             dx[i] = (BWD);                                                               \
         }                                                                                \
+    }                                                                                    \
+                                                                                         \
+    static mlp_status prefix##_backward(mlp_layer *l, const float *x, const float *y,    \
+                                        const float *dy, float *dx, int32_t n)           \
+    {                                                                                    \
+        const mlp__span_args a = {                                                       \
+            .x = x, .y = y, .dy = dy, .out = dx, .alpha = (PARAM)};                      \
+        mlp__spans((int64_t)n * l->in_size, prefix##_bwd_span, &a);                      \
         return MLP_STATUS_OK;                                                            \
     }
 

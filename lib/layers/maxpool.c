@@ -8,6 +8,7 @@
 #include <float.h>
 #include <string.h>
 
+#include "backend/pool.h"
 #include "backend/threads.h"
 #include "layer_impl.h"
 #include "window.h"
@@ -51,27 +52,33 @@ static void maxpool_2x2(const float *xp, float *yp, int32_t *ap, int32_t W, int3
     }
 }
 
-static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_t n,
-                                  mlp_mode mode)
+/* A pass over planes, for the pool's parts. */
+typedef struct maxpool_job {
+    const mlp__window *win;
+    const float *x, *dy;
+    float *y, *dx;
+    int32_t *arg;
+    int32_t H, W, OH, OW;
+} maxpool_job;
+
+static void fwd_2x2_part(void *p, int64_t p0, int64_t p1)
 {
-    (void)mode;
-    const mlp__window *win = window(l);
-    const int32_t H = l->in.d[1], W = l->in.d[2], OH = l->out.d[1], OW = l->out.d[2];
-    const int64_t planes = (int64_t)n * l->in.d[0];
-    /* The scratch holds int32 indices; the model allocated it for this layer. */
-    int32_t *arg = (int32_t *)(void *)l->scratch;
-    if (win->kh == 2 && win->kw == 2 && win->sh == 2 && win->sw == 2 && win->ph == 0 &&
-        win->pw == 0) {
-        MLP_PARALLEL_FOR(planes * H * W >= MLP_PAR_MIN)
-        for (int64_t pl = 0; pl < planes; pl++)
-            maxpool_2x2(x + pl * H * W, y + pl * OH * OW, arg + pl * OH * OW, W, OH, OW);
-        return MLP_STATUS_OK;
-    }
-    MLP_PARALLEL_FOR(1)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * H * W;
-        float *yp = y + pl * OH * OW;
-        int32_t *ap = arg + pl * OH * OW;
+    const maxpool_job *j = p;
+    const int64_t in_plane = (int64_t)j->H * j->W, out_plane = (int64_t)j->OH * j->OW;
+    for (int64_t pl = p0; pl < p1; pl++)
+        maxpool_2x2(j->x + pl * in_plane, j->y + pl * out_plane, j->arg + pl * out_plane,
+                    j->W, j->OH, j->OW);
+}
+
+static void fwd_part(void *p, int64_t p0, int64_t p1)
+{
+    const maxpool_job *j = p;
+    const mlp__window *win = j->win;
+    const int32_t H = j->H, W = j->W, OH = j->OH, OW = j->OW;
+    for (int64_t pl = p0; pl < p1; pl++) {
+        const float *xp = j->x + pl * H * W;
+        float *yp = j->y + pl * OH * OW;
+        int32_t *ap = j->arg + pl * OH * OW;
         for (int32_t oh = 0; oh < OH; oh++) {
             const int32_t h0 = oh * win->sh - win->ph;
             int32_t i0, i1;
@@ -83,8 +90,8 @@ static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_
                 float best = -FLT_MAX;
                 int32_t at = (h0 + i0) * W + w0 + j0;
                 for (int32_t i = i0; i < i1; i++)
-                    for (int32_t j = j0; j < j1; j++) {
-                        const int32_t k = (h0 + i) * W + w0 + j;
+                    for (int32_t jj = j0; jj < j1; jj++) {
+                        const int32_t k = (h0 + i) * W + w0 + jj;
                         if (xp[k] > best) {
                             best = xp[k];
                             at = k;
@@ -95,28 +102,58 @@ static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_
             }
         }
     }
+}
+
+static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                                  mlp_mode mode)
+{
+    (void)mode;
+    const mlp__window *win = window(l);
+    /* The scratch holds int32 indices; the model allocated it for this layer. */
+    maxpool_job j = {.win = win,
+                     .x = x,
+                     .y = y,
+                     .arg = (int32_t *)(void *)l->scratch,
+                     .H = l->in.d[1],
+                     .W = l->in.d[2],
+                     .OH = l->out.d[1],
+                     .OW = l->out.d[2]};
+    const int64_t planes = (int64_t)n * l->in.d[0], in_plane = (int64_t)j.H * j.W;
+    const int fast = win->kh == 2 && win->kw == 2 && win->sh == 2 && win->sw == 2 &&
+                     win->ph == 0 && win->pw == 0;
+    mlp__pool_for(planes, mlp__pool_grain(in_plane, fast ? MLP_POOL_MIN : 1), 1,
+                  fast ? fwd_2x2_part : fwd_part, &j);
     return MLP_STATUS_OK;
 }
 
 MLP_VECTOR_CLONES
+static void bwd_part(void *p, int64_t p0, int64_t p1)
+{
+    const maxpool_job *j = p;
+    const int64_t in_plane = (int64_t)j->H * j->W, out_plane = (int64_t)j->OH * j->OW;
+    for (int64_t pl = p0; pl < p1; pl++) {
+        float *dxp = j->dx + pl * in_plane;
+        const float *dyp = j->dy + pl * out_plane;
+        const int32_t *ap = j->arg + pl * out_plane;
+        memset(dxp, 0, (size_t)in_plane * sizeof(float));
+        for (int64_t o = 0; o < out_plane; o++)
+            dxp[ap[o]] += dyp[o];
+    }
+}
+
 static mlp_status maxpool_backward(mlp_layer *l, const float *x, const float *y,
                                    const float *dy, float *dx, int32_t n)
 {
     (void)x;
     (void)y;
-    const int64_t in_plane = (int64_t)l->in.d[1] * l->in.d[2];
-    const int64_t out_plane = (int64_t)l->out.d[1] * l->out.d[2];
-    const int64_t planes = (int64_t)n * l->in.d[0];
-    const int32_t *arg = (const int32_t *)(const void *)l->scratch;
-    MLP_PARALLEL_FOR(1)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        float *dxp = dx + pl * in_plane;
-        const float *dyp = dy + pl * out_plane;
-        const int32_t *ap = arg + pl * out_plane;
-        memset(dxp, 0, (size_t)in_plane * sizeof(float));
-        for (int64_t o = 0; o < out_plane; o++)
-            dxp[ap[o]] += dyp[o];
-    }
+    maxpool_job j = {.dy = dy,
+                     .dx = dx,
+                     .arg = (int32_t *)(void *)l->scratch,
+                     .H = l->in.d[1],
+                     .W = l->in.d[2],
+                     .OH = l->out.d[1],
+                     .OW = l->out.d[2]};
+    mlp__pool_for((int64_t)n * l->in.d[0], 1, 1, bwd_part, &j);
     return MLP_STATUS_OK;
 }
 

@@ -5,6 +5,7 @@
  * (mlp_model_fit_standardize, in the model room, which reads datasets).
  * A new layer is the identity: mean 0, scale 1.
  */
+#include "backend/pool.h"
 #include "backend/threads.h"
 #include "layer_impl.h"
 
@@ -25,19 +26,42 @@ static void std_init(mlp_layer *l, mlp_rng *rng)
     }
 }
 
+/* A pass over rows of f features, for the pool's parts. */
+typedef struct std_job {
+    const float *in, *mean, *scale;
+    float *out;
+    int64_t f;
+} std_job;
+
+static void std_fwd_part(void *arg, int64_t i0, int64_t i1)
+{
+    const std_job *j = arg;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *xi = j->in + i * j->f;
+        float *yi = j->out + i * j->f;
+        for (int64_t e = 0; e < j->f; e++)
+            yi[e] = (xi[e] - j->mean[e]) / j->scale[e];
+    }
+}
+
+static void std_bwd_part(void *arg, int64_t i0, int64_t i1)
+{
+    const std_job *j = arg;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *dyi = j->in + i * j->f;
+        float *dxi = j->out + i * j->f;
+        for (int64_t e = 0; e < j->f; e++)
+            dxi[e] = dyi[e] / j->scale[e];
+    }
+}
+
 static mlp_status std_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                               mlp_mode mode)
 {
     (void)mode;
     const int64_t f = l->in_size;
-    const float *mean = l->state, *scale = l->state + f;
-    MLP_PARALLEL_FOR((int64_t)n * f >= MLP_PAR_MIN)
-    for (int32_t i = 0; i < n; i++) {
-        const float *xi = x + (int64_t)i * f;
-        float *yi = y + (int64_t)i * f;
-        for (int64_t j = 0; j < f; j++)
-            yi[j] = (xi[j] - mean[j]) / scale[j];
-    }
+    std_job j = {.in = x, .mean = l->state, .scale = l->state + f, .out = y, .f = f};
+    mlp__pool_for(n, mlp__pool_grain(f, MLP_POOL_MIN), 1, std_fwd_part, &j);
     return MLP_STATUS_OK;
 }
 
@@ -49,14 +73,8 @@ static mlp_status std_backward(mlp_layer *l, const float *x, const float *y,
     if (!dx)
         return MLP_STATUS_OK;
     const int64_t f = l->in_size;
-    const float *scale = l->state + f;
-    MLP_PARALLEL_FOR((int64_t)n * f >= MLP_PAR_MIN)
-    for (int32_t i = 0; i < n; i++) {
-        const float *dyi = dy + (int64_t)i * f;
-        float *dxi = dx + (int64_t)i * f;
-        for (int64_t j = 0; j < f; j++)
-            dxi[j] = dyi[j] / scale[j];
-    }
+    std_job j = {.in = dy, .scale = l->state + f, .out = dx, .f = f};
+    mlp__pool_for(n, mlp__pool_grain(f, MLP_POOL_MIN), 1, std_bwd_part, &j);
     return MLP_STATUS_OK;
 }
 
