@@ -211,6 +211,34 @@ START_TEST(xent_counts_ties_to_lowest_index)
 }
 END_TEST
 
+/* Rows of every width around the 8-wide scan of the row maximum, with the
+ * maximum planted at each position and tied with a later one: the count
+ * of correct rows is the plain scan's (first maximum in order). */
+START_TEST(xent_argmax_of_wide_rows)
+{
+    static const int widths[] = {1, 2, 7, 8, 9, 15, 16, 17, 47};
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        const int k = widths[w];
+        for (int at = 0; at < k; at++) {
+            mlp_tensor *z = random_logits(3, k, -2.0f, 2.0f, 40 + (uint64_t)at);
+            float *d = mlp_tensor_data(z);
+            d[at] = 5.0f;     /* row 0: a single maximum at `at` */
+            d[k + at] = 5.0f; /* row 1: tied with the last position */
+            d[k + k - 1] = 5.0f;
+            d[2 * k + at] = 5.0f; /* row 2: tied with the next (or the first) */
+            d[2 * k + (at + 1) % k] = 5.0f;
+            int32_t y[3] = {at, at, at}, correct = -1;
+            TU_OK(mlp_loss_softmax_xent(z, y, NULL, NULL, &correct));
+            const int want =
+                2 + ((at + 1) % k >= at); /* row 2 fails when 0 comes first */
+            ck_assert_msg(correct == want, "k %d, max at %d: %d correct, want %d", k, at,
+                          (int)correct, want);
+            mlp_tensor_destroy(z);
+        }
+    }
+}
+END_TEST
+
 START_TEST(xent_misuse)
 {
     mlp_tensor *z = random_logits(3, 4, -1, 1, 1);
@@ -483,6 +511,7 @@ static Suite *loss_suite(void)
     tcase_add_test(tc, xent_gradient_finite_difference);
     tcase_add_test(tc, xent_large_logits_are_stable);
     tcase_add_test(tc, xent_counts_ties_to_lowest_index);
+    tcase_add_test(tc, xent_argmax_of_wide_rows);
     tcase_add_test(tc, xent_misuse);
     tcase_add_test(tc, xent_non_finite_logits);
     suite_add_tcase(s, tc);

@@ -13,18 +13,46 @@
 #include "loss_impl.h"
 #include "tensor/tensor_impl.h"
 
+/* The largest value of a row and the first position holding it. The scan
+ * keeps eight running maxima (a select each, which is what the max
+ * instruction computes, so the loop vectorises without a data-dependent
+ * branch), then looks for the first position equal to the maximum. The
+ * result is the plain scan's: the first strict maximum in order. A NaN in
+ * z[0] makes the maximum NaN (which the caller rejects); elsewhere it is
+ * skipped, as by the plain scan. */
+MLP_VECTOR_CLONES
 static float row_max(const float *z, int32_t k, int32_t *argmax)
 {
-    float m = z[0];
+    float m8[8];
+    for (int l = 0; l < 8; l++)
+        m8[l] = z[0];
+    int32_t j = 0;
+    for (; j + 8 <= k; j += 8)
+        for (int l = 0; l < 8; l++)
+            m8[l] = z[j + l] > m8[l] ? z[j + l] : m8[l];
+    for (; j < k; j++)
+        m8[0] = z[j] > m8[0] ? z[j] : m8[0];
+    float m = m8[0];
+    for (int l = 1; l < 8; l++)
+        m = m8[l] > m ? m8[l] : m;
     int32_t a = 0;
-    for (int32_t j = 1; j < k; j++) {
-        if (z[j] > m) {
-            m = z[j];
-            a = j;
-        }
-    }
+    while (a < k - 1 && z[a] != m)
+        a++;
     *argmax = a;
     return m;
+}
+
+/* e[j] = e^(z[j] - m) for j < k, vectorised (mlp__expf_vec: the same bits
+ * as mlp__expf); returns their sum, added in order. */
+MLP_VECTOR_CLONES
+static float exp_shifted(const float *z, int32_t k, float m, float *e)
+{
+    for (int32_t j = 0; j < k; j++)
+        e[j] = mlp__expf_vec(z[j] - m);
+    float s = 0.0f;
+    for (int32_t j = 0; j < k; j++)
+        s += e[j];
+    return s;
 }
 
 mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t *labels,
@@ -56,20 +84,17 @@ mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t
             return mlp__error(MLP_STATUS_NUMERIC,
                               "softmax cross-entropy: row %d has a NaN or infinite logit",
                               (int)i);
-        float s = 0.0f;
+        float s;
         if (dz) {
             float *di = dz + (int64_t)i * k;
-            /* Two loops: the exponentials vectorise, the sum stays in order. */
-            for (int32_t j = 0; j < k; j++)
-                di[j] = mlp__expf(zi[j] - m);
-            for (int32_t j = 0; j < k; j++)
-                s += di[j];
+            s = exp_shifted(zi, k, m, di);
             const float row = class_w ? class_w[c] * inv_n : inv_n;
             const float scale = row / s;
             for (int32_t j = 0; j < k; j++)
                 di[j] *= scale;
             di[c] -= row;
         } else {
+            s = 0.0f;
             for (int32_t j = 0; j < k; j++)
                 s += mlp__expf(zi[j] - m);
         }
@@ -98,11 +123,7 @@ void mlp__softmax(const float *z, int32_t n, int32_t k, float *p)
         float *pi = p + (int64_t)i * k;
         int32_t arg;
         float m = row_max(zi, k, &arg);
-        float s = 0.0f;
-        for (int32_t j = 0; j < k; j++)
-            pi[j] = mlp__expf(zi[j] - m);
-        for (int32_t j = 0; j < k; j++)
-            s += pi[j];
+        const float s = exp_shifted(zi, k, m, pi);
         const float inv = 1.0f / s;
         for (int32_t j = 0; j < k; j++)
             pi[j] *= inv;
