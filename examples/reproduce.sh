@@ -101,8 +101,6 @@ done
 # Threads of each run: the cores shared among the runs side by side.
 THREADS=$((CORES / JOBS))
 [ "$THREADS" -ge 1 ] || THREADS=1
-# Two runs side by side must not spin on each other's cores.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 mkdir -p "$OUT/runs" "$OUT/models" || die "cannot create $OUT"
 
