@@ -211,12 +211,14 @@ START_TEST(xent_counts_ties_to_lowest_index)
 }
 END_TEST
 
-/* Rows of every width around the 8-wide scan of the row maximum, with the
- * maximum planted at each position and tied with a later one: the count
- * of correct rows is the plain scan's (first maximum in order). */
+/* Rows of every width around the 8-wide scans (the row maximum, the lanes
+ * of the sum and its 64-wide chunks), with the maximum planted at each
+ * position and tied with a later one: the count of correct rows is the
+ * plain scan's (first maximum in order), and loss and gradient match the
+ * double-precision reference. */
 START_TEST(xent_argmax_of_wide_rows)
 {
-    static const int widths[] = {1, 2, 7, 8, 9, 15, 16, 17, 47};
+    static const int widths[] = {1, 2, 7, 8, 9, 15, 16, 17, 47, 63, 64, 65, 130};
     for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
         const int k = widths[w];
         for (int at = 0; at < k; at++) {
@@ -233,6 +235,34 @@ START_TEST(xent_argmax_of_wide_rows)
                 2 + ((at + 1) % k >= at); /* row 2 fails when 0 comes first */
             ck_assert_msg(correct == want, "k %d, max at %d: %d correct, want %d", k, at,
                           (int)correct, want);
+            /* the same loss, bit for bit, with and without the gradient, and
+             * the double-precision reference's to float accuracy */
+            mlp_tensor *g = tu_tensor(2, 3, k);
+            double with_g = 0.0, without_g = 0.0;
+            TU_OK(mlp_loss_softmax_xent(z, y, &with_g, g, NULL));
+            TU_OK(mlp_loss_softmax_xent(z, y, &without_g, NULL, NULL));
+            ck_assert_msg(with_g == without_g,
+                          "k %d: loss %.17g with the gradient, %.17g "
+                          "without",
+                          k, with_g, without_g);
+            double *ref_g = malloc(sizeof(double) * 3 * (size_t)k);
+            ck_assert_ptr_nonnull(ref_g);
+            const double ref = ref_xent(mlp_tensor_data_const(z), y, 3, k, ref_g, NULL);
+            ck_assert_msg(fabs(with_g - ref) <= 1e-5 * (1.0 + fabs(ref)),
+                          "k %d: loss %.9g, reference %.9g", k, with_g, ref);
+            for (int e = 0; e < 3 * k; e++)
+                ck_assert_msg(fabs(mlp_tensor_data_const(g)[e] - ref_g[e]) <= 1e-6,
+                              "k %d: gradient %d is %g, reference %g", k, e,
+                              (double)mlp_tensor_data_const(g)[e], ref_g[e]);
+            free(ref_g);
+            /* a NaN or infinity at any position of any lane or chunk */
+            const float bad = at % 2 ? NAN : -INFINITY;
+            d[k + at] = bad;
+            ck_assert_int_eq(mlp_loss_softmax_xent(z, y, &with_g, g, NULL),
+                             MLP_STATUS_NUMERIC);
+            ck_assert_int_eq(mlp_loss_softmax_xent(z, y, NULL, NULL, NULL),
+                             MLP_STATUS_NUMERIC);
+            mlp_tensor_destroy(g);
             mlp_tensor_destroy(z);
         }
     }

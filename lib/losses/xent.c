@@ -43,15 +43,40 @@ static float row_max(const float *z, int32_t k, int32_t *argmax)
 }
 
 /* e[j] = e^(z[j] - m) for j < k, vectorised (mlp__expf_vec: the same bits
- * as mlp__expf); returns their sum, added in order. */
+ * as mlp__expf), into e, or into a buffer of its own when e is NULL.
+ * Returns their sum, added in eight lanes (element j into lane j mod 8, in
+ * order of j) and then the lanes in order: a fixed order, so the sum is the
+ * same on every machine and at every thread count, and whether or not e is
+ * given. *finite is 0 when z holds a NaN or an infinity (z - z is 0 only
+ * for finite values). */
 MLP_VECTOR_CLONES
-static float exp_shifted(const float *z, int32_t k, float m, float *e)
+static float exp_shifted(const float *z, int32_t k, float m, float *e, int *finite)
 {
-    for (int32_t j = 0; j < k; j++)
-        e[j] = mlp__expf_vec(z[j] - m);
-    float s = 0.0f;
-    for (int32_t j = 0; j < k; j++)
-        s += e[j];
+    enum { CHUNK = 64 }; /* a multiple of 8 */
+    float own[CHUNK], s8[8] = {0}, f8[8] = {0};
+    for (int32_t j0 = 0; j0 < k; j0 += CHUNK) {
+        const int32_t len = k - j0 < CHUNK ? k - j0 : CHUNK;
+        const float *zc = z + j0;
+        float *ec = e ? e + j0 : own;
+        for (int32_t j = 0; j < len; j++)
+            ec[j] = mlp__expf_vec(zc[j] - m);
+        int32_t j = 0;
+        for (; j + 8 <= len; j += 8)
+            for (int l = 0; l < 8; l++) {
+                s8[l] += ec[j + l];
+                f8[l] += zc[j + l] - zc[j + l];
+            }
+        for (; j < len; j++) {
+            s8[j & 7] += ec[j];
+            f8[j & 7] += zc[j] - zc[j];
+        }
+    }
+    float s = 0.0f, f = 0.0f;
+    for (int l = 0; l < 8; l++) {
+        s += s8[l];
+        f += f8[l];
+    }
+    *finite = f == 0.0f;
     return s;
 }
 
@@ -79,24 +104,20 @@ mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t
                 "softmax cross-entropy: label %d of row %d is outside 0..%d", (int)c,
                 (int)i, (int)k - 1);
         int32_t arg;
-        float m = row_max(zi, k, &arg);
-        if (!isfinite(m) || !mlp__all_finite(zi, k))
+        int finite;
+        const float m = row_max(zi, k, &arg);
+        float *di = dz ? dz + (int64_t)i * k : NULL;
+        const float s = exp_shifted(zi, k, m, di, &finite);
+        if (!finite)
             return mlp__error(MLP_STATUS_NUMERIC,
                               "softmax cross-entropy: row %d has a NaN or infinite logit",
                               (int)i);
-        float s;
-        if (dz) {
-            float *di = dz + (int64_t)i * k;
-            s = exp_shifted(zi, k, m, di);
+        if (di) {
             const float row = class_w ? class_w[c] * inv_n : inv_n;
             const float scale = row / s;
             for (int32_t j = 0; j < k; j++)
                 di[j] *= scale;
             di[c] -= row;
-        } else {
-            s = 0.0f;
-            for (int32_t j = 0; j < k; j++)
-                s += mlp__expf(zi[j] - m);
         }
         const double l = log((double)s) - (double)(zi[c] - m);
         total += class_w ? class_w[c] * l : l;
@@ -123,7 +144,8 @@ void mlp__softmax(const float *z, int32_t n, int32_t k, float *p)
         float *pi = p + (int64_t)i * k;
         int32_t arg;
         float m = row_max(zi, k, &arg);
-        const float s = exp_shifted(zi, k, m, pi);
+        int finite;
+        const float s = exp_shifted(zi, k, m, pi, &finite);
         const float inv = 1.0f / s;
         for (int32_t j = 0; j < k; j++)
             pi[j] *= inv;
