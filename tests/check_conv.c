@@ -1066,6 +1066,50 @@ START_TEST(maxpool_ties_go_first)
 }
 END_TEST
 
+/* The pooling layers' backward passes write every element of dx, the ones
+ * no window covers included (the last row and column of an odd size under
+ * a 2x2/2 window): called on a dx full of NaN, they leave none. */
+START_TEST(pool_backward_writes_all_of_dx)
+{
+    static const pool_case cases[] = {
+        {2, 7, 5, 2, 2, 2, 0}, {1, 6, 6, 2, 2, 2, 0}, {2, 5, 6, 3, 3, 2, 1}};
+    for (int is_max = 0; is_max < 2; is_max++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            const pool_case *q = &cases[c];
+            const int32_t in[3] = {q->c, q->h, q->w}, n = 2;
+            const int32_t OH = out_extent(q->h, q->kh, q->s, q->p, 1);
+            const int32_t OW = out_extent(q->w, q->kw, q->s, q->p, 1);
+            mlp_model *m = tu_model(3, in, 1);
+            mlp_layer *l = tu_add(m, is_max ? make_maxpool(q->kh, q->kw, q->s, q->p)
+                                            : make_avgpool(q->kh, q->kw, q->s, q->p));
+            const int64_t nx = (int64_t)n * q->c * q->h * q->w,
+                          ny = (int64_t)n * q->c * OH * OW;
+            mlp_tensor *x = tu_tensor_batch(n, 3, in);
+            tu_rng rng;
+            tu_rng_seed(&rng, 90 + c);
+            tu_fill_uniform(&rng, mlp_tensor_data(x), nx, -1.0f, 1.0f);
+            const mlp_tensor *y = NULL;
+            TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y)); /* the layer's scratch */
+            float *dy = malloc(sizeof(float) * (size_t)ny);
+            float *dx = malloc(sizeof(float) * (size_t)nx);
+            ck_assert(dy && dx);
+            tu_fill_uniform(&rng, dy, ny, -1.0f, 1.0f);
+            for (int64_t i = 0; i < nx; i++)
+                dx[i] = NAN;
+            TU_OK(l->ops->backward(l, mlp_tensor_data_const(x), mlp_tensor_data_const(y),
+                                   dy, dx, n));
+            for (int64_t i = 0; i < nx; i++)
+                ck_assert_msg(!isnan(dx[i]), "%s %dx%d/%d on %dx%d: dx[%lld] not written",
+                              is_max ? "maxpool" : "avgpool", q->kh, q->kw, q->s, q->h,
+                              q->w, (long long)i);
+            free(dy);
+            free(dx);
+            mlp_tensor_destroy(x);
+            mlp_model_destroy(m);
+        }
+}
+END_TEST
+
 START_TEST(maxpool_padding_never_wins)
 {
     /* all negative: padding (read as 0 by a naive zero-padded max) must
@@ -1674,6 +1718,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, global_avgpool_gradcheck);
     tcase_add_test(tc, global_avgpool_reference);
     tcase_add_test(tc, maxpool_ties_go_first);
+    tcase_add_test(tc, pool_backward_writes_all_of_dx);
     tcase_add_test(tc, maxpool_padding_never_wins);
     tcase_add_test(tc, avgpool_excludes_padding);
     suite_add_tcase(s, tc);
