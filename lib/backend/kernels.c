@@ -6,9 +6,11 @@
 #include "pool.h"
 #include "threads.h"
 
+/* Cloned functions stay static: clang makes the dispatcher only for callers
+ * in the same file. */
 MLP_VECTOR_CLONES
-void mlp__col_sums_block(const float *a, int64_t rows, int64_t cols, int64_t c0,
-                         int64_t c1, float *out)
+static void col_sums_block(const float *a, int64_t rows, int64_t cols, int64_t c0,
+                           int64_t c1, float *out)
 {
     for (int64_t j = c0; j < c1; j++)
         out[j] = 0.0f;
@@ -19,9 +21,15 @@ void mlp__col_sums_block(const float *a, int64_t rows, int64_t cols, int64_t c0,
     }
 }
 
+void mlp__col_sums_block(const float *a, int64_t rows, int64_t cols, int64_t c0,
+                         int64_t c1, float *out)
+{
+    col_sums_block(a, rows, cols, c0, c1, out);
+}
+
 void mlp__col_sums(const float *a, int64_t rows, int64_t cols, float *out)
 {
-    mlp__col_sums_block(a, rows, cols, 0, cols, out);
+    col_sums_block(a, rows, cols, 0, cols, out);
 }
 
 int mlp__all_finite(const float *a, int64_t n)
