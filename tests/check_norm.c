@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "model/model_impl.h" /* no_fuse: run batch norm and ReLU one by one */
 #include "testutil.h"
 
 #define BN_EPS 1e-5 /* the documented default */
@@ -658,82 +657,6 @@ static void check_bn_eval(int spatial, int rank, const int32_t *dims, uint64_t s
     mlp_tensor_destroy(x);
     mlp_model_destroy(m);
 }
-
-/* A model with batch norm followed by ReLU (spatial and dense, the last
- * layer one of them) and a ReLU after a dense layer, which has no fused
- * pass. */
-static mlp_model *fusion_model(int no_fuse)
-{
-    const int32_t in[3] = {2, 5, 5};
-    mlp_model *m = tu_model(3, in, 77);
-    tu_add(m, make_bn_spatial());
-    tu_add(m, tu_relu());
-    tu_add(m, tu_dense(6));
-    tu_add(m, tu_relu());
-    tu_add(m, make_bn());
-    tu_add(m, tu_relu());
-    tu_add(m, tu_dense(5));
-    tu_add(m, make_bn());
-    tu_add(m, tu_relu());
-    m->no_fuse = no_fuse;
-    return m;
-}
-
-/* Batch norm fused with the ReLU after it gives the bits of the two layers
- * run one by one: outputs (training and inference), the input gradient and
- * the parameters after training steps. */
-START_TEST(bn_relu_fusion_same_bits)
-{
-    mlp_model *a = fusion_model(0), *b = fusion_model(1);
-    ck_assert(mlp__model_fused_relu(a, 0) && mlp__model_fused_relu(a, 4) &&
-              mlp__model_fused_relu(a, 7));
-    ck_assert(!mlp__model_fused_relu(a, 2) && !mlp__model_fused_relu(b, 0));
-    const int32_t in[3] = {2, 5, 5}, n = 9;
-    mlp_tensor *x = tu_tensor_batch(n, 3, in);
-    tu_rng rng;
-    tu_rng_seed(&rng, 5);
-    tu_fill_uniform(&rng, mlp_tensor_data(x), (int64_t)n * 50, -2.0f, 2.0f);
-    mlp_tensor *dy = tu_tensor(2, n, 5);
-    tu_fill_uniform(&rng, mlp_tensor_data(dy), (int64_t)n * 5, -1.0f, 1.0f);
-    const mlp_mode modes[2] = {MLP_MODE_TRAIN, MLP_MODE_EVAL};
-    for (int k = 0; k < 2; k++) {
-        const mlp_tensor *ya = NULL, *yb = NULL, *dxa = NULL, *dxb = NULL;
-        TU_OK(mlp_model_forward(a, x, modes[k], &ya));
-        TU_OK(mlp_model_forward(b, x, modes[k], &yb));
-        ck_assert_msg(memcmp(mlp_tensor_data_const(ya), mlp_tensor_data_const(yb),
-                             sizeof(float) * (size_t)n * 5) == 0,
-                      "outputs differ (%s)", k ? "inference" : "training");
-        if (k)
-            continue;
-        TU_OK(mlp_model_backward(a, dy, &dxa));
-        TU_OK(mlp_model_backward(b, dy, &dxb));
-        ck_assert_msg(memcmp(mlp_tensor_data_const(dxa), mlp_tensor_data_const(dxb),
-                             sizeof(float) * (size_t)n * 50) == 0,
-                      "input gradients differ");
-        ck_assert_msg(memcmp(a->grads, b->grads, sizeof(float) * (size_t)a->n_params) ==
-                          0,
-                      "parameter gradients differ");
-    }
-    mlp_optimizer *oa = NULL, *ob = NULL;
-    TU_OK(mlp_optimizer_create(&oa, MLP_RULE_ADAM, a));
-    TU_OK(mlp_optimizer_create(&ob, MLP_RULE_ADAM, b));
-    int32_t labels[9] = {0, 1, 2, 3, 4, 0, 1, 2, 3};
-    for (int step = 0; step < 3; step++) {
-        double la = 0.0, lb = 1.0;
-        TU_OK(mlp_model_train_step(a, oa, x, labels, &la, NULL));
-        TU_OK(mlp_model_train_step(b, ob, x, labels, &lb, NULL));
-        ck_assert_msg(la == lb, "step %d: loss %.17g fused, %.17g not", step, la, lb);
-    }
-    ck_assert(memcmp(a->params, b->params, sizeof(float) * (size_t)a->n_params) == 0);
-    ck_assert(memcmp(a->state, b->state, sizeof(float) * (size_t)a->n_state) == 0);
-    mlp_optimizer_destroy(oa);
-    mlp_optimizer_destroy(ob);
-    mlp_tensor_destroy(dy);
-    mlp_tensor_destroy(x);
-    mlp_model_destroy(a);
-    mlp_model_destroy(b);
-}
-END_TEST
 
 START_TEST(bn_eval_mode)
 {
@@ -1555,7 +1478,6 @@ static Suite *norm_suite(void)
     tcase_add_test(tc, bn_running_stats_update);
     tcase_add_test(tc, bn_running_stats_converge);
     tcase_add_test(tc, bn_eval_mode);
-    tcase_add_test(tc, bn_relu_fusion_same_bits);
     tcase_add_test(tc, bn_batch_of_one);
     tcase_add_test(tc, bn_set_misuse);
     tcase_add_test(tc, bn_spatial_needs_rank3);

@@ -108,29 +108,22 @@ static float plane_sq_dev(const float *p, int64_t n, float mu)
     return s;
 }
 
-/* The gradient reaching the layer's output at j: dy itself, or, fused
- * with the ReLU that follows (yr, that ReLU's output), dy where the ReLU
- * passed its input and 0 elsewhere: the ReLU's own backward expression. */
-#define BN_GRAD(g, yr, j) ((yr) ? ((yr)[j] > 0.0f ? (g)[j] : 0.0f) : (g)[j])
-
-/* sum g and sum g * (p - mu) over one plane (g through the ReLU's mask when
- * yr is not NULL; inlined, so each caller below gets its own loop). */
-static inline void grad_sums(const float *p, const float *g, const float *yr, int64_t n,
-                             float mu, float *sg, float *sgx)
+/* sum g and sum g * (p - mu) over one plane. */
+MLP_VECTOR_CLONES
+static void plane_grad_sums(const float *p, const float *g, int64_t n, float mu,
+                            float *sg, float *sgx)
 {
     float a[LANES] = {0}, b[LANES] = {0};
     int64_t j = 0;
     for (; j + LANES <= n; j += LANES)
         for (int t = 0; t < LANES; t++) {
-            const float gv = BN_GRAD(g, yr, j + t);
-            a[t] += gv;
-            b[t] += gv * (p[j + t] - mu);
+            a[t] += g[j + t];
+            b[t] += g[j + t] * (p[j + t] - mu);
         }
     float s0 = 0.0f, s1 = 0.0f;
     for (; j < n; j++) {
-        const float gv = BN_GRAD(g, yr, j);
-        s0 += gv;
-        s1 += gv * (p[j] - mu);
+        s0 += g[j];
+        s1 += g[j] * (p[j] - mu);
     }
     for (int t = 0; t < LANES; t++) {
         s0 += a[t];
@@ -140,25 +133,9 @@ static inline void grad_sums(const float *p, const float *g, const float *yr, in
     *sgx = s1;
 }
 
-MLP_VECTOR_CLONES
-static void plane_grad_sums(const float *p, const float *g, int64_t n, float mu,
-                            float *sg, float *sgx)
-{
-    grad_sums(p, g, NULL, n, mu, sg, sgx);
-}
-
-MLP_VECTOR_CLONES
-static void plane_grad_sums_relu(const float *p, const float *g, const float *yr,
-                                 int64_t n, float mu, float *sg, float *sgx)
-{
-    grad_sums(p, g, yr, n, mu, sg, sgx);
-}
-
 /* The arguments of a per-channel pass, for the pool's parts. */
 typedef struct bn_job {
     const float *x, *dy, *a, *b;
-    const float *yr; /* backward fused with a ReLU: its output, else NULL */
-    int relu;        /* forward fused with a ReLU */
     float *y, *mean, *var;
     const float *gamma, *istd, *cmean;
     float *dx, *dgamma, *dbeta;
@@ -214,8 +191,7 @@ static void batch_stats(const float *x, int32_t n, int64_t c, int64_t s, float *
         var[k] *= inv_m;
 }
 
-/* y = x * a[k] + b[k] on planes [p0, p1) (plane ik has channel ik % c),
- * then max(y, 0) when the pass is fused with a ReLU. */
+/* y = x * a[k] + b[k] on planes [p0, p1) (plane ik has channel ik % c). */
 MLP_VECTOR_CLONES
 static void affine_part(void *arg, int64_t p0, int64_t p1)
 {
@@ -226,38 +202,28 @@ static void affine_part(void *arg, int64_t p0, int64_t p1)
         const float *p = j->x + ik * s;
         float *q = j->y + ik * s;
         const float ak = j->a[k], bk = j->b[k];
-        if (j->relu) {
-            for (int64_t e = 0; e < s; e++) {
-                const float v = p[e] * ak + bk;
-                q[e] = v > 0.0f ? v : 0.0f; /* the ReLU's own expression */
-            }
-        } else {
-            for (int64_t e = 0; e < s; e++)
-                q[e] = p[e] * ak + bk;
-        }
+        for (int64_t e = 0; e < s; e++)
+            q[e] = p[e] * ak + bk;
     }
 }
 
-/* y = x * a[k] + b[k] per channel k, then max(y, 0) when relu is set. */
+/* y = x * a[k] + b[k] per channel k. */
 MLP_VECTOR_CLONES
 static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int64_t s,
-                            const float *a, const float *b, int relu)
+                            const float *a, const float *b)
 {
     if (s == 1) {
         for (int32_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < c; k++) {
-                const float v = x[i * c + k] * a[k] + b[k];
-                y[i * c + k] = relu && !(v > 0.0f) ? 0.0f : v;
-            }
+            for (int64_t k = 0; k < c; k++)
+                y[i * c + k] = x[i * c + k] * a[k] + b[k];
         return;
     }
-    bn_job jb = {.x = x, .y = y, .a = a, .b = b, .relu = relu, .n = n, .c = c, .s = s};
+    bn_job jb = {.x = x, .y = y, .a = a, .b = b, .n = n, .c = c, .s = s};
     mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, affine_part, &jb);
 }
 
-/* Forward, followed by a ReLU when relu is set (bn_forward_relu). */
-static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
-                          mlp_mode mode, int relu)
+static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                             mlp_mode mode)
 {
     const struct batchnorm_settings *bn = l->settings;
     int64_t c, s;
@@ -290,21 +256,8 @@ static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
         scale[k] = gamma[k] * istd[k];
         shift[k] = beta[k] - mean[k] * scale[k];
     }
-    affine_channels(x, y, n, c, s, scale, shift, relu);
+    affine_channels(x, y, n, c, s, scale, shift);
     return MLP_STATUS_OK;
-}
-
-static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
-                             mlp_mode mode)
-{
-    return forward(l, x, y, n, mode, 0);
-}
-
-/* Batch norm and the ReLU after it in one pass: y is the ReLU's output. */
-static mlp_status bn_forward_relu(mlp_layer *l, const float *x, float *y, int32_t n,
-                                  mlp_mode mode)
-{
-    return forward(l, x, y, n, mode, 1);
 }
 
 /* dbeta and dgamma of channels [k0, k1). */
@@ -316,12 +269,8 @@ static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
         float sg = 0.0f, sgx = 0.0f;
         for (int32_t i = 0; i < j->n; i++) {
             float a, b;
-            const int64_t at = (i * c + k) * s;
-            if (j->yr)
-                plane_grad_sums_relu(j->x + at, j->dy + at, j->yr + at, s, j->cmean[k],
-                                     &a, &b);
-            else
-                plane_grad_sums(j->x + at, j->dy + at, s, j->cmean[k], &a, &b);
+            plane_grad_sums(j->x + (i * c + k) * s, j->dy + (i * c + k) * s, s,
+                            j->cmean[k], &a, &b);
             sg += a;
             sgx += b;
         }
@@ -345,23 +294,16 @@ static void dx_part(void *arg, int64_t p0, int64_t p1)
         const float is = j->istd[k], scale = j->gamma[k] * is / m;
         const float ca = scale * m, cb = -scale * is * j->dgamma[k];
         const float cc = -scale * j->dbeta[k] - cb * j->cmean[k];
-        if (j->yr) {
-            const float *r = j->yr + ik * s;
-            for (int64_t e = 0; e < s; e++)
-                q[e] = ca * BN_GRAD(g, r, e) + cb * p[e] + cc;
-        } else {
-            for (int64_t e = 0; e < s; e++)
-                q[e] = ca * g[e] + cb * p[e] + cc;
-        }
+        for (int64_t e = 0; e < s; e++)
+            q[e] = ca * g[e] + cb * p[e] + cc;
     }
 }
 
-/* Backward; yr is the output of a ReLU fused after the layer (dy is then
- * that ReLU's output gradient), else NULL. */
 MLP_VECTOR_CLONES
-static mlp_status backward(mlp_layer *l, const float *x, const float *yr, const float *dy,
-                           float *dx, int32_t n)
+static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
+                              const float *dy, float *dx, int32_t n)
 {
+    (void)y;
     int64_t c, s;
     layout(l, &c, &s);
     const float *gamma = l->params, *mean = l->scratch, *istd = l->scratch + c;
@@ -372,7 +314,7 @@ static mlp_status backward(mlp_layer *l, const float *x, const float *yr, const 
     if (s == 1) { /* dense input: vectorise along the features */
         for (int32_t i = 0; i < n; i++)
             for (int64_t k = 0; k < c; k++) {
-                float g = BN_GRAD(dy, yr, i * c + k);
+                float g = dy[i * c + k];
                 dbeta[k] += g;
                 dgamma[k] += g * (x[i * c + k] - mean[k]) * istd[k];
             }
@@ -383,14 +325,12 @@ static mlp_status backward(mlp_layer *l, const float *x, const float *yr, const 
             for (int64_t k = 0; k < c; k++) {
                 float xh = (x[i * c + k] - mean[k]) * istd[k];
                 dx[i * c + k] =
-                    scale[k] / m *
-                    (m * BN_GRAD(dy, yr, i * c + k) - dbeta[k] - xh * dgamma[k]);
+                    scale[k] / m * (m * dy[i * c + k] - dbeta[k] - xh * dgamma[k]);
             }
         return MLP_STATUS_OK;
     }
     bn_job jb = {.x = x,
                  .dy = dy,
-                 .yr = yr,
                  .gamma = gamma,
                  .istd = istd,
                  .cmean = mean,
@@ -406,21 +346,6 @@ static mlp_status backward(mlp_layer *l, const float *x, const float *yr, const 
     if (dx)
         mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, dx_part, &jb);
     return MLP_STATUS_OK;
-}
-
-static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
-                              const float *dy, float *dx, int32_t n)
-{
-    (void)y;
-    return backward(l, x, NULL, dy, dx, n);
-}
-
-/* Backward through the ReLU fused after the layer and the layer: y and dy
- * are the ReLU's output and output gradient. */
-static mlp_status bn_backward_relu(mlp_layer *l, const float *x, const float *y,
-                                   const float *dy, float *dx, int32_t n)
-{
-    return backward(l, x, y, dy, dx, n);
 }
 
 /* Model-file configuration, version 1: spatial (i32), momentum, eps (f32). */
@@ -467,8 +392,6 @@ const mlp_layer_ops mlp__batchnorm_ops = {
     .init_params = bn_init,
     .forward = bn_forward,
     .backward = bn_backward,
-    .forward_relu = bn_forward_relu,
-    .backward_relu = bn_backward_relu,
     .record = {.bytes = 12,
                .write = batchnorm_write_config,
                .read = batchnorm_read_config},

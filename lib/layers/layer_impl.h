@@ -64,17 +64,6 @@ typedef struct mlp_layer_ops {
      * when dx is not NULL, dx [n, in_size]. x and y are the forward pass's. */
     mlp_status (*backward)(mlp_layer *l, const float *x, const float *y, const float *dy,
                            float *dx, int32_t n);
-    /* The layer fused with a ReLU that follows it in a model (NULL for a kind
-     * without the fusion; the model then runs the ReLU as its own layer).
-     * forward_relu writes max(forward(x), 0) into y, the ReLU's output;
-     * backward_relu takes that output and the ReLU's output gradient dy and
-     * back-propagates through the ReLU and the layer at once. Both give the
-     * bits of the two layers run one after the other, and leave the layer's
-     * own output unwritten. */
-    mlp_status (*forward_relu)(mlp_layer *l, const float *x, float *y, int32_t n,
-                               mlp_mode mode);
-    mlp_status (*backward_relu)(mlp_layer *l, const float *x, const float *y,
-                                const float *dy, float *dx, int32_t n);
     /* Free kind-specific memory; NULL when there is none. */
     void (*release)(mlp_layer *l);
     /* The kind's record in model files (mlp_layer_record). */

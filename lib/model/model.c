@@ -403,25 +403,12 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
     return MLP_STATUS_OK;
 }
 
-int mlp__model_fused_relu(const mlp_model *m, int i)
-{
-    return !m->no_fuse && i + 1 < m->n_layers && m->layers[i]->ops->forward_relu &&
-           m->layers[i + 1]->kind == MLP_LAYER_RELU;
-}
-
 mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode)
 {
     const float *x = m->xbuf;
     m->fwd_state = MLP__FWD_NONE;
     for (int i = 0; i < m->n_layers; i++) {
         mlp_layer *l = m->layers[i];
-        if (mlp__model_fused_relu(m, i)) {
-            /* Layer i and the ReLU after it in one pass, into the ReLU's
-             * output; layer i's own output is not written. */
-            MLP_TRY(l->ops->forward_relu(l, x, m->acts[i + 1], n, mode));
-            x = m->acts[++i];
-            continue;
-        }
         MLP_TRY(l->ops->forward(l, x, m->acts[i], n, mode));
         x = m->acts[i];
     }
@@ -443,21 +430,11 @@ static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
     for (int i = m->n_layers - 1; i >= 0; i--) {
         mlp_layer *l = m->layers[i];
         const float *x = i ? m->acts[i - 1] : m->xbuf;
-        if (i > 0 && mlp__model_fused_relu(m, i - 1)) {
-            /* This ReLU runs in layer i - 1's backward_relu, from its own
-             * output and output gradient. */
-            if (reduce && m->dist_bucket_at[i] >= 0)
-                MLP_TRY(mlp__dist_start(m, m->dist_bucket_at[i]));
-            continue;
-        }
         int need_dx = i > 0 || want_dx;
         if (!need_dx && l->n_params == 0)
             break;
         float *next = need_dx ? (cur == m->gbuf[0] ? m->gbuf[1] : m->gbuf[0]) : NULL;
-        if (mlp__model_fused_relu(m, i))
-            MLP_TRY(l->ops->backward_relu(l, x, m->acts[i + 1], cur, next, n));
-        else
-            MLP_TRY(l->ops->backward(l, x, m->acts[i], cur, next, n));
+        MLP_TRY(l->ops->backward(l, x, m->acts[i], cur, next, n));
         if (reduce && m->dist_bucket_at[i] >= 0)
             MLP_TRY(mlp__dist_start(m, m->dist_bucket_at[i]));
         cur = next;

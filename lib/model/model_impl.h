@@ -61,10 +61,6 @@ struct mlp_model {
     int32_t dist_cap, dist_nb, dist_started;
     double dist_wait; /* seconds in reduce_wait since fit's epoch began */
 
-    /* Layer pairs run as one pass (mlp__model_fused_relu): set by tests
-     * only, to run them one by one and compare. */
-    int no_fuse;
-
     int fwd_state; /* MLP__FWD_* of the last forward pass */
     int32_t fwd_n; /* its batch size */
     mlp_tensor out_view, dx_view;
@@ -72,10 +68,6 @@ struct mlp_model {
 
 /* Make the batch buffers hold at least n samples. */
 mlp_status mlp__model_reserve(mlp_model *m, int32_t n);
-
-/* 1 when layer i runs fused with the ReLU at i + 1 (its forward_relu and
- * backward_relu; the ReLU's own passes are skipped). */
-int mlp__model_fused_relu(const mlp_model *m, int i);
 
 /* Forward m->xbuf [n, in] through every layer. */
 mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode);
