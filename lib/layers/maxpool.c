@@ -26,14 +26,6 @@ static mlp_status maxpool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *ou
     return MLP_STATUS_OK;
 }
 
-/* The common 2x2 window with stride 2 and no padding, which has passes
- * of its own. */
-static int is_2x2(const mlp__window *win)
-{
-    return win->kh == 2 && win->kw == 2 && win->sh == 2 && win->sw == 2 && win->ph == 0 &&
-           win->pw == 0;
-}
-
 /* The common 2x2 window with stride 2 and no padding: the larger of each
  * row's pair, then of the two rows, all in selects and integer arithmetic
  * so that no branch depends on the data (the winner's position is random
@@ -127,47 +119,11 @@ static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_
                      .OH = l->out.d[1],
                      .OW = l->out.d[2]};
     const int64_t planes = (int64_t)n * l->in.d[0], in_plane = (int64_t)j.H * j.W;
-    const int fast = is_2x2(win);
+    const int fast = win->kh == 2 && win->kw == 2 && win->sh == 2 && win->sw == 2 &&
+                     win->ph == 0 && win->pw == 0;
     mlp__pool_for(planes, mlp__pool_grain(in_plane, fast ? MLP_POOL_MIN : 1), 1,
                   fast ? fwd_2x2_part : fwd_part, &j);
     return MLP_STATUS_OK;
-}
-
-/* Backward of the 2x2 window with stride 2 and no padding: the windows
- * tile the plane (but for a last row or column of an odd size, which no
- * window covers), so every input is written once, with its window's
- * gradient where the forward pass chose it and 0 elsewhere: no clearing
- * pass and no scatter. */
-MLP_VECTOR_CLONES
-static void maxpool_2x2_bwd(const float *dyp, const int32_t *ap, float *dxp, int32_t H,
-                            int32_t W, int32_t OH, int32_t OW)
-{
-    for (int32_t oh = 0; oh < OH; oh++) {
-        float *r0 = dxp + (int64_t)2 * oh * W, *r1 = r0 + W;
-        const float *g = dyp + (int64_t)oh * OW;
-        const int32_t *a = ap + (int64_t)oh * OW;
-        for (int32_t ow = 0; ow < OW; ow++) {
-            const int32_t at = a[ow] - 2 * oh * W - 2 * ow; /* 0, 1, W or W + 1 */
-            const float gv = g[ow];
-            r0[2 * ow] = at == 0 ? gv : 0.0f;
-            r0[2 * ow + 1] = at == 1 ? gv : 0.0f;
-            r1[2 * ow] = at == W ? gv : 0.0f;
-            r1[2 * ow + 1] = at == W + 1 ? gv : 0.0f;
-        }
-        for (int32_t w = 2 * OW; w < W; w++)
-            r0[w] = r1[w] = 0.0f;
-    }
-    for (int32_t h = 2 * OH; h < H; h++)
-        memset(dxp + (int64_t)h * W, 0, (size_t)W * sizeof(float));
-}
-
-static void bwd_2x2_part(void *p, int64_t p0, int64_t p1)
-{
-    const maxpool_job *j = p;
-    const int64_t in_plane = (int64_t)j->H * j->W, out_plane = (int64_t)j->OH * j->OW;
-    for (int64_t pl = p0; pl < p1; pl++)
-        maxpool_2x2_bwd(j->dy + pl * out_plane, j->arg + pl * out_plane,
-                        j->dx + pl * in_plane, j->H, j->W, j->OH, j->OW);
 }
 
 MLP_VECTOR_CLONES
@@ -197,8 +153,7 @@ static mlp_status maxpool_backward(mlp_layer *l, const float *x, const float *y,
                      .W = l->in.d[2],
                      .OH = l->out.d[1],
                      .OW = l->out.d[2]};
-    mlp__pool_for((int64_t)n * l->in.d[0], 1, 1,
-                  is_2x2(window(l)) ? bwd_2x2_part : bwd_part, &j);
+    mlp__pool_for((int64_t)n * l->in.d[0], 1, 1, bwd_part, &j);
     return MLP_STATUS_OK;
 }
 
