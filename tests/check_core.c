@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -124,6 +125,37 @@ START_TEST(alloc_fail_after_counts_exactly)
 }
 END_TEST
 
+/* mlp__alloc_big: small blocks as mlp__alloc (64-byte aligned), large ones
+ * 2 MiB-aligned and usable to their last byte; both counted as live blocks
+ * and subject to the injected failures. */
+START_TEST(alloc_big_blocks)
+{
+    const long live = mlp__alloc_live();
+    const size_t sizes[] = {0, 100, ((size_t)8 << 20) - 1, (size_t)8 << 20,
+                            ((size_t)9 << 20) + 3};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *p = mlp__alloc_big(sizes[i]);
+        ck_assert_ptr_nonnull(p);
+        const uintptr_t align = sizes[i] >= ((size_t)8 << 20) ? (uintptr_t)2 << 20 : 64;
+        ck_assert_msg((uintptr_t)p % align == 0, "%zu bytes at %p: not %lu-aligned",
+                      sizes[i], (void *)p, (unsigned long)align);
+        if (sizes[i]) {
+            memset(p, 0xA5, sizes[i]);
+            ck_assert_int_eq(p[sizes[i] - 1], 0xA5);
+        }
+        ck_assert_int_eq(mlp__alloc_live(), live + 1);
+        mlp__free(p);
+    }
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    mlp__alloc_fail_after(1);
+    ck_assert_ptr_null(mlp__alloc_big((size_t)16 << 20));
+    ck_assert_str_ne(mlp_last_error(), "");
+    mlp__alloc_fail_after(0);
+    ck_assert_ptr_null(mlp__alloc_big(SIZE_MAX - 5)); /* rounding overflows */
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -132,6 +164,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, last_error_per_thread);
     tcase_add_test(tc, version_functions);
     tcase_add_test(tc, alloc_fail_after_counts_exactly);
+    tcase_add_test(tc, alloc_big_blocks);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -73,6 +73,10 @@ mlp_status mlp__init_sized(void *out, void *defaults, size_t struct_size,
  * allocation fail. Blocks are 64-byte aligned (for vector loads). A size of
  * zero returns a valid unique block. Failure sets the last error. */
 void *mlp__alloc(size_t size);
+/* mlp__alloc for large blocks that are read in random order (datasets):
+ * from 8 MiB, 2 MiB-aligned and offered to transparent huge pages on
+ * Linux. Freed with mlp__free. */
+void *mlp__alloc_big(size_t size);
 void *mlp__calloc(size_t count, size_t size); /* zeroed, overflow-checked */
 void mlp__free(void *p);
 /* Copy `n` bytes of `src` into a new block; NULL on failure. */

@@ -65,11 +65,11 @@ mlp_status mlp__dataset_build(mlp_dataset **out, const mlp__dataset_spec *sp)
     ds->target_dim = sp->target_dim;
     int ok = 1;
     if (!sp->is_float) {
-        ok = (ds->pixels = mlp__alloc(xbytes)) != NULL;
+        ok = (ds->pixels = mlp__alloc_big(xbytes)) != NULL;
     } else if (sp->borrow_values) {
         ds->values = sp->borrow_values;
     } else {
-        ok = (ds->values = ds->values_buf = mlp__alloc(xbytes)) != NULL;
+        ok = (ds->values = ds->values_buf = mlp__alloc_big(xbytes)) != NULL;
     }
     if (ok && sp->target_dim == 0)
         ok = (ds->labels = mlp__calloc((size_t)sp->n, sizeof *ds->labels)) != NULL;
