@@ -269,6 +269,60 @@ START_TEST(xent_argmax_of_wide_rows)
 }
 END_TEST
 
+/* A batch large enough to be cut across threads: loss, gradient and count
+ * are the same bits at 1, 2 and 3 threads, and match the reference; the
+ * first bad row is the one reported, whichever chunk holds it. */
+START_TEST(xent_threads_same_bits)
+{
+    enum { N = 1000, K = 47 };
+    mlp_tensor *z = random_logits(N, K, -5.0f, 5.0f, 61);
+    int32_t *y = malloc(sizeof(int32_t) * N);
+    ck_assert_ptr_nonnull(y);
+    for (int i = 0; i < N; i++)
+        y[i] = (i * 7) % K;
+    mlp_tensor *g[3] = {tu_tensor(2, N, K), tu_tensor(2, N, K), tu_tensor(2, N, K)};
+    double loss[3];
+    int32_t correct[3];
+    for (int t = 0; t < 3; t++) {
+        TU_OK(mlp_set_num_threads(t + 1));
+        TU_OK(mlp_loss_softmax_xent(z, y, &loss[t], g[t], &correct[t]));
+    }
+    TU_OK(mlp_set_num_threads(1));
+    for (int t = 1; t < 3; t++) {
+        ck_assert_msg(loss[t] == loss[0], "%d threads: loss %.17g, 1 thread %.17g", t + 1,
+                      loss[t], loss[0]);
+        ck_assert_int_eq(correct[t], correct[0]);
+        ck_assert(memcmp(mlp_tensor_data_const(g[t]), mlp_tensor_data_const(g[0]),
+                         sizeof(float) * N * K) == 0);
+    }
+    int ref_correct = 0;
+    const double ref = ref_xent(mlp_tensor_data_const(z), y, N, K, NULL, &ref_correct);
+    ck_assert_msg(fabs(loss[0] - ref) <= 1e-5 * (1.0 + fabs(ref)),
+                  "loss %.9g, reference %.9g", loss[0], ref);
+    ck_assert_int_eq(correct[0], ref_correct);
+
+    /* the first bad row wins: a NaN at row 300 before a bad label at row 800,
+     * then a bad label at row 700 before a NaN at row 900 */
+    TU_OK(mlp_set_num_threads(2));
+    float *d = mlp_tensor_data(z);
+    d[300 * K + 5] = NAN;
+    y[800] = K;
+    TU_FAIL(mlp_loss_softmax_xent(z, y, &loss[0], g[0], NULL), MLP_STATUS_NUMERIC);
+    ck_assert_msg(strstr(mlp_last_error(), "row 300") != NULL, "%s", mlp_last_error());
+    d[300 * K + 5] = 0.0f;
+    y[800] = 0;
+    d[900 * K] = INFINITY;
+    y[700] = -1;
+    TU_FAIL(mlp_loss_softmax_xent(z, y, &loss[0], g[0], NULL), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "row 700") != NULL, "%s", mlp_last_error());
+    TU_OK(mlp_set_num_threads(1));
+    for (int t = 0; t < 3; t++)
+        mlp_tensor_destroy(g[t]);
+    free(y);
+    mlp_tensor_destroy(z);
+}
+END_TEST
+
 START_TEST(xent_misuse)
 {
     mlp_tensor *z = random_logits(3, 4, -1, 1, 1);
@@ -542,6 +596,7 @@ static Suite *loss_suite(void)
     tcase_add_test(tc, xent_large_logits_are_stable);
     tcase_add_test(tc, xent_counts_ties_to_lowest_index);
     tcase_add_test(tc, xent_argmax_of_wide_rows);
+    tcase_add_test(tc, xent_threads_same_bits);
     tcase_add_test(tc, xent_misuse);
     tcase_add_test(tc, xent_non_finite_logits);
     suite_add_tcase(s, tc);

@@ -10,6 +10,8 @@
 #include <math.h>
 
 #include "backend/gemm.h"
+#include "backend/pool.h"
+#include "backend/threads.h"
 #include "loss_impl.h"
 #include "tensor/tensor_impl.h"
 
@@ -80,48 +82,106 @@ static float exp_shifted(const float *z, int32_t k, float m, float *e, int *fini
     return s;
 }
 
+/* Rows are cut into at most MAX_CHUNKS chunks of a size that depends on n
+ * only; each chunk's loss and count are summed in row order, then the
+ * chunks in chunk order, so the result is the same at any thread count
+ * (the pool runs whole chunks). */
+enum { MAX_CHUNKS = 64, MIN_CHUNK_ROWS = 16 };
+
+/* A batch's softmax cross-entropy, for the pool's parts; chunk t covers
+ * rows [t * rows, (t + 1) * rows). */
+typedef struct xent_job {
+    const float *z, *class_w;
+    const int32_t *labels;
+    float *dz;
+    float inv_n;
+    int32_t n, k, rows;
+    double total[MAX_CHUNKS];
+    int32_t hits[MAX_CHUNKS];
+    int32_t bad_row[MAX_CHUNKS]; /* the chunk's first bad row, or -1 */
+    mlp_status bad[MAX_CHUNKS];  /* and what is wrong with it */
+} xent_job;
+
+static void xent_chunks(void *arg, int64_t t0, int64_t t1)
+{
+    xent_job *j = arg;
+    const int32_t k = j->k;
+    for (int64_t t = t0; t < t1; t++) {
+        const int32_t i0 = (int32_t)t * j->rows;
+        const int32_t i1 = j->n - i0 < j->rows ? j->n : i0 + j->rows;
+        double total = 0.0;
+        int32_t hits = 0;
+        j->bad_row[t] = -1;
+        for (int32_t i = i0; i < i1; i++) {
+            const float *zi = j->z + (int64_t)i * k;
+            const int32_t c = j->labels[i];
+            if (c < 0 || c >= k) {
+                j->bad_row[t] = i;
+                j->bad[t] = MLP_STATUS_INVALID_ARG;
+                break;
+            }
+            int32_t am;
+            int finite;
+            const float m = row_max(zi, k, &am);
+            float *di = j->dz ? j->dz + (int64_t)i * k : NULL;
+            const float s = exp_shifted(zi, k, m, di, &finite);
+            if (!finite) {
+                j->bad_row[t] = i;
+                j->bad[t] = MLP_STATUS_NUMERIC;
+                break;
+            }
+            if (di) {
+                const float row = j->class_w ? j->class_w[c] * j->inv_n : j->inv_n;
+                const float scale = row / s;
+                for (int32_t e = 0; e < k; e++)
+                    di[e] *= scale;
+                di[c] -= row;
+            }
+            const double l = log((double)s) - (double)(zi[c] - m);
+            total += j->class_w ? j->class_w[c] * l : l;
+            hits += am == c;
+        }
+        j->total[t] = total;
+        j->hits[t] = hits;
+    }
+}
+
 mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t *labels,
                              const float *class_w, float *dz, double *loss,
                              double *weight, int32_t *correct)
 {
-    double total = 0.0, wsum = n;
-    int32_t hits = 0;
+    double wsum = n;
     if (class_w) {
         wsum = 0.0;
         for (int32_t i = 0; i < n && labels[i] >= 0 && labels[i] < k; i++)
             wsum += class_w[labels[i]]; /* a bad label is reported below */
     }
+    xent_job j = {.z = z, .class_w = class_w, .labels = labels, .dz = dz, .n = n, .k = k};
     /* Row i's gradient is w_i (softmax - onehot) / sum w (w = 1 unweighted). */
-    const float inv_n = !class_w     ? 1.0f / (float)n
-                        : wsum > 0.0 ? (float)(1.0 / wsum)
-                                     : 0.0f;
-    for (int32_t i = 0; i < n; i++) {
-        const float *zi = z + (int64_t)i * k;
-        int32_t c = labels[i];
-        if (c < 0 || c >= k)
+    j.inv_n = !class_w ? 1.0f / (float)n : wsum > 0.0 ? (float)(1.0 / wsum) : 0.0f;
+    j.rows = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
+    if (j.rows < MIN_CHUNK_ROWS)
+        j.rows = MIN_CHUNK_ROWS;
+    const int32_t chunks = n > 0 ? (n + j.rows - 1) / j.rows : 0;
+    /* An element costs an exponential and more, several times an element
+     * pass's work: split from a quarter of MLP_POOL_MIN elements. */
+    mlp__pool_for(chunks, mlp__pool_grain((int64_t)j.rows * k, MLP_POOL_MIN / 4), 1,
+                  xent_chunks, &j);
+    double total = 0.0;
+    int32_t hits = 0;
+    for (int32_t t = 0; t < chunks; t++) {
+        const int32_t i = j.bad_row[t];
+        if (i >= 0 && j.bad[t] == MLP_STATUS_INVALID_ARG)
             return mlp__error(
                 MLP_STATUS_INVALID_ARG,
-                "softmax cross-entropy: label %d of row %d is outside 0..%d", (int)c,
-                (int)i, (int)k - 1);
-        int32_t arg;
-        int finite;
-        const float m = row_max(zi, k, &arg);
-        float *di = dz ? dz + (int64_t)i * k : NULL;
-        const float s = exp_shifted(zi, k, m, di, &finite);
-        if (!finite)
+                "softmax cross-entropy: label %d of row %d is outside 0..%d",
+                (int)labels[i], (int)i, (int)k - 1);
+        if (i >= 0)
             return mlp__error(MLP_STATUS_NUMERIC,
                               "softmax cross-entropy: row %d has a NaN or infinite logit",
                               (int)i);
-        if (di) {
-            const float row = class_w ? class_w[c] * inv_n : inv_n;
-            const float scale = row / s;
-            for (int32_t j = 0; j < k; j++)
-                di[j] *= scale;
-            di[c] -= row;
-        }
-        const double l = log((double)s) - (double)(zi[c] - m);
-        total += class_w ? class_w[c] * l : l;
-        hits += arg == c;
+        total += j.total[t];
+        hits += j.hits[t];
     }
     if (!(wsum > 0.0))
         return mlp__error(MLP_STATUS_INVALID_ARG,
