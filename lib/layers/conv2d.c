@@ -170,7 +170,6 @@ static void fwd_direct_part(void *arg, int64_t i0, int64_t i1)
 /* y [F, P] of each sample = W [F, K] col_s [K, P] (+ bias: y is filled with
  * it, then the product added), one sample per iteration so that every
  * sample's product is the same call at any thread count. */
-MLP_VECTOR_CLONES
 static mlp_status forward_direct(mlp_layer *l, const mlp__conv_geom *q, const float *x,
                                  float *y, int32_t n)
 {
@@ -227,7 +226,6 @@ static void scatter_part(void *arg, int64_t r0, int64_t r1)
     }
 }
 
-MLP_VECTOR_CLONES
 static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                mlp_mode mode)
 {
@@ -314,7 +312,6 @@ static void dx_direct_part(void *arg, int64_t i0, int64_t i1)
     }
 }
 
-MLP_VECTOR_CLONES
 static mlp_status backward_direct(mlp_layer *l, const mlp__conv_geom *q, const float *x,
                                   const float *dy, float *dx, int32_t n)
 {
@@ -396,7 +393,6 @@ static void gather_part(void *arg, int64_t r0, int64_t r1)
     }
 }
 
-MLP_VECTOR_CLONES
 static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
                                 const float *dy, float *dx, int32_t n)
 {
