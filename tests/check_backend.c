@@ -333,6 +333,46 @@ START_TEST(sgemm_split_matches_naive)
 }
 END_TEST
 
+/* beta = 0 ignores what C held, NaN included (BLAS's rule), at every split;
+ * C's columns past n (ldc > n) stay as they were; the bits are those of
+ * beta = 1 onto a cleared C. */
+START_TEST(sgemm_beta0_ignores_c)
+{
+    enum { M = 100, N = 70, K = 160, LDC = 75 };
+    static float a[M * K], b[K * N], c[M * LDC], want[M * LDC];
+    tu_rng rng;
+    tu_rng_seed(&rng, 13);
+    tu_fill_uniform(&rng, a, M * K, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, b, K * N, -1.0f, 1.0f);
+    for (int threads = 1; threads <= 3; threads++) {
+        TU_OK(mlp_set_num_threads(threads));
+        for (int tall = 0; tall < 2; tall++) {
+            /* tall: M rows of N split by rows; else the first 20 rows, which
+             * split by columns (blocks narrower than ldc) */
+            const int m = tall ? M : 20;
+            for (int i = 0; i < M * LDC; i++) {
+                c[i] = NAN;
+                want[i] = i % LDC < N ? 0.0f : NAN;
+            }
+            mlp__sgemm(0, 0, m, N, K, 1.0f, a, K, b, N, 1.0f, want, LDC);
+            mlp__sgemm(0, 0, m, N, K, 1.0f, a, K, b, N, 0.0f, c, LDC);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < LDC; j++) {
+                    const float got = c[i * LDC + j], w = want[i * LDC + j];
+                    if (i >= m || j >= N)
+                        ck_assert_msg(isnan(got), "threads %d m %d (%d,%d) touched",
+                                      threads, m, i, j);
+                    else
+                        ck_assert_msg(memcmp(&got, &w, sizeof got) == 0,
+                                      "threads %d m %d (%d,%d): %g != %g", threads, m, i,
+                                      j, (double)got, (double)w);
+                }
+        }
+    }
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
 /* Parts run by hand, last first, give mlp__sgemm_run's bits; with a bias
  * row, the bits of beta = 1 on C filled with the bias; column-sum blocks
  * give mlp__col_sums's bits. */
@@ -392,6 +432,7 @@ static Suite *backend_suite(void)
     tcase_add_test(tk, expf_vec_same_bits);
     tcase_add_test(tk, sgemm_split_matches_naive);
     tcase_add_test(tk, sgemm_parts_and_bias);
+    tcase_add_test(tk, sgemm_beta0_ignores_c);
     tcase_set_timeout(tk, 300);
     suite_add_tcase(s, tk);
     return s;

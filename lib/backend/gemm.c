@@ -112,12 +112,26 @@ void mlp__sgemm_part(const mlp__gemm *g, int t, int parts)
         c += lo;
         n = (int)(hi - lo);
     }
-    if (g->bias) /* this block of C starts as the bias */
+    float beta = g->beta;
+    if (g->bias) { /* this block of C starts as the bias */
         for (int i = 0; i < m; i++)
             memcpy(c + (int64_t)i * g->ldc, g->bias + (split_m ? 0 : lo),
                    (size_t)n * sizeof *c);
-    blas_sgemm(g->trans_a, g->trans_b, m, n, g->k, g->alpha, a, g->lda, b, g->ldb,
-               g->bias ? 1.0f : g->beta, c, g->ldc);
+        beta = 1.0f;
+    } else if (beta == 0.0f) {
+        /* Clear the block here and accumulate onto it: OpenBLAS clears C
+         * for beta = 0 in a pass of its own that stores one float at a time
+         * (sgemm_beta), several times slower than memset; with beta = 1 it
+         * skips that pass. The bits are the same (0 + sum). */
+        if (n == g->ldc)
+            memset(c, 0, (size_t)m * (size_t)n * sizeof *c);
+        else
+            for (int i = 0; i < m; i++)
+                memset(c + (int64_t)i * g->ldc, 0, (size_t)n * sizeof *c);
+        beta = 1.0f;
+    }
+    blas_sgemm(g->trans_a, g->trans_b, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, beta,
+               c, g->ldc);
 }
 
 /* A product and its part count, for the pool. */
