@@ -45,33 +45,50 @@ static float row_max(const float *z, int32_t k, int32_t *argmax)
 }
 
 /* e[j] = e^(z[j] - m) for j < k, vectorised (mlp__expf_vec: the same bits
- * as mlp__expf), into e, or into a buffer of its own when e is NULL.
- * Returns their sum, added in eight lanes (element j into lane j mod 8, in
- * order of j) and then the lanes in order: a fixed order, so the sum is the
- * same on every machine and at every thread count, and whether or not e is
- * given. *finite is 0 when z holds a NaN or an infinity (z - z is 0 only
- * for finite values). */
+ * as mlp__expf), into e when it is given. Returns their sum, added in eight
+ * lanes (element j into lane j mod 8, in order of j) and then the lanes in
+ * order: a fixed order, so the sum is the same on every machine and at
+ * every thread count, and whether or not e is given. *finite is 0 when z
+ * holds a NaN or an infinity (z - z is 0 only for finite values).
+ *
+ * One pass: each step of 8 computes, stores and adds its exponentials. The
+ * last 1 to 7 elements of a row of 8 or more are computed as the 8 that end
+ * the row, overlapping the step before (whose overlapping values come out
+ * the same, bit for bit), instead of one scalar exponential each. */
 MLP_VECTOR_CLONES
-static float exp_shifted(const float *z, int32_t k, float m, float *e, int *finite)
+static float exp_shifted(const float *restrict z, int32_t k, float m, float *restrict e,
+                         int *finite)
 {
-    enum { CHUNK = 64 }; /* a multiple of 8 */
-    float own[CHUNK], s8[8] = {0}, f8[8] = {0};
-    for (int32_t j0 = 0; j0 < k; j0 += CHUNK) {
-        const int32_t len = k - j0 < CHUNK ? k - j0 : CHUNK;
-        const float *zc = z + j0;
-        float *ec = e ? e + j0 : own;
-        for (int32_t j = 0; j < len; j++)
-            ec[j] = mlp__expf_vec(zc[j] - m);
-        int32_t j = 0;
-        for (; j + 8 <= len; j += 8)
-            for (int l = 0; l < 8; l++) {
-                s8[l] += ec[j + l];
-                f8[l] += zc[j + l] - zc[j + l];
-            }
-        for (; j < len; j++) {
-            s8[j & 7] += ec[j];
-            f8[j & 7] += zc[j] - zc[j];
+    float s8[8] = {0}, f8[8] = {0}, v[8];
+    int32_t j = 0;
+    for (; j + 8 <= k; j += 8) {
+        for (int l = 0; l < 8; l++) {
+            v[l] = mlp__expf_vec(z[j + l] - m);
+            s8[l] += v[l];
+            f8[l] += z[j + l] - z[j + l];
         }
+        if (e)
+            for (int l = 0; l < 8; l++)
+                e[j + l] = v[l];
+    }
+    if (j < k && k >= 8) {
+        const int32_t b = k - 8; /* the last 8, from b > j - 8 */
+        for (int l = 0; l < 8; l++)
+            v[l] = mlp__expf_vec(z[b + l] - m);
+        if (e)
+            for (int l = 0; l < 8; l++)
+                e[b + l] = v[l];
+        for (; j < k; j++) {
+            s8[j & 7] += v[j - b];
+            f8[j & 7] += z[j] - z[j];
+        }
+    }
+    for (; j < k; j++) { /* rows shorter than 8 */
+        const float x = mlp__expf_vec(z[j] - m);
+        if (e)
+            e[j] = x;
+        s8[j] += x;
+        f8[j] += z[j] - z[j];
     }
     float s = 0.0f, f = 0.0f;
     for (int l = 0; l < 8; l++) {
