@@ -16,27 +16,14 @@
 #include "mlpnet/mlpnet.h"
 
 #define BENCH_NAME "bench_conv"
+#include "bench_conv_case.h"
 #include "bench_util.h"
 
 enum { BATCH = 100, REPS = 20 };
 
-typedef struct {
-    const char *name;
-    int32_t c, h, w, f, k, pad;
-} conv_case;
-
 static void run(const conv_case *cc)
 {
-    mlp_model *m = NULL;
-    CHECK(mlp_model_create(&m, 3, (const int32_t[]){cc->c, cc->h, cc->w}, 1));
-    /* A 1x1 conv in front makes the measured layer a non-first layer, so its
-     * backward computes the input gradient too, as in a real network. */
-    mlp_layer *l = NULL;
-    CHECK(mlp_layer_create_conv2d(&l, cc->c, cc->c, 1, 1));
-    CHECK(mlp_model_add(m, l));
-    CHECK(mlp_layer_create_conv2d(&l, cc->c, cc->f, cc->k, cc->k));
-    CHECK(mlp_layer_set_conv2d(l, 1, 1, cc->pad, cc->pad, 1, 1));
-    CHECK(mlp_model_add(m, l));
+    mlp_model *m = bench_conv_model(cc, 1);
     mlp_layer *conv = mlp_model_layer(m, 1);
     mlp_tensor *x = NULL, *dy = NULL;
     CHECK(mlp_tensor_create(&x, 4, (const int32_t[]){BATCH, cc->c, cc->h, cc->w}));
@@ -117,13 +104,7 @@ int main(int argc, char **argv)
            "repetitions, each layer next to its GEMMs alone in the same repetition\n",
            BATCH, mlp_get_num_threads(), core ? core : "(unset: OpenBLAS's choice)",
            REPS);
-    static const conv_case cases[] = {
-        {"report conv1 1->5 5x5 28x28", 1, 28, 28, 5, 5, 0},
-        {"report conv2 5->10 5x5 12x12", 5, 12, 12, 10, 5, 0},
-        {"convnet 1->32 3x3 p1 28x28", 1, 28, 28, 32, 3, 1},
-        {"convnet 32->64 3x3 p1 14x14", 32, 14, 14, 64, 3, 1},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        run(&cases[i]);
+    for (size_t i = 0; i < BENCH_CONV_CASES; i++)
+        run(&bench_conv_cases[i]);
     return 0;
 }
