@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "layers/layer_impl.h" /* ops and buffers, for the in-place test */
+#include "model/model_impl.h"
 #include "testutil.h"
 
 static mlp_model *const SENTINEL = (mlp_model *)&SENTINEL;
@@ -1251,6 +1253,117 @@ END_TEST
 
 /* first_epoch numbers the epochs (and picks their rates); it must be >= 1
  * and leave room for the last epoch number in an int32. */
+static void add_relu(mlp_model *m)
+{
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_relu(&l));
+    tu_add(m, l);
+}
+
+/* ReLU writes its output over its input's buffer after a layer whose
+ * backward does not read its own output (conv, batch norm, max pool, dense),
+ * and its input gradient over its output gradient; first, or after ELU
+ * (whose backward reads its output), it keeps a buffer of its own. Either
+ * way the model's output, input gradient and parameter gradients have the
+ * bits of its layers run one by one on buffers of their own. */
+START_TEST(relu_in_place_same_bits)
+{
+    enum { N = 6, LAYERS = 9 };
+    static const int shares[2][LAYERS] = {{0, 0, 1, 0, 1, 0, 0, 1, 0},
+                                          {0, 0, 0, 0, 0, 0, 0, 0, 0}};
+    tu_rng rng;
+    tu_rng_seed(&rng, 21);
+    for (int net = 0; net < 2; net++) {
+        mlp_model *m = tu_model(3, (const int32_t[]){1, 8, 8}, 7);
+        mlp_layer *l = NULL;
+        if (net == 0) {
+            TU_OK(mlp_layer_create_conv2d(&l, 1, 4, 3, 3));
+            TU_OK(mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1));
+            tu_add(m, l);
+            TU_OK(mlp_layer_create_batchnorm_spatial(&l));
+            tu_add(m, l);
+            add_relu(m);
+            TU_OK(mlp_layer_create_maxpool(&l, 2, 2, 2, 0));
+            tu_add(m, l);
+            add_relu(m);
+            TU_OK(mlp_layer_create_flatten(&l));
+            tu_add(m, l);
+            tu_add(m, tu_dense(5));
+            add_relu(m);
+        } else {
+            add_relu(m);
+            tu_add(m, tu_dense(6));
+            TU_OK(mlp_layer_create_elu(&l, 1.0f));
+            tu_add(m, l);
+            add_relu(m);
+            tu_add(m, tu_dense(5));
+            TU_OK(mlp_layer_create_tanh(&l));
+            tu_add(m, l);
+            add_relu(m);
+            tu_add(m, tu_dense(7));
+        }
+        tu_add(m, tu_dense(3));
+        const int nl = mlp_model_layer_count(m);
+        ck_assert_int_eq(nl, LAYERS);
+        mlp_tensor *x = tu_tensor(4, N, 1, 8, 8), *dy = tu_tensor(2, N, 3);
+        tu_fill_uniform(&rng, mlp_tensor_data(x), mlp_tensor_numel(x), -1.0f, 1.0f);
+        tu_fill_uniform(&rng, mlp_tensor_data(dy), mlp_tensor_numel(dy), -1.0f, 1.0f);
+
+        /* The model. */
+        const mlp_tensor *y = NULL, *dx = NULL;
+        TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+        float *ym = malloc((size_t)N * 3 * sizeof(float));
+        ck_assert_ptr_nonnull(ym);
+        memcpy(ym, m->acts[nl - 1], (size_t)N * 3 * sizeof(float));
+        TU_OK(mlp_model_backward(m, dy, &dx));
+        float *g = malloc((size_t)m->n_params * sizeof(float));
+        ck_assert_ptr_nonnull(g);
+        for (int i = 0, off = 0; i < nl; off += (int)m->layers[i]->n_params, i++)
+            memcpy(g + off, m->layers[i]->grads,
+                   (size_t)m->layers[i]->n_params * sizeof(float));
+        for (int i = 1; i < nl; i++)
+            ck_assert_msg((m->acts[i] == m->acts[i - 1]) == shares[net][i],
+                          "net %d: layer %d (%s) shares its input's buffer: %d", net, i,
+                          m->layers[i]->ops->name, m->acts[i] == m->acts[i - 1]);
+
+        /* The same layers, one by one, on buffers of their own. */
+        float *a[LAYERS], *d[LAYERS + 1];
+        const float *in = m->xbuf;
+        memcpy(m->xbuf, mlp_tensor_data(x), (size_t)N * 64 * sizeof(float));
+        for (int i = 0; i < nl; i++) {
+            mlp_layer *li = m->layers[i];
+            a[i] = malloc((size_t)N * li->out_size * sizeof(float));
+            ck_assert_ptr_nonnull(a[i]);
+            TU_OK(li->ops->forward(li, in, a[i], N, MLP_MODE_TRAIN));
+            in = a[i];
+        }
+        ck_assert(memcmp(a[nl - 1], ym, (size_t)N * 3 * sizeof(float)) == 0);
+        d[nl] = mlp_tensor_data(dy);
+        for (int i = nl - 1; i >= 0; i--) {
+            mlp_layer *li = m->layers[i];
+            d[i] = malloc((size_t)N * li->in_size * sizeof(float));
+            ck_assert_ptr_nonnull(d[i]);
+            TU_OK(li->ops->backward(li, i ? a[i - 1] : m->xbuf, a[i], d[i + 1], d[i], N));
+        }
+        ck_assert(
+            memcmp(d[0], mlp_tensor_data_const(dx), (size_t)N * 64 * sizeof(float)) == 0);
+        for (int i = 0, off = 0; i < nl; off += (int)m->layers[i]->n_params, i++)
+            ck_assert_msg(memcmp(g + off, m->layers[i]->grads,
+                                 (size_t)m->layers[i]->n_params * sizeof(float)) == 0,
+                          "net %d: gradients of layer %d differ", net, i);
+        for (int i = 0; i < nl; i++) {
+            free(a[i]);
+            free(d[i]);
+        }
+        free(ym);
+        free(g);
+        mlp_tensor_destroy(x);
+        mlp_tensor_destroy(dy);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
 START_TEST(fit_first_epoch_bounds)
 {
     mlp_dataset *tr = tu_blobs(20, NCLS, 1, 4, 5, 30, CENTRES, 1);
@@ -1507,6 +1620,7 @@ static Suite *model_suite(void)
 
     tc = tcase_create("fit");
     tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, relu_in_place_same_bits);
     tcase_add_test(tc, fit_options_defaults);
     tcase_add_test(tc, fit_options_init_writes_only_the_callers_size);
     tcase_add_test(tc, fit_options_bad_sizes);

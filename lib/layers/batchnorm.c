@@ -397,6 +397,7 @@ const mlp_layer_ops mlp__batchnorm_ops = {
                .read = batchnorm_read_config},
     .get_attr = batchnorm_get_attr,
     .settings_size = sizeof(struct batchnorm_settings),
+    .backward_ignores_y = 1,
 };
 
 static mlp_status create(mlp_layer **out, int spatial, const char *fn)

@@ -508,6 +508,7 @@ const mlp_layer_ops mlp__conv2d_ops = {
     .get_attr = conv2d_get_attr,
     .settings_size = sizeof(struct conv2d_settings),
     .set_use_bias = conv2d_set_use_bias,
+    .backward_ignores_y = 1,
 };
 
 int32_t mlp__conv2d_group(const mlp_layer *l)

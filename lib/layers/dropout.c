@@ -93,6 +93,7 @@ const mlp_layer_ops mlp__dropout_ops = {
     .record = {.bytes = 4, .write = dropout_write_config, .read = dropout_read_config},
     .get_attr = dropout_get_attr,
     .settings_size = sizeof(struct dropout_settings),
+    .backward_ignores_y = 1,
 };
 
 static mlp_status new_dropout(mlp_layer **out, float keep, const char *fn)

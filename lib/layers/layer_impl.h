@@ -76,6 +76,15 @@ typedef struct mlp_layer_ops {
     /* Store use_bias (0 or 1) for mlp_layer_set_use_bias, which checks it
      * and the layer's state; NULL for a kind without a bias. */
     void (*set_use_bias)(mlp_layer *l, int use_bias);
+    /* 1 when forward may be called with y == x and backward with dx == dy
+     * (each element is read before it is written) and backward reads y,
+     * never x: the model then lets the kind write its output over its
+     * input's buffer when the layer before allows it (backward_ignores_y),
+     * and its input gradient over its output gradient. */
+    int in_place;
+    /* 1 when backward never reads y (its forward output), so that the next
+     * layer may write over it. */
+    int backward_ignores_y;
 } mlp_layer_ops;
 
 struct mlp_layer {

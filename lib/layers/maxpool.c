@@ -194,6 +194,7 @@ const mlp_layer_ops mlp__maxpool_ops = {
     .record = {.bytes = 16, .write = maxpool_write_config, .read = maxpool_read_config},
     .get_attr = maxpool_get_attr,
     .settings_size = sizeof(mlp__pool_settings),
+    .backward_ignores_y = 1,
 };
 
 mlp_status mlp_layer_create_maxpool(mlp_layer **out, int32_t kh, int32_t kw,

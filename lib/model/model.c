@@ -25,17 +25,30 @@ int32_t mlp__model_outputs(const mlp_model *m)
 
 #define out_k mlp__model_outputs
 
+int mlp__model_writes_over_input(const mlp_model *m, int i)
+{
+    return i > 0 && m->layers[i]->ops->in_place &&
+           m->layers[i - 1]->ops->backward_ignores_y;
+}
+
+/* The activation buffers of n layers, each freed once (a layer writing over
+ * its input shares the buffer before it). */
+static void free_acts(float **acts, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (i == 0 || acts[i] != acts[i - 1])
+            mlp__free(acts[i]);
+    mlp__free(acts);
+}
+
 static void free_batch_buffers(mlp_model *m)
 {
     for (int i = 0; i < m->n_layers; i++) {
         mlp__free(m->layers[i]->scratch);
         m->layers[i]->scratch = NULL;
     }
-    if (m->acts) {
-        for (int i = 0; i < m->n_layers; i++)
-            mlp__free(m->acts[i]);
-        mlp__free(m->acts);
-    }
+    if (m->acts)
+        free_acts(m->acts, m->n_layers);
     m->acts = NULL;
     mlp__free(m->gbuf[0]);
     mlp__free(m->gbuf[1]);
@@ -360,7 +373,9 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
     int ok = acts && g0 && g1 && x && lb && tb && sums && scratch && (ws || !ws_n);
     for (int i = 0; ok && i < m->n_layers; i++) {
         const mlp_layer *l = m->layers[i];
-        acts[i] = mlp__alloc(nn * (size_t)l->out_size * sizeof(float));
+        acts[i] = mlp__model_writes_over_input(m, i)
+                      ? acts[i - 1]
+                      : mlp__alloc(nn * (size_t)l->out_size * sizeof(float));
         ok = acts[i] != NULL;
         size_t scratch_n = nn * (size_t)l->scratch_per_sample + (size_t)l->scratch_fixed;
         if (ok && scratch_n) {
@@ -369,12 +384,11 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
         }
     }
     if (!ok) {
-        for (int i = 0; acts && scratch && i < m->n_layers; i++) {
-            mlp__free(acts[i]);
+        for (int i = 0; scratch && i < m->n_layers; i++)
             mlp__free(scratch[i]);
-        }
+        if (acts)
+            free_acts(acts, m->n_layers);
         mlp__free(scratch);
-        mlp__free(acts);
         mlp__free(g0);
         mlp__free(g1);
         mlp__free(x);
@@ -433,7 +447,13 @@ static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
         int need_dx = i > 0 || want_dx;
         if (!need_dx && l->n_params == 0)
             break;
-        float *next = need_dx ? (cur == m->gbuf[0] ? m->gbuf[1] : m->gbuf[0]) : NULL;
+        /* The other gradient buffer, or this one for a kind that runs in
+         * place (never the caller's dy). */
+        float *next = NULL;
+        if (need_dx && l->ops->in_place && (cur == m->gbuf[0] || cur == m->gbuf[1]))
+            next = cur == m->gbuf[0] ? m->gbuf[0] : m->gbuf[1];
+        else if (need_dx)
+            next = cur == m->gbuf[0] ? m->gbuf[1] : m->gbuf[0];
         MLP_TRY(l->ops->backward(l, x, m->acts[i], cur, next, n));
         if (reduce && m->dist_bucket_at[i] >= 0)
             MLP_TRY(mlp__dist_start(m, m->dist_bucket_at[i]));

@@ -31,7 +31,8 @@ struct mlp_model {
 
     /* Batch buffers, sized for batch_cap samples and reused. */
     int32_t batch_cap;
-    float **acts;     /* acts[i]: output of layer i */
+    float **acts;     /* acts[i]: output of layer i (acts[i - 1]'s buffer when
+                         mlp__model_writes_over_input) */
     float *gbuf[2];   /* ping-pong gradient buffers */
     float *xbuf;      /* the input of the last forward pass */
     int32_t *lbuf;    /* labels of a gathered batch */
@@ -68,6 +69,12 @@ struct mlp_model {
 
 /* Make the batch buffers hold at least n samples. */
 mlp_status mlp__model_reserve(mlp_model *m, int32_t n);
+
+/* 1 when layer i writes its output over its input's buffer (acts[i] is
+ * acts[i - 1]): a kind that can run in place (ops->in_place) after a layer
+ * whose backward does not read its own output. Layer 0's input, the batch
+ * buffer, is never written over. */
+int mlp__model_writes_over_input(const mlp_model *m, int i);
 
 /* Forward m->xbuf [n, in] through every layer. */
 mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode);

@@ -19,6 +19,7 @@
 #include "core/core.h"
 #include "layers/layer_impl.h"
 #include "mlpnet/mlpnet.h"
+#include "model/model_impl.h"
 
 #define BENCH_NAME "bench_convnet"
 #include "bench_util.h"
@@ -131,14 +132,24 @@ static double run(int threads, int steps)
     double *t_f = calloc((size_t)steps * nl, sizeof(double));
     double *t_b = calloc((size_t)steps * nl, sizeof(double));
     double *t_o = calloc((size_t)steps, sizeof(double));
-    /* Own activation and gradient buffers for the per-layer timing. */
-    float *acts[LAYERS + 1], *grads[LAYERS + 1];
+    /* Own activation and gradient buffers for the per-layer timing, shared
+     * where the model's are: a layer that writes over its input's buffer,
+     * and over its output gradient. */
+    float *acts[LAYERS + 1], *grads[LAYERS + 2];
+    int shared[LAYERS] = {0}, gshared[LAYERS] = {0};
     acts[0] = xd;
-    grads[0] = NULL;
+    grads[0] = grads[nl + 1] = NULL;
     for (int i = 0; i < nl; i++) {
         const mlp_layer *l = mlp_model_layer(m, i);
-        acts[i + 1] = calloc((size_t)BATCH * l->out_size, sizeof(float));
-        grads[i + 1] = calloc((size_t)BATCH * l->out_size, sizeof(float));
+        shared[i] = mlp__model_writes_over_input(m, i);
+        acts[i + 1] =
+            shared[i] ? acts[i] : calloc((size_t)BATCH * l->out_size, sizeof(float));
+    }
+    for (int i = nl - 1; i >= 0; i--) { /* grads[i + 1]: layer i's output gradient */
+        const mlp_layer *l = mlp_model_layer(m, i);
+        gshared[i] = i + 1 < nl && mlp_model_layer(m, i + 1)->ops->in_place;
+        grads[i + 1] = gshared[i] ? grads[i + 2]
+                                  : calloc((size_t)BATCH * l->out_size, sizeof(float));
     }
     for (int64_t i = 0; i < (int64_t)BATCH * CLASSES; i++)
         grads[nl][i] = 0.01f * (float)(mlp__rng_uniform(&rng) - 0.5);
@@ -185,8 +196,10 @@ static double run(int threads, int steps)
            "(loss, copies) %.3f ms\n",
            o * 1e3, (sum + o) * 1e3, (step - sum - o) * 1e3);
     for (int i = 0; i < nl; i++) {
-        free(acts[i + 1]);
-        free(grads[i + 1]);
+        if (!shared[i])
+            free(acts[i + 1]);
+        if (!gshared[i])
+            free(grads[i + 1]);
     }
     free(t_step);
     free(t_f);
