@@ -75,6 +75,16 @@
     const mlp_layer_ops mlp__##prefix##_ops = {                                          \
         .name = #prefix, .forward = prefix##_forward, .backward = prefix##_backward};
 
+/* The same for a kind whose BWD reads yi and gi only (not xi): both passes
+ * read an element before writing it, so the kind may run in place
+ * (in_place in layer_impl.h). */
+#define MLP__ELEMENTWISE_KIND_IN_PLACE(prefix, FATTR, FWD, BATTR, BWD)                   \
+    MLP__ELEMENTWISE_PASSES(prefix, 0.0f, FATTR, FWD, BATTR, BWD)                        \
+    const mlp_layer_ops mlp__##prefix##_ops = {.name = #prefix,                          \
+                                               .forward = prefix##_forward,              \
+                                               .backward = prefix##_backward,            \
+                                               .in_place = 1};
+
 /* ---- kinds with one setting, alpha (elu, leaky_relu) ----------------------- */
 
 /* Their settings (l->settings). */

@@ -1,18 +1,10 @@
 /* Rectified linear unit:  y = max(0, x),  dx = dy * [y > 0]. */
 #include "elementwise.h"
 
-MLP__ELEMENTWISE_PASSES(relu, 0.0f, MLP_VECTOR_CLONES, xi > 0.0f ? xi : 0.0f,
-                        MLP_VECTOR_CLONES, yi > 0.0f ? gi : 0.0f)
-
-/* Both passes read an element before writing it, and backward reads y only
- * (y > 0 exactly where x > 0): the model may run the layer in place, which
- * saves a buffer and the traffic of a fresh one (a write-allocate). */
-const mlp_layer_ops mlp__relu_ops = {
-    .name = "relu",
-    .forward = relu_forward,
-    .backward = relu_backward,
-    .in_place = 1,
-};
+/* Backward reads y only (y > 0 exactly where x > 0): the model may run the
+ * layer in place, which saves a buffer and the traffic of a fresh one. */
+MLP__ELEMENTWISE_KIND_IN_PLACE(relu, MLP_VECTOR_CLONES, xi > 0.0f ? xi : 0.0f,
+                               MLP_VECTOR_CLONES, yi > 0.0f ? gi : 0.0f)
 
 mlp_status mlp_layer_create_relu(mlp_layer **out)
 {

@@ -2,8 +2,8 @@
 #include "backend/gemm.h"
 #include "elementwise.h"
 
-MLP__ELEMENTWISE_KIND(sigmoid, , 1.0f / (1.0f + mlp__expf(-xi)), MLP_VECTOR_CLONES,
-                      (gi * yi * (1.0f - yi)))
+MLP__ELEMENTWISE_KIND_IN_PLACE(sigmoid, , 1.0f / (1.0f + mlp__expf(-xi)),
+                               MLP_VECTOR_CLONES, (gi * yi * (1.0f - yi)))
 
 mlp_status mlp_layer_create_sigmoid(mlp_layer **out)
 {

@@ -3,7 +3,7 @@
 
 #include "elementwise.h"
 
-MLP__ELEMENTWISE_KIND(tanh, , tanhf(xi), , (gi * (1.0f - yi * yi)))
+MLP__ELEMENTWISE_KIND_IN_PLACE(tanh, , tanhf(xi), , (gi * (1.0f - yi * yi)))
 
 mlp_status mlp_layer_create_tanh(mlp_layer **out)
 {
