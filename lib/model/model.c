@@ -447,13 +447,13 @@ static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
         int need_dx = i > 0 || want_dx;
         if (!need_dx && l->n_params == 0)
             break;
-        /* The other gradient buffer, or this one for a kind that runs in
-         * place (never the caller's dy). */
+        /* The other gradient buffer, or cur's own for a kind that runs in
+         * place (never the caller's dy, which is neither). */
         float *next = NULL;
-        if (need_dx && l->ops->in_place && (cur == m->gbuf[0] || cur == m->gbuf[1]))
-            next = cur == m->gbuf[0] ? m->gbuf[0] : m->gbuf[1];
-        else if (need_dx)
-            next = cur == m->gbuf[0] ? m->gbuf[1] : m->gbuf[0];
+        if (need_dx) {
+            const int k = cur == m->gbuf[0] ? 0 : 1;
+            next = l->ops->in_place && cur == m->gbuf[k] ? m->gbuf[k] : m->gbuf[1 - k];
+        }
         MLP_TRY(l->ops->backward(l, x, m->acts[i], cur, next, n));
         if (reduce && m->dist_bucket_at[i] >= 0)
             MLP_TRY(mlp__dist_start(m, m->dist_bucket_at[i]));
