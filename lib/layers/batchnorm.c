@@ -108,29 +108,31 @@ static float plane_sq_dev(const float *p, int64_t n, float mu)
     return s;
 }
 
-/* sum g and sum g * (p - mu) over one plane. */
+/* sum g (p - mu) over one plane. */
 MLP_VECTOR_CLONES
+static float plane_dot_dev(const float *p, const float *g, int64_t n, float mu)
+{
+    float acc[LANES] = {0};
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int t = 0; t < LANES; t++)
+            acc[t] += g[j + t] * (p[j + t] - mu);
+    float s = 0.0f;
+    for (; j < n; j++)
+        s += g[j] * (p[j] - mu);
+    for (int t = 0; t < LANES; t++)
+        s += acc[t];
+    return s;
+}
+
+/* sum g and sum g (p - mu) over one plane: two passes, since GCC vectorises
+ * a loop that adds into both sums as an interleaved pair (a permute per
+ * load, several times slower); the plane is in cache for the second. */
 static void plane_grad_sums(const float *p, const float *g, int64_t n, float mu,
                             float *sg, float *sgx)
 {
-    float a[LANES] = {0}, b[LANES] = {0};
-    int64_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int t = 0; t < LANES; t++) {
-            a[t] += g[j + t];
-            b[t] += g[j + t] * (p[j + t] - mu);
-        }
-    float s0 = 0.0f, s1 = 0.0f;
-    for (; j < n; j++) {
-        s0 += g[j];
-        s1 += g[j] * (p[j] - mu);
-    }
-    for (int t = 0; t < LANES; t++) {
-        s0 += a[t];
-        s1 += b[t];
-    }
-    *sg = s0;
-    *sgx = s1;
+    *sg = plane_sum(g, n);
+    *sgx = plane_dot_dev(p, g, n, mu);
 }
 
 /* The arguments of a per-channel pass, for the pool's parts. */
