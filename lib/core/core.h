@@ -12,8 +12,19 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MLP__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define MLP__ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define MLP__PRINTF(f, a)
+#define MLP__ALWAYS_INLINE inline
+#endif
+
+/* For a function whose only effect the compiler cannot see (prefetching):
+ * GCC's analysis between functions finds such a function pure and deletes
+ * the calls to it, across files too with link-time optimisation. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MLP__NOIPA __attribute__((noipa))
+#else
+#define MLP__NOIPA
 #endif
 
 /* Propagate a failure to the caller. */

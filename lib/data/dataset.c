@@ -561,8 +561,10 @@ static void put_sample(const mlp_dataset *ds, int32_t idx, float *dst)
 
 /* Ask for sample idx's bytes ahead of their use: a shuffled batch reads
  * rows scattered over the dataset, and the row after next is in flight
- * while this one is converted. */
-static void prefetch_sample(const mlp_dataset *ds, int32_t idx)
+ * while this one is converted. Always inlined: as a function of its own,
+ * GCC found it pure (see MLP__NOIPA) and deleted every call, which left
+ * the gather without any prefetch until a disassembly showed it. */
+static MLP__ALWAYS_INLINE void prefetch_sample(const mlp_dataset *ds, int32_t idx)
 {
 #if defined(__GNUC__) || defined(__clang__)
     const size_t per = mlp__dataset_sample_size(ds),
@@ -577,7 +579,8 @@ static void prefetch_sample(const mlp_dataset *ds, int32_t idx)
 #endif
 }
 
-void mlp__dataset_prefetch(const mlp_dataset *ds, const int32_t *indices, int32_t n)
+MLP__NOIPA void mlp__dataset_prefetch(const mlp_dataset *ds, const int32_t *indices,
+                                      int32_t n)
 {
     for (int32_t i = 0; i < n; i++)
         prefetch_sample(ds, indices[i]);
