@@ -1269,12 +1269,17 @@ static void add_relu(mlp_model *m)
  * buffers of their own. */
 START_TEST(relu_in_place_same_bits)
 {
-    enum { N = 6, LAYERS = 9 };
-    static const int shares[2][LAYERS] = {{0, 0, 1, 0, 1, 0, 0, 1, 0},
-                                          {0, 0, 0, 0, 0, 1, 0, 1, 0}};
+    enum { N = 6, LAYERS = 9, NETS = 3 };
+    static const int shares[NETS][LAYERS] = {{0, 0, 1, 0, 1, 0, 0, 1, 0},
+                                             {0, 0, 0, 0, 0, 1, 0, 1, 0},
+                                             {0, 0, 0, 1, 0, 0, 1, 0, 0}};
+    /* ReLUs that the batch norm before them applies (fuses_relu) */
+    static const int fused[NETS][LAYERS] = {{0, 0, 1, 0, 0, 0, 0, 0, 0},
+                                            {0, 0, 0, 0, 0, 0, 0, 0, 0},
+                                            {0, 0, 0, 1, 0, 0, 1, 0, 0}};
     tu_rng rng;
     tu_rng_seed(&rng, 21);
-    for (int net = 0; net < 2; net++) {
+    for (int net = 0; net < NETS; net++) {
         mlp_model *m = tu_model(3, (const int32_t[]){1, 8, 8}, 7);
         mlp_layer *l = NULL;
         if (net == 0) {
@@ -1286,10 +1291,26 @@ START_TEST(relu_in_place_same_bits)
             add_relu(m);
             TU_OK(mlp_layer_create_maxpool(&l, 2, 2, 2, 0));
             tu_add(m, l);
-            add_relu(m);
+            /* tanh, not ReLU: a ReLU here would stop the gradient of every
+             * window whose inputs the fused ReLU zeroed, so that ReLU's
+             * mask would never show in the gradients. */
+            TU_OK(mlp_layer_create_tanh(&l));
+            tu_add(m, l);
             TU_OK(mlp_layer_create_flatten(&l));
             tu_add(m, l);
             tu_add(m, tu_dense(5));
+            add_relu(m);
+        } else if (net == 2) { /* batch norm over features, a ReLU after a fused one */
+            TU_OK(mlp_layer_create_flatten(&l));
+            tu_add(m, l);
+            tu_add(m, tu_dense(6));
+            TU_OK(mlp_layer_create_batchnorm(&l));
+            tu_add(m, l);
+            add_relu(m);
+            tu_add(m, tu_dense(5));
+            TU_OK(mlp_layer_create_batchnorm(&l));
+            tu_add(m, l);
+            add_relu(m);
             add_relu(m);
         } else {
             add_relu(m);
@@ -1322,10 +1343,14 @@ START_TEST(relu_in_place_same_bits)
         for (int i = 0, off = 0; i < nl; off += (int)m->layers[i]->n_params, i++)
             memcpy(g + off, m->layers[i]->grads,
                    (size_t)m->layers[i]->n_params * sizeof(float));
-        for (int i = 1; i < nl; i++)
+        for (int i = 1; i < nl; i++) {
             ck_assert_msg((m->acts[i] == m->acts[i - 1]) == shares[net][i],
                           "net %d: layer %d (%s) shares its input's buffer: %d", net, i,
                           m->layers[i]->ops->name, m->acts[i] == m->acts[i - 1]);
+            ck_assert_msg(mlp__model_fuses_relu(m, i) == fused[net][i],
+                          "net %d: layer %d (%s) fused into the one before: %d", net, i,
+                          m->layers[i]->ops->name, mlp__model_fuses_relu(m, i));
+        }
 
         /* The same layers, one by one, on buffers of their own. */
         float *a[LAYERS], *d[LAYERS + 1];
@@ -1352,6 +1377,17 @@ START_TEST(relu_in_place_same_bits)
             ck_assert_msg(memcmp(g + off, m->layers[i]->grads,
                                  (size_t)m->layers[i]->n_params * sizeof(float)) == 0,
                           "net %d: gradients of layer %d differ", net, i);
+
+        /* Inference (batch norm on its running statistics) too. */
+        TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+        memcpy(ym, m->acts[nl - 1], (size_t)N * 3 * sizeof(float));
+        in = m->xbuf;
+        for (int i = 0; i < nl; i++) {
+            TU_OK(m->layers[i]->ops->forward(m->layers[i], in, a[i], N, MLP_MODE_EVAL));
+            in = a[i];
+        }
+        ck_assert_msg(memcmp(a[nl - 1], ym, (size_t)N * 3 * sizeof(float)) == 0,
+                      "net %d: inference differs", net);
         for (int i = 0; i < nl; i++) {
             free(a[i]);
             free(d[i]);

@@ -15,6 +15,12 @@
  * the batch mean and 1/sqrt(var + eps), kept for backward (xhat is
  * recomputed from x rather than stored), and the folded per-channel scale
  * gamma/sqrt(var + eps) and shift beta - mean * scale.
+ *
+ * With a ReLU after it (forward_relu, backward_relu: the model's fusion),
+ * forward writes max(y, 0) in its one pass, and backward masks dy where
+ * x scale + shift (y before the ReLU, recomputed from x, which backward
+ * reads anyway) is not above 0: the ReLU's two passes over the batch are
+ * gone, and the results have the bits of the two layers run one by one.
  */
 #include <math.h>
 #include <string.h>
@@ -135,6 +141,48 @@ static void plane_grad_sums(const float *p, const float *g, int64_t n, float mu,
     *sgx = plane_dot_dev(p, g, n, mu);
 }
 
+/* dy behind a ReLU after the layer: g where the layer's output p a + b is
+ * above 0, else 0 (the bits of the ReLU's backward, which tests its own
+ * output max(p a + b, 0) > 0). */
+static inline float relu_masked(float g, float p, float a, float b)
+{
+    return p * a + b > 0.0f ? g : 0.0f;
+}
+
+/* plane_sum and plane_dot_dev of g masked by relu_masked (the same order). */
+MLP_VECTOR_CLONES
+static float plane_masked_sum(const float *p, const float *g, int64_t n, float a, float b)
+{
+    float acc[LANES] = {0};
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int t = 0; t < LANES; t++)
+            acc[t] += relu_masked(g[j + t], p[j + t], a, b);
+    float s = 0.0f;
+    for (; j < n; j++)
+        s += relu_masked(g[j], p[j], a, b);
+    for (int t = 0; t < LANES; t++)
+        s += acc[t];
+    return s;
+}
+
+MLP_VECTOR_CLONES
+static float plane_masked_dot_dev(const float *p, const float *g, int64_t n, float mu,
+                                  float a, float b)
+{
+    float acc[LANES] = {0};
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int t = 0; t < LANES; t++)
+            acc[t] += relu_masked(g[j + t], p[j + t], a, b) * (p[j + t] - mu);
+    float s = 0.0f;
+    for (; j < n; j++)
+        s += relu_masked(g[j], p[j], a, b) * (p[j] - mu);
+    for (int t = 0; t < LANES; t++)
+        s += acc[t];
+    return s;
+}
+
 /* The arguments of a per-channel pass, for the pool's parts. */
 typedef struct bn_job {
     const float *x, *dy, *a, *b;
@@ -144,6 +192,8 @@ typedef struct bn_job {
     float m;
     int32_t n;
     int64_t c, s;
+    int relu; /* a ReLU follows: forward clamps y at 0, backward masks dy; a
+                 and b are then the forward's scale and shift */
 } bn_job;
 
 /* Mean and sum of squared deviations of channels [k0, k1). */
@@ -204,28 +254,43 @@ static void affine_part(void *arg, int64_t p0, int64_t p1)
         const float *p = j->x + ik * s;
         float *q = j->y + ik * s;
         const float ak = j->a[k], bk = j->b[k];
-        for (int64_t e = 0; e < s; e++)
-            q[e] = p[e] * ak + bk;
+        if (j->relu) {
+            for (int64_t e = 0; e < s; e++) {
+                const float v = p[e] * ak + bk;
+                q[e] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+            for (int64_t e = 0; e < s; e++)
+                q[e] = p[e] * ak + bk;
+        }
     }
 }
 
-/* y = x * a[k] + b[k] per channel k. */
+/* y = x * a[k] + b[k] per channel k, then max(y, 0) when relu is set. */
 MLP_VECTOR_CLONES
 static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int64_t s,
-                            const float *a, const float *b)
+                            const float *a, const float *b, int relu)
 {
+    if (s == 1 && relu) {
+        for (int32_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < c; k++) {
+                const float v = x[i * c + k] * a[k] + b[k];
+                y[i * c + k] = v > 0.0f ? v : 0.0f;
+            }
+        return;
+    }
     if (s == 1) {
         for (int32_t i = 0; i < n; i++)
             for (int64_t k = 0; k < c; k++)
                 y[i * c + k] = x[i * c + k] * a[k] + b[k];
         return;
     }
-    bn_job jb = {.x = x, .y = y, .a = a, .b = b, .n = n, .c = c, .s = s};
+    bn_job jb = {.x = x, .y = y, .a = a, .b = b, .n = n, .c = c, .s = s, .relu = relu};
     mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, affine_part, &jb);
 }
 
-static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
-                             mlp_mode mode)
+static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                          mlp_mode mode, int relu)
 {
     const struct batchnorm_settings *bn = l->settings;
     int64_t c, s;
@@ -258,8 +323,20 @@ static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
         scale[k] = gamma[k] * istd[k];
         shift[k] = beta[k] - mean[k] * scale[k];
     }
-    affine_channels(x, y, n, c, s, scale, shift);
+    affine_channels(x, y, n, c, s, scale, shift, relu);
     return MLP_STATUS_OK;
+}
+
+static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
+                             mlp_mode mode)
+{
+    return forward(l, x, y, n, mode, 0);
+}
+
+static mlp_status bn_forward_relu(mlp_layer *l, const float *x, float *y, int32_t n,
+                                  mlp_mode mode)
+{
+    return forward(l, x, y, n, mode, 1);
 }
 
 /* dbeta and dgamma of channels [k0, k1). */
@@ -270,9 +347,14 @@ static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
     for (int64_t k = k0; k < k1; k++) {
         float sg = 0.0f, sgx = 0.0f;
         for (int32_t i = 0; i < j->n; i++) {
+            const float *p = j->x + (i * c + k) * s, *g = j->dy + (i * c + k) * s;
             float a, b;
-            plane_grad_sums(j->x + (i * c + k) * s, j->dy + (i * c + k) * s, s,
-                            j->cmean[k], &a, &b);
+            if (j->relu) {
+                a = plane_masked_sum(p, g, s, j->a[k], j->b[k]);
+                b = plane_masked_dot_dev(p, g, s, j->cmean[k], j->a[k], j->b[k]);
+            } else {
+                plane_grad_sums(p, g, s, j->cmean[k], &a, &b);
+            }
             sg += a;
             sgx += b;
         }
@@ -296,19 +378,33 @@ static void dx_part(void *arg, int64_t p0, int64_t p1)
         const float is = j->istd[k], scale = j->gamma[k] * is / m;
         const float ca = scale * m, cb = -scale * is * j->dgamma[k];
         const float cc = -scale * j->dbeta[k] - cb * j->cmean[k];
-        for (int64_t e = 0; e < s; e++)
-            q[e] = ca * g[e] + cb * p[e] + cc;
+        if (j->relu) {
+            const float ak = j->a[k], bk = j->b[k];
+            for (int64_t e = 0; e < s; e++)
+                q[e] = ca * relu_masked(g[e], p[e], ak, bk) + cb * p[e] + cc;
+        } else {
+            for (int64_t e = 0; e < s; e++)
+                q[e] = ca * g[e] + cb * p[e] + cc;
+        }
     }
 }
 
-MLP_VECTOR_CLONES
-static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
-                              const float *dy, float *dx, int32_t n)
+/* dy[i] or, when a ReLU follows, dy[i] masked by relu_masked. */
+static inline float grad_at(int relu, const float *dy, const float *x, int64_t i, float a,
+                            float b)
 {
-    (void)y;
+    return relu ? relu_masked(dy[i], x[i], a, b) : dy[i];
+}
+
+MLP_VECTOR_CLONES
+static mlp_status backward(mlp_layer *l, const float *x, const float *dy, float *dx,
+                           int32_t n, int relu)
+{
     int64_t c, s;
     layout(l, &c, &s);
     const float *gamma = l->params, *mean = l->scratch, *istd = l->scratch + c;
+    /* gamma * istd and beta - mean * scale, from forward */
+    const float *scale = l->scratch + 2 * c, *shift = l->scratch + 3 * c;
     float *dgamma = l->grads, *dbeta = l->grads + c;
     const float m = (float)((int64_t)n * s);
     memset(dgamma, 0, (size_t)c * sizeof(float));
@@ -316,18 +412,17 @@ static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
     if (s == 1) { /* dense input: vectorise along the features */
         for (int32_t i = 0; i < n; i++)
             for (int64_t k = 0; k < c; k++) {
-                float g = dy[i * c + k];
+                float g = grad_at(relu, dy, x, i * c + k, scale[k], shift[k]);
                 dbeta[k] += g;
                 dgamma[k] += g * (x[i * c + k] - mean[k]) * istd[k];
             }
         if (!dx)
             return MLP_STATUS_OK;
-        const float *scale = l->scratch + 2 * c; /* gamma * istd, from forward */
         for (int32_t i = 0; i < n; i++)
             for (int64_t k = 0; k < c; k++) {
-                float xh = (x[i * c + k] - mean[k]) * istd[k];
-                dx[i * c + k] =
-                    scale[k] / m * (m * dy[i * c + k] - dbeta[k] - xh * dgamma[k]);
+                const float xh = (x[i * c + k] - mean[k]) * istd[k];
+                const float g = grad_at(relu, dy, x, i * c + k, scale[k], shift[k]);
+                dx[i * c + k] = scale[k] / m * (m * g - dbeta[k] - xh * dgamma[k]);
             }
         return MLP_STATUS_OK;
     }
@@ -342,12 +437,31 @@ static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
                  .m = m,
                  .n = n,
                  .c = c,
-                 .s = s};
+                 .s = s,
+                 .a = scale,
+                 .b = shift,
+                 .relu = relu};
     mlp__pool_for(c, mlp__pool_grain((int64_t)n * s, MLP_POOL_MIN), 1, grad_sums_part,
                   &jb);
     if (dx)
         mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, dx_part, &jb);
     return MLP_STATUS_OK;
+}
+
+static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
+                              const float *dy, float *dx, int32_t n)
+{
+    (void)y;
+    return backward(l, x, dy, dx, n, 0);
+}
+
+/* y is the ReLU's output, over the layer's own (the model fuses the two
+ * only when the ReLU runs in place); the mask comes from x instead. */
+static mlp_status bn_backward_relu(mlp_layer *l, const float *x, const float *y,
+                                   const float *dy, float *dx, int32_t n)
+{
+    (void)y;
+    return backward(l, x, dy, dx, n, 1);
 }
 
 /* Model-file configuration, version 1: spatial (i32), momentum, eps (f32). */
@@ -394,6 +508,8 @@ const mlp_layer_ops mlp__batchnorm_ops = {
     .init_params = bn_init,
     .forward = bn_forward,
     .backward = bn_backward,
+    .forward_relu = bn_forward_relu,
+    .backward_relu = bn_backward_relu,
     .record = {.bytes = 12,
                .write = batchnorm_write_config,
                .read = batchnorm_read_config},

@@ -85,6 +85,17 @@ typedef struct mlp_layer_ops {
     /* 1 when backward never reads y (its forward output), so that the next
      * layer may write over it. */
     int backward_ignores_y;
+    /* The layer and a ReLU after it, in one pass each way; NULL when the
+     * kind has none. forward_relu writes max(y, 0) where forward writes y;
+     * backward_relu takes dy, the gradient of the ReLU's output, and gives
+     * what backward would give from the ReLU's input gradient. Both must
+     * have the bits of the two layers run one by one. The model calls them
+     * instead of the pair when the ReLU runs in place after the layer
+     * (mlp__model_fuses_relu); y is then the ReLU's output. */
+    mlp_status (*forward_relu)(mlp_layer *l, const float *x, float *y, int32_t n,
+                               mlp_mode mode);
+    mlp_status (*backward_relu)(mlp_layer *l, const float *x, const float *y,
+                                const float *dy, float *dx, int32_t n);
 } mlp_layer_ops;
 
 struct mlp_layer {

@@ -31,6 +31,12 @@ int mlp__model_writes_over_input(const mlp_model *m, int i)
            m->layers[i - 1]->ops->backward_ignores_y;
 }
 
+int mlp__model_fuses_relu(const mlp_model *m, int i)
+{
+    return i > 0 && m->layers[i]->kind == MLP_LAYER_RELU &&
+           m->layers[i - 1]->ops->forward_relu && mlp__model_writes_over_input(m, i);
+}
+
 /* The activation buffers of n layers, each freed once (a layer writing over
  * its input shares the buffer before it). */
 static void free_acts(float **acts, int n)
@@ -423,7 +429,12 @@ mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode)
     m->fwd_state = MLP__FWD_NONE;
     for (int i = 0; i < m->n_layers; i++) {
         mlp_layer *l = m->layers[i];
-        MLP_TRY(l->ops->forward(l, x, m->acts[i], n, mode));
+        if (i + 1 < m->n_layers && mlp__model_fuses_relu(m, i + 1)) {
+            MLP_TRY(l->ops->forward_relu(l, x, m->acts[i], n, mode));
+            i++; /* the ReLU: done, over the same buffer */
+        } else {
+            MLP_TRY(l->ops->forward(l, x, m->acts[i], n, mode));
+        }
         x = m->acts[i];
     }
     m->fwd_state = mode == MLP_MODE_TRAIN ? MLP__FWD_TRAIN : MLP__FWD_EVAL;
@@ -442,6 +453,8 @@ static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
     const int32_t n = m->fwd_n;
     const float *cur = dy;
     for (int i = m->n_layers - 1; i >= 0; i--) {
+        if (mlp__model_fuses_relu(m, i))
+            continue; /* the layer before applies it (no parameters): cur stays */
         mlp_layer *l = m->layers[i];
         const float *x = i ? m->acts[i - 1] : m->xbuf;
         int need_dx = i > 0 || want_dx;
@@ -454,7 +467,10 @@ static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
             const int k = cur == m->gbuf[0] ? 0 : 1;
             next = l->ops->in_place && cur == m->gbuf[k] ? m->gbuf[k] : m->gbuf[1 - k];
         }
-        MLP_TRY(l->ops->backward(l, x, m->acts[i], cur, next, n));
+        if (i + 1 < m->n_layers && mlp__model_fuses_relu(m, i + 1))
+            MLP_TRY(l->ops->backward_relu(l, x, m->acts[i], cur, next, n));
+        else
+            MLP_TRY(l->ops->backward(l, x, m->acts[i], cur, next, n));
         if (reduce && m->dist_bucket_at[i] >= 0)
             MLP_TRY(mlp__dist_start(m, m->dist_bucket_at[i]));
         cur = next;

@@ -76,6 +76,11 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n);
  * buffer, is never written over. */
 int mlp__model_writes_over_input(const mlp_model *m, int i);
 
+/* 1 when layer i is a ReLU that layer i - 1 applies itself
+ * (ops->forward_relu and backward_relu): the ReLU writes over its input,
+ * and the passes skip it. */
+int mlp__model_fuses_relu(const mlp_model *m, int i);
+
 /* Forward m->xbuf [n, in] through every layer. */
 mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode);
 

@@ -136,12 +136,13 @@ static double run(int threads, int steps)
      * where the model's are: a layer that writes over its input's buffer,
      * and over its output gradient. */
     float *acts[LAYERS + 1], *grads[LAYERS + 2];
-    int shared[LAYERS] = {0}, gshared[LAYERS] = {0};
+    int shared[LAYERS] = {0}, gshared[LAYERS] = {0}, fused[LAYERS + 1] = {0};
     acts[0] = xd;
     grads[0] = grads[nl + 1] = NULL;
     for (int i = 0; i < nl; i++) {
         const mlp_layer *l = mlp_model_layer(m, i);
         shared[i] = mlp__model_writes_over_input(m, i);
+        fused[i] = mlp__model_fuses_relu(m, i); /* a ReLU the layer before applies */
         acts[i + 1] =
             shared[i] ? acts[i] : calloc((size_t)BATCH * l->out_size, sizeof(float));
     }
@@ -158,17 +159,26 @@ static double run(int threads, int steps)
         double t0 = now();
         CHECK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));
         t_step[r] = now() - t0;
+        /* As the model runs them: a fused ReLU takes no time of its own. */
         for (int i = 0; i < nl; i++) {
             mlp_layer *l = mlp_model_layer(m, i);
             t0 = now();
-            CHECK(l->ops->forward(l, acts[i], acts[i + 1], BATCH, MLP_MODE_TRAIN));
+            if (fused[i + 1])
+                CHECK(
+                    l->ops->forward_relu(l, acts[i], acts[i + 1], BATCH, MLP_MODE_TRAIN));
+            else if (!fused[i])
+                CHECK(l->ops->forward(l, acts[i], acts[i + 1], BATCH, MLP_MODE_TRAIN));
             t_f[i * steps + r] = now() - t0;
         }
         for (int i = nl - 1; i >= 0; i--) {
             mlp_layer *l = mlp_model_layer(m, i);
             t0 = now();
-            CHECK(l->ops->backward(l, acts[i], acts[i + 1], grads[i + 1],
-                                   i ? grads[i] : NULL, BATCH));
+            if (fused[i + 1])
+                CHECK(l->ops->backward_relu(l, acts[i], acts[i + 1], grads[i + 1],
+                                            i ? grads[i] : NULL, BATCH));
+            else if (!fused[i])
+                CHECK(l->ops->backward(l, acts[i], acts[i + 1], grads[i + 1],
+                                       i ? grads[i] : NULL, BATCH));
             t_b[i * steps + r] = now() - t0;
         }
         t0 = now();
@@ -188,7 +198,10 @@ static double run(int threads, int steps)
         const mlp_layer *l = mlp_model_layer(m, i);
         const double f = bench_median(t_f + i * steps, steps),
                      b = bench_median(t_b + i * steps, steps);
-        printf("  %-3d %-10s %10.3f %10.3f\n", i, l->ops->name, f * 1e3, b * 1e3);
+        if (fused[i])
+            printf("  %-3d %-10s %21s\n", i, l->ops->name, "(in the layer before)");
+        else
+            printf("  %-3d %-10s %10.3f %10.3f\n", i, l->ops->name, f * 1e3, b * 1e3);
         sum += f + b;
     }
     const double o = bench_median(t_o, steps);
