@@ -57,22 +57,22 @@ static void run(const conv_case *cc)
      * both see the same load; the figures are medians. */
     double t_fwd[REPS], t_bwd[REPS], t_gf[REPS], t_gb[REPS];
     for (int r = 0; r < REPS; r++) {
-        double t0 = mlp__now();
+        double t0 = bench_now();
         CHECK(conv->ops->forward(conv, xin, yout, BATCH, MLP_MODE_TRAIN));
-        t_fwd[r] = mlp__now() - t0;
-        t0 = mlp__now();
+        t_fwd[r] = bench_now() - t0;
+        t0 = bench_now();
         for (int q = 0; q < groups; q++)
             mlp__sgemm(0, 0, F, gp, Ki, 1.0f, a, Ki, col, gp, 0.0f, z, gp);
-        t_gf[r] = mlp__now() - t0;
-        t0 = mlp__now();
+        t_gf[r] = bench_now() - t0;
+        t0 = bench_now();
         CHECK(conv->ops->backward(conv, xin, yout, mlp_tensor_data(dy), gin, BATCH));
-        t_bwd[r] = mlp__now() - t0;
-        t0 = mlp__now();
+        t_bwd[r] = bench_now() - t0;
+        t0 = bench_now();
         for (int q = 0; q < groups; q++) {
             mlp__sgemm(0, 1, F, Ki, gp, 1.0f, z, gp, col, gp, 1.0f, a, Ki);
             mlp__sgemm(1, 0, Ki, gp, F, 1.0f, a, Ki, z, gp, 0.0f, col, gp);
         }
-        t_gb[r] = mlp__now() - t0;
+        t_gb[r] = bench_now() - t0;
     }
     /* GEMM flops for whole groups (the last may be padded out in this timing). */
     const double gemm_fwd = 2.0 * F * K * P * g * groups, gemm_bwd = 2.0 * gemm_fwd;
@@ -101,9 +101,10 @@ int main(int argc, char **argv)
     CHECK(mlp_set_num_threads(threads));
     const char *core = getenv("OPENBLAS_CORETYPE");
     printf("bench_conv: batch %d, %d threads, OPENBLAS_CORETYPE=%s; medians of %d "
-           "repetitions, each layer next to its GEMMs alone in the same repetition\n",
-           BATCH, mlp_get_num_threads(), core ? core : "(unset: OpenBLAS's choice)",
-           REPS);
+           "repetitions, each layer next to its GEMMs alone in the same repetition, %s "
+           "time\n",
+           BATCH, mlp_get_num_threads(), core ? core : "(unset: OpenBLAS's choice)", REPS,
+           bench_clock_name());
     for (size_t i = 0; i < BENCH_CONV_CASES; i++)
         run(&bench_conv_cases[i]);
     return 0;

@@ -6,10 +6,7 @@
  * the same run, at 1 and 2 threads, and the time of each layer's forward
  * and backward pass and of the optimizer step (the profile by phase).
  * Usage: bench_convnet [steps [threads...]] (default 30 steps, threads 1 2).
- * With BENCH_CPU_CLOCK=1 in the environment the times are the process's CPU
- * time instead of wall time: at 1 thread on a loaded machine, that leaves
- * out the time the process waited for a core (at 2 threads it would count
- * a waiting thread's spinning, so use it at 1 thread only).
+ * BENCH_CPU_CLOCK=1 in the environment times CPU time (bench_now).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,17 +22,6 @@
 #include "bench_util.h"
 
 enum { BATCH = 100, CLASSES = 47, LAYERS = 11, BIG = 1536 };
-
-static int cpu_clock;
-
-static double now(void)
-{
-    if (!cpu_clock)
-        return mlp__now();
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void add(mlp_model *m, mlp_layer *l)
 {
@@ -96,9 +82,9 @@ static double big_sgemm_gflops(void)
     float *c = calloc((size_t)BIG * BIG, sizeof(float));
     double t[5];
     for (int r = 0; r < 5; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         mlp__sgemm(0, 0, BIG, BIG, BIG, 1.0f, a, BIG, b, BIG, 0.0f, c, BIG);
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
     }
     free(a);
     free(b);
@@ -156,34 +142,34 @@ static double run(int threads, int steps)
         grads[nl][i] = 0.01f * (float)(mlp__rng_uniform(&rng) - 0.5);
     double t_big = big_sgemm_gflops();
     for (int r = 0; r < steps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         CHECK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));
-        t_step[r] = now() - t0;
+        t_step[r] = bench_now() - t0;
         /* As the model runs them: a fused ReLU takes no time of its own. */
         for (int i = 0; i < nl; i++) {
             mlp_layer *l = mlp_model_layer(m, i);
-            t0 = now();
+            t0 = bench_now();
             if (fused[i + 1])
                 CHECK(
                     l->ops->forward_relu(l, acts[i], acts[i + 1], BATCH, MLP_MODE_TRAIN));
             else if (!fused[i])
                 CHECK(l->ops->forward(l, acts[i], acts[i + 1], BATCH, MLP_MODE_TRAIN));
-            t_f[i * steps + r] = now() - t0;
+            t_f[i * steps + r] = bench_now() - t0;
         }
         for (int i = nl - 1; i >= 0; i--) {
             mlp_layer *l = mlp_model_layer(m, i);
-            t0 = now();
+            t0 = bench_now();
             if (fused[i + 1])
                 CHECK(l->ops->backward_relu(l, acts[i], acts[i + 1], grads[i + 1],
                                             i ? grads[i] : NULL, BATCH));
             else if (!fused[i])
                 CHECK(l->ops->backward(l, acts[i], acts[i + 1], grads[i + 1],
                                        i ? grads[i] : NULL, BATCH));
-            t_b[i * steps + r] = now() - t0;
+            t_b[i * steps + r] = bench_now() - t0;
         }
-        t0 = now();
+        t0 = bench_now();
         CHECK(mlp_optimizer_step(opt));
-        t_o[r] = now() - t0;
+        t_o[r] = bench_now() - t0;
     }
     const double step = bench_median(t_step, steps), flop = (fwd + bwd) * BATCH;
     printf("\n%d thread%s: large sgemm (%dx%dx%d) %.1f GFLOP/s\n", threads,
@@ -231,9 +217,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_convnet [steps [threads...]]\n");
         return 2;
     }
-    cpu_clock = getenv("BENCH_CPU_CLOCK") != NULL;
     printf("bench_convnet: batch %d, %d steps per thread count, %s time\n", BATCH, steps,
-           cpu_clock ? "CPU" : "wall");
+           bench_clock_name());
     if (argc > 2) {
         for (int i = 2; i < argc; i++)
             run(atoi(argv[i]), steps);

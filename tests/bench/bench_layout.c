@@ -241,29 +241,29 @@ static void run(const conv_case *cc)
     }
     double tf[REPS], tb[REPS], hf[REPS], hb[REPS], mf[REPS], mb[REPS];
     for (int r = 0; r < REPS; r++) {
-        double t0 = mlp__now();
+        double t0 = bench_now();
         CHECK(conv->ops->forward(conv, x, y, BATCH, MLP_MODE_TRAIN));
-        tf[r] = mlp__now() - t0;
-        t0 = mlp__now();
+        tf[r] = bench_now() - t0;
+        t0 = bench_now();
         nhwc_forward(&q, yh);
-        hf[r] = mlp__now() - t0;
-        t0 = mlp__now();
+        hf[r] = bench_now() - t0;
+        t0 = bench_now();
         CHECK(conv->ops->backward(conv, x, y, dy, dx, BATCH));
-        tb[r] = mlp__now() - t0;
-        t0 = mlp__now();
+        tb[r] = bench_now() - t0;
+        t0 = bench_now();
         nhwc_backward(&q, dwt);
-        hb[r] = mlp__now() - t0;
-        t0 = mlp__now();
+        hb[r] = bench_now() - t0;
+        t0 = bench_now();
         transpose(x, xh, cc->c, hw);
         nhwc_forward(&q, yh);
         transpose(yh, y2, q.P, cc->f);
-        mf[r] = mlp__now() - t0;
-        t0 = mlp__now();
+        mf[r] = bench_now() - t0;
+        t0 = bench_now();
         transpose(dy, dyh, cc->f, q.P);
         transpose(x, xh, cc->c, hw);
         nhwc_backward(&q, dwt);
         transpose(dxh, dx2, hw, cc->c);
-        mb[r] = mlp__now() - t0;
+        mb[r] = bench_now() - t0;
     }
     /* The layout changes move values, exactly. */
     if (rel_err(yh, y2, BATCH, cc->f, q.P) != 0.0 ||
@@ -303,8 +303,8 @@ int main(int argc, char **argv)
     CHECK(mlp_set_num_threads(argc > 1 ? atoi(argv[1]) : 1));
     printf("bench_layout: batch %d, %d thread(s); medians of %d repetitions, the layer "
            "(NCHW) and an NHWC version of it in the same repetition (x: NCHW time over "
-           "NHWC time)\n",
-           BATCH, mlp_get_num_threads(), REPS);
+           "NHWC time), %s time\n",
+           BATCH, mlp_get_num_threads(), REPS, bench_clock_name());
     for (size_t i = 0; i < BENCH_CONV_CASES; i++)
         run(&bench_conv_cases[i]);
     return 0;

@@ -52,10 +52,10 @@ static double steps_seconds(mlp_optimizer *opt, int steps)
 {
     double t[3];
     for (int r = 0; r < 3; r++) {
-        double t0 = mlp__now();
+        double t0 = bench_now();
         for (int b = 0; b < steps; b++)
             CHECK(mlp_optimizer_step(opt));
-        t[r] = mlp__now() - t0;
+        t[r] = bench_now() - t0;
     }
     return median(t, 3);
 }
@@ -88,12 +88,12 @@ static double layer_seconds(mlp_layer *l, int reps)
         x[i] = (float)((i * 37) % 101) * 0.01f - 0.5f;
         dy[i] = (float)((i * 53) % 97) * 0.001f;
     }
-    double t0 = mlp__now();
+    double t0 = bench_now();
     for (int r = 0; r < reps; r++) {
         CHECK(l->ops->forward(l, x, y, BATCH, MLP_MODE_TRAIN));
         CHECK(l->ops->backward(l, x, y, dy, dx, BATCH));
     }
-    double s = (mlp__now() - t0) / reps;
+    double s = (bench_now() - t0) / reps;
     free(x);
     free(y);
     free(dy);
@@ -172,10 +172,10 @@ int main(int argc, char **argv)
     float *g1 = calloc((size_t)BATCH * IN, sizeof(float));
     double gemm_times[EPOCHS];
     for (int e = 0; e < EPOCHS; e++) {
-        double t0 = mlp__now();
+        double t0 = bench_now();
         for (int b = 0; b < n / BATCH; b++)
             gemm_step(act, w, g0, g1, dw);
-        gemm_times[e] = mlp__now() - t0;
+        gemm_times[e] = bench_now() - t0;
     }
     double gemm_s = median(gemm_times, EPOCHS);
 
@@ -194,8 +194,8 @@ int main(int argc, char **argv)
         flops += 2.0 * dims[i] * dims[i + 1] * (i ? 3 : 2);
     flops *= (double)(n / BATCH) * BATCH;
 
-    printf("bench_mlp: data: %s (%d images), batch %d, threads %d\n", what, (int)n, BATCH,
-           mlp_get_num_threads());
+    printf("bench_mlp: data: %s (%d images), batch %d, threads %d, %s time\n", what,
+           (int)n, BATCH, mlp_get_num_threads(), bench_clock_name());
     printf("library epoch (median of %d):   %.3f s  %.0f samples/s  %.1f GFLOP/s\n",
            EPOCHS, lib_s, n / lib_s, flops / lib_s * 1e-9);
     printf("sgemm alone, same shapes:      %.3f s  %.0f samples/s  %.1f GFLOP/s\n",

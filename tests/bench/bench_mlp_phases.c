@@ -83,55 +83,55 @@ int main(int argc, char **argv)
         best[p] = 1e30;
     for (int r = 0; r < ROUNDS; r++) {
         double t[P_COUNT] = {0};
-        double e0 = mlp__now();
+        double e0 = bench_now();
         for (int32_t s = 0; s < steps; s++) {
             int32_t n;
-            double t0 = mlp__now();
+            double t0 = bench_now();
             CHECK(mlp_batcher_next_batch(b, m->xbuf, m->lbuf, NULL, &n));
             if (n == 0) /* the end of the previous epoch */
                 CHECK(mlp_batcher_next_batch(b, m->xbuf, m->lbuf, NULL, &n));
-            double t1 = mlp__now();
+            double t1 = bench_now();
             t[P_GATHER] += t1 - t0;
             const float *x = m->xbuf;
             for (int i = 0; i < m->n_layers; i++) {
                 mlp_layer *li = m->layers[i];
-                t0 = mlp__now();
+                t0 = bench_now();
                 CHECK(li->ops->forward(li, x, m->acts[i], n, MLP_MODE_TRAIN));
-                t1 = mlp__now();
+                t1 = bench_now();
                 t[li->kind == MLP_LAYER_DENSE ? P_DENSE_FWD : P_ELU_FWD] += t1 - t0;
                 x = m->acts[i];
             }
             mlp__loss_sums ls;
             memset(&ls, 0, sizeof ls);
-            t0 = mlp__now();
+            t0 = bench_now();
             CHECK(mlp__loss_batch(L, m->acts[m->n_layers - 1], n, OUT, m->lbuf, NULL,
                                   m->gbuf[0], &ls));
-            t[P_LOSS] += mlp__now() - t0;
+            t[P_LOSS] += bench_now() - t0;
             const float *cur = m->gbuf[0];
             for (int i = m->n_layers - 1; i >= 0; i--) {
                 mlp_layer *li = m->layers[i];
                 float *next = i ? (cur == m->gbuf[0] ? m->gbuf[1] : m->gbuf[0]) : NULL;
-                t0 = mlp__now();
+                t0 = bench_now();
                 CHECK(li->ops->backward(li, i ? m->acts[i - 1] : m->xbuf, m->acts[i], cur,
                                         next, n));
-                t1 = mlp__now();
+                t1 = bench_now();
                 t[li->kind == MLP_LAYER_DENSE ? P_DENSE_BWD : P_ELU_BWD] += t1 - t0;
                 cur = next;
             }
-            t0 = mlp__now();
+            t0 = bench_now();
             CHECK(mlp_optimizer_step(opt));
-            t[P_STEP] += mlp__now() - t0;
+            t[P_STEP] += bench_now() - t0;
         }
-        double e = mlp__now() - e0;
+        double e = bench_now() - e0;
         /* The dense products alone, on the same buffers, one epoch's worth. */
         for (int32_t s = 0; s < steps; s++) {
             for (int i = 0; i < m->n_layers; i += 2) {
-                double t0 = mlp__now();
+                double t0 = bench_now();
                 dense_products(m, i, 1, BATCH);
-                double t1 = mlp__now();
+                double t1 = bench_now();
                 dense_products(m, i, 0, BATCH);
                 t[P_DENSE_FWD_GEMM] += t1 - t0;
-                t[P_DENSE_BWD_GEMM] += mlp__now() - t1;
+                t[P_DENSE_BWD_GEMM] += bench_now() - t1;
             }
         }
         if (e < epoch_best)
@@ -140,8 +140,9 @@ int main(int argc, char **argv)
             if (t[p] < best[p])
                 best[p] = t[p];
     }
-    printf("bench_mlp_phases: %s, threads %d, %d steps of %d, best of %d rounds\n", what,
-           mlp_get_num_threads(), (int)steps, BATCH, ROUNDS);
+    printf(
+        "bench_mlp_phases: %s, threads %d, %d steps of %d, best of %d rounds, %s time\n",
+        what, mlp_get_num_threads(), (int)steps, BATCH, ROUNDS, bench_clock_name());
     double sum = 0.0;
     for (int p = 0; p < P_COUNT; p++) {
         printf("  %-26s %8.1f ms  %5.1f%%\n", phase_names[p], best[p] * 1e3,

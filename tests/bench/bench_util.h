@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "mlpnet/mlpnet.h"
 
@@ -31,6 +32,32 @@ static inline double bench_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     return 0.5 * (v[(n - 1) / 2] + v[n / 2]);
+}
+
+/* The benchmarks' clock, in seconds: wall time, or with BENCH_CPU_CLOCK set
+ * in the environment the process's CPU time. At 1 thread on a loaded
+ * (shared, virtual) machine, CPU time leaves out the time the process
+ * waited for a core; at 2 threads it would count a waiting thread's
+ * spinning, so use it at 1 thread only. */
+static inline int bench_cpu_clock(void)
+{
+    static int cpu = -1;
+    if (cpu < 0)
+        cpu = getenv("BENCH_CPU_CLOCK") != NULL;
+    return cpu;
+}
+
+static inline double bench_now(void)
+{
+    struct timespec t;
+    clock_gettime(bench_cpu_clock() ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* "CPU" or "wall", for the benchmarks' first line. */
+static inline const char *bench_clock_name(void)
+{
+    return bench_cpu_clock() ? "CPU" : "wall";
 }
 
 #endif /* MLPNET_BENCH_UTIL_H */
