@@ -1401,6 +1401,61 @@ START_TEST(relu_in_place_same_bits)
 }
 END_TEST
 
+/* A ReLU fused into the batch norm before it as the model's last layer:
+ * backward reads the caller's dy (masking it on the fly, never writing it)
+ * and gives the bits of the two layers run one by one. */
+START_TEST(fused_relu_last_layer)
+{
+    enum { N = 5, IN = 4, OUT = 6 };
+    tu_rng rng;
+    tu_rng_seed(&rng, 33);
+    mlp_model *m = tu_model(1, (const int32_t[]){IN}, 3);
+    tu_add(m, tu_dense(OUT));
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_batchnorm(&l));
+    tu_add(m, l);
+    add_relu(m);
+    mlp_tensor *x = tu_tensor(2, N, IN), *dy = tu_tensor(2, N, OUT);
+    tu_fill_uniform(&rng, mlp_tensor_data(x), mlp_tensor_numel(x), -1.0f, 1.0f);
+    tu_fill_uniform(&rng, mlp_tensor_data(dy), mlp_tensor_numel(dy), -1.0f, 1.0f);
+    float dy0[N * OUT], y[N * OUT], dxm[N * IN];
+    memcpy(dy0, mlp_tensor_data(dy), sizeof dy0);
+    const mlp_tensor *out = NULL, *dx = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &out));
+    ck_assert(mlp__model_fuses_relu(m, 2));
+    memcpy(y, mlp_tensor_data_const(out), sizeof y);
+    TU_OK(mlp_model_backward(m, dy, &dx));
+    memcpy(dxm, mlp_tensor_data_const(dx), sizeof dxm);
+    ck_assert(memcmp(dy0, mlp_tensor_data(dy), sizeof dy0) == 0); /* dy is the caller's */
+    const int64_t np = m->n_params;
+    float *g = malloc((size_t)np * sizeof(float));
+    ck_assert_ptr_nonnull(g);
+    memcpy(g, m->grads, (size_t)np * sizeof(float));
+
+    /* One by one, on buffers of their own. */
+    float a0[N * OUT], a1[N * OUT], a2[N * OUT], d2[N * OUT], d1[N * OUT], d0[N * IN];
+    mlp_layer *L0 = m->layers[0], *L1 = m->layers[1], *L2 = m->layers[2];
+    TU_OK(L0->ops->forward(L0, mlp_tensor_data_const(x), a0, N, MLP_MODE_TRAIN));
+    TU_OK(L1->ops->forward(L1, a0, a1, N, MLP_MODE_TRAIN));
+    TU_OK(L2->ops->forward(L2, a1, a2, N, MLP_MODE_TRAIN));
+    ck_assert(memcmp(a2, y, sizeof y) == 0);
+    TU_OK(L2->ops->backward(L2, a1, a2, dy0, d2, N));
+    TU_OK(L1->ops->backward(L1, a0, a1, d2, d1, N));
+    TU_OK(L0->ops->backward(L0, mlp_tensor_data_const(x), a0, d1, d0, N));
+    ck_assert(memcmp(d0, dxm, sizeof d0) == 0);
+    ck_assert(memcmp(g, m->grads, (size_t)np * sizeof(float)) == 0);
+    /* The mask mattered: some of the batch norm's outputs were cut to 0. */
+    int cut = 0;
+    for (int i = 0; i < N * OUT; i++)
+        cut += a1[i] <= 0.0f && dy0[i] != 0.0f;
+    ck_assert_int_gt(cut, 0);
+    free(g);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(dy);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 START_TEST(fit_first_epoch_bounds)
 {
     mlp_dataset *tr = tu_blobs(20, NCLS, 1, 4, 5, 30, CENTRES, 1);
@@ -1658,6 +1713,7 @@ static Suite *model_suite(void)
     tc = tcase_create("fit");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, relu_in_place_same_bits);
+    tcase_add_test(tc, fused_relu_last_layer);
     tcase_add_test(tc, fit_options_defaults);
     tcase_add_test(tc, fit_options_init_writes_only_the_callers_size);
     tcase_add_test(tc, fit_options_bad_sizes);
