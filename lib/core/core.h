@@ -21,7 +21,7 @@
 /* For a function whose only effect the compiler cannot see (prefetching):
  * GCC's analysis between functions finds such a function pure and deletes
  * the calls to it, across files too with link-time optimisation. */
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
 #define MLP__NOIPA __attribute__((noipa))
 #else
 #define MLP__NOIPA
