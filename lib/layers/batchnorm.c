@@ -114,7 +114,10 @@ static float plane_sq_dev(const float *p, int64_t n, float mu)
     return s;
 }
 
-/* sum g (p - mu) over one plane. */
+/* sum g (p - mu) over one plane. The gradient sums take it and plane_sum
+ * of g as two passes: GCC vectorises a loop that adds into both sums as an
+ * interleaved pair (a permute per load, several times slower), and the
+ * plane is in cache for the second pass. */
 MLP_VECTOR_CLONES
 static float plane_dot_dev(const float *p, const float *g, int64_t n, float mu)
 {
@@ -131,22 +134,18 @@ static float plane_dot_dev(const float *p, const float *g, int64_t n, float mu)
     return s;
 }
 
-/* sum g and sum g (p - mu) over one plane: two passes, since GCC vectorises
- * a loop that adds into both sums as an interleaved pair (a permute per
- * load, several times slower); the plane is in cache for the second. */
-static void plane_grad_sums(const float *p, const float *g, int64_t n, float mu,
-                            float *sg, float *sgx)
-{
-    *sg = plane_sum(g, n);
-    *sgx = plane_dot_dev(p, g, n, mu);
-}
-
 /* dy behind a ReLU after the layer: g where the layer's output p a + b is
  * above 0, else 0 (the bits of the ReLU's backward, which tests its own
  * output max(p a + b, 0) > 0). */
 static inline float relu_masked(float g, float p, float a, float b)
 {
     return p * a + b > 0.0f ? g : 0.0f;
+}
+
+/* v, or the ReLU's max(v, 0) (its own expression) when relu is set. */
+static inline float relu_if(int relu, float v)
+{
+    return relu ? (v > 0.0f ? v : 0.0f) : v;
 }
 
 /* plane_sum and plane_dot_dev of g masked by relu_masked (the same order). */
@@ -271,18 +270,10 @@ MLP_VECTOR_CLONES
 static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int64_t s,
                             const float *a, const float *b, int relu)
 {
-    if (s == 1 && relu) {
-        for (int32_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < c; k++) {
-                const float v = x[i * c + k] * a[k] + b[k];
-                y[i * c + k] = v > 0.0f ? v : 0.0f;
-            }
-        return;
-    }
     if (s == 1) {
         for (int32_t i = 0; i < n; i++)
             for (int64_t k = 0; k < c; k++)
-                y[i * c + k] = x[i * c + k] * a[k] + b[k];
+                y[i * c + k] = relu_if(relu, x[i * c + k] * a[k] + b[k]);
         return;
     }
     bn_job jb = {.x = x, .y = y, .a = a, .b = b, .n = n, .c = c, .s = s, .relu = relu};
@@ -353,7 +344,8 @@ static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
                 a = plane_masked_sum(p, g, s, j->a[k], j->b[k]);
                 b = plane_masked_dot_dev(p, g, s, j->cmean[k], j->a[k], j->b[k]);
             } else {
-                plane_grad_sums(p, g, s, j->cmean[k], &a, &b);
+                a = plane_sum(g, s);
+                b = plane_dot_dev(p, g, s, j->cmean[k]);
             }
             sg += a;
             sgx += b;

@@ -24,18 +24,6 @@
 
 enum { BATCH = 100, IN = 784, HID = 100, OUT = 47, DEPTH = 3, EPOCHS = 5 };
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* bench_now() when the last epoch mlp_model_fit ran ended. An epoch is
  * timed from the fit call to its callback, on the benchmark's clock (CPU
  * time with BENCH_CPU_CLOCK, which the epoch's own train_seconds are not);
@@ -70,7 +58,7 @@ static double steps_seconds(mlp_optimizer *opt, int steps)
             CHECK(mlp_optimizer_step(opt));
         t[r] = bench_now() - t0;
     }
-    return median(t, 3);
+    return bench_median(t, 3);
 }
 
 /* The GEMMs of one training step of the baseline, with the library's shapes. */
@@ -186,10 +174,10 @@ int main(int argc, char **argv)
         adam_times[e] = fit_epoch(m, adam, train, &o);
     }
     mlp_optimizer_destroy(adam);
-    double lib_s = median(sgd_times, EPOCHS);
-    double adam_epoch_s = median(adam_times, EPOCHS);
-    double gemm_s = median(gemm_times, EPOCHS);
-    double ratio = median(ratios, EPOCHS); /* sorts ratios: [0] and [EPOCHS-1] */
+    double lib_s = bench_median(sgd_times, EPOCHS);
+    double adam_epoch_s = bench_median(adam_times, EPOCHS);
+    double gemm_s = bench_median(gemm_times, EPOCHS);
+    double ratio = bench_median(ratios, EPOCHS); /* sorts ratios: [0] and [EPOCHS-1] */
 
     /* Reference 2: optimizer steps alone, one epoch's worth (median of
      * three), for SGD and for Adam (the costliest rule per parameter). */
