@@ -202,15 +202,19 @@ static double max_abs(const double *v, int64_t n)
 /* ---- convolution against the naive loops ------------------------------------------ */
 
 /* Forward (both modes) and backward of one case against the references,
- * with the bias on or off; the layer must split the batch into at least
- * `min_groups` GEMM groups. */
-static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
-                            int use_bias)
+ * with the bias on or off, on the path the layer takes, or on im2col and
+ * GEMMs when `gemm` is set; on im2col the layer must split the batch into
+ * at least `min_groups` GEMM groups. Returns whether the layer took the
+ * direct path (corr.h). */
+static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
+                           int use_bias, int gemm)
 {
-    char desc[180];
+    char desc[200];
     case_str(q, desc, sizeof desc);
     if (!use_bias)
         strcat(desc, ", no bias");
+    if (gemm)
+        strcat(desc, ", im2col kept");
     const int32_t in[3] = {q->c, q->h, q->w};
     const int32_t OH = out_extent(q->h, q->kh, q->sh, q->ph, q->dh);
     const int32_t OW = out_extent(q->w, q->kw, q->sw, q->pw, q->dw);
@@ -218,12 +222,16 @@ static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
     mlp_model *m = tu_model(3, in, seed);
     mlp_layer *conv = make_conv_case(q);
     TU_OK(mlp_layer_set_use_bias(conv, use_bias));
+    if (gemm)
+        mlp__conv2d_no_corr(conv);
     tu_add(m, conv);
+    const int corr = mlp__conv2d_corr(conv);
+    ck_assert_msg(!(gemm && corr), "%s: took the direct path", desc);
     const int64_t nw = (int64_t)q->f * q->c * q->kh * q->kw, nb = use_bias ? q->f : 0;
     ck_assert_int_eq(mlp_layer_param_count(conv), nw + nb);
     ck_assert_int_eq(mlp_model_param_count(m), nw + nb); /* no hidden bias slot */
     const int32_t group = mlp__conv2d_group(conv);
-    ck_assert_msg(group >= 1 && (q->n + group - 1) / group >= min_groups,
+    ck_assert_msg(group >= 1 && (corr || (q->n + group - 1) / group >= min_groups),
                   "%s: %d samples per GEMM group, wanted %d groups", desc, (int)group,
                   min_groups);
     int r = 0;
@@ -300,6 +308,16 @@ static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
     free(ref);
     mlp_tensor_destroy(x);
     mlp_model_destroy(m);
+    return corr;
+}
+
+/* check_conv_path on the layer's own path and, when that is the direct one,
+ * on im2col as well. */
+static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
+                            int use_bias)
+{
+    if (check_conv_path(q, seed, min_groups, use_bias, 0))
+        check_conv_path(q, seed, min_groups, use_bias, 1);
 }
 
 /* clang-format off */
@@ -428,6 +446,7 @@ static void direct_output_at(int threads, const conv_case *q, float *out, int64_
     const int32_t in[3] = {q->c, q->h, q->w};
     mlp_model *m = tu_model(3, in, 3);
     mlp_layer *conv = tu_add(m, make_conv_case(q));
+    ck_assert_int_eq(mlp__conv2d_corr(conv), q->f <= 16); /* see the cases */
     mlp_tensor *x = tu_tensor_batch(q->n, 3, in);
     const int64_t nx = mlp_tensor_numel(x);
     tu_rng rng;
@@ -455,10 +474,14 @@ START_TEST(conv_direct_thread_independence)
     if (mlp_set_num_threads(2) == MLP_STATUS_UNSUPPORTED)
         return; /* a build with one thread only */
     TU_OK(mlp_set_num_threads(1));
-    /* 1->32 3x3 pad 1 on 28x28 (the ConvNet's first layer), and pointwise */
-    const conv_case cases[2] = {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 40},
-                                {16, 14, 14, 24, 1, 1, 1, 1, 0, 0, 1, 1, 40}};
-    for (int i = 0; i < 2; i++) {
+    /* 1->32 3x3 pad 1 on 28x28 (the ConvNet's first layer) and pointwise,
+     * both on im2col; and two on the direct correlation (corr.h), the
+     * second over three groups of padded samples */
+    const conv_case cases[4] = {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 40},
+                                {16, 14, 14, 24, 1, 1, 1, 1, 0, 0, 1, 1, 40},
+                                {1, 28, 28, 5, 5, 5, 1, 1, 2, 2, 1, 1, 40},
+                                {2, 60, 61, 12, 3, 3, 1, 1, 1, 1, 1, 1, 40}};
+    for (int i = 0; i < 4; i++) {
         const conv_case *q = &cases[i];
         const int64_t ny = (int64_t)q->n * q->f * q->h * q->w;
         const int64_t len = ny + (int64_t)q->n * q->c * q->h * q->w +    /* y, dx, */
@@ -472,6 +495,51 @@ START_TEST(conv_direct_thread_independence)
                       "threads",
                       i);
         free(r12);
+    }
+}
+END_TEST
+
+/* Which layers take the direct correlation (corr.h) and which im2col:
+ * stride 1, no dilation, padding below the kernel, not pointwise, at most
+ * 16 filters of at most 128 taps; and the switch that keeps im2col. */
+START_TEST(conv_path_choice)
+{
+    /* clang-format off */
+    /*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
+    static const struct {
+        conv_case q;
+        int corr;
+    } cases[] = {
+        {{1, 28, 28, 5, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 1},   /* the report's conv1 */
+        {{5, 12, 12, 10, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 1},  /* the report's conv2 */
+        {{2, 9, 9, 16, 3, 3, 1, 1, 2, 2, 1, 1, 1}, 1},    /* 16 filters, padding 2 */
+        {{14, 9, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 1},    /* 126 taps */
+        {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 0},  /* 32 filters */
+        {{32, 14, 14, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 0},  /* 288 taps */
+        {{1, 28, 28, 5, 5, 5, 2, 2, 0, 0, 1, 1, 1}, 0},   /* stride 2 */
+        {{1, 28, 28, 5, 5, 5, 1, 2, 0, 0, 1, 1, 1}, 0},   /* stride 1x2 */
+        {{1, 28, 28, 5, 3, 3, 1, 1, 0, 0, 2, 1, 1}, 0},   /* dilation 2x1 */
+        {{4, 8, 8, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1}, 0},     /* pointwise */
+        {{4, 8, 8, 5, 1, 1, 1, 1, 1, 0, 1, 1, 1}, 0},     /* 1x1, padding 1 */
+        {{1, 8, 8, 5, 3, 3, 1, 1, 3, 1, 1, 1, 1}, 0},     /* padding 3 rows */
+        {{1, 8, 8, 5, 3, 2, 1, 1, 1, 2, 1, 1, 1}, 0},     /* padding 2 columns */
+    };
+    /* clang-format on */
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        const conv_case *q = &cases[i].q;
+        const int32_t in[3] = {q->c, q->h, q->w};
+        for (int keep = 0; keep <= 1; keep++) {
+            mlp_model *m = tu_model(3, in, 1);
+            mlp_layer *conv = make_conv_case(q);
+            if (keep)
+                mlp__conv2d_no_corr(conv);
+            tu_add(m, conv);
+            ck_assert_msg(mlp__conv2d_corr(conv) == (cases[i].corr && !keep),
+                          "case %d%s: direct path %d, want %d", i,
+                          keep ? " (im2col kept)" : "", mlp__conv2d_corr(conv),
+                          cases[i].corr && !keep);
+            mlp_model_destroy(m);
+        }
     }
 }
 END_TEST
@@ -1736,6 +1804,7 @@ static Suite *conv_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, thread_count_independence);
     tcase_add_test(tc, conv_direct_thread_independence);
+    tcase_add_test(tc, conv_path_choice);
     tcase_add_test(tc, conv_oom_loop);
     suite_add_tcase(s, tc);
     return s;

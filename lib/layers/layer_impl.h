@@ -201,6 +201,12 @@ mlp_status mlp__same_shape_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *o
  * benchmarks). */
 int32_t mlp__conv2d_group(const mlp_layer *l);
 
+/* Whether a conv2d layer took the direct path (corr.h) at its setup, and a
+ * switch that keeps it on im2col and GEMMs whatever its shape, for a layer
+ * not yet in a model (conv2d.c; for tests and benchmarks). */
+int mlp__conv2d_corr(const mlp_layer *l);
+void mlp__conv2d_no_corr(mlp_layer *l);
+
 /* Fill n weights from the layer's initialiser given fan-in and fan-out. */
 void mlp__init_weights(mlp_layer *l, mlp_rng *rng, float *w, int64_t n, int64_t fan_in,
                        int64_t fan_out);

@@ -2,10 +2,11 @@
  * Convolution throughput: forward and backward GFLOP/s of single conv2d
  * layers at batch 100, next to cblas_sgemm alone on the GEMM shapes of the
  * layer's im2col path (its group size included), measured in the same run,
- * and the layer's share of it. The gap between the two is what im2col,
- * col2im and the layout passes cost. Run it under OPENBLAS_CORETYPE=...
- * to compare OpenBLAS's kernels (the line printed first names the setting).
- * Usage: bench_conv [threads] (default 2).
+ * and the layer's share of it. For im2col layers the gap between the two is
+ * what im2col, col2im and the layout passes cost. A layer on the direct
+ * path (corr.h) is timed on im2col too, on a second line. Run it under
+ * OPENBLAS_CORETYPE=... to compare OpenBLAS's kernels (the line printed first names the
+ * setting). Usage: bench_conv [threads] (default 2).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,52 +22,102 @@
 
 enum { BATCH = 100, REPS = 20 };
 
-static void run(const conv_case *cc)
+/* A layer's forward and backward through its ops, on n samples. */
+typedef struct {
+    mlp_model *m;
+    mlp_layer *conv;
+    float *x, *y, *dx;
+    mlp_tensor *dy;
+} layer_run;
+
+static void layer_open(layer_run *r, const conv_case *cc, int im2col)
 {
-    mlp_model *m = bench_conv_model(cc, 1);
-    mlp_layer *conv = mlp_model_layer(m, 1);
-    mlp_tensor *x = NULL, *dy = NULL;
+    r->m = bench_conv_model(cc, 1, im2col);
+    r->conv = mlp_model_layer(r->m, 1);
+    mlp_tensor *x = NULL;
     CHECK(mlp_tensor_create(&x, 4, (const int32_t[]){BATCH, cc->c, cc->h, cc->w}));
     CHECK(mlp_tensor_create(
-        &dy, 4, (const int32_t[]){BATCH, cc->f, conv->out.d[1], conv->out.d[2]}));
+        &r->dy, 4,
+        (const int32_t[]){BATCH, cc->f, r->conv->out.d[1], r->conv->out.d[2]}));
     mlp_tensor_fill(x, 0.5f);
-    mlp_tensor_fill(dy, 0.01f);
+    mlp_tensor_fill(r->dy, 0.01f);
     const mlp_tensor *dx;
-    CHECK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL)); /* warm up, size buffers */
-    CHECK(mlp_model_backward(m, dy, &dx));
+    CHECK(mlp_model_forward(r->m, x, MLP_MODE_TRAIN, NULL)); /* warm up, size buffers */
+    CHECK(mlp_model_backward(r->m, r->dy, &dx));
+    mlp_tensor_destroy(x);
+    const int64_t in_n = (int64_t)BATCH * r->conv->in_size;
+    r->x = malloc((size_t)in_n * sizeof(float));
+    r->y = malloc((size_t)BATCH * r->conv->out_size * sizeof(float));
+    r->dx = malloc((size_t)in_n * sizeof(float));
+    if (!r->x || !r->y || !r->dx) {
+        fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
+        exit(1);
+    }
+    for (int64_t i = 0; i < in_n; i++)
+        r->x[i] = (float)(i % 7) * 0.1f;
+}
 
+static double layer_forward(layer_run *r)
+{
+    const double t0 = bench_now();
+    CHECK(r->conv->ops->forward(r->conv, r->x, r->y, BATCH, MLP_MODE_TRAIN));
+    return bench_now() - t0;
+}
+
+static double layer_backward(layer_run *r)
+{
+    const double t0 = bench_now();
+    CHECK(r->conv->ops->backward(r->conv, r->x, r->y, mlp_tensor_data(r->dy), r->dx,
+                                 BATCH));
+    return bench_now() - t0;
+}
+
+static void layer_close(layer_run *r)
+{
+    free(r->x);
+    free(r->y);
+    free(r->dx);
+    mlp_tensor_destroy(r->dy);
+    mlp_model_destroy(r->m);
+}
+
+static void run(const conv_case *cc)
+{
+    /* The layer on its own path, and on im2col when that is another one
+     * (the direct path, corr.h). */
+    layer_run lr, gr;
+    layer_open(&lr, cc, 0);
+    const int corr = mlp__conv2d_corr(lr.conv);
+    layer_open(&gr, cc, 1);
+    mlp_layer *conv = gr.conv;
     const double K = (double)cc->c * cc->k * cc->k,
                  P = (double)conv->out.d[1] * conv->out.d[2];
     const double fwd_flops = 2.0 * cc->f * K * P * BATCH, bwd_flops = 2.0 * fwd_flops;
-    /* Time the measured layer alone through its ops (the 1x1 layer excluded). */
-    float *xin = malloc((size_t)BATCH * conv->in_size * sizeof(float));
-    float *yout = malloc((size_t)BATCH * conv->out_size * sizeof(float));
-    float *gin = malloc((size_t)BATCH * conv->in_size * sizeof(float));
-    for (int64_t i = 0; i < (int64_t)BATCH * conv->in_size; i++)
-        xin[i] = (float)(i % 7) * 0.1f;
-    /* The same GEMMs alone: per group, Z = W col; dW += Z col^T; dcol = W^T Z.
-     * Layers on the direct path (one input channel, pointwise kernels)
-     * issue per-sample products instead; the reference stays the group
-     * GEMM, the larger and faster shape. */
+    /* The GEMMs of the im2col path alone: per group, Z = W col; dW += Z
+     * col^T; dcol = W^T Z. Layers whose im2col path issues per-sample
+     * products (one input channel, pointwise kernels) are held to the group
+     * GEMM too, the larger and faster shape. */
     const int g = mlp__conv2d_group(conv), F = cc->f, Ki = (int)K, gp = (int)(g * P);
     float *a = calloc((size_t)F * Ki, sizeof(float));
     float *col = calloc((size_t)Ki * gp, sizeof(float));
     float *z = calloc((size_t)F * gp, sizeof(float));
+    if (!a || !col || !z) {
+        fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
+        exit(1);
+    }
     const int groups = (BATCH + g - 1) / g;
-    /* Each repetition times the layer and its GEMMs back to back, so that
-     * both see the same load; the figures are medians. */
-    double t_fwd[REPS], t_bwd[REPS], t_gf[REPS], t_gb[REPS];
+    /* Each repetition times the layer (on both paths) and the GEMMs back to
+     * back, so that all see the same load; the figures are medians. */
+    double t_fwd[REPS], t_bwd[REPS], t_gf[REPS], t_gb[REPS], t_if[REPS], t_ib[REPS];
     for (int r = 0; r < REPS; r++) {
+        t_fwd[r] = layer_forward(&lr);
+        t_if[r] = corr ? layer_forward(&gr) : t_fwd[r];
         double t0 = bench_now();
-        CHECK(conv->ops->forward(conv, xin, yout, BATCH, MLP_MODE_TRAIN));
-        t_fwd[r] = bench_now() - t0;
-        t0 = bench_now();
         for (int q = 0; q < groups; q++)
             mlp__sgemm(0, 0, F, gp, Ki, 1.0f, a, Ki, col, gp, 0.0f, z, gp);
         t_gf[r] = bench_now() - t0;
-        t0 = bench_now();
-        CHECK(conv->ops->backward(conv, xin, yout, mlp_tensor_data(dy), gin, BATCH));
-        t_bwd[r] = bench_now() - t0;
+        t_bwd[r] = layer_backward(&lr);
+        t_ib[r] = corr ? layer_backward(&gr) : t_bwd[r];
         t0 = bench_now();
         for (int q = 0; q < groups; q++) {
             mlp__sgemm(0, 1, F, Ki, gp, 1.0f, z, gp, col, gp, 1.0f, a, Ki);
@@ -80,19 +131,19 @@ static void run(const conv_case *cc)
                  lb = bwd_flops / bench_median(t_bwd, REPS) * 1e-9;
     const double gf = gemm_fwd / bench_median(t_gf, REPS) * 1e-9,
                  gb = gemm_bwd / bench_median(t_gb, REPS) * 1e-9;
-    printf(
-        "%-28s group %3d  forward %6.1f GFLOP/s (sgemm alone %6.1f: %3.0f%%)  backward "
-        "%6.1f GFLOP/s (sgemm alone %6.1f: %3.0f%%)\n",
-        cc->name, g, lf, gf, 100.0 * lf / gf, lb, gb, 100.0 * lb / gb);
+    printf("%-28s %-6s forward %6.1f GFLOP/s (sgemm alone %6.1f: %3.0f%%)  backward "
+           "%6.1f GFLOP/s (sgemm alone %6.1f: %3.0f%%)\n",
+           cc->name, corr ? "direct" : "im2col", lf, gf, 100.0 * lf / gf, lb, gb,
+           100.0 * lb / gb);
+    if (corr)
+        printf("%-28s %-6s forward %6.1f GFLOP/s  backward %6.1f GFLOP/s (group %d)\n",
+               "", "im2col", fwd_flops / bench_median(t_if, REPS) * 1e-9,
+               bwd_flops / bench_median(t_ib, REPS) * 1e-9, g);
     free(a);
     free(col);
     free(z);
-    free(xin);
-    free(yout);
-    free(gin);
-    mlp_tensor_destroy(x);
-    mlp_tensor_destroy(dy);
-    mlp_model_destroy(m);
+    layer_close(&lr);
+    layer_close(&gr);
 }
 
 int main(int argc, char **argv)

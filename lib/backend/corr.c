@@ -1,0 +1,373 @@
+/*
+ * Direct stride-1 cross-correlation (corr.h). The kernels hold a strip of
+ * eight output columns of up to eight output planes (or eight taps of the
+ * weight gradient) in GCC vector variables of eight floats, which the AVX2
+ * clone keeps in ymm registers and the baseline clone in pairs of xmm ones.
+ * The block sizes are constants in each inlined copy, so the blocks unroll
+ * fully and stay in registers.
+ */
+#include "corr.h"
+
+#include <string.h>
+
+#include "core/core.h"
+
+#if MLP__CORR_AVAILABLE
+
+typedef float v8 __attribute__((vector_size(32)));
+
+/* v = the eight floats at p (a macro: a function returning a vector type
+ * has a different ABI in the two clones). */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8))
+
+/* The offsets in a padded input of taps [t0, t0 + tn): (c hp + i) wp + j. */
+static void tap_offsets(const mlp__corr *k, int32_t t0, int32_t tn, int32_t *off)
+{
+    const int32_t kk = k->kh * k->kw;
+    for (int32_t t = 0; t < tn; t++) {
+        const int32_t u = t0 + t, c = u / kk, i = u % kk / k->kw, j = u % k->kw;
+        off[t] = (c * k->hp + i) * k->wp + j;
+    }
+}
+
+/* The size of the block of output planes from o (of co): 4 while 4 or
+ * more are left, then single planes. */
+static int32_t block_planes(int32_t co, int32_t o)
+{
+    return co - o >= 4 ? 4 : 1;
+}
+
+/* dst[0, nv) = the first nv lanes of v (nv <= 8), with constant-size
+ * copies, which compile to moves. */
+#define STORE_STRIP(dst, v, nv)                                                          \
+    do {                                                                                 \
+        float tmp_[8];                                                                   \
+        memcpy(tmp_, &(v), sizeof tmp_);                                                 \
+        if ((nv) == 8) {                                                                 \
+            memcpy((dst), tmp_, sizeof tmp_);                                            \
+        } else {                                                                         \
+            int32_t i_ = 0;                                                              \
+            if ((nv)&4) {                                                                \
+                memcpy((dst), tmp_, 4 * sizeof(float));                                  \
+                i_ = 4;                                                                  \
+            }                                                                            \
+            if ((nv)&2) {                                                                \
+                memcpy((dst) + i_, tmp_ + i_, 2 * sizeof(float));                        \
+                i_ += 2;                                                                 \
+            }                                                                            \
+            if ((nv)&1)                                                                  \
+                (dst)[i_] = tmp_[i_];                                                    \
+        }                                                                                \
+    } while (0)
+
+/* A strip of up to 8 output columns of one row: where it starts in a
+ * padded input plane and in an output plane, and its columns. */
+typedef struct strip {
+    int64_t in, out;
+    int32_t r, c, nv; /* row, first column, columns (8, fewer at a row's end) */
+} strip;
+
+static MLP__ALWAYS_INLINE strip strip_make(const mlp__corr *k, int32_t r, int32_t c)
+{
+    return (strip){.in = (int64_t)r * k->wp + c,
+                   .out = (int64_t)r * k->ow + c,
+                   .r = r,
+                   .c = c,
+                   .nv = k->ow - c < 8 ? k->ow - c : 8};
+}
+
+/* The strip after s in row order (past the last row when s ends the
+ * plane). */
+static MLP__ALWAYS_INLINE strip strip_next(const mlp__corr *k, strip s)
+{
+    return s.c + 8 < k->ow ? strip_make(k, s.r, s.c + 8) : strip_make(k, s.r + 1, 0);
+}
+
+/* Four output planes from o0 over strips s0 and s1 (when `two`; else s1
+ * repeats s0, whose sums are stored once): eight sums in registers, each over the taps
+ * in order. wb: the block's packed weights [taps, 4]. */
+static MLP__ALWAYS_INLINE void tile_4x2(const mlp__corr *k, const int32_t *off,
+                                        int32_t taps, const float *xp, const float *wb,
+                                        const float *bias, float *y, int32_t o0, strip s0,
+                                        strip s1, int two)
+{
+    const float *x0 = xp + s0.in, *x1 = xp + s1.in;
+    v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+    for (int32_t t = 0; t < taps; t++) {
+        v8 u0, u1;
+        LOAD8(u0, x0 + off[t]);
+        LOAD8(u1, x1 + off[t]);
+        const float *w = wb + (int64_t)t * 4;
+        const v8 w0 = {w[0], w[0], w[0], w[0], w[0], w[0], w[0], w[0]};
+        const v8 w1 = {w[1], w[1], w[1], w[1], w[1], w[1], w[1], w[1]};
+        const v8 w2 = {w[2], w[2], w[2], w[2], w[2], w[2], w[2], w[2]};
+        const v8 w3 = {w[3], w[3], w[3], w[3], w[3], w[3], w[3], w[3]};
+        a0 += w0 * u0;
+        a1 += w0 * u1;
+        a2 += w1 * u0;
+        a3 += w1 * u1;
+        a4 += w2 * u0;
+        a5 += w2 * u1;
+        a6 += w3 * u0;
+        a7 += w3 * u1;
+    }
+    const int64_t plane = (int64_t)k->oh * k->ow;
+    float *y0 = y + o0 * plane;
+    if (bias) {
+        a0 += bias[o0];
+        a1 += bias[o0];
+        a2 += bias[o0 + 1];
+        a3 += bias[o0 + 1];
+        a4 += bias[o0 + 2];
+        a5 += bias[o0 + 2];
+        a6 += bias[o0 + 3];
+        a7 += bias[o0 + 3];
+    }
+    STORE_STRIP(y0 + s0.out, a0, s0.nv);
+    STORE_STRIP(y0 + plane + s0.out, a2, s0.nv);
+    STORE_STRIP(y0 + 2 * plane + s0.out, a4, s0.nv);
+    STORE_STRIP(y0 + 3 * plane + s0.out, a6, s0.nv);
+    if (two) {
+        STORE_STRIP(y0 + s1.out, a1, s1.nv);
+        STORE_STRIP(y0 + plane + s1.out, a3, s1.nv);
+        STORE_STRIP(y0 + 2 * plane + s1.out, a5, s1.nv);
+        STORE_STRIP(y0 + 3 * plane + s1.out, a7, s1.nv);
+    }
+}
+
+/* One output plane o over the n strips (1 to 8) from s0 in row order, the
+ * missing ones repeating the last (computed, not stored). w: the plane's
+ * weights [taps]. Returns the strip after them. */
+static MLP__ALWAYS_INLINE strip tile_1x8(const mlp__corr *k, const int32_t *off,
+                                         int32_t taps, const float *xp, const float *w,
+                                         const float *bias, float *y, int32_t o, strip s0,
+                                         int32_t n)
+{
+    strip s[8];
+    const float *x[8];
+    s[0] = s0;
+    for (int u = 1; u < 8; u++)
+        s[u] = u < n ? strip_next(k, s[u - 1]) : s[u - 1];
+    for (int u = 0; u < 8; u++)
+        x[u] = xp + s[u].in;
+    v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+    for (int32_t t = 0; t < taps; t++) {
+        const int32_t d = off[t];
+        const v8 wt = {w[t], w[t], w[t], w[t], w[t], w[t], w[t], w[t]};
+        v8 u0, u1, u2, u3, u4, u5, u6, u7;
+        LOAD8(u0, x[0] + d);
+        LOAD8(u1, x[1] + d);
+        LOAD8(u2, x[2] + d);
+        LOAD8(u3, x[3] + d);
+        LOAD8(u4, x[4] + d);
+        LOAD8(u5, x[5] + d);
+        LOAD8(u6, x[6] + d);
+        LOAD8(u7, x[7] + d);
+        a0 += wt * u0;
+        a1 += wt * u1;
+        a2 += wt * u2;
+        a3 += wt * u3;
+        a4 += wt * u4;
+        a5 += wt * u5;
+        a6 += wt * u6;
+        a7 += wt * u7;
+    }
+    if (bias) {
+        const float b = bias[o];
+        a0 += b;
+        a1 += b;
+        a2 += b;
+        a3 += b;
+        a4 += b;
+        a5 += b;
+        a6 += b;
+        a7 += b;
+    }
+    float *yo = y + o * (int64_t)k->oh * k->ow;
+    STORE_STRIP(yo + s[0].out, a0, s[0].nv);
+    if (n > 1)
+        STORE_STRIP(yo + s[1].out, a1, s[1].nv);
+    if (n > 2)
+        STORE_STRIP(yo + s[2].out, a2, s[2].nv);
+    if (n > 3)
+        STORE_STRIP(yo + s[3].out, a3, s[3].nv);
+    if (n > 4)
+        STORE_STRIP(yo + s[4].out, a4, s[4].nv);
+    if (n > 5)
+        STORE_STRIP(yo + s[5].out, a5, s[5].nv);
+    if (n > 6)
+        STORE_STRIP(yo + s[6].out, a6, s[6].nv);
+    if (n > 7)
+        STORE_STRIP(yo + s[7].out, a7, s[7].nv);
+    return strip_next(k, s[n - 1]);
+}
+
+MLP_VECTOR_CLONES
+static void corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
+                         const float *bias, float *y)
+{
+    const int32_t taps = k->ci * k->kh * k->kw;
+    const int32_t nst = (k->ow + 7) / 8, nq = k->oh * nst;
+    int32_t off[MLP__CORR_MAX_TAPS];
+    tap_offsets(k, 0, taps, off);
+    for (int32_t o = 0; o < k->co;) {
+        const float *wb = wpk + (int64_t)o * taps;
+        strip sa = strip_make(k, 0, 0);
+        if (block_planes(k->co, o) == 4) {
+            for (int32_t q = 0; q < nq; q += 2) {
+                const int two = q + 1 < nq;
+                const strip sb = two ? strip_next(k, sa) : sa;
+                tile_4x2(k, off, taps, xp, wb, bias, y, o, sa, sb, two);
+                sa = strip_next(k, sb);
+            }
+            o += 4;
+        } else {
+            for (int32_t q = 0; q < nq; q += 8)
+                sa = tile_1x8(k, off, taps, xp, wb, bias, y, o, sa,
+                              nq - q < 8 ? nq - q : 8);
+            o += 1;
+        }
+    }
+}
+
+void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
+                       const float *bias, float *y)
+{
+    corr_forward(k, xp, wpk, bias, y);
+}
+
+void mlp__corr_pack(const float *w, int32_t co, int32_t taps, float *wpk)
+{
+    for (int32_t o = 0; o < co;) {
+        const int32_t fb = block_planes(co, o);
+        for (int32_t b = 0; b < fb; b++)
+            for (int32_t t = 0; t < taps; t++)
+                wpk[(int64_t)o * taps + (int64_t)t * fb + b] =
+                    w[(int64_t)(o + b) * taps + t];
+        o += fb;
+    }
+}
+
+/* TB taps of the weight gradient of plane f (TB a constant after
+ * inlining), each in eight lanes. */
+static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
+                                        const float *xp, const float *dy, int32_t g,
+                                        int32_t f, float *lanes, int first, const int TB)
+{
+    const int64_t in_sz = (int64_t)k->ci * k->hp * k->wp;
+    const int64_t plane = (int64_t)k->oh * k->ow;
+    v8 acc[MLP__CORR_DW_TAPS];
+#pragma GCC unroll 12
+    for (int b = 0; b < TB; b++) {
+        acc[b] = (v8){0};
+        if (!first)
+            LOAD8(acc[b], lanes + 8 * b);
+    }
+    for (int32_t s = 0; s < g; s++) {
+        const float *xs = xp + s * in_sz, *ds = dy + ((int64_t)s * k->co + f) * plane;
+        for (int32_t r = 0; r < k->oh; r++)
+            for (int32_t c0 = 0; c0 < k->ow; c0 += 8) {
+                v8 d;
+                if (k->ow - c0 >= 8) {
+                    LOAD8(d, ds + (int64_t)r * k->ow + c0);
+                } else { /* the lanes past the row add 0 */
+                    float tmp[8] = {0};
+                    memcpy(tmp, ds + (int64_t)r * k->ow + c0,
+                           (size_t)(k->ow - c0) * sizeof(float));
+                    LOAD8(d, tmp);
+                }
+                const float *base = xs + (int64_t)r * k->wp + c0;
+#pragma GCC unroll 12
+                for (int b = 0; b < TB; b++) {
+                    v8 xv;
+                    LOAD8(xv, base + off[b]);
+                    acc[b] += d * xv;
+                }
+            }
+    }
+#pragma GCC unroll 12
+    for (int b = 0; b < TB; b++)
+        memcpy(lanes + 8 * b, &acc[b], sizeof acc[b]);
+}
+
+MLP_VECTOR_CLONES
+static void corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
+                    int32_t f, int32_t t0, int32_t tn, float *lanes, int first)
+{
+    int32_t off[MLP__CORR_DW_TAPS];
+    tap_offsets(k, t0, tn, off);
+    switch (tn) {
+    case 1: dw_block(k, off, xp, dy, g, f, lanes, first, 1); break;
+    case 2: dw_block(k, off, xp, dy, g, f, lanes, first, 2); break;
+    case 3: dw_block(k, off, xp, dy, g, f, lanes, first, 3); break;
+    case 4: dw_block(k, off, xp, dy, g, f, lanes, first, 4); break;
+    case 5: dw_block(k, off, xp, dy, g, f, lanes, first, 5); break;
+    case 6: dw_block(k, off, xp, dy, g, f, lanes, first, 6); break;
+    case 7: dw_block(k, off, xp, dy, g, f, lanes, first, 7); break;
+    case 8: dw_block(k, off, xp, dy, g, f, lanes, first, 8); break;
+    case 9: dw_block(k, off, xp, dy, g, f, lanes, first, 9); break;
+    case 10: dw_block(k, off, xp, dy, g, f, lanes, first, 10); break;
+    case 11: dw_block(k, off, xp, dy, g, f, lanes, first, 11); break;
+    default: dw_block(k, off, xp, dy, g, f, lanes, first, 12); break;
+    }
+}
+
+void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
+                  int32_t f, int32_t t0, int32_t tn, float *lanes, int first)
+{
+    corr_dw(k, xp, dy, g, f, t0, tn, lanes, first);
+}
+
+#else /* no vector extensions: the layer never takes this path */
+
+void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
+                       const float *bias, float *y)
+{
+    (void)k;
+    (void)xp;
+    (void)wpk;
+    (void)bias;
+    (void)y;
+}
+
+void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
+                  int32_t f, int32_t t0, int32_t tn, float *lanes, int first)
+{
+    (void)k;
+    (void)xp;
+    (void)dy;
+    (void)g;
+    (void)f;
+    (void)t0;
+    (void)tn;
+    (void)lanes;
+    (void)first;
+}
+
+void mlp__corr_pack(const float *w, int32_t co, int32_t taps, float *wpk)
+{
+    (void)w;
+    (void)co;
+    (void)taps;
+    (void)wpk;
+}
+
+#endif
+
+void mlp__corr_pad(const float *x, int32_t c, int32_t h, int32_t w, int32_t ph,
+                   int32_t pw, int32_t wp, float *xp)
+{
+    const int64_t hp = (int64_t)h + 2 * ph;
+    for (int32_t ch = 0; ch < c; ch++) {
+        float *p = xp + ch * hp * wp;
+        const float *src = x + (int64_t)ch * h * w;
+        memset(p, 0, (size_t)ph * (size_t)wp * sizeof(float));
+        for (int32_t r = 0; r < h; r++) {
+            float *row = p + (ph + r) * (int64_t)wp;
+            memset(row, 0, (size_t)pw * sizeof(float));
+            memcpy(row + pw, src + (int64_t)r * w, (size_t)w * sizeof(float));
+            memset(row + pw + w, 0, (size_t)(wp - pw - w) * sizeof(float));
+        }
+        memset(p + (ph + h) * (int64_t)wp, 0, (size_t)ph * (size_t)wp * sizeof(float));
+    }
+}

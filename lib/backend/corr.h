@@ -1,0 +1,84 @@
+/*
+ * Direct stride-1 cross-correlation, for convolutions too small for
+ * im2col and a matrix product to pay: few input channels times kernel taps
+ * (a first layer over a grey image, say). im2col would write kh*kw copies
+ * of the input for a product with a handful of rows, so copying costs more
+ * than multiplying; these kernels read a zero-padded copy of the input
+ * instead and keep eight output columns of up to eight channels in vector
+ * registers while they run over the taps.
+ *
+ * Layouts. A padded input holds `ci` planes of [hp, wp] floats, zero
+ * outside the data; wp leaves room for the last column strip of 8 to read
+ * past the output width (mlp__corr_wp). The weights are [co, ci, kh, kw].
+ *
+ * Every output is summed over its taps in order (input channel, then kernel
+ * row, then kernel column), a product then an addition each (no fused
+ * multiply-add): the same bits from the AVX2 clone and the baseline one,
+ * and at any thread count, since every call is a whole sample or a whole
+ * (filter, tap block) unit.
+ *
+ * Available where the compiler has GCC's vector extensions (GCC, clang):
+ * MLP__CORR_AVAILABLE is 1 there and 0 elsewhere (callers then keep
+ * im2col).
+ */
+#ifndef MLPNET_CORR_H
+#define MLPNET_CORR_H
+
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define MLP__CORR_AVAILABLE 1
+#else
+#define MLP__CORR_AVAILABLE 0
+#endif
+
+/* The most taps (ci kh kw) one correlation may have. */
+enum { MLP__CORR_MAX_TAPS = 1024 };
+
+/* The most taps one call of mlp__corr_dw sums (in registers). */
+enum { MLP__CORR_DW_TAPS = 12 };
+
+/* A stride-1 correlation: `ci` padded input planes [hp, wp] to `co` output
+ * planes [oh, ow] through a kh x kw kernel (hp = oh + kh - 1). */
+typedef struct mlp__corr {
+    int32_t ci, hp, wp;
+    int32_t co, oh, ow;
+    int32_t kh, kw;
+} mlp__corr;
+
+/* The padded row length for an output `ow` wide and a kernel `kw` wide:
+ * ow rounded up to 8, plus kw - 1. */
+static inline int32_t mlp__corr_wp(int32_t ow, int32_t kw)
+{
+    return (ow + 7) / 8 * 8 + kw - 1;
+}
+
+/* x [c, h, w] -> xp [c, h + 2 ph, wp] with ph rows and pw columns of zeros
+ * before the data and zeros after it (wp >= w + 2 pw). Overwrites xp. */
+void mlp__corr_pad(const float *x, int32_t c, int32_t h, int32_t w, int32_t ph,
+                   int32_t pw, int32_t wp, float *xp);
+
+/* w [co, taps] (taps = ci kh kw) -> wpk, the order mlp__corr_forward reads
+ * the weights in: blocks of output planes, each [taps, planes in the
+ * block], starting at wpk + (first plane) taps. Overwrites wpk. */
+void mlp__corr_pack(const float *w, int32_t co, int32_t taps, float *wpk);
+
+/* One sample: y [co, oh, ow] = the weights (packed by mlp__corr_pack)
+ * correlated with xp, plus bias[o] when bias is not NULL. Overwrites y. */
+void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
+                       const float *bias, float *y);
+
+/*
+ * The weight gradient of output plane f over taps [t0, t0 + tn)
+ * (tn <= MLP__CORR_DW_TAPS),
+ * for g samples: lanes[t][l] += sum over the samples, output rows and the
+ * output columns ow = l (mod 8) of dy[s][f][oh][ow] xp[s][c][oh + i][ow + j]
+ * (tap t = (c kh + i) kw + j), in the order of the samples, rows and
+ * columns. lanes is [tn][8]; `first` sets it instead of adding. dy holds
+ * the g samples' [co, oh, ow] planes back to back, xp their padded inputs
+ * ([ci, hp, wp] each).
+ */
+void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
+                  int32_t f, int32_t t0, int32_t tn, float *lanes, int first);
+
+#endif /* MLPNET_CORR_H */
