@@ -205,7 +205,7 @@ static double max_abs(const double *v, int64_t n)
  * with the bias on or off, on the path the layer takes, or on im2col and
  * GEMMs when `gemm` is set; on im2col the layer must split the batch into
  * at least `min_groups` GEMM groups. Returns whether the layer took the
- * direct path (corr.h). */
+ * direct correlation (corr.h) anywhere. */
 static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
                            int use_bias, int gemm)
 {
@@ -446,7 +446,9 @@ static void direct_output_at(int threads, const conv_case *q, float *out, int64_
     const int32_t in[3] = {q->c, q->h, q->w};
     mlp_model *m = tu_model(3, in, 3);
     mlp_layer *conv = tu_add(m, make_conv_case(q));
-    ck_assert_int_eq(mlp__conv2d_corr(conv), q->f <= 16); /* see the cases */
+    /* see the cases: the direct correlation for dW unless pointwise, and
+     * forward too with at most 16 filters */
+    ck_assert_int_eq(mlp__conv2d_corr(conv), q->kh == 1 ? 0 : q->f <= 16 ? 3 : 2);
     mlp_tensor *x = tu_tensor_batch(q->n, 3, in);
     const int64_t nx = mlp_tensor_numel(x);
     tu_rng rng;
@@ -474,9 +476,10 @@ START_TEST(conv_direct_thread_independence)
     if (mlp_set_num_threads(2) == MLP_STATUS_UNSUPPORTED)
         return; /* a build with one thread only */
     TU_OK(mlp_set_num_threads(1));
-    /* 1->32 3x3 pad 1 on 28x28 (the ConvNet's first layer) and pointwise,
-     * both on im2col; and two on the direct correlation (corr.h), the
-     * second over three groups of padded samples */
+    /* 1->32 3x3 pad 1 on 28x28 (the ConvNet's first layer: forward on a
+     * product per sample, dW by the direct correlation, corr.h), pointwise
+     * (products only), and two on the direct correlation forward and for
+     * dW, the second over three groups of samples */
     const conv_case cases[4] = {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 40},
                                 {16, 14, 14, 24, 1, 1, 1, 1, 0, 0, 1, 1, 40},
                                 {1, 28, 28, 5, 5, 5, 1, 1, 2, 2, 1, 1, 40},
@@ -500,29 +503,31 @@ START_TEST(conv_direct_thread_independence)
 END_TEST
 
 /* Which layers take the direct correlation (corr.h) and which im2col:
- * stride 1, no dilation, padding below the kernel, not pointwise, at most
- * 16 filters of at most 128 taps; and the switch that keeps im2col. */
+ * stride 1, no dilation, not pointwise, at most 128 taps, and at most 16
+ * filters (forward and dW) or one input channel (dW); and the switch that
+ * keeps im2col. */
 START_TEST(conv_path_choice)
 {
     /* clang-format off */
     /*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
     static const struct {
         conv_case q;
-        int corr;
+        int corr; /* bit 0 forward, bit 1 dW */
     } cases[] = {
-        {{1, 28, 28, 5, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 1},   /* the report's conv1 */
-        {{5, 12, 12, 10, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 1},  /* the report's conv2 */
-        {{2, 9, 9, 16, 3, 3, 1, 1, 2, 2, 1, 1, 1}, 1},    /* 16 filters, padding 2 */
-        {{14, 9, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 1},    /* 126 taps */
-        {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 0},  /* 32 filters */
+        {{1, 28, 28, 5, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 3},   /* the report's conv1 */
+        {{5, 12, 12, 10, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 3},  /* the report's conv2 */
+        {{2, 9, 9, 16, 3, 3, 1, 1, 2, 2, 1, 1, 1}, 3},    /* 16 filters, padding 2 */
+        {{14, 9, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 3},    /* 126 taps */
+        {{1, 8, 8, 5, 3, 3, 1, 1, 3, 1, 1, 1, 1}, 3},     /* padding past the kernel */
+        {{1, 28, 28, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 2},  /* 17 filters */
+        {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 2},  /* the ConvNet's first layer */
         {{32, 14, 14, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 0},  /* 288 taps */
+        {{8, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 0},  /* 32 filters of 8 channels */
         {{1, 28, 28, 5, 5, 5, 2, 2, 0, 0, 1, 1, 1}, 0},   /* stride 2 */
         {{1, 28, 28, 5, 5, 5, 1, 2, 0, 0, 1, 1, 1}, 0},   /* stride 1x2 */
         {{1, 28, 28, 5, 3, 3, 1, 1, 0, 0, 2, 1, 1}, 0},   /* dilation 2x1 */
         {{4, 8, 8, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1}, 0},     /* pointwise */
-        {{4, 8, 8, 5, 1, 1, 1, 1, 1, 0, 1, 1, 1}, 0},     /* 1x1, padding 1 */
-        {{1, 8, 8, 5, 3, 3, 1, 1, 3, 1, 1, 1, 1}, 0},     /* padding 3 rows */
-        {{1, 8, 8, 5, 3, 2, 1, 1, 1, 2, 1, 1, 1}, 0},     /* padding 2 columns */
+        {{4, 8, 8, 5, 1, 1, 1, 1, 1, 0, 1, 1, 1}, 3},     /* 1x1 with padding */
     };
     /* clang-format on */
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
@@ -534,10 +539,9 @@ START_TEST(conv_path_choice)
             if (keep)
                 mlp__conv2d_no_corr(conv);
             tu_add(m, conv);
-            ck_assert_msg(mlp__conv2d_corr(conv) == (cases[i].corr && !keep),
-                          "case %d%s: direct path %d, want %d", i,
-                          keep ? " (im2col kept)" : "", mlp__conv2d_corr(conv),
-                          cases[i].corr && !keep);
+            const int want = keep ? 0 : cases[i].corr;
+            ck_assert_msg(mlp__conv2d_corr(conv) == want, "case %d%s: direct %d, want %d",
+                          i, keep ? " (im2col kept)" : "", mlp__conv2d_corr(conv), want);
             mlp_model_destroy(m);
         }
     }

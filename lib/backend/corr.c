@@ -15,6 +15,7 @@
 #if MLP__CORR_AVAILABLE
 
 typedef float v8 __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
 
 /* v = the eight floats at p (a macro: a function returning a vector type
  * has a different ABI in the two clones). */
@@ -263,20 +264,40 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
         if (!first)
             LOAD8(acc[b], lanes + 8 * b);
     }
+    /* A row's last 1 to 7 columns: the strip of the row's last 8 columns
+     * with the lanes before them zeroed in dy (a mask, not a copy through
+     * memory, which would stall the vector load), or, in rows shorter than
+     * 8, a copy. */
+    const int32_t full = k->ow / 8 * 8, tail = k->ow - full;
+    v8i keep = {0};
+    for (int l = 0; l < 8; l++)
+        keep[l] = l >= 8 - tail ? -1 : 0;
     for (int32_t s = 0; s < g; s++) {
         const float *xs = xp + s * in_sz, *ds = dy + ((int64_t)s * k->co + f) * plane;
-        for (int32_t r = 0; r < k->oh; r++)
-            for (int32_t c0 = 0; c0 < k->ow; c0 += 8) {
+        /* the next sample's plane of dy, a plane's width away from this one
+         * in memory: fetched a row at a time as this one is read */
+        const float *dn = s + 1 < g ? ds + (int64_t)k->co * plane : NULL;
+        for (int32_t r = 0; r < k->oh; r++) {
+            const float *dr = ds + (int64_t)r * k->ow, *xr = xs + (int64_t)r * k->wp;
+            if (dn)
+                for (int32_t c = 0; c < k->ow; c += 16)
+                    __builtin_prefetch(dn + (int64_t)r * k->ow + c);
+            for (int32_t c0 = 0; c0 <= k->ow - 8 || (tail && c0 < k->ow); c0 += 8) {
                 v8 d;
-                if (k->ow - c0 >= 8) {
-                    LOAD8(d, ds + (int64_t)r * k->ow + c0);
-                } else { /* the lanes past the row add 0 */
-                    float tmp[8] = {0};
-                    memcpy(tmp, ds + (int64_t)r * k->ow + c0,
-                           (size_t)(k->ow - c0) * sizeof(float));
+                int32_t at = c0;
+                if (c0 + 8 <= k->ow) {
+                    LOAD8(d, dr + c0);
+                } else if (k->ow >= 8) {
+                    at = k->ow - 8;
+                    LOAD8(d, dr + at);
+                    d = (v8)((v8i)d & keep);
+                } else {
+                    float tmp[8];
+                    for (int32_t l = 0; l < 8; l++)
+                        tmp[l] = l < k->ow ? dr[l] : 0.0f;
                     LOAD8(d, tmp);
                 }
-                const float *base = xs + (int64_t)r * k->wp + c0;
+                const float *base = xr + at;
 #pragma GCC unroll 12
                 for (int b = 0; b < TB; b++) {
                     v8 xv;
@@ -284,6 +305,7 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
                     acc[b] += d * xv;
                 }
             }
+        }
     }
 #pragma GCC unroll 12
     for (int b = 0; b < TB; b++)

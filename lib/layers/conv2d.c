@@ -17,9 +17,9 @@
  * (about 4 MiB per layer), which the model sizes once for all conv layers.
  * A layer with a single input channel or a pointwise kernel computes its
  * forward products straight into y instead, one per sample (see
- * direct_output). A small stride-1 layer skips im2col and the GEMMs
- * altogether: it correlates a zero-padded copy of each sample directly
- * (corr.h; see takes_corr for which layers).
+ * direct_output). A small stride-1 layer skips im2col and the GEMMs for
+ * dW, and with few filters forward too: it correlates a zero-padded copy of
+ * each sample directly (corr.h; see CORR_MAX_K for which layers).
  */
 #include <string.h>
 
@@ -40,7 +40,8 @@ struct conv2d_settings {
     int32_t group;                /* samples per GEMM (or per padded batch of
                                      the direct path), fixed at setup (the
                                      workspace holds this many) */
-    int corr;                     /* the direct path (corr.h), chosen at setup */
+    int corr_fwd, corr_dw;        /* the direct correlation (corr.h) forward
+                                     and for dW, chosen at setup */
     int no_corr;                  /* keep im2col whatever the shape (tests) */
 };
 
@@ -67,41 +68,48 @@ static mlp__conv_geom geom(const mlp_layer *l)
                             .ow = l->out.d[2]};
 }
 
-/* The direct path is for layers with at most CORR_MAX_F filters and
- * CORR_MAX_K taps (C kh kw) a filter: there the GEMM's few rows leave
- * OpenBLAS far below its peak and im2col writes kh kw copies of the input
- * for little arithmetic. Measured with bench_conv: 1->5 and 5->10 filters
- * of 5x5 run 2.2-2.6x faster forward than on im2col; 1->32 3x3 runs
- * faster on im2col (32 rows suit the GEMM). */
+/* The direct correlation (corr.h) replaces im2col and the GEMMs of a
+ * stride-1 layer without dilation whose filters have at most CORR_MAX_K
+ * taps (C kh kw), when the layer has at most CORR_MAX_F filters (forward
+ * and for dW) or a single input channel (for dW). There OpenBLAS runs far
+ * below its peak (few rows, or a sum of a few terms per sample) and im2col
+ * writes kh kw copies of the input for little arithmetic. dx stays a
+ * product (dcol = W^T dy per sample, then col2im): a correlation of dy
+ * padded by kh - 1 - ph rows measured slower. Measured on the layers alone
+ * (1 thread, batch 100), direct against im2col: 1->5 5x5 on 28x28 forward
+ * 0.35 against 0.90 ms, dW 0.40 against 1.89; 5->10 5x5 on 12x12 forward
+ * 0.38 against 0.83, dW 0.59 against 0.93; 1->32 3x3 on 28x28 dW 1.69
+ * against 2.12 (its forward is as fast on products per sample); while
+ * with 24 or 32 filters over 8 or 12 channels one GEMM over the group
+ * computes dW twice as fast. Pointwise kernels have no im2col to save. */
 enum { CORR_MAX_F = 16, CORR_MAX_K = 128 };
 
 /*
- * Whether a layer with input `in`, output [oh, ow] and k = C kh kw takes
- * the direct correlation (corr.h) instead of im2col and a GEMM: stride 1,
- * no dilation, not pointwise (which has no im2col to save), padding below
- * the kernel size (so that dx is the correlation of dy padded by
- * kh - 1 - ph rows with the flipped kernel), and at most CORR_MAX_F
- * filters of CORR_MAX_K taps.
- * If so, sets the workspace it needs: *fixed floats (the weight gradient's
- * lanes [F, k, 8], then two buffers of F k for the weights packed, flipped
- * or both) and *per_sample (a padded input, then a padded dy).
+ * Sets s->corr_fwd and s->corr_dw for a layer with input `in`, output
+ * [oh, ow] and k = C kh kw taps a filter, and if either is set the
+ * workspace they need: *fixed floats (the weight gradient's lanes [F, k,
+ * 8], which forward uses for its packed weights) and *per_sample (a padded
+ * input, then, backward, dcol [k, P] of the sample).
  */
-static int takes_corr(const struct conv2d_settings *s, const mlp_shape *in, int32_t oh,
-                      int32_t ow, int64_t k, int64_t *fixed, int64_t *per_sample)
+static void takes_corr(struct conv2d_settings *s, const mlp_shape *in, int32_t oh,
+                       int32_t ow, int64_t k, int64_t *fixed, int64_t *per_sample)
 {
     const mlp__window *w = &s->win;
+    s->corr_fwd = s->corr_dw = 0;
     if (!MLP__CORR_AVAILABLE || s->no_corr || w->sh != 1 || w->sw != 1 || s->dh != 1 ||
         s->dw != 1 || (w->kh == 1 && w->kw == 1 && w->ph == 0 && w->pw == 0) ||
-        w->ph >= w->kh || w->pw >= w->kw || s->filters > CORR_MAX_F || k > CORR_MAX_K)
-        return 0;
-    const int64_t F = s->filters, kk = (int64_t)w->kh * w->kw;
+        k > CORR_MAX_K)
+        return;
+    const int64_t F = s->filters, P = (int64_t)oh * ow;
     const int64_t xsz = in->d[0] * (in->d[1] + 2 * w->ph) * mlp__corr_wp(ow, w->kw);
-    const int64_t dsz = F * (in->d[1] + w->kh - 1) * mlp__corr_wp(in->d[2], w->kw);
-    if (F * kk > MLP__CORR_MAX_TAPS || xsz > INT32_MAX || dsz > INT32_MAX || oh < 1)
-        return 0;
-    *fixed = F * k * 10;
-    *per_sample = xsz + dsz;
-    return 1;
+    if (xsz > INT32_MAX)
+        return;
+    s->corr_fwd = F <= CORR_MAX_F;
+    s->corr_dw = s->corr_fwd || in->d[0] == 1;
+    *fixed = F * k * 8;
+    const int64_t gemm_fwd = (k + F) * P; /* the im2col forward's col and Z */
+    const int64_t fwd = s->corr_fwd ? xsz : gemm_fwd, bwd = xsz + k * P;
+    *per_sample = fwd > bwd ? fwd : bwd;
 }
 
 static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
@@ -150,7 +158,7 @@ static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
     l->n_weights = k * s->filters;
     l->n_params = l->n_weights + (s->use_bias ? s->filters : 0);
     int64_t fixed = 0, per_sample = (k + s->filters) * p;
-    s->corr = takes_corr(s, in, oh, ow, k, &fixed, &per_sample);
+    takes_corr(s, in, oh, ow, k, &fixed, &per_sample);
     s->group = per_sample >= CONV_WS_TARGET ? 1 : (int32_t)(CONV_WS_TARGET / per_sample);
     l->ws_floats = fixed + s->group * per_sample;
     return MLP_STATUS_OK;
@@ -351,10 +359,10 @@ static mlp_status backward_direct(mlp_layer *l, const mlp__conv_geom *q, const f
     return MLP_STATUS_OK;
 }
 
-/* ---- the direct path (corr.h) -------------------------------------------------- */
+/* ---- the direct correlation (corr.h) ------------------------------------------- */
 
-/* A pass of the direct path over a group of samples, for the pool's parts:
- * pad each sample's planes (src, [k.ci, h, w] each) into `pad`, then
+/* A pass of the direct correlation over a group of samples, for the pool's
+ * parts: pad each sample's planes (src, [k.ci, h, w] each) into `pad`, then
  * correlate them into `out` (unless pad_only); or (corr_dw_part) the weight
  * gradient's tap blocks. */
 typedef struct corr_job {
@@ -418,12 +426,12 @@ static mlp_status forward_corr(mlp_layer *l, const mlp__conv_geom *q, const floa
 {
     const struct conv2d_settings *s = l->settings;
     const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
-    float *wpk = l->ws + (int64_t)F * K * 8;
+    float *wpk = l->ws; /* where backward keeps dW's lanes */
     mlp__corr_pack(l->params, F, K, wpk);
     corr_job j = {.k = corr_of_x(l, q),
                   .w = wpk,
                   .bias = s->use_bias ? l->params + l->n_weights : NULL,
-                  .pad = l->ws + (int64_t)F * K * 10, /* past the lanes and W's */
+                  .pad = l->ws + (int64_t)F * K * 8,
                   .src_sz = l->in_size,
                   .out_sz = l->out_size,
                   .h = q->h,
@@ -440,44 +448,36 @@ static mlp_status forward_corr(mlp_layer *l, const mlp__conv_geom *q, const floa
 }
 
 /*
- * Backward of the direct path, per group: pad x; dW's lanes += dy
- * correlated with x padded, in units of (filter, block of at most MLP__CORR_DW_TAPS
- * taps), each summed over the group's samples in order by one thread, so that dW is the
- * same at any thread count; dx = dy padded by kh - 1 - ph rows and kw - 1 - pw columns,
- * correlated with the flipped kernel W'[c, f, kh-1-i, kw-1-j] = W[f, c, i, j]. After the
- * last group each weight's eight lanes are added in order.
+ * Backward with dW by the direct correlation, per group: pad x; dW's lanes
+ * += dy correlated with x padded, in units of (filter, block of at most
+ * MLP__CORR_DW_TAPS taps), each summed over the group's samples in order by
+ * one thread, so that dW is the same at any thread count; dx: dcol_s = W^T
+ * dy_s per sample (dx_direct_part), then col2im. After the last group each
+ * weight's eight lanes are added in order.
  */
 static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const float *x,
                                 const float *dy, float *dx, int32_t n)
 {
     const struct conv2d_settings *s = l->settings;
-    const int32_t F = s->filters, C = q->c, K = (int32_t)(l->n_weights / F), G = s->group;
-    const int32_t kk = q->kh * q->kw, P = q->oh * q->ow;
+    const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
+    const int32_t P = q->oh * q->ow;
     float *dw = l->grads, *db = s->use_bias ? l->grads + l->n_weights : NULL;
-    float *lanes = l->ws, *wflip = l->ws + (int64_t)F * K * 8, *wpk = wflip + F * K;
+    float *lanes = l->ws;
     const mlp__corr kx = corr_of_x(l, q);
-    const mlp__corr kd = {.ci = F,
-                          .hp = q->h + q->kh - 1,
-                          .wp = mlp__corr_wp(q->w, q->kw),
-                          .co = C,
-                          .oh = q->h,
-                          .ow = q->w,
-                          .kh = q->kh,
-                          .kw = q->kw};
-    float *xp = wpk + (int64_t)F * K, *dyp = xp + (int64_t)G * corr_pad_size(&kx);
-    if (db) {
-        conv_job b = {.dy = dy, .db = db, .F = F, .P = P, .g = n};
+    float *xp = lanes + (int64_t)F * K * 8, *dcol = xp + (int64_t)G * corr_pad_size(&kx);
+    conv_job dj = {.w = l->params,
+                   .dy = dy,
+                   .dx = dx,
+                   .db = db,
+                   .ws = dcol,
+                   .F = F,
+                   .K = K,
+                   .P = P,
+                   .g = n,
+                   .in_sz = l->in_size};
+    if (db)
         mlp__pool_for(F, mlp__pool_grain((int64_t)n * P, MLP_POOL_MIN), 1, bias_grad_part,
-                      &b);
-    }
-    if (dx) {
-        for (int32_t f = 0; f < F; f++)
-            for (int32_t c = 0; c < C; c++)
-                for (int32_t t = 0; t < kk; t++)
-                    wflip[((int64_t)c * F + f) * kk + kk - 1 - t] =
-                        l->params[((int64_t)f * C + c) * kk + t];
-        mlp__corr_pack(wflip, C, F * kk, wpk);
-    }
+                      &dj);
     corr_job pj = {.k = kx,
                    .pad = xp,
                    .src_sz = l->in_size,
@@ -491,15 +491,6 @@ static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const flo
                    .lanes = lanes,
                    .taps = K,
                    .blocks = (K + MLP__CORR_DW_TAPS - 1) / MLP__CORR_DW_TAPS};
-    corr_job dj = {.k = kd,
-                   .w = wpk,
-                   .pad = dyp,
-                   .src_sz = l->out_size,
-                   .out_sz = l->in_size,
-                   .h = q->oh,
-                   .w_in = q->ow,
-                   .ph = q->kh - 1 - q->ph,
-                   .pw = q->kw - 1 - q->pw};
     for (int32_t g0 = 0; g0 < n; g0 += G) {
         const int32_t g = n - g0 < G ? n - g0 : G;
         pj.src = x + g0 * l->in_size;
@@ -509,9 +500,10 @@ static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const flo
         wj.first = g0 == 0;
         mlp__pool_for((int64_t)F * wj.blocks, 1, 1, corr_dw_part, &wj);
         if (dx) {
-            dj.src = dy + g0 * l->out_size;
-            dj.out = dx + g0 * l->in_size;
-            mlp__pool_for(g, 1, 1, corr_part, &dj);
+            dj.g = g;
+            dj.g0 = g0;
+            mlp__pool_for(g, 1, 1, dx_direct_part, &dj);
+            mlp__col2im(q, dcol, g, dx + g0 * l->in_size);
         }
     }
     for (int64_t i = 0; i < (int64_t)F * K; i++) {
@@ -556,7 +548,7 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
     const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
     const float *w = l->params, *bias = s->use_bias ? l->params + l->n_weights : NULL;
     float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
-    if (s->corr)
+    if (s->corr_fwd)
         return forward_corr(l, &q, x, y, n);
     if (direct_output(&q))
         return forward_direct(l, &q, x, y, n);
@@ -622,7 +614,7 @@ static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
     const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
     float *dw = l->grads, *db = s->use_bias ? l->grads + l->n_weights : NULL;
     float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
-    if (s->corr)
+    if (s->corr_dw)
         return backward_corr(l, &q, x, dy, dx, n);
     if (direct_output(&q))
         return backward_direct(l, &q, x, dy, dx, n);
@@ -739,7 +731,8 @@ int32_t mlp__conv2d_group(const mlp_layer *l)
 
 int mlp__conv2d_corr(const mlp_layer *l)
 {
-    return ((const struct conv2d_settings *)l->settings)->corr;
+    const struct conv2d_settings *s = l->settings;
+    return s->corr_fwd | s->corr_dw << 1;
 }
 
 void mlp__conv2d_no_corr(mlp_layer *l)

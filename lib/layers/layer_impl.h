@@ -201,9 +201,10 @@ mlp_status mlp__same_shape_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *o
  * benchmarks). */
 int32_t mlp__conv2d_group(const mlp_layer *l);
 
-/* Whether a conv2d layer took the direct path (corr.h) at its setup, and a
- * switch that keeps it on im2col and GEMMs whatever its shape, for a layer
- * not yet in a model (conv2d.c; for tests and benchmarks). */
+/* Where a conv2d layer takes the direct correlation (corr.h), chosen at its
+ * setup: bit 0 forward, bit 1 for dW; and a switch that keeps it on im2col
+ * and GEMMs whatever its shape, for a layer not yet in a model (conv2d.c;
+ * for tests and benchmarks). */
 int mlp__conv2d_corr(const mlp_layer *l);
 void mlp__conv2d_no_corr(mlp_layer *l);
 

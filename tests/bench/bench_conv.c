@@ -133,8 +133,11 @@ static void run(const conv_case *cc)
                  gb = gemm_bwd / bench_median(t_gb, REPS) * 1e-9;
     printf("%-28s %-6s forward %6.1f GFLOP/s (sgemm alone %6.1f: %3.0f%%)  backward "
            "%6.1f GFLOP/s (sgemm alone %6.1f: %3.0f%%)\n",
-           cc->name, corr ? "direct" : "im2col", lf, gf, 100.0 * lf / gf, lb, gb,
-           100.0 * lb / gb);
+           cc->name,
+           corr == 3 ? "direct"
+           : corr    ? "dW dir"
+                     : "im2col",
+           lf, gf, 100.0 * lf / gf, lb, gb, 100.0 * lb / gb);
     if (corr)
         printf("%-28s %-6s forward %6.1f GFLOP/s  backward %6.1f GFLOP/s (group %d)\n",
                "", "im2col", fwd_flops / bench_median(t_if, REPS) * 1e-9,
