@@ -4,13 +4,15 @@
  * reads padding. With stride 1 the interval maps to a contiguous run of
  * input; otherwise to a strided one. Rows of the column
  * matrix are independent, so im2col runs them in parallel; col2im runs
- * channels in parallel, since rows of one channel add into the same input.
+ * the planes of dx (a channel of a sample) in parallel, since the rows of
+ * one channel add into the same plane of each sample.
  */
 #include <string.h>
 
 #include "core/core.h"
 #include "im2col.h"
 #include "pool.h"
+#include "threads.h"
 
 /* The arguments of an im2col or col2im, for the pool's parts. */
 typedef struct col_job {
@@ -155,36 +157,28 @@ static void im2col(void *arg, int64_t r0, int64_t r1)
     }
 }
 
-/* Zero channel c of g samples of dx (col2im adds into it). */
-static void clear_channel(const mlp__conv_geom *q, int32_t c, int32_t g, float *dx)
-{
-    const int64_t plane = (int64_t)q->h * q->w;
-    for (int32_t s = 0; s < g; s++)
-        memset(dx + ((int64_t)s * q->c + c) * plane, 0, (size_t)plane * sizeof(float));
-}
-
-/* col2im of kernel offset k of channel c in the flat case: zero the
- * entries of col that read padding, then one long sum per plane (adding
+/* col2im of kernel offset k of channel c of sample s in the flat case:
+ * zero the entries of col that read padding, then one long sum (adding
  * those zeros where the stretch wraps into a neighbouring row leaves dx as
  * it was). */
 static void col2im_flat(const mlp__conv_geom *q, int32_t c, int32_t k, float *col,
-                        int32_t g, float *dx)
+                        int32_t g, int32_t s, float *dx)
 {
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     flat_span f;
     if (!flat_span_of(q, k / q->kw, k % q->kw, &f))
         return;
-    for (int32_t s = 0; s < g; s++) {
-        float *src = col + (int64_t)(c * q->kh * q->kw + k) * g * P + (int64_t)s * P;
-        float *dst = dx + ((int64_t)s * q->c + c) * plane + f.off;
-        flat_zero_edges(q, &f, src);
-        for (int64_t i = f.a; i < f.b; i++)
-            dst[i] += src[i];
-    }
+    float *src = col + (int64_t)(c * q->kh * q->kw + k) * g * P + (int64_t)s * P;
+    float *dst = dx + ((int64_t)s * q->c + c) * plane + f.off;
+    flat_zero_edges(q, &f, src);
+    for (int64_t i = f.a; i < f.b; i++)
+        dst[i] += src[i];
 }
 
+/* Items u = c g + s in [u0, u1): channel c of sample s, which no other item
+ * adds into, zeroed and then summed over the kernel offsets in order. */
 MLP_VECTOR_CLONES
-static void col2im(void *arg, int64_t c0, int64_t c1)
+static void col2im(void *arg, int64_t u0, int64_t u1)
 {
     const col_job *jb = arg;
     const mlp__conv_geom *q = jb->q;
@@ -193,34 +187,33 @@ static void col2im(void *arg, int64_t c0, int64_t c1)
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     const int32_t kk = q->kh * q->kw;
     const int flat = flat_case(q);
-    for (int32_t c = (int32_t)c0; c < c1; c++) {
-        clear_channel(q, c, g, dx);
+    for (int64_t u = u0; u < u1; u++) {
+        const int32_t c = (int32_t)(u / g), s = (int32_t)(u % g);
+        float *xc = dx + ((int64_t)s * q->c + c) * plane;
+        memset(xc, 0, (size_t)plane * sizeof(float));
         for (int32_t k = 0; k < kk; k++) {
             if (flat) {
-                col2im_flat(q, c, k, col, g, dx);
+                col2im_flat(q, c, k, col, g, s, dx);
                 continue;
             }
             const int32_t i = k / q->kw, j = k % q->kw, r = c * kk + k;
             int32_t lo, hi;
             valid_range(q->ow, q->sw, q->pw, j * q->dw, q->w, &lo, &hi);
-            for (int32_t s = 0; s < g; s++) {
-                float *xc = dx + ((int64_t)s * q->c + c) * plane;
-                const float *src = col + (int64_t)r * g * P + (int64_t)s * P;
-                for (int32_t oh = 0; oh < q->oh; oh++, src += q->ow) {
-                    const int32_t ih = oh * q->sh - q->ph + i * q->dh;
-                    if (ih < 0 || ih >= q->h)
-                        continue;
-                    const int64_t base = (int64_t)ih * q->w - q->pw + j * q->dw;
-                    if (hi <= lo)
-                        continue;
-                    if (q->sw == 1) {
-                        float *dst = xc + base + lo;
-                        for (int32_t ow = 0; ow < hi - lo; ow++)
-                            dst[ow] += src[lo + ow];
-                    } else {
-                        for (int32_t ow = lo; ow < hi; ow++)
-                            xc[base + (int64_t)ow * q->sw] += src[ow];
-                    }
+            const float *src = col + (int64_t)r * g * P + (int64_t)s * P;
+            for (int32_t oh = 0; oh < q->oh; oh++, src += q->ow) {
+                const int32_t ih = oh * q->sh - q->ph + i * q->dh;
+                if (ih < 0 || ih >= q->h)
+                    continue;
+                const int64_t base = (int64_t)ih * q->w - q->pw + j * q->dw;
+                if (hi <= lo)
+                    continue;
+                if (q->sw == 1) {
+                    float *dst = xc + base + lo;
+                    for (int32_t ow = 0; ow < hi - lo; ow++)
+                        dst[ow] += src[lo + ow];
+                } else {
+                    for (int32_t ow = lo; ow < hi; ow++)
+                        xc[base + (int64_t)ow * q->sw] += src[ow];
                 }
             }
         }
@@ -237,5 +230,7 @@ void mlp__im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
 void mlp__col2im(const mlp__conv_geom *q, float *col, int32_t g, float *dx)
 {
     col_job jb = {.q = q, .col = col, .g = g, .dx = dx};
-    mlp__pool_for(q->c, 1, 1, col2im, &jb);
+    const int64_t per_item = (int64_t)q->kh * q->kw * q->oh * q->ow;
+    mlp__pool_for((int64_t)q->c * g, mlp__pool_grain(per_item, MLP_POOL_MIN), 1, col2im,
+                  &jb);
 }
