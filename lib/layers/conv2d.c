@@ -263,19 +263,29 @@ static mlp_status forward_direct(mlp_layer *l, const mlp__conv_geom *q, const fl
  * the samples in order by one thread, so it is the same at any count. */
 enum { DW_BLOCKS = 2 };
 
-/* db[f] for filters [f0, f1): sums of dy over the g samples (j->g). */
+/* db[f] for filters [f0, f1): sums of dy over the g samples (j->g), in
+ * eight lanes (position p of each plane into lane p mod 8, in order of the
+ * samples and positions), then the lanes in order: a fixed order that
+ * vectorises, where one running sum would wait on each addition. */
 MLP_VECTOR_CLONES
 static void bias_grad_part(void *arg, int64_t f0, int64_t f1)
 {
     const conv_job *j = arg;
     const int32_t F = j->F, P = j->P;
     for (int64_t f = f0; f < f1; f++) {
-        float sum = 0.0f;
+        float s8[8] = {0};
         for (int32_t i = 0; i < j->g; i++) {
             const float *g = j->dy + ((int64_t)i * F + f) * P;
-            for (int32_t p = 0; p < P; p++)
-                sum += g[p];
+            int32_t p = 0;
+            for (; p + 8 <= P; p += 8)
+                for (int l = 0; l < 8; l++)
+                    s8[l] += g[p + l];
+            for (; p < P; p++)
+                s8[p & 7] += g[p];
         }
+        float sum = s8[0];
+        for (int l = 1; l < 8; l++)
+            sum += s8[l];
         j->db[f] = sum;
     }
 }
