@@ -581,7 +581,8 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
 }
 
 /* dy [g, F, P] (j->dy, the group's first sample) -> Z [F, g, P] (j->dst)
- * for filters [f0, f1), adding each filter's sum to db[f]. */
+ * for filters [f0, f1), adding each filter's sum to db[f]: summed in eight
+ * lanes as in bias_grad_part, then the lanes in order. */
 MLP_VECTOR_CLONES
 static void gather_sum_part(void *arg, int64_t f0, int64_t f1)
 {
@@ -589,15 +590,24 @@ static void gather_sum_part(void *arg, int64_t f0, int64_t f1)
     const int32_t F = j->F, P = j->P;
     const int64_t gp = (int64_t)j->g * P;
     for (int64_t f = f0; f < f1; f++) {
-        float sum = 0.0f;
+        float s8[8] = {0};
         for (int32_t s = 0; s < j->g; s++) {
             const float *src = j->dy + ((int64_t)s * F + f) * P;
             float *dst = j->dst + f * gp + (int64_t)s * P;
-            for (int64_t i = 0; i < P; i++) {
+            int32_t i = 0;
+            for (; i + 8 <= P; i += 8)
+                for (int l = 0; l < 8; l++) {
+                    dst[i + l] = src[i + l];
+                    s8[l] += src[i + l];
+                }
+            for (; i < P; i++) {
                 dst[i] = src[i];
-                sum += src[i];
+                s8[i & 7] += src[i];
             }
         }
+        float sum = s8[0];
+        for (int l = 1; l < 8; l++)
+            sum += s8[l];
         j->db[f] += sum;
     }
 }
