@@ -414,6 +414,29 @@ static void corr_dw_part(void *arg, int64_t u0, int64_t u1)
     }
 }
 
+/* dx of samples [i0, i1) of a group (the backward of the direct
+ * correlation): dcol_s = W^T dy_s into the sample's slot of the workspace
+ * ([K, P]), then col2im of that sample alone, while dcol_s is still in
+ * cache. */
+typedef struct dx_job {
+    const mlp__conv_geom *q;
+    const float *w, *dy; /* dy of the group's first sample */
+    float *dx, *dcol;    /* dx of the group's first sample */
+    int32_t F, K, P;
+    int64_t in_sz;
+} dx_job;
+
+static void dx_sample_part(void *arg, int64_t i0, int64_t i1)
+{
+    const dx_job *j = arg;
+    for (int64_t i = i0; i < i1; i++) {
+        float *dc = j->dcol + i * j->K * j->P;
+        mlp__sgemm(1, 0, j->K, j->P, j->F, 1.0f, j->w, j->K, j->dy + i * j->F * j->P,
+                   j->P, 0.0f, dc, j->P);
+        mlp__col2im(j->q, dc, 1, j->dx + i * j->in_sz);
+    }
+}
+
 /* The correlation of the forward pass (and of dW): x padded to [C, Hp, Wp]
  * against W [F, C, kh, kw] into [F, OH, OW]. */
 static mlp__corr corr_of_x(const mlp_layer *l, const mlp__conv_geom *q)
@@ -462,7 +485,7 @@ static mlp_status forward_corr(mlp_layer *l, const mlp__conv_geom *q, const floa
  * += dy correlated with x padded, in units of (filter, block of at most
  * MLP__CORR_DW_TAPS taps), each summed over the group's samples in order by
  * one thread, so that dW is the same at any thread count; dx: dcol_s = W^T
- * dy_s per sample (dx_direct_part), then col2im. After the last group each
+ * dy_s and col2im per sample (dx_sample_part). After the last group each
  * weight's eight lanes are added in order.
  */
 static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const float *x,
@@ -475,19 +498,18 @@ static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const flo
     float *lanes = l->ws;
     const mlp__corr kx = corr_of_x(l, q);
     float *xp = lanes + (int64_t)F * K * 8, *dcol = xp + (int64_t)G * corr_pad_size(&kx);
-    conv_job dj = {.w = l->params,
-                   .dy = dy,
-                   .dx = dx,
-                   .db = db,
-                   .ws = dcol,
-                   .F = F,
-                   .K = K,
-                   .P = P,
-                   .g = n,
-                   .in_sz = l->in_size};
-    if (db)
+    if (db) {
+        conv_job bj = {.dy = dy, .db = db, .F = F, .P = P, .g = n};
         mlp__pool_for(F, mlp__pool_grain((int64_t)n * P, MLP_POOL_MIN), 1, bias_grad_part,
-                      &dj);
+                      &bj);
+    }
+    dx_job dj = {.q = q,
+                 .w = l->params,
+                 .dcol = dcol,
+                 .F = F,
+                 .K = K,
+                 .P = P,
+                 .in_sz = l->in_size};
     corr_job pj = {.k = kx,
                    .pad = xp,
                    .src_sz = l->in_size,
@@ -510,10 +532,9 @@ static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const flo
         wj.first = g0 == 0;
         mlp__pool_for((int64_t)F * wj.blocks, 1, 1, corr_dw_part, &wj);
         if (dx) {
-            dj.g = g;
-            dj.g0 = g0;
-            mlp__pool_for(g, 1, 1, dx_direct_part, &dj);
-            mlp__col2im(q, dcol, g, dx + g0 * l->in_size);
+            dj.dy = dy + g0 * l->out_size;
+            dj.dx = dx + g0 * l->in_size;
+            mlp__pool_for(g, 1, 1, dx_sample_part, &dj);
         }
     }
     for (int64_t i = 0; i < (int64_t)F * K; i++) {
