@@ -272,41 +272,52 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
     v8i keep = {0};
     for (int l = 0; l < 8; l++)
         keep[l] = l >= 8 - tail ? -1 : 0;
+/* acc[b] += d times the eight inputs at base + off[b], for the TB taps. */
+#define DW_STRIP(base)                                                                   \
+    do {                                                                                 \
+        _Pragma("GCC unroll 12") for (int b = 0; b < TB; b++)                            \
+        {                                                                                \
+            v8 xv;                                                                       \
+            LOAD8(xv, (base) + off[b]);                                                  \
+            acc[b] += d * xv;                                                            \
+        }                                                                                \
+    } while (0)
     for (int32_t s = 0; s < g; s++) {
         const float *xs = xp + s * in_sz, *ds = dy + ((int64_t)s * k->co + f) * plane;
-        /* the next sample's plane of dy, a plane's width away from this one
-         * in memory: fetched a row at a time as this one is read */
+        /* The next sample's plane of dy, a plane's width away from this one
+         * in memory, fetched while this one is read: a small plane (up to
+         * 32 cache lines) at once, a larger one a row at a time (so many
+         * requests at once would be dropped), which costs a loop per row
+         * that small planes' short rows do not repay (measured). */
         const float *dn = s + 1 < g ? ds + (int64_t)k->co * plane : NULL;
+        const int by_row = plane > 512;
+        for (int64_t c = 0; dn && !by_row && c < plane; c += 16)
+            __builtin_prefetch(dn + c);
         for (int32_t r = 0; r < k->oh; r++) {
             const float *dr = ds + (int64_t)r * k->ow, *xr = xs + (int64_t)r * k->wp;
-            if (dn)
-                for (int32_t c = 0; c < k->ow; c += 16)
-                    __builtin_prefetch(dn + (int64_t)r * k->ow + c);
-            for (int32_t c0 = 0; c0 <= k->ow - 8 || (tail && c0 < k->ow); c0 += 8) {
-                v8 d;
-                int32_t at = c0;
-                if (c0 + 8 <= k->ow) {
-                    LOAD8(d, dr + c0);
-                } else if (k->ow >= 8) {
-                    at = k->ow - 8;
-                    LOAD8(d, dr + at);
-                    d = (v8)((v8i)d & keep);
-                } else {
-                    float tmp[8];
-                    for (int32_t l = 0; l < 8; l++)
-                        tmp[l] = l < k->ow ? dr[l] : 0.0f;
-                    LOAD8(d, tmp);
-                }
-                const float *base = xr + at;
-#pragma GCC unroll 12
-                for (int b = 0; b < TB; b++) {
-                    v8 xv;
-                    LOAD8(xv, base + off[b]);
-                    acc[b] += d * xv;
-                }
+            for (int32_t c = 0; dn && by_row && c < k->ow; c += 16)
+                __builtin_prefetch(dr + (int64_t)k->co * plane + c);
+            v8 d;
+            for (int32_t c0 = 0; c0 < full; c0 += 8) {
+                LOAD8(d, dr + c0);
+                DW_STRIP(xr + c0);
+            }
+            if (!tail)
+                continue;
+            if (k->ow >= 8) {
+                LOAD8(d, dr + k->ow - 8);
+                d = (v8)((v8i)d & keep);
+                DW_STRIP(xr + k->ow - 8);
+            } else {
+                float tmp[8];
+                for (int32_t l = 0; l < 8; l++)
+                    tmp[l] = l < k->ow ? dr[l] : 0.0f;
+                LOAD8(d, tmp);
+                DW_STRIP(xr);
             }
         }
     }
+#undef DW_STRIP
 #pragma GCC unroll 12
     for (int b = 0; b < TB; b++)
         memcpy(lanes + 8 * b, &acc[b], sizeof acc[b]);
