@@ -392,7 +392,10 @@ static void corr_part(void *arg, int64_t i0, int64_t i1)
 {
     const corr_job *j = arg;
     for (int64_t i = i0; i < i1; i++) {
-        float *p = j->pad + i * corr_pad_size(&j->k);
+        /* padding only (for dW): a slot per sample; padding then the
+         * correlation: the part's first slot for each of its samples, so
+         * that the padded copy is still in cache */
+        float *p = j->pad + (j->pad_only ? i : i0) * corr_pad_size(&j->k);
         mlp__corr_pad(j->src + i * j->src_sz, j->k.ci, j->h, j->w_in, j->ph, j->pw,
                       j->k.wp, p);
         if (!j->pad_only)
@@ -415,8 +418,8 @@ static void corr_dw_part(void *arg, int64_t u0, int64_t u1)
 }
 
 /* dx of samples [i0, i1) of a group (the backward of the direct
- * correlation): dcol_s = W^T dy_s into the sample's slot of the workspace
- * ([K, P]), then col2im of that sample alone, while dcol_s is still in
+ * correlation): dcol_s = W^T dy_s ([K, P]) into the part's slot of the
+ * workspace, then col2im of that sample alone, while dcol_s is still in
  * cache. */
 typedef struct dx_job {
     const mlp__conv_geom *q;
@@ -429,8 +432,8 @@ typedef struct dx_job {
 static void dx_sample_part(void *arg, int64_t i0, int64_t i1)
 {
     const dx_job *j = arg;
+    float *dc = j->dcol + i0 * j->K * j->P; /* the part's first slot, for each sample */
     for (int64_t i = i0; i < i1; i++) {
-        float *dc = j->dcol + i * j->K * j->P;
         mlp__sgemm(1, 0, j->K, j->P, j->F, 1.0f, j->w, j->K, j->dy + i * j->F * j->P,
                    j->P, 0.0f, dc, j->P);
         mlp__col2im(j->q, dc, 1, j->dx + i * j->in_sz);
