@@ -4,15 +4,17 @@
  * (a first layer over a grey image, say). im2col would write kh*kw copies
  * of the input for a product with a handful of rows, so copying costs more
  * than multiplying; these kernels read a zero-padded copy of the input
- * instead and keep eight output columns of up to eight channels in vector
- * registers while they run over the taps.
+ * instead and keep output strips of eight columns (two strips of four
+ * output planes, or eight strips of one) in vector registers while they
+ * run over the taps; the weight gradient keeps up to twelve taps' sums.
  *
  * Layouts. A padded input holds `ci` planes of [hp, wp] floats, zero
  * outside the data; wp leaves room for the last column strip of 8 to read
  * past the output width (mlp__corr_wp). The weights are [co, ci, kh, kw].
  *
  * Every output is summed over its taps in order (input channel, then kernel
- * row, then kernel column), a product then an addition each (no fused
+ * row, then kernel column), and every weight gradient in eight lanes in
+ * the order of mlp__corr_dw, a product then an addition each (no fused
  * multiply-add): the same bits from the AVX2 clone and the baseline one,
  * and at any thread count, since every call is a whole sample or a whole
  * (filter, tap block) unit.
@@ -33,7 +35,7 @@
 #endif
 
 /* The most taps (ci kh kw) one correlation may have. */
-enum { MLP__CORR_MAX_TAPS = 1024 };
+enum { MLP__CORR_MAX_TAPS = 128 };
 
 /* The most taps one call of mlp__corr_dw sums (in registers). */
 enum { MLP__CORR_DW_TAPS = 12 };

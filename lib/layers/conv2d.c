@@ -82,7 +82,7 @@ static mlp__conv_geom geom(const mlp_layer *l)
  * against 2.12 (its forward is as fast on products per sample); while
  * with 24 or 32 filters over 8 or 12 channels one GEMM over the group
  * computes dW twice as fast. Pointwise kernels have no im2col to save. */
-enum { CORR_MAX_F = 16, CORR_MAX_K = 128 };
+enum { CORR_MAX_F = 16, CORR_MAX_K = MLP__CORR_MAX_TAPS };
 
 /*
  * Sets s->corr_fwd and s->corr_dw for a layer with input `in`, output
