@@ -101,9 +101,13 @@ static void takes_corr(struct conv2d_settings *s, const mlp_shape *in, int32_t o
         k > CORR_MAX_K)
         return;
     const int64_t F = s->filters, P = (int64_t)oh * ow;
-    const int64_t xsz = in->d[0] * (in->d[1] + 2 * w->ph) * mlp__corr_wp(ow, w->kw);
-    if (xsz > INT32_MAX)
+    /* a padded input [C, hp, wp], indexed with int32 offsets (a model file
+     * may ask for any sizes: test before multiplying) */
+    const int64_t hp = (int64_t)in->d[1] + 2 * (int64_t)w->ph;
+    const int64_t wp = ((int64_t)ow + 7) / 8 * 8 + w->kw - 1;
+    if (hp > INT32_MAX || wp > INT32_MAX || hp * wp > INT32_MAX / in->d[0])
         return;
+    const int64_t xsz = in->d[0] * hp * wp;
     s->corr_fwd = F <= CORR_MAX_F;
     s->corr_dw = s->corr_fwd || in->d[0] == 1;
     *fixed = F * k * 8;
