@@ -1,16 +1,36 @@
 /*
- * Direct stride-1 cross-correlation (corr.h). The kernels hold a strip of
- * eight output columns of up to eight output planes (or eight taps of the
- * weight gradient) in GCC vector variables of eight floats, which the AVX2
- * clone keeps in ymm registers and the baseline clone in pairs of xmm ones.
- * The block sizes are constants in each inlined copy, so the blocks unroll
- * fully and stay in registers.
+ * Direct stride-1 cross-correlation (corr.h). The kernels hold their sums
+ * (two strips of eight output columns of four planes, eight strips of one
+ * plane, or up to twelve taps of the weight gradient) in GCC vector
+ * variables of eight floats, which the AVX2 clone keeps in ymm registers
+ * and the baseline clone in pairs of xmm ones. The forward tiles name
+ * their sums one by one; the weight gradient's tap count is a constant in
+ * each inlined copy, so its loops unroll fully and stay in registers.
  */
 #include "corr.h"
 
 #include <string.h>
 
 #include "core/core.h"
+
+/* The size of the block of output planes from o (of co): 4 while 4 or
+ * more are left, then single planes. */
+static int32_t block_planes(int32_t co, int32_t o)
+{
+    return co - o >= 4 ? 4 : 1;
+}
+
+void mlp__corr_pack(const float *w, int32_t co, int32_t taps, float *wpk)
+{
+    for (int32_t o = 0; o < co;) {
+        const int32_t fb = block_planes(co, o);
+        for (int32_t b = 0; b < fb; b++)
+            for (int32_t t = 0; t < taps; t++)
+                wpk[(int64_t)o * taps + (int64_t)t * fb + b] =
+                    w[(int64_t)(o + b) * taps + t];
+        o += fb;
+    }
+}
 
 #if MLP__CORR_AVAILABLE
 
@@ -29,13 +49,6 @@ static void tap_offsets(const mlp__corr *k, int32_t t0, int32_t tn, int32_t *off
         const int32_t u = t0 + t, c = u / kk, i = u % kk / k->kw, j = u % k->kw;
         off[t] = (c * k->hp + i) * k->wp + j;
     }
-}
-
-/* The size of the block of output planes from o (of co): 4 while 4 or
- * more are left, then single planes. */
-static int32_t block_planes(int32_t co, int32_t o)
-{
-    return co - o >= 4 ? 4 : 1;
 }
 
 /* dst[0, nv) = the first nv lanes of v (nv <= 8), with constant-size
@@ -237,18 +250,6 @@ void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
     corr_forward(k, xp, wpk, bias, y);
 }
 
-void mlp__corr_pack(const float *w, int32_t co, int32_t taps, float *wpk)
-{
-    for (int32_t o = 0; o < co;) {
-        const int32_t fb = block_planes(co, o);
-        for (int32_t b = 0; b < fb; b++)
-            for (int32_t t = 0; t < taps; t++)
-                wpk[(int64_t)o * taps + (int64_t)t * fb + b] =
-                    w[(int64_t)(o + b) * taps + t];
-        o += fb;
-    }
-}
-
 /* TB taps of the weight gradient of plane f (TB a constant after
  * inlining), each in eight lanes. */
 static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
@@ -375,14 +376,6 @@ void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t 
     (void)tn;
     (void)lanes;
     (void)first;
-}
-
-void mlp__corr_pack(const float *w, int32_t co, int32_t taps, float *wpk)
-{
-    (void)w;
-    (void)co;
-    (void)taps;
-    (void)wpk;
 }
 
 #endif

@@ -77,11 +77,12 @@ static mlp__conv_geom geom(const mlp_layer *l)
  * product (dcol = W^T dy per sample, then col2im): a correlation of dy
  * padded by kh - 1 - ph rows measured slower. Measured on the layers alone
  * (1 thread, batch 100), direct against im2col: 1->5 5x5 on 28x28 forward
- * 0.35 against 0.90 ms, dW 0.40 against 1.89; 5->10 5x5 on 12x12 forward
- * 0.38 against 0.83, dW 0.59 against 0.93; 1->32 3x3 on 28x28 dW 1.69
- * against 2.12 (its forward is as fast on products per sample); while
- * with 24 or 32 filters over 8 or 12 channels one GEMM over the group
- * computes dW twice as fast. Pointwise kernels have no im2col to save. */
+ * 0.35 against 0.90 ms, dW 0.34-0.47 against 1.89; 5->10 5x5 on 12x12
+ * forward 0.38 against 0.83, dW 0.63-0.66 against 0.93-0.96; 1->32 3x3 on
+ * 28x28 dW 1.31-1.35 against 2.12-2.26 (its forward, bound by writing its
+ * output, is faster on products per sample); while with 24 or 32 filters
+ * over 8 or 12 channels one GEMM over the group computes dW twice as fast.
+ * Pointwise kernels have no im2col to save. */
 enum { CORR_MAX_F = 16, CORR_MAX_K = MLP__CORR_MAX_TAPS };
 
 /*
@@ -267,6 +268,16 @@ static mlp_status forward_direct(mlp_layer *l, const mlp__conv_geom *q, const fl
  * the samples in order by one thread, so it is the same at any count. */
 enum { DW_BLOCKS = 2 };
 
+/* The sum of eight lanes, in order: how every sum kept in lanes (the bias
+ * gradient, the direct correlation's dW) ends. */
+static float sum_lanes(const float *v)
+{
+    float sum = v[0];
+    for (int l = 1; l < 8; l++)
+        sum += v[l];
+    return sum;
+}
+
 /* db[f] for filters [f0, f1): sums of dy over the g samples (j->g), in
  * eight lanes (position p of each plane into lane p mod 8, in order of the
  * samples and positions), then the lanes in order: a fixed order that
@@ -287,10 +298,7 @@ static void bias_grad_part(void *arg, int64_t f0, int64_t f1)
             for (; p < P; p++)
                 s8[p & 7] += g[p];
         }
-        float sum = s8[0];
-        for (int l = 1; l < 8; l++)
-            sum += s8[l];
-        j->db[f] = sum;
+        j->db[f] = sum_lanes(s8);
     }
 }
 
@@ -544,13 +552,8 @@ static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const flo
             mlp__pool_for(g, 1, 1, dx_sample_part, &dj);
         }
     }
-    for (int64_t i = 0; i < (int64_t)F * K; i++) {
-        const float *v = lanes + i * 8;
-        float sum = v[0];
-        for (int l8 = 1; l8 < 8; l8++)
-            sum += v[l8];
-        dw[i] = sum;
-    }
+    for (int64_t i = 0; i < (int64_t)F * K; i++)
+        dw[i] = sum_lanes(lanes + i * 8);
     return MLP_STATUS_OK;
 }
 
@@ -633,10 +636,7 @@ static void gather_sum_part(void *arg, int64_t f0, int64_t f1)
                 s8[i & 7] += src[i];
             }
         }
-        float sum = s8[0];
-        for (int l = 1; l < 8; l++)
-            sum += s8[l];
-        j->db[f] += sum;
+        j->db[f] += sum_lanes(s8);
     }
 }
 

@@ -5,8 +5,8 @@
  * and the layer's share of it. For im2col layers the gap between the two is
  * what im2col, col2im and the layout passes cost. A layer on the direct
  * path (corr.h) is timed on im2col too, on a second line. Run it under
- * OPENBLAS_CORETYPE=... to compare OpenBLAS's kernels (the line printed first names the
- * setting). Usage: bench_conv [threads] (default 2).
+ * OPENBLAS_CORETYPE=... to compare OpenBLAS's kernels (the line printed
+ * first names the setting). Usage: bench_conv [threads] (default 2).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +22,7 @@
 
 enum { BATCH = 100, REPS = 20 };
 
-/* A layer's forward and backward through its ops, on n samples. */
+/* A layer's forward and backward through its ops, on BATCH samples. */
 typedef struct {
     mlp_model *m;
     mlp_layer *conv;
