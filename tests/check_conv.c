@@ -201,20 +201,24 @@ static double max_abs(const double *v, int64_t n)
 
 /* ---- convolution against the naive loops ------------------------------------------ */
 
+/* The paths of a layer: bits 0 and 1 the direct correlation (corr.h)
+ * forward and for dW, bit 2 products per sample. */
+enum { PATH_CORR = 3, PATH_PER_SAMPLE = 4 };
+
 /* Forward (both modes) and backward of one case against the references,
- * with the bias on or off, on the path the layer takes, or on im2col and
- * GEMMs when `gemm` is set; on im2col the layer must split the batch into
- * at least `min_groups` GEMM groups. Returns whether the layer took the
- * direct correlation (corr.h) anywhere. */
+ * with the bias on or off, on the path the layer takes (keep 0), off the
+ * direct correlation (keep 1), or on im2col of groups of samples (keep 2,
+ * mlp__conv2d_keep); on groups the layer must split the batch into at least
+ * `min_groups` of them. Returns the paths the layer took (PATH_*). */
 static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
-                           int use_bias, int gemm)
+                           int use_bias, int keep)
 {
     char desc[200];
     case_str(q, desc, sizeof desc);
     if (!use_bias)
         strcat(desc, ", no bias");
-    if (gemm)
-        strcat(desc, ", im2col kept");
+    if (keep)
+        strcat(desc, keep == 1 ? ", no correlation" : ", groups of samples");
     const int32_t in[3] = {q->c, q->h, q->w};
     const int32_t OH = out_extent(q->h, q->kh, q->sh, q->ph, q->dh);
     const int32_t OW = out_extent(q->w, q->kw, q->sw, q->pw, q->dw);
@@ -222,16 +226,16 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
     mlp_model *m = tu_model(3, in, seed);
     mlp_layer *conv = make_conv_case(q);
     TU_OK(mlp_layer_set_use_bias(conv, use_bias));
-    if (gemm)
-        mlp__conv2d_no_corr(conv);
+    mlp__conv2d_keep(conv, keep);
     tu_add(m, conv);
-    const int corr = mlp__conv2d_corr(conv);
-    ck_assert_msg(!(gemm && corr), "%s: took the direct path", desc);
+    const int path = mlp__conv2d_corr(conv) | mlp__conv2d_per_sample(conv) << 2;
+    ck_assert_msg(!(keep && path & PATH_CORR), "%s: took the direct correlation", desc);
+    ck_assert_msg(!(keep == 2 && path), "%s: took products per sample", desc);
     const int64_t nw = (int64_t)q->f * q->c * q->kh * q->kw, nb = use_bias ? q->f : 0;
     ck_assert_int_eq(mlp_layer_param_count(conv), nw + nb);
     ck_assert_int_eq(mlp_model_param_count(m), nw + nb); /* no hidden bias slot */
     const int32_t group = mlp__conv2d_group(conv);
-    ck_assert_msg(group >= 1 && (corr || (q->n + group - 1) / group >= min_groups),
+    ck_assert_msg(group >= 1 && (path || (q->n + group - 1) / group >= min_groups),
                   "%s: %d samples per GEMM group, wanted %d groups", desc, (int)group,
                   min_groups);
     int r = 0;
@@ -308,16 +312,21 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
     free(ref);
     mlp_tensor_destroy(x);
     mlp_model_destroy(m);
-    return corr;
+    return path;
 }
 
-/* check_conv_path on the layer's own path and, when that is the direct one,
- * on im2col as well. */
+/* check_conv_path on the layer's own path, then off the direct correlation
+ * when the layer took it, then on groups of samples when the run before
+ * took products per sample: every case holds each path it can take to the
+ * references, and the groups to `min_groups`. */
 static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
                             int use_bias)
 {
-    if (check_conv_path(q, seed, min_groups, use_bias, 0))
-        check_conv_path(q, seed, min_groups, use_bias, 1);
+    int path = check_conv_path(q, seed, min_groups, use_bias, 0);
+    if (path & PATH_CORR)
+        path = check_conv_path(q, seed, min_groups, use_bias, 1);
+    if (path & PATH_PER_SAMPLE)
+        check_conv_path(q, seed, min_groups, use_bias, 2);
 }
 
 /* clang-format off */
@@ -416,9 +425,11 @@ START_TEST(conv_reference_direct)
 END_TEST
 
 /* im2col and col2im with stride 1 and as many output columns as input
- * columns copy each plane in one stretch and then zero what wrapped:
- * dilation, kernels wider than tall, padding past the kernel (rows of
- * padding only), and the ConvNet's second layer over several groups. */
+ * columns copy each plane in one stretch, keeping the entries of valid
+ * columns (by a table of columns for rows up to 64 wide, by zeroing what
+ * wrapped for wider ones): dilation, kernels wider than tall, padding past
+ * the kernel (rows of padding only), the ConvNet's second layer over
+ * several groups, and rows 64 and 70 wide. */
 START_TEST(conv_reference_flat)
 {
     /* clang-format off */
@@ -429,26 +440,28 @@ START_TEST(conv_reference_flat)
         {2, 5, 6, 3, 3, 3, 1, 1, 3, 1, 1, 1, 2},      /* rows of padding only */
         {2, 4, 5, 2, 2, 3, 1, 1, 1, 1, 1, 1, 3},      /* even kernel rows */
         {32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 31}, /* groups of 15: 15 + 15 + 1 */
+        {2, 6, 70, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3},     /* rows wider than the table */
+        {3, 5, 64, 4, 3, 5, 1, 1, 2, 2, 1, 1, 2},     /* rows as wide as the table */
     };
     /* clang-format on */
-    const int min_groups[] = {1, 1, 1, 1, 3};
+    const int min_groups[] = {1, 1, 1, 1, 3, 1, 1};
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
         check_conv_case(&cases[i], 700 + (uint64_t)i, min_groups[i], i % 2);
 }
 END_TEST
 
-/* The direct path runs one product per sample, the same call at any thread
- * count, and sums the weight gradient in blocks of filters fixed whatever
- * the count: y, dx and the gradients are the same bit for bit at 1 and 2
- * threads. out: y [ny], then dx [nx], then the gradients [np]. */
-static void direct_output_at(int threads, const conv_case *q, float *out, int64_t ny)
+/* Products per sample run the same calls at any thread count, in blocks of
+ * samples fixed whatever the count, and the direct correlation sums in a
+ * fixed order: y, dx and the gradients are the same bit for bit at 1 and 2
+ * threads. out: y [ny], then dx [nx], then the gradients [np]. The layer
+ * must take the paths `path` (PATH_*). */
+static void conv_outputs_at(int threads, const conv_case *q, int path, float *out,
+                            int64_t ny)
 {
     const int32_t in[3] = {q->c, q->h, q->w};
     mlp_model *m = tu_model(3, in, 3);
     mlp_layer *conv = tu_add(m, make_conv_case(q));
-    /* see the cases: the direct correlation for dW unless pointwise, and
-     * forward too with at most 16 filters */
-    ck_assert_int_eq(mlp__conv2d_corr(conv), q->kh == 1 ? 0 : q->f <= 16 ? 3 : 2);
+    ck_assert_int_eq(mlp__conv2d_corr(conv) | mlp__conv2d_per_sample(conv) << 2, path);
     mlp_tensor *x = tu_tensor_batch(q->n, 3, in);
     const int64_t nx = mlp_tensor_numel(x);
     tu_rng rng;
@@ -471,28 +484,32 @@ static void direct_output_at(int threads, const conv_case *q, float *out, int64_
     mlp_model_destroy(m);
 }
 
-START_TEST(conv_direct_thread_independence)
+START_TEST(conv_paths_thread_independence)
 {
     if (mlp_set_num_threads(2) == MLP_STATUS_UNSUPPORTED)
         return; /* a build with one thread only */
     TU_OK(mlp_set_num_threads(1));
     /* 1->32 3x3 pad 1 on 28x28 (the ConvNet's first layer: forward on a
      * product per sample, dW by the direct correlation, corr.h), pointwise
-     * (products only), and two on the direct correlation forward and for
-     * dW, the second over three groups of samples */
-    const conv_case cases[4] = {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 40},
+     * (products only), two on the direct correlation forward and for dW,
+     * the second over three groups of samples, and 8->24 3x3 on 10x10
+     * (products per sample, forward and backward, with col2im) */
+    const conv_case cases[5] = {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 40},
                                 {16, 14, 14, 24, 1, 1, 1, 1, 0, 0, 1, 1, 40},
                                 {1, 28, 28, 5, 5, 5, 1, 1, 2, 2, 1, 1, 40},
-                                {2, 60, 61, 12, 3, 3, 1, 1, 1, 1, 1, 1, 40}};
-    for (int i = 0; i < 4; i++) {
+                                {2, 60, 61, 12, 3, 3, 1, 1, 1, 1, 1, 1, 40},
+                                {8, 10, 10, 24, 3, 3, 1, 1, 1, 1, 1, 1, 40}};
+    const int paths[5] = {2 | PATH_PER_SAMPLE, PATH_PER_SAMPLE, 3 | PATH_PER_SAMPLE,
+                          3 | PATH_PER_SAMPLE, PATH_PER_SAMPLE};
+    for (int i = 0; i < 5; i++) {
         const conv_case *q = &cases[i];
         const int64_t ny = (int64_t)q->n * q->f * q->h * q->w;
         const int64_t len = ny + (int64_t)q->n * q->c * q->h * q->w +    /* y, dx, */
                             (int64_t)q->f * q->c * q->kh * q->kw + q->f; /* dW, db */
         float *r12 = calloc(2 * (size_t)len, sizeof(float)); /* 1 thread, then 2 */
         ck_assert_ptr_nonnull(r12);
-        direct_output_at(1, q, r12, ny);
-        direct_output_at(2, q, r12 + len, ny);
+        conv_outputs_at(1, q, paths[i], r12, ny);
+        conv_outputs_at(2, q, paths[i], r12 + len, ny);
         ck_assert_msg(memcmp(r12, r12 + len, sizeof(float) * (size_t)len) == 0,
                       "direct conv case %d: y, dx or gradients differ between 1 and 2 "
                       "threads",
@@ -502,46 +519,53 @@ START_TEST(conv_direct_thread_independence)
 }
 END_TEST
 
-/* Which layers take the direct correlation (corr.h) and which im2col:
- * stride 1, no dilation, not pointwise, at most 128 taps, and at most 16
- * filters (forward and dW) or one input channel (dW); and the switch that
- * keeps im2col. */
+/* Which paths layers take. The direct correlation (corr.h): stride 1, no
+ * dilation, not pointwise, at most 128 taps, and at most 16 filters
+ * (forward and dW) or one input channel (dW). Products per sample: one
+ * input channel, pointwise, or at least 64 output positions. And the switch
+ * that keeps a layer off the correlation (level 1) and off products per
+ * sample (level 2). */
 START_TEST(conv_path_choice)
 {
     /* clang-format off */
     /*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
     static const struct {
         conv_case q;
-        int corr; /* bit 0 forward, bit 1 dW */
+        int path; /* PATH_*: bit 0 correlation forward, bit 1 dW, bit 2 per sample */
     } cases[] = {
-        {{1, 28, 28, 5, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 3},   /* the report's conv1 */
-        {{5, 12, 12, 10, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 3},  /* the report's conv2 */
-        {{2, 9, 9, 16, 3, 3, 1, 1, 2, 2, 1, 1, 1}, 3},    /* 16 filters, padding 2 */
-        {{14, 9, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 3},    /* 126 taps */
-        {{1, 8, 8, 5, 3, 3, 1, 1, 3, 1, 1, 1, 1}, 3},     /* padding past the kernel */
-        {{1, 28, 28, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 2},  /* 17 filters */
-        {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 2},  /* the ConvNet's first layer */
-        {{32, 14, 14, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 0},  /* 288 taps */
-        {{8, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 0},  /* 32 filters of 8 channels */
-        {{1, 28, 28, 5, 5, 5, 2, 2, 0, 0, 1, 1, 1}, 0},   /* stride 2 */
-        {{1, 28, 28, 5, 5, 5, 1, 2, 0, 0, 1, 1, 1}, 0},   /* stride 1x2 */
-        {{1, 28, 28, 5, 3, 3, 1, 1, 0, 0, 2, 1, 1}, 0},   /* dilation 2x1 */
-        {{4, 8, 8, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1}, 0},     /* pointwise */
-        {{4, 8, 8, 5, 1, 1, 1, 1, 1, 0, 1, 1, 1}, 3},     /* 1x1 with padding */
+        {{1, 28, 28, 5, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 7},   /* the report's conv1 */
+        {{5, 12, 12, 10, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 7},  /* the report's conv2 */
+        {{2, 9, 9, 16, 3, 3, 1, 1, 2, 2, 1, 1, 1}, 7},    /* 16 filters, padding 2 */
+        {{14, 9, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 7},    /* 126 taps */
+        {{1, 8, 8, 5, 3, 3, 1, 1, 3, 1, 1, 1, 1}, 7},     /* padding past the kernel */
+        {{1, 28, 28, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 6},  /* 17 filters */
+        {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 6},  /* the ConvNet's first layer */
+        {{32, 14, 14, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 4},  /* 288 taps */
+        {{8, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 4},  /* 32 filters of 8 channels */
+        {{1, 28, 28, 5, 5, 5, 2, 2, 0, 0, 1, 1, 1}, 4},   /* stride 2 */
+        {{1, 28, 28, 5, 5, 5, 1, 2, 0, 0, 1, 1, 1}, 4},   /* stride 1x2 */
+        {{1, 28, 28, 5, 3, 3, 1, 1, 0, 0, 2, 1, 1}, 4},   /* dilation 2x1 */
+        {{4, 8, 8, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1}, 4},     /* pointwise */
+        {{4, 8, 8, 5, 1, 1, 1, 1, 1, 0, 1, 1, 1}, 7},     /* 1x1 with padding */
+        {{32, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 4},   /* 64 output positions */
+        {{32, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 0},   /* 49: groups */
+        {{4, 7, 9, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1}, 0},     /* 1x1 stride 2 on 20 */
     };
     /* clang-format on */
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
         const conv_case *q = &cases[i].q;
         const int32_t in[3] = {q->c, q->h, q->w};
-        for (int keep = 0; keep <= 1; keep++) {
+        for (int keep = 0; keep <= 2; keep++) {
             mlp_model *m = tu_model(3, in, 1);
             mlp_layer *conv = make_conv_case(q);
-            if (keep)
-                mlp__conv2d_no_corr(conv);
+            mlp__conv2d_keep(conv, keep);
             tu_add(m, conv);
-            const int want = keep ? 0 : cases[i].corr;
-            ck_assert_msg(mlp__conv2d_corr(conv) == want, "case %d%s: direct %d, want %d",
-                          i, keep ? " (im2col kept)" : "", mlp__conv2d_corr(conv), want);
+            const int want = keep == 0   ? cases[i].path
+                             : keep == 1 ? cases[i].path & PATH_PER_SAMPLE
+                                         : 0;
+            const int got = mlp__conv2d_corr(conv) | mlp__conv2d_per_sample(conv) << 2;
+            ck_assert_msg(got == want, "case %d, keep %d: paths %d, want %d", i, keep,
+                          got, want);
             mlp_model_destroy(m);
         }
     }
@@ -1807,7 +1831,7 @@ static Suite *conv_suite(void)
     tc = tcase_create("system");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, thread_count_independence);
-    tcase_add_test(tc, conv_direct_thread_independence);
+    tcase_add_test(tc, conv_paths_thread_independence);
     tcase_add_test(tc, conv_path_choice);
     tcase_add_test(tc, conv_oom_loop);
     suite_add_tcase(s, tc);

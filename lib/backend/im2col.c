@@ -83,6 +83,52 @@ static void flat_zero_edges(const mlp__conv_geom *q, const flat_span *f, float *
     }
 }
 
+/*
+ * Narrow planes (output rows of at most COL_ROW_MAX columns) skip the edge
+ * pass: its two short loops per row became two memset calls per row, which
+ * cost a 32->64 3x3 layer on 14x14 maps more than its copies. The stretch
+ * is walked instead in pieces of whole rows, each entry kept or zeroed by
+ * its output column, read from a table of u % ow over one piece: a select
+ * that vectorises. The sums are the same as with the edge pass (an entry
+ * it zeroed adds +0 in col2im).
+ */
+enum { COL_ROW_MAX = 64 };
+
+typedef struct col_table {
+    int32_t len;                 /* a piece: whole rows, >= COL_ROW_MAX entries */
+    int32_t ow[2 * COL_ROW_MAX]; /* output column of each entry of a piece */
+} col_table;
+
+/* 1 and the table when rows are narrow enough, else 0. */
+static int col_table_of(const mlp__conv_geom *q, col_table *t)
+{
+    t->len = 0;
+    if (q->ow > COL_ROW_MAX)
+        return 0;
+    t->len = (COL_ROW_MAX + q->ow - 1) / q->ow * q->ow;
+    for (int32_t u = 0; u < t->len; u++)
+        t->ow[u] = u % q->ow;
+    return 1;
+}
+
+/* Over the stretch, dst[k] = src[k] where the column is valid and 0
+ * elsewhere (im2col), or with `add`, dst[k] += src[k] where it is valid
+ * (col2im). */
+static inline void flat_masked(const flat_span *f, const col_table *t, int32_t ow,
+                               const float *src, float *dst, int add)
+{
+    for (int64_t c0 = (int64_t)f->r0 * ow; c0 < f->b; c0 += t->len) {
+        const int64_t k0 = c0 > f->a ? c0 : f->a;
+        const int64_t k1 = c0 + t->len < f->b ? c0 + t->len : f->b;
+        const float *s = src + c0;
+        float *d = dst + c0;
+        for (int32_t u = (int32_t)(k0 - c0); u < (int32_t)(k1 - c0); u++) {
+            const float v = t->ow[u] >= f->lo && t->ow[u] < f->hi ? s[u] : 0.0f;
+            d[u] = add ? d[u] + v : v;
+        }
+    }
+}
+
 /* Cloned functions stay static: clang makes the dispatcher only for callers
  * in the same file. */
 MLP_VECTOR_CLONES
@@ -95,6 +141,8 @@ static void im2col_flat(void *arg, int64_t r0, int64_t r1)
     const int32_t g = jb->g;
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     const int32_t kk = q->kh * q->kw;
+    col_table t;
+    const int narrow = col_table_of(q, &t);
     for (int32_t r = (int32_t)r0; r < r1; r++) {
         const int32_t c = r / kk, i = (r % kk) / q->kw, j = r % q->kw;
         flat_span f;
@@ -107,9 +155,13 @@ static void im2col_flat(void *arg, int64_t r0, int64_t r1)
             }
             const float *src = x + ((int64_t)s * q->c + c) * plane + f.off;
             memset(dst, 0, (size_t)f.a * sizeof(float));
+            memset(dst + f.b, 0, (size_t)(P - f.b) * sizeof(float));
+            if (narrow) {
+                flat_masked(&f, &t, q->ow, src, dst, 0);
+                continue;
+            }
             for (int64_t k = f.a; k < f.b; k++)
                 dst[k] = src[k];
-            memset(dst + f.b, 0, (size_t)(P - f.b) * sizeof(float));
             flat_zero_edges(q, &f, dst);
         }
     }
@@ -161,8 +213,8 @@ static void im2col(void *arg, int64_t r0, int64_t r1)
  * zero the entries of col that read padding, then one long sum (adding
  * those zeros where the stretch wraps into a neighbouring row leaves dx as
  * it was). */
-static void col2im_flat(const mlp__conv_geom *q, int32_t c, int32_t k, float *col,
-                        int32_t g, int32_t s, float *dx)
+static inline void col2im_flat(const mlp__conv_geom *q, const col_table *t, int32_t c,
+                               int32_t k, float *col, int32_t g, int32_t s, float *dx)
 {
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     flat_span f;
@@ -170,6 +222,10 @@ static void col2im_flat(const mlp__conv_geom *q, int32_t c, int32_t k, float *co
         return;
     float *src = col + (int64_t)(c * q->kh * q->kw + k) * g * P + (int64_t)s * P;
     float *dst = dx + ((int64_t)s * q->c + c) * plane + f.off;
+    if (t) {
+        flat_masked(&f, t, q->ow, src, dst, 1);
+        return;
+    }
     flat_zero_edges(q, &f, src);
     for (int64_t i = f.a; i < f.b; i++)
         dst[i] += src[i];
@@ -187,13 +243,15 @@ static void col2im(void *arg, int64_t u0, int64_t u1)
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     const int32_t kk = q->kh * q->kw;
     const int flat = flat_case(q);
+    col_table t;
+    const int narrow = col_table_of(q, &t);
     for (int64_t u = u0; u < u1; u++) {
         const int32_t c = (int32_t)(u / g), s = (int32_t)(u % g);
         float *xc = dx + ((int64_t)s * q->c + c) * plane;
         memset(xc, 0, (size_t)plane * sizeof(float));
         for (int32_t k = 0; k < kk; k++) {
             if (flat) {
-                col2im_flat(q, c, k, col, g, s, dx);
+                col2im_flat(q, narrow ? &t : NULL, c, k, col, g, s, dx);
                 continue;
             }
             const int32_t i = k / q->kw, j = k % q->kw, r = c * kk + k;

@@ -7,19 +7,28 @@
  * only, and the passes below skip the bias work (a NULL bias pointer, tested
  * outside the element loops, which stay as they are with a bias).
  *
- * Forward, for a group of g samples at a time: im2col gives col [K, g*P]
- * (K = C*kh*kw, P = OH*OW), one GEMM gives Z = W col [F, g*P], and one pass
- * scatters Z into y's NCHW layout while adding the bias (if any). Backward,
- * per group: gather dy into Z's layout (summing the bias gradient on the way),
- * recompute col, dW += Z col^T (one GEMM), and for dx: dcol = W^T Z (one
- * GEMM, written over col), then col2im. Groups make the GEMMs large; their
- * size is fixed at setup so that col and Z fit the model's shared workspace
- * (about 4 MiB per layer), which the model sizes once for all conv layers.
- * A layer with a single input channel or a pointwise kernel computes its
- * forward products straight into y instead, one per sample (see
- * direct_output). A small stride-1 layer skips im2col and the GEMMs for
- * dW, and with few filters forward too: it correlates a zero-padded copy of
- * each sample directly (corr.h; see CORR_MAX_K for which layers).
+ * Three paths, chosen at setup:
+ *
+ * - Products per sample (forward_per_sample), for planes of at least
+ *   SAMPLE_MIN_P output positions, a single input channel or a pointwise
+ *   kernel: im2col of one sample, col_s [K, P] (K = C*kh*kw, P = OH*OW), in
+ *   cache, then y_s = W col_s straight into y's layout. Backward per sample:
+ *   dW += dy_s col_s^T, dcol_s = W^T dy_s over col_s, col2im. The batch is
+ *   cut into fixed blocks of samples (SAMPLE_BLOCKS), so results do not
+ *   depend on the thread count.
+ * - Groups of g samples (smaller planes, where one product per sample would
+ *   be narrow): im2col gives col [K, g*P], one GEMM gives Z = W col
+ *   [F, g*P], and one pass scatters Z into y's NCHW layout while adding the
+ *   bias (if any). Backward, per group: gather dy into Z's layout (summing
+ *   the bias gradient on the way), recompute col, dW += Z col^T (one GEMM),
+ *   and for dx: dcol = W^T Z (one GEMM, written over col), then col2im. A
+ *   group's size is fixed at setup so that col and Z fit the model's shared
+ *   workspace (about 4 MiB per layer), which the model sizes once for all
+ *   conv layers.
+ * - The direct correlation, for a small stride-1 layer: it skips im2col and
+ *   the GEMMs for dW, and with few filters forward too, correlating a
+ *   zero-padded copy of each sample directly (corr.h; see CORR_MAX_K for
+ *   which layers).
  */
 #include <string.h>
 
@@ -42,20 +51,26 @@ struct conv2d_settings {
                                      workspace holds this many) */
     int corr_fwd, corr_dw;        /* the direct correlation (corr.h) forward
                                      and for dW, chosen at setup */
-    int no_corr;                  /* keep im2col whatever the shape (tests) */
+    int per_sample;               /* products per sample (forward_per_sample),
+                                     chosen at setup */
+    int keep;                     /* tests: 1 keeps im2col and products
+                                     (no correlation), 2 also groups of
+                                     samples (no products per sample) */
 };
 
 /* Workspace per group aimed at: col and Z of ~1M floats stay cache-friendly
  * yet give GEMMs thousands of columns. */
 #define CONV_WS_TARGET (1 << 20)
 
-static mlp__conv_geom geom(const mlp_layer *l)
+/* The geometry of a layer's settings on input `in` with an output of
+ * oh x ow. */
+static mlp__conv_geom geom_of(const struct conv2d_settings *s, const mlp_shape *in,
+                              int32_t oh, int32_t ow)
 {
-    const struct conv2d_settings *s = l->settings;
     const mlp__window *w = &s->win;
-    return (mlp__conv_geom){.c = l->in.d[0],
-                            .h = l->in.d[1],
-                            .w = l->in.d[2],
+    return (mlp__conv_geom){.c = in->d[0],
+                            .h = in->d[1],
+                            .w = in->d[2],
                             .kh = w->kh,
                             .kw = w->kw,
                             .sh = w->sh,
@@ -64,8 +79,63 @@ static mlp__conv_geom geom(const mlp_layer *l)
                             .pw = w->pw,
                             .dh = s->dh,
                             .dw = s->dw,
-                            .oh = l->out.d[1],
-                            .ow = l->out.d[2]};
+                            .oh = oh,
+                            .ow = ow};
+}
+
+static mlp__conv_geom geom(const mlp_layer *l)
+{
+    return geom_of(l->settings, &l->in, l->out.d[1], l->out.d[2]);
+}
+
+static int pointwise(const mlp__conv_geom *q)
+{
+    return q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 &&
+           q->pw == 0;
+}
+
+/*
+ * Layers on products per sample (see forward_per_sample): a single input
+ * channel (K = kh kw is small, so the product is bound by writing its
+ * output, and the grouped path's copy into y would double that traffic),
+ * pointwise kernels (no im2col at all), and planes of at least SAMPLE_MIN_P
+ * output positions, whose im2col of one sample stays in cache for its
+ * product and whose products are wide enough for OpenBLAS. Below that, a
+ * group's one product covers many small planes. Measured on layers alone
+ * (3x3, batch 100, the best of 5 interleaved runs), per sample against
+ * groups: at 1 thread within 4% either way (32->64 on 14x14 forward 10.4
+ * against 10.6 ms, backward 21.1 against 21.3; 64->64 with 8x8 outputs
+ * 8.4 against 8.1 and 16.1 against 15.9); at 2 threads 3-8% faster (32->64
+ * on 14x14 5.1 against 5.3 and 11.1 against 11.3; 16->32 on 32x32 8.2
+ * against 8.7 and 16.7 against 18.1), since each thread runs whole samples
+ * where the groups split every product and pass between the threads.
+ */
+enum { SAMPLE_MIN_P = 64 };
+
+static int takes_per_sample(const mlp__conv_geom *q)
+{
+    return q->c == 1 || pointwise(q) || (int64_t)q->oh * q->ow >= SAMPLE_MIN_P;
+}
+
+/* Products per sample cut a batch into at most SAMPLE_BLOCKS blocks of
+ * consecutive samples, whatever the thread count: block b runs its samples
+ * in order on one thread, with its own im2col slot and its own partial
+ * weight gradient, and the partials are added in block order at the end.
+ * So every result is the same at any thread count. */
+enum { SAMPLE_BLOCKS = 8 };
+
+static int32_t sample_blocks(int32_t n)
+{
+    return n < SAMPLE_BLOCKS ? n : SAMPLE_BLOCKS;
+}
+
+/* The workspace of products per sample: an im2col slot per block (none when
+ * pointwise), then the partial weight gradients of blocks 1.. (block 0's is
+ * dW itself). */
+static int64_t sample_ws(const mlp__conv_geom *q, int64_t F, int64_t K)
+{
+    const int64_t slot = pointwise(q) ? 0 : K * q->oh * q->ow;
+    return SAMPLE_BLOCKS * slot + (SAMPLE_BLOCKS - 1) * F * K;
 }
 
 /* The direct correlation (corr.h) replaces im2col and the GEMMs of a
@@ -97,7 +167,7 @@ static void takes_corr(struct conv2d_settings *s, const mlp_shape *in, int32_t o
 {
     const mlp__window *w = &s->win;
     s->corr_fwd = s->corr_dw = 0;
-    if (!MLP__CORR_AVAILABLE || s->no_corr || w->sh != 1 || w->sw != 1 || s->dh != 1 ||
+    if (!MLP__CORR_AVAILABLE || s->keep || w->sh != 1 || w->sw != 1 || s->dh != 1 ||
         s->dw != 1 || (w->kh == 1 && w->kw == 1 && w->ph == 0 && w->pw == 0) ||
         k > CORR_MAX_K)
         return;
@@ -166,6 +236,10 @@ static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
     takes_corr(s, in, oh, ow, k, &fixed, &per_sample);
     s->group = per_sample >= CONV_WS_TARGET ? 1 : (int32_t)(CONV_WS_TARGET / per_sample);
     l->ws_floats = fixed + s->group * per_sample;
+    const mlp__conv_geom q = geom_of(s, in, oh, ow);
+    s->per_sample = s->keep < 2 && takes_per_sample(&q);
+    if (s->per_sample && sample_ws(&q, s->filters, k) > l->ws_floats)
+        l->ws_floats = sample_ws(&q, s->filters, k);
     return MLP_STATUS_OK;
 }
 
@@ -181,92 +255,96 @@ static void conv_init(mlp_layer *l, mlp_rng *rng)
 
 /* A 1x1 kernel with stride 1, no padding: the input of a sample is its own
  * column matrix [C, P] (im2col would only copy it). */
-static int pointwise(const mlp__conv_geom *q)
-{
-    return q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 &&
-           q->pw == 0;
-}
-
-/* Layers whose forward products write straight into y, one GEMM per sample,
- * instead of one GEMM per group into Z followed by a copy into y's layout:
- * a single input channel (K = kh kw is small, so the product is bound by
- * writing its output, and the copy would double that traffic) and pointwise
- * kernels (no im2col at all). */
-static int direct_output(const mlp__conv_geom *q)
-{
-    return q->c == 1 || pointwise(q);
-}
-
 /* The arguments of a conv pass, for the pool's parts. */
 typedef struct conv_job {
+    const mlp__conv_geom *q;
     const float *w, *bias, *x, *dy, *src;
     float *y, *dw, *db, *dx, *ws, *dst;
-    int32_t F, K, P, g, g0, fb, ldc;
-    int64_t in_sz, step;
+    int32_t F, K, P, g, nb;
+    int64_t in_sz;
     int pw;
 } conv_job;
 
-/* Direct forward of samples [i0, i1) of the group (see forward_direct). */
+/* The partial weight gradients of blocks 1 .. nb-1, after the slots. */
+static float *sample_partials(const conv_job *j)
+{
+    return j->ws + (int64_t)(j->pw ? 0 : SAMPLE_BLOCKS) * j->K * j->P;
+}
+
+/* Samples [s0, s1) of block b of j->nb over j->g samples. */
+static void block_samples(const conv_job *j, int64_t b, int32_t *s0, int32_t *s1)
+{
+    *s0 = (int32_t)(b * j->g / j->nb);
+    *s1 = (int32_t)((b + 1) * j->g / j->nb);
+}
+
+/* col_s of sample s in block b: x_s itself when pointwise, else its im2col
+ * in the block's slot. */
+static const float *sample_col(const conv_job *j, int64_t b, int32_t s)
+{
+    const float *xs = j->x + s * j->in_sz;
+    if (j->pw)
+        return xs;
+    float *slot = j->ws + b * j->K * j->P;
+    mlp__im2col(j->q, xs, 1, slot);
+    return slot;
+}
+
+/* The fields of a pass of products per sample over n samples of x that
+ * both directions use. */
+static conv_job sample_job(const mlp_layer *l, const mlp__conv_geom *q, const float *x,
+                           int32_t n)
+{
+    const int32_t F = ((const struct conv2d_settings *)l->settings)->filters;
+    return (conv_job){.q = q,
+                      .w = l->params,
+                      .x = x,
+                      .ws = l->ws,
+                      .F = F,
+                      .K = (int32_t)(l->n_weights / F),
+                      .P = q->oh * q->ow,
+                      .g = n,
+                      .nb = sample_blocks(n),
+                      .in_sz = l->in_size,
+                      .pw = pointwise(q)};
+}
+
+/* Forward of blocks [b0, b1) (see forward_per_sample). */
 MLP_VECTOR_CLONES
-static void fwd_direct_part(void *arg, int64_t i0, int64_t i1)
+static void fwd_sample_part(void *arg, int64_t b0, int64_t b1)
 {
     const conv_job *j = arg;
     const int32_t F = j->F, P = j->P;
-    for (int64_t i = i0; i < i1; i++) {
-        float *ys = j->y + (j->g0 + i) * F * P;
-        if (j->bias)
-            for (int32_t f = 0; f < F; f++)
-                for (int32_t p = 0; p < P; p++)
-                    ys[(int64_t)f * P + p] = j->bias[f];
-        const float *b = j->pw ? j->x + (j->g0 + i) * j->in_sz : j->ws + i * P;
-        mlp__sgemm(0, 0, F, P, j->K, 1.0f, j->w, j->K, b, j->pw ? P : j->g * P,
-                   j->bias ? 1.0f : 0.0f, ys, P);
+    for (int64_t b = b0; b < b1; b++) {
+        int32_t s0, s1;
+        block_samples(j, b, &s0, &s1);
+        for (int32_t s = s0; s < s1; s++) {
+            float *ys = j->y + (int64_t)s * F * P;
+            if (j->bias)
+                for (int32_t f = 0; f < F; f++)
+                    for (int32_t p = 0; p < P; p++)
+                        ys[(int64_t)f * P + p] = j->bias[f];
+            mlp__sgemm(0, 0, F, P, j->K, 1.0f, j->w, j->K, sample_col(j, b, s), P,
+                       j->bias ? 1.0f : 0.0f, ys, P);
+        }
     }
 }
 
 /* y [F, P] of each sample = W [F, K] col_s [K, P] (+ bias: y is filled with
- * it, then the product added), one sample per iteration so that every
- * sample's product is the same call at any thread count. */
-static mlp_status forward_direct(mlp_layer *l, const mlp__conv_geom *q, const float *x,
-                                 float *y, int32_t n)
+ * it, then the product added): im2col of one sample into its block's slot,
+ * where the product reads it from cache, and the product straight into y's
+ * layout. */
+static mlp_status forward_per_sample(mlp_layer *l, const mlp__conv_geom *q,
+                                     const float *x, float *y, int32_t n)
 {
     const struct conv2d_settings *s = l->settings;
-    const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
-    const int32_t P = q->oh * q->ow;
-    const int64_t in_sz = l->in_size;
-    const float *w = l->params, *bias = s->use_bias ? l->params + l->n_weights : NULL;
-    const int pw = pointwise(q);
-    for (int32_t g0 = 0; g0 < n; g0 += G) {
-        const int32_t g = pw ? n : n - g0 < G ? n - g0 : G;
-        if (!pw)
-            mlp__im2col(q, x + g0 * in_sz, g, l->ws);
-        /* Split by samples only when there are several: a single sample's
-         * product is split by mlp__sgemm itself. */
-        conv_job j = {.w = w,
-                      .bias = bias,
-                      .x = x,
-                      .y = y,
-                      .ws = l->ws,
-                      .F = F,
-                      .K = K,
-                      .P = P,
-                      .g = g,
-                      .g0 = g0,
-                      .in_sz = in_sz,
-                      .pw = pw};
-        mlp__pool_for(g, 1, 1, fwd_direct_part, &j);
-        if (pw)
-            break;
-    }
+    conv_job j = sample_job(l, q, x, n);
+    j.bias = s->use_bias ? l->params + l->n_weights : NULL;
+    j.y = y;
+    /* One block (a single sample): mlp__sgemm splits its product itself. */
+    mlp__pool_for(j.nb, 1, 1, fwd_sample_part, &j);
     return MLP_STATUS_OK;
 }
-
-/* Backward of the direct path, reading dy in place (no copy into Z's
- * layout): per sample, dW += dy_s col_s^T and dcol_s = W^T dy_s (for a
- * pointwise kernel, dx_s itself). The weight gradient is cut into
- * DW_BLOCKS blocks of filters whatever the thread count, each summed over
- * the samples in order by one thread, so it is the same at any count. */
-enum { DW_BLOCKS = 2 };
 
 /* The sum of eight lanes, in order: how every sum kept in lanes (the bias
  * gradient, the direct correlation's dW) ends. */
@@ -302,82 +380,67 @@ static void bias_grad_part(void *arg, int64_t f0, int64_t f1)
     }
 }
 
-/* Blocks [b0, b1) of DW_BLOCKS blocks of filters of dW, each summed over
- * the group's samples in order. */
-static void dw_block_part(void *arg, int64_t b0, int64_t b1)
-{
-    const conv_job *j = arg;
-    const int32_t F = j->F, K = j->K, P = j->P, fb = j->fb;
-    for (int64_t b = b0; b < b1; b++) {
-        const int32_t f0 = (int32_t)b * fb, fn = F - f0 < fb ? F - f0 : fb;
-        for (int32_t i = 0; fn > 0 && i < j->g; i++)
-            mlp__sgemm(0, 1, fn, K, P, 1.0f, j->dy + ((int64_t)(j->g0 + i) * F + f0) * P,
-                       P, j->src + i * j->step, j->ldc, j->g0 + i ? 1.0f : 0.0f,
-                       j->dw + (int64_t)f0 * K, K);
-    }
-}
-
-/* dcol_s = W^T dy_s for samples [i0, i1) of the group (dx_s itself for a
- * pointwise kernel). */
-static void dx_direct_part(void *arg, int64_t i0, int64_t i1)
+/* Backward of blocks [b0, b1): for each sample in order, the block's
+ * partial dW += dy_s col_s^T (set by the block's first sample), then, for
+ * dx, dcol_s = W^T dy_s over col_s's slot and col2im of it (dx_s itself
+ * when pointwise). */
+static void bwd_sample_part(void *arg, int64_t b0, int64_t b1)
 {
     const conv_job *j = arg;
     const int32_t F = j->F, K = j->K, P = j->P;
-    for (int64_t i = i0; i < i1; i++) {
-        const float *dys = j->dy + (j->g0 + i) * F * P;
-        if (j->pw)
-            mlp__sgemm(1, 0, K, P, F, 1.0f, j->w, K, dys, P, 0.0f,
-                       j->dx + (j->g0 + i) * j->in_sz, P);
-        else
-            mlp__sgemm(1, 0, K, P, F, 1.0f, j->w, K, dys, P, 0.0f, j->ws + i * P,
-                       j->g * P);
+    for (int64_t b = b0; b < b1; b++) {
+        float *dwb = b ? sample_partials(j) + (b - 1) * F * K : j->dw;
+        int32_t s0, s1;
+        block_samples(j, b, &s0, &s1);
+        for (int32_t s = s0; s < s1; s++) {
+            const float *dys = j->dy + (int64_t)s * F * P, *col = sample_col(j, b, s);
+            mlp__sgemm(0, 1, F, K, P, 1.0f, dys, P, col, P, s > s0 ? 1.0f : 0.0f, dwb, K);
+            if (!j->dx)
+                continue;
+            float *dxs = j->dx + s * j->in_sz;
+            if (j->pw) {
+                mlp__sgemm(1, 0, K, P, F, 1.0f, j->w, K, dys, P, 0.0f, dxs, P);
+            } else {
+                float *dcol = j->ws + b * K * P;
+                mlp__sgemm(1, 0, K, P, F, 1.0f, j->w, K, dys, P, 0.0f, dcol, P);
+                mlp__col2im(j->q, dcol, 1, dxs);
+            }
+        }
     }
 }
 
-static mlp_status backward_direct(mlp_layer *l, const mlp__conv_geom *q, const float *x,
-                                  const float *dy, float *dx, int32_t n)
+/* dW [i0, i1) += the partials of blocks 1 .. nb-1, in order. */
+MLP_VECTOR_CLONES
+static void dw_sum_part(void *arg, int64_t i0, int64_t i1)
+{
+    const conv_job *j = arg;
+    const int64_t FK = (int64_t)j->F * j->K;
+    const float *part = sample_partials(j);
+    for (int32_t b = 1; b < j->nb; b++)
+        for (int64_t i = i0; i < i1; i++)
+            j->dw[i] += part[(b - 1) * FK + i];
+}
+
+/* Backward of products per sample, reading dy in place (no copy into Z's
+ * layout), per block of samples (bwd_sample_part); then dW = the blocks'
+ * partials added in block order. */
+static mlp_status backward_per_sample(mlp_layer *l, const mlp__conv_geom *q,
+                                      const float *x, const float *dy, float *dx,
+                                      int32_t n)
 {
     const struct conv2d_settings *s = l->settings;
-    const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
-    const int32_t P = q->oh * q->ow, fb = (F + DW_BLOCKS - 1) / DW_BLOCKS;
-    const int64_t in_sz = l->in_size;
-    const float *w = l->params;
-    float *dw = l->grads, *db = s->use_bias ? l->grads + l->n_weights : NULL;
-    const int pw = pointwise(q);
-    conv_job j = {.w = w,
-                  .x = x,
-                  .dy = dy,
-                  .dw = dw,
-                  .db = db,
-                  .dx = dx,
-                  .ws = l->ws,
-                  .F = F,
-                  .K = K,
-                  .P = P,
-                  .fb = fb,
-                  .in_sz = in_sz,
-                  .pw = pw};
-    if (db) {
-        j.g = n;
-        mlp__pool_for(F, mlp__pool_grain((int64_t)n * P, MLP_POOL_MIN), 1, bias_grad_part,
+    conv_job j = sample_job(l, q, x, n);
+    j.dy = dy;
+    j.dw = l->grads;
+    j.db = s->use_bias ? l->grads + l->n_weights : NULL;
+    j.dx = dx;
+    if (j.db)
+        mlp__pool_for(j.F, mlp__pool_grain((int64_t)n * j.P, MLP_POOL_MIN), 1,
+                      bias_grad_part, &j);
+    mlp__pool_for(j.nb, 1, 1, bwd_sample_part, &j);
+    if (j.nb > 1)
+        mlp__pool_for(l->n_weights, mlp__pool_grain(j.nb, MLP_POOL_MIN), 1, dw_sum_part,
                       &j);
-    }
-    for (int32_t g0 = 0, g; g0 < n; g0 += g) {
-        g = pw ? n : n - g0 < G ? n - g0 : G;
-        j.g = g;
-        j.g0 = g0;
-        j.src = pw ? x + g0 * in_sz : l->ws;
-        j.ldc = pw ? P : g * P;  /* leading dimension of col_s */
-        j.step = pw ? in_sz : P; /* from col_s to col_{s+1} */
-        if (!pw)
-            mlp__im2col(q, x + g0 * in_sz, g, l->ws);
-        mlp__pool_for(DW_BLOCKS, 1, 1, dw_block_part, &j);
-        if (!dx)
-            continue;
-        mlp__pool_for(g, 1, 1, dx_direct_part, &j);
-        if (!pw)
-            mlp__col2im(q, l->ws, g, dx + g0 * in_sz);
-    }
     return MLP_STATUS_OK;
 }
 
@@ -591,8 +654,8 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
     float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
     if (s->corr_fwd)
         return forward_corr(l, &q, x, y, n);
-    if (direct_output(&q))
-        return forward_direct(l, &q, x, y, n);
+    if (s->per_sample)
+        return forward_per_sample(l, &q, x, y, n);
     for (int32_t g0 = 0; g0 < n; g0 += G) {
         const int32_t g = n - g0 < G ? n - g0 : G;
         const int32_t gp = (int32_t)(g * P);
@@ -664,8 +727,8 @@ static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
     float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
     if (s->corr_dw)
         return backward_corr(l, &q, x, dy, dx, n);
-    if (direct_output(&q))
-        return backward_direct(l, &q, x, dy, dx, n);
+    if (s->per_sample)
+        return backward_per_sample(l, &q, x, dy, dx, n);
     if (db)
         memset(db, 0, (size_t)F * sizeof(float));
     for (int32_t g0 = 0; g0 < n; g0 += G) {
@@ -783,9 +846,14 @@ int mlp__conv2d_corr(const mlp_layer *l)
     return s->corr_fwd | s->corr_dw << 1;
 }
 
-void mlp__conv2d_no_corr(mlp_layer *l)
+int mlp__conv2d_per_sample(const mlp_layer *l)
 {
-    ((struct conv2d_settings *)l->settings)->no_corr = 1;
+    return ((const struct conv2d_settings *)l->settings)->per_sample;
+}
+
+void mlp__conv2d_keep(mlp_layer *l, int level)
+{
+    ((struct conv2d_settings *)l->settings)->keep = level;
 }
 
 mlp_status mlp_layer_create_conv2d(mlp_layer **out, int32_t in_channels, int32_t filters,

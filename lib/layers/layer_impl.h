@@ -201,12 +201,16 @@ mlp_status mlp__same_shape_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *o
  * benchmarks). */
 int32_t mlp__conv2d_group(const mlp_layer *l);
 
-/* Where a conv2d layer takes the direct correlation (corr.h), chosen at its
- * setup: bit 0 forward, bit 1 for dW; and a switch that keeps it on im2col
- * and GEMMs whatever its shape, for a layer not yet in a model (conv2d.c;
- * for tests and benchmarks). */
+/* The paths a conv2d layer takes, chosen at its setup (conv2d.c; for tests
+ * and benchmarks): where it takes the direct correlation (corr.h), bit 0
+ * forward, bit 1 for dW; whether its other products run per sample (1) or
+ * per group of samples (0); and a switch, for a layer not yet in a model,
+ * that keeps it off the correlation (level 1) or off both the correlation
+ * and the products per sample (level 2: im2col of groups), whatever its
+ * shape. */
 int mlp__conv2d_corr(const mlp_layer *l);
-void mlp__conv2d_no_corr(mlp_layer *l);
+int mlp__conv2d_per_sample(const mlp_layer *l);
+void mlp__conv2d_keep(mlp_layer *l, int level);
 
 /* Fill n weights from the layer's initialiser given fan-in and fan-out. */
 void mlp__init_weights(mlp_layer *l, mlp_rng *rng, float *w, int64_t n, int64_t fan_in,

@@ -3,8 +3,9 @@
  * layers at batch 100, next to cblas_sgemm alone on the GEMM shapes of the
  * layer's im2col path (its group size included), measured in the same run,
  * and the layer's share of it. For im2col layers the gap between the two is
- * what im2col, col2im and the layout passes cost. A layer on the direct
- * path (corr.h) is timed on im2col too, on a second line. Run it under
+ * what im2col, col2im and the layout passes cost. A layer on another path
+ * (the direct correlation, corr.h, or products per sample) is timed on
+ * im2col of groups too, on a second line. Run it under
  * OPENBLAS_CORETYPE=... to compare OpenBLAS's kernels (the line printed
  * first names the setting). Usage: bench_conv [threads] (default 2).
  */
@@ -83,20 +84,21 @@ static void layer_close(layer_run *r)
 
 static void run(const conv_case *cc)
 {
-    /* The layer on its own path, and on im2col when that is another one
-     * (the direct path, corr.h). */
+    /* The layer on its own path, and on im2col of groups when that is
+     * another one (the direct correlation, corr.h, or products per
+     * sample). */
     layer_run lr, gr;
     layer_open(&lr, cc, 0);
-    const int corr = mlp__conv2d_corr(lr.conv);
+    const int corr = mlp__conv2d_corr(lr.conv),
+              other = corr || mlp__conv2d_per_sample(lr.conv);
     layer_open(&gr, cc, 1);
     mlp_layer *conv = gr.conv;
     const double K = (double)cc->c * cc->k * cc->k,
                  P = (double)conv->out.d[1] * conv->out.d[2];
     const double fwd_flops = 2.0 * cc->f * K * P * BATCH, bwd_flops = 2.0 * fwd_flops;
     /* The GEMMs of the im2col path alone: per group, Z = W col; dW += Z
-     * col^T; dcol = W^T Z. Layers whose im2col path issues per-sample
-     * products (one input channel, pointwise kernels) are held to the group
-     * GEMM too, the larger and faster shape. */
+     * col^T; dcol = W^T Z. Layers on products per sample are held to the
+     * group GEMMs too, the larger shape. */
     const int g = mlp__conv2d_group(conv), F = cc->f, Ki = (int)K, gp = (int)(g * P);
     float *a = calloc((size_t)F * Ki, sizeof(float));
     float *col = calloc((size_t)Ki * gp, sizeof(float));
@@ -111,13 +113,13 @@ static void run(const conv_case *cc)
     double t_fwd[REPS], t_bwd[REPS], t_gf[REPS], t_gb[REPS], t_if[REPS], t_ib[REPS];
     for (int r = 0; r < REPS; r++) {
         t_fwd[r] = layer_forward(&lr);
-        t_if[r] = corr ? layer_forward(&gr) : t_fwd[r];
+        t_if[r] = other ? layer_forward(&gr) : t_fwd[r];
         double t0 = bench_now();
         for (int q = 0; q < groups; q++)
             mlp__sgemm(0, 0, F, gp, Ki, 1.0f, a, Ki, col, gp, 0.0f, z, gp);
         t_gf[r] = bench_now() - t0;
         t_bwd[r] = layer_backward(&lr);
-        t_ib[r] = corr ? layer_backward(&gr) : t_bwd[r];
+        t_ib[r] = other ? layer_backward(&gr) : t_bwd[r];
         t0 = bench_now();
         for (int q = 0; q < groups; q++) {
             mlp__sgemm(0, 1, F, Ki, gp, 1.0f, z, gp, col, gp, 1.0f, a, Ki);
@@ -134,13 +136,14 @@ static void run(const conv_case *cc)
     printf("%-28s %-6s forward %6.1f GFLOP/s (sgemm alone %6.1f: %3.0f%%)  backward "
            "%6.1f GFLOP/s (sgemm alone %6.1f: %3.0f%%)\n",
            cc->name,
-           corr == 3 ? "direct"
-           : corr    ? "dW dir"
-                     : "im2col",
+           corr == 3                         ? "direct"
+           : corr                            ? "dW dir"
+           : mlp__conv2d_per_sample(lr.conv) ? "sample"
+                                             : "groups",
            lf, gf, 100.0 * lf / gf, lb, gb, 100.0 * lb / gb);
-    if (corr)
+    if (other)
         printf("%-28s %-6s forward %6.1f GFLOP/s  backward %6.1f GFLOP/s (group %d)\n",
-               "", "im2col", fwd_flops / bench_median(t_if, REPS) * 1e-9,
+               "", "groups", fwd_flops / bench_median(t_if, REPS) * 1e-9,
                bwd_flops / bench_median(t_ib, REPS) * 1e-9, g);
     free(a);
     free(col);
