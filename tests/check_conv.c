@@ -205,13 +205,20 @@ static double max_abs(const double *v, int64_t n)
  * forward and for dW, bit 2 products per sample. */
 enum { PATH_CORR = 3, PATH_PER_SAMPLE = 4 };
 
+/* The references of one case (the naive loops in float64), computed by the
+ * first path checked and kept for the others: the same seed gives every
+ * path the same parameters, input and dy. */
+typedef struct conv_refs {
+    double *y, *dw, *db, *dx;
+} conv_refs;
+
 /* Forward (both modes) and backward of one case against the references,
  * with the bias on or off, on the path the layer takes (keep 0), off the
  * direct correlation (keep 1), or on im2col of groups of samples (keep 2,
  * mlp__conv2d_keep); on groups the layer must split the batch into at least
  * `min_groups` of them. Returns the paths the layer took (PATH_*). */
 static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
-                           int use_bias, int keep)
+                           int use_bias, int keep, conv_refs *refs)
 {
     char desc[200];
     case_str(q, desc, sizeof desc);
@@ -253,9 +260,13 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
     const int64_t ny = (int64_t)q->n * q->f * OH * OW;
     mlp_tensor *x = tu_tensor_batch(q->n, 3, in);
     tu_fill_uniform(&rng, mlp_tensor_data(x), nx, -1.0f, 1.0f);
-    double *ref = malloc(sizeof(double) * (size_t)ny);
-    ck_assert_ptr_nonnull(ref);
-    ref_conv_forward(q, mlp_tensor_data_const(x), p, use_bias ? p + nw : NULL, ref);
+    if (!refs->y) {
+        refs->y = malloc(sizeof(double) * (size_t)ny);
+        ck_assert_ptr_nonnull(refs->y);
+        ref_conv_forward(q, mlp_tensor_data_const(x), p, use_bias ? p + nw : NULL,
+                         refs->y);
+    }
+    const double *ref = refs->y;
     const double ytol = 1e-5 * max_abs(ref, ny) + 1e-6;
     const mlp_tensor *y = NULL;
     char what[200];
@@ -276,12 +287,15 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
     int32_t yd[3] = {q->f, OH, OW};
     mlp_tensor *dy = tu_tensor_batch(q->n, 3, yd);
     tu_fill_uniform(&rng, mlp_tensor_data(dy), ny, -1.0f, 1.0f);
-    double *rdw = malloc(sizeof(double) * (size_t)nw);
-    double *rdb = malloc(sizeof(double) * (size_t)q->f);
-    double *rdx = malloc(sizeof(double) * (size_t)nx);
-    ck_assert(rdw && rdb && rdx);
-    ref_conv_backward(q, mlp_tensor_data_const(x), p, mlp_tensor_data_const(dy), rdw, rdb,
-                      rdx);
+    if (!refs->dw) {
+        refs->dw = malloc(sizeof(double) * (size_t)nw);
+        refs->db = malloc(sizeof(double) * (size_t)q->f);
+        refs->dx = malloc(sizeof(double) * (size_t)nx);
+        ck_assert(refs->dw && refs->db && refs->dx);
+        ref_conv_backward(q, mlp_tensor_data_const(x), p, mlp_tensor_data_const(dy),
+                          refs->dw, refs->db, refs->dx);
+    }
+    const double *rdw = refs->dw, *rdb = refs->db, *rdx = refs->dx;
     /* twice: the second pass must overwrite, not accumulate */
     const mlp_tensor *dx = NULL;
     for (int rep = 0; rep < 2; rep++) {
@@ -305,11 +319,7 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
     snprintf(what, sizeof what, "conv dW without dx (%s)", desc);
     tu_assert_close_fd(what, mlp_layer_grads(conv), rdw, nw, 1e-4,
                        1e-5 * max_abs(rdw, nw) + 1e-6);
-    free(rdw);
-    free(rdb);
-    free(rdx);
     mlp_tensor_destroy(dy);
-    free(ref);
     mlp_tensor_destroy(x);
     mlp_model_destroy(m);
     return path;
@@ -322,11 +332,16 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
 static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
                             int use_bias)
 {
-    int path = check_conv_path(q, seed, min_groups, use_bias, 0);
+    conv_refs r = {0};
+    int path = check_conv_path(q, seed, min_groups, use_bias, 0, &r);
     if (path & PATH_CORR)
-        path = check_conv_path(q, seed, min_groups, use_bias, 1);
+        path = check_conv_path(q, seed, min_groups, use_bias, 1, &r);
     if (path & PATH_PER_SAMPLE)
-        check_conv_path(q, seed, min_groups, use_bias, 2);
+        check_conv_path(q, seed, min_groups, use_bias, 2, &r);
+    free(r.y);
+    free(r.dw);
+    free(r.db);
+    free(r.dx);
 }
 
 /* clang-format off */

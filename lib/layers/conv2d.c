@@ -181,10 +181,12 @@ static void takes_corr(struct conv2d_settings *s, const mlp_shape *in, int32_t o
     const int64_t xsz = in->d[0] * hp * wp;
     s->corr_fwd = F <= CORR_MAX_F;
     s->corr_dw = s->corr_fwd || in->d[0] == 1;
+    /* per sample of a group: the padded input (forward), or the padded
+     * input and dcol (backward); a layer with dW only on the correlation
+     * (one input channel) runs its forward on products per sample, whose
+     * slots conv_setup adds */
     *fixed = F * k * 8;
-    const int64_t gemm_fwd = (k + F) * P; /* the im2col forward's col and Z */
-    const int64_t fwd = s->corr_fwd ? xsz : gemm_fwd, bwd = xsz + k * P;
-    *per_sample = fwd > bwd ? fwd : bwd;
+    *per_sample = xsz + k * P;
 }
 
 static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
@@ -235,11 +237,16 @@ static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
     int64_t fixed = 0, per_sample = (k + s->filters) * p;
     takes_corr(s, in, oh, ow, k, &fixed, &per_sample);
     s->group = per_sample >= CONV_WS_TARGET ? 1 : (int32_t)(CONV_WS_TARGET / per_sample);
-    l->ws_floats = fixed + s->group * per_sample;
     const mlp__conv_geom q = geom_of(s, in, oh, ow);
     s->per_sample = s->keep < 2 && takes_per_sample(&q);
-    if (s->per_sample && sample_ws(&q, s->filters, k) > l->ws_floats)
-        l->ws_floats = sample_ws(&q, s->filters, k);
+    /* the workspace of each pass's path: the correlation's or the groups',
+     * and the slots of products per sample (both for a layer with dW only
+     * on the correlation) */
+    const int64_t grouped =
+        s->corr_dw || !s->per_sample ? fixed + s->group * per_sample : 0;
+    const int64_t sampled =
+        s->per_sample && !s->corr_fwd ? sample_ws(&q, s->filters, k) : 0;
+    l->ws_floats = grouped > sampled ? grouped : sampled;
     return MLP_STATUS_OK;
 }
 
