@@ -352,6 +352,97 @@ void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t 
     corr_dw(k, xp, dy, g, f, t0, tn, lanes, first);
 }
 
+/* ---- products with few terms ------------------------------------------------ */
+
+/* Output vector f of a block: acc over k in order, then the bias. */
+#define FEW_K_STORE(f, acc)                                                              \
+    do {                                                                                 \
+        if (bias)                                                                        \
+            (acc) += bias[f];                                                            \
+        if (nv == 8)                                                                     \
+            memcpy(y + (f)*P + p, &(acc), sizeof(acc));                                  \
+        else                                                                             \
+            STORE_STRIP(y + (f)*P + p, (acc), nv);                                       \
+    } while (0)
+
+/* Columns [p, p + 8) of y [F, P] = w [F, K] col [K, P] (+ bias[f]), K a
+ * constant after inlining: the K rows' vectors stay in registers across
+ * the F outputs, two at a time (two chains of additions in flight), each a
+ * sum over k in order. src holds the K rows with stride ld (the columns
+ * themselves, or a copy of a short last block). */
+static MLP__ALWAYS_INLINE void few_k_block(const float *w, int32_t F, const float *src,
+                                           int64_t ld, const float *bias, float *y,
+                                           int64_t P, int64_t p, int32_t nv, const int K)
+{
+    v8 c[MLP__FEW_K_MAX];
+#pragma GCC unroll 12
+    for (int k = 0; k < K; k++)
+        LOAD8(c[k], src + k * ld);
+    int32_t f = 0;
+    for (; f + 2 <= F; f += 2) {
+        const float *w0 = w + (int64_t)f * K, *w1 = w0 + K;
+        v8 a0 = {0}, a1 = {0};
+#pragma GCC unroll 12
+        for (int k = 0; k < K; k++) {
+            a0 += w0[k] * c[k];
+            a1 += w1[k] * c[k];
+        }
+        FEW_K_STORE(f, a0);
+        FEW_K_STORE(f + 1, a1);
+    }
+    if (f < F) {
+        const float *w0 = w + (int64_t)f * K;
+        v8 a0 = {0};
+#pragma GCC unroll 12
+        for (int k = 0; k < K; k++)
+            a0 += w0[k] * c[k];
+        FEW_K_STORE(f, a0);
+    }
+}
+#undef FEW_K_STORE
+
+static MLP__ALWAYS_INLINE void few_k(const float *w, int32_t F, const float *col,
+                                     int64_t P, const float *bias, float *y, const int K)
+{
+    int64_t p = 0;
+    for (; p + 8 <= P; p += 8)
+        few_k_block(w, F, col + p, P, bias, y, P, p, 8, K);
+    if (p < P) {
+        /* the last 1-7 columns, through a copy padded with zeros (reading
+         * past them could leave col's buffer) */
+        float tail[MLP__FEW_K_MAX][8] = {{0}};
+        for (int k = 0; k < K; k++)
+            memcpy(tail[k], col + k * P + p, (size_t)(P - p) * sizeof(float));
+        few_k_block(w, F, tail[0], 8, bias, y, P, p, (int32_t)(P - p), K);
+    }
+}
+
+MLP_VECTOR_CLONES
+static void few_k_product(const float *w, int32_t F, int32_t K, const float *col,
+                          int64_t P, const float *bias, float *y)
+{
+    switch (K) {
+    case 1: few_k(w, F, col, P, bias, y, 1); break;
+    case 2: few_k(w, F, col, P, bias, y, 2); break;
+    case 3: few_k(w, F, col, P, bias, y, 3); break;
+    case 4: few_k(w, F, col, P, bias, y, 4); break;
+    case 5: few_k(w, F, col, P, bias, y, 5); break;
+    case 6: few_k(w, F, col, P, bias, y, 6); break;
+    case 7: few_k(w, F, col, P, bias, y, 7); break;
+    case 8: few_k(w, F, col, P, bias, y, 8); break;
+    case 9: few_k(w, F, col, P, bias, y, 9); break;
+    case 10: few_k(w, F, col, P, bias, y, 10); break;
+    case 11: few_k(w, F, col, P, bias, y, 11); break;
+    default: few_k(w, F, col, P, bias, y, 12); break;
+    }
+}
+
+void mlp__few_k_product(const float *w, int32_t F, int32_t K, const float *col, int64_t P,
+                        const float *bias, float *y)
+{
+    few_k_product(w, F, K, col, P, bias, y);
+}
+
 #else /* no vector extensions: the layer never takes this path */
 
 void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
@@ -360,6 +451,18 @@ void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
     (void)k;
     (void)xp;
     (void)wpk;
+    (void)bias;
+    (void)y;
+}
+
+void mlp__few_k_product(const float *w, int32_t F, int32_t K, const float *col, int64_t P,
+                        const float *bias, float *y)
+{
+    (void)w;
+    (void)F;
+    (void)K;
+    (void)col;
+    (void)P;
     (void)bias;
     (void)y;
 }

@@ -83,4 +83,20 @@ void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
 void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
                   int32_t f, int32_t t0, int32_t tn, float *lanes, int first);
 
+/* The most terms mlp__few_k_product sums (in registers). */
+enum { MLP__FEW_K_MAX = 12 };
+
+/*
+ * A product with few terms, for a convolution's forward pass over one
+ * sample when K = ci kh kw is at most MLP__FEW_K_MAX (one input channel
+ * with a 3x3 kernel, a pointwise kernel over few channels): y [F, P] =
+ * w [F, K] col [K, P], plus bias[f] when bias is not NULL. There a GEMM
+ * would zero its output, then read and write it again for a handful of
+ * terms; this writes each output once, from columns of col held in vector
+ * registers. Each output is a sum over k in order, a product then an
+ * addition (no fused multiply-add), then the bias. Overwrites y.
+ */
+void mlp__few_k_product(const float *w, int32_t F, int32_t K, const float *col, int64_t P,
+                        const float *bias, float *y);
+
 #endif /* MLPNET_CORR_H */

@@ -150,7 +150,8 @@ static int64_t sample_ws(const mlp__conv_geom *q, int64_t F, int64_t K)
  * 0.35 against 0.90 ms, dW 0.34-0.47 against 1.89; 5->10 5x5 on 12x12
  * forward 0.38 against 0.83, dW 0.63-0.66 against 0.93-0.96; 1->32 3x3 on
  * 28x28 dW 1.31-1.35 against 2.12-2.26 (its forward, bound by writing its
- * output, is faster on products per sample); while with 24 or 32 filters
+ * output, is faster per sample, as a product with few terms: see few_k);
+ * while with 24 or 32 filters
  * over 8 or 12 channels one GEMM over the group computes dW twice as fast.
  * Pointwise kernels have no im2col to save. */
 enum { CORR_MAX_F = 16, CORR_MAX_K = MLP__CORR_MAX_TAPS };
@@ -316,6 +317,16 @@ static conv_job sample_job(const mlp_layer *l, const mlp__conv_geom *q, const fl
                       .pw = pointwise(q)};
 }
 
+/* Whether the forward product has so few terms (K) that a GEMM would
+ * spend more on zeroing, reading and writing its output than on the sums
+ * (mlp__few_k_product, corr.h). The ConvNet's first layer alone (1->32 3x3
+ * on 28x28, K = 9, batch 100, 1 thread): OpenBLAS spent 27% of its
+ * forward pass zeroing y (beta 0). */
+static int few_k(const conv_job *j)
+{
+    return MLP__CORR_AVAILABLE && j->K <= MLP__FEW_K_MAX;
+}
+
 /* Forward of blocks [b0, b1) (see forward_per_sample). */
 MLP_VECTOR_CLONES
 static void fwd_sample_part(void *arg, int64_t b0, int64_t b1)
@@ -327,6 +338,10 @@ static void fwd_sample_part(void *arg, int64_t b0, int64_t b1)
         block_samples(j, b, &s0, &s1);
         for (int32_t s = s0; s < s1; s++) {
             float *ys = j->y + (int64_t)s * F * P;
+            if (few_k(j)) {
+                mlp__few_k_product(j->w, F, j->K, sample_col(j, b, s), P, j->bias, ys);
+                continue;
+            }
             if (j->bias)
                 for (int32_t f = 0; f < F; f++)
                     for (int32_t p = 0; p < P; p++)
