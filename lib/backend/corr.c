@@ -354,67 +354,73 @@ void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t 
 
 /* ---- products with few terms ------------------------------------------------ */
 
-/* Output vector f of a block: acc over k in order, then the bias. */
-#define FEW_K_STORE(f, acc)                                                              \
-    do {                                                                                 \
-        if (bias)                                                                        \
-            (acc) += bias[f];                                                            \
-        if (nv == 8)                                                                     \
-            memcpy(y + (f)*P + p, &(acc), sizeof(acc));                                  \
-        else                                                                             \
-            STORE_STRIP(y + (f)*P + p, (acc), nv);                                       \
-    } while (0)
-
-/* Columns [p, p + 8) of y [F, P] = w [F, K] col [K, P] (+ bias[f]), K a
- * constant after inlining: the K rows' vectors stay in registers across
- * the F outputs, two at a time (two chains of additions in flight), each a
- * sum over k in order. src holds the K rows with stride ld (the columns
- * themselves, or a copy of a short last block). */
-static MLP__ALWAYS_INLINE void few_k_block(const float *w, int32_t F, const float *src,
-                                           int64_t ld, const float *bias, float *y,
-                                           int64_t P, int64_t p, int32_t nv, const int K)
+/* Plane f of y [F, P] = w [F, K] col [K, P] (+ bias[f]), K a constant
+ * after inlining: the K weights broadcast in registers, then the plane's
+ * columns in vectors of 8, two at a time (two chains of additions in
+ * flight), each a sum over k in order. The plane is written front to back
+ * in one stream: writing all F planes a vector at a time made as many
+ * streams, and where y was not in cache that ran slower than a GEMM. The
+ * last 1-7 columns come from `tail` (the K rows' last columns, padded with
+ * zeros: reading past them could leave col's buffer). */
+static MLP__ALWAYS_INLINE void few_k_plane(const float *wf, const float *col, int64_t P,
+                                           const float (*tail)[8], float b, float *yf,
+                                           const int K)
 {
-    v8 c[MLP__FEW_K_MAX];
+    v8 wk[MLP__FEW_K_MAX] = {{0}};
 #pragma GCC unroll 12
     for (int k = 0; k < K; k++)
-        LOAD8(c[k], src + k * ld);
-    int32_t f = 0;
-    for (; f + 2 <= F; f += 2) {
-        const float *w0 = w + (int64_t)f * K, *w1 = w0 + K;
+        wk[k] = (v8){wf[k], wf[k], wf[k], wf[k], wf[k], wf[k], wf[k], wf[k]};
+    int64_t p = 0;
+    for (; p + 16 <= P; p += 16) {
         v8 a0 = {0}, a1 = {0};
 #pragma GCC unroll 12
         for (int k = 0; k < K; k++) {
-            a0 += w0[k] * c[k];
-            a1 += w1[k] * c[k];
+            v8 u0, u1;
+            LOAD8(u0, col + k * P + p);
+            LOAD8(u1, col + k * P + p + 8);
+            a0 += wk[k] * u0;
+            a1 += wk[k] * u1;
         }
-        FEW_K_STORE(f, a0);
-        FEW_K_STORE(f + 1, a1);
+        a0 += b;
+        a1 += b;
+        memcpy(yf + p, &a0, sizeof a0);
+        memcpy(yf + p + 8, &a1, sizeof a1);
     }
-    if (f < F) {
-        const float *w0 = w + (int64_t)f * K;
+    for (; p + 8 <= P; p += 8) {
         v8 a0 = {0};
 #pragma GCC unroll 12
-        for (int k = 0; k < K; k++)
-            a0 += w0[k] * c[k];
-        FEW_K_STORE(f, a0);
+        for (int k = 0; k < K; k++) {
+            v8 u0;
+            LOAD8(u0, col + k * P + p);
+            a0 += wk[k] * u0;
+        }
+        a0 += b;
+        memcpy(yf + p, &a0, sizeof a0);
+    }
+    if (p < P) {
+        v8 a0 = {0};
+#pragma GCC unroll 12
+        for (int k = 0; k < K; k++) {
+            v8 u0;
+            LOAD8(u0, tail[k]);
+            a0 += wk[k] * u0;
+        }
+        a0 += b;
+        STORE_STRIP(yf + p, a0, (int32_t)(P - p));
     }
 }
-#undef FEW_K_STORE
 
 static MLP__ALWAYS_INLINE void few_k(const float *w, int32_t F, const float *col,
                                      int64_t P, const float *bias, float *y, const int K)
 {
-    int64_t p = 0;
-    for (; p + 8 <= P; p += 8)
-        few_k_block(w, F, col + p, P, bias, y, P, p, 8, K);
-    if (p < P) {
-        /* the last 1-7 columns, through a copy padded with zeros (reading
-         * past them could leave col's buffer) */
-        float tail[MLP__FEW_K_MAX][8] = {{0}};
+    float tail[MLP__FEW_K_MAX][8] = {{0}};
+    const int64_t p = P / 8 * 8;
+    if (p < P)
         for (int k = 0; k < K; k++)
             memcpy(tail[k], col + k * P + p, (size_t)(P - p) * sizeof(float));
-        few_k_block(w, F, tail[0], 8, bias, y, P, p, (int32_t)(P - p), K);
-    }
+    for (int32_t f = 0; f < F; f++)
+        few_k_plane(w + (int64_t)f * K, col, P, (const float(*)[8])tail,
+                    bias ? bias[f] : 0.0f, y + f * P, K);
 }
 
 MLP_VECTOR_CLONES

@@ -92,9 +92,10 @@ enum { MLP__FEW_K_MAX = 12 };
  * with a 3x3 kernel, a pointwise kernel over few channels): y [F, P] =
  * w [F, K] col [K, P], plus bias[f] when bias is not NULL. There a GEMM
  * would zero its output, then read and write it again for a handful of
- * terms; this writes each output once, from columns of col held in vector
- * registers. Each output is a sum over k in order, a product then an
- * addition (no fused multiply-add), then the bias. Overwrites y.
+ * terms; this writes each output plane once, front to back, with its
+ * filter's K weights held in vector registers. Each output is a sum over k
+ * in order, a product then an addition (no fused multiply-add), then the
+ * bias. Overwrites y.
  */
 void mlp__few_k_product(const float *w, int32_t F, int32_t K, const float *col, int64_t P,
                         const float *bias, float *y);

@@ -120,11 +120,10 @@ static inline void flat_masked(const flat_span *f, const col_table *t, int32_t o
     for (int64_t c0 = (int64_t)f->r0 * ow; c0 < f->b; c0 += t->len) {
         const int64_t k0 = c0 > f->a ? c0 : f->a;
         const int64_t k1 = c0 + t->len < f->b ? c0 + t->len : f->b;
-        const float *s = src + c0;
-        float *d = dst + c0;
-        for (int32_t u = (int32_t)(k0 - c0); u < (int32_t)(k1 - c0); u++) {
-            const float v = t->ow[u] >= f->lo && t->ow[u] < f->hi ? s[u] : 0.0f;
-            d[u] = add ? d[u] + v : v;
+        for (int64_t k = k0; k < k1; k++) {
+            const int32_t col = t->ow[k - c0];
+            const float v = col >= f->lo && col < f->hi ? src[k] : 0.0f;
+            dst[k] = add ? dst[k] + v : v;
         }
     }
 }
