@@ -88,6 +88,8 @@ static mlp__conv_geom geom(const mlp_layer *l)
     return geom_of(l->settings, &l->in, l->out.d[1], l->out.d[2]);
 }
 
+/* A 1x1 kernel with stride 1, no padding: the input of a sample is its own
+ * column matrix [C, P] (im2col would only copy it). */
 static int pointwise(const mlp__conv_geom *q)
 {
     return q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 &&
@@ -151,9 +153,8 @@ static int64_t sample_ws(const mlp__conv_geom *q, int64_t F, int64_t K)
  * forward 0.38 against 0.83, dW 0.63-0.66 against 0.93-0.96; 1->32 3x3 on
  * 28x28 dW 1.31-1.35 against 2.12-2.26 (its forward, bound by writing its
  * output, is faster per sample, as a product with few terms: see few_k);
- * while with 24 or 32 filters
- * over 8 or 12 channels one GEMM over the group computes dW twice as fast.
- * Pointwise kernels have no im2col to save. */
+ * while with 24 or 32 filters over 8 or 12 channels one GEMM over the group
+ * computes dW twice as fast. Pointwise kernels have no im2col to save. */
 enum { CORR_MAX_F = 16, CORR_MAX_K = MLP__CORR_MAX_TAPS };
 
 /*
@@ -261,8 +262,6 @@ static void conv_init(mlp_layer *l, mlp_rng *rng)
         memset(l->params + l->n_weights, 0, (size_t)s->filters * sizeof(float));
 }
 
-/* A 1x1 kernel with stride 1, no padding: the input of a sample is its own
- * column matrix [C, P] (im2col would only copy it). */
 /* The arguments of a conv pass, for the pool's parts. */
 typedef struct conv_job {
     const mlp__conv_geom *q;
@@ -419,14 +418,11 @@ static void bwd_sample_part(void *arg, int64_t b0, int64_t b1)
             mlp__sgemm(0, 1, F, K, P, 1.0f, dys, P, col, P, s > s0 ? 1.0f : 0.0f, dwb, K);
             if (!j->dx)
                 continue;
-            float *dxs = j->dx + s * j->in_sz;
-            if (j->pw) {
-                mlp__sgemm(1, 0, K, P, F, 1.0f, j->w, K, dys, P, 0.0f, dxs, P);
-            } else {
-                float *dcol = j->ws + b * K * P;
-                mlp__sgemm(1, 0, K, P, F, 1.0f, j->w, K, dys, P, 0.0f, dcol, P);
+            /* dcol over col_s's slot; dx_s itself when pointwise */
+            float *dxs = j->dx + s * j->in_sz, *dcol = j->pw ? dxs : j->ws + b * K * P;
+            mlp__sgemm(1, 0, K, P, F, 1.0f, j->w, K, dys, P, 0.0f, dcol, P);
+            if (!j->pw)
                 mlp__col2im(j->q, dcol, 1, dxs);
-            }
         }
     }
 }
