@@ -4,6 +4,7 @@
  *   - the matrix products alone: the same cblas_sgemm calls one training
  *     epoch makes, back to back (the floor the library can approach);
  *   - the optimizer steps alone (SGD and Adam), as a share of an epoch.
+ * Then the thread scaling: SGD epochs at 1 thread and at 2, interleaved.
  * Data: EMNIST's training split when MLPNET_DATA_DIR holds it, otherwise
  * 100,000 generated images. Prints samples per second and peak memory.
  */
@@ -46,6 +47,36 @@ static double fit_epoch(mlp_model *m, mlp_optimizer *opt, mlp_dataset *train,
     const double t0 = bench_now();
     CHECK(mlp_model_fit(m, opt, train, NULL, o));
     return epoch_end - t0;
+}
+
+/* SGD epochs at 1 thread and at 2 in turn, EPOCHS rounds, so that a drift
+ * of the machine's speed touches both alike; prints the median of the
+ * rounds' ratios. Wall time only: the CPU clock counts both threads. The
+ * thread count is left as it was. */
+static void bench_scaling(mlp_model *m, mlp_optimizer *opt, mlp_dataset *train,
+                          const mlp_fit_options *o)
+{
+    if (bench_cpu_clock()) {
+        printf("2 threads against 1:           not measured on the CPU clock\n");
+        return;
+    }
+    const int threads = mlp_get_num_threads();
+    double one[EPOCHS], two[EPOCHS], ratios[EPOCHS];
+    for (int e = 0; e < EPOCHS; e++) {
+        CHECK(mlp_set_num_threads(1));
+        one[e] = fit_epoch(m, opt, train, o);
+        CHECK(mlp_set_num_threads(2));
+        two[e] = fit_epoch(m, opt, train, o);
+        ratios[e] = one[e] / two[e];
+    }
+    CHECK(mlp_set_num_threads(threads));
+    const double ratio = bench_median(ratios, EPOCHS);
+    const double one_s = bench_median(one, EPOCHS), two_s = bench_median(two, EPOCHS);
+    printf("epoch at 1 thread / 2 threads: %.3f s / %.3f s (medians of %d)\n", one_s,
+           two_s, EPOCHS);
+    printf("2 threads against 1:           %.2fx faster (median of %d rounds, "
+           "%.2f-%.2f)\n",
+           ratio, EPOCHS, ratios[0], ratios[EPOCHS - 1]);
 }
 
 /* Seconds for `steps` optimizer steps, the median of three passes. */
@@ -210,6 +241,7 @@ int main(int argc, char **argv)
            adam_epoch_s, 100.0 * (adam_epoch_s - lib_s) / lib_s);
     printf("peak resident memory:          %.1f MB\n", ru.ru_maxrss / 1024.0);
 
+    bench_scaling(m, opt, train, &o);
     bench_batchnorm();
 
     for (int i = 0; i < DEPTH + 2; i++)
