@@ -1260,6 +1260,86 @@ static void add_relu(mlp_model *m)
     tu_add(m, l);
 }
 
+/* A copy of n floats (the test fails when there is no memory). */
+static float *floats_copy(const float *p, int64_t n)
+{
+    float *q = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    ck_assert_ptr_nonnull(q);
+    memcpy(q, p, (size_t)n * sizeof(float));
+    return q;
+}
+
+/* m's output from x (training and inference), its parameter gradients
+ * from dy and, when want_dx, its input gradient, each the bits of m's
+ * layers run one by one through their own forward and backward on
+ * buffers of their own, whatever the model fused. dy stays the caller's. */
+static void same_bits_one_by_one(mlp_model *m, const mlp_tensor *x, mlp_tensor *dy,
+                                 int want_dx, const char *what)
+{
+    const int nl = m->n_layers;
+    const int32_t n = mlp_tensor_dim(x, 0);
+    const int64_t out = m->layers[nl - 1]->out_size, np = m->n_params;
+    const mlp_tensor *y = NULL, *dx = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    float *ym = floats_copy(mlp_tensor_data_const(y), n * out);
+    float *dy0 = floats_copy(mlp_tensor_data(dy), n * out);
+    TU_OK(mlp_model_backward(m, dy, want_dx ? &dx : NULL));
+    float *dxm = want_dx ? floats_copy(mlp_tensor_data_const(dx), n * m->in_size) : NULL;
+    float *g = floats_copy(m->grads, np);
+    ck_assert_msg(memcmp(dy0, mlp_tensor_data(dy), (size_t)(n * out) * sizeof(float)) ==
+                      0,
+                  "%s: the caller's dy was written", what);
+
+    float **a = calloc((size_t)nl, sizeof *a), **d = calloc((size_t)nl + 1, sizeof *d);
+    ck_assert(a && d);
+    const float *in = mlp_tensor_data_const(x);
+    for (int i = 0; i < nl; i++) {
+        mlp_layer *li = m->layers[i];
+        a[i] = malloc((size_t)(n * li->out_size) * sizeof(float));
+        d[i] = malloc((size_t)(n * li->in_size) * sizeof(float));
+        ck_assert(a[i] && d[i]);
+        TU_OK(li->ops->forward(li, in, a[i], n, MLP_MODE_TRAIN));
+        in = a[i];
+    }
+    ck_assert_msg(memcmp(a[nl - 1], ym, (size_t)(n * out) * sizeof(float)) == 0,
+                  "%s: outputs differ", what);
+    d[nl] = dy0;
+    for (int i = nl - 1; i >= 0; i--) {
+        mlp_layer *li = m->layers[i];
+        TU_OK(li->ops->backward(li, i ? a[i - 1] : mlp_tensor_data_const(x), a[i],
+                                d[i + 1], d[i], n));
+    }
+    if (want_dx)
+        ck_assert_msg(memcmp(d[0], dxm, (size_t)(n * m->in_size) * sizeof(float)) == 0,
+                      "%s: input gradients differ", what);
+    for (int i = 0, off = 0; i < nl; off += (int)m->layers[i]->n_params, i++)
+        ck_assert_msg(memcmp(g + off, m->layers[i]->grads,
+                             (size_t)m->layers[i]->n_params * sizeof(float)) == 0,
+                      "%s: gradients of layer %d (%s) differ", what, i,
+                      m->layers[i]->ops->name);
+
+    /* Inference (batch norm on its running statistics) too. */
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+    memcpy(ym, mlp_tensor_data_const(y), (size_t)(n * out) * sizeof(float));
+    in = mlp_tensor_data_const(x);
+    for (int i = 0; i < nl; i++) {
+        TU_OK(m->layers[i]->ops->forward(m->layers[i], in, a[i], n, MLP_MODE_EVAL));
+        in = a[i];
+    }
+    ck_assert_msg(memcmp(a[nl - 1], ym, (size_t)(n * out) * sizeof(float)) == 0,
+                  "%s: inference differs", what);
+    for (int i = 0; i < nl; i++) {
+        free(a[i]);
+        free(d[i]);
+    }
+    free(a);
+    free(d);
+    free(ym);
+    free(dy0);
+    free(dxm);
+    free(g);
+}
+
 /* ReLU, tanh and sigmoid write their output over their input's buffer
  * after a layer whose backward does not read its own output (conv, batch
  * norm, max pool, dense), and their input gradient over their output
@@ -1277,6 +1357,8 @@ START_TEST(relu_in_place_same_bits)
     static const int fused[NETS][LAYERS] = {{0, 0, 1, 0, 0, 0, 0, 0, 0},
                                             {0, 0, 0, 0, 0, 0, 0, 0, 0},
                                             {0, 0, 0, 1, 0, 0, 1, 0, 0}};
+    /* the max pool that takes the batch norm's planes (fuses_planes) */
+    static const int planes[NETS][LAYERS] = {{0, 0, 0, 1, 0, 0, 0, 0, 0}};
     tu_rng rng;
     tu_rng_seed(&rng, 21);
     for (int net = 0; net < NETS; net++) {
@@ -1330,19 +1412,7 @@ START_TEST(relu_in_place_same_bits)
         mlp_tensor *x = tu_tensor(4, N, 1, 8, 8), *dy = tu_tensor(2, N, 3);
         tu_fill_uniform(&rng, mlp_tensor_data(x), mlp_tensor_numel(x), -1.0f, 1.0f);
         tu_fill_uniform(&rng, mlp_tensor_data(dy), mlp_tensor_numel(dy), -1.0f, 1.0f);
-
-        /* The model. */
-        const mlp_tensor *y = NULL, *dx = NULL;
-        TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
-        float *ym = malloc((size_t)N * 3 * sizeof(float));
-        ck_assert_ptr_nonnull(ym);
-        memcpy(ym, m->acts[nl - 1], (size_t)N * 3 * sizeof(float));
-        TU_OK(mlp_model_backward(m, dy, &dx));
-        float *g = malloc((size_t)m->n_params * sizeof(float));
-        ck_assert_ptr_nonnull(g);
-        for (int i = 0, off = 0; i < nl; off += (int)m->layers[i]->n_params, i++)
-            memcpy(g + off, m->layers[i]->grads,
-                   (size_t)m->layers[i]->n_params * sizeof(float));
+        TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL)); /* sizes the buffers */
         for (int i = 1; i < nl; i++) {
             ck_assert_msg((m->acts[i] == m->acts[i - 1]) == shares[net][i],
                           "net %d: layer %d (%s) shares its input's buffer: %d", net, i,
@@ -1350,54 +1420,97 @@ START_TEST(relu_in_place_same_bits)
             ck_assert_msg(mlp__model_fuses_relu(m, i) == fused[net][i],
                           "net %d: layer %d (%s) fused into the one before: %d", net, i,
                           m->layers[i]->ops->name, mlp__model_fuses_relu(m, i));
+            ck_assert_msg(mlp__model_fuses_planes(m, i) == planes[net][i],
+                          "net %d: layer %d (%s) takes planes: %d", net, i,
+                          m->layers[i]->ops->name, mlp__model_fuses_planes(m, i));
         }
-
-        /* The same layers, one by one, on buffers of their own. */
-        float *a[LAYERS], *d[LAYERS + 1];
-        const float *in = m->xbuf;
-        memcpy(m->xbuf, mlp_tensor_data(x), (size_t)N * 64 * sizeof(float));
-        for (int i = 0; i < nl; i++) {
-            mlp_layer *li = m->layers[i];
-            a[i] = malloc((size_t)N * li->out_size * sizeof(float));
-            ck_assert_ptr_nonnull(a[i]);
-            TU_OK(li->ops->forward(li, in, a[i], N, MLP_MODE_TRAIN));
-            in = a[i];
-        }
-        ck_assert(memcmp(a[nl - 1], ym, (size_t)N * 3 * sizeof(float)) == 0);
-        d[nl] = mlp_tensor_data(dy);
-        for (int i = nl - 1; i >= 0; i--) {
-            mlp_layer *li = m->layers[i];
-            d[i] = malloc((size_t)N * li->in_size * sizeof(float));
-            ck_assert_ptr_nonnull(d[i]);
-            TU_OK(li->ops->backward(li, i ? a[i - 1] : m->xbuf, a[i], d[i + 1], d[i], N));
-        }
-        ck_assert(
-            memcmp(d[0], mlp_tensor_data_const(dx), (size_t)N * 64 * sizeof(float)) == 0);
-        for (int i = 0, off = 0; i < nl; off += (int)m->layers[i]->n_params, i++)
-            ck_assert_msg(memcmp(g + off, m->layers[i]->grads,
-                                 (size_t)m->layers[i]->n_params * sizeof(float)) == 0,
-                          "net %d: gradients of layer %d differ", net, i);
-
-        /* Inference (batch norm on its running statistics) too. */
-        TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
-        memcpy(ym, m->acts[nl - 1], (size_t)N * 3 * sizeof(float));
-        in = m->xbuf;
-        for (int i = 0; i < nl; i++) {
-            TU_OK(m->layers[i]->ops->forward(m->layers[i], in, a[i], N, MLP_MODE_EVAL));
-            in = a[i];
-        }
-        ck_assert_msg(memcmp(a[nl - 1], ym, (size_t)N * 3 * sizeof(float)) == 0,
-                      "net %d: inference differs", net);
-        for (int i = 0; i < nl; i++) {
-            free(a[i]);
-            free(d[i]);
-        }
-        free(ym);
-        free(g);
+        char what[16];
+        snprintf(what, sizeof what, "net %d", net);
+        same_bits_one_by_one(m, x, dy, 1, what);
         mlp_tensor_destroy(x);
         mlp_tensor_destroy(dy);
         mlp_model_destroy(m);
     }
+}
+END_TEST
+
+/* A max pool after batch norm takes the batch norm's planes (with or
+ * without a ReLU between them, at any window, on planes of odd sizes, as
+ * the last layer, after a first layer that gives no input gradient, on
+ * two threads) and gives the bits of the layers run one by one; planes
+ * larger than MLP__PLANE_MAX floats, and batch norm over features, stay
+ * apart, with the same results. */
+START_TEST(pool_takes_planes_same_bits)
+{
+    enum { CASES = 7 };
+    static const struct {
+        int32_t c, h, w, n;
+        int relu, k, stride, pad, first, last, threads, fused;
+    } cases[CASES] = {
+        {3, 8, 8, 5, 1, 2, 2, 0, 0, 0, 1, 1},    /* conv, BN, ReLU, 2x2 pool, dense */
+        {2, 7, 9, 4, 0, 2, 2, 0, 0, 0, 1, 1},    /* odd sizes: a row and a column left */
+        {3, 9, 9, 4, 1, 3, 2, 1, 0, 0, 1, 1},    /* overlapping windows with padding */
+        {2, 6, 6, 5, 1, 2, 2, 0, 1, 1, 1, 1},    /* BN first, the pool last */
+        {8, 20, 20, 16, 1, 2, 2, 0, 0, 0, 2, 1}, /* 2 threads, each many planes */
+        {1, 66, 64, 2, 1, 2, 2, 0, 0, 0, 1, 0},  /* planes over MLP__PLANE_MAX */
+        {1, 64, 64, 2, 1, 2, 2, 0, 0, 0, 1, 1},  /* planes of MLP__PLANE_MAX */
+    };
+    tu_rng rng;
+    tu_rng_seed(&rng, 57);
+    const int threads = mlp_get_num_threads();
+    for (int t = 0; t < CASES; t++) {
+        TU_OK(mlp_set_num_threads(cases[t].threads));
+        const int32_t c = cases[t].c, h = cases[t].h, w = cases[t].w, n = cases[t].n;
+        mlp_model *m = tu_model(3, (const int32_t[]){c, h, w}, 11 + (uint64_t)t);
+        mlp_layer *l = NULL;
+        if (!cases[t].first) {
+            TU_OK(mlp_layer_create_conv2d(&l, c, c, 3, 3));
+            TU_OK(mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1));
+            tu_add(m, l);
+        }
+        const int bn = m->n_layers;
+        TU_OK(mlp_layer_create_batchnorm_spatial(&l));
+        tu_add(m, l);
+        if (cases[t].relu)
+            add_relu(m);
+        TU_OK(mlp_layer_create_maxpool(&l, cases[t].k, cases[t].k, cases[t].stride,
+                                       cases[t].pad));
+        tu_add(m, l);
+        const int pool = m->n_layers - 1;
+        if (!cases[t].last) {
+            TU_OK(mlp_layer_create_flatten(&l));
+            tu_add(m, l);
+            tu_add(m, tu_dense(4));
+        }
+        const mlp_layer *last = m->layers[m->n_layers - 1];
+        mlp_tensor *x = tu_tensor(4, n, c, h, w),
+                   *dy = tu_tensor(2, n, (int)last->out_size);
+        tu_fill_uniform(&rng, mlp_tensor_data(x), mlp_tensor_numel(x), -1.0f, 1.0f);
+        tu_fill_uniform(&rng, mlp_tensor_data(dy), mlp_tensor_numel(dy), -1.0f, 1.0f);
+        /* Batch norm's own scale and shift, so that the ReLU cuts some. */
+        for (int64_t i = 0; i < m->layers[bn]->n_params; i++)
+            m->layers[bn]->params[i] = 0.5f + 0.25f * (float)i;
+        ck_assert_int_eq(mlp__model_fuses_planes(m, pool), cases[t].fused);
+        ck_assert_int_eq(mlp__model_fuses_relu(m, bn + 1), cases[t].relu);
+        char what[16];
+        snprintf(what, sizeof what, "case %d", t);
+        same_bits_one_by_one(m, x, dy, 1, what);
+        if (cases[t].first) /* no input gradient: the planes of dy go to a buffer */
+            same_bits_one_by_one(m, x, dy, 0, what);
+        mlp_tensor_destroy(x);
+        mlp_tensor_destroy(dy);
+        mlp_model_destroy(m);
+    }
+    /* Batch norm over features before a pool: the features are no planes. */
+    mlp_model *m = tu_model(3, (const int32_t[]){2, 4, 4}, 5);
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_batchnorm(&l));
+    tu_add(m, l);
+    TU_OK(mlp_layer_create_maxpool(&l, 2, 2, 2, 0));
+    tu_add(m, l);
+    ck_assert_int_eq(mlp__model_fuses_planes(m, 1), 0);
+    TU_OK(mlp_set_num_threads(threads));
+    mlp_model_destroy(m);
 }
 END_TEST
 
@@ -1714,6 +1827,7 @@ static Suite *model_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, relu_in_place_same_bits);
     tcase_add_test(tc, fused_relu_last_layer);
+    tcase_add_test(tc, pool_takes_planes_same_bits);
     tcase_add_test(tc, fit_options_defaults);
     tcase_add_test(tc, fit_options_init_writes_only_the_callers_size);
     tcase_add_test(tc, fit_options_bad_sizes);

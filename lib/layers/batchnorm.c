@@ -21,6 +21,11 @@
  * x scale + shift (y before the ReLU, recomputed from x, which backward
  * reads anyway) is not above 0: the ReLU's two passes over the batch are
  * gone, and the results have the bits of the two layers run one by one.
+ *
+ * With a max pool after it (forward_planes, backward_planes: see
+ * mlp__plane_sink), each normalised plane goes to the pool while it is in
+ * cache, and backward takes each plane of dy from the pool's backward pass
+ * of that plane: the output and its gradient are never written whole.
  */
 #include <math.h>
 #include <string.h>
@@ -193,6 +198,7 @@ typedef struct bn_job {
     int64_t c, s;
     int relu; /* a ReLU follows: forward clamps y at 0, backward masks dy; a
                  and b are then the forward's scale and shift */
+    const mlp__plane_sink *next; /* or NULL: the planes of y and dy are its */
 } bn_job;
 
 /* Mean and sum of squared deviations of channels [k0, k1). */
@@ -242,16 +248,18 @@ static void batch_stats(const float *x, int32_t n, int64_t c, int64_t s, float *
         var[k] *= inv_m;
 }
 
-/* y = x * a[k] + b[k] on planes [p0, p1) (plane ik has channel ik % c). */
+/* y = x * a[k] + b[k] on planes [p0, p1) (plane ik has channel ik % c),
+ * each put into the layer after when there is one (j->next). */
 MLP_VECTOR_CLONES
 static void affine_part(void *arg, int64_t p0, int64_t p1)
 {
     const bn_job *j = arg;
     const int64_t c = j->c, s = j->s;
+    float buf[MLP__PLANE_MAX];
     for (int64_t ik = p0; ik < p1; ik++) {
         const int64_t k = ik % c;
         const float *p = j->x + ik * s;
-        float *q = j->y + ik * s;
+        float *q = j->next ? buf : j->y + ik * s;
         const float ak = j->a[k], bk = j->b[k];
         if (j->relu) {
             for (int64_t e = 0; e < s; e++) {
@@ -262,13 +270,17 @@ static void affine_part(void *arg, int64_t p0, int64_t p1)
             for (int64_t e = 0; e < s; e++)
                 q[e] = p[e] * ak + bk;
         }
+        if (j->next)
+            j->next->put(j->next, ik, buf);
     }
 }
 
-/* y = x * a[k] + b[k] per channel k, then max(y, 0) when relu is set. */
+/* y = x * a[k] + b[k] per channel k, then max(y, 0) when relu is set; y's
+ * planes put into `next` instead when it is not NULL (then s > 1). */
 MLP_VECTOR_CLONES
 static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int64_t s,
-                            const float *a, const float *b, int relu)
+                            const float *a, const float *b, int relu,
+                            const mlp__plane_sink *next)
 {
     if (s == 1) {
         for (int32_t i = 0; i < n; i++)
@@ -276,12 +288,20 @@ static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int6
                 y[i * c + k] = relu_if(relu, x[i * c + k] * a[k] + b[k]);
         return;
     }
-    bn_job jb = {.x = x, .y = y, .a = a, .b = b, .n = n, .c = c, .s = s, .relu = relu};
+    bn_job jb = {.x = x,
+                 .y = y,
+                 .a = a,
+                 .b = b,
+                 .n = n,
+                 .c = c,
+                 .s = s,
+                 .relu = relu,
+                 .next = next};
     mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, affine_part, &jb);
 }
 
 static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
-                          mlp_mode mode, int relu)
+                          mlp_mode mode, int relu, const mlp__plane_sink *next)
 {
     const struct batchnorm_settings *bn = l->settings;
     int64_t c, s;
@@ -314,31 +334,59 @@ static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
         scale[k] = gamma[k] * istd[k];
         shift[k] = beta[k] - mean[k] * scale[k];
     }
-    affine_channels(x, y, n, c, s, scale, shift, relu);
+    affine_channels(x, y, n, c, s, scale, shift, relu, next);
     return MLP_STATUS_OK;
 }
 
 static mlp_status bn_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                              mlp_mode mode)
 {
-    return forward(l, x, y, n, mode, 0);
+    return forward(l, x, y, n, mode, 0, NULL);
 }
 
 static mlp_status bn_forward_relu(mlp_layer *l, const float *x, float *y, int32_t n,
                                   mlp_mode mode)
 {
-    return forward(l, x, y, n, mode, 1);
+    return forward(l, x, y, n, mode, 1, NULL);
+}
+
+/* Planes of the spatial variant that fit the stack buffer of affine_part. */
+static int bn_gives_planes(const mlp_layer *l)
+{
+    int64_t c, s;
+    layout(l, &c, &s);
+    return ((const struct batchnorm_settings *)l->settings)->spatial && s > 1 &&
+           s <= MLP__PLANE_MAX;
+}
+
+static mlp_status bn_forward_planes(mlp_layer *l, const float *x, int relu,
+                                    const mlp__plane_sink *next, int32_t n, mlp_mode mode)
+{
+    return forward(l, x, NULL, n, mode, relu, next);
 }
 
 /* dbeta and dgamma of channels [k0, k1). */
+/* The plane ik of dy: got from the layer after when there is one, into
+ * dx's plane ik when dx is asked for (the dx pass then reads it there and
+ * writes over it), else into buf. */
+static const float *dy_plane(const bn_job *j, int64_t ik, float *buf)
+{
+    if (!j->next)
+        return j->dy + ik * j->s;
+    float *g = j->dx ? j->dx + ik * j->s : buf;
+    j->next->get(j->next, ik, g);
+    return g;
+}
+
 static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
 {
     const bn_job *j = arg;
     const int64_t c = j->c, s = j->s;
+    float buf[MLP__PLANE_MAX];
     for (int64_t k = k0; k < k1; k++) {
         float sg = 0.0f, sgx = 0.0f;
         for (int32_t i = 0; i < j->n; i++) {
-            const float *p = j->x + (i * c + k) * s, *g = j->dy + (i * c + k) * s;
+            const float *p = j->x + (i * c + k) * s, *g = dy_plane(j, i * c + k, buf);
             float a, b;
             if (j->relu) {
                 a = plane_masked_sum(p, g, s, j->a[k], j->b[k]);
@@ -355,18 +403,20 @@ static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
     }
 }
 
-/* dx = scale (m dy - dbeta - xhat dgamma) = A dy + B x + C per channel, on
- * planes [p0, p1). */
-MLP_VECTOR_CLONES
-static void dx_part(void *arg, int64_t p0, int64_t p1)
+/* dx = scale (m dy - dbeta - xhat dgamma) = A dy + B x + C per channel,
+ * on planes [p0, p1), from dy's planes or, with `over`, from the planes of
+ * dy that grad_sums_part left in dx (each element read, then written
+ * over). Inlined into each caller, so that the loops of dx_over_dy_part
+ * see one pointer and vectorise without a check that dy and dx overlap. */
+static MLP__ALWAYS_INLINE void dx_planes(const bn_job *j, int64_t p0, int64_t p1,
+                                         int over)
 {
-    const bn_job *j = arg;
     const int64_t c = j->c, s = j->s;
     const float m = j->m;
     for (int64_t ik = p0; ik < p1; ik++) {
         const int64_t k = ik % c;
-        const float *p = j->x + ik * s, *g = j->dy + ik * s;
         float *q = j->dx + ik * s;
+        const float *p = j->x + ik * s, *g = over ? q : j->dy + ik * s;
         const float is = j->istd[k], scale = j->gamma[k] * is / m;
         const float ca = scale * m, cb = -scale * is * j->dgamma[k];
         const float cc = -scale * j->dbeta[k] - cb * j->cmean[k];
@@ -381,6 +431,18 @@ static void dx_part(void *arg, int64_t p0, int64_t p1)
     }
 }
 
+MLP_VECTOR_CLONES
+static void dx_part(void *arg, int64_t p0, int64_t p1)
+{
+    dx_planes(arg, p0, p1, 0);
+}
+
+MLP_VECTOR_CLONES
+static void dx_over_dy_part(void *arg, int64_t p0, int64_t p1)
+{
+    dx_planes(arg, p0, p1, 1);
+}
+
 /* dy[i] or, when a ReLU follows, dy[i] masked by relu_masked. */
 static inline float grad_at(int relu, const float *dy, const float *x, int64_t i, float a,
                             float b)
@@ -390,7 +452,7 @@ static inline float grad_at(int relu, const float *dy, const float *x, int64_t i
 
 MLP_VECTOR_CLONES
 static mlp_status backward(mlp_layer *l, const float *x, const float *dy, float *dx,
-                           int32_t n, int relu)
+                           int32_t n, int relu, const mlp__plane_sink *next)
 {
     int64_t c, s;
     layout(l, &c, &s);
@@ -432,11 +494,13 @@ static mlp_status backward(mlp_layer *l, const float *x, const float *dy, float 
                  .s = s,
                  .a = scale,
                  .b = shift,
-                 .relu = relu};
+                 .relu = relu,
+                 .next = next};
     mlp__pool_for(c, mlp__pool_grain((int64_t)n * s, MLP_POOL_MIN), 1, grad_sums_part,
                   &jb);
     if (dx)
-        mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, dx_part, &jb);
+        mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1,
+                      next ? dx_over_dy_part : dx_part, &jb);
     return MLP_STATUS_OK;
 }
 
@@ -444,7 +508,7 @@ static mlp_status bn_backward(mlp_layer *l, const float *x, const float *y,
                               const float *dy, float *dx, int32_t n)
 {
     (void)y;
-    return backward(l, x, dy, dx, n, 0);
+    return backward(l, x, dy, dx, n, 0, NULL);
 }
 
 /* y is the ReLU's output, over the layer's own (the model fuses the two
@@ -453,7 +517,13 @@ static mlp_status bn_backward_relu(mlp_layer *l, const float *x, const float *y,
                                    const float *dy, float *dx, int32_t n)
 {
     (void)y;
-    return backward(l, x, dy, dx, n, 1);
+    return backward(l, x, dy, dx, n, 1, NULL);
+}
+
+static mlp_status bn_backward_planes(mlp_layer *l, const float *x, int relu,
+                                     const mlp__plane_sink *next, float *dx, int32_t n)
+{
+    return backward(l, x, NULL, dx, n, relu, next);
 }
 
 /* Model-file configuration, version 1: spatial (i32), momentum, eps (f32). */
@@ -502,6 +572,9 @@ const mlp_layer_ops mlp__batchnorm_ops = {
     .backward = bn_backward,
     .forward_relu = bn_forward_relu,
     .backward_relu = bn_backward_relu,
+    .gives_planes = bn_gives_planes,
+    .forward_planes = bn_forward_planes,
+    .backward_planes = bn_backward_planes,
     .record = {.bytes = 12,
                .write = batchnorm_write_config,
                .read = batchnorm_read_config},

@@ -48,6 +48,29 @@ typedef struct mlp_layer_record {
     mlp_status (*read)(mlp_layer **out, uint16_t version, const unsigned char *p);
 } mlp_layer_record;
 
+/*
+ * A layer's output handed plane by plane to the layer after it, which then
+ * makes no pass of its own over the batch (a max pool after batch norm).
+ * The producer computes each [H,W] output plane into a buffer on its stack
+ * and calls `put`, which runs the consumer's forward pass of that plane
+ * while it is in cache; the producer's output buffer is not written. In
+ * the backward pass the producer calls `get` for each plane of its output
+ * gradient, which the consumer's backward pass of that plane writes, and
+ * reads that plane instead of a buffer. A plane holds at most
+ * MLP__PLANE_MAX floats. The model pairs the two (mlp__model_fuses_planes).
+ */
+enum { MLP__PLANE_MAX = 4096 };
+
+typedef struct mlp__plane_sink {
+    /* The consumer's forward pass of its plane pl (of n C) from input plane xp. */
+    void (*put)(const struct mlp__plane_sink *s, int64_t pl, const float *xp);
+    /* The consumer's input gradient of its plane pl, written whole into dxp. */
+    void (*get)(const struct mlp__plane_sink *s, int64_t pl, float *dxp);
+    const mlp_layer *l; /* the consumer */
+    float *y;           /* its output (the forward pass) */
+    const float *dy;    /* its output gradient (the backward pass) */
+} mlp__plane_sink;
+
 typedef struct mlp_layer_ops {
     const char *name; /* stable kind name, e.g. "dense" */
     mlp_layer_kind kind;
@@ -96,6 +119,23 @@ typedef struct mlp_layer_ops {
                                mlp_mode mode);
     mlp_status (*backward_relu)(mlp_layer *l, const float *x, const float *y,
                                 const float *dy, float *dx, int32_t n);
+    /* The producer's side of mlp__plane_sink: gives_planes is 1 when the
+     * layer's output is planes of at most MLP__PLANE_MAX floats that
+     * forward_planes and backward_planes can hand on. They are the
+     * forward (forward_relu when relu is 1) and backward (backward_relu)
+     * passes with the output planes put into `next` instead of a buffer
+     * and the output gradient's planes got from it; the same bits as the
+     * layers run one by one. NULL for a kind that has none. */
+    int (*gives_planes)(const mlp_layer *l);
+    mlp_status (*forward_planes)(mlp_layer *l, const float *x, int relu,
+                                 const mlp__plane_sink *next, int32_t n, mlp_mode mode);
+    mlp_status (*backward_planes)(mlp_layer *l, const float *x, int relu,
+                                  const mlp__plane_sink *next, float *dx, int32_t n);
+    /* The consumer's side: fill *s for the layer's output y (forward) or
+     * output gradient dy (backward; either may be NULL for a query) and
+     * return 1 when the layer can take its input plane by plane; 0
+     * otherwise. NULL for a kind that cannot. */
+    int (*plane_sink)(const mlp_layer *l, float *y, const float *dy, mlp__plane_sink *s);
 } mlp_layer_ops;
 
 struct mlp_layer {

@@ -54,91 +54,103 @@ static void maxpool_2x2(const float *xp, float *yp, int32_t *ap, int32_t W, int3
 
 /* A pass over planes, for the pool's parts. */
 typedef struct maxpool_job {
-    const mlp__window *win;
+    const mlp_layer *l;
     const float *x, *dy;
     float *y, *dx;
-    int32_t *arg;
-    int32_t H, W, OH, OW;
 } maxpool_job;
 
-static void fwd_2x2_part(void *p, int64_t p0, int64_t p1)
+/* The common window: 2x2, stride 2, no padding. */
+static int window_2x2(const mlp__window *win)
 {
-    const maxpool_job *j = p;
-    const int64_t in_plane = (int64_t)j->H * j->W, out_plane = (int64_t)j->OH * j->OW;
-    for (int64_t pl = p0; pl < p1; pl++)
-        maxpool_2x2(j->x + pl * in_plane, j->y + pl * out_plane, j->arg + pl * out_plane,
-                    j->W, j->OH, j->OW);
+    return win->kh == 2 && win->kw == 2 && win->sh == 2 && win->sw == 2 && win->ph == 0 &&
+           win->pw == 0;
+}
+
+/* Any window, one plane: xp [H,W] -> yp [OH,OW], argmax indices into ap. */
+static void pool_plane_any(const mlp__window *win, const float *xp, float *yp,
+                           int32_t *ap, int32_t H, int32_t W, int32_t OH, int32_t OW)
+{
+    for (int32_t oh = 0; oh < OH; oh++) {
+        const int32_t h0 = oh * win->sh - win->ph;
+        int32_t i0, i1;
+        mlp__window_clip(h0, win->kh, H, &i0, &i1);
+        for (int32_t ow = 0; ow < OW; ow++) {
+            const int32_t w0 = ow * win->sw - win->pw;
+            int32_t j0, j1;
+            mlp__window_clip(w0, win->kw, W, &j0, &j1);
+            float best = -FLT_MAX;
+            int32_t at = (h0 + i0) * W + w0 + j0;
+            for (int32_t i = i0; i < i1; i++)
+                for (int32_t jj = j0; jj < j1; jj++) {
+                    const int32_t k = (h0 + i) * W + w0 + jj;
+                    if (xp[k] > best) {
+                        best = xp[k];
+                        at = k;
+                    }
+                }
+            yp[oh * OW + ow] = xp[at];
+            ap[oh * OW + ow] = at;
+        }
+    }
+}
+
+/* The forward pass of plane pl (of n * C) of layer l from its input plane
+ * xp: its output plane in y, its argmax indices in the layer's scratch. */
+static void pool_plane(const mlp_layer *l, int64_t pl, const float *xp, float *y)
+{
+    const mlp__window *win = window(l);
+    const int32_t H = l->in.d[1], W = l->in.d[2], OH = l->out.d[1], OW = l->out.d[2];
+    const int64_t out_plane = (int64_t)OH * OW;
+    float *yp = y + pl * out_plane;
+    int32_t *ap = (int32_t *)(void *)l->scratch + pl * out_plane;
+    if (window_2x2(win))
+        maxpool_2x2(xp, yp, ap, W, OH, OW);
+    else
+        pool_plane_any(win, xp, yp, ap, H, W, OH, OW);
 }
 
 static void fwd_part(void *p, int64_t p0, int64_t p1)
 {
     const maxpool_job *j = p;
-    const mlp__window *win = j->win;
-    const int32_t H = j->H, W = j->W, OH = j->OH, OW = j->OW;
-    for (int64_t pl = p0; pl < p1; pl++) {
-        const float *xp = j->x + pl * H * W;
-        float *yp = j->y + pl * OH * OW;
-        int32_t *ap = j->arg + pl * OH * OW;
-        for (int32_t oh = 0; oh < OH; oh++) {
-            const int32_t h0 = oh * win->sh - win->ph;
-            int32_t i0, i1;
-            mlp__window_clip(h0, win->kh, H, &i0, &i1);
-            for (int32_t ow = 0; ow < OW; ow++) {
-                const int32_t w0 = ow * win->sw - win->pw;
-                int32_t j0, j1;
-                mlp__window_clip(w0, win->kw, W, &j0, &j1);
-                float best = -FLT_MAX;
-                int32_t at = (h0 + i0) * W + w0 + j0;
-                for (int32_t i = i0; i < i1; i++)
-                    for (int32_t jj = j0; jj < j1; jj++) {
-                        const int32_t k = (h0 + i) * W + w0 + jj;
-                        if (xp[k] > best) {
-                            best = xp[k];
-                            at = k;
-                        }
-                    }
-                yp[oh * OW + ow] = xp[at];
-                ap[oh * OW + ow] = at;
-            }
-        }
-    }
+    const int64_t in_plane = (int64_t)j->l->in.d[1] * j->l->in.d[2];
+    for (int64_t pl = p0; pl < p1; pl++)
+        pool_plane(j->l, pl, j->x + pl * in_plane, j->y);
 }
 
 static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_t n,
                                   mlp_mode mode)
 {
     (void)mode;
-    const mlp__window *win = window(l);
     /* The scratch holds int32 indices; the model allocated it for this layer. */
-    maxpool_job j = {.win = win,
-                     .x = x,
-                     .y = y,
-                     .arg = (int32_t *)(void *)l->scratch,
-                     .H = l->in.d[1],
-                     .W = l->in.d[2],
-                     .OH = l->out.d[1],
-                     .OW = l->out.d[2]};
-    const int64_t planes = (int64_t)n * l->in.d[0], in_plane = (int64_t)j.H * j.W;
-    const int fast = win->kh == 2 && win->kw == 2 && win->sh == 2 && win->sw == 2 &&
-                     win->ph == 0 && win->pw == 0;
-    mlp__pool_for(planes, mlp__pool_grain(in_plane, fast ? MLP_POOL_MIN : 1), 1,
-                  fast ? fwd_2x2_part : fwd_part, &j);
+    maxpool_job j = {.l = l, .x = x, .y = y};
+    const int64_t planes = (int64_t)n * l->in.d[0],
+                  in_plane = (int64_t)l->in.d[1] * l->in.d[2];
+    mlp__pool_for(planes,
+                  mlp__pool_grain(in_plane, window_2x2(window(l)) ? MLP_POOL_MIN : 1), 1,
+                  fwd_part, &j);
     return MLP_STATUS_OK;
 }
 
+/* The input gradient of plane pl from the output gradient dy: each output
+ * gradient added at its argmax, over zeros. */
 MLP_VECTOR_CLONES
+static void unpool_plane(const mlp_layer *l, int64_t pl, const float *dy, float *dxp)
+{
+    const int64_t in_plane = (int64_t)l->in.d[1] * l->in.d[2],
+                  out_plane = (int64_t)l->out.d[1] * l->out.d[2];
+    const float *dyp = dy + pl * out_plane;
+    const int32_t *ap = (const int32_t *)(const void *)l->scratch + pl * out_plane;
+    memset(dxp, 0, (size_t)in_plane * sizeof(float));
+    for (int64_t o = 0; o < out_plane; o++)
+        dxp[ap[o]] += dyp[o];
+}
+
 static void bwd_part(void *p, int64_t p0, int64_t p1)
 {
     const maxpool_job *j = p;
-    const int64_t in_plane = (int64_t)j->H * j->W, out_plane = (int64_t)j->OH * j->OW;
-    for (int64_t pl = p0; pl < p1; pl++) {
-        float *dxp = j->dx + pl * in_plane;
-        const float *dyp = j->dy + pl * out_plane;
-        const int32_t *ap = j->arg + pl * out_plane;
-        memset(dxp, 0, (size_t)in_plane * sizeof(float));
-        for (int64_t o = 0; o < out_plane; o++)
-            dxp[ap[o]] += dyp[o];
-    }
+    const int64_t in_plane = (int64_t)j->l->in.d[1] * j->l->in.d[2];
+    for (int64_t pl = p0; pl < p1; pl++)
+        unpool_plane(j->l, pl, j->dy, j->dx + pl * in_plane);
 }
 
 static mlp_status maxpool_backward(mlp_layer *l, const float *x, const float *y,
@@ -146,15 +158,29 @@ static mlp_status maxpool_backward(mlp_layer *l, const float *x, const float *y,
 {
     (void)x;
     (void)y;
-    maxpool_job j = {.dy = dy,
-                     .dx = dx,
-                     .arg = (int32_t *)(void *)l->scratch,
-                     .H = l->in.d[1],
-                     .W = l->in.d[2],
-                     .OH = l->out.d[1],
-                     .OW = l->out.d[2]};
+    maxpool_job j = {.l = l, .dy = dy, .dx = dx};
     mlp__pool_for((int64_t)n * l->in.d[0], 1, 1, bwd_part, &j);
     return MLP_STATUS_OK;
+}
+
+/* The layer as the sink of the planes of the layer before it. */
+static void sink_put(const mlp__plane_sink *s, int64_t pl, const float *xp)
+{
+    pool_plane(s->l, pl, xp, s->y);
+}
+
+static void sink_get(const mlp__plane_sink *s, int64_t pl, float *dxp)
+{
+    unpool_plane(s->l, pl, s->dy, dxp);
+}
+
+static int maxpool_plane_sink(const mlp_layer *l, float *y, const float *dy,
+                              mlp__plane_sink *s)
+{
+    if ((int64_t)l->in.d[1] * l->in.d[2] > MLP__PLANE_MAX)
+        return 0;
+    *s = (mlp__plane_sink){.put = sink_put, .get = sink_get, .l = l, .y = y, .dy = dy};
+    return 1;
 }
 
 /* Model-file configuration, version 1: kh, kw, stride, pad (i32 each). */
@@ -195,6 +221,7 @@ const mlp_layer_ops mlp__maxpool_ops = {
     .get_attr = maxpool_get_attr,
     .settings_size = sizeof(mlp__pool_settings),
     .backward_ignores_y = 1,
+    .plane_sink = maxpool_plane_sink,
 };
 
 mlp_status mlp_layer_create_maxpool(mlp_layer **out, int32_t kh, int32_t kw,

@@ -37,6 +37,26 @@ int mlp__model_fuses_relu(const mlp_model *m, int i)
            m->layers[i - 1]->ops->forward_relu && mlp__model_writes_over_input(m, i);
 }
 
+int mlp__model_fuses_planes(const mlp_model *m, int i)
+{
+    if (i < 1 || !m->layers[i]->ops->plane_sink)
+        return 0;
+    const int p = mlp__model_fuses_relu(m, i - 1) ? i - 2 : i - 1;
+    const mlp_layer *l = m->layers[p];
+    mlp__plane_sink s;
+    return p >= 0 && l->ops->gives_planes && l->ops->gives_planes(l) &&
+           m->layers[i]->ops->plane_sink(m->layers[i], NULL, NULL, &s);
+}
+
+/* The layer after layer i, past a ReLU fused into i, when it takes i's
+ * output plane by plane; -1 otherwise. *relu: whether that ReLU is there. */
+static int plane_consumer(const mlp_model *m, int i, int *relu)
+{
+    *relu = i + 1 < m->n_layers && mlp__model_fuses_relu(m, i + 1);
+    const int c = i + 1 + *relu;
+    return c < m->n_layers && mlp__model_fuses_planes(m, c) ? c : -1;
+}
+
 /* The activation buffers of n layers, each freed once (a layer writing over
  * its input shares the buffer before it). */
 static void free_acts(float **acts, int n)
@@ -429,7 +449,14 @@ mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode)
     m->fwd_state = MLP__FWD_NONE;
     for (int i = 0; i < m->n_layers; i++) {
         mlp_layer *l = m->layers[i];
-        if (i + 1 < m->n_layers && mlp__model_fuses_relu(m, i + 1)) {
+        int relu;
+        const int c = plane_consumer(m, i, &relu);
+        if (c >= 0) {
+            mlp__plane_sink s;
+            m->layers[c]->ops->plane_sink(m->layers[c], m->acts[c], NULL, &s);
+            MLP_TRY(l->ops->forward_planes(l, x, relu, &s, n, mode));
+            i = c; /* the ReLU and the consumer: done */
+        } else if (relu) {
             MLP_TRY(l->ops->forward_relu(l, x, m->acts[i], n, mode));
             i++; /* the ReLU: done, over the same buffer */
         } else {
@@ -453,7 +480,7 @@ static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
     const int32_t n = m->fwd_n;
     const float *cur = dy;
     for (int i = m->n_layers - 1; i >= 0; i--) {
-        if (mlp__model_fuses_relu(m, i))
+        if (mlp__model_fuses_relu(m, i) || mlp__model_fuses_planes(m, i))
             continue; /* the layer before applies it (no parameters): cur stays */
         mlp_layer *l = m->layers[i];
         const float *x = i ? m->acts[i - 1] : m->xbuf;
@@ -467,7 +494,13 @@ static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
             const int k = cur == m->gbuf[0] ? 0 : 1;
             next = l->ops->in_place && cur == m->gbuf[k] ? m->gbuf[k] : m->gbuf[1 - k];
         }
-        if (i + 1 < m->n_layers && mlp__model_fuses_relu(m, i + 1))
+        int relu;
+        const int c = plane_consumer(m, i, &relu);
+        if (c >= 0) {
+            mlp__plane_sink s;
+            m->layers[c]->ops->plane_sink(m->layers[c], NULL, cur, &s);
+            MLP_TRY(l->ops->backward_planes(l, x, relu, &s, next, n));
+        } else if (relu)
             MLP_TRY(l->ops->backward_relu(l, x, m->acts[i], cur, next, n));
         else
             MLP_TRY(l->ops->backward(l, x, m->acts[i], cur, next, n));

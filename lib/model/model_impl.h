@@ -81,6 +81,13 @@ int mlp__model_writes_over_input(const mlp_model *m, int i);
  * and the passes skip it. */
 int mlp__model_fuses_relu(const mlp_model *m, int i);
 
+/* 1 when layer i takes its input plane by plane from the layer that makes
+ * it (layer i - 1, or i - 2 across a ReLU fused into that one), through
+ * mlp__plane_sink: the passes skip layer i, and the producer's output
+ * buffer is not written (only layer i reads it, and layer i's backward
+ * pass does not). */
+int mlp__model_fuses_planes(const mlp_model *m, int i);
+
 /* Forward m->xbuf [n, in] through every layer. */
 mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode);
 

@@ -4,7 +4,10 @@
  * dense 128 ReLU; dense 47 with softmax cross-entropy) on 28x28 inputs at
  * batch 100: training-step GFLOP/s next to a large cblas_sgemm measured in
  * the same run, at 1 and 2 threads, and the time of each layer's forward
- * and backward pass and of the optimizer step (the profile by phase).
+ * and backward pass and of the optimizer step (the profile by phase). A
+ * ceiling comes with it: the step's matrix products alone, on the largest
+ * shapes an im2col formulation gives them (each conv layer's whole batch as
+ * one product), with no im2col, no copy and no element pass.
  * Usage: bench_convnet [steps [threads...]] (default 30 steps, threads 1 2).
  * BENCH_CPU_CLOCK=1 in the environment times CPU time (bench_now).
  */
@@ -75,21 +78,66 @@ static void flops(mlp_model *m, double *fwd, double *bwd)
     }
 }
 
-static double big_sgemm_gflops(void)
+/* Seconds of one product C [m, n] = A [m, k] B [k, n] (beta 0, split over
+ * the thread pool as the library splits it), the median of 5 after one
+ * untimed run. */
+static double product_seconds(int m, int n, int k)
 {
-    float *a = calloc((size_t)BIG * BIG, sizeof(float));
-    float *b = calloc((size_t)BIG * BIG, sizeof(float));
-    float *c = calloc((size_t)BIG * BIG, sizeof(float));
+    float *a = calloc((size_t)m * k, sizeof(float));
+    float *b = calloc((size_t)k * n, sizeof(float));
+    float *c = calloc((size_t)m * n, sizeof(float));
+    if (!a || !b || !c) {
+        fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
+        exit(1);
+    }
     double t[5];
+    mlp__sgemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
     for (int r = 0; r < 5; r++) {
         double t0 = bench_now();
-        mlp__sgemm(0, 0, BIG, BIG, BIG, 1.0f, a, BIG, b, BIG, 0.0f, c, BIG);
+        mlp__sgemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
         t[r] = bench_now() - t0;
     }
     free(a);
     free(b);
     free(c);
-    return 2.0 * BIG * BIG * (double)BIG / bench_median(t, 5) * 1e-9;
+    return bench_median(t, 5);
+}
+
+static double big_sgemm_gflops(void)
+{
+    return 2.0 * BIG * BIG * (double)BIG / product_seconds(BIG, BIG, BIG) * 1e-9;
+}
+
+/* Seconds of each layer's products in one training step at batch BATCH,
+ * forward into pf[i] and backward into pb[i] (0 for a layer without
+ * products): a conv layer's forward product W col (F x N P x C kh kw),
+ * its weight gradient dY col^T (F x C kh kw x N P) and, but for the first
+ * layer, its column gradient W^T dY (C kh kw x N P x F); a dense layer's
+ * three alike. Shapes alone: the transposes the layers take are left out,
+ * and so is every pass that is not a product. Returns their sum. */
+static double products_seconds(mlp_model *m, double *pf, double *pb)
+{
+    double s = 0.0;
+    for (int i = 0; i < mlp_model_layer_count(m); i++) {
+        const mlp_layer *l = mlp_model_layer(m, i);
+        int f, k, np;
+        pf[i] = pb[i] = 0.0;
+        if (l->kind == MLP_LAYER_CONV2D) {
+            f = l->out.d[0];
+            k = (int)(l->n_weights / f);
+            np = BATCH * l->out.d[1] * l->out.d[2];
+        } else if (l->kind == MLP_LAYER_DENSE) {
+            f = (int)l->out_size;
+            k = (int)l->in_size;
+            np = BATCH;
+        } else {
+            continue;
+        }
+        pf[i] = product_seconds(f, np, k);
+        pb[i] = product_seconds(f, k, np) + (i > 0 ? product_seconds(k, np, f) : 0.0);
+        s += pf[i] + pb[i];
+    }
+    return s;
 }
 
 /* Run `steps` training steps at `threads`; returns the median step time (s). */
@@ -123,12 +171,18 @@ static double run(int threads, int steps)
      * and over its output gradient. */
     float *acts[LAYERS + 1], *grads[LAYERS + 2];
     int shared[LAYERS] = {0}, gshared[LAYERS] = {0}, fused[LAYERS + 1] = {0};
+    int taker[LAYERS]; /* the layer that takes layer i's planes, or -1 */
     acts[0] = xd;
     grads[0] = grads[nl + 1] = NULL;
     for (int i = 0; i < nl; i++) {
         const mlp_layer *l = mlp_model_layer(m, i);
         shared[i] = mlp__model_writes_over_input(m, i);
-        fused[i] = mlp__model_fuses_relu(m, i); /* a ReLU the layer before applies */
+        /* a ReLU the layer before applies, or a layer that takes the planes
+         * of the one before (across such a ReLU) */
+        fused[i] = mlp__model_fuses_relu(m, i) || mlp__model_fuses_planes(m, i);
+        taker[i] = -1;
+        if (mlp__model_fuses_planes(m, i))
+            taker[mlp__model_fuses_relu(m, i - 1) ? i - 2 : i - 1] = i;
         acts[i + 1] =
             shared[i] ? acts[i] : calloc((size_t)BATCH * l->out_size, sizeof(float));
     }
@@ -141,30 +195,48 @@ static double run(int threads, int steps)
     for (int64_t i = 0; i < (int64_t)BATCH * CLASSES; i++)
         grads[nl][i] = 0.01f * (float)(mlp__rng_uniform(&rng) - 0.5);
     double t_big = big_sgemm_gflops();
+    double pf[LAYERS], pb[LAYERS];
+    const double t_products = products_seconds(m, pf, pb);
     for (int r = 0; r < steps; r++) {
         double t0 = bench_now();
         CHECK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));
         t_step[r] = bench_now() - t0;
-        /* As the model runs them: a fused ReLU takes no time of its own. */
+        /* As the model runs them: a fused layer takes no time of its own. */
         for (int i = 0; i < nl; i++) {
             mlp_layer *l = mlp_model_layer(m, i);
+            const int relu = i + 1 < nl && mlp__model_fuses_relu(m, i + 1);
             t0 = bench_now();
-            if (fused[i + 1])
+            if (taker[i] >= 0) {
+                const mlp_layer *c = mlp_model_layer(m, taker[i]);
+                mlp__plane_sink sink;
+                c->ops->plane_sink(c, acts[taker[i] + 1], NULL, &sink);
+                CHECK(l->ops->forward_planes(l, acts[i], relu, &sink, BATCH,
+                                             MLP_MODE_TRAIN));
+            } else if (relu) {
                 CHECK(
                     l->ops->forward_relu(l, acts[i], acts[i + 1], BATCH, MLP_MODE_TRAIN));
-            else if (!fused[i])
+            } else if (!fused[i]) {
                 CHECK(l->ops->forward(l, acts[i], acts[i + 1], BATCH, MLP_MODE_TRAIN));
+            }
             t_f[i * steps + r] = bench_now() - t0;
         }
         for (int i = nl - 1; i >= 0; i--) {
             mlp_layer *l = mlp_model_layer(m, i);
+            const int relu = i + 1 < nl && mlp__model_fuses_relu(m, i + 1);
             t0 = bench_now();
-            if (fused[i + 1])
+            if (taker[i] >= 0) {
+                const mlp_layer *c = mlp_model_layer(m, taker[i]);
+                mlp__plane_sink sink;
+                c->ops->plane_sink(c, NULL, grads[taker[i] + 1], &sink);
+                CHECK(l->ops->backward_planes(l, acts[i], relu, &sink,
+                                              i ? grads[i] : NULL, BATCH));
+            } else if (relu) {
                 CHECK(l->ops->backward_relu(l, acts[i], acts[i + 1], grads[i + 1],
                                             i ? grads[i] : NULL, BATCH));
-            else if (!fused[i])
+            } else if (!fused[i]) {
                 CHECK(l->ops->backward(l, acts[i], acts[i + 1], grads[i + 1],
                                        i ? grads[i] : NULL, BATCH));
+            }
             t_b[i * steps + r] = bench_now() - t0;
         }
         t0 = bench_now();
@@ -178,7 +250,12 @@ static double run(int threads, int steps)
            "%.0f%% of large sgemm\n",
            BATCH, (fwd + bwd) * 1e-6, step * 1e3, flop / step * 1e-9,
            100.0 * flop / step * 1e-9 / t_big);
-    printf("  %-3s %-10s %10s %10s\n", "#", "layer", "fwd ms", "bwd ms");
+    printf("  its products alone, whole-batch shapes: %.2f ms, %.1f GFLOP/s = %.0f%% of "
+           "large sgemm;\n    the step takes %.2fx their time\n",
+           t_products * 1e3, flop / t_products * 1e-9,
+           100.0 * flop / t_products * 1e-9 / t_big, step / t_products);
+    printf("  %-3s %-10s %10s %10s   %s\n", "#", "layer", "fwd ms", "bwd ms",
+           "products alone: fwd / bwd ms");
     double sum = 0.0;
     for (int i = 0; i < nl; i++) {
         const mlp_layer *l = mlp_model_layer(m, i);
@@ -186,6 +263,9 @@ static double run(int threads, int steps)
                      b = bench_median(t_b + i * steps, steps);
         if (fused[i])
             printf("  %-3d %-10s %21s\n", i, l->ops->name, "(in the layer before)");
+        else if (pf[i] > 0.0)
+            printf("  %-3d %-10s %10.3f %10.3f   %.3f / %.3f\n", i, l->ops->name, f * 1e3,
+                   b * 1e3, pf[i] * 1e3, pb[i] * 1e3);
         else
             printf("  %-3d %-10s %10.3f %10.3f\n", i, l->ops->name, f * 1e3, b * 1e3);
         sum += f + b;
