@@ -365,7 +365,6 @@ static mlp_status bn_forward_planes(mlp_layer *l, const float *x, int relu,
     return forward(l, x, NULL, n, mode, relu, next);
 }
 
-/* dbeta and dgamma of channels [k0, k1). */
 /* The plane ik of dy: got from the layer after when there is one, into
  * dx's plane ik when dx is asked for (the dx pass then reads it there and
  * writes over it), else into buf. */
@@ -378,6 +377,7 @@ static const float *dy_plane(const bn_job *j, int64_t ik, float *buf)
     return g;
 }
 
+/* dbeta and dgamma of channels [k0, k1). */
 static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
 {
     const bn_job *j = arg;
