@@ -2302,12 +2302,16 @@ END_TEST
 
 #define N_CASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* Every rule, plain and with weight decay, L1 and clipping: three steps on a
- * segment large enough to be split across threads (an odd size, so a span
- * ends mid-line) give bit-identical parameters with 1 and with 2 threads. */
+/* Every rule, plain and with weight decay, L1 and clipping: three steps on
+ * a block large enough to be split across threads give bit-identical
+ * parameters with 1 and with 2 threads. The block holds two dense layers:
+ * the second thread's span starts inside the first layer's weights (an odd
+ * size, so a span ends mid-line) and runs on through its biases (not
+ * decayed) and the second layer's weights and biases, so that one span
+ * steps pieces of four segments, each with its own penalties. */
 START_TEST(every_rule_same_with_two_threads)
 {
-    enum { IN = 301, OUT = 257 }; /* 77,357 weights: above the split threshold */
+    enum { IN = 301, HID = 257, OUT = 5 }; /* 77,357 weights: above the split threshold */
     const int32_t in[1] = {IN};
     for (int r = 0; r < N_RULES; r++) {
         for (int extras = 0; extras < 2; extras++) {
@@ -2316,18 +2320,23 @@ START_TEST(every_rule_same_with_two_threads)
             for (int threads = 1; threads <= 2; threads++) {
                 TU_OK(mlp_set_num_threads(threads));
                 mlp_model *m = tu_model(1, in, 7);
-                mlp_layer *d = tu_add(m, tu_dense(OUT));
-                n = mlp_layer_param_count(d);
+                mlp_layer *d[2] = {tu_add(m, tu_dense(HID)), tu_add(m, tu_dense(OUT))};
+                n = mlp_model_param_count(m);
                 mlp_optimizer *o = make_opt(RULES[r], m);
                 if (extras) {
                     TU_OK(mlp_optimizer_set(o, MLP_OPTIM_WEIGHT_DECAY, 1e-3));
                     TU_OK(mlp_optimizer_set(o, MLP_OPTIM_L1, 1e-4));
                     TU_OK(mlp_optimizer_set(o, MLP_OPTIM_CLIP_NORM, 5.0));
                 }
-                float *g = mlp_layer_grads(d);
                 for (int step = 0; step < 3; step++) {
-                    for (int64_t i = 0; i < n; i++)
-                        g[i] = (float)((i * 7919 + step * 104729) % 2001 - 1000) * 1e-3f;
+                    for (int l = 0, off = 0; l < 2;
+                         off += (int)mlp_layer_param_count(d[l]), l++) {
+                        float *g = mlp_layer_grads(d[l]);
+                        for (int64_t i = 0; i < mlp_layer_param_count(d[l]); i++)
+                            g[i] = (float)(((off + i) * 7919 + step * 104729) % 2001 -
+                                           1000) *
+                                   1e-3f;
+                    }
                     TU_OK(mlp_optimizer_step(o));
                 }
                 result[threads - 1] = malloc((size_t)n * sizeof(float));

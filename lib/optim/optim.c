@@ -206,34 +206,60 @@ static float clip_scale(const mlp_optimizer *o, const float *g)
     return norm > o->clip ? (float)(o->clip / norm) : 1.0f;
 }
 
-/* A rule and the segment it steps, for the pool. */
+/* The arguments of segment s: the step's common ones (rate, clipping
+ * factor) with the segment's buffers and penalties. */
+static void segment_args(const mlp_optimizer *o, int s, const mlp__step_args *common,
+                         mlp__step_args *a)
+{
+    const mlp__segment *seg = &o->segs[s];
+    const int decay = seg->weights || o->decay_all;
+    const int adamw = o->ops->rule == MLP_RULE_ADAMW;
+    *a = *common;
+    a->p = o->block->params + seg->offset;
+    a->g = o->block->grads + seg->offset;
+    a->n = seg->count;
+    a->s0 = o->state ? o->state + seg->offset : NULL;
+    a->s1 = o->ops->state_floats > 1 ? o->state + o->n + seg->offset : NULL;
+    a->l2 = decay && !adamw ? (float)o->weight_decay : 0.0f;
+    a->wd = decay && adamw ? (float)o->weight_decay : 0.0f;
+    a->l1 = decay ? (float)o->l1 : 0.0f;
+    a->plain = a->scale == 1.0f && a->l2 == 0.0f && a->l1 == 0.0f;
+}
+
+/* A rule and the step's common arguments, for the pool. */
 typedef struct step_job {
     const mlp_optimizer *o;
-    const mlp__step_args *a;
+    const mlp__step_args *common;
 } step_job;
 
+/* Parameters [lo, hi) of the block: the piece of each segment that lies
+ * there, with that segment's arguments. */
 static void step_part(void *arg, int64_t lo, int64_t hi)
 {
     const step_job *j = arg;
-    mlp__step_args span = *j->a;
-    span.p += lo;
-    span.g += lo;
-    span.s0 = span.s0 ? span.s0 + lo : NULL;
-    span.s1 = span.s1 ? span.s1 + lo : NULL;
-    span.n = hi - lo;
-    j->o->ops->step(j->o, &span);
+    for (int s = 0; s < j->o->n_segs; s++) {
+        const mlp__segment *seg = &j->o->segs[s];
+        const int64_t end = seg->offset + seg->count;
+        const int64_t a0 = lo > seg->offset ? lo : seg->offset, a1 = hi < end ? hi : end;
+        if (a0 >= a1)
+            continue;
+        mlp__step_args a;
+        segment_args(j->o, s, j->common, &a);
+        const int64_t off = a0 - seg->offset;
+        a.p += off;
+        a.g += off;
+        a.s0 = a.s0 ? a.s0 + off : NULL;
+        a.s1 = a.s1 ? a.s1 + off : NULL;
+        a.n = a1 - a0;
+        j->o->ops->step(j->o, &a);
+    }
 }
 
-/* Run the rule over one segment, cut into one span per thread of the pool
+/* The whole block in one job on the pool, cut into one span per thread
  * when large enough (spans of whole 64-byte lines, so threads never share
- * one). The rules are element-wise: the result does not depend on the
- * thread count. */
-static void step_segment(const mlp_optimizer *o, const mlp__step_args *a)
-{
-    step_job j = {o, a};
-    mlp__pool_for(a->n, MLP_POOL_MIN, 16, step_part, &j);
-}
-
+ * one), whatever the segments: one wait per step instead of one per
+ * segment, and no segment too small to split left to one thread. The
+ * rules are element-wise: the result does not depend on the cut. */
 mlp_status mlp_optimizer_step(mlp_optimizer *opt)
 {
     static const char fn[] = "mlp_optimizer_step";
@@ -243,25 +269,11 @@ mlp_status mlp_optimizer_step(mlp_optimizer *opt)
                           "%s: the model changed since the optimizer was created "
                           "(%lld parameters then, %lld now)",
                           fn, (long long)opt->n, (long long)opt->block->n);
-    float *p = opt->block->params;
-    const float *g = opt->block->grads;
     opt->t++;
-    const int adamw = opt->ops->rule == MLP_RULE_ADAMW;
-    mlp__step_args a = {.lr = (float)opt->lr, .scale = clip_scale(opt, g)};
-    for (int s = 0; s < opt->n_segs; s++) {
-        const mlp__segment *seg = &opt->segs[s];
-        int decay = seg->weights || opt->decay_all;
-        a.p = p + seg->offset;
-        a.g = g + seg->offset;
-        a.n = seg->count;
-        a.s0 = opt->state ? opt->state + seg->offset : NULL;
-        a.s1 = opt->ops->state_floats > 1 ? opt->state + opt->n + seg->offset : NULL;
-        a.l2 = decay && !adamw ? (float)opt->weight_decay : 0.0f;
-        a.wd = decay && adamw ? (float)opt->weight_decay : 0.0f;
-        a.l1 = decay ? (float)opt->l1 : 0.0f;
-        a.plain = a.scale == 1.0f && a.l2 == 0.0f && a.l1 == 0.0f;
-        step_segment(opt, &a);
-    }
+    const mlp__step_args common = {.lr = (float)opt->lr,
+                                   .scale = clip_scale(opt, opt->block->grads)};
+    step_job j = {opt, &common};
+    mlp__pool_for(opt->n, MLP_POOL_MIN, 16, step_part, &j);
     return MLP_STATUS_OK;
 }
 
