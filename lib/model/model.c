@@ -41,10 +41,11 @@ int mlp__model_fuses_planes(const mlp_model *m, int i)
 {
     if (i < 1 || !m->layers[i]->ops->plane_sink)
         return 0;
+    /* the producer: i - 2 across a fused ReLU, which is never layer 0 */
     const int p = mlp__model_fuses_relu(m, i - 1) ? i - 2 : i - 1;
     const mlp_layer *l = m->layers[p];
     mlp__plane_sink s;
-    return p >= 0 && l->ops->gives_planes && l->ops->gives_planes(l) &&
+    return l->ops->gives_planes && l->ops->gives_planes(l) &&
            m->layers[i]->ops->plane_sink(m->layers[i], NULL, NULL, &s);
 }
 
