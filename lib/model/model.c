@@ -37,25 +37,29 @@ int mlp__model_fuses_relu(const mlp_model *m, int i)
            m->layers[i - 1]->ops->forward_relu && mlp__model_writes_over_input(m, i);
 }
 
+/* The layer whose output layer i (> 0) takes: i - 1, or i - 2 across a
+ * ReLU fused into that one (a fused ReLU is never layer 0). */
+static int producer(const mlp_model *m, int i)
+{
+    return mlp__model_fuses_relu(m, i - 1) ? i - 2 : i - 1;
+}
+
 int mlp__model_fuses_planes(const mlp_model *m, int i)
 {
     if (i < 1 || !m->layers[i]->ops->plane_sink)
         return 0;
-    /* the producer: i - 2 across a fused ReLU, which is never layer 0 */
-    const int p = mlp__model_fuses_relu(m, i - 1) ? i - 2 : i - 1;
-    const mlp_layer *l = m->layers[p];
+    const mlp_layer *l = m->layers[producer(m, i)];
     mlp__plane_sink s;
     return l->ops->gives_planes && l->ops->gives_planes(l) &&
            m->layers[i]->ops->plane_sink(m->layers[i], NULL, NULL, &s);
 }
 
-/* The layer after layer i, past a ReLU fused into i, when it takes i's
- * output plane by plane; -1 otherwise. *relu: whether that ReLU is there. */
-static int plane_consumer(const mlp_model *m, int i, int *relu)
+int mlp__model_plane_consumer(const mlp_model *m, int i, int *relu)
 {
     *relu = i + 1 < m->n_layers && mlp__model_fuses_relu(m, i + 1);
     const int c = i + 1 + *relu;
-    return c < m->n_layers && mlp__model_fuses_planes(m, c) ? c : -1;
+    return c < m->n_layers && mlp__model_fuses_planes(m, c) && producer(m, c) == i ? c
+                                                                                   : -1;
 }
 
 /* The activation buffers of n layers, each freed once (a layer writing over
@@ -451,7 +455,7 @@ mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode)
     for (int i = 0; i < m->n_layers; i++) {
         mlp_layer *l = m->layers[i];
         int relu;
-        const int c = plane_consumer(m, i, &relu);
+        const int c = mlp__model_plane_consumer(m, i, &relu);
         if (c >= 0) {
             mlp__plane_sink s;
             m->layers[c]->ops->plane_sink(m->layers[c], m->acts[c], NULL, &s);
@@ -496,7 +500,7 @@ static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
             next = l->ops->in_place && cur == m->gbuf[k] ? m->gbuf[k] : m->gbuf[1 - k];
         }
         int relu;
-        const int c = plane_consumer(m, i, &relu);
+        const int c = mlp__model_plane_consumer(m, i, &relu);
         if (c >= 0) {
             mlp__plane_sink s;
             m->layers[c]->ops->plane_sink(m->layers[c], NULL, cur, &s);

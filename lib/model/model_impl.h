@@ -88,6 +88,12 @@ int mlp__model_fuses_relu(const mlp_model *m, int i);
  * pass does not). */
 int mlp__model_fuses_planes(const mlp_model *m, int i);
 
+/* The layer after layer i, past a ReLU fused into i, when it takes i's
+ * output plane by plane (mlp__model_fuses_planes); -1 otherwise, also for
+ * a layer that a fused kind skips. *relu: whether that ReLU is there (i
+ * then applies it, plane-fused or not). */
+int mlp__model_plane_consumer(const mlp_model *m, int i, int *relu);
+
 /* Forward m->xbuf [n, in] through every layer. */
 mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode);
 

@@ -171,7 +171,7 @@ static double run(int threads, int steps)
      * and over its output gradient. */
     float *acts[LAYERS + 1], *grads[LAYERS + 2];
     int shared[LAYERS] = {0}, gshared[LAYERS] = {0}, fused[LAYERS + 1] = {0};
-    int taker[LAYERS]; /* the layer that takes layer i's planes, or -1 */
+    int taker[LAYERS], relu[LAYERS]; /* mlp__model_plane_consumer of each layer */
     acts[0] = xd;
     grads[0] = grads[nl + 1] = NULL;
     for (int i = 0; i < nl; i++) {
@@ -180,9 +180,7 @@ static double run(int threads, int steps)
         /* a ReLU the layer before applies, or a layer that takes the planes
          * of the one before (across such a ReLU) */
         fused[i] = mlp__model_fuses_relu(m, i) || mlp__model_fuses_planes(m, i);
-        taker[i] = -1;
-        if (mlp__model_fuses_planes(m, i))
-            taker[mlp__model_fuses_relu(m, i - 1) ? i - 2 : i - 1] = i;
+        taker[i] = mlp__model_plane_consumer(m, i, &relu[i]);
         acts[i + 1] =
             shared[i] ? acts[i] : calloc((size_t)BATCH * l->out_size, sizeof(float));
     }
@@ -204,15 +202,14 @@ static double run(int threads, int steps)
         /* As the model runs them: a fused layer takes no time of its own. */
         for (int i = 0; i < nl; i++) {
             mlp_layer *l = mlp_model_layer(m, i);
-            const int relu = i + 1 < nl && mlp__model_fuses_relu(m, i + 1);
             t0 = bench_now();
             if (taker[i] >= 0) {
                 const mlp_layer *c = mlp_model_layer(m, taker[i]);
                 mlp__plane_sink sink;
                 c->ops->plane_sink(c, acts[taker[i] + 1], NULL, &sink);
-                CHECK(l->ops->forward_planes(l, acts[i], relu, &sink, BATCH,
+                CHECK(l->ops->forward_planes(l, acts[i], relu[i], &sink, BATCH,
                                              MLP_MODE_TRAIN));
-            } else if (relu) {
+            } else if (relu[i]) {
                 CHECK(
                     l->ops->forward_relu(l, acts[i], acts[i + 1], BATCH, MLP_MODE_TRAIN));
             } else if (!fused[i]) {
@@ -222,15 +219,14 @@ static double run(int threads, int steps)
         }
         for (int i = nl - 1; i >= 0; i--) {
             mlp_layer *l = mlp_model_layer(m, i);
-            const int relu = i + 1 < nl && mlp__model_fuses_relu(m, i + 1);
             t0 = bench_now();
             if (taker[i] >= 0) {
                 const mlp_layer *c = mlp_model_layer(m, taker[i]);
                 mlp__plane_sink sink;
                 c->ops->plane_sink(c, NULL, grads[taker[i] + 1], &sink);
-                CHECK(l->ops->backward_planes(l, acts[i], relu, &sink,
+                CHECK(l->ops->backward_planes(l, acts[i], relu[i], &sink,
                                               i ? grads[i] : NULL, BATCH));
-            } else if (relu) {
+            } else if (relu[i]) {
                 CHECK(l->ops->backward_relu(l, acts[i], acts[i + 1], grads[i + 1],
                                             i ? grads[i] : NULL, BATCH));
             } else if (!fused[i]) {
