@@ -329,11 +329,12 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
  * when the layer took it, then on groups of samples when the run before
  * took products per sample: every case holds each path it can take to the
  * references, and the groups to `min_groups`. */
-static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
-                            int use_bias)
+static int check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
+                           int use_bias)
 {
     conv_refs r = {0};
-    int path = check_conv_path(q, seed, min_groups, use_bias, 0, &r);
+    const int own = check_conv_path(q, seed, min_groups, use_bias, 0, &r);
+    int path = own;
     if (path & PATH_CORR)
         path = check_conv_path(q, seed, min_groups, use_bias, 1, &r);
     if (path & PATH_PER_SAMPLE)
@@ -342,6 +343,7 @@ static void check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
     free(r.dw);
     free(r.db);
     free(r.dx);
+    return own;
 }
 
 /* clang-format off */
@@ -462,6 +464,37 @@ START_TEST(conv_reference_flat)
     const int min_groups[] = {1, 1, 1, 1, 3, 1, 1};
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
         check_conv_case(&cases[i], 700 + (uint64_t)i, min_groups[i], i % 2);
+}
+END_TEST
+
+/* The backward pass of the direct correlation (dW and the bias gradient in
+ * one pass over dy, dx as the correlation's adjoint, mlp__corr_dx): rows
+ * of dy a multiple of 8 wide, with a last strip of 1 to 7 columns, and
+ * shorter than 8; taps in one block and in several of uneven sizes;
+ * kernels 9 wide; padding past the kernel; input rows wider than the
+ * output's strips; one input channel with many filters. Each case, with
+ * and without a bias, must take the correlation for dW and dx. */
+START_TEST(conv_reference_corr_backward)
+{
+    /* clang-format off */
+    /*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
+    static const conv_case cases[] = {
+        {5, 12, 12, 10, 5, 5, 1, 1, 0, 0, 1, 1, 3},  /* the report's conv2: 11 blocks */
+        {1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 3},  /* the ConvNet's first layer */
+        {2, 7, 6, 3, 3, 3, 1, 1, 3, 2, 1, 1, 2},     /* padding past the kernel */
+        {3, 9, 20, 4, 2, 7, 1, 1, 0, 3, 1, 1, 2},    /* 2x7: 4 blocks, 4-column tail */
+        {1, 6, 5, 2, 1, 9, 1, 1, 0, 4, 1, 1, 3},     /* 1x9 on rows 5 wide */
+        {14, 9, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 2},    /* 126 taps, 1-column tail */
+        {2, 5, 17, 16, 3, 5, 1, 1, 2, 0, 1, 1, 4},   /* 16 filters, rows 13 wide */
+        {3, 6, 6, 2, 6, 6, 1, 1, 0, 0, 1, 1, 2},     /* a 1x1 output */
+    };
+    /* clang-format on */
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
+        for (int bias = 0; bias <= 1; bias++) {
+            const int path =
+                check_conv_case(&cases[i], 800 + (uint64_t)(2 * i + bias), 1, bias);
+            ck_assert_msg(path & 2, "case %d: dW and dx not on the correlation", i);
+        }
 }
 END_TEST
 
@@ -1816,6 +1849,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, conv_reference_large);
     tcase_add_test(tc, conv_reference_direct);
     tcase_add_test(tc, conv_reference_flat);
+    tcase_add_test(tc, conv_reference_corr_backward);
     tcase_add_test(tc, conv_params_layout_and_init);
     tcase_add_test(tc, conv_params_without_bias);
     tcase_add_loop_test(tc, conv_gradcheck, 0, 4);

@@ -6,7 +6,8 @@
  * than multiplying; these kernels read a zero-padded copy of the input
  * instead and keep output strips of eight columns (two strips of four
  * output planes, or eight strips of one) in vector registers while they
- * run over the taps; the weight gradient keeps up to twelve taps' sums.
+ * run over the taps; the weight gradient keeps up to twelve taps' sums,
+ * and the input gradient a strip's sums for up to twelve taps.
  *
  * Layouts. A padded input holds `ci` planes of [hp, wp] floats, zero
  * outside the data; wp leaves room for the last column strip of 8 to read
@@ -78,10 +79,34 @@ void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
  * (tap t = (c kh + i) kw + j), in the order of the samples, rows and
  * columns. lanes is [tn][8]; `first` sets it instead of adding. dy holds
  * the g samples' [co, oh, ow] planes back to back, xp their padded inputs
- * ([ci, hp, wp] each).
+ * ([ci, hp, wp] each). When bias_lanes is not NULL, bias_lanes [8] also
+ * gets (or, unless `first`, adds) the sums of dy's plane f alone over the
+ * same samples, rows and columns, lane by lane as the weights' lanes: the
+ * bias gradient's lanes, read from dy while the weights' are summed.
  */
 void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
-                  int32_t f, int32_t t0, int32_t tn, float *lanes, int first);
+                  int32_t f, int32_t t0, int32_t tn, float *lanes, float *bias_lanes,
+                  int first);
+
+/*
+ * One sample's input gradient, the correlation's adjoint: dx [ci, h, w] =
+ * for every tap t = (c kh + i) kw + j, plane f, output row r and column
+ * col, w[f][t] dy[f][r][col] added at dx[c][r + i - ph][col + j - pw]
+ * (where that lies inside dx). The weights are [co, taps] (taps = ci kh
+ * kw, as the layer holds them, not packed); dy is [co, oh, ow]; k is the
+ * forward correlation's (hp = h + 2 ph; wp is not used). `sums` is
+ * scratch of mlp__corr_dx_size floats: the sums of each kernel column j
+ * apart, so that each strip adds into aligned, disjoint places. In blocks
+ * of at most MLP__CORR_DW_TAPS taps, strip by strip in row order, each
+ * tap's eight sums run over f in order (a product then an addition each)
+ * and are added to column j's sums; dx is then the sum over j in order:
+ * the same bits from either clone. Overwrites dx.
+ */
+void mlp__corr_dx(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
+                  const float *wts, const float *dy, float *sums, float *dx);
+
+/* The scratch mlp__corr_dx needs, in floats. */
+int64_t mlp__corr_dx_size(const mlp__corr *k);
 
 /* The most terms mlp__few_k_product sums (in registers). */
 enum { MLP__FEW_K_MAX = 12 };
