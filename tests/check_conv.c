@@ -446,7 +446,8 @@ END_TEST
  * columns (by a table of columns for rows up to 64 wide, by zeroing what
  * wrapped for wider ones): dilation, kernels wider than tall, padding past
  * the kernel (rows of padding only), the ConvNet's second layer over
- * several groups, and rows 64 and 70 wide. */
+ * several groups, rows 64 and 70 wide, and a 9x9 kernel (more offsets than
+ * im2col keeps the spans of). */
 START_TEST(conv_reference_flat)
 {
     /* clang-format off */
@@ -459,9 +460,10 @@ START_TEST(conv_reference_flat)
         {32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 31}, /* groups of 15: 15 + 15 + 1 */
         {2, 6, 70, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3},     /* rows wider than the table */
         {3, 5, 64, 4, 3, 5, 1, 1, 2, 2, 1, 1, 2},     /* rows as wide as the table */
+        {2, 11, 12, 3, 9, 9, 1, 1, 4, 4, 1, 1, 2},    /* 81 offsets: spans not held */
     };
     /* clang-format on */
-    const int min_groups[] = {1, 1, 1, 1, 3, 1, 1};
+    const int min_groups[] = {1, 1, 1, 1, 3, 1, 1, 1};
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
         check_conv_case(&cases[i], 700 + (uint64_t)i, min_groups[i], i % 2);
 }

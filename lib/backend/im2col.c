@@ -70,6 +70,37 @@ static int flat_span_of(const mlp__conv_geom *q, int32_t i, int32_t j, flat_span
     return 1;
 }
 
+/* The spans of the kernel offsets k = i kw + j of a call, computed once
+ * instead of once per row of the column matrix and sample (two divisions
+ * each): for kernels of at most FLAT_SPANS offsets; larger ones compute
+ * each span where it is used. */
+enum { FLAT_SPANS = 64 };
+
+typedef struct flat_spans {
+    int32_t n; /* offsets held: all of them, or 0 */
+    int any[FLAT_SPANS];
+    flat_span f[FLAT_SPANS];
+} flat_spans;
+
+static void flat_spans_of(const mlp__conv_geom *q, flat_spans *s)
+{
+    const int32_t kk = q->kh * q->kw;
+    s->n = kk <= FLAT_SPANS ? kk : 0;
+    for (int32_t k = 0; k < s->n; k++)
+        s->any[k] = flat_span_of(q, k / q->kw, k % q->kw, &s->f[k]);
+}
+
+/* The span of offset k (flat_span_of's result and *f). */
+static int flat_span_at(const mlp__conv_geom *q, const flat_spans *s, int32_t k,
+                        flat_span *f)
+{
+    if (k < s->n) {
+        *f = s->f[k];
+        return s->any[k];
+    }
+    return flat_span_of(q, k / q->kw, k % q->kw, f);
+}
+
 /* Zero, in one plane of the column matrix, the entries of valid rows
  * outside the valid columns. */
 static void flat_zero_edges(const mlp__conv_geom *q, const flat_span *f, float *dst)
@@ -142,10 +173,12 @@ static void im2col_flat(void *arg, int64_t r0, int64_t r1)
     const int32_t kk = q->kh * q->kw;
     col_table t;
     const int narrow = col_table_of(q, &t);
+    flat_spans spans;
+    flat_spans_of(q, &spans);
     for (int32_t r = (int32_t)r0; r < r1; r++) {
-        const int32_t c = r / kk, i = (r % kk) / q->kw, j = r % q->kw;
+        const int32_t c = r / kk;
         flat_span f;
-        const int any = flat_span_of(q, i, j, &f);
+        const int any = flat_span_at(q, &spans, r % kk, &f);
         for (int32_t s = 0; s < g; s++) {
             float *dst = col + (int64_t)r * g * P + (int64_t)s * P;
             if (!any) {
@@ -212,12 +245,13 @@ static void im2col(void *arg, int64_t r0, int64_t r1)
  * zero the entries of col that read padding, then one long sum (adding
  * those zeros where the stretch wraps into a neighbouring row leaves dx as
  * it was). */
-static inline void col2im_flat(const mlp__conv_geom *q, const col_table *t, int32_t c,
-                               int32_t k, float *col, int32_t g, int32_t s, float *dx)
+static inline void col2im_flat(const mlp__conv_geom *q, const col_table *t,
+                               const flat_spans *spans, int32_t c, int32_t k, float *col,
+                               int32_t g, int32_t s, float *dx)
 {
     const int64_t P = (int64_t)q->oh * q->ow, plane = (int64_t)q->h * q->w;
     flat_span f;
-    if (!flat_span_of(q, k / q->kw, k % q->kw, &f))
+    if (!flat_span_at(q, spans, k, &f))
         return;
     float *src = col + (int64_t)(c * q->kh * q->kw + k) * g * P + (int64_t)s * P;
     float *dst = dx + ((int64_t)s * q->c + c) * plane + f.off;
@@ -244,13 +278,16 @@ static void col2im(void *arg, int64_t u0, int64_t u1)
     const int flat = flat_case(q);
     col_table t;
     const int narrow = col_table_of(q, &t);
+    flat_spans spans;
+    if (flat)
+        flat_spans_of(q, &spans);
     for (int64_t u = u0; u < u1; u++) {
         const int32_t c = (int32_t)(u / g), s = (int32_t)(u % g);
         float *xc = dx + ((int64_t)s * q->c + c) * plane;
         memset(xc, 0, (size_t)plane * sizeof(float));
         for (int32_t k = 0; k < kk; k++) {
             if (flat) {
-                col2im_flat(q, narrow ? &t : NULL, c, k, col, g, s, dx);
+                col2im_flat(q, narrow ? &t : NULL, &spans, c, k, col, g, s, dx);
                 continue;
             }
             const int32_t i = k / q->kw, j = k % q->kw, r = c * kk + k;
