@@ -72,21 +72,22 @@ void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
                        const float *bias, float *y);
 
 /*
- * The weight gradient of output plane f over taps [t0, t0 + tn)
- * (tn <= MLP__CORR_DW_TAPS),
- * for g samples: lanes[t][l] += sum over the samples, output rows and the
- * output columns ow = l (mod 8) of dy[s][f][oh][ow] xp[s][c][oh + i][ow + j]
- * (tap t = (c kh + i) kw + j), in the order of the samples, rows and
- * columns. lanes is [tn][8]; `first` sets it instead of adding. dy holds
- * the g samples' [co, oh, ow] planes back to back, xp their padded inputs
- * ([ci, hp, wp] each). When bias_lanes is not NULL, bias_lanes [8] also
- * gets (or, unless `first`, adds) the sums of dy's plane f alone over the
- * same samples, rows and columns, lane by lane as the weights' lanes: the
- * bias gradient's lanes, read from dy while the weights' are summed.
+ * The weight gradient of output planes f to f + nf - 1 (nf 1 or 2) over
+ * taps [t0, t0 + tn) (tn <= MLP__CORR_DW_TAPS / nf), for g samples: for
+ * plane f + q, lanes[q lstride + 8 t + l] += sum over the samples, output
+ * rows and the output columns in lane l of each strip of
+ * dy[s][f + q][oh][ow] xp[s][c][oh + i][ow + j] (tap t = (c kh + i) kw + j),
+ * in the order of the samples, rows and columns. `first` sets the lanes
+ * instead of adding. dy holds the g samples' [co, oh, ow] planes back to
+ * back, xp their padded inputs ([ci, hp, wp] each). When bias_lanes is not
+ * NULL, bias_lanes[8 q + l] also gets (or, unless `first`, adds) the sums
+ * of dy's plane f + q alone over the same samples, rows and columns, lane
+ * by lane as the weights' lanes: the bias gradient's lanes, read from dy
+ * while the weights' are summed. Each lane's sum is the same whatever nf.
  */
 void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
-                  int32_t f, int32_t t0, int32_t tn, float *lanes, float *bias_lanes,
-                  int first);
+                  int32_t f, int32_t nf, int32_t t0, int32_t tn, float *lanes,
+                  int64_t lstride, float *bias_lanes, int first);
 
 /*
  * One sample's input gradient, the correlation's adjoint: dx [ci, h, w] =
