@@ -165,6 +165,21 @@ static int64_t sample_ws(const mlp__conv_geom *q, int64_t F, int64_t K)
  * computes dW twice as fast. Pointwise kernels have no im2col to save. */
 enum { CORR_MAX_F = 16, CORR_MAX_K = MLP__CORR_MAX_TAPS };
 
+/* The correlation of the forward pass (and of dW): x padded to [C, Hp, Wp]
+ * against W [F, C, kh, kw] into [F, OH, OW]. Its sizes fit int32 when
+ * takes_corr chose the correlation. */
+static mlp__corr corr_of_x(const struct conv2d_settings *s, const mlp__conv_geom *q)
+{
+    return (mlp__corr){.ci = q->c,
+                       .hp = q->h + 2 * q->ph,
+                       .wp = mlp__corr_wp(q->ow, q->kw),
+                       .co = s->filters,
+                       .oh = q->oh,
+                       .ow = q->ow,
+                       .kh = q->kh,
+                       .kw = q->kw};
+}
+
 /*
  * Sets s->corr_fwd and s->corr_dw for a layer with input `in`, output
  * [oh, ow] and k = C kh kw taps a filter, and if either is set the
@@ -196,14 +211,8 @@ static void takes_corr(struct conv2d_settings *s, const mlp_shape *in, int32_t o
      * input and the scratch of dx (backward); a layer with dW only on the
      * correlation (one input channel) runs its forward on products per
      * sample, whose slots conv_setup adds */
-    const mlp__corr kx = {.ci = in->d[0],
-                          .hp = (int32_t)hp,
-                          .wp = (int32_t)wp,
-                          .co = (int32_t)F,
-                          .oh = oh,
-                          .ow = ow,
-                          .kh = w->kh,
-                          .kw = w->kw};
+    const mlp__conv_geom q = geom_of(s, in, oh, ow);
+    const mlp__corr kx = corr_of_x(s, &q);
     *fixed = F * k * 8 + F * 8;
     *per_sample = xsz + mlp__corr_dx_size(&kx);
 }
@@ -561,21 +570,6 @@ static void dx_sample_part(void *arg, int64_t i0, int64_t i1)
                      sums, j->dx + i * j->in_sz);
 }
 
-/* The correlation of the forward pass (and of dW): x padded to [C, Hp, Wp]
- * against W [F, C, kh, kw] into [F, OH, OW]. */
-static mlp__corr corr_of_x(const mlp_layer *l, const mlp__conv_geom *q)
-{
-    const struct conv2d_settings *s = l->settings;
-    return (mlp__corr){.ci = q->c,
-                       .hp = q->h + 2 * q->ph,
-                       .wp = mlp__corr_wp(q->ow, q->kw),
-                       .co = s->filters,
-                       .oh = q->oh,
-                       .ow = q->ow,
-                       .kh = q->kh,
-                       .kw = q->kw};
-}
-
 /* y of each sample = W correlated with x padded, plus the bias: one sample
  * per iteration. */
 static mlp_status forward_corr(mlp_layer *l, const mlp__conv_geom *q, const float *x,
@@ -585,7 +579,7 @@ static mlp_status forward_corr(mlp_layer *l, const mlp__conv_geom *q, const floa
     const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
     float *wpk = l->ws; /* where backward keeps dW's lanes */
     mlp__corr_pack(l->params, F, K, wpk);
-    corr_job j = {.k = corr_of_x(l, q),
+    corr_job j = {.k = corr_of_x(s, q),
                   .w = wpk,
                   .bias = s->use_bias ? l->params + l->n_weights : NULL,
                   .pad = l->ws + (int64_t)F * K * 8,
@@ -620,7 +614,7 @@ static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const flo
     const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
     float *dw = l->grads, *db = s->use_bias ? l->grads + l->n_weights : NULL;
     float *lanes = l->ws, *bias_lanes = lanes + (int64_t)F * K * 8;
-    const mlp__corr kx = corr_of_x(l, q);
+    const mlp__corr kx = corr_of_x(s, q);
     float *xp = bias_lanes + (int64_t)F * 8;
     dx_job dj = {.k = kx,
                  .w = l->params,
