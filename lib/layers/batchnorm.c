@@ -365,16 +365,13 @@ static mlp_status bn_forward_planes(mlp_layer *l, const float *x, int relu,
     return forward(l, x, NULL, n, mode, relu, next);
 }
 
-/* The plane ik of dy: got from the layer after when there is one, into
- * dx's plane ik when dx is asked for (the dx pass then reads it there and
- * writes over it), else into buf. */
+/* The plane ik of dy: dy's own, or got from the layer after into buf. */
 static const float *dy_plane(const bn_job *j, int64_t ik, float *buf)
 {
     if (!j->next)
         return j->dy + ik * j->s;
-    float *g = j->dx ? j->dx + ik * j->s : buf;
-    j->next->get(j->next, ik, g);
-    return g;
+    j->next->get(j->next, ik, buf);
+    return buf;
 }
 
 /* dbeta and dgamma of channels [k0, k1). */
@@ -404,19 +401,20 @@ static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
 }
 
 /* dx = scale (m dy - dbeta - xhat dgamma) = A dy + B x + C per channel,
- * on planes [p0, p1), from dy's planes or, with `over`, from the planes of
- * dy that grad_sums_part left in dx (each element read, then written
- * over). Inlined into each caller, so that the loops of dx_over_dy_part
- * see one pointer and vectorise without a check that dy and dx overlap. */
-static MLP__ALWAYS_INLINE void dx_planes(const bn_job *j, int64_t p0, int64_t p1,
-                                         int over)
+ * on planes [p0, p1). With a layer after, each plane of dy is got from it
+ * again (as grad_sums_part did): that reads the layer's smaller output
+ * gradient instead of writing the whole of dy into dx and reading it back. */
+MLP_VECTOR_CLONES
+static void dx_part(void *arg, int64_t p0, int64_t p1)
 {
+    const bn_job *j = arg;
     const int64_t c = j->c, s = j->s;
     const float m = j->m;
+    float buf[MLP__PLANE_MAX];
     for (int64_t ik = p0; ik < p1; ik++) {
         const int64_t k = ik % c;
         float *q = j->dx + ik * s;
-        const float *p = j->x + ik * s, *g = over ? q : j->dy + ik * s;
+        const float *p = j->x + ik * s, *g = dy_plane(j, ik, buf);
         const float is = j->istd[k], scale = j->gamma[k] * is / m;
         const float ca = scale * m, cb = -scale * is * j->dgamma[k];
         const float cc = -scale * j->dbeta[k] - cb * j->cmean[k];
@@ -429,18 +427,6 @@ static MLP__ALWAYS_INLINE void dx_planes(const bn_job *j, int64_t p0, int64_t p1
                 q[e] = ca * g[e] + cb * p[e] + cc;
         }
     }
-}
-
-MLP_VECTOR_CLONES
-static void dx_part(void *arg, int64_t p0, int64_t p1)
-{
-    dx_planes(arg, p0, p1, 0);
-}
-
-MLP_VECTOR_CLONES
-static void dx_over_dy_part(void *arg, int64_t p0, int64_t p1)
-{
-    dx_planes(arg, p0, p1, 1);
 }
 
 /* dy[i] or, when a ReLU follows, dy[i] masked by relu_masked. */
@@ -499,8 +485,7 @@ static mlp_status backward(mlp_layer *l, const float *x, const float *dy, float 
     mlp__pool_for(c, mlp__pool_grain((int64_t)n * s, MLP_POOL_MIN), 1, grad_sums_part,
                   &jb);
     if (dx)
-        mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1,
-                      next ? dx_over_dy_part : dx_part, &jb);
+        mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, dx_part, &jb);
     return MLP_STATUS_OK;
 }
 
