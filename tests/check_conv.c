@@ -202,8 +202,15 @@ static double max_abs(const double *v, int64_t n)
 /* ---- convolution against the naive loops ------------------------------------------ */
 
 /* The paths of a layer: bits 0 and 1 the direct correlation (corr.h)
- * forward and for dW, bit 2 products per sample. */
-enum { PATH_CORR = 3, PATH_PER_SAMPLE = 4 };
+ * forward and for dW, bit 2 products per sample, bit 3 Winograd's
+ * F(2x2, 3x3) forward and for dx (wino.h). */
+enum { PATH_CORR = 3, PATH_PER_SAMPLE = 4, PATH_WINO = 8 };
+
+static int conv_paths(const mlp_layer *conv)
+{
+    return mlp__conv2d_corr(conv) | mlp__conv2d_per_sample(conv) << 2 |
+           mlp__conv2d_wino(conv) << 3;
+}
 
 /* The references of one case (the naive loops in float64), computed by the
  * first path checked and kept for the others: the same seed gives every
@@ -235,8 +242,9 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
     TU_OK(mlp_layer_set_use_bias(conv, use_bias));
     mlp__conv2d_keep(conv, keep);
     tu_add(m, conv);
-    const int path = mlp__conv2d_corr(conv) | mlp__conv2d_per_sample(conv) << 2;
+    const int path = conv_paths(conv);
     ck_assert_msg(!(keep && path & PATH_CORR), "%s: took the direct correlation", desc);
+    ck_assert_msg(!(keep && path & PATH_WINO), "%s: took Winograd's path", desc);
     ck_assert_msg(!(keep == 2 && path), "%s: took products per sample", desc);
     const int64_t nw = (int64_t)q->f * q->c * q->kh * q->kw, nb = use_bias ? q->f : 0;
     ck_assert_int_eq(mlp_layer_param_count(conv), nw + nb);
@@ -326,8 +334,8 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
 }
 
 /* check_conv_path on the layer's own path, then off the direct correlation
- * when the layer took it, then on groups of samples when the run before
- * took products per sample: every case holds each path it can take to the
+ * and Winograd's path when the layer took either, then on groups of samples when the run
+ * before took products per sample: every case holds each path it can take to the
  * references, and the groups to `min_groups`. */
 static int check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
                            int use_bias)
@@ -335,7 +343,7 @@ static int check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
     conv_refs r = {0};
     const int own = check_conv_path(q, seed, min_groups, use_bias, 0, &r);
     int path = own;
-    if (path & PATH_CORR)
+    if (path & (PATH_CORR | PATH_WINO))
         path = check_conv_path(q, seed, min_groups, use_bias, 1, &r);
     if (path & PATH_PER_SAMPLE)
         check_conv_path(q, seed, min_groups, use_bias, 2, &r);
@@ -469,6 +477,37 @@ START_TEST(conv_reference_flat)
 }
 END_TEST
 
+/* Winograd's F(2x2, 3x3) (wino.h) for the forward pass and dx: planes of
+ * whole and partial tiles (odd output sizes), paddings 0, 1 and 2 (dx's
+ * 2, 1 and 0) and mixed, a 1x1 output, odd channel and filter counts,
+ * groups of many samples with a short last one, one sample per group
+ * (planes of more than 192 tiles), dW on products per sample and on
+ * groups of samples; each with and without a bias, against the float64
+ * loops, then off Winograd's path. */
+START_TEST(conv_reference_wino)
+{
+    /* clang-format off */
+    /*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
+    static const conv_case cases[] = {
+        {16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1, 7},  /* 49 tiles: groups of 3 */
+        {16, 7, 9, 17, 3, 3, 1, 1, 1, 1, 1, 1, 5},    /* partial tiles, 17 filters */
+        {19, 10, 11, 16, 3, 3, 1, 1, 0, 0, 1, 1, 4},  /* no padding: dx's is 2 */
+        {16, 5, 6, 16, 3, 3, 1, 1, 2, 2, 1, 1, 3},    /* padding 2: dx's is 0 */
+        {16, 3, 3, 16, 3, 3, 1, 1, 0, 0, 1, 1, 2},    /* a 1x1 output */
+        {16, 6, 7, 18, 3, 3, 1, 1, 1, 0, 1, 1, 3},    /* padding 1x0 */
+        {16, 4, 4, 16, 3, 3, 1, 1, 1, 1, 1, 1, 50},   /* 4 tiles: groups of 48, 2 */
+        {16, 30, 29, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2},  /* 225 tiles: one per group */
+    };
+    /* clang-format on */
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
+        for (int bias = 0; bias <= 1; bias++) {
+            const int path =
+                check_conv_case(&cases[i], 800 + (uint64_t)(2 * i + bias), 1, bias);
+            ck_assert_msg(path & PATH_WINO, "case %d: paths %d, no Winograd", i, path);
+        }
+}
+END_TEST
+
 /* The backward pass of the direct correlation (dW and the bias gradient in
  * one pass over dy, dx as the correlation's adjoint, mlp__corr_dx): rows
  * of dy a multiple of 8 wide, with a last strip of 1 to 7 columns, and
@@ -511,7 +550,7 @@ static void conv_outputs_at(int threads, const conv_case *q, int path, float *ou
     const int32_t in[3] = {q->c, q->h, q->w};
     mlp_model *m = tu_model(3, in, 3);
     mlp_layer *conv = tu_add(m, make_conv_case(q));
-    ck_assert_int_eq(mlp__conv2d_corr(conv) | mlp__conv2d_per_sample(conv) << 2, path);
+    ck_assert_int_eq(conv_paths(conv), path);
     mlp_tensor *x = tu_tensor_batch(q->n, 3, in);
     const int64_t nx = mlp_tensor_numel(x);
     tu_rng rng;
@@ -543,15 +582,24 @@ START_TEST(conv_paths_thread_independence)
      * product per sample, dW by the direct correlation, corr.h), pointwise
      * (products only), two on the direct correlation forward and for dW,
      * the second over three groups of samples, and 8->24 3x3 on 10x10
-     * (products per sample, forward and backward, with col2im) */
-    const conv_case cases[5] = {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 40},
-                                {16, 14, 14, 24, 1, 1, 1, 1, 0, 0, 1, 1, 40},
-                                {1, 28, 28, 5, 5, 5, 1, 1, 2, 2, 1, 1, 40},
-                                {2, 60, 61, 12, 3, 3, 1, 1, 1, 1, 1, 1, 40},
-                                {8, 10, 10, 24, 3, 3, 1, 1, 1, 1, 1, 1, 40}};
-    const int paths[5] = {2 | PATH_PER_SAMPLE, PATH_PER_SAMPLE, 3 | PATH_PER_SAMPLE,
-                          3 | PATH_PER_SAMPLE, PATH_PER_SAMPLE};
-    for (int i = 0; i < 5; i++) {
+     * (products per sample, forward and backward, with col2im); then
+     * Winograd's path (wino.h) for the forward pass and dx, with dW on
+     * products per sample: the ConvNet's 32->64 3x3 on 14x14 (groups of 3
+     * samples in 4 runs), and 9x9 planes (25 tiles: groups of 7, the last
+     * of 5) */
+    enum { CASES = 7 };
+    const conv_case cases[CASES] = {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 40},
+                                    {16, 14, 14, 24, 1, 1, 1, 1, 0, 0, 1, 1, 40},
+                                    {1, 28, 28, 5, 5, 5, 1, 1, 2, 2, 1, 1, 40},
+                                    {2, 60, 61, 12, 3, 3, 1, 1, 1, 1, 1, 1, 40},
+                                    {8, 10, 10, 24, 3, 3, 1, 1, 1, 1, 1, 1, 40},
+                                    {32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 40},
+                                    {16, 9, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1, 40}};
+    const int paths[CASES] = {
+        2 | PATH_PER_SAMPLE,        PATH_PER_SAMPLE, 3 | PATH_PER_SAMPLE,
+        3 | PATH_PER_SAMPLE,        PATH_PER_SAMPLE, PATH_WINO | PATH_PER_SAMPLE,
+        PATH_WINO | PATH_PER_SAMPLE};
+    for (int i = 0; i < CASES; i++) {
         const conv_case *q = &cases[i];
         const int64_t ny = (int64_t)q->n * q->f * q->h * q->w;
         const int64_t len = ny + (int64_t)q->n * q->c * q->h * q->w +    /* y, dx, */
@@ -581,7 +629,8 @@ START_TEST(conv_path_choice)
     /*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
     static const struct {
         conv_case q;
-        int path; /* PATH_*: bit 0 correlation forward, bit 1 dW, bit 2 per sample */
+        int path; /* PATH_*: bit 0 correlation forward, bit 1 dW, bit 2 per
+                     sample, bit 3 Winograd */
     } cases[] = {
         {{1, 28, 28, 5, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 7},   /* the report's conv1 */
         {{5, 12, 12, 10, 5, 5, 1, 1, 0, 0, 1, 1, 1}, 7},  /* the report's conv2 */
@@ -597,8 +646,17 @@ START_TEST(conv_path_choice)
         {{1, 28, 28, 5, 3, 3, 1, 1, 0, 0, 2, 1, 1}, 4},   /* dilation 2x1 */
         {{4, 8, 8, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1}, 4},     /* pointwise */
         {{4, 8, 8, 5, 1, 1, 1, 1, 1, 0, 1, 1, 1}, 7},     /* 1x1 with padding */
-        {{32, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 4},   /* 64 output positions */
-        {{32, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 0},   /* 49: groups */
+        {{32, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 12},  /* 64 output positions */
+        {{32, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 8},   /* 49: groups */
+        {{32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 12}, /* the ConvNet's second */
+        {{16, 9, 9, 16, 3, 3, 1, 1, 0, 0, 1, 1, 1}, 8},   /* no padding: groups */
+        {{16, 9, 9, 16, 3, 3, 1, 1, 2, 2, 1, 1, 1}, 12},  /* padding 2 */
+        {{15, 9, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 4},   /* 15 channels */
+        {{16, 9, 9, 15, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 4},   /* 15 filters */
+        {{16, 9, 9, 16, 3, 3, 1, 1, 3, 1, 1, 1, 1}, 4},   /* padding 3 */
+        {{16, 9, 9, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1}, 0},   /* stride 2: 25 positions */
+        {{16, 9, 9, 16, 3, 3, 1, 1, 1, 1, 2, 2, 1}, 0},   /* dilation 2: 49 */
+        {{16, 9, 9, 16, 3, 5, 1, 1, 1, 2, 1, 1, 1}, 4},   /* 3x5 */
         {{4, 7, 9, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1}, 0},     /* 1x1 stride 2 on 20 */
     };
     /* clang-format on */
@@ -613,7 +671,7 @@ START_TEST(conv_path_choice)
             const int want = keep == 0   ? cases[i].path
                              : keep == 1 ? cases[i].path & PATH_PER_SAMPLE
                                          : 0;
-            const int got = mlp__conv2d_corr(conv) | mlp__conv2d_per_sample(conv) << 2;
+            const int got = conv_paths(conv);
             ck_assert_msg(got == want, "case %d, keep %d: paths %d, want %d", i, keep,
                           got, want);
             mlp_model_destroy(m);
@@ -1852,6 +1910,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, conv_reference_direct);
     tcase_add_test(tc, conv_reference_flat);
     tcase_add_test(tc, conv_reference_corr_backward);
+    tcase_add_test(tc, conv_reference_wino);
     tcase_add_test(tc, conv_params_layout_and_init);
     tcase_add_test(tc, conv_params_without_bias);
     tcase_add_loop_test(tc, conv_gradcheck, 0, 4);

@@ -7,7 +7,7 @@
  * only, and the passes below skip the bias work (a NULL bias pointer, tested
  * outside the element loops, which stay as they are with a bias).
  *
- * Three paths, chosen at setup:
+ * Four paths, chosen at setup:
  *
  * - Products per sample (forward_per_sample), for planes of at least
  *   SAMPLE_MIN_P output positions, a single input channel or a pointwise
@@ -29,6 +29,11 @@
  *   the GEMMs for dW (summing the bias gradient in the same pass) and dx,
  *   and with few filters forward too, correlating a zero-padded copy of
  *   each sample directly (corr.h; see CORR_MAX_K for which layers).
+ * - Winograd's F(2x2, 3x3), for the forward pass and dx of a 3x3 stride-1
+ *   layer with many channels and filters (wino.h; see takes_wino): 16
+ *   products over transformed tiles in place of im2col and one product of
+ *   2.25 times the multiply-adds, and no col2im. dW stays on one of the
+ *   first two paths.
  */
 #include <string.h>
 
@@ -37,6 +42,7 @@
 #include "backend/im2col.h"
 #include "backend/pool.h"
 #include "backend/threads.h"
+#include "backend/wino.h"
 #include "layer_impl.h"
 #include "window.h"
 
@@ -53,9 +59,13 @@ struct conv2d_settings {
                                      and for dW, chosen at setup */
     int per_sample;               /* products per sample (forward_per_sample),
                                      chosen at setup */
+    int wino;                     /* Winograd F(2x2, 3x3) forward and for dx
+                                     (wino.h), chosen at setup */
+    int32_t wino_group;           /* samples per group of the Winograd path */
     int keep;                     /* tests: 1 keeps im2col and products
-                                     (no correlation), 2 also groups of
-                                     samples (no products per sample) */
+                                     (no correlation, no Winograd), 2 also
+                                     groups of samples (no products per
+                                     sample) */
 };
 
 /* Workspace per group aimed at: col and Z of ~1M floats stay cache-friendly
@@ -217,6 +227,61 @@ static void takes_corr(struct conv2d_settings *s, const mlp_shape *in, int32_t o
     *per_sample = xsz + mlp__corr_dx_size(&kx);
 }
 
+/*
+ * Winograd's F(2x2, 3x3) (wino.h) for the forward pass and dx of a 3x3
+ * stride-1 layer without dilation, padded by at most 2, with at least
+ * WINO_MIN_C input channels and WINO_MIN_F filters (the transformed
+ * products have the channels as their sums and their rows), unless the
+ * direct correlation took the forward pass. dW stays on im2col and
+ * products (products per sample or groups), which need the same im2col
+ * anyway. The batch is cut into groups of wino_group samples (about
+ * WINO_TILES tiles, so that the 16 products are wide enough for OpenBLAS),
+ * the groups into at most WINO_SLOTS runs, each with its own scratch; a
+ * sample's result does not depend on the run or the thread. Measured on
+ * 32->64 on 14x14 (batch 100, against products per sample in the same
+ * run): forward 19-24% faster at 1 thread and 17-20% at 2, backward 5-9%
+ * (dx only: its input transform covers the 64 channels of dy). Groups of
+ * 100 to 300 tiles measured alike; 450 was slower.
+ */
+enum { WINO_MIN_C = 16, WINO_MIN_F = 16, WINO_TILES = 192, WINO_SLOTS = 4 };
+
+/* The two convolutions of the Winograd path: forward (x to y) and dx (dy
+ * to dx, the channels swapped, padding 2 - p). */
+static mlp__wino wino_fwd(const mlp__conv_geom *q, int32_t f)
+{
+    return mlp__wino_geom(q->c, q->h, q->w, q->ph, q->pw, f);
+}
+
+static mlp__wino wino_dx(const mlp__conv_geom *q, int32_t f)
+{
+    return mlp__wino_geom(f, q->oh, q->ow, 2 - q->ph, 2 - q->pw, q->c);
+}
+
+/* Sets s->wino and s->wino_group for geometry q; *ws: the floats the path
+ * needs (the transformed filters, then the runs' scratch), 0 without it. */
+static void takes_wino(struct conv2d_settings *s, const mlp__conv_geom *q, int64_t *ws)
+{
+    s->wino = 0;
+    *ws = 0;
+    if (s->keep || s->corr_fwd || q->kh != 3 || q->kw != 3 || q->sh != 1 || q->sw != 1 ||
+        q->dh != 1 || q->dw != 1 || q->ph > 2 || q->pw > 2 || q->c < WINO_MIN_C ||
+        s->filters < WINO_MIN_F)
+        return;
+    const mlp__wino kf = wino_fwd(q, s->filters), kd = wino_dx(q, s->filters);
+    const int64_t tiles = (int64_t)kf.th * kf.tw, tiles_dx = (int64_t)kd.th * kd.tw;
+    const int64_t g = tiles >= WINO_TILES ? 1 : WINO_TILES / tiles;
+    /* the products take int sizes: T = g tiles and their 16 (c + f) T floats */
+    const double most = (double)(tiles > tiles_dx ? tiles : tiles_dx);
+    if ((double)MLP__WINO_XI * ((double)q->c + s->filters) * (double)g * most >
+        (double)INT32_MAX)
+        return;
+    s->wino = 1;
+    s->wino_group = (int32_t)g;
+    const int64_t a = mlp__wino_scratch(&kf, s->wino_group),
+                  b = mlp__wino_scratch(&kd, s->wino_group);
+    *ws = MLP__WINO_XI * (int64_t)s->filters * q->c + WINO_SLOTS * (a > b ? a : b);
+}
+
 static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
 {
     struct conv2d_settings *s = l->settings;
@@ -274,7 +339,11 @@ static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
         s->corr_dw || !s->per_sample ? fixed + s->group * per_sample : 0;
     const int64_t sampled =
         s->per_sample && !s->corr_fwd ? sample_ws(&q, s->filters, k) : 0;
+    int64_t wino = 0;
+    takes_wino(s, &q, &wino);
     l->ws_floats = grouped > sampled ? grouped : sampled;
+    if (wino > l->ws_floats)
+        l->ws_floats = wino;
     return MLP_STATUS_OK;
 }
 
@@ -663,6 +732,59 @@ static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const flo
     return MLP_STATUS_OK;
 }
 
+/* ---- Winograd F(2x2, 3x3) (wino.h) --------------------------------------------- */
+
+/* A Winograd pass over n samples, for the pool's parts. */
+typedef struct wino_job {
+    mlp__wino k;
+    const float *u, *src, *bias;
+    float *dst, *scratch;
+    int64_t src_sz, dst_sz, scratch_sz;
+    int32_t n, g, groups, runs;
+} wino_job;
+
+/* Runs [r0, r1): run r takes groups [r groups / runs, (r + 1) groups /
+ * runs) in order, with its own scratch. */
+static void wino_part(void *arg, int64_t r0, int64_t r1)
+{
+    const wino_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        float *scratch = j->scratch + r * j->scratch_sz;
+        for (int64_t b = r * j->groups / j->runs; b < (r + 1) * j->groups / j->runs;
+             b++) {
+            const int32_t s0 = (int32_t)(b * j->g),
+                          g = j->n - s0 < j->g ? j->n - s0 : j->g;
+            mlp__wino_group(&j->k, j->u, j->src + s0 * j->src_sz, j->src_sz,
+                            j->dst + s0 * j->dst_sz, j->dst_sz, g, j->bias, scratch);
+        }
+    }
+}
+
+/* The convolution k of n samples of src into dst through the weights
+ * transformed (with `adjoint` for dx) into the workspace's head. */
+static void wino_run(mlp_layer *l, const mlp__wino *k, int adjoint, const float *src,
+                     int64_t src_sz, float *dst, int64_t dst_sz, const float *bias,
+                     int32_t n)
+{
+    const struct conv2d_settings *s = l->settings;
+    const int32_t F = s->filters, C = l->in.d[0], g = s->wino_group;
+    mlp__wino_weights(l->params, F, C, adjoint, l->ws);
+    wino_job j = {.k = *k,
+                  .u = l->ws,
+                  .src = src,
+                  .bias = bias,
+                  .dst = dst,
+                  .scratch = l->ws + (int64_t)MLP__WINO_XI * F * C,
+                  .src_sz = src_sz,
+                  .dst_sz = dst_sz,
+                  .scratch_sz = mlp__wino_scratch(k, g),
+                  .n = n,
+                  .g = g,
+                  .groups = (n + g - 1) / g};
+    j.runs = j.groups < WINO_SLOTS ? j.groups : WINO_SLOTS;
+    mlp__pool_for(j.runs, 1, 1, wino_part, &j);
+}
+
 /* Rows sf = s F + f in [r0, r1) of Z [F, g, P] into [g, F, P] (dst),
  * adding bias[f] when there is a bias. */
 MLP_VECTOR_CLONES
@@ -697,6 +819,11 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
     float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
     if (s->corr_fwd)
         return forward_corr(l, &q, x, y, n);
+    if (s->wino) {
+        const mlp__wino k = wino_fwd(&q, F);
+        wino_run(l, &k, 0, x, in_sz, y, l->out_size, bias, n);
+        return MLP_STATUS_OK;
+    }
     if (s->per_sample)
         return forward_per_sample(l, &q, x, y, n);
     for (int32_t g0 = 0; g0 < n; g0 += G) {
@@ -758,20 +885,15 @@ static void gather_part(void *arg, int64_t r0, int64_t r1)
     }
 }
 
-static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
-                                const float *dy, float *dx, int32_t n)
+/* Backward of groups of samples (the file's header). */
+static void backward_groups(mlp_layer *l, const mlp__conv_geom *q, const float *x,
+                            const float *dy, float *dx, int32_t n)
 {
-    (void)y;
     const struct conv2d_settings *s = l->settings;
-    const mlp__conv_geom q = geom(l);
     const int32_t F = s->filters, K = (int32_t)(l->n_weights / F), G = s->group;
-    const int64_t P = (int64_t)q.oh * q.ow, in_sz = l->in_size;
+    const int64_t P = (int64_t)q->oh * q->ow, in_sz = l->in_size;
     float *dw = l->grads, *db = s->use_bias ? l->grads + l->n_weights : NULL;
     float *col = l->ws, *z = l->ws + (int64_t)G * K * P;
-    if (s->corr_dw)
-        return backward_corr(l, &q, x, dy, dx, n);
-    if (s->per_sample)
-        return backward_per_sample(l, &q, x, dy, dx, n);
     if (db)
         memset(db, 0, (size_t)F * sizeof(float));
     for (int32_t g0 = 0; g0 < n; g0 += G) {
@@ -791,12 +913,32 @@ static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
         else
             mlp__pool_for((int64_t)g * F, mlp__pool_grain(P, MLP_POOL_MIN), 1,
                           gather_part, &j);
-        mlp__im2col(&q, x + g0 * in_sz, g, col);
+        mlp__im2col(q, x + g0 * in_sz, g, col);
         mlp__sgemm(0, 1, F, K, gp, 1.0f, z, gp, col, gp, g0 ? 1.0f : 0.0f, dw, K);
         if (dx) {
             mlp__sgemm(1, 0, K, gp, F, 1.0f, l->params, K, z, gp, 0.0f, col, gp);
-            mlp__col2im(&q, col, g, dx + g0 * in_sz);
+            mlp__col2im(q, col, g, dx + g0 * in_sz);
         }
+    }
+}
+
+static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
+                                const float *dy, float *dx, int32_t n)
+{
+    (void)y;
+    const struct conv2d_settings *s = l->settings;
+    const mlp__conv_geom q = geom(l);
+    if (s->corr_dw)
+        return backward_corr(l, &q, x, dy, dx, n);
+    /* dx on the Winograd path after dW on products */
+    float *dxp = s->wino ? NULL : dx;
+    if (s->per_sample)
+        MLP_TRY(backward_per_sample(l, &q, x, dy, dxp, n));
+    else
+        backward_groups(l, &q, x, dy, dxp, n);
+    if (s->wino && dx) {
+        const mlp__wino k = wino_dx(&q, s->filters);
+        wino_run(l, &k, 1, dy, l->out_size, dx, l->in_size, NULL, n);
     }
     return MLP_STATUS_OK;
 }
@@ -892,6 +1034,11 @@ int mlp__conv2d_corr(const mlp_layer *l)
 int mlp__conv2d_per_sample(const mlp_layer *l)
 {
     return ((const struct conv2d_settings *)l->settings)->per_sample;
+}
+
+int mlp__conv2d_wino(const mlp_layer *l)
+{
+    return ((const struct conv2d_settings *)l->settings)->wino;
 }
 
 void mlp__conv2d_keep(mlp_layer *l, int level)

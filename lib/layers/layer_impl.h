@@ -250,6 +250,9 @@ int32_t mlp__conv2d_group(const mlp_layer *l);
  * shape. */
 int mlp__conv2d_corr(const mlp_layer *l);
 int mlp__conv2d_per_sample(const mlp_layer *l);
+/* 1 when the layer's forward pass and dx take Winograd's F(2x2, 3x3)
+ * (wino.h; level 1 or 2 of mlp__conv2d_keep keeps it off too). */
+int mlp__conv2d_wino(const mlp_layer *l);
 void mlp__conv2d_keep(mlp_layer *l, int level);
 
 /* Fill n weights from the layer's initialiser given fan-in and fan-out. */

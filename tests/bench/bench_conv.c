@@ -4,8 +4,11 @@
  * layer's im2col path (its group size included), measured in the same run,
  * and the layer's share of it. For im2col layers the gap between the two is
  * what im2col, col2im and the layout passes cost. A layer on another path
- * (the direct correlation, corr.h, or products per sample) is timed on
- * im2col of groups too, on a second line. Run it under
+ * (the direct correlation, corr.h, products per sample, Winograd's path,
+ * wino.h) is timed on im2col of groups too, on a second line, and a layer
+ * on Winograd's path on products per sample without it, on a third. Every
+ * figure counts the multiply-adds of the direct convolution, whatever the
+ * path does (Winograd's does fewer). Run it under
  * OPENBLAS_CORETYPE=... to compare OpenBLAS's kernels (the line printed
  * first names the setting). Usage: bench_conv [threads] (default 2).
  */
@@ -31,9 +34,9 @@ typedef struct {
     mlp_tensor *dy;
 } layer_run;
 
-static void layer_open(layer_run *r, const conv_case *cc, int im2col)
+static void layer_open(layer_run *r, const conv_case *cc, int keep)
 {
-    r->m = bench_conv_model(cc, 1, im2col);
+    r->m = bench_conv_model(cc, 1, keep);
     r->conv = mlp_model_layer(r->m, 1);
     mlp_tensor *x = NULL;
     CHECK(mlp_tensor_create(&x, 4, (const int32_t[]){BATCH, cc->c, cc->h, cc->w}));
@@ -84,14 +87,16 @@ static void layer_close(layer_run *r)
 
 static void run(const conv_case *cc)
 {
-    /* The layer on its own path, and on im2col of groups when that is
-     * another one (the direct correlation, corr.h, or products per
-     * sample). */
-    layer_run lr, gr;
+    /* The layer on its own path, on im2col of groups when that is another
+     * one, and on products per sample without Winograd's path when it
+     * took that. */
+    layer_run lr, gr, sr;
     layer_open(&lr, cc, 0);
-    const int corr = mlp__conv2d_corr(lr.conv),
-              other = corr || mlp__conv2d_per_sample(lr.conv);
-    layer_open(&gr, cc, 1);
+    const int corr = mlp__conv2d_corr(lr.conv), wino = mlp__conv2d_wino(lr.conv),
+              other = corr || wino || mlp__conv2d_per_sample(lr.conv);
+    layer_open(&gr, cc, 2);
+    if (wino)
+        layer_open(&sr, cc, 1);
     mlp_layer *conv = gr.conv;
     const double K = (double)cc->c * cc->k * cc->k,
                  P = (double)conv->out.d[1] * conv->out.d[2];
@@ -111,15 +116,18 @@ static void run(const conv_case *cc)
     /* Each repetition times the layer (on both paths) and the GEMMs back to
      * back, so that all see the same load; the figures are medians. */
     double t_fwd[REPS], t_bwd[REPS], t_gf[REPS], t_gb[REPS], t_if[REPS], t_ib[REPS];
+    double t_sf[REPS], t_sb[REPS];
     for (int r = 0; r < REPS; r++) {
         t_fwd[r] = layer_forward(&lr);
         t_if[r] = other ? layer_forward(&gr) : t_fwd[r];
+        t_sf[r] = wino ? layer_forward(&sr) : t_fwd[r];
         double t0 = bench_now();
         for (int q = 0; q < groups; q++)
             mlp__sgemm(0, 0, F, gp, Ki, 1.0f, a, Ki, col, gp, 0.0f, z, gp);
         t_gf[r] = bench_now() - t0;
         t_bwd[r] = layer_backward(&lr);
         t_ib[r] = other ? layer_backward(&gr) : t_bwd[r];
+        t_sb[r] = wino ? layer_backward(&sr) : t_bwd[r];
         t0 = bench_now();
         for (int q = 0; q < groups; q++) {
             mlp__sgemm(0, 1, F, Ki, gp, 1.0f, z, gp, col, gp, 1.0f, a, Ki);
@@ -138,6 +146,7 @@ static void run(const conv_case *cc)
            cc->name,
            corr == 3                         ? "direct"
            : corr                            ? "dW dir"
+           : wino                            ? "wino"
            : mlp__conv2d_per_sample(lr.conv) ? "sample"
                                              : "groups",
            lf, gf, 100.0 * lf / gf, lb, gb, 100.0 * lb / gb);
@@ -145,6 +154,12 @@ static void run(const conv_case *cc)
         printf("%-28s %-6s forward %6.1f GFLOP/s  backward %6.1f GFLOP/s (group %d)\n",
                "", "groups", fwd_flops / bench_median(t_if, REPS) * 1e-9,
                bwd_flops / bench_median(t_ib, REPS) * 1e-9, g);
+    if (wino) {
+        printf("%-28s %-6s forward %6.1f GFLOP/s  backward %6.1f GFLOP/s\n", "", "sample",
+               fwd_flops / bench_median(t_sf, REPS) * 1e-9,
+               bwd_flops / bench_median(t_sb, REPS) * 1e-9);
+        layer_close(&sr);
+    }
     free(a);
     free(col);
     free(z);

@@ -23,11 +23,12 @@ static const conv_case bench_conv_cases[] = {
 #define BENCH_CONV_CASES (sizeof bench_conv_cases / sizeof bench_conv_cases[0])
 
 /* A model of a 1x1 conv (C -> C) and then the case's conv (stride 1, the
- * case's padding, with or without a bias; on im2col of groups of samples
- * whatever its shape when `im2col` is set): the 1x1 conv in front makes the measured
+ * case's padding, with or without a bias; kept off the direct correlation
+ * and Winograd's path at `keep` 1, and on im2col of groups of samples too
+ * at 2, whatever its shape: mlp__conv2d_keep): the 1x1 conv in front makes the measured
  * layer, layer 1, a non-first layer, so its backward computes the input
  * gradient too, as in a real network. */
-static inline mlp_model *bench_conv_model(const conv_case *cc, int use_bias, int im2col)
+static inline mlp_model *bench_conv_model(const conv_case *cc, int use_bias, int keep)
 {
     mlp_model *m = NULL;
     CHECK(mlp_model_create(&m, 3, (const int32_t[]){cc->c, cc->h, cc->w}, 1));
@@ -37,8 +38,7 @@ static inline mlp_model *bench_conv_model(const conv_case *cc, int use_bias, int
     CHECK(mlp_layer_create_conv2d(&l, cc->c, cc->f, cc->k, cc->k));
     CHECK(mlp_layer_set_conv2d(l, 1, 1, cc->pad, cc->pad, 1, 1));
     CHECK(mlp_layer_set_use_bias(l, use_bias));
-    if (im2col)
-        mlp__conv2d_keep(l, 2);
+    mlp__conv2d_keep(l, keep);
     CHECK(mlp_model_add(m, l));
     return m;
 }

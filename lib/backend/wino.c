@@ -1,0 +1,241 @@
+/*
+ * Winograd F(2x2, 3x3) (see wino.h). With the matrices
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * a 2x2 tile of output is A^T [(G g G^T) .* (B^T d B)] A.
+ *
+ * The scratch of a group: V [16, ci, T] (T = g th tw tiles), then
+ * M [16, co, T], then one padded input row [2 tw + 2], an input plane's
+ * rows transformed (B's pass along each row, hr below) and the group's
+ * tiles of output of one output channel [4, T].
+ *
+ * Both transforms run over many tiles in one flat loop, so that they
+ * vectorise: the input's rows first get B's pass along them, kept as even
+ * and odd rows, so that the four rows under tile t = ti tw + tj are at t
+ * and t + tw of the even and the odd rows; the output's tiles are summed
+ * over the whole group, then put in place two rows at a time.
+ */
+#include "wino.h"
+
+#include <string.h>
+
+#include "core/core.h"
+#include "gemm.h"
+
+mlp__wino mlp__wino_geom(int32_t ci, int32_t h, int32_t w, int32_t ph, int32_t pw,
+                         int32_t co)
+{
+    const int32_t oh = h + 2 * ph - 2, ow = w + 2 * pw - 2;
+    return (mlp__wino){.ci = ci,
+                       .h = h,
+                       .w = w,
+                       .ph = ph,
+                       .pw = pw,
+                       .co = co,
+                       .oh = oh,
+                       .ow = ow,
+                       .th = (oh + 1) / 2,
+                       .tw = (ow + 1) / 2};
+}
+
+/* G g G^T of one 3x3 filter g (row-major) into t[16]. */
+static void filter_transform(const float *g, float t[16])
+{
+    float a[4][3]; /* G g */
+    for (int j = 0; j < 3; j++) {
+        const float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+        a[0][j] = g0;
+        a[1][j] = 0.5f * (g0 + g1 + g2);
+        a[2][j] = 0.5f * (g0 - g1 + g2);
+        a[3][j] = g2;
+    }
+    for (int i = 0; i < 4; i++) {
+        const float r0 = a[i][0], r1 = a[i][1], r2 = a[i][2];
+        t[i * 4 + 0] = r0;
+        t[i * 4 + 1] = 0.5f * (r0 + r1 + r2);
+        t[i * 4 + 2] = 0.5f * (r0 - r1 + r2);
+        t[i * 4 + 3] = r2;
+    }
+}
+
+void mlp__wino_weights(const float *w, int32_t f, int32_t c, int adjoint, float *u)
+{
+    const int64_t fc = (int64_t)f * c;
+    for (int32_t o = 0; o < f; o++)
+        for (int32_t i = 0; i < c; i++) {
+            const float *g = w + ((int64_t)o * c + i) * 9;
+            float turned[9], t[16];
+            if (adjoint) {
+                for (int e = 0; e < 9; e++)
+                    turned[e] = g[8 - e];
+                g = turned;
+            }
+            filter_transform(g, t);
+            /* [16, f, c], or [16, c, f] for the adjoint */
+            const int64_t at = adjoint ? (int64_t)i * f + o : (int64_t)o * c + i;
+            for (int x = 0; x < 16; x++)
+                u[x * fc + at] = t[x];
+        }
+}
+
+/* Floats of a padded input row, of a plane's transformed rows (4 values a
+ * tile column, even and odd rows: 8 (th + 1) tw) and of the output tiles of
+ * t tiles. */
+static int64_t pad_row(const mlp__wino *k)
+{
+    return 2 * (int64_t)k->tw + 2;
+}
+
+static int64_t row_plane(const mlp__wino *k)
+{
+    return 8 * ((int64_t)k->th + 1) * k->tw;
+}
+
+int64_t mlp__wino_scratch(const mlp__wino *k, int32_t g)
+{
+    const int64_t t = (int64_t)g * k->th * k->tw;
+    return MLP__WINO_XI * ((int64_t)k->ci + k->co) * t + pad_row(k) + row_plane(k) +
+           4 * t;
+}
+
+/* d B along one padded row d (2 tw + 2 floats): h[q half + tj] for the
+ * tile columns tj. */
+static inline void row_pass(const float *restrict d, float *restrict h, int64_t half,
+                            int32_t tw)
+{
+    for (int32_t tj = 0; tj < tw; tj++) {
+        const float d0 = d[2 * tj], d1 = d[2 * tj + 1], d2 = d[2 * tj + 2],
+                    d3 = d[2 * tj + 3];
+        h[tj] = d0 - d2;
+        h[half + tj] = d1 + d2;
+        h[2 * half + tj] = d2 - d1;
+        h[3 * half + tj] = d1 - d3;
+    }
+}
+
+/* B^T down the columns of n tiles, whose rows are e[t], o[t], e[t + tw] and
+ * o[t + tw] (one column q of B's pass): v0..v3 (transformed rows 0..3). */
+static inline void column_pass(const float *restrict e, const float *restrict o,
+                               int32_t tw, int64_t n, float *restrict v0,
+                               float *restrict v1, float *restrict v2, float *restrict v3)
+{
+    for (int64_t t = 0; t < n; t++) {
+        v0[t] = e[t] - e[t + tw];
+        v1[t] = o[t] + e[t + tw];
+        v2[t] = e[t + tw] - o[t];
+        v3[t] = o[t] - o[t + tw];
+    }
+}
+
+/* B^T d B of the tiles of plane x [h, w] padded by (ph, pw) into
+ * v[xi * vs + t] for the plane's tiles t = 0 .. th tw - 1 (in rows of tw);
+ * d: a padded row's scratch, hr: the transformed rows' (row_plane). Rows
+ * of padding only give zeros. */
+MLP_VECTOR_CLONES
+static void input_transform(const mlp__wino *k, const float *x, float *d, float *hr,
+                            float *v, int64_t vs)
+{
+    const int32_t tw = k->tw, w = k->w, pw = k->pw;
+    const int64_t half = ((int64_t)k->th + 1) * tw, len = pad_row(k);
+    for (int64_t r = 0; r < 2 * (int64_t)k->th + 2; r++) {
+        float *h = hr + (r & 1) * 4 * half + (r >> 1) * tw;
+        const int64_t xr = r - k->ph;
+        if (xr < 0 || xr >= k->h) {
+            for (int q = 0; q < 4; q++)
+                for (int32_t tj = 0; tj < tw; tj++)
+                    h[q * half + tj] = 0.0f;
+            continue;
+        }
+        const float *src = x + xr * w;
+        for (int64_t e = 0; e < pw; e++)
+            d[e] = 0.0f;
+        for (int32_t e = 0; e < w; e++)
+            d[pw + e] = src[e];
+        for (int64_t e = pw + w; e < len; e++)
+            d[e] = 0.0f;
+        row_pass(d, h, half, tw);
+    }
+    const int64_t tiles = (int64_t)k->th * tw;
+    for (int q = 0; q < 4; q++)
+        column_pass(hr + q * half, hr + 4 * half + q * half, tw, tiles, v + q * vs,
+                    v + (4 + q) * vs, v + (8 + q) * vs, v + (12 + q) * vs);
+}
+
+/* A^T m A of n tiles m[xi * ms + t] into yt [4, n]: the tiles' outputs
+ * (0,0), (0,1), (1,0) and (1,1). */
+MLP_VECTOR_CLONES
+static void output_transform(const float *restrict m, int64_t ms, int64_t n,
+                             float *restrict yt)
+{
+    for (int64_t t = 0; t < n; t++) {
+        float a0[4], a1[4]; /* A^T m */
+        for (int q = 0; q < 4; q++) {
+            const float m0 = m[q * ms + t], m1 = m[(4 + q) * ms + t],
+                        m2 = m[(8 + q) * ms + t], m3 = m[(12 + q) * ms + t];
+            a0[q] = m0 + m1 + m2;
+            a1[q] = m1 - m2 - m3;
+        }
+        yt[t] = a0[0] + a0[1] + a0[2];
+        yt[n + t] = a0[1] - a0[2] - a0[3];
+        yt[2 * n + t] = a1[0] + a1[1] + a1[2];
+        yt[3 * n + t] = a1[1] - a1[2] - a1[3];
+    }
+}
+
+/* One plane's tiles of output, yt + 0, n, 2 n and 3 n (output_transform
+ * over n tiles), into y [oh, ow], plus b. */
+MLP_VECTOR_CLONES
+static void put_tiles(const mlp__wino *k, const float *restrict yt, int64_t n, float b,
+                      float *restrict y)
+{
+    const int32_t pairs = k->ow / 2;
+    for (int32_t r = 0; r < k->oh; r++) {
+        /* row r: outputs (r & 1, 0) and (r & 1, 1) of tile row r / 2 */
+        const float *c0 = yt + (r & 1) * 2 * n + (int64_t)(r >> 1) * k->tw, *c1 = c0 + n;
+        float *dst = y + (int64_t)r * k->ow;
+        for (int32_t j = 0; j < pairs; j++) {
+            dst[2 * j] = c0[j] + b;
+            dst[2 * j + 1] = c1[j] + b;
+        }
+        if (k->ow & 1)
+            dst[k->ow - 1] = c0[pairs] + b;
+    }
+}
+
+void mlp__wino_group(const mlp__wino *k, const float *u, const float *in, int64_t in_sz,
+                     float *out, int64_t out_sz, int32_t g, const float *bias,
+                     float *scratch)
+{
+    const int64_t tps = (int64_t)k->th * k->tw, T = g * tps;
+    float *v = scratch, *m = v + MLP__WINO_XI * k->ci * T;
+    float *d = m + MLP__WINO_XI * k->co * T, *hr = d + pad_row(k),
+          *yt = hr + row_plane(k);
+    for (int32_t s = 0; s < g; s++)
+        for (int32_t c = 0; c < k->ci; c++)
+            input_transform(k, in + s * in_sz + (int64_t)c * k->h * k->w, d, hr,
+                            v + (int64_t)c * T + s * tps, (int64_t)k->ci * T);
+    /* each product whole, on this thread: the same bits at any thread count
+     * (a product cut into blocks may take other kernels) */
+    for (int x = 0; x < MLP__WINO_XI; x++) {
+        const mlp__gemm p = {.m = k->co,
+                             .n = (int)T,
+                             .k = k->ci,
+                             .alpha = 1.0f,
+                             .a = u + (int64_t)x * k->co * k->ci,
+                             .lda = k->ci,
+                             .b = v + (int64_t)x * k->ci * T,
+                             .ldb = (int)T,
+                             .beta = 0.0f,
+                             .c = m + (int64_t)x * k->co * T,
+                             .ldc = (int)T};
+        mlp__sgemm_part(&p, 0, 1);
+    }
+    const int64_t plane = (int64_t)k->oh * k->ow;
+    for (int32_t o = 0; o < k->co; o++) {
+        output_transform(m + (int64_t)o * T, (int64_t)k->co * T, T, yt);
+        for (int32_t s = 0; s < g; s++)
+            put_tiles(k, yt + s * tps, T, bias ? bias[o] : 0.0f,
+                      out + s * out_sz + o * plane);
+    }
+}
