@@ -481,7 +481,7 @@ END_TEST
  * whole and partial tiles (odd output sizes), paddings 0, 1 and 2 (dx's
  * 2, 1 and 0) and mixed, a 1x1 output, odd channel and filter counts,
  * groups of many samples with a short last one, one sample per group
- * (planes of more than 192 tiles), dW on products per sample and on
+ * (planes of more than 100 tiles), dW on products per sample and on
  * groups of samples; each with and without a bias, against the float64
  * loops, then off Winograd's path. */
 START_TEST(conv_reference_wino)
@@ -489,13 +489,13 @@ START_TEST(conv_reference_wino)
     /* clang-format off */
     /*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
     static const conv_case cases[] = {
-        {16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1, 7},  /* 49 tiles: groups of 3 */
+        {16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1, 7},  /* 49 tiles: groups of 2, 1 */
         {16, 7, 9, 17, 3, 3, 1, 1, 1, 1, 1, 1, 5},    /* partial tiles, 17 filters */
         {19, 10, 11, 16, 3, 3, 1, 1, 0, 0, 1, 1, 4},  /* no padding: dx's is 2 */
         {16, 5, 6, 16, 3, 3, 1, 1, 2, 2, 1, 1, 3},    /* padding 2: dx's is 0 */
         {16, 3, 3, 16, 3, 3, 1, 1, 0, 0, 1, 1, 2},    /* a 1x1 output */
         {16, 6, 7, 18, 3, 3, 1, 1, 1, 0, 1, 1, 3},    /* padding 1x0 */
-        {16, 4, 4, 16, 3, 3, 1, 1, 1, 1, 1, 1, 50},   /* 4 tiles: groups of 48, 2 */
+        {16, 4, 4, 16, 3, 3, 1, 1, 1, 1, 1, 1, 53},   /* 4 tiles: groups of 25, 3 */
         {16, 30, 29, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2},  /* 225 tiles: one per group */
     };
     /* clang-format on */
@@ -584,9 +584,9 @@ START_TEST(conv_paths_thread_independence)
      * the second over three groups of samples, and 8->24 3x3 on 10x10
      * (products per sample, forward and backward, with col2im); then
      * Winograd's path (wino.h) for the forward pass and dx, with dW on
-     * products per sample: the ConvNet's 32->64 3x3 on 14x14 (groups of 3
-     * samples in 4 runs), and 9x9 planes (25 tiles: groups of 7, the last
-     * of 5) */
+     * products per sample: the ConvNet's 32->64 3x3 on 14x14 (groups of 2
+     * samples in 8 runs), and 9x9 planes (25 tiles: groups of 4, the last
+     * of 2) */
     enum { CASES = 7 };
     const conv_case cases[CASES] = {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 40},
                                     {16, 14, 14, 24, 1, 1, 1, 1, 0, 0, 1, 1, 40},
@@ -594,7 +594,7 @@ START_TEST(conv_paths_thread_independence)
                                     {2, 60, 61, 12, 3, 3, 1, 1, 1, 1, 1, 1, 40},
                                     {8, 10, 10, 24, 3, 3, 1, 1, 1, 1, 1, 1, 40},
                                     {32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 40},
-                                    {16, 9, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1, 40}};
+                                    {16, 9, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1, 42}};
     const int paths[CASES] = {
         2 | PATH_PER_SAMPLE,        PATH_PER_SAMPLE, 3 | PATH_PER_SAMPLE,
         3 | PATH_PER_SAMPLE,        PATH_PER_SAMPLE, PATH_WINO | PATH_PER_SAMPLE,

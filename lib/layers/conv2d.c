@@ -239,11 +239,14 @@ static void takes_corr(struct conv2d_settings *s, const mlp_shape *in, int32_t o
  * the groups into at most WINO_SLOTS runs, each with its own scratch; a
  * sample's result does not depend on the run or the thread. Measured on
  * 32->64 on 14x14 (batch 100, against products per sample in the same
- * run): forward 19-24% faster at 1 thread and 17-20% at 2, backward 5-9%
- * (dx only: its input transform covers the 64 channels of dy). Groups of
- * 100 to 300 tiles measured alike; 450 was slower.
+ * run, 4 rounds): forward 15-24% faster at 1 thread and 13-20% at 2,
+ * backward 4-9% and 5-14% (dx only: its input transform covers the 64
+ * channels of dy; dW by Winograd measured no faster than im2col). Groups of
+ * 100 to 300 tiles measured alike, 450 slower; the smallest keeps the
+ * scratch small. WINO_SLOTS runs, as many as products per sample have
+ * blocks (SAMPLE_BLOCKS), keep up to 8 threads busy.
  */
-enum { WINO_MIN_C = 16, WINO_MIN_F = 16, WINO_TILES = 192, WINO_SLOTS = 4 };
+enum { WINO_MIN_C = 16, WINO_MIN_F = 16, WINO_TILES = 100, WINO_SLOTS = 8 };
 
 /* The two convolutions of the Winograd path: forward (x to y) and dx (dy
  * to dx, the channels swapped, padding 2 - p). */
