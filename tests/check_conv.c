@@ -334,9 +334,10 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
 }
 
 /* check_conv_path on the layer's own path, then off the direct correlation
- * and Winograd's path when the layer took either, then on groups of samples when the run
- * before took products per sample: every case holds each path it can take to the
- * references, and the groups to `min_groups`. */
+ * and Winograd's path when the layer took either, then on groups of
+ * samples when the run before took products per sample: every case holds
+ * each path it can take to the references, and the groups to
+ * `min_groups`. */
 static int check_conv_case(const conv_case *q, uint64_t seed, int min_groups,
                            int use_bias)
 {
@@ -620,9 +621,11 @@ END_TEST
 /* Which paths layers take. The direct correlation (corr.h): stride 1, no
  * dilation, not pointwise, at most 128 taps, and at most 16 filters
  * (forward and dW) or one input channel (dW). Products per sample: one
- * input channel, pointwise, or at least 64 output positions. And the switch
- * that keeps a layer off the correlation (level 1) and off products per
- * sample (level 2). */
+ * input channel, pointwise, or at least 64 output positions. Winograd's
+ * path (wino.h): 3x3, stride 1, no dilation, padding at most 2, at least
+ * 16 channels and 16 filters. And the switch that keeps a layer off the
+ * correlation and Winograd's path (level 1) and off products per sample
+ * too (level 2). */
 START_TEST(conv_path_choice)
 {
     /* clang-format off */

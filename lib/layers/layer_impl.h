@@ -244,14 +244,13 @@ int32_t mlp__conv2d_group(const mlp_layer *l);
 /* The paths a conv2d layer takes, chosen at its setup (conv2d.c; for tests
  * and benchmarks): where it takes the direct correlation (corr.h), bit 0
  * forward, bit 1 for dW; whether its other products run per sample (1) or
- * per group of samples (0); and a switch, for a layer not yet in a model,
- * that keeps it off the correlation (level 1) or off both the correlation
- * and the products per sample (level 2: im2col of groups), whatever its
- * shape. */
+ * per group of samples (0); whether its forward pass and dx take
+ * Winograd's F(2x2, 3x3) (wino.h); and a switch, for a layer not yet in a
+ * model, that keeps it off the correlation and Winograd's path (level 1)
+ * or off those and the products per sample too (level 2: im2col of
+ * groups), whatever its shape. */
 int mlp__conv2d_corr(const mlp_layer *l);
 int mlp__conv2d_per_sample(const mlp_layer *l);
-/* 1 when the layer's forward pass and dx take Winograd's F(2x2, 3x3)
- * (wino.h; level 1 or 2 of mlp__conv2d_keep keeps it off too). */
 int mlp__conv2d_wino(const mlp_layer *l);
 void mlp__conv2d_keep(mlp_layer *l, int level);
 

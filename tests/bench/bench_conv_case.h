@@ -25,9 +25,9 @@ static const conv_case bench_conv_cases[] = {
 /* A model of a 1x1 conv (C -> C) and then the case's conv (stride 1, the
  * case's padding, with or without a bias; kept off the direct correlation
  * and Winograd's path at `keep` 1, and on im2col of groups of samples too
- * at 2, whatever its shape: mlp__conv2d_keep): the 1x1 conv in front makes the measured
- * layer, layer 1, a non-first layer, so its backward computes the input
- * gradient too, as in a real network. */
+ * at 2, whatever its shape: mlp__conv2d_keep): the 1x1 conv in front makes
+ * the measured layer, layer 1, a non-first layer, so its backward computes
+ * the input gradient too, as in a real network. */
 static inline mlp_model *bench_conv_model(const conv_case *cc, int use_bias, int keep)
 {
     mlp_model *m = NULL;
