@@ -201,9 +201,17 @@ static double max_abs(const double *v, int64_t n)
 
 /* ---- convolution against the naive loops ------------------------------------------ */
 
+/* NaN over the layer's part of the model's shared workspace (once the
+ * model has one), which no pass may read before writing. */
+static void poison_workspace(mlp_layer *conv)
+{
+    for (int64_t i = 0; conv->ws && i < conv->ws_floats; i++)
+        conv->ws[i] = NAN;
+}
+
 /* The paths of a layer: bits 0 and 1 the direct correlation (corr.h)
  * forward and for dW, bit 2 products per sample, bit 3 Winograd's
- * F(2x2, 3x3) forward and for dx (wino.h). */
+ * F(2x2, 3x3) forward, for dx and for dW (wino.h). */
 enum { PATH_CORR = 3, PATH_PER_SAMPLE = 4, PATH_WINO = 8 };
 
 static int conv_paths(const mlp_layer *conv)
@@ -279,6 +287,7 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
     const mlp_tensor *y = NULL;
     char what[200];
     for (int mode = MLP_MODE_TRAIN; mode <= MLP_MODE_EVAL; mode++) {
+        poison_workspace(conv); /* NaN: see the backward pass below */
         TU_OK(mlp_model_forward(m, x, (mlp_mode)mode, &y));
         ck_assert_int_eq(mlp_tensor_rank(y), 4);
         ck_assert_int_eq(mlp_tensor_dim(y, 0), q->n);
@@ -304,9 +313,13 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
                           refs->dw, refs->db, refs->dx);
     }
     const double *rdw = refs->dw, *rdb = refs->db, *rdx = refs->dx;
-    /* twice: the second pass must overwrite, not accumulate */
+    /* twice: the second pass must overwrite, not accumulate. The shared
+     * workspace holds nothing from one pass to the next: NaN in it first
+     * shows any value read before it is written (a scratch row of padding
+     * set in an earlier pass, say). */
     const mlp_tensor *dx = NULL;
     for (int rep = 0; rep < 2; rep++) {
+        poison_workspace(conv);
         TU_OK(mlp_model_backward(m, dy, &dx));
         ck_assert_int_eq(mlp_tensor_numel(dx), nx);
         const float *g = mlp_layer_grads(conv);
@@ -478,26 +491,30 @@ START_TEST(conv_reference_flat)
 }
 END_TEST
 
-/* Winograd's F(2x2, 3x3) (wino.h) for the forward pass and dx: planes of
- * whole and partial tiles (odd output sizes), paddings 0, 1 and 2 (dx's
+/* Winograd's F(2x2, 3x3) (wino.h) for the forward pass, dx and dW: planes
+ * of whole and partial tiles (odd output sizes), paddings 0, 1 and 2 (dx's
  * 2, 1 and 0) and mixed, a 1x1 output, odd channel and filter counts,
  * groups of many samples with a short last one, one sample per group
- * (planes of more than 100 tiles), dW on products per sample and on
- * groups of samples; each with and without a bias, against the float64
- * loops, then off Winograd's path. */
+ * (planes of more than 100 tiles), dW in several chunks with a short last
+ * one and in chunks of one sample (planes of 800 tiles or more); each with
+ * and without a bias, against the float64 loops, then off Winograd's
+ * path. */
 START_TEST(conv_reference_wino)
 {
     /* clang-format off */
     /*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
     static const conv_case cases[] = {
-        {16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1, 7},  /* 49 tiles: groups of 2, 1 */
+        {16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1, 35}, /* 49 tiles: groups of 2, 1;
+                                                          dW's chunks 16, 16, 3 */
         {16, 7, 9, 17, 3, 3, 1, 1, 1, 1, 1, 1, 5},    /* partial tiles, 17 filters */
         {19, 10, 11, 16, 3, 3, 1, 1, 0, 0, 1, 1, 4},  /* no padding: dx's is 2 */
         {16, 5, 6, 16, 3, 3, 1, 1, 2, 2, 1, 1, 3},    /* padding 2: dx's is 0 */
         {16, 3, 3, 16, 3, 3, 1, 1, 0, 0, 1, 1, 2},    /* a 1x1 output */
         {16, 6, 7, 18, 3, 3, 1, 1, 1, 0, 1, 1, 3},    /* padding 1x0 */
         {16, 4, 4, 16, 3, 3, 1, 1, 1, 1, 1, 1, 53},   /* 4 tiles: groups of 25, 3 */
-        {16, 30, 29, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2},  /* 225 tiles: one per group */
+        {16, 30, 29, 16, 3, 3, 1, 1, 1, 1, 1, 1, 7},  /* 225 tiles: one per group;
+                                                          dW's chunks 3, 3, 1 */
+        {16, 58, 57, 17, 3, 3, 1, 1, 1, 1, 1, 1, 2},  /* 841 tiles: dW's chunks of 1 */
     };
     /* clang-format on */
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
@@ -584,10 +601,10 @@ START_TEST(conv_paths_thread_independence)
      * (products only), two on the direct correlation forward and for dW,
      * the second over three groups of samples, and 8->24 3x3 on 10x10
      * (products per sample, forward and backward, with col2im); then
-     * Winograd's path (wino.h) for the forward pass and dx, with dW on
-     * products per sample: the ConvNet's 32->64 3x3 on 14x14 (groups of 2
-     * samples in 8 runs), and 9x9 planes (25 tiles: groups of 4, the last
-     * of 2) */
+     * Winograd's path (wino.h) for all three passes: the ConvNet's 32->64
+     * 3x3 on 14x14 (groups of 2 samples in 8 runs; dW's chunks 16, 16, 8),
+     * and 9x9 planes (25 tiles: groups of 4, the last of 2; dW's chunks
+     * 32, 10) */
     enum { CASES = 7 };
     const conv_case cases[CASES] = {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 40},
                                     {16, 14, 14, 24, 1, 1, 1, 1, 0, 0, 1, 1, 40},

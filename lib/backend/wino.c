@@ -248,3 +248,127 @@ void mlp__wino_group(const mlp__wino *k, const float *u, const float *in, int64_
                       bias ? bias[o] : 0.0f, out + s * out_sz + o * plane);
     }
 }
+
+/* ---- the weight gradient -------------------------------------------------- */
+
+/* The scratch of one run of mlp__wino_dw_transform: a padded input row and
+ * the transformed rows of an input plane (input_transform's), then those of
+ * an output-gradient plane (grad_transform's, 8 th tw). */
+int64_t mlp__wino_dw_run_scratch(const mlp__wino *k)
+{
+    return pad_row(k) + row_plane(k) + 8 * (int64_t)k->th * k->tw;
+}
+
+/* The rows of output-gradient tiles past the plane's last row (odd oh):
+ * zeros, set once a run as zero_padding does for the input's. */
+static void zero_grad_rows(const mlp__wino *k, float *gr)
+{
+    const int64_t half = (int64_t)k->th * k->tw;
+    if (k->oh & 1)
+        for (int q = 0; q < 4; q++)
+            memset(gr + 4 * half + q * half + (int64_t)(k->th - 1) * k->tw, 0,
+                   (size_t)k->tw * sizeof(float));
+}
+
+/* A y A^T of the tiles of output-gradient plane y [oh, ow] (zeros past its
+ * edges) into w[xi * ws + t] for the plane's tiles t = 0 .. th tw - 1, with
+ * A = [1 0; 1 1; 1 -1; 0 -1]: the adjoint of output_transform. As there,
+ * the rows first: each row's pairs (a, b) give a, a + b, a - b and -b,
+ * kept as even and odd rows (gr: scratch, its rows past oh set by
+ * zero_grad_rows); then the same down the columns over all tiles in one
+ * flat loop. */
+MLP_VECTOR_CLONES
+static void grad_transform(const mlp__wino *k, const float *y, float *restrict gr,
+                           float *w, int64_t ws)
+{
+    const int32_t tw = k->tw, ow = k->ow, pairs = ow / 2;
+    const int64_t half = (int64_t)k->th * tw;
+    for (int32_t r = 0; r < k->oh; r++) {
+        const float *src = y + (int64_t)r * ow;
+        float *g = gr + (r & 1) * 4 * half + (int64_t)(r >> 1) * tw;
+        for (int32_t j = 0; j < pairs; j++) {
+            const float a = src[2 * j], b = src[2 * j + 1];
+            g[j] = a;
+            g[half + j] = a + b;
+            g[2 * half + j] = a - b;
+            g[3 * half + j] = -b;
+        }
+        if (ow & 1) { /* the last tile's second column is past the edge */
+            const float a = src[ow - 1];
+            g[pairs] = a;
+            g[half + pairs] = a;
+            g[2 * half + pairs] = a;
+            g[3 * half + pairs] = 0.0f;
+        }
+    }
+    for (int q = 0; q < 4; q++) {
+        const float *restrict e = gr + q * half, *restrict o = gr + 4 * half + q * half;
+        float *restrict w0 = w + q * ws, *restrict w1 = w + (4 + q) * ws,
+                        *restrict w2 = w + (8 + q) * ws, *restrict w3 = w + (12 + q) * ws;
+        for (int64_t t = 0; t < half; t++) {
+            w0[t] = e[t];
+            w1[t] = e[t] + o[t];
+            w2[t] = e[t] - o[t];
+            w3[t] = -o[t];
+        }
+    }
+}
+
+void mlp__wino_dw_transform(const mlp__wino *k, const float *x, int64_t x_sz,
+                            const float *dy, int64_t dy_sz, int32_t s0, int32_t s1,
+                            int64_t T, float *v, float *w, float *scratch)
+{
+    const int64_t tps = (int64_t)k->th * k->tw, plane = (int64_t)k->h * k->w,
+                  out_plane = (int64_t)k->oh * k->ow;
+    float *d = scratch, *hr = d + pad_row(k), *gr = hr + row_plane(k);
+    zero_padding(k, d, hr);
+    zero_grad_rows(k, gr);
+    for (int32_t s = s0; s < s1; s++) {
+        for (int32_t c = 0; c < k->ci; c++)
+            input_transform(k, x + s * x_sz + c * plane, d, hr, v + c * T + s * tps,
+                            (int64_t)k->ci * T);
+        for (int32_t o = 0; o < k->co; o++)
+            grad_transform(k, dy + s * dy_sz + o * out_plane, gr, w + o * T + s * tps,
+                           (int64_t)k->co * T);
+    }
+}
+
+void mlp__wino_dw_product(const mlp__wino *k, const float *v, const float *w, int64_t T,
+                          int xi, int first, float *du)
+{
+    const mlp__gemm p = {.trans_b = 1,
+                         .m = k->co,
+                         .n = k->ci,
+                         .k = (int)T,
+                         .alpha = 1.0f,
+                         .a = w + (int64_t)xi * k->co * T,
+                         .lda = (int)T,
+                         .b = v + (int64_t)xi * k->ci * T,
+                         .ldb = (int)T,
+                         .beta = first ? 0.0f : 1.0f,
+                         .c = du + (int64_t)xi * k->co * k->ci,
+                         .ldc = k->ci};
+    mlp__sgemm_part(&p, 0, 1);
+}
+
+void mlp__wino_dw_finish(const float *du, int32_t f, int32_t c, float *dw)
+{
+    const int64_t fc = (int64_t)f * c;
+    for (int64_t at = 0; at < fc; at++) {
+        /* G^T m G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1] */
+        float m[16], a[3][4];
+        for (int x = 0; x < 16; x++)
+            m[x] = du[x * fc + at];
+        for (int j = 0; j < 4; j++) {
+            a[0][j] = m[j] + 0.5f * (m[4 + j] + m[8 + j]);
+            a[1][j] = 0.5f * (m[4 + j] - m[8 + j]);
+            a[2][j] = 0.5f * (m[4 + j] + m[8 + j]) + m[12 + j];
+        }
+        float *g = dw + at * 9;
+        for (int i = 0; i < 3; i++) {
+            g[i * 3 + 0] = a[i][0] + 0.5f * (a[i][1] + a[i][2]);
+            g[i * 3 + 1] = 0.5f * (a[i][1] - a[i][2]);
+            g[i * 3 + 2] = 0.5f * (a[i][1] + a[i][2]) + a[i][3];
+        }
+    }
+}

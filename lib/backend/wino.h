@@ -17,6 +17,12 @@
  * and its input and output channels swapped (mlp__wino_weights with
  * `adjoint`).
  *
+ * The weight gradient is the forward pass's adjoint in the weights:
+ * dW = G^T [sum over the tiles of (A dy_tile A^T) .* (B^T d B)] G, whose
+ * sum over the tiles is, for each xi, a product with the tiles as its sums:
+ * dU[xi] [co, ci] = W[xi] [co, T] V[xi] [ci, T]^T (mlp__wino_dw_transform,
+ * mlp__wino_dw_product, mlp__wino_dw_finish).
+ *
  * Results differ from im2col's in the last bits (other sums: relative
  * error of a few float epsilons times the channel count). A sample's
  * outputs depend only on the group of samples it is computed with, and
@@ -64,5 +70,29 @@ int64_t mlp__wino_scratch(const mlp__wino *k, int32_t g);
 void mlp__wino_group(const mlp__wino *k, const float *u, const float *in, int64_t in_sz,
                      float *out, int64_t out_sz, int32_t g, const float *bias,
                      float *scratch);
+
+/* Floats of the scratch of one run of mlp__wino_dw_transform. */
+int64_t mlp__wino_dw_run_scratch(const mlp__wino *k);
+
+/*
+ * The weight gradient's transforms of samples [s0, s1) of a chunk of
+ * T / (th tw) samples: x[s] [ci, h, w] (at x + s x_sz) into
+ * v [16, ci, T] and its output gradient dy[s] [co, oh, ow] (at
+ * dy + s dy_sz) into w [16, co, T], each sample's tiles at s th tw.
+ * Writes only those samples' tiles; scratch holds
+ * mlp__wino_dw_run_scratch(k) floats.
+ */
+void mlp__wino_dw_transform(const mlp__wino *k, const float *x, int64_t x_sz,
+                            const float *dy, int64_t dy_sz, int32_t s0, int32_t s1,
+                            int64_t T, float *v, float *w, float *scratch);
+
+/* du[xi] [co, ci] = w[xi] v[xi]^T over the chunk's T tiles when first,
+ * else += that: one product, whole on the calling thread. */
+void mlp__wino_dw_product(const mlp__wino *k, const float *v, const float *w, int64_t T,
+                          int xi, int first, float *du);
+
+/* dw [f, c, 3, 3] = G^T du[., o, i] G for each filter o and channel i, from
+ * du [16, f, c] (the products' sums). Overwrites dw. */
+void mlp__wino_dw_finish(const float *du, int32_t f, int32_t c, float *dw);
 
 #endif /* MLPNET_WINO_H */

@@ -29,11 +29,10 @@
  *   the GEMMs for dW (summing the bias gradient in the same pass) and dx,
  *   and with few filters forward too, correlating a zero-padded copy of
  *   each sample directly (corr.h; see CORR_MAX_K for which layers).
- * - Winograd's F(2x2, 3x3), for the forward pass and dx of a 3x3 stride-1
- *   layer with many channels and filters (wino.h; see takes_wino): 16
- *   products over transformed tiles in place of im2col and one product of
- *   2.25 times the multiply-adds, and no col2im. dW stays on one of the
- *   first two paths.
+ * - Winograd's F(2x2, 3x3), for all three passes of a 3x3 stride-1 layer
+ *   with many channels and filters (wino.h; see takes_wino): 16 products
+ *   over transformed tiles in place of im2col and one product of 2.25
+ *   times the multiply-adds, and no col2im.
  */
 #include <string.h>
 
@@ -59,9 +58,10 @@ struct conv2d_settings {
                                      and for dW, chosen at setup */
     int per_sample;               /* products per sample (forward_per_sample),
                                      chosen at setup */
-    int wino;                     /* Winograd F(2x2, 3x3) forward and for dx
-                                     (wino.h), chosen at setup */
+    int wino;                     /* Winograd F(2x2, 3x3) forward, for dx and
+                                     for dW (wino.h), chosen at setup */
     int32_t wino_group;           /* samples per group of the Winograd path */
+    int32_t wino_chunk;           /* samples per chunk of its dW */
     int keep;                     /* tests: 1 keeps im2col and products
                                      (no correlation, no Winograd), 2 also
                                      groups of samples (no products per
@@ -228,25 +228,37 @@ static void takes_corr(struct conv2d_settings *s, const mlp_shape *in, int32_t o
 }
 
 /*
- * Winograd's F(2x2, 3x3) (wino.h) for the forward pass and dx of a 3x3
- * stride-1 layer without dilation, padded by at most 2, with at least
+ * Winograd's F(2x2, 3x3) (wino.h) for the forward pass, dx and dW of a
+ * 3x3 stride-1 layer without dilation, padded by at most 2, with at least
  * WINO_MIN_C input channels and WINO_MIN_F filters (the transformed
  * products have the channels as their sums and their rows), unless the
- * direct correlation took the forward pass. dW stays on im2col and
- * products (products per sample or groups), which need the same im2col
- * anyway. The batch is cut into groups of wino_group samples (about
- * WINO_TILES tiles, so that the 16 products are wide enough for OpenBLAS),
- * the groups into at most WINO_SLOTS runs, each with its own scratch; a
- * sample's result does not depend on the run or the thread. Measured on
- * 32->64 on 14x14 (batch 100, against products per sample in the same
- * run, 4 rounds): forward 15-24% faster at 1 thread and 13-20% at 2,
- * backward 4-9% and 5-14% (dx only: its input transform covers the 64
- * channels of dy; dW by Winograd measured no faster than im2col). Groups of
- * 100 to 300 tiles measured alike, 450 slower; the smallest keeps the
- * scratch small. WINO_SLOTS runs, as many as products per sample have
- * blocks (SAMPLE_BLOCKS), keep up to 8 threads busy.
+ * direct correlation took the forward pass.
+ *
+ * The forward pass and dx: the batch is cut into groups of wino_group
+ * samples (about WINO_TILES tiles, so that the 16 products are wide enough
+ * for OpenBLAS), the groups into at most WINO_SLOTS runs, each with its
+ * own scratch; a sample's result does not depend on the run or the thread.
+ * Measured on 32->64 on 14x14 (batch 100, against products per sample in
+ * the same run, 4 rounds): forward 15-24% faster at 1 thread and 13-20% at
+ * 2. Groups of 100 to 300 tiles measured alike, 450 slower; the smallest
+ * keeps the scratch small. WINO_SLOTS runs, as many as products per sample
+ * have blocks (SAMPLE_BLOCKS), keep up to 8 threads busy.
+ *
+ * dW: chunks of wino_chunk samples (about WINO_DW_TILES tiles), each
+ * transformed in runs as above, then its 16 products, whose sums are the
+ * chunk's tiles (64x32 outputs over 784 tiles for the ConvNet's layer),
+ * each whole on one thread and added to the earlier chunks' in order. A
+ * first version with the products per group of 2 samples (98 tiles) and
+ * each run's own sums measured no faster than im2col; with chunks, dW
+ * alone of 32->64 on 14x14 (batch 100, 5 interleaved rounds at 2 threads)
+ * took a median 6.2 ms against im2col's 7.1, and 9.6-12.2 against
+ * 12.2-14.4 at 1 thread (3 rounds).
  */
 enum { WINO_MIN_C = 16, WINO_MIN_F = 16, WINO_TILES = 100, WINO_SLOTS = 8 };
+
+/* dW's chunks: about as many tiles as the forward pass's runs hold
+ * together, so that their transforms fit about the same workspace. */
+enum { WINO_DW_TILES = WINO_SLOTS * WINO_TILES };
 
 /* The two convolutions of the Winograd path: forward (x to y) and dx (dy
  * to dx, the channels swapped, padding 2 - p). */
@@ -273,16 +285,24 @@ static void takes_wino(struct conv2d_settings *s, const mlp__conv_geom *q, int64
     const mlp__wino kf = wino_fwd(q, s->filters), kd = wino_dx(q, s->filters);
     const int64_t tiles = (int64_t)kf.th * kf.tw, tiles_dx = (int64_t)kd.th * kd.tw;
     const int64_t g = tiles >= WINO_TILES ? 1 : WINO_TILES / tiles;
-    /* the products take int sizes: T = g tiles and their 16 (c + f) T floats */
-    const double most = (double)(tiles > tiles_dx ? tiles : tiles_dx);
-    if ((double)MLP__WINO_XI * ((double)q->c + s->filters) * (double)g * most >
-        (double)INT32_MAX)
+    const int64_t chunk = tiles >= WINO_DW_TILES ? 1 : WINO_DW_TILES / tiles;
+    /* the products take int sizes: T = g (or chunk) tiles and their
+     * 16 (c + f) T floats */
+    const double most =
+        (double)(tiles > tiles_dx ? tiles : tiles_dx) * (double)(g > chunk ? g : chunk);
+    if ((double)MLP__WINO_XI * ((double)q->c + s->filters) * most > (double)INT32_MAX)
         return;
     s->wino = 1;
     s->wino_group = (int32_t)g;
+    s->wino_chunk = (int32_t)chunk;
     const int64_t a = mlp__wino_scratch(&kf, s->wino_group),
                   b = mlp__wino_scratch(&kd, s->wino_group);
-    *ws = MLP__WINO_XI * (int64_t)s->filters * q->c + WINO_SLOTS * (a > b ? a : b);
+    /* the transformed filters (or dW's sums), then the runs' scratch, or
+     * dW's chunk of transforms and its runs' scratch */
+    const int64_t dw = MLP__WINO_XI * ((int64_t)q->c + s->filters) * chunk * tiles +
+                       WINO_SLOTS * mlp__wino_dw_run_scratch(&kf);
+    const int64_t runs = WINO_SLOTS * (a > b ? a : b);
+    *ws = MLP__WINO_XI * (int64_t)s->filters * q->c + (runs > dw ? runs : dw);
 }
 
 static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
@@ -788,6 +808,73 @@ static void wino_run(mlp_layer *l, const mlp__wino *k, int adjoint, const float 
     mlp__pool_for(j.runs, 1, 1, wino_part, &j);
 }
 
+/* dW of the Winograd path, over one chunk of samples at a time: the
+ * chunk's transforms (in runs of samples, each with its own scratch),
+ * then its 16 products (each whole on one thread), added to the earlier
+ * chunks' sums in chunk order. */
+typedef struct wino_dw_job {
+    mlp__wino k;
+    const float *x, *dy;
+    float *du, *v, *w, *scratch;
+    int64_t x_sz, dy_sz, T, scratch_sz;
+    int32_t s0, g, runs;
+    int first;
+} wino_dw_job;
+
+static void wino_dw_transform_part(void *arg, int64_t r0, int64_t r1)
+{
+    const wino_dw_job *j = arg;
+    for (int64_t r = r0; r < r1; r++)
+        mlp__wino_dw_transform(
+            &j->k, j->x + j->s0 * j->x_sz, j->x_sz, j->dy + j->s0 * j->dy_sz, j->dy_sz,
+            (int32_t)(r * j->g / j->runs), (int32_t)((r + 1) * j->g / j->runs), j->T,
+            j->v, j->w, j->scratch + r * j->scratch_sz);
+}
+
+static void wino_dw_product_part(void *arg, int64_t x0, int64_t x1)
+{
+    const wino_dw_job *j = arg;
+    for (int64_t xi = x0; xi < x1; xi++)
+        mlp__wino_dw_product(&j->k, j->v, j->w, j->T, (int)xi, j->first, j->du);
+}
+
+/* dW (and db) of the Winograd path. The chunks do not depend on the
+ * thread count, nor does the order of any sum, so neither do the bits. */
+static void wino_dw(mlp_layer *l, const mlp__conv_geom *q, const float *x,
+                    const float *dy, int32_t n)
+{
+    const struct conv2d_settings *s = l->settings;
+    const int32_t F = s->filters, C = q->c, chunk = s->wino_chunk;
+    conv_job bj = sample_job(l, q, x, n);
+    bj.dy = dy;
+    bj.db = s->use_bias ? l->grads + l->n_weights : NULL;
+    if (bj.db)
+        mlp__pool_for(F, mlp__pool_grain((int64_t)n * bj.P, MLP_POOL_MIN), 1,
+                      bias_grad_part, &bj);
+    const mlp__wino k = wino_fwd(q, F);
+    const int64_t tps = (int64_t)k.th * k.tw, most = chunk * tps;
+    wino_dw_job j = {.k = k,
+                     .x = x,
+                     .dy = dy,
+                     .du = l->ws,
+                     .x_sz = l->in_size,
+                     .dy_sz = l->out_size,
+                     .scratch_sz = mlp__wino_dw_run_scratch(&k)};
+    j.v = j.du + (int64_t)MLP__WINO_XI * F * C;
+    j.w = j.v + MLP__WINO_XI * C * most;
+    j.scratch = j.w + MLP__WINO_XI * F * most;
+    for (int32_t s0 = 0; s0 < n; s0 += chunk) {
+        j.s0 = s0;
+        j.g = n - s0 < chunk ? n - s0 : chunk;
+        j.T = j.g * tps;
+        j.first = s0 == 0;
+        j.runs = j.g < WINO_SLOTS ? j.g : WINO_SLOTS;
+        mlp__pool_for(j.runs, 1, 1, wino_dw_transform_part, &j);
+        mlp__pool_for(MLP__WINO_XI, 1, 1, wino_dw_product_part, &j);
+    }
+    mlp__wino_dw_finish(j.du, F, C, l->grads);
+}
+
 /* Rows sf = s F + f in [r0, r1) of Z [F, g, P] into [g, F, P] (dst),
  * adding bias[f] when there is a bias. */
 MLP_VECTOR_CLONES
@@ -933,16 +1020,17 @@ static mlp_status conv_backward(mlp_layer *l, const float *x, const float *y,
     const mlp__conv_geom q = geom(l);
     if (s->corr_dw)
         return backward_corr(l, &q, x, dy, dx, n);
-    /* dx on the Winograd path after dW on products */
-    float *dxp = s->wino ? NULL : dx;
-    if (s->per_sample)
-        MLP_TRY(backward_per_sample(l, &q, x, dy, dxp, n));
-    else
-        backward_groups(l, &q, x, dy, dxp, n);
-    if (s->wino && dx) {
-        const mlp__wino k = wino_dx(&q, s->filters);
-        wino_run(l, &k, 1, dy, l->out_size, dx, l->in_size, NULL, n);
+    if (s->wino) {
+        wino_dw(l, &q, x, dy, n);
+        if (dx) {
+            const mlp__wino k = wino_dx(&q, s->filters);
+            wino_run(l, &k, 1, dy, l->out_size, dx, l->in_size, NULL, n);
+        }
+        return MLP_STATUS_OK;
     }
+    if (s->per_sample)
+        return backward_per_sample(l, &q, x, dy, dx, n);
+    backward_groups(l, &q, x, dy, dx, n);
     return MLP_STATUS_OK;
 }
 

@@ -244,8 +244,8 @@ int32_t mlp__conv2d_group(const mlp_layer *l);
 /* The paths a conv2d layer takes, chosen at its setup (conv2d.c; for tests
  * and benchmarks): where it takes the direct correlation (corr.h), bit 0
  * forward, bit 1 for dW; whether its other products run per sample (1) or
- * per group of samples (0); whether its forward pass and dx take
- * Winograd's F(2x2, 3x3) (wino.h); and a switch, for a layer not yet in a
+ * per group of samples (0); whether its three passes take Winograd's
+ * F(2x2, 3x3) (wino.h); and a switch, for a layer not yet in a
  * model, that keeps it off the correlation and Winograd's path (level 1)
  * or off those and the products per sample too (level 2: im2col of
  * groups), whatever its shape. */
