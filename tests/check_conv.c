@@ -504,16 +504,16 @@ START_TEST(conv_reference_wino)
     /* clang-format off */
     /*      C   H   W   F  kh kw sh sw ph pw dh dw  N */
     static const conv_case cases[] = {
-        {16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1, 35}, /* 49 tiles: groups of 2, 1;
-                                                          dW's chunks 16, 16, 3 */
+        {16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1, 17}, /* 49 tiles: groups of 2, 1;
+                                                          dW's chunks 16, 1 */
         {16, 7, 9, 17, 3, 3, 1, 1, 1, 1, 1, 1, 5},    /* partial tiles, 17 filters */
         {19, 10, 11, 16, 3, 3, 1, 1, 0, 0, 1, 1, 4},  /* no padding: dx's is 2 */
         {16, 5, 6, 16, 3, 3, 1, 1, 2, 2, 1, 1, 3},    /* padding 2: dx's is 0 */
         {16, 3, 3, 16, 3, 3, 1, 1, 0, 0, 1, 1, 2},    /* a 1x1 output */
         {16, 6, 7, 18, 3, 3, 1, 1, 1, 0, 1, 1, 3},    /* padding 1x0 */
         {16, 4, 4, 16, 3, 3, 1, 1, 1, 1, 1, 1, 53},   /* 4 tiles: groups of 25, 3 */
-        {16, 30, 29, 16, 3, 3, 1, 1, 1, 1, 1, 1, 7},  /* 225 tiles: one per group;
-                                                          dW's chunks 3, 3, 1 */
+        {16, 30, 29, 16, 3, 3, 1, 1, 1, 1, 1, 1, 4},  /* 225 tiles: one per group;
+                                                          dW's chunks 3, 1 */
         {16, 58, 57, 17, 3, 3, 1, 1, 1, 1, 1, 1, 2},  /* 841 tiles: dW's chunks of 1 */
     };
     /* clang-format on */
