@@ -315,15 +315,15 @@ static void grad_transform(const mlp__wino *k, const float *y, float *restrict g
 }
 
 void mlp__wino_dw_transform(const mlp__wino *k, const float *x, int64_t x_sz,
-                            const float *dy, int64_t dy_sz, int32_t s0, int32_t s1,
-                            int64_t T, float *v, float *w, float *scratch)
+                            const float *dy, int64_t dy_sz, int32_t g, float *v, float *w,
+                            float *scratch)
 {
     const int64_t tps = (int64_t)k->th * k->tw, plane = (int64_t)k->h * k->w,
-                  out_plane = (int64_t)k->oh * k->ow;
+                  out_plane = (int64_t)k->oh * k->ow, T = g * tps;
     float *d = scratch, *hr = d + pad_row(k), *gr = hr + row_plane(k);
     zero_padding(k, d, hr);
     zero_grad_rows(k, gr);
-    for (int32_t s = s0; s < s1; s++) {
+    for (int32_t s = 0; s < g; s++) {
         for (int32_t c = 0; c < k->ci; c++)
             input_transform(k, x + s * x_sz + c * plane, d, hr, v + c * T + s * tps,
                             (int64_t)k->ci * T);

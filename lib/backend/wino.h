@@ -75,16 +75,15 @@ void mlp__wino_group(const mlp__wino *k, const float *u, const float *in, int64_
 int64_t mlp__wino_dw_run_scratch(const mlp__wino *k);
 
 /*
- * The weight gradient's transforms of samples [s0, s1) of a chunk of
- * T / (th tw) samples: x[s] [ci, h, w] (at x + s x_sz) into
- * v [16, ci, T] and its output gradient dy[s] [co, oh, ow] (at
- * dy + s dy_sz) into w [16, co, T], each sample's tiles at s th tw.
- * Writes only those samples' tiles; scratch holds
- * mlp__wino_dw_run_scratch(k) floats.
+ * The weight gradient's transforms of a chunk of g samples (T = g th tw
+ * tiles): x[s] [ci, h, w] (at x + s x_sz) into v [16, ci, T] and its
+ * output gradient dy[s] [co, oh, ow] (at dy + s dy_sz) into w [16, co, T],
+ * sample s's tiles at s th tw. scratch holds mlp__wino_dw_run_scratch(k)
+ * floats.
  */
 void mlp__wino_dw_transform(const mlp__wino *k, const float *x, int64_t x_sz,
-                            const float *dy, int64_t dy_sz, int32_t s0, int32_t s1,
-                            int64_t T, float *v, float *w, float *scratch);
+                            const float *dy, int64_t dy_sz, int32_t g, float *v, float *w,
+                            float *scratch);
 
 /* du[xi] [co, ci] = w[xi] v[xi]^T over the chunk's T tiles when first,
  * else += that: one product, whole on the calling thread. */

@@ -61,7 +61,7 @@ struct conv2d_settings {
     int wino;                     /* Winograd F(2x2, 3x3) forward, for dx and
                                      for dW (wino.h), chosen at setup */
     int32_t wino_group;           /* samples per group of the Winograd path */
-    int32_t wino_chunk;           /* samples per chunk of its dW */
+    int32_t wino_chunk;           /* samples per chunk of its dW's runs */
     int keep;                     /* tests: 1 keeps im2col and products
                                      (no correlation, no Winograd), 2 also
                                      groups of samples (no products per
@@ -244,21 +244,24 @@ static void takes_corr(struct conv2d_settings *s, const mlp_shape *in, int32_t o
  * keeps the scratch small. WINO_SLOTS runs, as many as products per sample
  * have blocks (SAMPLE_BLOCKS), keep up to 8 threads busy.
  *
- * dW: chunks of wino_chunk samples (about WINO_DW_TILES tiles), each
- * transformed in runs as above, then its 16 products, whose sums are the
- * chunk's tiles (64x32 outputs over 784 tiles for the ConvNet's layer),
- * each whole on one thread and added to the earlier chunks' in order. A
- * first version with the products per group of 2 samples (98 tiles) and
- * each run's own sums measured no faster than im2col; with chunks, dW
- * alone of 32->64 on 14x14 (batch 100, 5 interleaved rounds at 2 threads)
- * took a median 6.2 ms against im2col's 7.1, and 9.6-12.2 against
- * 12.2-14.4 at 1 thread (3 rounds).
+ * dW: the batch is cut into WINO_DW_RUNS runs of samples, fixed whatever
+ * the thread count; each run transforms its samples a chunk of wino_chunk
+ * (about WINO_DW_TILES tiles) at a time and adds the chunk's 16 products,
+ * whose sums are its tiles (64x32 outputs over 196 tiles for the
+ * ConvNet's layer), into sums of its own; the runs' sums are added in run
+ * order. dW alone of 32->64 on 14x14, batch 100, at 2 threads (6
+ * interleaved rounds, medians of 30 calls): im2col 7.7-11.2 ms, chunks of
+ * 16 samples with the products split across threads after each chunk's
+ * transforms 6.3-11.5 (a pool barrier twice a chunk, and rounds at 10-11
+ * ms when a thread was held up), these runs 6.0-7.0. A first version with
+ * products over 2 samples (98 tiles) and the old transforms measured no
+ * faster than im2col.
  */
 enum { WINO_MIN_C = 16, WINO_MIN_F = 16, WINO_TILES = 100, WINO_SLOTS = 8 };
 
-/* dW's chunks: about as many tiles as the forward pass's runs hold
- * together, so that their transforms fit about the same workspace. */
-enum { WINO_DW_TILES = WINO_SLOTS * WINO_TILES };
+/* dW's runs and their chunks of about WINO_DW_TILES tiles: together about
+ * the workspace of the forward pass's runs. */
+enum { WINO_DW_TILES = 200, WINO_DW_RUNS = 4 };
 
 /* The two convolutions of the Winograd path: forward (x to y) and dx (dy
  * to dx, the channels swapped, padding 2 - p). */
@@ -299,8 +302,10 @@ static void takes_wino(struct conv2d_settings *s, const mlp__conv_geom *q, int64
                   b = mlp__wino_scratch(&kd, s->wino_group);
     /* the transformed filters (or dW's sums), then the runs' scratch, or
      * dW's chunk of transforms and its runs' scratch */
-    const int64_t dw = MLP__WINO_XI * ((int64_t)q->c + s->filters) * chunk * tiles +
-                       WINO_SLOTS * mlp__wino_dw_run_scratch(&kf);
+    const int64_t dw =
+        WINO_DW_RUNS *
+        (MLP__WINO_XI * ((int64_t)q->c + s->filters) * chunk * tiles +
+         mlp__wino_dw_run_scratch(&kf) + MLP__WINO_XI * (int64_t)s->filters * q->c);
     const int64_t runs = WINO_SLOTS * (a > b ? a : b);
     *ws = MLP__WINO_XI * (int64_t)s->filters * q->c + (runs > dw ? runs : dw);
 }
@@ -808,43 +813,49 @@ static void wino_run(mlp_layer *l, const mlp__wino *k, int adjoint, const float 
     mlp__pool_for(j.runs, 1, 1, wino_part, &j);
 }
 
-/* dW of the Winograd path, over one chunk of samples at a time: the
- * chunk's transforms (in runs of samples, each with its own scratch),
- * then its 16 products (each whole on one thread), added to the earlier
- * chunks' sums in chunk order. */
+/* dW of the Winograd path in WINO_DW_RUNS runs of samples, fixed whatever
+ * the thread count: each run transforms its samples a chunk at a time and
+ * adds the chunk's 16 products into its own sums; the runs' sums are then
+ * added in run order. */
 typedef struct wino_dw_job {
     mlp__wino k;
     const float *x, *dy;
-    float *du, *v, *w, *scratch;
-    int64_t x_sz, dy_sz, T, scratch_sz;
-    int32_t s0, g, runs;
-    int first;
+    float *du, *run;
+    int64_t x_sz, dy_sz, tps, run_sz;
+    int32_t n, chunk;
 } wino_dw_job;
 
-static void wino_dw_transform_part(void *arg, int64_t r0, int64_t r1)
+static void wino_dw_part(void *arg, int64_t r0, int64_t r1)
 {
     const wino_dw_job *j = arg;
-    for (int64_t r = r0; r < r1; r++)
-        mlp__wino_dw_transform(
-            &j->k, j->x + j->s0 * j->x_sz, j->x_sz, j->dy + j->s0 * j->dy_sz, j->dy_sz,
-            (int32_t)(r * j->g / j->runs), (int32_t)((r + 1) * j->g / j->runs), j->T,
-            j->v, j->w, j->scratch + r * j->scratch_sz);
+    const mlp__wino *k = &j->k;
+    const int64_t du_sz = (int64_t)MLP__WINO_XI * k->co * k->ci;
+    const int64_t most = j->chunk * j->tps;
+    for (int64_t r = r0; r < r1; r++) {
+        float *du = j->du + r * du_sz, *v = j->run + r * j->run_sz;
+        float *w = v + MLP__WINO_XI * k->ci * most,
+              *scratch = w + MLP__WINO_XI * k->co * most;
+        const int32_t a = (int32_t)(r * j->n / WINO_DW_RUNS),
+                      b = (int32_t)((r + 1) * j->n / WINO_DW_RUNS);
+        if (a == b)
+            memset(du, 0, (size_t)du_sz * sizeof(float));
+        for (int32_t s0 = a; s0 < b; s0 += j->chunk) {
+            const int32_t g = b - s0 < j->chunk ? b - s0 : j->chunk;
+            const int64_t T = g * j->tps;
+            mlp__wino_dw_transform(k, j->x + s0 * j->x_sz, j->x_sz, j->dy + s0 * j->dy_sz,
+                                   j->dy_sz, g, v, w, scratch);
+            for (int xi = 0; xi < MLP__WINO_XI; xi++)
+                mlp__wino_dw_product(k, v, w, T, xi, s0 == a, du);
+        }
+    }
 }
 
-static void wino_dw_product_part(void *arg, int64_t x0, int64_t x1)
-{
-    const wino_dw_job *j = arg;
-    for (int64_t xi = x0; xi < x1; xi++)
-        mlp__wino_dw_product(&j->k, j->v, j->w, j->T, (int)xi, j->first, j->du);
-}
-
-/* dW (and db) of the Winograd path. The chunks do not depend on the
- * thread count, nor does the order of any sum, so neither do the bits. */
+/* dW (and db) of the Winograd path. */
 static void wino_dw(mlp_layer *l, const mlp__conv_geom *q, const float *x,
                     const float *dy, int32_t n)
 {
     const struct conv2d_settings *s = l->settings;
-    const int32_t F = s->filters, C = q->c, chunk = s->wino_chunk;
+    const int32_t F = s->filters, C = q->c;
     conv_job bj = sample_job(l, q, x, n);
     bj.dy = dy;
     bj.db = s->use_bias ? l->grads + l->n_weights : NULL;
@@ -852,26 +863,23 @@ static void wino_dw(mlp_layer *l, const mlp__conv_geom *q, const float *x,
         mlp__pool_for(F, mlp__pool_grain((int64_t)n * bj.P, MLP_POOL_MIN), 1,
                       bias_grad_part, &bj);
     const mlp__wino k = wino_fwd(q, F);
-    const int64_t tps = (int64_t)k.th * k.tw, most = chunk * tps;
+    const int64_t tps = (int64_t)k.th * k.tw, du_sz = (int64_t)MLP__WINO_XI * F * C;
     wino_dw_job j = {.k = k,
                      .x = x,
                      .dy = dy,
                      .du = l->ws,
+                     .run = l->ws + WINO_DW_RUNS * du_sz,
                      .x_sz = l->in_size,
                      .dy_sz = l->out_size,
-                     .scratch_sz = mlp__wino_dw_run_scratch(&k)};
-    j.v = j.du + (int64_t)MLP__WINO_XI * F * C;
-    j.w = j.v + MLP__WINO_XI * C * most;
-    j.scratch = j.w + MLP__WINO_XI * F * most;
-    for (int32_t s0 = 0; s0 < n; s0 += chunk) {
-        j.s0 = s0;
-        j.g = n - s0 < chunk ? n - s0 : chunk;
-        j.T = j.g * tps;
-        j.first = s0 == 0;
-        j.runs = j.g < WINO_SLOTS ? j.g : WINO_SLOTS;
-        mlp__pool_for(j.runs, 1, 1, wino_dw_transform_part, &j);
-        mlp__pool_for(MLP__WINO_XI, 1, 1, wino_dw_product_part, &j);
-    }
+                     .tps = tps,
+                     .run_sz = MLP__WINO_XI * ((int64_t)C + F) * s->wino_chunk * tps +
+                               mlp__wino_dw_run_scratch(&k),
+                     .n = n,
+                     .chunk = s->wino_chunk};
+    mlp__pool_for(WINO_DW_RUNS, 1, 1, wino_dw_part, &j);
+    for (int r = 1; r < WINO_DW_RUNS; r++)
+        for (int64_t i = 0; i < du_sz; i++)
+            j.du[i] += j.du[r * du_sz + i];
     mlp__wino_dw_finish(j.du, F, C, l->grads);
 }
 
