@@ -80,9 +80,8 @@ void mlp__wino_weights(const float *w, int32_t f, int32_t c, int adjoint, float 
         }
 }
 
-/* Floats of a padded input row, of a plane's transformed rows (4 values a
- * tile column, even and odd rows: 8 (th + 1) tw) and of the output tiles of
- * t tiles. */
+/* Floats of a padded input row and of a plane's transformed rows (4 values
+ * a tile column, even and odd rows: 8 (th + 1) tw). */
 static int64_t pad_row(const mlp__wino *k)
 {
     return 2 * (int64_t)k->tw + 2;
@@ -172,6 +171,20 @@ static void input_transform(const mlp__wino *k, const float *x, float *restrict 
                     v + (4 + q) * vs, v + (8 + q) * vs, v + (12 + q) * vs);
 }
 
+/* B^T d B of g samples' planes, in[s] [ci, h, w] at in + s in_sz, into
+ * v [16, ci, T] (T = g th tw, sample s's tiles at s th tw); d and hr as for
+ * input_transform, their padding set here. */
+static void input_planes(const mlp__wino *k, const float *in, int64_t in_sz, int32_t g,
+                         float *d, float *hr, float *v)
+{
+    const int64_t tps = (int64_t)k->th * k->tw, T = g * tps, plane = (int64_t)k->h * k->w;
+    zero_padding(k, d, hr);
+    for (int32_t s = 0; s < g; s++)
+        for (int32_t c = 0; c < k->ci; c++)
+            input_transform(k, in + s * in_sz + c * plane, d, hr, v + c * T + s * tps,
+                            (int64_t)k->ci * T);
+}
+
 /* A^T m A of n tiles m[xi * ms + t] into the tiles' rows of output, each
  * tile's two values side by side: its row 0 at ye[2 t], ye[2 t + 1] and
  * its row 1 at yo[2 t], yo[2 t + 1]. A row of tiles is then a row of
@@ -219,11 +232,7 @@ void mlp__wino_group(const mlp__wino *k, const float *u, const float *in, int64_
     float *v = scratch, *m = v + MLP__WINO_XI * k->ci * T;
     float *d = m + MLP__WINO_XI * k->co * T, *hr = d + pad_row(k),
           *yt = hr + row_plane(k);
-    zero_padding(k, d, hr);
-    for (int32_t s = 0; s < g; s++)
-        for (int32_t c = 0; c < k->ci; c++)
-            input_transform(k, in + s * in_sz + (int64_t)c * k->h * k->w, d, hr,
-                            v + (int64_t)c * T + s * tps, (int64_t)k->ci * T);
+    input_planes(k, in, in_sz, g, d, hr, v);
     /* each product whole, on this thread: the same bits at any thread count
      * (a product cut into blocks may take other kernels) */
     for (int x = 0; x < MLP__WINO_XI; x++) {
@@ -318,19 +327,15 @@ void mlp__wino_dw_transform(const mlp__wino *k, const float *x, int64_t x_sz,
                             const float *dy, int64_t dy_sz, int32_t g, float *v, float *w,
                             float *scratch)
 {
-    const int64_t tps = (int64_t)k->th * k->tw, plane = (int64_t)k->h * k->w,
-                  out_plane = (int64_t)k->oh * k->ow, T = g * tps;
+    const int64_t tps = (int64_t)k->th * k->tw, out_plane = (int64_t)k->oh * k->ow,
+                  T = g * tps;
     float *d = scratch, *hr = d + pad_row(k), *gr = hr + row_plane(k);
-    zero_padding(k, d, hr);
+    input_planes(k, x, x_sz, g, d, hr, v);
     zero_grad_rows(k, gr);
-    for (int32_t s = 0; s < g; s++) {
-        for (int32_t c = 0; c < k->ci; c++)
-            input_transform(k, x + s * x_sz + c * plane, d, hr, v + c * T + s * tps,
-                            (int64_t)k->ci * T);
+    for (int32_t s = 0; s < g; s++)
         for (int32_t o = 0; o < k->co; o++)
             grad_transform(k, dy + s * dy_sz + o * out_plane, gr, w + o * T + s * tps,
                            (int64_t)k->co * T);
-    }
 }
 
 void mlp__wino_dw_product(const mlp__wino *k, const float *v, const float *w, int64_t T,

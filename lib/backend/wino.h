@@ -26,8 +26,8 @@
  * Results differ from im2col's in the last bits (other sums: relative
  * error of a few float epsilons times the channel count). A sample's
  * outputs depend only on the group of samples it is computed with, and
- * callers cut groups independently of the thread count, so the bits are
- * the same at any thread count.
+ * dW's sums on the chunks and their order; callers cut both independently
+ * of the thread count, so the bits are the same at any thread count.
  */
 #ifndef MLPNET_WINO_H
 #define MLPNET_WINO_H

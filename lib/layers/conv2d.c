@@ -275,8 +275,17 @@ static mlp__wino wino_dx(const mlp__conv_geom *q, int32_t f)
     return mlp__wino_geom(f, q->oh, q->ow, 2 - q->ph, 2 - q->pw, q->c);
 }
 
-/* Sets s->wino and s->wino_group for geometry q; *ws: the floats the path
- * needs (the transformed filters, then the runs' scratch), 0 without it. */
+/* Floats of one of dW's runs: a chunk of transforms (V and W) and the
+ * transforms' scratch. */
+static int64_t wino_dw_run_size(const mlp__wino *k, int32_t chunk)
+{
+    return MLP__WINO_XI * ((int64_t)k->ci + k->co) * chunk * k->th * k->tw +
+           mlp__wino_dw_run_scratch(k);
+}
+
+/* Sets s->wino, s->wino_group and s->wino_chunk for geometry q; *ws: the
+ * floats the path needs, 0 without it: the transformed filters and the
+ * forward pass's (or dx's) runs, or dW's runs and their sums. */
 static void takes_wino(struct conv2d_settings *s, const mlp__conv_geom *q, int64_t *ws)
 {
     s->wino = 0;
@@ -300,14 +309,10 @@ static void takes_wino(struct conv2d_settings *s, const mlp__conv_geom *q, int64
     s->wino_chunk = (int32_t)chunk;
     const int64_t a = mlp__wino_scratch(&kf, s->wino_group),
                   b = mlp__wino_scratch(&kd, s->wino_group);
-    /* the transformed filters (or dW's sums), then the runs' scratch, or
-     * dW's chunk of transforms and its runs' scratch */
-    const int64_t dw =
-        WINO_DW_RUNS *
-        (MLP__WINO_XI * ((int64_t)q->c + s->filters) * chunk * tiles +
-         mlp__wino_dw_run_scratch(&kf) + MLP__WINO_XI * (int64_t)s->filters * q->c);
-    const int64_t runs = WINO_SLOTS * (a > b ? a : b);
-    *ws = MLP__WINO_XI * (int64_t)s->filters * q->c + (runs > dw ? runs : dw);
+    const int64_t filters = MLP__WINO_XI * (int64_t)s->filters * q->c;
+    const int64_t runs = filters + WINO_SLOTS * (a > b ? a : b);
+    const int64_t dw = WINO_DW_RUNS * (filters + wino_dw_run_size(&kf, s->wino_chunk));
+    *ws = runs > dw ? runs : dw;
 }
 
 static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
@@ -370,7 +375,7 @@ static mlp_status conv_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
     int64_t wino = 0;
     takes_wino(s, &q, &wino);
     l->ws_floats = grouped > sampled ? grouped : sampled;
-    if (wino > l->ws_floats)
+    if (s->wino && !s->corr_dw) /* Winograd's path takes all three passes */
         l->ws_floats = wino;
     return MLP_STATUS_OK;
 }
@@ -872,8 +877,7 @@ static void wino_dw(mlp_layer *l, const mlp__conv_geom *q, const float *x,
                      .x_sz = l->in_size,
                      .dy_sz = l->out_size,
                      .tps = tps,
-                     .run_sz = MLP__WINO_XI * ((int64_t)C + F) * s->wino_chunk * tps +
-                               mlp__wino_dw_run_scratch(&k),
+                     .run_sz = wino_dw_run_size(&k, s->wino_chunk),
                      .n = n,
                      .chunk = s->wino_chunk};
     mlp__pool_for(WINO_DW_RUNS, 1, 1, wino_dw_part, &j);
