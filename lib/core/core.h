@@ -148,6 +148,22 @@ void mlp__rng_shuffle(mlp_rng *r, int32_t *idx, int32_t n);
 
 /* ---- misc ------------------------------------------------------------- */
 
+/* Ask the memory for the `bytes` from p, a cache line at a time, ahead of
+ * their use: for passes that read blocks out of address order (the planes
+ * of one channel over a batch, a channel's width apart), which the
+ * hardware prefetchers do not follow across pages. A hint: nothing is
+ * read or faulted. */
+static inline void mlp__prefetch(const void *p, int64_t bytes)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch((const char *)p + o);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 /* Monotonic wall clock in seconds. */
 double mlp__now(void);
 

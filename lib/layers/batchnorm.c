@@ -201,6 +201,27 @@ typedef struct bn_job {
     const mlp__plane_sink *next; /* or NULL: the planes of y and dy are its */
 } bn_job;
 
+/* Planes fetched ahead of their use by the passes over a channel's samples
+ * (stats_part, grad_sums_part), whose planes lie a channel's planes apart:
+ * the hardware's prefetchers do not follow them, and each plane's first
+ * pass waited on memory. In the 32/64-map ConvNet (batch 100, 1 thread,
+ * interleaved rounds) batch norm + ReLU + pool over 32 planes of 28x28
+ * went from 4.0 to 3.0 ms backward and 2.35 to 2.1 forward, over 64 of
+ * 14x14 from 2.05 to 1.3-1.4 ms backward; 2 planes ahead against 1: 1.30-1.37
+ * against 1.41-1.52 ms there, 4 no better. */
+enum { PLANES_AHEAD = 2 };
+
+/* The plane PLANES_AHEAD after sample i of channel k in such a pass over
+ * channels [.., k1): a later sample's of k, else one of k + 1's first
+ * samples; -1 past the pass's end (or a batch too small to reach it). */
+static int64_t plane_ahead(const bn_job *j, int32_t i, int64_t k, int64_t k1)
+{
+    const int64_t t = (int64_t)i + PLANES_AHEAD, u = t - j->n;
+    if (t < j->n)
+        return t * j->c + k;
+    return k + 1 < k1 && u < j->n ? u * j->c + k + 1 : -1;
+}
+
 /* Mean and sum of squared deviations of channels [k0, k1). */
 static void stats_part(void *arg, int64_t k0, int64_t k1)
 {
@@ -209,8 +230,12 @@ static void stats_part(void *arg, int64_t k0, int64_t k1)
     const float inv_m = 1.0f / (float)((int64_t)j->n * s);
     for (int64_t k = k0; k < k1; k++) {
         float sum = 0.0f;
-        for (int32_t i = 0; i < j->n; i++)
+        for (int32_t i = 0; i < j->n; i++) {
+            const int64_t ahead = plane_ahead(j, i, k, k1);
+            if (ahead >= 0)
+                mlp__prefetch(j->x + ahead * s, s * (int64_t)sizeof(float));
             sum += plane_sum(j->x + (i * c + k) * s, s);
+        }
         const float mu = sum * inv_m;
         float sq = 0.0f;
         for (int32_t i = 0; i < j->n; i++)
@@ -383,6 +408,12 @@ static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
     for (int64_t k = k0; k < k1; k++) {
         float sg = 0.0f, sgx = 0.0f;
         for (int32_t i = 0; i < j->n; i++) {
+            const int64_t ahead = plane_ahead(j, i, k, k1);
+            if (ahead >= 0) {
+                mlp__prefetch(j->x + ahead * s, s * (int64_t)sizeof(float));
+                if (j->next && j->next->ahead)
+                    j->next->ahead(j->next, ahead);
+            }
             const float *p = j->x + (i * c + k) * s, *g = dy_plane(j, i * c + k, buf);
             float a, b;
             if (j->relu) {

@@ -174,12 +174,22 @@ static void sink_get(const mlp__plane_sink *s, int64_t pl, float *dxp)
     unpool_plane(s->l, pl, s->dy, dxp);
 }
 
+/* unpool_plane reads a plane of dy and of the argmax indices. */
+static void sink_ahead(const mlp__plane_sink *s, int64_t pl)
+{
+    const int64_t out_plane = (int64_t)s->l->out.d[1] * s->l->out.d[2];
+    mlp__prefetch(s->dy + pl * out_plane, out_plane * (int64_t)sizeof(float));
+    mlp__prefetch((const int32_t *)(const void *)s->l->scratch + pl * out_plane,
+                  out_plane * (int64_t)sizeof(int32_t));
+}
+
 static int maxpool_plane_sink(const mlp_layer *l, float *y, const float *dy,
                               mlp__plane_sink *s)
 {
     if ((int64_t)l->in.d[1] * l->in.d[2] > MLP__PLANE_MAX)
         return 0;
-    *s = (mlp__plane_sink){.put = sink_put, .get = sink_get, .l = l, .y = y, .dy = dy};
+    *s = (mlp__plane_sink){
+        .put = sink_put, .get = sink_get, .ahead = sink_ahead, .l = l, .y = y, .dy = dy};
     return 1;
 }
 
