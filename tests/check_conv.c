@@ -496,7 +496,8 @@ END_TEST
  * 2, 1 and 0) and mixed, a 1x1 output, odd channel and filter counts,
  * groups of many samples with a short last one, one sample per group
  * (planes of more than 100 tiles), dW's runs of several chunks with a
- * short last one, of chunks of one sample and empty ones; each with and
+ * short last one, of chunks of one sample and empty ones, rows of up to 8
+ * tiles (read in vectors, each padding) and of more; each with and
  * without a bias, against the float64 loops, then off Winograd's path. */
 START_TEST(conv_reference_wino)
 {
@@ -517,6 +518,10 @@ START_TEST(conv_reference_wino)
                                                           of 1 and 2 */
         {16, 58, 57, 17, 3, 3, 1, 1, 1, 1, 1, 1, 2},  /* 841 tiles: 2 of dW's 4
                                                           runs empty */
+        {16, 6, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 3},   /* rows of 8 tiles, the most
+                                                          read in vectors */
+        {16, 5, 17, 16, 3, 3, 1, 1, 0, 0, 1, 1, 2},   /* 8 tiles, a partial one;
+                                                          rows 17 wide */
     };
     /* clang-format on */
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)

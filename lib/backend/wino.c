@@ -85,6 +85,21 @@ void mlp__wino_weights(const float *w, int32_t f, int32_t c, int adjoint, float 
         }
 }
 
+/* Rows of at most SHORT_TILES tiles (planes up to 16 wide, the ConvNet's
+ * 14x14) take their pass along the row in vectors of 8 (row_pass_short,
+ * grad_row_short): a loop over 7 tiles does not reach the vectoriser's 8
+ * or 16 lanes, and ran one tile at a time. Where the compiler has no
+ * vector shuffles, every row takes the loops. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SHORT_ROWS 1
+enum { SHORT_TILES = 8 };
+typedef float wv8 __attribute__((vector_size(32)));
+typedef int32_t wv8i __attribute__((vector_size(32)));
+#else
+#define SHORT_ROWS 0
+enum { SHORT_TILES = 0 };
+#endif
+
 /* Floats of a padded input row and of a plane's transformed rows (4 values
  * a tile column, even and odd rows: 8 (th + 1) tw). */
 static int64_t pad_row(const mlp__wino *k)
@@ -118,6 +133,63 @@ static inline void row_pass(const float *restrict d, float *restrict h, int64_t 
         h[3 * half + tj] = d1 - d3;
     }
 }
+
+#if SHORT_ROWS
+/* v = the 8 floats at p (a macro: a function returning a vector type has a
+ * different ABI in each clone). */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(wv8))
+
+/* The first n (1 to 8) values of *v to dst, in constant-size stores. (The
+ * vectors go by pointer: as arguments their ABI differs between clones.) */
+static MLP__ALWAYS_INLINE void store_first(float *dst, const wv8 *v, int32_t n)
+{
+    float t[8];
+    memcpy(t, v, sizeof t);
+    if (n == 8) {
+        memcpy(dst, t, sizeof t);
+        return;
+    }
+    int32_t i = 0;
+    if (n & 4) {
+        memcpy(dst, t, 4 * sizeof(float));
+        i = 4;
+    }
+    if (n & 2) {
+        memcpy(dst + i, t + i, 2 * sizeof(float));
+        i += 2;
+    }
+    if (n & 1)
+        dst[i] = t[i];
+}
+
+/* row_pass for tw <= 8, the same values, from the padded row's floats
+ * read in place from p (pw floats before the row): p[0-7], p[8-15],
+ * p[2-9] and p[10-17], each masked by keep[] (zeros where the padding
+ * is). The padded row's even and odd columns are their even and odd
+ * lanes. */
+static MLP__ALWAYS_INLINE void row_pass_short(const float *p, const wv8i *keep,
+                                              float *restrict h, int64_t half, int32_t tw)
+{
+    wv8 a, b, c, e;
+    LOAD8(a, p);
+    LOAD8(b, p + 8);
+    LOAD8(c, p + 2);
+    LOAD8(e, p + 10);
+    a = (wv8)((wv8i)a & keep[0]);
+    b = (wv8)((wv8i)b & keep[1]);
+    c = (wv8)((wv8i)c & keep[2]);
+    e = (wv8)((wv8i)e & keep[3]);
+    const wv8 d0 = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+    const wv8 d1 = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+    const wv8 d2 = __builtin_shufflevector(c, e, 0, 2, 4, 6, 8, 10, 12, 14);
+    const wv8 d3 = __builtin_shufflevector(c, e, 1, 3, 5, 7, 9, 11, 13, 15);
+    const wv8 h0 = d0 - d2, h1 = d1 + d2, h2 = d2 - d1, h3 = d1 - d3;
+    store_first(h, &h0, tw);
+    store_first(h + half, &h1, tw);
+    store_first(h + 2 * half, &h2, tw);
+    store_first(h + 3 * half, &h3, tw);
+}
+#endif
 
 /* B^T down the columns of n tiles, whose rows are e[t], o[t], e[t + tw] and
  * o[t + tw] (one column q of B's pass): v0..v3 (transformed rows 0..3). */
@@ -163,12 +235,37 @@ static void input_transform(const mlp__wino *k, const float *x, float *restrict 
                             float *hr, float *v, int64_t vs)
 {
     const int32_t tw = k->tw, w = k->w, pw = k->pw;
-    const int64_t half = ((int64_t)k->th + 1) * tw;
+    const int64_t half = ((int64_t)k->th + 1) * tw, plane = (int64_t)k->h * w;
+#if SHORT_ROWS
+    /* Short rows are read in place, from pw floats before the row: the
+     * padded row's floats are the row's, and zeros (the masks) where the
+     * padding is. Rows whose 18 floats would leave the plane take the
+     * copy into d. */
+    const int shorts = tw <= SHORT_TILES;
+    /* the padded row's floats 0-7, 8-15, 2-9, 10-17 (vector compares: a
+     * mask stored lane by lane and loaded whole would wait on the stores) */
+    const wv8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    wv8i keep[4];
+    for (int v = 0; v < 4; v++) {
+        const wv8i i = lane + ((v & 1) * 8 + (v >> 1) * 2);
+        keep[v] = (i >= pw) & (i < pw + w);
+    }
+#endif
     for (int64_t r = k->ph; r < k->ph + (int64_t)k->h; r++) {
-        const float *src = x + (r - k->ph) * w;
+        const int64_t at = (r - k->ph) * w;
+        const float *src = x + at;
+        float *h = hr + (r & 1) * 4 * half + (r >> 1) * tw;
+#if SHORT_ROWS
+        if (shorts && at - pw >= 0 && at - pw + 2 * SHORT_TILES + 2 <= plane) {
+            row_pass_short(src - pw, keep, h, half, tw);
+            continue;
+        }
+#else
+        (void)plane;
+#endif
         for (int32_t e = 0; e < w; e++)
             d[pw + e] = src[e];
-        row_pass(d, hr + (r & 1) * 4 * half + (r >> 1) * tw, half, tw);
+        row_pass(d, h, half, tw);
     }
     const int64_t tiles = (int64_t)k->th * tw;
     for (int q = 0; q < 4; q++)
@@ -284,6 +381,23 @@ static void zero_grad_rows(const mlp__wino *k, float *gr)
                    (size_t)k->tw * sizeof(float));
 }
 
+/* A's pass down the columns of n tiles, whose rows are e[t] and o[t] (one
+ * column q of the pass along the rows): w0..w3 (rows 0..3). The pointers
+ * are restrict parameters: as restrict locals of the caller's loop, GCC
+ * versioned the loop for aliasing and ran its scalar copy (one tile at a
+ * time, measured). */
+static inline void grad_column_pass(const float *restrict e, const float *restrict o,
+                                    int64_t n, float *restrict w0, float *restrict w1,
+                                    float *restrict w2, float *restrict w3)
+{
+    for (int64_t t = 0; t < n; t++) {
+        w0[t] = e[t];
+        w1[t] = e[t] + o[t];
+        w2[t] = e[t] - o[t];
+        w3[t] = -o[t];
+    }
+}
+
 /* A y A^T of the tiles of output-gradient plane y [oh, ow] (zeros past its
  * edges) into w[xi * ws + t] for the plane's tiles t = 0 .. th tw - 1, with
  * A = [1 0; 1 1; 1 -1; 0 -1]: the adjoint of output_transform. As there,
@@ -300,7 +414,25 @@ static void grad_transform(const mlp__wino *k, const float *y, float *restrict g
     for (int32_t r = 0; r < k->oh; r++) {
         const float *src = y + (int64_t)r * ow;
         float *g = gr + (r & 1) * 4 * half + (int64_t)(r >> 1) * tw;
-        for (int32_t j = 0; j < pairs; j++) {
+        int32_t j = 0;
+#if SHORT_ROWS
+        /* a row of up to 8 pairs read in place, 16 floats while they stay
+         * in the plane (the lanes past the row are not stored) */
+        if (pairs >= 1 && ow <= 16 && (int64_t)r * ow + 16 <= (int64_t)k->oh * ow) {
+            wv8 lo, hi;
+            LOAD8(lo, src);
+            LOAD8(hi, src + 8);
+            const wv8 a = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+            const wv8 b = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+            const wv8 g1 = a + b, g2 = a - b, g3 = -b;
+            store_first(g, &a, pairs);
+            store_first(g + half, &g1, pairs);
+            store_first(g + 2 * half, &g2, pairs);
+            store_first(g + 3 * half, &g3, pairs);
+            j = pairs;
+        }
+#endif
+        for (; j < pairs; j++) {
             const float a = src[2 * j], b = src[2 * j + 1];
             g[j] = a;
             g[half + j] = a + b;
@@ -315,17 +447,9 @@ static void grad_transform(const mlp__wino *k, const float *y, float *restrict g
             g[3 * half + pairs] = 0.0f;
         }
     }
-    for (int q = 0; q < 4; q++) {
-        const float *restrict e = gr + q * half, *restrict o = gr + 4 * half + q * half;
-        float *restrict w0 = w + q * ws, *restrict w1 = w + (4 + q) * ws,
-                        *restrict w2 = w + (8 + q) * ws, *restrict w3 = w + (12 + q) * ws;
-        for (int64_t t = 0; t < half; t++) {
-            w0[t] = e[t];
-            w1[t] = e[t] + o[t];
-            w2[t] = e[t] - o[t];
-            w3[t] = -o[t];
-        }
-    }
+    for (int q = 0; q < 4; q++)
+        grad_column_pass(gr + q * half, gr + 4 * half + q * half, half, w + q * ws,
+                         w + (4 + q) * ws, w + (8 + q) * ws, w + (12 + q) * ws);
 }
 
 void mlp__wino_dw_transform(const mlp__wino *k, const float *x, int64_t x_sz,
