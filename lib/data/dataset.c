@@ -573,6 +573,12 @@ static MLP__ALWAYS_INLINE void prefetch_sample(const mlp_dataset *ds, int32_t id
                                  : (const char *)(ds->pixels + (size_t)idx * per);
     for (size_t o = 0; o < bytes; o += 64)
         __builtin_prefetch(p + o, 0, 2);
+    /* its label or targets too: a load of each, scattered as the rows are,
+     * waited on memory and took most of the gather's time */
+    if (ds->labels)
+        __builtin_prefetch(ds->labels + idx, 0, 2);
+    if (ds->targets)
+        __builtin_prefetch(ds->targets + (size_t)idx * (size_t)ds->target_dim, 0, 2);
 #else
     (void)ds;
     (void)idx;
