@@ -164,6 +164,18 @@ static inline void mlp__prefetch(const void *p, int64_t bytes)
 #endif
 }
 
+/* mlp__prefetch for bytes about to be written. */
+static inline void mlp__prefetch_write(const void *p, int64_t bytes)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch((const char *)p + o, 1);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 /* Monotonic wall clock in seconds. */
 double mlp__now(void);
 

@@ -26,6 +26,11 @@
  * mlp__plane_sink), each normalised plane goes to the pool while it is in
  * cache, and backward takes each plane of dy from the pool's backward pass
  * of that plane: the output and its gradient are never written whole.
+ *
+ * Over planes, the training passes run a channel at a time, each channel
+ * whole on one thread (train_part, grad_part): its sums over the batch,
+ * then its planes normalised (or their dx) while the channel's planes are
+ * in cache.
  */
 #include <math.h>
 #include <string.h>
@@ -199,6 +204,10 @@ typedef struct bn_job {
     int relu; /* a ReLU follows: forward clamps y at 0, backward masks dy; a
                  and b are then the forward's scale and shift */
     const mlp__plane_sink *next; /* or NULL: the planes of y and dy are its */
+    /* the training forward pass by channels (train_part) */
+    const float *beta;
+    float *rmean, *rvar, *scale, *shift;
+    float mom, eps;
 } bn_job;
 
 /* Planes fetched ahead of their use by the passes over a channel's samples
@@ -245,30 +254,24 @@ static void stats_part(void *arg, int64_t k0, int64_t k1)
     }
 }
 
-/* Batch mean and variance per channel into mean[], var[] (scratch). */
-static void batch_stats(const float *x, int32_t n, int64_t c, int64_t s, float *mean,
-                        float *var)
+/* Batch mean and variance per feature of rows of c features into mean[],
+ * var[] (scratch), vectorised along the features. (Planes take
+ * train_part.) */
+static void batch_stats(const float *x, int32_t n, int64_t c, float *mean, float *var)
 {
-    const float inv_m = 1.0f / (float)((int64_t)n * s);
+    const float inv_m = 1.0f / (float)n;
     memset(mean, 0, (size_t)c * sizeof(float));
     memset(var, 0, (size_t)c * sizeof(float));
-    if (s == 1) { /* rows of c features: vectorise along the features */
-        for (int32_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < c; k++)
-                mean[k] += x[i * c + k];
+    for (int32_t i = 0; i < n; i++)
         for (int64_t k = 0; k < c; k++)
-            mean[k] *= inv_m;
-        for (int32_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < c; k++) {
-                float d = x[i * c + k] - mean[k];
-                var[k] += d * d;
-            }
-    } else {
-        /* Channels split across the pool: threads never share an accumulator. */
-        bn_job jb = {.x = x, .n = n, .c = c, .s = s, .mean = mean, .var = var};
-        mlp__pool_for(c, mlp__pool_grain((int64_t)n * s, MLP_POOL_MIN), 1, stats_part,
-                      &jb);
-    }
+            mean[k] += x[i * c + k];
+    for (int64_t k = 0; k < c; k++)
+        mean[k] *= inv_m;
+    for (int32_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < c; k++) {
+            float d = x[i * c + k] - mean[k];
+            var[k] += d * d;
+        }
     for (int64_t k = 0; k < c; k++)
         var[k] *= inv_m;
 }
@@ -325,6 +328,55 @@ static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int6
     mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, affine_part, &jb);
 }
 
+/* The running averages, 1/sqrt(var + eps), scale and shift of channel k
+ * from its batch mean and variance (in j->var): the steps of every
+ * training forward pass, channel by channel. */
+static void channel_scale(const bn_job *j, int64_t k, int64_t m)
+{
+    const float mu = j->mean[k], var = j->var[k];
+    const float unbias = (float)m / (float)(m - 1);
+    j->rmean[k] = (1.0f - j->mom) * j->rmean[k] + j->mom * mu;
+    j->rvar[k] = (1.0f - j->mom) * j->rvar[k] + j->mom * var * unbias;
+    const float is = 1.0f / sqrtf(var + j->eps);
+    j->var[k] = is;
+    j->scale[k] = j->gamma[k] * is;
+    j->shift[k] = j->beta[k] - mu * j->scale[k];
+}
+
+/* The training forward pass of channels [k0, k1) of planes (s > 1), a
+ * channel at a time: its statistics, then its planes normalised while
+ * they are in cache (the channel's planes over a batch of 100 at 28x28:
+ * 300 KB), where a pass over all the statistics and then one over all the
+ * planes read x from memory twice. The same operations in the same order
+ * for each value as the passes one after the other: the same bits. In
+ * the 32/64-map ConvNet (batch 100, 1 thread, 3 interleaved rounds) batch
+ * norm + ReLU + pool over 32 planes of 28x28 went from 2.37-2.47 to
+ * 1.91-1.99 ms, but only with the output's planes fetched ahead: without,
+ * the stores a channel's planes apart missed one by one and it took 2.66-
+ * 2.71 ms (2.22-2.30 against 1.20-1.24 over 64 planes of 14x14). */
+static void train_part(void *arg, int64_t k0, int64_t k1)
+{
+    const bn_job *j = arg;
+    const int64_t m = (int64_t)j->n * j->s;
+    const float inv_m = 1.0f / (float)m;
+    for (int64_t k = k0; k < k1; k++) {
+        stats_part(arg, k, k + 1);
+        j->var[k] *= inv_m;
+        channel_scale(j, k, m);
+        for (int32_t i = 0; i < j->n; i++) {
+            /* the planes written ahead, a channel's planes apart: their
+             * lines asked for before the stores miss on them (the pool's
+             * output and indices, or y) */
+            const int64_t ahead = plane_ahead(j, i, k, k1);
+            if (ahead >= 0 && j->next && j->next->ahead)
+                j->next->ahead(j->next, ahead);
+            else if (ahead >= 0 && !j->next)
+                mlp__prefetch_write(j->y + ahead * j->s, j->s * (int64_t)sizeof(float));
+            affine_part(arg, i * j->c + k, i * j->c + k + 1);
+        }
+    }
+}
+
 static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
                           mlp_mode mode, int relu, const mlp__plane_sink *next)
 {
@@ -342,13 +394,34 @@ static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
                               "batch norm: a batch of %d gives one value per feature; "
                               "training needs at least 2 (use a larger batch)",
                               (int)n);
-        batch_stats(x, n, c, s, mean, istd);
-        const float mom = bn->momentum, unbias = (float)m / (float)(m - 1);
-        for (int64_t k = 0; k < c; k++) {
-            rmean[k] = (1.0f - mom) * rmean[k] + mom * mean[k];
-            rvar[k] = (1.0f - mom) * rvar[k] + mom * istd[k] * unbias;
-            istd[k] = 1.0f / sqrtf(istd[k] + bn->eps);
+        bn_job jb = {.x = x,
+                     .y = y,
+                     .a = scale,
+                     .b = shift,
+                     .mean = mean,
+                     .var = istd,
+                     .gamma = gamma,
+                     .beta = beta,
+                     .rmean = rmean,
+                     .rvar = rvar,
+                     .scale = scale,
+                     .shift = shift,
+                     .mom = bn->momentum,
+                     .eps = bn->eps,
+                     .n = n,
+                     .c = c,
+                     .s = s,
+                     .relu = relu,
+                     .next = next};
+        if (s > 1) { /* planes: by channels, each whole on one thread */
+            mlp__pool_for(c, mlp__pool_grain(m, MLP_POOL_MIN), 1, train_part, &jb);
+            return MLP_STATUS_OK;
         }
+        batch_stats(x, n, c, mean, istd);
+        for (int64_t k = 0; k < c; k++)
+            channel_scale(&jb, k, m);
+        affine_channels(x, y, n, c, s, scale, shift, relu, next);
+        return MLP_STATUS_OK;
     } else {
         for (int64_t k = 0; k < c; k++) {
             mean[k] = rmean[k];
@@ -460,6 +533,26 @@ static void dx_part(void *arg, int64_t p0, int64_t p1)
     }
 }
 
+/* The backward pass of channels [k0, k1) of planes, a channel at a time:
+ * its gradient sums, then (when dx is asked for) its planes of dx while
+ * its planes of x and dy are in cache, as train_part does forward; the
+ * same bits as the two passes one after the other. Measured as there:
+ * 3.31-3.35 to 3.19-3.21 ms over 32 planes of 28x28, 1.41-1.43 to 1.39
+ * over 64 of 14x14. */
+static void grad_part(void *arg, int64_t k0, int64_t k1)
+{
+    const bn_job *j = arg;
+    for (int64_t k = k0; k < k1; k++) {
+        grad_sums_part(arg, k, k + 1);
+        for (int32_t i = 0; j->dx && i < j->n; i++) {
+            const int64_t ahead = plane_ahead(j, i, k, k1);
+            if (ahead >= 0)
+                mlp__prefetch_write(j->dx + ahead * j->s, j->s * (int64_t)sizeof(float));
+            dx_part(arg, i * j->c + k, i * j->c + k + 1);
+        }
+    }
+}
+
 /* dy[i] or, when a ReLU follows, dy[i] masked by relu_masked. */
 static inline float grad_at(int relu, const float *dy, const float *x, int64_t i, float a,
                             float b)
@@ -513,10 +606,7 @@ static mlp_status backward(mlp_layer *l, const float *x, const float *dy, float 
                  .b = shift,
                  .relu = relu,
                  .next = next};
-    mlp__pool_for(c, mlp__pool_grain((int64_t)n * s, MLP_POOL_MIN), 1, grad_sums_part,
-                  &jb);
-    if (dx)
-        mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, dx_part, &jb);
+    mlp__pool_for(c, mlp__pool_grain((int64_t)n * s, MLP_POOL_MIN), 1, grad_part, &jb);
     return MLP_STATUS_OK;
 }
 

@@ -174,13 +174,20 @@ static void sink_get(const mlp__plane_sink *s, int64_t pl, float *dxp)
     unpool_plane(s->l, pl, s->dy, dxp);
 }
 
-/* unpool_plane reads a plane of dy and of the argmax indices. */
+/* unpool_plane reads a plane of dy and of the argmax indices (backward);
+ * pool_plane writes a plane of y and of the indices (forward). */
 static void sink_ahead(const mlp__plane_sink *s, int64_t pl)
 {
     const int64_t out_plane = (int64_t)s->l->out.d[1] * s->l->out.d[2];
-    mlp__prefetch(s->dy + pl * out_plane, out_plane * (int64_t)sizeof(float));
-    mlp__prefetch((const int32_t *)(const void *)s->l->scratch + pl * out_plane,
-                  out_plane * (int64_t)sizeof(int32_t));
+    const int32_t *ap = (const int32_t *)(const void *)s->l->scratch + pl * out_plane;
+    const int64_t bytes = out_plane * (int64_t)sizeof(float);
+    if (s->dy) {
+        mlp__prefetch(s->dy + pl * out_plane, bytes);
+        mlp__prefetch(ap, bytes);
+    } else {
+        mlp__prefetch_write(s->y + pl * out_plane, bytes);
+        mlp__prefetch_write(ap, bytes);
+    }
 }
 
 static int maxpool_plane_sink(const mlp_layer *l, float *y, const float *dy,
