@@ -41,6 +41,25 @@ typedef int32_t v8i __attribute__((vector_size(32)));
  * has a different ABI in the two clones). */
 #define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8))
 
+/* The weight gradient of two planes keeps each tap's two sets of eight
+ * lanes side by side in one vector of 16 (PAIR16), where the compiler has
+ * the shuffles that join and split them: in the AVX-512 clone one 512-bit
+ * product and addition do what two 256-bit ones do, the input strip
+ * broadcast to both halves. Elsewhere the vector of 16 is two of 8, as
+ * before; each lane's sum is the same. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define PAIR16 1
+typedef float v16 __attribute__((vector_size(64)));
+#define JOIN16(a, b)                                                                     \
+    __builtin_shufflevector((a), (b), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,  \
+                            15)
+#define HALF16(v, h)                                                                     \
+    __builtin_shufflevector((v), (v), 8 * (h), 8 * (h) + 1, 8 * (h) + 2, 8 * (h) + 3,    \
+                            8 * (h) + 4, 8 * (h) + 5, 8 * (h) + 6, 8 * (h) + 7)
+#else
+#define PAIR16 0
+#endif
+
 /* The offsets of taps [t0, t0 + tn), tap (c, i, j) at c sc + i si + j sj:
  * in a padded input, (c hp + i) wp + j. */
 static void tap_offsets_by(const mlp__corr *k, int32_t t0, int32_t tn, int64_t sc,
@@ -292,6 +311,15 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
         if (bias_lanes && !first)
             LOAD8(bacc[q], bias_lanes + 8 * q);
     }
+#if PAIR16
+    /* two planes: tap b's lanes of both in acc2[b], the bias's in bacc2 */
+    const int pair = NF == 2;
+    v16 acc2[MLP__CORR_DW_TAPS / 2], bacc2 = JOIN16(bacc[0], bacc[1]);
+    if (pair)
+#pragma GCC unroll 6
+        for (int b = 0; b < TB; b++)
+            acc2[b] = JOIN16(acc[b], acc[TB + b]);
+#endif
     /* A row's last 1 to 7 columns: the strip of the row's last 8 columns
      * with the lanes before them zeroed in dy (a mask, not a copy through
      * memory, which would stall the vector load), or, in rows shorter than
@@ -301,7 +329,27 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
     tail_mask(tail, &keep);
 /* acc[q TB + b] += d[q] times the eight inputs at base + off[b], for the
  * TB taps and NF planes; bacc[q] += d[q] for the bias. */
+#if PAIR16
 #define DW_STRIP(base)                                                                   \
+    do {                                                                                 \
+        if (pair) {                                                                      \
+            const v16 d2 = JOIN16(d[0], d[1]);                                           \
+            if (bias_lanes)                                                              \
+                bacc2 += d2;                                                             \
+            _Pragma("GCC unroll 6") for (int b = 0; b < TB; b++)                         \
+            {                                                                            \
+                v8 xv;                                                                   \
+                LOAD8(xv, (base) + off[b]);                                              \
+                acc2[b] += d2 * JOIN16(xv, xv);                                          \
+            }                                                                            \
+        } else {                                                                         \
+            DW_STRIP8(base);                                                             \
+        }                                                                                \
+    } while (0)
+#else
+#define DW_STRIP(base) DW_STRIP8(base)
+#endif
+#define DW_STRIP8(base)                                                                  \
     do {                                                                                 \
         if (bias_lanes)                                                                  \
             _Pragma("GCC unroll 2") for (int q = 0; q < NF; q++) bacc[q] += d[q];        \
@@ -357,6 +405,18 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
         }
     }
 #undef DW_STRIP
+#undef DW_STRIP8
+#if PAIR16
+    if (pair) {
+#pragma GCC unroll 6
+        for (int b = 0; b < TB; b++) {
+            acc[b] = HALF16(acc2[b], 0);
+            acc[TB + b] = HALF16(acc2[b], 1);
+        }
+        bacc[0] = HALF16(bacc2, 0);
+        bacc[1] = HALF16(bacc2, 1);
+    }
+#endif
 #pragma GCC unroll 2
     for (int q = 0; q < NF; q++) {
 #pragma GCC unroll 12
@@ -367,7 +427,7 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
     }
 }
 
-MLP_VECTOR_CLONES
+MLP_WIDE_CLONES
 static void corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
                     int32_t f, int32_t nf, int32_t t0, int32_t tn, float *lanes,
                     int64_t lstride, float *bias_lanes, int first)
