@@ -87,14 +87,24 @@ void mlp__wino_weights(const float *w, int32_t f, int32_t c, int adjoint, float 
 
 /* Rows of at most SHORT_TILES tiles (planes up to 16 wide, the ConvNet's
  * 14x14) take their pass along the row in vectors of 8 (row_pass_short,
- * grad_row_short): a loop over 7 tiles does not reach the vectoriser's 8
- * or 16 lanes, and ran one tile at a time. Where the compiler has no
- * vector shuffles, every row takes the loops. */
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+ * and in grad_transform): a loop over 7 tiles does not reach the
+ * vectoriser's 8 or 16 lanes, and ran one tile at a time. The vectors of 8
+ * are for the AVX2 and AVX-512 clones: in the baseline clone, on a CPU
+ * without AVX2, they took 70% longer than the loops, which it keeps
+ * (short_rows). Without the clones or the compiler's vector shuffles,
+ * every row takes the loops. */
+#if MLP_HAVE_CLONES && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
 #define SHORT_ROWS 1
 enum { SHORT_TILES = 8 };
 typedef float wv8 __attribute__((vector_size(32)));
 typedef int32_t wv8i __attribute__((vector_size(32)));
+
+/* Whether rows of tw tiles take the vectors of 8 on this CPU. */
+static int short_rows(int32_t tw)
+{
+    __builtin_cpu_init();
+    return tw <= SHORT_TILES && __builtin_cpu_supports("avx2");
+}
 #else
 #define SHORT_ROWS 0
 enum { SHORT_TILES = 0 };
@@ -241,7 +251,7 @@ static void input_transform(const mlp__wino *k, const float *x, float *restrict 
      * padded row's floats are the row's, and zeros (the masks) where the
      * padding is. Rows whose 18 floats would leave the plane take the
      * copy into d. */
-    const int shorts = tw <= SHORT_TILES;
+    const int shorts = short_rows(tw);
     /* the padded row's floats 0-7, 8-15, 2-9, 10-17 (vector compares: a
      * mask stored lane by lane and loaded whole would wait on the stores) */
     const wv8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
@@ -411,6 +421,9 @@ static void grad_transform(const mlp__wino *k, const float *y, float *restrict g
 {
     const int32_t tw = k->tw, ow = k->ow, pairs = ow / 2;
     const int64_t half = (int64_t)k->th * tw;
+#if SHORT_ROWS
+    const int shorts = short_rows(tw);
+#endif
     for (int32_t r = 0; r < k->oh; r++) {
         const float *src = y + (int64_t)r * ow;
         float *g = gr + (r & 1) * 4 * half + (int64_t)(r >> 1) * tw;
@@ -418,7 +431,8 @@ static void grad_transform(const mlp__wino *k, const float *y, float *restrict g
 #if SHORT_ROWS
         /* a row of up to 8 pairs read in place, 16 floats while they stay
          * in the plane (the lanes past the row are not stored) */
-        if (pairs >= 1 && ow <= 16 && (int64_t)r * ow + 16 <= (int64_t)k->oh * ow) {
+        if (shorts && pairs >= 1 && ow <= 16 &&
+            (int64_t)r * ow + 16 <= (int64_t)k->oh * ow) {
             wv8 lo, hi;
             LOAD8(lo, src);
             LOAD8(hi, src + 8);

@@ -130,18 +130,21 @@ void mlp__rng_shuffle(mlp_rng *r, int32_t *idx, int32_t n);
  * on the machine. */
 #if defined(__x86_64__) && defined(__linux__) && !defined(MLPNET_NO_CLONES) &&           \
     defined(__clang__) && __clang_major__ >= 14
+#define MLP_HAVE_CLONES 1
 #define MLP_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #define MLP_WIDE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #elif defined(__x86_64__) && defined(__linux__) && !defined(MLPNET_NO_CLONES) &&         \
     !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8
 /* GCC compiles a target clone without the command line's -fno-trapping-math,
  * which stops it from vectorising loops with selects; say it again here. */
+#define MLP_HAVE_CLONES 1
 #define MLP_VECTOR_CLONES                                                                \
     __attribute__((target_clones("avx2", "default"), optimize("no-trapping-math")))
 #define MLP_WIDE_CLONES                                                                  \
     __attribute__((target_clones("avx512f", "avx2", "default"),                          \
                    optimize("no-trapping-math")))
 #else
+#define MLP_HAVE_CLONES 0
 #define MLP_VECTOR_CLONES
 #define MLP_WIDE_CLONES
 #endif
