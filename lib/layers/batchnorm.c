@@ -303,29 +303,24 @@ static void affine_part(void *arg, int64_t p0, int64_t p1)
     }
 }
 
-/* y = x * a[k] + b[k] per channel k, then max(y, 0) when relu is set; y's
- * planes put into `next` instead when it is not NULL (then s > 1). */
+/* y = x * a[k] + b[k] per channel k, then max(y, 0) when relu is set, with
+ * the job's arrays; y's planes put into j->next instead when it is not
+ * NULL (then s > 1). */
 MLP_VECTOR_CLONES
-static void affine_channels(const float *x, float *y, int32_t n, int64_t c, int64_t s,
-                            const float *a, const float *b, int relu,
-                            const mlp__plane_sink *next)
+static void affine_channels(const bn_job *j)
 {
-    if (s == 1) {
-        for (int32_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < c; k++)
-                y[i * c + k] = relu_if(relu, x[i * c + k] * a[k] + b[k]);
+    if (j->s > 1) {
+        mlp__pool_for((int64_t)j->n * j->c, mlp__pool_grain(j->s, MLP_POOL_MIN), 1,
+                      affine_part, (void *)j);
         return;
     }
-    bn_job jb = {.x = x,
-                 .y = y,
-                 .a = a,
-                 .b = b,
-                 .n = n,
-                 .c = c,
-                 .s = s,
-                 .relu = relu,
-                 .next = next};
-    mlp__pool_for((int64_t)n * c, mlp__pool_grain(s, MLP_POOL_MIN), 1, affine_part, &jb);
+    const float *x = j->x, *a = j->a, *b = j->b;
+    float *y = j->y;
+    const int64_t c = j->c;
+    const int relu = j->relu;
+    for (int32_t i = 0; i < j->n; i++)
+        for (int64_t k = 0; k < c; k++)
+            y[i * c + k] = relu_if(relu, x[i * c + k] * a[k] + b[k]);
 }
 
 /* The running averages, 1/sqrt(var + eps), scale and shift of channel k
@@ -368,10 +363,10 @@ static void train_part(void *arg, int64_t k0, int64_t k1)
              * lines asked for before the stores miss on them (the pool's
              * output and indices, or y) */
             const int64_t ahead = plane_ahead(j, i, k, k1);
-            if (ahead >= 0 && j->next && j->next->ahead)
-                j->next->ahead(j->next, ahead);
-            else if (ahead >= 0 && !j->next)
+            if (ahead >= 0 && !j->next)
                 mlp__prefetch_write(j->y + ahead * j->s, j->s * (int64_t)sizeof(float));
+            else if (ahead >= 0 && j->next->ahead)
+                j->next->ahead(j->next, ahead);
             affine_part(arg, i * j->c + k, i * j->c + k + 1);
         }
     }
@@ -383,10 +378,27 @@ static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
     const struct batchnorm_settings *bn = l->settings;
     int64_t c, s;
     layout(l, &c, &s);
-    const float *gamma = l->params, *beta = l->params + c;
-    float *rmean = l->state, *rvar = l->state + c;
     float *mean = l->scratch, *istd = l->scratch + c;
     float *scale = l->scratch + 2 * c, *shift = l->scratch + 3 * c;
+    bn_job jb = {.x = x,
+                 .y = y,
+                 .a = scale,
+                 .b = shift,
+                 .mean = mean,
+                 .var = istd,
+                 .gamma = l->params,
+                 .beta = l->params + c,
+                 .rmean = l->state,
+                 .rvar = l->state + c,
+                 .scale = scale,
+                 .shift = shift,
+                 .mom = bn->momentum,
+                 .eps = bn->eps,
+                 .n = n,
+                 .c = c,
+                 .s = s,
+                 .relu = relu,
+                 .next = next};
     if (mode == MLP_MODE_TRAIN) {
         const int64_t m = (int64_t)n * s;
         if (m < 2)
@@ -394,25 +406,6 @@ static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
                               "batch norm: a batch of %d gives one value per feature; "
                               "training needs at least 2 (use a larger batch)",
                               (int)n);
-        bn_job jb = {.x = x,
-                     .y = y,
-                     .a = scale,
-                     .b = shift,
-                     .mean = mean,
-                     .var = istd,
-                     .gamma = gamma,
-                     .beta = beta,
-                     .rmean = rmean,
-                     .rvar = rvar,
-                     .scale = scale,
-                     .shift = shift,
-                     .mom = bn->momentum,
-                     .eps = bn->eps,
-                     .n = n,
-                     .c = c,
-                     .s = s,
-                     .relu = relu,
-                     .next = next};
         if (s > 1) { /* planes: by channels, each whole on one thread */
             mlp__pool_for(c, mlp__pool_grain(m, MLP_POOL_MIN), 1, train_part, &jb);
             return MLP_STATUS_OK;
@@ -420,19 +413,15 @@ static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
         batch_stats(x, n, c, mean, istd);
         for (int64_t k = 0; k < c; k++)
             channel_scale(&jb, k, m);
-        affine_channels(x, y, n, c, s, scale, shift, relu, next);
-        return MLP_STATUS_OK;
     } else {
         for (int64_t k = 0; k < c; k++) {
-            mean[k] = rmean[k];
-            istd[k] = 1.0f / sqrtf(rvar[k] + bn->eps);
+            mean[k] = jb.rmean[k];
+            istd[k] = 1.0f / sqrtf(jb.rvar[k] + bn->eps);
+            scale[k] = jb.gamma[k] * istd[k];
+            shift[k] = jb.beta[k] - mean[k] * scale[k];
         }
     }
-    for (int64_t k = 0; k < c; k++) {
-        scale[k] = gamma[k] * istd[k];
-        shift[k] = beta[k] - mean[k] * scale[k];
-    }
-    affine_channels(x, y, n, c, s, scale, shift, relu, next);
+    affine_channels(&jb);
     return MLP_STATUS_OK;
 }
 

@@ -66,9 +66,10 @@ typedef struct mlp__plane_sink {
     void (*put)(const struct mlp__plane_sink *s, int64_t pl, const float *xp);
     /* The consumer's input gradient of its plane pl, written whole into dxp. */
     void (*get)(const struct mlp__plane_sink *s, int64_t pl, float *dxp);
-    /* Ask the memory for what `get` of plane pl reads, ahead of that call
-     * (a producer that reads planes out of order: see mlp__prefetch); NULL
-     * when there is nothing to ask for. */
+    /* Ask the memory for what `put` of plane pl writes (a sink with y) or
+     * `get` of plane pl reads (a sink with dy), ahead of that call (a
+     * producer that goes through planes out of order: see mlp__prefetch);
+     * NULL when there is nothing to ask for. */
     void (*ahead)(const struct mlp__plane_sink *s, int64_t pl);
     const mlp_layer *l; /* the consumer */
     float *y;           /* its output (the forward pass) */
