@@ -1514,6 +1514,55 @@ START_TEST(pool_takes_planes_same_bits)
 }
 END_TEST
 
+/* Spatial batch norm with a fused ReLU and no pool after it, so that the
+ * gradient reaching the ReLU is not already zero where it cut (as a max
+ * pool's mostly is): after a conv (the input gradient wanted) and as the
+ * first layer (with and without it), on 1 and 2 threads, the bits of the
+ * layers run one by one. */
+START_TEST(bn_relu_without_pool_same_bits)
+{
+    tu_rng rng;
+    tu_rng_seed(&rng, 91);
+    const int threads = mlp_get_num_threads();
+    for (int t = 0; t < 4; t++) {
+        const int first = t & 1;
+        TU_OK(mlp_set_num_threads(1 + (t >> 1)));
+        mlp_model *m = tu_model(3, (const int32_t[]){3, 6, 7}, 31 + (uint64_t)t);
+        mlp_layer *l = NULL;
+        if (!first) {
+            TU_OK(mlp_layer_create_conv2d(&l, 3, 4, 3, 3));
+            TU_OK(mlp_layer_set_conv2d(l, 1, 1, 1, 1, 1, 1));
+            tu_add(m, l);
+        }
+        const int bn = m->n_layers;
+        TU_OK(mlp_layer_create_batchnorm_spatial(&l));
+        tu_add(m, l);
+        add_relu(m);
+        TU_OK(mlp_layer_create_flatten(&l));
+        tu_add(m, l);
+        tu_add(m, tu_dense(3));
+        ck_assert(mlp__model_fuses_relu(m, bn + 1));
+        ck_assert(!mlp__model_fuses_planes(m, bn + 2));
+        const int32_t n = 5;
+        mlp_tensor *x = tu_tensor(4, n, 3, 6, 7), *dy = tu_tensor(2, n, 3);
+        tu_fill_uniform(&rng, mlp_tensor_data(x), mlp_tensor_numel(x), -1.0f, 1.0f);
+        tu_fill_uniform(&rng, mlp_tensor_data(dy), mlp_tensor_numel(dy), -1.0f, 1.0f);
+        /* a scale and shift under which the ReLU cuts about a third */
+        for (int64_t i = 0; i < m->layers[bn]->n_params; i++)
+            m->layers[bn]->params[i] = i < m->layers[bn]->n_params / 2 ? 1.0f : 0.4f;
+        char what[32];
+        snprintf(what, sizeof what, "case %d", t);
+        same_bits_one_by_one(m, x, dy, 1, what);
+        if (first)
+            same_bits_one_by_one(m, x, dy, 0, what);
+        mlp_tensor_destroy(x);
+        mlp_tensor_destroy(dy);
+        mlp_model_destroy(m);
+    }
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
 /* A ReLU fused into the batch norm before it as the model's last layer:
  * backward reads the caller's dy (masking it on the fly, never writing it)
  * and gives the bits of the two layers run one by one. */
@@ -1828,6 +1877,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, relu_in_place_same_bits);
     tcase_add_test(tc, fused_relu_last_layer);
     tcase_add_test(tc, pool_takes_planes_same_bits);
+    tcase_add_test(tc, bn_relu_without_pool_same_bits);
     tcase_add_test(tc, fit_options_defaults);
     tcase_add_test(tc, fit_options_init_writes_only_the_callers_size);
     tcase_add_test(tc, fit_options_bad_sizes);

@@ -461,11 +461,31 @@ static const float *dy_plane(const bn_job *j, int64_t ik, float *buf)
     return buf;
 }
 
-/* dbeta and dgamma of channels [k0, k1). */
+/* q = g masked by relu_masked (g may be q: masked in place). */
+MLP_VECTOR_CLONES
+static void plane_mask(const float *p, const float *g, int64_t n, float a, float b,
+                       float *q)
+{
+    for (int64_t e = 0; e < n; e++)
+        q[e] = relu_masked(g[e], p[e], a, b);
+}
+
+/* Whether the gradient passes keep the plane's gradient in dx's plane
+ * between them (staged): the one dx_part then reads, instead of getting
+ * dy's plane from the layer after and masking it a second time. */
+static int staged(const bn_job *j)
+{
+    return j->dx && (j->relu || j->next);
+}
+
+/* dbeta and dgamma of channels [k0, k1). When staged, each plane's
+ * gradient (got from the layer after, masked) is left in dx's plane: the
+ * same values, summed in the same order, so the same bits. */
 static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
 {
     const bn_job *j = arg;
     const int64_t c = j->c, s = j->s;
+    const int stage = staged(j);
     float buf[MLP__PLANE_MAX];
     for (int64_t k = k0; k < k1; k++) {
         float sg = 0.0f, sgx = 0.0f;
@@ -475,10 +495,22 @@ static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
                 mlp__prefetch(j->x + ahead * s, s * (int64_t)sizeof(float));
                 if (j->next && j->next->ahead)
                     j->next->ahead(j->next, ahead);
+                if (stage)
+                    mlp__prefetch_write(j->dx + ahead * s, s * (int64_t)sizeof(float));
             }
-            const float *p = j->x + (i * c + k) * s, *g = dy_plane(j, i * c + k, buf);
+            const int64_t ik = i * c + k;
+            const float *p = j->x + ik * s;
+            float *q = stage ? j->dx + ik * s : buf;
+            const float *g = dy_plane(j, ik, q);
             float a, b;
-            if (j->relu) {
+            if (stage) {
+                /* g is q (got from the layer after) or dy's plane (a ReLU
+                 * only): staged without a ReLU means a layer after */
+                if (j->relu)
+                    plane_mask(p, g, s, j->a[k], j->b[k], q);
+                a = plane_sum(q, s);
+                b = plane_dot_dev(p, q, s, j->cmean[k]);
+            } else if (j->relu) {
                 a = plane_masked_sum(p, g, s, j->a[k], j->b[k]);
                 b = plane_masked_dot_dev(p, g, s, j->cmean[k], j->a[k], j->b[k]);
             } else {
@@ -494,31 +526,24 @@ static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
 }
 
 /* dx = scale (m dy - dbeta - xhat dgamma) = A dy + B x + C per channel,
- * on planes [p0, p1). With a layer after, each plane of dy is got from it
- * again (as grad_sums_part did): that reads the layer's smaller output
- * gradient instead of writing the whole of dy into dx and reading it back. */
+ * on planes [p0, p1). When staged, dy's plane (masked) is in dx's plane
+ * already, from grad_sums_part; else it is dy's own. */
 MLP_VECTOR_CLONES
 static void dx_part(void *arg, int64_t p0, int64_t p1)
 {
     const bn_job *j = arg;
     const int64_t c = j->c, s = j->s;
     const float m = j->m;
-    float buf[MLP__PLANE_MAX];
+    const int stage = staged(j);
     for (int64_t ik = p0; ik < p1; ik++) {
         const int64_t k = ik % c;
         float *q = j->dx + ik * s;
-        const float *p = j->x + ik * s, *g = dy_plane(j, ik, buf);
+        const float *p = j->x + ik * s, *g = stage ? q : j->dy + ik * s;
         const float is = j->istd[k], scale = j->gamma[k] * is / m;
         const float ca = scale * m, cb = -scale * is * j->dgamma[k];
         const float cc = -scale * j->dbeta[k] - cb * j->cmean[k];
-        if (j->relu) {
-            const float ak = j->a[k], bk = j->b[k];
-            for (int64_t e = 0; e < s; e++)
-                q[e] = ca * relu_masked(g[e], p[e], ak, bk) + cb * p[e] + cc;
-        } else {
-            for (int64_t e = 0; e < s; e++)
-                q[e] = ca * g[e] + cb * p[e] + cc;
-        }
+        for (int64_t e = 0; e < s; e++)
+            q[e] = ca * g[e] + cb * p[e] + cc;
     }
 }
 
@@ -527,15 +552,17 @@ static void dx_part(void *arg, int64_t p0, int64_t p1)
  * its planes of x and dy are in cache, as train_part does forward; the
  * same bits as the two passes one after the other. Measured as there:
  * 3.31-3.35 to 3.19-3.21 ms over 32 planes of 28x28, 1.41-1.43 to 1.39
- * over 64 of 14x14. */
+ * over 64 of 14x14. With a ReLU or a layer after (staged), the first pass
+ * leaves each plane's gradient in dx's plane, which it fetches ahead. */
 static void grad_part(void *arg, int64_t k0, int64_t k1)
 {
     const bn_job *j = arg;
+    const int stage = staged(j);
     for (int64_t k = k0; k < k1; k++) {
         grad_sums_part(arg, k, k + 1);
         for (int32_t i = 0; j->dx && i < j->n; i++) {
             const int64_t ahead = plane_ahead(j, i, k, k1);
-            if (ahead >= 0)
+            if (ahead >= 0 && !stage)
                 mlp__prefetch_write(j->dx + ahead * j->s, j->s * (int64_t)sizeof(float));
             dx_part(arg, i * j->c + k, i * j->c + k + 1);
         }
