@@ -21,6 +21,7 @@
 
 #define BENCH_NAME "bench_mlp"
 #include "bench_baseline.h"
+#include "bench_handover.h"
 #include "bench_util.h"
 
 enum { BATCH = 100, IN = 784, HID = 100, OUT = 47, DEPTH = 3, EPOCHS = 5 };
@@ -77,6 +78,10 @@ static void bench_scaling(mlp_model *m, mlp_optimizer *opt, mlp_dataset *train,
     printf("2 threads against 1:           %.2fx faster (median of %d rounds, "
            "%.2f-%.2f)\n",
            ratio, EPOCHS, ratios[0], ratios[EPOCHS - 1]);
+    /* what the machine charges for handing data between the two cores now */
+    CHECK(mlp_set_num_threads(2));
+    bench_handover_print(mlp_model_param_count(m));
+    CHECK(mlp_set_num_threads(threads));
 }
 
 /* Seconds for `steps` optimizer steps, the median of three passes. */

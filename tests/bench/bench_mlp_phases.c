@@ -26,6 +26,7 @@
 
 #define BENCH_NAME "bench_mlp_phases"
 #include "bench_baseline.h"
+#include "bench_handover.h"
 #include "bench_util.h"
 
 enum { BATCH = 100, OUT = BASE_OUT, ROUNDS = 3 };
@@ -53,68 +54,6 @@ static const char *const phase_names[P_COUNT] = {
     "ELU backward",
     "SGD step",
 };
-
-/* The handover probe (see the top): a buffer, each part reading all of it
- * or its own range, then adding 1 to its own range. */
-typedef struct probe {
-    float *buf;
-    int64_t n;
-    volatile float sink;
-} probe;
-
-static void probe_read_all(void *arg, int64_t lo, int64_t hi)
-{
-    (void)lo;
-    (void)hi;
-    probe *p = arg;
-    float s = 0.0f;
-    for (int64_t i = 0; i < p->n; i += 16) /* a float of every cache line */
-        s += p->buf[i];
-    p->sink = s;
-}
-
-static void probe_read_own(void *arg, int64_t lo, int64_t hi)
-{
-    probe *p = arg;
-    float s = 0.0f;
-    for (int64_t i = lo; i < hi; i += 16)
-        s += p->buf[i];
-    p->sink = s;
-}
-
-static void probe_add(void *arg, int64_t lo, int64_t hi)
-{
-    probe *p = arg;
-    for (int64_t i = lo; i < hi; i++)
-        p->buf[i] += 1.0f;
-}
-
-/* Microseconds of the parts' write after the parts read it all (shared)
- * and after each read its own range (own); the best of `reps`. */
-static void handover_probe(int64_t n, double *shared_us, double *own_us)
-{
-    enum { REPS = 2000 };
-    probe p = {.n = n};
-    p.buf = calloc((size_t)n, sizeof(float));
-    CHECK(p.buf ? MLP_STATUS_OK : MLP_STATUS_NO_MEMORY);
-    const int parts = mlp_get_num_threads();
-    double best[2] = {1e30, 1e30};
-    for (int r = 0; r < REPS; r++)
-        for (int own = 0; own < 2; own++) {
-            if (own)
-                mlp__pool_for(n, 16, 16, probe_read_own, &p);
-            else
-                mlp__pool_for(parts, 1, 1, probe_read_all, &p);
-            const double t0 = bench_now();
-            mlp__pool_for(n, 16, 16, probe_add, &p);
-            const double t = bench_now() - t0;
-            if (t < best[own])
-                best[own] = t;
-        }
-    free(p.buf);
-    *shared_us = best[0] * 1e6;
-    *own_us = best[1] * 1e6;
-}
 
 /* The products of dense layer l's forward (fwd) or backward pass. */
 static void dense_products(mlp_model *m, int i, int fwd, int32_t n)
@@ -223,18 +162,7 @@ int main(int argc, char **argv)
     printf("  %-26s %8.1f ms\n  %-26s %8.1f ms\n", "sum of the phases", sum * 1e3,
            "epoch (timers included)", epoch_best * 1e3);
     if (mlp_get_num_threads() > 1) {
-        int64_t params = 0;
-        for (int i = 0; i < m->n_layers; i++)
-            params += m->layers[i]->n_params;
-        double shared_us, own_us;
-        handover_probe(params, &shared_us, &own_us);
-        printf(
-            "  writing the parameters' size (%.0f KB) split across the threads, best of "
-            "2000:\n"
-            "    after every thread read all of it %8.1f us\n"
-            "    after each read only its own part %8.1f us (%.1fx)\n",
-            (double)params * sizeof(float) / 1024.0, shared_us, own_us,
-            shared_us / own_us);
+        bench_handover_print(mlp_model_param_count(m));
     }
     mlp_batcher_destroy(b);
     mlp_optimizer_destroy(opt);
