@@ -511,6 +511,8 @@ static void grad_sums_part(void *arg, int64_t k0, int64_t k1)
                 a = plane_sum(q, s);
                 b = plane_dot_dev(p, q, s, j->cmean[k]);
             } else if (j->relu) {
+                /* no dx to mask into, and a plane with no layer after may
+                 * not fit buf: the sums mask as they go */
                 a = plane_masked_sum(p, g, s, j->a[k], j->b[k]);
                 b = plane_masked_dot_dev(p, g, s, j->cmean[k], j->a[k], j->b[k]);
             } else {

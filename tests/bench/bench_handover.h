@@ -20,6 +20,8 @@
 #include "bench_util.h"
 #include "mlpnet/mlpnet.h"
 
+enum { HANDOVER_REPS = 2000 };
+
 /* A buffer, each part reading all of it or its own range, then adding 1
  * to its own range. */
 typedef struct probe {
@@ -56,16 +58,15 @@ static void probe_add(void *arg, int64_t lo, int64_t hi)
 }
 
 /* Microseconds of the parts' write after the parts read it all (shared)
- * and after each read its own range (own); the best of `reps`. */
+ * and after each read its own range (own); the best of HANDOVER_REPS. */
 static void handover_probe(int64_t n, double *shared_us, double *own_us)
 {
-    enum { REPS = 2000 };
     probe p = {.n = n};
     p.buf = calloc((size_t)n, sizeof(float));
     CHECK(p.buf ? MLP_STATUS_OK : MLP_STATUS_NO_MEMORY);
     const int parts = mlp_get_num_threads();
     double best[2] = {1e30, 1e30};
-    for (int r = 0; r < REPS; r++)
+    for (int r = 0; r < HANDOVER_REPS; r++)
         for (int own = 0; own < 2; own++) {
             if (own)
                 mlp__pool_for(n, 16, 16, probe_read_own, &p);
@@ -89,10 +90,11 @@ static void bench_handover_print(int64_t n)
     double shared_us, own_us;
     handover_probe(n, &shared_us, &own_us);
     printf("  writing the parameters' size (%.0f KB) split across the threads, best of "
-           "2000:\n"
+           "%d:\n"
            "    after every thread read all of it %8.1f us\n"
            "    after each read only its own part %8.1f us (%.1fx)\n",
-           (double)n * sizeof(float) / 1024.0, shared_us, own_us, shared_us / own_us);
+           (double)n * sizeof(float) / 1024.0, (int)HANDOVER_REPS, shared_us, own_us,
+           shared_us / own_us);
 }
 
 #endif /* MLPNET_BENCH_HANDOVER_H */

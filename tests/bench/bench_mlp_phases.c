@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "backend/gemm.h"
-#include "backend/pool.h"
 #include "core/core.h"
 #include "losses/loss_impl.h"
 #include "model/model_impl.h"
@@ -161,9 +160,8 @@ int main(int argc, char **argv)
     }
     printf("  %-26s %8.1f ms\n  %-26s %8.1f ms\n", "sum of the phases", sum * 1e3,
            "epoch (timers included)", epoch_best * 1e3);
-    if (mlp_get_num_threads() > 1) {
+    if (mlp_get_num_threads() > 1)
         bench_handover_print(mlp_model_param_count(m));
-    }
     mlp_batcher_destroy(b);
     mlp_optimizer_destroy(opt);
     mlp_model_destroy(m);
