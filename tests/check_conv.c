@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/corr.h"
 #include "core/core.h"
 #include "layers/layer_impl.h" /* the GEMM group size, to prove coverage */
 #include "testutil.h"
@@ -561,6 +562,70 @@ START_TEST(conv_reference_corr_backward)
                 check_conv_case(&cases[i], 800 + (uint64_t)(2 * i + bias), 1, bias);
             ck_assert_msg(path & 2, "case %d: dW and dx not on the correlation", i);
         }
+}
+END_TEST
+
+static float *test_floats(int64_t n)
+{
+    float *p = malloc((size_t)n * sizeof(float));
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* On a CPU with AVX-512 the direct correlation's forward pass runs pairs of
+ * planes in vectors of 16, up to four strips at a time; elsewhere, and in
+ * mlp__corr_forward_narrow, vectors of 8. Both must give the same bits:
+ * blocks of four planes and single planes after them (1 to 10 planes),
+ * the last group of strips 1 to 4 long, rows of 1 to 7 columns past the
+ * last full strip and rows shorter than 8, with and without a bias. On
+ * other CPUs the two are the same code and the test says nothing. */
+START_TEST(corr_forward_wide_same_bits)
+{
+    /* clang-format off */
+    static const struct { int32_t ci, oh, ow, co, kh, kw; } cases[] = {
+        {5, 8, 8, 10, 5, 5},  /* the report's conv2: 8 strips, 2 blocks, 2 planes */
+        {1, 3, 8, 4, 3, 3},   /* 3 strips: one group of 3 */
+        {2, 5, 8, 9, 3, 3},   /* 5 strips: 4, then 1 */
+        {3, 2, 11, 7, 2, 3},  /* 4 strips of 8 and 3 columns; 3 single planes */
+        {1, 7, 5, 6, 3, 2},   /* rows 5 wide: 7 strips */
+        {2, 1, 17, 1, 1, 4},  /* one plane: no block */
+        {4, 6, 23, 8, 3, 3},  /* 18 strips, the last of 7 columns */
+    };
+    /* clang-format on */
+    tu_rng rng;
+    tu_rng_seed(&rng, 31);
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        const mlp__corr k = {.ci = cases[i].ci,
+                             .hp = cases[i].oh + cases[i].kh - 1,
+                             .wp = mlp__corr_wp(cases[i].ow, cases[i].kw),
+                             .co = cases[i].co,
+                             .oh = cases[i].oh,
+                             .ow = cases[i].ow,
+                             .kh = cases[i].kh,
+                             .kw = cases[i].kw};
+        const int32_t taps = k.ci * k.kh * k.kw;
+        const int64_t nx = (int64_t)k.ci * k.hp * k.wp, ny = (int64_t)k.co * k.oh * k.ow;
+        float *xp = test_floats(nx), *w = test_floats((int64_t)k.co * taps);
+        float *wpk = test_floats((int64_t)k.co * taps + MLP__CORR_PACK_SPARE);
+        float *bias = test_floats(k.co), *y = test_floats(ny);
+        float *yn = test_floats(ny);
+        tu_fill_uniform(&rng, xp, nx, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, w, (int64_t)k.co * taps, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, bias, k.co, -1.0f, 1.0f);
+        mlp__corr_pack(w, k.co, taps, wpk);
+        for (int b = 0; b <= 1; b++) {
+            mlp__corr_forward(&k, xp, wpk, b ? bias : NULL, y);
+            mlp__corr_forward_narrow(&k, xp, wpk, b ? bias : NULL, yn);
+            ck_assert_msg(memcmp(y, yn, (size_t)ny * sizeof(float)) == 0,
+                          "case %d, bias %d: the two forward passes differ", i, b);
+        }
+        free(xp);
+        free(w);
+        free(wpk);
+        free(bias);
+        free(y);
+        free(yn);
+    }
 }
 END_TEST
 
@@ -1937,6 +2002,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, conv_reference_direct);
     tcase_add_test(tc, conv_reference_flat);
     tcase_add_test(tc, conv_reference_corr_backward);
+    tcase_add_test(tc, corr_forward_wide_same_bits);
     tcase_add_test(tc, conv_reference_wino);
     tcase_add_test(tc, conv_params_layout_and_init);
     tcase_add_test(tc, conv_params_without_bias);

@@ -61,15 +61,26 @@ static inline int32_t mlp__corr_wp(int32_t ow, int32_t kw)
 void mlp__corr_pad(const float *x, int32_t c, int32_t h, int32_t w, int32_t ph,
                    int32_t pw, int32_t wp, float *xp);
 
+/* The floats after the packed weights that mlp__corr_forward may read
+ * (and not use): a whole vector of 16 from a tap's four. */
+enum { MLP__CORR_PACK_SPARE = 12 };
+
 /* w [co, taps] (taps = ci kh kw) -> wpk, the order mlp__corr_forward reads
  * the weights in: blocks of output planes, each [taps, planes in the
- * block], starting at wpk + (first plane) taps. Overwrites wpk. */
+ * block], starting at wpk + (first plane) taps, then MLP__CORR_PACK_SPARE
+ * zeros. Overwrites wpk's co taps + MLP__CORR_PACK_SPARE floats. */
 void mlp__corr_pack(const float *w, int32_t co, int32_t taps, float *wpk);
 
 /* One sample: y [co, oh, ow] = the weights (packed by mlp__corr_pack)
  * correlated with xp, plus bias[o] when bias is not NULL. Overwrites y. */
 void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
                        const float *bias, float *y);
+
+/* mlp__corr_forward in vectors of 8 even on a CPU with AVX-512, where
+ * mlp__corr_forward runs pairs of planes in vectors of 16: the same bits
+ * (for the tests, which compare the two). */
+void mlp__corr_forward_narrow(const mlp__corr *k, const float *xp, const float *wpk,
+                              const float *bias, float *y);
 
 /*
  * The weight gradient of output planes f to f + nf - 1 (nf 1 or 2) over
