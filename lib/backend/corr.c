@@ -267,34 +267,6 @@ static MLP__ALWAYS_INLINE strip tile_1x8(const mlp__corr *k, const int32_t *off,
     return strip_next(k, s[n - 1]);
 }
 
-MLP_VECTOR_CLONES
-static void corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
-                         const float *bias, float *y)
-{
-    const int32_t taps = k->ci * k->kh * k->kw;
-    const int32_t nst = (k->ow + 7) / 8, nq = k->oh * nst;
-    int32_t off[MLP__CORR_MAX_TAPS];
-    tap_offsets(k, 0, taps, off);
-    for (int32_t o = 0; o < k->co;) {
-        const float *wb = wpk + (int64_t)o * taps;
-        strip sa = strip_make(k, 0, 0);
-        if (block_planes(k->co, o) == 4) {
-            for (int32_t q = 0; q < nq; q += 2) {
-                const int two = q + 1 < nq;
-                const strip sb = two ? strip_next(k, sa) : sa;
-                tile_4x2(k, off, taps, xp, wb, bias, y, o, sa, sb, two);
-                sa = strip_next(k, sb);
-            }
-            o += 4;
-        } else {
-            for (int32_t q = 0; q < nq; q += 8)
-                sa = tile_1x8(k, off, taps, xp, wb, bias, y, o, sa,
-                              nq - q < 8 ? nq - q : 8);
-            o += 1;
-        }
-    }
-}
-
 #if PAIR16
 /* tile_4x2 in PAIR16's vectors of 16, for a CPU with AVX-512: four output
  * planes from o0 over the ns strips (1 to 4) s[0, ns); s[ns, 4) repeat the
@@ -362,11 +334,15 @@ static MLP__ALWAYS_INLINE void tile_4x4_16(const mlp__corr *k, const int32_t *of
     }
 }
 
-/* corr_forward with blocks of four planes in tile_4x4_16, for a CPU with
- * AVX-512; the same bits. */
-AVX512_ONLY static void corr_forward_wide(const mlp__corr *k, const float *xp,
-                                          const float *wpk, const float *bias, float *y)
+#endif
+
+/* One sample's forward pass: blocks of four planes in tile_4x2, or (WIDE,
+ * a constant) in tile_4x4_16, then single planes in tile_1x8. */
+static MLP__ALWAYS_INLINE void forward_planes(const mlp__corr *k, const float *xp,
+                                              const float *wpk, const float *bias,
+                                              float *y, const int WIDE)
 {
+    (void)WIDE; /* 1 only with PAIR16 */
     const int32_t taps = k->ci * k->kh * k->kw;
     const int32_t nst = (k->ow + 7) / 8, nq = k->oh * nst;
     int32_t off[MLP__CORR_MAX_TAPS];
@@ -374,7 +350,15 @@ AVX512_ONLY static void corr_forward_wide(const mlp__corr *k, const float *xp,
     for (int32_t o = 0; o < k->co;) {
         const float *wb = wpk + (int64_t)o * taps;
         strip sa = strip_make(k, 0, 0);
-        if (block_planes(k->co, o) == 4) {
+        if (block_planes(k->co, o) == 1) {
+            for (int32_t q = 0; q < nq; q += 8)
+                sa = tile_1x8(k, off, taps, xp, wb, bias, y, o, sa,
+                              nq - q < 8 ? nq - q : 8);
+            o += 1;
+            continue;
+        }
+#if PAIR16
+        if (WIDE) {
             for (int32_t q = 0; q < nq; q += 4) {
                 const int32_t ns = nq - q < 4 ? nq - q : 4;
                 strip s[4];
@@ -385,13 +369,32 @@ AVX512_ONLY static void corr_forward_wide(const mlp__corr *k, const float *xp,
                 sa = strip_next(k, s[ns - 1]);
             }
             o += 4;
-        } else {
-            for (int32_t q = 0; q < nq; q += 8)
-                sa = tile_1x8(k, off, taps, xp, wb, bias, y, o, sa,
-                              nq - q < 8 ? nq - q : 8);
-            o += 1;
+            continue;
         }
+#endif
+        for (int32_t q = 0; q < nq; q += 2) {
+            const int two = q + 1 < nq;
+            const strip sb = two ? strip_next(k, sa) : sa;
+            tile_4x2(k, off, taps, xp, wb, bias, y, o, sa, sb, two);
+            sa = strip_next(k, sb);
+        }
+        o += 4;
     }
+}
+
+MLP_VECTOR_CLONES
+static void corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
+                         const float *bias, float *y)
+{
+    forward_planes(k, xp, wpk, bias, y, 0);
+}
+
+#if PAIR16
+/* forward_planes with tile_4x4_16, for a CPU with AVX-512; the same bits. */
+AVX512_ONLY static void corr_forward_wide(const mlp__corr *k, const float *xp,
+                                          const float *wpk, const float *bias, float *y)
+{
+    forward_planes(k, xp, wpk, bias, y, 1);
 }
 #endif
 
