@@ -629,6 +629,41 @@ START_TEST(corr_forward_wide_same_bits)
 }
 END_TEST
 
+/* mlp__few_k_product takes 32 columns at a time in vectors of 16 on a CPU
+ * with AVX-512, then 16, 8 and the last 1-7 in vectors of 8, as
+ * mlp__few_k_product_narrow does throughout: the same bits, for 1 to 12
+ * terms, planes of 1 to 100 columns, with and without a bias. */
+START_TEST(few_k_wide_same_bits)
+{
+    static const int64_t widths[] = {1, 7, 8, 16, 31, 32, 33, 63, 64, 71, 100};
+    tu_rng rng;
+    tu_rng_seed(&rng, 32);
+    for (int32_t K = 1; K <= MLP__FEW_K_MAX; K++)
+        for (int i = 0; i < (int)(sizeof widths / sizeof widths[0]); i++) {
+            const int64_t P = widths[i];
+            const int32_t F = 3;
+            float *w = test_floats((int64_t)F * K), *col = test_floats(K * P);
+            float *bias = test_floats(F), *y = test_floats(F * P),
+                  *yn = test_floats(F * P);
+            tu_fill_uniform(&rng, w, (int64_t)F * K, -1.0f, 1.0f);
+            tu_fill_uniform(&rng, col, K * P, -1.0f, 1.0f);
+            tu_fill_uniform(&rng, bias, F, -1.0f, 1.0f);
+            for (int b = 0; b <= 1; b++) {
+                mlp__few_k_product(w, F, K, col, P, b ? bias : NULL, y);
+                mlp__few_k_product_narrow(w, F, K, col, P, b ? bias : NULL, yn);
+                ck_assert_msg(memcmp(y, yn, (size_t)(F * P) * sizeof(float)) == 0,
+                              "K %d, %lld columns, bias %d: the two products differ", K,
+                              (long long)P, b);
+            }
+            free(w);
+            free(col);
+            free(bias);
+            free(y);
+            free(yn);
+        }
+}
+END_TEST
+
 /* Products per sample run the same calls at any thread count, in blocks of
  * samples fixed whatever the count, and the direct correlation sums in a
  * fixed order: y, dx and the gradients are the same bit for bit at 1 and 2
@@ -2003,6 +2038,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, conv_reference_flat);
     tcase_add_test(tc, conv_reference_corr_backward);
     tcase_add_test(tc, corr_forward_wide_same_bits);
+    tcase_add_test(tc, few_k_wide_same_bits);
     tcase_add_test(tc, conv_reference_wino);
     tcase_add_test(tc, conv_params_layout_and_init);
     tcase_add_test(tc, conv_params_without_bias);

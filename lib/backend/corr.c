@@ -801,13 +801,39 @@ void mlp__corr_dx(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t
  * zeros: reading past them could leave col's buffer). */
 static MLP__ALWAYS_INLINE void few_k_plane(const float *wf, const float *col, int64_t P,
                                            const float (*tail)[8], float b, float *yf,
-                                           const int K)
+                                           const int K, const int WIDE)
 {
+    (void)WIDE; /* 1 only with PAIR16 */
     v8 wk[MLP__FEW_K_MAX] = {{0}};
 #pragma GCC unroll 12
     for (int k = 0; k < K; k++)
         wk[k] = (v8){wf[k], wf[k], wf[k], wf[k], wf[k], wf[k], wf[k], wf[k]};
     int64_t p = 0;
+#if PAIR16
+    /* WIDE: 32 columns at a time in two vectors of 16, each lane's sum as
+     * below */
+    if (WIDE) {
+        v16 wk16[MLP__FEW_K_MAX];
+#pragma GCC unroll 12
+        for (int k = 0; k < K; k++)
+            wk16[k] = JOIN16(wk[k], wk[k]);
+        for (; p + 32 <= P; p += 32) {
+            v16 a0 = {0}, a1 = {0};
+#pragma GCC unroll 12
+            for (int k = 0; k < K; k++) {
+                v16 u0, u1;
+                memcpy(&u0, col + k * P + p, sizeof u0);
+                memcpy(&u1, col + k * P + p + 16, sizeof u1);
+                a0 += wk16[k] * u0;
+                a1 += wk16[k] * u1;
+            }
+            a0 += b;
+            a1 += b;
+            memcpy(yf + p, &a0, sizeof a0);
+            memcpy(yf + p + 16, &a1, sizeof a1);
+        }
+    }
+#endif
     for (; p + 16 <= P; p += 16) {
         v8 a0 = {0}, a1 = {0};
 #pragma GCC unroll 12
@@ -848,7 +874,8 @@ static MLP__ALWAYS_INLINE void few_k_plane(const float *wf, const float *col, in
 }
 
 static MLP__ALWAYS_INLINE void few_k(const float *w, int32_t F, const float *col,
-                                     int64_t P, const float *bias, float *y, const int K)
+                                     int64_t P, const float *bias, float *y, const int K,
+                                     const int WIDE)
 {
     float tail[MLP__FEW_K_MAX][8] = {{0}};
     const int64_t p = P / 8 * 8;
@@ -857,31 +884,59 @@ static MLP__ALWAYS_INLINE void few_k(const float *w, int32_t F, const float *col
             memcpy(tail[k], col + k * P + p, (size_t)(P - p) * sizeof(float));
     for (int32_t f = 0; f < F; f++)
         few_k_plane(w + (int64_t)f * K, col, P, (const float(*)[8])tail,
-                    bias ? bias[f] : 0.0f, y + f * P, K);
+                    bias ? bias[f] : 0.0f, y + f * P, K, WIDE);
 }
+
+#define FEW_K_CASES(WIDE)                                                                \
+    switch (K) {                                                                         \
+    case 1: few_k(w, F, col, P, bias, y, 1, WIDE); break;                                \
+    case 2: few_k(w, F, col, P, bias, y, 2, WIDE); break;                                \
+    case 3: few_k(w, F, col, P, bias, y, 3, WIDE); break;                                \
+    case 4: few_k(w, F, col, P, bias, y, 4, WIDE); break;                                \
+    case 5: few_k(w, F, col, P, bias, y, 5, WIDE); break;                                \
+    case 6: few_k(w, F, col, P, bias, y, 6, WIDE); break;                                \
+    case 7: few_k(w, F, col, P, bias, y, 7, WIDE); break;                                \
+    case 8: few_k(w, F, col, P, bias, y, 8, WIDE); break;                                \
+    case 9: few_k(w, F, col, P, bias, y, 9, WIDE); break;                                \
+    case 10: few_k(w, F, col, P, bias, y, 10, WIDE); break;                              \
+    case 11: few_k(w, F, col, P, bias, y, 11, WIDE); break;                              \
+    default: few_k(w, F, col, P, bias, y, 12, WIDE); break;                              \
+    }
 
 MLP_VECTOR_CLONES
 static void few_k_product(const float *w, int32_t F, int32_t K, const float *col,
                           int64_t P, const float *bias, float *y)
 {
-    switch (K) {
-    case 1: few_k(w, F, col, P, bias, y, 1); break;
-    case 2: few_k(w, F, col, P, bias, y, 2); break;
-    case 3: few_k(w, F, col, P, bias, y, 3); break;
-    case 4: few_k(w, F, col, P, bias, y, 4); break;
-    case 5: few_k(w, F, col, P, bias, y, 5); break;
-    case 6: few_k(w, F, col, P, bias, y, 6); break;
-    case 7: few_k(w, F, col, P, bias, y, 7); break;
-    case 8: few_k(w, F, col, P, bias, y, 8); break;
-    case 9: few_k(w, F, col, P, bias, y, 9); break;
-    case 10: few_k(w, F, col, P, bias, y, 10); break;
-    case 11: few_k(w, F, col, P, bias, y, 11); break;
-    default: few_k(w, F, col, P, bias, y, 12); break;
-    }
+    FEW_K_CASES(0)
 }
+
+#if PAIR16
+/* few_k_product with 32 columns at a time in vectors of 16, for a CPU with
+ * AVX-512; the same bits. */
+AVX512_ONLY static void few_k_product_wide(const float *w, int32_t F, int32_t K,
+                                           const float *col, int64_t P, const float *bias,
+                                           float *y)
+{
+    FEW_K_CASES(1)
+}
+#endif
+#undef FEW_K_CASES
 
 void mlp__few_k_product(const float *w, int32_t F, int32_t K, const float *col, int64_t P,
                         const float *bias, float *y)
+{
+#if PAIR16
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        few_k_product_wide(w, F, K, col, P, bias, y);
+        return;
+    }
+#endif
+    few_k_product(w, F, K, col, P, bias, y);
+}
+
+void mlp__few_k_product_narrow(const float *w, int32_t F, int32_t K, const float *col,
+                               int64_t P, const float *bias, float *y)
 {
     few_k_product(w, F, K, col, P, bias, y);
 }
@@ -902,6 +957,12 @@ void mlp__corr_forward_narrow(const mlp__corr *k, const float *xp, const float *
                               const float *bias, float *y)
 {
     mlp__corr_forward(k, xp, wpk, bias, y);
+}
+
+void mlp__few_k_product_narrow(const float *w, int32_t F, int32_t K, const float *col,
+                               int64_t P, const float *bias, float *y)
+{
+    mlp__few_k_product(w, F, K, col, P, bias, y);
 }
 
 void mlp__few_k_product(const float *w, int32_t F, int32_t K, const float *col, int64_t P,
