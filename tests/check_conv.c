@@ -629,6 +629,60 @@ START_TEST(corr_forward_wide_same_bits)
 }
 END_TEST
 
+/* On a CPU with AVX-512 the direct correlation's dx runs full strips two at
+ * a time in vectors of 16 (across rows, the first strip's sums added in
+ * first); mlp__corr_dx_narrow one at a time in vectors of 8. The same
+ * bits: rows of 8, 16 and 24 columns (strips pair within and across rows),
+ * rows with a tail after an odd count of full strips, rows shorter than 8,
+ * padding, 1 to 12 taps a block and several blocks. */
+START_TEST(corr_dx_wide_same_bits)
+{
+    /* clang-format off */
+    static const struct { int32_t ci, h, w, co, kh, kw, ph, pw; } cases[] = {
+        {5, 12, 12, 10, 5, 5, 0, 0}, /* the report's conv2: rows of 8 */
+        {2, 9, 18, 3, 3, 3, 0, 0},   /* rows of 16 */
+        {1, 6, 26, 4, 3, 3, 0, 0},   /* rows of 24: pairs across rows */
+        {3, 7, 13, 2, 2, 3, 1, 1},   /* 13 columns: one full strip, a tail */
+        {2, 8, 21, 5, 3, 2, 0, 1},   /* 2 full strips and a tail of 5 */
+        {1, 9, 7, 3, 3, 3, 1, 1},    /* rows shorter than 8 */
+        {14, 9, 9, 3, 3, 3, 1, 1},   /* 126 taps, 9-column rows */
+    };
+    /* clang-format on */
+    tu_rng rng;
+    tu_rng_seed(&rng, 33);
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        const int32_t oh = cases[i].h + 2 * cases[i].ph - cases[i].kh + 1;
+        const int32_t ow = cases[i].w + 2 * cases[i].pw - cases[i].kw + 1;
+        const mlp__corr k = {.ci = cases[i].ci,
+                             .hp = cases[i].h + 2 * cases[i].ph,
+                             .wp = mlp__corr_wp(ow, cases[i].kw),
+                             .co = cases[i].co,
+                             .oh = oh,
+                             .ow = ow,
+                             .kh = cases[i].kh,
+                             .kw = cases[i].kw};
+        const int64_t taps = (int64_t)k.ci * k.kh * k.kw, ny = (int64_t)k.co * oh * ow;
+        const int64_t nx = (int64_t)k.ci * cases[i].h * cases[i].w;
+        float *w = test_floats(k.co * taps), *dy = test_floats(ny);
+        float *sums = test_floats(mlp__corr_dx_size(&k));
+        float *dx = test_floats(nx), *dxn = test_floats(nx);
+        tu_fill_uniform(&rng, w, k.co * taps, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, dy, ny, -1.0f, 1.0f);
+        mlp__corr_dx(&k, cases[i].ph, cases[i].pw, cases[i].h, cases[i].w, w, dy, sums,
+                     dx);
+        mlp__corr_dx_narrow(&k, cases[i].ph, cases[i].pw, cases[i].h, cases[i].w, w, dy,
+                            sums, dxn);
+        ck_assert_msg(memcmp(dx, dxn, (size_t)nx * sizeof(float)) == 0,
+                      "case %d: the two input gradients differ", i);
+        free(w);
+        free(dy);
+        free(sums);
+        free(dx);
+        free(dxn);
+    }
+}
+END_TEST
+
 /* mlp__few_k_product takes 32 columns at a time in vectors of 16 on a CPU
  * with AVX-512, then 16, 8 and the last 1-7 in vectors of 8, as
  * mlp__few_k_product_narrow does throughout: the same bits, for 1 to 12
@@ -2039,6 +2093,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, conv_reference_corr_backward);
     tcase_add_test(tc, corr_forward_wide_same_bits);
     tcase_add_test(tc, few_k_wide_same_bits);
+    tcase_add_test(tc, corr_dx_wide_same_bits);
     tcase_add_test(tc, conv_reference_wino);
     tcase_add_test(tc, conv_params_layout_and_init);
     tcase_add_test(tc, conv_params_without_bias);

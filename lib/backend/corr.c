@@ -711,34 +711,111 @@ static MLP__ALWAYS_INLINE void dx_strip(const mlp__corr *k, const int32_t *off,
     }
 }
 
+#if PAIR16
+/* dx_strip of two full strips (mode 0) at once, their lanes side by side in
+ * PAIR16's vectors of 16, for a CPU with AVX-512: the first strip's sums
+ * are added in before the second's, as dx_strip one after the other would,
+ * so the same bits. */
+static MLP__ALWAYS_INLINE void dx_strip2(const mlp__corr *k, const int32_t *off,
+                                         const float *w, int32_t taps, const float *dy,
+                                         int64_t dcol0, int64_t dcol1, float *bs0,
+                                         float *bs1, const int TB)
+{
+    const int64_t plane = (int64_t)k->oh * k->ow;
+    v16 acc[MLP__CORR_DW_TAPS];
+#pragma GCC unroll 12
+    for (int b = 0; b < TB; b++)
+        acc[b] = (v16){0};
+    for (int32_t f = 0; f < k->co; f++) {
+        const float *src = dy + f * plane, *wf = w + (int64_t)f * taps;
+        __builtin_prefetch(src + dcol0 + 64);
+        __builtin_prefetch(src + dcol1 + 64);
+        v8 d0, d1;
+        LOAD8(d0, src + dcol0);
+        LOAD8(d1, src + dcol1);
+        const v16 d = JOIN16(d0, d1);
+#pragma GCC unroll 12
+        for (int b = 0; b < TB; b++) {
+            const float wv = wf[b];
+            acc[b] +=
+                (v16){wv, wv, wv, wv, wv, wv, wv, wv, wv, wv, wv, wv, wv, wv, wv, wv} * d;
+        }
+    }
+#pragma GCC unroll 12
+    for (int b = 0; b < TB; b++) {
+        v8 v;
+        LOAD8(v, bs0 + off[b]);
+        v += HALF16(acc[b], 0);
+        memcpy(bs0 + off[b], &v, sizeof v);
+    }
+#pragma GCC unroll 12
+    for (int b = 0; b < TB; b++) {
+        v8 v;
+        LOAD8(v, bs1 + off[b]);
+        v += HALF16(acc[b], 1);
+        memcpy(bs1 + off[b], &v, sizeof v);
+    }
+}
+#endif
+
 /* TB taps (a constant after inlining) of one sample, strip by strip in row
  * order. A row's last 1 to 7 columns come as in dw_block: the row's last 8
  * with the lanes before them zeroed, or, in rows shorter than 8, a copy;
  * the zero lanes add zeros. */
 static MLP__ALWAYS_INLINE void dx_block(const mlp__corr *k, const int32_t *off,
                                         const float *w, int32_t taps, const float *dy,
-                                        float *sums, int64_t row, const int TB)
+                                        float *sums, int64_t row, const int TB,
+                                        const int WIDE)
 {
+    (void)WIDE; /* 1 only with PAIR16 */
     const int32_t full = k->ow / 8 * 8, tail = k->ow - full;
     v8i keep;
     tail_mask(tail, &keep);
+#if PAIR16
+    /* WIDE: the full strips two at a time, across rows when a row's count
+     * is odd; a row's tail strip may then come between the two, which
+     * changes no bits: it adds only zeros to the full strips' columns */
+    int64_t held = -1; /* a full strip waiting for its pair: its dy column */
+    float *held_bs = NULL;
+#endif
     for (int32_t r = 0; r < k->oh; r++) {
         const int64_t dr = (int64_t)r * k->ow;
         float *br = sums + r * row + k->kw - 1;
-        for (int32_t c0 = 0; c0 < full; c0 += 8)
+        for (int32_t c0 = 0; c0 < full; c0 += 8) {
+#if PAIR16
+            if (WIDE) {
+                if (held < 0) {
+                    held = dr + c0;
+                    held_bs = br + c0;
+                } else {
+                    dx_strip2(k, off, w, taps, dy, held, dr + c0, held_bs, br + c0, TB);
+                    held = -1;
+                }
+                continue;
+            }
+#endif
             dx_strip(k, off, w, taps, dy, dr + c0, br + c0, &keep, 0, TB);
+        }
         if (!tail)
             continue;
+
         if (k->ow >= 8)
             dx_strip(k, off, w, taps, dy, dr + k->ow - 8, br + k->ow - 8, &keep, 1, TB);
         else
             dx_strip(k, off, w, taps, dy, dr, br, &keep, 2, TB);
     }
+#if PAIR16
+    if (WIDE && held >= 0)
+        dx_strip(k, off, w, taps, dy, held, held_bs, &keep, 0, TB);
+#endif
 }
 
-MLP_VECTOR_CLONES
-static void corr_dx(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
-                    const float *wts, const float *dy, float *sums, float *dx)
+/* One sample's dx: blocks of taps in dx_block (WIDE a constant), then the
+ * kernel columns' sums added into dx. */
+static MLP__ALWAYS_INLINE void dx_planes(const mlp__corr *k, int32_t ph, int32_t pw,
+                                         int32_t h, int32_t w, const float *wts,
+                                         const float *dy, float *sums, float *dx,
+                                         const int WIDE)
 {
     const int32_t taps = k->ci * k->kh * k->kw;
     const int32_t blocks = (taps + MLP__CORR_DW_TAPS - 1) / MLP__CORR_DW_TAPS;
@@ -752,39 +829,84 @@ static void corr_dx(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32
         tap_offsets_by(k, t0, tn, plane, row, k->ci * plane, off);
         const float *wb = wts + t0;
         switch (tn) {
-        case 1: dx_block(k, off, wb, taps, dy, sums, row, 1); break;
-        case 2: dx_block(k, off, wb, taps, dy, sums, row, 2); break;
-        case 3: dx_block(k, off, wb, taps, dy, sums, row, 3); break;
-        case 4: dx_block(k, off, wb, taps, dy, sums, row, 4); break;
-        case 5: dx_block(k, off, wb, taps, dy, sums, row, 5); break;
-        case 6: dx_block(k, off, wb, taps, dy, sums, row, 6); break;
-        case 7: dx_block(k, off, wb, taps, dy, sums, row, 7); break;
-        case 8: dx_block(k, off, wb, taps, dy, sums, row, 8); break;
-        case 9: dx_block(k, off, wb, taps, dy, sums, row, 9); break;
-        case 10: dx_block(k, off, wb, taps, dy, sums, row, 10); break;
-        case 11: dx_block(k, off, wb, taps, dy, sums, row, 11); break;
-        default: dx_block(k, off, wb, taps, dy, sums, row, 12); break;
+        case 1: dx_block(k, off, wb, taps, dy, sums, row, 1, WIDE); break;
+        case 2: dx_block(k, off, wb, taps, dy, sums, row, 2, WIDE); break;
+        case 3: dx_block(k, off, wb, taps, dy, sums, row, 3, WIDE); break;
+        case 4: dx_block(k, off, wb, taps, dy, sums, row, 4, WIDE); break;
+        case 5: dx_block(k, off, wb, taps, dy, sums, row, 5, WIDE); break;
+        case 6: dx_block(k, off, wb, taps, dy, sums, row, 6, WIDE); break;
+        case 7: dx_block(k, off, wb, taps, dy, sums, row, 7, WIDE); break;
+        case 8: dx_block(k, off, wb, taps, dy, sums, row, 8, WIDE); break;
+        case 9: dx_block(k, off, wb, taps, dy, sums, row, 9, WIDE); break;
+        case 10: dx_block(k, off, wb, taps, dy, sums, row, 10, WIDE); break;
+        case 11: dx_block(k, off, wb, taps, dy, sums, row, 11, WIDE); break;
+        default: dx_block(k, off, wb, taps, dy, sums, row, 12, WIDE); break;
         }
     }
     /* dx[c][y][x] = the sum over j in order of column j's sums at row
-     * y + ph, output column x + pw - j (zeros outside the output) */
+     * y + ph, output column x + pw - j (zeros outside the output), eight
+     * columns at a time in a register: adding each column's sums into dx
+     * in memory made each pass wait on the last one's stores (a tenth of
+     * the report's 5->10 5x5 dx) */
+    const int64_t jstep = (int64_t)k->ci * plane - 1;
     for (int32_t c = 0; c < k->ci; c++)
         for (int32_t y = 0; y < h; y++) {
             float *d = dx + ((int64_t)c * h + y) * w;
             const float *s0 =
                 sums + (int64_t)c * plane + (int64_t)(y + ph) * row + pw + k->kw - 1;
-            for (int32_t x = 0; x < w; x++)
-                d[x] = s0[x];
-            for (int32_t j = 1; j < k->kw; j++) {
-                const float *sj = s0 + (int64_t)j * k->ci * plane - j;
-                for (int32_t x = 0; x < w; x++)
-                    d[x] += sj[x];
+            int32_t x = 0;
+            for (; x + 8 <= w; x += 8) {
+                v8 v;
+                LOAD8(v, s0 + x);
+                for (int32_t j = 1; j < k->kw; j++) {
+                    v8 u;
+                    LOAD8(u, s0 + j * jstep + x);
+                    v += u;
+                }
+                memcpy(d + x, &v, sizeof v);
+            }
+            for (; x < w; x++) {
+                float v = s0[x];
+                for (int32_t j = 1; j < k->kw; j++)
+                    v += s0[j * jstep + x];
+                d[x] = v;
             }
         }
 }
 
+MLP_VECTOR_CLONES
+static void corr_dx(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
+                    const float *wts, const float *dy, float *sums, float *dx)
+{
+    dx_planes(k, ph, pw, h, w, wts, dy, sums, dx, 0);
+}
+
+#if PAIR16
+/* dx_planes with pairs of strips in vectors of 16, for a CPU with AVX-512;
+ * the same bits. */
+AVX512_ONLY static void corr_dx_wide(const mlp__corr *k, int32_t ph, int32_t pw,
+                                     int32_t h, int32_t w, const float *wts,
+                                     const float *dy, float *sums, float *dx)
+{
+    dx_planes(k, ph, pw, h, w, wts, dy, sums, dx, 1);
+}
+#endif
+
 void mlp__corr_dx(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
                   const float *wts, const float *dy, float *sums, float *dx)
+{
+#if PAIR16
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        corr_dx_wide(k, ph, pw, h, w, wts, dy, sums, dx);
+        return;
+    }
+#endif
+    corr_dx(k, ph, pw, h, w, wts, dy, sums, dx);
+}
+
+void mlp__corr_dx_narrow(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
+                         const float *wts, const float *dy, float *sums, float *dx)
 {
     corr_dx(k, ph, pw, h, w, wts, dy, sums, dx);
 }
@@ -995,6 +1117,12 @@ void mlp__corr_dx(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t
     (void)dy;
     (void)sums;
     (void)dx;
+}
+
+void mlp__corr_dx_narrow(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
+                         const float *wts, const float *dy, float *sums, float *dx)
+{
+    mlp__corr_dx(k, ph, pw, h, w, wts, dy, sums, dx);
 }
 
 void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,

@@ -117,6 +117,12 @@ void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t 
 void mlp__corr_dx(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
                   const float *wts, const float *dy, float *sums, float *dx);
 
+/* mlp__corr_dx in vectors of 8 even on a CPU with AVX-512, where
+ * mlp__corr_dx runs full strips two at a time in vectors of 16: the same
+ * bits (for the tests, which compare the two). */
+void mlp__corr_dx_narrow(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
+                         const float *wts, const float *dy, float *sums, float *dx);
+
 /* The scratch mlp__corr_dx needs, in floats. */
 int64_t mlp__corr_dx_size(const mlp__corr *k);
 
