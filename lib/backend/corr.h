@@ -18,7 +18,11 @@
  * the order of mlp__corr_dw, a product then an addition each (no fused
  * multiply-add): the same bits from the AVX2 clone and the baseline one,
  * and at any thread count, since every call is a whole sample or a whole
- * (filter, tap block) unit.
+ * (filter, tap block) unit. On a CPU with AVX-512 the forward pass, dW, dx
+ * and the few-term product run two sets of eight lanes side by side in
+ * vectors of 16 (two planes, or two strips, or 32 columns at a time),
+ * each lane's sum term by term as in vectors of 8: the same bits again
+ * (the _narrow functions below let the tests compare them).
  *
  * Available where the compiler has GCC's vector extensions (GCC, clang):
  * MLP__CORR_AVAILABLE is 1 there and 0 elsewhere (callers then keep
