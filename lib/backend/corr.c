@@ -30,7 +30,8 @@ void mlp__corr_pack(const float *w, int32_t co, int32_t taps, float *wpk)
                     w[(int64_t)(o + b) * taps + t];
         o += fb;
     }
-    memset(wpk + (int64_t)co * taps, 0, MLP__CORR_PACK_SPARE * sizeof(float));
+    if (co >= 4) /* a block of four, whose tile may read past the end */
+        memset(wpk + (int64_t)co * taps, 0, MLP__CORR_PACK_SPARE * sizeof(float));
 }
 
 #if MLP__CORR_AVAILABLE

@@ -66,13 +66,15 @@ void mlp__corr_pad(const float *x, int32_t c, int32_t h, int32_t w, int32_t ph,
                    int32_t pw, int32_t wp, float *xp);
 
 /* The floats after the packed weights that mlp__corr_forward may read
- * (and not use): a whole vector of 16 from a tap's four. */
+ * (and not use) when co >= 4: a whole vector of 16 from a block's last
+ * tap's four. */
 enum { MLP__CORR_PACK_SPARE = 12 };
 
 /* w [co, taps] (taps = ci kh kw) -> wpk, the order mlp__corr_forward reads
  * the weights in: blocks of output planes, each [taps, planes in the
- * block], starting at wpk + (first plane) taps, then MLP__CORR_PACK_SPARE
- * zeros. Overwrites wpk's co taps + MLP__CORR_PACK_SPARE floats. */
+ * block], starting at wpk + (first plane) taps, then, when co >= 4,
+ * MLP__CORR_PACK_SPARE zeros. Overwrites wpk's co taps floats and those
+ * (at most 8 co taps floats in all). */
 void mlp__corr_pack(const float *w, int32_t co, int32_t taps, float *wpk);
 
 /* One sample: y [co, oh, ow] = the weights (packed by mlp__corr_pack)
