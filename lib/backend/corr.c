@@ -799,7 +799,6 @@ static MLP__ALWAYS_INLINE void dx_block(const mlp__corr *k, const int32_t *off,
         }
         if (!tail)
             continue;
-
         if (k->ow >= 8)
             dx_strip(k, off, w, taps, dy, dr + k->ow - 8, br + k->ow - 8, &keep, 1, TB);
         else
