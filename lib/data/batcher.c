@@ -80,16 +80,16 @@ static mlp_status next_batch(mlp_batcher *b, float *x, int32_t *labels, float *t
         return MLP_STATUS_OK;
     }
     int32_t count = left < b->batch_size ? left : b->batch_size;
-    MLP_TRY(mlp__dataset_gather_batch(b->ds, b->perm + b->pos, count, x, labels, targets,
-                                      fn));
-    b->pos += count;
-    *n = count;
     /* The next batch's rows, scattered over the dataset when shuffled, load
      * while the caller trains on this one. */
-    left = b->ds->n - b->pos;
-    if (b->shuffle)
-        mlp__dataset_prefetch(b->ds, b->perm + b->pos,
-                              left < b->batch_size ? left : b->batch_size);
+    const int32_t after = left - count, next_n = !b->shuffle             ? 0
+                                                 : after < b->batch_size ? after
+                                                                         : b->batch_size;
+    MLP_TRY(mlp__dataset_gather_next(b->ds, b->perm + b->pos, count,
+                                     b->perm + b->pos + count, next_n, x, labels, targets,
+                                     fn));
+    b->pos += count;
+    *n = count;
     return MLP_STATUS_OK;
 }
 

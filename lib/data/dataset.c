@@ -585,18 +585,12 @@ static MLP__ALWAYS_INLINE void prefetch_sample(const mlp_dataset *ds, int32_t id
 #endif
 }
 
-MLP__NOIPA void mlp__dataset_prefetch(const mlp_dataset *ds, const int32_t *indices,
-                                      int32_t n)
-{
-    for (int32_t i = 0; i < n; i++)
-        prefetch_sample(ds, indices[i]);
-}
-
 /* Rows of a gather, for the pool. */
 typedef struct rows_job {
     const mlp_dataset *ds;
     const int32_t *indices; /* or NULL: rows start.. */
-    int32_t start;
+    const int32_t *next;    /* the next gather's rows to ask for, or NULL */
+    int32_t start, n, next_n;
     float *x;
     int32_t *labels;
     float *targets;
@@ -626,15 +620,24 @@ static void put_rows_part(void *arg, int64_t lo64, int64_t hi64)
             memcpy(j->targets + (size_t)i * tdim, ds->targets + (size_t)idx * tdim,
                    tdim * sizeof *j->targets);
     }
+    /* this part's share of the next gather, which the same part of it
+     * (on the same thread) will read: rows [lo, hi) of n scaled to next_n */
+    if (j->next) {
+        const int32_t a = (int32_t)((int64_t)lo * j->next_n / j->n),
+                      b = (int32_t)((int64_t)hi * j->next_n / j->n);
+        for (int32_t i = a; i < b; i++)
+            prefetch_sample(ds, j->next[i]);
+    }
 }
 
 /* Samples [indices or start..start+n) with the targets asked for, split
  * across the thread pool from 16 rows a part (a copy: the result is the
  * same at any thread count); the arguments are checked by the callers. */
 static void put_rows(const mlp_dataset *ds, const int32_t *indices, int32_t start,
-                     int32_t n, float *x, int32_t *labels, float *targets)
+                     int32_t n, const int32_t *next, int32_t next_n, float *x,
+                     int32_t *labels, float *targets)
 {
-    rows_job j = {ds, indices, start, x, labels, targets};
+    rows_job j = {ds, indices, next, start, n, next_n, x, labels, targets};
     mlp__pool_for(n, 16, 1, put_rows_part, &j);
 }
 
@@ -657,6 +660,14 @@ mlp_status mlp__dataset_gather_batch(const mlp_dataset *ds, const int32_t *indic
                                      int32_t n, float *x, int32_t *labels, float *targets,
                                      const char *fn)
 {
+    return mlp__dataset_gather_next(ds, indices, n, NULL, 0, x, labels, targets, fn);
+}
+
+mlp_status mlp__dataset_gather_next(const mlp_dataset *ds, const int32_t *indices,
+                                    int32_t n, const int32_t *next, int32_t next_n,
+                                    float *x, int32_t *labels, float *targets,
+                                    const char *fn)
+{
     MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
     MLP_CHECK_ARG(indices != NULL, fn, "indices is NULL");
     MLP_CHECK_ARG(x != NULL, fn, "x is NULL");
@@ -669,7 +680,7 @@ mlp_status mlp__dataset_gather_batch(const mlp_dataset *ds, const int32_t *indic
                               "%s: indices[%d] = %d is outside 0..%d", fn, (int)i,
                               (int)indices[i], (int)ds->n - 1);
     }
-    put_rows(ds, indices, 0, n, x, labels, targets);
+    put_rows(ds, indices, 0, n, next_n > 0 ? next : NULL, next_n, x, labels, targets);
     return MLP_STATUS_OK;
 }
 
@@ -689,7 +700,7 @@ mlp_status mlp__dataset_rows(const mlp_dataset *ds, int32_t start, int32_t n, fl
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: rows %d..%d are outside 0..%d", fn,
                           (int)start, (int)start + (int)n - 1, (int)ds->n - 1);
     MLP_TRY(check_target_buffers(ds, labels, targets, fn));
-    put_rows(ds, NULL, start, n, x, labels, targets);
+    put_rows(ds, NULL, start, n, NULL, 0, x, labels, targets);
     return MLP_STATUS_OK;
 }
 

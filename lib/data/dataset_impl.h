@@ -82,16 +82,22 @@ static inline size_t mlp__dataset_sample_size(const mlp_dataset *ds)
 mlp_status mlp__dataset_copy_range(const mlp_dataset *src, int32_t start, int32_t count,
                                    mlp_dataset **out);
 
-/* Ask the memory system for the samples at indices[0..n) (valid indices),
- * ahead of a gather: the batcher names the next batch's rows while the
- * model trains on this one. Changes nothing a caller can observe. */
-void mlp__dataset_prefetch(const mlp_dataset *ds, const int32_t *indices, int32_t n);
-
 /* mlp_dataset_gather with float targets too (either target pointer may be
  * NULL); messages name `fn` (the batcher's entry points). */
 mlp_status mlp__dataset_gather_batch(const mlp_dataset *ds, const int32_t *indices,
                                      int32_t n, float *x, int32_t *labels, float *targets,
                                      const char *fn);
+
+/* mlp__dataset_gather_batch, and the memory asked for the samples at
+ * next[0..next_n) (valid indices; next may be NULL), ahead of the next
+ * gather: the batcher names the next batch's rows while the model trains
+ * on this one. Each of the gather's parts asks for its share of them, the
+ * share its thread gathers next time. The prefetch changes nothing a
+ * caller can observe. */
+mlp_status mlp__dataset_gather_next(const mlp_dataset *ds, const int32_t *indices,
+                                    int32_t n, const int32_t *next, int32_t next_n,
+                                    float *x, int32_t *labels, float *targets,
+                                    const char *fn);
 
 /* The next global batch of a batcher walking the same order on `size`
  * ranks: *n_global receives its size (0 at the end of an epoch, as

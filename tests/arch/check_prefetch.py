@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 
-FUNCTIONS = ("put_rows_part", "mlp__dataset_prefetch")
+FUNCTIONS = ("put_rows_part",)
 PREFETCH = re.compile(r"\s(prefetch\w*|prfm)\s")
 LABEL = re.compile(r"^[0-9a-f]+ <([^>]+)>:$")
 
