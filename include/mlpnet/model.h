@@ -193,7 +193,9 @@ MLP_API mlp_status mlp_model_forward(mlp_model *model, const mlp_tensor *x, mlp_
  * @param dx     receives the input gradient (borrowed: valid until the next
  *               backward pass), or NULL when not needed (saves work)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
- *         MLP_STATUS_BAD_STATE (no training-mode forward pass before)
+ *         MLP_STATUS_BAD_STATE (no training-mode forward pass before, or a
+ *         training step since: mlp_model_train_step() and
+ *         mlp_model_fit() leave no forward pass to go back through)
  */
 MLP_API mlp_status mlp_model_backward(mlp_model *model, const mlp_tensor *dy,
                                       const mlp_tensor **dx);

@@ -211,6 +211,7 @@ const mlp_layer_ops mlp__avgpool_ops = {
     .get_attr = avgpool_get_attr,
     .settings_size = sizeof(mlp__pool_settings),
     .backward_ignores_y = 1,
+    .by_sample = 1,
 };
 
 mlp_status mlp_layer_create_avgpool(mlp_layer **out, int32_t kh, int32_t kw,

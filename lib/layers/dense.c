@@ -160,6 +160,7 @@ const mlp_layer_ops mlp__dense_ops = {
     .settings_size = sizeof(struct dense_settings),
     .set_use_bias = dense_set_use_bias,
     .backward_ignores_y = 1,
+    .by_sample = 1,
 };
 
 mlp_status mlp_layer_create_dense(mlp_layer **out, int32_t units)

@@ -72,8 +72,10 @@
  */
 #define MLP__ELEMENTWISE_KIND(prefix, FATTR, FWD, BATTR, BWD)                            \
     MLP__ELEMENTWISE_PASSES(prefix, 0.0f, FATTR, FWD, BATTR, BWD)                        \
-    const mlp_layer_ops mlp__##prefix##_ops = {                                          \
-        .name = #prefix, .forward = prefix##_forward, .backward = prefix##_backward};
+    const mlp_layer_ops mlp__##prefix##_ops = {.name = #prefix,                          \
+                                               .forward = prefix##_forward,              \
+                                               .backward = prefix##_backward,            \
+                                               .by_sample = 1};
 
 /* The same for a kind whose BWD reads yi and gi only (not xi): both passes
  * read an element before writing it, so the kind may run in place
@@ -83,7 +85,8 @@
     const mlp_layer_ops mlp__##prefix##_ops = {.name = #prefix,                          \
                                                .forward = prefix##_forward,              \
                                                .backward = prefix##_backward,            \
-                                               .in_place = 1};
+                                               .in_place = 1,                            \
+                                               .by_sample = 1};
 
 /* ---- kinds with one setting, alpha (elu, leaky_relu) ----------------------- */
 

@@ -66,6 +66,7 @@ const mlp_layer_ops mlp__elu_ops = {
     .record = {.bytes = 4, .write = mlp__alpha_write, .read = elu_read_config},
     .get_attr = mlp__alpha_get_attr,
     .settings_size = sizeof(mlp__alpha_settings),
+    .by_sample = 1,
 };
 
 mlp_status mlp_layer_create_elu(mlp_layer **out, float alpha)

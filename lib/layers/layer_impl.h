@@ -141,6 +141,15 @@ typedef struct mlp_layer_ops {
      * return 1 when the layer can take its input plane by plane; 0
      * otherwise. NULL for a kind that cannot. */
     int (*plane_sink)(const mlp_layer *l, float *y, const float *dy, mlp__plane_sink *s);
+    /* 1 when the passes take each sample on its own and, in training, use
+     * nothing of the layer's but its settings, its parameters, its state
+     * (read only) and its gradient slice: no scratch, no workspace, no
+     * random masks. Run on rows [lo, hi) of a batch, forward and backward
+     * then give those rows of the whole batch's output and input gradient,
+     * and the gradient of those rows' loss alone; and a copy of the layer
+     * struct whose gradient slice is elsewhere may run beside the layer on
+     * other rows. The model's split step relies on it (model/split.c). */
+    int by_sample;
 } mlp_layer_ops;
 
 struct mlp_layer {

@@ -23,6 +23,7 @@ const mlp_layer_ops mlp__leaky_relu_ops = {
     .record = {.bytes = 4, .write = mlp__alpha_write, .read = leaky_relu_read_config},
     .get_attr = mlp__alpha_get_attr,
     .settings_size = sizeof(mlp__alpha_settings),
+    .by_sample = 1,
 };
 
 mlp_status mlp_layer_create_leaky_relu(mlp_layer **out, float alpha)

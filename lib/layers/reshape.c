@@ -93,6 +93,7 @@ const mlp_layer_ops mlp__reshape_ops = {
     .record = {.bytes = 16, .write = reshape_write_config, .read = reshape_read_config},
     .settings_size = sizeof(struct reshape_settings),
     .backward_ignores_y = 1,
+    .by_sample = 1,
 };
 
 mlp_status mlp_layer_create_reshape(mlp_layer **out, int rank, const int32_t *dims)

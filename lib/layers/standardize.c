@@ -85,6 +85,7 @@ const mlp_layer_ops mlp__standardize_ops = {
     .forward = std_forward,
     .backward = std_backward,
     .backward_ignores_y = 1,
+    .by_sample = 1,
 };
 
 mlp_status mlp_layer_create_standardize(mlp_layer **out)

@@ -135,6 +135,7 @@ void mlp_model_destroy(mlp_model *m)
     for (int i = 0; i < m->n_layers; i++)
         mlp_layer_destroy(m->layers[i]);
     mlp__free(m->layers);
+    mlp__split_release(m);
     mlp__free(m->params);
     mlp__free(m->grads);
     mlp__dist_release(m);
@@ -448,47 +449,57 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode)
+mlp_status mlp__model_forward_rows(mlp_model *m, const mlp__rows *r, mlp_mode mode)
 {
-    const float *x = m->xbuf;
-    m->fwd_state = MLP__FWD_NONE;
+    const float *x = r->x;
+    const int32_t n = r->n;
     for (int i = 0; i < m->n_layers; i++) {
-        mlp_layer *l = m->layers[i];
+        mlp_layer *l = r->layers[i];
         int relu;
         const int c = mlp__model_plane_consumer(m, i, &relu);
         if (c >= 0) {
             mlp__plane_sink s;
-            m->layers[c]->ops->plane_sink(m->layers[c], m->acts[c], NULL, &s);
+            r->layers[c]->ops->plane_sink(r->layers[c], r->acts[c], NULL, &s);
             MLP_TRY(l->ops->forward_planes(l, x, relu, &s, n, mode));
             i = c; /* the ReLU and the consumer: done */
         } else if (relu) {
-            MLP_TRY(l->ops->forward_relu(l, x, m->acts[i], n, mode));
+            MLP_TRY(l->ops->forward_relu(l, x, r->acts[i], n, mode));
             i++; /* the ReLU: done, over the same buffer */
         } else {
-            MLP_TRY(l->ops->forward(l, x, m->acts[i], n, mode));
+            MLP_TRY(l->ops->forward(l, x, r->acts[i], n, mode));
         }
-        x = m->acts[i];
+        x = r->acts[i];
     }
+    return MLP_STATUS_OK;
+}
+
+/* The whole batch's rows of n samples in the model's own buffers. */
+static mlp__rows whole(mlp_model *m, int32_t n)
+{
+    return (mlp__rows){m->layers, m->acts, m->xbuf, {m->gbuf[0], m->gbuf[1]}, n};
+}
+
+mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode)
+{
+    m->fwd_state = MLP__FWD_NONE;
+    const mlp__rows r = whole(m, n);
+    MLP_TRY(mlp__model_forward_rows(m, &r, mode));
     m->fwd_state = mode == MLP_MODE_TRAIN ? MLP__FWD_TRAIN : MLP__FWD_EVAL;
     m->fwd_n = n;
     return MLP_STATUS_OK;
 }
 
-/* Backward from dy (the gradient of the last layer's output) through every
- * layer, alternating between the two gradient buffers. Returns the buffer
- * that holds the input gradient, or NULL when it was not asked for. */
-/* `reduce`: a data-parallel step, which starts each gradient bucket as soon
- * as its layers are done (dist.c). */
-static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
-                           const float **dx_out, int reduce)
+mlp_status mlp__model_backward_rows(mlp_model *m, const mlp__rows *r, const float *dy,
+                                    int want_dx, const float **dx_out, int reduce)
 {
-    const int32_t n = m->fwd_n;
+    const int32_t n = r->n;
+    float *const *g = r->g;
     const float *cur = dy;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         if (mlp__model_fuses_relu(m, i) || mlp__model_fuses_planes(m, i))
             continue; /* the layer before applies it (no parameters): cur stays */
-        mlp_layer *l = m->layers[i];
-        const float *x = i ? m->acts[i - 1] : m->xbuf;
+        mlp_layer *l = r->layers[i];
+        const float *x = i ? r->acts[i - 1] : r->x;
         int need_dx = i > 0 || want_dx;
         if (!need_dx && l->n_params == 0)
             break;
@@ -496,19 +507,19 @@ static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
          * place (never the caller's dy, which is neither). */
         float *next = NULL;
         if (need_dx) {
-            const int k = cur == m->gbuf[0] ? 0 : 1;
-            next = l->ops->in_place && cur == m->gbuf[k] ? m->gbuf[k] : m->gbuf[1 - k];
+            const int k = cur == g[0] ? 0 : 1;
+            next = l->ops->in_place && cur == g[k] ? g[k] : g[1 - k];
         }
         int relu;
         const int c = mlp__model_plane_consumer(m, i, &relu);
         if (c >= 0) {
             mlp__plane_sink s;
-            m->layers[c]->ops->plane_sink(m->layers[c], NULL, cur, &s);
+            r->layers[c]->ops->plane_sink(r->layers[c], NULL, cur, &s);
             MLP_TRY(l->ops->backward_planes(l, x, relu, &s, next, n));
         } else if (relu)
-            MLP_TRY(l->ops->backward_relu(l, x, m->acts[i], cur, next, n));
+            MLP_TRY(l->ops->backward_relu(l, x, r->acts[i], cur, next, n));
         else
-            MLP_TRY(l->ops->backward(l, x, m->acts[i], cur, next, n));
+            MLP_TRY(l->ops->backward(l, x, r->acts[i], cur, next, n));
         if (reduce && m->dist_bucket_at[i] >= 0)
             MLP_TRY(mlp__dist_start(m, m->dist_bucket_at[i]));
         cur = next;
@@ -516,6 +527,14 @@ static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
     if (dx_out)
         *dx_out = want_dx ? cur : NULL;
     return MLP_STATUS_OK;
+}
+
+/* Backward from dy through every layer over the last forward pass's rows. */
+static mlp_status backward(mlp_model *m, const float *dy, int want_dx,
+                           const float **dx_out, int reduce)
+{
+    const mlp__rows r = whole(m, m->fwd_n);
+    return mlp__model_backward_rows(m, &r, dy, want_dx, dx_out, reduce);
 }
 
 /* Whether t is a batch of samples of shape s: [N, s...] or [N, numel(s)]. */
@@ -622,13 +641,9 @@ int mlp__model_first_bad_layer(const mlp_model *m)
     return -1;
 }
 
-/* Forward and loss of a training step; the loss sums go to *s. */
-static mlp_status forward_loss(mlp_model *m, const mlp__loss *L, const int32_t *labels,
-                               const float *targets, int32_t n, mlp__loss_sums *s)
+mlp_status mlp__model_loss_failed(const mlp_model *m, mlp_status st, const float *targets,
+                                  int32_t n)
 {
-    MLP_TRY(mlp__model_forward(m, n, MLP_MODE_TRAIN));
-    mlp_status st = mlp__loss_batch(L, m->acts[m->n_layers - 1], n, out_k(m), labels,
-                                    targets, m->gbuf[0], s);
     if (st == MLP_STATUS_NUMERIC &&
         !(targets && mlp__all_finite(m->acts[m->n_layers - 1], (int64_t)n * out_k(m)))) {
         int bad = mlp__model_first_bad_layer(m);
@@ -643,6 +658,16 @@ static mlp_status forward_loss(mlp_model *m, const mlp__loss *L, const int32_t *
                           m->n_layers - 1, m->layers[m->n_layers - 1]->ops->name);
     }
     return st;
+}
+
+/* Forward and loss of a training step; the loss sums go to *s. */
+static mlp_status forward_loss(mlp_model *m, const mlp__loss *L, const int32_t *labels,
+                               const float *targets, int32_t n, mlp__loss_sums *s)
+{
+    MLP_TRY(mlp__model_forward(m, n, MLP_MODE_TRAIN));
+    mlp_status st = mlp__loss_batch(L, m->acts[m->n_layers - 1], n, out_k(m), labels,
+                                    targets, m->gbuf[0], s);
+    return st == MLP_STATUS_OK ? st : mlp__model_loss_failed(m, st, targets, n);
 }
 
 /*
@@ -692,9 +717,10 @@ static mlp_status train_step_dist(mlp_model *m, mlp_optimizer *opt, const mlp__l
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
-                                 const float *targets, int32_t n, double *loss,
-                                 mlp__loss_sums *acc)
+/* mlp__model_train_step, but for the forward state it leaves. */
+static mlp_status train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
+                             const float *targets, int32_t n, double *loss,
+                             mlp__loss_sums *acc)
 {
     const mlp__loss *L = NULL;
     MLP_TRY(mlp__model_loss(m, "training", &L));
@@ -708,8 +734,13 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
     if (m->dist_on) {
         MLP_TRY(train_step_dist(m, opt, L, labels, targets, n, loss, &s));
     } else {
-        MLP_TRY(forward_loss(m, L, labels, targets, n, &s));
-        MLP_TRY(backward(m, m->gbuf[0], 0, NULL, 0));
+        const int parts = mlp__split_parts(m, L, n);
+        if (parts > 1) {
+            MLP_TRY(mlp__split_step(m, L, labels, targets, n, parts, &s));
+        } else {
+            MLP_TRY(forward_loss(m, L, labels, targets, n, &s));
+            MLP_TRY(backward(m, m->gbuf[0], 0, NULL, 0));
+        }
         MLP_TRY(mlp_optimizer_step(opt));
         if (loss)
             *loss = mlp__loss_sums_mean(&s);
@@ -725,6 +756,17 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
         acc->rows += s.rows;
     }
     return MLP_STATUS_OK;
+}
+
+/* A training step leaves no forward pass for mlp_model_backward, split or
+ * not: a split step's parts keep their activations apart (split.c). */
+mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
+                                 const float *targets, int32_t n, double *loss,
+                                 mlp__loss_sums *acc)
+{
+    const mlp_status st = train_step(m, opt, labels, targets, n, loss, acc);
+    m->fwd_state = MLP__FWD_NONE;
+    return st;
 }
 
 /* The checks of mlp_model_train_step, then the batch staged. */

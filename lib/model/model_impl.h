@@ -62,6 +62,9 @@ struct mlp_model {
     int32_t dist_cap, dist_nb, dist_started;
     double dist_wait; /* seconds in reduce_wait since fit's epoch began */
 
+    struct mlp__split *split; /* the split step's buffers (split.c), or NULL */
+    int split_off;            /* tests and benchmarks: 1 keeps every step unsplit */
+
     int fwd_state; /* MLP__FWD_* of the last forward pass */
     int32_t fwd_n; /* its batch size */
     mlp_tensor out_view, dx_view;
@@ -97,10 +100,38 @@ int mlp__model_plane_consumer(const mlp_model *m, int i, int *relu);
 /* Forward m->xbuf [n, in] through every layer. */
 mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode);
 
+/* n rows of a batch, the layers that pass them and where they go: the
+ * model's own layers and buffers, or in the split step (split.c) a part's
+ * rows, which parts other than the first pass through copies of the
+ * layers and buffers of their own. Only models of by_sample layers split:
+ * the others keep scratch, workspace or masks that views would share. */
+typedef struct mlp__rows {
+    mlp_layer *const *layers;
+    float *const *acts; /* acts[i]: layer i's output rows, as m->acts is laid out
+                           (acts[i] == acts[i - 1] where layer i writes over
+                           its input) */
+    const float *x;     /* the input rows */
+    float *g[2];        /* the two gradient buffers, rows of max_size floats */
+    int32_t n;
+} mlp__rows;
+
+/* Forward r's input rows through its layers into its activations
+ * (m->fwd_state is the caller's). */
+mlp_status mlp__model_forward_rows(mlp_model *m, const mlp__rows *r, mlp_mode mode);
+
+/* Backward from dy ([n, outputs], the gradient of r's last activations)
+ * through r's layers over its gradient buffers. *dx_out (may be NULL)
+ * receives the input gradient when want_dx, else NULL. `reduce`: a
+ * data-parallel step, which starts each gradient bucket as soon as its
+ * layers are done (dist.c). */
+mlp_status mlp__model_backward_rows(mlp_model *m, const mlp__rows *r, const float *dy,
+                                    int want_dx, const float **dx_out, int reduce);
+
 /* Training step on m->xbuf [n, in] against `labels` (a loss that takes
  * labels) or `targets` [n, outputs] (one that takes float targets): the
  * batch's mean loss goes to *loss (may be NULL) and its sums are added to
- * acc (may be NULL; its per-output arrays, when set, accumulate too). */
+ * acc (may be NULL; its per-output arrays, when set, accumulate too). It
+ * leaves no forward pass to go back through (m->fwd_state NONE). */
 mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
                                  const float *targets, int32_t n, double *loss,
                                  mlp__loss_sums *acc);
@@ -132,6 +163,34 @@ void mlp__metrics_from_sums(const mlp__loss_sums *s, int32_t k, mlp_metrics *out
 
 /* Index of the first layer with a NaN or infinite parameter, or -1. */
 int mlp__model_first_bad_layer(const mlp_model *m);
+
+/* The status of a training step whose loss over the forward pass's n rows
+ * returned st (not OK; its message set): st, with a message that names the
+ * layer to blame when the loss is not finite because of the model (a NaN
+ * or infinite parameter, or an output that overflowed) rather than of a
+ * target. */
+mlp_status mlp__model_loss_failed(const mlp_model *m, mlp_status st, const float *targets,
+                                  int32_t n);
+
+/* ---- the training step split by rows across threads (split.c) ---------- */
+
+/* The parts a training step of n rows on m with loss L splits into: 1 (no
+ * split) unless the pool has 2 or more threads for it, the model is not
+ * distributed, its loss has no class weights and every layer is by_sample. */
+int mlp__split_parts(const mlp_model *m, const mlp__loss *L, int32_t n);
+
+/* Forward, loss and backward of m->xbuf's n rows against labels or
+ * targets, in `parts` (from mlp__split_parts) parts of rows, each on its
+ * own thread; leaves the batch's mean-loss gradient in m->grads and the
+ * last layer's output in its buffer (other layers' rows are in the model's
+ * buffers for the first part only), and adds the loss sums to *s (its
+ * per-output arrays too). Errors are those of the unsplit step, with the
+ * same messages. */
+mlp_status mlp__split_step(mlp_model *m, const mlp__loss *L, const int32_t *labels,
+                           const float *targets, int32_t n, int parts, mlp__loss_sums *s);
+
+/* Free the split step's buffers (model destruction). */
+void mlp__split_release(mlp_model *m);
 
 /* ---- data-parallel training (dist.c) ----------------------------------- */
 

@@ -1,0 +1,532 @@
+/*
+ * The training step split by rows across threads (lib/model/split.c):
+ * which models and batches take it, that it trains as the unsplit step
+ * does (the same loss sums, the same gradient up to rounding), that it is
+ * deterministic at a thread count, that its errors are the unsplit step's,
+ * and what it allocates. The unsplit step of the same model at the same
+ * thread count (the model's split_off switch) is the reference.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "losses/loss_impl.h"
+#include "model/model_impl.h"
+#include "testutil.h"
+
+enum { IN = 12, K = 5 };
+
+/* A model of every kind of layer the split takes: standardize, dense,
+ * ELU, a ReLU that runs in place over the dense layer's output, leaky
+ * ReLU, reshape, and a last dense layer of k outputs, followed by `tail`
+ * (an in-place tanh over the last layer's buffer) when set. */
+static mlp_model *mlp_of_every_kind(uint64_t seed, int32_t k, int tail)
+{
+    mlp_model *m = tu_model(1, (const int32_t[]){IN}, seed);
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_standardize(&l));
+    tu_add(m, l);
+    tu_add(m, tu_dense(10));
+    tu_add(m, tu_elu(1.0f));
+    tu_add(m, tu_dense(9));
+    tu_add(m, tu_relu());
+    tu_add(m, tu_leaky_relu(0.1f));
+    tu_add(m, tu_reshape(2, (const int32_t[]){3, 3}));
+    tu_add(m, tu_flatten());
+    tu_add(m, tu_dense(k));
+    if (tail)
+        tu_add(m, tu_tanh());
+    ck_assert(mlp__model_writes_over_input(m, 4)); /* the ReLU */
+    return m;
+}
+
+static mlp_tensor *batch_of(int32_t n, uint64_t seed)
+{
+    mlp_tensor *x = tu_tensor(2, n, IN);
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    tu_fill_uniform(&r, mlp_tensor_data(x), (int64_t)n * IN, -1.0f, 1.0f);
+    return x;
+}
+
+static void labels_of(int32_t *labels, int32_t n, uint64_t seed)
+{
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    for (int32_t i = 0; i < n; i++)
+        labels[i] = tu_rng_below(&r, K);
+}
+
+/* The parts a step of n rows of m takes now. */
+static int parts_of(mlp_model *m, int32_t n)
+{
+    const mlp__loss *L = NULL;
+    TU_OK(mlp__model_loss(m, "test", &L));
+    return mlp__split_parts(m, L, n);
+}
+
+/* The same steps on a split model and an unsplit twin (the same seed) at
+ * each thread count and batch size: the same loss sums (correct counts
+ * exact) and, after each step, the same parameters up to rounding; the
+ * split model's steps do split into the parts expected, and the parameters
+ * move. Batches of 33 and 50 rows cut into unequal parts. */
+START_TEST(split_step_matches_unsplit)
+{
+    static const struct {
+        int threads;
+        int32_t n;
+        int parts;
+    } cases[] = {{2, 40, 2}, {2, 33, 2}, {3, 50, 3}, {4, 64, 4}};
+    const int threads = mlp_get_num_threads();
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        TU_OK(mlp_set_num_threads(cases[c].threads));
+        const int32_t n = cases[c].n;
+        mlp_model *a = mlp_of_every_kind(3, K, 0), *b = mlp_of_every_kind(3, K, 0);
+        b->split_off = 1;
+        mlp_optimizer *oa = NULL, *ob = NULL;
+        TU_OK(mlp_optimizer_create(&oa, MLP_RULE_SGD, a));
+        TU_OK(mlp_optimizer_create(&ob, MLP_RULE_SGD, b));
+        TU_OK(mlp_optimizer_set_learning_rate(oa, 0.2));
+        TU_OK(mlp_optimizer_set_learning_rate(ob, 0.2));
+        const int64_t np = mlp_model_param_count(a);
+        float *start = malloc((size_t)np * sizeof(float)),
+              *pa = malloc((size_t)np * sizeof(float)),
+              *pb = malloc((size_t)np * sizeof(float));
+        TU_OK(mlp_model_get_params(a, start, np));
+        ck_assert_int_eq(parts_of(a, n), cases[c].parts);
+        ck_assert_int_eq(parts_of(b, n), 1);
+        for (int s = 0; s < 4; s++) {
+            mlp_tensor *x = batch_of(n, 100 + (uint64_t)s);
+            int32_t labels[64];
+            labels_of(labels, n, 200 + (uint64_t)s);
+            double la, lb;
+            int32_t ca, cb;
+            TU_OK(mlp_model_train_step(a, oa, x, labels, &la, &ca));
+            TU_OK(mlp_model_train_step(b, ob, x, labels, &lb, &cb));
+            ck_assert_msg(tu_close(la, lb, 1e-6, 1e-7),
+                          "case %zu step %d: loss %.9g vs %.9g", c, s, la, lb);
+            ck_assert_int_eq(ca, cb);
+            TU_OK(mlp_model_get_params(a, pa, np));
+            TU_OK(mlp_model_get_params(b, pb, np));
+            tu_assert_close_ff("split parameters", pa, pb, np, 1e-5, 1e-6);
+            mlp_tensor_destroy(x);
+        }
+        ck_assert_ptr_nonnull(a->split);
+        ck_assert_ptr_null(b->split);
+        double moved = 0.0;
+        for (int64_t i = 0; i < np; i++)
+            moved = fmax(moved, fabs((double)pa[i] - start[i]));
+        ck_assert_msg(moved > 1e-3, "case %zu: the parameters hardly moved (%g)", c,
+                      moved);
+        free(start);
+        free(pa);
+        free(pb);
+        mlp_optimizer_destroy(oa);
+        mlp_optimizer_destroy(ob);
+        mlp_model_destroy(a);
+        mlp_model_destroy(b);
+    }
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* A model over images with average pooling splits too, and its steps
+ * match the unsplit twin's. */
+START_TEST(split_avgpool_matches_unsplit)
+{
+    enum { N = 36 };
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(2));
+    mlp_model *m[2];
+    mlp_optimizer *o[2];
+    for (int v = 0; v < 2; v++) {
+        m[v] = tu_model(3, (const int32_t[]){2, 6, 6}, 8);
+        mlp_layer *l = NULL;
+        TU_OK(mlp_layer_create_avgpool(&l, 2, 2, 2, 0));
+        tu_add(m[v], l);
+        tu_add(m[v], tu_flatten());
+        tu_add(m[v], tu_dense(8));
+        tu_add(m[v], tu_sigmoid());
+        tu_add(m[v], tu_dense(K));
+        m[v]->split_off = v;
+        ck_assert_int_eq(parts_of(m[v], N), v ? 1 : 2);
+        TU_OK(mlp_optimizer_create(&o[v], MLP_RULE_NESTEROV, m[v]));
+    }
+    mlp_tensor *x = tu_tensor(4, N, 2, 6, 6);
+    tu_rng r;
+    tu_rng_seed(&r, 12);
+    tu_fill_uniform(&r, mlp_tensor_data(x), mlp_tensor_numel(x), -2.0f, 2.0f);
+    int32_t labels[N];
+    labels_of(labels, N, 13);
+    double loss[2];
+    for (int s = 0; s < 3; s++)
+        for (int v = 0; v < 2; v++)
+            TU_OK(mlp_model_train_step(m[v], o[v], x, labels, &loss[v], NULL));
+    ck_assert_msg(tu_close(loss[0], loss[1], 1e-6, 1e-7), "loss %g vs %g", loss[0],
+                  loss[1]);
+    const int64_t np = mlp_model_param_count(m[0]);
+    float *p0 = malloc((size_t)np * sizeof(float)),
+          *p1 = malloc((size_t)np * sizeof(float));
+    TU_OK(mlp_model_get_params(m[0], p0, np));
+    TU_OK(mlp_model_get_params(m[1], p1, np));
+    tu_assert_close_ff("avgpool model's parameters", p0, p1, np, 1e-5, 1e-6);
+    ck_assert_ptr_nonnull(m[0]->split);
+    free(p0);
+    free(p1);
+    mlp_tensor_destroy(x);
+    for (int v = 0; v < 2; v++) {
+        mlp_optimizer_destroy(o[v]);
+        mlp_model_destroy(m[v]);
+    }
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* Epoch figures of fit over float targets (MSE, whose per-output sums give
+ * R^2) with the last layer's buffer written over by a tanh: split and
+ * unsplit agree. */
+typedef struct epoch_log {
+    mlp_epoch_stats last;
+    int calls;
+} epoch_log;
+
+static int log_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
+{
+    (void)m;
+    epoch_log *log = user;
+    log->last = *s;
+    log->calls++;
+    return 0;
+}
+
+START_TEST(split_fit_regression_matches_unsplit)
+{
+    enum { N = 96, T = 3 };
+    float *x = malloc(sizeof(float) * N * IN), *t = malloc(sizeof(float) * N * T);
+    tu_rng r;
+    tu_rng_seed(&r, 5);
+    tu_fill_uniform(&r, x, (int64_t)N * IN, -1.0f, 1.0f);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < T; j++)
+            t[i * T + j] = 0.5f * tanhf(x[i * IN + j] - 0.5f * x[i * IN + j + 3]);
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&ds, N, 1, (const int32_t[]){IN}, x, T, t,
+                                        MLP_DATASET_COPY));
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(2));
+    epoch_log logs[2];
+    for (int v = 0; v < 2; v++) {
+        mlp_model *m = mlp_of_every_kind(9, T, 1);
+        m->split_off = v;
+        TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0.0));
+        ck_assert_int_eq(parts_of(m, 48), v ? 1 : 2);
+        mlp_optimizer *o = NULL;
+        TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+        TU_OK(mlp_optimizer_set_learning_rate(o, 0.01));
+        mlp_fit_options opts;
+        mlp_fit_options_init(&opts);
+        opts.epochs = 3;
+        opts.batch_size = 48;
+        opts.seed = 4;
+        opts.on_epoch = log_epoch;
+        opts.user = &logs[v];
+        memset(&logs[v], 0, sizeof logs[v]);
+        TU_OK(mlp_model_fit(m, o, ds, NULL, &opts));
+        ck_assert_int_eq(logs[v].calls, 3);
+        ck_assert_int_eq(m->split != NULL, v == 0);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+    const mlp_epoch_stats *a = &logs[0].last, *b = &logs[1].last;
+    ck_assert_msg(tu_close(a->train_error, b->train_error, 1e-5, 1e-7), "error %g vs %g",
+                  a->train_error, b->train_error);
+    ck_assert_msg(tu_close(a->train_mae, b->train_mae, 1e-5, 1e-7), "MAE %g vs %g",
+                  a->train_mae, b->train_mae);
+    ck_assert_msg(tu_close(a->train_r2, b->train_r2, 1e-5, 1e-7), "R^2 %g vs %g",
+                  a->train_r2, b->train_r2);
+    ck_assert_msg(isfinite(a->train_r2) && a->train_r2 > -1.0, "R^2 %g", a->train_r2);
+    TU_OK(mlp_set_num_threads(threads));
+    mlp_dataset_destroy(ds);
+    free(x);
+    free(t);
+}
+END_TEST
+
+/* Two runs at the same thread count give the same bits. */
+START_TEST(split_is_deterministic)
+{
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(2));
+    float *p[2];
+    for (int v = 0; v < 2; v++) {
+        mlp_model *m = mlp_of_every_kind(21, K, 0);
+        mlp_optimizer *o = NULL;
+        TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+        for (int s = 0; s < 5; s++) {
+            mlp_tensor *x = batch_of(48, 7 + (uint64_t)s);
+            int32_t labels[48];
+            labels_of(labels, 48, 70 + (uint64_t)s);
+            TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+            mlp_tensor_destroy(x);
+        }
+        ck_assert_ptr_nonnull(m->split);
+        const int64_t np = mlp_model_param_count(m);
+        p[v] = malloc((size_t)np * sizeof(float));
+        TU_OK(mlp_model_get_params(m, p[v], np));
+        if (v)
+            ck_assert_mem_eq(p[0], p[1], (size_t)np * sizeof(float));
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+    free(p[0]);
+    free(p[1]);
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* Which steps split: not on one thread, not with parts under 16 rows, not
+ * with class weights or the switch off, not with a layer of another kind
+ * (batch norm, dropout, convolution, max pooling); those models still
+ * train on two threads. */
+START_TEST(split_taken_only_where_it_may)
+{
+    const int threads = mlp_get_num_threads();
+    mlp_model *m = mlp_of_every_kind(1, K, 0);
+    TU_OK(mlp_set_num_threads(1));
+    ck_assert_int_eq(parts_of(m, 100), 1);
+    TU_OK(mlp_set_num_threads(2));
+    ck_assert_int_eq(parts_of(m, 31), 1);
+    ck_assert_int_eq(parts_of(m, 32), 2);
+    TU_OK(mlp_set_num_threads(3));
+    ck_assert_int_eq(parts_of(m, 47), 2);
+    ck_assert_int_eq(parts_of(m, 48), 3);
+    m->split_off = 1;
+    ck_assert_int_eq(parts_of(m, 48), 1);
+    m->split_off = 0;
+    const float w[K] = {1.0f, 2.0f, 1.0f, 1.0f, 0.5f};
+    TU_OK(mlp_model_set_class_weights(m, w, K));
+    ck_assert_int_eq(parts_of(m, 48), 1);
+    TU_OK(mlp_model_set_class_weights(m, NULL, 0));
+    ck_assert_int_eq(parts_of(m, 48), 3);
+    mlp_model_destroy(m);
+
+    TU_OK(mlp_set_num_threads(2));
+    for (int kind = 0; kind < 4; kind++) {
+        mlp_model *c = tu_model(3, (const int32_t[]){1, 6, 6}, 2);
+        mlp_layer *l = NULL;
+        switch (kind) {
+        case 0: TU_OK(mlp_layer_create_batchnorm_spatial(&l)); break;
+        case 1: TU_OK(mlp_layer_create_dropout(&l, 0.8f)); break;
+        case 2: TU_OK(mlp_layer_create_conv2d(&l, 1, 2, 3, 3)); break;
+        default: TU_OK(mlp_layer_create_maxpool(&l, 2, 2, 2, 0)); break; /* indices */
+        }
+        tu_add(c, l);
+        tu_add(c, tu_flatten());
+        tu_add(c, tu_dense(K));
+        ck_assert_msg(parts_of(c, 64) == 1, "kind %d splits", kind);
+        mlp_optimizer *o = NULL;
+        TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, c));
+        mlp_tensor *x = tu_tensor(4, 64, 1, 6, 6);
+        tu_rng r;
+        tu_rng_seed(&r, 3);
+        tu_fill_uniform(&r, mlp_tensor_data(x), mlp_tensor_numel(x), 0.0f, 1.0f);
+        int32_t labels[64];
+        labels_of(labels, 64, 4);
+        TU_OK(mlp_model_train_step(c, o, x, labels, NULL, NULL));
+        ck_assert_ptr_null(c->split);
+        mlp_tensor_destroy(x);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(c);
+    }
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* A failing split step fails as the unsplit one does, with the same
+ * message (a row counted from the batch's start, the layer to blame), and
+ * leaves the parameters as they were; the next good step trains. */
+START_TEST(split_errors_as_unsplit)
+{
+    enum { N = 40 };
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(2));
+    char msg[2][3][512];
+    for (int v = 0; v < 2; v++) {
+        mlp_model *m = mlp_of_every_kind(13, K, 0);
+        m->split_off = v;
+        ck_assert_int_eq(parts_of(m, N), v ? 1 : 2);
+        mlp_optimizer *o = NULL;
+        TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+        const int64_t np = mlp_model_param_count(m);
+        float *before = malloc((size_t)np * sizeof(float)),
+              *after = malloc((size_t)np * sizeof(float));
+        TU_OK(mlp_model_get_params(m, before, np));
+        mlp_tensor *x = batch_of(N, 1);
+        int32_t labels[N];
+        labels_of(labels, N, 2);
+        /* a label out of range in the second part's rows */
+        labels[30] = K;
+        TU_FAIL_MSG(mlp_model_train_step(m, o, x, labels, NULL, NULL),
+                    MLP_STATUS_INVALID_ARG, "row 30");
+        snprintf(msg[v][0], sizeof msg[v][0], "%s", mlp_last_error());
+        labels[30] = 0;
+        /* a NaN weight in the last dense layer (before it, a ReLU would
+         * pass a NaN on as 0) */
+        float *p = mlp_layer_params(mlp_model_layer(m, 8));
+        const float keep = p[5];
+        p[5] = NAN;
+        TU_OK(mlp_model_get_params(m, after, np));
+        TU_FAIL_MSG(mlp_model_train_step(m, o, x, labels, NULL, NULL), MLP_STATUS_NUMERIC,
+                    "layer 8 (dense)");
+        snprintf(msg[v][1], sizeof msg[v][1], "%s", mlp_last_error());
+        float *now = malloc((size_t)np * sizeof(float));
+        TU_OK(mlp_model_get_params(m, now, np));
+        ck_assert_mem_eq(now, after, (size_t)np * sizeof(float)); /* NaN bits too */
+        p[5] = keep;
+        TU_OK(mlp_model_get_params(m, now, np));
+        ck_assert_mem_eq(now, before, (size_t)np * sizeof(float));
+        /* inputs too large for the outputs (row 35): the last layer overflows */
+        mlp_tensor *big = batch_of(N, 1);
+        for (int j = 0; j < IN; j++)
+            mlp_tensor_data(big)[35 * IN + j] = 3e38f;
+        TU_FAIL_MSG(mlp_model_train_step(m, o, big, labels, NULL, NULL),
+                    MLP_STATUS_NUMERIC, "the loss is not finite");
+        snprintf(msg[v][2], sizeof msg[v][2], "%s", mlp_last_error());
+        TU_OK(mlp_model_get_params(m, now, np));
+        ck_assert_mem_eq(now, before, (size_t)np * sizeof(float));
+        TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+        mlp_tensor_destroy(big);
+        mlp_tensor_destroy(x);
+        free(now);
+        free(before);
+        free(after);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+    for (int e = 0; e < 3; e++)
+        ck_assert_msg(strcmp(msg[0][e], msg[1][e]) == 0,
+                      "error %d: \"%s\" against \"%s\"", e, msg[0][e], msg[1][e]);
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* A training step, split or not, leaves no forward pass for
+ * mlp_model_backward. */
+START_TEST(step_leaves_no_forward_pass)
+{
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(2));
+    for (int v = 0; v < 2; v++) {
+        mlp_model *m = mlp_of_every_kind(17, K, 0);
+        m->split_off = v;
+        mlp_optimizer *o = NULL;
+        TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+        mlp_tensor *x = batch_of(40, 1), *dy = tu_tensor(2, 40, K);
+        int32_t labels[40];
+        labels_of(labels, 40, 2);
+        TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+        TU_FAIL(mlp_model_backward(m, dy, NULL), MLP_STATUS_BAD_STATE);
+        const mlp_tensor *y = NULL;
+        TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+        TU_OK(mlp_model_backward(m, dy, NULL));
+        mlp_tensor_destroy(x);
+        mlp_tensor_destroy(dy);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* The first split step allocates the parts' buffers; later steps, also of
+ * a smaller batch, allocate nothing. A step on more threads allocates
+ * buffers for more parts, and an allocation failing there fails the step
+ * with NO_MEMORY, the parameters untouched and nothing leaked. */
+typedef struct oom_step {
+    mlp_model *m;
+    mlp_optimizer *o;
+    mlp_tensor *x;
+    const int32_t *labels;
+    float *before, *now;
+} oom_step;
+
+static mlp_status one_step(void *ctx)
+{
+    oom_step *s = ctx;
+    mlp_status st = mlp_model_train_step(s->m, s->o, s->x, s->labels, NULL, NULL);
+    if (st != MLP_STATUS_OK) {
+        const int64_t np = mlp_model_param_count(s->m);
+        TU_OK(mlp_model_get_params(s->m, s->now, np));
+        ck_assert_mem_eq(s->now, s->before, (size_t)np * sizeof(float));
+    } else {
+        TU_OK(mlp_model_get_params(s->m, s->before, mlp_model_param_count(s->m)));
+    }
+    return st;
+}
+
+START_TEST(split_allocates_once)
+{
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(2));
+    mlp_model *m = mlp_of_every_kind(19, K, 0);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    mlp_tensor *x = batch_of(48, 1), *x32 = batch_of(32, 2);
+    int32_t labels[48];
+    labels_of(labels, 48, 3);
+    TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+    ck_assert_ptr_nonnull(m->split);
+    const long live = mlp__alloc_live();
+    for (int s = 0; s < 3; s++) {
+        mlp__alloc_fail_after(1);
+        mlp_status st = mlp_model_train_step(m, o, s == 2 ? x32 : x, labels, NULL, NULL);
+        mlp__alloc_fail_after(0);
+        TU_ST(st, MLP_STATUS_OK);
+    }
+    ck_assert_int_eq(mlp__alloc_live(), live);
+
+    TU_OK(mlp_set_num_threads(3));
+    mlp__split_release(m); /* the 2-part buffers: not counted live below */
+    const int64_t np = mlp_model_param_count(m);
+    oom_step s = {m,
+                  o,
+                  x,
+                  labels,
+                  malloc((size_t)np * sizeof(float)),
+                  malloc((size_t)np * sizeof(float))};
+    TU_OK(mlp_model_get_params(m, s.before, np));
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.keep_on_ok = 1; /* the buffers stay with the model */
+    cfg.min_failures = 3;
+    tu_oom_loop("a split step on 3 threads", one_step, &s, &cfg);
+    ck_assert_int_eq(parts_of(m, 48), 3);
+    free(s.before);
+    free(s.now);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(x32);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+static Suite *split_suite(void)
+{
+    Suite *s = suite_create("split");
+    TCase *tc = tcase_create("split");
+    tcase_add_test(tc, split_step_matches_unsplit);
+    tcase_add_test(tc, split_avgpool_matches_unsplit);
+    tcase_add_test(tc, split_fit_regression_matches_unsplit);
+    tcase_add_test(tc, split_is_deterministic);
+    tcase_add_test(tc, split_taken_only_where_it_may);
+    tcase_add_test(tc, split_errors_as_unsplit);
+    tcase_add_test(tc, step_leaves_no_forward_pass);
+    tcase_add_test(tc, split_allocates_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TU_MAIN(split_suite, 1)
