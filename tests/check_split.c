@@ -67,6 +67,29 @@ static int parts_of(mlp_model *m, int32_t n)
     return mlp__split_parts(m, L, n);
 }
 
+/* One step of the split model a and of its unsplit twin b on n rows drawn
+ * from `seed`: the same loss and correct count, and afterwards the same
+ * parameters (left in pa and pb) up to rounding. */
+static void step_twins(mlp_model *a, mlp_optimizer *oa, mlp_model *b, mlp_optimizer *ob,
+                       int32_t n, uint64_t seed, float *pa, float *pb, const char *what)
+{
+    mlp_tensor *x = batch_of(n, seed);
+    int32_t labels[64];
+    ck_assert_int_le(n, 64);
+    labels_of(labels, n, seed + 1000);
+    double la, lb;
+    int32_t ca, cb;
+    TU_OK(mlp_model_train_step(a, oa, x, labels, &la, &ca));
+    TU_OK(mlp_model_train_step(b, ob, x, labels, &lb, &cb));
+    ck_assert_msg(tu_close(la, lb, 1e-6, 1e-7), "%s: loss %.9g vs %.9g", what, la, lb);
+    ck_assert_int_eq(ca, cb);
+    const int64_t np = mlp_model_param_count(a);
+    TU_OK(mlp_model_get_params(a, pa, np));
+    TU_OK(mlp_model_get_params(b, pb, np));
+    tu_assert_close_ff(what, pa, pb, np, 1e-5, 1e-6);
+    mlp_tensor_destroy(x);
+}
+
 /* The same steps on a split model and an unsplit twin (the same seed) at
  * each thread count and batch size: the same loss sums (correct counts
  * exact) and, after each step, the same parameters up to rounding; the
@@ -97,22 +120,8 @@ START_TEST(split_step_matches_unsplit)
         TU_OK(mlp_model_get_params(a, start, np));
         ck_assert_int_eq(parts_of(a, n), cases[c].parts);
         ck_assert_int_eq(parts_of(b, n), 1);
-        for (int s = 0; s < 4; s++) {
-            mlp_tensor *x = batch_of(n, 100 + (uint64_t)s);
-            int32_t labels[64];
-            labels_of(labels, n, 200 + (uint64_t)s);
-            double la, lb;
-            int32_t ca, cb;
-            TU_OK(mlp_model_train_step(a, oa, x, labels, &la, &ca));
-            TU_OK(mlp_model_train_step(b, ob, x, labels, &lb, &cb));
-            ck_assert_msg(tu_close(la, lb, 1e-6, 1e-7),
-                          "case %zu step %d: loss %.9g vs %.9g", c, s, la, lb);
-            ck_assert_int_eq(ca, cb);
-            TU_OK(mlp_model_get_params(a, pa, np));
-            TU_OK(mlp_model_get_params(b, pb, np));
-            tu_assert_close_ff("split parameters", pa, pb, np, 1e-5, 1e-6);
-            mlp_tensor_destroy(x);
-        }
+        for (int s = 0; s < 4; s++)
+            step_twins(a, oa, b, ob, n, 100 + (uint64_t)s, pa, pb, "split parameters");
         ck_assert_ptr_nonnull(a->split);
         ck_assert_ptr_null(b->split);
         double moved = 0.0;
@@ -128,6 +137,40 @@ START_TEST(split_step_matches_unsplit)
         mlp_model_destroy(a);
         mlp_model_destroy(b);
     }
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* One model trained on batches that grow (the buffers grow, the parts'
+ * with them) and on thread counts that change between steps (the parts'
+ * buffers follow), against its unsplit twin. */
+START_TEST(split_follows_batch_and_thread_changes)
+{
+    static const struct {
+        int threads;
+        int32_t n;
+    } steps[] = {{2, 32}, {2, 64}, {3, 48}, {3, 64}, {2, 40}, {1, 64}, {4, 64}, {2, 50}};
+    const int threads = mlp_get_num_threads();
+    mlp_model *a = mlp_of_every_kind(23, K, 0), *b = mlp_of_every_kind(23, K, 0);
+    b->split_off = 1;
+    mlp_optimizer *oa = NULL, *ob = NULL;
+    TU_OK(mlp_optimizer_create(&oa, MLP_RULE_MOMENTUM, a));
+    TU_OK(mlp_optimizer_create(&ob, MLP_RULE_MOMENTUM, b));
+    const int64_t np = mlp_model_param_count(a);
+    float *pa = malloc((size_t)np * sizeof(float)),
+          *pb = malloc((size_t)np * sizeof(float));
+    for (size_t s = 0; s < sizeof steps / sizeof *steps; s++) {
+        TU_OK(mlp_set_num_threads(steps[s].threads));
+        const int32_t n = steps[s].n;
+        ck_assert_int_eq(parts_of(a, n), steps[s].threads);
+        step_twins(a, oa, b, ob, n, 300 + (uint64_t)s, pa, pb, "parameters");
+    }
+    free(pa);
+    free(pb);
+    mlp_optimizer_destroy(oa);
+    mlp_optimizer_destroy(ob);
+    mlp_model_destroy(a);
+    mlp_model_destroy(b);
     TU_OK(mlp_set_num_threads(threads));
 }
 END_TEST
@@ -518,6 +561,7 @@ static Suite *split_suite(void)
     Suite *s = suite_create("split");
     TCase *tc = tcase_create("split");
     tcase_add_test(tc, split_step_matches_unsplit);
+    tcase_add_test(tc, split_follows_batch_and_thread_changes);
     tcase_add_test(tc, split_avgpool_matches_unsplit);
     tcase_add_test(tc, split_fit_regression_matches_unsplit);
     tcase_add_test(tc, split_is_deterministic);

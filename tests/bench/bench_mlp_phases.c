@@ -6,7 +6,10 @@
  * the same buffers), so a dense pass splits into its products and the rest
  * (the bias). Usage: bench_mlp_phases [threads]. Prints one table.
  *
- * With 2 or more threads it then prints what a pass over a buffer the size
+ * With 2 or more threads these are the phases of the step split by
+ * products and passes, which mlp_model_fit takes for this model only with
+ * the split by rows turned off (lib/model/split.c; bench_split times the
+ * two). It then prints what a pass over a buffer the size
  * of the model's parameters costs when its parts write what every part has
  * just read (as the optimizer's step writes the weights that every part's
  * products read), against the same pass when each part read only its own
