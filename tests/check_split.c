@@ -67,11 +67,47 @@ static int parts_of(mlp_model *m, int32_t n)
     return mlp__split_parts(m, L, n);
 }
 
-/* One step of the split model a and of its unsplit twin b on n rows drawn
- * from `seed`: the same loss and correct count, and afterwards the same
- * parameters (left in pa and pb) up to rounding. */
-static void step_twins(mlp_model *a, mlp_optimizer *oa, mlp_model *b, mlp_optimizer *ob,
-                       int32_t n, uint64_t seed, float *pa, float *pb, const char *what)
+/* A model of every kind (a) and its unsplit twin (b, the same seed), each
+ * with an optimizer of `rule`, and room for their parameters. */
+typedef struct twins {
+    mlp_model *a, *b;
+    mlp_optimizer *oa, *ob;
+    int64_t np;
+    float *pa, *pb;
+} twins;
+
+static twins twins_of(uint64_t seed, mlp_rule rule)
+{
+    twins t = {mlp_of_every_kind(seed, K, 0),
+               mlp_of_every_kind(seed, K, 0),
+               NULL,
+               NULL,
+               0,
+               NULL,
+               NULL};
+    t.b->split_off = 1;
+    TU_OK(mlp_optimizer_create(&t.oa, rule, t.a));
+    TU_OK(mlp_optimizer_create(&t.ob, rule, t.b));
+    t.np = mlp_model_param_count(t.a);
+    t.pa = malloc((size_t)t.np * sizeof(float));
+    t.pb = malloc((size_t)t.np * sizeof(float));
+    return t;
+}
+
+static void twins_free(twins *t)
+{
+    free(t->pa);
+    free(t->pb);
+    mlp_optimizer_destroy(t->oa);
+    mlp_optimizer_destroy(t->ob);
+    mlp_model_destroy(t->a);
+    mlp_model_destroy(t->b);
+}
+
+/* One step of both twins on n rows drawn from `seed`: the same loss and
+ * correct count, and afterwards the same parameters (left in t->pa and
+ * t->pb) up to rounding. */
+static void step_twins(twins *t, int32_t n, uint64_t seed, const char *what)
 {
     mlp_tensor *x = batch_of(n, seed);
     int32_t labels[64];
@@ -79,14 +115,13 @@ static void step_twins(mlp_model *a, mlp_optimizer *oa, mlp_model *b, mlp_optimi
     labels_of(labels, n, seed + 1000);
     double la, lb;
     int32_t ca, cb;
-    TU_OK(mlp_model_train_step(a, oa, x, labels, &la, &ca));
-    TU_OK(mlp_model_train_step(b, ob, x, labels, &lb, &cb));
+    TU_OK(mlp_model_train_step(t->a, t->oa, x, labels, &la, &ca));
+    TU_OK(mlp_model_train_step(t->b, t->ob, x, labels, &lb, &cb));
     ck_assert_msg(tu_close(la, lb, 1e-6, 1e-7), "%s: loss %.9g vs %.9g", what, la, lb);
     ck_assert_int_eq(ca, cb);
-    const int64_t np = mlp_model_param_count(a);
-    TU_OK(mlp_model_get_params(a, pa, np));
-    TU_OK(mlp_model_get_params(b, pb, np));
-    tu_assert_close_ff(what, pa, pb, np, 1e-5, 1e-6);
+    TU_OK(mlp_model_get_params(t->a, t->pa, t->np));
+    TU_OK(mlp_model_get_params(t->b, t->pb, t->np));
+    tu_assert_close_ff(what, t->pa, t->pb, t->np, 1e-5, 1e-6);
     mlp_tensor_destroy(x);
 }
 
@@ -106,36 +141,24 @@ START_TEST(split_step_matches_unsplit)
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         TU_OK(mlp_set_num_threads(cases[c].threads));
         const int32_t n = cases[c].n;
-        mlp_model *a = mlp_of_every_kind(3, K, 0), *b = mlp_of_every_kind(3, K, 0);
-        b->split_off = 1;
-        mlp_optimizer *oa = NULL, *ob = NULL;
-        TU_OK(mlp_optimizer_create(&oa, MLP_RULE_SGD, a));
-        TU_OK(mlp_optimizer_create(&ob, MLP_RULE_SGD, b));
-        TU_OK(mlp_optimizer_set_learning_rate(oa, 0.2));
-        TU_OK(mlp_optimizer_set_learning_rate(ob, 0.2));
-        const int64_t np = mlp_model_param_count(a);
-        float *start = malloc((size_t)np * sizeof(float)),
-              *pa = malloc((size_t)np * sizeof(float)),
-              *pb = malloc((size_t)np * sizeof(float));
-        TU_OK(mlp_model_get_params(a, start, np));
-        ck_assert_int_eq(parts_of(a, n), cases[c].parts);
-        ck_assert_int_eq(parts_of(b, n), 1);
+        twins t = twins_of(3, MLP_RULE_SGD);
+        TU_OK(mlp_optimizer_set_learning_rate(t.oa, 0.2));
+        TU_OK(mlp_optimizer_set_learning_rate(t.ob, 0.2));
+        float *start = malloc((size_t)t.np * sizeof(float));
+        TU_OK(mlp_model_get_params(t.a, start, t.np));
+        ck_assert_int_eq(parts_of(t.a, n), cases[c].parts);
+        ck_assert_int_eq(parts_of(t.b, n), 1);
         for (int s = 0; s < 4; s++)
-            step_twins(a, oa, b, ob, n, 100 + (uint64_t)s, pa, pb, "split parameters");
-        ck_assert_ptr_nonnull(a->split);
-        ck_assert_ptr_null(b->split);
+            step_twins(&t, n, 100 + (uint64_t)s, "split parameters");
+        ck_assert_ptr_nonnull(t.a->split);
+        ck_assert_ptr_null(t.b->split);
         double moved = 0.0;
-        for (int64_t i = 0; i < np; i++)
-            moved = fmax(moved, fabs((double)pa[i] - start[i]));
+        for (int64_t i = 0; i < t.np; i++)
+            moved = fmax(moved, fabs((double)t.pa[i] - start[i]));
         ck_assert_msg(moved > 1e-3, "case %zu: the parameters hardly moved (%g)", c,
                       moved);
         free(start);
-        free(pa);
-        free(pb);
-        mlp_optimizer_destroy(oa);
-        mlp_optimizer_destroy(ob);
-        mlp_model_destroy(a);
-        mlp_model_destroy(b);
+        twins_free(&t);
     }
     TU_OK(mlp_set_num_threads(threads));
 }
@@ -151,26 +174,14 @@ START_TEST(split_follows_batch_and_thread_changes)
         int32_t n;
     } steps[] = {{2, 32}, {2, 64}, {3, 48}, {3, 64}, {2, 40}, {1, 64}, {4, 64}, {2, 50}};
     const int threads = mlp_get_num_threads();
-    mlp_model *a = mlp_of_every_kind(23, K, 0), *b = mlp_of_every_kind(23, K, 0);
-    b->split_off = 1;
-    mlp_optimizer *oa = NULL, *ob = NULL;
-    TU_OK(mlp_optimizer_create(&oa, MLP_RULE_MOMENTUM, a));
-    TU_OK(mlp_optimizer_create(&ob, MLP_RULE_MOMENTUM, b));
-    const int64_t np = mlp_model_param_count(a);
-    float *pa = malloc((size_t)np * sizeof(float)),
-          *pb = malloc((size_t)np * sizeof(float));
+    twins t = twins_of(23, MLP_RULE_MOMENTUM);
     for (size_t s = 0; s < sizeof steps / sizeof *steps; s++) {
         TU_OK(mlp_set_num_threads(steps[s].threads));
         const int32_t n = steps[s].n;
-        ck_assert_int_eq(parts_of(a, n), steps[s].threads);
-        step_twins(a, oa, b, ob, n, 300 + (uint64_t)s, pa, pb, "parameters");
+        ck_assert_int_eq(parts_of(t.a, n), steps[s].threads);
+        step_twins(&t, n, 300 + (uint64_t)s, "parameters");
     }
-    free(pa);
-    free(pb);
-    mlp_optimizer_destroy(oa);
-    mlp_optimizer_destroy(ob);
-    mlp_model_destroy(a);
-    mlp_model_destroy(b);
+    twins_free(&t);
     TU_OK(mlp_set_num_threads(threads));
 }
 END_TEST

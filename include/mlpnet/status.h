@@ -57,10 +57,10 @@ MLP_API const char *mlp_last_error(void);
  * itself, on every build (with or without OpenBLAS); its count is its own
  * and leaves the caller's OpenMP and OpenBLAS settings alone. A training
  * step of a model made only of dense, activation, reshape, standardize and
- * average-pooling layers (an MLP), with a loss without class weights and at least 16
- * samples a thread, splits its batch instead: each thread takes its rows
- * through forward, loss and backward, and their gradients are added, which
- * hands far less data between the cores. Idle threads spin for a fraction
+ * average-pooling layers (an MLP), with a loss without class weights and
+ * at least 16 samples a thread, splits its batch instead: each thread takes
+ * its rows through forward, loss and backward, and their gradients are
+ * added, which hands far less data between the cores. Idle threads spin for a fraction
  * of a millisecond, then sleep. Results are reproducible bit for bit for a
  * fixed thread count; across thread counts they differ in the last bits.
  * This is process-wide; call it before training, not while another thread

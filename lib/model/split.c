@@ -57,11 +57,12 @@ typedef struct part_out {
 
 struct mlp__split {
     /* What the buffers fit: `parts` parts of up to `rows` rows each, of a
-     * model of n_layers layers, n_params parameters, k outputs and
-     * max_size floats in its widest row. */
+     * model of n_layers layers and n_params parameters. The rest of their
+     * sizes (outputs, row widths) follows from the layers, which the model
+     * only ever adds to. */
     int parts, n_layers;
-    int32_t rows, k;
-    int64_t n_params, max_size;
+    int32_t rows;
+    int64_t n_params;
     int bound;         /* the copies are bound to the model's layers */
     mlp_layer *copies; /* (parts - 1) x n_layers: parts 1.. */
     mlp_layer **views; /* parts x n_layers: part 0's are the model's */
@@ -70,7 +71,6 @@ struct mlp__split {
     float **acts;      /* (parts - 1) x n_layers: the parts' activations */
     float *act_mem;    /* their buffers: (parts - 1) x rows x act_floats */
     float *g_mem; /* the parts' gradient buffers: (parts - 1) x 2 x rows x max_size */
-    int64_t act_floats; /* floats of a row of the parts' own activations */
     part_out out[MAX_PARTS];
 };
 
@@ -140,8 +140,7 @@ static mlp_status ready(mlp_model *m, int parts, int32_t k)
     struct mlp__split *sp = m->split;
     const int32_t rows = (m->batch_cap + parts - 1) / parts;
     if (sp && sp->parts == parts && sp->n_layers == m->n_layers &&
-        sp->n_params == m->n_params && sp->k == k && sp->rows >= rows &&
-        sp->max_size == m->max_size && sp->act_floats == own_act_floats(m))
+        sp->n_params == m->n_params && sp->rows >= rows)
         return MLP_STATUS_OK;
     const size_t more = (size_t)parts - 1, nl = (size_t)m->n_layers;
     const int64_t act_floats = own_act_floats(m);
@@ -169,10 +168,7 @@ static mlp_status ready(mlp_model *m, int parts, int32_t k)
     sp->parts = parts;
     sp->n_layers = m->n_layers;
     sp->rows = rows;
-    sp->k = k;
     sp->n_params = m->n_params;
-    sp->max_size = m->max_size;
-    sp->act_floats = act_floats;
     /* each part's own activation buffers, laid out as the model's */
     for (size_t t = 0; t < more; t++) {
         float *a =
@@ -355,7 +351,6 @@ mlp_status mlp__split_step(mlp_model *m, const mlp__loss *L, const int32_t *labe
     MLP_TRY(ready(m, parts, k));
     struct mlp__split *sp = m->split;
     bind_views(m);
-    m->fwd_state = MLP__FWD_NONE;
     split_job j = {m, L, labels, targets, n, k, s->t_sum, s->t_sq, s->sse_k};
     mlp__pool_for(parts, 1, 1, parts_run, &j);
     for (int t = 0; t < parts; t++)
