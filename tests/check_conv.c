@@ -1128,6 +1128,13 @@ static const pool_case POOL_GRID[] = {
     {1, 5, 5, 1, 1, 2, 0}, /* 1x1 window, stride 2: subsampling */
     {2, 7, 5, 2, 3, 2, 1},
     {3, 7, 5, 2, 2, 2, 0}, /* 2x2/2 on odd sizes: a last row and column in no window */
+    /* 2x2/2 rows of 8 outputs or more (vectors of 8, the last ending at the
+     * row's end) and of 4-7 (vectors of 4), on even and odd sizes */
+    {2, 28, 28, 2, 2, 2, 0},
+    {1, 9, 21, 2, 2, 2, 0},
+    {2, 14, 14, 2, 2, 2, 0},
+    {1, 5, 9, 2, 2, 2, 0},
+    {1, 4, 16, 2, 2, 2, 0},
 };
 /* clang-format on */
 #define N_POOL_GRID ((int)(sizeof POOL_GRID / sizeof POOL_GRID[0]))

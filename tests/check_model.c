@@ -1435,14 +1435,16 @@ START_TEST(relu_in_place_same_bits)
 END_TEST
 
 /* A max pool after batch norm takes the batch norm's planes (with or
- * without a ReLU between them, at any window, on planes of odd sizes, as
+ * without a ReLU between them, at any window, the 2x2 one on rows of 3, 4
+ * and 8 or more outputs, which it reads through batch norm's scale and
+ * shift (put_scaled), on planes of odd sizes, as
  * the last layer, after a first layer that gives no input gradient, on
  * two threads) and gives the bits of the layers run one by one; planes
  * larger than MLP__PLANE_MAX floats, and batch norm over features, stay
  * apart, with the same results. */
 START_TEST(pool_takes_planes_same_bits)
 {
-    enum { CASES = 7 };
+    enum { CASES = 9 };
     static const struct {
         int32_t c, h, w, n;
         int relu, k, stride, pad, first, last, threads, fused;
@@ -1454,6 +1456,8 @@ START_TEST(pool_takes_planes_same_bits)
         {8, 20, 20, 16, 1, 2, 2, 0, 0, 0, 2, 1}, /* 2 threads, each many planes */
         {1, 66, 64, 2, 1, 2, 2, 0, 0, 0, 1, 0},  /* planes over MLP__PLANE_MAX */
         {1, 64, 64, 2, 1, 2, 2, 0, 0, 0, 1, 1},  /* planes of MLP__PLANE_MAX */
+        {2, 18, 17, 3, 0, 2, 2, 0, 0, 0, 1, 1},  /* rows of 8 outputs, no ReLU */
+        {2, 5, 7, 3, 0, 2, 2, 0, 0, 0, 1, 1},    /* rows of 3 outputs, no ReLU */
     };
     tu_rng rng;
     tu_rng_seed(&rng, 57);
@@ -1487,9 +1491,12 @@ START_TEST(pool_takes_planes_same_bits)
                    *dy = tu_tensor(2, n, (int)last->out_size);
         tu_fill_uniform(&rng, mlp_tensor_data(x), mlp_tensor_numel(x), -1.0f, 1.0f);
         tu_fill_uniform(&rng, mlp_tensor_data(dy), mlp_tensor_numel(dy), -1.0f, 1.0f);
-        /* Batch norm's own scale and shift, so that the ReLU cuts some. */
+        /* Batch norm's own scale and shift, so that the ReLU cuts some;
+         * without a ReLU, a shift under which most windows hold negative
+         * values only (where a ReLU applied by mistake would show). */
         for (int64_t i = 0; i < m->layers[bn]->n_params; i++)
-            m->layers[bn]->params[i] = 0.5f + 0.25f * (float)i;
+            m->layers[bn]->params[i] =
+                cases[t].relu || i < c ? 0.5f + 0.25f * (float)i : -1.0f;
         ck_assert_int_eq(mlp__model_fuses_planes(m, pool), cases[t].fused);
         ck_assert_int_eq(mlp__model_fuses_relu(m, bn + 1), cases[t].relu);
         char what[16];

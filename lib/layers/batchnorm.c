@@ -277,7 +277,9 @@ static void batch_stats(const float *x, int32_t n, int64_t c, float *mean, float
 }
 
 /* y = x * a[k] + b[k] on planes [p0, p1) (plane ik has channel ik % c),
- * each put into the layer after when there is one (j->next). */
+ * each put into the layer after when there is one (j->next), or handed to
+ * it to compute as it reads the plane (put_scaled: the 32/64-map ConvNet's
+ * 2-thread step, 3 rounds, 11.33-11.42 -> 11.23-11.30 ms). */
 MLP_VECTOR_CLONES
 static void affine_part(void *arg, int64_t p0, int64_t p1)
 {
@@ -289,6 +291,10 @@ static void affine_part(void *arg, int64_t p0, int64_t p1)
         const float *p = j->x + ik * s;
         float *q = j->next ? buf : j->y + ik * s;
         const float ak = j->a[k], bk = j->b[k];
+        if (j->next && j->next->put_scaled) {
+            j->next->put_scaled(j->next, ik, p, ak, bk, j->relu);
+            continue;
+        }
         if (j->relu) {
             for (int64_t e = 0; e < s; e++) {
                 const float v = p[e] * ak + bk;

@@ -64,6 +64,12 @@ enum { MLP__PLANE_MAX = 4096 };
 typedef struct mlp__plane_sink {
     /* The consumer's forward pass of its plane pl (of n C) from input plane xp. */
     void (*put)(const struct mlp__plane_sink *s, int64_t pl, const float *xp);
+    /* put of the plane xp a + b, or max(xp a + b, 0) when relu is 1 (batch
+     * norm's, whose expressions it must keep: the same bits), computed as
+     * it reads xp; NULL when the consumer has none (the producer writes the
+     * plane and puts it). */
+    void (*put_scaled)(const struct mlp__plane_sink *s, int64_t pl, const float *xp,
+                       float a, float b, int relu);
     /* The consumer's input gradient of its plane pl, written whole into dxp. */
     void (*get)(const struct mlp__plane_sink *s, int64_t pl, float *dxp);
     /* Ask the memory for what `put` of plane pl writes (a sink with y) or
