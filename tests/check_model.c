@@ -1444,7 +1444,7 @@ END_TEST
  * apart, with the same results. */
 START_TEST(pool_takes_planes_same_bits)
 {
-    enum { CASES = 9 };
+    enum { CASES = 10 };
     static const struct {
         int32_t c, h, w, n;
         int relu, k, stride, pad, first, last, threads, fused;
@@ -1458,6 +1458,7 @@ START_TEST(pool_takes_planes_same_bits)
         {1, 64, 64, 2, 1, 2, 2, 0, 0, 0, 1, 1},  /* planes of MLP__PLANE_MAX */
         {2, 18, 17, 3, 0, 2, 2, 0, 0, 0, 1, 1},  /* rows of 8 outputs, no ReLU */
         {2, 5, 7, 3, 0, 2, 2, 0, 0, 0, 1, 1},    /* rows of 3 outputs, no ReLU */
+        {4, 20, 20, 16, 1, 2, 2, 0, 1, 0, 2, 1}, /* BN first, 2 threads */
     };
     tu_rng rng;
     tu_rng_seed(&rng, 57);
