@@ -549,13 +549,45 @@ static const float *dy_plane(const bn_job *j, int64_t ik, float *buf)
     return buf;
 }
 
-/* q = g masked by relu_masked (g may be q: masked in place). */
+/* q = g masked by relu_masked (g may be q: masked in place), with
+ * plane_sum of q in *sum and plane_dot_dev of p and q in *dot: one pass for
+ * three, with plane_sum's lanes and order (vectors of LANES), so the same
+ * bits. In the 32/64-map ConvNet (batch 100, bench_convnet, interleaved
+ * rounds), batch norm + ReLU + pool backward over 32 planes of 28x28 went
+ * from 0.66-0.70 to 0.56-0.60 ms on 2 threads (the step 10.41-10.51 ->
+ * 10.18-10.28 ms), 1.84-1.89 to 1.61-1.66 on 1. */
+typedef float bn_v8 __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t bn_v8i __attribute__((vector_size(LANES * sizeof(int32_t))));
 MLP_VECTOR_CLONES
-static void plane_mask(const float *p, const float *g, int64_t n, float a, float b,
-                       float *q)
+static void plane_mask_sums(const float *p, const float *g, int64_t n, float a, float b,
+                            float mu, float *q, float *sum, float *dot)
 {
-    for (int64_t e = 0; e < n; e++)
-        q[e] = relu_masked(g[e], p[e], a, b);
+    const bn_v8 va = {a, a, a, a, a, a, a, a}, vb = {b, b, b, b, b, b, b, b};
+    const bn_v8 vmu = {mu, mu, mu, mu, mu, mu, mu, mu}, zero = {0};
+    bn_v8 s8 = {0}, d8 = {0};
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES) {
+        bn_v8 pv, gv;
+        memcpy(&pv, p + j, sizeof pv);
+        memcpy(&gv, g + j, sizeof gv);
+        const bn_v8i keep = pv * va + vb > zero;
+        gv = (bn_v8)(keep & (bn_v8i)gv);
+        memcpy(q + j, &gv, sizeof gv);
+        s8 += gv;
+        d8 += gv * (pv - vmu);
+    }
+    float s = 0.0f, d = 0.0f;
+    for (; j < n; j++) {
+        q[j] = relu_masked(g[j], p[j], a, b);
+        s += q[j];
+        d += q[j] * (p[j] - mu);
+    }
+    for (int t = 0; t < LANES; t++) {
+        s += s8[t];
+        d += d8[t];
+    }
+    *sum = s;
+    *dot = d;
 }
 
 /* Whether the gradient passes keep the plane's gradient in dx's plane
@@ -580,8 +612,10 @@ static void plane_grad_sums(const bn_job *j, int64_t ik, int64_t k, float *buf, 
     if (staged(j)) {
         /* g is q (got from the layer after) or dy's plane (a ReLU only):
          * staged without a ReLU means a layer after */
-        if (j->relu)
-            plane_mask(p, g, s, j->a[k], j->b[k], q);
+        if (j->relu) {
+            plane_mask_sums(p, g, s, j->a[k], j->b[k], j->cmean[k], q, sg, sgx);
+            return;
+        }
         *sg = plane_sum(q, s);
         *sgx = plane_dot_dev(p, q, s, j->cmean[k]);
     } else if (j->relu) {
