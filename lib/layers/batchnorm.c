@@ -385,6 +385,12 @@ static void train_part(void *arg, int64_t k0, int64_t k1)
     }
 }
 
+/* The grain of the passes split by samples: samples of c planes of s. */
+static int64_t sample_grain(int64_t c, int64_t s)
+{
+    return mlp__pool_grain(c * s, MLP_POOL_MIN);
+}
+
 /* Whether the training passes over planes split the batch by samples
  * (train_samples, grads_samples) rather than by channels: with 2 or more
  * threads. A channel's planes lie in every sample, and the layer before
@@ -400,7 +406,7 @@ static void train_part(void *arg, int64_t k0, int64_t k1)
  * keeps the channels, each whole while its planes are in cache. */
 static int by_samples(int32_t n, int64_t c, int64_t s)
 {
-    return mlp__pool_parts(n, mlp__pool_grain(c * s, MLP_POOL_MIN)) > 1;
+    return mlp__pool_parts(n, sample_grain(c, s)) > 1;
 }
 
 /* Each plane's sum (j->part) of samples [i0, i1). */
@@ -441,8 +447,7 @@ static float channel_sum(const bn_job *j, const float *part, int64_t k)
  * train_part's values, in its order. */
 static void train_samples(bn_job *j)
 {
-    const int64_t m = (int64_t)j->n * j->s,
-                  grain = mlp__pool_grain(j->c * j->s, MLP_POOL_MIN);
+    const int64_t m = (int64_t)j->n * j->s, grain = sample_grain(j->c, j->s);
     const float inv_m = 1.0f / (float)m;
     mlp__pool_for(j->n, grain, 1, sums_samples, j);
     for (int64_t k = 0; k < j->c; k++)
@@ -490,12 +495,11 @@ static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
                               "batch norm: a batch of %d gives one value per feature; "
                               "training needs at least 2 (use a larger batch)",
                               (int)n);
-        if (s > 1 && by_samples(n, c, s)) {
-            train_samples(&jb);
-            return MLP_STATUS_OK;
-        }
-        if (s > 1) { /* planes: by channels, each whole on one thread */
-            mlp__pool_for(c, mlp__pool_grain(m, MLP_POOL_MIN), 1, train_part, &jb);
+        if (s > 1) { /* planes: by samples, or by channels on one thread */
+            if (by_samples(n, c, s))
+                train_samples(&jb);
+            else
+                mlp__pool_for(c, mlp__pool_grain(m, MLP_POOL_MIN), 1, train_part, &jb);
             return MLP_STATUS_OK;
         }
         batch_stats(x, n, c, mean, istd);
@@ -724,7 +728,7 @@ static void dx_samples(void *arg, int64_t i0, int64_t i1)
  * order. */
 static void grads_samples(bn_job *j)
 {
-    const int64_t grain = mlp__pool_grain(j->c * j->s, MLP_POOL_MIN);
+    const int64_t grain = sample_grain(j->c, j->s);
     mlp__pool_for(j->n, grain, 1, grad_sums_samples, j);
     for (int64_t k = 0; k < j->c; k++) {
         j->dbeta[k] = channel_sum(j, j->part, k);

@@ -44,14 +44,13 @@ static MLP__ALWAYS_INLINE float read_in(float v, const int MODE, float A, float 
  * row's pair, then of the two rows, all in selects and integer arithmetic
  * so that no branch depends on the data (the winner's position is random
  * and mispredicts). For finite values the tie rule is the general loop's:
- * the first largest in row-major order. Outputs [ow0, ow1) of output row oh
- * (r0, r1: its two input rows). */
+ * the first largest in row-major order. The OW outputs of output row oh
+ * (r0, r1: its two input rows; base: r0's offset in the plane). */
 static MLP__ALWAYS_INLINE void max_2x2_cols(const float *r0, const float *r1, float *yr,
                                             int32_t *ar, int32_t base, int32_t W,
-                                            int32_t ow0, int32_t ow1, const int MODE,
-                                            float A, float B)
+                                            int32_t OW, const int MODE, float A, float B)
 {
-    for (int32_t ow = ow0; ow < ow1; ow++) {
+    for (int32_t ow = 0; ow < OW; ow++) {
         const float a = read_in(r0[2 * ow], MODE, A, B);
         const float b = read_in(r0[2 * ow + 1], MODE, A, B);
         const float c = read_in(r1[2 * ow], MODE, A, B);
@@ -106,7 +105,7 @@ static int pool_vectors(void)
             (v) = PV_SELECT(IT, FT, (v) > (FT){0}, (v), (FT){0});                        \
     } while (0)
 
-/* NAME: max_2x2_cols of outputs [ow, ow + N) in vectors FT of N floats (IT:
+/* NAME: max_2x2_cols's outputs [ow, ow + N) in vectors FT of N floats (IT:
  * of N int32). EVENS and ODDS list the lanes of a row's even and odd
  * inputs in the two vectors that hold the row's 2 N inputs; EVENS is also
  * each output's column offset, 2 x its lane. */
@@ -210,7 +209,7 @@ static MLP__ALWAYS_INLINE void max_2x2_plane(const float *xp, float *yp, int32_t
             continue;
         }
 #endif
-        max_2x2_cols(r0, r1, yr, ar, base, W, 0, OW, MODE, A, B);
+        max_2x2_cols(r0, r1, yr, ar, base, W, OW, MODE, A, B);
     }
 }
 
