@@ -567,6 +567,52 @@ START_TEST(split_allocates_once)
 }
 END_TEST
 
+/* A model wide enough (18,005 parameters) that the parts' gradients are
+ * added, and the optimizer steps, on both threads and in several blocks
+ * each (sum_part in split.c, step_part in optim.c), the last block of each
+ * thread's range short: two split steps give its unsplit twin's
+ * parameters up to rounding. */
+START_TEST(split_sums_a_wide_model)
+{
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(2));
+    mlp_model *m[2];
+    mlp_optimizer *o[2];
+    for (int v = 0; v < 2; v++) {
+        m[v] = tu_model(1, (const int32_t[]){IN}, 23);
+        tu_add(m[v], tu_dense(1000));
+        tu_add(m[v], tu_elu(1.0f));
+        tu_add(m[v], tu_dense(K));
+        m[v]->split_off = v;
+        TU_OK(mlp_optimizer_create(&o[v], MLP_RULE_MOMENTUM, m[v]));
+        TU_OK(mlp_optimizer_set_learning_rate(o[v], 0.2));
+    }
+    const int64_t np = mlp_model_param_count(m[0]);
+    ck_assert_int_eq(np, 18005);
+    ck_assert_int_eq(parts_of(m[0], 40), 2);
+    float *p[2] = {malloc((size_t)np * sizeof(float)),
+                   malloc((size_t)np * sizeof(float))};
+    int32_t labels[40];
+    for (int s = 0; s < 2; s++) {
+        mlp_tensor *x = batch_of(40, 30 + (uint64_t)s);
+        labels_of(labels, 40, 40 + (uint64_t)s);
+        for (int v = 0; v < 2; v++)
+            TU_OK(mlp_model_train_step(m[v], o[v], x, labels, NULL, NULL));
+        mlp_tensor_destroy(x);
+    }
+    ck_assert_ptr_nonnull(m[0]->split);
+    for (int v = 0; v < 2; v++)
+        TU_OK(mlp_model_get_params(m[v], p[v], np));
+    tu_assert_close_ff("wide model's parameters", p[0], p[1], np, 1e-5, 1e-6);
+    for (int v = 0; v < 2; v++) {
+        free(p[v]);
+        mlp_optimizer_destroy(o[v]);
+        mlp_model_destroy(m[v]);
+    }
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
 static Suite *split_suite(void)
 {
     Suite *s = suite_create("split");
@@ -580,6 +626,7 @@ static Suite *split_suite(void)
     tcase_add_test(tc, split_errors_as_unsplit);
     tcase_add_test(tc, step_leaves_no_forward_pass);
     tcase_add_test(tc, split_allocates_once);
+    tcase_add_test(tc, split_sums_a_wide_model);
     suite_add_tcase(s, tc);
     return s;
 }

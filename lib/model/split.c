@@ -300,12 +300,33 @@ static void add_grads(float *restrict g, const float *restrict p, int64_t lo, in
         g[i] += p[i];
 }
 
+/* Floats added at a time while the next ones' lines are asked for: 2 KB. */
+enum { SUM_BLOCK = 512 };
+
+/* Gradients [lo, hi): the later parts' added into the model's, in blocks
+ * of SUM_BLOCK floats, the next block's lines asked for (the model's to be
+ * written) while one is added. Half of what a thread adds was written on
+ * the other core (the model's gradients by part 0, a later part's by its
+ * thread), and the loop waited on those lines one at a time: see
+ * step_part in lib/optim/optim.c, which does the same for the optimizer. */
 static void sum_part(void *arg, int64_t lo, int64_t hi)
 {
     const mlp_model *m = arg;
     const struct mlp__split *sp = m->split;
-    for (int t = 1; t < sp->parts; t++)
-        add_grads(m->grads, sp->grads + (int64_t)(t - 1) * m->n_params, lo, hi);
+    for (int64_t b0 = lo; b0 < hi; b0 += SUM_BLOCK) {
+        const int64_t b1 = hi - b0 > SUM_BLOCK ? b0 + SUM_BLOCK : hi;
+        const int64_t next = hi - b1 < SUM_BLOCK ? hi - b1 : SUM_BLOCK;
+        if (b0 == lo)
+            mlp__prefetch_write(m->grads + b0, (b1 - b0) * (int64_t)sizeof(float));
+        mlp__prefetch_write(m->grads + b1, next * (int64_t)sizeof(float));
+        for (int t = 1; t < sp->parts; t++) {
+            const float *g = sp->grads + (int64_t)(t - 1) * m->n_params;
+            if (b0 == lo)
+                mlp__prefetch(g + b0, (b1 - b0) * (int64_t)sizeof(float));
+            mlp__prefetch(g + b1, next * (int64_t)sizeof(float));
+            add_grads(m->grads, g, b0, b1);
+        }
+    }
 }
 
 /* Add part sums b (per-output arrays: k) into a. */
