@@ -498,7 +498,9 @@ END_TEST
  * groups of many samples with a short last one, one sample per group
  * (planes of more than 100 tiles), dW's runs of several chunks with a
  * short last one, of chunks of one sample and empty ones, rows of up to 8
- * tiles (read in vectors, each padding) and of more; each with and
+ * tiles (read in vectors, each padding; every row length from 1 to 8
+ * tiles, and dy's rows of 0 to 8 pairs, stored from the vectors) and of
+ * more; each with and
  * without a bias, against the float64 loops, then off Winograd's path. */
 START_TEST(conv_reference_wino)
 {
@@ -523,6 +525,11 @@ START_TEST(conv_reference_wino)
                                                           read in vectors */
         {16, 5, 17, 16, 3, 3, 1, 1, 0, 0, 1, 1, 2},   /* 8 tiles, a partial one;
                                                           rows 17 wide */
+        {16, 11, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1, 3},  /* rows of 6 tiles, dy's
+                                                          of 6 pairs */
+        {16, 10, 11, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2},  /* 6 tiles, 5 pairs */
+        {16, 6, 7, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2},    /* 4 tiles, 3 pairs */
+        {16, 5, 3, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2},    /* 2 tiles, 1 pair */
     };
     /* clang-format on */
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
