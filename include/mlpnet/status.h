@@ -61,8 +61,9 @@ MLP_API const char *mlp_last_error(void);
  * at least 16 samples a thread, splits its batch instead: each thread takes
  * its rows through forward, loss and backward, and their gradients are
  * added, which hands far less data between the cores. Idle threads spin
- * for a fraction of a millisecond, then sleep. Results are reproducible bit for bit for a
- * fixed thread count; across thread counts they differ in the last bits.
+ * for a fraction of a millisecond, then sleep. Results are reproducible
+ * bit for bit for a fixed thread count; across thread counts they differ
+ * in the last bits.
  * This is process-wide; call it before training, not while another thread
  * trains.
  * @param n  number of threads, or <= 0 for all cores

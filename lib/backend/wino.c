@@ -175,9 +175,10 @@ static inline void row_pass(const float *restrict d, float *restrict h, int64_t 
  * the vector's register: from 4 values on, two stores of 4 that overlap
  * (the values from n - 4 to 3 written twice, alike). (The vectors go by
  * pointer: as arguments their ABI differs between clones.) Through a
- * copy on the stack, as this was first written, each store's reload of
- * part of the vector waited on it: the 32->64 layer's input transform,
- * rows of 7 tiles, spent about a fifth of its time there (perf). */
+ * copy on the stack, as this was first written, each reload of part of
+ * the vector waited on the vector's store: in the 32->64 layer's input
+ * transform (rows of 7 tiles), 7% of the function's samples sat on one
+ * store after such a reload (perf). */
 typedef float wv4 __attribute__((vector_size(16)));
 typedef float wv2 __attribute__((vector_size(8)));
 
@@ -361,9 +362,9 @@ static void output_transform(const float *restrict m, int64_t ms, int64_t n,
  * (output_transform) into y [oh, ow], plus b: output row r is the first ow
  * values of tile row r / 2's ye (r even) or yo (r odd). Rows 8 to 16 wide
  * (the short rows' tiles) go in vectors of 8, the last one ending at the
- * row's end (writing again, alike, what the one before wrote): the loop
- * took a row of 14 in the AVX-512 clone's epilogue, a few values at a
- * time. */
+ * row's end (writing again, alike, what the one before wrote). The loop
+ * never ran its 16-wide step on a row of 14 in the AVX-512 clone: its
+ * epilogue took 8 values in a vector and the other 6 one at a time. */
 MLP_WIDE_CLONES
 static void put_tiles(const mlp__wino *k, const float *restrict ye,
                       const float *restrict yo, float b, float *restrict y)

@@ -259,14 +259,15 @@ static void step_block(const step_job *j, int64_t lo, int64_t hi)
 }
 
 /* Parameters [lo, hi) of the block. When the block is split between
- * threads, in blocks of STEP_BLOCK floats, each block's parameters asked
- * for, to be written, while the block before is stepped. On 2 threads every parameter was
- * last read by both threads (each part of a split step reads all of them:
- * lib/model/split.c), so a write first takes the line from the other core's cache; the
- * rules' loops waited on those one at a time. The baseline MLP's split step on a 2-core
- * virtual machine whose cores took 210 ns to hand a line over: the SGD
- * step went from about 49 to 38 us (a stand-alone copy of the step); see
- * CHANGELOG for the library's figures. */
+ * threads, in blocks of STEP_BLOCK floats, the next block's parameters
+ * asked for, to be written, while one is stepped. On 2 threads every
+ * parameter was last read by both threads (each part of a split step reads
+ * all of them: lib/model/split.c), so a write first takes the line from
+ * the other core's cache, and the rules' loops waited on those lines one
+ * at a time. The baseline MLP's split step on a 2-core virtual machine
+ * whose cores took 210 ns to hand a line over: the SGD step went from
+ * about 49 to 38 us (a stand-alone copy of the step); see CHANGELOG for
+ * the library's figures. sum_part in lib/model/split.c does the same. */
 static void step_part(void *arg, int64_t lo, int64_t hi)
 {
     const step_job *j = arg;
@@ -275,14 +276,12 @@ static void step_part(void *arg, int64_t lo, int64_t hi)
         return;
     }
     float *params = j->o->block->params;
-    mlp__prefetch_write(params + lo, (hi - lo < STEP_BLOCK ? hi - lo : STEP_BLOCK) *
-                                         (int64_t)sizeof(float));
     for (int64_t b0 = lo; b0 < hi; b0 += STEP_BLOCK) {
         const int64_t b1 = hi - b0 > STEP_BLOCK ? b0 + STEP_BLOCK : hi;
-        if (b1 < hi)
-            mlp__prefetch_write(params + b1,
-                                (hi - b1 < STEP_BLOCK ? hi - b1 : STEP_BLOCK) *
-                                    (int64_t)sizeof(float));
+        const int64_t next = hi - b1 < STEP_BLOCK ? hi - b1 : STEP_BLOCK;
+        if (b0 == lo)
+            mlp__prefetch_write(params + b0, (b1 - b0) * (int64_t)sizeof(float));
+        mlp__prefetch_write(params + b1, next * (int64_t)sizeof(float));
         step_block(j, b0, b1);
     }
 }
