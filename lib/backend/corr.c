@@ -549,6 +549,8 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
         for (int32_t r = 0; k->ow < 8 && r < k->oh; r++, dr += k->ow, xr += k->wp) {
             v8 d[2];
             for (int q = 0; q < NF; q++) {
+                if (dn && by_row)
+                    __builtin_prefetch(dr + (int64_t)(k->co + q) * plane);
                 float tmp[8];
                 for (int32_t l = 0; l < 8; l++)
                     tmp[l] = l < k->ow ? dr[q * plane + l] : 0.0f;
