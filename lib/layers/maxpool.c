@@ -108,21 +108,22 @@ static int pool_vectors(void)
 /* NAME: max_2x2_cols's outputs [ow, ow + N) in vectors FT of N floats (IT:
  * of N int32). EVENS and ODDS list the lanes of a row's even and odd
  * inputs in the two vectors that hold the row's 2 N inputs; EVENS is also
- * each output's column offset, 2 x its lane. */
+ * each output's column offset, 2 x its lane. va and vb come by pointer: a
+ * vector argument has another ABI in each clone (clang's -Wpsabi). */
 #define MAX_2X2_VECTORS(NAME, FT, IT, N, EVENS, ODDS)                                    \
-    static MLP__ALWAYS_INLINE void NAME(const float *r0, const float *r1, float *yr,     \
-                                        int32_t *ar, int32_t base, int32_t W,            \
-                                        int32_t ow, const int MODE, FT va, FT vb)        \
+    static MLP__ALWAYS_INLINE void NAME(                                                 \
+        const float *r0, const float *r1, float *yr, int32_t *ar, int32_t base,          \
+        int32_t W, int32_t ow, const int MODE, const FT *va, const FT *vb)               \
     {                                                                                    \
         FT l0, h0, l1, h1;                                                               \
         PV_LOAD(l0, r0 + 2 * ow);                                                        \
         PV_LOAD(h0, r0 + 2 * ow + N);                                                    \
         PV_LOAD(l1, r1 + 2 * ow);                                                        \
         PV_LOAD(h1, r1 + 2 * ow + N);                                                    \
-        PV_READ_IN(IT, FT, l0, MODE, va, vb);                                            \
-        PV_READ_IN(IT, FT, h0, MODE, va, vb);                                            \
-        PV_READ_IN(IT, FT, l1, MODE, va, vb);                                            \
-        PV_READ_IN(IT, FT, h1, MODE, va, vb);                                            \
+        PV_READ_IN(IT, FT, l0, MODE, *va, *vb);                                          \
+        PV_READ_IN(IT, FT, h0, MODE, *va, *vb);                                          \
+        PV_READ_IN(IT, FT, l1, MODE, *va, *vb);                                          \
+        PV_READ_IN(IT, FT, h1, MODE, *va, *vb);                                          \
         const FT a = __builtin_shufflevector(l0, h0, EVENS);                             \
         const FT b = __builtin_shufflevector(l0, h0, ODDS);                              \
         const FT c = __builtin_shufflevector(l1, h1, EVENS);                             \
@@ -198,14 +199,14 @@ static MLP__ALWAYS_INLINE void max_2x2_plane(const float *xp, float *yp, int32_t
         if (vec && OW >= 8) {
             int32_t ow = 0;
             for (; ow + 8 <= OW; ow += 8)
-                max_2x2_8(r0, r1, yr, ar, base, W, ow, MODE, va8, vb8);
+                max_2x2_8(r0, r1, yr, ar, base, W, ow, MODE, &va8, &vb8);
             if (ow < OW)
-                max_2x2_8(r0, r1, yr, ar, base, W, OW - 8, MODE, va8, vb8);
+                max_2x2_8(r0, r1, yr, ar, base, W, OW - 8, MODE, &va8, &vb8);
             continue;
         }
         if (vec) {
-            max_2x2_4(r0, r1, yr, ar, base, W, 0, MODE, va4, vb4);
-            max_2x2_4(r0, r1, yr, ar, base, W, OW - 4, MODE, va4, vb4);
+            max_2x2_4(r0, r1, yr, ar, base, W, 0, MODE, &va4, &vb4);
+            max_2x2_4(r0, r1, yr, ar, base, W, OW - 4, MODE, &va4, &vb4);
             continue;
         }
 #endif
