@@ -111,9 +111,19 @@ mlp_status mlp__batcher_next_share(mlp_batcher *b, int32_t rank, int32_t size, f
     /* Balanced shares in 64 bits: count * size may overflow int32. */
     int32_t lo = (int32_t)((int64_t)count * rank / size);
     int32_t hi = (int32_t)((int64_t)count * (rank + 1) / size);
+    /* This rank's share of the next batch loads while it trains on this
+     * one, as in next_batch (without it, a shuffled gather waits on every
+     * row it reads). */
+    const int32_t after = left - count, next_count = !b->shuffle ? 0
+                                                     : after < b->batch_size
+                                                         ? after
+                                                         : b->batch_size;
+    const int32_t next_lo = (int32_t)((int64_t)next_count * rank / size),
+                  next_hi = (int32_t)((int64_t)next_count * (rank + 1) / size);
     if (hi > lo)
-        MLP_TRY(mlp__dataset_gather_batch(b->ds, b->perm + b->pos + lo, hi - lo, x,
-                                          labels, targets, fn));
+        MLP_TRY(mlp__dataset_gather_next(b->ds, b->perm + b->pos + lo, hi - lo,
+                                         b->perm + b->pos + count + next_lo,
+                                         next_hi - next_lo, x, labels, targets, fn));
     b->pos += count;
     *n_global = count;
     *n_local = hi - lo;
