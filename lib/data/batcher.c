@@ -63,15 +63,16 @@ static void start_epoch(mlp_batcher *b)
     b->in_epoch = 1;
 }
 
-/* The next batch of either entry point; `fn` names it in messages. */
-static mlp_status next_batch(mlp_batcher *b, float *x, int32_t *labels, float *targets,
-                             int32_t *n, const char *fn)
+/* Share `rank` of `size` of the next batch (balanced shares, in 64 bits:
+ * count * size may overflow int32): its rows gathered into x, *n_global
+ * the batch's rows and *n_local the share's, both 0 at the end of an epoch;
+ * `fn` names the entry point in messages. */
+static mlp_status take_share(mlp_batcher *b, int32_t rank, int32_t size, float *x,
+                             int32_t *labels, float *targets, int32_t *n_global,
+                             int32_t *n_local, const char *fn)
 {
-    MLP_CHECK_ARG(n != NULL, fn, "n is NULL");
-    *n = 0;
-    MLP_CHECK_ARG(b != NULL, fn, "batcher is NULL");
-    MLP_CHECK_ARG(x != NULL, fn, "x is NULL");
-
+    *n_global = 0;
+    *n_local = 0;
     if (!b->in_epoch)
         start_epoch(b);
     int32_t left = b->ds->n - b->pos;
@@ -80,40 +81,11 @@ static mlp_status next_batch(mlp_batcher *b, float *x, int32_t *labels, float *t
         return MLP_STATUS_OK;
     }
     int32_t count = left < b->batch_size ? left : b->batch_size;
-    /* The next batch's rows, scattered over the dataset when shuffled, load
-     * while the caller trains on this one. */
-    const int32_t after = left - count, next_n = !b->shuffle             ? 0
-                                                 : after < b->batch_size ? after
-                                                                         : b->batch_size;
-    MLP_TRY(mlp__dataset_gather_next(b->ds, b->perm + b->pos, count,
-                                     b->perm + b->pos + count, next_n, x, labels, targets,
-                                     fn));
-    b->pos += count;
-    *n = count;
-    return MLP_STATUS_OK;
-}
-
-mlp_status mlp__batcher_next_share(mlp_batcher *b, int32_t rank, int32_t size, float *x,
-                                   int32_t *labels, float *targets, int32_t *n_global,
-                                   int32_t *n_local)
-{
-    static const char fn[] = "mlp_model_fit";
-    *n_global = 0;
-    *n_local = 0;
-    if (!b->in_epoch)
-        start_epoch(b);
-    int32_t left = b->ds->n - b->pos;
-    if (left == 0) {
-        b->in_epoch = 0;
-        return MLP_STATUS_OK;
-    }
-    int32_t count = left < b->batch_size ? left : b->batch_size;
-    /* Balanced shares in 64 bits: count * size may overflow int32. */
     int32_t lo = (int32_t)((int64_t)count * rank / size);
     int32_t hi = (int32_t)((int64_t)count * (rank + 1) / size);
-    /* This rank's share of the next batch loads while it trains on this
-     * one, as in next_batch (without it, a shuffled gather waits on every
-     * row it reads). */
+    /* The share's rows of the next batch, scattered over the dataset when
+     * shuffled, load while the caller trains on this one (without it, a
+     * shuffled gather waits on every row it reads). */
     const int32_t after = left - count, next_count = !b->shuffle ? 0
                                                      : after < b->batch_size
                                                          ? after
@@ -128,6 +100,26 @@ mlp_status mlp__batcher_next_share(mlp_batcher *b, int32_t rank, int32_t size, f
     *n_global = count;
     *n_local = hi - lo;
     return MLP_STATUS_OK;
+}
+
+/* The next batch of either entry point; `fn` names it in messages. */
+static mlp_status next_batch(mlp_batcher *b, float *x, int32_t *labels, float *targets,
+                             int32_t *n, const char *fn)
+{
+    MLP_CHECK_ARG(n != NULL, fn, "n is NULL");
+    *n = 0;
+    MLP_CHECK_ARG(b != NULL, fn, "batcher is NULL");
+    MLP_CHECK_ARG(x != NULL, fn, "x is NULL");
+    int32_t all;
+    return take_share(b, 0, 1, x, labels, targets, n, &all, fn);
+}
+
+mlp_status mlp__batcher_next_share(mlp_batcher *b, int32_t rank, int32_t size, float *x,
+                                   int32_t *labels, float *targets, int32_t *n_global,
+                                   int32_t *n_local)
+{
+    return take_share(b, rank, size, x, labels, targets, n_global, n_local,
+                      "mlp_model_fit");
 }
 
 mlp_status mlp_batcher_next(mlp_batcher *b, float *x, int32_t *labels, int32_t *n)
