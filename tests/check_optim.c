@@ -2308,17 +2308,20 @@ END_TEST
  * the second thread's span starts inside the first layer's weights (an odd
  * size, so a span ends mid-line) and runs on through its biases (not
  * decayed) and the second layer's weights and biases, so that one span
- * steps pieces of four segments, each with its own penalties. */
+ * steps pieces of four segments, each with its own penalties. Third, 2
+ * threads with a step cut as split.c's first-layer split gives the
+ * optimizer (mlp__optimizer_step_cut): 3 parts whose weights' pieces end
+ * mid-line, one of them with an empty piece of the rest; the same bits. */
 START_TEST(every_rule_same_with_two_threads)
 {
     enum { IN = 301, HID = 257, OUT = 5 }; /* 77,357 weights: above the split threshold */
     const int32_t in[1] = {IN};
     for (int r = 0; r < N_RULES; r++) {
         for (int extras = 0; extras < 2; extras++) {
-            float *result[2] = {NULL, NULL};
+            float *result[3] = {NULL, NULL, NULL};
             int64_t n = 0;
-            for (int threads = 1; threads <= 2; threads++) {
-                TU_OK(mlp_set_num_threads(threads));
+            for (int v = 0; v < 3; v++) {
+                TU_OK(mlp_set_num_threads(v ? 2 : 1));
                 mlp_model *m = tu_model(1, in, 7);
                 mlp_layer *d[2] = {tu_add(m, tu_dense(HID)), tu_add(m, tu_dense(OUT))};
                 n = mlp_model_param_count(m);
@@ -2337,19 +2340,25 @@ START_TEST(every_rule_same_with_two_threads)
                                            1000) *
                                    1e-3f;
                     }
-                    TU_OK(mlp_optimizer_step(o));
+                    const int64_t w = (int64_t)IN * HID;
+                    const mlp__step_cut cut = {
+                        3, {0, 1001, 50001, w}, {w, w, w + 777, n}};
+                    TU_OK(v == 2 ? mlp__optimizer_step_cut(o, &cut)
+                                 : mlp_optimizer_step(o));
                 }
-                result[threads - 1] = malloc((size_t)n * sizeof(float));
-                ck_assert_ptr_nonnull(result[threads - 1]);
-                TU_OK(mlp_model_get_params(m, result[threads - 1], n));
+                result[v] = malloc((size_t)n * sizeof(float));
+                ck_assert_ptr_nonnull(result[v]);
+                TU_OK(mlp_model_get_params(m, result[v], n));
                 mlp_optimizer_destroy(o);
                 mlp_model_destroy(m);
             }
-            ck_assert_msg(memcmp(result[0], result[1], (size_t)n * sizeof(float)) == 0,
-                          "rule %d (extras %d): 1 and 2 threads differ", (int)RULES[r],
-                          extras);
-            free(result[0]);
-            free(result[1]);
+            for (int v = 1; v < 3; v++)
+                ck_assert_msg(
+                    memcmp(result[0], result[v], (size_t)n * sizeof(float)) == 0,
+                    "rule %d (extras %d): 1 thread and %s differ", (int)RULES[r], extras,
+                    v == 1 ? "2 threads" : "2 threads with a cut");
+            for (int v = 0; v < 3; v++)
+                free(result[v]);
         }
     }
     TU_OK(mlp_set_num_threads(1));

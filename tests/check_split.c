@@ -308,38 +308,6 @@ START_TEST(split_fit_regression_matches_unsplit)
 }
 END_TEST
 
-/* Two runs at the same thread count give the same bits. */
-START_TEST(split_is_deterministic)
-{
-    const int threads = mlp_get_num_threads();
-    TU_OK(mlp_set_num_threads(2));
-    float *p[2];
-    for (int v = 0; v < 2; v++) {
-        mlp_model *m = mlp_of_every_kind(21, K, 0);
-        mlp_optimizer *o = NULL;
-        TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
-        for (int s = 0; s < 5; s++) {
-            mlp_tensor *x = batch_of(48, 7 + (uint64_t)s);
-            int32_t labels[48];
-            labels_of(labels, 48, 70 + (uint64_t)s);
-            TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
-            mlp_tensor_destroy(x);
-        }
-        ck_assert_ptr_nonnull(m->split);
-        const int64_t np = mlp_model_param_count(m);
-        p[v] = malloc((size_t)np * sizeof(float));
-        TU_OK(mlp_model_get_params(m, p[v], np));
-        if (v)
-            ck_assert_mem_eq(p[0], p[1], (size_t)np * sizeof(float));
-        mlp_optimizer_destroy(o);
-        mlp_model_destroy(m);
-    }
-    free(p[0]);
-    free(p[1]);
-    TU_OK(mlp_set_num_threads(threads));
-}
-END_TEST
-
 /* Which steps split: not on one thread, not with parts under 16 rows, not
  * with class weights or the switch off, not with a layer of another kind
  * (batch norm, dropout, convolution, max pooling); those models still
@@ -613,6 +581,357 @@ START_TEST(split_sums_a_wide_model)
 }
 END_TEST
 
+/* ---- the first dense layer split by its inputs --------------------------- */
+
+enum { WIDE = 200 }; /* inputs: enough for 2 or 3 parts of 64 or more, not 4 */
+
+/* WIDE inputs -> dense 24 (its bias when `bias`) -> an activation -> dense
+ * K: the first layer holds most of the parameters. The activation: `act`
+ * 0 an ELU, 1 a ReLU run over the dense layer's output, 2 none; `act` 3:
+ * WIDE inputs -> dense K -> a tanh over its output, the last layer (which
+ * parts other than the first run out of place). */
+static mlp_model *wide_mlp(uint64_t seed, int act, int bias)
+{
+    mlp_model *m = tu_model(1, (const int32_t[]){WIDE}, seed);
+    mlp_layer *l = tu_dense(act == 3 ? K : 24);
+    TU_OK(mlp_layer_set_use_bias(l, bias));
+    tu_add(m, l);
+    if (act == 3) {
+        tu_add(m, tu_tanh());
+        ck_assert(mlp__model_writes_over_input(m, 1));
+        return m;
+    }
+    if (act < 2)
+        tu_add(m, act ? tu_relu() : tu_elu(1.0f));
+    tu_add(m, tu_dense(K));
+    ck_assert(act != 1 || mlp__model_writes_over_input(m, 1));
+    return m;
+}
+
+static mlp_tensor *wide_batch(int32_t n, uint64_t seed)
+{
+    mlp_tensor *x = tu_tensor(2, n, WIDE);
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    tu_fill_uniform(&r, mlp_tensor_data(x), (int64_t)n * WIDE, -1.0f, 1.0f);
+    return x;
+}
+
+/* The optimizer's cut after a first-layer split of `parts` parts: the
+ * first layer's weights, then the rest, each in `parts` pieces in order,
+ * covering the parameters once; the inner bounds of the weights' pieces
+ * at whole 64-byte lines and whole rows of W, every piece holding rows. */
+static void check_cut(const mlp_model *m, int parts)
+{
+    const mlp__step_cut *c = mlp__split_cut(m);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(c->parts, parts);
+    const mlp_layer *l = m->layers[0];
+    ck_assert_int_eq(c->lead[0], 0);
+    ck_assert_int_eq(c->lead[parts], l->n_weights);
+    ck_assert_int_eq(c->rest[0], l->n_weights);
+    ck_assert_int_eq(c->rest[parts], m->n_params);
+    for (int t = 0; t < parts; t++) {
+        ck_assert_int_lt(c->lead[t], c->lead[t + 1]);
+        ck_assert_int_le(c->rest[t], c->rest[t + 1]);
+        ck_assert_int_eq(c->lead[t] % l->out_size, 0);
+        ck_assert_int_eq(c->lead[t] * (int64_t)sizeof(float) % 64, 0);
+    }
+}
+
+/* Split by its first layer's inputs, a step trains as the unsplit twin
+ * does: the same losses up to rounding and correct counts, and after each
+ * step the same parameters up to rounding, for an ELU and for a ReLU run
+ * over the dense layer's output, for none, and for a tanh as the last
+ * layer, with and without the first layer's bias,
+ * on SGD and momentum, with and without weight decay and L1 (which reach
+ * the weights' pieces of the step only), in 2 and 3 parts, unequal ones
+ * too. Not Adam: its steps scale each gradient to about the rate, so a
+ * near-zero gradient's rounding moves a parameter by up to the rate; that
+ * the optimizer's cut keeps every rule's bits is check_optim's. */
+START_TEST(first_split_matches_unsplit)
+{
+    static const struct {
+        int threads;
+        int32_t n;
+        int parts, act, bias;
+        mlp_rule rule;
+        int decay; /* weight decay and L1 (on the weights' segments) */
+    } cases[] = {
+        {2, 40, 2, 0, 1, MLP_RULE_SGD, 0},      {2, 33, 2, 1, 1, MLP_RULE_SGD, 1},
+        {3, 50, 3, 0, 0, MLP_RULE_MOMENTUM, 1}, {3, 64, 3, 1, 0, MLP_RULE_SGD, 0},
+        {2, 64, 2, 1, 1, MLP_RULE_MOMENTUM, 0}, {2, 48, 2, 2, 1, MLP_RULE_SGD, 1},
+        {3, 50, 3, 3, 1, MLP_RULE_SGD, 0},
+    };
+    const int threads = mlp_get_num_threads();
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        TU_OK(mlp_set_num_threads(cases[c].threads));
+        mlp_model *m[2];
+        mlp_optimizer *o[2];
+        for (int v = 0; v < 2; v++) {
+            m[v] = wide_mlp(5 + c, cases[c].act, cases[c].bias);
+            m[v]->split_off = v;
+            TU_OK(mlp_optimizer_create(&o[v], cases[c].rule, m[v]));
+            TU_OK(mlp_optimizer_set_learning_rate(o[v], 0.05));
+            if (cases[c].decay) {
+                TU_OK(mlp_optimizer_set(o[v], MLP_OPTIM_WEIGHT_DECAY, 1e-2));
+                TU_OK(mlp_optimizer_set(o[v], MLP_OPTIM_L1, 1e-3));
+            }
+        }
+        const int32_t n = cases[c].n;
+        ck_assert_int_eq(parts_of(m[0], n), cases[c].parts);
+        const int64_t np = mlp_model_param_count(m[0]);
+        float *p[2] = {malloc((size_t)np * sizeof(float)),
+                       malloc((size_t)np * sizeof(float))},
+              *start = malloc((size_t)np * sizeof(float));
+        TU_OK(mlp_model_get_params(m[0], start, np));
+        for (int s = 0; s < 4; s++) {
+            mlp_tensor *x = wide_batch(n, 200 + (uint64_t)s);
+            int32_t labels[64];
+            labels_of(labels, n, 300 + (uint64_t)s);
+            double loss[2];
+            int32_t correct[2];
+            for (int v = 0; v < 2; v++) {
+                TU_OK(mlp_model_train_step(m[v], o[v], x, labels, &loss[v], &correct[v]));
+                TU_OK(mlp_model_get_params(m[v], p[v], np));
+            }
+            ck_assert_msg(tu_close(loss[0], loss[1], 1e-6, 1e-7),
+                          "case %zu: loss %.9g vs %.9g", c, loss[0], loss[1]);
+            ck_assert_int_eq(correct[0], correct[1]);
+            tu_assert_close_ff("first-layer split parameters", p[0], p[1], np, 1e-5,
+                               1e-6);
+            mlp_tensor_destroy(x);
+        }
+        check_cut(m[0], cases[c].parts);
+        ck_assert_ptr_null(m[1]->split);
+        double moved = 0.0; /* the first layer's weights, the rest */
+        for (int64_t i = 0; i < np; i++)
+            moved = fmax(moved, fabs((double)p[0][i] - start[i]));
+        ck_assert_msg(moved > 1e-3, "case %zu: the parameters hardly moved (%g)", c,
+                      moved);
+        for (int v = 0; v < 2; v++) {
+            free(p[v]);
+            mlp_optimizer_destroy(o[v]);
+            mlp_model_destroy(m[v]);
+        }
+        free(start);
+    }
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* The first layer is split by its inputs only when it is dense, not the
+ * last, holds half the parameters or more and gives each part 64 inputs or
+ * more, and the model's first_split_off switch is off; the other steps
+ * split by rows alone (a cut of NULL), and all of them match their
+ * unsplit twins. */
+START_TEST(first_split_taken_only_where_it_may)
+{
+    const int threads = mlp_get_num_threads();
+    for (int c = 0; c < 6; c++) {
+        TU_OK(mlp_set_num_threads(c == 1 ? 4 : 2)); /* 4 parts of 50 inputs */
+        mlp_model *m[2];
+        for (int v = 0; v < 2; v++) {
+            m[v] = tu_model(1, (const int32_t[]){WIDE}, 9);
+            mlp_layer *l = NULL;
+            switch (c) {
+            case 0: /* the model that splits */
+            case 1:
+            case 5: /* with the first_split_off switch */
+                tu_add(m[v], tu_dense(24));
+                tu_add(m[v], tu_elu(1.0f));
+                tu_add(m[v], tu_dense(K));
+                break;
+            case 2: /* not dense first */
+                TU_OK(mlp_layer_create_standardize(&l));
+                tu_add(m[v], l);
+                tu_add(m[v], tu_dense(24));
+                tu_add(m[v], tu_dense(K));
+                break;
+            case 3: /* the first layer holds under half the parameters */
+                tu_add(m[v], tu_dense(4));
+                tu_add(m[v], tu_dense(400));
+                tu_add(m[v], tu_dense(K));
+                break;
+            default: /* the first layer is the last */ tu_add(m[v], tu_dense(K)); break;
+            }
+            m[v]->split_off = v;
+            m[v]->first_split_off = c == 5;
+        }
+        mlp_optimizer *o[2];
+        for (int v = 0; v < 2; v++)
+            TU_OK(mlp_optimizer_create(&o[v], MLP_RULE_SGD, m[v]));
+        mlp_tensor *x = wide_batch(64, 11);
+        int32_t labels[64];
+        labels_of(labels, 64, 12);
+        for (int v = 0; v < 2; v++)
+            TU_OK(mlp_model_train_step(m[v], o[v], x, labels, NULL, NULL));
+        ck_assert_ptr_nonnull(m[0]->split);
+        if (c == 0)
+            check_cut(m[0], 2);
+        else
+            ck_assert_msg(mlp__split_cut(m[0]) == NULL, "case %d split its first layer",
+                          c);
+        /* the switch off again: the buffers follow, the next step splits it */
+        if (c == 5) {
+            m[0]->first_split_off = 0;
+            for (int v = 0; v < 2; v++)
+                TU_OK(mlp_model_train_step(m[v], o[v], x, labels, NULL, NULL));
+            check_cut(m[0], 2);
+        }
+        const int64_t np = mlp_model_param_count(m[0]);
+        float *p[2] = {malloc((size_t)np * sizeof(float)),
+                       malloc((size_t)np * sizeof(float))};
+        for (int v = 0; v < 2; v++) {
+            TU_OK(mlp_model_get_params(m[v], p[v], np));
+            mlp_optimizer_destroy(o[v]);
+            mlp_model_destroy(m[v]);
+        }
+        tu_assert_close_ff("parameters", p[0], p[1], np, 1e-5, 1e-6);
+        free(p[0]);
+        free(p[1]);
+        mlp_tensor_destroy(x);
+    }
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* Two runs at the same thread count give the same bits: the model of every
+ * kind on 2 threads (split by rows), the wide one on 3 (its first layer
+ * split by its inputs). */
+START_TEST(split_is_deterministic)
+{
+    const int threads = mlp_get_num_threads();
+    for (int wide = 0; wide < 2; wide++) {
+        TU_OK(mlp_set_num_threads(wide ? 3 : 2));
+        float *p[2];
+        for (int v = 0; v < 2; v++) {
+            mlp_model *m = wide ? wide_mlp(31, 1, 1) : mlp_of_every_kind(21, K, 0);
+            mlp_optimizer *o = NULL;
+            TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+            for (int s = 0; s < 5; s++) {
+                mlp_tensor *x = wide ? wide_batch(60, 7 + (uint64_t)s)
+                                     : batch_of(48, 7 + (uint64_t)s);
+                int32_t labels[60];
+                labels_of(labels, wide ? 60 : 48, 70 + (uint64_t)s);
+                TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+                mlp_tensor_destroy(x);
+            }
+            ck_assert_ptr_nonnull(m->split);
+            if (wide)
+                check_cut(m, 3);
+            const int64_t np = mlp_model_param_count(m);
+            p[v] = malloc((size_t)np * sizeof(float));
+            TU_OK(mlp_model_get_params(m, p[v], np));
+            if (v)
+                ck_assert_mem_eq(p[0], p[1], (size_t)np * sizeof(float));
+            mlp_optimizer_destroy(o);
+            mlp_model_destroy(m);
+        }
+        free(p[0]);
+        free(p[1]);
+    }
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* A failing first-layer split step fails as the unsplit one does, with the
+ * same message, the parameters as they were: a label out of range in the
+ * second part's rows, a NaN weight in the first layer (whose product the
+ * parts share). */
+START_TEST(first_split_errors_as_unsplit)
+{
+    enum { N = 40 };
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(2));
+    char msg[2][2][512];
+    for (int v = 0; v < 2; v++) {
+        mlp_model *m = wide_mlp(13, 2, 1); /* an ELU or ReLU could hide a NaN */
+        m->split_off = v;
+        mlp_optimizer *o = NULL;
+        TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+        const int64_t np = mlp_model_param_count(m);
+        float *before = malloc((size_t)np * sizeof(float)),
+              *now = malloc((size_t)np * sizeof(float));
+        mlp_tensor *x = wide_batch(N, 1);
+        int32_t labels[N];
+        labels_of(labels, N, 2);
+        TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+        ck_assert(v || mlp__split_cut(m) != NULL);
+        TU_OK(mlp_model_get_params(m, before, np));
+        labels[30] = K;
+        TU_FAIL_MSG(mlp_model_train_step(m, o, x, labels, NULL, NULL),
+                    MLP_STATUS_INVALID_ARG, "row 30");
+        snprintf(msg[v][0], sizeof msg[v][0], "%s", mlp_last_error());
+        labels[30] = 0;
+        TU_OK(mlp_model_get_params(m, now, np));
+        ck_assert_mem_eq(now, before, (size_t)np * sizeof(float));
+        float *w = mlp_layer_params(mlp_model_layer(m, 0));
+        w[WIDE * 24 - 1] = NAN; /* the last part's inputs */
+        TU_OK(mlp_model_get_params(m, before, np));
+        TU_FAIL_MSG(mlp_model_train_step(m, o, x, labels, NULL, NULL), MLP_STATUS_NUMERIC,
+                    "layer 0 (dense)");
+        snprintf(msg[v][1], sizeof msg[v][1], "%s", mlp_last_error());
+        TU_OK(mlp_model_get_params(m, now, np));
+        ck_assert_mem_eq(now, before, (size_t)np * sizeof(float)); /* NaN bits too */
+        mlp_tensor_destroy(x);
+        free(before);
+        free(now);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+    for (int e = 0; e < 2; e++)
+        ck_assert_msg(strcmp(msg[0][e], msg[1][e]) == 0,
+                      "error %d: \"%s\" against \"%s\"", e, msg[0][e], msg[1][e]);
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* Allocations of a first-layer split step on 3 threads failing one at a
+ * time (the parts' products among them): NO_MEMORY, the parameters
+ * untouched, nothing leaked; later steps allocate nothing. */
+START_TEST(first_split_out_of_memory)
+{
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(3));
+    mlp_model *m = wide_mlp(19, 0, 1);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    mlp_tensor *x = wide_batch(48, 1);
+    int32_t labels[48];
+    labels_of(labels, 48, 3);
+    const int64_t np = mlp_model_param_count(m);
+    oom_step s = {m,
+                  o,
+                  x,
+                  labels,
+                  malloc((size_t)np * sizeof(float)),
+                  malloc((size_t)np * sizeof(float))};
+    TU_OK(mlp_model_get_params(m, s.before, np));
+    TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL)); /* the batch buffers */
+    TU_OK(mlp_model_get_params(m, s.before, np));
+    mlp__split_release(m);
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.keep_on_ok = 1;
+    cfg.min_failures = 3;
+    tu_oom_loop("a first-layer split step on 3 threads", one_step, &s, &cfg);
+    check_cut(m, 3);
+    const long live = mlp__alloc_live();
+    mlp__alloc_fail_after(1);
+    mlp_status st = mlp_model_train_step(m, o, x, labels, NULL, NULL);
+    mlp__alloc_fail_after(0);
+    TU_ST(st, MLP_STATUS_OK);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    free(s.before);
+    free(s.now);
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
 static Suite *split_suite(void)
 {
     Suite *s = suite_create("split");
@@ -627,6 +946,10 @@ static Suite *split_suite(void)
     tcase_add_test(tc, step_leaves_no_forward_pass);
     tcase_add_test(tc, split_allocates_once);
     tcase_add_test(tc, split_sums_a_wide_model);
+    tcase_add_test(tc, first_split_matches_unsplit);
+    tcase_add_test(tc, first_split_taken_only_where_it_may);
+    tcase_add_test(tc, first_split_errors_as_unsplit);
+    tcase_add_test(tc, first_split_out_of_memory);
     suite_add_tcase(s, tc);
     return s;
 }

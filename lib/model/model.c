@@ -453,7 +453,7 @@ mlp_status mlp__model_forward_rows(mlp_model *m, const mlp__rows *r, mlp_mode mo
 {
     const float *x = r->x;
     const int32_t n = r->n;
-    for (int i = 0; i < m->n_layers; i++) {
+    for (int i = r->from; i < m->n_layers; i++) {
         mlp_layer *l = r->layers[i];
         int relu;
         const int c = mlp__model_plane_consumer(m, i, &relu);
@@ -476,7 +476,7 @@ mlp_status mlp__model_forward_rows(mlp_model *m, const mlp__rows *r, mlp_mode mo
 /* The whole batch's rows of n samples in the model's own buffers. */
 static mlp__rows whole(mlp_model *m, int32_t n)
 {
-    return (mlp__rows){m->layers, m->acts, m->xbuf, {m->gbuf[0], m->gbuf[1]}, n};
+    return (mlp__rows){m->layers, m->acts, m->xbuf, {m->gbuf[0], m->gbuf[1]}, n, 0};
 }
 
 mlp_status mlp__model_forward(mlp_model *m, int32_t n, mlp_mode mode)
@@ -495,12 +495,12 @@ mlp_status mlp__model_backward_rows(mlp_model *m, const mlp__rows *r, const floa
     const int32_t n = r->n;
     float *const *g = r->g;
     const float *cur = dy;
-    for (int i = m->n_layers - 1; i >= 0; i--) {
-        if (mlp__model_fuses_relu(m, i) || mlp__model_fuses_planes(m, i))
+    for (int i = m->n_layers - 1; i >= r->from; i--) {
+        if (i > r->from && (mlp__model_fuses_relu(m, i) || mlp__model_fuses_planes(m, i)))
             continue; /* the layer before applies it (no parameters): cur stays */
         mlp_layer *l = r->layers[i];
-        const float *x = i ? r->acts[i - 1] : r->x;
-        int need_dx = i > 0 || want_dx;
+        const float *x = i > r->from ? r->acts[i - 1] : r->x;
+        int need_dx = i > r->from || want_dx;
         if (!need_dx && l->n_params == 0)
             break;
         /* The other gradient buffer, or cur's own for a kind that runs in
@@ -735,13 +735,15 @@ static mlp_status train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *la
         MLP_TRY(train_step_dist(m, opt, L, labels, targets, n, loss, &s));
     } else {
         const int parts = mlp__split_parts(m, L, n);
+        const mlp__step_cut *cut = NULL;
         if (parts > 1) {
             MLP_TRY(mlp__split_step(m, L, labels, targets, n, parts, &s));
+            cut = mlp__split_cut(m);
         } else {
             MLP_TRY(forward_loss(m, L, labels, targets, n, &s));
             MLP_TRY(backward(m, m->gbuf[0], 0, NULL, 0));
         }
-        MLP_TRY(mlp_optimizer_step(opt));
+        MLP_TRY(mlp__optimizer_step_cut(opt, cut));
         if (loss)
             *loss = mlp__loss_sums_mean(&s);
     }

@@ -64,6 +64,7 @@ struct mlp_model {
 
     struct mlp__split *split; /* the split step's buffers (split.c), or NULL */
     int split_off;            /* tests and benchmarks: 1 keeps every step unsplit */
+    int first_split_off;      /* tests and benchmarks: 1 splits the first layer by rows */
 
     int fwd_state; /* MLP__FWD_* of the last forward pass */
     int32_t fwd_n; /* its batch size */
@@ -110,9 +111,11 @@ typedef struct mlp__rows {
     float *const *acts; /* acts[i]: layer i's output rows, as m->acts is laid out
                            (acts[i] == acts[i - 1] where layer i writes over
                            its input) */
-    const float *x;     /* the input rows */
+    const float *x;     /* the input rows of layer `from` */
     float *g[2];        /* the two gradient buffers, rows of max_size floats */
     int32_t n;
+    int from; /* the first layer the rows pass (0 but in split.c's first-layer
+                 split, where the parts start at layer 1) */
 } mlp__rows;
 
 /* Forward r's input rows through its layers into its activations
@@ -120,10 +123,9 @@ typedef struct mlp__rows {
 mlp_status mlp__model_forward_rows(mlp_model *m, const mlp__rows *r, mlp_mode mode);
 
 /* Backward from dy ([n, outputs], the gradient of r's last activations)
- * through r's layers over its gradient buffers. *dx_out (may be NULL)
- * receives the input gradient when want_dx, else NULL. `reduce`: a
- * data-parallel step, which starts each gradient bucket as soon as its
- * layers are done (dist.c). */
+ * through r's layers down to layer r->from over its gradient buffers. *dx_out (may be
+ * NULL) receives the input gradient when want_dx, else NULL. `reduce`: a data-parallel
+ * step, which starts each gradient bucket as soon as its layers are done (dist.c). */
 mlp_status mlp__model_backward_rows(mlp_model *m, const mlp__rows *r, const float *dy,
                                     int want_dx, const float **dx_out, int reduce);
 
@@ -188,6 +190,11 @@ int mlp__split_parts(const mlp_model *m, const mlp__loss *L, int32_t n);
  * same messages. */
 mlp_status mlp__split_step(mlp_model *m, const mlp__loss *L, const int32_t *labels,
                            const float *targets, int32_t n, int parts, mlp__loss_sums *s);
+
+/* After a split step that split the first layer by its inputs: how the
+ * optimizer's step should cut the parameters between the threads (each
+ * thread steps the gradients it wrote); NULL after any other step. */
+const mlp__step_cut *mlp__split_cut(const mlp_model *m);
 
 /* Free the split step's buffers (model destruction). */
 void mlp__split_release(mlp_model *m);

@@ -286,12 +286,29 @@ static void step_part(void *arg, int64_t lo, int64_t hi)
     }
 }
 
+/* Part t of a step cut: its two spans. */
+typedef struct cut_job {
+    step_job j;
+    const mlp__step_cut *cut;
+} cut_job;
+
+static void cut_part(void *arg, int64_t t0, int64_t t1)
+{
+    const cut_job *c = arg;
+    for (int64_t t = t0; t < t1; t++) {
+        if (c->cut->lead[t] < c->cut->lead[t + 1])
+            step_part((void *)&c->j, c->cut->lead[t], c->cut->lead[t + 1]);
+        if (c->cut->rest[t] < c->cut->rest[t + 1])
+            step_part((void *)&c->j, c->cut->rest[t], c->cut->rest[t + 1]);
+    }
+}
+
 /* The whole block in one job on the pool, cut into one span per thread
  * when large enough (spans of whole 64-byte lines, so threads never share
  * one), whatever the segments: one wait per step instead of one per
  * segment, and no segment too small to split left to one thread. The
  * rules are element-wise: the result does not depend on the cut. */
-mlp_status mlp_optimizer_step(mlp_optimizer *opt)
+mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut)
 {
     static const char fn[] = "mlp_optimizer_step";
     MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
@@ -304,8 +321,18 @@ mlp_status mlp_optimizer_step(mlp_optimizer *opt)
     const mlp__step_args common = {.lr = (float)opt->lr,
                                    .scale = clip_scale(opt, opt->block->grads)};
     step_job j = {opt, &common};
-    mlp__pool_for(opt->n, MLP_POOL_MIN, 16, step_part, &j);
+    if (cut && cut->parts > 1 && cut->rest[cut->parts] == opt->n) {
+        cut_job c = {j, cut};
+        mlp__pool_for(cut->parts, 1, 1, cut_part, &c);
+    } else {
+        mlp__pool_for(opt->n, MLP_POOL_MIN, 16, step_part, &j);
+    }
     return MLP_STATUS_OK;
+}
+
+mlp_status mlp_optimizer_step(mlp_optimizer *opt)
+{
+    return mlp__optimizer_step_cut(opt, NULL);
 }
 
 void mlp_optimizer_reset(mlp_optimizer *opt)

@@ -18,6 +18,10 @@
 mlp_status mlp__optimizer_check_block(const mlp_optimizer *opt,
                                       const mlp__param_block *block, const char *fn);
 
+/* mlp_optimizer_step with the block cut between the pool's parts as `cut`
+ * says (NULL: the step's own even cut). The same statuses and results. */
+mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut);
+
 /* 1 when the block's layout changed since the optimizer was created. */
 int mlp__optimizer_is_stale(const mlp_optimizer *opt);
 

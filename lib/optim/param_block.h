@@ -24,4 +24,17 @@ typedef struct mlp__param_block {
     uint64_t generation; /* changes whenever the layout changes */
 } mlp__param_block;
 
+/* How a step cuts the block between the pool's parts when the caller
+ * wrote the gradients in pieces of its own (split.c's first-layer split):
+ * part t steps [lead[t], lead[t + 1]) and [rest[t], rest[t + 1]), where
+ * lead[0] = 0, lead[parts] = rest[0] and rest[parts] = n. Each thread then
+ * steps the parameters whose gradients it wrote and writes those it reads
+ * first in the next step. The rules are element-wise: a cut changes which
+ * thread steps a parameter, never the result. */
+enum { MLP__CUT_MAX = 64 };
+typedef struct mlp__step_cut {
+    int parts; /* 2 .. MLP__CUT_MAX */
+    int64_t lead[MLP__CUT_MAX + 1], rest[MLP__CUT_MAX + 1];
+} mlp__step_cut;
+
 #endif /* MLPNET_PARAM_BLOCK_H */

@@ -1,16 +1,16 @@
 /*
- * The two ways the library can train a small model on two threads: the
- * batch split by rows (each thread takes its rows through forward, loss and
- * backward, then the gradients are added: lib/model/split.c, the way an
- * MLP's step goes), and each product and pass split across the threads
- * (every other model's way, here forced with the model's split_off
- * switch). Baseline MLP (784 -> 3 x 100 ELU -> 47, batch 100, SGD), the
- * same shuffled order for every epoch of a gather and a training step per
- * batch, three kinds of epoch in each round: 1 thread, 2 threads split by
- * rows, 2 threads split by products. Rounds interleave them so that a
- * drift of the machine's speed touches all alike; the figures are medians,
- * with what the machine charges for handing data between its cores now.
- * Wall time. Usage: bench_split [rounds].
+ * The ways the library can train a small model on two threads: the batch
+ * split by rows, the first layer split by its inputs (lib/model/split.c,
+ * the way an MLP's step goes); the batch split by rows through every layer
+ * (the way before the first-layer split, forced with the model's
+ * first_split_off switch); and each product and pass split across the
+ * threads (every other model's way, forced with split_off). Baseline MLP
+ * (784 -> 3 x 100 ELU -> 47, batch 100, SGD), the same shuffled order for
+ * every epoch of a gather and a training step per batch, four kinds of
+ * epoch in each round: 1 thread and the three ways on 2 threads. Rounds interleave them
+ * so that a drift of the machine's speed touches all alike; the figures are medians, with
+ * what the machine charges for handing data between its cores now. Wall time. Usage:
+ * bench_split [rounds].
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +25,10 @@
 
 enum { BATCH = 100, MAX_ROUNDS = 20 };
 
-enum { ONE, ROWS, PRODUCTS, KINDS };
+enum { ONE, FIRST, ROWS, PRODUCTS, KINDS };
 
-static const char *const kind_names[KINDS] = {"1 thread", "2 threads, split by rows",
+static const char *const kind_names[KINDS] = {"1 thread", "2 threads, rows + first layer",
+                                              "2 threads, split by rows",
                                               "2 threads, split by products"};
 
 /* Seconds of one epoch of `kind` over `order` (steps batches). */
@@ -36,6 +37,7 @@ static double epoch(int kind, mlp_model *m, mlp_optimizer *opt, const mlp_datase
 {
     CHECK(mlp_set_num_threads(kind == ONE ? 1 : 2));
     m->split_off = kind == PRODUCTS;
+    m->first_split_off = kind == ROWS;
     const double t0 = bench_now();
     for (int32_t s = 0; s < steps; s++) {
         CHECK(
@@ -85,11 +87,12 @@ int main(int argc, char **argv)
     double med[KINDS];
     for (int k = 0; k < KINDS; k++) {
         med[k] = bench_median(t[k], rounds); /* sorts: [0] and [rounds - 1] */
-        printf("  %-30s %7.1f ms an epoch (%.1f-%.1f)\n", kind_names[k], med[k] * 1e3,
+        printf("  %-31s %7.1f ms an epoch (%.1f-%.1f)\n", kind_names[k], med[k] * 1e3,
                t[k][0] * 1e3, t[k][rounds - 1] * 1e3);
     }
-    printf("  2 threads against 1: %.2fx split by rows, %.2fx split by products\n",
-           med[ONE] / med[ROWS], med[ONE] / med[PRODUCTS]);
+    printf("  2 threads against 1: %.2fx rows + first layer, %.2fx split by rows, "
+           "%.2fx split by products\n",
+           med[ONE] / med[FIRST], med[ONE] / med[ROWS], med[ONE] / med[PRODUCTS]);
     CHECK(mlp_set_num_threads(2));
     bench_handover_print(mlp_model_param_count(m));
 
