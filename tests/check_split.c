@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "data/dataset_impl.h"
 #include "losses/loss_impl.h"
 #include "model/model_impl.h"
 #include "testutil.h"
@@ -835,6 +836,61 @@ START_TEST(split_is_deterministic)
 }
 END_TEST
 
+/* mlp_model_fit on 2 threads over uint8 images, the first layer split,
+ * against the unsplit twin: the same epoch figures and parameters up to
+ * rounding. */
+START_TEST(first_split_fit_matches_unsplit)
+{
+    enum { N = 160 };
+    uint8_t *pix = malloc((size_t)N * WIDE);
+    int32_t lab[N];
+    for (int i = 0; i < N * WIDE; i++)
+        pix[i] = (uint8_t)((i * 7919) % 253);
+    for (int i = 0; i < N; i++)
+        lab[i] = (pix[i * WIDE] + pix[i * WIDE + 150]) % K;
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create(&ds, N, 1, 10, WIDE / 10, pix, lab, K));
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(2));
+    epoch_log logs[2];
+    float *p[2];
+    int64_t np = 0;
+    for (int v = 0; v < 2; v++) {
+        mlp_model *m = tu_model(3, (const int32_t[]){1, 10, WIDE / 10}, 3);
+        tu_add(m, tu_dense(24)); /* over the images' 200 pixels */
+        tu_add(m, tu_elu(1.0f));
+        tu_add(m, tu_dense(K));
+        m->split_off = v;
+        mlp_optimizer *o = NULL;
+        TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+        mlp_fit_options opts;
+        mlp_fit_options_init(&opts);
+        opts.epochs = 2;
+        opts.batch_size = 40;
+        opts.on_epoch = log_epoch;
+        opts.user = &logs[v];
+        memset(&logs[v], 0, sizeof logs[v]);
+        TU_OK(mlp_model_fit(m, o, ds, NULL, &opts));
+        if (v == 0)
+            check_cut(m, 2);
+        np = mlp_model_param_count(m);
+        p[v] = malloc((size_t)np * sizeof(float));
+        TU_OK(mlp_model_get_params(m, p[v], np));
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+    ck_assert_msg(
+        tu_close(logs[0].last.train_error, logs[1].last.train_error, 1e-5, 1e-7),
+        "loss %g vs %g", logs[0].last.train_error, logs[1].last.train_error);
+    tu_assert_close_ff("fit's parameters", p[0], p[1], np, 1e-5, 1e-6);
+    free(p[0]);
+    free(p[1]);
+    free(pix);
+    mlp_dataset_destroy(ds);
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
 /* A failing first-layer split step fails as the unsplit one does, with the
  * same message, the parameters as they were: a label out of range in the
  * second part's rows, a NaN weight in the first layer (whose product the
@@ -949,6 +1005,7 @@ static Suite *split_suite(void)
     tcase_add_test(tc, first_split_matches_unsplit);
     tcase_add_test(tc, first_split_taken_only_where_it_may);
     tcase_add_test(tc, first_split_errors_as_unsplit);
+    tcase_add_test(tc, first_split_fit_matches_unsplit);
     tcase_add_test(tc, first_split_out_of_memory);
     suite_add_tcase(s, tc);
     return s;
