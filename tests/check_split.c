@@ -660,7 +660,7 @@ START_TEST(first_split_matches_unsplit)
         int decay; /* weight decay and L1 (on the weights' segments) */
     } cases[] = {
         {2, 40, 2, 0, 1, MLP_RULE_SGD, 0},      {2, 33, 2, 1, 1, MLP_RULE_SGD, 1},
-        {3, 50, 3, 0, 0, MLP_RULE_MOMENTUM, 1}, {3, 64, 3, 1, 0, MLP_RULE_SGD, 0},
+        {3, 50, 3, 0, 0, MLP_RULE_MOMENTUM, 1}, {3, 48, 3, 1, 0, MLP_RULE_SGD, 0},
         {2, 64, 2, 1, 1, MLP_RULE_MOMENTUM, 0}, {2, 48, 2, 2, 1, MLP_RULE_SGD, 1},
         {3, 50, 3, 3, 1, MLP_RULE_SGD, 0},
     };
@@ -723,22 +723,25 @@ END_TEST
 
 /* The first layer is split by its inputs only when it is dense, not the
  * last, holds half the parameters or more and gives each part 64 inputs or
- * more, and the model's first_split_off switch is off; the other steps
- * split by rows alone (a cut of NULL), and all of them match their
- * unsplit twins. */
+ * more, the batch's rows are at most half its inputs a part but one, and the model's
+ * first_split_off switch is off; the other steps split by rows alone (a cut of NULL), and
+ * all of them match their unsplit twins. */
 START_TEST(first_split_taken_only_where_it_may)
 {
     const int threads = mlp_get_num_threads();
-    for (int c = 0; c < 6; c++) {
-        TU_OK(mlp_set_num_threads(c == 1 ? 4 : 2)); /* 4 parts of 50 inputs */
+    for (int c = 0; c < 7; c++) {
+        TU_OK(mlp_set_num_threads(2));
+        const int32_t in = c == 1 ? 100 : WIDE;       /* 1: 2 parts of 50 inputs */
+        const int32_t n = c == 6 ? 128 : c ? 40 : 64; /* 6: 128 rows, over 200 / 2 */
         mlp_model *m[2];
         for (int v = 0; v < 2; v++) {
-            m[v] = tu_model(1, (const int32_t[]){WIDE}, 9);
+            m[v] = tu_model(1, (const int32_t[]){in}, 9);
             mlp_layer *l = NULL;
             switch (c) {
             case 0: /* the model that splits */
             case 1:
             case 5: /* with the first_split_off switch */
+            case 6: /* a batch too large */
                 tu_add(m[v], tu_dense(24));
                 tu_add(m[v], tu_elu(1.0f));
                 tu_add(m[v], tu_dense(K));
@@ -762,9 +765,12 @@ START_TEST(first_split_taken_only_where_it_may)
         mlp_optimizer *o[2];
         for (int v = 0; v < 2; v++)
             TU_OK(mlp_optimizer_create(&o[v], MLP_RULE_SGD, m[v]));
-        mlp_tensor *x = wide_batch(64, 11);
-        int32_t labels[64];
-        labels_of(labels, 64, 12);
+        mlp_tensor *x = tu_tensor(2, n, in);
+        tu_rng r;
+        tu_rng_seed(&r, 11);
+        tu_fill_uniform(&r, mlp_tensor_data(x), (int64_t)n * in, -1.0f, 1.0f);
+        int32_t labels[128];
+        labels_of(labels, n, 12);
         for (int v = 0; v < 2; v++)
             TU_OK(mlp_model_train_step(m[v], o[v], x, labels, NULL, NULL));
         ck_assert_ptr_nonnull(m[0]->split);
@@ -779,6 +785,16 @@ START_TEST(first_split_taken_only_where_it_may)
             for (int v = 0; v < 2; v++)
                 TU_OK(mlp_model_train_step(m[v], o[v], x, labels, NULL, NULL));
             check_cut(m[0], 2);
+        }
+        /* a batch small enough after one too large: split, nothing allocated */
+        if (c == 6) {
+            mlp_tensor *x64 = wide_batch(64, 13);
+            const long live = mlp__alloc_live();
+            for (int v = 0; v < 2; v++)
+                TU_OK(mlp_model_train_step(m[v], o[v], x64, labels, NULL, NULL));
+            ck_assert_int_eq(mlp__alloc_live(), live);
+            check_cut(m[0], 2);
+            mlp_tensor_destroy(x64);
         }
         const int64_t np = mlp_model_param_count(m[0]);
         float *p[2] = {malloc((size_t)np * sizeof(float)),
@@ -811,10 +827,10 @@ START_TEST(split_is_deterministic)
             mlp_optimizer *o = NULL;
             TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
             for (int s = 0; s < 5; s++) {
-                mlp_tensor *x = wide ? wide_batch(60, 7 + (uint64_t)s)
+                mlp_tensor *x = wide ? wide_batch(48, 7 + (uint64_t)s)
                                      : batch_of(48, 7 + (uint64_t)s);
-                int32_t labels[60];
-                labels_of(labels, wide ? 60 : 48, 70 + (uint64_t)s);
+                int32_t labels[48];
+                labels_of(labels, 48, 70 + (uint64_t)s);
                 TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
                 mlp_tensor_destroy(x);
             }

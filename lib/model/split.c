@@ -43,7 +43,8 @@
  * computes its rows of W's gradient from the whole batch (first_back), and
  * the optimizer's part t steps them (mlp__split_cut gives the step that
  * cut). What crosses is the batch's inputs and the first layer's outputs
- * and their gradients, not its weights. On the baseline MLP (2 vCPUs,
+ * and their gradients, not its weights; so a batch too large for that to
+ * pay is split by rows (first_rows). On the baseline MLP (2 vCPUs,
  * batch 100) 2 threads went from 1.40x to 1.57-1.60x faster than 1. The
  * layer's product is summed in another order than the unsplit step's, so
  * its results differ from it in the last bits, as above.
@@ -95,7 +96,8 @@ struct mlp__split {
     float *g_mem; /* the parts' gradient buffers: (parts - 1) x 2 x rows x max_size */
     /* The first layer split by its inputs (first_split): part t takes inputs
      * [feat[t], feat[t + 1]), and the optimizer steps as `cut` says. */
-    int first;                   /* 1 when the step splits the first layer */
+    int first;                   /* 1 when steps may split the first layer */
+    int first_now;               /* 1 when this step does (first_rows) */
     int32_t feat[MAX_PARTS + 1]; /* the parts' inputs, in whole 64-byte lines of W */
     float *p_mem; /* parts 1..: their products, (parts - 1) x parts x rows x out */
     mlp__step_cut cut;
@@ -159,6 +161,18 @@ static int first_split(const mlp_model *m, int parts)
     return parts > 1 && !m->first_split_off && m->n_layers > 1 &&
            l->kind == MLP_LAYER_DENSE && l->grads == m->grads &&
            l->in_size >= (int64_t)FIRST_MIN_IN * parts && 2 * l->n_weights >= m->n_params;
+}
+
+/* Whether a step of n rows in `parts` parts, on a model whose steps may
+ * split the first layer, does: when the products the parts exchange (n x
+ * out floats for each part but one) hold at most half as many floats as the
+ * layer's weights. Past that the row split wins: on the baseline MLP (784
+ * inputs, 2 threads of a 2-vCPU virtual machine) the first-layer split
+ * took 198 ms an epoch against 206 at 200 rows a batch, 193-209 against
+ * 189-191 at 400 and 193-194 against 185-186 at 800. */
+static int first_rows(const mlp_model *m, int parts, int32_t n)
+{
+    return 2 * (int64_t)(parts - 1) * n <= m->layers[0]->in_size;
 }
 
 /* The parts' inputs of the first layer, and the optimizer's cut that
@@ -354,7 +368,7 @@ static mlp_status part_step(const split_job *j, int t, part_out *out)
         r.g[0] = sp->g_mem + (int64_t)(t - 1) * 2 * g;
         r.g[1] = r.g[0] + g;
     }
-    if (sp->first) { /* the first layer's output: the parts' products added */
+    if (sp->first_now) { /* the first layer's output: the parts' products added */
         const int64_t out = m->layers[0]->out_size, len = (hi - lo) * out;
         const int64_t cap = (int64_t)sp->parts * sp->rows * out;
         float *y0 = r.acts[0];
@@ -380,7 +394,7 @@ static mlp_status part_step(const split_job *j, int t, part_out *out)
     const float share = (float)r.n / (float)j->n;
     for (int64_t e = 0; e < (int64_t)r.n * k; e++)
         dz[e] *= share;
-    return mlp__model_backward_rows(m, &r, dz, sp->first, &out->dy0, 0);
+    return mlp__model_backward_rows(m, &r, dz, sp->first_now, &out->dy0, 0);
 }
 
 static void parts_run(void *arg, int64_t t0, int64_t t1)
@@ -509,7 +523,7 @@ static void first_back(void *arg, int64_t t0, int64_t t1)
 
 const mlp__step_cut *mlp__split_cut(const mlp_model *m)
 {
-    return m->split && m->split->first ? &m->split->cut : NULL;
+    return m->split && m->split->first_now ? &m->split->cut : NULL;
 }
 
 /* Add part sums b (per-output arrays: k) into a. */
@@ -556,13 +570,14 @@ mlp_status mlp__split_step(mlp_model *m, const mlp__loss *L, const int32_t *labe
     struct mlp__split *sp = m->split;
     bind_views(m);
     split_job j = {m, L, labels, targets, n, k, s->t_sum, s->t_sq, s->sse_k};
-    if (sp->first)
+    sp->first_now = sp->first && first_rows(m, parts, n);
+    if (sp->first_now)
         mlp__pool_for(parts, 1, 1, first_fwd, &j);
     mlp__pool_for(parts, 1, 1, parts_run, &j);
     for (int t = 0; t < parts; t++)
         if (sp->out[t].st != MLP_STATUS_OK)
             return part_error(&j, t);
-    if (sp->first)
+    if (sp->first_now)
         mlp__pool_for(parts, 1, 1, first_back, &j);
     else
         mlp__pool_for(m->n_params, MLP_POOL_MIN, 16, sum_part, m);
