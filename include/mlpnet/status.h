@@ -60,7 +60,11 @@ MLP_API const char *mlp_last_error(void);
  * average-pooling layers (an MLP), with a loss without class weights and
  * at least 16 samples a thread, splits its batch instead: each thread takes
  * its rows through forward, loss and backward, and their gradients are
- * added, which hands far less data between the cores. Idle threads spin
+ * added, which hands far less data between the cores; a first dense
+ * layer that holds half the parameters or more is split by its inputs
+ * instead when it has many of them beside the batch's rows (at least 64
+ * a thread, and at least 2 x (threads - 1) x the rows), each thread
+ * keeping its own rows of the weights. Idle threads spin
  * for a fraction of a millisecond, then sleep. Results are reproducible
  * bit for bit for a fixed thread count; across thread counts they differ
  * in the last bits.

@@ -45,7 +45,7 @@
  * cut). What crosses is the batch's inputs and the first layer's outputs
  * and their gradients, not its weights; so a batch too large for that to
  * pay is split by rows (first_rows). On the baseline MLP (2 vCPUs,
- * batch 100) 2 threads went from 1.40x to 1.57-1.60x faster than 1. The
+ * batch 100) 2 threads went from 1.32-1.41x to 1.48-1.60x faster than 1. The
  * layer's product is summed in another order than the unsplit step's, so
  * its results differ from it in the last bits, as above.
  *
