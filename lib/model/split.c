@@ -187,16 +187,19 @@ static void first_cut(struct mlp__split *sp, const mlp_model *m)
     int64_t align = 16; /* rows of W such that align x out floats fill whole lines */
     while (align > 1 && (align / 2) * out % 16 == 0)
         align /= 2;
-    sp->cut.parts = sp->parts;
-    for (int t = 0; t <= sp->parts; t++) {
-        int64_t lo, hi;
-        mlp__pool_range(in, sp->parts, align, t < sp->parts ? t : t - 1, &lo, &hi);
-        sp->feat[t] = (int32_t)(t < sp->parts ? lo : hi);
-        sp->cut.lead[t] = sp->feat[t] * out;
-        mlp__pool_range(m->n_params - l->n_weights, sp->parts, 16,
-                        t < sp->parts ? t : t - 1, &lo, &hi);
-        sp->cut.rest[t] = l->n_weights + (t < sp->parts ? lo : hi);
+    const int p = sp->parts;
+    int64_t lo, hi;
+    sp->cut.parts = p;
+    for (int t = 0; t < p; t++) {
+        mlp__pool_range(in, p, align, t, &lo, &hi);
+        sp->feat[t] = (int32_t)lo;
+        sp->cut.lead[t] = lo * out;
+        mlp__pool_range(m->n_params - l->n_weights, p, 16, t, &lo, &hi);
+        sp->cut.rest[t] = l->n_weights + lo;
     }
+    sp->feat[p] = (int32_t)in;
+    sp->cut.lead[p] = sp->cut.rest[0];
+    sp->cut.rest[p] = m->n_params;
 }
 
 /* Floats of a row of a part's own activation buffers. */

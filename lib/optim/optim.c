@@ -306,7 +306,8 @@ static void cut_part(void *arg, int64_t t0, int64_t t1)
 /* The whole block in one job on the pool, cut into one span per thread
  * when large enough (spans of whole 64-byte lines, so threads never share
  * one), whatever the segments: one wait per step instead of one per
- * segment, and no segment too small to split left to one thread. The
+ * segment, and no segment too small to split left to one thread. With a
+ * cut, one job of cut->parts parts, each stepping its two spans. The
  * rules are element-wise: the result does not depend on the cut. */
 mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut)
 {
@@ -321,7 +322,8 @@ mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut)
     const mlp__step_args common = {.lr = (float)opt->lr,
                                    .scale = clip_scale(opt, opt->block->grads)};
     step_job j = {opt, &common};
-    if (cut && cut->parts > 1 && cut->rest[cut->parts] == opt->n) {
+    if (cut && cut->parts > 1 && cut->parts <= MLP__CUT_MAX &&
+        cut->rest[cut->parts] == opt->n) {
         cut_job c = {j, cut};
         mlp__pool_for(cut->parts, 1, 1, cut_part, &c);
     } else {
