@@ -335,7 +335,10 @@ END_TEST
 
 /* beta = 0 ignores what C held, NaN included (BLAS's rule), at every split;
  * C's columns past n (ldc > n) stay as they were; the bits are those of
- * beta = 1 onto a cleared C. */
+ * beta = 1 onto a cleared C. Both ways of gemm.c: at one thread the tall
+ * product (1.1M multiply-adds) is above SMALL_PRODUCT, so its C is cleared
+ * first; the 20 rows and the blocks of 2 and 3 threads are below it, and go
+ * to OpenBLAS with beta = 0. */
 START_TEST(sgemm_beta0_ignores_c)
 {
     enum { M = 100, N = 70, K = 160, LDC = 75 };
