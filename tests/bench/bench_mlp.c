@@ -217,7 +217,13 @@ int main(int argc, char **argv)
 
     /* Reference 2: optimizer steps alone, one epoch's worth (median of
      * three), for SGD and for Adam (the costliest rule per parameter). */
+    /* At a rate of 0, as Adam's below: 3000 steps along the last gradient
+     * at 0.01 drove the model far off, and the thread-scaling rounds after
+     * began on gradients that ELU's saturated units made denormal (their
+     * first 1-thread epoch took 3.1 s against 0.44 s). */
+    CHECK(mlp_optimizer_set_learning_rate(opt, 0.0));
     double step_s = steps_seconds(opt, n / BATCH);
+    CHECK(mlp_optimizer_set_learning_rate(opt, 0.01));
     CHECK(mlp_optimizer_create(&adam, MLP_RULE_ADAM, m));
     CHECK(mlp_optimizer_set_learning_rate(adam, 0.0)); /* keep the weights */
     double adam_s = steps_seconds(adam, n / BATCH);
