@@ -1,9 +1,11 @@
 /*
  * Tests of the compute backend's private pieces: the thread pool
  * (backend/pool.h), the split matrix product against a naive loop, the
- * vectorisable exponential against the scalar one.
+ * vectorisable exponential against the scalar one, the flush of subnormal
+ * floats on the caller and the workers.
  */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,6 +18,10 @@
 #include "backend/pool.h"
 #include "core/core.h"
 #include "testutil.h"
+
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 /* ---- the pool ----------------------------------------------------------- */
 
@@ -419,6 +425,110 @@ START_TEST(sgemm_parts_and_bias)
 }
 END_TEST
 
+/* ---- subnormal floats (mlp_set_flush_denormals) ----------------------------- */
+
+/* What each of a job's 3 parts saw: a product whose result is subnormal,
+ * whether a subnormal operand read as zero, and the thread. */
+typedef struct fp_job {
+    volatile float tiny; /* FLT_MIN / 4, subnormal */
+    float product[3];
+    int operand_zero[3];
+    pthread_t who[3];
+} fp_job;
+
+static void fp_part(void *arg, int64_t lo, int64_t hi)
+{
+    fp_job *j = arg;
+    for (int64_t t = lo; t < hi; t++) {
+        volatile float small = FLT_MIN, half = 0.5f;
+        j->product[t] = small * half; /* 0 with FTZ */
+        /* a normal result of a subnormal operand: 0 only with DAZ */
+        j->operand_zero[t] = j->tiny * 16777216.0f == 0.0f;
+        j->who[t] = pthread_self();
+    }
+}
+
+/* Whether the calling thread's processor mode holds the flush-to-zero bit
+ * (the library sets it with the denormals-are-zero one): an emulator may
+ * not keep it (valgrind does not), and then nothing flushes whatever the
+ * library asks. */
+static int flush_bits_kept(void)
+{
+#if defined(__x86_64__)
+    return (_mm_getcsr() & 0x8000u) != 0;
+#else
+    return 0;
+#endif
+}
+
+/* Runs a job of 3 parts on 3 threads (the caller and two workers) and
+ * checks what each part saw against `flushed`; then a product split
+ * across the threads whose operands are subnormal (OpenBLAS's kernels, or
+ * the portable loop): 64 of FLT_MIN / 4 sum to 16 FLT_MIN, or to 0 when
+ * they read as zero. */
+static void check_fp_mode(int flushed)
+{
+    fp_job j;
+    memset(&j, 0, sizeof j);
+    j.tiny = FLT_MIN / 4.0f;
+    mlp__pool_for(3, 1, 1, fp_part, &j);
+    ck_assert(pthread_equal(j.who[0], pthread_self()));
+    ck_assert(!pthread_equal(j.who[1], pthread_self()));
+    ck_assert(!pthread_equal(j.who[2], pthread_self()));
+    for (int t = 0; t < 3; t++) {
+        ck_assert_msg(flushed ? j.product[t] == 0.0f : j.product[t] == FLT_MIN / 2.0f,
+                      "part %d: FLT_MIN / 2 gave %g", t, (double)j.product[t]);
+        ck_assert_msg(j.operand_zero[t] == flushed, "part %d: FLT_MIN / 4 read as %s", t,
+                      j.operand_zero[t] ? "zero" : "itself");
+    }
+    enum { N = 64 };
+    static float a[N * N], b[N * N], c[N * N];
+    for (int i = 0; i < N * N; i++) {
+        a[i] = FLT_MIN / 4.0f;
+        b[i] = 1.0f;
+    }
+    mlp__sgemm(0, 0, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
+    for (int i = 0; i < N * N; i++)
+        ck_assert_msg(c[i] == (flushed ? 0.0f : 16.0f * FLT_MIN), "c[%d] = %g", i,
+                      (double)c[i]);
+}
+
+START_TEST(flush_denormals_off_by_default)
+{
+    TU_OK(mlp_set_num_threads(3));
+    ck_assert_int_eq(mlp_get_flush_denormals(), 0);
+    check_fp_mode(0);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* On, the caller and the workers flush (from their next part); off, both
+ * compute with subnormals again; any nonzero value turns it on. */
+START_TEST(flush_denormals_on_and_off)
+{
+    TU_OK(mlp_set_num_threads(3));
+    check_fp_mode(0); /* workers started, their mode given */
+    mlp_status st = mlp_set_flush_denormals(7);
+    if (st == MLP_STATUS_UNSUPPORTED) {
+        /* no such mode here: the setting stays off */
+        ck_assert_int_eq(mlp_get_flush_denormals(), 0);
+        ck_assert_ptr_nonnull(strstr(mlp_last_error(), "mlp_set_flush_denormals"));
+        TU_OK(mlp_set_num_threads(1));
+        return;
+    }
+    TU_OK(st);
+    ck_assert_int_eq(mlp_get_flush_denormals(), 1);
+    if (flush_bits_kept())
+        check_fp_mode(1);
+    TU_OK(mlp_set_flush_denormals(1)); /* again: no change */
+    TU_OK(mlp_set_flush_denormals(0));
+    ck_assert_int_eq(mlp_get_flush_denormals(), 0);
+    ck_assert(!flush_bits_kept());
+    check_fp_mode(0);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
 static Suite *backend_suite(void)
 {
     Suite *s = suite_create("backend");
@@ -436,6 +546,8 @@ static Suite *backend_suite(void)
     tcase_add_test(tk, sgemm_split_matches_naive);
     tcase_add_test(tk, sgemm_parts_and_bias);
     tcase_add_test(tk, sgemm_beta0_ignores_c);
+    tcase_add_test(tk, flush_denormals_off_by_default);
+    tcase_add_test(tk, flush_denormals_on_and_off);
     tcase_set_timeout(tk, 300);
     suite_add_tcase(s, tk);
     return s;

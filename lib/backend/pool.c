@@ -138,8 +138,10 @@ static void *worker_main(void *p)
         seen = wait_job(seen);
         if (atomic_load(&pool.stop))
             return NULL;
-        if (part < pool.parts)
+        if (part < pool.parts) {
+            mlp__fp_mode_sync();
             run_part(part);
+        }
         atomic_fetch_sub(&pool.pending, 1);
     }
 }
