@@ -285,6 +285,28 @@ START_TEST(expf_vec_same_bits)
 }
 END_TEST
 
+/* Below MLP__EXPF_LOW both exponentials give 0, never a subnormal float;
+ * from it up, a normal float within 2e-7 of e^x; NaN keeps its old result
+ * (e^88.4, which the callers that meet NaN check for themselves). */
+START_TEST(expf_low_end_is_zero)
+{
+    static const float below[] = {-87.34f, -87.5f, -100.0f, -103.0f, -1e30f, -INFINITY};
+    for (size_t i = 0; i < sizeof below / sizeof below[0]; i++) {
+        const float a = mlp__expf(below[i]), b = mlp__expf_vec(below[i]);
+        ck_assert_msg(a == 0.0f && b == 0.0f, "e^%g = %g, %g", (double)below[i],
+                      (double)a, (double)b);
+    }
+    for (float x = MLP__EXPF_LOW; x < -80.0f; x += 0.25f) {
+        const float a = mlp__expf(x);
+        ck_assert_msg(fpclassify(a) == FP_NORMAL, "e^%.9g = %g", (double)x, (double)a);
+        ck_assert_msg(fabs(a / exp((double)x) - 1.0) < 2e-7, "e^%.9g = %.9g", (double)x,
+                      (double)a);
+    }
+    const float n = mlp__expf(NAN);
+    ck_assert(isfinite(n) && n > 1e38f);
+}
+END_TEST
+
 /* mlp__sgemm, split across 1, 2 and 3 threads, every transposition, beta 0
  * and 1, against a loop in double; the split and unsplit results agree to
  * rounding. */
@@ -543,6 +565,7 @@ static Suite *backend_suite(void)
     suite_add_tcase(s, tc);
     TCase *tk = tcase_create("kernels");
     tcase_add_test(tk, expf_vec_same_bits);
+    tcase_add_test(tk, expf_low_end_is_zero);
     tcase_add_test(tk, sgemm_split_matches_naive);
     tcase_add_test(tk, sgemm_parts_and_bias);
     tcase_add_test(tk, sgemm_beta0_ignores_c);

@@ -536,6 +536,42 @@ START_TEST(activation_backward_exact)
 }
 END_TEST
 
+/* No activation writes a subnormal float, forward or backward (dy = 1),
+ * however far out its input: values below FLT_MIN come out as 0. A
+ * subnormal makes every product that reads it many times slower. */
+START_TEST(activations_give_no_subnormals)
+{
+    static const float xs[] = {-1e4f,  -1000.0f, -200.0f, -104.0f, -100.0f, -95.0f,
+                               -90.0f, -88.5f,   -88.0f,  -87.5f,  -87.34f, -87.33f,
+                               -87.0f, -80.0f,   -50.0f,  0.0f,    50.0f,   87.0f,
+                               88.0f,  88.5f,    90.0f,   100.0f,  1000.0f, 1e4f};
+    const int32_t in[1] = {(int32_t)(sizeof xs / sizeof xs[0])};
+    for (int k = 0; k < ACT_COUNT; k++) {
+        mlp_model *m = tu_model(1, in, 1);
+        tu_add(m, make_act((act_kind)k));
+        mlp_tensor *x = tu_tensor_batch(1, 1, in), *dy = tu_tensor_batch(1, 1, in);
+        memcpy(mlp_tensor_data(x), xs, sizeof xs);
+        mlp_tensor_fill(dy, 1.0f);
+        const mlp_tensor *y = NULL, *dx = NULL;
+        TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+        for (int i = 0; i < in[0]; i++) {
+            const float v = mlp_tensor_data_const(y)[i];
+            ck_assert_msg(fpclassify(v) != FP_SUBNORMAL, "%s(%g) = %g", ACT_NAMES[k],
+                          (double)xs[i], (double)v);
+        }
+        TU_OK(mlp_model_backward(m, dy, &dx));
+        for (int i = 0; i < in[0]; i++) {
+            const float v = mlp_tensor_data_const(dx)[i];
+            ck_assert_msg(fpclassify(v) != FP_SUBNORMAL, "%s'(%g) = %g", ACT_NAMES[k],
+                          (double)xs[i], (double)v);
+        }
+        mlp_tensor_destroy(dy);
+        mlp_tensor_destroy(x);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
 /* The slope and saturation values are the ones asked for, not defaults. */
 START_TEST(activation_parameters_are_used)
 {
@@ -1296,6 +1332,7 @@ static Suite *layers_suite(void)
     tcase_add_test(tc, num_threads_zero_means_all_cores);
     tcase_add_test(tc, activation_forward_reference);
     tcase_add_test(tc, activation_backward_exact);
+    tcase_add_test(tc, activations_give_no_subnormals);
     tcase_add_test(tc, activation_parameters_are_used);
     tcase_add_test(tc, reshape_forward_copies_values);
     tcase_add_test(tc, stack_forward_reference);

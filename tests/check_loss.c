@@ -186,6 +186,48 @@ START_TEST(xent_large_logits_are_stable)
 }
 END_TEST
 
+/* Classes whose logit lies more than 87.3 below the row's largest have a
+ * probability below FLT_MIN: their gradient is exactly 0, never a
+ * subnormal float (which slows every product that reads it), in rows
+ * long enough for the vector loop and in short ones. */
+START_TEST(xent_far_logits_give_no_subnormals)
+{
+    enum { N = 3, K = 47 };
+    float zv[N * K];
+    for (int j = 0; j < K; j++) {
+        zv[j] = j == 0 ? 0.0f : -100.0f - (float)j; /* all far below class 0 */
+        zv[K + j] = 10.0f * (float)j;               /* gaps of 10 to 460 */
+        zv[2 * K + j] = j < 3 ? 50.0f * (float)j : -1e4f;
+    }
+    const int32_t y[N] = {0, 5, 2};
+    mlp_tensor *z = tu_tensor(2, N, K), *g = tu_tensor(2, N, K);
+    TU_OK(mlp_tensor_copy_from(z, zv, N * K));
+    double loss = NAN;
+    TU_OK(mlp_loss_softmax_xent(z, y, &loss, g, NULL));
+    /* row 0: about 0; row 1: 460 - 50; row 2: log(1 + e^-50 + e^-100) */
+    ck_assert_msg(tu_close(loss, (0.0 + 410.0 + 0.0) / N, 1e-6, 0), "loss %.9g", loss);
+    const float *gv = mlp_tensor_data_const(g);
+    int zeros = 0;
+    for (int i = 0; i < N; i++) {
+        float mx = zv[i * K];
+        for (int j = 1; j < K; j++)
+            mx = zv[i * K + j] > mx ? zv[i * K + j] : mx;
+        for (int j = 0; j < K; j++) {
+            const float gi = gv[i * K + j];
+            ck_assert_msg(fpclassify(gi) != FP_SUBNORMAL, "dZ[%d][%d] = %g is subnormal",
+                          i, j, (double)gi);
+            if (zv[i * K + j] - mx < -87.34f && j != y[i]) {
+                ck_assert_msg(gi == 0.0f, "dZ[%d][%d] = %g, want 0", i, j, (double)gi);
+                zeros++;
+            }
+        }
+    }
+    ck_assert_int_eq(zeros, 46 + 37 + 45); /* gaps above 87.34, labels aside */
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(z);
+}
+END_TEST
+
 START_TEST(xent_counts_ties_to_lowest_index)
 {
     const float zv[15] = {1, 1, 0,  /* label 0: max at 0 and 1 -> 0: correct */
@@ -594,6 +636,7 @@ static Suite *loss_suite(void)
     tcase_add_test(tc, xent_uniform_logits);
     tcase_add_test(tc, xent_gradient_finite_difference);
     tcase_add_test(tc, xent_large_logits_are_stable);
+    tcase_add_test(tc, xent_far_logits_give_no_subnormals);
     tcase_add_test(tc, xent_counts_ties_to_lowest_index);
     tcase_add_test(tc, xent_argmax_of_wide_rows);
     tcase_add_test(tc, xent_threads_same_bits);

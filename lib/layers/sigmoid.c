@@ -1,8 +1,14 @@
-/* Logistic sigmoid:  y = 1 / (1 + e^-x),  dx = dy * y * (1 - y). */
+/* Logistic sigmoid:  y = 1 / (1 + e^-x),  dx = dy * y * (1 - y).
+ * Below x = -87.3 (MLP__EXPF_LOW), where y is about e^x and below FLT_MIN,
+ * y is 0, as e^x is there: 1 / (1 + e^-x) with e^-x saturated gave
+ * 4.2e-39, a subnormal float, for every x below -88.4. An MLP of sigmoid
+ * units driven that far (SGD at a rate of 1, 3000 steps along one
+ * gradient) then trained an epoch in 11.5 s against 0.5 s. */
 #include "backend/gemm.h"
 #include "elementwise.h"
 
-MLP__ELEMENTWISE_KIND_IN_PLACE(sigmoid, , 1.0f / (1.0f + mlp__expf(-xi)),
+MLP__ELEMENTWISE_KIND_IN_PLACE(sigmoid, ,
+                               mlp__expf_low(xi, 1.0f / (1.0f + mlp__expf(-xi))),
                                MLP_VECTOR_CLONES, (gi * yi * (1.0f - yi)))
 
 mlp_status mlp_layer_create_sigmoid(mlp_layer **out)

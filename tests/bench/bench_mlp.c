@@ -218,9 +218,10 @@ int main(int argc, char **argv)
     /* Reference 2: optimizer steps alone, one epoch's worth (median of
      * three), for SGD and for Adam (the costliest rule per parameter). */
     /* At a rate of 0, as Adam's below: 3000 steps along the last gradient
-     * at 0.01 drove the model far off, and the thread-scaling rounds after
-     * began on gradients that ELU's saturated units made denormal (their
-     * first 1-thread epoch took 3.1 s against 0.44 s). */
+     * at 0.01 drove the model far off, its logits thousands apart, and the
+     * thread-scaling rounds after began on subnormal gradients from the
+     * softmax (their first 1-thread epoch took 3.1 s against 0.44 s; the
+     * exponential's low end, mlp__expf, was the cause). */
     CHECK(mlp_optimizer_set_learning_rate(opt, 0.0));
     double step_s = steps_seconds(opt, n / BATCH);
     CHECK(mlp_optimizer_set_learning_rate(opt, 0.01));
