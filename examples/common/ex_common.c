@@ -503,6 +503,10 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
         EX_BOOL(
             "quiet", &o->quiet,
             "no per-epoch lines and no progress bar; the final table is still printed"),
+        EX_BOOL("flush-denormals", &o->flush_denormals,
+                "read and write values below 1.2e-38 (subnormal floats) as 0, which "
+                "keeps a model whose units saturate from slowing down "
+                "(mlp_set_flush_denormals; x86-64 only)"),
         EX_BOOL("distributed", &o->distributed,
                 "train every run on all the ranks of an MPI job (mpirun -np P, srun -n "
                 "P), data-parallel; --threads applies per rank; rank 0 prints and "
@@ -788,6 +792,8 @@ void ex_session_open_custom(ex_session *s, const ex_options *opt, const char *da
     s->data_dir = data_dir;
     s->dataset = label;
     ex_check(mlp_set_num_threads(opt->threads), "setting the number of threads");
+    if (opt->flush_denormals)
+        ex_check(mlp_set_flush_denormals(1), "setting --flush-denormals");
     make_out_dir(s);
 }
 
@@ -828,6 +834,8 @@ void ex_session_open(ex_session *s, const ex_options *opt)
     }
 
     ex_check(mlp_set_num_threads(opt->threads), "setting the number of threads");
+    if (opt->flush_denormals)
+        ex_check(mlp_set_flush_denormals(1), "setting --flush-denormals");
     char what[PATH_CAP + 64];
     snprintf(what, sizeof what, "opening dataset %s in %s", s->dataset, dir);
     ex_check(mlp_dataset_open(&s->train, &s->valid, &s->test, dir, s->dataset,

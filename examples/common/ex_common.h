@@ -174,6 +174,7 @@ typedef struct ex_options {
     const char *out_dir;  /**< default given to ex_options_init */
     const char *save;     /**< --save FILE: the best-validation model, or NULL */
     int quiet;            /**< no per-epoch lines and no progress bar */
+    int flush_denormals;  /**< --flush-denormals: mlp_set_flush_denormals(1) */
     ex_rule_options rule; /**< learning rule (default: SGD at its default rate) */
     int rule_flags;       /**< EX_RULE_FLAGS_*; default EX_RULE_FLAGS_ALL */
     int distributed;      /**< --distributed: data-parallel on the ranks of an MPI
