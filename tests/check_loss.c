@@ -188,24 +188,27 @@ END_TEST
 
 /* Classes whose logit lies more than 87.3 below the row's largest have a
  * probability below FLT_MIN: their gradient is exactly 0, never a
- * subnormal float (which slows every product that reads it), in rows
- * long enough for the vector loop and in short ones. */
+ * subnormal float (which slows every product that reads it). Nor is the
+ * gradient of a class nearer, whose probability over the batch's rows
+ * falls below FLT_MIN (row 3: gaps of 85 to 87.3 over 4 rows). */
 START_TEST(xent_far_logits_give_no_subnormals)
 {
-    enum { N = 3, K = 47 };
+    enum { N = 4, K = 47 };
     float zv[N * K];
     for (int j = 0; j < K; j++) {
         zv[j] = j == 0 ? 0.0f : -100.0f - (float)j; /* all far below class 0 */
         zv[K + j] = 10.0f * (float)j;               /* gaps of 10 to 460 */
         zv[2 * K + j] = j < 3 ? 50.0f * (float)j : -1e4f;
+        zv[3 * K + j] = j == 0 ? 0.0f : -85.0f - 0.05f * (float)j;
     }
-    const int32_t y[N] = {0, 5, 2};
+    const int32_t y[N] = {0, 5, 2, 0};
     mlp_tensor *z = tu_tensor(2, N, K), *g = tu_tensor(2, N, K);
     TU_OK(mlp_tensor_copy_from(z, zv, N * K));
     double loss = NAN;
     TU_OK(mlp_loss_softmax_xent(z, y, &loss, g, NULL));
-    /* row 0: about 0; row 1: 460 - 50; row 2: log(1 + e^-50 + e^-100) */
-    ck_assert_msg(tu_close(loss, (0.0 + 410.0 + 0.0) / N, 1e-6, 0), "loss %.9g", loss);
+    /* row 0: about 0; row 1: 460 - 50; rows 2 and 3: about 0 */
+    ck_assert_msg(tu_close(loss, (0.0 + 410.0 + 0.0 + 0.0) / N, 1e-6, 0), "loss %.9g",
+                  loss);
     const float *gv = mlp_tensor_data_const(g);
     int zeros = 0;
     for (int i = 0; i < N; i++) {

@@ -87,16 +87,15 @@ MLP_API int mlp_get_num_threads(void);
  * Flush subnormal floats to zero in the library's arithmetic, or stop.
  * Values below 1.2e-38 in magnitude (subnormal floats) take the processor
  * many times longer to compute with than others. The library's
- * exponential and sigmoid give 0 rather than such a value, and so does
- * the softmax's gradient for a class more than 87.3 below the largest
- * logit, but products of small values still make them: the gradients
- * through sigmoid units near the end of their tails, or a softmax's for a
- * class 83 to 87 below the largest logit at batch 100, and every product
- * that reads them slows down (an MLP of sigmoid units driven that far
- * trained an epoch in 2.4 s, and in 0.53 s with the flush). With the
- * flush on, such values are read as zero and results that would be
- * subnormal are written as zero (on x86-64 the FTZ and DAZ bits of the
- * MXCSR register), which changes results only where subnormals appear.
+ * exponential, sigmoid and softmax cross-entropy gradient give 0 rather
+ * than such a value, but products of small values still make them (the
+ * gradients through sigmoid units near the end of their tails, for one),
+ * and every product that reads them slows down: an MLP of sigmoid units
+ * driven that far trained an epoch in 2.4 s, and in 0.53 s with the
+ * flush. With the flush on, such values are read as zero and results that
+ * would be subnormal are written as zero (on x86-64 the FTZ and DAZ bits
+ * of the MXCSR register), which changes results only where subnormals
+ * appear.
  *
  * Off by default. It applies to the library's worker threads (from their
  * next piece of work) and to the calling thread, whose own floating-point
