@@ -90,7 +90,7 @@ static inline float mlp__expf_low(float x, float e)
  * subnormals downstream, which every product then computed with many times
  * slower: a softmax over logits far apart (a gap above 87 to the largest)
  * passed back gradients of FLT_MIN / n, and the baseline MLP driven into
- * that state took 0.83 s an epoch at 1 thread, 0.53 s since. NaN keeps
+ * that state took 0.83 s an epoch at 1 thread, 0.49 s since. NaN keeps
  * its old result. */
 static inline float mlp__expf(float x)
 {
