@@ -33,6 +33,9 @@
  * slowest thread, so on a busy machine more threads can make a run slower
  * (README, "Threads"). */
 #define THREADS_HELP "threads; 0 = all cores, faster for ConvNets on an idle machine [1]"
+#define FLUSH_HELP                                                                       \
+    "read and write values below 1.2e-38 (subnormal floats) as 0, which keeps a "        \
+    "model whose units saturate from slowing down (x86-64 only)"
 
 /* ---- messages and exits ------------------------------------------------- */
 
@@ -188,6 +191,18 @@ static void parse_flags(int argc, char **argv, const flag *flags, const char *us
         }
         parse_value(f, v);
     }
+}
+
+/* --threads and --flush-denormals. Both are about speed (the flush changes
+ * only values below FLT_MIN), so a machine that cannot honour them gets a
+ * warning from rank 0 and the run goes on. */
+static void set_speed(int threads, int flush)
+{
+    if (mlp_set_num_threads(threads) != MLP_STATUS_OK && threads > 1 && exd_writes())
+        fprintf(stderr, "%s: warning: %s; using one thread\n", command, mlp_last_error());
+    if (flush && mlp_set_flush_denormals(1) != MLP_STATUS_OK && exd_writes())
+        fprintf(stderr, "%s: warning: --flush-denormals: %s; subnormal floats stay\n",
+                command, mlp_last_error());
 }
 
 /* ---- files and data ------------------------------------------------------- */
@@ -1087,7 +1102,7 @@ static int cmd_train(int argc, char **argv)
     int32_t epochs = 0, batch = 0, threads = 1, valid_size = INT32_MIN;
     double lr = -1.0, momentum = -1.0, wd = -1.0;
     uint64_t seed = 123456;
-    int quiet = 0, distributed = 0;
+    int quiet = 0, distributed = 0, flush = 0;
     csv_args c = {.valid_fraction = NAN, .huber_delta = NAN};
     const flag flags[] = {
         {"arch", F_STR, &arch, "SPEC",
@@ -1126,6 +1141,7 @@ static int cmd_train(int argc, char **argv)
         {"seed", F_U64, &seed, "N",
          "initialisation, shuffling and dropout seed [123456]"},
         {"threads", F_INT, &threads, "N", THREADS_HELP},
+        {"flush-denormals", F_BOOL, &flush, NULL, FLUSH_HELP},
         {"valid-size", F_INT, &valid_size, "N",
          "validation images carved from the training "
          "set when there is no validation file [15800]"},
@@ -1153,9 +1169,7 @@ static int cmd_train(int argc, char **argv)
         batch = c.csv ? CSV_BATCH : 100;
     if (!rule)
         rule = c.csv ? CSV_RULE : "sgd";
-    mlp_status st = mlp_set_num_threads(threads);
-    if (st != MLP_STATUS_OK && threads > 1 && exd_writes())
-        fprintf(stderr, "%s: warning: %s; using one thread\n", command, mlp_last_error());
+    set_speed(threads, flush);
     const train_args ta = {arch, save,     rule, epochs, batch,
                            lr,   momentum, wd,   seed,   quiet};
     if (c.csv) {
@@ -1371,12 +1385,12 @@ static void eval_regression(mlp_model *m, const mlp_dataset *ds)
 /* The start of eval and predict: the model with the thread count set, its
  * class count, and for --csv the table read against it (*names: the class
  * names it maps the labels to; *ds stays NULL without --csv). */
-static mlp_model *open_model(const char *model, int threads, const char *csv,
+static mlp_model *open_model(const char *model, int threads, int flush, const char *csv,
                              const char *target, const char *sep, int predict,
                              mlp_dataset **ds, const char ***names, int32_t *k)
 {
     mlp_model *m = load_model(model, NULL);
-    mlp_set_num_threads(threads);
+    set_speed(threads, flush);
     *k = model_classes(m);
     if (csv)
         *ds = open_table(m, csv, target, sep, predict, names);
@@ -1389,7 +1403,7 @@ static int cmd_eval(int argc, char **argv)
     const char *images = NULL, *labels = NULL, *mapping = NULL;
     const char *csv = NULL, *target = NULL, *sep = NULL;
     int32_t top = 10, threads = 1, valid_size = MLP_DEFAULT_VALID_SIZE;
-    int distributed = 0;
+    int distributed = 0, flush = 0;
     const flag flags[] = {
         {"model", F_STR, &model, "FILE", "the model file"},
         {"data-dir", F_STR, &data_dir, "DIR", "data directory [$MLPNET_DATA_DIR]"},
@@ -1408,6 +1422,7 @@ static int cmd_eval(int argc, char **argv)
         {"separator", F_STR, &sep, "C", "--csv: the field separator [,]"},
         {"top", F_INT, &top, "N", "most confused pairs to list [10]"},
         {"threads", F_INT, &threads, "N", THREADS_HELP},
+        {"flush-denormals", F_BOOL, &flush, NULL, FLUSH_HELP},
         {"distributed", F_BOOL, &distributed, NULL,
          "share the rows among the ranks of an MPI job; rank 0 prints"},
         {NULL, F_BOOL, NULL, NULL, NULL}};
@@ -1428,7 +1443,8 @@ static int cmd_eval(int argc, char **argv)
     const char **names = NULL;
     mlp_dataset *ds = NULL;
     int32_t k;
-    mlp_model *m = open_model(model, threads, csv, target, sep, 0, &ds, &names, &k);
+    mlp_model *m =
+        open_model(model, threads, flush, csv, target, sep, 0, &ds, &names, &k);
     if (csv) {
         if (mlp_model_task(m) == MLP_TASK_REGRESS) {
             distribute(m, ds, NULL, NULL);
@@ -1567,6 +1583,7 @@ static int cmd_predict(int argc, char **argv)
     const char *model = NULL, *images = NULL, *mapping = NULL;
     const char *csv = NULL, *target = NULL, *sep = NULL;
     int32_t threads = 1;
+    int flush = 0;
     const flag flags[] = {
         {"model", F_STR, &model, "FILE", "the model file"},
         {"images", F_STR, &images, "F", "IDX image file (raw or .gz) or a .npz archive"},
@@ -1576,6 +1593,7 @@ static int cmd_predict(int argc, char **argv)
          "--csv: a target column to skip, when the table has one"},
         {"separator", F_STR, &sep, "C", "--csv: the field separator [,]"},
         {"threads", F_INT, &threads, "N", THREADS_HELP},
+        {"flush-denormals", F_BOOL, &flush, NULL, FLUSH_HELP},
         {NULL, F_BOOL, NULL, NULL, NULL}};
     parse_flags(argc, argv, flags,
                 "mlpnet predict --model FILE (--images F | --csv F [--target COLUMN])",
@@ -1592,7 +1610,8 @@ static int cmd_predict(int argc, char **argv)
     const char **names = NULL;
     mlp_dataset *ds = NULL;
     int32_t k;
-    mlp_model *m = open_model(model, threads, csv, target, sep, 1, &ds, &names, &k);
+    mlp_model *m =
+        open_model(model, threads, flush, csv, target, sep, 1, &ds, &names, &k);
     if (csv) {
         if (mlp_model_task(m) == MLP_TASK_REGRESS) {
             predict_values(m, ds, k);
