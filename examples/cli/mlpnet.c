@@ -1382,9 +1382,10 @@ static void eval_regression(mlp_model *m, const mlp_dataset *ds)
            (long long)mt.count, mt.rmse, mt.mae, mt.r2, mt.mse, mt.loss);
 }
 
-/* The start of eval and predict: the model with the thread count set, its
- * class count, and for --csv the table read against it (*names: the class
- * names it maps the labels to; *ds stays NULL without --csv). */
+/* The start of eval and predict: the model, with --threads and
+ * --flush-denormals set (set_speed), its class count, and for --csv the
+ * table read against it (*names: the class names it maps the labels to;
+ * *ds stays NULL without --csv). */
 static mlp_model *open_model(const char *model, int threads, int flush, const char *csv,
                              const char *target, const char *sep, int predict,
                              mlp_dataset **ds, const char ***names, int32_t *k)
