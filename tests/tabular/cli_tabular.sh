@@ -65,20 +65,19 @@ measure diabetes progression regress dense:64,relu,dense:1 r2 0.40
 # x86-64 (elsewhere the library cannot set the mode and the command warns),
 # and the model still trains to the bar.
 case $(uname -m) in x86_64 | amd64) warn_ok=0 ;; *) warn_ok=1 ;; esac
+# flushed COMMAND ARGS...: run `mlpnet COMMAND ARGS... --flush-denormals`.
 flushed() {
-    what=$1
-    shift
     "$MLPNET" "$@" --flush-denormals >"$T/flush.out" 2>"$T/flush.err" ||
-        { cat "$T/flush.err" >&2; echo "FAIL: $what --flush-denormals failed" >&2; exit 1; }
+        { cat "$T/flush.err" >&2; echo "FAIL: $1 --flush-denormals failed" >&2; exit 1; }
     if [ "$warn_ok" = 0 ] && [ -s "$T/flush.err" ]; then
         cat "$T/flush.err" >&2
-        echo "FAIL: $what --flush-denormals wrote to stderr" >&2
+        echo "FAIL: $1 --flush-denormals wrote to stderr" >&2
         status=1
     fi
 }
-flushed train train --csv "$DIR/iris-train.csv" --target species --task classify \
+flushed train --csv "$DIR/iris-train.csv" --target species --task classify \
     --arch dense:64,relu,dense:3 --seed 2 --quiet --save "$T/flush.mlpnet"
-flushed eval eval --model "$T/flush.mlpnet" --csv "$DIR/iris-test.csv" --target species
+flushed eval --model "$T/flush.mlpnet" --csv "$DIR/iris-test.csv" --target species
 value=$(sed -n 's/^accuracy \([-0-9.]*\).*/\1/p' "$T/flush.out")
 if awk -v v="$value" 'BEGIN { exit !(v >= 0.93) }'; then
     echo "iris with --flush-denormals: accuracy $value >= 0.93"
@@ -86,7 +85,7 @@ else
     echo "FAIL: iris with --flush-denormals: accuracy '$value' < 0.93" >&2
     status=1
 fi
-flushed predict predict --model "$T/flush.mlpnet" --csv "$DIR/iris-test.csv" --target species
+flushed predict --model "$T/flush.mlpnet" --csv "$DIR/iris-test.csv" --target species
 rows=$(($(wc -l <"$DIR/iris-test.csv") - 1))
 [ "$(wc -l <"$T/flush.out")" -eq "$rows" ] ||
     { echo "FAIL: predict --flush-denormals printed $(wc -l <"$T/flush.out") lines for $rows rows" >&2; status=1; }
