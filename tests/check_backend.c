@@ -307,6 +307,17 @@ START_TEST(expf_low_end_is_zero)
 }
 END_TEST
 
+/* Entry (i, j) of op(A) op(B), in double. */
+static double naive_dot(const float *a, int lda, int ta, const float *b, int ldb, int tb,
+                        int k, int i, int j)
+{
+    double acc = 0.0;
+    for (int p = 0; p < k; p++)
+        acc += (double)(ta ? a[(int64_t)p * lda + i] : a[(int64_t)i * lda + p]) *
+               (tb ? b[(int64_t)j * ldb + p] : b[(int64_t)p * ldb + j]);
+    return acc;
+}
+
 /* mlp__sgemm, split across 1, 2 and 3 threads, every transposition, beta 0
  * and 1, against a loop in double; the split and unsplit results agree to
  * rounding. */
@@ -337,12 +348,8 @@ START_TEST(sgemm_split_matches_naive)
                                    n);
                         for (int i = 0; i < m; i++)
                             for (int j = 0; j < n; j++) {
-                                double acc = 0.0;
-                                for (int p = 0; p < k; p++)
-                                    acc += (double)(ta ? a[(int64_t)p * lda + i]
-                                                       : a[(int64_t)i * lda + p]) *
-                                           (tb ? b[(int64_t)j * ldb + p]
-                                               : b[(int64_t)p * ldb + j]);
+                                const double acc =
+                                    naive_dot(a, lda, ta, b, ldb, tb, k, i, j);
                                 const double want = 0.5 * acc + beta * c0[i * n + j];
                                 ck_assert_msg(fabs(c[i * n + j] - want) <=
                                                   1e-5 * sqrt((double)k) * 4.0,
@@ -361,12 +368,74 @@ START_TEST(sgemm_split_matches_naive)
 }
 END_TEST
 
+/* Products that gemm.c cuts into small ones on OpenBLAS's AVX-512 cores
+ * (along K with no transposes, along M with A transposed; unequal last
+ * cuts), with leading dimensions wider than the matrices, beta 0, 1 and
+ * 0.5 and a negative alpha, at 1 and 2 threads, against a loop in double;
+ * C's columns past n stay as they were. Elsewhere they run whole and must
+ * agree all the same. */
+START_TEST(sgemm_cuts_match_naive)
+{
+    /* m, n, k, trans_a */
+    static const int shapes[][4] = {{100, 47, 797, 0},  {16, 100, 3001, 0},
+                                    {48, 100, 784, 0},  {797, 47, 100, 1},
+                                    {392, 100, 100, 1}, {2003, 10, 100, 1}};
+    static const float betas[] = {0.0f, 1.0f, 0.5f};
+    enum { PAD = 3 };
+    tu_rng rng;
+    tu_rng_seed(&rng, 21);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], ta = shapes[s][3];
+        const int lda = (ta ? m : k) + PAD, ldb = n + PAD, ldc = n + PAD;
+        const int64_t a_len = (int64_t)(ta ? k : m) * lda, b_len = (int64_t)k * ldb,
+                      c_len = (int64_t)m * ldc;
+        float *a = malloc((size_t)a_len * sizeof *a),
+              *b = malloc((size_t)b_len * sizeof *b);
+        float *c = malloc((size_t)c_len * sizeof *c),
+              *c0 = malloc((size_t)c_len * sizeof *c0);
+        ck_assert(a && b && c && c0);
+        tu_fill_uniform(&rng, a, a_len, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, b, b_len, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, c0, c_len, -1.0f, 1.0f);
+        for (size_t bi = 0; bi < sizeof betas / sizeof betas[0]; bi++)
+            for (int threads = 1; threads <= 2; threads++) {
+                TU_OK(mlp_set_num_threads(threads));
+                memcpy(c, c0, (size_t)c_len * sizeof *c);
+                mlp__sgemm(ta, 0, m, n, k, -0.7f, a, lda, b, ldb, betas[bi], c, ldc);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < ldc; j++) {
+                        const float got = c[(int64_t)i * ldc + j];
+                        if (j >= n) {
+                            ck_assert_msg(got == c0[(int64_t)i * ldc + j],
+                                          "shape %zu: (%d,%d) past n touched", s, i, j);
+                            continue;
+                        }
+                        const double acc = naive_dot(a, lda, ta, b, ldb, 0, k, i, j);
+                        const double want =
+                            -0.7 * acc + (double)betas[bi] * c0[(int64_t)i * ldc + j];
+                        ck_assert_msg(fabs(got - want) <= 1e-5 * sqrt((double)k) * 4.0,
+                                      "shape %zu beta %g threads %d (%d,%d): %g != %g", s,
+                                      (double)betas[bi], threads, i, j, (double)got,
+                                      want);
+                    }
+            }
+        free(a);
+        free(b);
+        free(c);
+        free(c0);
+    }
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
 /* beta = 0 ignores what C held, NaN included (BLAS's rule), at every split;
  * C's columns past n (ldc > n) stay as they were; the bits are those of
- * beta = 1 onto a cleared C. Both ways of gemm.c: at one thread the tall
+ * beta = 1 onto a cleared C. Every way of gemm.c: at one thread the tall
  * product (1.1M multiply-adds) is above SMALL_PRODUCT, so its C is cleared
- * first; the 20 rows and the blocks of 2 and 3 threads are below it, and go
- * to OpenBLAS with beta = 0. */
+ * first (B transposed), or, with B as it is on cores with OpenBLAS's small
+ * kernels, cut along K with beta = 0 on the first cut; the 20 rows and the
+ * blocks of 2 and 3 threads are below it, and go to OpenBLAS with
+ * beta = 0. */
 START_TEST(sgemm_beta0_ignores_c)
 {
     enum { M = 100, N = 70, K = 160, LDC = 75 };
@@ -377,28 +446,31 @@ START_TEST(sgemm_beta0_ignores_c)
     tu_fill_uniform(&rng, b, K * N, -1.0f, 1.0f);
     for (int threads = 1; threads <= 3; threads++) {
         TU_OK(mlp_set_num_threads(threads));
-        for (int tall = 0; tall < 2; tall++) {
-            /* tall: M rows of N split by rows; else the first 20 rows, which
-             * split by columns (blocks narrower than ldc) */
-            const int m = tall ? M : 20;
-            for (int i = 0; i < M * LDC; i++) {
-                c[i] = NAN;
-                want[i] = i % LDC < N ? 0.0f : NAN;
-            }
-            mlp__sgemm(0, 0, m, N, K, 1.0f, a, K, b, N, 1.0f, want, LDC);
-            mlp__sgemm(0, 0, m, N, K, 1.0f, a, K, b, N, 0.0f, c, LDC);
-            for (int i = 0; i < M; i++)
-                for (int j = 0; j < LDC; j++) {
-                    const float got = c[i * LDC + j], w = want[i * LDC + j];
-                    if (i >= m || j >= N)
-                        ck_assert_msg(isnan(got), "threads %d m %d (%d,%d) touched",
-                                      threads, m, i, j);
-                    else
-                        ck_assert_msg(memcmp(&got, &w, sizeof got) == 0,
-                                      "threads %d m %d (%d,%d): %g != %g", threads, m, i,
-                                      j, (double)got, (double)w);
+        for (int tall = 0; tall < 2; tall++)
+            for (int tb = 0; tb < 2; tb++) {
+                /* tall: M rows of N split by rows; else the first 20 rows,
+                 * which split by columns (blocks narrower than ldc); tb: b
+                 * read as B^T [N, K] */
+                const int m = tall ? M : 20, ldb = tb ? K : N;
+                for (int i = 0; i < M * LDC; i++) {
+                    c[i] = NAN;
+                    want[i] = i % LDC < N ? 0.0f : NAN;
                 }
-        }
+                mlp__sgemm(0, tb, m, N, K, 1.0f, a, K, b, ldb, 1.0f, want, LDC);
+                mlp__sgemm(0, tb, m, N, K, 1.0f, a, K, b, ldb, 0.0f, c, LDC);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < LDC; j++) {
+                        const float got = c[i * LDC + j], w = want[i * LDC + j];
+                        if (i >= m || j >= N)
+                            ck_assert_msg(isnan(got),
+                                          "threads %d m %d tb %d (%d,%d) touched",
+                                          threads, m, tb, i, j);
+                        else
+                            ck_assert_msg(memcmp(&got, &w, sizeof got) == 0,
+                                          "threads %d m %d tb %d (%d,%d): %g != %g",
+                                          threads, m, tb, i, j, (double)got, (double)w);
+                    }
+            }
     }
     TU_OK(mlp_set_num_threads(1));
 }
@@ -567,6 +639,7 @@ static Suite *backend_suite(void)
     tcase_add_test(tk, expf_vec_same_bits);
     tcase_add_test(tk, expf_low_end_is_zero);
     tcase_add_test(tk, sgemm_split_matches_naive);
+    tcase_add_test(tk, sgemm_cuts_match_naive);
     tcase_add_test(tk, sgemm_parts_and_bias);
     tcase_add_test(tk, sgemm_beta0_ignores_c);
     tcase_add_test(tk, flush_denormals_off_by_default);

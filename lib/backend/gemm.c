@@ -14,6 +14,7 @@
  */
 #include "gemm.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -88,6 +89,107 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
  * alike either way (18.3-19.0 against 18.4-18.7 ms). */
 #define SMALL_PRODUCT 1e6
 
+/*
+ * Skinny products, cut into small ones. The small-matrix kernels read A
+ * and B where they are; the main path first copies both into packed
+ * panels, and for a product with one long side and two short ones those
+ * copies are a large share of its time. Such a product runs faster as a
+ * run of products of at most SMALL_PRODUCT multiply-adds along its long
+ * side. Two shapes gain, both common in dense layers at batch sizes near
+ * 100 (1 thread, best of 7, cut against whole):
+ *   - no transposes, the long side K (the forward product of a wide
+ *     input): C [m, n] at most CUT_NN_MN values. 100 x 100 x 784 took
+ *     85 against 100 us; 100 x 47 x 784 45 against 73 us; up to 150 x 150
+ *     every K from 300 to 6000 gained or tied. Each cut adds its sums onto
+ *     C (beta = 1 after the first).
+ *   - A transposed, the long side M (a weight gradient, K the batch):
+ *     n k at most CUT_TN_NK. 784 x 100 x 100 took 80 against 95 us;
+ *     784 x 47 x 100 42 against 66 us; at 128 x 128 and above it lost
+ *     10-15%, hence the tighter bound. The cuts are blocks of rows of C.
+ * Other shapes lost (cutting N: 0.74-0.88x), and B transposed has no small
+ * kernel for such C in OpenBLAS. Larger products lost on 2 threads, where
+ * both stream from memory at once: 64 x 144 x 19600 (a conv layer's
+ * whole-batch im2col product, half of it a thread) took 3.6 against
+ * 3.4 ms cut, 100 x 64 x 3136 a thread (a dense layer after the ConvNet's
+ * convolutions) 0.70 against 0.67 ms; so at most CUT_MOST cuts. Only
+ * cores with the small kernels cut (small_kernels): with Haswell's, the
+ * cut weight gradient lost 6%.
+ */
+#define CUT_NN_MN 16384.0
+#define CUT_TN_NK 10000.0
+#define CUT_MOST 8
+
+/* The cores whose OpenBLAS kernels include the small-matrix ones. */
+static int small_kernels(void)
+{
+#ifdef MLPNET_HAVE_OPENBLAS
+    static _Atomic int known = -1; /* -1 until read */
+    int v = atomic_load_explicit(&known, memory_order_relaxed);
+    if (v < 0) {
+        static const char *const cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+        const char *name = openblas_get_corename();
+        v = 0;
+        for (size_t i = 0; name && i < sizeof cores / sizeof cores[0]; i++)
+            v |= strcmp(name, cores[i]) == 0;
+        atomic_store_explicit(&known, v, memory_order_relaxed);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
+/* The length of the cuts of a side `len` long, whose product with the
+ * other two sides' `across` is the product's size: equal cuts of at most
+ * SMALL_PRODUCT multiply-adds; len itself when no cut is needed. */
+static int cut_length(int len, double across)
+{
+    const int most = (int)(SMALL_PRODUCT / across);
+    const int cuts = (len + most - 1) / most;
+    return (len + cuts - 1) / cuts;
+}
+
+/* C = alpha op(A) op(B) + beta C, in skinny cuts where they run faster
+ * (see above); the bits depend only on the arguments. */
+static void product(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                    const float *a, int lda, const float *b, int ldb, float beta,
+                    float *c, int ldc)
+{
+    const double mnk = (double)m * n * k;
+    if (mnk > SMALL_PRODUCT && mnk <= CUT_MOST * SMALL_PRODUCT && !trans_b &&
+        small_kernels()) {
+        if (!trans_a && (double)m * n <= CUT_NN_MN) {
+            const int step = cut_length(k, (double)m * n);
+            for (int k0 = 0; k0 < k; k0 += step) {
+                const int kk = k - k0 < step ? k - k0 : step;
+                blas_sgemm(0, 0, m, n, kk, alpha, a + k0, lda, b + (int64_t)k0 * ldb, ldb,
+                           k0 ? 1.0f : beta, c, ldc);
+            }
+            return;
+        }
+        if (trans_a && (double)n * k <= CUT_TN_NK) {
+            const int step = cut_length(m, (double)n * k);
+            for (int r = 0; r < m; r += step)
+                blas_sgemm(1, 0, m - r < step ? m - r : step, n, k, alpha, a + r, lda, b,
+                           ldb, beta, c + (int64_t)r * ldc, ldc);
+            return;
+        }
+    }
+    if (beta == 0.0f && mnk > SMALL_PRODUCT) {
+        /* Clear C here and accumulate onto it: OpenBLAS clears C for
+         * beta = 0 in a pass of its own that stores one float at a time
+         * (sgemm_beta), several times slower than memset; with beta = 1 it
+         * skips that pass. The bits are the same (0 + sum). */
+        if (n == ldc)
+            memset(c, 0, (size_t)m * (size_t)n * sizeof *c);
+        else
+            for (int i = 0; i < m; i++)
+                memset(c + (int64_t)i * ldc, 0, (size_t)n * sizeof *c);
+        beta = 1.0f;
+    }
+    blas_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 /* The rows (split_m) or columns of C that part t of `parts` computes. */
 static void part_block(const mlp__gemm *g, int t, int parts, int *split_m, int64_t *lo,
                        int64_t *hi)
@@ -131,20 +233,9 @@ void mlp__sgemm_part(const mlp__gemm *g, int t, int parts)
             memcpy(c + (int64_t)i * g->ldc, g->bias + (split_m ? 0 : lo),
                    (size_t)n * sizeof *c);
         beta = 1.0f;
-    } else if (beta == 0.0f && (double)m * n * g->k > SMALL_PRODUCT) {
-        /* Clear the block here and accumulate onto it: OpenBLAS clears C
-         * for beta = 0 in a pass of its own that stores one float at a time
-         * (sgemm_beta), several times slower than memset; with beta = 1 it
-         * skips that pass. The bits are the same (0 + sum). */
-        if (n == g->ldc)
-            memset(c, 0, (size_t)m * (size_t)n * sizeof *c);
-        else
-            for (int i = 0; i < m; i++)
-                memset(c + (int64_t)i * g->ldc, 0, (size_t)n * sizeof *c);
-        beta = 1.0f;
     }
-    blas_sgemm(g->trans_a, g->trans_b, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, beta,
-               c, g->ldc);
+    product(g->trans_a, g->trans_b, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, beta, c,
+            g->ldc);
 }
 
 /* A product and its part count, for the pool. */
