@@ -370,25 +370,29 @@ END_TEST
 
 /* Products that gemm.c cuts into small ones on OpenBLAS's AVX-512 cores
  * (along K with no transposes, along M with A transposed; unequal last
- * cuts), with leading dimensions wider than the matrices, beta 0, 1 and
- * 0.5 and a negative alpha, at 1 and 2 threads, against a loop in double;
- * C's columns past n stay as they were. Elsewhere they run whole and must
- * agree all the same. */
+ * cuts) or runs on B transposed back (B transposed; also followed by cuts
+ * along K), with leading dimensions wider than the matrices, beta 0, 1
+ * and 0.5 and a negative alpha, at 1 and 2 threads, against a loop in
+ * double; C's columns past n stay as they were. Elsewhere they run whole
+ * and must agree all the same. */
 START_TEST(sgemm_cuts_match_naive)
 {
-    /* m, n, k, trans_a */
-    static const int shapes[][4] = {{100, 47, 797, 0},  {16, 100, 3001, 0},
-                                    {48, 100, 784, 0},  {797, 47, 100, 1},
-                                    {392, 100, 100, 1}, {2003, 10, 100, 1}};
+    /* m, n, k, trans_a, trans_b */
+    static const int shapes[][5] = {{100, 47, 797, 0, 0},  {16, 100, 3001, 0, 0},
+                                    {48, 100, 784, 0, 0},  {797, 47, 100, 1, 0},
+                                    {392, 100, 100, 1, 0}, {2003, 10, 100, 1, 0},
+                                    {100, 100, 100, 0, 1}, {37, 203, 61, 0, 1},
+                                    {100, 100, 160, 0, 1}, {52, 47, 100, 0, 1}};
     static const float betas[] = {0.0f, 1.0f, 0.5f};
     enum { PAD = 3 };
     tu_rng rng;
     tu_rng_seed(&rng, 21);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], ta = shapes[s][3];
-        const int lda = (ta ? m : k) + PAD, ldb = n + PAD, ldc = n + PAD;
-        const int64_t a_len = (int64_t)(ta ? k : m) * lda, b_len = (int64_t)k * ldb,
-                      c_len = (int64_t)m * ldc;
+        const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], ta = shapes[s][3],
+                  tb = shapes[s][4];
+        const int lda = (ta ? m : k) + PAD, ldb = (tb ? k : n) + PAD, ldc = n + PAD;
+        const int64_t a_len = (int64_t)(ta ? k : m) * lda,
+                      b_len = (int64_t)(tb ? n : k) * ldb, c_len = (int64_t)m * ldc;
         float *a = malloc((size_t)a_len * sizeof *a),
               *b = malloc((size_t)b_len * sizeof *b);
         float *c = malloc((size_t)c_len * sizeof *c),
@@ -401,7 +405,7 @@ START_TEST(sgemm_cuts_match_naive)
             for (int threads = 1; threads <= 2; threads++) {
                 TU_OK(mlp_set_num_threads(threads));
                 memcpy(c, c0, (size_t)c_len * sizeof *c);
-                mlp__sgemm(ta, 0, m, n, k, -0.7f, a, lda, b, ldb, betas[bi], c, ldc);
+                mlp__sgemm(ta, tb, m, n, k, -0.7f, a, lda, b, ldb, betas[bi], c, ldc);
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < ldc; j++) {
                         const float got = c[(int64_t)i * ldc + j];
@@ -410,7 +414,7 @@ START_TEST(sgemm_cuts_match_naive)
                                           "shape %zu: (%d,%d) past n touched", s, i, j);
                             continue;
                         }
-                        const double acc = naive_dot(a, lda, ta, b, ldb, 0, k, i, j);
+                        const double acc = naive_dot(a, lda, ta, b, ldb, tb, k, i, j);
                         const double want =
                             -0.7 * acc + (double)betas[bi] * c0[(int64_t)i * ldc + j];
                         ck_assert_msg(fabs(got - want) <= 1e-5 * sqrt((double)k) * 4.0,
@@ -432,10 +436,10 @@ END_TEST
  * C's columns past n (ldc > n) stay as they were; the bits are those of
  * beta = 1 onto a cleared C. Every way of gemm.c: at one thread the tall
  * product (1.1M multiply-adds) is above SMALL_PRODUCT, so its C is cleared
- * first (B transposed), or, with B as it is on cores with OpenBLAS's small
- * kernels, cut along K with beta = 0 on the first cut; the 20 rows and the
- * blocks of 2 and 3 threads are below it, and go to OpenBLAS with
- * beta = 0. */
+ * first (both transposed, which gemm.c never cuts), or, with neither
+ * transposed on cores with OpenBLAS's small kernels, cut along K with
+ * beta = 0 on the first cut; the 20 rows and the blocks of 2 and 3 threads
+ * are below it, and go to OpenBLAS with beta = 0. */
 START_TEST(sgemm_beta0_ignores_c)
 {
     enum { M = 100, N = 70, K = 160, LDC = 75 };
@@ -447,28 +451,28 @@ START_TEST(sgemm_beta0_ignores_c)
     for (int threads = 1; threads <= 3; threads++) {
         TU_OK(mlp_set_num_threads(threads));
         for (int tall = 0; tall < 2; tall++)
-            for (int tb = 0; tb < 2; tb++) {
+            for (int tt = 0; tt < 2; tt++) {
                 /* tall: M rows of N split by rows; else the first 20 rows,
-                 * which split by columns (blocks narrower than ldc); tb: b
-                 * read as B^T [N, K] */
-                const int m = tall ? M : 20, ldb = tb ? K : N;
+                 * which split by columns (blocks narrower than ldc); tt: a
+                 * read as A^T [K, M] and b as B^T [N, K] */
+                const int m = tall ? M : 20, lda = tt ? M : K, ldb = tt ? K : N;
                 for (int i = 0; i < M * LDC; i++) {
                     c[i] = NAN;
                     want[i] = i % LDC < N ? 0.0f : NAN;
                 }
-                mlp__sgemm(0, tb, m, N, K, 1.0f, a, K, b, ldb, 1.0f, want, LDC);
-                mlp__sgemm(0, tb, m, N, K, 1.0f, a, K, b, ldb, 0.0f, c, LDC);
+                mlp__sgemm(tt, tt, m, N, K, 1.0f, a, lda, b, ldb, 1.0f, want, LDC);
+                mlp__sgemm(tt, tt, m, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, LDC);
                 for (int i = 0; i < M; i++)
                     for (int j = 0; j < LDC; j++) {
                         const float got = c[i * LDC + j], w = want[i * LDC + j];
                         if (i >= m || j >= N)
                             ck_assert_msg(isnan(got),
-                                          "threads %d m %d tb %d (%d,%d) touched",
-                                          threads, m, tb, i, j);
+                                          "threads %d m %d tt %d (%d,%d) touched",
+                                          threads, m, tt, i, j);
                         else
                             ck_assert_msg(memcmp(&got, &w, sizeof got) == 0,
-                                          "threads %d m %d tb %d (%d,%d): %g != %g",
-                                          threads, m, tb, i, j, (double)got, (double)w);
+                                          "threads %d m %d tt %d (%d,%d): %g != %g",
+                                          threads, m, tt, i, j, (double)got, (double)w);
                     }
             }
     }
