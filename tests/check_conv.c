@@ -509,13 +509,16 @@ START_TEST(conv_reference_wino)
     static const conv_case cases[] = {
         {16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1, 17}, /* 49 tiles: groups of 2, 1;
                                                           dW's runs 4, 4, 4, 5 in
-                                                          chunks of 4, the last 1 */
+                                                          chunks of 1 */
         {16, 7, 9, 17, 3, 3, 1, 1, 1, 1, 1, 1, 5},    /* partial tiles, 17 filters */
         {19, 10, 11, 16, 3, 3, 1, 1, 0, 0, 1, 1, 4},  /* no padding: dx's is 2 */
         {16, 5, 6, 16, 3, 3, 1, 1, 2, 2, 1, 1, 3},    /* padding 2: dx's is 0 */
         {16, 3, 3, 16, 3, 3, 1, 1, 0, 0, 1, 1, 2},    /* a 1x1 output */
         {16, 6, 7, 18, 3, 3, 1, 1, 1, 0, 1, 1, 3},    /* padding 1x0 */
-        {16, 4, 4, 16, 3, 3, 1, 1, 1, 1, 1, 1, 53},   /* 4 tiles: groups of 25, 3 */
+        {16, 4, 4, 16, 3, 3, 1, 1, 1, 1, 1, 1, 53},   /* 4 tiles: groups of 25, 3;
+                                                          dW's runs 13, 13, 13, 14
+                                                          in chunks of 12, the
+                                                          last 1 or 2 */
         {16, 30, 29, 16, 3, 3, 1, 1, 1, 1, 1, 1, 6},  /* 225 tiles: one per group;
                                                           dW's chunks of 1, runs
                                                           of 1 and 2 */
@@ -771,8 +774,9 @@ START_TEST(conv_paths_thread_independence)
      * (products per sample, forward and backward, with col2im); then
      * Winograd's path (wino.h) for all three passes: the ConvNet's 32->64
      * 3x3 on 14x14 (groups of 2 samples in 8 runs; dW's 4 runs of 10
-     * samples in chunks of 4, 4, 2), and 9x9 planes (25 tiles: groups of
-     * 4, the last of 2; dW's runs of 10 and 11 in chunks of 8) */
+     * samples in chunks of 1), and 9x9 planes (25 tiles: groups of 4, the
+     * last of 2; dW's runs of 10 and 11 in chunks of 2, the last of 11's
+     * 1) */
     enum { CASES = 7 };
     const conv_case cases[CASES] = {{1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 40},
                                     {16, 14, 14, 24, 1, 1, 1, 1, 0, 0, 1, 1, 40},

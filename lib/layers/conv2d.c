@@ -255,13 +255,18 @@ static void takes_corr(struct conv2d_settings *s, const mlp_shape *in, int32_t o
  * transforms 6.3-11.5 (a pool barrier twice a chunk, and rounds at 10-11
  * ms when a thread was held up), these runs 6.0-7.0. A first version with
  * products over 2 samples (98 tiles) and the old transforms measured no
- * faster than im2col.
+ * faster than im2col. Chunks of 4 samples (WINO_DW_TILES 200) were best
+ * then; since the products run on B transposed back (gemm.c), one sample
+ * (49 tiles) is: the layer's backward pass (bench_convnet, 2 threads, 3
+ * interleaved rounds) took 3.81-3.83 ms, 2 samples 3.89-3.90, 3 samples
+ * 3.88-3.90, 4 samples 4.06-4.10 and 8 samples 5.22-5.26; with Haswell's
+ * kernels (no such path; 2 rounds) 6.18-6.19 against 6.30-6.32 for 4
+ * samples.
  */
 enum { WINO_MIN_C = 16, WINO_MIN_F = 16, WINO_TILES = 100, WINO_SLOTS = 8 };
 
-/* dW's runs and their chunks of about WINO_DW_TILES tiles: together about
- * the workspace of the forward pass's runs. */
-enum { WINO_DW_TILES = 200, WINO_DW_RUNS = 4 };
+/* dW's runs and their chunks of about WINO_DW_TILES tiles. */
+enum { WINO_DW_TILES = 50, WINO_DW_RUNS = 4 };
 
 /* The two convolutions of the Winograd path: forward (x to y) and dx (dy
  * to dx, the channels swapped, padding 2 - p). */
