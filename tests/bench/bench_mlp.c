@@ -3,9 +3,10 @@
  * SGD), with two references measured in the same run:
  *   - the matrix products alone: the same products one training epoch
  *     makes, back to back, as the library runs them (mlp__sgemm, which
- *     cuts some into smaller products that OpenBLAS runs faster): the floor
- *     the library can approach; and, built with OpenBLAS, the same
- *     products as whole cblas_sgemm calls, as a caller would write them;
+ *     cuts some into smaller products and transposes B back for others,
+ *     where OpenBLAS runs them faster): the floor the library can
+ *     approach; and, built with OpenBLAS, the same products as whole
+ *     cblas_sgemm calls, as a caller would write them;
  *   - the optimizer steps alone (SGD and Adam), as a share of an epoch.
  * Then the thread scaling: SGD epochs at 1 thread and at 2, interleaved.
  * Data: EMNIST's training split when MLPNET_DATA_DIR holds it, otherwise
@@ -104,46 +105,38 @@ static double steps_seconds(mlp_optimizer *opt, int steps)
     return bench_median(t, 3);
 }
 
-/* The GEMMs of one training step of the baseline, with the library's shapes. */
-static void gemm_step(float **act, float **w, float *g0, float *g1, float **dw)
+/* A product as mlp__sgemm takes it. */
+typedef void (*product_fn)(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                           const float *a, int lda, const float *b, int ldb, float beta,
+                           float *c, int ldc);
+
+/* The GEMMs of one training step of the baseline, with the library's
+ * shapes, each by `mm`. */
+static void gemm_step(product_fn mm, float **act, float **w, float *g0, float *g1,
+                      float **dw)
 {
     static const int dims[] = {IN, HID, HID, HID, OUT};
     for (int l = 0; l < DEPTH + 1; l++)
-        mlp__sgemm(0, 0, BATCH, dims[l + 1], dims[l], 1.0f, act[l], dims[l], w[l],
-                   dims[l + 1], 1.0f, act[l + 1], dims[l + 1]);
+        mm(0, 0, BATCH, dims[l + 1], dims[l], 1.0f, act[l], dims[l], w[l], dims[l + 1],
+           1.0f, act[l + 1], dims[l + 1]);
     for (int l = DEPTH; l >= 0; l--) {
-        mlp__sgemm(1, 0, dims[l], dims[l + 1], BATCH, 1.0f, act[l], dims[l], g0,
-                   dims[l + 1], 0.0f, dw[l], dims[l + 1]);
+        mm(1, 0, dims[l], dims[l + 1], BATCH, 1.0f, act[l], dims[l], g0, dims[l + 1],
+           0.0f, dw[l], dims[l + 1]);
         if (l > 0)
-            mlp__sgemm(0, 1, BATCH, dims[l], dims[l + 1], 1.0f, g0, dims[l + 1], w[l],
-                       dims[l + 1], 0.0f, g1, dims[l]);
+            mm(0, 1, BATCH, dims[l], dims[l + 1], 1.0f, g0, dims[l + 1], w[l],
+               dims[l + 1], 0.0f, g1, dims[l]);
     }
 }
 
 #ifdef MLPNET_HAVE_OPENBLAS
-/* gemm_step's products as whole cblas_sgemm calls, beta 0 where C is
- * overwritten. */
-static void plain(int ta, int tb, int m, int n, int k, const float *a, int lda,
-                  const float *b, int ldb, float beta, float *c, int ldc)
+/* A product as one whole cblas_sgemm call, as a caller would write it. */
+static void whole_call(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb, float beta,
+                       float *c, int ldc)
 {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c,
-                ldc);
-}
-
-static void plain_step(float **act, float **w, float *g0, float *g1, float **dw)
-{
-    static const int dims[] = {IN, HID, HID, HID, OUT};
-    for (int l = 0; l < DEPTH + 1; l++)
-        plain(0, 0, BATCH, dims[l + 1], dims[l], act[l], dims[l], w[l], dims[l + 1], 1.0f,
-              act[l + 1], dims[l + 1]);
-    for (int l = DEPTH; l >= 0; l--) {
-        plain(1, 0, dims[l], dims[l + 1], BATCH, act[l], dims[l], g0, dims[l + 1], 0.0f,
-              dw[l], dims[l + 1]);
-        if (l > 0)
-            plain(0, 1, BATCH, dims[l], dims[l + 1], g0, dims[l + 1], w[l], dims[l + 1],
-                  0.0f, g1, dims[l]);
-    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta,
+                c, ldc);
 }
 #endif
 
@@ -234,21 +227,21 @@ int main(int argc, char **argv)
     CHECK(mlp_optimizer_create(&adam, MLP_RULE_ADAM, m));
     CHECK(mlp_optimizer_set_learning_rate(adam, 1e-4));
     double sgd_times[EPOCHS], adam_times[EPOCHS], gemm_times[EPOCHS], ratios[EPOCHS];
-    double plain_times[EPOCHS] = {0}, plain_ratios[EPOCHS] = {0};
+    double whole_times[EPOCHS] = {0}, whole_ratios[EPOCHS] = {0};
     for (int e = 0; e < EPOCHS; e++) {
         sgd_times[e] = fit_epoch(m, opt, train, &o);
         double t0 = bench_now();
         for (int b = 0; b < n / BATCH; b++)
-            gemm_step(act, w, g0, g1, dw);
+            gemm_step(mlp__sgemm, act, w, g0, g1, dw);
         gemm_times[e] = bench_now() - t0;
         ratios[e] = sgd_times[e] / gemm_times[e];
 #ifdef MLPNET_HAVE_OPENBLAS
         if (mlp_get_num_threads() == 1) {
             t0 = bench_now();
             for (int b = 0; b < n / BATCH; b++)
-                plain_step(act, w, g0, g1, dw);
-            plain_times[e] = bench_now() - t0;
-            plain_ratios[e] = sgd_times[e] / plain_times[e];
+                gemm_step(whole_call, act, w, g0, g1, dw);
+            whole_times[e] = bench_now() - t0;
+            whole_ratios[e] = sgd_times[e] / whole_times[e];
         }
 #endif
         adam_times[e] = fit_epoch(m, adam, train, &o);
@@ -287,15 +280,15 @@ int main(int argc, char **argv)
            EPOCHS, lib_s, n / lib_s, flops / lib_s * 1e-9);
     printf("products alone (mlp__sgemm):   %.3f s  %.0f samples/s  %.1f GFLOP/s\n",
            gemm_s, n / gemm_s, flops / gemm_s * 1e-9);
-    printf("library / products ratio:     %.2f (median of %d rounds, %.2f-%.2f)\n", ratio,
-           EPOCHS, ratios[0], ratios[EPOCHS - 1]);
-    if (plain_times[0] > 0.0) {
-        const double plain_s = bench_median(plain_times, EPOCHS);
-        const double plain_ratio = bench_median(plain_ratios, EPOCHS);
+    printf("library / products ratio:      %.2f (median of %d rounds, %.2f-%.2f)\n",
+           ratio, EPOCHS, ratios[0], ratios[EPOCHS - 1]);
+    if (whole_times[0] > 0.0) {
+        const double whole_s = bench_median(whole_times, EPOCHS);
+        const double whole_ratio = bench_median(whole_ratios, EPOCHS);
         printf("whole cblas_sgemm calls:       %.3f s  %.0f samples/s  %.1f GFLOP/s\n",
-               plain_s, n / plain_s, flops / plain_s * 1e-9);
+               whole_s, n / whole_s, flops / whole_s * 1e-9);
         printf("library / whole-calls ratio:   %.2f (median of %d rounds, %.2f-%.2f)\n",
-               plain_ratio, EPOCHS, plain_ratios[0], plain_ratios[EPOCHS - 1]);
+               whole_ratio, EPOCHS, whole_ratios[0], whole_ratios[EPOCHS - 1]);
     }
     printf("SGD steps of one epoch:        %.4f s (%.1f%% of the epoch)\n", step_s,
            100.0 * step_s / lib_s);
