@@ -265,15 +265,30 @@ static void transpose(const float *restrict a, int rows, int cols, int lda,
             t[(int64_t)j * rows + i] = a[(int64_t)i * lda + j];
 }
 
-/* Whether the product gets B transposed back (see above). */
+/* The cut a product takes (see above), none where it runs whole. */
+enum { CUT_NONE, CUT_K, CUT_M };
+
+static int cut_of(int trans_a, int trans_b, int m, int n, int k)
+{
+    const double mnk = (double)m * n * k;
+    if (trans_b || mnk <= SMALL_PRODUCT || mnk > CUT_MOST * SMALL_PRODUCT ||
+        !small_kernels())
+        return CUT_NONE;
+    if (!trans_a && (double)m * n <= CUT_NN_MN)
+        return CUT_K;
+    if (trans_a && (double)n * k <= CUT_TN_NK)
+        return CUT_M;
+    return CUT_NONE;
+}
+
+/* Whether the product gets B transposed back (see above): the product
+ * with no transposes takes the small kernels, whole or cut. */
 static int untranspose_b(int trans_a, int trans_b, int m, int n, int k)
 {
     if (trans_a || !trans_b || m < UNTRANSPOSE_ROWS || (double)n * k > UNTRANSPOSE_MOST ||
         !small_kernels())
         return 0;
-    const double mnk = (double)m * n * k;
-    return mnk <= SMALL_PRODUCT ||
-           (mnk <= CUT_MOST * SMALL_PRODUCT && (double)m * n <= CUT_NN_MN);
+    return (double)m * n * k <= SMALL_PRODUCT || cut_of(0, 0, m, n, k) == CUT_K;
 }
 
 /* C = alpha op(A) op(B) + beta C, with B transposed back and in skinny
@@ -293,24 +308,22 @@ static void product(int trans_a, int trans_b, int m, int n, int k, float alpha,
             trans_b = 0;
         }
     }
-    if (mnk > SMALL_PRODUCT && mnk <= CUT_MOST * SMALL_PRODUCT && !trans_b &&
-        small_kernels()) {
-        if (!trans_a && (double)m * n <= CUT_NN_MN) {
-            const int step = cut_length(k, (double)m * n);
-            for (int k0 = 0; k0 < k; k0 += step) {
-                const int kk = k - k0 < step ? k - k0 : step;
-                blas_sgemm(0, 0, m, n, kk, alpha, a + k0, lda, b + (int64_t)k0 * ldb, ldb,
-                           k0 ? 1.0f : beta, c, ldc);
-            }
-            return;
+    const int cut = cut_of(trans_a, trans_b, m, n, k);
+    if (cut == CUT_K) {
+        const int step = cut_length(k, (double)m * n);
+        for (int k0 = 0; k0 < k; k0 += step) {
+            const int kk = k - k0 < step ? k - k0 : step;
+            blas_sgemm(0, 0, m, n, kk, alpha, a + k0, lda, b + (int64_t)k0 * ldb, ldb,
+                       k0 ? 1.0f : beta, c, ldc);
         }
-        if (trans_a && (double)n * k <= CUT_TN_NK) {
-            const int step = cut_length(m, (double)n * k);
-            for (int r = 0; r < m; r += step)
-                blas_sgemm(1, 0, m - r < step ? m - r : step, n, k, alpha, a + r, lda, b,
-                           ldb, beta, c + (int64_t)r * ldc, ldc);
-            return;
-        }
+        return;
+    }
+    if (cut == CUT_M) {
+        const int step = cut_length(m, (double)n * k);
+        for (int r = 0; r < m; r += step)
+            blas_sgemm(1, 0, m - r < step ? m - r : step, n, k, alpha, a + r, lda, b, ldb,
+                       beta, c + (int64_t)r * ldc, ldc);
+        return;
     }
     if (beta == 0.0f && mnk > SMALL_PRODUCT) {
         /* Clear C here and accumulate onto it: OpenBLAS clears C for
