@@ -360,6 +360,21 @@ START_TEST(xent_threads_same_bits)
     y[700] = -1;
     TU_FAIL(mlp_loss_softmax_xent(z, y, &loss[0], g[0], NULL), MLP_STATUS_INVALID_ARG);
     ck_assert_msg(strstr(mlp_last_error(), "row 700") != NULL, "%s", mlp_last_error());
+    d[900 * K] = 0.0f;
+    y[700] = 0;
+    /* and within the rows of one block (the maxima, the exponentials and
+     * the gradients each run over several rows before the next pass): a
+     * NaN at row 301 before a bad label at row 302, then the reverse */
+    d[301 * K + 46] = NAN;
+    y[302] = -1;
+    TU_FAIL(mlp_loss_softmax_xent(z, y, &loss[0], g[0], NULL), MLP_STATUS_NUMERIC);
+    ck_assert_msg(strstr(mlp_last_error(), "row 301") != NULL, "%s", mlp_last_error());
+    d[301 * K + 46] = 0.0f;
+    y[302] = 0;
+    y[301] = K;
+    d[302 * K + 46] = -INFINITY;
+    TU_FAIL(mlp_loss_softmax_xent(z, y, &loss[0], NULL, NULL), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "row 301") != NULL, "%s", mlp_last_error());
     TU_OK(mlp_set_num_threads(1));
     for (int t = 0; t < 3; t++)
         mlp_tensor_destroy(g[t]);

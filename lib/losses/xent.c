@@ -19,12 +19,16 @@
 /* The largest value of a row and the first position holding it. The scan
  * keeps eight running maxima (a select each, which is what the max
  * instruction computes, so the loop vectorises without a data-dependent
- * branch), then looks for the first position equal to the maximum. The
- * result is the plain scan's: the first strict maximum in order. A NaN in
- * z[0] makes the maximum NaN (which the caller rejects); elsewhere it is
- * skipped, as by the plain scan. */
-MLP_VECTOR_CLONES
-static float row_max(const float *z, int32_t k, int32_t *argmax)
+ * branch); the last 1 to 7 values of a row of 8 or more are scanned as the
+ * 8 that end it, again (a maximum does not change for values seen twice).
+ * The first position equal to the maximum is then the least of such
+ * positions, a minimum over the row that vectorises too: a loop that
+ * stopped at it mispredicted its exit on every row. The result is the
+ * plain scan's: the first strict maximum in order. A NaN in z[0] makes the
+ * maximum NaN (which the caller rejects); elsewhere it is skipped, as by
+ * the plain scan. Inlined into its callers' vector clones, like
+ * exp_shifted: as clones of their own, each row paid two indirect calls. */
+static MLP__ALWAYS_INLINE float row_max(const float *z, int32_t k, int32_t *argmax)
 {
     float m8[8];
     for (int l = 0; l < 8; l++)
@@ -33,14 +37,20 @@ static float row_max(const float *z, int32_t k, int32_t *argmax)
     for (; j + 8 <= k; j += 8)
         for (int l = 0; l < 8; l++)
             m8[l] = z[j + l] > m8[l] ? z[j + l] : m8[l];
-    for (; j < k; j++)
-        m8[0] = z[j] > m8[0] ? z[j] : m8[0];
+    if (j < k && k >= 8)
+        for (int l = 0; l < 8; l++)
+            m8[l] = z[k - 8 + l] > m8[l] ? z[k - 8 + l] : m8[l];
+    else
+        for (; j < k; j++) /* rows shorter than 8 */
+            m8[0] = z[j] > m8[0] ? z[j] : m8[0];
     float m = m8[0];
     for (int l = 1; l < 8; l++)
         m = m8[l] > m ? m8[l] : m;
-    int32_t a = 0;
-    while (a < k - 1 && z[a] != m)
-        a++;
+    int32_t a = k - 1;
+    for (int32_t i = 0; i < k; i++) {
+        const int32_t at = z[i] == m ? i : k - 1;
+        a = at < a ? at : a;
+    }
     *argmax = a;
     return m;
 }
@@ -56,9 +66,8 @@ static float row_max(const float *z, int32_t k, int32_t *argmax)
  * last 1 to 7 elements of a row of 8 or more are computed as the 8 that end
  * the row, overlapping the step before (whose overlapping values come out
  * the same, bit for bit), instead of one scalar exponential each. */
-MLP_VECTOR_CLONES
-static float exp_shifted(const float *restrict z, int32_t k, float m, float *restrict e,
-                         int *finite)
+static MLP__ALWAYS_INLINE float exp_shifted(const float *restrict z, int32_t k, float m,
+                                            float *restrict e, int *finite)
 {
     float s8[8] = {0}, f8[8] = {0}, v[8];
     int32_t j = 0;
@@ -106,6 +115,15 @@ static float exp_shifted(const float *restrict z, int32_t k, float m, float *res
  * (the pool runs whole chunks). */
 enum { MAX_CHUNKS = 64, MIN_CHUNK_ROWS = 16 };
 
+/* A chunk's rows go through in blocks of BLOCK rows, each pass over the
+ * whole block before the next: the maxima, then the exponentials and their
+ * sums, then the gradients and losses. A row's passes depend on each
+ * other's results; rows one after another, the next row's maximum waited
+ * on this row's division and log. Blocked, the rows of a pass are
+ * independent and overlap (batch 100 x 47, 1000 batches, 1 thread: 7.1
+ * against 7.9 ms). */
+enum { BLOCK = 16 };
+
 /* A batch's softmax cross-entropy, for the pool's parts; chunk t covers
  * rows [t * rows, (t + 1) * rows). */
 typedef struct xent_job {
@@ -120,6 +138,7 @@ typedef struct xent_job {
     mlp_status bad[MAX_CHUNKS];  /* and what is wrong with it */
 } xent_job;
 
+MLP_VECTOR_CLONES
 static void xent_chunks(void *arg, int64_t t0, int64_t t1)
 {
     xent_job *j = arg;
@@ -130,40 +149,50 @@ static void xent_chunks(void *arg, int64_t t0, int64_t t1)
         double total = 0.0;
         int32_t hits = 0;
         j->bad_row[t] = -1;
-        for (int32_t i = i0; i < i1; i++) {
-            const float *zi = j->z + (int64_t)i * k;
-            const int32_t c = j->labels[i];
-            if (c < 0 || c >= k) {
-                j->bad_row[t] = i;
-                j->bad[t] = MLP_STATUS_INVALID_ARG;
-                break;
-            }
-            int32_t am;
-            int finite;
-            const float m = row_max(zi, k, &am);
-            float *di = j->dz ? j->dz + (int64_t)i * k : NULL;
-            const float s = exp_shifted(zi, k, m, di, &finite);
-            if (!finite) {
-                j->bad_row[t] = i;
-                j->bad[t] = MLP_STATUS_NUMERIC;
-                break;
-            }
-            if (di) {
-                const float row = j->class_w ? j->class_w[c] * j->inv_n : j->inv_n;
-                const float scale = row / s;
-                /* a gradient below FLT_MIN is 0, not a subnormal float,
-                 * which would slow every product that reads it (a class
-                 * 83 to 87 below the row's largest logit at batch 100;
-                 * farther, e is 0 already: see mlp__expf) */
-                for (int32_t e = 0; e < k; e++) {
-                    const float v = di[e] * scale;
-                    di[e] = fabsf(v) < FLT_MIN ? 0.0f : v;
+        for (int32_t b0 = i0; b0 < i1 && j->bad_row[t] < 0; b0 += BLOCK) {
+            const int32_t b1 = i1 - b0 < BLOCK ? i1 : b0 + BLOCK;
+            float m[BLOCK], s[BLOCK];
+            int32_t am[BLOCK];
+            int finite[BLOCK];
+            for (int32_t i = b0; i < b1; i++)
+                m[i - b0] = row_max(j->z + (int64_t)i * k, k, &am[i - b0]);
+            for (int32_t i = b0; i < b1; i++)
+                s[i - b0] =
+                    exp_shifted(j->z + (int64_t)i * k, k, m[i - b0],
+                                j->dz ? j->dz + (int64_t)i * k : NULL, &finite[i - b0]);
+            /* in row order, so that the first bad row is the one reported
+             * and the losses add up in the order they always did */
+            for (int32_t i = b0; i < b1; i++) {
+                const float *zi = j->z + (int64_t)i * k;
+                const int32_t c = j->labels[i];
+                if (c < 0 || c >= k) {
+                    j->bad_row[t] = i;
+                    j->bad[t] = MLP_STATUS_INVALID_ARG;
+                    break;
                 }
-                di[c] -= row;
+                if (!finite[i - b0]) {
+                    j->bad_row[t] = i;
+                    j->bad[t] = MLP_STATUS_NUMERIC;
+                    break;
+                }
+                float *di = j->dz ? j->dz + (int64_t)i * k : NULL;
+                if (di) {
+                    const float row = j->class_w ? j->class_w[c] * j->inv_n : j->inv_n;
+                    const float scale = row / s[i - b0];
+                    /* a gradient below FLT_MIN is 0, not a subnormal float,
+                     * which would slow every product that reads it (a class
+                     * 83 to 87 below the row's largest logit at batch 100;
+                     * farther, e is 0 already: see mlp__expf) */
+                    for (int32_t e = 0; e < k; e++) {
+                        const float v = di[e] * scale;
+                        di[e] = fabsf(v) < FLT_MIN ? 0.0f : v;
+                    }
+                    di[c] -= row;
+                }
+                const double l = log((double)s[i - b0]) - (double)(zi[c] - m[i - b0]);
+                total += j->class_w ? j->class_w[c] * l : l;
+                hits += am[i - b0] == c;
             }
-            const double l = log((double)s) - (double)(zi[c] - m);
-            total += j->class_w ? j->class_w[c] * l : l;
-            hits += am == c;
         }
         j->total[t] = total;
         j->hits[t] = hits;
@@ -221,6 +250,7 @@ mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t
     return MLP_STATUS_OK;
 }
 
+MLP_VECTOR_CLONES
 void mlp__softmax(const float *z, int32_t n, int32_t k, float *p)
 {
     for (int32_t i = 0; i < n; i++) {
