@@ -250,8 +250,9 @@ mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t
     return MLP_STATUS_OK;
 }
 
-/* mlp__softmax's rows, in a clone of their own (a cloned function stays
- * static: see MLP_VECTOR_CLONES). */
+/* mlp__softmax's rows, in clones of their own: cloned functions stay
+ * static, as clang makes the dispatcher only for callers in the same file
+ * (and task.c calls mlp__softmax). */
 MLP_VECTOR_CLONES
 static void softmax_rows(const float *z, int32_t n, int32_t k, float *p)
 {
