@@ -480,6 +480,183 @@ START_TEST(sgemm_beta0_ignores_c)
 }
 END_TEST
 
+/* A product split along K, run by several application threads at once
+ * (each gets the pool, or runs the parts itself while it is busy): every
+ * run has the bits of one run alone. */
+typedef struct k_split_run {
+    mlp__gemm g;
+    const float *want;
+    int same;
+} k_split_run;
+
+static void *k_split_hammer(void *arg)
+{
+    k_split_run *r = arg;
+    r->same = 1;
+    for (int i = 0; i < 50; i++) {
+        mlp__sgemm_run(&r->g);
+        r->same &= memcmp(r->g.c, r->want, (size_t)r->g.m * r->g.n * sizeof(float)) == 0;
+    }
+    return NULL;
+}
+
+/* mlp__sgemm_k_parts from inside a pool part (its products stay whole) */
+typedef struct k_parts_probe {
+    mlp__gemm g;
+    int parts[2];
+} k_parts_probe;
+
+static void k_parts_nested(void *arg, int64_t lo, int64_t hi)
+{
+    k_parts_probe *p = arg;
+    for (int64_t t = lo; t < hi; t++)
+        p->parts[t] = mlp__sgemm_k_parts(&p->g);
+}
+
+/* Products split along K (no transposes, K >= 8 max(M, N)) at 2, 3 and 4
+ * threads: with a bias, beta 0 (C's NaN ignored), 1 and 0.5, C wider than
+ * n (its columns past n untouched), against a loop in double; and with
+ * the bits of the parts run by hand at 1 thread, part 0 onto C, the others
+ * on their own, their sums added in part order. Products with K short
+ * against M or N, or a transpose, or run from inside a part, are not
+ * split along K. */
+START_TEST(sgemm_k_split)
+{
+    /* m, n, k */
+    static const int shapes[][3] = {{40, 30, 2000}, {100, 128, 3136}, {9, 20, 1601}};
+    static const float betas[] = {0.0f, 1.0f, 0.5f};
+    enum { PAD = 5 };
+    tu_rng rng;
+    tu_rng_seed(&rng, 31);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], ldc = n + PAD;
+        const int64_t c_len = (int64_t)m * ldc;
+        float *a = malloc((size_t)m * k * sizeof *a),
+              *b = malloc((size_t)k * n * sizeof *b);
+        float *bias = malloc((size_t)n * sizeof *bias),
+              *c = malloc((size_t)c_len * sizeof *c),
+              *c0 = malloc((size_t)c_len * sizeof *c0),
+              *want = malloc((size_t)c_len * sizeof *want),
+              *part = malloc((size_t)m * n * sizeof *part);
+        double *dot = malloc((size_t)m * n * sizeof *dot);
+        ck_assert(a && b && bias && c && c0 && want && part && dot);
+        tu_fill_uniform(&rng, a, (int64_t)m * k, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, b, (int64_t)k * n, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, bias, n, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, c0, c_len, -1.0f, 1.0f);
+        for (int i = 0; i < m; i++) {
+            c0[(int64_t)i * ldc] = NAN; /* read by beta 1 and 0.5 only */
+            for (int j = 0; j < n; j++)
+                dot[i * n + j] = naive_dot(a, k, 0, b, n, 0, k, i, j);
+        }
+        for (int threads = 2; threads <= 4; threads++)
+            for (int bi = -1; bi < 3; bi++) { /* -1: with the bias */
+                TU_OK(mlp_set_num_threads(threads));
+                const float beta = bi < 0 ? 0.0f : betas[bi];
+                mlp__gemm g = {0, 0, m, n,    k, -0.7f, a,
+                               k, b, n, beta, c, ldc,   bi < 0 ? bias : NULL};
+                const int parts = mlp__sgemm_k_parts(&g);
+                ck_assert_int_eq(parts, threads);
+                memcpy(c, c0, (size_t)c_len * sizeof *c);
+                mlp__sgemm_run(&g);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < ldc; j++) {
+                        const int64_t at = (int64_t)i * ldc + j;
+                        if (j >= n) {
+                            ck_assert_msg(c[at] == c0[at], "shape %zu: (%d,%d) touched",
+                                          s, i, j);
+                            continue;
+                        }
+                        const double before = bi < 0         ? bias[j]
+                                              : beta == 0.0f ? 0.0
+                                                             : beta * c0[at];
+                        const double w = -0.7 * dot[i * n + j] + before;
+                        ck_assert_msg(isnan(w) ? isnan(c[at])
+                                               : fabs(c[at] - w) <=
+                                                     1e-5 * sqrt((double)k) * 4.0,
+                                      "shape %zu threads %d beta %d (%d,%d): %g != %g", s,
+                                      threads, bi, i, j, (double)c[at], w);
+                    }
+                /* the same parts by hand, in one thread */
+                TU_OK(mlp_set_num_threads(1));
+                memcpy(want, c0, (size_t)c_len * sizeof *want);
+                for (int t = 0; t < parts; t++) {
+                    int64_t k0, k1;
+                    mlp__pool_range(k, parts, 16, t, &k0, &k1);
+                    mlp__gemm p = g;
+                    p.k = (int)(k1 - k0);
+                    p.a = a + k0;
+                    p.b = b + k0 * n;
+                    if (t == 0) {
+                        p.c = want;
+                    } else {
+                        p.c = part;
+                        p.ldc = n;
+                        p.beta = 0.0f;
+                        p.bias = NULL;
+                    }
+                    mlp__sgemm_part(&p, 0, 1);
+                    for (int i = 0; t > 0 && i < m; i++)
+                        for (int j = 0; j < n; j++)
+                            want[(int64_t)i * ldc + j] += part[i * n + j];
+                }
+                ck_assert_msg(memcmp(c, want, (size_t)c_len * sizeof *c) == 0,
+                              "shape %zu threads %d beta %d: not the parts' bits", s,
+                              threads, bi);
+            }
+        free(a);
+        free(b);
+        free(bias);
+        free(c);
+        free(c0);
+        free(want);
+        free(part);
+        free(dot);
+    }
+    /* not split along K: K short, a transpose, C large, one thread */
+    static float x[40 * 2000], y[784 * 100], z[100 * 100]; /* x holds 100 x 784 too */
+    TU_OK(mlp_set_num_threads(2));
+    const mlp__gemm shorter = {0,   0, 100, 100,  784, 1.0f, x,
+                               784, y, 100, 0.0f, z,   100,  NULL},
+                    ta = {1, 0, 40, 30, 2000, 1.0f, x, 40, y, 30, 0.0f, z, 30, NULL},
+                    tb = {0, 1, 40, 30, 2000, 1.0f, x, 2000, y, 2000, 0.0f, z, 30, NULL},
+                    split = {0, 0, 40, 30, 2000, 1.0f, x, 2000, y, 30, 0.0f, z, 30, NULL};
+    ck_assert_int_eq(mlp__sgemm_k_parts(&shorter), 0);
+    ck_assert_int_eq(mlp__sgemm_k_parts(&ta), 0);
+    ck_assert_int_eq(mlp__sgemm_k_parts(&tb), 0);
+    ck_assert_int_eq(mlp__sgemm_k_parts(&split), 2);
+    const mlp__gemm wide = {0,    0, 300, 300,  2400, 1.0f, x,
+                            2400, y, 300, 0.0f, z,    300,  NULL};
+    ck_assert_int_eq(mlp__sgemm_k_parts(&wide), 0);
+    k_parts_probe probe = {split, {-1, -1}};
+    mlp__pool_for(2, 1, 1, k_parts_nested, &probe);
+    ck_assert(probe.parts[0] == 0 && probe.parts[1] == 0);
+    TU_OK(mlp_set_num_threads(1));
+    ck_assert_int_eq(mlp__sgemm_k_parts(&split), 0);
+
+    /* concurrent callers */
+    TU_OK(mlp_set_num_threads(2));
+    tu_fill_uniform(&rng, x, 40 * 2000, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, y, 2000 * 30, -1.0f, 1.0f);
+    static float once[40 * 30], out[3][40 * 30];
+    mlp__gemm g1 = split;
+    g1.c = once;
+    mlp__sgemm_run(&g1);
+    k_split_run runs[3];
+    pthread_t th[3];
+    for (int r = 0; r < 3; r++) {
+        runs[r] = (k_split_run){split, once, 0};
+        runs[r].g.c = out[r];
+        ck_assert_int_eq(pthread_create(&th[r], NULL, k_split_hammer, &runs[r]), 0);
+    }
+    for (int r = 0; r < 3; r++) {
+        ck_assert_int_eq(pthread_join(th[r], NULL), 0);
+        ck_assert_msg(runs[r].same, "caller %d", r);
+    }
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
 /* Parts run by hand, last first, give mlp__sgemm_run's bits; with a bias
  * row, the bits of beta = 1 on C filled with the bias; column-sum blocks
  * give mlp__col_sums's bits. */
@@ -645,6 +822,7 @@ static Suite *backend_suite(void)
     tcase_add_test(tk, sgemm_split_matches_naive);
     tcase_add_test(tk, sgemm_cuts_match_naive);
     tcase_add_test(tk, sgemm_parts_and_bias);
+    tcase_add_test(tk, sgemm_k_split);
     tcase_add_test(tk, sgemm_beta0_ignores_c);
     tcase_add_test(tk, flush_denormals_off_by_default);
     tcase_add_test(tk, flush_denormals_on_and_off);

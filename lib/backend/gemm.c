@@ -109,17 +109,23 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
  *     784 x 47 x 100 42 against 66 us; at 128 x 128 and above it lost
  *     10-15%, hence the tighter bound. The cuts are blocks of rows of C.
  * Other shapes lost (cutting N: 0.74-0.88x), and B transposed has no small
- * kernel for such C in OpenBLAS. Larger products lost on 2 threads, where
- * both stream from memory at once: 64 x 144 x 19600 (a conv layer's
- * whole-batch im2col product, half of it a thread) took 3.6 against
- * 3.4 ms cut, 100 x 64 x 3136 a thread (a dense layer after the ConvNet's
- * convolutions) 0.70 against 0.67 ms; so at most CUT_MOST cuts. Only
- * cores with the small kernels cut (small_kernels): with Haswell's, the
- * cut weight gradient lost 6%.
+ * kernel for such C in OpenBLAS. Products of up to CUT_MOST * SMALL_PRODUCT
+ * multiply-adds are cut. On an AVX-512 Xeon (1 thread) cutting gained
+ * across that range: 100 x 128 x 3136 took 412 against 531 us,
+ * 100 x 47 x 3136 190 against 297, 128 x 128 x 784 120 against 154,
+ * 100 x 100 x 6400 767 against 879, the weight gradient 3136 x 64 x 100
+ * 201 against 243; in the 32/64-map ConvNet's step the
+ * dense layer's forward product (100 x 128 x 3136) went from 0.58 to
+ * 0.44 ms at 1 thread, and split along K on 2 threads (below) from 0.32
+ * to 0.24 ms. Larger products lost on 2 threads, where both stream from
+ * memory at once: 64 x 144 x 19600 (a conv layer's whole-batch im2col
+ * product, half of it a thread) took 3.6 against 3.4 ms cut. Only cores
+ * with the small kernels cut (small_kernels): with Haswell's, the cut
+ * weight gradient lost 6%.
  */
 #define CUT_NN_MN 16384.0
 #define CUT_TN_NK 10000.0
-#define CUT_MOST 8
+#define CUT_MOST 64
 
 /* The cores whose OpenBLAS kernels include the small-matrix ones. */
 static int small_kernels(void)
@@ -160,42 +166,50 @@ static int cut_length(int len, double across)
  * values) runs faster on a transposed copy of B, made on the thread that
  * computes it: the input gradient of a dense layer of 100 x 100 at batch
  * 100 took 10.3 us (and the copy about 0.5) against 15.0 us, of 100 x 47
- * 5.1 against 7.5 us. Each thread keeps its copy's buffer (thread_buffer)
+ * 5.1 against 7.5 us. Each thread keeps its copy's buffer (thread_floats)
  * and frees it when it ends; where the buffer cannot be had, the product
  * runs as it was asked for.
  */
 #define UNTRANSPOSE_ROWS 32
 #define UNTRANSPOSE_MOST 65536.0
 
-static pthread_key_t buffer_key;
-static pthread_once_t buffer_once = PTHREAD_ONCE_INIT;
-static int buffer_key_made;
-static _Thread_local float *buffer;
-static _Thread_local size_t buffer_cap;
+/* Buffers a thread keeps for the library's products: B transposed back
+ * (above), and the partial sums of a product split along K (below). */
+enum { STORE_COPY, STORE_PARTIALS, STORES };
 
-static void make_buffer_key(void)
+static pthread_key_t store_keys[STORES];
+static pthread_once_t stores_once = PTHREAD_ONCE_INIT;
+static int stores_made;
+static _Thread_local float *stores[STORES];
+static _Thread_local size_t store_caps[STORES];
+
+static void make_store_keys(void)
 {
-    buffer_key_made = pthread_key_create(&buffer_key, free) == 0;
+    int made = 1;
+    for (int s = 0; s < STORES; s++)
+        made &= pthread_key_create(&store_keys[s], free) == 0;
+    stores_made = made;
 }
 
-/* This thread's buffer of at least `floats` floats, or NULL. Outside the
- * allocation counter (core.h): it outlives models and is no model's. */
-static float *thread_buffer(size_t floats)
+/* This thread's buffer `s` of at least `floats` floats, or NULL; freed
+ * when the thread ends. Outside the allocation counter (core.h): it
+ * outlives models and is no model's. */
+static float *thread_floats(int s, size_t floats)
 {
-    if (floats <= buffer_cap)
-        return buffer;
-    pthread_once(&buffer_once, make_buffer_key);
+    if (floats <= store_caps[s])
+        return stores[s];
+    pthread_once(&stores_once, make_store_keys);
     void *p = NULL;
-    if (!buffer_key_made || posix_memalign(&p, 64, floats * sizeof(float)) != 0)
+    if (!stores_made || posix_memalign(&p, 64, floats * sizeof(float)) != 0)
         return NULL;
-    if (pthread_setspecific(buffer_key, p) != 0) {
+    if (pthread_setspecific(store_keys[s], p) != 0) {
         free(p);
         return NULL;
     }
-    free(buffer);
-    buffer = p;
-    buffer_cap = floats;
-    return buffer;
+    free(stores[s]);
+    stores[s] = p;
+    store_caps[s] = floats;
+    return p;
 }
 
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
@@ -300,7 +314,7 @@ static void product(int trans_a, int trans_b, int m, int n, int k, float alpha,
 {
     const double mnk = (double)m * n * k;
     if (untranspose_b(trans_a, trans_b, m, n, k)) {
-        float *t = thread_buffer((size_t)n * (size_t)k);
+        float *t = thread_floats(STORE_COPY, (size_t)n * (size_t)k);
         if (t) {
             transpose(b, n, k, ldb, t);
             b = t;
@@ -388,10 +402,55 @@ void mlp__sgemm_part(const mlp__gemm *g, int t, int parts)
             g->ldc);
 }
 
-/* A product and its part count, for the pool. */
+/*
+ * Split along K. Cut by rows or columns of C, every part of a product
+ * whose K is long against M and N reads all of its longer operand's K
+ * values (both thirds of the ConvNet dense layer's 100 x 128 x 3136
+ * forward product read all of A), and the parts' blocks are skinny. Such
+ * a product (no transposes, K at least K_SPLIT_RATIO times M and N, C of
+ * at most K_SPLIT_MOST_C values) runs
+ * on two or more threads as parts along K instead: part 0 computes C's
+ * product over its K values (bias and beta as asked), part t > 0 its own
+ * into a block of partial sums, and a second pass adds the blocks onto C
+ * in part order. The partial sums are the calling thread's buffer
+ * (thread_floats), so every part writes where it would if the caller ran
+ * them all. 2 threads, best of 9 (split along K against rows or columns
+ * of C, each part cut as above): 100 x 128 x 3136 201 against 288 us,
+ * 100 x 47 x 1536 49 against 58, 50 x 128 x 3136 111 against 135,
+ * 64 x 144 x 19600 1281 against 1537, 100 x 100 x 1568 95 against 104;
+ * 100 x 128 x 1024 tied, and with K under 8 times M or N it lost
+ * (200 x 100 x 784 108 against 90, 128 x 128 x 512 50 against 45). In
+ * the ConvNet's training step at 2 threads the dense layer's forward pass
+ * went from 0.39-0.41 to 0.22-0.23 ms.
+ *
+ * The sums run in another order than the whole product's, so results
+ * differ from those at 1 thread in the last bits, as with any split; for
+ * a given thread count they are always the same. Where the buffer cannot
+ * be had, the product is split by rows or columns of C.
+ */
+#define K_SPLIT_RATIO 8
+/* C's values at most: its partial sums stay small (256 KB a thread) */
+#define K_SPLIT_MOST_C 65536.0
+/* K values a part holds at least */
+#define K_SPLIT_GRAIN 64
+
+int mlp__sgemm_k_parts(const mlp__gemm *g)
+{
+    const int longer = g->m > g->n ? g->m : g->n;
+    if (g->trans_a || g->trans_b || (double)g->k < K_SPLIT_RATIO * (double)longer ||
+        (double)g->m * g->n > K_SPLIT_MOST_C ||
+        (double)g->m * g->n * g->k < MLP_GEMM_SPLIT_MIN)
+        return 0;
+    const int parts = mlp__pool_parts(g->k, K_SPLIT_GRAIN);
+    return parts > 1 ? parts : 0;
+}
+
+/* A product and its part count, for the pool; a split along K's block of
+ * partial sums, parts - 1 of m x n (NULL for a split of C). */
 typedef struct gemm_job {
     const mlp__gemm *g;
     int parts;
+    float *partials;
 } gemm_job;
 
 static void gemm_parts(void *arg, int64_t lo, int64_t hi)
@@ -401,9 +460,57 @@ static void gemm_parts(void *arg, int64_t lo, int64_t hi)
         mlp__sgemm_part(j->g, (int)t, j->parts);
 }
 
+/* Parts [lo, hi) along K: part t's product over its K values, part 0's
+ * onto C, the others' into their blocks of partial sums. */
+static void k_parts(void *arg, int64_t lo, int64_t hi)
+{
+    const gemm_job *j = arg;
+    const mlp__gemm *g = j->g;
+    for (int64_t t = lo; t < hi; t++) {
+        int64_t k0, k1;
+        mlp__pool_range(g->k, j->parts, 16, (int)t, &k0, &k1);
+        mlp__gemm p = *g;
+        p.k = (int)(k1 - k0);
+        p.a = g->a + k0;
+        p.b = g->b + k0 * g->ldb;
+        if (t > 0) {
+            p.c = j->partials + (t - 1) * (int64_t)g->m * g->n;
+            p.ldc = g->n;
+            p.beta = 0.0f;
+            p.bias = NULL;
+        }
+        mlp__sgemm_part(&p, 0, 1);
+    }
+}
+
+/* Rows [lo, hi) of C: the partial sums added in part order. */
+static void k_sums(void *arg, int64_t lo, int64_t hi)
+{
+    const gemm_job *j = arg;
+    const mlp__gemm *g = j->g;
+    const int64_t block = (int64_t)g->m * g->n;
+    for (int64_t i = lo; i < hi; i++) {
+        float *restrict ci = g->c + i * g->ldc;
+        for (int t = 1; t < j->parts; t++) {
+            const float *restrict pi = j->partials + (t - 1) * block + i * g->n;
+            for (int c = 0; c < g->n; c++)
+                ci[c] += pi[c];
+        }
+    }
+}
+
 void mlp__sgemm_run(const mlp__gemm *g)
 {
-    gemm_job j = {g, mlp__sgemm_parts(g)};
+    gemm_job j = {g, mlp__sgemm_k_parts(g), NULL};
+    if (j.parts > 0)
+        j.partials =
+            thread_floats(STORE_PARTIALS, (size_t)(j.parts - 1) * (size_t)g->m * g->n);
+    if (j.partials) {
+        mlp__pool_for(j.parts, 1, 1, k_parts, &j);
+        mlp__pool_for(g->m, mlp__pool_grain(g->n, MLP_POOL_MIN), 1, k_sums, &j);
+        return;
+    }
+    j.parts = mlp__sgemm_parts(g);
     mlp__pool_for(j.parts, 1, 1, gemm_parts, &j);
 }
 

@@ -32,14 +32,25 @@ typedef struct mlp__gemm {
     const float *bias;
 } mlp__gemm;
 
-/* The product on the pool (mlp__sgemm is this with bias NULL). */
+/* The product on the pool (mlp__sgemm is this with bias NULL): cut into
+ * blocks of C (below), or, for a product with no transposes whose K is at
+ * least 8 times M and N and whose C is small, into parts along K whose
+ * sums are then added (gemm.c). */
 void mlp__sgemm_run(const mlp__gemm *g);
 
-/* How many parts mlp__sgemm_run cuts g into (1 for a small product or at 1
- * thread): blocks of rows of C when M >= N, else of columns. A caller that
- * runs several products in one pool job runs part t of `parts` with
- * mlp__sgemm_part, from t = 0 to parts - 1 (any order, any threads: the
- * parts write disjoint blocks of C), and gets mlp__sgemm_run's bits. */
+/* How many parts along K mlp__sgemm_run splits g into now (they depend on
+ * the thread count), or 0 when it cuts g into blocks of C. Part t holds K
+ * values mlp__pool_range(K, parts, 16, t); part 0 computes onto C as g
+ * asks, part t > 0 on its own with beta 0, and the parts' sums are then
+ * added onto C in part order. */
+int mlp__sgemm_k_parts(const mlp__gemm *g);
+
+/* How many blocks of C mlp__sgemm_run would cut g into (1 for a small
+ * product or at 1 thread): blocks of rows of C when M >= N, else of
+ * columns. A caller that runs several products in one pool job runs part
+ * t of `parts` with mlp__sgemm_part, from t = 0 to parts - 1 (any order,
+ * any threads: the parts write disjoint blocks of C). It gets
+ * mlp__sgemm_run's bits unless mlp__sgemm_run splits g along K. */
 int mlp__sgemm_parts(const mlp__gemm *g);
 void mlp__sgemm_part(const mlp__gemm *g, int t, int parts);
 
