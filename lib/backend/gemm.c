@@ -7,8 +7,10 @@
  * threads also run the element passes, so two pools never spin against
  * each other on the same cores. Splitting C by rows or columns computes
  * each element exactly once, with no cross-thread reduction; OpenBLAS may
- * still pick other kernels for other block shapes, so the last bits can
- * differ between thread counts (never between runs with the same count).
+ * still pick other kernels for other block shapes. A product whose K is
+ * long against M and N is split along K instead, its parts' sums added in
+ * a fixed order (see "Split along K"). Either way the last bits can differ
+ * between thread counts (never between runs with the same count).
  * Without OpenBLAS, a portable blocked loop does the work
  * (-Dblas=disabled), split the same way.
  */
@@ -403,25 +405,31 @@ void mlp__sgemm_part(const mlp__gemm *g, int t, int parts)
 }
 
 /*
- * Split along K. Cut by rows or columns of C, every part of a product
- * whose K is long against M and N reads all of its longer operand's K
- * values (both thirds of the ConvNet dense layer's 100 x 128 x 3136
- * forward product read all of A), and the parts' blocks are skinny. Such
- * a product (no transposes, K at least K_SPLIT_RATIO times M and N, C of
- * at most K_SPLIT_MOST_C values) runs
- * on two or more threads as parts along K instead: part 0 computes C's
- * product over its K values (bias and beta as asked), part t > 0 its own
- * into a block of partial sums, and a second pass adds the blocks onto C
- * in part order. The partial sums are the calling thread's buffer
- * (thread_floats), so every part writes where it would if the caller ran
- * them all. 2 threads, best of 9 (split along K against rows or columns
- * of C, each part cut as above): 100 x 128 x 3136 201 against 288 us,
- * 100 x 47 x 1536 49 against 58, 50 x 128 x 3136 111 against 135,
- * 64 x 144 x 19600 1281 against 1537, 100 x 100 x 1568 95 against 104;
- * 100 x 128 x 1024 tied, and with K under 8 times M or N it lost
- * (200 x 100 x 784 108 against 90, 128 x 128 x 512 50 against 45). In
- * the ConvNet's training step at 2 threads the dense layer's forward pass
- * went from 0.39-0.41 to 0.22-0.23 ms.
+ * Split along K. Cut into blocks of rows or columns of C, a product whose
+ * K is long against M and N has every part read all of one operand (each
+ * half of the ConvNet dense layer's 100 x 128 x 3136 forward product, 64
+ * columns of C, reads all of A: 1.25 MB), and each part is skinnier than
+ * the whole. Such a product (no transposes, K at least K_SPLIT_RATIO times
+ * M and N, C of at most K_SPLIT_MOST_C values) runs on two or more threads
+ * as parts along K instead, each reading its share of A and of B. Part 0
+ * computes C's product over its K values (bias and beta as asked), each
+ * other part its own into a block of partial sums, and a second pass adds
+ * the blocks onto C in part order. The partial sums are the calling
+ * thread's buffer (thread_floats), so every part writes where it would if
+ * the caller ran them all.
+ *
+ * Measured at 2 threads, best of 9, split along K against rows or columns
+ * of C (each part cut as above):
+ *   - 100 x 128 x 3136: 201 against 288 us;
+ *   - 100 x 47 x 1536: 49 against 58 us;
+ *   - 50 x 128 x 3136: 111 against 135 us;
+ *   - 64 x 144 x 19600: 1281 against 1537 us;
+ *   - 100 x 100 x 1568: 95 against 104 us;
+ *   - 100 x 128 x 1024: tied;
+ *   - K under 8 times M or N lost: 200 x 100 x 784 took 108 against 90 us,
+ *     128 x 128 x 512 50 against 45 us.
+ * In the ConvNet's training step at 2 threads, the dense layer's forward
+ * pass went from 0.39-0.41 to 0.22-0.23 ms.
  *
  * The sums run in another order than the whole product's, so results
  * differ from those at 1 thread in the last bits, as with any split; for
