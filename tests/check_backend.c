@@ -582,7 +582,7 @@ START_TEST(sgemm_k_split)
                 memcpy(want, c0, (size_t)c_len * sizeof *want);
                 for (int t = 0; t < parts; t++) {
                     int64_t k0, k1;
-                    mlp__pool_range(k, parts, 16, t, &k0, &k1);
+                    mlp__pool_range(k, parts, MLP__SGEMM_K_ALIGN, t, &k0, &k1);
                     mlp__gemm p = g;
                     p.k = (int)(k1 - k0);
                     p.a = a + k0;

@@ -476,7 +476,7 @@ static void k_parts(void *arg, int64_t lo, int64_t hi)
     const mlp__gemm *g = j->g;
     for (int64_t t = lo; t < hi; t++) {
         int64_t k0, k1;
-        mlp__pool_range(g->k, j->parts, 16, (int)t, &k0, &k1);
+        mlp__pool_range(g->k, j->parts, MLP__SGEMM_K_ALIGN, (int)t, &k0, &k1);
         mlp__gemm p = *g;
         p.k = (int)(k1 - k0);
         p.a = g->a + k0;

@@ -38,11 +38,14 @@ typedef struct mlp__gemm {
  * sums are then added (gemm.c). */
 void mlp__sgemm_run(const mlp__gemm *g);
 
+/* The alignment of the bounds between parts along K (below). */
+#define MLP__SGEMM_K_ALIGN 16
+
 /* How many parts along K mlp__sgemm_run splits g into now (they depend on
  * the thread count), or 0 when it cuts g into blocks of C. Part t holds K
- * values mlp__pool_range(K, parts, 16, t); part 0 computes onto C as g
- * asks, part t > 0 on its own with beta 0, and the parts' sums are then
- * added onto C in part order. */
+ * values mlp__pool_range(K, parts, MLP__SGEMM_K_ALIGN, t); part 0
+ * computes onto C as g asks, part t > 0 on its own with beta 0, and the
+ * parts' sums are then added onto C in part order. */
 int mlp__sgemm_k_parts(const mlp__gemm *g);
 
 /* How many blocks of C mlp__sgemm_run would cut g into (1 for a small
