@@ -639,6 +639,22 @@ START_TEST(corr_forward_wide_same_bits)
 }
 END_TEST
 
+/* The correlation of `ci` planes of [h, w], padded by ph rows and pw
+ * columns, to `co` planes through a kh x kw kernel. */
+static mlp__corr corr_geom(int32_t ci, int32_t h, int32_t w, int32_t co, int32_t kh,
+                           int32_t kw, int32_t ph, int32_t pw)
+{
+    const int32_t oh = h + 2 * ph - kh + 1, ow = w + 2 * pw - kw + 1;
+    return (mlp__corr){.ci = ci,
+                       .hp = h + 2 * ph,
+                       .wp = mlp__corr_wp(ow, kw),
+                       .co = co,
+                       .oh = oh,
+                       .ow = ow,
+                       .kh = kh,
+                       .kw = kw};
+}
+
 /* On a CPU with AVX-512 the direct correlation's dx runs full strips two at
  * a time in vectors of 16 (across rows, the first strip's sums added in
  * first); mlp__corr_dx_narrow one at a time in vectors of 8. The same
@@ -661,16 +677,9 @@ START_TEST(corr_dx_wide_same_bits)
     tu_rng rng;
     tu_rng_seed(&rng, 33);
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
-        const int32_t oh = cases[i].h + 2 * cases[i].ph - cases[i].kh + 1;
-        const int32_t ow = cases[i].w + 2 * cases[i].pw - cases[i].kw + 1;
-        const mlp__corr k = {.ci = cases[i].ci,
-                             .hp = cases[i].h + 2 * cases[i].ph,
-                             .wp = mlp__corr_wp(ow, cases[i].kw),
-                             .co = cases[i].co,
-                             .oh = oh,
-                             .ow = ow,
-                             .kh = cases[i].kh,
-                             .kw = cases[i].kw};
+        const mlp__corr k = corr_geom(cases[i].ci, cases[i].h, cases[i].w, cases[i].co,
+                                      cases[i].kh, cases[i].kw, cases[i].ph, cases[i].pw);
+        const int32_t oh = k.oh, ow = k.ow;
         const int64_t taps = (int64_t)k.ci * k.kh * k.kw, ny = (int64_t)k.co * oh * ow;
         const int64_t nx = (int64_t)k.ci * cases[i].h * cases[i].w;
         float *w = test_floats(k.co * taps), *dy = test_floats(ny);
@@ -689,6 +698,78 @@ START_TEST(corr_dx_wide_same_bits)
         free(sums);
         free(dx);
         free(dxn);
+    }
+}
+END_TEST
+
+/* mlp__corr_dw of two planes (nf 2) sums each plane's lanes as two calls
+ * of one plane each do: on a CPU with AVX-512 in pairs of lanes in vectors
+ * of 16, up to 12 taps a call (mlp__corr_dw_taps), elsewhere in vectors of
+ * 8, up to 6. The same bits, weights and bias, over two groups of samples
+ * (the second adding onto the first's lanes): 9 taps (the ConvNet's first
+ * layer, one block of a pair on AVX-512), 12, and 25 and 18 in several
+ * blocks; rows with a tail, rows of whole strips in small planes, rows
+ * shorter than 8, a pair that does not start at plane 0. */
+START_TEST(corr_dw_pairs_same_bits)
+{
+    ck_assert_int_eq(mlp__corr_dw_taps(1), MLP__CORR_DW_TAPS);
+    const int32_t pair_taps = mlp__corr_dw_taps(2);
+    ck_assert_msg(pair_taps == MLP__CORR_DW_TAPS || pair_taps == MLP__CORR_DW_TAPS / 2,
+                  "a pair's block of %d taps", (int)pair_taps);
+    /* clang-format off */
+    static const struct { int32_t ci, h, w, co, f, kh, kw, ph, pw; } cases[] = {
+        {1, 28, 28, 2, 0, 3, 3, 1, 1}, /* 9 taps, rows of 28: a tail, large planes */
+        {1, 11, 13, 3, 1, 3, 4, 1, 1}, /* 12 taps, planes 1 and 2 */
+        {1, 12, 12, 2, 0, 5, 5, 0, 0}, /* 25 taps, rows of 8 whole */
+        {2, 9, 7, 4, 2, 3, 3, 1, 1},   /* 18 taps, rows shorter than 8 */
+    };
+    /* clang-format on */
+    enum { G1 = 3, G2 = 2 };
+    tu_rng rng;
+    tu_rng_seed(&rng, 35);
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        const mlp__corr k = corr_geom(cases[i].ci, cases[i].h, cases[i].w, cases[i].co,
+                                      cases[i].kh, cases[i].kw, cases[i].ph, cases[i].pw);
+        const int32_t taps = k.ci * k.kh * k.kw, f = cases[i].f;
+        const int64_t in_sz = (int64_t)k.ci * k.hp * k.wp,
+                      out_sz = (int64_t)k.co * k.oh * k.ow;
+        float *xp = test_floats((G1 + G2) * in_sz), *dy = test_floats((G1 + G2) * out_sz);
+        for (int32_t s = 0; s < G1 + G2; s++) {
+            float *x = test_floats((int64_t)k.ci * cases[i].h * cases[i].w);
+            tu_fill_uniform(&rng, x, (int64_t)k.ci * cases[i].h * cases[i].w, -1.0f,
+                            1.0f);
+            mlp__corr_pad(x, k.ci, cases[i].h, cases[i].w, cases[i].ph, cases[i].pw, k.wp,
+                          xp + s * in_sz);
+            free(x);
+        }
+        tu_fill_uniform(&rng, dy, (G1 + G2) * out_sz, -1.0f, 1.0f);
+        float *one = test_floats(2 * taps * 8), *two = test_floats(2 * taps * 8);
+        float bone[16], btwo[16];
+        for (int group = 0; group < 2; group++) {
+            const int32_t s0 = group ? G1 : 0, g = group ? G2 : G1;
+            const float *xg = xp + s0 * in_sz, *dg = dy + s0 * out_sz;
+            for (int32_t q = 0; q < 2; q++)
+                for (int32_t t0 = 0; t0 < taps; t0 += MLP__CORR_DW_TAPS) {
+                    const int32_t tn =
+                        taps - t0 < MLP__CORR_DW_TAPS ? taps - t0 : MLP__CORR_DW_TAPS;
+                    mlp__corr_dw(&k, xg, dg, g, f + q, 1, t0, tn,
+                                 one + (q * taps + t0) * 8, (int64_t)taps * 8,
+                                 t0 == 0 ? bone + 8 * q : NULL, !group);
+                }
+            for (int32_t t0 = 0; t0 < taps; t0 += pair_taps) {
+                const int32_t tn = taps - t0 < pair_taps ? taps - t0 : pair_taps;
+                mlp__corr_dw(&k, xg, dg, g, f, 2, t0, tn, two + t0 * 8, (int64_t)taps * 8,
+                             t0 == 0 ? btwo : NULL, !group);
+            }
+        }
+        ck_assert_msg(memcmp(one, two, (size_t)(2 * taps * 8) * sizeof(float)) == 0,
+                      "case %d: a pair's weight lanes differ from single planes'", i);
+        ck_assert_msg(memcmp(bone, btwo, sizeof bone) == 0,
+                      "case %d: a pair's bias lanes differ from single planes'", i);
+        free(xp);
+        free(dy);
+        free(one);
+        free(two);
     }
 }
 END_TEST
@@ -2112,6 +2193,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, corr_forward_wide_same_bits);
     tcase_add_test(tc, few_k_wide_same_bits);
     tcase_add_test(tc, corr_dx_wide_same_bits);
+    tcase_add_test(tc, corr_dw_pairs_same_bits);
     tcase_add_test(tc, conv_reference_wino);
     tcase_add_test(tc, conv_params_layout_and_init);
     tcase_add_test(tc, conv_params_without_bias);

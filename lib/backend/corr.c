@@ -433,7 +433,7 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
     (void)P16; /* PAIR16's: 1 in corr_dw_pair */
     const int64_t in_sz = (int64_t)k->ci * k->hp * k->wp;
     const int64_t plane = (int64_t)k->oh * k->ow;
-    v8 acc[MLP__CORR_DW_TAPS], bacc[2] = {{0}, {0}};
+    v8 acc[2 * MLP__CORR_DW_TAPS], bacc[2] = {{0}, {0}};
 #pragma GCC unroll 2
     for (int q = 0; q < NF; q++) {
 #pragma GCC unroll 12
@@ -448,9 +448,9 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
 #if PAIR16
     /* two planes: tap b's lanes of both in acc2[b], the bias's in bacc2 */
     const int pair = P16 && NF == 2;
-    v16 acc2[MLP__CORR_DW_TAPS / 2], bacc2 = JOIN16(bacc[0], bacc[1]);
+    v16 acc2[MLP__CORR_DW_TAPS], bacc2 = JOIN16(bacc[0], bacc[1]);
     if (pair)
-#pragma GCC unroll 6
+#pragma GCC unroll 12
         for (int b = 0; b < TB; b++)
             acc2[b] = JOIN16(acc[b], acc[TB + b]);
 #endif
@@ -470,7 +470,7 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
             const v16 d2 = JOIN16(d[0], d[1]);                                           \
             if (bias_lanes)                                                              \
                 bacc2 += d2;                                                             \
-            _Pragma("GCC unroll 6") for (int b = 0; b < TB; b++)                         \
+            _Pragma("GCC unroll 12") for (int b = 0; b < TB; b++)                        \
             {                                                                            \
                 v8 xv;                                                                   \
                 LOAD8(xv, (base) + off[b]);                                              \
@@ -563,7 +563,7 @@ static MLP__ALWAYS_INLINE void dw_block(const mlp__corr *k, const int32_t *off,
 #undef DW_STRIP8
 #if PAIR16
     if (pair) {
-#pragma GCC unroll 6
+#pragma GCC unroll 12
         for (int b = 0; b < TB; b++) {
             acc[b] = HALF16(acc2[b], 0);
             acc[TB + b] = HALF16(acc2[b], 1);
@@ -620,9 +620,11 @@ static void corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_
 }
 
 #if PAIR16
-/* corr_dw of two planes (tn <= 6) in PAIR16's vectors of 16, for a CPU with
- * AVX-512. dW alone of the report's 5->10 5x5 on 12x12 (batch 100, 1
- * thread, 3 rounds): 0.469-0.473 against 0.408-0.409 ms. */
+/* corr_dw of two planes in PAIR16's vectors of 16, for a CPU with AVX-512,
+ * where each tap's two sets of lanes take one of the 32 registers: up to
+ * MLP__CORR_DW_TAPS taps (twice corr_dw's for two planes). dW alone of the
+ * report's 5->10 5x5 on 12x12 (batch 100, 1 thread, 3 rounds): 0.469-0.473
+ * against 0.408-0.409 ms in blocks of 6 taps. */
 AVX512_ONLY static void corr_dw_pair(const mlp__corr *k, const float *xp, const float *dy,
                                      int32_t g, int32_t f, int32_t t0, int32_t tn,
                                      float *lanes, int64_t lstride, float *bias_lanes,
@@ -638,11 +640,27 @@ AVX512_ONLY static void corr_dw_pair(const mlp__corr *k, const float *xp, const 
     case 3: DW_PAIR(3); break;
     case 4: DW_PAIR(4); break;
     case 5: DW_PAIR(5); break;
-    default: DW_PAIR(6); break;
+    case 6: DW_PAIR(6); break;
+    case 7: DW_PAIR(7); break;
+    case 8: DW_PAIR(8); break;
+    case 9: DW_PAIR(9); break;
+    case 10: DW_PAIR(10); break;
+    case 11: DW_PAIR(11); break;
+    default: DW_PAIR(12); break;
     }
 #undef DW_PAIR
 }
 #endif
+
+int32_t mlp__corr_dw_taps(int32_t nf)
+{
+#if PAIR16
+    __builtin_cpu_init();
+    if (nf == 2 && __builtin_cpu_supports("avx512f"))
+        return MLP__CORR_DW_TAPS;
+#endif
+    return MLP__CORR_DW_TAPS / nf;
+}
 
 void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
                   int32_t f, int32_t nf, int32_t t0, int32_t tn, float *lanes,
@@ -1185,6 +1203,11 @@ void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t 
     (void)tn;
     (void)lanes;
     (void)first;
+}
+
+int32_t mlp__corr_dw_taps(int32_t nf)
+{
+    return MLP__CORR_DW_TAPS / nf;
 }
 
 #endif

@@ -42,8 +42,15 @@
 /* The most taps (ci kh kw) one correlation may have. */
 enum { MLP__CORR_MAX_TAPS = 128 };
 
-/* The most taps one call of mlp__corr_dw sums (in registers). */
+/* The most taps one call of mlp__corr_dw sums for one plane (in
+ * registers). */
 enum { MLP__CORR_DW_TAPS = 12 };
+
+/* The most taps one call of mlp__corr_dw may sum for nf planes (1 or 2):
+ * MLP__CORR_DW_TAPS for one; for two, MLP__CORR_DW_TAPS too on a CPU with
+ * AVX-512 (each tap's two sets of lanes in one vector of 16), else half
+ * of it. */
+int32_t mlp__corr_dw_taps(int32_t nf);
 
 /* A stride-1 correlation: `ci` padded input planes [hp, wp] to `co` output
  * planes [oh, ow] through a kh x kw kernel (hp = oh + kh - 1). */
@@ -90,7 +97,7 @@ void mlp__corr_forward_narrow(const mlp__corr *k, const float *xp, const float *
 
 /*
  * The weight gradient of output planes f to f + nf - 1 (nf 1 or 2) over
- * taps [t0, t0 + tn) (tn <= MLP__CORR_DW_TAPS / nf), for g samples: for
+ * taps [t0, t0 + tn) (tn <= mlp__corr_dw_taps(nf)), for g samples: for
  * plane f + q, lanes[q lstride + 8 t + l] += sum over the samples, output
  * rows and the output columns in lane l of each strip of
  * dy[s][f + q][oh][ow] xp[s][c][oh + i][ow + j] (tap t = (c kh + i) kw + j),

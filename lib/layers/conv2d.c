@@ -630,12 +630,17 @@ static void corr_part(void *arg, int64_t i0, int64_t i1)
 }
 
 /* The filters of one unit of dW: two (sharing each load of the input)
- * when a filter's taps take several blocks anyway, else one, so that the
- * unit reads each plane of dy once; pairs measured 1-3% slower on the
- * 1->32 3x3 layer, whose 9 taps then took two blocks. */
+ * when a filter's taps take several blocks anyway, or when a pair's block
+ * holds as many taps as a single filter's (on a CPU with AVX-512, see
+ * mlp__corr_dw_taps); else one, so that the unit reads each plane of dy
+ * once: pairs in blocks of 6 taps measured 1-3% slower on the 1->32 3x3
+ * layer, whose 9 taps then took two blocks. In one block of 9 (AVX-512),
+ * that layer's backward pass in the ConvNet's step (dW alone, batch 100)
+ * went from 1.05-1.06 to 0.79 ms at 1 thread and from 0.54-0.55 to
+ * 0.42-0.43 ms at 2 (bench_convnet, interleaved rounds). */
 static int32_t dw_unit_filters(int32_t taps)
 {
-    return taps > MLP__CORR_DW_TAPS ? 2 : 1;
+    return taps > MLP__CORR_DW_TAPS || mlp__corr_dw_taps(2) == MLP__CORR_DW_TAPS ? 2 : 1;
 }
 
 /* Units u = fu blocks + b in [u0, u1): taps block b of the unit's filters
@@ -746,7 +751,7 @@ static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const flo
                    .lanes = lanes,
                    .bias_lanes = db ? bias_lanes : NULL,
                    .taps = K};
-    const int32_t per = dw_unit_filters(K), tb = MLP__CORR_DW_TAPS / per;
+    const int32_t per = dw_unit_filters(K), tb = mlp__corr_dw_taps(per);
     wj.blocks = (K + tb - 1) / tb;
     for (int32_t g0 = 0; g0 < n; g0 += G) {
         const int32_t g = n - g0 < G ? n - g0 : G;
