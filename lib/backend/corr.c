@@ -652,14 +652,22 @@ AVX512_ONLY static void corr_dw_pair(const mlp__corr *k, const float *xp, const 
 }
 #endif
 
-int32_t mlp__corr_dw_taps(int32_t nf)
+/* Whether a call of mlp__corr_dw for nf planes takes corr_dw_pair: the
+ * one test behind both the call and mlp__corr_dw_taps, which must agree. */
+static int dw_takes_pair(int32_t nf)
 {
 #if PAIR16
     __builtin_cpu_init();
-    if (nf == 2 && __builtin_cpu_supports("avx512f"))
-        return MLP__CORR_DW_TAPS;
+    return nf == 2 && __builtin_cpu_supports("avx512f");
+#else
+    (void)nf;
+    return 0;
 #endif
-    return MLP__CORR_DW_TAPS / nf;
+}
+
+int32_t mlp__corr_dw_taps(int32_t nf)
+{
+    return dw_takes_pair(nf) ? MLP__CORR_DW_TAPS : MLP__CORR_DW_TAPS / nf;
 }
 
 void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
@@ -667,8 +675,7 @@ void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t 
                   int64_t lstride, float *bias_lanes, int first)
 {
 #if PAIR16
-    __builtin_cpu_init();
-    if (nf == 2 && __builtin_cpu_supports("avx512f")) {
+    if (dw_takes_pair(nf)) {
         corr_dw_pair(k, xp, dy, g, f, t0, tn, lanes, lstride, bias_lanes, first);
         return;
     }

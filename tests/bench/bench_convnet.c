@@ -5,10 +5,10 @@
  * batch 100: training-step GFLOP/s next to a large cblas_sgemm measured in
  * the same run (before and after the steps; the higher of the two), at 1
  * and 2 threads, and the time of each layer's forward and backward pass and
- * of the optimizer step (the profile by phase). A
- * ceiling comes with it: the step's matrix products alone, on the largest
- * shapes an im2col formulation gives them (each conv layer's whole batch as
- * one product), with no im2col, no copy and no element pass.
+ * of the optimizer step (the profile by phase). A ceiling comes with it:
+ * the step's matrix products alone, on the largest shapes an im2col
+ * formulation gives them (each conv layer's whole batch as one product),
+ * with no im2col, no copy and no element pass.
  * Usage: bench_convnet [steps [threads...]] (default 30 steps, threads 1 2).
  * BENCH_CPU_CLOCK=1 in the environment times CPU time (bench_now).
  */
