@@ -56,9 +56,9 @@ static void layer_open(layer_run *r, const conv_case *cc, int keep)
     CHECK(mlp_model_backward(r->m, r->dy, &dx));
     mlp_tensor_destroy(x);
     const int64_t in_n = (int64_t)BATCH * r->conv->in_size;
-    r->x = malloc((size_t)in_n * sizeof(float));
-    r->y = malloc((size_t)BATCH * r->conv->out_size * sizeof(float));
-    r->dx = malloc((size_t)in_n * sizeof(float));
+    r->x = bench_floats((size_t)in_n);
+    r->y = bench_floats((size_t)BATCH * r->conv->out_size);
+    r->dx = bench_floats((size_t)in_n);
     if (!r->x || !r->y || !r->dx) {
         fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
         exit(1);
