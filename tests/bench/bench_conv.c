@@ -56,9 +56,11 @@ static void layer_open(layer_run *r, const conv_case *cc, int keep)
     CHECK(mlp_model_backward(r->m, r->dy, &dx));
     mlp_tensor_destroy(x);
     const int64_t in_n = (int64_t)BATCH * r->conv->in_size;
-    r->x = bench_floats((size_t)in_n);
-    r->y = bench_floats((size_t)BATCH * r->conv->out_size);
-    r->dx = bench_floats((size_t)in_n);
+    /* the library's allocator, which places a model's buffers (64-byte
+     * aligned, so that a layer's vector stores fall on whole lines) */
+    r->x = mlp__alloc((size_t)in_n * sizeof(float));
+    r->y = mlp__alloc((size_t)BATCH * r->conv->out_size * sizeof(float));
+    r->dx = mlp__alloc((size_t)in_n * sizeof(float));
     if (!r->x || !r->y || !r->dx) {
         fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
         exit(1);
@@ -84,9 +86,9 @@ static double layer_backward(layer_run *r)
 
 static void layer_close(layer_run *r)
 {
-    free(r->x);
-    free(r->y);
-    free(r->dx);
+    mlp__free(r->x);
+    mlp__free(r->y);
+    mlp__free(r->dx);
     mlp_tensor_destroy(r->dy);
     mlp_model_destroy(r->m);
 }

@@ -21,15 +21,6 @@
         }                                                                                \
     } while (0)
 
-/* n floats from a 64-byte boundary, as the library's allocator places a
- * model's buffers (so that a layer's vector stores fall on whole cache
- * lines there); freed with free(); NULL when out of memory. */
-static inline float *bench_floats(size_t n)
-{
-    const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    return aligned_alloc(64, bytes ? bytes : 64);
-}
-
 static inline int bench_cmp_double(const void *a, const void *b)
 {
     const double x = *(const double *)a, y = *(const double *)b;
