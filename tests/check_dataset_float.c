@@ -470,6 +470,154 @@ START_TEST(batcher_float_targets)
 }
 END_TEST
 
+/* A gather by column blocks (mlp__dataset_gather_next with cols) holds
+ * exactly the values of the gather by rows, block t being columns [cols[t],
+ * cols[t + 1]) of every row from x + n cols[t], and the same labels or
+ * targets: uint8 and float samples, labels and several float targets, 1 to
+ * 3 blocks at 1 to 3 threads, with and without the next rows asked for.
+ * A bad cut is refused with x untouched. */
+START_TEST(gather_blocks_hold_the_rows)
+{
+    enum { N = 23, PER = 37, B = 11, T = 2 };
+    uint8_t *pix = malloc((size_t)N * PER);
+    float *val = malloc((size_t)N * PER * sizeof(float)), tg[N * T];
+    int32_t lab[N];
+    for (int i = 0; i < N * PER; i++) {
+        pix[i] = (uint8_t)((i * 131 + 7) % 256);
+        val[i] = (float)i * 0.25f - 3.0f;
+    }
+    for (int i = 0; i < N; i++) {
+        lab[i] = (i * 5) % 4;
+        for (int j = 0; j < T; j++)
+            tg[i * T + j] = (float)(i * 10 + j);
+    }
+    const int32_t shape[1] = {PER};
+    mlp_dataset *ds[2] = {NULL, NULL};
+    TU_OK(mlp_dataset_create(&ds[0], N, 1, 1, PER, pix, lab, 4));
+    TU_OK(mlp_dataset_create_f32_values(&ds[1], N, 1, shape, val, T, tg, 0));
+    const int32_t idx[B] = {3, 22, 0, 7, 7, 15, 1, 9, 20, 4, 11},
+                  next[5] = {2, 5, 8, 13, 21};
+    static const int32_t cuts[][5] = {
+        {1, 0, PER, 0, 0}, {2, 0, 16, PER, 0}, {3, 0, 1, 36, PER}}; /* parts, cols */
+    const int threads = mlp_get_num_threads();
+    float rows[B * PER], blocks[B * PER], y_rows[B * T], y_blocks[B * T];
+    int32_t l_rows[B], l_blocks[B];
+    for (int d = 0; d < 2; d++) {
+        int32_t *lr = d ? NULL : l_rows, *lbk = d ? NULL : l_blocks;
+        float *yr = d ? y_rows : NULL, *yb = d ? y_blocks : NULL;
+        TU_OK(mlp__dataset_gather_next(ds[d], idx, B, NULL, 0, 0, NULL, rows, lr, yr,
+                                       "test"));
+        for (int c = 0; c < 3; c++) {
+            const int parts = cuts[c][0];
+            const int32_t *cut = cuts[c] + 1;
+            for (int th = 1; th <= 3; th++) {
+                TU_OK(mlp_set_num_threads(th));
+                for (int i = 0; i < B * PER; i++)
+                    blocks[i] = -99.0f;
+                memset(l_blocks, 0xff, sizeof l_blocks);
+                memset(y_blocks, 0, sizeof y_blocks);
+                TU_OK(mlp__dataset_gather_next(ds[d], idx, B, th == 2 ? next : NULL,
+                                               th == 2 ? 5 : 0, parts, cut, blocks, lbk,
+                                               yb, "test"));
+                for (int t = 0; t < parts; t++) {
+                    const int32_t w = cut[t + 1] - cut[t];
+                    for (int i = 0; i < B; i++)
+                        for (int32_t j = 0; j < w; j++)
+                            ck_assert_msg(blocks[B * cut[t] + i * w + j] ==
+                                              rows[i * PER + cut[t] + j],
+                                          "data %d, cut %d, %d threads: row %d column %d",
+                                          d, c, th, i, (int)(cut[t] + j));
+                }
+                if (d)
+                    ck_assert_mem_eq(y_blocks, y_rows, sizeof y_rows);
+                else
+                    ck_assert_mem_eq(l_blocks, l_rows, sizeof l_rows);
+            }
+        }
+    }
+    TU_OK(mlp_set_num_threads(threads));
+    /* bad cuts: none, too many, not from 0, not to the end, not increasing */
+    static const int32_t bad[][5] = {{0, 0, PER, 0, 0},   {65, 0, PER, 0, 0},
+                                     {2, 1, 10, PER, 0},  {2, 0, 10, PER - 1, 0},
+                                     {3, 0, 10, 10, PER}, {2, 0, 20, 10, 0}};
+    for (size_t c = 0; c < sizeof bad / sizeof *bad; c++) {
+        for (int i = 0; i < B * PER; i++)
+            blocks[i] = -99.0f;
+        int32_t cut[70] = {0};
+        memcpy(cut, bad[c] + 1, 4 * sizeof(int32_t));
+        if (bad[c][0] == 65)
+            cut[65] = PER;
+        TU_FAIL_MSG(mlp__dataset_gather_next(ds[0], idx, B, NULL, 0, bad[c][0], cut,
+                                             blocks, l_blocks, NULL, "test"),
+                    MLP_STATUS_INVALID_ARG, "column blocks");
+        for (int i = 0; i < B * PER; i++)
+            ck_assert(blocks[i] == -99.0f);
+    }
+    mlp_dataset_destroy(ds[0]);
+    mlp_dataset_destroy(ds[1]);
+    free(pix);
+    free(val);
+}
+END_TEST
+
+/* mlp__batcher_next_count says the size of every batch the next call
+ * gives, 0 at each epoch's end, and changes nothing: the batches by
+ * column blocks come in the order and sizes of mlp_batcher_next_batch's. */
+START_TEST(batcher_next_count_and_blocks)
+{
+    enum { N = 10, PER = 6, B = 4 };
+    float *x = ramp(N, PER);
+    const int32_t shape[1] = {PER};
+    int32_t lab[N];
+    for (int i = 0; i < N; i++)
+        lab[i] = i % 3;
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32(&ds, N, 1, shape, x, lab, 3, 0));
+    mlp_batcher *a = NULL, *b = NULL;
+    TU_OK(mlp_batcher_create(&a, ds, B, 1, 5));
+    TU_OK(mlp_batcher_create(&b, ds, B, 1, 5));
+    const int32_t cut[3] = {0, 2, PER};
+    float xa[B * PER], xb[B * PER], xb_all[N * PER];
+    int32_t la[B], lb[B], lb_all[N], na, nb;
+    const int32_t sizes[] = {4, 4, 2, 0, 4, 4, 2, 0, 4};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        ck_assert_int_eq(mlp__batcher_next_count(b), sizes[k]);
+        ck_assert_int_eq(mlp__batcher_next_count(b), sizes[k]);
+        TU_OK(mlp_batcher_next_batch(a, xa, la, NULL, &na));
+        TU_OK(mlp__batcher_next_blocks(b, 2, cut, xb, lb, NULL, &nb));
+        ck_assert_int_eq(na, sizes[k]);
+        ck_assert_int_eq(nb, sizes[k]);
+        ck_assert_mem_eq(lb, la, (size_t)na * sizeof *la);
+        for (int32_t i = 0; i < na; i++)
+            for (int32_t j = 0; j < PER; j++) {
+                const float got = j < 2 ? xb[i * 2 + j] : xb[na * 2 + i * 4 + j - 2];
+                ck_assert(got == xa[i * PER + j]);
+            }
+    }
+    /* by rows when cols is NULL */
+    TU_OK(mlp__batcher_next_blocks(b, 0, NULL, xb, lb, NULL, &nb));
+    TU_OK(mlp_batcher_next_batch(a, xa, la, NULL, &na));
+    ck_assert_int_eq(nb, na);
+    ck_assert_mem_eq(xb, xa, (size_t)na * PER * sizeof(float));
+    TU_FAIL(mlp__batcher_next_blocks(b, 2, cut, NULL, lb, NULL, &nb),
+            MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp__batcher_next_blocks(NULL, 2, cut, xb, lb, NULL, &nb),
+            MLP_STATUS_INVALID_ARG);
+    ck_assert_int_eq(nb, 0);
+    mlp_batcher_destroy(a);
+    mlp_batcher_destroy(b);
+    /* a batch larger than the dataset: the whole of it, then the end */
+    TU_OK(mlp_batcher_create(&b, ds, 16, 0, 0));
+    ck_assert_int_eq(mlp__batcher_next_count(b), N);
+    TU_OK(mlp__batcher_next_blocks(b, 0, NULL, xb_all, lb_all, NULL, &nb));
+    ck_assert_int_eq(nb, N);
+    ck_assert_int_eq(mlp__batcher_next_count(b), 0);
+    mlp_batcher_destroy(b);
+    mlp_dataset_destroy(ds);
+    free(x);
+}
+END_TEST
+
 /* A random validation split: shuffled indices, two subsets; every sample
  * lands in exactly one, with its target, for both storages. */
 START_TEST(subset_random_split)
@@ -822,6 +970,8 @@ static Suite *dataset_float_suite(void)
     tc = tcase_create("batches");
     tcase_add_test(tc, batcher_float_same_order_as_uint8);
     tcase_add_test(tc, batcher_float_targets);
+    tcase_add_test(tc, gather_blocks_hold_the_rows);
+    tcase_add_test(tc, batcher_next_count_and_blocks);
     tcase_add_test(tc, subset_random_split);
     tcase_add_test(tc, gather_and_rows);
     tcase_add_test(tc, evaluate_same_on_both_storages);

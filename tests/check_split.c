@@ -1004,6 +1004,175 @@ START_TEST(first_split_out_of_memory)
 }
 END_TEST
 
+/* A dataset of n uint8 samples of WIDE values and K classes (owned by the
+ * caller). */
+static mlp_dataset *wide_images(int32_t n)
+{
+    uint8_t *pix = malloc((size_t)n * WIDE);
+    int32_t *lab = malloc((size_t)n * sizeof *lab);
+    for (int64_t i = 0; i < (int64_t)n * WIDE; i++)
+        pix[i] = (uint8_t)((i * 7919 + 13) % 251);
+    for (int32_t i = 0; i < n; i++)
+        lab[i] = (pix[i * WIDE] + pix[i * WIDE + 150]) % K;
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create(&ds, n, 1, 10, WIDE / 10, pix, lab, K));
+    free(pix);
+    free(lab);
+    return ds;
+}
+
+/* Gathered in the column blocks mlp__split_input_blocks gives (the layout
+ * mlp_model_fit gathers in), a first-layer split step gives the bits of
+ * the same step on the batch by rows: 2 and 3 threads, unequal parts, a
+ * bias or none. The blocks are the step's own cut: its inputs, and their
+ * count is its parts'. */
+START_TEST(first_split_reads_column_blocks)
+{
+    enum { N = 120 };
+    static const struct {
+        int threads;
+        int32_t n;
+        int bias;
+    } cases[] = {{2, 40, 1}, {2, 33, 0}, {3, 50, 1}, {3, 48, 0}};
+    mlp_dataset *ds = wide_images(N);
+    int32_t order[N];
+    for (int32_t i = 0; i < N; i++)
+        order[i] = (i * 37) % N;
+    const int threads = mlp_get_num_threads();
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        TU_OK(mlp_set_num_threads(cases[c].threads));
+        const int32_t n = cases[c].n;
+        mlp_model *m[2];
+        mlp_optimizer *o[2];
+        for (int v = 0; v < 2; v++) {
+            m[v] = wide_mlp(41 + c, 0, cases[c].bias);
+            TU_OK(mlp_optimizer_create(&o[v], MLP_RULE_MOMENTUM, m[v]));
+            TU_OK(mlp__model_reserve(m[v], n));
+        }
+        int32_t cols[MLP__CUT_MAX + 1];
+        const int blocks = mlp__split_input_blocks(m[0], n, cols);
+        ck_assert_int_eq(blocks, cases[c].threads);
+        for (int s = 0; s < 3; s++) {
+            const int32_t *rows = order + s * n % (N - n);
+            double loss[2];
+            for (int v = 0; v < 2; v++) {
+                TU_OK(mlp__dataset_gather_next(ds, rows, n, NULL, 0, v ? 0 : blocks,
+                                               v ? NULL : cols, m[v]->xbuf, m[v]->lbuf,
+                                               NULL, "test"));
+                m[v]->x_blocks = v ? 0 : blocks;
+                TU_OK(mlp__model_train_step(m[v], o[v], m[v]->lbuf, NULL, n, &loss[v],
+                                            NULL));
+                ck_assert_int_eq(m[v]->x_blocks, 0);
+            }
+            ck_assert(loss[0] == loss[1]);
+            const mlp__step_cut *cut = mlp__split_cut(m[0]);
+            ck_assert_ptr_nonnull(cut);
+            ck_assert_int_eq(cut->parts, blocks);
+            for (int t = 0; t <= blocks; t++)
+                ck_assert_int_eq(cut->lead[t] / m[0]->layers[0]->out_size, cols[t]);
+        }
+        const int64_t np = mlp_model_param_count(m[0]);
+        float *p[2];
+        for (int v = 0; v < 2; v++) {
+            p[v] = malloc((size_t)np * sizeof(float));
+            TU_OK(mlp_model_get_params(m[v], p[v], np));
+        }
+        ck_assert_mem_eq(p[0], p[1], (size_t)np * sizeof(float));
+        for (int v = 0; v < 2; v++) {
+            free(p[v]);
+            mlp_optimizer_destroy(o[v]);
+            mlp_model_destroy(m[v]);
+        }
+    }
+    mlp_dataset_destroy(ds);
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* mlp__split_input_blocks gives blocks exactly when the step would split
+ * the first layer by its inputs: not on 1 thread, with the first_split_off
+ * or split_off switch, for a batch too large, with class weights, or for a
+ * first layer that is not split (too narrow). */
+START_TEST(input_blocks_only_where_the_step_reads_them)
+{
+    const int threads = mlp_get_num_threads();
+    int32_t cols[MLP__CUT_MAX + 1];
+    mlp_model *m = wide_mlp(3, 0, 1);
+    TU_OK(mlp_set_num_threads(2));
+    ck_assert_int_eq(mlp__split_input_blocks(m, 40, cols), 2);
+    ck_assert_int_eq(cols[0], 0);
+    ck_assert_int_eq(cols[2], WIDE);
+    ck_assert_int_eq(mlp__split_input_blocks(m, 0, cols), 0);
+    ck_assert_int_eq(mlp__split_input_blocks(m, WIDE, cols), 0); /* too large */
+    m->first_split_off = 1;
+    ck_assert_int_eq(mlp__split_input_blocks(m, 40, cols), 0);
+    m->first_split_off = 0;
+    m->split_off = 1;
+    ck_assert_int_eq(mlp__split_input_blocks(m, 40, cols), 0);
+    m->split_off = 0;
+    float w[K] = {1, 1, 2, 1, 1};
+    TU_OK(mlp_model_set_class_weights(m, w, K));
+    ck_assert_int_eq(mlp__split_input_blocks(m, 40, cols), 0);
+    TU_OK(mlp_model_set_class_weights(m, NULL, 0));
+    ck_assert_int_eq(mlp__split_input_blocks(m, 40, cols), 2);
+    TU_OK(mlp_set_num_threads(1));
+    ck_assert_int_eq(mlp__split_input_blocks(m, 40, cols), 0);
+    TU_OK(mlp_set_num_threads(2));
+    mlp_model *narrow = tu_model(1, (const int32_t[]){100}, 4); /* 50 inputs a part */
+    tu_add(narrow, tu_dense(24));
+    tu_add(narrow, tu_dense(K));
+    ck_assert_int_eq(mlp__split_input_blocks(narrow, 40, cols), 0);
+    mlp_model_destroy(narrow);
+    mlp_model_destroy(m);
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
+/* A batch in column blocks given to a step that reads rows is refused
+ * (MLP_STATUS_INTERNAL: a caller's bug), the parameters untouched and the
+ * layout forgotten: on 1 thread, with the first layer's split switched
+ * off, and blocks of another count. */
+START_TEST(column_blocks_for_a_row_step_refused)
+{
+    const int threads = mlp_get_num_threads();
+    mlp_dataset *ds = wide_images(40);
+    int32_t order[40];
+    for (int32_t i = 0; i < 40; i++)
+        order[i] = i;
+    mlp_model *m = wide_mlp(7, 0, 1);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    TU_OK(mlp__model_reserve(m, 40));
+    const int64_t np = mlp_model_param_count(m);
+    float *before = malloc((size_t)np * sizeof(float)),
+          *now = malloc((size_t)np * sizeof(float));
+    TU_OK(mlp_model_get_params(m, before, np));
+    int32_t cols[MLP__CUT_MAX + 1];
+    for (int c = 0; c < 3; c++) {
+        TU_OK(mlp_set_num_threads(2));
+        ck_assert_int_eq(mlp__split_input_blocks(m, 40, cols), 2);
+        TU_OK(mlp__dataset_gather_next(ds, order, 40, NULL, 0, 2, cols, m->xbuf, m->lbuf,
+                                       NULL, "test"));
+        m->x_blocks = c == 2 ? 3 : 2;
+        if (c == 0)
+            TU_OK(mlp_set_num_threads(1));
+        m->first_split_off = c == 1;
+        TU_FAIL_MSG(mlp__model_train_step(m, o, m->lbuf, NULL, 40, NULL, NULL),
+                    MLP_STATUS_INTERNAL, "column blocks");
+        ck_assert_int_eq(m->x_blocks, 0);
+        TU_OK(mlp_model_get_params(m, now, np));
+        ck_assert_mem_eq(now, before, (size_t)np * sizeof(float));
+        m->first_split_off = 0;
+    }
+    free(before);
+    free(now);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ds);
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
 static Suite *split_suite(void)
 {
     Suite *s = suite_create("split");
@@ -1023,6 +1192,9 @@ static Suite *split_suite(void)
     tcase_add_test(tc, first_split_errors_as_unsplit);
     tcase_add_test(tc, first_split_fit_matches_unsplit);
     tcase_add_test(tc, first_split_out_of_memory);
+    tcase_add_test(tc, first_split_reads_column_blocks);
+    tcase_add_test(tc, input_blocks_only_where_the_step_reads_them);
+    tcase_add_test(tc, column_blocks_for_a_row_step_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -67,9 +67,10 @@ static void start_epoch(mlp_batcher *b)
  * count * size may overflow int32): its rows gathered into x, *n_global
  * the batch's rows and *n_local the share's, both 0 at the end of an epoch;
  * `fn` names the entry point in messages. */
-static mlp_status take_share(mlp_batcher *b, int32_t rank, int32_t size, float *x,
-                             int32_t *labels, float *targets, int32_t *n_global,
-                             int32_t *n_local, const char *fn)
+static mlp_status take_share(mlp_batcher *b, int32_t rank, int32_t size, int parts,
+                             const int32_t *cols, float *x, int32_t *labels,
+                             float *targets, int32_t *n_global, int32_t *n_local,
+                             const char *fn)
 {
     *n_global = 0;
     *n_local = 0;
@@ -93,9 +94,9 @@ static mlp_status take_share(mlp_batcher *b, int32_t rank, int32_t size, float *
     const int32_t next_lo = (int32_t)((int64_t)next_count * rank / size),
                   next_hi = (int32_t)((int64_t)next_count * (rank + 1) / size);
     if (hi > lo)
-        MLP_TRY(mlp__dataset_gather_next(b->ds, b->perm + b->pos + lo, hi - lo,
-                                         b->perm + b->pos + count + next_lo,
-                                         next_hi - next_lo, x, labels, targets, fn));
+        MLP_TRY(mlp__dataset_gather_next(
+            b->ds, b->perm + b->pos + lo, hi - lo, b->perm + b->pos + count + next_lo,
+            next_hi - next_lo, parts, cols, x, labels, targets, fn));
     b->pos += count;
     *n_global = count;
     *n_local = hi - lo;
@@ -111,14 +112,33 @@ static mlp_status next_batch(mlp_batcher *b, float *x, int32_t *labels, float *t
     MLP_CHECK_ARG(b != NULL, fn, "batcher is NULL");
     MLP_CHECK_ARG(x != NULL, fn, "x is NULL");
     int32_t all;
-    return take_share(b, 0, 1, x, labels, targets, n, &all, fn);
+    return take_share(b, 0, 1, 0, NULL, x, labels, targets, n, &all, fn);
+}
+
+int32_t mlp__batcher_next_count(const mlp_batcher *b)
+{
+    if (!b->in_epoch) /* the next call starts an epoch */
+        return b->ds->n < b->batch_size ? b->ds->n : b->batch_size;
+    const int32_t left = b->ds->n - b->pos;
+    return left < b->batch_size ? left : b->batch_size;
+}
+
+mlp_status mlp__batcher_next_blocks(mlp_batcher *b, int parts, const int32_t *cols,
+                                    float *x, int32_t *labels, float *targets, int32_t *n)
+{
+    static const char fn[] = "mlp_model_fit";
+    MLP_CHECK_ARG(n != NULL, fn, "n is NULL");
+    *n = 0;
+    MLP_CHECK_ARG(b != NULL && x != NULL, fn, "batcher or x is NULL");
+    int32_t all;
+    return take_share(b, 0, 1, parts, cols, x, labels, targets, n, &all, fn);
 }
 
 mlp_status mlp__batcher_next_share(mlp_batcher *b, int32_t rank, int32_t size, float *x,
                                    int32_t *labels, float *targets, int32_t *n_global,
                                    int32_t *n_local)
 {
-    return take_share(b, rank, size, x, labels, targets, n_global, n_local,
+    return take_share(b, rank, size, 0, NULL, x, labels, targets, n_global, n_local,
                       "mlp_model_fit");
 }
 

@@ -88,16 +88,39 @@ mlp_status mlp__dataset_gather_batch(const mlp_dataset *ds, const int32_t *indic
                                      int32_t n, float *x, int32_t *labels, float *targets,
                                      const char *fn);
 
+/* Column blocks a gather can write at most. */
+enum { MLP__GATHER_BLOCKS_MAX = 64 };
+
 /* mlp__dataset_gather_batch, and the memory asked for the samples at
  * next[0..next_n) (valid indices; next may be NULL), ahead of the next
  * gather: the batcher names the next batch's rows while the model trains
  * on this one. Each of the gather's parts asks for its share of them, the
  * share its thread gathers next time. The prefetch changes nothing a
- * caller can observe. */
+ * caller can observe.
+ *
+ * With cols NULL (parts is then ignored) x receives the batch by rows, as
+ * mlp_dataset_gather writes it. Otherwise by column blocks: cols[0] = 0 <
+ * cols[1] < ... < cols[parts] = the sample size (1 <= parts <=
+ * MLP__GATHER_BLOCKS_MAX), and block t, columns [cols[t], cols[t + 1]) of
+ * every sample, is n rows of cols[t + 1] - cols[t] floats from x + n *
+ * cols[t]: the layout a step that splits the first layer by its inputs
+ * reads (lib/model/split.c), each part's block gathered by the thread that
+ * will read it. The same n x sample-size floats either way; a bad cut is
+ * MLP_STATUS_INVALID_ARG, with x untouched. */
 mlp_status mlp__dataset_gather_next(const mlp_dataset *ds, const int32_t *indices,
                                     int32_t n, const int32_t *next, int32_t next_n,
+                                    int parts, const int32_t *cols, float *x,
+                                    int32_t *labels, float *targets, const char *fn);
+
+/* The size of the batch the batcher's next call gives: 0 when that call
+ * reports the end of an epoch. Changes nothing. */
+int32_t mlp__batcher_next_count(const mlp_batcher *b);
+
+/* mlp_batcher_next_batch with the batch laid out as mlp__dataset_gather_next
+ * says (cols NULL: by rows), for mlp_model_fit. */
+mlp_status mlp__batcher_next_blocks(mlp_batcher *b, int parts, const int32_t *cols,
                                     float *x, int32_t *labels, float *targets,
-                                    const char *fn);
+                                    int32_t *n);
 
 /* The next global batch of a batcher walking the same order on `size`
  * ranks: *n_global receives its size (0 at the end of an epoch, as

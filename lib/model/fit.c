@@ -11,6 +11,9 @@
 #include "model_impl.h"
 #include "optim/optim_impl.h"
 
+_Static_assert((int)MLP__CUT_MAX <= (int)MLP__GATHER_BLOCKS_MAX,
+               "a gather writes the column blocks of any split step");
+
 /* The size of mlp_fit_options in every release, oldest first. A release that
  * appends fields adds a line; the assertions below keep the list honest. */
 static const size_t fit_options_sizes[] = {
@@ -206,9 +209,16 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
                     st = mlp__dist_agree(m, st, fn, v);
                 }
             } else {
-                st = mlp_batcher_next_batch(b, m->xbuf, labels ? m->lbuf : NULL,
-                                            labels ? NULL : m->tbuf, &n);
+                /* in the column blocks a step that splits the first layer
+                 * by its inputs reads, when it will */
+                int32_t cols[MLP__CUT_MAX + 1];
+                const int blocks =
+                    mlp__split_input_blocks(m, mlp__batcher_next_count(b), cols);
+                st = mlp__batcher_next_blocks(b, blocks, blocks ? cols : NULL, m->xbuf,
+                                              labels ? m->lbuf : NULL,
+                                              labels ? NULL : m->tbuf, &n);
                 n_local = n;
+                m->x_blocks = st == MLP_STATUS_OK && n > 0 ? blocks : 0;
             }
             if (st != MLP_STATUS_OK || n == 0)
                 break;

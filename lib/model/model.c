@@ -731,6 +731,11 @@ static mlp_status train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *la
         s.t_sq = acc->t_sq;
         s.sse_k = acc->sse_k;
     }
+    if (m->x_blocks && (m->dist_on || mlp__split_parts(m, L, n) == 1))
+        return mlp__error(MLP_STATUS_INTERNAL,
+                          "training step: the batch was gathered in %d column blocks "
+                          "for a step that reads rows",
+                          m->x_blocks);
     if (m->dist_on) {
         MLP_TRY(train_step_dist(m, opt, L, labels, targets, n, loss, &s));
     } else {
@@ -768,6 +773,7 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
 {
     const mlp_status st = train_step(m, opt, labels, targets, n, loss, acc);
     m->fwd_state = MLP__FWD_NONE;
+    m->x_blocks = 0;
     return st;
 }
 

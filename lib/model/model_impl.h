@@ -65,6 +65,10 @@ struct mlp_model {
     struct mlp__split *split; /* the split step's buffers (split.c), or NULL */
     int split_off;            /* tests and benchmarks: 1 keeps every step unsplit */
     int first_split_off;      /* tests and benchmarks: 1 splits the first layer by rows */
+    /* 0: xbuf holds the batch by rows; k > 1: in the k column blocks that
+     * mlp__split_input_blocks gave for the batch (mlp_model_fit sets it
+     * before a step, which clears it) */
+    int x_blocks;
 
     int fwd_state; /* MLP__FWD_* of the last forward pass */
     int32_t fwd_n; /* its batch size */
@@ -187,9 +191,18 @@ int mlp__split_parts(const mlp_model *m, const mlp__loss *L, int32_t n);
  * last layer's output in its buffer (other layers' rows are in the model's
  * buffers for the first part only), and adds the loss sums to *s (its
  * per-output arrays too). Errors are those of the unsplit step, with the
- * same messages. */
+ * same messages; MLP_STATUS_INTERNAL when m->x_blocks says the batch is in
+ * column blocks that this step does not read (a caller's bug). */
 mlp_status mlp__split_step(mlp_model *m, const mlp__loss *L, const int32_t *labels,
                            const float *targets, int32_t n, int parts, mlp__loss_sums *s);
+
+/* Whether a training step of n rows on m would split the first layer by
+ * its inputs: then the number of parts, with cols[0..parts] their inputs'
+ * cut (cols has room for MLP__CUT_MAX + 1), and the step reads the batch in
+ * those column blocks when the caller gathers it so and sets m->x_blocks
+ * to the number (mlp__dataset_gather_next): each thread then reads only
+ * what it gathered. 0 otherwise. */
+int mlp__split_input_blocks(const mlp_model *m, int32_t n, int32_t *cols);
 
 /* After a split step that split the first layer by its inputs: how the
  * optimizer's step should cut the parameters between the threads (each

@@ -42,12 +42,17 @@
  * above, down to the gradient of layer 0's output; after the parts, part t
  * computes its rows of W's gradient from the whole batch (first_back), and
  * the optimizer's part t steps them (mlp__split_cut gives the step that
- * cut). What crosses is the batch's inputs and the first layer's outputs
- * and their gradients, not its weights; so a batch too large for that to
- * pay is split by rows (first_rows). On the baseline MLP (2 vCPUs,
- * batch 100) 2 threads went from 1.32-1.41x to 1.48-1.60x faster than 1. The
- * layer's product is summed in another order than the unsplit step's, so
- * its results differ from it in the last bits, as above.
+ * cut). What crosses is the first layer's outputs and their gradients,
+ * not its weights; so a batch too large for that to pay is split by rows
+ * (first_rows). The batch's inputs cross too, unless the caller gathers
+ * them in the parts' column blocks (mlp__split_input_blocks, as
+ * mlp_model_fit does: m->x_blocks), each thread its own inputs of every
+ * sample in one stretch of memory, which then never leaves its core. On
+ * the baseline MLP (2 vCPUs, batch 100) 2 threads went from 1.32-1.41x to
+ * 1.48-1.60x faster than 1 (and the blocks from 1.49-1.50x to 1.55-1.58x,
+ * bench_split, when the cores were slow to hand data over). The layer's
+ * product is summed in another order than the unsplit step's, so its
+ * results differ from it in the last bits, as above.
  *
  * Not split: a distributed model (dist.c splits across processes), a loss
  * with class weights (a part's labels could weigh 0 where the batch's do
@@ -175,31 +180,54 @@ static int first_rows(const mlp_model *m, int parts, int32_t n)
     return 2 * (int64_t)(parts - 1) * n <= m->layers[0]->in_size;
 }
 
-/* The parts' inputs of the first layer, and the optimizer's cut that
- * follows them: part t steps its inputs' rows of W, then piece t of the
- * rest of the parameters (the sum of the parts' gradients cuts the rest
- * the same way: first_back). Inputs are cut where W's rows start a 64-byte
- * line, so no two threads write one line of W or of its gradient. */
-static void first_cut(struct mlp__split *sp, const mlp_model *m)
+/* The parts' inputs of the first layer: part t takes [feat[t], feat[t +
+ * 1]), cut where W's rows start a 64-byte line, so that no two threads
+ * write one line of W or of its gradient. */
+static void first_feats(const mlp_model *m, int parts, int32_t *feat)
 {
     const mlp_layer *l = m->layers[0];
     const int64_t in = l->in_size, out = l->out_size;
     int64_t align = 16; /* rows of W such that align x out floats fill whole lines */
     while (align > 1 && (align / 2) * out % 16 == 0)
         align /= 2;
+    for (int t = 0; t < parts; t++) {
+        int64_t lo, hi;
+        mlp__pool_range(in, parts, align, t, &lo, &hi);
+        feat[t] = (int32_t)lo;
+    }
+    feat[parts] = (int32_t)in;
+}
+
+/* The parts' inputs of the first layer, and the optimizer's cut that
+ * follows them: part t steps its inputs' rows of W, then piece t of the
+ * rest of the parameters (the sum of the parts' gradients cuts the rest
+ * the same way: first_back). */
+static void first_cut(struct mlp__split *sp, const mlp_model *m)
+{
+    const mlp_layer *l = m->layers[0];
+    const int64_t out = l->out_size;
     const int p = sp->parts;
-    int64_t lo, hi;
+    first_feats(m, p, sp->feat);
     sp->cut.parts = p;
     for (int t = 0; t < p; t++) {
-        mlp__pool_range(in, p, align, t, &lo, &hi);
-        sp->feat[t] = (int32_t)lo;
-        sp->cut.lead[t] = lo * out;
+        int64_t lo, hi;
+        sp->cut.lead[t] = sp->feat[t] * out;
         mlp__pool_range(m->n_params - l->n_weights, p, 16, t, &lo, &hi);
         sp->cut.rest[t] = l->n_weights + lo;
     }
-    sp->feat[p] = (int32_t)in;
     sp->cut.lead[p] = sp->cut.rest[0];
     sp->cut.rest[p] = m->n_params;
+}
+
+int mlp__split_input_blocks(const mlp_model *m, int32_t n, int32_t *cols)
+{
+    if (n < 1)
+        return 0;
+    const int parts = mlp__split_parts(m, &m->loss, n);
+    if (!first_split(m, parts) || !first_rows(m, parts, n))
+        return 0;
+    first_feats(m, parts, cols);
+    return parts;
 }
 
 /* Floats of a row of a part's own activation buffers. */
@@ -442,6 +470,21 @@ static void sum_part(void *arg, int64_t lo, int64_t hi)
     }
 }
 
+/* Inputs [f0, f1) of the batch's n rows in m->xbuf: *a with rows *lda
+ * floats apart, in the row layout or in that part's column block
+ * (m->x_blocks). */
+static void input_block(const mlp_model *m, int32_t n, int f0, int f1, const float **a,
+                        int *lda)
+{
+    if (m->x_blocks) {
+        *a = m->xbuf + (int64_t)n * f0;
+        *lda = f1 - f0;
+    } else {
+        *a = m->xbuf + f0;
+        *lda = (int)m->in_size;
+    }
+}
+
 /* First-layer split, before the parts: part t's product over its inputs,
  * X[:, feat] W[feat, :] for the whole batch (part 0's with the bias, into
  * the model's buffer of the layer's output; the others' into p_mem). */
@@ -451,18 +494,21 @@ static void first_fwd(void *arg, int64_t t0, int64_t t1)
     const mlp_model *m = j->m;
     const struct mlp__split *sp = m->split;
     const mlp_layer *l = m->layers[0];
-    const int in = (int)l->in_size, out = (int)l->out_size;
+    const int out = (int)l->out_size;
     const int64_t cap = (int64_t)sp->parts * sp->rows * out;
     for (int64_t t = t0; t < t1; t++) {
         const int f0 = sp->feat[t], f1 = sp->feat[t + 1];
+        const float *a;
+        int lda;
+        input_block(m, j->n, f0, f1, &a, &lda);
         mlp__gemm g = {0,
                        0,
                        j->n,
                        out,
                        f1 - f0,
                        1.0f,
-                       m->xbuf + f0,
-                       in,
+                       a,
+                       lda,
                        l->params + (int64_t)f0 * out,
                        out,
                        0.0f,
@@ -485,9 +531,12 @@ static void first_back(void *arg, int64_t t0, int64_t t1)
     const mlp_model *m = j->m;
     const struct mlp__split *sp = m->split;
     const mlp_layer *l = m->layers[0];
-    const int in = (int)l->in_size, out = (int)l->out_size;
+    const int out = (int)l->out_size;
     for (int64_t t = t0; t < t1; t++) {
         const int f0 = sp->feat[t], f1 = sp->feat[t + 1];
+        const float *a;
+        int lda;
+        input_block(m, j->n, f0, f1, &a, &lda);
         for (int p = 0; p < sp->parts; p++) {
             int64_t lo, hi;
             mlp__pool_range(j->n, sp->parts, 1, p, &lo, &hi);
@@ -497,8 +546,8 @@ static void first_back(void *arg, int64_t t0, int64_t t1)
                            out,
                            (int)(hi - lo),
                            1.0f,
-                           m->xbuf + lo * in + f0,
-                           in,
+                           a + lo * lda,
+                           lda,
                            sp->out[p].dy0,
                            out,
                            p ? 1.0f : 0.0f,
@@ -574,6 +623,11 @@ mlp_status mlp__split_step(mlp_model *m, const mlp__loss *L, const int32_t *labe
     bind_views(m);
     split_job j = {m, L, labels, targets, n, k, s->t_sum, s->t_sq, s->sse_k};
     sp->first_now = sp->first && first_rows(m, parts, n);
+    if (m->x_blocks && (!sp->first_now || m->x_blocks != parts))
+        return mlp__error(MLP_STATUS_INTERNAL,
+                          "training step: the batch was gathered in %d column blocks "
+                          "for a step that reads %d",
+                          m->x_blocks, sp->first_now ? parts : 0);
     if (sp->first_now)
         mlp__pool_for(parts, 1, 1, first_fwd, &j);
     mlp__pool_for(parts, 1, 1, parts_run, &j);
