@@ -103,16 +103,17 @@ static mlp_status take_share(mlp_batcher *b, int32_t rank, int32_t size, int par
     return MLP_STATUS_OK;
 }
 
-/* The next batch of either entry point; `fn` names it in messages. */
-static mlp_status next_batch(mlp_batcher *b, float *x, int32_t *labels, float *targets,
-                             int32_t *n, const char *fn)
+/* The next batch of every entry point, by rows (cols NULL) or by column
+ * blocks; `fn` names the entry point in messages. */
+static mlp_status next_batch(mlp_batcher *b, int parts, const int32_t *cols, float *x,
+                             int32_t *labels, float *targets, int32_t *n, const char *fn)
 {
     MLP_CHECK_ARG(n != NULL, fn, "n is NULL");
     *n = 0;
     MLP_CHECK_ARG(b != NULL, fn, "batcher is NULL");
     MLP_CHECK_ARG(x != NULL, fn, "x is NULL");
     int32_t all;
-    return take_share(b, 0, 1, 0, NULL, x, labels, targets, n, &all, fn);
+    return take_share(b, 0, 1, parts, cols, x, labels, targets, n, &all, fn);
 }
 
 int32_t mlp__batcher_next_count(const mlp_batcher *b)
@@ -126,12 +127,7 @@ int32_t mlp__batcher_next_count(const mlp_batcher *b)
 mlp_status mlp__batcher_next_blocks(mlp_batcher *b, int parts, const int32_t *cols,
                                     float *x, int32_t *labels, float *targets, int32_t *n)
 {
-    static const char fn[] = "mlp_model_fit";
-    MLP_CHECK_ARG(n != NULL, fn, "n is NULL");
-    *n = 0;
-    MLP_CHECK_ARG(b != NULL && x != NULL, fn, "batcher or x is NULL");
-    int32_t all;
-    return take_share(b, 0, 1, parts, cols, x, labels, targets, n, &all, fn);
+    return next_batch(b, parts, cols, x, labels, targets, n, "mlp_model_fit");
 }
 
 mlp_status mlp__batcher_next_share(mlp_batcher *b, int32_t rank, int32_t size, float *x,
@@ -148,13 +144,13 @@ mlp_status mlp_batcher_next(mlp_batcher *b, float *x, int32_t *labels, int32_t *
     if (n)
         *n = 0;
     MLP_CHECK_ARG(labels != NULL, fn, "labels is NULL");
-    return next_batch(b, x, labels, NULL, n, fn);
+    return next_batch(b, 0, NULL, x, labels, NULL, n, fn);
 }
 
 mlp_status mlp_batcher_next_batch(mlp_batcher *b, float *x, int32_t *labels,
                                   float *targets, int32_t *n)
 {
-    return next_batch(b, x, labels, targets, n, "mlp_batcher_next_batch");
+    return next_batch(b, 0, NULL, x, labels, targets, n, "mlp_batcher_next_batch");
 }
 
 int32_t mlp_batcher_batch_count(const mlp_batcher *b)

@@ -625,7 +625,7 @@ typedef struct rows_job {
 } rows_job;
 
 /* Row i's label or targets: the dataset's sample idx's. */
-static void put_target(const rows_job *j, int32_t i, int32_t idx)
+static MLP__ALWAYS_INLINE void put_target(const rows_job *j, int32_t i, int32_t idx)
 {
     const mlp_dataset *ds = j->ds;
     const size_t tdim = (size_t)ds->target_dim;
