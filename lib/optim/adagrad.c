@@ -1,12 +1,14 @@
 /*
  * AdaGrad (Duchi, Hazan and Singer, 2011):
  *   s <- s + g^2,   p <- p - lr g / (sqrt(s) + eps).
+ * A square root and a division per element bound the step: as Adam's, it
+ * has an AVX-512 clone (the baseline MLP's step: 15.1 against 29.2 us).
  */
 #include <math.h>
 
 #include "optim_impl.h"
 
-MLP_VECTOR_CLONES
+MLP_WIDE_CLONES
 static void adagrad_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float eps = (float)o->eps;

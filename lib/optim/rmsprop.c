@@ -4,12 +4,14 @@
  *   s <- rho s + (1 - rho) g^2
  *   b <- mu b + g / (sqrt(s) + eps)      (b = the normalised step when mu = 0)
  *   p <- p - lr b
+ * A square root and a division per element bound the step: as Adam's, it
+ * has an AVX-512 clone (the baseline MLP's step: 19.5 against 30.7 us).
  */
 #include <math.h>
 
 #include "optim_impl.h"
 
-MLP_VECTOR_CLONES
+MLP_WIDE_CLONES
 static void rmsprop_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float rho = (float)o->decay, eps = (float)o->eps, mu = (float)o->momentum;

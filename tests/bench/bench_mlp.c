@@ -8,7 +8,8 @@
  *     approach; and, built with OpenBLAS, the same products as whole
  *     cblas_sgemm calls, as a caller would write them;
  *   - the optimizer steps alone (SGD and Adam), as a share of an epoch.
- * Then the thread scaling: SGD epochs at 1 thread and at 2, interleaved.
+ * Then every rule's optimizer step alone, next to moving its arrays; and
+ * the thread scaling: SGD epochs at 1 thread and at 2, interleaved.
  * Data: EMNIST's training split when MLPNET_DATA_DIR holds it, otherwise
  * 100,000 generated images. Prints samples per second and peak memory.
  */
@@ -165,6 +166,80 @@ static double layer_seconds(mlp_layer *l, int reps)
     return s;
 }
 
+/* What a step of `states` state arrays moves, with no square root or
+ * division: reads p, g and the states, writes p and the states. The same
+ * clones as the library's rules, so that it streams at their width. */
+MLP_WIDE_CLONES
+static void move_arrays(float *restrict p, const float *restrict g, float *restrict s0,
+                        float *restrict s1, int64_t n, int states)
+{
+    if (states == 0)
+        for (int64_t i = 0; i < n; i++)
+            p[i] -= 0.5f * g[i];
+    else if (states == 1)
+        for (int64_t i = 0; i < n; i++) {
+            s0[i] = 0.5f * s0[i] + g[i];
+            p[i] -= s0[i];
+        }
+    else
+        for (int64_t i = 0; i < n; i++) {
+            s0[i] = 0.5f * s0[i] + g[i];
+            s1[i] = 0.5f * s1[i] + g[i];
+            p[i] -= s0[i] + s1[i];
+        }
+}
+
+/* Best of five runs of 200 calls of fn(opt, ...), in seconds a call. */
+#define BEST_OF_FIVE(result, call)                                                       \
+    do {                                                                                 \
+        double best_ = 1e30;                                                             \
+        for (int r_ = 0; r_ < 5; r_++) {                                                 \
+            const double t0_ = bench_now();                                              \
+            for (int c_ = 0; c_ < 200; c_++)                                             \
+                call;                                                                    \
+            const double t_ = (bench_now() - t0_) / 200;                                 \
+            best_ = t_ < best_ ? t_ : best_;                                             \
+        }                                                                                \
+        (result) = best_;                                                                \
+    } while (0)
+
+/* Every rule's step alone on the baseline's parameters (at a rate of 0,
+ * which keeps them), next to moving the same arrays with no arithmetic
+ * to speak of: how far each rule is from the memory traffic it needs. */
+static void bench_rules(mlp_model *m)
+{
+    static const struct {
+        mlp_rule rule;
+        const char *name;
+        int states;
+    } rules[] = {{MLP_RULE_SGD, "sgd", 0},           {MLP_RULE_MOMENTUM, "momentum", 1},
+                 {MLP_RULE_NESTEROV, "nesterov", 1}, {MLP_RULE_RMSPROP, "rmsprop", 2},
+                 {MLP_RULE_ADAM, "adam", 2},         {MLP_RULE_ADAMW, "adamw", 2},
+                 {MLP_RULE_ADAGRAD, "adagrad", 1}};
+    const int64_t n = mlp_model_param_count(m);
+    float *p = calloc((size_t)n, sizeof *p), *g = calloc((size_t)n, sizeof *g),
+          *s0 = calloc((size_t)n, sizeof *s0), *s1 = calloc((size_t)n, sizeof *s1);
+    if (!p || !g || !s0 || !s1)
+        exit(1);
+    printf("optimizer steps alone (%lld parameters, best of 5 x 200), us a step:\n",
+           (long long)n);
+    for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
+        mlp_optimizer *opt = NULL;
+        CHECK(mlp_optimizer_create(&opt, rules[r].rule, m));
+        CHECK(mlp_optimizer_set_learning_rate(opt, 0.0));
+        double step_s, move_s;
+        BEST_OF_FIVE(step_s, CHECK(mlp_optimizer_step(opt)));
+        BEST_OF_FIVE(move_s, move_arrays(p, g, s0, s1, n, rules[r].states));
+        printf("  %-9s %6.2f   moving its arrays alone %6.2f (%.2fx)\n", rules[r].name,
+               step_s * 1e6, move_s * 1e6, step_s / move_s);
+        mlp_optimizer_destroy(opt);
+    }
+    free(p);
+    free(g);
+    free(s0);
+    free(s1);
+}
+
 /* Batch norm after a 100 -> 100 affine layer, against that affine layer. */
 static void bench_batchnorm(void)
 {
@@ -298,6 +373,7 @@ int main(int argc, char **argv)
            adam_epoch_s, 100.0 * (adam_epoch_s - lib_s) / lib_s);
     printf("peak resident memory:          %.1f MB\n", ru.ru_maxrss / 1024.0);
 
+    bench_rules(m);
     bench_scaling(m, opt, train, &o);
     bench_batchnorm();
 
