@@ -124,12 +124,12 @@ void mlp__rng_shuffle(mlp_rng *r, int32_t *idx, int32_t n);
 /* Hot element loops get an AVX2 clone beside the baseline one, picked at
  * load time from the CPU (GCC and clang on x86-64 Linux). MLP_WIDE_CLONES
  * adds an AVX-512 clone, for the loops measured faster 16 lanes wide
- * (ELU's exponential, Winograd's transforms, the optimizer rules with a
- * square root and a division per parameter: RMSProp, Adam and AdamW,
+ * (ELU's exponential, Winograd's transforms, and the optimizer rules with
+ * a square root and a division per parameter: RMSProp, Adam and AdamW,
  * AdaGrad); others ran slower in it, as did batch norm's passes, or no
- * faster (SGD, momentum and Nesterov steps, which move memory). FMA stays off in every
- * clone (the build says -ffp-contract=off), so they round identically and results do not
- * depend on the machine. */
+ * faster (the SGD, momentum and Nesterov steps, which move memory). FMA
+ * stays off in every clone (the build says -ffp-contract=off), so they
+ * round identically and results do not depend on the machine. */
 #if defined(__x86_64__) && defined(__linux__) && !defined(MLPNET_NO_CLONES) &&           \
     defined(__clang__) && __clang_major__ >= 14
 #define MLP_HAVE_CLONES 1
