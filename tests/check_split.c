@@ -640,6 +640,18 @@ static void check_cut(const mlp_model *m, int parts)
     }
 }
 
+/* After a step on a batch too short to split by rows, in parts of the
+ * first layer's inputs alone: part 0 steps all the rest of the parameters
+ * (the other parts, none of it), which only its thread read. */
+static void check_rest_on_part0(const mlp_model *m, int parts)
+{
+    const mlp__step_cut *c = mlp__split_cut(m);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(c->parts, parts);
+    for (int t = 1; t <= parts; t++)
+        ck_assert_int_eq(c->rest[t], m->n_params);
+}
+
 /* Split by its first layer's inputs, a step trains as the unsplit twin
  * does: the same losses up to rounding and correct counts, and after each
  * step the same parameters up to rounding, for an ELU and for a ReLU run
@@ -647,9 +659,11 @@ static void check_cut(const mlp_model *m, int parts)
  * layer, with and without the first layer's bias,
  * on SGD and momentum, with and without weight decay and L1 (which reach
  * the weights' pieces of the step only), in 2 and 3 parts, unequal ones
- * too. Not Adam: its steps scale each gradient to about the rate, so a
- * near-zero gradient's rounding moves a parameter by up to the rate; that
- * the optimizer's cut keeps every rule's bits is check_optim's. */
+ * too; and batches too short to split by rows (under 32 rows,
+ * down to one row), whose first layer alone is split. Not Adam: its steps
+ * scale each gradient to about the rate, so a near-zero gradient's
+ * rounding moves a parameter by up to the rate; that the optimizer's cut
+ * keeps every rule's bits is check_optim's. */
 START_TEST(first_split_matches_unsplit)
 {
     static const struct {
@@ -662,7 +676,10 @@ START_TEST(first_split_matches_unsplit)
         {2, 40, 2, 0, 1, MLP_RULE_SGD, 0},      {2, 33, 2, 1, 1, MLP_RULE_SGD, 1},
         {3, 50, 3, 0, 0, MLP_RULE_MOMENTUM, 1}, {3, 48, 3, 1, 0, MLP_RULE_SGD, 0},
         {2, 64, 2, 1, 1, MLP_RULE_MOMENTUM, 0}, {2, 48, 2, 2, 1, MLP_RULE_SGD, 1},
-        {3, 50, 3, 3, 1, MLP_RULE_SGD, 0},
+        {3, 50, 3, 3, 1, MLP_RULE_SGD, 0},      {2, 20, 2, 0, 1, MLP_RULE_SGD, 0},
+        {2, 9, 2, 1, 1, MLP_RULE_MOMENTUM, 1},  {2, 1, 2, 2, 1, MLP_RULE_SGD, 1},
+        {3, 30, 3, 2, 0, MLP_RULE_SGD, 1},      {3, 16, 3, 3, 1, MLP_RULE_MOMENTUM, 0},
+        {3, 2, 3, 0, 1, MLP_RULE_SGD, 0},
     };
     const int threads = mlp_get_num_threads();
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
@@ -704,6 +721,8 @@ START_TEST(first_split_matches_unsplit)
             mlp_tensor_destroy(x);
         }
         check_cut(m[0], cases[c].parts);
+        if (n < 2 * 16) /* one part by rows */
+            check_rest_on_part0(m[0], cases[c].parts);
         ck_assert_ptr_null(m[1]->split);
         double moved = 0.0; /* the first layer's weights, the rest */
         for (int64_t i = 0; i < np; i++)
@@ -854,10 +873,12 @@ END_TEST
 
 /* mlp_model_fit on 2 threads over uint8 images, the first layer split,
  * against the unsplit twin: the same epoch figures and parameters up to
- * rounding. */
+ * rounding; at 40 rows a batch (split by rows too) and at 12 (too short
+ * for that: the first layer alone, the epoch's last batch of 4 rows). */
 START_TEST(first_split_fit_matches_unsplit)
 {
     enum { N = 160 };
+    static const int32_t batches[] = {40, 12};
     uint8_t *pix = malloc((size_t)N * WIDE);
     int32_t lab[N];
     for (int i = 0; i < N * WIDE; i++)
@@ -868,39 +889,43 @@ START_TEST(first_split_fit_matches_unsplit)
     TU_OK(mlp_dataset_create(&ds, N, 1, 10, WIDE / 10, pix, lab, K));
     const int threads = mlp_get_num_threads();
     TU_OK(mlp_set_num_threads(2));
-    epoch_log logs[2];
-    float *p[2];
-    int64_t np = 0;
-    for (int v = 0; v < 2; v++) {
-        mlp_model *m = tu_model(3, (const int32_t[]){1, 10, WIDE / 10}, 3);
-        tu_add(m, tu_dense(24)); /* over the images' 200 pixels */
-        tu_add(m, tu_elu(1.0f));
-        tu_add(m, tu_dense(K));
-        m->split_off = v;
-        mlp_optimizer *o = NULL;
-        TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
-        mlp_fit_options opts;
-        mlp_fit_options_init(&opts);
-        opts.epochs = 2;
-        opts.batch_size = 40;
-        opts.on_epoch = log_epoch;
-        opts.user = &logs[v];
-        memset(&logs[v], 0, sizeof logs[v]);
-        TU_OK(mlp_model_fit(m, o, ds, NULL, &opts));
-        if (v == 0)
-            check_cut(m, 2);
-        np = mlp_model_param_count(m);
-        p[v] = malloc((size_t)np * sizeof(float));
-        TU_OK(mlp_model_get_params(m, p[v], np));
-        mlp_optimizer_destroy(o);
-        mlp_model_destroy(m);
+    for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
+        epoch_log logs[2];
+        float *p[2];
+        int64_t np = 0;
+        for (int v = 0; v < 2; v++) {
+            mlp_model *m = tu_model(3, (const int32_t[]){1, 10, WIDE / 10}, 3);
+            tu_add(m, tu_dense(24)); /* over the images' 200 pixels */
+            tu_add(m, tu_elu(1.0f));
+            tu_add(m, tu_dense(K));
+            m->split_off = v;
+            mlp_optimizer *o = NULL;
+            TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+            mlp_fit_options opts;
+            mlp_fit_options_init(&opts);
+            opts.epochs = 2;
+            opts.batch_size = batches[b];
+            opts.on_epoch = log_epoch;
+            opts.user = &logs[v];
+            memset(&logs[v], 0, sizeof logs[v]);
+            TU_OK(mlp_model_fit(m, o, ds, NULL, &opts));
+            if (v == 0)
+                check_cut(m, 2);
+            if (v == 0 && batches[b] < 2 * 16)
+                check_rest_on_part0(m, 2);
+            np = mlp_model_param_count(m);
+            p[v] = malloc((size_t)np * sizeof(float));
+            TU_OK(mlp_model_get_params(m, p[v], np));
+            mlp_optimizer_destroy(o);
+            mlp_model_destroy(m);
+        }
+        ck_assert_msg(
+            tu_close(logs[0].last.train_error, logs[1].last.train_error, 1e-5, 1e-7),
+            "loss %g vs %g", logs[0].last.train_error, logs[1].last.train_error);
+        tu_assert_close_ff("fit's parameters", p[0], p[1], np, 1e-5, 1e-6);
+        free(p[0]);
+        free(p[1]);
     }
-    ck_assert_msg(
-        tu_close(logs[0].last.train_error, logs[1].last.train_error, 1e-5, 1e-7),
-        "loss %g vs %g", logs[0].last.train_error, logs[1].last.train_error);
-    tu_assert_close_ff("fit's parameters", p[0], p[1], np, 1e-5, 1e-6);
-    free(p[0]);
-    free(p[1]);
     free(pix);
     mlp_dataset_destroy(ds);
     TU_OK(mlp_set_num_threads(threads));
@@ -909,52 +934,57 @@ END_TEST
 
 /* A failing first-layer split step fails as the unsplit one does, with the
  * same message, the parameters as they were: a label out of range in the
- * second part's rows, a NaN weight in the first layer (whose product the
- * parts share). */
+ * second part's rows (of 40; of 20, one part by rows), a NaN weight in the
+ * first layer (whose product the parts share). */
 START_TEST(first_split_errors_as_unsplit)
 {
     enum { N = 40 };
     const int threads = mlp_get_num_threads();
     TU_OK(mlp_set_num_threads(2));
-    char msg[2][2][512];
-    for (int v = 0; v < 2; v++) {
-        mlp_model *m = wide_mlp(13, 2, 1); /* an ELU or ReLU could hide a NaN */
-        m->split_off = v;
-        mlp_optimizer *o = NULL;
-        TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
-        const int64_t np = mlp_model_param_count(m);
-        float *before = malloc((size_t)np * sizeof(float)),
-              *now = malloc((size_t)np * sizeof(float));
-        mlp_tensor *x = wide_batch(N, 1);
-        int32_t labels[N];
-        labels_of(labels, N, 2);
-        TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
-        ck_assert(v || mlp__split_cut(m) != NULL);
-        TU_OK(mlp_model_get_params(m, before, np));
-        labels[30] = K;
-        TU_FAIL_MSG(mlp_model_train_step(m, o, x, labels, NULL, NULL),
-                    MLP_STATUS_INVALID_ARG, "row 30");
-        snprintf(msg[v][0], sizeof msg[v][0], "%s", mlp_last_error());
-        labels[30] = 0;
-        TU_OK(mlp_model_get_params(m, now, np));
-        ck_assert_mem_eq(now, before, (size_t)np * sizeof(float));
-        float *w = mlp_layer_params(mlp_model_layer(m, 0));
-        w[WIDE * 24 - 1] = NAN; /* the last part's inputs */
-        TU_OK(mlp_model_get_params(m, before, np));
-        TU_FAIL_MSG(mlp_model_train_step(m, o, x, labels, NULL, NULL), MLP_STATUS_NUMERIC,
-                    "layer 0 (dense)");
-        snprintf(msg[v][1], sizeof msg[v][1], "%s", mlp_last_error());
-        TU_OK(mlp_model_get_params(m, now, np));
-        ck_assert_mem_eq(now, before, (size_t)np * sizeof(float)); /* NaN bits too */
-        mlp_tensor_destroy(x);
-        free(before);
-        free(now);
-        mlp_optimizer_destroy(o);
-        mlp_model_destroy(m);
+    for (int32_t n = N; n >= N / 2; n -= N / 2) {
+        const int32_t bad = n * 3 / 4;
+        char row[32];
+        snprintf(row, sizeof row, "row %d", (int)bad);
+        char msg[2][2][512];
+        for (int v = 0; v < 2; v++) {
+            mlp_model *m = wide_mlp(13, 2, 1); /* an ELU or ReLU could hide a NaN */
+            m->split_off = v;
+            mlp_optimizer *o = NULL;
+            TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+            const int64_t np = mlp_model_param_count(m);
+            float *before = malloc((size_t)np * sizeof(float)),
+                  *now = malloc((size_t)np * sizeof(float));
+            mlp_tensor *x = wide_batch(n, 1);
+            int32_t labels[N];
+            labels_of(labels, n, 2);
+            TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+            ck_assert(v || mlp__split_cut(m) != NULL);
+            TU_OK(mlp_model_get_params(m, before, np));
+            labels[bad] = K;
+            TU_FAIL_MSG(mlp_model_train_step(m, o, x, labels, NULL, NULL),
+                        MLP_STATUS_INVALID_ARG, row);
+            snprintf(msg[v][0], sizeof msg[v][0], "%s", mlp_last_error());
+            labels[bad] = 0;
+            TU_OK(mlp_model_get_params(m, now, np));
+            ck_assert_mem_eq(now, before, (size_t)np * sizeof(float));
+            float *w = mlp_layer_params(mlp_model_layer(m, 0));
+            w[WIDE * 24 - 1] = NAN; /* the last part's inputs */
+            TU_OK(mlp_model_get_params(m, before, np));
+            TU_FAIL_MSG(mlp_model_train_step(m, o, x, labels, NULL, NULL),
+                        MLP_STATUS_NUMERIC, "layer 0 (dense)");
+            snprintf(msg[v][1], sizeof msg[v][1], "%s", mlp_last_error());
+            TU_OK(mlp_model_get_params(m, now, np));
+            ck_assert_mem_eq(now, before, (size_t)np * sizeof(float)); /* NaN bits too */
+            mlp_tensor_destroy(x);
+            free(before);
+            free(now);
+            mlp_optimizer_destroy(o);
+            mlp_model_destroy(m);
+        }
+        for (int e = 0; e < 2; e++)
+            ck_assert_msg(strcmp(msg[0][e], msg[1][e]) == 0,
+                          "error %d: \"%s\" against \"%s\"", e, msg[0][e], msg[1][e]);
     }
-    for (int e = 0; e < 2; e++)
-        ck_assert_msg(strcmp(msg[0][e], msg[1][e]) == 0,
-                      "error %d: \"%s\" against \"%s\"", e, msg[0][e], msg[1][e]);
     TU_OK(mlp_set_num_threads(threads));
 }
 END_TEST
@@ -1090,9 +1120,10 @@ START_TEST(first_split_reads_column_blocks)
 END_TEST
 
 /* mlp__split_input_blocks gives blocks exactly when the step would split
- * the first layer by its inputs: not on 1 thread, with the first_split_off
- * or split_off switch, for a batch too large, with class weights, or for a
- * first layer that is not split (too narrow). */
+ * the first layer by its inputs, for batches too short to split by rows
+ * too (as many parts as threads then): not on 1 thread, with the
+ * first_split_off or split_off switch, for a batch too large, with class
+ * weights, or for a first layer that is not split (too narrow). */
 START_TEST(input_blocks_only_where_the_step_reads_them)
 {
     const int threads = mlp_get_num_threads();
@@ -1102,6 +1133,17 @@ START_TEST(input_blocks_only_where_the_step_reads_them)
     ck_assert_int_eq(mlp__split_input_blocks(m, 40, cols), 2);
     ck_assert_int_eq(cols[0], 0);
     ck_assert_int_eq(cols[2], WIDE);
+    ck_assert_int_eq(mlp__split_input_blocks(m, 20, cols), 2); /* one part by rows */
+    ck_assert_int_eq(mlp__split_input_blocks(m, 1, cols), 2);
+    ck_assert_int_eq(parts_of(m, 20), 2);
+    TU_OK(mlp_set_num_threads(3));
+    ck_assert_int_eq(parts_of(m, 20), 3); /* every thread takes inputs */
+    ck_assert_int_eq(mlp__split_input_blocks(m, 20, cols), 3);
+    ck_assert_int_eq(parts_of(m, 40), 2); /* 2 parts by rows, so 2 of inputs */
+    TU_OK(mlp_set_num_threads(2));
+    m->first_split_off = 1; /* a short batch then stays whole */
+    ck_assert_int_eq(parts_of(m, 20), 1);
+    m->first_split_off = 0;
     ck_assert_int_eq(mlp__split_input_blocks(m, 0, cols), 0);
     ck_assert_int_eq(mlp__split_input_blocks(m, WIDE, cols), 0); /* too large */
     m->first_split_off = 1;

@@ -182,7 +182,9 @@ mlp_status mlp__model_loss_failed(const mlp_model *m, mlp_status st, const float
 
 /* The parts a training step of n rows on m with loss L splits into: 1 (no
  * split) unless the pool has 2 or more threads for it, the model is not
- * distributed, its loss has no class weights and every layer is by_sample. */
+ * distributed, its loss has no class weights and every layer is by_sample;
+ * and the batch has MIN_ROWS rows a part, or the first layer is split by
+ * its inputs (split.c). */
 int mlp__split_parts(const mlp_model *m, const mlp__loss *L, int32_t n);
 
 /* Forward, loss and backward of m->xbuf's n rows against labels or

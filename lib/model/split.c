@@ -54,6 +54,19 @@
  * product is summed in another order than the unsplit step's, so its
  * results differ from it in the last bits, as above.
  *
+ * Batches too short to split by rows (under 2 MIN_ROWS rows) still
+ * split that first layer by its inputs, with one part by rows (rparts 1):
+ * the threads compute their inputs' share of the layer's product and of its
+ * gradient, and the calling thread runs the rest of the step on every row
+ * and steps the rest of the parameters. Left to the unsplit step, whose
+ * every product and pass is split, such a batch trained slower on 2
+ * threads than on 1. The baseline MLP through mlp_model_fit (2 vCPUs,
+ * cores slow to hand data over, 3 pairs of runs), 2 threads against 1, the
+ * unsplit step then this: 0.72-0.80x then 0.99-1.17x at 16 rows a batch,
+ * 0.80-0.81x then 0.96-1.00x at 24, 0.64-0.69x then 1.07-1.13x at 8,
+ * 0.59-0.63x then 0.93-0.99x at 4; 784 -> 1000 ReLU -> 47 at 8 rows
+ * 0.67-0.72x then 1.45-1.61x. bench_split times the two at 16 rows.
+ *
  * Not split: a distributed model (dist.c splits across processes), a loss
  * with class weights (a part's labels could weigh 0 where the batch's do
  * not), and models with any other kind of layer (batch norm needs the
@@ -88,7 +101,7 @@ struct mlp__split {
      * model of n_layers layers and n_params parameters. The rest of their
      * sizes (outputs, row widths) follows from the layers, which the model
      * only ever adds to. */
-    int parts, n_layers;
+    int parts, rparts, n_layers;
     int32_t rows;
     int64_t n_params;
     int bound;         /* the copies are bound to the model's layers */
@@ -109,6 +122,25 @@ struct mlp__split {
     part_out out[MAX_PARTS];
 };
 
+static int first_split(const mlp_model *m, int parts);
+static int first_rows(const mlp_model *m, int parts, int32_t n);
+
+/* The parts a batch of n rows is cut into by rows: MIN_ROWS rows a part at
+ * least, at most MAX_PARTS. */
+static int row_parts(int32_t n)
+{
+    const int p = mlp__pool_parts(n, MIN_ROWS);
+    return p < MAX_PARTS ? p : MAX_PARTS;
+}
+
+/* The parts the first layer's inputs may be cut into: FIRST_MIN_IN
+ * inputs a part at least, at most MAX_PARTS. */
+static int input_parts(const mlp_model *m)
+{
+    const int p = mlp__pool_parts(m->layers[0]->in_size, FIRST_MIN_IN);
+    return p < MAX_PARTS ? p : MAX_PARTS;
+}
+
 int mlp__split_parts(const mlp_model *m, const mlp__loss *L, int32_t n)
 {
     if (m->split_off || m->dist_on || L->class_w || m->n_layers == 0)
@@ -119,8 +151,12 @@ int mlp__split_parts(const mlp_model *m, const mlp__loss *L, int32_t n)
             l->ws_floats)
             return 1;
     }
-    const int p = mlp__pool_parts(n, MIN_ROWS);
-    return p < MAX_PARTS ? p : MAX_PARTS;
+    const int p = row_parts(n);
+    if (p > 1)
+        return p;
+    /* too few rows to split: split the first layer by its inputs alone */
+    const int f = input_parts(m);
+    return f > 1 && first_split(m, f) && first_rows(m, f, n) ? f : 1;
 }
 
 static void free_split(struct mlp__split *sp)
@@ -200,19 +236,21 @@ static void first_feats(const mlp_model *m, int parts, int32_t *feat)
 
 /* The parts' inputs of the first layer, and the optimizer's cut that
  * follows them: part t steps its inputs' rows of W, then piece t of the
- * rest of the parameters (the sum of the parts' gradients cuts the rest
- * the same way: first_back). */
+ * rest of the parameters cut among the parts by rows (the sum of their
+ * gradients cuts the rest the same way: first_back). With one part by
+ * rows, part 0 steps all the rest, which only its thread reads. */
 static void first_cut(struct mlp__split *sp, const mlp_model *m)
 {
     const mlp_layer *l = m->layers[0];
     const int64_t out = l->out_size;
     const int p = sp->parts;
     first_feats(m, p, sp->feat);
+    const int r = sp->rparts;
     sp->cut.parts = p;
     for (int t = 0; t < p; t++) {
-        int64_t lo, hi;
+        int64_t lo, hi; /* parts r.. get none of the rest */
         sp->cut.lead[t] = sp->feat[t] * out;
-        mlp__pool_range(m->n_params - l->n_weights, p, 16, t, &lo, &hi);
+        mlp__pool_range(m->n_params - l->n_weights, r, 16, t, &lo, &hi);
         sp->cut.rest[t] = l->n_weights + lo;
     }
     sp->cut.lead[p] = sp->cut.rest[0];
@@ -240,15 +278,15 @@ static int64_t own_act_floats(const mlp_model *m)
     return f;
 }
 
-/* Buffers for `parts` parts of a batch of up to m->batch_cap rows, k
- * outputs, allocated when the model, its batch buffers or the part count
- * changed since the last split step; all or nothing, the old ones kept on
- * failure. */
-static mlp_status ready(mlp_model *m, int parts, int32_t k)
+/* Buffers for `parts` parts (rparts of them by rows) of a batch of up to
+ * m->batch_cap rows, k outputs, allocated when the model, its batch
+ * buffers or the part counts changed since the last split step; all or
+ * nothing, the old ones kept on failure. */
+static mlp_status ready(mlp_model *m, int parts, int rparts, int32_t k)
 {
     struct mlp__split *sp = m->split;
-    const int32_t rows = (m->batch_cap + parts - 1) / parts;
-    if (sp && sp->parts == parts && sp->n_layers == m->n_layers &&
+    const int32_t rows = (m->batch_cap + rparts - 1) / rparts;
+    if (sp && sp->parts == parts && sp->rparts == rparts && sp->n_layers == m->n_layers &&
         sp->n_params == m->n_params && sp->rows >= rows &&
         sp->first == first_split(m, parts))
         return MLP_STATUS_OK;
@@ -270,7 +308,7 @@ static mlp_status ready(mlp_model *m, int parts, int32_t k)
             mlp__alloc(more * 2 * (size_t)rows * (size_t)m->max_size * sizeof(float));
         sp->first = first_split(m, parts);
         if (sp->first)
-            sp->p_mem = mlp__alloc(more * (size_t)parts * (size_t)rows *
+            sp->p_mem = mlp__alloc(more * (size_t)rparts * (size_t)rows *
                                    (size_t)m->layers[0]->out_size * sizeof(float));
     }
     if (!sp || !sp->copies || !sp->views || (m->n_params && !sp->grads) ||
@@ -281,6 +319,7 @@ static mlp_status ready(mlp_model *m, int parts, int32_t k)
                           "out of memory for the buffers of %d threads' parts", parts);
     }
     sp->parts = parts;
+    sp->rparts = rparts;
     sp->n_layers = m->n_layers;
     sp->rows = rows;
     sp->n_params = m->n_params;
@@ -383,7 +422,7 @@ static mlp_status part_step(const split_job *j, int t, part_out *out)
         s->sse_k = a + 2 * k;
     }
     int64_t lo, hi;
-    mlp__pool_range(j->n, sp->parts, 1, t, &lo, &hi);
+    mlp__pool_range(j->n, sp->rparts, 1, t, &lo, &hi);
     mlp__rows r = {sp->views + (int64_t)t * m->n_layers,
                    m->acts,
                    m->xbuf + lo * m->in_size,
@@ -401,7 +440,7 @@ static mlp_status part_step(const split_job *j, int t, part_out *out)
     }
     if (sp->first_now) { /* the first layer's output: the parts' products added */
         const int64_t out = m->layers[0]->out_size, len = (hi - lo) * out;
-        const int64_t cap = (int64_t)sp->parts * sp->rows * out;
+        const int64_t cap = (int64_t)sp->rparts * sp->rows * out;
         float *y0 = r.acts[0];
         if (t > 0)
             add_two(y0, m->acts[0] + lo * out, sp->p_mem + lo * out, len);
@@ -460,7 +499,7 @@ static void sum_part(void *arg, int64_t lo, int64_t hi)
         if (b0 == lo)
             mlp__prefetch_write(m->grads + b0, (b1 - b0) * (int64_t)sizeof(float));
         mlp__prefetch_write(m->grads + b1, next * (int64_t)sizeof(float));
-        for (int t = 1; t < sp->parts; t++) {
+        for (int t = 1; t < sp->rparts; t++) {
             const float *g = sp->grads + (int64_t)(t - 1) * m->n_params;
             if (b0 == lo)
                 mlp__prefetch(g + b0, (b1 - b0) * (int64_t)sizeof(float));
@@ -495,7 +534,7 @@ static void first_fwd(void *arg, int64_t t0, int64_t t1)
     const struct mlp__split *sp = m->split;
     const mlp_layer *l = m->layers[0];
     const int out = (int)l->out_size;
-    const int64_t cap = (int64_t)sp->parts * sp->rows * out;
+    const int64_t cap = (int64_t)sp->rparts * sp->rows * out;
     for (int64_t t = t0; t < t1; t++) {
         const int f0 = sp->feat[t], f1 = sp->feat[t + 1];
         const float *a;
@@ -537,9 +576,9 @@ static void first_back(void *arg, int64_t t0, int64_t t1)
         const float *a;
         int lda;
         input_block(m, j->n, f0, f1, &a, &lda);
-        for (int p = 0; p < sp->parts; p++) {
+        for (int p = 0; p < sp->rparts; p++) {
             int64_t lo, hi;
-            mlp__pool_range(j->n, sp->parts, 1, p, &lo, &hi);
+            mlp__pool_range(j->n, sp->rparts, 1, p, &lo, &hi);
             mlp__gemm g = {1,
                            0,
                            f1 - f0,
@@ -559,9 +598,9 @@ static void first_back(void *arg, int64_t t0, int64_t t1)
         if (t == 0 && l->n_params > l->n_weights) {
             float *db = l->grads + l->n_weights;
             memset(db, 0, (size_t)out * sizeof *db);
-            for (int p = 0; p < sp->parts; p++) {
+            for (int p = 0; p < sp->rparts; p++) {
                 int64_t lo, hi;
-                mlp__pool_range(j->n, sp->parts, 1, p, &lo, &hi);
+                mlp__pool_range(j->n, sp->rparts, 1, p, &lo, &hi);
                 for (int64_t r = 0; r < hi - lo; r++)
                     add_grads(db, sp->out[p].dy0 + r * out, 0, out);
             }
@@ -618,7 +657,10 @@ mlp_status mlp__split_step(mlp_model *m, const mlp__loss *L, const int32_t *labe
                            const float *targets, int32_t n, int parts, mlp__loss_sums *s)
 {
     const int32_t k = (int32_t)m->layers[m->n_layers - 1]->out_size;
-    MLP_TRY(ready(m, parts, k));
+    /* the parts by rows: as many, or one when the batch is too short to
+     * split by rows and the first layer alone is split (mlp__split_parts) */
+    const int rparts = row_parts(n) > 1 ? parts : 1;
+    MLP_TRY(ready(m, parts, rparts, k));
     struct mlp__split *sp = m->split;
     bind_views(m);
     split_job j = {m, L, labels, targets, n, k, s->t_sum, s->t_sq, s->sse_k};
@@ -630,15 +672,15 @@ mlp_status mlp__split_step(mlp_model *m, const mlp__loss *L, const int32_t *labe
                           m->x_blocks, sp->first_now ? parts : 0);
     if (sp->first_now)
         mlp__pool_for(parts, 1, 1, first_fwd, &j);
-    mlp__pool_for(parts, 1, 1, parts_run, &j);
-    for (int t = 0; t < parts; t++)
+    mlp__pool_for(rparts, 1, 1, parts_run, &j);
+    for (int t = 0; t < rparts; t++)
         if (sp->out[t].st != MLP_STATUS_OK)
             return part_error(&j, t);
     if (sp->first_now)
         mlp__pool_for(parts, 1, 1, first_back, &j);
     else
         mlp__pool_for(m->n_params, MLP_POOL_MIN, 16, sum_part, m);
-    for (int t = 0; t < parts; t++) {
+    for (int t = 0; t < rparts; t++) {
         mlp__loss_sums b = sp->out[t].sums;
         if (t == 0) /* its per-output sums are in the caller's arrays already */
             b.sse_k = b.t_sum = b.t_sq = NULL;
