@@ -54,18 +54,20 @@
  * product is summed in another order than the unsplit step's, so its
  * results differ from it in the last bits, as above.
  *
- * Batches too short to split by rows (under 2 MIN_ROWS rows) still
- * split that first layer by its inputs, with one part by rows (rparts 1):
- * the threads compute their inputs' share of the layer's product and of its
+ * Batches too short to split by rows (under 2 MIN_ROWS rows) still split
+ * that first layer by its inputs, with one part by rows (rparts 1): the
+ * threads compute their inputs' share of the layer's product and of its
  * gradient, and the calling thread runs the rest of the step on every row
- * and steps the rest of the parameters. Left to the unsplit step, whose
- * every product and pass is split, such a batch trained slower on 2
- * threads than on 1. The baseline MLP through mlp_model_fit (2 vCPUs,
- * cores slow to hand data over, 3 pairs of runs), 2 threads against 1, the
- * unsplit step then this: 0.72-0.80x then 0.99-1.17x at 16 rows a batch,
- * 0.80-0.81x then 0.96-1.00x at 24, 0.64-0.69x then 1.07-1.13x at 8,
- * 0.59-0.63x then 0.93-0.99x at 4; 784 -> 1000 ReLU -> 47 at 8 rows
- * 0.67-0.72x then 1.45-1.61x. bench_split times the two at 16 rows.
+ * (as the unsplit step does: a product there large enough to split is
+ * split across the threads) and steps the rest of the parameters. Left to
+ * the unsplit step, whose every product of the first layer is split too,
+ * such a batch trained slower on 2 threads than on 1. The baseline MLP
+ * through mlp_model_fit (2 vCPUs, cores slow to hand data over, 3 pairs of
+ * runs), 2 threads against 1, the unsplit step then this: 0.72-0.80x then
+ * 0.99-1.17x at 16 rows a batch, 0.80-0.81x then 0.96-1.00x at 24,
+ * 0.64-0.69x then 1.07-1.13x at 8, 0.59-0.63x then 0.93-0.99x at 4;
+ * 784 -> 1000 ReLU -> 47 at 8 rows 0.67-0.72x then 1.45-1.61x.
+ * bench_split times the two at 16 rows.
  *
  * Not split: a distributed model (dist.c splits across processes), a loss
  * with class weights (a part's labels could weigh 0 where the batch's do
