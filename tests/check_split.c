@@ -740,6 +740,42 @@ START_TEST(first_split_matches_unsplit)
 }
 END_TEST
 
+/* Steps that alternate between batches split by rows and batches too short
+ * for that (an epoch's short last batch, and the next epoch's first) keep
+ * the buffers: nothing allocated after the first, the optimizer's cut
+ * following each step's parts by rows. */
+START_TEST(first_split_short_batch_allocates_nothing)
+{
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(2));
+    mlp_model *m = wide_mlp(23, 0, 1);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    mlp_tensor *x40 = wide_batch(40, 1), *x20 = wide_batch(20, 2);
+    int32_t labels[40];
+    labels_of(labels, 40, 3);
+    TU_OK(mlp_model_train_step(m, o, x40, labels, NULL, NULL));
+    const long live = mlp__alloc_live();
+    for (int s = 0; s < 4; s++) {
+        mlp__alloc_fail_after(1);
+        mlp_status st = mlp_model_train_step(m, o, s % 2 ? x40 : x20, labels, NULL, NULL);
+        mlp__alloc_fail_after(0);
+        TU_ST(st, MLP_STATUS_OK);
+        check_cut(m, 2);
+        if (s % 2 == 0)
+            check_rest_on_part0(m, 2);
+        else
+            ck_assert_int_lt(mlp__split_cut(m)->rest[1], m->n_params);
+    }
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    mlp_tensor_destroy(x40);
+    mlp_tensor_destroy(x20);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
 /* The first layer is split by its inputs only when it is dense, not the
  * last, holds half the parameters or more and gives each part 64 inputs or
  * more, the batch's rows are at most half its inputs a part but one, and the model's
@@ -1231,6 +1267,7 @@ static Suite *split_suite(void)
     tcase_add_test(tc, split_sums_a_wide_model);
     tcase_add_test(tc, first_split_matches_unsplit);
     tcase_add_test(tc, first_split_taken_only_where_it_may);
+    tcase_add_test(tc, first_split_short_batch_allocates_nothing);
     tcase_add_test(tc, first_split_errors_as_unsplit);
     tcase_add_test(tc, first_split_fit_matches_unsplit);
     tcase_add_test(tc, first_split_out_of_memory);

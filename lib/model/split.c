@@ -102,7 +102,9 @@ struct mlp__split {
     /* What the buffers fit: `parts` parts of up to `rows` rows each, of a
      * model of n_layers layers and n_params parameters. The rest of their
      * sizes (outputs, row widths) follows from the layers, which the model
-     * only ever adds to. */
+     * only ever adds to. rparts: this step's parts by rows, `parts` or 1
+     * (a short batch), which the optimizer's cut follows; the buffers fit
+     * either. */
     int parts, rparts, n_layers;
     int32_t rows;
     int64_t n_params;
@@ -280,15 +282,17 @@ static int64_t own_act_floats(const mlp_model *m)
     return f;
 }
 
-/* Buffers for `parts` parts (rparts of them by rows) of a batch of up to
- * m->batch_cap rows, k outputs, allocated when the model, its batch
- * buffers or the part counts changed since the last split step; all or
- * nothing, the old ones kept on failure. */
-static mlp_status ready(mlp_model *m, int parts, int rparts, int32_t k)
+/* Buffers for `parts` parts of a batch of up to m->batch_cap rows, k
+ * outputs, allocated when the model, its batch buffers or the part count
+ * changed since the last split step; all or nothing, the old ones kept on
+ * failure. They fit a step with one part by rows too (each part's products
+ * of the first layer take up to parts x rows rows), so an epoch's short
+ * last batch allocates nothing. */
+static mlp_status ready(mlp_model *m, int parts, int32_t k)
 {
     struct mlp__split *sp = m->split;
-    const int32_t rows = (m->batch_cap + rparts - 1) / rparts;
-    if (sp && sp->parts == parts && sp->rparts == rparts && sp->n_layers == m->n_layers &&
+    const int32_t rows = (m->batch_cap + parts - 1) / parts;
+    if (sp && sp->parts == parts && sp->n_layers == m->n_layers &&
         sp->n_params == m->n_params && sp->rows >= rows &&
         sp->first == first_split(m, parts))
         return MLP_STATUS_OK;
@@ -310,7 +314,7 @@ static mlp_status ready(mlp_model *m, int parts, int rparts, int32_t k)
             mlp__alloc(more * 2 * (size_t)rows * (size_t)m->max_size * sizeof(float));
         sp->first = first_split(m, parts);
         if (sp->first)
-            sp->p_mem = mlp__alloc(more * (size_t)rparts * (size_t)rows *
+            sp->p_mem = mlp__alloc(more * (size_t)parts * (size_t)rows *
                                    (size_t)m->layers[0]->out_size * sizeof(float));
     }
     if (!sp || !sp->copies || !sp->views || (m->n_params && !sp->grads) ||
@@ -321,7 +325,7 @@ static mlp_status ready(mlp_model *m, int parts, int rparts, int32_t k)
                           "out of memory for the buffers of %d threads' parts", parts);
     }
     sp->parts = parts;
-    sp->rparts = rparts;
+    sp->rparts = parts;
     sp->n_layers = m->n_layers;
     sp->rows = rows;
     sp->n_params = m->n_params;
@@ -442,7 +446,7 @@ static mlp_status part_step(const split_job *j, int t, part_out *out)
     }
     if (sp->first_now) { /* the first layer's output: the parts' products added */
         const int64_t out = m->layers[0]->out_size, len = (hi - lo) * out;
-        const int64_t cap = (int64_t)sp->rparts * sp->rows * out;
+        const int64_t cap = (int64_t)sp->parts * sp->rows * out;
         float *y0 = r.acts[0];
         if (t > 0)
             add_two(y0, m->acts[0] + lo * out, sp->p_mem + lo * out, len);
@@ -536,7 +540,7 @@ static void first_fwd(void *arg, int64_t t0, int64_t t1)
     const struct mlp__split *sp = m->split;
     const mlp_layer *l = m->layers[0];
     const int out = (int)l->out_size;
-    const int64_t cap = (int64_t)sp->rparts * sp->rows * out;
+    const int64_t cap = (int64_t)sp->parts * sp->rows * out;
     for (int64_t t = t0; t < t1; t++) {
         const int f0 = sp->feat[t], f1 = sp->feat[t + 1];
         const float *a;
@@ -662,8 +666,13 @@ mlp_status mlp__split_step(mlp_model *m, const mlp__loss *L, const int32_t *labe
     /* the parts by rows: as many, or one when the batch is too short to
      * split by rows and the first layer alone is split (mlp__split_parts) */
     const int rparts = row_parts(n) > 1 ? parts : 1;
-    MLP_TRY(ready(m, parts, rparts, k));
+    MLP_TRY(ready(m, parts, k));
     struct mlp__split *sp = m->split;
+    if (sp->rparts != rparts) { /* the optimizer's cut of the rest follows */
+        sp->rparts = rparts;
+        if (sp->first)
+            first_cut(sp, m);
+    }
     bind_views(m);
     split_job j = {m, L, labels, targets, n, k, s->t_sum, s->t_sq, s->sse_k};
     sp->first_now = sp->first && first_rows(m, parts, n);
