@@ -725,6 +725,22 @@ static mlp_status try_dist_fit(void *ctx)
     return st;
 }
 
+/* A distributed model's first evaluation, before any step: its batch
+ * buffers are made there. */
+static mlp_status try_dist_evaluate(void *ctx)
+{
+    oom_fit *f = ctx;
+    mlp_model *m = NULL;
+    mlp_dist_ops ops;
+    sim_ops(&ops, &f->r, 100);
+    double err, acc;
+    mlp_status st = mlp_model_load_mem(&m, f->file, f->file_len);
+    TU_THEN(st, mlp_model_set_distributed(m, &ops));
+    TU_THEN(st, mlp_model_evaluate(m, f->train, 30, &err, &acc));
+    mlp_model_destroy(m);
+    return st;
+}
+
 START_TEST(out_of_memory_in_distributed_training)
 {
     oom_fit f = {.c = {.size = 1}};
@@ -736,6 +752,7 @@ START_TEST(out_of_memory_in_distributed_training)
     TU_OK(mlp_model_save_mem(f.m, &f.file, &f.file_len));
     tu_oom_loop("mlp_model_set_distributed", try_set_distributed, &f, NULL);
     tu_oom_loop("a distributed mlp_model_fit", try_dist_fit, &f, NULL);
+    tu_oom_loop("a distributed mlp_model_evaluate", try_dist_evaluate, &f, NULL);
     mlp_buffer_free(f.file);
     mlp_model_destroy(f.m);
     mlp_dataset_destroy(f.train);
@@ -771,6 +788,34 @@ START_TEST(set_distributed_checks_its_arguments)
     sim_ops(&o, &r, 0);
     TU_OK(mlp_model_set_distributed(m, &o));
     TU_OK(mlp_model_set_distributed(m, NULL));
+    pthread_barrier_destroy(&c.bar);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* A distributed model evaluated before it ever ran, with data that do not
+ * fit it or a bad batch size: the error, on every rank, and nothing
+ * written through the batch buffers it does not have yet. */
+START_TEST(evaluate_misuse_before_any_step)
+{
+    mlp_model *m = tu_model(3, IMG, 1);
+    tu_add(m, tu_dense(NCLS));
+    sim_comm c = {.size = 1};
+    ck_assert_int_eq(pthread_barrier_init(&c.bar, NULL, 1), 0);
+    sim_rank r = {.c = &c};
+    mlp_dist_ops o;
+    sim_ops(&o, &r, 0);
+    TU_OK(mlp_model_set_distributed(m, &o));
+    mlp_dataset *good = tu_blobs(40, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    mlp_dataset *bad = tu_blobs(40, NCLS + 3, 1, 4, 5, 40, CENTRES, 5);
+    double err = -1.0, acc = -1.0;
+    TU_FAIL(mlp_model_evaluate(m, bad, 10, &err, &acc), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_model_evaluate(m, good, 0, &err, &acc), MLP_STATUS_INVALID_ARG);
+    ck_assert(err == -1.0 && acc == -1.0);
+    TU_OK(mlp_model_evaluate(m, good, 10, &err, &acc));
+    ck_assert(isfinite(err) && acc >= 0.0 && acc <= 1.0);
+    mlp_dataset_destroy(good);
+    mlp_dataset_destroy(bad);
     pthread_barrier_destroy(&c.bar);
     mlp_model_destroy(m);
 }
@@ -901,6 +946,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, a_failing_rank_stops_every_rank);
     tcase_add_test(tc, a_nan_on_one_rank_stops_every_rank);
     tcase_add_test(tc, set_distributed_checks_its_arguments);
+    tcase_add_test(tc, evaluate_misuse_before_any_step);
     tcase_add_test(tc, resume_with_adam_on_any_number_of_ranks);
     tcase_add_test(tc, resume_with_momentum_on_any_number_of_ranks);
     tcase_add_test(tc, ranks_with_different_rules_stop);

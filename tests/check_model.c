@@ -926,6 +926,43 @@ START_TEST(oom_build_and_train)
 }
 END_TEST
 
+/* A model evaluated before any step or fit has no batch buffers yet: its
+ * first evaluation makes them, and a failure there is NO_MEMORY, not a
+ * write through the buffers it could not make. */
+static mlp_status build_and_evaluate(void *ctx)
+{
+    const oom_data *d = ctx;
+    mlp_model *m = NULL;
+    mlp_layer *l = NULL;
+    mlp_status st;
+    double err, acc;
+    if ((st = mlp_model_create(&m, 3, IMG, 1)))
+        goto done;
+    if ((st = mlp_layer_create_dense(&l, NCLS)))
+        goto done;
+    if ((st = mlp_model_add(m, l)))
+        goto done;
+    st = mlp_model_evaluate(m, d->va, 6, &err, &acc);
+done:
+    mlp_model_destroy(m);
+    return st;
+}
+
+START_TEST(oom_evaluate_untrained)
+{
+    oom_data d = {NULL, tu_blobs(20, NCLS, 1, 4, 5, 20, CENTRES, 2)};
+    long live = mlp__alloc_live();
+    TU_OK(build_and_evaluate(&d));
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.ok_in_a_row = 3;
+    cfg.min_failures = 4;
+    tu_oom_loop("build and evaluate", build_and_evaluate, &d, &cfg);
+    mlp_dataset_destroy(d.va);
+}
+END_TEST
+
 /* ---- fit
  * ------------------------------------------------------------------------------------ */
 
@@ -1878,6 +1915,7 @@ static Suite *model_suite(void)
     tc = tcase_create("oom");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, oom_build_and_train);
+    tcase_add_test(tc, oom_evaluate_untrained);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fit");

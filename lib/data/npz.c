@@ -183,9 +183,11 @@ static mlp_status find_eocd(const npz_src *s, zdir *d)
     uint64_t limit = eocd_off; /* the central directory ends before the EOCD */
     if (n_total == 0xFFFF || d->cd_size == 0xFFFFFFFFu || d->cd_off == 0xFFFFFFFFu) {
         unsigned char loc[20], z[56];
-        if (eocd_off < 20 ||
-            (st = src_read(s, eocd_off - 20, loc, 20)) != MLP_STATUS_OK ||
-            le32(loc) != SIG_LOCATOR64) {
+        /* a read that fails keeps its own error (an I/O error is not a
+         * missing locator) */
+        if (eocd_off >= 20 && (st = src_read(s, eocd_off - 20, loc, 20)) != MLP_STATUS_OK)
+            goto done;
+        if (eocd_off < 20 || le32(loc) != SIG_LOCATOR64) {
             st = BAD(s,
                      "saturated EOCD fields at byte offset %llu without a ZIP64 locator",
                      ull(eocd_off));

@@ -259,12 +259,17 @@ static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_si
     if (st == MLP_STATUS_OK)
         st = mlp__model_reserve(m, batch_size);
     const int32_t k = mlp__model_outputs(m);
-    memset(m->out_sums, 0, 3 * (size_t)k * sizeof(double));
-    s->t_sum = m->out_sums;
-    s->t_sq = m->out_sums + k;
-    s->sse_k = m->out_sums + 2 * k;
-    if (st == MLP_STATUS_OK)
+    /* the per-output sums live in the batch buffers, which a model never
+     * run before has only once the reserve succeeded; on a failure they stay
+     * NULL, and a distributed model's ranks stop at the agreement below
+     * without summing them */
+    if (st == MLP_STATUS_OK) {
+        memset(m->out_sums, 0, 3 * (size_t)k * sizeof(double));
+        s->t_sum = m->out_sums;
+        s->t_sq = m->out_sums + k;
+        s->sse_k = m->out_sums + 2 * k;
         st = evaluate_rows(m, ds, batch_size, lo, hi, s, fn);
+    }
     if (m->dist_on)
         return mlp__dist_reduce_sums(m, st, fn, s, k);
     return st;
