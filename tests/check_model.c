@@ -926,40 +926,77 @@ START_TEST(oom_build_and_train)
 }
 END_TEST
 
-/* A model evaluated before any step or fit has no batch buffers yet: its
- * first evaluation makes them, and a failure there is NO_MEMORY, not a
- * write through the buffers it could not make. */
-static mlp_status build_and_evaluate(void *ctx)
+/* A model's first call that runs it (an evaluation, its metrics, a
+ * prediction, a fit) makes its batch buffers; a failure there is
+ * NO_MEMORY, not a write through the buffers it could not make (the
+ * evaluation wrote its sums through NULL before). */
+typedef struct first_call {
+    oom_data d;
+    int which; /* 0 evaluate, 1 metrics, 2 predict, 3 predict_one, 4 fit */
+} first_call;
+
+static mlp_status build_and_run_first(void *ctx)
 {
-    const oom_data *d = ctx;
+    const first_call *f = ctx;
     mlp_model *m = NULL;
     mlp_layer *l = NULL;
-    mlp_status st;
+    mlp_optimizer *o = NULL;
+    mlp_tensor *x = NULL, *pr = NULL;
+    const int32_t xd[2] = {5, FEAT}, pd[2] = {5, NCLS};
+    float sample[FEAT] = {0}, out[NCLS];
     double err, acc;
-    if ((st = mlp_model_create(&m, 3, IMG, 1)))
-        goto done;
-    if ((st = mlp_layer_create_dense(&l, NCLS)))
-        goto done;
-    if ((st = mlp_model_add(m, l)))
-        goto done;
-    st = mlp_model_evaluate(m, d->va, 6, &err, &acc);
-done:
+    mlp_metrics mt;
+    mlp_fit_options fo;
+    mlp_fit_options_init(&fo);
+    fo.epochs = 1;
+    fo.batch_size = 16;
+    mlp_status st = mlp_model_create(&m, 3, IMG, 1);
+    TU_THEN(st, mlp_layer_create_dense(&l, NCLS));
+    TU_THEN(st, mlp_model_add(m, l));
+    switch (f->which) {
+    case 0: TU_THEN(st, mlp_model_evaluate(m, f->d.va, 6, &err, &acc)); break;
+    case 1: TU_THEN(st, mlp_model_evaluate_metrics(m, f->d.va, 6, &mt)); break;
+    case 2:
+        TU_THEN(st, mlp_tensor_create(&x, 2, xd));
+        TU_THEN(st, mlp_tensor_create(&pr, 2, pd));
+        TU_THEN(st, mlp_model_predict(m, x, pr));
+        break;
+    case 3:
+        TU_THEN(st, mlp_model_predict_one(m, sample, FEAT, MLP_OUTPUT_PROBABILITIES, out,
+                                          NCLS));
+        break;
+    default:
+        TU_THEN(st, mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+        TU_THEN(st, mlp_model_fit(m, o, f->d.tr, f->d.va, &fo));
+        break;
+    }
+    mlp_tensor_destroy(pr);
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
     return st;
 }
 
-START_TEST(oom_evaluate_untrained)
+START_TEST(oom_first_call_of_a_fresh_model)
 {
-    oom_data d = {NULL, tu_blobs(20, NCLS, 1, 4, 5, 20, CENTRES, 2)};
-    long live = mlp__alloc_live();
-    TU_OK(build_and_evaluate(&d));
-    ck_assert_int_eq(mlp__alloc_live(), live);
-    tu_oom_cfg cfg;
-    tu_oom_cfg_init(&cfg);
-    cfg.ok_in_a_row = 3;
-    cfg.min_failures = 4;
-    tu_oom_loop("build and evaluate", build_and_evaluate, &d, &cfg);
-    mlp_dataset_destroy(d.va);
+    static const char *const names[] = {"a first evaluate", "a first evaluate_metrics",
+                                        "a first predict", "a first predict_one",
+                                        "a first fit"};
+    first_call f = {{tu_blobs(40, NCLS, 1, 4, 5, 20, CENTRES, 1),
+                     tu_blobs(20, NCLS, 1, 4, 5, 20, CENTRES, 2)},
+                    0};
+    for (f.which = 0; f.which < 5; f.which++) {
+        long live = mlp__alloc_live();
+        TU_OK(build_and_run_first(&f));
+        ck_assert_int_eq(mlp__alloc_live(), live);
+        tu_oom_cfg cfg;
+        tu_oom_cfg_init(&cfg);
+        cfg.ok_in_a_row = 3;
+        cfg.min_failures = 4;
+        tu_oom_loop(names[f.which], build_and_run_first, &f, &cfg);
+    }
+    mlp_dataset_destroy(f.d.tr);
+    mlp_dataset_destroy(f.d.va);
 }
 END_TEST
 
@@ -1915,7 +1952,7 @@ static Suite *model_suite(void)
     tc = tcase_create("oom");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, oom_build_and_train);
-    tcase_add_test(tc, oom_evaluate_untrained);
+    tcase_add_test(tc, oom_first_call_of_a_fresh_model);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fit");
