@@ -1790,6 +1790,125 @@ START_TEST(fit_callback_stops_early)
 }
 END_TEST
 
+/* ---- what callbacks may do to the model they are fitting ---- */
+
+typedef struct meddler {
+    mlp_model *m;
+    mlp_dataset *va;
+    int reshape;                   /* try what the fit refuses */
+    int refused;                   /* such calls that returned BAD_STATE */
+    int predicted;                 /* big predictions and evaluations made */
+    double mse[4], r2[4], loss[4]; /* each epoch's training figures */
+    int epochs;
+} meddler;
+
+/* A prediction and an evaluation on more rows than the fit's batches and
+ * its validation batch: the model's batch buffers are made anew. */
+static void meddle_batch(int32_t epoch, int32_t batch, int32_t batches, void *user)
+{
+    (void)epoch;
+    (void)batches;
+    meddler *d = user;
+    if (!d->va || batch != 2)
+        return;
+    mlp_tensor *x = tu_tensor(2, 60 + 10 * d->predicted, FEAT);
+    mlp_tensor *y = tu_tensor(2, 60 + 10 * d->predicted, 2);
+    mlp_tensor_fill(x, 0.25f);
+    TU_OK(mlp_model_predict_raw(d->m, x, y));
+    double e = 0.0;
+    TU_OK(mlp_model_evaluate(d->m, d->va, 80, &e, NULL));
+    ck_assert(isfinite(e));
+    d->predicted++;
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(y);
+}
+
+static int meddle_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
+{
+    meddler *d = user;
+    if (d->epochs < 4) {
+        d->mse[d->epochs] = s->train_mse;
+        d->r2[d->epochs] = s->train_r2;
+        d->loss[d->epochs] = s->train_error;
+    }
+    d->epochs++;
+    if (d->reshape) {
+        long live = mlp__alloc_live();
+        mlp_layer *l = tu_dense(3);
+        d->refused += mlp_model_add(m, l) == MLP_STATUS_BAD_STATE; /* l freed */
+        ck_assert_int_eq(mlp__alloc_live(), live);
+        d->refused += mlp_model_set_loss(m, MLP_LOSS_HUBER, 0.5) == MLP_STATUS_BAD_STATE;
+        d->refused += mlp_model_set_distributed(m, NULL) == MLP_STATUS_BAD_STATE;
+        ck_assert_int_eq(mlp_model_layer_count(m), 3);
+        ck_assert_int_eq(mlp_model_get_loss(m, NULL), MLP_LOSS_MSE);
+    }
+    return 0;
+}
+
+/* A regression fit's figures with callbacks that meddle, against the same
+ * fit with none. */
+static void meddled_fit(meddler *d)
+{
+    enum { N = 120 };
+    static float x[N * FEAT], t[N * 2];
+    for (int i = 0; i < N * FEAT; i++)
+        x[i] = (float)((i * 37) % 101) / 101.0f - 0.5f;
+    for (int i = 0; i < N; i++) {
+        t[2 * i] = x[i * FEAT] + 0.5f * x[i * FEAT + 3];
+        t[2 * i + 1] = x[i * FEAT + 7] - x[i * FEAT + 11];
+    }
+    const int32_t shape[1] = {FEAT};
+    mlp_dataset *tr = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&tr, N, 1, shape, x, 2, t, MLP_DATASET_COPY));
+    mlp_model *m = tu_model(1, shape, 5);
+    tu_add(m, tu_dense(8));
+    tu_add(m, tu_tanh());
+    tu_add(m, tu_dense(2));
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0.0));
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 0.05));
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 3;
+    opts.batch_size = 16;
+    opts.eval_batch_size = 40;
+    opts.on_epoch = meddle_epoch;
+    opts.on_batch = meddle_batch;
+    opts.user = d;
+    d->m = m;
+    if (d->va)
+        d->va = tr;
+    TU_OK(mlp_model_fit(m, o, tr, tr, &opts));
+    ck_assert_int_eq(d->epochs, 3);
+    /* after the fit, the model takes layers again */
+    TU_OK(mlp_model_add(m, tu_dense(3)));
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+}
+
+START_TEST(fit_callbacks_may_run_the_model_not_reshape_it)
+{
+    meddler quiet = {0}, busy = {0};
+    meddled_fit(&quiet);
+    busy.va = (mlp_dataset *)1; /* set to the data by meddled_fit */
+    busy.reshape = 1;
+    meddled_fit(&busy);
+    ck_assert_int_eq(busy.predicted, 3);
+    ck_assert_int_eq(busy.refused, 3 * 3);
+    /* the training figures are the fit's own: a callback's evaluation
+     * does not add into them, and remaking the batch buffers does not
+     * lose them (it freed them under the fit before) */
+    for (int e = 0; e < 3; e++) {
+        ck_assert(isfinite(quiet.r2[e]));
+        ck_assert_double_eq(busy.mse[e], quiet.mse[e]);
+        ck_assert_double_eq(busy.r2[e], quiet.r2[e]);
+        ck_assert_double_eq(busy.loss[e], quiet.loss[e]);
+    }
+}
+END_TEST
+
 static float *fit_run(uint64_t model_seed, uint64_t fit_seed, int64_t *np)
 {
     mlp_dataset *tr = tu_blobs(500, NCLS, 1, 4, 5, 30, CENTRES, 11);
@@ -1970,6 +2089,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, fit_epoch_figures_exact);
     tcase_add_test(tc, fit_first_epoch_bounds);
     tcase_add_test(tc, fit_callback_stops_early);
+    tcase_add_test(tc, fit_callbacks_may_run_the_model_not_reshape_it);
     tcase_add_test(tc, fit_is_deterministic);
     tcase_add_test(tc, fit_numeric_failure_names_layer);
     tcase_add_test(tc, fit_misuse);

@@ -67,7 +67,9 @@ MLP_API void mlp_model_destroy(mlp_model *model);
  *               when the call fails, in which case it is freed)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, a layer already in a
  *         model), MLP_STATUS_SHAPE_MISMATCH (the layer cannot take that
- *         input; the message names both shapes) or MLP_STATUS_NO_MEMORY
+ *         input; the message names both shapes), MLP_STATUS_BAD_STATE
+ *         (called while mlp_model_fit() trains the model, from one of its
+ *         callbacks) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_add(mlp_model *model, mlp_layer *layer);
 
@@ -295,14 +297,15 @@ typedef enum mlp_output {
 /**
  * Choose the loss the model trains with and is evaluated by. A new model
  * uses ::MLP_LOSS_SOFTMAX_XENT. The loss is saved in the model file, so a
- * loaded model knows its task. It may be changed at any time; an optimizer
- * keeps working.
+ * loaded model knows its task. It may be changed at any time but during
+ * mlp_model_fit() (from one of its callbacks); an optimizer keeps working.
  * @param model  the model (borrowed for the call)
  * @param kind   the loss
  * @param param  ::MLP_LOSS_HUBER: delta > 0, or 0 for 1.0; other kinds: 0
- * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL model, unknown
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, unknown
  *         kind, bad param, or class weights set and a loss other than
- *         softmax cross-entropy)
+ *         softmax cross-entropy) or MLP_STATUS_BAD_STATE (called while
+ *         mlp_model_fit() trains the model, from one of its callbacks)
  */
 MLP_API mlp_status mlp_model_set_loss(mlp_model *model, mlp_loss_kind kind, double param);
 
@@ -544,7 +547,11 @@ typedef struct mlp_epoch_stats {
 
 /**
  * Called after every epoch. The model may be read (e.g. to copy the
- * parameters of the best epoch) but not changed in shape.
+ * parameters of the best epoch), evaluated or asked for predictions, on
+ * any batch size; its parameters may be set. Its layers, loss and
+ * distribution stay as they are until mlp_model_fit() returns:
+ * mlp_model_add(), mlp_model_set_loss() and mlp_model_set_distributed()
+ * return MLP_STATUS_BAD_STATE meanwhile (from an mlp_batch_fn too).
  * @return 0 to go on, non-zero to stop training after this epoch
  */
 typedef int (*mlp_epoch_fn)(const mlp_epoch_stats *stats, mlp_model *model, void *user);

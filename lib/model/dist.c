@@ -162,6 +162,11 @@ mlp_status mlp_model_set_distributed(mlp_model *m, const mlp_dist_ops *ops)
 {
     static const char fn[] = "mlp_model_set_distributed";
     MLP_CHECK_ARG(m, fn, "model is NULL");
+    if (m->fitting)
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: the model is being trained by mlp_model_fit (its ranks "
+                          "take their steps together until it returns)",
+                          fn);
     if (!ops) {
         mlp__dist_release(m);
         return MLP_STATUS_OK;

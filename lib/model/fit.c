@@ -152,6 +152,13 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
     mlp_batcher *b = NULL;
     if (st == MLP_STATUS_OK)
         st = mlp__model_reserve(m, o.batch_size > eval_bs ? o.batch_size : eval_bs);
+    /* The epoch's per-output sums, the fit's own: a callback that evaluates
+     * or predicts, on a larger batch too, uses (and may make anew) the
+     * model's batch buffers, not these. */
+    const int32_t k = mlp__model_outputs(m);
+    double *sums = NULL;
+    if (st == MLP_STATUS_OK && !(sums = mlp__alloc(3 * (size_t)k * sizeof *sums)))
+        st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
     if (st == MLP_STATUS_OK)
         st = mlp_batcher_create(&b, train, o.batch_size, 1, o.seed);
     if (m->dist_on) {
@@ -174,10 +181,12 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
                                  fn);
     }
     if (st != MLP_STATUS_OK) {
+        mlp__free(sums);
         mlp_batcher_destroy(b);
         return st;
     }
     const int32_t batches = mlp_batcher_batch_count(b);
+    m->fitting++;
 
     const int32_t last = o.first_epoch + o.epochs - 1;
     st = mlp_batcher_set_epoch(b, o.first_epoch - 1);
@@ -187,13 +196,12 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             break;
         mlp_epoch_stats s = {.epoch = epoch,
                              .learning_rate = mlp_optimizer_learning_rate(opt)};
-        const int32_t k = mlp__model_outputs(m);
         mlp__loss_sums acc;
         memset(&acc, 0, sizeof acc);
-        memset(m->out_sums, 0, 3 * (size_t)k * sizeof(double));
-        acc.t_sum = m->out_sums;
-        acc.t_sq = m->out_sums + k;
-        acc.sse_k = m->out_sums + 2 * k;
+        memset(sums, 0, 3 * (size_t)k * sizeof *sums);
+        acc.t_sum = sums;
+        acc.t_sq = sums + k;
+        acc.sse_k = sums + 2 * k;
         const int labels = mlp__loss_uses_labels(m->loss.kind);
         m->dist_wait = 0.0;
         double t0 = mlp__now();
@@ -279,6 +287,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         if (st != MLP_STATUS_OK || stop)
             break;
     }
+    m->fitting--;
+    mlp__free(sums);
     mlp_batcher_destroy(b);
     return st;
 }

@@ -198,6 +198,13 @@ mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
         st = mlp__error(MLP_STATUS_INVALID_ARG, "%s: model is NULL", fn);
         goto fail;
     }
+    if (m->fitting) {
+        st = mlp__error(MLP_STATUS_BAD_STATE,
+                        "%s: the model is being trained by mlp_model_fit (a callback "
+                        "may read it, not add layers)",
+                        fn);
+        goto fail;
+    }
     const mlp_shape *in = m->n_layers ? &m->layers[m->n_layers - 1]->out : &m->in;
     mlp_shape out = {0, {0, 0, 0}};
     st = mlp__layer_setup(layer, in, &out);

@@ -70,6 +70,13 @@ struct mlp_model {
      * before a step, which clears it) */
     int x_blocks;
 
+    /* mlp_model_fit calls running on the model, whose callbacks run inside
+     * them: its layers, loss and distribution stay as they are meanwhile
+     * (mlp_model_add, mlp_model_set_loss and mlp_model_set_distributed
+     * refuse), so the fit's buffers and its ranks' collectives keep
+     * fitting it */
+    int fitting;
+
     int fwd_state; /* MLP__FWD_* of the last forward pass */
     int32_t fwd_n; /* its batch size */
     mlp_tensor out_view, dx_view;

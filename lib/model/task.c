@@ -24,6 +24,11 @@ mlp_status mlp_model_set_loss(mlp_model *m, mlp_loss_kind kind, double param)
 {
     static const char fn[] = "mlp_model_set_loss";
     MLP_CHECK_ARG(m, fn, "model is NULL");
+    if (m->fitting)
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: the model is being trained by mlp_model_fit (a callback "
+                          "may read it, not change its loss)",
+                          fn);
     float delta;
     MLP_TRY(mlp__loss_setting(kind, param, fn, &delta));
     if (m->class_w && kind != MLP_LOSS_SOFTMAX_XENT)
