@@ -324,6 +324,36 @@ START_TEST(add_same_layer_twice)
 }
 END_TEST
 
+/* mlp_layer_destroy on a layer a model owns frees nothing: the model
+ * keeps using it and frees it once (before, the model was left with a
+ * freed layer, and mlp_model_destroy freed it again). */
+START_TEST(layer_destroy_leaves_a_models_layer)
+{
+    const int32_t in[1] = {4};
+    const long live0 = mlp__alloc_live();
+    mlp_model *m = tu_model(1, in, 1);
+    mlp_layer *d = tu_add(m, tu_dense(4));
+    mlp_layer *t = tu_add(m, tu_tanh());
+    long live = mlp__alloc_live();
+    mlp_layer_destroy(d);
+    mlp_layer_destroy(t);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    ck_assert_msg(strstr(mlp_last_error(), "belongs to a model") != NULL, "%s",
+                  mlp_last_error());
+    ck_assert_int_eq(mlp_layer_get_kind(mlp_model_layer(m, 0)), MLP_LAYER_DENSE);
+    ck_assert_int_eq(mlp_model_param_count(m), 20);
+    mlp_tensor *x = tu_tensor(2, 2, 4);
+    mlp_tensor_fill(x, 0.5f);
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, NULL));
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m); /* valgrind/ASan catch a double free here */
+    /* a layer never given to a model is still freed */
+    mlp_layer *free_one = tu_dense(3);
+    mlp_layer_destroy(free_one);
+    ck_assert_int_eq(mlp__alloc_live(), live0);
+}
+END_TEST
+
 /* ---- parameters ------------------------------------------------------------------ */
 
 /* Batch-norm running statistics travel with mlp_model_get/set_state, so a
@@ -2048,6 +2078,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, empty_model);
     tcase_add_test(tc, add_layer_that_cannot_fit);
     tcase_add_test(tc, add_same_layer_twice);
+    tcase_add_test(tc, layer_destroy_leaves_a_models_layer);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("params");

@@ -377,8 +377,11 @@ MLP_API mlp_status mlp_layer_get_attr(const mlp_layer *layer, mlp_layer_attr att
 
 /**
  * Free a layer that was never given to a model. NULL is a no-op. Layers
- * owned by a model are freed by mlp_model_destroy: do not pass them here.
- * @param layer  the layer (consumed: freed here); may be NULL
+ * owned by a model are freed by mlp_model_destroy: given one, this call
+ * frees nothing and leaves the layer to its model (mlp_last_error() says
+ * so), rather than free it under the model.
+ * @param layer  the layer (consumed: freed here, unless a model owns it);
+ *               may be NULL
  */
 MLP_API void mlp_layer_destroy(mlp_layer *layer);
 

@@ -119,13 +119,26 @@ mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias)
     return MLP_STATUS_OK;
 }
 
-void mlp_layer_destroy(mlp_layer *layer)
+void mlp__layer_free(mlp_layer *layer)
 {
     if (!layer)
         return;
     if (layer->ops->release)
         layer->ops->release(layer);
     mlp__free(layer);
+}
+
+void mlp_layer_destroy(mlp_layer *layer)
+{
+    if (layer && layer->owner) {
+        /* freeing it here would leave its model a dangling layer, freed
+         * again by mlp_model_destroy */
+        (void)mlp__error(MLP_STATUS_BAD_STATE,
+                         "mlp_layer_destroy: the layer belongs to a model, which frees "
+                         "it (mlp_model_destroy); nothing was freed");
+        return;
+    }
+    mlp__layer_free(layer);
 }
 
 mlp_layer_kind mlp_layer_get_kind(const mlp_layer *layer)

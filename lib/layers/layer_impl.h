@@ -254,6 +254,10 @@ mlp_status mlp__layer_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);
 /* Allocate a layer of a kind with defaults (layer.c). */
 mlp_status mlp__layer_new(mlp_layer **out, mlp_layer_kind kind, const char *fn);
 
+/* Free a layer, owned by a model or not: what mlp_model_destroy calls
+ * (mlp_layer_destroy leaves a model's layers alone). */
+void mlp__layer_free(mlp_layer *layer);
+
 /* setup for layers whose output shape equals the input shape. */
 mlp_status mlp__same_shape_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);
 

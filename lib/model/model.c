@@ -133,7 +133,7 @@ void mlp_model_destroy(mlp_model *m)
         return;
     free_batch_buffers(m);
     for (int i = 0; i < m->n_layers; i++)
-        mlp_layer_destroy(m->layers[i]);
+        mlp__layer_free(m->layers[i]);
     mlp__free(m->layers);
     mlp__split_release(m);
     mlp__free(m->params);
