@@ -324,6 +324,42 @@ START_TEST(add_same_layer_twice)
 }
 END_TEST
 
+/* The tensors a model lends (forward's output, backward's input gradient)
+ * are the model's: mlp_tensor_destroy frees nothing of them (before, it
+ * freed a pointer into the model). */
+START_TEST(tensor_destroy_leaves_a_models_tensors)
+{
+    const long live0 = mlp__alloc_live();
+    mlp_model *m = small_model(1);
+    mlp_tensor *x = random_batch(3, 2);
+    mlp_tensor *dy = tu_tensor(2, 3, NCLS);
+    mlp_tensor_fill(dy, 0.1f);
+    const mlp_tensor *y = NULL, *dx = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    TU_OK(mlp_model_backward(m, dy, &dx));
+    const long live = mlp__alloc_live();
+    mlp_tensor_destroy((mlp_tensor *)y);
+    ck_assert_msg(strstr(mlp_last_error(), "belongs to a model") != NULL, "%s",
+                  mlp_last_error());
+    mlp_tensor_destroy((mlp_tensor *)dx);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    /* still the model's, and still in use */
+    ck_assert_int_eq(mlp_tensor_numel(y), 3 * NCLS);
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    TU_OK(mlp_model_backward(m, dy, &dx));
+    ck_assert_int_eq(mlp_tensor_numel(dx), 3 * FEAT);
+    /* a reshaped view stays the model's */
+    const int32_t flat[1] = {3 * NCLS};
+    TU_OK(mlp_tensor_reshape((mlp_tensor *)y, 1, flat));
+    mlp_tensor_destroy((mlp_tensor *)y);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(dy);
+    mlp_model_destroy(m);
+    ck_assert_int_eq(mlp__alloc_live(), live0);
+}
+END_TEST
+
 /* mlp_layer_destroy on a layer a model owns frees nothing: the model
  * keeps using it and frees it once (before, the model was left with a
  * freed layer, and mlp_model_destroy freed it again). */
@@ -2079,6 +2115,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, add_layer_that_cannot_fit);
     tcase_add_test(tc, add_same_layer_twice);
     tcase_add_test(tc, layer_destroy_leaves_a_models_layer);
+    tcase_add_test(tc, tensor_destroy_leaves_a_models_tensors);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("params");

@@ -75,8 +75,12 @@ MLP_API int mlp_tensor_is_read_only(const mlp_tensor *t);
 
 /**
  * Free a tensor made by create, wrap or wrap_const (the memory a wrapped
- * tensor views stays the caller's). NULL is a no-op.
- * @param t  the tensor (consumed: freed here); may be NULL
+ * tensor views stays the caller's). NULL is a no-op. A tensor the model
+ * lends (the output of mlp_model_forward(), the input gradient of
+ * mlp_model_backward()) is the model's: given one, this call frees nothing
+ * (mlp_last_error() says so).
+ * @param t  the tensor (consumed: freed here, unless a model lent it); may
+ *           be NULL
  */
 MLP_API void mlp_tensor_destroy(mlp_tensor *t);
 

@@ -38,6 +38,7 @@ void mlp__tensor_view(mlp_tensor *t, float *data, int rank, const int32_t *dims)
     t->data = data;
     t->owns_data = 0;
     t->read_only = 0;
+    t->embedded = 1;
 }
 
 mlp_status mlp__check_writable(const mlp_tensor *t, const char *fn, const char *what)
@@ -76,6 +77,7 @@ static mlp_status make(mlp_tensor **out, int rank, const int32_t *dims, float *d
     if (!t)
         return MLP_STATUS_NO_MEMORY;
     mlp__tensor_view(t, data, rank, dims);
+    t->embedded = 0;
     if (!data) {
         if ((uint64_t)numel > SIZE_MAX / sizeof(float)) {
             mlp__free(t);
@@ -132,6 +134,14 @@ void mlp_tensor_destroy(mlp_tensor *t)
 {
     if (!t)
         return;
+    if (t->embedded) {
+        /* a model's output or input gradient: part of the model */
+        (void)mlp__error(
+            MLP_STATUS_BAD_STATE,
+            "mlp_tensor_destroy: the tensor belongs to a model (an output "
+            "of mlp_model_forward or mlp_model_backward); nothing was freed");
+        return;
+    }
     if (t->owns_data)
         mlp__free(t->data);
     mlp__free(t);
@@ -206,10 +216,11 @@ mlp_status mlp_tensor_reshape(mlp_tensor *t, int rank, const int32_t *dims)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "mlp_tensor_reshape: new shape has %lld elements, tensor %lld",
                           (long long)numel, (long long)t->numel);
-    int owns = t->owns_data, read_only = t->read_only;
+    int owns = t->owns_data, read_only = t->read_only, embedded = t->embedded;
     mlp__tensor_view(t, t->data, rank, dims);
     t->owns_data = owns;
     t->read_only = read_only;
+    t->embedded = embedded;
     return MLP_STATUS_OK;
 }
 

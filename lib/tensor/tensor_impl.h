@@ -11,6 +11,8 @@ struct mlp_tensor {
     float *data;
     int owns_data; /* 1: data came from mlp__alloc with this tensor */
     int read_only; /* 1: made by mlp_tensor_wrap_const; nothing may write to data */
+    int embedded;  /* 1: a header inside another object (mlp__tensor_view), which
+                      mlp_tensor_destroy leaves alone */
 };
 
 /* Point an embedded (never heap-allocated) tensor header at `data`. The
