@@ -1431,6 +1431,16 @@ START_TEST(batcher_set_epoch_rules)
     EXPECT_STATUS(mlp_batcher_set_epoch(b, 0), MLP_STATUS_OK);
     run_epoch(b, N, 4, got);
     ck_assert_mem_eq(got, orders[0], sizeof got);
+    /* the last epoch a batcher can be set to, and the epochs after it, which
+     * wrap to 0 (the count overflowed before: UBSan) */
+    EXPECT_STATUS(mlp_batcher_set_epoch(b, INT32_MAX), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_batcher_set_epoch(b, INT32_MAX - 1), MLP_STATUS_OK);
+    run_epoch(b, N, 4, got);
+    assert_permutation(got, N);
+    run_epoch(b, N, 4, got);
+    assert_permutation(got, N);
+    run_epoch(b, N, 4, got);
+    ck_assert_mem_eq(got, orders[0], sizeof got);
     mlp_batcher_destroy(b);
     mlp_dataset_destroy(ds);
 }

@@ -137,6 +137,16 @@ static void sim_ops(mlp_dist_ops *o, sim_rank *r, int64_t bucket_floats)
     o->error_message = sim_error_message;
 }
 
+/* One rank alone: its communicator, its rank and its hook, with buckets of
+ * `bucket_floats` (0: the default). */
+static void one_rank(sim_comm *c, sim_rank *r, mlp_dist_ops *o, int64_t bucket_floats)
+{
+    *c = (sim_comm){.size = 1};
+    ck_assert_int_eq(pthread_barrier_init(&c->bar, NULL, 1), 0);
+    *r = (sim_rank){.c = c};
+    sim_ops(o, r, bucket_floats);
+}
+
 /* ---- one training run per rank ------------------------------------------- */
 
 typedef struct run {
@@ -764,11 +774,10 @@ START_TEST(set_distributed_checks_its_arguments)
 {
     mlp_model *m = tu_model(3, IMG, 1);
     tu_add(m, tu_dense(NCLS));
-    sim_comm c = {.size = 1};
-    ck_assert_int_eq(pthread_barrier_init(&c.bar, NULL, 1), 0);
-    sim_rank r = {.c = &c};
+    sim_comm c;
+    sim_rank r;
     mlp_dist_ops o;
-    sim_ops(&o, &r, 0);
+    one_rank(&c, &r, &o, 0);
     TU_FAIL(mlp_model_set_distributed(NULL, &o), MLP_STATUS_INVALID_ARG);
     o.rank = 1;
     TU_FAIL(mlp_model_set_distributed(m, &o), MLP_STATUS_INVALID_ARG);
@@ -800,11 +809,10 @@ START_TEST(evaluate_misuse_before_any_step)
 {
     mlp_model *m = tu_model(3, IMG, 1);
     tu_add(m, tu_dense(NCLS));
-    sim_comm c = {.size = 1};
-    ck_assert_int_eq(pthread_barrier_init(&c.bar, NULL, 1), 0);
-    sim_rank r = {.c = &c};
+    sim_comm c;
+    sim_rank r;
     mlp_dist_ops o;
-    sim_ops(&o, &r, 0);
+    one_rank(&c, &r, &o, 0);
     TU_OK(mlp_model_set_distributed(m, &o));
     mlp_dataset *good = tu_blobs(40, NCLS, 1, 4, 5, 40, CENTRES, 5);
     mlp_dataset *bad = tu_blobs(40, NCLS + 3, 1, 4, 5, 40, CENTRES, 5);
@@ -816,6 +824,144 @@ START_TEST(evaluate_misuse_before_any_step)
     ck_assert(isfinite(err) && acc >= 0.0 && acc <= 1.0);
     mlp_dataset_destroy(good);
     mlp_dataset_destroy(bad);
+    pthread_barrier_destroy(&c.bar);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* A sum that gives something else than sums (here 1e30 everywhere) once
+ * the hook is set: the step reports an internal error, a status of the
+ * enum (it returned the cast of 1e30 to int before). */
+static int garbage_sums;
+
+static mlp_status maybe_garbage_sum(void *user, double *data, int64_t n)
+{
+    if (!garbage_sums)
+        return sim_sum(user, data, n);
+    for (int64_t i = 0; i < n; i++)
+        data[i] = 1e30;
+    return MLP_STATUS_OK;
+}
+
+START_TEST(a_sum_that_is_no_sum_is_an_internal_error)
+{
+    mlp_model *m = tu_model(3, IMG, 1);
+    tu_add(m, tu_dense(NCLS));
+    sim_comm c;
+    sim_rank r;
+    mlp_dist_ops o;
+    one_rank(&c, &r, &o, 0);
+    o.sum = maybe_garbage_sum;
+    garbage_sums = 0;
+    TU_OK(mlp_model_set_distributed(m, &o));
+    mlp_optimizer *opt = NULL;
+    TU_OK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
+    mlp_tensor *x = tu_tensor(2, 4, FEAT);
+    mlp_tensor_fill(x, 0.5f);
+    const int32_t labels[4] = {0, 1, 2, 3};
+    garbage_sums = 1;
+    TU_FAIL(mlp_model_train_step(m, opt, x, labels, NULL, NULL), MLP_STATUS_INTERNAL);
+    garbage_sums = 0;
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(opt);
+    pthread_barrier_destroy(&c.bar);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* A hook's callback that calls back into its model during a step: every
+ * call that would run or change the model is refused with BAD_STATE (they
+ * freed or overwrote the step's buffers before: use after free, a write
+ * through NULL), and the step completes. */
+static mlp_model *meddled;
+static int meddle_calls, meddle_refused;
+
+static void meddle(void)
+{
+    if (!meddled)
+        return;
+    mlp_model *m = meddled;
+    meddled = NULL; /* once; and not from the calls below */
+    mlp_tensor *x = tu_tensor(2, 500, FEAT), *y = tu_tensor(2, 500, NCLS);
+    mlp_tensor_fill(x, 0.5f);
+    mlp_layer *l = tu_dense(3);
+    const mlp_status got[4] = {mlp_model_predict_raw(m, x, y), mlp_model_add(m, l),
+                               mlp_model_set_distributed(m, NULL),
+                               mlp_model_set_loss(m, MLP_LOSS_MSE, 0)};
+    for (int i = 0; i < 4; i++) {
+        meddle_calls++;
+        meddle_refused += got[i] == MLP_STATUS_BAD_STATE;
+    }
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(y);
+}
+
+static mlp_status meddling_sum(void *user, double *data, int64_t n)
+{
+    meddle();
+    return sim_sum(user, data, n);
+}
+
+static mlp_status meddling_reduce_start(void *user, int32_t bucket, int32_t n_buckets,
+                                        float *data, int64_t n)
+{
+    meddle();
+    return sim_reduce_start(user, bucket, n_buckets, data, n);
+}
+
+START_TEST(hook_callbacks_cannot_run_the_model)
+{
+    for (int which = 0; which < 2; which++) {
+        mlp_model *m = tu_model(3, IMG, 1);
+        tu_add(m, tu_dense(8));
+        tu_add(m, tu_relu());
+        tu_add(m, tu_dense(NCLS));
+        sim_comm c;
+        sim_rank r;
+        mlp_dist_ops o;
+        one_rank(&c, &r, &o, 1); /* a bucket a layer */
+        if (which == 0)
+            o.sum = meddling_sum;
+        else
+            o.reduce_start = meddling_reduce_start;
+        meddled = NULL;
+        TU_OK(mlp_model_set_distributed(m, &o));
+        mlp_optimizer *opt = NULL;
+        TU_OK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
+        mlp_tensor *x = tu_tensor(2, 4, FEAT);
+        mlp_tensor_fill(x, 0.5f);
+        const int32_t labels[4] = {0, 1, 2, 3};
+        meddle_calls = meddle_refused = 0;
+        meddled = m;
+        TU_OK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));
+        ck_assert_int_eq(meddle_calls, 4);
+        ck_assert_int_eq(meddle_refused, 4);
+        ck_assert_int_eq(mlp_model_layer_count(m), 3);
+        /* and after the step, the model runs again */
+        TU_OK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));
+        mlp_tensor_destroy(x);
+        mlp_optimizer_destroy(opt);
+        pthread_barrier_destroy(&c.bar);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+/* A distributed model without layers: fit and evaluate refuse it with a
+ * status (fit read the last layer of none before). */
+START_TEST(a_model_without_layers_is_refused)
+{
+    mlp_model *m = tu_model(3, IMG, 1);
+    sim_comm c;
+    sim_rank r;
+    mlp_dist_ops o;
+    one_rank(&c, &r, &o, 0);
+    TU_OK(mlp_model_set_distributed(m, &o));
+    mlp_dataset *ds = tu_blobs(40, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    mlp_status st = mlp_model_fit(m, NULL, ds, NULL, NULL);
+    ck_assert_int_ne(st, MLP_STATUS_OK);
+    TU_FAIL(mlp_model_evaluate(m, ds, 10, NULL, NULL), MLP_STATUS_BAD_STATE);
+    mlp_dataset_destroy(ds);
     pthread_barrier_destroy(&c.bar);
     mlp_model_destroy(m);
 }
@@ -947,6 +1093,9 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, a_nan_on_one_rank_stops_every_rank);
     tcase_add_test(tc, set_distributed_checks_its_arguments);
     tcase_add_test(tc, evaluate_misuse_before_any_step);
+    tcase_add_test(tc, a_model_without_layers_is_refused);
+    tcase_add_test(tc, hook_callbacks_cannot_run_the_model);
+    tcase_add_test(tc, a_sum_that_is_no_sum_is_an_internal_error);
     tcase_add_test(tc, resume_with_adam_on_any_number_of_ranks);
     tcase_add_test(tc, resume_with_momentum_on_any_number_of_ranks);
     tcase_add_test(tc, ranks_with_different_rules_stop);

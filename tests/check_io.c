@@ -1280,6 +1280,102 @@ END_TEST
 
 /* ---- failing saves ------------------------------------------------------- */
 
+/* Class names or weights set for a last layer that a later layer
+ * replaced: a save or an export refuses the model (the file it wrote
+ * before was one a load refused), until they are set again. */
+START_TEST(save_refuses_class_counts_of_another_layer)
+{
+    const int32_t in[1] = {4};
+    const char *const names[3] = {"a", "b", "c"};
+    const float w[3] = {1.0f, 2.0f, 1.0f};
+    void *buf = NULL;
+    size_t len = 0;
+    for (int what = 0; what < 2; what++) {
+        mlp_model *m = tu_model(1, in, 1);
+        tu_add(m, tu_dense(3));
+        if (what == 0)
+            TU_OK(mlp_model_set_class_names(m, names, 3));
+        else
+            TU_OK(mlp_model_set_class_weights(m, w, 3));
+        TU_OK(mlp_model_save_mem(m, &buf, &len));
+        mlp_buffer_free(buf);
+        tu_add(m, tu_dense(5));
+        TU_FAIL(mlp_model_save_mem(m, &buf, &len), MLP_STATUS_SHAPE_MISMATCH);
+        ck_assert_msg(strstr(mlp_last_error(), what ? "3 class weights but 5 outputs"
+                                                    : "3 class names but 5 outputs"),
+                      "%s", mlp_last_error());
+        ck_assert_ptr_null(buf);
+        TU_FAIL(mlp_model_export_onnx_mem(m, &buf, &len), MLP_STATUS_SHAPE_MISMATCH);
+        const char *const five[5] = {"a", "b", "c", "d", "e"};
+        const float w5[5] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+        if (what == 0)
+            TU_OK(mlp_model_set_class_names(m, five, 5));
+        else
+            TU_OK(mlp_model_set_class_weights(m, w5, 5));
+        TU_OK(mlp_model_save_mem(m, &buf, &len));
+        mlp_model *back = NULL;
+        TU_OK(mlp_model_load_mem(&back, buf, len));
+        mlp_buffer_free(buf);
+        mlp_model_destroy(back);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+/* A save replaces a regular file only: a FIFO or a directory at the path
+ * is refused and left as it was (a rename over /dev/null by root had
+ * replaced the device with a file); a symbolic link to a file is followed,
+ * the file replaced and the link kept; a link to nothing is refused. */
+START_TEST(save_replaces_only_regular_files)
+{
+    make_tmp_dir();
+    mlp_model *small = mlp_model_all(), *big = conv_model();
+    char fifo[512], dir[512], target[512], link_path[512], dangling[512];
+    snprintf(fifo, sizeof fifo, "%s", tmp_path("fifo"));
+    snprintf(dir, sizeof dir, "%s", tmp_path("dir.mlpnet"));
+    snprintf(target, sizeof target, "%s", tmp_path("target.mlpnet"));
+    snprintf(link_path, sizeof link_path, "%s", tmp_path("link.mlpnet"));
+    snprintf(dangling, sizeof dangling, "%s", tmp_path("dangling.mlpnet"));
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    struct stat sb;
+    const char *not_files[2] = {fifo, dir};
+    for (int i = 0; i < 2; i++) {
+        TU_FAIL(mlp_model_save(small, not_files[i]), MLP_STATUS_IO);
+        ck_assert_msg(strstr(mlp_last_error(), "not a regular file"), "%s",
+                      mlp_last_error());
+        TU_FAIL(mlp_model_export_onnx(small, not_files[i]), MLP_STATUS_IO);
+    }
+    ck_assert_int_eq(lstat(fifo, &sb), 0);
+    ck_assert(S_ISFIFO(sb.st_mode));
+    ck_assert_int_eq(lstat(dir, &sb), 0);
+    ck_assert(S_ISDIR(sb.st_mode));
+
+    /* through a link: the file it names is replaced, the link stays */
+    TU_OK(mlp_model_save(small, target));
+    ck_assert_int_eq(symlink("target.mlpnet", link_path), 0);
+    TU_OK(mlp_model_save(big, link_path));
+    ck_assert_int_eq(lstat(link_path, &sb), 0);
+    ck_assert(S_ISLNK(sb.st_mode));
+    mlp_model *back = NULL;
+    TU_OK(mlp_model_load(&back, target));
+    ck_assert_int_eq(mlp_model_param_count(back), mlp_model_param_count(big));
+    mlp_model_destroy(back);
+
+    /* a link to nothing */
+    ck_assert_int_eq(symlink("missing.mlpnet", dangling), 0);
+    TU_FAIL(mlp_model_save(small, dangling), MLP_STATUS_IO);
+    ck_assert_msg(strstr(mlp_last_error(), "symbolic link"), "%s", mlp_last_error());
+    ck_assert_int_eq(lstat(dangling, &sb), 0);
+    ck_assert(S_ISLNK(sb.st_mode));
+    /* fifo, dir, target, link, dangling: no temporary file, no missing.mlpnet */
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 5);
+    mlp_model_destroy(small);
+    mlp_model_destroy(big);
+    remove_tmp_dir();
+}
+END_TEST
+
 START_TEST(failed_save_leaves_earlier_file)
 {
     make_tmp_dir();
@@ -2057,6 +2153,8 @@ static Suite *io_suite(void)
     t = tcase_create("saving and allocation failures");
     tcase_set_timeout(t, 300);
     tcase_add_test(t, failed_save_leaves_earlier_file);
+    tcase_add_test(t, save_replaces_only_regular_files);
+    tcase_add_test(t, save_refuses_class_counts_of_another_layer);
     tcase_add_test(t, killed_save_leaves_a_recognisable_temporary);
     tcase_add_test(t, oom_loop_over_load_and_save);
     suite_add_tcase(s, t);

@@ -324,6 +324,92 @@ START_TEST(add_same_layer_twice)
 }
 END_TEST
 
+/* An mlp_model_add that fails after moving some of the parameter buffers
+ * leaves the model, its optimizer and its layers on the moved ones: the
+ * next steps train it exactly as a twin that never tried (before, the
+ * optimizer stepped the freed buffers). */
+START_TEST(failed_add_leaves_the_model_training)
+{
+    const int32_t in[1] = {FEAT};
+    const int32_t labels[4] = {0, 1, 2, 3};
+    mlp_tensor *x = random_batch(4, 3);
+    int failures = 0;
+    for (int k = 1; k < 40; k++) {
+        mlp_model *twin = tu_model(1, in, 9), *m = tu_model(1, in, 9);
+        tu_add(twin, tu_dense(NCLS));
+        tu_add(m, tu_dense(NCLS));
+        mlp_optimizer *ot = NULL, *om = NULL;
+        TU_OK(mlp_optimizer_create(&ot, MLP_RULE_MOMENTUM, twin));
+        TU_OK(mlp_optimizer_create(&om, MLP_RULE_MOMENTUM, m));
+        double lt, lm;
+        TU_OK(mlp_model_train_step(twin, ot, x, labels, &lt, NULL));
+        TU_OK(mlp_model_train_step(m, om, x, labels, &lm, NULL));
+        mlp_layer *l = tu_dense(5);
+        mlp__alloc_fail_after(k);
+        mlp_status st = mlp_model_add(m, l);
+        mlp__alloc_fail_after(0);
+        if (st == MLP_STATUS_OK) {
+            mlp_optimizer_destroy(ot);
+            mlp_optimizer_destroy(om);
+            mlp_model_destroy(twin);
+            mlp_model_destroy(m);
+            break;
+        }
+        ck_assert_int_eq(st, MLP_STATUS_NO_MEMORY);
+        failures++;
+        for (int step = 0; step < 2; step++) {
+            TU_OK(mlp_model_train_step(twin, ot, x, labels, &lt, NULL));
+            TU_OK(mlp_model_train_step(m, om, x, labels, &lm, NULL));
+            ck_assert_double_eq(lt, lm);
+        }
+        float *pt = params_of(twin), *pm = params_of(m);
+        ck_assert_int_eq(mlp_model_param_count(m), mlp_model_param_count(twin));
+        ck_assert(memcmp(pt, pm, (size_t)mlp_model_param_count(m) * sizeof *pt) == 0);
+        free(pt);
+        free(pm);
+        mlp_optimizer_destroy(ot);
+        mlp_optimizer_destroy(om);
+        mlp_model_destroy(twin);
+        mlp_model_destroy(m);
+    }
+    ck_assert_int_ge(failures, 3);
+    mlp_tensor_destroy(x);
+}
+END_TEST
+
+/* The tensors a model lends are emptied when its buffers are made anew
+ * (mlp_model_add, a larger batch): a caller who kept one gets a status,
+ * not the freed memory. */
+START_TEST(lent_tensors_are_emptied_with_the_buffers)
+{
+    mlp_model *m = small_model(1);
+    mlp_tensor *x = random_batch(3, 2), *dy = tu_tensor(2, 3, NCLS);
+    mlp_tensor_fill(dy, 0.1f);
+    const mlp_tensor *y = NULL, *dx = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    TU_OK(mlp_model_backward(m, dy, &dx));
+    float buf[3 * FEAT];
+    TU_OK(mlp_tensor_copy_to(y, buf, 3 * NCLS));
+    mlp_tensor *big = random_batch(50, 4);
+    TU_OK(mlp_model_forward(m, big, MLP_MODE_EVAL, NULL)); /* remade, larger */
+    const mlp_tensor *y2 = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y2));
+    ck_assert_ptr_eq(y2, y);
+    TU_OK(mlp_model_backward(m, dy, &dx));
+    tu_add(m, tu_relu());
+    ck_assert_int_eq(mlp_tensor_numel(y), 0);
+    ck_assert_int_eq(mlp_tensor_numel(dx), 0);
+    ck_assert_ptr_null(mlp_tensor_data_const(y));
+    TU_FAIL(mlp_tensor_copy_to(y, buf, 3 * NCLS), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL(mlp_tensor_copy_to(dx, buf, 3 * FEAT), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_int_ne(mlp_model_forward(m, y, MLP_MODE_EVAL, NULL), MLP_STATUS_OK);
+    mlp_tensor_destroy(big);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(dy);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 /* The tensors a model lends (forward's output, backward's input gradient)
  * are the model's: mlp_tensor_destroy frees nothing of them (before, it
  * freed a pointer into the model). */
@@ -2116,6 +2202,8 @@ static Suite *model_suite(void)
     tcase_add_test(tc, add_same_layer_twice);
     tcase_add_test(tc, layer_destroy_leaves_a_models_layer);
     tcase_add_test(tc, tensor_destroy_leaves_a_models_tensors);
+    tcase_add_test(tc, failed_add_leaves_the_model_training);
+    tcase_add_test(tc, lent_tensors_are_emptied_with_the_buffers);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("params");

@@ -276,6 +276,14 @@ START_TEST(targets_misuse)
                 "row 1, output 1: the target is nan");
     TU_OK(mlp_model_get_params(m, after, 6));
     ck_assert(memcmp(before, after, sizeof before) == 0);
+    /* The model's own output as targets: the step's forward pass writes
+     * over it before the loss reads it (the loss was 0 before). */
+    const mlp_tensor *y = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+    TU_FAIL_MSG(mlp_model_train_step_targets(m, o, x, y, NULL), MLP_STATUS_INVALID_ARG,
+                "a tensor the model lent");
+    TU_OK(mlp_model_get_params(m, after, 6));
+    ck_assert(memcmp(before, after, sizeof before) == 0);
     /* BCE targets outside [0, 1]. */
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_BCE_LOGITS, 0));
     mlp_tensor_data(t)[3] = 2.0f;

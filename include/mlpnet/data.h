@@ -629,8 +629,8 @@ MLP_API int32_t mlp_batcher_batch_count(const mlp_batcher *b);
  * Epoch k's order depends only on the seed and k, so a run resumed at epoch
  * k sees the same batches as one that never stopped.
  * @param b      the batcher (borrowed for the call)
- * @param epoch  0-based epoch number, >= 0
- * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, epoch < 0)
+ * @param epoch  0-based epoch number, 0..INT32_MAX - 1
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, epoch out of range)
  */
 MLP_API mlp_status mlp_batcher_set_epoch(mlp_batcher *b, int32_t epoch);
 

@@ -51,11 +51,16 @@ MLP_EXTERN_C_BEGIN
  * layer initialisers are not kept (the weights are).
  * @param model  the model (borrowed for the call); it may have no layers
  * @param path   file to create or replace (borrowed for the call); its
- *               directory must exist and be writable
- * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL); MLP_STATUS_IO
- *         (the temporary file cannot be created, written, synced or renamed:
- *         the message names the step and the system's reason; any earlier
- *         file at `path` is unchanged); MLP_STATUS_NO_MEMORY
+ *               directory must exist and be writable. A symbolic link is
+ *               followed (the file it names is replaced; the link stays)
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL); MLP_STATUS_SHAPE_MISMATCH
+ *         (class weights or names set for another count of outputs than the
+ *         model has now: a file a load would refuse); MLP_STATUS_IO (`path`
+ *         is not a regular file, as a device, a FIFO or a directory, or a
+ *         link to nothing; or the temporary file cannot be created, written,
+ *         synced or renamed: the message names the step and the system's
+ *         reason; any earlier file at `path` is unchanged);
+ *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_save(const mlp_model *model, const char *path);
 
@@ -111,7 +116,8 @@ MLP_API mlp_status mlp_model_load_with_optimizer(mlp_model **out, mlp_optimizer 
  * @param model  the model (borrowed for the call)
  * @param buf    receives the buffer, or NULL on failure (owned: mlp_buffer_free)
  * @param len    receives its length in bytes (0 on failure)
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
+ *         (as mlp_model_save) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_save_mem(const mlp_model *model, void **buf, size_t *len);
 
@@ -124,7 +130,8 @@ MLP_API mlp_status mlp_model_save_mem(const mlp_model *model, void **buf, size_t
  * @param len    receives its length in bytes (0 on failure)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, `opt` belongs to
  *         another model), MLP_STATUS_BAD_STATE (the model changed shape since
- *         `opt` was created) or MLP_STATUS_NO_MEMORY
+ *         `opt` was created), MLP_STATUS_SHAPE_MISMATCH (as mlp_model_save)
+ *         or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_save_mem_with_optimizer(const mlp_model *model,
                                                      const mlp_optimizer *opt, void **buf,
@@ -175,9 +182,10 @@ MLP_API mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimi
  * @param model  the model (borrowed for the call); it needs at least one layer
  * @param path   file to create or replace (borrowed for the call)
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL); MLP_STATUS_BAD_STATE
- *         (no layers); MLP_STATUS_UNSUPPORTED (a layer kind without an ONNX
- *         mapping: the message names the layer and its kind); MLP_STATUS_IO
- *         (as mlp_model_save); MLP_STATUS_NO_MEMORY
+ *         (no layers); MLP_STATUS_SHAPE_MISMATCH (as mlp_model_save);
+ *         MLP_STATUS_UNSUPPORTED (a layer kind without an ONNX mapping: the
+ *         message names the layer and its kind); MLP_STATUS_IO (as
+ *         mlp_model_save); MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_export_onnx(const mlp_model *model, const char *path);
 

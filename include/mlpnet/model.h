@@ -179,7 +179,10 @@ MLP_API mlp_status mlp_model_set_state(mlp_model *model, const float *src, int64
  *               (borrowed for the call)
  * @param mode   MLP_MODE_TRAIN to allow mlp_model_backward afterwards
  * @param y      receives the output [N, output dims...] (borrowed: owned by the
- *               model, valid until its next forward pass); may be NULL
+ *               model, valid until its next forward pass; mlp_model_add(),
+ *               or a run on a batch larger than any before, which makes the
+ *               model's buffers anew, leave it empty: no elements); may be
+ *               NULL
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
  *         MLP_STATUS_BAD_STATE (a model without layers) or MLP_STATUS_NO_MEMORY
  */
@@ -193,7 +196,8 @@ MLP_API mlp_status mlp_model_forward(mlp_model *model, const mlp_tensor *x, mlp_
  * @param model  the model (borrowed for the call)
  * @param dy     gradient, the shape of the forward output (borrowed for the call)
  * @param dx     receives the input gradient (borrowed: valid until the next
- *               backward pass), or NULL when not needed (saves work)
+ *               backward pass, and emptied as `y` of mlp_model_forward() is),
+ *               or NULL when not needed (saves work)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
  *         MLP_STATUS_BAD_STATE (no training-mode forward pass before, or a
  *         training step since: mlp_model_train_step() and
@@ -401,7 +405,9 @@ MLP_API int32_t mlp_model_class_count(const mlp_model *model);
  * @param loss     receives the batch's mean loss; may be NULL
  * @return MLP_STATUS_OK, the statuses of forward and backward,
  *         MLP_STATUS_INVALID_ARG (NULL, optimizer of another model, a loss
- *         that takes labels, a BCE target outside [0, 1]),
+ *         that takes labels, a BCE target outside [0, 1], targets that are
+ *         the model's own output from mlp_model_forward(), which the step
+ *         overwrites),
  *         MLP_STATUS_SHAPE_MISMATCH (targets of another shape) or
  *         MLP_STATUS_NUMERIC (a NaN or infinite target or loss; the
  *         parameters are left as they were)

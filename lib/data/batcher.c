@@ -58,7 +58,7 @@ static void start_epoch(mlp_batcher *b)
         mlp__rng_seed(&rng, b->seed ^ ((uint64_t)b->epoch * 0x9E3779B97F4A7C15ull));
         mlp__rng_shuffle(&rng, b->perm, b->ds->n);
     }
-    b->epoch++;
+    b->epoch = b->epoch < INT32_MAX ? b->epoch + 1 : 0; /* after 2^31 epochs, wraps */
     b->pos = 0;
     b->in_epoch = 1;
 }
@@ -166,7 +166,9 @@ mlp_status mlp_batcher_set_epoch(mlp_batcher *b, int32_t epoch)
 {
     static const char fn[] = "mlp_batcher_set_epoch";
     MLP_CHECK_ARG(b != NULL, fn, "batcher is NULL");
-    MLP_CHECK_RANGE(epoch >= 0, fn, "epoch", epoch, ">= 0");
+    /* below INT32_MAX: the batcher counts on to the next epoch */
+    MLP_CHECK_RANGE(epoch >= 0 && epoch < INT32_MAX, fn, "epoch", epoch,
+                    "in 0..2147483646");
     b->epoch = epoch;
     b->in_epoch = 0;
     return MLP_STATUS_OK;

@@ -6,6 +6,9 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* mkstemp, fsync, fchmod, strerror_r */
 #endif
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700 /* realpath (an XSI function in POSIX.1-2008) */
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -77,8 +80,8 @@ static int sync_parent(const char *path, char *scratch)
  * was. Only a writer killed before the rename leaves the temporary behind;
  * its name says whose it is and which file it was to become, so it can be
  * recognised and deleted (docs/file-format.md, "Saving"). */
-mlp_status mlp__write_atomic(const char *path, const void *data, size_t len,
-                             const char *fn)
+static mlp_status write_atomic(const char *path, const void *data, size_t len,
+                               const char *fn)
 {
     static const char suffix[] = ".mlpnet-tmp.XXXXXX";
     size_t plen = strlen(path);
@@ -127,5 +130,28 @@ mlp_status mlp__write_atomic(const char *path, const void *data, size_t len,
         st = mlp__io_error(fn, "saved, but cannot sync the directory of", path, errno);
 done:
     mlp__free(tmp);
+    return st;
+}
+
+/* The target must be a regular file or not exist yet: a rename over a
+ * device, a FIFO or a directory's entry would replace that node (a save to
+ * /dev/null by root replaced the device with a file). A symbolic link to a
+ * regular file is followed: the file it names is replaced and the link
+ * stays; a link to nothing is refused, as it is not clear what the caller
+ * means by it. */
+mlp_status mlp__write_atomic(const char *path, const void *data, size_t len,
+                             const char *fn)
+{
+    struct stat to, link;
+    if (stat(path, &to) == 0 && !S_ISREG(to.st_mode))
+        return mlp__error(MLP_STATUS_IO,
+                          "%s: %s is not a regular file; nothing was written", fn, path);
+    if (lstat(path, &link) != 0 || !S_ISLNK(link.st_mode))
+        return write_atomic(path, data, len, fn);
+    char *target = realpath(path, NULL);
+    if (!target)
+        return mlp__io_error(fn, "cannot follow the symbolic link", path, errno);
+    mlp_status st = write_atomic(target, data, len, fn);
+    free(target);
     return st;
 }

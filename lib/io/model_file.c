@@ -264,6 +264,7 @@ static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o,
                               "no config_version)",
                               fn, i, ops->name);
     }
+    MLP_TRY(mlp__model_check_class_counts(m, fn));
     if (o) {
         MLP_TRY(mlp__optimizer_check_block(o, &m->pb, fn));
         if (mlp__optimizer_is_stale(o))

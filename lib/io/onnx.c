@@ -698,6 +698,7 @@ static mlp_status export_mem(const mlp_model *m, void **buf, size_t *len, const 
     MLP_CHECK_ARG(m, fn, "model is NULL");
     if (m->n_layers == 0)
         return mlp__error(MLP_STATUS_BAD_STATE, "%s: the model has no layers", fn);
+    MLP_TRY(mlp__model_check_class_counts(m, fn));
     for (int i = 0; i < m->n_layers; i++)
         if (!exportable(m->layers[i]->kind))
             return mlp__error(MLP_STATUS_UNSUPPORTED,

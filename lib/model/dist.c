@@ -47,6 +47,42 @@ mlp_status mlp_dist_ops_init_size(mlp_dist_ops *ops, size_t struct_size)
                            "mlp_dist_ops_init", "mlp_dist_ops");
 }
 
+/* The hook's callbacks, called with the model marked as inside one
+ * (in_hook): a callback that calls back into the model (to run it, change
+ * it or its hook) gets BAD_STATE there, instead of freeing or overwriting
+ * what the step in progress holds. */
+static mlp_status hook_broadcast(mlp_model *m, float *data, int64_t n)
+{
+    m->in_hook++;
+    mlp_status st = m->dist.broadcast(m->dist.user, data, n);
+    m->in_hook--;
+    return st;
+}
+
+static mlp_status hook_sum(mlp_model *m, double *data, int64_t n)
+{
+    m->in_hook++;
+    mlp_status st = m->dist.sum(m->dist.user, data, n);
+    m->in_hook--;
+    return st;
+}
+
+static mlp_status hook_reduce_start(mlp_model *m, int32_t b, float *data, int64_t n)
+{
+    m->in_hook++;
+    mlp_status st = m->dist.reduce_start(m->dist.user, b, m->dist_nb, data, n);
+    m->in_hook--;
+    return st;
+}
+
+static mlp_status hook_reduce_wait(mlp_model *m, int32_t b)
+{
+    m->in_hook++;
+    mlp_status st = m->dist.reduce_wait(m->dist.user, b);
+    m->in_hook--;
+    return st;
+}
+
 /* A failed callback's status, with its message when it gives one. */
 static mlp_status comm_error(const mlp_model *m, mlp_status st, const char *what)
 {
@@ -72,10 +108,9 @@ mlp_status mlp__dist_broadcast_model(mlp_model *m)
 {
     mlp_status st;
     if (m->n_params > 0 &&
-        (st = m->dist.broadcast(m->dist.user, m->params, m->n_params)) != MLP_STATUS_OK)
+        (st = hook_broadcast(m, m->params, m->n_params)) != MLP_STATUS_OK)
         return comm_error(m, st, "the broadcast of the parameters");
-    if (m->n_state > 0 &&
-        (st = m->dist.broadcast(m->dist.user, m->state, m->n_state)) != MLP_STATUS_OK)
+    if (m->n_state > 0 && (st = hook_broadcast(m, m->state, m->n_state)) != MLP_STATUS_OK)
         return comm_error(m, st, "the broadcast of the state");
     return MLP_STATUS_OK;
 }
@@ -91,14 +126,14 @@ static mlp_status broadcast_optimizer(mlp_model *m, mlp_optimizer *opt, const ch
     double s[MLP__OPTIM_SCALARS] = {0};
     if (m->dist.rank == 0)
         mlp__optimizer_get_scalars(opt, s);
-    mlp_status st = m->dist.sum(m->dist.user, s, MLP__OPTIM_SCALARS);
+    mlp_status st = hook_sum(m, s, MLP__OPTIM_SCALARS);
     if (st != MLP_STATUS_OK)
         return comm_error(m, st, "the broadcast of the optimizer's scalars");
     /* Cannot fail: the ranks agreed on the rule and rank 0's counts are valid. */
     MLP_TRY(mlp__optimizer_set_scalars(opt, s, fn));
     int64_t n;
     float *state = mlp__optimizer_flat_state(opt, &n);
-    if (n > 0 && (st = m->dist.broadcast(m->dist.user, state, n)) != MLP_STATUS_OK)
+    if (n > 0 && (st = hook_broadcast(m, state, n)) != MLP_STATUS_OK)
         return comm_error(m, st, "the broadcast of the optimizer's state");
     return MLP_STATUS_OK;
 }
@@ -122,7 +157,7 @@ mlp_status mlp__dist_same(mlp_model *m, const mlp__dist_value *v, int n, const c
         /* Exact below 2^53; larger values (a seed) are only compared. */
         a[i * w + 2 * PIECES] = m->dist.rank == 0 ? (double)v[i].value : 0.0;
     }
-    mlp_status st = m->dist.sum(m->dist.user, a, (int64_t)n * w);
+    mlp_status st = hook_sum(m, a, (int64_t)n * w);
     if (st != MLP_STATUS_OK)
         return comm_error(m, st, "the check that the ranks agree");
     const double p = (double)m->dist.size;
@@ -162,11 +197,7 @@ mlp_status mlp_model_set_distributed(mlp_model *m, const mlp_dist_ops *ops)
 {
     static const char fn[] = "mlp_model_set_distributed";
     MLP_CHECK_ARG(m, fn, "model is NULL");
-    if (m->fitting)
-        return mlp__error(MLP_STATUS_BAD_STATE,
-                          "%s: the model is being trained by mlp_model_fit (its ranks "
-                          "take their steps together until it returns)",
-                          fn);
+    MLP_TRY(mlp__model_check_idle(m, 1, fn));
     if (!ops) {
         mlp__dist_release(m);
         return MLP_STATUS_OK;
@@ -219,7 +250,7 @@ mlp_status mlp__dist_agree(mlp_model *m, mlp_status local, const char *what, dou
     if (local != MLP_STATUS_OK)
         snprintf(msg, sizeof msg, "%s", mlp_last_error());
     const double t0 = mlp__now();
-    mlp_status st = m->dist.sum(m->dist.user, a, MLP__AGREE_VALS + (int64_t)p);
+    mlp_status st = hook_sum(m, a, MLP__AGREE_VALS + (int64_t)p);
     m->dist_wait += mlp__now() - t0; /* a slower rank is waited for here */
     if (local != MLP_STATUS_OK)
         return mlp__error(local, "%s", msg);
@@ -227,7 +258,14 @@ mlp_status mlp__dist_agree(mlp_model *m, mlp_status local, const char *what, dou
         return comm_error(m, st, "the agreement");
     for (int32_t r = 0; r < p; r++)
         if (a[MLP__AGREE_VALS + r] != 0.0) {
-            mlp_status theirs = (mlp_status)(int)a[MLP__AGREE_VALS + r];
+            /* a status of another rank, as its sum gave it: one that is no
+             * status (a sum that computed something else) is reported as
+             * an internal error rather than cast into the enum */
+            const double v = a[MLP__AGREE_VALS + r];
+            mlp_status theirs =
+                v >= 1.0 && v <= (double)MLP_STATUS_INTERNAL && v == (int)v
+                    ? (mlp_status)(int)v
+                    : MLP_STATUS_INTERNAL;
             m->dist_remote = 1;
             return mlp__error(theirs,
                               "%s: rank %d stopped because rank %d failed (%s; that "
@@ -296,8 +334,7 @@ mlp_status mlp__dist_plan(mlp_model *m)
 
 mlp_status mlp__dist_start(mlp_model *m, int32_t b)
 {
-    mlp_status st = m->dist.reduce_start(m->dist.user, b, m->dist_nb,
-                                         m->grads + m->dist_boff[b], m->dist_bn[b]);
+    mlp_status st = hook_reduce_start(m, b, m->grads + m->dist_boff[b], m->dist_bn[b]);
     m->dist_started = b + 1;
     if (st != MLP_STATUS_OK)
         return comm_error(m, st, "starting a gradient bucket");
@@ -320,7 +357,7 @@ mlp_status mlp__dist_finish(mlp_model *m)
     }
     double t0 = mlp__now();
     for (int32_t b = 0; b < m->dist_nb; b++) {
-        mlp_status st = m->dist.reduce_wait(m->dist.user, b);
+        mlp_status st = hook_reduce_wait(m, b);
         m->dist_wait += mlp__now() - t0;
         t0 = mlp__now();
         if (st != MLP_STATUS_OK && first == MLP_STATUS_OK) {
@@ -349,8 +386,7 @@ mlp_status mlp__dist_reduce_sums(mlp_model *m, mlp_status local, const char *wha
     acc->elems = (int64_t)v[6];
     acc->rows = (int64_t)v[7];
     mlp_status st;
-    if (acc->t_sum &&
-        (st = m->dist.sum(m->dist.user, acc->t_sum, 3 * (int64_t)k)) != MLP_STATUS_OK)
+    if (acc->t_sum && (st = hook_sum(m, acc->t_sum, 3 * (int64_t)k)) != MLP_STATUS_OK)
         return comm_error(m, st, "the sum of the figures");
     return MLP_STATUS_OK;
 }
@@ -370,7 +406,7 @@ mlp_status mlp__dist_end_epoch(mlp_model *m, mlp__loss_sums *acc, int32_t k)
     if (m->n_state > 0) {
         for (int64_t i = 0; i < m->n_state; i++)
             tmp[i] = m->state[i];
-        if ((st = m->dist.sum(m->dist.user, tmp, m->n_state)) != MLP_STATUS_OK) {
+        if ((st = hook_sum(m, tmp, m->n_state)) != MLP_STATUS_OK) {
             st = comm_error(m, st, "the sum of the running statistics");
             goto done;
         }

@@ -142,7 +142,10 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
     MLP_CHECK_ARG(m, fn, "model is NULL");
     mlp_fit_options o;
     mlp_status st = check_fit(&o, m, opt, train, valid, opts, fn);
-    if (st != MLP_STATUS_OK && !m->dist_on)
+    /* a distributed model goes on to tell the other ranks (a model without
+     * layers has no outputs to size the sums by: its check failed, and it
+     * fails on every rank alike) */
+    if (st != MLP_STATUS_OK && !(m->dist_on && m->n_layers > 0))
         return st;
 
     /* Size every buffer once, for the larger of the two batch sizes. */

@@ -93,6 +93,12 @@ static void free_batch_buffers(mlp_model *m)
     m->out_sums = NULL;
     m->batch_cap = 0;
     m->fwd_state = MLP__FWD_NONE;
+    /* the tensors lent out over those buffers now hold no elements, so
+     * that a caller who kept one gets a status from the calls it is given
+     * to, not the freed memory */
+    static const int32_t none[1] = {0};
+    mlp__tensor_view(&m->out_view, NULL, 1, none);
+    mlp__tensor_view(&m->dx_view, NULL, 1, none);
 }
 
 mlp_status mlp_model_create(mlp_model **out, int rank, const int32_t *input_dims,
@@ -167,6 +173,17 @@ static void bind_params(mlp_model *m)
     }
 }
 
+/* After a failed mlp_model_add that already moved some of the buffers
+ * (grow keeps their values): the layers, the optimizer's view and the split
+ * step's copies of the layers point at the new ones, or at none. */
+static void params_moved(mlp_model *m)
+{
+    bind_params(m);
+    m->pb.params = m->params;
+    m->pb.grads = m->grads;
+    mlp__split_release(m);
+}
+
 /* Grow a contiguous buffer from `old_n` to `new_n` floats, keeping the old
  * values; *buf is replaced only on success. */
 static mlp_status grow(float **buf, int64_t old_n, int64_t new_n, int zero)
@@ -198,13 +215,8 @@ mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
         st = mlp__error(MLP_STATUS_INVALID_ARG, "%s: model is NULL", fn);
         goto fail;
     }
-    if (m->fitting) {
-        st = mlp__error(MLP_STATUS_BAD_STATE,
-                        "%s: the model is being trained by mlp_model_fit (a callback "
-                        "may read it, not add layers)",
-                        fn);
+    if ((st = mlp__model_check_idle(m, 1, fn)) != MLP_STATUS_OK)
         goto fail;
-    }
     const mlp_shape *in = m->n_layers ? &m->layers[m->n_layers - 1]->out : &m->in;
     mlp_shape out = {0, {0, 0, 0}};
     st = mlp__layer_setup(layer, in, &out);
@@ -245,7 +257,7 @@ mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
     if ((st = grow(&m->params, m->n_params, total, 0)) != MLP_STATUS_OK ||
         (st = grow(&m->grads, m->n_params, total, 1)) != MLP_STATUS_OK ||
         (st = grow(&m->state, m->n_state, total_state, 0)) != MLP_STATUS_OK) {
-        bind_params(m);
+        params_moved(m);
         goto fail;
     }
     /* One segment for the weights and one for the rest, where not empty. */
@@ -254,7 +266,7 @@ mlp_status mlp_model_add(mlp_model *m, mlp_layer *layer)
     if (new_segs) {
         mlp__segment *segs = mlp__alloc((size_t)(m->pb.n_segs + new_segs) * sizeof *segs);
         if (!segs) {
-            bind_params(m);
+            params_moved(m);
             st = MLP_STATUS_NO_MEMORY;
             goto fail;
         }
@@ -389,8 +401,26 @@ mlp_status mlp_optimizer_create(mlp_optimizer **out, mlp_rule rule, mlp_model *m
     return mlp__optimizer_create(out, rule, &model->pb, fn);
 }
 
+mlp_status mlp__model_check_idle(const mlp_model *m, int changes, const char *fn)
+{
+    if (m->in_hook)
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: called from a data-parallel hook's callback while the "
+                          "model runs one of its steps or collectives",
+                          fn);
+    if (changes && m->fitting)
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: the model is being trained by mlp_model_fit (a callback "
+                          "may read it and run it, not change its layers, loss or "
+                          "distribution)",
+                          fn);
+    return MLP_STATUS_OK;
+}
+
 mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
 {
+    /* every call that runs the model passes here first */
+    MLP_TRY(mlp__model_check_idle(m, 0, "mlp_model"));
     if (n <= m->batch_cap)
         return MLP_STATUS_OK;
     /* Build the new set completely before dropping the old one, so a
@@ -611,6 +641,7 @@ mlp_status mlp_model_backward(mlp_model *m, const mlp_tensor *dy, const mlp_tens
         *dx = NULL;
     MLP_CHECK_ARG(m, fn, "model is NULL");
     MLP_CHECK_ARG(dy, fn, "dy is NULL");
+    MLP_TRY(mlp__model_check_idle(m, 0, fn));
     if (m->fwd_state != MLP__FWD_TRAIN)
         return mlp__error(MLP_STATUS_BAD_STATE,
                           "%s: needs a forward pass in MLP_MODE_TRAIN first (%s)", fn,

@@ -76,6 +76,10 @@ struct mlp_model {
      * refuse), so the fit's buffers and its ranks' collectives keep
      * fitting it */
     int fitting;
+    /* data-parallel hook callbacks running (dist.c): the model is inside
+     * one of its steps or collectives, and refuses every call that runs or
+     * changes it until they return */
+    int in_hook;
 
     int fwd_state; /* MLP__FWD_* of the last forward pass */
     int32_t fwd_n; /* its batch size */
@@ -160,6 +164,16 @@ int32_t mlp__model_outputs(const mlp_model *m);
 /* The model's loss, its class weights checked against its outputs; `fn`
  * names the caller in messages. */
 mlp_status mlp__model_loss(const mlp_model *m, const char *fn, const mlp__loss **out);
+
+/* SHAPE_MISMATCH when the class weights or names no longer match the
+ * model's outputs (a layer added since they were set): what a save or an
+ * export refuses, as a load would refuse the file (task.c). */
+mlp_status mlp__model_check_class_counts(const mlp_model *m, const char *fn);
+
+/* BAD_STATE when the model is inside a data-parallel hook's callback, or,
+ * for a call that `changes` its layers, loss or distribution, inside
+ * mlp_model_fit (model.c). */
+mlp_status mlp__model_check_idle(const mlp_model *m, int changes, const char *fn);
 
 /* Check that a dataset's images and classes fit the model. */
 mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds,

@@ -24,11 +24,7 @@ mlp_status mlp_model_set_loss(mlp_model *m, mlp_loss_kind kind, double param)
 {
     static const char fn[] = "mlp_model_set_loss";
     MLP_CHECK_ARG(m, fn, "model is NULL");
-    if (m->fitting)
-        return mlp__error(MLP_STATUS_BAD_STATE,
-                          "%s: the model is being trained by mlp_model_fit (a callback "
-                          "may read it, not change its loss)",
-                          fn);
+    MLP_TRY(mlp__model_check_idle(m, 1, fn));
     float delta;
     MLP_TRY(mlp__loss_setting(kind, param, fn, &delta));
     if (m->class_w && kind != MLP_LOSS_SOFTMAX_XENT)
@@ -162,6 +158,24 @@ int32_t mlp_model_class_count(const mlp_model *m)
     return m ? m->n_class_names : 0;
 }
 
+mlp_status mlp__model_check_class_counts(const mlp_model *m, const char *fn)
+{
+    if (m->n_layers == 0)
+        return MLP_STATUS_OK;
+    const int32_t k = mlp__model_outputs(m);
+    if (m->class_w && m->n_class_w != k)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: the model has %d class weights but %d outputs (set them "
+                          "again for its last layer: mlp_model_set_class_weights)",
+                          fn, (int)m->n_class_w, (int)k);
+    if (m->n_class_names && m->n_class_names != k)
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: the model has %d class names but %d outputs (set them "
+                          "again for its last layer: mlp_model_set_class_names)",
+                          fn, (int)m->n_class_names, (int)k);
+    return MLP_STATUS_OK;
+}
+
 mlp_status mlp__model_loss(const mlp_model *m, const char *fn, const mlp__loss **out)
 {
     if (m->class_w && m->n_class_w != mlp__model_outputs(m))
@@ -177,6 +191,15 @@ static mlp_status check_targets(const mlp_model *m, const mlp_tensor *t, int32_t
                                 const char *fn)
 {
     MLP_CHECK_ARG(t, fn, "targets is NULL");
+    /* the step's forward pass writes over the tensors the model lends before
+     * the loss reads the targets: the loss would compare the new outputs
+     * with themselves */
+    if (t == &m->out_view || t == &m->dx_view)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: targets is a tensor the model lent (an output of its "
+                          "forward or backward pass), which the step overwrites: pass "
+                          "a copy",
+                          fn);
     const int32_t k = mlp__model_outputs(m);
     if (!(t->dims[0] == n &&
           ((t->rank == 2 && t->dims[1] == k) || (t->rank == 1 && k == 1)))) {
