@@ -220,8 +220,9 @@ MLP_API mlp_status mlp_dist_ops_init_size(mlp_dist_ops *ops, size_t struct_size)
  *         negative bucket_floats; or, on every rank, models whose counts
  *         differ between the ranks: the message names the count),
  *         MLP_STATUS_BAD_STATE (called while mlp_model_fit() trains the
- *         model, from one of its callbacks: nothing changes) or the status
- *         of a callback. On any other failure the model has no hook.
+ *         model, from one of its callbacks, or from one of the hook's own
+ *         callbacks: nothing changes) or the status of a callback. On any
+ *         other failure the model has no hook.
  */
 MLP_API mlp_status mlp_model_set_distributed(mlp_model *model, const mlp_dist_ops *ops);
 

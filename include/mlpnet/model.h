@@ -69,7 +69,8 @@ MLP_API void mlp_model_destroy(mlp_model *model);
  *         model), MLP_STATUS_SHAPE_MISMATCH (the layer cannot take that
  *         input; the message names both shapes), MLP_STATUS_BAD_STATE
  *         (called while mlp_model_fit() trains the model, from one of its
- *         callbacks) or MLP_STATUS_NO_MEMORY
+ *         callbacks, or from a data-parallel hook's callback: see
+ *         mlp_dist_ops) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_add(mlp_model *model, mlp_layer *layer);
 
@@ -309,7 +310,8 @@ typedef enum mlp_output {
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, unknown
  *         kind, bad param, or class weights set and a loss other than
  *         softmax cross-entropy) or MLP_STATUS_BAD_STATE (called while
- *         mlp_model_fit() trains the model, from one of its callbacks)
+ *         mlp_model_fit() trains the model, from one of its callbacks, or
+ *         from a data-parallel hook's callback)
  */
 MLP_API mlp_status mlp_model_set_loss(mlp_model *model, mlp_loss_kind kind, double param);
 
