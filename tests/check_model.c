@@ -1942,6 +1942,34 @@ START_TEST(fit_callback_stops_early)
 }
 END_TEST
 
+/* A step that fails inside fit (batch norm given a last batch of one row)
+ * is reported with the epoch and batch where it stopped. */
+START_TEST(fit_names_the_batch_a_step_failed_at)
+{
+    mlp_dataset *tr = tu_blobs(41, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    mlp_model *m = tu_model(3, IMG, 3);
+    mlp_layer *bn = NULL;
+    tu_add(m, tu_dense(8));
+    TU_OK(mlp_layer_create_batchnorm(&bn));
+    tu_add(m, bn);
+    tu_add(m, tu_relu());
+    tu_add(m, tu_dense(NCLS));
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 2;
+    opts.batch_size = 20; /* 20, 20, then 1 */
+    TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_model_fit: epoch 1, batch 3: ") &&
+                      strstr(mlp_last_error(), "batch norm: a batch of 1"),
+                  "%s", mlp_last_error());
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
 /* ---- what callbacks may do to the model they are fitting ---- */
 
 typedef struct meddler {
@@ -2246,6 +2274,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, fit_first_epoch_bounds);
     tcase_add_test(tc, fit_callback_stops_early);
     tcase_add_test(tc, fit_callbacks_may_run_the_model_not_reshape_it);
+    tcase_add_test(tc, fit_names_the_batch_a_step_failed_at);
     tcase_add_test(tc, fit_is_deterministic);
     tcase_add_test(tc, fit_numeric_failure_names_layer);
     tcase_add_test(tc, fit_misuse);

@@ -100,8 +100,9 @@ static mlp_status numeric_error(const mlp_model *m, int32_t epoch, int32_t batch
         m->layers[m->n_layers - 1]->ops->name);
 }
 
-/* A failure of another rank, with the epoch and batch where it stopped. */
-static mlp_status remote_error(mlp_status st, int32_t epoch, int32_t batch)
+/* A failed step's status, its message (this rank's, or another rank's
+ * that stopped this one) led by the epoch and batch where it stopped. */
+static mlp_status batch_error(mlp_status st, int32_t epoch, int32_t batch)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", mlp_last_error());
@@ -237,9 +238,11 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             st = mlp__model_train_step(m, opt, labels ? m->lbuf : NULL,
                                        labels ? NULL : m->tbuf, n_local, &loss, &acc);
             if (st != MLP_STATUS_OK && m->dist_on && m->dist_remote)
-                st = remote_error(st, epoch, batch);
+                st = batch_error(st, epoch, batch);
             else if (st == MLP_STATUS_NUMERIC)
                 st = numeric_error(m, epoch, batch, "the loss is not finite");
+            else if (st != MLP_STATUS_OK) /* e.g. batch norm given 1 row */
+                st = batch_error(st, epoch, batch);
             else if (st == MLP_STATUS_OK && o.max_train_loss > 0.0 &&
                      loss > o.max_train_loss)
                 st = mlp__error(MLP_STATUS_NUMERIC,
@@ -256,7 +259,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             break;
         if (m->dist_on && (st = mlp__dist_end_epoch(m, &acc, k)) != MLP_STATUS_OK) {
             if (m->dist_remote)
-                st = remote_error(st, epoch, batches);
+                st = batch_error(st, epoch, batches);
             break;
         }
         s.train_seconds = mlp__now() - t0;
