@@ -27,40 +27,11 @@ timeout_s=${MUTATION_TIMEOUT:-120}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/mlpnet-mutation.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
-# The catalogue reader: `list` prints "id room file" per mutation; `apply ID
-# ROOT` edits ROOT/lib/<file> in place (exit 2 if a find text does not
-# occur exactly once).
+# The catalogue reader (catalogue.py): `mut list` prints "id room file" per
+# mutation; `mut apply ID ROOT` edits ROOT/lib/<file> in place (exit 2 if a
+# find text does not occur exactly once).
 mut() {
-    python3 - "$catalogue" "$@" <<'PY'
-import sys
-cat, cmd = sys.argv[1], sys.argv[2]
-muts, cur = [], None
-for n, line in enumerate(open(cat, encoding="utf-8"), 1):
-    line = line.rstrip("\n")
-    if line.startswith("@ "):
-        mid, room, path = line[2:].split()
-        cur = {"id": mid, "room": room, "file": path, "pairs": [], "line": n}
-        muts.append(cur)
-    elif line.startswith("- ") or line == "-":
-        cur["pairs"].append([line[2:], None])
-    elif line.startswith("+ ") or line == "+":
-        cur["pairs"][-1][1] = line[2:]
-if cmd == "list":
-    for m in muts:
-        print(m["id"], m["room"], m["file"])
-    sys.exit(0)
-mid, root = sys.argv[3], sys.argv[4]
-m = next(x for x in muts if x["id"] == mid)
-path = root + "/lib/" + m["file"]
-text = open(path, encoding="utf-8").read()
-for old, new in m["pairs"]:
-    if new is None or text.count(old) != 1:
-        print(f"catalogue line {m['line']}: {mid}: '{old}' occurs {text.count(old)} "
-              f"times in lib/{m['file']}", file=sys.stderr)
-        sys.exit(2)
-    text = text.replace(old, new)
-open(path, "w", encoding="utf-8").write(text)
-PY
+    python3 "$here/catalogue.py" "$catalogue" "$@"
 }
 
 echo "mutation: copying the tree to $scratch"
