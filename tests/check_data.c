@@ -1446,6 +1446,79 @@ START_TEST(batcher_set_epoch_rules)
 }
 END_TEST
 
+/* drop_last: every batch full, the full batches those of the batcher
+ * without it (same seed, same epoch), and the samples left out differ from
+ * epoch to epoch; it applies from the next batch, in the epoch too. */
+START_TEST(batcher_drop_last)
+{
+    enum { N = 10, BS = 3, EPOCHS = 6 };
+    mlp_dataset *ds = indexed_dataset(N);
+    mlp_batcher *b = NULL, *whole = NULL;
+    float x[BS * 4];
+    int32_t lab[BS], n = -1, got[N], want[N];
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, BS, 1, 31), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_batcher_create(&whole, ds, BS, 1, 31), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_batcher_set_drop_last(NULL, 1), MLP_STATUS_INVALID_ARG);
+    EXPECT_STATUS(mlp_batcher_set_drop_last(b, 1), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_batcher_batch_count(b), 3); /* 3 + 3 + 3, 1 left out */
+    ck_assert_int_eq(mlp_batcher_batch_count(whole), 4);
+    int left_out[N] = {0};
+    for (int e = 0; e < EPOCHS; e++) {
+        run_epoch(whole, N, BS, want);
+        for (int k = 0; k < 3; k++) {
+            EXPECT_STATUS(mlp_batcher_next(b, x, lab, &n), MLP_STATUS_OK);
+            ck_assert_int_eq(n, BS);
+            batch_indices(x, lab, n, got + BS * k);
+        }
+        EXPECT_STATUS(mlp_batcher_next(b, x, lab, &n), MLP_STATUS_OK);
+        ck_assert_int_eq(n, 0); /* the end of the epoch, without the tenth */
+        ck_assert_mem_eq(got, want, 3 * BS * sizeof got[0]);
+        left_out[want[N - 1]]++;
+    }
+    int distinct = 0;
+    for (int i = 0; i < N; i++)
+        distinct += left_out[i] > 0;
+    ck_assert_msg(distinct > 1, "the same sample was left out of %d epochs", EPOCHS);
+
+    /* off again in the middle of an epoch: its last batch comes back */
+    EXPECT_STATUS(mlp_batcher_set_epoch(b, 2), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_batcher_set_epoch(whole, 2), MLP_STATUS_OK);
+    run_epoch(whole, N, BS, want);
+    for (int k = 0; k < 3; k++)
+        EXPECT_STATUS(mlp_batcher_next(b, x, lab, &n), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_batcher_set_drop_last(b, 0), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_batcher_batch_count(b), 4);
+    EXPECT_STATUS(mlp_batcher_next(b, x, lab, &n), MLP_STATUS_OK);
+    ck_assert_int_eq(n, 1);
+    batch_indices(x, lab, n, got);
+    ck_assert_int_eq(got[0], want[N - 1]);
+    EXPECT_STATUS(mlp_batcher_next(b, x, lab, &n), MLP_STATUS_OK);
+    ck_assert_int_eq(n, 0);
+    mlp_batcher_destroy(b);
+
+    /* a dataset smaller than a batch gives none; an exact fit loses nothing */
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, N + 1, 0, 0), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_batcher_set_drop_last(b, 7), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_batcher_batch_count(b), 0);
+    float xs[(N + 1) * 4];
+    int32_t ls[N + 1];
+    for (int e = 0; e < 2; e++) {
+        n = -1;
+        EXPECT_STATUS(mlp_batcher_next(b, xs, ls, &n), MLP_STATUS_OK);
+        ck_assert_int_eq(n, 0);
+    }
+    mlp_batcher_destroy(b);
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, 5, 1, 3), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_batcher_set_drop_last(b, 1), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_batcher_batch_count(b), 2);
+    run_epoch(b, N, 5, got);
+    assert_permutation(got, N);
+    mlp_batcher_destroy(b);
+    mlp_batcher_destroy(whole);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
 START_TEST(batcher_next_allocates_nothing)
 {
     mlp_dataset *ds = indexed_dataset(20);
@@ -1775,6 +1848,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, batcher_seeded_order);
     tcase_add_test(tc, batcher_sequential_and_reset);
     tcase_add_test(tc, batcher_set_epoch_rules);
+    tcase_add_test(tc, batcher_drop_last);
     tcase_add_test(tc, batcher_next_allocates_nothing);
     suite_add_tcase(s, tc);
 

@@ -160,6 +160,7 @@ typedef struct run {
     mlp_rule rule;       /* 0: SGD */
     double lr;           /* 0: 0.1 */
     int32_t first_epoch; /* 0: 1 */
+    int drop_last;       /* mlp_fit_options.drop_last */
     /* A checkpoint (model and optimizer) to start from instead of a new
      * model, or NULL; `save` asks for one after training. Both on rank 0
      * (or the single process) only. */
@@ -240,6 +241,7 @@ static void *train_one(void *arg)
     fo.batch_size = u->batch;
     fo.first_epoch = u->first_epoch ? u->first_epoch : 1;
     fo.seed = 77;
+    fo.drop_last = u->drop_last;
     fo.on_epoch = record_epoch;
     fo.user = u;
     u->st = mlp_model_fit(m, o, u->train, u->valid, &fo);
@@ -300,7 +302,8 @@ static void free_run(run *u)
 }
 
 /* P ranks against one process, both with a global batch of 100. */
-static void check_equivalence(int32_t p, int32_t n_train, int64_t bucket_floats)
+static void check_equivalence(int32_t p, int32_t n_train, int64_t bucket_floats,
+                              int drop_last)
 {
     mlp_dataset *train = tu_blobs(n_train, NCLS, 1, 4, 5, 40, CENTRES, 5);
     mlp_dataset *valid = tu_blobs(300, NCLS, 1, 4, 5, 40, CENTRES, 6);
@@ -309,7 +312,8 @@ static void check_equivalence(int32_t p, int32_t n_train, int64_t bucket_floats)
                .epochs = 2,
                .batch = 100,
                .model_seed = 11,
-               .bucket_floats = bucket_floats};
+               .bucket_floats = bucket_floats,
+               .drop_last = drop_last};
     train_one(&one);
     ck_assert_msg(one.st == MLP_STATUS_OK, "%s", one.msg);
 
@@ -351,7 +355,7 @@ static void check_equivalence(int32_t p, int32_t n_train, int64_t bucket_floats)
 START_TEST(two_ranks_train_as_one_process)
 {
     /* 1000 samples: ten even batches of 50 + 50. */
-    check_equivalence(2, 1000, 0);
+    check_equivalence(2, 1000, 0, 0);
 }
 END_TEST
 
@@ -359,7 +363,7 @@ START_TEST(uneven_shares_and_small_buckets)
 {
     /* 100 on 3 ranks: 33 + 33 + 34; 1050 samples: a last batch of 50;
      * buckets of at least 200 floats: two buckets per step. */
-    check_equivalence(3, 1050, 200);
+    check_equivalence(3, 1050, 200, 0);
 }
 END_TEST
 
@@ -367,13 +371,22 @@ START_TEST(a_rank_with_an_empty_share_takes_part)
 {
     /* 1003 samples on 4 ranks: the last global batch has 3 samples, so one
      * rank has none. */
-    check_equivalence(4, 1003, 100);
+    check_equivalence(4, 1003, 100, 0);
+}
+END_TEST
+
+START_TEST(ranks_leave_out_the_same_last_batch)
+{
+    /* drop_last: the last global batch of 3 samples is left out on every
+     * rank, as by one process with drop_last. */
+    check_equivalence(4, 1003, 100, 1);
+    check_equivalence(3, 1050, 0, 1);
 }
 END_TEST
 
 START_TEST(one_rank_alone_is_one_process)
 {
-    check_equivalence(1, 500, 0);
+    check_equivalence(1, 500, 0, 0);
 }
 END_TEST
 
@@ -564,10 +577,11 @@ START_TEST(ranks_whose_fits_differ_stop)
     mlp_dataset *fewer = tu_blobs(300, NCLS, 1, 4, 5, 40, CENTRES, 5);
     static const struct {
         const char *what;
-        int32_t epochs, batch, small;
-    } cases[] = {{"the training set's size", 1, 100, 1},
-                 {"the batch size", 1, 50, 0},
-                 {"the number of epochs", 2, 100, 0}};
+        int32_t epochs, batch, small, drop_last;
+    } cases[] = {{"the training set's size", 1, 100, 1, 0},
+                 {"the batch size", 1, 50, 0, 0},
+                 {"the number of epochs", 2, 100, 0, 0},
+                 {"drop_last", 1, 100, 0, 1}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sim_comm c = {0};
         sim_rank rk[2];
@@ -575,7 +589,8 @@ START_TEST(ranks_whose_fits_differ_stop)
                        {.train = cases[i].small ? fewer : train,
                         .epochs = cases[i].epochs,
                         .batch = cases[i].batch,
-                        .model_seed = 3}};
+                        .model_seed = 3,
+                        .drop_last = cases[i].drop_last}};
         run_ranks(&c, rk, runs, 2);
         for (int r = 0; r < 2; r++) {
             ck_assert_int_eq(runs[r].st, MLP_STATUS_INVALID_ARG);
@@ -1100,6 +1115,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, resume_with_momentum_on_any_number_of_ranks);
     tcase_add_test(tc, ranks_with_different_rules_stop);
     tcase_add_test(tc, ranks_whose_fits_differ_stop);
+    tcase_add_test(tc, ranks_leave_out_the_same_last_batch);
     tcase_add_test(tc, ranks_with_different_models_stop);
     tcase_add_test(tc, a_bucket_that_fails_to_start_stops_every_rank);
     tcase_add_test(tc, a_bucket_that_fails_to_complete_stops_every_rank);

@@ -1942,18 +1942,25 @@ START_TEST(fit_callback_stops_early)
 }
 END_TEST
 
-/* A step that fails inside fit (batch norm given a last batch of one row)
- * is reported with the epoch and batch where it stopped. */
-START_TEST(fit_names_the_batch_a_step_failed_at)
+/* A model with batch norm, which cannot train on one sample. */
+static mlp_model *bn_model(uint64_t seed)
 {
-    mlp_dataset *tr = tu_blobs(41, NCLS, 1, 4, 5, 30, CENTRES, 1);
-    mlp_model *m = tu_model(3, IMG, 3);
+    mlp_model *m = tu_model(3, IMG, seed);
     mlp_layer *bn = NULL;
     tu_add(m, tu_dense(8));
     TU_OK(mlp_layer_create_batchnorm(&bn));
     tu_add(m, bn);
     tu_add(m, tu_relu());
     tu_add(m, tu_dense(NCLS));
+    return m;
+}
+
+/* A step that fails inside fit (batch norm given a last batch of one row)
+ * is reported with the epoch and batch where it stopped. */
+START_TEST(fit_names_the_batch_a_step_failed_at)
+{
+    mlp_dataset *tr = tu_blobs(41, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    mlp_model *m = bn_model(3);
     mlp_optimizer *o = NULL;
     TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
     mlp_fit_options opts;
@@ -1962,10 +1969,119 @@ START_TEST(fit_names_the_batch_a_step_failed_at)
     opts.batch_size = 20; /* 20, 20, then 1 */
     TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG);
     ck_assert_msg(strstr(mlp_last_error(), "mlp_model_fit: epoch 1, batch 3: ") &&
-                      strstr(mlp_last_error(), "batch norm: a batch of 1"),
+                      strstr(mlp_last_error(), "batch norm: a batch of 1") &&
+                      strstr(mlp_last_error(), "short last batch, 1 of 20 samples; "
+                                               "drop_last in mlp_fit_options"),
                   "%s", mlp_last_error());
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
+typedef struct batch_log {
+    int calls, batches, rows_ok;
+} batch_log;
+
+static void log_batch(int32_t epoch, int32_t batch, int32_t batches, void *user)
+{
+    (void)epoch;
+    batch_log *l = user;
+    l->calls++;
+    l->batches = batches;
+    l->rows_ok += batch <= batches;
+}
+
+/* drop_last: the fit trains on the full batches only, those a batcher with
+ * drop_last gives (a loop of train steps over them, on a twin, ends at the
+ * same parameters), and is refused when it would leave no batch. */
+START_TEST(fit_drop_last)
+{
+    enum { N = 41, BS = 20, EPOCHS = 3 };
+    mlp_dataset *tr = tu_blobs(N, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    mlp_model *m = bn_model(3), *twin = bn_model(3);
+    mlp_optimizer *o = NULL, *ot = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+    TU_OK(mlp_optimizer_create(&ot, MLP_RULE_MOMENTUM, twin));
+    batch_log log = {0};
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = EPOCHS;
+    opts.batch_size = BS;
+    opts.seed = 9;
+    opts.on_batch = log_batch;
+    opts.user = &log;
+    opts.drop_last = 1;
+    TU_OK(mlp_model_fit(m, o, tr, NULL, &opts));
+    ck_assert_int_eq(log.calls, 2 * EPOCHS);
+    ck_assert_int_eq(log.batches, 2);
+    ck_assert_int_eq(log.rows_ok, 2 * EPOCHS);
+
+    mlp_batcher *b = NULL;
+    TU_OK(mlp_batcher_create(&b, tr, BS, 1, opts.seed));
+    TU_OK(mlp_batcher_set_drop_last(b, 1));
+    mlp_tensor *x = tu_tensor(4, BS, 1, 4, 5);
+    int32_t labels[BS], n = 0, steps = 0;
+    for (int e = 0; e < EPOCHS; e++) {
+        TU_OK(mlp_optimizer_start_epoch(ot, e));
+        for (;;) {
+            TU_OK(mlp_batcher_next(b, mlp_tensor_data(x), labels, &n));
+            if (n == 0)
+                break;
+            ck_assert_int_eq(n, BS);
+            TU_OK(mlp_model_train_step(twin, ot, x, labels, NULL, NULL));
+            steps++;
+        }
+    }
+    ck_assert_int_eq(steps, 2 * EPOCHS);
+    ck_assert_msg(params_equal(m, twin), "the fit and the loop over its batches differ");
+
+    /* a training set smaller than a batch leaves none: refused, nothing run */
+    float *before = params_of(m);
+    opts.batch_size = N + 1;
+    log.calls = 0;
+    TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "drop_last with batch_size 42 and 41 "
+                                           "training samples leaves no batch"),
+                  "%s", mlp_last_error());
+    ck_assert_int_eq(log.calls, 0);
+    float *after = params_of(m);
+    ck_assert_mem_eq(before, after, sizeof(float) * (size_t)mlp_model_param_count(m));
+    opts.batch_size = N; /* one batch of all of them */
+    TU_OK(mlp_model_fit(m, o, tr, NULL, &opts));
+    ck_assert_int_eq(log.calls, EPOCHS);
+    free(before);
+    free(after);
+    mlp_tensor_destroy(x);
+    mlp_batcher_destroy(b);
+    mlp_optimizer_destroy(o);
+    mlp_optimizer_destroy(ot);
+    mlp_model_destroy(m);
+    mlp_model_destroy(twin);
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
+/* Without a short last batch, drop_last changes nothing. */
+START_TEST(fit_drop_last_without_a_short_batch)
+{
+    mlp_dataset *tr = tu_blobs(40, NCLS, 1, 4, 5, 30, CENTRES, 2);
+    mlp_model *a = bn_model(4), *b = bn_model(4);
+    mlp_optimizer *oa = NULL, *ob = NULL;
+    TU_OK(mlp_optimizer_create(&oa, MLP_RULE_ADAM, a));
+    TU_OK(mlp_optimizer_create(&ob, MLP_RULE_ADAM, b));
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 2;
+    opts.batch_size = 20;
+    TU_OK(mlp_model_fit(a, oa, tr, NULL, &opts));
+    opts.drop_last = 1;
+    TU_OK(mlp_model_fit(b, ob, tr, NULL, &opts));
+    ck_assert(params_equal(a, b));
+    mlp_optimizer_destroy(oa);
+    mlp_optimizer_destroy(ob);
+    mlp_model_destroy(a);
+    mlp_model_destroy(b);
     mlp_dataset_destroy(tr);
 }
 END_TEST
@@ -2275,6 +2391,8 @@ static Suite *model_suite(void)
     tcase_add_test(tc, fit_callback_stops_early);
     tcase_add_test(tc, fit_callbacks_may_run_the_model_not_reshape_it);
     tcase_add_test(tc, fit_names_the_batch_a_step_failed_at);
+    tcase_add_test(tc, fit_drop_last);
+    tcase_add_test(tc, fit_drop_last_without_a_short_batch);
     tcase_add_test(tc, fit_is_deterministic);
     tcase_add_test(tc, fit_numeric_failure_names_layer);
     tcase_add_test(tc, fit_misuse);

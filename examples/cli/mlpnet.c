@@ -731,6 +731,14 @@ static void check_training(mlp_status st, int32_t best_epoch)
         if (exd_writes())
             fprintf(stderr, "%s: training diverged (%s); keeping epoch %d\n", command,
                     mlp_last_error(), (int)best_epoch);
+    } else if (st != MLP_STATUS_OK &&
+               strstr(mlp_last_error(), "drop_last in mlp_fit_options")) {
+        /* an epoch's short last batch that the model cannot train on */
+        char msg[1024];
+        snprintf(msg, sizeof msg,
+                 "%s: training: %s: %s\n%s: --drop-last leaves that batch out", command,
+                 mlp_status_str(st), mlp_last_error(), command);
+        leave(1, msg);
     } else {
         CHECK(st, "training");
     }
@@ -758,6 +766,7 @@ typedef struct train_args {
     double lr, momentum, wd;
     uint64_t seed;
     int quiet;
+    int drop_last; /* leave out each epoch's short last batch */
 } train_args;
 
 /* The CSV options for a table whose target column is `target` (a header name,
@@ -1050,6 +1059,7 @@ static int train_csv(const train_args *a, const csv_args *c)
     mlp_fit_options_init(&fo);
     fo.epochs = a->epochs;
     fo.batch_size = a->batch;
+    fo.drop_last = a->drop_last;
     fo.seed = a->seed;
     fo.on_epoch = on_epoch;
     fo.user = &ts;
@@ -1102,7 +1112,7 @@ static int cmd_train(int argc, char **argv)
     int32_t epochs = 0, batch = 0, threads = 1, valid_size = INT32_MIN;
     double lr = -1.0, momentum = -1.0, wd = -1.0;
     uint64_t seed = 123456;
-    int quiet = 0, distributed = 0, flush = 0;
+    int quiet = 0, distributed = 0, flush = 0, drop_last = 0;
     csv_args c = {.valid_fraction = NAN, .huber_delta = NAN};
     const flag flags[] = {
         {"arch", F_STR, &arch, "SPEC",
@@ -1132,6 +1142,9 @@ static int cmd_train(int argc, char **argv)
         {"epochs", F_INT, &epochs, "N", "epochs to train [20; 300 with --csv]"},
         {"batch-size", F_INT, &batch, "N",
          "samples per training step [100; 16 with --csv]"},
+        {"drop-last", F_BOOL, &drop_last, NULL,
+         "leave out each epoch's last batch when it is smaller than the others "
+         "(batch norm cannot train on a batch of one)"},
         {"rule", F_STR, &rule, "NAME",
          "sgd, momentum, nesterov, rmsprop, adam, adamw or "
          "adagrad [sgd; adam with --csv]"},
@@ -1170,8 +1183,8 @@ static int cmd_train(int argc, char **argv)
     if (!rule)
         rule = c.csv ? CSV_RULE : "sgd";
     set_speed(threads, flush);
-    const train_args ta = {arch, save,     rule, epochs, batch,
-                           lr,   momentum, wd,   seed,   quiet};
+    const train_args ta = {arch,     save, rule, epochs, batch,    lr,
+                           momentum, wd,   seed, quiet,  drop_last};
     if (c.csv) {
         if (data_dir || dataset || valid_size != INT32_MIN)
             usage_error("--data-dir, --dataset and --valid-size are for images, not "
@@ -1228,6 +1241,7 @@ static int cmd_train(int argc, char **argv)
     mlp_fit_options_init(&fo);
     fo.epochs = epochs;
     fo.batch_size = batch;
+    fo.drop_last = drop_last;
     fo.seed = seed;
     fo.on_epoch = on_epoch;
     fo.user = &ts;

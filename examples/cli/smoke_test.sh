@@ -104,6 +104,22 @@ grep -q '^best epoch [1-3]: valid accuracy' "$T/train.out" || fail "train summar
     --valid-size 40 --rule momentum --momentum 0.8 --weight-decay 1e-4 --quiet \
     --save "$T/gap.mlpnet" >/dev/null || fail "gap model"
 
+# 160 training images in batches of 53 end with a batch of one, on which batch
+# norm cannot train: the error says so and names --drop-last, which leaves
+# that batch out.
+BN_ARCH='flatten,dense:4,bn,relu,dense:2'
+expect_status 1 "$MLPNET" train --arch "$BN_ARCH" --data-dir "$T" --dataset toy \
+    --epochs 1 --batch-size 53 --valid-size 40 --save "$T/x"
+grep -q 'epoch 1, batch 4: batch norm: a batch of 1' "$T/out" &&
+    grep -q -- '--drop-last leaves that batch out' "$T/out" ||
+    fail "short last batch: $(cat "$T/out")"
+[ -e "$T/x" ] && fail "a failed training saved a model"
+"$MLPNET" train --arch "$BN_ARCH" --data-dir "$T" --dataset toy --epochs 2 \
+    --batch-size 53 --valid-size 40 --drop-last --quiet --save "$T/x" >"$T/out" 2>&1 ||
+    { cat "$T/out" >&2; fail "train --drop-last"; }
+[ -s "$T/x" ] || fail "train --drop-last saved no model"
+rm -f "$T/x"
+
 # info
 "$MLPNET" info --model "$M" >"$T/info.out" || fail "info"
 grep -q '^format version 1$' "$T/info.out" || fail "info: format version"

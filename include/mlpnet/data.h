@@ -618,9 +618,26 @@ MLP_API mlp_status mlp_batcher_next_batch(mlp_batcher *b, float *x, int32_t *lab
                                           float *targets, int32_t *n);
 
 /**
+ * Leave out, or keep, each epoch's last batch when it would be smaller
+ * than the batch size (off when a batcher is created). With it on, every
+ * batch holds batch_size samples, an epoch ends after size / batch_size
+ * batches (none when the dataset is smaller than a batch), and with
+ * shuffling the samples left out differ from epoch to epoch. The batches
+ * given are those the batcher gives without it, in the same order. It
+ * applies from the next call that gathers a batch, the current epoch
+ * included.
+ * @param b          the batcher (borrowed for the call)
+ * @param drop_last  non-zero to leave a short last batch out, 0 to keep it
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL)
+ */
+MLP_API mlp_status mlp_batcher_set_drop_last(mlp_batcher *b, int drop_last);
+
+/**
  * Number of batches per epoch (0 for NULL).
  * @param b  the batcher (borrowed for the call); may be NULL
- * @return size / batch_size rounded up, or 0 when `b` is NULL
+ * @return size / batch_size rounded up (rounded down when the batcher
+ *         leaves a short last batch out: mlp_batcher_set_drop_last), or 0
+ *         when `b` is NULL
  */
 MLP_API int32_t mlp_batcher_batch_count(const mlp_batcher *b);
 

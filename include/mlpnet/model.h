@@ -616,6 +616,14 @@ typedef struct mlp_fit_options {
                                 100 for softmax cross-entropy, whose loss at
                                 chance is ln K). Default 0: off, and only a NaN
                                 or infinite loss or parameter stops training. */
+    /* Added in 0.5.0. */
+    int32_t drop_last; /**< non-zero: leave out an epoch's last batch when it is
+                            smaller than batch_size, so that every step trains on
+                            batch_size samples (batch norm, for one, cannot train
+                            on a batch of one sample); with shuffling, the samples
+                            left out differ from epoch to epoch. The training
+                            set must then hold at least batch_size samples.
+                            Default 0: the last batch holds what is left. */
 } mlp_fit_options;
 
 /**
@@ -673,8 +681,15 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
  * is set, a batch whose finite loss exceeds it. Without that guard a loss
  * that grows but stays finite (1e30 is possible with ReLU) trains on and
  * the call returns MLP_STATUS_OK.
+ * A step that fails stops training there, with the step's status (for
+ * example MLP_STATUS_INVALID_ARG from batch norm given an epoch's last
+ * batch of one sample: `opts->drop_last` leaves such a batch out); the
+ * message names the epoch and the batch, and the batches before it stay
+ * applied.
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (among others, an
- *         `opts->struct_size` that no release had); MLP_STATUS_SHAPE_MISMATCH
+ *         `opts->struct_size` that no release had, or `opts->drop_last` with
+ *         fewer training samples than `opts->batch_size`, which leaves no
+ *         batch); MLP_STATUS_SHAPE_MISMATCH
  *         (data do not fit the model); MLP_STATUS_NUMERIC in the cases above
  *         (the message names the epoch, the batch and the first layer with a
  *         bad parameter or output, or the loss and the guard);

@@ -20,7 +20,18 @@ struct mlp_batcher {
     int32_t *perm; /* ds->n image indices in this epoch's order */
     int32_t pos;   /* next position in perm */
     int in_epoch;  /* 0: the next call starts a new epoch */
+    int drop_last; /* an epoch ends at a batch smaller than batch_size */
 };
+
+/* The rows of the batch that starts with `left` samples left in the epoch:
+ * batch_size, or what is left, or 0 (the epoch is over) when that is less
+ * than a batch the batcher leaves out. */
+static int32_t batch_rows(const mlp_batcher *b, int32_t left)
+{
+    if (left >= b->batch_size)
+        return b->batch_size;
+    return b->drop_last ? 0 : left;
+}
 
 mlp_status mlp_batcher_create(mlp_batcher **out, const mlp_dataset *ds,
                               int32_t batch_size, int shuffle, uint64_t seed)
@@ -76,21 +87,17 @@ static mlp_status take_share(mlp_batcher *b, int32_t rank, int32_t size, int par
     *n_local = 0;
     if (!b->in_epoch)
         start_epoch(b);
-    int32_t left = b->ds->n - b->pos;
-    if (left == 0) {
+    const int32_t left = b->ds->n - b->pos, count = batch_rows(b, left);
+    if (count == 0) {
         b->in_epoch = 0; /* report the end once; the next call starts over */
         return MLP_STATUS_OK;
     }
-    int32_t count = left < b->batch_size ? left : b->batch_size;
     int32_t lo = (int32_t)((int64_t)count * rank / size);
     int32_t hi = (int32_t)((int64_t)count * (rank + 1) / size);
     /* The share's rows of the next batch, scattered over the dataset when
      * shuffled, load while the caller trains on this one (without it, a
      * shuffled gather waits on every row it reads). */
-    const int32_t after = left - count, next_count = !b->shuffle ? 0
-                                                     : after < b->batch_size
-                                                         ? after
-                                                         : b->batch_size;
+    const int32_t next_count = b->shuffle ? batch_rows(b, left - count) : 0;
     const int32_t next_lo = (int32_t)((int64_t)next_count * rank / size),
                   next_hi = (int32_t)((int64_t)next_count * (rank + 1) / size);
     if (hi > lo)
@@ -118,10 +125,8 @@ static mlp_status next_batch(mlp_batcher *b, int parts, const int32_t *cols, flo
 
 int32_t mlp__batcher_next_count(const mlp_batcher *b)
 {
-    if (!b->in_epoch) /* the next call starts an epoch */
-        return b->ds->n < b->batch_size ? b->ds->n : b->batch_size;
-    const int32_t left = b->ds->n - b->pos;
-    return left < b->batch_size ? left : b->batch_size;
+    /* when the next call starts an epoch, all the samples are left */
+    return batch_rows(b, b->in_epoch ? b->ds->n - b->pos : b->ds->n);
 }
 
 mlp_status mlp__batcher_next_blocks(mlp_batcher *b, int parts, const int32_t *cols,
@@ -159,7 +164,14 @@ int32_t mlp_batcher_batch_count(const mlp_batcher *b)
         return 0;
     /* In 64 bits: n + batch_size - 1 may overflow int32. */
     int64_t n = b->ds->n, bs = b->batch_size;
-    return (int32_t)((n + bs - 1) / bs);
+    return (int32_t)((b->drop_last ? n : n + bs - 1) / bs);
+}
+
+mlp_status mlp_batcher_set_drop_last(mlp_batcher *b, int drop_last)
+{
+    MLP_CHECK_ARG(b != NULL, "mlp_batcher_set_drop_last", "batcher is NULL");
+    b->drop_last = drop_last != 0;
+    return MLP_STATUS_OK;
 }
 
 mlp_status mlp_batcher_set_epoch(mlp_batcher *b, int32_t epoch)

@@ -19,13 +19,15 @@ _Static_assert((int)MLP__CUT_MAX <= (int)MLP__GATHER_BLOCKS_MAX,
 static const size_t fit_options_sizes[] = {
     MLP__SIZE_UP_TO(mlp_fit_options, first_epoch),    /* 0.1 */
     MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss), /* 0.2 */
+    MLP__SIZE_UP_TO(mlp_fit_options, drop_last),      /* 0.5 */
 };
 #define N_FIT_SIZES (sizeof fit_options_sizes / sizeof fit_options_sizes[0])
-_Static_assert(MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss) ==
-                   sizeof(mlp_fit_options),
+_Static_assert(MLP__SIZE_UP_TO(mlp_fit_options, drop_last) == sizeof(mlp_fit_options),
                "a field was appended to mlp_fit_options: list the new size");
 _Static_assert(MLP__SIZE_UP_TO(mlp_fit_options, first_epoch) <
-                   MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss),
+                       MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss) &&
+                   MLP__SIZE_UP_TO(mlp_fit_options, max_train_loss) <
+                       MLP__SIZE_UP_TO(mlp_fit_options, drop_last),
                "every release must make mlp_fit_options larger (pad the new fields)");
 
 /* Defaults of every field. */
@@ -101,11 +103,21 @@ static mlp_status numeric_error(const mlp_model *m, int32_t epoch, int32_t batch
 }
 
 /* A failed step's status, its message (this rank's, or another rank's
- * that stopped this one) led by the epoch and batch where it stopped. */
-static mlp_status batch_error(mlp_status st, int32_t epoch, int32_t batch)
+ * that stopped this one) led by the epoch and batch where it stopped. When
+ * this rank's step was the epoch's short last batch (`rows` < the batch
+ * size; 0 when the step was another rank's), the message says that
+ * drop_last leaves it out: the usual cause is batch norm given one row. */
+static mlp_status batch_error(mlp_status st, int32_t epoch, int32_t batch, int32_t rows,
+                              const mlp_fit_options *o)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", mlp_last_error());
+    if (rows > 0 && rows < o->batch_size && !o->drop_last)
+        return mlp__error(st,
+                          "mlp_model_fit: epoch %d, batch %d: %s (the epoch's short "
+                          "last batch, %d of %d samples; drop_last in "
+                          "mlp_fit_options leaves it out)",
+                          (int)epoch, (int)batch, msg, (int)rows, (int)o->batch_size);
     return mlp__error(st, "mlp_model_fit: epoch %d, batch %d: %s", (int)epoch, (int)batch,
                       msg);
 }
@@ -133,6 +145,11 @@ static mlp_status check_fit(mlp_fit_options *o, mlp_model *m, mlp_optimizer *opt
             MLP_STATUS_INVALID_ARG,
             "%s: max_train_loss is %g; it must be >= 0 (0 turns the guard off)", fn,
             o->max_train_loss);
+    if (o->drop_last && mlp_dataset_size(train) < o->batch_size)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: drop_last with batch_size %d and %d training samples "
+                          "leaves no batch",
+                          fn, (int)o->batch_size, (int)mlp_dataset_size(train));
     return MLP_STATUS_OK;
 }
 
@@ -165,6 +182,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
     if (st == MLP_STATUS_OK)
         st = mlp_batcher_create(&b, train, o.batch_size, 1, o.seed);
+    if (st == MLP_STATUS_OK)
+        st = mlp_batcher_set_drop_last(b, o.drop_last);
     if (m->dist_on) {
         /* Every rank starts from rank 0's model and optimizer, or every
          * rank stops (also when another rank's arguments were wrong, or
@@ -180,7 +199,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             {"the validation batch size", (uint64_t)eval_bs},
             {"the number of epochs", (uint64_t)o.epochs},
             {"the first epoch", (uint64_t)o.first_epoch},
-            {"the shuffling seed", o.seed}};
+            {"the shuffling seed", o.seed},
+            {"drop_last", o.drop_last != 0}};
         st = mlp__dist_start_fit(m, st, opt, same, (int)(sizeof same / sizeof same[0]),
                                  fn);
     }
@@ -238,11 +258,11 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             st = mlp__model_train_step(m, opt, labels ? m->lbuf : NULL,
                                        labels ? NULL : m->tbuf, n_local, &loss, &acc);
             if (st != MLP_STATUS_OK && m->dist_on && m->dist_remote)
-                st = batch_error(st, epoch, batch);
+                st = batch_error(st, epoch, batch, 0, &o);
             else if (st == MLP_STATUS_NUMERIC)
                 st = numeric_error(m, epoch, batch, "the loss is not finite");
             else if (st != MLP_STATUS_OK) /* e.g. batch norm given 1 row */
-                st = batch_error(st, epoch, batch);
+                st = batch_error(st, epoch, batch, n, &o);
             else if (st == MLP_STATUS_OK && o.max_train_loss > 0.0 &&
                      loss > o.max_train_loss)
                 st = mlp__error(MLP_STATUS_NUMERIC,
@@ -259,7 +279,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             break;
         if (m->dist_on && (st = mlp__dist_end_epoch(m, &acc, k)) != MLP_STATUS_OK) {
             if (m->dist_remote)
-                st = batch_error(st, epoch, batches);
+                st = batch_error(st, epoch, batches, 0, &o);
             break;
         }
         s.train_seconds = mlp__now() - t0;

@@ -11,6 +11,7 @@
  * release had must be refused. Exit status 0 when all holds.
  */
 #include <mlpnet/mlpnet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,10 +92,14 @@ int main(void)
     if (train(m, opt, ds, &o))
         return 1;
 
-    /* The 0.1 initialiser, as a program built before the macro calls it. */
+    /* The 0.1 initialiser, as a program built before the macro calls it:
+     * it writes the 0.1 fields only (up to first_epoch, which 0.2's
+     * max_train_loss follows) and says so in struct_size. */
     mlp_fit_options o1;
+    memset(&o1, 0, sizeof o1);
     (mlp_fit_options_init)(&o1);
-    CHECK(o1.struct_size == sizeof o1);
+    CHECK(o1.struct_size == offsetof(mlp_fit_options, max_train_loss));
+    CHECK(o1.epochs == 10 && o1.first_epoch == 1);
     if (train(m, opt, ds, &o1))
         return 1;
 
