@@ -326,6 +326,53 @@ START_TEST(files_plain_and_gzip)
 }
 END_TEST
 
+/* Text from a pipe, as a shell's <(zcat t.csv.gz) gives it (a path that
+ * names no regular file and tells no size): plain and gzip. It was refused
+ * as "more than 0 bytes of text". A directory is refused as one. */
+START_TEST(files_from_pipes)
+{
+    long live = mlp__alloc_live();
+    char gz[64];
+    temp_file(gz, IRIS, strlen(IRIS), 1);
+    size_t gz_len = 0;
+    unsigned char *gz_bytes = tu_read_file(gz, &gz_len);
+    unlink(gz);
+    const struct {
+        const void *p;
+        size_t n;
+    } texts[] = {{IRIS, strlen(IRIS)}, {gz_bytes, gz_len}};
+    mlp_csv_options o = classify();
+    o.target_name = "species";
+    for (int t = 0; t < 2; t++) {
+        int fd[2];
+        ck_assert_int_eq(pipe(fd), 0);
+        /* a pipe holds 64 KiB: the whole text goes in before the read */
+        ck_assert_int_eq(write(fd[1], texts[t].p, texts[t].n), (ssize_t)texts[t].n);
+        close(fd[1]);
+        char path[64];
+        snprintf(path, sizeof path, "/dev/fd/%d", fd[0]);
+        mlp_dataset *ds = NULL;
+        TU_OK(mlp_dataset_load_csv(&ds, path, &o));
+        close(fd[0]);
+        ck_assert_int_eq(mlp_dataset_size(ds), 4);
+        ck_assert_int_eq(mlp_dataset_num_classes(ds), 3);
+        ck_assert(feat(ds, 1, 0) == 5.1f && feat(ds, 3, 1) == 3.0f);
+        mlp_dataset_destroy(ds);
+    }
+    free(gz_bytes);
+    mlp_dataset *ds = (mlp_dataset *)&ds;
+    TU_FAIL_MSG(mlp_dataset_load_csv(&ds, "/tmp", &o), MLP_STATUS_IO,
+                "cannot read /tmp: it is a directory");
+    ck_assert_ptr_null(ds);
+    /* a device of endless binary data: refused at its first chunk (it read
+     * on to the reader's 2 GiB limit before) */
+    TU_FAIL_MSG(mlp_dataset_load_csv(&ds, "/dev/zero", &o), MLP_STATUS_BAD_FORMAT,
+                "/dev/zero:1: a NUL byte (byte 1 of the line)");
+    ck_assert_ptr_null(ds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
 START_TEST(bad_input_positions)
 {
     mlp_csv_options o = classify();
@@ -358,10 +405,16 @@ START_TEST(bad_input_positions)
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
         load_bad(cases[k].text, &o, MLP_STATUS_BAD_FORMAT, cases[k].where);
 
-    /* A NUL byte inside a number. */
+    /* A NUL byte: binary data (it cut the field short: "" is not a number,
+     * said the parser before), here inside a number and at the end of a
+     * field. */
     mlp_dataset *ds = (mlp_dataset *)&ds;
     TU_FAIL_MSG(mlp__dataset_load_csv_mem(&ds, "a,y\n1\0002,k\n", 11, "t.csv", &o),
-                MLP_STATUS_BAD_FORMAT, "t.csv:2:1 (a):");
+                MLP_STATUS_BAD_FORMAT,
+                "t.csv:2: a NUL byte (byte 2 of the line): binary");
+    ck_assert_ptr_null(ds);
+    TU_FAIL_MSG(mlp__dataset_load_csv_mem(&ds, "a,y\n1,k\n3,\000", 11, "t.csv", &o),
+                MLP_STATUS_BAD_FORMAT, "t.csv:3: a NUL byte (byte 3 of the line)");
     ck_assert_ptr_null(ds);
 
     /* Missing columns. */
@@ -560,6 +613,7 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, regress_and_columns);
     tcase_add_test(tc, quoting_endings_bom_separators);
     tcase_add_test(tc, files_plain_and_gzip);
+    tcase_add_test(tc, files_from_pipes);
     suite_add_tcase(s, tc);
     tc = tcase_create("bad");
     tcase_add_test(tc, bad_input_positions);

@@ -538,7 +538,10 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * of the field, at most MLP_CLASS_NAME_MAX of valid UTF-8 without control
  * characters; the labels become the dataset's class names. The file is read
  * whole into memory (at most 1032 times its size when compressed, deflate's
- * limit, and 2 GiB).
+ * limit, and 2 GiB). `path` may name a pipe, as a shell's `<(zcat t.csv.gz)`
+ * or /dev/stdin give (read to its end, up to 2 GiB), but not a directory.
+ * The text holds no NUL byte: a file with one (binary data, UTF-16 text) is
+ * refused at the first block read that holds it.
  *
  * Every message about the file names it as `path:line:column`, the line
  * (1-based, counted in the file's line breaks) where the field starts and
@@ -552,13 +555,14 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  *         unknown order, a bad separator, both feature lists, a feature
  *         list naming the target or a column twice, a target by name
  *         without a header, a bad or repeated class name in the list);
- *         MLP_STATUS_IO (cannot open or read);
+ *         MLP_STATUS_IO (cannot open or read, a directory);
  *         MLP_STATUS_BAD_FORMAT (an empty file, a header without rows, a
  *         ragged row, a field or record beyond the limits, an unterminated
  *         quote or text after a closing quote, an empty field, a
  *         non-numeric feature or target, NaN or infinity, a missing target
  *         or feature column, a bad label, a label outside `class_names`,
- *         more than 2^31 - 1 rows, corrupt gzip data); MLP_STATUS_NO_MEMORY.
+ *         more than 2^31 - 1 rows, corrupt gzip data, a NUL byte);
+ *         MLP_STATUS_NO_MEMORY.
  *         On failure nothing is returned.
  */
 MLP_API mlp_status mlp_dataset_load_csv(mlp_dataset **out, const char *path,

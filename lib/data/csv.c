@@ -777,6 +777,21 @@ static mlp_status read_options(mlp_csv_options *o, const mlp_csv_options *opts,
 static mlp_status load_text(mlp_dataset **out, const char *buf, size_t len,
                             const char *name, const mlp_csv_options *o)
 {
+    /* CSV text holds no NUL: one is binary data or UTF-16 text, whose
+     * fields the parser would cut short at it ("" is not a number). */
+    const char *nul = memchr(buf, '\0', len);
+    if (nul) {
+        size_t line = 1;
+        const char *start = buf;
+        for (const char *q = buf; (q = memchr(q, '\n', (size_t)(nul - q))) != NULL; q++) {
+            line++;
+            start = q + 1;
+        }
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%s:%zu: a NUL byte (byte %zu of the line): binary data, "
+                          "not CSV text (UTF-16 text must be saved as UTF-8)",
+                          name, line, (size_t)(nul - start) + 1);
+    }
     csv_reader r = {.name = name, .o = *o, .p = buf, .end = buf + len, .line = 1};
     mlp_status st = parse(&r, out);
     reader_free(&r);
@@ -805,9 +820,15 @@ static mlp_status read_file(const char *path, char **text, size_t *len)
     struct stat sb;
     if (stat(path, &sb) != 0)
         return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
-    size_t fsize = (size_t)sb.st_size;
-    size_t limit =
-        fsize > CSV_MAX_TEXT / GZ_MAX_RATIO ? CSV_MAX_TEXT : fsize * GZ_MAX_RATIO;
+    if (S_ISDIR(sb.st_mode))
+        return mlp__error(MLP_STATUS_IO, "cannot read %s: it is a directory", path);
+    /* A regular file's size bounds its text through deflate's ratio. A pipe
+     * (a shell's <(zcat t.csv.gz), /dev/stdin) or a file of /proc tells no
+     * size (0): its text may be as long as the reader takes. */
+    const size_t fsize = S_ISREG(sb.st_mode) ? (size_t)sb.st_size : 0;
+    const size_t limit = fsize == 0 || fsize > CSV_MAX_TEXT / GZ_MAX_RATIO
+                             ? CSV_MAX_TEXT
+                             : fsize * GZ_MAX_RATIO;
     gzFile gz = gzopen(path, "rb");
     if (!gz)
         return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path,
@@ -841,7 +862,10 @@ static mlp_status read_file(const char *path, char **text, size_t *len)
         size_t room = cap - used;
         int got = gzread(gz, buf + used, room > GZ_CHUNK ? GZ_CHUNK : (unsigned)room);
         if (got > 0) {
+            const int nul = memchr(buf + used, '\0', (size_t)got) != NULL;
             used += (size_t)got;
+            if (nul) /* not text: load_text says where, without reading on */
+                break;
             continue;
         }
         int err = Z_OK;
