@@ -488,6 +488,12 @@ START_TEST(step_after_activation_added)
     mlp_status st = mlp_optimizer_step(o);
     ck_assert_msg(st == MLP_STATUS_OK || st == MLP_STATUS_BAD_STATE, "step -> %s: %s",
                   mlp_status_str(st), mlp_last_error());
+    /* a refusal says what changed (it said "N parameters then, N now") */
+    if (st == MLP_STATUS_BAD_STATE)
+        TU_ERROR_HAS("mlp_optimizer_step: layers were added to the model since the "
+                     "optimizer was created (layers without parameters: 6 parameters "
+                     "then and now); create the optimizer after the model's last "
+                     "mlp_model_add");
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
 }
@@ -2290,6 +2296,7 @@ START_TEST(every_rule_step_after_model_grew)
         ck_assert(all && again);
         TU_OK(mlp_model_get_params(m, all, np));
         TU_FAIL(mlp_optimizer_step(o), MLP_STATUS_BAD_STATE);
+        TU_ERROR_HAS("(6 parameters then, 15 now); create the optimizer after");
         TU_OK(mlp_model_get_params(m, again, np));
         ck_assert_mem_eq(all, again, sizeof(float) * (size_t)np);
         free(all);

@@ -267,10 +267,7 @@ static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o,
     MLP_TRY(mlp__model_check_class_counts(m, fn));
     if (o) {
         MLP_TRY(mlp__optimizer_check_block(o, &m->pb, fn));
-        if (mlp__optimizer_is_stale(o))
-            return mlp__error(MLP_STATUS_BAD_STATE,
-                              "%s: the model changed since the optimizer was created",
-                              fn);
+        MLP_TRY(mlp__optimizer_check_current(o, fn));
     }
     return MLP_STATUS_OK;
 }

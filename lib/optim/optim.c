@@ -74,9 +74,23 @@ mlp_status mlp__optimizer_check_block(const mlp_optimizer *opt,
     return MLP_STATUS_OK;
 }
 
-int mlp__optimizer_is_stale(const mlp_optimizer *opt)
+mlp_status mlp__optimizer_check_current(const mlp_optimizer *opt, const char *fn)
 {
-    return opt->block->generation != opt->generation || opt->block->n != opt->n;
+    if (opt->block->generation == opt->generation && opt->block->n == opt->n)
+        return MLP_STATUS_OK;
+    const long long then = (long long)opt->n, now = (long long)opt->block->n;
+    if (then == now) /* parameter-free layers: the message said "34 then, 34 now" */
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: layers were added to the model since the optimizer was "
+                          "created (layers without parameters: %lld parameters then and "
+                          "now); create the optimizer after the model's last "
+                          "mlp_model_add",
+                          fn, now);
+    return mlp__error(MLP_STATUS_BAD_STATE,
+                      "%s: layers were added to the model since the optimizer was "
+                      "created (%lld parameters then, %lld now); create the optimizer "
+                      "after the model's last mlp_model_add",
+                      fn, then, now);
 }
 
 /* Where each key lives, and its valid range. */
@@ -313,11 +327,7 @@ mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut)
 {
     static const char fn[] = "mlp_optimizer_step";
     MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
-    if (mlp__optimizer_is_stale(opt))
-        return mlp__error(MLP_STATUS_BAD_STATE,
-                          "%s: the model changed since the optimizer was created "
-                          "(%lld parameters then, %lld now)",
-                          fn, (long long)opt->n, (long long)opt->block->n);
+    MLP_TRY(mlp__optimizer_check_current(opt, fn));
     opt->t++;
     const mlp__step_args common = {.lr = (float)opt->lr,
                                    .scale = clip_scale(opt, opt->block->grads)};

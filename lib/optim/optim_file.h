@@ -22,8 +22,10 @@ mlp_status mlp__optimizer_check_block(const mlp_optimizer *opt,
  * says (NULL: the step's own even cut). The same statuses and results. */
 mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut);
 
-/* 1 when the block's layout changed since the optimizer was created. */
-int mlp__optimizer_is_stale(const mlp_optimizer *opt);
+/* OK while the block's layout is the one the optimizer was created for;
+ * BAD_STATE (naming `fn` and the parameter counts then and now) once
+ * layers were added to the model. */
+mlp_status mlp__optimizer_check_current(const mlp_optimizer *opt, const char *fn);
 
 /* Bytes of the optimizer's record: its fixed fields (rule, counts, step,
  * hyper-parameters, schedule), then its per-parameter state. */
