@@ -2066,6 +2066,117 @@ START_TEST(fit_drop_last)
 }
 END_TEST
 
+/* An optimizer made before the model's last layer was added is refused
+ * before the step runs: the model's parameters and its batch-norm
+ * statistics stay as they were (the forward pass updated the statistics,
+ * then the optimizer refused the step). */
+START_TEST(stale_optimizer_refused_before_the_step)
+{
+    mlp_dataset *tr = tu_blobs(40, NCLS, 1, 4, 5, 30, CENTRES, 2);
+    mlp_model *m = bn_model(5);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+    tu_add(m, tu_relu()); /* no parameters, but the optimizer is stale */
+    const int64_t np = mlp_model_param_count(m), ns = mlp_model_state_count(m);
+    float *p0 = params_of(m), *s0 = malloc(sizeof(float) * (size_t)ns),
+          *s1 = malloc(sizeof(float) * (size_t)ns);
+    ck_assert(s0 && s1);
+    TU_OK(mlp_model_get_state(m, s0, ns));
+    mlp_tensor *x = tu_tensor(4, 20, 1, 4, 5);
+    mlp_tensor_fill(x, 0.5f);
+    int32_t labels[20] = {0};
+    TU_FAIL(mlp_model_train_step(m, o, x, labels, NULL, NULL), MLP_STATUS_BAD_STATE);
+    TU_ERROR_HAS("mlp_model_train_step: layers were added to the model since the "
+                 "optimizer was created");
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.batch_size = 20;
+    TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_BAD_STATE);
+    TU_ERROR_HAS("mlp_model_fit: layers were added");
+    float *p1 = params_of(m);
+    TU_OK(mlp_model_get_state(m, s1, ns));
+    ck_assert_mem_eq(p0, p1, sizeof(float) * (size_t)np);
+    ck_assert_mem_eq(s0, s1, sizeof(float) * (size_t)ns);
+    free(p0);
+    free(p1);
+    free(s0);
+    free(s1);
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
+/* dense, batch norm, dropout, relu, dense: a model with state (the
+ * statistics) and noise (the dropout masks). */
+static mlp_model *noisy_bn_model(uint64_t seed)
+{
+    mlp_model *m = tu_model(3, IMG, seed);
+    mlp_layer *l = NULL;
+    tu_add(m, tu_dense(8));
+    TU_OK(mlp_layer_create_batchnorm(&l));
+    tu_add(m, l);
+    TU_OK(mlp_layer_create_dropout_p(&l, 0.3f));
+    tu_add(m, l);
+    tu_add(m, tu_relu());
+    tu_add(m, tu_dense(NCLS));
+    return m;
+}
+
+/* A training step refused for its input loses nothing: the parameters,
+ * the batch-norm statistics and the dropout masks of later steps are
+ * those of a twin that never took it. A label out of range was found by
+ * the loss, after the forward pass had updated the statistics and drawn
+ * masks; a NaN in x went through (the ReLU after batch norm made it 0, the
+ * loss stayed finite) into the statistics and the first layer's weights,
+ * and the step returned OK. */
+START_TEST(refused_step_leaves_the_state)
+{
+    mlp_model *m = noisy_bn_model(6), *twin = noisy_bn_model(6);
+    mlp_optimizer *o = NULL, *ot = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+    TU_OK(mlp_optimizer_create(&ot, MLP_RULE_MOMENTUM, twin));
+    mlp_tensor *x = random_batch(20, 3), *bad_x = random_batch(20, 3);
+    TU_OK(mlp_tensor_reshape(x, 4, (const int32_t[]){20, 1, 4, 5}));
+    TU_OK(mlp_tensor_reshape(bad_x, 4, (const int32_t[]){20, 1, 4, 5}));
+    mlp_tensor_data(bad_x)[7] = NAN;
+    int32_t labels[20], bad_labels[20];
+    for (int i = 0; i < 20; i++)
+        labels[i] = bad_labels[i] = i % NCLS;
+    bad_labels[13] = NCLS;
+    for (int round = 0; round < 2; round++) {
+        TU_FAIL(mlp_model_train_step(m, o, x, bad_labels, NULL, NULL),
+                MLP_STATUS_INVALID_ARG);
+        TU_FAIL(mlp_model_train_step(m, o, bad_x, labels, NULL, NULL),
+                MLP_STATUS_NUMERIC);
+        TU_ERROR_HAS("mlp_model_train_step: x holds a NaN at sample 0, value 7; "
+                     "training takes finite values only");
+        mlp_tensor_data(bad_x)[7] = INFINITY;
+        TU_FAIL(mlp_model_train_step(m, o, bad_x, labels, NULL, NULL),
+                MLP_STATUS_NUMERIC);
+        TU_ERROR_HAS("x holds an infinity at sample 0, value 7");
+        mlp_tensor_data(bad_x)[7] = NAN;
+        TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+        TU_OK(mlp_model_train_step(twin, ot, x, labels, NULL, NULL));
+        ck_assert_msg(params_equal(m, twin), "round %d: the parameters differ", round);
+        const int64_t ns = mlp_model_state_count(m);
+        float a[64], b[64];
+        ck_assert_int_le(ns, 64);
+        TU_OK(mlp_model_get_state(m, a, ns));
+        TU_OK(mlp_model_get_state(twin, b, ns));
+        ck_assert_msg(memcmp(a, b, sizeof(float) * (size_t)ns) == 0,
+                      "round %d: the statistics differ", round);
+    }
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(bad_x);
+    mlp_optimizer_destroy(o);
+    mlp_optimizer_destroy(ot);
+    mlp_model_destroy(m);
+    mlp_model_destroy(twin);
+}
+END_TEST
+
 /* Without a short last batch, drop_last changes nothing. */
 START_TEST(fit_drop_last_without_a_short_batch)
 {
@@ -2397,6 +2508,8 @@ static Suite *model_suite(void)
     tcase_add_test(tc, fit_names_the_batch_a_step_failed_at);
     tcase_add_test(tc, fit_drop_last);
     tcase_add_test(tc, fit_drop_last_without_a_short_batch);
+    tcase_add_test(tc, stale_optimizer_refused_before_the_step);
+    tcase_add_test(tc, refused_step_leaves_the_state);
     tcase_add_test(tc, fit_is_deterministic);
     tcase_add_test(tc, fit_numeric_failure_names_layer);
     tcase_add_test(tc, fit_misuse);

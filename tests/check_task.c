@@ -276,6 +276,14 @@ START_TEST(targets_misuse)
                 "row 1, output 1: the target is nan");
     TU_OK(mlp_model_get_params(m, after, 6));
     ck_assert(memcmp(before, after, sizeof before) == 0);
+    /* An infinity in x, the same */
+    mlp_tensor_data(t)[3] = 0.25f;
+    mlp_tensor_data(x)[5] = -INFINITY;
+    TU_FAIL_MSG(mlp_model_train_step_targets(m, o, x, t, NULL), MLP_STATUS_NUMERIC,
+                "mlp_model_train_step_targets: x holds an infinity at sample 2, value 1");
+    TU_OK(mlp_model_get_params(m, after, 6));
+    ck_assert(memcmp(before, after, sizeof before) == 0);
+    mlp_tensor_data(x)[5] = 0.5f;
     /* The model's own output as targets: the step's forward pass writes
      * over it before the loss reads it (the loss was 0 before). */
     const mlp_tensor *y = NULL;

@@ -184,6 +184,9 @@ MLP_API mlp_status mlp_model_set_state(mlp_model *model, const float *src, int64
  *               or a run on a batch larger than any before, which makes the
  *               model's buffers anew, leave it empty: no elements); may be
  *               NULL
+ * Either mode takes x as it is, NaN and infinities included (in training
+ * mode they reach the batch-norm statistics; mlp_model_train_step() and
+ * mlp_model_train_step_targets() refuse them).
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
  *         MLP_STATUS_BAD_STATE (a model without layers) or MLP_STATUS_NO_MEMORY
  */
@@ -221,9 +224,12 @@ MLP_API mlp_status mlp_model_backward(mlp_model *model, const mlp_tensor *dy,
  * @param correct  receives the number of correct predictions; may be NULL
  * @return MLP_STATUS_OK, the statuses of forward and backward,
  *         MLP_STATUS_INVALID_ARG (label out of range, optimizer of another
- *         model, a loss that takes float targets) or MLP_STATUS_NUMERIC (the
- *         loss is NaN or infinite; the parameters are left as they were
- *         before the step)
+ *         model, a loss that takes float targets), MLP_STATUS_BAD_STATE (a
+ *         layer was added to the model after the optimizer was created;
+ *         nothing runs) or MLP_STATUS_NUMERIC (a NaN or infinity in x, or
+ *         a loss that is NaN or infinite). A step that fails leaves the
+ *         model as it was: parameters, batch-norm statistics and the
+ *         dropout masks later steps draw
  */
 MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
                                         const mlp_tensor *x, const int32_t *labels,
@@ -410,9 +416,12 @@ MLP_API int32_t mlp_model_class_count(const mlp_model *model);
  *         that takes labels, a BCE target outside [0, 1], targets that are
  *         the model's own output from mlp_model_forward(), which the step
  *         overwrites),
+ *         MLP_STATUS_BAD_STATE (a layer was added to the model after the
+ *         optimizer was created; nothing runs),
  *         MLP_STATUS_SHAPE_MISMATCH (targets of another shape) or
- *         MLP_STATUS_NUMERIC (a NaN or infinite target or loss; the
- *         parameters are left as they were)
+ *         MLP_STATUS_NUMERIC (a NaN or infinity in x or the targets, or a
+ *         loss that is NaN or infinite). A step that fails leaves the model
+ *         as it was, as mlp_model_train_step()'s
  */
 MLP_API mlp_status mlp_model_train_step_targets(mlp_model *model, mlp_optimizer *opt,
                                                 const mlp_tensor *x,
@@ -693,7 +702,8 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
  *         (data do not fit the model); MLP_STATUS_NUMERIC in the cases above
  *         (the message names the epoch, the batch and the first layer with a
  *         bad parameter or output, or the loss and the guard);
- *         MLP_STATUS_NO_MEMORY
+ *         MLP_STATUS_BAD_STATE (a layer was added to the model after the
+ *         optimizer was created; nothing runs); MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_fit(mlp_model *model, mlp_optimizer *opt,
                                  const mlp_dataset *train, const mlp_dataset *valid,

@@ -267,7 +267,6 @@ static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o,
     MLP_TRY(mlp__model_check_class_counts(m, fn));
     if (o) {
         MLP_TRY(mlp__optimizer_check_block(o, &m->pb, fn));
-        MLP_TRY(mlp__optimizer_check_current(o, fn));
     }
     return MLP_STATUS_OK;
 }

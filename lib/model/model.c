@@ -88,7 +88,8 @@ static void free_batch_buffers(mlp_model *m)
     mlp__free(m->tbuf);
     mlp__free(m->out_sums);
     mlp__free(m->ws);
-    m->gbuf[0] = m->gbuf[1] = m->xbuf = m->ws = m->tbuf = NULL;
+    mlp__free(m->state_undo);
+    m->gbuf[0] = m->gbuf[1] = m->xbuf = m->ws = m->tbuf = m->state_undo = NULL;
     m->lbuf = NULL;
     m->out_sums = NULL;
     m->batch_cap = 0;
@@ -439,7 +440,9 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
     for (int i = 0; i < m->n_layers; i++)
         ws_n = m->layers[i]->ws_floats > ws_n ? m->layers[i]->ws_floats : ws_n;
     float *ws = ws_n ? mlp__alloc((size_t)ws_n * sizeof(float)) : NULL;
-    int ok = acts && g0 && g1 && x && lb && tb && sums && scratch && (ws || !ws_n);
+    float *undo = m->n_state ? mlp__alloc((size_t)m->n_state * sizeof(float)) : NULL;
+    int ok = acts && g0 && g1 && x && lb && tb && sums && scratch && (ws || !ws_n) &&
+             (undo || !m->n_state);
     for (int i = 0; ok && i < m->n_layers; i++) {
         const mlp_layer *l = m->layers[i];
         acts[i] = mlp__model_writes_over_input(m, i)
@@ -465,6 +468,7 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
         mlp__free(tb);
         mlp__free(sums);
         mlp__free(ws);
+        mlp__free(undo);
         return mlp__error(MLP_STATUS_NO_MEMORY, "out of memory for a batch of %d",
                           (int)n);
     }
@@ -482,6 +486,7 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
     m->lbuf = lb;
     m->tbuf = tb;
     m->out_sums = sums;
+    m->state_undo = undo;
     m->batch_cap = n;
     return MLP_STATUS_OK;
 }
@@ -604,14 +609,44 @@ mlp_status mlp__model_check_input(const mlp_model *m, const mlp_tensor *x, const
     return MLP_STATUS_OK;
 }
 
-/* Copy a caller's batch into the model's input buffer. */
-mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x)
+/* dst = src (n floats); 1 when every one is finite (v - v is 0 only for
+ * a finite v). One pass: the check rides on the copy. */
+MLP_VECTOR_CLONES
+static int copy_finite(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float v = src[i];
+        dst[i] = v;
+        bad |= v - v != 0.0f;
+    }
+    return !bad;
+}
+
+mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, mlp_mode mode,
+                                  const char *fn)
 {
     int32_t n = x->dims[0];
     MLP_TRY(mlp__model_reserve(m, n));
-    if (x->data != m->xbuf)
-        memcpy(m->xbuf, x->data, (size_t)x->numel * sizeof(float));
-    return MLP_STATUS_OK;
+    const float *v = x->data;
+    const int64_t len = x->numel;
+    if (mode != MLP_MODE_TRAIN) {
+        if (v != m->xbuf)
+            memcpy(m->xbuf, v, (size_t)len * sizeof(float));
+        return MLP_STATUS_OK;
+    }
+    int64_t i = 0;
+    if (v != m->xbuf && copy_finite(m->xbuf, v, len))
+        return MLP_STATUS_OK;
+    while (i < len && isfinite(v[i]))
+        i++;
+    if (i == len) /* x is the model's own buffer, all finite */
+        return MLP_STATUS_OK;
+    return mlp__error(MLP_STATUS_NUMERIC,
+                      "%s: x holds %s at sample %lld, value %lld; training takes "
+                      "finite values only",
+                      fn, isnan(v[i]) ? "a NaN" : "an infinity",
+                      (long long)(i / m->in_size), (long long)(i % m->in_size));
 }
 
 mlp_status mlp_model_forward(mlp_model *m, const mlp_tensor *x, mlp_mode mode,
@@ -623,7 +658,8 @@ mlp_status mlp_model_forward(mlp_model *m, const mlp_tensor *x, mlp_mode mode,
     MLP_TRY(mlp__model_check_input(m, x, fn));
     if (mode != MLP_MODE_TRAIN && mode != MLP_MODE_EVAL)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown mode %d", fn, (int)mode);
-    MLP_TRY(mlp__model_stage_input(m, x));
+    /* takes any values, as the layers do (the training steps check) */
+    MLP_TRY(mlp__model_stage_input(m, x, MLP_MODE_EVAL, fn));
     int32_t n = x->dims[0];
     MLP_TRY(mlp__model_forward(m, n, mode));
     const mlp_shape *s = &m->layers[m->n_layers - 1]->out;
@@ -809,7 +845,23 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
                                  const float *targets, int32_t n, double *loss,
                                  mlp__loss_sums *acc)
 {
+    /* A step that fails leaves the model as it was: the optimizer's step,
+     * the one that changes the parameters, comes last, but the forward
+     * pass has updated the batch-norm statistics (the state) and drawn the
+     * dropout masks by then, and a bad label, a NaN loss or batch norm
+     * given one row is found after it. Both are put back. */
+    if (m->n_state > 0 && !m->state_undo)
+        return mlp__error(MLP_STATUS_INTERNAL,
+                          "training step: no room to keep the state");
+    const mlp_rng noise = m->noise;
+    if (m->n_state > 0)
+        memcpy(m->state_undo, m->state, (size_t)m->n_state * sizeof(float));
     const mlp_status st = train_step(m, opt, labels, targets, n, loss, acc);
+    if (st != MLP_STATUS_OK) {
+        m->noise = noise;
+        if (m->n_state > 0)
+            memcpy(m->state, m->state_undo, (size_t)m->n_state * sizeof(float));
+    }
     m->fwd_state = MLP__FWD_NONE;
     m->x_blocks = 0;
     return st;
@@ -827,7 +879,7 @@ static mlp_status stage_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor 
                           "%s: the model's loss, %s, takes float targets, not labels "
                           "(use mlp_model_train_step_targets)",
                           fn, mlp_loss_kind_name(m->loss.kind));
-    return mlp__model_stage_input(m, x);
+    return mlp__model_stage_input(m, x, MLP_MODE_TRAIN, fn);
 }
 
 mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,

@@ -31,15 +31,17 @@ struct mlp_model {
 
     /* Batch buffers, sized for batch_cap samples and reused. */
     int32_t batch_cap;
-    float **acts;     /* acts[i]: output of layer i (acts[i - 1]'s buffer when
-                         mlp__model_writes_over_input) */
-    float *gbuf[2];   /* ping-pong gradient buffers */
-    float *xbuf;      /* the input of the last forward pass */
-    int32_t *lbuf;    /* labels of a gathered batch */
-    float *tbuf;      /* float targets of a gathered batch (batch_cap x outputs) */
-    double *out_sums; /* 3 x outputs: per-output sums for R^2 (mlp__loss_sums) */
-    float *ws;        /* workspace shared by all layers (im2col) */
-    int64_t max_size; /* largest per-sample size among input and outputs */
+    float **acts;      /* acts[i]: output of layer i (acts[i - 1]'s buffer when
+                          mlp__model_writes_over_input) */
+    float *gbuf[2];    /* ping-pong gradient buffers */
+    float *xbuf;       /* the input of the last forward pass */
+    int32_t *lbuf;     /* labels of a gathered batch */
+    float *tbuf;       /* float targets of a gathered batch (batch_cap x outputs) */
+    double *out_sums;  /* 3 x outputs: per-output sums for R^2 (mlp__loss_sums) */
+    float *ws;         /* workspace shared by all layers (im2col) */
+    float *state_undo; /* n_state floats: the state before a training step,
+                          put back when the step fails (train_step) */
+    int64_t max_size;  /* largest per-sample size among input and outputs */
 
     /* What the model is trained for (task.c): the loss and its settings;
      * loss.class_w points at class_w (owned, n_class_w weights) or is NULL. */
@@ -153,10 +155,16 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
                                  const float *targets, int32_t n, double *loss,
                                  mlp__loss_sums *acc);
 
-/* Check a caller's input batch against the model / copy it into m->xbuf. */
+/* Check a caller's input batch against the model / copy it into m->xbuf.
+ * For a training step (`mode` MLP_MODE_TRAIN), the copy also checks that
+ * every value is finite: NUMERIC, naming `fn`, the sample and the value,
+ * otherwise (a NaN in x would reach the batch statistics and, through the
+ * first layer's weight gradient, the parameters, while a ReLU after it
+ * kept the loss finite). */
 mlp_status mlp__model_check_input(const mlp_model *m, const mlp_tensor *x,
                                   const char *fn);
-mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x);
+mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, mlp_mode mode,
+                                  const char *fn);
 
 /* The number of outputs per sample (the model has layers). */
 int32_t mlp__model_outputs(const mlp_model *m);

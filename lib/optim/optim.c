@@ -64,17 +64,10 @@ mlp_status mlp__optimizer_create(mlp_optimizer **out, mlp_rule rule,
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp__optimizer_check_block(const mlp_optimizer *opt,
-                                      const mlp__param_block *block, const char *fn)
-{
-    MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
-    if (opt->block != block)
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: the optimizer was created for another model", fn);
-    return MLP_STATUS_OK;
-}
-
-mlp_status mlp__optimizer_check_current(const mlp_optimizer *opt, const char *fn)
+/* OK while the block's layout is the one the optimizer was created for;
+ * BAD_STATE (naming `fn` and the parameter counts then and now) once
+ * layers were added to the model. */
+static mlp_status check_current(const mlp_optimizer *opt, const char *fn)
 {
     if (opt->block->generation == opt->generation && opt->block->n == opt->n)
         return MLP_STATUS_OK;
@@ -91,6 +84,16 @@ mlp_status mlp__optimizer_check_current(const mlp_optimizer *opt, const char *fn
                       "created (%lld parameters then, %lld now); create the optimizer "
                       "after the model's last mlp_model_add",
                       fn, then, now);
+}
+
+mlp_status mlp__optimizer_check_block(const mlp_optimizer *opt,
+                                      const mlp__param_block *block, const char *fn)
+{
+    MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
+    if (opt->block != block)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: the optimizer was created for another model", fn);
+    return check_current(opt, fn);
 }
 
 /* Where each key lives, and its valid range. */
@@ -327,7 +330,7 @@ mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut)
 {
     static const char fn[] = "mlp_optimizer_step";
     MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
-    MLP_TRY(mlp__optimizer_check_current(opt, fn));
+    MLP_TRY(check_current(opt, fn));
     opt->t++;
     const mlp__step_args common = {.lr = (float)opt->lr,
                                    .scale = clip_scale(opt, opt->block->grads)};

@@ -14,18 +14,16 @@
 #include "param_block.h"
 
 /* The one check that `opt` is not NULL and was created for `block`
- * (INVALID_ARG otherwise, naming `fn`). */
+ * (INVALID_ARG otherwise, naming `fn`), and that no layer was added to the
+ * model since (BAD_STATE, naming the parameter counts then and now): the
+ * callers that run a step call it before the step's forward pass, which
+ * would otherwise update batch-norm statistics for a step refused after. */
 mlp_status mlp__optimizer_check_block(const mlp_optimizer *opt,
                                       const mlp__param_block *block, const char *fn);
 
 /* mlp_optimizer_step with the block cut between the pool's parts as `cut`
  * says (NULL: the step's own even cut). The same statuses and results. */
 mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut);
-
-/* OK while the block's layout is the one the optimizer was created for;
- * BAD_STATE (naming `fn` and the parameter counts then and now) once
- * layers were added to the model. */
-mlp_status mlp__optimizer_check_current(const mlp_optimizer *opt, const char *fn);
 
 /* Bytes of the optimizer's record: its fixed fields (rule, counts, step,
  * hyper-parameters, schedule), then its per-parameter state. */
