@@ -910,11 +910,13 @@ END_TEST
 /* mlp_model_fit on 2 threads over uint8 images, the first layer split,
  * against the unsplit twin: the same epoch figures and parameters up to
  * rounding; at 40 rows a batch (split by rows too) and at 12 (too short
- * for that: the first layer alone, the epoch's last batch of 4 rows). */
+ * for that: the first layer alone, the epoch's last batch of 4 rows), and
+ * at 12 with drop_last (that batch left out: the gather's column blocks
+ * follow the batcher's count). */
 START_TEST(first_split_fit_matches_unsplit)
 {
     enum { N = 160 };
-    static const int32_t batches[] = {40, 12};
+    static const int32_t batches[] = {40, 12, 12}, drop[] = {0, 0, 1};
     uint8_t *pix = malloc((size_t)N * WIDE);
     int32_t lab[N];
     for (int i = 0; i < N * WIDE; i++)
@@ -925,6 +927,7 @@ START_TEST(first_split_fit_matches_unsplit)
     TU_OK(mlp_dataset_create(&ds, N, 1, 10, WIDE / 10, pix, lab, K));
     const int threads = mlp_get_num_threads();
     TU_OK(mlp_set_num_threads(2));
+    double loss[3];
     for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
         epoch_log logs[2];
         float *p[2];
@@ -941,6 +944,7 @@ START_TEST(first_split_fit_matches_unsplit)
             mlp_fit_options_init(&opts);
             opts.epochs = 2;
             opts.batch_size = batches[b];
+            opts.drop_last = drop[b];
             opts.on_epoch = log_epoch;
             opts.user = &logs[v];
             memset(&logs[v], 0, sizeof logs[v]);
@@ -959,9 +963,11 @@ START_TEST(first_split_fit_matches_unsplit)
             tu_close(logs[0].last.train_error, logs[1].last.train_error, 1e-5, 1e-7),
             "loss %g vs %g", logs[0].last.train_error, logs[1].last.train_error);
         tu_assert_close_ff("fit's parameters", p[0], p[1], np, 1e-5, 1e-6);
+        loss[b] = logs[0].last.train_error;
         free(p[0]);
         free(p[1]);
     }
+    ck_assert_msg(loss[1] != loss[2], "drop_last changed nothing");
     free(pix);
     mlp_dataset_destroy(ds);
     TU_OK(mlp_set_num_threads(threads));
