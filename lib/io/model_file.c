@@ -296,7 +296,8 @@ static mlp_status save_mem(const mlp_model *m, const mlp_optimizer *o, void **bu
 mlp_status mlp_model_save_mem_with_optimizer(const mlp_model *m, const mlp_optimizer *o,
                                              void **buf, size_t *len)
 {
-    static const char fn[] = "mlp_model_save_mem";
+    /* messages name the call the caller made */
+    const char *fn = o ? "mlp_model_save_mem_with_optimizer" : "mlp_model_save_mem";
     MLP_CHECK_ARG(buf && len, fn, "buf or len is NULL");
     *buf = NULL;
     *len = 0;
@@ -316,7 +317,7 @@ void mlp_buffer_free(void *buf)
 mlp_status mlp_model_save_with_optimizer(const mlp_model *m, const mlp_optimizer *o,
                                          const char *path)
 {
-    static const char fn[] = "mlp_model_save";
+    const char *fn = o ? "mlp_model_save_with_optimizer" : "mlp_model_save";
     MLP_CHECK_ARG(path, fn, "path is NULL");
     void *buf = NULL;
     size_t len = 0;
@@ -901,7 +902,7 @@ static mlp_status load_mem(mlp_model **out, mlp_optimizer **opt, const void *buf
 mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimizer **opt,
                                              const void *buf, size_t len)
 {
-    static const char fn[] = "mlp_model_load_mem";
+    const char *fn = opt ? "mlp_model_load_mem_with_optimizer" : "mlp_model_load_mem";
     MLP_CHECK_ARG(out, fn, "out is NULL");
     *out = NULL;
     if (opt)
@@ -970,7 +971,7 @@ static mlp_status slurp(const char *path, unsigned char **data, size_t *len, siz
 mlp_status mlp_model_load_with_optimizer(mlp_model **out, mlp_optimizer **opt,
                                          const char *path)
 {
-    static const char fn[] = "mlp_model_load";
+    const char *fn = opt ? "mlp_model_load_with_optimizer" : "mlp_model_load";
     MLP_CHECK_ARG(out, fn, "out is NULL");
     *out = NULL;
     if (opt)
