@@ -623,14 +623,14 @@ static int copy_finite(float *restrict dst, const float *restrict src, int64_t n
     return !bad;
 }
 
-mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, mlp_mode mode,
+mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, int finite,
                                   const char *fn)
 {
     int32_t n = x->dims[0];
     MLP_TRY(mlp__model_reserve(m, n));
     const float *v = x->data;
     const int64_t len = x->numel;
-    if (mode != MLP_MODE_TRAIN) {
+    if (!finite) {
         if (v != m->xbuf)
             memcpy(m->xbuf, v, (size_t)len * sizeof(float));
         return MLP_STATUS_OK;
@@ -658,8 +658,8 @@ mlp_status mlp_model_forward(mlp_model *m, const mlp_tensor *x, mlp_mode mode,
     MLP_TRY(mlp__model_check_input(m, x, fn));
     if (mode != MLP_MODE_TRAIN && mode != MLP_MODE_EVAL)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown mode %d", fn, (int)mode);
-    /* takes any values, as the layers do (the training steps check) */
-    MLP_TRY(mlp__model_stage_input(m, x, MLP_MODE_EVAL, fn));
+    /* any values, as the layers take them (the training steps check) */
+    MLP_TRY(mlp__model_stage_input(m, x, 0, fn));
     int32_t n = x->dims[0];
     MLP_TRY(mlp__model_forward(m, n, mode));
     const mlp_shape *s = &m->layers[m->n_layers - 1]->out;
@@ -879,7 +879,7 @@ static mlp_status stage_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor 
                           "%s: the model's loss, %s, takes float targets, not labels "
                           "(use mlp_model_train_step_targets)",
                           fn, mlp_loss_kind_name(m->loss.kind));
-    return mlp__model_stage_input(m, x, MLP_MODE_TRAIN, fn);
+    return mlp__model_stage_input(m, x, 1, fn);
 }
 
 mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,

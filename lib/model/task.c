@@ -227,7 +227,7 @@ static mlp_status stage_step_targets(mlp_model *m, mlp_optimizer *opt,
             "(use mlp_model_train_step, or mlp_model_set_loss)",
             fn, mlp_loss_kind_name(m->loss.kind));
     MLP_TRY(check_targets(m, targets, x->dims[0], fn));
-    return mlp__model_stage_input(m, x, MLP_MODE_TRAIN, fn);
+    return mlp__model_stage_input(m, x, 1, fn);
 }
 
 mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
@@ -392,7 +392,7 @@ static mlp_status predict(mlp_model *m, const mlp_tensor *x, mlp_tensor *out,
         mlp__check_writable(out, fn, what == MLP_OUTPUT_PROBABILITIES ? "probs" : "out"));
     if (what == MLP_OUTPUT_PROBABILITIES)
         MLP_TRY(can_give_probabilities(m, fn));
-    MLP_TRY(mlp__model_stage_input(m, x, MLP_MODE_EVAL, fn));
+    MLP_TRY(mlp__model_stage_input(m, x, 0, fn));
     MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
     const float *z = m->acts[m->n_layers - 1];
     if (what == MLP_OUTPUT_PROBABILITIES)
