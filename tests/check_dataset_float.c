@@ -523,10 +523,10 @@ START_TEST(gather_blocks_hold_the_rows)
                     const int32_t w = cut[t + 1] - cut[t];
                     for (int i = 0; i < B; i++)
                         for (int32_t j = 0; j < w; j++)
-                            ck_assert_msg(blocks[B * cut[t] + i * w + j] ==
-                                              rows[i * PER + cut[t] + j],
-                                          "data %d, cut %d, %d threads: row %d column %d",
-                                          d, c, th, i, (int)(cut[t] + j));
+                            TU_CHECK_MSG(blocks[B * cut[t] + i * w + j] ==
+                                             rows[i * PER + cut[t] + j],
+                                         "data %d, cut %d, %d threads: row %d column %d",
+                                         d, c, th, i, (int)(cut[t] + j));
                 }
                 if (d)
                     ck_assert_mem_eq(y_blocks, y_rows, sizeof y_rows);
@@ -551,7 +551,7 @@ START_TEST(gather_blocks_hold_the_rows)
                                              blocks, l_blocks, NULL, "test"),
                     MLP_STATUS_INVALID_ARG, "column blocks");
         for (int i = 0; i < B * PER; i++)
-            ck_assert(blocks[i] == -99.0f);
+            TU_CHECK(blocks[i] == -99.0f);
     }
     mlp_dataset_destroy(ds[0]);
     mlp_dataset_destroy(ds[1]);

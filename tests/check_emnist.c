@@ -60,7 +60,7 @@ START_TEST(real_emnist_splits)
         long ink = 0;
         for (int32_t i = 0; i < mlp_dataset_size(all[k]); i++) {
             int32_t l = mlp_dataset_label(all[k], i);
-            ck_assert(l >= 0 && l < 47);
+            TU_CHECK(l >= 0 && l < 47);
             seen[l] = 1;
         }
         for (int c = 0; c < 47; c++)

@@ -144,7 +144,7 @@ static mlp_status try_load_mem(const unsigned char *b, size_t len)
     } else {
         ck_assert_ptr_null(m);
         ck_assert_ptr_null(o);
-        ck_assert_msg(mlp_last_error()[0] != '\0', "failure without a message");
+        TU_CHECK_MSG(mlp_last_error()[0] != '\0', "failure without a message");
     }
     ck_assert_int_eq(mlp__alloc_live(), live);
     return st;

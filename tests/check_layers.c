@@ -475,12 +475,12 @@ START_TEST(activation_forward_reference)
             ck_assert_int_eq(mlp_tensor_dim(y, 2), 8);
             const float *yd = mlp_tensor_data_const(y);
             for (int64_t i = 0; i < total; i++) {
-                ck_assert_msg(isfinite(yd[i]), "%s(%g) = %g is not finite", ACT_NAMES[k],
-                              (double)xd[i], (double)yd[i]);
-                ck_assert_msg(tu_close(yd[i], ref[i], 1e-5, 1e-6),
-                              "%s(%.9g) = %.9g, want %.9g (element %lld%s)", ACT_NAMES[k],
-                              (double)xd[i], (double)yd[i], ref[i], (long long)i,
-                              i < ncorner ? ", a corner value" : "");
+                TU_CHECK_MSG(isfinite(yd[i]), "%s(%g) = %g is not finite", ACT_NAMES[k],
+                             (double)xd[i], (double)yd[i]);
+                TU_CHECK_MSG(tu_close(yd[i], ref[i], 1e-5, 1e-6),
+                             "%s(%.9g) = %.9g, want %.9g (element %lld%s)", ACT_NAMES[k],
+                             (double)xd[i], (double)yd[i], ref[i], (long long)i,
+                             i < ncorner ? ", a corner value" : "");
             }
         }
         free(ref);

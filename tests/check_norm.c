@@ -967,9 +967,9 @@ START_TEST(dropout_train_statistics)
                 zeros++;
             } else {
                 double want = (double)xd[i] / (double)keep;
-                ck_assert_msg(fabs(yd[i] - want) <= 1e-6 * want,
-                              "keep %g: kept value %.9g for x = %.9g, want x/keep = %.9g",
-                              (double)keep, (double)yd[i], (double)xd[i], want);
+                TU_CHECK_MSG(fabs(yd[i] - want) <= 1e-6 * want,
+                             "keep %g: kept value %.9g for x = %.9g, want x/keep = %.9g",
+                             (double)keep, (double)yd[i], (double)xd[i], want);
             }
             if (i < 1000)
                 same01 += (yd[i] == 0.0f) == (yd[1000 + i] == 0.0f);
@@ -1229,7 +1229,7 @@ START_TEST(dropout_p_is_drop_probability)
     TU_OK(mlp_model_forward(b, x, MLP_MODE_TRAIN, &yb));
     int64_t zeros = 0;
     for (int64_t i = 0; i < (int64_t)n * 1000; i++) {
-        ck_assert(mlp_tensor_data_const(ya)[i] == mlp_tensor_data_const(yb)[i]);
+        TU_CHECK(mlp_tensor_data_const(ya)[i] == mlp_tensor_data_const(yb)[i]);
         zeros += mlp_tensor_data_const(ya)[i] == 0.0f;
     }
     double frac = (double)zeros / (n * 1000.0);

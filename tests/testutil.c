@@ -109,9 +109,9 @@ void tu_assert_close_ff(const char *what, const float *got, const float *want, i
                         double rtol, double atol)
 {
     for (int64_t i = 0; i < n; i++)
-        ck_assert_msg(tu_close(got[i], want[i], rtol, atol),
-                      "%s[%lld]: got %.9g, want %.9g (rtol %g, atol %g)", what,
-                      (long long)i, (double)got[i], (double)want[i], rtol, atol);
+        TU_CHECK_MSG(tu_close(got[i], want[i], rtol, atol),
+                     "%s[%lld]: got %.9g, want %.9g (rtol %g, atol %g)", what,
+                     (long long)i, (double)got[i], (double)want[i], rtol, atol);
 }
 
 /* ---- constructors ------------------------------------------------------ */
@@ -287,11 +287,16 @@ void tu_gradcheck_cfg_init(tu_gradcheck_cfg *cfg)
 static const mlp_tensor *gc_forward(mlp_model *model, const mlp_tensor *x,
                                     const tu_gradcheck_cfg *cfg, mlp_mode mode)
 {
-    if (cfg->reseed)
-        TU_OK(mlp_model_set_noise_seed(model, cfg->noise_seed));
+    /* one call per finite difference: checks that pass call Check not at
+     * all (TU_CHECK_MSG) */
+    mlp_status st =
+        cfg->reseed ? mlp_model_set_noise_seed(model, cfg->noise_seed) : MLP_STATUS_OK;
+    TU_CHECK_MSG(st == MLP_STATUS_OK, "mlp_model_set_noise_seed -> %s: %s",
+                 mlp_status_str(st), mlp_last_error());
     const mlp_tensor *y = NULL;
-    TU_OK(mlp_model_forward(model, x, mode, &y));
-    ck_assert_ptr_nonnull(y);
+    st = mlp_model_forward(model, x, mode, &y);
+    TU_CHECK_MSG(st == MLP_STATUS_OK && y, "mlp_model_forward -> %s: %s",
+                 mlp_status_str(st), mlp_last_error());
     return y;
 }
 
@@ -303,7 +308,8 @@ static double projected_loss(mlp_model *model, const mlp_tensor *x, const mlp_te
     const mlp_tensor *y =
         gc_forward(model, x, cfg, cfg->train_mode ? MLP_MODE_TRAIN : MLP_MODE_EVAL);
     int64_t n = mlp_tensor_numel(y);
-    ck_assert_int_eq(n, mlp_tensor_numel(r));
+    TU_CHECK_MSG(n == mlp_tensor_numel(r), "output of %lld values, projection of %lld",
+                 (long long)n, (long long)mlp_tensor_numel(r));
     const float *yd = mlp_tensor_data_const(y);
     const float *rd = mlp_tensor_data_const(r);
     double s = 0.0;
