@@ -57,9 +57,9 @@ static void check_cover(int64_t n, int64_t grain, int64_t align)
     ck_assert_ptr_nonnull(j.hits);
     mlp__pool_for(n, grain, align, visit, &j);
     for (int64_t i = 0; i < n; i++)
-        ck_assert_msg(j.hits[i] == 1, "n %lld grain %lld align %lld: index %lld hit %d",
-                      (long long)n, (long long)grain, (long long)align, (long long)i,
-                      (int)j.hits[i]);
+        TU_CHECK_MSG(j.hits[i] == 1, "n %lld grain %lld align %lld: index %lld hit %d",
+                     (long long)n, (long long)grain, (long long)align, (long long)i,
+                     (int)j.hits[i]);
     const int parts = mlp__pool_parts(n, grain);
     ck_assert_int_le(parts, mlp_get_num_threads());
     ck_assert_int_le(j.calls, parts);
@@ -274,8 +274,8 @@ START_TEST(expf_vec_same_bits)
     for (int i = -200000; i <= 200000; i++) {
         const float x = (float)i * 1e-3f;
         const float a = mlp__expf(x), b = mlp__expf_vec(x);
-        ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "x = %.9g: %.9g != %.9g", (double)x,
-                      (double)a, (double)b);
+        TU_CHECK_MSG(memcmp(&a, &b, sizeof a) == 0, "x = %.9g: %.9g != %.9g", (double)x,
+                     (double)a, (double)b);
     }
     static const float edges[] = {-1e30f, -88.0f, -87.5f, 88.5f, 1e30f, -0.0f, 0.5f};
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
@@ -319,8 +319,9 @@ static double naive_dot(const float *a, int lda, int ta, const float *b, int ldb
 }
 
 /* mlp__sgemm, split across 1, 2 and 3 threads, every transposition, beta 0
- * and 1, against a loop in double; the split and unsplit results agree to
- * rounding. */
+ * and 1, whole and with the small kernels' cuts forced on, against a loop
+ * in double (computed once for each transposition: it does not depend on
+ * the rest); the split and unsplit results agree to rounding. */
 START_TEST(sgemm_split_matches_naive)
 {
     static const int shapes[][3] = {{100, 100, 784}, {784, 100, 100}, {100, 47, 100},
@@ -333,37 +334,45 @@ START_TEST(sgemm_split_matches_naive)
               *b = malloc((size_t)k * n * sizeof *b);
         float *c = malloc((size_t)m * n * sizeof *c),
               *c0 = malloc((size_t)m * n * sizeof *c0);
-        ck_assert(a && b && c && c0);
+        double *dot = malloc((size_t)m * n * sizeof *dot);
+        ck_assert(a && b && c && c0 && dot);
         tu_fill_uniform(&rng, a, (int64_t)m * k, -1.0f, 1.0f);
         tu_fill_uniform(&rng, b, (int64_t)k * n, -1.0f, 1.0f);
         tu_fill_uniform(&rng, c0, (int64_t)m * n, -1.0f, 1.0f);
         for (int ta = 0; ta < 2; ta++)
-            for (int tb = 0; tb < 2; tb++)
-                for (int beta = 0; beta < 2; beta++)
-                    for (int threads = 1; threads <= 3; threads++) {
-                        TU_OK(mlp_set_num_threads(threads));
-                        memcpy(c, c0, (size_t)m * n * sizeof *c);
-                        const int lda = ta ? m : k, ldb = tb ? k : n;
-                        mlp__sgemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, (float)beta, c,
-                                   n);
-                        for (int i = 0; i < m; i++)
-                            for (int j = 0; j < n; j++) {
-                                const double acc =
-                                    naive_dot(a, lda, ta, b, ldb, tb, k, i, j);
-                                const double want = 0.5 * acc + beta * c0[i * n + j];
-                                ck_assert_msg(fabs(c[i * n + j] - want) <=
-                                                  1e-5 * sqrt((double)k) * 4.0,
-                                              "%dx%dx%d ta %d tb %d beta %d threads %d "
-                                              "(%d,%d): %g != %g",
-                                              m, n, k, ta, tb, beta, threads, i, j,
-                                              (double)c[i * n + j], want);
-                            }
-                    }
+            for (int tb = 0; tb < 2; tb++) {
+                const int lda = ta ? m : k, ldb = tb ? k : n;
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++)
+                        dot[i * n + j] = naive_dot(a, lda, ta, b, ldb, tb, k, i, j);
+                for (int run = 0; run < 12; run++) {
+                    /* beta 0 and 1, 1 to 3 threads, whole and with the small
+                     * kernels' cuts (see sgemm_cuts_match_naive) */
+                    const int beta = run % 2, threads = 1 + run / 2 % 3, small = run / 6;
+                    mlp__gemm_force_small_kernels(small);
+                    TU_OK(mlp_set_num_threads(threads));
+                    memcpy(c, c0, (size_t)m * n * sizeof *c);
+                    mlp__sgemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, (float)beta, c, n);
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) {
+                            const double acc = dot[i * n + j];
+                            const double want = 0.5 * acc + beta * c0[i * n + j];
+                            TU_CHECK_MSG(fabs(c[i * n + j] - want) <=
+                                             1e-5 * sqrt((double)k) * 4.0,
+                                         "%dx%dx%d ta %d tb %d beta %d threads %d "
+                                         "small kernels %d (%d,%d): %g != %g",
+                                         m, n, k, ta, tb, beta, threads, small, i, j,
+                                         (double)c[i * n + j], want);
+                        }
+                }
+            }
         free(a);
         free(b);
         free(c);
         free(c0);
+        free(dot);
     }
+    mlp__gemm_force_small_kernels(-1);
     TU_OK(mlp_set_num_threads(1));
 }
 END_TEST
@@ -373,8 +382,10 @@ END_TEST
  * cuts) or runs on B transposed back (B transposed; also followed by cuts
  * along K), with leading dimensions wider than the matrices, beta 0, 1
  * and 0.5 and a negative alpha, at 1 and 2 threads, against a loop in
- * double; C's columns past n stay as they were. Elsewhere they run whole
- * and must agree all the same. */
+ * double; C's columns past n stay as they were. Each both ways, whatever
+ * the core: cut (the small kernels' ways forced on) and whole (forced
+ * off). Left to the core, CI's pinned Haswell kernels never took the cuts,
+ * and seven mutations of them survived. */
 START_TEST(sgemm_cuts_match_naive)
 {
     /* m, n, k, trans_a, trans_b */
@@ -397,12 +408,18 @@ START_TEST(sgemm_cuts_match_naive)
               *b = malloc((size_t)b_len * sizeof *b);
         float *c = malloc((size_t)c_len * sizeof *c),
               *c0 = malloc((size_t)c_len * sizeof *c0);
-        ck_assert(a && b && c && c0);
+        double *dot = malloc((size_t)m * n * sizeof *dot);
+        ck_assert(a && b && c && c0 && dot);
         tu_fill_uniform(&rng, a, a_len, -1.0f, 1.0f);
         tu_fill_uniform(&rng, b, b_len, -1.0f, 1.0f);
         tu_fill_uniform(&rng, c0, c_len, -1.0f, 1.0f);
-        for (size_t bi = 0; bi < sizeof betas / sizeof betas[0]; bi++)
-            for (int threads = 1; threads <= 2; threads++) {
+        for (int i = 0; i < m; i++) /* once: it does not depend on beta or the threads */
+            for (int j = 0; j < n; j++)
+                dot[(int64_t)i * n + j] = naive_dot(a, lda, ta, b, ldb, tb, k, i, j);
+        for (int small = 0; small < 4; small++) /* off, on at 1 thread; at 2 */
+            for (size_t bi = 0; bi < sizeof betas / sizeof betas[0]; bi++) {
+                const int threads = 1 + small / 2;
+                mlp__gemm_force_small_kernels(small % 2);
                 TU_OK(mlp_set_num_threads(threads));
                 memcpy(c, c0, (size_t)c_len * sizeof *c);
                 mlp__sgemm(ta, tb, m, n, k, -0.7f, a, lda, b, ldb, betas[bi], c, ldc);
@@ -410,24 +427,26 @@ START_TEST(sgemm_cuts_match_naive)
                     for (int j = 0; j < ldc; j++) {
                         const float got = c[(int64_t)i * ldc + j];
                         if (j >= n) {
-                            ck_assert_msg(got == c0[(int64_t)i * ldc + j],
-                                          "shape %zu: (%d,%d) past n touched", s, i, j);
+                            TU_CHECK_MSG(got == c0[(int64_t)i * ldc + j],
+                                         "shape %zu: (%d,%d) past n touched", s, i, j);
                             continue;
                         }
-                        const double acc = naive_dot(a, lda, ta, b, ldb, tb, k, i, j);
-                        const double want =
-                            -0.7 * acc + (double)betas[bi] * c0[(int64_t)i * ldc + j];
-                        ck_assert_msg(fabs(got - want) <= 1e-5 * sqrt((double)k) * 4.0,
-                                      "shape %zu beta %g threads %d (%d,%d): %g != %g", s,
-                                      (double)betas[bi], threads, i, j, (double)got,
-                                      want);
+                        const double want = -0.7 * dot[(int64_t)i * n + j] +
+                                            (double)betas[bi] * c0[(int64_t)i * ldc + j];
+                        TU_CHECK_MSG(fabs(got - want) <= 1e-5 * sqrt((double)k) * 4.0,
+                                     "shape %zu beta %g threads %d small kernels %d "
+                                     "(%d,%d): %g != %g",
+                                     s, (double)betas[bi], threads, small % 2, i, j,
+                                     (double)got, want);
                     }
             }
         free(a);
         free(b);
         free(c);
         free(c0);
+        free(dot);
     }
+    mlp__gemm_force_small_kernels(-1);
     TU_OK(mlp_set_num_threads(1));
 }
 END_TEST
@@ -439,7 +458,8 @@ END_TEST
  * first (both transposed, which gemm.c never cuts), or, with neither
  * transposed on cores with OpenBLAS's small kernels, cut along K with
  * beta = 0 on the first cut; the 20 rows and the blocks of 2 and 3 threads
- * are below it, and go to OpenBLAS with beta = 0. */
+ * are below it, and go to OpenBLAS with beta = 0. The small kernels' ways
+ * forced on and off, whatever the core. */
 START_TEST(sgemm_beta0_ignores_c)
 {
     enum { M = 100, N = 70, K = 160, LDC = 75 };
@@ -448,7 +468,10 @@ START_TEST(sgemm_beta0_ignores_c)
     tu_rng_seed(&rng, 13);
     tu_fill_uniform(&rng, a, M * K, -1.0f, 1.0f);
     tu_fill_uniform(&rng, b, K * N, -1.0f, 1.0f);
-    for (int threads = 1; threads <= 3; threads++) {
+    for (int run = 0; run < 6; run++) {
+        /* 1 to 3 threads, whole and with the small kernels' cuts */
+        const int threads = 1 + run % 3, small = run / 3;
+        mlp__gemm_force_small_kernels(small);
         TU_OK(mlp_set_num_threads(threads));
         for (int tall = 0; tall < 2; tall++)
             for (int tt = 0; tt < 2; tt++) {
@@ -466,16 +489,18 @@ START_TEST(sgemm_beta0_ignores_c)
                     for (int j = 0; j < LDC; j++) {
                         const float got = c[i * LDC + j], w = want[i * LDC + j];
                         if (i >= m || j >= N)
-                            ck_assert_msg(isnan(got),
-                                          "threads %d m %d tt %d (%d,%d) touched",
-                                          threads, m, tt, i, j);
+                            TU_CHECK_MSG(isnan(got),
+                                         "threads %d small %d m %d tt %d (%d,%d) touched",
+                                         threads, small, m, tt, i, j);
                         else
-                            ck_assert_msg(memcmp(&got, &w, sizeof got) == 0,
-                                          "threads %d m %d tt %d (%d,%d): %g != %g",
-                                          threads, m, tt, i, j, (double)got, (double)w);
+                            TU_CHECK_MSG(
+                                memcmp(&got, &w, sizeof got) == 0,
+                                "threads %d small %d m %d tt %d (%d,%d): %g != %g",
+                                threads, small, m, tt, i, j, (double)got, (double)w);
                     }
             }
     }
+    mlp__gemm_force_small_kernels(-1);
     TU_OK(mlp_set_num_threads(1));
 }
 END_TEST
@@ -563,19 +588,19 @@ START_TEST(sgemm_k_split)
                     for (int j = 0; j < ldc; j++) {
                         const int64_t at = (int64_t)i * ldc + j;
                         if (j >= n) {
-                            ck_assert_msg(c[at] == c0[at], "shape %zu: (%d,%d) touched",
-                                          s, i, j);
+                            TU_CHECK_MSG(c[at] == c0[at], "shape %zu: (%d,%d) touched", s,
+                                         i, j);
                             continue;
                         }
                         const double before = bi < 0         ? bias[j]
                                               : beta == 0.0f ? 0.0
                                                              : beta * c0[at];
                         const double w = -0.7 * dot[i * n + j] + before;
-                        ck_assert_msg(isnan(w) ? isnan(c[at])
-                                               : fabs(c[at] - w) <=
-                                                     1e-5 * sqrt((double)k) * 4.0,
-                                      "shape %zu threads %d beta %d (%d,%d): %g != %g", s,
-                                      threads, bi, i, j, (double)c[at], w);
+                        TU_CHECK_MSG(isnan(w) ? isnan(c[at])
+                                              : fabs(c[at] - w) <=
+                                                    1e-5 * sqrt((double)k) * 4.0,
+                                     "shape %zu threads %d beta %d (%d,%d): %g != %g", s,
+                                     threads, bi, i, j, (double)c[at], w);
                     }
                 /* the same parts by hand, in one thread */
                 TU_OK(mlp_set_num_threads(1));
@@ -764,8 +789,8 @@ static void check_fp_mode(int flushed)
     }
     mlp__sgemm(0, 0, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
     for (int i = 0; i < N * N; i++)
-        ck_assert_msg(c[i] == (flushed ? 0.0f : 16.0f * FLT_MIN), "c[%d] = %g", i,
-                      (double)c[i]);
+        TU_CHECK_MSG(c[i] == (flushed ? 0.0f : 16.0f * FLT_MIN), "c[%d] = %g", i,
+                     (double)c[i]);
 }
 
 START_TEST(flush_denormals_off_by_default)

@@ -129,9 +129,21 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 #define CUT_TN_NK 10000.0
 #define CUT_MOST 64
 
-/* The cores whose OpenBLAS kernels include the small-matrix ones. */
+/* mlp__gemm_force_small_kernels's setting: -1 until a test forces it. */
+static _Atomic int small_forced = -1;
+
+void mlp__gemm_force_small_kernels(int on)
+{
+    atomic_store_explicit(&small_forced, on < 0 ? -1 : on != 0, memory_order_relaxed);
+}
+
+/* The cores whose OpenBLAS kernels include the small-matrix ones (or what
+ * a test forced). */
 static int small_kernels(void)
 {
+    const int forced = atomic_load_explicit(&small_forced, memory_order_relaxed);
+    if (forced >= 0)
+        return forced;
 #ifdef MLPNET_HAVE_OPENBLAS
     static _Atomic int known = -1; /* -1 until read */
     int v = atomic_load_explicit(&known, memory_order_relaxed);

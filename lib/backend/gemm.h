@@ -48,6 +48,15 @@ void mlp__sgemm_run(const mlp__gemm *g);
  * parts' sums are then added onto C in part order. */
 int mlp__sgemm_k_parts(const mlp__gemm *g);
 
+/* For tests: take (on 1) or leave (0) the ways of products meant for
+ * OpenBLAS's cores with small-matrix kernels, the cuts along a long side
+ * and B transposed back, whatever the core; -1 goes back to asking
+ * OpenBLAS. Every product must give the same results either way, to
+ * rounding: the tests run them on every machine, where otherwise only an
+ * AVX-512 core (SkylakeX, Cooperlake, SapphireRapids) would, and CI pins
+ * OpenBLAS to Haswell's kernels. */
+void mlp__gemm_force_small_kernels(int on);
+
 /* How many blocks of C mlp__sgemm_run would cut g into (1 for a small
  * product or at 1 thread): blocks of rows of C when M >= N, else of
  * columns. A caller that runs several products in one pool job runs part
