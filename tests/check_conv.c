@@ -2221,9 +2221,7 @@ static Suite *conv_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, conv_reference_grid, 0, N_CONV_GRID);
     tcase_add_loop_test(tc, conv_reference_grid_nobias, 0, N_CONV_GRID_NOBIAS + 1);
-    tcase_add_test(tc, conv_reference_large);
     tcase_add_test(tc, conv_reference_direct);
-    tcase_add_test(tc, conv_reference_flat);
     tcase_add_test(tc, conv_reference_corr_backward);
     tcase_add_test(tc, corr_forward_wide_same_bits);
     tcase_add_test(tc, few_k_wide_same_bits);
@@ -2234,6 +2232,16 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, conv_params_without_bias);
     tcase_add_loop_test(tc, conv_gradcheck, 0, 4);
     tcase_add_loop_test(tc, stack_gradcheck, 0, 2);
+    suite_add_tcase(s, tc);
+
+    /* The largest cases, tagged so that tests/meson.build runs them as a
+     * test of their own, beside the rest: under valgrind the suite took
+     * seven minutes in one process. */
+    tc = tcase_create("groups");
+    tcase_set_tags(tc, "groups");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, conv_reference_large);
+    tcase_add_test(tc, conv_reference_flat);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("pool");
