@@ -1946,14 +1946,20 @@ START_TEST(fit_callback_stops_early)
 }
 END_TEST
 
-/* A model with batch norm, which cannot train on one sample. */
-static mlp_model *bn_model(uint64_t seed)
+/* dense, batch norm, relu, dense: a model with batch norm, which cannot
+ * train on one sample; with drop_p > 0, dropout after the batch norm too,
+ * for a model with state (the statistics) and noise (the dropout masks). */
+static mlp_model *bn_model(uint64_t seed, float drop_p)
 {
     mlp_model *m = tu_model(3, IMG, seed);
-    mlp_layer *bn = NULL;
+    mlp_layer *l = NULL;
     tu_add(m, tu_dense(8));
-    TU_OK(mlp_layer_create_batchnorm(&bn));
-    tu_add(m, bn);
+    TU_OK(mlp_layer_create_batchnorm(&l));
+    tu_add(m, l);
+    if (drop_p > 0.0f) {
+        TU_OK(mlp_layer_create_dropout_p(&l, drop_p));
+        tu_add(m, l);
+    }
     tu_add(m, tu_relu());
     tu_add(m, tu_dense(NCLS));
     return m;
@@ -1964,7 +1970,7 @@ static mlp_model *bn_model(uint64_t seed)
 START_TEST(fit_names_the_batch_a_step_failed_at)
 {
     mlp_dataset *tr = tu_blobs(41, NCLS, 1, 4, 5, 30, CENTRES, 1);
-    mlp_model *m = bn_model(3);
+    mlp_model *m = bn_model(3, 0.0f);
     mlp_optimizer *o = NULL;
     TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
     mlp_fit_options opts;
@@ -2003,7 +2009,7 @@ START_TEST(fit_drop_last)
 {
     enum { N = 41, BS = 20, EPOCHS = 3 };
     mlp_dataset *tr = tu_blobs(N, NCLS, 1, 4, 5, 30, CENTRES, 1);
-    mlp_model *m = bn_model(3), *twin = bn_model(3);
+    mlp_model *m = bn_model(3, 0.0f), *twin = bn_model(3, 0.0f);
     mlp_optimizer *o = NULL, *ot = NULL;
     TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
     TU_OK(mlp_optimizer_create(&ot, MLP_RULE_MOMENTUM, twin));
@@ -2073,7 +2079,7 @@ END_TEST
 START_TEST(stale_optimizer_refused_before_the_step)
 {
     mlp_dataset *tr = tu_blobs(40, NCLS, 1, 4, 5, 30, CENTRES, 2);
-    mlp_model *m = bn_model(5);
+    mlp_model *m = bn_model(5, 0.0f);
     mlp_optimizer *o = NULL;
     TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
     tu_add(m, tu_relu()); /* no parameters, but the optimizer is stale */
@@ -2108,22 +2114,6 @@ START_TEST(stale_optimizer_refused_before_the_step)
 }
 END_TEST
 
-/* dense, batch norm, dropout, relu, dense: a model with state (the
- * statistics) and noise (the dropout masks). */
-static mlp_model *noisy_bn_model(uint64_t seed)
-{
-    mlp_model *m = tu_model(3, IMG, seed);
-    mlp_layer *l = NULL;
-    tu_add(m, tu_dense(8));
-    TU_OK(mlp_layer_create_batchnorm(&l));
-    tu_add(m, l);
-    TU_OK(mlp_layer_create_dropout_p(&l, 0.3f));
-    tu_add(m, l);
-    tu_add(m, tu_relu());
-    tu_add(m, tu_dense(NCLS));
-    return m;
-}
-
 /* A training step refused for its input loses nothing: the parameters,
  * the batch-norm statistics and the dropout masks of later steps are
  * those of a twin that never took it. A label out of range was found by
@@ -2133,7 +2123,7 @@ static mlp_model *noisy_bn_model(uint64_t seed)
  * and the step returned OK. */
 START_TEST(refused_step_leaves_the_state)
 {
-    mlp_model *m = noisy_bn_model(6), *twin = noisy_bn_model(6);
+    mlp_model *m = bn_model(6, 0.3f), *twin = bn_model(6, 0.3f);
     mlp_optimizer *o = NULL, *ot = NULL;
     TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
     TU_OK(mlp_optimizer_create(&ot, MLP_RULE_MOMENTUM, twin));
@@ -2181,7 +2171,7 @@ END_TEST
 START_TEST(fit_drop_last_without_a_short_batch)
 {
     mlp_dataset *tr = tu_blobs(40, NCLS, 1, 4, 5, 30, CENTRES, 2);
-    mlp_model *a = bn_model(4), *b = bn_model(4);
+    mlp_model *a = bn_model(4, 0.0f), *b = bn_model(4, 0.0f);
     mlp_optimizer *oa = NULL, *ob = NULL;
     TU_OK(mlp_optimizer_create(&oa, MLP_RULE_ADAM, a));
     TU_OK(mlp_optimizer_create(&ob, MLP_RULE_ADAM, b));
