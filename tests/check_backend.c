@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/gemm.h"
@@ -200,15 +201,21 @@ static void *hammer(void *arg)
     return NULL;
 }
 
-START_TEST(pool_concurrent_callers)
+/* fn on two application threads at once, at 2 library threads. */
+static void on_two_threads(void *(*fn)(void *))
 {
     TU_OK(mlp_set_num_threads(2));
     pthread_t a, b;
-    ck_assert_int_eq(pthread_create(&a, NULL, hammer, NULL), 0);
-    ck_assert_int_eq(pthread_create(&b, NULL, hammer, NULL), 0);
+    ck_assert_int_eq(pthread_create(&a, NULL, fn, NULL), 0);
+    ck_assert_int_eq(pthread_create(&b, NULL, fn, NULL), 0);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
     TU_OK(mlp_set_num_threads(1));
+}
+
+START_TEST(pool_concurrent_callers)
+{
+    on_two_threads(hammer);
 }
 END_TEST
 
@@ -262,6 +269,324 @@ START_TEST(pool_after_fork)
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* What a job of items records: how often each item ran, the slot and the
+ * thread that ran it. `slow_ms` > 0: the first item a worker runs sleeps
+ * that long (a thread held up); `inner` > 0: each item runs a job of
+ * `inner` items of its own (nested), which must stay whole on its
+ * thread. */
+typedef struct item_job {
+    _Atomic int *hits;
+    int *slot;
+    pthread_t *who;
+    int slow_ms;
+    pthread_t caller;
+    _Atomic int slept;
+    int64_t inner;
+    _Atomic int inner_bad;
+} item_job;
+
+/* On a thread other than `caller`, the first time: sleep ms milliseconds. */
+static void hold_up(int ms, pthread_t caller, _Atomic int *slept)
+{
+    if (ms > 0 && !pthread_equal(pthread_self(), caller) && !atomic_exchange(slept, 1)) {
+        struct timespec ts = {0, ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void inner_item(void *arg, int64_t i, int slot)
+{
+    item_job *j = arg;
+    (void)i;
+    if (slot != 0 || !pthread_equal(pthread_self(), *j->who))
+        atomic_fetch_add(&j->inner_bad, 1);
+}
+
+static void record_item(void *arg, int64_t i, int slot)
+{
+    item_job *j = arg;
+    atomic_fetch_add(&j->hits[i], 1);
+    j->slot[i] = slot;
+    j->who[i] = pthread_self();
+    hold_up(j->slow_ms, j->caller, &j->slept);
+    if (j->inner > 0) {
+        item_job in;
+        memset(&in, 0, sizeof in);
+        in.who = &j->who[i];
+        mlp__pool_items(j->inner, 64, inner_item, &in);
+        atomic_fetch_add(&j->inner_bad, atomic_load(&in.inner_bad));
+    }
+}
+
+/* Run n items in at most `most` parts; check that each ran once, in a slot
+ * below the parts' count, and that a slot's items ran on one thread (its
+ * scratch is that thread's alone). Returns the job for more checks; the
+ * caller frees it (free_items). */
+static item_job run_items(int64_t n, int most, int slow_ms)
+{
+    item_job j;
+    memset(&j, 0, sizeof j);
+    const size_t cap = (size_t)(n > 0 ? n : 1);
+    j.hits = calloc(cap, sizeof *j.hits);
+    j.slot = calloc(cap, sizeof *j.slot);
+    j.who = calloc(cap, sizeof *j.who);
+    ck_assert(j.hits && j.slot && j.who);
+    j.slow_ms = slow_ms;
+    j.caller = pthread_self();
+    mlp__pool_items(n, most, record_item, &j);
+    int parts = mlp_get_num_threads();
+    if (parts > most)
+        parts = most < 1 ? 1 : most;
+    if (parts > MLP__POOL_ITEM_PARTS)
+        parts = MLP__POOL_ITEM_PARTS;
+    pthread_t slot_thread[MLP__POOL_ITEM_PARTS];
+    int seen[MLP__POOL_ITEM_PARTS] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        TU_CHECK_MSG(j.hits[i] == 1, "n %lld most %d: item %lld ran %d times",
+                     (long long)n, most, (long long)i, (int)j.hits[i]);
+        const int s = j.slot[i];
+        TU_CHECK_MSG(s >= 0 && s < parts, "n %lld most %d: item %lld in slot %d of %d",
+                     (long long)n, most, (long long)i, s, parts);
+        if (!seen[s]) {
+            seen[s] = 1;
+            slot_thread[s] = j.who[i];
+        }
+        TU_CHECK_MSG(pthread_equal(slot_thread[s], j.who[i]),
+                     "n %lld most %d: slot %d used by two threads", (long long)n, most,
+                     s);
+    }
+    /* slot 0 is the caller's */
+    if (seen[0])
+        ck_assert(pthread_equal(slot_thread[0], pthread_self()));
+    return j;
+}
+
+static void free_items(item_job *j)
+{
+    free(j->hits);
+    free(j->slot);
+    free(j->who);
+}
+
+START_TEST(pool_items_each_once)
+{
+    static const int64_t ns[] = {0, 1, 2, 3, 7, 64, 65, 1000};
+    static const int mosts[] = {-1, 0, 1, 2, 3, 8, 64, 1000};
+    for (int threads = 1; threads <= 4; threads++) {
+        TU_OK(mlp_set_num_threads(threads));
+        for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+            for (size_t b = 0; b < sizeof mosts / sizeof mosts[0]; b++) {
+                item_job j = run_items(ns[a], mosts[b], 0);
+                free_items(&j);
+            }
+    }
+    /* more threads than the slots callers keep */
+    TU_OK(mlp_set_num_threads(MLP__POOL_ITEM_PARTS + 3));
+    item_job j = run_items(1000, 1000, 0);
+    free_items(&j);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* A worker held up on its first item: the caller, done with its own
+ * items, takes those of the worker's part not yet started. Without the
+ * taking, the worker would run them all after its sleep. (Should the
+ * caller take the worker's items before the worker starts, the check holds
+ * too.) */
+START_TEST(pool_items_taken_from_a_held_up_part)
+{
+    TU_OK(mlp_set_num_threads(2));
+    enum { N = 40 };
+    int64_t lo, hi;
+    mlp__pool_range(N, 2, 1, 1, &lo, &hi);
+    item_job j = run_items(N, 2, 50);
+    int taken = 0;
+    for (int64_t i = lo; i < hi; i++)
+        taken += j.slot[i] == 0;
+    ck_assert_msg(taken > 0, "the caller ran none of the held-up part's %lld items",
+                  (long long)(hi - lo));
+    free_items(&j);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* What a job of chunks records: the thread that ran each index, how often,
+ * and the ranges; a worker's first chunk sleeps slow_ms. */
+typedef struct chunk_rec {
+    _Atomic int *hits;
+    pthread_t *who;
+    _Atomic int calls;
+    int64_t lo[256], hi[256];
+    int slow_ms;
+    pthread_t caller;
+    _Atomic int slept;
+} chunk_rec;
+
+static void record_chunk(void *arg, int64_t lo, int64_t hi)
+{
+    chunk_rec *j = arg;
+    const int c = atomic_fetch_add(&j->calls, 1);
+    if (c < 256) {
+        j->lo[c] = lo;
+        j->hi[c] = hi;
+    }
+    for (int64_t i = lo; i < hi; i++) {
+        atomic_fetch_add(&j->hits[i], 1);
+        j->who[i] = pthread_self();
+    }
+    hold_up(j->slow_ms, j->caller, &j->slept);
+}
+
+/* Run mlp__pool_chunks over [0, n); check that each index ran once, in at
+ * most MLP__POOL_CHUNKS ranges a part, every inner bound a multiple of
+ * align, each range on one thread. The caller frees hits and who. */
+static chunk_rec *run_chunks(int64_t n, int64_t grain, int64_t align, int slow_ms)
+{
+    chunk_rec *j = calloc(1, sizeof *j);
+    ck_assert_ptr_nonnull(j);
+    const size_t cap = (size_t)(n > 0 ? n : 1);
+    j->hits = calloc(cap, sizeof *j->hits);
+    j->who = calloc(cap, sizeof *j->who);
+    ck_assert(j->hits && j->who);
+    j->slow_ms = slow_ms;
+    j->caller = pthread_self();
+    mlp__pool_chunks(n, grain, align, record_chunk, j);
+    const int parts = mlp__pool_parts(n, grain);
+    for (int64_t i = 0; i < n; i++)
+        TU_CHECK_MSG(j->hits[i] == 1,
+                     "n %lld grain %lld align %lld: index %lld ran %d times",
+                     (long long)n, (long long)grain, (long long)align, (long long)i,
+                     (int)j->hits[i]);
+    ck_assert_int_le(j->calls, parts == 1 ? 1 : parts * MLP__POOL_CHUNKS);
+    for (int c = 0; c < j->calls && c < 256; c++) {
+        ck_assert(j->lo[c] < j->hi[c]);
+        ck_assert(j->lo[c] % align == 0 && (j->hi[c] == n || j->hi[c] % align == 0));
+        for (int64_t i = j->lo[c]; i < j->hi[c]; i++)
+            TU_CHECK(pthread_equal(j->who[i], j->who[j->lo[c]]));
+    }
+    return j;
+}
+
+static void free_chunks(chunk_rec *j)
+{
+    free(j->hits);
+    free(j->who);
+    free(j);
+}
+
+START_TEST(pool_chunks_cover_once)
+{
+    static const int64_t ns[] = {0, 1, 5, 16, 17, 100, 1000, 4099};
+    static const int64_t grains[] = {1, 3, 100};
+    static const int64_t aligns[] = {1, 4, 16};
+    for (int threads = 1; threads <= 3; threads++) {
+        TU_OK(mlp_set_num_threads(threads));
+        for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+            for (size_t b = 0; b < sizeof grains / sizeof grains[0]; b++)
+                for (size_t c = 0; c < sizeof aligns / sizeof aligns[0]; c++)
+                    free_chunks(run_chunks(ns[a], grains[b], aligns[c], 0));
+    }
+    /* at 1 thread, one range: [0, n) */
+    TU_OK(mlp_set_num_threads(1));
+    chunk_rec *j = run_chunks(1000, 1, 16, 0);
+    ck_assert_int_eq(j->calls, 1);
+    ck_assert(j->lo[0] == 0 && j->hi[0] == 1000);
+    free_chunks(j);
+    /* at 2, each part's range in several chunks */
+    TU_OK(mlp_set_num_threads(2));
+    j = run_chunks(1000, 1, 16, 0);
+    ck_assert_int_eq(j->calls, 2 * MLP__POOL_CHUNKS);
+    free_chunks(j);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* A worker held up in its first chunk: the caller takes the rest of the
+ * worker's part, as with items. */
+START_TEST(pool_chunks_taken_from_a_held_up_part)
+{
+    TU_OK(mlp_set_num_threads(2));
+    enum { N = 4000 };
+    chunk_rec *j = run_chunks(N, 1, 16, 50);
+    int64_t lo, hi;
+    mlp__pool_range(N, 2, 16, 1, &lo, &hi);
+    int64_t taken = 0;
+    for (int64_t i = lo; i < hi; i++)
+        taken += pthread_equal(j->who[i], pthread_self());
+    ck_assert_msg(taken > 0, "the caller ran none of the held-up part's indices");
+    free_chunks(j);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
+/* Items inside a part (of a parallel-for or of items) run on that part's
+ * thread, in slot 0, each once; items from a second application thread
+ * while the pool is busy run on that thread. */
+static void items_in_part(void *arg, int64_t lo, int64_t hi)
+{
+    (void)arg;
+    for (int64_t i = lo; i < hi; i++) {
+        item_job j = run_items(50, 8, 0);
+        for (int k = 0; k < 50; k++) {
+            TU_CHECK(j.slot[k] == 0);
+            TU_CHECK(pthread_equal(j.who[k], pthread_self()));
+        }
+        free_items(&j);
+    }
+}
+
+static void *items_hammer(void *arg)
+{
+    (void)arg;
+    for (int r = 0; r < 100; r++) {
+        item_job j = run_items(100 + r, 8, 0);
+        free_items(&j);
+    }
+    return NULL;
+}
+
+START_TEST(pool_items_nested_and_concurrent)
+{
+    TU_OK(mlp_set_num_threads(2));
+    mlp__pool_for(6, 1, 1, items_in_part, NULL);
+    item_job j;
+    memset(&j, 0, sizeof j);
+    enum { N = 20 };
+    _Atomic int hits[N];
+    int slot[N];
+    pthread_t who[N];
+    memset(hits, 0, sizeof hits);
+    j.hits = hits;
+    j.slot = slot;
+    j.who = who;
+    j.inner = 30;
+    mlp__pool_items(N, 8, record_item, &j);
+    ck_assert_int_eq(atomic_load(&j.inner_bad), 0);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(hits[i], 1);
+    on_two_threads(items_hammer);
+}
+END_TEST
+
+/* Workers that cannot start: the caller runs every item in slot 0. */
+START_TEST(pool_items_without_workers)
+{
+    mlp__pool_shutdown();
+    TU_OK(mlp_set_num_threads(3));
+    mlp__alloc_fail_after(1); /* the pool's thread table */
+    item_job j = run_items(100, 8, 0);
+    mlp__alloc_fail_after(0);
+    ck_assert_int_eq(mlp__pool_workers(), 0);
+    for (int i = 0; i < 100; i++)
+        TU_CHECK(j.slot[i] == 0 && pthread_equal(j.who[i], pthread_self()));
+    free_items(&j);
+    j = run_items(100, 8, 0);
+    ck_assert_int_eq(mlp__pool_workers(), 2);
+    free_items(&j);
     TU_OK(mlp_set_num_threads(1));
 }
 END_TEST
@@ -840,6 +1165,12 @@ static Suite *backend_suite(void)
     tcase_add_test(tc, pool_concurrent_callers);
     tcase_add_test(tc, pool_start_failure_and_shutdown);
     tcase_add_test(tc, pool_after_fork);
+    tcase_add_test(tc, pool_items_each_once);
+    tcase_add_test(tc, pool_items_taken_from_a_held_up_part);
+    tcase_add_test(tc, pool_items_nested_and_concurrent);
+    tcase_add_test(tc, pool_items_without_workers);
+    tcase_add_test(tc, pool_chunks_cover_once);
+    tcase_add_test(tc, pool_chunks_taken_from_a_held_up_part);
     suite_add_tcase(s, tc);
     TCase *tk = tcase_create("kernels");
     tcase_add_test(tk, expf_vec_same_bits);

@@ -317,14 +317,14 @@ static void col2im(void *arg, int64_t u0, int64_t u1)
 void mlp__im2col(const mlp__conv_geom *q, const float *x, int32_t g, float *col)
 {
     col_job jb = {.q = q, .x = x, .col = col, .g = g};
-    mlp__pool_for((int64_t)q->c * q->kh * q->kw, 1, 1,
-                  flat_case(q) ? im2col_flat : im2col, &jb);
+    mlp__pool_chunks((int64_t)q->c * q->kh * q->kw, 1, 1,
+                     flat_case(q) ? im2col_flat : im2col, &jb);
 }
 
 void mlp__col2im(const mlp__conv_geom *q, float *col, int32_t g, float *dx)
 {
     col_job jb = {.q = q, .col = col, .g = g, .dx = dx};
     const int64_t per_item = (int64_t)q->kh * q->kw * q->oh * q->ow;
-    mlp__pool_for((int64_t)q->c * g, mlp__pool_grain(per_item, MLP_POOL_MIN), 1, col2im,
-                  &jb);
+    mlp__pool_chunks((int64_t)q->c * g, mlp__pool_grain(per_item, MLP_POOL_MIN), 1,
+                     col2im, &jb);
 }

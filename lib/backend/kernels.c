@@ -59,5 +59,5 @@ void mlp__spans(int64_t n, void (*fn)(const mlp__span_args *a, int64_t lo, int64
 {
     /* spans of whole 64-byte lines, so threads never write to one line */
     span_job j = {fn, a};
-    mlp__pool_for(n, MLP_POOL_MIN, 16, span_part, &j);
+    mlp__pool_chunks(n, MLP_POOL_MIN, 16, span_part, &j);
 }

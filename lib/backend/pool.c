@@ -4,6 +4,11 @@
  * and counts the job's pending parts down; the caller runs part 0 and then
  * waits for the count to reach 0. Workers wait for the next generation by
  * spinning for about SPIN_SECONDS, then on a condition variable.
+ *
+ * A job of items (mlp__pool_items) gives each part a counter of its next
+ * item, on a line of its own: a part takes its items by counting its own
+ * counter up, then those of the others, so that an item is taken once
+ * whichever threads count.
  */
 #include "pool.h"
 
@@ -36,8 +41,9 @@ static struct {
     _Atomic unsigned gen; /* job number */
     _Atomic int sleepers; /* workers waiting on `wake` */
     unsigned start_gen;   /* the generation before a new worker's first job */
-    /* the job */
+    /* the job: a parallel-for (fn) or items (item_fn) */
     mlp__pool_fn fn;
+    mlp__pool_item_fn item_fn;
     void *arg;
     int64_t n, align;
     int parts;
@@ -50,6 +56,13 @@ static struct {
     .wake = PTHREAD_COND_INITIALIZER,
     .busy = ATOMIC_FLAG_INIT,
 };
+
+/* The items of part t of a job of items: the next one not yet taken
+ * (counted up by whichever part takes it) and the end. */
+static struct item_claim {
+    _Alignas(64) _Atomic int64_t next;
+    int64_t end;
+} claims[MLP__POOL_ITEM_PARTS];
 
 /* 1 on a thread that is running a part (worker or caller). */
 static _Thread_local int in_part;
@@ -89,8 +102,29 @@ void mlp__pool_range(int64_t n, int parts, int64_t align, int t, int64_t *lo, in
     *hi = b[1] > b[0] ? b[1] : b[0];
 }
 
+/* Part t of a job of items: its own items, then the others' not yet
+ * taken, part after part. */
+static void run_items(int t)
+{
+    const int parts = pool.parts;
+    for (int k = 0; k < parts; k++) {
+        struct item_claim *c = &claims[(t + k) % parts];
+        for (;;) {
+            const int64_t i =
+                atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
+            if (i >= c->end)
+                break;
+            pool.item_fn(pool.arg, i, t);
+        }
+    }
+}
+
 static void run_part(int t)
 {
+    if (pool.item_fn) {
+        run_items(t);
+        return;
+    }
     int64_t lo, hi;
     mlp__pool_range(pool.n, pool.parts, pool.align, t, &lo, &hi);
     if (lo < hi)
@@ -206,29 +240,24 @@ static void run_serial(int64_t n, int parts, int64_t align, mlp__pool_fn fn, voi
     in_part = outer;
 }
 
-void mlp__pool_for(int64_t n, int64_t grain, int64_t align, mlp__pool_fn fn, void *arg)
+/* Take the pool for a job of `parts` parts: 1 with the busy flag held and
+ * workers for the parts running; 0 when the caller must run the job alone
+ * (from inside a part, the pool busy, workers that could not start). */
+static int take_pool(int parts)
 {
-    if (n <= 0)
-        return;
-    const int parts = mlp__pool_parts(n, grain);
-    if (parts == 1) {
-        fn(arg, 0, n);
-        return;
-    }
-    if (in_part || atomic_flag_test_and_set(&pool.busy)) {
-        run_serial(n, parts, align, fn, arg);
-        return;
-    }
+    if (in_part || atomic_flag_test_and_set(&pool.busy))
+        return 0;
     if (!ensure_workers(parts - 1)) {
         atomic_flag_clear(&pool.busy);
-        run_serial(n, parts, align, fn, arg);
-        return;
+        return 0;
     }
-    pool.fn = fn;
-    pool.arg = arg;
-    pool.n = n;
-    pool.align = align;
-    pool.parts = parts;
+    return 1;
+}
+
+/* Publish the job written into `pool`, run its part 0, wait for the
+ * others and give the pool back. */
+static void run_job(void)
+{
     atomic_store(&pool.pending, pool.n_workers);
     atomic_fetch_add(&pool.gen, 1); /* publishes the job (seq_cst) */
     if (atomic_load(&pool.sleepers) > 0) {
@@ -245,6 +274,104 @@ void mlp__pool_for(int64_t n, int64_t grain, int64_t align, mlp__pool_fn fn, voi
             sched_yield(); /* a worker may be waiting for this core */
     }
     atomic_flag_clear(&pool.busy);
+}
+
+/* The parts of a job over [0, n) with `grain`, or 0 when there is none to
+ * run on the pool: n <= 0, or one part, which this runs here, fn(arg, 0,
+ * n). */
+static int parts_of(int64_t n, int64_t grain, mlp__pool_fn fn, void *arg)
+{
+    if (n <= 0)
+        return 0;
+    const int parts = mlp__pool_parts(n, grain);
+    if (parts == 1) {
+        fn(arg, 0, n);
+        return 0;
+    }
+    return parts;
+}
+
+void mlp__pool_for(int64_t n, int64_t grain, int64_t align, mlp__pool_fn fn, void *arg)
+{
+    const int parts = parts_of(n, grain, fn, arg);
+    if (!parts)
+        return;
+    if (!take_pool(parts)) {
+        run_serial(n, parts, align, fn, arg);
+        return;
+    }
+    pool.fn = fn;
+    pool.item_fn = NULL;
+    pool.arg = arg;
+    pool.n = n;
+    pool.align = align;
+    pool.parts = parts;
+    run_job();
+}
+
+void mlp__pool_items(int64_t n, int most, mlp__pool_item_fn fn, void *arg)
+{
+    if (n <= 0)
+        return;
+    int parts = mlp__pool_parts(n, 1);
+    if (most < parts)
+        parts = most < 1 ? 1 : most;
+    if (parts > MLP__POOL_ITEM_PARTS)
+        parts = MLP__POOL_ITEM_PARTS;
+    if (parts == 1) {
+        for (int64_t i = 0; i < n; i++)
+            fn(arg, i, 0);
+        return;
+    }
+    if (!take_pool(parts)) { /* alone, as a part would run them */
+        const int outer = in_part;
+        in_part = 1;
+        for (int64_t i = 0; i < n; i++)
+            fn(arg, i, 0);
+        in_part = outer;
+        return;
+    }
+    for (int p = 0; p < parts; p++) {
+        int64_t lo, hi;
+        mlp__pool_range(n, parts, 1, p, &lo, &hi);
+        atomic_store_explicit(&claims[p].next, lo, memory_order_relaxed);
+        claims[p].end = hi;
+    }
+    pool.fn = NULL;
+    pool.item_fn = fn;
+    pool.arg = arg;
+    pool.parts = parts;
+    run_job();
+}
+
+typedef struct chunk_job {
+    mlp__pool_fn fn;
+    void *arg;
+    int64_t n, align;
+    int chunks;
+} chunk_job;
+
+static void chunk_item(void *arg, int64_t c, int slot)
+{
+    const chunk_job *j = arg;
+    (void)slot;
+    int64_t lo, hi;
+    mlp__pool_range(j->n, j->chunks, j->align, (int)c, &lo, &hi);
+    if (lo < hi)
+        j->fn(j->arg, lo, hi);
+}
+
+void mlp__pool_chunks(int64_t n, int64_t grain, int64_t align, mlp__pool_fn fn, void *arg)
+{
+    const int parts = parts_of(n, grain, fn, arg);
+    if (!parts)
+        return;
+    /* part t's items are chunks [t k, t k + k): mlp__pool_range of parts k
+     * items over parts parts */
+    const int64_t most = n / ((int64_t)parts * (align < 1 ? 1 : align));
+    const int k = most < 1 ? 1 : most < MLP__POOL_CHUNKS ? (int)most : MLP__POOL_CHUNKS;
+    chunk_job j = {fn, arg, n, align, parts * k};
+    mlp__pool_items(j.chunks, parts, chunk_item, &j);
 }
 
 int mlp__pool_workers(void)

@@ -40,6 +40,43 @@ void mlp__pool_range(int64_t n, int parts, int64_t align, int t, int64_t *lo,
  */
 void mlp__pool_for(int64_t n, int64_t grain, int64_t align, mlp__pool_fn fn, void *arg);
 
+/* One item of mlp__pool_items: fn(arg, i, slot) for item i, run by the
+ * thread of part `slot` (0 .. parts - 1), whose scratch it may use. */
+typedef void (*mlp__pool_item_fn)(void *arg, int64_t i, int slot);
+
+/* The most parts mlp__pool_items runs: slots of scratch its callers keep. */
+enum { MLP__POOL_ITEM_PARTS = 64 };
+
+/*
+ * Run fn on every item of [0, n), in at most `most` parts (the thread
+ * count, no more than MLP__POOL_ITEM_PARTS; 1 inside a part): part t starts
+ * on the items mlp__pool_range gives it and takes them in order; a part
+ * that has run out takes the next item not yet started of the others. So a
+ * thread held up (a slower core, a core shared with another program) is
+ * helped by the others rather than waited for. Which thread runs an item
+ * does change with the timing: an item's result must not depend on it,
+ * that is, only on the item (its own output, scratch per slot). Returns
+ * when every item is done.
+ */
+void mlp__pool_items(int64_t n, int most, mlp__pool_item_fn fn, void *arg);
+
+/* The chunks mlp__pool_chunks cuts a part's range into, at most: enough
+ * for a thread done early to take a share of a slower one's, few enough
+ * that a chunk stays a pass over many elements. */
+enum { MLP__POOL_CHUNKS = 4 };
+
+/*
+ * mlp__pool_for for passes whose results do not depend on where [0, n) is
+ * cut (each index's output its own, scratch per index): the parts are as
+ * mlp__pool_for's, and each part's range is cut into up to
+ * MLP__POOL_CHUNKS chunks (inner bounds multiples of `align`), which the
+ * part runs in order unless another part, done with its own, takes them
+ * first (mlp__pool_items). fn(arg, lo, hi) is called once per chunk, on
+ * whichever thread; [0, n) in one call when there is one part.
+ */
+void mlp__pool_chunks(int64_t n, int64_t grain, int64_t align, mlp__pool_fn fn,
+                      void *arg);
+
 /* The grain (items a part holds at least) for items of `per_item` elements
  * each, so that a part holds at least `min_elems` elements. */
 static inline int64_t mlp__pool_grain(int64_t per_item, int64_t min_elems)

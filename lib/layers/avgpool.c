@@ -140,7 +140,7 @@ static mlp_status avgpool_forward(mlp_layer *l, const float *x, float *y, int32_
 {
     (void)mode;
     avgpool_job j = job_of(l, x, y);
-    mlp__pool_for((int64_t)n * l->in.d[0], 1, 1, fwd_part, &j);
+    mlp__pool_chunks((int64_t)n * l->in.d[0], 1, 1, fwd_part, &j);
     return MLP_STATUS_OK;
 }
 
@@ -150,7 +150,7 @@ static mlp_status avgpool_backward(mlp_layer *l, const float *x, const float *y,
     (void)x;
     (void)y;
     avgpool_job j = job_of(l, dy, dx);
-    mlp__pool_for((int64_t)n * l->in.d[0], 1, 1, bwd_part, &j);
+    mlp__pool_chunks((int64_t)n * l->in.d[0], 1, 1, bwd_part, &j);
     return MLP_STATUS_OK;
 }
 

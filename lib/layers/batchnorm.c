@@ -449,15 +449,15 @@ static void train_samples(bn_job *j)
 {
     const int64_t m = (int64_t)j->n * j->s, grain = sample_grain(j->c, j->s);
     const float inv_m = 1.0f / (float)m;
-    mlp__pool_for(j->n, grain, 1, sums_samples, j);
+    mlp__pool_chunks(j->n, grain, 1, sums_samples, j);
     for (int64_t k = 0; k < j->c; k++)
         j->mean[k] = channel_sum(j, j->part, k) * inv_m;
-    mlp__pool_for(j->n, grain, 1, sq_dev_samples, j);
+    mlp__pool_chunks(j->n, grain, 1, sq_dev_samples, j);
     for (int64_t k = 0; k < j->c; k++) {
         j->var[k] = channel_sum(j, j->part, k) * inv_m;
         channel_scale(j, k, m);
     }
-    mlp__pool_for(j->n, grain, 1, affine_samples, j);
+    mlp__pool_chunks(j->n, grain, 1, affine_samples, j);
 }
 
 static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
@@ -729,13 +729,13 @@ static void dx_samples(void *arg, int64_t i0, int64_t i1)
 static void grads_samples(bn_job *j)
 {
     const int64_t grain = sample_grain(j->c, j->s);
-    mlp__pool_for(j->n, grain, 1, grad_sums_samples, j);
+    mlp__pool_chunks(j->n, grain, 1, grad_sums_samples, j);
     for (int64_t k = 0; k < j->c; k++) {
         j->dbeta[k] = channel_sum(j, j->part, k);
         j->dgamma[k] = channel_sum(j, j->part2, k) * j->istd[k];
     }
     if (j->dx)
-        mlp__pool_for(j->n, grain, 1, dx_samples, j);
+        mlp__pool_chunks(j->n, grain, 1, dx_samples, j);
 }
 
 /* dy[i] or, when a ReLU follows, dy[i] masked by relu_masked. */

@@ -236,13 +236,17 @@ static void takes_corr(struct conv2d_settings *s, const mlp_shape *in, int32_t o
  *
  * The forward pass and dx: the batch is cut into groups of wino_group
  * samples (about WINO_TILES tiles, so that the 16 products are wide enough
- * for OpenBLAS), the groups into at most WINO_SLOTS runs, each with its
- * own scratch; a sample's result does not depend on the run or the thread.
- * Measured on 32->64 on 14x14 (batch 100, against products per sample in
- * the same run, 4 rounds): forward 15-24% faster at 1 thread and 13-20% at
- * 2. Groups of 100 to 300 tiles measured alike, 450 slower; the smallest
- * keeps the scratch small. WINO_SLOTS runs, as many as products per sample
- * have blocks (SAMPLE_BLOCKS), keep up to 8 threads busy.
+ * for OpenBLAS), which up to WINO_SLOTS threads take as the pool's items
+ * (mlp__pool_items), each thread in a scratch slot of its own; a sample's
+ * result does not depend on the thread. Measured on 32->64 on 14x14
+ * (batch 100, against products per sample in the same run, 4 rounds):
+ * forward 15-24% faster at 1 thread and 13-20% at 2. Groups of 100 to 300
+ * tiles measured alike, 450 slower; the smallest keeps the scratch small.
+ * Items rather than a fixed cut of the groups: on a 2-vCPU virtual machine
+ * whose vCPUs ran at speeds up to a fifth apart, by turns, the thread with
+ * the faster one waited for the other; as items (8 rounds in one process,
+ * the two ways by turns) the layer's forward pass took 3.04 ms on average
+ * against 3.25 and its backward pass 6.42 against 6.67.
  *
  * dW: the batch is cut into WINO_DW_RUNS runs of samples, fixed whatever
  * the thread count; each run transforms its samples a chunk of wino_chunk
@@ -496,7 +500,7 @@ static mlp_status forward_per_sample(mlp_layer *l, const mlp__conv_geom *q,
     j.bias = s->use_bias ? l->params + l->n_weights : NULL;
     j.y = y;
     /* One block (a single sample): mlp__sgemm splits its product itself. */
-    mlp__pool_for(j.nb, 1, 1, fwd_sample_part, &j);
+    mlp__pool_chunks(j.nb, 1, 1, fwd_sample_part, &j);
     return MLP_STATUS_OK;
 }
 
@@ -586,12 +590,12 @@ static mlp_status backward_per_sample(mlp_layer *l, const mlp__conv_geom *q,
     j.db = s->use_bias ? l->grads + l->n_weights : NULL;
     j.dx = dx;
     if (j.db)
-        mlp__pool_for(j.F, mlp__pool_grain((int64_t)n * j.P, MLP_POOL_MIN), 1,
-                      bias_grad_part, &j);
-    mlp__pool_for(j.nb, 1, 1, bwd_sample_part, &j);
+        mlp__pool_chunks(j.F, mlp__pool_grain((int64_t)n * j.P, MLP_POOL_MIN), 1,
+                         bias_grad_part, &j);
+    mlp__pool_chunks(j.nb, 1, 1, bwd_sample_part, &j);
     if (j.nb > 1)
-        mlp__pool_for(l->n_weights, mlp__pool_grain(j.nb, MLP_POOL_MIN), 1, dw_sum_part,
-                      &j);
+        mlp__pool_chunks(l->n_weights, mlp__pool_grain(j.nb, MLP_POOL_MIN), 1,
+                         dw_sum_part, &j);
     return MLP_STATUS_OK;
 }
 
@@ -705,7 +709,7 @@ static mlp_status forward_corr(mlp_layer *l, const mlp__conv_geom *q, const floa
         const int32_t g = n - g0 < G ? n - g0 : G;
         j.src = x + g0 * l->in_size;
         j.out = y + g0 * l->out_size;
-        mlp__pool_for(g, 1, 1, corr_part, &j);
+        mlp__pool_chunks(g, 1, 1, corr_part, &j);
     }
     return MLP_STATUS_OK;
 }
@@ -756,16 +760,16 @@ static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const flo
     for (int32_t g0 = 0; g0 < n; g0 += G) {
         const int32_t g = n - g0 < G ? n - g0 : G;
         pj.src = x + g0 * l->in_size;
-        mlp__pool_for(g, 1, 1, corr_part, &pj);
+        mlp__pool_chunks(g, 1, 1, corr_part, &pj);
         wj.dy = dy + g0 * l->out_size;
         wj.g = g;
         wj.first = g0 == 0;
-        mlp__pool_for((int64_t)((F + per - 1) / per) * wj.blocks, 1, 1, corr_dw_part,
-                      &wj);
+        mlp__pool_chunks((int64_t)((F + per - 1) / per) * wj.blocks, 1, 1, corr_dw_part,
+                         &wj);
         if (dx) {
             dj.dy = dy + g0 * l->out_size;
             dj.dx = dx + g0 * l->in_size;
-            mlp__pool_for(g, 1, 1, dx_sample_part, &dj);
+            mlp__pool_chunks(g, 1, 1, dx_sample_part, &dj);
         }
     }
     for (int64_t i = 0; i < (int64_t)F * K; i++)
@@ -777,30 +781,23 @@ static mlp_status backward_corr(mlp_layer *l, const mlp__conv_geom *q, const flo
 
 /* ---- Winograd F(2x2, 3x3) (wino.h) --------------------------------------------- */
 
-/* A Winograd pass over n samples, for the pool's parts. */
+/* A Winograd pass over n samples, for the pool's items. */
 typedef struct wino_job {
     mlp__wino k;
     const float *u, *src, *bias;
     float *dst, *scratch;
     int64_t src_sz, dst_sz, scratch_sz;
-    int32_t n, g, groups, runs;
+    int32_t n, g;
 } wino_job;
 
-/* Runs [r0, r1): run r takes groups [r groups / runs, (r + 1) groups /
- * runs) in order, with its own scratch. */
-static void wino_part(void *arg, int64_t r0, int64_t r1)
+/* Group b (samples [b g, b g + g)) in the scratch of `slot`. */
+static void wino_item(void *arg, int64_t b, int slot)
 {
     const wino_job *j = arg;
-    for (int64_t r = r0; r < r1; r++) {
-        float *scratch = j->scratch + r * j->scratch_sz;
-        for (int64_t b = r * j->groups / j->runs; b < (r + 1) * j->groups / j->runs;
-             b++) {
-            const int32_t s0 = (int32_t)(b * j->g),
-                          g = j->n - s0 < j->g ? j->n - s0 : j->g;
-            mlp__wino_group(&j->k, j->u, j->src + s0 * j->src_sz, j->src_sz,
-                            j->dst + s0 * j->dst_sz, j->dst_sz, g, j->bias, scratch);
-        }
-    }
+    const int32_t s0 = (int32_t)(b * j->g), g = j->n - s0 < j->g ? j->n - s0 : j->g;
+    mlp__wino_group(&j->k, j->u, j->src + s0 * j->src_sz, j->src_sz,
+                    j->dst + s0 * j->dst_sz, j->dst_sz, g, j->bias,
+                    j->scratch + slot * j->scratch_sz);
 }
 
 /* The convolution k of n samples of src into dst through the weights
@@ -822,10 +819,8 @@ static void wino_run(mlp_layer *l, const mlp__wino *k, int adjoint, const float 
                   .dst_sz = dst_sz,
                   .scratch_sz = mlp__wino_scratch(k, g),
                   .n = n,
-                  .g = g,
-                  .groups = (n + g - 1) / g};
-    j.runs = j.groups < WINO_SLOTS ? j.groups : WINO_SLOTS;
-    mlp__pool_for(j.runs, 1, 1, wino_part, &j);
+                  .g = g};
+    mlp__pool_items((n + g - 1) / g, WINO_SLOTS, wino_item, &j);
 }
 
 /* dW of the Winograd path in WINO_DW_RUNS runs of samples, fixed whatever
@@ -875,8 +870,8 @@ static void wino_dw(mlp_layer *l, const mlp__conv_geom *q, const float *x,
     bj.dy = dy;
     bj.db = s->use_bias ? l->grads + l->n_weights : NULL;
     if (bj.db)
-        mlp__pool_for(F, mlp__pool_grain((int64_t)n * bj.P, MLP_POOL_MIN), 1,
-                      bias_grad_part, &bj);
+        mlp__pool_chunks(F, mlp__pool_grain((int64_t)n * bj.P, MLP_POOL_MIN), 1,
+                         bias_grad_part, &bj);
     const mlp__wino k = wino_fwd(q, F);
     const int64_t tps = (int64_t)k.th * k.tw, du_sz = (int64_t)MLP__WINO_XI * F * C;
     wino_dw_job j = {.k = k,
@@ -890,7 +885,7 @@ static void wino_dw(mlp_layer *l, const mlp__conv_geom *q, const float *x,
                      .run_sz = wino_dw_run_size(&k, s->wino_chunk),
                      .n = n,
                      .chunk = s->wino_chunk};
-    mlp__pool_for(WINO_DW_RUNS, 1, 1, wino_dw_part, &j);
+    mlp__pool_chunks(WINO_DW_RUNS, 1, 1, wino_dw_part, &j);
     for (int r = 1; r < WINO_DW_RUNS; r++)
         for (int64_t i = 0; i < du_sz; i++)
             j.du[i] += j.du[r * du_sz + i];
@@ -950,8 +945,8 @@ static mlp_status conv_forward(mlp_layer *l, const float *x, float *y, int32_t n
                       .F = F,
                       .P = (int32_t)P,
                       .g = g};
-        mlp__pool_for((int64_t)g * F, mlp__pool_grain(P, MLP_POOL_MIN), 1, scatter_part,
-                      &j);
+        mlp__pool_chunks((int64_t)g * F, mlp__pool_grain(P, MLP_POOL_MIN), 1,
+                         scatter_part, &j);
     }
     return MLP_STATUS_OK;
 }
@@ -1021,10 +1016,11 @@ static void backward_groups(mlp_layer *l, const mlp__conv_geom *q, const float *
                       .P = (int32_t)P,
                       .g = g};
         if (db)
-            mlp__pool_for(F, mlp__pool_grain(gp, MLP_POOL_MIN), 1, gather_sum_part, &j);
+            mlp__pool_chunks(F, mlp__pool_grain(gp, MLP_POOL_MIN), 1, gather_sum_part,
+                             &j);
         else
-            mlp__pool_for((int64_t)g * F, mlp__pool_grain(P, MLP_POOL_MIN), 1,
-                          gather_part, &j);
+            mlp__pool_chunks((int64_t)g * F, mlp__pool_grain(P, MLP_POOL_MIN), 1,
+                             gather_part, &j);
         mlp__im2col(q, x + g0 * in_sz, g, col);
         mlp__sgemm(0, 1, F, K, gp, 1.0f, z, gp, col, gp, g0 ? 1.0f : 0.0f, dw, K);
         if (dx) {

@@ -338,9 +338,9 @@ static mlp_status maxpool_forward(mlp_layer *l, const float *x, float *y, int32_
     maxpool_job j = {.l = l, .x = x, .y = y};
     const int64_t planes = (int64_t)n * l->in.d[0],
                   in_plane = (int64_t)l->in.d[1] * l->in.d[2];
-    mlp__pool_for(planes,
-                  mlp__pool_grain(in_plane, window_2x2(window(l)) ? MLP_POOL_MIN : 1), 1,
-                  fwd_part, &j);
+    mlp__pool_chunks(planes,
+                     mlp__pool_grain(in_plane, window_2x2(window(l)) ? MLP_POOL_MIN : 1),
+                     1, fwd_part, &j);
     return MLP_STATUS_OK;
 }
 
@@ -378,7 +378,7 @@ static mlp_status maxpool_backward(mlp_layer *l, const float *x, const float *y,
     (void)x;
     (void)y;
     maxpool_job j = {.l = l, .dy = dy, .dx = dx};
-    mlp__pool_for((int64_t)n * l->in.d[0], 1, 1, bwd_part, &j);
+    mlp__pool_chunks((int64_t)n * l->in.d[0], 1, 1, bwd_part, &j);
     return MLP_STATUS_OK;
 }
 

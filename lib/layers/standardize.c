@@ -61,7 +61,7 @@ static mlp_status std_forward(mlp_layer *l, const float *x, float *y, int32_t n,
     (void)mode;
     const int64_t f = l->in_size;
     std_job j = {.in = x, .mean = l->state, .scale = l->state + f, .out = y, .f = f};
-    mlp__pool_for(n, mlp__pool_grain(f, MLP_POOL_MIN), 1, std_fwd_part, &j);
+    mlp__pool_chunks(n, mlp__pool_grain(f, MLP_POOL_MIN), 1, std_fwd_part, &j);
     return MLP_STATUS_OK;
 }
 
@@ -74,7 +74,7 @@ static mlp_status std_backward(mlp_layer *l, const float *x, const float *y,
         return MLP_STATUS_OK;
     const int64_t f = l->in_size;
     std_job j = {.in = dy, .scale = l->state + f, .out = dx, .f = f};
-    mlp__pool_for(n, mlp__pool_grain(f, MLP_POOL_MIN), 1, std_bwd_part, &j);
+    mlp__pool_chunks(n, mlp__pool_grain(f, MLP_POOL_MIN), 1, std_bwd_part, &j);
     return MLP_STATUS_OK;
 }
 

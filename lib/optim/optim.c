@@ -340,7 +340,7 @@ mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut)
         cut_job c = {j, cut};
         mlp__pool_for(cut->parts, 1, 1, cut_part, &c);
     } else {
-        mlp__pool_for(opt->n, MLP_POOL_MIN, 16, step_part, &j);
+        mlp__pool_chunks(opt->n, MLP_POOL_MIN, 16, step_part, &j);
     }
     return MLP_STATUS_OK;
 }
