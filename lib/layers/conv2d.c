@@ -623,7 +623,7 @@ static void corr_part(void *arg, int64_t i0, int64_t i1)
     const corr_job *j = arg;
     for (int64_t i = i0; i < i1; i++) {
         /* padding only (for dW): a slot per sample; padding then the
-         * correlation: the part's first slot for each of its samples, so
+         * correlation: the chunk's first slot for each of its samples, so
          * that the padded copy is still in cache */
         float *p = j->pad + (j->pad_only ? i : i0) * corr_pad_size(&j->k);
         mlp__corr_pad(j->src + i * j->src_sz, j->k.ci, j->h, j->w_in, j->ph, j->pw,
@@ -667,7 +667,7 @@ static void corr_dw_part(void *arg, int64_t u0, int64_t u1)
 }
 
 /* dx of samples [i0, i1) of a group (the backward of the direct
- * correlation): mlp__corr_dx of each sample, in the part's first slot of
+ * correlation): mlp__corr_dx of each sample, in the chunk's first slot of
  * the scratch, while it is in cache. */
 typedef struct dx_job {
     mlp__corr k;

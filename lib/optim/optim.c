@@ -321,11 +321,13 @@ static void cut_part(void *arg, int64_t t0, int64_t t1)
 }
 
 /* The whole block in one job on the pool, cut into one span per thread
- * when large enough (spans of whole 64-byte lines, so threads never share
- * one), whatever the segments: one wait per step instead of one per
- * segment, and no segment too small to split left to one thread. With a
- * cut, one job of cut->parts parts, each stepping its two spans. The
- * rules are element-wise: the result does not depend on the cut. */
+ * when large enough, each span in up to MLP__POOL_CHUNKS chunks that a
+ * thread done early may take (mlp__pool_chunks; spans and chunks of whole
+ * 64-byte lines, so threads never share one), whatever the segments: one
+ * wait per step instead of one per segment, and no segment too small to
+ * split left to one thread. With a cut, one job of cut->parts parts, each
+ * stepping its two spans. The rules are element-wise: the result does not
+ * depend on the cut. */
 mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut)
 {
     static const char fn[] = "mlp_optimizer_step";
