@@ -1693,6 +1693,64 @@ START_TEST(schedule_cosine_warm_restarts)
 END_TEST
 
 /*
+ * Periods that grow slowly: the schedule's period against one walked here a
+ * period at a time (length round(T mult^k)), at every epoch to 2,000 and at
+ * the first and last epoch of every 16th period to epoch 1,000,000; then mults so close
+ * to 1 that walking each period to epoch 2^31 - 1 would take seconds, and a mult whose
+ * second period is infinite.
+ */
+START_TEST(schedule_cosine_slow_growth)
+{
+    mlp_model *m = tiny_model(NULL);
+    mlp_optimizer *o = make_opt(MLP_RULE_SGD, m);
+    const double base = 0.1, lo = 0.002;
+    TU_OK(mlp_optimizer_set_learning_rate(o, base));
+    const struct {
+        int T;
+        double mult;
+    } cases[] = {{3, 1.001}, {1, 1.05}, {2, 1.6}, {1, 2.0}, {2, 1.0 + 1e-6}, {7, 1.0001}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int T = cases[c].T;
+        const double mult = cases[c].mult;
+        TU_OK(mlp_optimizer_schedule_cosine(o, T, mult, lo));
+        long long e0 = 0, bad = -1, checked = 0;
+        double got = 0.0, want = 0.0;
+        for (int k = 0; e0 < 1000000 && bad < 0; k++) {
+            const long long len = (long long)floor(T * pow(mult, k) + 0.5);
+            for (long long e = e0; e < e0 + len && bad < 0; e++)
+                if (e < 2000 || (k % 16 == 0 && (e == e0 || e == e0 + len - 1))) {
+                    want = sgdr(base, lo, (int)e, (int)e0, (int)len);
+                    got = rate_at(o, (int32_t)e);
+                    if (!tu_close(got, want, 1e-12, 1e-15))
+                        bad = e;
+                    checked++;
+                }
+            e0 += len;
+        }
+        ck_assert_msg(bad < 0, "T %d, mult %.17g: epoch %lld: rate %.17g, want %.17g", T,
+                      mult, bad, got, want);
+        ck_assert_int_gt(checked, 2000);
+    }
+    /* 1 + 2^-52 from T = 1: every period 1 epoch long until k = 1.8e15 */
+    TU_OK(mlp_optimizer_schedule_cosine(o, 1, 1.0 + 0x1p-52, lo));
+    ASSERT_RATE(o, INT32_MAX, base);
+    ASSERT_RATE(o, INT32_MAX - 1, base);
+    /* 1 + 2^-40 from T = 2: periods of 2 until k = 2.5e11, so odd epochs
+     * are half-way through one */
+    TU_OK(mlp_optimizer_schedule_cosine(o, 2, 1.0 + 0x1p-40, lo));
+    ASSERT_RATE(o, INT32_MAX - 1, base);
+    ASSERT_RATE(o, INT32_MAX, (base + lo) / 2);
+    /* 1e300: [0, 5), then one period of infinite length */
+    TU_OK(mlp_optimizer_schedule_cosine(o, 5, 1e300, lo));
+    ASSERT_RATE(o, 2, sgdr(base, lo, 2, 0, 5));
+    ASSERT_RATE(o, 5, base);
+    ASSERT_RATE(o, INT32_MAX, base);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/*
  * mlp_optimizer_start_epoch sets the current rate, which the next step uses;
  * mlp_optimizer_set_learning_rate sets the base (and the current rate until
  * the next start_epoch).
@@ -2658,6 +2716,7 @@ static Suite *optim_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, schedule_constant_step_exponential);
     tcase_add_test(tc, schedule_cosine_warm_restarts);
+    tcase_add_test(tc, schedule_cosine_slow_growth);
     tcase_add_test(tc, start_epoch_sets_current_rate);
     tcase_add_loop_test(tc, every_rule_steps_with_current_rate, 0, N_RULES);
     tcase_add_test(tc, fit_applies_schedule_per_epoch);
