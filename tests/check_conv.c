@@ -1699,6 +1699,93 @@ END_TEST
 
 /* ---- output shapes ---------------------------------------------------------------- */
 
+/*
+ * Strides, padding and dilation near INT32_MAX, on small inputs whose
+ * outputs are small: the kernel offsets' input positions pass 2^31 (in the
+ * column matrix's spans they wrapped, and a copy wrote past the matrix).
+ * Values by hand, forward and backward.
+ */
+START_TEST(conv_extreme_geometry)
+{
+    /* [1,3,1], a 3x1 kernel padded by 2^31 - 2 rows, dilation 2^31 - 1:
+     * one output, whose taps read row -(2^31 - 2) (padding), row 1 and row
+     * 2^31 (past the input): y = b + w1 x1 */
+    {
+        mlp_model *m = tu_model(3, (const int32_t[]){1, 3, 1}, 5);
+        mlp_layer *l = NULL;
+        TU_OK(mlp_layer_create_conv2d(&l, 1, 1, 3, 1));
+        TU_OK(mlp_layer_set_conv2d(l, 1, 1, INT32_MAX - 1, 0, INT32_MAX, 1));
+        tu_add(m, l);
+        const float p[4] = {0.5f, -2.0f, 3.0f, 0.25f}; /* w0 w1 w2 b */
+        memcpy(mlp_layer_params(l), p, sizeof p);
+        mlp_tensor *x = tu_tensor_batch(1, 3, (const int32_t[]){1, 3, 1});
+        float *xd = mlp_tensor_data(x);
+        xd[0] = 7.0f, xd[1] = 1.5f, xd[2] = -4.0f;
+        const mlp_tensor *y = NULL;
+        TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+        ck_assert_int_eq(mlp_tensor_numel(y), 1);
+        ck_assert_float_eq(mlp_tensor_data_const(y)[0], 0.25f - 2.0f * 1.5f);
+        mlp_tensor *dy = tu_tensor_batch(1, 3, (const int32_t[]){1, 1, 1});
+        mlp_tensor_data(dy)[0] = 2.0f;
+        const mlp_tensor *dx = NULL;
+        TU_OK(mlp_model_backward(m, dy, &dx));
+        const float *g = mlp_layer_grads(l), *gx = mlp_tensor_data_const(dx);
+        const float want_g[4] = {0.0f, 3.0f, 0.0f, 2.0f},
+                    want_dx[3] = {0.0f, -4.0f, 0.0f};
+        for (int k = 0; k < 4; k++)
+            ck_assert_msg(g[k] == want_g[k], "dilated: gradient %d is %g, not %g", k,
+                          (double)g[k], (double)want_g[k]);
+        for (int k = 0; k < 3; k++)
+            ck_assert_msg(gx[k] == want_dx[k], "dilated: dx %d is %g, not %g", k,
+                          (double)gx[k], (double)want_dx[k]);
+        mlp_tensor_destroy(dy);
+        mlp_tensor_destroy(x);
+        mlp_model_destroy(m);
+    }
+    /* [1,3,3], 3x3, stride and padding 2^31 - 1: a 3x3 output whose middle
+     * window is the whole input and whose others read padding only */
+    {
+        mlp_model *m = tu_model(3, (const int32_t[]){1, 3, 3}, 5);
+        mlp_layer *l = NULL;
+        TU_OK(mlp_layer_create_conv2d(&l, 1, 1, 3, 3));
+        TU_OK(mlp_layer_set_conv2d(l, INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX, 1, 1));
+        tu_add(m, l);
+        float p[10];
+        for (int k = 0; k < 9; k++)
+            p[k] = (float)(k - 4);
+        p[9] = 0.5f;
+        memcpy(mlp_layer_params(l), p, sizeof p);
+        mlp_tensor *x = tu_tensor_batch(1, 3, (const int32_t[]){1, 3, 3});
+        float *xd = mlp_tensor_data(x);
+        float dot = 0.0f;
+        for (int k = 0; k < 9; k++) {
+            xd[k] = (float)(k + 1) * 0.5f;
+            dot += p[k] * xd[k];
+        }
+        const mlp_tensor *y = NULL;
+        TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+        ck_assert_int_eq(mlp_tensor_numel(y), 9);
+        for (int k = 0; k < 9; k++)
+            ck_assert_float_eq_tol(mlp_tensor_data_const(y)[k],
+                                   k == 4 ? dot + 0.5f : 0.5f, 1e-5f);
+        mlp_tensor *dy = tu_tensor_batch(1, 3, (const int32_t[]){1, 3, 3});
+        for (int k = 0; k < 9; k++)
+            mlp_tensor_data(dy)[k] = k == 4 ? 2.0f : 1.0f;
+        const mlp_tensor *dx = NULL;
+        TU_OK(mlp_model_backward(m, dy, &dx));
+        const float *g = mlp_layer_grads(l), *gx = mlp_tensor_data_const(dx);
+        for (int k = 0; k < 9; k++) {
+            ck_assert_float_eq_tol(g[k], 2.0f * xd[k], 1e-6f);
+            ck_assert_float_eq_tol(gx[k], 2.0f * p[k], 1e-6f);
+        }
+        ck_assert_float_eq_tol(g[9], 10.0f, 1e-6f); /* 8 x 1 + 2 */
+        mlp_tensor_destroy(dy);
+        mlp_tensor_destroy(x);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
 START_TEST(conv_output_shapes)
 {
     static const int32_t Hs[] = {5, 8}, Ws[] = {7, 4};
@@ -2264,6 +2351,7 @@ static Suite *conv_suite(void)
     tc = tcase_create("shapes_and_misuse");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, conv_output_shapes);
+    tcase_add_test(tc, conv_extreme_geometry);
     tcase_add_test(tc, pool_output_shapes);
     tcase_add_test(tc, conv_misuse);
     tcase_add_test(tc, conv_use_bias_misuse);

@@ -23,16 +23,20 @@ typedef struct col_job {
     float *dx; /* col2im's output */
 } col_job;
 
-/* Output columns ow whose input column ow*s - p + j*d lies in [0, w). */
-static void valid_range(int32_t ow_n, int32_t s, int32_t p, int32_t off, int32_t w,
+/* Output columns ow whose input column ow*s - p + j*d lies in [0, w), off
+ * = j*d. In 64 bits, as every index of the kernel's offsets here: a layer
+ * may have any int32 stride, padding and dilation, and off - p or j*d
+ * overflowed 32 bits (dilation 2^31 - 1 wrapped a span's length negative,
+ * and the copy wrote past the column matrix). */
+static void valid_range(int32_t ow_n, int64_t s, int64_t p, int64_t off, int64_t w,
                         int32_t *lo, int32_t *hi)
 {
     /* ow*s + (off - p) >= 0  and  ow*s + (off - p) < w */
-    int32_t base = off - p;
-    int32_t a = base >= 0 ? 0 : (-base + s - 1) / s;
-    int32_t b = w - base <= 0 ? 0 : (w - base + s - 1) / s;
-    *lo = a < ow_n ? a : ow_n;
-    *hi = b < ow_n ? b : ow_n;
+    const int64_t base = off - p;
+    const int64_t a = base >= 0 ? 0 : (-base + s - 1) / s;
+    const int64_t b = w - base <= 0 ? 0 : (w - base + s - 1) / s;
+    *lo = (int32_t)(a < ow_n ? a : ow_n);
+    *hi = (int32_t)(b < ow_n ? b : ow_n);
     if (*hi < *lo)
         *hi = *lo;
 }
@@ -60,13 +64,15 @@ static int flat_case(const mlp__conv_geom *q)
 /* The span of kernel offset (i, j); 0 when it reads padding only. */
 static int flat_span_of(const mlp__conv_geom *q, int32_t i, int32_t j, flat_span *f)
 {
-    valid_range(q->oh, 1, q->ph, i * q->dh, q->h, &f->r0, &f->r1);
-    valid_range(q->ow, 1, q->pw, j * q->dw, q->w, &f->lo, &f->hi);
+    valid_range(q->oh, 1, q->ph, (int64_t)i * q->dh, q->h, &f->r0, &f->r1);
+    valid_range(q->ow, 1, q->pw, (int64_t)j * q->dw, q->w, &f->lo, &f->hi);
     if (f->r0 >= f->r1 || f->lo >= f->hi)
         return 0;
     f->a = (int64_t)f->r0 * q->ow + f->lo;
     f->b = (int64_t)(f->r1 - 1) * q->ow + f->hi;
-    f->off = (int64_t)(i * q->dh - q->ph) * q->w + (j * q->dw - q->pw);
+    /* a valid row and column exist: both offsets lie within the input's
+     * size plus the output's */
+    f->off = ((int64_t)i * q->dh - q->ph) * q->w + ((int64_t)j * q->dw - q->pw);
     return 1;
 }
 
@@ -211,19 +217,19 @@ static void im2col(void *arg, int64_t r0, int64_t r1)
     for (int32_t r = (int32_t)r0; r < r1; r++) {
         const int32_t c = r / (q->kh * q->kw), i = (r / q->kw) % q->kh, j = r % q->kw;
         int32_t lo, hi;
-        valid_range(q->ow, q->sw, q->pw, j * q->dw, q->w, &lo, &hi);
+        valid_range(q->ow, q->sw, q->pw, (int64_t)j * q->dw, q->w, &lo, &hi);
         for (int32_t s = 0; s < g; s++) {
             const float *xc = x + ((int64_t)s * q->c + c) * plane;
             float *dst = col + (int64_t)r * g * P + (int64_t)s * P;
             for (int32_t oh = 0; oh < q->oh; oh++, dst += q->ow) {
-                const int32_t ih = oh * q->sh - q->ph + i * q->dh;
+                const int64_t ih = (int64_t)oh * q->sh - q->ph + (int64_t)i * q->dh;
                 if (ih < 0 || ih >= q->h) {
                     memset(dst, 0, (size_t)q->ow * sizeof(float));
                     continue;
                 }
                 /* Input index of output column ow: base + ow * sw (in range
                  * for ow in [lo, hi) only, so form no pointer outside it). */
-                const int64_t base = (int64_t)ih * q->w - q->pw + j * q->dw;
+                const int64_t base = ih * q->w - q->pw + (int64_t)j * q->dw;
                 for (int32_t ow = 0; ow < lo; ow++)
                     dst[ow] = 0.0f;
                 if (q->sw == 1) {
@@ -292,13 +298,13 @@ static void col2im(void *arg, int64_t u0, int64_t u1)
             }
             const int32_t i = k / q->kw, j = k % q->kw, r = c * kk + k;
             int32_t lo, hi;
-            valid_range(q->ow, q->sw, q->pw, j * q->dw, q->w, &lo, &hi);
+            valid_range(q->ow, q->sw, q->pw, (int64_t)j * q->dw, q->w, &lo, &hi);
             const float *src = col + (int64_t)r * g * P + (int64_t)s * P;
             for (int32_t oh = 0; oh < q->oh; oh++, src += q->ow) {
-                const int32_t ih = oh * q->sh - q->ph + i * q->dh;
+                const int64_t ih = (int64_t)oh * q->sh - q->ph + (int64_t)i * q->dh;
                 if (ih < 0 || ih >= q->h)
                     continue;
-                const int64_t base = (int64_t)ih * q->w - q->pw + j * q->dw;
+                const int64_t base = ih * q->w - q->pw + (int64_t)j * q->dw;
                 if (hi <= lo)
                     continue;
                 if (q->sw == 1) {
