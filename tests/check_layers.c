@@ -4,6 +4,7 @@
  * checks, weight initialisers, reproducibility, allocation failures.
  */
 #include <check.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -399,7 +400,7 @@ START_TEST(dense_split_products)
 }
 END_TEST
 
-/* n <= 0 asks for every core. */
+/* n <= 0 asks for every core; counts are capped at 1024. */
 START_TEST(num_threads_zero_means_all_cores)
 {
     ck_assert_int_eq(mlp_get_num_threads(), 1);
@@ -411,6 +412,13 @@ START_TEST(num_threads_zero_means_all_cores)
     TU_OK(mlp_set_num_threads(-3));
     ck_assert_int_eq(mlp_get_num_threads(),
                      st == MLP_STATUS_UNSUPPORTED ? 1 : (int)cores);
+    /* counts past 1024 are taken as 1024 (no thread starts here) */
+    TU_OK(mlp_set_num_threads(1024));
+    ck_assert_int_eq(mlp_get_num_threads(), 1024);
+    TU_OK(mlp_set_num_threads(1025));
+    ck_assert_int_eq(mlp_get_num_threads(), 1024);
+    TU_OK(mlp_set_num_threads(INT_MAX));
+    ck_assert_int_eq(mlp_get_num_threads(), 1024);
     TU_OK(mlp_set_num_threads(1));
     ck_assert_int_eq(mlp_get_num_threads(), 1);
 }

@@ -70,7 +70,8 @@ MLP_API const char *mlp_last_error(void);
  * in the last bits.
  * This is process-wide; call it before training, not while another thread
  * trains.
- * @param n  number of threads, or <= 0 for all cores
+ * @param n  number of threads, or <= 0 for all cores; a count above 1024
+ *           is taken as 1024
  * @return MLP_STATUS_OK (releases before 0.4.0 returned
  *         MLP_STATUS_UNSUPPORTED for n > 1 in builds with neither OpenBLAS
  *         nor OpenMP)

@@ -35,9 +35,14 @@ static int online_cores(void)
     return c > 0 && c < 4096 ? (int)c : 1;
 }
 
+/* The most threads the library takes: a count far past the cores only
+ * costs (each idle worker spins before it sleeps), and one thread per part
+ * let a count of 100000 start 25001 threads for a batch of 200000 rows. */
+enum { MAX_THREADS = 1024 };
+
 mlp_status mlp_set_num_threads(int n)
 {
-    lib_threads = n > 0 ? n : online_cores();
+    lib_threads = n > MAX_THREADS ? MAX_THREADS : n > 0 ? n : online_cores();
 #ifdef MLPNET_HAVE_OPENBLAS
     openblas_set_num_threads(1);
 #endif
