@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "core/core.h"
@@ -844,6 +846,56 @@ START_TEST(mapping_malformed)
     ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "A");
     mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
+    tu_rm_tree(dir);
+}
+END_TEST
+
+/* ---- special files ----------------------------------------------------- */
+
+/* Descriptors open in this process, or -1 without /proc/self/fd. */
+static int open_fds(void)
+{
+    return access("/proc/self/fd", F_OK) == 0 ? tu_count_dir_entries("/proc/self/fd")
+                                              : -1;
+}
+
+/* The IDX reader and the label-map reader take regular files only and find
+ * out without waiting: a plain open(2) or fopen() of a FIFO blocks until a
+ * writer opens the other end, and no test opens it, so a reader that still
+ * waited would hang here until the timeout of this test case (a short one)
+ * failed it. The refusal keeps no descriptor, returns no dataset and leaves
+ * the map of the dataset as it was. */
+START_TEST(readers_refuse_a_fifo)
+{
+    char dir[PATH_LEN], fifo[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN], pm[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(4, 2, 2, 3, 12);
+    write_toy_images(join(pi, dir, "img"), &t, 0);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    ck_assert_int_eq(mkfifo(join(fifo, dir, "fifo"), 0600), 0);
+    long live = mlp__alloc_live();
+    int fds = open_fds();
+
+    expect_load_fails(fifo, pl, 0, MLP_STATUS_IO);
+    TU_ERROR_HAS("not a regular file");
+    TU_ERROR_HAS(fifo);
+    expect_load_fails(pi, fifo, 0, MLP_STATUS_IO);
+    TU_ERROR_HAS("not a regular file");
+    expect_images_fail(fifo, MLP_STATUS_IO);
+    TU_ERROR_HAS("not a regular file");
+
+    mlp_dataset *ds = tiny_dataset(3);
+    write_text(join(pm, dir, "map.txt"), "0 65\n1 66\n2 67\n");
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, fifo), MLP_STATUS_IO);
+    TU_ERROR_HAS("not a regular file");
+    TU_ERROR_HAS(fifo);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "B");
+    mlp_dataset_destroy(ds);
+
+    ck_assert_int_eq(open_fds(), fds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    toy_free(&t);
     tu_rm_tree(dir);
 }
 END_TEST
@@ -1854,6 +1906,14 @@ static Suite *data_suite(void)
 
     tc = tcase_create("misuse");
     tcase_add_test(tc, null_arguments);
+    suite_add_tcase(s, tc);
+
+    /* Seconds, not minutes: a reader that blocks on the FIFO fails here
+     * soon instead of holding up the suite (and a mutation run) for the
+     * default timeout. */
+    tc = tcase_create("special files");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, readers_refuse_a_fifo);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("oom");

@@ -1381,6 +1381,52 @@ START_TEST(save_replaces_only_regular_files)
 }
 END_TEST
 
+/* Descriptors open in this process, or -1 without /proc/self/fd. */
+static int open_fds(void)
+{
+    return access("/proc/self/fd", F_OK) == 0 ? tu_count_dir_entries("/proc/self/fd")
+                                              : -1;
+}
+
+/* The readers take regular files only and find out without waiting: a
+ * plain open(2) of a FIFO blocks until a writer opens the other end, and
+ * no test opens it, so a reader that still waited would hang here until
+ * the timeout of this test case (a short one) failed it. The refusal keeps
+ * no descriptor and returns no object. */
+START_TEST(loads_refuse_a_fifo)
+{
+    make_tmp_dir();
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s", tmp_path("fifo"));
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    long live = mlp__alloc_live();
+    int fds = open_fds();
+
+    mlp_model *m = (mlp_model *)&m;
+    TU_FAIL_MSG(mlp_model_load(&m, fifo), MLP_STATUS_IO, "not a regular file");
+    TU_ERROR_HAS(fifo);
+    ck_assert_ptr_null(m);
+    m = (mlp_model *)&m;
+    mlp_optimizer *opt = (mlp_optimizer *)&opt;
+    TU_FAIL_MSG(mlp_model_load_with_optimizer(&m, &opt, fifo), MLP_STATUS_IO,
+                "not a regular file");
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_null(opt);
+    uint32_t version = 7;
+    TU_FAIL_MSG(mlp_model_file_version(fifo, &version), MLP_STATUS_IO,
+                "not a regular file");
+    ck_assert_uint_eq(version, 0);
+    mlp_dataset *ds = (mlp_dataset *)&ds;
+    TU_FAIL_MSG(mlp_dataset_load_npz(&ds, fifo, 0), MLP_STATUS_IO,
+                "not a readable regular file");
+    ck_assert_ptr_null(ds);
+
+    ck_assert_int_eq(open_fds(), fds);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    remove_tmp_dir();
+}
+END_TEST
+
 START_TEST(failed_save_leaves_earlier_file)
 {
     make_tmp_dir();
@@ -2171,6 +2217,14 @@ static Suite *io_suite(void)
     tcase_add_test(t, npz_bad_contents);
     tcase_add_test(t, npz_bad_archives);
     tcase_add_test(t, npz_oom_loop);
+    suite_add_tcase(s, t);
+
+    /* Seconds, not minutes: a reader that blocks on the FIFO fails here
+     * soon instead of holding up the suite (and a mutation run) for the
+     * default timeout. */
+    t = tcase_create("special files");
+    tcase_set_timeout(t, 10);
+    tcase_add_test(t, loads_refuse_a_fifo);
     suite_add_tcase(s, t);
     return s;
 }

@@ -146,11 +146,14 @@ MLP_API mlp_status mlp_dataset_create_f32_values(mlp_dataset **out, int32_t n, i
  * payload and at most 1032 times its compressed size (deflate's limit), so
  * a small file cannot make the reader allocate a large buffer.
  * @param out          new dataset with C = 1, or NULL on failure (owned)
- * @param images_path  path of the image file (borrowed for the call)
- * @param labels_path  path of the label file (borrowed for the call)
+ * @param images_path  path of the image file (borrowed for the call); a
+ *                     regular file
+ * @param labels_path  path of the label file (borrowed for the call); a
+ *                     regular file
  * @param num_classes  number of classes; 0 means the largest label + 1
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, negative classes);
- *         MLP_STATUS_IO (cannot open or read; the message names the file);
+ *         MLP_STATUS_IO (cannot open or read; not a regular file, as a FIFO,
+ *         refused without waiting for a writer; the message names the file);
  *         MLP_STATUS_BAD_FORMAT (wrong magic, truncated, trailing bytes,
  *         sizes that overflow or exceed the file, image/label count
  *         mismatch, label >= num_classes: the message names file and offset);
@@ -167,11 +170,13 @@ MLP_API mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_pa
  * every dimension must be >= 1 and the payload must fit the file.
  * @param out          new dataset with C = 1 and every label 0, or NULL on
  *                     failure (owned: mlp_dataset_destroy)
- * @param images_path  path of the image file (borrowed for the call)
+ * @param images_path  path of the image file (borrowed for the call); a
+ *                     regular file
  * @param num_classes  class count the dataset reports (e.g. a model's
  *                     output count, so that a label map fits); 0 means 1
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, negative classes);
- *         MLP_STATUS_IO (cannot open or read; the message names the file);
+ *         MLP_STATUS_IO (cannot open or read; not a regular file, as
+ *         mlp_dataset_load_idx; the message names the file);
  *         MLP_STATUS_BAD_FORMAT (not an images file, truncated, trailing
  *         bytes, sizes that overflow or exceed the file: the message names
  *         the file and the offset); MLP_STATUS_NO_MEMORY
@@ -374,12 +379,14 @@ MLP_API const char *mlp_dataset_class_name(const mlp_dataset *ds, int32_t k);
  * unnamed.
  * @param ds    the dataset that receives the map (borrowed for the call);
  *              a class dataset
- * @param path  the map file (borrowed for the call)
+ * @param path  the map file (borrowed for the call); a regular file, unlike
+ *              the text of mlp_dataset_load_csv not a pipe
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, float targets),
- *         MLP_STATUS_IO, MLP_STATUS_BAD_FORMAT (malformed line, label out
- *         of range, a label mapped twice, a bad name: the message names the
- *         line) or MLP_STATUS_NO_MEMORY; on failure the dataset keeps its
- *         previous map
+ *         MLP_STATUS_IO (cannot open or read; not a regular file, as a FIFO,
+ *         refused without waiting for a writer), MLP_STATUS_BAD_FORMAT
+ *         (malformed line, label out of range, a label mapped twice, a bad
+ *         name: the message names the line) or MLP_STATUS_NO_MEMORY; on
+ *         failure the dataset keeps its previous map
  */
 MLP_API mlp_status mlp_dataset_load_mapping(mlp_dataset *ds, const char *path);
 

@@ -87,7 +87,7 @@ MLP_API mlp_status mlp_model_save_with_optimizer(const mlp_model *model,
  * @param out   new model, or NULL on failure (owned: mlp_model_destroy)
  * @param path  file to read (borrowed for the call); must be a regular file
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL); MLP_STATUS_IO
- *         (cannot open or read, not a regular file); MLP_STATUS_BAD_FORMAT
+ *         (cannot open or read, not a regular file, as a FIFO); MLP_STATUS_BAD_FORMAT
  *         (not a model file, wrong magic, checksum mismatch, truncated,
  *         unknown layer kind or record, a configuration the layer creators
  *         refuse, sizes that disagree with the architecture or exceed the
@@ -213,10 +213,11 @@ MLP_API void mlp_buffer_free(void *buf);
 /**
  * Read the format version of a model file without loading it (for tools that
  * want to tell "too new" from "corrupt").
- * @param path     file to read (borrowed for the call)
+ * @param path     file to read (borrowed for the call); must be a regular file
  * @param version  receives the version stored in the file, even one newer
  *                 than MLP_MODEL_FORMAT_VERSION
- * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG; MLP_STATUS_IO;
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG; MLP_STATUS_IO (cannot open
+ *         or read, not a regular file, as mlp_model_load);
  *         MLP_STATUS_BAD_FORMAT (shorter than the preamble, wrong magic)
  */
 MLP_API mlp_status mlp_model_file_version(const char *path, uint32_t *version);
@@ -239,10 +240,11 @@ MLP_API mlp_status mlp_model_file_version(const char *path, uint32_t *version);
  * largest expansion) before anything is allocated.
  * @param out          new dataset, or NULL on failure (owned: mlp_dataset_destroy);
  *                     it has no label map (see mlp_dataset_load_mapping)
- * @param path         the .npz file (borrowed for the call)
+ * @param path         the .npz file (borrowed for the call); a regular file
  * @param num_classes  number of classes, or 0 for the largest label + 1
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, negative classes);
- *         MLP_STATUS_IO (cannot open or read); MLP_STATUS_BAD_FORMAT (not a
+ *         MLP_STATUS_IO (cannot open or read; not a regular file, as a FIFO,
+ *         refused without waiting for a writer); MLP_STATUS_BAD_FORMAT (not a
  *         zip archive, a missing member, a bad .npy header, dtype or shape,
  *         inputs and targets of different lengths, a CRC or size mismatch,
  *         truncation, a value out of range: the message names the member

@@ -15,11 +15,10 @@
  * dataset itself comes from mlp__dataset_build (dataset.c).
  */
 #ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* open, fstat, pread */
+#define _POSIX_C_SOURCE 200809L /* pread */
 #endif
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,6 +27,7 @@
 #include <zlib.h>
 
 #include "core/core.h"
+#include "core/regular_file.h"
 #include "dataset_impl.h"
 
 #define IDX_MAGIC_IMAGES 0x00000803u /* dims N, H, W */
@@ -223,21 +223,14 @@ static mlp_status idx_open(idx_file *f, const char *path, uint32_t magic, int nd
     memset(f, 0, sizeof *f);
     f->path = path;
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
     /* Size and compression come from the descriptor we read, not from a
      * second lookup of the name, so they describe the same file. */
     struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        st = mlp__error(MLP_STATUS_IO, "cannot stat %s: %s", path, strerror(errno));
-        close(fd);
-        return st;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
+    int fd = mlp__open_regular(path, &sb);
+    if (fd == MLP__NOT_REGULAR)
         return mlp__error(MLP_STATUS_IO, "cannot read %s: not a regular file", path);
-    }
+    if (fd < 0)
+        return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
     unsigned char sig[2];
     ssize_t nsig = pread(fd, sig, sizeof sig, 0);
     if (nsig < 0) {

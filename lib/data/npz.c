@@ -28,7 +28,6 @@
 #endif
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +36,7 @@
 
 #include <zlib.h>
 
+#include "core/regular_file.h"
 #include "mlpnet/io.h"
 
 #include "dataset_impl.h"
@@ -919,21 +919,19 @@ mlp_status mlp_dataset_load_npz(mlp_dataset **out, const char *path, int32_t num
     *out = NULL;
     MLP_CHECK_ARG(path, fn, "path is NULL");
     MLP_CHECK_RANGE(num_classes >= 0, fn, "num_classes", num_classes, ">= 0");
-    int fd = open(path, O_RDONLY);
+    struct stat sb;
+    int fd = mlp__open_regular(path, &sb);
+    if (fd == MLP__NOT_REGULAR)
+        return mlp__error(MLP_STATUS_IO, "%s: %s is not a readable regular file", fn,
+                          path);
     if (fd < 0) {
         char e[128];
         if (strerror_r(errno, e, sizeof e) != 0)
             snprintf(e, sizeof e, "error %d", errno);
         return mlp__error(MLP_STATUS_IO, "%s: cannot open %s: %s", fn, path, e);
     }
-    struct stat sb;
-    mlp_status st;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = mlp__error(MLP_STATUS_IO, "%s: %s is not a readable regular file", fn, path);
-    } else {
-        npz_src s = {NULL, fd, (uint64_t)sb.st_size, path};
-        st = load(&s, num_classes, out);
-    }
+    npz_src s = {NULL, fd, (uint64_t)sb.st_size, path};
+    mlp_status st = load(&s, num_classes, out);
     close(fd);
     return st;
 }

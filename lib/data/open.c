@@ -5,15 +5,17 @@
  * themselves are read by the IDX reader (idx.c).
  */
 #ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* stat */
+#define _POSIX_C_SOURCE 200809L /* stat, fdopen */
 #endif
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/core.h"
+#include "core/regular_file.h"
 #include "dataset_impl.h"
 
 /* Longest path we build; longer ones could not be opened anyway. */
@@ -137,10 +139,22 @@ static int parse_map_line(const char *line, uint32_t *label, char *name, uint32_
 static mlp_status read_mapping(const char *path, int32_t limit, mlp__names **names_out)
 {
     *names_out = NULL;
-    FILE *fp = fopen(path, "r");
-    if (!fp)
+    /* A regular file only, as for the IDX and npz readers (the CSV reader
+     * alone takes pipes): fopen() of a FIFO waits for a writer, forever
+     * when none comes. */
+    struct stat sb;
+    int fd = mlp__open_regular(path, &sb);
+    if (fd == MLP__NOT_REGULAR)
+        return mlp__error(MLP_STATUS_IO, "cannot read mapping %s: not a regular file",
+                          path);
+    FILE *fp = fd < 0 ? NULL : fdopen(fd, "r");
+    if (!fp) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
         return mlp__error(MLP_STATUS_IO, "cannot open mapping %s: %s", path,
-                          strerror(errno));
+                          strerror(err));
+    }
     mlp_status st = MLP_STATUS_OK;
     int32_t classes = 0;
     /* One pointer per possible label, each name its own block until the

@@ -35,7 +35,6 @@
 #endif
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +45,7 @@
 #include <zlib.h>
 
 #include "core/bytes.h"
+#include "core/regular_file.h"
 #include "io/atomic_file.h"
 #include "mlpnet/io.h"
 #include "model/model_impl.h"
@@ -923,19 +923,12 @@ static mlp_status slurp(const char *path, unsigned char **data, size_t *len, siz
 {
     *data = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY);
+    struct stat sb;
+    int fd = mlp__open_regular(path, &sb);
+    if (fd == MLP__NOT_REGULAR)
+        return mlp__error(MLP_STATUS_IO, "%s: %s is not a regular file", fn, path);
     if (fd < 0)
         return mlp__io_error(fn, "cannot open", path, errno);
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int err = errno;
-        close(fd);
-        return mlp__io_error(fn, "cannot stat", path, err);
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return mlp__error(MLP_STATUS_IO, "%s: %s is not a regular file", fn, path);
-    }
     uint64_t size = (uint64_t)sb.st_size;
     if (size > SIZE_MAX) {
         close(fd);
