@@ -1878,10 +1878,12 @@ START_TEST(fit_first_epoch_bounds)
     mlp_fit_options_init(&opts);
     opts.epochs = 2;
     opts.first_epoch = INT32_MAX - 1; /* the last epoch would be INT32_MAX + 1 */
-    TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG);
+    TU_FAIL_MSG(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG,
+                "first_epoch (2147483646) + epochs (2) is more than 2147483647");
     opts.first_epoch = INT32_MAX;
     opts.epochs = 1;
-    TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG);
+    TU_FAIL_MSG(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_INVALID_ARG,
+                "first_epoch (2147483647) + epochs (1) is more than");
 
     /* first_epoch 3 of a step(1, 0.5) schedule from 0.1: epochs 3 and 4 at
      * 0.025 and 0.0125 */

@@ -424,7 +424,7 @@ START_TEST(metrics_of_a_classifier)
     ck_assert(!tu_close(w.loss, err, 1e-6, 0));
 
     TU_FAIL_MSG(mlp_model_evaluate_metrics_size(m, ds, 10, &mt, 8),
-                MLP_STATUS_INVALID_ARG, "mlp_metrics");
+                MLP_STATUS_INVALID_ARG, "call mlp_model_evaluate_metrics()");
     TU_FAIL_MSG(mlp_model_evaluate_metrics_size(m, ds, 10, NULL, sizeof mt),
                 MLP_STATUS_INVALID_ARG, "out is NULL");
     TU_FAIL_MSG(mlp_model_evaluate_metrics(m, ds, 0, &mt), MLP_STATUS_INVALID_ARG,

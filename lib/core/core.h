@@ -49,10 +49,10 @@ mlp_status mlp__error(mlp_status st, const char *fmt, ...) MLP__PRINTF(2, 3);
 /* Structs the caller allocates start with a `struct_size` (see
  * mlp_fit_options). Return OK when `size` is one of the `n` sizes the struct
  * had in successive releases (`sizes`, ascending: the last is this build's
- * sizeof), else INVALID_ARG with a message naming `fn` and how to
- * initialise a `type`. */
+ * sizeof), else INVALID_ARG with a message naming `fn` and the `type`,
+ * ending with `how` to get the size right. */
 mlp_status mlp__check_struct_size(size_t size, const size_t *sizes, size_t n,
-                                  const char *fn, const char *type);
+                                  const char *fn, const char *type, const char *how);
 
 /* The _init_size of such a struct: check `struct_size` as above (and that
  * `out` is not NULL), set the `struct_size` field (the first) of the

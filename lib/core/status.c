@@ -44,21 +44,23 @@ mlp_status mlp__init_sized(void *out, void *defaults, size_t struct_size,
                            const char *type)
 {
     MLP_CHECK_ARG(out, fn, "opts is NULL");
-    MLP_TRY(mlp__check_struct_size(struct_size, sizes, n, fn, type));
+    char how[96];
+    snprintf(how, sizeof how, "initialise the struct with %s_init(&opts)", type);
+    MLP_TRY(mlp__check_struct_size(struct_size, sizes, n, fn, type, how));
     memcpy(defaults, &struct_size, sizeof struct_size); /* the first field */
     memcpy(out, defaults, struct_size);
     return MLP_STATUS_OK;
 }
 
 mlp_status mlp__check_struct_size(size_t size, const size_t *sizes, size_t n,
-                                  const char *fn, const char *type)
+                                  const char *fn, const char *type, const char *how)
 {
     for (size_t i = 0; i < n; i++)
         if (size == sizes[i])
             return MLP_STATUS_OK;
     return mlp__error(MLP_STATUS_INVALID_ARG,
                       "%s: struct_size %zu is not the size of %s in any release this "
-                      "library knows (this one's is %zu); initialise the struct with "
-                      "%s_init(&opts) from the header you compile with",
-                      fn, size, type, sizes[n - 1], type);
+                      "library knows (this one's is %zu); %s from the header you "
+                      "compile with",
+                      fn, size, type, sizes[n - 1], how);
 }

@@ -712,8 +712,9 @@ static mlp_status read_options(mlp_csv_options *o, const mlp_csv_options *opts,
 {
     csv_defaults(o);
     MLP_CHECK_ARG(opts != NULL, fn, "opts is NULL (its task must be set)");
-    MLP_TRY(mlp__check_struct_size(opts->struct_size, csv_options_sizes, N_CSV_SIZES, fn,
-                                   "mlp_csv_options"));
+    MLP_TRY(mlp__check_struct_size(
+        opts->struct_size, csv_options_sizes, N_CSV_SIZES, fn, "mlp_csv_options",
+        "initialise the struct with mlp_csv_options_init(&opts)"));
     memcpy(o, opts, opts->struct_size);
     o->struct_size = sizeof *o;
     if (o->task < MLP_CSV_CLASSIFY || o->task > MLP_CSV_FEATURES_ONLY)

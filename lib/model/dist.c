@@ -203,7 +203,8 @@ mlp_status mlp_model_set_distributed(mlp_model *m, const mlp_dist_ops *ops)
         return MLP_STATUS_OK;
     }
     MLP_TRY(mlp__check_struct_size(ops->struct_size, dist_ops_sizes, N_DIST_SIZES, fn,
-                                   "mlp_dist_ops"));
+                                   "mlp_dist_ops",
+                                   "initialise the struct with mlp_dist_ops_init(&ops)"));
     mlp_dist_ops o;
     dist_defaults(&o);
     memcpy(&o, ops, ops->struct_size);

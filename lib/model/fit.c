@@ -65,8 +65,9 @@ static mlp_status read_options(mlp_fit_options *o, const mlp_fit_options *opts,
     fit_defaults(o);
     if (!opts)
         return MLP_STATUS_OK;
-    MLP_TRY(mlp__check_struct_size(opts->struct_size, fit_options_sizes, N_FIT_SIZES, fn,
-                                   "mlp_fit_options"));
+    MLP_TRY(mlp__check_struct_size(
+        opts->struct_size, fit_options_sizes, N_FIT_SIZES, fn, "mlp_fit_options",
+        "initialise the struct with mlp_fit_options_init(&opts)"));
     memcpy(o, opts, opts->struct_size);
     o->struct_size = sizeof *o;
     return MLP_STATUS_OK;
@@ -133,13 +134,17 @@ static mlp_status check_fit(mlp_fit_options *o, mlp_model *m, mlp_optimizer *opt
         MLP_TRY(mlp__model_check_data(m, valid, fn));
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     if (o->epochs < 1 || o->batch_size < 1 || o->eval_batch_size < 1 ||
-        o->first_epoch < 1 || o->first_epoch > INT32_MAX - o->epochs)
+        o->first_epoch < 1)
         return mlp__error(
             MLP_STATUS_INVALID_ARG,
             "%s: epochs (%d), batch_size (%d) and eval_batch_size (%d) must "
             "be >= 1, and first_epoch (%d) too",
             fn, (int)o->epochs, (int)o->batch_size, (int)o->eval_batch_size,
             (int)o->first_epoch);
+    if (o->first_epoch > INT32_MAX - o->epochs)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: first_epoch (%d) + epochs (%d) is more than %d", fn,
+                          (int)o->first_epoch, (int)o->epochs, (int)INT32_MAX);
     if (!(o->max_train_loss >= 0.0))
         return mlp__error(
             MLP_STATUS_INVALID_ARG,

@@ -337,7 +337,9 @@ mlp_status mlp_model_evaluate_metrics_size(mlp_model *m, const mlp_dataset *ds,
     static const char fn[] = "mlp_model_evaluate_metrics";
     MLP_CHECK_ARG(out, fn, "out is NULL");
     MLP_TRY(mlp__check_struct_size(out_size, metrics_sizes, N_METRICS_SIZES, fn,
-                                   "mlp_metrics"));
+                                   "mlp_metrics",
+                                   "call mlp_model_evaluate_metrics(), which passes "
+                                   "sizeof(mlp_metrics)"));
     mlp__loss_sums s;
     MLP_TRY(evaluate(m, ds, batch_size, &s, fn));
     mlp_metrics r = {.struct_size = out_size};
