@@ -186,6 +186,44 @@ START_TEST(xent_large_logits_are_stable)
 }
 END_TEST
 
+/* Logits of any finite size give a finite loss, however far apart: z_c - m
+ * of row 0 is -6e38, beyond a float but not a double (it overflowed to
+ * -inf, and the loss with it). Row 1 is wide (the exponentials' vector
+ * steps and their tail); row 2 is ordinary, beside them. */
+START_TEST(xent_logits_farther_apart_than_a_float)
+{
+    enum { N = 3, K = 11 };
+    float zv[N * K];
+    for (int j = 0; j < K; j++) {
+        zv[j] = j >= 3 ? -1.0f : j == 1 ? 3e38f : -3e38f;
+        zv[K + j] = j == 9 ? 3.4e38f : -3.4e38f + (float)j * 1e37f;
+        zv[2 * K + j] = 0.25f * (float)j - 1.0f;
+    }
+    const int32_t y[N] = {2, 0, 4};
+    mlp_tensor *z = tu_tensor(2, N, K), *g = tu_tensor(2, N, K);
+    TU_OK(mlp_tensor_copy_from(z, zv, N * K));
+    double gw[N * K];
+    const double want = ref_xent(zv, y, N, K, gw, NULL);
+    ck_assert_msg(isfinite(want) && want > 4e38, "reference %g", want);
+    double loss = NAN;
+    int32_t correct = -1;
+    TU_OK(mlp_loss_softmax_xent(z, y, &loss, g, &correct));
+    ck_assert_msg(tu_close(loss, want, 1e-12, 0), "loss %.17g, want %.17g", loss, want);
+    tu_assert_close_fd("far logits dZ", mlp_tensor_data_const(g), gw, N * K, 1e-6, 1e-7);
+    ck_assert_int_eq(correct, 0);
+    /* the loss alone, and a row of three */
+    TU_OK(mlp_loss_softmax_xent(z, y, &loss, NULL, NULL));
+    ck_assert_msg(tu_close(loss, want, 1e-12, 0), "loss alone %.17g", loss);
+    mlp_tensor *z3 = tu_tensor(2, 1, 3);
+    TU_OK(mlp_tensor_copy_from(z3, (const float[]){-3e38f, 3e38f, -3e38f}, 3));
+    TU_OK(mlp_loss_softmax_xent(z3, (const int32_t[]){2}, &loss, NULL, NULL));
+    ck_assert_msg(loss == (double)3e38f - (double)-3e38f, "loss %.17g", loss);
+    mlp_tensor_destroy(z3);
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(z);
+}
+END_TEST
+
 /* Classes whose logit lies more than 87.3 below the row's largest have a
  * probability below FLT_MIN: their gradient is exactly 0, never a
  * subnormal float (which slows every product that reads it). Nor is the
@@ -654,6 +692,7 @@ static Suite *loss_suite(void)
     tcase_add_test(tc, xent_uniform_logits);
     tcase_add_test(tc, xent_gradient_finite_difference);
     tcase_add_test(tc, xent_large_logits_are_stable);
+    tcase_add_test(tc, xent_logits_farther_apart_than_a_float);
     tcase_add_test(tc, xent_far_logits_give_no_subnormals);
     tcase_add_test(tc, xent_counts_ties_to_lowest_index);
     tcase_add_test(tc, xent_argmax_of_wide_rows);

@@ -116,6 +116,130 @@ START_TEST(weighted_xent_hand_computed)
 }
 END_TEST
 
+/* Any finite weights >= 0 are valid, subnormal ones too. Weights summing
+ * below 1 / FLT_MAX made 1 / sum w overflow a float: the gradient was inf
+ * (or NaN), the loss finite, the call OK. Equal weights of the batch's
+ * labels are the plain mean, whatever their size. */
+START_TEST(weighted_xent_tiny_weights)
+{
+    enum { N = 5, K = 3 };
+    tu_rng r;
+    tu_rng_seed(&r, 11);
+    float zv[N * K];
+    tu_fill_uniform(&r, zv, N * K, -2, 2);
+    const int32_t mixed[N] = {0, 1, 2, 0, 1}, twos[N] = {2, 2, 2, 2, 2};
+    const float tiny[K] = {1e-45f, 1e-45f, 1e-45f}, one_tiny[K] = {1, 1, 1e-45f};
+    mlp_tensor *z = from(N, K, zv), *g0 = tu_tensor(2, N, K), *g = tu_tensor(2, N, K);
+    for (int c = 0; c < 2; c++) {
+        const int32_t *y = c ? twos : mixed;
+        const double plain = compute(MLP_LOSS_SOFTMAX_XENT, 0, NULL, z, y, NULL, g0);
+        const double loss =
+            compute(MLP_LOSS_SOFTMAX_XENT, 0, c ? one_tiny : tiny, z, y, NULL, g);
+        ck_assert_msg(tu_close(loss, plain, 1e-12, 0), "case %d: loss %.17g, plain %.17g",
+                      c, loss, plain);
+        tu_assert_close_ff(c ? "weights (1, 1, 1e-45), labels 2" : "weights 1e-45",
+                           mlp_tensor_data_const(g), mlp_tensor_data_const(g0), N * K,
+                           1e-6, 0);
+    }
+
+    /* A training step: the plain mean's, not NaN parameters. */
+    mlp_model *m[2];
+    mlp_optimizer *o[2];
+    for (int i = 0; i < 2; i++) {
+        m[i] = tu_model(1, (const int32_t[]){4}, 5);
+        tu_add(m[i], tu_dense(K));
+        TU_OK(mlp_optimizer_create(&o[i], MLP_RULE_SGD, m[i]));
+        TU_OK(mlp_optimizer_set_learning_rate(o[i], 0.5));
+    }
+    TU_OK(mlp_model_set_class_weights(m[1], tiny, K));
+    mlp_tensor *x = tu_tensor(2, N, 4);
+    tu_fill_uniform(&r, mlp_tensor_data(x), N * 4, -1, 1);
+    double l[2];
+    enum { P = 4 * K + K };
+    ck_assert_int_eq(mlp_model_param_count(m[0]), P);
+    float before[P], after[2][P];
+    TU_OK(mlp_model_get_params(m[0], before, P));
+    for (int i = 0; i < 2; i++) {
+        TU_OK(mlp_model_train_step(m[i], o[i], x, mixed, &l[i], NULL));
+        TU_OK(mlp_model_get_params(m[i], after[i], P));
+    }
+    ck_assert_msg(tu_close(l[1], l[0], 1e-12, 0), "step loss %.17g, plain %.17g", l[1],
+                  l[0]);
+    int moved = 0;
+    for (int i = 0; i < P; i++) {
+        ck_assert_msg(isfinite(after[1][i]), "parameter %d is %g", i,
+                      (double)after[1][i]);
+        moved += after[0][i] != before[i];
+    }
+    ck_assert_int_gt(moved, 0);
+    tu_assert_close_ff("parameters after a step", after[1], after[0], P, 1e-6, 1e-7);
+    for (int i = 0; i < 2; i++) {
+        mlp_optimizer_destroy(o[i]);
+        mlp_model_destroy(m[i]);
+    }
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(z);
+    mlp_tensor_destroy(g0);
+    mlp_tensor_destroy(g);
+}
+END_TEST
+
+/* MSE, Huber and MAE of a prediction and target farther apart than a float
+ * holds: their difference overflows, and the loss with it. That is NUMERIC,
+ * as from mlp_loss_mse(), not OK with an infinite loss (and for MSE an
+ * infinite gradient); with or without the gradient. */
+START_TEST(regression_losses_refuse_overflow)
+{
+    const mlp_loss_kind kinds[3] = {MLP_LOSS_MSE, MLP_LOSS_HUBER, MLP_LOSS_MAE};
+    const float pv[] = {0.5f, 3e38f}, tv[] = {0.25f, -3e38f};
+    mlp_tensor *p = from(1, 2, pv), *t = from(1, 2, tv), *g = tu_tensor(2, 1, 2);
+    double loss = -1;
+    TU_FAIL_MSG(mlp_loss_mse(p, t, &loss, g), MLP_STATUS_NUMERIC, "NaN or infinite");
+    for (int i = 0; i < 3; i++) {
+        for (int with_g = 0; with_g < 2; with_g++) {
+            TU_FAIL_MSG(
+                mlp_loss_compute(kinds[i], 0, NULL, p, NULL, t, &loss, with_g ? g : NULL),
+                MLP_STATUS_NUMERIC, "prediction 3e+38 and target -3e+38 are too far");
+            TU_ERROR_HAS(mlp_loss_kind_name(kinds[i]));
+            TU_ERROR_HAS("row 0, output 1");
+        }
+    }
+    /* A BCE target outside [0, 1] is that, however far from its logit. */
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_BCE_LOGITS, 0, NULL, p, NULL, t, &loss, g),
+                MLP_STATUS_INVALID_ARG, "target -3e+38 is outside [0, 1]");
+
+    /* Nearer, d = 3e38 fits: MSE's loss 9e76 / 2 and gradient 2 d / 2 are
+     * finite (2 d overflowed, and the gradient with it). */
+    const float tv2[] = {0.25f, -1e38f};
+    mlp_tensor *t2 = from(1, 2, tv2);
+    mlp_tensor_data(p)[1] = 2e38f;
+    const double d = (double)(2e38f - -1e38f);
+    const double want = (0.25 * 0.25 + d * d) / 2;
+    loss = compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t2, g);
+    ck_assert_msg(tu_close(loss, want, 1e-12, 0), "mse %.17g, want %.17g", loss, want);
+    const float gw[] = {0.25f, (float)d};
+    tu_assert_close_ff("mse dP, d = 3e38", mlp_tensor_data_const(g), gw, 2, 1e-6, 0);
+    /* but for a batch of one value, 2 d is the gradient: it overflows */
+    mlp_tensor *p1 = from(1, 1, (const float[]){2e38f}),
+               *t1 = from(1, 1, (const float[]){0});
+    mlp_tensor *g1 = tu_tensor(2, 1, 1);
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p1, NULL, t1, &loss, g1),
+                MLP_STATUS_NUMERIC, "gradient 2 (prediction - target) = 2 (2e+38 - 0)");
+    loss = compute(MLP_LOSS_MSE, 0, NULL, p1, NULL, t1, NULL); /* the loss is finite */
+    ck_assert_msg(tu_close(loss, 4e76, 1e-6, 0), "mse of one value %.17g", loss);
+    mlp_tensor_data(p1)[0] = 1.5e38f; /* 2 d = 3e38 fits */
+    loss = compute(MLP_LOSS_MSE, 0, NULL, p1, NULL, t1, g1);
+    ck_assert(mlp_tensor_data_const(g1)[0] == 3e38f);
+    mlp_tensor_destroy(p1);
+    mlp_tensor_destroy(t1);
+    mlp_tensor_destroy(g1);
+    mlp_tensor_destroy(t2);
+    mlp_tensor_destroy(p);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+}
+END_TEST
+
 /* ---- finite differences --------------------------------------------------- */
 
 static const mlp_loss_kind all_kinds[] = {MLP_LOSS_SOFTMAX_XENT, MLP_LOSS_MSE,
@@ -289,6 +413,10 @@ START_TEST(compute_misuse)
                 "mse takes no parameter");
     TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_HUBER, -1, NULL, p, NULL, t, &loss, g), A,
                 "Huber delta -1 is not > 0");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_HUBER, 1e308, NULL, p, NULL, t, &loss, g), A,
+                "Huber delta 1e+308 is too large (it must be below 3.4e38");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_HUBER, INFINITY, NULL, p, NULL, t, &loss, g), A,
+                "Huber delta inf is too large");
     TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_HUBER, NAN, NULL, p, NULL, t, &loss, g), A,
                 "Huber delta");
     TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0, w, p, NULL, t, &loss, g), A,
@@ -366,6 +494,8 @@ static Suite *loss_kinds_suite(void)
     tcase_add_test(tc, regression_losses_hand_computed);
     tcase_add_test(tc, bce_hand_computed);
     tcase_add_test(tc, weighted_xent_hand_computed);
+    tcase_add_test(tc, weighted_xent_tiny_weights);
+    tcase_add_test(tc, regression_losses_refuse_overflow);
     tcase_add_loop_test(tc, gradients_match_finite_differences, 0, 5);
     tcase_add_test(tc, bce_is_stable_for_large_logits);
     suite_add_tcase(s, tc);

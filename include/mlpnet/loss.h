@@ -56,7 +56,9 @@ MLP_API mlp_status mlp_loss_softmax_xent(const mlp_tensor *logits, const int32_t
  * @param loss    receives the mean loss; may be NULL
  * @param grad    receives dP, same shape; may be NULL
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
- *         or MLP_STATUS_NUMERIC
+ *         or MLP_STATUS_NUMERIC (the loss is not finite: a NaN or infinite
+ *         prediction or target, or a prediction and its target so far apart
+ *         that their difference overflows a float)
  */
 MLP_API mlp_status mlp_loss_mse(const mlp_tensor *pred, const mlp_tensor *target,
                                 double *loss, mlp_tensor *grad);
@@ -103,8 +105,9 @@ MLP_API int mlp_loss_kind_uses_labels(mlp_loss_kind kind);
  * Any loss of ::mlp_loss_kind on a batch of predictions P [N, K] (for
  * softmax cross-entropy: logits), with its gradient dP.
  * @param kind           the loss
- * @param param          ::MLP_LOSS_HUBER: delta > 0 (0 picks 1.0); every other
- *                       kind: must be 0
+ * @param param          ::MLP_LOSS_HUBER: delta > 0 and below 3.4e38 (it is
+ *                       kept as a float; 0 picks 1.0); every other kind:
+ *                       must be 0
  * @param class_weights  ::MLP_LOSS_SOFTMAX_XENT: K finite weights >= 0 (the
  *                       loss is sum w[y_n] l_n / sum w[y_n]), or NULL for
  *                       all 1; every other kind: must be NULL (borrowed for
@@ -123,7 +126,11 @@ MLP_API int mlp_loss_kind_uses_labels(mlp_loss_kind kind);
  *         out of range, BCE target outside [0, 1], weights of the batch's
  *         labels summing to 0), MLP_STATUS_SHAPE_MISMATCH (pred not rank 2,
  *         target or grad of another shape) or MLP_STATUS_NUMERIC (a NaN or
- *         infinite prediction or target)
+ *         infinite prediction or target; for MSE, Huber and MAE also a
+ *         prediction and its target so far apart that their difference
+ *         overflows a float, and the loss with it, as in mlp_loss_mse(); for
+ *         MSE also a gradient 2 (P - T) that overflows, with grad given, in
+ *         a batch of one value)
  */
 MLP_API mlp_status mlp_loss_compute(mlp_loss_kind kind, double param,
                                     const float *class_weights, const mlp_tensor *pred,

@@ -312,7 +312,8 @@ typedef enum mlp_output {
  * mlp_model_fit() (from one of its callbacks); an optimizer keeps working.
  * @param model  the model (borrowed for the call)
  * @param kind   the loss
- * @param param  ::MLP_LOSS_HUBER: delta > 0, or 0 for 1.0; other kinds: 0
+ * @param param  ::MLP_LOSS_HUBER: delta > 0 and below 3.4e38 (it is kept as
+ *               a float), or 0 for 1.0; other kinds: 0
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, unknown
  *         kind, bad param, or class weights set and a loss other than
  *         softmax cross-entropy) or MLP_STATUS_BAD_STATE (called while
@@ -420,7 +421,8 @@ MLP_API int32_t mlp_model_class_count(const mlp_model *model);
  *         optimizer was created; nothing runs),
  *         MLP_STATUS_SHAPE_MISMATCH (targets of another shape) or
  *         MLP_STATUS_NUMERIC (a NaN or infinity in x or the targets, or a
- *         loss that is NaN or infinite). A step that fails leaves the model
+ *         loss that is NaN or infinite, as for an output and its target
+ *         farther apart than a float holds). A step that fails leaves the model
  *         as it was, as mlp_model_train_step()'s
  */
 MLP_API mlp_status mlp_model_train_step_targets(mlp_model *model, mlp_optimizer *opt,

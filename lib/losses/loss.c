@@ -91,12 +91,13 @@ static mlp_status xent_batch(const mlp__loss *L, const float *z, int32_t n, int3
     return MLP_STATUS_OK;
 }
 
-/* The element losses with float targets: d = z - t. */
+/* The element losses with float targets: d = z - t. MSE's gradient is 2 d,
+ * but *g is d: value_batch puts the 2 into its scale (see there). */
 static double elem_loss(const mlp__loss *L, float z, float t, float *g)
 {
     const float d = z - t;
     switch (L->kind) {
-    case MLP_LOSS_MSE: *g = 2.0f * d; return (double)d * d;
+    case MLP_LOSS_MSE: *g = d; return (double)d * d;
     case MLP_LOSS_HUBER: {
         const float a = fabsf(d);
         if (a <= L->delta) {
@@ -118,24 +119,52 @@ static double elem_loss(const mlp__loss *L, float z, float t, float *g)
     }
 }
 
+/* NUMERIC for element i, whose z - t is not finite. */
+static mlp_status not_finite(const mlp__loss *L, const float *z, const float *t,
+                             int64_t i, int32_t k)
+{
+    if (isfinite(z[i]) && isfinite(t[i]))
+        return mlp__error(MLP_STATUS_NUMERIC,
+                          "%s loss: row %d, output %d: prediction %g and target %g are "
+                          "too far apart: their difference overflows a float, and the "
+                          "loss with it",
+                          loss_names[L->kind], (int)(i / k), (int)(i % k), (double)z[i],
+                          (double)t[i]);
+    return mlp__error(MLP_STATUS_NUMERIC, "%s loss: row %d, output %d: %s is %g",
+                      loss_names[L->kind], (int)(i / k), (int)(i % k),
+                      isfinite(z[i]) ? "the target" : "the prediction",
+                      isfinite(z[i]) ? (double)t[i] : (double)z[i]);
+}
+
 static mlp_status value_batch(const mlp__loss *L, const float *z, int32_t n, int32_t k,
                               const float *t, float *dz, mlp__loss_sums *acc)
 {
     const int64_t len = (int64_t)n * k;
     const int bce = L->kind == MLP_LOSS_BCE_LOGITS;
     for (int64_t i = 0; i < len; i++) {
-        if (!isfinite(z[i]) || !isfinite(t[i]))
-            return mlp__error(MLP_STATUS_NUMERIC, "%s loss: row %d, output %d: %s is %g",
-                              loss_names[L->kind], (int)(i / k), (int)(i % k),
-                              isfinite(z[i]) ? "the target" : "the prediction",
-                              isfinite(z[i]) ? (double)t[i] : (double)z[i]);
+        /* z - t is finite when z and t are and lie at most about FLT_MAX
+         * apart. Farther, d overflows, and with it the loss of every kind
+         * that takes d (as in mlp_loss_mse): NUMERIC, not an infinite loss.
+         * BCE takes no difference; its targets are checked next. */
+        if (!isfinite(z[i] - t[i]) && (!bce || !isfinite(z[i]) || !isfinite(t[i])))
+            return not_finite(L, z, t, i, k);
         if (bce && !(t[i] >= 0.0f && t[i] <= 1.0f))
             return mlp__error(MLP_STATUS_INVALID_ARG,
                               "bce_logits loss: row %d, output %d: target %g is outside "
                               "[0, 1]",
                               (int)(i / k), (int)(i % k), (double)t[i]);
     }
+    /* MSE's gradient 2 d / len is d times 2 / len: the same bits as 2 d
+     * times 1 / len (both products are exact but for their one rounding),
+     * without 2 d, which overflowed for |d| > FLT_MAX / 2. Only for a batch
+     * of one value is 2 / len above 1; its gradient 2 d may overflow. */
     const float scale = 1.0f / (float)len;
+    const float gscale = L->kind == MLP_LOSS_MSE ? 2.0f * scale : scale;
+    if (dz && L->kind == MLP_LOSS_MSE && len == 1 && !isfinite(2.0f * (z[0] - t[0])))
+        return mlp__error(MLP_STATUS_NUMERIC,
+                          "mse loss: the gradient 2 (prediction - target) = 2 (%g - %g) "
+                          "overflows a float",
+                          (double)z[0], (double)t[0]);
     double total = 0.0, sse = 0.0, sae = 0.0;
     int64_t correct = 0;
     for (int32_t r = 0; r < n; r++) {
@@ -144,7 +173,7 @@ static mlp_status value_batch(const mlp__loss *L, const float *z, int32_t n, int
             float g;
             total += elem_loss(L, z[i], t[i], &g);
             if (dz)
-                dz[i] = g * scale;
+                dz[i] = g * gscale;
             /* The errors of what the model predicts: the value, or for BCE
              * the probability. */
             float p = z[i];
@@ -222,9 +251,14 @@ mlp_status mlp__loss_setting(mlp_loss_kind kind, double param, const char *fn,
     if (kind == MLP_LOSS_HUBER) {
         if (param == 0.0)
             param = 1.0;
-        if (!(param > 0.0 && param < 3.4e38))
+        if (!(param > 0.0))
             return mlp__error(MLP_STATUS_INVALID_ARG, "%s: Huber delta %g is not > 0", fn,
                               param);
+        if (!(param < 3.4e38)) /* as it is kept: a float */
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: Huber delta %g is too large (it must be below 3.4e38, "
+                              "as it is kept as a float)",
+                              fn, param);
         *delta = (float)param;
     } else if (param != 0.0) {
         return mlp__error(MLP_STATUS_INVALID_ARG,

@@ -75,7 +75,8 @@ mlp_status mlp__loss_check(const mlp__loss *L, int32_t k, const char *fn);
  * writes the gradient of the batch's mean loss (the batch's loss sum over
  * its weight) with respect to z. Returns OK, INVALID_ARG (label outside
  * 0..k-1, a BCE target outside [0, 1], a batch whose class weights sum to
- * 0) or NUMERIC (a NaN or infinite output or target).
+ * 0) or NUMERIC (a NaN or infinite output or target, an output and target
+ * whose difference overflows, or MSE's gradient of one value overflowing).
  */
 mlp_status mlp__loss_batch(const mlp__loss *L, const float *z, int32_t n, int32_t k,
                            const int32_t *labels, const float *t, float *dz,

@@ -130,7 +130,8 @@ typedef struct xent_job {
     const float *z, *class_w;
     const int32_t *labels;
     float *dz;
-    float inv_n;
+    float inv_n; /* 1 / n, or 1 / sum w; 0 when that overflows a float */
+    double wsum; /* sum w (weighted only) */
     int32_t n, k, rows;
     double total[MAX_CHUNKS];
     int32_t hits[MAX_CHUNKS];
@@ -177,7 +178,11 @@ static void xent_chunks(void *arg, int64_t t0, int64_t t1)
                 }
                 float *di = j->dz ? j->dz + (int64_t)i * k : NULL;
                 if (di) {
-                    const float row = j->class_w ? j->class_w[c] * j->inv_n : j->inv_n;
+                    float row = j->class_w ? j->class_w[c] * j->inv_n : j->inv_n;
+                    /* tiny weights (see mlp__softmax_xent); w_c > 0, so
+                     * sum w > 0 too */
+                    if (j->inv_n == 0.0f && j->class_w[c] > 0.0f)
+                        row = (float)(j->class_w[c] / j->wsum);
                     const float scale = row / s[i - b0];
                     /* a gradient below FLT_MIN is 0, not a subnormal float,
                      * which would slow every product that reads it (a class
@@ -189,7 +194,13 @@ static void xent_chunks(void *arg, int64_t t0, int64_t t1)
                     }
                     di[c] -= row;
                 }
-                const double l = log((double)s[i - b0]) - (double)(zi[c] - m[i - b0]);
+                /* z_c - m overflows a float for logits more than FLT_MAX
+                 * apart (the loss, that far, is still a double): the rare
+                 * row takes it in double; the others keep the float
+                 * difference, and the bits they always had. */
+                const float gap = zi[c] - m[i - b0];
+                const double l = log((double)s[i - b0]) -
+                                 (isinf(gap) ? (double)zi[c] - m[i - b0] : (double)gap);
                 total += j->class_w ? j->class_w[c] * l : l;
                 hits += am[i - b0] == c;
             }
@@ -210,8 +221,16 @@ mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t
             wsum += class_w[labels[i]]; /* a bad label is reported below */
     }
     xent_job j = {.z = z, .class_w = class_w, .labels = labels, .dz = dz, .n = n, .k = k};
-    /* Row i's gradient is w_i (softmax - onehot) / sum w (w = 1 unweighted). */
-    j.inv_n = !class_w ? 1.0f / (float)n : wsum > 0.0 ? (float)(1.0 / wsum) : 0.0f;
+    j.wsum = wsum;
+    /* Row i's gradient is w_i (softmax - onehot) / sum w (w = 1 unweighted).
+     * Its factor w_i / sum w is at most 1, but 1 / sum w overflows a float
+     * when the weights sum to less than 1 / FLT_MAX (subnormal weights, all
+     * valid): then inv_n is 0 and each row divides in double instead (the
+     * float inf made every gradient inf or NaN). Other weights keep the
+     * float product and its bits. A sum of 0 is refused below. */
+    j.inv_n = !class_w                              ? 1.0f / (float)n
+              : wsum > 0.0 && 1.0 / wsum <= FLT_MAX ? (float)(1.0 / wsum)
+                                                    : 0.0f;
     j.rows = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
     if (j.rows < MIN_CHUNK_ROWS)
         j.rows = MIN_CHUNK_ROWS;
