@@ -790,6 +790,15 @@ START_TEST(mapping_valid)
     ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "x");
     ck_assert_ptr_null(mlp_dataset_class_name(ds, 1));
     ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "y");
+
+    /* The codes just past the control characters name classes: space,
+     * tilde, U+00A0, and U+65E5 ("sun", three UTF-8 bytes). */
+    write_text(pm, "0 32\n1 126\n2 160\n3 26085\n");
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), " ");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "~");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "\xC2\xA0");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "\xE6\x97\xA5");
     mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
     tu_rm_tree(dir);
@@ -825,6 +834,15 @@ START_TEST(mapping_malformed)
         {"0 0\n", ":1:", "not a character"},
         {"0 1114112\n", ":1:", "not a character"},
         {"0 55296\n", ":1:", "not a character"},
+        /* A code gives a name under the setters' rule: no control
+         * characters (C0, DEL, C1), no name two labels share. */
+        {"0 48\n1 31\n", ":2:", "label 1 (code 31) holds a control character"},
+        {"0 127\n", ":1:", "label 0 (code 127) holds a control character"},
+        {"0 128\n", ":1:", "label 0 (code 128) holds a control character"},
+        {"0 159\n", ":1:", "label 0 (code 159) holds a control character"},
+        {"0 65\n1 65\n", ":2:", "labels 0 (line 1) and 1 are both \"A\""},
+        {"3 66\n\n0 65\n1 \"A\"\n", ":4:", "labels 0 (line 3) and 1 are both \"A\""},
+        {"1 65\n0 65\n", ":2:", "labels 1 (line 1) and 0 are both \"A\""},
         {"", "no \"label", "no \"label"},
         {"\n \n", "no \"label", "no \"label"},
         {long_line, ":1:", "too long"},
@@ -839,6 +857,23 @@ START_TEST(mapping_malformed)
         /* The previous map survives the failure. */
         ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "A");
         ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "C");
+    }
+    /* A NUL byte is refused where it stands, also at the start of a line,
+     * which once read as blank and dropped the labels after it. */
+    static const struct {
+        const char *bytes;
+        size_t len;
+        const char *where;
+    } nul[] = {
+        {"0 48\n\0 1 65\n2 66\n", 17, ":2: a NUL byte (byte 1 of the line)"},
+        {"0 48\n1 65\0 junk\n", 16, ":2: a NUL byte (byte 5 of the line)"},
+        {"0 48\n1 65\n\0", 11, ":3: a NUL byte (byte 1 of the line)"},
+    };
+    for (size_t k = 0; k < sizeof nul / sizeof *nul; k++) {
+        write_file(pm, nul[k].bytes, nul[k].len, 0);
+        EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_BAD_FORMAT);
+        TU_ERROR_HAS(nul[k].where);
+        ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "A");
     }
     join(pm, dir, "missing.txt");
     EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_IO);

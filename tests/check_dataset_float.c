@@ -841,7 +841,8 @@ START_TEST(class_names_setter)
         {"tab\there", "control"},      {"\xC3", "UTF-8"},
         {"\xC0\x80", "UTF-8"},         {"\xED\xA0\x80", "UTF-8"},
         {"\xF5\x80\x80\x80", "UTF-8"}, {"\xC2\x85", "control"},
-        {"\x7F", "control"},
+        {"\x7F", "control"},           {"\x1F", "control"},
+        {"\xC2\x80", "control"},       {"\xC2\x9F", "control"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         const char *set[4] = {"a", "b", bad[k].name, "d"};
@@ -855,6 +856,18 @@ START_TEST(class_names_setter)
     const char *twice[4] = {"a", "b", "a", "d"};
     TU_FAIL_MSG(mlp_dataset_set_class_names(ds, twice, 4), MLP_STATUS_INVALID_ARG,
                 "names[0] and names[2]");
+    /* Of two repeats, the one a scan in order meets first. */
+    const char *two_repeats[4] = {"a", "b", "b", "a"};
+    TU_FAIL_MSG(mlp_dataset_set_class_names(ds, two_repeats, 4), MLP_STATUS_INVALID_ARG,
+                "names[1] and names[2] are both \"b\"");
+    /* Unnamed classes are not names, so two of them are no repeat. */
+    const char *unnamed[4] = {"", "b", NULL, ""};
+    TU_OK(mlp_dataset_set_class_names(ds, unnamed, 4));
+    ck_assert_ptr_null(mlp_dataset_class_name(ds, 3));
+    /* UTF-8 past the C1 controls is text: U+FFFD, "nihon". */
+    const char *wide[4] = {"\xEF\xBF\xBD", "b", "\xE6\x97\xA5\xE6\x9C\xAC", "d"};
+    TU_OK(mlp_dataset_set_class_names(ds, wide, 4));
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "\xE6\x97\xA5\xE6\x9C\xAC");
     TU_FAIL(mlp_dataset_set_class_names(ds, names, 3), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_set_class_names(ds, NULL, 4), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_set_class_names(NULL, names, 4), MLP_STATUS_INVALID_ARG);
@@ -905,6 +918,8 @@ START_TEST(mapping_with_string_names)
         {"0 \"\"\n", ":1: the name of label 0 is empty"},
         {"0 \"a\"\n1 \"\x01\"\n", ":2: the name of label 1 holds a control"},
         {"0 \"\xFF\"\n", ":1: the name of label 0 is not valid UTF-8"},
+        {"0 \"a\"\n1 \"\xC2\x85\"\n", ":2: the name of label 1 holds a control"},
+        {"0 \"a\"\n1 \"b\"\n2 \"a\"\n", ":3: labels 0 (line 1) and 2 are both \"a\""},
         {"0 \"a\"\n0 \"b\"\n", ":2: label 0 is mapped twice"},
         {"7 \"a\"\n", ":1: label 7 is outside"},
     };

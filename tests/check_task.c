@@ -6,6 +6,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -589,6 +590,20 @@ static void name_with_control(unsigned char *b, size_t len)
     b[at] = '\n';
 }
 
+/* "cat" -> U+0080 "t": a C1 control, which 0.4's setter let through. */
+static void name_with_c1_control(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "clsn", 0) + 12 + 4 + 2;
+    memcpy(b + at, "\xc2\x80", 2);
+}
+
+/* "cat", "dog" -> "cat", "cat": a repeat, which 0.4's setter let through. */
+static void name_repeated(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "clsn", 0) + 12 + 4 + 2 + 3 + 2;
+    memcpy(b + at, "cat", 3);
+}
+
 static void name_count(unsigned char *b, size_t len)
 {
     size_t at = tu_find_record(b, len, "clsn", 0) + 12;
@@ -611,7 +626,9 @@ START_TEST(file_refuses_bad_task_records)
     TU_OK(mlp_model_set_class_weights(m, NULL, 0));
     TU_OK(mlp_model_set_class_names(m, (const char *[]){"cat", "dog"}, 2));
     expect_refused(m, name_past_record, "class name 0 runs past the record");
-    expect_refused(m, name_with_control, "has a control character");
+    expect_refused(m, name_with_control, "class name 0 holds a control character");
+    expect_refused(m, name_with_c1_control, "class name 0 holds a control character");
+    expect_refused(m, name_repeated, "class names 0 and 1 are both \"cat\"");
     expect_refused(m, name_count, "0 class names cannot fit in the record");
     mlp_model_destroy(m);
 }
@@ -643,7 +660,30 @@ START_TEST(class_names_rules)
     TU_FAIL_MSG(mlp_model_set_class_names(m, (const char *[]){"a", ""}, 2),
                 MLP_STATUS_INVALID_ARG, "name 1 has 0 bytes");
     TU_FAIL_MSG(mlp_model_set_class_names(m, (const char *[]){"a\tb", "c"}, 2),
-                MLP_STATUS_INVALID_ARG, "name 0 has a control character (byte 1)");
+                MLP_STATUS_INVALID_ARG, "name 0 holds a control character");
+    /* The datasets' rule: C0, DEL and C1 controls, invalid UTF-8 and a name
+     * given twice are refused; other UTF-8 is a name. */
+    static const char *const bad[][2] = {
+        {"\x1f", "name 0 holds a control character"},
+        {"\x7f", "name 0 holds a control character"},
+        {"\xc2\x80", "name 0 holds a control character"},
+        {"\xc2\x9f", "name 0 holds a control character"},
+        {"a\xff", "name 0 is not valid UTF-8"},
+        {"b", "names 0 and 1 are both \"b\""},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++)
+        TU_FAIL_MSG(mlp_model_set_class_names(m, (const char *[]){bad[k][0], "b"}, 2),
+                    MLP_STATUS_INVALID_ARG, bad[k][1]);
+    mlp_model *m3 = linear(3, 3, 4);
+    TU_FAIL_MSG(mlp_model_set_class_names(m3, (const char *[]){"cat", "cat", "dog"}, 3),
+                MLP_STATUS_INVALID_ARG, "names 0 and 1 are both \"cat\"");
+    TU_FAIL_MSG(mlp_model_set_class_names(m3, (const char *[]){"cat", "dog", "dog"}, 3),
+                MLP_STATUS_INVALID_ARG, "names 1 and 2 are both \"dog\"");
+    ck_assert_int_eq(mlp_model_class_count(m3), 0);
+    TU_OK(mlp_model_set_class_names(
+        m3, (const char *[]){"\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xc2\xa0"}, 3));
+    ck_assert_str_eq(mlp_model_class_name(m3, 1), "\xe6\x97\xa5\xe6\x9c\xac");
+    mlp_model_destroy(m3);
     char big[300];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
@@ -664,6 +704,86 @@ START_TEST(class_names_rules)
     ck_assert_int_eq(mlp_model_class_count(m), 0);
     ck_assert_int_eq(mlp_model_class_count(NULL), 0);
     mlp_model_destroy(m);
+}
+END_TEST
+
+/* The model file of `m` with its two class names replaced by a and b (the
+ * file is written with placeholders of their lengths, then patched). */
+static void save_with_names(mlp_model *m, const char *a, const char *b, void **buf,
+                            size_t *len)
+{
+    char pa[8] = "xxxxxxx", pb[8] = "yyyyyyy";
+    ck_assert_uint_lt(strlen(a), sizeof pa);
+    ck_assert_uint_lt(strlen(b), sizeof pb);
+    pa[strlen(a)] = pb[strlen(b)] = '\0';
+    TU_OK(mlp_model_set_class_names(m, (const char *[]){pa, pb}, 2));
+    TU_OK(mlp_model_save_mem(m, buf, len));
+    unsigned char *p = *buf;
+    size_t at = tu_find_record(p, *len, "clsn", 0) + 12 + 4 + 2;
+    memcpy(p + at, a, strlen(a));
+    memcpy(p + at + strlen(a) + 2, b, strlen(b));
+    tu_fix_crcs(p, *len);
+}
+
+/* The four paths that take class names (the dataset's setter, a mapping
+ * file, the model's setter, a model file) apply one rule, so they agree on
+ * each pair of names: all accept it, or all refuse it saying why. */
+START_TEST(class_names_one_rule)
+{
+    static const struct {
+        const char *a, *b, *why; /* why: NULL when the names are valid */
+    } cases[] = {
+        {"\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", NULL}, /* e-acute, "nihon" */
+        {" ", "~", NULL},                               /* 0x20, 0x7e */
+        {"\xc2\xa0", "\xef\xbf\xbd", NULL},             /* U+00A0, U+FFFD */
+        {"\x1f", "b", "holds a control character"},
+        {"\x7f", "b", "holds a control character"},
+        {"\xc2\x80", "b", "holds a control character"},
+        {"\xc2\x9f", "b", "holds a control character"},
+        {"a\xff", "b", "is not valid UTF-8"},
+        {"cat", "cat", "both \"cat\""},
+    };
+    char dir[256], map[300];
+    tu_tmp_dir(dir, sizeof dir, "mlpnet-names");
+    snprintf(map, sizeof map, "%s/map.txt", dir);
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create(&ds, 2, 1, 1, 1, (uint8_t[]){0, 0}, (int32_t[]){0, 1}, 2));
+    mlp_model *m = linear(3, 2, 4);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const char *a = cases[k].a, *b = cases[k].b, *why = cases[k].why;
+        const char *names[2] = {a, b};
+        char text[64];
+        snprintf(text, sizeof text, "0 \"%s\"\n1 \"%s\"\n", a, b);
+        tu_write_file(map, text, strlen(text));
+        void *buf;
+        size_t len;
+        save_with_names(m, a, b, &buf, &len);
+        mlp_model *back = NULL;
+        if (!why) {
+            TU_OK(mlp_dataset_set_class_names(ds, names, 2));
+            ck_assert_str_eq(mlp_dataset_class_name(ds, 1), b);
+            TU_OK(mlp_dataset_load_mapping(ds, map));
+            ck_assert_str_eq(mlp_dataset_class_name(ds, 0), a);
+            TU_OK(mlp_model_set_class_names(m, names, 2));
+            ck_assert_str_eq(mlp_model_class_name(m, 0), a);
+            TU_OK(mlp_model_load_mem(&back, buf, len));
+            ck_assert_str_eq(mlp_model_class_name(back, 1), b);
+        } else {
+            TU_FAIL_MSG(mlp_dataset_set_class_names(ds, names, 2), MLP_STATUS_INVALID_ARG,
+                        why);
+            TU_FAIL_MSG(mlp_dataset_load_mapping(ds, map), MLP_STATUS_BAD_FORMAT, why);
+            TU_ERROR_HAS(strcmp(a, b) ? "map.txt:1:" : "map.txt:2:");
+            TU_FAIL_MSG(mlp_model_set_class_names(m, names, 2), MLP_STATUS_INVALID_ARG,
+                        why);
+            TU_FAIL_MSG(mlp_model_load_mem(&back, buf, len), MLP_STATUS_BAD_FORMAT, why);
+            ck_assert_ptr_null(back);
+        }
+        mlp_model_destroy(back);
+        mlp_buffer_free(buf);
+    }
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ds);
+    tu_rm_tree(dir);
 }
 END_TEST
 
@@ -928,6 +1048,7 @@ static Suite *task_suite(void)
     tcase_add_test(tc, file_keeps_the_task);
     tcase_add_test(tc, file_refuses_bad_task_records);
     tcase_add_test(tc, class_names_rules);
+    tcase_add_test(tc, class_names_one_rule);
     suite_add_tcase(s, tc);
     return s;
 }

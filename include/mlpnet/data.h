@@ -83,7 +83,14 @@ typedef enum mlp_dataset_flags {
     MLP_DATASET_BORROW = 1 /**< borrow the samples `x` and the float targets: no copy */
 } mlp_dataset_flags;
 
-/** Longest class name in bytes (without the terminating NUL). */
+/**
+ * Longest class name in bytes (without the terminating NUL). Every path
+ * that takes class names (mlp_dataset_set_class_names, the mapping and CSV
+ * readers, mlp_model_set_class_names, the model file reader) applies one
+ * rule: a name is at most this many bytes of valid UTF-8 without control
+ * characters (U+0000..U+001F, U+007F and the C1 controls U+0080..U+009F),
+ * and no two classes share a name.
+ */
 #define MLP_CLASS_NAME_MAX 255
 
 /**
@@ -374,9 +381,10 @@ MLP_API const char *mlp_dataset_class_name(const mlp_dataset *ds, int32_t k);
  * or `label "name"`, a name of any UTF-8 text in double quotes (`0
  * "T-shirt/top"`), where `\"` stands for a quote and `\\` for a
  * backslash. Both forms may be mixed; blank lines are skipped; a line holds
- * at most 559 bytes; a name, at most MLP_CLASS_NAME_MAX bytes of valid
- * UTF-8 without control characters. Classes the file does not name stay
- * unnamed.
+ * at most 559 bytes and no NUL byte. Names follow the rule of
+ * MLP_CLASS_NAME_MAX, whichever form gives them (so `0 31` or `0 128`,
+ * control characters, are refused), and no two labels share a name.
+ * Classes the file does not name stay unnamed.
  * @param ds    the dataset that receives the map (borrowed for the call);
  *              a class dataset
  * @param path  the map file (borrowed for the call); a regular file, unlike
@@ -384,9 +392,9 @@ MLP_API const char *mlp_dataset_class_name(const mlp_dataset *ds, int32_t k);
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, float targets),
  *         MLP_STATUS_IO (cannot open or read; not a regular file, as a FIFO,
  *         refused without waiting for a writer), MLP_STATUS_BAD_FORMAT
- *         (malformed line, label out of range, a label mapped twice, a bad
- *         name: the message names the line) or MLP_STATUS_NO_MEMORY; on
- *         failure the dataset keeps its previous map
+ *         (malformed line, a NUL byte, label out of range, a label mapped
+ *         twice, a bad or repeated name: the message names the line) or
+ *         MLP_STATUS_NO_MEMORY; on failure the dataset keeps its previous map
  */
 MLP_API mlp_status mlp_dataset_load_mapping(mlp_dataset *ds, const char *path);
 
@@ -394,9 +402,10 @@ MLP_API mlp_status mlp_dataset_load_mapping(mlp_dataset *ds, const char *path);
  * Give the classes of a class dataset their names, replacing any map.
  * @param ds     the dataset (borrowed for the call); a class dataset
  * @param names  `k` names (each copied); an entry that is NULL or "" leaves
- *               its class unnamed. Each name is at most MLP_CLASS_NAME_MAX
- *               bytes of valid UTF-8 without control characters, and no two
- *               non-empty names are equal. May be NULL when k is 0.
+ *               its class unnamed. Each name follows the rule of
+ *               MLP_CLASS_NAME_MAX: at most that many bytes of valid UTF-8
+ *               without control characters, and no two non-empty names are
+ *               equal. May be NULL when k is 0.
  * @param k      num_classes, or 0 to remove the names
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, float targets, k
  *         other than 0 or num_classes, a bad or repeated name: the message

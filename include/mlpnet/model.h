@@ -375,13 +375,16 @@ MLP_API mlp_status mlp_model_fit_standardize(mlp_model *model, const mlp_dataset
  * string labels of a CSV file), so that predictions can print them. They
  * are saved in the model file.
  * @param model  the model (borrowed for the call)
- * @param names  k UTF-8 strings of 1..255 bytes without control characters
- *               (copied); NULL (with k = 0) removes the names
+ * @param names  k strings (copied) under the rule of MLP_CLASS_NAME_MAX
+ *               (mlpnet/data.h), that of datasets: 1..255 bytes of valid
+ *               UTF-8 without control characters (C0, DEL, C1), no two
+ *               equal; NULL (with k = 0) removes the names
  * @param k      the number of names: the model's output count (checked when
  *               the model has layers)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model or name, a count
- *         that is not the output count, an empty, overlong or control
- *         character name) or MLP_STATUS_NO_MEMORY (the old names are kept)
+ *         that is not the output count, an empty, overlong, invalid UTF-8
+ *         or control character name, a name given twice: the message names
+ *         the index) or MLP_STATUS_NO_MEMORY (the old names are kept)
  */
 MLP_API mlp_status mlp_model_set_class_names(mlp_model *model, const char *const *names,
                                              int32_t k);

@@ -10,6 +10,7 @@
  * are; a borrowing dataset reads the caller's arrays in place.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/pool.h"
@@ -370,6 +371,50 @@ const char *mlp__class_name_problem(const char *s, size_t len)
     return NULL;
 }
 
+/* A name and where it stands in the caller's array, sorted by text then
+ * position so that equal names sit together, earliest first. */
+typedef struct name_ref {
+    const char *s;
+    int32_t i;
+} name_ref;
+
+static int cmp_name_ref(const void *pa, const void *pb)
+{
+    const name_ref *a = pa, *b = pb;
+    int c = strcmp(a->s, b->s);
+    return c ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+int mlp__class_names_repeat(const char *const *names, int32_t k, int32_t *first,
+                            int32_t *second)
+{
+    *first = *second = -1;
+    if (k < 2)
+        return 0;
+    /* Sorting, not comparing every pair: a model file or a mapping file may
+     * name many thousands of classes, and their readers check this. */
+    name_ref *r = mlp__calloc((size_t)k, sizeof *r);
+    if (!r)
+        return -1;
+    int32_t n = 0;
+    for (int32_t i = 0; i < k; i++)
+        if (names[i] && names[i][0])
+            r[n++] = (name_ref){names[i], i};
+    qsort(r, (size_t)n, sizeof *r, cmp_name_ref);
+    /* Of each run of equal names, its first two entries are the repeat
+     * a pairwise scan in array order would meet; report the earliest. */
+    for (int32_t j = 1, start = 0; j < n; j++) {
+        if (strcmp(r[start].s, r[j].s) != 0)
+            start = j;
+        else if (j == start + 1 && (*second < 0 || r[j].i < *second)) {
+            *first = r[start].i;
+            *second = r[j].i;
+        }
+    }
+    mlp__free(r);
+    return *second >= 0;
+}
+
 mlp__names *mlp__names_make(const char *const *names, int32_t count)
 {
     size_t head = offsetof(mlp__names, off) + (size_t)count * sizeof(size_t);
@@ -427,13 +472,15 @@ mlp_status mlp_dataset_set_class_names(mlp_dataset *ds, const char *const *names
                               why);
     }
     /* Names identify classes (a CSV file's labels are looked up by name),
-     * so two classes may not share one. Quadratic, but run once. */
-    for (int32_t i = 0; i < k; i++)
-        for (int32_t j = 0; names[i] && names[i][0] && j < i; j++)
-            if (names[j] && strcmp(names[i], names[j]) == 0)
-                return mlp__error(MLP_STATUS_INVALID_ARG,
-                                  "%s: names[%d] and names[%d] are both \"%s\"", fn,
-                                  (int)j, (int)i, names[i]);
+     * so two classes may not share one. */
+    int32_t first, second;
+    int rep = mlp__class_names_repeat(names, k, &first, &second);
+    if (rep < 0)
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
+    if (rep)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: names[%d] and names[%d] are both \"%s\"", fn, (int)first,
+                          (int)second, names[second]);
     mlp__names *b = NULL;
     if (k > 0 && !(b = mlp__names_make(names, k)))
         return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);

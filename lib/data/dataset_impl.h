@@ -144,10 +144,29 @@ mlp_status mlp__dataset_rows(const mlp_dataset *ds, int32_t start, int32_t n, fl
 
 /* ---- class names (dataset.c) ------------------------------------------- */
 
-/* Check one class name of `len` bytes: at most MLP_CLASS_NAME_MAX bytes of
- * valid UTF-8 without control characters. Returns NULL when valid, else a
- * static phrase saying what is wrong ("is not valid UTF-8"). */
+/*
+ * The rule for class names, one for every path that takes them: the
+ * dataset's and the model's setters, the mapping and CSV readers, the model
+ * file reader (lib/io/model_file.c); the model room reaches it through this
+ * header. A name is at most MLP_CLASS_NAME_MAX bytes of valid UTF-8 (RFC
+ * 3629) without control characters: C0 (U+0000..U+001F), DEL (U+007F) and
+ * C1 (U+0080..U+009F), which no printout or JSON string shows as they are.
+ * No two names of a set are equal, since names identify classes. An empty
+ * name is a matter for the caller: a dataset's class may be unnamed, a
+ * model's may not.
+ */
+
+/* Check one class name of `len` bytes (a NUL among them is a control
+ * character). Returns NULL when valid, else a static phrase saying what is
+ * wrong ("is not valid UTF-8"). */
 const char *mlp__class_name_problem(const char *s, size_t len);
+
+/* Find a name given twice among `k` names (NULL and "" entries are
+ * unnamed and never equal). Returns 1 with *first < *second the positions
+ * of the repeat whose second position is the smallest, 0 when the names
+ * differ (both set to -1), -1 when out of memory. O(k log k). */
+int mlp__class_names_repeat(const char *const *names, int32_t k, int32_t *first,
+                            int32_t *second);
 
 /* New names block of `count` names (a NULL entry is unnamed); NULL when
  * out of memory. The names are not checked here. */

@@ -127,8 +127,33 @@ static int parse_map_line(const char *line, uint32_t *label, char *name, uint32_
         return -1;
     if (*code == 0 || *code > 0x10FFFF || (*code >= 0xD800 && *code <= 0xDFFF))
         return -2;
+    /* A code names one character, which must still make a valid name:
+     * 31 or 128 would give a control character that the setters refuse. */
     utf8_encode(*code, name);
-    return 1;
+    *why = mlp__class_name_problem(name, strlen(name));
+    return *why ? -3 : 1;
+}
+
+/* Read one line, its newline included, into `line` (MAP_LINE_CAP bytes,
+ * NUL-terminated) and its length into *len, which is more than strlen when
+ * the line holds a NUL byte: fgets cannot tell where such a line ends, and
+ * a NUL at its start would make it look blank. Returns 1 for a line, 0 at
+ * the end of the file (or on a read error: see ferror), -1 when the line
+ * has more than MAP_LINE_CAP - 1 bytes. */
+static int read_line(FILE *fp, char *line, size_t *len)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc(fp)) != EOF) {
+        if (n + 1 == MAP_LINE_CAP)
+            return -1;
+        line[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    line[n] = '\0';
+    *len = n;
+    return n > 0;
 }
 
 /*
@@ -160,17 +185,26 @@ static mlp_status read_mapping(const char *path, int32_t limit, mlp__names **nam
     /* One pointer per possible label, each name its own block until the
      * names are packed at the end. */
     char **names = mlp__calloc((size_t)limit, sizeof *names);
-    if (!names) {
+    long *line_of = mlp__calloc((size_t)limit, sizeof *line_of); /* where each is named */
+    if (!names || !line_of) {
         st = mlp__error(MLP_STATUS_NO_MEMORY, "out of memory reading mapping %s", path);
         goto fail;
     }
     char line[MAP_LINE_CAP], name[MAP_LINE_CAP];
     long lineno = 0;
-    while (fgets(line, sizeof line, fp)) {
+    size_t len;
+    int got;
+    while ((got = read_line(fp, line, &len)) != 0) {
         lineno++;
-        size_t len = strlen(line);
-        if (len + 1 == sizeof line && line[len - 1] != '\n') {
+        if (got < 0) {
             st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: line too long", path, lineno);
+            goto fail;
+        }
+        const char *nul = memchr(line, '\0', len);
+        if (nul) {
+            st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                            "%s:%ld: a NUL byte (byte %zu of the line)", path, lineno,
+                            (size_t)(nul - line) + 1);
             goto fail;
         }
         uint32_t label, code = 0;
@@ -194,6 +228,12 @@ static mlp_status read_mapping(const char *path, int32_t limit, mlp__names **nam
                             path, lineno, (unsigned long)code);
             goto fail;
         }
+        if (kind == -3 && code) {
+            st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                            "%s:%ld: the name of label %lu (code %lu) %s", path, lineno,
+                            (unsigned long)label, (unsigned long)code, why);
+            goto fail;
+        }
         if (kind == -3) {
             st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: the name of label %lu %s",
                             path, lineno, (unsigned long)label, why);
@@ -209,6 +249,7 @@ static mlp_status read_mapping(const char *path, int32_t limit, mlp__names **nam
                             path);
             goto fail;
         }
+        line_of[label] = lineno;
         if ((int32_t)label >= classes)
             classes = (int32_t)label + 1;
     }
@@ -220,6 +261,26 @@ static mlp_status read_mapping(const char *path, int32_t limit, mlp__names **nam
         st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s: no \"label ascii-code\" lines", path);
         goto fail;
     }
+    /* Two labels of one name would be two classes the setters refuse
+     * (mlp_dataset_set_class_names). Checked once the file is read; the
+     * message names the later of the two lines. */
+    int32_t a, b;
+    int rep = mlp__class_names_repeat((const char *const *)names, classes, &a, &b);
+    if (rep < 0) {
+        st = mlp__error(MLP_STATUS_NO_MEMORY, "out of memory reading mapping %s", path);
+        goto fail;
+    }
+    if (rep) {
+        if (line_of[a] > line_of[b]) {
+            int32_t t = a;
+            a = b;
+            b = t;
+        }
+        st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                        "%s:%ld: labels %d (line %ld) and %d are both \"%.64s\"", path,
+                        line_of[b], (int)a, line_of[a], (int)b, names[b]);
+        goto fail;
+    }
     if (!(*names_out = mlp__names_make((const char *const *)names, classes)))
         st = mlp__error(MLP_STATUS_NO_MEMORY, "out of memory reading mapping %s", path);
 
@@ -228,6 +289,7 @@ fail:
     for (int32_t k = 0; names && k < classes; k++)
         mlp__free(names[k]);
     mlp__free(names);
+    mlp__free(line_of);
     return st;
 }
 

@@ -46,6 +46,7 @@
 
 #include "core/bytes.h"
 #include "core/regular_file.h"
+#include "data/dataset_impl.h"
 #include "io/atomic_file.h"
 #include "mlpnet/io.h"
 #include "model/model_impl.h"
@@ -695,7 +696,19 @@ static mlp_status read_loss(const loader *ld, const record *r, mlp_model *m)
     return MLP_STATUS_OK;
 }
 
-/* clsn: the class names, checked through mlp_model_set_class_names. */
+/*
+ * clsn: the class names, under the rule of mlp_model_set_class_names (that
+ * of data/dataset_impl.h), checked here too so that a message gives the
+ * offset of the name at fault. Files of 0.3 and 0.4 were written under a
+ * looser rule: their setter let through C1 controls (U+0080..U+009F),
+ * invalid UTF-8 and repeated names. Such a file is refused, naming the
+ * name, its offset and the reason, rather than read. Accepting it would
+ * let names back into a model that its own setter refuses, to be saved
+ * and exported again (to ONNX, whose strings must be UTF-8); skipping the
+ * record would drop the names without a word, and this reader has no way
+ * to say so. Only a program that set such names made such a file; it can
+ * load the file with 0.4, set valid names and save it again.
+ */
 static mlp_status read_class_names(const loader *ld, const record *r, mlp_model *m)
 {
     const unsigned char *p = r->payload;
@@ -729,6 +742,14 @@ static mlp_status read_class_names(const loader *ld, const record *r, mlp_model 
                          (unsigned long)i);
             goto done;
         }
+        const char *why = mlp__class_name_problem(t, len);
+        if (why) {
+            st = FMT_ERR(ld, r->at + 12 + off,
+                         "class name %lu %s (0.3 and 0.4 saved some "
+                         "names that are refused now)",
+                         (unsigned long)i, why);
+            goto done;
+        }
         names[i] = t;
         t += len + 1;
         off += 2u + len;
@@ -736,6 +757,19 @@ static mlp_status read_class_names(const loader *ld, const record *r, mlp_model 
     if (off != r->len) {
         st = FMT_ERR(ld, r->at + 12 + off, "%llu bytes after the last class name",
                      ull(r->len - off));
+        goto done;
+    }
+    int32_t first, second;
+    int rep = mlp__class_names_repeat(names, (int32_t)n, &first, &second);
+    if (rep < 0) {
+        st = wrap_error(ld, MLP_STATUS_NO_MEMORY, r->at, "class names");
+        goto done;
+    }
+    if (rep) {
+        st = FMT_ERR(ld, r->at + 12,
+                     "class names %d and %d are both \"%.64s\" (0.3 and 0.4 "
+                     "saved some names that are refused now)",
+                     (int)first, (int)second, names[second]);
         goto done;
     }
     st = mlp_model_set_class_names(m, names, (int32_t)n);

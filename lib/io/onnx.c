@@ -622,9 +622,10 @@ static void emit_entry(pb *w, const void *ctx)
     pb_str(w, ENTRY_VALUE, e->value);
 }
 
-/* The class names as a JSON array of strings. Names hold no control
- * characters (mlp_model_set_class_names), so escaping '"' and '\' is all
- * JSON needs. */
+/* The class names as a JSON array of strings. Names are valid UTF-8
+ * without control characters (mlp_model_set_class_names; the model file
+ * reader applies the same rule), so escaping '"' and '\' is all JSON
+ * needs. */
 static void emit_names_json(pb *w, const void *ctx)
 {
     const mlp_model *m = ctx;

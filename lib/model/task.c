@@ -114,17 +114,26 @@ mlp_status mlp_model_set_class_names(mlp_model *m, const char *const *names, int
     for (int32_t i = 0; i < k; i++) {
         if (!names[i])
             return mlp__error(MLP_STATUS_INVALID_ARG, "%s: name %d is NULL", fn, (int)i);
+        /* Every class is named: the model file stores lengths 1..255. */
         size_t len = strlen(names[i]);
         if (len < 1 || len > MLP__CLASS_NAME_MAX)
             return mlp__error(MLP_STATUS_INVALID_ARG,
                               "%s: name %d has %zu bytes (1..%d allowed)", fn, (int)i,
                               len, MLP__CLASS_NAME_MAX);
-        for (size_t j = 0; j < len; j++)
-            if ((unsigned char)names[i][j] < 0x20 || names[i][j] == 0x7f)
-                return mlp__error(MLP_STATUS_INVALID_ARG,
-                                  "%s: name %d has a control character (byte %zu)", fn,
-                                  (int)i, j);
+        /* The datasets' rule (data/dataset_impl.h): the names of a dataset
+         * that names every class always fit a model, and the names a model
+         * saves or exports to ONNX are UTF-8 text a reader can show. */
+        const char *why = mlp__class_name_problem(names[i], len);
+        if (why)
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: name %d %s", fn, (int)i, why);
     }
+    int32_t first, second;
+    int rep = mlp__class_names_repeat(names, k, &first, &second);
+    if (rep < 0)
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
+    if (rep)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: names %d and %d are both \"%s\"",
+                          fn, (int)first, (int)second, names[second]);
     char **copy = mlp__calloc((size_t)k, sizeof *copy);
     int ok = copy != NULL;
     for (int32_t i = 0; ok && i < k; i++) {
