@@ -1366,6 +1366,36 @@ START_TEST(fit_max_train_loss_stops_divergence)
 }
 END_TEST
 
+/* A batch_size above the training set's size is one batch of every sample,
+ * as a batch_size of that size is: the same parameters after two epochs,
+ * and INT32_MAX asks for no memory for 2^31 rows. */
+START_TEST(fit_batch_larger_than_the_data)
+{
+    mlp_dataset *tr = tu_blobs(60, NCLS, 1, 4, 5, 30, CENTRES, 3);
+    const int32_t sizes[] = {60, 61, INT32_MAX};
+    float first[512], now[512];
+    for (int i = 0; i < 3; i++) {
+        mlp_model *m = small_model(7);
+        ck_assert_int_le(mlp_model_param_count(m), 512);
+        mlp_optimizer *o = NULL;
+        TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+        mlp_fit_options opts;
+        mlp_fit_options_init(&opts);
+        opts.epochs = 2;
+        opts.batch_size = sizes[i];
+        TU_OK(mlp_model_fit(m, o, tr, NULL, &opts));
+        TU_OK(mlp_model_get_params(m, i ? now : first, mlp_model_param_count(m)));
+        if (i)
+            ck_assert_msg(
+                memcmp(first, now, (size_t)mlp_model_param_count(m) * sizeof(float)) == 0,
+                "batch_size %d trained otherwise than 60", (int)sizes[i]);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
 /* Four Gaussian blobs in 20 dimensions are linearly separable: a small MLP
  * must classify held-out samples almost perfectly. */
 START_TEST(fit_separable_blobs)
@@ -2492,6 +2522,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, fit_options_bad_sizes);
     tcase_add_test(tc, fit_options_old_size_reads_no_further);
     tcase_add_test(tc, fit_max_train_loss_stops_divergence);
+    tcase_add_test(tc, fit_batch_larger_than_the_data);
     tcase_add_test(tc, fit_separable_blobs);
     tcase_add_test(tc, fit_epoch_figures_exact);
     tcase_add_test(tc, fit_first_epoch_bounds);

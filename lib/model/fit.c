@@ -171,13 +171,17 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
     if (st != MLP_STATUS_OK && !(m->dist_on && m->n_layers > 0))
         return st;
 
-    /* Size every buffer once, for the larger of the two batch sizes. */
-    int32_t eval_bs = o.eval_batch_size;
+    /* Size every buffer once, for the larger of the two batch sizes, each
+     * at most its set's size: a batch_size of INT32_MAX (every sample in
+     * one batch) asked for memory for 2^31 rows. */
+    int32_t train_bs = o.batch_size, eval_bs = o.eval_batch_size;
+    if (st == MLP_STATUS_OK && train_bs > mlp_dataset_size(train))
+        train_bs = mlp_dataset_size(train);
     if (st == MLP_STATUS_OK && valid && eval_bs > mlp_dataset_size(valid))
         eval_bs = mlp_dataset_size(valid);
     mlp_batcher *b = NULL;
     if (st == MLP_STATUS_OK)
-        st = mlp__model_reserve(m, o.batch_size > eval_bs ? o.batch_size : eval_bs);
+        st = mlp__model_reserve(m, train_bs > eval_bs ? train_bs : eval_bs);
     /* The epoch's per-output sums, the fit's own: a callback that evaluates
      * or predicts, on a larger batch too, uses (and may make anew) the
      * model's batch buffers, not these. */
@@ -186,7 +190,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
     if (st == MLP_STATUS_OK && !(sums = mlp__alloc(3 * (size_t)k * sizeof *sums)))
         st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
     if (st == MLP_STATUS_OK)
-        st = mlp_batcher_create(&b, train, o.batch_size, 1, o.seed);
+        st = mlp_batcher_create(&b, train, train_bs, 1, o.seed);
     if (st == MLP_STATUS_OK)
         st = mlp_batcher_set_drop_last(b, o.drop_last);
     if (m->dist_on) {
