@@ -372,6 +372,34 @@ START_TEST(predictions_follow_the_task)
                 "out has shape [4,3] but must be [4,2]");
     mlp_tensor_destroy(wide);
 
+    /* A NaN or an infinity in the input is refused, naming where; the
+     * caller's outputs are left alone. (Through a ReLU, a NaN would give
+     * probabilities like any other's.) */
+    float *xd = mlp_tensor_data(x);
+    const float keep = xd[7];
+    for (int bad = 0; bad < 2; bad++) {
+        xd[7] = bad ? -INFINITY : NAN;
+        const char *what = bad ? "an infinity at sample 2, value 1"
+                               : "a NaN at sample 2, "
+                                 "value 1";
+        mlp_tensor_data(pr)[0] = 42.0f;
+        TU_FAIL_MSG(mlp_model_predict(m, x, pr), MLP_STATUS_NUMERIC, what);
+        TU_ERROR_HAS("mlp_model_predict: x holds");
+        ck_assert(mlp_tensor_data_const(pr)[0] == 42.0f);
+        TU_FAIL_MSG(mlp_model_predict_raw(m, x, raw), MLP_STATUS_NUMERIC, what);
+        out[0] = 42.0f;
+        TU_FAIL_MSG(mlp_model_predict_one(m, xd + 6, 3, MLP_OUTPUT_RAW, out, 2),
+                    MLP_STATUS_NUMERIC,
+                    bad ? "an infinity at value 1" : "a NaN at value 1");
+        ck_assert(out[0] == 42.0f);
+    }
+    xd[7] = keep;
+    TU_OK(mlp_model_predict(m, x, pr));
+    /* the forward pass takes x as it is (documented) */
+    xd[7] = NAN;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &z));
+    xd[7] = keep;
+
     /* A softmax over one output is always 1: refused. */
     mlp_model *one = linear(3, 1, 1);
     mlp_tensor *p1 = tu_tensor(2, 4, 1);

@@ -623,7 +623,7 @@ static int copy_finite(float *restrict dst, const float *restrict src, int64_t n
     return !bad;
 }
 
-mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, int finite,
+mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, const char *finite,
                                   const char *fn)
 {
     int32_t n = x->dims[0];
@@ -643,10 +643,10 @@ mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, int finite,
     if (i == len) /* x is the model's own buffer, all finite */
         return MLP_STATUS_OK;
     return mlp__error(MLP_STATUS_NUMERIC,
-                      "%s: x holds %s at sample %lld, value %lld; training takes "
-                      "finite values only",
+                      "%s: x holds %s at sample %lld, value %lld; %s takes finite "
+                      "values only",
                       fn, isnan(v[i]) ? "a NaN" : "an infinity",
-                      (long long)(i / m->in_size), (long long)(i % m->in_size));
+                      (long long)(i / m->in_size), (long long)(i % m->in_size), finite);
 }
 
 mlp_status mlp_model_forward(mlp_model *m, const mlp_tensor *x, mlp_mode mode,
@@ -659,7 +659,7 @@ mlp_status mlp_model_forward(mlp_model *m, const mlp_tensor *x, mlp_mode mode,
     if (mode != MLP_MODE_TRAIN && mode != MLP_MODE_EVAL)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown mode %d", fn, (int)mode);
     /* any values, as the layers take them (the training steps check) */
-    MLP_TRY(mlp__model_stage_input(m, x, 0, fn));
+    MLP_TRY(mlp__model_stage_input(m, x, NULL, fn));
     int32_t n = x->dims[0];
     MLP_TRY(mlp__model_forward(m, n, mode));
     const mlp_shape *s = &m->layers[m->n_layers - 1]->out;
@@ -879,7 +879,7 @@ static mlp_status stage_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor 
                           "%s: the model's loss, %s, takes float targets, not labels "
                           "(use mlp_model_train_step_targets)",
                           fn, mlp_loss_kind_name(m->loss.kind));
-    return mlp__model_stage_input(m, x, 1, fn);
+    return mlp__model_stage_input(m, x, "training", fn);
 }
 
 mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tensor *x,

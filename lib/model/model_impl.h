@@ -156,14 +156,16 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
                                  mlp__loss_sums *acc);
 
 /* Check a caller's input batch against the model / copy it into m->xbuf.
- * With `finite` (the training steps), the copy also checks that every
- * value is finite: NUMERIC, naming `fn`, the sample and the value,
+ * With `finite` (the training steps' "training", the predictions'
+ * "prediction": the word the message uses), the copy also checks that
+ * every value is finite: NUMERIC, naming `fn`, the sample and the value,
  * otherwise (a NaN in x would reach the batch statistics and, through the
  * first layer's weight gradient, the parameters, while a ReLU after it
- * kept the loss finite). */
+ * kept the loss finite; a prediction on a NaN gave probabilities that
+ * looked like any other, a ReLU turning the NaN into 0). */
 mlp_status mlp__model_check_input(const mlp_model *m, const mlp_tensor *x,
                                   const char *fn);
-mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, int finite,
+mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, const char *finite,
                                   const char *fn);
 
 /* The number of outputs per sample (the model has layers). */

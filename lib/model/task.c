@@ -236,7 +236,7 @@ static mlp_status stage_step_targets(mlp_model *m, mlp_optimizer *opt,
             "(use mlp_model_train_step, or mlp_model_set_loss)",
             fn, mlp_loss_kind_name(m->loss.kind));
     MLP_TRY(check_targets(m, targets, x->dims[0], fn));
-    return mlp__model_stage_input(m, x, 1, fn);
+    return mlp__model_stage_input(m, x, "training", fn);
 }
 
 mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
@@ -403,7 +403,7 @@ static mlp_status predict(mlp_model *m, const mlp_tensor *x, mlp_tensor *out,
         mlp__check_writable(out, fn, what == MLP_OUTPUT_PROBABILITIES ? "probs" : "out"));
     if (what == MLP_OUTPUT_PROBABILITIES)
         MLP_TRY(can_give_probabilities(m, fn));
-    MLP_TRY(mlp__model_stage_input(m, x, 0, fn));
+    MLP_TRY(mlp__model_stage_input(m, x, "prediction", fn));
     MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
     const float *z = m->acts[m->n_layers - 1];
     if (what == MLP_OUTPUT_PROBABILITIES)
@@ -443,6 +443,13 @@ mlp_status mlp_model_predict_one(mlp_model *m, const float *sample, int64_t samp
                           (long long)out_len);
     if (what == MLP_OUTPUT_PROBABILITIES)
         MLP_TRY(can_give_probabilities(m, fn));
+    for (int64_t i = 0; i < sample_len; i++)
+        if (!isfinite(sample[i]))
+            return mlp__error(MLP_STATUS_NUMERIC,
+                              "%s: the sample holds %s at value %lld; prediction takes "
+                              "finite values only",
+                              fn, isnan(sample[i]) ? "a NaN" : "an infinity",
+                              (long long)i);
     MLP_TRY(mlp__model_reserve(m, 1));
     memcpy(m->xbuf, sample, (size_t)sample_len * sizeof(float));
     MLP_TRY(mlp__model_forward(m, 1, MLP_MODE_EVAL));
