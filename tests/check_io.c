@@ -2164,6 +2164,317 @@ START_TEST(optimizer_faults_carry_file_offsets)
 }
 END_TEST
 
+/* ---- the optimizer record's values ----------------------------------------- */
+
+/* Offsets in the OPTM payload (docs/file-format.md). */
+#define OPTM_T 16
+#define OPTM_HYPER(i) (24 + 8 * (size_t)(i))
+#define OPTM_SCHEDULE 108
+#define OPTM_SCHED_EPOCHS 112
+#define OPTM_GAMMA 116
+#define OPTM_MULT 124
+#define OPTM_MIN_RATE 132
+#define OPTM_STATE 140
+
+/* The model of small_file, and an optimizer of `rule` after one training
+ * step, so that its state is not all 0. */
+static mlp_model *stepped_model(mlp_rule rule, mlp_optimizer **o)
+{
+    const int32_t in[1] = {3};
+    mlp_model *m = tu_model(1, in, 3);
+    tu_add(m, tu_dense(2));
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_batchnorm(&l));
+    tu_add(m, l);
+    tu_add(m, tu_elu(1.0f));
+    *o = NULL;
+    TU_OK(mlp_optimizer_create(o, rule, m));
+    mlp_tensor *x = random_input(4, 1, in, 7);
+    const int32_t labels[4] = {0, 1, 1, 0};
+    TU_OK(mlp_model_train_step(m, *o, x, labels, NULL, NULL));
+    mlp_tensor_destroy(x);
+    return m;
+}
+
+static unsigned char *stepped_file(mlp_rule rule, size_t *len)
+{
+    mlp_optimizer *o = NULL;
+    mlp_model *m = stepped_model(rule, &o);
+    unsigned char *b = model_bytes(m, o, len);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return b;
+}
+
+/* The OPTM payload's offset in the file. */
+static size_t optm_payload(const unsigned char *b, size_t len)
+{
+    const size_t optm = tu_find_record(b, len, "OPTM", 0);
+    ck_assert_uint_gt(optm, 0);
+    return optm + 12;
+}
+
+static void put_f32(unsigned char *p, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    wr32(p, u);
+}
+
+static void put_f64(unsigned char *p, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    wr64(p, u);
+}
+
+/* The file must be refused as damaged, nothing made and nothing leaked
+ * (try_load_mem), with a message naming byte `at` of the OPTM payload and
+ * holding `what`. */
+static void assert_optm_refused(const unsigned char *b, size_t len, size_t at,
+                                const char *what)
+{
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    char want[64];
+    snprintf(want, sizeof want, "byte offset %zu: ", optm_payload(b, len) + at);
+    ck_assert_msg(strstr(mlp_last_error(), want) && strstr(mlp_last_error(), what),
+                  "want '%s' and '%s' in: %s", want, what, mlp_last_error());
+}
+
+/* A state value no step leaves behind, behind valid checksums: a negative
+ * or NaN second moment loaded, and the first step's parameters were NaN
+ * with MLP_STATUS_OK. Values a run can reach still load. */
+START_TEST(optimizer_state_no_run_reaches_is_refused)
+{
+    static const struct {
+        mlp_rule rule;
+        unsigned array;   /* state array 0 or 1 */
+        float value;      /* at element 1 of that array */
+        const char *what; /* NULL: the file loads */
+    } cases[] = {
+        {MLP_RULE_ADAM, 1, -1.0f, "rule adam's v[1] = -1 is negative"},
+        {MLP_RULE_ADAM, 1, NAN, "rule adam's v[1] = nan is not finite"},
+        {MLP_RULE_ADAM, 1, INFINITY, "rule adam's v[1] = inf is not finite"},
+        {MLP_RULE_ADAM, 0, -INFINITY, "rule adam's m[1] = -inf is not finite"},
+        {MLP_RULE_ADAM, 0, -1.0f, NULL}, /* a first moment may be negative */
+        {MLP_RULE_ADAMW, 1, -1e-30f, "rule adamw's v[1] = -1e-30 is negative"},
+        {MLP_RULE_RMSPROP, 0, -1.0f, "rule rmsprop's mean square[1] = -1 is negative"},
+        {MLP_RULE_RMSPROP, 1, NAN, "rule rmsprop's momentum buffer[1] = nan"},
+        {MLP_RULE_RMSPROP, 1, -1.0f, NULL},
+        {MLP_RULE_ADAGRAD, 0, -2.0f, "rule adagrad's sum of squares[1] = -2 is negative"},
+        {MLP_RULE_MOMENTUM, 0, INFINITY, "rule momentum's velocity[1] = inf"},
+        {MLP_RULE_MOMENTUM, 0, -1.0f, NULL},
+        {MLP_RULE_NESTEROV, 0, NAN, "rule nesterov's velocity[1] = nan"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t len;
+        unsigned char *b = stepped_file(cases[c].rule, &len);
+        const size_t optm = optm_payload(b, len);
+        const uint64_t n = rd64(b + optm + 8);
+        const size_t at = OPTM_STATE + 4 * (size_t)(cases[c].array * n + 1);
+        ck_assert_uint_le(optm + at + 4, len);
+        put_f32(b + optm + at, cases[c].value);
+        tu_fix_crcs(b, len);
+        if (cases[c].what)
+            assert_optm_refused(b, len, at, cases[c].what);
+        else
+            TU_OK(try_load_mem(b, len));
+        free(b);
+    }
+
+    /* Before the first step (t = 0) the state is all 0: creation and
+     * mlp_optimizer_reset clear both together. */
+    size_t len;
+    unsigned char *b = stepped_file(MLP_RULE_ADAM, &len);
+    const size_t optm = optm_payload(b, len);
+    const uint64_t n = rd64(b + optm + 8);
+    wr64(b + optm + OPTM_T, 0);
+    tu_fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    TU_ERROR_HAS("is not 0 before the first step");
+    memset(b + optm + OPTM_STATE, 0, 4 * 2 * (size_t)n);
+    tu_fix_crcs(b, len);
+    TU_OK(try_load_mem(b, len));
+    /* one value of either sign, in either array, is enough */
+    const size_t v1 = OPTM_STATE + 4 * (size_t)(n + 1), m1 = OPTM_STATE + 4;
+    put_f32(b + optm + v1, 0.25f);
+    tu_fix_crcs(b, len);
+    assert_optm_refused(b, len, v1,
+                        "rule adam's v[1] = 0.25 is not 0 before the first step");
+    put_f32(b + optm + v1, 0.0f);
+    put_f32(b + optm + m1, -0.25f);
+    tu_fix_crcs(b, len);
+    assert_optm_refused(b, len, m1,
+                        "rule adam's m[1] = -0.25 is not 0 before the first step");
+    free(b);
+}
+END_TEST
+
+/* Schedule fields the stored schedule does not use were kept when finite:
+ * gamma = -3 or a period multiplier of -5 loaded. Each is now 0 (never
+ * set) or in its setter's range, whatever the schedule; values an earlier
+ * schedule leaves behind load and save back to the same bytes. */
+START_TEST(optimizer_schedule_fields_are_checked)
+{
+    static const struct {
+        uint32_t schedule; /* as stored: 0 constant, 1 step (epochs 2, gamma 0.5) */
+        size_t at;
+        double value;
+        const char *what;
+    } cases[] = {
+        {0, OPTM_GAMMA, -3.0, "optimizer schedule: gamma = -3 must be 0 or in (0, 1]"},
+        {0, OPTM_GAMMA, 1.5, "gamma = 1.5"},
+        {0, OPTM_GAMMA, NAN, "gamma = nan"},
+        {0, OPTM_MULT, -5.0,
+         "optimizer schedule: period multiplier = -5 must be 0 or >= 1"},
+        {0, OPTM_MULT, 0.5, "period multiplier = 0.5"},
+        {0, OPTM_MULT, INFINITY, "period multiplier = inf"},
+        {1, OPTM_MULT, -5.0, "period multiplier = -5"},
+        {0, OPTM_MIN_RATE, -1.0, "optimizer schedule: minimum rate = -1 must be >= 0"},
+        {1, OPTM_MIN_RATE, INFINITY, "minimum rate = inf"},
+        {0, OPTM_SCHED_EPOCHS, -1.0, "optimizer schedule: epochs = -1 must be 0 or >= 1"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t len;
+        unsigned char *b = small_file(&len);
+        const size_t optm = optm_payload(b, len);
+        if (cases[c].schedule == 1) {
+            wr32(b + optm + OPTM_SCHEDULE, 1);
+            wr32(b + optm + OPTM_SCHED_EPOCHS, 2);
+            put_f64(b + optm + OPTM_GAMMA, 0.5);
+        }
+        if (cases[c].at == OPTM_SCHED_EPOCHS)
+            wr32(b + optm + cases[c].at, (uint32_t)(int32_t)cases[c].value);
+        else
+            put_f64(b + optm + cases[c].at, cases[c].value);
+        tu_fix_crcs(b, len);
+        assert_optm_refused(b, len, cases[c].at, cases[c].what);
+        free(b);
+    }
+
+    /* A constant schedule after step(7, 0.5) and cosine(7, 2, 0.25). */
+    size_t len;
+    unsigned char *b = small_file(&len);
+    const size_t optm = optm_payload(b, len);
+    wr32(b + optm + OPTM_SCHED_EPOCHS, 7);
+    put_f64(b + optm + OPTM_GAMMA, 0.5);
+    put_f64(b + optm + OPTM_MULT, 2.0);
+    put_f64(b + optm + OPTM_MIN_RATE, 0.25);
+    tu_fix_crcs(b, len);
+    mlp_model *m = NULL;
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_model_load_mem_with_optimizer(&m, &o, b, len));
+    size_t again_len;
+    unsigned char *again = model_bytes(m, o, &again_len);
+    ck_assert_msg(again_len == len && memcmp(again, b, len) == 0,
+                  "load + save changed the bytes");
+    free(again);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    free(b);
+}
+END_TEST
+
+/* Hyper-parameters of keys the rule lacks (momentum: beta1, beta2,
+ * epsilon, decay) were kept when finite and >= 0; they are now in the
+ * range mlp_optimizer_set gives the key, as the rule's own keys are. */
+START_TEST(optimizer_unused_hyper_parameters_are_checked)
+{
+    static const struct {
+        int slot; /* in file order: 1 current rate, 3 beta1, 4 beta2, 5 eps, 8 decay */
+        double value;
+        const char *what; /* NULL: the file loads */
+    } cases[] = {
+        {3, 1.5, "optimizer: beta1 = 1.5 (unused by rule momentum) must be [0, 1)"},
+        {4, 1.0, "beta2 = 1 (unused by rule momentum) must be [0, 1)"},
+        {5, 0.0, "epsilon = 0 (unused by rule momentum) must be > 0 and finite"},
+        {8, 2.0, "decay = 2 (unused by rule momentum)"},
+        {1, -1.0, "optimizer: current rate = -1 must be >= 0 and finite"},
+        {4, 0.5, NULL},
+        {5, 1e-3, NULL},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t len;
+        unsigned char *b = small_file(&len);
+        const size_t optm = optm_payload(b, len);
+        put_f64(b + optm + OPTM_HYPER(cases[c].slot), cases[c].value);
+        tu_fix_crcs(b, len);
+        if (cases[c].what)
+            assert_optm_refused(b, len, OPTM_HYPER(cases[c].slot), cases[c].what);
+        else
+            TU_OK(try_load_mem(b, len));
+        free(b);
+    }
+}
+END_TEST
+
+static int params_finite(const mlp_model *m)
+{
+    for (int i = 0; i < mlp_model_layer_count(m); i++) {
+        mlp_layer *l = mlp_model_layer((mlp_model *)m, i);
+        const float *p = mlp_layer_params(l);
+        for (int64_t k = 0; k < mlp_layer_param_count(l); k++)
+            if (!isfinite(p[k]))
+                return 0;
+    }
+    return 1;
+}
+
+/* A step count of 2^63 - 1 loads (the format allows it, and the library
+ * may have written it), but a step cannot advance it: it overflowed, and
+ * Adam's parameters became NaN with MLP_STATUS_OK. The step is refused
+ * and leaves the model and the optimizer as they were; one below, the
+ * step is taken, and the file it saves loads. */
+START_TEST(step_count_at_its_largest_stops_the_step)
+{
+    mlp_optimizer *o = NULL;
+    mlp_model *m = stepped_model(MLP_RULE_ADAM, &o);
+    size_t len;
+    unsigned char *b = model_bytes(m, o, &len);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    const size_t optm = optm_payload(b, len);
+    const int32_t in[1] = {3};
+    mlp_tensor *x = random_input(4, 1, in, 8);
+    const int32_t labels[4] = {1, 0, 0, 1};
+
+    wr64(b + optm + OPTM_T, (uint64_t)INT64_MAX);
+    tu_fix_crcs(b, len);
+    TU_OK(mlp_model_load_mem_with_optimizer(&m, &o, b, len));
+    TU_FAIL_MSG(mlp_model_train_step(m, o, x, labels, NULL, NULL), MLP_STATUS_BAD_STATE,
+                "mlp_optimizer_step: the step count is 9223372036854775807");
+    TU_FAIL(mlp_optimizer_step(o), MLP_STATUS_BAD_STATE);
+    size_t after_len;
+    unsigned char *after = model_bytes(m, o, &after_len);
+    ck_assert_msg(after_len == len && memcmp(after, b, len) == 0,
+                  "a refused step changed the model or the optimizer");
+    free(after);
+    mlp_optimizer_reset(o); /* starts again from 0 */
+    TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+    ck_assert(params_finite(m));
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+
+    wr64(b + optm + OPTM_T, (uint64_t)INT64_MAX - 1);
+    tu_fix_crcs(b, len);
+    TU_OK(mlp_model_load_mem_with_optimizer(&m, &o, b, len));
+    TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+    ck_assert(params_finite(m));
+    unsigned char *saved = model_bytes(m, o, &after_len);
+    ck_assert_uint_eq(rd64(saved + optm_payload(saved, after_len) + OPTM_T),
+                      (uint64_t)INT64_MAX);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    TU_OK(mlp_model_load_mem_with_optimizer(&m, &o, saved, after_len));
+    TU_FAIL(mlp_model_train_step(m, o, x, labels, NULL, NULL), MLP_STATUS_BAD_STATE);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    free(saved);
+    mlp_tensor_destroy(x);
+    free(b);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------- */
 
 static Suite *io_suite(void)
@@ -2199,6 +2510,10 @@ static Suite *io_suite(void)
     tcase_add_test(t, conv2d_bad_configurations_are_refused);
     tcase_add_test(t, flipped_bytes_behind_valid_checksums_never_crash);
     tcase_add_test(t, optimizer_faults_carry_file_offsets);
+    tcase_add_test(t, optimizer_state_no_run_reaches_is_refused);
+    tcase_add_test(t, optimizer_schedule_fields_are_checked);
+    tcase_add_test(t, optimizer_unused_hyper_parameters_are_checked);
+    tcase_add_test(t, step_count_at_its_largest_stops_the_step);
     suite_add_tcase(s, t);
 
     t = tcase_create("saving and allocation failures");

@@ -91,10 +91,11 @@ MLP_API mlp_status mlp_model_save_with_optimizer(const mlp_model *model,
  *         (not a model file, wrong magic, checksum mismatch, truncated,
  *         unknown layer kind or record, a configuration the layer creators
  *         refuse, sizes that disagree with the architecture or exceed the
- *         file, bytes after the end record: the message names the byte
- *         offset); MLP_STATUS_UNSUPPORTED (a newer format version, or a
- *         layer configuration version this library does not know);
- *         MLP_STATUS_NO_MEMORY
+ *         file, an optimizer value its setters refuse or a state no run
+ *         leaves (docs/file-format.md, OPTM), bytes after the end record:
+ *         the message names the byte offset); MLP_STATUS_UNSUPPORTED (a
+ *         newer format version, or a layer configuration version this
+ *         library does not know); MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_load(mlp_model **out, const char *path);
 

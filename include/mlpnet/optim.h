@@ -139,7 +139,9 @@ MLP_API mlp_rule mlp_optimizer_rule(const mlp_optimizer *opt);
  * @param opt  the optimizer (borrowed for the call)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
  *         MLP_STATUS_BAD_STATE (the model changed shape since the optimizer
- *         was created)
+ *         was created, or the step count is 2^63 - 1, which only a loaded
+ *         file holds and which cannot advance: mlp_optimizer_reset starts
+ *         it again from 0); on failure nothing changes
  */
 MLP_API mlp_status mlp_optimizer_step(mlp_optimizer *opt);
 

@@ -27,4 +27,6 @@ const mlp_optim_ops mlp__adagrad_ops = {
     .default_lr = 0.01,
     .keys = 1u << MLP_OPTIM_EPSILON,
     .step = adagrad_step,
+    .state_names = {"sum of squares"},
+    .state_nonneg = 1u << 0,
 };

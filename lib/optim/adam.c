@@ -55,6 +55,8 @@ const mlp_optim_ops mlp__adam_ops = {
     .default_lr = 0.001,
     .keys = ADAM_KEYS,
     .step = adam_step,
+    .state_names = {"m", "v"},
+    .state_nonneg = 1u << 1,
 };
 
 const mlp_optim_ops mlp__adamw_ops = {
@@ -64,4 +66,6 @@ const mlp_optim_ops mlp__adamw_ops = {
     .default_lr = 0.001,
     .keys = ADAM_KEYS,
     .step = adam_step,
+    .state_names = {"m", "v"},
+    .state_nonneg = 1u << 1,
 };

@@ -22,4 +22,5 @@ const mlp_optim_ops mlp__momentum_ops = {
     .default_lr = 0.01,
     .keys = 1u << MLP_OPTIM_MOMENTUM,
     .step = momentum_step,
+    .state_names = {"velocity"},
 };

@@ -24,4 +24,5 @@ const mlp_optim_ops mlp__nesterov_ops = {
     .default_lr = 0.01,
     .keys = 1u << MLP_OPTIM_MOMENTUM,
     .step = nesterov_step,
+    .state_names = {"velocity"},
 };

@@ -143,33 +143,26 @@ static mlp_status check_key(const mlp_optimizer *o, mlp_optim_param key, const c
     return MLP_STATUS_OK;
 }
 
+const char *mlp__optim_param_range(mlp_optim_param key, double value)
+{
+    switch (key) {
+    case MLP_OPTIM_MOMENTUM:
+    case MLP_OPTIM_BETA1:
+    case MLP_OPTIM_BETA2:
+    case MLP_OPTIM_DECAY: return value >= 0.0 && value < 1.0 ? NULL : "[0, 1)";
+    case MLP_OPTIM_EPSILON:
+        return value > 0.0 && isfinite(value) ? NULL : "> 0 and finite";
+    case MLP_OPTIM_DECAY_ALL: return value == 0.0 || value == 1.0 ? NULL : "0 or 1";
+    default: return value >= 0.0 && isfinite(value) ? NULL : ">= 0 and finite";
+    }
+}
+
 mlp_status mlp_optimizer_set(mlp_optimizer *opt, mlp_optim_param key, double value)
 {
     static const char fn[] = "mlp_optimizer_set";
     MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
     MLP_TRY(check_key(opt, key, fn));
-    const char *range = NULL;
-    switch (key) {
-    case MLP_OPTIM_MOMENTUM:
-    case MLP_OPTIM_BETA1:
-    case MLP_OPTIM_BETA2:
-    case MLP_OPTIM_DECAY:
-        if (!(value >= 0.0 && value < 1.0))
-            range = "[0, 1)";
-        break;
-    case MLP_OPTIM_EPSILON:
-        if (!(value > 0.0 && isfinite(value)))
-            range = "> 0 and finite";
-        break;
-    case MLP_OPTIM_DECAY_ALL:
-        if (value != 0.0 && value != 1.0)
-            range = "0 or 1";
-        break;
-    default:
-        if (!(value >= 0.0 && isfinite(value)))
-            range = ">= 0 and finite";
-        break;
-    }
+    const char *range = mlp__optim_param_range(key, value);
     if (range)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s = %g must be %s", fn,
                           mlp_optim_param_str(key), value, range);
@@ -333,6 +326,15 @@ mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut)
     static const char fn[] = "mlp_optimizer_step";
     MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
     MLP_TRY(check_current(opt, fn));
+    /* Only a loaded file holds the largest count (no run takes 2^63 - 1
+     * steps), and one more would overflow: Adam's bias corrections of a
+     * wrapped count made every parameter NaN. Refused before anything
+     * changes; the count stays loadable, so a saved optimizer still loads. */
+    if (opt->t == INT64_MAX)
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: the step count is %lld, the largest there is "
+                          "(mlp_optimizer_reset starts again from 0)",
+                          fn, (long long)opt->t);
     opt->t++;
     const mlp__step_args common = {.lr = (float)opt->lr,
                                    .scale = clip_scale(opt, opt->block->grads)};

@@ -152,7 +152,11 @@ mlp_status mlp__optimizer_read_state(mlp_optimizer **out, const mlp__param_block
         goto fail;
     }
     /* Hyper-parameters: through mlp_optimizer_set where the rule has the key
-     * (the same range checks as a program's values), as stored otherwise. */
+     * (the same range checks as a program's values). A key the rule lacks
+     * keeps its creation default, which no setter can change, and is kept
+     * as stored, but within the range the setter gives that key: a value
+     * no program could have set is a damaged file. The current rate has no
+     * key: finite and >= 0, as the base rate. */
     for (int i = 0; i < 10; i++) {
         double v = mlp__get_f64(p + 24 + 8 * i);
         double probe;
@@ -163,11 +167,20 @@ mlp_status mlp__optimizer_read_state(mlp_optimizer **out, const mlp__param_block
                 st = refused(st, "optimizer");
                 goto fail;
             }
-        } else if (!isfinite(v) || v < 0.0) {
-            st = mlp__error(MLP_STATUS_BAD_FORMAT,
-                            "optimizer hyper-parameter %d is %g (not finite and >= 0)", i,
-                            v);
-            goto fail;
+        } else {
+            const mlp_optim_param key =
+                hyper_key[i] ? hyper_key[i] : MLP_OPTIM_LEARNING_RATE;
+            const char *range = mlp__optim_param_range(key, v);
+            if (range) {
+                if (hyper_key[i])
+                    st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                                    "optimizer: %s = %g (unused by rule %s) must be %s",
+                                    mlp_optim_param_str(key), v, o->ops->name, range);
+                else
+                    st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                                    "optimizer: current rate = %g must be %s", v, range);
+                goto fail;
+            }
         }
         *hyper_slot(o, i) = v; /* also the current rate, set last */
     }
@@ -199,22 +212,72 @@ mlp_status mlp__optimizer_read_state(mlp_optimizer **out, const mlp__param_block
         st = refused(st, "optimizer schedule");
         goto fail;
     }
-    /* Fields the schedule does not use are kept as stored (when sane), so
-     * that loading and saving again gives the same bytes. */
-    if (!isfinite(gamma) || !isfinite(mult) || !isfinite(min_rate) || sched_epochs < 0) {
-        *err_at = 112;
-        st = mlp__error(MLP_STATUS_BAD_FORMAT, "schedule fields out of range");
-        goto fail;
-    }
+    /* Fields the schedule does not use are kept as stored rather than reset:
+     * an optimizer keeps the fields of a schedule it no longer follows (the
+     * next schedule call overwrites them), so loading and saving again
+     * gives the same bytes. Each must still be what a program could have
+     * left there: 0, the value of an optimizer never given a schedule that
+     * uses the field, or a value the schedule's setter accepts (the ranges
+     * of schedule.c). The stored schedule's own fields passed its setter
+     * above and pass again. */
+    const struct {
+        uint64_t at;
+        const char *name;
+        double v;
+        int ok;
+        const char *range;
+    } field[] = {
+        {112, "epochs", sched_epochs, sched_epochs >= 0, "0 or >= 1"},
+        {116, "gamma", gamma, gamma >= 0.0 && gamma <= 1.0, "0 or in (0, 1]"},
+        {124, "period multiplier", mult, mult == 0.0 || (mult >= 1.0 && isfinite(mult)),
+         "0 or >= 1 and finite"},
+        {132, "minimum rate", min_rate, min_rate >= 0.0 && isfinite(min_rate),
+         ">= 0 and finite"},
+    };
+    for (size_t i = 0; i < sizeof field / sizeof field[0]; i++)
+        if (!field[i].ok) {
+            *err_at = field[i].at;
+            st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                            "optimizer schedule: %s = %g must be %s", field[i].name,
+                            field[i].v, field[i].range);
+            goto fail;
+        }
     o->sched_epochs = sched_epochs;
     o->sched_gamma = gamma;
     o->sched_mult = mult;
     o->sched_min = min_rate;
     o->t = (int64_t)t;
-    const unsigned char *s = p + STATE_FIXED;
-    const int64_t total = (int64_t)n * (int64_t)floats;
-    for (int64_t i = 0; i < total; i++)
-        o->state[i] = mlp__get_f32(s + 4 * i);
+    /* The state, checked for what a run can leave there: finite values (a
+     * step keeps them finite while the gradients' squares are; the file of
+     * a run whose gradients overflowed a float's square, which has
+     * diverged, is refused with the damaged ones), sums and means of
+     * squares >= 0, and all of it 0 before the first step (creation and
+     * mlp_optimizer_reset zero it with the count). A NaN or negative
+     * second moment made the first step's parameters NaN; an infinite one
+     * froze its parameter for good. */
+    for (uint32_t k = 0; k < floats; k++) {
+        const int nonneg = (o->ops->state_nonneg >> k) & 1u;
+        float *dst = o->state + (int64_t)k * (int64_t)n;
+        for (uint64_t i = 0; i < n; i++) {
+            const uint64_t at = STATE_FIXED + 4 * (k * n + i);
+            const float v = mlp__get_f32(p + at);
+            const char *why = NULL;
+            if (!isfinite(v))
+                why = "is not finite";
+            else if (nonneg && v < 0.0f)
+                why = "is negative";
+            else if (t == 0 && v != 0.0f)
+                why = "is not 0 before the first step";
+            if (why) {
+                *err_at = at;
+                st = mlp__error(
+                    MLP_STATUS_BAD_FORMAT, "optimizer state: rule %s's %s[%llu] = %g %s",
+                    o->ops->name, o->ops->state_names[k], ull(i), (double)v, why);
+                goto fail;
+            }
+            dst[i] = v;
+        }
+    }
     *out = o;
     return MLP_STATUS_OK;
 fail:

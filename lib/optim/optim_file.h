@@ -41,7 +41,9 @@ void mlp__optimizer_write_state(const mlp_optimizer *opt, mlp__put_bytes put, vo
  * Rebuild an optimizer for `block` (borrowed, as for creation) from the
  * `len` bytes of its record at `p`. Every value is checked: counts against
  * the block and the length, hyper-parameters and the schedule through the
- * public setters (the checks a program's values pass).
+ * public setters (the checks a program's values pass), the fields the rule
+ * or schedule does not use against the same ranges, and the per-parameter
+ * state against what a run can leave there.
  * @param out     new optimizer, or NULL on failure (owned: mlp_optimizer_destroy)
  * @param err_at  on failure, the offset in `p` of the field at fault, or
  *                MLP__STATE_AT_RECORD when the length is

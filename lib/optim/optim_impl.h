@@ -47,6 +47,11 @@ typedef struct mlp_optim_ops {
     unsigned keys; /* rule-specific keys it reads: bit (1u << key) */
     /* update a->n parameters; called on a span of a segment, on any thread */
     void (*step)(const mlp_optimizer *o, const mlp__step_args *a);
+    /* For the loader's checks of a stored state (optim_file.c): the name of
+     * each state array, and bit k set when array k is a sum or mean of
+     * squares, which no run makes negative. */
+    const char *state_names[2];
+    unsigned state_nonneg;
 } mlp_optim_ops;
 
 typedef enum {
@@ -81,6 +86,10 @@ extern const mlp_optim_ops mlp__sgd_ops, mlp__momentum_ops, mlp__nesterov_ops,
 /* Create an optimizer for a parameter block (the model's; borrowed). The
  * public mlp_optimizer_create (lib/model/) checks `out` and the model and
  * hands its block over; `fn` names it in messages. */
+/* NULL when `value` is in the range mlp_optimizer_set accepts for `key`
+ * (a known key), else that range as text ("[0, 1)"). */
+const char *mlp__optim_param_range(mlp_optim_param key, double value);
+
 mlp_status mlp__optimizer_create(mlp_optimizer **out, mlp_rule rule,
                                  const mlp__param_block *block, const char *fn);
 

@@ -31,4 +31,6 @@ const mlp_optim_ops mlp__rmsprop_ops = {
     .default_lr = 0.001,
     .keys = 1u << MLP_OPTIM_DECAY | 1u << MLP_OPTIM_EPSILON | 1u << MLP_OPTIM_MOMENTUM,
     .step = rmsprop_step,
+    .state_names = {"mean square", "momentum buffer"},
+    .state_nonneg = 1u << 0,
 };
