@@ -1283,6 +1283,142 @@ START_TEST(flipped_bytes_behind_valid_checksums_never_crash)
 }
 END_TEST
 
+/* Values no model holds, behind valid checksums: a NaN or an infinity among
+ * the parameters or the state, and state its layer's kind never holds. */
+
+/* standardize [4] -> dense 3 -> batch norm -> dense 2: both kinds with state. */
+static mlp_model *stateful_model(void)
+{
+    const int32_t in[1] = {4};
+    mlp_model *m = tu_model(1, in, 23);
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_standardize(&l));
+    tu_add(m, l);
+    tu_add(m, tu_dense(3));
+    TU_OK(mlp_layer_create_batchnorm(&l));
+    tu_add(m, l);
+    tu_add(m, tu_dense(2));
+    return m;
+}
+
+/* Offset in the file of value `index` of layer `layer`'s slice in PARM
+ * (state 0) or STAT (state 1), from the counts of the layers before it. */
+static size_t value_at(mlp_model *m, const unsigned char *b, size_t len, int state,
+                       int layer, int64_t index)
+{
+    size_t at = tu_find_record(b, len, state ? "STAT" : "PARM", 0);
+    ck_assert_uint_gt(at, 0);
+    int64_t before = 0;
+    for (int i = 0; i < layer; i++) {
+        mlp_layer *l = mlp_model_layer(m, i);
+        before += state ? mlp_layer_state_count(l) : mlp_layer_param_count(l);
+    }
+    return at + 12 + 8 + 4 * (size_t)(before + index);
+}
+
+static void wr_f32(unsigned char *p, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    wr32(p, u);
+}
+
+START_TEST(values_no_model_holds_are_refused)
+{
+    mlp_model *m = stateful_model();
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    size_t len;
+    unsigned char *orig = model_bytes(m, o, &len);
+    mlp_optimizer_destroy(o);
+    unsigned char *b = malloc(len);
+    ck_assert_ptr_nonnull(b);
+    /* Layers: 0 standardize (state: 4 means, 4 scales), 1 dense (15
+     * parameters), 2 batchnorm (gamma [3], beta [3]; state: running mean
+     * [3], running variance [3]), 3 dense (8 parameters). */
+    const struct {
+        int state, layer;
+        int64_t index;
+        float value;
+        const char *says;
+    } cases[] = {
+        {0, 1, 4, NAN, "layer 1 (dense): parameter 4 is NaN"},
+        {0, 2, 1, INFINITY, "layer 2 (batchnorm): parameter 1 is +infinity"},
+        {0, 3, 7, -INFINITY, "layer 3 (dense): parameter 7 is -infinity"},
+        {1, 0, 1, NAN, "layer 0 (standardize): state value 1 is NaN"},
+        {1, 0, 6, INFINITY, "layer 0 (standardize): state value 6 is +infinity"},
+        {1, 0, 6, 0.0f, "layer 0 (standardize): state value 6 is 0; a scale must be > 0"},
+        {1, 0, 6, -0.0f,
+         "layer 0 (standardize): state value 6 is -0; a scale must be > 0"},
+        {1, 0, 5, -2.0f,
+         "layer 0 (standardize): state value 5 is -2; a scale must be > 0"},
+        {1, 2, 0, NAN, "layer 2 (batchnorm): state value 0 is NaN"},
+        {1, 2, 4, NAN, "layer 2 (batchnorm): state value 4 is NaN"},
+        {1, 2, 5, -5.0f,
+         "layer 2 (batchnorm): state value 5 is -5; a running variance must be >= 0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memcpy(b, orig, len);
+        const size_t at =
+            value_at(m, b, len, cases[i].state, cases[i].layer, cases[i].index);
+        wr_f32(b + at, cases[i].value);
+        tu_fix_crcs(b, len);
+        TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT); /* with optimizer */
+        char want[200];
+        snprintf(want, sizeof want, "byte offset %zu: %s", at, cases[i].says);
+        ck_assert_msg(strstr(mlp_last_error(), want), "case %zu: %s", i,
+                      mlp_last_error());
+    }
+
+    /* Values at the edge of what a layer holds load unchanged: a running
+     * variance of 0 or -0 (a constant channel) and a tiny positive scale. */
+    const struct {
+        int layer;
+        int64_t index;
+        float value;
+    } edges[] = {{2, 5, 0.0f}, {2, 4, -0.0f}, {0, 7, 1e-38f}, {0, 0, -3e38f}};
+    memcpy(b, orig, len);
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        wr_f32(b + value_at(m, b, len, 1, edges[i].layer, edges[i].index),
+               edges[i].value);
+    tu_fix_crcs(b, len);
+    mlp_model *back = NULL;
+    TU_OK(mlp_model_load_mem(&back, b, len));
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        const float got =
+            mlp_layer_state(mlp_model_layer(back, edges[i].layer))[edges[i].index];
+        ck_assert_msg(memcmp(&got, &edges[i].value, sizeof got) == 0, "edge %zu: %g", i,
+                      (double)got);
+    }
+    mlp_model_destroy(back);
+
+    /* The other loaders refuse such a file the same way, returning nothing. */
+    memcpy(b, orig, len);
+    wr_f32(b + value_at(m, b, len, 1, 2, 3), -5.0f);
+    tu_fix_crcs(b, len);
+    back = (mlp_model *)b;
+    TU_FAIL_MSG(mlp_model_load_mem(&back, b, len), MLP_STATUS_BAD_FORMAT,
+                "a running variance must be >= 0");
+    ck_assert_ptr_null(back);
+    make_tmp_dir();
+    write_file(tmp_path("negative_variance"), b, len);
+    back = (mlp_model *)b;
+    TU_FAIL_MSG(mlp_model_load(&back, tmp_path("negative_variance")),
+                MLP_STATUS_BAD_FORMAT, "layer 2 (batchnorm): state value 3 is -5");
+    ck_assert_ptr_null(back);
+    mlp_optimizer *bo = (mlp_optimizer *)b;
+    back = (mlp_model *)b;
+    TU_FAIL_MSG(mlp_model_load_with_optimizer(&back, &bo, tmp_path("negative_variance")),
+                MLP_STATUS_BAD_FORMAT, "layer 2 (batchnorm): state value 3 is -5");
+    ck_assert_ptr_null(back);
+    ck_assert_ptr_null(bo);
+    remove_tmp_dir();
+    mlp_model_destroy(m);
+    free(b);
+    free(orig);
+}
+END_TEST
+
 /* ---- failing saves ------------------------------------------------------- */
 
 /* Class names or weights set for a last layer that a later layer
@@ -2514,6 +2650,7 @@ static Suite *io_suite(void)
     tcase_add_test(t, optimizer_schedule_fields_are_checked);
     tcase_add_test(t, optimizer_unused_hyper_parameters_are_checked);
     tcase_add_test(t, step_count_at_its_largest_stops_the_step);
+    tcase_add_test(t, values_no_model_holds_are_refused);
     suite_add_tcase(s, t);
 
     t = tcase_create("saving and allocation failures");

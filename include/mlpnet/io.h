@@ -12,8 +12,10 @@
  *
  * Loading never trusts the file: every record's checksum is verified, every
  * length is checked against the bytes that remain before anything is
- * allocated, and the model is rebuilt through the public layer creators so
- * that every configuration value passes the same checks as in a program.
+ * allocated, the model is rebuilt through the public layer creators so
+ * that every configuration value passes the same checks as in a program,
+ * and every parameter and state value must be finite and one its layer can
+ * hold (docs/file-format.md, "PARM and STAT").
  * On any failure nothing is returned: the out-pointers are NULL and nothing
  * leaks. mlp_last_error() then names the problem and its byte offset.
  *
@@ -91,11 +93,14 @@ MLP_API mlp_status mlp_model_save_with_optimizer(const mlp_model *model,
  *         (not a model file, wrong magic, checksum mismatch, truncated,
  *         unknown layer kind or record, a configuration the layer creators
  *         refuse, sizes that disagree with the architecture or exceed the
- *         file, an optimizer value its setters refuse or a state no run
- *         leaves (docs/file-format.md, OPTM), bytes after the end record:
- *         the message names the byte offset); MLP_STATUS_UNSUPPORTED (a
- *         newer format version, or a layer configuration version this
- *         library does not know); MLP_STATUS_NO_MEMORY
+ *         file, a NaN or infinite parameter or state value, a state value
+ *         its layer never holds such as a negative batch-norm running
+ *         variance or a standardize scale <= 0, an optimizer value its
+ *         setters refuse or a state no run leaves (docs/file-format.md,
+ *         OPTM), bytes after the end record: the message names the byte
+ *         offset); MLP_STATUS_UNSUPPORTED (a newer format version, or a
+ *         layer configuration version this library does not know);
+ *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_load(mlp_model **out, const char *path);
 

@@ -28,13 +28,16 @@
  * parameter count is computed (the layer's setup hook, which does not
  * allocate) and checked against the file's declared counts, which were
  * themselves checked against the file's length: a small file cannot make
- * the loader allocate a large model.
+ * the loader allocate a large model. The parameters and state read into
+ * it must be finite, and the state a value its layer can hold
+ * (check_values), which no creator checks for us.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* mkstemp, fsync, fchmod, strerror_r */
 #endif
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -626,6 +629,43 @@ static mlp_status read_floats(const loader *ld, const record *r, float *dst, int
     return MLP_STATUS_OK;
 }
 
+/* Values no model holds, behind valid checksums: a NaN or an infinity in
+ * PARM or STAT (r), which the outputs would carry (mlp_model_fit stops on
+ * them with MLP_STATUS_NUMERIC; a file holding them is damaged, hand-made
+ * or saved after training diverged), or a state value its layer's kind
+ * never holds (the kind's check_state: a negative running variance). No
+ * creator or setter sees these values, so they are checked here once both
+ * records are in the model. The message names the layer,
+ * its kind and the value's index in the layer's slice (mlp_layer_params,
+ * mlp_layer_state); the offset is the value's. */
+static mlp_status check_values(const loader *ld, const record *r, const mlp_model *m,
+                               int state)
+{
+    const char *what = state ? "state value" : "parameter";
+    uint64_t at = r->at + 12 + 8; /* the layer's first value */
+    for (int i = 0; i < m->n_layers; i++) {
+        const mlp_layer *l = m->layers[i];
+        const float *v = state ? l->state : l->params;
+        const int64_t n = state ? l->n_state : l->n_params;
+        for (int64_t j = 0; j < n; j++)
+            if (!isfinite(v[j]))
+                return FMT_ERR(ld, at + 4 * (uint64_t)j,
+                               "layer %d (%s): %s %lld is %s; a model holds finite "
+                               "values only",
+                               i, l->ops->name, what, (long long)j,
+                               isnan(v[j])   ? "NaN"
+                               : v[j] > 0.0f ? "+infinity"
+                                             : "-infinity");
+        const char *why = "";
+        const int64_t bad = state ? mlp__layer_bad_state(l, &why) : -1;
+        if (bad >= 0)
+            return FMT_ERR(ld, at + 4 * (uint64_t)bad, "layer %d (%s): %s %lld is %g; %s",
+                           i, l->ops->name, what, (long long)bad, (double)v[bad], why);
+        at += 4 * (uint64_t)n;
+    }
+    return MLP_STATUS_OK;
+}
+
 static mlp_status read_noise(const loader *ld, const record *r, mlp_model *m)
 {
     MLP_TRY(length_is(ld, r, NOIS_LEN));
@@ -879,14 +919,20 @@ static mlp_status build(const loader *ld, mlp_model **out_m, mlp_optimizer **out
         st = unexpected(ld, &r, "PARM");
         goto fail;
     }
-    if ((st = read_floats(ld, &r, m->params, m->n_params, "parameters")) != MLP_STATUS_OK)
+    st = read_floats(ld, &r, m->params, m->n_params, "parameters");
+    if (st == MLP_STATUS_OK)
+        st = check_values(ld, &r, m, 0);
+    if (st != MLP_STATUS_OK)
         goto fail;
     next_record(&c, &r);
     if (!tag_is(&r, "STAT")) {
         st = unexpected(ld, &r, "STAT");
         goto fail;
     }
-    if ((st = read_floats(ld, &r, m->state, m->n_state, "state values")) != MLP_STATUS_OK)
+    st = read_floats(ld, &r, m->state, m->n_state, "state values");
+    if (st == MLP_STATUS_OK)
+        st = check_values(ld, &r, m, 1);
+    if (st != MLP_STATUS_OK)
         goto fail;
     next_record(&c, &r);
     if (tag_is(&r, "NOIS")) {

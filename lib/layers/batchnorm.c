@@ -94,6 +94,21 @@ static void bn_init(mlp_layer *l, mlp_rng *rng)
     }
 }
 
+/* A running variance is an average of batch variances, so never below 0
+ * (0 itself is reachable: a constant channel with momentum 1); inference
+ * takes its square root plus eps, which a negative one turns into NaN.
+ * The running mean may be any finite value. */
+static int64_t bn_check_state(const mlp_layer *l, const char **why)
+{
+    const int64_t c = l->n_state / 2;
+    for (int64_t k = 0; k < c; k++)
+        if (l->state[c + k] < 0.0f) {
+            *why = "a running variance must be >= 0";
+            return c + k;
+        }
+    return -1;
+}
+
 /* Sums over one plane with eight partial sums, so the loops vectorise
  * without -ffast-math; the order is fixed, so results are reproducible. */
 enum { LANES = 8 };
@@ -865,6 +880,7 @@ const mlp_layer_ops mlp__batchnorm_ops = {
     .name = "batchnorm",
     .setup = bn_setup,
     .init_params = bn_init,
+    .check_state = bn_check_state,
     .forward = bn_forward,
     .backward = bn_backward,
     .forward_relu = bn_forward_relu,

@@ -26,6 +26,21 @@ static void std_init(mlp_layer *l, mlp_rng *rng)
     }
 }
 
+/* The scales are standard deviations, which mlp_model_fit_standardize
+ * sets to 1 where they would be 0: every scale is > 0, and a scale of 0 or
+ * below would divide by 0 or flip the feature's sign. The means may be any
+ * finite value. */
+static int64_t std_check_state(const mlp_layer *l, const char **why)
+{
+    const int64_t f = l->n_state / 2;
+    for (int64_t j = 0; j < f; j++)
+        if (!(l->state[f + j] > 0.0f)) {
+            *why = "a scale must be > 0";
+            return f + j;
+        }
+    return -1;
+}
+
 /* A pass over rows of f features, for the pool's parts. */
 typedef struct std_job {
     const float *in, *mean, *scale;
@@ -82,6 +97,7 @@ const mlp_layer_ops mlp__standardize_ops = {
     .name = "standardize",
     .setup = std_setup,
     .init_params = std_init,
+    .check_state = std_check_state,
     .forward = std_forward,
     .backward = std_backward,
     .backward_ignores_y = 1,
