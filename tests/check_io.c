@@ -937,8 +937,9 @@ END_TEST
 
 /* ---- corrupt files ----------------------------------------------------- */
 
-/* A small model with every record kind (OPTM included). */
-static unsigned char *small_file(size_t *len)
+/* The model of small_file: dense, batch norm (a STAT record), ELU, on 3
+ * inputs. */
+static mlp_model *small_file_model(void)
 {
     const int32_t in[1] = {3};
     mlp_model *m = tu_model(1, in, 3);
@@ -947,6 +948,13 @@ static unsigned char *small_file(size_t *len)
     TU_OK(mlp_layer_create_batchnorm(&l));
     tu_add(m, l);
     tu_add(m, tu_elu(1.0f));
+    return m;
+}
+
+/* A small model with every record kind (OPTM included). */
+static unsigned char *small_file(size_t *len)
+{
+    mlp_model *m = small_file_model();
     mlp_optimizer *o = NULL;
     TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
     unsigned char *b = model_bytes(m, o, len);
@@ -2317,12 +2325,7 @@ END_TEST
 static mlp_model *stepped_model(mlp_rule rule, mlp_optimizer **o)
 {
     const int32_t in[1] = {3};
-    mlp_model *m = tu_model(1, in, 3);
-    tu_add(m, tu_dense(2));
-    mlp_layer *l = NULL;
-    TU_OK(mlp_layer_create_batchnorm(&l));
-    tu_add(m, l);
-    tu_add(m, tu_elu(1.0f));
+    mlp_model *m = small_file_model();
     *o = NULL;
     TU_OK(mlp_optimizer_create(o, rule, m));
     mlp_tensor *x = random_input(4, 1, in, 7);
