@@ -871,6 +871,39 @@ END_TEST
 
 /* gamma and beta are 2C trainable parameters that are not weights (no
  * weight decay by default); the running statistics are 2C state values. */
+/* Inputs near 1e19, finite, give a running variance beyond a float:
+ * mlp_model_fit stops after the epoch with NUMERIC, naming batch norm's
+ * state (the parameters are finite); it returned OK before, with a model
+ * whose predictions are NaN. */
+START_TEST(bn_fit_stops_on_a_state_that_overflowed)
+{
+    enum { N = 20, F = 3 };
+    float x[N * F];
+    int32_t y[N];
+    for (int i = 0; i < N * F; i++)
+        x[i] = (float)(i % 7 - 3) * 1e19f;
+    for (int i = 0; i < N; i++)
+        y[i] = i % 2;
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32(&ds, N, 1, (int32_t[]){F}, x, y, 2, MLP_DATASET_COPY));
+    mlp_model *m = tu_model(1, (int32_t[]){F}, 1);
+    tu_add(m, make_bn());
+    tu_add(m, tu_dense(2));
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    mlp_fit_options fo;
+    mlp_fit_options_init(&fo);
+    fo.epochs = 1;
+    fo.batch_size = 10;
+    TU_FAIL_MSG(mlp_model_fit(m, o, ds, NULL, &fo), MLP_STATUS_NUMERIC,
+                "after the epoch; layer 0 (batchnorm) has a NaN or infinite state value");
+    ck_assert(!isfinite(mlp_layer_state(mlp_model_layer(m, 0))[F]));
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
 START_TEST(bn_params_and_state)
 {
     mlp_layer *bn = make_bn();
@@ -1529,6 +1562,7 @@ static Suite *norm_suite(void)
     tcase_add_test(tc, bn_set_misuse);
     tcase_add_test(tc, bn_spatial_needs_rank3);
     tcase_add_test(tc, bn_params_and_state);
+    tcase_add_test(tc, bn_fit_stops_on_a_state_that_overflowed);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("dropout");

@@ -1161,6 +1161,48 @@ START_TEST(first_split_reads_column_blocks)
 }
 END_TEST
 
+/* mlp_model_fit on a borrowed dataset that gained a NaN after creation
+ * names the input that holds it, reading the batch in the column blocks it
+ * was gathered in (2 threads: a NaN in the second block), as on 1 thread
+ * (rows); the message blamed an overflow before. */
+START_TEST(fit_names_a_nan_in_the_column_blocks)
+{
+    enum { N = 40, AT = 150 };
+    float *x = malloc((size_t)N * WIDE * sizeof *x);
+    int32_t lab[N];
+    for (int64_t i = 0; i < (int64_t)N * WIDE; i++)
+        x[i] = (float)((i * 7919 + 13) % 251) / 251.0f;
+    for (int32_t i = 0; i < N; i++)
+        lab[i] = i % K;
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32(&ds, N, 1, (int32_t[]){WIDE}, x, lab, K,
+                                 MLP_DATASET_BORROW));
+    x[17 * WIDE + AT] = NAN;
+    const int threads = mlp_get_num_threads();
+    mlp_fit_options o;
+    mlp_fit_options_init(&o);
+    o.epochs = 1;
+    o.batch_size = N;
+    for (int t = 2; t >= 1; t--) {
+        TU_OK(mlp_set_num_threads(t));
+        mlp_model *m = wide_mlp(5, 0, 1);
+        int32_t cols[MLP__CUT_MAX + 1];
+        const int blocks = mlp__split_input_blocks(m, N, cols);
+        ck_assert_int_eq(blocks, t == 2 ? 2 : 0);
+        ck_assert(t == 1 || (cols[1] <= AT && AT < cols[2]));
+        mlp_optimizer *opt = NULL;
+        TU_OK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
+        TU_FAIL_MSG(mlp_model_fit(m, opt, ds, NULL, &o), MLP_STATUS_NUMERIC,
+                    "holds a NaN at value 150 (a borrowed dataset's values changed");
+        mlp_optimizer_destroy(opt);
+        mlp_model_destroy(m);
+    }
+    TU_OK(mlp_set_num_threads(threads));
+    mlp_dataset_destroy(ds);
+    free(x);
+}
+END_TEST
+
 /* mlp__split_input_blocks gives blocks exactly when the step would split
  * the first layer by its inputs, for batches too short to split by rows
  * too (as many parts as threads then): not on 1 thread, with the
@@ -1279,6 +1321,7 @@ static Suite *split_suite(void)
     tcase_add_test(tc, first_split_out_of_memory);
     tcase_add_test(tc, first_split_reads_column_blocks);
     tcase_add_test(tc, input_blocks_only_where_the_step_reads_them);
+    tcase_add_test(tc, fit_names_a_nan_in_the_column_blocks);
     tcase_add_test(tc, column_blocks_for_a_row_step_refused);
     suite_add_tcase(s, tc);
     return s;

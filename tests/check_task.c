@@ -925,6 +925,42 @@ START_TEST(standardize_from_data)
 }
 END_TEST
 
+/* A borrowed dataset's values may change after it was checked at
+ * creation: a NaN or an infinity there is refused with NUMERIC, naming the
+ * sample and the value, and the state stays as it was (it became NaN and
+ * saved to a file the loader refuses). */
+START_TEST(standardize_refuses_values_that_are_not_finite)
+{
+    float xv[] = {1, 7, 2, 7, 3, 7, 6, 7};
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32(&ds, 4, 1, (int32_t[]){2}, xv, (int32_t[]){0, 1, 0, 1},
+                                 2, MLP_DATASET_BORROW));
+    mlp_model *m = tu_model(1, (int32_t[]){2}, 2);
+    mlp_layer *sl = NULL;
+    TU_OK(mlp_layer_create_standardize(&sl));
+    tu_add(m, sl);
+    tu_add(m, tu_dense(2));
+    const float kept[4] = {0.5f, 1, 2, 3};
+    TU_OK(mlp_model_set_state(m, kept, 4));
+    xv[5] = NAN;
+    TU_FAIL_MSG(mlp_model_fit_standardize(m, ds), MLP_STATUS_NUMERIC,
+                "sample 2 holds a NaN at value 1");
+    xv[5] = 7;
+    xv[6] = -INFINITY;
+    TU_FAIL_MSG(mlp_model_fit_standardize(m, ds), MLP_STATUS_NUMERIC,
+                "sample 3 holds an infinity at value 0");
+    float st[4];
+    TU_OK(mlp_model_get_state(m, st, 4));
+    ck_assert_mem_eq(st, kept, sizeof st);
+    xv[6] = 6;
+    TU_OK(mlp_model_fit_standardize(m, ds));
+    TU_OK(mlp_model_get_state(m, st, 4));
+    ck_assert(st[0] == 3 && st[1] == 7);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
 /* ---- regression through the driver -------------------------------------------- */
 
 /* y0 = 3 a - 2 b + 0.5, y1 = a b on a grid, as a float dataset. */
@@ -1068,6 +1104,7 @@ static Suite *task_suite(void)
     tc = tcase_create("standardize");
     tcase_add_test(tc, standardize_forward_and_gradients);
     tcase_add_test(tc, standardize_from_data);
+    tcase_add_test(tc, standardize_refuses_values_that_are_not_finite);
     suite_add_tcase(s, tc);
     tc = tcase_create("regression");
     tcase_add_test(tc, fit_regression_with_metrics);

@@ -366,7 +366,10 @@ MLP_API mlp_status mlp_model_set_class_weights(mlp_model *model, const float *we
  * @param ds     the data, whose samples fit the model's input (borrowed)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL),
  *         MLP_STATUS_BAD_STATE (the first layer is not a standardisation
- *         layer), MLP_STATUS_SHAPE_MISMATCH (samples of another size) or
+ *         layer), MLP_STATUS_SHAPE_MISMATCH (samples of another size),
+ *         MLP_STATUS_NUMERIC (a NaN or an infinity in the data, which a
+ *         borrowed dataset's values can hold when changed after its
+ *         creation: the message names the sample and the value) or
  *         MLP_STATUS_NO_MEMORY; on failure the layer is unchanged
  */
 MLP_API mlp_status mlp_model_fit_standardize(mlp_model *model, const mlp_dataset *ds);
@@ -694,7 +697,7 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
  *               for the defaults
  *
  * What stops training: a batch whose loss is NaN or infinite, a parameter
- * that is NaN or infinite after an epoch, and, when `opts->max_train_loss`
+ * or state value that is NaN or infinite after an epoch, and, when `opts->max_train_loss`
  * is set, a batch whose finite loss exceeds it. Without that guard a loss
  * that grows but stays finite (1e30 is possible with ReLU) trains on and
  * the call returns MLP_STATUS_OK.
@@ -708,8 +711,11 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
  *         fewer training samples than `opts->batch_size`, which leaves no
  *         batch); MLP_STATUS_SHAPE_MISMATCH
  *         (data do not fit the model); MLP_STATUS_NUMERIC in the cases above
- *         (the message names the epoch, the batch and the first layer with a
- *         bad parameter or output, or the loss and the guard);
+ *         (the message names the epoch, the batch and the cause: a NaN or
+ *         an infinity in the batch's input, which a borrowed training set
+ *         holds when its values changed after its creation, the first layer
+ *         with a bad parameter, state value or output, or the loss and the
+ *         guard);
  *         MLP_STATUS_BAD_STATE (a layer was added to the model after the
  *         optimizer was created; nothing runs); MLP_STATUS_NO_MEMORY
  */

@@ -85,16 +85,52 @@ static void figures(const mlp_metrics *mt, double *error, double *acc, double *m
     *r2 = mt->r2;
 }
 
+/* The first NaN or infinity in the batch of n rows in m->xbuf, laid out
+ * in `blocks` column blocks cut at cols[] (0: rows of all inputs): 1 with
+ * its row, input and value in *row, *col and *v, else 0. */
+static int bad_input(const mlp_model *m, int32_t n, int blocks, const int32_t *cols,
+                     int64_t *row, int64_t *col, float *v)
+{
+    const int parts = blocks ? blocks : 1;
+    for (int b = 0; b < parts; b++) {
+        const int64_t f0 = blocks ? cols[b] : 0, f1 = blocks ? cols[b + 1] : m->in_size;
+        const float *x = m->xbuf + (int64_t)n * f0;
+        for (int64_t i = 0; i < (int64_t)n * (f1 - f0); i++)
+            if (!isfinite(x[i])) {
+                *row = i / (f1 - f0);
+                *col = f0 + i % (f1 - f0);
+                *v = x[i];
+                return 1;
+            }
+    }
+    return 0;
+}
+
+/* The message of a step or an epoch that went NaN: the cause nearest to
+ * the data first (a borrowed dataset's values can have changed since they
+ * were checked at creation), then the parameters and state, then the
+ * output. The batch's n rows are in `blocks` column blocks cut at cols[],
+ * as bad_input reads them (n 0: the input is not looked at). */
 static mlp_status numeric_error(const mlp_model *m, int32_t epoch, int32_t batch,
+                                int32_t n, int blocks, const int32_t *cols,
                                 const char *what)
 {
-    int bad = mlp__model_first_bad_layer(m);
-    if (bad >= 0)
+    int64_t row, col;
+    float v;
+    if (bad_input(m, n, blocks, cols, &row, &col, &v))
         return mlp__error(
             MLP_STATUS_NUMERIC,
-            "mlp_model_fit: epoch %d, batch %d: %s; layer %d (%s) has a NaN "
-            "or infinite parameter (try a smaller learning rate)",
-            (int)epoch, (int)batch, what, bad, m->layers[bad]->ops->name);
+            "mlp_model_fit: epoch %d, batch %d: %s; the batch's sample %lld "
+            "holds %s at value %lld (a borrowed dataset's values changed "
+            "after it was created?)",
+            (int)epoch, (int)batch, what, (long long)row,
+            isnan(v) ? "a NaN" : "an infinity", (long long)col);
+    int bad = mlp__model_first_bad_layer(m);
+    if (bad >= 0)
+        return mlp__error(MLP_STATUS_NUMERIC,
+                          "mlp_model_fit: epoch %d, batch %d: %s; layer %d (%s) has %s",
+                          (int)epoch, (int)batch, what, bad, m->layers[bad]->ops->name,
+                          mlp__model_bad_layer_holds(m, bad));
     return mlp__error(
         MLP_STATUS_NUMERIC,
         "mlp_model_fit: epoch %d, batch %d: %s; the output of layer %d (%s) "
@@ -240,6 +276,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         double t0 = mlp__now();
         for (int32_t batch = 1;; batch++) {
             int32_t n, n_local;
+            int32_t cols[MLP__CUT_MAX + 1];
+            int blocks = 0;
             if (m->dist_on) {
                 st = mlp__batcher_next_share(b, m->dist.rank, m->dist.size, m->xbuf,
                                              labels ? m->lbuf : NULL,
@@ -252,9 +290,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             } else {
                 /* in the column blocks a step that splits the first layer
                  * by its inputs reads, when it will */
-                int32_t cols[MLP__CUT_MAX + 1];
-                const int blocks =
-                    mlp__split_input_blocks(m, mlp__batcher_next_count(b), cols);
+                blocks = mlp__split_input_blocks(m, mlp__batcher_next_count(b), cols);
                 st = mlp__batcher_next_blocks(b, blocks, blocks ? cols : NULL, m->xbuf,
                                               labels ? m->lbuf : NULL,
                                               labels ? NULL : m->tbuf, &n);
@@ -269,7 +305,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             if (st != MLP_STATUS_OK && m->dist_on && m->dist_remote)
                 st = batch_error(st, epoch, batch, 0, &o);
             else if (st == MLP_STATUS_NUMERIC)
-                st = numeric_error(m, epoch, batch, "the loss is not finite");
+                st = numeric_error(m, epoch, batch, n_local, blocks, cols,
+                                   "the loss is not finite");
             else if (st != MLP_STATUS_OK) /* e.g. batch norm given 1 row */
                 st = batch_error(st, epoch, batch, n, &o);
             else if (st == MLP_STATUS_OK && o.max_train_loss > 0.0 &&
@@ -298,7 +335,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         figures(&tm, &s.train_error, &s.train_acc, &s.train_mse, &s.train_rmse,
                 &s.train_mae, &s.train_r2);
         if (mlp__model_first_bad_layer(m) >= 0) {
-            st = numeric_error(m, epoch, batches, "after the epoch");
+            st = numeric_error(m, epoch, batches, 0, 0, NULL, "after the epoch");
             break;
         }
         mlp_metrics vm = {

@@ -709,10 +709,20 @@ int mlp__model_first_bad_layer(const mlp_model *m)
 {
     for (int i = 0; i < m->n_layers; i++) {
         const mlp_layer *l = m->layers[i];
-        if (l->n_params && !mlp__all_finite(l->params, l->n_params))
+        if ((l->n_params && !mlp__all_finite(l->params, l->n_params)) ||
+            (l->n_state && !mlp__all_finite(l->state, l->n_state)))
             return i;
     }
     return -1;
+}
+
+const char *mlp__model_bad_layer_holds(const mlp_model *m, int i)
+{
+    const mlp_layer *l = m->layers[i];
+    if (l->n_params && !mlp__all_finite(l->params, l->n_params))
+        return "a NaN or infinite parameter (try a smaller learning rate)";
+    return "a NaN or infinite state value (the statistics of its input overflowed: "
+           "try scaling the data)";
 }
 
 mlp_status mlp__model_loss_failed(const mlp_model *m, mlp_status st, const float *targets,
@@ -722,10 +732,9 @@ mlp_status mlp__model_loss_failed(const mlp_model *m, mlp_status st, const float
         !(targets && mlp__all_finite(m->acts[m->n_layers - 1], (int64_t)n * out_k(m)))) {
         int bad = mlp__model_first_bad_layer(m);
         if (bad >= 0)
-            return mlp__error(st,
-                              "the loss is not finite: layer %d (%s) has a NaN or "
-                              "infinite parameter",
-                              bad, m->layers[bad]->ops->name);
+            return mlp__error(st, "the loss is not finite: layer %d (%s) has %s", bad,
+                              m->layers[bad]->ops->name,
+                              mlp__model_bad_layer_holds(m, bad));
         return mlp__error(st,
                           "the loss is not finite: the output of layer %d (%s) "
                           "overflowed",

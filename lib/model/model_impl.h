@@ -198,8 +198,13 @@ void mlp__model_free_class_names(mlp_model *m);
 /* The public figures from loss sums over k outputs (task.c). */
 void mlp__metrics_from_sums(const mlp__loss_sums *s, int32_t k, mlp_metrics *out);
 
-/* Index of the first layer with a NaN or infinite parameter, or -1. */
+/* Index of the first layer with a NaN or infinite parameter or state
+ * value, or -1. */
 int mlp__model_first_bad_layer(const mlp_model *m);
+
+/* What layer i, one mlp__model_first_bad_layer found, holds, and the
+ * usual remedy: words for a message (static storage). */
+const char *mlp__model_bad_layer_holds(const mlp_model *m, int i);
 
 /* The status of a training step whose loss over the forward pass's n rows
  * returned st (not OK; its message set): st, with a message that names the

@@ -44,6 +44,14 @@ mlp_status mlp_model_fit_standardize(mlp_model *m, const mlp_dataset *ds)
                 const float *xi = x + (int64_t)i * f;
                 for (int64_t j = 0; j < f; j++) {
                     if (pass == 0) {
+                        if (!isfinite(xi[j])) {
+                            st = mlp__error(MLP_STATUS_NUMERIC,
+                                            "%s: sample %lld holds %s at value %lld", fn,
+                                            (long long)start + i,
+                                            isnan(xi[j]) ? "a NaN" : "an infinity",
+                                            (long long)j);
+                            break;
+                        }
                         sum[j] += xi[j];
                     } else {
                         double d = xi[j] - sum[j];
