@@ -733,6 +733,14 @@ static mlp_status read_options(mlp_csv_options *o, const mlp_csv_options *opts,
                           fn, (int)o->label_order);
     MLP_CHECK_RANGE(o->target_index >= -1, fn, "opts->target_index", o->target_index,
                     ">= -1");
+    /* Rows to predict have no target: a target the caller named would
+     * otherwise be read as one more feature without a word. */
+    if (o->task == MLP_CSV_FEATURES_ONLY && (o->target_name || o->target_index != -1))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: opts->%s is set, but MLP_CSV_FEATURES_ONLY takes no "
+                          "target column; to leave a column out, list the features in "
+                          "opts->feature_names or opts->feature_indices",
+                          fn, o->target_name ? "target_name" : "target_index");
     MLP_CHECK_ARG(o->header || !o->target_name, fn,
                   "opts->target_name needs a header (opts->header is 0)");
     MLP_CHECK_ARG(o->header || !o->feature_names, fn,
