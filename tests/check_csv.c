@@ -537,6 +537,26 @@ START_TEST(bad_options)
     o.class_names = (const char *const[]){"a"};
     o.num_class_names = 1;
     load_bad(t, &o, MLP_STATUS_INVALID_ARG, "regression");
+    /* Rows to predict take no target: a named one would become a feature. */
+    o = classify();
+    o.task = MLP_CSV_FEATURES_ONLY;
+    o.target_name = "y";
+    load_bad(
+        t, &o, MLP_STATUS_INVALID_ARG,
+        "opts->target_name is set, but MLP_CSV_FEATURES_ONLY takes no target column");
+    TU_ERROR_HAS("feature_names or opts->feature_indices");
+    o.target_name = NULL;
+    o.target_index = 1;
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "opts->target_index is set");
+    o.target_index = 0;
+    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "opts->target_index is set");
+    /* Leaving the column out by listing the features works. */
+    o.target_index = -1;
+    o.feature_names = (const char *const[]){"a"};
+    o.num_features = 1;
+    ds = load_ok(t, &o);
+    ck_assert_int_eq(mlp_dataset_sample_size(ds), 1);
+    mlp_dataset_destroy(ds);
 }
 END_TEST
 
