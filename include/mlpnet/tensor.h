@@ -28,7 +28,8 @@ typedef struct mlp_tensor mlp_tensor;
  * @param rank  number of dimensions, 1..MLP_MAX_RANK
  * @param dims  `rank` extents, outermost first, each >= 1 (copied)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL pointer, bad rank,
- *         extent < 1, element count overflowing int64) or MLP_STATUS_NO_MEMORY
+ *         extent < 1, more than 2^60 elements, which keeps the byte count
+ *         within int64) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_tensor_create(mlp_tensor **out, int rank, const int32_t *dims);
 
@@ -39,7 +40,8 @@ MLP_API mlp_status mlp_tensor_create(mlp_tensor **out, int rank, const int32_t *
  * @param rank  number of dimensions, 1..MLP_MAX_RANK
  * @param dims  extents, each >= 1 (copied)
  * @param data  product(dims) floats (borrowed: must outlive the tensor)
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL pointer, bad rank,
+ *         extent < 1, more than 2^60 elements) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_tensor_wrap(mlp_tensor **out, int rank, const int32_t *dims,
                                    float *data);
@@ -61,7 +63,7 @@ MLP_API mlp_status mlp_tensor_wrap(mlp_tensor **out, int rank, const int32_t *di
  * @param data  product(dims) floats (borrowed: must outlive the tensor;
  *              never written)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL pointer, bad rank or
- *         extent) or MLP_STATUS_NO_MEMORY
+ *         extent, more than 2^60 elements) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_tensor_wrap_const(mlp_tensor **out, int rank, const int32_t *dims,
                                          const float *data);
@@ -153,7 +155,8 @@ MLP_API mlp_status mlp_tensor_copy_to(const mlp_tensor *t, float *dst, int64_t n
  * @param t     the tensor (borrowed for the call)
  * @param rank  new number of dimensions, 1..MLP_MAX_RANK
  * @param dims  new extents (copied)
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_SHAPE_MISMATCH
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, bad rank, extent < 1,
+ *         more than 2^60 elements) or MLP_STATUS_SHAPE_MISMATCH
  */
 MLP_API mlp_status mlp_tensor_reshape(mlp_tensor *t, int rank, const int32_t *dims);
 
