@@ -26,8 +26,11 @@ typedef enum mlp_status {
     MLP_STATUS_BAD_FORMAT = 5,     /**< not a file of the expected format, or corrupt */
     MLP_STATUS_UNSUPPORTED = 6,    /**< a valid request this build cannot do */
     MLP_STATUS_NUMERIC = 7,        /**< a loss or parameter became NaN or infinite */
-    MLP_STATUS_BAD_STATE = 8, /**< call out of order (e.g. backward before forward) */
-    MLP_STATUS_INTERNAL = 9   /**< a bug in the library; please report it */
+    MLP_STATUS_BAD_STATE = 8,      /**< an object is not in a state this call accepts
+                                        (e.g. backward before forward, a model without
+                                        layers, a layer already in a model, an optimizer
+                                        at its step limit) */
+    MLP_STATUS_INTERNAL = 9        /**< a bug in the library; please report it */
 } mlp_status;
 
 /**

@@ -19,7 +19,7 @@ const char *mlp_status_str(mlp_status st)
     case MLP_STATUS_BAD_FORMAT: return "bad file format";
     case MLP_STATUS_UNSUPPORTED: return "unsupported";
     case MLP_STATUS_NUMERIC: return "numeric error (NaN or infinity)";
-    case MLP_STATUS_BAD_STATE: return "call out of order";
+    case MLP_STATUS_BAD_STATE: return "wrong state for this call";
     case MLP_STATUS_INTERNAL: return "internal error";
     }
     return "unknown status";
