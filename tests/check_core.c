@@ -28,7 +28,7 @@ START_TEST(status_strings)
         {MLP_STATUS_BAD_FORMAT, "format"},
         {MLP_STATUS_UNSUPPORTED, "unsupported"},
         {MLP_STATUS_NUMERIC, "NaN"},
-        {MLP_STATUS_BAD_STATE, "order"},
+        {MLP_STATUS_BAD_STATE, "state"},
         {MLP_STATUS_INTERNAL, "internal"},
     };
     const int n = (int)(sizeof want / sizeof want[0]);
