@@ -152,6 +152,11 @@ MLP_API mlp_status mlp_dataset_create_f32_values(mlp_dataset **out, int32_t n, i
  * Every dimension must be >= 1; a gzip file may hold at most 2 GiB of
  * payload and at most 1032 times its compressed size (deflate's limit), so
  * a small file cannot make the reader allocate a large buffer.
+ * A file must end where the data its header describes end: bytes after
+ * them in a raw file, more data than that in a gzip file, and bytes after
+ * the last gzip member that do not start another member are refused
+ * (BAD_FORMAT). A gzip file of several members (concatenated .gz files)
+ * is read as one stream, as gunzip reads it.
  * @param out          new dataset with C = 1, or NULL on failure (owned)
  * @param images_path  path of the image file (borrowed for the call); a
  *                     regular file
@@ -161,9 +166,11 @@ MLP_API mlp_status mlp_dataset_create_f32_values(mlp_dataset **out, int32_t n, i
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, negative classes);
  *         MLP_STATUS_IO (cannot open or read; not a regular file, as a FIFO,
  *         refused without waiting for a writer; the message names the file);
- *         MLP_STATUS_BAD_FORMAT (wrong magic, truncated, trailing bytes,
- *         sizes that overflow or exceed the file, image/label count
- *         mismatch, label >= num_classes: the message names file and offset);
+ *         MLP_STATUS_BAD_FORMAT (wrong magic, truncated, trailing bytes
+ *         after the data or after the gzip stream, sizes that overflow or
+ *         exceed the file, image/label count mismatch, label >= num_classes:
+ *         the message names the file and the byte offset, in the data or,
+ *         for bytes after a gzip stream, in the compressed file);
  *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_path,
@@ -174,7 +181,9 @@ MLP_API mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_pa
  * gzip-compressed, for predicting on images that come without labels. The
  * checks are those of mlp_dataset_load_idx: the magic is read first, so a
  * labels file (or any other IDX file) given here is named for what it is;
- * every dimension must be >= 1 and the payload must fit the file.
+ * every dimension must be >= 1, the payload must fit the file, and the
+ * file must end where the payload ends (gzip members are read as one
+ * stream; anything else after them is refused).
  * @param out          new dataset with C = 1 and every label 0, or NULL on
  *                     failure (owned: mlp_dataset_destroy)
  * @param images_path  path of the image file (borrowed for the call); a
@@ -185,8 +194,9 @@ MLP_API mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_pa
  *         MLP_STATUS_IO (cannot open or read; not a regular file, as
  *         mlp_dataset_load_idx; the message names the file);
  *         MLP_STATUS_BAD_FORMAT (not an images file, truncated, trailing
- *         bytes, sizes that overflow or exceed the file: the message names
- *         the file and the offset); MLP_STATUS_NO_MEMORY
+ *         bytes after the data or after the gzip stream, sizes that overflow
+ *         or exceed the file: the message names the file and the offset);
+ *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_dataset_load_idx_images(mlp_dataset **out, const char *images_path,
                                                int32_t num_classes);

@@ -2,8 +2,8 @@
  * IDX reader, the file format of MNIST and EMNIST: a big-endian header
  * (magic 0x000008NN, where NN is the number of dimensions and 0x08 the
  * unsigned-byte element type, then one 32-bit extent per dimension) followed
- * by the elements as raw bytes. Files may be gzip-compressed; zlib's gz*
- * functions read compressed and raw files alike.
+ * by the elements as raw bytes. Files may be gzip-compressed: a file that
+ * starts with gzip's magic is read through inflate, any other as it is.
  *
  * A header is never trusted. Every extent is checked for overflow and
  * against what the file can actually hold before anything is allocated, so
@@ -13,6 +13,14 @@
  * and their headers checked before the first allocation. An images file
  * can also be read alone (mlp_dataset_load_idx_images, labels 0). The
  * dataset itself comes from mlp__dataset_build (dataset.c).
+ *
+ * The file must end where the header says the data end. A gzip file is a
+ * series of members (RFC 1952, 2.2), which gunzip writes out one after the
+ * other, so members after the first are read on as the same stream; bytes
+ * after a member that do not start another are refused. zlib's gzread
+ * would skip them without a word, which is why this file drives inflate
+ * itself: a damaged file, or one built by appending to a gzip file, must
+ * not load as if it were whole.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* pread */
@@ -42,19 +50,31 @@
  * dataset of this kind (EMNIST ByClass training images are about 550 MB). */
 #define GZ_MAX_PAYLOAD ((uint64_t)1 << 31)
 
-/* Largest gzread request. gzread takes an unsigned int and returns an int,
- * and on a corrupt stream it drops what the failing call had produced, so
- * modest requests also keep the offsets in messages close to the damage. */
+/* Largest request handed to read(2) or inflate at once (inflate counts in
+ * unsigned int); modest requests also keep the offsets in messages close to
+ * the damage. */
 #define GZ_MAX_CHUNK (1u << 20)
+
+/* Compressed bytes read from the file at a time, into a buffer inside the
+ * idx_file (on the caller's stack): the reader allocates nothing through
+ * mlp__alloc before the headers are checked. */
+#define GZ_IN_CHUNK 8192
 
 /* One IDX file being read. `offset` counts uncompressed bytes consumed, so
  * messages can point at the failing byte whatever the compression. */
 typedef struct idx_file {
     const char *path; /* borrowed, for messages */
-    gzFile gz;
+    int fd;
+    int fd_live;  /* fd is open and ours to close */
+    int is_gzip;  /* read through `z` */
+    int z_live;   /* `z` holds inflate state to end */
+    int gz_ended; /* the last gzip member ended, and nothing follows it */
+    z_stream z;
+    uint64_t in_pos; /* file bytes read into `in` so far (gzip) */
     uint32_t dims[IDX_MAX_DIMS];
     size_t payload; /* element bytes after the header */
     uint64_t offset;
+    unsigned char in[GZ_IN_CHUNK];
 } idx_file;
 
 static unsigned long long ull(uint64_t v)
@@ -69,82 +89,170 @@ static uint32_t load_be32(const unsigned char *p)
 
 static void idx_close(idx_file *f)
 {
-    /* Closing a file opened for reading can only report a stream that
-     * ended early, which idx_finish has already checked. */
-    if (f->gz)
-        gzclose(f->gz);
-    f->gz = NULL;
+    if (f->z_live)
+        inflateEnd(&f->z);
+    f->z_live = 0;
+    if (f->fd_live)
+        close(f->fd);
+    f->fd_live = 0;
 }
 
-/* zlib prefixes its messages with the stream's name, "<fd:N>" for a stream
- * opened with gzdopen; our messages name the file instead. */
-static const char *zlib_detail(const char *msg)
+static mlp_status read_error(const idx_file *f)
 {
-    const char *colon = msg ? strstr(msg, ": ") : NULL;
-    if (!msg)
-        return "zlib error";
-    return colon && msg[0] == '<' ? colon + 2 : msg;
+    return mlp__error(MLP_STATUS_IO, "%s: read error at byte offset %llu: %s", f->path,
+                      ull(f->offset), strerror(errno));
 }
 
-/* Turn a failed or empty gzread into a status. zlib reports a gzip stream
- * that stops early as Z_BUF_ERROR, a corrupt one (bad deflate data, CRC or
- * length mismatch) as Z_DATA_ERROR, and a failing read(2) as Z_ERRNO with
- * the message of errno. */
-static mlp_status read_failure(const idx_file *f, size_t wanted)
+/* read(2) and pread(2), retried when a signal interrupts them. */
+static ssize_t read_some(int fd, void *dst, size_t len)
 {
-    int err = Z_OK;
-    const char *msg = gzerror(f->gz, &err);
-    switch (err) {
-    case Z_OK:
-        return mlp__error(MLP_STATUS_BAD_FORMAT,
-                          "%s: truncated at byte offset %llu (%zu more bytes expected)",
-                          f->path, ull(f->offset), wanted);
-    case Z_BUF_ERROR:
+    ssize_t got;
+    do
+        got = read(fd, dst, len);
+    while (got < 0 && errno == EINTR);
+    return got;
+}
+
+static ssize_t pread_some(int fd, void *dst, size_t len, uint64_t at)
+{
+    ssize_t got;
+    do
+        got = pread(fd, dst, len, (off_t)at);
+    while (got < 0 && errno == EINTR);
+    return got;
+}
+
+/* Hand inflate the next block of the file; none at its end. */
+static mlp_status gz_refill(idx_file *f)
+{
+    ssize_t got = read_some(f->fd, f->in, sizeof f->in);
+    if (got < 0)
+        return read_error(f);
+    f->z.next_in = f->in;
+    f->z.avail_in = (uInt)got;
+    f->in_pos += (uint64_t)got;
+    return MLP_STATUS_OK;
+}
+
+/* inflate has reached the end of a gzip member (its CRC-32 and length
+ * checked). The two bytes after it decide: none, the file ends; gzip's
+ * magic, another member starts and is read on as the same stream; anything
+ * else is refused. pread looks at them wherever the buffer stands. */
+static mlp_status gz_member_end(idx_file *f)
+{
+    const uint64_t end = f->in_pos - f->z.avail_in; /* first byte after the member */
+    unsigned char sig[2];
+    ssize_t got = pread_some(f->fd, sig, sizeof sig, end);
+    if (got < 0)
+        return read_error(f);
+    if (got == 0) {
+        f->gz_ended = 1;
+        return MLP_STATUS_OK;
+    }
+    if (got == 2 && sig[0] == 0x1f && sig[1] == 0x8b) {
+        if (inflateReset(&f->z) != Z_OK)
+            return mlp__error(MLP_STATUS_INTERNAL, "%s: inflateReset failed", f->path);
+        return MLP_STATUS_OK;
+    }
+    return mlp__error(MLP_STATUS_BAD_FORMAT,
+                      "%s: the gzip stream ends at byte offset %llu of the compressed "
+                      "file, and the bytes after it are not a gzip member (after %llu "
+                      "bytes of data)",
+                      f->path, ull(end), ull(f->offset));
+}
+
+/* Turn a failed inflate into a status. */
+static mlp_status inflate_failure(const idx_file *f, int zr)
+{
+    switch (zr) {
+    case Z_BUF_ERROR: /* no progress possible: the input ran out */
         return mlp__error(MLP_STATUS_BAD_FORMAT,
                           "%s: truncated gzip stream at byte offset %llu", f->path,
                           ull(f->offset));
-    case Z_ERRNO:
-        return mlp__error(MLP_STATUS_IO, "%s: read error at byte offset %llu: %s",
-                          f->path, ull(f->offset), zlib_detail(msg));
     case Z_MEM_ERROR:
         return mlp__error(MLP_STATUS_NO_MEMORY, "%s: zlib is out of memory", f->path);
-    default:
+    case Z_DATA_ERROR:
+    case Z_NEED_DICT: /* bad deflate data, header, CRC or length */
         return mlp__error(MLP_STATUS_BAD_FORMAT,
                           "%s: corrupt gzip stream near byte offset %llu (%s)", f->path,
-                          ull(f->offset), zlib_detail(msg));
+                          ull(f->offset), f->z.msg ? f->z.msg : "zlib error");
+    default:
+        return mlp__error(MLP_STATUS_INTERNAL, "%s: inflate returned %d", f->path, zr);
     }
+}
+
+/* One step of reading a gzip file: inflate into `dst` what the next block
+ * of input gives, at most `len` bytes (*got, 0 at the end). */
+static mlp_status gz_step(idx_file *f, unsigned char *dst, size_t len, size_t *got)
+{
+    *got = 0;
+    if (f->gz_ended)
+        return MLP_STATUS_OK;
+    if (f->z.avail_in == 0)
+        MLP_TRY(gz_refill(f));
+    f->z.next_out = dst;
+    f->z.avail_out = (uInt)len;
+    int zr = inflate(&f->z, Z_NO_FLUSH);
+    *got = len - f->z.avail_out;
+    f->offset += *got; /* before the checks, so that messages point past it */
+    if (zr == Z_STREAM_END)
+        return gz_member_end(f);
+    return zr == Z_OK ? MLP_STATUS_OK : inflate_failure(f, zr);
+}
+
+/* Read up to `len` bytes of the file's data (after decompression) into
+ * `dst`; *got < len only at the end of a raw file or of the last gzip
+ * member. */
+static mlp_status idx_read_upto(idx_file *f, unsigned char *dst, size_t len, size_t *got)
+{
+    size_t done = 0;
+    while (done < len) {
+        size_t part = len - done > GZ_MAX_CHUNK ? GZ_MAX_CHUNK : len - done;
+        size_t n;
+        if (f->is_gzip) {
+            MLP_TRY(gz_step(f, dst + done, part, &n));
+            if (n == 0 && f->gz_ended)
+                break;
+        } else {
+            ssize_t r = read_some(f->fd, dst + done, part);
+            if (r < 0)
+                return read_error(f);
+            if (r == 0)
+                break;
+            n = (size_t)r;
+            f->offset += n;
+        }
+        done += n;
+    }
+    *got = done;
+    return MLP_STATUS_OK;
 }
 
 /* Read exactly `len` bytes; anything less is a truncated or corrupt file. */
 static mlp_status idx_read(idx_file *f, void *dst, size_t len)
 {
-    unsigned char *p = dst;
-    while (len > 0) {
-        unsigned chunk = len > GZ_MAX_CHUNK ? GZ_MAX_CHUNK : (unsigned)len;
-        int got = gzread(f->gz, p, chunk);
-        if (got <= 0)
-            return read_failure(f, len);
-        p += got;
-        len -= (size_t)got;
-        f->offset += (uint64_t)got;
-    }
+    size_t got;
+    MLP_TRY(idx_read_upto(f, dst, len, &got));
+    if (got < len)
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%s: truncated at byte offset %llu (%zu more bytes expected)",
+                          f->path, ull(f->offset), len - got);
     return MLP_STATUS_OK;
 }
 
-/* After the payload the file must end. Reading one more byte also makes
- * zlib check the gzip trailer (CRC-32 and length) of a compressed file. */
+/* After the payload the file must end: no more raw bytes, no more
+ * decompressed bytes, nothing after the last gzip member. Reading on also
+ * makes inflate check the last member's trailer (CRC-32 and length). */
 static mlp_status idx_finish(idx_file *f)
 {
     unsigned char extra;
-    int got = gzread(f->gz, &extra, 1);
+    size_t got;
+    MLP_TRY(idx_read_upto(f, &extra, 1, &got));
     if (got > 0)
         return mlp__error(MLP_STATUS_BAD_FORMAT,
-                          "%s: trailing bytes after the payload at byte offset %llu",
-                          f->path, ull(f->offset));
-    int err = Z_OK;
-    gzerror(f->gz, &err);
-    if (got < 0 || err != Z_OK)
-        return read_failure(f, 0);
+                          "%s: trailing bytes after the payload at byte offset %llu "
+                          "(the header's dimensions end the data there)",
+                          f->path, ull(f->offset - 1));
     return MLP_STATUS_OK;
 }
 
@@ -241,11 +349,23 @@ static mlp_status idx_open(idx_file *f, const char *path, uint32_t magic, int nd
     int is_gzip = nsig == 2 && sig[0] == 0x1f && sig[1] == 0x8b;
     uint64_t file_size = (uint64_t)sb.st_size;
 
-    f->gz = gzdopen(fd, "rb"); /* owns fd from now on */
-    if (!f->gz) {
-        close(fd);
-        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: zlib cannot allocate a stream",
-                          path);
+    f->fd = fd;
+    f->fd_live = 1; /* idx_close closes it from now on */
+    f->is_gzip = is_gzip;
+    if (is_gzip) {
+        /* zlib's own allocator, as gzdopen used: a few tens of KiB whatever
+         * the header claims, and mlp__alloc's first failure stays the
+         * dataset's buffer (the tests of headers checked before allocating
+         * rely on it). */
+        int zr = inflateInit2(&f->z, 15 + 16); /* gzip only */
+        if (zr != Z_OK) {
+            idx_close(f);
+            return zr == Z_MEM_ERROR
+                       ? mlp__error(MLP_STATUS_NO_MEMORY,
+                                    "%s: zlib cannot allocate a stream", path)
+                       : mlp__error(MLP_STATUS_INTERNAL, "%s: inflateInit2 failed", path);
+        }
+        f->z_live = 1;
     }
 
     unsigned char hdr[4 * IDX_MAX_DIMS];
