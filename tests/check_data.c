@@ -751,6 +751,173 @@ START_TEST(idx_images_only_bad_files)
 }
 END_TEST
 
+/* `len` bytes at `buf` gzip-compressed as one member (through a scratch
+ * file in `dir`); malloc'd, length in *gz_len. */
+static unsigned char *gzip_bytes(const char *dir, const void *buf, size_t len,
+                                 size_t *gz_len)
+{
+    char scratch[PATH_LEN];
+    write_file(join(scratch, dir, "scratch.gz"), buf, len, 1);
+    unsigned char *gz = tu_read_file(scratch, gz_len);
+    ck_assert_ptr_nonnull(gz);
+    ck_assert_int_eq(unlink(scratch), 0);
+    return gz;
+}
+
+/* Write `blob` to `path` as gzip members cut at `cuts` (ascending, each
+ * 0..len; equal or end cuts give empty members), followed by `tail` raw
+ * bytes. Returns the length of the gzip members, where the tail starts. */
+static size_t write_members(const char *dir, const char *path, const unsigned char *blob,
+                            size_t len, const size_t *cuts, int ncuts, const void *tail,
+                            size_t tail_len)
+{
+    unsigned char *file = NULL;
+    size_t file_len = 0;
+    for (int k = 0; k <= ncuts; k++) {
+        size_t from = k == 0 ? 0 : cuts[k - 1], to = k == ncuts ? len : cuts[k];
+        size_t glen;
+        unsigned char *gz = gzip_bytes(dir, blob + from, to - from, &glen);
+        file = realloc(file, file_len + glen + tail_len);
+        ck_assert_ptr_nonnull(file);
+        memcpy(file + file_len, gz, glen);
+        file_len += glen;
+        free(gz);
+    }
+    if (tail_len > 0)
+        memcpy(file + file_len, tail, tail_len);
+    write_file(path, file, file_len + tail_len, 0);
+    free(file);
+    return file_len;
+}
+
+/* Bytes after the end of a gzip stream that do not start another member
+ * are refused, with the file and the offset where the stream ended (zlib's
+ * gzread would ignore them, so a damaged file could load without a word). */
+START_TEST(idx_gzip_trailing_garbage)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN], bad[PATH_LEN], want[96];
+    make_test_dir(dir);
+    toy t = toy_make(5, 3, 4, 3, 23);
+    write_toy_images(join(pi, dir, "img"), &t, 0);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    size_t ilen, llen;
+    uint32_t dims3[3] = {5, 3, 4}, dims1[1] = {5};
+    unsigned char *img = idx_blob(0x803, 3, dims3, t.pix, 60, &ilen);
+    unsigned char *lab = idx_blob(0x801, 1, dims1, t.lab, 5, &llen);
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } tails[] = {
+        {"\0", 1},   {"\0\0\0\0\0\0\0\0", 8}, {"garbage\n", 8},
+        {"\x1f", 1}, {"\x8b\x1f", 2},
+    };
+    static const size_t two[1] = {30};
+    join(bad, dir, "tail.gz");
+    for (size_t k = 0; k < sizeof tails / sizeof *tails; k++) {
+        /* One member, then two (the check runs after the last one). */
+        for (int ncuts = 0; ncuts < 2; ncuts++) {
+            size_t end = write_members(dir, bad, img, ilen, two, ncuts, tails[k].bytes,
+                                       tails[k].len);
+            snprintf(want, sizeof want, "at byte offset %zu of the compressed file", end);
+            expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+            TU_ERROR_HAS(bad);
+            TU_ERROR_HAS("not a gzip member");
+            TU_ERROR_HAS(want);
+        }
+        size_t end =
+            write_members(dir, bad, lab, llen, NULL, 0, tails[k].bytes, tails[k].len);
+        snprintf(want, sizeof want, "at byte offset %zu of the compressed file", end);
+        expect_load_fails(pi, bad, 0, MLP_STATUS_BAD_FORMAT);
+        TU_ERROR_HAS(bad);
+        TU_ERROR_HAS(want);
+    }
+    /* The images-only reader checks the same. */
+    write_members(dir, bad, img, ilen, NULL, 0, "x", 1);
+    expect_images_fail(bad, MLP_STATUS_BAD_FORMAT);
+    TU_ERROR_HAS("not a gzip member");
+    /* A tail that starts like a member but is not a whole one is a
+     * truncated or corrupt stream. */
+    write_members(dir, bad, img, ilen, NULL, 0, "\x1f\x8b\x08\0\0\0", 6);
+    expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+    TU_ERROR_HAS(bad);
+    /* Without the tail the same members load. */
+    write_members(dir, bad, img, ilen, two, 1, NULL, 0);
+    mlp_dataset *ds = NULL;
+    EXPECT_STATUS(mlp_dataset_load_idx(&ds, bad, pl, 0), MLP_STATUS_OK);
+    assert_matches_toy(ds, &t, 0, 5);
+    mlp_dataset_destroy(ds);
+    free(img);
+    free(lab);
+    toy_free(&t);
+    tu_rm_tree(dir);
+}
+END_TEST
+
+/* Concatenated gzip members are one stream, as gunzip reads them (RFC 1952
+ * 2.2: a gzip file is a series of members): the data may be cut anywhere,
+ * members may be empty. More data than the header describes is still
+ * refused as trailing bytes. */
+START_TEST(idx_gzip_concatenated_members)
+{
+    char dir[PATH_LEN], pi[PATH_LEN], pl[PATH_LEN], bad[PATH_LEN];
+    make_test_dir(dir);
+    toy t = toy_make(6, 5, 4, 4, 24);
+    write_toy_images(join(pi, dir, "img"), &t, 0);
+    write_toy_labels(join(pl, dir, "lab"), &t, 0);
+    size_t ilen, llen;
+    uint32_t dims3[3] = {6, 5, 4}, dims1[1] = {6};
+    unsigned char *img = idx_blob(0x803, 3, dims3, t.pix, 120, &ilen);
+    unsigned char *lab = idx_blob(0x801, 1, dims1, t.lab, 6, &llen);
+    ck_assert_uint_eq(ilen, 136);
+    static const struct {
+        int n;
+        size_t at[2];
+    } splits[] = {
+        {1, {2}},       /* inside the magic */
+        {1, {16}},      /* header | payload */
+        {2, {16, 70}},  /* three members */
+        {1, {0}},       /* an empty first member */
+        {1, {136}},     /* an empty last member */
+        {2, {40, 40}},  /* an empty member in the middle */
+        {2, {135, 136}} /* the last byte alone, then an empty member */
+    };
+    join(bad, dir, "members.gz");
+    mlp_dataset *ds = NULL;
+    for (size_t k = 0; k < sizeof splits / sizeof *splits; k++) {
+        write_members(dir, bad, img, ilen, splits[k].at, splits[k].n, NULL, 0);
+        clear_error();
+        mlp_status st = mlp_dataset_load_idx(&ds, bad, pl, 0);
+        ck_assert_msg(st == MLP_STATUS_OK, "split %zu: status %d (%s)", k, (int)st,
+                      mlp_last_error());
+        assert_matches_toy(ds, &t, 0, 6);
+        mlp_dataset_destroy(ds);
+        ds = NULL;
+    }
+    static const size_t lab_cuts[2] = {3, 10};
+    write_members(dir, bad, lab, llen, lab_cuts, 2, NULL, 0);
+    EXPECT_STATUS(mlp_dataset_load_idx(&ds, pi, bad, 0), MLP_STATUS_OK);
+    assert_matches_toy(ds, &t, 0, 6);
+    mlp_dataset_destroy(ds);
+    ds = NULL;
+    write_members(dir, bad, img, ilen, splits[2].at, 2, NULL, 0);
+    EXPECT_STATUS(mlp_dataset_load_idx_images(&ds, bad, 0), MLP_STATUS_OK);
+    ck_assert_mem_eq(mlp_dataset_image(ds, 5), toy_image(&t, 5), 20);
+    mlp_dataset_destroy(ds);
+
+    /* A second member holding one byte more than the header describes. */
+    img[ilen] = 7; /* idx_blob leaves room for one extra byte */
+    static const size_t at_end[1] = {136};
+    write_members(dir, bad, img, ilen + 1, at_end, 1, NULL, 0);
+    expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+    TU_ERROR_HAS(bad);
+    TU_ERROR_HAS("trailing bytes after the payload at byte offset 136");
+    free(img);
+    free(lab);
+    toy_free(&t);
+    tu_rm_tree(dir);
+}
+END_TEST
+
 /* ---- label maps -------------------------------------------------------- */
 
 static mlp_dataset *tiny_dataset(int32_t classes)
@@ -1908,6 +2075,8 @@ static Suite *data_suite(void)
     tcase_add_test(tc, idx_label_out_of_range);
     tcase_add_test(tc, idx_images_only_valid);
     tcase_add_test(tc, idx_images_only_bad_files);
+    tcase_add_test(tc, idx_gzip_trailing_garbage);
+    tcase_add_test(tc, idx_gzip_concatenated_members);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("mapping");
