@@ -103,7 +103,21 @@ static double now(void)
 
 /* ---- flags ------------------------------------------------------------------ */
 
-typedef enum { F_STR, F_INT, F_U64, F_DBL, F_BOOL } flag_kind;
+typedef enum { F_STR, F_INT, F_U64, F_DBL, F_BOOL, F_OPT_INT, F_OPT_DBL } flag_kind;
+
+/* A number flag whose default is no number the user could type (it depends
+ * on other flags, or is the optimizer rule's own): `given` records whether
+ * the command line set it, so that every value typed is either used or
+ * refused, never taken for "unset" as a sentinel such as -1 or 0 would be. */
+typedef struct opt_int {
+    int32_t value;
+    int given;
+} opt_int;
+
+typedef struct opt_dbl {
+    double value;
+    int given;
+} opt_dbl;
 
 typedef struct flag {
     const char *name; /* without "--" */
@@ -133,11 +147,15 @@ static void parse_value(const flag *f, const char *v)
     errno = 0;
     switch (f->kind) {
     case F_STR: *(const char **)f->dst = v; return;
-    case F_INT: {
+    case F_INT:
+    case F_OPT_INT: {
         long x = strtol(v, &end, 10);
         if (errno || end == v || *end || x < INT32_MIN || x > INT32_MAX)
             usage_error("--%s: '%s' is not an integer", f->name, v);
-        *(int32_t *)f->dst = (int32_t)x;
+        if (f->kind == F_INT)
+            *(int32_t *)f->dst = (int32_t)x;
+        else
+            *(opt_int *)f->dst = (opt_int){(int32_t)x, 1};
         return;
     }
     case F_U64: {
@@ -147,11 +165,19 @@ static void parse_value(const flag *f, const char *v)
         *(uint64_t *)f->dst = (uint64_t)x;
         return;
     }
-    case F_DBL: {
+    case F_DBL:
+    case F_OPT_DBL: {
         double x = strtod(v, &end);
-        if (errno || end == v || *end || !isfinite(x))
+        if (end == v || *end)
             usage_error("--%s: '%s' is not a number", f->name, v);
-        *(double *)f->dst = x;
+        if (errno == ERANGE)
+            usage_error("--%s: '%s' is out of range", f->name, v);
+        if (!isfinite(x))
+            usage_error("--%s: '%s' is not a finite number", f->name, v);
+        if (f->kind == F_DBL)
+            *(double *)f->dst = x;
+        else
+            *(opt_dbl *)f->dst = (opt_dbl){x, 1};
         return;
     }
     case F_BOOL: return;
@@ -763,7 +789,7 @@ static void check_training(mlp_status st, int32_t best_epoch)
 typedef struct train_args {
     const char *arch, *save, *rule;
     int32_t epochs, batch;
-    double lr, momentum, wd;
+    opt_dbl lr, momentum, wd; /* unless given, the rule's defaults */
     uint64_t seed;
     int quiet;
     int drop_last; /* leave out each epoch's short last batch */
@@ -892,13 +918,13 @@ static mlp_optimizer *make_optimizer(mlp_model *m, const train_args *a)
 {
     mlp_optimizer *opt = NULL;
     CHECK(mlp_optimizer_create(&opt, parse_rule(a->rule), m), "creating the optimizer");
-    if (a->lr >= 0.0)
-        check_code(mlp_optimizer_set_learning_rate(opt, a->lr), 2, "--lr");
-    if (a->momentum >= 0.0)
-        check_code(mlp_optimizer_set(opt, MLP_OPTIM_MOMENTUM, a->momentum), 2,
+    if (a->lr.given)
+        check_code(mlp_optimizer_set_learning_rate(opt, a->lr.value), 2, "--lr");
+    if (a->momentum.given)
+        check_code(mlp_optimizer_set(opt, MLP_OPTIM_MOMENTUM, a->momentum.value), 2,
                    "--momentum");
-    if (a->wd >= 0.0)
-        check_code(mlp_optimizer_set(opt, MLP_OPTIM_WEIGHT_DECAY, a->wd), 2,
+    if (a->wd.given)
+        check_code(mlp_optimizer_set(opt, MLP_OPTIM_WEIGHT_DECAY, a->wd.value), 2,
                    "--weight-decay");
     CHECK(mlp_model_set_noise_seed(m, a->seed ^ 0x5eedull), "seeding dropout");
     return opt;
@@ -933,7 +959,7 @@ static mlp_loss_kind parse_loss(const char *name, int regress)
 
 typedef struct csv_args {
     const char *csv, *target, *task, *loss, *valid_csv, *test_csv, *sep;
-    double valid_fraction, huber_delta;
+    opt_dbl valid_fraction, huber_delta;
     int no_standardize;
 } csv_args;
 
@@ -961,17 +987,17 @@ static int train_csv(const train_args *a, const csv_args *c)
         usage_error("--task: '%s' is not classify or regress", c->task);
     if (!c->target)
         usage_error("--target COLUMN is required with --csv");
-    if (c->valid_csv && !isnan(c->valid_fraction))
+    if (c->valid_csv && c->valid_fraction.given)
         usage_error("give --valid-csv or --valid-fraction, not both");
     const double fraction =
-        isnan(c->valid_fraction) ? CSV_VALID_FRACTION : c->valid_fraction;
+        c->valid_fraction.given ? c->valid_fraction.value : CSV_VALID_FRACTION;
     if (!(fraction >= 0.0 && fraction < 1.0))
         usage_error("--valid-fraction %g: want a fraction in [0, 1)", fraction);
     const mlp_loss_kind loss = parse_loss(c->loss, regress);
-    if (!isnan(c->huber_delta) && loss != MLP_LOSS_HUBER)
+    if (c->huber_delta.given && loss != MLP_LOSS_HUBER)
         usage_error("--huber-delta needs --loss huber");
-    if (!isnan(c->huber_delta) && !(c->huber_delta > 0.0))
-        usage_error("--huber-delta %g: want a number > 0", c->huber_delta);
+    if (c->huber_delta.given && !(c->huber_delta.value > 0.0))
+        usage_error("--huber-delta %g: want a number > 0", c->huber_delta.value);
     (void)parse_rule(a->rule);
     check_spec(a->arch);
 
@@ -1025,7 +1051,7 @@ static int train_csv(const train_args *a, const csv_args *c)
     }
     if (mlp_layer_get_kind(mlp_model_layer(m, 0)) == MLP_LAYER_STANDARDIZE)
         CHECK(mlp_model_fit_standardize(m, train), "standardising the features");
-    CHECK(mlp_model_set_loss(m, loss, isnan(c->huber_delta) ? 0.0 : c->huber_delta),
+    CHECK(mlp_model_set_loss(m, loss, c->huber_delta.given ? c->huber_delta.value : 0.0),
           "setting the loss");
     if (names)
         CHECK(mlp_model_set_class_names(m, names, k), "naming the classes");
@@ -1109,11 +1135,12 @@ static int cmd_train(int argc, char **argv)
 {
     const char *arch = NULL, *data_dir = NULL, *dataset = NULL, *save = NULL,
                *rule = NULL;
-    int32_t epochs = 0, batch = 0, threads = 1, valid_size = INT32_MIN;
-    double lr = -1.0, momentum = -1.0, wd = -1.0;
+    int32_t threads = 1;
+    opt_int epochs = {0}, batch = {0}, valid_size = {0}; /* defaults by data kind */
+    opt_dbl lr = {0}, momentum = {0}, wd = {0};          /* defaults by rule */
     uint64_t seed = 123456;
     int quiet = 0, distributed = 0, flush = 0, drop_last = 0;
-    csv_args c = {.valid_fraction = NAN, .huber_delta = NAN};
+    csv_args c = {0};
     const flag flags[] = {
         {"arch", F_STR, &arch, "SPEC",
          "layers, e.g. conv:32x3x3/p1,relu,maxpool:2,dense:47 "
@@ -1130,17 +1157,17 @@ static int cmd_train(int argc, char **argv)
         {"task", F_STR, &c.task, "TASK", "--csv: classify or regress (required)"},
         {"loss", F_STR, &c.loss, "NAME",
          "--csv: softmax_xent (classify); mse, huber or mae (regress) [the first]"},
-        {"huber-delta", F_DBL, &c.huber_delta, "X",
+        {"huber-delta", F_OPT_DBL, &c.huber_delta, "X",
          "--csv with --loss huber: where the square turns linear [1]"},
         {"valid-csv", F_STR, &c.valid_csv, "F", "--csv: the validation table"},
-        {"valid-fraction", F_DBL, &c.valid_fraction, "P",
+        {"valid-fraction", F_OPT_DBL, &c.valid_fraction, "P",
          "--csv: share of the rows, drawn at random, that validate instead [0.15]"},
         {"test-csv", F_STR, &c.test_csv, "F", "--csv: a table to report figures on"},
         {"no-standardize", F_BOOL, &c.no_standardize, NULL,
          "--csv: feed the features as they are"},
         {"separator", F_STR, &c.sep, "C", "--csv: the field separator [,]"},
-        {"epochs", F_INT, &epochs, "N", "epochs to train [20; 300 with --csv]"},
-        {"batch-size", F_INT, &batch, "N",
+        {"epochs", F_OPT_INT, &epochs, "N", "epochs to train [20; 300 with --csv]"},
+        {"batch-size", F_OPT_INT, &batch, "N",
          "samples per training step [100; 16 with --csv]"},
         {"drop-last", F_BOOL, &drop_last, NULL,
          "leave out each epoch's last batch when it is smaller than the others "
@@ -1148,14 +1175,16 @@ static int cmd_train(int argc, char **argv)
         {"rule", F_STR, &rule, "NAME",
          "sgd, momentum, nesterov, rmsprop, adam, adamw or "
          "adagrad [sgd; adam with --csv]"},
-        {"lr", F_DBL, &lr, "X", "learning rate [the rule's default]"},
-        {"momentum", F_DBL, &momentum, "X", "momentum (momentum, nesterov, rmsprop)"},
-        {"weight-decay", F_DBL, &wd, "X", "L2 weight decay (decoupled for adamw)"},
+        {"lr", F_OPT_DBL, &lr, "X", "learning rate, >= 0 [the rule's default]"},
+        {"momentum", F_OPT_DBL, &momentum, "X",
+         "momentum, >= 0 (momentum, nesterov, rmsprop) [the rule's default]"},
+        {"weight-decay", F_OPT_DBL, &wd, "X",
+         "L2 weight decay, >= 0 (decoupled for adamw) [the rule's default]"},
         {"seed", F_U64, &seed, "N",
          "initialisation, shuffling and dropout seed [123456]"},
         {"threads", F_INT, &threads, "N", THREADS_HELP},
         {"flush-denormals", F_BOOL, &flush, NULL, FLUSH_HELP},
-        {"valid-size", F_INT, &valid_size, "N",
+        {"valid-size", F_OPT_INT, &valid_size, "N",
          "validation images carved from the training "
          "set when there is no validation file [15800]"},
         {"quiet", F_BOOL, &quiet, NULL, "print only the final summary"},
@@ -1174,30 +1203,44 @@ static int cmd_train(int argc, char **argv)
         usage_error("--arch SPEC is required");
     if (!save)
         usage_error("--save FILE is required");
-    if (epochs < 0 || batch < 0 || threads < 0)
-        usage_error("--epochs and --batch-size must be >= 1 and --threads >= 0");
-    if (epochs == 0)
-        epochs = c.csv ? CSV_EPOCHS : 20;
-    if (batch == 0)
-        batch = c.csv ? CSV_BATCH : 100;
+    /* Every value given is checked here, before any data are read. */
+    if (epochs.given && epochs.value < 1)
+        usage_error("--epochs %d: want a number >= 1", (int)epochs.value);
+    if (batch.given && batch.value < 1)
+        usage_error("--batch-size %d: want a number >= 1", (int)batch.value);
+    if (threads < 0)
+        usage_error("--threads %d: want a number >= 0 (0: all cores)", (int)threads);
+    if (lr.given && lr.value < 0.0)
+        usage_error("--lr %g: want a learning rate >= 0", lr.value);
+    if (momentum.given && momentum.value < 0.0)
+        usage_error("--momentum %g: want a number >= 0", momentum.value);
+    if (wd.given && wd.value < 0.0)
+        usage_error("--weight-decay %g: want a number >= 0", wd.value);
+    if (valid_size.given && valid_size.value < 1)
+        usage_error("--valid-size %d: want a number >= 1", (int)valid_size.value);
     if (!rule)
         rule = c.csv ? CSV_RULE : "sgd";
+    /* The defaults of what was not given depend on the kind of data. */
+    if (!epochs.given)
+        epochs.value = c.csv ? CSV_EPOCHS : 20;
+    if (!batch.given)
+        batch.value = c.csv ? CSV_BATCH : 100;
+    if (!valid_size.given)
+        valid_size.value = MLP_DEFAULT_VALID_SIZE;
+    const train_args ta = {arch,     save, rule, epochs.value, batch.value, lr,
+                           momentum, wd,   seed, quiet,        drop_last};
     set_speed(threads, flush);
-    const train_args ta = {arch,     save, rule, epochs, batch,    lr,
-                           momentum, wd,   seed, quiet,  drop_last};
     if (c.csv) {
-        if (data_dir || dataset || valid_size != INT32_MIN)
+        if (data_dir || dataset || valid_size.given)
             usage_error("--data-dir, --dataset and --valid-size are for images, not "
                         "--csv");
         return train_csv(&ta, &c);
     }
     if (c.target || c.task || c.loss || c.valid_csv || c.test_csv || c.sep ||
-        c.no_standardize || !isnan(c.valid_fraction) || !isnan(c.huber_delta))
+        c.no_standardize || c.valid_fraction.given || c.huber_delta.given)
         usage_error("--target, --task, --loss, --huber-delta, --valid-csv, "
                     "--valid-fraction, --test-csv, --no-standardize and --separator need "
                     "--csv");
-    if (valid_size == INT32_MIN)
-        valid_size = MLP_DEFAULT_VALID_SIZE;
     (void)parse_rule(rule);
     check_spec(arch);
     data_dir = data_dir_or_default(data_dir);
@@ -1205,7 +1248,7 @@ static int cmd_train(int argc, char **argv)
         dataset = default_dataset(data_dir);
 
     mlp_dataset *train = NULL, *valid = NULL, *test = NULL;
-    open_dataset(data_dir, dataset, valid_size, &train, &valid, &test);
+    open_dataset(data_dir, dataset, valid_size.value, &train, &valid, &test);
     const int32_t in[3] = {mlp_dataset_channels(train), mlp_dataset_height(train),
                            mlp_dataset_width(train)};
     const int32_t k = mlp_dataset_num_classes(train);
@@ -1232,15 +1275,15 @@ static int cmd_train(int argc, char **argv)
                dataset, data_dir, (int)mlp_dataset_size(train),
                (int)mlp_dataset_size(valid), (int)mlp_dataset_size(test), (int)in[0],
                (int)in[1], (int)in[2], (int)k, sum, rule,
-               mlp_optimizer_learning_rate(opt), (int)batch, (int)epochs,
-               epochs == 1 ? "" : "s");
+               mlp_optimizer_learning_rate(opt), (int)batch.value, (int)epochs.value,
+               epochs.value == 1 ? "" : "s");
         fflush(stdout);
     }
     train_state ts = {.save = save, .quiet = quiet};
     mlp_fit_options fo;
     mlp_fit_options_init(&fo);
-    fo.epochs = epochs;
-    fo.batch_size = batch;
+    fo.epochs = epochs.value;
+    fo.batch_size = batch.value;
     fo.drop_last = drop_last;
     fo.seed = seed;
     fo.on_epoch = on_epoch;
