@@ -280,6 +280,40 @@ expect_status 2 "$MLPNET" train --csv "$T/cls.csv" --target colour --task classi
     --arch dense:2 --valid-fraction 0.999 --save "$T/x"
 [ -e "$T/x" ] && fail "a usage error left a model file"
 
+# refused STATUS PHRASE ARGS...: `mlpnet ARGS...` exits with STATUS, says
+# PHRASE and writes no $T/x.
+refused() {
+    want=$1 phrase=$2
+    shift 2
+    rm -f "$T/x"
+    expect_status "$want" "$MLPNET" "$@"
+    grep -qF -- "$phrase" "$T/out" || fail "want '$phrase' from $*: $(cat "$T/out")"
+    [ ! -e "$T/x" ] || fail "$* left a file"
+}
+# A value typed for a number is used or refused, never taken for "unset":
+# rates below 0, --epochs or --batch-size below 1, NaN or infinity.
+CT="train --csv $T/cls.csv --target colour --task classify --arch dense:2 --save $T/x"
+# shellcheck disable=SC2086 # $CT: words without spaces ($T has none)
+{
+    refused 2 '--lr -2: want a learning rate >= 0' $CT --lr -2
+    refused 2 '--momentum -0.5: want a number >= 0' $CT --rule momentum --momentum -0.5
+    refused 2 '--weight-decay -1: want a number >= 0' $CT --weight-decay -1
+    refused 2 '--epochs 0: want a number >= 1' $CT --epochs 0
+    refused 2 '--batch-size 0: want a number >= 1' $CT --batch-size 0
+    refused 2 "--lr: 'nan' is not a finite number" $CT --lr nan
+    refused 2 "--weight-decay: 'inf' is not a finite number" $CT --weight-decay inf
+    refused 2 "--lr: '1e999' is out of range" $CT --lr 1e999
+}
+# --valid-size INT32_MIN was the "not given" mark: now a value like any other.
+refused 2 '--valid-size -2147483648: want a number >= 1' train --arch flatten,dense:2 \
+    --data-dir "$T" --dataset toy --valid-size -2147483648 --save "$T/x"
+# A rate of 0 and a momentum for a rule that has one are taken as typed.
+# shellcheck disable=SC2086 # $CT, as above
+"$MLPNET" $CT --epochs 1 --lr 0 --rule momentum --momentum 0 >"$T/out" 2>&1 ||
+    { cat "$T/out" >&2; fail "train --lr 0 --momentum 0"; }
+grep -q 'learning rate 0, batch 16, 1 epoch$' "$T/out" || fail "--lr 0 not used: $(cat "$T/out")"
+rm -f "$T/x"
+
 # Bad tables (exit 1): the library's message names file:line:column; no model file.
 printf 'x1,x2,colour\n1,2,red\n3,4,blue\n5,6\n' >"$T/ragged.csv"
 printf 'x1,x2,colour\n1,2,red\n3,abc,blue\n' >"$T/text.csv"
