@@ -603,17 +603,38 @@ static mlp_layer *layer_from_token(const char *tok, int rank, const char **why)
     return l;
 }
 
+/* The next layer of a SPEC being cut at its commas, with its leading spaces
+ * skipped, or NULL after the last. Unlike strtok, an empty token between two
+ * commas or at an end is returned (as ""), so that it can be refused rather
+ * than skipped. */
+static char *next_token(char **rest)
+{
+    char *tok = *rest;
+    if (!tok)
+        return NULL;
+    char *comma = strchr(tok, ',');
+    *rest = comma ? comma + 1 : NULL;
+    if (comma)
+        *comma = '\0';
+    while (*tok == ' ')
+        tok++;
+    return tok;
+}
+
 /* Check a SPEC's syntax before any data are read (exit 2 on an error). */
 static void check_spec(const char *spec)
 {
+    if (spec[strspn(spec, " ")] == '\0')
+        usage_error("--arch: empty SPEC");
     char *copy = strdup(spec);
     if (!copy)
         die("out of memory");
     int i = 0;
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save), i++) {
-        while (*tok == ' ')
-            tok++;
+    for (char *rest = copy, *tok = next_token(&rest); tok; tok = next_token(&rest), i++) {
+        if (!*tok)
+            usage_error("--arch: layer %d of '%s' is empty (two commas in a row, or one "
+                        "at an end)",
+                        i + 1, spec);
         const char *why = NULL;
         mlp_layer *l = layer_from_token(tok, 1, &why);
         if (!l)
@@ -621,8 +642,6 @@ static void check_spec(const char *spec)
         mlp_layer_destroy(l);
     }
     free(copy);
-    if (i == 0)
-        usage_error("--arch: empty SPEC");
 }
 
 /* The model a SPEC describes, for samples of shape `in` (rank 3 for images,
@@ -637,10 +656,7 @@ static mlp_model *build_model(const char *spec, int in_rank, const int32_t *in,
     if (!copy)
         die("out of memory");
     int i = 0;
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save), i++) {
-        while (*tok == ' ')
-            tok++;
+    for (char *rest = copy, *tok = next_token(&rest); tok; tok = next_token(&rest), i++) {
         int rank;
         int32_t d[MLP_MAX_RANK];
         CHECK(mlp_model_output_shape(m, -1, &rank, d), "reading the model");
@@ -661,8 +677,6 @@ static mlp_model *build_model(const char *spec, int in_rank, const int32_t *in,
         }
     }
     free(copy);
-    if (i == 0)
-        usage_error("--arch: empty SPEC");
     return m;
 }
 
