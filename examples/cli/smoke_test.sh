@@ -84,6 +84,14 @@ if [ "$BUILT_WITH" = no-mpi ]; then
 fi
 expect_status 2 "$MLPNET" train --arch dense:x --data-dir "$T" --dataset toy --save "$T/x"
 grep -q "layer 1 'dense:x'" "$T/out" || fail "bad SPEC message: $(cat "$T/out")"
+# An empty layer, between two commas or at an end, is refused by its position.
+for spec in 'flatten,,dense:2 2' 'flatten,dense:2, 3' ' ,flatten,dense:2 1'; do
+    expect_status 2 "$MLPNET" train --arch "${spec% *}" --data-dir "$T" --dataset toy \
+        --epochs 1 --valid-size 40 --save "$T/x"
+    grep -qF "layer ${spec##* } of '${spec% *}' is empty" "$T/out" ||
+        fail "empty layer in '${spec% *}': $(cat "$T/out")"
+    [ ! -e "$T/x" ] || fail "--arch '${spec% *}' trained a model"
+done
 expect_status 2 "$MLPNET" train --arch flatten,dense:3 --data-dir "$T" --dataset toy \
     --valid-size 40 --save "$T/x"
 grep -q 'dense:2' "$T/out" || fail "class-count message: $(cat "$T/out")"
