@@ -12,6 +12,7 @@
  * the data). The manual page is docs/mlpnet.1.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath (an XSI function in POSIX.1-2008) */
 
 #include <errno.h>
 #include <math.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mlpnet/io.h>
 #include <mlpnet/mlpnet.h>
@@ -237,6 +239,66 @@ static int is_file(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* Whether two paths name one file: the same string, or, when both exist, the
+ * same device and inode (another spelling, a hard or a symbolic link). */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0)
+        return 1;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Check the file that --`flag` names for writing, before any work: a name,
+ * not a directory or a device, in an existing directory this process may
+ * write in. The library writes it atomically (a temporary file beside it,
+ * renamed over it) only once the work is done, so without this check a long
+ * training could end by failing to save. A symbolic link is followed, as the
+ * library does: its target's directory gets the temporary file. */
+static void check_output(const char *flag, const char *path)
+{
+    if (!*path)
+        usage_error("--%s: the file name is empty", flag);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        die("--%s %s: %s, not a regular file", flag, path,
+            S_ISDIR(sb.st_mode) ? "a directory" : "a device or other special file");
+    char *dir = NULL;
+    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+        dir = realpath(path, NULL);
+        if (!dir)
+            die("--%s %s: cannot follow the symbolic link: %s", flag, path,
+                strerror(errno));
+    } else {
+        dir = strdup(path);
+        if (!dir)
+            die("out of memory");
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        strcpy(dir, "."); /* fits: path is not empty */
+    else if (slash == dir)
+        slash[1] = '\0'; /* "/x": the root */
+    else
+        *slash = '\0';
+    const char *why = NULL;
+    if (stat(dir, &sb) != 0)
+        why = strerror(errno);
+    else if (!S_ISDIR(sb.st_mode))
+        why = "not a directory";
+    else if (access(dir, W_OK | X_OK) != 0)
+        why = strerror(errno);
+    if (why) {
+        char msg[PATH_CAP + 512];
+        snprintf(msg, sizeof msg, "%s: --%s %s: cannot write in %s: %s", command, flag,
+                 path, dir, why);
+        free(dir);
+        leave(1, msg);
+    }
+    free(dir);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -1232,6 +1294,14 @@ static int cmd_train(int argc, char **argv)
         usage_error("--weight-decay %g: want a number >= 0", wd.value);
     if (valid_size.given && valid_size.value < 1)
         usage_error("--valid-size %d: want a number >= 1", (int)valid_size.value);
+    const char *const inputs[] = {c.csv, c.valid_csv, c.test_csv};
+    const char *const input_flags[] = {"csv", "valid-csv", "test-csv"};
+    for (size_t i = 0; i < 3; i++)
+        if (inputs[i] && same_file(save, inputs[i]))
+            usage_error("--save %s is the table of --%s; saving would replace it", save,
+                        input_flags[i]);
+    if (exd_writes()) /* rank 0 alone writes the file */
+        check_output("save", save);
     if (!rule)
         rule = c.csv ? CSV_RULE : "sgd";
     /* The defaults of what was not given depend on the kind of data. */
