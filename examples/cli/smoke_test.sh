@@ -322,6 +322,29 @@ refused 2 '--valid-size -2147483648: want a number >= 1' train --arch flatten,de
 grep -q 'learning rate 0, batch 16, 1 epoch$' "$T/out" || fail "--lr 0 not used: $(cat "$T/out")"
 rm -f "$T/x"
 
+# --save is checked before the data are read and the training runs: a name,
+# an existing directory, not a directory itself, not an input table. 2000
+# epochs would print 2000 lines; a failure here prints no epoch at all.
+CT2="train --csv $T/cls.csv --target colour --task classify --arch dense:2 --epochs 2000"
+# shellcheck disable=SC2086 # $CT2: words without spaces ($T has none)
+{
+    refused 1 "--save $T/no/dir/x: cannot write in $T/no/dir: No such file or directory" \
+        $CT2 --save "$T/no/dir/x"
+    ! grep -q epoch "$T/out" || fail "trained before refusing --save: $(cat "$T/out")"
+    refused 2 '--save: the file name is empty' $CT2 --save ''
+    refused 1 "--save $T: a directory, not a regular file" $CT2 --save "$T"
+    refused 2 "--save $T/cls.csv is the table of --csv" $CT2 --save "$T/cls.csv"
+    refused 2 "--save $T/./cls-test.csv is the table of --test-csv" $CT2 \
+        --test-csv "$T/cls-test.csv" --save "$T/./cls-test.csv"
+}
+! grep -q epoch "$T/out" || fail "trained before refusing --save: $(cat "$T/out")"
+for f in cls cls-test; do
+    [ "$(head -1 "$T/$f.csv")" = x1,x2,colour ] || fail "--save overwrote $f.csv"
+done
+refused 1 "--save $T/no/dir/x: cannot write in" train --arch flatten,dense:2 \
+    --data-dir "$T" --dataset toy --valid-size 40 --save "$T/no/dir/x"
+grep -q '^epoch' "$T/out" && fail "trained before refusing --save: $(cat "$T/out")"
+
 # Bad tables (exit 1): the library's message names file:line:column; no model file.
 printf 'x1,x2,colour\n1,2,red\n3,4,blue\n5,6\n' >"$T/ragged.csv"
 printf 'x1,x2,colour\n1,2,red\n3,abc,blue\n' >"$T/text.csv"
