@@ -2000,6 +2000,11 @@ static int cmd_export(int argc, char **argv)
         usage_error("--model FILE is required");
     if (!onnx)
         usage_error("--onnx OUT is required");
+    if (same_file(onnx, model))
+        usage_error("--onnx %s is the model file of --model; writing it would replace "
+                    "the model",
+                    onnx);
+    check_output("onnx", onnx);
     mlp_model *m = load_model(model, NULL);
     const double t0 = now();
     mlp_status st = mlp_model_export_onnx(m, onnx);
