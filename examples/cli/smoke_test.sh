@@ -380,5 +380,17 @@ expect_status 2 "$MLPNET" export --onnx "$T/x.onnx"
 expect_status 1 "$MLPNET" export --model "$T/missing.mlpnet" --onnx "$T/x.onnx"
 expect_status 1 "$MLPNET" export --model "$M" --onnx "$T/no/such/dir/x.onnx"
 [ -e "$T/x.onnx" ] && fail "a failed export left a file"
+# The output must not be the input, whatever its spelling or links.
+cp "$M" "$T/keep.mlpnet"
+ln -s toy.mlpnet "$T/link.onnx"
+ln "$M" "$T/hard.onnx"
+for out in "$M" "$T/./toy.mlpnet" "$T/link.onnx" "$T/hard.onnx"; do
+    expect_status 2 "$MLPNET" export --model "$M" --onnx "$out"
+    grep -qF -- "--onnx $out is the model file of --model" "$T/out" ||
+        fail "export over the model ($out): $(cat "$T/out")"
+done
+cmp -s "$M" "$T/keep.mlpnet" || fail "export overwrote the model"
+expect_status 2 "$MLPNET" export --model "$M" --onnx ''
+grep -qF -- '--onnx: the file name is empty' "$T/out" || fail "export --onnx '': $(cat "$T/out")"
 
 echo "cli smoke test: all checks passed"
