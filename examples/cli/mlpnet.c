@@ -337,11 +337,24 @@ static const char *default_dataset(const char *dir)
         dir);
 }
 
-/* Load a label map when the file exists. */
+/* Load a label map when the file exists: the one a dataset may have. */
 static void maybe_mapping(mlp_dataset *ds, const char *path)
 {
     if (ds && path && is_file(path))
         CHECK(mlp_dataset_load_mapping(ds, path), "reading the label map %s", path);
+}
+
+/* Fail at once, before the model and the data are read, when the input file
+ * that --`flag` names is missing or not a regular file. For a file the
+ * command would otherwise look for and skip when absent (a label map), this
+ * also keeps a typing error from passing unnoticed. */
+static void check_input(const char *flag, const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        die("--%s %s: %s", flag, path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        die("--%s %s: not a regular file", flag, path);
 }
 
 /* Open the splits of a dataset: IDX files through mlp_dataset_open, or the
@@ -1418,6 +1431,12 @@ static const char *class_label(const mlp_dataset *ds, int32_t k, char *buf, size
     return buf;
 }
 
+/* A model trained on a table keeps its class names; a label map names the
+ * classes of images, which have only numbers. */
+#define MAPPING_NOT_FOR_CSV                                                              \
+    "--mapping names the classes of images; with --csv the class names are those "       \
+    "saved in the model"
+
 /* The images (and labels) an eval or predict command names. */
 static mlp_dataset *open_eval_data(const char *data_dir, const char *dataset,
                                    const char *split, int32_t valid_size,
@@ -1576,8 +1595,13 @@ static int cmd_eval(int argc, char **argv)
                 "model's rmse, mae, r2, mse and error.");
     if (top < 0 || threads < 0)
         usage_error("--top and --threads must be >= 0");
-    if (csv && (images || labels || dataset || split || data_dir || mapping))
-        usage_error("give either --csv or images (--images, --dataset), not both");
+    if (csv && (images || labels || dataset || split || data_dir))
+        usage_error("give either --csv or images (--images, --labels, --data-dir, "
+                    "--dataset, --split), not both");
+    if (csv && mapping)
+        usage_error(MAPPING_NOT_FOR_CSV);
+    if (mapping)
+        check_input("mapping", mapping);
     if (csv && !target)
         usage_error("--target COLUMN is required with --csv");
     if (!csv && (target || sep))
@@ -1745,8 +1769,12 @@ static int cmd_predict(int argc, char **argv)
                 "index and the model's outputs.");
     if (threads < 0)
         usage_error("--threads must be >= 0");
-    if (csv && (images || mapping))
+    if (csv && images)
         usage_error("give either --csv or --images, not both");
+    if (csv && mapping)
+        usage_error(MAPPING_NOT_FOR_CSV);
+    if (mapping)
+        check_input("mapping", mapping);
     if (!csv && (target || sep))
         usage_error("--target and --separator need --csv");
     const char **names = NULL;
