@@ -238,6 +238,22 @@ grep -Eq '^0 [01] (blue|red) [01]\.[0-9]{4}$' "$T/cpred.out" ||
 "$MLPNET" predict --model "$C" --csv "$T/cls-rows.csv" >"$T/cpred2.out" ||
     fail "predict --csv without a target column"
 cmp -s "$T/cpred.out" "$T/cpred2.out" || fail "predict with and without the target differ"
+# --mapping names the classes of images: with --csv it is refused as such
+# (the class names are the model's), and a --mapping that does not exist is
+# an error before anything is read, not skipped as a guessed map is.
+for c in eval predict; do
+    expect_status 2 "$MLPNET" "$c" --model "$C" --csv "$T/cls-test.csv" --target colour \
+        --mapping "$T/toy-mapping.txt"
+    grep -q -- '--mapping names the classes of images; with --csv the class names are' \
+        "$T/out" || fail "$c --csv --mapping: $(cat "$T/out")"
+done
+expect_status 1 "$MLPNET" predict --model "$M" --images "$T/toy-test-images-idx3-ubyte" \
+    --mapping "$T/no-mapping.txt"
+grep -qF -- "--mapping $T/no-mapping.txt: No such file or directory" "$T/out" ||
+    fail "predict --mapping missing: $(cat "$T/out")"
+expect_status 1 "$MLPNET" eval --model "$M" --data-dir "$T" --dataset toy --valid-size 40 \
+    --mapping "$T"
+grep -qF -- "--mapping $T: not a regular file" "$T/out" || fail "eval --mapping DIR: $(cat "$T/out")"
 "$MLPNET" info --model "$C" >"$T/cinfo.out" || fail "info of a CSV model"
 grep -q '^arch standardize,dense:8,relu,dense:2$' "$T/cinfo.out" || fail "info arch: $(cat "$T/cinfo.out")"
 grep -q '^loss softmax_xent (task classify)$' "$T/cinfo.out" || fail "info loss"
