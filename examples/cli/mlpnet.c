@@ -461,24 +461,89 @@ static int32_t model_classes(mlp_model *m)
     return d[0];
 }
 
-/* Fail unless the dataset's images have the model's input size: a forward
- * pass on one image tells, with the library's own message. */
-static void check_fit(mlp_model *m, const mlp_dataset *ds, const char *what)
+/* "[1,28,28]": `rank` extents, as the model summary prints shapes. */
+static void shape_text(char *buf, size_t cap, int rank, const int32_t *d)
+{
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < rank && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%d", i ? "," : "", (int)d[i]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
+}
+
+/* Whether the samples of `ds`, read from `what`, do not fit the model; if so
+ * `msg` gets a message naming both shapes. The model takes a batch as
+ * [N, input dims] or as [N, their product], so the value counts decide. A
+ * table (rows of features) also gets a hint when one column too many may be
+ * its target (`target`: --target, or NULL). */
+static int misfit(const mlp_model *m, const mlp_dataset *ds, const char *what,
+                  const char *target, char *msg, size_t cap)
+{
+    int rank;
+    int32_t d[MLP_MAX_RANK];
+    CHECK(mlp_model_input_shape(m, &rank, d), "reading the model's input shape");
+    int64_t want = 1;
+    for (int i = 0; i < rank; i++)
+        want *= d[i];
+    const int64_t got = mlp_dataset_sample_size(ds);
+    if (got == want)
+        return 0;
+    char ms[96], ds_shape[96];
+    shape_text(ms, sizeof ms, rank, d);
+    const int drank = mlp_dataset_sample_rank(ds);
+    if (drank == 1 && rank == 1) /* a table for a table model: features */
+        snprintf(msg, cap, "%s: %s: rows of %lld features, but the model takes %lld%s",
+                 command, what, (long long)got, (long long)want,
+                 got == want + 1 && !target
+                     ? " (is one column the target? name it with --target)"
+                     : "");
+    else {
+        int32_t dd[MLP_MAX_RANK];
+        for (int i = 0; i < drank && i < MLP_MAX_RANK; i++)
+            dd[i] = mlp_dataset_sample_dim(ds, i);
+        shape_text(ds_shape, sizeof ds_shape, drank, dd);
+        snprintf(msg, cap,
+                 "%s: %s: samples of shape %s (%lld values), but the model's input is %s "
+                 "(%lld values)",
+                 command, what, ds_shape, (long long)got, ms, (long long)want);
+    }
+    return 1;
+}
+
+/* Fail unless the samples of `ds` fit the model (see misfit). Called as soon
+ * as the samples are read, before a label map is checked against the
+ * model's classes: data meant for another model would otherwise be refused
+ * for a label out of range, which hides the real mismatch. */
+static void check_fit(const mlp_model *m, const mlp_dataset *ds, const char *what)
 {
     if (mlp_model_layer_count(m) == 0)
         die("the model has no layers");
-    const int32_t dims[2] = {1, mlp_dataset_channels(ds) * mlp_dataset_height(ds) *
-                                    mlp_dataset_width(ds)};
-    mlp_tensor *x = NULL;
-    CHECK(mlp_tensor_create(&x, 2, dims), "allocating");
-    const mlp_tensor *y = NULL;
-    mlp_status st = mlp_model_forward(m, x, MLP_MODE_EVAL, &y);
-    mlp_tensor_destroy(x);
-    if (st == MLP_STATUS_SHAPE_MISMATCH)
-        die("%s: images of %dx%dx%d do not fit the model (%s)", what,
-            (int)mlp_dataset_channels(ds), (int)mlp_dataset_height(ds),
-            (int)mlp_dataset_width(ds), mlp_last_error());
-    CHECK(st, "running the model");
+    char msg[1536];
+    if (misfit(m, ds, what, NULL, msg, sizeof msg))
+        leave(1, msg);
+}
+
+/* The message CHECK would give for a read of `what` that failed with `st`. */
+static void read_error(char *msg, size_t cap, mlp_status st, const char *what)
+{
+    snprintf(msg, cap, "%s: reading %s: %s: %s", command, what, mlp_status_str(st),
+             mlp_last_error());
+}
+
+/* Exit after the library refused labelled data (images with labels, a .npz
+ * archive, a table with a target): `msg`, read_error's message, unless the
+ * samples of `what`, read again without their labels (`probe`, consumed; NULL
+ * when that failed too), do not fit the model. Data meant for another model
+ * are often refused for a label out of its range, which hides the real
+ * mismatch. */
+static _Noreturn void load_failed(const mlp_model *m, char *msg, size_t cap,
+                                  const char *what, const char *target,
+                                  mlp_dataset *probe)
+{
+    if (probe)
+        misfit(m, probe, what, target, msg, cap);
+    mlp_dataset_destroy(probe);
+    leave(1, msg);
 }
 
 /* Argmax and probability of the images [from, to), in batches (label[i] and
@@ -1438,28 +1503,38 @@ static const char *class_label(const mlp_dataset *ds, int32_t k, char *buf, size
     "saved in the model"
 
 /* The images (and labels) an eval or predict command names. */
-static mlp_dataset *open_eval_data(const char *data_dir, const char *dataset,
-                                   const char *split, int32_t valid_size,
-                                   const char *images, const char *labels,
-                                   const char *mapping, int32_t k, int need_labels)
+static mlp_dataset *open_eval_data(const mlp_model *m, const char *data_dir,
+                                   const char *dataset, const char *split,
+                                   int32_t valid_size, const char *images,
+                                   const char *labels, const char *mapping, int32_t k,
+                                   int need_labels)
 {
     mlp_dataset *ds = NULL;
     char guessed[PATH_CAP];
     if (images) {
         if (dataset || split)
             usage_error("give either --images or --dataset/--split, not both");
-        if (ends_with(images, ".npz")) {
-            CHECK(mlp_dataset_load_npz(&ds, images, k), "reading %s", images);
-        } else if (labels) {
-            CHECK(mlp_dataset_load_idx(&ds, images, labels, k), "reading %s and %s",
-                  images, labels);
-        } else if (need_labels) {
+        const int npz = ends_with(images, ".npz");
+        if (!npz && !labels && need_labels)
             usage_error("--labels F is needed with IDX --images");
-        } else {
-            /* Images without labels; the library's message says what kind of
-             * file it got when it is not an images file. */
-            CHECK(mlp_dataset_load_idx_images(&ds, images, k), "reading %s", images);
+        /* Without labels, the images alone; the library's message says what
+         * kind of file it got when it is not an images file. */
+        mlp_status st = npz      ? mlp_dataset_load_npz(&ds, images, k)
+                        : labels ? mlp_dataset_load_idx(&ds, images, labels, k)
+                                 : mlp_dataset_load_idx_images(&ds, images, k);
+        if (st != MLP_STATUS_OK) {
+            char msg[1536], what[2 * PATH_CAP];
+            snprintf(what, sizeof what, "%s%s%s", images, labels ? " and " : "",
+                     labels ? labels : "");
+            read_error(msg, sizeof msg, st, what);
+            mlp_dataset *probe = NULL;
+            if (st == MLP_STATUS_BAD_FORMAT && (npz || labels) &&
+                (npz ? mlp_dataset_load_npz(&probe, images, 0)
+                     : mlp_dataset_load_idx_images(&probe, images, 0)) != MLP_STATUS_OK)
+                probe = NULL;
+            load_failed(m, msg, sizeof msg, images, NULL, probe);
         }
+        check_fit(m, ds, images);
         if (!mapping)
             mapping = guess_mapping(images, guessed, sizeof guessed);
         maybe_mapping(ds, mapping);
@@ -1484,6 +1559,9 @@ static mlp_dataset *open_eval_data(const char *data_dir, const char *dataset,
         usage_error("--split: '%s' is not train, valid or test", split);
     open_dataset(data_dir, dataset, valid_size, want[0], want[1], want[2]);
     ds = tr ? tr : va ? va : te;
+    char what[PATH_CAP];
+    snprintf(what, sizeof what, "the %s split of %s", split, dataset);
+    check_fit(m, ds, what);
     maybe_mapping(ds, mapping);
     return ds;
 }
@@ -1515,20 +1593,26 @@ static mlp_dataset *open_table(mlp_model *m, const char *csv, const char *target
         o.class_names = names;
         o.num_class_names = names ? nk : 0;
     }
-    mlp_dataset *ds = load_csv(csv, &o);
-    int rank;
-    int32_t d[MLP_MAX_RANK];
-    CHECK(mlp_model_input_shape(m, &rank, d), "reading the model's input shape");
-    int64_t want = 1;
-    for (int i = 0; i < rank; i++)
-        want *= d[i];
-    const int64_t got = mlp_dataset_sample_size(ds);
-    if (got != want)
-        die("%s: rows of %lld features, but the model takes %lld%s", csv, (long long)got,
-            (long long)want,
-            got == want + 1 && !target
-                ? " (is one column the target? name it with --target)"
-                : "");
+    mlp_dataset *ds = NULL;
+    char msg[1536];
+    mlp_status st = mlp_dataset_load_csv(&ds, csv, &o);
+    if (st != MLP_STATUS_OK) {
+        read_error(msg, sizeof msg, st, csv);
+        free(names);
+        /* Without class names any label goes: the probe counts the features. */
+        mlp_dataset *probe = NULL;
+        mlp_csv_options any;
+        csv_options(&any, MLP_CSV_CLASSIFY, target, sep);
+        if (st != MLP_STATUS_BAD_FORMAT || !target ||
+            mlp_dataset_load_csv(&probe, csv, &any) != MLP_STATUS_OK)
+            probe = NULL;
+        load_failed(m, msg, sizeof msg, csv, target, probe);
+    }
+    if (misfit(m, ds, csv, target, msg, sizeof msg)) {
+        free(names);
+        mlp_dataset_destroy(ds);
+        leave(1, msg);
+    }
     *names_out = names;
     return ds;
 }
@@ -1620,10 +1704,9 @@ static int cmd_eval(int argc, char **argv)
             return 0;
         }
     } else {
-        ds = open_eval_data(data_dir, dataset, split, valid_size, images, labels, mapping,
-                            k, 1);
+        ds = open_eval_data(m, data_dir, dataset, split, valid_size, images, labels,
+                            mapping, k, 1);
     }
-    check_fit(m, ds, "the data");
     if (mlp_dataset_num_classes(ds) > k)
         die("the data have %d classes but the model outputs %d",
             (int)mlp_dataset_num_classes(ds), (int)k);
@@ -1792,8 +1875,7 @@ static int cmd_predict(int argc, char **argv)
             return 0;
         }
     } else {
-        ds = open_eval_data(NULL, NULL, NULL, 0, images, NULL, mapping, k, 0);
-        check_fit(m, ds, images);
+        ds = open_eval_data(m, NULL, NULL, NULL, 0, images, NULL, mapping, k, 0);
     }
     const int32_t n = mlp_dataset_size(ds);
     int32_t *pred = malloc(sizeof *pred * (size_t)n);
