@@ -238,6 +238,36 @@ grep -Eq '^0 [01] (blue|red) [01]\.[0-9]{4}$' "$T/cpred.out" ||
 "$MLPNET" predict --model "$C" --csv "$T/cls-rows.csv" >"$T/cpred2.out" ||
     fail "predict --csv without a target column"
 cmp -s "$T/cpred.out" "$T/cpred2.out" || fail "predict with and without the target differ"
+# Data meant for another model: the shapes are compared first, before labels
+# or a label map meet the model's classes (2 here: a label 2 is out of range,
+# which used to be the error, hiding the real mismatch).
+cp "$T/toy-test-images-idx3-ubyte" "$T/tri-test-images-idx3-ubyte"
+printf '0 65\n1 66\n2 67\n' >"$T/tri-mapping.txt"
+{
+    printf '\000\000\010\001'
+    be32 60
+    i=0
+    while [ "$i" -lt 60 ]; do
+        printf "\\00$((i % 3))"
+        i=$((i + 1))
+    done
+} >"$T/tri-test-labels-idx1-ubyte"
+SHAPES="ubyte: samples of shape [1,8,8] (64 values), but the model's input is [2] (2 values)"
+expect_status 1 "$MLPNET" predict --model "$C" --images "$T/tri-test-images-idx3-ubyte"
+grep -qF "$SHAPES" "$T/out" || fail "predict, images of another shape: $(cat "$T/out")"
+expect_status 1 "$MLPNET" eval --model "$C" --images "$T/tri-test-images-idx3-ubyte" \
+    --labels "$T/tri-test-labels-idx1-ubyte"
+grep -qF "$SHAPES" "$T/out" || fail "eval, images of another shape: $(cat "$T/out")"
+printf 'x1,x2,x3,colour\n1,2,3,green\n' >"$T/wide.csv"
+expect_status 1 "$MLPNET" eval --model "$C" --csv "$T/wide.csv" --target colour
+grep -qF "wide.csv: rows of 3 features, but the model takes 2" "$T/out" ||
+    fail "eval, a table of another width: $(cat "$T/out")"
+# Labels out of range with samples that fit: the library's message stays.
+expect_status 1 "$MLPNET" eval --model "$M" --images "$T/tri-test-images-idx3-ubyte" \
+    --labels "$T/tri-test-labels-idx1-ubyte"
+grep -q 'label 2 at byte offset 10 is out of range for 2 classes' "$T/out" ||
+    fail "eval, a label out of range: $(cat "$T/out")"
+
 # --mapping names the classes of images: with --csv it is refused as such
 # (the class names are the model's), and a --mapping that does not exist is
 # an error before anything is read, not skipped as a guessed map is.
