@@ -1512,8 +1512,6 @@ static mlp_dataset *open_eval_data(const mlp_model *m, const char *data_dir,
     mlp_dataset *ds = NULL;
     char guessed[PATH_CAP];
     if (images) {
-        if (dataset || split)
-            usage_error("give either --images or --dataset/--split, not both");
         const int npz = ends_with(images, ".npz");
         if (!npz && !labels && need_labels)
             usage_error("--labels F is needed with IDX --images");
@@ -1647,14 +1645,15 @@ static int cmd_eval(int argc, char **argv)
     const char *model = NULL, *data_dir = NULL, *dataset = NULL, *split = NULL;
     const char *images = NULL, *labels = NULL, *mapping = NULL;
     const char *csv = NULL, *target = NULL, *sep = NULL;
-    int32_t top = 10, threads = 1, valid_size = MLP_DEFAULT_VALID_SIZE;
+    int32_t threads = 1;
+    opt_int top = {0}, valid_size = {0}; /* only for some data and models */
     int distributed = 0, flush = 0;
     const flag flags[] = {
         {"model", F_STR, &model, "FILE", "the model file"},
         {"data-dir", F_STR, &data_dir, "DIR", "data directory [$MLPNET_DATA_DIR]"},
         {"dataset", F_STR, &dataset, "NAME", "dataset name (as for train)"},
         {"split", F_STR, &split, "NAME", "train, valid or test [test]"},
-        {"valid-size", F_INT, &valid_size, "N",
+        {"valid-size", F_OPT_INT, &valid_size, "N",
          "as for train: the validation images carved "
          "from the training file [15800]"},
         {"images", F_STR, &images, "F",
@@ -1665,7 +1664,7 @@ static int cmd_eval(int argc, char **argv)
         {"target", F_STR, &target, "COLUMN",
          "--csv: the target column, a name or a 0-based index (all digits)"},
         {"separator", F_STR, &sep, "C", "--csv: the field separator [,]"},
-        {"top", F_INT, &top, "N", "most confused pairs to list [10]"},
+        {"top", F_OPT_INT, &top, "N", "most confused pairs of a classifier to list [10]"},
         {"threads", F_INT, &threads, "N", THREADS_HELP},
         {"flush-denormals", F_BOOL, &flush, NULL, FLUSH_HELP},
         {"distributed", F_BOOL, &distributed, NULL,
@@ -1677,11 +1676,25 @@ static int cmd_eval(int argc, char **argv)
                 "Measure a model on labelled data: a classifier's accuracy, mean error\n"
                 "(its loss), per-class accuracy and most confused pairs; a regression\n"
                 "model's rmse, mae, r2, mse and error.");
-    if (top < 0 || threads < 0)
-        usage_error("--top and --threads must be >= 0");
-    if (csv && (images || labels || dataset || split || data_dir))
+    if (top.given && top.value < 0)
+        usage_error("--top %d: want a number >= 0", (int)top.value);
+    if (threads < 0)
+        usage_error("--threads %d: want a number >= 0 (0: all cores)", (int)threads);
+    if (valid_size.given && valid_size.value < 1)
+        usage_error("--valid-size %d: want a number >= 1", (int)valid_size.value);
+    /* Every flag given is used: none that the data named do not read. */
+    if (csv && (images || labels || dataset || split || data_dir || valid_size.given))
         usage_error("give either --csv or images (--images, --labels, --data-dir, "
-                    "--dataset, --split), not both");
+                    "--dataset, --split, --valid-size), not both");
+    if (images && (dataset || split || data_dir || valid_size.given))
+        usage_error("give either --images or a dataset's split (--data-dir, --dataset, "
+                    "--split, --valid-size), not both");
+    if (labels && !images)
+        usage_error("--labels needs --images (a dataset's splits come with theirs)");
+    if (!top.given)
+        top.value = 10;
+    if (!valid_size.given)
+        valid_size.value = MLP_DEFAULT_VALID_SIZE;
     if (csv && mapping)
         usage_error(MAPPING_NOT_FOR_CSV);
     if (mapping)
@@ -1697,6 +1710,13 @@ static int cmd_eval(int argc, char **argv)
         open_model(model, threads, flush, csv, target, sep, 0, &ds, &names, &k);
     if (csv) {
         if (mlp_model_task(m) == MLP_TASK_REGRESS) {
+            if (top.given) {
+                free(names);
+                mlp_dataset_destroy(ds);
+                mlp_model_destroy(m);
+                usage_error("--top: %s is a regression model, without classes to confuse",
+                            model);
+            }
             distribute(m, ds, NULL, NULL);
             eval_regression(m, ds);
             mlp_dataset_destroy(ds);
@@ -1704,7 +1724,7 @@ static int cmd_eval(int argc, char **argv)
             return 0;
         }
     } else {
-        ds = open_eval_data(m, data_dir, dataset, split, valid_size, images, labels,
+        ds = open_eval_data(m, data_dir, dataset, split, valid_size.value, images, labels,
                             mapping, k, 1);
     }
     if (mlp_dataset_num_classes(ds) > k)
@@ -1769,7 +1789,7 @@ static int cmd_eval(int argc, char **argv)
     printf("\nmost confused pairs (true -> predicted):\n");
     if (np == 0)
         printf("  none\n");
-    for (int64_t i = 0; i < np && i < top; i++) {
+    for (int64_t i = 0; i < np && i < top.value; i++) {
         int64_t total = 0;
         for (int32_t p = 0; p < k; p++)
             total += conf[(int64_t)pairs[i].t * k + p];
