@@ -167,6 +167,17 @@ grep -q 'most confused pairs' "$T/eval1.out" || fail "eval confusions"
     --labels "$T/toy-test-labels-idx1-ubyte" >"$T/eval2.out" || fail "eval --images"
 [ "$(head -1 "$T/eval1.out")" = "$(head -1 "$T/eval2.out")" ] || fail "eval paths disagree"
 expect_status 2 "$MLPNET" eval --model "$M" --images "$T/toy-test-images-idx3-ubyte"
+# A flag that the data named would not read is refused, not ignored.
+for extra in "--valid-size 40" "--data-dir $T"; do
+    # shellcheck disable=SC2086 # $extra: two words
+    expect_status 2 "$MLPNET" eval --model "$M" --images "$T/toy-test-images-idx3-ubyte" \
+        --labels "$T/toy-test-labels-idx1-ubyte" $extra
+    grep -q "give either --images or a dataset's split" "$T/out" ||
+        fail "eval --images $extra: $(cat "$T/out")"
+done
+expect_status 2 "$MLPNET" eval --model "$M" --data-dir "$T" --dataset toy --valid-size 40 \
+    --labels "$T/toy-test-labels-idx1-ubyte"
+grep -q -- '--labels needs --images' "$T/out" || fail "eval --labels alone: $(cat "$T/out")"
 
 # predict: one line per image, with the guessed label map's characters.
 "$MLPNET" predict --model "$M" --images "$T/toy-test-images-idx3-ubyte" >"$T/pred.out" ||
@@ -226,6 +237,9 @@ grep -Eq '^0 +standardize' "$T/ctrain.out" || fail "train --csv: no standardize 
 grep -Eq '^accuracy (0\.9|1\.0)[0-9]* \([0-9]+/40\)$' "$T/ceval.out" ||
     fail "eval --csv accuracy: $(head -1 "$T/ceval.out")"
 grep -Eq '^ +[01] (blue|red) ' "$T/ceval.out" || fail "eval --csv class names"
+expect_status 2 "$MLPNET" eval --model "$C" --csv "$T/cls-test.csv" --target colour \
+    --valid-size 40
+grep -q 'give either --csv or images' "$T/out" || fail "eval --csv --valid-size: $(cat "$T/out")"
 # The target column by its 0-based index gives the same figures.
 "$MLPNET" eval --model "$C" --csv "$T/cls-test.csv" --target 2 >"$T/ceval2.out" ||
     fail "eval --csv --target 2"
@@ -301,6 +315,9 @@ for w in rmse mae; do
     grep -Eq "^$w [0-9]+\.[0-9]{4}$" "$T/reval.out" || fail "eval: no $w line: $(cat "$T/reval.out")"
 done
 grep -Eq '^r2 (0\.9|1\.0)[0-9]{3}$' "$T/reval.out" || fail "eval: r2: $(cat "$T/reval.out")"
+expect_status 2 "$MLPNET" eval --model "$R" --csv "$T/reg2.csv" --separator ';' --target y \
+    --top 3
+grep -qF -- "--top: $R is a regression model" "$T/out" || fail "eval --top, regression: $(cat "$T/out")"
 "$MLPNET" predict --model "$R" --csv "$T/reg2.csv" --separator ';' --target y >"$T/rpred.out" ||
     fail "predict --csv regress"
 [ "$(wc -l <"$T/rpred.out")" -eq 150 ] || fail "predict regress lines"
