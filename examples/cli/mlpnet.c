@@ -105,7 +105,7 @@ static double now(void)
 
 /* ---- flags ------------------------------------------------------------------ */
 
-typedef enum { F_STR, F_INT, F_U64, F_DBL, F_BOOL, F_OPT_INT, F_OPT_DBL } flag_kind;
+typedef enum { F_STR, F_INT, F_U64, F_BOOL, F_OPT_INT, F_OPT_DBL } flag_kind;
 
 /* A number flag whose default is no number the user could type (it depends
  * on other flags, or is the optimizer rule's own): `given` records whether
@@ -167,7 +167,6 @@ static void parse_value(const flag *f, const char *v)
         *(uint64_t *)f->dst = (uint64_t)x;
         return;
     }
-    case F_DBL:
     case F_OPT_DBL: {
         double x = strtod(v, &end);
         if (end == v || *end)
@@ -176,10 +175,7 @@ static void parse_value(const flag *f, const char *v)
             usage_error("--%s: '%s' is out of range", f->name, v);
         if (!isfinite(x))
             usage_error("--%s: '%s' is not a finite number", f->name, v);
-        if (f->kind == F_DBL)
-            *(double *)f->dst = x;
-        else
-            *(opt_dbl *)f->dst = (opt_dbl){x, 1};
+        *(opt_dbl *)f->dst = (opt_dbl){x, 1};
         return;
     }
     case F_BOOL: return;
