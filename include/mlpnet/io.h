@@ -148,9 +148,11 @@ MLP_API mlp_status mlp_model_save_mem_with_optimizer(const mlp_model *model,
  * example one embedded in a program.
  * @param out  new model, or NULL on failure (owned: mlp_model_destroy)
  * @param buf  `len` bytes (borrowed for the call; nothing keeps a pointer
- *             into it)
- * @param len  length of `buf` in bytes
- * @return as mlp_model_load, without MLP_STATUS_IO
+ *             into it); never NULL, even when `len` is 0
+ * @param len  length of `buf` in bytes; 0 is an empty model file
+ *             (MLP_STATUS_BAD_FORMAT)
+ * @return as mlp_model_load, without MLP_STATUS_IO: MLP_STATUS_INVALID_ARG
+ *         when `out` or `buf` is NULL (whatever `len`)
  */
 MLP_API mlp_status mlp_model_load_mem(mlp_model **out, const void *buf, size_t len);
 
@@ -162,9 +164,9 @@ MLP_API mlp_status mlp_model_load_mem(mlp_model **out, const void *buf, size_t l
  *             mlp_optimizer_destroy, before the model), or NULL when the
  *             buffer holds no optimizer state (not an error) or on failure
  * @param buf  `len` bytes (borrowed for the call; nothing keeps a pointer
- *             into it)
+ *             into it); never NULL, as for mlp_model_load_mem
  * @param len  length of `buf` in bytes
- * @return as mlp_model_load, without MLP_STATUS_IO
+ * @return as mlp_model_load_mem
  */
 MLP_API mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimizer **opt,
                                                      const void *buf, size_t len);

@@ -987,9 +987,10 @@ mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimizer **op
     *out = NULL;
     if (opt)
         *opt = NULL;
-    MLP_CHECK_ARG(buf || len == 0, fn, "buf is NULL");
-    static const unsigned char empty[1] = {0};
-    return load_mem(out, opt, buf ? buf : empty, len, "model buffer", fn);
+    /* NULL is a bad argument at any length, as a NULL path is: not an empty
+     * model file. */
+    MLP_CHECK_ARG(buf, fn, "buf is NULL");
+    return load_mem(out, opt, buf, len, "model buffer", fn);
 }
 
 mlp_status mlp_model_load_mem(mlp_model **out, const void *buf, size_t len)
