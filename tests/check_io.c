@@ -830,6 +830,23 @@ START_TEST(arguments_are_checked)
 }
 END_TEST
 
+/* A NULL buffer is a bad argument whatever its length, as a NULL path is
+ * for mlp_model_load: it is not an empty model file. */
+START_TEST(load_mem_refuses_a_null_buffer)
+{
+    mlp_model *out = (mlp_model *)&out;
+    mlp_optimizer *opt = (mlp_optimizer *)&opt;
+    TU_FAIL_MSG(mlp_model_load_mem(&out, NULL, 0), MLP_STATUS_INVALID_ARG,
+                "mlp_model_load_mem: buf is NULL");
+    ck_assert_ptr_null(out);
+    out = (mlp_model *)&out;
+    TU_FAIL_MSG(mlp_model_load_mem_with_optimizer(&out, &opt, NULL, 0),
+                MLP_STATUS_INVALID_ARG, "mlp_model_load_mem_with_optimizer: buf is NULL");
+    ck_assert_ptr_null(out);
+    ck_assert_ptr_null(opt);
+}
+END_TEST
+
 /* ---- resumed training ---------------------------------------------------- */
 
 static const int32_t BLOB[3] = {1, 4, 5};
@@ -2631,6 +2648,7 @@ static Suite *io_suite(void)
     tcase_add_test(t, round_trip_empty_and_stateless_models);
     tcase_add_test(t, save_mem_matches_file_and_optimizer_round_trips);
     tcase_add_test(t, arguments_are_checked);
+    tcase_add_test(t, load_mem_refuses_a_null_buffer);
     tcase_add_test(t, save_optimizer_of_changed_model);
     tcase_add_test(t, fixtures_of_0_1_0_load);
     tcase_add_test(t, resume_adam_equals_uninterrupted);
