@@ -55,7 +55,8 @@ MLP_EXTERN_C_BEGIN
  * @param path   file to create or replace (borrowed for the call); its
  *               directory must exist and be writable. A symbolic link is
  *               followed (the file it names is replaced; the link stays)
- * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL); MLP_STATUS_SHAPE_MISMATCH
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (a NULL argument, or `path`
+ *         empty: checked first, nothing is written); MLP_STATUS_SHAPE_MISMATCH
  *         (class weights or names set for another count of outputs than the
  *         model has now: a file a load would refuse); MLP_STATUS_IO (`path`
  *         is not a regular file, as a device, a FIFO or a directory, or a
@@ -189,10 +190,10 @@ MLP_API mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimi
  * leaves no file and an earlier file at `path` untouched.
  * @param model  the model (borrowed for the call); it needs at least one layer
  * @param path   file to create or replace (borrowed for the call)
- * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL); MLP_STATUS_BAD_STATE
- *         (no layers); MLP_STATUS_SHAPE_MISMATCH (as mlp_model_save);
- *         MLP_STATUS_UNSUPPORTED (a layer kind without an ONNX mapping: the
- *         message names the layer and its kind); MLP_STATUS_IO (as
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (a NULL argument, or `path`
+ *         empty, as for mlp_model_save); MLP_STATUS_BAD_STATE (no layers);
+ * MLP_STATUS_SHAPE_MISMATCH (as mlp_model_save); MLP_STATUS_UNSUPPORTED (a layer kind
+ * without an ONNX mapping: the message names the layer and its kind); MLP_STATUS_IO (as
  *         mlp_model_save); MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_export_onnx(const mlp_model *model, const char *path);

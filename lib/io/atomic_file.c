@@ -34,6 +34,13 @@ mlp_status mlp__io_error(const char *fn, const char *what, const char *path, int
                       errno_text(err, e, sizeof e));
 }
 
+mlp_status mlp__check_save_path(const char *path, const char *fn)
+{
+    MLP_CHECK_ARG(path, fn, "path is NULL");
+    MLP_CHECK_ARG(path[0] != '\0', fn, "path is empty; nothing was written");
+    return MLP_STATUS_OK;
+}
+
 static int write_all(int fd, const unsigned char *p, size_t n)
 {
     while (n > 0) {

@@ -13,6 +13,11 @@
  * and return MLP_STATUS_IO. */
 mlp_status mlp__io_error(const char *fn, const char *what, const char *path, int err);
 
+/* The check of `path` every writer makes before it produces any bytes:
+ * MLP_STATUS_INVALID_ARG, naming `fn`, when it is NULL or empty (an empty
+ * path names no file), else MLP_STATUS_OK. */
+mlp_status mlp__check_save_path(const char *path, const char *fn);
+
 /* Write `len` bytes to `path` atomically: PATH.mlpnet-tmp.XXXXXX in the
  * same directory, write, fsync, close, rename, fsync the directory. Any
  * failure before the rename removes the temporary file and leaves PATH as

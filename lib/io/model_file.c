@@ -322,7 +322,7 @@ mlp_status mlp_model_save_with_optimizer(const mlp_model *m, const mlp_optimizer
                                          const char *path)
 {
     const char *fn = o ? "mlp_model_save_with_optimizer" : "mlp_model_save";
-    MLP_CHECK_ARG(path, fn, "path is NULL");
+    MLP_TRY(mlp__check_save_path(path, fn));
     void *buf = NULL;
     size_t len = 0;
     MLP_TRY(save_mem(m, o, &buf, &len, fn));

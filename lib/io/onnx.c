@@ -742,7 +742,7 @@ mlp_status mlp_model_export_onnx_mem(const mlp_model *model, void **buf, size_t 
 mlp_status mlp_model_export_onnx(const mlp_model *model, const char *path)
 {
     static const char fn[] = "mlp_model_export_onnx";
-    MLP_CHECK_ARG(path, fn, "path is NULL");
+    MLP_TRY(mlp__check_save_path(path, fn));
     void *buf = NULL;
     size_t len = 0;
     MLP_TRY(export_mem(model, &buf, &len, fn));
