@@ -847,6 +847,38 @@ START_TEST(load_mem_refuses_a_null_buffer)
 }
 END_TEST
 
+/* An empty path names no file: every save refuses it as a bad argument,
+ * saying so, before anything is written (with the path "" the temporary
+ * file's name would have been a name in the working directory). */
+START_TEST(save_refuses_an_empty_path)
+{
+    make_tmp_dir();
+    char cwd[4096];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(tmp_dir), 0);
+    mlp_model *m = mlp_model_all();
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    mlp_status st[2] = {mlp_model_save(m, ""), mlp_model_save_with_optimizer(m, o, "")};
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", mlp_last_error());
+    const int left = tu_count_dir_entries(".");
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_int_eq(st[0], MLP_STATUS_INVALID_ARG);
+    ck_assert_int_eq(st[1], MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(msg, "mlp_model_save_with_optimizer: path is empty"), "%s", msg);
+    ck_assert_int_eq(left, 0);
+    TU_FAIL_MSG(mlp_model_save(m, ""), MLP_STATUS_INVALID_ARG,
+                "mlp_model_save: path is empty");
+    /* The argument is checked before the model: even a model that cannot be
+     * saved gets the message about its path. */
+    TU_FAIL_MSG(mlp_model_save(NULL, ""), MLP_STATUS_INVALID_ARG, "path is empty");
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    remove_tmp_dir();
+}
+END_TEST
+
 /* ---- resumed training ---------------------------------------------------- */
 
 static const int32_t BLOB[3] = {1, 4, 5};
@@ -2677,6 +2709,7 @@ static Suite *io_suite(void)
     t = tcase_create("saving and allocation failures");
     tcase_set_timeout(t, 300);
     tcase_add_test(t, failed_save_leaves_earlier_file);
+    tcase_add_test(t, save_refuses_an_empty_path);
     tcase_add_test(t, save_replaces_only_regular_files);
     tcase_add_test(t, save_refuses_class_counts_of_another_layer);
     tcase_add_test(t, killed_save_leaves_a_recognisable_temporary);

@@ -247,6 +247,10 @@ START_TEST(misuse_is_refused)
     TU_FAIL(mlp_model_export_onnx_mem(m, &buf, NULL), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_export_onnx(NULL, tmp_path("a.onnx")), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_export_onnx(m, NULL), MLP_STATUS_INVALID_ARG);
+    /* An empty path names no file; it is refused as such, before any
+     * temporary file is made. */
+    TU_FAIL_MSG(mlp_model_export_onnx(m, ""), MLP_STATUS_INVALID_ARG,
+                "mlp_model_export_onnx: path is empty");
 
     /* A model without layers has no graph to export. */
     int32_t d = 3;
