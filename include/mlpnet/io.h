@@ -91,7 +91,8 @@ MLP_API mlp_status mlp_model_save_with_optimizer(const mlp_model *model,
  * @param path  file to read (borrowed for the call); must be a regular file
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL); MLP_STATUS_IO
  *         (cannot open or read, not a regular file, as a FIFO); MLP_STATUS_BAD_FORMAT
- *         (not a model file, wrong magic, checksum mismatch, truncated,
+ *         (an empty file, which the message names as such; not a model
+ *         file, wrong magic, checksum mismatch, truncated,
  *         unknown layer kind or record, a configuration the layer creators
  *         refuse, sizes that disagree with the architecture or exceed the
  *         file, a NaN or infinite parameter or state value, a state value
@@ -227,7 +228,8 @@ MLP_API void mlp_buffer_free(void *buf);
  *                 than MLP_MODEL_FORMAT_VERSION
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG; MLP_STATUS_IO (cannot open
  *         or read, not a regular file, as mlp_model_load);
- *         MLP_STATUS_BAD_FORMAT (shorter than the preamble, wrong magic)
+ *         MLP_STATUS_BAD_FORMAT (an empty file, which the message names as
+ *         such; shorter than the preamble, wrong magic)
  */
 MLP_API mlp_status mlp_model_file_version(const char *path, uint32_t *version);
 

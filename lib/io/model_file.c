@@ -411,6 +411,9 @@ static mlp_status frame(const loader *ld, uint64_t off, record *r)
 /* Pass 1: preamble, framing and CRCs of the whole file. */
 static mlp_status check_framing(const loader *ld)
 {
+    if (ld->size == 0) /* say so, rather than that nothing matched the magic */
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%s: %s is empty (0 bytes), not a model file", ld->fn, ld->src);
     size_t head = ld->size < 8 ? (size_t)ld->size : 8;
     if (memcmp(ld->p, MAGIC, head) != 0)
         return FMT_ERR(ld, 0, "not a model file (wrong magic)");
@@ -1075,7 +1078,10 @@ mlp_status mlp_model_file_version(const char *path, uint32_t *version)
     size_t len;
     MLP_TRY(slurp(path, &data, &len, PREAMBLE, fn));
     mlp_status st = MLP_STATUS_OK;
-    if (len < 8 || memcmp(data, MAGIC, 8) != 0)
+    if (len == 0)
+        st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                        "%s: %s is empty (0 bytes), not a model file", fn, path);
+    else if (len < 8 || memcmp(data, MAGIC, 8) != 0)
         st = mlp__error(MLP_STATUS_BAD_FORMAT, "%s: %s: not a model file (wrong magic)",
                         fn, path);
     else if (len < PREAMBLE)
