@@ -1098,6 +1098,37 @@ START_TEST(bad_preambles)
 }
 END_TEST
 
+/* A file of 0 bytes (a save that never happened, a truncated copy) is
+ * named as empty rather than as one with the wrong magic. */
+START_TEST(empty_files_are_named)
+{
+    make_tmp_dir();
+    const char *path = tmp_path("empty.mlpnet");
+    write_file(path, "", 0);
+    uint32_t v = 7;
+    TU_FAIL_MSG(mlp_model_file_version(path, &v), MLP_STATUS_BAD_FORMAT,
+                "is empty (0 bytes)");
+    TU_ERROR_HAS(path);
+    ck_assert_uint_eq(v, 0);
+    mlp_model *m = (mlp_model *)&m;
+    TU_FAIL_MSG(mlp_model_load(&m, path), MLP_STATUS_BAD_FORMAT, "is empty (0 bytes)");
+    TU_ERROR_HAS("mlp_model_load: ");
+    ck_assert_ptr_null(m);
+    mlp_optimizer *o = (mlp_optimizer *)&o;
+    TU_FAIL_MSG(mlp_model_load_with_optimizer(&m, &o, path), MLP_STATUS_BAD_FORMAT,
+                "is empty (0 bytes)");
+    ck_assert_ptr_null(o);
+    const unsigned char none[1] = {0};
+    TU_FAIL_MSG(mlp_model_load_mem(&m, none, 0), MLP_STATUS_BAD_FORMAT,
+                "model buffer is empty (0 bytes)");
+    /* One byte is no longer empty: the magic is wrong. */
+    write_file(path, "x", 1);
+    TU_FAIL_MSG(mlp_model_file_version(path, &v), MLP_STATUS_BAD_FORMAT, "wrong magic");
+    TU_FAIL_MSG(mlp_model_load(&m, path), MLP_STATUS_BAD_FORMAT, "wrong magic");
+    remove_tmp_dir();
+}
+END_TEST
+
 START_TEST(checksum_mismatch_is_named)
 {
     size_t len;
@@ -2693,6 +2724,7 @@ static Suite *io_suite(void)
     tcase_add_test(t, every_truncation_is_refused);
     tcase_add_test(t, appended_bytes_are_refused);
     tcase_add_test(t, bad_preambles);
+    tcase_add_test(t, empty_files_are_named);
     tcase_add_test(t, checksum_mismatch_is_named);
     tcase_add_test(t, unknown_kind_and_records);
     tcase_add_test(t, sizes_that_disagree_are_refused);
