@@ -17,7 +17,8 @@
  * and every parameter and state value must be finite and one its layer can
  * hold (docs/file-format.md, "PARM and STAT").
  * On any failure nothing is returned: the out-pointers are NULL and nothing
- * leaks. mlp_last_error() then names the problem and its byte offset.
+ * leaks. mlp_last_error() then names the problem and its byte offset; a
+ * load that succeeds leaves it as it was.
  *
  * Saving to a path is atomic: the data go to a temporary file in the same
  * directory, PATH.mlpnet-tmp.XXXXXX (six random characters), which is

@@ -44,7 +44,9 @@ MLP_API const char *mlp_status_str(mlp_status st);
 /**
  * Detail of the most recent failure on the calling thread, for example
  * "mlp_model_add: layer 3 (dense) expects input [100] but got [1,28,28]".
- * Successful calls do not clear it.
+ * Successful calls neither clear nor change it: what a call checks on its
+ * own behalf and finds missing (an optimizer rule without some key, while
+ * a model file loads) leaves no message behind a call that succeeds.
  * @return never NULL; "" if nothing failed yet (borrowed: valid until the
  *         next failing call on this thread)
  */

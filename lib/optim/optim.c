@@ -131,12 +131,17 @@ const char *mlp_optim_param_str(mlp_optim_param key)
     return "unknown parameter";
 }
 
+int mlp__optimizer_has_key(const mlp_optimizer *o, mlp_optim_param key)
+{
+    return (COMMON_KEYS | o->ops->keys) & (1u << key) ? 1 : 0;
+}
+
 static mlp_status check_key(const mlp_optimizer *o, mlp_optim_param key, const char *fn)
 {
     if ((int)key < 1 || (int)key > MLP_OPTIM_DECAY_ALL)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown parameter key %d", fn,
                           (int)key);
-    if (!((COMMON_KEYS | o->ops->keys) & (1u << key)))
+    if (!mlp__optimizer_has_key(o, key))
         return mlp__error(MLP_STATUS_UNSUPPORTED,
                           "%s: rule %s has no parameter %s (key %d)", fn, o->ops->name,
                           mlp_optim_param_str(key), (int)key);

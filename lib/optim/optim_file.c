@@ -159,9 +159,10 @@ mlp_status mlp__optimizer_read_state(mlp_optimizer **out, const mlp__param_block
      * key: finite and >= 0, as the base rate. */
     for (int i = 0; i < 10; i++) {
         double v = mlp__get_f64(p + 24 + 8 * i);
-        double probe;
         *err_at = 24 + 8 * (uint64_t)i;
-        if (hyper_key[i] && mlp_optimizer_get(o, hyper_key[i], &probe) == MLP_STATUS_OK) {
+        /* Asked without a report: mlp_optimizer_get would leave its
+         * "no parameter" message behind a load that succeeds. */
+        if (hyper_key[i] && mlp__optimizer_has_key(o, hyper_key[i])) {
             st = mlp_optimizer_set(o, hyper_key[i], v);
             if (st != MLP_STATUS_OK) {
                 st = refused(st, "optimizer");

@@ -90,6 +90,12 @@ extern const mlp_optim_ops mlp__sgd_ops, mlp__momentum_ops, mlp__nesterov_ops,
  * (a known key), else that range as text ("[0, 1)"). */
 const char *mlp__optim_param_range(mlp_optim_param key, double value);
 
+/* 1 when `o`'s rule has the known key `key` (mlp_optimizer_get and _set
+ * take it), else 0. Unlike those calls it reports nothing: a reader that
+ * asks it, as the loader does for each stored hyper-parameter, leaves the
+ * thread's last error as it was. */
+int mlp__optimizer_has_key(const mlp_optimizer *o, mlp_optim_param key);
+
 mlp_status mlp__optimizer_create(mlp_optimizer **out, mlp_rule rule,
                                  const mlp__param_block *block, const char *fn);
 
