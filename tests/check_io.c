@@ -2694,6 +2694,92 @@ START_TEST(step_count_at_its_largest_stops_the_step)
 }
 END_TEST
 
+/* ---- the thread's last error ------------------------------------------------ */
+
+/* Every call of `what` on the model files of m (saved with o, which may be
+ * NULL): saves, loads of each kind, the version probe, the ONNX export
+ * (which asks each layer for its attributes). Each must succeed
+ * and leave mlp_last_error() as the failed call before it set it. */
+static void assert_calls_keep_error(mlp_model *m, mlp_optimizer *o, const char *what)
+{
+    const char *p = tmp_path("kept.mlpnet");
+    char path[512], want[512];
+    snprintf(path, sizeof path, "%s", p);
+    TU_FAIL(mlp_model_load(NULL, path), MLP_STATUS_INVALID_ARG);
+    snprintf(want, sizeof want, "%s", mlp_last_error());
+#define KEPT(call)                                                                       \
+    do {                                                                                 \
+        TU_OK(call);                                                                     \
+        TU_CHECK_MSG(strcmp(mlp_last_error(), want) == 0,                                \
+                     "%s: %s changed the last error to \"%s\"", what, #call,             \
+                     mlp_last_error());                                                  \
+    } while (0)
+    void *buf = NULL;
+    size_t len = 0;
+    mlp_model *b = NULL;
+    mlp_optimizer *ob = NULL;
+    uint32_t version = 0;
+    KEPT(mlp_model_save_with_optimizer(m, o, path));
+    KEPT(mlp_model_save_mem_with_optimizer(m, o, &buf, &len));
+    KEPT(mlp_model_load_mem_with_optimizer(&b, &ob, buf, len));
+    mlp_optimizer_destroy(ob);
+    mlp_model_destroy(b);
+    KEPT(mlp_model_load_mem(&b, buf, len));
+    mlp_model_destroy(b);
+    KEPT(mlp_model_load_with_optimizer(&b, &ob, path));
+    mlp_optimizer_destroy(ob);
+    mlp_model_destroy(b);
+    KEPT(mlp_model_load(&b, path));
+    mlp_model_destroy(b);
+    KEPT(mlp_model_file_version(path, &version));
+    KEPT(mlp_model_save(m, path));
+    mlp_buffer_free(buf);
+    KEPT(mlp_model_export_onnx_mem(m, &buf, &len));
+#undef KEPT
+    mlp_buffer_free(buf);
+}
+
+/* Successful calls leave the last error alone (status.h): a load checks
+ * what it reads through the library's own setters and asks the optimizer
+ * which hyper-parameters its rule has, and no such probe may leave its
+ * message behind. Every rule (each lacks some keys) and schedule, every
+ * layer kind with settings or state, losses, class weights and names. */
+START_TEST(successful_loads_keep_the_last_error)
+{
+    make_tmp_dir();
+    for (int rule = MLP_RULE_SGD; rule <= MLP_RULE_ADAGRAD; rule++) {
+        mlp_optimizer *o = NULL;
+        mlp_model *m = stepped_model((mlp_rule)rule, &o);
+        switch (rule % 4) {
+        case 0: TU_OK(mlp_optimizer_schedule_constant(o)); break;
+        case 1: TU_OK(mlp_optimizer_schedule_step(o, 2, 0.5)); break;
+        case 2: TU_OK(mlp_optimizer_schedule_exponential(o, 0.9)); break;
+        default: TU_OK(mlp_optimizer_schedule_cosine(o, 3, 2.0, 1e-4)); break;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "rule %d", rule);
+        assert_calls_keep_error(m, o, what);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+    mlp_model *m = conv_model();
+    assert_calls_keep_error(m, NULL, "conv_model");
+    mlp_model_destroy(m);
+    m = mlp_model_all();
+    const char *names[4] = {"a", "b", "c", "d"};
+    const float weights[4] = {1.0f, 2.0f, 0.5f, 1.0f};
+    TU_OK(mlp_model_set_class_names(m, names, 4));
+    TU_OK(mlp_model_set_class_weights(m, weights, 4));
+    assert_calls_keep_error(m, NULL, "class names and weights");
+    mlp_model_destroy(m);
+    m = stateful_model();
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, 0.5));
+    assert_calls_keep_error(m, NULL, "standardize and huber");
+    mlp_model_destroy(m);
+    remove_tmp_dir();
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------- */
 
 static Suite *io_suite(void)
@@ -2712,6 +2798,7 @@ static Suite *io_suite(void)
     tcase_add_test(t, save_mem_matches_file_and_optimizer_round_trips);
     tcase_add_test(t, arguments_are_checked);
     tcase_add_test(t, load_mem_refuses_a_null_buffer);
+    tcase_add_test(t, successful_loads_keep_the_last_error);
     tcase_add_test(t, save_optimizer_of_changed_model);
     tcase_add_test(t, fixtures_of_0_1_0_load);
     tcase_add_test(t, resume_adam_equals_uninterrupted);
