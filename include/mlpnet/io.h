@@ -21,10 +21,11 @@
  * load that succeeds leaves it as it was.
  *
  * Saving to a path is atomic: the data go to a temporary file in the same
- * directory, PATH.mlpnet-tmp.XXXXXX (six random characters), which is
- * flushed, synced and renamed over the target; a save that fails removes
- * it and leaves an earlier file of that name untouched. Only a process
- * killed during a save leaves its temporary file behind, under that
+ * directory, DIR/.mlpnet-tmp.XXXXXX (six random characters; a name of fixed
+ * length, so a target name as long as the file system allows saves too),
+ * which is flushed, synced and renamed over the target; a save that fails
+ * removes it and leaves an earlier file of that name untouched. Only a
+ * process killed during a save leaves its temporary file behind, under that
  * recognisable name (docs/file-format.md, "Saving").
  *
  * The functions here keep no global state and may be called from several

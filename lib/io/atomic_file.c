@@ -56,18 +56,14 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Sync the directory holding `path`, so the rename itself is durable. */
-static int sync_parent(const char *path, char *scratch)
+/* Sync the directory of the temporary file `tmp`, whose first `dir_len`
+ * bytes (0, or up to and with the last slash) name it, so that the rename
+ * itself is durable. `tmp` is cut to the directory's name. */
+static int sync_dir(char *tmp, size_t dir_len)
 {
-    strcpy(scratch, path);
-    char *slash = strrchr(scratch, '/');
-    if (!slash)
-        strcpy(scratch, ".");
-    else if (slash == scratch)
-        scratch[1] = '\0';
-    else
-        *slash = '\0';
-    int fd = open(scratch, O_RDONLY);
+    if (dir_len)
+        tmp[dir_len] = '\0';
+    int fd = open(dir_len ? tmp : ".", O_RDONLY);
     if (fd < 0)
         return -1;
     int rc = fsync(fd);
@@ -81,22 +77,28 @@ static int sync_parent(const char *path, char *scratch)
     return rc;
 }
 
-/* Write `len` bytes to `path` atomically: PATH.mlpnet-tmp.XXXXXX in the
+/* The temporary file: DIR/.mlpnet-tmp.XXXXXX, in the target's directory so
+ * that the rename stays on one file system. Its name is fixed, not the
+ * target's with a suffix: a target name of NAME_MAX bytes (255 on most
+ * file systems) left no room for one, and such saves failed. */
+static const char TMP_NAME[] = ".mlpnet-tmp.XXXXXX";
+
+/* Write `len` bytes to `path` atomically: DIR/.mlpnet-tmp.XXXXXX in the
  * same directory, write, fsync, close, rename, fsync the directory. Any
  * failure before the rename removes the temporary file and leaves PATH as it
  * was. Only a writer killed before the rename leaves the temporary behind;
- * its name says whose it is and which file it was to become, so it can be
- * recognised and deleted (docs/file-format.md, "Saving"). */
+ * its name says whose it is, so it can be recognised and deleted
+ * (docs/file-format.md, "Saving"). */
 static mlp_status write_atomic(const char *path, const void *data, size_t len,
                                const char *fn)
 {
-    static const char suffix[] = ".mlpnet-tmp.XXXXXX";
-    size_t plen = strlen(path);
-    char *tmp = mlp__alloc(plen + sizeof suffix);
+    const char *slash = strrchr(path, '/');
+    const size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0; /* with the slash */
+    char *tmp = mlp__alloc(dir_len + sizeof TMP_NAME);
     if (!tmp)
         return MLP_STATUS_NO_MEMORY;
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, suffix, sizeof suffix);
+    memcpy(tmp, path, dir_len);
+    memcpy(tmp + dir_len, TMP_NAME, sizeof TMP_NAME);
     mlp_status st = MLP_STATUS_OK;
     int fd = mkstemp(tmp);
     if (fd < 0) {
@@ -133,7 +135,7 @@ static mlp_status write_atomic(const char *path, const void *data, size_t len,
         st = mlp__io_error(fn, "cannot rename the temporary file over", path, err);
         goto done;
     }
-    if (sync_parent(path, tmp) != 0)
+    if (sync_dir(tmp, dir_len) != 0)
         st = mlp__io_error(fn, "saved, but cannot sync the directory of", path, errno);
 done:
     mlp__free(tmp);

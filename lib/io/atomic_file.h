@@ -18,8 +18,9 @@ mlp_status mlp__io_error(const char *fn, const char *what, const char *path, int
  * path names no file), else MLP_STATUS_OK. */
 mlp_status mlp__check_save_path(const char *path, const char *fn);
 
-/* Write `len` bytes to `path` atomically: PATH.mlpnet-tmp.XXXXXX in the
- * same directory, write, fsync, close, rename, fsync the directory. Any
+/* Write `len` bytes to `path` atomically: DIR/.mlpnet-tmp.XXXXXX in the
+ * target's directory DIR (a name whose length does not depend on the
+ * target's), write, fsync, close, rename, fsync the directory. Any
  * failure before the rename removes the temporary file and leaves PATH as
  * it was (docs/file-format.md, "Saving"). `fn` names the public caller in
  * messages. Returns MLP_STATUS_OK, MLP_STATUS_IO or MLP_STATUS_NO_MEMORY. */
