@@ -1651,6 +1651,21 @@ START_TEST(loads_refuse_a_fifo)
 }
 END_TEST
 
+/* mlp_model_save with the file-size limit at 300 bytes, as on a full disk:
+ * a write beyond them fails (EFBIG; SIGXFSZ ignored). */
+static mlp_status save_with_300_bytes_allowed(const mlp_model *m, const char *path)
+{
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 300;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    mlp_status st = mlp_model_save(m, path);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    return st;
+}
+
 START_TEST(failed_save_leaves_earlier_file)
 {
     make_tmp_dir();
@@ -1679,14 +1694,7 @@ START_TEST(failed_save_leaves_earlier_file)
     ck_assert_msg(strstr(mlp_last_error(), "temporary"), "%s", mlp_last_error());
 
     /* A full disk: the file-size limit makes write(2) fail with EFBIG. */
-    struct rlimit old, lim;
-    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
-    signal(SIGXFSZ, SIG_IGN);
-    lim = old;
-    lim.rlim_cur = 300;
-    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    mlp_status st = mlp_model_save(big, path);
-    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    mlp_status st = save_with_300_bytes_allowed(big, path);
     ck_assert_msg(st == MLP_STATUS_IO, "save beyond the size limit: %d (%s)", (int)st,
                   mlp_last_error());
     ck_assert_msg(strstr(mlp_last_error(), "cannot write"), "%s", mlp_last_error());
@@ -1764,6 +1772,70 @@ START_TEST(killed_save_leaves_a_recognisable_temporary)
 
     TU_OK(mlp_model_save(big, path));
     ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 2); /* the new save left none */
+    mlp_model_destroy(small);
+    mlp_model_destroy(big);
+    remove_tmp_dir();
+}
+END_TEST
+
+/* The temporary file's name does not grow with the target's: a name of the
+ * longest length the file system allows (255 bytes on most) saves, replaces
+ * and exports like any other, and leaves no temporary file. */
+START_TEST(save_to_the_longest_name)
+{
+    make_tmp_dir();
+    const long name_max = pathconf(tmp_dir, _PC_NAME_MAX);
+    const size_t n = name_max > 0 && name_max < 255 ? (size_t)name_max : 255;
+    char name[256], path[512];
+    memset(name, 'm', n);
+    memcpy(name + n - 7, ".mlpnet", 7);
+    name[n] = '\0';
+    snprintf(path, sizeof path, "%s", tmp_path(name));
+    mlp_model *small = small_file_model(), *big = conv_model();
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, small));
+    /* relative to the working directory (a path without a slash), then
+     * absolute */
+    char cwd[4096];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(tmp_dir), 0);
+    const mlp_status rel = mlp_model_save(small, name);
+    ck_assert_int_eq(chdir(cwd), 0);
+    TU_OK(rel);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
+    TU_OK(mlp_model_save(small, path));
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
+    TU_OK(mlp_model_save_with_optimizer(small, o, path));
+    mlp_model *back = NULL;
+    mlp_optimizer *ob = NULL;
+    TU_OK(mlp_model_load_with_optimizer(&back, &ob, path));
+    ck_assert_ptr_nonnull(ob);
+    mlp_optimizer_destroy(ob);
+    mlp_model_destroy(back);
+    TU_OK(mlp_model_save(big, path)); /* replaces it */
+    TU_OK(mlp_model_load(&back, path));
+    ck_assert_int_eq(mlp_model_layer_count(back), mlp_model_layer_count(big));
+    mlp_model_destroy(back);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
+
+    /* A failed save into it (the write refused beyond 300 bytes) leaves the
+     * file as it was and removes its temporary file. */
+    size_t n0, n1;
+    unsigned char *before = read_file(path, &n0);
+    TU_FAIL(save_with_300_bytes_allowed(big, path), MLP_STATUS_IO);
+    unsigned char *after = read_file(path, &n1);
+    ck_assert_uint_eq(n0, n1);
+    ck_assert(memcmp(before, after, n0) == 0);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
+    free(before);
+    free(after);
+
+    /* The ONNX exporter writes through the same path. */
+    memcpy(name + n - 7, ".onnx\0", 6);
+    snprintf(path, sizeof path, "%s", tmp_path(name));
+    TU_OK(mlp_model_export_onnx(big, path));
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 2);
+    mlp_optimizer_destroy(o);
     mlp_model_destroy(small);
     mlp_model_destroy(big);
     remove_tmp_dir();
@@ -2828,6 +2900,7 @@ static Suite *io_suite(void)
     tcase_set_timeout(t, 300);
     tcase_add_test(t, failed_save_leaves_earlier_file);
     tcase_add_test(t, save_refuses_an_empty_path);
+    tcase_add_test(t, save_to_the_longest_name);
     tcase_add_test(t, save_replaces_only_regular_files);
     tcase_add_test(t, save_refuses_class_counts_of_another_layer);
     tcase_add_test(t, killed_save_leaves_a_recognisable_temporary);
