@@ -144,15 +144,15 @@ on_two_ranks '
 rank1_silent
 # Rank 0 cannot write the model file: every rank stops, rank 0 says why. A
 # missing directory is found before the data are read (rank 0 checks --save
-# first); a name too long for the temporary file written beside it (255
-# bytes at most) is found only when the first epoch saves.
+# first); a name longer than a file name can be (255 bytes at most) is
+# found only when the first epoch saves.
 # shellcheck disable=SC2016
 on_two_ranks '"$MLPNET" train --distributed $TRAIN --save no/m.mlpn'
 [ "$rc" -eq 1 ] || fail "unwritable model file: exit $rc, want 1"
 grep -q -- '--save no/m.mlpn: cannot write in no' "$T/rank0.err" ||
     fail "unwritable file: $(cat "$T/rank0.err")"
 [ ! -s "$T/rank1.err" ] || fail "rank 1 printed: $(cat "$T/rank1.err")"
-LONG=$(printf '%0240d' 0).mlpn
+LONG=$(printf '%0251d' 0).mlpn
 export LONG
 # shellcheck disable=SC2016
 on_two_ranks '"$MLPNET" train --distributed $TRAIN --save "$LONG"'
