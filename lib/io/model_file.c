@@ -37,7 +37,6 @@
 #endif
 
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -634,39 +633,24 @@ static mlp_status read_floats(const loader *ld, const record *r, float *dst, int
 
 /* Values no model holds, behind valid checksums: a NaN or an infinity in
  * PARM or STAT (r), which the outputs would carry (mlp_model_fit stops on
- * them with MLP_STATUS_NUMERIC; a file holding them is damaged, hand-made
- * or saved after training diverged), or a state value its layer's kind
- * never holds (the kind's check_state: a negative running variance). No
- * creator or setter sees these values, so they are checked here once both
- * records are in the model. The message names the layer,
- * its kind and the value's index in the layer's slice (mlp_layer_params,
+ * them with MLP_STATUS_NUMERIC; a file holding them is damaged or
+ * hand-made, since the savers refuse such a model), or a state value its
+ * layer's kind never holds (the kind's check_state: a negative running
+ * variance). No creator or setter sees these values, so they are checked
+ * here once each record is in the model, by the rule the savers and the
+ * setters use (mlp__model_bad_value). The message names the layer, its
+ * kind and the value's index in the layer's slice (mlp_layer_params,
  * mlp_layer_state); the offset is the value's. */
 static mlp_status check_values(const loader *ld, const record *r, const mlp_model *m,
                                int state)
 {
-    const char *what = state ? "state value" : "parameter";
-    uint64_t at = r->at + 12 + 8; /* the layer's first value */
-    for (int i = 0; i < m->n_layers; i++) {
-        const mlp_layer *l = m->layers[i];
-        const float *v = state ? l->state : l->params;
-        const int64_t n = state ? l->n_state : l->n_params;
-        for (int64_t j = 0; j < n; j++)
-            if (!isfinite(v[j]))
-                return FMT_ERR(ld, at + 4 * (uint64_t)j,
-                               "layer %d (%s): %s %lld is %s; a model holds finite "
-                               "values only",
-                               i, l->ops->name, what, (long long)j,
-                               isnan(v[j])   ? "NaN"
-                               : v[j] > 0.0f ? "+infinity"
-                                             : "-infinity");
-        const char *why = "";
-        const int64_t bad = state ? mlp__layer_bad_state(l, &why) : -1;
-        if (bad >= 0)
-            return FMT_ERR(ld, at + 4 * (uint64_t)bad, "layer %d (%s): %s %lld is %g; %s",
-                           i, l->ops->name, what, (long long)bad, (double)v[bad], why);
-        at += 4 * (uint64_t)n;
-    }
-    return MLP_STATUS_OK;
+    char text[200];
+    int finite;
+    const int64_t bad = mlp__model_bad_value(m, state ? m->state : m->params, state,
+                                             &finite, text, sizeof text);
+    if (bad < 0)
+        return MLP_STATUS_OK;
+    return FMT_ERR(ld, r->at + 12 + 8 + 4 * (uint64_t)bad, "%s", text);
 }
 
 static mlp_status read_noise(const loader *ld, const record *r, mlp_model *m)

@@ -98,11 +98,11 @@ static void bn_init(mlp_layer *l, mlp_rng *rng)
  * (0 itself is reachable: a constant channel with momentum 1); inference
  * takes its square root plus eps, which a negative one turns into NaN.
  * The running mean may be any finite value. */
-static int64_t bn_check_state(const mlp_layer *l, const char **why)
+static int64_t bn_check_state(const mlp_layer *l, const float *s, const char **why)
 {
     const int64_t c = l->n_state / 2;
     for (int64_t k = 0; k < c; k++)
-        if (l->state[c + k] < 0.0f) {
+        if (s[c + k] < 0.0f) {
             *why = "a running variance must be >= 0";
             return c + k;
         }

@@ -54,9 +54,9 @@ mlp_status mlp__layer_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out)
     return l->ops->setup ? l->ops->setup(l, in, out) : mlp__same_shape_setup(l, in, out);
 }
 
-int64_t mlp__layer_bad_state(const mlp_layer *l, const char **why)
+int64_t mlp__layer_bad_state(const mlp_layer *l, const float *s, const char **why)
 {
-    return l->ops->check_state && l->n_state > 0 ? l->ops->check_state(l, why) : -1;
+    return l->ops->check_state && l->n_state > 0 ? l->ops->check_state(l, s, why) : -1;
 }
 
 void mlp__init_weights(mlp_layer *l, mlp_rng *rng, float *w, int64_t n, int64_t fan_in,

@@ -91,12 +91,14 @@ typedef struct mlp_layer_ops {
     /* Initialise the parameters bound at l->params and the state at
      * l->state; NULL without either. */
     void (*init_params)(mlp_layer *l, mlp_rng *rng);
-    /* The state at l->state, finite (a loaded file's, which the loader has
-     * checked for NaN and infinity): return -1 when the kind can hold every
-     * value, or the index of the first it never holds, with *why saying
-     * what that value must be ("a running variance must be >= 0"). NULL
-     * when any finite state will do. Called through mlp__layer_bad_state. */
-    int64_t (*check_state)(const mlp_layer *l, const char **why);
+    /* The l->n_state values at s, finite, in the layout of l->state: a
+     * loaded file's, a model's about to be saved or a caller's about to be
+     * set (mlp__model_bad_value has checked them for NaN and infinity).
+     * Return -1 when the kind can hold every value, or the index of the
+     * first it never holds, with *why saying what that value must be ("a
+     * running variance must be >= 0"). NULL when any finite state will do.
+     * Called through mlp__layer_bad_state. */
+    int64_t (*check_state)(const mlp_layer *l, const float *s, const char **why);
     /* x [n, in_size] -> y [n, out_size]. */
     mlp_status (*forward)(mlp_layer *l, const float *x, float *y, int32_t n,
                           mlp_mode mode);
@@ -264,9 +266,10 @@ mlp_status mlp__layer_new(mlp_layer **out, mlp_layer_kind kind, const char *fn);
  * (mlp_layer_destroy leaves a model's layers alone). */
 void mlp__layer_free(mlp_layer *layer);
 
-/* ops->check_state of a layer with state, or -1 when the kind has none or
- * the layer no state (layer.c). */
-int64_t mlp__layer_bad_state(const mlp_layer *l, const char **why);
+/* ops->check_state of a layer with state, on the values at s (the layer's
+ * own or others in its layout), or -1 when the kind has none or the layer
+ * no state (layer.c). */
+int64_t mlp__layer_bad_state(const mlp_layer *l, const float *s, const char **why);
 
 /* setup for layers whose output shape equals the input shape. */
 mlp_status mlp__same_shape_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *out);

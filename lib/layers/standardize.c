@@ -30,11 +30,11 @@ static void std_init(mlp_layer *l, mlp_rng *rng)
  * sets to 1 where they would be 0: every scale is > 0, and a scale of 0 or
  * below would divide by 0 or flip the feature's sign. The means may be any
  * finite value. */
-static int64_t std_check_state(const mlp_layer *l, const char **why)
+static int64_t std_check_state(const mlp_layer *l, const float *s, const char **why)
 {
     const int64_t f = l->n_state / 2;
     for (int64_t j = 0; j < f; j++)
-        if (!(l->state[f + j] > 0.0f)) {
+        if (!(s[f + j] > 0.0f)) {
             *why = "a scale must be > 0";
             return f + j;
         }

@@ -725,6 +725,71 @@ const char *mlp__model_bad_layer_holds(const mlp_model *m, int i)
            "try scaling the data)";
 }
 
+/* A value as the messages give it: NaN, +infinity, -infinity or %g. */
+static void value_str(float v, char *buf, size_t size)
+{
+    if (isnan(v))
+        snprintf(buf, size, "NaN");
+    else if (isinf(v))
+        snprintf(buf, size, "%sinfinity", v > 0.0f ? "+" : "-");
+    else
+        snprintf(buf, size, "%g", (double)v);
+}
+
+int64_t mlp__model_bad_value(const mlp_model *m, const float *v, int state, int *finite,
+                             char *text, size_t size)
+{
+    int64_t off = 0; /* the layer's first value in v */
+    for (int i = 0; i < m->n_layers; i++) {
+        const mlp_layer *l = m->layers[i];
+        const int64_t n = state ? l->n_state : l->n_params;
+        if (n == 0)
+            continue;
+        const float *lv = v + off;
+        const char *why = "a model holds finite values only";
+        int64_t bad = -1;
+        *finite = 0;
+        if (!mlp__all_finite(lv, n)) /* the vectorised pass; then find the value */
+            for (int64_t j = 0; j < n && bad < 0; j++)
+                if (!isfinite(lv[j]))
+                    bad = j;
+        if (bad < 0 && state) {
+            bad = mlp__layer_bad_state(l, lv, &why);
+            *finite = 1;
+        }
+        if (bad >= 0) {
+            char val[32];
+            value_str(lv[bad], val, sizeof val);
+            snprintf(text, size, "layer %d (%s): %s %lld is %s; %s", i, l->ops->name,
+                     state ? "state value" : "parameter", (long long)bad, val, why);
+            return off + bad;
+        }
+        off += n;
+    }
+    return -1;
+}
+
+mlp_status mlp__model_check_values(const mlp_model *m, const float *v, int state, int src,
+                                   const char *fn, const char *outcome)
+{
+    char text[200];
+    int finite;
+    const int64_t bad = mlp__model_bad_value(m, v, state, &finite, text, sizeof text);
+    if (bad < 0)
+        return MLP_STATUS_OK;
+    const mlp_status st = finite ? MLP_STATUS_INVALID_ARG : MLP_STATUS_NUMERIC;
+    if (src)
+        return mlp__error(st, "%s: src[%lld]: %s (%s)", fn, (long long)bad, text,
+                          outcome);
+    return mlp__error(st, "%s: %s (%s)", fn, text, outcome);
+}
+
+mlp_status mlp__model_check_held(const mlp_model *m, const char *fn, const char *outcome)
+{
+    MLP_TRY(mlp__model_check_values(m, m->params, 0, 0, fn, outcome));
+    return mlp__model_check_values(m, m->state, 1, 0, fn, outcome);
+}
+
 mlp_status mlp__model_loss_failed(const mlp_model *m, mlp_status st, const float *targets,
                                   int32_t n)
 {

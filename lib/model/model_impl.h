@@ -206,6 +206,37 @@ int mlp__model_first_bad_layer(const mlp_model *m);
  * usual remedy: words for a message (static storage). */
 const char *mlp__model_bad_layer_holds(const mlp_model *m, int i);
 
+/*
+ * The one rule for the values a model holds, for every path that puts
+ * values into a model or writes them out (the loader, the savers, the ONNX
+ * exporter, mlp_model_set_params and mlp_model_set_state), so that what
+ * the library writes it reads back: every parameter and state value is
+ * finite, and each kind's state is one it can hold (its check_state,
+ * through mlp__layer_bad_state). `v` holds the model's parameters (state
+ * 0) or its state (state 1) in the layout of mlp_model_get_params or
+ * mlp_model_get_state: the model's own buffer, or a caller's before it is
+ * copied in. Returns -1 when every value passes, or the index in `v` of
+ * the first that does not (layers in order; within a layer a NaN or an
+ * infinity before a value its kind refuses), its description in `text`
+ * ("layer 2 (batchnorm): state value 5 is -5; a running variance must be
+ * >= 0", with the index in the layer's slice) and *finite 0 for a NaN or
+ * an infinity, 1 for a finite value the kind refuses. One pass over `v`.
+ */
+int64_t mlp__model_bad_value(const mlp_model *m, const float *v, int state, int *finite,
+                             char *text, size_t size);
+
+/* mlp__model_bad_value as the status of a call given `v` (src != 0: the
+ * caller's buffer, named "src[K]" in the message) or holding it (the
+ * model's own): MLP_STATUS_NUMERIC for a NaN or an infinity,
+ * MLP_STATUS_INVALID_ARG for a value the kind never holds, with the message
+ * "FN: [src[K]: ]TEXT (OUTCOME)"; MLP_STATUS_OK when every value passes. */
+mlp_status mlp__model_check_values(const mlp_model *m, const float *v, int state, int src,
+                                   const char *fn, const char *outcome);
+
+/* mlp__model_check_values over the model's own parameters, then its state:
+ * what a writer checks before it writes anything. */
+mlp_status mlp__model_check_held(const mlp_model *m, const char *fn, const char *outcome);
+
 /* The status of a training step whose loss over the forward pass's n rows
  * returned st (not OK; its message set): st, with a message that names the
  * layer to blame when the loss is not finite because of the model (a NaN

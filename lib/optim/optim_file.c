@@ -88,6 +88,63 @@ void mlp__optimizer_write_state(const mlp_optimizer *o, mlp__put_bytes put, void
     }
 }
 
+/*
+ * The first per-parameter state value no run leaves there, by the one rule
+ * the reader and the writer share (what the library writes, it reads
+ * back): every value finite (a step keeps them finite while the gradients'
+ * squares are; a run whose gradients overflowed a float's square has
+ * diverged, and its moments are refused with the damaged ones), sums and
+ * means of squares (the arrays of ops->state_nonneg) >= 0, and all of it 0
+ * before the first step (creation and mlp_optimizer_reset zero it with the
+ * count). A NaN or negative second moment made the first step's
+ * parameters NaN; an infinite one froze its parameter for good. Returns
+ * -1, or the value's index in o->state with *why saying what is wrong.
+ */
+static int64_t state_fault(const mlp_optimizer *o, const char **why)
+{
+    const int64_t n = o->n, t = o->t;
+    for (int k = 0; k < o->ops->state_floats; k++) {
+        const int nonneg = (o->ops->state_nonneg >> k) & 1u;
+        const float *s = o->state + (int64_t)k * n;
+        for (int64_t i = 0; i < n; i++) {
+            const float v = s[i];
+            *why = NULL;
+            if (!isfinite(v))
+                *why = "is not finite";
+            else if (nonneg && v < 0.0f)
+                *why = "is negative";
+            else if (t == 0 && v != 0.0f)
+                *why = "is not 0 before the first step";
+            if (*why)
+                return (int64_t)k * n + i;
+        }
+    }
+    return -1;
+}
+
+/* The error for state value `at` (state_fault's), led by "FN: " and
+ * followed by " (nothing was saved)" for a writer (fn not NULL). */
+static mlp_status state_error(const mlp_optimizer *o, int64_t at, const char *why,
+                              mlp_status st, const char *fn)
+{
+    const int k = o->n ? (int)(at / o->n) : 0;
+    return mlp__error(st, "%s%soptimizer state: rule %s's %s[%lld] = %g %s%s",
+                      fn ? fn : "", fn ? ": " : "", o->ops->name, o->ops->state_names[k],
+                      (long long)(at - (int64_t)k * o->n), (double)o->state[at], why,
+                      fn ? " (nothing was saved)" : "");
+}
+
+mlp_status mlp__optimizer_check_state(const mlp_optimizer *o, const char *fn)
+{
+    const char *why = NULL;
+    const int64_t bad = state_fault(o, &why);
+    if (bad < 0)
+        return MLP_STATUS_OK;
+    return state_error(
+        o, bad, why,
+        isfinite(o->state[bad]) ? MLP_STATUS_INVALID_ARG : MLP_STATUS_NUMERIC, fn);
+}
+
 /* A setter refused a stored value: keep its message behind `what`, as a
  * format error unless the build cannot do it. Running out of memory stays
  * what it is, with the allocator's message (the caller says so). */
@@ -248,36 +305,16 @@ mlp_status mlp__optimizer_read_state(mlp_optimizer **out, const mlp__param_block
     o->sched_mult = mult;
     o->sched_min = min_rate;
     o->t = (int64_t)t;
-    /* The state, checked for what a run can leave there: finite values (a
-     * step keeps them finite while the gradients' squares are; the file of
-     * a run whose gradients overflowed a float's square, which has
-     * diverged, is refused with the damaged ones), sums and means of
-     * squares >= 0, and all of it 0 before the first step (creation and
-     * mlp_optimizer_reset zero it with the count). A NaN or negative
-     * second moment made the first step's parameters NaN; an infinite one
-     * froze its parameter for good. */
-    for (uint32_t k = 0; k < floats; k++) {
-        const int nonneg = (o->ops->state_nonneg >> k) & 1u;
-        float *dst = o->state + (int64_t)k * (int64_t)n;
-        for (uint64_t i = 0; i < n; i++) {
-            const uint64_t at = STATE_FIXED + 4 * (k * n + i);
-            const float v = mlp__get_f32(p + at);
-            const char *why = NULL;
-            if (!isfinite(v))
-                why = "is not finite";
-            else if (nonneg && v < 0.0f)
-                why = "is negative";
-            else if (t == 0 && v != 0.0f)
-                why = "is not 0 before the first step";
-            if (why) {
-                *err_at = at;
-                st = mlp__error(
-                    MLP_STATUS_BAD_FORMAT, "optimizer state: rule %s's %s[%llu] = %g %s",
-                    o->ops->name, o->ops->state_names[k], ull(i), (double)v, why);
-                goto fail;
-            }
-            dst[i] = v;
-        }
+    /* The state, read whole, then checked by the writer's rule (state_fault). */
+    const int64_t nstate = (int64_t)floats * (int64_t)n;
+    for (int64_t i = 0; i < nstate; i++)
+        o->state[i] = mlp__get_f32(p + STATE_FIXED + 4 * (uint64_t)i);
+    const char *why = NULL;
+    const int64_t bad = state_fault(o, &why);
+    if (bad >= 0) {
+        *err_at = STATE_FIXED + 4 * (uint64_t)bad;
+        st = state_error(o, bad, why, MLP_STATUS_BAD_FORMAT, NULL);
+        goto fail;
     }
     *out = o;
     return MLP_STATUS_OK;

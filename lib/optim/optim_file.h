@@ -33,6 +33,14 @@ uint64_t mlp__optimizer_state_size(const mlp_optimizer *opt);
  * to put(sink, ...) in order, in pieces of at most a few kilobytes. */
 void mlp__optimizer_write_state(const mlp_optimizer *opt, mlp__put_bytes put, void *sink);
 
+/* Check the per-parameter state against what a run can leave there (the
+ * rule mlp__optimizer_read_state applies to a file's), before a writer
+ * writes it: MLP_STATUS_NUMERIC for a NaN or an infinity (a run that
+ * diverged), MLP_STATUS_INVALID_ARG for a finite value no run leaves (a
+ * negative sum of squares, state before the first step), naming `fn`, the
+ * rule, the array, the index and the value; MLP_STATUS_OK otherwise. */
+mlp_status mlp__optimizer_check_state(const mlp_optimizer *opt, const char *fn);
+
 /* The offset mlp__optimizer_read_state gives for a record whose length,
  * rather than one of its fields, is at fault. */
 #define MLP__STATE_AT_RECORD UINT64_MAX
