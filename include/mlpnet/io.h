@@ -65,6 +65,14 @@ MLP_EXTERN_C_BEGIN
  *         link to nothing; or the temporary file cannot be created, written,
  *         synced or renamed: the message names the step and the system's
  *         reason; any earlier file at `path` is unchanged);
+ *         MLP_STATUS_NUMERIC (a NaN or infinite parameter or state value,
+ *         as after training diverged) or MLP_STATUS_INVALID_ARG (a state
+ *         value its layer never holds, such as a negative batch-norm
+ *         running variance or a standardize scale <= 0, written through
+ *         mlp_layer_state): files a load would refuse, so nothing is
+ *         written, no temporary file is left and any earlier file at
+ *         `path` is unchanged; the message names the layer, its kind, the
+ *         value's index in the layer's slice and the value;
  *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_save(const mlp_model *model, const char *path);
@@ -80,7 +88,13 @@ MLP_API mlp_status mlp_model_save(const mlp_model *model, const char *path);
  *               mlp_model_save
  * @return as mlp_model_save, and MLP_STATUS_INVALID_ARG when `opt` belongs to
  *         another model, or MLP_STATUS_BAD_STATE when the model changed shape
- *         since `opt` was created
+ *         since `opt` was created; MLP_STATUS_NUMERIC also when the
+ *         optimizer's state holds a NaN or an infinity (an Adam moment that
+ *         overflowed: the run diverged), and MLP_STATUS_INVALID_ARG when it
+ *         holds a finite value no run leaves (a negative second moment or
+ *         sum of squares, state before the first step); nothing is written
+ *         then, and the message names the rule, the array, the index and
+ *         the value
  */
 MLP_API mlp_status mlp_model_save_with_optimizer(const mlp_model *model,
                                                  const mlp_optimizer *opt,
@@ -127,7 +141,9 @@ MLP_API mlp_status mlp_model_load_with_optimizer(mlp_model **out, mlp_optimizer 
  * @param buf    receives the buffer, or NULL on failure (owned: mlp_buffer_free)
  * @param len    receives its length in bytes (0 on failure)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
- *         (as mlp_model_save) or MLP_STATUS_NO_MEMORY
+ *         (as mlp_model_save), MLP_STATUS_NUMERIC and MLP_STATUS_INVALID_ARG
+ *         (a value a load would refuse, as mlp_model_save: no buffer is
+ *         made) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_save_mem(const mlp_model *model, void **buf, size_t *len);
 
@@ -140,8 +156,10 @@ MLP_API mlp_status mlp_model_save_mem(const mlp_model *model, void **buf, size_t
  * @param len    receives its length in bytes (0 on failure)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, `opt` belongs to
  *         another model), MLP_STATUS_BAD_STATE (the model changed shape since
- *         `opt` was created), MLP_STATUS_SHAPE_MISMATCH (as mlp_model_save)
- *         or MLP_STATUS_NO_MEMORY
+ *         `opt` was created), MLP_STATUS_SHAPE_MISMATCH (as mlp_model_save),
+ *         MLP_STATUS_NUMERIC and MLP_STATUS_INVALID_ARG (a model or optimizer
+ *         value a load would refuse, as mlp_model_save_with_optimizer: no
+ *         buffer is made) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_save_mem_with_optimizer(const mlp_model *model,
                                                      const mlp_optimizer *opt, void **buf,

@@ -271,6 +271,14 @@ static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o,
     if (o) {
         MLP_TRY(mlp__optimizer_check_block(o, &m->pb, fn));
     }
+    /* What the loader refuses is not written: a model or an optimizer
+     * whose training diverged (NaN or infinite values) saved with OK to a
+     * file that then did not load. The same rules as the loader's, by the
+     * same functions. */
+    MLP_TRY(mlp__model_check_held(m, fn, "nothing was saved"));
+    if (o) {
+        MLP_TRY(mlp__optimizer_check_state(o, fn));
+    }
     return MLP_STATUS_OK;
 }
 
