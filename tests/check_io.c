@@ -23,6 +23,7 @@
 #include "data/dataset_impl.h"
 #include "fixtures/fixture_input.h"
 #include "mlpnet/io.h"
+#include "optim/optim_file.h" /* the flat state, to write a value no run leaves */
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -1509,6 +1510,98 @@ END_TEST
 
 /* ---- failing saves ------------------------------------------------------- */
 
+/* The file at `path` must hold exactly `want` (`len` bytes), and the
+ * directory nothing else: no temporary file left behind. */
+static void assert_file_is(const char *path, const unsigned char *want, size_t len)
+{
+    size_t n = 0;
+    unsigned char *now = read_file(path, &n);
+    ck_assert_msg(n == len && memcmp(now, want, len) == 0, "%s changed", path);
+    free(now);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
+}
+
+/* What a load refuses is not saved: a model whose training diverged (NaN
+ * or infinite parameters) saved with OK to a file that no load took, and
+ * so did a negative running variance written through mlp_layer_state.
+ * Every saver now refuses such a model, writing nothing: an earlier file
+ * at the path is untouched, no temporary file is left, no buffer made. */
+START_TEST(save_refuses_values_a_load_refuses)
+{
+    make_tmp_dir();
+    mlp_model *m = stateful_model();
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("model.mlpn"));
+    TU_OK(mlp_model_save(m, path));
+    size_t len0;
+    unsigned char *before = read_file(path, &len0);
+    /* Layers as in values_no_model_holds_are_refused. */
+    const struct {
+        int state, layer;
+        int64_t index;
+        float value;
+        mlp_status st;
+        const char *says;
+    } cases[] = {
+        {0, 1, 4, NAN, MLP_STATUS_NUMERIC,
+         "mlp_model_save: layer 1 (dense): parameter 4 is NaN; a model holds finite "
+         "values only (nothing was saved)"},
+        {0, 3, 7, -INFINITY, MLP_STATUS_NUMERIC,
+         "mlp_model_save: layer 3 (dense): parameter 7 is -infinity"},
+        {1, 2, 1, INFINITY, MLP_STATUS_NUMERIC,
+         "mlp_model_save: layer 2 (batchnorm): state value 1 is +infinity"},
+        {1, 2, 5, -5.0f, MLP_STATUS_INVALID_ARG,
+         "mlp_model_save: layer 2 (batchnorm): state value 5 is -5; a running variance "
+         "must be >= 0 (nothing was saved)"},
+        {1, 0, 6, 0.0f, MLP_STATUS_INVALID_ARG,
+         "mlp_model_save: layer 0 (standardize): state value 6 is 0; a scale must be > "
+         "0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mlp_layer *l = mlp_model_layer(m, cases[i].layer);
+        float *v =
+            (cases[i].state ? mlp_layer_state(l) : mlp_layer_params(l)) + cases[i].index;
+        const float keep = *v;
+        *v = cases[i].value;
+        TU_FAIL_MSG(mlp_model_save(m, path), cases[i].st, cases[i].says);
+        assert_file_is(path, before, len0);
+        TU_FAIL(mlp_model_save_with_optimizer(m, o, path), cases[i].st);
+        TU_ERROR_HAS("mlp_model_save_with_optimizer: layer ");
+        assert_file_is(path, before, len0);
+        /* a new path: no file at all */
+        TU_FAIL(mlp_model_save(m, tmp_path("new.mlpn")), cases[i].st);
+        ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
+        void *buf = (void *)1;
+        size_t len = 1;
+        TU_FAIL(mlp_model_save_mem(m, &buf, &len), cases[i].st);
+        TU_ERROR_HAS("mlp_model_save_mem: layer ");
+        ck_assert_ptr_null(buf);
+        ck_assert_uint_eq(len, 0);
+        buf = (void *)1;
+        TU_FAIL(mlp_model_save_mem_with_optimizer(m, o, &buf, &len), cases[i].st);
+        ck_assert_ptr_null(buf);
+        *v = keep;
+    }
+    /* Values at the edge save and load back: a running variance of 0, a
+     * tiny scale. */
+    mlp_layer_state(mlp_model_layer(m, 2))[5] = 0.0f;
+    mlp_layer_state(mlp_model_layer(m, 0))[7] = 1e-38f;
+    TU_OK(mlp_model_save_with_optimizer(m, o, path));
+    mlp_model *back = NULL;
+    TU_OK(mlp_model_load(&back, path));
+    ck_assert_float_eq(mlp_layer_state(mlp_model_layer(back, 2))[5], 0.0f);
+    ck_assert_float_eq(mlp_layer_state(mlp_model_layer(back, 0))[7], 1e-38f);
+    mlp_model_destroy(back);
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
+    free(before);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    remove_tmp_dir();
+}
+END_TEST
+
 /* Class names or weights set for a last layer that a later layer
  * replaced: a save or an export refuses the model (the file it wrote
  * before was one a load refused), until they are set again. */
@@ -2851,6 +2944,68 @@ START_TEST(successful_loads_keep_the_last_error)
 }
 END_TEST
 
+/* An Adam moment that overflowed (a gradient whose square passes a float's
+ * range: the run diverged) leaves the parameters finite, and the checkpoint
+ * saved with OK to a file that did not load. Its save is now refused,
+ * writing nothing; the model alone still saves and loads. A finite value
+ * no run leaves (a negative second moment) is refused too. */
+START_TEST(checkpoint_save_refuses_state_no_run_leaves)
+{
+    make_tmp_dir();
+    mlp_optimizer *o = NULL;
+    mlp_model *m = stepped_model(MLP_RULE_ADAM, &o);
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("checkpoint.mlpn"));
+    TU_OK(mlp_model_save_with_optimizer(m, o, path));
+    size_t len0;
+    unsigned char *before = read_file(path, &len0);
+
+    mlp_layer_grads(mlp_model_layer(m, 0))[1] = 1e30f;
+    TU_OK(mlp_optimizer_step(o));
+    ck_assert(params_finite(m));
+    TU_FAIL_MSG(mlp_model_save_with_optimizer(m, o, path), MLP_STATUS_NUMERIC,
+                "mlp_model_save_with_optimizer: optimizer state: rule adam's v[1] = inf "
+                "is not finite (nothing was saved)");
+    assert_file_is(path, before, len0);
+    void *buf = (void *)1;
+    size_t len = 1;
+    TU_FAIL_MSG(mlp_model_save_mem_with_optimizer(m, o, &buf, &len), MLP_STATUS_NUMERIC,
+                "mlp_model_save_mem_with_optimizer: optimizer state: rule adam's v[1]");
+    ck_assert_ptr_null(buf);
+    ck_assert_uint_eq(len, 0);
+    TU_OK(mlp_model_save(m, path));
+    mlp_model *back = NULL;
+    TU_OK(mlp_model_load(&back, path));
+    mlp_model_destroy(back);
+
+    /* Reset and stepped again on a finite square: saves; then a negative
+     * second moment. */
+    mlp_layer_grads(mlp_model_layer(m, 0))[1] = 0.5f;
+    mlp_optimizer_reset(o);
+    TU_OK(mlp_optimizer_step(o));
+    TU_OK(mlp_model_save_with_optimizer(m, o, path));
+    free(before);
+    before = read_file(path, &len0);
+    int64_t n = 0;
+    float *s = mlp__optimizer_flat_state(o, &n);
+    const int64_t np = mlp_model_param_count(m);
+    ck_assert_int_eq(n, 2 * np);
+    s[np + 2] = -1.0f; /* v[2] */
+    TU_FAIL_MSG(mlp_model_save_with_optimizer(m, o, path), MLP_STATUS_INVALID_ARG,
+                "optimizer state: rule adam's v[2] = -1 is negative (nothing was saved)");
+    assert_file_is(path, before, len0);
+    s[np + 2] = 0.0f;
+    s[3] = NAN; /* m[3] */
+    TU_FAIL_MSG(mlp_model_save_with_optimizer(m, o, path), MLP_STATUS_NUMERIC,
+                "rule adam's m[3] = nan is not finite");
+    assert_file_is(path, before, len0);
+    free(before);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    remove_tmp_dir();
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------- */
 
 static Suite *io_suite(void)
@@ -2903,6 +3058,8 @@ static Suite *io_suite(void)
     tcase_add_test(t, save_to_the_longest_name);
     tcase_add_test(t, save_replaces_only_regular_files);
     tcase_add_test(t, save_refuses_class_counts_of_another_layer);
+    tcase_add_test(t, save_refuses_values_a_load_refuses);
+    tcase_add_test(t, checkpoint_save_refuses_state_no_run_leaves);
     tcase_add_test(t, killed_save_leaves_a_recognisable_temporary);
     tcase_add_test(t, oom_loop_over_load_and_save);
     suite_add_tcase(s, t);
