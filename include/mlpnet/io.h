@@ -20,6 +20,14 @@
  * leaks. mlp_last_error() then names the problem and its byte offset; a
  * load that succeeds leaves it as it was.
  *
+ * What the library writes, it reads back: the savers and the ONNX exporter
+ * refuse, before writing anything, a model holding a value a load would
+ * refuse (a NaN or an infinity, as after training diverged, or a state
+ * value its layer never holds), and the savers an optimizer whose state no
+ * run leaves (a NaN or infinite moment); the message names the layer, its
+ * kind, the value's index in mlp_layer_params or mlp_layer_state and the
+ * value, or the optimizer's rule, array, index and value.
+ *
  * Saving to a path is atomic: the data go to a temporary file in the same
  * directory, DIR/.mlpnet-tmp.XXXXXX (six random characters; a name of fixed
  * length, so a target name as long as the file system allows saves too),
@@ -213,9 +221,13 @@ MLP_API mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimi
  * @param path   file to create or replace (borrowed for the call)
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (a NULL argument, or `path`
  *         empty, as for mlp_model_save); MLP_STATUS_BAD_STATE (no layers);
- * MLP_STATUS_SHAPE_MISMATCH (as mlp_model_save); MLP_STATUS_UNSUPPORTED (a layer kind
- * without an ONNX mapping: the message names the layer and its kind); MLP_STATUS_IO (as
- *         mlp_model_save); MLP_STATUS_NO_MEMORY
+ *         MLP_STATUS_SHAPE_MISMATCH (as mlp_model_save);
+ *         MLP_STATUS_UNSUPPORTED (a layer kind without an ONNX mapping: the
+ *         message names the layer and its kind); MLP_STATUS_NUMERIC (a NaN
+ *         or infinite parameter or state value, which would make every
+ *         output NaN) or MLP_STATUS_INVALID_ARG (a state value its layer
+ *         never holds), as mlp_model_save: nothing is written;
+ *         MLP_STATUS_IO (as mlp_model_save); MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_export_onnx(const mlp_model *model, const char *path);
 

@@ -705,6 +705,10 @@ static mlp_status export_mem(const mlp_model *m, void **buf, size_t *len, const 
             return mlp__error(MLP_STATUS_UNSUPPORTED,
                               "%s: layer %d (%s) has no ONNX mapping", fn, i,
                               m->layers[i]->ops->name);
+    /* The model files' rule (mlp__model_bad_value): a NaN or an infinity
+     * among the values would make every output NaN, and a state value its
+     * layer never holds (a negative running variance) the same. */
+    MLP_TRY(mlp__model_check_held(m, fn, "nothing was exported"));
     plan p = {m, "logits", NULL, (int32_t)m->layers[m->n_layers - 1]->out_size};
     if (mlp_model_task(m) != MLP_TASK_CLASSIFY)
         p.out_name = "outputs";
