@@ -5,6 +5,7 @@
  * runtime in tests/onnx/roundtrip.py (suite onnx).
  */
 #include <check.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +309,66 @@ START_TEST(unsupported_kind_is_named_and_leaves_no_file)
 }
 END_TEST
 
+/* A NaN or an infinity among the values (a model whose training
+ * diverged), or a state value no layer holds, exported to a file whose
+ * every output was NaN. The export is refused as a save is, writing
+ * nothing: an earlier file is untouched and no temporary file is left. */
+START_TEST(values_a_load_refuses_are_not_exported)
+{
+    tu_tmp_dir(tmp_dir, sizeof tmp_dir, "check_onnx");
+    mlp_model *m = every_kind();
+    char p[600];
+    snprintf(p, sizeof p, "%s", tmp_path("model.onnx"));
+    tu_write_file(p, "earlier", 7);
+    /* layer 1: conv2d; layer 2: spatial batch norm over 4 channels
+     * (running mean [4], running variance [4]) */
+    const struct {
+        int state, layer;
+        int64_t index;
+        float value;
+        mlp_status st;
+        const char *says;
+    } cases[] = {
+        {0, 1, 3, NAN, MLP_STATUS_NUMERIC,
+         "layer 1 (conv2d): parameter 3 is NaN; a model holds finite values only "
+         "(nothing was exported)"},
+        {0, 2, 0, INFINITY, MLP_STATUS_NUMERIC,
+         "layer 2 (batchnorm): parameter 0 is "
+         "+infinity"},
+        {1, 2, 1, -INFINITY, MLP_STATUS_NUMERIC,
+         "layer 2 (batchnorm): state value 1 is -infinity"},
+        {1, 2, 6, -2.0f, MLP_STATUS_INVALID_ARG,
+         "layer 2 (batchnorm): state value 6 is -2; a running variance must be >= 0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mlp_layer *l = mlp_model_layer(m, cases[i].layer);
+        float *v =
+            (cases[i].state ? mlp_layer_state(l) : mlp_layer_params(l)) + cases[i].index;
+        const float keep = *v;
+        *v = cases[i].value;
+        void *buf = (void *)1;
+        size_t len = 1;
+        TU_FAIL_MSG(mlp_model_export_onnx_mem(m, &buf, &len), cases[i].st, cases[i].says);
+        TU_ERROR_HAS("mlp_model_export_onnx_mem: layer ");
+        ck_assert_ptr_null(buf);
+        ck_assert_uint_eq(len, 0);
+        TU_FAIL_MSG(mlp_model_export_onnx(m, p), cases[i].st, cases[i].says);
+        size_t n = 0;
+        unsigned char *after = tu_read_file(p, &n);
+        ck_assert_msg(n == 7 && memcmp(after, "earlier", 7) == 0, "case %zu", i);
+        free(after);
+        ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
+        TU_FAIL(mlp_model_export_onnx(m, tmp_path("new.onnx")), cases[i].st);
+        ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
+        *v = keep;
+    }
+    TU_OK(mlp_model_export_onnx(m, p));
+    ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
+    mlp_model_destroy(m);
+    tu_rm_tree(tmp_dir);
+}
+END_TEST
+
 typedef struct oom_ctx {
     mlp_model *m;
     int to_file;
@@ -361,6 +422,7 @@ static Suite *onnx_suite(void)
     tcase_add_test(t, outputs_follow_the_loss);
     tcase_add_test(t, misuse_is_refused);
     tcase_add_test(t, unsupported_kind_is_named_and_leaves_no_file);
+    tcase_add_test(t, values_a_load_refuses_are_not_exported);
     tcase_add_test(t, oom_loop_over_export);
     suite_add_tcase(s, t);
     return s;
