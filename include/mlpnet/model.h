@@ -134,11 +134,17 @@ MLP_API mlp_status mlp_model_get_params(const mlp_model *model, float *dst, int6
 
 /**
  * Copy all parameters in (src copied); the inverse of mlp_model_get_params.
+ * The values are checked before any is copied: a refused call leaves the
+ * model unchanged.
  * @param model  the model (borrowed for the call)
- * @param src    n floats in the layout of mlp_model_get_params (copied)
+ * @param src    n floats in the layout of mlp_model_get_params (copied);
+ *               every one finite
  * @param n      must equal mlp_model_param_count
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
- *         MLP_STATUS_SHAPE_MISMATCH (n differs from the parameter count)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL),
+ *         MLP_STATUS_SHAPE_MISMATCH (n differs from the parameter count) or
+ *         MLP_STATUS_NUMERIC (a NaN or an infinity in `src`, which a model
+ *         neither saves nor loads: the message names its index in `src`,
+ *         the layer, its kind and the index in the layer's slice)
  */
 MLP_API mlp_status mlp_model_set_params(mlp_model *model, const float *src, int64_t n);
 
@@ -165,11 +171,20 @@ MLP_API mlp_status mlp_model_get_state(const mlp_model *model, float *dst, int64
 
 /**
  * Copy all state values in (src copied); the inverse of mlp_model_get_state.
+ * The values are checked before any is copied: a refused call leaves the
+ * model unchanged.
  * @param model  the model (borrowed for the call)
- * @param src    n floats in the layout of mlp_model_get_state (copied)
+ * @param src    n floats in the layout of mlp_model_get_state (copied);
+ *               every one finite and one its layer can hold (batch norm:
+ *               running variances >= 0; standardize: scales > 0)
  * @param n      must equal mlp_model_state_count
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
- *         MLP_STATUS_SHAPE_MISMATCH (n differs from the state count)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, or a value its layer
+ *         never holds, such as a negative running variance),
+ *         MLP_STATUS_SHAPE_MISMATCH (n differs from the state count) or
+ *         MLP_STATUS_NUMERIC (a NaN or an infinity in `src`); a model
+ *         neither saves nor loads such values, and the message names the
+ *         index in `src`, the layer, its kind and the index in the layer's
+ *         slice
  */
 MLP_API mlp_status mlp_model_set_state(mlp_model *model, const float *src, int64_t n);
 

@@ -347,14 +347,21 @@ int64_t mlp_model_param_count(const mlp_model *m)
 }
 
 /* Copy n floats between a caller's buffer and one of the model's, whose
- * length is `have`; `what` names it in the message. */
-static mlp_status copy_checked(float *dst, const float *src, int64_t n, int64_t have,
-                               const char *what, const char *fn)
+ * length is `have`; `what` names it in the message. A setter (`state` 0
+ * for the parameters, 1 for the state; -1 for a getter) first checks the
+ * caller's values against the rule of mlp__model_bad_value, so a model
+ * never holds values it would not save or load, and a refused call leaves
+ * the model as it was. */
+static mlp_status copy_checked(const mlp_model *m, float *dst, const float *src,
+                               int64_t n, int64_t have, int state, const char *what,
+                               const char *fn)
 {
     if (n != have)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "%s: n = %lld but the model has %lld %s", fn, (long long)n,
                           (long long)have, what);
+    if (state >= 0)
+        MLP_TRY(mlp__model_check_values(m, src, state, 1, fn, "the model is unchanged"));
     if (n)
         memcpy(dst, src, (size_t)n * sizeof(float));
     return MLP_STATUS_OK;
@@ -364,14 +371,14 @@ mlp_status mlp_model_get_params(const mlp_model *m, float *dst, int64_t n)
 {
     static const char fn[] = "mlp_model_get_params";
     MLP_CHECK_ARG(m && dst, fn, "model or dst is NULL");
-    return copy_checked(dst, m->params, n, m->n_params, "parameters", fn);
+    return copy_checked(m, dst, m->params, n, m->n_params, -1, "parameters", fn);
 }
 
 mlp_status mlp_model_set_params(mlp_model *m, const float *src, int64_t n)
 {
     static const char fn[] = "mlp_model_set_params";
     MLP_CHECK_ARG(m && src, fn, "model or src is NULL");
-    return copy_checked(m->params, src, n, m->n_params, "parameters", fn);
+    return copy_checked(m, m->params, src, n, m->n_params, 0, "parameters", fn);
 }
 
 int64_t mlp_model_state_count(const mlp_model *m)
@@ -383,14 +390,14 @@ mlp_status mlp_model_get_state(const mlp_model *m, float *dst, int64_t n)
 {
     static const char fn[] = "mlp_model_get_state";
     MLP_CHECK_ARG(m && dst, fn, "model or dst is NULL");
-    return copy_checked(dst, m->state, n, m->n_state, "state values", fn);
+    return copy_checked(m, dst, m->state, n, m->n_state, -1, "state values", fn);
 }
 
 mlp_status mlp_model_set_state(mlp_model *m, const float *src, int64_t n)
 {
     static const char fn[] = "mlp_model_set_state";
     MLP_CHECK_ARG(m && src, fn, "model or src is NULL");
-    return copy_checked(m->state, src, n, m->n_state, "state values", fn);
+    return copy_checked(m, m->state, src, n, m->n_state, 1, "state values", fn);
 }
 
 mlp_status mlp_optimizer_create(mlp_optimizer **out, mlp_rule rule, mlp_model *model)
