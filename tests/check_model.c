@@ -523,6 +523,91 @@ START_TEST(state_round_trip)
 }
 END_TEST
 
+/* The setters took NaN, infinities and state no layer holds, making a
+ * model that saved to a file no load took. They now refuse such values
+ * before copying any: the model is unchanged, and values at the edge of
+ * what a layer holds are taken. */
+START_TEST(setters_refuse_values_no_model_holds)
+{
+    /* standardize [4] (state: 4 means, 4 scales) -> dense 3 (15 parameters)
+     * -> batch norm (gamma [3], beta [3]; state: mean [3], variance [3]) */
+    mlp_model *m = NULL;
+    TU_OK(mlp_model_create(&m, 1, (const int32_t[]){4}, 5));
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_standardize(&l));
+    TU_OK(mlp_model_add(m, l));
+    TU_OK(mlp_layer_create_dense(&l, 3));
+    TU_OK(mlp_model_add(m, l));
+    TU_OK(mlp_layer_create_batchnorm(&l));
+    TU_OK(mlp_model_add(m, l));
+    enum { NP = 21, NS = 14 };
+    ck_assert_int_eq(mlp_model_param_count(m), NP);
+    ck_assert_int_eq(mlp_model_state_count(m), NS);
+    float p0[NP], s0[NS], p[NP], s[NS], now[NS > NP ? NS : NP];
+    TU_OK(mlp_model_get_params(m, p0, NP));
+    TU_OK(mlp_model_get_state(m, s0, NS));
+
+    const struct {
+        int state, at;
+        float value;
+        mlp_status st;
+        const char *says;
+    } cases[] = {
+        {0, 4, NAN, MLP_STATUS_NUMERIC,
+         "mlp_model_set_params: src[4]: layer 1 (dense): parameter 4 is NaN; a model "
+         "holds finite values only (the model is unchanged)"},
+        {0, 16, INFINITY, MLP_STATUS_NUMERIC,
+         "src[16]: layer 2 (batchnorm): parameter 1 is +infinity"},
+        {0, 20, -INFINITY, MLP_STATUS_NUMERIC,
+         "src[20]: layer 2 (batchnorm): parameter 5 is -infinity"},
+        {1, 12, -1.0f, MLP_STATUS_INVALID_ARG,
+         "mlp_model_set_state: src[12]: layer 2 (batchnorm): state value 4 is -1; a "
+         "running variance must be >= 0 (the model is unchanged)"},
+        {1, 9, NAN, MLP_STATUS_NUMERIC,
+         "src[9]: layer 2 (batchnorm): state value 1 is NaN"},
+        {1, 3, INFINITY, MLP_STATUS_NUMERIC,
+         "src[3]: layer 0 (standardize): state value 3 is +infinity"},
+        {1, 5, 0.0f, MLP_STATUS_INVALID_ARG,
+         "src[5]: layer 0 (standardize): state value 5 is 0; a scale must be > 0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* changed values everywhere, so a partial copy shows */
+        for (int k = 0; k < NP; k++)
+            p[k] = p0[k] + 1.0f;
+        for (int k = 0; k < NS; k++)
+            s[k] = s0[k] + 1.0f;
+        if (cases[i].state) {
+            s[cases[i].at] = cases[i].value;
+            TU_FAIL_MSG(mlp_model_set_state(m, s, NS), cases[i].st, cases[i].says);
+            TU_OK(mlp_model_get_state(m, now, NS));
+            ck_assert_msg(memcmp(now, s0, sizeof s0) == 0, "case %zu changed the state",
+                          i);
+        } else {
+            p[cases[i].at] = cases[i].value;
+            TU_FAIL_MSG(mlp_model_set_params(m, p, NP), cases[i].st, cases[i].says);
+            TU_OK(mlp_model_get_params(m, now, NP));
+            ck_assert_msg(memcmp(now, p0, sizeof p0) == 0,
+                          "case %zu changed the parameters", i);
+        }
+    }
+    /* At the edge: a running variance of 0, a tiny scale, large values. */
+    s[12] = 0.0f;
+    s[5] = 1e-38f;
+    s[0] = -3e38f;
+    TU_OK(mlp_model_set_state(m, s, NS));
+    TU_OK(mlp_model_get_state(m, now, NS));
+    ck_assert(memcmp(now, s, sizeof s) == 0);
+    p[0] = 3e38f;
+    p[4] = 0.0f;
+    p[16] = -1.0f;
+    p[20] = -1.0f;
+    TU_OK(mlp_model_set_params(m, p, NP));
+    TU_OK(mlp_model_get_params(m, now, NP));
+    ck_assert(memcmp(now, p, sizeof p) == 0);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 START_TEST(params_round_trip)
 {
     mlp_model *m = small_model(3);
@@ -2490,6 +2575,7 @@ static Suite *model_suite(void)
     tc = tcase_create("params");
     tcase_add_test(tc, params_round_trip);
     tcase_add_test(tc, state_round_trip);
+    tcase_add_test(tc, setters_refuse_values_no_model_holds);
     tcase_add_test(tc, summary_lists_layers_and_total);
     suite_add_tcase(s, tc);
 
