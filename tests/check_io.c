@@ -1538,13 +1538,7 @@ START_TEST(save_refuses_values_a_load_refuses)
     size_t len0;
     unsigned char *before = read_file(path, &len0);
     /* Layers as in values_no_model_holds_are_refused. */
-    const struct {
-        int state, layer;
-        int64_t index;
-        float value;
-        mlp_status st;
-        const char *says;
-    } cases[] = {
+    const tu_bad_value cases[] = {
         {0, 1, 4, NAN, MLP_STATUS_NUMERIC,
          "mlp_model_save: layer 1 (dense): parameter 4 is NaN; a model holds finite "
          "values only (nothing was saved)"},
@@ -1560,9 +1554,7 @@ START_TEST(save_refuses_values_a_load_refuses)
          "0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        mlp_layer *l = mlp_model_layer(m, cases[i].layer);
-        float *v =
-            (cases[i].state ? mlp_layer_state(l) : mlp_layer_params(l)) + cases[i].index;
+        float *v = tu_layer_value(m, &cases[i]);
         const float keep = *v;
         *v = cases[i].value;
         TU_FAIL_MSG(mlp_model_save(m, path), cases[i].st, cases[i].says);

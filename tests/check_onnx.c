@@ -322,13 +322,7 @@ START_TEST(values_a_load_refuses_are_not_exported)
     tu_write_file(p, "earlier", 7);
     /* layer 1: conv2d; layer 2: spatial batch norm over 4 channels
      * (running mean [4], running variance [4]) */
-    const struct {
-        int state, layer;
-        int64_t index;
-        float value;
-        mlp_status st;
-        const char *says;
-    } cases[] = {
+    const tu_bad_value cases[] = {
         {0, 1, 3, NAN, MLP_STATUS_NUMERIC,
          "layer 1 (conv2d): parameter 3 is NaN; a model holds finite values only "
          "(nothing was exported)"},
@@ -341,9 +335,7 @@ START_TEST(values_a_load_refuses_are_not_exported)
          "layer 2 (batchnorm): state value 6 is -2; a running variance must be >= 0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        mlp_layer *l = mlp_model_layer(m, cases[i].layer);
-        float *v =
-            (cases[i].state ? mlp_layer_state(l) : mlp_layer_params(l)) + cases[i].index;
+        float *v = tu_layer_value(m, &cases[i]);
         const float keep = *v;
         *v = cases[i].value;
         void *buf = (void *)1;

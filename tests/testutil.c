@@ -703,6 +703,15 @@ static uint64_t tu_rd64(const unsigned char *p)
     return v;
 }
 
+float *tu_layer_value(mlp_model *m, const tu_bad_value *v)
+{
+    mlp_layer *l = mlp_model_layer(m, v->layer);
+    const int64_t n = v->state ? mlp_layer_state_count(l) : mlp_layer_param_count(l);
+    ck_assert_msg(v->index >= 0 && v->index < n, "layer %d has %lld %s", v->layer,
+                  (long long)n, v->state ? "state values" : "parameters");
+    return (v->state ? mlp_layer_state(l) : mlp_layer_params(l)) + v->index;
+}
+
 size_t tu_find_record(const unsigned char *b, size_t len, const char *tag, int nth)
 {
     size_t off = 12;

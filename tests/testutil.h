@@ -305,6 +305,22 @@ size_t tu_find_record(const unsigned char *b, size_t len, const char *tag, int n
  * checks behind the checksum. Stops at a broken framing. */
 void tu_fix_crcs(unsigned char *b, size_t len);
 
+/* A value no model holds, for the tests of the writers and setters that
+ * refuse one: value `index` of layer `layer`'s parameters (state 0) or
+ * state (state 1), the status a call then returns and text its message
+ * holds. */
+typedef struct tu_bad_value {
+    int state, layer;
+    int64_t index;
+    float value;
+    mlp_status st;
+    const char *says;
+} tu_bad_value;
+
+/* The address of that value in the model (through mlp_layer_params or
+ * mlp_layer_state), to write it and put the old one back. */
+float *tu_layer_value(mlp_model *m, const tu_bad_value *v);
+
 /* Run a suite in CK_NORMAL mode; return EXIT_SUCCESS or EXIT_FAILURE. */
 int tu_run_suite(Suite *s);
 
