@@ -158,7 +158,11 @@ typedef struct mlp_dist_ops {
      * sum of every rank's values, the same bits on every rank. The library
      * waits for every bucket it started, in the order it started them,
      * before the optimizer step, also when the step failed after starting
-     * them.
+     * them, and also for a bucket whose `reduce_start` failed: that wait
+     * completes what the start began, if anything, and otherwise returns
+     * at once (the library reports the start's failure, whatever the wait
+     * returns; the shipped MPI hook returns MLP_STATUS_OK without calling
+     * MPI).
      */
     mlp_status (*reduce_wait)(void *user, int32_t bucket);
 

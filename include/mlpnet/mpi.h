@@ -27,7 +27,8 @@
  * handler is MPI_ERRORS_RETURN, and a failed MPI call becomes
  * MLP_STATUS_IO with MPI's error string in the message. Gradient buckets
  * are summed with MPI_Iallreduce, started while backward runs and waited
- * for before the optimizer step.
+ * for before the optimizer step (a bucket whose request finds no memory is
+ * waited for at once, so the rank still takes part in the sum).
  */
 #ifndef MLPNET_MPI_H
 #define MLPNET_MPI_H

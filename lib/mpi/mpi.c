@@ -44,36 +44,59 @@ static mlp_status mpi_broadcast(void *user, float *data, int64_t n)
     return MLP_STATUS_OK;
 }
 
+/*
+ * A bucket's request lives in c->req[bucket] from its start to its wait.
+ * libmlpnet also waits for a bucket whose start failed (include/mlpnet/
+ * dist.h), so every slot is always meaningful: a running request, or
+ * MPI_REQUEST_NULL when there is nothing to wait for (a new slot, a failed
+ * start, a completed wait). When the array cannot grow, the bucket is
+ * summed at once through a request of its own, so that this rank still
+ * takes part in the collective the other ranks started (a rank that left
+ * it out would leave them waiting).
+ */
 static mlp_status mpi_reduce_start(void *user, int32_t bucket, int32_t n_buckets,
                                    float *data, int64_t n)
 {
     mlp_mpi *c = user;
     if (n_buckets > c->n_req) {
         MPI_Request *r = realloc(c->req, (size_t)n_buckets * sizeof *r);
-        if (!r) {
-            snprintf(c->msg, sizeof c->msg, "out of memory for %d requests",
-                     (int)n_buckets);
-            return MLP_STATUS_NO_MEMORY;
+        if (r) {
+            for (int32_t b = c->n_req; b < n_buckets; b++)
+                r[b] = MPI_REQUEST_NULL;
+            c->req = r;
+            c->n_req = n_buckets;
         }
-        c->req = r;
-        c->n_req = n_buckets;
     }
+    MPI_Request own = MPI_REQUEST_NULL;
+    MPI_Request *req = bucket < c->n_req ? &c->req[bucket] : &own;
     if (n > INT_MAX) {
         snprintf(c->msg, sizeof c->msg,
                  "a gradient bucket of %lld floats is beyond MPI's int counts",
                  (long long)n);
         return MLP_STATUS_UNSUPPORTED;
     }
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, data, (int)n, MPI_FLOAT, MPI_SUM, c->comm,
-                            &c->req[bucket]);
-    if (rc != MPI_SUCCESS)
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, data, (int)n, MPI_FLOAT, MPI_SUM, c->comm, req);
+    if (rc != MPI_SUCCESS) {
+        *req = MPI_REQUEST_NULL; /* MPI may have left anything there */
         return mpi_fail(c, rc, "MPI_Iallreduce");
+    }
+    if (req == &own) {
+        double t0 = MPI_Wtime();
+        rc = MPI_Wait(&own, MPI_STATUS_IGNORE);
+        c->wait_seconds += MPI_Wtime() - t0;
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(c, rc, "MPI_Wait");
+    }
     return MLP_STATUS_OK;
 }
 
+/* Nothing to wait for (a start that failed, or one that finished the sum
+ * itself): return at once, without MPI. */
 static mlp_status mpi_reduce_wait(void *user, int32_t bucket)
 {
     mlp_mpi *c = user;
+    if (bucket < 0 || bucket >= c->n_req || c->req[bucket] == MPI_REQUEST_NULL)
+        return MLP_STATUS_OK;
     double t0 = MPI_Wtime();
     int rc = MPI_Wait(&c->req[bucket], MPI_STATUS_IGNORE);
     c->wait_seconds += MPI_Wtime() - t0;
