@@ -7,10 +7,12 @@
  * with the validation accuracy within 0.002. Then a rank whose data do not
  * fit the model, and a rank whose loss is not finite, make every rank
  * stop, with no hang and a message naming that rank; a checkpoint saved by
- * rank 0 resumes on the same and on another number of ranks; a null
- * communicator is refused with a status. Rank 0 prints.
+ * rank 0 resumes on the same and on another number of ranks; the wait of
+ * a bucket whose start failed returns without MPI; a null communicator is
+ * refused with a status. Rank 0 prints.
  * Exit status 0 on every rank when all holds.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,6 +297,57 @@ static void resume(mlp_mpi *world)
     mlp_dataset_destroy(tr);
 }
 
+/*
+ * A step whose middle bucket fails to start (more floats than MPI's int
+ * counts: refused before any MPI call, alike on every rank), with the
+ * callbacks called as libmlpnet calls them: every start, then every wait,
+ * also the failed bucket's. That wait has nothing to complete: it returns
+ * at once, without MPI, and the other buckets hold their sums. The request
+ * array is new, on memory left dirty by a block freed just before (a wait
+ * that read its slot handed MPI_Wait garbage).
+ */
+static void failed_start(void)
+{
+    mlp_mpi *c = NULL;
+    CHECK(mlp_mpi_create(&c, MPI_COMM_WORLD) == MLP_STATUS_OK, "mlp_mpi_create");
+    mlp_dist_ops ops;
+    mlp_dist_ops_init(&ops);
+    mlp_mpi_ops(c, &ops);
+    for (int step = 0; step < 2; step++) {
+        const int32_t bad = step == 0 ? 1 : 0; /* the bucket that fails */
+        float a[3][4], dummy = 0.0f;
+        for (int b = 0; b < 3; b++)
+            for (int i = 0; i < 4; i++)
+                a[b][i] = (float)(rank + 1) * (float)(b + i);
+        volatile unsigned char *dirty = malloc(3 * sizeof(MPI_Request));
+        for (size_t i = 0; dirty && i < 3 * sizeof(MPI_Request); i++)
+            dirty[i] = 0xbe;
+        free((void *)dirty);
+        for (int32_t b = 0; b < 3; b++) {
+            mlp_status st =
+                b == bad ? ops.reduce_start(ops.user, b, 3, &dummy, (int64_t)INT_MAX + 1)
+                         : ops.reduce_start(ops.user, b, 3, a[b], 4);
+            CHECK(st == (b == bad ? MLP_STATUS_UNSUPPORTED : MLP_STATUS_OK),
+                  "step %d: reduce_start of bucket %d: status %d", step, (int)b, (int)st);
+        }
+        const char *msg = ops.error_message(ops.user);
+        CHECK(msg && strstr(msg, "beyond MPI's int counts"), "%s", msg ? msg : "(none)");
+        for (int32_t b = 0; b < 3; b++) {
+            mlp_status st = ops.reduce_wait(ops.user, b);
+            CHECK(st == MLP_STATUS_OK, "step %d: reduce_wait of bucket %d: status %d",
+                  step, (int)b, (int)st);
+        }
+        const float ranks = (float)size * (float)(size + 1) / 2.0f; /* sum of rank + 1 */
+        for (int b = 0; b < 3; b++)
+            for (int i = 0; b != bad && i < 4; i++)
+                CHECK(a[b][i] == ranks * (float)(b + i), "step %d: bucket %d[%d] = %g",
+                      step, b, i, (double)a[b][i]);
+    }
+    mlp_mpi_destroy(c);
+    if (rank == 0)
+        printf("a bucket that fails to start: its wait returns at once\n");
+}
+
 /* A null communicator is refused with a status, not MPI's abort. */
 static void null_comm(void)
 {
@@ -314,6 +367,7 @@ int main(int argc, char **argv)
     equivalence(comm, 1003); /* uneven shares; a last batch of 3 */
     failing_rank(comm);
     resume(comm);
+    failed_start();
     null_comm();
     mlp_mpi_destroy(comm);
     int any = 0;
