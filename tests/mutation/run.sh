@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Mutation testing of lib/: apply each mutation of tests/mutation/catalogue.txt
 # to a scratch copy of the source tree, one at a time, rebuild, run the unit
-# suites, and report which mutations the suites kill.
+# suites, and report which mutations the suites kill. Mutations of room mpi
+# (lib/mpi/, libmlpnet-mpi, which no unit suite links) run the mpi suite
+# instead; without MPI they are reported as skipped.
 #
 #   tests/mutation/run.sh [-o REPORT] [ID...]
 #
@@ -9,8 +11,8 @@
 # per mutation on 2 cores), not part of every CI run. Environment:
 #   MUTATION_TIMEOUT   seconds allowed for one run of the unit suites (120)
 #   MUTATION_SETUP     extra `meson setup` arguments for the scratch build
-# Verdicts: killed (a unit suite failed or timed out), survived (all
-# passed), no-compile (the mutated tree does not build: a catalogue error,
+# Verdicts: killed (a suite failed or timed out), survived (all passed),
+# skipped (every test of the suite skipped: no MPI), no-compile (the mutated tree does not build: a catalogue error,
 # not a kill). Exit status: 0 when every mutation applied and compiled.
 set -euo pipefail
 
@@ -41,9 +43,9 @@ mkdir "$scratch/src"
 # shellcheck disable=SC2086
 meson setup "$scratch/build" "$scratch/src" -Dexamples=false ${MUTATION_SETUP:-} \
     >"$scratch/setup.log" 2>&1 || { cat "$scratch/setup.log"; exit 1; }
-unit() { # run the unit suites; 0 when all pass
+unit() { # run the unit suites (or the suite named $1); 0 when all pass
     CK_DEFAULT_TIMEOUT=$timeout_s timeout "$((timeout_s + 30))" \
-        meson test -C "$scratch/build" --suite unit --no-rebuild \
+        meson test -C "$scratch/build" --suite "${1:-unit}" --no-rebuild \
         --timeout-multiplier "$(python3 -c "print($timeout_s / 300)")" \
         >"$scratch/test.log" 2>&1
 }
@@ -61,6 +63,13 @@ except FileNotFoundError:
 print(",".join(bad) or "timeout")
 PY
 }
+all_skipped() { # 0 when the last run only skipped (the mpi suite without MPI)
+    python3 - "$scratch/build/meson-logs/testlog.json" <<'PY'
+import json, sys
+sys.exit(any(json.loads(l)["result"] != "SKIP" for l in open(sys.argv[1])))
+PY
+}
+mpi_checked=0
 ninja -C "$scratch/build" >"$scratch/build.log" 2>&1 || { cat "$scratch/build.log"; exit 1; }
 unit || { echo "mutation: the unmodified unit suites fail"; cat "$scratch/test.log"; exit 1; }
 
@@ -75,14 +84,24 @@ start=$(date +%s)
 for id in "${ids[@]}"; do
     read -r _ room file < <(mut list | grep "^$id ") || { echo "unknown id $id"; exit 2; }
     f=$scratch/src/lib/$file
+    suite=unit
+    if [ "$room" = mpi ]; then
+        suite=mpi
+        if [ $mpi_checked = 0 ]; then
+            unit mpi || { echo "mutation: the unmodified mpi suite fails"
+                          cat "$scratch/test.log"; exit 1; }
+            mpi_checked=1
+        fi
+    fi
     cp -p "$f" "$scratch/orig"
     t0=$(date +%s)
     if ! mut apply "$id" "$scratch/src"; then
         verdict=bad-catalogue detail=-
     elif ! ninja -C "$scratch/build" >"$scratch/build.log" 2>&1; then
         verdict=no-compile detail=-
-    elif unit; then
+    elif unit "$suite"; then
         verdict=survived detail=-
+        if all_skipped; then verdict=skipped; fi
     else
         verdict=killed detail=$(failed_suites)
     fi
@@ -95,7 +114,7 @@ done
     echo
     echo "room      killed/total"
     awk '{ total[$2]++; if ($3 == "killed") k[$2]++; all++; if ($3 == "killed") ka++ }
-         END { n = split("core tensor backend layers losses optim data io model", r, " ")
+         END { n = split("core tensor backend layers losses optim data io model mpi", r, " ")
                for (i = 1; i <= n; i++) if (total[r[i]])
                    printf "%-9s %d/%d\n", r[i], k[r[i]], total[r[i]]
                printf "%-9s %d/%d (%.0f%%)\n", "all", ka, all, all ? 100 * ka / all : 0 }' \
