@@ -316,7 +316,7 @@ START_TEST(sums_give_r2_and_errors)
     s.t_sum = t_sum;
     s.t_sq = t_sq;
     s.sse_k = sse_k;
-    mlp__loss L = {MLP_LOSS_MSE, 0, NULL};
+    mlp__loss L = {.kind = MLP_LOSS_MSE, .class_w = NULL};
     /* Two batches of two rows: the sums do not depend on the batching. */
     TU_OK(mlp__loss_batch(&L, z, 2, 2, NULL, t, NULL, &s));
     TU_OK(mlp__loss_batch(&L, z + 4, 2, 2, NULL, t + 4, NULL, &s));
@@ -352,7 +352,7 @@ START_TEST(sums_count_accuracy)
     const float z[] = {2, -1, 0.5f, -3}, t[] = {1, 1, 0, 0};
     mlp__loss_sums s;
     memset(&s, 0, sizeof s);
-    mlp__loss L = {MLP_LOSS_BCE_LOGITS, 0, NULL};
+    mlp__loss L = {.kind = MLP_LOSS_BCE_LOGITS, .class_w = NULL};
     TU_OK(mlp__loss_batch(&L, z, 2, 2, NULL, t, NULL, &s));
     ck_assert_int_eq(s.correct, 2);
     ck_assert_int_eq(s.judged, 4);
@@ -361,14 +361,14 @@ START_TEST(sums_count_accuracy)
     const int32_t y[] = {0, 0};
     const float w[] = {2, 1, 1};
     memset(&s, 0, sizeof s);
-    mlp__loss X = {MLP_LOSS_SOFTMAX_XENT, 0, w};
+    mlp__loss X = {.kind = MLP_LOSS_SOFTMAX_XENT, .class_w = w};
     TU_OK(mlp__loss_batch(&X, zx, 2, 3, y, NULL, NULL, &s));
     ck_assert_int_eq(s.correct, 1);
     ck_assert_int_eq(s.judged, 2);
     ck_assert(tu_close(s.weight, 4.0, 0, 0));
     /* Regression kinds judge nothing. */
     memset(&s, 0, sizeof s);
-    mlp__loss M = {MLP_LOSS_MAE, 0, NULL};
+    mlp__loss M = {.kind = MLP_LOSS_MAE, .class_w = NULL};
     TU_OK(mlp__loss_batch(&M, z, 2, 2, NULL, t, NULL, &s));
     ck_assert_int_eq(s.judged, 0);
 }

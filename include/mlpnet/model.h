@@ -362,7 +362,9 @@ MLP_API mlp_task mlp_model_task(const mlp_model *model);
  * file.
  * @param model    the model (borrowed for the call)
  * @param weights  k finite weights >= 0, at least one of each batch's labels
- *                 > 0 (copied); NULL (with k = 0) removes the weights
+ *                 > 0 (on a distributed model, of each global batch of
+ *                 training: a rank's share may hold only labels of weight
+ *                 0) (copied); NULL (with k = 0) removes the weights
  * @param k        the number of weights: the model's output count
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, weights of
  *         another count, a negative or non-finite weight, a loss other than

@@ -82,7 +82,8 @@ static mlp_status xent_batch(const mlp__loss *L, const float *z, int32_t n, int3
 {
     double mean, wsum;
     int32_t correct;
-    MLP_TRY(mlp__softmax_xent(z, n, k, labels, L->class_w, dz, &mean, &wsum, &correct));
+    MLP_TRY(mlp__softmax_xent(z, n, k, labels, L->class_w, L->dist_share, dz, &mean,
+                              &wsum, &correct));
     acc->loss += mean * wsum;
     acc->weight += wsum;
     acc->correct += correct;
@@ -297,7 +298,7 @@ mlp_status mlp_loss_compute(mlp_loss_kind kind, double param, const float *class
     float delta;
     MLP_TRY(mlp__loss_setting(kind, param, fn, &delta));
     const char *name = loss_names[kind];
-    mlp__loss L = {kind, delta, class_weights};
+    mlp__loss L = {.kind = kind, .delta = delta, .class_w = class_weights};
     MLP_TRY(mlp__loss_check(&L, k, fn));
     if (mlp__loss_uses_labels(kind)) {
         MLP_CHECK_ARG(labels, fn, "labels is NULL (softmax_xent needs N labels)");

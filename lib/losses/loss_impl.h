@@ -11,9 +11,10 @@
  * sum w[y] l / sum w[y] and dz its gradient (the plain mean without
  * weights). dz, loss, weight (receives sum w[y], or n) and correct may be
  * NULL. Labels are checked. Returns OK, INVALID_ARG (label; weights of the
- * batch's labels summing to 0) or NUMERIC (non-finite logit). */
+ * batch's labels summing to 0, unless zero_ok: then the loss and dz are 0)
+ * or NUMERIC (non-finite logit). */
 mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t *labels,
-                             const float *class_w, float *dz, double *loss,
+                             const float *class_w, int zero_ok, float *dz, double *loss,
                              double *weight, int32_t *correct);
 
 /* Row-wise softmax of z [n, k] into p (may alias z). */
@@ -28,6 +29,10 @@ typedef struct mlp__loss {
     mlp_loss_kind kind;
     float delta;          /* Huber: where the square turns linear, > 0 */
     const float *class_w; /* softmax cross-entropy: k weights >= 0, or NULL */
+    /* 1: each batch is one rank's share of a data-parallel batch, whose
+     * class weights may sum to 0 (its loss and gradient are then 0; the
+     * caller refuses a global sum of 0) */
+    int dist_share;
 } mlp__loss;
 
 /*
@@ -75,8 +80,9 @@ mlp_status mlp__loss_check(const mlp__loss *L, int32_t k, const char *fn);
  * writes the gradient of the batch's mean loss (the batch's loss sum over
  * its weight) with respect to z. Returns OK, INVALID_ARG (label outside
  * 0..k-1, a BCE target outside [0, 1], a batch whose class weights sum to
- * 0) or NUMERIC (a NaN or infinite output or target, an output and target
- * whose difference overflows, or MSE's gradient of one value overflowing).
+ * 0 unless L->dist_share) or NUMERIC (a NaN or infinite output or target,
+ * an output and target whose difference overflows, or MSE's gradient of
+ * one value overflowing).
  */
 mlp_status mlp__loss_batch(const mlp__loss *L, const float *z, int32_t n, int32_t k,
                            const int32_t *labels, const float *t, float *dz,

@@ -211,7 +211,7 @@ static void xent_chunks(void *arg, int64_t t0, int64_t t1)
 }
 
 mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t *labels,
-                             const float *class_w, float *dz, double *loss,
+                             const float *class_w, int zero_ok, float *dz, double *loss,
                              double *weight, int32_t *correct)
 {
     double wsum = n;
@@ -227,7 +227,9 @@ mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t
      * when the weights sum to less than 1 / FLT_MAX (subnormal weights, all
      * valid): then inv_n is 0 and each row divides in double instead (the
      * float inf made every gradient inf or NaN). Other weights keep the
-     * float product and its bits. A sum of 0 is refused below. */
+     * float product and its bits. A sum of 0 is refused below, unless
+     * zero_ok: then every row's weight is 0, so is its factor, and the
+     * gradient is all 0. */
     j.inv_n = !class_w                              ? 1.0f / (float)n
               : wsum > 0.0 && 1.0 / wsum <= FLT_MAX ? (float)(1.0 / wsum)
                                                     : 0.0f;
@@ -255,13 +257,13 @@ mlp_status mlp__softmax_xent(const float *z, int32_t n, int32_t k, const int32_t
         total += j.total[t];
         hits += j.hits[t];
     }
-    if (!(wsum > 0.0))
+    if (!(wsum > 0.0) && !zero_ok)
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "softmax cross-entropy: the class weights of this batch's %d "
                           "labels sum to 0",
                           (int)n);
     if (loss)
-        *loss = total / wsum;
+        *loss = wsum > 0.0 ? total / wsum : 0.0;
     if (weight)
         *weight = wsum;
     if (correct)
@@ -313,5 +315,5 @@ mlp_status mlp_loss_softmax_xent(const mlp_tensor *logits, const int32_t *labels
     MLP_TRY(mlp__check_writable(grad, fn, "grad"));
     MLP_CHECK_ARG(!grad || grad->data != logits->data, fn, "grad aliases logits");
     return mlp__softmax_xent(logits->data, logits->dims[0], logits->dims[1], labels, NULL,
-                             grad ? grad->data : NULL, loss, NULL, correct);
+                             0, grad ? grad->data : NULL, loss, NULL, correct);
 }

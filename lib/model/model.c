@@ -830,20 +830,31 @@ static mlp_status forward_loss(mlp_model *m, const mlp__loss *L, const int32_t *
  * samples (maybe none), an agreement that gives the global loss weight W,
  * then the gradient of this rank's mean loss scaled by w_rank / W, so that
  * the sum over ranks is the gradient of the global batch's mean loss, and
- * the buckets summed while backward runs.
+ * the buckets summed while backward runs. A share whose class weights sum
+ * to 0 has w_rank = 0 and adds nothing; only W = 0 is refused, by every
+ * rank alike (they all see the same sum), as one process refuses a batch.
  */
 static mlp_status train_step_dist(mlp_model *m, mlp_optimizer *opt, const mlp__loss *L,
                                   const int32_t *labels, const float *targets, int32_t n,
                                   double *loss, mlp__loss_sums *s)
 {
-    mlp_status st = n > 0 ? forward_loss(m, L, labels, targets, n, s) : MLP_STATUS_OK;
+    mlp__loss share = *L;
+    share.dist_share = 1;
+    mlp_status st =
+        n > 0 ? forward_loss(m, &share, labels, targets, n, s) : MLP_STATUS_OK;
     if (st == MLP_STATUS_OK)
         st = mlp__dist_plan(m);
-    double v[MLP__AGREE_VALS] = {s->loss, s->weight};
+    double v[MLP__AGREE_VALS] = {s->loss, s->weight, (double)n};
     MLP_TRY(mlp__dist_agree(m, st, "training", v));
     const double w = v[1];
+    if (!(w > 0.0)) /* no collective follows: every rank stops here */
+        return mlp__error(
+            MLP_STATUS_INVALID_ARG,
+            "softmax cross-entropy: the class weights of the global batch's "
+            "%.0f labels (every rank's share) sum to 0",
+            v[2]);
     if (n > 0) {
-        const float scale = w > 0.0 ? (float)(s->weight / w) : 0.0f;
+        const float scale = (float)(s->weight / w);
         const int64_t len = (int64_t)n * out_k(m);
         for (int64_t i = 0; i < len; i++)
             m->gbuf[0][i] *= scale;
@@ -868,7 +879,7 @@ static mlp_status train_step_dist(mlp_model *m, mlp_optimizer *opt, const mlp__l
     }
     MLP_TRY(mlp_optimizer_step(opt));
     if (loss)
-        *loss = w > 0.0 ? v[0] / w : 0.0;
+        *loss = v[0] / w;
     return MLP_STATUS_OK;
 }
 

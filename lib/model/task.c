@@ -76,7 +76,7 @@ mlp_status mlp_model_set_class_weights(mlp_model *m, const float *weights, int32
         return mlp__error(MLP_STATUS_INVALID_ARG,
                           "%s: %d weights for a model with %d outputs", fn, (int)k,
                           m->n_layers ? (int)mlp__model_outputs(m) : 0);
-    mlp__loss probe = {MLP_LOSS_SOFTMAX_XENT, 1.0f, weights};
+    mlp__loss probe = {.kind = MLP_LOSS_SOFTMAX_XENT, .delta = 1.0f, .class_w = weights};
     MLP_TRY(mlp__loss_check(&probe, k, fn));
     float *w = mlp__alloc((size_t)k * sizeof *w);
     if (!w)
