@@ -1009,15 +1009,21 @@ START_TEST(batch_norm_statistics_are_averaged)
 END_TEST
 
 /* mlp_model_train_step by hand: each of 2 ranks passes its half of a
- * global batch of 10; then rank 1 passes no labels, and both stop. */
+ * global batch of 10; then rank 1 passes no labels (or, with `zero_y`,
+ * both ranks pass labels whose class weights are 0), and both stop. */
 typedef struct hand {
     sim_rank *r;
     const float *x; /* 10 x FEAT */
     const int32_t *y;
+    const float *class_w;  /* NCLS weights, or NULL */
+    const int32_t *zero_y; /* 5 labels for the last step, or NULL */
+    mlp_status st;         /* of the 3 steps */
+    double loss;           /* the last step's */
     float params[1024];
     int64_t n_params;
     mlp_status refused;
     char msg[512];
+    float after[1024]; /* the parameters after the refused step */
 } hand;
 
 static mlp_model *hand_model(uint64_t seed)
@@ -1035,6 +1041,8 @@ static void *hand_steps(void *arg)
     mlp_model *m = hand_model(21);
     mlp_optimizer *o = NULL;
     TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    if (h->class_w)
+        TU_OK(mlp_model_set_class_weights(m, h->class_w, NCLS));
     int32_t lo = 0, n = 10;
     if (h->r) {
         mlp_dist_ops ops;
@@ -1046,13 +1054,18 @@ static void *hand_steps(void *arg)
     mlp_tensor *x = tu_tensor(2, n, FEAT);
     memcpy(mlp_tensor_data(x), h->x + (size_t)lo * FEAT,
            (size_t)n * FEAT * sizeof(float));
-    for (int step = 0; step < 3; step++)
-        TU_OK(mlp_model_train_step(m, o, x, h->y + lo, NULL, NULL));
+    /* a failing step fails on every rank: the ranks stay in step */
+    h->st = MLP_STATUS_OK;
+    for (int step = 0; step < 3 && h->st == MLP_STATUS_OK; step++)
+        h->st = mlp_model_train_step(m, o, x, h->y + lo, &h->loss, NULL);
+    snprintf(h->msg, sizeof h->msg, "%s", mlp_last_error());
     h->n_params = mlp_model_param_count(m);
     TU_OK(mlp_model_get_params(m, h->params, h->n_params));
-    if (h->r) {
-        h->refused = mlp_model_train_step(m, o, x, h->r->rank ? NULL : h->y, NULL, NULL);
+    if (h->r && h->st == MLP_STATUS_OK) {
+        const int32_t *last = h->zero_y ? h->zero_y : h->r->rank ? NULL : h->y;
+        h->refused = mlp_model_train_step(m, o, x, last, NULL, NULL);
         snprintf(h->msg, sizeof h->msg, "%s", mlp_last_error());
+        TU_OK(mlp_model_get_params(m, h->after, h->n_params));
     }
     mlp_tensor_destroy(x);
     mlp_optimizer_destroy(o);
@@ -1060,36 +1073,71 @@ static void *hand_steps(void *arg)
     return NULL;
 }
 
-START_TEST(train_step_takes_this_ranks_share)
+/* The 3 steps of hand_steps on one process and on 2 ranks (h[0], h[1]),
+ * with `y` and `class_w`; every parameter of the ranks within 1e-5
+ * relative of the process's, and the global batch's loss within 1e-6. */
+static void hand_two_ranks(const int32_t *y, const float *class_w, const int32_t *zero_y,
+                           hand *h)
 {
     float x[10 * FEAT];
-    int32_t y[10];
     tu_rng g;
     tu_rng_seed(&g, 8);
     tu_fill_uniform(&g, x, 10 * FEAT, 0.0f, 1.0f);
-    for (int i = 0; i < 10; i++)
-        y[i] = (i * 7) % NCLS;
-    hand one = {.x = x, .y = y};
+    hand one = {.x = x, .y = y, .class_w = class_w};
     hand_steps(&one);
+    ck_assert_msg(one.st == MLP_STATUS_OK, "%s", one.msg);
     ck_assert_int_le(one.n_params, 1024);
     sim_comm c = {.size = 2};
     ck_assert_int_eq(pthread_barrier_init(&c.bar, NULL, 2), 0);
     sim_rank rk[2] = {{.c = &c, .rank = 0}, {.c = &c, .rank = 1}};
-    hand h[2] = {{.r = &rk[0], .x = x, .y = y}, {.r = &rk[1], .x = x, .y = y}};
     pthread_t th[2];
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
+        h[i] = (hand){.r = &rk[i], .x = x, .y = y, .class_w = class_w, .zero_y = zero_y};
         ck_assert_int_eq(pthread_create(&th[i], NULL, hand_steps, &h[i]), 0);
+    }
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     pthread_barrier_destroy(&c.bar);
     ck_assert(!c.mismatch);
     for (int i = 0; i < 2; i++) {
+        ck_assert_msg(h[i].st == MLP_STATUS_OK, "rank %d: %s", i, h[i].msg);
         double rel = max_rel_diff(h[i].params, one.params, one.n_params);
         ck_assert_msg(rel <= 1e-5, "rank %d: %g", i, rel);
+        ck_assert_double_eq_tol(h[i].loss, one.loss, 1e-6);
     }
+}
+
+START_TEST(train_step_takes_this_ranks_share)
+{
+    int32_t y[10];
+    for (int i = 0; i < 10; i++)
+        y[i] = (i * 7) % NCLS;
+    hand h[2];
+    hand_two_ranks(y, NULL, NULL, h);
     ck_assert_int_eq(h[1].refused, MLP_STATUS_INVALID_ARG);
     ck_assert_int_eq(h[0].refused, MLP_STATUS_INVALID_ARG);
     ck_assert_msg(strstr(h[0].msg, "rank 1 failed") != NULL, "%s", h[0].msg);
+}
+END_TEST
+
+/* Class weights: rank 0's share holds only labels of weight 0, so it adds
+ * nothing to the gradient, and the 2 ranks train as one process with the
+ * whole batch (whose weights sum to 4.5). A global batch whose weights sum
+ * to 0 is refused on every rank, the model left as it was. */
+START_TEST(a_share_of_weight_0_adds_nothing)
+{
+    const int32_t y[10] = {0, 0, 0, 0, 0, 1, 2, 3, 0, 1}, zeros[5] = {0};
+    const float w[NCLS] = {0.0f, 1.0f, 2.0f, 0.5f};
+    hand h[2];
+    hand_two_ranks(y, w, zeros, h);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(h[i].refused, MLP_STATUS_INVALID_ARG);
+        ck_assert_msg(strstr(h[i].msg, "global batch's 10 labels") &&
+                          strstr(h[i].msg, "sum to 0"),
+                      "rank %d: %s", i, h[i].msg);
+        ck_assert(
+            memcmp(h[i].after, h[i].params, (size_t)h[i].n_params * sizeof(float)) == 0);
+    }
 }
 END_TEST
 
@@ -1104,6 +1152,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, one_rank_alone_is_one_process);
     tcase_add_test(tc, batch_norm_statistics_are_averaged);
     tcase_add_test(tc, train_step_takes_this_ranks_share);
+    tcase_add_test(tc, a_share_of_weight_0_adds_nothing);
     tcase_add_test(tc, a_failing_rank_stops_every_rank);
     tcase_add_test(tc, a_nan_on_one_rank_stops_every_rank);
     tcase_add_test(tc, set_distributed_checks_its_arguments);
