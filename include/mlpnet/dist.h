@@ -214,17 +214,24 @@ MLP_API mlp_status mlp_dist_ops_init_size(mlp_dist_ops *ops, size_t struct_size)
  * this header).
  *
  * The ranks first check that their models have the same layer, parameter
- * and state counts (one sum), so that differing models stop every rank
- * instead of leaving one waiting; mlp_model_fit() checks its sizes and
- * options likewise (the training and validation sets' sizes and sample
- * sizes, batch sizes, epochs, first epoch, seed and optimizer rule).
+ * and state counts and the same architecture (one sum), so that differing
+ * models stop every rank instead of leaving one waiting or training
+ * different models: the architecture is compared through a 64-bit hash of
+ * the input shape and of every layer's kind, output shape, counts and
+ * settings (those its record in model files holds, such as a leaky ReLU's
+ * slope or a dropout rate), not of the parameters, which rank 0's replace.
+ * mlp_model_fit() checks the same again (the model may have changed since)
+ * with its loss (kind, Huber delta and class weights, hashed), sizes and
+ * options (the training and validation sets' sizes and sample sizes, batch
+ * sizes, epochs, first epoch, seed and optimizer rule).
  * @param model  the model (borrowed for the call)
  * @param ops    the hook (copied; `ops->user` borrowed until the model is
  *               destroyed or the hook replaced), or NULL to remove it
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, a struct_size
  *         no release had, rank or size out of range, a missing callback, a
  *         negative bucket_floats; or, on every rank, models whose counts
- *         differ between the ranks: the message names the count),
+ *         or architectures differ between the ranks: the message names
+ *         the count, or "the layers' kinds, shapes or settings"),
  *         MLP_STATUS_BAD_STATE (called while mlp_model_fit() trains the
  *         model, from one of its callbacks, or from one of the hook's own
  *         callbacks: nothing changes) or the status of a callback. On any

@@ -178,6 +178,54 @@ mlp_status mlp__dist_same(mlp_model *m, const mlp__dist_value *v, int n, const c
     return MLP_STATUS_OK;
 }
 
+/* FNV-1a, 64 bits, of n bytes onto h. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3u;
+    return h;
+}
+
+/* A shape's rank and extents (not the extents past its rank). */
+static uint64_t fnv_shape(uint64_t h, const mlp_shape *s)
+{
+    h = fnv(h, &s->rank, sizeof s->rank);
+    return fnv(h, s->d, (size_t)s->rank * sizeof s->d[0]);
+}
+
+/* Layer settings, as model files record them, of at most this many bytes
+ * (model_file.c's record buffer holds as many). */
+enum { CONFIG_MAX = 64 };
+
+uint64_t mlp__dist_arch_hash(const mlp_model *m)
+{
+    uint64_t h = fnv_shape(0xcbf29ce484222325u, &m->in);
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        const mlp_layer *l = m->layers[i];
+        const int64_t counts[2] = {l->n_params, l->n_state};
+        h = fnv(h, l->ops->name, strlen(l->ops->name) + 1);
+        h = fnv_shape(h, &l->out);
+        h = fnv(h, counts, sizeof counts);
+        unsigned char cfg[CONFIG_MAX] = {0};
+        const uint32_t n = mlp__config_size(l->ops, mlp__config_newest(l->ops));
+        if (l->ops->record.write && n <= CONFIG_MAX) {
+            l->ops->record.write(l, cfg);
+            h = fnv(h, cfg, n);
+        }
+    }
+    return h;
+}
+
+uint64_t mlp__dist_loss_hash(const mlp_model *m)
+{
+    const int32_t kind = (int32_t)m->loss.kind;
+    uint64_t h = fnv(0xcbf29ce484222325u, &kind, sizeof kind);
+    h = fnv(h, &m->loss.delta, sizeof m->loss.delta);
+    h = fnv(h, &m->n_class_w, sizeof m->n_class_w);
+    return fnv(h, m->class_w, m->class_w ? (size_t)m->n_class_w * sizeof *m->class_w : 0);
+}
+
 mlp_status mlp__dist_start_fit(mlp_model *m, mlp_status local, mlp_optimizer *opt,
                                const mlp__dist_value *same, int n, const char *fn)
 {
@@ -225,10 +273,13 @@ mlp_status mlp_model_set_distributed(mlp_model *m, const mlp_dist_ops *ops)
     m->dist = o;
     m->dist_agree = agree;
     m->dist_on = 1;
-    const mlp__dist_value sizes[] = {{"the layer count", (uint64_t)m->n_layers},
-                                     {"the parameter count", (uint64_t)m->n_params},
-                                     {"the state count", (uint64_t)m->n_state}};
-    mlp_status st = mlp__dist_same(m, sizes, 3, fn);
+    const mlp__dist_value sizes[] = {
+        {"the layer count", (uint64_t)m->n_layers},
+        {"the parameter count", (uint64_t)m->n_params},
+        {"the state count", (uint64_t)m->n_state},
+        {"the layers' kinds, shapes or settings (a hash of them)",
+         mlp__dist_arch_hash(m)}};
+    mlp_status st = mlp__dist_same(m, sizes, 4, fn);
     if (st == MLP_STATUS_OK)
         st = mlp__dist_broadcast_model(m);
     if (st != MLP_STATUS_OK)

@@ -237,6 +237,9 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         const mlp__dist_value same[] = {
             {"the parameter count", (uint64_t)m->n_params},
             {"the state count", (uint64_t)m->n_state},
+            {"the layers' kinds, shapes or settings (a hash of them)",
+             mlp__dist_arch_hash(m)},
+            {"the loss or its class weights (a hash of them)", mlp__dist_loss_hash(m)},
             {"the training set's size", (uint64_t)mlp_dataset_size(train)},
             {"the training samples' size", (uint64_t)mlp_dataset_sample_size(train)},
             {"the validation set's size", valid ? (uint64_t)mlp_dataset_size(valid) : 0},

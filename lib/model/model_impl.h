@@ -320,6 +320,14 @@ typedef struct mlp__dist_value {
     uint64_t value;
 } mlp__dist_value;
 
+/* A hash of the model's architecture: its input shape and, for every
+ * layer, its kind, output shape, parameter and state counts and settings
+ * (the bytes its record in model files holds). Not its parameters. */
+uint64_t mlp__dist_arch_hash(const mlp_model *m);
+
+/* A hash of the model's loss: its kind, Huber delta and class weights. */
+uint64_t mlp__dist_loss_hash(const mlp_model *m);
+
 /* The most values one mlp__dist_same call checks. */
 #define MLP__DIST_SAME_MAX 16
 
