@@ -156,11 +156,13 @@ typedef struct run {
     int32_t epochs, batch;
     uint64_t model_seed;
     int64_t bucket_floats;
-    int norm;            /* batch norm and dropout after the first layer */
-    mlp_rule rule;       /* 0: SGD */
-    double lr;           /* 0: 0.1 */
-    int32_t first_epoch; /* 0: 1 */
-    int drop_last;       /* mlp_fit_options.drop_last */
+    int norm;             /* batch norm and dropout after the first layer */
+    mlp_rule rule;        /* 0: SGD */
+    double lr;            /* 0: 0.1 */
+    int32_t first_epoch;  /* 0: 1 */
+    int drop_last;        /* mlp_fit_options.drop_last */
+    int last;             /* add_last's layer, added once the hook is set */
+    const float *class_w; /* NCLS class weights, or NULL */
     /* A checkpoint (model and optimizer) to start from instead of a new
      * model, or NULL; `save` asks for one after training. Both on rank 0
      * (or the single process) only. */
@@ -216,6 +218,19 @@ static mlp_model *build_model(const run *u)
     return m;
 }
 
+/* A last layer for build_model's: none (0), ReLU (1), tanh (2), or a
+ * leaky ReLU of slope 0.1 (3) or 0.2 (4). None changes the counts. */
+static void add_last(mlp_model *m, int last)
+{
+    mlp_layer *l = NULL;
+    if (last == 1 || last == 2)
+        tu_add(m, last == 1 ? tu_relu() : tu_tanh());
+    if (last == 3 || last == 4) {
+        TU_OK(mlp_layer_create_leaky_relu(&l, last == 3 ? 0.1f : 0.2f));
+        tu_add(m, l);
+    }
+}
+
 static void *train_one(void *arg)
 {
     run *u = arg;
@@ -227,13 +242,18 @@ static void *train_one(void *arg)
         ck_assert_ptr_nonnull(o);
     } else {
         m = build_model(u);
-        TU_OK(mlp_optimizer_create(&o, u->rule ? u->rule : MLP_RULE_SGD, m));
-        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, u->lr > 0.0 ? u->lr : 0.1));
     }
     if (u->r) {
         mlp_dist_ops ops;
         sim_ops(&ops, u->r, u->bucket_floats);
         TU_OK(mlp_model_set_distributed(m, &ops));
+    }
+    add_last(m, u->last);
+    if (u->class_w)
+        TU_OK(mlp_model_set_class_weights(m, u->class_w, NCLS));
+    if (!o) {
+        TU_OK(mlp_optimizer_create(&o, u->rule ? u->rule : MLP_RULE_SGD, m));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, u->lr > 0.0 ? u->lr : 0.1));
     }
     mlp_fit_options fo;
     TU_OK(mlp_fit_options_init(&fo));
@@ -610,7 +630,7 @@ END_TEST
  * rank before the broadcast, and leaves the models without the hook. */
 typedef struct set_run {
     sim_rank *r;
-    int norm;
+    int norm, last;
     mlp_status st;
     char msg[512];
     int still_distributed;
@@ -621,6 +641,7 @@ static void *set_one(void *arg)
     set_run *u = arg;
     run proto = {.model_seed = 2, .norm = u->norm};
     mlp_model *m = build_model(&proto);
+    add_last(m, u->last);
     mlp_dist_ops ops;
     sim_ops(&ops, u->r, 0);
     u->st = mlp_model_set_distributed(m, &ops);
@@ -636,28 +657,76 @@ static void *set_one(void *arg)
     return NULL;
 }
 
+/* Rank 0's model and rank 1's differ in their layer counts, or only in a
+ * layer's kind (ReLU, tanh) or settings (the slopes of leaky ReLUs). */
 START_TEST(ranks_with_different_models_stop)
 {
-    sim_comm c = {.size = 2};
-    sim_rank rk[2];
-    set_run runs[2] = {{.norm = 0}, {.norm = 1}};
-    ck_assert_int_eq(pthread_barrier_init(&c.bar, NULL, 2), 0);
-    pthread_t th[2];
-    for (int i = 0; i < 2; i++) {
-        rk[i] = (sim_rank){.c = &c, .rank = i};
-        runs[i].r = &rk[i];
-        ck_assert_int_eq(pthread_create(&th[i], NULL, set_one, &runs[i]), 0);
+    static const struct {
+        int norm1, last0, last1;
+        const char *what;
+    } cases[] = {{1, 0, 0, "the layer count"},
+                 {0, 1, 2, "the layers' kinds, shapes or settings"},
+                 {0, 3, 4, "the layers' kinds, shapes or settings"}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        sim_comm c = {.size = 2};
+        sim_rank rk[2];
+        set_run runs[2] = {{.last = cases[k].last0},
+                           {.norm = cases[k].norm1, .last = cases[k].last1}};
+        ck_assert_int_eq(pthread_barrier_init(&c.bar, NULL, 2), 0);
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++) {
+            rk[i] = (sim_rank){.c = &c, .rank = i};
+            runs[i].r = &rk[i];
+            ck_assert_int_eq(pthread_create(&th[i], NULL, set_one, &runs[i]), 0);
+        }
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&c.bar);
+        ck_assert(!c.mismatch);
+        for (int i = 0; i < 2; i++) {
+            ck_assert_int_eq(runs[i].st, MLP_STATUS_INVALID_ARG);
+            ck_assert_msg(strstr(runs[i].msg, "the ranks differ in") &&
+                              strstr(runs[i].msg, cases[k].what),
+                          "%s: rank %d: %s", cases[k].what, i, runs[i].msg);
+            ck_assert(!runs[i].still_distributed);
+        }
     }
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&c.bar);
-    ck_assert(!c.mismatch);
-    for (int i = 0; i < 2; i++) {
-        ck_assert_int_eq(runs[i].st, MLP_STATUS_INVALID_ARG);
-        ck_assert_msg(strstr(runs[i].msg, "the ranks differ in the layer count") != NULL,
-                      "rank %d: %s", i, runs[i].msg);
-        ck_assert(!runs[i].still_distributed);
+}
+END_TEST
+
+/* Models that were the same when the hook was set but changed before the
+ * fit (rank 0 adds a ReLU, rank 1 a tanh), or whose class weights differ,
+ * stop at the fit's start. */
+START_TEST(ranks_whose_models_changed_stop_at_the_fit)
+{
+    mlp_dataset *train = tu_blobs(400, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    static const float w[2][NCLS] = {{1.0f, 1.0f, 2.0f, 1.0f}, {1.0f, 1.0f, 3.0f, 1.0f}};
+    static const struct {
+        int last1, weights0, weights1; /* weights: none (0), w[0] (1), w[1] (2) */
+        const char *what;
+    } cases[] = {{2, 0, 0, "the layers' kinds, shapes or settings"},
+                 {1, 0, 1, "the loss or its class weights"},
+                 {1, 1, 2, "the loss or its class weights"}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        sim_comm c = {0};
+        sim_rank rk[2];
+        run runs[2];
+        for (int i = 0; i < 2; i++)
+            runs[i] = (run){
+                .train = train, .epochs = 1, .batch = 100, .model_seed = 3, .last = 1};
+        runs[1].last = cases[k].last1;
+        runs[0].class_w = cases[k].weights0 ? w[cases[k].weights0 - 1] : NULL;
+        runs[1].class_w = cases[k].weights1 ? w[cases[k].weights1 - 1] : NULL;
+        run_ranks(&c, rk, runs, 2);
+        for (int i = 0; i < 2; i++) {
+            ck_assert_int_eq(runs[i].st, MLP_STATUS_INVALID_ARG);
+            ck_assert_msg(strstr(runs[i].msg, "mlp_model_fit: the ranks differ in") &&
+                              strstr(runs[i].msg, cases[k].what),
+                          "%s: rank %d: %s", cases[k].what, i, runs[i].msg);
+            free_run(&runs[i]);
+        }
     }
+    mlp_dataset_destroy(train);
 }
 END_TEST
 
@@ -1166,6 +1235,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, ranks_whose_fits_differ_stop);
     tcase_add_test(tc, ranks_leave_out_the_same_last_batch);
     tcase_add_test(tc, ranks_with_different_models_stop);
+    tcase_add_test(tc, ranks_whose_models_changed_stop_at_the_fit);
     tcase_add_test(tc, a_bucket_that_fails_to_start_stops_every_rank);
     tcase_add_test(tc, a_bucket_that_fails_to_complete_stops_every_rank);
     tcase_add_test(tc, out_of_memory_in_distributed_training);
