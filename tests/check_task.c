@@ -125,6 +125,48 @@ START_TEST(class_weights_rules)
 }
 END_TEST
 
+/* Evaluation weights the whole set: a batch whose labels all weigh 0
+ * adds nothing, so the loss does not depend on the batch size (batches of
+ * 2 over labels sorted by class were refused before); a set whose labels
+ * all weigh 0 is refused. */
+START_TEST(class_weights_over_the_evaluated_set)
+{
+    enum { N = 6, IN = 3 };
+    float xv[N * IN];
+    for (int i = 0; i < N * IN; i++)
+        xv[i] = (float)((i * 7) % 11) / 11.0f - 0.5f;
+    const int32_t y[N] = {0, 0, 1, 1, 1, 1};
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32(&ds, N, 1, (int32_t[]){IN}, xv, y, 2, MLP_DATASET_COPY));
+    mlp_model *m = linear(IN, 2, 5);
+    TU_OK(mlp_model_set_class_weights(m, (const float[]){0, 1}, 2));
+    double whole, in_twos, acc_whole, acc_twos;
+    TU_OK(mlp_model_evaluate(m, ds, N, &whole, &acc_whole));
+    TU_OK(mlp_model_evaluate(m, ds, 2, &in_twos, &acc_twos));
+    ck_assert_msg(tu_close(whole, in_twos, 1e-12, 0),
+                  "loss %.17g in batches of 2, %.17g whole", in_twos, whole);
+    ck_assert(acc_whole == acc_twos);
+    mlp_metrics mt;
+    TU_OK(mlp_model_evaluate_metrics(m, ds, 1, &mt));
+    ck_assert(tu_close(mt.loss, whole, 1e-12, 0));
+    /* the loss of the 4 samples of class 1 alone */
+    mlp_model *plain = linear(IN, 2, 5);
+    mlp_dataset *ones = NULL;
+    TU_OK(mlp_dataset_subset(ds, (const int32_t[]){2, 3, 4, 5}, 4, &ones));
+    double want;
+    TU_OK(mlp_model_evaluate(plain, ones, 4, &want, NULL));
+    ck_assert_msg(tu_close(whole, want, 1e-12, 0), "loss %.17g, want %.17g", whole, want);
+    /* no weight anywhere in the set */
+    TU_OK(mlp_model_set_class_weights(m, (const float[]){0, 0}, 2));
+    TU_FAIL_MSG(mlp_model_evaluate(m, ds, 2, NULL, NULL), MLP_STATUS_INVALID_ARG,
+                "the class weights of the set's 6 labels sum to 0");
+    mlp_model_destroy(plain);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ones);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
 START_TEST(class_weights_shape_the_training_step)
 {
     /* The step's loss is the weighted loss of the forward output, and the
@@ -1088,6 +1130,7 @@ static Suite *task_suite(void)
     tcase_add_test(tc, loss_defaults_and_choice);
     tcase_add_test(tc, class_weights_rules);
     tcase_add_test(tc, class_weights_shape_the_training_step);
+    tcase_add_test(tc, class_weights_over_the_evaluated_set);
     suite_add_tcase(s, tc);
     tc = tcase_create("targets");
     tcase_add_test(tc, mse_step_hand_computed);

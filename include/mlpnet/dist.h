@@ -31,8 +31,9 @@
  *   `batch_size`, up to the order of floating-point summation, for models
  *   without batch norm or dropout. A share whose class weights sum to 0
  *   adds nothing; only a global batch whose weights sum to 0 is refused
- *   (MLP_STATUS_INVALID_ARG on every rank, as one process refuses it). The reported batch
- * loss is that of the global batch, so `max_train_loss` stops every rank alike.
+ *   (MLP_STATUS_INVALID_ARG on every rank, as one process refuses it). The
+ *   reported batch loss is that of the global batch, so `max_train_loss`
+ *   stops every rank alike.
  * - Batch norm normalises with each rank's own batch statistics (as
  *   PyTorch's DDP without SyncBatchNorm); the running statistics are
  *   averaged across ranks after every epoch. Dropout masks differ per rank

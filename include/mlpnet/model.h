@@ -260,9 +260,10 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
  *                    model's buffers grow to it)
  * @param error       receives the mean loss; may be NULL
  * @param accuracy    receives the fraction classified correctly; may be NULL
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
- *         (image size or class count does not fit the model),
- *         MLP_STATUS_NUMERIC or MLP_STATUS_NO_MEMORY
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, class
+ *         weights whose sum over the set's labels is 0),
+ *         MLP_STATUS_SHAPE_MISMATCH (image size or class count does not fit
+ *         the model), MLP_STATUS_NUMERIC or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_evaluate(mlp_model *model, const mlp_dataset *ds,
                                       int32_t batch_size, double *error,
@@ -361,10 +362,12 @@ MLP_API mlp_task mlp_model_task(const mlp_model *model);
  * them; accuracy counts every sample alike. They are saved in the model
  * file.
  * @param model    the model (borrowed for the call)
- * @param weights  k finite weights >= 0, at least one of each batch's labels
- *                 > 0 (on a distributed model, of each global batch of
- *                 training: a rank's share may hold only labels of weight
- *                 0) (copied); NULL (with k = 0) removes the weights
+ * @param weights  k finite weights >= 0 (copied); NULL (with k = 0) removes
+ *                 the weights. A training batch (on a distributed model,
+ *                 each global batch: a rank's share may hold only labels
+ *                 of weight 0) whose labels' weights sum to 0 stops the
+ *                 step with MLP_STATUS_INVALID_ARG, as does an evaluated set
+ *                 whose do; an evaluation batch of weight 0 adds nothing
  * @param k        the number of weights: the model's output count
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, weights of
  *         another count, a negative or non-finite weight, a loss other than
@@ -487,7 +490,8 @@ typedef struct mlp_metrics {
  *                    call; `out_size` bytes are written)
  * @param out_size    sizeof(mlp_metrics) of the caller's header
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, an
- *         out_size no release had), MLP_STATUS_SHAPE_MISMATCH (data do not fit
+ *         out_size no release had, class weights whose sum over the set's
+ *         labels is 0), MLP_STATUS_SHAPE_MISMATCH (data do not fit
  *         the model), MLP_STATUS_NUMERIC or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_evaluate_metrics_size(mlp_model *model,

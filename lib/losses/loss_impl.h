@@ -29,9 +29,10 @@ typedef struct mlp__loss {
     mlp_loss_kind kind;
     float delta;          /* Huber: where the square turns linear, > 0 */
     const float *class_w; /* softmax cross-entropy: k weights >= 0, or NULL */
-    /* 1: each batch is one rank's share of a data-parallel batch, whose
-     * class weights may sum to 0 (its loss and gradient are then 0; the
-     * caller refuses a global sum of 0) */
+    /* 1: each batch is a part of a larger sum (one rank's share of a
+     * data-parallel batch, or a batch of an evaluation), whose class
+     * weights may sum to 0 (its loss and gradient are then 0; the caller
+     * refuses a total of 0) */
     int dist_share;
 } mlp__loss;
 

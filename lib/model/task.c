@@ -257,8 +257,13 @@ mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
 static mlp_status evaluate_rows(mlp_model *m, const mlp_dataset *ds, int32_t batch_size,
                                 int32_t lo, int32_t hi, mlp__loss_sums *s, const char *fn)
 {
-    const mlp__loss *L = NULL;
-    MLP_TRY(mlp__model_loss(m, fn, &L));
+    const mlp__loss *model_loss = NULL;
+    MLP_TRY(mlp__model_loss(m, fn, &model_loss));
+    /* each batch is a part of the set's sums: one whose class weights sum
+     * to 0 adds nothing (evaluate refuses a set whose weights do) */
+    mlp__loss part = *model_loss;
+    part.dist_share = 1;
+    const mlp__loss *L = &part;
     const int32_t k = mlp__model_outputs(m);
     for (int32_t start = lo; start < hi; start += batch_size) {
         int32_t n = hi - start < batch_size ? hi - start : batch_size;
@@ -308,7 +313,13 @@ static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_si
         st = evaluate_rows(m, ds, batch_size, lo, hi, s, fn);
     }
     if (m->dist_on)
-        return mlp__dist_reduce_sums(m, st, fn, s, k);
+        st = mlp__dist_reduce_sums(m, st, fn, s, k);
+    /* every rank sees the same sums, so all refuse alike */
+    if (st == MLP_STATUS_OK && m->class_w && !(s->weight > 0.0))
+        st = mlp__error(MLP_STATUS_INVALID_ARG,
+                        "%s: the class weights of the set's %lld labels sum to 0, so the "
+                        "weighted loss has no value",
+                        fn, (long long)s->rows);
     return st;
 }
 
