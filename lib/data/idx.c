@@ -18,13 +18,11 @@
  * series of members (RFC 1952, 2.2), which gunzip writes out one after the
  * other, so members after the first are read on as the same stream; bytes
  * after a member that do not start another are refused. zlib's gzread
- * would skip them without a word, which is why this file drives inflate
- * itself: a damaged file, or one built by appending to a gzip file, must
+ * would skip them without a word, so the file is read through
+ * gz_stream.{c,h}, which drives inflate itself (and which the CSV reader
+ * shares): a damaged file, or one built by appending to a gzip file, must
  * not load as if it were whole.
  */
-#ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* pread */
-#endif
 
 #include <errno.h>
 #include <stdio.h>
@@ -32,11 +30,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
 #include "core/core.h"
 #include "core/regular_file.h"
 #include "dataset_impl.h"
+#include "gz_stream.h"
 
 #define IDX_MAGIC_IMAGES 0x00000803u /* dims N, H, W */
 #define IDX_MAGIC_LABELS 0x00000801u /* dim N */
@@ -50,31 +47,18 @@
  * dataset of this kind (EMNIST ByClass training images are about 550 MB). */
 #define GZ_MAX_PAYLOAD ((uint64_t)1 << 31)
 
-/* Largest request handed to read(2) or inflate at once (inflate counts in
- * unsigned int); modest requests also keep the offsets in messages close to
- * the damage. */
-#define GZ_MAX_CHUNK (1u << 20)
-
-/* Compressed bytes read from the file at a time, into a buffer inside the
- * idx_file (on the caller's stack): the reader allocates nothing through
- * mlp__alloc before the headers are checked. */
-#define GZ_IN_CHUNK 8192
-
-/* One IDX file being read. `offset` counts uncompressed bytes consumed, so
- * messages can point at the failing byte whatever the compression. */
+/* One IDX file being read. `s.offset` counts uncompressed bytes consumed,
+ * so messages can point at the failing byte whatever the compression. The
+ * stream, its input buffer included, sits in the idx_file (on the caller's
+ * stack): the reader allocates nothing through mlp__alloc before the
+ * headers are checked. */
 typedef struct idx_file {
     const char *path; /* borrowed, for messages */
     int fd;
-    int fd_live;  /* fd is open and ours to close */
-    int is_gzip;  /* read through `z` */
-    int z_live;   /* `z` holds inflate state to end */
-    int gz_ended; /* the last gzip member ended, and nothing follows it */
-    z_stream z;
-    uint64_t in_pos; /* file bytes read into `in` so far (gzip) */
+    int fd_live; /* fd is open and ours to close */
+    mlp__gz_stream s;
     uint32_t dims[IDX_MAX_DIMS];
     size_t payload; /* element bytes after the header */
-    uint64_t offset;
-    unsigned char in[GZ_IN_CHUNK];
 } idx_file;
 
 static unsigned long long ull(uint64_t v)
@@ -89,154 +73,21 @@ static uint32_t load_be32(const unsigned char *p)
 
 static void idx_close(idx_file *f)
 {
-    if (f->z_live)
-        inflateEnd(&f->z);
-    f->z_live = 0;
+    mlp__gz_close(&f->s);
     if (f->fd_live)
         close(f->fd);
     f->fd_live = 0;
-}
-
-static mlp_status read_error(const idx_file *f)
-{
-    return mlp__error(MLP_STATUS_IO, "%s: read error at byte offset %llu: %s", f->path,
-                      ull(f->offset), strerror(errno));
-}
-
-/* read(2) and pread(2), retried when a signal interrupts them. */
-static ssize_t read_some(int fd, void *dst, size_t len)
-{
-    ssize_t got;
-    do
-        got = read(fd, dst, len);
-    while (got < 0 && errno == EINTR);
-    return got;
-}
-
-static ssize_t pread_some(int fd, void *dst, size_t len, uint64_t at)
-{
-    ssize_t got;
-    do
-        got = pread(fd, dst, len, (off_t)at);
-    while (got < 0 && errno == EINTR);
-    return got;
-}
-
-/* Hand inflate the next block of the file; none at its end. */
-static mlp_status gz_refill(idx_file *f)
-{
-    ssize_t got = read_some(f->fd, f->in, sizeof f->in);
-    if (got < 0)
-        return read_error(f);
-    f->z.next_in = f->in;
-    f->z.avail_in = (uInt)got;
-    f->in_pos += (uint64_t)got;
-    return MLP_STATUS_OK;
-}
-
-/* inflate has reached the end of a gzip member (its CRC-32 and length
- * checked). The two bytes after it decide: none, the file ends; gzip's
- * magic, another member starts and is read on as the same stream; anything
- * else is refused. pread looks at them wherever the buffer stands. */
-static mlp_status gz_member_end(idx_file *f)
-{
-    const uint64_t end = f->in_pos - f->z.avail_in; /* first byte after the member */
-    unsigned char sig[2];
-    ssize_t got = pread_some(f->fd, sig, sizeof sig, end);
-    if (got < 0)
-        return read_error(f);
-    if (got == 0) {
-        f->gz_ended = 1;
-        return MLP_STATUS_OK;
-    }
-    if (got == 2 && sig[0] == 0x1f && sig[1] == 0x8b) {
-        if (inflateReset(&f->z) != Z_OK)
-            return mlp__error(MLP_STATUS_INTERNAL, "%s: inflateReset failed", f->path);
-        return MLP_STATUS_OK;
-    }
-    return mlp__error(MLP_STATUS_BAD_FORMAT,
-                      "%s: the gzip stream ends at byte offset %llu of the compressed "
-                      "file, and the bytes after it are not a gzip member (after %llu "
-                      "bytes of data)",
-                      f->path, ull(end), ull(f->offset));
-}
-
-/* Turn a failed inflate into a status. */
-static mlp_status inflate_failure(const idx_file *f, int zr)
-{
-    switch (zr) {
-    case Z_BUF_ERROR: /* no progress possible: the input ran out */
-        return mlp__error(MLP_STATUS_BAD_FORMAT,
-                          "%s: truncated gzip stream at byte offset %llu", f->path,
-                          ull(f->offset));
-    case Z_MEM_ERROR:
-        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: zlib is out of memory", f->path);
-    case Z_DATA_ERROR:
-    case Z_NEED_DICT: /* bad deflate data, header, CRC or length */
-        return mlp__error(MLP_STATUS_BAD_FORMAT,
-                          "%s: corrupt gzip stream near byte offset %llu (%s)", f->path,
-                          ull(f->offset), f->z.msg ? f->z.msg : "zlib error");
-    default:
-        return mlp__error(MLP_STATUS_INTERNAL, "%s: inflate returned %d", f->path, zr);
-    }
-}
-
-/* One step of reading a gzip file: inflate into `dst` what the next block
- * of input gives, at most `len` bytes (*got, 0 at the end). */
-static mlp_status gz_step(idx_file *f, unsigned char *dst, size_t len, size_t *got)
-{
-    *got = 0;
-    if (f->gz_ended)
-        return MLP_STATUS_OK;
-    if (f->z.avail_in == 0)
-        MLP_TRY(gz_refill(f));
-    f->z.next_out = dst;
-    f->z.avail_out = (uInt)len;
-    int zr = inflate(&f->z, Z_NO_FLUSH);
-    *got = len - f->z.avail_out;
-    f->offset += *got; /* before the checks, so that messages point past it */
-    if (zr == Z_STREAM_END)
-        return gz_member_end(f);
-    return zr == Z_OK ? MLP_STATUS_OK : inflate_failure(f, zr);
-}
-
-/* Read up to `len` bytes of the file's data (after decompression) into
- * `dst`; *got < len only at the end of a raw file or of the last gzip
- * member. */
-static mlp_status idx_read_upto(idx_file *f, unsigned char *dst, size_t len, size_t *got)
-{
-    size_t done = 0;
-    while (done < len) {
-        size_t part = len - done > GZ_MAX_CHUNK ? GZ_MAX_CHUNK : len - done;
-        size_t n;
-        if (f->is_gzip) {
-            MLP_TRY(gz_step(f, dst + done, part, &n));
-            if (n == 0 && f->gz_ended)
-                break;
-        } else {
-            ssize_t r = read_some(f->fd, dst + done, part);
-            if (r < 0)
-                return read_error(f);
-            if (r == 0)
-                break;
-            n = (size_t)r;
-            f->offset += n;
-        }
-        done += n;
-    }
-    *got = done;
-    return MLP_STATUS_OK;
 }
 
 /* Read exactly `len` bytes; anything less is a truncated or corrupt file. */
 static mlp_status idx_read(idx_file *f, void *dst, size_t len)
 {
     size_t got;
-    MLP_TRY(idx_read_upto(f, dst, len, &got));
+    MLP_TRY(mlp__gz_read(&f->s, dst, len, &got));
     if (got < len)
         return mlp__error(MLP_STATUS_BAD_FORMAT,
                           "%s: truncated at byte offset %llu (%zu more bytes expected)",
-                          f->path, ull(f->offset), len - got);
+                          f->path, ull(f->s.offset), len - got);
     return MLP_STATUS_OK;
 }
 
@@ -247,12 +98,12 @@ static mlp_status idx_finish(idx_file *f)
 {
     unsigned char extra;
     size_t got;
-    MLP_TRY(idx_read_upto(f, &extra, 1, &got));
+    MLP_TRY(mlp__gz_read(&f->s, &extra, 1, &got));
     if (got > 0)
         return mlp__error(MLP_STATUS_BAD_FORMAT,
                           "%s: trailing bytes after the payload at byte offset %llu "
                           "(the header's dimensions end the data there)",
-                          f->path, ull(f->offset - 1));
+                          f->path, ull(f->s.offset - 1));
     return MLP_STATUS_OK;
 }
 
@@ -339,34 +190,13 @@ static mlp_status idx_open(idx_file *f, const char *path, uint32_t magic, int nd
         return mlp__error(MLP_STATUS_IO, "cannot read %s: not a regular file", path);
     if (fd < 0)
         return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
-    unsigned char sig[2];
-    ssize_t nsig = pread(fd, sig, sizeof sig, 0);
-    if (nsig < 0) {
-        st = mlp__error(MLP_STATUS_IO, "cannot read %s: %s", path, strerror(errno));
-        close(fd);
-        return st;
-    }
-    int is_gzip = nsig == 2 && sig[0] == 0x1f && sig[1] == 0x8b;
     uint64_t file_size = (uint64_t)sb.st_size;
-
     f->fd = fd;
     f->fd_live = 1; /* idx_close closes it from now on */
-    f->is_gzip = is_gzip;
-    if (is_gzip) {
-        /* zlib's own allocator, as gzdopen used: a few tens of KiB whatever
-         * the header claims, and mlp__alloc's first failure stays the
-         * dataset's buffer (the tests of headers checked before allocating
-         * rely on it). */
-        int zr = inflateInit2(&f->z, 15 + 16); /* gzip only */
-        if (zr != Z_OK) {
-            idx_close(f);
-            return zr == Z_MEM_ERROR
-                       ? mlp__error(MLP_STATUS_NO_MEMORY,
-                                    "%s: zlib cannot allocate a stream", path)
-                       : mlp__error(MLP_STATUS_INTERNAL, "%s: inflateInit2 failed", path);
-        }
-        f->z_live = 1;
-    }
+    st = mlp__gz_open(&f->s, fd, path);
+    if (st != MLP_STATUS_OK)
+        goto fail;
+    const int is_gzip = f->s.is_gzip;
 
     unsigned char hdr[4 * IDX_MAX_DIMS];
     st = idx_read(f, hdr, 4);
@@ -436,7 +266,7 @@ static mlp_status read_labels(idx_file *f, int32_t *labels, int32_t n,
     int32_t i = 0;
     while (i < n) {
         size_t chunk = (size_t)(n - i) < sizeof buf ? (size_t)(n - i) : sizeof buf;
-        uint64_t at = f->offset;
+        uint64_t at = f->s.offset;
         mlp_status st = idx_read(f, buf, chunk);
         if (st != MLP_STATUS_OK)
             return st;
