@@ -564,7 +564,10 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * ended by LF or CRLF; a field in double quotes may hold separators, line
  * breaks and doubled quotes (`""` for one `"`). A UTF-8 byte-order mark at
  * the start is skipped, empty lines are skipped, and a gzip-compressed file
- * is read as its text (whatever its name). Every record has the number of
+ * is read as its text (whatever its name): a file of several gzip members
+ * (concatenated .gz files) is one text, as gunzip reads it, and bytes after
+ * the last member that do not start another are refused (BAD_FORMAT, with
+ * their byte offset in the compressed file). Every record has the number of
  * fields of the first. Feature fields and a regression target are decimal
  * numbers (spaces around them are allowed; NaN, infinity, hexadecimal and
  * values beyond float's range are not). Class labels are the exact bytes
@@ -595,7 +598,8 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  *         quote or text after a closing quote, an empty field, a
  *         non-numeric feature or target, NaN or infinity, a missing target
  *         or feature column, a bad label, a label outside `class_names`,
- *         more than 2^31 - 1 rows, corrupt gzip data, a NUL byte);
+ *         more than 2^31 - 1 rows, corrupt gzip data or bytes after it, a
+ *         NUL byte);
  *         MLP_STATUS_NO_MEMORY.
  *         On failure nothing is returned.
  */

@@ -3,9 +3,9 @@
  * float32 dataset of per-sample shape [F], with class labels or a float
  * target from one column.
  *
- * The file is read whole into memory (through zlib, which reads plain
- * files too), then parsed in one pass: each record is split into fields in
- * a buffer of the record's size (quotes removed, fields NUL-terminated),
+ * The file is read whole into memory (through gz_stream.h, which passes
+ * plain files through and reads pipes), then parsed in one pass: each record is split
+ * into fields in a buffer of the record's size (quotes removed, fields NUL-terminated),
  * the chosen columns are converted, and the rows grow arrays of their own.
  * Only at the end is the dataset built (mlp__dataset_build) and filled, so
  * a failure anywhere returns nothing.
@@ -14,7 +14,12 @@
  * first-seen ids; sorting, when asked, happens once at the end and remaps
  * the ids of the rows.
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, fstat, close */
+#endif
+
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
@@ -22,10 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "dataset_impl.h"
+#include "gz_stream.h"
 
 /* The size of mlp_csv_options in every release, oldest first (see
  * mlp_fit_options in model.h for the rule). */
@@ -821,16 +827,32 @@ mlp_status mlp__dataset_load_csv_mem(mlp_dataset **out, const void *buf, size_t 
 
 /* ---- files ------------------------------------------------------------- */
 
-/* Read a whole file, raw or gzip, into a new block (*len bytes, owned). */
+/* Read a whole file, raw or gzip, into a new block (*len bytes, owned).
+ * The stream (gz_stream.h) refuses bytes after the last gzip member that do
+ * not start another, which gzread skipped, and reads pipes, which give
+ * their bytes once: it never seeks. */
 static mlp_status read_file(const char *path, char **text, size_t *len)
 {
     *text = NULL;
     *len = 0;
-    struct stat sb;
-    if (stat(path, &sb) != 0)
+    /* Blocks on a FIFO until a writer opens it, as a pipe must be read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
         return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode))
-        return mlp__error(MLP_STATUS_IO, "cannot read %s: it is a directory", path);
+    mlp__gz_stream gz;
+    memset(&gz, 0, sizeof gz); /* mlp__gz_close on every path */
+    char *buf = NULL;
+    size_t cap = 0, used = 0;
+    mlp_status st = MLP_STATUS_OK;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        st = mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        st = mlp__error(MLP_STATUS_IO, "cannot read %s: it is a directory", path);
+        goto done;
+    }
     /* A regular file's size bounds its text through deflate's ratio. A pipe
      * (a shell's <(zcat t.csv.gz), /dev/stdin) or a file of /proc tells no
      * size (0): its text may be as long as the reader takes. */
@@ -838,19 +860,17 @@ static mlp_status read_file(const char *path, char **text, size_t *len)
     const size_t limit = fsize == 0 || fsize > CSV_MAX_TEXT / GZ_MAX_RATIO
                              ? CSV_MAX_TEXT
                              : fsize * GZ_MAX_RATIO;
-    gzFile gz = gzopen(path, "rb");
-    if (!gz)
-        return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path,
-                          errno ? strerror(errno) : "zlib is out of memory");
-    char *buf = NULL;
-    size_t cap = 0, used = 0;
-    mlp_status st = MLP_STATUS_OK;
+    st = mlp__gz_open(&gz, fd, path);
+    if (st != MLP_STATUS_OK)
+        goto done;
     for (;;) {
         if (used == cap) {
             if (cap >= limit) {
                 char probe;
-                if (gzread(gz, &probe, 1) == 0)
-                    break; /* exactly at the limit */
+                size_t n;
+                st = mlp__gz_read(&gz, &probe, 1, &n);
+                if (st != MLP_STATUS_OK || n == 0)
+                    goto done; /* exactly at the limit, or a fault in the file */
                 st = mlp__error(MLP_STATUS_BAD_FORMAT,
                                 "%s: more than %zu bytes of text (%s)", path, limit,
                                 limit == CSV_MAX_TEXT ? "the reader's limit"
@@ -868,27 +888,20 @@ static mlp_status read_file(const char *path, char **text, size_t *len)
             if (cap > limit)
                 cap = limit;
         }
-        size_t room = cap - used;
-        int got = gzread(gz, buf + used, room > GZ_CHUNK ? GZ_CHUNK : (unsigned)room);
-        if (got > 0) {
-            const int nul = memchr(buf + used, '\0', (size_t)got) != NULL;
-            used += (size_t)got;
-            if (nul) /* not text: load_text says where, without reading on */
-                break;
-            continue;
-        }
-        int err = Z_OK;
-        const char *msg = gzerror(gz, &err);
-        if (got < 0 || (err != Z_OK && err != Z_STREAM_END))
-            st = mlp__error(err == Z_ERRNO ? MLP_STATUS_IO : MLP_STATUS_BAD_FORMAT,
-                            "%s: %s after %zu bytes of text (%s)", path,
-                            err == Z_ERRNO ? "read error"
-                                           : "corrupt or truncated gzip data",
-                            used, msg ? msg : "zlib error");
-        break;
+        size_t room = cap - used, got;
+        st = mlp__gz_read(&gz, buf + used, room > GZ_CHUNK ? GZ_CHUNK : room, &got);
+        if (st != MLP_STATUS_OK)
+            goto done;
+        if (got == 0)
+            break;
+        const int nul = memchr(buf + used, '\0', got) != NULL;
+        used += got;
+        if (nul) /* not text: load_text says where, without reading on */
+            break;
     }
 done:
-    gzclose(gz);
+    mlp__gz_close(&gz);
+    close(fd);
     if (st != MLP_STATUS_OK) {
         mlp__free(buf);
         return st;
