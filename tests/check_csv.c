@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -104,6 +106,80 @@ static const char IRIS[] = "sl,sw,pl,pw,species\n"
                            "5.1,3.5,1.4,0.2,setosa\n"
                            "6.4,3.2,4.5,1.5,versicolor\n"
                            "4.9,3,1.4,0.2,setosa\n";
+
+/* IRIS as gzip members cut at `cuts` (ascending, each 0..len; equal cuts
+ * give empty members), followed by `tail_len` raw bytes; malloc'd, its
+ * length in *len, where the tail starts in *end and the first member ends
+ * in *first. */
+static unsigned char *iris_members(const size_t *cuts, int ncuts, const char *tail,
+                                   size_t tail_len, size_t *len, size_t *end,
+                                   size_t *first)
+{
+    unsigned char *file = NULL;
+    size_t used = 0;
+    for (int k = 0; k <= ncuts; k++) {
+        size_t from = k == 0 ? 0 : cuts[k - 1], to = k == ncuts ? strlen(IRIS) : cuts[k];
+        char path[64];
+        temp_file(path, IRIS + from, to - from, 1);
+        size_t glen = 0;
+        unsigned char *gz = tu_read_file(path, &glen);
+        ck_assert_ptr_nonnull(gz);
+        unlink(path);
+        file = realloc(file, used + glen + tail_len + 1);
+        ck_assert_ptr_nonnull(file);
+        memcpy(file + used, gz, glen);
+        used += glen;
+        free(gz);
+        if (k == 0)
+            *first = used;
+    }
+    if (tail_len > 0)
+        memcpy(file + used, tail, tail_len);
+    *end = used;
+    *len = used + tail_len;
+    return file;
+}
+
+/* Load `n` bytes at `p` from a pipe that a child process writes in pieces
+ * cut at `cuts` (ascending), 50 ms apart, so that the reader's reads
+ * usually end at the cuts. */
+static mlp_status load_piped(mlp_dataset **ds, const unsigned char *p, size_t n,
+                             const size_t *cuts, int ncuts, const mlp_csv_options *o)
+{
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fd[0]);
+        size_t from = 0;
+        for (int k = 0; k <= ncuts; k++) {
+            size_t to = k == ncuts ? n : cuts[k];
+            if (write(fd[1], p + from, to - from) != (ssize_t)(to - from))
+                _exit(1);
+            from = to;
+            nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+        }
+        _exit(0);
+    }
+    close(fd[1]);
+    char path[64];
+    snprintf(path, sizeof path, "/dev/fd/%d", fd[0]);
+    mlp_status st = mlp_dataset_load_csv(ds, path, o);
+    close(fd[0]);
+    int ws;
+    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+    return st;
+}
+
+/* The rows of IRIS, as files_plain_and_gzip reads them. */
+static void assert_iris(const mlp_dataset *ds)
+{
+    ck_assert_int_eq(mlp_dataset_size(ds), 4);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 3);
+    ck_assert(feat(ds, 0, 0) == 6.7f && feat(ds, 1, 0) == 5.1f);
+    ck_assert(feat(ds, 2, 3) == 1.5f && feat(ds, 3, 1) == 3.0f);
+}
 
 START_TEST(classify_sorted_and_first_seen)
 {
@@ -322,6 +398,97 @@ START_TEST(files_plain_and_gzip)
     TU_FAIL(mlp_dataset_load_csv(&a, plain, NULL), MLP_STATUS_INVALID_ARG);
     unlink(plain);
     unlink(gz);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
+/* The last message refuses bytes after a gzip stream that ends at byte
+ * `end` of the compressed file. */
+static void assert_ends_at(size_t end)
+{
+    char want[96];
+    snprintf(want, sizeof want, "at byte offset %zu of the compressed file", end);
+    TU_ERROR_HAS(want);
+    TU_ERROR_HAS("not a gzip member");
+}
+
+/* A gzip file is a series of members (RFC 1952 2.2), read on as one text as
+ * gunzip does: cuts anywhere, empty members. Bytes after the last member
+ * that do not start another are refused with the offset where the stream
+ * ends in the compressed file (gzread skipped them without a word). */
+START_TEST(files_gzip_members_and_tails)
+{
+    long live = mlp__alloc_live();
+    mlp_csv_options o = classify();
+    o.target_name = "species";
+    static const size_t cuts[][3] = {{50, 0, 0}, {0, 7, 7}, {1, 60, 116}};
+    static const int ncuts[] = {1, 3, 3};
+    char path[64] = "/tmp/mlpnet-csv-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    for (size_t c = 0; c < sizeof ncuts / sizeof *ncuts; c++) {
+        size_t len, end, first;
+        unsigned char *file =
+            iris_members(cuts[c], ncuts[c], NULL, 0, &len, &end, &first);
+        tu_write_file(path, file, len);
+        mlp_dataset *ds = NULL;
+        TU_OK(mlp_dataset_load_csv(&ds, path, &o));
+        assert_iris(ds);
+        mlp_dataset_destroy(ds);
+        free(file);
+    }
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } tails[] = {{"garbage\n", 8}, {"\0", 1}, {"\x1f", 1}, {"\x8b\x1f", 2}};
+    for (size_t k = 0; k < sizeof tails / sizeof *tails; k++)
+        for (int nc = 0; nc < 2; nc++) {
+            size_t len, end, first;
+            unsigned char *file = iris_members(cuts[0], nc, tails[k].bytes, tails[k].len,
+                                               &len, &end, &first);
+            tu_write_file(path, file, len);
+            mlp_dataset *ds = (mlp_dataset *)&ds;
+            TU_FAIL_MSG(mlp_dataset_load_csv(&ds, path, &o), MLP_STATUS_BAD_FORMAT,
+                        "not a gzip member");
+            ck_assert_ptr_null(ds);
+            TU_ERROR_HAS(path);
+            assert_ends_at(end);
+            free(file);
+        }
+    unlink(path);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
+/* The same through a pipe, which gives its bytes once: the reader decides
+ * whether another member follows from the bytes it holds, reading on when
+ * a member ends at the end of what it read, or one byte into the next. */
+START_TEST(files_gzip_members_from_pipes)
+{
+    long live = mlp__alloc_live();
+    mlp_csv_options o = classify();
+    o.target_name = "species";
+    static const size_t cut[1] = {50};
+    size_t len, end, first;
+    unsigned char *file = iris_members(cut, 1, NULL, 0, &len, &end, &first);
+    const size_t pieces[2] = {first, first + 1};
+    mlp_dataset *ds = NULL;
+    TU_OK(load_piped(&ds, file, len, pieces, 2, &o));
+    assert_iris(ds);
+    mlp_dataset_destroy(ds);
+    free(file);
+
+    file = iris_members(cut, 1, "garbage\n", 8, &len, &end, &first);
+    const size_t at_tail[2] = {end, end + 1};
+    for (int np = 0; np < 3; np++) {
+        ds = (mlp_dataset *)&ds;
+        TU_FAIL_MSG(load_piped(&ds, file, len, at_tail, np, &o), MLP_STATUS_BAD_FORMAT,
+                    "not a gzip member");
+        ck_assert_ptr_null(ds);
+        assert_ends_at(end);
+    }
+    free(file);
     ck_assert_int_eq(mlp__alloc_live(), live);
 }
 END_TEST
@@ -634,6 +801,8 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, quoting_endings_bom_separators);
     tcase_add_test(tc, files_plain_and_gzip);
     tcase_add_test(tc, files_from_pipes);
+    tcase_add_test(tc, files_gzip_members_and_tails);
+    tcase_add_test(tc, files_gzip_members_from_pipes);
     suite_add_tcase(s, tc);
     tc = tcase_create("bad");
     tcase_add_test(tc, bad_input_positions);
