@@ -160,4 +160,8 @@ void mlp__col_sums_block(const float *a, int64_t rows, int64_t cols, int64_t c0,
 /* 1 if every element is finite. */
 int mlp__all_finite(const float *a, int64_t n);
 
+/* The index of the first NaN or infinity among a[0..n), or -1: the
+ * vectorised pass of mlp__all_finite, then a search when it fails. */
+int64_t mlp__first_not_finite(const float *a, int64_t n);
+
 #endif /* MLPNET_GEMM_H */

@@ -42,6 +42,16 @@ int mlp__all_finite(const float *a, int64_t n)
     return acc == 0.0f;
 }
 
+int64_t mlp__first_not_finite(const float *a, int64_t n)
+{
+    if (mlp__all_finite(a, n))
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(a[i]))
+            return i;
+    return -1;
+}
+
 /* An element pass and its arguments, for the pool. */
 typedef struct span_job {
     void (*fn)(const mlp__span_args *a, int64_t lo, int64_t hi);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend/gemm.h"
 #include "data/dataset_impl.h"
 #include "model_impl.h"
 #include "optim/optim_impl.h"
@@ -95,13 +96,13 @@ static int bad_input(const mlp_model *m, int32_t n, int blocks, const int32_t *c
     for (int b = 0; b < parts; b++) {
         const int64_t f0 = blocks ? cols[b] : 0, f1 = blocks ? cols[b + 1] : m->in_size;
         const float *x = m->xbuf + (int64_t)n * f0;
-        for (int64_t i = 0; i < (int64_t)n * (f1 - f0); i++)
-            if (!isfinite(x[i])) {
-                *row = i / (f1 - f0);
-                *col = f0 + i % (f1 - f0);
-                *v = x[i];
-                return 1;
-            }
+        const int64_t i = mlp__first_not_finite(x, (int64_t)n * (f1 - f0));
+        if (i >= 0) {
+            *row = i / (f1 - f0);
+            *col = f0 + i % (f1 - f0);
+            *v = x[i];
+            return 1;
+        }
     }
     return 0;
 }

@@ -642,12 +642,10 @@ mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, const char 
             memcpy(m->xbuf, v, (size_t)len * sizeof(float));
         return MLP_STATUS_OK;
     }
-    int64_t i = 0;
     if (v != m->xbuf && copy_finite(m->xbuf, v, len))
         return MLP_STATUS_OK;
-    while (i < len && isfinite(v[i]))
-        i++;
-    if (i == len) /* x is the model's own buffer, all finite */
+    const int64_t i = mlp__first_not_finite(v, len);
+    if (i < 0) /* x is the model's own buffer, all finite */
         return MLP_STATUS_OK;
     return mlp__error(MLP_STATUS_NUMERIC,
                       "%s: x holds %s at sample %lld, value %lld; %s takes finite "
@@ -754,12 +752,8 @@ int64_t mlp__model_bad_value(const mlp_model *m, const float *v, int state, int 
             continue;
         const float *lv = v + off;
         const char *why = "a model holds finite values only";
-        int64_t bad = -1;
+        int64_t bad = mlp__first_not_finite(lv, n);
         *finite = 0;
-        if (!mlp__all_finite(lv, n)) /* the vectorised pass; then find the value */
-            for (int64_t j = 0; j < n && bad < 0; j++)
-                if (!isfinite(lv[j]))
-                    bad = j;
         if (bad < 0 && state) {
             bad = mlp__layer_bad_state(l, lv, &why);
             *finite = 1;

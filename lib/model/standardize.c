@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/gemm.h"
 #include "data/dataset_impl.h"
 #include "model_impl.h"
 
@@ -40,18 +41,18 @@ mlp_status mlp_model_fit_standardize(mlp_model *m, const mlp_dataset *ds)
         for (int32_t start = 0; start < total && st == MLP_STATUS_OK; start += chunk) {
             int32_t n = total - start < chunk ? total - start : chunk;
             st = mlp__dataset_rows(ds, start, n, x, NULL, NULL);
+            const int64_t bad = st == MLP_STATUS_OK && pass == 0
+                                    ? mlp__first_not_finite(x, (int64_t)n * f)
+                                    : -1;
+            if (bad >= 0)
+                st = mlp__error(
+                    MLP_STATUS_NUMERIC, "%s: sample %lld holds %s at value %lld", fn,
+                    (long long)start + bad / f, isnan(x[bad]) ? "a NaN" : "an infinity",
+                    (long long)(bad % f));
             for (int32_t i = 0; st == MLP_STATUS_OK && i < n; i++) {
                 const float *xi = x + (int64_t)i * f;
                 for (int64_t j = 0; j < f; j++) {
                     if (pass == 0) {
-                        if (!isfinite(xi[j])) {
-                            st = mlp__error(MLP_STATUS_NUMERIC,
-                                            "%s: sample %lld holds %s at value %lld", fn,
-                                            (long long)start + i,
-                                            isnan(xi[j]) ? "a NaN" : "an infinity",
-                                            (long long)j);
-                            break;
-                        }
                         sum[j] += xi[j];
                     } else {
                         double d = xi[j] - sum[j];

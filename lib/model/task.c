@@ -454,13 +454,13 @@ mlp_status mlp_model_predict_one(mlp_model *m, const float *sample, int64_t samp
                           (long long)out_len);
     if (what == MLP_OUTPUT_PROBABILITIES)
         MLP_TRY(can_give_probabilities(m, fn));
-    for (int64_t i = 0; i < sample_len; i++)
-        if (!isfinite(sample[i]))
-            return mlp__error(MLP_STATUS_NUMERIC,
-                              "%s: the sample holds %s at value %lld; prediction takes "
-                              "finite values only",
-                              fn, isnan(sample[i]) ? "a NaN" : "an infinity",
-                              (long long)i);
+    const int64_t bad = mlp__first_not_finite(sample, sample_len);
+    if (bad >= 0)
+        return mlp__error(MLP_STATUS_NUMERIC,
+                          "%s: the sample holds %s at value %lld; prediction takes "
+                          "finite values only",
+                          fn, isnan(sample[bad]) ? "a NaN" : "an infinity",
+                          (long long)bad);
     MLP_TRY(mlp__model_reserve(m, 1));
     memcpy(m->xbuf, sample, (size_t)sample_len * sizeof(float));
     MLP_TRY(mlp__model_forward(m, 1, MLP_MODE_EVAL));
