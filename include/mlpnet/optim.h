@@ -23,11 +23,20 @@ typedef struct mlp_optimizer mlp_optimizer;
 struct mlp_model;
 
 /** Learning rules. Values are stable; append only. Formulas use g for the
- *  gradient (after clipping and the L2/L1 terms), lr for the current rate. */
+ *  gradient (after clipping and the L2/L1 terms), lr for the current rate.
+ *
+ *  Momentum and Nesterov keep the velocity v with the rate inside it (the
+ *  course's form). At a constant rate they take the steps of PyTorch's
+ *  `SGD(momentum=mu)` (dampening 0; `nesterov=True` for Nesterov), whose
+ *  buffer b = mu b + g holds gradients and is multiplied by the current
+ *  rate (v = -lr b). When the rate changes (a schedule,
+ *  mlp_optimizer_set_learning_rate), they differ: here v keeps the earlier
+ *  steps at the rates they were taken with and only the new gradient gets
+ *  the new rate, while PyTorch scales its whole buffer by the new rate. */
 typedef enum mlp_rule {
     MLP_RULE_SGD = 1,      /**< p -= lr g */
-    MLP_RULE_MOMENTUM = 2, /**< v = mu v - lr g;  p += v */
-    MLP_RULE_NESTEROV = 3, /**< v = mu v - lr g;  p += mu v - lr g */
+    MLP_RULE_MOMENTUM = 2, /**< v = mu v - lr g;  p += v  (see above: a rate change) */
+    MLP_RULE_NESTEROV = 3, /**< v = mu v - lr g;  p += mu v - lr g  (likewise) */
     MLP_RULE_RMSPROP = 4, /**< s = rho s + (1 - rho) g^2;  b = mu b + g / (sqrt(s) + eps);
                                p -= lr b  (mu = 0: no momentum buffer) */
     MLP_RULE_ADAM = 5,    /**< m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
