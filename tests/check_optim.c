@@ -1863,6 +1863,50 @@ START_TEST(every_rule_steps_with_current_rate)
 }
 END_TEST
 
+/*
+ * Momentum and Nesterov keep the rate inside the velocity (optim.h): after a
+ * rate change the earlier steps keep their rate. lr 0.1 for step 1, then
+ * 0.05 (a step schedule, gamma 0.5), mu 0.9; element 0 by hand (g = 1, 0.5):
+ *   momentum:  v = -0.1, p = 0.4;  v = -0.09 - 0.025 = -0.115, p = 0.285
+ *   nesterov:  v = -0.1, p = 0.5 - 0.09 - 0.1 = 0.31;
+ *              v = -0.115, p = 0.31 - 0.1035 - 0.025 = 0.1815
+ * (PyTorch's buffer of gradients, scaled by the new rate, gives 0.33 and
+ * 0.222 at step 2.)
+ */
+START_TEST(momentum_velocity_keeps_earlier_rates)
+{
+    const mlp_rule rules[2] = {MLP_RULE_MOMENTUM, MLP_RULE_NESTEROV};
+    const double want0[2][2] = {{0.4, 0.285}, {0.31, 0.1815}};
+    for (int r = 0; r < 2; r++) {
+        mlp_layer *d;
+        mlp_model *m = tiny_model(&d);
+        mlp_optimizer *o = make_opt(rules[r], m);
+        TU_OK(mlp_optimizer_set_learning_rate(o, 0.1));
+        TU_OK(mlp_optimizer_set(o, MLP_OPTIM_MOMENTUM, 0.9));
+        TU_OK(mlp_optimizer_schedule_step(o, 1, 0.5));
+        double want[NP], v[NP] = {0};
+        init_want(want, P0);
+        for (int s = 0; s < 2; s++) {
+            TU_OK(mlp_optimizer_start_epoch(o, s));
+            const double lr = s == 0 ? 0.1 : 0.05;
+            write_grads(d, G[s]);
+            TU_OK(mlp_optimizer_step(o));
+            for (int i = 0; i < NP; i++) {
+                v[i] = 0.9 * v[i] - lr * G[s][i];
+                want[i] +=
+                    rules[r] == MLP_RULE_NESTEROV ? 0.9 * v[i] - lr * G[s][i] : v[i];
+            }
+            ck_assert_double_eq_tol(want[0], want0[r][s], 1e-12);
+            check_params(m, want, STEP_RTOL, STEP_ATOL,
+                         rules[r] == MLP_RULE_NESTEROV ? "nesterov" : "momentum", 0,
+                         s + 1);
+        }
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
 #define FIT_EPOCHS 7
 typedef struct rate_log {
     int n;
@@ -2719,6 +2763,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, schedule_cosine_slow_growth);
     tcase_add_test(tc, start_epoch_sets_current_rate);
     tcase_add_loop_test(tc, every_rule_steps_with_current_rate, 0, N_RULES);
+    tcase_add_test(tc, momentum_velocity_keeps_earlier_rates);
     tcase_add_test(tc, fit_applies_schedule_per_epoch);
     tcase_add_test(tc, fit_steps_use_scheduled_rate);
     suite_add_tcase(s, tc);
