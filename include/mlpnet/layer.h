@@ -191,7 +191,10 @@ MLP_API mlp_status mlp_layer_create_batchnorm_spatial(mlp_layer **out);
 
 /**
  * Set a batch-norm layer's running-average momentum (running = (1 - m)
- * running + m batch) and the epsilon added to the variance.
+ * running + m batch, PyTorch's convention) and the epsilon added to the
+ * variance. Training mode normalises with the batch's biased variance
+ * (sum (x - mean)^2 / M over the M values of a feature or channel); the
+ * running variance takes the unbiased one (/ (M - 1)), as PyTorch's does.
  * @param layer     a batch-norm layer, plain or spatial (borrowed for the call)
  * @param momentum  in (0, 1]
  * @param eps       > 0
@@ -284,7 +287,8 @@ MLP_API mlp_status mlp_layer_create_maxpool(mlp_layer **out, int32_t kh, int32_t
 /**
  * Create an average-pooling layer, shaped as mlp_layer_create_maxpool; each
  * output is the mean of the window's values inside the input (padding is
- * not counted).
+ * not counted: PyTorch's `AvgPool2d` with `count_include_pad=False`, not
+ * its default, which divides by the whole window).
  * @param out     new layer, NULL on failure (owned until given to a model)
  * @param kh, kw  window height and width, >= 1
  * @param stride  >= 1
