@@ -163,7 +163,8 @@ MLP_API mlp_status mlp_dataset_create_f32_values(mlp_dataset **out, int32_t n, i
  * @param labels_path  path of the label file (borrowed for the call); a
  *                     regular file
  * @param num_classes  number of classes; 0 means the largest label + 1
- * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, negative classes);
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, an empty path: the
+ *         message names which, negative classes);
  *         MLP_STATUS_IO (cannot open or read; not a regular file, as a FIFO,
  *         refused without waiting for a writer; the message names the file);
  *         MLP_STATUS_BAD_FORMAT (wrong magic, truncated, trailing bytes
@@ -190,7 +191,8 @@ MLP_API mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_pa
  *                     regular file
  * @param num_classes  class count the dataset reports (e.g. a model's
  *                     output count, so that a label map fits); 0 means 1
- * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, negative classes);
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, `images_path` empty,
+ *         negative classes);
  *         MLP_STATUS_IO (cannot open or read; not a regular file, as
  *         mlp_dataset_load_idx; the message names the file);
  *         MLP_STATUS_BAD_FORMAT (not an images file, truncated, trailing
@@ -399,7 +401,8 @@ MLP_API const char *mlp_dataset_class_name(const mlp_dataset *ds, int32_t k);
  *              a class dataset
  * @param path  the map file (borrowed for the call); a regular file, unlike
  *              the text of mlp_dataset_load_csv not a pipe
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, float targets),
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, `path` empty, float
+ *         targets),
  *         MLP_STATUS_IO (cannot open or read; not a regular file, as a FIFO,
  *         refused without waiting for a writer), MLP_STATUS_BAD_FORMAT
  *         (malformed line, a NUL byte, label out of range, a label mapped
@@ -587,9 +590,9 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * @param path  the file (borrowed for the call)
  * @param opts  options (borrowed for the call; read up to
  *              `opts->struct_size`); not NULL, since `task` must be set
- * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, task not set, an
- *         unknown order, a bad separator, both feature lists, a feature
- *         list naming the target or a column twice, a target by name
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, `path` empty, task
+ *         not set, an unknown order, a bad separator, both feature lists, a
+ *         feature list naming the target or a column twice, a target by name
  *         without a header, a target name or index with
  *         MLP_CSV_FEATURES_ONLY, a bad or repeated class name in the list);
  *         MLP_STATUS_IO (cannot open or read, a directory);

@@ -113,8 +113,10 @@ MLP_API mlp_status mlp_model_save_with_optimizer(const mlp_model *model,
  * checked and ignored).
  * @param out   new model, or NULL on failure (owned: mlp_model_destroy)
  * @param path  file to read (borrowed for the call); must be a regular file
- * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL); MLP_STATUS_IO
- *         (cannot open or read, not a regular file, as a FIFO); MLP_STATUS_BAD_FORMAT
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (a NULL argument, or `path`
+ *         empty: it names no file, as for mlp_model_save; nothing is read);
+ *         MLP_STATUS_IO (cannot open or read, not a regular file, as a
+ *         FIFO); MLP_STATUS_BAD_FORMAT
  *         (an empty file, which the message names as such; not a model
  *         file, wrong magic, checksum mismatch, truncated,
  *         unknown layer kind or record, a configuration the layer creators
@@ -258,8 +260,9 @@ MLP_API void mlp_buffer_free(void *buf);
  * @param path     file to read (borrowed for the call); must be a regular file
  * @param version  receives the version stored in the file, even one newer
  *                 than MLP_MODEL_FORMAT_VERSION
- * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG; MLP_STATUS_IO (cannot open
- *         or read, not a regular file, as mlp_model_load);
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (a NULL argument, or `path`
+ *         empty, as mlp_model_load); MLP_STATUS_IO (cannot open or read,
+ *         not a regular file, as mlp_model_load);
  *         MLP_STATUS_BAD_FORMAT (an empty file, which the message names as
  *         such; shorter than the preamble, wrong magic)
  */
@@ -285,15 +288,14 @@ MLP_API mlp_status mlp_model_file_version(const char *path, uint32_t *version);
  *                     it has no label map (see mlp_dataset_load_mapping)
  * @param path         the .npz file (borrowed for the call); a regular file
  * @param num_classes  number of classes, or 0 for the largest label + 1
- * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, negative classes);
- *         MLP_STATUS_IO (cannot open or read; not a regular file, as a FIFO,
- *         refused without waiting for a writer); MLP_STATUS_BAD_FORMAT (not a
- *         zip archive, a missing member, a bad .npy header, dtype or shape,
- *         inputs and targets of different lengths, a CRC or size mismatch,
- *         truncation, a value out of range: the message names the member
- *         and the offset); MLP_STATUS_UNSUPPORTED (encryption, compression
- *         other than deflate, a multi-disk archive, Fortran order);
- *         MLP_STATUS_NO_MEMORY
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, `path` empty,
+ *         negative classes); MLP_STATUS_IO (cannot open or read; not a
+ *         regular file, as a FIFO, refused without waiting for a writer);
+ *         MLP_STATUS_BAD_FORMAT (not a zip archive, a missing member, a bad
+ *         .npy header, dtype or shape, inputs and targets of different lengths, a CRC or
+ * size mismatch, truncation, a value out of range: the message names the member and the
+ * offset); MLP_STATUS_UNSUPPORTED (encryption, compression other than deflate, a
+ * multi-disk archive, Fortran order); MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_dataset_load_npz(mlp_dataset **out, const char *path,
                                         int32_t num_classes);

@@ -918,6 +918,7 @@ mlp_status mlp_dataset_load_csv(mlp_dataset **out, const char *path,
     MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
     *out = NULL;
     MLP_CHECK_ARG(path != NULL, fn, "path is NULL");
+    MLP_CHECK_ARG(path[0] != '\0', fn, "path is empty");
     mlp_csv_options o;
     MLP_TRY(read_options(&o, opts, fn));
     char *text;

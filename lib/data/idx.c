@@ -301,6 +301,8 @@ mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_path,
     *out = NULL;
     MLP_CHECK_ARG(images_path != NULL, fn, "images_path is NULL");
     MLP_CHECK_ARG(labels_path != NULL, fn, "labels_path is NULL");
+    MLP_CHECK_ARG(images_path[0] != '\0' && labels_path[0] != '\0', fn,
+                  images_path[0] ? "labels_path is empty" : "images_path is empty");
     MLP_CHECK_RANGE(num_classes >= 0, fn, "num_classes", num_classes, ">= 0");
 
     idx_file img, lab;
@@ -361,6 +363,7 @@ mlp_status mlp_dataset_load_idx_images(mlp_dataset **out, const char *images_pat
     MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
     *out = NULL;
     MLP_CHECK_ARG(images_path != NULL, fn, "images_path is NULL");
+    MLP_CHECK_ARG(images_path[0] != '\0', fn, "images_path is empty");
     MLP_CHECK_RANGE(num_classes >= 0, fn, "num_classes", num_classes, ">= 0");
 
     idx_file img;

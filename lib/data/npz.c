@@ -918,6 +918,7 @@ mlp_status mlp_dataset_load_npz(mlp_dataset **out, const char *path, int32_t num
     MLP_CHECK_ARG(out, fn, "out is NULL");
     *out = NULL;
     MLP_CHECK_ARG(path, fn, "path is NULL");
+    MLP_CHECK_ARG(path[0] != '\0', fn, "path is empty");
     MLP_CHECK_RANGE(num_classes >= 0, fn, "num_classes", num_classes, ">= 0");
     struct stat sb;
     int fd = mlp__open_regular(path, &sb);

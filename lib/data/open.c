@@ -298,6 +298,7 @@ mlp_status mlp_dataset_load_mapping(mlp_dataset *ds, const char *path)
     static const char fn[] = "mlp_dataset_load_mapping";
     MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
     MLP_CHECK_ARG(path != NULL, fn, "path is NULL");
+    MLP_CHECK_ARG(path[0] != '\0', fn, "path is empty");
     MLP_CHECK_ARG(ds->labels != NULL, fn, "the dataset has float targets, not classes");
     mlp__names *names;
     MLP_TRY(read_mapping(path, ds->num_classes, &names));

@@ -993,12 +993,14 @@ mlp_status mlp_model_load_mem(mlp_model **out, const void *buf, size_t len)
     return mlp_model_load_mem_with_optimizer(out, NULL, buf, len);
 }
 
-/* Read a whole regular file into a new block. */
+/* Read a whole regular file into a new block; "" names none (a bad
+ * argument, as for the savers, not a file that cannot be opened). */
 static mlp_status slurp(const char *path, unsigned char **data, size_t *len, size_t max,
                         const char *fn)
 {
     *data = NULL;
     *len = 0;
+    MLP_CHECK_ARG(path[0] != '\0', fn, "path is empty");
     struct stat sb;
     int fd = mlp__open_regular(path, &sb);
     if (fd == MLP__NOT_REGULAR)
