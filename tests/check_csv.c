@@ -394,6 +394,11 @@ START_TEST(files_plain_and_gzip)
     TU_FAIL_MSG(mlp_dataset_load_csv(&a, "/nonexistent/x.csv", &o), MLP_STATUS_IO,
                 "/nonexistent/x.csv");
     TU_FAIL(mlp_dataset_load_csv(&a, NULL, &o), MLP_STATUS_INVALID_ARG);
+    /* "" names no file: a bad argument, as for the savers, not an I/O error */
+    a = (mlp_dataset *)&a;
+    TU_FAIL_MSG(mlp_dataset_load_csv(&a, "", &o), MLP_STATUS_INVALID_ARG,
+                "mlp_dataset_load_csv: path is empty");
+    ck_assert_ptr_null(a);
     TU_FAIL(mlp_dataset_load_csv(NULL, plain, &o), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dataset_load_csv(&a, plain, NULL), MLP_STATUS_INVALID_ARG);
     unlink(plain);

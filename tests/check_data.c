@@ -1834,6 +1834,23 @@ START_TEST(null_arguments)
     EXPECT_STATUS(mlp_dataset_load_mapping(NULL, pi), MLP_STATUS_INVALID_ARG);
     EXPECT_STATUS(mlp_dataset_load_mapping(ds, NULL), MLP_STATUS_INVALID_ARG);
 
+    /* An empty path names no file: a bad argument, as for the savers,
+     * whichever of the two IDX paths it is. */
+    o = POISON;
+    EXPECT_STATUS(mlp_dataset_load_idx(&o, "", pl, 0), MLP_STATUS_INVALID_ARG);
+    TU_ERROR_HAS("mlp_dataset_load_idx: images_path is empty");
+    ck_assert_ptr_null(o);
+    o = POISON;
+    EXPECT_STATUS(mlp_dataset_load_idx(&o, pi, "", 0), MLP_STATUS_INVALID_ARG);
+    TU_ERROR_HAS("mlp_dataset_load_idx: labels_path is empty");
+    ck_assert_ptr_null(o);
+    o = POISON;
+    EXPECT_STATUS(mlp_dataset_load_idx_images(&o, "", 0), MLP_STATUS_INVALID_ARG);
+    TU_ERROR_HAS("mlp_dataset_load_idx_images: images_path is empty");
+    ck_assert_ptr_null(o);
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, ""), MLP_STATUS_INVALID_ARG);
+    TU_ERROR_HAS("mlp_dataset_load_mapping: path is empty");
+
     o = o2 = POISON;
     EXPECT_STATUS(mlp_dataset_split(NULL, 1, &o, &o2), MLP_STATUS_INVALID_ARG);
     ck_assert_ptr_null(o);

@@ -880,6 +880,31 @@ START_TEST(save_refuses_an_empty_path)
 }
 END_TEST
 
+/* The loaders refuse an empty path as the savers do, as a bad argument
+ * named in the message, rather than as a file that cannot be opened. */
+START_TEST(loads_refuse_an_empty_path)
+{
+    mlp_model *m = (mlp_model *)&m;
+    mlp_optimizer *o = (mlp_optimizer *)&o;
+    TU_FAIL_MSG(mlp_model_load(&m, ""), MLP_STATUS_INVALID_ARG,
+                "mlp_model_load: path is empty");
+    ck_assert_ptr_null(m);
+    m = (mlp_model *)&m;
+    TU_FAIL_MSG(mlp_model_load_with_optimizer(&m, &o, ""), MLP_STATUS_INVALID_ARG,
+                "mlp_model_load_with_optimizer: path is empty");
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_null(o);
+    uint32_t version = 7;
+    TU_FAIL_MSG(mlp_model_file_version("", &version), MLP_STATUS_INVALID_ARG,
+                "mlp_model_file_version: path is empty");
+    ck_assert_uint_eq(version, 0);
+    mlp_dataset *ds = (mlp_dataset *)&ds;
+    TU_FAIL_MSG(mlp_dataset_load_npz(&ds, "", 0), MLP_STATUS_INVALID_ARG,
+                "mlp_dataset_load_npz: path is empty");
+    ck_assert_ptr_null(ds);
+}
+END_TEST
+
 /* ---- resumed training ---------------------------------------------------- */
 
 static const int32_t BLOB[3] = {1, 4, 5};
@@ -3047,6 +3072,7 @@ static Suite *io_suite(void)
     tcase_set_timeout(t, 300);
     tcase_add_test(t, failed_save_leaves_earlier_file);
     tcase_add_test(t, save_refuses_an_empty_path);
+    tcase_add_test(t, loads_refuse_an_empty_path);
     tcase_add_test(t, save_to_the_longest_name);
     tcase_add_test(t, save_replaces_only_regular_files);
     tcase_add_test(t, save_refuses_class_counts_of_another_layer);
