@@ -1133,7 +1133,7 @@ START_TEST(first_split_reads_column_blocks)
                                                NULL, "test"));
                 m[v]->x_blocks = v ? 0 : blocks;
                 TU_OK(mlp__model_train_step(m[v], o[v], m[v]->lbuf, NULL, n, &loss[v],
-                                            NULL));
+                                            NULL, "test"));
                 ck_assert_int_eq(m[v]->x_blocks, 0);
             }
             ck_assert(loss[0] == loss[1]);
@@ -1283,7 +1283,7 @@ START_TEST(column_blocks_for_a_row_step_refused)
         if (c == 0)
             TU_OK(mlp_set_num_threads(1));
         m->first_split_off = c == 1;
-        TU_FAIL_MSG(mlp__model_train_step(m, o, m->lbuf, NULL, 40, NULL, NULL),
+        TU_FAIL_MSG(mlp__model_train_step(m, o, m->lbuf, NULL, 40, NULL, NULL, "test"),
                     MLP_STATUS_INTERNAL, "column blocks");
         ck_assert_int_eq(m->x_blocks, 0);
         TU_OK(mlp_model_get_params(m, now, np));

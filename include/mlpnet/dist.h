@@ -224,7 +224,14 @@ MLP_API mlp_status mlp_dist_ops_init_size(mlp_dist_ops *ops, size_t struct_size)
  * mlp_model_fit() checks the same again (the model may have changed since)
  * with its loss (kind, Huber delta and class weights, hashed), sizes and
  * options (the training and validation sets' sizes and sample sizes, batch
- * sizes, epochs, first epoch, seed and optimizer rule).
+ * sizes, epochs, first epoch, seed and optimizer rule). A step by hand
+ * (mlp_model_train_step(), mlp_model_train_step_targets()) compares the
+ * losses as the fit does, with one more sum, in the first step after the
+ * hook was set and in the first step after a rank's loss changed
+ * (mlp_model_set_loss(), mlp_model_set_class_weights()) since the ranks
+ * last found them alike (in a step or at a fit's start): ranks whose
+ * losses differ return MLP_STATUS_INVALID_ARG from that step, every rank,
+ * with the fit's message, and the step changes nothing.
  * @param model  the model (borrowed for the call)
  * @param ops    the hook (copied; `ops->user` borrowed until the model is
  *               destroyed or the hook replaced), or NULL to remove it

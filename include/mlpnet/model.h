@@ -239,7 +239,9 @@ MLP_API mlp_status mlp_model_backward(mlp_model *model, const mlp_tensor *dy,
  * @param correct  receives the number of correct predictions; may be NULL
  * @return MLP_STATUS_OK, the statuses of forward and backward,
  *         MLP_STATUS_INVALID_ARG (label out of range, optimizer of another
- *         model, a loss that takes float targets), MLP_STATUS_BAD_STATE (a
+ *         model, a loss that takes float targets; on a model with a
+ *         data-parallel hook, ranks whose losses differ, as
+ *         mlp_model_set_distributed() says), MLP_STATUS_BAD_STATE (a
  *         layer was added to the model after the optimizer was created;
  *         nothing runs) or MLP_STATUS_NUMERIC (a NaN or infinity in x, or
  *         a loss that is NaN or infinite). A step that fails leaves the
@@ -443,7 +445,8 @@ MLP_API int32_t mlp_model_class_count(const mlp_model *model);
  *         MLP_STATUS_INVALID_ARG (NULL, optimizer of another model, a loss
  *         that takes labels, a BCE target outside [0, 1], targets that are
  *         the model's own output from mlp_model_forward(), which the step
- *         overwrites),
+ *         overwrites; on a model with a data-parallel hook, ranks whose
+ *         losses differ, as for mlp_model_train_step()),
  *         MLP_STATUS_BAD_STATE (a layer was added to the model after the
  *         optimizer was created; nothing runs),
  *         MLP_STATUS_SHAPE_MISMATCH (targets of another shape) or

@@ -102,6 +102,7 @@ void mlp__dist_release(mlp_model *m)
     m->dist_agree = NULL;
     m->dist_cap = 0;
     m->dist_on = 0;
+    m->dist_loss_agreed = 0;
 }
 
 mlp_status mlp__dist_broadcast_model(mlp_model *m)
@@ -224,6 +225,18 @@ uint64_t mlp__dist_loss_hash(const mlp_model *m)
     h = fnv(h, &m->loss.delta, sizeof m->loss.delta);
     h = fnv(h, &m->n_class_w, sizeof m->n_class_w);
     return fnv(h, m->class_w, m->class_w ? (size_t)m->n_class_w * sizeof *m->class_w : 0);
+}
+
+mlp__dist_value mlp__dist_loss_value(const mlp_model *m)
+{
+    return (mlp__dist_value){"the loss or its class weights (a hash of them)",
+                             mlp__dist_loss_hash(m)};
+}
+
+void mlp__dist_loss_agreed(mlp_model *m)
+{
+    m->dist_loss_agreed = 1;
+    m->dist_loss_hash = mlp__dist_loss_hash(m);
 }
 
 mlp_status mlp__dist_start_fit(mlp_model *m, mlp_status local, mlp_optimizer *opt,

@@ -240,7 +240,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             {"the state count", (uint64_t)m->n_state},
             {"the layers' kinds, shapes or settings (a hash of them)",
              mlp__dist_arch_hash(m)},
-            {"the loss or its class weights (a hash of them)", mlp__dist_loss_hash(m)},
+            mlp__dist_loss_value(m),
             {"the training set's size", (uint64_t)mlp_dataset_size(train)},
             {"the training samples' size", (uint64_t)mlp_dataset_sample_size(train)},
             {"the validation set's size", valid ? (uint64_t)mlp_dataset_size(valid) : 0},
@@ -252,6 +252,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             {"drop_last", o.drop_last != 0}};
         st = mlp__dist_start_fit(m, st, opt, same, (int)(sizeof same / sizeof same[0]),
                                  fn);
+        if (st == MLP_STATUS_OK) /* the steps need not compare the losses again */
+            mlp__dist_loss_agreed(m);
     }
     if (st != MLP_STATUS_OK) {
         mlp__free(sums);
@@ -305,7 +307,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
                 break;
             double loss;
             st = mlp__model_train_step(m, opt, labels ? m->lbuf : NULL,
-                                       labels ? NULL : m->tbuf, n_local, &loss, &acc);
+                                       labels ? NULL : m->tbuf, n_local, &loss, &acc, fn);
             if (st != MLP_STATUS_OK && m->dist_on && m->dist_remote)
                 st = batch_error(st, epoch, batch, 0, &o);
             else if (st == MLP_STATUS_NUMERIC)

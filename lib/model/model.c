@@ -830,7 +830,7 @@ static mlp_status forward_loss(mlp_model *m, const mlp__loss *L, const int32_t *
  */
 static mlp_status train_step_dist(mlp_model *m, mlp_optimizer *opt, const mlp__loss *L,
                                   const int32_t *labels, const float *targets, int32_t n,
-                                  double *loss, mlp__loss_sums *s)
+                                  double *loss, mlp__loss_sums *s, const char *fn)
 {
     mlp__loss share = *L;
     share.dist_share = 1;
@@ -838,8 +838,18 @@ static mlp_status train_step_dist(mlp_model *m, mlp_optimizer *opt, const mlp__l
         n > 0 ? forward_loss(m, &share, labels, targets, n, s) : MLP_STATUS_OK;
     if (st == MLP_STATUS_OK)
         st = mlp__dist_plan(m);
-    double v[MLP__AGREE_VALS] = {s->loss, s->weight, (double)n};
+    /* The ranks compare their losses as the fit's start does, in the first
+     * step after the hook was set and again whenever a rank's loss has
+     * changed since the last comparison: that rank asks for it in the
+     * agreement, so every rank makes the same sums. */
+    const mlp__dist_value loss_now = mlp__dist_loss_value(m);
+    const int ask = !m->dist_loss_agreed || m->dist_loss_hash != loss_now.value;
+    double v[MLP__AGREE_VALS] = {s->loss, s->weight, (double)n, ask};
     MLP_TRY(mlp__dist_agree(m, st, "training", v));
+    if (v[3] > 0.0) { /* no bucket has started: every rank stops here alike */
+        MLP_TRY(mlp__dist_same(m, &loss_now, 1, fn));
+        mlp__dist_loss_agreed(m);
+    }
     const double w = v[1];
     if (!(w > 0.0)) /* no collective follows: every rank stops here */
         return mlp__error(
@@ -880,7 +890,7 @@ static mlp_status train_step_dist(mlp_model *m, mlp_optimizer *opt, const mlp__l
 /* mlp__model_train_step, but for the forward state it leaves. */
 static mlp_status train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
                              const float *targets, int32_t n, double *loss,
-                             mlp__loss_sums *acc)
+                             mlp__loss_sums *acc, const char *fn)
 {
     const mlp__loss *L = NULL;
     MLP_TRY(mlp__model_loss(m, "training", &L));
@@ -897,7 +907,7 @@ static mlp_status train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *la
                           "for a step that reads rows",
                           m->x_blocks);
     if (m->dist_on) {
-        MLP_TRY(train_step_dist(m, opt, L, labels, targets, n, loss, &s));
+        MLP_TRY(train_step_dist(m, opt, L, labels, targets, n, loss, &s, fn));
     } else {
         const int parts = mlp__split_parts(m, L, n);
         const mlp__step_cut *cut = NULL;
@@ -929,7 +939,7 @@ static mlp_status train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *la
  * not: a split step's parts keep their activations apart (split.c). */
 mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
                                  const float *targets, int32_t n, double *loss,
-                                 mlp__loss_sums *acc)
+                                 mlp__loss_sums *acc, const char *fn)
 {
     /* A step that fails leaves the model as it was: the optimizer's step,
      * the one that changes the parameters, comes last, but the forward
@@ -942,7 +952,7 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
     const mlp_rng noise = m->noise;
     if (m->n_state > 0)
         memcpy(m->state_undo, m->state, (size_t)m->n_state * sizeof(float));
-    const mlp_status st = train_step(m, opt, labels, targets, n, loss, acc);
+    const mlp_status st = train_step(m, opt, labels, targets, n, loss, acc, fn);
     if (st != MLP_STATUS_OK) {
         m->noise = noise;
         if (m->n_state > 0)
@@ -977,7 +987,7 @@ mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tens
         return mlp__dist_refuse(m, st, fn);
     mlp__loss_sums s;
     memset(&s, 0, sizeof s);
-    MLP_TRY(mlp__model_train_step(m, opt, labels, NULL, x->dims[0], loss, &s));
+    MLP_TRY(mlp__model_train_step(m, opt, labels, NULL, x->dims[0], loss, &s, fn));
     if (correct)
         *correct = (int32_t)s.correct;
     return MLP_STATUS_OK;

@@ -63,6 +63,11 @@ struct mlp_model {
     double *dist_agree; /* MLP__AGREE_VALS + dist.size doubles */
     int32_t dist_cap, dist_nb, dist_started;
     double dist_wait; /* seconds in reduce_wait since fit's epoch began */
+    /* The loss hash (mlp__dist_loss_hash) the ranks last found alike in a
+     * training step, valid when dist_loss_agreed: a step compares the
+     * losses again only when this rank's loss has changed since. */
+    int dist_loss_agreed;
+    uint64_t dist_loss_hash;
 
     struct mlp__split *split; /* the split step's buffers (split.c), or NULL */
     int split_off;            /* tests and benchmarks: 1 keeps every step unsplit */
@@ -150,10 +155,11 @@ mlp_status mlp__model_backward_rows(mlp_model *m, const mlp__rows *r, const floa
  * labels) or `targets` [n, outputs] (one that takes float targets): the
  * batch's mean loss goes to *loss (may be NULL) and its sums are added to
  * acc (may be NULL; its per-output arrays, when set, accumulate too). It
- * leaves no forward pass to go back through (m->fwd_state NONE). */
+ * leaves no forward pass to go back through (m->fwd_state NONE). `fn`
+ * names the caller in the message of ranks whose losses differ. */
 mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *labels,
                                  const float *targets, int32_t n, double *loss,
-                                 mlp__loss_sums *acc);
+                                 mlp__loss_sums *acc, const char *fn);
 
 /* Check a caller's input batch against the model / copy it into m->xbuf.
  * With `finite` (the training steps' "training", the predictions'
@@ -327,6 +333,15 @@ uint64_t mlp__dist_arch_hash(const mlp_model *m);
 
 /* A hash of the model's loss: its kind, Huber delta and class weights. */
 uint64_t mlp__dist_loss_hash(const mlp_model *m);
+
+/* The model's loss as mlp__dist_same compares it (the fit's start and the
+ * training steps name it alike). */
+mlp__dist_value mlp__dist_loss_value(const mlp_model *m);
+
+/* Every rank found its loss alike (the fit's start or a training step
+ * compared them): the steps compare them again only once this rank's loss
+ * has changed. */
+void mlp__dist_loss_agreed(mlp_model *m);
 
 /* The most values one mlp__dist_same call checks. */
 #define MLP__DIST_SAME_MAX 16

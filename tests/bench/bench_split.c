@@ -56,7 +56,8 @@ static double epoch(int kind, int32_t batch, mlp_model *m, mlp_optimizer *opt,
             ds, rows, batch, rows + batch, s + 1 < steps ? batch : 0, blocks,
             blocks ? cols : NULL, m->xbuf, m->lbuf, NULL, BENCH_NAME));
         m->x_blocks = blocks;
-        CHECK(mlp__model_train_step(m, opt, m->lbuf, NULL, batch, NULL, NULL));
+        CHECK(
+            mlp__model_train_step(m, opt, m->lbuf, NULL, batch, NULL, NULL, BENCH_NAME));
     }
     return bench_now() - t0;
 }
