@@ -1182,6 +1182,172 @@ START_TEST(a_share_of_weight_0_adds_nothing)
 }
 END_TEST
 
+/* ---- the losses of hand-driven steps ------------------------------------- */
+
+/* Three hand-driven steps of one rank: before step i it sets the class
+ * weights w[i] (NULL: no change) or, when huber[0] > 0, the Huber loss of
+ * delta huber[i] (0: no change), and then trains on targets. With `fits`,
+ * two fits of one epoch come first; with `alone`, a step with the weights
+ * w[0] on a hook of its own (one rank) comes before the ranks' hook. */
+typedef struct loss_run {
+    sim_rank *r;
+    const float *w[3];
+    double huber[3];
+    int fits, alone;
+    int64_t fit_calls[2]; /* the collectives of each fit */
+    mlp_status st[3];
+    char msg[3][512];
+    int64_t calls[3]; /* the collectives of each step */
+    int kept[3];      /* 1: the step left the parameters as they were */
+} loss_run;
+
+static void *loss_steps(void *arg)
+{
+    loss_run *u = arg;
+    mlp_model *m = hand_model(21);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    const int32_t y[5] = {0, 1, 2, 3, 1};
+    mlp_tensor *x = tu_tensor(2, 5, FEAT), *t = tu_tensor(2, 5, NCLS);
+    tu_rng g;
+    tu_rng_seed(&g, 30 + (uint64_t)u->r->rank);
+    tu_fill_uniform(&g, mlp_tensor_data(x), 5 * FEAT, 0.0f, 1.0f);
+    tu_fill_uniform(&g, mlp_tensor_data(t), 5 * NCLS, 0.0f, 1.0f);
+    if (u->alone) {
+        sim_comm c1;
+        sim_rank r1;
+        mlp_dist_ops o1;
+        one_rank(&c1, &r1, &o1, 0);
+        if (u->w[0])
+            TU_OK(mlp_model_set_class_weights(m, u->w[0], NCLS));
+        TU_OK(mlp_model_set_distributed(m, &o1));
+        TU_OK(mlp_model_train_step(m, o, x, y, NULL, NULL));
+        pthread_barrier_destroy(&c1.bar);
+    }
+    mlp_dist_ops ops;
+    sim_ops(&ops, u->r, 0);
+    TU_OK(mlp_model_set_distributed(m, &ops));
+    mlp_dataset *d = tu_blobs(20, NCLS, 1, 4, 5, 40, CENTRES, 3);
+    mlp_fit_options fo;
+    TU_OK(mlp_fit_options_init(&fo));
+    fo.batch_size = 10;
+    for (int k = 0; k < 2 && u->fits; k++) {
+        const int64_t calls = u->r->calls;
+        TU_OK(mlp_model_fit(m, o, d, NULL, &fo));
+        u->fit_calls[k] = u->r->calls - calls;
+    }
+    mlp_dataset_destroy(d);
+    const int64_t np = mlp_model_param_count(m);
+    float *before = malloc((size_t)np * sizeof *before);
+    float *after = malloc((size_t)np * sizeof *after);
+    for (int i = 0; i < 3; i++) {
+        if (u->w[i])
+            TU_OK(mlp_model_set_class_weights(m, u->w[i], NCLS));
+        if (u->huber[i] > 0.0)
+            TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, u->huber[i]));
+        TU_OK(mlp_model_get_params(m, before, np));
+        const int64_t calls = u->r->calls;
+        u->st[i] = u->huber[0] > 0.0 ? mlp_model_train_step_targets(m, o, x, t, NULL)
+                                     : mlp_model_train_step(m, o, x, y, NULL, NULL);
+        u->calls[i] = u->r->calls - calls;
+        snprintf(u->msg[i], sizeof u->msg[i], "%s", mlp_last_error());
+        TU_OK(mlp_model_get_params(m, after, np));
+        u->kept[i] = memcmp(before, after, (size_t)np * sizeof *after) == 0;
+    }
+    free(before);
+    free(after);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(t);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return NULL;
+}
+
+/* Step i of both ranks failed, as the fit's start fails for ranks whose
+ * losses differ (`fn` names the step), and changed no parameter. */
+static void assert_losses_differ(const loss_run *u, int i, const char *fn)
+{
+    char want[128];
+    snprintf(want, sizeof want, "%s: the ranks differ in the loss or its class weights",
+             fn);
+    for (int r = 0; r < 2; r++) {
+        ck_assert_msg(u[r].st[i] == MLP_STATUS_INVALID_ARG, "step %d, rank %d: %d: %s", i,
+                      r, (int)u[r].st[i], u[r].msg[i]);
+        ck_assert_msg(strstr(u[r].msg[i], want), "step %d, rank %d: %s", i, r,
+                      u[r].msg[i]);
+        ck_assert(u[r].kept[i]);
+    }
+    ck_assert_msg(strstr(u[1].msg[i], ", rank 1: "), "%s", u[1].msg[i]);
+}
+
+static void run_loss_steps(loss_run *u)
+{
+    sim_comm c = {0};
+    sim_rank rk[2] = {{.c = &c, .rank = 0}, {.c = &c, .rank = 1}};
+    u[0].r = &rk[0];
+    u[1].r = &rk[1];
+    run_threads(&c, 2, loss_steps, u, sizeof *u);
+}
+
+/* mlp_model_train_step on a distributed model compares the ranks' losses
+ * as mlp_model_fit does at its start: ranks whose class weights or Huber
+ * deltas differ stop at the first step, with the fit's status and message;
+ * equal losses train. The comparison is one more sum in the first step
+ * only, and again in the step after a rank changed its loss: a change that
+ * makes the losses differ stops that step, and one that makes them alike
+ * again trains. After a fit, which compares them at its start, neither
+ * the next fit's steps nor a hand-driven step compares them again; a new
+ * hook compares them anew (each rank's loss was alike on a hook of its
+ * own). */
+START_TEST(hand_steps_compare_the_losses)
+{
+    static const float w[2][NCLS] = {{1.0f, 1.0f, 2.0f, 1.0f}, {1.0f, 1.0f, 3.0f, 1.0f}};
+    loss_run u[2] = {{.w = {NULL}}, {.w = {w[0]}}};
+    run_loss_steps(u);
+    for (int i = 0; i < 3; i++)
+        assert_losses_differ(u, i, "mlp_model_train_step");
+
+    loss_run same[2] = {{.w = {w[0]}}, {.w = {w[0]}}};
+    run_loss_steps(same);
+    for (int r = 0; r < 2; r++) {
+        for (int i = 0; i < 3; i++)
+            ck_assert_msg(same[r].st[i] == MLP_STATUS_OK && !same[r].kept[i],
+                          "step %d, rank %d: %s", i, r, same[r].msg[i]);
+        ck_assert_int_eq(same[r].calls[0], same[r].calls[1] + 1);
+        ck_assert_int_eq(same[r].calls[2], same[r].calls[1]);
+    }
+
+    /* Rank 1 changes its weights after the first step, rank 0 follows it
+     * after the second. */
+    loss_run later[2] = {{.w = {w[0], NULL, w[1]}}, {.w = {w[0], w[1]}}};
+    run_loss_steps(later);
+    assert_losses_differ(later, 1, "mlp_model_train_step");
+    for (int r = 0; r < 2; r++) {
+        ck_assert_msg(later[r].st[0] == MLP_STATUS_OK && later[r].st[2] == MLP_STATUS_OK,
+                      "rank %d: %s", r, later[r].msg[2]);
+        ck_assert_int_eq(later[r].calls[2], later[r].calls[0]);
+    }
+
+    loss_run huber[2] = {{.huber = {1.0}}, {.huber = {1.0, 0.5}}};
+    run_loss_steps(huber);
+    ck_assert_msg(huber[0].st[0] == MLP_STATUS_OK && huber[1].st[0] == MLP_STATUS_OK,
+                  "%s", huber[0].msg[0]);
+    assert_losses_differ(huber, 1, "mlp_model_train_step_targets");
+
+    loss_run apart[2] = {{.w = {w[0]}, .alone = 1}, {.w = {w[1]}, .alone = 1}};
+    run_loss_steps(apart);
+    assert_losses_differ(apart, 0, "mlp_model_train_step");
+
+    loss_run fitted[2] = {{.fits = 1}, {.fits = 1}};
+    run_loss_steps(fitted);
+    for (int r = 0; r < 2; r++) {
+        ck_assert_msg(fitted[r].st[0] == MLP_STATUS_OK, "%s", fitted[r].msg[0]);
+        ck_assert_int_eq(fitted[r].fit_calls[0], fitted[r].fit_calls[1]);
+        ck_assert_int_eq(fitted[r].calls[0], fitted[r].calls[1]);
+    }
+}
+END_TEST
+
 static Suite *dist_suite(void)
 {
     Suite *s = suite_create("dist");
@@ -1194,6 +1360,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, batch_norm_statistics_are_averaged);
     tcase_add_test(tc, train_step_takes_this_ranks_share);
     tcase_add_test(tc, a_share_of_weight_0_adds_nothing);
+    tcase_add_test(tc, hand_steps_compare_the_losses);
     tcase_add_test(tc, a_failing_rank_stops_every_rank);
     tcase_add_test(tc, a_nan_on_one_rank_stops_every_rank);
     tcase_add_test(tc, set_distributed_checks_its_arguments);

@@ -8,8 +8,9 @@
  * fit the model, and a rank whose loss is not finite, make every rank
  * stop, with no hang and a message naming that rank; a checkpoint saved by
  * rank 0 resumes on the same and on another number of ranks; the wait of
- * a bucket whose start failed returns without MPI; a null communicator is
- * refused with a status. Rank 0 prints.
+ * a bucket whose start failed returns without MPI; training by hand stops
+ * every rank when one rank's class weights differ, and trains when they
+ * are alike; a null communicator is refused with a status. Rank 0 prints.
  * Exit status 0 on every rank when all holds.
  */
 #include <limits.h>
@@ -348,6 +349,82 @@ static void failed_start(void)
         printf("a bucket that fails to start: its wait returns at once\n");
 }
 
+/* Three hand-driven steps (mlp_model_train_step, each rank on 10 samples
+ * of its own) with class weights w; the statuses go to st. Whether the
+ * parameters are the same bits on every rank goes to *alike, and whether
+ * the steps left them as set_distributed made them to *kept. */
+static void hand_steps(mlp_mpi *comm, const float *w, mlp_status *st, int *alike,
+                       int *kept)
+{
+    mlp_model *m = mlp(5 + (uint64_t)rank);
+    mlp_optimizer *o = NULL;
+    CHECK(mlp_optimizer_create(&o, MLP_RULE_SGD, m) == MLP_STATUS_OK, "%s",
+          mlp_last_error());
+    CHECK(mlp_model_set_class_weights(m, w, NCLS) == MLP_STATUS_OK, "%s",
+          mlp_last_error());
+    mlp_dist_ops ops;
+    mlp_dist_ops_init(&ops);
+    ops.bucket_floats = 200;
+    mlp_mpi_ops(comm, &ops);
+    CHECK(mlp_model_set_distributed(m, &ops) == MLP_STATUS_OK, "%s", mlp_last_error());
+    const int64_t n = mlp_model_param_count(m);
+    float *p0 = malloc((size_t)n * sizeof *p0), *p = malloc((size_t)n * sizeof *p);
+    mlp_model_get_params(m, p0, n);
+    const int32_t shape[2] = {10, FEAT};
+    mlp_tensor *x = NULL;
+    CHECK(mlp_tensor_create(&x, 2, shape) == MLP_STATUS_OK, "%s", mlp_last_error());
+    float *xd = mlp_tensor_data(x);
+    int32_t y[10];
+    for (int i = 0; i < 10; i++) {
+        y[i] = (i + rank) % NCLS;
+        for (int j = 0; j < FEAT; j++)
+            xd[i * FEAT + j] = (float)((i * 3 + j + rank) % 11) / 11.0f;
+    }
+    for (int s = 0; s < 3; s++)
+        st[s] = mlp_model_train_step(m, o, x, y, NULL, NULL);
+    mlp_model_get_params(m, p, n);
+    *kept = memcmp(p, p0, (size_t)n * sizeof *p) == 0;
+    MPI_Allreduce(p, p0, (int)n, MPI_FLOAT, MPI_MIN, MPI_COMM_WORLD);
+    *alike = memcmp(p, p0, (size_t)n * sizeof *p) == 0;
+    int all = 0;
+    MPI_Allreduce(alike, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    *alike = all;
+    mlp_tensor_destroy(x);
+    free(p0), free(p);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+
+/* Training by hand compares the ranks' losses as mlp_model_fit does: ranks
+ * whose class weights differ (rank 1's) stop at the first step, every rank
+ * with the fit's status and message, the model as it was; ranks whose
+ * losses are equal train, to the same bits. */
+static void hand_losses(mlp_mpi *comm)
+{
+    static const float w[2][NCLS] = {{1.0f, 1.0f, 2.0f, 1.0f}, {1.0f, 1.0f, 3.0f, 1.0f}};
+    mlp_status st[3];
+    int alike = 0, kept = 0;
+    hand_steps(comm, w[0], st, &alike, &kept);
+    for (int s = 0; s < 3; s++)
+        CHECK(st[s] == MLP_STATUS_OK, "equal losses, step %d: %s", s, mlp_last_error());
+    CHECK(alike && !kept, "equal losses: the ranks' parameters %s",
+          kept ? "did not change" : "differ");
+    if (size < 2)
+        return;
+    hand_steps(comm, w[rank == 1], st, &alike, &kept);
+    const char *want = "mlp_model_train_step: the ranks differ in the loss or its class "
+                       "weights";
+    for (int s = 0; s < 3; s++)
+        CHECK(st[s] == MLP_STATUS_INVALID_ARG,
+              "rank 1's other class weights, step %d: "
+              "status %d",
+              s, (int)st[s]);
+    CHECK(strstr(mlp_last_error(), want), "%s", mlp_last_error());
+    CHECK(kept, "rank 1's other class weights: a step changed the parameters");
+    if (rank == 0)
+        printf("training by hand, rank 1's class weights differ: %s\n", mlp_last_error());
+}
+
 /* A null communicator is refused with a status, not MPI's abort. */
 static void null_comm(void)
 {
@@ -368,6 +445,7 @@ int main(int argc, char **argv)
     failing_rank(comm);
     resume(comm);
     failed_start();
+    hand_losses(comm);
     null_comm();
     mlp_mpi_destroy(comm);
     int any = 0;
