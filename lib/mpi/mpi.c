@@ -3,13 +3,16 @@
  * A library of its own, on the public API of libmlpnet only: every MPI
  * call goes through a duplicate communicator with MPI_ERRORS_RETURN, and a
  * failure becomes MLP_STATUS_IO with MPI's error string, kept here until
- * libmlpnet asks for it (error_message).
+ * libmlpnet asks for it (error_message). A counter lets tests make the
+ * n-th growth of the request array fail (mpi_hook.h).
  */
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "mlpnet/mpi.h"
+#include "mpi_hook.h"
 
 struct mlp_mpi {
     MPI_Comm comm;
@@ -19,6 +22,31 @@ struct mlp_mpi {
     double wait_seconds;
     char msg[MPI_MAX_ERROR_STRING + 64];
 };
+
+static atomic_long grow_fail_countdown; /* 0: never fail */
+static atomic_long grow_failures;
+
+void mlp__mpi_grow_fail_after(long n)
+{
+    atomic_store(&grow_fail_countdown, n > 0 ? n : 0);
+}
+
+long mlp__mpi_grow_failures(void)
+{
+    return atomic_load(&grow_failures);
+}
+
+/* The request array grown to n slots (realloc), or NULL when there is no
+ * memory or the test hook says so; counts toward the injected failures. */
+static MPI_Request *grow_requests(MPI_Request *req, int32_t n)
+{
+    long left = atomic_load(&grow_fail_countdown);
+    if (left > 0 && atomic_fetch_sub(&grow_fail_countdown, 1) == 1) {
+        atomic_fetch_add(&grow_failures, 1);
+        return NULL;
+    }
+    return realloc(req, (size_t)n * sizeof *req);
+}
 
 /* A failed MPI call: its error string, kept for error_message. */
 static mlp_status mpi_fail(mlp_mpi *c, int rc, const char *call)
@@ -59,7 +87,7 @@ static mlp_status mpi_reduce_start(void *user, int32_t bucket, int32_t n_buckets
 {
     mlp_mpi *c = user;
     if (n_buckets > c->n_req) {
-        MPI_Request *r = realloc(c->req, (size_t)n_buckets * sizeof *r);
+        MPI_Request *r = grow_requests(c->req, n_buckets);
         if (r) {
             for (int32_t b = c->n_req; b < n_buckets; b++)
                 r[b] = MPI_REQUEST_NULL;
