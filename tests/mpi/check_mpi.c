@@ -8,9 +8,11 @@
  * fit the model, and a rank whose loss is not finite, make every rank
  * stop, with no hang and a message naming that rank; a checkpoint saved by
  * rank 0 resumes on the same and on another number of ranks; the wait of
- * a bucket whose start failed returns without MPI; training by hand stops
- * every rank when one rank's class weights differ, and trains when they
- * are alike; a null communicator is refused with a status. Rank 0 prints.
+ * a bucket whose start failed returns without MPI; a step whose request
+ * array cannot grow sums its buckets at once, to the same bits; training
+ * by hand stops every rank when one rank's class weights differ, and
+ * trains when they are alike; a null communicator is refused with a
+ * status. Rank 0 prints.
  * Exit status 0 on every rank when all holds.
  */
 #include <limits.h>
@@ -21,6 +23,7 @@
 
 #include "mlpnet/mlpnet.h"
 #include "mlpnet/mpi.h"
+#include "mpi/mpi_hook.h"
 
 #define FEAT 20
 #define NCLS 4
@@ -349,6 +352,77 @@ static void failed_start(void)
         printf("a bucket that fails to start: its wait returns at once\n");
 }
 
+/* Two epochs on a new communicator, whose request array is empty, with
+ * buckets of `bucket_floats` (0: the default, one bucket for this model)
+ * and the fail-th growth of that array failing on this rank (0: none);
+ * the parameters go to out. */
+static void grow_run(const mlp_dataset *tr, int64_t bucket_floats, long fail, float *out)
+{
+    mlp_mpi *c = NULL;
+    CHECK(mlp_mpi_create(&c, MPI_COMM_WORLD) == MLP_STATUS_OK, "mlp_mpi_create");
+    const long failed = mlp__mpi_grow_failures();
+    mlp__mpi_grow_fail_after(fail);
+    float *p = NULL;
+    double acc;
+    mlp_model *m = mlp(13 + (uint64_t)rank);
+    mlp_dist_ops ops;
+    mlp_dist_ops_init(&ops);
+    ops.bucket_floats = bucket_floats;
+    mlp_mpi_ops(c, &ops);
+    CHECK(mlp_model_set_distributed(m, &ops) == MLP_STATUS_OK, "%s", mlp_last_error());
+    CHECK(train(m, tr, NULL, &p, &acc) == MLP_STATUS_OK, "%s", mlp_last_error());
+    mlp__mpi_grow_fail_after(0);
+    CHECK(mlp__mpi_grow_failures() - failed == (fail ? 1 : 0),
+          "%ld growths of the request array failed, %d injected",
+          mlp__mpi_grow_failures() - failed, fail ? 1 : 0);
+    memcpy(out, p, (size_t)mlp_model_param_count(m) * sizeof *p);
+    free(p);
+    mlp_model_destroy(m);
+    mlp_mpi_destroy(c);
+}
+
+/*
+ * The request array cannot grow in the first step (on rank 1 alone, then
+ * on every rank): the buckets that find no slot (the first one of that
+ * step, with buckets of 200 floats; the only one, with the default size)
+ * are summed at once through a request of their own, and the later steps
+ * grow the array. Training gives the same bits on every rank, and those of
+ * a run where the array grows.
+ */
+static void requests_cannot_grow(void)
+{
+    mlp_dataset *tr = blobs(400, NCLS, 5);
+    mlp_model *probe = mlp(1);
+    const int64_t n = mlp_model_param_count(probe);
+    mlp_model_destroy(probe);
+    float *ref = malloc((size_t)n * sizeof *ref), *got = malloc((size_t)n * sizeof *got);
+    float *lo = malloc((size_t)n * sizeof *lo), *hi = malloc((size_t)n * sizeof *hi);
+    static const struct {
+        int64_t bucket_floats;
+        int all; /* the growth fails on every rank, not only on rank 1 */
+        const char *what;
+    } runs[] = {{200, 0, "rank 1, buckets of 200 floats"},
+                {200, 1, "every rank, buckets of 200 floats"},
+                {0, 1, "every rank, one bucket"}};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        if (i == 0 || runs[i].bucket_floats != runs[i - 1].bucket_floats)
+            grow_run(tr, runs[i].bucket_floats, 0, ref);
+        grow_run(tr, runs[i].bucket_floats, runs[i].all || rank == 1 ? 1 : 0, got);
+        MPI_Allreduce(got, lo, (int)n, MPI_FLOAT, MPI_MIN, MPI_COMM_WORLD);
+        MPI_Allreduce(got, hi, (int)n, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD);
+        CHECK(memcmp(lo, hi, (size_t)n * sizeof *lo) == 0,
+              "no room for requests on %s: ranks hold different models", runs[i].what);
+        CHECK(memcmp(got, ref, (size_t)n * sizeof *ref) == 0,
+              "no room for requests on %s: a parameter differs by %g relative",
+              runs[i].what, max_rel(got, ref, n));
+    }
+    if (rank == 0)
+        printf("no room for the requests of a step: its buckets are summed at once, "
+               "the same bits\n");
+    free(ref), free(got), free(lo), free(hi);
+    mlp_dataset_destroy(tr);
+}
+
 /* Three hand-driven steps (mlp_model_train_step, each rank on 10 samples
  * of its own) with class weights w; the statuses go to st. Whether the
  * parameters are the same bits on every rank goes to *alike, and whether
@@ -445,6 +519,7 @@ int main(int argc, char **argv)
     failing_rank(comm);
     resume(comm);
     failed_start();
+    requests_cannot_grow();
     hand_losses(comm);
     null_comm();
     mlp_mpi_destroy(comm);
