@@ -273,7 +273,9 @@ MLP_API mlp_status mlp_layer_set_conv2d(mlp_layer *layer, int32_t stride_h,
  * Create a max-pooling layer for [C,H,W] inputs: each output is the largest
  * value in its kh x kw window (ties: the first in row-major order); windows
  * step by `stride` and may overhang the input by `pad` (padding is never
- * the maximum). OH = (H + 2 pad - kh) / stride + 1, likewise OW.
+ * the maximum). OH = (H + 2 pad - kh) / stride + 1, likewise OW. A window
+ * holding a NaN gives NaN, and the backward pass sends its gradient to the
+ * window's last NaN in row-major order (both as PyTorch's `MaxPool2d`).
  * @param out     new layer, NULL on failure (owned until given to a model)
  * @param kh, kw  window height and width, >= 1
  * @param stride  >= 1
