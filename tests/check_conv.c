@@ -1666,6 +1666,116 @@ START_TEST(maxpool_padding_never_wins)
 }
 END_TEST
 
+/* ---- max pooling with NaN ---------------------------------------------------------- */
+
+/* A window holding a NaN gives NaN, and backward sends its gradient to the
+ * window's last NaN (tu_ref_maxpool: PyTorch's MaxPool2d), on each path of
+ * the layer: the general loop (any window but 2x2/2 unpadded), and for the
+ * 2x2/2 window the scalar loop (rows of 1-3 outputs), vectors of 4 (rows
+ * of 4-7) and vectors of 8 (rows of 8 or more, the last outputs by a
+ * vector overlapping the one before; backward by vectors too), the last
+ * two on a CPU with AVX2. For every window of the last plane of the batch,
+ * a NaN at each of its positions and at each pair of them; every output
+ * and input gradient is the reference's, bit for bit: NaN where a window
+ * holds a NaN, the values without NaN elsewhere. */
+START_TEST(maxpool_nan_every_position)
+{
+    /* clang-format off */
+    static const pool_case cases[] = {
+        /* C  H   W kh kw  s  p */
+        {1, 4,  6, 2, 2, 2, 0}, /* rows of 3 outputs: the scalar loop */
+        {1, 3, 11, 2, 2, 2, 0}, /* rows of 5: vectors of 4; an odd row and column */
+        {1, 2, 16, 2, 2, 2, 0}, /* rows of 8: a vector of 8 */
+        {2, 5, 22, 2, 2, 2, 0}, /* rows of 11: vectors of 8, overlapping; 2 planes */
+        {1, 5,  5, 3, 3, 1, 1}, /* the general loop: overlapping, padded */
+        {1, 5,  5, 2, 2, 2, 1}, /* 2x2/2 padded: the general loop */
+        {1, 3,  4, 2, 2, 1, 0}, /* 2x2/1: the general loop, overlapping */
+    };
+    /* clang-format on */
+    char report[2048] = "";
+    int failed = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const pool_case *q = &cases[c];
+        const int32_t in[3] = {q->c, q->h, q->w}, n = 2;
+        const int32_t OH = out_extent(q->h, q->kh, q->s, q->p, 1),
+                      OW = out_extent(q->w, q->kw, q->s, q->p, 1);
+        const int64_t plane = (int64_t)q->h * q->w, planes = (int64_t)n * q->c,
+                      nx = planes * plane, ny = planes * OH * OW;
+        mlp_model *m = tu_model(3, in, 1);
+        tu_add(m, make_maxpool(q->kh, q->kw, q->s, q->p));
+        mlp_tensor *x = tu_tensor_batch(n, 3, in), *dyt = tu_tensor(4, n, q->c, OH, OW);
+        float *clean = malloc(sizeof(float) * (size_t)nx);
+        float *want = malloc(sizeof(float) * (size_t)ny);
+        float *dx_want = malloc(sizeof(float) * (size_t)nx);
+        int64_t *arg = malloc(sizeof(int64_t) * (size_t)ny);
+        ck_assert(clean && want && dx_want && arg);
+        tu_rng rng;
+        tu_rng_seed(&rng, 700 + c);
+        tu_fill_uniform(&rng, clean, nx, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, mlp_tensor_data(dyt), ny, -1.0f, 1.0f);
+        /* the last plane: after the others in the layer's passes */
+        const int64_t last = (planes - 1) * plane;
+        long runs = 0, bad_y = 0, bad_dx = 0;
+        char first[160] = "";
+        for (int32_t oh = 0; oh < OH; oh++)
+            for (int32_t ow = 0; ow < OW; ow++) {
+                int64_t at[16];
+                const int k =
+                    tu_window_positions(q->h, q->w, q->kh, q->kw, q->s, q->p, oh, ow, at);
+                for (int i = 0; i < k; i++)
+                    for (int j = i; j < k; j++) {
+                        float *xv = mlp_tensor_data(x);
+                        memcpy(xv, clean, sizeof(float) * (size_t)nx);
+                        xv[last + at[i]] = NAN;
+                        xv[last + at[j]] = NAN;
+                        tu_ref_maxpool((int32_t)planes, q->h, q->w, q->kh, q->kw, q->s,
+                                       q->p, xv, want, arg);
+                        tu_ref_unpool(arg, mlp_tensor_data(dyt), ny, dx_want, nx);
+                        const mlp_tensor *y = NULL, *dx = NULL;
+                        TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+                        TU_OK(mlp_model_backward(m, dyt, &dx));
+                        int64_t fy, fdx;
+                        const int64_t by =
+                            tu_count_unlike(mlp_tensor_data_const(y), want, ny, &fy);
+                        const int64_t bdx =
+                            tu_count_unlike(mlp_tensor_data_const(dx), dx_want, nx, &fdx);
+                        runs++;
+                        if ((by || bdx) && !bad_y && !bad_dx)
+                            snprintf(first, sizeof first,
+                                     "NaN at %lld and %lld: y[%lld] = %g (want %g), "
+                                     "dx[%lld] = %g (want %g)",
+                                     (long long)at[i], (long long)at[j], (long long)fy,
+                                     fy < 0 ? 0.0 : (double)mlp_tensor_data_const(y)[fy],
+                                     fy < 0 ? 0.0 : (double)want[fy], (long long)fdx,
+                                     fdx < 0 ? 0.0
+                                             : (double)mlp_tensor_data_const(dx)[fdx],
+                                     fdx < 0 ? 0.0 : (double)dx_want[fdx]);
+                        bad_y += by != 0;
+                        bad_dx += bdx != 0;
+                    }
+            }
+        if (bad_y || bad_dx) {
+            const size_t used = strlen(report);
+            snprintf(
+                report + used, sizeof report - used,
+                "\n  %dx%d/%d pad %d on [%d,%d,%d]: %ld of %ld placements give other "
+                "outputs, %ld other input gradients; first: %s",
+                q->kh, q->kw, q->s, q->p, q->c, q->h, q->w, bad_y, runs, bad_dx, first);
+            failed++;
+        }
+        free(clean);
+        free(want);
+        free(dx_want);
+        free(arg);
+        mlp_tensor_destroy(x);
+        mlp_tensor_destroy(dyt);
+        mlp_model_destroy(m);
+    }
+    ck_assert_msg(failed == 0, "maxpool with NaN, %d window cases fail:%s", failed,
+                  report);
+}
+END_TEST
+
 START_TEST(avgpool_excludes_padding)
 {
     /* x = 1..9 on a 3x3 plane, 3x3 window, stride 1, padding 1 */
@@ -2345,6 +2455,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, maxpool_ties_go_first);
     tcase_add_test(tc, pool_backward_writes_all_of_dx);
     tcase_add_test(tc, maxpool_padding_never_wins);
+    tcase_add_test(tc, maxpool_nan_every_position);
     tcase_add_test(tc, avgpool_excludes_padding);
     suite_add_tcase(s, tc);
 

@@ -682,6 +682,73 @@ long tu_oom_loop_built(const char *what, mlp_status (*build)(void *ctx),
     return tu_oom_loop(what, build, &b, &cfg);
 }
 
+/* ---- max pooling with NaN --------------------------------------------- */
+
+void tu_ref_maxpool(int32_t planes, int32_t H, int32_t W, int32_t kh, int32_t kw,
+                    int32_t s, int32_t p, const float *x, float *y, int64_t *arg)
+{
+    const int32_t OH = (H + 2 * p - kh) / s + 1, OW = (W + 2 * p - kw) / s + 1;
+    for (int32_t pl = 0; pl < planes; pl++)
+        for (int32_t oh = 0; oh < OH; oh++)
+            for (int32_t ow = 0; ow < OW; ow++) {
+                /* PyTorch's loop: take val when val > best or val is NaN */
+                float best = -INFINITY;
+                int64_t at = -1;
+                for (int32_t i = 0; i < kh; i++)
+                    for (int32_t j = 0; j < kw; j++) {
+                        const int32_t ih = oh * s - p + i, iw = ow * s - p + j;
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                            continue;
+                        const int64_t k = ((int64_t)pl * H + ih) * W + iw;
+                        if (at < 0)
+                            at = k;
+                        if (x[k] > best || isnan(x[k])) {
+                            best = x[k];
+                            at = k;
+                        }
+                    }
+                TU_CHECK_MSG(at >= 0, "tu_ref_maxpool: a window of padding only");
+                const int64_t o = ((int64_t)pl * OH + oh) * OW + ow;
+                y[o] = x[at];
+                arg[o] = at;
+            }
+}
+
+int tu_window_positions(int32_t H, int32_t W, int32_t kh, int32_t kw, int32_t s,
+                        int32_t p, int32_t oh, int32_t ow, int64_t *at)
+{
+    int n = 0;
+    for (int32_t i = 0; i < kh; i++)
+        for (int32_t j = 0; j < kw; j++) {
+            const int32_t ih = oh * s - p + i, iw = ow * s - p + j;
+            if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                at[n++] = (int64_t)ih * W + iw;
+        }
+    return n;
+}
+
+void tu_ref_unpool(const int64_t *arg, const float *dy, int64_t n_out, float *dx,
+                   int64_t n_in)
+{
+    for (int64_t i = 0; i < n_in; i++)
+        dx[i] = 0.0f;
+    for (int64_t o = 0; o < n_out; o++)
+        dx[arg[o]] += dy[o];
+}
+
+int64_t tu_count_unlike(const float *got, const float *want, int64_t n, int64_t *first)
+{
+    int64_t bad = 0;
+    *first = -1;
+    for (int64_t i = 0; i < n; i++) {
+        const int like =
+            isnan(want[i]) ? isnan(got[i]) : memcmp(&got[i], &want[i], sizeof *got) == 0;
+        if (!like && bad++ == 0)
+            *first = i;
+    }
+    return bad;
+}
+
 /* ---- running suites ---------------------------------------------------- */
 
 int tu_run_suite(Suite *s)

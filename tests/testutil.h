@@ -321,6 +321,33 @@ typedef struct tu_bad_value {
  * mlp_layer_state), to write it and put the old one back. */
 float *tu_layer_value(mlp_model *m, const tu_bad_value *v);
 
+/* ---- max pooling with NaN --------------------------------------------- */
+
+/* Max pooling of `planes` planes [H,W] by a kh x kw window moved by s over
+ * the input padded by p (padding never the maximum), as layer.h defines
+ * it: in each window the first largest value in row-major order or, when
+ * the window holds a NaN, its last NaN (PyTorch's MaxPool2d). y gets the
+ * values and arg their input indices, [planes, OH, OW] each. */
+void tu_ref_maxpool(int32_t planes, int32_t H, int32_t W, int32_t kh, int32_t kw,
+                    int32_t s, int32_t p, const float *x, float *y, int64_t *arg);
+
+/* The input indices into a plane [H,W] of the positions of output (oh,
+ * ow)'s window (as tu_ref_maxpool's) that lie inside the input, row-major,
+ * into at (room for kh kw); returns how many. */
+int tu_window_positions(int32_t H, int32_t W, int32_t kh, int32_t kw, int32_t s,
+                        int32_t p, int32_t oh, int32_t ow, int64_t *at);
+
+/* The input gradient dx [n_in] of max pooling: zeros, then dy[o] added at
+ * arg[o] for o = 0 .. n_out - 1 in order (the layer's order, so the same
+ * bits). */
+void tu_ref_unpool(const int64_t *arg, const float *dy, int64_t n_out, float *dx,
+                   int64_t n_in);
+
+/* The number of elements where got is not like want: NaN where want is
+ * NaN, the same bits elsewhere; *first gets the first such index (-1 when
+ * none). */
+int64_t tu_count_unlike(const float *got, const float *want, int64_t n, int64_t *first);
+
 /* Run a suite in CK_NORMAL mode; return EXIT_SUCCESS or EXIT_FAILURE. */
 int tu_run_suite(Suite *s);
 
