@@ -1867,6 +1867,139 @@ START_TEST(pool_takes_planes_same_bits)
 }
 END_TEST
 
+/* Max pooling that takes batch norm's planes (with and without a ReLU
+ * between them) on a window holding NaN: the 2x2/2 window reading batch
+ * norm's plane through its scale and shift on rows of 3 outputs (the
+ * scalar loop), 5 (vectors of 4) and 11 (vectors of 8), and a 3x3 window
+ * taking the written plane (the general loop). Batch norm runs on its
+ * running statistics (in training its batch mean would spread a NaN over
+ * the channel), so a NaN in x is a NaN at that place of its output. For
+ * every window of the last plane, a NaN at each position and at each pair
+ * of positions: the model's output is the layers' run one by one (ops
+ * forward) and the reference's (tu_ref_maxpool of batch norm's output,
+ * after the ReLU: NaN where a window holds a NaN, the last NaN's place for
+ * the gradient), and the pool's backward pass after the fused forward pass
+ * sends the gradient to the same places. Behind the ReLU no NaN is left:
+ * the ReLU layer gives 0 for NaN, and the fused passes give the same. */
+START_TEST(pool_takes_planes_nan)
+{
+    static const struct {
+        int32_t h, w, k, s, p;
+    } shapes[] = {{4, 6, 2, 2, 0}, {3, 11, 2, 2, 0}, {2, 22, 2, 2, 0}, {5, 5, 3, 1, 1}};
+    const int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
+    char report[2048] = "";
+    int failed = 0;
+    for (int t = 0; t < 2 * n_shapes; t++) {
+        const int relu = t / n_shapes;
+        const int32_t c = 2, h = shapes[t % n_shapes].h, w = shapes[t % n_shapes].w,
+                      k = shapes[t % n_shapes].k, st = shapes[t % n_shapes].s,
+                      pad = shapes[t % n_shapes].p, n = 2;
+        const int32_t OH = (h + 2 * pad - k) / st + 1, OW = (w + 2 * pad - k) / st + 1;
+        const int64_t plane = (int64_t)h * w, planes = (int64_t)n * c,
+                      nx = planes * plane, ny = planes * OH * OW;
+        mlp_model *m = tu_model(3, (const int32_t[]){c, h, w}, 3);
+        mlp_layer *bn = NULL, *pool = NULL;
+        TU_OK(mlp_layer_create_batchnorm_spatial(&bn));
+        tu_add(m, bn);
+        if (relu)
+            add_relu(m);
+        TU_OK(mlp_layer_create_maxpool(&pool, k, k, st, pad));
+        tu_add(m, pool);
+        ck_assert(mlp__model_fuses_planes(m, m->n_layers - 1));
+        /* gamma, beta: a scale and shift per channel that the ReLU cuts */
+        for (int64_t i = 0; i < bn->n_params; i++)
+            bn->params[i] = i < c ? 0.5f + 0.5f * (float)i : -0.125f;
+        mlp_tensor *x = tu_tensor(4, n, c, h, w);
+        float *clean = malloc(sizeof(float) * (size_t)nx);
+        float *dy = malloc(sizeof(float) * (size_t)ny);
+        float *z = malloc(sizeof(float) * (size_t)nx); /* the pool's input */
+        float *yu = malloc(sizeof(float) * (size_t)ny);
+        float *yf = malloc(sizeof(float) * (size_t)ny);
+        float *want = malloc(sizeof(float) * (size_t)ny);
+        float *dxf = malloc(sizeof(float) * (size_t)nx);
+        float *dxu = malloc(sizeof(float) * (size_t)nx);
+        float *dx_want = malloc(sizeof(float) * (size_t)nx);
+        int64_t *arg = malloc(sizeof(int64_t) * (size_t)ny);
+        ck_assert(clean && dy && z && yu && yf && want && dxf && dxu && dx_want && arg);
+        tu_rng rng;
+        tu_rng_seed(&rng, 800 + (uint64_t)t);
+        tu_fill_uniform(&rng, clean, nx, -1.0f, 1.0f);
+        tu_fill_uniform(&rng, dy, ny, -1.0f, 1.0f);
+        const int64_t last = (planes - 1) * plane;
+        long runs = 0, bad = 0, nan_in_z = 0;
+        char first[128] = "";
+        for (int32_t oh = 0; oh < OH; oh++)
+            for (int32_t ow = 0; ow < OW; ow++) {
+                int64_t at[9];
+                const int na = tu_window_positions(h, w, k, k, st, pad, oh, ow, at);
+                for (int a = 0; a < na; a++)
+                    at[a] += last;
+                for (int a = 0; a < na; a++)
+                    for (int b = a; b < na; b++) {
+                        float *xv = mlp_tensor_data(x);
+                        memcpy(xv, clean, sizeof(float) * (size_t)nx);
+                        xv[at[a]] = NAN;
+                        xv[at[b]] = NAN;
+                        /* fused: the model; then the pool's backward pass */
+                        const mlp_tensor *y = NULL;
+                        TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+                        memcpy(yf, mlp_tensor_data_const(y), sizeof(float) * (size_t)ny);
+                        TU_OK(pool->ops->backward(pool, NULL, yf, dy, dxf, n));
+                        /* one by one: batch norm, the ReLU, the pool */
+                        TU_OK(bn->ops->forward(bn, xv, z, n, MLP_MODE_EVAL));
+                        if (relu) {
+                            mlp_layer *r = m->layers[1];
+                            TU_OK(r->ops->forward(r, z, z, n, MLP_MODE_EVAL));
+                        }
+                        TU_OK(pool->ops->forward(pool, z, yu, n, MLP_MODE_EVAL));
+                        TU_OK(pool->ops->backward(pool, z, yu, dy, dxu, n));
+                        for (int64_t i = 0; i < nx; i++)
+                            nan_in_z += isnan(z[i]) != 0;
+                        tu_ref_maxpool((int32_t)planes, h, w, k, k, st, pad, z, want,
+                                       arg);
+                        tu_ref_unpool(arg, dy, ny, dx_want, nx);
+                        int64_t f[4];
+                        const int64_t e = tu_count_unlike(yf, want, ny, &f[0]) +
+                                          tu_count_unlike(yu, want, ny, &f[1]) +
+                                          tu_count_unlike(dxf, dx_want, nx, &f[2]) +
+                                          tu_count_unlike(dxu, dx_want, nx, &f[3]);
+                        runs++;
+                        if (e && !bad++)
+                            snprintf(first, sizeof first,
+                                     "NaN at %lld and %lld: first unlike fused y %lld, "
+                                     "y %lld, fused dx %lld, dx %lld",
+                                     (long long)at[a], (long long)at[b], (long long)f[0],
+                                     (long long)f[1], (long long)f[2], (long long)f[3]);
+                    }
+            }
+        /* batch norm's plane holds the NaN; after the ReLU none is left */
+        if (bad || (nan_in_z == 0) != relu) {
+            const size_t used = strlen(report);
+            snprintf(report + used, sizeof report - used,
+                     "\n  %s%dx%d/%d pad %d on [%d,%d,%d]: %ld of %ld placements unlike; "
+                     "%ld NaN in the pool's input; first: %s",
+                     relu ? "ReLU, " : "", k, k, st, pad, c, h, w, bad, runs, nan_in_z,
+                     first);
+            failed++;
+        }
+        free(clean);
+        free(dy);
+        free(z);
+        free(yu);
+        free(yf);
+        free(want);
+        free(dxf);
+        free(dxu);
+        free(dx_want);
+        free(arg);
+        mlp_tensor_destroy(x);
+        mlp_model_destroy(m);
+    }
+    ck_assert_msg(failed == 0, "pool after batch norm with NaN, %d cases fail:%s", failed,
+                  report);
+}
+END_TEST
+
 /* Spatial batch norm with a fused ReLU and no pool after it, so that the
  * gradient reaching the ReLU is not already zero where it cut (as a max
  * pool's mostly is): after a conv (the input gradient wanted) and as the
@@ -2602,6 +2735,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, relu_in_place_same_bits);
     tcase_add_test(tc, fused_relu_last_layer);
     tcase_add_test(tc, pool_takes_planes_same_bits);
+    tcase_add_test(tc, pool_takes_planes_nan);
     tcase_add_test(tc, bn_relu_without_pool_same_bits);
     tcase_add_test(tc, fit_options_defaults);
     tcase_add_test(tc, fit_options_init_writes_only_the_callers_size);
