@@ -166,17 +166,17 @@ static float plane_dot_dev(const float *p, const float *g, int64_t n, float mu)
 }
 
 /* dy behind a ReLU after the layer: g where the layer's output p a + b is
- * above 0, else 0 (the bits of the ReLU's backward, which tests its own
- * output max(p a + b, 0) > 0). */
+ * above 0, else 0, so 0 where it is NaN (the bits of the ReLU's backward,
+ * which tests its own output mlp__relu(p a + b) > 0). */
 static inline float relu_masked(float g, float p, float a, float b)
 {
     return p * a + b > 0.0f ? g : 0.0f;
 }
 
-/* v, or the ReLU's max(v, 0) (its own expression) when relu is set. */
+/* v, or the ReLU's max(v, 0) (its own expression, NaN kept) when relu is set. */
 static inline float relu_if(int relu, float v)
 {
-    return relu ? (v > 0.0f ? v : 0.0f) : v;
+    return relu ? mlp__relu(v) : v;
 }
 
 /* plane_sum and plane_dot_dev of g masked by relu_masked (the same order). */
@@ -320,7 +320,7 @@ static void affine_part(void *arg, int64_t p0, int64_t p1)
         if (j->relu) {
             for (int64_t e = 0; e < s; e++) {
                 const float v = p[e] * ak + bk;
-                q[e] = v > 0.0f ? v : 0.0f;
+                q[e] = mlp__relu(v);
             }
         } else {
             for (int64_t e = 0; e < s; e++)

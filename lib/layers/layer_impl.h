@@ -25,6 +25,16 @@ static inline int64_t mlp__shape_numel(const mlp_shape *s)
     return n;
 }
 
+/* The ReLU's forward value, max(v, 0) with NaN kept (as PyTorch's ReLU):
+ * NaN is not <= 0, so it comes through as v; -0.0 gives +0.0. One compare
+ * and a mask in the vector clones. The ReLU layer and every fusion of it
+ * (batch norm's forward_relu and planes, max pooling reading batch norm's
+ * plane) use this expression, for the same bits. */
+static MLP__ALWAYS_INLINE float mlp__relu(float v)
+{
+    return v <= 0.0f ? 0.0f : v;
+}
+
 /* Format a shape as "[1,28,28]" into buf (for messages). */
 const char *mlp__shape_str(const mlp_shape *s, char *buf, size_t cap);
 

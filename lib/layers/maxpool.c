@@ -11,8 +11,8 @@
  * window reading batch norm's plane. That is PyTorch's MaxPool2d, whose
  * CPU loop takes a value when `val > maxval || isnan(val)`. Windows
  * without NaN choose as before (and give the same bits). Behind a ReLU
- * fused into batch norm no NaN reaches the window: the ReLU gives 0 for
- * NaN, as the ReLU layer does.
+ * fused into batch norm the rule holds too: the ReLU keeps NaN, as the
+ * ReLU layer does.
  */
 #include <float.h>
 #include <math.h>
@@ -38,8 +38,8 @@ static mlp_status maxpool_setup(mlp_layer *l, const mlp_shape *in, mlp_shape *ou
 
 /* How the 2x2 window reads its input plane: as it is (IN_PLAIN), or as the
  * batch norm before it would have written it, x A + B (IN_AFFINE), then
- * max(., 0) for a ReLU between them (IN_AFFINE_RELU): batch norm's own
- * expressions, so the same bits as its plane put into the pool. */
+ * max(., 0) for a ReLU between them (IN_AFFINE_RELU, NaN kept): batch
+ * norm's own expressions, so the same bits as its plane put into the pool. */
 enum { IN_PLAIN, IN_AFFINE, IN_AFFINE_RELU };
 
 static MLP__ALWAYS_INLINE float read_in(float v, const int MODE, float A, float B)
@@ -47,13 +47,8 @@ static MLP__ALWAYS_INLINE float read_in(float v, const int MODE, float A, float 
     if (MODE == IN_PLAIN)
         return v;
     const float u = v * A + B;
-    return MODE == IN_AFFINE_RELU ? (u > 0.0f ? u : 0.0f) : u;
+    return MODE == IN_AFFINE_RELU ? mlp__relu(u) : u;
 }
-
-/* Whether the values read may be NaN: not after the ReLU, which gives 0
- * for NaN (its expression above is the ReLU layer's), so that its windows
- * skip the NaN rule and its cost. */
-#define MAY_BE_NAN(MODE) ((MODE) != IN_AFFINE_RELU)
 
 /* The common 2x2 window with stride 2 and no padding: the larger of each
  * row's pair, then of the two rows, all in selects and integer arithmetic
@@ -74,7 +69,7 @@ static MLP__ALWAYS_INLINE void max_2x2_cols(const float *r0, const float *r1, fl
         const float b = read_in(r0[2 * ow + 1], MODE, A, B);
         const float c = read_in(r1[2 * ow], MODE, A, B);
         const float d = read_in(r1[2 * ow + 1], MODE, A, B);
-        if (MAY_BE_NAN(MODE) && (isunordered(a, b) || isunordered(c, d))) {
+        if (isunordered(a, b) || isunordered(c, d)) {
             /* the last NaN (a branch the values rarely take) */
             const int32_t k = d != d ? 3 : c != c ? 2 : b != b ? 1 : 0;
             yr[ow] = k == 3 ? d : k == 2 ? c : k == 1 ? b : a;
@@ -128,7 +123,7 @@ static int pool_vectors(void)
         if ((MODE) != IN_PLAIN)                                                          \
             (v) = (v) * (va) + (vb);                                                     \
         if ((MODE) == IN_AFFINE_RELU)                                                    \
-            (v) = PV_SELECT(IT, FT, (v) > (FT){0}, (v), (FT){0});                        \
+            (v) = PV_SELECT(IT, FT, (v) <= (FT){0}, (FT){0}, (v));                       \
     } while (0)
 
 /* NAME: max_2x2_cols's outputs [ow, ow + N) in vectors FT of N floats (IT:
@@ -155,15 +150,12 @@ static int pool_vectors(void)
         const FT c = __builtin_shufflevector(l1, h1, EVENS);                             \
         const FT d = __builtin_shufflevector(l1, h1, ODDS);                              \
         IT right0 = b > a, right1 = d > c;                                               \
-        if (MAY_BE_NAN(MODE)) { /* a NaN over anything: the last NaN */                  \
-            right0 |= b != b;                                                            \
-            right1 |= d != d;                                                            \
-        }                                                                                \
+        right0 |= b != b; /* a NaN over anything: the last NaN */                        \
+        right1 |= d != d;                                                                \
         const FT top = PV_SELECT(IT, FT, right0, b, a);                                  \
         const FT bot = PV_SELECT(IT, FT, right1, d, c);                                  \
         IT low = bot > top;                                                              \
-        if (MAY_BE_NAN(MODE))                                                            \
-            low |= bot != bot;                                                           \
+        low |= bot != bot;                                                               \
         const FT y = PV_SELECT(IT, FT, low, bot, top);                                   \
         const IT col = ((low & right1) | (~low & right0)) & 1;                           \
         const IT at = (base + 2 * ow + (IT){EVENS}) + (low & W) + col;                   \

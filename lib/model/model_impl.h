@@ -166,9 +166,9 @@ mlp_status mlp__model_train_step(mlp_model *m, mlp_optimizer *opt, const int32_t
  * "prediction": the word the message uses), the copy also checks that
  * every value is finite: NUMERIC, naming `fn`, the sample and the value,
  * otherwise (a NaN in x would reach the batch statistics and, through the
- * first layer's weight gradient, the parameters, while a ReLU after it
- * kept the loss finite; a prediction on a NaN gave probabilities that
- * looked like any other, a ReLU turning the NaN into 0). */
+ * first layer's weight gradient, the parameters; before the ReLU kept
+ * NaN, a ReLU after it also kept the loss finite and a prediction on a
+ * NaN gave probabilities that looked like any other). */
 mlp_status mlp__model_check_input(const mlp_model *m, const mlp_tensor *x,
                                   const char *fn);
 mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, const char *finite,
