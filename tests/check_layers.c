@@ -4,6 +4,7 @@
  * checks, weight initialisers, reproducibility, allocation failures.
  */
 #include <check.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -541,6 +542,55 @@ START_TEST(activation_backward_exact)
         mlp_tensor_destroy(x);
         mlp_model_destroy(m);
     }
+}
+END_TEST
+
+/* The ReLU keeps NaN (PyTorch's ReLU, and this library's ELU and leaky
+ * ReLU): NaN in gives NaN out, whose gradient is 0 (the output is not above
+ * 0); every other input gives the bits of x > 0 ? x : +0 (-0 gives +0),
+ * and its gradient dy where x > 0, else +0. 37 inputs per sample: NaN in
+ * the vector loop's lanes and in its tail, on the model's in-place pass. */
+START_TEST(relu_keeps_nan)
+{
+    enum { IN = 37, N = 2, TOTAL = N * IN };
+    static const float corners[] = {NAN,      -NAN,      0.0f,     -0.0f,   1e-40f,
+                                    -1e-40f,  FLT_MIN,   -FLT_MIN, FLT_MAX, -FLT_MAX,
+                                    INFINITY, -INFINITY, 1.0f,     -1.0f,   NAN};
+    const int32_t in[1] = {IN};
+    mlp_model *m = tu_model(1, in, 1);
+    tu_add(m, tu_relu());
+    mlp_tensor *x = tu_tensor_batch(N, 1, in), *dy = tu_tensor_batch(N, 1, in);
+    float *xd = mlp_tensor_data(x), *dyd = mlp_tensor_data(dy);
+    tu_rng rng;
+    tu_rng_seed(&rng, 5);
+    tu_fill_uniform(&rng, xd, TOTAL, -2.0f, 2.0f);
+    tu_fill_uniform(&rng, dyd, TOTAL, 0.5f, 2.0f);
+    memcpy(xd, corners, sizeof corners);
+    xd[20] = xd[IN - 1] = xd[IN + 9] = xd[TOTAL - 1] = NAN; /* lanes and tails */
+    const mlp_tensor *y = NULL, *dx = NULL;
+    TU_OK(mlp_model_forward(m, x, MLP_MODE_TRAIN, &y));
+    const float *yd = mlp_tensor_data_const(y);
+    float ys[TOTAL];
+    memcpy(ys, yd, sizeof ys);
+    TU_OK(mlp_model_backward(m, dy, &dx));
+    const float *dxd = mlp_tensor_data_const(dx);
+    int bad = 0, first = -1;
+    for (int i = 0; i < TOTAL; i++) {
+        const float want = xd[i] > 0.0f ? xd[i] : 0.0f,
+                    gwant = xd[i] > 0.0f ? dyd[i] : 0.0f;
+        const int ok = (isnan(xd[i]) ? isnan(ys[i]) != 0
+                                     : memcmp(&ys[i], &want, sizeof want) == 0) &&
+                       memcmp(&dxd[i], &gwant, sizeof gwant) == 0;
+        if (!ok && !bad++)
+            first = i;
+    }
+    ck_assert_msg(bad == 0, "relu: %d of %d unlike; first: relu(%g) = %g, gradient %g",
+                  bad, TOTAL, first < 0 ? 0.0 : (double)xd[first],
+                  first < 0 ? 0.0 : (double)ys[first],
+                  first < 0 ? 0.0 : (double)dxd[first]);
+    mlp_tensor_destroy(dy);
+    mlp_tensor_destroy(x);
+    mlp_model_destroy(m);
 }
 END_TEST
 
@@ -1340,6 +1390,7 @@ static Suite *layers_suite(void)
     tcase_add_test(tc, num_threads_zero_means_all_cores);
     tcase_add_test(tc, activation_forward_reference);
     tcase_add_test(tc, activation_backward_exact);
+    tcase_add_test(tc, relu_keeps_nan);
     tcase_add_test(tc, activations_give_no_subnormals);
     tcase_add_test(tc, activation_parameters_are_used);
     tcase_add_test(tc, reshape_forward_copies_values);

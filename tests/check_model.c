@@ -1879,13 +1879,18 @@ END_TEST
  * forward) and the reference's (tu_ref_maxpool of batch norm's output,
  * after the ReLU: NaN where a window holds a NaN, the last NaN's place for
  * the gradient), and the pool's backward pass after the fused forward pass
- * sends the gradient to the same places. Behind the ReLU no NaN is left:
- * the ReLU layer gives 0 for NaN, and the fused passes give the same. */
+ * sends the gradient to the same places. Behind the ReLU the NaN stays
+ * (the ReLU layer gives NaN for NaN, and the fused passes the same). The
+ * last two shapes have no pool (k 0; k -1: batch norm over features, not
+ * planes): batch norm and the ReLU alone, fused (forward_relu), with a NaN
+ * at each place of the last plane, against the layers one by one and the
+ * output on clean x with NaN where x has it. */
 START_TEST(pool_takes_planes_nan)
 {
     static const struct {
         int32_t h, w, k, s, p;
-    } shapes[] = {{4, 6, 2, 2, 0}, {3, 11, 2, 2, 0}, {2, 22, 2, 2, 0}, {5, 5, 3, 1, 1}};
+    } shapes[] = {{4, 6, 2, 2, 0}, {3, 11, 2, 2, 0}, {2, 22, 2, 2, 0},
+                  {5, 5, 3, 1, 1}, {3, 5, 0, 0, 0},  {3, 5, -1, 0, 0}};
     const int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
     char report[2048] = "";
     int failed = 0;
@@ -1894,22 +1899,33 @@ START_TEST(pool_takes_planes_nan)
         const int32_t c = 2, h = shapes[t % n_shapes].h, w = shapes[t % n_shapes].w,
                       k = shapes[t % n_shapes].k, st = shapes[t % n_shapes].s,
                       pad = shapes[t % n_shapes].p, n = 2;
-        const int32_t OH = (h + 2 * pad - k) / st + 1, OW = (w + 2 * pad - k) / st + 1;
+        const int pooled = k > 0; /* else batch norm and the ReLU only */
+        if (!pooled && !relu)
+            continue;
+        const int32_t OH = pooled ? (h + 2 * pad - k) / st + 1 : h,
+                      OW = pooled ? (w + 2 * pad - k) / st + 1 : w;
         const int64_t plane = (int64_t)h * w, planes = (int64_t)n * c,
                       nx = planes * plane, ny = planes * OH * OW;
-        mlp_model *m = tu_model(3, (const int32_t[]){c, h, w}, 3);
+        mlp_model *m = k < 0 ? tu_model(1, (const int32_t[]){c * h * w}, 3)
+                             : tu_model(3, (const int32_t[]){c, h, w}, 3);
         mlp_layer *bn = NULL, *pool = NULL;
-        TU_OK(mlp_layer_create_batchnorm_spatial(&bn));
+        if (k < 0) /* over features: the same places, no planes */
+            TU_OK(mlp_layer_create_batchnorm(&bn));
+        else
+            TU_OK(mlp_layer_create_batchnorm_spatial(&bn));
         tu_add(m, bn);
         if (relu)
             add_relu(m);
-        TU_OK(mlp_layer_create_maxpool(&pool, k, k, st, pad));
-        tu_add(m, pool);
-        ck_assert(mlp__model_fuses_planes(m, m->n_layers - 1));
+        if (pooled) {
+            TU_OK(mlp_layer_create_maxpool(&pool, k, k, st, pad));
+            tu_add(m, pool);
+            ck_assert(mlp__model_fuses_planes(m, m->n_layers - 1));
+        } else
+            ck_assert(mlp__model_fuses_relu(m, 1));
         /* gamma, beta: a scale and shift per channel that the ReLU cuts */
         for (int64_t i = 0; i < bn->n_params; i++)
             bn->params[i] = i < c ? 0.5f + 0.5f * (float)i : -0.125f;
-        mlp_tensor *x = tu_tensor(4, n, c, h, w);
+        mlp_tensor *x = k < 0 ? tu_tensor(2, n, c * h * w) : tu_tensor(4, n, c, h, w);
         float *clean = malloc(sizeof(float) * (size_t)nx);
         float *dy = malloc(sizeof(float) * (size_t)ny);
         float *z = malloc(sizeof(float) * (size_t)nx); /* the pool's input */
@@ -1925,13 +1941,22 @@ START_TEST(pool_takes_planes_nan)
         tu_rng_seed(&rng, 800 + (uint64_t)t);
         tu_fill_uniform(&rng, clean, nx, -1.0f, 1.0f);
         tu_fill_uniform(&rng, dy, ny, -1.0f, 1.0f);
+        if (!pooled) { /* the reference (in dx_want, unused without a pool): the
+                        * layers' output on clean x, after a first model pass */
+            const mlp_tensor *y = NULL;
+            memcpy(mlp_tensor_data(x), clean, sizeof(float) * (size_t)nx);
+            TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
+            TU_OK(bn->ops->forward(bn, clean, z, n, MLP_MODE_EVAL));
+            TU_OK(m->layers[1]->ops->forward(m->layers[1], z, dx_want, n, MLP_MODE_EVAL));
+        }
         const int64_t last = (planes - 1) * plane;
         long runs = 0, bad = 0, nan_in_z = 0;
         char first[128] = "";
         for (int32_t oh = 0; oh < OH; oh++)
             for (int32_t ow = 0; ow < OW; ow++) {
-                int64_t at[9];
-                const int na = tu_window_positions(h, w, k, k, st, pad, oh, ow, at);
+                int64_t at[9] = {(int64_t)oh * w + ow};
+                const int na =
+                    pooled ? tu_window_positions(h, w, k, k, st, pad, oh, ow, at) : 1;
                 for (int a = 0; a < na; a++)
                     at[a] += last;
                 for (int a = 0; a < na; a++)
@@ -1944,20 +1969,29 @@ START_TEST(pool_takes_planes_nan)
                         const mlp_tensor *y = NULL;
                         TU_OK(mlp_model_forward(m, x, MLP_MODE_EVAL, &y));
                         memcpy(yf, mlp_tensor_data_const(y), sizeof(float) * (size_t)ny);
-                        TU_OK(pool->ops->backward(pool, NULL, yf, dy, dxf, n));
+                        if (pooled)
+                            TU_OK(pool->ops->backward(pool, NULL, yf, dy, dxf, n));
                         /* one by one: batch norm, the ReLU, the pool */
                         TU_OK(bn->ops->forward(bn, xv, z, n, MLP_MODE_EVAL));
                         if (relu) {
                             mlp_layer *r = m->layers[1];
                             TU_OK(r->ops->forward(r, z, z, n, MLP_MODE_EVAL));
                         }
-                        TU_OK(pool->ops->forward(pool, z, yu, n, MLP_MODE_EVAL));
-                        TU_OK(pool->ops->backward(pool, z, yu, dy, dxu, n));
                         for (int64_t i = 0; i < nx; i++)
                             nan_in_z += isnan(z[i]) != 0;
-                        tu_ref_maxpool((int32_t)planes, h, w, k, k, st, pad, z, want,
-                                       arg);
-                        tu_ref_unpool(arg, dy, ny, dx_want, nx);
+                        if (pooled) {
+                            TU_OK(pool->ops->forward(pool, z, yu, n, MLP_MODE_EVAL));
+                            TU_OK(pool->ops->backward(pool, z, yu, dy, dxu, n));
+                            tu_ref_maxpool((int32_t)planes, h, w, k, k, st, pad, z, want,
+                                           arg);
+                            tu_ref_unpool(arg, dy, ny, dx_want, nx);
+                        } else { /* y: z; dx: unused (its checks compare alike) */
+                            memcpy(yu, z, sizeof(float) * (size_t)ny);
+                            for (int64_t i = 0; i < ny; i++)
+                                want[i] = xv[i] != xv[i] ? NAN : dx_want[i];
+                            memcpy(dxf, dx_want, sizeof(float) * (size_t)nx);
+                            memcpy(dxu, dx_want, sizeof(float) * (size_t)nx);
+                        }
                         int64_t f[4];
                         const int64_t e = tu_count_unlike(yf, want, ny, &f[0]) +
                                           tu_count_unlike(yu, want, ny, &f[1]) +
@@ -1972,8 +2006,8 @@ START_TEST(pool_takes_planes_nan)
                                      (long long)f[1], (long long)f[2], (long long)f[3]);
                     }
             }
-        /* batch norm's plane holds the NaN; after the ReLU none is left */
-        if (bad || (nan_in_z == 0) != relu) {
+        /* batch norm's plane holds the NaN, and after the ReLU still */
+        if (bad || nan_in_z < runs) {
             const size_t used = strlen(report);
             snprintf(report + used, sizeof report - used,
                      "\n  %s%dx%d/%d pad %d on [%d,%d,%d]: %ld of %ld placements unlike; "
