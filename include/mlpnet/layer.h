@@ -28,7 +28,7 @@ typedef enum mlp_layer_kind {
     MLP_LAYER_DENSE = 1,       /**< y = x W + b, W [in, out] */
     MLP_LAYER_SIGMOID = 2,     /**< y = 1 / (1 + exp(-x)) */
     MLP_LAYER_TANH = 3,        /**< y = tanh(x) */
-    MLP_LAYER_RELU = 4,        /**< y = max(0, x) */
+    MLP_LAYER_RELU = 4,        /**< y = max(0, x); NaN gives NaN */
     MLP_LAYER_LEAKY_RELU = 5,  /**< y = x if x > 0 else alpha x */
     MLP_LAYER_ELU = 6,         /**< y = x if x > 0 else alpha (exp(x) - 1) */
     MLP_LAYER_SELU = 7,        /**< y = lambda * elu(x, alpha), fixed constants */
@@ -81,7 +81,10 @@ MLP_API mlp_status mlp_layer_create_sigmoid(mlp_layer **out);
 MLP_API mlp_status mlp_layer_create_tanh(mlp_layer **out);
 
 /**
- * Create a rectified linear layer (same shape in and out).
+ * Create a rectified linear layer (same shape in and out): y = max(0, x),
+ * with -0 giving +0 and NaN giving NaN (as PyTorch's ReLU), so that a
+ * network whose values went NaN shows it in its output and loss; the
+ * gradient is dy where y > 0, else 0 (0 at NaN).
  * @param out  new layer, or NULL on failure (owned until given to
  *             mlp_model_add; mlp_layer_destroy otherwise)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (`out` is NULL) or
