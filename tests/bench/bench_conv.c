@@ -113,18 +113,14 @@ static void run(const conv_case *cc)
      * col^T; dcol = W^T Z. Layers on products per sample are held to the
      * group GEMMs too, the larger shape. */
     const int g = mlp__conv2d_group(conv), F = cc->f, Ki = (int)K, gp = (int)(g * P);
-    float *a = calloc((size_t)F * Ki, sizeof(float));
-    float *col = calloc((size_t)Ki * gp, sizeof(float));
-    float *z = calloc((size_t)F * gp, sizeof(float));
+    float *a = bench_floats((size_t)F * Ki);
+    float *col = bench_floats((size_t)Ki * gp);
+    float *z = bench_floats((size_t)F * gp);
     const int groups = (BATCH + g - 1) / g;
     /* The forward GEMMs again, each group's Z to a place of its own in a
      * buffer the size of the batch's output, as a layer writes its output:
      * the one Z above stays in the caches however large the output. */
-    float *zs = calloc((size_t)groups * F * gp, sizeof(float));
-    if (!a || !col || !z || !zs) {
-        fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
-        exit(1);
-    }
+    float *zs = bench_floats((size_t)groups * F * gp);
     /* Each repetition times the layer (on both paths) and the GEMMs back to
      * back, so that all see the same load; the figures are medians. */
     double t_fwd[REPS], t_bwd[REPS], t_gf[REPS], t_gb[REPS], t_if[REPS], t_ib[REPS];

@@ -84,13 +84,9 @@ static void flops(mlp_model *m, double *fwd, double *bwd)
  * untimed run. */
 static double product_seconds(int m, int n, int k)
 {
-    float *a = calloc((size_t)m * k, sizeof(float));
-    float *b = calloc((size_t)k * n, sizeof(float));
-    float *c = calloc((size_t)m * n, sizeof(float));
-    if (!a || !b || !c) {
-        fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
-        exit(1);
-    }
+    float *a = bench_floats((size_t)m * k);
+    float *b = bench_floats((size_t)k * n);
+    float *c = bench_floats((size_t)m * n);
     double t[5];
     mlp__sgemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
     for (int r = 0; r < 5; r++) {

@@ -91,9 +91,9 @@ static double gemm_rate(int32_t bs)
     static const int dims[] = {IN, HID, HID, HID, OUT};
     float *act[DEPTH + 2], *w[DEPTH + 1];
     for (int i = 0; i < DEPTH + 2; i++)
-        act[i] = calloc((size_t)bs * IN, sizeof(float));
+        act[i] = bench_floats((size_t)bs * IN);
     for (int i = 0; i < DEPTH + 1; i++)
-        w[i] = calloc((size_t)dims[i] * dims[i + 1], sizeof(float));
+        w[i] = bench_floats((size_t)dims[i] * dims[i + 1]);
     double times[5];
     for (int r = 0; r < 5; r++) {
         double t0 = mlp__now();

@@ -217,10 +217,8 @@ static void bench_rules(mlp_model *m)
                  {MLP_RULE_ADAM, "adam", 2},         {MLP_RULE_ADAMW, "adamw", 2},
                  {MLP_RULE_ADAGRAD, "adagrad", 1}};
     const int64_t n = mlp_model_param_count(m);
-    float *p = calloc((size_t)n, sizeof *p), *g = calloc((size_t)n, sizeof *g),
-          *s0 = calloc((size_t)n, sizeof *s0), *s1 = calloc((size_t)n, sizeof *s1);
-    if (!p || !g || !s0 || !s1)
-        exit(1);
+    float *p = bench_floats((size_t)n), *g = bench_floats((size_t)n),
+          *s0 = bench_floats((size_t)n), *s1 = bench_floats((size_t)n);
     printf("optimizer steps alone (%lld parameters, best of 5 x 200), us a step:\n",
            (long long)n);
     for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
@@ -285,13 +283,13 @@ int main(int argc, char **argv)
     static const int dims[] = {IN, HID, HID, HID, OUT};
     float *act[DEPTH + 2], *w[DEPTH + 1], *dw[DEPTH + 1];
     for (int i = 0; i < DEPTH + 2; i++)
-        act[i] = calloc((size_t)BATCH * IN, sizeof(float));
+        act[i] = bench_floats((size_t)BATCH * IN);
     for (int i = 0; i < DEPTH + 1; i++) {
-        w[i] = calloc((size_t)dims[i] * dims[i + 1], sizeof(float));
-        dw[i] = calloc((size_t)dims[i] * dims[i + 1], sizeof(float));
+        w[i] = bench_floats((size_t)dims[i] * dims[i + 1]);
+        dw[i] = bench_floats((size_t)dims[i] * dims[i + 1]);
     }
-    float *g0 = calloc((size_t)BATCH * IN, sizeof(float));
-    float *g1 = calloc((size_t)BATCH * IN, sizeof(float));
+    float *g0 = bench_floats((size_t)BATCH * IN);
+    float *g1 = bench_floats((size_t)BATCH * IN);
 
     /* An epoch with SGD, that epoch's products alone, and an epoch with
      * Adam, in turn, so that a drift of the machine's speed touches all
