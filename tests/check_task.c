@@ -1003,6 +1003,73 @@ START_TEST(standardize_refuses_values_that_are_not_finite)
 }
 END_TEST
 
+/* An evaluation whose loss is not finite names the set's sample and value
+ * that hold a NaN or an infinity (a borrowed dataset's values may change
+ * after its creation checked them), not the row of a batch, whose number
+ * tells the caller nothing; else the layer with a bad parameter. Inside
+ * mlp_model_fit the message names the epoch and the validation set. */
+START_TEST(evaluate_names_the_sample_that_is_not_finite)
+{
+    enum { N = 20 };
+    float xv[2 * N], tv[2 * N];
+    int32_t labels[N];
+    for (int i = 0; i < N; i++) {
+        xv[2 * i] = (float)i / N;
+        xv[2 * i + 1] = 1.0f - (float)i / N;
+        tv[2 * i] = tv[2 * i + 1] = (float)i;
+        labels[i] = i % 2;
+    }
+    mlp_dataset *train = NULL, *valid = NULL, *values = NULL;
+    TU_OK(mlp_dataset_create_f32(&train, N, 1, (int32_t[]){2}, xv, labels, 2,
+                                 MLP_DATASET_COPY));
+    TU_OK(mlp_dataset_create_f32(&valid, N, 1, (int32_t[]){2}, xv, labels, 2,
+                                 MLP_DATASET_BORROW));
+    TU_OK(mlp_dataset_create_f32_values(&values, N, 1, (int32_t[]){2}, xv, 2, tv,
+                                        MLP_DATASET_BORROW));
+    mlp_model *m = tu_model(1, (int32_t[]){2}, 3);
+    tu_add(m, tu_dense(2));
+    mlp_optimizer *opt = NULL;
+    TU_OK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
+    xv[2 * 13 + 1] = NAN; /* batch 2 of 5, its row 3 */
+    double e;
+    mlp_metrics mt;
+    TU_FAIL_MSG(mlp_model_evaluate(m, valid, 5, &e, NULL), MLP_STATUS_NUMERIC,
+                "mlp_model_evaluate: sample 13 holds a NaN at value 1 (a borrowed");
+    TU_FAIL_MSG(mlp_model_evaluate_metrics(m, valid, 5, &mt), MLP_STATUS_NUMERIC,
+                "mlp_model_evaluate_metrics: sample 13 holds a NaN at value 1");
+    mlp_fit_options o;
+    TU_OK(mlp_fit_options_init(&o));
+    o.epochs = 2;
+    o.batch_size = 5;
+    o.eval_batch_size = 5;
+    TU_FAIL_MSG(mlp_model_fit(m, opt, train, valid, &o), MLP_STATUS_NUMERIC,
+                "mlp_model_fit: epoch 1, validation set: sample 13 holds a NaN at "
+                "value 1");
+    /* float targets: a value, then a target element */
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
+    xv[2 * 13 + 1] = 1;
+    xv[2 * 17] = -INFINITY;
+    TU_FAIL_MSG(mlp_model_evaluate_metrics(m, values, 5, &mt), MLP_STATUS_NUMERIC,
+                "sample 17 holds an infinity at value 0");
+    xv[2 * 17] = 0;
+    tv[2 * 6 + 1] = NAN;
+    TU_FAIL_MSG(mlp_model_evaluate_metrics(m, values, 4, &mt), MLP_STATUS_NUMERIC,
+                "sample 6 holds a NaN at target element 1");
+    tv[2 * 6 + 1] = 6;
+    TU_OK(mlp_model_evaluate_metrics(m, values, 4, &mt));
+    /* finite data, a NaN bias */
+    mlp_layer *d = mlp_model_layer(m, 0);
+    mlp_layer_params(d)[mlp_layer_param_count(d) - 1] = NAN;
+    TU_FAIL_MSG(mlp_model_evaluate(m, values, 7, &e, NULL), MLP_STATUS_NUMERIC,
+                "mlp_model_evaluate: layer 0 (dense) has a NaN or infinite parameter");
+    mlp_optimizer_destroy(opt);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(train);
+    mlp_dataset_destroy(valid);
+    mlp_dataset_destroy(values);
+}
+END_TEST
+
 /* ---- regression through the driver -------------------------------------------- */
 
 /* y0 = 3 a - 2 b + 0.5, y1 = a b on a grid, as a float dataset. */
@@ -1148,6 +1215,7 @@ static Suite *task_suite(void)
     tcase_add_test(tc, standardize_forward_and_gradients);
     tcase_add_test(tc, standardize_from_data);
     tcase_add_test(tc, standardize_refuses_values_that_are_not_finite);
+    tcase_add_test(tc, evaluate_names_the_sample_that_is_not_finite);
     suite_add_tcase(s, tc);
     tc = tcase_create("regression");
     tcase_add_test(tc, fit_regression_with_metrics);

@@ -265,7 +265,11 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, class
  *         weights whose sum over the set's labels is 0),
  *         MLP_STATUS_SHAPE_MISMATCH (image size or class count does not fit
- *         the model), MLP_STATUS_NUMERIC or MLP_STATUS_NO_MEMORY
+ *         the model), MLP_STATUS_NUMERIC (a loss that is not finite: the
+ *         message names the set's sample and value that hold a NaN or an
+ *         infinity, which a borrowed dataset holds when its values changed
+ *         after its creation, else the first layer with a bad parameter or
+ *         state value) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_evaluate(mlp_model *model, const mlp_dataset *ds,
                                       int32_t batch_size, double *error,
@@ -495,7 +499,8 @@ typedef struct mlp_metrics {
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, an
  *         out_size no release had, class weights whose sum over the set's
  *         labels is 0), MLP_STATUS_SHAPE_MISMATCH (data do not fit
- *         the model), MLP_STATUS_NUMERIC or MLP_STATUS_NO_MEMORY
+ *         the model), MLP_STATUS_NUMERIC (as mlp_model_evaluate()) or
+ *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_evaluate_metrics_size(mlp_model *model,
                                                    const mlp_dataset *ds,
@@ -725,6 +730,10 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
  * is set, a batch whose finite loss exceeds it. Without that guard a loss
  * that grows but stays finite (1e30 is possible with ReLU) trains on and
  * the call returns MLP_STATUS_OK.
+ * A validation pass that fails stops training too, with its status and
+ * a message that names the epoch and the validation set, then says what
+ * mlp_model_evaluate() would (a borrowed validation set that gained a NaN,
+ * for one).
  * A step that fails stops training there, with the step's status (for
  * example MLP_STATUS_INVALID_ARG from batch norm given an epoch's last
  * batch of one sample: `opts->drop_last` leaves such a batch out); the

@@ -349,8 +349,18 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         if (valid) {
             double t1 = mlp__now();
             st = mlp_model_evaluate_metrics(m, valid, eval_bs, &vm);
-            if (st != MLP_STATUS_OK)
+            if (st != MLP_STATUS_OK) {
+                /* say that the validation pass stopped it, and when */
+                static const char ev[] = "mlp_model_evaluate_metrics: ";
+                char msg[512];
+                const char *e = mlp_last_error();
+                if (strncmp(e, ev, sizeof ev - 1) == 0)
+                    e += sizeof ev - 1;
+                snprintf(msg, sizeof msg, "%s", e);
+                st = mlp__error(st, "%s: epoch %d, validation set: %s", fn, (int)epoch,
+                                msg);
                 break;
+            }
             s.eval_seconds = mlp__now() - t1;
         }
         figures(&vm, &s.valid_error, &s.valid_acc, &s.valid_mse, &s.valid_rmse,

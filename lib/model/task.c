@@ -5,6 +5,7 @@
  * that only give probabilities where the loss defines them.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend/gemm.h"
@@ -252,7 +253,39 @@ mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
 
 /* ---- evaluation ------------------------------------------------------------ */
 
-/* Sums of the model's loss over a whole dataset, in inference mode. */
+/* The message of an evaluation batch, rows [start, start + n) of the set,
+ * whose loss is not finite. The loss names a row of the batch, not of the
+ * set, and blames the logit or the prediction; the cause nearest to the
+ * data comes first, as in mlp_model_fit: a NaN or an infinity in the
+ * samples or the float targets (a borrowed dataset's values can have
+ * changed since its creation checked them), then a layer's parameters or
+ * state. */
+static mlp_status numeric_rows(const mlp_model *m, int32_t start, int32_t n, int labels,
+                               const char *fn)
+{
+    const int64_t i = mlp__first_not_finite(m->xbuf, (int64_t)n * m->in_size);
+    const int32_t k = mlp__model_outputs(m);
+    const int64_t j = labels ? -1 : mlp__first_not_finite(m->tbuf, (int64_t)n * k);
+    const float v = i >= 0 ? m->xbuf[i] : j >= 0 ? m->tbuf[j] : 0.0f;
+    if (i >= 0 || j >= 0)
+        return mlp__error(
+            MLP_STATUS_NUMERIC,
+            "%s: sample %lld holds %s at %s %lld (a borrowed dataset's values "
+            "changed after it was created?)",
+            fn, (long long)start + (i >= 0 ? i / m->in_size : j / k),
+            isnan(v) ? "a NaN" : "an infinity", i >= 0 ? "value" : "target element",
+            (long long)(i >= 0 ? i % m->in_size : j % k));
+    const int layer = mlp__model_first_bad_layer(m);
+    if (layer >= 0)
+        return mlp__error(MLP_STATUS_NUMERIC, "%s: layer %d (%s) has %s", fn, layer,
+                          m->layers[layer]->ops->name,
+                          mlp__model_bad_layer_holds(m, layer));
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", mlp_last_error());
+    return mlp__error(MLP_STATUS_NUMERIC, "%s: samples %d..%d: %s", fn, (int)start,
+                      (int)(start + n - 1), msg);
+}
+
 /* The loss sums of rows [lo, hi) of ds, in batches of batch_size. */
 static mlp_status evaluate_rows(mlp_model *m, const mlp_dataset *ds, int32_t batch_size,
                                 int32_t lo, int32_t hi, mlp__loss_sums *s, const char *fn)
@@ -270,9 +303,13 @@ static mlp_status evaluate_rows(mlp_model *m, const mlp_dataset *ds, int32_t bat
         const int labels = mlp__loss_uses_labels(L->kind);
         MLP_TRY(mlp__dataset_rows(ds, start, n, m->xbuf, labels ? m->lbuf : NULL,
                                   labels ? NULL : m->tbuf));
-        MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
-        MLP_TRY(mlp__loss_batch(L, m->acts[m->n_layers - 1], n, k, m->lbuf, m->tbuf, NULL,
-                                s));
+        mlp_status st = mlp__model_forward(m, n, MLP_MODE_EVAL);
+        if (st == MLP_STATUS_OK)
+            st = mlp__loss_batch(L, m->acts[m->n_layers - 1], n, k, m->lbuf, m->tbuf,
+                                 NULL, s);
+        if (st == MLP_STATUS_NUMERIC)
+            return numeric_rows(m, start, n, labels, fn);
+        MLP_TRY(st);
     }
     return MLP_STATUS_OK;
 }
