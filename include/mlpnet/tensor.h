@@ -110,10 +110,10 @@ MLP_API int32_t mlp_tensor_dim(const mlp_tensor *t, int axis);
 MLP_API int64_t mlp_tensor_numel(const mlp_tensor *t);
 
 /**
- * Writable element pointer (borrowed: valid until the tensor is destroyed
- * or reshaped to more elements). NULL for a read-only tensor (made by
- * mlp_tensor_wrap_const; mlp_last_error() then says so): read those through
- * mlp_tensor_data_const.
+ * Writable element pointer (borrowed: valid until the tensor is destroyed;
+ * mlp_tensor_reshape keeps it, since it moves no data). NULL for a
+ * read-only tensor (made by mlp_tensor_wrap_const; mlp_last_error() then
+ * says so): read those through mlp_tensor_data_const.
  * @param t  the tensor (borrowed for the call); may be NULL
  * @return the first element, row-major (borrowed, as above), or NULL when
  *         `t` is NULL or read-only
@@ -151,7 +151,9 @@ MLP_API mlp_status mlp_tensor_copy_to(const mlp_tensor *t, float *dst, int64_t n
 
 /**
  * Give the tensor a new shape with the same number of elements (no data
- * moves).
+ * moves). The count of elements stays the tensor's: for a batch of
+ * another size (an epoch's short last batch), wrap the same buffer with
+ * the new shape (mlp_tensor_wrap) or create another tensor.
  * @param t     the tensor (borrowed for the call)
  * @param rank  new number of dimensions, 1..MLP_MAX_RANK
  * @param dims  new extents (copied)
