@@ -381,6 +381,7 @@ START_TEST(predictions_follow_the_task)
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
     TU_FAIL_MSG(mlp_model_predict(m, x, pr), MLP_STATUS_BAD_STATE,
                 "the model regresses (loss mse): it has no class probabilities");
+    TU_ERROR_HAS("ask for its raw outputs (mlp_model_predict_raw)");
     TU_OK(mlp_model_predict_raw(m, x, raw));
     tu_assert_close_ff("raw (regression)", mlp_tensor_data_const(raw), zc, 8, 0, 0);
 
@@ -392,6 +393,8 @@ START_TEST(predictions_follow_the_task)
     TU_FAIL_MSG(mlp_model_predict_one(m, mlp_tensor_data_const(x), 3,
                                       MLP_OUTPUT_PROBABILITIES, out, 2),
                 MLP_STATUS_BAD_STATE, "the model regresses");
+    /* the hint names the way this call asks for raw outputs */
+    TU_ERROR_HAS("ask for its raw outputs (what = MLP_OUTPUT_RAW)");
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
     TU_OK(mlp_model_predict(m, x, pr));
     TU_OK(mlp_model_predict_one(m, mlp_tensor_data_const(x) + 9, 3,

@@ -407,15 +407,16 @@ mlp_status mlp_model_evaluate_metrics_size(mlp_model *m, const mlp_dataset *ds,
 
 /* ---- prediction ------------------------------------------------------------ */
 
-/* Whether the model's loss defines probabilities; if not, why (for `fn`). */
-static mlp_status can_give_probabilities(const mlp_model *m, const char *fn)
+/* Whether the model's loss defines probabilities; if not, why (for `fn`,
+ * whose caller asks for raw outputs as `raw` says). */
+static mlp_status can_give_probabilities(const mlp_model *m, const char *fn,
+                                         const char *raw)
 {
     if (mlp_model_task(m) != MLP_TASK_CLASSIFY)
-        return mlp__error(
-            MLP_STATUS_BAD_STATE,
-            "%s: the model regresses (loss %s): it has no class "
-            "probabilities; ask for its raw outputs (mlp_model_predict_raw)",
-            fn, mlp_loss_kind_name(m->loss.kind));
+        return mlp__error(MLP_STATUS_BAD_STATE,
+                          "%s: the model regresses (loss %s): it has no class "
+                          "probabilities; ask for its raw outputs (%s)",
+                          fn, mlp_loss_kind_name(m->loss.kind), raw);
     if (m->loss.kind == MLP_LOSS_SOFTMAX_XENT && mlp__model_outputs(m) < 2)
         return mlp__error(MLP_STATUS_BAD_STATE,
                           "%s: a softmax over the model's single output is always 1; a "
@@ -450,7 +451,7 @@ static mlp_status predict(mlp_model *m, const mlp_tensor *x, mlp_tensor *out,
     MLP_TRY(
         mlp__check_writable(out, fn, what == MLP_OUTPUT_PROBABILITIES ? "probs" : "out"));
     if (what == MLP_OUTPUT_PROBABILITIES)
-        MLP_TRY(can_give_probabilities(m, fn));
+        MLP_TRY(can_give_probabilities(m, fn, "mlp_model_predict_raw"));
     MLP_TRY(mlp__model_stage_input(m, x, "prediction", fn));
     MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
     const float *z = m->acts[m->n_layers - 1];
@@ -490,7 +491,7 @@ mlp_status mlp_model_predict_one(mlp_model *m, const float *sample, int64_t samp
                           fn, (long long)m->in_size, (int)k, (long long)sample_len,
                           (long long)out_len);
     if (what == MLP_OUTPUT_PROBABILITIES)
-        MLP_TRY(can_give_probabilities(m, fn));
+        MLP_TRY(can_give_probabilities(m, fn, "what = MLP_OUTPUT_RAW"));
     const int64_t bad = mlp__first_not_finite(sample, sample_len);
     if (bad >= 0)
         return mlp__error(MLP_STATUS_NUMERIC,
