@@ -340,6 +340,37 @@ START_TEST(sums_give_r2_and_errors)
         TU_OK(mlp__loss_batch(&L, off ? zc_off : zc_exact, 3, 1, NULL, tc, NULL, &s));
         ck_assert(mlp__loss_sums_r2(&s, 1) == (off ? 0.0 : 1.0));
     }
+    /* Targets all equal to a value a float does not hold exactly, in
+     * batches of 64 as an evaluation sums them: sum t^2 - (sum t)^2 / n
+     * leaves rounding (1.3e-9 for the first), which made R^2 -2.4e13. */
+    const float cv[] = {4.64677668f, 7.96446705f, 25.6242924f, 0.1f};
+    const int32_t cn[] = {1677, 2278, 1830, 999};
+    static float tcv[2278], zcv[2278];
+    int wrong = 0;
+    double first_r2 = 0;
+    for (int v = 0; v < 4; v++) {
+        for (int off = 0; off < 2; off++) {
+            for (int32_t i = 0; i < cn[v]; i++) {
+                tcv[i] = cv[v];
+                zcv[i] = off ? cv[v] + 0.3f : cv[v];
+            }
+            a[0] = b[0] = c[0] = 0;
+            memset(&s, 0, sizeof s);
+            s.t_sum = a;
+            s.t_sq = b;
+            s.sse_k = c;
+            for (int32_t i = 0; i < cn[v]; i += 64) {
+                const int32_t n = cn[v] - i < 64 ? cn[v] - i : 64;
+                TU_OK(mlp__loss_batch(&L, zcv + i, n, 1, NULL, tcv + i, NULL, &s));
+            }
+            const double r2 = mlp__loss_sums_r2(&s, 1);
+            if (r2 != (off ? 0.0 : 1.0) && wrong++ == 0)
+                first_r2 = r2;
+        }
+    }
+    ck_assert_msg(wrong == 0,
+                  "%d constant outputs got an R^2 other than 0 or 1 (first %g)", wrong,
+                  first_r2);
     /* Without the per-output sums there is no R^2. */
     s.sse_k = NULL;
     ck_assert(isnan(mlp__loss_sums_r2(&s, 1)));

@@ -483,7 +483,11 @@ typedef struct mlp_metrics {
     double r2;          /**< coefficient of determination, 1 - SSE/SST per output,
                              averaged over outputs (scikit-learn's default); an
                              output whose targets are all equal counts 1 if
-                             predicted exactly and 0 otherwise */
+                             predicted exactly and 0 otherwise, as does one
+                             whose targets are so nearly equal that SST is
+                             lost in rounding (a standard deviation below
+                             about 2e-8 sqrt(count) of their root mean
+                             square) */
 } mlp_metrics;
 
 /**

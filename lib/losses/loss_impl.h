@@ -93,8 +93,9 @@ mlp_status mlp__loss_batch(const mlp__loss *L, const float *z, int32_t n, int32_
 double mlp__loss_sums_mean(const mlp__loss_sums *s);
 
 /* The mean R^2 over the k outputs (scikit-learn's uniform average); an
- * output whose targets are all equal counts 1 when predicted exactly and 0
- * otherwise. NaN without the per-output arrays or rows. */
+ * output whose targets are all equal, or whose sum of squares about their
+ * mean is within the sums' rounding of 0, counts 1 when predicted exactly
+ * and 0 otherwise. NaN without the per-output arrays or rows. */
 double mlp__loss_sums_r2(const mlp__loss_sums *s, int32_t k);
 
 #endif /* MLPNET_LOSS_IMPL_H */
