@@ -576,8 +576,14 @@ MLP_API mlp_status mlp_model_input_shape(const mlp_model *model, int *rank,
  *  mlp_fit_options for the rule). */
 typedef struct mlp_epoch_stats {
     int32_t epoch;      /**< 1-based */
-    double train_error; /**< mean loss over the epoch's batches, taken while training */
-    double train_acc;   /**< accuracy over the epoch's batches, taken while training */
+    double train_error; /**< mean loss over all the epoch's training samples, as
+                           the loss takes its mean (per sample; per target
+                           element with float targets; per unit of weight with
+                           class weights), each sample's from its batch's step
+                           before that step's update. Not the mean of the
+                           batches' means, which would weigh the samples of a
+                           short last batch more */
+    double train_acc;   /**< accuracy over the epoch's samples, taken while training */
     double valid_error; /**< mean loss on the validation set after the epoch (NaN without
                            one) */
     double valid_acc;   /**< validation accuracy after the epoch (NaN without one) */
