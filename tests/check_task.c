@@ -464,6 +464,15 @@ START_TEST(predictions_follow_the_task)
                 "model is NULL");
     TU_FAIL_MSG(mlp_model_input_shape(m, NULL, dims), MLP_STATUS_INVALID_ARG,
                 "rank or dims");
+    /* the output shapes alike: the entries past the rank 0 */
+    for (int i = -1; i < 1; i++) {
+        int32_t od[MLP_MAX_RANK] = {9, 9, 9, 9};
+        rank = 0;
+        TU_OK(mlp_model_output_shape(m, i, &rank, od));
+        ck_assert_int_eq(rank, 1);
+        ck_assert_msg(od[0] == 2 && od[1] == 0 && od[2] == 0 && od[3] == 0,
+                      "layer %d: dims %d %d %d %d", i, od[0], od[1], od[2], od[3]);
+    }
     mlp_model_destroy(m);
     mlp_tensor_destroy(x);
     mlp_tensor_destroy(raw);

@@ -106,8 +106,8 @@ MLP_API mlp_layer *mlp_model_layer(mlp_model *model, int i);
  * @param model  the model (borrowed for the call)
  * @param i      layer index, 0..layers-1, or -1 for the whole model
  * @param rank   receives 1..3
- * @param dims   receives `rank` extents (caller's array of MLP_MAX_RANK,
- *               borrowed for the call)
+ * @param dims   receives `rank` extents, the rest of its MLP_MAX_RANK
+ *               entries 0 (caller's array, borrowed for the call)
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
  */
 MLP_API mlp_status mlp_model_output_shape(const mlp_model *model, int i, int *rank,

@@ -336,8 +336,8 @@ mlp_status mlp_model_output_shape(const mlp_model *m, int i, int *rank, int32_t 
     else
         s = &m->layers[i]->out;
     *rank = s->rank;
-    for (int k = 0; k < s->rank; k++)
-        dims[k] = s->d[k];
+    for (int k = 0; k < MLP_MAX_RANK; k++) /* the rest 0, as mlp_model_input_shape */
+        dims[k] = k < s->rank ? s->d[k] : 0;
     return MLP_STATUS_OK;
 }
 
