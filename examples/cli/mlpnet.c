@@ -1592,6 +1592,13 @@ static mlp_dataset *open_table(mlp_model *m, const char *csv, const char *target
     mlp_status st = mlp_dataset_load_csv(&ds, csv, &o);
     if (st != MLP_STATUS_OK) {
         read_error(msg, sizeof msg, st, csv);
+        if (predict && !target && st == MLP_STATUS_BAD_FORMAT) {
+            /* a table that still has its target column (labels that are
+             * not numbers, say): say how to skip it */
+            const size_t len = strlen(msg);
+            snprintf(msg + len, sizeof msg - len,
+                     " (if the table holds its target column, name it with --target)");
+        }
         free(names);
         /* Without class names any label goes: the probe counts the features. */
         mlp_dataset *probe = NULL;

@@ -252,6 +252,10 @@ grep -Eq '^0 [01] (blue|red) [01]\.[0-9]{4}$' "$T/cpred.out" ||
 "$MLPNET" predict --model "$C" --csv "$T/cls-rows.csv" >"$T/cpred2.out" ||
     fail "predict --csv without a target column"
 cmp -s "$T/cpred.out" "$T/cpred2.out" || fail "predict with and without the target differ"
+# A table that still holds its target column, not named: the message says
+# how to skip it.
+expect_status 1 "$MLPNET" predict --model "$C" --csv "$T/cls-test.csv"
+grep -q 'name it with --target' "$T/out" || fail "predict --csv, target kept: $(cat "$T/out")"
 # Data meant for another model: the shapes are compared first, before labels
 # or a label map meet the model's classes (2 here: a label 2 is out of range,
 # which used to be the error, hiding the real mismatch).
