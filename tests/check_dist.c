@@ -892,6 +892,27 @@ START_TEST(evaluate_misuse_before_any_step)
 }
 END_TEST
 
+/* A callback that fails with a value that is no mlp_status (42, -5): the
+ * caller gets MLP_STATUS_INTERNAL, as for another rank's, with the value
+ * in the message (the value itself came back before, outside the enum);
+ * an empty error_message gives the status's text, not an empty reason. */
+static mlp_status odd_status;
+static const char *odd_message;
+
+static mlp_status failing_broadcast(void *user, float *data, int64_t n)
+{
+    (void)user;
+    (void)data;
+    (void)n;
+    return odd_status;
+}
+
+static const char *odd_error_message(void *user)
+{
+    (void)user;
+    return odd_message;
+}
+
 /* A sum that gives something else than sums (here 1e30 everywhere) once
  * the hook is set: the step reports an internal error, a status of the
  * enum (it returned the cast of 1e30 to int before). */
@@ -925,6 +946,22 @@ START_TEST(a_sum_that_is_no_sum_is_an_internal_error)
     garbage_sums = 1;
     TU_FAIL(mlp_model_train_step(m, opt, x, labels, NULL, NULL), MLP_STATUS_INTERNAL);
     garbage_sums = 0;
+    /* this rank's own callback failing with no status, or without a reason */
+    o.broadcast = failing_broadcast;
+    o.error_message = odd_error_message;
+    odd_status = (mlp_status)42;
+    odd_message = "link down";
+    TU_FAIL_MSG(mlp_model_set_distributed(m, &o), MLP_STATUS_INTERNAL,
+                "returned 42, which is no mlp_status: link down");
+    odd_status = (mlp_status)-5;
+    odd_message = NULL;
+    TU_FAIL_MSG(mlp_model_set_distributed(m, &o), MLP_STATUS_INTERNAL, "returned -5");
+    odd_status = MLP_STATUS_IO;
+    odd_message = "";
+    TU_FAIL_MSG(mlp_model_set_distributed(m, &o), MLP_STATUS_IO,
+                "the broadcast of the parameters failed: input/output error");
+    odd_message = "link down";
+    TU_FAIL_MSG(mlp_model_set_distributed(m, &o), MLP_STATUS_IO, "failed: link down");
     mlp_tensor_destroy(x);
     mlp_optimizer_destroy(opt);
     pthread_barrier_destroy(&c.bar);

@@ -119,12 +119,14 @@ MLP_EXTERN_C_BEGIN
  * times, in the same order, with the same `n`. Every callback returns
  * MLP_STATUS_OK or, on a failure of the communication itself, another
  * status (the library then returns that status at once, with the message
- * of `error_message` when set); callbacks never abort the process and
- * never print. They run inside the model's steps and collectives, so they
- * must not call back into the model: a call that would run or change it
- * (forward, predict, evaluate, a step, a fit, mlp_model_add(),
- * mlp_model_set_loss(), mlp_model_set_distributed()) returns
- * MLP_STATUS_BAD_STATE there and does nothing.
+ * of `error_message` when it gives one that is not empty, else the
+ * status's text; a value that is no mlp_status comes back as
+ * MLP_STATUS_INTERNAL, the value named in the message); callbacks never
+ * abort the process and never print. They run inside the model's steps
+ * and collectives, so they must not call back into the model: a call that
+ * would run or change it (forward, predict, evaluate, a step, a fit,
+ * mlp_model_add(), mlp_model_set_loss(), mlp_model_set_distributed())
+ * returns MLP_STATUS_BAD_STATE there and does nothing.
  */
 typedef struct mlp_dist_ops {
     size_t struct_size; /**< size of the caller's struct; set by mlp_dist_ops_init */
@@ -242,7 +244,8 @@ MLP_API mlp_status mlp_dist_ops_init_size(mlp_dist_ops *ops, size_t struct_size)
  *         the count, or "the layers' kinds, shapes or settings"),
  *         MLP_STATUS_BAD_STATE (called while mlp_model_fit() trains the
  *         model, from one of its callbacks, or from one of the hook's own
- *         callbacks: nothing changes) or the status of a callback. On any
+ *         callbacks: nothing changes) or the status of a callback
+ *         (MLP_STATUS_INTERNAL for a value that is no status). On any
  *         other failure the model has no hook.
  */
 MLP_API mlp_status mlp_model_set_distributed(mlp_model *model, const mlp_dist_ops *ops);

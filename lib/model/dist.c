@@ -83,12 +83,21 @@ static mlp_status hook_reduce_wait(mlp_model *m, int32_t b)
     return st;
 }
 
-/* A failed callback's status, with its message when it gives one. */
+/* A failed callback's status, with its message when it gives one. A value
+ * that is no status is returned as an internal error, as the agreement
+ * reports another rank's, so that the caller never gets a value outside
+ * the enum; an empty message counts as none. */
 static mlp_status comm_error(const mlp_model *m, mlp_status st, const char *what)
 {
     const char *msg = m->dist.error_message ? m->dist.error_message(m->dist.user) : NULL;
+    if (st < MLP_STATUS_INVALID_ARG || st > MLP_STATUS_INTERNAL)
+        return mlp__error(MLP_STATUS_INTERNAL,
+                          "distributed training: rank %d: %s failed: the callback "
+                          "returned %d, which is no mlp_status%s%s",
+                          (int)m->dist.rank, what, (int)st, msg && msg[0] ? ": " : "",
+                          msg && msg[0] ? msg : "");
     return mlp__error(st, "distributed training: rank %d: %s failed: %s",
-                      (int)m->dist.rank, what, msg ? msg : mlp_status_str(st));
+                      (int)m->dist.rank, what, msg && msg[0] ? msg : mlp_status_str(st));
 }
 
 void mlp__dist_release(mlp_model *m)
