@@ -1184,6 +1184,16 @@ START_TEST(open_emnist_carves_valid)
     ck_assert_int_eq(mlp_dataset_size(b), 19);
     mlp_dataset_destroy(a);
     mlp_dataset_destroy(b);
+
+    /* A pointer given for two splits would keep one and lose the other. */
+    a = b = POISON;
+    EXPECT_STATUS(mlp_dataset_open(&a, &a, NULL, dir, "emn", 5), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(a);
+    EXPECT_STATUS(mlp_dataset_open(&a, &b, &a, dir, "emn", 5), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(b);
+    EXPECT_STATUS(mlp_dataset_open(NULL, &b, &b, dir, "emn", 5), MLP_STATUS_INVALID_ARG);
+    ck_assert_str_eq(mlp_last_error(),
+                     "mlp_dataset_open: valid and test are the same pointer");
     ck_assert_int_eq(mlp__alloc_live(), live);
     toy_free(&tr);
     toy_free(&te);
@@ -1427,6 +1437,10 @@ START_TEST(split_copies)
     ck_assert_int_eq(mlp_dataset_size(b), 1);
     mlp_dataset_destroy(a);
     mlp_dataset_destroy(b);
+    /* One pointer for both parts would keep the second and lose the first. */
+    a = POISON;
+    EXPECT_STATUS(mlp_dataset_split(ds, 3, &a, &a), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(a);
     mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
     tu_rm_tree(dir);

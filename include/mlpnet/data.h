@@ -222,12 +222,14 @@ MLP_API mlp_status mlp_dataset_load_idx_images(mlp_dataset **out, const char *im
  * @param train       receives the training split (owned), or NULL if not wanted
  * @param valid       receives the validation split (owned), or NULL
  * @param test        receives the test split (owned), or NULL; at least one of
- *                    the three must be non-NULL; each is NULL on failure
+ *                    the three must be non-NULL, and those given must be
+ *                    distinct pointers; each is NULL on failure
  * @param dir         directory (borrowed for the call)
  * @param name        dataset name (borrowed for the call)
  * @param valid_size  images to carve off when there is no validation file,
  *                    >= 1 and smaller than the training file
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_IO (a file is
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (among others, a pointer
+ *         given for two splits), MLP_STATUS_IO (a file is
  *         missing: the message names it), MLP_STATUS_BAD_FORMAT or
  *         MLP_STATUS_NO_MEMORY. On failure nothing is returned.
  */
@@ -434,9 +436,11 @@ MLP_API mlp_status mlp_dataset_set_class_names(mlp_dataset *ds, const char *cons
  * their data also when `src` borrows.
  * @param src      the dataset to split (borrowed for the call; unchanged)
  * @param first    receives the first n_first images (owned), NULL on failure
- * @param second   receives the rest (owned), NULL on failure
+ * @param second   receives the rest (owned), NULL on failure; not the
+ *                 pointer given as `first`
  * @param n_first  1..size-1
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, `first` and `second`
+ *         the same pointer, n_first out of range) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_dataset_split(const mlp_dataset *src, int32_t n_first,
                                      mlp_dataset **first, mlp_dataset **second);

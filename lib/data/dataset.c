@@ -569,6 +569,8 @@ mlp_status mlp_dataset_split(const mlp_dataset *src, int32_t n_first, mlp_datase
     if (second)
         *second = NULL;
     MLP_CHECK_ARG(first != NULL && second != NULL, fn, "first or second is NULL");
+    /* one pointer for both would keep the second copy and lose the first */
+    MLP_CHECK_ARG(first != second, fn, "first and second are the same pointer");
     MLP_CHECK_ARG(src != NULL, fn, "src is NULL");
     if (n_first < 1 || n_first >= src->n)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: n_first %d is outside 1..%d", fn,

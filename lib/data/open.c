@@ -433,6 +433,14 @@ mlp_status mlp_dataset_open(mlp_dataset **train, mlp_dataset **valid, mlp_datase
     if (test)
         *test = NULL;
     MLP_CHECK_ARG(train || valid || test, fn, "train, valid and test are all NULL");
+    /* a pointer given twice would keep one split and lose the other */
+    const char *twice = train && train == valid  ? "train and valid"
+                        : train && train == test ? "train and test"
+                        : valid && valid == test ? "valid and test"
+                                                 : NULL;
+    if (twice)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s are the same pointer", fn,
+                          twice);
     MLP_CHECK_ARG(dir != NULL && *dir != '\0', fn, "dir is NULL or empty");
     MLP_CHECK_ARG(name != NULL && *name != '\0', fn, "name is NULL or empty");
     MLP_CHECK_RANGE(valid_size >= 1, fn, "valid_size", valid_size, ">= 1");
