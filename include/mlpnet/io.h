@@ -137,7 +137,8 @@ MLP_API mlp_status mlp_model_load(mlp_model **out, const char *path);
  * @param out   new model, or NULL on failure (owned: mlp_model_destroy)
  * @param opt   receives the optimizer restored for the new model (owned:
  *              mlp_optimizer_destroy, before the model), or NULL when the
- *              file holds no optimizer state (not an error) or on failure
+ *              file holds no optimizer state (not an error) or on failure;
+ *              may itself be NULL, which makes this call mlp_model_load
  * @param path  file to read (borrowed for the call); must be a regular file
  * @return as mlp_model_load
  */
@@ -194,7 +195,8 @@ MLP_API mlp_status mlp_model_load_mem(mlp_model **out, const void *buf, size_t l
  * @param out  new model, or NULL on failure (owned: mlp_model_destroy)
  * @param opt  receives the optimizer restored for the new model (owned:
  *             mlp_optimizer_destroy, before the model), or NULL when the
- *             buffer holds no optimizer state (not an error) or on failure
+ *             buffer holds no optimizer state (not an error) or on failure;
+ *             may itself be NULL, which makes this call mlp_model_load_mem
  * @param buf  `len` bytes (borrowed for the call; nothing keeps a pointer
  *             into it); never NULL, as for mlp_model_load_mem
  * @param len  length of `buf` in bytes
