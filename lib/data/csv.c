@@ -307,7 +307,15 @@ static mlp_status field_number(csv_reader *r, int32_t col, float *out)
         return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
                   "\"%.40s\": NaN and infinity are not allowed", s);
     /* Only decimal notation: strtod would also take hexadecimal, and NUL
-     * bytes would end the text early. */
+     * bytes would end the text early. A control character is named, not
+     * echoed: a line break, an escape sequence or a vertical tab would
+     * break or hide the field in the message. */
+    for (const char *c = s; c < e; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                      "a control character (byte 0x%02x, byte %d of the field) "
+                      "where a number belongs",
+                      (unsigned)(unsigned char)*c, (int)(c - (r->rec + fd->off)) + 1);
     for (const char *c = s; c < e; c++)
         if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == 'E' ||
               *c == '+' || *c == '-'))
