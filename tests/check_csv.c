@@ -314,7 +314,7 @@ START_TEST(quoting_endings_bom_separators)
     mlp_dataset_destroy(ds);
     /* A line break inside quotes counts: the bad field is on line 4. */
     load_bad("\"h\na\",y\n1,c\n\"2\n\",c\n", &o, MLP_STATUS_BAD_FORMAT,
-             "t.csv:4:1 (h\na): a control character (byte 0x0a, byte 2 of the field)");
+             "t.csv:4:1 (h?a): a control character (byte 0x0a, byte 2 of the field)");
 
     o.separator = ';';
     ds = load_ok("a;b;y\n1.5;2;k\n", &o);
@@ -568,6 +568,9 @@ START_TEST(bad_input_positions)
          "t.csv:2:2 (b): a control character (byte 0x0a, byte 2"},
         {"a,b,y\n1,zz\x1b[31m,0\n",
          "t.csv:2:2 (b): a control character (byte 0x1b, byte 3"},
+        /* a header name's control characters are not echoed either (a
+         * line break: quoting_endings_bom_separators) */
+        {"\"\x1b[2Jb\",y\nzz,c\n", "t.csv:2:1 (?[2Jb): \"zz\" is not a number"},
         {"a,b,y\n1,2,\n", "t.csv:2:3 (y): empty field"},
         {"a,b,y\n1,2,a\x01\n", "t.csv:2:3 (y): the label holds a control character"},
         {"a,b,y\n1,2,\xC3\n", "t.csv:2:3 (y): the label is not valid UTF-8"},

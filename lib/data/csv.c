@@ -172,8 +172,18 @@ static mlp_status MLP__PRINTF(5, 6)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (r->head && col < r->ncols)
-        snprintf(head, sizeof head, " (%.64s)", r->head + r->head_f[col].off);
+    if (r->head && col < r->ncols) {
+        /* the column's name, up to 64 bytes, each control character as '?':
+         * a quoted name may hold a line break or an escape sequence, which
+         * would split the message or reach a terminal */
+        char name[65];
+        const char *h = r->head + r->head_f[col].off;
+        size_t i = 0;
+        for (; i < sizeof name - 1 && h[i]; i++)
+            name[i] = (unsigned char)h[i] < 0x20 || h[i] == 0x7f ? '?' : h[i];
+        name[i] = '\0';
+        snprintf(head, sizeof head, " (%s)", name);
+    }
     return mlp__error(st, "%s:%ld:%d%s: %s", r->name, line, (int)col + 1, head, msg);
 }
 
