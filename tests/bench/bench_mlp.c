@@ -7,7 +7,10 @@
  *     where OpenBLAS runs them faster): the floor the library can
  *     approach; and, built with OpenBLAS, the same products as whole
  *     cblas_sgemm calls, as a caller would write them;
- *   - the optimizer steps alone (SGD and Adam), as a share of an epoch.
+ *   - the optimizer steps alone (SGD and Adam), as a share of an epoch;
+ *   - reading the epoch's rows in shuffled order alone, as a share of the
+ *     products: what the gather would wait for memory if its prefetches
+ *     hid nothing.
  * Then every rule's optimizer step alone, next to moving its arrays; and
  * the thread scaling: SGD epochs at 1 thread and at 2, interleaved.
  * Data: EMNIST's training split when MLPNET_DATA_DIR holds it, otherwise
@@ -91,6 +94,51 @@ static void bench_scaling(mlp_model *m, mlp_optimizer *opt, mlp_dataset *train,
     CHECK(mlp_set_num_threads(2));
     bench_handover_print(mlp_model_param_count(m));
     CHECK(mlp_set_num_threads(threads));
+}
+
+/* Seconds to read one epoch's rows in shuffled order, from n images of IN
+ * bytes (the median of three epochs): only the reading, summed
+ * into a checksum, with no conversion, no writing and nothing else running,
+ * from a buffer allocated as the library's datasets are (huge pages where
+ * the system gives them). What a gather pays for rows scattered over the
+ * data when nothing hides the wait for memory. */
+static double rows_read_seconds(int32_t n)
+{
+    uint8_t *px = mlp__alloc_big((size_t)n * IN);
+    int32_t *order = malloc((size_t)n * sizeof *order);
+    if (!px || !order) {
+        fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
+        exit(1);
+    }
+    uint64_t r = 7;
+    for (size_t i = 0; i < (size_t)n * IN; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        px[i] = (uint8_t)(r >> 56);
+    }
+    double t[3];
+    uint32_t sum = 0;
+    for (int e = 0; e < 3; e++) {
+        for (int32_t i = 0; i < n; i++)
+            order[i] = i;
+        for (int32_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            const int32_t j = (int32_t)((r >> 33) % (uint64_t)(i + 1)), v = order[i];
+            order[i] = order[j];
+            order[j] = v;
+        }
+        const double t0 = bench_now();
+        for (int32_t i = 0; i < n; i++) {
+            const uint8_t *row = px + (size_t)order[i] * IN;
+            for (int j = 0; j < IN; j++)
+                sum += row[j];
+        }
+        t[e] = bench_now() - t0;
+    }
+    if (sum == 1) /* keeps the reads */
+        printf(" ");
+    mlp__free(px);
+    free(order);
+    return bench_median(t, 3);
 }
 
 /* Seconds for `steps` optimizer steps, the median of three passes. */
@@ -342,6 +390,8 @@ int main(int argc, char **argv)
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    /* after the peak memory is read: the rows are another copy of the data */
+    const double rows_s = rows_read_seconds(n);
     double flops = 0.0;
     for (int i = 0; i < DEPTH + 1; i++)
         flops += 2.0 * dims[i] * dims[i + 1] * (i ? 3 : 2);
@@ -363,6 +413,9 @@ int main(int argc, char **argv)
         printf("library / whole-calls ratio:   %.2f (median of %d rounds, %.2f-%.2f)\n",
                whole_ratio, EPOCHS, whole_ratios[0], whole_ratios[EPOCHS - 1]);
     }
+    printf("reading the shuffled rows:     %.4f s (%.1f%% of the products; bytes "
+           "only, nothing hiding the wait)\n",
+           rows_s, 100.0 * rows_s / gemm_s);
     printf("SGD steps of one epoch:        %.4f s (%.1f%% of the epoch)\n", step_s,
            100.0 * step_s / lib_s);
     printf("Adam steps of one epoch:       %.4f s (%.1f%% of the epoch)\n", adam_s,
