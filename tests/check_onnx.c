@@ -154,6 +154,278 @@ static int contains(const unsigned char *p, size_t n, const char *s)
     return 0;
 }
 
+/* ---- reading the graph back --------------------------------------------------- */
+
+/* One field of a message: its number and wire type, and its value (a
+ * varint, or the bits of a fixed-width field) or its bytes. */
+typedef struct pbf {
+    uint64_t field;
+    unsigned wire;
+    uint64_t v;
+    const unsigned char *p;
+    size_t len;
+} pbf;
+
+/* The field at *at of the message p[0..n), moving *at past it; 0 at the
+ * end of the message or at bytes that are no field. */
+static int next_field(const unsigned char *p, size_t n, size_t *at, pbf *f)
+{
+    uint64_t key;
+    if (*at >= n || !read_varint(p, n, at, &key))
+        return 0;
+    f->field = key >> 3;
+    f->wire = (unsigned)(key & 7);
+    f->v = 0;
+    f->p = NULL;
+    f->len = 0;
+    size_t width = 0;
+    switch (f->wire) {
+    case 0: return read_varint(p, n, at, &f->v);
+    case 1: width = 8; break;
+    case 5: width = 4; break;
+    case 2:
+        if (!read_varint(p, n, at, &f->v) || f->v > n - *at)
+            return 0;
+        f->p = p + *at;
+        f->len = (size_t)f->v;
+        *at += f->len;
+        return 1;
+    default: return 0;
+    }
+    if (width > n - *at)
+        return 0;
+    for (size_t b = 0; b < width; b++)
+        f->v |= (uint64_t)p[*at + b] << (8 * b);
+    *at += width;
+    return 1;
+}
+
+/* A message: its bytes. */
+typedef struct msg {
+    const unsigned char *p;
+    size_t len;
+} msg;
+
+static int is_str(const pbf *f, const char *s)
+{
+    return f->wire == 2 && f->len == strlen(s) && memcmp(f->p, s, f->len) == 0;
+}
+
+/* The nth (0-based) length-delimited field `field` of m. */
+static int sub(msg m, uint64_t field, int nth, msg *out)
+{
+    size_t at = 0;
+    pbf f;
+    while (next_field(m.p, m.len, &at, &f))
+        if (f.field == field && f.wire == 2 && nth-- == 0) {
+            *out = (msg){f.p, f.len};
+            return 1;
+        }
+    return 0;
+}
+
+/* Whether m has the string s in field `field`. */
+static int has_str(msg m, uint64_t field, const char *s)
+{
+    size_t at = 0;
+    pbf f;
+    while (next_field(m.p, m.len, &at, &f))
+        if (f.field == field && is_str(&f, s))
+            return 1;
+    return 0;
+}
+
+/* The first message in field `field` of m whose field `key` is the string
+ * name (a node's attribute, a graph's initializer). */
+static int named(msg m, uint64_t field, uint64_t key, const char *name, msg *out)
+{
+    for (int k = 0; sub(m, field, k, out); k++)
+        if (has_str(*out, key, name))
+            return 1;
+    return 0;
+}
+
+/* The first varint field `field` of m, or `none`. */
+static int64_t varint_of(msg m, uint64_t field, int64_t none)
+{
+    size_t at = 0;
+    pbf f;
+    while (next_field(m.p, m.len, &at, &f))
+        if (f.field == field && f.wire == 0)
+            return (int64_t)f.v;
+    return none;
+}
+
+/* The nth node (0-based) of the graph whose op_type is op. */
+static int find_node(msg graph, const char *op, int nth, msg *node)
+{
+    for (int k = 0; sub(graph, 1, k, node); k++)
+        if (has_str(*node, 4, op) && nth-- == 0)
+            return 1;
+    return 0;
+}
+
+/* The nth input (0-based) of a node is the string s. */
+static int node_input_is(msg node, int nth, const char *s)
+{
+    msg in;
+    return sub(node, 1, nth, &in) && in.len == strlen(s) && memcmp(in.p, s, in.len) == 0;
+}
+
+/* The fields of one message below 32, as read: for each number its wire
+ * type, how many times it came, its first four values (varints and fixed
+ * widths) and its last bytes (length-delimited); odd counts fields above
+ * 31, a number that came with two wire types, and bytes left unread. */
+typedef struct dmsg {
+    unsigned wire[32];
+    int count[32], odd;
+    int64_t v[32][4];
+    msg bytes[32];
+} dmsg;
+
+static void decode(msg m, dmsg *d)
+{
+    memset(d, 0, sizeof *d);
+    size_t at = 0;
+    pbf f;
+    while (next_field(m.p, m.len, &at, &f)) {
+        if (f.field >= 32) {
+            d->odd++;
+            continue;
+        }
+        const int n = d->count[f.field]++;
+        d->odd += n > 0 && d->wire[f.field] != f.wire;
+        d->wire[f.field] = f.wire;
+        if (n < 4)
+            d->v[f.field][n] = (int64_t)f.v;
+        d->bytes[f.field] = (msg){f.p, f.len};
+    }
+    d->odd += at != m.len;
+}
+
+/* The fields of AttributeProto and TensorProto this exporter writes. */
+enum { A_F = 2, A_I = 3, A_INTS = 8, A_TYPE = 20, T_DIMS = 1, T_TYPE = 2, T_RAW = 9 };
+
+/* A node's attribute `name` of type `type` (AttributeProto.type), holding
+ * only its name, its type and `count` values in field `field` of wire type
+ * `wire`. */
+static dmsg attr_of_type(msg node, const char *name, int64_t type, int field,
+                         unsigned wire, int count)
+{
+    msg am;
+    dmsg a;
+    ck_assert_msg(named(node, 5, 1, name, &am), "no attribute %s", name);
+    decode(am, &a);
+    ck_assert_int_eq(a.odd, 0);
+    ck_assert_int_eq(a.count[A_TYPE], 1);
+    ck_assert_int_eq(a.v[A_TYPE][0], type);
+    ck_assert_msg(a.count[field] == count && a.wire[field] == wire,
+                  "%s: %d values of wire type %u in field %d", name, a.count[field],
+                  a.wire[field], field);
+    int others = 0;
+    for (int k = 2; k < 32; k++)
+        others += k != field && k != A_TYPE ? a.count[k] : 0;
+    ck_assert_msg(others == 0, "%s: %d other fields", name, others);
+    return a;
+}
+
+static void assert_attr_int(msg node, const char *name, int64_t want)
+{
+    const dmsg a = attr_of_type(node, name, 2, A_I, 0, 1); /* INT */
+    ck_assert_msg(a.v[A_I][0] == want, "%s = %lld, want %lld", name,
+                  (long long)a.v[A_I][0], (long long)want);
+}
+
+static void assert_attr_float(msg node, const char *name, float want)
+{
+    const dmsg a = attr_of_type(node, name, 1, A_F, 5, 1); /* FLOAT */
+    const uint32_t u = (uint32_t)a.v[A_F][0];
+    float got;
+    memcpy(&got, &u, sizeof got);
+    ck_assert_msg(got == want, "%s = %.9g, want %.9g", name, (double)got, (double)want);
+}
+
+static void assert_attr_ints(msg node, const char *name, int n, int64_t a0, int64_t a1,
+                             int64_t a2, int64_t a3)
+{
+    const int64_t want[4] = {a0, a1, a2, a3};
+    const dmsg a = attr_of_type(node, name, 7, A_INTS, 0, n); /* INTS */
+    ck_assert_msg(memcmp(a.v[A_INTS], want, (size_t)n * sizeof want[0]) == 0,
+                  "%s = [%lld %lld %lld %lld]", name, (long long)a.v[A_INTS][0],
+                  (long long)a.v[A_INTS][1], (long long)a.v[A_INTS][2],
+                  (long long)a.v[A_INTS][3]);
+}
+
+/* The initializer `name` of the graph, of element type `type` and these
+ * dims (nd of them), its data in raw_data: the raw bytes. */
+static msg initializer(msg graph, const char *name, int64_t type, int nd, int64_t d0,
+                       int64_t d1, int64_t d2, int64_t d3)
+{
+    const int64_t dims[4] = {d0, d1, d2, d3};
+    msg im;
+    dmsg t;
+    ck_assert_msg(named(graph, 5, 8, name, &im), "no initializer %s", name);
+    decode(im, &t);
+    ck_assert_int_eq(t.odd, 0);
+    ck_assert_int_eq(t.v[T_TYPE][0], type);
+    ck_assert_int_eq(t.count[T_DIMS], nd);
+    ck_assert_msg(memcmp(t.v[T_DIMS], dims, (size_t)nd * sizeof dims[0]) == 0,
+                  "%s: dims [%lld %lld %lld %lld]", name, (long long)t.v[T_DIMS][0],
+                  (long long)t.v[T_DIMS][1], (long long)t.v[T_DIMS][2],
+                  (long long)t.v[T_DIMS][3]);
+    ck_assert_int_eq(t.wire[T_RAW], 2);
+    int64_t n = type == 1 ? 4 : 8;
+    for (int k = 0; k < nd; k++)
+        n *= dims[k];
+    ck_assert_uint_eq(t.bytes[T_RAW].len, (size_t)n);
+    return t.bytes[T_RAW];
+}
+
+/* A float initializer of these dims holding exactly `want`. */
+static void assert_floats(msg graph, const char *name, const float *want, int nd,
+                          int64_t d0, int64_t d1, int64_t d2, int64_t d3)
+{
+    const msg raw = initializer(graph, name, 1, nd, d0, d1, d2, d3);
+    int64_t unlike = 0;
+    for (size_t j = 0; j < raw.len / 4; j++) {
+        uint32_t u = 0;
+        for (int b = 0; b < 4; b++)
+            u |= (uint32_t)raw.p[4 * j + b] << (8 * b);
+        float v;
+        memcpy(&v, &u, sizeof v);
+        unlike += v != want[j];
+    }
+    ck_assert_msg(unlike == 0, "%s: %lld values differ", name, (long long)unlike);
+}
+
+/* The value of metadata entry `key` is `value`. */
+static int meta_is(msg model, const char *key, const char *value)
+{
+    msg e;
+    return named(model, 14, 1, key, &e) && has_str(e, 2, value);
+}
+
+/* A graph input or output (field 11 or 12) named name: float
+ * [N, d0, d1, d2] with n dims after N. */
+static void assert_value(msg graph, uint64_t field, const char *name, int n, int64_t d0,
+                         int64_t d1, int64_t d2)
+{
+    const int64_t want[3] = {d0, d1, d2};
+    msg v, type, tensor, shape, dim;
+    ck_assert_msg(named(graph, field, 1, name, &v), "no graph value %s", name);
+    ck_assert(sub(v, 2, 0, &type) && sub(type, 1, 0, &tensor));
+    ck_assert_int_eq(varint_of(tensor, 1, -1), 1); /* FLOAT */
+    ck_assert(sub(tensor, 2, 0, &shape));
+    ck_assert(sub(shape, 1, 0, &dim));
+    ck_assert_msg(has_str(dim, 2, "N") && varint_of(dim, 1, -1) == -1,
+                  "%s: the batch dimension is not the parameter N", name);
+    for (int k = 0; k < n; k++) {
+        ck_assert(sub(shape, 1, k + 1, &dim));
+        ck_assert_int_eq(varint_of(dim, 1, -1), want[k]);
+    }
+    ck_assert(!sub(shape, 1, n + 1, &dim));
+}
+
 /* ---- tests ------------------------------------------------------------------ */
 
 START_TEST(exported_bytes_are_well_formed)
@@ -199,6 +471,161 @@ START_TEST(exported_bytes_are_well_formed)
 }
 END_TEST
 
+/* A model whose every setting differs from its default and from its
+ * transpose: conv2d kernel 3x2, strides 1,2, pads 0,1, dilations 2,1; an
+ * average pool 2x3 with padding; epsilon, momentum and alpha values of
+ * their own; running statistics and standardisation values unlike the
+ * initial ones. */
+static mlp_model *settings_model(void)
+{
+    int32_t dims[3] = {2, 7, 6};
+    mlp_model *m = NULL;
+    mlp_layer *l = NULL;
+    TU_OK(mlp_model_create(&m, 3, dims, 5));
+    TU_OK(mlp_layer_create_standardize(&l)); /* 0: [2,7,6] */
+    add(m, l);
+    TU_OK(mlp_layer_create_conv2d(&l, 2, 3, 3, 2)); /* 1: [3,3,4] */
+    TU_OK(mlp_layer_set_conv2d(l, 1, 2, 0, 1, 2, 1));
+    add(m, l);
+    TU_OK(mlp_layer_create_batchnorm_spatial(&l)); /* 2 */
+    TU_OK(mlp_layer_set_batchnorm(l, 0.25f, 1e-3f));
+    add(m, l);
+    TU_OK(mlp_layer_create_leaky_relu(&l, 0.2f)); /* 3 */
+    add(m, l);
+    TU_OK(mlp_layer_create_avgpool(&l, 2, 3, 1, 1)); /* 4: [3,4,4] */
+    add(m, l);
+    TU_OK(mlp_layer_create_maxpool(&l, 2, 2, 2, 0)); /* 5: [3,2,2] */
+    add(m, l);
+    TU_OK(mlp_layer_create_elu(&l, 0.5f)); /* 6 */
+    add(m, l);
+    TU_OK(mlp_layer_create_selu(&l)); /* 7 */
+    add(m, l);
+    TU_OK(mlp_layer_create_batchnorm(&l)); /* 8: per feature of [3,2,2] */
+    TU_OK(mlp_layer_set_batchnorm(l, 0.5f, 2e-4f));
+    add(m, l);
+    TU_OK(mlp_layer_create_flatten(&l)); /* 9: [12] */
+    add(m, l);
+    TU_OK(mlp_layer_create_dense(&l, 4)); /* 10: [4] */
+    add(m, l);
+    const int with_state[3] = {0, 2, 8};
+    for (int k = 0; k < 3; k++) {
+        mlp_layer *s = mlp_model_layer(m, with_state[k]);
+        float *v = mlp_layer_state(s);
+        for (int64_t j = 0; j < mlp_layer_state_count(s); j++)
+            v[j] = 0.5f + 0.25f * (float)j;
+    }
+    return m;
+}
+
+/* The graph read back field by field: the opset and IR version, the
+ * metadata, the input's shape, every attribute value of the settings
+ * model and the dims and values of its initializers, as onnx.proto and the
+ * operators of docs/deploy.md define them. */
+START_TEST(exported_graph_reads_back)
+{
+    mlp_model *m = settings_model();
+    void *buf = NULL;
+    size_t len = 0;
+    TU_OK(mlp_model_export_onnx_mem(m, &buf, &len));
+    const msg model = {buf, len};
+    fields top;
+    ck_assert(walk(buf, len, &top));
+    ck_assert_int_eq(varint_of(model, 1, -1), 7); /* ir_version */
+    msg opset, graph, node;
+    ck_assert(sub(model, 8, 0, &opset));
+    ck_assert(has_str(opset, 1, ""));
+    ck_assert_int_eq(varint_of(opset, 2, -1), 14);
+    ck_assert(meta_is(model, "task", "classify"));
+    ck_assert(meta_is(model, "outputs", "4"));
+    ck_assert(meta_is(model, "loss", mlp_loss_kind_name(MLP_LOSS_SOFTMAX_XENT)));
+    ck_assert(meta_is(model, "mlpnet_version", MLPNET_VERSION_STRING));
+    ck_assert(sub(model, 7, 0, &graph));
+    assert_value(graph, 11, "input", 3, 2, 7, 6);
+    assert_value(graph, 12, "logits", 1, 4, 0, 0);
+    assert_value(graph, 12, "probabilities", 1, 4, 0, 0);
+
+    /* standardize: (x - mean) / scale */
+    const float *std = mlp_layer_state(mlp_model_layer(m, 0));
+    assert_floats(graph, "layer0_std_mean", std, 3, 2, 7, 6, 0);
+    assert_floats(graph, "layer0_std_scale", std + 84, 3, 2, 7, 6, 0);
+    ck_assert(find_node(graph, "Div", 0, &node));
+    ck_assert(node_input_is(node, 1, "layer0_std_scale"));
+    ck_assert(!find_node(graph, "Div", 1, &node));
+
+    /* conv2d: W [F, C, kh, kw] */
+    const float *cw = mlp_layer_params(mlp_model_layer(m, 1));
+    assert_floats(graph, "layer1_conv_W", cw, 4, 3, 2, 3, 2);
+    assert_floats(graph, "layer1_conv_B", cw + 36, 1, 3, 0, 0, 0);
+    ck_assert(find_node(graph, "Conv", 0, &node));
+    assert_attr_ints(node, "kernel_shape", 2, 3, 2, 0, 0);
+    assert_attr_ints(node, "strides", 2, 1, 2, 0, 0);
+    assert_attr_ints(node, "pads", 4, 0, 1, 0, 1);
+    assert_attr_ints(node, "dilations", 2, 2, 1, 0, 0);
+    assert_attr_int(node, "group", 1);
+
+    /* batch norm: scale, B, running mean, running variance, epsilon */
+    const int bn_layer[2] = {2, 8}, bn_c[2] = {3, 12};
+    const float bn_eps[2] = {1e-3f, 2e-4f};
+    for (int k = 0; k < 2; k++) {
+        mlp_layer *bn = mlp_model_layer(m, bn_layer[k]);
+        char name[64];
+        snprintf(name, sizeof name, "layer%d_bn_mean", bn_layer[k]);
+        assert_floats(graph, name, mlp_layer_state(bn), 1, bn_c[k], 0, 0, 0);
+        snprintf(name, sizeof name, "layer%d_bn_var", bn_layer[k]);
+        assert_floats(graph, name, mlp_layer_state(bn) + bn_c[k], 1, bn_c[k], 0, 0, 0);
+        ck_assert(find_node(graph, "BatchNormalization", k, &node));
+        assert_attr_float(node, "epsilon", bn_eps[k]);
+    }
+    /* the per-feature one on [3,2,2]: flattened, then reshaped to [N,3,2,2]
+     * by an int64 shape whose 0 copies N */
+    const msg shape = initializer(graph, "layer8_unflatten_shape", 7, 1, 4, 0, 0, 0);
+    const int64_t want_shape[4] = {0, 3, 2, 2};
+    for (int k = 0; k < 4; k++) {
+        uint64_t u = 0;
+        for (int b = 0; b < 8; b++)
+            u |= (uint64_t)shape.p[8 * k + b] << (8 * b);
+        ck_assert_int_eq((int64_t)u, want_shape[k]);
+    }
+    ck_assert(find_node(graph, "Reshape", 0, &node));
+    assert_attr_int(node, "allowzero", 0);
+    for (int k = 0; find_node(graph, "Flatten", k, &node); k++)
+        assert_attr_int(node, "axis", 1);
+
+    /* pooling */
+    ck_assert(find_node(graph, "AveragePool", 0, &node));
+    assert_attr_ints(node, "kernel_shape", 2, 2, 3, 0, 0);
+    assert_attr_ints(node, "strides", 2, 1, 1, 0, 0);
+    assert_attr_ints(node, "pads", 4, 1, 1, 1, 1);
+    assert_attr_int(node, "count_include_pad", 0);
+    ck_assert(find_node(graph, "MaxPool", 0, &node));
+    assert_attr_ints(node, "kernel_shape", 2, 2, 2, 0, 0);
+    assert_attr_ints(node, "strides", 2, 2, 2, 0, 0);
+    assert_attr_ints(node, "pads", 4, 0, 0, 0, 0);
+
+    /* activations */
+    ck_assert(find_node(graph, "LeakyRelu", 0, &node));
+    assert_attr_float(node, "alpha", 0.2f);
+    ck_assert(find_node(graph, "Elu", 0, &node));
+    assert_attr_float(node, "alpha", 0.5f);
+    ck_assert(find_node(graph, "Selu", 0, &node));
+    assert_attr_float(node, "alpha", 1.6732632423543772848f);
+    assert_attr_float(node, "gamma", 1.0507009873554804934f);
+
+    /* dense: Gemm of x [N, in] and W [in, out] */
+    const float *dw = mlp_layer_params(mlp_model_layer(m, 10));
+    assert_floats(graph, "layer10_dense_W", dw, 2, 12, 4, 0, 0);
+    assert_floats(graph, "layer10_dense_B", dw + 48, 1, 4, 0, 0, 0);
+    ck_assert(find_node(graph, "Gemm", 0, &node));
+    ck_assert(node_input_is(node, 1, "layer10_dense_W"));
+
+    /* Softmax on the last axis: -1 as the 10-byte varint of int64 -1 */
+    ck_assert(find_node(graph, "Softmax", 0, &node));
+    assert_attr_int(node, "axis", -1);
+    mlp_buffer_free(buf);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 START_TEST(outputs_follow_the_loss)
 {
     int32_t d = 4;
@@ -228,6 +655,10 @@ START_TEST(outputs_follow_the_loss)
         ck_assert_int_eq(graph.count[12], cases[c].outputs);
         ck_assert(contains(buf, len, cases[c].first));
         ck_assert(!cases[c].op || contains(buf, len, cases[c].op));
+        const msg whole = {buf, len}, g = {whole.p + model.off[7], model.len[7]};
+        assert_value(g, 12, cases[c].first, 1, 3, 0, 0);
+        ck_assert(meta_is(whole, "task", cases[c].outputs == 2 ? "classify" : "regress"));
+        ck_assert(meta_is(whole, "outputs", "3"));
         ck_assert(cases[c].outputs == 2 || !contains(buf, len, "probabilities"));
         mlp_buffer_free(buf);
     }
@@ -411,6 +842,7 @@ static Suite *onnx_suite(void)
     Suite *s = suite_create("onnx");
     TCase *t = tcase_create("export");
     tcase_add_test(t, exported_bytes_are_well_formed);
+    tcase_add_test(t, exported_graph_reads_back);
     tcase_add_test(t, outputs_follow_the_loss);
     tcase_add_test(t, misuse_is_refused);
     tcase_add_test(t, unsupported_kind_is_named_and_leaves_no_file);
