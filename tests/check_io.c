@@ -1096,6 +1096,93 @@ START_TEST(appended_bytes_are_refused)
 }
 END_TEST
 
+/* What a load reads, a save writes again byte for byte: the generator
+ * states of NOIS each in its place, and the class weights of the default
+ * loss, for which alone a LOSS record is written. */
+START_TEST(load_then_save_gives_the_same_bytes)
+{
+    for (int weighted = 0; weighted < 2; weighted++) {
+        mlp_model *m = small_file_model();
+        mlp_optimizer *o = NULL;
+        TU_OK(mlp_optimizer_create(&o, MLP_RULE_MOMENTUM, m));
+        if (weighted) {
+            const float w[2] = {0.5f, 2.0f};
+            const char *names[2] = {"no", "yes"};
+            TU_OK(mlp_model_set_class_weights(m, w, 2));
+            TU_OK(mlp_model_set_class_names(m, names, 2));
+        }
+        size_t len = 0, len2 = 0;
+        unsigned char *b = model_bytes(m, o, &len);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+        /* LOSS: name length, name, parameter, then the weights' count */
+        const size_t loss = tu_find_record(b, len, "LOSS", 0);
+        ck_assert_msg(weighted ? loss > 0 : loss == 0, "case %d: LOSS at %zu", weighted,
+                      loss);
+        if (weighted) {
+            const size_t k = b[loss + 12];
+            ck_assert_uint_eq(b[loss + 12 + 6 + k], 2);
+        }
+        TU_OK(mlp_model_load_mem_with_optimizer(&m, &o, b, len));
+        ck_assert_int_eq(mlp_model_get_loss(m, NULL), MLP_LOSS_SOFTMAX_XENT);
+        unsigned char *again = model_bytes(m, o, &len2);
+        ck_assert_uint_eq(len2, len);
+        ck_assert_msg(memcmp(again, b, len) == 0, "case %d: the bytes differ", weighted);
+        free(again);
+        free(b);
+        mlp_optimizer_destroy(o);
+        mlp_model_destroy(m);
+    }
+}
+END_TEST
+
+/* Tags: a record whose tag starts with a lower-case letter, 'a' to 'z', is
+ * ancillary and skipped; one that starts with a space is no tag at all. */
+START_TEST(ancillary_tags_from_a_to_z)
+{
+    size_t len;
+    unsigned char *b = small_file(&len);
+    size_t nois = tu_find_record(b, len, "NOIS", 0);
+    unsigned char *c = malloc(len + 20);
+    memcpy(c, b, nois);
+    wr64(c + nois + 4, 4);
+    memcpy(c + nois + 12, "abcd", 4);
+    memcpy(c + nois + 20, b + nois, len - nois);
+    const char *skipped[3] = {"abcd", "zzzz", "a   "};
+    for (int i = 0; i < 3; i++) {
+        memcpy(c + nois, skipped[i], 4);
+        tu_fix_crcs(c, len + 20);
+        ck_assert_msg(try_load_mem(c, len + 20) == MLP_STATUS_OK, "'%s': %s", skipped[i],
+                      mlp_last_error());
+    }
+    memcpy(c + nois, " bcd", 4);
+    tu_fix_crcs(c, len + 20);
+    TU_FAIL_MSG(try_load_mem(c, len + 20), MLP_STATUS_BAD_FORMAT,
+                "not a record tag (bytes 20 62 63 64)");
+    free(c);
+    free(b);
+}
+END_TEST
+
+/* A file that holds the magic but not the whole version: its version is
+ * not read from beyond its end. */
+START_TEST(version_of_a_truncated_preamble)
+{
+    make_tmp_dir();
+    size_t len;
+    unsigned char *b = small_file(&len);
+    for (size_t n = 8; n < 12; n++) {
+        write_file(tmp_path("short"), b, n);
+        uint32_t v = 7;
+        TU_FAIL_MSG(mlp_model_file_version(tmp_path("short"), &v), MLP_STATUS_BAD_FORMAT,
+                    "truncated preamble");
+        ck_assert_uint_eq(v, 0);
+    }
+    free(b);
+    remove_tmp_dir();
+}
+END_TEST
+
 START_TEST(bad_preambles)
 {
     size_t len;
@@ -1218,13 +1305,20 @@ START_TEST(sizes_that_disagree_are_refused)
     size_t len;
     unsigned char *b;
     /* HEAD: parameter count one off, absurd counts, absurd layer count. */
+    /* (counts too large for the file are refused before any layer is read) */
     const struct {
         size_t at; /* offset in the HEAD payload */
         uint64_t value;
         int wide;
-    } head_edits[] = {
-        {20, 0, 1}, {20, 1ull << 60, 1}, {28, 1ull << 40, 1}, {16, 0xFFFFFFFFu, 0},
-        {16, 2, 0}, {0, 0, 0},           {0, 4, 0},           {8, 5, 0}};
+        const char *says;
+    } head_edits[] = {{20, 0, 1, "left of the header's totals"},
+                      {20, 1ull << 60, 1, "cannot fit"},
+                      {28, 1ull << 40, 1, "cannot fit"},
+                      {16, 0xFFFFFFFFu, 0, "4294967295 layers cannot fit"},
+                      {16, 2, 0, ""},
+                      {0, 0, 0, "input rank 0"},
+                      {0, 4, 0, "input rank 4"},
+                      {8, 5, 0, "beyond rank"}};
     for (size_t i = 0; i < sizeof head_edits / sizeof head_edits[0]; i++) {
         b = small_file(&len);
         unsigned char *p = b + 12 + 12 + head_edits[i].at;
@@ -1233,9 +1327,17 @@ START_TEST(sizes_that_disagree_are_refused)
         else
             wr32(p, (uint32_t)head_edits[i].value);
         tu_fix_crcs(b, len);
-        TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+        TU_FAIL_MSG(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT, head_edits[i].says);
         free(b);
     }
+    /* Counts each too large for the file, whose sum (a u64) wraps to 4. */
+    b = small_file(&len);
+    wr64(b + 12 + 12 + 20, UINT64_MAX - 3);
+    wr64(b + 12 + 12 + 28, 8);
+    tu_fix_crcs(b, len);
+    TU_FAIL_MSG(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT,
+                "18446744073709551612 parameters and 8 state values cannot fit");
+    free(b);
     /* LAYR: a dense layer of 2^28 units (2^30 parameters) must be refused
      * before anything is allocated for it. */
     b = small_file(&len);
@@ -3057,6 +3159,9 @@ static Suite *io_suite(void)
     tcase_add_test(t, every_flipped_byte_is_refused);
     tcase_add_test(t, every_truncation_is_refused);
     tcase_add_test(t, appended_bytes_are_refused);
+    tcase_add_test(t, load_then_save_gives_the_same_bytes);
+    tcase_add_test(t, ancillary_tags_from_a_to_z);
+    tcase_add_test(t, version_of_a_truncated_preamble);
     tcase_add_test(t, bad_preambles);
     tcase_add_test(t, empty_files_are_named);
     tcase_add_test(t, checksum_mismatch_is_named);

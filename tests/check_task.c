@@ -692,6 +692,21 @@ static void name_count(unsigned char *b, size_t len)
     b[at] = 0;
 }
 
+/* "cat", "dog" take 10 bytes after the count: room for 3 names of the
+ * shortest kind (2 bytes of length, 1 of text), not for 4. */
+static void name_count_too_large(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "clsn", 0) + 12;
+    b[at] = 4;
+}
+
+/* One name announced, two held: "dog" is left over. */
+static void name_count_short(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "clsn", 0) + 12;
+    b[at] = 1;
+}
+
 START_TEST(file_refuses_bad_task_records)
 {
     mlp_model *m = linear(3, 2, 4);
@@ -712,6 +727,8 @@ START_TEST(file_refuses_bad_task_records)
     expect_refused(m, name_with_c1_control, "class name 0 holds a control character");
     expect_refused(m, name_repeated, "class names 0 and 1 are both \"cat\"");
     expect_refused(m, name_count, "0 class names cannot fit in the record");
+    expect_refused(m, name_count_too_large, "4 class names cannot fit in the record");
+    expect_refused(m, name_count_short, "5 bytes after the last class name");
     mlp_model_destroy(m);
 }
 END_TEST
