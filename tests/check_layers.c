@@ -1288,6 +1288,11 @@ START_TEST(set_init_misuse)
         TU_OK(mlp_layer_set_init(d, (mlp_init)i, 0.5f));
     /* a failed set_init leaves the previous choice (constant 0.5) in place */
     TU_FAIL(mlp_layer_set_init(d, (mlp_init)42, 0), MLP_STATUS_INVALID_ARG);
+    /* only a finite constant: an infinity is refused as a NaN is */
+    const float not_finite[3] = {NAN, INFINITY, -INFINITY};
+    for (int i = 0; i < 3; i++)
+        TU_FAIL(mlp_layer_set_init(d, MLP_INIT_CONSTANT, not_finite[i]),
+                MLP_STATUS_INVALID_ARG);
 
     mlp_layer *r = tu_relu();
     TU_FAIL(mlp_layer_set_init(r, MLP_INIT_CONSTANT, 1.0f), MLP_STATUS_INVALID_ARG);
@@ -1337,6 +1342,11 @@ START_TEST(attributes_read_back)
     ck_assert_msg(strstr(mlp_last_error(), "a conv2d layer has no attribute 1"), "%s",
                   mlp_last_error());
     TU_FAIL(mlp_layer_get_attr(c, (mlp_layer_attr)0, &v), MLP_STATUS_INVALID_ARG);
+    /* the number after the last attribute is no attribute, not one a kind lacks */
+    TU_FAIL(mlp_layer_get_attr(c, (mlp_layer_attr)(MLP_LAYER_ATTR_GLOBAL + 1), &v),
+            MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "unknown attribute 19"), "%s",
+                  mlp_last_error());
     TU_FAIL(mlp_layer_get_attr(c, (mlp_layer_attr)99, &v), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_layer_get_attr(c, MLP_LAYER_ATTR_FILTERS, NULL), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_layer_get_attr(NULL, MLP_LAYER_ATTR_FILTERS, &v), MLP_STATUS_INVALID_ARG);
