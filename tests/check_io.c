@@ -1476,6 +1476,51 @@ START_TEST(conv2d_bad_configurations_are_refused)
 }
 END_TEST
 
+/* Pool, reshape and dense configurations behind valid checksums: each field
+ * outside its range is refused by the loader, naming the field. */
+START_TEST(layer_configurations_out_of_range)
+{
+    const int32_t in[3] = {2, 4, 4}, to[3] = {2, 1, 9};
+    mlp_model *m = tu_model(3, in, 43);
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_avgpool(&l, 2, 2, 1, 0)); /* [2,3,3] */
+    tu_add(m, l);
+    tu_add(m, tu_reshape(3, to));
+    TU_OK(mlp_layer_create_global_avgpool(&l)); /* [2] */
+    tu_add(m, l);
+    tu_add(m, tu_flatten());
+    tu_add(m, tu_dense(3));
+    size_t len;
+    unsigned char *b = model_bytes(m, NULL, &len);
+    TU_OK(try_load_mem(b, len));
+    free(b);
+    const struct {
+        int rec;          /* LAYR record */
+        const char *kind; /* its kind name; the configuration follows it */
+        size_t at;        /* offset in the configuration */
+        uint32_t value;
+        const char *needle;
+    } edits[] = {
+        {0, "avgpool", 0, 2, "global = 2 is not 0 or 1"},
+        {1, "reshape", 0, 4, "target rank 4 is outside 0..3"},
+        {2, "avgpool", 4, 3, "a global average pool stores a zero window, not 3"},
+        {3, "reshape", 4, 2, "target extent 0 beyond rank 0 is 2, not 0"},
+        {4, "dense", 4, 2, "use_bias = 2 is not 0 or 1"},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        b = model_bytes(m, NULL, &len);
+        const size_t at = tu_find_record(b, len, "LAYR", edits[i].rec);
+        const size_t k = strlen(edits[i].kind);
+        ck_assert(memcmp(b + at + 12 + 40, edits[i].kind, k) == 0);
+        wr32(b + at + 12 + 40 + k + edits[i].at, edits[i].value);
+        tu_fix_crcs(b, len);
+        TU_FAIL_MSG(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT, edits[i].needle);
+        free(b);
+    }
+    mlp_model_destroy(m);
+}
+END_TEST
+
 START_TEST(flipped_bytes_behind_valid_checksums_never_crash)
 {
     /* Every byte changed and the CRCs recomputed: whatever the loader
@@ -3168,6 +3213,7 @@ static Suite *io_suite(void)
     tcase_add_test(t, unknown_kind_and_records);
     tcase_add_test(t, sizes_that_disagree_are_refused);
     tcase_add_test(t, conv2d_bad_configurations_are_refused);
+    tcase_add_test(t, layer_configurations_out_of_range);
     tcase_add_test(t, flipped_bytes_behind_valid_checksums_never_crash);
     tcase_add_test(t, optimizer_faults_carry_file_offsets);
     tcase_add_test(t, optimizer_state_no_run_reaches_is_refused);

@@ -946,14 +946,17 @@ START_TEST(create_misuse)
     TU_OK(mlp_layer_create_dense(&l, 1));
     mlp_layer_destroy(l);
 
-    /* reshape: per-sample rank 1..3, every extent >= 1, dims given */
+    /* reshape: per-sample rank 1..3, every extent >= 1, dims given, at most
+     * INT32_MAX elements */
     const int32_t four[4] = {1, 2, 3, 4};
     const int32_t zero[2] = {0, 5};
     const int32_t neg[2] = {3, -2};
+    const int32_t over[2] = {65536, 32768};
     struct {
         int rank;
         const int32_t *dims;
-    } bad_reshape[] = {{0, d}, {-1, d}, {4, four}, {2, NULL}, {2, zero}, {2, neg}};
+    } bad_reshape[] = {{0, d},    {-1, d},  {4, four}, {2, NULL},
+                       {2, zero}, {2, neg}, {2, over}};
     for (size_t i = 0; i < sizeof bad_reshape / sizeof bad_reshape[0]; i++) {
         l = SENTINEL;
         mlp_status st =
@@ -963,6 +966,9 @@ START_TEST(create_misuse)
         ck_assert_ptr_null(l);
         ck_assert_str_ne(mlp_last_error(), "");
     }
+    const int32_t most[1] = {INT32_MAX};
+    TU_OK(mlp_layer_create_reshape(&l, 1, most));
+    mlp_layer_destroy(l);
     ck_assert_int_eq(mlp__alloc_live(), live);
     mlp_layer_destroy(NULL);
 }
