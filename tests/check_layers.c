@@ -398,6 +398,19 @@ START_TEST(dense_split_products)
 {
     check_dense_threads(200, 128, 48); /* batch >= units: forward splits rows */
     check_dense_threads(40, 130, 200); /* batch < units: forward splits columns */
+    check_dense_threads(4096, 8, 8);   /* dW too narrow to split, dx split by rows */
+}
+END_TEST
+
+/* A dense layer holds at most INT32_MAX weights: more are refused when the
+ * layer is added, before anything is allocated for them. */
+START_TEST(dense_weight_count_limit)
+{
+    const int32_t in[1] = {1 << 20};
+    mlp_model *m = tu_model(1, in, 7);
+    TU_FAIL_MSG(mlp_model_add(m, tu_dense(1 << 20)), MLP_STATUS_SHAPE_MISMATCH,
+                "too many weights");
+    mlp_model_destroy(m);
 }
 END_TEST
 
@@ -1403,6 +1416,7 @@ static Suite *layers_suite(void)
     tcase_add_test(tc, dense_forward_reference);
     tcase_add_test(tc, dense_accepts_flat_input);
     tcase_add_test(tc, dense_split_products);
+    tcase_add_test(tc, dense_weight_count_limit);
     tcase_add_test(tc, num_threads_zero_means_all_cores);
     tcase_add_test(tc, activation_forward_reference);
     tcase_add_test(tc, activation_backward_exact);
