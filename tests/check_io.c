@@ -2210,15 +2210,11 @@ static void put64(bytes *b, uint64_t v)
     put(b, x, 8);
 }
 
-/* A .npy array: header dict padded to a multiple of 64, then the data. */
-static bytes npy(const char *descr, const char *shape, const void *data, size_t n,
-                 int version)
+/* A .npy array with this header dict, padded to a multiple of 64, then the
+ * data. */
+static bytes npy_dict(const char *dict, const void *data, size_t n, int version)
 {
-    char dict[256];
-    int len = snprintf(dict, sizeof dict,
-                       "{'descr': '%s', 'fortran_order': False, "
-                       "'shape': %s, }",
-                       descr, shape);
+    int len = (int)strlen(dict);
     size_t pre = version == 1 ? 10 : 12;
     size_t total = pre + (size_t)len + 1;
     size_t pad = (64 - total % 64) % 64;
@@ -2238,10 +2234,20 @@ static bytes npy(const char *descr, const char *shape, const void *data, size_t 
     return b;
 }
 
+/* A .npy array: the usual header dict, then the data. */
+static bytes npy(const char *descr, const char *shape, const void *data, size_t n,
+                 int version)
+{
+    char dict[256];
+    snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+             descr, shape);
+    return npy_dict(dict, data, n, version);
+}
+
 typedef struct zmember {
     const char *name;
     bytes data;
-    int deflate;
+    int deflate; /* 2: deflated, with a stray byte after the deflate stream */
 } zmember;
 
 enum { ZIP_PLAIN = 0, ZIP_64 = 1 };
@@ -2261,7 +2267,7 @@ static bytes make_zip(const zmember *ms, int n, int flags)
             ck_assert_int_eq(deflateInit2(&s, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY),
                              Z_OK);
             clen = deflateBound(&s, (uLong)d->n);
-            comp = malloc(clen);
+            comp = malloc(clen + 1);
             s.next_in = d->p;
             s.avail_in = (uInt)d->n;
             s.next_out = comp;
@@ -2269,6 +2275,8 @@ static bytes make_zip(const zmember *ms, int n, int flags)
             ck_assert_int_eq(deflate(&s, Z_FINISH), Z_STREAM_END);
             clen = s.total_out;
             deflateEnd(&s);
+            if (ms[i].deflate == 2)
+                comp[clen++] = 0;
         }
         uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), d->p, (uInt)d->n);
         uint32_t off = (uint32_t)z.n;
@@ -2493,25 +2501,32 @@ START_TEST(npz_shapes_dtypes_and_files)
 }
 END_TEST
 
-/* One corrupt variant: build members from these parts and expect `want`. */
-static void npz_expect(const char *in_descr, const char *in_shape, const void *in_data,
-                       size_t in_n, const char *t_descr, const char *t_shape,
-                       const void *t_data, size_t t_n, int32_t k, mlp_status want,
-                       const char *needle)
+/* One corrupt variant: an archive of these two .npy members (inputs
+ * deflated, targets stored), which must load with `want`. */
+static void npz_expect_npy(bytes inputs, bytes targets, int32_t k, mlp_status want,
+                           const char *needle)
 {
-    zmember ms[2] = {{"inputs.npy", npy(in_descr, in_shape, in_data, in_n, 1), 1},
-                     {"targets.npy", npy(t_descr, t_shape, t_data, t_n, 1), 0}};
+    zmember ms[2] = {{"inputs.npy", inputs, 1}, {"targets.npy", targets, 0}};
     bytes z = make_zip(ms, 2, ZIP_PLAIN);
     mlp_dataset *ds = NULL;
     mlp_status st = load_npz_mem(&z, k, &ds);
-    ck_assert_msg(st == want, "%s / %s: %d, want %d (%s)", in_descr, t_descr, (int)st,
-                  (int)want, mlp_last_error());
+    ck_assert_msg(st == want, "%d, want %d (%s)", (int)st, (int)want, mlp_last_error());
     if (needle)
         ck_assert_msg(strstr(mlp_last_error(), needle), "'%s' not in: %s", needle,
                       mlp_last_error());
     mlp_dataset_destroy(ds);
     free(z.p);
     free_members(ms, 2);
+}
+
+/* The same, with the usual header dicts built from these parts. */
+static void npz_expect(const char *in_descr, const char *in_shape, const void *in_data,
+                       size_t in_n, const char *t_descr, const char *t_shape,
+                       const void *t_data, size_t t_n, int32_t k, mlp_status want,
+                       const char *needle)
+{
+    npz_expect_npy(npy(in_descr, in_shape, in_data, in_n, 1),
+                   npy(t_descr, t_shape, t_data, t_n, 1), k, want, needle);
 }
 
 START_TEST(npz_bad_contents)
@@ -2552,14 +2567,24 @@ START_TEST(npz_bad_contents)
 }
 END_TEST
 
-START_TEST(npz_bad_archives)
+/* A small valid archive (six 4x4 images; the inputs deflated or stored),
+ * which must load, and its members in ms. */
+static bytes six_image_zip(zmember ms[2], int deflate)
 {
-    zmember ms[2] = {{"inputs.npy", u8_inputs(6, "(6, 16)", 16), 1},
-                     {"targets.npy", i64_targets(6, "(6,)"), 0}};
+    ms[0] = (zmember){"inputs.npy", u8_inputs(6, "(6, 16)", 16), deflate};
+    ms[1] = (zmember){"targets.npy", i64_targets(6, "(6,)"), 0};
     bytes z = make_zip(ms, 2, ZIP_PLAIN);
     mlp_dataset *ds = NULL;
     TU_OK(load_npz_mem(&z, 0, &ds));
     mlp_dataset_destroy(ds);
+    return z;
+}
+
+START_TEST(npz_bad_archives)
+{
+    zmember ms[2];
+    bytes z = six_image_zip(ms, 1);
+    mlp_dataset *ds = NULL;
 
     /* Every truncation and every flipped byte: refused or harmless, never a
      * crash or a leak. Flips in member data are caught by the CRC-32. */
@@ -2599,7 +2624,8 @@ START_TEST(npz_bad_archives)
     unsigned char saved[64];
     memcpy(saved, z.p + cd, sizeof saved);
     wr32(z.p + cd + 24, 0xFFFFFFF0u); /* plain size: beyond deflate's ratio */
-    TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
+    TU_FAIL_MSG(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT,
+                "more than deflate can expand");
     memcpy(z.p + cd, saved, sizeof saved);
     wr32(z.p + cd + 20, 0x7FFFFFF0u); /* compressed size: beyond the archive */
     TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
@@ -2638,6 +2664,124 @@ START_TEST(npz_bad_archives)
     /* Not an archive at all. */
     bytes junk = {(unsigned char *)"PK\x05\x06 not really", 16, 16};
     TU_FAIL(load_npz_mem(&junk, 0, &ds), MLP_STATUS_BAD_FORMAT);
+}
+END_TEST
+
+/* .npy members the reader must refuse, one fault each: a dtype it does not
+ * convert, targets of rank 2, a label equal to the class count, a NaN
+ * pixel, a header dict with a repeated key or text after its end, a header
+ * longer than the format's limit; and [N,C,H,W] inputs, which load. */
+START_TEST(npz_bad_npy_members)
+{
+    unsigned char px[4 * 4] = {0}, lab8[4 * 8] = {0}, f2[4 * 4 * 2] = {0};
+    unsigned char f4[4 * 4 * 4] = {0};
+    npz_expect("<f2", "(4, 4)", f2, 32, "<i8", "(4,)", lab8, 32, 0, MLP_STATUS_BAD_FORMAT,
+               "unsupported dtype '<f2'");
+    npz_expect("|u1", "(4, 4)", px, 16, "<i8", "(4, 1)", lab8, 32, 0,
+               MLP_STATUS_BAD_FORMAT, "targets.npy: shape of rank 2");
+    lab8[16] = 5;
+    npz_expect("|u1", "(4, 4)", px, 16, "<i8", "(4,)", lab8, 32, 5, MLP_STATUS_BAD_FORMAT,
+               "label 5 of element 2 is outside 0..4");
+    lab8[16] = 4;
+    npz_expect("|u1", "(4, 4)", px, 16, "<i8", "(4,)", lab8, 32, 5, MLP_STATUS_OK, NULL);
+    wr32(f4 + 4 * 5, 0x7FC00000u); /* a quiet NaN */
+    npz_expect("<f4", "(4, 4)", f4, 64, "<i8", "(4,)", lab8, 32, 0, MLP_STATUS_BAD_FORMAT,
+               "of element 5 is outside [0, 1]");
+
+    static const char *const bad_dicts[] = {
+        "{'descr': '|u1', 'descr': '|u1', 'fortran_order': False, 'shape': (4, 4), }",
+        "{'descr': '|u1', 'fortran_order': False, 'shape': (4, 4), } 'x'",
+    };
+    for (size_t i = 0; i < sizeof bad_dicts / sizeof bad_dicts[0]; i++)
+        npz_expect_npy(npy_dict(bad_dicts[i], px, 16, 1), npy("<i8", "(4,)", lab8, 32, 1),
+                       0, MLP_STATUS_BAD_FORMAT, "malformed .npy header");
+
+    /* A version 2 header of more than 65535 bytes: well formed, but longer
+     * than the reader reads. */
+    const char *dict = "{'descr': '|u1', 'fortran_order': False, 'shape': (4, 4), }";
+    const size_t long_len = 70000;
+    char *long_dict = malloc(long_len + 1);
+    ck_assert_ptr_nonnull(long_dict);
+    memset(long_dict, ' ', long_len);
+    memcpy(long_dict, dict, strlen(dict));
+    long_dict[long_len] = '\0';
+    npz_expect_npy(npy_dict(long_dict, px, 16, 2), npy("<i8", "(4,)", lab8, 32, 1), 0,
+                   MLP_STATUS_BAD_FORMAT, "too long");
+    free(long_dict);
+
+    /* [N, C, H, W]: the channels are the second extent. */
+    zmember ms[2] = {{"inputs.npy", u8_inputs(3, "(3, 2, 3, 4)", 24), 1},
+                     {"targets.npy", i64_targets(3, "(3,)"), 0}};
+    bytes z = make_zip(ms, 2, ZIP_PLAIN);
+    mlp_dataset *ds = NULL;
+    TU_OK(load_npz_mem(&z, 0, &ds));
+    ck_assert_int_eq(mlp_dataset_size(ds), 3);
+    ck_assert_int_eq(mlp_dataset_channels(ds), 2);
+    ck_assert_int_eq(mlp_dataset_height(ds), 3);
+    ck_assert_int_eq(mlp_dataset_width(ds), 4);
+    mlp_dataset_destroy(ds);
+    free(z.p);
+    free_members(ms, 2);
+}
+END_TEST
+
+/* Zip records the reader must refuse, each in an otherwise valid archive of
+ * stored members: a byte after the end record, a disk's entry count that is
+ * not the total, a central directory that runs into the end record, strong
+ * encryption, a stored member whose two sizes differ, a local header that is
+ * missing or names another method, a member named twice, and deflated data
+ * that go on after the deflate stream. */
+START_TEST(npz_bad_zip_records)
+{
+    zmember ms[2];
+    bytes z = six_image_zip(ms, 0);
+    mlp_dataset *ds = NULL;
+    const size_t eocd = z.n - 22, cd = rd32(z.p + eocd + 16);
+    ck_assert_uint_eq(rd32(z.p + cd), 0x02014b50u);
+    ck_assert(memcmp(z.p + cd + 46, "inputs.npy", 10) == 0);
+    bytes t = {malloc(z.n + 1), z.n + 1, z.n + 1};
+    ck_assert_ptr_nonnull(t.p);
+
+    memcpy(t.p, z.p, z.n);
+    t.p[z.n] = 0;
+    TU_FAIL_MSG(load_npz_mem(&t, 0, &ds), MLP_STATUS_BAD_FORMAT,
+                "no end-of-central-directory record");
+    t.n = z.n;
+    memcpy(t.p, z.p, z.n);
+    t.p[eocd + 8] = 1; /* 1 entry on this disk, 2 in all */
+    TU_FAIL_MSG(load_npz_mem(&t, 0, &ds), MLP_STATUS_UNSUPPORTED, "multi-disk");
+    memcpy(t.p, z.p, z.n);
+    wr32(t.p + eocd + 12, rd32(z.p + eocd + 12) + 1);
+    TU_FAIL_MSG(load_npz_mem(&t, 0, &ds), MLP_STATUS_BAD_FORMAT,
+                "lies outside the archive");
+    memcpy(t.p, z.p, z.n);
+    t.p[cd + 8] |= 0x40; /* strong encryption */
+    TU_FAIL_MSG(load_npz_mem(&t, 0, &ds), MLP_STATUS_UNSUPPORTED, "is encrypted");
+    memcpy(t.p, z.p, z.n);
+    wr32(t.p + cd + 20, rd32(z.p + cd + 24) + 1); /* one more compressed byte */
+    TU_FAIL_MSG(load_npz_mem(&t, 0, &ds), MLP_STATUS_BAD_FORMAT,
+                "stored member inputs.npy has");
+    memcpy(t.p, z.p, z.n);
+    t.p[0] ^= 0xFF; /* the first local header's signature */
+    TU_FAIL_MSG(load_npz_mem(&t, 0, &ds), MLP_STATUS_BAD_FORMAT, "no local header");
+    memcpy(t.p, z.p, z.n);
+    t.p[8] = 8; /* the first local header says deflate */
+    TU_FAIL_MSG(load_npz_mem(&t, 0, &ds), MLP_STATUS_BAD_FORMAT,
+                "disagrees with the central directory");
+    free(t.p);
+    free(z.p);
+
+    zmember twice[3] = {ms[0], ms[1], ms[0]};
+    z = make_zip(twice, 3, ZIP_PLAIN);
+    TU_FAIL_MSG(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT,
+                "member inputs.npy appears twice");
+    free(z.p);
+    zmember stray[2] = {{"inputs.npy", ms[0].data, 2}, ms[1]};
+    z = make_zip(stray, 2, ZIP_PLAIN);
+    TU_FAIL_MSG(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT,
+                "continue after the deflate stream");
+    free(z.p);
+    free_members(ms, 2);
 }
 END_TEST
 
@@ -3243,6 +3387,8 @@ static Suite *io_suite(void)
     tcase_add_test(t, npz_shapes_dtypes_and_files);
     tcase_add_test(t, npz_bad_contents);
     tcase_add_test(t, npz_bad_archives);
+    tcase_add_test(t, npz_bad_npy_members);
+    tcase_add_test(t, npz_bad_zip_records);
     tcase_add_test(t, npz_oom_loop);
     suite_add_tcase(s, t);
 
