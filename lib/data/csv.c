@@ -298,6 +298,23 @@ static int ieq(const char *a, const char *b)
     return *a == *b;
 }
 
+/* Why field `col`, s..e after its blanks, holding a character no number
+ * has, is refused. A control character is named, not echoed: a line
+ * break, an escape sequence or a vertical tab would break or hide the
+ * field in the message. */
+static mlp_status not_a_number(const csv_reader *r, int32_t col, const char *s,
+                               const char *e)
+{
+    const csv_field *fd = &r->f[col];
+    for (const char *c = s; c < e; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                      "a control character (byte 0x%02x, byte %d of the field) "
+                      "where a number belongs",
+                      (unsigned)(unsigned char)*c, (int)(c - (r->rec + fd->off)) + 1);
+    return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "\"%.40s\" is not a number", s);
+}
+
 /* Field `col` of the current record as a finite float. The field's own
  * buffer is edited in place (blanks cut, the decimal point localised). */
 static mlp_status field_number(csv_reader *r, int32_t col, float *out)
@@ -317,20 +334,11 @@ static mlp_status field_number(csv_reader *r, int32_t col, float *out)
         return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
                   "\"%.40s\": NaN and infinity are not allowed", s);
     /* Only decimal notation: strtod would also take hexadecimal, and NUL
-     * bytes would end the text early. A control character is named, not
-     * echoed: a line break, an escape sequence or a vertical tab would
-     * break or hide the field in the message. */
-    for (const char *c = s; c < e; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
-                      "a control character (byte 0x%02x, byte %d of the field) "
-                      "where a number belongs",
-                      (unsigned)(unsigned char)*c, (int)(c - (r->rec + fd->off)) + 1);
+     * bytes would end the text early. */
     for (const char *c = s; c < e; c++)
         if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == 'E' ||
               *c == '+' || *c == '-'))
-            return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
-                      "\"%.40s\" is not a number", s);
+            return not_a_number(r, col, s, e);
     /* strtod follows the program's locale; files use '.' whatever it is. */
     const char *dp = localeconv()->decimal_point;
     if (dp && dp[0] != '.' && dp[0] != '\0' && dp[1] == '\0')
