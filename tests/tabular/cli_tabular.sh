@@ -2,11 +2,16 @@
 # The measures of issue 13 through the `mlpnet` command, on the real tables
 # of MLPNET_TABULAR_DIR (or MLPNET_DATA_DIR/../tabular): iris test accuracy
 # >= 0.93, breast cancer >= 0.96, diabetes R^2 >= 0.40, the median of three
-# seeds, each `mlpnet train` in under 2 s, all with the command's defaults.
-# Exits 77 (skip) without the tables.
-# Usage: cli_tabular.sh PATH-TO-mlpnet
+# seeds, all with the command's defaults. Each `mlpnet train` is timed; with
+# --time-bar (the benchmark bench_tabular, meson test --benchmark) one that
+# takes 2 s or more fails too. Without it (the test cli_tabular) the times
+# are printed only: a test asserts results, not the speed of the machine it
+# shares. Exits 77 (skip) without the tables.
+# Usage: cli_tabular.sh PATH-TO-mlpnet [--time-bar]
 set -eu
 MLPNET=$1
+TIME_BAR=0
+[ "${2:-}" = --time-bar ] && TIME_BAR=1
 DIR=${MLPNET_TABULAR_DIR:-}
 if [ -z "$DIR" ] && [ -n "${MLPNET_DATA_DIR:-}" ]; then
     DIR=$MLPNET_DATA_DIR/../tabular
@@ -40,7 +45,7 @@ measure() {
         secs=
         if [ -n "$t0" ] && [ -n "$t1" ]; then
             secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
-            if awk -v s="$secs" 'BEGIN { exit !(s >= 2) }'; then
+            if [ "$TIME_BAR" = 1 ] && awk -v s="$secs" 'BEGIN { exit !(s >= 2) }'; then
                 echo "FAIL: $name seed $seed: training took $secs s (limit 2 s)" >&2
                 status=1
             fi
