@@ -2,11 +2,11 @@
 # The measures of issue 13 through the `mlpnet` command, on the real tables
 # of MLPNET_TABULAR_DIR (or MLPNET_DATA_DIR/../tabular): iris test accuracy
 # >= 0.93, breast cancer >= 0.96, diabetes R^2 >= 0.40, the median of three
-# seeds, all with the command's defaults. Each `mlpnet train` is timed; with
-# --time-bar (the benchmark bench_tabular, meson test --benchmark) one that
-# takes 2 s or more fails too. Without it (the test cli_tabular) the times
-# are printed only: a test asserts results, not the speed of the machine it
-# shares. Exits 77 (skip) without the tables.
+# seeds, all with the command's defaults. Each `mlpnet train` is timed;
+# with --time-bar (the benchmark bench_cli_tabular: meson test --benchmark)
+# one that takes 2 s or more fails too. Without it (the test cli_tabular)
+# the times are printed only: a test asserts results, not the speed of the
+# machine it shares. Exits 77 (skip) without the tables.
 # Usage: cli_tabular.sh PATH-TO-mlpnet [--time-bar]
 set -eu
 MLPNET=$1
