@@ -395,6 +395,20 @@ START_TEST(invalid_values)
     TU_FAIL(mlp_optimizer_get(sgd, MLP_OPTIM_LEARNING_RATE, NULL),
             MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_optimizer_set_learning_rate(NULL, 0.1), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(
+        strstr(mlp_last_error(), "mlp_optimizer_set_learning_rate: optimizer is NULL"),
+        "%s", mlp_last_error());
+    /* a bad rate: the message names the call made, not mlp_optimizer_set */
+    TU_FAIL(mlp_optimizer_set_learning_rate(sgd, NAN), MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(),
+                         "mlp_optimizer_set_learning_rate: learning_rate = nan must be"),
+                  "%s", mlp_last_error());
+    ck_assert_double_eq(mlp_optimizer_learning_rate(sgd), 0.02); /* unchanged */
+    TU_FAIL(mlp_optimizer_set(sgd, MLP_OPTIM_LEARNING_RATE, -1.0),
+            MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(
+        strstr(mlp_last_error(), "mlp_optimizer_set: learning_rate = -1 must be"), "%s",
+        mlp_last_error());
     TU_FAIL(mlp_optimizer_step(NULL), MLP_STATUS_INVALID_ARG);
     ck_assert(isnan(mlp_optimizer_learning_rate(NULL)));
     ck_assert_int_eq(mlp_optimizer_rule(NULL), 0);

@@ -162,9 +162,10 @@ const char *mlp__optim_param_range(mlp_optim_param key, double value)
     }
 }
 
-mlp_status mlp_optimizer_set(mlp_optimizer *opt, mlp_optim_param key, double value)
+/* mlp_optimizer_set, its errors naming `fn`, the call the caller made. */
+static mlp_status set_key(mlp_optimizer *opt, mlp_optim_param key, double value,
+                          const char *fn)
 {
-    static const char fn[] = "mlp_optimizer_set";
     MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
     MLP_TRY(check_key(opt, key, fn));
     const char *range = mlp__optim_param_range(key, value);
@@ -179,6 +180,11 @@ mlp_status mlp_optimizer_set(mlp_optimizer *opt, mlp_optim_param key, double val
     if (key == MLP_OPTIM_LEARNING_RATE)
         opt->lr = value;
     return MLP_STATUS_OK;
+}
+
+mlp_status mlp_optimizer_set(mlp_optimizer *opt, mlp_optim_param key, double value)
+{
+    return set_key(opt, key, value, "mlp_optimizer_set");
 }
 
 mlp_status mlp_optimizer_get(const mlp_optimizer *opt, mlp_optim_param key, double *value)
@@ -196,7 +202,7 @@ mlp_status mlp_optimizer_get(const mlp_optimizer *opt, mlp_optim_param key, doub
 
 mlp_status mlp_optimizer_set_learning_rate(mlp_optimizer *opt, double lr)
 {
-    return mlp_optimizer_set(opt, MLP_OPTIM_LEARNING_RATE, lr);
+    return set_key(opt, MLP_OPTIM_LEARNING_RATE, lr, "mlp_optimizer_set_learning_rate");
 }
 
 double mlp_optimizer_learning_rate(const mlp_optimizer *opt)
