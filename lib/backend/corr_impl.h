@@ -1,11 +1,12 @@
 /*
- * What the direct-correlation kernels share (corr.c: packing, padding and
- * the forward pass; corr_dw.c: the weight gradient; corr_dx.c: the input
- * gradient; corr_fewk.c: the product with few terms). Each kernel family
- * is a translation unit of its own: its inlined copies (one per tap count,
- * in every vector clone) make large functions, and in one file they took
- * most of a sanitizer build's time on one core (corr.h has the kernels'
- * contract).
+ * What the files of the direct correlation share (corr.h is their
+ * contract): vector types, tap offsets, the tail mask and strips. The
+ * kernels are in four files, corr.c (packing, padding, the forward pass),
+ * corr_dw.c (the weight gradient), corr_dx.c (the input gradient) and
+ * corr_fewk.c (the product with few terms), so that a build compiles them
+ * in parallel: their inlined copies (one per tap count, in every vector
+ * clone) make large functions, and in one file they took most of a
+ * sanitizer build's time on one core.
  */
 #ifndef MLPNET_CORR_IMPL_H
 #define MLPNET_CORR_IMPL_H
