@@ -258,12 +258,17 @@ mv "$MANIFEST.tmp" "$MANIFEST" || die "cannot write $MANIFEST"
 
 # ---- the best model of each experiment, evaluated once on the test split ------
 # The best run of an experiment: the highest best_valid_acc in the summaries
-# of its finished tasks. Each task saved its best model as best.mlpn.
+# of its finished tasks. Each task saved its best model as best.mlpn: that
+# of the first of its runs to reach its best accuracy. So on a tie the first
+# run wins, in summary order (and the first task, in manifest order): a
+# stable sort, not sort's last resort of comparing the lines, which would
+# name a run whose model was not saved.
 best_of() { # experiment -> "task run best_valid_acc", or nothing
-    awk -F'\t' -v want="$1" 'NR > 1 && $3 == "done" && index($2, want) == 1 { print $1 }' \
-        "$MANIFEST" | sort -u | while read -r id; do
+    awk -F'\t' -v want="$1" \
+        'NR > 1 && $3 == "done" && index($2, want) == 1 && !seen[$1]++ { print $1 }' \
+        "$MANIFEST" | while read -r id; do
         awk -F, -v id="$id" 'NR > 1 && $5 != "nan" { print id, $1, $5 }' "$OUT/runs/$id/summary.csv"
-    done | sort -k3,3gr | head -n 1
+    done | sort -s -k3,3gr | head -n 1
 }
 
 EVAL_ARGS=(--split test --threads "$CORES")

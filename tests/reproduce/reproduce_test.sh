@@ -3,7 +3,8 @@
 # dataset (make_toy): every promised file is written and REPORT.md has every
 # section; a second invocation redoes nothing; a failing run is reported in
 # REPORT.md without stopping the others, and a rerun redoes only that run;
-# an interrupted run stops its programs and resumes where it stopped; bad
+# an interrupted run stops its programs and resumes where it stopped; a tie in
+# validation accuracy names the run whose model was saved; bad
 # command lines exit with 2.
 # Usage: reproduce_test.sh BUILD-ROOT SOURCE-ROOT MAKE-TOY
 set -eu
@@ -178,7 +179,37 @@ grep -q '^reproduce.sh: 1 task(s) run, 8 kept from before' "$T/log6" ||
     { cat "$T/log6" >&2; fail "the resumed run did not redo exactly the interrupted run"; }
 grep -q 'Every run finished.' "$OUT3/REPORT.md" || fail "the resumed REPORT.md lists a failure"
 
-# ---- 5. Bad command lines -------------------------------------------------------------
+# ---- 5. A tie in best validation accuracy names the run whose model was saved ----------
+# A program saves the first run that reaches its best validation accuracy
+# (--save). A build folder whose batchnorm program reports two runs at the
+# same best accuracy, the first plain-lr0.1, and saves a model: the final
+# test results must name plain-lr0.1, the run that model is, not bn-lr0.1.
+TB=$T/tie-build/examples
+mkdir -p "$TB/cli"
+for p in mlpnet-baseline mlpnet-learning-rules mlpnet-convnets mlpnet-report; do
+    ln -s "$BUILD/examples/$p" "$TB/$p"
+done
+ln -s "$BUILD/examples/cli/mlpnet" "$TB/cli/mlpnet"
+cat >"$TB/mlpnet-batchnorm" <<EOF
+#!/bin/sh
+out= save=
+while [ \$# -gt 0 ]; do
+    case \$1 in --out) out=\$2; shift ;; --save) save=\$2; shift ;; esac
+    shift
+done
+mkdir -p "\$out" || exit 1
+printf '%s\n' run,epochs,train_acc,valid_acc,best_valid_acc,test_acc,seconds_per_epoch \
+    plain-lr0.1,2,0.6,0.6,0.7,0.61,0.01 bn-lr0.1,2,0.6,0.6,0.7,0.62,0.01 >"\$out/summary.csv"
+cp "$OUT/models/baseline.mlpn" "\$save"
+EOF
+chmod +x "$TB/mlpnet-batchnorm"
+OUT4=$T/out4
+reproduce "$T/tie-build" "$OUT4" >"$T/log7" 2>&1 || { cat "$T/log7" >&2; fail "the tie run failed"; }
+awk -F'\t' '$1 == "batchnorm" { print $3 }' "$OUT4/models/test-results.tsv" >"$T/tie-run"
+[ "$(cat "$T/tie-run")" = plain-lr0.1 ] ||
+    fail "a tie names $(cat "$T/tie-run") for batchnorm's model, which is plain-lr0.1's"
+
+# ---- 6. Bad command lines -------------------------------------------------------------
 for args in "--jobs 0" "--jobs x" "--epochs 0" "--no-such-option" "--out"; do
     set +e
     # shellcheck disable=SC2086 # the words are split on purpose
