@@ -20,8 +20,9 @@
  * Outputs as the other examples (OUT/RUN.csv, OUT/RUN-{error,accuracy}.svg,
  * OUT/compare-valid_{error,acc}.svg, OUT/summary.{csv,md}), plus
  * OUT/compare-valid_acc-time.svg, validation accuracy against training
- * time; summary.md adds the seconds per epoch of each run next to the
- * baseline MLP's.
+ * time; summary.md adds the seconds per epoch of each run, next to the
+ * baseline MLP's when --run includes it (the plots' titles name it only
+ * then).
  */
 #include <math.h>
 #include <stdio.h>
@@ -104,14 +105,21 @@ static void notes(const ex_session *s, FILE *f, void *user)
 {
     const study *st = user;
     const ex_result *mlp = st->runs[BASELINE];
-    fprintf(f,
-            "Seconds per epoch (median training pass; the ConvNets on %ld thread%s, the "
-            "baseline MLP on %ld) next to the baseline MLP's:\n\n",
-            (long)s->opt->threads, s->opt->threads == 1 ? "" : "s",
-            (long)st->mlp_threads);
-    ex_table *t =
-        ex_table_new("run", "parameters", "seconds_per_epoch", "baseline MLP", "ratio",
-                     "best valid_acc", "vs baseline (points)", (const char *)NULL);
+    /* Without the baseline run, no columns of NaN comparing with it. */
+    if (mlp)
+        fprintf(f,
+                "Seconds per epoch (median training pass; the ConvNets on %ld thread%s, "
+                "the baseline MLP on %ld) next to the baseline MLP's:\n\n",
+                (long)s->opt->threads, s->opt->threads == 1 ? "" : "s",
+                (long)st->mlp_threads);
+    else
+        fprintf(f, "Seconds per epoch (median training pass, on %ld thread%s):\n\n",
+                (long)s->opt->threads, s->opt->threads == 1 ? "" : "s");
+    ex_table *t = mlp ? ex_table_new("run", "parameters", "seconds_per_epoch",
+                                     "baseline MLP", "ratio", "best valid_acc",
+                                     "vs baseline (points)", (const char *)NULL)
+                      : ex_table_new("run", "parameters", "seconds_per_epoch",
+                                     "best valid_acc", (const char *)NULL);
     for (int i = 0; i < N_RUNS; i++) {
         const ex_result *r = st->runs[i];
         if (!r)
@@ -119,14 +127,18 @@ static void notes(const ex_session *s, FILE *f, void *user)
         ex_table_cell(t, "%s", r->name);
         ex_table_cell(t, "%lld", (long long)r->params);
         ex_table_num(t, 3, r->seconds_per_epoch);
-        ex_table_num(t, 3, mlp ? mlp->seconds_per_epoch : NAN);
-        ex_table_num(t, 2, mlp ? r->seconds_per_epoch / mlp->seconds_per_epoch : NAN);
+        if (mlp) {
+            ex_table_num(t, 3, mlp->seconds_per_epoch);
+            ex_table_num(t, 2, r->seconds_per_epoch / mlp->seconds_per_epoch);
+        }
         ex_table_num(t, 4, r->best_valid_acc);
-        ex_table_num(t, 2, mlp ? 100.0 * (r->best_valid_acc - mlp->best_valid_acc) : NAN);
+        if (mlp)
+            ex_table_num(t, 2, 100.0 * (r->best_valid_acc - mlp->best_valid_acc));
     }
     ex_table_end(t, f);
     if (!mlp)
-        fprintf(f, "\nAdd `baseline` to --run for the baseline MLP's figures.\n");
+        fprintf(f, "\nAdd `baseline` to --run to compare each run with the baseline "
+                   "MLP's time and accuracy.\n");
     for (int i = CONV1, first = 1; mlp && i < N_RUNS; i++) {
         const ex_result *r = st->runs[i];
         if (r)
@@ -196,7 +208,11 @@ int main(int argc, char **argv)
             done[n++] = st.runs[i];
         }
     }
-    ex_session_compare(&s, "compare", "ConvNets and the baseline MLP", done, NULL, n);
-    ex_session_compare_time(&s, "compare", "ConvNets and the baseline MLP", done, n);
+    /* The titles name the baseline MLP only when it was trained. */
+    const char *title = !chosen[BASELINE] ? "ConvNets"
+                        : n == 1          ? "The baseline MLP"
+                                          : "ConvNets and the baseline MLP";
+    ex_session_compare(&s, "compare", title, done, NULL, n);
+    ex_session_compare_time(&s, "compare", title, done, n);
     return ex_session_finish(&s) ? 1 : 0; /* 1: a run stopped on a numeric error */
 }

@@ -63,6 +63,13 @@ for d in "$OUT"/runs/*/; do
     done <"$T/runs"
 done
 [ "$tasks" -ge 9 ] || fail "only $tasks task folders"
+# A ConvNet task without the baseline run (--run conv1) does not title its
+# plots with a baseline MLP it did not train, nor compare with it in NaNs.
+for f in compare-valid_acc.svg compare-valid_error.svg compare-valid_acc-time.svg; do
+    ! grep -qi 'baseline MLP' "$OUT/runs/conv-conv1/$f" ||
+        fail "runs/conv-conv1/$f names a baseline MLP that --run conv1 did not train"
+done
+! grep -q 'nan' "$OUT/runs/conv-conv1/summary.md" || fail "runs/conv-conv1/summary.md shows nan"
 for section in '## Report said / we measured' '## 1. Baseline' '## 2. Learning rules' \
     '## 3. Batch normalisation' '## 4. ConvNets' '## 5. Final test-set results' \
     '## Seconds per epoch of every run' '## Runs that failed' 'Every run finished.'; do
