@@ -520,10 +520,16 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
                   "learning rate (default: the rule's: 0.1 for sgd, 0.02 for momentum "
                   "and nesterov, 5e-4 for rmsprop, 1e-3 for adam and adamw, 0.01 for "
                   "adagrad)"),
+        /* Without --learning-rule (EX_RULE_FLAGS_PARAMS: mlpnet-learning-rules,
+         * whose RMSProp runs are plain RMSProp, as the report's), --momentum
+         * is for the momentum and nesterov runs only. */
         EX_DOUBLE("momentum", &r->momentum, 0.0, 1.0,
-                  "momentum coefficient mu in [0, 1) of momentum, nesterov and rmsprop "
-                  "(default: 0.9; rmsprop 0, no momentum); with --learning-rule sgd, "
-                  "a value above 0 selects the momentum rule"),
+                  o->rule_flags == EX_RULE_FLAGS_PARAMS
+                      ? "momentum coefficient mu in [0, 1) of the momentum and nesterov "
+                        "runs (default: 0.9)"
+                      : "momentum coefficient mu in [0, 1) of momentum, nesterov and "
+                        "rmsprop (default: 0.9; rmsprop 0, no momentum); with "
+                        "--learning-rule sgd, a value above 0 selects the momentum rule"),
         EX_DOUBLE("beta1", &r->beta1, 0.0, 1.0,
                   "Adam's first-moment decay in [0, 1) (default: 0.9)"),
         EX_DOUBLE("beta2", &r->beta2, 0.0, 1.0,

@@ -233,4 +233,20 @@ if [ "$rc" -ne 1 ] || ! grep -q 'build first' "$T/out-nobuild"; then
     fail "a missing build should exit 1 with a hint"
 fi
 bash "$REPRODUCE" --help | grep -q '^Usage: examples/reproduce.sh' || fail "--help"
+
+# ---- 7. The programs' --help says what their flags do -----------------------------------
+# The entry of one flag in a program's --help, its wrapped lines joined.
+help_entry() { # program flag
+    "$BUILD/examples/$1" --help | awk -v flag="$2" '
+        $1 == flag { on = 1; printf "%s", $0; next }
+        on && /^  -/ { exit }
+        on && NF { sub(/^ +/, " "); printf "%s", $0 }
+        on && !NF { exit }'
+}
+# mlpnet-learning-rules has no --learning-rule, and its RMSProp runs are
+# plain RMSProp: --momentum is for the momentum and nesterov runs.
+e=$(help_entry mlpnet-learning-rules --momentum)
+case $e in *learning-rule* | *rmsprop*) fail "learning-rules --help: $e" ;; '') fail "no --momentum" ;; esac
+e=$(help_entry mlpnet-baseline --momentum)
+case $e in *"--learning-rule sgd, a value above 0 selects"*) ;; *) fail "baseline --help: $e" ;; esac
 echo "reproduce.sh: all checks passed"
