@@ -190,6 +190,7 @@ int main(int argc, char **argv)
     opt.batch_size = 32;
     opt.rule.rule = EX_RULE_INDEX(MLP_RULE_ADAM);
     opt.rule.lr = 3e-3;
+    opt.tables = 1;
     ex_mlp mlp = {EX_ACT_RELU, 1, 64, 0, 0.0};
     state st = {{N_TABLES, {0, 1, 2}}, 5, {{NULL}}, {{0}}};
     const char *dir_flag = NULL;

@@ -240,6 +240,8 @@ static void print_usage(FILE *f, const char *description,
     int width = 0;
     for (int t = 0; t < N_TABLES; t++) {
         for (const ex_flag *fl = tables[t]; fl && fl->name; fl++) {
+            if (!fl->help)
+                continue; /* not listed */
             int n = flag_head(head, sizeof head, fl);
             if (n > width)
                 width = n;
@@ -254,6 +256,8 @@ static void print_usage(FILE *f, const char *description,
             continue;
         fprintf(f, "\n%s\n", titles[t]);
         for (const ex_flag *fl = tables[t]; fl->name; fl++) {
+            if (!fl->help)
+                continue;
             flag_head(head, sizeof head, fl);
             flag_help(help, sizeof help, fl);
             fprintf(f, "  %-*s  ", width, head);
@@ -475,21 +479,31 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
                    ex_options *o, const ex_flag *flags)
 {
     ex_set_program(prog);
+    /* A flag without help is parsed but not listed: a program of tables
+     * refuses the image flags with a message of its own. */
+    const int images = !o->tables;
     const ex_flag common[] = {
         EX_STRING("data-dir", &o->data_dir, "DIR",
-                  "directory of the dataset files (default: $MLPNET_DATA_DIR, "
-                  "else " EX_DEFAULT_DATA_DIR ")"),
+                  images ? "directory of the dataset files (default: $MLPNET_DATA_DIR, "
+                           "else " EX_DEFAULT_DATA_DIR ")"
+                         : "directory of the image data, beside which the folder "
+                           "tabular holds the tables (default: $MLPNET_DATA_DIR)"),
         EX_STRING("dataset", &o->dataset, "NAME",
-                  "dataset name, e.g. emnist-bymerge47, emnist-balanced, fashion-mnist "
-                  "(default: emnist-bymerge47 when present in the data directory, "
-                  "else fashion-mnist)"),
+                  images ? "dataset name, e.g. emnist-bymerge47, emnist-balanced, "
+                           "fashion-mnist (default: emnist-bymerge47 when present in "
+                           "the data directory, else fashion-mnist)"
+                         : NULL),
         EX_INT("valid-size", &o->valid_size, 1, INT32_MAX,
-               "validation images taken from the end of the training file when the "
-               "dataset has no validation file"),
+               images ? "validation images taken from the end of the training file "
+                        "when the dataset has no validation file"
+                      : NULL),
         EX_INT("train-size", &o->train_size, 0, INT32_MAX,
-               "train on the first N training images only, for quick runs (0: all)"),
+               images ? "train on the first N training images only, for quick runs (0: "
+                        "all)"
+                      : NULL),
         EX_INT("epochs", &o->epochs, 1, 1000000, "training epochs"),
-        EX_INT("batch-size", &o->batch_size, 1, 1000000, "images per training batch"),
+        EX_INT("batch-size", &o->batch_size, 1, 1000000,
+               images ? "images per training batch" : "rows per training batch"),
         EX_U64("seed", &o->seed,
                "seed of the weight initialisation and of the shuffling"),
         EX_INT("threads", &o->threads, 0, 1024,
@@ -516,10 +530,14 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
     ex_rule_options *r = &o->rule;
     const ex_flag rule[] = {
         EX_CHOICE("learning-rule", &r->rule, ex_rule_names, "learning rule"),
+        /* A rate the program set (mlpnet-tabular's 3e-3) is every rule's
+         * default: --help shows it after the text. */
         EX_DOUBLE("lr", &r->lr, 0.0, 1e6,
-                  "learning rate (default: the rule's: 0.1 for sgd, 0.02 for momentum "
-                  "and nesterov, 5e-4 for rmsprop, 1e-3 for adam and adamw, 0.01 for "
-                  "adagrad)"),
+                  isnan(r->lr)
+                      ? "learning rate (default: the rule's: 0.1 for sgd, 0.02 for "
+                        "momentum and nesterov, 5e-4 for rmsprop, 1e-3 for adam and "
+                        "adamw, 0.01 for adagrad)"
+                      : "learning rate, whatever the rule"),
         /* Without --learning-rule (EX_RULE_FLAGS_PARAMS: mlpnet-learning-rules,
          * whose RMSProp runs are plain RMSProp, as the report's), --momentum
          * is for the momentum and nesterov runs only. */

@@ -110,7 +110,8 @@ typedef struct ex_flag {
     const char *metavar;        /**< placeholder shown in --help */
     double min, max;            /**< inclusive range of INT, DOUBLE(S) flags */
     const char *const *choices; /**< NULL-terminated names of a CHOICE flag */
-    const char *help;           /**< one line of help */
+    const char *help;           /**< one line of help; NULL: parsed, but not
+                                 *   listed by --help */
 } ex_flag;
 
 /* clang-format off */
@@ -177,6 +178,10 @@ typedef struct ex_options {
     int flush_denormals;  /**< --flush-denormals: mlp_set_flush_denormals(1) */
     ex_rule_options rule; /**< learning rule (default: SGD at its default rate) */
     int rule_flags;       /**< EX_RULE_FLAGS_*; default EX_RULE_FLAGS_ALL */
+    int tables;           /**< the program reads tables, not an image dataset
+                           *   (mlpnet-tabular): --help leaves out --dataset,
+                           *   --valid-size and --train-size (which it
+                           *   refuses) and says what --data-dir is for */
     int distributed;      /**< --distributed: data-parallel on the ranks of an MPI
                                job, started by ex_parse_args (ex_dist.h) */
 } ex_options;

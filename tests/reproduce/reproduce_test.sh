@@ -249,4 +249,21 @@ e=$(help_entry mlpnet-learning-rules --momentum)
 case $e in *learning-rule* | *rmsprop*) fail "learning-rules --help: $e" ;; '') fail "no --momentum" ;; esac
 e=$(help_entry mlpnet-baseline --momentum)
 case $e in *"--learning-rule sgd, a value above 0 selects"*) ;; *) fail "baseline --help: $e" ;; esac
+# mlpnet-tabular trains at 3e-3 whatever the rule, and refuses the image
+# programs' --dataset, --train-size and --valid-size: its help says so.
+e=$(help_entry mlpnet-tabular --lr)
+case $e in *"the rule's"* | *"0.1 for sgd"*) fail "tabular --help: $e" ;; *"(default: 0.003)") ;; *) fail "tabular --help: $e" ;; esac
+for flag in --dataset --train-size --valid-size; do
+    [ -z "$(help_entry mlpnet-tabular $flag)" ] || fail "tabular --help lists $flag, which it refuses"
+    set +e
+    "$BUILD/examples/mlpnet-tabular" "$flag" 1 >"$T/out-tab" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" -eq 2 ] && grep -q 'are for the image programs' "$T/out-tab" ||
+        fail "tabular $flag: exit $rc, $(cat "$T/out-tab")"
+done
+e=$(help_entry mlpnet-tabular --data-dir)
+case $e in *fashion-mnist*) fail "tabular --help: $e" ;; esac
+e=$(help_entry mlpnet-baseline --dataset)
+[ -n "$e" ] || fail "baseline --help lacks --dataset"
 echo "reproduce.sh: all checks passed"
