@@ -7,19 +7,45 @@
 #      $MLPNET_DATA_DIR if set, else Debian's Fashion-MNIST package.
 # Usage: examples/quickstart.sh [--deps-only] [--epochs N]
 set -eu
-cd "$(dirname "$0")/.."
 
-packages="gcc pkgconf meson ninja-build libopenblas-dev zlib1g-dev check"
+usage() {
+    cat <<EOF
+Usage: examples/quickstart.sh [--deps-only] [--epochs N]
+Install the Debian packages libmlpnet needs (those missing, with apt-get,
+through sudo when not root), build into build/, and train the baseline MLP
+on \$MLPNET_DATA_DIR, else on Debian's Fashion-MNIST package.
+
+  --deps-only  install the packages, then stop
+  --epochs N   epochs of the baseline MLP (default: 3)
+  -h, --help   show this help and exit
+EOF
+}
+usage_error() {
+    echo "quickstart.sh: $*" >&2
+    echo "Try 'examples/quickstart.sh --help'." >&2
+    exit 2
+}
+
 deps_only=0
 epochs=3
 while [ $# -gt 0 ]; do
     case "$1" in
     --deps-only) deps_only=1 ;;
-    --epochs) epochs=$2; shift ;;
-    *) echo "usage: $0 [--deps-only] [--epochs N]" >&2; exit 2 ;;
+    --epochs)
+        [ $# -ge 2 ] || usage_error "--epochs needs a value"
+        epochs=$2
+        shift
+        ;;
+    --epochs=*) epochs=${1#*=} ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage_error "unknown option '$1'" ;;
     esac
     shift
 done
+case $epochs in '' | *[!0-9]* | 0*) usage_error "--epochs wants a whole number >= 1, not '$epochs'" ;; esac
+
+cd "$(dirname "$0")/.."
+packages="gcc pkgconf meson ninja-build libopenblas-dev zlib1g-dev check"
 if [ -z "${MLPNET_DATA_DIR:-}" ]; then
     packages="$packages dataset-fashion-mnist"
 fi

@@ -5,7 +5,8 @@
 # REPORT.md without stopping the others, and a rerun redoes only that run;
 # an interrupted run stops its programs and resumes where it stopped; a tie in
 # validation accuracy names the run whose model was saved; bad
-# command lines exit with 2.
+# command lines exit with 2; the programs' --help tells the truth;
+# quickstart.sh's command line is checked before it installs anything.
 # Usage: reproduce_test.sh BUILD-ROOT SOURCE-ROOT MAKE-TOY
 set -eu
 BUILD=$1
@@ -266,4 +267,17 @@ e=$(help_entry mlpnet-tabular --data-dir)
 case $e in *fashion-mnist*) fail "tabular --help: $e" ;; esac
 e=$(help_entry mlpnet-baseline --dataset)
 [ -n "$e" ] || fail "baseline --help lacks --dataset"
+# ---- 8. examples/quickstart.sh's command line (checked before it installs anything) ----
+QUICKSTART=$SRC/examples/quickstart.sh
+sh "$QUICKSTART" --help >"$T/qs-help" 2>&1 || fail "quickstart.sh --help exits $?: $(cat "$T/qs-help")"
+grep -q '^Usage: examples/quickstart.sh' "$T/qs-help" || fail "quickstart.sh --help: $(cat "$T/qs-help")"
+for args in "--epochs" "--epochs 0" "--epochs x" "--no-such-option"; do
+    set +e
+    # shellcheck disable=SC2086 # the words are split on purpose
+    sh "$QUICKSTART" $args >"$T/qs-out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" -eq 2 ] || fail "quickstart.sh $args should exit 2, got $rc: $(cat "$T/qs-out")"
+    grep -q "^quickstart.sh: " "$T/qs-out" || fail "quickstart.sh $args: $(cat "$T/qs-out")"
+done
 echo "reproduce.sh: all checks passed"
