@@ -1535,7 +1535,7 @@ static mlp_dataset *open_eval_data(const mlp_model *m, const char *data_dir,
         return ds;
     }
     if (!need_labels)
-        usage_error("--images F is required");
+        usage_error("--images F or --csv F is required");
     data_dir = data_dir_or_default(data_dir);
     if (!dataset)
         dataset = default_dataset(data_dir);

@@ -184,6 +184,9 @@ grep -q -- '--labels needs --images' "$T/out" || fail "eval --labels alone: $(ca
     fail "predict"
 [ "$(wc -l <"$T/pred.out")" -eq 60 ] || fail "predict: $(wc -l <"$T/pred.out") lines"
 grep -Eq '^0 [01] [AB] [01]\.[0-9]{4}$' "$T/pred.out" || fail "predict line: $(head -1 "$T/pred.out")"
+# Without data, predict asks for either of its inputs, as its usage line.
+expect_status 2 "$MLPNET" predict --model "$M"
+grep -q -- '--images F or --csv F is required' "$T/out" || fail "predict without data: $(cat "$T/out")"
 # gzip-compressed images give the same predictions (the library reads both).
 if command -v gzip >/dev/null 2>&1; then
     gzip -c "$T/toy-test-images-idx3-ubyte" >"$T/toy-test-images.gz"
