@@ -84,9 +84,10 @@ while [ $# -gt 0 ]; do
     *) usage_error "unknown option '$1'" ;;
     esac
 done
-case $JOBS in '' | *[!0-9]* | 0) usage_error "--jobs wants a whole number >= 1, not '$JOBS'" ;; esac
+# A leading zero is refused too: 00 is 0, and bash reads 08 as a bad octal.
+case $JOBS in '' | *[!0-9]* | 0*) usage_error "--jobs wants a whole number >= 1, not '$JOBS'" ;; esac
 if [ -n "$EPOCHS" ]; then
-    case $EPOCHS in *[!0-9]* | 0) usage_error "--epochs wants a whole number >= 1, not '$EPOCHS'" ;; esac
+    case $EPOCHS in *[!0-9]* | 0*) usage_error "--epochs wants a whole number >= 1, not '$EPOCHS'" ;; esac
 fi
 [ -z "$EPOCHS" ] && [ "$QUICK" = 1 ] && EPOCHS=2
 [ -n "$OUT" ] || usage_error "--out needs a value"

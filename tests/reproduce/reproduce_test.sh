@@ -218,7 +218,8 @@ awk -F'\t' '$1 == "batchnorm" { print $3 }' "$OUT4/models/test-results.tsv" >"$T
     fail "a tie names $(cat "$T/tie-run") for batchnorm's model, which is plain-lr0.1's"
 
 # ---- 6. Bad command lines -------------------------------------------------------------
-for args in "--jobs 0" "--jobs x" "--epochs 0" "--no-such-option" "--out"; do
+for args in "--jobs 0" "--jobs 00" "--jobs 08" "--jobs x" "--epochs 0" "--epochs 00" \
+    "--no-such-option" "--out"; do
     set +e
     # shellcheck disable=SC2086 # the words are split on purpose
     bash "$REPRODUCE" --build "$BUILD" $args >"$T/out-usage" 2>&1
