@@ -835,12 +835,17 @@ static mlp_status read_options(mlp_csv_options *o, const mlp_csv_options *opts,
         if (why)
             return mlp__error(MLP_STATUS_INVALID_ARG, "%s: class_names[%d] %s", fn,
                               (int)k, why);
-        for (int32_t j = 0; j < k; j++)
-            if (strcmp(o->class_names[j], s) == 0)
-                return mlp__error(MLP_STATUS_INVALID_ARG,
-                                  "%s: class_names[%d] and [%d] are both \"%.64s\"", fn,
-                                  (int)j, (int)k, s);
     }
+    /* Sorted, not pair by pair: that took 28 s for 100,000 names. */
+    int32_t first, second;
+    int rep =
+        mlp__class_names_repeat(o->class_names, o->num_class_names, &first, &second);
+    if (rep < 0)
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
+    if (rep)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: class_names[%d] and [%d] are both \"%.64s\"", fn,
+                          (int)first, (int)second, o->class_names[second]);
     return MLP_STATUS_OK;
 }
 
