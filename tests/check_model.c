@@ -2722,6 +2722,45 @@ START_TEST(fit_misuse)
 }
 END_TEST
 
+/* The batches of a walk over [lo, hi) (mlp__batches), `batch` rows each,
+ * into starts[] and counts[] (at most `cap`); their number. The bounds
+ * pass through volatile objects, so the compiler cannot fold the walk. */
+static int walk_batches(int32_t lo, int32_t hi, int32_t batch, int32_t *starts,
+                        int32_t *counts, int cap)
+{
+    volatile int32_t vlo = lo, vhi = hi, vbatch = batch;
+    mlp__batches w = {vlo, vhi, vbatch};
+    int k = 0;
+    for (int32_t start, n; k < cap && mlp__batches_next(&w, &start, &n); k++) {
+        starts[k] = start;
+        counts[k] = n;
+    }
+    return k;
+}
+
+/* Evaluation and standardisation walk a set in batches. A set may hold
+ * 2^31 - 1 rows: a step of the batch size from the last batch's start
+ * passed INT32_MAX, and both calls failed (2,147,483,600 rows: "rows
+ * -2147483296..2147483599 are outside") after reading the whole set. */
+START_TEST(batch_walk_ends_at_int32_max)
+{
+    int32_t st[8], ct[8];
+    ck_assert_int_eq(walk_batches(0, 10, 4, st, ct, 8), 3);
+    ck_assert(st[0] == 0 && ct[0] == 4 && st[1] == 4 && ct[1] == 4 && st[2] == 8 &&
+              ct[2] == 2);
+    ck_assert_int_eq(walk_batches(5, 5, 4, st, ct, 8), 0);
+    ck_assert_int_eq(walk_batches(INT32_MAX - 1500, INT32_MAX, 1000, st, ct, 8), 2);
+    ck_assert(st[0] == INT32_MAX - 1500 && ct[0] == 1000);
+    ck_assert(st[1] == INT32_MAX - 500 && ct[1] == 500);
+    ck_assert_int_eq(walk_batches(INT32_MAX - 600, INT32_MAX, 256, st, ct, 8), 3);
+    ck_assert(st[2] == INT32_MAX - 88 && ct[2] == 88);
+    ck_assert_int_eq(walk_batches(1, INT32_MAX, INT32_MAX, st, ct, 8), 1);
+    ck_assert(st[0] == 1 && ct[0] == INT32_MAX - 1);
+    ck_assert_int_eq(walk_batches(0, INT32_MAX, INT32_MAX - 1, st, ct, 8), 2);
+    ck_assert(st[1] == INT32_MAX - 1 && ct[1] == 1);
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -2756,6 +2795,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, evaluate_matches_manual);
     tcase_add_test(tc, evaluate_wrong_dataset);
     tcase_add_test(tc, evaluate_reports_numeric);
+    tcase_add_test(tc, batch_walk_ends_at_int32_max);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("oom");

@@ -204,6 +204,32 @@ void mlp__model_free_class_names(mlp_model *m);
 /* The public figures from loss sums over k outputs (task.c). */
 void mlp__metrics_from_sums(const mlp__loss_sums *s, int32_t k, mlp_metrics *out);
 
+/*
+ * A walk over rows [lo, hi) of a set in batches of `batch` rows (>= 1),
+ * the last one shorter, for the loops of evaluation and standardisation:
+ *     mlp__batches w = {lo, hi, batch};
+ *     for (int32_t start, n; mlp__batches_next(&w, &start, &n);) ...
+ * It steps by the rows a batch took, so it never passes hi: a step of
+ * `batch` from the last batch's start passed INT32_MAX (undefined
+ * behaviour; in practice a negative start, refused after the whole set had
+ * been read) in a set of 2^31 - 1 - batch rows or more.
+ */
+typedef struct mlp__batches {
+    int32_t next, hi, batch;
+} mlp__batches;
+
+/* The next batch: 1 with its first row in *start and its rows in *n, or 0
+ * when the walk has reached hi. */
+static inline int mlp__batches_next(mlp__batches *w, int32_t *start, int32_t *n)
+{
+    if (w->next >= w->hi)
+        return 0;
+    *start = w->next;
+    *n = w->hi - w->next < w->batch ? w->hi - w->next : w->batch;
+    w->next += *n;
+    return 1;
+}
+
 /* Index of the first layer with a NaN or infinite parameter or state
  * value, or -1. */
 int mlp__model_first_bad_layer(const mlp_model *m);

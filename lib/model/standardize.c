@@ -38,8 +38,9 @@ mlp_status mlp_model_fit_standardize(mlp_model *m, const mlp_dataset *ds)
     mlp_status st = MLP_STATUS_OK;
     /* Pass 1: means; pass 2: squared deviations from them. */
     for (int pass = 0; pass < 2 && st == MLP_STATUS_OK; pass++) {
-        for (int32_t start = 0; start < total && st == MLP_STATUS_OK; start += chunk) {
-            int32_t n = total - start < chunk ? total - start : chunk;
+        mlp__batches w = {0, total, chunk};
+        for (int32_t start, n;
+             st == MLP_STATUS_OK && mlp__batches_next(&w, &start, &n);) {
             st = mlp__dataset_rows(ds, start, n, x, NULL, NULL);
             const int64_t bad = st == MLP_STATUS_OK && pass == 0
                                     ? mlp__first_not_finite(x, (int64_t)n * f)

@@ -298,8 +298,8 @@ static mlp_status evaluate_rows(mlp_model *m, const mlp_dataset *ds, int32_t bat
     part.dist_share = 1;
     const mlp__loss *L = &part;
     const int32_t k = mlp__model_outputs(m);
-    for (int32_t start = lo; start < hi; start += batch_size) {
-        int32_t n = hi - start < batch_size ? hi - start : batch_size;
+    mlp__batches w = {lo, hi, batch_size};
+    for (int32_t start, n; mlp__batches_next(&w, &start, &n);) {
         const int labels = mlp__loss_uses_labels(L->kind);
         MLP_TRY(mlp__dataset_rows(ds, start, n, m->xbuf, labels ? m->lbuf : NULL,
                                   labels ? NULL : m->tbuf));
