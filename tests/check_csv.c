@@ -969,6 +969,42 @@ START_TEST(long_class_list)
 }
 END_TEST
 
+/* A plain file longer than the reader's 2 GiB is refused by its size,
+ * before it is read: it was read 2 GiB into memory first (8 s and 2 GB of
+ * memory for a 2.15 GB file). The file here is sparse: its text ends after
+ * one row, and the rest reads as NUL bytes, which a read would have met. */
+START_TEST(plain_file_beyond_the_limit)
+{
+    long live = mlp__alloc_live();
+    char path[64];
+    const char text[] = "a,y\n1,k\n";
+    temp_file(path, text, sizeof text - 1, 0);
+    /* Both loads run before any assertion, so the file is removed when one
+     * fails too. */
+    mlp_csv_options o = classify();
+    mlp_dataset *ds[2] = {(mlp_dataset *)&ds, (mlp_dataset *)&ds};
+    mlp_status st[2] = {MLP_STATUS_OK, MLP_STATUS_OK};
+    char msg[2][512];
+    for (int k = 0; k < 2; k++) {
+        /* beyond the limit, and at it (read, and here meeting the NULs) */
+        int ok = truncate(path, ((off_t)1 << 31) + (k == 0)) == 0;
+        st[k] = ok ? mlp_dataset_load_csv(&ds[k], path, &o) : MLP_STATUS_IO;
+        snprintf(msg[k], sizeof msg[k], "%s", ok ? mlp_last_error() : "truncate failed");
+    }
+    unlink(path);
+    for (int k = 0; k < 2; k++) {
+        ck_assert_msg(st[k] == MLP_STATUS_BAD_FORMAT && ds[k] == NULL, "load %d: %s", k,
+                      msg[k]);
+        const char *want = k == 0 ? "more than 2147483648 bytes of text (the reader's "
+                                    "limit): the file has 2147483649 bytes"
+                                  : ":3: a NUL byte (byte 1 of the line)";
+        ck_assert_msg(strstr(msg[k], want) != NULL, "load %d: \"%s\" lacks \"%s\"", k,
+                      msg[k], want);
+    }
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
 static Suite *csv_suite(void)
 {
     Suite *s = suite_create("csv");
@@ -991,6 +1027,7 @@ static Suite *csv_suite(void)
     tc = tcase_create("scale");
     tcase_add_test(tc, wide_header_by_name);
     tcase_add_test(tc, long_class_list);
+    tcase_add_test(tc, plain_file_beyond_the_limit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -605,8 +605,9 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  *         quote or text after a closing quote, an empty field, a
  *         non-numeric feature or target, NaN or infinity, a missing target
  *         or feature column, a bad label, a label outside `class_names`,
- *         more than 2^31 - 1 rows, corrupt gzip data or bytes after it, a
- *         NUL byte);
+ *         more than 2^31 - 1 rows, more than 2 GiB of text (a plain file
+ *         longer than that is refused by its size, before it is read),
+ *         corrupt gzip data or bytes after it, a NUL byte);
  *         MLP_STATUS_NO_MEMORY.
  *         On failure nothing is returned.
  */

@@ -924,6 +924,15 @@ static mlp_status read_file(const char *path, char **text, size_t *len)
     st = mlp__gz_open(&gz, fd, path);
     if (st != MLP_STATUS_OK)
         goto done;
+    /* A plain file beyond the limit is refused by its size: reading up to
+     * the limit first took 2 GiB of memory and seconds. */
+    if (!gz.is_gzip && fsize > CSV_MAX_TEXT) {
+        st = mlp__error(MLP_STATUS_BAD_FORMAT,
+                        "%s: more than %zu bytes of text (the reader's limit): the file "
+                        "has %zu bytes",
+                        path, CSV_MAX_TEXT, fsize);
+        goto done;
+    }
     for (;;) {
         if (used == cap) {
             if (cap >= limit) {
