@@ -128,14 +128,20 @@ static mlp_status check_payload_fits(const idx_file *f, int is_gzip, uint64_t fi
                 ull(after - payload), ull(header + payload));
         return MLP_STATUS_OK;
     }
-    uint64_t bound = GZ_MAX_PAYLOAD;
-    if (file_size < bound / GZ_MAX_RATIO)
-        bound = file_size * GZ_MAX_RATIO;
-    if (payload > bound)
+    /* Two bounds, each named for what it is: the cap is the reader's (a
+     * 16 MB file of 2.2 GB of images was said not to hold them). */
+    if (file_size >= GZ_MAX_PAYLOAD / GZ_MAX_RATIO && payload > GZ_MAX_PAYLOAD)
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%s: header claims %llu payload bytes, more than the reader "
+                          "takes from a gzip file (at most %llu bytes; the file "
+                          "decompressed is read whole)",
+                          f->path, ull(payload), ull(GZ_MAX_PAYLOAD));
+    if (file_size < GZ_MAX_PAYLOAD / GZ_MAX_RATIO && payload > file_size * GZ_MAX_RATIO)
         return mlp__error(MLP_STATUS_BAD_FORMAT,
                           "%s: header claims %llu payload bytes, more than this "
                           "%llu-byte gzip file can hold (at most %llu)",
-                          f->path, ull(payload), ull(file_size), ull(bound));
+                          f->path, ull(payload), ull(file_size),
+                          ull(file_size * GZ_MAX_RATIO));
     return MLP_STATUS_OK;
 }
 
