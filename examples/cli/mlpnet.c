@@ -560,8 +560,9 @@ static void predict_all(mlp_model *m, const mlp_dataset *ds, int32_t k, int32_t 
     int32_t *idx = malloc(sizeof *idx * (size_t)bs);
     if (!idx)
         die("out of memory");
-    for (int32_t start = from; start < n; start += bs) {
-        int32_t cnt = n - start < bs ? n - start : bs;
+    /* stepped by the rows taken: start + bs may pass INT32_MAX after the last */
+    for (int32_t start = from, cnt = 0; start < n; start += cnt) {
+        cnt = n - start < bs ? n - start : bs;
         if (cnt != bs) { /* the last, smaller batch */
             mlp_tensor_destroy(x);
             mlp_tensor_destroy(p);
@@ -1823,8 +1824,8 @@ static void predict_values(mlp_model *m, const mlp_dataset *ds, int32_t k)
     int32_t *idx = malloc(sizeof *idx * (size_t)bs);
     if (!x || !y || !idx)
         die("out of memory");
-    for (int32_t start = 0; start < n; start += bs) {
-        const int32_t cnt = n - start < bs ? n - start : bs;
+    for (int32_t start = 0, cnt = 0; start < n; start += cnt) { /* as in predict_all */
+        cnt = n - start < bs ? n - start : bs;
         for (int32_t i = 0; i < cnt; i++)
             idx[i] = start + i;
         CHECK(mlp_dataset_gather(ds, idx, cnt, x, NULL), "gathering rows");
