@@ -19,6 +19,17 @@
 #define BENCH_NAME "bench_csv"
 #include "bench_util.h"
 
+/* malloc(bytes), or exit 1: a benchmark without its data measures nothing. */
+static void *alloc_or_exit(size_t bytes)
+{
+    void *p = malloc(bytes);
+    if (!p) {
+        fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
+        exit(1);
+    }
+    return p;
+}
+
 /* Seconds of the best of three loads of `len` bytes of text. */
 static double best_load(const char *text, size_t len, const mlp_csv_options *o)
 {
@@ -37,12 +48,8 @@ static double best_load(const char *text, size_t len, const mlp_csv_options *o)
 /* "<prefix><i>" for i = n - 1 down to 0, in one block (names[0] frees it). */
 static const char **reversed_names(const char *prefix, int32_t n)
 {
-    const char **names = malloc((size_t)n * sizeof *names);
-    char *text = malloc((size_t)n * 16);
-    if (!names || !text) {
-        fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
-        exit(1);
-    }
+    const char **names = alloc_or_exit((size_t)n * sizeof *names);
+    char *text = alloc_or_exit((size_t)n * 16);
     for (int32_t k = 0; k < n; k++) {
         names[k] = text + (size_t)k * 16;
         snprintf(text + (size_t)k * 16, 16, "%s%d", prefix, (int)(n - 1 - k));
@@ -54,12 +61,8 @@ static const char **reversed_names(const char *prefix, int32_t n)
 static void features(int32_t f)
 {
     const size_t cap = (size_t)f * 24 + 64;
-    char *text = malloc(cap);
-    int32_t *idx = malloc((size_t)f * sizeof *idx);
-    if (!text || !idx) {
-        fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
-        exit(1);
-    }
+    char *text = alloc_or_exit(cap);
+    int32_t *idx = alloc_or_exit((size_t)f * sizeof *idx);
     size_t len = 0;
     for (int32_t j = 0; j < f; j++)
         len += (size_t)snprintf(text + len, cap - len, "f%d,", (int)j);
@@ -94,11 +97,7 @@ static void features(int32_t f)
 static void classes(int32_t k)
 {
     const size_t cap = (size_t)k * 24 + 16;
-    char *text = malloc(cap);
-    if (!text) {
-        fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
-        exit(1);
-    }
+    char *text = alloc_or_exit(cap);
     size_t len = (size_t)snprintf(text, cap, "a,y\n");
     for (int32_t i = 0; i < k; i++)
         len += (size_t)snprintf(text + len, cap - len, "%d,c%d\n", (int)i, (int)i);
