@@ -15,6 +15,8 @@
 #endif
 
 #include <check.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -957,6 +959,177 @@ START_TEST(plain_file_beyond_the_limit)
 }
 END_TEST
 
+/* ---- the file's window -------------------------------------------------- */
+
+/* Append printf text to the growing buffer b (its length in *len). */
+static void MLP__PRINTF(3, 4) put(char *b, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsprintf(b + *len, fmt, ap);
+    va_end(ap);
+    ck_assert_int_ge(n, 0);
+    *len += (size_t)n;
+}
+
+/* About `size` bytes of a 3-column table (a, b, label) in every shape the
+ * reader takes, in a pseudo-random mix: LF and CRLF endings, blank lines,
+ * quoted numbers and labels with doubled quotes, numbers padded with up to
+ * 4,000 spaces (so records start at every offset of the reader's window);
+ * malloc'd, with room for 64 more bytes. */
+static char *mixed_table(size_t size, size_t *len)
+{
+    char *b = malloc(size + 8192);
+    ck_assert_ptr_nonnull(b);
+    *len = 0;
+    put(b, len, "a,\"b\",label\r\n");
+    uint32_t s = 12345;
+    for (int i = 0; *len < size; i++) {
+        s = s * 1103515245u + 12345u;
+        uint32_t k = (s >> 16) % 7;
+        if (k == 0)
+            put(b, len, "%d.25,%d,c%u\n", i, -i, (s >> 8) % 5);
+        else if (k == 1)
+            put(b, len, "%d,%d.5,c%u\r\n", i, i % 97, (s >> 8) % 5);
+        else if (k == 2)
+            put(b, len, "\n\r\n\n");
+        else if (k == 3)
+            put(b, len, "\" %d \",%d,\"q\"\"%u\"\n", i, i, (s >> 8) % 3);
+        else
+            put(b, len, "%*d,%d,c%u\n", (int)((s >> 4) % 4000) + 1, i, i, (s >> 8) % 5);
+    }
+    return b;
+}
+
+/* A regression table without a header: `blank` empty lines, then `rows`
+ * records of exactly MLP_CSV_MAX_RECORD bytes before their CRLF (256
+ * columns of numbers padded with spaces); malloc'd. */
+static char *widest_records(size_t blank, int rows, size_t *len)
+{
+    const int cols = 256;
+    char *b = malloc(blank + (size_t)rows * (MLP_CSV_MAX_RECORD + 2) + 1);
+    ck_assert_ptr_nonnull(b);
+    memset(b, '\n', blank);
+    *len = blank;
+    for (int i = 0; i < rows; i++) {
+        size_t start = *len;
+        /* 255 fields of 4095 bytes, one of 4096, 255 commas: 2^20 bytes */
+        for (int c = 0; c < cols; c++)
+            put(b, len, "%s%*d", c ? "," : "", c == cols - 1 ? 4096 : 4095, i * cols + c);
+        ck_assert_uint_eq(*len - start, MLP_CSV_MAX_RECORD);
+        put(b, len, "\r\n");
+    }
+    return b;
+}
+
+/* Whether two loaded datasets hold the same rows, targets and names. */
+static void assert_same(const mlp_dataset *a, const mlp_dataset *b)
+{
+    int32_t n = mlp_dataset_size(a);
+    int64_t f = mlp_dataset_sample_size(a);
+    ck_assert_int_eq(mlp_dataset_size(b), n);
+    ck_assert_int_eq(mlp_dataset_sample_size(b), f);
+    ck_assert_int_eq(mlp_dataset_num_classes(b), mlp_dataset_num_classes(a));
+    ck_assert_int_eq(mlp_dataset_target_dim(b), mlp_dataset_target_dim(a));
+    float *x = malloc(2 * (size_t)f * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    for (int32_t i = 0; i < n; i++) {
+        TU_OK(mlp_dataset_sample(a, i, x));
+        TU_OK(mlp_dataset_sample(b, i, x + f));
+        ck_assert_msg(memcmp(x, x + f, (size_t)f * sizeof *x) == 0, "row %d differs",
+                      (int)i);
+        if (mlp_dataset_target_dim(a) > 0)
+            ck_assert(mlp_dataset_target_values(a, i)[0] ==
+                      mlp_dataset_target_values(b, i)[0]);
+        else
+            ck_assert_int_eq(mlp_dataset_label(a, i), mlp_dataset_label(b, i));
+    }
+    for (int32_t k = 0; k < mlp_dataset_num_classes(a) && mlp_dataset_class_name(a, 0);
+         k++)
+        ck_assert_str_eq(mlp_dataset_class_name(a, k), mlp_dataset_class_name(b, k));
+    free(x);
+}
+
+/* A file is read through a window of a few MiB, refilled between records
+ * (plain files have their line breaks counted first, gzip files and pipes
+ * do not): loaded from a plain file, a gzip file and a pipe, `text` gives
+ * what it gives from memory, the same dataset or the same message. */
+static void assert_window_reads(const char *text, size_t len, const mlp_csv_options *o)
+{
+    long live = mlp__alloc_live();
+    char plain[64], gz[64];
+    temp_file(plain, text, len, 0);
+    temp_file(gz, text, len, 1);
+    /* Messages from memory name the plain file, as its own do. */
+    mlp_dataset *want = NULL;
+    mlp_status want_st = mlp__dataset_load_csv_mem(&want, text, len, plain, o);
+    char want_msg[512];
+    snprintf(want_msg, sizeof want_msg, "%s", mlp_last_error());
+    const size_t cuts[] = {1, 4096, len / 3, len / 3 + 1, len - 1};
+    for (int w = 0; w < 3; w++) {
+        mlp_dataset *got = (mlp_dataset *)&got;
+        mlp_status st =
+            w == 0   ? mlp_dataset_load_csv(&got, plain, o)
+            : w == 1 ? mlp_dataset_load_csv(&got, gz, o)
+                     : load_piped(&got, (const unsigned char *)text, len, cuts, 5, o);
+        const char *how[] = {"plain", "gzip", "pipe"};
+        ck_assert_msg(st == want_st, "%s: %s, from memory %s (%s)", how[w],
+                      mlp_last_error(), mlp_status_str(want_st), want_msg);
+        if (st == MLP_STATUS_OK) {
+            assert_same(want, got);
+            mlp_dataset_destroy(got);
+        } else {
+            ck_assert_ptr_null(got);
+            const char *msg = mlp_last_error(), *tail = strchr(want_msg, ':');
+            /* the other files' names differ; the rest (line, column, what)
+             * must not */
+            ck_assert_msg(strstr(msg, w == 0 ? want_msg : tail) != NULL,
+                          "%s: \"%s\", from memory \"%s\"", how[w], msg, want_msg);
+        }
+    }
+    mlp_dataset_destroy(want);
+    unlink(plain);
+    unlink(gz);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+
+START_TEST(window_mixed_records)
+{
+    size_t len;
+    char *text = mixed_table(MLP__CSV_WIN_SIZE + MLP__CSV_WIN_AHEAD, &len);
+    mlp_csv_options o = classify();
+    o.label_order = MLP_LABELS_FIRST_SEEN;
+    assert_window_reads(text, len, &o);
+    /* a bad field and a NUL byte in the last window: the same line */
+    size_t end = len;
+    put(text, &len, "1,2,c1\n1,x,c1\n");
+    assert_window_reads(text, len, &o);
+    len = end;
+    put(text, &len, "1,2,c1\n1,2");
+    text[len - 1] = '\0';
+    put(text, &len, "3,c1\n");
+    assert_window_reads(text, len, &o);
+    free(text);
+}
+END_TEST
+
+/* Records of the longest kind: the reader must refill its window before
+ * each that does not fit in what is left of it, also when only its last
+ * byte is missing. The blank lines put the start of the record that meets
+ * the window's end one byte short of its length (with its CRLF) from
+ * there: read without a refill, its CR would end the text. */
+START_TEST(window_widest_records)
+{
+    const size_t rec = MLP_CSV_MAX_RECORD + 2, fit = MLP__CSV_WIN_SIZE / rec;
+    size_t len, blank = MLP__CSV_WIN_SIZE - fit * rec + 1;
+    char *text = widest_records(blank, (int)fit + 1, &len);
+    mlp_csv_options o = regress();
+    o.header = 0;
+    assert_window_reads(text, len, &o);
+    free(text);
+}
+END_TEST
+
 static Suite *csv_suite(void)
 {
     Suite *s = suite_create("csv");
@@ -980,6 +1153,8 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, wide_header_by_name);
     tcase_add_test(tc, long_class_list);
     tcase_add_test(tc, plain_file_beyond_the_limit);
+    tcase_add_test(tc, window_mixed_records);
+    tcase_add_test(tc, window_widest_records);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -579,12 +579,16 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * numbers (spaces around them are allowed; NaN, infinity, hexadecimal and
  * values beyond float's range are not). Class labels are the exact bytes
  * of the field, at most MLP_CLASS_NAME_MAX of valid UTF-8 without control
- * characters; the labels become the dataset's class names. The file is read
- * whole into memory (at most 1032 times its size when compressed, deflate's
- * limit, and 2 GiB). `path` may name a pipe, as a shell's `<(zcat t.csv.gz)`
- * or /dev/stdin give (read to its end, up to 2 GiB), but not a directory.
- * The text holds no NUL byte: a file with one (binary data, UTF-16 text) is
- * refused at the first block read that holds it.
+ * characters; the labels become the dataset's class names. The text is read
+ * through a window of a few MiB, not held whole. A plain file is read
+ * twice, first to count its lines, so that the rows are allocated once: the
+ * load needs little more memory than the dataset it returns. The rows of a
+ * gzip file or a pipe grow by doubling, up to twice their size while they
+ * grow. The text is at most 2 GiB, and at most 1032 times the file's size
+ * when compressed (deflate's limit). `path` may name a pipe, as a shell's
+ * `<(zcat t.csv.gz)` or /dev/stdin give (read to its end), but not a
+ * directory. The text holds no NUL byte: a file with one (binary data,
+ * UTF-16 text) is refused when the window reaches it.
  *
  * Every message about the file names it as `path:line:column`, the line
  * (1-based, counted in the file's line breaks) where the field starts and

@@ -69,16 +69,29 @@ mlp_status mlp__dataset_build(mlp_dataset **out, const mlp__dataset_spec *sp)
         ok = (ds->pixels = mlp__alloc_big(xbytes)) != NULL;
     } else if (sp->borrow_values) {
         ds->values = sp->borrow_values;
+    } else if (sp->adopt_values) {
+        ds->values = ds->values_buf = sp->adopt_values;
     } else {
         ok = (ds->values = ds->values_buf = mlp__alloc_big(xbytes)) != NULL;
     }
     if (ok && sp->target_dim == 0)
-        ok = (ds->labels = mlp__calloc((size_t)sp->n, sizeof *ds->labels)) != NULL;
+        ok = (ds->labels = sp->adopt_labels
+                               ? sp->adopt_labels
+                               : mlp__calloc((size_t)sp->n, sizeof *ds->labels)) != NULL;
     else if (ok && sp->borrow_targets)
         ds->targets = sp->borrow_targets;
+    else if (ok && sp->adopt_targets)
+        ds->targets = ds->targets_buf = sp->adopt_targets;
     else if (ok)
         ok = (ds->targets = ds->targets_buf = mlp__alloc(tbytes)) != NULL;
     if (!ok) {
+        /* What was to be adopted stays the caller's. */
+        if (ds->values_buf == sp->adopt_values)
+            ds->values_buf = NULL;
+        if (ds->labels == sp->adopt_labels)
+            ds->labels = NULL;
+        if (ds->targets_buf == sp->adopt_targets)
+            ds->targets_buf = NULL;
         mlp_dataset_destroy(ds);
         return MLP_STATUS_NO_MEMORY;
     }

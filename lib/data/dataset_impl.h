@@ -49,6 +49,15 @@ typedef struct mlp__dataset_spec {
     int32_t target_dim;         /* float targets: >= 1 (then num_classes is 0) */
     const float *borrow_values; /* float32 only: samples to borrow, or NULL to allocate */
     const float *borrow_targets; /* float targets only: borrow, or NULL to allocate */
+    /* Blocks from mlp__alloc or mlp__alloc_big the dataset takes over on
+     * success (on failure they stay the caller's), instead of allocating
+     * its own: float32 samples (n * sample size floats, at least), float
+     * targets (n * target_dim), class labels (n, each in 0..num_classes-1).
+     * A reader that built its rows hands them over rather than copying
+     * them (csv.c). */
+    float *adopt_values;
+    float *adopt_targets;
+    int32_t *adopt_labels;
 } mlp__dataset_spec;
 
 /* The spec of a uint8 image dataset of n images C x H x W with class labels. */
@@ -60,9 +69,10 @@ static inline mlp__dataset_spec mlp__images_spec(int32_t n, int32_t c, int32_t h
 }
 
 /*
- * New dataset as `spec` says, for the caller to fill: samples not borrowed
- * are allocated uninitialised (pixels or values_buf), labels are 0, float
- * targets not borrowed are allocated uninitialised; no class names. Sizes
+ * New dataset as `spec` says, for the caller to fill: samples neither
+ * borrowed nor adopted are allocated uninitialised (pixels or values_buf),
+ * labels not adopted are 0, float targets neither borrowed nor adopted are
+ * allocated uninitialised; no class names. Sizes
  * are checked by the caller (>= 1). Returns MLP_STATUS_OK or
  * MLP_STATUS_NO_MEMORY (also when a size overflows) without a message (the
  * caller writes one that names what it was reading); *out is NULL on
@@ -182,6 +192,13 @@ const char *mlp__names_get(const mlp__names *names, int32_t k);
  * tests and fuzz targets). */
 mlp_status mlp__dataset_load_npz_mem(mlp_dataset **out, const void *buf, size_t len,
                                      int32_t num_classes);
+
+/* The window mlp_dataset_load_csv reads a file through (csv.c): at the start
+ * of every record it holds MLP__CSV_WIN_AHEAD bytes ahead, room for a record
+ * of the longest kind and its CRLF, or all that is left of the text; it is
+ * refilled in blocks that fill it to MLP__CSV_WIN_SIZE bytes. */
+#define MLP__CSV_WIN_AHEAD ((size_t)MLP_CSV_MAX_RECORD + 2)
+#define MLP__CSV_WIN_SIZE (4 * MLP__CSV_WIN_AHEAD)
 
 /* mlp_dataset_load_csv on text held in memory (`len` bytes at `buf`,
  * borrowed for the call, raw, not gzip); messages name the file `name`
