@@ -1282,6 +1282,24 @@ static int train_csv(const train_args *a, const csv_args *c)
 
 /* ---- train ---------------------------------------------------------------------- */
 
+/* The names a label map gave the images' classes go with the model, as a
+ * table's labels do: predict and eval name the classes without the map.
+ * Only when the map names every class (a model's class has a name). */
+static void keep_class_names(mlp_model *m, const mlp_dataset *train, int32_t k)
+{
+    const char **names = malloc(sizeof *names * (size_t)k);
+    if (!names)
+        die("out of memory");
+    int32_t named = 0;
+    for (int32_t i = 0; i < k; i++) {
+        names[i] = mlp_dataset_class_name(train, i);
+        named += names[i] && names[i][0];
+    }
+    mlp_status st = named == k ? mlp_model_set_class_names(m, names, k) : MLP_STATUS_OK;
+    free(names);
+    CHECK(st, "naming the classes");
+}
+
 static int cmd_train(int argc, char **argv)
 {
     const char *arch = NULL, *data_dir = NULL, *dataset = NULL, *save = NULL,
@@ -1423,6 +1441,7 @@ static int cmd_train(int argc, char **argv)
                     (int)k);
     }
 
+    keep_class_names(m, train, k);
     mlp_optimizer *opt = make_optimizer(m, &ta);
 
     if (!quiet) {
@@ -1644,6 +1663,48 @@ static mlp_model *open_model(const char *model, int threads, int flush, const ch
     return m;
 }
 
+/* Notes (on stderr, from rank 0) when labelled data look like another
+ * dataset than the one the model learned: classes of the model that no
+ * label names (10-class images against a 47-class model evaluate without
+ * an error, and the accuracy means little), or class names that differ
+ * from the model's. Notes only: a small test set may lack a class, and a
+ * label map may spell the names otherwise. */
+static void note_classes(const mlp_model *m, const mlp_dataset *ds, int32_t k)
+{
+    if (exd_rank() != 0)
+        return;
+    unsigned char *seen = calloc((size_t)k, 1);
+    if (!seen)
+        die("out of memory");
+    const int32_t n = mlp_dataset_size(ds);
+    int32_t present = 0, top = 0;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t c = mlp_dataset_label(ds, i);
+        if (c >= 0 && c < k && !seen[c]) {
+            seen[c] = 1;
+            present++;
+            top = c > top ? c : top;
+        }
+    }
+    free(seen);
+    if (present < k)
+        fprintf(stderr,
+                "%s: note: the labels name %d of the model's %d classes (the largest "
+                "is %d): if these are not the data the model learned, its accuracy on "
+                "them means little\n",
+                command, (int)present, (int)k, (int)top);
+    for (int32_t c = 0; c < k && c < mlp_model_class_count(m); c++) {
+        const char *mine = mlp_model_class_name(m, c),
+                   *theirs = mlp_dataset_class_name(ds, c);
+        if (mine && theirs && strcmp(mine, theirs) != 0) {
+            fprintf(stderr,
+                    "%s: note: class %d is \"%s\" in the model but \"%s\" in the data\n",
+                    command, (int)c, mine, theirs);
+            break;
+        }
+    }
+}
+
 static int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *data_dir = NULL, *dataset = NULL, *split = NULL;
@@ -1734,6 +1795,7 @@ static int cmd_eval(int argc, char **argv)
     if (mlp_dataset_num_classes(ds) > k)
         die("the data have %d classes but the model outputs %d",
             (int)mlp_dataset_num_classes(ds), (int)k);
+    note_classes(m, ds, k);
 
     distribute(m, ds, NULL, NULL);
     double err, acc;

@@ -40,6 +40,16 @@ DARK='\000\000\000\000\000\000\000\000'
 TOP="$BRIGHT$BRIGHT$BRIGHT$BRIGHT$DARK$DARK$DARK$DARK"
 BOTTOM="$DARK$DARK$DARK$DARK$BRIGHT$BRIGHT$BRIGHT$BRIGHT"
 
+labels_file() { # count classes: labels 0, 1, .., classes - 1, 0, 1, .. (classes <= 8)
+    printf '\000\000\010\001'
+    be32 "$1"
+    i=0
+    while [ "$i" -lt "$1" ]; do
+        printf "\\00$((i % $2))"
+        i=$((i + 1))
+    done
+}
+
 make_split() { # name count
     {
         printf '\000\000\010\003'
@@ -52,15 +62,7 @@ make_split() { # name count
             i=$((i + 1))
         done
     } >"$T/toy-$1-images-idx3-ubyte"
-    {
-        printf '\000\000\010\001'
-        be32 "$2"
-        i=0
-        while [ "$i" -lt "$2" ]; do
-            printf "\\00$((i % 2))"
-            i=$((i + 1))
-        done
-    } >"$T/toy-$1-labels-idx1-ubyte"
+    labels_file "$2" 2 >"$T/toy-$1-labels-idx1-ubyte"
 }
 make_split train 200
 make_split test 60
@@ -164,8 +166,21 @@ grep -q 'per-class accuracy' "$T/eval1.out" || fail "eval per-class"
 grep -Eq '^ +0 A +[0-9]+ +30 ' "$T/eval1.out" || fail "eval class names"
 grep -q 'most confused pairs' "$T/eval1.out" || fail "eval confusions"
 "$MLPNET" eval --model "$M" --images "$T/toy-test-images-idx3-ubyte" \
-    --labels "$T/toy-test-labels-idx1-ubyte" >"$T/eval2.out" || fail "eval --images"
+    --labels "$T/toy-test-labels-idx1-ubyte" >"$T/eval2.out" 2>"$T/eval2.err" ||
+    fail "eval --images"
 [ "$(head -1 "$T/eval1.out")" = "$(head -1 "$T/eval2.out")" ] || fail "eval paths disagree"
+# Data unlike the model's: labels of one class only, other class names.
+# Notes, not errors; the model's own test data give none.
+grep -q 'note:' "$T/eval2.err" && fail "eval of the model's own data: $(cat "$T/eval2.err")"
+labels_file 60 1 >"$T/zeros-labels"
+printf '0 67\n1 68\n' >"$T/other-mapping.txt"
+expect_status 0 "$MLPNET" eval --model "$M" --images "$T/toy-test-images-idx3-ubyte" \
+    --labels "$T/zeros-labels" --mapping "$T/other-mapping.txt"
+grep -q "note: the labels name 1 of the model's 2 classes (the largest is 0)" "$T/out" ||
+    fail "eval of one class: $(cat "$T/out")"
+grep -q 'note: class 0 is "A" in the model but "C" in the data' "$T/out" ||
+    fail "eval with other names: $(cat "$T/out")"
+grep -Eq '^accuracy ' "$T/out" || fail "eval of one class: no accuracy"
 expect_status 2 "$MLPNET" eval --model "$M" --images "$T/toy-test-images-idx3-ubyte"
 # A flag that the data named would not read is refused, not ignored.
 for extra in "--valid-size 40" "--data-dir $T"; do
@@ -264,15 +279,7 @@ grep -q 'name it with --target' "$T/out" || fail "predict --csv, target kept: $(
 # which used to be the error, hiding the real mismatch).
 cp "$T/toy-test-images-idx3-ubyte" "$T/tri-test-images-idx3-ubyte"
 printf '0 65\n1 66\n2 67\n' >"$T/tri-mapping.txt"
-{
-    printf '\000\000\010\001'
-    be32 60
-    i=0
-    while [ "$i" -lt 60 ]; do
-        printf "\\00$((i % 3))"
-        i=$((i + 1))
-    done
-} >"$T/tri-test-labels-idx1-ubyte"
+labels_file 60 3 >"$T/tri-test-labels-idx1-ubyte"
 SHAPES="ubyte: samples of shape [1,8,8] (64 values), but the model's input is [2] (2 values)"
 expect_status 1 "$MLPNET" predict --model "$C" --images "$T/tri-test-images-idx3-ubyte"
 grep -qF "$SHAPES" "$T/out" || fail "predict, images of another shape: $(cat "$T/out")"
