@@ -172,6 +172,7 @@ int main(int argc, char **argv)
                   "Writes per-run CSV and SVG files, comparison plots and a summary "
                   "to --out. --momentum applies to momentum and nesterov only.",
                   &opt, flags);
+    ex_check_rules_params(&opt, st.rules.v, st.rules.n);
 
     ex_session s;
     ex_session_open(&s, &opt);

@@ -438,6 +438,25 @@ static const unsigned rule_params[] = {
     HP_EPSILON,                          /* adagrad */
 };
 
+/* A hyper-parameter's flag, its value (NaN: not given) and its bit of
+ * rule_params. */
+typedef struct hp_flag {
+    const char *flag;
+    double v;
+    unsigned param;
+} hp_flag;
+enum { N_HP_FLAGS = 5 };
+
+static void hp_flags(const ex_rule_options *r, hp_flag out[N_HP_FLAGS])
+{
+    const hp_flag f[N_HP_FLAGS] = {{"momentum", r->momentum, HP_MOMENTUM},
+                                   {"beta1", r->beta1, HP_BETAS},
+                                   {"beta2", r->beta2, HP_BETAS},
+                                   {"decay", r->decay, HP_DECAY},
+                                   {"epsilon", r->epsilon, HP_EPSILON}};
+    memcpy(out, f, sizeof f);
+}
+
 /* Ranges the flag table cannot express, the baseline's "--momentum selects
  * the momentum rule", and (when the program lets the user choose the rule)
  * hyper-parameters the rule does not have. */
@@ -451,16 +470,9 @@ static void check_rule(ex_options *o)
         else
             r->momentum = NAN; /* plain SGD, as asked */
     }
-    const struct {
-        const char *flag;
-        double v;
-        unsigned param;
-    } given[] = {{"momentum", r->momentum, HP_MOMENTUM},
-                 {"beta1", r->beta1, HP_BETAS},
-                 {"beta2", r->beta2, HP_BETAS},
-                 {"decay", r->decay, HP_DECAY},
-                 {"epsilon", r->epsilon, HP_EPSILON}};
-    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++) {
+    hp_flag given[N_HP_FLAGS];
+    hp_flags(r, given);
+    for (size_t i = 0; i < N_HP_FLAGS; i++) {
         if (given[i].param == HP_EPSILON ? given[i].v <= 0.0 : given[i].v >= 1.0)
             ex_usage_error("invalid value '%g' for --%s: expected a number %s",
                            given[i].v, given[i].flag,
@@ -468,10 +480,46 @@ static void check_rule(ex_options *o)
     }
     if (o->rule_flags != EX_RULE_FLAGS_ALL)
         return;
-    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++) {
+    for (size_t i = 0; i < N_HP_FLAGS; i++) {
         if (!isnan(given[i].v) && !(rule_params[r->rule] & given[i].param))
             ex_usage_error("--%s does not apply to the learning rule %s", given[i].flag,
                            ex_rule_names[r->rule]);
+    }
+}
+
+void ex_check_rules_params(const ex_options *o, const int *rules, int n)
+{
+    const ex_rule_options *r = &o->rule;
+    hp_flag given[N_HP_FLAGS];
+    hp_flags(r, given);
+    for (size_t i = 0; i < N_HP_FLAGS; i++) {
+        if (isnan(given[i].v))
+            continue;
+        /* Which rules have it: the chosen ones, then all of them. */
+        char chosen[128] = "", owners[128] = "";
+        int used = 0;
+        for (int k = 0; k < EX_RULE_COUNT; k++) {
+            unsigned has = rule_params[k];
+            if (EX_RULE(k) == MLP_RULE_RMSPROP)
+                has &= ~(unsigned)HP_MOMENTUM; /* compared as plain RMSProp */
+            if (!(has & given[i].param))
+                continue;
+            size_t len = strlen(owners);
+            snprintf(owners + len, sizeof owners - len, "%s%s", len ? ", " : "",
+                     ex_rule_names[k]);
+            for (int j = 0; j < n; j++)
+                used |= rules[j] == k;
+        }
+        if (used)
+            continue;
+        for (int j = 0; j < n; j++) {
+            size_t len = strlen(chosen);
+            snprintf(chosen + len, sizeof chosen - len, "%s%s", j ? "," : "",
+                     ex_rule_names[rules[j]]);
+        }
+        ex_usage_error("--%s applies to none of the rules compared (--rules %s); it is a "
+                       "hyper-parameter of %s",
+                       given[i].flag, chosen, owners);
     }
 }
 

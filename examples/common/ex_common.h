@@ -204,6 +204,15 @@ void ex_options_init(ex_options *o, const char *default_out);
 void ex_parse_args(int argc, char **argv, const char *program, const char *description,
                    ex_options *o, const ex_flag *flags);
 
+/**
+ * For a program that compares the `n` rules `rules` (indices into
+ * ex_rule_names) with EX_RULE_FLAGS_PARAMS: exit with a usage error (2)
+ * when a hyper-parameter flag was given that none of them has, since it
+ * would change nothing. RMSProp runs count as plain RMSProp (without
+ * --momentum), as such programs train them.
+ */
+void ex_check_rules_params(const ex_options *o, const int *rules, int n);
+
 /* ---------------------------------------------------------------------- */
 /* Experiments                                                             */
 

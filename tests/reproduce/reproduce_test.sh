@@ -251,6 +251,24 @@ e=$(help_entry mlpnet-learning-rules --momentum)
 case $e in *learning-rule* | *rmsprop*) fail "learning-rules --help: $e" ;; '') fail "no --momentum" ;; esac
 e=$(help_entry mlpnet-baseline --momentum)
 case $e in *"--learning-rule sgd, a value above 0 selects"*) ;; *) fail "baseline --help: $e" ;; esac
+# A hyper-parameter that none of the compared rules has is refused before any
+# data are read (it was ignored: --decay without an RMSProp run); one that a
+# compared rule has is taken (and the missing data are the error).
+for args in "--rules sgd --decay 0.8:--decay applies to none of the rules compared (--rules sgd); it is a hyper-parameter of rmsprop" \
+    "--rules rmsprop,adam --momentum 0.5:--momentum applies to none of the rules compared (--rules rmsprop,adam); it is a hyper-parameter of momentum, nesterov" \
+    "--rules sgd --epsilon 1e-7:--epsilon applies to none" \
+    "--rules sgd,adam --epsilon 1e-7 --beta1 0.8:no dataset in"; do
+    set +e
+    # shellcheck disable=SC2086 # the flags of one case
+    "$BUILD/examples/mlpnet-learning-rules" ${args%%:*} --data-dir "$T/nothing" \
+        >"$T/out-rules" 2>&1
+    rc=$?
+    set -e
+    want=2
+    case ${args#*:} in "no dataset in") want=1 ;; esac
+    [ "$rc" -eq "$want" ] && grep -qF -- "${args#*:}" "$T/out-rules" ||
+        fail "learning-rules ${args%%:*}: exit $rc, $(cat "$T/out-rules")"
+done
 # mlpnet-tabular trains at 3e-3 whatever the rule, and refuses the image
 # programs' --dataset, --train-size and --valid-size: its help says so.
 e=$(help_entry mlpnet-tabular --lr)
