@@ -423,6 +423,10 @@ MLP_API int64_t mlp_layer_param_count(const mlp_layer *layer);
  * weights W [in, out] row-major, then the bias [out] (unless turned off);
  * for batch norm gamma [C] then beta [C]; for conv2d the weights
  * [filters, C, kh, kw] then the bias [filters] (unless turned off).
+ * The caller may write them (an initialisation of its own, a finite-
+ * difference check): the library keeps no other copy of them, so the next
+ * forward pass uses what was written. mlp_model_set_params writes them all
+ * from one array.
  * @param layer  the layer (borrowed for the call); may be NULL
  * @return borrowed pointer (valid until the model is destroyed), or NULL
  *         before the layer is added or when it has no parameters (and when
@@ -451,7 +455,8 @@ MLP_API int64_t mlp_layer_state_count(const mlp_layer *layer);
 
 /**
  * The layer's state values (borrowed, valid until the model is destroyed),
- * or NULL when it has none.
+ * or NULL when it has none. Writable, as mlp_layer_params: the next
+ * inference pass uses what the caller writes.
  * @param layer  the layer (borrowed for the call); may be NULL
  * @return borrowed pointer (valid until the model is destroyed), or NULL
  *         when `layer` is NULL, not in a model or without state
