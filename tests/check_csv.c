@@ -25,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h> /* malloc_usable_size */
+#endif
 
 #include <mlpnet/mlpnet.h>
 
@@ -1130,6 +1133,74 @@ START_TEST(window_widest_records)
 }
 END_TEST
 
+/* The dataset keeps the blocks the reader filled, sized from the line
+ * breaks it counted (a plain file) or saw in its first window (gzip): blank
+ * lines and line breaks inside quoted fields are no rows, and a dataset of
+ * 1,000 rows kept blocks for 10,000 (blank lines) or 101,000 (a skipped
+ * column of text on 101 lines). It keeps no more than twice its rows. */
+START_TEST(rows_kept_to_size)
+{
+#if defined(__GLIBC__)
+    long live = mlp__alloc_live();
+    const int rows = 1000;
+    char *text = malloc((size_t)rows * 400 + 64);
+    ck_assert_ptr_nonnull(text);
+    for (int shape = 0; shape < 2; shape++) {
+        size_t len = 0;
+        put(text, &len, shape == 0 ? "a,b,c,d,y\n" : "a,comment,y\n");
+        for (int i = 0; i < rows; i++) {
+            if (shape == 0) {
+                put(text, &len, "%d,2,3,4,%d\n", i, i % 3);
+                memset(text + len, '\n', 40);
+                len += 40;
+            } else {
+                put(text, &len, "%d,\"", i);
+                for (int k = 0; k < 100; k++)
+                    put(text, &len, "ab\n");
+                put(text, &len, "\",k%d\n", i % 3);
+            }
+        }
+        const int32_t first[] = {0};
+        for (int file = 0; file < 4; file++) {
+            /* plain, gzip, then both with a regression target */
+            mlp_csv_options o = file < 2 ? classify() : regress();
+            if (shape == 1) {
+                if (file >= 2)
+                    break;
+                o.feature_indices = first;
+                o.num_features = 1;
+            }
+            char path[64];
+            temp_file(path, text, len, file % 2);
+            mlp_dataset *ds = NULL;
+            TU_OK(mlp_dataset_load_csv(&ds, path, &o));
+            unlink(path);
+            ck_assert_int_eq(mlp_dataset_size(ds), rows);
+            int64_t f = mlp_dataset_sample_size(ds);
+            ck_assert(feat(ds, rows - 1, 0) == (float)(rows - 1));
+            if (file < 2)
+                ck_assert_int_eq(mlp_dataset_label(ds, rows - 1), (rows - 1) % 3);
+            else
+                ck_assert(mlp_dataset_target_values(ds, rows - 1)[0] ==
+                          (float)((rows - 1) % 3));
+            size_t x = malloc_usable_size(ds->values_buf),
+                   lab = malloc_usable_size(file < 2 ? (void *)ds->labels
+                                                     : (void *)ds->targets_buf);
+            ck_assert_msg(x <= 2 * (size_t)rows * (size_t)f * sizeof(float),
+                          "shape %d, file %d: %zu bytes kept for %d rows of %d floats",
+                          shape, file, x, rows, (int)f);
+            ck_assert_msg(lab <= 2 * (size_t)rows * sizeof(int32_t),
+                          "shape %d, file %d: %zu bytes of targets kept for %d rows",
+                          shape, file, lab, rows);
+            mlp_dataset_destroy(ds);
+        }
+    }
+    free(text);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+#endif
+}
+END_TEST
+
 static Suite *csv_suite(void)
 {
     Suite *s = suite_create("csv");
@@ -1155,6 +1226,7 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, plain_file_beyond_the_limit);
     tcase_add_test(tc, window_mixed_records);
     tcase_add_test(tc, window_widest_records);
+    tcase_add_test(tc, rows_kept_to_size);
     suite_add_tcase(s, tc);
     return s;
 }

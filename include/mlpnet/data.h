@@ -583,12 +583,13 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * through a window of a few MiB, not held whole. A plain file is read
  * twice, first to count its lines, so that the rows are allocated once: the
  * load needs little more memory than the dataset it returns. The rows of a
- * gzip file or a pipe grow by doubling, up to twice their size while they
- * grow. The text is at most 2 GiB, and at most 1032 times the file's size
- * when compressed (deflate's limit). `path` may name a pipe, as a shell's
- * `<(zcat t.csv.gz)` or /dev/stdin give (read to its end), but not a
- * directory. The text holds no NUL byte: a file with one (binary data,
- * UTF-16 text) is refused when the window reaches it.
+ * gzip file or a pipe grow by doubling, and the dataset keeps the block
+ * they grew to, less than twice their size. The text is at most 2 GiB, and
+ * at most 1032 times the file's size when compressed (deflate's limit).
+ * `path` may name a pipe, as a shell's `<(zcat t.csv.gz)` or /dev/stdin
+ * give (read to its end), but not a directory. The text holds no NUL
+ * byte: a file with one (binary data, UTF-16 text) is refused when the
+ * window reaches it.
  *
  * Every message about the file names it as `path:line:column`, the line
  * (1-based, counted in the file's line breaks) where the field starts and
