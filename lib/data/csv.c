@@ -1074,14 +1074,10 @@ static mlp_status load_file(mlp_dataset **out, int fd, const char *path,
         return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode))
         return mlp__error(MLP_STATUS_IO, "cannot read %s: it is a directory", path);
-    /* A regular file's size bounds its text through deflate's ratio. A pipe
-     * (a shell's <(zcat t.csv.gz), /dev/stdin) or a file of /proc tells no
-     * size (0): its text may be as long as the reader takes. */
+    /* A pipe (a shell's <(zcat t.csv.gz), /dev/stdin) or a file of /proc
+     * tells no size (0). */
     const size_t fsize = S_ISREG(sb.st_mode) ? (size_t)sb.st_size : 0;
     csv_reader r = reader_init(path, o);
-    r.text_limit = fsize == 0 || fsize > CSV_MAX_TEXT / GZ_MAX_RATIO
-                       ? CSV_MAX_TEXT
-                       : fsize * GZ_MAX_RATIO;
     r.file_size = fsize;
     r.file_lines = -1;
     mlp__gz_stream gz;
@@ -1099,6 +1095,14 @@ static mlp_status load_file(mlp_dataset **out, int fd, const char *path,
     st = mlp__gz_open(&gz, fd, path);
     if (st != MLP_STATUS_OK)
         goto done;
+    /* A gzip file's size bounds its text through deflate's ratio. A plain
+     * file's text is the file, which may grow while it is read (a tiny file
+     * that another process was still writing was refused as beyond
+     * deflate's ratio), and what has no size may be as long as the reader
+     * takes. */
+    r.text_limit = !gz.is_gzip || fsize == 0 || fsize > CSV_MAX_TEXT / GZ_MAX_RATIO
+                       ? CSV_MAX_TEXT
+                       : fsize * GZ_MAX_RATIO;
     /* A plain file beyond the limit is refused by its size: reading up to
      * the limit first took 2 GiB of memory and seconds. */
     if (!gz.is_gzip && fsize > CSV_MAX_TEXT) {
