@@ -88,14 +88,22 @@ ls -l --time-style=full-iso "$OUT"/runs/*/summary.csv "$OUT"/runs/*/*.mlpn >"$T/
 cmp -s "$T/before" "$T/after" || fail "second run rewrote finished runs"
 must_exist "$OUT/REPORT.md"
 
+# A build folder DIR/examples for reproduce.sh --build: links to the real
+# programs named and to mlpnet; the caller writes the program it replaces.
+link_build() { # examples-dir program...
+    dir=$1
+    shift
+    mkdir -p "$dir/cli"
+    for p in "$@"; do
+        ln -s "$BUILD/examples/$p" "$dir/$p"
+    done
+    ln -s "$BUILD/examples/cli/mlpnet" "$dir/cli/mlpnet"
+}
+
 # ---- 3. A failing run is reported and does not stop the others -----------------------
 # A build folder whose ConvNet program fails for the conv1 run only.
 FB=$T/failing-build/examples
-mkdir -p "$FB/cli"
-for p in mlpnet-baseline mlpnet-learning-rules mlpnet-batchnorm mlpnet-report; do
-    ln -s "$BUILD/examples/$p" "$FB/$p"
-done
-ln -s "$BUILD/examples/cli/mlpnet" "$FB/cli/mlpnet"
+link_build "$FB" mlpnet-baseline mlpnet-learning-rules mlpnet-batchnorm mlpnet-report
 cat >"$FB/mlpnet-convnets" <<EOF
 #!/bin/sh
 case " \$* " in *" conv1 "*) echo "simulated failure" >&2; exit 3 ;; esac
@@ -127,11 +135,7 @@ grep -q 'Every run finished.' "$OUT2/REPORT.md" || fail "REPORT.md still lists a
 # A build folder whose conv1 run takes a minute: stop the driver while it
 # runs, then rerun with the working build, which redoes that run only.
 SB=$T/slow-build/examples
-mkdir -p "$SB/cli"
-for p in mlpnet-baseline mlpnet-learning-rules mlpnet-batchnorm mlpnet-report; do
-    ln -s "$BUILD/examples/$p" "$SB/$p"
-done
-ln -s "$BUILD/examples/cli/mlpnet" "$SB/cli/mlpnet"
+link_build "$SB" mlpnet-baseline mlpnet-learning-rules mlpnet-batchnorm mlpnet-report
 # The slow program reports its pid through a FIFO, which the test holds
 # open for reading and writing, so neither side blocks on opening it.
 mkfifo "$T/slow.fifo" "$T/progress"
@@ -193,11 +197,7 @@ grep -q 'Every run finished.' "$OUT3/REPORT.md" || fail "the resumed REPORT.md l
 # same best accuracy, the first plain-lr0.1, and saves a model: the final
 # test results must name plain-lr0.1, the run that model is, not bn-lr0.1.
 TB=$T/tie-build/examples
-mkdir -p "$TB/cli"
-for p in mlpnet-baseline mlpnet-learning-rules mlpnet-convnets mlpnet-report; do
-    ln -s "$BUILD/examples/$p" "$TB/$p"
-done
-ln -s "$BUILD/examples/cli/mlpnet" "$TB/cli/mlpnet"
+link_build "$TB" mlpnet-baseline mlpnet-learning-rules mlpnet-convnets mlpnet-report
 cat >"$TB/mlpnet-batchnorm" <<EOF
 #!/bin/sh
 out= save=
