@@ -156,7 +156,8 @@ typedef struct run {
     int32_t epochs, batch;
     uint64_t model_seed;
     int64_t bucket_floats;
-    int norm;             /* batch norm and dropout after the first layer */
+    int norm;             /* after the first layer: batch norm and dropout (1), or
+                             batch norm alone (2) */
     mlp_rule rule;        /* 0: SGD */
     double lr;            /* 0: 0.1 */
     int32_t first_epoch;  /* 0: 1 */
@@ -208,8 +209,10 @@ static mlp_model *build_model(const run *u)
         mlp_layer *l = NULL;
         TU_OK(mlp_layer_create_batchnorm(&l));
         tu_add(m, l);
-        TU_OK(mlp_layer_create_dropout_p(&l, 0.2f));
-        tu_add(m, l);
+        if (u->norm == 1) {
+            TU_OK(mlp_layer_create_dropout_p(&l, 0.2f));
+            tu_add(m, l);
+        }
     }
     tu_add(m, tu_relu());
     tu_add(m, tu_dense(16));
@@ -567,6 +570,59 @@ END_TEST
 START_TEST(resume_with_momentum_on_any_number_of_ranks)
 {
     check_resume(MLP_RULE_MOMENTUM, 0.05);
+}
+END_TEST
+
+/*
+ * Batch norm resumed on the same ranks: the running statistics are averaged
+ * at the end of every epoch, so rank 0's checkpoint holds every rank's, and
+ * the resumed run is the same bits as the unbroken one on every rank, its
+ * parameters and its statistics (as dist.h says; dropout, whose mask
+ * generators are the ranks' own, is not).
+ */
+START_TEST(resume_with_batch_norm_on_the_same_ranks)
+{
+    mlp_dataset *train = tu_blobs(1000, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    const run proto = {.train = train,
+                       .epochs = 2,
+                       .batch = 100,
+                       .model_seed = 11,
+                       .norm = 2,
+                       .rule = MLP_RULE_MOMENTUM,
+                       .lr = 0.05};
+    run full[2], half[2], res[2];
+    run_copies(&proto, full, 2);
+    run first = proto;
+    first.epochs = 1;
+    first.save = 1;
+    run_copies(&first, half, 2);
+    ck_assert_ptr_nonnull(half[0].saved);
+    run second = proto;
+    second.epochs = 1;
+    second.first_epoch = 2;
+    second.model_seed = 99;
+    second.ckpt = half[0].saved;
+    second.ckpt_len = half[0].saved_len;
+    run_copies(&second, res, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(res[i].n_params, full[i].n_params);
+        ck_assert_int_eq(res[i].n_state, full[i].n_state);
+        ck_assert_int_gt(res[i].n_state, 0);
+        ck_assert_msg(memcmp(res[i].params, full[i].params,
+                             (size_t)full[i].n_params * sizeof(float)) == 0,
+                      "rank %d: resumed parameters differ by %g relative", i,
+                      max_rel_diff(res[i].params, full[i].params, full[i].n_params));
+        ck_assert_msg(memcmp(res[i].state, full[i].state,
+                             (size_t)full[i].n_state * sizeof(float)) == 0,
+                      "rank %d: resumed running statistics differ by %g relative", i,
+                      max_rel_diff(res[i].state, full[i].state, full[i].n_state));
+    }
+    for (int i = 0; i < 2; i++) {
+        free_run(&full[i]);
+        free_run(&half[i]);
+        free_run(&res[i]);
+    }
+    mlp_dataset_destroy(train);
 }
 END_TEST
 
@@ -1407,6 +1463,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, a_sum_that_is_no_sum_is_an_internal_error);
     tcase_add_test(tc, resume_with_adam_on_any_number_of_ranks);
     tcase_add_test(tc, resume_with_momentum_on_any_number_of_ranks);
+    tcase_add_test(tc, resume_with_batch_norm_on_the_same_ranks);
     tcase_add_test(tc, ranks_with_different_rules_stop);
     tcase_add_test(tc, ranks_whose_fits_differ_stop);
     tcase_add_test(tc, ranks_leave_out_the_same_last_batch);
