@@ -75,9 +75,15 @@
  * rule, since mlp_model_fit() copies rank 0's model and optimizer to them.
  * Then every rank calls mlp_model_fit() with `first_epoch` = k + 1 after k
  * epochs (the shuffled order depends on the epoch, not on P):
- * - on the same number of ranks, the resumed run is the unbroken run: the
- *   same shares and the same sums in the same order (the tests find the
- *   same bits, with SGD, momentum and Adam);
+ * - on the same number of ranks, the resumed run of a model without
+ *   dropout is the unbroken run: the same shares and the same sums in the
+ *   same order (the tests find the same bits, with SGD, momentum and Adam,
+ *   and with batch norm, whose running statistics the last epoch averaged,
+ *   so rank 0's are every rank's). Dropout draws other masks: each rank
+ *   keeps its own mask generator, which mlp_model_fit() does not copy and
+ *   the file holds only rank 0's of, so the other ranks go on from the
+ *   generator of the model they loaded or built, not from where theirs
+ *   stopped;
  * - on another number of ranks, or in one process without the hook, only
  *   who computes which sample changes, so the result is the unbroken run's
  *   up to the order of floating-point summation (the tests: 2 epochs of a
