@@ -824,6 +824,14 @@ START_TEST(arguments_are_checked)
     TU_FAIL(mlp_model_load(NULL, "x"), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_load(&out, NULL), MLP_STATUS_INVALID_ARG);
     ck_assert_ptr_null(out);
+    /* A refused `out` leaves no stale optimizer pointer behind either. */
+    mlp_optimizer *opt = (mlp_optimizer *)&opt;
+    TU_FAIL(mlp_model_load_with_optimizer(NULL, &opt, "x"), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(opt);
+    opt = (mlp_optimizer *)&opt;
+    TU_FAIL(mlp_model_load_mem_with_optimizer(NULL, &opt, &len, 0),
+            MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(opt);
     out = (mlp_model *)&out;
     TU_FAIL(mlp_model_load_mem(&out, NULL, 5), MLP_STATUS_INVALID_ARG);
     ck_assert_ptr_null(out);

@@ -978,10 +978,12 @@ mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimizer **op
                                              const void *buf, size_t len)
 {
     const char *fn = opt ? "mlp_model_load_mem_with_optimizer" : "mlp_model_load_mem";
-    MLP_CHECK_ARG(out, fn, "out is NULL");
-    *out = NULL;
+    /* On failure every out-pointer given is NULL, `opt` also when `out` is
+     * the argument refused. */
     if (opt)
         *opt = NULL;
+    MLP_CHECK_ARG(out, fn, "out is NULL");
+    *out = NULL;
     /* NULL is a bad argument at any length, as a NULL path is: not an empty
      * model file. */
     MLP_CHECK_ARG(buf, fn, "buf is NULL");
@@ -1043,10 +1045,12 @@ mlp_status mlp_model_load_with_optimizer(mlp_model **out, mlp_optimizer **opt,
                                          const char *path)
 {
     const char *fn = opt ? "mlp_model_load_with_optimizer" : "mlp_model_load";
-    MLP_CHECK_ARG(out, fn, "out is NULL");
-    *out = NULL;
+    /* On failure every out-pointer given is NULL, `opt` also when `out` is
+     * the argument refused. */
     if (opt)
         *opt = NULL;
+    MLP_CHECK_ARG(out, fn, "out is NULL");
+    *out = NULL;
     MLP_CHECK_ARG(path, fn, "path is NULL");
     unsigned char *data;
     size_t len;
