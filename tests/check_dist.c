@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model_impl.h"
 #include "testutil.h"
 
 #define FEAT 20
@@ -574,11 +575,13 @@ START_TEST(resume_with_momentum_on_any_number_of_ranks)
 END_TEST
 
 /*
- * Batch norm resumed on the same ranks: the running statistics are averaged
- * at the end of every epoch, so rank 0's checkpoint holds every rank's, and
- * the resumed run is the same bits as the unbroken one on every rank, its
- * parameters and its statistics (as dist.h says; dropout, whose mask
- * generators are the ranks' own, is not).
+ * Batch norm (_i = 0), and batch norm and dropout (_i = 1), resumed on the
+ * same ranks: the running statistics are averaged at the end of every
+ * epoch, and the ranks' common noise generator is put back then, so rank
+ * 0's checkpoint holds every rank's statistics and generator, and the
+ * resumed run is the same bits as the unbroken one on every rank, its
+ * parameters and its statistics (as dist.h says). The resumed ranks build
+ * their models from another seed: their own generators must not matter.
  */
 START_TEST(resume_with_batch_norm_on_the_same_ranks)
 {
@@ -587,7 +590,7 @@ START_TEST(resume_with_batch_norm_on_the_same_ranks)
                        .epochs = 2,
                        .batch = 100,
                        .model_seed = 11,
-                       .norm = 2,
+                       .norm = _i == 0 ? 2 : 1,
                        .rule = MLP_RULE_MOMENTUM,
                        .lr = 0.05};
     run full[2], half[2], res[2];
@@ -623,6 +626,26 @@ START_TEST(resume_with_batch_norm_on_the_same_ranks)
         free_run(&res[i]);
     }
     mlp_dataset_destroy(train);
+}
+END_TEST
+
+/* An epoch's dropout masks come from a generator drawn from the ranks'
+ * common one and the rank: two ranks with the same common generator draw
+ * different masks, and keep the common generator alike. */
+START_TEST(epoch_generators_differ_by_rank)
+{
+    const run u = {.model_seed = 4, .norm = 1};
+    mlp_model *m[2];
+    for (int i = 0; i < 2; i++) {
+        m[i] = build_model(&u);
+        m[i]->dist.rank = i;
+        mlp__dist_start_epoch(m[i]);
+    }
+    ck_assert(memcmp(&m[0]->dist_noise, &m[1]->dist_noise, sizeof(mlp_rng)) == 0);
+    ck_assert(memcmp(&m[0]->noise, &m[1]->noise, sizeof(mlp_rng)) != 0);
+    ck_assert(memcmp(&m[0]->noise, &m[0]->dist_noise, sizeof(mlp_rng)) != 0);
+    for (int i = 0; i < 2; i++)
+        mlp_model_destroy(m[i]);
 }
 END_TEST
 
@@ -973,10 +996,11 @@ static const char *odd_error_message(void *user)
  * the hook is set: the step reports an internal error, a status of the
  * enum (it returned the cast of 1e30 to int before). */
 static int garbage_sums;
+static int64_t garbage_n; /* > 0: only sums of this many values are garbage */
 
 static mlp_status maybe_garbage_sum(void *user, double *data, int64_t n)
 {
-    if (!garbage_sums)
+    if (!garbage_sums || (garbage_n > 0 && n != garbage_n))
         return sim_sum(user, data, n);
     for (int64_t i = 0; i < n; i++)
         data[i] = 1e30;
@@ -1001,7 +1025,15 @@ START_TEST(a_sum_that_is_no_sum_is_an_internal_error)
     const int32_t labels[4] = {0, 1, 2, 3};
     garbage_sums = 1;
     TU_FAIL(mlp_model_train_step(m, opt, x, labels, NULL, NULL), MLP_STATUS_INTERNAL);
+    /* the fit's copy of rank 0's noise generator, the one sum of 16 values */
+    mlp_dataset *ds = tu_blobs(40, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    garbage_n = 16;
+    TU_FAIL_MSG(mlp_model_fit(m, opt, ds, NULL, NULL), MLP_STATUS_INTERNAL,
+                "the broadcast of the noise generator: the sum callback gave 1e+30");
+    garbage_n = 0;
     garbage_sums = 0;
+    TU_OK(mlp_model_fit(m, opt, ds, NULL, NULL));
+    mlp_dataset_destroy(ds);
     /* this rank's own callback failing with no status, or without a reason */
     o.broadcast = failing_broadcast;
     o.error_message = odd_error_message;
@@ -1463,7 +1495,8 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, a_sum_that_is_no_sum_is_an_internal_error);
     tcase_add_test(tc, resume_with_adam_on_any_number_of_ranks);
     tcase_add_test(tc, resume_with_momentum_on_any_number_of_ranks);
-    tcase_add_test(tc, resume_with_batch_norm_on_the_same_ranks);
+    tcase_add_loop_test(tc, resume_with_batch_norm_on_the_same_ranks, 0, 2);
+    tcase_add_test(tc, epoch_generators_differ_by_rank);
     tcase_add_test(tc, ranks_with_different_rules_stop);
     tcase_add_test(tc, ranks_whose_fits_differ_stop);
     tcase_add_test(tc, ranks_leave_out_the_same_last_batch);

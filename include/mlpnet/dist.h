@@ -36,8 +36,13 @@
  *   stops every rank alike.
  * - Batch norm normalises with each rank's own batch statistics (as
  *   PyTorch's DDP without SyncBatchNorm); the running statistics are
- *   averaged across ranks after every epoch. Dropout masks differ per rank
- *   (each rank keeps its own mask generator).
+ *   averaged across ranks after every epoch. Dropout masks differ per rank:
+ *   mlp_model_fit() copies rank 0's noise generator (mlp_model_set_noise_seed())
+ *   to every rank, and each epoch every rank draws its masks from a
+ *   generator seeded by that common generator's next draw and the rank;
+ *   at the end of the epoch every model holds the common generator again,
+ *   one draw on. (mlp_model_train_step() by hand draws from each rank's
+ *   own generator.)
  * - The epoch's training figures (mlp_epoch_stats) are summed over all
  *   ranks, so every rank reports the same figures, those of the whole
  *   epoch. Evaluation (mlp_model_evaluate(), mlp_model_evaluate_metrics()
@@ -75,15 +80,12 @@
  * rule, since mlp_model_fit() copies rank 0's model and optimizer to them.
  * Then every rank calls mlp_model_fit() with `first_epoch` = k + 1 after k
  * epochs (the shuffled order depends on the epoch, not on P):
- * - on the same number of ranks, the resumed run of a model without
- *   dropout is the unbroken run: the same shares and the same sums in the
- *   same order (the tests find the same bits, with SGD, momentum and Adam,
- *   and with batch norm, whose running statistics the last epoch averaged,
- *   so rank 0's are every rank's). Dropout draws other masks: each rank
- *   keeps its own mask generator, which mlp_model_fit() does not copy and
- *   the file holds only rank 0's of, so the other ranks go on from the
- *   generator of the model they loaded or built, not from where theirs
- *   stopped;
+ * - on the same number of ranks, the resumed run is the unbroken run: the
+ *   same shares, the same sums in the same order and the same dropout
+ *   masks (the tests find the same bits, with SGD, momentum and Adam, and
+ *   with batch norm and dropout: the last epoch averaged the running
+ *   statistics and put the common noise generator back, so rank 0's file
+ *   holds every rank's);
  * - on another number of ranks, or in one process without the hook, only
  *   who computes which sample changes, so the result is the unbroken run's
  *   up to the order of floating-point summation (the tests: 2 epochs of a

@@ -77,7 +77,8 @@ MLP_API mlp_status mlp_model_add(mlp_model *model, mlp_layer *layer);
 /**
  * Reseed the generator of random masks (dropout) without touching the
  * weights. Forward passes in training mode draw from it in order, so the
- * same seed gives the same masks.
+ * same seed gives the same masks. On a distributed model, mlp_model_fit()
+ * uses rank 0's generator on every rank (see dist.h).
  * @param model  the model (borrowed for the call)
  * @param seed   new seed of the mask generator
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG

@@ -148,6 +148,41 @@ static mlp_status broadcast_optimizer(mlp_model *m, mlp_optimizer *opt, const ch
     return MLP_STATUS_OK;
 }
 
+/* Rank 0's noise generator on every rank, through a sum to which the other
+ * ranks add zeros: each of its words as four pieces of 16 bits, exact in
+ * doubles. A piece that is no such number (a sum that computed something
+ * else) is an internal error. */
+static mlp_status broadcast_noise(mlp_model *m)
+{
+    enum { WORDS = 4, CUTS = 4, N = WORDS * CUTS };
+    double v[N] = {0};
+    if (m->dist.rank == 0)
+        for (int i = 0; i < N; i++)
+            v[i] = (double)((m->noise.s[i / CUTS] >> (16 * (i % CUTS))) & 0xFFFF);
+    mlp_status st = hook_sum(m, v, N);
+    if (st != MLP_STATUS_OK)
+        return comm_error(m, st, "the broadcast of the noise generator");
+    mlp_rng r = {{0}};
+    for (int i = 0; i < N; i++) {
+        if (!(v[i] >= 0.0 && v[i] <= 65535.0 && v[i] == (double)(uint32_t)v[i]))
+            return mlp__error(MLP_STATUS_INTERNAL,
+                              "the broadcast of the noise generator: the sum callback "
+                              "gave %g, not a sum of rank 0's piece and zeros",
+                              v[i]);
+        r.s[i / CUTS] |= (uint64_t)v[i] << (16 * (i % CUTS));
+    }
+    m->noise = r;
+    return MLP_STATUS_OK;
+}
+
+void mlp__dist_start_epoch(mlp_model *m)
+{
+    m->dist_noise = m->noise;
+    mlp_rng common = m->noise;
+    const uint64_t draw = mlp__rng_u64(&common);
+    mlp__rng_seed(&m->noise, draw ^ 0x9E3779B97F4A7C15ull * ((uint64_t)m->dist.rank + 1));
+}
+
 /* Each value is cut into 8 pieces of 8 bits. The ranks' pieces x_r are all
  * equal exactly when (sum x_r)^2 = P sum x_r^2 (Cauchy-Schwarz), and with
  * pieces below 256 both sides stay exact in doubles up to 2^17 ranks. Rank
@@ -260,6 +295,7 @@ mlp_status mlp__dist_start_fit(mlp_model *m, mlp_status local, mlp_optimizer *op
     memcpy(all + 1, same, (size_t)n * sizeof *same);
     MLP_TRY(mlp__dist_same(m, all, n + 1, fn));
     MLP_TRY(mlp__dist_broadcast_model(m));
+    MLP_TRY(broadcast_noise(m));
     return broadcast_optimizer(m, opt, fn);
 }
 
@@ -487,6 +523,9 @@ mlp_status mlp__dist_end_epoch(mlp_model *m, mlp__loss_sums *acc, int32_t k)
         for (int64_t i = 0; i < m->n_state; i++)
             m->state[i] = (float)(tmp[i] / p);
     }
+    /* the ranks' common noise generator, one draw on (mlp__dist_start_epoch) */
+    m->noise = m->dist_noise;
+    (void)mlp__rng_u64(&m->noise);
 done:
     mlp__free(tmp);
     return st;

@@ -269,6 +269,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         st = mlp_optimizer_start_epoch(opt, epoch - 1);
         if (st != MLP_STATUS_OK)
             break;
+        if (m->dist_on)
+            mlp__dist_start_epoch(m);
         mlp_epoch_stats s = {.epoch = epoch,
                              .learning_rate = mlp_optimizer_learning_rate(opt)};
         mlp__loss_sums acc;

@@ -68,6 +68,9 @@ struct mlp_model {
      * losses again only when this rank's loss has changed since. */
     int dist_loss_agreed;
     uint64_t dist_loss_hash;
+    /* The ranks' common noise generator while mlp_model_fit's epoch runs on
+     * a generator of this rank's drawn from it (mlp__dist_start_epoch). */
+    mlp_rng dist_noise;
 
     struct mlp__split *split; /* the split step's buffers (split.c), or NULL */
     int split_off;            /* tests and benchmarks: 1 keeps every step unsplit */
@@ -344,6 +347,15 @@ mlp_status mlp__dist_finish(mlp_model *m);
 
 /* Broadcast rank 0's parameters and state. */
 mlp_status mlp__dist_broadcast_model(mlp_model *m);
+
+/* The start of one of mlp_model_fit's epochs on a distributed model: the
+ * model's noise generator, the same on every rank (mlp__dist_start_fit
+ * copies rank 0's), is kept as the ranks' common one, and the epoch's
+ * dropout masks come from a generator seeded by its next draw and this
+ * rank. mlp__dist_end_epoch puts the common generator back, one draw on,
+ * so the generator a checkpoint holds after an epoch is every rank's and
+ * a run resumed from it draws the unbroken run's masks. */
+void mlp__dist_start_epoch(mlp_model *m);
 
 /* A quantity every rank must hold the same value of: a size, a count or
  * an option whose difference would make the ranks' collectives differ. */
