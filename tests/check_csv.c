@@ -222,6 +222,26 @@ START_TEST(classify_sorted_and_first_seen)
     ck_assert_int_eq(mlp_dataset_label(ds, 0), 2);
     ck_assert_int_eq(mlp_dataset_label(ds, 1), 1);
     mlp_dataset_destroy(ds);
+
+    /* Integers of any length too (beyond 64 bits, leading zeros), and
+     * labels of one value in different spellings by their bytes. */
+    ds = load_ok("x,y\n1,10\n2,-100000000000000000000\n3,2\n4,0000000000000000000003\n"
+                 "5,99999999999999999999\n6,-7\n7,+2\n8,-0\n9,0\n",
+                 &o);
+    static const char *const want[] = {"-100000000000000000000",
+                                       "-7",
+                                       "-0",
+                                       "0",
+                                       "+2",
+                                       "2",
+                                       "0000000000000000000003",
+                                       "10",
+                                       "99999999999999999999"};
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 9);
+    for (int32_t k = 0; k < 9; k++)
+        ck_assert_str_eq(mlp_dataset_class_name(ds, k), want[k]);
+    ck_assert_int_eq(mlp_dataset_label(ds, 3), 6);
+    mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
 }
 END_TEST

@@ -544,34 +544,49 @@ static mlp_status field_label(csv_reader *r, int32_t col, int32_t *id)
 
 typedef struct sort_key {
     const char *name;
-    long long v;
-    int ints; /* every label is an integer: compare v first */
+    const char *digits; /* an integer's digits without sign and leading zeros */
+    size_t ndigits;     /* their count: 0 for the value 0 */
+    int sign;           /* -1, 0 or 1 */
+    int ints;           /* every label is an integer: compare values first */
     int32_t id;
 } sort_key;
+
+/* Integers of any length (a label is at most MLP_CLASS_NAME_MAX bytes) by
+ * value: by sign, then by the count of significant digits, then digit by
+ * digit. */
+static int cmp_values(const sort_key *a, const sort_key *b)
+{
+    if (a->sign != b->sign)
+        return a->sign < b->sign ? -1 : 1;
+    int c = a->ndigits != b->ndigits ? (a->ndigits < b->ndigits ? -1 : 1)
+                                     : memcmp(a->digits, b->digits, a->ndigits);
+    return a->sign < 0 ? -c : c;
+}
 
 static int cmp_keys(const void *pa, const void *pb)
 {
     const sort_key *a = pa, *b = pb;
-    if (a->ints && a->v != b->v)
-        return a->v < b->v ? -1 : 1;
-    return strcmp(a->name, b->name);
+    int c = a->ints ? cmp_values(a, b) : 0;
+    return c ? c : strcmp(a->name, b->name);
 }
 
-/* Whether s is an integer of at most 18 digits, and its value. */
-static int parse_int(const char *s, long long *v)
+/* Whether s is an integer (an optional sign, then decimal digits), and its
+ * value in k's digits, ndigits and sign. */
+static int parse_int(const char *s, sort_key *k)
 {
     int neg = *s == '-';
     s += neg || *s == '+';
-    long long x = 0;
-    int digits = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        if (++digits > 18)
-            return 0;
-        x = x * 10 + (*s - '0');
-    }
-    if (digits == 0 || *s)
+    const char *d = s;
+    while (*d == '0')
+        d++;
+    const char *end = d;
+    while (*end >= '0' && *end <= '9')
+        end++;
+    if (end == s || *end)
         return 0;
-    *v = neg ? -x : x;
+    k->digits = d;
+    k->ndigits = (size_t)(end - d);
+    k->sign = k->ndigits == 0 ? 0 : neg ? -1 : 1;
     return 1;
 }
 
@@ -592,7 +607,7 @@ static mlp_status sort_labels(csv_reader *r)
     int ints = 1;
     for (int32_t i = 0; i < k; i++) {
         keys[i] = (sort_key){.name = r->by_id[i], .id = i};
-        ints = ints && parse_int(r->by_id[i], &keys[i].v);
+        ints = ints && parse_int(r->by_id[i], &keys[i]);
     }
     for (int32_t i = 0; i < k; i++)
         keys[i].ints = ints; /* qsort passes no context: each key carries it */
