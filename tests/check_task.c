@@ -1099,6 +1099,63 @@ START_TEST(evaluate_names_the_sample_that_is_not_finite)
 }
 END_TEST
 
+/* A bce_logits target outside [0, 1] in a dataset is refused with the
+ * set's sample, as a NaN is: evaluation named the row of its batch (row 1
+ * for sample 5 in batches of 4), without the function; mlp_model_fit
+ * trained the batches before it, then named a row of a shuffled batch and
+ * pointed to drop_last. It now refuses before the first step, the
+ * parameters unchanged. */
+START_TEST(bce_targets_outside_0_1_name_the_sample)
+{
+    enum { N = 10 };
+    float xv[2 * N], tv[2 * N], good[2 * N];
+    for (int i = 0; i < N; i++) {
+        xv[2 * i] = (float)i / N;
+        xv[2 * i + 1] = (float)(i % 3);
+        good[2 * i] = tv[2 * i] = (float)(i % 2);
+        good[2 * i + 1] = tv[2 * i + 1] = 0.5f;
+    }
+    tv[2 * 5 + 1] = 2.0f; /* batch 2 of 4, its row 1 */
+    mlp_dataset *bad = NULL, *fine = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&bad, N, 1, (int32_t[]){2}, xv, 2, tv,
+                                        MLP_DATASET_COPY));
+    TU_OK(mlp_dataset_create_f32_values(&fine, N, 1, (int32_t[]){2}, xv, 2, good,
+                                        MLP_DATASET_COPY));
+    mlp_model *m = linear(2, 2, 5);
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_BCE_LOGITS, 0));
+    mlp_optimizer *o = sgd(m, 0.1);
+    double e;
+    mlp_metrics mt;
+    TU_FAIL_MSG(mlp_model_evaluate(m, bad, 4, &e, NULL), MLP_STATUS_INVALID_ARG,
+                "mlp_model_evaluate: sample 5 of the dataset holds target 2 at "
+                "element 1; the bce_logits loss takes targets in [0, 1]");
+    TU_FAIL_MSG(mlp_model_evaluate_metrics(m, bad, 4, &mt), MLP_STATUS_INVALID_ARG,
+                "mlp_model_evaluate_metrics: sample 5 of the dataset holds target 2");
+    float before[6], after[6];
+    TU_OK(mlp_model_get_params(m, before, 6));
+    mlp_fit_options f;
+    TU_OK(mlp_fit_options_init(&f));
+    f.batch_size = 4;
+    f.seed = 3;
+    TU_FAIL_MSG(mlp_model_fit(m, o, bad, NULL, &f), MLP_STATUS_INVALID_ARG,
+                "mlp_model_fit: sample 5 of the training set holds target 2 at "
+                "element 1");
+    ck_assert_msg(!strstr(mlp_last_error(), "drop_last"), "%s", mlp_last_error());
+    TU_FAIL_MSG(mlp_model_fit(m, o, fine, bad, &f), MLP_STATUS_INVALID_ARG,
+                "mlp_model_fit: sample 5 of the validation set holds target 2");
+    TU_OK(mlp_model_get_params(m, after, 6));
+    ck_assert(memcmp(before, after, sizeof before) == 0);
+    /* targets at the ends of [0, 1] are taken, and other losses take any */
+    TU_OK(mlp_model_evaluate_metrics(m, fine, 4, &mt));
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
+    TU_OK(mlp_model_evaluate_metrics(m, bad, 4, &mt));
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(bad);
+    mlp_dataset_destroy(fine);
+}
+END_TEST
+
 /* ---- regression through the driver -------------------------------------------- */
 
 /* y0 = 3 a - 2 b + 0.5, y1 = a b on a grid, as a float dataset. */
@@ -1245,6 +1302,7 @@ static Suite *task_suite(void)
     tcase_add_test(tc, standardize_from_data);
     tcase_add_test(tc, standardize_refuses_values_that_are_not_finite);
     tcase_add_test(tc, evaluate_names_the_sample_that_is_not_finite);
+    tcase_add_test(tc, bce_targets_outside_0_1_name_the_sample);
     suite_add_tcase(s, tc);
     tc = tcase_create("regression");
     tcase_add_test(tc, fit_regression_with_metrics);

@@ -264,9 +264,10 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
  * @param error       receives the mean loss; may be NULL
  * @param accuracy    receives the fraction classified correctly; may be NULL
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, class
- *         weights whose sum over the set's labels is 0),
- *         MLP_STATUS_SHAPE_MISMATCH (image size or class count does not fit
- *         the model), MLP_STATUS_NUMERIC (a loss that is not finite: the
+ *         weights whose sum over the set's labels is 0, a target outside
+ *         [0, 1] for ::MLP_LOSS_BCE_LOGITS: the message names the set's
+ *         sample), MLP_STATUS_SHAPE_MISMATCH (image size or class count
+ *         does not fit the model), MLP_STATUS_NUMERIC (a loss that is not finite: the
  *         message names the set's sample and value that hold a NaN or an
  *         infinity, which a borrowed dataset holds when its values changed
  *         after its creation, else the first layer with a bad parameter or
@@ -503,7 +504,8 @@ typedef struct mlp_metrics {
  * @param out_size    sizeof(mlp_metrics) of the caller's header
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, an
  *         out_size no release had, class weights whose sum over the set's
- *         labels is 0), MLP_STATUS_SHAPE_MISMATCH (data do not fit
+ *         labels is 0, a bce_logits target outside [0, 1], as
+ *         mlp_model_evaluate()), MLP_STATUS_SHAPE_MISMATCH (data do not fit
  *         the model), MLP_STATUS_NUMERIC (as mlp_model_evaluate()) or
  *         MLP_STATUS_NO_MEMORY
  */
@@ -751,9 +753,11 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
  * message names the epoch and the batch, and the batches before it stay
  * applied.
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (among others, an
- *         `opts->struct_size` that no release had, or `opts->drop_last` with
+ *         `opts->struct_size` that no release had, `opts->drop_last` with
  *         fewer training samples than `opts->batch_size`, which leaves no
- *         batch); MLP_STATUS_SHAPE_MISMATCH
+ *         batch, or a target outside [0, 1] for ::MLP_LOSS_BCE_LOGITS in
+ *         the training or validation set, refused before the first step,
+ *         with the set and the sample named); MLP_STATUS_SHAPE_MISMATCH
  *         (data do not fit the model); MLP_STATUS_NUMERIC in the cases above
  *         (the message names the epoch, the batch and the cause: a NaN or
  *         an infinity in the batch's input, which a borrowed training set

@@ -169,6 +169,11 @@ static mlp_status check_fit(mlp_fit_options *o, mlp_model *m, mlp_optimizer *opt
     MLP_TRY(mlp__model_check_data(m, train, fn));
     if (valid)
         MLP_TRY(mlp__model_check_data(m, valid, fn));
+    /* before any step: a batch's loss would stop training part-way, naming
+     * a row of a shuffled batch */
+    MLP_TRY(mlp__model_check_targets(m, train, "the training set", fn));
+    if (valid)
+        MLP_TRY(mlp__model_check_targets(m, valid, "the validation set", fn));
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     if (o->epochs < 1 || o->batch_size < 1 || o->eval_batch_size < 1 ||
         o->first_epoch < 1)

@@ -198,6 +198,13 @@ mlp_status mlp__model_check_idle(const mlp_model *m, int changes, const char *fn
 mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds,
                                  const char *fn);
 
+/* For a model whose loss is bce_logits, INVALID_ARG when a float target of
+ * `ds` lies outside [0, 1], with a message that names `set` (for example
+ * "the training set") and the set's sample, where a batch's loss would name
+ * a row of the batch (task.c). OK for every other loss. */
+mlp_status mlp__model_check_targets(const mlp_model *m, const mlp_dataset *ds,
+                                    const char *set, const char *fn);
+
 /* Longest class name, in bytes (task.c). */
 #define MLP__CLASS_NAME_MAX 255
 

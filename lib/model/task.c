@@ -196,6 +196,25 @@ mlp_status mlp__model_loss(const mlp_model *m, const char *fn, const mlp__loss *
     return MLP_STATUS_OK;
 }
 
+mlp_status mlp__model_check_targets(const mlp_model *m, const mlp_dataset *ds,
+                                    const char *set, const char *fn)
+{
+    if (m->loss.kind != MLP_LOSS_BCE_LOGITS ||
+        mlp_dataset_target_kind(ds) != MLP_TARGET_VALUES)
+        return MLP_STATUS_OK;
+    const int32_t n = mlp_dataset_size(ds), k = mlp_dataset_target_dim(ds);
+    for (int32_t i = 0; i < n; i++) {
+        const float *t = mlp_dataset_target_values(ds, i);
+        for (int32_t j = 0; j < k; j++)
+            if (t[j] < 0.0f || t[j] > 1.0f)
+                return mlp__error(MLP_STATUS_INVALID_ARG,
+                                  "%s: sample %d of %s holds target %g at element "
+                                  "%d; the bce_logits loss takes targets in [0, 1]",
+                                  fn, (int)i, set, (double)t[j], (int)j);
+    }
+    return MLP_STATUS_OK;
+}
+
 /* A caller's targets [N, K] (or [N] for K = 1) against the model's output. */
 static mlp_status check_targets(const mlp_model *m, const mlp_tensor *t, int32_t n,
                                 const char *fn)
@@ -322,6 +341,8 @@ static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_si
 {
     memset(s, 0, sizeof *s);
     mlp_status st = mlp__model_check_data(m, ds, fn);
+    if (st == MLP_STATUS_OK)
+        st = mlp__model_check_targets(m, ds, "the dataset", fn);
     if (st == MLP_STATUS_OK && batch_size < 1)
         st = mlp__error(MLP_STATUS_INVALID_ARG, "%s: batch_size %d is not >= 1", fn,
                         (int)batch_size);
