@@ -734,6 +734,24 @@ START_TEST(bad_options)
     o.feature_indices = (const int32_t[]){0, 0};
     o.num_features = 2;
     load_bad("a,b,y\n1,2,3\n", &o, MLP_STATUS_INVALID_ARG, "listed twice");
+    /* A list entry is named as the caller wrote it, its index 0-based as
+     * the options take it (the messages said "feature 1 is the target
+     * column 3" and "column 2 is listed twice" for the indices 2 and 1). */
+    o.feature_indices = (const int32_t[]){0, 2};
+    load_bad("a,b,y\n1,2,3\n", &o, MLP_STATUS_INVALID_ARG,
+             "mlp_dataset_load_csv: feature_indices[1] = 2 is the target column");
+    o.feature_indices = (const int32_t[]){1, 1};
+    load_bad("a,b,y\n1,2,3\n", &o, MLP_STATUS_INVALID_ARG,
+             "mlp_dataset_load_csv: feature_indices[1] = 1 is listed twice as a feature "
+             "(entry 0 names the same column)");
+    o.feature_indices = NULL;
+    o.feature_names = (const char *const[]){"b", "y"};
+    load_bad("a,b,y\n1,2,3\n", &o, MLP_STATUS_INVALID_ARG,
+             "mlp_dataset_load_csv: feature_names[1] = \"y\" is the target column");
+    o.feature_names = (const char *const[]){"b", "b"};
+    load_bad("a,b,y\n1,2,3\n", &o, MLP_STATUS_INVALID_ARG,
+             "feature_names[1] = \"b\" is listed twice as a feature (entry 0");
+    o.feature_names = NULL;
     o.feature_indices = (const int32_t[]){-1};
     o.num_features = 1;
     load_bad(t, &o, MLP_STATUS_INVALID_ARG, "feature_indices[0] = -1");

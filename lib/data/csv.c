@@ -678,6 +678,20 @@ static mlp_status column_by_name(csv_reader *r, const char *name, const char *wh
     return MLP_STATUS_OK;
 }
 
+/* Entry k of the caller's feature list as the caller wrote it, for a
+ * message: an index of the options is 0-based, where a position in the file
+ * (file:line:column) is 1-based. */
+static const char *feature_entry(const mlp_csv_options *o, int32_t k, char *buf,
+                                 size_t cap)
+{
+    if (o->feature_names)
+        snprintf(buf, cap, "feature_names[%d] = \"%.64s\"", (int)k, o->feature_names[k]);
+    else
+        snprintf(buf, cap, "feature_indices[%d] = %d", (int)k,
+                 (int)o->feature_indices[k]);
+    return buf;
+}
+
 /* Decide the role of every column from the first record (header or not). */
 static mlp_status assign_columns(csv_reader *r, long first_line)
 {
@@ -718,16 +732,17 @@ static mlp_status assign_columns(csv_reader *r, long first_line)
                         "%s:%ld: no feature column %d: the file has %d columns", r->name,
                         first_line, (int)c, (int)r->ncols);
             }
+            char entry[128];
             if (r->role[c] == COL_TARGET)
-                return mlp__error(
-                    MLP_STATUS_INVALID_ARG,
-                    "mlp_dataset_load_csv: feature %d is the target column %d", (int)k,
-                    (int)c + 1);
+                return mlp__error(MLP_STATUS_INVALID_ARG,
+                                  "mlp_dataset_load_csv: %s is the target column",
+                                  feature_entry(o, k, entry, sizeof entry));
             if (r->role[c] >= 0)
                 return mlp__error(MLP_STATUS_INVALID_ARG,
-                                  "mlp_dataset_load_csv: column %d is listed twice as a "
-                                  "feature",
-                                  (int)c + 1);
+                                  "mlp_dataset_load_csv: %s is listed twice as a "
+                                  "feature (entry %d names the same column)",
+                                  feature_entry(o, k, entry, sizeof entry),
+                                  (int)r->role[c]);
             r->role[c] = r->nfeat++;
         }
     }
