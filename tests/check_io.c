@@ -1991,6 +1991,39 @@ START_TEST(failed_save_leaves_earlier_file)
 }
 END_TEST
 
+/* A new file gets the permissions open(2) gives: 0666 less the umask (a
+ * temporary file from mkstemp kept 0600, and a new file was made 0644 under
+ * any umask, readable by all under 077); each save leaves one file. */
+START_TEST(new_file_follows_the_umask)
+{
+    make_tmp_dir();
+    mlp_model *m = mlp_model_all();
+    static const mode_t masks[] = {022, 077, 027, 002};
+    const mode_t was = umask(022);
+    for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        umask(masks[i]);
+        char path[512], onnx[512];
+        snprintf(path, sizeof path, "%s", tmp_path("new.mlpnet"));
+        snprintf(onnx, sizeof onnx, "%s", tmp_path("new.onnx"));
+        TU_OK(mlp_model_save(m, path));
+        TU_OK(mlp_model_export_onnx(m, onnx));
+        const char *files[] = {path, onnx};
+        for (int f = 0; f < 2; f++) {
+            struct stat sb;
+            ck_assert_int_eq(stat(files[f], &sb), 0);
+            ck_assert_msg((sb.st_mode & 0777) == (0666 & ~masks[i]),
+                          "%s under umask %03o: mode %03o", files[f], (unsigned)masks[i],
+                          (unsigned)(sb.st_mode & 0777));
+            ck_assert_int_eq(unlink(files[f]), 0);
+        }
+        ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 0);
+    }
+    umask(was);
+    mlp_model_destroy(m);
+    remove_tmp_dir();
+}
+END_TEST
+
 /* A writer killed in the middle of a save (here by SIGXFSZ, the file-size
  * limit's default action) leaves the earlier file intact and its temporary
  * file under the documented name DIR/.mlpnet-tmp.XXXXXX; a later save that
@@ -3386,6 +3419,7 @@ static Suite *io_suite(void)
     tcase_add_test(t, save_refuses_values_a_load_refuses);
     tcase_add_test(t, checkpoint_save_refuses_state_no_run_leaves);
     tcase_add_test(t, killed_save_leaves_a_recognisable_temporary);
+    tcase_add_test(t, new_file_follows_the_umask);
     tcase_add_test(t, oom_loop_over_load_and_save);
     suite_add_tcase(s, t);
 

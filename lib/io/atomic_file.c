@@ -4,7 +4,7 @@
  * through a temporary file that is synced and renamed over the target.
  */
 #ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* mkstemp, fsync, fchmod, strerror_r */
+#define _POSIX_C_SOURCE 200809L /* fsync, fchmod, strerror_r */
 #endif
 #ifndef _XOPEN_SOURCE
 #define _XOPEN_SOURCE 700 /* realpath (an XSI function in POSIX.1-2008) */
@@ -12,12 +12,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/core.h"
 #include "io/atomic_file.h"
 
 static const char *errno_text(int err, char *buf, size_t cap)
@@ -83,6 +86,38 @@ static int sync_dir(char *tmp, size_t dir_len)
  * file systems) left no room for one, and such saves failed. */
 static const char TMP_NAME[] = ".mlpnet-tmp.XXXXXX";
 
+/*
+ * Create the temporary file `tmp` (ending in TMP_NAME's six X), opened for
+ * writing, as open(2) creates a file: mode 0666 less the process's umask,
+ * which mkstemp's 0600 hid (a new model file was 0644 whatever the umask,
+ * readable by all under umask 077). The X become six characters of
+ * [A-Za-z0-9] drawn anew until the name is free (O_EXCL). Returns the
+ * descriptor, or -1 with errno set.
+ */
+static int create_tmp(char *tmp)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static _Atomic uint64_t calls;
+    char *x = tmp + strlen(tmp) - 6;
+    mlp_rng r;
+    /* the time, the process, the call and the buffer's address: names of
+     * concurrent writers, in or across processes, start apart */
+    mlp__rng_seed(&r, (uint64_t)(mlp__now() * 1e9) ^ (uint64_t)getpid() << 32 ^
+                          atomic_fetch_add(&calls, 1) * 0x9E3779B97F4A7C15ull ^
+                          (uint64_t)(uintptr_t)tmp);
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        uint64_t v = mlp__rng_u64(&r);
+        for (int i = 0; i < 6; i++, v >>= 8)
+            x[i] = alphabet[(v & 0xFF) % (sizeof alphabet - 1)];
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 /* Write `len` bytes to `path` atomically: DIR/.mlpnet-tmp.XXXXXX in the
  * same directory, write, fsync, close, rename, fsync the directory. Any
  * failure before the rename removes the temporary file and leaves PATH as it
@@ -100,17 +135,16 @@ static mlp_status write_atomic(const char *path, const void *data, size_t len,
     memcpy(tmp, path, dir_len);
     memcpy(tmp + dir_len, TMP_NAME, sizeof TMP_NAME);
     mlp_status st = MLP_STATUS_OK;
-    int fd = mkstemp(tmp);
+    int fd = create_tmp(tmp);
     if (fd < 0) {
         st = mlp__io_error(fn, "cannot create a temporary file next to", path, errno);
         goto done;
     }
-    /* mkstemp makes the file 0600; give a replacement its predecessor's
-     * permissions, and a new file the usual 0644. */
+    /* A replacement keeps its predecessor's permissions; a new file has
+     * those create_tmp gave it. */
     struct stat old;
-    mode_t mode = stat(path, &old) == 0 ? (old.st_mode & 07777) : 0644;
     const char *step = NULL;
-    if (fchmod(fd, mode) != 0)
+    if (stat(path, &old) == 0 && fchmod(fd, old.st_mode & 07777) != 0)
         step = "cannot set the permissions of the temporary file for";
     else if (write_all(fd, (const unsigned char *)data, len) != 0)
         step = "cannot write";

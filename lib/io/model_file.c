@@ -33,7 +33,7 @@
  * (check_values), which no creator checks for us.
  */
 #ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* mkstemp, fsync, fchmod, strerror_r */
+#define _POSIX_C_SOURCE 200809L /* POSIX.1-2008 */
 #endif
 
 #include <errno.h>
