@@ -314,7 +314,7 @@ START_TEST(create_invalid)
     TU_FAIL(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 0, 0),
             MLP_STATUS_INVALID_ARG);
     TU_FAIL_MSG(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 1, 0),
-                MLP_STATUS_INVALID_ARG, "label 1 of image 1");
+                MLP_STATUS_INVALID_ARG, "label 1 of sample 1");
     TU_FAIL_MSG(mlp_dataset_create_f32(&ds, 3, 2, shape, x, lab, 2, 7),
                 MLP_STATUS_INVALID_ARG, "flags");
     /* Absurd sizes overflow cleanly. */

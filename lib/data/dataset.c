@@ -25,7 +25,7 @@ static mlp_status check_labels(const int32_t *labels, int32_t n, int32_t num_cla
     for (int32_t i = 0; i < n; i++) {
         if (labels[i] < 0 || labels[i] >= num_classes)
             return mlp__error(MLP_STATUS_INVALID_ARG,
-                              "%s: label %d of image %d is outside 0..%d", fn,
+                              "%s: label %d of sample %d is outside 0..%d", fn,
                               (int)labels[i], (int)i, (int)num_classes - 1);
     }
     return MLP_STATUS_OK;
