@@ -504,6 +504,27 @@ static void run_copies(const run *proto, run *runs, int32_t p)
                       runs[i].msg);
 }
 
+/* The runs of a resume test on 2 ranks: `proto` unbroken (full), its first
+ * epoch with a checkpoint saved by rank 0 (half), and the returned run that
+ * resumes from that checkpoint for the second epoch, whose ranks build
+ * their models from another seed. */
+static run resumed_run(const run *proto, run full[2], run half[2])
+{
+    run_copies(proto, full, 2);
+    run first = *proto;
+    first.epochs = 1;
+    first.save = 1;
+    run_copies(&first, half, 2);
+    ck_assert_ptr_nonnull(half[0].saved);
+    run second = *proto;
+    second.epochs = 1;
+    second.first_epoch = 2;
+    second.model_seed = 99;
+    second.ckpt = half[0].saved;
+    second.ckpt_len = half[0].saved_len;
+    return second;
+}
+
 /*
  * Issue 14's checkpoints: 2 epochs on 2 ranks without a break, against 1
  * epoch on 2 ranks, a checkpoint saved by rank 0 (model and optimizer),
@@ -523,18 +544,7 @@ static void check_resume(mlp_rule rule, double lr)
                        .rule = rule,
                        .lr = lr};
     run full[2], half[2], res[MAXP];
-    run_copies(&proto, full, 2);
-    run first = proto;
-    first.epochs = 1;
-    first.save = 1;
-    run_copies(&first, half, 2);
-    ck_assert_ptr_nonnull(half[0].saved);
-    run second = proto;
-    second.epochs = 1;
-    second.first_epoch = 2;
-    second.model_seed = 99;
-    second.ckpt = half[0].saved;
-    second.ckpt_len = half[0].saved_len;
+    const run second = resumed_run(&proto, full, half);
     const int32_t ps[] = {2, 3, 0};
     for (int k = 0; k < 3; k++) {
         const int32_t p = ps[k];
@@ -594,18 +604,7 @@ START_TEST(resume_with_batch_norm_on_the_same_ranks)
                        .rule = MLP_RULE_MOMENTUM,
                        .lr = 0.05};
     run full[2], half[2], res[2];
-    run_copies(&proto, full, 2);
-    run first = proto;
-    first.epochs = 1;
-    first.save = 1;
-    run_copies(&first, half, 2);
-    ck_assert_ptr_nonnull(half[0].saved);
-    run second = proto;
-    second.epochs = 1;
-    second.first_epoch = 2;
-    second.model_seed = 99;
-    second.ckpt = half[0].saved;
-    second.ckpt_len = half[0].saved_len;
+    const run second = resumed_run(&proto, full, half);
     run_copies(&second, res, 2);
     for (int i = 0; i < 2; i++) {
         ck_assert_int_eq(res[i].n_params, full[i].n_params);
