@@ -169,9 +169,27 @@ static inline void mlp__prefetch(const void *p, int64_t bytes)
 #endif
 }
 
-/* mlp__prefetch for bytes about to be written. */
+/* 1 when the CPU has PREFETCHW (x86-64: CPUID's PRFCHW bit, which AMD's
+ * CPUs and Intel's since Broadwell set), else 0; asked once (cpu.c). */
+int mlp__cpu_prefetchw(void);
+
+/* mlp__prefetch for bytes about to be written: each line asked for with
+ * the other cores' copies given up, so that the write does not wait for
+ * them. For lines that every thread has just read (the weights of a step
+ * split across threads, lib/model/split.c), a read prefetch brings a
+ * shared copy, and each write then waited for the other core's copy to be
+ * dropped. On x86-64, GCC and clang compile __builtin_prefetch(p, 1) to
+ * that read prefetch unless the build targets PRFCHW (-mprfchw), so the
+ * instruction is written out, behind the CPU's word for it. */
 static inline void mlp__prefetch_write(const void *p, int64_t bytes)
 {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (mlp__cpu_prefetchw()) {
+        for (int64_t o = 0; o < bytes; o += 64)
+            __asm__ volatile("prefetchw %0" : : "m"(*((const char *)p + o)));
+        return;
+    }
+#endif
 #if defined(__GNUC__) || defined(__clang__)
     for (int64_t o = 0; o < bytes; o += 64)
         __builtin_prefetch((const char *)p + o, 1);

@@ -281,14 +281,17 @@ static void step_block(const step_job *j, int64_t lo, int64_t hi)
 
 /* Parameters [lo, hi) of the block. When the block is split between
  * threads, in blocks of STEP_BLOCK floats, the next block's parameters
- * asked for, to be written, while one is stepped. On 2 threads every
- * parameter was last read by both threads (each part of a split step reads
- * all of them: lib/model/split.c), so a write first takes the line from
- * the other core's cache, and the rules' loops waited on those lines one
- * at a time. The baseline MLP's split step on a 2-core virtual machine
- * whose cores took 210 ns to hand a line over: the SGD step went from
- * about 49 to 38 us (a stand-alone copy of the step); see CHANGELOG for
- * the library's figures. sum_part in lib/model/split.c does the same. */
+ * asked for, to be written (mlp__prefetch_write), while one is stepped. On
+ * 2 threads every parameter was last read by both threads (each part of a
+ * split step reads all of them: lib/model/split.c), so a write first takes
+ * the line from the other core's cache, and the rules' loops waited on
+ * those lines one at a time. The baseline MLP's split step on a 2-core
+ * virtual machine whose cores took 210 ns to hand a line over: the SGD
+ * step went from about 49 to 38 us (a stand-alone copy of the step); see
+ * CHANGELOG for the library's figures. That prefetch was a read until
+ * 0.5 (see mlp__prefetch_write); as PREFETCHW, SGD over 25,000 floats that
+ * both threads had read took 5.3-5.5 us against 7.2-7.3 (2 threads, a
+ * stand-alone copy). sum_part in lib/model/split.c does the same. */
 static void step_part(void *arg, int64_t lo, int64_t hi)
 {
     const step_job *j = arg;

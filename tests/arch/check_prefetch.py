@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Check that the built library still prefetches the rows of a batch.
+"""Check that the built library still prefetches the rows of a batch, and,
+on x86-64, asks for the lines it is about to write with PREFETCHW.
 
 A prefetch changes nothing a compiler can see, so a compiler may delete it:
 GCC 12 found the function that prefetched a row "pure" and deleted every
 call to it, and the gather ran without any prefetch for several releases
-while every test passed. This looks at the machine code instead: each
-function named below must hold a prefetch instruction (x86 `prefetch*`,
-Arm `prfm`).
+while every test passed. A compiler may also emit another prefetch than the
+one asked for: GCC and clang compile __builtin_prefetch(p, 1) to a read
+prefetch for x86-64 unless the build targets PRFCHW, and the split step's
+"write prefetches" were reads until 0.5. This looks at the machine code
+instead: each function of FUNCTIONS must hold a prefetch instruction (x86
+`prefetch*`, Arm `prfm`), and on x86-64 each of WRITERS a `prefetchw`.
 
 Usage: check_prefetch.py LIBRARY
 Exit status: 0 when every function holds one, 1 when one does not, 77
@@ -19,7 +23,10 @@ import subprocess
 import sys
 
 FUNCTIONS = ("put_rows_part",)
+# the optimizer's step and the sum of the parts' gradients of a split step
+WRITERS = ("step_part", "sum_part")
 PREFETCH = re.compile(r"\s(prefetch\w*|prfm)\s")
+PREFETCHW = re.compile(r"\sprefetchw\s")
 LABEL = re.compile(r"^[0-9a-f]+ <([^>]+)>:$")
 
 
@@ -59,6 +66,16 @@ def main():
             bad += 1
         else:
             print("%s: prefetches" % f)
+    if "file format elf64-x86-64" in dis[:400]:
+        for f in WRITERS:
+            if f not in found:
+                print("%s: not in the library" % f)
+                bad += 1
+            elif not any(PREFETCHW.search(line) for line in found[f]):
+                print("%s: no prefetchw instruction" % f)
+                bad += 1
+            else:
+                print("%s: prefetchw" % f)
     return 1 if bad else 0
 
 
