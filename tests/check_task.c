@@ -1156,6 +1156,117 @@ START_TEST(bce_targets_outside_0_1_name_the_sample)
 }
 END_TEST
 
+/* A set that gives a class another id than the model, or the validation set
+ * than the training set (a CSV file read without the training file's class
+ * names, lacking one of them: its sorted labels start one class later), is
+ * refused before a step or an evaluation; a renaming (no name at another
+ * id), a set read with the model's names and sets without names are not. */
+typedef struct names_ctx {
+    mlp_model *m;
+    mlp_dataset *ds;
+} names_ctx;
+
+static mlp_status try_evaluate_named(void *arg)
+{
+    names_ctx *c = arg;
+    double e;
+    return mlp_model_evaluate(c->m, c->ds, 4, &e, NULL);
+}
+
+START_TEST(class_ids_that_name_other_classes_are_refused)
+{
+    enum { N = 6 };
+    float x[2 * N];
+    for (int i = 0; i < 2 * N; i++)
+        x[i] = (float)(i % 5) / 5.0f;
+    const int32_t lab_train[N] = {0, 1, 2, 0, 1, 2}, lab_test[N] = {0, 1, 1, 0, 1, 0};
+    const char *const iris[3] = {"setosa", "versicolor", "virginica"};
+    const char *const shifted[2] = {"versicolor", "virginica"}; /* setosa missing */
+    const char *const renamed[3] = {"s", "ve", "vi"};
+    mlp_dataset *train = NULL, *test = NULL, *plain = NULL;
+    TU_OK(mlp_dataset_create_f32(&train, N, 1, (int32_t[]){2}, x, lab_train, 3,
+                                 MLP_DATASET_COPY));
+    TU_OK(mlp_dataset_set_class_names(train, iris, 3));
+    TU_OK(mlp_dataset_create_f32(&test, N, 1, (int32_t[]){2}, x, lab_test, 2,
+                                 MLP_DATASET_COPY));
+    TU_OK(mlp_dataset_set_class_names(test, shifted, 2));
+    TU_OK(mlp_dataset_create_f32(&plain, N, 1, (int32_t[]){2}, x, lab_test, 2,
+                                 MLP_DATASET_COPY));
+    mlp_model *m = linear(2, 3, 7);
+    mlp_optimizer *o = sgd(m, 0.1);
+    mlp_fit_options f;
+    TU_OK(mlp_fit_options_init(&f));
+    f.batch_size = 4;
+    f.epochs = 1;
+    double e;
+    mlp_metrics mt;
+    float before[9], after[9];
+    TU_OK(mlp_model_get_params(m, before, 9));
+
+    /* the model without names: the validation set against the training set */
+    TU_OK(mlp_model_evaluate(m, test, 4, &e, NULL));
+    TU_FAIL_MSG(mlp_model_fit(m, o, train, test, &f), MLP_STATUS_INVALID_ARG,
+                "mlp_model_fit: class 0 of the validation set is \"versicolor\", which "
+                "is class 1 of the training set: its samples would count as another "
+                "class (read the set with the training set's class names, as "
+                "mlp_csv_options.class_names does)");
+    TU_OK(mlp_model_get_params(m, after, 9));
+    ck_assert(memcmp(before, after, sizeof before) == 0);
+
+    /* the model with the training set's names */
+    TU_OK(mlp_model_set_class_names(m, iris, 3));
+    TU_FAIL_MSG(mlp_model_evaluate(m, test, 4, &e, NULL), MLP_STATUS_INVALID_ARG,
+                "mlp_model_evaluate: class 0 of the dataset is \"versicolor\", which is "
+                "class 1 of the model");
+    TU_FAIL_MSG(mlp_model_evaluate_metrics(m, test, 4, &mt), MLP_STATUS_INVALID_ARG,
+                "mlp_model_evaluate_metrics: class 0 of the dataset");
+    TU_FAIL_MSG(mlp_model_fit(m, o, test, NULL, &f), MLP_STATUS_INVALID_ARG,
+                "mlp_model_fit: class 0 of the training set is \"versicolor\", which is "
+                "class 1 of the model");
+    /* the earliest class that moved is named, not the last the sort meets */
+    const char *const both_moved[3] = {"versicolor", "virginica", "setosa"};
+    TU_OK(mlp_dataset_set_class_names(train, both_moved, 3));
+    TU_FAIL_MSG(
+        mlp_model_evaluate(m, train, 4, &e, NULL), MLP_STATUS_INVALID_ARG,
+        "class 0 of the dataset is \"versicolor\", which is class 1 of the model");
+    TU_OK(mlp_model_get_params(m, after, 9));
+    ck_assert(memcmp(before, after, sizeof before) == 0);
+
+    /* read with the model's names, the set's ids are the model's */
+    const char *const same[2] = {"setosa", "versicolor"};
+    TU_OK(mlp_dataset_set_class_names(test, same, 2));
+    TU_OK(mlp_model_evaluate(m, test, 4, &e, NULL));
+    /* a renaming moves no name; unnamed sets and classes are not compared */
+    TU_OK(mlp_dataset_set_class_names(train, renamed, 3));
+    TU_OK(mlp_model_fit(m, o, train, plain, &f));
+    const char *const partly[2] = {NULL, "setosa"};
+    TU_OK(mlp_dataset_set_class_names(test, partly, 2));
+    TU_FAIL_MSG(mlp_model_evaluate(m, test, 4, &e, NULL), MLP_STATUS_INVALID_ARG,
+                "class 1 of the dataset is \"setosa\", which is class 0 of the model");
+    const char *const partly_ok[2] = {NULL, "versicolor"};
+    TU_OK(mlp_dataset_set_class_names(test, partly_ok, 2));
+    TU_OK(mlp_model_evaluate(m, test, 4, &e, NULL));
+    TU_OK(mlp_model_set_class_names(m, NULL, 0));
+    TU_OK(mlp_model_fit(m, o, train, plain, &f));
+
+    /* the comparison's arrays: out of memory is a clean NO_MEMORY */
+    TU_OK(mlp_model_set_class_names(m, iris, 3));
+    TU_OK(mlp_dataset_set_class_names(test, shifted, 2));
+    names_ctx c = {m, test};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    TU_FAIL(try_evaluate_named(&c), MLP_STATUS_INVALID_ARG);
+    TU_OK(mlp_dataset_set_class_names(test, same, 2));
+    tu_oom_loop("mlp_model_evaluate with class names", try_evaluate_named, &c, &cfg);
+
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(train);
+    mlp_dataset_destroy(test);
+    mlp_dataset_destroy(plain);
+}
+END_TEST
+
 /* ---- regression through the driver -------------------------------------------- */
 
 /* y0 = 3 a - 2 b + 0.5, y1 = a b on a grid, as a float dataset. */
@@ -1303,6 +1414,7 @@ static Suite *task_suite(void)
     tcase_add_test(tc, standardize_refuses_values_that_are_not_finite);
     tcase_add_test(tc, evaluate_names_the_sample_that_is_not_finite);
     tcase_add_test(tc, bce_targets_outside_0_1_name_the_sample);
+    tcase_add_test(tc, class_ids_that_name_other_classes_are_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("regression");
     tcase_add_test(tc, fit_regression_with_metrics);

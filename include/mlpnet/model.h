@@ -266,7 +266,11 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, class
  *         weights whose sum over the set's labels is 0, a target outside
  *         [0, 1] for ::MLP_LOSS_BCE_LOGITS: the message names the set's
- *         sample), MLP_STATUS_SHAPE_MISMATCH (image size or class count
+ *         sample; a class of the set that has the name of another class of
+ *         the model, as a CSV file read without the model's class names and
+ *         lacking one of them gives: the message names both ids; names that
+ *         differ without one moving, and unnamed classes, are not refused),
+ *         MLP_STATUS_SHAPE_MISMATCH (image size or class count
  *         does not fit the model), MLP_STATUS_NUMERIC (a loss that is not finite: the
  *         message names the set's sample and value that hold a NaN or an
  *         infinity, which a borrowed dataset holds when its values changed
@@ -504,8 +508,9 @@ typedef struct mlp_metrics {
  * @param out_size    sizeof(mlp_metrics) of the caller's header
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, an
  *         out_size no release had, class weights whose sum over the set's
- *         labels is 0, a bce_logits target outside [0, 1], as
- *         mlp_model_evaluate()), MLP_STATUS_SHAPE_MISMATCH (data do not fit
+ *         labels is 0, a bce_logits target outside [0, 1], a class named
+ *         as another of the model's, as mlp_model_evaluate()),
+ *         MLP_STATUS_SHAPE_MISMATCH (data do not fit
  *         the model), MLP_STATUS_NUMERIC (as mlp_model_evaluate()) or
  *         MLP_STATUS_NO_MEMORY
  */
@@ -757,7 +762,11 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
  *         fewer training samples than `opts->batch_size`, which leaves no
  *         batch, or a target outside [0, 1] for ::MLP_LOSS_BCE_LOGITS in
  *         the training or validation set, refused before the first step,
- *         with the set and the sample named); MLP_STATUS_SHAPE_MISMATCH
+ *         with the set and the sample named; a class of the training or
+ *         validation set that has the name of another class of the model,
+ *         or, when the model has no class names, a class of the validation
+ *         set named as another class of the training set: refused before
+ *         the first step, naming both ids); MLP_STATUS_SHAPE_MISMATCH
  *         (data do not fit the model); MLP_STATUS_NUMERIC in the cases above
  *         (the message names the epoch, the batch and the cause: a NaN or
  *         an infinity in the batch's input, which a borrowed training set

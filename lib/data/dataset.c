@@ -428,6 +428,38 @@ int mlp__class_names_repeat(const char *const *names, int32_t k, int32_t *first,
     return *second >= 0;
 }
 
+int mlp__class_names_moved(const char *const *a, int32_t na, const char *const *b,
+                           int32_t nb, int32_t *ia, int32_t *ib)
+{
+    *ia = *ib = -1;
+    if (na < 1 || nb < 1)
+        return 0;
+    /* both lists sorted together, b's positions stored as -1 - position:
+     * each side names a class once, so a run of equal names holds at most
+     * one entry of each, b's first */
+    name_ref *r = mlp__calloc((size_t)na + (size_t)nb, sizeof *r);
+    if (!r)
+        return -1;
+    size_t n = 0;
+    for (int32_t i = 0; i < na; i++)
+        if (a[i] && a[i][0])
+            r[n++] = (name_ref){a[i], i};
+    for (int32_t i = 0; i < nb; i++)
+        if (b[i] && b[i][0])
+            r[n++] = (name_ref){b[i], -1 - i};
+    qsort(r, n, sizeof *r, cmp_name_ref);
+    for (size_t j = 1; j < n; j++) {
+        const int32_t in_b = -1 - r[j - 1].i, in_a = r[j].i;
+        if (r[j - 1].i < 0 && in_a >= 0 && strcmp(r[j - 1].s, r[j].s) == 0 &&
+            in_a != in_b && (*ib < 0 || in_b < *ib)) {
+            *ia = in_a;
+            *ib = in_b;
+        }
+    }
+    mlp__free(r);
+    return *ib >= 0;
+}
+
 mlp__names *mlp__names_make(const char *const *names, int32_t count)
 {
     size_t head = offsetof(mlp__names, off) + (size_t)count * sizeof(size_t);

@@ -178,6 +178,15 @@ const char *mlp__class_name_problem(const char *s, size_t len);
 int mlp__class_names_repeat(const char *const *names, int32_t k, int32_t *first,
                             int32_t *second);
 
+/* A name that lists `a` and `b` both hold at different positions: the
+ * class a set's ids would give to other samples than another set's (a CSV
+ * file read without the training file's class names, lacking one). Returns
+ * 1 with *ib the least such position in b and *ia the name's in a, 0 when
+ * there is none (both -1), -1 when out of memory. Each list names a class
+ * once; NULL and "" entries are unnamed. O((na + nb) log(na + nb)). */
+int mlp__class_names_moved(const char *const *a, int32_t na, const char *const *b,
+                           int32_t nb, int32_t *ia, int32_t *ib);
+
 /* New names block of `count` names (a NULL entry is unnamed); NULL when
  * out of memory. The names are not checked here. */
 mlp__names *mlp__names_make(const char *const *names, int32_t count);

@@ -174,6 +174,13 @@ static mlp_status check_fit(mlp_fit_options *o, mlp_model *m, mlp_optimizer *opt
     MLP_TRY(mlp__model_check_targets(m, train, "the training set", fn));
     if (valid)
         MLP_TRY(mlp__model_check_targets(m, valid, "the validation set", fn));
+    /* a set that gives one class another id than the model (or the
+     * validation set than the training set) would train or score on the
+     * wrong classes: a CSV file read without the training file's class
+     * names, lacking one of them */
+    MLP_TRY(mlp__model_check_class_names(m, train, NULL, "the training set", fn));
+    if (valid)
+        MLP_TRY(mlp__model_check_class_names(m, valid, train, "the validation set", fn));
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     if (o->epochs < 1 || o->batch_size < 1 || o->eval_batch_size < 1 ||
         o->first_epoch < 1)

@@ -205,6 +205,17 @@ mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds,
 mlp_status mlp__model_check_targets(const mlp_model *m, const mlp_dataset *ds,
                                     const char *set, const char *fn);
 
+/* INVALID_ARG when a class of `ds` (a class dataset) has the name of
+ * another class id in the model's names, or without them in `ref`'s (the
+ * training set, or NULL): the same class under two ids, as a CSV file read
+ * without the training file's class names, and lacking one of them, gives.
+ * Names that differ without a name moving (a renaming) and unnamed classes
+ * pass; so do float targets. The message names `set` and both ids;
+ * NO_MEMORY when the comparison's arrays cannot be had (task.c). */
+mlp_status mlp__model_check_class_names(const mlp_model *m, const mlp_dataset *ds,
+                                        const mlp_dataset *ref, const char *set,
+                                        const char *fn);
+
 /* Longest class name, in bytes (task.c). */
 #define MLP__CLASS_NAME_MAX 255
 

@@ -215,6 +215,51 @@ mlp_status mlp__model_check_targets(const mlp_model *m, const mlp_dataset *ds,
     return MLP_STATUS_OK;
 }
 
+/* The class names of a class dataset, n of them (NULL: unnamed), in a new
+ * array; NULL when out of memory. */
+static const char **dataset_names(const mlp_dataset *ds, int32_t n)
+{
+    const char **v = mlp__alloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    for (int32_t c = 0; v && c < n; c++)
+        v[c] = mlp_dataset_class_name(ds, c);
+    return v;
+}
+
+mlp_status mlp__model_check_class_names(const mlp_model *m, const mlp_dataset *ds,
+                                        const mlp_dataset *ref, const char *set,
+                                        const char *fn)
+{
+    const int use_ref =
+        !m->class_names && ref && mlp_dataset_target_kind(ref) == MLP_TARGET_CLASS;
+    if (mlp_dataset_target_kind(ds) != MLP_TARGET_CLASS || (!m->class_names && !use_ref))
+        return MLP_STATUS_OK;
+    const int32_t n = mlp_dataset_num_classes(ds),
+                  nr = use_ref ? mlp_dataset_num_classes(ref) : m->n_class_names;
+    const char **theirs = dataset_names(ds, n);
+    const char **ours = use_ref ? dataset_names(ref, nr) : NULL;
+    int32_t at_ours = -1, at_theirs = -1;
+    int moved = -1;
+    if (theirs && (ours || !use_ref))
+        moved =
+            mlp__class_names_moved(use_ref ? ours : (const char *const *)m->class_names,
+                                   nr, theirs, n, &at_ours, &at_theirs);
+    mlp_status st = MLP_STATUS_OK;
+    if (moved < 0)
+        st = mlp__error(MLP_STATUS_NO_MEMORY,
+                        "%s: out of memory comparing the class names of %s", fn, set);
+    else if (moved)
+        st = mlp__error(MLP_STATUS_INVALID_ARG,
+                        "%s: class %d of %s is \"%.64s\", which is class %d of %s: its "
+                        "samples would count as another class (read the set with %s's "
+                        "class names, as mlp_csv_options.class_names does)",
+                        fn, (int)at_theirs, set, theirs[at_theirs], (int)at_ours,
+                        use_ref ? "the training set" : "the model",
+                        use_ref ? "the training set" : "the model");
+    mlp__free(theirs);
+    mlp__free(ours);
+    return st;
+}
+
 /* A caller's targets [N, K] (or [N] for K = 1) against the model's output. */
 static mlp_status check_targets(const mlp_model *m, const mlp_tensor *t, int32_t n,
                                 const char *fn)
@@ -343,6 +388,8 @@ static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_si
     mlp_status st = mlp__model_check_data(m, ds, fn);
     if (st == MLP_STATUS_OK)
         st = mlp__model_check_targets(m, ds, "the dataset", fn);
+    if (st == MLP_STATUS_OK)
+        st = mlp__model_check_class_names(m, ds, NULL, "the dataset", fn);
     if (st == MLP_STATUS_OK && batch_size < 1)
         st = mlp__error(MLP_STATUS_INVALID_ARG, "%s: batch_size %d is not >= 1", fn,
                         (int)batch_size);
