@@ -932,6 +932,8 @@ START_TEST(set_distributed_checks_its_arguments)
     o.struct_size = 3;
     TU_FAIL(mlp_model_set_distributed(m, &o), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_dist_ops_init_size(&o, 3), MLP_STATUS_INVALID_ARG);
+    TU_FAIL_MSG(mlp_dist_ops_init_size(NULL, sizeof o), MLP_STATUS_INVALID_ARG,
+                "mlp_dist_ops_init: the mlp_dist_ops to fill is NULL");
     TU_OK(mlp_dist_ops_init(&o));
     ck_assert_int_eq(o.size, 1);
     ck_assert_int_gt(o.bucket_floats, 0);

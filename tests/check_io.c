@@ -821,6 +821,34 @@ START_TEST(arguments_are_checked)
     TU_FAIL(mlp_model_save_mem(NULL, &buf, &len), MLP_STATUS_INVALID_ARG);
     ck_assert_ptr_null(buf);
     ck_assert_uint_eq(len, 0);
+    /* with the optimizer too; each out-pointer given is cleared when the
+     * other is NULL, and the message names the call made */
+    buf = &buf;
+    TU_FAIL_MSG(mlp_model_save_mem_with_optimizer(m, NULL, &buf, NULL),
+                MLP_STATUS_INVALID_ARG,
+                "mlp_model_save_mem_with_optimizer: buf or len is NULL");
+    ck_assert_ptr_null(buf);
+    len = 7;
+    TU_FAIL(mlp_model_save_mem_with_optimizer(m, NULL, NULL, &len),
+            MLP_STATUS_INVALID_ARG);
+    ck_assert_uint_eq(len, 0);
+    buf = &buf;
+    len = 7;
+    TU_FAIL_MSG(mlp_model_save_mem_with_optimizer(NULL, NULL, &buf, &len),
+                MLP_STATUS_INVALID_ARG,
+                "mlp_model_save_mem_with_optimizer: model is NULL");
+    ck_assert_ptr_null(buf);
+    ck_assert_uint_eq(len, 0);
+    buf = &buf;
+    TU_FAIL_MSG(mlp_model_save_mem(m, &buf, NULL), MLP_STATUS_INVALID_ARG,
+                "mlp_model_save_mem: buf or len is NULL");
+    ck_assert_ptr_null(buf);
+    TU_FAIL_MSG(mlp_model_save_with_optimizer(NULL, NULL, "x"), MLP_STATUS_INVALID_ARG,
+                "mlp_model_save_with_optimizer: model is NULL");
+    TU_FAIL_MSG(mlp_model_save_with_optimizer(m, NULL, NULL), MLP_STATUS_INVALID_ARG,
+                "mlp_model_save_with_optimizer: path is NULL");
+    TU_FAIL_MSG(mlp_model_save(m, NULL), MLP_STATUS_INVALID_ARG,
+                "mlp_model_save: path is NULL");
     TU_FAIL(mlp_model_load(NULL, "x"), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_load(&out, NULL), MLP_STATUS_INVALID_ARG);
     ck_assert_ptr_null(out);

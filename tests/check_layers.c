@@ -902,6 +902,8 @@ START_TEST(layer_introspection)
     ck_assert_int_eq(mlp_layer_param_count(NULL), 0);
     ck_assert_ptr_null(mlp_layer_params(NULL));
     ck_assert_ptr_null(mlp_layer_grads(NULL));
+    ck_assert_ptr_null(mlp_layer_state(NULL));
+    ck_assert_int_eq(mlp_layer_state_count(NULL), 0);
 }
 END_TEST
 
@@ -919,6 +921,7 @@ START_TEST(create_misuse)
     TU_FAIL(mlp_layer_create_elu(NULL, 1.0f), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_layer_create_selu(NULL), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_layer_create_softplus(NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL(mlp_layer_create_standardize(NULL), MLP_STATUS_INVALID_ARG);
     const int32_t d[3] = {2, 3, 4};
     TU_FAIL(mlp_layer_create_reshape(NULL, 3, d), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_layer_create_flatten(NULL), MLP_STATUS_INVALID_ARG);

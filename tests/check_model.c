@@ -151,7 +151,8 @@ START_TEST(null_everywhere)
     TU_FAIL(mlp_model_fit(NULL, o, ds, NULL, NULL), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_fit(m, NULL, ds, NULL, NULL), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_fit(m, o, NULL, ds, NULL), MLP_STATUS_INVALID_ARG);
-    TU_FAIL(mlp_fit_options_init(NULL), MLP_STATUS_INVALID_ARG);
+    TU_FAIL_MSG(mlp_fit_options_init(NULL), MLP_STATUS_INVALID_ARG,
+                "mlp_fit_options_init: the mlp_fit_options to fill is NULL");
     (mlp_fit_options_init)(NULL); /* the 0.1 initialiser: a no-op */
 
     /* a layer given to a NULL model is still consumed (freed) */

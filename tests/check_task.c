@@ -601,6 +601,8 @@ START_TEST(file_keeps_the_task)
     ck_assert_str_eq(mlp_model_class_name(back, 1), names[1]);
     ck_assert_ptr_null(mlp_model_class_name(back, 2));
     ck_assert_ptr_null(mlp_model_class_name(back, -1));
+    ck_assert_ptr_null(mlp_model_class_name(NULL, 0));
+    ck_assert_int_eq(mlp_model_class_count(NULL), 0);
     /* The weights came back: the loaded model's loss equals the original's. */
     mlp_tensor *x = tu_tensor(2, 2, 3);
     mlp_tensor_fill(x, 0.5f);

@@ -43,7 +43,8 @@ mlp_status mlp__init_sized(void *out, void *defaults, size_t struct_size,
                            const size_t *sizes, size_t n, const char *fn,
                            const char *type)
 {
-    MLP_CHECK_ARG(out, fn, "opts is NULL");
+    if (!out)
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: the %s to fill is NULL", fn, type);
     char how[96];
     snprintf(how, sizeof how, "initialise the struct with %s_init(&opts)", type);
     MLP_TRY(mlp__check_struct_size(struct_size, sizes, n, fn, type, how));

@@ -304,20 +304,29 @@ static mlp_status save_mem(const mlp_model *m, const mlp_optimizer *o, void **bu
     return MLP_STATUS_OK;
 }
 
+/* mlp_model_save_mem(_with_optimizer), its messages naming `fn`, the call
+ * the caller made. Every out-pointer given is cleared first, so that a
+ * failure leaves NULL and 0 even when the other one is NULL. */
+static mlp_status save_mem_call(const mlp_model *m, const mlp_optimizer *o, void **buf,
+                                size_t *len, const char *fn)
+{
+    if (buf)
+        *buf = NULL;
+    if (len)
+        *len = 0;
+    MLP_CHECK_ARG(buf && len, fn, "buf or len is NULL");
+    return save_mem(m, o, buf, len, fn);
+}
+
 mlp_status mlp_model_save_mem_with_optimizer(const mlp_model *m, const mlp_optimizer *o,
                                              void **buf, size_t *len)
 {
-    /* messages name the call the caller made */
-    const char *fn = o ? "mlp_model_save_mem_with_optimizer" : "mlp_model_save_mem";
-    MLP_CHECK_ARG(buf && len, fn, "buf or len is NULL");
-    *buf = NULL;
-    *len = 0;
-    return save_mem(m, o, buf, len, fn);
+    return save_mem_call(m, o, buf, len, "mlp_model_save_mem_with_optimizer");
 }
 
 mlp_status mlp_model_save_mem(const mlp_model *m, void **buf, size_t *len)
 {
-    return mlp_model_save_mem_with_optimizer(m, NULL, buf, len);
+    return save_mem_call(m, NULL, buf, len, "mlp_model_save_mem");
 }
 
 void mlp_buffer_free(void *buf)
@@ -325,10 +334,10 @@ void mlp_buffer_free(void *buf)
     mlp__free(buf);
 }
 
-mlp_status mlp_model_save_with_optimizer(const mlp_model *m, const mlp_optimizer *o,
-                                         const char *path)
+/* mlp_model_save(_with_optimizer), its messages naming `fn`. */
+static mlp_status save_call(const mlp_model *m, const mlp_optimizer *o, const char *path,
+                            const char *fn)
 {
-    const char *fn = o ? "mlp_model_save_with_optimizer" : "mlp_model_save";
     MLP_TRY(mlp__check_save_path(path, fn));
     void *buf = NULL;
     size_t len = 0;
@@ -338,9 +347,15 @@ mlp_status mlp_model_save_with_optimizer(const mlp_model *m, const mlp_optimizer
     return st;
 }
 
+mlp_status mlp_model_save_with_optimizer(const mlp_model *m, const mlp_optimizer *o,
+                                         const char *path)
+{
+    return save_call(m, o, path, "mlp_model_save_with_optimizer");
+}
+
 mlp_status mlp_model_save(const mlp_model *m, const char *path)
 {
-    return mlp_model_save_with_optimizer(m, NULL, path);
+    return save_call(m, NULL, path, "mlp_model_save");
 }
 
 /* ---- loading -------------------------------------------------------------- */
