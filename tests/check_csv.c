@@ -598,6 +598,13 @@ START_TEST(bad_input_positions)
         {"\"\x1b[2Jb\",y\nzz,c\n", "t.csv:2:1 (?[2Jb): \"zz\" is not a number"},
         {"a,b,y\n1,2,\n", "t.csv:2:3 (y): empty field"},
         {"a,b,y\n1,2,a\x01\n", "t.csv:2:3 (y): the label holds a control character"},
+        /* a CR alone ends no line: the last line's, or old Mac text's */
+        {"a,b,y\n1,2,a\r", "t.csv:2:3 (y): the label holds a control character (byte "
+                           "0x0d is a carriage return not followed by a line feed: CSV "
+                           "lines end in LF or CRLF)"},
+        {"a,b,y\n1,2\r,a\n", "t.csv:2:2 (b): a control character (byte 0x0d, byte 2 of "
+                             "the field) where a number belongs (byte 0x0d is a carriage "
+                             "return"},
         {"a,b,y\n1,2,\xC3\n", "t.csv:2:3 (y): the label is not valid UTF-8"},
         {"", "t.csv:1: empty file"},
         {"\n\r\n\n", "t.csv:1: empty file"},

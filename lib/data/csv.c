@@ -406,6 +406,16 @@ static int ieq(const char *a, const char *b)
     return *a == *b;
 }
 
+/* What a carriage return in a field means, when s[0, len) holds one: CSV
+ * lines end in LF or CRLF, so a CR alone, as old Mac text ends its lines,
+ * or a file's last line ends, stays in the field. "" when there is none. */
+static const char *cr_hint(const char *s, size_t len)
+{
+    return memchr(s, '\r', len) ? " (byte 0x0d is a carriage return not followed by a "
+                                  "line feed: CSV lines end in LF or CRLF)"
+                                : "";
+}
+
 /* Why field `col`, s..e after its blanks, holding a character no number
  * has, is refused. A control character is named, not echoed: a line
  * break, an escape sequence or a vertical tab would break or hide the
@@ -418,8 +428,9 @@ static mlp_status not_a_number(const csv_reader *r, int32_t col, const char *s,
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
                       "a control character (byte 0x%02x, byte %d of the field) "
-                      "where a number belongs",
-                      (unsigned)(unsigned char)*c, (int)(c - (r->rec + fd->off)) + 1);
+                      "where a number belongs%s",
+                      (unsigned)(unsigned char)*c, (int)(c - (r->rec + fd->off)) + 1,
+                      cr_hint(c, 1));
     return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "\"%.40s\" is not a number", s);
 }
 
@@ -524,7 +535,8 @@ static mlp_status field_label(csv_reader *r, int32_t col, int32_t *id)
         return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "empty field");
     const char *why = mlp__class_name_problem(s, fd->len);
     if (why)
-        return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "the label %s", why);
+        return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col, "the label %s%s", why,
+                  cr_hint(s, fd->len));
     if (r->tab_cap) {
         const label_entry *e = find_slot(r->tab, r->tab_cap, s);
         if (e->name) {
