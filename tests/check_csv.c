@@ -610,6 +610,8 @@ START_TEST(bad_input_positions)
         {"\n\r\n\n", "t.csv:1: empty file"},
         {"a,b,y\n", "t.csv:2: a header but no data rows"},
         {"a,b,y\n\n\n", "t.csv:4: a header but no data rows"},
+        {"a,b,y\r1,2,a\r3,4,b\r", "t.csv:1: a header but no data rows (byte 0x0d is a "
+                                  "carriage return not followed by a line feed"},
         {"a,y\n\"1,0\n", "t.csv:2:1 (a): the quoted field never ends"},
         {"a,y\n\"1\"2,0\n", "t.csv:2:1 (a): text after the closing quote"},
         {"a,y\n1\"2,0\n", "t.csv:2:1 (a): a quote inside an unquoted field"},

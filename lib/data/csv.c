@@ -935,9 +935,14 @@ static mlp_status parse(csv_reader *r, mlp_dataset **out)
             break;
         MLP_TRY(add_row(r));
     }
-    if (r->rows == 0)
-        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: a header but no data rows",
-                          r->name, r->line);
+    if (r->rows == 0) {
+        /* old Mac text, its lines ending in CR alone, is one record: all
+         * header */
+        const csv_field *last = r->head ? &r->head_f[r->ncols - 1] : NULL;
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%ld: a header but no data rows%s",
+                          r->name, r->line,
+                          last ? cr_hint(r->head, last->off + last->len) : "");
+    }
     return finish(r, out);
 }
 
