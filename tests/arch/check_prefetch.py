@@ -43,6 +43,21 @@ def bodies(disassembly):
     return out
 
 
+def missing(found, functions, pattern, wanted, holds):
+    """Print each function's verdict; return how many lack `pattern`."""
+    bad = 0
+    for f in functions:
+        if f not in found:
+            print("%s: not in the library" % f)
+            bad += 1
+        elif not any(pattern.search(line) for line in found[f]):
+            print("%s: no %s" % (f, wanted))
+            bad += 1
+        else:
+            print("%s: %s" % (f, holds))
+    return bad
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
@@ -56,26 +71,9 @@ def main():
     if not any(f in found for f in FUNCTIONS):
         print("skipped: none of %s in the symbol table" % ", ".join(FUNCTIONS))
         return 77
-    bad = 0
-    for f in FUNCTIONS:
-        if f not in found:
-            print("%s: not in the library" % f)
-            bad += 1
-        elif not any(PREFETCH.search(line) for line in found[f]):
-            print("%s: no prefetch instruction" % f)
-            bad += 1
-        else:
-            print("%s: prefetches" % f)
+    bad = missing(found, FUNCTIONS, PREFETCH, "prefetch instruction", "prefetches")
     if "file format elf64-x86-64" in dis[:400]:
-        for f in WRITERS:
-            if f not in found:
-                print("%s: not in the library" % f)
-                bad += 1
-            elif not any(PREFETCHW.search(line) for line in found[f]):
-                print("%s: no prefetchw instruction" % f)
-                bad += 1
-            else:
-                print("%s: prefetchw" % f)
+        bad += missing(found, WRITERS, PREFETCHW, "prefetchw instruction", "prefetchw")
     return 1 if bad else 0
 
 
