@@ -321,7 +321,7 @@ static int check_conv_path(const conv_case *q, uint64_t seed, int min_groups,
     const double *ref = refs->y;
     const double ytol = 1e-5 * max_abs(ref, ny) + 1e-6;
     const mlp_tensor *y = NULL;
-    char what[200];
+    char what[256]; /* desc (up to 199) and the longest label */
     for (int mode = MLP_MODE_TRAIN; mode <= MLP_MODE_EVAL; mode++) {
         poison_workspace(conv); /* NaN: see the backward pass below */
         TU_OK(mlp_model_forward(m, x, (mlp_mode)mode, &y));

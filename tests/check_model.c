@@ -1846,7 +1846,7 @@ START_TEST(pool_takes_planes_same_bits)
                 cases[t].relu || i < c ? 0.5f + 0.25f * (float)i : -1.0f;
         ck_assert_int_eq(mlp__model_fuses_planes(m, pool), cases[t].fused);
         ck_assert_int_eq(mlp__model_fuses_relu(m, bn + 1), cases[t].relu);
-        char what[16];
+        char what[24];
         snprintf(what, sizeof what, "case %d", t);
         same_bits_one_by_one(m, x, dy, 1, what);
         if (cases[t].first) /* no input gradient: the planes of dy go to a buffer */

@@ -2236,9 +2236,9 @@ static void main_help(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
+    const char *cmd = argc < 2 ? NULL : argv[1];
+    if (!cmd) /* argv[1] is not NULL when argc >= 2, which GCC's sanitizer builds miss */
         usage_error("a command is required (train, eval, predict, info or export)");
-    const char *cmd = argv[1] ? argv[1] : ""; /* never NULL: argc >= 2 */
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
         strcmp(cmd, "help") == 0) {
         main_help();

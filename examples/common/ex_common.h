@@ -39,8 +39,10 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define EX_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define EX_NONNULL(arg) __attribute__((nonnull(arg)))
 #else
 #define EX_PRINTF(fmt, args)
+#define EX_NONNULL(arg)
 #endif
 
 /** Data directory used when neither --data-dir nor $MLPNET_DATA_DIR is set

@@ -28,6 +28,9 @@ const char *const rp_status_names[] = {"done", "failed", "pending", NULL};
 /* ---------------------------------------------------------------------- */
 /* Memory, paths and errors                                                */
 
+/* nonnull: GCC 12 with UBSan at -O1 otherwise warns that vsnprintf below
+ * may be given a null format (-Wformat-truncation), which no caller does. */
+static char *xvformat(const char *fmt, va_list ap) EX_NONNULL(1);
 static char *xvformat(const char *fmt, va_list ap)
 {
     va_list ap2;
