@@ -830,6 +830,70 @@ START_TEST(sgemm_beta0_ignores_c)
 }
 END_TEST
 
+/* BLAS's rules at the edges, on OpenBLAS and on the portable product
+ * alike: alpha = 0 or k = 0 leaves beta C and reads neither A nor B (NaN
+ * there does not reach C); otherwise a NaN or an infinity of A or B
+ * reaches every entry of C it is a term of, also where the other factor is
+ * 0 (0 x inf and 0 x NaN are NaN), and no other. Every transposition, at 1
+ * and 2 threads, whole and with the small kernels' cuts, in shapes above
+ * and below SMALL_PRODUCT. The portable product once skipped the terms
+ * whose A was 0, so a NaN weight met by a zero input was lost there and
+ * not with OpenBLAS. */
+START_TEST(sgemm_nan_meets_zero)
+{
+    static const int shapes[][3] = {{5, 9, 7}, {100, 70, 300}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        float *a = calloc((size_t)m * k, sizeof *a),
+              *b = calloc((size_t)k * n, sizeof *b),
+              *c = malloc((size_t)m * n * sizeof *c);
+        ck_assert(a && b && c);
+        for (int run = 0; run < 16; run++) {
+            const int ta = run % 2, tb = run / 2 % 2, threads = 1 + run / 4 % 2,
+                      small = run / 8;
+            const int lda = ta ? m : k, ldb = tb ? k : n;
+            mlp__gemm_force_small_kernels(small);
+            TU_OK(mlp_set_num_threads(threads));
+            /* A all 0 but for a NaN at (1, 2); B all 0 but for an infinity
+             * at (2, 3) and a NaN at (4, 5) */
+            memset(a, 0, (size_t)m * k * sizeof *a);
+            memset(b, 0, (size_t)k * n * sizeof *b);
+            a[ta ? 2 * lda + 1 : 1 * lda + 2] = NAN;
+            b[tb ? 3 * ldb + 2 : 2 * ldb + 3] = INFINITY;
+            b[tb ? 5 * ldb + 4 : 4 * ldb + 5] = NAN;
+            for (int i = 0; i < m * n; i++)
+                c[i] = 1.0f;
+            mlp__sgemm(ta, tb, m, n, k, 0.0f, a, lda, b, ldb, 0.5f, c, n);
+            for (int i = 0; i < m * n; i++)
+                TU_CHECK_MSG(c[i] == 0.5f, "%dx%dx%d ta %d tb %d alpha 0: C[%d] = %g", m,
+                             n, k, ta, tb, i, (double)c[i]);
+            for (int i = 0; i < m * n; i++)
+                c[i] = 1.0f;
+            mlp__sgemm(ta, tb, m, n, 0, 1.0f, a, lda, b, ldb, 0.5f, c, n);
+            for (int i = 0; i < m * n; i++)
+                TU_CHECK_MSG(c[i] == 0.5f, "%dx%dx%d ta %d tb %d k 0: C[%d] = %g", m, n,
+                             k, ta, tb, i, (double)c[i]);
+            mlp__sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    /* row 1 meets B's row 2 (A's NaN); columns 3 and 5 meet
+                     * the infinity and the NaN of B */
+                    const int nan = i == 1 || j == 3 || j == 5;
+                    const float got = c[i * n + j];
+                    TU_CHECK_MSG(nan ? isnan(got) : got == 0.0f,
+                                 "%dx%dx%d ta %d tb %d threads %d small %d (%d,%d): %g",
+                                 m, n, k, ta, tb, threads, small, i, j, (double)got);
+                }
+        }
+        free(a);
+        free(b);
+        free(c);
+    }
+    mlp__gemm_force_small_kernels(-1);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+
 /* A product split along K, run by several application threads at once
  * (each gets the pool, or runs the parts itself while it is busy): every
  * run has the bits of one run alone. */
@@ -1180,6 +1244,7 @@ static Suite *backend_suite(void)
     tcase_add_test(tk, sgemm_parts_and_bias);
     tcase_add_test(tk, sgemm_k_split);
     tcase_add_test(tk, sgemm_beta0_ignores_c);
+    tcase_add_test(tk, sgemm_nan_meets_zero);
     tcase_add_test(tk, flush_denormals_off_by_default);
     tcase_add_test(tk, flush_denormals_on_and_off);
     tcase_set_timeout(tk, 300);

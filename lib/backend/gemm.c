@@ -39,11 +39,65 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 
 #else
 
+/* The portable product: C is computed in tiles of MR x NR held in
+ * registers over blocks of KC terms, from copies of A's and B's blocks in
+ * rows of MR and NR (the rows and columns past C's as zeros), so that a
+ * transposed operand is read once per tile, not once per term, and the
+ * tile's loads are whole rows of the copies. Each element of C still
+ * adds its terms one at a time in order of p, alpha * a times b, onto
+ * beta C: the bits depend only on the arguments, not on the tiles or the
+ * thread blocks. As in BLAS, alpha = 0 or k = 0 leaves beta C and reads
+ * neither A nor B; otherwise a NaN or an infinity in A or B reaches C, as
+ * with OpenBLAS, also where the other factor is 0.
+ *
+ * The loop it replaced went along a row of C once per term and vectorised
+ * only where B was not transposed; the convolution suite spent most of its
+ * time under valgrind there. (GCC 12 -O2 vectorised an earlier version that
+ * read A in place, in strided groups of a tile's rows, with loads past the
+ * end of A: valgrind saw them.) */
+enum { MR = 4, NR = 8, KC = 256 };
+
+/* C's MR x NR tile at c (its first `rows` rows and `nr` columns real) +=
+ * the kc terms of ap (kc rows of MR) times bp (kc rows of NR). The tile
+ * goes through a copy, so that the sums stay in registers whatever nr
+ * is; with GNU C's vectors a row of the tile is one vector (GCC 12 made
+ * the plain loop's rows two of four lanes, which took twice the
+ * instructions). */
+static MLP__ALWAYS_INLINE void tile(const float *ap, const float *bp, int kc, float *c,
+                                    int ldc, int rows, int nr)
+{
+    float ct[MR][NR] = {{0}};
+    for (int r = 0; r < rows; r++)
+        for (int q = 0; q < nr; q++)
+            ct[r][q] = c[(int64_t)r * ldc + q];
+#if defined(__GNUC__)
+    typedef float row_v __attribute__((vector_size(NR * sizeof(float))));
+    row_v acc[MR];
+    memcpy(acc, ct, sizeof acc);
+    for (int t = 0; t < kc; t++) {
+        row_v bt;
+        memcpy(&bt, bp + t * NR, sizeof bt);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++)
+            acc[r] += ap[t * MR + r] * bt;
+    }
+    memcpy(ct, acc, sizeof acc);
+#else
+    for (int t = 0; t < kc; t++)
+        for (int r = 0; r < MR; r++)
+            for (int q = 0; q < NR; q++)
+                ct[r][q] += ap[t * MR + r] * bp[t * NR + q];
+#endif
+    for (int r = 0; r < rows; r++)
+        for (int q = 0; q < nr; q++)
+            c[(int64_t)r * ldc + q] = ct[r][q];
+}
+
+MLP_VECTOR_CLONES
 static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                        const float *a, int lda, const float *b, int ldb, float beta,
                        float *c, int ldc)
 {
-    enum { BK = 64 };
     for (int i = 0; i < m; i++) {
         float *ci = c + (int64_t)i * ldc;
         if (beta == 0.0f) {
@@ -54,25 +108,32 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
                 ci[j] *= beta;
         }
     }
-    /* i-p-j order: the innermost loop runs along a row of B and of C, so it
-     * vectorises when B is not transposed. */
-    for (int p0 = 0; p0 < k; p0 += BK) {
-        int p1 = p0 + BK < k ? p0 + BK : k;
-        for (int i = 0; i < m; i++) {
-            float *ci = c + (int64_t)i * ldc;
-            for (int p = p0; p < p1; p++) {
-                float aip = trans_a ? a[(int64_t)p * lda + i] : a[(int64_t)i * lda + p];
-                aip *= alpha;
-                if (aip == 0.0f)
-                    continue;
-                if (!trans_b) {
-                    const float *bp = b + (int64_t)p * ldb;
-                    for (int j = 0; j < n; j++)
-                        ci[j] += aip * bp[j];
-                } else {
-                    for (int j = 0; j < n; j++)
-                        ci[j] += aip * b[(int64_t)j * ldb + p];
+    if (alpha == 0.0f || k == 0)
+        return;
+    float ap[KC * MR], bp[KC * NR];
+    for (int j = 0; j < n; j += NR) {
+        const int nr = n - j < NR ? n - j : NR;
+        for (int p = 0; p < k; p += KC) {
+            const int kc = k - p < KC ? k - p : KC;
+            for (int t = 0; t < kc; t++) {
+                float *bt = bp + t * NR;
+                for (int q = 0; q < nr; q++)
+                    bt[q] = trans_b ? b[(int64_t)(j + q) * ldb + p + t]
+                                    : b[(int64_t)(p + t) * ldb + j + q];
+                for (int q = nr; q < NR; q++)
+                    bt[q] = 0.0f;
+            }
+            for (int i = 0; i < m; i += MR) {
+                const int rows = m - i < MR ? m - i : MR;
+                for (int t = 0; t < kc; t++) {
+                    float *at = ap + t * MR;
+                    for (int r = 0; r < rows; r++)
+                        at[r] = alpha * (trans_a ? a[(int64_t)(p + t) * lda + i + r]
+                                                 : a[(int64_t)(i + r) * lda + p + t]);
+                    for (int r = rows; r < MR; r++)
+                        at[r] = 0.0f;
                 }
+                tile(ap, bp, kc, c + (int64_t)i * ldc + j, ldc, rows, nr);
             }
         }
     }
