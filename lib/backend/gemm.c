@@ -37,108 +37,6 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
                 c, ldc);
 }
 
-#else
-
-/* The portable product: C is computed in tiles of MR x NR held in
- * registers over blocks of KC terms, from copies of A's and B's blocks in
- * rows of MR and NR (the rows and columns past C's as zeros), so that a
- * transposed operand is read once per tile, not once per term, and the
- * tile's loads are whole rows of the copies. Each element of C still
- * adds its terms one at a time in order of p, alpha * a times b, onto
- * beta C: the bits depend only on the arguments, not on the tiles or the
- * thread blocks. As in BLAS, alpha = 0 or k = 0 leaves beta C and reads
- * neither A nor B; otherwise a NaN or an infinity in A or B reaches C, as
- * with OpenBLAS, also where the other factor is 0.
- *
- * The loop it replaced went along a row of C once per term and vectorised
- * only where B was not transposed; the convolution suite spent most of its
- * time under valgrind there. (GCC 12 -O2 vectorised an earlier version that
- * read A in place, in strided groups of a tile's rows, with loads past the
- * end of A: valgrind saw them.) */
-enum { MR = 4, NR = 8, KC = 256 };
-
-/* C's MR x NR tile at c (its first `rows` rows and `nr` columns real) +=
- * the kc terms of ap (kc rows of MR) times bp (kc rows of NR). The tile
- * goes through a copy, so that the sums stay in registers whatever nr
- * is; with GNU C's vectors a row of the tile is one vector (GCC 12 made
- * the plain loop's rows two of four lanes, which took twice the
- * instructions). */
-static MLP__ALWAYS_INLINE void tile(const float *ap, const float *bp, int kc, float *c,
-                                    int ldc, int rows, int nr)
-{
-    float ct[MR][NR] = {{0}};
-    for (int r = 0; r < rows; r++)
-        for (int q = 0; q < nr; q++)
-            ct[r][q] = c[(int64_t)r * ldc + q];
-#if defined(__GNUC__)
-    typedef float row_v __attribute__((vector_size(NR * sizeof(float))));
-    row_v acc[MR];
-    memcpy(acc, ct, sizeof acc);
-    for (int t = 0; t < kc; t++) {
-        row_v bt;
-        memcpy(&bt, bp + t * NR, sizeof bt);
-#pragma GCC unroll 4
-        for (int r = 0; r < MR; r++)
-            acc[r] += ap[t * MR + r] * bt;
-    }
-    memcpy(ct, acc, sizeof acc);
-#else
-    for (int t = 0; t < kc; t++)
-        for (int r = 0; r < MR; r++)
-            for (int q = 0; q < NR; q++)
-                ct[r][q] += ap[t * MR + r] * bp[t * NR + q];
-#endif
-    for (int r = 0; r < rows; r++)
-        for (int q = 0; q < nr; q++)
-            c[(int64_t)r * ldc + q] = ct[r][q];
-}
-
-MLP_VECTOR_CLONES
-static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                       const float *a, int lda, const float *b, int ldb, float beta,
-                       float *c, int ldc)
-{
-    for (int i = 0; i < m; i++) {
-        float *ci = c + (int64_t)i * ldc;
-        if (beta == 0.0f) {
-            for (int j = 0; j < n; j++)
-                ci[j] = 0.0f;
-        } else if (beta != 1.0f) {
-            for (int j = 0; j < n; j++)
-                ci[j] *= beta;
-        }
-    }
-    if (alpha == 0.0f || k == 0)
-        return;
-    float ap[KC * MR], bp[KC * NR];
-    for (int j = 0; j < n; j += NR) {
-        const int nr = n - j < NR ? n - j : NR;
-        for (int p = 0; p < k; p += KC) {
-            const int kc = k - p < KC ? k - p : KC;
-            for (int t = 0; t < kc; t++) {
-                float *bt = bp + t * NR;
-                for (int q = 0; q < nr; q++)
-                    bt[q] = trans_b ? b[(int64_t)(j + q) * ldb + p + t]
-                                    : b[(int64_t)(p + t) * ldb + j + q];
-                for (int q = nr; q < NR; q++)
-                    bt[q] = 0.0f;
-            }
-            for (int i = 0; i < m; i += MR) {
-                const int rows = m - i < MR ? m - i : MR;
-                for (int t = 0; t < kc; t++) {
-                    float *at = ap + t * MR;
-                    for (int r = 0; r < rows; r++)
-                        at[r] = alpha * (trans_a ? a[(int64_t)(p + t) * lda + i + r]
-                                                 : a[(int64_t)(i + r) * lda + p + t]);
-                    for (int r = rows; r < MR; r++)
-                        at[r] = 0.0f;
-                }
-                tile(ap, bp, kc, c + (int64_t)i * ldc + j, ldc, rows, nr);
-            }
-        }
-    }
-}
-
 #endif
 
 /* Products (or blocks) of at most SMALL_PRODUCT multiply-adds keep beta = 0
@@ -249,8 +147,9 @@ static int cut_length(int len, double across)
 #define UNTRANSPOSE_MOST 65536.0
 
 /* Buffers a thread keeps for the library's products: B transposed back
- * (above), and the partial sums of a product split along K (below). */
-enum { STORE_COPY, STORE_PARTIALS, STORES };
+ * (above), the partial sums of a product split along K (below), and the
+ * portable product's copies of blocks of A and B (below). */
+enum { STORE_COPY, STORE_PARTIALS, STORE_PACK, STORES };
 
 static pthread_key_t store_keys[STORES];
 static pthread_once_t stores_once = PTHREAD_ONCE_INIT;
@@ -286,6 +185,162 @@ static float *thread_floats(int s, size_t floats)
     store_caps[s] = floats;
     return p;
 }
+
+#ifndef MLPNET_HAVE_OPENBLAS
+
+/* The portable product. C is computed in tiles of MR x NR held in
+ * registers, over blocks of KC terms; the tiles read copies of A's and
+ * B's blocks (MC rows of A, NC columns of B at most), laid out in the
+ * order the tiles read them: rows of MR floats for A (alpha times A) and
+ * of NR for B, with the rows and columns past C's as zeros. Each copy is
+ * made once per block, however A and B are transposed. Each element of C
+ * still adds its terms one at a time in order of p, alpha a times b, onto
+ * beta C: the bits depend only on the arguments, not on the blocks, the
+ * tiles or the thread blocks. As in BLAS, alpha = 0 or k = 0 leaves beta
+ * C and reads neither A nor B; otherwise a NaN or an infinity in A or B
+ * reaches C, as with OpenBLAS, also where the other factor is 0.
+ *
+ * The loop it replaced went along a row of C once per term and vectorised
+ * only where B was not transposed; the convolution suite spent most of its
+ * time under valgrind there. (GCC 12 -O2 vectorised a version that read
+ * A in place, in strided groups of a tile's rows, with loads past the end
+ * of A: valgrind saw them.) Where the thread's buffer for the copies
+ * cannot be had, the blocks shrink to one tile, copied on the stack. */
+enum { MR = 4, NR = 8, KC = 256, MC = 64, NC = 256 };
+
+/* C's MR x NR tile at c (its first `rows` rows and `nr` columns real) +=
+ * the kc terms of ap (kc rows of MR) times bp (kc rows of NR). The tile
+ * goes through a copy, so that the sums stay in registers whatever nr
+ * is; with GNU C's vectors a row of the tile is one vector (GCC 12 made
+ * the plain loop's rows two of four lanes, which took twice the
+ * instructions). */
+static MLP__ALWAYS_INLINE void tile(const float *ap, const float *bp, int kc, float *c,
+                                    int ldc, int rows, int nr)
+{
+    float ct[MR][NR] = {{0}};
+    for (int r = 0; r < rows; r++)
+        for (int q = 0; q < nr; q++)
+            ct[r][q] = c[(int64_t)r * ldc + q];
+#if defined(__GNUC__)
+    typedef float row_v __attribute__((vector_size(NR * sizeof(float))));
+    row_v acc[MR];
+    memcpy(acc, ct, sizeof acc);
+    for (int t = 0; t < kc; t++) {
+        row_v bt;
+        memcpy(&bt, bp + t * NR, sizeof bt);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++)
+            acc[r] += ap[t * MR + r] * bt;
+    }
+    memcpy(ct, acc, sizeof acc);
+#else
+    for (int t = 0; t < kc; t++)
+        for (int r = 0; r < MR; r++)
+            for (int q = 0; q < NR; q++)
+                ct[r][q] += ap[t * MR + r] * bp[t * NR + q];
+#endif
+    for (int r = 0; r < rows; r++)
+        for (int q = 0; q < nr; q++)
+            c[(int64_t)r * ldc + q] = ct[r][q];
+}
+
+/* The copy of op(B)'s rows [p, p + kc) by columns [j, j + n): for each NR
+ * columns, kc rows of NR floats. */
+static void pack_b(int trans_b, const float *b, int ldb, int p, int kc, int j, int n,
+                   float *bp)
+{
+    for (int q0 = 0; q0 < n; q0 += NR, bp += (int64_t)kc * NR) {
+        const int nr = n - q0 < NR ? n - q0 : NR;
+        for (int q = 0; q < NR; q++) {
+            float *d = bp + q;
+            if (q >= nr) {
+                for (int t = 0; t < kc; t++)
+                    d[t * NR] = 0.0f;
+            } else if (trans_b) { /* column j + q0 + q of op(B) is a row of B */
+                const float *s = b + (int64_t)(j + q0 + q) * ldb + p;
+                for (int t = 0; t < kc; t++)
+                    d[t * NR] = s[t];
+            } else {
+                const float *s = b + (int64_t)p * ldb + j + q0 + q;
+                for (int t = 0; t < kc; t++)
+                    d[t * NR] = s[(int64_t)t * ldb];
+            }
+        }
+    }
+}
+
+/* The copy of alpha op(A)'s rows [i, i + m) by columns [p, p + kc): for
+ * each MR rows, kc rows of MR floats. */
+static void pack_a(int trans_a, float alpha, const float *a, int lda, int i, int m, int p,
+                   int kc, float *ap)
+{
+    for (int r0 = 0; r0 < m; r0 += MR, ap += (int64_t)kc * MR) {
+        const int rows = m - r0 < MR ? m - r0 : MR;
+        for (int r = 0; r < MR; r++) {
+            float *d = ap + r;
+            if (r >= rows) {
+                for (int t = 0; t < kc; t++)
+                    d[t * MR] = 0.0f;
+            } else if (trans_a) { /* row i + r0 + r of op(A) is a column of A */
+                const float *s = a + (int64_t)p * lda + i + r0 + r;
+                for (int t = 0; t < kc; t++)
+                    d[t * MR] = alpha * s[(int64_t)t * lda];
+            } else {
+                const float *s = a + (int64_t)(i + r0 + r) * lda + p;
+                for (int t = 0; t < kc; t++)
+                    d[t * MR] = alpha * s[t];
+            }
+        }
+    }
+}
+
+MLP_VECTOR_CLONES
+static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb, float beta,
+                       float *c, int ldc)
+{
+    for (int i = 0; i < m; i++) {
+        float *ci = c + (int64_t)i * ldc;
+        if (beta == 0.0f) {
+            for (int j = 0; j < n; j++)
+                ci[j] = 0.0f;
+        } else if (beta != 1.0f) {
+            for (int j = 0; j < n; j++)
+                ci[j] *= beta;
+        }
+    }
+    if (alpha == 0.0f || k == 0)
+        return;
+    float tile_a[MR * KC], tile_b[KC * NR];
+    float *ap = thread_floats(STORE_PACK, (size_t)MC * KC + (size_t)KC * NC), *bp;
+    int mc = MC, nc = NC;
+    if (ap) {
+        bp = ap + (size_t)MC * KC;
+    } else {
+        ap = tile_a;
+        bp = tile_b;
+        mc = MR;
+        nc = NR;
+    }
+    for (int j = 0; j < n; j += nc) {
+        const int nb = n - j < nc ? n - j : nc;
+        for (int p = 0; p < k; p += KC) {
+            const int kc = k - p < KC ? k - p : KC;
+            pack_b(trans_b, b, ldb, p, kc, j, nb, bp);
+            for (int i = 0; i < m; i += mc) {
+                const int mb = m - i < mc ? m - i : mc;
+                pack_a(trans_a, alpha, a, lda, i, mb, p, kc, ap);
+                for (int q = 0; q < nb; q += NR)
+                    for (int r = 0; r < mb; r += MR)
+                        tile(ap + (int64_t)r * kc, bp + (int64_t)q * kc, kc,
+                             c + (int64_t)(i + r) * ldc + j + q, ldc,
+                             mb - r < MR ? mb - r : MR, nb - q < NR ? nb - q : NR);
+            }
+        }
+    }
+}
+
+#endif
 
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
 #define SHUFFLE_TRANSPOSE 1
