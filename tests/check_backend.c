@@ -830,6 +830,51 @@ START_TEST(sgemm_beta0_ignores_c)
 }
 END_TEST
 
+/* The portable product's blocks taken whole and one tile's at a time (as
+ * when its thread's buffer cannot be had) give the same bits: blocks of A
+ * of 64 rows and 3 more, of B of 256 columns and 7 more, of 256 terms and
+ * 44 more, every transposition, leading dimensions wider than the
+ * matrices, alpha -0.7 and beta 0.5. With OpenBLAS both runs are the same
+ * call. */
+START_TEST(sgemm_tile_copies_same_bits)
+{
+    enum { M = 67, N = 263, K = 300, PAD = 3 };
+    const int ld = K + PAD > N + PAD ? K + PAD : N + PAD;
+    float *a = malloc((size_t)K * ld * sizeof *a),
+          *b = malloc((size_t)K * ld * sizeof *b);
+    float *c0 = malloc((size_t)M * (N + PAD) * sizeof *c0),
+          *c1 = malloc((size_t)M * (N + PAD) * sizeof *c1),
+          *c2 = malloc((size_t)M * (N + PAD) * sizeof *c2);
+    ck_assert(a && b && c0 && c1 && c2);
+    tu_rng rng;
+    tu_rng_seed(&rng, 31);
+    tu_fill_uniform(&rng, a, (int64_t)K * ld, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, b, (int64_t)K * ld, -1.0f, 1.0f);
+    tu_fill_uniform(&rng, c0, (int64_t)M * (N + PAD), -1.0f, 1.0f);
+    TU_OK(mlp_set_num_threads(1));
+    for (int tt = 0; tt < 4; tt++) {
+        const int ta = tt % 2, tb = tt / 2;
+        const int lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD;
+        memcpy(c1, c0, (size_t)M * (N + PAD) * sizeof *c1);
+        memcpy(c2, c0, (size_t)M * (N + PAD) * sizeof *c2);
+        mlp__gemm_force_tile_copies(0);
+        mlp__sgemm(ta, tb, M, N, K, -0.7f, a, lda, b, ldb, 0.5f, c1, N + PAD);
+        mlp__gemm_force_tile_copies(1);
+        mlp__sgemm(ta, tb, M, N, K, -0.7f, a, lda, b, ldb, 0.5f, c2, N + PAD);
+        mlp__gemm_force_tile_copies(0);
+        for (int i = 0; i < M * (N + PAD); i++)
+            TU_CHECK_MSG(memcmp(&c1[i], &c2[i], sizeof c1[i]) == 0,
+                         "ta %d tb %d C[%d]: %a whole, %a a tile at a time", ta, tb, i,
+                         (double)c1[i], (double)c2[i]);
+    }
+    free(a);
+    free(b);
+    free(c0);
+    free(c1);
+    free(c2);
+}
+END_TEST
+
 /* BLAS's rules at the edges, on OpenBLAS and on the portable product
  * alike: alpha = 0 or k = 0 leaves beta C and reads neither A nor B (NaN
  * there does not reach C); otherwise a NaN or an infinity of A or B
@@ -1245,6 +1290,7 @@ static Suite *backend_suite(void)
     tcase_add_test(tk, sgemm_k_split);
     tcase_add_test(tk, sgemm_beta0_ignores_c);
     tcase_add_test(tk, sgemm_nan_meets_zero);
+    tcase_add_test(tk, sgemm_tile_copies_same_bits);
     tcase_add_test(tk, flush_denormals_off_by_default);
     tcase_add_test(tk, flush_denormals_on_and_off);
     tcase_set_timeout(tk, 300);

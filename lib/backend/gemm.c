@@ -96,6 +96,14 @@ void mlp__gemm_force_small_kernels(int on)
     atomic_store_explicit(&small_forced, on < 0 ? -1 : on != 0, memory_order_relaxed);
 }
 
+/* mlp__gemm_force_tile_copies's setting. */
+static _Atomic int tile_copies_forced;
+
+void mlp__gemm_force_tile_copies(int on)
+{
+    atomic_store_explicit(&tile_copies_forced, on != 0, memory_order_relaxed);
+}
+
 /* The cores whose OpenBLAS kernels include the small-matrix ones (or what
  * a test forced). */
 static int small_kernels(void)
@@ -312,7 +320,10 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
     if (alpha == 0.0f || k == 0)
         return;
     float tile_a[MR * KC], tile_b[KC * NR];
-    float *ap = thread_floats(STORE_PACK, (size_t)MC * KC + (size_t)KC * NC), *bp;
+    float *ap = atomic_load_explicit(&tile_copies_forced, memory_order_relaxed)
+                    ? NULL
+                    : thread_floats(STORE_PACK, (size_t)MC * KC + (size_t)KC * NC),
+          *bp;
     int mc = MC, nc = NC;
     if (ap) {
         bp = ap + (size_t)MC * KC;

@@ -57,6 +57,12 @@ int mlp__sgemm_k_parts(const mlp__gemm *g);
  * OpenBLAS to Haswell's kernels. */
 void mlp__gemm_force_small_kernels(int on);
 
+/* For tests: the portable product (built without OpenBLAS) copies one
+ * tile's blocks of A and B at a time, on the stack (on 1), as when its
+ * thread's buffer cannot be had, or takes its blocks whole (0). The bits
+ * are the same either way. No effect with OpenBLAS. */
+void mlp__gemm_force_tile_copies(int on);
+
 /* How many blocks of C mlp__sgemm_run would cut g into (1 for a small
  * product or at 1 thread): blocks of rows of C when M >= N, else of
  * columns. A caller that runs several products in one pool job runs part
