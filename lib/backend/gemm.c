@@ -259,6 +259,11 @@ static void pack_b(int trans_b, const float *b, int ldb, int p, int kc, int j, i
 {
     for (int q0 = 0; q0 < n; q0 += NR, bp += (int64_t)kc * NR) {
         const int nr = n - q0 < NR ? n - q0 : NR;
+        if (!trans_b && nr == NR) { /* whole rows of NR in B already */
+            for (int t = 0; t < kc; t++)
+                memcpy(bp + t * NR, b + (int64_t)(p + t) * ldb + j + q0, NR * sizeof *bp);
+            continue;
+        }
         for (int q = 0; q < NR; q++) {
             float *d = bp + q;
             if (q >= nr) {
@@ -284,6 +289,14 @@ static void pack_a(int trans_a, float alpha, const float *a, int lda, int i, int
 {
     for (int r0 = 0; r0 < m; r0 += MR, ap += (int64_t)kc * MR) {
         const int rows = m - r0 < MR ? m - r0 : MR;
+        if (trans_a && rows == MR) { /* whole rows of MR in A already */
+            for (int t = 0; t < kc; t++) {
+                const float *s = a + (int64_t)(p + t) * lda + i + r0;
+                for (int r = 0; r < MR; r++)
+                    ap[t * MR + r] = alpha * s[r];
+            }
+            continue;
+        }
         for (int r = 0; r < MR; r++) {
             float *d = ap + r;
             if (r >= rows) {
