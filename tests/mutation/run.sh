@@ -3,7 +3,10 @@
 # to a scratch copy of the source tree, one at a time, rebuild, run the unit
 # suites, and report which mutations the suites kill. Mutations of room mpi
 # (lib/mpi/, libmlpnet-mpi, which no unit suite links) run the mpi suite
-# instead; without MPI they are reported as skipped.
+# instead; without MPI they are reported as skipped. Mutations of room
+# portable (the matrix product built without OpenBLAS, which a build with it
+# does not compile) run the unit suites of a second scratch build, set up
+# with -Dblas=disabled when the first such mutation comes.
 #
 #   tests/mutation/run.sh [-o REPORT] [ID...]
 #
@@ -43,14 +46,15 @@ mkdir "$scratch/src"
 # shellcheck disable=SC2086
 meson setup "$scratch/build" "$scratch/src" -Dexamples=false ${MUTATION_SETUP:-} \
     >"$scratch/setup.log" 2>&1 || { cat "$scratch/setup.log"; exit 1; }
+build=$scratch/build # the build that `unit` runs
 unit() { # run the unit suites (or the suite named $1); 0 when all pass
     CK_DEFAULT_TIMEOUT=$timeout_s timeout "$((timeout_s + 30))" \
-        meson test -C "$scratch/build" --suite "${1:-unit}" --no-rebuild \
+        meson test -C "$build" --suite "${1:-unit}" --no-rebuild \
         --timeout-multiplier "$(python3 -c "print($timeout_s / 300)")" \
         >"$scratch/test.log" 2>&1
 }
 failed_suites() {
-    python3 - "$scratch/build/meson-logs/testlog.json" <<'PY'
+    python3 - "$build/meson-logs/testlog.json" <<'PY'
 import json, sys
 bad = []
 try:
@@ -64,12 +68,12 @@ print(",".join(bad) or "timeout")
 PY
 }
 all_skipped() { # 0 when the last run only skipped (the mpi suite without MPI)
-    python3 - "$scratch/build/meson-logs/testlog.json" <<'PY'
+    python3 - "$build/meson-logs/testlog.json" <<'PY'
 import json, sys
 sys.exit(any(json.loads(l)["result"] != "SKIP" for l in open(sys.argv[1])))
 PY
 }
-mpi_checked=0
+mpi_checked=0 portable_made=0
 ninja -C "$scratch/build" >"$scratch/build.log" 2>&1 || { cat "$scratch/build.log"; exit 1; }
 unit || { echo "mutation: the unmodified unit suites fail"; cat "$scratch/test.log"; exit 1; }
 
@@ -85,6 +89,20 @@ for id in "${ids[@]}"; do
     read -r _ room file < <(mut list | grep "^$id ") || { echo "unknown id $id"; exit 2; }
     f=$scratch/src/lib/$file
     suite=unit
+    build=$scratch/build
+    if [ "$room" = portable ]; then
+        build=$scratch/build-portable
+        if [ $portable_made = 0 ]; then
+            # shellcheck disable=SC2086
+            meson setup "$build" "$scratch/src" -Dexamples=false -Dblas=disabled \
+                ${MUTATION_SETUP:-} >"$scratch/setup.log" 2>&1 &&
+                ninja -C "$build" >"$scratch/build.log" 2>&1 ||
+                { cat "$scratch/setup.log" "$scratch/build.log"; exit 1; }
+            unit || { echo "mutation: the unmodified unit suites fail without OpenBLAS"
+                      cat "$scratch/test.log"; exit 1; }
+            portable_made=1
+        fi
+    fi
     if [ "$room" = mpi ]; then
         suite=mpi
         if [ $mpi_checked = 0 ]; then
@@ -97,7 +115,7 @@ for id in "${ids[@]}"; do
     t0=$(date +%s)
     if ! mut apply "$id" "$scratch/src"; then
         verdict=bad-catalogue detail=-
-    elif ! ninja -C "$scratch/build" >"$scratch/build.log" 2>&1; then
+    elif ! ninja -C "$build" >"$scratch/build.log" 2>&1; then
         verdict=no-compile detail=-
     elif unit "$suite"; then
         verdict=survived detail=-
@@ -114,7 +132,7 @@ done
     echo
     echo "room      killed/total"
     awk '{ total[$2]++; if ($3 == "killed") k[$2]++; all++; if ($3 == "killed") ka++ }
-         END { n = split("core tensor backend layers losses optim data io model mpi", r, " ")
+         END { n = split("core tensor backend portable layers losses optim data io model mpi", r, " ")
                for (i = 1; i <= n; i++) if (total[r[i]])
                    printf "%-9s %d/%d\n", r[i], k[r[i]], total[r[i]]
                printf "%-9s %d/%d (%.0f%%)\n", "all", ka, all, all ? 100 * ka / all : 0 }' \
