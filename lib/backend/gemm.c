@@ -252,67 +252,59 @@ static MLP__ALWAYS_INLINE void tile(const float *ap, const float *bp, int kc, fl
             c[(int64_t)r * ldc + q] = ct[r][q];
 }
 
-/* The copy of op(B)'s rows [p, p + kc) by columns [j, j + n): for each NR
- * columns, kc rows of NR floats. */
-static void pack_b(int trans_b, const float *b, int ldb, int p, int kc, int j, int n,
-                   float *bp)
+/* The copy that tile() reads of `lines` lines of a matrix, each of kc
+ * terms, scaled: element t of line l is scale x[l line_step + t
+ * term_step]. For each W lines (MR rows of op(A) or NR columns of op(B)),
+ * kc rows of W floats, the lines past `lines` as zeros. Where a whole
+ * panel's lines lie side by side in x (line_step 1), a row of the copy is
+ * W floats of x. */
+static void pack(const float *x, int64_t line_step, int64_t term_step, int lines, int kc,
+                 int W, float scale, float *out)
 {
-    for (int q0 = 0; q0 < n; q0 += NR, bp += (int64_t)kc * NR) {
-        const int nr = n - q0 < NR ? n - q0 : NR;
-        if (!trans_b && nr == NR) { /* whole rows of NR in B already */
+    for (int l0 = 0; l0 < lines; l0 += W, out += (int64_t)kc * W) {
+        const int n = lines - l0 < W ? lines - l0 : W;
+        const float *x0 = x + l0 * line_step;
+        if (line_step == 1 && n == W) {
             for (int t = 0; t < kc; t++)
-                memcpy(bp + t * NR, b + (int64_t)(p + t) * ldb + j + q0, NR * sizeof *bp);
+                for (int l = 0; l < W; l++)
+                    out[t * W + l] = scale * x0[t * term_step + l];
             continue;
         }
-        for (int q = 0; q < NR; q++) {
-            float *d = bp + q;
-            if (q >= nr) {
+        for (int l = 0; l < W; l++) {
+            float *d = out + l;
+            if (l >= n) {
                 for (int t = 0; t < kc; t++)
-                    d[t * NR] = 0.0f;
-            } else if (trans_b) { /* column j + q0 + q of op(B) is a row of B */
-                const float *s = b + (int64_t)(j + q0 + q) * ldb + p;
-                for (int t = 0; t < kc; t++)
-                    d[t * NR] = s[t];
-            } else {
-                const float *s = b + (int64_t)p * ldb + j + q0 + q;
-                for (int t = 0; t < kc; t++)
-                    d[t * NR] = s[(int64_t)t * ldb];
+                    d[t * W] = 0.0f;
+                continue;
             }
+            const float *s = x0 + l * line_step;
+            for (int t = 0; t < kc; t++)
+                d[t * W] = scale * s[t * term_step];
         }
     }
 }
 
-/* The copy of alpha op(A)'s rows [i, i + m) by columns [p, p + kc): for
- * each MR rows, kc rows of MR floats. */
+/* The copy of op(B)'s rows [p, p + kc) by columns [j, j + n): its
+ * columns are lines, a row of B each where B is transposed. B is not
+ * scaled (1 x b is b, bit for bit). */
+static void pack_b(int trans_b, const float *b, int ldb, int p, int kc, int j, int n,
+                   float *bp)
+{
+    if (trans_b)
+        pack(b + (int64_t)j * ldb + p, ldb, 1, n, kc, NR, 1.0f, bp);
+    else
+        pack(b + (int64_t)p * ldb + j, 1, ldb, n, kc, NR, 1.0f, bp);
+}
+
+/* The copy of alpha op(A)'s rows [i, i + m) by columns [p, p + kc): its
+ * rows are lines, a column of A each where A is transposed. */
 static void pack_a(int trans_a, float alpha, const float *a, int lda, int i, int m, int p,
                    int kc, float *ap)
 {
-    for (int r0 = 0; r0 < m; r0 += MR, ap += (int64_t)kc * MR) {
-        const int rows = m - r0 < MR ? m - r0 : MR;
-        if (trans_a && rows == MR) { /* whole rows of MR in A already */
-            for (int t = 0; t < kc; t++) {
-                const float *s = a + (int64_t)(p + t) * lda + i + r0;
-                for (int r = 0; r < MR; r++)
-                    ap[t * MR + r] = alpha * s[r];
-            }
-            continue;
-        }
-        for (int r = 0; r < MR; r++) {
-            float *d = ap + r;
-            if (r >= rows) {
-                for (int t = 0; t < kc; t++)
-                    d[t * MR] = 0.0f;
-            } else if (trans_a) { /* row i + r0 + r of op(A) is a column of A */
-                const float *s = a + (int64_t)p * lda + i + r0 + r;
-                for (int t = 0; t < kc; t++)
-                    d[t * MR] = alpha * s[(int64_t)t * lda];
-            } else {
-                const float *s = a + (int64_t)(i + r0 + r) * lda + p;
-                for (int t = 0; t < kc; t++)
-                    d[t * MR] = alpha * s[t];
-            }
-        }
-    }
+    if (trans_a)
+        pack(a + (int64_t)p * lda + i, 1, lda, m, kc, MR, alpha, ap);
+    else
+        pack(a + (int64_t)i * lda + p, lda, 1, m, kc, MR, alpha, ap);
 }
 
 MLP_VECTOR_CLONES
