@@ -584,8 +584,9 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * twice, first to count its lines, so that the rows are allocated once: the
  * load needs little more memory than the dataset it returns. The rows of a
  * gzip file or a pipe grow by doubling, and the dataset keeps the block
- * they grew to, less than twice their size. The text is at most 2 GiB, and
- * at most 1032 times the file's size when compressed (deflate's limit).
+ * they grew to, less than twice their size. The text may be of any length
+ * (files beyond 2 GiB are read as any other); when compressed, it is at
+ * most 1032 times the file's size (deflate's limit).
  * `path` may name a pipe, as a shell's `<(zcat t.csv.gz)` or /dev/stdin
  * give (read to its end), but not a directory. The text holds no NUL
  * byte: a file with one (binary data, UTF-16 text) is refused when the
@@ -610,9 +611,8 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  *         quote or text after a closing quote, an empty field, a
  *         non-numeric feature or target, NaN or infinity, a missing target
  *         or feature column, a bad label, a label outside `class_names`,
- *         more than 2^31 - 1 rows, more than 2 GiB of text (a plain file
- *         longer than that is refused by its size, before it is read),
- *         corrupt gzip data or bytes after it, a NUL byte);
+ *         more than 2^31 - 1 rows, more text than 1032 times a gzip
+ *         file's size, corrupt gzip data or bytes after it, a NUL byte);
  *         MLP_STATUS_NO_MEMORY.
  *         On failure nothing is returned.
  */

@@ -6,7 +6,9 @@
 # instead; without MPI they are reported as skipped. Mutations of room
 # portable (the matrix product built without OpenBLAS, which a build with it
 # does not compile) run the unit suites of a second scratch build, set up
-# with -Dblas=disabled when the first such mutation comes.
+# with -Dblas=disabled when the first such mutation comes. Mutations of
+# room large (code that only the suite `large` reaches, text beyond 2 GiB)
+# run that suite.
 #
 #   tests/mutation/run.sh [-o REPORT] [ID...]
 #
@@ -102,6 +104,9 @@ for id in "${ids[@]}"; do
                       cat "$scratch/test.log"; exit 1; }
             portable_made=1
         fi
+    fi
+    if [ "$room" = large ]; then
+        suite=large
     fi
     if [ "$room" = mpi ]; then
         suite=mpi
