@@ -303,6 +303,36 @@ static int at_eol(const csv_reader *r, const char *p)
     return *p == '\n' || (*p == '\r' && p + 1 < r->end && p[1] == '\n');
 }
 
+/* The first byte of [p, lim) that may end an unquoted field (the
+ * separator, a line break, a CR) or is a quote, which it may not hold; lim
+ * when there is none. Eight bytes at a time where the compiler tells a
+ * little-endian machine: a byte equal to c makes w ^ c's byte 0, and
+ * (x - 0x01..) & ~x & 0x80.. flags every zero byte of x, and no byte below
+ * the first zero one (a borrow only runs upwards), so the lowest flag is
+ * the first such byte. A long field (text padded with blanks) took a
+ * branch per byte. */
+static const char *field_stop(const char *p, const char *lim, char sep)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) &&                                      \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    const uint64_t cs = ones * (unsigned char)sep, cq = ones * '"', cn = ones * '\n',
+                   cr = ones * '\r';
+    for (; lim - p >= 8; p += 8) {
+        uint64_t w;
+        memcpy(&w, p, sizeof w);
+        const uint64_t a = w ^ cs, b = w ^ cq, c = w ^ cn, d = w ^ cr;
+        const uint64_t z =
+            ((a - ones) & ~a) | ((b - ones) & ~b) | ((c - ones) & ~c) | ((d - ones) & ~d);
+        if (z & highs)
+            return p + (__builtin_ctzll(z & highs) >> 3);
+    }
+#endif
+    while (p < lim && *p != sep && *p != '"' && *p != '\n' && *p != '\r')
+        p++;
+    return p;
+}
+
 /* Split the next record into fields (r->f, r->nf). *got is 0 at the end of
  * the text. Empty lines between records are skipped. */
 static mlp_status next_record(csv_reader *r, int *got)
@@ -357,16 +387,21 @@ static mlp_status next_record(csv_reader *r, int *got)
                 return at(r, MLP_STATUS_BAD_FORMAT, r->line, col,
                           "text after the closing quote");
         } else {
-            while (p < r->end && *p != sep && !at_eol(r, p)) {
-                if (*p == '"')
-                    return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
-                              "a quote inside an unquoted field (quote the whole field "
-                              "and double the quote)");
-                r->rec[used++] = *p++;
-                if (used - fd->off > MLP_CSV_MAX_FIELD ||
-                    (size_t)(p - start) > MLP_CSV_MAX_RECORD)
-                    break;
-            }
+            /* Up to one byte past either limit, which the checks below
+             * report; a CR that ends no line is the field's. */
+            size_t most = MLP_CSV_MAX_RECORD + 1 - (size_t)(p - start);
+            if (most > MLP_CSV_MAX_FIELD + 1)
+                most = MLP_CSV_MAX_FIELD + 1;
+            const char *lim = (size_t)(r->end - p) > most ? p + most : r->end, *q = p;
+            while ((q = field_stop(q, lim, sep)) < lim && *q == '\r' && !at_eol(r, q))
+                q++;
+            if (q < lim && *q == '"')
+                return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                          "a quote inside an unquoted field (quote the whole field "
+                          "and double the quote)");
+            memcpy(r->rec + used, p, (size_t)(q - p));
+            used += (size_t)(q - p);
+            p = q;
         }
         fd->len = used - fd->off;
         if (fd->len > MLP_CSV_MAX_FIELD)
@@ -540,9 +575,10 @@ static int fast_number(const char *s, const char *e, double *v)
         s++;
         const int eneg = s < e && *s == '-';
         s += s < e && (*s == '-' || *s == '+');
-        int x = 0, xd = 0;
-        for (; s < e && *s >= '0' && *s <= '9'; s++, xd++)
-            x = x * 10 + (*s - '0');
+        int x = 0, xd = 0; /* x: the first 4 digits only, which fit an int */
+        for (; s < e && *s >= '0' && *s <= '9'; s++)
+            if (++xd <= 4)
+                x = x * 10 + (*s - '0');
         if (s != e || xd == 0 || xd > 4)
             return 0;
         k += eneg ? -x : x;
