@@ -387,28 +387,44 @@ static void random_numeral(tu_rng *g, char *p)
 START_TEST(numbers_as_strtod_reads_them)
 {
     static const char *const edges[] = {
-        "9007199254740993",  /* 2^53 + 1: a tie, to 2^53 (even) */
-        "9007199254740995",  /* a tie, to 2^53 + 4 */
-        "18014398509481986", /* 2^54 + 2: a tie, to 2^54 */
-        "18014398509481990", /* 2^54 + 6: a tie, to 2^54 + 8 */
-        /* 2^60 + 2^36 + 2^7: a tie between two doubles, to even, which is
-         * 2^60 + 2^36, a tie between two floats, to even: 2^60; rounded up
-         * it would be the float above */
-        "1152921573326323840",
-        /* (double)m before the scale rounds twice: a float off by one */
-        "20809087686939769e3", "16237526696100627e3",
+        "9007199254740993",    /* 2^53 + 1: a tie, to 2^53 (even) */
+        "9007199254740995",    /* a tie, to 2^53 + 4 */
+        "18014398509481986",   /* 2^54 + 2: a tie, to 2^54 */
+        "18014398509481990",   /* 2^54 + 6: a tie, to 2^54 + 8 */
+        "1152921573326323840", /* 2^60 + 2^36 + 2^7: a tie between two
+                                * doubles, to even, which is 2^60 + 2^36,
+                                * a tie between two floats, to even: 2^60;
+                                * rounded up it would be the float above */
+        "20809087686939769e3", /* (double)m before the scale: rounded */
+        "16237526696100627e3", /* twice, a float off by one */
         "9007199254740991",    /* 2^53 - 1, exact */
         "9007199254740992",    /* 2^53 */
         "900719925474099.3e1", /* 2^53 + 1 again, a point and an exponent */
-        "0.9007199254740993e16", "9999999999999999999",   /* 19 nines */
-        "9999999999999999999e19", "99999999999999999999", /* 20 digits: strtod's way */
-        "18446744073709551615",                           /* 2^64 - 1 */
-        "0.0000000000000000001", "1.000000000000000111",  /* either side of 1 + 2^-53 */
-        "1.000000000000000112", "16777217", /* 2^24 + 1: exact double, a float tie */
-        "16777217.000000001", "1e22", "1e23", "123456789012345e22", "3.4028234e38",
-        "1.1754944e-38", "1e-45", "-0", "-0.0e5", "+0.", ".5", "5.",
-        "000000000000000000000000001", "1e0000", "1e00001",
-        "1e-8888888888888888", /* an exponent beyond an int: strtod's way, 0 */
+        "0.9007199254740993e16",
+        "9999999999999999999", /* 19 nines */
+        "9999999999999999999e19",
+        "99999999999999999999",  /* 20 digits: strtod's way */
+        "18446744073709551615",  /* 2^64 - 1 */
+        "0.0000000000000000001", /* 10^-19 */
+        "1.000000000000000111",  /* either side of 1 + 2^-53 */
+        "1.000000000000000112",
+        "16777217", /* 2^24 + 1: an exact double, a float tie */
+        "16777217.000000001",
+        "1e22",
+        "1e23", /* past both exact ranges: strtod's way */
+        "123456789012345e22",
+        "3.4028234e38", /* float's range, strtod's way */
+        "1.1754944e-38",
+        "1e-45",
+        "-0", /* negative zero */
+        "-0.0e5",
+        "+0.",
+        ".5",
+        "5.",
+        "000000000000000000000000001",
+        "1e0000",
+        "1e00001",
+        "1e-8888888888888888", /* an exponent beyond an int: strtod's, 0 */
     };
     enum { RANDOM = 20000, EDGES = sizeof edges / sizeof edges[0] };
     char(*num)[48] = malloc((RANDOM + EDGES) * sizeof *num);
