@@ -583,10 +583,11 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * through a window of a few MiB, not held whole. A plain file is read
  * twice, first to count its lines, so that the rows are allocated once: the
  * load needs little more memory than the dataset it returns. The rows of a
- * gzip file or a pipe grow by doubling, and end in a block of their size
- * (at most an eighth larger). The text may be of any length
- * (files beyond 2 GiB are read as any other); when compressed, it is at
- * most 1032 times the file's size (deflate's limit).
+ * gzip file or a pipe grow by doubling, and the dataset keeps the block
+ * they grew to, less than twice their size (the part never written is
+ * address space: pages no one touched hold no memory). The text may be of
+ * any length (files beyond 2 GiB are read as any other); when compressed,
+ * it is at most 1032 times the file's size (deflate's limit).
  * `path` may name a pipe, as a shell's `<(zcat t.csv.gz)` or /dev/stdin
  * give (read to its end), but not a directory. The text holds no NUL
  * byte: a file with one (binary data, UTF-16 text) is refused when the

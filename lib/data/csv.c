@@ -118,12 +118,12 @@ static int reserve(void **buf, size_t *cap, size_t n, size_t elem)
     return 1;
 }
 
-/* The block *buf of *cap elements holds `n`: when more than an eighth of
- * their size is spare, they move to a block of their size, which the
- * dataset keeps (finish). 0 when out of memory (the old block stays). */
+/* The block *buf of *cap elements holds `n`: when it is more than twice
+ * their size, they move to a block of their size, which the dataset keeps
+ * (finish). 0 when out of memory (the old block stays). */
 static int fit(void **buf, size_t *cap, size_t n, size_t elem)
 {
-    if (!*buf || *cap - n <= n / 8)
+    if (!*buf || *cap - n <= n)
         return 1;
     void *p = mlp__alloc_big(n * elem);
     if (!p)
@@ -1008,9 +1008,7 @@ static mlp_status finish(csv_reader *r, mlp_dataset **out)
      * blocks sized for many more rows than were read (blank lines and line
      * breaks inside quoted fields counted as rows: reserve_rows), which it
      * would keep for its life: 64 MiB for a row and 20 MB of blank lines.
-     * Nor what doubling left (gzip, pipes): up to twice the rows, kept for
-     * the dataset's life too. A copy, at the end of a load whose growth
-     * held one and a half blocks at each step. */
+     * What doubling left, less than twice the rows, stays. */
     size_t n = (size_t)r->rows;
     if (!fit((void **)&r->x, &r->x_cap, n * (size_t)r->nfeat, sizeof *r->x) ||
         !fit((void **)&r->y, &r->y_cap, n, sizeof *r->y) ||
