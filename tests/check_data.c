@@ -321,6 +321,23 @@ START_TEST(idx_wrong_type_byte)
         TU_ERROR_HAS(bad);
         TU_ERROR_HAS("type");
     }
+    /* A file of another type and rank given in the wrong place is named
+     * for what it is, its type included. */
+    static const struct {
+        uint32_t type;
+        const char *says;
+    } others[] = {{0x09, "a labels file (idx1, byte: magic 0x00000901)"},
+                  {0x0B, "a labels file (idx1, short: magic 0x00000B01)"},
+                  {0x0C, "a labels file (idx1, int: magic 0x00000C01)"},
+                  {0x0D, "a labels file (idx1, float: magic 0x00000D01)"},
+                  {0x0E, "a labels file (idx1, double: magic 0x00000E01)"}};
+    for (size_t k = 0; k < sizeof others / sizeof *others; k++) {
+        join(bad, dir, "other");
+        write_idx(bad, others[k].type << 8 | 1, 1, dims1, t.lab, 4, 0);
+        expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+        TU_ERROR_HAS(others[k].says);
+        TU_ERROR_HAS("expected an images file (idx3, ubyte: magic 0x00000803)");
+    }
     toy_free(&t);
     tu_rm_tree(dir);
 }
@@ -965,13 +982,15 @@ START_TEST(mapping_valid)
     ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "y");
 
     /* The codes just past the control characters name classes: space,
-     * tilde, U+00A0, and U+65E5 ("sun", three UTF-8 bytes). */
-    write_text(pm, "0 32\n1 126\n2 160\n3 26085\n");
+     * tilde, U+00A0, U+65E5 ("sun", three UTF-8 bytes) and U+1F600 (an
+     * emoji, four bytes: beyond the Basic Multilingual Plane). */
+    write_text(pm, "0 32\n1 126\n2 160\n3 26085\n4 128512\n");
     EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
     ck_assert_str_eq(mlp_dataset_class_name(ds, 0), " ");
     ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "~");
     ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "\xC2\xA0");
     ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "\xE6\x97\xA5");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 4), "\xF0\x9F\x98\x80");
     mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
     tu_rm_tree(dir);
@@ -1200,6 +1219,30 @@ START_TEST(open_emnist_carves_valid)
     EXPECT_STATUS(mlp_dataset_open(NULL, &b, &b, dir, "emn", 5), MLP_STATUS_INVALID_ARG);
     ck_assert_str_eq(mlp_last_error(),
                      "mlp_dataset_open: valid and test are the same pointer");
+
+    /* Paths longer than the reader's 4096 bytes are refused as such, not cut
+     * into another file's name: the mapping file's (5000 bytes of
+     * directory), or only the images' (4070: "emn-mapping.txt" fits,
+     * "emn-train-images-idx3-ubyte.gz" does not), or a name's. */
+    static const int dir_lens[] = {5000, 4070};
+    char *long_dir = malloc(5001);
+    ck_assert_ptr_nonnull(long_dir);
+    for (size_t i = 0; i < sizeof dir_lens / sizeof dir_lens[0]; i++) {
+        memset(long_dir, 'd', 5000);
+        long_dir[0] = '/';
+        long_dir[dir_lens[i]] = '\0';
+        a = POISON;
+        EXPECT_STATUS(mlp_dataset_open(&a, NULL, NULL, long_dir, "emn", 5),
+                      MLP_STATUS_INVALID_ARG);
+        ck_assert_ptr_null(a);
+        TU_ERROR_HAS("a path would be longer than 4095 bytes: the files of ");
+    }
+    memset(long_dir, 'n', 5000);
+    long_dir[5000] = '\0';
+    EXPECT_STATUS(mlp_dataset_open(&a, NULL, NULL, dir, long_dir, 5),
+                  MLP_STATUS_INVALID_ARG);
+    TU_ERROR_HAS("a path would be longer than 4095 bytes: the files of ");
+    free(long_dir);
     ck_assert_int_eq(mlp__alloc_live(), live);
     toy_free(&tr);
     toy_free(&te);

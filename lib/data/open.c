@@ -378,10 +378,15 @@ static int find_split_file(char *buf, const char *dir, const char *name,
     return 0;
 }
 
-static mlp_status path_too_long(const char *dir)
+/* The reason first and the strings cut short, so that the message (512
+ * bytes) keeps the reason whatever their length. */
+static mlp_status path_too_long(const char *dir, const char *name)
 {
     return mlp__error(MLP_STATUS_INVALID_ARG,
-                      "mlp_dataset_open: path under %s is too long", dir);
+                      "mlp_dataset_open: a path would be longer than %d bytes: the files "
+                      "of %.64s%s under %.200s%s",
+                      PATH_CAP - 1, name, strlen(name) > 64 ? "..." : "", dir,
+                      strlen(dir) > 200 ? "..." : "");
 }
 
 /* Load one split; a missing file is MLP_STATUS_IO naming it. */
@@ -392,13 +397,13 @@ static mlp_status load_split(const char *dir, const char *name, const char *spli
     *out = NULL;
     int found = find_split_file(images, dir, name, split, "images-idx3");
     if (found < 0)
-        return path_too_long(dir);
+        return path_too_long(dir, name);
     if (!found)
         return mlp__error(MLP_STATUS_IO, "%s split of %s: no file %s", split, name,
                           images);
     found = find_split_file(labels, dir, name, split, "labels-idx1");
     if (found < 0)
-        return path_too_long(dir);
+        return path_too_long(dir, name);
     if (!found)
         return mlp__error(MLP_STATUS_IO, "%s split of %s: no file %s", split, name,
                           labels);
@@ -454,7 +459,7 @@ mlp_status mlp_dataset_open(mlp_dataset **train, mlp_dataset **valid, mlp_datase
     char stem[PATH_CAP];
     int len = snprintf(stem, sizeof stem, "%s-mapping", name);
     if (len < 0 || len >= (int)sizeof stem || !join_path(path, dir, stem, ".txt"))
-        return path_too_long(dir);
+        return path_too_long(dir, name);
     if (is_regular_file(path)) {
         MLP_TRY(read_mapping(path, IDX_MAX_CLASSES, &names));
         map_classes = names->count;
@@ -466,7 +471,7 @@ mlp_status mlp_dataset_open(mlp_dataset **train, mlp_dataset **valid, mlp_datase
 
     int has_valid = find_split_file(path, dir, name, "valid", "images-idx3");
     if (has_valid < 0) {
-        st = path_too_long(dir);
+        st = path_too_long(dir, name);
         goto fail;
     }
     if (has_valid) {
