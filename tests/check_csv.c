@@ -17,6 +17,8 @@
 #endif
 
 #include <check.h>
+#include <fcntl.h>
+#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -467,6 +469,118 @@ START_TEST(numbers_as_strtod_reads_them)
     }
 }
 END_TEST
+
+#if defined(__GLIBC__)
+/* Write `text` to the file dir/name. */
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A locale named "comma" in dir whose decimal point is a comma: LC_NUMERIC
+ * alone, made by glibc's localedef from a definition of that category and
+ * a character map of that character, so that no locale need be installed
+ * (localedef warns of the categories and characters left out; -c writes
+ * the locale all the same). */
+static void make_comma_locale(const char *dir)
+{
+    write_text(dir, "comma.def",
+               "LC_NUMERIC\ndecimal_point \"<U002C>\"\nthousands_sep \"\"\n"
+               "grouping -1\nEND LC_NUMERIC\n");
+    write_text(dir, "comma.map",
+               "<code_set_name> COMMA\n<escape_char> /\n<mb_cur_max> 1\n<mb_cur_min> 1\n"
+               "CHARMAP\n<U002C> /x2c COMMA\nEND CHARMAP\n");
+    char def[256], map[256], out[256];
+    snprintf(def, sizeof def, "%s/comma.def", dir);
+    snprintf(map, sizeof map, "%s/comma.map", dir);
+    snprintf(out, sizeof out, "%s/comma", dir);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execlp("localedef", "localedef", "-c", "-i", def, "-f", map, out, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 127,
+                  "localedef (glibc's, Debian's package libc-bin) did not run");
+}
+
+/* A program whose locale (LC_NUMERIC) writes decimals with a comma: files
+ * still use '.', and every number reads as in the C locale, those the
+ * reader converts itself and those it hands to strtod (which follows the
+ * locale) alike. A comma inside a number is not taken for a point. */
+START_TEST(numbers_under_a_comma_locale)
+{
+    static const char *const nums[] = {
+        "2.5",                      /* the reader's own conversion */
+        "-0.75",                    /* likewise */
+        "1e-3",                     /* likewise */
+        "0.1234567890123456789012", /* more than 19 digits: strtod */
+        "99999999999999999999.5",   /* likewise */
+        "1e23",                     /* past the exact powers of ten: strtod */
+        "2.5e00001",                /* an exponent of 5 digits: strtod */
+        "-3.4028234e38",            /* float's range: strtod */
+        "1.1754944e-38",            /* likewise */
+    };
+    enum { N = sizeof nums / sizeof nums[0] };
+    float want[N];
+    char text[1024];
+    size_t len = 0;
+    for (int i = 0; i < N; i++) {
+        want[i] = (float)strtod(nums[i], NULL); /* the C locale's */
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s;%d\n", nums[i], i);
+    }
+    char dir[] = "/tmp/mlpnet-locale-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_comma_locale(dir);
+    const char *was = getenv("LOCPATH");
+    char *was_copy = was ? strdup(was) : NULL;
+    char *numeric = strdup(setlocale(LC_NUMERIC, NULL));
+    ck_assert_int_eq(setenv("LOCPATH", dir, 1), 0);
+    const char *set = setlocale(LC_NUMERIC, "comma");
+    ck_assert_msg(set != NULL, "localedef made no locale \"comma\" in %s", dir);
+    ck_assert_str_eq(localeconv()->decimal_point, ",");
+    ck_assert(strtod("0,5", NULL) == 0.5); /* the locale holds */
+
+    mlp_csv_options o = regress();
+    o.header = 0;
+    o.separator = ';';
+    mlp_dataset *ds = NULL;
+    mlp_status st = mlp__dataset_load_csv_mem(&ds, text, len, "t.csv", &o);
+    char why[512];
+    snprintf(why, sizeof why, "%s", mlp_last_error());
+    float got[N] = {0};
+    for (int i = 0; st == MLP_STATUS_OK && i < N; i++)
+        st = mlp_dataset_sample(ds, i, &got[i]);
+    mlp_dataset_destroy(ds);
+    mlp_status comma = load(&ds, "0,5;1\n", &o);
+    /* the C locale back before any assertion can end the test */
+    setlocale(LC_NUMERIC, numeric);
+    if (was_copy)
+        setenv("LOCPATH", was_copy, 1);
+    else
+        unsetenv("LOCPATH");
+    free(was_copy);
+    free(numeric);
+    tu_rm_tree(dir);
+    ck_assert_msg(st == MLP_STATUS_OK, "%s", why);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(memcmp(&got[i], &want[i], sizeof got[i]) == 0,
+                      "%s: %.9g, want %.9g", nums[i], (double)got[i], (double)want[i]);
+    ck_assert_int_eq(comma, MLP_STATUS_BAD_FORMAT);
+    ck_assert_ptr_null(ds);
+}
+END_TEST
+#endif
 
 START_TEST(quoting_endings_bom_separators)
 {
@@ -1399,6 +1513,9 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, given_class_list);
     tcase_add_test(tc, regress_and_columns);
     tcase_add_test(tc, numbers_as_strtod_reads_them);
+#if defined(__GLIBC__)
+    tcase_add_test(tc, numbers_under_a_comma_locale);
+#endif
     tcase_add_test(tc, quoting_endings_bom_separators);
     tcase_add_test(tc, files_plain_and_gzip);
     tcase_add_test(tc, files_from_pipes);
