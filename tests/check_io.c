@@ -1316,6 +1316,38 @@ START_TEST(unknown_kind_and_records)
     free(b);
 
     /* An unknown critical record is refused; an ancillary one is skipped. */
+    /* Records shorter than their fixed part or their count says, the
+     * framing around them intact: a LAYR record without its kind name, a
+     * PARM record without its count, a PARM record one value short. */
+    const struct {
+        const char *tag;
+        int64_t keep; /* payload bytes kept; < 0: that many fewer */
+        const char *says;
+    } cuts[] = {{"LAYR", 40, "LAYR record of 40 bytes is shorter than 41"},
+                {"PARM", 7, "record 'PARM' is shorter than its count"},
+                {"PARM", -4, "record 'PARM' has 52 payload bytes; it must have 56"},
+                {"STAT", -4, "record 'STAT' has 20 payload bytes; it must have 24"}};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        b = small_file(&len);
+        const size_t at = tu_find_record(b, len, cuts[i].tag, 0);
+        ck_assert_uint_gt(at, 0);
+        const uint64_t had = rd64(b + at + 4);
+        len = tu_cut_record(b, len, at,
+                            cuts[i].keep < 0 ? had - (uint64_t)-cuts[i].keep
+                                             : (uint64_t)cuts[i].keep);
+        tu_fix_crcs(b, len);
+        TU_FAIL_MSG(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT, cuts[i].says);
+        free(b);
+    }
+    /* A rule of another number of state arrays than the record holds:
+     * momentum's record (one array) read as SGD's (none). */
+    b = small_file(&len);
+    size_t optm = tu_find_record(b, len, "OPTM", 0);
+    wr32(b + optm + 12, MLP_RULE_SGD);
+    tu_fix_crcs(b, len);
+    TU_FAIL_MSG(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT,
+                "rule sgd keeps 0 state arrays, the record 1");
+    free(b);
     b = small_file(&len);
     size_t nois = tu_find_record(b, len, "NOIS", 0);
     unsigned char *c = malloc(len + 20);
@@ -1542,6 +1574,7 @@ START_TEST(layer_configurations_out_of_range)
         {2, "avgpool", 4, 3, "a global average pool stores a zero window, not 3"},
         {3, "reshape", 4, 2, "target extent 0 beyond rank 0 is 2, not 0"},
         {4, "dense", 4, 2, "use_bias = 2 is not 0 or 1"},
+        {0, "avgpool", 16, 2, "padding 2 does not fit a 2x2 window"},
     };
     for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
         b = model_bytes(m, NULL, &len);
@@ -1553,6 +1586,22 @@ START_TEST(layer_configurations_out_of_range)
         TU_FAIL_MSG(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT, edits[i].needle);
         free(b);
     }
+    mlp_model_destroy(m);
+
+    /* Max pooling's padding, the same rule (its configuration: kh, kw,
+     * stride, pad). */
+    m = tu_model(3, (const int32_t[]){1, 4, 4}, 44);
+    TU_OK(mlp_layer_create_maxpool(&l, 2, 2, 2, 0));
+    tu_add(m, l);
+    b = model_bytes(m, NULL, &len);
+    TU_OK(try_load_mem(b, len));
+    const size_t at = tu_find_record(b, len, "LAYR", 0);
+    ck_assert(memcmp(b + at + 12 + 40, "maxpool", 7) == 0);
+    wr32(b + at + 12 + 40 + 7 + 12, 2);
+    tu_fix_crcs(b, len);
+    TU_FAIL_MSG(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT,
+                "padding 2 does not fit a 2x2 window");
+    free(b);
     mlp_model_destroy(m);
 }
 END_TEST
@@ -2070,6 +2119,9 @@ START_TEST(killed_save_leaves_a_recognisable_temporary)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
+        /* not needed here: valgrind's leak check of the killed child
+         * reported it lost */
+        free(before);
         struct rlimit lim = {0, 0};
         setrlimit(RLIMIT_CORE, &lim);
         getrlimit(RLIMIT_FSIZE, &lim);
@@ -2849,6 +2901,50 @@ START_TEST(npz_bad_zip_records)
     z = make_zip(stray, 2, ZIP_PLAIN);
     TU_FAIL_MSG(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT,
                 "continue after the deflate stream");
+    free(z.p);
+
+    /* ZIP64: the end record (56 bytes), its locator (20), the classic
+     * end record (22), in that order at the end; and the first central
+     * entry's extra field (id 1, 24 bytes: both sizes and the offset). */
+    z = make_zip(ms, 2, ZIP_64);
+    TU_OK(load_npz_mem(&z, 0, &ds));
+    mlp_dataset_destroy(ds);
+    ds = NULL;
+    const size_t loc = z.n - 22 - 20, z64 = loc - 56;
+    ck_assert_uint_eq(rd32(z.p + loc), 0x07064b50u);
+    ck_assert_uint_eq(rd32(z.p + z64), 0x06064b50u);
+    const size_t cd64 = (size_t)rd64(z.p + z64 + 48), extra = cd64 + 46 + 10;
+    ck_assert(memcmp(z.p + cd64 + 46, "inputs.npy", 10) == 0);
+    ck_assert_uint_eq(rd32(z.p + extra), 1u | 24u << 16);
+    t = (bytes){malloc(z.n), z.n, z.n};
+    ck_assert_ptr_nonnull(t.p);
+    const struct {
+        size_t at;
+        uint64_t value;
+        int width; /* bytes written, little-endian */
+        mlp_status st;
+        const char *says;
+    } z64_edits[] = {
+        {loc + 4, 1, 4, MLP_STATUS_UNSUPPORTED, "multi-disk"},  /* the record's disk */
+        {loc + 16, 2, 4, MLP_STATUS_UNSUPPORTED, "multi-disk"}, /* disks in all */
+        {loc + 8, loc - 55, 8, MLP_STATUS_BAD_FORMAT, "ZIP64 end record offset"},
+        {loc + 8, z64 - 1, 8, MLP_STATUS_BAD_FORMAT,
+         "no ZIP64 end record at byte offset"},
+        {z64 + 16, 1, 4, MLP_STATUS_UNSUPPORTED, "multi-disk"}, /* this disk */
+        {z64 + 24, 1, 8, MLP_STATUS_UNSUPPORTED, "multi-disk"}, /* entries here */
+        {extra + 2, 25, 2, MLP_STATUS_BAD_FORMAT,
+         "extra field overruns its member entry"},
+        {extra + 2, 8, 2, MLP_STATUS_BAD_FORMAT, "short ZIP64 extra field"},
+    };
+    for (size_t i = 0; i < sizeof z64_edits / sizeof z64_edits[0]; i++) {
+        memcpy(t.p, z.p, z.n);
+        for (int b = 0; b < z64_edits[i].width; b++)
+            t.p[z64_edits[i].at + (size_t)b] =
+                (unsigned char)(z64_edits[i].value >> (8 * b));
+        TU_FAIL_MSG(load_npz_mem(&t, 0, &ds), z64_edits[i].st, z64_edits[i].says);
+        ck_assert_ptr_null(ds);
+    }
+    free(t.p);
     free(z.p);
     free_members(ms, 2);
 }

@@ -620,15 +620,10 @@ START_TEST(file_keeps_the_task)
 }
 END_TEST
 
-/* Save m, let `edit` change the bytes, fix the CRCs and expect the load to
- * fail with `want` in the message. */
-static void expect_refused(const mlp_model *m, void (*edit)(unsigned char *, size_t),
-                           const char *want)
+/* Fix the CRCs of a saved model's bytes, changed, and expect their load to
+ * fail with `want` in the message, leaving nothing allocated; frees buf. */
+static void expect_load_refused(void *buf, size_t len, const char *want)
 {
-    void *buf;
-    size_t len;
-    TU_OK(mlp_model_save_mem(m, &buf, &len));
-    edit(buf, len);
     tu_fix_crcs(buf, len);
     mlp_model *back = (mlp_model *)1;
     long live = mlp__alloc_live();
@@ -636,6 +631,30 @@ static void expect_refused(const mlp_model *m, void (*edit)(unsigned char *, siz
     ck_assert_ptr_null(back);
     ck_assert_int_eq(mlp__alloc_live(), live);
     mlp_buffer_free(buf);
+}
+
+/* Save m, let `edit` change the bytes and expect the load to fail. */
+static void expect_refused(const mlp_model *m, void (*edit)(unsigned char *, size_t),
+                           const char *want)
+{
+    void *buf;
+    size_t len;
+    TU_OK(mlp_model_save_mem(m, &buf, &len));
+    edit(buf, len);
+    expect_load_refused(buf, len, want);
+}
+
+/* Save m, cut its record `tag` to the first n payload bytes (the bytes
+ * after it moved up) and expect the load to fail. */
+static void expect_cut_refused(const mlp_model *m, const char *tag, uint64_t n,
+                               const char *want)
+{
+    void *buf;
+    size_t len;
+    TU_OK(mlp_model_save_mem(m, &buf, &len));
+    const size_t at = tu_find_record(buf, len, tag, 0);
+    ck_assert_uint_gt(at, 0);
+    expect_load_refused(buf, tu_cut_record(buf, len, at, n), want);
 }
 
 static void unknown_loss(unsigned char *b, size_t len)
@@ -709,6 +728,29 @@ static void name_count_short(unsigned char *b, size_t len)
     b[at] = 1;
 }
 
+static void loss_name_empty(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "LOSS", 0) + 12;
+    b[at] = 0;
+    b[at + 1] = 0;
+}
+
+/* A name length that runs past the record (the MAE model's record holds 13
+ * bytes: 2 of length, "mae", the parameter and the weight count). */
+static void loss_name_past_record(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "LOSS", 0) + 12;
+    b[at] = 4;
+}
+
+/* "cat" -> "c\0t": a name the record's length says has 3 bytes, of which a
+ * C string would keep 1. */
+static void name_with_nul(unsigned char *b, size_t len)
+{
+    size_t at = tu_find_record(b, len, "clsn", 0) + 12 + 4 + 2;
+    b[at + 1] = '\0';
+}
+
 START_TEST(file_refuses_bad_task_records)
 {
     mlp_model *m = linear(3, 2, 4);
@@ -716,6 +758,9 @@ START_TEST(file_refuses_bad_task_records)
     expect_refused(m, unknown_loss, "unknown loss 'zuber'");
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_MAE, 0));
     expect_refused(m, nonzero_param, "loss mae has parameter 0.5; it must be 0");
+    expect_cut_refused(m, "LOSS", 9, "LOSS record of 9 bytes is shorter than 10");
+    expect_refused(m, loss_name_empty, "loss name length 0 is outside 1..");
+    expect_refused(m, loss_name_past_record, "loss name length 4 is outside 1..");
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_SOFTMAX_XENT, 0));
     TU_OK(mlp_model_set_class_weights(m, (float[]){1, 2}, 2));
     expect_refused(m, weight_count, "3 class weights for a model with 2 outputs");
@@ -731,6 +776,8 @@ START_TEST(file_refuses_bad_task_records)
     expect_refused(m, name_count, "0 class names cannot fit in the record");
     expect_refused(m, name_count_too_large, "4 class names cannot fit in the record");
     expect_refused(m, name_count_short, "5 bytes after the last class name");
+    expect_cut_refused(m, "clsn", 3, "clsn record of 3 bytes is shorter than 4");
+    expect_refused(m, name_with_nul, "class name 0 holds a NUL byte");
     mlp_model_destroy(m);
 }
 END_TEST
@@ -770,6 +817,19 @@ START_TEST(class_names_rules)
         {"\xc2\x80", "name 0 holds a control character"},
         {"\xc2\x9f", "name 0 holds a control character"},
         {"a\xff", "name 0 is not valid UTF-8"},
+        /* RFC 3629: a plain byte or a lead where a continuation belongs,
+         * sequences cut short, leads that cannot start one, the longer
+         * forms of shorter sequences, a surrogate, past U+10FFFF */
+        {"\xc3\x28", "name 0 is not valid UTF-8"},
+        {"\xc3\xc3", "name 0 is not valid UTF-8"},
+        {"\xe6\x97", "name 0 is not valid UTF-8"},
+        {"\xf0\x9f\x98", "name 0 is not valid UTF-8"},
+        {"\xc0\xaf", "name 0 is not valid UTF-8"},
+        {"\xf5\x80\x80\x80", "name 0 is not valid UTF-8"},
+        {"\xe0\x80\xaf", "name 0 is not valid UTF-8"},
+        {"\xed\xa0\x80", "name 0 is not valid UTF-8"},
+        {"\xf0\x8f\xbf\xbf", "name 0 is not valid UTF-8"},
+        {"\xf4\x90\x80\x80", "name 0 is not valid UTF-8"},
         {"b", "names 0 and 1 are both \"b\""},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++)
@@ -784,6 +844,10 @@ START_TEST(class_names_rules)
     TU_OK(mlp_model_set_class_names(
         m3, (const char *[]){"\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xc2\xa0"}, 3));
     ck_assert_str_eq(mlp_model_class_name(m3, 1), "\xe6\x97\xa5\xe6\x9c\xac");
+    /* four bytes: U+1F600 and the last code point, U+10FFFF */
+    TU_OK(mlp_model_set_class_names(
+        m3, (const char *[]){"\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", "\xef\xbf\xbf"}, 3));
+    ck_assert_str_eq(mlp_model_class_name(m3, 1), "\xf4\x8f\xbf\xbf");
     mlp_model_destroy(m3);
     char big[300];
     memset(big, 'x', sizeof big - 1);

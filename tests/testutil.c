@@ -799,6 +799,17 @@ size_t tu_find_record(const unsigned char *b, size_t len, const char *tag, int n
     return 0;
 }
 
+size_t tu_cut_record(unsigned char *b, size_t len, size_t at, uint64_t n)
+{
+    const uint64_t had = tu_rd64(b + at + 4);
+    ck_assert_uint_lt(n, had);
+    ck_assert_uint_le(at + 16 + had, len);
+    memmove(b + at + 12 + n, b + at + 12 + had, len - (at + 12 + (size_t)had));
+    for (int i = 0; i < 8; i++)
+        b[at + 4 + (size_t)i] = (unsigned char)(n >> (8 * i));
+    return len - (size_t)(had - n);
+}
+
 void tu_fix_crcs(unsigned char *b, size_t len)
 {
     size_t off = 12;

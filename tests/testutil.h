@@ -305,6 +305,12 @@ size_t tu_find_record(const unsigned char *b, size_t len, const char *tag, int n
  * checks behind the checksum. Stops at a broken framing. */
 void tu_fix_crcs(unsigned char *b, size_t len);
 
+/* Cut the record at offset `at` to its first n payload bytes (fewer than it
+ * has): its length field says n and the bytes after it move up, so the
+ * framing holds. Returns the file's new length; the CRCs are left to
+ * tu_fix_crcs. */
+size_t tu_cut_record(unsigned char *b, size_t len, size_t at, uint64_t n);
+
 /* A value no model holds, for the tests of the writers and setters that
  * refuse one: value `index` of layer `layer`'s parameters (state 0) or
  * state (state 1), the status a call then returns and text its message
