@@ -57,15 +57,17 @@ typedef struct mlp_mpi mlp_mpi;
  * @param out   new communicator, NULL on failure (owned: mlp_mpi_destroy)
  * @param comm  the ranks that train together, e.g. MPI_COMM_WORLD (borrowed)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL out, MPI_COMM_NULL),
- *         MLP_STATUS_BAD_STATE (MPI not initialised), MLP_STATUS_IO (an
- *         MPI call failed) or MLP_STATUS_NO_MEMORY
+ *         MLP_STATUS_BAD_STATE (MPI not initialised, or already finalised),
+ *         MLP_STATUS_IO (an MPI call failed) or MLP_STATUS_NO_MEMORY
  */
 MLP_MPI_API mlp_status mlp_mpi_create(mlp_mpi **out, MPI_Comm comm);
 
 /**
  * Free the duplicate communicator (collective). NULL is a no-op. Models
  * using the hook must have it removed first (mlp_model_set_distributed with
- * NULL) or be destroyed.
+ * NULL) or be destroyed. Call it before MPI_Finalize; after, when no MPI
+ * call is allowed, it frees only the handle's memory (the communicator
+ * ended with MPI).
  * @param c  the communicator (consumed); may be NULL
  */
 MLP_MPI_API void mlp_mpi_destroy(mlp_mpi *c);

@@ -160,9 +160,12 @@ mlp_status mlp_mpi_create(mlp_mpi **out, MPI_Comm comm)
     /* MPI would report it on MPI_COMM_WORLD, whose handler aborts. */
     if (comm == MPI_COMM_NULL)
         return MLP_STATUS_INVALID_ARG;
-    int init = 0;
+    /* MPI_Initialized stays true after MPI_Finalize, when any other MPI
+     * call is erroneous (Open MPI aborts the process). */
+    int init = 0, finalized = 0;
     MPI_Initialized(&init);
-    if (!init)
+    MPI_Finalized(&finalized);
+    if (!init || finalized)
         return MLP_STATUS_BAD_STATE;
     mlp_mpi *c = calloc(1, sizeof *c);
     if (!c)
@@ -188,7 +191,12 @@ void mlp_mpi_destroy(mlp_mpi *c)
 {
     if (!c)
         return;
-    MPI_Comm_free(&c->comm);
+    /* After MPI_Finalize the duplicate is gone with MPI, and freeing it
+     * would be erroneous (Open MPI aborts): only the memory is left. */
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized)
+        MPI_Comm_free(&c->comm);
     free(c->req);
     free(c);
 }

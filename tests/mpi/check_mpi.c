@@ -499,16 +499,30 @@ static void hand_losses(mlp_mpi *comm)
         printf("training by hand, rank 1's class weights differ: %s\n", mlp_last_error());
 }
 
-/* A null communicator is refused with a status, not MPI's abort. */
-static void null_comm(void)
+/* A null communicator is refused with a status, not MPI's abort; so are a
+ * NULL out-pointer and a hook that is NULL or older than the library's. */
+static void misuse(mlp_mpi *comm)
 {
     mlp_mpi *c = (mlp_mpi *)&c;
     CHECK(mlp_mpi_create(&c, MPI_COMM_NULL) == MLP_STATUS_INVALID_ARG && c == NULL,
           "mlp_mpi_create(MPI_COMM_NULL)");
+    CHECK(mlp_mpi_create(NULL, MPI_COMM_WORLD) == MLP_STATUS_INVALID_ARG,
+          "mlp_mpi_create(NULL, ...)");
+    mlp_dist_ops ops;
+    mlp_dist_ops_init(&ops);
+    CHECK(mlp_mpi_ops(NULL, &ops) == MLP_STATUS_INVALID_ARG, "mlp_mpi_ops(NULL, ...)");
+    CHECK(mlp_mpi_ops(comm, NULL) == MLP_STATUS_INVALID_ARG, "mlp_mpi_ops(..., NULL)");
+    ops.struct_size = sizeof ops - 1;
+    CHECK(mlp_mpi_ops(comm, &ops) == MLP_STATUS_INVALID_ARG && ops.broadcast == NULL,
+          "mlp_mpi_ops with a struct_size of %zu", (size_t)ops.struct_size);
 }
 
 int main(int argc, char **argv)
 {
+    /* Before MPI_Init: a status, not a call into MPI. */
+    mlp_mpi *early = (mlp_mpi *)&early;
+    CHECK(mlp_mpi_create(&early, MPI_COMM_WORLD) == MLP_STATUS_BAD_STATE && early == NULL,
+          "mlp_mpi_create before MPI_Init");
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -521,10 +535,18 @@ int main(int argc, char **argv)
     failed_start();
     requests_cannot_grow();
     hand_losses(comm);
-    null_comm();
+    misuse(comm);
     mlp_mpi_destroy(comm);
+    mlp_mpi *late = NULL;
+    CHECK(mlp_mpi_create(&late, MPI_COMM_WORLD) == MLP_STATUS_OK, "mlp_mpi_create");
     int any = 0;
     MPI_Allreduce(&failures, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     MPI_Finalize();
-    return any ? 1 : 0;
+    /* After MPI_Finalize, when any MPI call but a few is erroneous (Open MPI
+     * aborts): creating is refused, destroying frees the memory alone. */
+    mlp_mpi *after = (mlp_mpi *)&after;
+    CHECK(mlp_mpi_create(&after, MPI_COMM_WORLD) == MLP_STATUS_BAD_STATE && after == NULL,
+          "mlp_mpi_create after MPI_Finalize");
+    mlp_mpi_destroy(late);
+    return any || failures ? 1 : 0;
 }
