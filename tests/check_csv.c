@@ -1020,6 +1020,9 @@ START_TEST(bad_options)
     o.feature_names = (const char *const[]){"b", "b"};
     load_bad("a,b,y\n1,2,3\n", &o, MLP_STATUS_INVALID_ARG,
              "feature_names[1] = \"b\" is listed twice as a feature (entry 0");
+    o.feature_names = (const char *const[]){"a", NULL};
+    load_bad("a,b,y\n1,2,3\n", &o, MLP_STATUS_INVALID_ARG,
+             "mlp_dataset_load_csv: feature_names[1] is NULL");
     o.feature_names = NULL;
     o.feature_indices = (const int32_t[]){-1};
     o.num_features = 1;

@@ -2805,6 +2805,14 @@ START_TEST(npz_bad_npy_members)
                "label 5 of element 2 is outside 0..4");
     lab8[16] = 4;
     npz_expect("|u1", "(4, 4)", px, 16, "<i8", "(4,)", lab8, 32, 5, MLP_STATUS_OK, NULL);
+    /* Unsigned labels are shown unsigned: 2^64 - 1, not -1. */
+    memset(lab8 + 8, 0xFF, 8);
+    npz_expect("|u1", "(4, 4)", px, 16, "<u8", "(4,)", lab8, 32, 5, MLP_STATUS_BAD_FORMAT,
+               "label 18446744073709551615 of element 1 is outside 0..4");
+    memset(lab8 + 8, 0, 8);
+    /* Extents whose product overflows 64 bits. */
+    npz_expect("|u1", "(4294967296, 4294967296, 2)", px, 16, "<i8", "(4,)", lab8, 32, 0,
+               MLP_STATUS_BAD_FORMAT, "member inputs.npy: shape overflows");
     wr32(f4 + 4 * 5, 0x7FC00000u); /* a quiet NaN */
     npz_expect("<f4", "(4, 4)", f4, 64, "<i8", "(4,)", lab8, 32, 0, MLP_STATUS_BAD_FORMAT,
                "of element 5 is outside [0, 1]");

@@ -295,6 +295,34 @@ START_TEST(add_layer_that_cannot_fit)
 }
 END_TEST
 
+/* Sizes past INT32_MAX are refused with their figures: an input of 2^33
+ * values a sample, a dense layer of 3 billion weights, a convolution of
+ * 2.25 billion; the model is left as it was and nothing stays allocated. */
+START_TEST(sizes_past_int32_refused)
+{
+    long live = mlp__alloc_live();
+    mlp_model *m = SENTINEL;
+    TU_FAIL_MSG(mlp_model_create(&m, 3, (const int32_t[]){65536, 65536, 2}, 1),
+                MLP_STATUS_INVALID_ARG,
+                "the input has 8589934592 values per sample, more than 2147483647");
+    ck_assert_ptr_null(m);
+    m = tu_model(1, (const int32_t[]){100000}, 1);
+    TU_FAIL_MSG(mlp_model_add(m, tu_dense(30000)), MLP_STATUS_SHAPE_MISMATCH,
+                "dense: 100000 inputs x 30000 units is too many weights");
+    ck_assert_int_eq(mlp_model_layer_count(m), 0);
+    tu_add(m, tu_dense(3));
+    mlp_model_destroy(m);
+    m = tu_model(3, (const int32_t[]){50000, 3, 3}, 1);
+    mlp_layer *l = NULL;
+    TU_OK(mlp_layer_create_conv2d(&l, 50000, 5000, 3, 3));
+    TU_FAIL_MSG(mlp_model_add(m, l), MLP_STATUS_SHAPE_MISMATCH,
+                "5000 filters of 450000 weights over 1 output positions");
+    ck_assert_int_eq(mlp_model_layer_count(m), 0);
+    mlp_model_destroy(m);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
 START_TEST(add_same_layer_twice)
 {
     const int32_t in[1] = {4};
@@ -2772,6 +2800,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, backward_needs_training_forward);
     tcase_add_test(tc, empty_model);
     tcase_add_test(tc, add_layer_that_cannot_fit);
+    tcase_add_test(tc, sizes_past_int32_refused);
     tcase_add_test(tc, add_same_layer_twice);
     tcase_add_test(tc, layer_destroy_leaves_a_models_layer);
     tcase_add_test(tc, tensor_destroy_leaves_a_models_tensors);

@@ -411,6 +411,11 @@ START_TEST(predictions_follow_the_task)
         MLP_STATUS_INVALID_ARG, "what = 7");
     TU_FAIL_MSG(mlp_model_predict_one(m, NULL, 3, MLP_OUTPUT_RAW, out, 2),
                 MLP_STATUS_INVALID_ARG, "sample or out is NULL");
+    mlp_model *bare = tu_model(1, (const int32_t[]){3}, 1);
+    TU_FAIL_MSG(
+        mlp_model_predict_one(bare, mlp_tensor_data_const(x), 3, MLP_OUTPUT_RAW, out, 2),
+        MLP_STATUS_BAD_STATE, "mlp_model_predict_one: the model has no layers");
+    mlp_model_destroy(bare);
     TU_FAIL_MSG(mlp_model_predict_raw(m, x, NULL), MLP_STATUS_INVALID_ARG, "out is NULL");
     mlp_tensor *wide = tu_tensor(2, 4, 3);
     TU_FAIL_MSG(mlp_model_predict_raw(m, x, wide), MLP_STATUS_SHAPE_MISMATCH,
