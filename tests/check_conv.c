@@ -695,7 +695,9 @@ static mlp__corr corr_geom(int32_t ci, int32_t h, int32_t w, int32_t co, int32_t
  * first); mlp__corr_dx_narrow one at a time in vectors of 8. The same
  * bits: rows of 8, 16 and 24 columns (strips pair within and across rows),
  * rows with a tail after an odd count of full strips, rows shorter than 8,
- * padding, 1 to 12 taps a block and several blocks. */
+ * padding, 1 to 12 taps a block and several blocks (blocks of every size
+ * from 1 to 12: the taps are shared evenly among the blocks); and dx as
+ * defined, in double. */
 START_TEST(corr_dx_wide_same_bits)
 {
     /* clang-format off */
@@ -707,6 +709,13 @@ START_TEST(corr_dx_wide_same_bits)
         {2, 8, 21, 5, 3, 2, 0, 1},   /* 2 full strips and a tail of 5 */
         {1, 9, 7, 3, 3, 3, 1, 1},    /* rows shorter than 8 */
         {14, 9, 9, 3, 3, 3, 1, 1},   /* 126 taps, 9-column rows */
+        {1, 5, 9, 2, 1, 1, 1, 1},    /* 1 tap (padded: the layer's path) */
+        {2, 6, 10, 3, 1, 1, 0, 0},   /* 2 */
+        {1, 6, 11, 2, 1, 3, 0, 1},   /* 3 */
+        {2, 7, 9, 2, 1, 3, 1, 1},    /* 6 */
+        {1, 8, 12, 3, 1, 7, 0, 3},   /* 7 */
+        {1, 7, 17, 2, 1, 13, 0, 6},  /* 13: blocks of 6 and 7 */
+        {1, 9, 14, 2, 1, 11, 0, 5},  /* 11 */
     };
     /* clang-format on */
     tu_rng rng;
@@ -728,6 +737,28 @@ START_TEST(corr_dx_wide_same_bits)
                             sums, dxn);
         ck_assert_msg(memcmp(dx, dxn, (size_t)nx * sizeof(float)) == 0,
                       "case %d: the two input gradients differ", i);
+        for (int32_t c = 0; c < k.ci; c++)
+            for (int32_t y = 0; y < cases[i].h; y++)
+                for (int32_t x = 0; x < cases[i].w; x++) {
+                    double want = 0.0, mag = 0.0;
+                    for (int32_t f = 0; f < k.co; f++)
+                        for (int32_t a = 0; a < k.kh; a++)
+                            for (int32_t b = 0; b < k.kw; b++) {
+                                const int32_t r = y + cases[i].ph - a,
+                                              col = x + cases[i].pw - b;
+                                if (r < 0 || r >= oh || col < 0 || col >= ow)
+                                    continue;
+                                const double v =
+                                    (double)w[f * taps + (c * k.kh + a) * k.kw + b] *
+                                    dy[((int64_t)f * oh + r) * ow + col];
+                                want += v;
+                                mag += fabs(v);
+                            }
+                    const double got = dx[((int64_t)c * cases[i].h + y) * cases[i].w + x];
+                    ck_assert_msg(fabs(got - want) <= 1e-5 * mag + 1e-6,
+                                  "case %d: dx[%d][%d][%d] = %.9g, as defined %.9g", i,
+                                  (int)c, (int)y, (int)x, got, want);
+                }
         free(w);
         free(dy);
         free(sums);
@@ -737,26 +768,71 @@ START_TEST(corr_dx_wide_same_bits)
 }
 END_TEST
 
+/* The sum of a plane's eight lanes for tap t (or its bias, t < 0) against
+ * the sum it stands for, in double, over the n samples: within a bound
+ * on float's rounding of that many terms (a tap read from the wrong place
+ * misses it by the size of the sum). */
+static void check_dw_lanes(const mlp__corr *k, const float *xp, const float *dy,
+                           int32_t n, int32_t plane, int32_t t, const float *lane8, int c)
+{
+    const int64_t in_sz = (int64_t)k->ci * k->hp * k->wp,
+                  out_sz = (int64_t)k->co * k->oh * k->ow;
+    const int32_t ch = t < 0 ? 0 : t / (k->kh * k->kw), i = t < 0 ? 0 : t / k->kw % k->kh,
+                  j = t < 0 ? 0 : t % k->kw;
+    double want = 0.0, mag = 0.0, got = 0.0;
+    for (int32_t s = 0; s < n; s++)
+        for (int32_t r = 0; r < k->oh; r++)
+            for (int32_t col = 0; col < k->ow; col++) {
+                const double d =
+                    dy[s * out_sz + ((int64_t)plane * k->oh + r) * k->ow + col];
+                const double x =
+                    t < 0
+                        ? 1.0
+                        : xp[s * in_sz + ((int64_t)ch * k->hp + r + i) * k->wp + col + j];
+                want += d * x;
+                mag += fabs(d * x);
+            }
+    for (int l = 0; l < 8; l++)
+        got += lane8[l];
+    ck_assert_msg(fabs(got - want) <= 1e-5 * mag + 1e-6,
+                  "case %d, plane %d, tap %d: lanes sum to %.9g, the sum is %.9g", c,
+                  (int)plane, (int)t, got, want);
+}
+
 /* mlp__corr_dw of two planes (nf 2) sums each plane's lanes as two calls
  * of one plane each do: on a CPU with AVX-512 in pairs of lanes in vectors
- * of 16, up to 12 taps a call (mlp__corr_dw_taps), elsewhere in vectors of
- * 8, up to 6. The same bits, weights and bias, over two groups of samples
- * (the second adding onto the first's lanes): 9 taps (the ConvNet's first
- * layer, one block of a pair on AVX-512), 12, and 25 and 18 in several
- * blocks; rows with a tail, rows of whole strips in small planes, rows
- * shorter than 8, a pair that does not start at plane 0. */
+ * of 16, up to 12 taps a call (mlp__corr_dw_taps), elsewhere (and in
+ * mlp__corr_dw_narrow) in vectors of 8, up to 6. The same bits, weights
+ * and bias, over two groups of samples (the second adding onto the
+ * first's lanes), and the single planes' lanes sum to dW and db as
+ * defined: 9 taps (the ConvNet's first layer, one block of a pair on
+ * AVX-512), 12, and 25 and 18 in several blocks; blocks of every size from
+ * 1 to 12 taps, alone and last; rows with a tail, rows of whole strips in
+ * small planes, rows shorter than 8, a pair that does not start at plane
+ * 0. */
 START_TEST(corr_dw_pairs_same_bits)
 {
     ck_assert_int_eq(mlp__corr_dw_taps(1), MLP__CORR_DW_TAPS);
     const int32_t pair_taps = mlp__corr_dw_taps(2);
     ck_assert_msg(pair_taps == MLP__CORR_DW_TAPS || pair_taps == MLP__CORR_DW_TAPS / 2,
                   "a pair's block of %d taps", (int)pair_taps);
+    enum { NARROW = MLP__CORR_DW_TAPS / 2 };
     /* clang-format off */
     static const struct { int32_t ci, h, w, co, f, kh, kw, ph, pw; } cases[] = {
         {1, 28, 28, 2, 0, 3, 3, 1, 1}, /* 9 taps, rows of 28: a tail, large planes */
         {1, 11, 13, 3, 1, 3, 4, 1, 1}, /* 12 taps, planes 1 and 2 */
         {1, 12, 12, 2, 0, 5, 5, 0, 0}, /* 25 taps, rows of 8 whole */
         {2, 9, 7, 4, 2, 3, 3, 1, 1},   /* 18 taps, rows shorter than 8 */
+        {1, 6, 10, 3, 1, 1, 2, 0, 0},  /* 2 taps */
+        {1, 6, 10, 2, 0, 1, 3, 0, 1},  /* 3 */
+        {1, 7, 9, 2, 0, 2, 2, 1, 0},   /* 4 */
+        {1, 8, 11, 2, 0, 1, 5, 0, 2},  /* 5 */
+        {1, 9, 12, 2, 0, 1, 7, 0, 3},  /* 7 */
+        {2, 6, 9, 2, 0, 2, 2, 0, 0},   /* 8 */
+        {2, 7, 10, 2, 0, 1, 5, 0, 2},  /* 10 */
+        {1, 9, 16, 3, 1, 1, 11, 0, 5}, /* 11 */
+        {2, 10, 19, 2, 0, 1, 11, 0, 0},/* 22: 12, then 10 */
+        {1, 9, 20, 2, 0, 1, 19, 0, 9}, /* 19: 12, then 7 */
     };
     /* clang-format on */
     enum { G1 = 3, G2 = 2 };
@@ -778,8 +854,9 @@ START_TEST(corr_dw_pairs_same_bits)
             free(x);
         }
         tu_fill_uniform(&rng, dy, (G1 + G2) * out_sz, -1.0f, 1.0f);
-        float *one = test_floats(2 * taps * 8), *two = test_floats(2 * taps * 8);
-        float bone[16], btwo[16];
+        float *one = test_floats(2 * taps * 8), *two = test_floats(2 * taps * 8),
+              *three = test_floats(2 * taps * 8);
+        float bone[16], btwo[16], bthree[16];
         for (int group = 0; group < 2; group++) {
             const int32_t s0 = group ? G1 : 0, g = group ? G2 : G1;
             const float *xg = xp + s0 * in_sz, *dg = dy + s0 * out_sz;
@@ -796,15 +873,33 @@ START_TEST(corr_dw_pairs_same_bits)
                 mlp__corr_dw(&k, xg, dg, g, f, 2, t0, tn, two + t0 * 8, (int64_t)taps * 8,
                              t0 == 0 ? btwo : NULL, !group);
             }
+            for (int32_t t0 = 0; t0 < taps; t0 += NARROW) {
+                const int32_t tn = taps - t0 < NARROW ? taps - t0 : NARROW;
+                mlp__corr_dw_narrow(&k, xg, dg, g, f, 2, t0, tn, three + t0 * 8,
+                                    (int64_t)taps * 8, t0 == 0 ? bthree : NULL, !group);
+            }
         }
         ck_assert_msg(memcmp(one, two, (size_t)(2 * taps * 8) * sizeof(float)) == 0,
                       "case %d: a pair's weight lanes differ from single planes'", i);
         ck_assert_msg(memcmp(bone, btwo, sizeof bone) == 0,
                       "case %d: a pair's bias lanes differ from single planes'", i);
+        ck_assert_msg(memcmp(one, three, (size_t)(2 * taps * 8) * sizeof(float)) == 0,
+                      "case %d: a narrow pair's weight lanes differ from single planes'",
+                      i);
+        ck_assert_msg(memcmp(bone, bthree, sizeof bone) == 0,
+                      "case %d: a narrow pair's bias lanes differ from single planes'",
+                      i);
+        for (int32_t q = 0; q < 2; q++) {
+            for (int32_t t = 0; t < taps; t++)
+                check_dw_lanes(&k, xp, dy, G1 + G2, f + q, t, one + (q * taps + t) * 8,
+                               i);
+            check_dw_lanes(&k, xp, dy, G1 + G2, f + q, -1, bone + 8 * q, i);
+        }
         free(xp);
         free(dy);
         free(one);
         free(two);
+        free(three);
     }
 }
 END_TEST

@@ -113,6 +113,14 @@ void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t 
                   int32_t f, int32_t nf, int32_t t0, int32_t tn, float *lanes,
                   int64_t lstride, float *bias_lanes, int first);
 
+/* mlp__corr_dw in vectors of 8 even on a CPU with AVX-512, where a pair
+ * of planes takes vectors of 16: a pair in blocks of at most
+ * MLP__CORR_DW_TAPS / 2 taps, the code a CPU without AVX-512 runs; the
+ * same bits (for the tests, which compare the two). */
+void mlp__corr_dw_narrow(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
+                         int32_t f, int32_t nf, int32_t t0, int32_t tn, float *lanes,
+                         int64_t lstride, float *bias_lanes, int first);
+
 /*
  * One sample's input gradient, the correlation's adjoint: dx [ci, h, w] =
  * for every tap t = (c kh + i) kw + j, plane f, output row r and column

@@ -268,6 +268,13 @@ void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t 
     corr_dw(k, xp, dy, g, f, nf, t0, tn, lanes, lstride, bias_lanes, first);
 }
 
+void mlp__corr_dw_narrow(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
+                         int32_t f, int32_t nf, int32_t t0, int32_t tn, float *lanes,
+                         int64_t lstride, float *bias_lanes, int first)
+{
+    corr_dw(k, xp, dy, g, f, nf, t0, tn, lanes, lstride, bias_lanes, first);
+}
+
 #else /* no vector extensions: the layer never takes this path */
 
 void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
@@ -286,6 +293,13 @@ void mlp__corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_t 
     (void)tn;
     (void)lanes;
     (void)first;
+}
+
+void mlp__corr_dw_narrow(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
+                         int32_t f, int32_t nf, int32_t t0, int32_t tn, float *lanes,
+                         int64_t lstride, float *bias_lanes, int first)
+{
+    mlp__corr_dw(k, xp, dy, g, f, nf, t0, tn, lanes, lstride, bias_lanes, first);
 }
 
 int32_t mlp__corr_dw_taps(int32_t nf)
