@@ -373,23 +373,30 @@ static void open_dataset(const char *dir, const char *name, int32_t valid_size,
     snprintf(p, sizeof p, "%s/%s-train.npz", dir, name);
     CHECK(mlp_dataset_load_npz(&tr, p, 0), "reading %s", p);
     const int32_t k = mlp_dataset_num_classes(tr);
-    if (valid) {
-        if (npz_exists(dir, name, "valid")) {
+    if (npz_exists(dir, name, "valid")) {
+        if (valid) {
             snprintf(p, sizeof p, "%s/%s-valid.npz", dir, name);
             CHECK(mlp_dataset_load_npz(&va, p, k), "reading %s", p);
-        } else {
-            mlp_dataset *a = NULL, *b = NULL;
-            if (valid_size < 1 || valid_size >= mlp_dataset_size(tr))
-                usage_error("--valid-size %d: the training file has %d images",
-                            (int)valid_size, (int)mlp_dataset_size(tr));
-            CHECK(mlp_dataset_split(tr, mlp_dataset_size(tr) - valid_size, &a, &b),
-                  "carving a validation split");
-            mlp_dataset_destroy(tr);
-            tr = a;
-            va = b;
         }
+    } else {
+        /* Carved off the end of training whether or not it is wanted, as
+         * mlp_dataset_open does, so that the training split is the same
+         * for train and for eval --split train. */
+        mlp_dataset *a = NULL, *b = NULL;
+        if (valid_size < 1 || valid_size >= mlp_dataset_size(tr))
+            usage_error("--valid-size %d: the training file has %d images",
+                        (int)valid_size, (int)mlp_dataset_size(tr));
+        CHECK(mlp_dataset_split(tr, mlp_dataset_size(tr) - valid_size, &a, &b),
+              "carving a validation split");
+        mlp_dataset_destroy(tr);
+        tr = a;
+        va = b;
+    }
+    if (valid) {
         maybe_mapping(va, map);
         *valid = va;
+    } else {
+        mlp_dataset_destroy(va);
     }
     if (test) {
         snprintf(p, sizeof p, "%s/%s-test.npz", dir, name);

@@ -169,6 +169,44 @@ grep -q 'most confused pairs' "$T/eval1.out" || fail "eval confusions"
     --labels "$T/toy-test-labels-idx1-ubyte" >"$T/eval2.out" 2>"$T/eval2.err" ||
     fail "eval --images"
 [ "$(head -1 "$T/eval1.out")" = "$(head -1 "$T/eval2.out")" ] || fail "eval paths disagree"
+# The same images as .npz archives (the course's format: inputs.npy and
+# targets.npy), written with Python's standard library (meson's own
+# interpreter): every split reads as from the IDX files, the validation
+# images carved off the end of the training file whether or not the command
+# asks for them.
+python3 - "$T" <<'PY'
+import struct, sys, zipfile
+d = sys.argv[1]
+def npy(descr, shape, data):
+    h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+    h += " " * (-(10 + len(h) + 1) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + data
+for split in ("train", "test"):
+    img = open("%s/toy-%s-images-idx3-ubyte" % (d, split), "rb").read()
+    lab = open("%s/toy-%s-labels-idx1-ubyte" % (d, split), "rb").read()
+    n = struct.unpack(">I", img[4:8])[0]
+    with zipfile.ZipFile("%s/toynpz-%s.npz" % (d, split), "w") as z:
+        z.writestr("inputs.npy", npy("|u1", "(%d, 8, 8)" % n, img[16:]))
+        z.writestr("targets.npy", npy("<i8", "(%d,)" % n, struct.pack("<%dq" % n, *lab[8:])))
+PY
+cp "$T/toy-mapping.txt" "$T/toynpz-mapping.txt"
+for split in train valid test; do
+    for name in toy toynpz; do
+        "$MLPNET" eval --model "$M" --data-dir "$T" --dataset $name --split $split \
+            --valid-size 40 >"$T/$name.out" || fail "eval --dataset $name --split $split"
+    done
+    [ "$(head -1 "$T/toy.out")" = "$(head -1 "$T/toynpz.out")" ] ||
+        fail "eval --split $split: IDX $(head -1 "$T/toy.out"), .npz $(head -1 "$T/toynpz.out")"
+    grep -Eq '^ +1 B ' "$T/toynpz.out" || fail "eval .npz --split $split: class names"
+done
+"$MLPNET" eval --model "$M" --data-dir "$T" --dataset toynpz --split train --valid-size 40 |
+    grep -Eq '^accuracy [01]\.[0-9]{4} \([0-9]+/160\)$' || fail "eval .npz --split train: 160 images"
+"$MLPNET" train --arch flatten,dense:2 --data-dir "$T" --dataset toynpz --epochs 1 \
+    --batch-size 20 --valid-size 40 --save "$T/npz.mlpnet" >"$T/out" 2>&1 ||
+    { cat "$T/out" >&2; fail "train on .npz"; }
+expect_status 2 "$MLPNET" eval --model "$M" --data-dir "$T" --dataset toynpz --split train \
+    --valid-size 200
+
 # Data unlike the model's: labels of one class only, other class names.
 # Notes, not errors; the model's own test data give none.
 grep -q 'note:' "$T/eval2.err" && fail "eval of the model's own data: $(cat "$T/eval2.err")"
