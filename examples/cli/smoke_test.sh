@@ -361,6 +361,33 @@ R="$T/reg.mlpnet"
     --quiet --save "$R" >"$T/rtrain.out" || { cat "$T/rtrain.out" >&2; fail "train --csv regress"; }
 grep -Eq '^best epoch [0-9]+: valid loss .*, rmse .*, r2 (0\.9|1\.0)' "$T/rtrain.out" ||
     fail "train --csv regress summary: $(cat "$T/rtrain.out")"
+# Per-epoch lines of a regression, and --test-csv: the figures train gives
+# for the table are those eval gives for the saved model, for a regression
+# and for a classification.
+"$MLPNET" train --csv "$T/reg1.csv" --separator ';' --target y --task regress \
+    --arch dense:8,relu,dense:1 --valid-csv "$T/reg2.csv" --test-csv "$T/reg2.csv" \
+    --epochs 3 --save "$T/rt.mlpnet" >"$T/rt.out" || { cat "$T/rt.out" >&2; fail "train --test-csv"; }
+grep -Eq '^epoch +3  train loss [0-9.]+ rmse [0-9.]+  valid loss [0-9.]+ rmse [0-9.]+ r2 -?[0-9.]+ ' \
+    "$T/rt.out" || fail "train --csv regress, epoch line: $(grep '^epoch' "$T/rt.out" | tail -1)"
+said=$(sed -n 's/.*, test rmse \([0-9.]*\), mae \([0-9.]*\), r2 \(-\{0,1\}[0-9.]*\) .*/\1 \2 \3/p' "$T/rt.out")
+"$MLPNET" eval --model "$T/rt.mlpnet" --csv "$T/reg2.csv" --separator ';' --target y >"$T/rt-eval.out" ||
+    fail "eval of train --test-csv's model"
+found=$(awk '$1 == "rmse" { r = $2 } $1 == "mae" { m = $2 } $1 == "r2" { q = $2 }
+    END { print r, m, q }' "$T/rt-eval.out")
+if [ -z "$said" ] || [ "$said" != "$found" ]; then
+    fail "test figures: train said '$said', eval '$found'"
+fi
+"$MLPNET" train --csv "$T/cls.csv" --target colour --task classify --arch dense:4,relu,dense:2 \
+    --test-csv "$T/cls-test.csv" --epochs 2 --save "$T/ct.mlpnet" >"$T/ct.out" ||
+    { cat "$T/ct.out" >&2; fail "train --csv classify --test-csv"; }
+said=$(sed -n 's/.*, test accuracy \([0-9.]*\), error \([0-9.]*\) .*/\1 \2/p' "$T/ct.out")
+"$MLPNET" eval --model "$T/ct.mlpnet" --csv "$T/cls-test.csv" --target colour >"$T/ct-eval.out" ||
+    fail "eval of train --test-csv's classifier"
+found=$(awk '$1 == "accuracy" { a = $2 } $1 == "error" { e = $2 } END { print a, e }' \
+    "$T/ct-eval.out")
+if [ -z "$said" ] || [ "$said" != "$found" ]; then
+    fail "test figures: train said '$said', eval '$found'"
+fi
 "$MLPNET" eval --model "$R" --csv "$T/reg2.csv" --separator ';' --target y >"$T/reval.out" ||
     fail "eval --csv regress"
 for w in rmse mae; do
