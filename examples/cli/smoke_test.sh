@@ -201,6 +201,19 @@ for split in train valid test; do
 done
 "$MLPNET" eval --model "$M" --data-dir "$T" --dataset toynpz --split train --valid-size 40 |
     grep -Eq '^accuracy [01]\.[0-9]{4} \([0-9]+/160\)$' || fail "eval .npz --split train: 160 images"
+# An archive named by --images: the same figures and predictions as the IDX
+# files, the classes named from the map beside it (toynpz-mapping.txt).
+"$MLPNET" eval --model "$M" --images "$T/toynpz-test.npz" >"$T/npz-eval.out" ||
+    fail "eval --images .npz"
+[ "$(head -1 "$T/npz-eval.out")" = "$(head -1 "$T/eval1.out")" ] ||
+    fail "eval --images .npz: $(head -1 "$T/npz-eval.out"), IDX $(head -1 "$T/eval1.out")"
+"$MLPNET" predict --model "$M" --images "$T/toynpz-test.npz" >"$T/npz-pred.out" ||
+    fail "predict --images .npz"
+"$MLPNET" predict --model "$M" --images "$T/toy-test-images-idx3-ubyte" >"$T/idx-pred.out" ||
+    fail "predict --images"
+cmp -s "$T/npz-pred.out" "$T/idx-pred.out" || fail "predict: .npz and IDX disagree"
+grep -Eq '^0 [01] [AB] [01]\.[0-9]{4}$' "$T/npz-pred.out" ||
+    fail "predict .npz: class names: $(head -1 "$T/npz-pred.out")"
 "$MLPNET" train --arch flatten,dense:2 --data-dir "$T" --dataset toynpz --epochs 1 \
     --batch-size 20 --valid-size 40 --save "$T/npz.mlpnet" >"$T/out" 2>&1 ||
     { cat "$T/out" >&2; fail "train on .npz"; }
