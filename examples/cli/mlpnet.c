@@ -790,8 +790,10 @@ static void check_spec(const char *spec)
 
 /* The model a SPEC describes, for samples of shape `in` (rank 3 for images,
  * 1 for the rows of a table). Exit 2 when the SPEC does not parse or a
- * layer does not fit its input. */
-static mlp_model *build_model(const char *spec, int in_rank, const int32_t *in,
+ * layer does not fit its input. The first `added` layers of the SPEC are
+ * the command's own (a table's standardize layer): messages number the
+ * layers as the user's --arch does. */
+static mlp_model *build_model(const char *spec, int added, int in_rank, const int32_t *in,
                               uint64_t seed)
 {
     mlp_model *m = NULL;
@@ -809,10 +811,11 @@ static mlp_model *build_model(const char *spec, int in_rank, const int32_t *in,
         mlp_layer *l = layer_from_token(tok, rank, &why);
         mlp_status st = l ? mlp_model_add(m, l) : MLP_STATUS_OK;
         if (!l)
-            snprintf(msg, sizeof msg, "--arch: layer %d '%.100s': %s", i + 1, tok, why);
+            snprintf(msg, sizeof msg, "--arch: layer %d '%.100s': %s", i + 1 - added, tok,
+                     why);
         else if (st != MLP_STATUS_OK)
             snprintf(msg, sizeof msg, "--arch: layer %d '%.100s' does not fit: %s: %s",
-                     i + 1, tok, mlp_status_str(st), mlp_last_error());
+                     i + 1 - added, tok, mlp_status_str(st), mlp_last_error());
         if (!l || st != MLP_STATUS_OK) {
             /* Free everything first: LeakSanitizer checks the exits too. */
             mlp_model_destroy(m);
@@ -1191,8 +1194,9 @@ static int train_csv(const train_args *a, const csv_args *c)
     char *spec = malloc(strlen(a->arch) + 16);
     if (!spec)
         die("out of memory");
-    sprintf(spec, "%s%s", has_std || c->no_standardize ? "" : "standardize,", a->arch);
-    mlp_model *m = build_model(spec, 1, &nf, a->seed);
+    const int added = !has_std && !c->no_standardize;
+    sprintf(spec, "%s%s", added ? "standardize," : "", a->arch);
+    mlp_model *m = build_model(spec, added, 1, &nf, a->seed);
     int orank;
     int32_t od[MLP_MAX_RANK];
     CHECK(mlp_model_output_shape(m, -1, &orank, od), "reading the model");
@@ -1436,7 +1440,7 @@ static int cmd_train(int argc, char **argv)
     const int32_t in[3] = {mlp_dataset_channels(train), mlp_dataset_height(train),
                            mlp_dataset_width(train)};
     const int32_t k = mlp_dataset_num_classes(train);
-    mlp_model *m = build_model(arch, 3, in, seed);
+    mlp_model *m = build_model(arch, 0, 3, in, seed);
     int orank;
     int32_t od[MLP_MAX_RANK];
     CHECK(mlp_model_output_shape(m, -1, &orank, od), "reading the model");

@@ -374,6 +374,12 @@ R="$T/reg.mlpnet"
     --quiet --save "$R" >"$T/rtrain.out" || { cat "$T/rtrain.out" >&2; fail "train --csv regress"; }
 grep -Eq '^best epoch [0-9]+: valid loss .*, rmse .*, r2 (0\.9|1\.0)' "$T/rtrain.out" ||
     fail "train --csv regress summary: $(cat "$T/rtrain.out")"
+# A table's layers are numbered as --arch has them, the standardize layer
+# the command puts first left out.
+expect_status 2 "$MLPNET" train --csv "$T/cls.csv" --target colour --task classify \
+    --arch dense:4,conv:2x3,dense:2 --save "$T/x.mlpnet"
+grep -q -- "--arch: layer 2 'conv:2x3' does not fit" "$T/out" ||
+    fail "train --csv, a layer that does not fit: $(cat "$T/out")"
 # Per-epoch lines of a regression, and --test-csv: the figures train gives
 # for the table are those eval gives for the saved model, for a regression
 # and for a classification.
