@@ -556,14 +556,14 @@ START_TEST(numbers_under_a_comma_locale)
     o.separator = ';';
     mlp_dataset *ds = NULL;
     mlp_status st = mlp__dataset_load_csv_mem(&ds, text, len, "t.csv", &o);
-    char why[512];
-    snprintf(why, sizeof why, "%s", mlp_last_error());
     float got[N] = {0};
     for (int i = 0; st == MLP_STATUS_OK && i < N; i++)
         st = mlp_dataset_sample(ds, i, &got[i]);
+    char why[512];
+    snprintf(why, sizeof why, "%s", mlp_last_error());
     mlp_dataset_destroy(ds);
     mlp_status comma = load(&ds, "0,5;1\n", &o);
-    /* the C locale back before any assertion can end the test */
+    /* the locale as it was, before any assertion can end the test */
     setlocale(LC_NUMERIC, numeric);
     if (was_copy)
         setenv("LOCPATH", was_copy, 1);
