@@ -471,17 +471,6 @@ START_TEST(numbers_as_strtod_reads_them)
 END_TEST
 
 #if defined(__GLIBC__)
-/* Write `text` to the file dir/name. */
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_ge(fputs(text, f), 0);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
 /* A locale named "comma" in dir whose decimal point is a comma: LC_NUMERIC
  * alone, made by glibc's localedef from a definition of that category and
  * a character map of that character, so that no locale need be installed
@@ -489,16 +478,17 @@ static void write_text(const char *dir, const char *name, const char *text)
  * the locale all the same). */
 static void make_comma_locale(const char *dir)
 {
-    write_text(dir, "comma.def",
-               "LC_NUMERIC\ndecimal_point \"<U002C>\"\nthousands_sep \"\"\n"
-               "grouping -1\nEND LC_NUMERIC\n");
-    write_text(dir, "comma.map",
-               "<code_set_name> COMMA\n<escape_char> /\n<mb_cur_max> 1\n<mb_cur_min> 1\n"
-               "CHARMAP\n<U002C> /x2c COMMA\nEND CHARMAP\n");
+    static const char def_text[] = "LC_NUMERIC\ndecimal_point \"<U002C>\"\n"
+                                   "thousands_sep \"\"\ngrouping -1\nEND LC_NUMERIC\n";
+    static const char map_text[] = "<code_set_name> COMMA\n<escape_char> /\n"
+                                   "<mb_cur_max> 1\n<mb_cur_min> 1\n"
+                                   "CHARMAP\n<U002C> /x2c COMMA\nEND CHARMAP\n";
     char def[256], map[256], out[256];
     snprintf(def, sizeof def, "%s/comma.def", dir);
     snprintf(map, sizeof map, "%s/comma.map", dir);
     snprintf(out, sizeof out, "%s/comma", dir);
+    tu_write_file(def, def_text, sizeof def_text - 1);
+    tu_write_file(map, map_text, sizeof map_text - 1);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
