@@ -500,12 +500,11 @@ START_TEST(conv_reference_direct)
 END_TEST
 
 /* im2col and col2im with stride 1 and as many output columns as input
- * columns copy each plane in one stretch, keeping the entries of valid
- * columns (by a table of columns for rows up to 64 wide, by zeroing what
- * wrapped for wider ones): dilation, kernels wider than tall, padding past
- * the kernel (rows of padding only), the ConvNet's second layer over
- * several groups, rows 64 and 70 wide, and a 9x9 kernel (more offsets than
- * im2col keeps the spans of). */
+ * columns copy each plane in one stretch, then zero the entries that
+ * wrapped into a neighbouring row, column by column: dilation, kernels
+ * wider than tall, padding past the kernel (rows of padding only), the
+ * ConvNet's second layer over several groups, rows 64 and 70 wide, and a
+ * 9x9 kernel (more offsets than im2col keeps the spans of). */
 START_TEST(conv_reference_flat)
 {
     /* clang-format off */
@@ -516,8 +515,8 @@ START_TEST(conv_reference_flat)
         {2, 5, 6, 3, 3, 3, 1, 1, 3, 1, 1, 1, 2},      /* rows of padding only */
         {2, 4, 5, 2, 2, 3, 1, 1, 1, 1, 1, 1, 3},      /* even kernel rows */
         {32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 31}, /* groups of 15: 15 + 15 + 1 */
-        {2, 6, 70, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3},     /* rows wider than the table */
-        {3, 5, 64, 4, 3, 5, 1, 1, 2, 2, 1, 1, 2},     /* rows as wide as the table */
+        {2, 6, 70, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3},     /* rows 70 wide */
+        {3, 5, 64, 4, 3, 5, 1, 1, 2, 2, 1, 1, 2},     /* rows 64 wide */
         {2, 11, 12, 3, 9, 9, 1, 1, 4, 4, 1, 1, 2},    /* 81 offsets: spans not held */
     };
     /* clang-format on */
