@@ -10,7 +10,18 @@
  * in one stream: writing all F planes a vector at a time made as many
  * streams, and where y was not in cache that ran slower than a GEMM. The
  * last 1-7 columns come from `tail` (the K rows' last columns, padded with
- * zeros: reading past them could leave col's buffer). */
+ * zeros: reading past them could leave col's buffer).
+ *
+ * With y out of cache the wide loop is bound by writing y, and there a
+ * slower loop wrote faster. The kernel alone on the ConvNet's 1->32 3x3
+ * shapes (100 samples, 1 thread, y evicted between calls or not): nine
+ * loads a pass that nothing used, or the rows' addresses read from memory
+ * each pass, took it from 527-604 to 381-423 us out of cache, and from
+ * 275-320 to 375-383 us in cache; the addresses recomputed from col each
+ * pass (no load) gave 473-492 and 350-377 us; one such load changed
+ * nothing. Not taken: the cause is not known (this machine has no
+ * hardware counters), so the effect may differ on another CPU, and in
+ * cache it costs a fifth to two fifths. */
 /* How far ahead of its writes the wide loop of few_k_plane fetches y, in
  * floats. The ConvNet's 1->32 3x3 forward (batch 100, 10 MB of output, 1
  * thread, 3 interleaved rounds): 530-657 -> 472-518 us with y in cache,
