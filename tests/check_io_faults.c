@@ -1,13 +1,21 @@
 /*
- * Saves whose system calls fail where no test can make a real file system
- * fail: syncing the temporary file or its directory, closing it, renaming
- * it over the target, copying the target's permissions. The linker sends
- * every call of fsync, close, rename and fchmod in this executable to the
- * __wrap_ functions below (-Wl,--wrap=NAME, tests/meson.build), which pass
- * it on to libc unless a test has armed a failure. Each failure before the
- * rename must leave the earlier file as it was and no temporary file
- * behind; a failure to sync the directory comes after the rename, so the
- * new file is in place and the status says so.
+ * System calls that fail, or behave as they may, where no test can make a
+ * real file system do so. The linker sends every call of fsync, close,
+ * rename, fchmod, read and pread (pread64) in this executable to the __wrap_
+ * functions below (-Wl,--wrap=NAME, tests/meson.build), which pass it on
+ * to libc unless a test has armed a fault.
+ *
+ * Saves: syncing the temporary file or its directory, closing it, renaming
+ * it over the target, copying the target's permissions. Each failure
+ * before the rename must leave the earlier file as it was and no temporary
+ * file behind; a failure to sync the directory comes after the rename, so
+ * the new file is in place and the status says so.
+ *
+ * Loads (model files, IDX files plain and gzipped, CSV tables plain and
+ * gzipped, .npz archives): reads that return a few bytes at a time, or
+ * that a signal interrupts (EINTR), must give what a plain load gives; a
+ * read error must fail the load with MLP_STATUS_IO and the system's
+ * reason, return nothing and keep no allocation.
  */
 #include <check.h>
 #include <errno.h>
@@ -16,14 +24,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/core.h"
+#include "mlpnet/data.h"
 #include "mlpnet/io.h"
 #include "testutil.h"
 
 /* ---- the wrapped calls --------------------------------------------------- */
 
-enum { W_FSYNC, W_CLOSE, W_RENAME, W_FCHMOD, W_COUNT };
+enum { W_FSYNC, W_CLOSE, W_RENAME, W_FCHMOD, W_READ, W_PREAD, W_COUNT };
 
 static int calls[W_COUNT];     /* calls since the last arm_fault */
 static int fail_call[W_COUNT]; /* the call that fails (1: the first), 0: none */
@@ -46,6 +56,43 @@ static void disarm(void)
     memset(fail_call, 0, sizeof fail_call);
 }
 
+/* Reads (read and pread) from now on: at most `cap` bytes a call (0: as
+ * asked), EINTR on every other call when `interrupt`, and from call
+ * `fail_from` on (0: never) a failure with EIO. */
+static size_t read_cap;
+static int read_interrupt, read_fail_from;
+
+static void arm_reads(size_t cap, int interrupt, int fail_from)
+{
+    arm_fault(-1, 0, 0);
+    read_cap = cap;
+    read_interrupt = interrupt;
+    read_fail_from = fail_from;
+}
+
+static void disarm_reads(void)
+{
+    read_cap = 0;
+    read_interrupt = read_fail_from = 0;
+}
+
+/* 0 to pass the read on, with *len capped; else -1 with errno set. */
+static int read_fault(int which, size_t *len)
+{
+    const int n = ++calls[which] + calls[which == W_READ ? W_PREAD : W_READ];
+    if (read_fail_from && n >= read_fail_from) {
+        errno = EIO;
+        return -1;
+    }
+    if (read_interrupt && n % 2 == 1) {
+        errno = EINTR;
+        return -1;
+    }
+    if (read_cap && *len > read_cap)
+        *len = read_cap;
+    return 0;
+}
+
 /* 1 when this call of `which` is the one to fail (errno set). */
 static int fails(int which)
 {
@@ -64,6 +111,12 @@ int __wrap_fsync(int fd);
 int __wrap_close(int fd);
 int __wrap_rename(const char *from, const char *to);
 int __wrap_fchmod(int fd, mode_t mode);
+ssize_t __real_read(int fd, void *buf, size_t len);
+ssize_t __real_pread(int fd, void *buf, size_t len, off_t off);
+ssize_t __real_pread64(int fd, void *buf, size_t len, off_t off);
+ssize_t __wrap_read(int fd, void *buf, size_t len);
+ssize_t __wrap_pread(int fd, void *buf, size_t len, off_t off);
+ssize_t __wrap_pread64(int fd, void *buf, size_t len, off_t off);
 
 int __wrap_fsync(int fd)
 {
@@ -90,6 +143,23 @@ int __wrap_rename(const char *from, const char *to)
 int __wrap_fchmod(int fd, mode_t mode)
 {
     return fails(W_FCHMOD) ? -1 : __real_fchmod(fd, mode);
+}
+
+ssize_t __wrap_read(int fd, void *buf, size_t len)
+{
+    return read_fault(W_READ, &len) ? -1 : __real_read(fd, buf, len);
+}
+
+ssize_t __wrap_pread(int fd, void *buf, size_t len, off_t off)
+{
+    return read_fault(W_PREAD, &len) ? -1 : __real_pread(fd, buf, len, off);
+}
+
+/* With 64-bit file offsets (meson's default) glibc's headers name pread
+ * pread64. */
+ssize_t __wrap_pread64(int fd, void *buf, size_t len, off_t off)
+{
+    return read_fault(W_PREAD, &len) ? -1 : __real_pread64(fd, buf, len, off);
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -257,6 +327,225 @@ START_TEST(onnx_export_rename_failure_leaves_nothing)
 }
 END_TEST
 
+/* ---- loads --------------------------------------------------------------- */
+
+/* A hash of every byte of `n` bytes at p into h (FNV-1a). */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* What a dataset holds: its size, samples and targets, hashed. */
+static uint64_t dataset_hash(const mlp_dataset *ds)
+{
+    const int32_t n = mlp_dataset_size(ds);
+    const int64_t size = mlp_dataset_sample_size(ds);
+    float *x = malloc((size_t)size * sizeof(float));
+    ck_assert_ptr_nonnull(x);
+    uint64_t h = hash_bytes(0xcbf29ce484222325ull, &n, sizeof n);
+    for (int32_t i = 0; i < n; i++) {
+        TU_OK(mlp_dataset_sample(ds, i, x));
+        h = hash_bytes(h, x, (size_t)size * sizeof(float));
+        if (mlp_dataset_target_kind(ds) == MLP_TARGET_CLASS) {
+            const int32_t y = mlp_dataset_label(ds, i);
+            h = hash_bytes(h, &y, sizeof y);
+        } else {
+            h = hash_bytes(h, mlp_dataset_target_values(ds, i),
+                           (size_t)mlp_dataset_target_dim(ds) * sizeof(float));
+        }
+    }
+    free(x);
+    return h;
+}
+
+/* One loader of the test below: loads `path` (and `path2`), and on success
+ * sets *hash to what it loaded and frees it. */
+typedef struct loader {
+    const char *name;
+    mlp_status (*load)(const struct loader *l, uint64_t *hash);
+    char path[600], path2[600];
+} loader;
+
+static mlp_status load_model(const loader *l, uint64_t *hash)
+{
+    mlp_model *m = (mlp_model *)l; /* poisoned: a failed load must set NULL */
+    const mlp_status st = mlp_model_load(&m, l->path);
+    if (st != MLP_STATUS_OK) {
+        ck_assert_ptr_null(m);
+        return st;
+    }
+    void *buf = NULL;
+    size_t len = 0;
+    TU_OK(mlp_model_save_mem(m, &buf, &len));
+    *hash = hash_bytes(0xcbf29ce484222325ull, buf, len);
+    mlp_buffer_free(buf);
+    mlp_model_destroy(m);
+    return st;
+}
+
+/* A dataset loader's result: the hash and the dataset freed, or on
+ * failure a check that nothing came back. */
+static mlp_status dataset_result(mlp_status st, mlp_dataset *ds, uint64_t *hash)
+{
+    if (st != MLP_STATUS_OK) {
+        ck_assert_ptr_null(ds);
+        return st;
+    }
+    *hash = dataset_hash(ds);
+    mlp_dataset_destroy(ds);
+    return st;
+}
+
+static mlp_status load_idx(const loader *l, uint64_t *hash)
+{
+    mlp_dataset *ds = (mlp_dataset *)l;
+    const mlp_status st = mlp_dataset_load_idx(&ds, l->path, l->path2, 3);
+    return dataset_result(st, ds, hash);
+}
+
+static mlp_status load_csv(const loader *l, uint64_t *hash)
+{
+    mlp_csv_options o;
+    TU_OK(mlp_csv_options_init(&o));
+    o.task = MLP_CSV_CLASSIFY;
+    mlp_dataset *ds = (mlp_dataset *)l;
+    const mlp_status st = mlp_dataset_load_csv(&ds, l->path, &o);
+    return dataset_result(st, ds, hash);
+}
+
+static mlp_status load_npz(const loader *l, uint64_t *hash)
+{
+    mlp_dataset *ds = (mlp_dataset *)l;
+    const mlp_status st = mlp_dataset_load_npz(&ds, l->path, 0);
+    return dataset_result(st, ds, hash);
+}
+
+/* Writes n bytes to path, gzipped when `gz`. */
+static void write_maybe_gz(const char *path, const void *p, size_t n, int gz)
+{
+    if (!gz) {
+        tu_write_file(path, p, n);
+        return;
+    }
+    gzFile f = gzopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(gzwrite(f, p, (unsigned)n), (int)n);
+    ck_assert_int_eq(gzclose(f), Z_OK);
+}
+
+/* IDX images [6, 5, 4] and labels, and a CSV table of 40 rows, each plain
+ * and gzipped; a model file; the .npz fixtures. */
+static int make_loaders(loader *ls)
+{
+    int n = 0;
+    unsigned char img[16 + 6 * 5 * 4], lab[8 + 6];
+    const unsigned char ih[16] = {0, 0, 8, 3, 0, 0, 0, 6, 0, 0, 0, 5, 0, 0, 0, 4};
+    const unsigned char lh[8] = {0, 0, 8, 1, 0, 0, 0, 6};
+    memcpy(img, ih, sizeof ih);
+    memcpy(lab, lh, sizeof lh);
+    for (int i = 0; i < 6 * 5 * 4; i++)
+        img[16 + i] = (unsigned char)(i * 37 + 11);
+    for (int i = 0; i < 6; i++)
+        lab[8 + i] = (unsigned char)(i % 3);
+    char csv[4096];
+    size_t len = (size_t)snprintf(csv, sizeof csv, "width,height,kind\n");
+    for (int r = 0; r < 40; r++)
+        len += (size_t)snprintf(csv + len, sizeof csv - len, "%d.%d,%d,%s\n", r, r % 7,
+                                (r * 13) % 17, r % 3 ? "oak" : "elm");
+    for (int gz = 0; gz <= 1; gz++) {
+        loader *l = &ls[n++];
+        l->name = gz ? "IDX, gzipped" : "IDX";
+        l->load = load_idx;
+        snprintf(l->path, sizeof l->path, "%s/images%s", tmp_dir, gz ? ".gz" : "");
+        snprintf(l->path2, sizeof l->path2, "%s/labels%s", tmp_dir, gz ? ".gz" : "");
+        write_maybe_gz(l->path, img, sizeof img, gz);
+        write_maybe_gz(l->path2, lab, sizeof lab, gz);
+        l = &ls[n++];
+        l->name = gz ? "CSV, gzipped" : "CSV";
+        l->load = load_csv;
+        snprintf(l->path, sizeof l->path, "%s/trees.csv%s", tmp_dir, gz ? ".gz" : "");
+        write_maybe_gz(l->path, csv, len, gz);
+    }
+    loader *l = &ls[n++];
+    l->name = "model file";
+    l->load = load_model;
+    snprintf(l->path, sizeof l->path, "%s/model.mlpnet", tmp_dir);
+    mlp_model *m = small_model(5);
+    TU_OK(mlp_model_save(m, l->path));
+    mlp_model_destroy(m);
+    static const char *const npz[] = {"stored-u8.npz", "deflated-f32.npz"};
+    for (int i = 0; i < 2; i++) {
+        l = &ls[n++];
+        l->name = npz[i];
+        l->load = load_npz;
+        snprintf(l->path, sizeof l->path, "%s/fixtures/fuzz-corpus/npz/%s", TU_SOURCE_DIR,
+                 npz[i]);
+    }
+    return n;
+}
+
+/* Every loader, plain; then with reads of 1 and 3 bytes at a time, and
+ * with EINTR on every other read: the same result, by as many reads as
+ * the bytes need; then with every read failing from the first, and from
+ * the second: MLP_STATUS_IO with the system's reason, nothing returned and
+ * no allocation kept. */
+START_TEST(loads_survive_short_and_interrupted_reads)
+{
+    tu_tmp_dir(tmp_dir, sizeof tmp_dir, "check_io_faults");
+    loader ls[8];
+    const int n = make_loaders(ls);
+    for (int i = 0; i < n; i++) {
+        const loader *l = &ls[i];
+        uint64_t want = 0, got = 0;
+        arm_reads(0, 0, 0);
+        const mlp_status st = l->load(l, &want);
+        disarm_reads();
+        ck_assert_msg(st == MLP_STATUS_OK, "%s: %s", l->name, mlp_last_error());
+        const int plain_reads = calls[W_READ] + calls[W_PREAD];
+        ck_assert_msg(plain_reads >= 1, "%s: no read went through the wrapper", l->name);
+
+        const size_t caps[] = {1, 3};
+        for (int c = 0; c < 2; c++) {
+            arm_reads(caps[c], 0, 0);
+            const mlp_status st2 = l->load(l, &got);
+            disarm_reads();
+            ck_assert_msg(st2 == MLP_STATUS_OK, "%s, reads of %zu bytes: %s", l->name,
+                          caps[c], mlp_last_error());
+            ck_assert_msg(got == want, "%s, reads of %zu bytes: another result", l->name,
+                          caps[c]);
+            ck_assert_msg(calls[W_READ] + calls[W_PREAD] > plain_reads,
+                          "%s, reads of %zu bytes: %d reads, as many as whole ones",
+                          l->name, caps[c], calls[W_READ] + calls[W_PREAD]);
+        }
+        arm_reads(0, 1, 0);
+        const mlp_status st3 = l->load(l, &got);
+        disarm_reads();
+        ck_assert_msg(st3 == MLP_STATUS_OK, "%s, interrupted reads: %s", l->name,
+                      mlp_last_error());
+        ck_assert_msg(got == want, "%s, interrupted reads: another result", l->name);
+
+        for (int from = 1; from <= 2; from++) {
+            const long live = mlp__alloc_live();
+            arm_reads(0, 0, from);
+            const mlp_status st4 = l->load(l, &got);
+            disarm_reads();
+            if (from > plain_reads)
+                continue; /* the load needs fewer reads */
+            ck_assert_msg(st4 == MLP_STATUS_IO,
+                          "%s, reads failing from the %d: status %d (%s)", l->name, from,
+                          (int)st4, mlp_last_error());
+            ck_assert_msg(strstr(mlp_last_error(), strerror(EIO)), "%s: %s", l->name,
+                          mlp_last_error());
+            ck_assert_int_eq(mlp__alloc_live(), live);
+        }
+    }
+    tu_rm_tree(tmp_dir);
+}
+END_TEST
+
 static Suite *io_faults_suite(void)
 {
     Suite *s = suite_create("io_faults");
@@ -265,6 +554,9 @@ static Suite *io_faults_suite(void)
     tcase_add_test(t, failed_steps_keep_the_earlier_file);
     tcase_add_test(t, directory_sync_failure_reports_the_saved_file);
     tcase_add_test(t, onnx_export_rename_failure_leaves_nothing);
+    suite_add_tcase(s, t);
+    t = tcase_create("reads of a load");
+    tcase_add_test(t, loads_survive_short_and_interrupted_reads);
     suite_add_tcase(s, t);
     return s;
 }
