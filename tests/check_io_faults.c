@@ -39,8 +39,8 @@ static int calls[W_COUNT];     /* calls since the last arm_fault */
 static int fail_call[W_COUNT]; /* the call that fails (1: the first), 0: none */
 static int fail_errno[W_COUNT];
 
-/* Counts the calls of all four from now on, and makes call `nth` of `which`
- * fail with `err` (nth 0: none fails). */
+/* Counts the calls of every wrapped function from now on, and makes call
+ * `nth` of `which` fail with `err` (nth 0: none fails). */
 static void arm_fault(int which, int nth, int err)
 {
     memset(calls, 0, sizeof calls);
