@@ -1,15 +1,16 @@
 /*
  * System calls that fail, or behave as they may, where no test can make a
  * real file system do so. The linker sends every call of fsync, close,
- * rename, fchmod, read and pread (pread64) in this executable to the __wrap_
- * functions below (-Wl,--wrap=NAME, tests/meson.build), which pass it on
- * to libc unless a test has armed a fault.
+ * rename, fchmod, read, pread (pread64) and write in this executable to
+ * the __wrap_ functions below (-Wl,--wrap=NAME, tests/meson.build), which
+ * pass it on to libc unless a test has armed a fault.
  *
  * Saves: syncing the temporary file or its directory, closing it, renaming
  * it over the target, copying the target's permissions. Each failure
  * before the rename must leave the earlier file as it was and no temporary
  * file behind; a failure to sync the directory comes after the rename, so
- * the new file is in place and the status says so.
+ * the new file is in place and the status says so. Writes of a few bytes
+ * at a time, or interrupted, must save the same bytes.
  *
  * Loads (model files, IDX files plain and gzipped, CSV tables plain and
  * gzipped, .npz archives): reads that return a few bytes at a time, or
@@ -33,7 +34,7 @@
 
 /* ---- the wrapped calls --------------------------------------------------- */
 
-enum { W_FSYNC, W_CLOSE, W_RENAME, W_FCHMOD, W_READ, W_PREAD, W_COUNT };
+enum { W_FSYNC, W_CLOSE, W_RENAME, W_FCHMOD, W_READ, W_PREAD, W_WRITE, W_COUNT };
 
 static int calls[W_COUNT];     /* calls since the last arm_fault */
 static int fail_call[W_COUNT]; /* the call that fails (1: the first), 0: none */
@@ -56,9 +57,9 @@ static void disarm(void)
     memset(fail_call, 0, sizeof fail_call);
 }
 
-/* Reads (read and pread) from now on: at most `cap` bytes a call (0: as
- * asked), EINTR on every other call when `interrupt`, and from call
- * `fail_from` on (0: never) a failure with EIO. */
+/* Reads (read and pread) and writes from now on: at most `cap` bytes a
+ * call (0: as asked), EINTR on every other call when `interrupt`, and from
+ * call `fail_from` on (0: never) a failure with EIO. */
 static size_t read_cap;
 static int read_interrupt, read_fail_from;
 
@@ -76,10 +77,13 @@ static void disarm_reads(void)
     read_interrupt = read_fail_from = 0;
 }
 
-/* 0 to pass the read on, with *len capped; else -1 with errno set. */
+/* 0 to pass the call on, with *len capped; else -1 with errno set. Reads
+ * count read and pread calls together. */
 static int read_fault(int which, size_t *len)
 {
-    const int n = ++calls[which] + calls[which == W_READ ? W_PREAD : W_READ];
+    const int n = which == W_WRITE
+                      ? ++calls[which]
+                      : ++calls[which] + calls[which == W_READ ? W_PREAD : W_READ];
     if (read_fail_from && n >= read_fail_from) {
         errno = EIO;
         return -1;
@@ -117,6 +121,8 @@ ssize_t __real_pread64(int fd, void *buf, size_t len, off_t off);
 ssize_t __wrap_read(int fd, void *buf, size_t len);
 ssize_t __wrap_pread(int fd, void *buf, size_t len, off_t off);
 ssize_t __wrap_pread64(int fd, void *buf, size_t len, off_t off);
+ssize_t __real_write(int fd, const void *buf, size_t len);
+ssize_t __wrap_write(int fd, const void *buf, size_t len);
 
 int __wrap_fsync(int fd)
 {
@@ -160,6 +166,11 @@ ssize_t __wrap_pread(int fd, void *buf, size_t len, off_t off)
 ssize_t __wrap_pread64(int fd, void *buf, size_t len, off_t off)
 {
     return read_fault(W_PREAD, &len) ? -1 : __real_pread64(fd, buf, len, off);
+}
+
+ssize_t __wrap_write(int fd, const void *buf, size_t len)
+{
+    return read_fault(W_WRITE, &len) ? -1 : __real_write(fd, buf, len);
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -302,6 +313,43 @@ START_TEST(directory_sync_failure_reports_the_saved_file)
         ck_assert_msg(st == MLP_STATUS_OK, "%s: status %d (%s)", strerror(fine[i]),
                       (int)st, mlp_last_error());
     }
+    mlp_model_destroy(m);
+    tu_rm_tree(tmp_dir);
+}
+END_TEST
+
+/* Writes of 1 or 3 bytes at a time, and EINTR on every other write, save
+ * the same bytes as plain ones, by more writes. */
+START_TEST(saves_survive_short_and_interrupted_writes)
+{
+    size_t len = 0;
+    free(setup_earlier_file(&len));
+    mlp_model *m = small_model(5);
+    TU_OK(mlp_model_save(m, path));
+    size_t n0 = 0;
+    unsigned char *plain = tu_read_file(path, &n0);
+    const struct {
+        size_t cap;
+        int interrupt;
+    } ways[] = {{1, 0}, {3, 0}, {0, 1}};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(unlink(path), 0);
+        arm_reads(ways[i].cap, ways[i].interrupt, 0);
+        const mlp_status st = mlp_model_save(m, path);
+        disarm_reads();
+        ck_assert_msg(st == MLP_STATUS_OK, "writes of %zu bytes, EINTR %d: %s",
+                      ways[i].cap, ways[i].interrupt, mlp_last_error());
+        ck_assert_msg(calls[W_WRITE] > 1, "%d writes", calls[W_WRITE]);
+        size_t n1 = 0;
+        unsigned char *now = tu_read_file(path, &n1);
+        ck_assert_uint_eq(n1, n0);
+        ck_assert_msg(memcmp(now, plain, n0) == 0,
+                      "writes of %zu bytes, EINTR %d: other bytes", ways[i].cap,
+                      ways[i].interrupt);
+        free(now);
+        ck_assert_int_eq(tu_count_dir_entries(tmp_dir), 1);
+    }
+    free(plain);
     mlp_model_destroy(m);
     tu_rm_tree(tmp_dir);
 }
@@ -554,6 +602,7 @@ static Suite *io_faults_suite(void)
     tcase_add_test(t, failed_steps_keep_the_earlier_file);
     tcase_add_test(t, directory_sync_failure_reports_the_saved_file);
     tcase_add_test(t, onnx_export_rename_failure_leaves_nothing);
+    tcase_add_test(t, saves_survive_short_and_interrupted_writes);
     suite_add_tcase(s, t);
     t = tcase_create("reads of a load");
     tcase_add_test(t, loads_survive_short_and_interrupted_reads);
