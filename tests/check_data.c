@@ -41,19 +41,6 @@ static const char *join(char *buf, const char *dir, const char *name)
     return buf;
 }
 
-static void write_file(const char *path, const void *buf, size_t len, int gz)
-{
-    if (!gz) {
-        tu_write_file(path, buf, len);
-        return;
-    }
-    gzFile g = gzopen(path, "wb9");
-    ck_assert_ptr_nonnull(g);
-    if (len > 0)
-        ck_assert_int_eq(gzwrite(g, buf, (unsigned)len), (int)len);
-    ck_assert_int_eq(gzclose(g), Z_OK);
-}
-
 static void put_be32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)(v >> 24);
@@ -85,7 +72,7 @@ static void write_idx(const char *path, uint32_t magic, int ndims, const uint32_
 {
     size_t total;
     unsigned char *buf = idx_blob(magic, ndims, dims, data, len, &total);
-    write_file(path, buf, total, gz);
+    tu_write_file_gz(path, buf, total, gz);
     free(buf);
 }
 
@@ -145,7 +132,7 @@ static void write_split(const char *dir, const char *prefix, const toy *t, int g
 
 static void write_text(const char *path, const char *text)
 {
-    write_file(path, text, strlen(text), 0);
+    tu_write_file_gz(path, text, strlen(text), 0);
 }
 
 /* ---- assertions -------------------------------------------------------- */
@@ -362,20 +349,20 @@ START_TEST(idx_truncated)
     for (int gz = 0; gz < 2; gz++) {
         join(bad, dir, gz ? "cut.gz" : "cut");
         for (size_t k = 0; k < sizeof image_cuts / sizeof *image_cuts; k++) {
-            write_file(bad, img, image_cuts[k], gz);
+            tu_write_file_gz(bad, img, image_cuts[k], gz);
             expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
             TU_ERROR_HAS(bad);
             TU_ERROR_HAS("truncated");
         }
         for (size_t k = 0; k < sizeof label_cuts / sizeof *label_cuts; k++) {
-            write_file(bad, lab, label_cuts[k], gz);
+            tu_write_file_gz(bad, lab, label_cuts[k], gz);
             expect_load_fails(pi, bad, 0, MLP_STATUS_BAD_FORMAT);
             TU_ERROR_HAS(bad);
             TU_ERROR_HAS("truncated");
         }
     }
     /* The message gives the offset where a gzip payload ran out. */
-    write_file(bad, img, 40, 1);
+    tu_write_file_gz(bad, img, 40, 1);
     expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
     TU_ERROR_HAS("offset 40");
     free(img);
@@ -400,7 +387,7 @@ START_TEST(idx_truncated_gzip_stream)
     const size_t cuts[] = {2, 10, 30, len / 2, len - 8, len - 4, len - 1};
     join(bad, dir, "cut.gz");
     for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
-        write_file(bad, gz, cuts[k], 0);
+        tu_write_file_gz(bad, gz, cuts[k], 0);
         expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
         TU_ERROR_HAS(bad);
     }
@@ -429,7 +416,7 @@ START_TEST(idx_corrupt_gzip)
         join(bad, dir, "corrupt.gz");
         for (size_t k = 0; k < sizeof at / sizeof *at; k++) {
             gz[at[k]] ^= 0x5A;
-            write_file(bad, gz, len, 0);
+            tu_write_file_gz(bad, gz, len, 0);
             gz[at[k]] ^= 0x5A;
             expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
             TU_ERROR_HAS(bad);
@@ -461,12 +448,12 @@ START_TEST(idx_trailing_bytes)
     lab[llen] = 0;
     for (int gz = 0; gz < 2; gz++) {
         join(bad, dir, gz ? "extra.gz" : "extra");
-        write_file(bad, img, ilen + 1, gz);
+        tu_write_file_gz(bad, img, ilen + 1, gz);
         expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
         TU_ERROR_HAS(bad);
         TU_ERROR_HAS("trailing");
         TU_ERROR_HAS("offset 76");
-        write_file(bad, lab, llen + 1, gz);
+        tu_write_file_gz(bad, lab, llen + 1, gz);
         expect_load_fails(pi, bad, 0, MLP_STATUS_BAD_FORMAT);
         TU_ERROR_HAS(bad);
         TU_ERROR_HAS("trailing");
@@ -736,11 +723,11 @@ START_TEST(idx_images_only_bad_files)
     for (int gz = 0; gz < 2; gz++) {
         join(bad, dir, gz ? "bad.gz" : "bad");
         for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
-            write_file(bad, img, cuts[k], gz);
+            tu_write_file_gz(bad, img, cuts[k], gz);
             expect_images_fail(bad, MLP_STATUS_BAD_FORMAT);
             TU_ERROR_HAS("truncated");
         }
-        write_file(bad, img, len + 1, gz);
+        tu_write_file_gz(bad, img, len + 1, gz);
         expect_images_fail(bad, MLP_STATUS_BAD_FORMAT);
         TU_ERROR_HAS("trailing");
 
@@ -780,7 +767,7 @@ static unsigned char *gzip_bytes(const char *dir, const void *buf, size_t len,
                                  size_t *gz_len)
 {
     char scratch[PATH_LEN];
-    write_file(join(scratch, dir, "scratch.gz"), buf, len, 1);
+    tu_write_file_gz(join(scratch, dir, "scratch.gz"), buf, len, 1);
     unsigned char *gz = tu_read_file(scratch, gz_len);
     ck_assert_ptr_nonnull(gz);
     ck_assert_int_eq(unlink(scratch), 0);
@@ -808,7 +795,7 @@ static size_t write_members(const char *dir, const char *path, const unsigned ch
     }
     if (tail_len > 0)
         memcpy(file + file_len, tail, tail_len);
-    write_file(path, file, file_len + tail_len, 0);
+    tu_write_file_gz(path, file, file_len + tail_len, 0);
     free(file);
     return file_len;
 }
@@ -1062,7 +1049,7 @@ START_TEST(mapping_malformed)
         {"0 48\n1 65\n\0", 11, ":3: a NUL byte (byte 1 of the line)"},
     };
     for (size_t k = 0; k < sizeof nul / sizeof *nul; k++) {
-        write_file(pm, nul[k].bytes, nul[k].len, 0);
+        tu_write_file_gz(pm, nul[k].bytes, nul[k].len, 0);
         EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_BAD_FORMAT);
         TU_ERROR_HAS(nul[k].where);
         ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "A");

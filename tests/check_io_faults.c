@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "core/core.h"
 #include "mlpnet/data.h"
@@ -60,40 +59,40 @@ static void disarm(void)
 /* Reads (read and pread) and writes from now on: at most `cap` bytes a
  * call (0: as asked), EINTR on every other call when `interrupt`, and from
  * call `fail_from` on (0: never) a failure with EIO. */
-static size_t read_cap;
-static int read_interrupt, read_fail_from;
+static size_t transfer_cap;
+static int transfer_interrupt, transfer_fail_from;
 
-static void arm_reads(size_t cap, int interrupt, int fail_from)
+static void arm_transfers(size_t cap, int interrupt, int fail_from)
 {
     arm_fault(-1, 0, 0);
-    read_cap = cap;
-    read_interrupt = interrupt;
-    read_fail_from = fail_from;
+    transfer_cap = cap;
+    transfer_interrupt = interrupt;
+    transfer_fail_from = fail_from;
 }
 
-static void disarm_reads(void)
+static void disarm_transfers(void)
 {
-    read_cap = 0;
-    read_interrupt = read_fail_from = 0;
+    transfer_cap = 0;
+    transfer_interrupt = transfer_fail_from = 0;
 }
 
 /* 0 to pass the call on, with *len capped; else -1 with errno set. Reads
  * count read and pread calls together. */
-static int read_fault(int which, size_t *len)
+static int transfer_fault(int which, size_t *len)
 {
     const int n = which == W_WRITE
                       ? ++calls[which]
                       : ++calls[which] + calls[which == W_READ ? W_PREAD : W_READ];
-    if (read_fail_from && n >= read_fail_from) {
+    if (transfer_fail_from && n >= transfer_fail_from) {
         errno = EIO;
         return -1;
     }
-    if (read_interrupt && n % 2 == 1) {
+    if (transfer_interrupt && n % 2 == 1) {
         errno = EINTR;
         return -1;
     }
-    if (read_cap && *len > read_cap)
-        *len = read_cap;
+    if (transfer_cap && *len > transfer_cap)
+        *len = transfer_cap;
     return 0;
 }
 
@@ -153,24 +152,24 @@ int __wrap_fchmod(int fd, mode_t mode)
 
 ssize_t __wrap_read(int fd, void *buf, size_t len)
 {
-    return read_fault(W_READ, &len) ? -1 : __real_read(fd, buf, len);
+    return transfer_fault(W_READ, &len) ? -1 : __real_read(fd, buf, len);
 }
 
 ssize_t __wrap_pread(int fd, void *buf, size_t len, off_t off)
 {
-    return read_fault(W_PREAD, &len) ? -1 : __real_pread(fd, buf, len, off);
+    return transfer_fault(W_PREAD, &len) ? -1 : __real_pread(fd, buf, len, off);
 }
 
 /* With 64-bit file offsets (meson's default) glibc's headers name pread
  * pread64. */
 ssize_t __wrap_pread64(int fd, void *buf, size_t len, off_t off)
 {
-    return read_fault(W_PREAD, &len) ? -1 : __real_pread64(fd, buf, len, off);
+    return transfer_fault(W_PREAD, &len) ? -1 : __real_pread64(fd, buf, len, off);
 }
 
 ssize_t __wrap_write(int fd, const void *buf, size_t len)
 {
-    return read_fault(W_WRITE, &len) ? -1 : __real_write(fd, buf, len);
+    return transfer_fault(W_WRITE, &len) ? -1 : __real_write(fd, buf, len);
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -334,9 +333,9 @@ START_TEST(saves_survive_short_and_interrupted_writes)
     } ways[] = {{1, 0}, {3, 0}, {0, 1}};
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(unlink(path), 0);
-        arm_reads(ways[i].cap, ways[i].interrupt, 0);
+        arm_transfers(ways[i].cap, ways[i].interrupt, 0);
         const mlp_status st = mlp_model_save(m, path);
-        disarm_reads();
+        disarm_transfers();
         ck_assert_msg(st == MLP_STATUS_OK, "writes of %zu bytes, EINTR %d: %s",
                       ways[i].cap, ways[i].interrupt, mlp_last_error());
         ck_assert_msg(calls[W_WRITE] > 1, "%d writes", calls[W_WRITE]);
@@ -471,19 +470,6 @@ static mlp_status load_npz(const loader *l, uint64_t *hash)
     return dataset_result(st, ds, hash);
 }
 
-/* Writes n bytes to path, gzipped when `gz`. */
-static void write_maybe_gz(const char *path, const void *p, size_t n, int gz)
-{
-    if (!gz) {
-        tu_write_file(path, p, n);
-        return;
-    }
-    gzFile f = gzopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(gzwrite(f, p, (unsigned)n), (int)n);
-    ck_assert_int_eq(gzclose(f), Z_OK);
-}
-
 /* IDX images [6, 5, 4] and labels, and a CSV table of 40 rows, each plain
  * and gzipped; a model file; the .npz fixtures. */
 static int make_loaders(loader *ls)
@@ -509,13 +495,13 @@ static int make_loaders(loader *ls)
         l->load = load_idx;
         snprintf(l->path, sizeof l->path, "%s/images%s", tmp_dir, gz ? ".gz" : "");
         snprintf(l->path2, sizeof l->path2, "%s/labels%s", tmp_dir, gz ? ".gz" : "");
-        write_maybe_gz(l->path, img, sizeof img, gz);
-        write_maybe_gz(l->path2, lab, sizeof lab, gz);
+        tu_write_file_gz(l->path, img, sizeof img, gz);
+        tu_write_file_gz(l->path2, lab, sizeof lab, gz);
         l = &ls[n++];
         l->name = gz ? "CSV, gzipped" : "CSV";
         l->load = load_csv;
         snprintf(l->path, sizeof l->path, "%s/trees.csv%s", tmp_dir, gz ? ".gz" : "");
-        write_maybe_gz(l->path, csv, len, gz);
+        tu_write_file_gz(l->path, csv, len, gz);
     }
     loader *l = &ls[n++];
     l->name = "model file";
@@ -548,18 +534,18 @@ START_TEST(loads_survive_short_and_interrupted_reads)
     for (int i = 0; i < n; i++) {
         const loader *l = &ls[i];
         uint64_t want = 0, got = 0;
-        arm_reads(0, 0, 0);
+        arm_transfers(0, 0, 0);
         const mlp_status st = l->load(l, &want);
-        disarm_reads();
+        disarm_transfers();
         ck_assert_msg(st == MLP_STATUS_OK, "%s: %s", l->name, mlp_last_error());
         const int plain_reads = calls[W_READ] + calls[W_PREAD];
         ck_assert_msg(plain_reads >= 1, "%s: no read went through the wrapper", l->name);
 
         const size_t caps[] = {1, 3};
         for (int c = 0; c < 2; c++) {
-            arm_reads(caps[c], 0, 0);
+            arm_transfers(caps[c], 0, 0);
             const mlp_status st2 = l->load(l, &got);
-            disarm_reads();
+            disarm_transfers();
             ck_assert_msg(st2 == MLP_STATUS_OK, "%s, reads of %zu bytes: %s", l->name,
                           caps[c], mlp_last_error());
             ck_assert_msg(got == want, "%s, reads of %zu bytes: another result", l->name,
@@ -568,18 +554,18 @@ START_TEST(loads_survive_short_and_interrupted_reads)
                           "%s, reads of %zu bytes: %d reads, as many as whole ones",
                           l->name, caps[c], calls[W_READ] + calls[W_PREAD]);
         }
-        arm_reads(0, 1, 0);
+        arm_transfers(0, 1, 0);
         const mlp_status st3 = l->load(l, &got);
-        disarm_reads();
+        disarm_transfers();
         ck_assert_msg(st3 == MLP_STATUS_OK, "%s, interrupted reads: %s", l->name,
                       mlp_last_error());
         ck_assert_msg(got == want, "%s, interrupted reads: another result", l->name);
 
         for (int from = 1; from <= 2; from++) {
             const long live = mlp__alloc_live();
-            arm_reads(0, 0, from);
+            arm_transfers(0, 0, from);
             const mlp_status st4 = l->load(l, &got);
-            disarm_reads();
+            disarm_transfers();
             if (from > plain_reads)
                 continue; /* the load needs fewer reads */
             ck_assert_msg(st4 == MLP_STATUS_IO,

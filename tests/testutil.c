@@ -615,6 +615,19 @@ void tu_write_file(const char *path, const void *p, size_t n)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+void tu_write_file_gz(const char *path, const void *p, size_t n, int gz)
+{
+    if (!gz) {
+        tu_write_file(path, p, n);
+        return;
+    }
+    gzFile g = gzopen(path, "wb9");
+    ck_assert_msg(g != NULL, "cannot create %s", path);
+    if (n > 0)
+        ck_assert_int_eq(gzwrite(g, p, (unsigned)n), (int)n);
+    ck_assert_int_eq(gzclose(g), Z_OK);
+}
+
 /* ---- allocation failures ------------------------------------------------ */
 
 void tu_oom_cfg_init(tu_oom_cfg *cfg)

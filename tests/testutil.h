@@ -242,6 +242,8 @@ int tu_count_dir_entries(const char *dir);
 unsigned char *tu_read_file(const char *path, size_t *len);
 /* Create or replace the file with n bytes. */
 void tu_write_file(const char *path, const void *p, size_t n);
+/* tu_write_file, or with `gz` the n bytes gzip-compressed. */
+void tu_write_file_gz(const char *path, const void *p, size_t n, int gz);
 
 /* ---- allocation failures ------------------------------------------------ */
 
