@@ -787,6 +787,95 @@ START_TEST(ranks_with_different_models_stop)
 }
 END_TEST
 
+/* ---- R^2 over the ranks ------------------------------------------------------ */
+
+/* One rank's run of a fixed linear model on float targets (r NULL: one
+ * process): a fit whose steps of 1e-30 leave the weights as they are, then
+ * an evaluation. */
+typedef struct r2_run {
+    sim_rank *r;
+    const mlp_dataset *ds;
+    mlp_epoch_stats fit; /* the fit's epoch */
+    mlp_metrics eval;
+} r2_run;
+
+static int keep_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
+{
+    (void)m;
+    ((r2_run *)user)->fit = *s;
+    return 0;
+}
+
+static void *r2_one(void *arg)
+{
+    r2_run *u = arg;
+    mlp_model *m = tu_model(1, (int32_t[]){2}, 5);
+    tu_add(m, tu_dense(1));
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
+    float *w = mlp_layer_params(mlp_model_layer(m, 0));
+    w[0] = 0.006f, w[1] = -0.001f, w[2] = 1000.0f;
+    if (u->r) {
+        mlp_dist_ops ops;
+        sim_ops(&ops, u->r, 0);
+        TU_OK(mlp_model_set_distributed(m, &ops));
+    }
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, 1e-30));
+    mlp_fit_options fo;
+    TU_OK(mlp_fit_options_init(&fo));
+    fo.epochs = 1;
+    fo.batch_size = 100;
+    fo.on_epoch = keep_epoch;
+    fo.user = u;
+    TU_OK(mlp_model_fit(m, o, u->ds, u->ds, &fo));
+    ck_assert(w[0] == 0.006f && w[1] == -0.001f && w[2] == 1000.0f);
+    TU_OK(mlp_model_evaluate_metrics(m, u->ds, 64, &u->eval));
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return NULL;
+}
+
+/* Float targets far from 0 beside their spread (1000 + 0.01 u), whose R^2
+ * every rank sums from the same target (the set's first): three ranks'
+ * figures, on uneven shares, are one process's. */
+START_TEST(ranks_sum_r2_as_one_process)
+{
+    enum { N = 1003, P = 3 };
+    static float x[N * 2], t[N];
+    tu_rng g;
+    tu_rng_seed(&g, 99);
+    tu_fill_uniform(&g, x, N * 2, -1, 1);
+    for (int i = 0; i < N; i++)
+        t[i] = 1000.0f + 0.01f * x[2 * i] - 0.004f * x[2 * i + 1];
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&ds, N, 1, (int32_t[]){2}, x, 1, t,
+                                        MLP_DATASET_BORROW));
+    r2_run alone = {.ds = ds}, runs[P];
+    r2_one(&alone);
+    ck_assert_msg(alone.eval.r2 > 0.5 && alone.eval.r2 < 0.95, "R^2 %.9g", alone.eval.r2);
+    sim_comm c = {0};
+    sim_rank rk[P];
+    for (int32_t i = 0; i < P; i++) {
+        rk[i] = (sim_rank){.c = &c, .rank = i};
+        runs[i] = (r2_run){.r = &rk[i], .ds = ds};
+    }
+    run_threads(&c, P, r2_one, runs, sizeof *runs);
+    for (int32_t i = 0; i < P; i++) {
+        const r2_run *u = &runs[i];
+        ck_assert_int_eq(u->eval.count, N);
+        ck_assert_msg(tu_close(u->eval.r2, alone.eval.r2, 1e-9, 0),
+                      "rank %d: R^2 %.12g, alone %.12g", i, u->eval.r2, alone.eval.r2);
+        ck_assert(tu_close(u->eval.mse, alone.eval.mse, 1e-9, 0));
+        ck_assert_msg(tu_close(u->fit.train_r2, alone.fit.train_r2, 1e-9, 0),
+                      "rank %d: training R^2 %.12g, alone %.12g", i, u->fit.train_r2,
+                      alone.fit.train_r2);
+        ck_assert(tu_close(u->fit.valid_r2, alone.eval.r2, 1e-9, 0));
+    }
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
 /* A bucket's start or wait fails on rank 1 in the middle of the second
  * step (after the agreement, while backward runs): rank 1 completes the
  * step's buckets and reports its failure in the next agreement, so both
@@ -1505,6 +1594,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, a_bucket_that_fails_to_start_stops_every_rank);
     tcase_add_test(tc, a_bucket_that_fails_to_complete_stops_every_rank);
     tcase_add_test(tc, out_of_memory_in_distributed_training);
+    tcase_add_test(tc, ranks_sum_r2_as_one_process);
     suite_add_tcase(s, tc);
     return s;
 }

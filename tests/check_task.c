@@ -1369,6 +1369,21 @@ static int keep_stats(const mlp_epoch_stats *s, mlp_model *m, void *user)
     return 0;
 }
 
+/* mlp_model_fit for `epochs` epochs of `batch_size`, which must succeed;
+ * its last epoch's figures in last_stats. */
+static void fit_keeping_stats(mlp_model *m, mlp_optimizer *o, const mlp_dataset *tr,
+                              const mlp_dataset *va, int32_t epochs, int32_t batch_size)
+{
+    mlp_fit_options f;
+    TU_OK(mlp_fit_options_init(&f));
+    f.epochs = epochs;
+    f.batch_size = batch_size;
+    f.on_epoch = keep_stats;
+    last_epoch_ok = 0;
+    TU_OK(mlp_model_fit(m, o, tr, va, &f));
+    ck_assert(last_epoch_ok);
+}
+
 START_TEST(fit_regression_with_metrics)
 {
     mlp_dataset *tr = plane_data(400, 1), *va = plane_data(100, 2);
@@ -1385,14 +1400,7 @@ START_TEST(fit_regression_with_metrics)
         "the model's loss, softmax_xent, takes class labels but the dataset has float "
         "targets (2 per sample)");
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
-    mlp_fit_options f;
-    TU_OK(mlp_fit_options_init(&f));
-    f.epochs = 60;
-    f.batch_size = 20;
-    f.on_epoch = keep_stats;
-    last_epoch_ok = 0;
-    TU_OK(mlp_model_fit(m, o, tr, va, &f));
-    ck_assert(last_epoch_ok);
+    fit_keeping_stats(m, o, tr, va, 60, 20);
     ck_assert(isnan(last_stats.train_acc) && isnan(last_stats.valid_acc));
     ck_assert_msg(last_stats.valid_r2 > 0.95, "valid R^2 %g", last_stats.valid_r2);
     ck_assert(tu_close(last_stats.valid_rmse, sqrt(last_stats.valid_mse), 1e-12, 0));
@@ -1458,6 +1466,60 @@ START_TEST(fit_regression_with_metrics)
 }
 END_TEST
 
+/* Targets far from 0 beside their spread (1000 + 0.01 u): R^2 from sums of
+ * t and t^2 loses the spread in the rounding of 10^6-sized squares (R^2 0
+ * here, or noise). The library's R^2, in an evaluation and over a fit's
+ * epoch whose steps do not move the weights, must match a two-pass R^2 of
+ * the model's own predictions. */
+START_TEST(r2_of_targets_far_from_zero)
+{
+    enum { N = 60000 };
+    static float x[N], t[N];
+    tu_rng r;
+    tu_rng_seed(&r, 11);
+    tu_fill_uniform(&r, x, N, -1, 1);
+    for (int i = 0; i < N; i++)
+        t[i] = 1000.0f + 0.01f * x[i];
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32_values(&ds, N, 1, (int32_t[]){1}, x, 1, t,
+                                        MLP_DATASET_BORROW));
+    mlp_model *m = tu_model(1, (int32_t[]){1}, 3);
+    tu_add(m, tu_dense(1));
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
+    float *w = mlp_layer_params(mlp_model_layer(m, 0));
+    w[0] = 0.005f; /* halfway from the mean to the target: R^2 near 0.75 */
+    w[1] = 1000.0f;
+    double mean = 0, sse = 0, sst = 0;
+    for (int i = 0; i < N; i++)
+        mean += t[i];
+    mean /= N;
+    for (int i = 0; i < N; i++) {
+        float p;
+        TU_OK(mlp_model_predict_one(m, x + i, 1, MLP_OUTPUT_RAW, &p, 1));
+        sse += ((double)p - t[i]) * ((double)p - t[i]);
+        sst += (t[i] - mean) * (t[i] - mean);
+    }
+    const double want = 1 - sse / sst;
+    ck_assert_msg(want > 0.7 && want < 0.8, "two-pass R^2 %.9g", want);
+    mlp_metrics mt;
+    TU_OK(mlp_model_evaluate_metrics(m, ds, 1000, &mt));
+    ck_assert_msg(tu_close(mt.r2, want, 1e-6, 0), "R^2 %.9g, two-pass %.9g", mt.r2, want);
+    /* A fit's training R^2: steps of 1e-30 leave every weight as it is. */
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    TU_OK(mlp_optimizer_set_learning_rate(o, 1e-30));
+    fit_keeping_stats(m, o, ds, ds, 1, 500);
+    ck_assert(w[0] == 0.005f && w[1] == 1000.0f);
+    ck_assert_msg(tu_close(last_stats.train_r2, want, 1e-6, 0), "training R^2 %.9g",
+                  last_stats.train_r2);
+    ck_assert_msg(tu_close(last_stats.valid_r2, want, 1e-6, 0), "validation R^2 %.9g",
+                  last_stats.valid_r2);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
 static Suite *task_suite(void)
 {
     Suite *s = suite_create("task");
@@ -1489,6 +1551,7 @@ static Suite *task_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("regression");
     tcase_add_test(tc, fit_regression_with_metrics);
+    tcase_add_test(tc, r2_of_targets_far_from_zero);
     suite_add_tcase(s, tc);
     tc = tcase_create("file");
     tcase_add_test(tc, file_keeps_the_task);

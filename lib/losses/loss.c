@@ -187,9 +187,11 @@ static mlp_status value_batch(const mlp__loss *L, const float *z, int32_t n, int
             sse += d * d;
             sae += fabs(d);
             if (acc->sse_k) {
+                /* exact for targets within 2^28 of each other in scale */
+                const double u = acc->t_ref ? (double)t[i] - acc->t_ref[j] : (double)t[i];
                 acc->sse_k[j] += d * d;
-                acc->t_sum[j] += t[i];
-                acc->t_sq[j] += (double)t[i] * t[i];
+                acc->t_sum[j] += u;
+                acc->t_sq[j] += u * u;
             }
         }
     }
@@ -224,12 +226,13 @@ double mlp__loss_sums_r2(const mlp__loss_sums *s, int32_t k)
 {
     if (!s->sse_k || s->rows < 1 || k < 1)
         return NAN;
-    /* sst = sum t^2 - (sum t)^2 / rows subtracts two nearly equal numbers
-     * when the targets vary little. Each float target's square is exact in
-     * a double, and each term then carries at most about rows x 2^-53 x
-     * sum t^2 of rounding: an sst within 3 times that of 0 cannot be told
-     * from 0. Targets all equal to 4.6467767f over 1677 rows left 1.3e-9
-     * and made R^2 -2.4e13 where a constant output counts 0. */
+    /* sst = sum u^2 - (sum u)^2 / rows, of the targets' distances u from
+     * t_ref, subtracts two nearly equal numbers when the targets vary little
+     * beside their distance from t_ref. Each term carries at most about
+     * rows x 2^-53 x sum u^2 of rounding: an sst within 3 times that of 0
+     * cannot be told from 0. Targets all equal to 4.6467767f over 1677 rows,
+     * summed from 0, left 1.3e-9 and made R^2 -2.4e13 where a constant
+     * output counts 0 (from t_ref, every u is 0 there). */
     const double unit = DBL_EPSILON / 2.0;
     double r2 = 0.0;
     for (int32_t j = 0; j < k; j++) {

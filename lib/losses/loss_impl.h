@@ -41,6 +41,14 @@ typedef struct mlp__loss {
  * follow (mlp__loss_sums_*). Zero it before the first batch. The per-output
  * arrays (k each) are the caller's and optional: with them, R^2 can be
  * computed; they must be zeroed too.
+ *
+ * t_sum and t_sq sum each target's distance from t_ref, a target of the set
+ * (its first row's): R^2's spread of the targets, sum u^2 - (sum u)^2 /
+ * rows, then cancels only as much as the targets spread from their mean
+ * (1000 + 0.01 x summed from 0 lost 4 of its digits over 60,000 rows).
+ * Sums to be added together (a split step's parts, the ranks of a
+ * distributed model) must have the same t_ref: row 0 of the same data.
+ * NULL measures from 0.
  */
 typedef struct mlp__loss_sums {
     double loss;     /* weighted sum of the per-row or per-element losses */
@@ -49,7 +57,8 @@ typedef struct mlp__loss_sums {
     int64_t judged;  /* ... out of this many */
     double sse, sae; /* every kind with float targets: squared and absolute */
     int64_t elems;   /* errors summed over this many elements */
-    double *t_sum, *t_sq, *sse_k; /* per output: sum t, sum t^2, sum (p - t)^2 */
+    double *t_sum, *t_sq, *sse_k; /* per output: sum u, sum u^2, sum (p - t)^2 */
+    const float *t_ref;           /* per output: u = t - t_ref, or t for NULL */
     int64_t rows;                 /* rows seen (the count behind t_sum and t_sq) */
 } mlp__loss_sums;
 

@@ -291,6 +291,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         acc.t_sum = sums;
         acc.t_sq = sums + k;
         acc.sse_k = sums + 2 * k;
+        acc.t_ref = mlp_dataset_target_values(train, 0); /* every rank's row 0 */
         const int labels = mlp__loss_uses_labels(m->loss.kind);
         m->dist_wait = 0.0;
         double t0 = mlp__now();

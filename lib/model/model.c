@@ -900,6 +900,7 @@ static mlp_status train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *la
         s.t_sum = acc->t_sum;
         s.t_sq = acc->t_sq;
         s.sse_k = acc->sse_k;
+        s.t_ref = acc->t_ref;
     }
     if (m->x_blocks && (m->dist_on || mlp__split_parts(m, L, n) == 1))
         return mlp__error(MLP_STATUS_INTERNAL,

@@ -405,6 +405,7 @@ typedef struct split_job {
     const float *targets;
     int32_t n, k;
     double *t_sum, *t_sq, *sse_k; /* the caller's per-output sums, or NULL */
+    const float *t_ref;           /* ... and the target they are measured from */
 } split_job;
 
 /* Part t's rows, forward, loss and backward; its loss sums in out->sums
@@ -416,6 +417,7 @@ static mlp_status part_step(const split_job *j, int t, part_out *out)
     const int32_t k = j->k;
     mlp__loss_sums *s = &out->sums;
     memset(s, 0, sizeof *s);
+    s->t_ref = j->t_ref;
     if (j->sse_k && t == 0) { /* part 0 adds into the caller's arrays */
         s->t_sum = j->t_sum;
         s->t_sq = j->t_sq;
@@ -674,7 +676,7 @@ mlp_status mlp__split_step(mlp_model *m, const mlp__loss *L, const int32_t *labe
             first_cut(sp, m);
     }
     bind_views(m);
-    split_job j = {m, L, labels, targets, n, k, s->t_sum, s->t_sq, s->sse_k};
+    split_job j = {m, L, labels, targets, n, k, s->t_sum, s->t_sq, s->sse_k, s->t_ref};
     sp->first_now = sp->first && first_rows(m, parts, n);
     if (m->x_blocks && (!sp->first_now || m->x_blocks != parts))
         return mlp__error(MLP_STATUS_INTERNAL,

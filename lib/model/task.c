@@ -415,6 +415,7 @@ static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_si
         s->t_sum = m->out_sums;
         s->t_sq = m->out_sums + k;
         s->sse_k = m->out_sums + 2 * k;
+        s->t_ref = mlp_dataset_target_values(ds, 0); /* every rank's row 0 */
         st = evaluate_rows(m, ds, batch_size, lo, hi, s, fn);
     }
     if (m->dist_on)
