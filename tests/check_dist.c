@@ -8,7 +8,8 @@
  * The measure of issue 14: P ranks with a global batch of 100 train the
  * same model as one process with batch 100 (SGD, a small MLP, 2 epochs),
  * every parameter within 1e-4 relative; with shares that are uneven and
- * empty; and a failure on one rank stops every rank.
+ * empty; and a failure on one rank stops every rank, as does each of a
+ * fit's collectives failing in turn.
  */
 #include <check.h>
 #include <math.h>
@@ -46,7 +47,8 @@ typedef struct sim_rank {
     /* Fail (MLP_STATUS_IO, after taking part) the fail_start-th start or the
      * fail_wait-th wait of a bucket; 0: never. */
     int64_t fail_start, fail_wait;
-    int64_t calls; /* collectives this rank took part in */
+    int64_t calls;     /* collectives this rank took part in */
+    int64_t fail_call; /* fail the fail_call-th of them (after taking part); 0: never */
 } sim_rank;
 
 /* Publish this rank's buffer and wait for every rank's. */
@@ -70,7 +72,7 @@ static mlp_status sim_broadcast(void *user, float *data, int64_t n)
     pthread_barrier_wait(&r->c->bar);
     memcpy(data, tmp, (size_t)n * sizeof *tmp);
     free(tmp);
-    return MLP_STATUS_OK;
+    return r->calls == r->fail_call ? MLP_STATUS_IO : MLP_STATUS_OK;
 }
 
 /* The whole sum happens here; the wait has nothing left to do. */
@@ -92,7 +94,8 @@ static mlp_status sim_reduce_start(void *user, int32_t bucket, int32_t n_buckets
     pthread_barrier_wait(&r->c->bar);
     memcpy(data, tmp, (size_t)n * sizeof *tmp);
     free(tmp);
-    return r->buckets == r->fail_start ? MLP_STATUS_IO : MLP_STATUS_OK;
+    return r->buckets == r->fail_start || r->calls == r->fail_call ? MLP_STATUS_IO
+                                                                   : MLP_STATUS_OK;
 }
 
 static mlp_status sim_reduce_wait(void *user, int32_t bucket)
@@ -121,7 +124,7 @@ static mlp_status sim_sum(void *user, double *data, int64_t n)
     pthread_barrier_wait(&r->c->bar);
     memcpy(data, tmp, (size_t)n * sizeof *tmp);
     free(tmp);
-    return MLP_STATUS_OK;
+    return r->calls == r->fail_call ? MLP_STATUS_IO : MLP_STATUS_OK;
 }
 
 static void sim_ops(mlp_dist_ops *o, sim_rank *r, int64_t bucket_floats)
@@ -784,6 +787,87 @@ START_TEST(ranks_with_different_models_stop)
             ck_assert(!runs[i].still_distributed);
         }
     }
+}
+END_TEST
+
+/* ---- a collective that fails ------------------------------------------------ */
+
+typedef struct fail_run {
+    sim_rank *r;
+    const mlp_dataset *train, *valid;
+    mlp_status st;
+    char msg[512];
+} fail_run;
+
+/* Batch norm and dropout (state, a noise generator), Adam (the optimizer's
+ * state), 2 epochs with validation: every kind of collective a fit makes. */
+static void *fit_failing(void *arg)
+{
+    fail_run *u = arg;
+    run proto = {.model_seed = 6, .norm = 1, .r = u->r};
+    mlp_model *m = build_model(&proto);
+    mlp_dist_ops ops;
+    sim_ops(&ops, u->r, 200);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    u->st = mlp_model_set_distributed(m, &ops);
+    if (u->st == MLP_STATUS_OK) {
+        mlp_fit_options fo;
+        TU_OK(mlp_fit_options_init(&fo));
+        fo.epochs = 2;
+        fo.batch_size = 100;
+        u->st = mlp_model_fit(m, o, u->train, u->valid, &fo);
+    }
+    snprintf(u->msg, sizeof u->msg, "%s", mlp_last_error());
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    return NULL;
+}
+
+/* Each collective of a fit in turn fails (the broadcasts at the start, the
+ * agreements, the gradient buckets, the sums at an epoch's end, the
+ * validation's), on both ranks, as a collective library fails: every rank
+ * returns MLP_STATUS_IO with the callback's message and its own rank, the
+ * ranks stay in step (no hang: they take part in as many collectives), and
+ * nothing stays allocated. */
+START_TEST(each_failing_collective_stops_every_rank)
+{
+    mlp_dataset *train = tu_blobs(300, NCLS, 1, 4, 5, 40, CENTRES, 5);
+    mlp_dataset *valid = tu_blobs(100, NCLS, 1, 4, 5, 40, CENTRES, 6);
+    int64_t total = 0;
+    for (int64_t k = 0; k == 0 || k <= total; k++) {
+        sim_comm c = {0};
+        sim_rank rk[2];
+        fail_run runs[2];
+        for (int32_t i = 0; i < 2; i++) {
+            rk[i] = (sim_rank){.c = &c, .rank = i, .fail_call = k};
+            runs[i] = (fail_run){.r = &rk[i], .train = train, .valid = valid};
+        }
+        const long live = mlp__alloc_live();
+        run_threads(&c, 2, fit_failing, runs, sizeof *runs);
+        ck_assert_int_eq(mlp__alloc_live(), live);
+        if (k == 0) { /* the plain run: how many collectives a rank takes part in */
+            for (int32_t i = 0; i < 2; i++)
+                ck_assert_msg(runs[i].st == MLP_STATUS_OK, "%s", runs[i].msg);
+            total = rk[1].calls;
+            ck_assert_int_eq(rk[0].calls, total);
+            ck_assert_int_gt(total, 30);
+            continue;
+        }
+        for (int32_t i = 0; i < 2; i++) {
+            char mine[32];
+            snprintf(mine, sizeof mine, "rank %d: ", (int)i);
+            ck_assert_msg(runs[i].st == MLP_STATUS_IO && strstr(runs[i].msg, mine) &&
+                              strstr(runs[i].msg, " failed: simulated failure"),
+                          "collective %lld of %lld, rank %d: status %d: %s", (long long)k,
+                          (long long)total, (int)i, (int)runs[i].st, runs[i].msg);
+        }
+        /* In step to the end: a failed bucket's step starts its other
+         * buckets and reports at the next agreement. */
+        ck_assert_int_eq(rk[0].calls, rk[1].calls);
+    }
+    mlp_dataset_destroy(train);
+    mlp_dataset_destroy(valid);
 }
 END_TEST
 
@@ -1595,6 +1679,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, a_bucket_that_fails_to_complete_stops_every_rank);
     tcase_add_test(tc, out_of_memory_in_distributed_training);
     tcase_add_test(tc, ranks_sum_r2_as_one_process);
+    tcase_add_test(tc, each_failing_collective_stops_every_rank);
     suite_add_tcase(s, tc);
     return s;
 }
