@@ -2254,6 +2254,15 @@ static void oom_loaded(void *ctx, mlp_status st)
         return;
     }
     ck_assert_ptr_nonnull(c->oo);
+    /* A load that succeeds dropped nothing (an allocation that failed
+     * quietly): saved again, the model and optimizer give the same bytes. */
+    void *again = NULL;
+    size_t len = 0;
+    TU_OK(mlp_model_save_mem_with_optimizer(c->out, c->oo, &again, &len));
+    ck_assert_msg(len == c->len && memcmp(again, c->bytes, len) == 0,
+                  "a load under allocation failures saves %zu other bytes (of %zu)", len,
+                  c->len);
+    mlp_buffer_free(again);
     mlp_optimizer_destroy(c->oo);
     mlp_model_destroy(c->out);
 }
@@ -2268,6 +2277,9 @@ START_TEST(oom_loop_over_load_and_save)
 {
     make_tmp_dir();
     oom_io c = {.m = conv_model()};
+    /* the task's records too: the loader copies the weights and names */
+    TU_OK(mlp_model_set_class_weights(c.m, (const float[]){1.0f, 0.5f, 2.0f}, 3));
+    TU_OK(mlp_model_set_class_names(c.m, (const char *const[]){"oak", "elm", "ash"}, 3));
     TU_OK(mlp_optimizer_create(&c.o, MLP_RULE_ADAM, c.m));
     const char *p = tmp_path("oom.mlpnet");
     char path[512];
