@@ -2801,7 +2801,8 @@ START_TEST(npz_bad_archives)
 END_TEST
 
 /* .npy members the reader must refuse, one fault each: a dtype it does not
- * convert, targets of rank 2, a label equal to the class count, a NaN
+ * convert, targets of rank 2, a label equal to the class count, bytes
+ * after a member's array, a NaN
  * pixel, a header dict with a repeated key or text after its end, a header
  * longer than the format's limit; and [N,C,H,W] inputs, which load. */
 START_TEST(npz_bad_npy_members)
@@ -2822,6 +2823,15 @@ START_TEST(npz_bad_npy_members)
     npz_expect("|u1", "(4, 4)", px, 16, "<u8", "(4,)", lab8, 32, 5, MLP_STATUS_BAD_FORMAT,
                "label 18446744073709551615 of element 1 is outside 0..4");
     memset(lab8 + 8, 0, 8);
+    /* Members longer than their arrays: 4 bytes after the pixels of the
+     * deflated inputs, 8 after the labels of the stored targets. */
+    unsigned char px20[20] = {0}, lab40[40] = {0};
+    npz_expect("|u1", "(4, 4)", px20, 20, "<i8", "(4,)", lab8, 32, 0,
+               MLP_STATUS_BAD_FORMAT,
+               "describe 16 elements of 1 bytes but the member has 148 bytes");
+    npz_expect("|u1", "(4, 4)", px, 16, "<i8", "(4,)", lab40, 40, 0,
+               MLP_STATUS_BAD_FORMAT,
+               "describe 4 elements of 8 bytes but the member has 168 bytes");
     /* Extents whose product overflows 64 bits. */
     npz_expect("|u1", "(4294967296, 4294967296, 2)", px, 16, "<i8", "(4,)", lab8, 32, 0,
                MLP_STATUS_BAD_FORMAT, "member inputs.npy: shape overflows");
