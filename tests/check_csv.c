@@ -1106,6 +1106,28 @@ START_TEST(oom_loops)
     ck_assert(feat(c.ds, 149, 0) == 149.5f);
     mlp_dataset_destroy(c.ds);
     unlink(path);
+
+    /* Columns by name (a table of the header's names) and the class names
+     * given (a check that none repeats). */
+    static const char *names[90];
+    static char name_text[90][8];
+    for (int i = 0; i < 90; i++) {
+        snprintf(name_text[i], sizeof name_text[i], "c%d", 89 - i);
+        names[i] = name_text[i];
+    }
+    c.path = NULL;
+    c.o = classify();
+    c.o.target_name = "label";
+    c.o.feature_names = (const char *const[]){"b"};
+    c.o.num_features = 1;
+    c.o.class_names = names;
+    c.o.num_class_names = 90;
+    tu_oom_loop("mlp__dataset_load_csv_mem, columns and classes by name", try_load, &c,
+                &cfg);
+    ck_assert_str_eq(mlp_dataset_class_name(c.ds, 0), "c89");
+    ck_assert(feat(c.ds, 149, 0) == 149.5f);
+    ck_assert_int_eq(mlp_dataset_label(c.ds, 149), 89 - 149 % 90);
+    mlp_dataset_destroy(c.ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
 }
 END_TEST
