@@ -1096,7 +1096,17 @@ START_TEST(evaluate_wrong_dataset)
     double e, a;
     /* 1 x 5 x 5 images: 25 features for a 20-feature model */
     mlp_dataset *wide = tu_blobs(20, NCLS, 1, 5, 5, 10, 1, 1);
-    TU_FAIL(mlp_model_evaluate(m, wide, 10, &e, &a), MLP_STATUS_SHAPE_MISMATCH);
+    TU_FAIL_MSG(
+        mlp_model_evaluate(m, wide, 10, &e, &a), MLP_STATUS_SHAPE_MISMATCH,
+        "mlp_model_evaluate: images have 25 values (1x5x5) but the model takes 20");
+    /* ... and 25 float features */
+    static float x25[2 * 25];
+    mlp_dataset *flt = NULL;
+    TU_OK(mlp_dataset_create_f32(&flt, 2, 1, (const int32_t[]){25}, x25,
+                                 (const int32_t[]){0, 1}, NCLS, MLP_DATASET_BORROW));
+    TU_FAIL_MSG(mlp_model_evaluate(m, flt, 10, &e, &a), MLP_STATUS_SHAPE_MISMATCH,
+                "mlp_model_evaluate: samples have 25 values but the model takes 20");
+    mlp_dataset_destroy(flt);
     /* 6 classes cannot be told apart by 4 outputs */
     mlp_dataset *many = tu_blobs(20, 6, 1, 4, 5, 10, 1, 1);
     TU_FAIL(mlp_model_evaluate(m, many, 10, &e, &a), MLP_STATUS_SHAPE_MISMATCH);
