@@ -45,7 +45,8 @@ typedef struct mlp__loss {
  * t_sum and t_sq sum each target's distance from t_ref, a target of the set
  * (its first row's): R^2's spread of the targets, sum u^2 - (sum u)^2 /
  * rows, then cancels only as much as the targets spread from their mean
- * (1000 + 0.01 x summed from 0 lost 4 of its digits over 60,000 rows).
+ * (targets 1000 + 0.01 x over 60,000 rows, summed from 0, put R^2 off in
+ * its fourth digit).
  * Sums to be added together (a split step's parts, the ranks of a
  * distributed model) must have the same t_ref: row 0 of the same data.
  * NULL measures from 0.
