@@ -340,8 +340,16 @@ mlp_status mlp_model_set_distributed(mlp_model *m, const mlp_dist_ops *ops)
     mlp_status st = mlp__dist_same(m, sizes, 4, fn);
     if (st == MLP_STATUS_OK)
         st = mlp__dist_broadcast_model(m);
-    if (st != MLP_STATUS_OK)
+    if (st != MLP_STATUS_OK) {
         mlp__dist_release(m); /* the message stays: release sets none */
+        /* a collective's own failure names the collective, not the call */
+        const char *e = mlp_last_error();
+        if (strncmp(e, fn, sizeof fn - 1) != 0 || e[sizeof fn - 1] != ':') {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", e);
+            st = mlp__error(st, "%s: %s", fn, msg);
+        }
+    }
     return st;
 }
 
@@ -508,8 +516,7 @@ mlp_status mlp__dist_end_epoch(mlp_model *m, mlp__loss_sums *acc, int32_t k)
     mlp_status local = MLP_STATUS_OK;
     if (m->n_state > 0 && !(tmp = mlp__calloc((size_t)m->n_state, sizeof *tmp)))
         local = mlp__error(MLP_STATUS_NO_MEMORY, "mlp_model_fit: out of memory");
-    mlp_status st =
-        mlp__dist_reduce_sums(m, local, "mlp_model_fit: the end of the epoch", acc, k);
+    mlp_status st = mlp__dist_reduce_sums(m, local, "the sums of the epoch", acc, k);
     if (st != MLP_STATUS_OK)
         goto done;
     /* Running statistics: the mean over ranks, summed in doubles. */

@@ -145,6 +145,21 @@ static mlp_status numeric_error(const mlp_model *m, int32_t epoch, int32_t batch
  * this rank's step was the epoch's short last batch (`rows` < the batch
  * size; 0 when the step was another rank's), the message says that
  * drop_last leaves it out: the usual cause is batch norm given one row. */
+/* A failure of a distributed fit between its batches (its start, an
+ * epoch's end, the agreement after on_epoch), said with where it came: the
+ * messages of the collectives name the collective, not the call or the
+ * epoch. */
+static mlp_status between_batches(mlp_status st, int32_t epoch, const char *where)
+{
+    static const char me[] = "mlp_model_fit: ";
+    char msg[512];
+    const char *e = mlp_last_error();
+    if (strncmp(e, me, sizeof me - 1) == 0)
+        e += sizeof me - 1;
+    snprintf(msg, sizeof msg, "%s", e);
+    return mlp__error(st, "%sepoch %d, %s: %s", me, (int)epoch, where, msg);
+}
+
 static mlp_status batch_error(mlp_status st, int32_t epoch, int32_t batch, int32_t rows,
                               const mlp_fit_options *o)
 {
@@ -262,8 +277,11 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             {"the first epoch", (uint64_t)o.first_epoch},
             {"the shuffling seed", o.seed},
             {"drop_last", o.drop_last != 0}};
+        const mlp_status mine = st;
         st = mlp__dist_start_fit(m, st, opt, same, (int)(sizeof same / sizeof same[0]),
                                  fn);
+        if (mine == MLP_STATUS_OK && st != MLP_STATUS_OK)
+            st = between_batches(st, o.first_epoch, "before its first batch");
         if (st == MLP_STATUS_OK) /* the steps need not compare the losses again */
             mlp__dist_loss_agreed(m);
     }
@@ -345,8 +363,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         if (st != MLP_STATUS_OK)
             break;
         if (m->dist_on && (st = mlp__dist_end_epoch(m, &acc, k)) != MLP_STATUS_OK) {
-            if (m->dist_remote)
-                st = batch_error(st, epoch, batches, 0, &o);
+            st = between_batches(st, epoch, "after its last batch");
             break;
         }
         s.train_seconds = mlp__now() - t0;
@@ -385,6 +402,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             /* One rank's callback stops every rank. */
             double v[MLP__AGREE_VALS] = {stop ? 1.0 : 0.0};
             st = mlp__dist_agree(m, MLP_STATUS_OK, fn, v);
+            if (st != MLP_STATUS_OK)
+                st = between_batches(st, epoch, "after on_epoch");
             stop = v[0] > 0.0;
         }
         if (st != MLP_STATUS_OK || stop)
