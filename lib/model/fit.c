@@ -140,26 +140,27 @@ static mlp_status numeric_error(const mlp_model *m, int32_t epoch, int32_t batch
         m->layers[m->n_layers - 1]->ops->name);
 }
 
+/* A failure of the fit in epoch `epoch` but in none of its batches (the
+ * distributed fit's start, the validation pass, the sums at the epoch's
+ * end, the agreement after on_epoch), said as the fit's, with where: the
+ * message loses the name of the call that gave it (`callee`, with its
+ * ": "), and the collectives' own messages name the collective alone. */
+static mlp_status epoch_error(mlp_status st, int32_t epoch, const char *where,
+                              const char *callee)
+{
+    char msg[512];
+    const char *e = mlp_last_error();
+    if (strncmp(e, callee, strlen(callee)) == 0)
+        e += strlen(callee);
+    snprintf(msg, sizeof msg, "%s", e);
+    return mlp__error(st, "mlp_model_fit: epoch %d, %s: %s", (int)epoch, where, msg);
+}
+
 /* A failed step's status, its message (this rank's, or another rank's
  * that stopped this one) led by the epoch and batch where it stopped. When
  * this rank's step was the epoch's short last batch (`rows` < the batch
  * size; 0 when the step was another rank's), the message says that
  * drop_last leaves it out: the usual cause is batch norm given one row. */
-/* A failure of a distributed fit between its batches (its start, an
- * epoch's end, the agreement after on_epoch), said with where it came: the
- * messages of the collectives name the collective, not the call or the
- * epoch. */
-static mlp_status between_batches(mlp_status st, int32_t epoch, const char *where)
-{
-    static const char me[] = "mlp_model_fit: ";
-    char msg[512];
-    const char *e = mlp_last_error();
-    if (strncmp(e, me, sizeof me - 1) == 0)
-        e += sizeof me - 1;
-    snprintf(msg, sizeof msg, "%s", e);
-    return mlp__error(st, "%sepoch %d, %s: %s", me, (int)epoch, where, msg);
-}
-
 static mlp_status batch_error(mlp_status st, int32_t epoch, int32_t batch, int32_t rows,
                               const mlp_fit_options *o)
 {
@@ -281,7 +282,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         st = mlp__dist_start_fit(m, st, opt, same, (int)(sizeof same / sizeof same[0]),
                                  fn);
         if (mine == MLP_STATUS_OK && st != MLP_STATUS_OK)
-            st = between_batches(st, o.first_epoch, "before its first batch");
+            st = epoch_error(st, o.first_epoch, "before its first batch",
+                             "mlp_model_fit: ");
         if (st == MLP_STATUS_OK) /* the steps need not compare the losses again */
             mlp__dist_loss_agreed(m);
     }
@@ -363,7 +365,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         if (st != MLP_STATUS_OK)
             break;
         if (m->dist_on && (st = mlp__dist_end_epoch(m, &acc, k)) != MLP_STATUS_OK) {
-            st = between_batches(st, epoch, "after its last batch");
+            st = epoch_error(st, epoch, "after its last batch", "mlp_model_fit: ");
             break;
         }
         s.train_seconds = mlp__now() - t0;
@@ -383,14 +385,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             st = mlp_model_evaluate_metrics(m, valid, eval_bs, &vm);
             if (st != MLP_STATUS_OK) {
                 /* say that the validation pass stopped it, and when */
-                static const char ev[] = "mlp_model_evaluate_metrics: ";
-                char msg[512];
-                const char *e = mlp_last_error();
-                if (strncmp(e, ev, sizeof ev - 1) == 0)
-                    e += sizeof ev - 1;
-                snprintf(msg, sizeof msg, "%s", e);
-                st = mlp__error(st, "%s: epoch %d, validation set: %s", fn, (int)epoch,
-                                msg);
+                st = epoch_error(st, epoch, "validation set",
+                                 "mlp_model_evaluate_metrics: ");
                 break;
             }
             s.eval_seconds = mlp__now() - t1;
@@ -403,7 +399,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             double v[MLP__AGREE_VALS] = {stop ? 1.0 : 0.0};
             st = mlp__dist_agree(m, MLP_STATUS_OK, fn, v);
             if (st != MLP_STATUS_OK)
-                st = between_batches(st, epoch, "after on_epoch");
+                st = epoch_error(st, epoch, "after on_epoch", "mlp_model_fit: ");
             stop = v[0] > 0.0;
         }
         if (st != MLP_STATUS_OK || stop)
