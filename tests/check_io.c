@@ -1313,6 +1313,15 @@ START_TEST(unknown_kind_and_records)
     memcpy(b + layr + 12 + 40, "ELU", 3); /* not a valid name character */
     tu_fix_crcs(b, len);
     TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    /* a name that only starts a kind's name is not that kind: "el", its
+     * length 2 (the 'u' then starts the configuration, one byte too long) */
+    memcpy(b + layr + 12 + 40, "elu", 3);
+    b[layr + 12 + 38] = 2;
+    b[layr + 12 + 39] = 0;
+    tu_fix_crcs(b, len);
+    TU_FAIL(try_load_mem(b, len), MLP_STATUS_BAD_FORMAT);
+    ck_assert_msg(strstr(mlp_last_error(), "unknown layer kind 'el'"), "%s",
+                  mlp_last_error());
     free(b);
 
     /* An unknown critical record is refused; an ancillary one is skipped. */
