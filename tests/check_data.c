@@ -978,6 +978,16 @@ START_TEST(mapping_valid)
     ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "\xC2\xA0");
     ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "\xE6\x97\xA5");
     ck_assert_str_eq(mlp_dataset_class_name(ds, 4), "\xF0\x9F\x98\x80");
+
+    /* Each edge between UTF-8's lengths: U+07FF and U+0800 (two bytes,
+     * three), U+FFFF and U+10000 (three, four), and the last code point. */
+    write_text(pm, "0 2047\n1 2048\n2 65535\n3 65536\n4 1114111\n");
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "\xDF\xBF");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "\xE0\xA0\x80");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "\xEF\xBF\xBF");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "\xF0\x90\x80\x80");
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 4), "\xF4\x8F\xBF\xBF");
     mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
     tu_rm_tree(dir);
@@ -1036,6 +1046,24 @@ START_TEST(mapping_malformed)
         /* The previous map survives the failure. */
         ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "A");
         ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "C");
+    }
+    /* The longest line the header allows, 559 bytes with its newline,
+     * loads; one byte more is too long. */
+    static char edge[561];
+    for (int len = 559; len <= 560; len++) {
+        memset(edge, ' ', (size_t)len - 5);
+        memcpy(edge + len - 5, "0 48\n", 6);
+        ck_assert_uint_eq(strlen(edge), (size_t)len);
+        write_text(pm, edge);
+        if (len == 559) {
+            EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
+            ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "0");
+            EXPECT_STATUS(mlp_dataset_load_mapping(ds, good), MLP_STATUS_OK);
+        } else {
+            EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_BAD_FORMAT);
+            TU_ERROR_HAS(":1:");
+            TU_ERROR_HAS("too long");
+        }
     }
     /* A NUL byte is refused where it stands, also at the start of a line,
      * which once read as blank and dropped the labels after it. */

@@ -249,6 +249,12 @@ START_TEST(create_misuse)
     /* (2^31 - 1)^3 * 2 > 2^63 as well */
     const int32_t huge2[4] = {INT32_MAX, INT32_MAX, INT32_MAX, 2};
     expect_create_fails(4, huge2, MLP_STATUS_INVALID_ARG);
+    /* one element past the bound the header gives, 2^60, far from any
+     * overflow: refused as invalid, not tried and found too large */
+    const int32_t past[2] = {1 << 30, (1 << 30) + 1};
+    expect_create_fails(2, past, MLP_STATUS_INVALID_ARG);
+    ck_assert_msg(strstr(mlp_last_error(), "more than 2^60 elements"), "%s",
+                  mlp_last_error());
 
     float buf[4] = {0};
     mlp_tensor *t = SENTINEL;
