@@ -941,53 +941,53 @@ static mlp_dataset *tiny_dataset(int32_t classes)
     return ds;
 }
 
+/* Load the map `text` from path pm into ds (5 classes): the names it gives
+ * the classes, NULL where a class has none. */
+static void expect_names(mlp_dataset *ds, const char *pm, const char *text,
+                         const char *const want[5])
+{
+    write_text(pm, text);
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
+    for (int c = 0; c < 5; c++) {
+        if (want[c])
+            ck_assert_str_eq(mlp_dataset_class_name(ds, c), want[c]);
+        else
+            ck_assert_ptr_null(mlp_dataset_class_name(ds, c));
+    }
+}
+
 START_TEST(mapping_valid)
 {
     char dir[PATH_LEN], pm[PATH_LEN];
     make_test_dir(dir);
     long live = mlp__alloc_live();
     mlp_dataset *ds = tiny_dataset(5);
+    join(pm, dir, "map.txt");
     /* Blank lines, CRLF and extra blanks are tolerated; 233 is e-acute,
      * 8364 the euro sign, stored as UTF-8. */
-    write_text(join(pm, dir, "map.txt"), "0 48\n1 65\r\n\n  2\t97  \n3 233\n4 8364\n\n");
-    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "0");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "A");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "a");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "\xC3\xA9");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 4), "\xE2\x82\xAC");
+    expect_names(ds, pm, "0 48\n1 65\r\n\n  2\t97  \n3 233\n4 8364\n\n",
+                 (const char *const[5]){"0", "A", "a", "\xC3\xA9", "\xE2\x82\xAC"});
     ck_assert_ptr_null(mlp_dataset_class_name(ds, 5));
     ck_assert_ptr_null(mlp_dataset_class_name(ds, -1));
     ck_assert_ptr_null(mlp_dataset_class_name(NULL, 0));
 
     /* A partial map leaves the other classes unnamed; a new map replaces
      * the old one. */
-    write_text(pm, "0 120\n3 121\n");
-    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "x");
-    ck_assert_ptr_null(mlp_dataset_class_name(ds, 1));
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "y");
+    expect_names(ds, pm, "0 120\n3 121\n",
+                 (const char *const[5]){"x", NULL, NULL, "y", NULL});
 
     /* The codes just past the control characters name classes: space,
      * tilde, U+00A0, U+65E5 ("sun", three UTF-8 bytes) and U+1F600 (an
      * emoji, four bytes: beyond the Basic Multilingual Plane). */
-    write_text(pm, "0 32\n1 126\n2 160\n3 26085\n4 128512\n");
-    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), " ");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "~");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "\xC2\xA0");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "\xE6\x97\xA5");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 4), "\xF0\x9F\x98\x80");
+    expect_names(
+        ds, pm, "0 32\n1 126\n2 160\n3 26085\n4 128512\n",
+        (const char *const[5]){" ", "~", "\xC2\xA0", "\xE6\x97\xA5", "\xF0\x9F\x98\x80"});
 
     /* Each edge between UTF-8's lengths: U+07FF and U+0800 (two bytes,
      * three), U+FFFF and U+10000 (three, four), and the last code point. */
-    write_text(pm, "0 2047\n1 2048\n2 65535\n3 65536\n4 1114111\n");
-    EXPECT_STATUS(mlp_dataset_load_mapping(ds, pm), MLP_STATUS_OK);
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 0), "\xDF\xBF");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "\xE0\xA0\x80");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 2), "\xEF\xBF\xBF");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 3), "\xF0\x90\x80\x80");
-    ck_assert_str_eq(mlp_dataset_class_name(ds, 4), "\xF4\x8F\xBF\xBF");
+    expect_names(ds, pm, "0 2047\n1 2048\n2 65535\n3 65536\n4 1114111\n",
+                 (const char *const[5]){"\xDF\xBF", "\xE0\xA0\x80", "\xEF\xBF\xBF",
+                                        "\xF0\x90\x80\x80", "\xF4\x8F\xBF\xBF"});
     mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
     tu_rm_tree(dir);
