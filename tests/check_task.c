@@ -832,7 +832,9 @@ START_TEST(class_names_rules)
         {"\xc0\xaf", "name 0 is not valid UTF-8"},
         {"\xf5\x80\x80\x80", "name 0 is not valid UTF-8"},
         {"\xe0\x80\xaf", "name 0 is not valid UTF-8"},
+        {"\xe0\x9f\xbf", "name 0 is not valid UTF-8"}, /* U+07FF in 3 bytes */
         {"\xed\xa0\x80", "name 0 is not valid UTF-8"},
+        {"\xed\xbf\xbf", "name 0 is not valid UTF-8"}, /* the last surrogate */
         {"\xf0\x8f\xbf\xbf", "name 0 is not valid UTF-8"},
         {"\xf4\x90\x80\x80", "name 0 is not valid UTF-8"},
         {"b", "names 0 and 1 are both \"b\""},
