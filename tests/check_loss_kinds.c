@@ -299,6 +299,18 @@ START_TEST(bce_is_stable_for_large_logits)
     mlp_tensor_destroy(z);
     mlp_tensor_destroy(t);
     mlp_tensor_destroy(g);
+
+    /* Right with a logit of 20 costs log(1 + e^-20) = 2.06e-9, not 0: the
+     * sum 1 + e^-20 in float rounds to 1 and would lose it. */
+    const float zs[] = {20.0f, -20.0f}, ts[] = {1, 0};
+    z = from(1, 2, zs);
+    t = from(1, 2, ts);
+    g = tu_tensor(2, 1, 2);
+    loss = compute(MLP_LOSS_BCE_LOGITS, 0, NULL, z, NULL, t, g);
+    ck_assert_msg(tu_close(loss, log1p(exp(-20.0)), 1e-6, 0), "loss %.9g", loss);
+    mlp_tensor_destroy(z);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
 }
 END_TEST
 

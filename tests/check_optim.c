@@ -1701,6 +1701,12 @@ START_TEST(schedule_cosine_warm_restarts)
     TU_OK(mlp_optimizer_set_learning_rate(o, 0.3));
     ASSERT_RATE(o, 2, 0.3);
     ASSERT_RATE(o, 4, (0.3 + lo) / 2);
+
+    /* a min_rate above the base acts as the base: the rate stays there
+     * (it does not climb from the base to min_rate) */
+    TU_OK(mlp_optimizer_schedule_cosine(o, 4, 1.0, 0.5));
+    for (int e = 0; e < 9; e++)
+        ASSERT_RATE(o, e, 0.3);
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
 }

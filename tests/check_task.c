@@ -667,6 +667,15 @@ static void unknown_loss(unsigned char *b, size_t len)
     b[tu_find_record(b, len, "LOSS", 0) + 14] = 'z'; /* "huber" -> "zuber" */
 }
 
+/* "huber" read as its first 4 bytes: a name that only starts a kind's name
+ * is not that kind (the 'r' then starts the parameter's bytes). */
+static void loss_name_cut(unsigned char *b, size_t len)
+{
+    const size_t at = tu_find_record(b, len, "LOSS", 0);
+    ck_assert_int_eq(b[at + 12], 5);
+    b[at + 12] = 4;
+}
+
 static void nonzero_param(unsigned char *b, size_t len)
 {
     /* the MAE model: name "mae" (3 bytes), then the parameter */
@@ -761,6 +770,7 @@ START_TEST(file_refuses_bad_task_records)
     mlp_model *m = linear(3, 2, 4);
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, 2));
     expect_refused(m, unknown_loss, "unknown loss 'zuber'");
+    expect_refused(m, loss_name_cut, "unknown loss 'hube'");
     TU_OK(mlp_model_set_loss(m, MLP_LOSS_MAE, 0));
     expect_refused(m, nonzero_param, "loss mae has parameter 0.5; it must be 0");
     expect_cut_refused(m, "LOSS", 9, "LOSS record of 9 bytes is shorter than 10");
