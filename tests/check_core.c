@@ -156,6 +156,28 @@ START_TEST(alloc_big_blocks)
 }
 END_TEST
 
+/* A count times a size past SIZE_MAX is refused, not wrapped: 2^63 x 4
+ * bytes is 0 modulo 2^64, and 2^62 + 1 blocks of 4 bytes would be 4. */
+START_TEST(calloc_product_overflows)
+{
+    long live = mlp__alloc_live();
+    const size_t half = SIZE_MAX / 2 + 1, quarter = SIZE_MAX / 4 + 1;
+    ck_assert_ptr_null(mlp__calloc(half, 4));
+    ck_assert_ptr_nonnull(strstr(mlp_last_error(), "overflows"));
+    ck_assert_ptr_null(mlp__calloc(quarter + 1, 4));
+    ck_assert_ptr_nonnull(strstr(mlp_last_error(), "overflows"));
+    ck_assert_ptr_null(mlp__calloc(4, quarter + 1));
+    ck_assert_int_eq(mlp__alloc_live(), live);
+    /* and a product that fits is a zeroed block of that size */
+    unsigned char *p = mlp__calloc(3, 5);
+    ck_assert_ptr_nonnull(p);
+    for (int i = 0; i < 15; i++)
+        ck_assert_int_eq(p[i], 0);
+    mlp__free(p);
+    ck_assert_int_eq(mlp__alloc_live(), live);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -165,6 +187,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, version_functions);
     tcase_add_test(tc, alloc_fail_after_counts_exactly);
     tcase_add_test(tc, alloc_big_blocks);
+    tcase_add_test(tc, calloc_product_overflows);
     suite_add_tcase(s, tc);
     return s;
 }
