@@ -11,12 +11,12 @@
  * figures.
  *
  * Then the core probe: a product in each thread's cache, on every thread
- * at once against on one. A virtual machine's two vCPUs may also
- * sit on one physical core for a while (its two hardware threads), where
- * a second thread adds next to nothing: the baseline MLP's 2 threads ran
- * 0.96x as fast as 1 in such a spell, 1.78x a minute later on cores of
- * their own. The probe tells the spells apart: about 1x the time on cores
- * of their own, about 2x on one core shared.
+ * at once against on one. A virtual machine's two vCPUs may also share
+ * one physical core for a while (as its two hardware threads, or taking
+ * turns on it), where a second thread adds next to nothing: the baseline
+ * MLP's 2 threads ran 0.96x as fast as 1 in such a spell, 1.78x a minute
+ * later on cores of their own. The probe tells the spells apart: about 1x
+ * the time on cores of their own, about 2x on one core shared.
  */
 #ifndef MLPNET_BENCH_HANDOVER_H
 #define MLPNET_BENCH_HANDOVER_H
