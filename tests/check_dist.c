@@ -858,10 +858,10 @@ START_TEST(each_failing_collective_stops_every_rank)
             char mine[32];
             snprintf(mine, sizeof mine, "rank %d: ", (int)i);
             /* the call and, in a fit, the epoch: "mlp_model_fit: epoch E, ..." */
-            const char *call =
-                strncmp(runs[i].msg, "mlp_model_set_distributed: ", 27) == 0
-                    ? runs[i].msg
-                    : strstr(runs[i].msg, "mlp_model_fit: epoch ");
+            static const char set[] = "mlp_model_set_distributed: ";
+            const char *call = strncmp(runs[i].msg, set, sizeof set - 1) == 0
+                                   ? runs[i].msg
+                                   : strstr(runs[i].msg, "mlp_model_fit: epoch ");
             ck_assert_msg(runs[i].st == MLP_STATUS_IO && call == runs[i].msg &&
                               strstr(runs[i].msg, mine) &&
                               strstr(runs[i].msg, " failed: simulated failure"),
