@@ -11,8 +11,11 @@
  *   - reading the epoch's rows in shuffled order alone, as a share of the
  *     products: what the gather would wait for memory if its prefetches
  *     hid nothing.
- * Then every rule's optimizer step alone, next to moving its arrays; and
- * the thread scaling: SGD epochs at 1 thread and at 2, interleaved.
+ * At 1 thread, the library's steps against their products alone also
+ * interleaved within epochs (every 50 steps), the figure that holds still
+ * on a machine whose speed drifts. Then every rule's optimizer step alone,
+ * next to moving its arrays; and the thread scaling: SGD epochs at 1
+ * thread and at 2, interleaved.
  * Data: EMNIST's training split when MLPNET_DATA_DIR holds it, otherwise
  * 100,000 generated images. Prints samples per second and peak memory.
  */
@@ -188,6 +191,72 @@ static void whole_call(int trans_a, int trans_b, int m, int n, int k, float alph
                 c, ldc);
 }
 #endif
+
+/* The library's steps and their products alone, interleaved: inside an
+ * epoch of mlp_model_fit, after every BLOCK steps (on_batch) the same
+ * BLOCK steps' products run alone. On a virtual machine whose speed drifts
+ * by 10-40% within seconds, an epoch against the next epoch's products
+ * (above) varied from 0.88 to 1.41 in one run; blocks a fraction of a
+ * second long see the same speed on both sides. A step's time here leaves
+ * out the fit's set-up of each epoch (the first block is not counted). */
+enum { BLOCK = 50, BLOCK_EPOCHS = 3 };
+
+typedef struct interleave {
+    float **act, **w, **dw, *g0, *g1;
+    double mark;          /* when this block began */
+    double lib, products; /* sums of the counted blocks */
+    double *ratios;       /* each counted block's */
+    int n, cap;           /* blocks counted, room */
+} interleave;
+
+static void on_block(int32_t epoch, int32_t batch, int32_t batches, void *user)
+{
+    (void)epoch;
+    (void)batches;
+    interleave *v = user;
+    if (batch % BLOCK != 0)
+        return;
+    const double t0 = bench_now();
+    for (int b = 0; b < BLOCK; b++)
+        gemm_step(mlp__sgemm, v->act, v->w, v->g0, v->g1, v->dw);
+    const double t1 = bench_now();
+    if (batch > BLOCK && v->n < v->cap) {
+        v->lib += t0 - v->mark;
+        v->products += t1 - t0;
+        v->ratios[v->n++] = (t0 - v->mark) / (t1 - t0);
+    }
+    v->mark = bench_now();
+}
+
+/* Prints the interleaved figure: BLOCK_EPOCHS epochs of SGD. */
+static void bench_interleaved(mlp_model *m, mlp_optimizer *opt, mlp_dataset *train,
+                              const mlp_fit_options *base, interleave *v)
+{
+    v->cap = BLOCK_EPOCHS * (mlp_dataset_size(train) / (BATCH * BLOCK));
+    v->ratios = malloc((size_t)(v->cap > 0 ? v->cap : 1) * sizeof *v->ratios);
+    if (!v->ratios) {
+        fprintf(stderr, "%s: out of memory\n", BENCH_NAME);
+        exit(1);
+    }
+    mlp_fit_options o = *base;
+    o.on_epoch = NULL;
+    o.on_batch = on_block;
+    o.user = v;
+    for (int e = 0; e < BLOCK_EPOCHS; e++) {
+        v->mark = bench_now();
+        CHECK(mlp_model_fit(m, opt, train, NULL, &o));
+    }
+    if (v->n == 0) {
+        printf("library / products, interleaved: too few steps to measure\n");
+    } else {
+        const double med = bench_median(v->ratios, v->n);
+        printf("library / products, interleaved every %d steps: %.3f (median of %d "
+               "blocks, %.2f-%.2f); summed %.3f s / %.3f s = %.3f\n",
+               BLOCK, med, v->n, v->ratios[0], v->ratios[v->n - 1], v->lib, v->products,
+               v->lib / v->products);
+    }
+    free(v->ratios);
+}
 
 /* Seconds per forward+backward of a layer's ops on a [BATCH, 100] input. */
 static double layer_seconds(mlp_layer *l, int reps)
@@ -412,6 +481,10 @@ int main(int argc, char **argv)
                whole_s, n / whole_s, flops / whole_s * 1e-9);
         printf("library / whole-calls ratio:   %.2f (median of %d rounds, %.2f-%.2f)\n",
                whole_ratio, EPOCHS, whole_ratios[0], whole_ratios[EPOCHS - 1]);
+    }
+    if (mlp_get_num_threads() == 1) {
+        interleave v = {.act = act, .w = w, .dw = dw, .g0 = g0, .g1 = g1};
+        bench_interleaved(m, opt, train, &o, &v);
     }
     printf("reading the shuffled rows:     %.4f s (%.1f%% of the products; bytes "
            "only, nothing hiding the wait)\n",
