@@ -39,17 +39,26 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 
 #endif
 
-/* Products (or blocks) of at most SMALL_PRODUCT multiply-adds keep beta = 0
- * rather than a cleared C and beta = 1. OpenBLAS's AVX-512 kernels run
- * them on small-matrix kernels of their own (up to 100^3, its
+/* On the cores with small-matrix kernels (small_kernels), products (or
+ * blocks) of at most SMALL_PRODUCT multiply-adds keep beta = 0 rather
+ * than a cleared C and beta = 1. OpenBLAS's AVX-512 kernels run them on
+ * small-matrix kernels of their own (up to 100^3, its
  * sgemm_small_kernel_permit), which have a variant for beta = 0 that
  * writes C without reading it and has no pass of its own to clear C.
  * Cleared first, C was written twice and read once more. In the 32/64-map
  * ConvNet (bench_convnet, 2 threads, 3 interleaved rounds) the 32->64
  * layer's forward pass, 16 products of 64 x 98 x 32 a group of samples,
  * went from 2.43-2.49 to 2.18-2.23 ms and the step from 15.6-16.4 to
- * 15.1-15.5 ms; with Haswell's kernels (no such path) the step measured
- * alike either way (18.3-19.0 against 18.4-18.7 ms). */
+ * 15.1-15.5 ms (with Haswell's kernels on that Xeon the step measured
+ * alike either way, 18.3-19.0 against 18.4-18.7 ms). Other cores have no
+ * such path: there OpenBLAS clears C for beta = 0 in its slow pass (below)
+ * whatever the size, so every product with beta = 0 has C cleared first.
+ * On an AMD EPYC (Zen 3, OpenBLAS's Zen kernels, 1 thread) the baseline
+ * MLP's backward products of layers 3 to 1 (dW and dx, 100 x 100 x 100
+ * and smaller) took 133-134 us a step cleared against 148-149 us with
+ * beta = 0 (medians of 41 interleaved rounds), and in a profile of
+ * bench_convnet OpenBLAS's clearing pass (sgemm_beta) had taken 4.5% of
+ * the time, against 1.2% more in memset once C was cleared first. */
 #define SMALL_PRODUCT 1e6
 
 /*
@@ -485,11 +494,12 @@ static void product(int trans_a, int trans_b, int m, int n, int k, float alpha,
                        beta, c + (int64_t)r * ldc, ldc);
         return;
     }
-    if (beta == 0.0f && mnk > SMALL_PRODUCT) {
+    if (beta == 0.0f && (mnk > SMALL_PRODUCT || !small_kernels())) {
         /* Clear C here and accumulate onto it: OpenBLAS clears C for
          * beta = 0 in a pass of its own that stores one float at a time
          * (sgemm_beta), several times slower than memset; with beta = 1 it
-         * skips that pass. The bits are the same (0 + sum). */
+         * skips that pass. The bits are the same (0 + sum): that pass
+         * writes zeros which the kernels then add onto. */
         if (n == ldc)
             memset(c, 0, (size_t)m * (size_t)n * sizeof *c);
         else
