@@ -53,8 +53,7 @@ int mlp__sgemm_k_parts(const mlp__gemm *g);
  * and B transposed back, whatever the core; -1 goes back to asking
  * OpenBLAS. Every product must give the same results either way, to
  * rounding: the tests run them on every machine, where otherwise only an
- * AVX-512 core (SkylakeX, Cooperlake, SapphireRapids) would, and CI pins
- * OpenBLAS to Haswell's kernels. */
+ * AVX-512 core (SkylakeX, Cooperlake, SapphireRapids) would. */
 void mlp__gemm_force_small_kernels(int on);
 
 /* For tests: the portable product (built without OpenBLAS) copies one

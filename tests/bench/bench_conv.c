@@ -16,10 +16,15 @@
  * layer's share of that: the ConvNet's 1->32 layer writes 10 MB of output,
  * its GEMMs alone a Z of 3.2 MB. Run it under
  * OPENBLAS_CORETYPE=... to compare OpenBLAS's kernels (the line printed
- * first names the setting). Usage: bench_conv [threads] (default 2).
+ * first names the setting and the kernels OpenBLAS runs). Usage:
+ * bench_conv [threads] (default 2).
  */
 #include <stdio.h>
 #include <stdlib.h>
+
+#ifdef MLPNET_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
 
 #include "backend/gemm.h"
 #include "core/core.h"
@@ -190,11 +195,17 @@ int main(int argc, char **argv)
     int threads = argc > 1 ? atoi(argv[1]) : 2;
     CHECK(mlp_set_num_threads(threads));
     const char *core = getenv("OPENBLAS_CORETYPE");
-    printf("bench_conv: batch %d, %d threads, OPENBLAS_CORETYPE=%s; medians of %d "
-           "repetitions, each layer next to its GEMMs alone in the same repetition, %s "
-           "time\n",
-           BATCH, mlp_get_num_threads(), core ? core : "(unset: OpenBLAS's choice)", REPS,
-           bench_clock_name());
+#ifdef MLPNET_HAVE_OPENBLAS
+    const char *kernels = openblas_get_corename(); /* what OpenBLAS runs, set or chosen */
+#else
+    const char *kernels = "none (the portable product)";
+#endif
+    printf(
+        "bench_conv: batch %d, %d threads, OPENBLAS_CORETYPE=%s, kernels %s; medians "
+        "of %d repetitions, each layer next to its GEMMs alone in the same repetition, "
+        "%s time\n",
+        BATCH, mlp_get_num_threads(), core ? core : "(unset: OpenBLAS's choice)", kernels,
+        REPS, bench_clock_name());
     for (size_t i = 0; i < BENCH_CONV_CASES; i++)
         run(&bench_conv_cases[i]);
     return 0;
