@@ -196,8 +196,8 @@ static void whole_call(int trans_a, int trans_b, int m, int n, int k, float alph
  * epoch of mlp_model_fit, after every BLOCK steps (on_batch) the same
  * BLOCK steps' products run alone. On a virtual machine whose speed drifts
  * by 10-40% within seconds, an epoch against the next epoch's products
- * (above) varied from 0.88 to 1.41 in one run; blocks a fraction of a
- * second long see the same speed on both sides. A step's time here leaves
+ * (main's rounds) varied from 0.88 to 1.41 in one run; blocks a fraction
+ * of a second long see the same speed on both sides. A step's time here leaves
  * out the fit's set-up of each epoch (the first block is not counted). */
 enum { BLOCK = 50, BLOCK_EPOCHS = 3 };
 
