@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -151,7 +152,9 @@ START_TEST(alloc_big_blocks)
     ck_assert_ptr_null(mlp__alloc_big((size_t)16 << 20));
     ck_assert_str_ne(mlp_last_error(), "");
     mlp__alloc_fail_after(0);
-    ck_assert_ptr_null(mlp__alloc_big(SIZE_MAX - 5)); /* rounding overflows */
+    ck_assert_ptr_null(mlp__alloc_big(SIZE_MAX - 5)); /* beyond PTRDIFF_MAX */
+    ck_assert_ptr_null(mlp__alloc((size_t)PTRDIFF_MAX + 1));
+    ck_assert_ptr_nonnull(strstr(mlp_last_error(), "bytes requested"));
     ck_assert_int_eq(mlp__alloc_live(), live);
 }
 END_TEST
@@ -178,6 +181,34 @@ START_TEST(calloc_product_overflows)
 }
 END_TEST
 
+#if defined(__SANITIZE_ADDRESS__)
+#define CORE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORE_ASAN 1
+#endif
+#endif
+
+#ifdef CORE_ASAN
+/* A block ends at its size, not at the next multiple of its alignment, so
+ * that AddressSanitizer reports a write just past it: this one ends the
+ * (forked) test with ASan's exit status, 1. While blocks were rounded up to
+ * 64 bytes, the CSV reader's record buffer made 2 bytes shorter (too short
+ * by one for a file under 1 MiB) passed the csv suite under ASan; it fails
+ * now. The report goes to /dev/null: it is expected. */
+START_TEST(alloc_end_is_exact)
+{
+    volatile unsigned char *p = mlp__alloc(1);
+    ck_assert_ptr_nonnull((void *)p);
+    FILE *null = fopen("/dev/null", "w");
+    if (null)
+        dup2(fileno(null), 2);
+    p[1] = 1;
+    mlp__free((void *)p);
+}
+END_TEST
+#endif
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -188,6 +219,13 @@ static Suite *core_suite(void)
     tcase_add_test(tc, alloc_fail_after_counts_exactly);
     tcase_add_test(tc, alloc_big_blocks);
     tcase_add_test(tc, calloc_product_overflows);
+#ifdef CORE_ASAN
+    /* an exit test needs the fork of each test (CK_FORK=no runs in one
+     * process) */
+    const char *fork_mode = getenv("CK_FORK");
+    if (!fork_mode || strcmp(fork_mode, "no") != 0)
+        tcase_add_exit_test(tc, alloc_end_is_exact, 1);
+#endif
     suite_add_tcase(s, tc);
     return s;
 }

@@ -41,16 +41,15 @@ static void *alloc_aligned(size_t size, size_t align)
             return NULL;
         }
     }
-    /* aligned_alloc wants a multiple of the alignment. */
-    size_t rounded = (size + align - 1) & ~(align - 1);
-    if (rounded < size) {
-        mlp__error(MLP_STATUS_NO_MEMORY, "out of memory: %zu bytes requested", size);
-        return NULL;
-    }
-    if (rounded == 0)
-        rounded = align;
-    void *p = aligned_alloc(align, rounded);
-    if (!p) {
+    /* The block is exactly `size` bytes (1 for 0), not rounded up to the
+     * alignment as aligned_alloc would want it: AddressSanitizer and
+     * valgrind then see where it ends, and a write a few bytes past its end
+     * is reported rather than landing in the padding. No block is larger
+     * than PTRDIFF_MAX, so that the difference of two pointers into it
+     * fits its type (glibc refuses such sizes too; AddressSanitizer aborts
+     * the program on them). */
+    void *p = NULL;
+    if (size > (size_t)PTRDIFF_MAX || posix_memalign(&p, align, size ? size : 1) != 0) {
         mlp__error(MLP_STATUS_NO_MEMORY, "out of memory: %zu bytes requested", size);
         return NULL;
     }

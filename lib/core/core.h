@@ -81,8 +81,10 @@ mlp_status mlp__init_sized(void *out, void *defaults, size_t struct_size,
 /* ---- allocation (core/alloc.c) --------------------------------------- */
 
 /* All heap memory of lib/ goes through these, so tests can make the n-th
- * allocation fail. Blocks are 64-byte aligned (for vector loads). A size of
- * zero returns a valid unique block. Failure sets the last error. */
+ * allocation fail. Blocks are 64-byte aligned (for vector loads) and end
+ * at their size, with no slack for a loop to run on into: the sanitizers
+ * and valgrind report a byte past the end. A size of zero returns a valid
+ * unique block. Failure sets the last error. */
 void *mlp__alloc(size_t size);
 /* mlp__alloc for large blocks that are read in random order (datasets):
  * from 8 MiB, 2 MiB-aligned and offered to transparent huge pages on
