@@ -288,6 +288,15 @@ START_TEST(given_class_list)
     mlp_dataset_destroy(ds);
     load_bad("a,species\n1,setosa\n2,tulip\n", &o, MLP_STATUS_BAD_FORMAT,
              "t.csv:3:2 (species): label \"tulip\" is not one of the 3 classes given");
+    /* a list of one class is a list too: any other label is refused */
+    const char *one[1] = {"setosa"};
+    o.class_names = one;
+    o.num_class_names = 1;
+    ds = load_ok("a,species\n1,setosa\n", &o);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 1);
+    mlp_dataset_destroy(ds);
+    load_bad("a,species\n1,setosa\n2,tulip\n", &o, MLP_STATUS_BAD_FORMAT,
+             "t.csv:3:2 (species): label \"tulip\" is not the one class given");
     const char *twice[2] = {"a", "a"};
     o.class_names = twice;
     o.num_class_names = 2;
@@ -862,6 +871,9 @@ START_TEST(bad_input_positions)
         {"a,b,y\n\n\n", "t.csv:4: a header but no data rows"},
         {"a,b,y\r1,2,a\r3,4,b\r", "t.csv:1: a header but no data rows (byte 0x0d is a "
                                   "carriage return not followed by a line feed"},
+        /* the hint looks through the header's last field too */
+        {"a,b,y\r", "t.csv:1: a header but no data rows (byte 0x0d is a carriage "
+                    "return not followed by a line feed"},
         {"a,y\n\"1,0\n", "t.csv:2:1 (a): the quoted field never ends"},
         {"a,y\n\"1\"2,0\n", "t.csv:2:1 (a): text after the closing quote"},
         {"a,y\n1\"2,0\n", "t.csv:2:1 (a): a quote inside an unquoted field"},
@@ -937,6 +949,44 @@ START_TEST(limits)
     strcpy(text + len + MLP_CSV_MAX_FIELD + 10, "\",k\n");
     load_bad(text, &o, MLP_STATUS_BAD_FORMAT,
              "t.csv:2:1 (a): field longer than 4096 bytes");
+    /* A quoted field of exactly MLP_CSV_MAX_FIELD bytes is one too: text
+     * after its closing quote is named as such, not as a field too long. */
+    strcpy(text, "a,y\n\"");
+    len = strlen(text);
+    memset(text + len, '1', MLP_CSV_MAX_FIELD);
+    strcpy(text + len + MLP_CSV_MAX_FIELD, "\"x,k\n");
+    load_bad(text, &o, MLP_STATUS_BAD_FORMAT,
+             "t.csv:2:1 (a): text after the closing quote");
+    /* A record of exactly MLP_CSV_MAX_RECORD bytes that ends in a quoted
+     * field: 255 fields of 4095 bytes, 255 commas and a last field of 4096
+     * (its quotes and 4094 bytes between them). */
+    len = 0;
+    for (int c = 0; c < 255; c++) {
+        memset(text + len, ' ', 4094);
+        text[len + 4094] = '1';
+        text[len + 4095] = ',';
+        len += 4096;
+    }
+    text[len++] = '"';
+    memset(text + len, ' ', 4093);
+    text[len + 4093] = '2';
+    len += 4094;
+    text[len++] = '"';
+    ck_assert_uint_eq(len, MLP_CSV_MAX_RECORD);
+    strcpy(text + len, "\n");
+    mlp_csv_options r = regress();
+    r.header = 0;
+    ds = load_ok(text, &r);
+    ck_assert_int_eq(mlp_dataset_size(ds), 1);
+    ck_assert_int_eq(mlp_dataset_sample_dim(ds, 0), 255);
+    ck_assert_float_eq(mlp_dataset_target_values(ds, 0)[0], 2.0f);
+    mlp_dataset_destroy(ds);
+    /* one byte more inside the quotes, and its closing quote is the byte
+     * past the limit */
+    memmove(text + len - 4094, text + len - 4095, 4095);
+    text[len + 1] = '\n';
+    text[len + 2] = '\0';
+    load_bad(text, &r, MLP_STATUS_BAD_FORMAT, "record longer than 1048576 bytes");
     /* A record beyond MLP_CSV_MAX_RECORD: many short fields on one line. */
     len = 0;
     while (len < (size_t)MLP_CSV_MAX_RECORD + 10) {

@@ -721,6 +721,9 @@ static mlp_status field_label(csv_reader *r, int32_t col, int32_t *id)
             return MLP_STATUS_OK;
         }
     }
+    if (r->frozen && r->nlabels == 1)
+        return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
+                  "label \"%.64s\" is not the one class given", s);
     if (r->frozen)
         return at(r, MLP_STATUS_BAD_FORMAT, fd->line, col,
                   "label \"%.64s\" is not one of the %d classes given", s,
