@@ -1485,6 +1485,50 @@ START_TEST(window_mixed_records)
 }
 END_TEST
 
+/* Text that ends in a closing quote, read through the window: after the
+ * last refill, the bytes past the end of the text are those of an earlier
+ * fill. Rows of 245 bytes whose label is 120 quotes put a quote there:
+ * the last refill comes at the first row that starts less than
+ * MLP__CSV_WIN_AHEAD bytes from the window's end, at p, and the text ends
+ * at window byte len - p, which the first fill took from row byte
+ * (len - p) mod 245 = 5 of a row. A reader that looked past the closing
+ * quote for a second one (an escaped quote) would read on into them. */
+START_TEST(window_ends_in_a_quote)
+{
+    const size_t row = 245, rows = MLP__CSV_WIN_SIZE / row + 1;
+    char *text = malloc(rows * row + 8);
+    ck_assert_ptr_nonnull(text);
+    size_t len = 0;
+    for (size_t i = 0; i < rows; i++) {
+        memcpy(text + len, "1,\"", 3);
+        memset(text + len + 3, '"', 240);
+        memcpy(text + len + 243, "\"\n", 2);
+        len += row;
+    }
+    memcpy(text + len, "2,\"x\"", 5);
+    len += 5;
+    text[len] = '\0';
+    const size_t p = (MLP__CSV_WIN_SIZE - MLP__CSV_WIN_AHEAD) / row * row + row;
+    ck_assert_uint_eq((len - p) % row, 5);
+    ck_assert_int_eq(text[(len - p) + 0], '"'); /* the byte past the end */
+    mlp_csv_options o = classify();
+    o.header = 0;
+    o.label_order = MLP_LABELS_FIRST_SEEN;
+    /* a file, read through the window (text in memory is not) */
+    char plain[64];
+    temp_file(plain, text, len, 0);
+    free(text);
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_load_csv(&ds, plain, &o));
+    unlink(plain);
+    ck_assert_int_eq(mlp_dataset_size(ds), (int)rows + 1);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 2);
+    ck_assert_str_eq(mlp_dataset_class_name(ds, 1), "x");
+    ck_assert_int_eq(mlp_dataset_label(ds, (int32_t)rows), 1);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
 /* Records of the longest kind: the reader must refill its window before
  * each that does not fit in what is left of it, also when only its last
  * byte is missing. The blank lines put the start of the record that meets
@@ -1599,6 +1643,7 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, plain_file_beyond_2_gib);
     tcase_add_test(tc, window_mixed_records);
     tcase_add_test(tc, window_widest_records);
+    tcase_add_test(tc, window_ends_in_a_quote);
     tcase_add_test(tc, rows_kept_to_size);
     suite_add_tcase(s, tc);
     return s;
