@@ -2184,8 +2184,8 @@ START_TEST(conv_misuse)
 
     /* channels */
     m = tu_model(3, in133, 1);
-    TU_FAIL(mlp_model_add(m, make_conv(3, 2, 3, 3)), MLP_STATUS_SHAPE_MISMATCH);
-    ck_assert_msg(strstr(mlp_last_error(), "[1,3,3]"), "message: %s", mlp_last_error());
+    TU_FAIL_MSG(mlp_model_add(m, make_conv(3, 2, 3, 3)), MLP_STATUS_SHAPE_MISMATCH,
+                "conv2d expects 3 input channels but the input [1,3,3] has 1");
     tu_add(m, make_conv(1, 2, 2, 2)); /* -> [2,2,2] */
     TU_FAIL(mlp_model_add(m, make_conv(1, 2, 1, 1)), MLP_STATUS_SHAPE_MISMATCH);
     tu_add(m, make_conv(2, 2, 1, 1));
@@ -2220,6 +2220,12 @@ START_TEST(conv_misuse)
     mlp_layer *wide = make_conv(0, 1, 1, 1);
     TU_OK(mlp_layer_set_conv2d(wide, 1, 1, INT32_MAX, INT32_MAX, 1, 1));
     TU_FAIL_MSG(mlp_model_add(m, wide), MLP_STATUS_SHAPE_MISMATCH, "exceed 2147483647");
+    mlp_model_destroy(m);
+    /* an output of 2^30 positions fits, but not the columns and output of a
+     * sample together: (1 weight + 1 filter) x 2^30 */
+    m = tu_model(3, (int32_t[]){1, 32768, 32768}, 1);
+    TU_FAIL_MSG(mlp_model_add(m, make_conv(0, 1, 1, 1)), MLP_STATUS_SHAPE_MISMATCH,
+                "1 filters of 1 weights over 1073741824 output positions");
     mlp_model_destroy(m);
     ck_assert_int_eq(mlp__alloc_live(), live);
 }

@@ -231,6 +231,12 @@ static void round_trip(int gz_images, int gz_labels)
     EXPECT_STATUS(mlp_dataset_load_idx(&ds, pi, pl, 40), MLP_STATUS_OK);
     ck_assert_int_eq(mlp_dataset_num_classes(ds), 40);
     mlp_dataset_destroy(ds);
+    /* every label 0: one class */
+    memset(t.lab, 0, t.n);
+    write_toy_labels(pl, &t, gz_labels);
+    EXPECT_STATUS(mlp_dataset_load_idx(&ds, pi, pl, 0), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_dataset_num_classes(ds), 1);
+    mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
     toy_free(&t);
     tu_rm_tree(dir);
@@ -278,9 +284,17 @@ START_TEST(idx_wrong_magic)
     expect_load_fails(pl, pi, 0, MLP_STATUS_BAD_FORMAT);
     TU_ERROR_HAS("a labels file (idx1, ubyte: magic 0x00000801), expected an images "
                  "file (idx3, ubyte: magic 0x00000803)");
+    expect_load_fails(pi, pi, 0, MLP_STATUS_BAD_FORMAT);
+    TU_ERROR_HAS("an images file (idx3, ubyte: magic 0x00000803), expected a labels "
+                 "file (idx1, ubyte: magic 0x00000801)");
     write_idx(join(bad, dir, "badlab"), 0x00000803, 1, dims1, t.lab, 4, 0);
     expect_load_fails(pi, bad, 0, MLP_STATUS_BAD_FORMAT);
     TU_ERROR_HAS(bad);
+    /* A magic whose second byte is not 0 is no IDX magic, whatever its
+     * last two bytes say: not "a labels file". */
+    write_idx(bad, 0x00010801, 1, dims1, t.lab, 4, 0);
+    expect_load_fails(bad, pl, 0, MLP_STATUS_BAD_FORMAT);
+    TU_ERROR_HAS("not an IDX image file (magic 0x00010801 at byte offset 0");
     toy_free(&t);
     tu_rm_tree(dir);
 }
@@ -1495,6 +1509,9 @@ START_TEST(split_copies)
     ck_assert_ptr_null(a);
     ck_assert_ptr_null(b);
     EXPECT_STATUS(mlp_dataset_split(ds, N, &a, &b), MLP_STATUS_INVALID_ARG);
+    char range[64]; /* the message names the range n_first may take */
+    snprintf(range, sizeof range, "n_first %d is outside 1..%d", N, N - 1);
+    TU_ERROR_HAS(range);
     EXPECT_STATUS(mlp_dataset_split(ds, N - 1, &a, &b), MLP_STATUS_OK);
     ck_assert_int_eq(mlp_dataset_size(b), 1);
     mlp_dataset_destroy(a);
