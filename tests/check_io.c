@@ -2706,6 +2706,9 @@ START_TEST(npz_bad_contents)
     npz_expect("|u1", "(4, 4)", px, 16, "<i8", "(4,)", lab8, 32, 5, MLP_STATUS_BAD_FORMAT,
                "label 9");
     npz_expect("|u1", "(4, 4)", px, 16, "<i8", "(4,)", lab8, 32, 0, MLP_STATUS_OK, NULL);
+    /* a scalar for the targets: rank 0, no labels */
+    npz_expect("|u1", "(4, 4)", px, 16, "<i8", "()", lab8, 8, 0, MLP_STATUS_BAD_FORMAT,
+               "shape of rank 0 with 0 labels; want [4]");
 }
 END_TEST
 
@@ -2790,6 +2793,18 @@ START_TEST(npz_bad_archives)
     TU_FAIL(load_npz_mem(&z, 0, &ds), MLP_STATUS_BAD_FORMAT);
     free(z.p);
     free_members(ms, 2);
+
+    /* An empty archive, its end-of-central-directory record alone (at
+     * offset 0), is a zip archive without the members. */
+    unsigned char empty[22] = {0x50, 0x4b, 0x05, 0x06};
+    bytes e = {empty, sizeof empty, sizeof empty};
+    TU_FAIL_MSG(load_npz_mem(&e, 0, &ds), MLP_STATUS_BAD_FORMAT,
+                "no member 'inputs.npy'");
+    /* no buffer for bytes said to be there */
+    ds = (mlp_dataset *)&ds;
+    TU_FAIL_MSG(mlp__dataset_load_npz_mem(&ds, NULL, 5, 0), MLP_STATUS_INVALID_ARG,
+                "buf is NULL");
+    ck_assert_ptr_null(ds);
 
     /* Fortran order is refused as unsupported. */
     unsigned char px[8] = {0}, lab[16] = {0};
