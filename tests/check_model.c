@@ -2713,6 +2713,19 @@ START_TEST(fit_numeric_failure_names_layer)
                   msg);
     mlp_optimizer_destroy(o2);
     mlp_model_destroy(m2);
+    /* finite parameters whose products overflow: the output is named */
+    m2 = small_model(7);
+    TU_OK(mlp_optimizer_create(&o2, MLP_RULE_SGD, m2));
+    last = mlp_model_layer(m2, 2);
+    for (int64_t i = 0; i < mlp_layer_param_count(last); i++)
+        mlp_layer_params(last)[i] = 3e38f;
+    TU_FAIL(mlp_model_fit(m2, o2, tr, NULL, &opts), MLP_STATUS_NUMERIC);
+    msg = mlp_last_error();
+    ck_assert_msg(strstr(msg, "epoch 1, batch 1:") &&
+                      strstr(msg, "the output of layer 2 (dense) overflowed"),
+                  "\"%s\"", msg);
+    mlp_optimizer_destroy(o2);
+    mlp_model_destroy(m2);
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
     mlp_dataset_destroy(tr);
@@ -2741,6 +2754,28 @@ START_TEST(fit_misuse)
     mlp_fit_options_init(&opts);
     opts.eval_batch_size = 0;
     TU_FAIL(mlp_model_fit(m, o, good, good, &opts), MLP_STATUS_INVALID_ARG);
+    /* 1 is the least, and the validation figures do not depend on it */
+    fit_log by[2];
+    for (int k = 0; k < 2; k++) {
+        mlp_model *mk = small_model(9);
+        mlp_optimizer *ok = NULL;
+        TU_OK(mlp_optimizer_create(&ok, MLP_RULE_SGD, mk));
+        memset(&by[k], 0, sizeof by[k]);
+        mlp_fit_options_init(&opts);
+        opts.epochs = 1;
+        opts.eval_batch_size = k ? 1000 : 1;
+        opts.on_epoch = on_epoch;
+        opts.user = &by[k];
+        TU_OK(mlp_model_fit(mk, ok, good, good, &opts));
+        mlp_optimizer_destroy(ok);
+        mlp_model_destroy(mk);
+    }
+    ck_assert_int_eq(by[0].calls, 1);
+    /* the same up to the rounding of products of other shapes (rows of 1
+     * against 50), which might tip one sample of the 50 */
+    ck_assert_double_eq_tol(by[0].valid_err[0], by[1].valid_err[0],
+                            1e-5 * by[1].valid_err[0]);
+    ck_assert_double_eq_tol(by[0].valid_acc[0], by[1].valid_acc[0], 1.5 / 50);
 
     /* an optimizer made for another model */
     mlp_model *m2 = small_model(8);

@@ -776,6 +776,44 @@ START_TEST(first_split_short_batch_allocates_nothing)
 }
 END_TEST
 
+/* A fit whose batches come in the column blocks of a first-layer split,
+ * and whose output overflows from finite parameters: the message looks
+ * through every block of the input for a NaN (none) and names the output
+ * layer. */
+START_TEST(first_split_fit_names_an_overflowing_output)
+{
+    enum { N = 40 };
+    const int threads = mlp_get_num_threads();
+    TU_OK(mlp_set_num_threads(2));
+    mlp_model *m = wide_mlp(31, 0, 1);
+    mlp_tensor *x = wide_batch(N, 3);
+    int32_t labels[N];
+    labels_of(labels, N, 4);
+    mlp_dataset *ds = NULL;
+    TU_OK(mlp_dataset_create_f32(&ds, N, 1, (const int32_t[]){WIDE}, mlp_tensor_data(x),
+                                 labels, K, MLP_DATASET_COPY));
+    ck_assert_int_eq(parts_of(m, N), 2);
+    int32_t cols[MLP__CUT_MAX + 1];
+    ck_assert_int_eq(mlp__split_input_blocks(m, N, cols), 2);
+    mlp_layer *last = mlp_model_layer(m, 2);
+    for (int64_t i = 0; i < mlp_layer_param_count(last); i++)
+        mlp_layer_params(last)[i] = 3e38f;
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 1;
+    opts.batch_size = N;
+    TU_FAIL_MSG(mlp_model_fit(m, o, ds, NULL, &opts), MLP_STATUS_NUMERIC,
+                "the output of layer 2 (dense) overflowed");
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ds);
+    mlp_tensor_destroy(x);
+    TU_OK(mlp_set_num_threads(threads));
+}
+END_TEST
+
 /* The first layer is split by its inputs only when it is dense, not the
  * last, holds half the parameters or more and gives each part 64 inputs or
  * more, the batch's rows are at most half its inputs a part but one, and the model's
@@ -1316,6 +1354,7 @@ static Suite *split_suite(void)
     tcase_add_test(tc, first_split_matches_unsplit);
     tcase_add_test(tc, first_split_taken_only_where_it_may);
     tcase_add_test(tc, first_split_short_batch_allocates_nothing);
+    tcase_add_test(tc, first_split_fit_names_an_overflowing_output);
     tcase_add_test(tc, first_split_errors_as_unsplit);
     tcase_add_test(tc, first_split_fit_matches_unsplit);
     tcase_add_test(tc, first_split_out_of_memory);
