@@ -1149,6 +1149,13 @@ START_TEST(evaluate_names_the_sample_that_is_not_finite)
                 "mlp_model_evaluate: sample 13 holds a NaN at value 1 (a borrowed");
     TU_FAIL_MSG(mlp_model_evaluate_metrics(m, valid, 5, &mt), MLP_STATUS_NUMERIC,
                 "mlp_model_evaluate_metrics: sample 13 holds a NaN at value 1");
+    /* the first value of a batch (sample 10, batch 3's row 0) */
+    xv[2 * 13 + 1] = 1;
+    xv[2 * 10] = NAN;
+    TU_FAIL_MSG(mlp_model_evaluate(m, valid, 5, &e, NULL), MLP_STATUS_NUMERIC,
+                "mlp_model_evaluate: sample 10 holds a NaN at value 0 (a borrowed");
+    xv[2 * 10] = (float)10 / N;
+    xv[2 * 13 + 1] = NAN;
     mlp_fit_options o;
     TU_OK(mlp_fit_options_init(&o));
     o.epochs = 2;
