@@ -76,9 +76,11 @@ void *mlp__alloc_big(size_t size)
     void *p = alloc_aligned(size, HUGE_ALIGN);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     /* Advice only, before the first write: a kernel without transparent
-     * huge pages refuses it and nothing else changes. */
+     * huge pages refuses it and nothing else changes. On the block's own
+     * pages only: it ends at its size, so the last 2 MiB it starts may
+     * hold other memory (that stretch stays in 4 KiB pages). */
     if (p)
-        (void)madvise(p, (size + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1), MADV_HUGEPAGE);
+        (void)madvise(p, size, MADV_HUGEPAGE);
 #endif
     return p;
 }
