@@ -59,6 +59,12 @@ START_TEST(regression_losses_hand_computed)
         tu_close(compute(MLP_LOSS_HUBER, 0.5, NULL, p, NULL, t, g), 0.3125, 1e-7, 0));
     const float g_hub2[] = {0.125f, 0, 0, 0.125f};
     tu_assert_close_ff("huber(0.5) dP", gd, g_hub2, 4, 1e-6, 0);
+    /* a small delta, 1/16: 1/16 (1 - 1/32) + 1/16 (2 - 1/32) = 0.18359375,
+     * / 4; dP = sign(d) / 64 */
+    ck_assert(tu_close(compute(MLP_LOSS_HUBER, 0.0625, NULL, p, NULL, t, g), 0.0458984375,
+                       1e-7, 0));
+    const float g_hub3[] = {0.015625f, 0, 0, 0.015625f};
+    tu_assert_close_ff("huber(1/16) dP", gd, g_hub3, 4, 1e-6, 0);
     mlp_tensor_destroy(p);
     mlp_tensor_destroy(t);
     mlp_tensor_destroy(g);
