@@ -1042,6 +1042,26 @@ START_TEST(standardize_from_data)
     const float want[] = {3, 7, (float)sqrt(3.5), 1};
     tu_assert_close_ff("mean and scale", st, want, 4, 1e-6, 0);
 
+    /* A spread below 1 is a scale below 1: 0.1, 0.2, 0.3, 0.6 (mean 0.3,
+     * population sd sqrt(0.035)); and one far below, 1e-3 times that. */
+    for (int k = 0; k < 2; k++) {
+        const float u = k ? 1e-4f : 0.1f, small[] = {u, 2 * u, 3 * u, 6 * u};
+        mlp_dataset *narrow = NULL;
+        TU_OK(mlp_dataset_create_f32_values(&narrow, 4, 1, (int32_t[]){1}, small, 1, tv,
+                                            MLP_DATASET_COPY));
+        mlp_model *m1 = tu_model(1, (int32_t[]){1}, 2);
+        TU_OK(mlp_layer_create_standardize(&sl));
+        tu_add(m1, sl);
+        tu_add(m1, tu_dense(1));
+        TU_OK(mlp_model_fit_standardize(m1, narrow));
+        float st1[2];
+        TU_OK(mlp_model_get_state(m1, st1, 2));
+        const float want1[] = {3 * u, (float)(u * sqrt(3.5))};
+        tu_assert_close_ff("a narrow feature's mean and scale", st1, want1, 2, 1e-5, 0);
+        mlp_model_destroy(m1);
+        mlp_dataset_destroy(narrow);
+    }
+
     /* Out of memory: refused, the state as it was. */
     TU_OK(mlp_model_set_state(m, (float[]){0, 0, 1, 1}, 4));
     oom_task c = {.m = m, .ds = ds};
