@@ -1668,6 +1668,12 @@ START_TEST(batcher_visits_every_image_once)
     run_epoch(b, 10, 64, e1);
     assert_permutation(e1, 10);
     mlp_batcher_destroy(b);
+    /* Batches of one sample: the least size there is. */
+    EXPECT_STATUS(mlp_batcher_create(&b, ds, 1, 1, 1), MLP_STATUS_OK);
+    ck_assert_int_eq(mlp_batcher_batch_count(b), 10);
+    run_epoch(b, 10, 1, e1);
+    assert_permutation(e1, 10);
+    mlp_batcher_destroy(b);
     mlp_dataset_destroy(ds);
     ck_assert_int_eq(mlp__alloc_live(), live);
 }
