@@ -1020,6 +1020,18 @@ static void state_kept(void *ctx, mlp_status st)
     ck_assert(s[0] == 0 && s[2] == 1);
 }
 
+/* A model of `in` features: a standardize layer, then dense `out` (owned
+ * by the caller). */
+static mlp_model *standardized_dense(int32_t in, int32_t out)
+{
+    mlp_model *m = tu_model(1, (int32_t[]){in}, 2);
+    mlp_layer *sl = NULL;
+    TU_OK(mlp_layer_create_standardize(&sl));
+    tu_add(m, sl);
+    tu_add(m, tu_dense(out));
+    return m;
+}
+
 START_TEST(standardize_from_data)
 {
     /* Feature 0: 1, 2, 3, 6 (mean 3, population sd sqrt(3.5)); feature 1
@@ -1049,10 +1061,7 @@ START_TEST(standardize_from_data)
         mlp_dataset *narrow = NULL;
         TU_OK(mlp_dataset_create_f32_values(&narrow, 4, 1, (int32_t[]){1}, small, 1, tv,
                                             MLP_DATASET_COPY));
-        mlp_model *m1 = tu_model(1, (int32_t[]){1}, 2);
-        TU_OK(mlp_layer_create_standardize(&sl));
-        tu_add(m1, sl);
-        tu_add(m1, tu_dense(1));
+        mlp_model *m1 = standardized_dense(1, 1);
         TU_OK(mlp_model_fit_standardize(m1, narrow));
         float st1[2];
         TU_OK(mlp_model_get_state(m1, st1, 2));
@@ -1109,11 +1118,7 @@ START_TEST(standardize_refuses_values_that_are_not_finite)
     mlp_dataset *ds = NULL;
     TU_OK(mlp_dataset_create_f32(&ds, 4, 1, (int32_t[]){2}, xv, (int32_t[]){0, 1, 0, 1},
                                  2, MLP_DATASET_BORROW));
-    mlp_model *m = tu_model(1, (int32_t[]){2}, 2);
-    mlp_layer *sl = NULL;
-    TU_OK(mlp_layer_create_standardize(&sl));
-    tu_add(m, sl);
-    tu_add(m, tu_dense(2));
+    mlp_model *m = standardized_dense(2, 2);
     const float kept[4] = {0.5f, 1, 2, 3};
     TU_OK(mlp_model_set_state(m, kept, 4));
     xv[5] = NAN;
