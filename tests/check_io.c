@@ -3163,29 +3163,37 @@ START_TEST(optimizer_state_no_run_reaches_is_refused)
     static const struct {
         mlp_rule rule;
         unsigned array;   /* state array 0 or 1 */
-        float value;      /* at element 1 of that array */
+        int at;           /* the element of that array; -1: its last */
+        float value;      /* there */
         const char *what; /* NULL: the file loads */
     } cases[] = {
-        {MLP_RULE_ADAM, 1, -1.0f, "rule adam's v[1] = -1 is negative"},
-        {MLP_RULE_ADAM, 1, NAN, "rule adam's v[1] = nan is not finite"},
-        {MLP_RULE_ADAM, 1, INFINITY, "rule adam's v[1] = inf is not finite"},
-        {MLP_RULE_ADAM, 0, -INFINITY, "rule adam's m[1] = -inf is not finite"},
-        {MLP_RULE_ADAM, 0, -1.0f, NULL}, /* a first moment may be negative */
-        {MLP_RULE_ADAMW, 1, -1e-30f, "rule adamw's v[1] = -1e-30 is negative"},
-        {MLP_RULE_RMSPROP, 0, -1.0f, "rule rmsprop's mean square[1] = -1 is negative"},
-        {MLP_RULE_RMSPROP, 1, NAN, "rule rmsprop's momentum buffer[1] = nan"},
-        {MLP_RULE_RMSPROP, 1, -1.0f, NULL},
-        {MLP_RULE_ADAGRAD, 0, -2.0f, "rule adagrad's sum of squares[1] = -2 is negative"},
-        {MLP_RULE_MOMENTUM, 0, INFINITY, "rule momentum's velocity[1] = inf"},
-        {MLP_RULE_MOMENTUM, 0, -1.0f, NULL},
-        {MLP_RULE_NESTEROV, 0, NAN, "rule nesterov's velocity[1] = nan"},
+        {MLP_RULE_ADAM, 1, 1, -1.0f, "rule adam's v[1] = -1 is negative"},
+        {MLP_RULE_ADAM, 1, 1, NAN, "rule adam's v[1] = nan is not finite"},
+        {MLP_RULE_ADAM, 1, 1, INFINITY, "rule adam's v[1] = inf is not finite"},
+        {MLP_RULE_ADAM, 0, 1, -INFINITY, "rule adam's m[1] = -inf is not finite"},
+        {MLP_RULE_ADAM, 0, 1, -1.0f, NULL}, /* a first moment may be negative */
+        {MLP_RULE_ADAMW, 1, 1, -1e-30f, "rule adamw's v[1] = -1e-30 is negative"},
+        {MLP_RULE_RMSPROP, 0, 1, -1.0f, "rule rmsprop's mean square[1] = -1 is negative"},
+        {MLP_RULE_RMSPROP, 1, 1, NAN, "rule rmsprop's momentum buffer[1] = nan"},
+        {MLP_RULE_RMSPROP, 1, 1, -1.0f, NULL},
+        {MLP_RULE_ADAGRAD, 0, 1, -2.0f,
+         "rule adagrad's sum of squares[1] = -2 is negative"},
+        {MLP_RULE_MOMENTUM, 0, 1, INFINITY, "rule momentum's velocity[1] = inf"},
+        {MLP_RULE_MOMENTUM, 0, 1, -1.0f, NULL},
+        {MLP_RULE_NESTEROV, 0, 1, NAN, "rule nesterov's velocity[1] = nan"},
+        /* the first and the last element of an array */
+        {MLP_RULE_ADAM, 1, 0, -1.0f, "rule adam's v[0] = -1 is negative"},
+        {MLP_RULE_ADAM, 0, 0, NAN, "rule adam's m[0] = nan is not finite"},
+        {MLP_RULE_ADAGRAD, 0, -1, -2.0f, "= -2 is negative"},
+        {MLP_RULE_ADAM, 1, -1, INFINITY, "= inf is not finite"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         size_t len;
         unsigned char *b = stepped_file(cases[c].rule, &len);
         const size_t optm = optm_payload(b, len);
         const uint64_t n = rd64(b + optm + 8);
-        const size_t at = OPTM_STATE + 4 * (size_t)(cases[c].array * n + 1);
+        const uint64_t i = cases[c].at < 0 ? n - 1 : (uint64_t)cases[c].at;
+        const size_t at = OPTM_STATE + 4 * (size_t)(cases[c].array * n + i);
         ck_assert_uint_le(optm + at + 4, len);
         put_f32(b + optm + at, cases[c].value);
         tu_fix_crcs(b, len);

@@ -413,6 +413,12 @@ START_TEST(xent_threads_same_bits)
     d[302 * K + 46] = -INFINITY;
     TU_FAIL(mlp_loss_softmax_xent(z, y, &loss[0], NULL, NULL), MLP_STATUS_INVALID_ARG);
     ck_assert_msg(strstr(mlp_last_error(), "row 301") != NULL, "%s", mlp_last_error());
+    y[301] = 0;
+    d[302 * K + 46] = 0.0f;
+    /* a bad label in the batch's first row is a bad label, not a bad logit */
+    y[0] = K;
+    TU_FAIL(mlp_loss_softmax_xent(z, y, &loss[0], g[0], NULL), MLP_STATUS_INVALID_ARG);
+    TU_ERROR_HAS("label 47 of row 0 is outside 0..46");
     TU_OK(mlp_set_num_threads(1));
     for (int t = 0; t < 3; t++)
         mlp_tensor_destroy(g[t]);
