@@ -617,12 +617,12 @@ static float *test_floats(int64_t n)
 }
 
 /* On a CPU with AVX-512 the direct correlation's forward pass runs pairs of
- * planes in vectors of 16, up to four strips at a time; elsewhere, and in
- * mlp__corr_forward_narrow, vectors of 8. Both must give the same bits:
+ * planes in vectors of 16, up to four strips at a time
+ * (mlp__corr_forward_wide, on any CPU); elsewhere, and in
+ * mlp__corr_forward_narrow, vectors of 8. All must give the same bits:
  * blocks of four planes and single planes after them (1 to 10 planes),
  * the last group of strips 1 to 4 long, rows of 1 to 7 columns past the
- * last full strip and rows shorter than 8, with and without a bias. On
- * other CPUs the two are the same code and the test says nothing. */
+ * last full strip and rows shorter than 8, with and without a bias. */
 START_TEST(corr_forward_wide_same_bits)
 {
     /* clang-format off */
@@ -652,7 +652,7 @@ START_TEST(corr_forward_wide_same_bits)
         float *xp = test_floats(nx), *w = test_floats((int64_t)k.co * taps);
         float *wpk = test_floats((int64_t)k.co * taps + MLP__CORR_PACK_SPARE);
         float *bias = test_floats(k.co), *y = test_floats(ny);
-        float *yn = test_floats(ny);
+        float *yn = test_floats(ny), *yw = test_floats(ny);
         tu_fill_uniform(&rng, xp, nx, -1.0f, 1.0f);
         tu_fill_uniform(&rng, w, (int64_t)k.co * taps, -1.0f, 1.0f);
         tu_fill_uniform(&rng, bias, k.co, -1.0f, 1.0f);
@@ -662,6 +662,11 @@ START_TEST(corr_forward_wide_same_bits)
             mlp__corr_forward_narrow(&k, xp, wpk, b ? bias : NULL, yn);
             ck_assert_msg(memcmp(y, yn, (size_t)ny * sizeof(float)) == 0,
                           "case %d, bias %d: the two forward passes differ", i, b);
+            memset(yw, 0xff, (size_t)ny * sizeof(float));
+            ck_assert_int_eq(mlp__corr_forward_wide(&k, xp, wpk, b ? bias : NULL, yw),
+                             MLP__CORR_WIDE);
+            ck_assert_msg(memcmp(yw, yn, (size_t)ny * sizeof(float)) == 0,
+                          "case %d, bias %d: the wide forward pass differs", i, b);
         }
         free(xp);
         free(w);
@@ -669,6 +674,7 @@ START_TEST(corr_forward_wide_same_bits)
         free(bias);
         free(y);
         free(yn);
+        free(yw);
     }
 }
 END_TEST
@@ -691,12 +697,13 @@ static mlp__corr corr_geom(int32_t ci, int32_t h, int32_t w, int32_t co, int32_t
 
 /* On a CPU with AVX-512 the direct correlation's dx runs full strips two at
  * a time in vectors of 16 (across rows, the first strip's sums added in
- * first); mlp__corr_dx_narrow one at a time in vectors of 8. The same
- * bits: rows of 8, 16 and 24 columns (strips pair within and across rows),
- * rows with a tail after an odd count of full strips, rows shorter than 8,
- * padding, 1 to 12 taps a block and several blocks (blocks of every size
- * from 1 to 12: the taps are shared evenly among the blocks); and dx as
- * defined, in double. */
+ * first; mlp__corr_dx_wide, on any CPU); mlp__corr_dx_narrow one at a
+ * time in vectors of 8. The same bits: rows of 8, 16 and 24 columns
+ * (strips pair within and across rows), rows with a tail after an odd
+ * count of full strips, rows shorter than 8, a single row of one full
+ * strip (left waiting for a pair to the end), padding, 1 to 12 taps a
+ * block and several blocks (blocks of every size from 1 to 12: the taps
+ * are shared evenly among the blocks); and dx as defined, in double. */
 START_TEST(corr_dx_wide_same_bits)
 {
     /* clang-format off */
@@ -715,6 +722,8 @@ START_TEST(corr_dx_wide_same_bits)
         {1, 8, 12, 3, 1, 7, 0, 3},   /* 7 */
         {1, 7, 17, 2, 1, 13, 0, 6},  /* 13: blocks of 6 and 7 */
         {1, 9, 14, 2, 1, 11, 0, 5},  /* 11 */
+        {2, 3, 12, 3, 3, 3, 0, 0},   /* one row: its one full strip, a tail */
+        {1, 2, 9, 2, 2, 2, 0, 0},    /* one row of one full strip */
     };
     /* clang-format on */
     tu_rng rng;
@@ -727,7 +736,7 @@ START_TEST(corr_dx_wide_same_bits)
         const int64_t nx = (int64_t)k.ci * cases[i].h * cases[i].w;
         float *w = test_floats(k.co * taps), *dy = test_floats(ny);
         float *sums = test_floats(mlp__corr_dx_size(&k));
-        float *dx = test_floats(nx), *dxn = test_floats(nx);
+        float *dx = test_floats(nx), *dxn = test_floats(nx), *dxw = test_floats(nx);
         tu_fill_uniform(&rng, w, k.co * taps, -1.0f, 1.0f);
         tu_fill_uniform(&rng, dy, ny, -1.0f, 1.0f);
         mlp__corr_dx(&k, cases[i].ph, cases[i].pw, cases[i].h, cases[i].w, w, dy, sums,
@@ -736,6 +745,12 @@ START_TEST(corr_dx_wide_same_bits)
                             sums, dxn);
         ck_assert_msg(memcmp(dx, dxn, (size_t)nx * sizeof(float)) == 0,
                       "case %d: the two input gradients differ", i);
+        memset(dxw, 0xff, (size_t)nx * sizeof(float));
+        ck_assert_int_eq(mlp__corr_dx_wide(&k, cases[i].ph, cases[i].pw, cases[i].h,
+                                           cases[i].w, w, dy, sums, dxw),
+                         MLP__CORR_WIDE);
+        ck_assert_msg(memcmp(dxw, dxn, (size_t)nx * sizeof(float)) == 0,
+                      "case %d: the wide input gradient differs", i);
         for (int32_t c = 0; c < k.ci; c++)
             for (int32_t y = 0; y < cases[i].h; y++)
                 for (int32_t x = 0; x < cases[i].w; x++) {
@@ -763,6 +778,7 @@ START_TEST(corr_dx_wide_same_bits)
         free(sums);
         free(dx);
         free(dxn);
+        free(dxw);
     }
 }
 END_TEST
@@ -800,10 +816,11 @@ static void check_dw_lanes(const mlp__corr *k, const float *xp, const float *dy,
 
 /* mlp__corr_dw of two planes (nf 2) sums each plane's lanes as two calls
  * of one plane each do: on a CPU with AVX-512 in pairs of lanes in vectors
- * of 16, up to 12 taps a call (mlp__corr_dw_taps), elsewhere (and in
- * mlp__corr_dw_narrow) in vectors of 8, up to 6. The same bits, weights
- * and bias, over two groups of samples (the second adding onto the
- * first's lanes), and the single planes' lanes sum to dW and db as
+ * of 16, up to 12 taps a call (mlp__corr_dw_taps; mlp__corr_dw_wide on
+ * any CPU), elsewhere (and in mlp__corr_dw_narrow) in vectors of 8, up to
+ * 6. The same bits, weights and bias, over two groups of samples (the
+ * second adding onto the first's lanes), and the single planes' lanes sum
+ * to dW and db as
  * defined: 9 taps (the ConvNet's first layer, one block of a pair on
  * AVX-512), 12, and 25 and 18 in several blocks; blocks of every size from
  * 1 to 12 taps, alone and last; rows with a tail, rows of whole strips in
@@ -854,8 +871,10 @@ START_TEST(corr_dw_pairs_same_bits)
         }
         tu_fill_uniform(&rng, dy, (G1 + G2) * out_sz, -1.0f, 1.0f);
         float *one = test_floats(2 * taps * 8), *two = test_floats(2 * taps * 8),
-              *three = test_floats(2 * taps * 8);
-        float bone[16], btwo[16], bthree[16];
+              *three = test_floats(2 * taps * 8), *four = test_floats(2 * taps * 8);
+        float bone[16], btwo[16], bthree[16], bfour[16];
+        memset(four, 0xff, (size_t)(2 * taps * 8) * sizeof(float));
+        memset(bfour, 0xff, sizeof bfour);
         for (int group = 0; group < 2; group++) {
             const int32_t s0 = group ? G1 : 0, g = group ? G2 : G1;
             const float *xg = xp + s0 * in_sz, *dg = dy + s0 * out_sz;
@@ -877,6 +896,14 @@ START_TEST(corr_dw_pairs_same_bits)
                 mlp__corr_dw_narrow(&k, xg, dg, g, f, 2, t0, tn, three + t0 * 8,
                                     (int64_t)taps * 8, t0 == 0 ? bthree : NULL, !group);
             }
+            for (int32_t t0 = 0; t0 < taps; t0 += MLP__CORR_DW_TAPS) {
+                const int32_t tn =
+                    taps - t0 < MLP__CORR_DW_TAPS ? taps - t0 : MLP__CORR_DW_TAPS;
+                ck_assert_int_eq(mlp__corr_dw_wide(&k, xg, dg, g, f, t0, tn,
+                                                   four + t0 * 8, (int64_t)taps * 8,
+                                                   t0 == 0 ? bfour : NULL, !group),
+                                 MLP__CORR_WIDE);
+            }
         }
         ck_assert_msg(memcmp(one, two, (size_t)(2 * taps * 8) * sizeof(float)) == 0,
                       "case %d: a pair's weight lanes differ from single planes'", i);
@@ -888,6 +915,11 @@ START_TEST(corr_dw_pairs_same_bits)
         ck_assert_msg(memcmp(bone, bthree, sizeof bone) == 0,
                       "case %d: a narrow pair's bias lanes differ from single planes'",
                       i);
+        ck_assert_msg(memcmp(one, four, (size_t)(2 * taps * 8) * sizeof(float)) == 0,
+                      "case %d: a wide pair's weight lanes differ from single planes'",
+                      i);
+        ck_assert_msg(memcmp(bone, bfour, sizeof bone) == 0,
+                      "case %d: a wide pair's bias lanes differ from single planes'", i);
         for (int32_t q = 0; q < 2; q++) {
             for (int32_t t = 0; t < taps; t++)
                 check_dw_lanes(&k, xp, dy, G1 + G2, f + q, t, one + (q * taps + t) * 8,
@@ -899,14 +931,16 @@ START_TEST(corr_dw_pairs_same_bits)
         free(one);
         free(two);
         free(three);
+        free(four);
     }
 }
 END_TEST
 
 /* mlp__few_k_product takes 32 columns at a time in vectors of 16 on a CPU
- * with AVX-512, then 16, 8 and the last 1-7 in vectors of 8, as
- * mlp__few_k_product_narrow does throughout: the same bits, for 1 to 12
- * terms, planes of 1 to 100 columns, with and without a bias. */
+ * with AVX-512 (mlp__few_k_product_wide, on any CPU), then 16, 8 and the
+ * last 1-7 in vectors of 8, as mlp__few_k_product_narrow does throughout:
+ * the same bits, for 1 to 12 terms, planes of 1 to 100 columns, with and
+ * without a bias. */
 START_TEST(few_k_wide_same_bits)
 {
     static const int64_t widths[] = {1, 7, 8, 16, 31, 32, 33, 63, 64, 71, 100};
@@ -918,7 +952,7 @@ START_TEST(few_k_wide_same_bits)
             const int32_t F = 3;
             float *w = test_floats((int64_t)F * K), *col = test_floats(K * P);
             float *bias = test_floats(F), *y = test_floats(F * P),
-                  *yn = test_floats(F * P);
+                  *yn = test_floats(F * P), *yw = test_floats(F * P);
             tu_fill_uniform(&rng, w, (int64_t)F * K, -1.0f, 1.0f);
             tu_fill_uniform(&rng, col, K * P, -1.0f, 1.0f);
             tu_fill_uniform(&rng, bias, F, -1.0f, 1.0f);
@@ -928,12 +962,20 @@ START_TEST(few_k_wide_same_bits)
                 ck_assert_msg(memcmp(y, yn, (size_t)(F * P) * sizeof(float)) == 0,
                               "K %d, %lld columns, bias %d: the two products differ", K,
                               (long long)P, b);
+                memset(yw, 0xff, (size_t)(F * P) * sizeof(float));
+                ck_assert_int_eq(
+                    mlp__few_k_product_wide(w, F, K, col, P, b ? bias : NULL, yw),
+                    MLP__CORR_WIDE);
+                ck_assert_msg(memcmp(yw, yn, (size_t)(F * P) * sizeof(float)) == 0,
+                              "K %d, %lld columns, bias %d: the wide product differs", K,
+                              (long long)P, b);
             }
             free(w);
             free(col);
             free(bias);
             free(y);
             free(yn);
+            free(yw);
         }
 }
 END_TEST

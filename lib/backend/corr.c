@@ -283,6 +283,13 @@ AVX512_ONLY static void corr_forward_wide(const mlp__corr *k, const float *xp,
 {
     forward_planes(k, xp, wpk, bias, y, 1);
 }
+
+/* The same code built for any CPU, for mlp__corr_forward_wide elsewhere. */
+WIDE_ANY static void corr_forward_wide_any(const mlp__corr *k, const float *xp,
+                                           const float *wpk, const float *bias, float *y)
+{
+    forward_planes(k, xp, wpk, bias, y, 1);
+}
 #endif
 
 void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
@@ -350,4 +357,19 @@ void mlp__corr_pad(const float *x, int32_t c, int32_t h, int32_t w, int32_t ph,
         }
         memset(p + (ph + h) * (int64_t)wp, 0, (size_t)ph * (size_t)wp * sizeof(float));
     }
+}
+
+int mlp__corr_forward_wide(const mlp__corr *k, const float *xp, const float *wpk,
+                           const float *bias, float *y)
+{
+#if MLP__CORR_WIDE
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        corr_forward_wide(k, xp, wpk, bias, y);
+    else
+        corr_forward_wide_any(k, xp, wpk, bias, y);
+#else
+    mlp__corr_forward_narrow(k, xp, wpk, bias, y);
+#endif
+    return MLP__CORR_WIDE;
 }

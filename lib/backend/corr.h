@@ -21,8 +21,14 @@
  * (filter, tap block) unit. On a CPU with AVX-512 the forward pass, dW, dx
  * and the few-term product run two sets of eight lanes side by side in
  * vectors of 16 (two planes, or two strips, or 32 columns at a time),
- * each lane's sum term by term as in vectors of 8: the same bits again
- * (the _narrow functions below let the tests compare them).
+ * each lane's sum term by term as in vectors of 8: the same bits again.
+ * The _narrow and _wide functions below let the tests compare the two on
+ * any CPU: a _wide function runs the AVX-512 code where the CPU has
+ * AVX-512, and elsewhere the same code built for the baseline (slower:
+ * there the compiler splits each vector of 16), so that a machine without
+ * AVX-512 checks that code's bits too. A _wide function returns
+ * MLP__CORR_WIDE: where that is 0 the build has no such code (nor does
+ * the library run it), and the function runs the 8-wide code instead.
  *
  * Available where the compiler has GCC's vector extensions (GCC, clang):
  * MLP__CORR_AVAILABLE is 1 there and 0 elsewhere (callers then keep
@@ -37,6 +43,18 @@
 #define MLP__CORR_AVAILABLE 1
 #else
 #define MLP__CORR_AVAILABLE 0
+#endif
+
+/* 1 where the build has the kernels' AVX-512 code (vectors of 16: GCC 12
+ * or later, or clang, on x86-64 Linux, without MLPNET_NO_CLONES), which
+ * the library runs on a CPU with AVX-512 and the _wide functions below on
+ * any; 0 elsewhere. */
+#if MLP__CORR_AVAILABLE && defined(__x86_64__) && defined(__linux__) &&                  \
+    !defined(MLPNET_NO_CLONES) &&                                                        \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
+#define MLP__CORR_WIDE 1
+#else
+#define MLP__CORR_WIDE 0
 #endif
 
 /* The most taps (ci kh kw) one correlation may have. */
@@ -95,6 +113,11 @@ void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
 void mlp__corr_forward_narrow(const mlp__corr *k, const float *xp, const float *wpk,
                               const float *bias, float *y);
 
+/* mlp__corr_forward in vectors of 16, as a CPU with AVX-512 runs it, on any
+ * CPU (see above). Returns MLP__CORR_WIDE. */
+int mlp__corr_forward_wide(const mlp__corr *k, const float *xp, const float *wpk,
+                           const float *bias, float *y);
+
 /*
  * The weight gradient of output planes f to f + nf - 1 (nf 1 or 2) over
  * taps [t0, t0 + tn) (tn <= mlp__corr_dw_taps(nf)), for g samples: for
@@ -121,6 +144,13 @@ void mlp__corr_dw_narrow(const mlp__corr *k, const float *xp, const float *dy, i
                          int32_t f, int32_t nf, int32_t t0, int32_t tn, float *lanes,
                          int64_t lstride, float *bias_lanes, int first);
 
+/* mlp__corr_dw of a pair of planes (nf 2) in vectors of 16, as a CPU with
+ * AVX-512 runs it, up to MLP__CORR_DW_TAPS taps a call, on any CPU (see
+ * above). Returns MLP__CORR_WIDE. */
+int mlp__corr_dw_wide(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
+                      int32_t f, int32_t t0, int32_t tn, float *lanes, int64_t lstride,
+                      float *bias_lanes, int first);
+
 /*
  * One sample's input gradient, the correlation's adjoint: dx [ci, h, w] =
  * for every tap t = (c kh + i) kw + j, plane f, output row r and column
@@ -143,6 +173,11 @@ void mlp__corr_dx(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t
  * bits (for the tests, which compare the two). */
 void mlp__corr_dx_narrow(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
                          const float *wts, const float *dy, float *sums, float *dx);
+
+/* mlp__corr_dx in vectors of 16, as a CPU with AVX-512 runs it, on any CPU
+ * (see above). Returns MLP__CORR_WIDE. */
+int mlp__corr_dx_wide(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
+                      const float *wts, const float *dy, float *sums, float *dx);
 
 /* The scratch mlp__corr_dx needs, in floats. */
 int64_t mlp__corr_dx_size(const mlp__corr *k);
@@ -169,5 +204,10 @@ void mlp__few_k_product(const float *w, int32_t F, int32_t K, const float *col, 
  * bits (for the tests, which compare the two). */
 void mlp__few_k_product_narrow(const float *w, int32_t F, int32_t K, const float *col,
                                int64_t P, const float *bias, float *y);
+
+/* mlp__few_k_product in vectors of 16, as a CPU with AVX-512 runs it, on
+ * any CPU (see above). Returns MLP__CORR_WIDE. */
+int mlp__few_k_product_wide(const float *w, int32_t F, int32_t K, const float *col,
+                            int64_t P, const float *bias, float *y);
 
 #endif /* MLPNET_CORR_H */

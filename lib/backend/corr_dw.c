@@ -210,10 +210,10 @@ static void corr_dw(const mlp__corr *k, const float *xp, const float *dy, int32_
  * MLP__CORR_DW_TAPS taps (twice corr_dw's for two planes). dW alone of the
  * report's 5->10 5x5 on 12x12 (batch 100, 1 thread, 3 rounds): 0.469-0.473
  * against 0.408-0.409 ms in blocks of 6 taps. */
-AVX512_ONLY static void corr_dw_pair(const mlp__corr *k, const float *xp, const float *dy,
-                                     int32_t g, int32_t f, int32_t t0, int32_t tn,
-                                     float *lanes, int64_t lstride, float *bias_lanes,
-                                     int first)
+static MLP__ALWAYS_INLINE void dw_pair(const mlp__corr *k, const float *xp,
+                                       const float *dy, int32_t g, int32_t f, int32_t t0,
+                                       int32_t tn, float *lanes, int64_t lstride,
+                                       float *bias_lanes, int first)
 {
     int32_t off[MLP__CORR_DW_TAPS];
     tap_offsets(k, t0, tn, off);
@@ -234,6 +234,23 @@ AVX512_ONLY static void corr_dw_pair(const mlp__corr *k, const float *xp, const 
     default: DW_PAIR(12); break;
     }
 #undef DW_PAIR
+}
+
+AVX512_ONLY static void corr_dw_pair(const mlp__corr *k, const float *xp, const float *dy,
+                                     int32_t g, int32_t f, int32_t t0, int32_t tn,
+                                     float *lanes, int64_t lstride, float *bias_lanes,
+                                     int first)
+{
+    dw_pair(k, xp, dy, g, f, t0, tn, lanes, lstride, bias_lanes, first);
+}
+
+/* The same code built for any CPU, for mlp__corr_dw_wide elsewhere. */
+WIDE_ANY static void corr_dw_pair_any(const mlp__corr *k, const float *xp,
+                                      const float *dy, int32_t g, int32_t f, int32_t t0,
+                                      int32_t tn, float *lanes, int64_t lstride,
+                                      float *bias_lanes, int first)
+{
+    dw_pair(k, xp, dy, g, f, t0, tn, lanes, lstride, bias_lanes, first);
 }
 #endif
 
@@ -308,3 +325,24 @@ int32_t mlp__corr_dw_taps(int32_t nf)
 }
 
 #endif
+
+int mlp__corr_dw_wide(const mlp__corr *k, const float *xp, const float *dy, int32_t g,
+                      int32_t f, int32_t t0, int32_t tn, float *lanes, int64_t lstride,
+                      float *bias_lanes, int first)
+{
+#if MLP__CORR_WIDE
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        corr_dw_pair(k, xp, dy, g, f, t0, tn, lanes, lstride, bias_lanes, first);
+    else
+        corr_dw_pair_any(k, xp, dy, g, f, t0, tn, lanes, lstride, bias_lanes, first);
+#else
+    /* the 8-wide code's blocks of a pair, its bias lanes once */
+    for (int32_t t = 0; t < tn; t += MLP__CORR_DW_TAPS / 2) {
+        const int32_t n = tn - t < MLP__CORR_DW_TAPS / 2 ? tn - t : MLP__CORR_DW_TAPS / 2;
+        mlp__corr_dw_narrow(k, xp, dy, g, f, 2, t0 + t, n, lanes + 8 * t, lstride,
+                            t ? NULL : bias_lanes, first);
+    }
+#endif
+    return MLP__CORR_WIDE;
+}

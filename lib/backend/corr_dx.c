@@ -268,6 +268,14 @@ AVX512_ONLY static void corr_dx_wide(const mlp__corr *k, int32_t ph, int32_t pw,
 {
     dx_planes(k, ph, pw, h, w, wts, dy, sums, dx, 1);
 }
+
+/* The same code built for any CPU, for mlp__corr_dx_wide elsewhere. */
+WIDE_ANY static void corr_dx_wide_any(const mlp__corr *k, int32_t ph, int32_t pw,
+                                      int32_t h, int32_t w, const float *wts,
+                                      const float *dy, float *sums, float *dx)
+{
+    dx_planes(k, ph, pw, h, w, wts, dy, sums, dx, 1);
+}
 #endif
 
 void mlp__corr_dx(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
@@ -318,3 +326,18 @@ void mlp__corr_dx_narrow(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, 
 }
 
 #endif
+
+int mlp__corr_dx_wide(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t w,
+                      const float *wts, const float *dy, float *sums, float *dx)
+{
+#if MLP__CORR_WIDE
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        corr_dx_wide(k, ph, pw, h, w, wts, dy, sums, dx);
+    else
+        corr_dx_wide_any(k, ph, pw, h, w, wts, dy, sums, dx);
+#else
+    mlp__corr_dx_narrow(k, ph, pw, h, w, wts, dy, sums, dx);
+#endif
+    return MLP__CORR_WIDE;
+}

@@ -147,7 +147,12 @@ static void few_k_product(const float *w, int32_t F, int32_t K, const float *col
  * AVX-512; the same bits. */
 AVX512_ONLY static void few_k_product_wide(const float *w, int32_t F, int32_t K,
                                            const float *col, int64_t P, const float *bias,
-                                           float *y)
+                                           float *y){FEW_K_CASES(1)}
+
+/* The same code built for any CPU, for mlp__few_k_product_wide elsewhere. */
+WIDE_ANY static void few_k_product_wide_any(const float *w, int32_t F, int32_t K,
+                                            const float *col, int64_t P,
+                                            const float *bias, float *y)
 {
     FEW_K_CASES(1)
 }
@@ -194,3 +199,18 @@ void mlp__few_k_product_narrow(const float *w, int32_t F, int32_t K, const float
 }
 
 #endif
+
+int mlp__few_k_product_wide(const float *w, int32_t F, int32_t K, const float *col,
+                            int64_t P, const float *bias, float *y)
+{
+#if MLP__CORR_WIDE
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        few_k_product_wide(w, F, K, col, P, bias, y);
+    else
+        few_k_product_wide_any(w, F, K, col, P, bias, y);
+#else
+    mlp__few_k_product_narrow(w, F, K, col, P, bias, y);
+#endif
+    return MLP__CORR_WIDE;
+}
