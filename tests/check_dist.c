@@ -44,6 +44,8 @@ typedef struct sim_rank {
     int64_t buckets; /* buckets started, for the overlap check */
     int64_t waits;
     int32_t max_nb;
+    int32_t step_nb;   /* the buckets of the step its last start was of */
+    int64_t bad_waits; /* waits for a bucket outside [0, step_nb) */
     /* Fail (MLP_STATUS_IO, after taking part) the fail_start-th start or the
      * fail_wait-th wait of a bucket; 0: never. */
     int64_t fail_start, fail_wait;
@@ -83,6 +85,7 @@ static mlp_status sim_reduce_start(void *user, int32_t bucket, int32_t n_buckets
     r->buckets++;
     if (n_buckets > r->max_nb)
         r->max_nb = n_buckets;
+    r->step_nb = n_buckets;
     (void)bucket;
     publish(r, data, n);
     float *tmp = calloc((size_t)n, sizeof *tmp);
@@ -101,7 +104,8 @@ static mlp_status sim_reduce_start(void *user, int32_t bucket, int32_t n_buckets
 static mlp_status sim_reduce_wait(void *user, int32_t bucket)
 {
     sim_rank *r = user;
-    (void)bucket;
+    if (bucket < 0 || bucket >= r->step_nb)
+        r->bad_waits++;
     return ++r->waits == r->fail_wait ? MLP_STATUS_IO : MLP_STATUS_OK;
 }
 
@@ -316,6 +320,10 @@ static void run_ranks(sim_comm *c, sim_rank *rk, run *runs, int32_t p)
         runs[i].r = &rk[i];
     }
     run_threads(c, p, train_one, runs, sizeof *runs);
+    for (int32_t i = 0; i < p; i++)
+        ck_assert_msg(rk[i].bad_waits == 0,
+                      "rank %d waited for %lld buckets it never started", (int)i,
+                      (long long)rk[i].bad_waits);
 }
 
 static double max_rel_diff(const float *a, const float *b, int64_t n)
@@ -673,6 +681,12 @@ START_TEST(ranks_with_different_rules_stop)
         ck_assert_msg(strstr(runs[i].msg, "the ranks differ in the optimizer's rule") !=
                           NULL,
                       "%s", runs[i].msg);
+        /* rank 0's value, and on the other ranks their own */
+        char want[64];
+        snprintf(want, sizeof want, "(rank 0: %d%s", (int)MLP_RULE_ADAM,
+                 i ? ", rank 1: " : ")");
+        ck_assert_msg(strstr(runs[i].msg, want) != NULL, "want '%s' in: %s", want,
+                      runs[i].msg);
         free_run(&runs[i]);
     }
     mlp_dataset_destroy(train);
@@ -1177,13 +1191,14 @@ static const char *odd_error_message(void *user)
  * enum (it returned the cast of 1e30 to int before). */
 static int garbage_sums;
 static int64_t garbage_n; /* > 0: only sums of this many values are garbage */
+static double garbage_value = 1e30;
 
 static mlp_status maybe_garbage_sum(void *user, double *data, int64_t n)
 {
     if (!garbage_sums || (garbage_n > 0 && n != garbage_n))
         return sim_sum(user, data, n);
     for (int64_t i = 0; i < n; i++)
-        data[i] = 1e30;
+        data[i] = garbage_value;
     return MLP_STATUS_OK;
 }
 
@@ -1210,6 +1225,11 @@ START_TEST(a_sum_that_is_no_sum_is_an_internal_error)
     garbage_n = 16;
     TU_FAIL_MSG(mlp_model_fit(m, opt, ds, NULL, NULL), MLP_STATUS_INTERNAL,
                 "the broadcast of the noise generator: the sum callback gave 1e+30");
+    /* a whole number, but more than a 16-bit piece */
+    garbage_value = 65536.0;
+    TU_FAIL_MSG(mlp_model_fit(m, opt, ds, NULL, NULL), MLP_STATUS_INTERNAL,
+                "the broadcast of the noise generator: the sum callback gave 65536");
+    garbage_value = 1e30;
     garbage_n = 0;
     garbage_sums = 0;
     TU_OK(mlp_model_fit(m, opt, ds, NULL, NULL));
