@@ -23,6 +23,9 @@
 #if defined(__x86_64__)
 #include <xmmintrin.h>
 #endif
+#ifdef MLPNET_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
 
 /* ---- the pool ----------------------------------------------------------- */
 
@@ -1243,6 +1246,9 @@ START_TEST(flush_denormals_on_and_off)
     TU_OK(mlp_set_num_threads(3));
     check_fp_mode(0); /* workers started, their mode given */
     mlp_status st = mlp_set_flush_denormals(7);
+#if defined(__x86_64__)
+    TU_OK(st); /* the mode exists on every x86-64 processor */
+#endif
     if (st == MLP_STATUS_UNSUPPORTED) {
         /* no such mode here: the setting stays off */
         ck_assert_int_eq(mlp_get_flush_denormals(), 0);
@@ -1262,6 +1268,73 @@ START_TEST(flush_denormals_on_and_off)
     TU_OK(mlp_set_num_threads(1));
 }
 END_TEST
+
+/* A worker starts with the floating-point mode of the thread that created
+ * it. Created by a thread whose own mode flushes (its MXCSR bits set by
+ * itself, not by the library), the workers still compute with subnormals
+ * while the library's setting is off; the creator keeps its own mode for
+ * the part it runs itself (status.h). In a forked test the workers are
+ * this test's own, made by this thread. */
+START_TEST(flush_denormals_off_whatever_the_creator_mode)
+{
+#if defined(__x86_64__)
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u);
+    if (!flush_bits_kept()) { /* an emulator that drops the bits */
+        _mm_setcsr(csr);
+        return;
+    }
+    TU_OK(mlp_set_num_threads(3));
+    fp_job j;
+    memset(&j, 0, sizeof j);
+    j.tiny = FLT_MIN / 4.0f;
+    mlp__pool_for(3, 1, 1, fp_part, &j);
+    _mm_setcsr(csr);
+    ck_assert(pthread_equal(j.who[0], pthread_self()));
+    ck_assert_msg(j.product[0] == 0.0f && j.operand_zero[0],
+                  "the caller's part did not keep the caller's mode");
+    for (int t = 1; t < 3; t++) {
+        ck_assert(!pthread_equal(j.who[t], pthread_self()));
+        ck_assert_msg(j.product[t] == FLT_MIN / 2.0f && !j.operand_zero[t],
+                      "part %d flushed: FLT_MIN / 2 gave %g", t, (double)j.product[t]);
+    }
+    TU_OK(mlp_set_num_threads(1));
+#endif
+}
+END_TEST
+
+/* One thread until mlp_set_num_threads says otherwise (status.h). In a
+ * run without fork the tests before have set it back to 1. */
+START_TEST(threads_one_by_default)
+{
+    ck_assert_int_eq(mlp_get_num_threads(), 1);
+    TU_OK(mlp_set_num_threads(2));
+    ck_assert_int_eq(mlp_get_num_threads(), 2);
+    TU_OK(mlp_set_num_threads(1));
+    ck_assert_int_eq(mlp_get_num_threads(), 1);
+}
+END_TEST
+
+#ifdef MLPNET_HAVE_OPENBLAS
+/* The library's pool runs the products, so OpenBLAS stays single-threaded:
+ * mlp_set_num_threads and every model's creation set OpenBLAS's
+ * process-wide count back to 1 (status.h). */
+START_TEST(openblas_kept_single_threaded)
+{
+    openblas_set_num_threads(2);
+    if (openblas_get_num_threads() != 2) /* a build of OpenBLAS for one thread */
+        return;
+    TU_OK(mlp_set_num_threads(2));
+    ck_assert_int_eq(openblas_get_num_threads(), 1);
+    openblas_set_num_threads(2);
+    mlp_model *m = NULL;
+    TU_OK(mlp_model_create(&m, 1, (int32_t[]){4}, 1));
+    ck_assert_int_eq(openblas_get_num_threads(), 1);
+    mlp_model_destroy(m);
+    TU_OK(mlp_set_num_threads(1));
+}
+END_TEST
+#endif
 
 static Suite *backend_suite(void)
 {
@@ -1293,6 +1366,11 @@ static Suite *backend_suite(void)
     tcase_add_test(tk, sgemm_tile_copies_same_bits);
     tcase_add_test(tk, flush_denormals_off_by_default);
     tcase_add_test(tk, flush_denormals_on_and_off);
+    tcase_add_test(tk, flush_denormals_off_whatever_the_creator_mode);
+    tcase_add_test(tk, threads_one_by_default);
+#ifdef MLPNET_HAVE_OPENBLAS
+    tcase_add_test(tk, openblas_kept_single_threaded);
+#endif
     tcase_set_timeout(tk, 300);
     suite_add_tcase(s, tk);
     return s;

@@ -59,8 +59,12 @@ MLP_API const char *mlp_last_error(void);
  * all cores. The library runs one pool of its own threads, started at the
  * first call that can use them: OpenBLAS stays single-threaded, the library
  * splits products, element passes, batch gathering and optimizer steps
- * itself, on every build (with or without OpenBLAS); its count is its own
- * and leaves the caller's OpenMP and OpenBLAS settings alone. A training
+ * itself, on every build (with or without OpenBLAS). Its count is its own:
+ * OMP_NUM_THREADS and OPENBLAS_NUM_THREADS do not set it, and the caller's
+ * OpenMP settings are left alone. OpenBLAS's thread count, though, is one
+ * for the whole process: this call and mlp_model_create set it to 1, so a
+ * program that also runs OpenBLAS's products itself on several threads
+ * sets its count again after them (openblas_set_num_threads). A training
  * step of a model made only of dense, activation, reshape, standardize and
  * average-pooling layers (an MLP), with a loss without class weights and
  * at least 16 samples a thread, splits its batch instead: each thread takes
