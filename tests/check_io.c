@@ -648,6 +648,43 @@ START_TEST(save_mem_matches_file_and_optimizer_round_trips)
 }
 END_TEST
 
+/* The optimizer's state is written in chunks of 1024 floats: state of
+ * several chunks and a partial last one (Adam over 1354 parameters, 2708
+ * floats) loads back to the same bytes, and the next step is the same on
+ * both. */
+START_TEST(optimizer_state_of_several_chunks_round_trips)
+{
+    static const int32_t in[1] = {40};
+    mlp_model *m = tu_model(1, in, 7);
+    tu_add(m, tu_dense(30));
+    tu_add(m, tu_dense(4));
+    ck_assert_int_eq(mlp_model_param_count(m), 40 * 30 + 30 + 30 * 4 + 4);
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_ADAM, m));
+    int32_t labels[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+    mlp_tensor *x = random_input(8, 1, in, 9);
+    TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+    size_t len, again_len;
+    unsigned char *b = model_bytes(m, o, &len);
+    mlp_model *m2 = NULL;
+    mlp_optimizer *o2 = NULL;
+    TU_OK(mlp_model_load_mem_with_optimizer(&m2, &o2, b, len));
+    unsigned char *again = model_bytes(m2, o2, &again_len);
+    ck_assert_msg(again_len == len && memcmp(again, b, len) == 0,
+                  "load + save changed the bytes");
+    TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+    TU_OK(mlp_model_train_step(m2, o2, x, labels, NULL, NULL));
+    assert_same_model(m, m2, 1, in);
+    free(b);
+    free(again);
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(o2);
+    mlp_model_destroy(m2);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 /* An optimizer whose model changed after its creation (a layer added, so
  * other parameters) cannot be saved with it: BAD_STATE, and no file. */
 START_TEST(save_optimizer_of_changed_model)
@@ -3273,6 +3310,20 @@ START_TEST(optimizer_schedule_fields_are_checked)
         assert_optm_refused(b, len, cases[c].at, cases[c].what);
         free(b);
     }
+    /* the ranges' closed ends load: gamma 1, a period multiplier of 1 (each
+     * restart as long as the first) */
+    static const struct {
+        size_t at;
+        double value;
+    } edges[] = {{OPTM_GAMMA, 1.0}, {OPTM_MULT, 1.0}};
+    for (size_t c = 0; c < sizeof edges / sizeof edges[0]; c++) {
+        size_t len;
+        unsigned char *b = small_file(&len);
+        put_f64(b + optm_payload(b, len) + edges[c].at, edges[c].value);
+        tu_fix_crcs(b, len);
+        TU_OK(try_load_mem(b, len));
+        free(b);
+    }
 
     /* A constant schedule after step(7, 0.5) and cosine(7, 2, 0.25). */
     size_t len;
@@ -3561,6 +3612,7 @@ static Suite *io_suite(void)
     tcase_add_test(t, round_trip_covers_every_kind);
     tcase_add_test(t, round_trip_empty_and_stateless_models);
     tcase_add_test(t, save_mem_matches_file_and_optimizer_round_trips);
+    tcase_add_test(t, optimizer_state_of_several_chunks_round_trips);
     tcase_add_test(t, arguments_are_checked);
     tcase_add_test(t, load_mem_refuses_a_null_buffer);
     tcase_add_test(t, successful_loads_keep_the_last_error);
