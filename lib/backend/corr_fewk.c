@@ -139,7 +139,7 @@ MLP_VECTOR_CLONES
 static void few_k_product(const float *w, int32_t F, int32_t K, const float *col,
                           int64_t P, const float *bias, float *y)
 {
-    FEW_K_CASES(0)
+    FEW_K_CASES(0);
 }
 
 #if PAIR16
@@ -147,14 +147,17 @@ static void few_k_product(const float *w, int32_t F, int32_t K, const float *col
  * AVX-512; the same bits. */
 AVX512_ONLY static void few_k_product_wide(const float *w, int32_t F, int32_t K,
                                            const float *col, int64_t P, const float *bias,
-                                           float *y){FEW_K_CASES(1)}
+                                           float *y)
+{
+    FEW_K_CASES(1);
+}
 
 /* The same code built for any CPU, for mlp__few_k_product_wide elsewhere. */
 WIDE_ANY static void few_k_product_wide_any(const float *w, int32_t F, int32_t K,
                                             const float *col, int64_t P,
                                             const float *bias, float *y)
 {
-    FEW_K_CASES(1)
+    FEW_K_CASES(1);
 }
 #endif
 #undef FEW_K_CASES
