@@ -296,8 +296,7 @@ void mlp__corr_forward(const mlp__corr *k, const float *xp, const float *wpk,
                        const float *bias, float *y)
 {
 #if PAIR16
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
+    if (cpu_avx512()) {
         corr_forward_wide(k, xp, wpk, bias, y);
         return;
     }
@@ -363,8 +362,7 @@ int mlp__corr_forward_wide(const mlp__corr *k, const float *xp, const float *wpk
                            const float *bias, float *y)
 {
 #if MLP__CORR_WIDE
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    if (cpu_avx512())
         corr_forward_wide(k, xp, wpk, bias, y);
     else
         corr_forward_wide_any(k, xp, wpk, bias, y);

@@ -259,8 +259,7 @@ WIDE_ANY static void corr_dw_pair_any(const mlp__corr *k, const float *xp,
 static int dw_takes_pair(int32_t nf)
 {
 #if PAIR16
-    __builtin_cpu_init();
-    return nf == 2 && __builtin_cpu_supports("avx512f");
+    return nf == 2 && cpu_avx512();
 #else
     (void)nf;
     return 0;
@@ -331,8 +330,7 @@ int mlp__corr_dw_wide(const mlp__corr *k, const float *xp, const float *dy, int3
                       float *bias_lanes, int first)
 {
 #if MLP__CORR_WIDE
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    if (dw_takes_pair(2))
         corr_dw_pair(k, xp, dy, g, f, t0, tn, lanes, lstride, bias_lanes, first);
     else
         corr_dw_pair_any(k, xp, dy, g, f, t0, tn, lanes, lstride, bias_lanes, first);

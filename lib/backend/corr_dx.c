@@ -282,8 +282,7 @@ void mlp__corr_dx(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int32_t
                   const float *wts, const float *dy, float *sums, float *dx)
 {
 #if PAIR16
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
+    if (cpu_avx512()) {
         corr_dx_wide(k, ph, pw, h, w, wts, dy, sums, dx);
         return;
     }
@@ -331,8 +330,7 @@ int mlp__corr_dx_wide(const mlp__corr *k, int32_t ph, int32_t pw, int32_t h, int
                       const float *wts, const float *dy, float *sums, float *dx)
 {
 #if MLP__CORR_WIDE
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    if (cpu_avx512())
         corr_dx_wide(k, ph, pw, h, w, wts, dy, sums, dx);
     else
         corr_dx_wide_any(k, ph, pw, h, w, wts, dy, sums, dx);

@@ -166,8 +166,7 @@ void mlp__few_k_product(const float *w, int32_t F, int32_t K, const float *col, 
                         const float *bias, float *y)
 {
 #if PAIR16
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
+    if (cpu_avx512()) {
         few_k_product_wide(w, F, K, col, P, bias, y);
         return;
     }
@@ -207,8 +206,7 @@ int mlp__few_k_product_wide(const float *w, int32_t F, int32_t K, const float *c
                             int64_t P, const float *bias, float *y)
 {
 #if MLP__CORR_WIDE
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    if (cpu_avx512())
         few_k_product_wide(w, F, K, col, P, bias, y);
     else
         few_k_product_wide_any(w, F, K, col, P, bias, y);

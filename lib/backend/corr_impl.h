@@ -45,6 +45,14 @@ typedef float v16 __attribute__((vector_size(64)));
 #else
 #define AVX512_ONLY __attribute__((target("avx512f"), optimize("no-trapping-math")))
 #endif
+/* Whether this CPU runs the AVX-512 code: the one test behind every
+ * dispatch to it. */
+static inline int cpu_avx512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
 /* The same code built for any CPU (the _wide functions of corr.h, which
  * the tests call). GCC builds it at -O1: where the vectors of 16 split,
  * -O3 took more than the rest of the file (corr_dw.c: 35 s against 15 s
