@@ -28,10 +28,22 @@
 #ifdef MLPNET_HAVE_OPENBLAS
 #include <cblas.h>
 
+/* As in BLAS, alpha = 0 or k = 0 leaves beta C and reads neither A nor B.
+ * OpenBLAS's own small-matrix kernels (AVX-512 cores, sgemm_small_kernel_permit)
+ * do not: they compute alpha times the products, so a NaN or an infinity
+ * in A or B made C NaN there even with alpha = 0. */
 static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                        const float *a, int lda, const float *b, int ldb, float beta,
                        float *c, int ldc)
 {
+    if (alpha == 0.0f || k == 0) {
+        for (int i = 0; i < m && beta != 1.0f; i++) {
+            float *ci = c + (int64_t)i * ldc;
+            for (int j = 0; j < n; j++)
+                ci[j] = beta == 0.0f ? 0.0f : beta * ci[j];
+        }
+        return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta,
                 c, ldc);
