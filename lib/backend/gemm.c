@@ -36,7 +36,7 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
                        const float *a, int lda, const float *b, int ldb, float beta,
                        float *c, int ldc)
 {
-    if (alpha == 0.0f || k == 0) {
+    if (k == 0 || alpha == 0.0f) {
         for (int i = 0; i < m && beta != 1.0f; i++) {
             float *ci = c + (int64_t)i * ldc;
             for (int j = 0; j < n; j++)
