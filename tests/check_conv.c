@@ -2567,15 +2567,22 @@ static Suite *conv_suite(void)
     tcase_add_loop_test(tc, conv_reference_grid_nobias, 0, N_CONV_GRID_NOBIAS + 1);
     tcase_add_test(tc, conv_reference_direct);
     tcase_add_test(tc, conv_reference_corr_backward);
-    tcase_add_test(tc, corr_forward_wide_same_bits);
-    tcase_add_test(tc, few_k_wide_same_bits);
-    tcase_add_test(tc, corr_dx_wide_same_bits);
-    tcase_add_test(tc, corr_dw_pairs_same_bits);
     tcase_add_test(tc, conv_reference_wino);
     tcase_add_test(tc, conv_params_layout_and_init);
     tcase_add_test(tc, conv_params_without_bias);
     tcase_add_loop_test(tc, conv_gradcheck, 0, 4);
     tcase_add_loop_test(tc, stack_gradcheck, 0, 2);
+    suite_add_tcase(s, tc);
+
+    /* The direct correlation's vectors of 16 against its vectors of 8
+     * (tagged: tests/avx512 runs them on an emulated AVX-512 CPU). */
+    tc = tcase_create("wide");
+    tcase_set_tags(tc, "wide");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, corr_forward_wide_same_bits);
+    tcase_add_test(tc, few_k_wide_same_bits);
+    tcase_add_test(tc, corr_dx_wide_same_bits);
+    tcase_add_test(tc, corr_dw_pairs_same_bits);
     suite_add_tcase(s, tc);
 
     /* The largest cases, tagged so that tests/meson.build runs them as a

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# The library's AVX-512 code on an emulated AVX-512 CPU.
+#
+#   tests/avx512/run.sh BUILD_DIR
+#
+# Boots Debian's kernel under Bochs, emulating an Intel Core i7-7800X
+# (Skylake-X: AVX-512 F, CD, BW, DQ and VL), and runs there the unit suites
+# that hold the library's AVX-512 code to its other code or to reference
+# loops: the direct correlation's AVX-512 builds (conv suite, tag `wide`),
+# the compiler's AVX-512 clones of the element passes (layers, norm, optim,
+# loss, tensor) and the matrix products with OpenBLAS's AVX-512 kernels
+# (backend). On a CPU without AVX-512 nothing else runs this code.
+#
+# Bochs interprets every instruction, far slower than the CPU, so the
+# suites are the fast ones; the whole run takes some minutes, most of them
+# the boot. It checks bits, not speed.
+#
+# Needs (Debian 12): bochs bochs-term bochsbios vgabios isolinux
+# syslinux-common xorriso cpio busybox-static (or busybox), and apt-get to
+# fetch the kernel package (linux-image-amd64's), kept in
+# $MLPNET_AVX512_CACHE (default ~/.cache/mlpnet-avx512).
+#   MLPNET_AVX512_KERNEL   a vmlinuz to boot instead
+#   MLPNET_AVX512_JOBS     other suites, as `jobs` below, separated by ';'
+#   MLPNET_AVX512_TIMEOUT  seconds to wait for the guest (1500)
+# Exit status: 0 passed, 1 a suite failed, 77 skipped (a tool or the
+# kernel could not be had).
+#
+# Two things the guest needs, with their reasons:
+#  - clearcpuid=xsaves,xsavec: Bochs 2.7 reports the standard XSAVE area's
+#    size for the compacted one (CPUID 0xD.1 EBX), and Linux then turns
+#    XSAVE, and with it AVX, off. Without XSAVES and XSAVEC Linux uses the
+#    standard format, whose sizes Bochs reports right.
+#  - emu_gap.c, preloaded: Bochs 2.7 refuses AVX-512 gathers indexed by
+#    zmm16-31, which OpenBLAS's small-matrix kernels use. A test that meets
+#    one inside OpenBLAS is reported as a gap of the emulator, not passed.
+set -euo pipefail
+
+build=$(cd "${1:?usage: tests/avx512/run.sh BUILD_DIR}" && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
+cache=${MLPNET_AVX512_CACHE:-$HOME/.cache/mlpnet-avx512}
+timeout_s=${MLPNET_AVX512_TIMEOUT:-1500}
+
+skip() {
+    echo "avx512: skipped: $*"
+    exit 77
+}
+
+# What runs in the guest: "suite environment...". OpenBLAS picks its
+# kernels from the emulated CPU (SkylakeX).
+jobs=(
+    "conv CK_INCLUDE_TAGS=wide"
+    "layers"
+    "norm"
+    "optim"
+    "loss"
+    "tensor"
+    "backend"
+)
+if [ -n "${MLPNET_AVX512_JOBS:-}" ]; then
+    IFS=';' read -r -a jobs <<<"$MLPNET_AVX512_JOBS"
+fi
+
+bios=/usr/share/bochs/BIOS-bochs-latest
+vgabios=/usr/share/vgabios/vgabios.bin
+isolinux=/usr/lib/ISOLINUX/isolinux.bin
+ldlinux=/usr/lib/syslinux/modules/bios/ldlinux.c32
+busybox=/bin/busybox
+for f in "$bios" "$vgabios" "$isolinux" "$ldlinux" "$busybox"; do
+    [ -f "$f" ] || skip "$f is missing"
+done
+for c in bochs xorriso cpio gzip cc; do
+    command -v "$c" >/dev/null || skip "$c is missing"
+done
+for j in "${jobs[@]}"; do
+    [ -x "$build/tests/check_${j%% *}" ] || skip "$build/tests/check_${j%% *} is not built"
+done
+
+# The kernel: Debian's, from the package linux-image-amd64 depends on.
+mkdir -p "$cache"
+kernel=${MLPNET_AVX512_KERNEL:-}
+if [ -z "$kernel" ]; then
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    [ -n "$pkg" ] || skip "apt-cache knows no linux-image-amd64"
+    kernel=$cache/vmlinuz-${pkg#linux-image-}
+    if [ ! -f "$kernel" ]; then
+        (cd "$cache" && apt-get download "$pkg" >/dev/null 2>&1) ||
+            skip "apt-get download $pkg failed"
+        deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*.deb" | head -n 1)
+        dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards './boot/vmlinuz-*' >"$kernel.part"
+        mv "$kernel.part" "$kernel"
+        rm -f "$deb"
+    fi
+fi
+[ -s "$kernel" ] || skip "no kernel at $kernel"
+
+work=$(mktemp -d)
+trap 'kill "${bochs_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# The initial RAM disk: busybox, the suites, their libraries and /init.
+root=$work/root
+mkdir -p "$root"/{bin,lib,lib64,t,proc,sys,dev,tmp}
+cp "$busybox" "$root/bin/busybox"
+libs_of() { # executable: copy the libraries it loads into the guest's /lib
+    { ldd "$1" 2>/dev/null || true; } | awk '/=> \// { print $3 }' | while read -r l; do
+        cp -L "$l" "$root/lib/"
+    done
+}
+libs_of "$busybox" # none for busybox-static
+for a in sh mount grep date tr echo cat poweroff sleep head; do
+    ln -s busybox "$root/bin/$a"
+done
+cc -O1 -shared -fPIC -o "$root/lib/emu_gap.so" "$src/tests/avx512/emu_gap.c"
+for j in "${jobs[@]}"; do
+    s=${j%% *}
+    [ -f "$root/t/check_$s" ] && continue
+    cp "$build/tests/check_$s" "$root/t/"
+    libs_of "$build/tests/check_$s"
+done
+cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+{
+    echo '#!/bin/sh'
+    echo 'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev'
+    # shellcheck disable=SC2016 # these lines are the guest's to expand
+    echo 'echo "avx512: guest up: $(grep -m1 -o -w avx512f /proc/cpuinfo || echo no-avx512f)"'
+    # The guest's clock counts 200 million instructions a second (ips
+    # below), some 20 times fewer than a real Skylake-X runs: Check's
+    # timeouts, in the guest's seconds, stretch to match.
+    echo 'export LD_LIBRARY_PATH=/lib LD_PRELOAD=/lib/emu_gap.so TMPDIR=/tmp'
+    echo 'export CK_TIMEOUT_MULTIPLIER=20 CK_DEFAULT_TIMEOUT=120'
+    for j in "${jobs[@]}"; do
+        s=${j%% *}
+        envs=${j#"$s"}
+        echo "echo \"avx512: start $s\""
+        echo "env $envs /t/check_$s > /tmp/out 2>&1; rc=\$?"
+        echo "grep -v -E '^Running suite|^[0-9]+%' /tmp/out | head -n 40"
+        echo "echo \"avx512: suite $s rc=\$rc \$(grep -E '^[0-9]+%' /tmp/out)\""
+    done
+    echo 'echo "avx512: guest done"'
+    echo 'sleep 1; poweroff -f'
+} >"$root/init"
+chmod +x "$root/init"
+
+iso=$work/iso
+mkdir -p "$iso/isolinux"
+(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$iso/isolinux/initrd.gz"
+cp "$kernel" "$iso/isolinux/vmlinuz"
+cp "$isolinux" "$ldlinux" "$iso/isolinux/"
+cat >"$iso/isolinux/isolinux.cfg" <<'EOF'
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL vmlinuz
+  APPEND initrd=initrd.gz console=ttyS0,115200 quiet loglevel=3 panic=-1 mitigations=off clearcpuid=xsaves,xsavec
+EOF
+xorriso -as mkisofs -quiet -o "$work/guest.iso" -b isolinux/isolinux.bin -c isolinux/boot.cat \
+    -no-emul-boot -boot-load-size 4 -boot-info-table "$iso" 2>/dev/null
+
+# The machine: 1 CPU, 768 MB, a CD drive, the serial port to a file; the
+# guest's time passes as instructions do, not as the host's (clock). The
+# display is Bochs's VNC server, which does not wait for a viewer; Debian's
+# build starts in its debugger, so `c` (continue) goes in first.
+cat >"$work/bochsrc" <<EOF
+megs: 768
+cpu: model=corei7_skylake_x, ips=200000000
+romimage: file=$bios
+vgaromimage: file=$vgabios
+display_library: rfb, options="timeout=0"
+ata0-master: type=cdrom, path=$work/guest.iso, status=inserted
+boot: cdrom
+com1: enabled=1, mode=file, dev=$work/serial.txt
+log: $work/bochs.log
+panic: action=fatal
+info: action=ignore
+clock: sync=none
+EOF
+echo c >"$work/debugger.rc"
+
+echo "avx512: booting Debian's $(basename "$kernel") under Bochs (Skylake-X)"
+t0=$(date +%s)
+bochs -q -f "$work/bochsrc" -rc "$work/debugger.rc" >"$work/bochs.out" 2>&1 </dev/null &
+bochs_pid=$!
+timed_out=0
+while kill -0 "$bochs_pid" 2>/dev/null; do
+    sleep 2
+    grep -q 'avx512: guest done' "$work/serial.txt" 2>/dev/null && break
+    if [ $(($(date +%s) - t0)) -gt "$timeout_s" ]; then
+        timed_out=1
+        break
+    fi
+done
+kill "$bochs_pid" 2>/dev/null || true
+wait "$bochs_pid" 2>/dev/null || true
+bochs_pid=
+
+# The serial console ends its lines with \r\n.
+serial=$work/serial.log
+tr -d '\r' <"$work/serial.txt" >"$serial" 2>/dev/null || true
+touch "$serial"
+grep -a '^avx512: \|emu_gap: \|:[EF]:' "$serial" || true
+echo "avx512: $(($(date +%s) - t0)) s"
+
+if ! grep -aq 'avx512: guest up: avx512f' "$serial"; then
+    tail -n 20 "$work/bochs.out" "$serial"
+    echo "avx512: the guest did not come up with AVX-512"
+    exit 1
+fi
+status=0
+[ "$timed_out" = 0 ] || {
+    echo "avx512: timed out after $timeout_s s"
+    status=1
+}
+for j in "${jobs[@]}"; do
+    s=${j%% *}
+    line=$(grep -a "^avx512: suite $s rc=" "$serial" || true)
+    case $line in
+    *" rc=0 "*) ;;
+    "")
+        echo "avx512: $s did not finish"
+        status=1
+        ;;
+    *)
+        # A suite whose only errors are the emulator's gaps (exit 99 from
+        # emu_gap.so) is reported, not failed.
+        out=$(sed -n "/^avx512: start $s\$/,/^avx512: suite $s /p" "$serial")
+        errors=$(grep -ac ':[EF]:' <<<"$out" || true)
+        gaps=$(grep -a ':E:' <<<"$out" | grep -ac 'Early exit with return value 99' || true)
+        if [ "$errors" -gt 0 ] && [ "$errors" = "$gaps" ]; then
+            echo "avx512: $s: its $gaps errors are all the emulator's gaps"
+        else
+            echo "avx512: $s failed"
+            status=1
+        fi
+        ;;
+    esac
+done
+exit $status
