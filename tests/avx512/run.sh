@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The library's AVX-512 code on an emulated AVX-512 CPU.
 #
-#   tests/avx512/run.sh BUILD_DIR
+#   tests/avx512/run.sh BUILD_DIR    run the suites built in BUILD_DIR
+#   tests/avx512/run.sh --targets    print their ninja targets
 #
 # Boots Debian's kernel under Bochs, emulating an Intel Core i7-7800X
 # (Skylake-X: AVX-512 F, CD, BW, DQ and VL), and runs there the unit suites
@@ -35,7 +36,11 @@
 #    one inside OpenBLAS is reported as a gap of the emulator, not passed.
 set -euo pipefail
 
-build=$(cd "${1:?usage: tests/avx512/run.sh BUILD_DIR}" && pwd)
+usage="usage: tests/avx512/run.sh BUILD_DIR | --targets"
+[ $# = 1 ] || {
+    echo "$usage" >&2
+    exit 2
+}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${MLPNET_AVX512_CACHE:-$HOME/.cache/mlpnet-avx512}
 timeout_s=${MLPNET_AVX512_TIMEOUT:-1500}
@@ -59,6 +64,14 @@ jobs=(
 if [ -n "${MLPNET_AVX512_JOBS:-}" ]; then
     IFS=';' read -r -a jobs <<<"$MLPNET_AVX512_JOBS"
 fi
+# --targets: the ninja targets of the suites above, to build them first.
+if [ "$1" = --targets ]; then
+    for j in "${jobs[@]}"; do
+        echo "tests/check_${j%% *}"
+    done
+    exit 0
+fi
+build=$(cd "$1" && pwd)
 
 bios=/usr/share/bochs/BIOS-bochs-latest
 vgabios=/usr/share/vgabios/vgabios.bin
