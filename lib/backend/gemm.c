@@ -25,6 +25,22 @@
 #include "pool.h"
 #include "threads.h"
 
+/* C = beta C over m x n, as BLAS does before adding alpha op(A) op(B):
+ * beta = 0 writes zeros without reading C. */
+static MLP__ALWAYS_INLINE void scale_by_beta(int m, int n, float beta, float *c, int ldc)
+{
+    for (int i = 0; i < m && beta != 1.0f; i++) {
+        float *ci = c + (int64_t)i * ldc;
+        if (beta == 0.0f) {
+            for (int j = 0; j < n; j++)
+                ci[j] = 0.0f;
+        } else {
+            for (int j = 0; j < n; j++)
+                ci[j] *= beta;
+        }
+    }
+}
+
 #ifdef MLPNET_HAVE_OPENBLAS
 #include <cblas.h>
 
@@ -37,11 +53,7 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
                        float *c, int ldc)
 {
     if (k == 0 || alpha == 0.0f) {
-        for (int i = 0; i < m && beta != 1.0f; i++) {
-            float *ci = c + (int64_t)i * ldc;
-            for (int j = 0; j < n; j++)
-                ci[j] = beta == 0.0f ? 0.0f : beta * ci[j];
-        }
+        scale_by_beta(m, n, beta, c, ldc);
         return;
     }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
@@ -333,16 +345,7 @@ static void blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
                        const float *a, int lda, const float *b, int ldb, float beta,
                        float *c, int ldc)
 {
-    for (int i = 0; i < m; i++) {
-        float *ci = c + (int64_t)i * ldc;
-        if (beta == 0.0f) {
-            for (int j = 0; j < n; j++)
-                ci[j] = 0.0f;
-        } else if (beta != 1.0f) {
-            for (int j = 0; j < n; j++)
-                ci[j] *= beta;
-        }
-    }
+    scale_by_beta(m, n, beta, c, ldc);
     if (alpha == 0.0f || k == 0)
         return;
     float tile_a[MR * KC], tile_b[KC * NR];
