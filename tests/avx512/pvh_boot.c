@@ -203,6 +203,7 @@ static int overlaps(uint32_t a, uint32_t an, uint32_t b, uint32_t bn)
 }
 
 void loader_main(uint32_t magic, const struct mb_info *mb);
+extern char loader_end[]; /* pvh_boot.ld: the end of this program in memory */
 
 void loader_main(uint32_t magic, const struct mb_info *mb)
 {
@@ -236,6 +237,8 @@ void loader_main(uint32_t magic, const struct mb_info *mb)
      * on them, then load the kernel. */
     uint32_t lo, hi;
     kernel_span(image, image_size, &lo, &hi);
+    if (lo < (uint32_t)loader_end)
+        fail("the kernel's pages would land on this loader");
     uint32_t free = hi;
     if (align_up(image + image_size) > free)
         free = align_up(image + image_size);

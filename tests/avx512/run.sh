@@ -29,16 +29,21 @@
 # Exit status: 0 passed, 1 a suite failed, 77 skipped (a tool or the
 # kernel could not be had).
 #
-# Two things the guest needs, with their reasons:
+# What the guest needs, with the reasons:
 #  - clearcpuid=xsaves,xsavec: Bochs 2.7 reports the standard XSAVE area's
 #    size for the compacted one (CPUID 0xD.1 EBX), and Linux then turns
 #    XSAVE, and with it AVX, off. Without XSAVES and XSAVEC Linux uses the
 #    standard format, whose sizes Bochs reports right.
-#  - emu_gap.c, preloaded: Bochs 2.7 refuses AVX-512 gathers indexed by
-#    zmm16-31, which OpenBLAS's small-matrix kernels use. emu_gap.so runs
-#    them in Bochs's place, and gather_check.c, run first, holds its
-#    gathers to Bochs's own and to a loop. One it cannot decode ends the
-#    test as a gap of the emulator, reported, not passed.
+#  - LD_BIND_NOW=1 for its programs: see the comment at /init below.
+#  - emu_gap.c, preloaded: Bochs 2.7 refuses AVX-512 gathers and scatters
+#    indexed by zmm16-31, which OpenBLAS's small-matrix kernels use.
+#    emu_gap.so runs them in Bochs's place, and gather_check.c, run first,
+#    holds it to Bochs's own gathers and scatters and to a loop. One it
+#    cannot decode ends the test as a gap of the emulator, reported, not
+#    passed.
+#  - The boot by the kernel's PVH entry (flat_kernel.py, pvh_boot.c): not
+#    needed, but the bzImage's own unpacking took 75 to 90 s of each
+#    boot, two thirds of it.
 set -euo pipefail
 
 usage="usage: tests/avx512/run.sh BUILD_DIR | --targets"
@@ -116,10 +121,10 @@ fi
 work=$(mktemp -d)
 trap 'kill "${bochs_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# The kernel unpacked on the host, once (flat_kernel.py), and the boot
-# loader that starts it by its PVH entry (pvh_boot.c): under Bochs the
-# bzImage's own unpacking took some 75 s of each boot.
-flat=$cache/$(basename "$kernel").flat
+# The kernel unpacked on the host, once (flat_kernel.py; the name says
+# the format's version), and the boot loader that starts it by its PVH
+# entry (pvh_boot.c).
+flat=$cache/$(basename "$kernel").flat-v1
 [ -z "${MLPNET_AVX512_KERNEL:-}" ] || flat=$work/kernel.flat
 if [ ! -s "$flat" ]; then
     python3 "$src/tests/avx512/flat_kernel.py" "$kernel" "$flat" ||
@@ -256,7 +261,7 @@ if ! grep -aq 'avx512: guest up: avx512f' "$serial"; then
 fi
 status=0
 grep -aq '^avx512: gather_check rc=0$' "$serial" || {
-    echo "avx512: emu_gap.so's gathers are not the emulator's (gather_check)"
+    echo "avx512: emu_gap.so's gathers and scatters are not Bochs's and the loop's (gather_check)"
     status=1
 }
 [ "$timed_out" = 0 ] || {
