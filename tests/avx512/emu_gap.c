@@ -109,7 +109,7 @@ static void k_write(int n, uint64_t k)
     memcpy(component(OPMASK, 1) + 8 * n, &k, 8);
 }
 
-/* ---- the gather ------------------------------------------------------------ */
+/* ---- the gather or scatter ------------------------------------------------- */
 
 static const int gpr_of[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
                                REG_RSI, REG_RDI, REG_R8,  REG_R9,  REG_R10, REG_R11,

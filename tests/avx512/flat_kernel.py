@@ -4,7 +4,7 @@
     flat_kernel.py BZIMAGE OUT
 
 Under Bochs the kernel's own start, which unpacks its XZ-compressed body,
-took most of the guest's boot (some 75 of 130 seconds). This does that
+took most of the guest's boot (75 to 90 of 130 seconds). This does that
 unpacking on the host, once: it takes the ELF kernel out of the bzImage
 (the header's payload_offset and payload_length), and writes the parts
 its program headers load, with pages of zeros left out, and the entry
