@@ -144,7 +144,6 @@ int main(void)
             }
             for (int b = 0; b < 64; b++)
                 old[b] = (unsigned char)next();
-            memcpy(table, fill, sizeof table);
             memcpy(want, old, 64);
             memcpy(want_table, fill, sizeof table);
             unsigned char *want_base = (unsigned char *)(want_table + 16);

@@ -17,16 +17,15 @@
  */
 #include <stdint.h>
 
-#define MULTIBOOT_MAGIC 0x1BADB002u
-#define MULTIBOOT_BOOTED 0x2BADB002u
-#define MULTIBOOT_WANT_MEMORY 0x2u /* mem_* and the memory map */
+#define MULTIBOOT_BOOTED 0x2BADB002u /* in %eax from the loader */
 #define MB_INFO_MODS 0x8u
 #define MB_INFO_MMAP 0x40u
 #define PVH_MAGIC 0x336ec578u
 #define FLAT_MAGIC 0x4B504C4Du /* "MLPK" */
 
 /* The Multiboot header, in the first 8 KiB of the file (its own section,
- * first in the link), and the entry: a stack, then loader_main(eax, ebx). */
+ * first in the link): magic, flags (bit 1: the memory map, please) and
+ * checksum. Then the entry: a stack, then loader_main(eax, ebx). */
 __asm__(".section .multiboot, \"a\"\n"
         ".align 4\n"
         ".long 0x1BADB002, 0x2, -(0x1BADB002 + 0x2)\n"
@@ -132,20 +131,12 @@ static void fail(const char *why)
         __asm__ volatile("cli; hlt");
 }
 
+/* Forward: the two ranges never overlap here (modules move above every
+ * end, the kernel's pages are copied out of a module that lies wholly
+ * below or above them). */
 static void copy(uint32_t dst, uint32_t src, uint32_t n)
 {
-    if (dst == src || n == 0)
-        return;
-    if (dst < src || dst >= src + n) {
-        __asm__ volatile("cld; rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
-    } else { /* overlapping, upward: copy from the end */
-        dst += n - 1;
-        src += n - 1;
-        __asm__ volatile("std; rep movsb; cld"
-                         : "+D"(dst), "+S"(src), "+c"(n)
-                         :
-                         : "memory");
-    }
+    __asm__ volatile("cld; rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
 }
 
 static void zero(uint32_t dst, uint32_t n)
