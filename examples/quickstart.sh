@@ -45,7 +45,10 @@ done
 case $epochs in '' | *[!0-9]* | 0*) usage_error "--epochs wants a whole number >= 1, not '$epochs'" ;; esac
 
 cd "$(dirname "$0")/.."
-packages="gcc pkgconf meson ninja-build libopenblas-dev zlib1g-dev check"
+# dpkg-dev: Meson asks its dpkg-architecture for Debian's library directory
+# (lib/x86_64-linux-gnu); without it `meson install` puts the library in
+# /usr/local/lib64, where neither pkg-config nor the loader looks on Debian.
+packages="gcc pkgconf meson ninja-build libopenblas-dev zlib1g-dev check dpkg-dev"
 if [ -z "${MLPNET_DATA_DIR:-}" ]; then
     packages="$packages dataset-fashion-mnist"
 fi
