@@ -31,8 +31,15 @@ built shared library, so a misspelt or unexported function fails too.
 and line, and every failure names the block (file:line of its opening
 fence).
 
+A program named with --run NAME (a program of fragments, by its name) is
+also run once it links, in a scratch directory, and must exit with status
+0 within RUN_SECONDS: the programs that need no data (the tutorial's
+"regression" makes its own rows), so that a document's program that
+compiles but fails at run time (calls in the wrong order, a value a
+setter refuses) fails too. Its output is shown.
+
 Usage: check_code_blocks.py --cc CC [--cc ARG ...] --lib LIBMLPNET.so
-         [--sanitize LIST] --header H [--header H ...]
+         [--sanitize LIST] --header H [--header H ...] [--run NAME ...]
          [--root DIR] [--expect-fail FILE:LINE] DOC.md [DOC.md ...]
 Relative document paths are taken from DIR (default: the current
 directory) and are printed as given.
@@ -41,7 +48,8 @@ directory) and are printed as given.
 passes only when the block whose fence is at FILE:LINE fails to compile or
 link and every other block compiles.
 
-Exit status: 0 when every block compiles and links, 1 otherwise (or on a
+Exit status: 0 when every block compiles and links (and every program
+named by --run runs), 1 otherwise (or on a
 malformed document), 77 (skipped) when there is no working C compiler or no
 built library.
 """
@@ -60,6 +68,7 @@ HAS_MAIN = re.compile(r'\bint\s+main\s*\(')
 FLAGS = ['-std=c11', '-Wall', '-Wextra', '-Wpedantic', '-Werror', '-g']
 SKIP = 77
 MAX_SHOWN = 40     # compiler lines shown per failing program
+RUN_SECONDS = 120  # for one program of --run
 
 
 class Block:
@@ -212,6 +221,19 @@ def run(cmd):
     return p.returncode, p.stdout
 
 
+def run_program(exe, cwd):
+    """Run a built program; (exit status, output). A timeout is a failure."""
+    try:
+        p = subprocess.run([exe], cwd=cwd, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, universal_newlines=True,
+                           timeout=RUN_SECONDS)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout if isinstance(e.stdout, str) else ''
+        return 1, (out or '') + '\n(stopped after %d s)' % RUN_SECONDS
+    return p.returncode, p.stdout + ('' if p.returncode == 0
+                                     else '\n(exit status %d)' % p.returncode)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--cc', action='append', default=[], help='compiler command word')
@@ -220,6 +242,8 @@ def main():
     ap.add_argument('--header', action='append', default=[], help='a public header')
     ap.add_argument('--root', default='.', help='where relative document paths start')
     ap.add_argument('--expect-fail', metavar='FILE:LINE')
+    ap.add_argument('--run', action='append', default=[], metavar='NAME',
+                    help='run this program of fragments once it links')
     ap.add_argument('docs', nargs='+')
     a = ap.parse_args()
 
@@ -241,7 +265,10 @@ def main():
     errors += e
     for msg in errors:
         print('FAIL ' + msg)
-    if errors:
+    unknown = sorted(set(a.run) - {name for (_, name), _ in programs})
+    for name in unknown:
+        print('FAIL --run %s: no program of that name' % name)
+    if errors or unknown:
         return 1
 
     failed = []
@@ -269,8 +296,18 @@ def main():
             rc, out = run(cc + FLAGS + extra + ['-I', inc, '-c', src, '-o', obj])
             step = 'does not compile'
             if rc == 0:
-                rc, out = run(cc + extra + [obj, a.lib, '-o', src[:-2]])
+                rc, out = run(cc + extra + [obj, a.lib, '-o', src[:-2], '-Wl,-rpath,'
+                                            + os.path.dirname(os.path.abspath(a.lib))])
                 step = 'does not link against %s' % os.path.basename(a.lib)
+            if rc == 0 and name in a.run:
+                rc, out = run_program(src[:-2], tmp)
+                shown = '\n'.join('     | ' + l for l in out.rstrip().splitlines())
+                if rc == 0:
+                    print('ok   %s, and it ran:\n%s' % (label, shown))
+                else:
+                    failed.append(parts[0][1])
+                    print('FAIL %s builds, but its run failed:\n%s' % (label, shown))
+                continue
             if rc == 0:
                 print('ok   %s' % label)
                 continue
