@@ -63,6 +63,7 @@ if [ -n "$missing" ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -q
+    # shellcheck disable=SC2086 # a list of package names
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing
 fi
 [ "$deps_only" -eq 1 ] && exit 0
