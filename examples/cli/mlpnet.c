@@ -96,6 +96,22 @@ static void check_code(mlp_status st, int code, const char *fmt, ...)
 
 #define CHECK(st, ...) check_code((st), 1, __VA_ARGS__)
 
+/* The exit status of a command that would end with `rc`: what it printed
+ * must have reached its destination, so a report redirected to a full disk
+ * is a failure (1), not a success. ferror() also catches a write that
+ * failed at an earlier flush. */
+static int output_checked(int rc)
+{
+    const int flushed = fflush(stdout) == 0;
+    const int err = errno;
+    if (rc == 0 && (!flushed || ferror(stdout))) {
+        fprintf(stderr, "%s: cannot write the output%s%s\n", command, flushed ? "" : ": ",
+                flushed ? "" : strerror(err));
+        return 1;
+    }
+    return rc;
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -190,7 +206,7 @@ static void parse_flags(int argc, char **argv, const flag *flags, const char *us
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             print_help(usage, about, flags);
-            exit(0);
+            exit(output_checked(0));
         }
         if (strncmp(a, "--", 2) != 0)
             usage_error("unexpected argument '%s'", a);
@@ -351,6 +367,35 @@ static void check_input(const char *flag, const char *path)
         die("--%s %s: %s", flag, path, strerror(errno));
     if (!S_ISREG(sb.st_mode))
         die("--%s %s: not a regular file", flag, path);
+}
+
+/* Refuse a --save path that names a file the image dataset NAME in DIR is
+ * read from: its IDX files under mlp_dataset_open's naming rules, raw or
+ * gzipped, its .npz archives or its label map. Saving would replace the
+ * data (the image path saves at every epoch that improves). */
+static void check_save_not_dataset(const char *save, const char *dir, const char *name)
+{
+    static const char *const splits[] = {"train", "valid", "test", "t10k"};
+    static const char *const kinds[] = {"-images-idx3-ubyte", "-labels-idx1-ubyte",
+                                        ".npz"};
+    static const char *const suffixes[] = {"", ".gz"};
+    /* Debian's fashion-mnist and mnist files carry no NAME- prefix. */
+    const int bare = strcmp(name, "fashion-mnist") == 0 || strcmp(name, "mnist") == 0;
+    char p[PATH_CAP];
+    snprintf(p, sizeof p, "%s/%s-mapping.txt", dir, name);
+    int hit = same_file(save, p);
+    for (int b = 0; b <= bare && !hit; b++)
+        for (size_t s = 0; s < sizeof splits / sizeof *splits && !hit; s++)
+            for (size_t k = 0; k < sizeof kinds / sizeof *kinds && !hit; k++)
+                for (size_t z = 0; z < 2 && !hit; z++) {
+                    snprintf(p, sizeof p, "%s/%s%s%s%s%s", dir, b ? "" : name,
+                             b ? "" : "-", splits[s], kinds[k], suffixes[z]);
+                    hit = same_file(save, p);
+                }
+    if (hit)
+        usage_error(
+            "--save %s is a file of the dataset %s in %s; saving would replace it", save,
+            name, dir);
 }
 
 /* Open the splits of a dataset: IDX files through mlp_dataset_open, or the
@@ -1166,6 +1211,15 @@ static int train_csv(const train_args *a, const csv_args *c)
     csv_options(&o, regress ? MLP_CSV_REGRESS : MLP_CSV_CLASSIFY, c->target, c->sep);
     mlp_dataset *train = load_csv(c->csv, &o), *valid = NULL, *test = NULL;
     const int32_t k = regress ? 1 : mlp_dataset_num_classes(train);
+    if (!regress && k < 2) { /* a softmax over one class is always 1 */
+        char msg[MLP_CSV_MAX_FIELD + PATH_CAP];
+        snprintf(msg, sizeof msg,
+                 "%s: every row's target is \"%s\"; a classifier needs at least 2 "
+                 "classes",
+                 c->csv, mlp_dataset_class_name(train, 0));
+        mlp_dataset_destroy(train); /* LeakSanitizer checks the exits too */
+        die("%s", msg);
+    }
     const char **names = NULL;
     if (!regress) {
         names = malloc(sizeof *names * (size_t)k);
@@ -1253,7 +1307,10 @@ static int train_csv(const train_args *a, const csv_args *c)
     fo.user = &ts;
     distribute(m, train, valid, test);
     double t0 = now();
-    check_training(mlp_model_fit(m, opt, train, valid, &fo), ts.best_epoch);
+    /* Two statements: the callback sets ts.best_epoch during the fit, and the
+     * order in which a call's arguments are evaluated is unspecified. */
+    const mlp_status fit_status = mlp_model_fit(m, opt, train, valid, &fo);
+    check_training(fit_status, ts.best_epoch);
     CHECK(mlp_model_set_params(m, ts.params, ts.n_params), "restoring the best epoch");
     CHECK(mlp_model_set_state(m, ts.state, ts.n_state), "restoring the best epoch");
     if (exd_writes())
@@ -1357,7 +1414,7 @@ static int cmd_train(int argc, char **argv)
          "adagrad [sgd; adam with --csv]"},
         {"lr", F_OPT_DBL, &lr, "X", "learning rate, >= 0 [the rule's default]"},
         {"momentum", F_OPT_DBL, &momentum, "X",
-         "momentum, >= 0 (momentum, nesterov, rmsprop) [the rule's default]"},
+         "momentum, in [0, 1) (momentum, nesterov, rmsprop) [the rule's default]"},
         {"weight-decay", F_OPT_DBL, &wd, "X",
          "L2 weight decay, >= 0 (decoupled for adamw) [the rule's default]"},
         {"seed", F_U64, &seed, "N",
@@ -1392,8 +1449,8 @@ static int cmd_train(int argc, char **argv)
         usage_error("--threads %d: want a number >= 0 (0: all cores)", (int)threads);
     if (lr.given && lr.value < 0.0)
         usage_error("--lr %g: want a learning rate >= 0", lr.value);
-    if (momentum.given && momentum.value < 0.0)
-        usage_error("--momentum %g: want a number >= 0", momentum.value);
+    if (momentum.given && !(momentum.value >= 0.0 && momentum.value < 1.0))
+        usage_error("--momentum %g: want a number in [0, 1)", momentum.value);
     if (wd.given && wd.value < 0.0)
         usage_error("--weight-decay %g: want a number >= 0", wd.value);
     if (valid_size.given && valid_size.value < 1)
@@ -1434,6 +1491,7 @@ static int cmd_train(int argc, char **argv)
     data_dir = data_dir_or_default(data_dir);
     if (!dataset)
         dataset = default_dataset(data_dir);
+    check_save_not_dataset(save, data_dir, dataset);
 
     mlp_dataset *train = NULL, *valid = NULL, *test = NULL;
     open_dataset(data_dir, dataset, valid_size.value, &train, &valid, &test);
@@ -1479,7 +1537,10 @@ static int cmd_train(int argc, char **argv)
     fo.user = &ts;
     distribute(m, train, valid, NULL); /* rank 0 alone tests the saved file */
     double t0 = now();
-    check_training(mlp_model_fit(m, opt, train, valid, &fo), ts.best_epoch);
+    /* Two statements: the callback sets ts.best_epoch during the fit, and the
+     * order in which a call's arguments are evaluated is unspecified. */
+    const mlp_status fit_status = mlp_model_fit(m, opt, train, valid, &fo);
+    check_training(fit_status, ts.best_epoch);
     mlp_optimizer_destroy(opt);
     mlp_model_destroy(m);
 
@@ -2245,7 +2306,7 @@ static void main_help(void)
         "SPEC grammar. Data come from --data-dir or $MLPNET_DATA_DIR.\n");
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     const char *cmd = argc < 2 ? NULL : argv[1];
     if (!cmd) /* argv[1] is not NULL when argc >= 2, which GCC's sanitizer builds miss */
@@ -2287,4 +2348,9 @@ int main(int argc, char **argv)
         return cmd_export(argc - 1, argv + 1);
     command = "mlpnet";
     usage_error("unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv)
+{
+    return output_checked(run(argc, argv));
 }

@@ -2,14 +2,16 @@
 # Smoke test of the mlpnet command: a toy dataset of 8x8 IDX images (class 0
 # bright on top, class 1 bright below, label map A/B) is generated here, then
 # every subcommand runs and its output and exit status are checked.
-# Usage: smoke_test.sh PATH-TO-mlpnet [mpi|no-mpi]
+# Usage: smoke_test.sh PATH-TO-mlpnet [mpi|no-mpi [MANUAL-PAGE]]
 # (the second argument: whether mlpnet was built with MPI, for --distributed;
-# runs under mpirun are tests/mpi/distributed_test.sh)
+# runs under mpirun are tests/mpi/distributed_test.sh; the third, mlpnet.1,
+# whose version must be the command's)
 # The binary files are written with printf escapes in its format argument:
 # shellcheck disable=SC2059
 set -eu
 MLPNET=$1
 BUILT_WITH=${2:-}
+MAN=${3:-}
 T=$(mktemp -d "${TMPDIR:-/tmp}/mlpnet-cli.XXXXXX")
 trap 'rm -rf "$T"' EXIT INT TERM
 
@@ -70,11 +72,25 @@ printf '0 65\n1 66\n' >"$T/toy-mapping.txt"
 
 # Help and usage errors.
 "$MLPNET" --help | grep -q 'Usage: mlpnet COMMAND' || fail "mlpnet --help"
+if [ -n "$MAN" ]; then
+    version=$("$MLPNET" --version | cut -d' ' -f2)
+    grep -q "^\.TH MLPNET 1 \"[^\"]*\" \"libmlpnet $version\"" "$MAN" ||
+        fail "$MAN: not the page of mlpnet $version: $(head -1 "$MAN")"
+fi
 for c in train eval predict info; do
     "$MLPNET" "$c" --help | grep -q "Usage: mlpnet $c" || fail "mlpnet $c --help"
 done
 expect_status 2 "$MLPNET"
 expect_status 2 "$MLPNET" bogus
+# Output that cannot be written is a failure (a full disk: /dev/full).
+if [ -w /dev/full ]; then
+    for c in --help --version 'train --help'; do
+        # shellcheck disable=SC2086 # a command and its flag
+        "$MLPNET" $c >/dev/full 2>"$T/out" && fail "mlpnet $c >/dev/full: exit 0"
+        grep -q 'cannot write the output: No space left on device' "$T/out" ||
+            fail "mlpnet $c >/dev/full: $(cat "$T/out")"
+    done
+fi
 expect_status 2 "$MLPNET" train --no-such-flag
 "$MLPNET" train --help | grep -q -- '--distributed' || fail "train --help: no --distributed"
 expect_status 2 "$MLPNET" predict --distributed --model "$T/x" --images "$T/x"
@@ -99,6 +115,21 @@ expect_status 2 "$MLPNET" train --arch flatten,dense:3 --data-dir "$T" --dataset
 grep -q 'dense:2' "$T/out" || fail "class-count message: $(cat "$T/out")"
 expect_status 2 "$MLPNET" train --arch maxpool:9 --data-dir "$T" --dataset toy \
     --valid-size 40 --save "$T/x"
+
+# --save naming a file of the dataset being read is refused, and the file is
+# left as it was: an IDX file raw or by another spelling, and the label map.
+cp "$T/toy-test-labels-idx1-ubyte" "$T/labels.copy"
+cp "$T/toy-mapping.txt" "$T/mapping.copy"
+for f in toy-test-labels-idx1-ubyte ./toy-test-labels-idx1-ubyte toy-mapping.txt; do
+    expect_status 2 "$MLPNET" train --arch flatten,dense:2 --data-dir "$T" --dataset toy \
+        --epochs 1 --valid-size 40 --save "$T/$f"
+    grep -qF "is a file of the dataset toy in $T; saving would replace it" "$T/out" ||
+        fail "--save over the dataset's $f: $(cat "$T/out")"
+done
+if ! cmp -s "$T/toy-test-labels-idx1-ubyte" "$T/labels.copy" ||
+    ! cmp -s "$T/toy-mapping.txt" "$T/mapping.copy"; then
+    fail "--save changed the dataset"
+fi
 
 # Train a small ConvNet with every kind of SPEC token that fits 8x8 images.
 M="$T/toy.mlpnet"
@@ -132,6 +163,11 @@ rm -f "$T/x"
 
 # info
 "$MLPNET" info --model "$M" >"$T/info.out" || fail "info"
+if [ -w /dev/full ]; then
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    expect_status 1 sh -c '"$0" info --model "$1" >/dev/full' "$MLPNET" "$M"
+    grep -q '^mlpnet info: cannot write the output' "$T/out" || fail "info >/dev/full: $(cat "$T/out")"
+fi
 grep -q '^format version 1$' "$T/info.out" || fail "info: format version"
 [ "$(grep -c 'parameters: [0-9][0-9]*$' "$T/info.out")" -eq 1 ] ||
     fail "info: the parameter count once: $(cat "$T/info.out")"
@@ -380,6 +416,24 @@ expect_status 2 "$MLPNET" train --csv "$T/cls.csv" --target colour --task classi
     --arch dense:4,conv:2x3,dense:2 --save "$T/x.mlpnet"
 grep -q -- "--arch: layer 2 'conv:2x3' does not fit" "$T/out" ||
     fail "train --csv, a layer that does not fit: $(cat "$T/out")"
+# A class column with a single class is refused before training.
+printf 'a,b,c\n1,2,x\n3,4,x\n5,6,x\n7,8,x\n' >"$T/one.csv"
+expect_status 1 "$MLPNET" train --csv "$T/one.csv" --target c --task classify --arch dense:2 \
+    --save "$T/one.mlpnet"
+grep -qF "one.csv: every row's target is \"x\"; a classifier needs at least 2 classes" \
+    "$T/out" || fail "a single class: $(cat "$T/out")"
+[ ! -e "$T/one.mlpnet" ] || fail "a single class saved a model"
+# A training that diverges after its first epoch keeps its best epoch: it
+# says so, saves that epoch's model and exits 0 (SGD at 0.1 overflows in
+# epoch 2 on these rows).
+rm -f "$T/div.mlpnet"
+"$MLPNET" train --csv "$T/reg1.csv" --separator ';' --target y --task regress \
+    --arch dense:16,relu,dense:1 --rule sgd --lr 0.1 --epochs 30 --quiet \
+    --save "$T/div.mlpnet" >"$T/out" 2>&1 || { cat "$T/out" >&2; fail "train that diverges"; }
+grep -Eq 'training diverged \(.*epoch [2-9].*\); keeping epoch [1-9]' "$T/out" ||
+    fail "a divergence keeps its best epoch: $(cat "$T/out")"
+"$MLPNET" eval --model "$T/div.mlpnet" --csv "$T/reg2.csv" --separator ';' --target y \
+    >/dev/null || fail "the best epoch's model before a divergence"
 # Per-epoch lines of a regression, and --test-csv: the figures train gives
 # for the table are those eval gives for the saved model, for a regression
 # and for a classification.
@@ -465,7 +519,8 @@ CT="train --csv $T/cls.csv --target colour --task classify --arch dense:2 --save
 # shellcheck disable=SC2086 # $CT: words without spaces ($T has none)
 {
     refused 2 '--lr -2: want a learning rate >= 0' $CT --lr -2
-    refused 2 '--momentum -0.5: want a number >= 0' $CT --rule momentum --momentum -0.5
+    refused 2 '--momentum -0.5: want a number in [0, 1)' $CT --rule momentum --momentum -0.5
+    refused 2 '--momentum 1: want a number in [0, 1)' $CT --rule momentum --momentum 1
     refused 2 '--weight-decay -1: want a number >= 0' $CT --weight-decay -1
     refused 2 '--epochs 0: want a number >= 1' $CT --epochs 0
     refused 2 '--batch-size 0: want a number >= 1' $CT --batch-size 0
