@@ -658,9 +658,13 @@ typedef void (*mlp_batch_fn)(int32_t epoch, int32_t batch, int32_t batches, void
  * way: the library always passes its own, complete version, whose first
  * fields are those of every older header at the same offsets, so an older
  * caller reads the fields it knows. A program built against a newer header
- * needs a library at least as new: it calls mlp_fit_options_init_size(),
- * which older libraries lack, so the loader refuses the pair instead of
- * letting it misread a struct.
+ * needs a library at least as new, and never misreads a struct with an
+ * older one: the loader refuses the pair when the library predates
+ * mlp_fit_options_init_size() (0.2.0), and a later library that predates
+ * the caller's struct refuses its `struct_size` (MLP_STATUS_INVALID_ARG
+ * from mlp_fit_options_init() and from every call given the struct, the
+ * message naming the size). Checking the status of mlp_fit_options_init()
+ * finds it first. MLPNET_VERSION_NUMBER tells which fields a header has.
  */
 typedef struct mlp_fit_options {
     size_t struct_size; /**< size of the caller's struct; set by mlp_fit_options_init */
