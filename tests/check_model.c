@@ -2316,6 +2316,34 @@ START_TEST(fit_names_the_batch_a_step_failed_at)
 }
 END_TEST
 
+/* A short last batch that fails for another cause than its size (class
+ * weights of another count than the outputs) gets no drop_last hint, which
+ * would not help. */
+START_TEST(fit_hints_drop_last_only_for_a_batch_too_small)
+{
+    mlp_dataset *tr = tu_blobs(41, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    mlp_model *m = tu_model(3, IMG, 3);
+    const float w[2] = {1.0f, 2.0f};
+    TU_OK(mlp_model_set_class_weights(m, w, 2)); /* before the layers: not checked */
+    tu_add(m, tu_dense(8));
+    tu_add(m, tu_relu());
+    tu_add(m, tu_dense(NCLS));
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.batch_size = 100; /* one batch of 41 */
+    TU_FAIL(mlp_model_fit(m, o, tr, NULL, &opts), MLP_STATUS_SHAPE_MISMATCH);
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_model_fit: epoch 1, batch 1: ") &&
+                      strstr(mlp_last_error(), "2 class weights") &&
+                      !strstr(mlp_last_error(), "drop_last"),
+                  "%s", mlp_last_error());
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(tr);
+}
+END_TEST
+
 typedef struct batch_log {
     int calls, batches, rows_ok;
 } batch_log;
@@ -2902,6 +2930,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, fit_callback_stops_early);
     tcase_add_test(tc, fit_callbacks_may_run_the_model_not_reshape_it);
     tcase_add_test(tc, fit_names_the_batch_a_step_failed_at);
+    tcase_add_test(tc, fit_hints_drop_last_only_for_a_batch_too_small);
     tcase_add_test(tc, fit_drop_last);
     tcase_add_test(tc, fit_drop_last_without_a_short_batch);
     tcase_add_test(tc, stale_optimizer_refused_before_the_step);

@@ -39,6 +39,16 @@
  * formatted like printf into thread-local storage. */
 mlp_status mlp__error(mlp_status st, const char *fmt, ...) MLP__PRINTF(2, 3);
 
+/* Mark the failure being returned (`st`, whose message is already set) as
+ * one that a larger batch would not have: batch norm given one row. The
+ * mark is thread-local and outlives the messages that wrap this one;
+ * mlp_model_fit clears it before each step and reads it after a failed one,
+ * to say that drop_last leaves an epoch's short last batch out only when
+ * that batch is the cause. */
+mlp_status mlp__error_batch_too_small(mlp_status st);
+void mlp__batch_size_mark_clear(void);
+int mlp__batch_size_marked(void);
+
 /* Shorthand for the most common argument check. */
 #define MLP_CHECK_ARG(cond, fn, what)                                                    \
     do {                                                                                 \

@@ -7,6 +7,8 @@
 #include "core.h"
 
 static _Thread_local char last_error[512];
+/* Set by mlp__error_batch_too_small(), cleared by mlp__batch_size_mark_clear(). */
+static _Thread_local int batch_too_small;
 
 const char *mlp_status_str(mlp_status st)
 {
@@ -37,6 +39,22 @@ mlp_status mlp__error(mlp_status st, const char *fmt, ...)
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
     return st;
+}
+
+mlp_status mlp__error_batch_too_small(mlp_status st)
+{
+    batch_too_small = 1;
+    return st;
+}
+
+void mlp__batch_size_mark_clear(void)
+{
+    batch_too_small = 0;
+}
+
+int mlp__batch_size_marked(void)
+{
+    return batch_too_small;
 }
 
 mlp_status mlp__init_sized(void *out, void *defaults, size_t struct_size,

@@ -506,10 +506,11 @@ static mlp_status forward(mlp_layer *l, const float *x, float *y, int32_t n,
     if (mode == MLP_MODE_TRAIN) {
         const int64_t m = (int64_t)n * s;
         if (m < 2)
-            return mlp__error(MLP_STATUS_INVALID_ARG,
-                              "batch norm: a batch of %d gives one value per feature; "
-                              "training needs at least 2 (use a larger batch)",
-                              (int)n);
+            return mlp__error_batch_too_small(
+                mlp__error(MLP_STATUS_INVALID_ARG,
+                           "batch norm: a batch of %d gives one value per feature; "
+                           "training needs at least 2 (use a larger batch)",
+                           (int)n));
         if (s > 1) { /* planes: by samples, or by channels on one thread */
             if (by_samples(n, c, s))
                 train_samples(&jb);

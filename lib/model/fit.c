@@ -159,14 +159,15 @@ static mlp_status epoch_error(mlp_status st, int32_t epoch, const char *where,
 /* A failed step's status, its message (this rank's, or another rank's
  * that stopped this one) led by the epoch and batch where it stopped. When
  * this rank's step was the epoch's short last batch (`rows` < the batch
- * size; 0 when the step was another rank's), the message says that
- * drop_last leaves it out: the usual cause is batch norm given one row. */
+ * size; 0 when the step was another rank's) and failed for its size (batch
+ * norm given one row: mlp__error_batch_too_small), the message says that
+ * drop_last leaves it out. */
 static mlp_status batch_error(mlp_status st, int32_t epoch, int32_t batch, int32_t rows,
                               const mlp_fit_options *o)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", mlp_last_error());
-    if (rows > 0 && rows < o->batch_size && !o->drop_last)
+    if (rows > 0 && rows < o->batch_size && !o->drop_last && mlp__batch_size_marked())
         return mlp__error(st,
                           "mlp_model_fit: epoch %d, batch %d: %s (the epoch's short "
                           "last batch, %d of %d samples; drop_last in "
@@ -341,6 +342,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
             if (st != MLP_STATUS_OK || n == 0)
                 break;
             double loss;
+            mlp__batch_size_mark_clear();
             st = mlp__model_train_step(m, opt, labels ? m->lbuf : NULL,
                                        labels ? NULL : m->tbuf, n_local, &loss, &acc, fn);
             if (st != MLP_STATUS_OK && m->dist_on && m->dist_remote)
