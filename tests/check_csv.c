@@ -360,6 +360,40 @@ START_TEST(regress_and_columns)
 }
 END_TEST
 
+/* Rows read to be predicted have no targets: fit and evaluate refuse them,
+ * and a subset of them, where the 0 labels would otherwise pass for
+ * class 0; predicting them works. */
+START_TEST(csv_rows_to_predict_are_not_trained_on)
+{
+    mlp_csv_options o = classify();
+    o.task = MLP_CSV_FEATURES_ONLY;
+    mlp_dataset *ds = load_ok("a,b\n1,2\n3,4\n5,6\n", &o);
+    mlp_dataset *part = NULL;
+    TU_OK(mlp_dataset_subset(ds, (const int32_t[]){2, 0}, 2, &part));
+    mlp_model *m = tu_model(1, (const int32_t[]){2}, 1);
+    tu_add(m, tu_dense(2));
+    mlp_optimizer *opt = NULL;
+    TU_OK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
+    TU_FAIL(mlp_model_fit(m, opt, ds, NULL, NULL), MLP_STATUS_INVALID_ARG);
+    TU_ERROR_HAS("the training set has no targets");
+    double acc = 0.0;
+    TU_FAIL(mlp_model_evaluate(m, part, 10, NULL, &acc), MLP_STATUS_INVALID_ARG);
+    TU_ERROR_HAS("the dataset has no targets");
+    float x[2], p[2] = {0.0f, 0.0f};
+    TU_OK(mlp_dataset_sample(part, 0, x));
+    mlp_tensor *in = NULL, *out = NULL;
+    TU_OK(mlp_tensor_wrap(&in, 2, (const int32_t[]){1, 2}, x));
+    TU_OK(mlp_tensor_wrap(&out, 2, (const int32_t[]){1, 2}, p));
+    TU_OK(mlp_model_predict_raw(m, in, out));
+    mlp_tensor_destroy(in);
+    mlp_tensor_destroy(out);
+    mlp_optimizer_destroy(opt);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(part);
+    mlp_dataset_destroy(ds);
+}
+END_TEST
+
 /* A random numeral of the forms the reader takes: a sign or none, leading
  * zeros, 1 to 22 digits with a point anywhere or none, an exponent or none
  * (e or E, a sign or none, 1 to 5 digits with leading zeros). Up to 19
@@ -1627,6 +1661,7 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, classify_sorted_and_first_seen);
     tcase_add_test(tc, given_class_list);
     tcase_add_test(tc, regress_and_columns);
+    tcase_add_test(tc, csv_rows_to_predict_are_not_trained_on);
     tcase_add_test(tc, numbers_as_strtod_reads_them);
 #if defined(__GLIBC__)
     tcase_add_test(tc, numbers_under_a_comma_locale);

@@ -484,7 +484,9 @@ typedef enum mlp_csv_task {
     MLP_CSV_REGRESS = 2,      /**< a number: one float target per row */
     MLP_CSV_FEATURES_ONLY = 3 /**< no target column (rows to predict): every label
                                    is 0, the class count is that of `class_names`
-                                   or 1. Takes no target: `target_name` must be
+                                   or 1; mlp_model_fit() and the evaluations refuse
+                                   the set and its subsets (INVALID_ARG), whose 0s
+                                   are no targets. Takes no target: `target_name` must be
                                    NULL and `target_index` -1, else the load is
                                    refused (INVALID_ARG); to leave a column out,
                                    list the features (`feature_names` or

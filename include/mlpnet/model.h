@@ -263,7 +263,8 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
  *                    model's buffers grow to it)
  * @param error       receives the mean loss; may be NULL
  * @param accuracy    receives the fraction classified correctly; may be NULL
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, class
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, a set
+ *         without targets, read with ::MLP_CSV_FEATURES_ONLY; class
  *         weights whose sum over the set's labels is 0, a target outside
  *         [0, 1] for ::MLP_LOSS_BCE_LOGITS: the message names the set's
  *         sample; a class of the set that has the name of another class of
@@ -507,9 +508,10 @@ typedef struct mlp_metrics {
  *                    call; `out_size` bytes are written)
  * @param out_size    sizeof(mlp_metrics) of the caller's header
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, an
- *         out_size no release had, class weights whose sum over the set's
- *         labels is 0, a bce_logits target outside [0, 1], a class named
- *         as another of the model's, as mlp_model_evaluate()),
+ *         out_size no release had, a set without targets, class weights
+ *         whose sum over the set's labels is 0, a bce_logits target outside
+ *         [0, 1], a class named as another of the model's, as
+ *         mlp_model_evaluate()),
  *         MLP_STATUS_SHAPE_MISMATCH (data do not fit
  *         the model), MLP_STATUS_NUMERIC (as mlp_model_evaluate()) or
  *         MLP_STATUS_NO_MEMORY
@@ -762,7 +764,8 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
  * message names the epoch and the batch, and the batches before it stay
  * applied.
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (among others, an
- *         `opts->struct_size` that no release had, `opts->drop_last` with
+ *         `opts->struct_size` that no release had, a training or validation
+ *         set without targets, read with ::MLP_CSV_FEATURES_ONLY, `opts->drop_last` with
  *         fewer training samples than `opts->batch_size`, which leaves no
  *         batch, or a target outside [0, 1] for ::MLP_LOSS_BCE_LOGITS in
  *         the training or validation set, refused before the first step,

@@ -1041,6 +1041,7 @@ static mlp_status finish(csv_reader *r, mlp_dataset **out)
     r->y = NULL;
     r->lab = NULL;
     ds->class_names = names;
+    ds->no_targets = o->task == MLP_CSV_FEATURES_ONLY;
     *out = ds;
     return MLP_STATUS_OK;
 }

@@ -553,6 +553,7 @@ static mlp_status copy_rows(const mlp_dataset *src, const int32_t *indices, int3
     mlp_dataset *ds;
     if (mlp__dataset_build(&ds, &spec) != MLP_STATUS_OK)
         goto oom;
+    ds->no_targets = src->no_targets;
     unsigned char *xd =
         ds->pixels ? (unsigned char *)ds->pixels : (unsigned char *)ds->values_buf;
     const unsigned char *xs = src->pixels ? (const unsigned char *)src->pixels

@@ -37,6 +37,9 @@ struct mlp_dataset {
     const float *targets; /* float targets: n * target_dim (targets_buf, or borrowed) */
     float *targets_buf;   /* owned copy of the targets, NULL when borrowed */
     mlp__names *class_names; /* names of the classes, or NULL without a map */
+    int no_targets;          /* rows to predict (MLP_CSV_FEATURES_ONLY): the labels
+                                are 0s that stand for no target; fit and evaluate
+                                refuse the set */
 };
 
 /* What mlp__dataset_build makes. */

@@ -199,6 +199,12 @@ mlp_status mlp__model_loss(const mlp_model *m, const char *fn, const mlp__loss *
 mlp_status mlp__model_check_targets(const mlp_model *m, const mlp_dataset *ds,
                                     const char *set, const char *fn)
 {
+    if (ds->no_targets)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: %s has no targets (its rows were read to be predicted, "
+                          "with MLP_CSV_FEATURES_ONLY): read its file with the target "
+                          "column to train or evaluate",
+                          fn, set);
     if (m->loss.kind != MLP_LOSS_BCE_LOGITS ||
         mlp_dataset_target_kind(ds) != MLP_TARGET_VALUES)
         return MLP_STATUS_OK;
