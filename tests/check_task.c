@@ -1382,6 +1382,70 @@ START_TEST(class_ids_that_name_other_classes_are_refused)
 }
 END_TEST
 
+/* A model without class names takes the training set's from the fit that
+ * passes its checks, when the set names each of its classes, one per
+ * output: a test set read without them, lacking a class, is then refused
+ * by the evaluation, not scored on shifted ids. A model's own names stay. */
+START_TEST(fit_names_an_unnamed_model_after_its_training_set)
+{
+    enum { N = 6 };
+    float x[2 * N];
+    for (int i = 0; i < 2 * N; i++)
+        x[i] = (float)(i % 5) / 5.0f;
+    const int32_t lab[N] = {0, 1, 2, 0, 1, 2}, lab2[N] = {0, 1, 1, 0, 1, 0};
+    const char *const iris[3] = {"setosa", "versicolor", "virginica"};
+    const char *const shifted[2] = {"versicolor", "virginica"};
+    const char *const own[3] = {"a", "b", "c"};
+    const char *const partly[3] = {"setosa", NULL, "virginica"};
+    mlp_dataset *train = NULL, *test = NULL, *two = NULL;
+    TU_OK(mlp_dataset_create_f32(&train, N, 1, (int32_t[]){2}, x, lab, 3,
+                                 MLP_DATASET_COPY));
+    TU_OK(mlp_dataset_create_f32(&test, N, 1, (int32_t[]){2}, x, lab2, 2,
+                                 MLP_DATASET_COPY));
+    TU_OK(mlp_dataset_set_class_names(test, shifted, 2));
+    TU_OK(
+        mlp_dataset_create_f32(&two, N, 1, (int32_t[]){2}, x, lab2, 2, MLP_DATASET_COPY));
+    TU_OK(mlp_dataset_set_class_names(two, shifted, 2));
+    mlp_model *m = linear(2, 3, 7);
+    mlp_optimizer *o = sgd(m, 0.1);
+    mlp_fit_options f;
+    TU_OK(mlp_fit_options_init(&f));
+    f.batch_size = 4;
+    f.epochs = 1;
+    double e;
+
+    /* names for some classes only, or fewer classes than outputs: none taken */
+    TU_OK(mlp_dataset_set_class_names(train, partly, 3));
+    TU_OK(mlp_model_fit(m, o, train, NULL, &f));
+    ck_assert_int_eq(mlp_model_class_count(m), 0);
+    TU_OK(mlp_model_fit(m, o, two, NULL, &f));
+    ck_assert_int_eq(mlp_model_class_count(m), 0);
+    /* a fit its checks refuse leaves the model unnamed */
+    TU_OK(mlp_dataset_set_class_names(train, iris, 3));
+    f.epochs = 0;
+    TU_FAIL(mlp_model_fit(m, o, train, NULL, &f), MLP_STATUS_INVALID_ARG);
+    ck_assert_int_eq(mlp_model_class_count(m), 0);
+    f.epochs = 1;
+    TU_OK(mlp_model_fit(m, o, train, NULL, &f));
+    ck_assert_int_eq(mlp_model_class_count(m), 3);
+    for (int32_t c = 0; c < 3; c++)
+        ck_assert_str_eq(mlp_model_class_name(m, c), iris[c]);
+    TU_FAIL_MSG(mlp_model_evaluate(m, test, 4, &e, NULL), MLP_STATUS_INVALID_ARG,
+                "mlp_model_evaluate: class 0 of the dataset is \"versicolor\", which is "
+                "class 1 of the model");
+    /* names the model has are its own */
+    TU_OK(mlp_model_set_class_names(m, own, 3));
+    TU_OK(mlp_model_fit(m, o, train, NULL, &f));
+    ck_assert_str_eq(mlp_model_class_name(m, 0), "a");
+
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(two);
+    mlp_dataset_destroy(test);
+    mlp_dataset_destroy(train);
+}
+END_TEST
+
 /* ---- regression through the driver -------------------------------------------- */
 
 /* y0 = 3 a - 2 b + 0.5, y1 = a b on a grid, as a float dataset. */
@@ -1592,6 +1656,7 @@ static Suite *task_suite(void)
     tcase_add_test(tc, evaluate_names_the_sample_that_is_not_finite);
     tcase_add_test(tc, bce_targets_outside_0_1_name_the_sample);
     tcase_add_test(tc, class_ids_that_name_other_classes_are_refused);
+    tcase_add_test(tc, fit_names_an_unnamed_model_after_its_training_set);
     suite_add_tcase(s, tc);
     tc = tcase_create("regression");
     tcase_add_test(tc, fit_regression_with_metrics);

@@ -742,6 +742,11 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
  * Train for a number of epochs: each epoch shuffles the training set, runs
  * mlp_model_train_step on every batch, evaluates on `valid` when given, and
  * calls the callbacks.
+ * A model without class names takes a copy of the training set's, once the
+ * arguments pass their checks, when the set names each of its classes and
+ * has as many as the model has outputs (a CSV file's labels, a label map):
+ * later evaluations then refuse a set whose ids name other classes, and
+ * the model file keeps the names. Names the model has stay.
  * @param model  the model (borrowed for the call)
  * @param opt    optimizer created for this model (borrowed)
  * @param train  training set (borrowed)

@@ -221,7 +221,8 @@ static mlp_status check_fit(mlp_fit_options *o, mlp_model *m, mlp_optimizer *opt
                           "%s: drop_last with batch_size %d and %d training samples "
                           "leaves no batch",
                           fn, (int)o->batch_size, (int)mlp_dataset_size(train));
-    return MLP_STATUS_OK;
+    /* last, so that a fit refused by the checks leaves the model as it was */
+    return mlp__model_adopt_class_names(m, train, fn);
 }
 
 mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *train,

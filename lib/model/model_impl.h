@@ -205,6 +205,11 @@ mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds,
 mlp_status mlp__model_check_targets(const mlp_model *m, const mlp_dataset *ds,
                                     const char *set, const char *fn);
 
+/* A model without class names takes those of the training set `ds` when it
+ * names every class and has one per output (mlp_model_fit). */
+mlp_status mlp__model_adopt_class_names(mlp_model *m, const mlp_dataset *ds,
+                                        const char *fn);
+
 /* INVALID_ARG when a class of `ds` (a class dataset) has the name of
  * another class id in the model's names, or without them in `ref`'s (the
  * training set, or NULL): the same class under two ids, as a CSV file read

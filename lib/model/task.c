@@ -231,6 +231,31 @@ static const char **dataset_names(const mlp_dataset *ds, int32_t n)
     return v;
 }
 
+mlp_status mlp__model_adopt_class_names(mlp_model *m, const mlp_dataset *ds,
+                                        const char *fn)
+{
+    if (m->class_names || mlp_dataset_target_kind(ds) != MLP_TARGET_CLASS)
+        return MLP_STATUS_OK;
+    const int32_t k = mlp_dataset_num_classes(ds);
+    if (k != mlp__model_outputs(m))
+        return MLP_STATUS_OK;
+    const char **names = dataset_names(ds, k);
+    if (!names)
+        return mlp__error(MLP_STATUS_NO_MEMORY,
+                          "%s: out of memory copying the training set's class names", fn);
+    int all = 1;
+    for (int32_t c = 0; c < k; c++)
+        all = all && names[c];
+    /* a dataset's names meet the model's rule (data/dataset_impl.h): only
+     * memory can fail here */
+    mlp_status st = all ? mlp_model_set_class_names(m, names, k) : MLP_STATUS_OK;
+    mlp__free(names);
+    if (st != MLP_STATUS_OK)
+        return mlp__error(st, "%s: copying the training set's class names: %s", fn,
+                          mlp_last_error());
+    return MLP_STATUS_OK;
+}
+
 mlp_status mlp__model_check_class_names(const mlp_model *m, const mlp_dataset *ds,
                                         const mlp_dataset *ref, const char *set,
                                         const char *fn)
