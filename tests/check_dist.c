@@ -1273,13 +1273,30 @@ static void meddle(void)
     mlp_tensor *x = tu_tensor(2, 500, FEAT), *y = tu_tensor(2, 500, NCLS);
     mlp_tensor_fill(x, 0.5f);
     mlp_layer *l = tu_dense(3);
-    const mlp_status got[4] = {mlp_model_predict_raw(m, x, y), mlp_model_add(m, l),
-                               mlp_model_set_distributed(m, NULL),
-                               mlp_model_set_loss(m, MLP_LOSS_MSE, 0)};
-    for (int i = 0; i < 4; i++) {
+    float *p = calloc((size_t)mlp_model_param_count(m) + 1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    const float w[NCLS] = {1.0f, 1.0f, 1.0f, 1.0f};
+    const char *const names[NCLS] = {"a", "b", "c", "d"};
+    mlp_dataset *ds = tu_blobs(8, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    const mlp_status got[10] = {mlp_model_predict_raw(m, x, y),
+                                mlp_model_add(m, l),
+                                mlp_model_set_distributed(m, NULL),
+                                mlp_model_set_loss(m, MLP_LOSS_MSE, 0),
+                                mlp_model_set_params(m, p, mlp_model_param_count(m)),
+                                mlp_model_set_state(m, p, mlp_model_state_count(m)),
+                                mlp_model_set_class_weights(m, w, NCLS),
+                                mlp_model_set_class_names(m, names, NCLS),
+                                mlp_model_set_noise_seed(m, 9),
+                                mlp_model_fit_standardize(m, ds)};
+    for (int i = 0; i < 10; i++) {
         meddle_calls++;
         meddle_refused += got[i] == MLP_STATUS_BAD_STATE;
     }
+    ck_assert_msg(strstr(mlp_last_error(), "mlp_model_fit_standardize: called from a "
+                                           "data-parallel hook's callback"),
+                  "%s", mlp_last_error());
+    mlp_dataset_destroy(ds);
+    free(p);
     mlp_tensor_destroy(x);
     mlp_tensor_destroy(y);
 }
@@ -1322,8 +1339,8 @@ START_TEST(hook_callbacks_cannot_run_the_model)
         meddle_calls = meddle_refused = 0;
         meddled = m;
         TU_OK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));
-        ck_assert_int_eq(meddle_calls, 4);
-        ck_assert_int_eq(meddle_refused, 4);
+        ck_assert_int_eq(meddle_calls, 10);
+        ck_assert_int_eq(meddle_refused, 10);
         ck_assert_int_eq(mlp_model_layer_count(m), 3);
         /* and after the step, the model runs again */
         TU_OK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));

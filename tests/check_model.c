@@ -2596,6 +2596,9 @@ static int meddle_epoch(const mlp_epoch_stats *s, mlp_model *m, void *user)
         ck_assert_int_eq(mlp__alloc_live(), live);
         d->refused += mlp_model_set_loss(m, MLP_LOSS_HUBER, 0.5) == MLP_STATUS_BAD_STATE;
         d->refused += mlp_model_set_distributed(m, NULL) == MLP_STATUS_BAD_STATE;
+        /* class weights are part of the loss */
+        d->refused += mlp_model_set_class_weights(m, (const float[]){1.0f, 2.0f}, 2) ==
+                      MLP_STATUS_BAD_STATE;
         ck_assert_int_eq(mlp_model_layer_count(m), 3);
         ck_assert_int_eq(mlp_model_get_loss(m, NULL), MLP_LOSS_MSE);
     }
@@ -2652,7 +2655,7 @@ START_TEST(fit_callbacks_may_run_the_model_not_reshape_it)
     busy.reshape = 1;
     meddled_fit(&busy);
     ck_assert_int_eq(busy.predicted, 3);
-    ck_assert_int_eq(busy.refused, 3 * 3);
+    ck_assert_int_eq(busy.refused, 3 * 4);
     /* the training figures are the fit's own: a callback's evaluation
      * does not add into them, and remaking the batch buffers does not
      * lose them (it freed them under the fit before) */

@@ -133,8 +133,10 @@ MLP_EXTERN_C_BEGIN
  * abort the process and never print. They run inside the model's steps
  * and collectives, so they must not call back into the model: a call that
  * would run or change it (forward, predict, evaluate, a step, a fit,
- * mlp_model_add(), mlp_model_set_loss(), mlp_model_set_distributed())
- * returns MLP_STATUS_BAD_STATE there and does nothing.
+ * mlp_model_add(), mlp_model_set_loss(), mlp_model_set_distributed(), the
+ * setters of parameters, state, class weights, class names and the noise
+ * seed, mlp_model_fit_standardize()) returns MLP_STATUS_BAD_STATE there and
+ * does nothing.
  */
 typedef struct mlp_dist_ops {
     size_t struct_size; /**< size of the caller's struct; set by mlp_dist_ops_init */

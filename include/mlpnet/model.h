@@ -81,7 +81,8 @@ MLP_API mlp_status mlp_model_add(mlp_model *model, mlp_layer *layer);
  * uses rank 0's generator on every rank (see dist.h).
  * @param model  the model (borrowed for the call)
  * @param seed   new seed of the mask generator
- * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_BAD_STATE
+ *         (called from a data-parallel hook's callback, dist.h)
  */
 MLP_API mlp_status mlp_model_set_noise_seed(mlp_model *model, uint64_t seed);
 
@@ -141,7 +142,8 @@ MLP_API mlp_status mlp_model_get_params(const mlp_model *model, float *dst, int6
  * @param src    n floats in the layout of mlp_model_get_params (copied);
  *               every one finite
  * @param n      must equal mlp_model_param_count
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL),
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL), MLP_STATUS_BAD_STATE
+ *         (called from a data-parallel hook's callback, dist.h),
  *         MLP_STATUS_SHAPE_MISMATCH (n differs from the parameter count) or
  *         MLP_STATUS_NUMERIC (a NaN or an infinity in `src`, which a model
  *         neither saves nor loads: the message names its index in `src`,
@@ -181,7 +183,8 @@ MLP_API mlp_status mlp_model_get_state(const mlp_model *model, float *dst, int64
  * @param n      must equal mlp_model_state_count
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, or a value its layer
  *         never holds, such as a negative running variance),
- *         MLP_STATUS_SHAPE_MISMATCH (n differs from the state count) or
+ *         MLP_STATUS_BAD_STATE (called from a data-parallel hook's callback,
+ *         dist.h), MLP_STATUS_SHAPE_MISMATCH (n differs from the state count) or
  *         MLP_STATUS_NUMERIC (a NaN or an infinity in `src`); a model
  *         neither saves nor loads such values, and the message names the
  *         index in `src`, the layer, its kind and the index in the layer's
@@ -384,7 +387,9 @@ MLP_API mlp_task mlp_model_task(const mlp_model *model);
  * @param k        the number of weights: the model's output count
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, weights of
  *         another count, a negative or non-finite weight, a loss other than
- *         softmax cross-entropy) or MLP_STATUS_NO_MEMORY
+ *         softmax cross-entropy), MLP_STATUS_BAD_STATE (during mlp_model_fit(),
+ *         from its callbacks, or from a data-parallel hook's callback: the
+ *         loss stays as it is) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_set_class_weights(mlp_model *model, const float *weights,
                                                int32_t k);
@@ -399,7 +404,8 @@ MLP_API mlp_status mlp_model_set_class_weights(mlp_model *model, const float *we
  * @param ds     the data, whose samples fit the model's input (borrowed)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL),
  *         MLP_STATUS_BAD_STATE (the first layer is not a standardisation
- *         layer), MLP_STATUS_SHAPE_MISMATCH (samples of another size),
+ *         layer, or called from a data-parallel hook's callback),
+ *         MLP_STATUS_SHAPE_MISMATCH (samples of another size),
  *         MLP_STATUS_NUMERIC (a NaN or an infinity in the data, which a
  *         borrowed dataset's values can hold when changed after its
  *         creation: the message names the sample and the value) or
@@ -421,7 +427,8 @@ MLP_API mlp_status mlp_model_fit_standardize(mlp_model *model, const mlp_dataset
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model or name, a count
  *         that is not the output count, an empty, overlong, invalid UTF-8
  *         or control character name, a name given twice: the message names
- *         the index) or MLP_STATUS_NO_MEMORY (the old names are kept)
+ *         the index), MLP_STATUS_BAD_STATE (called from a data-parallel
+ *         hook's callback) or MLP_STATUS_NO_MEMORY (the old names are kept)
  */
 MLP_API mlp_status mlp_model_set_class_names(mlp_model *model, const char *const *names,
                                              int32_t k);
@@ -627,8 +634,9 @@ typedef struct mlp_epoch_stats {
  * parameters of the best epoch), evaluated or asked for predictions, on
  * any batch size; its parameters may be set. Its layers, loss and
  * distribution stay as they are until mlp_model_fit() returns:
- * mlp_model_add(), mlp_model_set_loss() and mlp_model_set_distributed()
- * return MLP_STATUS_BAD_STATE meanwhile (from an mlp_batch_fn too).
+ * mlp_model_add(), mlp_model_set_loss(), mlp_model_set_class_weights()
+ * (part of the loss) and mlp_model_set_distributed() return
+ * MLP_STATUS_BAD_STATE meanwhile (from an mlp_batch_fn too).
  * @return 0 to go on, non-zero to stop training after this epoch
  */
 typedef int (*mlp_epoch_fn)(const mlp_epoch_stats *stats, mlp_model *model, void *user);

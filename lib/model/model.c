@@ -156,6 +156,7 @@ void mlp_model_destroy(mlp_model *m)
 mlp_status mlp_model_set_noise_seed(mlp_model *m, uint64_t seed)
 {
     MLP_CHECK_ARG(m, "mlp_model_set_noise_seed", "model is NULL");
+    MLP_TRY(mlp__model_check_idle(m, 0, "mlp_model_set_noise_seed"));
     mlp__rng_seed(&m->noise, seed);
     return MLP_STATUS_OK;
 }
@@ -378,6 +379,7 @@ mlp_status mlp_model_set_params(mlp_model *m, const float *src, int64_t n)
 {
     static const char fn[] = "mlp_model_set_params";
     MLP_CHECK_ARG(m && src, fn, "model or src is NULL");
+    MLP_TRY(mlp__model_check_idle(m, 0, fn));
     return copy_checked(m, m->params, src, n, m->n_params, 0, "parameters", fn);
 }
 
@@ -397,6 +399,7 @@ mlp_status mlp_model_set_state(mlp_model *m, const float *src, int64_t n)
 {
     static const char fn[] = "mlp_model_set_state";
     MLP_CHECK_ARG(m && src, fn, "model or src is NULL");
+    MLP_TRY(mlp__model_check_idle(m, 0, fn));
     return copy_checked(m, m->state, src, n, m->n_state, 1, "state values", fn);
 }
 

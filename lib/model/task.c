@@ -59,6 +59,7 @@ mlp_status mlp_model_set_class_weights(mlp_model *m, const float *weights, int32
 {
     static const char fn[] = "mlp_model_set_class_weights";
     MLP_CHECK_ARG(m, fn, "model is NULL");
+    MLP_TRY(mlp__model_check_idle(m, 1, fn)); /* part of the loss */
     if (!weights) {
         MLP_CHECK_ARG(k == 0, fn, "weights is NULL but k is not 0 (NULL, 0 clears them)");
         mlp__free(m->class_w);
@@ -103,6 +104,7 @@ mlp_status mlp_model_set_class_names(mlp_model *m, const char *const *names, int
 {
     static const char fn[] = "mlp_model_set_class_names";
     MLP_CHECK_ARG(m, fn, "model is NULL");
+    MLP_TRY(mlp__model_check_idle(m, 0, fn));
     if (!names) {
         MLP_CHECK_ARG(k == 0, fn, "names is NULL but k is not 0 (NULL, 0 clears them)");
         mlp__model_free_class_names(m);
