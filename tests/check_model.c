@@ -2344,6 +2344,66 @@ START_TEST(fit_hints_drop_last_only_for_a_batch_too_small)
 }
 END_TEST
 
+/* Data of the model's input size in another arrangement (3x2 samples for a
+ * 2x3 input) are refused by fit and the evaluations, as forward refuses such
+ * a batch: they would be read in the wrong order. The same values flat, or
+ * with a leading 1, and any arrangement for a model that takes a flat row,
+ * are taken. */
+START_TEST(fit_refuses_samples_of_another_arrangement)
+{
+    enum { N = 8 };
+    float x[N * 6];
+    uint8_t px[N * 6];
+    int32_t lab[N];
+    for (int i = 0; i < N * 6; i++) {
+        x[i] = (float)(i % 7) / 7.0f;
+        px[i] = (uint8_t)(i * 29);
+    }
+    for (int i = 0; i < N; i++)
+        lab[i] = i % 2;
+    mlp_dataset *sets[6] = {NULL};
+    TU_OK(mlp_dataset_create_f32(&sets[0], N, 2, (int32_t[]){3, 2}, x, lab, 2,
+                                 MLP_DATASET_COPY));
+    TU_OK(mlp_dataset_create(&sets[1], N, 1, 3, 2, px, lab, 2));
+    TU_OK(mlp_dataset_create_f32(&sets[2], N, 2, (int32_t[]){2, 3}, x, lab, 2,
+                                 MLP_DATASET_COPY));
+    TU_OK(mlp_dataset_create_f32(&sets[3], N, 1, (int32_t[]){6}, x, lab, 2,
+                                 MLP_DATASET_COPY));
+    TU_OK(mlp_dataset_create(&sets[4], N, 1, 2, 3, px, lab, 2));
+    TU_OK(mlp_dataset_create_f32(&sets[5], N, 3, (int32_t[]){1, 2, 3}, x, lab, 2,
+                                 MLP_DATASET_COPY));
+    mlp_model *conv = tu_model(3, (const int32_t[]){1, 2, 3}, 1);
+    tu_add(conv, tu_dense(2));
+    mlp_model *flat = tu_model(1, (const int32_t[]){6}, 1);
+    tu_add(flat, tu_dense(2));
+    mlp_optimizer *oc = NULL, *of = NULL;
+    TU_OK(mlp_optimizer_create(&oc, MLP_RULE_SGD, conv));
+    TU_OK(mlp_optimizer_create(&of, MLP_RULE_SGD, flat));
+    mlp_fit_options f;
+    mlp_fit_options_init(&f);
+    f.epochs = 1;
+    f.batch_size = 4;
+    double e;
+    mlp_metrics mt;
+    for (int i = 0; i < 6; i++) {
+        const mlp_status want = i < 2 ? MLP_STATUS_SHAPE_MISMATCH : MLP_STATUS_OK;
+        ck_assert_int_eq(mlp_model_fit(conv, oc, sets[i], NULL, &f), want);
+        if (i < 2)
+            TU_ERROR_HAS("do not fit the model's input [1,2,3]");
+        ck_assert_int_eq(mlp_model_fit(conv, oc, sets[2], sets[i], &f), want);
+        ck_assert_int_eq(mlp_model_evaluate(conv, sets[i], 4, &e, NULL), want);
+        ck_assert_int_eq(mlp_model_evaluate_metrics(conv, sets[i], 4, &mt), want);
+        TU_OK(mlp_model_fit(flat, of, sets[i], NULL, &f));
+    }
+    mlp_optimizer_destroy(oc);
+    mlp_optimizer_destroy(of);
+    mlp_model_destroy(conv);
+    mlp_model_destroy(flat);
+    for (int i = 0; i < 6; i++)
+        mlp_dataset_destroy(sets[i]);
+}
+END_TEST
+
 typedef struct batch_log {
     int calls, batches, rows_ok;
 } batch_log;
@@ -2934,6 +2994,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, fit_callbacks_may_run_the_model_not_reshape_it);
     tcase_add_test(tc, fit_names_the_batch_a_step_failed_at);
     tcase_add_test(tc, fit_hints_drop_last_only_for_a_batch_too_small);
+    tcase_add_test(tc, fit_refuses_samples_of_another_arrangement);
     tcase_add_test(tc, fit_drop_last);
     tcase_add_test(tc, fit_drop_last_without_a_short_batch);
     tcase_add_test(tc, stale_optimizer_refused_before_the_step);

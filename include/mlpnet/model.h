@@ -274,9 +274,11 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
  *         the model, as a CSV file read without the model's class names and
  *         lacking one of them gives: the message names both ids; names that
  *         differ without one moving, and unnamed classes, are not refused),
- *         MLP_STATUS_SHAPE_MISMATCH (image size or class count
- *         does not fit the model), MLP_STATUS_NUMERIC (a loss that is not finite: the
- *         message names the set's sample and value that hold a NaN or an
+ *         MLP_STATUS_SHAPE_MISMATCH (sample size or class count does not
+ *         fit the model, or samples of the input's size in another
+ *         arrangement, 3x2 for a 2x3 input; flat rows fit any input, and
+ *         any samples of its size fit a flat input), MLP_STATUS_NUMERIC (a loss that is
+ * not finite: the message names the set's sample and value that hold a NaN or an
  *         infinity, which a borrowed dataset holds when its values changed
  *         after its creation, else the first layer with a bad parameter or
  *         state value) or MLP_STATUS_NO_MEMORY
@@ -520,7 +522,8 @@ typedef struct mlp_metrics {
  *         [0, 1], a class named as another of the model's, as
  *         mlp_model_evaluate()),
  *         MLP_STATUS_SHAPE_MISMATCH (data do not fit
- *         the model), MLP_STATUS_NUMERIC (as mlp_model_evaluate()) or
+ *         the model, as mlp_model_evaluate()), MLP_STATUS_NUMERIC (as
+ *         mlp_model_evaluate()) or
  *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_evaluate_metrics_size(mlp_model *model,
@@ -787,7 +790,8 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
  *         or, when the model has no class names, a class of the validation
  *         set named as another class of the training set: refused before
  *         the first step, naming both ids); MLP_STATUS_SHAPE_MISMATCH
- *         (data do not fit the model); MLP_STATUS_NUMERIC in the cases above
+ *         (data do not fit the model, as for mlp_model_evaluate());
+ *         MLP_STATUS_NUMERIC in the cases above
  *         (the message names the epoch, the batch and the cause: a NaN or
  *         an infinity in the batch's input, which a borrowed training set
  *         holds when its values changed after its creation, the first layer

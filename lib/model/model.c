@@ -997,6 +997,34 @@ mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tens
     return MLP_STATUS_OK;
 }
 
+/* Whether samples of `ds` take the model's input shape as they are: the
+ * same extents once leading 1s are dropped, or either side flat (a row of
+ * features, or a model that takes one: the values in order). Another
+ * arrangement of the same count (3x2 for 2x3) would be read transposed. */
+static int sample_shape_fits(const mlp_model *m, const mlp_dataset *ds)
+{
+    const int rank = mlp_dataset_sample_rank(ds);
+    int32_t d[3];
+    int r = 0;
+    for (int i = 0; i < rank; i++) {
+        const int32_t e = mlp_dataset_sample_dim(ds, i);
+        if (r > 0 || e != 1)
+            d[r++] = e;
+    }
+    int mo = 0;
+    while (mo < m->in.rank - 1 && m->in.d[mo] == 1)
+        mo++;
+    const int mr = m->in.rank - mo;
+    if (r <= 1 || mr <= 1)
+        return 1;
+    if (r != mr)
+        return 0;
+    for (int i = 0; i < r; i++)
+        if (d[i] != m->in.d[mo + i])
+            return 0;
+    return 1;
+}
+
 mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds,
                                  const char *fn)
 {
@@ -1016,6 +1044,18 @@ mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds,
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "%s: samples have %lld values but the model takes %lld", fn,
                           (long long)img, (long long)m->in_size);
+    }
+    if (!sample_shape_fits(m, ds)) {
+        char a[48], b[48];
+        mlp_shape sh = {.rank = mlp_dataset_sample_rank(ds)};
+        for (int i = 0; i < sh.rank; i++)
+            sh.d[i] = mlp_dataset_sample_dim(ds, i);
+        return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
+                          "%s: samples of shape %s do not fit the model's input %s: the "
+                          "same values in another arrangement would be read in the "
+                          "wrong order",
+                          fn, mlp__shape_str(&sh, b, sizeof b),
+                          mlp__shape_str(&m->in, a, sizeof a));
     }
     const char *loss = mlp_loss_kind_name(m->loss.kind);
     if (mlp__loss_uses_labels(m->loss.kind)) {
