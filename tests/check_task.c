@@ -485,6 +485,35 @@ START_TEST(predictions_follow_the_task)
 }
 END_TEST
 
+/* A finite input that overflows in the model gives no prediction: every
+ * predict call refuses it with NUMERIC, naming the row, and leaves the
+ * caller's output as it was; a smaller input predicts. */
+START_TEST(predictions_that_overflow_are_refused)
+{
+    mlp_model *m = linear(1, 2, 3);
+    const float p[4] = {1e30f, -1e30f, 0.0f, 0.0f}; /* weights, then biases */
+    TU_OK(mlp_model_set_params(m, p, 4));
+    float xv[2] = {1.0f, 1e10f}, out[4] = {7, 7, 7, 7};
+    mlp_tensor *x = NULL, *y = NULL;
+    TU_OK(mlp_tensor_wrap(&x, 2, (const int32_t[]){2, 1}, xv));
+    TU_OK(mlp_tensor_wrap(&y, 2, (const int32_t[]){2, 2}, out));
+    TU_FAIL_MSG(mlp_model_predict_raw(m, x, y), MLP_STATUS_NUMERIC,
+                "mlp_model_predict_raw: row 1 gives an infinity at output 0");
+    TU_FAIL_MSG(mlp_model_predict(m, x, y), MLP_STATUS_NUMERIC,
+                "mlp_model_predict: row 1 gives an infinity at output 0");
+    for (int i = 0; i < 4; i++)
+        ck_assert(out[i] == 7.0f);
+    TU_FAIL_MSG(mlp_model_predict_one(m, &xv[1], 1, MLP_OUTPUT_RAW, out, 2),
+                MLP_STATUS_NUMERIC, "mlp_model_predict_one: row 0 gives an infinity");
+    ck_assert(out[0] == 7.0f && out[1] == 7.0f);
+    TU_OK(mlp_model_predict_one(m, &xv[0], 1, MLP_OUTPUT_RAW, out, 2));
+    ck_assert(out[0] == 1e30f && out[1] == -1e30f);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(y);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 /* ---- metrics on a dataset ------------------------------------------------------ */
 
 START_TEST(metrics_of_a_classifier)
@@ -1644,6 +1673,7 @@ static Suite *task_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("predict");
     tcase_add_test(tc, predictions_follow_the_task);
+    tcase_add_test(tc, predictions_that_overflow_are_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("metrics");
     tcase_add_test(tc, metrics_of_a_classifier);

@@ -301,7 +301,10 @@ MLP_API mlp_status mlp_model_evaluate(mlp_model *model, const mlp_dataset *ds,
  *         MLP_STATUS_BAD_STATE (the model regresses, or is a softmax
  *         classifier with a single output, whose probability is always 1),
  *         MLP_STATUS_NUMERIC (a NaN or an infinity in x: the message names
- *         the sample and the value) or MLP_STATUS_NO_MEMORY
+ *         the sample and the value; or an output that is not finite, as a
+ *         finite input far outside the training data's can give: the
+ *         message names the row; `probs` is then left as it was) or
+ *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_predict(mlp_model *model, const mlp_tensor *x,
                                      mlp_tensor *probs);
@@ -552,7 +555,8 @@ MLP_API mlp_status mlp_model_evaluate_metrics_size(mlp_model *model,
  * @param out    receives [N, K] (caller's tensor, borrowed for the call)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
  *         MLP_STATUS_BAD_STATE (no layers), MLP_STATUS_NUMERIC (a NaN or an
- *         infinity in x, as mlp_model_predict()) or MLP_STATUS_NO_MEMORY
+ *         infinity in x, or an output that is not finite, as for
+ *         mlp_model_predict()) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_predict_raw(mlp_model *model, const mlp_tensor *x,
                                          mlp_tensor *out);
@@ -570,7 +574,8 @@ MLP_API mlp_status mlp_model_predict_raw(mlp_model *model, const mlp_tensor *x,
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
  *         (a length that is not the model's), MLP_STATUS_BAD_STATE (no
  *         layers; probabilities of a model that regresses),
- *         MLP_STATUS_NUMERIC (a NaN or an infinity in the sample) or
+ *         MLP_STATUS_NUMERIC (a NaN or an infinity in the sample, or an
+ *         output that is not finite, as for mlp_model_predict()) or
  *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_predict_one(mlp_model *model, const float *sample,

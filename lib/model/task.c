@@ -537,6 +537,23 @@ static void probabilities(const mlp_model *m, const float *z, int32_t n, float *
         mlp__softmax(z, n, k, p);
 }
 
+/* A prediction's outputs z [n, k] are finite: a finite input can still
+ * overflow in the model (values far larger than the training data's, or
+ * parameters grown too large), and its NaN or infinity is refused rather
+ * than handed out as a prediction (the caller's output is left as it was). */
+static mlp_status outputs_finite(const float *z, int32_t n, int32_t k, const char *fn)
+{
+    const int64_t bad = mlp__first_not_finite(z, (int64_t)n * k);
+    if (bad < 0)
+        return MLP_STATUS_OK;
+    return mlp__error(MLP_STATUS_NUMERIC,
+                      "%s: row %lld gives %s at output %lld: its finite input "
+                      "overflowed in the model (values far outside the training "
+                      "data's, or parameters grown too large)",
+                      fn, (long long)(bad / k), isnan(z[bad]) ? "a NaN" : "an infinity",
+                      (long long)(bad % k));
+}
+
 static mlp_status predict(mlp_model *m, const mlp_tensor *x, mlp_tensor *out,
                           mlp_output what, const char *fn)
 {
@@ -557,6 +574,7 @@ static mlp_status predict(mlp_model *m, const mlp_tensor *x, mlp_tensor *out,
     MLP_TRY(mlp__model_stage_input(m, x, "prediction", fn));
     MLP_TRY(mlp__model_forward(m, n, MLP_MODE_EVAL));
     const float *z = m->acts[m->n_layers - 1];
+    MLP_TRY(outputs_finite(z, n, k, fn));
     if (what == MLP_OUTPUT_PROBABILITIES)
         probabilities(m, z, n, out->data);
     else
@@ -605,6 +623,7 @@ mlp_status mlp_model_predict_one(mlp_model *m, const float *sample, int64_t samp
     memcpy(m->xbuf, sample, (size_t)sample_len * sizeof(float));
     MLP_TRY(mlp__model_forward(m, 1, MLP_MODE_EVAL));
     const float *z = m->acts[m->n_layers - 1];
+    MLP_TRY(outputs_finite(z, 1, k, fn));
     if (what == MLP_OUTPUT_PROBABILITIES)
         probabilities(m, z, 1, out);
     else
