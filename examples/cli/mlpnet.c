@@ -854,6 +854,18 @@ static mlp_model *build_model(const char *spec, int added, int in_rank, const in
         const char *why = NULL;
         char msg[1200];
         mlp_layer *l = layer_from_token(tok, rank, &why);
+        /* train fits a table's first layer alone (mlp_model_fit_standardize):
+         * anywhere else, or on images, a standardize layer would stay the
+         * identity */
+        if (l && mlp_layer_get_kind(l) == MLP_LAYER_STANDARDIZE &&
+            (i > 0 || in_rank != 1)) {
+            mlp_layer_destroy(l);
+            l = NULL;
+            why = in_rank != 1 ? "standardize is for --csv tables, whose features train "
+                                 "scales (images are scaled to [0, 1])"
+                               : "standardize comes first: train sets it from the "
+                                 "training rows, and only there";
+        }
         mlp_status st = l ? mlp_model_add(m, l) : MLP_STATUS_OK;
         if (!l)
             snprintf(msg, sizeof msg, "--arch: layer %d '%.100s': %s", i + 1 - added, tok,
@@ -1243,8 +1255,9 @@ static int train_csv(const train_args *a, const csv_args *c)
     /* The model: a standardize layer first (unless the SPEC has one or
      * --no-standardize), then the SPEC, whose last layer gives the outputs. */
     const int32_t nf = (int32_t)mlp_dataset_sample_size(train);
-    const int has_std = strncmp(a->arch, "standardize", 11) == 0 &&
-                        (a->arch[11] == ',' || a->arch[11] == '\0');
+    const char *first = a->arch + strspn(a->arch, " ");
+    const int has_std =
+        strncmp(first, "standardize", 11) == 0 && (first[11] == ',' || first[11] == '\0');
     char *spec = malloc(strlen(a->arch) + 16);
     if (!spec)
         die("out of memory");

@@ -416,6 +416,21 @@ expect_status 2 "$MLPNET" train --csv "$T/cls.csv" --target colour --task classi
     --arch dense:4,conv:2x3,dense:2 --save "$T/x.mlpnet"
 grep -q -- "--arch: layer 2 'conv:2x3' does not fit" "$T/out" ||
     fail "train --csv, a layer that does not fit: $(cat "$T/out")"
+# A standardize layer is a table's first layer, which train fits; anywhere
+# else, or on images, it would stay the identity: refused. A blank before
+# the first one does not add a second.
+expect_status 2 "$MLPNET" train --csv "$T/cls.csv" --target colour --task classify \
+    --arch dense:8,standardize,dense:2 --save "$T/x"
+grep -qF "layer 2 'standardize': standardize comes first" "$T/out" ||
+    fail "standardize second: $(cat "$T/out")"
+expect_status 2 "$MLPNET" train --arch standardize,flatten,dense:2 --data-dir "$T" \
+    --dataset toy --valid-size 40 --save "$T/x"
+grep -qF "standardize is for --csv tables" "$T/out" || fail "standardize on images: $(cat "$T/out")"
+"$MLPNET" train --csv "$T/cls.csv" --target colour --task classify \
+    --arch ' standardize,dense:2' --epochs 2 --quiet --save "$T/std.mlpnet" >/dev/null ||
+    fail "train with a blank before standardize"
+"$MLPNET" info --model "$T/std.mlpnet" | grep -q '^arch standardize,dense:2$' ||
+    fail "a blank before standardize: $("$MLPNET" info --model "$T/std.mlpnet" | grep arch)"
 # A class column with a single class is refused before training.
 printf 'a,b,c\n1,2,x\n3,4,x\n5,6,x\n7,8,x\n' >"$T/one.csv"
 expect_status 1 "$MLPNET" train --csv "$T/one.csv" --target c --task classify --arch dense:2 \
