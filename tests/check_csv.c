@@ -702,12 +702,15 @@ START_TEST(files_plain_and_gzip)
     ck_assert_int_eq(truncate(bad, size - 6), 0);
     fclose(f);
     TU_FAIL_MSG(mlp_dataset_load_csv(&a, bad, &o), MLP_STATUS_BAD_FORMAT, "gzip");
+    /* the offset counts the data, not the smaller compressed file's bytes */
+    TU_ERROR_HAS("truncated gzip stream after 4096 bytes of data (decompressed)");
     f = fopen(bad, "r+b");
     fseek(f, 20, SEEK_SET);
     fputc(0xFF, f);
     fputc(0x00, f);
     fclose(f);
     TU_FAIL(mlp_dataset_load_csv(&a, bad, &o), MLP_STATUS_BAD_FORMAT);
+    TU_ERROR_HAS("corrupt gzip stream after 0 bytes of data (decompressed)");
     unlink(bad);
     TU_FAIL_MSG(mlp_dataset_load_csv(&a, "/nonexistent/x.csv", &o), MLP_STATUS_IO,
                 "/nonexistent/x.csv");

@@ -131,15 +131,17 @@ static mlp_status inflate_failure(const mlp__gz_stream *s, int zr)
     switch (zr) {
     case Z_BUF_ERROR: /* no progress possible: the input ran out */
         return mlp__error(MLP_STATUS_BAD_FORMAT,
-                          "%s: truncated gzip stream at byte offset %llu", s->path,
-                          ull(s->offset));
+                          "%s: truncated gzip stream after %llu bytes of data "
+                          "(decompressed)",
+                          s->path, ull(s->offset));
     case Z_MEM_ERROR:
         return mlp__error(MLP_STATUS_NO_MEMORY, "%s: zlib is out of memory", s->path);
     case Z_DATA_ERROR:
     case Z_NEED_DICT: /* bad deflate data, header, CRC or length */
         return mlp__error(MLP_STATUS_BAD_FORMAT,
-                          "%s: corrupt gzip stream near byte offset %llu (%s)", s->path,
-                          ull(s->offset), s->z.msg ? s->z.msg : "zlib error");
+                          "%s: corrupt gzip stream after %llu bytes of data "
+                          "(decompressed) (%s)",
+                          s->path, ull(s->offset), s->z.msg ? s->z.msg : "zlib error");
     default:
         return mlp__error(MLP_STATUS_INTERNAL, "%s: inflate returned %d", s->path, zr);
     }

@@ -59,8 +59,8 @@ mlp_status mlp__gz_open(mlp__gz_stream *s, int fd, const char *path);
  * MLP_STATUS_OK, MLP_STATUS_IO (read error), MLP_STATUS_BAD_FORMAT (a
  * truncated or corrupt gzip stream, bytes after a member that are no
  * member), MLP_STATUS_NO_MEMORY (zlib) or MLP_STATUS_INTERNAL. Messages
- * name the path and the data's byte offset (the compressed file's offset
- * for bytes after a member). */
+ * name the path and how many bytes of data (decompressed) came before the
+ * problem (the compressed file's offset for bytes after a member). */
 mlp_status mlp__gz_read(mlp__gz_stream *s, void *dst, size_t len, size_t *got);
 
 /* Release zlib's state (not the descriptor). Safe to call twice, and on a
