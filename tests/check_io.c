@@ -7,6 +7,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -3381,6 +3382,72 @@ START_TEST(optimizer_unused_hyper_parameters_are_checked)
 }
 END_TEST
 
+/* Hyper-parameters in range as doubles but not as the floats the rules
+ * apply them as (optim.h) loaded, through the same checks as a program's
+ * values: an epsilon of 1e-46 (0 as a float), beta2 = 1 - 1e-12 (1), a
+ * rate of 1e39 (infinity), and the next step made parameters NaN or
+ * infinite. They are refused now, in the rule's keys, in keys the rule
+ * lacks, as the current rate and as the schedule's minimum rate; the
+ * nearest values that are in range load. */
+START_TEST(optimizer_values_no_float_holds_are_refused)
+{
+    static const struct {
+        mlp_rule rule;
+        size_t at; /* in the OPTM payload */
+        double value;
+        const char *what; /* NULL: the file loads */
+    } cases[] = {
+        {MLP_RULE_ADAM, OPTM_HYPER(5), 1e-46,
+         "optimizer: mlp_optimizer_set: epsilon = 1e-46 must be > 0 and finite as a "
+         "normal float"},
+        {MLP_RULE_ADAGRAD, OPTM_HYPER(5), 1e-40, "epsilon = 1e-40 must be"},
+        {MLP_RULE_RMSPROP, OPTM_HYPER(5), 0x1.fffffep-127, /* rounds up to FLT_MIN */
+         "epsilon = 1.1754942807573643e-38 must be"},
+        {MLP_RULE_ADAM, OPTM_HYPER(4), 1.0 - 1e-12,
+         "optimizer: mlp_optimizer_set: beta2 = 0.999999999999 must be [0, 1) as a "
+         "float"},
+        {MLP_RULE_ADAMW, OPTM_HYPER(3), 0x1.ffffffp-1, /* 1 - 2^-25 */
+         "beta1 = 0.9999999701976776 must be [0, 1) as a float"},
+        {MLP_RULE_RMSPROP, OPTM_HYPER(8), 0x1.fffffffffffffp-1, /* nextafter(1, 0) */
+         "decay = 0.9999999999999999 must be [0, 1) as a float"},
+        {MLP_RULE_ADAM, OPTM_HYPER(0), 1e39,
+         "learning_rate = 1e+39 must be >= 0 and finite as a float"},
+        {MLP_RULE_ADAM, OPTM_HYPER(1), 1e39,
+         "optimizer: current rate = 1e+39 must be >= 0 and finite as a float"},
+        {MLP_RULE_SGD, OPTM_HYPER(6), 1e300, "weight_decay = 1e+300 must be"},
+        {MLP_RULE_MOMENTUM, OPTM_HYPER(7), 0x1.ffffffp+127, /* 2^128 - 2^103 */
+         "l1 = 3.4028235677973366e+38 must be"},
+        {MLP_RULE_MOMENTUM, OPTM_HYPER(5), 1e-46,
+         "optimizer: epsilon = 1e-46 (unused by rule momentum) must be > 0 and finite "
+         "as a normal float"},
+        {MLP_RULE_MOMENTUM, OPTM_HYPER(4), 1.0 - 1e-12,
+         "beta2 = 0.999999999999 (unused by rule momentum) must be [0, 1) as a float"},
+        {MLP_RULE_ADAM, OPTM_MIN_RATE, 1e39,
+         "optimizer schedule: minimum rate = 1e+39 must be >= 0 and finite as a float"},
+        /* the nearest values in range */
+        {MLP_RULE_ADAM, OPTM_HYPER(5), FLT_MIN, NULL},
+        {MLP_RULE_MOMENTUM, OPTM_HYPER(5), FLT_MIN, NULL},
+        {MLP_RULE_ADAM, OPTM_HYPER(4), 0x1.fffffefffffffp-1, NULL}, /* rounds below 1 */
+        {MLP_RULE_RMSPROP, OPTM_HYPER(8), 0x1.fffffep-1, NULL},     /* 1 - 2^-24 */
+        {MLP_RULE_ADAM, OPTM_HYPER(0), FLT_MAX, NULL},
+        {MLP_RULE_ADAM, OPTM_HYPER(1), 0x1.fffffefffffffp+127, NULL}, /* to FLT_MAX */
+        {MLP_RULE_ADAM, OPTM_MIN_RATE, FLT_MAX, NULL},
+        {MLP_RULE_MOMENTUM, OPTM_HYPER(9), 1e300, NULL}, /* the clipping norm: a double */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t len;
+        unsigned char *b = stepped_file(cases[c].rule, &len);
+        put_f64(b + optm_payload(b, len) + cases[c].at, cases[c].value);
+        tu_fix_crcs(b, len);
+        if (cases[c].what)
+            assert_optm_refused(b, len, cases[c].at, cases[c].what);
+        else
+            TU_OK(try_load_mem(b, len));
+        free(b);
+    }
+}
+END_TEST
+
 static int params_finite(const mlp_model *m)
 {
     for (int i = 0; i < mlp_model_layer_count(m); i++) {
@@ -3642,6 +3709,7 @@ static Suite *io_suite(void)
     tcase_add_test(t, optimizer_state_no_run_reaches_is_refused);
     tcase_add_test(t, optimizer_schedule_fields_are_checked);
     tcase_add_test(t, optimizer_unused_hyper_parameters_are_checked);
+    tcase_add_test(t, optimizer_values_no_float_holds_are_refused);
     tcase_add_test(t, step_count_at_its_largest_stops_the_step);
     tcase_add_test(t, values_no_model_holds_are_refused);
     suite_add_tcase(s, t);

@@ -4,6 +4,7 @@
  * finite differences, stability, R^2, and argument checks.
  */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -438,6 +439,41 @@ START_TEST(kind_names)
 }
 END_TEST
 
+/* A Huber delta whose float is subnormal or 0 is refused, naming the value
+ * as given: 1e-300 was refused as "Huber delta 0", and 1e-40 was taken
+ * (0 once subnormals are flushed). FLT_MIN is the least delta taken, and
+ * one below it that rounds up to it is refused: it rounds to 0 while
+ * subnormals are flushed. */
+START_TEST(compute_refuses_huber_deltas_no_float_holds)
+{
+    const float pv[] = {0.5f, -2.0f}, tv[] = {0.0f, 0.0f};
+    mlp_tensor *p = from(1, 2, pv), *t = from(1, 2, tv), *g = tu_tensor(2, 1, 2);
+    const mlp_status A = MLP_STATUS_INVALID_ARG;
+    double loss = -1.0;
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_HUBER, 1e-300, NULL, p, NULL, t, &loss, g), A,
+                "mlp_loss_compute: Huber delta 1e-300 is too small (it must be at least "
+                "1.17549435e-38, the smallest normal float, as it is kept as a float)");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_HUBER, 1e-40, NULL, p, NULL, t, &loss, g), A,
+                "Huber delta 1e-40 is too small");
+    TU_FAIL_MSG(
+        mlp_loss_compute(MLP_LOSS_HUBER, 0x1.fffffep-127, NULL, p, NULL, t, &loss, g), A,
+        "Huber delta 1.1754942807573643e-38 is too small");
+    TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_HUBER, 1e39, NULL, p, NULL, t, &loss, g), A,
+                "Huber delta 1e+39 is too large");
+    ck_assert(loss == -1.0); /* nothing written */
+    /* FLT_MIN: both elements beyond it, delta (|d| - delta / 2) each */
+    loss = compute(MLP_LOSS_HUBER, FLT_MIN, NULL, p, NULL, t, g);
+    ck_assert_msg(tu_close(loss, 1.25 * FLT_MIN, 1e-12, 0), "loss %g", loss);
+    ck_assert(mlp_tensor_data(g)[0] > 0.0f && mlp_tensor_data(g)[1] < 0.0f);
+    /* just below 3.4e38: both within it, 0.5 d^2 each */
+    loss = compute(MLP_LOSS_HUBER, nextafter(3.4e38, 0.0), NULL, p, NULL, t, g);
+    ck_assert(tu_close(loss, (0.125 + 2.0) / 2, 1e-12, 0));
+    mlp_tensor_destroy(p);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(g);
+}
+END_TEST
+
 START_TEST(compute_misuse)
 {
     const float pv[] = {0.1f, 0.2f, 0.3f, 0.4f};
@@ -555,6 +591,7 @@ static Suite *loss_kinds_suite(void)
     tc = tcase_create("misuse");
     tcase_add_test(tc, kind_names);
     tcase_add_test(tc, compute_misuse);
+    tcase_add_test(tc, compute_refuses_huber_deltas_no_float_holds);
     tcase_add_test(tc, compute_allocates_nothing);
     suite_add_tcase(s, tc);
     return s;

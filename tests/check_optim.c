@@ -7,6 +7,7 @@
  * argument checks and allocation behaviour.
  */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -2096,13 +2097,30 @@ START_TEST(every_rule_defaults_and_unsupported_keys)
 }
 END_TEST
 
-/* Valid values of each key, in its range. */
+/* The edges of the ranges as floats (optim.h), under rounding to nearest:
+ * a double from 2^128 - 2^103 rounds to infinity, one from 1 - 2^-25 to
+ * 1. Each as a double: the largest that rounds to FLT_MAX (a finite
+ * float), the smallest that rounds to infinity, the largest that rounds
+ * below 1, the smallest that rounds to 1. An epsilon's bound is FLT_MIN
+ * as a double: the one below it, FLT_MIN - 2^-150, rounds up to FLT_MIN,
+ * but to 0 while subnormals are flushed. */
+#define F_LAST_FINITE 0x1.fffffefffffffp+127
+#define F_FIRST_INF 0x1.ffffffp+127
+#define F_LAST_BELOW_ONE 0x1.fffffefffffffp-1
+#define F_FIRST_ONE 0x1.ffffffp-1
+#define F_BELOW_NORMAL 0x1.fffffep-127
+
+/* Valid values of each key, in its range; the last is the one kept when
+ * the out-of-range values are refused. */
 static size_t in_range_values(mlp_optim_param k, const double **out)
 {
-    static const double lr[] = {0.0, 1e-4, 0.37, 2.0, 1e3};
-    static const double unit[] = {0.0, 0.5, 0.99, 0.999999};
-    static const double eps[] = {1e-12, 1e-8, 0.5, 10.0};
-    static const double nonneg[] = {0.0, 1e-6, 0.3, 5.0};
+    static const double lr[] = {0.0, FLT_MAX, F_LAST_FINITE, 1e-4, 0.37, 2.0, 1e3};
+    static const double unit[] = {0.0,  F_LAST_BELOW_ONE, 0x1.fffffep-1, 0.5,
+                                  0.99, 0.999999};
+    static const double eps[] = {FLT_MIN, FLT_MAX, F_LAST_FINITE, 1e-12, 1e-8, 0.5, 10.0};
+    static const double nonneg[] = {0.0, FLT_MAX, F_LAST_FINITE, 1e-6, 0.3, 5.0};
+    /* compared in double, never converted: any finite value */
+    static const double clip[] = {0.0, 1e39, DBL_MAX, 1e-6, 0.3, 5.0};
     static const double flag[] = {1.0, 0.0, 1.0};
     switch (k) {
     case MLP_OPTIM_LEARNING_RATE: *out = lr; return sizeof lr / sizeof lr[0];
@@ -2112,20 +2130,33 @@ static size_t in_range_values(mlp_optim_param k, const double **out)
     case MLP_OPTIM_DECAY: *out = unit; return sizeof unit / sizeof unit[0];
     case MLP_OPTIM_EPSILON: *out = eps; return sizeof eps / sizeof eps[0];
     case MLP_OPTIM_WEIGHT_DECAY:
-    case MLP_OPTIM_L1:
-    case MLP_OPTIM_CLIP_NORM: *out = nonneg; return sizeof nonneg / sizeof nonneg[0];
+    case MLP_OPTIM_L1: *out = nonneg; return sizeof nonneg / sizeof nonneg[0];
+    case MLP_OPTIM_CLIP_NORM: *out = clip; return sizeof clip / sizeof clip[0];
     case MLP_OPTIM_DECAY_ALL: *out = flag; return sizeof flag / sizeof flag[0];
     }
     return 0;
 }
 
-/* Out-of-range values of each key. */
+/* Out-of-range values of each key: first as doubles, then (from 1e39,
+ * 1 - 1e-12 and 1e-46 on) only as the floats the rules apply them as,
+ * which were accepted: rates and penalties infinite, coefficients 1,
+ * epsilons subnormal or 0. */
 static size_t out_of_range_values(mlp_optim_param k, const double **out)
 {
-    static const double lr[] = {-1e-9, -0.1, -INFINITY, NAN};
-    static const double unit[] = {-1e-9, -0.1, 1.0, 1.5, NAN, INFINITY, -INFINITY};
-    static const double eps[] = {0.0, -0.0, -1e-8, -INFINITY, NAN};
-    static const double nonneg[] = {-1e-9, -1.0, -INFINITY, NAN};
+    static const double lr[] = {-1e-9, -0.1,  -INFINITY,   NAN,
+                                1e39,  1e300, F_FIRST_INF, DBL_MAX};
+    static const double unit[] = {
+        -1e-9,       -0.1,
+        1.0,         1.5,
+        NAN,         INFINITY,
+        -INFINITY,   1.0 - 1e-12,
+        F_FIRST_ONE, 0x1.fffffffffffffp-1 /* nextafter(1, 0) */};
+    static const double eps[] = {
+        0.0,   -0.0,     -1e-8,  -INFINITY,      NAN,  1e-46,       1e-40,
+        1e-38, 0x1p-149, 1e-300, F_BELOW_NORMAL, 1e39, F_FIRST_INF, DBL_MAX};
+    static const double nonneg[] = {-1e-9, -1.0,  -INFINITY,  NAN,
+                                    1e39,  1e300, F_FIRST_INF};
+    static const double clip[] = {-1e-9, -1.0, -INFINITY, NAN, INFINITY};
     static const double flag[] = {0.5, 2.0, -1.0, NAN, INFINITY};
     switch (k) {
     case MLP_OPTIM_LEARNING_RATE: *out = lr; return sizeof lr / sizeof lr[0];
@@ -2135,8 +2166,8 @@ static size_t out_of_range_values(mlp_optim_param k, const double **out)
     case MLP_OPTIM_DECAY: *out = unit; return sizeof unit / sizeof unit[0];
     case MLP_OPTIM_EPSILON: *out = eps; return sizeof eps / sizeof eps[0];
     case MLP_OPTIM_WEIGHT_DECAY:
-    case MLP_OPTIM_L1:
-    case MLP_OPTIM_CLIP_NORM: *out = nonneg; return sizeof nonneg / sizeof nonneg[0];
+    case MLP_OPTIM_L1: *out = nonneg; return sizeof nonneg / sizeof nonneg[0];
+    case MLP_OPTIM_CLIP_NORM: *out = clip; return sizeof clip / sizeof clip[0];
     case MLP_OPTIM_DECAY_ALL: *out = flag; return sizeof flag / sizeof flag[0];
     }
     return 0;
@@ -2210,6 +2241,159 @@ START_TEST(every_rule_round_trip_and_ranges)
         TU_FAIL(mlp_optimizer_set(o, MLP_OPTIM_EPSILON, 0.0), MLP_STATUS_INVALID_ARG);
     mlp_optimizer_destroy(o);
     mlp_model_destroy(m);
+}
+END_TEST
+
+/* A value in range as a double but not as the float a rule applies it as
+ * is refused with a message that names the key and the value as given
+ * (%g wrote 1 - 1e-12 as 1), and changes nothing. Each was accepted: eps
+ * 1e-46 became 0 and Adam's next step made parameters NaN, beta2 and
+ * rho became 1, a rate of 1e39 became infinite. */
+START_TEST(values_no_float_holds_are_named)
+{
+    mlp_model *m = tiny_model(NULL);
+    mlp_optimizer *adam = make_opt(MLP_RULE_ADAM, m),
+                  *rms = make_opt(MLP_RULE_RMSPROP, m);
+    static const struct {
+        mlp_rule rule; /* Adam or RMSProp */
+        mlp_optim_param key;
+        double value;
+        const char *what;
+    } cases[] = {
+        {MLP_RULE_ADAM, MLP_OPTIM_EPSILON, 1e-46,
+         "mlp_optimizer_set: epsilon = 1e-46 must be > 0 and finite as a normal float "
+         "(1.17549435e-38 to 3.40282347e+38)"},
+        {MLP_RULE_RMSPROP, MLP_OPTIM_EPSILON, 1e-38, "epsilon = 1e-38 must be"},
+        {MLP_RULE_ADAM, MLP_OPTIM_BETA2, 1.0 - 1e-12,
+         "mlp_optimizer_set: beta2 = 0.999999999999 must be [0, 1) as a float (from "
+         "1 - 2^-25, 0.99999997, it rounds to 1)"},
+        {MLP_RULE_ADAM, MLP_OPTIM_BETA1, F_FIRST_ONE,
+         "beta1 = 0.9999999701976776 must be"},
+        {MLP_RULE_RMSPROP, MLP_OPTIM_DECAY, 0x1.fffffffffffffp-1,
+         "decay = 0.9999999999999999 must be [0, 1) as a float"},
+        {MLP_RULE_RMSPROP, MLP_OPTIM_MOMENTUM, 1.0 - 1e-12, "momentum = 0.999999999999"},
+        {MLP_RULE_ADAM, MLP_OPTIM_LEARNING_RATE, 1e39,
+         "mlp_optimizer_set: learning_rate = 1e+39 must be >= 0 and finite as a float "
+         "(at most 3.40282347e+38)"},
+        {MLP_RULE_ADAM, MLP_OPTIM_WEIGHT_DECAY, 1e300, "weight_decay = 1e+300 must be"},
+        {MLP_RULE_RMSPROP, MLP_OPTIM_L1, F_FIRST_INF,
+         "l1 = 3.4028235677973366e+38 must be"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        mlp_optimizer *o = cases[c].rule == MLP_RULE_ADAM ? adam : rms;
+        double before, after;
+        TU_OK(mlp_optimizer_get(o, cases[c].key, &before));
+        TU_FAIL_MSG(mlp_optimizer_set(o, cases[c].key, cases[c].value),
+                    MLP_STATUS_INVALID_ARG, cases[c].what);
+        TU_OK(mlp_optimizer_get(o, cases[c].key, &after));
+        ck_assert_msg(after == before, "case %zu: %.17g, was %.17g", c, after, before);
+    }
+    /* the rate through its own setter, which names itself */
+    TU_OK(mlp_optimizer_set_learning_rate(adam, 0.125));
+    TU_FAIL_MSG(mlp_optimizer_set_learning_rate(adam, 1e39), MLP_STATUS_INVALID_ARG,
+                "mlp_optimizer_set_learning_rate: learning_rate = 1e+39 must be >= 0 and "
+                "finite as a float");
+    ck_assert_double_eq(mlp_optimizer_learning_rate(adam), 0.125);
+    TU_OK(mlp_optimizer_set_learning_rate(adam, FLT_MAX));
+    ck_assert_double_eq(mlp_optimizer_learning_rate(adam), FLT_MAX);
+    TU_OK(mlp_optimizer_set_learning_rate(adam, 0.125));
+
+    /* the cosine schedule's minimum rate is a rate too; a refusal keeps
+     * the schedule in force */
+    TU_OK(mlp_optimizer_schedule_step(adam, 2, 0.5));
+    TU_FAIL_MSG(mlp_optimizer_schedule_cosine(adam, 2, 1.0, 1e39), MLP_STATUS_INVALID_ARG,
+                "mlp_optimizer_schedule_cosine: min_rate 1e+39 is not >= 0 and finite as "
+                "a float");
+    TU_FAIL(mlp_optimizer_schedule_cosine(adam, 2, 1.0, F_FIRST_INF),
+            MLP_STATUS_INVALID_ARG);
+    ASSERT_RATE(adam, 2, 0.0625);
+    TU_OK(mlp_optimizer_schedule_cosine(adam, 2, 1.0, F_LAST_FINITE));
+    ASSERT_RATE(adam, 1, 0.125); /* above the base: the base */
+    mlp_optimizer_destroy(adam);
+    mlp_optimizer_destroy(rms);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* Set, for the calling thread and the library's workers, whether subnormal
+ * floats are flushed; 0 when the processor has no such mode. */
+static int flush_denormals(int on)
+{
+    mlp_status st = mlp_set_flush_denormals(on);
+    if (st == MLP_STATUS_UNSUPPORTED)
+        return 0;
+    TU_OK(st);
+    return 1;
+}
+
+/*
+ * End to end: the smallest epsilon accepted, FLT_MIN, and a dead ReLU unit
+ * (its bias far below what its inputs can lift), whose parameters get
+ * gradients of 0, with subnormal floats flushed. Adam's step divided by
+ * sqrt(v) + eps sqrt(1 - b2^t), whose second term was subnormal and
+ * flushed: 0 / 0, and the dead unit's parameters were NaN after a step
+ * that returned MLP_STATUS_OK. They stay as they were now, and the live
+ * ones move, under every rule with an epsilon, flushed or not.
+ */
+START_TEST(smallest_eps_keeps_a_dead_unit_finite)
+{
+    static const mlp_rule rules[] = {MLP_RULE_ADAM, MLP_RULE_ADAMW, MLP_RULE_RMSPROP,
+                                     MLP_RULE_ADAGRAD};
+    /* parameters: W1 [IN, HIDDEN], b1, W2 [HIDDEN, OUT], b2 */
+    enum { IN = 3, HIDDEN = 4, OUT = 2, N = 8 };
+    enum { DEAD_BIAS = IN * HIDDEN, OUT_WEIGHTS = DEAD_BIAS + HIDDEN };
+    tu_rng r;
+    tu_rng_seed(&r, 11);
+    mlp_tensor *x = tu_tensor(2, N, IN);
+    tu_fill_uniform(&r, mlp_tensor_data(x), N * IN, 0.0f, 1.0f);
+    const int32_t labels[N] = {0, 1, 1, 0, 1, 0, 0, 1};
+    for (int flush = 1; flush >= 0; flush--) {
+        if (flush && !flush_denormals(1))
+            continue; /* no such mode on this processor */
+        for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++) {
+            mlp_model *m = tu_model(1, (int32_t[]){IN}, 5);
+            tu_add(m, tu_dense(HIDDEN));
+            tu_add(m, tu_relu());
+            tu_add(m, tu_dense(OUT));
+            const int64_t n = mlp_model_param_count(m);
+            ck_assert_int_eq(n, OUT_WEIGHTS + HIDDEN * OUT + OUT);
+            float *p0 = malloc((size_t)n * sizeof *p0),
+                  *p = malloc((size_t)n * sizeof *p);
+            ck_assert(p0 && p);
+            TU_OK(mlp_model_get_params(m, p0, n));
+            p0[DEAD_BIAS] = -100.0f; /* hidden unit 0 never fires */
+            TU_OK(mlp_model_set_params(m, p0, n));
+            mlp_optimizer *o = make_opt(rules[k], m);
+            TU_OK(mlp_optimizer_set(o, MLP_OPTIM_EPSILON, FLT_MIN));
+            int moved = 0;
+            for (int step = 0; step < 2; step++) {
+                TU_OK(mlp_model_train_step(m, o, x, labels, NULL, NULL));
+                TU_OK(mlp_model_get_params(m, p, n));
+                moved = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    ck_assert_msg(isfinite(p[i]),
+                                  "rule %d, flush %d, step %d: parameter %lld is %g",
+                                  (int)rules[k], flush, step, (long long)i, (double)p[i]);
+                    moved += p[i] != p0[i];
+                }
+            }
+            ck_assert_int_gt(moved, 0);
+            /* The dead unit's bias; its weights in and out too but under
+             * AdamW, whose decay shrinks them (biases are not decayed). */
+            ck_assert_float_eq(p[DEAD_BIAS], -100.0f);
+            for (int i = 0; i < IN && rules[k] != MLP_RULE_ADAMW; i++)
+                ck_assert_float_eq(p[i * HIDDEN], p0[i * HIDDEN]);
+            for (int j = 0; j < OUT && rules[k] != MLP_RULE_ADAMW; j++)
+                ck_assert_float_eq(p[OUT_WEIGHTS + j], p0[OUT_WEIGHTS + j]);
+            mlp_optimizer_destroy(o);
+            free(p);
+            free(p0);
+            mlp_model_destroy(m);
+        }
+        if (flush)
+            flush_denormals(0);
+    }
+    mlp_tensor_destroy(x);
 }
 END_TEST
 
@@ -2796,6 +2980,8 @@ static Suite *optim_suite(void)
     tcase_add_loop_test(tc, every_rule_round_trip_and_ranges, 0, N_RULES);
     tcase_add_test(tc, schedule_misuse);
     tcase_add_test(tc, messages_name_keys_and_calls);
+    tcase_add_test(tc, values_no_float_holds_are_named);
+    tcase_add_test(tc, smallest_eps_keeps_a_dead_unit_finite);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("state");

@@ -4,6 +4,7 @@
  * predictions that give probabilities only where the loss defines them.
  */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +67,49 @@ START_TEST(loss_defaults_and_choice)
     ck_assert_int_eq(mlp_model_get_loss(NULL, &p), 0);
     ck_assert(p == 0.0);
     ck_assert_int_eq(mlp_model_task(NULL), 0);
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* A Huber delta whose float is subnormal or 0 is refused, naming the value
+ * as given, and the loss stays as it was: 1e-300 was kept as 0 (training
+ * then reported a loss of 0 and never moved a parameter), 1e-40 as a
+ * subnormal float, 0 once subnormals are flushed. FLT_MIN, and the
+ * largest value below 3.4e38, are taken. */
+START_TEST(huber_deltas_no_float_holds_are_refused)
+{
+    mlp_model *m = linear(3, 2, 1);
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, 0.25));
+    const struct {
+        double delta;
+        const char *what;
+    } bad[] = {
+        {1e-300, "mlp_model_set_loss: Huber delta 1e-300 is too small (it must be at "
+                 "least 1.17549435e-38, the smallest normal float, as it is kept as a "
+                 "float)"},
+        {1e-46, "Huber delta 1e-46 is too small"},
+        {1e-40, "Huber delta 1e-40 is too small"},
+        {0x1.fffffep-127, "Huber delta 1.1754942807573643e-38 is too small"},
+        {1e39, "Huber delta 1e+39 is too large"},
+        {3.4e38, "Huber delta 3.4e+38 is too large"},
+    };
+    double p = -1;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        TU_FAIL_MSG(mlp_model_set_loss(m, MLP_LOSS_HUBER, bad[i].delta),
+                    MLP_STATUS_INVALID_ARG, bad[i].what);
+        ck_assert_int_eq(mlp_model_get_loss(m, &p), MLP_LOSS_HUBER);
+        ck_assert_msg(p == 0.25, "after %g: delta %g", bad[i].delta, p);
+    }
+    /* from another loss too: the loss stays MAE */
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MAE, 0));
+    TU_FAIL(mlp_model_set_loss(m, MLP_LOSS_HUBER, 1e-300), MLP_STATUS_INVALID_ARG);
+    ck_assert_int_eq(mlp_model_get_loss(m, &p), MLP_LOSS_MAE);
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, FLT_MIN));
+    ck_assert_int_eq(mlp_model_get_loss(m, &p), MLP_LOSS_HUBER);
+    ck_assert(p == FLT_MIN);
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, nextafter(3.4e38, 0.0)));
+    ck_assert_int_eq(mlp_model_get_loss(m, &p), MLP_LOSS_HUBER);
+    ck_assert(p == (double)(float)nextafter(3.4e38, 0.0));
     mlp_model_destroy(m);
 }
 END_TEST
@@ -822,6 +866,55 @@ START_TEST(file_refuses_bad_task_records)
     expect_refused(m, name_count_short, "5 bytes after the last class name");
     expect_cut_refused(m, "clsn", 3, "clsn record of 3 bytes is shorter than 4");
     expect_refused(m, name_with_nul, "class name 0 holds a NUL byte");
+    mlp_model_destroy(m);
+}
+END_TEST
+
+/* The Huber model's delta in its LOSS record: after the name "huber". */
+static void put_huber_delta(unsigned char *b, size_t len, float v)
+{
+    const size_t at = tu_find_record(b, len, "LOSS", 0) + 12 + 2 + 5;
+    ck_assert_int_eq(b[at - 1], 'r');
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    for (int i = 0; i < 4; i++)
+        b[at + (size_t)i] = (unsigned char)(u >> 8 * i);
+}
+
+static void huber_delta_zero(unsigned char *b, size_t len)
+{
+    put_huber_delta(b, len, 0.0f);
+}
+
+static void huber_delta_subnormal(unsigned char *b, size_t len)
+{
+    put_huber_delta(b, len, 1e-40f);
+}
+
+/* A Huber delta of 0 in a file loaded as the setter's default, 1: only a
+ * delta that had become 0 as a float (1e-300, which the setter took) was
+ * saved so, and the loaded model trained with another loss. It is refused
+ * now, as is a subnormal delta, which the setter refuses; FLT_MIN loads. */
+START_TEST(file_refuses_huber_deltas_no_float_holds)
+{
+    mlp_model *m = linear(3, 2, 4);
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_HUBER, 2));
+    expect_refused(m, huber_delta_zero, "loss huber has parameter 0; it must be > 0");
+    expect_refused(m, huber_delta_subnormal,
+                   "loss: mlp_model_set_loss: Huber delta 9.99994610111476e-41 is too "
+                   "small");
+    void *buf;
+    size_t len;
+    TU_OK(mlp_model_save_mem(m, &buf, &len));
+    put_huber_delta(buf, len, FLT_MIN);
+    tu_fix_crcs(buf, len);
+    mlp_model *back = NULL;
+    TU_OK(mlp_model_load_mem(&back, buf, len));
+    double p = -1;
+    ck_assert_int_eq(mlp_model_get_loss(back, &p), MLP_LOSS_HUBER);
+    ck_assert(p == FLT_MIN);
+    mlp_model_destroy(back);
+    mlp_buffer_free(buf);
     mlp_model_destroy(m);
 }
 END_TEST
@@ -1662,6 +1755,7 @@ static Suite *task_suite(void)
     Suite *s = suite_create("task");
     TCase *tc = tcase_create("loss");
     tcase_add_test(tc, loss_defaults_and_choice);
+    tcase_add_test(tc, huber_deltas_no_float_holds_are_refused);
     tcase_add_test(tc, class_weights_rules);
     tcase_add_test(tc, class_weights_shape_the_training_step);
     tcase_add_test(tc, class_weights_over_the_evaluated_set);
@@ -1695,6 +1789,7 @@ static Suite *task_suite(void)
     tc = tcase_create("file");
     tcase_add_test(tc, file_keeps_the_task);
     tcase_add_test(tc, file_refuses_bad_task_records);
+    tcase_add_test(tc, file_refuses_huber_deltas_no_float_holds);
     tcase_add_test(tc, class_names_rules);
     tcase_add_test(tc, class_names_one_rule);
     suite_add_tcase(s, tc);

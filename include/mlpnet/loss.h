@@ -105,8 +105,9 @@ MLP_API int mlp_loss_kind_uses_labels(mlp_loss_kind kind);
  * Any loss of ::mlp_loss_kind on a batch of predictions P [N, K] (for
  * softmax cross-entropy: logits), with its gradient dP.
  * @param kind           the loss
- * @param param          ::MLP_LOSS_HUBER: delta > 0 and below 3.4e38 (it is
- *                       kept as a float; 0 picks 1.0); every other kind:
+ * @param param          ::MLP_LOSS_HUBER: delta from FLT_MIN, 2^-126 =
+ *                       1.17549435e-38, to below 3.4e38: a normal float,
+ *                       as it is kept (0 picks 1.0); every other kind:
  *                       must be 0
  * @param class_weights  ::MLP_LOSS_SOFTMAX_XENT: K finite weights >= 0 (the
  *                       loss is sum w[y_n] l_n / sum w[y_n]), or NULL for

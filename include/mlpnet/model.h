@@ -350,13 +350,16 @@ typedef enum mlp_output {
  * mlp_model_fit() (from one of its callbacks); an optimizer keeps working.
  * @param model  the model (borrowed for the call)
  * @param kind   the loss
- * @param param  ::MLP_LOSS_HUBER: delta > 0 and below 3.4e38 (it is kept as
- *               a float), or 0 for 1.0; other kinds: 0
+ * @param param  ::MLP_LOSS_HUBER: delta from FLT_MIN, 2^-126 =
+ *               1.17549435e-38, to below 3.4e38: a normal float, as it is
+ *               kept (a subnormal delta is 0 once mlp_set_flush_denormals
+ *               is on); or 0 for 1.0; other kinds: 0
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, unknown
  *         kind, bad param, or class weights set and a loss other than
- *         softmax cross-entropy) or MLP_STATUS_BAD_STATE (called while
- *         mlp_model_fit() trains the model, from one of its callbacks, or
- *         from a data-parallel hook's callback)
+ *         softmax cross-entropy; the loss is then unchanged) or
+ *         MLP_STATUS_BAD_STATE (called while mlp_model_fit() trains the
+ *         model, from one of its callbacks, or from a data-parallel hook's
+ *         callback)
  */
 MLP_API mlp_status mlp_model_set_loss(mlp_model *model, mlp_loss_kind kind, double param);
 

@@ -46,22 +46,42 @@ typedef enum mlp_rule {
 } mlp_rule;
 
 /** Hyper-parameter keys. Values are stable; append only. Defaults in
- *  brackets; a key the rule does not use gives MLP_STATUS_UNSUPPORTED. */
+ *  brackets; a key the rule does not use gives MLP_STATUS_UNSUPPORTED.
+ *
+ *  The rules compute in float, and each value is checked as the float it
+ *  is applied as (round to nearest), as well as the double given; a value
+ *  outside its range as either is refused:
+ *  - a rate or penalty (learning rate, wd, l1; also the cosine schedule's
+ *    min_rate) must be >= 0 and finite as a float: at most FLT_MAX,
+ *    3.40282347e38 (doubles from 2^128 - 2^103 round to infinity);
+ *  - a coefficient of [0, 1) (mu, b1, b2, rho) must be below 1 as a float:
+ *    below 1 - 2^-25, about 0.99999997 (the largest such float is
+ *    1 - 2^-24, 0.99999994; from 1 - 2^-25 a double rounds to 1);
+ *  - eps must be a normal float: from FLT_MIN, 2^-126 = 1.17549435e-38
+ *    (a bound on the double: a subnormal eps is 0 once
+ *    mlp_set_flush_denormals is on, and the doubles just below FLT_MIN
+ *    that round up to it round to 0 then), to FLT_MAX as above. Adam's
+ *    and AdamW's bias-corrected eps, eps sqrt(1 - b2^t), is kept at
+ *    FLT_MIN at least for the same reason.
+ *  The clipping norm is compared in double: any finite c >= 0. */
 typedef enum mlp_optim_param {
-    MLP_OPTIM_LEARNING_RATE = 1, /**< base rate >= 0 [0.1 SGD; 0.01 momentum,
-                                      Nesterov (with mu 0.9, the same long-run step
-                                      as SGD's 0.1); 0.001 RMSProp, Adam, AdamW;
-                                      0.01 AdaGrad] */
-    MLP_OPTIM_MOMENTUM = 2,      /**< mu in [0, 1) [0.9; RMSProp 0] (momentum,
-                                      Nesterov, RMSProp) */
-    MLP_OPTIM_BETA1 = 3,         /**< b1 in [0, 1) [0.9] (Adam, AdamW) */
-    MLP_OPTIM_BETA2 = 4,         /**< b2 in [0, 1) [0.999] (Adam, AdamW) */
-    MLP_OPTIM_EPSILON = 5,       /**< eps > 0 [1e-8] (RMSProp, Adam, AdamW, AdaGrad) */
-    MLP_OPTIM_WEIGHT_DECAY = 6,  /**< wd >= 0 [0 (AdamW 0.01)]: L2 penalty, g += wd p;
-                                      for AdamW the decoupled decay above (all rules) */
-    MLP_OPTIM_L1 = 7,            /**< l1 >= 0 [0]: g += l1 sign(p) (all rules) */
-    MLP_OPTIM_DECAY = 8,         /**< rho in [0, 1) [0.9] (RMSProp) */
-    MLP_OPTIM_CLIP_NORM = 9,     /**< c >= 0 [0 = off]: when the global gradient
+    MLP_OPTIM_LEARNING_RATE = 1, /**< base rate >= 0, finite as a float [0.1 SGD;
+                                      0.01 momentum, Nesterov (with mu 0.9, the
+                                      same long-run step as SGD's 0.1); 0.001
+                                      RMSProp, Adam, AdamW; 0.01 AdaGrad] */
+    MLP_OPTIM_MOMENTUM = 2,      /**< mu in [0, 1) as a float [0.9; RMSProp 0]
+                                      (momentum, Nesterov, RMSProp) */
+    MLP_OPTIM_BETA1 = 3,         /**< b1 in [0, 1) as a float [0.9] (Adam, AdamW) */
+    MLP_OPTIM_BETA2 = 4,         /**< b2 in [0, 1) as a float [0.999] (Adam, AdamW) */
+    MLP_OPTIM_EPSILON = 5,       /**< eps > 0, a normal float [1e-8] (RMSProp, Adam,
+                                      AdamW, AdaGrad) */
+    MLP_OPTIM_WEIGHT_DECAY = 6,  /**< wd >= 0, finite as a float [0 (AdamW 0.01)]:
+                                      L2 penalty, g += wd p; for AdamW the decoupled
+                                      decay above (all rules) */
+    MLP_OPTIM_L1 = 7,            /**< l1 >= 0, finite as a float [0]: g += l1 sign(p)
+                                      (all rules) */
+    MLP_OPTIM_DECAY = 8,         /**< rho in [0, 1) as a float [0.9] (RMSProp) */
+    MLP_OPTIM_CLIP_NORM = 9,     /**< c >= 0, finite [0 = off]: when the global gradient
                                       norm exceeds c, scale the gradient to norm c
                                       (all rules) */
     MLP_OPTIM_DECAY_ALL = 10     /**< 0 or 1 [0]: apply weight decay and L1 to biases
@@ -95,10 +115,12 @@ MLP_API mlp_status mlp_optimizer_create(mlp_optimizer **out, mlp_rule rule,
  * Set a hyper-parameter.
  * @param opt    the optimizer (borrowed for the call)
  * @param key    one of mlp_optim_param
- * @param value  the new value, in the key's range (see mlp_optim_param)
+ * @param value  the new value, in the key's range as a double and as a
+ *               float (see mlp_optim_param)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, unknown key, value
- *         out of range: the message says the range) or MLP_STATUS_UNSUPPORTED
- *         (the rule has no such parameter)
+ *         out of range: the message names the key and the value and says
+ *         the range) or MLP_STATUS_UNSUPPORTED (the rule has no such
+ *         parameter); on failure the value is unchanged
  */
 MLP_API mlp_status mlp_optimizer_set(mlp_optimizer *opt, mlp_optim_param key,
                                      double value);
@@ -118,9 +140,10 @@ MLP_API mlp_status mlp_optimizer_get(const mlp_optimizer *opt, mlp_optim_param k
  * the base rate, which is also the current rate until the next
  * mlp_optimizer_start_epoch.
  * @param opt  the optimizer (borrowed for the call)
- * @param lr   the new base rate, finite and >= 0
+ * @param lr   the new base rate, >= 0 and finite as a float (at most
+ *             3.40282347e38; see mlp_optim_param)
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, lr negative or not
- *         finite)
+ *         finite as a float; the rate is then unchanged)
  */
 MLP_API mlp_status mlp_optimizer_set_learning_rate(mlp_optimizer *opt, double lr);
 
@@ -195,7 +218,8 @@ MLP_API mlp_status mlp_optimizer_schedule_exponential(mlp_optimizer *opt, double
  * @param opt          the optimizer (borrowed for the call)
  * @param period       first period T, >= 1 epoch
  * @param period_mult  >= 1 (1: every period is T)
- * @param min_rate     >= 0 and not above the base rate when used
+ * @param min_rate     >= 0 and finite as a float (at most 3.40282347e38),
+ *                     and not above the base rate when used
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
  */
 MLP_API mlp_status mlp_optimizer_schedule_cosine(mlp_optimizer *opt, int32_t period,

@@ -49,6 +49,16 @@ mlp_status mlp__error_batch_too_small(mlp_status st);
 void mlp__batch_size_mark_clear(void);
 int mlp__batch_size_marked(void);
 
+/* Bytes mlp__fmt_double writes at most, its NUL included. */
+#define MLP__FMT_DOUBLE_LEN 32
+
+/* `v` as %g writes it when that reads back as v, else with as many more
+ * digits as that takes (at most 17), into `buf` (MLP__FMT_DOUBLE_LEN
+ * bytes), which it returns. For messages that name a refused value: %g
+ * wrote 1 - 1e-12 as "1", and "beta2 = 1 must be [0, 1)" named a value
+ * the caller never gave. */
+const char *mlp__fmt_double(double v, char *buf);
+
 /* Shorthand for the most common argument check. */
 #define MLP_CHECK_ARG(cond, fn, what)                                                    \
     do {                                                                                 \

@@ -1,6 +1,8 @@
 /* Status strings and the thread-local last-error message. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -55,6 +57,17 @@ void mlp__batch_size_mark_clear(void)
 int mlp__batch_size_marked(void)
 {
     return batch_too_small;
+}
+
+const char *mlp__fmt_double(double v, char *buf)
+{
+    for (int digits = 6; digits < 17; digits++) {
+        snprintf(buf, MLP__FMT_DOUBLE_LEN, "%.*g", digits, v);
+        if (!isfinite(v) || strtod(buf, NULL) == v)
+            return buf;
+    }
+    snprintf(buf, MLP__FMT_DOUBLE_LEN, "%.17g", v);
+    return buf;
 }
 
 mlp_status mlp__init_sized(void *out, void *defaults, size_t struct_size,

@@ -729,6 +729,13 @@ static mlp_status read_loss(const loader *ld, const record *r, mlp_model *m)
     if (kind != MLP_LOSS_HUBER && param != 0.0f)
         return FMT_ERR(ld, r->at + 14 + k, "loss %s has parameter %g; it must be 0", name,
                        (double)param);
+    /* The setter takes 0 for the default delta, 1, which a writer stores as
+     * 1. A stored 0 is a delta that became 0 as a float, which the setter
+     * once let through (1e-300, say): read as 1, it would change the loss
+     * the model was trained with. Other deltas the setter refuses (a
+     * subnormal one, infinity, NaN) are refused below, through it. */
+    if (kind == MLP_LOSS_HUBER && param == 0.0f)
+        return FMT_ERR(ld, r->at + 14 + k, "loss huber has parameter 0; it must be > 0");
     mlp_status st = mlp_model_set_loss(m, kind, param);
     if (st != MLP_STATUS_OK)
         return wrap_error(ld, st, r->at + 14 + k, "loss");

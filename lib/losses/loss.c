@@ -58,8 +58,9 @@ mlp_status mlp__loss_check(const mlp__loss *L, int32_t k, const char *fn)
     if (!known(L->kind))
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %d is not a loss kind (1..%d)", fn,
                           (int)L->kind, (int)MLP_LOSS_MAE);
-    if (L->kind == MLP_LOSS_HUBER && !(L->delta > 0.0f && isfinite(L->delta)))
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: Huber delta %g is not > 0", fn,
+    if (L->kind == MLP_LOSS_HUBER && !(L->delta >= FLT_MIN && isfinite(L->delta)))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: Huber delta %g is not a finite normal float", fn,
                           (double)L->delta);
     if (L->class_w) {
         if (L->kind != MLP_LOSS_SOFTMAX_XENT)
@@ -263,14 +264,27 @@ mlp_status mlp__loss_setting(mlp_loss_kind kind, double param, const char *fn,
     if (kind == MLP_LOSS_HUBER) {
         if (param == 0.0)
             param = 1.0;
+        char v[MLP__FMT_DOUBLE_LEN];
+        mlp__fmt_double(param, v);
         if (!(param > 0.0))
-            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: Huber delta %g is not > 0", fn,
-                              param);
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: Huber delta %s is not > 0", fn,
+                              v);
         if (!(param < 3.4e38)) /* as it is kept: a float */
             return mlp__error(MLP_STATUS_INVALID_ARG,
-                              "%s: Huber delta %g is too large (it must be below 3.4e38, "
+                              "%s: Huber delta %s is too large (it must be below 3.4e38, "
                               "as it is kept as a float)",
-                              fn, param);
+                              fn, v);
+        /* Below FLT_MIN the float is subnormal or 0, which
+         * mlp_set_flush_denormals reads as 0: 1e-300 was kept as 0, and
+         * training reported a loss of 0 and never moved a parameter. The
+         * bound is on the double: one just below FLT_MIN rounds up to it,
+         * but to 0 while subnormals are flushed. */
+        if (!(param >= FLT_MIN))
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: Huber delta %s is too small (it must be at least "
+                              "1.17549435e-38, the smallest normal float, as it is kept "
+                              "as a float)",
+                              fn, v);
         *delta = (float)param;
     } else if (param != 0.0) {
         return mlp__error(MLP_STATUS_INVALID_ARG,

@@ -27,7 +27,8 @@ void mlp__sigmoid_vec(const float *z, int64_t len, float *p);
  * the caller with mlp__loss_check). */
 typedef struct mlp__loss {
     mlp_loss_kind kind;
-    float delta;          /* Huber: where the square turns linear, > 0 */
+    float delta;          /* Huber: where the square turns linear, a finite
+                           * normal float (FLT_MIN or more) */
     const float *class_w; /* softmax cross-entropy: k weights >= 0, or NULL */
     /* 1: each batch is a part of a larger sum (one rank's share of a
      * data-parallel batch, or a batch of an evaluation), whose class
@@ -64,8 +65,9 @@ typedef struct mlp__loss_sums {
 } mlp__loss_sums;
 
 /* Check a loss kind and its parameter (mlp_loss_compute, mlp_model_set_loss):
- * OK with *delta the Huber delta (param, or 1.0 for 0) or 1.0 for the
- * other kinds, which take no parameter; else INVALID_ARG naming `fn`. */
+ * OK with *delta the Huber delta (param as a float, or 1.0 for 0; refused
+ * unless param is from FLT_MIN to below 3.4e38) or 1.0 for the other
+ * kinds, which take no parameter; else INVALID_ARG naming `fn`. */
 mlp_status mlp__loss_setting(mlp_loss_kind kind, double param, const char *fn,
                              float *delta);
 

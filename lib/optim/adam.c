@@ -10,6 +10,7 @@
  * MLP's step (103,000 parameters, 1 thread) from 30.5 to 19.6 us, with
  * the same bits.
  */
+#include <float.h>
 #include <math.h>
 
 #include "optim_impl.h"
@@ -22,7 +23,18 @@ static void adam_step(const mlp_optimizer *o, const mlp__step_args *a)
     /* p -= lr/c1 * m / (sqrt(v)/sqrt(c2) + eps) = step_size * m / (sqrt(v) + eps_hat) */
     const double c1 = 1.0 - pow(o->beta1, t), c2 = 1.0 - pow(o->beta2, t);
     const float step_size = (float)(a->lr * sqrt(c2) / c1);
-    const float eps_hat = (float)(o->eps * sqrt(c2));
+    /* eps is a normal float (optim.c), but sqrt(c2) is below 1: at the
+     * first step it is sqrt(1 - b2), 0.03 for the default b2 and down to
+     * 2^-12.5 for the largest b2 accepted. eps sqrt(c2) could then be a
+     * subnormal float (eps below 3.7e-37 at the default b2, 6.8e-35 at the
+     * largest), which mlp_set_flush_denormals makes 0, and the step divided
+     * 0 by 0 for each parameter whose gradients had all been 0. It is kept
+     * at FLT_MIN at least, in double before the conversion. That changes
+     * only steps where it was subnormal, and those by less than a float's
+     * rounding wherever sqrt(v) is above 2e-31. A lower bound on eps that
+     * covered the product instead (FLT_MIN / sqrt(1 - b2)) would move with
+     * b2 and refuse values that the other rules take. */
+    const float eps_hat = (float)fmax(o->eps * sqrt(c2), (double)FLT_MIN);
     const float shrink = 1.0f - a->lr * a->wd;
     float *m = a->s0, *v = a->s1;
     float *p = a->p;

@@ -1,4 +1,5 @@
 /* What all learning rules share: creation, hyper-parameters, stepping. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -148,17 +149,42 @@ static mlp_status check_key(const mlp_optimizer *o, mlp_optim_param key, const c
     return MLP_STATUS_OK;
 }
 
+/*
+ * The rules compute in float, so a value is checked as the float it is
+ * applied as, not only as the double given, which alone let through:
+ * coefficients of [0, 1) from 1 - 2^-25 up, which round to 1 (RMSProp's
+ * mean square then never grows, and its steps blew up); rates and
+ * penalties from 2^128 - 2^103 up, which round to infinity (one step made
+ * parameters infinite or NaN); an epsilon below FLT_MIN, a subnormal float
+ * or 0 (mlp_set_flush_denormals reads a subnormal as 0), with which a step
+ * of Adam, RMSProp or AdaGrad divided 0 by 0 for a parameter whose
+ * gradients had all been 0. That bound is on the double: a double just
+ * below FLT_MIN rounds up to it, but to 0 while subnormals are flushed,
+ * and the flush may be turned on between this check and a step. The
+ * clipping norm alone is used as a double.
+ */
 const char *mlp__optim_param_range(mlp_optim_param key, double value)
 {
+    const float f = (float)value;
     switch (key) {
     case MLP_OPTIM_MOMENTUM:
     case MLP_OPTIM_BETA1:
     case MLP_OPTIM_BETA2:
-    case MLP_OPTIM_DECAY: return value >= 0.0 && value < 1.0 ? NULL : "[0, 1)";
+    case MLP_OPTIM_DECAY:
+        return value >= 0.0 && f < 1.0f ? NULL
+                                        : "[0, 1) as a float (from 1 - 2^-25, "
+                                          "0.99999997, it rounds to 1)";
     case MLP_OPTIM_EPSILON:
-        return value > 0.0 && isfinite(value) ? NULL : "> 0 and finite";
+        return value >= FLT_MIN && isfinite(f) ? NULL
+                                               : "> 0 and finite as a normal float "
+                                                 "(1.17549435e-38 to 3.40282347e+38)";
     case MLP_OPTIM_DECAY_ALL: return value == 0.0 || value == 1.0 ? NULL : "0 or 1";
-    default: return value >= 0.0 && isfinite(value) ? NULL : ">= 0 and finite";
+    case MLP_OPTIM_CLIP_NORM:
+        return value >= 0.0 && isfinite(value) ? NULL : ">= 0 and finite";
+    default:
+        return value >= 0.0 && isfinite(f) ? NULL
+                                           : ">= 0 and finite as a float (at most "
+                                             "3.40282347e+38)";
     }
 }
 
@@ -169,9 +195,10 @@ static mlp_status set_key(mlp_optimizer *opt, mlp_optim_param key, double value,
     MLP_CHECK_ARG(opt, fn, "optimizer is NULL");
     MLP_TRY(check_key(opt, key, fn));
     const char *range = mlp__optim_param_range(key, value);
+    char v[MLP__FMT_DOUBLE_LEN];
     if (range)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s = %g must be %s", fn,
-                          mlp_optim_param_str(key), value, range);
+        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s = %s must be %s", fn,
+                          mlp_optim_param_str(key), mlp__fmt_double(value, v), range);
     if (key == MLP_OPTIM_DECAY_ALL) {
         opt->decay_all = value != 0.0;
         return MLP_STATUS_OK;

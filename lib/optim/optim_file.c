@@ -230,13 +230,16 @@ mlp_status mlp__optimizer_read_state(mlp_optimizer **out, const mlp__param_block
                 hyper_key[i] ? hyper_key[i] : MLP_OPTIM_LEARNING_RATE;
             const char *range = mlp__optim_param_range(key, v);
             if (range) {
+                char text[MLP__FMT_DOUBLE_LEN];
+                mlp__fmt_double(v, text);
                 if (hyper_key[i])
                     st = mlp__error(MLP_STATUS_BAD_FORMAT,
-                                    "optimizer: %s = %g (unused by rule %s) must be %s",
-                                    mlp_optim_param_str(key), v, o->ops->name, range);
+                                    "optimizer: %s = %s (unused by rule %s) must be %s",
+                                    mlp_optim_param_str(key), text, o->ops->name, range);
                 else
                     st = mlp__error(MLP_STATUS_BAD_FORMAT,
-                                    "optimizer: current rate = %g must be %s", v, range);
+                                    "optimizer: current rate = %s must be %s", text,
+                                    range);
                 goto fail;
             }
         }
@@ -289,8 +292,8 @@ mlp_status mlp__optimizer_read_state(mlp_optimizer **out, const mlp__param_block
         {116, "gamma", gamma, gamma >= 0.0 && gamma <= 1.0, "0 or in (0, 1]"},
         {124, "period multiplier", mult, mult == 0.0 || (mult >= 1.0 && isfinite(mult)),
          "0 or >= 1 and finite"},
-        {132, "minimum rate", min_rate, min_rate >= 0.0 && isfinite(min_rate),
-         ">= 0 and finite"},
+        {132, "minimum rate", min_rate, min_rate >= 0.0 && isfinite((float)min_rate),
+         ">= 0 and finite as a float"},
     };
     for (size_t i = 0; i < sizeof field / sizeof field[0]; i++)
         if (!field[i].ok) {

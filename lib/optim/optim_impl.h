@@ -70,7 +70,8 @@ struct mlp_optimizer {
     int n_segs;
     float *state; /* n * ops->state_floats floats, zero at start */
     int64_t t;    /* steps taken */
-    /* hyper-parameters */
+    /* hyper-parameters, as given; each is in its key's range as the float
+     * the rules convert it to (mlp__optim_param_range) */
     double base_lr, lr, momentum, beta1, beta2, eps, weight_decay, l1, decay, clip;
     int decay_all;
     /* schedule */
@@ -87,7 +88,8 @@ extern const mlp_optim_ops mlp__sgd_ops, mlp__momentum_ops, mlp__nesterov_ops,
  * public mlp_optimizer_create (lib/model/) checks `out` and the model and
  * hands its block over; `fn` names it in messages. */
 /* NULL when `value` is in the range mlp_optimizer_set accepts for `key`
- * (a known key), else that range as text ("[0, 1)"). */
+ * (a known key), as a double and as the float the rules apply it as, else
+ * that range as text ("[0, 1) as a float (...)"). */
 const char *mlp__optim_param_range(mlp_optim_param key, double value);
 
 /* 1 when `o`'s rule has the known key `key` (mlp_optimizer_get and _set

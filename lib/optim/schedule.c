@@ -58,9 +58,14 @@ mlp_status mlp_optimizer_schedule_cosine(mlp_optimizer *opt, int32_t period,
     if (!(period_mult >= 1.0 && isfinite(period_mult)))
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: period_mult %g is not >= 1", fn,
                           period_mult);
-    if (!(min_rate >= 0.0 && isfinite(min_rate)))
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: min_rate %g is not >= 0", fn,
-                          min_rate);
+    /* A rate, so finite as a float as the base rate is (optim.c), though
+     * one above the base rate is never used. */
+    char v[MLP__FMT_DOUBLE_LEN];
+    if (!(min_rate >= 0.0 && isfinite((float)min_rate)))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: min_rate %s is not >= 0 and finite as a float (at most "
+                          "3.40282347e+38)",
+                          fn, mlp__fmt_double(min_rate, v));
     opt->sched = MLP__SCHED_COSINE;
     opt->sched_epochs = period;
     opt->sched_mult = period_mult;
