@@ -1337,6 +1337,41 @@ START_TEST(set_init_misuse)
 }
 END_TEST
 
+/* Only dense and conv2d layers take an initialiser. Batch norm and
+ * standardize have an init hook too, but it sets fixed values (gamma 1,
+ * beta 0; mean 0, scale 1) whatever the choice, so set_init refuses them
+ * as it refuses a kind without parameters, naming the kind, and the layer
+ * keeps its fixed start. */
+START_TEST(set_init_refuses_fixed_start)
+{
+    mlp_layer *bn = NULL, *bns = NULL, *st = NULL, *conv = NULL;
+    TU_OK(mlp_layer_create_batchnorm(&bn));
+    TU_OK(mlp_layer_create_batchnorm_spatial(&bns));
+    TU_OK(mlp_layer_create_standardize(&st));
+    TU_FAIL_MSG(mlp_layer_set_init(bn, MLP_INIT_CONSTANT, 3.0f), MLP_STATUS_INVALID_ARG,
+                "mlp_layer_set_init: a batchnorm layer");
+    TU_FAIL_MSG(mlp_layer_set_init(bns, MLP_INIT_HE_NORMAL, 0), MLP_STATUS_INVALID_ARG,
+                "mlp_layer_set_init: a batchnorm layer");
+    TU_FAIL_MSG(mlp_layer_set_init(st, MLP_INIT_CONSTANT, 3.0f), MLP_STATUS_INVALID_ARG,
+                "mlp_layer_set_init: a standardize layer");
+    mlp_layer_destroy(bns);
+    TU_OK(mlp_layer_create_conv2d(&conv, 1, 2, 1, 1));
+    TU_OK(mlp_layer_set_init(conv, MLP_INIT_CONSTANT, 0.25f));
+    mlp_layer_destroy(conv);
+
+    const int32_t in[1] = {2};
+    mlp_model *m = tu_model(1, in, 1);
+    tu_add(m, st);
+    tu_add(m, bn);
+    const float *s = mlp_layer_state(st), *p = mlp_layer_params(bn);
+    ck_assert_float_eq(s[0], 0.0f);
+    ck_assert_float_eq(s[3], 1.0f);
+    ck_assert_float_eq(p[0], 1.0f);
+    ck_assert_float_eq(p[3], 0.0f);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 /* mlp_layer_get_attr reads each kind's configuration, before and after the
  * layer is added, and refuses attributes a kind does not have. */
 START_TEST(attributes_read_back)
@@ -1435,6 +1470,7 @@ static Suite *layers_suite(void)
     tc = tcase_create("misuse");
     tcase_add_test(tc, create_misuse);
     tcase_add_test(tc, set_init_misuse);
+    tcase_add_test(tc, set_init_refuses_fixed_start);
     tcase_add_test(tc, attributes_read_back);
     tcase_add_test(tc, unused_layers_do_not_leak);
     tcase_add_test(tc, softplus_round_trip_and_extremes);

@@ -329,11 +329,16 @@ MLP_API mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias);
 
 /**
  * Choose how a layer's weights are initialised when it is added to a model.
- * @param layer  a layer not yet added to a model (borrowed for the call)
+ * Only dense and conv2d layers take an initialiser (it draws their weights;
+ * their bias starts at 0). Every other kind is refused, including those
+ * with parameters or state that start at fixed values: batch norm's gamma
+ * of 1 and beta of 0, standardize's mean of 0 and scale of 1.
+ * @param layer  a dense or conv2d layer not yet added to a model (borrowed
+ *               for the call)
  * @param init   one of mlp_init
  * @param value  the constant for MLP_INIT_CONSTANT; ignored otherwise
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, unknown init, a layer
- *         without weights) or MLP_STATUS_BAD_STATE (already added)
+ *         of another kind) or MLP_STATUS_BAD_STATE (already added)
  */
 MLP_API mlp_status mlp_layer_set_init(mlp_layer *layer, mlp_init init, float value);
 

@@ -1117,6 +1117,7 @@ const mlp_layer_ops mlp__conv2d_ops = {
     .name = "conv2d",
     .setup = conv_setup,
     .init_params = conv_init,
+    .takes_init = 1,
     .forward = conv_forward,
     .backward = conv_backward,
     .record = {.version = 2,

@@ -153,6 +153,7 @@ const mlp_layer_ops mlp__dense_ops = {
     .name = "dense",
     .setup = dense_setup,
     .init_params = dense_init,
+    .takes_init = 1,
     .forward = dense_forward,
     .backward = dense_backward,
     .record = {.bytes = 8, .write = dense_write_config, .read = dense_read_config},

@@ -88,9 +88,11 @@ mlp_status mlp_layer_set_init(mlp_layer *layer, mlp_init init, float value)
     if (layer->owner)
         return mlp__error(MLP_STATUS_BAD_STATE,
                           "%s: the layer is already in a model (initialised)", fn);
-    if (!layer->ops->init_params)
-        return mlp__error(MLP_STATUS_INVALID_ARG, "%s: a %s layer has no weights", fn,
-                          layer->ops->name);
+    if (!layer->ops->takes_init)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: a %s layer takes no initialiser (only dense and conv2d "
+                          "layers have weights drawn from one)",
+                          fn, layer->ops->name);
     if (init < MLP_INIT_GLOROT_UNIFORM || init > MLP_INIT_CONSTANT)
         return mlp__error(MLP_STATUS_INVALID_ARG, "%s: unknown initialiser %d", fn,
                           (int)init);

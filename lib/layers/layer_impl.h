@@ -101,6 +101,11 @@ typedef struct mlp_layer_ops {
     /* Initialise the parameters bound at l->params and the state at
      * l->state; NULL without either. */
     void (*init_params)(mlp_layer *l, mlp_rng *rng);
+    /* 1 when init_params draws the weights from l->init (mlp__init_weights),
+     * so that mlp_layer_set_init has something to set; 0 for a kind whose
+     * parameters and state start at fixed values (batch norm's gamma of 1,
+     * standardize's statistics) or that has none. */
+    int takes_init;
     /* The l->n_state values at s, finite, in the layout of l->state: a
      * loaded file's, a model's about to be saved or a caller's about to be
      * set (mlp__model_bad_value has checked them for NaN and infinity).
@@ -194,7 +199,7 @@ struct mlp_layer {
     int64_t ws_floats; /* size of the model's shared workspace this layer needs */
     float *ws;         /* that workspace (shared by all layers; never kept
                           across calls) */
-    mlp_init init;     /* weight initialiser of the kinds with weights */
+    mlp_init init;     /* weight initialiser of the kinds that take one */
     float init_value;
     void *settings; /* the kind's own settings: a struct defined in its file,
                        ops->settings_size bytes allocated (zeroed) with the
