@@ -1138,6 +1138,57 @@ START_TEST(set_distributed_checks_its_arguments)
 }
 END_TEST
 
+/* A hook for the last of `*user` ranks that all hold the same model: a sum
+ * is its own values times the rank count, a broadcast changes nothing. */
+static mlp_status equal_ranks_broadcast(void *user, float *data, int64_t n)
+{
+    (void)user;
+    (void)data;
+    (void)n;
+    return MLP_STATUS_OK;
+}
+
+static mlp_status equal_ranks_sum(void *user, double *data, int64_t n)
+{
+    const int32_t p = *(const int32_t *)user;
+    for (int64_t i = 0; i < n; i++)
+        data[i] *= p;
+    return MLP_STATUS_OK;
+}
+
+/* The ranks agree through sums of doubles that are exact up to 2^17 ranks:
+ * that many are taken (and agree), one more is refused before anything is
+ * allocated for the ranks (INT32_MAX of them once asked calloc for 16 GiB). */
+START_TEST(set_distributed_bounds_the_rank_count)
+{
+    mlp_model *m = tu_model(3, IMG, 1);
+    tu_add(m, tu_dense(NCLS));
+    const int32_t counts[] = {1 << 17, (1 << 17) + 1, INT32_MAX};
+    for (int i = 0; i < 3; i++) {
+        int32_t p = counts[i];
+        mlp_dist_ops o;
+        TU_OK(mlp_dist_ops_init(&o));
+        o.user = &p;
+        o.size = p;
+        o.rank = p - 1;
+        o.broadcast = equal_ranks_broadcast;
+        o.reduce_start = sim_reduce_start;
+        o.reduce_wait = sim_reduce_wait;
+        o.sum = equal_ranks_sum;
+        if (i == 0) {
+            TU_OK(mlp_model_set_distributed(m, &o));
+            TU_OK(mlp_model_set_distributed(m, NULL));
+        } else {
+            char want[96];
+            snprintf(want, sizeof want,
+                     "mlp_model_set_distributed: ops->size = %d must be", (int)p);
+            TU_FAIL_MSG(mlp_model_set_distributed(m, &o), MLP_STATUS_INVALID_ARG, want);
+        }
+    }
+    mlp_model_destroy(m);
+}
+END_TEST
+
 /* A distributed model evaluated before it ever ran, with data that do not
  * fit it or a bad batch size: the error, on every rank, and nothing
  * written through the batch buffers it does not have yet. */
@@ -1706,6 +1757,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, a_failing_rank_stops_every_rank);
     tcase_add_test(tc, a_nan_on_one_rank_stops_every_rank);
     tcase_add_test(tc, set_distributed_checks_its_arguments);
+    tcase_add_test(tc, set_distributed_bounds_the_rank_count);
     tcase_add_test(tc, evaluate_misuse_before_any_step);
     tcase_add_test(tc, a_model_without_layers_is_refused);
     tcase_add_test(tc, hook_callbacks_cannot_run_the_model);

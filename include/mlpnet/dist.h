@@ -143,7 +143,9 @@ typedef struct mlp_dist_ops {
     void *user;         /**< passed to every callback (borrowed: must outlive the
                              model's use of the hook); default NULL */
     int32_t rank;       /**< this process's rank, 0..size-1; default 0 */
-    int32_t size;       /**< number of ranks, >= 1; default 1 */
+    int32_t size;       /**< number of ranks, 1..131072 (2^17, the most for
+                             which the ranks' agreement is exact in doubles);
+                             default 1 */
     /** Gradients are reduced in buckets of at least this many floats (the
      *  last bucket, holding the first layers, may be smaller); a layer is
      *  never split between buckets. Default 6553600 (25 MiB, as DDP). */
@@ -248,10 +250,11 @@ MLP_API mlp_status mlp_dist_ops_init_size(mlp_dist_ops *ops, size_t struct_size)
  * @param ops    the hook (copied; `ops->user` borrowed until the model is
  *               destroyed or the hook replaced), or NULL to remove it
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, a struct_size
- *         no release had, rank or size out of range, a missing callback, a
- *         negative bucket_floats; or, on every rank, models whose counts
- *         or architectures differ between the ranks: the message names
- *         the count, or "the layers' kinds, shapes or settings"),
+ *         no release had, a size outside 1..131072 (2^17) or a rank outside
+ *         0..size-1, a missing callback, a negative bucket_floats; or, on
+ *         every rank, models whose counts or architectures differ between
+ *         the ranks: the message names the count, or "the layers' kinds,
+ *         shapes or settings"),
  *         MLP_STATUS_BAD_STATE (called while mlp_model_fit() trains the
  *         model, from one of its callbacks, or from one of the hook's own
  *         callbacks: nothing changes) or the status of a callback

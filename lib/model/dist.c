@@ -185,9 +185,14 @@ void mlp__dist_start_epoch(mlp_model *m)
 
 /* Each value is cut into 8 pieces of 8 bits. The ranks' pieces x_r are all
  * equal exactly when (sum x_r)^2 = P sum x_r^2 (Cauchy-Schwarz), and with
- * pieces below 256 both sides stay exact in doubles up to 2^17 ranks. Rank
- * 0's values ride along for the message. */
-enum { PIECES = 8, SAME_DOUBLES = MLP__DIST_SAME_MAX * (2 * PIECES + 1) };
+ * pieces below 256 both sides stay exact in doubles up to 2^17 ranks
+ * (MAX_RANKS, the most mlp_model_set_distributed takes). Rank 0's values
+ * ride along for the message. */
+enum {
+    PIECES = 8,
+    SAME_DOUBLES = MLP__DIST_SAME_MAX * (2 * PIECES + 1),
+    MAX_RANKS = 1 << 17
+};
 
 mlp_status mlp__dist_same(mlp_model *m, const mlp__dist_value *v, int n, const char *fn)
 {
@@ -315,7 +320,9 @@ mlp_status mlp_model_set_distributed(mlp_model *m, const mlp_dist_ops *ops)
     dist_defaults(&o);
     memcpy(&o, ops, ops->struct_size);
     o.struct_size = sizeof o;
-    MLP_CHECK_RANGE(o.size >= 1, fn, "ops->size", o.size, ">= 1");
+    /* the bound also keeps the agreement's buffer (one double a rank) small */
+    MLP_CHECK_RANGE(o.size >= 1 && o.size <= MAX_RANKS, fn, "ops->size", o.size,
+                    "in 1..131072 (2^17)");
     MLP_CHECK_RANGE(o.rank >= 0 && o.rank < o.size, fn, "ops->rank", o.rank,
                     "in 0..size-1");
     MLP_CHECK_RANGE(o.bucket_floats >= 0, fn, "ops->bucket_floats", o.bucket_floats,
