@@ -467,6 +467,48 @@ START_TEST(xent_misuse)
 }
 END_TEST
 
+/* A [3,4] tensor over the caller's floats at v. */
+static mlp_tensor *wrap34(float *v)
+{
+    mlp_tensor *t = NULL;
+    TU_OK(mlp_tensor_wrap(&t, 2, (const int32_t[]){3, 4}, v));
+    return t;
+}
+
+/* grad may share no float with the logits: the same buffer, one float into
+ * it (either way) or only the last float are all refused alike, before
+ * anything is written; right after the logits it is fine. */
+START_TEST(xent_grad_may_not_overlap_logits)
+{
+    float buf[26], keep[26];
+    tu_rng r;
+    tu_rng_seed(&r, 7);
+    tu_fill_uniform(&r, buf, 26, -1, 1);
+    memcpy(keep, buf, sizeof buf);
+    const int32_t y[3] = {0, 1, 3};
+    mlp_tensor *z = wrap34(buf + 1);
+    const int shifts[] = {1, 0, -1, 11}; /* 11: only buf[12] shared */
+    for (size_t i = 0; i < sizeof shifts / sizeof shifts[0]; i++) {
+        mlp_tensor *g = wrap34(buf + 1 + shifts[i]);
+        double loss = -1;
+        TU_FAIL_MSG(mlp_loss_softmax_xent(z, y, &loss, g, NULL), MLP_STATUS_INVALID_ARG,
+                    "mlp_loss_softmax_xent: grad overlaps logits");
+        ck_assert_double_eq(loss, -1);
+        ck_assert(memcmp(buf, keep, sizeof buf) == 0);
+        mlp_tensor_destroy(g);
+    }
+    mlp_tensor *g = tu_tensor(2, 3, 4), *after = wrap34(buf + 13);
+    double want, got;
+    TU_OK(mlp_loss_softmax_xent(z, y, &want, g, NULL));
+    TU_OK(mlp_loss_softmax_xent(z, y, &got, after, NULL));
+    ck_assert_double_eq(got, want);
+    ck_assert(memcmp(buf + 13, mlp_tensor_data_const(g), 12 * sizeof(float)) == 0);
+    mlp_tensor_destroy(after);
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(z);
+}
+END_TEST
+
 START_TEST(xent_non_finite_logits)
 {
     const float specials[3] = {NAN, INFINITY, -INFINITY};
@@ -619,6 +661,40 @@ START_TEST(mse_misuse)
 }
 END_TEST
 
+/* MSE reads each value before it writes its gradient, so grad may be pred
+ * or target itself; starting anywhere else among their floats it would
+ * overwrite values not yet read, and is refused. */
+START_TEST(mse_grad_overlaps_only_as_itself)
+{
+    float buf[24], keep[24], tv[12];
+    tu_rng r;
+    tu_rng_seed(&r, 8);
+    tu_fill_uniform(&r, buf, 24, -1, 1);
+    tu_fill_uniform(&r, tv, 12, -1, 1);
+    memcpy(keep, buf, sizeof buf);
+    mlp_tensor *p = wrap34(buf + 1), *t = wrap34(tv);
+    double want, loss;
+    mlp_tensor *g = tu_tensor(2, 3, 4);
+    TU_OK(mlp_loss_mse(p, t, &want, g));
+    const int shifts[] = {1, -1, 11};
+    for (size_t i = 0; i < sizeof shifts / sizeof shifts[0]; i++) {
+        mlp_tensor *bad = wrap34(buf + 1 + shifts[i]);
+        TU_FAIL_MSG(mlp_loss_mse(p, t, &loss, bad), MLP_STATUS_INVALID_ARG,
+                    "mlp_loss_mse: grad overlaps pred in part");
+        TU_FAIL_MSG(mlp_loss_mse(t, p, &loss, bad), MLP_STATUS_INVALID_ARG,
+                    "mlp_loss_mse: grad overlaps target in part");
+        ck_assert(memcmp(buf, keep, sizeof buf) == 0);
+        mlp_tensor_destroy(bad);
+    }
+    TU_OK(mlp_loss_mse(p, t, &loss, p));
+    ck_assert_double_eq(loss, want);
+    ck_assert(memcmp(buf + 1, mlp_tensor_data_const(g), sizeof tv) == 0);
+    mlp_tensor_destroy(g);
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(p);
+}
+END_TEST
+
 /* The common mistake, targets [N] against predictions [N,1]: the message
  * gives both shapes. A read-only tensor serves as input, never as grad. */
 START_TEST(mse_messages_name_the_shapes)
@@ -704,6 +780,7 @@ static Suite *loss_suite(void)
     tcase_add_test(tc, xent_argmax_of_wide_rows);
     tcase_add_test(tc, xent_threads_same_bits);
     tcase_add_test(tc, xent_misuse);
+    tcase_add_test(tc, xent_grad_may_not_overlap_logits);
     tcase_add_test(tc, xent_non_finite_logits);
     suite_add_tcase(s, tc);
 
@@ -711,6 +788,7 @@ static Suite *loss_suite(void)
     tcase_add_test(tc, mse_matches_reference);
     tcase_add_test(tc, mse_hand_computed);
     tcase_add_test(tc, mse_misuse);
+    tcase_add_test(tc, mse_grad_overlaps_only_as_itself);
     tcase_add_test(tc, mse_messages_name_the_shapes);
     tcase_add_test(tc, losses_do_not_leak);
     suite_add_tcase(s, tc);

@@ -528,7 +528,7 @@ START_TEST(compute_misuse)
     TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, wide), S,
                 "grad has shape [2,3]");
     TU_FAIL_MSG(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, p), A,
-                "grad aliases pred");
+                "mlp_loss_compute: grad overlaps pred in memory");
     TU_FAIL(mlp_loss_compute(MLP_LOSS_MSE, 0, NULL, p, NULL, t, &loss, ro),
             MLP_STATUS_INVALID_ARG);
 
@@ -572,6 +572,48 @@ START_TEST(compute_allocates_nothing)
 }
 END_TEST
 
+/* grad may share no float with pred, whatever the kind; it may be the
+ * target itself (each target is read before its gradient is written), but
+ * one float into the target's floats it is refused too. */
+START_TEST(compute_grad_may_not_overlap)
+{
+    float buf[5] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f}, tv[4] = {0.5f, 0.25f, 1, 0};
+    const int32_t d[2] = {2, 2}, y[2] = {1, 0};
+    mlp_tensor *p = NULL, *shifted = NULL, *t = NULL;
+    TU_OK(mlp_tensor_wrap(&p, 2, d, buf));
+    TU_OK(mlp_tensor_wrap(&shifted, 2, d, buf + 1));
+    TU_OK(mlp_tensor_wrap(&t, 2, d, tv));
+    for (int i = 0; i < 5; i++) {
+        const mlp_loss_kind kind = all_kinds[i];
+        const int32_t *labels = kind == MLP_LOSS_SOFTMAX_XENT ? y : NULL;
+        const mlp_tensor *target = kind == MLP_LOSS_SOFTMAX_XENT ? NULL : t;
+        double loss = -1;
+        TU_FAIL_MSG(mlp_loss_compute(kind, 0, NULL, p, labels, target, &loss, shifted),
+                    MLP_STATUS_INVALID_ARG, "mlp_loss_compute: grad overlaps pred");
+        TU_FAIL_MSG(mlp_loss_compute(kind, 0, NULL, shifted, labels, target, &loss, p),
+                    MLP_STATUS_INVALID_ARG, "mlp_loss_compute: grad overlaps pred");
+        ck_assert_double_eq(loss, -1);
+        if (!target)
+            continue;
+        TU_FAIL_MSG(mlp_loss_compute(kind, 0, NULL, t, NULL, p, &loss, shifted),
+                    MLP_STATUS_INVALID_ARG,
+                    "mlp_loss_compute: grad overlaps target in part");
+        mlp_tensor *g = tu_tensor(2, 2, 2), *tc = tu_tensor_clone(t);
+        double want;
+        TU_OK(mlp_loss_compute(kind, 0, NULL, p, NULL, t, &want, g));
+        TU_OK(mlp_loss_compute(kind, 0, NULL, p, NULL, tc, &loss, tc));
+        ck_assert_double_eq(loss, want);
+        ck_assert(memcmp(mlp_tensor_data_const(tc), mlp_tensor_data_const(g),
+                         4 * sizeof(float)) == 0);
+        mlp_tensor_destroy(tc);
+        mlp_tensor_destroy(g);
+    }
+    mlp_tensor_destroy(t);
+    mlp_tensor_destroy(shifted);
+    mlp_tensor_destroy(p);
+}
+END_TEST
+
 static Suite *loss_kinds_suite(void)
 {
     Suite *s = suite_create("loss_kinds");
@@ -592,6 +634,7 @@ static Suite *loss_kinds_suite(void)
     tcase_add_test(tc, kind_names);
     tcase_add_test(tc, compute_misuse);
     tcase_add_test(tc, compute_refuses_huber_deltas_no_float_holds);
+    tcase_add_test(tc, compute_grad_may_not_overlap);
     tcase_add_test(tc, compute_allocates_nothing);
     suite_add_tcase(s, tc);
     return s;

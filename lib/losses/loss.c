@@ -341,7 +341,8 @@ mlp_status mlp_loss_compute(mlp_loss_kind kind, double param, const float *class
     if (grad)
         MLP_TRY(mlp__loss_same_shape(pred, grad, "grad", "", fn));
     MLP_TRY(mlp__check_writable(grad, fn, "grad"));
-    MLP_CHECK_ARG(!grad || grad->data != pred->data, fn, "grad aliases pred");
+    MLP_TRY(mlp__check_no_overlap(grad, "grad", pred, "pred", 0, fn));
+    MLP_TRY(mlp__check_no_overlap(grad, "grad", target, "target", 1, fn));
     mlp__loss_sums s;
     memset(&s, 0, sizeof s);
     MLP_TRY(mlp__loss_batch(&L, pred->data, n, k, labels, target ? target->data : NULL,

@@ -16,6 +16,10 @@ mlp_status mlp_loss_mse(const mlp_tensor *pred, const mlp_tensor *target, double
     if (grad)
         MLP_TRY(mlp__loss_same_shape(pred, grad, "grad", "", fn));
     MLP_TRY(mlp__check_writable(grad, fn, "grad"));
+    /* each value is read before its gradient is written: grad may be pred
+     * or target itself, but not start elsewhere in their floats */
+    MLP_TRY(mlp__check_no_overlap(grad, "grad", pred, "pred", 1, fn));
+    MLP_TRY(mlp__check_no_overlap(grad, "grad", target, "target", 1, fn));
     const float inv_n = 1.0f / (float)pred->dims[0];
     double total = 0.0;
     for (int64_t i = 0; i < pred->numel; i++) {

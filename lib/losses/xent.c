@@ -313,7 +313,7 @@ mlp_status mlp_loss_softmax_xent(const mlp_tensor *logits, const int32_t *labels
                           mlp__tensor_shape_str(grad, a, sizeof a), (int)logits->dims[0],
                           (int)logits->dims[1]);
     MLP_TRY(mlp__check_writable(grad, fn, "grad"));
-    MLP_CHECK_ARG(!grad || grad->data != logits->data, fn, "grad aliases logits");
+    MLP_TRY(mlp__check_no_overlap(grad, "grad", logits, "logits", 0, fn));
     return mlp__softmax_xent(logits->data, logits->dims[0], logits->dims[1], labels, NULL,
                              0, grad ? grad->data : NULL, loss, NULL, correct);
 }

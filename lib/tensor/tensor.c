@@ -51,6 +51,30 @@ mlp_status mlp__check_writable(const mlp_tensor *t, const char *fn, const char *
     return MLP_STATUS_OK;
 }
 
+mlp_status mlp__check_no_overlap(const mlp_tensor *out, const char *what,
+                                 const mlp_tensor *in, const char *in_what, int same_ok,
+                                 const char *fn)
+{
+    if (!out || !in)
+        return MLP_STATUS_OK;
+    /* As integers: ordering pointers into different objects is undefined. */
+    const uintptr_t o0 = (uintptr_t)out->data, i0 = (uintptr_t)in->data;
+    const uintptr_t o1 = o0 + (uintptr_t)out->numel * sizeof(float);
+    const uintptr_t i1 = i0 + (uintptr_t)in->numel * sizeof(float);
+    if (o0 >= i1 || i0 >= o1)
+        return MLP_STATUS_OK;
+    if (!same_ok)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: %s overlaps %s in memory (the two may not share a float)",
+                          fn, what, in_what);
+    if (o0 == i0 && o1 == i1)
+        return MLP_STATUS_OK;
+    return mlp__error(MLP_STATUS_INVALID_ARG,
+                      "%s: %s overlaps %s in part (it may be %s itself, the same floats, "
+                      "or apart from it)",
+                      fn, what, in_what, in_what);
+}
+
 const char *mlp__tensor_shape_str(const mlp_tensor *t, char *buf, size_t cap)
 {
     size_t used = 0;

@@ -27,6 +27,16 @@ mlp_status mlp__check_dims(const char *fn, int rank, const int32_t *dims, int64_
  * output or gradient argument); `what` names the argument in the message. */
 mlp_status mlp__check_writable(const mlp_tensor *t, const char *fn, const char *what);
 
+/* Refuse an output tensor `out` (called `what`) whose floats share memory
+ * with those of the input `in` (called `in_what`), compared as byte ranges;
+ * nothing to check when either is NULL. With same_ok, `out` may hold the
+ * very floats of `in` (the same start and count: a pass that reads each
+ * value before it writes it there) and only a partial overlap is refused.
+ * INVALID_ARG naming `fn`. */
+mlp_status mlp__check_no_overlap(const mlp_tensor *out, const char *what,
+                                 const mlp_tensor *in, const char *in_what, int same_ok,
+                                 const char *fn);
+
 /* Format a tensor's full shape as "[4,1]" into buf (for messages). */
 const char *mlp__tensor_shape_str(const mlp_tensor *t, char *buf, size_t cap);
 
