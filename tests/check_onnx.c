@@ -675,8 +675,13 @@ START_TEST(misuse_is_refused)
     TU_FAIL(mlp_model_export_onnx_mem(NULL, &buf, &len), MLP_STATUS_INVALID_ARG);
     ck_assert_ptr_null(buf);
     ck_assert_uint_eq(len, 0);
+    /* the out-pointer given is cleared also when the other one is NULL */
+    len = 7;
     TU_FAIL(mlp_model_export_onnx_mem(m, NULL, &len), MLP_STATUS_INVALID_ARG);
+    ck_assert_uint_eq(len, 0);
+    buf = (void *)1;
     TU_FAIL(mlp_model_export_onnx_mem(m, &buf, NULL), MLP_STATUS_INVALID_ARG);
+    ck_assert_ptr_null(buf);
     TU_FAIL(mlp_model_export_onnx(NULL, tmp_path("a.onnx")), MLP_STATUS_INVALID_ARG);
     TU_FAIL(mlp_model_export_onnx(m, NULL), MLP_STATUS_INVALID_ARG);
     /* An empty path names no file; it is refused as such, before any

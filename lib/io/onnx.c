@@ -737,9 +737,13 @@ static mlp_status export_mem(const mlp_model *m, void **buf, size_t *len, const 
 mlp_status mlp_model_export_onnx_mem(const mlp_model *model, void **buf, size_t *len)
 {
     static const char fn[] = "mlp_model_export_onnx_mem";
+    /* every out-pointer given is cleared first, as mlp_model_save_mem does,
+     * so that a failure leaves NULL and 0 even when the other one is NULL */
+    if (buf)
+        *buf = NULL;
+    if (len)
+        *len = 0;
     MLP_CHECK_ARG(buf && len, fn, "buf or len is NULL");
-    *buf = NULL;
-    *len = 0;
     return export_mem(model, buf, len, fn);
 }
 
