@@ -506,6 +506,17 @@ START_TEST(dropout_record_stores_keep_probability)
     TU_OK(mlp_model_load_mem(&old, b, len));
     assert_saves_as(old, b, len, "a keep-0.6 file saved again");
     mlp_model_destroy(old);
+
+    /* a keep whose drop probability rounds to 1 is refused, as
+     * mlp_layer_create_dropout refuses it */
+    const float tiny_keep = 1e-8f;
+    memcpy(&bits, &tiny_keep, 4);
+    wr32(b + cfg, bits);
+    tu_fix_crcs(b, len);
+    TU_FAIL_MSG(mlp_model_load_mem(&old, b, len), MLP_STATUS_BAD_FORMAT,
+                "layer 1 (dropout): mlp_layer_create_dropout: keep probability 1e-08 is "
+                "too small");
+    ck_assert_ptr_null(old);
     free(b);
     mlp_model_destroy(m);
 }

@@ -1222,6 +1222,37 @@ START_TEST(dropout_create_misuse)
 }
 END_TEST
 
+/* The deprecated creator refuses a keep whose drop probability, 1 - keep
+ * in float as mlp_layer_get_attr gives it, is 1: mlp_layer_create_dropout_p
+ * would refuse that value. Every keep it takes gives a drop probability
+ * that mlp_layer_create_dropout_p takes. */
+START_TEST(dropout_keep_too_small_for_its_drop_probability)
+{
+    const float tiny = ldexpf(1.0f, -25);
+    const float bad[] = {tiny, 2e-8f, 1e-30f, nextafterf(0.0f, 1.0f)};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mlp_layer *l = SENTINEL;
+        TU_FAIL_MSG(mlp_layer_create_dropout(&l, bad[i]), MLP_STATUS_INVALID_ARG,
+                    "mlp_layer_create_dropout: keep probability");
+        TU_ERROR_HAS("is too small");
+        ck_assert_ptr_null(l);
+    }
+    const float good[] = {nextafterf(tiny, 1.0f), 1e-7f, 1e-6f, 0.5f, 1.0f};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        mlp_layer *l = NULL, *again = NULL;
+        TU_OK(mlp_layer_create_dropout(&l, good[i]));
+        double v = -1, w = -1;
+        TU_OK(mlp_layer_get_attr(l, MLP_LAYER_ATTR_DROP_PROBABILITY, &v));
+        ck_assert_msg(v < 1.0, "keep %g gives drop probability %.9g", (double)good[i], v);
+        TU_OK(mlp_layer_create_dropout_p(&again, (float)v));
+        TU_OK(mlp_layer_get_attr(again, MLP_LAYER_ATTR_DROP_PROBABILITY, &w));
+        ck_assert_double_eq(w, v);
+        mlp_layer_destroy(again);
+        mlp_layer_destroy(l);
+    }
+}
+END_TEST
+
 /* mlp_layer_create_dropout_p takes the probability of DROPPING: p = 0.25
  * zeroes a quarter of the values and is the same layer, mask for mask, as
  * the deprecated mlp_layer_create_dropout with keep 0.75. */
@@ -1571,6 +1602,7 @@ static Suite *norm_suite(void)
     tcase_add_test(tc, dropout_keep_one_is_identity);
     tcase_add_test(tc, dropout_noise_seeds);
     tcase_add_test(tc, dropout_create_misuse);
+    tcase_add_test(tc, dropout_keep_too_small_for_its_drop_probability);
     tcase_add_test(tc, dropout_p_is_drop_probability);
     suite_add_tcase(s, tc);
 

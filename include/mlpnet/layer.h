@@ -228,11 +228,17 @@ MLP_API mlp_status mlp_layer_create_dropout_p(mlp_layer **out, float drop_p);
  * the opposite of most frameworks; it still works as it always did, and
  * stays exported until the next soname change:
  * mlp_layer_create_dropout(&l, keep) equals
- * mlp_layer_create_dropout_p(&l, 1 - keep).
+ * mlp_layer_create_dropout_p(&l, 1 - keep). Only a keep of 2^-25 (about
+ * 2.98e-8) or below, which it once took, is now refused: its drop probability 1 - keep
+ * rounds to 1 in float, which mlp_layer_create_dropout_p refuses, so the layer's
+ * MLP_LAYER_ATTR_DROP_PROBABILITY could not make it again. A model file
+ * holding such a layer is refused by the loaders for the same reason
+ * (MLP_STATUS_BAD_FORMAT).
  * @deprecated use mlp_layer_create_dropout_p
  * @param out   new layer, NULL on failure (owned until given to a model)
- * @param keep  keep probability in (0, 1]
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY
+ * @param keep  keep probability in (0, 1], above 2^-25
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (out NULL, keep outside
+ *         (0, 1] or NaN, keep of 2^-25 or below) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_layer_create_dropout(mlp_layer **out, float keep);
 

@@ -116,6 +116,17 @@ mlp_status mlp_layer_create_dropout(mlp_layer **out, float keep)
             "takes the probability of keeping; mlp_layer_create_dropout_p "
             "takes the probability of dropping)",
             fn, (double)keep);
+    /* The layer's drop probability (mlp_layer_get_attr) is 1 - keep in
+     * float, which is 1 for a keep of 2^-25 or below: a layer that
+     * mlp_layer_create_dropout_p, given that value, refuses to make. */
+    const float drop_p = 1.0f - keep;
+    if (!(drop_p < 1.0f))
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: keep probability %g is too small: its drop probability "
+                          "1 - keep rounds to 1 in float, which "
+                          "mlp_layer_create_dropout_p refuses (keep must be above 2^-25, "
+                          "about 2.98e-8)",
+                          fn, (double)keep);
     return new_dropout(out, keep, fn);
 }
 
