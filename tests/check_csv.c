@@ -713,7 +713,7 @@ START_TEST(files_plain_and_gzip)
     TU_ERROR_HAS("corrupt gzip stream after 0 bytes of data (decompressed)");
     unlink(bad);
     TU_FAIL_MSG(mlp_dataset_load_csv(&a, "/nonexistent/x.csv", &o), MLP_STATUS_IO,
-                "/nonexistent/x.csv");
+                "mlp_dataset_load_csv: cannot open /nonexistent/x.csv: ");
     TU_FAIL(mlp_dataset_load_csv(&a, NULL, &o), MLP_STATUS_INVALID_ARG);
     /* "" names no file: a bad argument, as for the savers, not an I/O error */
     a = (mlp_dataset *)&a;
@@ -855,7 +855,7 @@ START_TEST(files_from_pipes)
     free(gz_bytes);
     mlp_dataset *ds = (mlp_dataset *)&ds;
     TU_FAIL_MSG(mlp_dataset_load_csv(&ds, "/tmp", &o), MLP_STATUS_IO,
-                "cannot read /tmp: it is a directory");
+                "mlp_dataset_load_csv: cannot read /tmp: it is a directory");
     ck_assert_ptr_null(ds);
     /* a device of endless binary data: refused at its first chunk, not
      * read on without end */

@@ -1303,6 +1303,7 @@ START_TEST(open_fashion_mnist_names)
     ck_assert(!mlp_dataset_exists(dir, "emnist"));
     mlp_dataset *a = POISON;
     EXPECT_STATUS(mlp_dataset_open(&a, NULL, NULL, dir, "emnist", 8), MLP_STATUS_IO);
+    TU_ERROR_HAS("mlp_dataset_open: train split of emnist: no file ");
     TU_ERROR_HAS(dir);
     TU_ERROR_HAS("emnist-train-images-idx3-ubyte");
     ck_assert_ptr_null(a);
@@ -1327,6 +1328,7 @@ START_TEST(open_all_or_nothing)
 
     /* No test files at all. */
     EXPECT_STATUS(mlp_dataset_open(&a, &b, &c, dir, "emn", 2), MLP_STATUS_IO);
+    TU_ERROR_HAS("mlp_dataset_open: test split of emn: no file ");
     TU_ERROR_HAS("emn-test-images-idx3-ubyte");
     ck_assert_ptr_null(a);
     ck_assert_ptr_null(b);
@@ -1337,6 +1339,7 @@ START_TEST(open_all_or_nothing)
     write_toy_images(join(p, dir, "emn-test-images-idx3-ubyte.gz"), &te, 1);
     a = b = c = POISON;
     EXPECT_STATUS(mlp_dataset_open(&a, &b, &c, dir, "emn", 2), MLP_STATUS_IO);
+    TU_ERROR_HAS("mlp_dataset_open: test split of emn: no file ");
     TU_ERROR_HAS("emn-test-labels-idx1-ubyte");
     ck_assert_ptr_null(a);
     ck_assert_ptr_null(b);

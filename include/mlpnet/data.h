@@ -229,9 +229,10 @@ MLP_API mlp_status mlp_dataset_load_idx_images(mlp_dataset **out, const char *im
  * @param valid_size  images to carve off when there is no validation file,
  *                    >= 1 and smaller than the training file
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (among others, a pointer
- *         given for two splits), MLP_STATUS_IO (a file is
- *         missing: the message names it), MLP_STATUS_BAD_FORMAT or
- *         MLP_STATUS_NO_MEMORY. On failure nothing is returned.
+ *         given for two splits), MLP_STATUS_IO (a file is missing: the
+ *         message, "mlp_dataset_open: SPLIT split of NAME: no file PATH",
+ *         names it), MLP_STATUS_BAD_FORMAT or MLP_STATUS_NO_MEMORY. On
+ *         failure nothing is returned.
  */
 MLP_API mlp_status mlp_dataset_open(mlp_dataset **train, mlp_dataset **valid,
                                     mlp_dataset **test, const char *dir, const char *name,
@@ -598,7 +599,8 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * Every message about the file names it as `path:line:column`, the line
  * (1-based, counted in the file's line breaks) where the field starts and
  * the column as the 1-based field number, with the column's header name
- * when there is one.
+ * when there is one. A file that cannot be opened or read is reported as
+ * "mlp_dataset_load_csv: cannot open PATH: REASON" (or "cannot read").
  * @param out   new dataset, or NULL on failure (owned: mlp_dataset_destroy)
  * @param path  the file (borrowed for the call)
  * @param opts  options (borrowed for the call; read up to

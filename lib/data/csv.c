@@ -1293,15 +1293,18 @@ static long long count_lines(int fd, size_t size, char *buf)
 /* Parse the file `path`, open as `fd`, raw or gzip, through a window. The
  * stream (gz_stream.h) refuses bytes after the last gzip member that do not
  * start another, which gzread skipped, and reads pipes, which give their
- * bytes once: it never seeks. */
+ * bytes once: it never seeks. A failure to open or read the file names
+ * `fn`, the call made, first. */
 static mlp_status load_file(mlp_dataset **out, int fd, const char *path,
-                            const mlp_csv_options *o)
+                            const mlp_csv_options *o, const char *fn)
 {
     struct stat sb;
     if (fstat(fd, &sb) != 0)
-        return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
+        return mlp__error(MLP_STATUS_IO, "%s: cannot open %s: %s", fn, path,
+                          strerror(errno));
     if (S_ISDIR(sb.st_mode))
-        return mlp__error(MLP_STATUS_IO, "cannot read %s: it is a directory", path);
+        return mlp__error(MLP_STATUS_IO, "%s: cannot read %s: it is a directory", fn,
+                          path);
 #if SIZE_MAX < INT64_MAX
     /* Only where size_t is narrower than a file's size (32 bits): a larger
      * file is refused by its size, before it is read. */
@@ -1325,7 +1328,8 @@ static mlp_status load_file(mlp_dataset **out, int fd, const char *path,
         goto done;
     }
     if (fsize > 0 && (r.file_lines = count_lines(fd, fsize, r.win)) == -2) {
-        st = mlp__error(MLP_STATUS_IO, "cannot read %s: %s", path, strerror(errno));
+        st = mlp__error(MLP_STATUS_IO, "%s: cannot read %s: %s", fn, path,
+                        strerror(errno));
         goto done;
     }
     st = mlp__gz_open(&gz, fd, path);
@@ -1361,8 +1365,9 @@ mlp_status mlp_dataset_load_csv(mlp_dataset **out, const char *path,
     /* Blocks on a FIFO until a writer opens it, as a pipe must be read. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return mlp__error(MLP_STATUS_IO, "cannot open %s: %s", path, strerror(errno));
-    mlp_status st = load_file(out, fd, path, &o);
+        return mlp__error(MLP_STATUS_IO, "%s: cannot open %s: %s", fn, path,
+                          strerror(errno));
+    mlp_status st = load_file(out, fd, path, &o, fn);
     close(fd);
     return st;
 }

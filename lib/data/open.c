@@ -399,14 +399,14 @@ static mlp_status load_split(const char *dir, const char *name, const char *spli
     if (found < 0)
         return path_too_long(dir, name);
     if (!found)
-        return mlp__error(MLP_STATUS_IO, "%s split of %s: no file %s", split, name,
-                          images);
+        return mlp__error(MLP_STATUS_IO, "mlp_dataset_open: %s split of %s: no file %s",
+                          split, name, images);
     found = find_split_file(labels, dir, name, split, "labels-idx1");
     if (found < 0)
         return path_too_long(dir, name);
     if (!found)
-        return mlp__error(MLP_STATUS_IO, "%s split of %s: no file %s", split, name,
-                          labels);
+        return mlp__error(MLP_STATUS_IO, "mlp_dataset_open: %s split of %s: no file %s",
+                          split, name, labels);
     return mlp_dataset_load_idx(out, images, labels, num_classes);
 }
 
