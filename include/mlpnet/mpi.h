@@ -74,7 +74,9 @@ MLP_MPI_API void mlp_mpi_destroy(mlp_mpi *c);
 
 /**
  * Fill the hook: `user`, `rank`, `size` and the callbacks. The other fields
- * (`bucket_floats`) are left as the caller set them.
+ * (`bucket_floats`) are left as the caller set them. `size` is the
+ * communicator's: mlp_model_set_distributed() takes at most 2^17 ranks
+ * (dist.h).
  * @param c    the communicator (borrowed: must outlive every model using the
  *             hook)
  * @param ops  initialised with mlp_dist_ops_init() (borrowed for the call)
