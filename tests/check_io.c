@@ -4,6 +4,8 @@
  * saves that fail, allocation failures) and the .npz dataset reader (on
  * archives built here, stored and deflated, and corrupt ones).
  */
+/* The deprecated keep-probability dropout creator is tested here too. */
+#define MLPNET_NO_DEPRECATION_WARNINGS
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>

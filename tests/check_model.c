@@ -4,6 +4,8 @@
  * allocation failures, and end-to-end training with mlp_model_fit on
  * generated data (accuracy, determinism, callbacks, numeric failure).
  */
+/* The deprecated 0.1 initialiser mlp_fit_options_init() is tested here too. */
+#define MLPNET_NO_DEPRECATION_WARNINGS
 #include <check.h>
 #include <math.h>
 #include <stddef.h>

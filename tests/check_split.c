@@ -6,6 +6,8 @@
  * and what it allocates. The unsplit step of the same model at the same
  * thread count (the model's split_off switch) is the reference.
  */
+/* The deprecated keep-probability dropout creator is tested here too. */
+#define MLPNET_NO_DEPRECATION_WARNINGS
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -599,8 +599,9 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * Every message about the file names it as `path:line:column`, the line
  * (1-based, counted in the file's line breaks) where the field starts and
  * the column as the 1-based field number, with the column's header name
- * when there is one. A file that cannot be opened or read is reported as
- * "mlp_dataset_load_csv: cannot open PATH: REASON" (or "cannot read").
+ * when there is one. The message of a file that cannot be opened or read
+ * starts with the function's name, then says so, with the path and the
+ * system's reason.
  * @param out   new dataset, or NULL on failure (owned: mlp_dataset_destroy)
  * @param path  the file (borrowed for the call)
  * @param opts  options (borrowed for the call; read up to

@@ -240,7 +240,9 @@ MLP_API mlp_status mlp_layer_create_dropout_p(mlp_layer **out, float drop_p);
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (out NULL, keep outside
  *         (0, 1] or NaN, keep of 2^-25 or below) or MLP_STATUS_NO_MEMORY
  */
-MLP_API mlp_status mlp_layer_create_dropout(mlp_layer **out, float keep);
+MLP_API mlp_status mlp_layer_create_dropout(mlp_layer **out, float keep)
+    MLP_DEPRECATED("takes the probability of keeping a value; use "
+                   "mlp_layer_create_dropout_p(&l, 1 - keep)");
 
 /**
  * Create a 2-D convolution layer for [C,H,W] inputs: `filters` kernels of
@@ -255,7 +257,8 @@ MLP_API mlp_status mlp_layer_create_dropout(mlp_layer **out, float keep);
  * @param in_channels  C the layer expects (mlp_model_add refuses another), or 0
  *                     to take whatever the input has
  * @param filters      output channels, >= 1
- * @param kh, kw       kernel height and width, >= 1
+ * @param kh           kernel height, >= 1
+ * @param kw           kernel width, >= 1
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY;
  *         mlp_model_add gives MLP_STATUS_SHAPE_MISMATCH for an input that is
  *         not [C,H,W], has other channels, or is smaller than the kernel
@@ -265,12 +268,14 @@ MLP_API mlp_status mlp_layer_create_conv2d(mlp_layer **out, int32_t in_channels,
 
 /**
  * Set a convolution's stride, zero padding and dilation (before it is added).
- * @param layer                   a conv2d layer not yet added to a model
- *                                (borrowed for the call)
- * @param stride_h, stride_w      vertical and horizontal stride, >= 1
- * @param pad_h, pad_w            rows of zeros added above and below, columns
- *                                left and right, >= 0
- * @param dilation_h, dilation_w  vertical and horizontal dilation, >= 1
+ * @param layer       a conv2d layer not yet added to a model
+ *                    (borrowed for the call)
+ * @param stride_h    vertical stride, >= 1
+ * @param stride_w    horizontal stride, >= 1
+ * @param pad_h       rows of zeros added above and below, >= 0
+ * @param pad_w       columns of zeros added left and right, >= 0
+ * @param dilation_h  vertical dilation, >= 1
+ * @param dilation_w  horizontal dilation, >= 1
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, not conv2d, stride or
  *         dilation < 1, padding < 0) or MLP_STATUS_BAD_STATE (already added)
  */
@@ -286,7 +291,8 @@ MLP_API mlp_status mlp_layer_set_conv2d(mlp_layer *layer, int32_t stride_h,
  * holding a NaN gives NaN, and the backward pass sends its gradient to the
  * window's last NaN in row-major order (both as PyTorch's `MaxPool2d`).
  * @param out     new layer, NULL on failure (owned until given to a model)
- * @param kh, kw  window height and width, >= 1
+ * @param kh      window height, >= 1
+ * @param kw      window width, >= 1
  * @param stride  >= 1
  * @param pad     0..min(kh, kw)/2
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY;
@@ -301,7 +307,8 @@ MLP_API mlp_status mlp_layer_create_maxpool(mlp_layer **out, int32_t kh, int32_t
  * not counted: PyTorch's `AvgPool2d` with `count_include_pad=False`, not
  * its default, which divides by the whole window).
  * @param out     new layer, NULL on failure (owned until given to a model)
- * @param kh, kw  window height and width, >= 1
+ * @param kh      window height, >= 1
+ * @param kw      window width, >= 1
  * @param stride  >= 1
  * @param pad     0..min(kh, kw)/2
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY

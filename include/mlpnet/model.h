@@ -754,7 +754,8 @@ MLP_API mlp_status mlp_fit_options_init_size(mlp_fit_options *opts, size_t struc
  * @param opts  options of the 0.1 layout (borrowed for the call); NULL is a no-op
  * @deprecated use mlp_fit_options_init()
  */
-MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts);
+MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts)
+    MLP_DEPRECATED("use the mlp_fit_options_init() macro");
 /** @endcond */
 
 /**

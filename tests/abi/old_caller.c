@@ -10,6 +10,8 @@
  * 0.1 function that programs built before the macro call. A size no
  * release had must be refused. Exit status 0 when all holds.
  */
+/* An old program calls the 0.1 initialiser, deprecated since. */
+#define MLPNET_NO_DEPRECATION_WARNINGS
 #include <mlpnet/mlpnet.h>
 #include <stddef.h>
 #include <stdio.h>

@@ -2,7 +2,8 @@
 # Installs the build into a temporary DESTDIR, then checks what a user gets:
 # pkg-config finds the library, a consumer program compiles and runs, the
 # shared object carries the soname and exports only the public mlp_ API, and
-# the public header compiles alone as C99, C11 and C++.
+# the public header compiles alone as C99, C11 and C++, and a deprecated
+# call warns.
 # Usage: install_test.sh BUILD_DIR SOURCE_DIR
 set -eu
 build=$1
@@ -45,7 +46,25 @@ if command -v "$cxx" >/dev/null 2>&1; then
     "$cxx" -std=c++11 -Wall -Wextra -Wpedantic -Werror -c -x c++ "$here/header_alone.c" \
         $cflags -o "$tmp/h.o"
 fi
+# The headers' documentation comments name the parameters their functions
+# have, and every @deprecated has its attribute (clang checks both).
+if command -v clang >/dev/null 2>&1; then
+    clang -std=c11 -Wdocumentation -Werror -fsyntax-only -x c "$here/header_alone.c" $cflags
+fi
 echo "header compiles alone as C99, C11 and C++"
+
+# A call of a deprecated function warns, naming its replacement, unless the
+# program asks for quiet (MLPNET_NO_DEPRECATION_WARNINGS).
+printf '#include <mlpnet/mlpnet.h>\nint f(mlp_layer **l) { return (int)mlp_layer_create_dropout(l, 0.5f); }\n' \
+    >"$tmp/old.c"
+if "$cc" -std=c11 -Werror -c "$tmp/old.c" $cflags -o "$tmp/old.o" 2>"$tmp/old.err"; then
+    echo "a call of mlp_layer_create_dropout compiled without a deprecation warning"
+    exit 1
+fi
+grep -q "mlp_layer_create_dropout_p" "$tmp/old.err" ||
+    { cat "$tmp/old.err"; echo "the deprecation warning names no replacement"; exit 1; }
+"$cc" -std=c11 -Werror -DMLPNET_NO_DEPRECATION_WARNINGS -c "$tmp/old.c" $cflags -o "$tmp/old.o"
+echo "deprecated calls warn, and MLPNET_NO_DEPRECATION_WARNINGS quiets them"
 
 # The command and its manual page, when the examples were built.
 cli=$(find "$tmp/root" -path '*/bin/mlpnet' | head -n 1)
