@@ -898,6 +898,9 @@ START_TEST(bad_input_positions)
         {"a,b,y\n1,2,a\r", "t.csv:2:3 (y): the label holds a control character (byte "
                            "0x0d is a carriage return not followed by a line feed: CSV "
                            "lines end in LF or CRLF)"},
+        /* a CRLF inside quotes is a line break in the field, not a lone CR */
+        {"a,b,y\r\n1,2,\"x\r\ny\"\r\n", "t.csv:2:3 (y): the label holds a control "
+                                        "character (a line break inside quotes)"},
         {"a,b,y\n1,2\r,a\n", "t.csv:2:2 (b): a control character (byte 0x0d, byte 2 of "
                              "the field) where a number belongs (byte 0x0d is a carriage "
                              "return"},
@@ -934,7 +937,13 @@ START_TEST(bad_input_positions)
     /* Missing columns. */
     o.target_name = "zz";
     load_bad("a,b,y\n1,2,0\n", &o, MLP_STATUS_BAD_FORMAT,
-             "t.csv:1: no target column named \"zz\"");
+             "t.csv:1: no target column named \"zz\" (the header's: a, b, y)");
+    /* old Mac text: its lines end in a CR alone, so the header is the file */
+    o.target_name = "y";
+    load_bad(
+        "a,b,y\r1,2,a\r", &o, MLP_STATUS_BAD_FORMAT,
+        "no target column named \"y\" (the header's: a, b, y?1, 2, a?) (byte 0x0d is "
+        "a carriage return not followed by a line feed");
     o.target_name = "b";
     load_bad("a,b,b\n1,2,0\n", &o, MLP_STATUS_BAD_FORMAT,
              "t.csv:1: two columns are named");

@@ -450,9 +450,34 @@ static int ieq(const char *a, const char *b)
  * or a file's last line ends, stays in the field. "" when there is none. */
 static const char *cr_hint(const char *s, size_t len)
 {
-    return memchr(s, '\r', len) ? " (byte 0x0d is a carriage return not followed by a "
-                                  "line feed: CSV lines end in LF or CRLF)"
-                                : "";
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '\r' && (i + 1 == len || s[i + 1] != '\n'))
+            return " (byte 0x0d is a carriage return not followed by a line feed: CSV "
+                   "lines end in LF or CRLF)";
+    /* only CRLF pairs: a line break inside a quoted field */
+    return memchr(s, '\r', len) ? " (a line break inside quotes)" : "";
+}
+
+/* The header's names for a message: `, a, b, c` (each control character as
+ * '?'), cut with ", ..." to fit `cap`. */
+static const char *header_names(const csv_reader *r, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int32_t c = 0; c < r->ncols; c++) {
+        const char *h = r->head + r->head_f[c].off;
+        const size_t len = strlen(h);
+        if (n + len + 8 >= cap) {
+            snprintf(buf + n, cap - n, ", ...");
+            break;
+        }
+        buf[n++] = ',';
+        buf[n++] = ' ';
+        for (size_t i = 0; i < len; i++)
+            buf[n++] = (unsigned char)h[i] < 0x20 || h[i] == 0x7f ? '?' : h[i];
+        buf[n] = '\0';
+    }
+    return buf;
 }
 
 /* Why field `col`, s..e after its blanks, holding a character no number
@@ -860,9 +885,16 @@ static mlp_status column_by_name(csv_reader *r, const char *name, const char *wh
         qsort(r->by_name, (size_t)r->ncols, sizeof *r->by_name, cmp_columns);
     }
     *col = find_column(r, name);
-    if (*col == -1)
-        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%lld: no %s column named \"%.64s\"",
-                          r->name, r->head_f[0].line, what, name);
+    if (*col == -1) {
+        /* a file whose lines end in a lone CR has a single record here */
+        const csv_field *last = &r->head_f[r->ncols - 1];
+        char names[256];
+        return mlp__error(MLP_STATUS_BAD_FORMAT,
+                          "%s:%lld: no %s column named \"%.64s\" (the header's: %s)%s",
+                          r->name, r->head_f[0].line, what, name,
+                          header_names(r, names, sizeof names) + 2,
+                          cr_hint(r->head, last->off + last->len));
+    }
     if (*col == -2)
         return mlp__error(MLP_STATUS_BAD_FORMAT,
                           "%s:%lld: two columns are named \"%.64s\"", r->name,
