@@ -1681,6 +1681,12 @@ START_TEST(fit_regression_with_metrics)
     TU_FAIL_MSG(
         mlp_model_evaluate(m, cls, 10, &err, &acc), MLP_STATUS_INVALID_ARG,
         "the model's loss, mse, takes float targets but the dataset has class labels");
+    /* for bce_logits the message says how to give it 0/1 targets */
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_BCE_LOGITS, 0));
+    TU_FAIL_MSG(mlp_model_evaluate(m, cls, 10, &err, &acc), MLP_STATUS_INVALID_ARG,
+                "or bce_logits 0/1 float targets (a CSV column of 0s and 1s read with "
+                "MLP_CSV_REGRESS");
+    TU_OK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
     /* Targets of another width. */
     mlp_model *one = tu_model(1, (int32_t[]){2}, 3);
     tu_add(one, tu_dense(1));

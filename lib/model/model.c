@@ -1076,8 +1076,13 @@ mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds,
         return mlp__error(
             MLP_STATUS_INVALID_ARG,
             "%s: the model's loss, %s, takes float targets but the dataset has "
-            "class labels; a classifier needs softmax_xent (mlp_model_set_loss)",
-            fn, loss);
+            "class labels; a classifier of labels needs softmax_xent "
+            "(mlp_model_set_loss)%s",
+            fn, loss,
+            m->loss.kind == MLP_LOSS_BCE_LOGITS
+                ? ", or bce_logits 0/1 float targets (a CSV column of 0s and 1s read "
+                  "with MLP_CSV_REGRESS, or mlp_dataset_create_f32_values)"
+                : "");
     if (mlp_dataset_target_dim(ds) != out_k(m))
         return mlp__error(
             MLP_STATUS_SHAPE_MISMATCH,
