@@ -1125,19 +1125,25 @@ START_TEST(bad_options)
     o.class_names = (const char *const[]){"a"};
     o.num_class_names = 1;
     load_bad(t, &o, MLP_STATUS_INVALID_ARG, "regression");
-    /* Rows to predict take no target: a named one would become a feature. */
+    /* Rows to predict read no target: a target named, by name or index,
+     * is left out unread, so its cells may be blank or any text (rows
+     * still to label); by name it must exist. */
     o = classify();
     o.task = MLP_CSV_FEATURES_ONLY;
     o.target_name = "y";
-    load_bad(
-        t, &o, MLP_STATUS_INVALID_ARG,
-        "opts->target_name is set, but MLP_CSV_FEATURES_ONLY takes no target column");
-    TU_ERROR_HAS("feature_names or opts->feature_indices");
+    ds = load_ok("a,y,b\n1,,2\n3,?,4\n5,\"\",6\n", &o);
+    ck_assert_int_eq(mlp_dataset_sample_size(ds), 2);
+    ck_assert_int_eq(mlp_dataset_size(ds), 3);
+    ck_assert(feat(ds, 1, 0) == 3.0f && feat(ds, 1, 1) == 4.0f);
+    mlp_dataset_destroy(ds);
+    o.target_name = "zz";
+    load_bad(t, &o, MLP_STATUS_BAD_FORMAT, "no target column named \"zz\"");
     o.target_name = NULL;
-    o.target_index = 1;
-    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "opts->target_index is set");
     o.target_index = 0;
-    load_bad(t, &o, MLP_STATUS_INVALID_ARG, "opts->target_index is set");
+    ds = load_ok("a,y,b\n,1,2\n", &o);
+    ck_assert_int_eq(mlp_dataset_sample_size(ds), 2);
+    ck_assert(feat(ds, 0, 0) == 1.0f && feat(ds, 0, 1) == 2.0f);
+    mlp_dataset_destroy(ds);
     /* Leaving the column out by listing the features works. */
     o.target_index = -1;
     o.feature_names = (const char *const[]){"a"};

@@ -1684,8 +1684,8 @@ static mlp_dataset *open_table(mlp_model *m, const char *csv, const char *target
             names[i] = mlp_model_class_name(m, i);
     }
     int32_t task = regress ? MLP_CSV_REGRESS : MLP_CSV_CLASSIFY;
-    if (predict)
-        task = target ? MLP_CSV_CLASSIFY : MLP_CSV_FEATURES_ONLY;
+    if (predict) /* a target column named is left out unread: blank cells too */
+        task = MLP_CSV_FEATURES_ONLY;
     mlp_csv_options o;
     csv_options(&o, task, target, sep);
     if (task != MLP_CSV_CLASSIFY || !predict) {

@@ -357,6 +357,11 @@ grep -Eq '^0 [01] (blue|red) [01]\.[0-9]{4}$' "$T/cpred.out" ||
 "$MLPNET" predict --model "$C" --csv "$T/cls-rows.csv" >"$T/cpred2.out" ||
     fail "predict --csv without a target column"
 cmp -s "$T/cpred.out" "$T/cpred2.out" || fail "predict with and without the target differ"
+# Rows still to label: the target column named is left out unread, blank.
+sed '2,$s/,[a-z]*$/,/' "$T/cls-test.csv" >"$T/cls-blank.csv"
+"$MLPNET" predict --model "$C" --csv "$T/cls-blank.csv" --target colour >"$T/cpred3.out" ||
+    fail "predict --csv with blank target cells"
+cmp -s "$T/cpred.out" "$T/cpred3.out" || fail "predict with blank target cells differs"
 # A table that still holds its target column, not named: the message says
 # how to skip it.
 expect_status 1 "$MLPNET" predict --model "$C" --csv "$T/cls-test.csv"

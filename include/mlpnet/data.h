@@ -487,11 +487,13 @@ typedef enum mlp_csv_task {
                                    is 0, the class count is that of `class_names`
                                    or 1; mlp_model_fit() and the evaluations refuse
                                    the set and its subsets (INVALID_ARG), whose 0s
-                                   are no targets. Takes no target: `target_name` must be
-                                   NULL and `target_index` -1, else the load is
-                                   refused (INVALID_ARG); to leave a column out,
-                                   list the features (`feature_names` or
-                                   `feature_indices`) */
+                                   are no targets. Reads no target: a target
+                                   column named (`target_name`, or `target_index`
+                                   other than -1) is left out unread, so its cells
+                                   may be blank (rows still to label); without one,
+                                   every column is a feature, unless a feature list
+                                   (`feature_names` or `feature_indices`) says
+                                   otherwise */
 } mlp_csv_task;
 
 /** How class ids are given to the labels of a CSV file. */
@@ -523,12 +525,12 @@ typedef struct mlp_csv_options {
     int32_t header;     /**< non-zero: the first record names the columns;
                              default 1 */
     const char *target_name; /**< target column by header name; default NULL: use
-                                  target_index. Must stay NULL with
-                                  MLP_CSV_FEATURES_ONLY */
+                                  target_index. With MLP_CSV_FEATURES_ONLY: a
+                                  column to leave out unread */
     int32_t target_index;    /**< target column by 0-based index, or -1 for the last
                                   column (the default); used when target_name is NULL.
-                                  Must stay -1 with MLP_CSV_FEATURES_ONLY, which reads
-                                  every column not left out by a feature list */
+                                  With MLP_CSV_FEATURES_ONLY, -1 is no target and
+                                  another index a column to leave out unread */
     int32_t label_order;     /**< an mlp_label_order; default MLP_LABELS_SORTED,
                                   which does not depend on the order of the rows:
                                   a shuffled file, or the train and test files of
@@ -609,8 +611,7 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL, `path` empty, task
  *         not set, an unknown order, a bad separator, both feature lists, a
  *         feature list naming the target or a column twice, a target by name
- *         without a header, a target name or index with
- *         MLP_CSV_FEATURES_ONLY, a bad or repeated class name in the list);
+ *         without a header, a bad or repeated class name in the list);
  *         MLP_STATUS_IO (cannot open or read, a directory);
  *         MLP_STATUS_BAD_FORMAT (an empty file, a header without rows, a
  *         ragged row, a field or record beyond the limits, an unterminated

@@ -924,7 +924,10 @@ static mlp_status assign_columns(csv_reader *r, long long first_line)
     if (!r->role)
         return oom(r);
     int32_t target = -1;
-    if (o->task != MLP_CSV_FEATURES_ONLY) {
+    /* rows to predict read no target; one named is left out unread, so its
+     * cells may be blank (rows still to label) */
+    const int predict = o->task == MLP_CSV_FEATURES_ONLY;
+    if (!predict || o->target_name || o->target_index >= 0) {
         if (o->target_name) {
             MLP_TRY(column_by_name(r, o->target_name, "target", &target));
         } else {
@@ -973,6 +976,8 @@ static mlp_status assign_columns(csv_reader *r, long long first_line)
     if (r->nfeat == 0)
         return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%lld: no feature columns", r->name,
                           first_line);
+    if (predict && target >= 0)
+        r->role[target] = COL_SKIP;
     return MLP_STATUS_OK;
 }
 
@@ -1189,12 +1194,6 @@ static mlp_status read_options(mlp_csv_options *o, const mlp_csv_options *opts,
                     ">= -1");
     /* Rows to predict have no target: a target the caller named would
      * otherwise be read as one more feature without a word. */
-    if (o->task == MLP_CSV_FEATURES_ONLY && (o->target_name || o->target_index != -1))
-        return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: opts->%s is set, but MLP_CSV_FEATURES_ONLY takes no "
-                          "target column; to leave a column out, list the features in "
-                          "opts->feature_names or opts->feature_indices",
-                          fn, o->target_name ? "target_name" : "target_index");
     MLP_CHECK_ARG(o->header || !o->target_name, fn,
                   "opts->target_name needs a header (opts->header is 0)");
     MLP_CHECK_ARG(o->header || !o->feature_names, fn,
