@@ -238,8 +238,8 @@ MLP_API mlp_status mlp_model_export_onnx(const mlp_model *model, const char *pat
 /**
  * Export a model to ONNX into a new memory buffer, byte for byte what
  * mlp_model_export_onnx writes (for example to hand it to ONNX Runtime's
- * create-from-memory call). A failure clears each of `buf` and `len` that
- * is not NULL, also when the other one is NULL (the failure then).
+ * create-from-memory call). On failure, whichever of `buf` and `len` is
+ * not NULL is cleared, also when the failure is that the other is NULL.
  * @param model  the model (borrowed for the call); it needs at least one layer
  * @param buf    receives the buffer, or NULL on failure (owned: mlp_buffer_free)
  * @param len    receives its length in bytes (0 on failure)

@@ -228,9 +228,10 @@ MLP_API mlp_status mlp_layer_create_dropout_p(mlp_layer **out, float drop_p);
  * the opposite of most frameworks; it still works as it always did, and
  * stays exported until the next soname change:
  * mlp_layer_create_dropout(&l, keep) equals
- * mlp_layer_create_dropout_p(&l, 1 - keep). Only a keep of 2^-25 (about
- * 2.98e-8) or below, which it once took, is now refused: its drop probability 1 - keep
- * rounds to 1 in float, which mlp_layer_create_dropout_p refuses, so the layer's
+ * mlp_layer_create_dropout_p(&l, 1 - keep). A keep of 2^-25 (about
+ * 2.98e-8) or below, which it once took, is refused now: its drop
+ * probability 1 - keep rounds to 1 in float, which
+ * mlp_layer_create_dropout_p refuses, so the layer's
  * MLP_LAYER_ATTR_DROP_PROBABILITY could not make it again. A model file
  * holding such a layer is refused by the loaders for the same reason
  * (MLP_STATUS_BAD_FORMAT).
