@@ -517,6 +517,31 @@ static mlp_model *settings_model(void)
     return m;
 }
 
+/* Feature names go into the metadata as a JSON array, as class names do;
+ * a model without them has no such entry. */
+START_TEST(feature_names_in_metadata)
+{
+    mlp_model *m = tu_model(1, (int32_t[]){2}, 1);
+    tu_add(m, tu_dense(3));
+    TU_OK(mlp_model_set_feature_names(m, (const char *const[]){"a", "b\"c\\"}, 2));
+    void *buf = NULL;
+    size_t len = 0;
+    TU_OK(mlp_model_export_onnx_mem(m, &buf, &len));
+    fields top;
+    ck_assert(walk(buf, len, &top));
+    ck_assert_int_eq(top.count[14], 5); /* metadata: 4 + feature names */
+    ck_assert(meta_is((msg){buf, len}, "feature_names", "[\"a\",\"b\\\"c\\\\\"]"));
+    mlp_buffer_free(buf);
+    TU_OK(mlp_model_set_feature_names(m, NULL, 0));
+    TU_OK(mlp_model_export_onnx_mem(m, &buf, &len));
+    ck_assert(walk(buf, len, &top));
+    ck_assert_int_eq(top.count[14], 4);
+    ck_assert(!contains(buf, len, "feature_names"));
+    mlp_buffer_free(buf);
+    mlp_model_destroy(m);
+}
+END_TEST
+
 /* The graph read back field by field: the opset and IR version, the
  * metadata, the input's shape, every attribute value of the settings
  * model and the dims and values of its initializers, as onnx.proto and the
@@ -848,6 +873,7 @@ static Suite *onnx_suite(void)
     TCase *t = tcase_create("export");
     tcase_add_test(t, exported_bytes_are_well_formed);
     tcase_add_test(t, exported_graph_reads_back);
+    tcase_add_test(t, feature_names_in_metadata);
     tcase_add_test(t, outputs_follow_the_loss);
     tcase_add_test(t, misuse_is_refused);
     tcase_add_test(t, unsupported_kind_is_named_and_leaves_no_file);

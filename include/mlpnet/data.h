@@ -432,8 +432,44 @@ MLP_API mlp_status mlp_dataset_set_class_names(mlp_dataset *ds, const char *cons
                                                int32_t k);
 
 /**
+ * Name of feature j, the j-th value of every sample in row-major order: the
+ * header name of a CSV file's feature column, or one given with
+ * mlp_dataset_set_feature_names(). A dataset names all its features or none.
+ * mlp_model_fit() gives a model without feature names the training set's,
+ * and the model refuses later data whose features are named otherwise (a
+ * test file with its columns in another order).
+ * Added in 0.5.0.
+ * @param ds  the dataset (borrowed for the call); may be NULL
+ * @param j   feature index, 0..mlp_dataset_sample_size()-1
+ * @return the name (borrowed: valid until the dataset is destroyed or its
+ *         feature names change), or NULL when `ds` is NULL, the dataset has
+ *         no feature names (image files, data from memory, a CSV file
+ *         without a header or whose feature columns' header names do not
+ *         meet the rule below) or j is out of range
+ */
+MLP_API const char *mlp_dataset_feature_name(const mlp_dataset *ds, int32_t j);
+
+/**
+ * Name the features of a dataset, replacing its names, or remove them:
+ * a set without names is not compared with a model's names.
+ * Added in 0.5.0.
+ * @param ds     the dataset (borrowed for the call)
+ * @param names  `f` names (each copied), every one set and following the
+ *               rule of MLP_CLASS_NAME_MAX: 1..255 bytes of valid UTF-8
+ *               without control characters, no two equal; NULL when f is 0
+ * @param f      the sample size (mlp_dataset_sample_size()), or 0 to remove
+ *               the names
+ * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (NULL dataset, `names`
+ *         NULL with f > 0, f other than 0 or the sample size, a NULL, empty,
+ *         overlong, invalid or repeated name: the message names its index);
+ *         MLP_STATUS_NO_MEMORY. On failure the dataset keeps its names.
+ */
+MLP_API mlp_status mlp_dataset_set_feature_names(mlp_dataset *ds,
+                                                 const char *const *names, int32_t f);
+
+/**
  * Split a dataset in two copies: the first `n_first` samples and the rest.
- * Both keep the storage, shape, targets and class names of `src`; they own
+ * Both keep the storage, shape, targets, class and feature names of `src`; they own
  * their data also when `src` borrows.
  * @param src      the dataset to split (borrowed for the call; unchanged)
  * @param first    receives the first n_first images (owned), NULL on failure
@@ -450,8 +486,8 @@ MLP_API mlp_status mlp_dataset_split(const mlp_dataset *src, int32_t n_first,
  * Copy chosen samples into a new dataset, in the order given: for example
  * a random validation split (shuffle the indices 0..size-1, take the first
  * k for one subset and the rest for the other), or a bootstrap sample
- * (indices may repeat). The copy keeps the storage, shape, targets and
- * class names of `src` and owns its data, also when `src` borrows.
+ * (indices may repeat). The copy keeps the storage, shape, targets, class
+ * and feature names of `src` and owns its data, also when `src` borrows.
  * @param src      the dataset (borrowed for the call; unchanged)
  * @param indices  n sample indices, each 0..size-1 (borrowed for the call)
  * @param n        number of samples, >= 1
@@ -584,7 +620,12 @@ MLP_API mlp_status mlp_csv_options_init_size(mlp_csv_options *opts, size_t struc
  * numbers (spaces around them are allowed; NaN, infinity, hexadecimal and
  * values beyond float's range are not). Class labels are the exact bytes
  * of the field, at most MLP_CLASS_NAME_MAX of valid UTF-8 without control
- * characters; the labels become the dataset's class names. The text is read
+ * characters; the labels become the dataset's class names. With a header,
+ * the feature columns' header names become the dataset's feature names
+ * (mlp_dataset_feature_name()), in the samples' order, when each is a name
+ * under the rule of MLP_CLASS_NAME_MAX and no two are equal; otherwise the
+ * dataset has none. To read a table whose columns may be in another order
+ * than a model's, give the model's names as `feature_names`. The text is read
  * through a window of a few MiB, not held whole. A plain file is read
  * twice, first to count its lines, so that the rows are allocated once: the
  * load needs little more memory than the dataset it returns. The rows of a

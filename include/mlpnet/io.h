@@ -215,7 +215,8 @@ MLP_API mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimi
  * ::MLP_LOSS_BCE_LOGITS) for a classifier, or "outputs" for a model that
  * regresses. Metadata: `mlpnet_version`, `loss`, `task` ("classify" or
  * "regress"), `outputs` (K) and, when the model has class names,
- * `class_names` as a JSON array of strings. The model is exported as it
+ * `class_names` as a JSON array of strings, and when it has feature names
+ * (mlp_model_feature_name()), `feature_names` as one. The model is exported as it
  * infers (mlp_model_predict_raw): dropout becomes the identity and batch
  * normalisation uses its running statistics.
  *

@@ -273,7 +273,10 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
  *         sample; a class of the set that has the name of another class of
  *         the model, as a CSV file read without the model's class names and
  *         lacking one of them gives: the message names both ids; names that
- *         differ without one moving, and unnamed classes, are not refused),
+ *         differ without one moving, and unnamed classes, are not refused;
+ *         feature names other than the model's, as a table with its columns
+ *         in another order gives: the message names the feature, and a set
+ *         or a model without feature names is not refused),
  *         MLP_STATUS_SHAPE_MISMATCH (sample size or class count does not
  *         fit the model, or samples of the input's size in another
  *         arrangement, 3x2 for a 2x3 input; flat rows fit any input, and
@@ -410,7 +413,8 @@ MLP_API mlp_status mlp_model_set_class_weights(mlp_model *model, const float *we
  * training set, before training; the values are saved with the model.
  * @param model  the model (borrowed for the call)
  * @param ds     the data, whose samples fit the model's input (borrowed)
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL),
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, feature names other
+ *         than the model's, as for mlp_model_evaluate()),
  *         MLP_STATUS_BAD_STATE (the first layer is not a standardisation
  *         layer, or called from a data-parallel hook's callback),
  *         MLP_STATUS_SHAPE_MISMATCH (samples of another size),
@@ -456,6 +460,49 @@ MLP_API const char *mlp_model_class_name(const mlp_model *model, int32_t i);
  * @return the count, 0 without names
  */
 MLP_API int32_t mlp_model_class_count(const mlp_model *model);
+
+/**
+ * Name the model's input features, the values of a sample in row-major
+ * order (a table's columns), or remove the names. They are saved in the
+ * model file and exported to ONNX. A model that has them refuses data
+ * whose features are named otherwise (mlp_model_fit(),
+ * mlp_model_evaluate()): a table read with its columns in another order
+ * would otherwise be scored as if they were the model's. mlp_model_fit()
+ * gives a model without names the training set's (mlp_dataset_feature_name()).
+ * Added in 0.5.0.
+ * @param model  the model (borrowed for the call)
+ * @param names  f names (copied), every one set and following the rule of
+ *               MLP_CLASS_NAME_MAX (mlpnet/data.h): 1..255 bytes of valid
+ *               UTF-8 without control characters, no two equal; NULL (with
+ *               f = 0) removes the names
+ * @param f      the number of names: the model's input size (the product
+ *               of its input shape)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, `names` NULL
+ *         with f > 0, a count that is not the input size, a NULL, empty,
+ *         overlong, invalid or repeated name: the message names its index),
+ *         MLP_STATUS_BAD_STATE (called from a data-parallel hook's
+ *         callback) or MLP_STATUS_NO_MEMORY (the old names are kept)
+ */
+MLP_API mlp_status mlp_model_set_feature_names(mlp_model *model, const char *const *names,
+                                               int32_t f);
+
+/**
+ * The name of input feature j.
+ * Added in 0.5.0.
+ * @param model  the model (borrowed for the call); may be NULL
+ * @param j      feature index, 0..mlp_model_feature_count()-1
+ * @return the name (owned by the model, valid until the names change or the
+ *         model is destroyed), or NULL without names or for j out of range
+ */
+MLP_API const char *mlp_model_feature_name(const mlp_model *model, int32_t j);
+
+/**
+ * How many feature names the model has: its input size, or 0 without names.
+ * Added in 0.5.0.
+ * @param model  the model (borrowed for the call); NULL gives 0
+ * @return the count
+ */
+MLP_API int32_t mlp_model_feature_count(const mlp_model *model);
 
 /**
  * One training step on a batch against float targets, for a model whose
@@ -766,7 +813,10 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts)
  * arguments pass their checks, when the set names each of its classes and
  * has as many as the model has outputs (a CSV file's labels, a label map):
  * later evaluations then refuse a set whose ids name other classes, and
- * the model file keeps the names. Names the model has stay.
+ * the model file keeps the names. Names the model has stay. Feature names
+ * go the same way: a model without them takes the training set's
+ * (mlp_dataset_feature_name()), and later data must name its features
+ * alike, in the same order.
  * @param model  the model (borrowed for the call)
  * @param opt    optimizer created for this model (borrowed)
  * @param train  training set (borrowed)
@@ -798,7 +848,10 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts)
  *         validation set that has the name of another class of the model,
  *         or, when the model has no class names, a class of the validation
  *         set named as another class of the training set: refused before
- *         the first step, naming both ids); MLP_STATUS_SHAPE_MISMATCH
+ *         the first step, naming both ids; feature names of the training or
+ *         validation set other than the model's, or, when the model has
+ *         none, the validation set's other than the training set's: the
+ *         message names the feature); MLP_STATUS_SHAPE_MISMATCH
  *         (data do not fit the model, as for mlp_model_evaluate());
  *         MLP_STATUS_NUMERIC in the cases above
  *         (the message names the epoch, the batch and the cause: a NaN or

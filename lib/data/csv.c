@@ -1037,6 +1037,34 @@ static mlp_status seed_classes(csv_reader *r)
     return MLP_STATUS_OK;
 }
 
+/* The feature columns' header names, in the samples' order, when every one
+ * is a name under the rule of class names (data/dataset_impl.h) and no two
+ * are equal; *out stays NULL otherwise, and without a header. */
+static mlp_status feature_names(csv_reader *r, mlp__names **out)
+{
+    *out = NULL;
+    if (!r->o.header)
+        return MLP_STATUS_OK;
+    const char **names = mlp__alloc((size_t)r->nfeat * sizeof *names);
+    if (!names)
+        return oom(r);
+    int ok = 1;
+    for (int32_t c = 0; ok && c < r->ncols; c++) {
+        if (r->role[c] < 0)
+            continue;
+        const csv_field *f = &r->head_f[c];
+        names[r->role[c]] = r->head + f->off;
+        ok = f->len >= 1 && f->len <= MLP_CLASS_NAME_MAX &&
+             !mlp__class_name_problem(r->head + f->off, f->len);
+    }
+    int32_t first, second;
+    int rep = ok ? mlp__class_names_repeat(names, r->nfeat, &first, &second) : 1;
+    if (rep == 0 && !(*out = mlp__names_make(names, r->nfeat)))
+        rep = -1;
+    mlp__free(names);
+    return rep < 0 ? oom(r) : MLP_STATUS_OK;
+}
+
 /* Build the dataset from the rows. */
 static mlp_status finish(csv_reader *r, mlp_dataset **out)
 {
@@ -1065,19 +1093,24 @@ static mlp_status finish(csv_reader *r, mlp_dataset **out)
         spec.target_dim = 1;
     else
         spec.num_classes = r->nlabels > 0 ? r->nlabels : 1;
-    mlp__names *names = NULL;
+    mlp__names *names = NULL, *features;
+    MLP_TRY(feature_names(r, &features));
     if (r->nlabels > 0 &&
-        !(names = mlp__names_make((const char *const *)r->by_id, r->nlabels)))
+        !(names = mlp__names_make((const char *const *)r->by_id, r->nlabels))) {
+        mlp__free(features);
         return oom(r);
+    }
     mlp_dataset *ds;
     if (mlp__dataset_build(&ds, &spec) != MLP_STATUS_OK) {
         mlp__free(names);
+        mlp__free(features);
         return oom(r);
     }
     r->x = NULL;
     r->y = NULL;
     r->lab = NULL;
     ds->class_names = names;
+    ds->feature_names = features;
     ds->no_targets = o->task == MLP_CSV_FEATURES_ONLY;
     *out = ds;
     return MLP_STATUS_OK;

@@ -263,6 +263,7 @@ void mlp_dataset_destroy(mlp_dataset *ds)
     mlp__free(ds->labels);
     mlp__free(ds->targets_buf);
     mlp__free(ds->class_names);
+    mlp__free(ds->feature_names);
     mlp__free(ds);
 }
 
@@ -534,6 +535,67 @@ mlp_status mlp_dataset_set_class_names(mlp_dataset *ds, const char *const *names
     return MLP_STATUS_OK;
 }
 
+/* ---- feature names ---------------------------------------------------- */
+
+static mlp_status check_name_list(const char *const *names, int32_t k, const char *fn,
+                                  const char *what)
+{
+    for (int32_t i = 0; i < k; i++) {
+        if (!names[i])
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s[%d] is NULL", fn, what,
+                              (int)i);
+        size_t len = strlen(names[i]);
+        if (len < 1 || len > MLP_CLASS_NAME_MAX)
+            return mlp__error(MLP_STATUS_INVALID_ARG,
+                              "%s: %s[%d] has %zu bytes (1..%d allowed)", fn, what,
+                              (int)i, len, MLP_CLASS_NAME_MAX);
+        const char *why = mlp__class_name_problem(names[i], len);
+        if (why)
+            return mlp__error(MLP_STATUS_INVALID_ARG, "%s: %s[%d] %s", fn, what, (int)i,
+                              why);
+    }
+    int32_t first, second;
+    int rep = mlp__class_names_repeat(names, k, &first, &second);
+    if (rep < 0)
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
+    if (rep > 0)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: %s[%d] and %s[%d] are both \"%.64s\"", fn, what,
+                          (int)first, what, (int)second, names[second]);
+    return MLP_STATUS_OK;
+}
+
+mlp_status mlp__names_set(mlp__names **slot, const char *const *names, int32_t k,
+                          const char *fn)
+{
+    MLP_TRY(check_name_list(names, k, fn, "names"));
+    mlp__names *b = NULL;
+    if (k > 0 && !(b = mlp__names_make(names, k)))
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
+    mlp__free(*slot);
+    *slot = b;
+    return MLP_STATUS_OK;
+}
+
+const char *mlp_dataset_feature_name(const mlp_dataset *ds, int32_t j)
+{
+    return ds ? mlp__names_get(ds->feature_names, j) : NULL;
+}
+
+mlp_status mlp_dataset_set_feature_names(mlp_dataset *ds, const char *const *names,
+                                         int32_t f)
+{
+    static const char fn[] = "mlp_dataset_set_feature_names";
+    MLP_CHECK_ARG(ds != NULL, fn, "ds is NULL");
+    const size_t size = mlp__dataset_sample_size(ds);
+    if (f != 0 && (size_t)f != size)
+        return mlp__error(MLP_STATUS_INVALID_ARG,
+                          "%s: f = %d must be 0 or the sample size %zu", fn, (int)f,
+                          size);
+    MLP_CHECK_ARG(names != NULL || f == 0, fn, "names is NULL but f is not 0");
+    return mlp__names_set(&ds->feature_names, names, f, fn);
+}
+
 /* ---- copies ----------------------------------------------------------- */
 
 /* New dataset of the rows `indices` (or, when NULL, start..start+count) of
@@ -570,6 +632,11 @@ static mlp_status copy_rows(const mlp_dataset *src, const int32_t *indices, int3
     if (src->class_names) {
         ds->class_names = mlp__memdup(src->class_names, src->class_names->bytes);
         if (!ds->class_names)
+            goto oom;
+    }
+    if (src->feature_names) {
+        ds->feature_names = mlp__memdup(src->feature_names, src->feature_names->bytes);
+        if (!ds->feature_names)
             goto oom;
     }
     *out = ds;

@@ -36,10 +36,11 @@ struct mlp_dataset {
     int32_t *labels;      /* class targets: n labels in 0..num_classes-1 */
     const float *targets; /* float targets: n * target_dim (targets_buf, or borrowed) */
     float *targets_buf;   /* owned copy of the targets, NULL when borrowed */
-    mlp__names *class_names; /* names of the classes, or NULL without a map */
-    int no_targets;          /* rows to predict (MLP_CSV_FEATURES_ONLY): the labels
-                                are 0s that stand for no target; fit and evaluate
-                                refuse the set */
+    mlp__names *class_names;   /* names of the classes, or NULL without a map */
+    mlp__names *feature_names; /* names of all the sample's values, or NULL */
+    int no_targets;            /* rows to predict (MLP_CSV_FEATURES_ONLY): the labels
+                                  are 0s that stand for no target; fit and evaluate
+                                  refuse the set */
 };
 
 /* What mlp__dataset_build makes. */
@@ -189,6 +190,15 @@ int mlp__class_names_repeat(const char *const *names, int32_t k, int32_t *first,
  * once; NULL and "" entries are unnamed. O((na + nb) log(na + nb)). */
 int mlp__class_names_moved(const char *const *a, int32_t na, const char *const *b,
                            int32_t nb, int32_t *ia, int32_t *ib);
+
+/* Replace *slot with a block of `k` names (NULL when k is 0) that must all
+ * be set: each non-NULL, 1 to MLP_CLASS_NAME_MAX bytes under the rule
+ * above, no two equal (the feature names of datasets and models). Returns
+ * MLP_STATUS_OK, or MLP_STATUS_INVALID_ARG or MLP_STATUS_NO_MEMORY with a
+ * message that starts with `fn` and names the entry as names[i], *slot
+ * unchanged. */
+mlp_status mlp__names_set(mlp__names **slot, const char *const *names, int32_t k,
+                          const char *fn);
 
 /* New names block of `count` names (a NULL entry is unnamed); NULL when
  * out of memory. The names are not checked here. */

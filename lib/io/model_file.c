@@ -5,8 +5,9 @@
  *   record = tag[4] length:u64 payload[length] crc32:u32   (CRC of tag..payload)
  *
  * Records in order: HEAD, one LAYR per layer, PARM, STAT, then optionally
- * NOIS, LOSS and OPTM, then END; the ancillary clsn (class names) may sit
- * anywhere between HEAD and END. This file frames every record, but two kinds of
+ * NOIS, LOSS and OPTM, then END; the ancillary clsn (class names) and ftrn
+ * (feature names) may sit anywhere between HEAD and END. This file frames
+ * every record, but two kinds of
  * payload belong to others: a layer kind encodes its configuration inside
  * LAYR (its ops table), and the optimizer encodes all of OPTM
  * (lib/optim/optim_file.c). A record whose tag starts with a lower-case
@@ -159,10 +160,34 @@ static void w_floats(writer *w, const char tag[4], const float *v, int64_t n)
     w_end(w);
 }
 
+/* An ancillary record of n names (none when n is 0): a u32 count, then each
+ * name as a u16 length and its bytes. */
+static void w_names(writer *w, const char tag[4], const mlp_model *m, int32_t n,
+                    const char *(*name)(const mlp_model *, int32_t))
+{
+    if (n == 0)
+        return;
+    unsigned char b[4];
+    uint64_t len = 4;
+    for (int32_t i = 0; i < n; i++)
+        len += 2 + strlen(name(m, i));
+    w_begin(w, tag, len);
+    mlp__put_u32(b, (uint32_t)n);
+    w_put(w, b, 4);
+    for (int32_t i = 0; i < n; i++) {
+        const char *s = name(m, i);
+        const uint16_t k = (uint16_t)strlen(s);
+        mlp__put_u16(b, k);
+        w_put(w, b, 2);
+        w_put(w, (const unsigned char *)s, k);
+    }
+    w_end(w);
+}
+
 /* The model's task: LOSS when it is not the default (softmax cross-entropy
  * without class weights), so files of default models stay readable by
  * readers that predate the record; and the ancillary `clsn` with the class
- * names, which such readers skip. */
+ * names and `ftrn` with the feature names, which such readers skip. */
 static void write_task(writer *w, const mlp_model *m)
 {
     unsigned char b[8];
@@ -183,21 +208,8 @@ static void write_task(writer *w, const mlp_model *m)
         }
         w_end(w);
     }
-    if (m->n_class_names) {
-        uint64_t len = 4;
-        for (int32_t i = 0; i < m->n_class_names; i++)
-            len += 2 + strlen(m->class_names[i]);
-        w_begin(w, "clsn", len);
-        mlp__put_u32(b, (uint32_t)m->n_class_names);
-        w_put(w, b, 4);
-        for (int32_t i = 0; i < m->n_class_names; i++) {
-            const uint16_t n = (uint16_t)strlen(m->class_names[i]);
-            mlp__put_u16(b, n);
-            w_put(w, b, 2);
-            w_put(w, (const unsigned char *)m->class_names[i], n);
-        }
-        w_end(w);
-    }
+    w_names(w, "clsn", m, mlp_model_class_count(m), mlp_model_class_name);
+    w_names(w, "ftrn", m, mlp_model_feature_count(m), mlp_model_feature_name);
 }
 
 static void serialise(writer *w, const mlp_model *m, const mlp_optimizer *o)
@@ -754,33 +766,49 @@ static mlp_status read_loss(const loader *ld, const record *r, mlp_model *m)
 }
 
 /*
- * clsn: the class names, under the rule of mlp_model_set_class_names (that
- * of data/dataset_impl.h), checked here too so that a message gives the
- * offset of the name at fault. Files of 0.3 and 0.4 were written under a
- * looser rule: their setter let through C1 controls (U+0080..U+009F),
- * invalid UTF-8 and repeated names. Such a file is refused, naming the
- * name, its offset and the reason, rather than read. Accepting it would
- * let names back into a model that its own setter refuses, to be saved
- * and exported again (to ONNX, whose strings must be UTF-8); skipping the
- * record would drop the names without a word, and this reader has no way
- * to say so. Only a program that set such names made such a file; it can
- * load the file with 0.4, set valid names and save it again.
+ * clsn and ftrn: the class names and the feature names, under the rule of
+ * mlp_model_set_class_names (that of data/dataset_impl.h), checked here
+ * too so that a message gives the offset of the name at fault. Files of
+ * 0.3 and 0.4 were written under a looser rule: their setter let through
+ * C1 controls (U+0080..U+009F), invalid UTF-8 and repeated class names.
+ * Such a file is refused, naming the name, its offset and the reason,
+ * rather than read. Accepting it would let names back into a model that
+ * its own setter refuses, to be saved and exported again (to ONNX, whose
+ * strings must be UTF-8); skipping the record would drop the names without
+ * a word, and this reader has no way to say so. Only a program that set
+ * such names made such a file; it can load the file with 0.4, set valid
+ * names and save it again. Feature names came in 0.5, under the rule.
  */
-static mlp_status read_class_names(const loader *ld, const record *r, mlp_model *m)
+typedef struct names_record {
+    const char *tag, *what; /* "clsn", "class" */
+    const char *note;       /* said of a bad name */
+    mlp_status (*set)(mlp_model *, const char *const *, int32_t);
+} names_record;
+
+static const names_record class_names_record = {
+    "clsn", "class", " (0.3 and 0.4 saved some names that are refused now)",
+    mlp_model_set_class_names};
+static const names_record feature_names_record = {"ftrn", "feature", "",
+                                                  mlp_model_set_feature_names};
+
+static mlp_status read_names(const loader *ld, const record *r, mlp_model *m,
+                             const names_record *k)
 {
     const unsigned char *p = r->payload;
     if (r->len < 4)
-        return FMT_ERR(ld, r->at, "clsn record of %llu bytes is shorter than 4",
+        return FMT_ERR(ld, r->at, "%s record of %llu bytes is shorter than 4", k->tag,
                        ull(r->len));
     const uint32_t n = mlp__get_u32(p);
     if (n < 1 || n > (r->len - 4) / 3) /* each name takes 3 bytes or more */
-        return FMT_ERR(ld, r->at + 12, "%lu class names cannot fit in the record",
-                       (unsigned long)n);
+        return FMT_ERR(ld, r->at + 12, "%lu %s names cannot fit in the record",
+                       (unsigned long)n, k->what);
     const char **names = mlp__calloc(n, sizeof *names);
     char *text = mlp__alloc((size_t)r->len); /* every name, each NUL-terminated */
+    char what[24];
+    snprintf(what, sizeof what, "%s names", k->what);
     mlp_status st = MLP_STATUS_OK;
     if (!names || !text) {
-        st = wrap_error(ld, MLP_STATUS_NO_MEMORY, r->at, "class names");
+        st = wrap_error(ld, MLP_STATUS_NO_MEMORY, r->at, what);
         goto done;
     }
     uint64_t off = 4;
@@ -788,23 +816,21 @@ static mlp_status read_class_names(const loader *ld, const record *r, mlp_model 
     for (uint32_t i = 0; i < n; i++) {
         uint16_t len = r->len - off >= 2 ? mlp__get_u16(p + off) : 0;
         if (r->len - off < 2 || len > r->len - off - 2) {
-            st = FMT_ERR(ld, r->at + 12 + off, "class name %lu runs past the record",
-                         (unsigned long)i);
+            st = FMT_ERR(ld, r->at + 12 + off, "%s name %lu runs past the record",
+                         k->what, (unsigned long)i);
             goto done;
         }
         memcpy(t, p + off + 2, len);
         t[len] = '\0';
         if (strlen(t) != len) {
-            st = FMT_ERR(ld, r->at + 12 + off, "class name %lu holds a NUL byte",
+            st = FMT_ERR(ld, r->at + 12 + off, "%s name %lu holds a NUL byte", k->what,
                          (unsigned long)i);
             goto done;
         }
         const char *why = mlp__class_name_problem(t, len);
         if (why) {
-            st = FMT_ERR(ld, r->at + 12 + off,
-                         "class name %lu %s (0.3 and 0.4 saved some "
-                         "names that are refused now)",
-                         (unsigned long)i, why);
+            st = FMT_ERR(ld, r->at + 12 + off, "%s name %lu %s%s", k->what,
+                         (unsigned long)i, why, k->note);
             goto done;
         }
         names[i] = t;
@@ -812,26 +838,24 @@ static mlp_status read_class_names(const loader *ld, const record *r, mlp_model 
         off += 2u + len;
     }
     if (off != r->len) {
-        st = FMT_ERR(ld, r->at + 12 + off, "%llu bytes after the last class name",
-                     ull(r->len - off));
+        st = FMT_ERR(ld, r->at + 12 + off, "%llu bytes after the last %s name",
+                     ull(r->len - off), k->what);
         goto done;
     }
     int32_t first, second;
     int rep = mlp__class_names_repeat(names, (int32_t)n, &first, &second);
     if (rep < 0) {
-        st = wrap_error(ld, MLP_STATUS_NO_MEMORY, r->at, "class names");
+        st = wrap_error(ld, MLP_STATUS_NO_MEMORY, r->at, what);
         goto done;
     }
     if (rep) {
-        st = FMT_ERR(ld, r->at + 12,
-                     "class names %d and %d are both \"%.64s\" (0.3 and 0.4 "
-                     "saved some names that are refused now)",
-                     (int)first, (int)second, names[second]);
+        st = FMT_ERR(ld, r->at + 12, "%s names %d and %d are both \"%.64s\"%s", k->what,
+                     (int)first, (int)second, names[second], k->note);
         goto done;
     }
-    st = mlp_model_set_class_names(m, names, (int32_t)n);
+    st = k->set(m, names, (int32_t)n);
     if (st != MLP_STATUS_OK)
-        st = wrap_error(ld, st, r->at + 12, "class names");
+        st = wrap_error(ld, st, r->at + 12, what);
 done:
     mlp__free(names);
     mlp__free(text);
@@ -846,7 +870,9 @@ static mlp_status read_ancillary(const loader *ld, mlp_model *m)
     for (uint64_t off = PREAMBLE; off < ld->size; off += REC_OVERHEAD + r.len) {
         frame(ld, off, &r);
         if (tag_is(&r, "clsn"))
-            MLP_TRY(read_class_names(ld, &r, m));
+            MLP_TRY(read_names(ld, &r, m, &class_names_record));
+        else if (tag_is(&r, "ftrn"))
+            MLP_TRY(read_names(ld, &r, m, &feature_names_record));
     }
     return MLP_STATUS_OK;
 }

@@ -622,19 +622,27 @@ static void emit_entry(pb *w, const void *ctx)
     pb_str(w, ENTRY_VALUE, e->value);
 }
 
-/* The class names as a JSON array of strings. Names are valid UTF-8
- * without control characters (mlp_model_set_class_names; the model file
- * reader applies the same rule), so escaping '"' and '\' is all JSON
- * needs. */
+/* A metadata entry whose value is a list of the model's names. */
+typedef struct names_entry {
+    const char *key; /* "class_names" */
+    const mlp_model *m;
+    int32_t n;
+    const char *(*name)(const mlp_model *, int32_t);
+} names_entry;
+
+/* The names as a JSON array of strings. Names are valid UTF-8 without
+ * control characters (mlp_model_set_class_names and
+ * mlp_model_set_feature_names; the model file reader applies the same
+ * rule), so escaping '"' and '\\' is all JSON needs. */
 static void emit_names_json(pb *w, const void *ctx)
 {
-    const mlp_model *m = ctx;
+    const names_entry *e = ctx;
     pb_raw(w, "[", 1);
-    for (int32_t c = 0; c < m->n_class_names; c++) {
+    for (int32_t c = 0; c < e->n; c++) {
         if (c)
             pb_raw(w, ",", 1);
         pb_raw(w, "\"", 1);
-        for (const char *s = m->class_names[c]; *s; s++) {
+        for (const char *s = e->name(e->m, c); *s; s++) {
             if (*s == '"' || *s == '\\')
                 pb_raw(w, "\\", 1);
             pb_raw(w, s, 1);
@@ -646,7 +654,8 @@ static void emit_names_json(pb *w, const void *ctx)
 
 static void emit_names_entry(pb *w, const void *ctx)
 {
-    pb_str(w, ENTRY_KEY, "class_names");
+    const names_entry *e = ctx;
+    pb_str(w, ENTRY_KEY, e->key);
     pb_msg(w, ENTRY_VALUE, emit_names_json, ctx);
 }
 
@@ -668,8 +677,13 @@ static void emit_model(pb *w, const void *ctx)
     };
     for (size_t e = 0; e < sizeof meta / sizeof meta[0]; e++)
         pb_msg(w, MODEL_METADATA_PROPS, emit_entry, &meta[e]);
-    if (p->m->n_class_names > 0)
-        pb_msg(w, MODEL_METADATA_PROPS, emit_names_entry, p->m);
+    const names_entry lists[] = {
+        {"class_names", p->m, mlp_model_class_count(p->m), mlp_model_class_name},
+        {"feature_names", p->m, mlp_model_feature_count(p->m), mlp_model_feature_name},
+    };
+    for (size_t e = 0; e < sizeof lists / sizeof lists[0]; e++)
+        if (lists[e].n > 0)
+            pb_msg(w, MODEL_METADATA_PROPS, emit_names_entry, &lists[e]);
 }
 
 static int exportable(mlp_layer_kind k)

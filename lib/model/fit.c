@@ -198,6 +198,11 @@ static mlp_status check_fit(mlp_fit_options *o, mlp_model *m, mlp_optimizer *opt
     MLP_TRY(mlp__model_check_class_names(m, train, NULL, "the training set", fn));
     if (valid)
         MLP_TRY(mlp__model_check_class_names(m, valid, train, "the validation set", fn));
+    /* and one whose columns are in another order would read each as another */
+    MLP_TRY(mlp__model_check_feature_names(m, train, NULL, "the training set", fn));
+    if (valid)
+        MLP_TRY(
+            mlp__model_check_feature_names(m, valid, train, "the validation set", fn));
     MLP_TRY(mlp__optimizer_check_block(opt, &m->pb, fn));
     if (o->epochs < 1 || o->batch_size < 1 || o->eval_batch_size < 1 ||
         o->first_epoch < 1)
@@ -222,6 +227,7 @@ static mlp_status check_fit(mlp_fit_options *o, mlp_model *m, mlp_optimizer *opt
                           "leaves no batch",
                           fn, (int)o->batch_size, (int)mlp_dataset_size(train));
     /* last, so that a fit refused by the checks leaves the model as it was */
+    MLP_TRY(mlp__model_adopt_feature_names(m, train, fn));
     return mlp__model_adopt_class_names(m, train, fn);
 }
 

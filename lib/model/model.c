@@ -150,6 +150,7 @@ void mlp_model_destroy(mlp_model *m)
     mlp__free(m->pb.segs);
     mlp__free(m->class_w);
     mlp__model_free_class_names(m);
+    mlp__free(m->feature_names);
     mlp__free(m);
 }
 

@@ -50,6 +50,7 @@ struct mlp_model {
     int32_t n_class_w;
     char **class_names; /* n_class_names owned strings, or NULL */
     int32_t n_class_names;
+    struct mlp__names *feature_names; /* in_size names (features.c), or NULL */
 
     /* Data-parallel training (dist.c): the hook, in use when dist_on. The
      * bucket plan is rebuilt before every step (a loop over the layers):
@@ -220,6 +221,19 @@ mlp_status mlp__model_adopt_class_names(mlp_model *m, const mlp_dataset *ds,
 mlp_status mlp__model_check_class_names(const mlp_model *m, const mlp_dataset *ds,
                                         const mlp_dataset *ref, const char *set,
                                         const char *fn);
+
+/* A model without feature names takes those of the training set `ds` when
+ * it names its in_size features (mlp_model_fit; features.c). */
+mlp_status mlp__model_adopt_feature_names(mlp_model *m, const mlp_dataset *ds,
+                                          const char *fn);
+
+/* INVALID_ARG when `ds` names its features otherwise than the model, or,
+ * without the model's names, than `ref` (the training set, or NULL): a
+ * table with its columns in another order. A set or reference without
+ * names passes. The message names `set` and the feature (features.c). */
+mlp_status mlp__model_check_feature_names(const mlp_model *m, const mlp_dataset *ds,
+                                          const mlp_dataset *ref, const char *set,
+                                          const char *fn);
 
 /* Longest class name, in bytes (task.c). */
 #define MLP__CLASS_NAME_MAX 255

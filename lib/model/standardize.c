@@ -25,6 +25,7 @@ mlp_status mlp_model_fit_standardize(mlp_model *m, const mlp_dataset *ds)
         return mlp__error(MLP_STATUS_SHAPE_MISMATCH,
                           "%s: the samples have %lld values but the model takes %lld", fn,
                           (long long)mlp_dataset_sample_size(ds), (long long)f);
+    MLP_TRY(mlp__model_check_feature_names(m, ds, NULL, "the dataset", fn));
     const int32_t total = mlp_dataset_size(ds);
     const int32_t chunk = total < CHUNK ? total : CHUNK;
     float *x = mlp__alloc((size_t)chunk * (size_t)f * sizeof *x);

@@ -423,6 +423,8 @@ static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_si
         st = mlp__model_check_targets(m, ds, "the dataset", fn);
     if (st == MLP_STATUS_OK)
         st = mlp__model_check_class_names(m, ds, NULL, "the dataset", fn);
+    if (st == MLP_STATUS_OK)
+        st = mlp__model_check_feature_names(m, ds, NULL, "the dataset", fn);
     if (st == MLP_STATUS_OK && batch_size < 1)
         st = mlp__error(MLP_STATUS_INVALID_ARG, "%s: batch_size %d is not >= 1", fn,
                         (int)batch_size);
