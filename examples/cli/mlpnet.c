@@ -1242,10 +1242,25 @@ static int train_csv(const train_args *a, const csv_args *c)
         o.class_names = names; /* the other files get the same class ids */
         o.num_class_names = k;
     }
+    /* the other tables' columns are taken by the training table's header
+     * names, in whatever order they come */
+    const int32_t nfeat = (int32_t)mlp_dataset_sample_size(train);
+    const char **features = malloc(sizeof *features * (size_t)nfeat);
+    if (!features)
+        die("out of memory");
+    for (int32_t j = 0; j < nfeat; j++)
+        features[j] = mlp_dataset_feature_name(train, j);
+    if (features[0]) {
+        o.feature_names = features;
+        o.num_features = nfeat;
+    }
     if (c->valid_csv)
         valid = load_csv(c->valid_csv, &o);
     if (c->test_csv)
         test = load_csv(c->test_csv, &o);
+    free(features);
+    o.feature_names = NULL;
+    o.num_features = 0;
     if (!c->valid_csv && fraction > 0.0) {
         carve_valid(&train, &valid, fraction, a->seed);
         for (int32_t i = 0; names && i < k; i++) /* the old training set is gone */
@@ -1692,12 +1707,22 @@ static mlp_dataset *open_table(mlp_model *m, const char *csv, const char *target
         o.class_names = names;
         o.num_class_names = names ? nk : 0;
     }
+    /* a model that knows its columns' names takes them by name: in any
+     * order, other columns left out */
+    const int32_t nf = mlp_model_feature_count(m);
+    const char **features = nf > 0 ? malloc(sizeof *features * (size_t)nf) : NULL;
+    if (nf > 0 && !features)
+        die("out of memory");
+    for (int32_t j = 0; j < nf; j++)
+        features[j] = mlp_model_feature_name(m, j);
+    o.feature_names = features;
+    o.num_features = nf;
     mlp_dataset *ds = NULL;
     char msg[1536];
     mlp_status st = mlp_dataset_load_csv(&ds, csv, &o);
     if (st != MLP_STATUS_OK) {
         read_error(msg, sizeof msg, st, csv);
-        if (predict && !target && st == MLP_STATUS_BAD_FORMAT) {
+        if (predict && !target && nf == 0 && st == MLP_STATUS_BAD_FORMAT) {
             /* a table that still has its target column (labels that are
              * not numbers, say): say how to skip it */
             const size_t len = strlen(msg);
@@ -1709,11 +1734,15 @@ static mlp_dataset *open_table(mlp_model *m, const char *csv, const char *target
         mlp_dataset *probe = NULL;
         mlp_csv_options any;
         csv_options(&any, MLP_CSV_CLASSIFY, target, sep);
+        any.feature_names = features; /* a column the model names may lack */
+        any.num_features = nf;
         if (st != MLP_STATUS_BAD_FORMAT || !target ||
             mlp_dataset_load_csv(&probe, csv, &any) != MLP_STATUS_OK)
             probe = NULL;
+        free(features);
         load_failed(m, msg, sizeof msg, csv, target, probe);
     }
+    free(features);
     if (misfit(m, ds, csv, target, msg, sizeof msg)) {
         free(names);
         mlp_dataset_destroy(ds);
@@ -1998,6 +2027,43 @@ static void predict_values(mlp_model *m, const mlp_dataset *ds, int32_t k)
 /* ---- predict
  * ----------------------------------------------------------------------------- */
 
+/* One name of a list, in double quotes (with \" and \\) when it holds a
+ * blank, a quote or a backslash, so that the names a line lists stay apart. */
+static void print_name(const char *s)
+{
+    if (!s[strcspn(s, " \"\\")]) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            putchar('\\');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+/* A line `what N: name name ...` when the names are few and short, else
+ * `what N (named; too long to list)`; nothing without names. */
+static void print_names(const mlp_model *m, const char *what, int32_t n,
+                        const char *(*name)(const mlp_model *, int32_t))
+{
+    size_t total = 0;
+    for (int32_t i = 0; i < n; i++)
+        total += strlen(name(m, i)) + 2;
+    if (n > 0 && total <= 200) {
+        printf("%s %d:", what, (int)n);
+        for (int32_t i = 0; i < n; i++) {
+            putchar(' ');
+            print_name(name(m, i));
+        }
+        putchar('\n');
+    } else if (n > 0) {
+        printf("%s %d (named; too long to list)\n", what, (int)n);
+    }
+}
+
 static int cmd_predict(int argc, char **argv)
 {
     const char *model = NULL, *images = NULL, *mapping = NULL;
@@ -2058,8 +2124,9 @@ static int cmd_predict(int argc, char **argv)
         const char *name = mlp_model_class_name(m, pred[i]);
         if (!name)
             name = mlp_dataset_class_name(ds, pred[i]);
-        printf("%d %d %s %.4f\n", (int)i, (int)pred[i], name ? name : "-",
-               (double)prob[i]);
+        printf("%d %d ", (int)i, (int)pred[i]);
+        print_name(name ? name : "-");
+        printf(" %.4f\n", (double)prob[i]);
     }
     if (fflush(stdout) != 0)
         die("cannot write the predictions: %s", strerror(errno));
@@ -2243,19 +2310,8 @@ static int cmd_info(int argc, char **argv)
         printf(" (delta %g)", loss_param);
     printf(" (task %s)\n",
            mlp_model_task(m) == MLP_TASK_REGRESS ? "regress" : "classify");
-    /* The class names on one line when they are few and short. */
-    const int32_t nk = mlp_model_class_count(m);
-    size_t total = 0;
-    for (int32_t i = 0; i < nk; i++)
-        total += strlen(mlp_model_class_name(m, i)) + 2;
-    if (nk > 0 && total <= 200) {
-        printf("classes %d:", (int)nk);
-        for (int32_t i = 0; i < nk; i++)
-            printf(" %s", mlp_model_class_name(m, i));
-        putchar('\n');
-    } else if (nk > 0) {
-        printf("classes %d (named; too long to list)\n", (int)nk);
-    }
+    print_names(m, "classes", mlp_model_class_count(m), mlp_model_class_name);
+    print_names(m, "features", mlp_model_feature_count(m), mlp_model_feature_name);
     if (opt)
         printf("optimizer %s (state saved: training can resume)\n",
                rule_name(mlp_optimizer_rule(opt)));

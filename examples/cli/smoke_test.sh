@@ -362,9 +362,20 @@ sed '2,$s/,[a-z]*$/,/' "$T/cls-test.csv" >"$T/cls-blank.csv"
 "$MLPNET" predict --model "$C" --csv "$T/cls-blank.csv" --target colour >"$T/cpred3.out" ||
     fail "predict --csv with blank target cells"
 cmp -s "$T/cpred.out" "$T/cpred3.out" || fail "predict with blank target cells differs"
-# A table that still holds its target column, not named: the message says
-# how to skip it.
-expect_status 1 "$MLPNET" predict --model "$C" --csv "$T/cls-test.csv"
+# The model takes its columns by name: a table that still holds its target
+# column, not named, is read as well.
+"$MLPNET" predict --model "$C" --csv "$T/cls-test.csv" >"$T/cpred5.out" ||
+    fail "predict --csv, the target column left in"
+cmp -s "$T/cpred.out" "$T/cpred5.out" || fail "predict with the target column left in differs"
+# A model without feature names (a header that names two columns alike)
+# takes the columns in order: a table that still holds its target column,
+# not named, is refused, and the message says how to skip it.
+sed '1s/x2/x1/' "$T/cls.csv" >"$T/cls-dup.csv"
+"$MLPNET" train --csv "$T/cls-dup.csv" --target colour --task classify --arch dense:2 \
+    --epochs 1 --quiet --save "$T/dup.mlpnet" >/dev/null || fail "train, a header with a name twice"
+"$MLPNET" info --model "$T/dup.mlpnet" >"$T/out" || fail "info, a model without feature names"
+if grep -q '^features' "$T/out"; then fail "a model with features named twice: $(cat "$T/out")"; fi
+expect_status 1 "$MLPNET" predict --model "$T/dup.mlpnet" --csv "$T/cls-test.csv"
 grep -q 'name it with --target' "$T/out" || fail "predict --csv, target kept: $(cat "$T/out")"
 # Data meant for another model: the shapes are compared first, before labels
 # or a label map meet the model's classes (2 here: a label 2 is out of range,
@@ -378,10 +389,20 @@ grep -qF "$SHAPES" "$T/out" || fail "predict, images of another shape: $(cat "$T
 expect_status 1 "$MLPNET" eval --model "$C" --images "$T/tri-test-images-idx3-ubyte" \
     --labels "$T/tri-test-labels-idx1-ubyte"
 grep -qF "$SHAPES" "$T/out" || fail "eval, images of another shape: $(cat "$T/out")"
-printf 'x1,x2,x3,colour\n1,2,3,green\n' >"$T/wide.csv"
-expect_status 1 "$MLPNET" eval --model "$C" --csv "$T/wide.csv" --target colour
-grep -qF "wide.csv: rows of 3 features, but the model takes 2" "$T/out" ||
-    fail "eval, a table of another width: $(cat "$T/out")"
+# The model keeps the training table's column names: a table with its
+# columns in another order, or with more columns, is read by them and
+# scored alike; one that lacks a column is refused naming it.
+awk -F, 'BEGIN { OFS = "," } { print $3, $2, "extra", $1 }' "$T/cls-test.csv" >"$T/cls-moved.csv"
+"$MLPNET" eval --model "$C" --csv "$T/cls-moved.csv" --target colour >"$T/ceval3.out" ||
+    fail "eval --csv, columns in another order"
+cmp -s "$T/ceval.out" "$T/ceval3.out" || fail "eval, columns in another order: figures differ"
+"$MLPNET" predict --model "$C" --csv "$T/cls-moved.csv" --target colour >"$T/cpred4.out" ||
+    fail "predict --csv, columns in another order"
+cmp -s "$T/cpred.out" "$T/cpred4.out" || fail "predict, columns in another order: rows differ"
+cut -d, -f2,3 "$T/cls-test.csv" >"$T/cls-no-x1.csv"
+expect_status 1 "$MLPNET" eval --model "$C" --csv "$T/cls-no-x1.csv" --target colour
+grep -qF 'no feature column named "x1" (the header'"'"'s: x2, colour)' "$T/out" ||
+    fail "eval, a table without a column: $(cat "$T/out")"
 # Labels out of range with samples that fit: the library's message stays.
 expect_status 1 "$MLPNET" eval --model "$M" --images "$T/tri-test-images-idx3-ubyte" \
     --labels "$T/tri-test-labels-idx1-ubyte"
@@ -408,6 +429,14 @@ grep -qF -- "--mapping $T: not a regular file" "$T/out" || fail "eval --mapping 
 grep -q '^arch standardize,dense:8,relu,dense:2$' "$T/cinfo.out" || fail "info arch: $(cat "$T/cinfo.out")"
 grep -q '^loss softmax_xent (task classify)$' "$T/cinfo.out" || fail "info loss"
 grep -q '^classes 2: blue red$' "$T/cinfo.out" || fail "info classes"
+grep -q '^features 2: x1 x2$' "$T/cinfo.out" || fail "info features: $(cat "$T/cinfo.out")"
+# Names that hold a blank are quoted where a line lists them.
+sed 's/,blue$/,light blue/; 1s/x2/"x ""2"""/' "$T/cls.csv" >"$T/cls-blank-names.csv"
+"$MLPNET" train --csv "$T/cls-blank-names.csv" --target colour --task classify --arch dense:2 \
+    --epochs 1 --quiet --save "$T/cb.mlpnet" >/dev/null || fail "train, names with blanks"
+"$MLPNET" info --model "$T/cb.mlpnet" >"$T/cbinfo.out" || fail "info, names with blanks"
+grep -q '^classes 2: "light blue" red$' "$T/cbinfo.out" || fail "info quoted classes: $(cat "$T/cbinfo.out")"
+grep -q '^features 2: x1 "x \\"2\\""$' "$T/cbinfo.out" || fail "info quoted features: $(cat "$T/cbinfo.out")"
 
 R="$T/reg.mlpnet"
 "$MLPNET" train --csv "$T/reg1.csv" --separator ';' --target y --task regress \
@@ -598,11 +627,18 @@ grep -q 'cls.csv:1' "$T/out" || fail "missing target message: $(cat "$T/out")"
 [ -e "$T/x" ] && fail "a bad table left a model file"
 expect_status 1 "$MLPNET" eval --model "$C" --csv "$T/green.csv" --target colour
 grep -q 'green.csv:3:3 (colour)' "$T/out" || fail "unknown label message: $(cat "$T/out")"
-expect_status 1 "$MLPNET" eval --model "$C" --csv "$T/reg1.csv" --separator ';' --target y
-grep -q 'reg1.csv:2:3 (y)' "$T/out" || fail "regression target for a classifier: $(cat "$T/out")"
-expect_status 1 "$MLPNET" eval --model "$R" --csv "$T/cls.csv" --target colour
-grep -q 'cls.csv:2:3 (colour)' "$T/out" || fail "class labels for a regression: $(cat "$T/out")"
+# (a regression table whose feature columns have the classifier's names)
+sed '1s/.*/x1;x2;y/' "$T/reg1.csv" >"$T/reg-x.csv"
+expect_status 1 "$MLPNET" eval --model "$C" --csv "$T/reg-x.csv" --separator ';' --target y
+grep -q 'reg-x.csv:2:3 (y)' "$T/out" || fail "regression target for a classifier: $(cat "$T/out")"
+sed '1s/.*/a,b,colour/' "$T/cls.csv" >"$T/cls-ab.csv"
+expect_status 1 "$MLPNET" eval --model "$R" --csv "$T/cls-ab.csv" --target colour
+grep -q 'cls-ab.csv:2:3 (colour)' "$T/out" || fail "class labels for a regression: $(cat "$T/out")"
 expect_status 1 "$MLPNET" predict --model "$C" --csv "$T/reg1.csv" --separator ';'
+grep -qF 'reg1.csv:1: no feature column named "x1" (the header'"'"'s: a, b, y)' "$T/out" ||
+    fail "a table without the model's columns: $(cat "$T/out")"
+if grep -q 'with --target' "$T/out"; then fail "the --target hint for columns by name"; fi
+expect_status 1 "$MLPNET" predict --model "$T/dup.mlpnet" --csv "$T/reg1.csv" --separator ';'
 grep -q 'rows of 3 features, but the model takes 2' "$T/out" || fail "feature count: $(cat "$T/out")"
 
 # export: an ONNX file (protobuf: its first field is ir_version, tag 0x08), from
