@@ -1329,7 +1329,7 @@ static void meddle(void)
     const float w[NCLS] = {1.0f, 1.0f, 1.0f, 1.0f};
     const char *const names[NCLS] = {"a", "b", "c", "d"};
     mlp_dataset *ds = tu_blobs(8, NCLS, 1, 4, 5, 30, CENTRES, 1);
-    const mlp_status got[10] = {mlp_model_predict_raw(m, x, y),
+    const mlp_status got[11] = {mlp_model_predict_raw(m, x, y),
                                 mlp_model_add(m, l),
                                 mlp_model_set_distributed(m, NULL),
                                 mlp_model_set_loss(m, MLP_LOSS_MSE, 0),
@@ -1337,9 +1337,10 @@ static void meddle(void)
                                 mlp_model_set_state(m, p, mlp_model_state_count(m)),
                                 mlp_model_set_class_weights(m, w, NCLS),
                                 mlp_model_set_class_names(m, names, NCLS),
+                                mlp_model_set_feature_names(m, NULL, 0),
                                 mlp_model_set_noise_seed(m, 9),
                                 mlp_model_fit_standardize(m, ds)};
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 11; i++) {
         meddle_calls++;
         meddle_refused += got[i] == MLP_STATUS_BAD_STATE;
     }
@@ -1390,8 +1391,8 @@ START_TEST(hook_callbacks_cannot_run_the_model)
         meddle_calls = meddle_refused = 0;
         meddled = m;
         TU_OK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));
-        ck_assert_int_eq(meddle_calls, 10);
-        ck_assert_int_eq(meddle_refused, 10);
+        ck_assert_int_eq(meddle_calls, 11);
+        ck_assert_int_eq(meddle_refused, 11);
         ck_assert_int_eq(mlp_model_layer_count(m), 3);
         /* and after the step, the model runs again */
         TU_OK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));

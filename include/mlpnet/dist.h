@@ -134,8 +134,8 @@ MLP_EXTERN_C_BEGIN
  * and collectives, so they must not call back into the model: a call that
  * would run or change it (forward, predict, evaluate, a step, a fit,
  * mlp_model_add(), mlp_model_set_loss(), mlp_model_set_distributed(), the
- * setters of parameters, state, class weights, class names and the noise
- * seed, mlp_model_fit_standardize()) returns MLP_STATUS_BAD_STATE there and
+ * setters of parameters, state, class weights, class and feature names and
+ * the noise seed, mlp_model_fit_standardize()) returns MLP_STATUS_BAD_STATE there and
  * does nothing.
  */
 typedef struct mlp_dist_ops {
