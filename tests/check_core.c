@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "data/dataset_impl.h"
 #include "testutil.h"
 
 /* Each status has its own text, naming what went wrong. */
@@ -87,6 +88,66 @@ START_TEST(last_error_per_thread)
     TU_OK(mlp_tensor_create(&t, 1, (const int32_t[]){3}));
     ck_assert_str_eq(mlp_last_error(), mine);
     mlp_tensor_destroy(t);
+}
+END_TEST
+
+/* Messages are printable UTF-8 text whatever they quote: each byte that
+ * starts no character (invalid UTF-8, a sequence cut short) and each
+ * control character becomes '?'; an argument may be the message itself. */
+START_TEST(messages_are_printable_text)
+{
+    static const char *const cases[][2] = {
+        {"plain", "plain"},
+        {"\xc3\xa9t\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf",
+         "\xc3\xa9t\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"},
+        {"a\nb\tc\x1b[31m\x7f", "a?b?c?[31m?"},
+        {"\xff\xfe", "??"},
+        {"\xc2\x85", "??"},           /* C1 control U+0085 */
+        {"\xc2\xa0", "\xc2\xa0"},     /* U+00A0, the first after C1 */
+        {"\xc0\xaf", "??"},           /* overlong */
+        {"\xed\xa0\x80", "???"},      /* surrogate */
+        {"\xf4\x90\x80\x80", "????"}, /* past U+10FFFF */
+        {"x\xe6\x97", "x??"},         /* cut short */
+        {"\xe6\x97y", "??y"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        ck_assert_int_eq(mlp__error(MLP_STATUS_BAD_FORMAT, "%s", cases[k][0]),
+                         MLP_STATUS_BAD_FORMAT);
+        ck_assert_msg(strcmp(mlp_last_error(), cases[k][1]) == 0, "case %zu: \"%s\"", k,
+                      mlp_last_error());
+    }
+    /* the message quoting itself */
+    mlp__error(MLP_STATUS_IO, "inner \xc3\xa9");
+    mlp__error(MLP_STATUS_IO, "outer: %s: %s", mlp_last_error(), mlp_last_error());
+    ck_assert_str_eq(mlp_last_error(), "outer: inner \xc3\xa9: inner \xc3\xa9");
+    /* cut by the buffer: no half character at the end */
+    char longer[1200];
+    for (size_t i = 0; i + 2 < sizeof longer; i += 2)
+        memcpy(longer + i, "\xc3\xa9", 2);
+    longer[sizeof longer - 2] = '\0';
+    mlp__error(MLP_STATUS_IO, "xy%s", longer); /* 511 bytes: 2 + 254 pairs + 1 */
+    const char *m = mlp_last_error();
+    const size_t len = strlen(m);
+    ck_assert_uint_eq(len, 511);
+    ck_assert(m[0] == 'x' && m[1] == 'y');
+    for (size_t i = 2; i + 1 < len; i += 2)
+        ck_assert_msg((unsigned char)m[i] == 0xc3 && (unsigned char)m[i + 1] == 0xa9,
+                      "byte %zu", i);
+    ck_assert_msg(m[len - 1] == '?', "ends in half a character: 0x%02x",
+                  (unsigned char)m[len - 1]);
+    /* a public call's message quoting a CSV field of invalid UTF-8 */
+    mlp_csv_options o;
+    TU_OK(mlp_csv_options_init(&o));
+    o.task = MLP_CSV_CLASSIFY;
+    o.class_names = (const char *const[]){"a", "b"};
+    o.num_class_names = 2;
+    mlp_dataset *ds = NULL;
+    TU_FAIL(mlp__dataset_load_csv_mem(&ds, "x,y\n\xff\xfe,a\n", 9, "t.csv", &o),
+            MLP_STATUS_BAD_FORMAT);
+    TU_ERROR_HAS("t.csv:2:1 (x): \"??\" is not a number");
+    for (const unsigned char *p = (const unsigned char *)mlp_last_error(); *p; p++)
+        ck_assert_msg(*p >= 0x20 && *p < 0x7f, "byte 0x%02x in \"%s\"", *p,
+                      mlp_last_error());
 }
 END_TEST
 
@@ -215,6 +276,7 @@ static Suite *core_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, status_strings);
     tcase_add_test(tc, last_error_per_thread);
+    tcase_add_test(tc, messages_are_printable_text);
     tcase_add_test(tc, version_functions);
     tcase_add_test(tc, alloc_fail_after_counts_exactly);
     tcase_add_test(tc, alloc_big_blocks);

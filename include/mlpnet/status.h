@@ -47,6 +47,10 @@ MLP_API const char *mlp_status_str(mlp_status st);
  * Successful calls neither clear nor change it: what a call checks on its
  * own behalf and finds missing (an optimizer rule without some key, while
  * a model file loads) leaves no message behind a call that succeeds.
+ * The message is one line of valid UTF-8 without control characters, up
+ * to 511 bytes: a byte of a file or an argument it quotes that starts no
+ * such character (invalid UTF-8, a line break, an escape) shows as '?',
+ * so the text can be printed, logged or put in a JSON string as it is.
  * @return never NULL; "" if nothing failed yet (borrowed: valid until the
  *         next failing call on this thread)
  */

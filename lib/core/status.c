@@ -34,12 +34,67 @@ const char *mlp_last_error(void)
     return last_error;
 }
 
+/* Bytes of the UTF-8 sequence at s (RFC 3629: no overlong form, no
+ * surrogate, nothing past U+10FFFF) that encodes a character a message may
+ * show, or 0 for an invalid sequence or a control character (C0, DEL, C1). */
+static size_t shown_char(const unsigned char *s)
+{
+    const unsigned c = s[0];
+    if (c < 0x80)
+        return c >= 0x20 && c != 0x7f;
+    size_t n;
+    unsigned cp, min;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, cp = c & 0x1f, min = 0xa0; /* U+0080..U+009F are C1 controls */
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, cp = c & 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) /* also the NUL that ends a cut sequence */
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    return cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) ? n : 0;
+}
+
+/*
+ * Every message is one line of valid UTF-8 text without control
+ * characters, whatever bytes of a file or an argument it quotes: a byte
+ * that starts no such character becomes '?' (a label of invalid UTF-8, a
+ * quoted line break or escape sequence, a multi-byte character cut by a
+ * "%.64s" or by the buffer's end), so that the text can be printed, logged
+ * or put in a JSON string as it is.
+ */
+static void make_printable(char *msg)
+{
+    unsigned char *r = (unsigned char *)msg, *w = r;
+    while (*r) {
+        size_t n = shown_char(r);
+        if (n == 0) {
+            *w++ = '?';
+            r++;
+            continue;
+        }
+        memmove(w, r, n);
+        w += n;
+        r += n;
+    }
+    *w = '\0';
+}
+
 mlp_status mlp__error(mlp_status st, const char *fmt, ...)
 {
+    /* formatted apart first: an argument may be mlp_last_error() itself */
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    make_printable(msg);
+    memcpy(last_error, msg, strlen(msg) + 1);
     return st;
 }
 
