@@ -2397,6 +2397,97 @@ START_TEST(smallest_eps_keeps_a_dead_unit_finite)
 }
 END_TEST
 
+/* The parameters of the tiny model are all finite, and those of P0. */
+static void assert_params_are_p0(mlp_model *m, const char *what)
+{
+    float p[NP];
+    get_params(m, p);
+    for (int i = 0; i < NP; i++)
+        ck_assert_msg(p[i] == P0[i], "%s: parameter %d is %g, was %g", what, i,
+                      (double)p[i], (double)P0[i]);
+}
+
+/*
+ * Each hyper-parameter is a finite float, but Adam's first step size is
+ * lr sqrt(1 - b2) / (1 - b1): 1e33 with b1 = 1 - 2^-24 gives 5.3e38,
+ * beyond FLT_MAX, and AdamW's lr wd was 1e40 for 1e20 and 1e20. The step
+ * wrote infinities and NaNs (inf times a gradient of 0) and returned OK.
+ * It is refused with MLP_STATUS_NUMERIC, the parameters, the step count
+ * and the state as they were, and a lower rate then steps; through
+ * mlp_model_train_step and mlp_model_fit too, with the step's message.
+ */
+START_TEST(step_size_beyond_the_floats_is_refused)
+{
+    mlp_layer *d;
+    mlp_model *m = tiny_model(&d);
+    mlp_optimizer *o = make_opt(MLP_RULE_ADAM, m);
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_BETA1, 1.0 - 0x1p-24));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, 1e33));
+    write_grads(d, G[0]); /* G[0][5] is 0 */
+    TU_FAIL_MSG(mlp_optimizer_step(o), MLP_STATUS_NUMERIC,
+                "mlp_optimizer_step: step 1 of adam at learning_rate 1e+33");
+    TU_ERROR_HAS("beyond the largest float");
+    assert_params_are_p0(m, "adam");
+    double sc[MLP__OPTIM_SCALARS];
+    mlp__optimizer_get_scalars(o, sc);
+    ck_assert_double_eq(sc[1], 0.0); /* the step count */
+    int64_t ns;
+    const float *st = mlp__optimizer_flat_state(o, &ns);
+    for (int64_t i = 0; i < ns; i++)
+        ck_assert_float_eq(st[i], 0.0f);
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, 1e-3));
+    TU_OK(mlp_optimizer_step(o));
+    float p[NP];
+    get_params(m, p);
+    for (int i = 0; i < NP; i++)
+        ck_assert(isfinite(p[i]));
+    mlp_optimizer_destroy(o);
+    TU_OK(mlp_model_set_params(m, P0, NP));
+
+    /* AdamW: a finite step size, but lr wd overflows (W is decayed) */
+    o = make_opt(MLP_RULE_ADAMW, m);
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, 1e20));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_WEIGHT_DECAY, 1e20));
+    write_grads(d, G[0]);
+    TU_FAIL_MSG(mlp_optimizer_step(o), MLP_STATUS_NUMERIC,
+                "mlp_optimizer_step: step 1 of adamw: learning_rate 1e+20 times "
+                "weight_decay 1e+20");
+    assert_params_are_p0(m, "adamw");
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_WEIGHT_DECAY, 1e-2));
+    TU_OK(mlp_optimizer_step(o));
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+
+    /* through a training step and a fit, which says where it stopped */
+    mlp_dataset *train = tu_blobs(16, 2, 1, 1, 2, 8.0, 5, 6);
+    m = tu_model(1, (int32_t[]){2}, 7);
+    tu_add(m, tu_dense(2));
+    o = make_opt(MLP_RULE_ADAM, m);
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_BETA1, 1.0 - 0x1p-24));
+    TU_OK(mlp_optimizer_set(o, MLP_OPTIM_LEARNING_RATE, 1e33));
+    float before[NP], after[NP];
+    TU_OK(mlp_model_get_params(m, before, NP));
+    mlp_tensor *x = tu_tensor(2, 2, 2);
+    const int32_t labels[2] = {0, 1};
+    TU_FAIL_MSG(mlp_model_train_step(m, o, x, labels, NULL, NULL), MLP_STATUS_NUMERIC,
+                "mlp_optimizer_step: step 1 of adam");
+    mlp_fit_options opts;
+    mlp_fit_options_init(&opts);
+    opts.epochs = 1;
+    opts.batch_size = 8;
+    TU_FAIL_MSG(mlp_model_fit(m, o, train, NULL, &opts), MLP_STATUS_NUMERIC,
+                "mlp_model_fit: epoch 1, batch 1: mlp_optimizer_step: step 1 of adam");
+    ck_assert_msg(!strstr(mlp_last_error(), "loss is not finite"), "%s",
+                  mlp_last_error());
+    TU_OK(mlp_model_get_params(m, after, NP));
+    ck_assert(memcmp(before, after, sizeof before) == 0);
+    mlp_tensor_destroy(x);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(train);
+}
+END_TEST
+
 /* Bad schedule arguments are refused with a message and keep the schedule
  * in force; epochs must be >= 0; NULL is refused. */
 /* Messages name keys ("momentum"), not numbers, and say which call failed. */
@@ -2982,6 +3073,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, messages_name_keys_and_calls);
     tcase_add_test(tc, values_no_float_holds_are_named);
     tcase_add_test(tc, smallest_eps_keeps_a_dead_unit_finite);
+    tcase_add_test(tc, step_size_beyond_the_floats_is_refused);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("state");

@@ -247,8 +247,10 @@ MLP_API mlp_status mlp_model_backward(mlp_model *model, const mlp_tensor *dy,
  *         data-parallel hook, ranks whose losses differ, as
  *         mlp_model_set_distributed() says), MLP_STATUS_BAD_STATE (a
  *         layer was added to the model after the optimizer was created;
- *         nothing runs) or MLP_STATUS_NUMERIC (a NaN or infinity in x, or
- *         a loss that is NaN or infinite). A step that fails leaves the
+ *         nothing runs) or MLP_STATUS_NUMERIC (a NaN or infinity in x, a
+ *         loss that is NaN or infinite, or an optimizer step whose size is
+ *         beyond the floats, as mlp_optimizer_step() says, with that call's
+ *         message). A step that fails leaves the
  *         model as it was: parameters, batch-norm statistics and the
  *         dropout masks later steps draw
  */
@@ -525,7 +527,9 @@ MLP_API int32_t mlp_model_feature_count(const mlp_model *model);
  *         MLP_STATUS_SHAPE_MISMATCH (targets of another shape) or
  *         MLP_STATUS_NUMERIC (a NaN or infinity in x or the targets, or a
  *         loss that is NaN or infinite, as for an output and its target
- *         farther apart than a float holds). A step that fails leaves the model
+ *         farther apart than a float holds, or an optimizer step whose size
+ *         is beyond the floats, as for mlp_model_train_step()). A step that
+ *         fails leaves the model
  *         as it was, as mlp_model_train_step()'s
  */
 MLP_API mlp_status mlp_model_train_step_targets(mlp_model *model, mlp_optimizer *opt,
@@ -858,7 +862,8 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts)
  *         an infinity in the batch's input, which a borrowed training set
  *         holds when its values changed after its creation, the first layer
  *         with a bad parameter, state value or output, or the loss and the
- *         guard);
+ *         guard; or mlp_optimizer_step()'s message for a step whose size is
+ *         beyond the floats);
  *         MLP_STATUS_BAD_STATE (a layer was added to the model after the
  *         optimizer was created; nothing runs); MLP_STATUS_NO_MEMORY
  */

@@ -169,11 +169,17 @@ MLP_API mlp_rule mlp_optimizer_rule(const mlp_optimizer *opt);
  * (dense weights, not biases) unless MLP_OPTIM_DECAY_ALL is 1.
  * Allocates nothing.
  * @param opt  the optimizer (borrowed for the call)
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL) or
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL),
  *         MLP_STATUS_BAD_STATE (the model changed shape since the optimizer
  *         was created, or the step count is 2^63 - 1, which only a loaded
  *         file holds and which cannot advance: mlp_optimizer_reset starts
- *         it again from 0); on failure nothing changes
+ *         it again from 0) or MLP_STATUS_NUMERIC (Adam and AdamW: the
+ *         step size at the current rate, lr sqrt(1 - b2^t) / (1 - b1^t),
+ *         is beyond FLT_MAX as a float, as at the first step from a rate
+ *         of 2^104, about 2e31, with b1 = 1 - 2^-24 and b2 = 0, or 6e32
+ *         with the default b2; or AdamW's lr wd is, on a model with
+ *         decayed parameters; a lower rate steps); on failure nothing
+ *         changes
  */
 MLP_API mlp_status mlp_optimizer_step(mlp_optimizer *opt);
 

@@ -354,7 +354,8 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
                                        labels ? NULL : m->tbuf, n_local, &loss, &acc, fn);
             if (st != MLP_STATUS_OK && m->dist_on && m->dist_remote)
                 st = batch_error(st, epoch, batch, 0, &o);
-            else if (st == MLP_STATUS_NUMERIC)
+            else if (st == MLP_STATUS_NUMERIC && /* the step's own: batch_error */
+                     mlp__optimizer_check_step(opt) == MLP_STATUS_OK)
                 st = numeric_error(m, epoch, batch, n_local, blocks, cols,
                                    "the loss is not finite");
             else if (st != MLP_STATUS_OK) /* e.g. batch norm given 1 row */

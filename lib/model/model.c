@@ -914,6 +914,11 @@ static mlp_status train_step(mlp_model *m, mlp_optimizer *opt, const int32_t *la
     if (m->dist_on) {
         MLP_TRY(train_step_dist(m, opt, L, labels, targets, n, loss, &s, fn));
     } else {
+        /* an optimizer whose step would overflow is refused before the
+         * forward pass, so that fit tells that from a loss that was not
+         * finite by asking again (a distributed step is refused at the
+         * step itself, after the collectives that every rank joins) */
+        MLP_TRY(mlp__optimizer_check_step(opt));
         const int parts = mlp__split_parts(m, L, n);
         const mlp__step_cut *cut = NULL;
         if (parts > 1) {

@@ -15,14 +15,57 @@
 
 #include "optim_impl.h"
 
+/* p -= lr/c1 * m / (sqrt(v)/sqrt(c2) + eps) = step_size * m / (sqrt(v) + eps_hat):
+ * the step size of step t at rate lr, as the float the loop applies. */
+static float step_size_at(const mlp_optimizer *o, int64_t t, float lr)
+{
+    const double c1 = 1.0 - pow(o->beta1, (double)t), c2 = 1.0 - pow(o->beta2, (double)t);
+    return (float)(lr * sqrt(c2) / c1);
+}
+
+/*
+ * Each hyper-parameter is a finite float (optim.c), but the step size
+ * divides the rate by 1 - b1^t, down to 2^-24 at the first step: from a
+ * rate of 2^104 (2e31; b2 0) it was infinity as a float, and so was AdamW's
+ * lr wd from a product of 2^128. The loop then made every parameter
+ * infinite or NaN (inf times a first moment of 0 is NaN) and the step
+ * returned OK. The rates an epoch's schedule gives and the count are known
+ * only at the step, so the step is checked there, before it changes
+ * anything. Beyond these two scalars, a step overflows only through the
+ * gradients, as any diverging run does.
+ */
+static mlp_status adam_check_step(const mlp_optimizer *o, int64_t t, float lr,
+                                  const char *fn)
+{
+    char r[MLP__FMT_DOUBLE_LEN], b1[MLP__FMT_DOUBLE_LEN], b2[MLP__FMT_DOUBLE_LEN];
+    if (!isfinite(step_size_at(o, t, lr)))
+        return mlp__error(MLP_STATUS_NUMERIC,
+                          "%s: step %lld of %s at learning_rate %s, with beta1 %s and "
+                          "beta2 %s, has a bias-corrected step size, lr sqrt(1 - "
+                          "beta2^t) / (1 - beta1^t), beyond the largest float; the "
+                          "parameters are unchanged (lower the learning rate or beta1)",
+                          fn, (long long)t, o->ops->name, mlp__fmt_double(o->lr, r),
+                          mlp__fmt_double(o->beta1, b1), mlp__fmt_double(o->beta2, b2));
+    const float lr_wd = lr * (float)o->weight_decay; /* as the loop's shrink has it */
+    if (o->ops->rule != MLP_RULE_ADAMW || isfinite(lr_wd))
+        return MLP_STATUS_OK;
+    for (int s = 0; s < o->n_segs; s++)
+        if (o->segs[s].weights || o->decay_all)
+            return mlp__error(MLP_STATUS_NUMERIC,
+                              "%s: step %lld of adamw: learning_rate %s times "
+                              "weight_decay %s is beyond the largest float; the "
+                              "parameters are unchanged (lower either)",
+                              fn, (long long)t, mlp__fmt_double(o->lr, r),
+                              mlp__fmt_double(o->weight_decay, b1));
+    return MLP_STATUS_OK;
+}
+
 MLP_WIDE_CLONES
 static void adam_step(const mlp_optimizer *o, const mlp__step_args *a)
 {
     const float b1 = (float)o->beta1, b2 = (float)o->beta2;
-    const double t = (double)o->t;
-    /* p -= lr/c1 * m / (sqrt(v)/sqrt(c2) + eps) = step_size * m / (sqrt(v) + eps_hat) */
-    const double c1 = 1.0 - pow(o->beta1, t), c2 = 1.0 - pow(o->beta2, t);
-    const float step_size = (float)(a->lr * sqrt(c2) / c1);
+    const double c2 = 1.0 - pow(o->beta2, (double)o->t);
+    const float step_size = step_size_at(o, o->t, a->lr);
     /* eps is a normal float (optim.c), but sqrt(c2) is below 1: at the
      * first step it is sqrt(1 - b2), 0.03 for the default b2 and down to
      * 2^-12.5 for the largest b2 accepted. eps sqrt(c2) could then be a
@@ -67,6 +110,7 @@ const mlp_optim_ops mlp__adam_ops = {
     .default_lr = 0.001,
     .keys = ADAM_KEYS,
     .step = adam_step,
+    .check_step = adam_check_step,
     .state_names = {"m", "v"},
     .state_nonneg = 1u << 1,
 };
@@ -78,6 +122,7 @@ const mlp_optim_ops mlp__adamw_ops = {
     .default_lr = 0.001,
     .keys = ADAM_KEYS,
     .step = adam_step,
+    .check_step = adam_check_step,
     .state_names = {"m", "v"},
     .state_nonneg = 1u << 1,
 };

@@ -376,6 +376,7 @@ mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut)
                           "%s: the step count is %lld, the largest there is "
                           "(mlp_optimizer_reset starts again from 0)",
                           fn, (long long)opt->t);
+    MLP_TRY(mlp__optimizer_check_step(opt));
     opt->t++;
     const mlp__step_args common = {.lr = (float)opt->lr,
                                    .scale = clip_scale(opt, opt->block->grads)};
@@ -388,6 +389,13 @@ mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut)
         mlp__pool_chunks(opt->n, MLP_POOL_MIN, 16, step_part, &j);
     }
     return MLP_STATUS_OK;
+}
+
+mlp_status mlp__optimizer_check_step(const mlp_optimizer *opt)
+{
+    if (!opt->ops->check_step || opt->t == INT64_MAX)
+        return MLP_STATUS_OK;
+    return opt->ops->check_step(opt, opt->t + 1, (float)opt->lr, "mlp_optimizer_step");
 }
 
 mlp_status mlp_optimizer_step(mlp_optimizer *opt)

@@ -25,6 +25,14 @@ mlp_status mlp__optimizer_check_block(const mlp_optimizer *opt,
  * says (NULL: the step's own even cut). The same statuses and results. */
 mlp_status mlp__optimizer_step_cut(mlp_optimizer *opt, const mlp__step_cut *cut);
 
+/* The check mlp_optimizer_step makes of its next step's scalars before it
+ * changes anything: OK, or MLP_STATUS_NUMERIC (naming mlp_optimizer_step)
+ * when a scalar of the rule's step at the current rate is not a finite
+ * float (Adam's rate over 1 - b1^t, AdamW's lr wd). It depends on the optimizer alone, so
+ * a caller whose step failed with MLP_STATUS_NUMERIC asks it again to tell that refusal
+ * from a loss that was not finite. */
+mlp_status mlp__optimizer_check_step(const mlp_optimizer *opt);
+
 /* Bytes of the optimizer's record: its fixed fields (rule, counts, step,
  * hyper-parameters, schedule), then its per-parameter state. */
 uint64_t mlp__optimizer_state_size(const mlp_optimizer *opt);

@@ -47,6 +47,10 @@ typedef struct mlp_optim_ops {
     unsigned keys; /* rule-specific keys it reads: bit (1u << key) */
     /* update a->n parameters; called on a span of a segment, on any thread */
     void (*step)(const mlp_optimizer *o, const mlp__step_args *a);
+    /* optional: OK when step t (from 1) at rate lr gives finite scalars,
+     * else MLP_STATUS_NUMERIC with a message naming `fn`; called before a
+     * step changes anything */
+    mlp_status (*check_step)(const mlp_optimizer *o, int64_t t, float lr, const char *fn);
     /* For the loader's checks of a stored state (optim_file.c): the name of
      * each state array, and bit k set when array k is a sum or mean of
      * squares, which no run makes negative. */
