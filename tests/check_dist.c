@@ -1329,6 +1329,10 @@ static void meddle(void)
     const float w[NCLS] = {1.0f, 1.0f, 1.0f, 1.0f};
     const char *const names[NCLS] = {"a", "b", "c", "d"};
     mlp_dataset *ds = tu_blobs(8, NCLS, 1, 4, 5, 30, CENTRES, 1);
+    /* the refusal of a call that runs the model names it (it said
+     * "mlp_model: called from ...") */
+    TU_FAIL_MSG(mlp_model_predict_raw(m, x, y), MLP_STATUS_BAD_STATE,
+                "mlp_model_predict_raw: called from a data-parallel hook's callback");
     const mlp_status got[11] = {mlp_model_predict_raw(m, x, y),
                                 mlp_model_add(m, l),
                                 mlp_model_set_distributed(m, NULL),

@@ -1255,6 +1255,76 @@ static mlp_status build_and_run_first(void *ctx)
     return st;
 }
 
+/* The first run of a fresh model sizes its batch buffers
+ * (mlp__model_reserve); that memory running out was said as "out of
+ * memory for a batch of 16", which named no call. Every call that runs a
+ * model, with each allocation it makes failing in turn, gives messages
+ * that start with its name; and the batch buffers' failure is among them. */
+static long fail_at; /* the allocation that fails, from 1 */
+
+static mlp_status run_fresh(int which, const oom_data *d, mlp_model *m, mlp_optimizer *o)
+{
+    static const int32_t labels[5] = {0, 1, 2, 3, 0};
+    const int32_t xd[2] = {5, FEAT}, pd[2] = {5, NCLS};
+    float sample[FEAT] = {0}, out[NCLS];
+    double err, acc;
+    mlp_tensor *x = tu_tensor(2, xd[0], xd[1]), *pr = tu_tensor(2, pd[0], pd[1]);
+    mlp_fit_options fo;
+    mlp_fit_options_init(&fo);
+    fo.epochs = 1;
+    fo.batch_size = 16;
+    const mlp_tensor *y = NULL;
+    mlp__alloc_fail_after(fail_at);
+    mlp_status st = MLP_STATUS_INTERNAL;
+    switch (which) {
+    case 0: st = mlp_model_forward(m, x, MLP_MODE_EVAL, &y); break;
+    case 1: st = mlp_model_train_step(m, o, x, labels, NULL, NULL); break;
+    case 2: st = mlp_model_evaluate(m, d->va, 6, &err, &acc); break;
+    case 3: st = mlp_model_predict(m, x, pr); break;
+    case 4: st = mlp_model_predict_one(m, sample, FEAT, MLP_OUTPUT_RAW, out, NCLS); break;
+    default: st = mlp_model_fit(m, o, d->tr, NULL, &fo); break;
+    }
+    mlp__alloc_fail_after(0);
+    mlp_tensor_destroy(x);
+    mlp_tensor_destroy(pr);
+    return st;
+}
+
+START_TEST(out_of_memory_for_a_batch_names_the_call)
+{
+    static const char *const fns[] = {
+        "mlp_model_forward: ", "mlp_model_train_step: ",  "mlp_model_evaluate: ",
+        "mlp_model_predict: ", "mlp_model_predict_one: ", "mlp_model_fit: "};
+    const oom_data d = {tu_blobs(40, NCLS, 1, 4, 5, 20, CENTRES, 1),
+                        tu_blobs(20, NCLS, 1, 4, 5, 20, CENTRES, 2)};
+    for (int which = 0; which < 6; which++) {
+        int batch_failures = 0;
+        for (fail_at = 1;; fail_at++) {
+            mlp_model *m = small_model(5);
+            mlp_optimizer *o = NULL;
+            TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+            const mlp_status st = run_fresh(which, &d, m, o);
+            mlp_optimizer_destroy(o);
+            mlp_model_destroy(m);
+            if (st == MLP_STATUS_OK)
+                break;
+            ck_assert_msg(st == MLP_STATUS_NO_MEMORY, "%s allocation %ld: %s: %s",
+                          fns[which], fail_at, mlp_status_str(st), mlp_last_error());
+            ck_assert_msg(strncmp(mlp_last_error(), fns[which], strlen(fns[which])) == 0,
+                          "allocation %ld: \"%s\" does not start with \"%s\"", fail_at,
+                          mlp_last_error(), fns[which]);
+            batch_failures +=
+                strstr(mlp_last_error(), "out of memory for a batch") != NULL;
+            ck_assert_int_lt(fail_at, 200);
+        }
+        ck_assert_msg(batch_failures > 0, "%s never failed to size its batch",
+                      fns[which]);
+    }
+    mlp_dataset_destroy(d.tr);
+    mlp_dataset_destroy(d.va);
+}
+END_TEST
+
 START_TEST(oom_first_call_of_a_fresh_model)
 {
     static const char *const names[] = {"a first evaluate", "a first evaluate_metrics",
@@ -2974,6 +3044,7 @@ static Suite *model_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, oom_build_and_train);
     tcase_add_test(tc, oom_first_call_of_a_fresh_model);
+    tcase_add_test(tc, out_of_memory_for_a_batch_names_the_call);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fit");

@@ -1159,7 +1159,7 @@ START_TEST(first_split_reads_column_blocks)
         for (int v = 0; v < 2; v++) {
             m[v] = wide_mlp(41 + c, 0, cases[c].bias);
             TU_OK(mlp_optimizer_create(&o[v], MLP_RULE_MOMENTUM, m[v]));
-            TU_OK(mlp__model_reserve(m[v], n));
+            TU_OK(mlp__model_reserve(m[v], n, "test"));
         }
         int32_t cols[MLP__CUT_MAX + 1];
         const int blocks = mlp__split_input_blocks(m[0], n, cols);
@@ -1308,7 +1308,7 @@ START_TEST(column_blocks_for_a_row_step_refused)
     mlp_model *m = wide_mlp(7, 0, 1);
     mlp_optimizer *o = NULL;
     TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
-    TU_OK(mlp__model_reserve(m, 40));
+    TU_OK(mlp__model_reserve(m, 40, "test"));
     const int64_t np = mlp_model_param_count(m);
     float *before = malloc((size_t)np * sizeof(float)),
           *now = malloc((size_t)np * sizeof(float));

@@ -156,6 +156,19 @@ static mlp_status epoch_error(mlp_status st, int32_t epoch, const char *where,
     return mlp__error(st, "mlp_model_fit: epoch %d, %s: %s", (int)epoch, where, msg);
 }
 
+/* A failure of a public call the fit makes for itself (`callee`), said as
+ * the fit's: its message with the fit's name in place of the callee's. */
+static mlp_status callee_error(mlp_status st, const char *fn, const char *callee)
+{
+    char msg[512];
+    const char *e = mlp_last_error();
+    const size_t n = strlen(callee);
+    if (strncmp(e, callee, n) == 0 && e[n] == ':' && e[n + 1] == ' ')
+        e += n + 2;
+    snprintf(msg, sizeof msg, "%s", e);
+    return mlp__error(st, "%s: %s", fn, msg);
+}
+
 /* A failed step's status, its message (this rank's, or another rank's
  * that stopped this one) led by the epoch and batch where it stopped. When
  * this rank's step was the epoch's short last batch (`rows` < the batch
@@ -254,7 +267,7 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
         eval_bs = mlp_dataset_size(valid);
     mlp_batcher *b = NULL;
     if (st == MLP_STATUS_OK)
-        st = mlp__model_reserve(m, train_bs > eval_bs ? train_bs : eval_bs);
+        st = mlp__model_reserve(m, train_bs > eval_bs ? train_bs : eval_bs, fn);
     /* The epoch's per-output sums, the fit's own: a callback that evaluates
      * or predicts, on a larger batch too, uses (and may make anew) the
      * model's batch buffers, not these. */
@@ -262,8 +275,9 @@ mlp_status mlp_model_fit(mlp_model *m, mlp_optimizer *opt, const mlp_dataset *tr
     double *sums = NULL;
     if (st == MLP_STATUS_OK && !(sums = mlp__alloc(3 * (size_t)k * sizeof *sums)))
         st = mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory", fn);
-    if (st == MLP_STATUS_OK)
-        st = mlp_batcher_create(&b, train, train_bs, 1, o.seed);
+    if (st == MLP_STATUS_OK &&
+        (st = mlp_batcher_create(&b, train, train_bs, 1, o.seed)) != MLP_STATUS_OK)
+        st = callee_error(st, fn, "mlp_batcher_create");
     if (st == MLP_STATUS_OK)
         st = mlp_batcher_set_drop_last(b, o.drop_last);
     if (m->dist_on) {

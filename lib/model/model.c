@@ -429,10 +429,10 @@ mlp_status mlp__model_check_idle(const mlp_model *m, int changes, const char *fn
     return MLP_STATUS_OK;
 }
 
-mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
+mlp_status mlp__model_reserve(mlp_model *m, int32_t n, const char *fn)
 {
     /* every call that runs the model passes here first */
-    MLP_TRY(mlp__model_check_idle(m, 0, "mlp_model"));
+    MLP_TRY(mlp__model_check_idle(m, 0, fn));
     if (n <= m->batch_cap)
         return MLP_STATUS_OK;
     /* Build the new set completely before dropping the old one, so a
@@ -480,7 +480,7 @@ mlp_status mlp__model_reserve(mlp_model *m, int32_t n)
         mlp__free(sums);
         mlp__free(ws);
         mlp__free(undo);
-        return mlp__error(MLP_STATUS_NO_MEMORY, "out of memory for a batch of %d",
+        return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory for a batch of %d", fn,
                           (int)n);
     }
     free_batch_buffers(m);
@@ -638,7 +638,7 @@ mlp_status mlp__model_stage_input(mlp_model *m, const mlp_tensor *x, const char 
                                   const char *fn)
 {
     int32_t n = x->dims[0];
-    MLP_TRY(mlp__model_reserve(m, n));
+    MLP_TRY(mlp__model_reserve(m, n, fn));
     const float *v = x->data;
     const int64_t len = x->numel;
     if (!finite) {

@@ -97,8 +97,10 @@ struct mlp_model {
     mlp_tensor out_view, dx_view;
 };
 
-/* Make the batch buffers hold at least n samples. */
-mlp_status mlp__model_reserve(mlp_model *m, int32_t n);
+/* Make the batch buffers hold at least n samples. Refuses a model in a
+ * data-parallel hook's callback (BAD_STATE); `fn`, the public call, leads
+ * the messages. */
+mlp_status mlp__model_reserve(mlp_model *m, int32_t n, const char *fn);
 
 /* 1 when layer i writes its output over its input's buffer (acts[i] is
  * acts[i - 1]): a kind that can run in place (ops->in_place) after a layer

@@ -439,7 +439,7 @@ static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_si
     if (batch_size > hi - lo)
         batch_size = hi - lo > 0 ? hi - lo : 1;
     if (st == MLP_STATUS_OK)
-        st = mlp__model_reserve(m, batch_size);
+        st = mlp__model_reserve(m, batch_size, fn);
     const int32_t k = mlp__model_outputs(m);
     /* the per-output sums live in the batch buffers, which a model never
      * run before has only once the reserve succeeded; on a failure they stay
@@ -621,7 +621,7 @@ mlp_status mlp_model_predict_one(mlp_model *m, const float *sample, int64_t samp
                           "finite values only",
                           fn, isnan(sample[bad]) ? "a NaN" : "an infinity",
                           (long long)bad);
-    MLP_TRY(mlp__model_reserve(m, 1));
+    MLP_TRY(mlp__model_reserve(m, 1, fn));
     memcpy(m->xbuf, sample, (size_t)sample_len * sizeof(float));
     MLP_TRY(mlp__model_forward(m, 1, MLP_MODE_EVAL));
     const float *z = m->acts[m->n_layers - 1];

@@ -159,7 +159,7 @@ static double rel_err(const float *nhwc_a, const float *nchw_b, int32_t n, int32
 static void run(const conv_case *cc)
 {
     mlp_model *m = bench_conv_model(cc, 0, 2); /* the layout of im2col */
-    CHECK(mlp__model_reserve(m, BATCH));
+    CHECK(mlp__model_reserve(m, BATCH, "bench"));
     mlp_layer *conv = mlp_model_layer(m, 1);
 
     nhwc q = {.c = cc->c, .h = cc->h, .w = cc->w, .f = cc->f, .k = cc->k, .pad = cc->pad};

@@ -82,7 +82,7 @@ int main(int argc, char **argv)
     mlp_optimizer *opt = NULL;
     CHECK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
     CHECK(mlp_optimizer_set_learning_rate(opt, 0.1));
-    CHECK(mlp__model_reserve(m, BATCH));
+    CHECK(mlp__model_reserve(m, BATCH, "bench"));
     const mlp__loss *L = NULL;
     CHECK(mlp__model_loss(m, "bench", &L));
 

@@ -80,7 +80,7 @@ int main(int argc, char **argv)
     mlp_optimizer *opt = NULL;
     CHECK(mlp_optimizer_create(&opt, MLP_RULE_SGD, m));
     CHECK(mlp_optimizer_set_learning_rate(opt, 0.01));
-    CHECK(mlp__model_reserve(m, BATCH));
+    CHECK(mlp__model_reserve(m, BATCH, "bench"));
 
     const int32_t n = mlp_dataset_size(train), steps = n / BATCH;
     int32_t *order = malloc((size_t)n * sizeof *order);
