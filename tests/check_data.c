@@ -1104,6 +1104,77 @@ START_TEST(mapping_malformed)
 }
 END_TEST
 
+/* The message must start with `fn` and hold `path`. */
+static void expect_named(const char *fn, const char *path)
+{
+    const size_t n = strlen(fn);
+    ck_assert_msg(strncmp(mlp_last_error(), fn, n) == 0 && mlp_last_error()[n] == ':' &&
+                      strstr(mlp_last_error(), path),
+                  "\"%s\" does not start with %s: or lacks %s", mlp_last_error(), fn,
+                  path);
+}
+
+/* The IDX and mapping readers' I/O and format failures name the file, and
+ * started with its path ("DIR: truncated at ...", "cannot open mapping
+ * ..."), not with the call: each now starts with the call made, the path
+ * kept; mlp_dataset_open's, read through the same readers, with its own. */
+START_TEST(readers_name_the_call_before_the_file)
+{
+    char dir[PATH_LEN], img[PATH_LEN], lab[PATH_LEN], map[PATH_LEN], cut[PATH_LEN];
+    tu_tmp_dir(dir, sizeof dir, "mlpnet-named");
+    toy t = toy_make(4, 2, 3, 3, 1);
+    write_toy_images(join(img, dir, "img"), &t, 0);
+    write_toy_labels(join(lab, dir, "lab"), &t, 0);
+    const unsigned char head[6] = {0, 0, 8, 3, 0, 0}; /* cut in the first extent */
+    tu_write_file_gz(join(cut, dir, "cut"), head, sizeof head, 0);
+    mlp_dataset *ds = NULL;
+
+    static const char load[] = "mlp_dataset_load_idx";
+    EXPECT_STATUS(mlp_dataset_load_idx(&ds, dir, lab, 0), MLP_STATUS_IO);
+    expect_named(load, dir);
+    EXPECT_STATUS(mlp_dataset_load_idx(&ds, img, dir, 0), MLP_STATUS_IO);
+    expect_named(load, dir);
+    EXPECT_STATUS(mlp_dataset_load_idx(&ds, cut, lab, 0), MLP_STATUS_BAD_FORMAT);
+    expect_named(load, cut);
+    TU_ERROR_HAS("truncated");
+    tu_write_file_gz(cut, head, sizeof head, 1); /* the same bytes, gzip */
+    EXPECT_STATUS(mlp_dataset_load_idx(&ds, cut, lab, 0), MLP_STATUS_BAD_FORMAT);
+    expect_named(load, cut);
+    tu_write_file_gz(cut, head, 3, 0);
+    EXPECT_STATUS(mlp_dataset_load_idx_images(&ds, cut, 0), MLP_STATUS_BAD_FORMAT);
+    expect_named("mlp_dataset_load_idx_images", cut);
+    EXPECT_STATUS(mlp_dataset_load_idx_images(&ds, dir, 0), MLP_STATUS_IO);
+    expect_named("mlp_dataset_load_idx_images", dir);
+    ck_assert_ptr_null(ds);
+
+    ds = tiny_dataset(3);
+    static const char mapping[] = "mlp_dataset_load_mapping";
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, dir), MLP_STATUS_IO);
+    expect_named(mapping, dir);
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, join(map, dir, "none.txt")),
+                  MLP_STATUS_IO);
+    expect_named(mapping, map);
+    write_text(map, "0 48\nzero\n");
+    EXPECT_STATUS(mlp_dataset_load_mapping(ds, map), MLP_STATUS_BAD_FORMAT);
+    expect_named(mapping, map);
+    mlp_dataset_destroy(ds);
+
+    /* mlp_dataset_open: a bad map, then a cut training split */
+    mlp_dataset *a = NULL;
+    write_text(join(map, dir, "emn-mapping.txt"), "0 48\nzero\n");
+    write_split(dir, "emn-train-", &t, 0);
+    EXPECT_STATUS(mlp_dataset_open(&a, NULL, NULL, dir, "emn", 1), MLP_STATUS_BAD_FORMAT);
+    expect_named("mlp_dataset_open", map);
+    write_text(map, "0 48\n1 49\n2 50\n");
+    tu_write_file_gz(join(cut, dir, "emn-train-images-idx3-ubyte"), head, sizeof head, 0);
+    EXPECT_STATUS(mlp_dataset_open(&a, NULL, NULL, dir, "emn", 1), MLP_STATUS_BAD_FORMAT);
+    expect_named("mlp_dataset_open", cut);
+    ck_assert_ptr_null(a);
+    toy_free(&t);
+    tu_rm_tree(dir);
+}
+END_TEST
+
 /* ---- special files ----------------------------------------------------- */
 
 /* Descriptors open in this process, or -1 without /proc/self/fd. */
@@ -2236,6 +2307,7 @@ static Suite *data_suite(void)
     tc = tcase_create("mapping");
     tcase_add_test(tc, mapping_valid);
     tcase_add_test(tc, mapping_malformed);
+    tcase_add_test(tc, readers_name_the_call_before_the_file);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("open");

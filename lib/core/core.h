@@ -46,6 +46,13 @@ mlp_status mlp__error(mlp_status st, const char *fmt, ...) MLP__PRINTF(2, 3);
  * to say that drop_last leaves an epoch's short last batch out only when
  * that batch is the cause. */
 mlp_status mlp__error_batch_too_small(mlp_status st);
+
+/* Make the message of the failure being returned (`st`) start with `fn`,
+ * the public call made, when it does not already: "fn: " is put before
+ * it. For readers whose helpers name the file first ("PATH: truncated at
+ * ...") or whose messages come from a shared stream (gz_stream.c). Returns
+ * `st`. */
+mlp_status mlp__error_named(mlp_status st, const char *fn);
 void mlp__batch_size_mark_clear(void);
 int mlp__batch_size_marked(void);
 

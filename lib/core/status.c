@@ -104,6 +104,16 @@ mlp_status mlp__error_batch_too_small(mlp_status st)
     return st;
 }
 
+mlp_status mlp__error_named(mlp_status st, const char *fn)
+{
+    const size_t n = strlen(fn);
+    if (st == MLP_STATUS_OK || (strncmp(last_error, fn, n) == 0 && last_error[n] == ':'))
+        return st;
+    char msg[sizeof last_error];
+    snprintf(msg, sizeof msg, "%s", last_error);
+    return mlp__error(st, "%s: %s", fn, msg);
+}
+
 void mlp__batch_size_mark_clear(void)
 {
     batch_too_small = 0;

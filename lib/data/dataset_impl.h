@@ -84,6 +84,12 @@ static inline mlp__dataset_spec mlp__images_spec(int32_t n, int32_t c, int32_t h
  */
 mlp_status mlp__dataset_build(mlp_dataset **out, const mlp__dataset_spec *spec);
 
+/* mlp_dataset_load_idx with `fn`, the public call made, leading every
+ * message (mlp_dataset_open reads its splits through it). */
+mlp_status mlp__dataset_load_idx(mlp_dataset **out, const char *images_path,
+                                 const char *labels_path, int32_t num_classes,
+                                 const char *fn);
+
 /* Elements in one sample (c*h*w). */
 static inline size_t mlp__dataset_sample_size(const mlp_dataset *ds)
 {

@@ -299,10 +299,29 @@ static mlp_status read_payload(idx_file *f, uint8_t *dst)
     return idx_finish(f);
 }
 
+/* The IDX reader's failures name the file (idx_open, idx_read, the gzip
+ * stream) but not the call: each public reader puts its name first
+ * (mlp__error_named), and mlp_dataset_open passes its own. */
+static mlp_status load_idx(mlp_dataset **out, const char *images_path,
+                           const char *labels_path, int32_t num_classes, const char *fn);
+
 mlp_status mlp_dataset_load_idx(mlp_dataset **out, const char *images_path,
                                 const char *labels_path, int32_t num_classes)
 {
-    static const char fn[] = "mlp_dataset_load_idx";
+    return mlp__dataset_load_idx(out, images_path, labels_path, num_classes,
+                                 "mlp_dataset_load_idx");
+}
+
+mlp_status mlp__dataset_load_idx(mlp_dataset **out, const char *images_path,
+                                 const char *labels_path, int32_t num_classes,
+                                 const char *fn)
+{
+    return mlp__error_named(load_idx(out, images_path, labels_path, num_classes, fn), fn);
+}
+
+static mlp_status load_idx(mlp_dataset **out, const char *images_path,
+                           const char *labels_path, int32_t num_classes, const char *fn)
+{
     MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
     *out = NULL;
     MLP_CHECK_ARG(images_path != NULL, fn, "images_path is NULL");
@@ -362,10 +381,19 @@ fail:
     return st;
 }
 
+static mlp_status load_idx_images(mlp_dataset **out, const char *images_path,
+                                  int32_t num_classes, const char *fn);
+
 mlp_status mlp_dataset_load_idx_images(mlp_dataset **out, const char *images_path,
                                        int32_t num_classes)
 {
     static const char fn[] = "mlp_dataset_load_idx_images";
+    return mlp__error_named(load_idx_images(out, images_path, num_classes, fn), fn);
+}
+
+static mlp_status load_idx_images(mlp_dataset **out, const char *images_path,
+                                  int32_t num_classes, const char *fn)
+{
     MLP_CHECK_ARG(out != NULL, fn, "out is NULL");
     *out = NULL;
     MLP_CHECK_ARG(images_path != NULL, fn, "images_path is NULL");

@@ -160,6 +160,7 @@ static int read_line(FILE *fp, char *line, size_t *len)
  * Read a mapping file into a new block of names (owned by the caller) for
  * the classes it defines (largest label + 1). Labels must be below
  * `limit` and appear once; names are characters by code or quoted text.
+ * Its messages name the file; the callers put their name first.
  */
 static mlp_status read_mapping(const char *path, int32_t limit, mlp__names **names_out)
 {
@@ -301,7 +302,7 @@ mlp_status mlp_dataset_load_mapping(mlp_dataset *ds, const char *path)
     MLP_CHECK_ARG(path[0] != '\0', fn, "path is empty");
     MLP_CHECK_ARG(ds->labels != NULL, fn, "the dataset has float targets, not classes");
     mlp__names *names;
-    MLP_TRY(read_mapping(path, ds->num_classes, &names));
+    MLP_TRY(mlp__error_named(read_mapping(path, ds->num_classes, &names), fn));
     /* Replace only on success, so a bad file leaves the old map. */
     mlp__free(ds->class_names);
     ds->class_names = names;
@@ -407,7 +408,7 @@ static mlp_status load_split(const char *dir, const char *name, const char *spli
     if (!found)
         return mlp__error(MLP_STATUS_IO, "mlp_dataset_open: %s split of %s: no file %s",
                           split, name, labels);
-    return mlp_dataset_load_idx(out, images, labels, num_classes);
+    return mlp__dataset_load_idx(out, images, labels, num_classes, "mlp_dataset_open");
 }
 
 int mlp_dataset_exists(const char *dir, const char *name)
@@ -461,7 +462,7 @@ mlp_status mlp_dataset_open(mlp_dataset **train, mlp_dataset **valid, mlp_datase
     if (len < 0 || len >= (int)sizeof stem || !join_path(path, dir, stem, ".txt"))
         return path_too_long(dir, name);
     if (is_regular_file(path)) {
-        MLP_TRY(read_mapping(path, IDX_MAX_CLASSES, &names));
+        MLP_TRY(mlp__error_named(read_mapping(path, IDX_MAX_CLASSES, &names), fn));
         map_classes = names->count;
     }
 
