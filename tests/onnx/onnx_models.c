@@ -344,6 +344,18 @@ int main(int argc, char **argv)
     int32_t out23[2] = {2, 3};
     ADD(m, mlp_layer_create_reshape(&l_, 2, out23));
     CHECK(mlp_model_set_loss(m, MLP_LOSS_MSE, 0));
+    /* feature names, into the metadata as a JSON array: a quote, a
+     * backslash and characters beyond ASCII among them */
+    static char fnames[300][16];
+    const char *fp[300];
+    for (int j = 0; j < 300; j++) {
+        snprintf(fnames[j], sizeof fnames[j], "f%d", j);
+        fp[j] = fnames[j];
+    }
+    fp[1] = "say \"hi\"";
+    fp[2] = "back\\slash";
+    fp[3] = "\xc3\xa2ge \xe6\x97\xa5";
+    CHECK(mlp_model_set_feature_names(m, fp, 300));
     finish(m, dir, "kinds_b", 0);
     (void)rank_r2;
     mlp_dataset_destroy(emnist_train);

@@ -17,6 +17,7 @@ $MLPNET_ORT_DIR, then $HOME/.cache/mlpnet-ort (.ci/run installs it there
 with `npm install --ignore-scripts onnxruntime-node`).
 """
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -55,10 +56,26 @@ def main():
                            text=True).stdout.split()
     models = [lines[i:i + 7] for i in range(0, len(lines), 7)]
 
-    for name, *_ in models:
+    names_seen = 0
+    for name, dims, *_ in models:
         model = onnx.load(os.path.join(work, name + ".onnx"))
         onnx.checker.check_model(model, full_check=True)
-    print("onnx %s checker: all %d files accepted" % (onnx.__version__, len(models)))
+        # the name lists are JSON arrays of strings, one per class or input
+        meta = {p.key: p.value for p in model.metadata_props}
+        for key in ("class_names", "feature_names"):
+            if key in meta:
+                names = json.loads(meta[key])
+                want = int(meta["outputs"]) if key == "class_names" else \
+                    math.prod(int(d) for d in dims.split(","))
+                if len(names) != want or not all(isinstance(n, str) for n in names):
+                    sys.exit("%s: %s holds %d names, not %d strings" %
+                             (name, key, len(names), want))
+                names_seen += 1
+        if name == "kinds_b" and json.loads(meta["feature_names"])[1:4] != \
+                ['say "hi"', "back\\slash", "\u00e2ge \u65e5"]:
+            sys.exit("kinds_b: feature_names %s" % meta["feature_names"][:80])
+    print("onnx %s checker: all %d files accepted, %d name lists read as JSON" %
+          (onnx.__version__, len(models), names_seen))
 
     specs = ["%s:%s" % (m[0], m[1]) for m in models]
     run = subprocess.run([node, os.path.join(os.path.dirname(__file__), "run_ort.js"),
