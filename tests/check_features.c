@@ -406,6 +406,66 @@ START_TEST(columns_in_another_order_read_by_name)
 }
 END_TEST
 
+typedef struct std_ctx {
+    mlp_model *m;
+    const mlp_dataset *ds;
+} std_ctx;
+
+static mlp_status try_standardize(void *ctx)
+{
+    const std_ctx *c = ctx;
+    return mlp_model_fit_standardize(c->m, c->ds);
+}
+
+/* A failed standardisation takes no names; a success takes the set's. */
+static void names_with_statistics(void *ctx, mlp_status st)
+{
+    const std_ctx *c = ctx;
+    ck_assert_int_eq(mlp_model_feature_count(c->m), st == MLP_STATUS_OK ? 3 : 0);
+}
+
+/* The statistics of a standardisation belong to the columns they were
+ * taken from: a model without names takes the set's with them, so that a
+ * fit on the columns in another order is refused. */
+START_TEST(standardize_takes_the_names)
+{
+    mlp_dataset *ds = rows(8, 3, 2, 1), *moved = NULL;
+    TU_OK(mlp_dataset_set_feature_names(ds, (const char *const[]){"p", "q", "r"}, 3));
+    TU_OK(mlp_dataset_subset(ds, (const int32_t[]){0, 1, 2, 3, 4, 5, 6, 7}, 8, &moved));
+    TU_OK(mlp_dataset_set_feature_names(moved, (const char *const[]){"r", "q", "p"}, 3));
+    mlp_model *m = tu_model(1, (int32_t[]){3}, 5);
+    mlp_layer *st = NULL;
+    TU_OK(mlp_layer_create_standardize(&st));
+    tu_add(m, st);
+    tu_add(m, tu_dense(2));
+    std_ctx c = {m, moved};
+    tu_oom_cfg cfg;
+    tu_oom_cfg_init(&cfg);
+    cfg.after = names_with_statistics;
+    cfg.keep_on_ok = 1; /* the names it took stay with the model */
+    tu_oom_loop("mlp_model_fit_standardize", try_standardize, &c, &cfg);
+    ck_assert_str_eq(mlp_model_feature_name(m, 0), "r");
+    mlp_optimizer *o = NULL;
+    TU_OK(mlp_optimizer_create(&o, MLP_RULE_SGD, m));
+    mlp_fit_options f;
+    TU_OK(mlp_fit_options_init(&f));
+    f.epochs = 1;
+    TU_FAIL_MSG(
+        mlp_model_fit(m, o, ds, NULL, &f), MLP_STATUS_INVALID_ARG,
+        "mlp_model_fit: feature 0 of the training set is \"p\", which is feature 2 "
+        "of the model");
+    /* a set without names leaves a model without names as it was */
+    TU_OK(mlp_model_set_feature_names(m, NULL, 0));
+    TU_OK(mlp_dataset_set_feature_names(ds, NULL, 0));
+    TU_OK(mlp_model_fit_standardize(m, ds));
+    ck_assert_int_eq(mlp_model_feature_count(m), 0);
+    mlp_optimizer_destroy(o);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ds);
+    mlp_dataset_destroy(moved);
+}
+END_TEST
+
 /* ---- the model file ----------------------------------------------------------- */
 
 START_TEST(file_keeps_the_names)
@@ -507,6 +567,7 @@ static Suite *features_suite(void)
     tc = tcase_create("checks");
     tcase_add_test(tc, fit_takes_the_names_and_data_must_match_them);
     tcase_add_test(tc, columns_in_another_order_read_by_name);
+    tcase_add_test(tc, standardize_takes_the_names);
     suite_add_tcase(s, tc);
     tc = tcase_create("file");
     tcase_add_test(tc, file_keeps_the_names);

@@ -412,7 +412,9 @@ MLP_API mlp_status mlp_model_set_class_weights(mlp_model *model, const float *we
  * (mlp_layer_create_standardize()), from data: its mean and scale become
  * the mean and the population standard deviation of every input feature
  * over `ds` (a constant feature gets scale 1). Call it once, on the
- * training set, before training; the values are saved with the model.
+ * training set, before training; the values are saved with the model. A
+ * model without feature names takes the set's (mlp_dataset_feature_name()),
+ * since the statistics belong to its columns, as mlp_model_fit() would.
  * @param model  the model (borrowed for the call)
  * @param ds     the data, whose samples fit the model's input (borrowed)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, feature names other
@@ -576,8 +578,8 @@ typedef struct mlp_metrics {
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, an
  *         out_size no release had, a set without targets, class weights
  *         whose sum over the set's labels is 0, a bce_logits target outside
- *         [0, 1], a class named as another of the model's, as
- *         mlp_model_evaluate()),
+ *         [0, 1], a class named as another of the model's, feature names
+ *         other than the model's, as mlp_model_evaluate()),
  *         MLP_STATUS_SHAPE_MISMATCH (data do not fit
  *         the model, as mlp_model_evaluate()), MLP_STATUS_NUMERIC (as
  *         mlp_model_evaluate()) or

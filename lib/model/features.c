@@ -34,16 +34,26 @@ int32_t mlp_model_feature_count(const mlp_model *m)
     return m && m->feature_names ? m->feature_names->count : 0;
 }
 
+mlp_status mlp__model_names_to_adopt(const mlp_model *m, const mlp_dataset *ds,
+                                     struct mlp__names **out, const char *fn)
+{
+    *out = NULL;
+    if (m->feature_names || !ds->feature_names || ds->feature_names->count != m->in_size)
+        return MLP_STATUS_OK;
+    *out = mlp__memdup(ds->feature_names, ds->feature_names->bytes);
+    if (!*out)
+        return mlp__error(MLP_STATUS_NO_MEMORY,
+                          "%s: out of memory copying the set's feature names", fn);
+    return MLP_STATUS_OK;
+}
+
 mlp_status mlp__model_adopt_feature_names(mlp_model *m, const mlp_dataset *ds,
                                           const char *fn)
 {
-    if (m->feature_names || !ds->feature_names || ds->feature_names->count != m->in_size)
-        return MLP_STATUS_OK;
-    m->feature_names = mlp__memdup(ds->feature_names, ds->feature_names->bytes);
-    if (!m->feature_names)
-        return mlp__error(MLP_STATUS_NO_MEMORY,
-                          "%s: out of memory copying the training set's feature names",
-                          fn);
+    struct mlp__names *names;
+    MLP_TRY(mlp__model_names_to_adopt(m, ds, &names, fn));
+    if (names)
+        m->feature_names = names;
     return MLP_STATUS_OK;
 }
 

@@ -229,6 +229,12 @@ mlp_status mlp__model_check_class_names(const mlp_model *m, const mlp_dataset *d
 mlp_status mlp__model_adopt_feature_names(mlp_model *m, const mlp_dataset *ds,
                                           const char *fn);
 
+/* The copy of `ds`'s feature names that a model without names would take
+ * (*out, owned by the caller), or *out NULL when it takes none; for a call
+ * that adopts them only once the rest of its work succeeded. */
+mlp_status mlp__model_names_to_adopt(const mlp_model *m, const mlp_dataset *ds,
+                                     struct mlp__names **out, const char *fn);
+
 /* INVALID_ARG when `ds` names its features otherwise than the model, or,
  * without the model's names, than `ref` (the training set, or NULL): a
  * table with its columns in another order. A set or reference without

@@ -26,11 +26,17 @@ mlp_status mlp_model_fit_standardize(mlp_model *m, const mlp_dataset *ds)
                           "%s: the samples have %lld values but the model takes %lld", fn,
                           (long long)mlp_dataset_sample_size(ds), (long long)f);
     MLP_TRY(mlp__model_check_feature_names(m, ds, NULL, "the dataset", fn));
+    /* A model without feature names takes the set's with its statistics,
+     * which belong to its columns: a later fit on a set whose columns are
+     * in another order is then refused. */
+    struct mlp__names *names;
+    MLP_TRY(mlp__model_names_to_adopt(m, ds, &names, fn));
     const int32_t total = mlp_dataset_size(ds);
     const int32_t chunk = total < CHUNK ? total : CHUNK;
     float *x = mlp__alloc((size_t)chunk * (size_t)f * sizeof *x);
     double *sum = mlp__calloc(2 * (size_t)f, sizeof *sum);
     if (!x || !sum) {
+        mlp__free(names);
         mlp__free(x);
         mlp__free(sum);
         return mlp__error(MLP_STATUS_NO_MEMORY, "%s: out of memory for %lld features", fn,
@@ -76,7 +82,12 @@ mlp_status mlp_model_fit_standardize(mlp_model *m, const mlp_dataset *ds)
             /* A constant feature keeps scale 1, as StandardScaler does. */
             scale[j] = sd > 0.0 && isfinite(sd) && (float)sd > 0.0f ? (float)sd : 1.0f;
         }
+        if (names) {
+            m->feature_names = names;
+            names = NULL;
+        }
     }
+    mlp__free(names);
     mlp__free(x);
     mlp__free(sum);
     return st;
