@@ -1253,6 +1253,13 @@ static int train_csv(const train_args *a, const csv_args *c)
     if (features[0]) {
         o.feature_names = features;
         o.num_features = nfeat;
+    } else if (exd_rank() == 0) {
+        fprintf(stderr,
+                "%s: note: the header of %s does not give each feature column a name "
+                "of its own (an empty name, as pandas writes for its index, or a name "
+                "given twice), so the model keeps no column names: eval, predict and "
+                "the other tables read the columns in this table's order\n",
+                command, c->csv);
     }
     if (c->valid_csv)
         valid = load_csv(c->valid_csv, &o);

@@ -330,8 +330,9 @@ done
 
 C="$T/cls.mlpnet"
 "$MLPNET" train --csv "$T/cls.csv" --target colour --task classify --arch dense:8,relu,dense:2 \
-    --epochs 40 --valid-fraction 0.2 --save "$C" >"$T/ctrain.out" ||
-    { cat "$T/ctrain.out" >&2; fail "train --csv classify"; }
+    --epochs 40 --valid-fraction 0.2 --save "$C" >"$T/ctrain.out" 2>"$T/ctrain.err" ||
+    { cat "$T/ctrain.out" "$T/ctrain.err" >&2; fail "train --csv classify"; }
+[ ! -s "$T/ctrain.err" ] || fail "train --csv classify said: $(cat "$T/ctrain.err")"
 grep -q '^table .*: 160 train, 40 valid (carved) rows of 2 features, target colour, 2 classes' \
     "$T/ctrain.out" || fail "train --csv header: $(head -1 "$T/ctrain.out")"
 grep -Eq '^best epoch [0-9]+: valid accuracy (0\.9|1\.0)' "$T/ctrain.out" ||
@@ -372,7 +373,10 @@ cmp -s "$T/cpred.out" "$T/cpred5.out" || fail "predict with the target column le
 # not named, is refused, and the message says how to skip it.
 sed '1s/x2/x1/' "$T/cls.csv" >"$T/cls-dup.csv"
 "$MLPNET" train --csv "$T/cls-dup.csv" --target colour --task classify --arch dense:2 \
-    --epochs 1 --quiet --save "$T/dup.mlpnet" >/dev/null || fail "train, a header with a name twice"
+    --epochs 1 --quiet --save "$T/dup.mlpnet" >/dev/null 2>"$T/dup.err" ||
+    fail "train, a header with a name twice"
+grep -q "note: the header of $T/cls-dup.csv does not give each feature column a name of its own" \
+    "$T/dup.err" || fail "no note on a header without feature names: $(cat "$T/dup.err")"
 "$MLPNET" info --model "$T/dup.mlpnet" >"$T/out" || fail "info, a model without feature names"
 if grep -q '^features' "$T/out"; then fail "a model with features named twice: $(cat "$T/out")"; fi
 expect_status 1 "$MLPNET" predict --model "$T/dup.mlpnet" --csv "$T/cls-test.csv"
