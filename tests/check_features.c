@@ -466,6 +466,54 @@ START_TEST(standardize_takes_the_names)
 }
 END_TEST
 
+/* Long names are cut in messages with a mark, at a character's end, so two
+ * names that differ late are not shown as one; blanks around a header name
+ * show. */
+START_TEST(messages_show_names_apart)
+{
+    char a[120], b[120];
+    memset(a, 'x', 100);
+    memcpy(a + 76, "\xc3\xa9", 2); /* a character across the cut at 77 */
+    memcpy(a + 100, "2023", 5);
+    memcpy(b, a, sizeof a);
+    memcpy(b + 100, "2024", 5);
+    mlp_dataset *ds = rows(4, 2, 2, 1);
+    mlp_model *m = linear(2, 2, 1);
+    TU_OK(mlp_model_set_feature_names(m, (const char *const[]){"p", a}, 2));
+    TU_OK(mlp_dataset_set_feature_names(ds, (const char *const[]){"p", b}, 2));
+    char want[300];
+    snprintf(want, sizeof want, "feature 1 of the dataset is \"%.76s...\", a name",
+             b); /* 76 bytes: the character is left out whole */
+    double e;
+    TU_FAIL_MSG(mlp_model_evaluate(m, ds, 4, &e, NULL), MLP_STATUS_INVALID_ARG, want);
+    snprintf(want, sizeof want, "(its feature 1 is \"%.76s...\")", a);
+    TU_ERROR_HAS(want);
+    /* a name of 80 bytes is shown whole */
+    a[80] = b[80] = '\0';
+    b[79] = 'y';
+    TU_OK(mlp_model_set_feature_names(m, (const char *const[]){"p", a}, 2));
+    TU_OK(mlp_dataset_set_feature_names(ds, (const char *const[]){"p", b}, 2));
+    snprintf(want, sizeof want,
+             "is \"%s\", a name the model does not have (its feature "
+             "1 is \"%s\")",
+             b, a);
+    TU_FAIL_MSG(mlp_model_evaluate(m, ds, 4, &e, NULL), MLP_STATUS_INVALID_ARG, want);
+    mlp_model_destroy(m);
+    mlp_dataset_destroy(ds);
+
+    mlp_csv_options o;
+    csv_opts(&o, "y");
+    TU_FAIL_MSG(mlp__dataset_load_csv_mem(&ds, "a, b,,c \n1,2,3,4\n", 17, "t.csv", &o),
+                MLP_STATUS_BAD_FORMAT,
+                "t.csv:1: no target column named \"y\" (the header's: a, \" b\", \"\", "
+                "\"c \")");
+    o.target_name = a;
+    TU_FAIL_MSG(mlp__dataset_load_csv_mem(&ds, "a,b\n1,2\n", 8, "t.csv", &o),
+                MLP_STATUS_BAD_FORMAT, "no target column named \"xxxxxxxx");
+    TU_ERROR_HAS("\xc3\xa9xx\" (the header's: a, b)"); /* 80 bytes: whole */
+}
+END_TEST
+
 /* ---- the model file ----------------------------------------------------------- */
 
 START_TEST(file_keeps_the_names)
@@ -568,6 +616,7 @@ static Suite *features_suite(void)
     tcase_add_test(tc, fit_takes_the_names_and_data_must_match_them);
     tcase_add_test(tc, columns_in_another_order_read_by_name);
     tcase_add_test(tc, standardize_takes_the_names);
+    tcase_add_test(tc, messages_show_names_apart);
     suite_add_tcase(s, tc);
     tc = tcase_create("file");
     tcase_add_test(tc, file_keeps_the_names);

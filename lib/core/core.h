@@ -56,6 +56,15 @@ mlp_status mlp__error_named(mlp_status st, const char *fn);
 void mlp__batch_size_mark_clear(void);
 int mlp__batch_size_marked(void);
 
+/* Bytes mlp__clip writes at most, its NUL included: a name of up to 80
+ * bytes whole, or the first 76 or fewer and "...". */
+#define MLP__CLIP_LEN 81
+
+/* `s` for a message, in `buf` (MLP__CLIP_LEN bytes): as it is when it
+ * fits, else cut at the end of a UTF-8 character and marked "...", so that
+ * a cut name is not taken for a whole one. Returns buf. */
+const char *mlp__clip(const char *s, char *buf);
+
 /* Bytes mlp__fmt_double writes at most, its NUL included. */
 #define MLP__FMT_DOUBLE_LEN 32
 

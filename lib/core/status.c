@@ -85,6 +85,21 @@ static void make_printable(char *msg)
     *w = '\0';
 }
 
+const char *mlp__clip(const char *s, char *buf)
+{
+    size_t n = strlen(s);
+    if (n < MLP__CLIP_LEN) {
+        memcpy(buf, s, n + 1);
+        return buf;
+    }
+    n = MLP__CLIP_LEN - 4;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) /* inside a character */
+        n--;
+    memcpy(buf, s, n);
+    memcpy(buf + n, "...", 4);
+    return buf;
+}
+
 mlp_status mlp__error(mlp_status st, const char *fmt, ...)
 {
     /* formatted apart first: an argument may be mlp_last_error() itself */

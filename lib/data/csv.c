@@ -458,8 +458,9 @@ static const char *cr_hint(const char *s, size_t len)
     return memchr(s, '\r', len) ? " (a line break inside quotes)" : "";
 }
 
-/* The header's names for a message: `, a, b, c` (each control character as
- * '?'), cut with ", ..." to fit `cap`. */
+/* The header's names for a message: `, a, " b", c` (each control character
+ * as '?', a name that starts or ends with a blank, or is empty, in
+ * quotes), cut with ", ..." to fit `cap`. */
 static const char *header_names(const csv_reader *r, char *buf, size_t cap)
 {
     size_t n = 0;
@@ -467,14 +468,21 @@ static const char *header_names(const csv_reader *r, char *buf, size_t cap)
     for (int32_t c = 0; c < r->ncols; c++) {
         const char *h = r->head + r->head_f[c].off;
         const size_t len = strlen(h);
-        if (n + len + 8 >= cap) {
+        if (n + len + 10 >= cap) {
             snprintf(buf + n, cap - n, ", ...");
             break;
         }
+        /* in quotes when a blank begins or ends it, or it is empty: " b"
+         * against b is the difference a reader must see */
+        const int quote = len == 0 || h[0] == ' ' || h[len - 1] == ' ';
         buf[n++] = ',';
         buf[n++] = ' ';
+        if (quote)
+            buf[n++] = '"';
         for (size_t i = 0; i < len; i++)
             buf[n++] = (unsigned char)h[i] < 0x20 || h[i] == 0x7f ? '?' : h[i];
+        if (quote)
+            buf[n++] = '"';
         buf[n] = '\0';
     }
     return buf;
@@ -885,20 +893,20 @@ static mlp_status column_by_name(csv_reader *r, const char *name, const char *wh
         qsort(r->by_name, (size_t)r->ncols, sizeof *r->by_name, cmp_columns);
     }
     *col = find_column(r, name);
+    char shown[MLP__CLIP_LEN];
     if (*col == -1) {
         /* a file whose lines end in a lone CR has a single record here */
         const csv_field *last = &r->head_f[r->ncols - 1];
         char names[256];
         return mlp__error(MLP_STATUS_BAD_FORMAT,
-                          "%s:%lld: no %s column named \"%.64s\" (the header's: %s)%s",
-                          r->name, r->head_f[0].line, what, name,
+                          "%s:%lld: no %s column named \"%s\" (the header's: %s)%s",
+                          r->name, r->head_f[0].line, what, mlp__clip(name, shown),
                           header_names(r, names, sizeof names) + 2,
                           cr_hint(r->head, last->off + last->len));
     }
     if (*col == -2)
-        return mlp__error(MLP_STATUS_BAD_FORMAT,
-                          "%s:%lld: two columns are named \"%.64s\"", r->name,
-                          r->head_f[0].line, name);
+        return mlp__error(MLP_STATUS_BAD_FORMAT, "%s:%lld: two columns are named \"%s\"",
+                          r->name, r->head_f[0].line, mlp__clip(name, shown));
     return MLP_STATUS_OK;
 }
 

@@ -79,17 +79,19 @@ mlp_status mlp__model_check_feature_names(const mlp_model *m, const mlp_dataset 
     int32_t i = 0;
     while (i < ours->count && strcmp(mlp__names_get(ours, i), name) != 0)
         i++;
+    char a[MLP__CLIP_LEN], b[MLP__CLIP_LEN];
     if (i < ours->count)
         return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: feature %d of %s is \"%.64s\", which is feature %d of %s: "
+                          "%s: feature %d of %s is \"%s\", which is feature %d of %s: "
                           "its columns are in another order (read its file with %s's "
                           "feature names as mlp_csv_options.feature_names, which takes "
                           "the columns in that order)",
-                          fn, (int)j, set, name, (int)i, whose, whose);
+                          fn, (int)j, set, mlp__clip(name, a), (int)i, whose, whose);
     return mlp__error(MLP_STATUS_INVALID_ARG,
-                      "%s: feature %d of %s is \"%.64s\", a name %s does not have (its "
-                      "feature %d is \"%.64s\"); remove the set's names "
+                      "%s: feature %d of %s is \"%s\", a name %s does not have (its "
+                      "feature %d is \"%s\"); remove the set's names "
                       "(mlp_dataset_set_feature_names with NULL, 0) to use its columns "
                       "as they are",
-                      fn, (int)j, set, name, whose, (int)j, mlp__names_get(ours, j));
+                      fn, (int)j, set, mlp__clip(name, a), whose, (int)j,
+                      mlp__clip(mlp__names_get(ours, j), b));
 }
