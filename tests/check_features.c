@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -567,8 +568,40 @@ static size_t with_record(const char *payload, size_t plen, unsigned char *out,
     return n;
 }
 
+/* A file with a second copy of record `tag` (a class and a feature name
+ * list), which the loader refuses: the last would win without a word. */
+static void second_record_refused(const char *tag)
+{
+    mlp_model *m = linear(2, 2, 1);
+    TU_OK(mlp_model_set_feature_names(m, (const char *const[]){"a", "b"}, 2));
+    TU_OK(mlp_model_set_class_names(m, (const char *const[]){"x", "y"}, 2));
+    void *buf = NULL;
+    size_t len = 0;
+    TU_OK(mlp_model_save_mem(m, &buf, &len));
+    mlp_model_destroy(m);
+    const size_t at = tu_find_record(buf, len, tag, 0);
+    ck_assert_uint_ne(at, 0);
+    const unsigned char *b = buf;
+    size_t rec = 16;
+    for (int k = 0; k < 8; k++)
+        rec += (size_t)b[at + 4 + k] << (8 * k);
+    unsigned char *two = malloc(len + rec);
+    ck_assert_ptr_nonnull(two);
+    memcpy(two, b, at + rec);
+    memcpy(two + at + rec, b + at, len - at); /* the record again, then the rest */
+    mlp_model *back = NULL;
+    TU_FAIL_MSG(mlp_model_load_mem(&back, two, len + rec), MLP_STATUS_BAD_FORMAT,
+                "a second ");
+    TU_ERROR_HAS(tag);
+    ck_assert_ptr_null(back);
+    free(two);
+    mlp_buffer_free(buf);
+}
+
 START_TEST(file_refuses_bad_names)
 {
+    second_record_refused("ftrn");
+    second_record_refused("clsn");
     static const struct {
         const char *payload;
         size_t len;
@@ -577,14 +610,17 @@ START_TEST(file_refuses_bad_names)
         {"\x02\0\0\0\x01\0a\x01\0a", 10, "feature names 0 and 1 are both \"a\""},
         {"\x02\0\0\0\x01\0a\x01\0\x01", 10, "feature name 1 holds a control character"},
         {"\x02\0\0\0\x01\0a\x01\0\xff", 10, "feature name 1 is not valid UTF-8"},
-        {"\x02\0\0\0\x03\0abc\x00\0", 11,
-         "feature names: mlp_model_set_feature_names: names[1] has 0 bytes"},
+        {"\x02\0\0\0\x03\0abc\x00\0", 11, "feature name 1 is empty"},
         {"\x02\0\0\0\x01\0a\x02\0b", 10, "feature name 1 runs past the record"},
         {"\x02\0\0\0\x01\0a\x01\0b!", 11, "1 bytes after the last feature name"},
         {"\x03\0\0\0\x01\0a\x01\0b\x01\0c", 13,
          "feature names: mlp_model_set_feature_names: 3 names for a model whose input "
          "has 2 values"},
-        {"\x09\0\0\0\x01\0a\x01\0b", 10, "9 feature names cannot fit in the record"},
+        {"\x09\0\0\0\x01\0a\x01\0b", 10,
+         "9 feature names of 1 byte or more cannot fit in the record's 10 bytes"},
+        {"\0\0\0\0", 4, "ftrn record holds no names"},
+        {"\x02\0\0\0\x01\0a\x00\0", 9,
+         "2 feature names of 1 byte or more cannot fit in the record's 9 bytes"},
         {"\x02\0", 2, "ftrn record of 2 bytes is shorter than 4"},
     };
     unsigned char file[4096];

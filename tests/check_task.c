@@ -861,8 +861,9 @@ START_TEST(file_refuses_bad_task_records)
     expect_refused(m, name_with_control, "class name 0 holds a control character");
     expect_refused(m, name_with_c1_control, "class name 0 holds a control character");
     expect_refused(m, name_repeated, "class names 0 and 1 are both \"cat\"");
-    expect_refused(m, name_count, "0 class names cannot fit in the record");
-    expect_refused(m, name_count_too_large, "4 class names cannot fit in the record");
+    expect_refused(m, name_count, "clsn record holds no names");
+    expect_refused(m, name_count_too_large,
+                   "4 class names of 1 byte or more cannot fit in the record");
     expect_refused(m, name_count_short, "5 bytes after the last class name");
     expect_cut_refused(m, "clsn", 3, "clsn record of 3 bytes is shorter than 4");
     expect_refused(m, name_with_nul, "class name 0 holds a NUL byte");

@@ -799,9 +799,13 @@ static mlp_status read_names(const loader *ld, const record *r, mlp_model *m,
         return FMT_ERR(ld, r->at, "%s record of %llu bytes is shorter than 4", k->tag,
                        ull(r->len));
     const uint32_t n = mlp__get_u32(p);
-    if (n < 1 || n > (r->len - 4) / 3) /* each name takes 3 bytes or more */
-        return FMT_ERR(ld, r->at + 12, "%lu %s names cannot fit in the record",
-                       (unsigned long)n, k->what);
+    if (n < 1)
+        return FMT_ERR(ld, r->at + 12, "%s record holds no names", k->tag);
+    if (n > (r->len - 4) / 3) /* each name takes 3 bytes or more */
+        return FMT_ERR(ld, r->at + 12,
+                       "%lu %s names of 1 byte or more cannot fit in the record's %llu "
+                       "bytes",
+                       (unsigned long)n, k->what, ull(r->len));
     const char **names = mlp__calloc(n, sizeof *names);
     char *text = mlp__alloc((size_t)r->len); /* every name, each NUL-terminated */
     char what[24];
@@ -818,6 +822,11 @@ static mlp_status read_names(const loader *ld, const record *r, mlp_model *m,
         if (r->len - off < 2 || len > r->len - off - 2) {
             st = FMT_ERR(ld, r->at + 12 + off, "%s name %lu runs past the record",
                          k->what, (unsigned long)i);
+            goto done;
+        }
+        if (!len) {
+            st = FMT_ERR(ld, r->at + 12 + off, "%s name %lu is empty", k->what,
+                         (unsigned long)i);
             goto done;
         }
         memcpy(t, p + off + 2, len);
@@ -866,13 +875,22 @@ done:
  * others are skipped). */
 static mlp_status read_ancillary(const loader *ld, mlp_model *m)
 {
+    static const names_record *const kinds[] = {&class_names_record,
+                                                &feature_names_record};
+    int seen[2] = {0, 0};
     record r;
     for (uint64_t off = PREAMBLE; off < ld->size; off += REC_OVERHEAD + r.len) {
         frame(ld, off, &r);
-        if (tag_is(&r, "clsn"))
-            MLP_TRY(read_names(ld, &r, m, &class_names_record));
-        else if (tag_is(&r, "ftrn"))
-            MLP_TRY(read_names(ld, &r, m, &feature_names_record));
+        for (int k = 0; k < 2; k++) {
+            if (!tag_is(&r, kinds[k]->tag))
+                continue;
+            /* one list of names: a second would replace the first without a
+             * word */
+            if (seen[k]++)
+                return FMT_ERR(ld, r.at, "a second %s record (a file holds one)",
+                               kinds[k]->tag);
+            MLP_TRY(read_names(ld, &r, m, kinds[k]));
+        }
     }
     return MLP_STATUS_OK;
 }

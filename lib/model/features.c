@@ -19,8 +19,8 @@ mlp_status mlp_model_set_feature_names(mlp_model *m, const char *const *names, i
                   "names is NULL but f is not 0 (NULL, 0 clears them)");
     if (f != 0 && f != m->in_size)
         return mlp__error(MLP_STATUS_INVALID_ARG,
-                          "%s: %d names for a model whose input has %lld values", fn,
-                          (int)f, (long long)m->in_size);
+                          "%s: %d name%s for a model whose input has %lld values", fn,
+                          (int)f, f == 1 ? "" : "s", (long long)m->in_size);
     return mlp__names_set(&m->feature_names, names, f, fn);
 }
 
