@@ -46,10 +46,17 @@ static const char *command = "mlpnet";
 /* Print `msg` (a whole message, without the final newline) and exit with
  * `code`. Under --distributed every rank goes through exd_fail, which meets
  * the other ranks at their next check: rank 0 prints each distinct message
- * once and every rank exits with `code`. */
+ * once and every rank exits with `code`. A control character other than a
+ * line break (a path or an argument may hold an escape sequence) is
+ * printed as '?', as the library's messages print it. */
 static _Noreturn void leave(int code, const char *msg)
 {
-    exd_exit(code, msg);
+    char shown[2048];
+    snprintf(shown, sizeof shown, "%s", msg);
+    for (char *p = shown; *p; p++)
+        if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f)
+            *p = '?';
+    exd_exit(code, shown);
 }
 
 static _Noreturn void die(const char *fmt, ...)
@@ -1720,8 +1727,16 @@ static mlp_dataset *open_table(mlp_model *m, const char *csv, const char *target
     const char **features = nf > 0 ? malloc(sizeof *features * (size_t)nf) : NULL;
     if (nf > 0 && !features)
         die("out of memory");
-    for (int32_t j = 0; j < nf; j++)
+    for (int32_t j = 0; j < nf; j++) {
         features[j] = mlp_model_feature_name(m, j);
+        if (o.target_name && strcmp(o.target_name, features[j]) == 0) {
+            free(features);
+            free(names);
+            usage_error("--target %s: the model reads column \"%s\" as a feature (its "
+                        "input %d); the target is another column",
+                        target, target, (int)j);
+        }
+    }
     o.feature_names = features;
     o.num_features = nf;
     mlp_dataset *ds = NULL;

@@ -403,6 +403,9 @@ cmp -s "$T/ceval.out" "$T/ceval3.out" || fail "eval, columns in another order: f
 "$MLPNET" predict --model "$C" --csv "$T/cls-moved.csv" --target colour >"$T/cpred4.out" ||
     fail "predict --csv, columns in another order"
 cmp -s "$T/cpred.out" "$T/cpred4.out" || fail "predict, columns in another order: rows differ"
+expect_status 2 "$MLPNET" eval --model "$C" --csv "$T/cls-moved.csv" --target x2
+grep -qF -- '--target x2: the model reads column "x2" as a feature (its input 1)' "$T/out" ||
+    fail "--target naming a feature: $(cat "$T/out")"
 cut -d, -f2,3 "$T/cls-test.csv" >"$T/cls-no-x1.csv"
 expect_status 1 "$MLPNET" eval --model "$C" --csv "$T/cls-no-x1.csv" --target colour
 grep -qF 'no feature column named "x1" (the header'"'"'s: x2, colour)' "$T/out" ||
@@ -631,6 +634,11 @@ grep -q 'cls.csv:1' "$T/out" || fail "missing target message: $(cat "$T/out")"
 [ -e "$T/x" ] && fail "a bad table left a model file"
 expect_status 1 "$MLPNET" eval --model "$C" --csv "$T/green.csv" --target colour
 grep -q 'green.csv:3:3 (colour)' "$T/out" || fail "unknown label message: $(cat "$T/out")"
+# A path holding an escape sequence is printed with '?' for the escape.
+ESC=$(printf '\033')
+expect_status 1 "$MLPNET" info --model "$T/no${ESC}[31mfile.mlpnet"
+grep -qF "no?[31mfile.mlpnet" "$T/out" || fail "a path with an escape: $(cat "$T/out")"
+if grep -q "$ESC" "$T/out"; then fail "an escape character reached the terminal"; fi
 # (a regression table whose feature columns have the classifier's names)
 sed '1s/.*/x1;x2;y/' "$T/reg1.csv" >"$T/reg-x.csv"
 expect_status 1 "$MLPNET" eval --model "$C" --csv "$T/reg-x.csv" --separator ';' --target y
