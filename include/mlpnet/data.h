@@ -435,17 +435,17 @@ MLP_API mlp_status mlp_dataset_set_class_names(mlp_dataset *ds, const char *cons
  * Name of feature j, the j-th value of every sample in row-major order: the
  * header name of a CSV file's feature column, or one given with
  * mlp_dataset_set_feature_names(). A dataset names all its features or none.
- * mlp_model_fit() gives a model without feature names the training set's,
- * and the model refuses later data whose features are named otherwise (a
- * test file with its columns in another order).
+ * mlp_model_fit() (and mlp_model_fit_standardize()) gives a model without
+ * feature names the set's, and the model refuses later data whose features
+ * are named otherwise (a test file with its columns in another order).
  * Added in 0.5.0.
  * @param ds  the dataset (borrowed for the call); may be NULL
  * @param j   feature index, 0..mlp_dataset_sample_size()-1
  * @return the name (borrowed: valid until the dataset is destroyed or its
  *         feature names change), or NULL when `ds` is NULL, the dataset has
  *         no feature names (image files, data from memory, a CSV file
- *         without a header or whose feature columns' header names do not
- *         meet the rule below) or j is out of range
+ *         without a header or whose feature columns' header names break
+ *         the rule of mlp_dataset_set_feature_names()) or j is out of range
  */
 MLP_API const char *mlp_dataset_feature_name(const mlp_dataset *ds, int32_t j);
 

@@ -50,7 +50,8 @@ MLP_API const char *mlp_status_str(mlp_status st);
  * The message is one line of valid UTF-8 without control characters, up
  * to 511 bytes: a byte of a file or an argument it quotes that starts no
  * such character (invalid UTF-8, a line break, an escape) shows as '?',
- * so the text can be printed, logged or put in a JSON string as it is.
+ * so the text can be printed or logged as it is, and put in a JSON string
+ * with only its quotes and backslashes escaped.
  * @return never NULL; "" if nothing failed yet (borrowed: valid until the
  *         next failing call on this thread)
  */
