@@ -1263,9 +1263,10 @@ static int train_csv(const train_args *a, const csv_args *c)
     } else if (exd_rank() == 0) {
         fprintf(stderr,
                 "%s: note: the header of %s does not give each feature column a name "
-                "of its own (an empty name, as pandas writes for its index, or a name "
-                "given twice), so the model keeps no column names: eval, predict and "
-                "the other tables read the columns in this table's order\n",
+                "of its own (an empty name, as pandas writes for its index unless "
+                "to_csv is given index=False, or a name given twice), so the model "
+                "keeps no column names: eval, predict and the other tables read the "
+                "columns in this table's order\n",
                 command, c->csv);
     }
     if (c->valid_csv)
