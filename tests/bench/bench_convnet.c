@@ -8,7 +8,9 @@
  * of the optimizer step (the profile by phase). A ceiling comes with it:
  * the step's matrix products alone, on the largest shapes an im2col
  * formulation gives them (each conv layer's whole batch as one product),
- * with no im2col, no copy and no element pass.
+ * with no im2col, no copy and no element pass. Last, 2 threads against 1
+ * on one model with the two counts side by side in rounds (interleaved),
+ * the figure that holds still when the host's speed drifts.
  * Usage: bench_convnet [steps [threads...]] (default 30 steps, threads 1 2).
  * BENCH_CPU_CLOCK=1 in the environment times CPU time (bench_now).
  */
@@ -26,6 +28,9 @@
 #include "bench_util.h"
 
 enum { BATCH = 100, CLASSES = 47, LAYERS = 11, BIG = 1536 };
+
+/* The interleaved 2-against-1 figure: rounds of blocks of steps. */
+enum { ROUNDS = 9, BLOCK = 10 };
 
 static void add(mlp_model *m, mlp_layer *l)
 {
@@ -143,23 +148,49 @@ typedef struct run_figures {
     double step, products, big;
 } run_figures;
 
+/* The ConvNet with Adam and a batch of uniform noise and its labels, for
+ * timing steps; rng goes on from the batch. */
+typedef struct trainer {
+    mlp_model *m;
+    mlp_optimizer *opt;
+    mlp_tensor *x;
+    int32_t labels[BATCH];
+    mlp_rng rng;
+} trainer;
+
+static void trainer_open(trainer *t)
+{
+    t->m = convnet();
+    t->opt = NULL;
+    CHECK(mlp_optimizer_create(&t->opt, MLP_RULE_ADAM, t->m));
+    t->x = NULL;
+    CHECK(mlp_tensor_create(&t->x, 4, (const int32_t[]){BATCH, 1, 28, 28}));
+    float *xd = mlp_tensor_data(t->x);
+    mlp__rng_seed(&t->rng, 7);
+    for (int64_t i = 0; i < (int64_t)BATCH * 784; i++)
+        xd[i] = (float)mlp__rng_uniform(&t->rng);
+    for (int i = 0; i < BATCH; i++)
+        t->labels[i] = i % CLASSES;
+}
+
+static void trainer_close(trainer *t)
+{
+    mlp_tensor_destroy(t->x);
+    mlp_optimizer_destroy(t->opt);
+    mlp_model_destroy(t->m);
+}
+
 /* Run `steps` training steps at `threads`. */
 static run_figures run(int threads, int steps)
 {
     CHECK(mlp_set_num_threads(threads));
-    mlp_model *m = convnet();
-    mlp_optimizer *opt = NULL;
-    CHECK(mlp_optimizer_create(&opt, MLP_RULE_ADAM, m));
-    mlp_tensor *x = NULL;
-    CHECK(mlp_tensor_create(&x, 4, (const int32_t[]){BATCH, 1, 28, 28}));
+    trainer tr;
+    trainer_open(&tr);
+    mlp_model *m = tr.m;
+    mlp_optimizer *opt = tr.opt;
+    mlp_tensor *x = tr.x;
+    const int32_t *labels = tr.labels;
     float *xd = mlp_tensor_data(x);
-    int32_t labels[BATCH];
-    mlp_rng rng;
-    mlp__rng_seed(&rng, 7);
-    for (int64_t i = 0; i < (int64_t)BATCH * 784; i++)
-        xd[i] = (float)mlp__rng_uniform(&rng);
-    for (int i = 0; i < BATCH; i++)
-        labels[i] = i % CLASSES;
     CHECK(mlp_model_train_step(m, opt, x, labels, NULL, NULL));
 
     double fwd, bwd;
@@ -194,7 +225,7 @@ static run_figures run(int threads, int steps)
                                   : calloc((size_t)BATCH * l->out_size, sizeof(float));
     }
     for (int64_t i = 0; i < (int64_t)BATCH * CLASSES; i++)
-        grads[nl][i] = 0.01f * (float)(mlp__rng_uniform(&rng) - 0.5);
+        grads[nl][i] = 0.01f * (float)(mlp__rng_uniform(&tr.rng) - 0.5);
     const double big_before = big_sgemm_gflops();
     double pf[LAYERS], pb[LAYERS];
     const double t_products = products_seconds(m, pf, pb);
@@ -289,10 +320,43 @@ static run_figures run(int threads, int steps)
     free(t_f);
     free(t_b);
     free(t_o);
-    mlp_tensor_destroy(x);
-    mlp_optimizer_destroy(opt);
-    mlp_model_destroy(m);
+    trainer_close(&tr);
     return (run_figures){step, t_products, t_big};
+}
+
+/* 2 threads against 1 once more, on one model: ROUNDS rounds of BLOCK
+ * steps at 1 thread then BLOCK at 2, each round's ratio of the two
+ * blocks' median steps. The runs above measure each thread count in a
+ * stretch of its own, a few seconds apart, and on a virtual machine the
+ * host's speed moved between them (the same build read 1.60x and 1.91x an
+ * hour apart); side by side, a drift touches both halves of a round. */
+static void interleaved(void)
+{
+    if (bench_cpu_clock()) { /* a 2-thread step's CPU time counts both */
+        printf("2 threads against 1, interleaved: not measured on the CPU clock\n");
+        return;
+    }
+    trainer tr;
+    trainer_open(&tr);
+    double t[BLOCK], ratio[ROUNDS], med[3];
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            CHECK(mlp_set_num_threads(threads));
+            CHECK(mlp_model_train_step(tr.m, tr.opt, tr.x, tr.labels, NULL, NULL));
+            for (int s = 0; s < BLOCK; s++) { /* after one untimed step */
+                const double t0 = bench_now();
+                CHECK(mlp_model_train_step(tr.m, tr.opt, tr.x, tr.labels, NULL, NULL));
+                t[s] = bench_now() - t0;
+            }
+            med[threads] = bench_median(t, BLOCK);
+        }
+        ratio[r] = med[1] / med[2];
+    }
+    const double mid = bench_median(ratio, ROUNDS); /* sorts */
+    printf("2 threads against 1, interleaved: training step %.2fx faster (median of %d "
+           "rounds of %d steps at each count, %.2f-%.2f)\n",
+           mid, (int)ROUNDS, (int)BLOCK, ratio[0], ratio[ROUNDS - 1]);
+    trainer_close(&tr);
 }
 
 int main(int argc, char **argv)
@@ -317,6 +381,7 @@ int main(int argc, char **argv)
                "its products alone %.2fx; large sgemm %.2fx\n",
                one.step / two.step, two.step * 1e3, one.step * 1e3,
                one.products / two.products, two.big / one.big);
+        interleaved();
     }
     return 0;
 }
