@@ -32,10 +32,10 @@
 #
 # --native: on a CPU with AVX-512 the unit suites run the library's AVX-512
 # code already, but with OpenBLAS on the kernels the environment pins
-# (OPENBLAS_CORETYPE), which on such a machine are not its AVX-512 ones;
-# this runs the same suites on this CPU with OpenBLAS on the kernels the
-# emulated Skylake-X gets (SkylakeX), so that a machine with AVX-512 checks
-# what the emulated run checks elsewhere, in seconds.
+# (OPENBLAS_CORETYPE: CI's machines pin Haswell's, which are not AVX-512
+# ones); this runs the same suites on this CPU with OpenBLAS on the kernels
+# the emulated Skylake-X gets (SkylakeX), so that a machine with AVX-512
+# checks what the emulated run checks elsewhere, in seconds.
 #
 # What the guest needs, with the reasons:
 #  - clearcpuid=xsaves,xsavec: Bochs 2.7 reports the standard XSAVE area's
