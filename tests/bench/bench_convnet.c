@@ -10,7 +10,8 @@
  * formulation gives them (each conv layer's whole batch as one product),
  * with no im2col, no copy and no element pass. Last, 2 threads against 1
  * on one model with the two counts side by side in rounds (interleaved),
- * the figure that holds still when the host's speed drifts.
+ * which a change of the host's speed between the two runs does not skew;
+ * the range of its rounds shows whether the speed changed within it.
  * Usage: bench_convnet [steps [threads...]] (default 30 steps, threads 1 2).
  * BENCH_CPU_CLOCK=1 in the environment times CPU time (bench_now).
  */
