@@ -649,6 +649,15 @@ START_TEST(mse_misuse)
 
     mlp_tensor_data(p)[5] = NAN;
     TU_FAIL(mlp_loss_mse(p, t, &loss, g), MLP_STATUS_NUMERIC);
+    /* a failure writes nothing: not grad, nor the target that is grad */
+    float before[12];
+    memcpy(before, mlp_tensor_data(t), sizeof before);
+    mlp_tensor_data(g)[0] = 42.0f;
+    TU_FAIL(mlp_loss_mse(p, t, &loss, g), MLP_STATUS_NUMERIC);
+    ck_assert_float_eq(mlp_tensor_data(g)[0], 42.0f);
+    TU_FAIL(mlp_loss_mse(p, t, &loss, t), MLP_STATUS_NUMERIC);
+    ck_assert_msg(memcmp(before, mlp_tensor_data(t), sizeof before) == 0,
+                  "a failed mlp_loss_mse overwrote its target (its grad)");
     mlp_tensor_data(p)[5] = 0.0f;
     mlp_tensor_data(t)[11] = INFINITY;
     TU_FAIL(mlp_loss_mse(p, t, &loss, NULL), MLP_STATUS_NUMERIC);

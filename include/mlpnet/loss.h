@@ -58,10 +58,13 @@ MLP_API mlp_status mlp_loss_softmax_xent(const mlp_tensor *logits, const int32_t
  *                itself (the same floats: each value is read before its
  *                gradient is written there), but may not overlap either in
  *                part
- * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
- *         or MLP_STATUS_NUMERIC (the loss is not finite: a NaN or infinite
- *         prediction or target, or a prediction and its target so far apart
- *         that their difference overflows a float)
+ * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL pred or target, a
+ *         read-only grad, a grad overlapping pred or target in part),
+ *         MLP_STATUS_SHAPE_MISMATCH or MLP_STATUS_NUMERIC (the loss is not
+ *         finite: a NaN or infinite prediction or target, or a prediction
+ *         and its target so far apart that their difference overflows a
+ *         float). On failure `grad` (and pred or target with it) is left
+ *         as it was
  */
 MLP_API mlp_status mlp_loss_mse(const mlp_tensor *pred, const mlp_tensor *target,
                                 double *loss, mlp_tensor *grad);
