@@ -24,8 +24,12 @@
  * Every rank runs the same program on the same data files; only rank 0
  * should print and write files. MPI errors come back as statuses: the
  * library works on its own duplicate of the communicator, whose error
- * handler is MPI_ERRORS_RETURN, and a failed MPI call becomes
- * MLP_STATUS_IO with MPI's error string in the message. Gradient buckets
+ * handler is MPI_ERRORS_RETURN, and a failed MPI call while a model uses
+ * the hook becomes MLP_STATUS_IO with MPI's error string in the message
+ * (mlp_last_error()). The calls of this header itself return their status
+ * alone: they leave mlp_last_error() as it was (this library reaches
+ * libmlpnet's messages only through the hook), so read the status's
+ * meaning from the lists below (mlp_status_str()). Gradient buckets
  * are summed with MPI_Iallreduce, started while backward runs and waited
  * for before the optimizer step (a bucket whose request finds no memory is
  * waited for at once, so the rank still takes part in the sum).
@@ -55,10 +59,13 @@ typedef struct mlp_mpi mlp_mpi;
  * inside each rank needs no more than MPI_THREAD_FUNNELED, since the
  * library makes every MPI call from the thread that calls it.
  * @param out   new communicator, NULL on failure (owned: mlp_mpi_destroy)
- * @param comm  the ranks that train together, e.g. MPI_COMM_WORLD (borrowed)
+ * @param comm  the ranks that train together, e.g. MPI_COMM_WORLD (borrowed
+ *              for the call: the handle keeps a duplicate of its own, so
+ *              the caller may free `comm` afterwards)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL out, MPI_COMM_NULL),
  *         MLP_STATUS_BAD_STATE (MPI not initialised, or already finalised),
- *         MLP_STATUS_IO (an MPI call failed) or MLP_STATUS_NO_MEMORY
+ *         MLP_STATUS_IO (MPI_Comm_dup or a query of the duplicate failed)
+ *         or MLP_STATUS_NO_MEMORY; no message (see the top of this header)
  */
 MLP_MPI_API mlp_status mlp_mpi_create(mlp_mpi **out, MPI_Comm comm);
 
@@ -74,13 +81,17 @@ MLP_MPI_API void mlp_mpi_destroy(mlp_mpi *c);
 
 /**
  * Fill the hook: `user`, `rank`, `size` and the callbacks. The other fields
- * (`bucket_floats`) are left as the caller set them. `size` is the
- * communicator's: mlp_model_set_distributed() takes at most 2^17 ranks
- * (dist.h).
+ * (`bucket_floats`, and any a later release appends) are left as the
+ * caller set them. `size` is the communicator's:
+ * mlp_model_set_distributed() takes at most 2^17 ranks (dist.h).
  * @param c    the communicator (borrowed: must outlive every model using the
  *             hook)
- * @param ops  initialised with mlp_dist_ops_init() (borrowed for the call)
- * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
+ * @param ops  initialised with mlp_dist_ops_init() (borrowed for the call);
+ *             a struct from this release's header or a later one
+ * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL `c` or `ops`, or an
+ *         `ops->struct_size` below this release's mlp_dist_ops: a struct
+ *         not set up by mlp_dist_ops_init()); no message (see the top of
+ *         this header)
  */
 MLP_MPI_API mlp_status mlp_mpi_ops(mlp_mpi *c, mlp_dist_ops *ops);
 

@@ -8,6 +8,7 @@
  */
 #include <limits.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -201,9 +202,15 @@ void mlp_mpi_destroy(mlp_mpi *c)
     free(c);
 }
 
+/* The fields mlp_mpi_ops writes end with error_message: a struct of this
+ * size or more takes them (a later header's larger struct too, whose
+ * fields after them are left to the caller). */
+#define OPS_WRITTEN                                                                      \
+    (offsetof(mlp_dist_ops, error_message) + sizeof(((mlp_dist_ops *)0)->error_message))
+
 mlp_status mlp_mpi_ops(mlp_mpi *c, mlp_dist_ops *ops)
 {
-    if (!c || !ops || ops->struct_size < sizeof *ops)
+    if (!c || !ops || ops->struct_size < OPS_WRITTEN)
         return MLP_STATUS_INVALID_ARG;
     ops->user = c;
     ops->rank = c->rank;

@@ -515,6 +515,29 @@ static void misuse(mlp_mpi *comm)
     ops.struct_size = sizeof ops - 1;
     CHECK(mlp_mpi_ops(comm, &ops) == MLP_STATUS_INVALID_ARG && ops.broadcast == NULL,
           "mlp_mpi_ops with a struct_size of %zu", (size_t)ops.struct_size);
+    /* a later header's larger struct: this release's fields are filled,
+     * the ones after them left as the caller set them */
+    struct {
+        mlp_dist_ops ops;
+        unsigned char later[16];
+    } big;
+    mlp_dist_ops_init(&big.ops);
+    big.ops.struct_size = sizeof big;
+    memset(big.later, 0xa5, sizeof big.later);
+    CHECK(mlp_mpi_ops(comm, &big.ops) == MLP_STATUS_OK && big.ops.broadcast != NULL &&
+              big.ops.size == size,
+          "mlp_mpi_ops with a later header's struct of %zu bytes", sizeof big);
+    for (size_t i = 0; i < sizeof big.later; i++)
+        CHECK(big.later[i] == 0xa5, "mlp_mpi_ops wrote byte %zu past its fields", i);
+    /* the header's calls return a status alone: the last message stays */
+    mlp_tensor *t = NULL;
+    CHECK(mlp_tensor_create(&t, 0, NULL) != MLP_STATUS_OK, "a tensor of rank 0");
+    char before[512];
+    snprintf(before, sizeof before, "%s", mlp_last_error());
+    CHECK(mlp_mpi_ops(NULL, &ops) == MLP_STATUS_INVALID_ARG &&
+              mlp_mpi_create(&c, MPI_COMM_NULL) == MLP_STATUS_INVALID_ARG &&
+              strcmp(before, mlp_last_error()) == 0 && before[0] != '\0',
+          "mlp_mpi_* changed the last message: %s", mlp_last_error());
 }
 
 int main(int argc, char **argv)
