@@ -1208,7 +1208,10 @@ START_TEST(standardize_from_data)
                                         MLP_DATASET_COPY));
     TU_FAIL_MSG(mlp_model_fit_standardize(m, wide), MLP_STATUS_SHAPE_MISMATCH,
                 "the samples have 4 values but the model takes 2");
-    TU_FAIL_MSG(mlp_model_fit_standardize(NULL, ds), MLP_STATUS_INVALID_ARG, "NULL");
+    TU_FAIL_MSG(mlp_model_fit_standardize(NULL, ds), MLP_STATUS_INVALID_ARG,
+                "mlp_model_fit_standardize: model is NULL");
+    TU_FAIL_MSG(mlp_model_fit_standardize(m, NULL), MLP_STATUS_INVALID_ARG,
+                "mlp_model_fit_standardize: dataset is NULL");
 
     /* Saved and loaded with the model. */
     TU_OK(mlp_model_fit_standardize(m, ds));

@@ -52,8 +52,8 @@ MLP_API mlp_status mlp_model_create(mlp_model **out, int rank, const int32_t *in
                                     uint64_t seed);
 
 /**
- * Free a model and every layer it owns. NULL is a no-op. Optimizers made
- * for it must be destroyed first or not used again.
+ * Free a model and every layer it owns. NULL is a no-op. An optimizer made
+ * for it may be destroyed before or after it, but not used in between.
  * @param model  the model (consumed: freed here with its layers); may be NULL
  */
 MLP_API void mlp_model_destroy(mlp_model *model);
@@ -64,9 +64,10 @@ MLP_API void mlp_model_destroy(mlp_model *model);
  * initialised from the model's generator.
  * @param model  the model (borrowed for the call)
  * @param layer  the layer (consumed: owned by the model from now on, even
- *               when the call fails, in which case it is freed)
+ *               when the call fails, in which case it is freed; except a
+ *               layer already in a model, which stays its model's)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, a layer already in a
- *         model), MLP_STATUS_SHAPE_MISMATCH (the layer cannot take that
+ *         model: nothing changes), MLP_STATUS_SHAPE_MISMATCH (the layer cannot take that
  *         input; the message names both shapes), MLP_STATUS_BAD_STATE
  *         (called while mlp_model_fit() trains the model, from one of its
  *         callbacks, or from a data-parallel hook's callback: see
@@ -207,7 +208,8 @@ MLP_API mlp_status mlp_model_set_state(mlp_model *model, const float *src, int64
  * mode they reach the batch-norm statistics; mlp_model_train_step() and
  * mlp_model_train_step_targets() refuse them).
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
- *         MLP_STATUS_BAD_STATE (a model without layers) or MLP_STATUS_NO_MEMORY
+ *         MLP_STATUS_BAD_STATE (a model without layers; called from a
+ *         data-parallel hook's callback) or MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_forward(mlp_model *model, const mlp_tensor *x, mlp_mode mode,
                                      const mlp_tensor **y);
@@ -246,8 +248,9 @@ MLP_API mlp_status mlp_model_backward(mlp_model *model, const mlp_tensor *dy,
  *         model, a loss that takes float targets; on a model with a
  *         data-parallel hook, ranks whose losses differ, as
  *         mlp_model_set_distributed() says), MLP_STATUS_BAD_STATE (a
- *         layer was added to the model after the optimizer was created;
- *         nothing runs) or MLP_STATUS_NUMERIC (a NaN or infinity in x, a
+ *         model without layers; a layer was added to the model after the
+ *         optimizer was created; called from a data-parallel hook's
+ *         callback: nothing runs) or MLP_STATUS_NUMERIC (a NaN or infinity in x, a
  *         loss that is NaN or infinite, or an optimizer step whose size is
  *         beyond the floats, as mlp_optimizer_step() says, with that call's
  *         message). A step that fails leaves the
@@ -269,7 +272,9 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
  * @param error       receives the mean loss; may be NULL
  * @param accuracy    receives the fraction classified correctly; may be NULL
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, batch size, a set
- *         without targets, read with ::MLP_CSV_FEATURES_ONLY; class
+ *         without targets, read with ::MLP_CSV_FEATURES_ONLY, or with class
+ *         labels for a loss that takes float targets or the other way
+ *         round; class
  *         weights whose sum over the set's labels is 0, a target outside
  *         [0, 1] for ::MLP_LOSS_BCE_LOGITS: the message names the set's
  *         sample; a class of the set that has the name of another class of
@@ -282,11 +287,15 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
  *         MLP_STATUS_SHAPE_MISMATCH (sample size or class count does not
  *         fit the model, or samples of the input's size in another
  *         arrangement, 3x2 for a 2x3 input; flat rows fit any input, and
- *         any samples of its size fit a flat input), MLP_STATUS_NUMERIC (a loss that is
- * not finite: the message names the set's sample and value that hold a NaN or an
- *         infinity, which a borrowed dataset holds when its values changed
- *         after its creation, else the first layer with a bad parameter or
- *         state value) or MLP_STATUS_NO_MEMORY
+ *         any samples of its size fit a flat input; class names or class
+ *         weights of another count than the model's outputs, set before its
+ *         last layer was added), MLP_STATUS_NUMERIC (a loss that is not
+ *         finite: the message names the set's sample and value that hold a
+ *         NaN or an infinity, which a borrowed dataset holds when its values
+ *         changed after its creation, else the first layer with a bad
+ *         parameter or state value), MLP_STATUS_BAD_STATE (a model without
+ *         layers; called from a data-parallel hook's callback) or
+ *         MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_evaluate(mlp_model *model, const mlp_dataset *ds,
                                       int32_t batch_size, double *error,
@@ -303,8 +312,10 @@ MLP_API mlp_status mlp_model_evaluate(mlp_model *model, const mlp_dataset *ds,
  * @param probs  receives [N, K] probabilities (caller's tensor, rank 2,
  *               borrowed for the call)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH,
- *         MLP_STATUS_BAD_STATE (the model regresses, or is a softmax
- *         classifier with a single output, whose probability is always 1),
+ *         MLP_STATUS_BAD_STATE (a model without layers; the model
+ *         regresses, or is a softmax classifier with a single output, whose
+ *         probability is always 1; called from a data-parallel hook's
+ *         callback),
  *         MLP_STATUS_NUMERIC (a NaN or an infinity in x: the message names
  *         the sample and the value; or an output that is not finite, as a
  *         finite input far outside the training data's can give: the
@@ -524,8 +535,9 @@ MLP_API int32_t mlp_model_feature_count(const mlp_model *model);
  *         the model's own output from mlp_model_forward(), which the step
  *         overwrites; on a model with a data-parallel hook, ranks whose
  *         losses differ, as for mlp_model_train_step()),
- *         MLP_STATUS_BAD_STATE (a layer was added to the model after the
- *         optimizer was created; nothing runs),
+ *         MLP_STATUS_BAD_STATE (a model without layers; a layer was added
+ *         to the model after the optimizer was created; called from a
+ *         data-parallel hook's callback: nothing runs),
  *         MLP_STATUS_SHAPE_MISMATCH (targets of another shape) or
  *         MLP_STATUS_NUMERIC (a NaN or infinity in x or the targets, or a
  *         loss that is NaN or infinite, as for an output and its target
@@ -629,7 +641,8 @@ MLP_API mlp_status mlp_model_predict_raw(mlp_model *model, const mlp_tensor *x,
  * @param out_len     its length: K, the model's output count
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG, MLP_STATUS_SHAPE_MISMATCH
  *         (a length that is not the model's), MLP_STATUS_BAD_STATE (no
- *         layers; probabilities of a model that regresses),
+ *         layers; probabilities of a model that regresses or of a softmax
+ *         classifier with a single output),
  *         MLP_STATUS_NUMERIC (a NaN or an infinity in the sample, or an
  *         output that is not finite, as for mlp_model_predict()) or
  *         MLP_STATUS_NO_MEMORY
@@ -858,16 +871,19 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts)
  *         validation set other than the model's, or, when the model has
  *         none, the validation set's other than the training set's: the
  *         message names the feature); MLP_STATUS_SHAPE_MISMATCH
- *         (data do not fit the model, as for mlp_model_evaluate());
- *         MLP_STATUS_NUMERIC in the cases above
+ *         (data do not fit the model, or class names or weights of another
+ *         count than its outputs, as for mlp_model_evaluate(): refused
+ *         before the first step); MLP_STATUS_NUMERIC in the cases above
  *         (the message names the epoch, the batch and the cause: a NaN or
  *         an infinity in the batch's input, which a borrowed training set
  *         holds when its values changed after its creation, the first layer
  *         with a bad parameter, state value or output, or the loss and the
  *         guard; or mlp_optimizer_step()'s message for a step whose size is
  *         beyond the floats);
- *         MLP_STATUS_BAD_STATE (a layer was added to the model after the
- *         optimizer was created; nothing runs); MLP_STATUS_NO_MEMORY
+ *         MLP_STATUS_BAD_STATE (a model without layers; a layer was added
+ *         to the model after the optimizer was created; called from one of
+ *         mlp_model_fit()'s callbacks or from a data-parallel hook's
+ *         callback: nothing runs); MLP_STATUS_NO_MEMORY
  */
 MLP_API mlp_status mlp_model_fit(mlp_model *model, mlp_optimizer *opt,
                                  const mlp_dataset *train, const mlp_dataset *valid,

@@ -196,6 +196,7 @@ static mlp_status check_fit(mlp_fit_options *o, mlp_model *m, mlp_optimizer *opt
                             const mlp_fit_options *opts, const char *fn)
 {
     MLP_TRY(read_options(o, opts, fn));
+    MLP_CHECK_ARG(train, fn, "train is NULL");
     MLP_TRY(mlp__model_check_data(m, train, fn));
     if (valid)
         MLP_TRY(mlp__model_check_data(m, valid, fn));
@@ -207,7 +208,9 @@ static mlp_status check_fit(mlp_fit_options *o, mlp_model *m, mlp_optimizer *opt
     /* a set that gives one class another id than the model (or the
      * validation set than the training set) would train or score on the
      * wrong classes: a CSV file read without the training file's class
-     * names, lacking one of them */
+     * names, lacking one of them; and names or class weights set for
+     * another last layer would be refused only when the model is saved */
+    MLP_TRY(mlp__model_check_class_counts(m, fn));
     MLP_TRY(mlp__model_check_class_names(m, train, NULL, "the training set", fn));
     if (valid)
         MLP_TRY(mlp__model_check_class_names(m, valid, train, "the validation set", fn));

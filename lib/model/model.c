@@ -1034,7 +1034,8 @@ static int sample_shape_fits(const mlp_model *m, const mlp_dataset *ds)
 mlp_status mlp__model_check_data(const mlp_model *m, const mlp_dataset *ds,
                                  const char *fn)
 {
-    MLP_CHECK_ARG(m && ds, fn, "model or dataset is NULL");
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    MLP_CHECK_ARG(ds, fn, "dataset is NULL");
     if (m->n_layers == 0)
         return mlp__error(MLP_STATUS_BAD_STATE, "%s: the model has no layers", fn);
     int64_t img = mlp_dataset_sample_size(ds);

@@ -15,7 +15,8 @@ enum { CHUNK = 256 }; /* samples read at a time */
 mlp_status mlp_model_fit_standardize(mlp_model *m, const mlp_dataset *ds)
 {
     static const char fn[] = "mlp_model_fit_standardize";
-    MLP_CHECK_ARG(m && ds, fn, "model or dataset is NULL");
+    MLP_CHECK_ARG(m, fn, "model is NULL");
+    MLP_CHECK_ARG(ds, fn, "dataset is NULL");
     MLP_TRY(mlp__model_check_idle(m, 0, fn));
     if (m->n_layers == 0 || m->layers[0]->kind != MLP_LAYER_STANDARDIZE)
         return mlp__error(MLP_STATUS_BAD_STATE,

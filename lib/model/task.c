@@ -422,6 +422,8 @@ static mlp_status evaluate(mlp_model *m, const mlp_dataset *ds, int32_t batch_si
     if (st == MLP_STATUS_OK)
         st = mlp__model_check_targets(m, ds, "the dataset", fn);
     if (st == MLP_STATUS_OK)
+        st = mlp__model_check_class_counts(m, fn);
+    if (st == MLP_STATUS_OK)
         st = mlp__model_check_class_names(m, ds, NULL, "the dataset", fn);
     if (st == MLP_STATUS_OK)
         st = mlp__model_check_feature_names(m, ds, NULL, "the dataset", fn);
