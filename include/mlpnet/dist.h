@@ -251,15 +251,17 @@ MLP_API mlp_status mlp_dist_ops_init_size(mlp_dist_ops *ops, size_t struct_size)
  *               destroyed or the hook replaced), or NULL to remove it
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL model, a struct_size
  *         no release had, a size outside 1..131072 (2^17) or a rank outside
- *         0..size-1, a missing callback, a negative bucket_floats; or, on
- *         every rank, models whose counts or architectures differ between
- *         the ranks: the message names the count, or "the layers' kinds,
- *         shapes or settings"),
- *         MLP_STATUS_BAD_STATE (called while mlp_model_fit() trains the
- *         model, from one of its callbacks, or from one of the hook's own
- *         callbacks: nothing changes) or the status of a callback
- *         (MLP_STATUS_INTERNAL for a value that is no status). On any
- *         other failure the model has no hook.
+ *         0..size-1, a missing callback, a negative bucket_floats: the
+ *         model keeps the hook it had, if any; or, on every rank, models
+ *         whose counts or architectures differ between the ranks: the
+ *         message names the count, or "the layers' kinds, shapes or
+ *         settings"), MLP_STATUS_NO_MEMORY (the model keeps the hook it
+ *         had), MLP_STATUS_BAD_STATE (called while mlp_model_fit() trains
+ *         the model, from one of its callbacks, or from one of the hook's
+ *         own callbacks: nothing changes) or the status of a callback
+ *         (MLP_STATUS_INTERNAL for a value that is no status). When the
+ *         ranks' check or the broadcast fails (models that differ, a
+ *         callback's failure) the model has no hook afterwards.
  */
 MLP_API mlp_status mlp_model_set_distributed(mlp_model *model, const mlp_dist_ops *ops);
 

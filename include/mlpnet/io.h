@@ -136,9 +136,10 @@ MLP_API mlp_status mlp_model_load(mlp_model **out, const char *path);
  * Load a model and, when the file holds one, its optimizer.
  * @param out   new model, or NULL on failure (owned: mlp_model_destroy)
  * @param opt   receives the optimizer restored for the new model (owned:
- *              mlp_optimizer_destroy, before the model), or NULL when the
- *              file holds no optimizer state (not an error) or on failure;
- *              may itself be NULL, which makes this call mlp_model_load
+ *              mlp_optimizer_destroy, before or after the model), or NULL
+ *              when the file holds no optimizer state (not an error) or on
+ *              failure; may itself be NULL, which makes this call
+ *              mlp_model_load
  * @param path  file to read (borrowed for the call); must be a regular file
  * @return as mlp_model_load
  */
@@ -194,9 +195,10 @@ MLP_API mlp_status mlp_model_load_mem(mlp_model **out, const void *buf, size_t l
  * mlp_model_load_with_optimizer does.
  * @param out  new model, or NULL on failure (owned: mlp_model_destroy)
  * @param opt  receives the optimizer restored for the new model (owned:
- *             mlp_optimizer_destroy, before the model), or NULL when the
- *             buffer holds no optimizer state (not an error) or on failure;
- *             may itself be NULL, which makes this call mlp_model_load_mem
+ *             mlp_optimizer_destroy, before or after the model), or NULL
+ *             when the buffer holds no optimizer state (not an error) or on
+ *             failure; may itself be NULL, which makes this call
+ *             mlp_model_load_mem
  * @param buf  `len` bytes (borrowed for the call; nothing keeps a pointer
  *             into it); never NULL, as for mlp_model_load_mem
  * @param len  length of `buf` in bytes
@@ -227,8 +229,9 @@ MLP_API mlp_status mlp_model_load_mem_with_optimizer(mlp_model **out, mlp_optimi
  * @return MLP_STATUS_OK; MLP_STATUS_INVALID_ARG (a NULL argument, or `path`
  *         empty, as for mlp_model_save); MLP_STATUS_BAD_STATE (no layers);
  *         MLP_STATUS_SHAPE_MISMATCH (as mlp_model_save);
- *         MLP_STATUS_UNSUPPORTED (a layer kind without an ONNX mapping: the
- *         message names the layer and its kind); MLP_STATUS_NUMERIC (a NaN
+ *         MLP_STATUS_UNSUPPORTED (kept for a layer kind without an ONNX
+ *         mapping, the message naming the layer and its kind: every kind of
+ *         this release has one); MLP_STATUS_NUMERIC (a NaN
  *         or infinite parameter or state value, which would make every
  *         output NaN) or MLP_STATUS_INVALID_ARG (a state value its layer
  *         never holds), as mlp_model_save: nothing is written;

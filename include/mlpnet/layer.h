@@ -198,11 +198,15 @@ MLP_API mlp_status mlp_layer_create_batchnorm_spatial(mlp_layer **out);
  * variance. Training mode normalises with the batch's biased variance
  * (sum (x - mean)^2 / M over the M values of a feature or channel); the
  * running variance takes the unbiased one (/ (M - 1)), as PyTorch's does.
+ * Unlike the setters that size a layer's parameters, it may be called
+ * before or after the layer is added to a model, also between training
+ * steps (from a fit's callback, say): the next pass uses the new values.
+ * Model files keep them.
  * @param layer     a batch-norm layer, plain or spatial (borrowed for the call)
  * @param momentum  in (0, 1]
- * @param eps       > 0
+ * @param eps       > 0 and finite
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, another kind, a
- *         value out of range)
+ *         value out of range): the settings stay as they were
  */
 MLP_API mlp_status mlp_layer_set_batchnorm(mlp_layer *layer, float momentum, float eps);
 
@@ -350,9 +354,11 @@ MLP_API mlp_status mlp_layer_set_use_bias(mlp_layer *layer, int use_bias);
  * @param layer  a dense or conv2d layer not yet added to a model (borrowed
  *               for the call)
  * @param init   one of mlp_init
- * @param value  the constant for MLP_INIT_CONSTANT; ignored otherwise
+ * @param value  the constant for MLP_INIT_CONSTANT, unused by the others;
+ *               must be finite whatever the initialiser
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, unknown init, a layer
- *         of another kind) or MLP_STATUS_BAD_STATE (already added)
+ *         of another kind, a `value` that is NaN or infinite) or
+ *         MLP_STATUS_BAD_STATE (already added)
  */
 MLP_API mlp_status mlp_layer_set_init(mlp_layer *layer, mlp_init init, float value);
 
@@ -447,9 +453,11 @@ MLP_API int64_t mlp_layer_param_count(const mlp_layer *layer);
  * forward pass uses what was written. mlp_model_set_params writes them all
  * from one array.
  * @param layer  the layer (borrowed for the call); may be NULL
- * @return borrowed pointer (valid until the model is destroyed), or NULL
- *         before the layer is added or when it has no parameters (and when
- *         `layer` is NULL)
+ * @return borrowed pointer, or NULL before the layer is added or when it
+ *         has no parameters (and when `layer` is NULL). It stays valid
+ *         until the next mlp_model_add on the layer's model, which may move
+ *         the model's buffers (also when it fails), or until the model is
+ *         destroyed: take it again after adding a layer.
  */
 MLP_API float *mlp_layer_params(mlp_layer *layer);
 
@@ -457,8 +465,8 @@ MLP_API float *mlp_layer_params(mlp_layer *layer);
  * Gradients of the loss with respect to mlp_layer_params, same layout,
  * filled by the last backward pass (borrowed, as mlp_layer_params).
  * @param layer  the layer (borrowed for the call); may be NULL
- * @return borrowed pointer (valid until the model is destroyed), or NULL in
- *         the cases where mlp_layer_params gives NULL
+ * @return borrowed pointer (valid as long as mlp_layer_params's), or NULL
+ *         in the cases where mlp_layer_params gives NULL
  */
 MLP_API float *mlp_layer_grads(mlp_layer *layer);
 
@@ -473,12 +481,13 @@ MLP_API float *mlp_layer_grads(mlp_layer *layer);
 MLP_API int64_t mlp_layer_state_count(const mlp_layer *layer);
 
 /**
- * The layer's state values (borrowed, valid until the model is destroyed),
- * or NULL when it has none. Writable, as mlp_layer_params: the next
- * inference pass uses what the caller writes.
+ * The layer's state values, or NULL when it has none. Writable, as
+ * mlp_layer_params: the next inference pass uses what the caller writes.
  * @param layer  the layer (borrowed for the call); may be NULL
- * @return borrowed pointer (valid until the model is destroyed), or NULL
- *         when `layer` is NULL, not in a model or without state
+ * @return borrowed pointer (valid as long as mlp_layer_params's: until the
+ *         next mlp_model_add on the layer's model or the model's
+ *         destruction), or NULL when `layer` is NULL, not in a model or
+ *         without state
  */
 MLP_API float *mlp_layer_state(mlp_layer *layer);
 

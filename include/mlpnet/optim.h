@@ -103,8 +103,10 @@ MLP_API const char *mlp_optim_param_str(mlp_optim_param key);
  * Create an optimizer for a model, with the rule's default hyper-parameters.
  * @param out    new optimizer, NULL on failure (owned: mlp_optimizer_destroy)
  * @param rule   one of mlp_rule
- * @param model  the model to train (borrowed: must outlive the optimizer;
- *               add every layer before creating the optimizer)
+ * @param model  the model to train (borrowed: the optimizer uses it while
+ *               the model lives; once it is destroyed the optimizer can
+ *               only be destroyed; add every layer before creating the
+ *               optimizer)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, unknown rule, a
  *         model without parameters) or MLP_STATUS_NO_MEMORY
  */
@@ -166,7 +168,8 @@ MLP_API mlp_rule mlp_optimizer_rule(const mlp_optimizer *opt);
 /**
  * Apply one update to the model's parameters from its current gradients
  * (which are left unchanged). Weight decay and L1 apply to weights only
- * (dense weights, not biases) unless MLP_OPTIM_DECAY_ALL is 1.
+ * (the weights of dense and conv2d layers; not their biases, nor batch
+ * norm's gamma and beta) unless MLP_OPTIM_DECAY_ALL is 1.
  * Allocates nothing.
  * @param opt  the optimizer (borrowed for the call)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL),
@@ -220,12 +223,13 @@ MLP_API mlp_status mlp_optimizer_schedule_exponential(mlp_optimizer *opt, double
  * a period of T epochs starting at epoch e0,
  *   rate = min_rate + (base - min_rate) (1 + cos(pi (epoch - e0) / T)) / 2;
  * period k (from 0) lasts round(period * period_mult^k) epochs. A min_rate
- * above the base rate acts as the base rate (the rate is then constant).
+ * above the base rate is accepted and acts as the base rate (the rate is
+ * then constant).
  * @param opt          the optimizer (borrowed for the call)
  * @param period       first period T, >= 1 epoch
  * @param period_mult  >= 1 (1: every period is T)
- * @param min_rate     >= 0 and finite as a float (at most 3.40282347e38),
- *                     and not above the base rate when used
+ * @param min_rate     >= 0 and finite as a float (at most 3.40282347e38);
+ *                     meant to be below the base rate (see above)
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG
  */
 MLP_API mlp_status mlp_optimizer_schedule_cosine(mlp_optimizer *opt, int32_t period,

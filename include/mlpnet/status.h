@@ -28,8 +28,8 @@ typedef enum mlp_status {
     MLP_STATUS_NUMERIC = 7,        /**< a loss or parameter became NaN or infinite */
     MLP_STATUS_BAD_STATE = 8,      /**< an object is not in a state this call accepts
                                         (e.g. backward before forward, a model without
-                                        layers, a layer already in a model, an optimizer
-                                        at its step limit) */
+                                        layers run, a setter called on a layer already
+                                        added, an optimizer at its step limit) */
     MLP_STATUS_INTERNAL = 9        /**< a bug in the library; please report it */
 } mlp_status;
 
@@ -53,7 +53,10 @@ MLP_API const char *mlp_status_str(mlp_status st);
  * so the text can be printed or logged as it is, and put in a JSON string
  * with only its quotes and backslashes escaped.
  * @return never NULL; "" if nothing failed yet (borrowed: valid until the
- *         next failing call on this thread)
+ *         next failing call on this thread, which includes the misuse a
+ *         call without a status refuses and reports here: mlp_tensor_destroy
+ *         or mlp_layer_destroy of what a model owns, mlp_tensor_fill of a
+ *         read-only tensor)
  */
 MLP_API const char *mlp_last_error(void);
 
