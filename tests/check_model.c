@@ -792,6 +792,10 @@ START_TEST(train_step_bad_labels)
         int32_t correct;
         TU_FAIL(mlp_model_train_step(m, o, x, bad[i], &loss, &correct),
                 MLP_STATUS_INVALID_ARG);
+        /* the call's name first, then the loss's words */
+        static const char want[] = "mlp_model_train_step: softmax cross-entropy: label ";
+        ck_assert_msg(strncmp(mlp_last_error(), want, sizeof want - 1) == 0, "%s",
+                      mlp_last_error());
         float *after = params_of(m);
         ck_assert_msg(
             memcmp(before, after, sizeof(float) * (size_t)mlp_model_param_count(m)) == 0,

@@ -360,7 +360,8 @@ START_TEST(targets_misuse)
     TU_OK(mlp_model_get_params(m, before, 6));
     mlp_tensor_data(t)[3] = NAN;
     TU_FAIL_MSG(mlp_model_train_step_targets(m, o, x, t, NULL), MLP_STATUS_NUMERIC,
-                "row 1, output 1: the target is nan");
+                "mlp_model_train_step_targets: mse loss: row 1, output 1: the target "
+                "is nan");
     TU_OK(mlp_model_get_params(m, after, 6));
     ck_assert(memcmp(before, after, sizeof before) == 0);
     /* An infinity in x, the same */

@@ -997,7 +997,10 @@ mlp_status mlp_model_train_step(mlp_model *m, mlp_optimizer *opt, const mlp_tens
         return mlp__dist_refuse(m, st, fn);
     mlp__loss_sums s;
     memset(&s, 0, sizeof s);
-    MLP_TRY(mlp__model_train_step(m, opt, labels, NULL, x->dims[0], loss, &s, fn));
+    /* the loss's and the layers' messages start with their own names */
+    st = mlp__model_train_step(m, opt, labels, NULL, x->dims[0], loss, &s, fn);
+    if (st != MLP_STATUS_OK)
+        return mlp__error_named(st, fn);
     if (correct)
         *correct = (int32_t)s.correct;
     return MLP_STATUS_OK;

@@ -345,7 +345,10 @@ mlp_status mlp_model_train_step_targets(mlp_model *m, mlp_optimizer *opt,
     mlp_status st = stage_step_targets(m, opt, x, targets, fn);
     if (st != MLP_STATUS_OK)
         return mlp__dist_refuse(m, st, fn);
-    return mlp__model_train_step(m, opt, NULL, targets->data, x->dims[0], loss, NULL, fn);
+    /* the loss's and the layers' messages start with their own names */
+    return mlp__error_named(
+        mlp__model_train_step(m, opt, NULL, targets->data, x->dims[0], loss, NULL, fn),
+        fn);
 }
 
 /* ---- evaluation ------------------------------------------------------------ */
