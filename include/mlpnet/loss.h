@@ -11,8 +11,10 @@
  * - mlp_loss_mse() (the course's sum-of-squares error, kept from 0.1) is
  *   halved and sums over a sample's outputs: (1/N) sum_n 0.5 ||P_n - T_n||^2.
  * - ::MLP_LOSS_MSE (mlp_loss_compute() and models) is the mean over samples
- *   and outputs and is NOT halved: (1/(N K)) sum (P - T)^2, the same number
- *   as the MSE metric and as PyTorch's `MSELoss`.
+ *   and outputs and is NOT halved: (1/(N K)) sum (P - T)^2, the quantity of
+ *   the MSE metric and of PyTorch's `MSELoss`. The loss takes each P - T as
+ *   a float (as its gradient does) and the metric as a double, so the two
+ *   may differ in their last digits (3497.7643 against 3497.7644).
  */
 #ifndef MLPNET_LOSS_H
 #define MLPNET_LOSS_H
