@@ -36,7 +36,9 @@ typedef struct mlp_dataset mlp_dataset;
 /** Opaque batch iterator over a dataset. */
 typedef struct mlp_batcher mlp_batcher;
 
-/** Which part of a dataset to open. */
+/** Names of a dataset's three parts. No call of this release takes or
+ *  returns it (mlp_dataset_open() gives all three at once); it stays for
+ *  the programs written against 0.1 that name it. */
 typedef enum mlp_split {
     MLP_SPLIT_TRAIN = 1, /**< the training split */
     MLP_SPLIT_VALID = 2, /**< the validation split */
@@ -507,8 +509,9 @@ MLP_API mlp_status mlp_dataset_subset(const mlp_dataset *src, const int32_t *ind
  * @param n        number of images, >= 1
  * @param x        receives n*C*H*W floats, NCHW (caller's buffer, borrowed
  *                 for the call)
- * @param labels   receives n labels; may be NULL (and must be NULL for a
- *                 dataset with float targets)
+ * @param labels   receives n labels (caller's buffer, borrowed for the
+ *                 call); may be NULL (and must be NULL for a dataset with
+ *                 float targets)
  * @return MLP_STATUS_OK or MLP_STATUS_INVALID_ARG (NULL, index out of range,
  *         labels asked of a dataset with float targets)
  */

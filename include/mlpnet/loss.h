@@ -36,12 +36,13 @@ MLP_EXTERN_C_BEGIN
  * @param logits   rank-2 tensor [N, K] (borrowed for the call)
  * @param labels   N labels in 0..K-1 (borrowed for the call)
  * @param loss     receives the mean loss; may be NULL
- * @param grad     receives dZ, same shape as logits; may be NULL; may not
- *                 overlap logits in memory (share any of its floats)
+ * @param grad     receives dZ, same shape as logits (borrowed for the call;
+ *                 writable, not made by mlp_tensor_wrap_const); may be NULL;
+ *                 may not overlap logits in memory (share any of its floats)
  * @param correct  receives how many rows have their largest logit at the
  *                 label (ties go to the lowest index); may be NULL
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL tensor or labels,
- *         label out of range, grad overlapping logits),
+ *         label out of range, a read-only grad, grad overlapping logits),
  *         MLP_STATUS_SHAPE_MISMATCH (rank is not 2, grad shape differs) or
  *         MLP_STATUS_NUMERIC (a logit is NaN or infinite)
  */
@@ -56,10 +57,10 @@ MLP_API mlp_status mlp_loss_softmax_xent(const mlp_tensor *logits, const int32_t
  * @param pred    predictions (borrowed for the call)
  * @param target  targets of the same shape (borrowed for the call)
  * @param loss    receives the mean loss; may be NULL
- * @param grad    receives dP, same shape; may be NULL; may be pred or target
- *                itself (the same floats: each value is read before its
- *                gradient is written there), but may not overlap either in
- *                part
+ * @param grad    receives dP, same shape (borrowed for the call; writable);
+ *                may be NULL; may be pred or target itself (the same floats:
+ *                each value is read before its gradient is written there),
+ *                but may not overlap either in part
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL pred or target, a
  *         read-only grad, a grad overlapping pred or target in part),
  *         MLP_STATUS_SHAPE_MISMATCH or MLP_STATUS_NUMERIC (the loss is not
@@ -128,17 +129,18 @@ MLP_API int mlp_loss_kind_uses_labels(mlp_loss_kind kind);
  *                       ::MLP_LOSS_BCE_LOGITS in [0, 1]), else NULL (borrowed
  *                       for the call)
  * @param loss           receives the mean loss; may be NULL
- * @param grad           receives dP, pred's shape; may be NULL; may not
- *                       overlap pred in memory (share any of its floats); may
- *                       be target itself (the same floats), but may not
- *                       overlap it in part
+ * @param grad           receives dP, pred's shape (borrowed for the call;
+ *                       writable); may be NULL; may not overlap pred in
+ *                       memory (share any of its floats); may be target
+ *                       itself (the same floats), but may not overlap it in
+ *                       part
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (unknown kind, a NULL that is
  *         needed or a pointer that must be NULL, bad param or weights, label
  *         out of range, BCE target outside [0, 1], weights of the batch's
- *         labels summing to 0, grad overlapping pred or target as it may
- *         not), MLP_STATUS_SHAPE_MISMATCH (pred not rank 2, target or grad
- *         of another shape) or MLP_STATUS_NUMERIC (a NaN or
- *         infinite prediction or target; for MSE, Huber and MAE also a
+ *         labels summing to 0, a read-only grad, grad overlapping pred or
+ *         target as it may not), MLP_STATUS_SHAPE_MISMATCH (pred not rank
+ *         2, target or grad of another shape) or MLP_STATUS_NUMERIC (a NaN
+ *         or infinite prediction or target; for MSE, Huber and MAE also a
  *         prediction and its target so far apart that their difference
  *         overflows a float, and the loss with it, as in mlp_loss_mse(); for
  *         MSE also a gradient 2 (P - T) that overflows, with grad given, in

@@ -238,7 +238,7 @@ MLP_API mlp_status mlp_model_backward(mlp_model *model, const mlp_tensor *dy,
  * an optimizer step. A model whose loss takes float targets trains with
  * mlp_model_train_step_targets().
  * @param model    the model (borrowed for the call)
- * @param opt      optimizer created for this model (borrowed)
+ * @param opt      optimizer created for this model (borrowed for the call)
  * @param x        input batch (borrowed for the call)
  * @param labels   one label per sample, 0..K-1 (borrowed for the call)
  * @param loss     receives the batch's mean loss; may be NULL
@@ -266,7 +266,8 @@ MLP_API mlp_status mlp_model_train_step(mlp_model *model, mlp_optimizer *opt,
  * whole dataset, in inference mode. For a model that regresses, the
  * accuracy is NaN: mlp_model_evaluate_metrics() gives its metrics.
  * @param model       the model (borrowed for the call)
- * @param ds          dataset whose images match the model's input size (borrowed)
+ * @param ds          dataset whose images match the model's input size
+ *                    (borrowed for the call)
  * @param batch_size  images per forward pass, >= 1 (larger is faster; the
  *                    model's buffers grow to it)
  * @param error       receives the mean loss; may be NULL
@@ -427,7 +428,8 @@ MLP_API mlp_status mlp_model_set_class_weights(mlp_model *model, const float *we
  * model without feature names takes the set's (mlp_dataset_feature_name()),
  * since the statistics belong to its columns, as mlp_model_fit() would.
  * @param model  the model (borrowed for the call)
- * @param ds     the data, whose samples fit the model's input (borrowed)
+ * @param ds     the data, whose samples fit the model's input (borrowed for
+ *               the call)
  * @return MLP_STATUS_OK, MLP_STATUS_INVALID_ARG (NULL, feature names other
  *         than the model's, as for mlp_model_evaluate()),
  *         MLP_STATUS_BAD_STATE (the first layer is not a standardisation
@@ -524,7 +526,7 @@ MLP_API int32_t mlp_model_feature_count(const mlp_model *model);
  * loss takes them (MSE, BCE on logits, Huber, MAE): forward in training
  * mode, the loss, backward, and an optimizer step.
  * @param model    the model (borrowed for the call)
- * @param opt      optimizer created for this model (borrowed)
+ * @param opt      optimizer created for this model (borrowed for the call)
  * @param x        input batch [N, ...] (borrowed for the call)
  * @param targets  [N, K] targets, K the model's outputs ([N] when K is 1)
  *                 (borrowed for the call)
@@ -582,7 +584,8 @@ typedef struct mlp_metrics {
  * metrics of its task. Call it through the mlp_model_evaluate_metrics()
  * macro, which passes the size of the caller's mlp_metrics.
  * @param model       the model (borrowed for the call)
- * @param ds          dataset whose samples fit the model (borrowed)
+ * @param ds          dataset whose samples fit the model (borrowed for the
+ *                    call)
  * @param batch_size  samples per forward pass, >= 1
  * @param out         receives the figures (caller's struct, borrowed for the
  *                    call; `out_size` bytes are written)
@@ -761,7 +764,8 @@ typedef struct mlp_fit_options {
     uint64_t seed;           /**< shuffling seed; default 0 */
     mlp_epoch_fn on_epoch;   /**< called after every epoch; may be NULL (the default) */
     mlp_batch_fn on_batch;   /**< called after every batch; may be NULL (the default) */
-    void *user;              /**< passed to the callbacks (borrowed); default NULL */
+    void *user;              /**< passed to the callbacks (borrowed until the fit
+                                  returns); default NULL */
     int32_t first_epoch;     /**< 1-based number of the first epoch to run; default 1.
                                   Epoch numbers drive the shuffling order and the
                                   learning-rate schedule, so a run resumed with
@@ -837,9 +841,9 @@ MLP_API void(mlp_fit_options_init)(mlp_fit_options *opts)
  * (mlp_dataset_feature_name()), and later data must name its features
  * alike, in the same order.
  * @param model  the model (borrowed for the call)
- * @param opt    optimizer created for this model (borrowed)
- * @param train  training set (borrowed)
- * @param valid  validation set (borrowed); may be NULL
+ * @param opt    optimizer created for this model (borrowed for the call)
+ * @param train  training set (borrowed for the call)
+ * @param valid  validation set (borrowed for the call); may be NULL
  * @param opts   options (borrowed; read only up to `opts->struct_size`); NULL
  *               for the defaults
  *

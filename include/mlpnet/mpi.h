@@ -98,7 +98,7 @@ MLP_MPI_API mlp_status mlp_mpi_ops(mlp_mpi *c, mlp_dist_ops *ops);
 /**
  * Seconds spent waiting for gradient buckets since the communicator was
  * made: the communication the backward pass did not hide.
- * @param c  the communicator (borrowed); NULL gives 0
+ * @param c  the communicator (borrowed for the call); NULL gives 0
  * @return the seconds
  */
 MLP_MPI_API double mlp_mpi_wait_seconds(const mlp_mpi *c);

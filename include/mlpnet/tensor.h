@@ -98,7 +98,9 @@ MLP_API int mlp_tensor_rank(const mlp_tensor *t);
  * `axis` is out of range.
  * @param t     the tensor (borrowed for the call); may be NULL
  * @param axis  0..rank-1
- * @return the extent (>= 1), or 0 when `t` is NULL or `axis` is out of range
+ * @return the extent: >= 1, but 0 for a model's output that was emptied
+ *         (see mlp_model_forward: rank 1, no elements); 0 also when `t` is
+ *         NULL or `axis` is out of range
  */
 MLP_API int32_t mlp_tensor_dim(const mlp_tensor *t, int axis);
 
