@@ -1017,7 +1017,8 @@ typedef struct train_args {
     opt_dbl lr, momentum, wd; /* unless given, the rule's defaults */
     uint64_t seed;
     int quiet;
-    int drop_last; /* leave out each epoch's short last batch */
+    int drop_last;         /* leave out each epoch's short last batch */
+    double max_train_loss; /* the divergence guard (mlp_fit_options), 0: off */
 } train_args;
 
 /* The CSV options for a table whose target column is `target` (a header name,
@@ -1345,6 +1346,7 @@ static int train_csv(const train_args *a, const csv_args *c)
     fo.epochs = a->epochs;
     fo.batch_size = a->batch;
     fo.drop_last = a->drop_last;
+    fo.max_train_loss = a->max_train_loss;
     fo.seed = a->seed;
     fo.on_epoch = on_epoch;
     fo.user = &ts;
@@ -1418,6 +1420,7 @@ static int cmd_train(int argc, char **argv)
     int32_t threads = 1;
     opt_int epochs = {0}, batch = {0}, valid_size = {0}; /* defaults by data kind */
     opt_dbl lr = {0}, momentum = {0}, wd = {0};          /* defaults by rule */
+    opt_dbl max_loss = {0};                              /* off */
     uint64_t seed = 123456;
     int quiet = 0, distributed = 0, flush = 0, drop_last = 0;
     csv_args c = {0};
@@ -1452,6 +1455,9 @@ static int cmd_train(int argc, char **argv)
         {"drop-last", F_BOOL, &drop_last, NULL,
          "leave out each epoch's last batch when it is smaller than the others "
          "(batch norm cannot train on a batch of one)"},
+        {"max-train-loss", F_OPT_DBL, &max_loss, "X",
+         "stop when a batch's mean training loss exceeds X, keeping the best "
+         "epoch so far: a guard against divergence [off]"},
         {"rule", F_STR, &rule, "NAME",
          "sgd, momentum, nesterov, rmsprop, adam, adamw or "
          "adagrad [sgd; adam with --csv]"},
@@ -1496,6 +1502,8 @@ static int cmd_train(int argc, char **argv)
         usage_error("--momentum %g: want a number in [0, 1)", momentum.value);
     if (wd.given && wd.value < 0.0)
         usage_error("--weight-decay %g: want a number >= 0", wd.value);
+    if (max_loss.given && !(max_loss.value > 0.0 && isfinite(max_loss.value)))
+        usage_error("--max-train-loss %g: want a number > 0", max_loss.value);
     if (valid_size.given && valid_size.value < 1)
         usage_error("--valid-size %d: want a number >= 1", (int)valid_size.value);
     const char *const inputs[] = {c.csv, c.valid_csv, c.test_csv};
@@ -1515,8 +1523,18 @@ static int cmd_train(int argc, char **argv)
         batch.value = c.csv ? CSV_BATCH : 100;
     if (!valid_size.given)
         valid_size.value = MLP_DEFAULT_VALID_SIZE;
-    const train_args ta = {arch,     save, rule, epochs.value, batch.value, lr,
-                           momentum, wd,   seed, quiet,        drop_last};
+    const train_args ta = {.arch = arch,
+                           .save = save,
+                           .rule = rule,
+                           .epochs = epochs.value,
+                           .batch = batch.value,
+                           .lr = lr,
+                           .momentum = momentum,
+                           .wd = wd,
+                           .seed = seed,
+                           .quiet = quiet,
+                           .drop_last = drop_last,
+                           .max_train_loss = max_loss.given ? max_loss.value : 0.0};
     set_speed(threads, flush);
     if (c.csv) {
         if (data_dir || dataset || valid_size.given)
@@ -1575,6 +1593,7 @@ static int cmd_train(int argc, char **argv)
     fo.epochs = epochs.value;
     fo.batch_size = batch.value;
     fo.drop_last = drop_last;
+    fo.max_train_loss = ta.max_train_loss;
     fo.seed = seed;
     fo.on_epoch = on_epoch;
     fo.user = &ts;

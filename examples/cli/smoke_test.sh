@@ -161,6 +161,19 @@ grep -q 'epoch 1, batch 4: batch norm: a batch of 1' "$T/out" &&
 [ -s "$T/x" ] || fail "train --drop-last saved no model"
 rm -f "$T/x"
 
+# --max-train-loss: a bound below the first batch's loss (about ln 2 for
+# two classes) stops training in the first epoch, with the guard's message
+# and no model saved; the value must be > 0.
+expect_status 1 "$MLPNET" train --arch 'flatten,dense:2' --data-dir "$T" --dataset toy \
+    --epochs 2 --valid-size 40 --max-train-loss 0.001 --save "$T/x"
+grep -q 'epoch 1, batch 1: the training loss .* exceeds max_train_loss 0.001' "$T/out" ||
+    fail "--max-train-loss: $(cat "$T/out")"
+[ -e "$T/x" ] && fail "a diverged first epoch saved a model"
+expect_status 2 "$MLPNET" train --arch 'flatten,dense:2' --data-dir "$T" --dataset toy \
+    --max-train-loss 0 --save "$T/x"
+grep -q -- '--max-train-loss 0: want a number > 0' "$T/out" ||
+    fail "--max-train-loss 0: $(cat "$T/out")"
+
 # info
 "$MLPNET" info --model "$M" >"$T/info.out" || fail "info"
 if [ -w /dev/full ]; then
