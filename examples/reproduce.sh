@@ -29,8 +29,8 @@ best model of each experiment to --out.
                   the MLPs and 10 for the ConvNets; 2 with --quick)
   --data-dir DIR  dataset directory (default: \$MLPNET_DATA_DIR, else the
                   programs' default, /usr/share/datasets/fashion-mnist)
-  --dataset NAME  dataset name (default: emnist-bymerge47 when present, else
-                  fashion-mnist)
+  --dataset NAME  dataset name (default: the first present of emnist-bymerge47,
+                  emnist-balanced and fashion-mnist)
   --out DIR       output folder (default: results/report)
   --jobs N        runs side by side, each with 1/N of the cores' threads
                   (default: the number of cores, $(nproc 2>/dev/null || echo 1))

@@ -345,15 +345,14 @@ static int npz_exists(const char *dir, const char *name, const char *split)
 
 static const char *default_dataset(const char *dir)
 {
-    static const char *const names[] = {"emnist-bymerge47", "emnist", "fashion-mnist",
-                                        "mnist"};
+    static const char *const names[] = {"emnist-bymerge47", "emnist-balanced", "emnist",
+                                        "fashion-mnist", "mnist"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (mlp_dataset_exists(dir, names[i]) || npz_exists(dir, names[i], "train"))
             return names[i];
-    usage_error(
-        "no dataset in %s (looked for emnist-bymerge47, emnist, fashion-mnist and "
-        "mnist files); pass --dataset NAME",
-        dir);
+    usage_error("no dataset in %s (looked for emnist-bymerge47, emnist-balanced, emnist, "
+                "fashion-mnist and mnist files); pass --dataset NAME",
+                dir);
 }
 
 /* Load a label map when the file exists: the one a dataset may have. */
@@ -1432,7 +1431,7 @@ static int cmd_train(int argc, char **argv)
          "where to save the model of the best validation epoch"},
         {"data-dir", F_STR, &data_dir, "DIR", "data directory [$MLPNET_DATA_DIR]"},
         {"dataset", F_STR, &dataset, "NAME",
-         "dataset name [emnist-bymerge47, emnist, "
+         "dataset name [emnist-bymerge47, emnist-balanced, emnist, "
          "fashion-mnist or mnist: the first present]"},
         {"csv", F_STR, &c.csv, "F", "train on a CSV table instead (header row)"},
         {"target", F_STR, &c.target, "COLUMN",

@@ -538,8 +538,8 @@ void ex_parse_args(int argc, char **argv, const char *prog, const char *descript
                            "tabular holds the tables (default: $MLPNET_DATA_DIR)"),
         EX_STRING("dataset", &o->dataset, "NAME",
                   images ? "dataset name, e.g. emnist-bymerge47, emnist-balanced, "
-                           "fashion-mnist (default: emnist-bymerge47 when present in "
-                           "the data directory, else fashion-mnist)"
+                           "fashion-mnist (default: the first of these present in "
+                           "the data directory)"
                          : NULL),
         EX_INT("valid-size", &o->valid_size, 1, INT32_MAX,
                images ? "validation images taken from the end of the training file "
@@ -894,15 +894,18 @@ void ex_session_open(ex_session *s, const ex_options *opt)
     s->data_dir = dir;
     s->dataset = opt->dataset;
     if (!s->dataset) {
-        if (mlp_dataset_exists(dir, "emnist-bymerge47"))
-            s->dataset = "emnist-bymerge47";
-        else if (mlp_dataset_exists(dir, "fashion-mnist"))
-            s->dataset = "fashion-mnist";
-        else
-            ex_die(
-                "no dataset in %s (looked for emnist-bymerge47 and fashion-mnist files); "
-                "use --data-dir, $MLPNET_DATA_DIR or --dataset",
-                dir);
+        /* the course's split; the official release's 47 classes (whose last
+         * 15,800 training images validate, as the course's split does);
+         * the quick start's package */
+        static const char *const names[] = {"emnist-bymerge47", "emnist-balanced",
+                                            "fashion-mnist"};
+        for (size_t i = 0; !s->dataset && i < sizeof names / sizeof names[0]; i++)
+            if (mlp_dataset_exists(dir, names[i]))
+                s->dataset = names[i];
+        if (!s->dataset)
+            ex_die("no dataset in %s (looked for emnist-bymerge47, emnist-balanced and "
+                   "fashion-mnist files); use --data-dir, $MLPNET_DATA_DIR or --dataset",
+                   dir);
     }
 
     ex_check(mlp_set_num_threads(opt->threads), "setting the number of threads");

@@ -167,7 +167,8 @@ enum {
 /** Settings every experiment program shares. */
 typedef struct ex_options {
     const char *data_dir; /**< NULL: $MLPNET_DATA_DIR, then EX_DEFAULT_DATA_DIR */
-    const char *dataset;  /**< NULL: emnist-bymerge47 if present, else fashion-mnist */
+    const char *dataset;  /**< NULL: the first present of emnist-bymerge47,
+                               emnist-balanced and fashion-mnist */
     int32_t epochs;       /**< default 20 */
     int32_t batch_size;   /**< default 100 */
     int32_t valid_size;   /**< default MLP_DEFAULT_VALID_SIZE */

@@ -276,7 +276,7 @@ static mlp_status check_save_args(const mlp_model *m, const mlp_optimizer *o,
         if (mlp__config_size(ops, mlp__config_newest(ops)) == UINT32_MAX)
             return mlp__error(MLP_STATUS_INTERNAL,
                               "%s: layer %d (%s) has no file encoding (its ops table has "
-                              "no config_version)",
+                              "no record version or size)",
                               fn, i, ops->name);
     }
     MLP_TRY(mlp__model_check_class_counts(m, fn));
