@@ -1198,6 +1198,22 @@ static void print_metrics(const char *what, const mlp_metrics *mt, int regress)
 }
 
 /* train --csv: a table, one target column, a classifier or a regression. */
+/* Whether every one of the n names reads as a number as a whole (strtod):
+ * the header of a table that may have none, whose first row of values was
+ * taken as its column names. */
+static int header_all_numbers(const char *const *names, int32_t n)
+{
+    for (int32_t j = 0; j < n; j++) {
+        char *end = NULL;
+        if (!names[j] || !names[j][0])
+            return 0;
+        (void)strtod(names[j], &end);
+        if (*end != '\0')
+            return 0;
+    }
+    return n > 0;
+}
+
 static int train_csv(const train_args *a, const csv_args *c)
 {
     if (!c->task)
@@ -1257,6 +1273,12 @@ static int train_csv(const train_args *a, const csv_args *c)
         die("out of memory");
     for (int32_t j = 0; j < nfeat; j++)
         features[j] = mlp_dataset_feature_name(train, j);
+    if (features[0] && header_all_numbers(features, nfeat) && exd_rank() == 0)
+        fprintf(stderr,
+                "%s: note: every feature column of %s is named by a number (the first "
+                "is \"%s\"): if the file has no header row, its first row was read as "
+                "the header and is not in the data\n",
+                command, c->csv, features[0]);
     if (features[0]) {
         o.feature_names = features;
         o.num_features = nfeat;

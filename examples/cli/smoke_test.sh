@@ -351,6 +351,15 @@ grep -q '^table .*: 160 train, 40 valid (carved) rows of 2 features, target colo
 grep -Eq '^best epoch [0-9]+: valid accuracy (0\.9|1\.0)' "$T/ctrain.out" ||
     fail "train --csv summary: $(tail -1 "$T/ctrain.out")"
 grep -Eq '^0 +standardize' "$T/ctrain.out" || fail "train --csv: no standardize layer first"
+# The same table without its header row: its first row becomes the header,
+# which the command notes (the numbers as feature names), and trains on.
+tail -n +2 "$T/cls.csv" >"$T/nohead.csv"
+"$MLPNET" train --csv "$T/nohead.csv" --target 2 --task classify --arch dense:2 \
+    --epochs 2 --quiet --save "$T/x" >"$T/out" 2>"$T/nohead.err" ||
+    { cat "$T/out" "$T/nohead.err" >&2; fail "train --csv without a header"; }
+grep -q 'every feature column of .*nohead.csv is named by a number' "$T/nohead.err" ||
+    fail "train --csv without a header said: $(cat "$T/nohead.err")"
+rm -f "$T/x"
 "$MLPNET" eval --model "$C" --csv "$T/cls-test.csv" --target colour >"$T/ceval.out" ||
     fail "eval --csv"
 grep -Eq '^accuracy (0\.9|1\.0)[0-9]* \([0-9]+/40\)$' "$T/ceval.out" ||
