@@ -7,12 +7,9 @@ command -v groff >/dev/null 2>&1 || {
     echo "groff not found: skipped"
     exit 77
 }
-warnings=$(groff -man -ww -z "$1" 2>&1) || {
-    echo "$warnings"
-    exit 1
-}
-if [ -n "$warnings" ]; then
-    echo "$warnings"
-    exit 1
+if warnings=$(groff -man -ww -z "$1" 2>&1) && [ -z "$warnings" ]; then
+    echo "$1: no warnings"
+    exit 0
 fi
-echo "$1: no warnings"
+echo "$warnings"
+exit 1
